@@ -1,0 +1,1 @@
+"""Users, roles, login, tokens, two-factor and the permission table."""

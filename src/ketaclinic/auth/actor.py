@@ -1,0 +1,30 @@
+"""Who is acting: the identity every service receives and every audit row records."""
+
+import getpass
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A logged-in user (or the command line) acting on records."""
+
+    username: str
+    role: str
+    user_pk: int | None = None
+    site_pks: frozenset[int] = field(default_factory=frozenset)
+    patient_pk: int | None = None
+    client: str = ""
+
+    @property
+    def is_patient(self) -> bool:
+        """Whether this actor is a patient using the portal."""
+        return self.role == "patient"
+
+
+def cli_actor() -> Actor:
+    """The operator running a command on the server, recorded as cli:<os user>."""
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):
+        who = "unknown"
+    return Actor(username=f"cli:{who}", role="system", client="cli")

@@ -1,0 +1,51 @@
+"""Tables for users, their sites and their login tokens."""
+
+from datetime import datetime
+
+from sqlalchemy import Column, ForeignKey, String, Table
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ketaclinic.clinics.models import Site
+from ketaclinic.db import Base, RecordMixin, UTCDateTime
+
+user_site = Table(
+    "user_site",
+    Base.metadata,
+    Column("user_pk", ForeignKey("app_user.pk", ondelete="CASCADE"), primary_key=True),
+    Column("site_pk", ForeignKey("site.pk", ondelete="RESTRICT"), primary_key=True),
+)
+
+
+class User(RecordMixin, Base):
+    """A person who logs in; exactly one role."""
+
+    __tablename__ = "app_user"
+
+    username: Mapped[str] = mapped_column(String(150), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(default=True)
+    failed_attempts: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    totp_secret: Mapped[str | None] = mapped_column(String(64), default=None)
+    totp_enabled: Mapped[bool] = mapped_column(default=False)
+    patient_pk: Mapped[int | None] = mapped_column(
+        ForeignKey("patient.pk", ondelete="RESTRICT"), unique=True, default=None
+    )
+    sites: Mapped[list[Site]] = relationship(secondary=user_site, order_by="Site.name")
+
+
+class AccessToken(RecordMixin, Base):
+    """A login: a web cookie, an API bearer token or a half-finished two-factor login."""
+
+    __tablename__ = "access_token"
+
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_pk: Mapped[int] = mapped_column(ForeignKey("app_user.pk", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    client: Mapped[str] = mapped_column(String(100), default="")
+    user: Mapped[User] = relationship()

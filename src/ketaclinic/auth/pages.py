@@ -1,0 +1,260 @@
+"""Pages for login, two-factor, logout and user administration."""
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from ketaclinic.auth import service as auth
+from ketaclinic.auth import totp
+from ketaclinic.auth.actor import Actor
+from ketaclinic.auth.models import User
+from ketaclinic.auth.permissions import Permission, Role
+from ketaclinic.clinics.models import Site
+from ketaclinic.errors import Conflict, InvalidInput
+from ketaclinic.settings import get_settings
+from ketaclinic.web.csrf import check_csrf
+from ketaclinic.web.deps import SESSION_COOKIE, client_of, get_db, require
+from ketaclinic.web.templating import render
+
+router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
+
+PENDING_COOKIE = "kc_pending"
+LANDING = {
+    Role.ADMIN: "/admin/users",
+    Role.PRESCRIBER: "/dashboard",
+    Role.NURSE: "/dashboard",
+    Role.FRONT_DESK: "/patients",
+    Role.PATIENT: "/me",
+}
+
+
+def _safe_next(value: str) -> str:
+    """Only same-site relative paths are followed after login."""
+    if value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return ""
+
+
+def _set_cookie(response: Response, name: str, value: str, max_age: int | None = None) -> None:
+    response.set_cookie(name, value, max_age=max_age, httponly=True, samesite="lax",
+                        secure=get_settings().cookie_secure, path="/")
+
+
+def _finish_login(db: Session, request: Request, user: User, next_url: str, how: str) -> Response:
+    client = client_of(request)
+    raw, _ = auth.issue_token(db=db, user=user, kind=auth.TOKEN_WEB, client=client)
+    auth.record_login(db=db, user=user, client=client, how=how)
+    db.commit()
+    response = RedirectResponse(_safe_next(next_url) or LANDING[Role(user.role)], status_code=303)
+    _set_cookie(response, SESSION_COOKIE, raw)
+    response.delete_cookie(PENDING_COOKIE, path="/")
+    return response
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, next: str = "") -> Response:
+    """The login page."""
+    return render(request, "auth/login.html", next=_safe_next(next), username="", error="")
+
+
+@router.post("/login")
+async def login_submit(request: Request, db: Session = Depends(get_db)) -> Response:
+    """Check the password, then finish the login or ask for the two-factor step."""
+    form = await request.form()
+    username = str(form.get("username", ""))[:150]
+    password = str(form.get("password", ""))[:1000]
+    next_url = _safe_next(str(form.get("next", "")))
+    client = client_of(request)
+    result = auth.check_password(db=db, username=username, password=password, client=client)
+    user = result.user
+    if user is None:
+        db.commit()
+        return render(request, "auth/login.html", status_code=401, next=next_url,
+                      username=username, error=result.message)
+    if user.totp_enabled:
+        kind = auth.TOKEN_MFA_PENDING
+        target = "/login/mfa"
+    elif get_settings().mfa_required_for(user.role):
+        kind = auth.TOKEN_MFA_ENROL
+        target = "/login/enrol"
+    else:
+        return _finish_login(db, request, user, next_url, "password")
+    raw, _ = auth.issue_token(db=db, user=user, kind=kind, client=client)
+    db.commit()
+    response = RedirectResponse(f"{target}?next={next_url}", status_code=303)
+    _set_cookie(response, PENDING_COOKIE, raw, max_age=auth.HALF_LOGIN_MIN * 60)
+    return response
+
+
+def _pending_user(db: Session, request: Request, kind: str) -> User | None:
+    token = auth.resolve_token(db=db, raw=request.cookies.get(PENDING_COOKIE, ""), kinds={kind})
+    return token.user if token else None
+
+
+@router.get("/login/mfa", response_class=HTMLResponse)
+def mfa_form(request: Request, next: str = "", db: Session = Depends(get_db)) -> Response:
+    """Ask for the six-digit code after a correct password."""
+    if _pending_user(db, request, auth.TOKEN_MFA_PENDING) is None:
+        return RedirectResponse("/login", status_code=303)
+    return render(request, "auth/mfa.html", next=_safe_next(next), error="")
+
+
+@router.post("/login/mfa")
+async def mfa_submit(request: Request, db: Session = Depends(get_db)) -> Response:
+    """Check the two-factor code and finish the login."""
+    form = await request.form()
+    next_url = _safe_next(str(form.get("next", "")))
+    user = _pending_user(db, request, auth.TOKEN_MFA_PENDING)
+    if user is None:
+        return RedirectResponse("/login", status_code=303)
+    if not auth.check_second_factor(db=db, user=user, code=str(form.get("code", "")),
+                                    client=client_of(request)):
+        db.commit()
+        return render(request, "auth/mfa.html", status_code=401, next=next_url,
+                      error="That code is not right. Enter the 6 digits your app shows now.")
+    auth.revoke_token(db=db, raw=request.cookies.get(PENDING_COOKIE, ""))
+    return _finish_login(db, request, user, next_url, "password + totp")
+
+
+def _enrol_page(request: Request, user: User, next_url: str, error: str,
+                status_code: int = 200) -> Response:
+    assert user.totp_secret
+    uri = totp.provisioning_uri(user.totp_secret, user.username)
+    return render(request, "auth/enrol.html", status_code=status_code, next=next_url,
+                  error=error, qr=totp.qr_svg(uri), secret=user.totp_secret)
+
+
+@router.get("/login/enrol", response_class=HTMLResponse)
+def enrol_form(request: Request, next: str = "", db: Session = Depends(get_db)) -> Response:
+    """Set up two-factor, required for this role before the first login completes."""
+    user = _pending_user(db, request, auth.TOKEN_MFA_ENROL)
+    if user is None:
+        return RedirectResponse("/login", status_code=303)
+    if not user.totp_secret:
+        auth.start_enrolment(db=db, user=user)
+    db.commit()
+    return _enrol_page(request, user, _safe_next(next), "")
+
+
+@router.post("/login/enrol")
+async def enrol_submit(request: Request, db: Session = Depends(get_db)) -> Response:
+    """Confirm the authenticator app's code, turn two-factor on and finish the login."""
+    form = await request.form()
+    next_url = _safe_next(str(form.get("next", "")))
+    user = _pending_user(db, request, auth.TOKEN_MFA_ENROL)
+    if user is None or not user.totp_secret:
+        return RedirectResponse("/login", status_code=303)
+    try:
+        auth.confirm_enrolment(db=db, user=user, code=str(form.get("code", "")),
+                               client=client_of(request))
+    except InvalidInput as exc:
+        return _enrol_page(request, user, next_url, exc.detail, status_code=422)
+    auth.revoke_token(db=db, raw=request.cookies.get(PENDING_COOKIE, ""))
+    return _finish_login(db, request, user, next_url, "password + totp enrolment")
+
+
+@router.post("/logout")
+def logout(
+    request: Request,
+    actor: Actor = Depends(require(Permission.ACCOUNT)),
+    db: Session = Depends(get_db),
+) -> Response:
+    """End this login."""
+    auth.revoke_token(db=db, raw=request.cookies.get(SESSION_COOKIE, ""))
+    db.commit()
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/account", response_class=HTMLResponse)
+def account(
+    request: Request,
+    actor: Actor = Depends(require(Permission.ACCOUNT)),
+    db: Session = Depends(get_db),
+) -> Response:
+    """The user's own account: role, sites, two-factor status."""
+    user = db.execute(select(User).where(User.pk == actor.user_pk)).scalar_one()
+    return render(request, "auth/account.html", user=user, qr="", error="")
+
+
+@router.post("/account/mfa")
+async def account_mfa(
+    request: Request,
+    actor: Actor = Depends(require(Permission.ACCOUNT)),
+    db: Session = Depends(get_db),
+) -> Response:
+    """Start, or confirm with a code, optional two-factor for one's own account."""
+    form = await request.form()
+    user = db.execute(select(User).where(User.pk == actor.user_pk)).scalar_one()
+    code = str(form.get("code", ""))
+    error = ""
+    try:
+        if not code:
+            auth.start_enrolment(db=db, user=user)
+        else:
+            auth.confirm_enrolment(db=db, user=user, code=code, client=client_of(request))
+    except (InvalidInput, Conflict) as exc:
+        error = exc.detail
+    db.commit()
+    qr = ""
+    if user.totp_secret and not user.totp_enabled:
+        qr = totp.qr_svg(totp.provisioning_uri(user.totp_secret, user.username))
+    return render(request, "auth/account.html", status_code=422 if error else 200, user=user,
+                  qr=qr, error=error)
+
+
+@router.get("/admin/users", response_class=HTMLResponse)
+def users_list(
+    request: Request,
+    actor: Actor = Depends(require(Permission.USERS_MANAGE)),
+    db: Session = Depends(get_db),
+) -> Response:
+    """Every user, their role, sites and two-factor status."""
+    users = db.execute(
+        select(User).options(selectinload(User.sites)).order_by(User.role, User.username)
+    ).scalars().all()
+    return render(request, "auth/users.html", users=users)
+
+
+def _user_form(request: Request, db: Session, values: dict[str, str], errors: list[str],
+               status_code: int = 200) -> Response:
+    sites = db.execute(select(Site).order_by(Site.name)).scalars().all()
+    return render(request, "auth/user_new.html", status_code=status_code, sites=sites,
+                  roles=list(Role), values=values, errors=errors)
+
+
+@router.get("/admin/users/new", response_class=HTMLResponse)
+def user_new_form(
+    request: Request,
+    actor: Actor = Depends(require(Permission.USERS_MANAGE)),
+    db: Session = Depends(get_db),
+) -> Response:
+    """The form to add a user."""
+    return _user_form(request, db, {}, [])
+
+
+@router.post("/admin/users/new")
+async def user_new_submit(
+    request: Request,
+    actor: Actor = Depends(require(Permission.USERS_MANAGE)),
+    db: Session = Depends(get_db),
+) -> Response:
+    """Create a user; on bad input show the form again with the reasons."""
+    form = await request.form()
+    values = {k: str(v) for k, v in form.items() if k not in ("password", "csrf_token")}
+    try:
+        auth.create_user(db=db, username=values.get("username", ""),
+                         display_name=values.get("display_name", ""),
+                         role=values.get("role", ""), password=str(form.get("password", "")),
+                         site_codes=[str(s) for s in form.getlist("sites")],
+                         patient_id=values.get("patient_id") or None, actor=actor)
+    except InvalidInput as exc:
+        db.rollback()
+        return _user_form(request, db, values, [p.text() for p in exc.problems], 422)
+    except Conflict as exc:
+        db.rollback()
+        return _user_form(request, db, values, [exc.detail], 409)
+    db.commit()
+    return RedirectResponse("/admin/users", status_code=303)

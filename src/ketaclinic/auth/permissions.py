@@ -1,0 +1,68 @@
+"""The permission table: which role may do what. The one place access is decided by role.
+
+Record-level reach (which patients) is decided by `ketaclinic.auth.reach`.
+"""
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    """The one role each user has."""
+
+    ADMIN = "admin"
+    PRESCRIBER = "prescriber"
+    NURSE = "nurse"
+    FRONT_DESK = "front_desk"
+    PATIENT = "patient"
+
+
+class Permission(StrEnum):
+    """Something a route or page lets a user do."""
+
+    ACCOUNT = "account.self"  # log out, set up two-factor for oneself
+    DASHBOARD = "dashboard.view"
+    PATIENT_SEARCH = "patient.search"
+    DEMOGRAPHICS_READ = "patient.demographics.read"
+    DEMOGRAPHICS_WRITE = "patient.demographics.write"
+    CLINICAL_READ = "patient.clinical.read"
+    CLINICAL_WRITE = "patient.clinical.write"
+    CLINICAL_SIGN = "clinical.sign"
+    USERS_MANAGE = "users.manage"
+    AUDIT_READ = "audit.read"
+    PORTAL = "portal.view"
+
+
+_R = Role
+PERMISSION_TABLE: dict[Permission, frozenset[Role]] = {
+    Permission.ACCOUNT: frozenset(Role),
+    Permission.DASHBOARD: frozenset({_R.ADMIN, _R.PRESCRIBER, _R.NURSE, _R.FRONT_DESK}),
+    Permission.PATIENT_SEARCH: frozenset({_R.ADMIN, _R.PRESCRIBER, _R.NURSE, _R.FRONT_DESK}),
+    Permission.DEMOGRAPHICS_READ: frozenset(
+        {_R.ADMIN, _R.PRESCRIBER, _R.NURSE, _R.FRONT_DESK, _R.PATIENT}
+    ),
+    Permission.DEMOGRAPHICS_WRITE: frozenset({_R.PRESCRIBER, _R.NURSE, _R.FRONT_DESK}),
+    Permission.CLINICAL_READ: frozenset({_R.PRESCRIBER, _R.NURSE, _R.PATIENT}),
+    Permission.CLINICAL_WRITE: frozenset({_R.PRESCRIBER, _R.NURSE}),
+    Permission.CLINICAL_SIGN: frozenset({_R.PRESCRIBER}),
+    Permission.USERS_MANAGE: frozenset({_R.ADMIN}),
+    Permission.AUDIT_READ: frozenset({_R.ADMIN}),
+    Permission.PORTAL: frozenset({_R.PATIENT}),
+}
+
+ROLE_LABELS: dict[Role, str] = {
+    Role.ADMIN: "Clinic administrator",
+    Role.PRESCRIBER: "Prescriber",
+    Role.NURSE: "Nurse",
+    Role.FRONT_DESK: "Front desk",
+    Role.PATIENT: "Patient",
+}
+
+
+def allows(role: str, permission: Permission) -> bool:
+    """Whether the permission table lets this role do this."""
+    return role in PERMISSION_TABLE[permission]
+
+
+def permissions_of(role: str) -> frozenset[Permission]:
+    """Everything the role may do."""
+    return frozenset(p for p, roles in PERMISSION_TABLE.items() if role in roles)

@@ -1,0 +1,12 @@
+"""Which patient records an actor can reach: staff by shared site, a patient only their own."""
+
+from ketaclinic.auth.actor import Actor
+
+
+def can_reach_patient(actor: Actor, *, patient_pk: int, patient_site_pks: set[int]) -> bool:
+    """Whether the actor may open this patient's record at all (role checks come first)."""
+    if actor.role == "system":
+        return True
+    if actor.is_patient:
+        return actor.patient_pk == patient_pk
+    return bool(actor.site_pks & patient_site_pks)

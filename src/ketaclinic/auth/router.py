@@ -1,0 +1,60 @@
+"""JSON API for tokens and the current user."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ketaclinic.auth import service as auth
+from ketaclinic.auth.actor import Actor
+from ketaclinic.auth.models import User
+from ketaclinic.auth.permissions import Permission
+from ketaclinic.auth.schemas import MeOut, TokenOut
+from ketaclinic.db import utcnow
+from ketaclinic.errors import NotAuthenticated
+from ketaclinic.patients.models import Patient
+from ketaclinic.web.deps import client_of, get_db, require
+
+router = APIRouter(prefix="/api/v1", tags=["auth"])
+
+
+@router.post("/auth/token", response_model=TokenOut)
+def issue_token(
+    request: Request,
+    username: Annotated[str, Form(max_length=150)],
+    password: Annotated[str, Form(max_length=1000)],
+    totp: Annotated[str, Form(max_length=10, description="two-factor code, if enrolled")] = "",
+    db: Session = Depends(get_db),
+) -> TokenOut:
+    """Exchange username and password (and a two-factor code if enrolled) for a bearer token."""
+    client = client_of(request)
+    result = auth.check_password(db=db, username=username, password=password, client=client)
+    user = result.user
+    if user is not None and user.totp_enabled and not auth.check_second_factor(
+        db=db, user=user, code=totp, client=client
+    ):
+        user = None
+        result = auth.LoginResult(None, "A valid two-factor code (field totp) is required.")
+    if user is None:
+        db.commit()
+        raise NotAuthenticated(result.message)
+    raw, expires_at = auth.issue_token(db=db, user=user, kind=auth.TOKEN_API, client=client)
+    auth.record_login(db=db, user=user, client=client, how="api token")
+    db.commit()
+    return TokenOut(access_token=raw, expires_at=expires_at,
+                    expires_in=int((expires_at - utcnow()).total_seconds()))
+
+
+@router.get("/me", response_model=MeOut)
+def who_am_i(
+    actor: Actor = Depends(require(Permission.ACCOUNT)), db: Session = Depends(get_db)
+) -> MeOut:
+    """The user the token belongs to."""
+    user = db.execute(select(User).where(User.pk == actor.user_pk)).scalar_one()
+    patient_id = None
+    if user.patient_pk is not None:
+        patient_id = db.execute(select(Patient.id).where(Patient.pk == user.patient_pk)).scalar_one()
+    db.commit()
+    return MeOut(id=user.id, username=user.username, display_name=user.display_name,
+                 role=user.role, sites=[s.code for s in user.sites], patient_id=patient_id)

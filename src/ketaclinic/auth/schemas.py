@@ -1,0 +1,26 @@
+"""Shapes for tokens and the current user."""
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel
+
+
+class TokenOut(BaseModel):
+    """An OAuth2 bearer token."""
+
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int
+    expires_at: datetime
+
+
+class MeOut(BaseModel):
+    """Who the token belongs to."""
+
+    id: uuid.UUID
+    username: str
+    display_name: str
+    role: str
+    sites: list[str]
+    patient_id: uuid.UUID | None

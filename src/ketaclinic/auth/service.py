@@ -1,0 +1,259 @@
+"""Users, password login with lock-out, two-factor, and login tokens."""
+
+import hashlib
+import re
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from ketaclinic.audit import service as audit
+from ketaclinic.auth import totp
+from ketaclinic.auth.actor import Actor
+from ketaclinic.auth.models import AccessToken, User
+from ketaclinic.auth.passwords import MIN_PASSWORD_LENGTH, hash_password, verify_password
+from ketaclinic.auth.permissions import Role
+from ketaclinic.clinics.models import Site
+from ketaclinic.db import utcnow
+from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, invalid
+from ketaclinic.patients.models import Patient
+from ketaclinic.settings import get_settings
+
+TOKEN_WEB = "web"
+TOKEN_API = "api"
+TOKEN_MFA_PENDING = "mfa-pending"
+TOKEN_MFA_ENROL = "mfa-enrol"
+HALF_LOGIN_MIN = 10
+WEB_LOGIN_MAX_HOURS = 12
+# Writing last-seen on every request would turn every read into a write; a minute is precise enough.
+LAST_SEEN_RESOLUTION = timedelta(seconds=60)
+USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+
+
+def _digest(raw: str) -> str:
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def find_user(*, db: Session, username: str) -> User | None:
+    """The user with this username (case-insensitive), with their sites loaded."""
+    query = (
+        select(User)
+        .where(User.username == username.strip().lower())
+        .options(selectinload(User.sites))
+    )
+    return db.execute(query).scalar_one_or_none()
+
+
+def actor_for(user: User, client: str = "") -> Actor:
+    """The acting identity of a user."""
+    return Actor(
+        username=user.username,
+        role=user.role,
+        user_pk=user.pk,
+        site_pks=frozenset(s.pk for s in user.sites),
+        patient_pk=user.patient_pk,
+        client=client,
+    )
+
+
+def create_user(
+    *,
+    db: Session,
+    username: str,
+    display_name: str,
+    role: str,
+    password: str,
+    site_codes: list[str],
+    patient_id: str | None = None,
+    actor: Actor,
+) -> User:
+    """Create a user with one role; staff need sites, a patient user needs a patient record."""
+    problems: list[FieldProblem] = []
+    username = username.strip().lower()
+    if not USERNAME_PATTERN.match(username):
+        problems.append(FieldProblem("username", "is not a valid username",
+                                     "2 to 64 of a-z, 0-9, '.', '_', '-'"))
+    if role not in set(Role):
+        problems.append(FieldProblem("role", f"unknown role {role!r}", ", ".join(Role)))
+    if len(password) < MIN_PASSWORD_LENGTH:
+        problems.append(FieldProblem("password", "is too short",
+                                     f"at least {MIN_PASSWORD_LENGTH} characters"))
+    if not display_name.strip():
+        problems.append(FieldProblem("display_name", "is required", "a non-empty name"))
+    sites = list(db.execute(select(Site).where(Site.code.in_(site_codes))).scalars())
+    known_codes = {s.code for s in sites}
+    missing = [c for c in site_codes if c not in known_codes]
+    all_codes = ", ".join(db.execute(select(Site.code).order_by(Site.code)).scalars())
+    if missing:
+        problems.append(FieldProblem("sites", f"unknown site {', '.join(missing)}", all_codes))
+    patient: Patient | None = None
+    if role == Role.PATIENT:
+        if sites:
+            problems.append(FieldProblem("sites", "a patient user has no sites", "none"))
+        patient = _patient_by_id(db, patient_id) if patient_id else None
+        if patient is None:
+            problems.append(FieldProblem("patient", "a patient user needs an existing patient record",
+                                         "a patient id"))
+    elif role in set(Role) and not sites:
+        problems.append(FieldProblem("sites", "staff belong to at least one site", all_codes))
+    if problems:
+        raise InvalidInput(problems)
+    if find_user(db=db, username=username):
+        raise Conflict(f"username {username!r} is taken")
+    if patient is not None and db.execute(
+        select(User.pk).where(User.patient_pk == patient.pk)
+    ).first():
+        raise Conflict("that patient record already has a user")
+    user = User(
+        username=username,
+        display_name=display_name.strip(),
+        role=role,
+        password_hash=hash_password(password),
+        sites=sites,
+        patient_pk=patient.pk if patient else None,
+        created_by=actor.username,
+    )
+    db.add(user)
+    db.flush()
+    audit.record(db=db, actor=actor, action="create", record_type="User", record_id=user.id,
+                 detail=f"role={role}")
+    return user
+
+
+def _patient_by_id(db: Session, patient_id: str) -> Patient | None:
+    try:
+        key = uuid.UUID(patient_id)
+    except ValueError:
+        return None
+    return db.execute(select(Patient).where(Patient.id == key)).scalar_one_or_none()
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    """The outcome of a password check: a user, or a message safe to show."""
+
+    user: User | None
+    message: str = ""
+
+
+def check_password(*, db: Session, username: str, password: str, client: str) -> LoginResult:
+    """Check a password, applying the lock-out rule, and audit the attempt."""
+    settings = get_settings()
+    now = utcnow()
+    user = find_user(db=db, username=username)
+    generic = "Username or password is wrong."
+    if user is not None and user.locked_until and user.locked_until > now:
+        _audit_failure(db, username, client, "locked", user)
+        minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
+        return LoginResult(None, f"Too many failed attempts: try again in {minutes} min.")
+    if user is None or not user.active or not verify_password(user.password_hash, password):
+        if user is not None:
+            user.failed_attempts += 1
+            if user.failed_attempts >= settings.lockout_failed_attempts:
+                user.locked_until = now + timedelta(minutes=settings.lockout_min)
+                user.failed_attempts = 0
+        _audit_failure(db, username, client, "bad credentials", user)
+        return LoginResult(None, generic)
+    user.failed_attempts = 0
+    user.locked_until = None
+    return LoginResult(user)
+
+
+def _audit_failure(db: Session, username: str, client: str, why: str, user: User | None) -> None:
+    who = Actor(username=username.strip().lower()[:150] or "(blank)",
+                role=user.role if user else "", client=client)
+    audit.record(db=db, actor=who, action="login-failed", record_type="User",
+                 record_id=user.id if user else "", detail=why)
+
+
+def record_login(*, db: Session, user: User, client: str, how: str) -> None:
+    """Audit a completed login."""
+    audit.record(db=db, actor=actor_for(user, client), action="login", record_type="User",
+                 record_id=user.id, detail=how)
+
+
+def issue_token(*, db: Session, user: User, kind: str, client: str) -> tuple[str, datetime]:
+    """A new random token of this kind for the user; only its hash is stored."""
+    settings = get_settings()
+    now = utcnow()
+    lifetime = {
+        TOKEN_WEB: timedelta(hours=WEB_LOGIN_MAX_HOURS),
+        TOKEN_API: timedelta(minutes=settings.api_token_ttl_min),
+        TOKEN_MFA_PENDING: timedelta(minutes=HALF_LOGIN_MIN),
+        TOKEN_MFA_ENROL: timedelta(minutes=HALF_LOGIN_MIN),
+    }[kind]
+    raw = secrets.token_urlsafe(32)
+    db.add(AccessToken(token_hash=_digest(raw), user_pk=user.pk, kind=kind,
+                       expires_at=now + lifetime, last_seen_at=now, client=client[:100],
+                       created_by=user.username))
+    db.flush()
+    return raw, now + lifetime
+
+
+def resolve_token(*, db: Session, raw: str, kinds: set[str]) -> AccessToken | None:
+    """The live token for this raw value, or None if unknown, expired, idle too long or revoked."""
+    if not raw:
+        return None
+    query = (
+        select(AccessToken)
+        .where(AccessToken.token_hash == _digest(raw))
+        .options(selectinload(AccessToken.user).selectinload(User.sites))
+    )
+    token = db.execute(query).scalar_one_or_none()
+    now = utcnow()
+    if token is None or token.kind not in kinds or token.revoked_at is not None:
+        return None
+    if token.expires_at <= now or not token.user.active:
+        return None
+    if token.kind == TOKEN_WEB:
+        idle = timedelta(minutes=get_settings().session_idle_timeout_min)
+        if now - token.last_seen_at > idle:
+            token.revoked_at = now
+            return None
+    if now - token.last_seen_at > LAST_SEEN_RESOLUTION:
+        token.last_seen_at = now
+    return token
+
+
+def revoke_token(*, db: Session, raw: str) -> None:
+    """End a login (logout)."""
+    token = db.execute(
+        select(AccessToken).where(AccessToken.token_hash == _digest(raw))
+    ).scalar_one_or_none()
+    if token is not None and token.revoked_at is None:
+        token.revoked_at = utcnow()
+
+
+def start_enrolment(*, db: Session, user: User) -> str:
+    """Give the user a new, not yet confirmed TOTP secret and return it."""
+    if user.totp_enabled:
+        raise Conflict("two-factor login is already set up")
+    user.totp_secret = totp.new_secret()
+    return user.totp_secret
+
+
+def confirm_enrolment(*, db: Session, user: User, code: str, client: str) -> None:
+    """Turn two-factor on once the user proves their app shows the right code."""
+    if not user.totp_secret:
+        raise NotFound("no two-factor set-up in progress")
+    if not totp.verify_code(user.totp_secret, code):
+        raise invalid("code", "does not match the code your app shows", "the current 6 digits")
+    user.totp_enabled = True
+    audit.record(db=db, actor=actor_for(user, client), action="mfa-enrol", record_type="User",
+                 record_id=user.id)
+
+
+def check_second_factor(*, db: Session, user: User, code: str, client: str) -> bool:
+    """Check a TOTP code at login; a wrong one counts toward lock-out like a wrong password."""
+    if user.totp_secret and user.totp_enabled and totp.verify_code(user.totp_secret, code):
+        return True
+    settings = get_settings()
+    user.failed_attempts += 1
+    if user.failed_attempts >= settings.lockout_failed_attempts:
+        user.locked_until = utcnow() + timedelta(minutes=settings.lockout_min)
+        user.failed_attempts = 0
+    _audit_failure(db, user.username, client, "bad two-factor code", user)
+    return False

@@ -1,0 +1,1 @@
+"""The clinic network, its sites and their treatment chairs."""

@@ -1,0 +1,41 @@
+"""Tables for the clinic network, sites and chairs."""
+
+from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ketaclinic.db import Base, RecordMixin
+
+
+class Network(RecordMixin, Base):
+    """A clinic network: the organisation that runs one or more sites."""
+
+    __tablename__ = "network"
+
+    name: Mapped[str] = mapped_column(String(200))
+    sites: Mapped[list["Site"]] = relationship(back_populates="network", order_by="Site.name")
+
+
+class Site(RecordMixin, Base):
+    """One clinic location with its own time zone and chairs."""
+
+    __tablename__ = "site"
+
+    network_pk: Mapped[int] = mapped_column(ForeignKey("network.pk", ondelete="RESTRICT"))
+    code: Mapped[str] = mapped_column(String(8), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str] = mapped_column(String(500), default="")
+    time_zone: Mapped[str] = mapped_column(String(64))
+    network: Mapped[Network] = relationship(back_populates="sites")
+    chairs: Mapped[list["Chair"]] = relationship(back_populates="site", order_by="Chair.name")
+
+
+class Chair(RecordMixin, Base):
+    """A treatment chair at a site."""
+
+    __tablename__ = "chair"
+    __table_args__ = (UniqueConstraint("site_pk", "name"),)
+
+    site_pk: Mapped[int] = mapped_column(ForeignKey("site.pk", ondelete="RESTRICT"))
+    name: Mapped[str] = mapped_column(String(100))
+    active: Mapped[bool] = mapped_column(default=True)
+    site: Mapped[Site] = relationship(back_populates="chairs")

@@ -1,0 +1,72 @@
+"""Domain errors raised by services; the web and CLI faces translate them."""
+
+from dataclasses import dataclass
+
+
+class DomainError(Exception):
+    """Base of every error a service raises on purpose."""
+
+    status = 400
+    title = "Bad request"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+@dataclass
+class FieldProblem:
+    """One invalid field: where it is, what is wrong, what is accepted."""
+
+    field: str
+    message: str
+    accepted: str = ""
+
+    def text(self) -> str:
+        """The problem as one line for a person."""
+        tail = f" (accepted: {self.accepted})" if self.accepted else ""
+        return f"{self.field}: {self.message}{tail}"
+
+
+class InvalidInput(DomainError):
+    """Input that fails validation; nothing was stored."""
+
+    status = 422
+    title = "Invalid input"
+
+    def __init__(self, problems: list[FieldProblem]) -> None:
+        super().__init__("; ".join(p.text() for p in problems))
+        self.problems = problems
+
+
+class NotFound(DomainError):
+    """The record does not exist or is outside the caller's reach."""
+
+    status = 404
+    title = "Not found"
+
+
+class Forbidden(DomainError):
+    """The caller's role does not allow this action."""
+
+    status = 403
+    title = "Forbidden"
+
+
+class NotAuthenticated(DomainError):
+    """No valid login or token."""
+
+    status = 401
+    title = "Not authenticated"
+
+
+class Conflict(DomainError):
+    """The request conflicts with the current state of a record."""
+
+    status = 409
+    title = "Conflict"
+
+
+def invalid(field_name: str, message: str, accepted: str = "") -> InvalidInput:
+    """An InvalidInput for a single field."""
+    return InvalidInput(problems=[FieldProblem(field_name, message, accepted)])

@@ -1,0 +1,33 @@
+"""Imports every model so the app and Alembic see the same metadata."""
+
+from ketaclinic.audit.models import AuditEvent
+from ketaclinic.auth.models import AccessToken, User, user_site
+from ketaclinic.clinics.models import Chair, Network, Site
+from ketaclinic.db import Base
+from ketaclinic.patients.models import (
+    Allergy,
+    Condition,
+    Medication,
+    Patient,
+    PatientMrn,
+    VitalSigns,
+)
+
+metadata = Base.metadata
+
+__all__ = [
+    "AccessToken",
+    "Allergy",
+    "AuditEvent",
+    "Chair",
+    "Condition",
+    "Medication",
+    "Network",
+    "Patient",
+    "PatientMrn",
+    "Site",
+    "User",
+    "VitalSigns",
+    "metadata",
+    "user_site",
+]

@@ -1,0 +1,1 @@
+"""The patient registry: demographics, conditions, medications, allergies, vital signs."""

@@ -1,0 +1,137 @@
+"""Tables for patients and their clinical history. Clinical rows are corrected, never deleted."""
+
+from datetime import date, datetime
+
+from sqlalchemy import Date, Float, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ketaclinic.clinics.models import Site
+from ketaclinic.db import Base, RecordMixin, UTCDateTime
+
+ENTERED_IN_ERROR = "entered-in-error"
+
+
+class Patient(RecordMixin, Base):
+    """A person the clinic treats or evaluates."""
+
+    __tablename__ = "patient"
+
+    family_name: Mapped[str] = mapped_column(String(100))
+    given_name: Mapped[str] = mapped_column(String(100))
+    birth_date: Mapped[date] = mapped_column(Date)
+    sex: Mapped[str] = mapped_column(String(10))
+    phone: Mapped[str] = mapped_column(String(40), default="")
+    email: Mapped[str] = mapped_column(String(254), default="")
+    address: Mapped[str] = mapped_column(String(500), default="")
+    emergency_contact_name: Mapped[str] = mapped_column(String(200), default="")
+    emergency_contact_phone: Mapped[str] = mapped_column(String(40), default="")
+    emergency_contact_relationship: Mapped[str] = mapped_column(String(60), default="")
+    active: Mapped[bool] = mapped_column(default=True)
+    # Lower-cased name for case-insensitive search on every database.
+    search_name: Mapped[str] = mapped_column(String(201), index=True)
+
+    mrns: Mapped[list["PatientMrn"]] = relationship(
+        back_populates="patient", order_by="PatientMrn.pk", cascade="save-update"
+    )
+    conditions: Mapped[list["Condition"]] = relationship(order_by="Condition.pk")
+    medications: Mapped[list["Medication"]] = relationship(order_by="Medication.pk")
+    allergies: Mapped[list["Allergy"]] = relationship(order_by="Allergy.pk")
+    vitals: Mapped[list["VitalSigns"]] = relationship(order_by="VitalSigns.measured_at")
+
+    @property
+    def full_name(self) -> str:
+        """Given then family name."""
+        return f"{self.given_name} {self.family_name}"
+
+    @property
+    def site_pks(self) -> set[int]:
+        """The sites where this patient has a medical record number."""
+        return {m.site_pk for m in self.mrns}
+
+
+class PatientMrn(RecordMixin, Base):
+    """A medical record number: unique within its site."""
+
+    __tablename__ = "patient_mrn"
+    __table_args__ = (UniqueConstraint("site_pk", "mrn"),)
+
+    patient_pk: Mapped[int] = mapped_column(ForeignKey("patient.pk", ondelete="RESTRICT"))
+    site_pk: Mapped[int] = mapped_column(ForeignKey("site.pk", ondelete="RESTRICT"))
+    mrn: Mapped[str] = mapped_column(String(40), index=True)
+    patient: Mapped[Patient] = relationship(back_populates="mrns")
+    site: Mapped[Site] = relationship()
+
+
+class CorrectableMixin:
+    """Who marked a clinical row entered-in-error, when and why."""
+
+    error_reason: Mapped[str | None] = mapped_column(String(500), default=None)
+    error_marked_by: Mapped[str | None] = mapped_column(String(150), default=None)
+    error_marked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class Condition(CorrectableMixin, RecordMixin, Base):
+    """A coded problem or diagnosis with its clinical and verification status."""
+
+    __tablename__ = "condition"
+
+    patient_pk: Mapped[int] = mapped_column(ForeignKey("patient.pk", ondelete="RESTRICT"), index=True)
+    system: Mapped[str] = mapped_column(String(100))
+    code: Mapped[str] = mapped_column(String(40))
+    display: Mapped[str] = mapped_column(String(300))
+    clinical_status: Mapped[str] = mapped_column(String(20))
+    verification_status: Mapped[str] = mapped_column(String(20), default="confirmed")
+    onset_date: Mapped[date | None] = mapped_column(Date, default=None)
+    abatement_date: Mapped[date | None] = mapped_column(Date, default=None)
+    note: Mapped[str] = mapped_column(String(1000), default="")
+
+
+class Medication(CorrectableMixin, RecordMixin, Base):
+    """A medication the patient takes or took (a statement, not an order)."""
+
+    __tablename__ = "medication"
+
+    patient_pk: Mapped[int] = mapped_column(ForeignKey("patient.pk", ondelete="RESTRICT"), index=True)
+    system: Mapped[str] = mapped_column(String(100))
+    code: Mapped[str] = mapped_column(String(40))
+    display: Mapped[str] = mapped_column(String(300))
+    dose_value: Mapped[float | None] = mapped_column(Float, default=None)
+    dose_unit: Mapped[str] = mapped_column(String(20), default="")
+    frequency: Mapped[str] = mapped_column(String(100), default="")
+    status: Mapped[str] = mapped_column(String(20))
+    start_date: Mapped[date | None] = mapped_column(Date, default=None)
+    end_date: Mapped[date | None] = mapped_column(Date, default=None)
+    note: Mapped[str] = mapped_column(String(1000), default="")
+
+
+class Allergy(CorrectableMixin, RecordMixin, Base):
+    """An allergy or intolerance to a coded substance."""
+
+    __tablename__ = "allergy"
+
+    patient_pk: Mapped[int] = mapped_column(ForeignKey("patient.pk", ondelete="RESTRICT"), index=True)
+    system: Mapped[str] = mapped_column(String(100))
+    code: Mapped[str] = mapped_column(String(40))
+    display: Mapped[str] = mapped_column(String(300))
+    reaction: Mapped[str] = mapped_column(String(300), default="")
+    criticality: Mapped[str] = mapped_column(String(20), default="unable-to-assess")
+    clinical_status: Mapped[str] = mapped_column(String(20), default="active")
+    verification_status: Mapped[str] = mapped_column(String(20), default="confirmed")
+
+
+class VitalSigns(CorrectableMixin, RecordMixin, Base):
+    """One set of vital signs and body measurements taken at one time."""
+
+    __tablename__ = "vital_signs"
+
+    patient_pk: Mapped[int] = mapped_column(ForeignKey("patient.pk", ondelete="RESTRICT"), index=True)
+    measured_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    status: Mapped[str] = mapped_column(String(20), default="final")
+    systolic_mmhg: Mapped[float | None] = mapped_column(Float, default=None)
+    diastolic_mmhg: Mapped[float | None] = mapped_column(Float, default=None)
+    heart_rate_bpm: Mapped[float | None] = mapped_column(Float, default=None)
+    respiratory_rate_per_min: Mapped[float | None] = mapped_column(Float, default=None)
+    spo2_pct: Mapped[float | None] = mapped_column(Float, default=None)
+    temperature_c: Mapped[float | None] = mapped_column(Float, default=None)
+    weight_kg: Mapped[float | None] = mapped_column(Float, default=None)
+    height_cm: Mapped[float | None] = mapped_column(Float, default=None)

@@ -1,0 +1,248 @@
+"""Pages for the patient list, registration, the chart and the patient's own record."""
+
+from datetime import date
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ketaclinic.auth.actor import Actor
+from ketaclinic.auth.permissions import Permission, allows
+from ketaclinic.clinics import service as clinics
+from ketaclinic.errors import Conflict, InvalidInput, NotFound
+from ketaclinic.knowledge.codes import accepted_systems, condition_concepts, medication_concepts
+from ketaclinic.knowledge.vital_limits import plausible_ranges
+from ketaclinic.patients import schemas
+from ketaclinic.patients import service as patients
+from ketaclinic.patients.chart import vitals_svg
+from ketaclinic.patients.models import Patient
+from ketaclinic.web.csrf import check_csrf
+from ketaclinic.web.deps import get_db, require
+from ketaclinic.web.forms import parse_form
+from ketaclinic.web.templating import render
+
+router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
+
+ENTRY_SCHEMAS = {
+    "conditions": schemas.ConditionIn,
+    "medications": schemas.MedicationIn,
+    "allergies": schemas.AllergyIn,
+    "vitals": schemas.VitalsIn,
+}
+PATIENT_FIELDS = list(schemas.PatientIn.model_fields)
+
+
+def _time_zone(db: Session, patient: Patient) -> str:
+    return patient.mrns[0].site.time_zone if patient.mrns else clinics.default_time_zone(db=db)
+
+
+@router.get("/patients", response_class=HTMLResponse)
+def patient_list(
+    request: Request,
+    q: str = "",
+    birth_date: str = "",
+    actor: Actor = Depends(require(Permission.PATIENT_SEARCH)),
+    db: Session = Depends(get_db),
+) -> Response:
+    """Search patients by name, MRN or birth date."""
+    error = ""
+    born: date | None = None
+    if birth_date:
+        try:
+            born = date.fromisoformat(birth_date)
+        except ValueError:
+            error = "birth_date: not a date (accepted: YYYY-MM-DD)"
+    found = patients.search(db=db, actor=actor, text=q[:200], birth_date=born) if not error else []
+    db.commit()
+    return render(request, "patients/list.html", status_code=422 if error else 200,
+                  patients=found, q=q, birth_date=birth_date, error=error, today=date.today())
+
+
+def _new_form(request: Request, db: Session, actor: Actor, values: dict[str, str],
+              errors: list[str], status_code: int = 200) -> Response:
+    return render(request, "patients/form.html", status_code=status_code, values=values,
+                  errors=errors, sites=clinics.sites_of(db=db, actor=actor), patient=None)
+
+
+@router.get("/patients/new", response_class=HTMLResponse)
+def patient_new_form(
+    request: Request,
+    actor: Actor = Depends(require(Permission.DEMOGRAPHICS_WRITE)),
+    db: Session = Depends(get_db),
+) -> Response:
+    """The registration form."""
+    return _new_form(request, db, actor, {}, [])
+
+
+@router.post("/patients/new")
+async def patient_new_submit(
+    request: Request,
+    actor: Actor = Depends(require(Permission.DEMOGRAPHICS_WRITE)),
+    db: Session = Depends(get_db),
+) -> Response:
+    """Register the patient, or show the form again with what to fix."""
+    form = await request.form()
+    values = {k: str(v) for k, v in form.items() if k in PATIENT_FIELDS}
+    try:
+        patient = patients.register(db=db, data=parse_form(schemas.PatientIn, form), actor=actor)
+    except InvalidInput as exc:
+        db.rollback()
+        return _new_form(request, db, actor, values, [p.text() for p in exc.problems], 422)
+    except Conflict as exc:
+        db.rollback()
+        return _new_form(request, db, actor, values, [exc.detail], 409)
+    db.commit()
+    return RedirectResponse(f"/patients/{patient.id}", status_code=303)
+
+
+def _chart_page(request: Request, db: Session, actor: Actor, patient: Patient,
+                form_errors: dict[str, list[str]] | None = None,
+                form_values: dict[str, dict[str, str]] | None = None,
+                status_code: int = 200) -> Response:
+    clinical = allows(actor.role, Permission.CLINICAL_READ)
+    tz = _time_zone(db, patient)
+    current_vitals = [v for v in patient.vitals if v.status != "entered-in-error"] if clinical else []
+    return render(
+        request, "patients/chart.html", status_code=status_code, patient=patient, tz=tz,
+        clinical=clinical, can_write=allows(actor.role, Permission.CLINICAL_WRITE),
+        can_edit=allows(actor.role, Permission.DEMOGRAPHICS_WRITE),
+        chart_svg=vitals_svg(current_vitals, tz) if clinical else "",
+        latest_vitals=current_vitals[-1] if current_vitals else None,
+        form_errors=form_errors or {}, form_values=form_values or {},
+        conditions_picker=condition_concepts(), medications_picker=medication_concepts(),
+        systems={kind: accepted_systems(kind) for kind in ("condition", "medication", "allergy")},
+        ranges=plausible_ranges(), today=date.today(),
+        is_error=patients.is_entered_in_error,
+    )
+
+
+@router.get("/patients/{patient_id}", response_class=HTMLResponse)
+def patient_chart(
+    request: Request,
+    patient_id: str,
+    actor: Actor = Depends(require(Permission.DEMOGRAPHICS_READ)),
+    db: Session = Depends(get_db),
+) -> Response:
+    """The chart: demographics for every role that may see the patient, clinical data for clinicians."""
+    if allows(actor.role, Permission.CLINICAL_READ):
+        patient = patients.chart(db=db, patient_id=patient_id, actor=actor)
+    else:
+        patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
+                                        purpose="demographics")
+    db.commit()
+    return _chart_page(request, db, actor, patient)
+
+
+@router.get("/me", response_class=HTMLResponse)
+def my_record(
+    request: Request,
+    actor: Actor = Depends(require(Permission.PORTAL)),
+    db: Session = Depends(get_db),
+) -> Response:
+    """The logged-in patient's own record."""
+    patient = patients.chart(db=db, patient_id=_own_patient_id(db, actor), actor=actor)
+    db.commit()
+    return _chart_page(request, db, actor, patient)
+
+
+def _own_patient_id(db: Session, actor: Actor) -> str:
+    found = db.execute(select(Patient.id).where(Patient.pk == actor.patient_pk)).scalar_one()
+    return str(found)
+
+
+def _edit_form(request: Request, patient: Patient, values: dict[str, str], errors: list[str],
+               status_code: int = 200) -> Response:
+    return render(request, "patients/form.html", status_code=status_code, values=values,
+                  errors=errors, sites=[], patient=patient)
+
+
+@router.get("/patients/{patient_id}/edit", response_class=HTMLResponse)
+def patient_edit_form(
+    request: Request,
+    patient_id: str,
+    actor: Actor = Depends(require(Permission.DEMOGRAPHICS_WRITE)),
+    db: Session = Depends(get_db),
+) -> Response:
+    """The demographics form, filled in."""
+    patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor, purpose="edit form")
+    db.commit()
+    values = {f: str(getattr(patient, f)) for f in schemas.PatientUpdate.model_fields}
+    return _edit_form(request, patient, values, [])
+
+
+@router.post("/patients/{patient_id}/edit")
+async def patient_edit_submit(
+    request: Request,
+    patient_id: str,
+    actor: Actor = Depends(require(Permission.DEMOGRAPHICS_WRITE)),
+    db: Session = Depends(get_db),
+) -> Response:
+    """Save demographics, or show the form again with what to fix."""
+    form = await request.form()
+    values = {k: str(v) for k, v in form.items() if k in schemas.PatientUpdate.model_fields}
+    try:
+        data = parse_form(schemas.PatientUpdate, form)
+        patients.update_demographics(db=db, patient_id=patient_id, data=data, actor=actor)
+    except InvalidInput as exc:
+        db.rollback()
+        patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
+                                        purpose="edit form")
+        db.commit()
+        return _edit_form(request, patient, values, [p.text() for p in exc.problems], 422)
+    db.commit()
+    return RedirectResponse(f"/patients/{patient_id}", status_code=303)
+
+
+@router.post("/patients/{patient_id}/entries/{kind}")
+async def chart_entry_submit(
+    request: Request,
+    patient_id: str,
+    kind: str,
+    actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+    db: Session = Depends(get_db),
+) -> Response:
+    """Record a condition, medication, allergy or vital signs from the chart's forms."""
+    if kind not in ENTRY_SCHEMAS:
+        raise NotFound(f"unknown kind of entry {kind!r}")
+    form = await request.form()
+    try:
+        data = parse_form(ENTRY_SCHEMAS[kind], form)
+        patients.add_entry(db=db, patient_id=patient_id, kind=kind, data=data, actor=actor)
+    except InvalidInput as exc:
+        db.rollback()
+        patient = patients.chart(db=db, patient_id=patient_id, actor=actor)
+        db.commit()
+        values = {k: str(v) for k, v in form.items() if k != "csrf_token"}
+        return _chart_page(request, db, actor, patient,
+                           form_errors={kind: [p.text() for p in exc.problems]},
+                           form_values={kind: values}, status_code=422)
+    db.commit()
+    return RedirectResponse(f"/patients/{patient_id}#{kind}", status_code=303)
+
+
+@router.post("/patients/{patient_id}/entries/{kind}/{entry_id}/entered-in-error")
+async def chart_entry_error(
+    request: Request,
+    patient_id: str,
+    kind: str,
+    entry_id: str,
+    actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+    db: Session = Depends(get_db),
+) -> Response:
+    """Mark a chart entry entered-in-error with the reason given."""
+    if kind not in ENTRY_SCHEMAS:
+        raise NotFound(f"unknown kind of entry {kind!r}")
+    form = await request.form()
+    try:
+        data = parse_form(schemas.EnteredInErrorIn, form)
+        patients.mark_entered_in_error(db=db, patient_id=patient_id, kind=kind,
+                                       entry_id=entry_id, reason=data.reason, actor=actor)
+    except InvalidInput as exc:
+        db.rollback()
+        patient = patients.chart(db=db, patient_id=patient_id, actor=actor)
+        db.commit()
+        return _chart_page(request, db, actor, patient,
+                           form_errors={kind: [p.text() for p in exc.problems]}, status_code=422)
+    db.commit()
+    return RedirectResponse(f"/patients/{patient_id}#{kind}", status_code=303)

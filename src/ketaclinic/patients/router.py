@@ -1,0 +1,143 @@
+"""JSON API for the patient registry under /api/v1/patients."""
+
+from datetime import date
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from ketaclinic.auth.actor import Actor
+from ketaclinic.auth.permissions import Permission
+from ketaclinic.patients import schemas
+from ketaclinic.patients import service as patients
+from ketaclinic.patients.models import Patient
+from ketaclinic.web.deps import get_db, require
+
+router = APIRouter(prefix="/api/v1/patients", tags=["patients"])
+
+
+def patient_out(patient: Patient) -> schemas.PatientOut:
+    """The API shape of a patient's demographics."""
+    return schemas.PatientOut(
+        id=patient.id,
+        family_name=patient.family_name,
+        given_name=patient.given_name,
+        birth_date=patient.birth_date,
+        sex=patient.sex,
+        phone=patient.phone,
+        email=patient.email,
+        address=patient.address,
+        emergency_contact_name=patient.emergency_contact_name,
+        emergency_contact_phone=patient.emergency_contact_phone,
+        emergency_contact_relationship=patient.emergency_contact_relationship,
+        mrns=[schemas.MrnOut(site=m.site.code, mrn=m.mrn) for m in patient.mrns],
+    )
+
+
+@router.get("", response_model=list[schemas.PatientOut])
+def search_patients(
+    q: str = Query(default="", max_length=200, description="words of the name, or an MRN"),
+    birth_date: date | None = Query(default=None),
+    limit: int = Query(default=50, ge=1, le=200),
+    offset: int = Query(default=0, ge=0),
+    actor: Actor = Depends(require(Permission.PATIENT_SEARCH)),
+    db: Session = Depends(get_db),
+) -> list[schemas.PatientOut]:
+    """Search patients at your sites by name, MRN or birth date."""
+    found = patients.search(db=db, actor=actor, text=q, birth_date=birth_date, limit=limit,
+                            offset=offset)
+    db.commit()
+    return [patient_out(p) for p in found]
+
+
+@router.post("", response_model=schemas.PatientOut, status_code=201)
+def register_patient(
+    data: schemas.PatientIn,
+    actor: Actor = Depends(require(Permission.DEMOGRAPHICS_WRITE)),
+    db: Session = Depends(get_db),
+) -> schemas.PatientOut:
+    """Register a new patient at one of your sites."""
+    patient = patients.register(db=db, data=data, actor=actor)
+    db.commit()
+    return patient_out(patient)
+
+
+@router.get("/{patient_id}", response_model=schemas.PatientOut)
+def read_patient(
+    patient_id: str,
+    actor: Actor = Depends(require(Permission.DEMOGRAPHICS_READ)),
+    db: Session = Depends(get_db),
+) -> schemas.PatientOut:
+    """A patient's demographics and contact details."""
+    patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
+                                    purpose="demographics")
+    db.commit()
+    return patient_out(patient)
+
+
+@router.patch("/{patient_id}", response_model=schemas.PatientOut)
+def edit_patient(
+    patient_id: str,
+    data: schemas.PatientUpdate,
+    actor: Actor = Depends(require(Permission.DEMOGRAPHICS_WRITE)),
+    db: Session = Depends(get_db),
+) -> schemas.PatientOut:
+    """Change a patient's demographics or contact details."""
+    patient = patients.update_demographics(db=db, patient_id=patient_id, data=data, actor=actor)
+    db.commit()
+    return patient_out(patient)
+
+
+def _add_entry_routes(kind: str, in_schema: type[BaseModel], out_schema: type[BaseModel]) -> None:
+    label = kind.rstrip("s") if kind != "vitals" else "vital signs"
+
+    def list_entries(
+        patient_id: str,
+        actor: Actor = Depends(require(Permission.CLINICAL_READ)),
+        db: Session = Depends(get_db),
+    ) -> list[Any]:
+        entries = patients.list_entries(db=db, patient_id=patient_id, kind=kind, actor=actor)
+        db.commit()
+        return [out_schema.model_validate(e) for e in entries]
+
+    def add_entry(
+        patient_id: str,
+        data: in_schema,  # type: ignore[valid-type]
+        actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+        db: Session = Depends(get_db),
+    ) -> Any:
+        entry = patients.add_entry(db=db, patient_id=patient_id, kind=kind, data=data,
+                                   actor=actor)
+        db.commit()
+        return out_schema.model_validate(entry)
+
+    def mark_error(
+        patient_id: str,
+        entry_id: str,
+        data: schemas.EnteredInErrorIn,
+        actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+        db: Session = Depends(get_db),
+    ) -> Any:
+        entry = patients.mark_entered_in_error(db=db, patient_id=patient_id, kind=kind,
+                                               entry_id=entry_id, reason=data.reason,
+                                               actor=actor)
+        db.commit()
+        return out_schema.model_validate(entry)
+
+    router.add_api_route(f"/{{patient_id}}/{kind}", list_entries, methods=["GET"],
+                         response_model=list[out_schema],  # type: ignore[valid-type]
+                         summary=f"List {kind}", description=f"Every {label} on the chart.")
+    router.add_api_route(f"/{{patient_id}}/{kind}", add_entry, methods=["POST"],
+                         status_code=201, response_model=out_schema,
+                         summary=f"Record a {label}", description=f"Record a {label}.")
+    router.add_api_route(f"/{{patient_id}}/{kind}/{{entry_id}}/entered-in-error", mark_error,
+                         methods=["POST"], response_model=out_schema,
+                         summary=f"Mark a {label} entered-in-error",
+                         description="Corrections keep the row and record who, when and why.")
+
+
+_add_entry_routes("conditions", schemas.ConditionIn, schemas.ConditionOut)
+_add_entry_routes("medications", schemas.MedicationIn, schemas.MedicationOut)
+_add_entry_routes("allergies", schemas.AllergyIn, schemas.AllergyOut)
+_add_entry_routes("vitals", schemas.VitalsIn, schemas.VitalsOut)

@@ -1,0 +1,202 @@
+"""Input and output shapes for the patient registry."""
+
+import uuid
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+Sex = Literal["female", "male", "other", "unknown"]
+ConditionClinicalStatus = Literal["active", "recurrence", "relapse", "inactive", "remission",
+                                  "resolved"]
+VerificationStatus = Literal["unconfirmed", "provisional", "differential", "confirmed", "refuted"]
+MedicationStatus = Literal["active", "completed", "intended", "stopped", "on-hold", "unknown",
+                           "not-taken"]
+AllergyClinicalStatus = Literal["active", "inactive", "resolved"]
+AllergyVerification = Literal["unconfirmed", "confirmed", "refuted"]
+Criticality = Literal["low", "high", "unable-to-assess"]
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class PatientIn(_Input):
+    """A new patient: demographics, contact and the site that registers them."""
+
+    family_name: str = Field(min_length=1, max_length=100)
+    given_name: str = Field(min_length=1, max_length=100)
+    birth_date: date
+    sex: Sex
+    phone: str = Field(default="", max_length=40)
+    email: EmailStr | Literal[""] = ""
+    address: str = Field(default="", max_length=500)
+    emergency_contact_name: str = Field(default="", max_length=200)
+    emergency_contact_phone: str = Field(default="", max_length=40)
+    emergency_contact_relationship: str = Field(default="", max_length=60)
+    site: str = Field(min_length=1, max_length=8, description="code of the registering site")
+    mrn: str = Field(default="", max_length=40, description="blank: the site assigns the next MRN")
+
+
+class PatientUpdate(_Input):
+    """Changes to a patient's demographics; omitted fields stay as they are."""
+
+    family_name: str | None = Field(default=None, min_length=1, max_length=100)
+    given_name: str | None = Field(default=None, min_length=1, max_length=100)
+    birth_date: date | None = None
+    sex: Sex | None = None
+    phone: str | None = Field(default=None, max_length=40)
+    email: EmailStr | Literal[""] | None = None
+    address: str | None = Field(default=None, max_length=500)
+    emergency_contact_name: str | None = Field(default=None, max_length=200)
+    emergency_contact_phone: str | None = Field(default=None, max_length=40)
+    emergency_contact_relationship: str | None = Field(default=None, max_length=60)
+
+
+class MrnOut(BaseModel):
+    """A medical record number at one site."""
+
+    site: str
+    mrn: str
+
+
+class PatientOut(BaseModel):
+    """Demographics and contact: what every role that may see a patient sees."""
+
+    id: uuid.UUID
+    family_name: str
+    given_name: str
+    birth_date: date
+    sex: str
+    phone: str
+    email: str
+    address: str
+    emergency_contact_name: str
+    emergency_contact_phone: str
+    emergency_contact_relationship: str
+    mrns: list[MrnOut]
+
+
+class CodedIn(_Input):
+    """A coded value: system (short name or URI), code and display text."""
+
+    system: str = Field(min_length=1, max_length=100)
+    code: str = Field(min_length=1, max_length=40)
+    display: str = Field(min_length=1, max_length=300)
+
+
+class ConditionIn(CodedIn):
+    """A new condition (diagnosis or problem)."""
+
+    clinical_status: ConditionClinicalStatus = "active"
+    verification_status: VerificationStatus = "confirmed"
+    onset_date: date | None = None
+    abatement_date: date | None = None
+    note: str = Field(default="", max_length=1000)
+
+
+class MedicationIn(CodedIn):
+    """A medication the patient takes or took."""
+
+    dose_value: float | None = Field(default=None, gt=0, le=100000)
+    dose_unit: str = Field(default="", max_length=20)
+    frequency: str = Field(default="", max_length=100)
+    status: MedicationStatus = "active"
+    start_date: date | None = None
+    end_date: date | None = None
+    note: str = Field(default="", max_length=1000)
+
+
+class AllergyIn(CodedIn):
+    """An allergy or intolerance."""
+
+    reaction: str = Field(default="", max_length=300)
+    criticality: Criticality = "unable-to-assess"
+    clinical_status: AllergyClinicalStatus = "active"
+    verification_status: AllergyVerification = "confirmed"
+
+
+class VitalsIn(_Input):
+    """One set of vital signs; give at least one value. Ranges come from the plausibility table."""
+
+    measured_at: datetime | None = Field(default=None, description="default: now")
+    systolic_mmhg: float | None = None
+    diastolic_mmhg: float | None = None
+    heart_rate_bpm: float | None = None
+    respiratory_rate_per_min: float | None = None
+    spo2_pct: float | None = None
+    temperature_c: float | None = None
+    weight_kg: float | None = None
+    height_cm: float | None = None
+
+
+class EnteredInErrorIn(_Input):
+    """Why an entry is being marked entered-in-error."""
+
+    reason: str = Field(min_length=3, max_length=500)
+
+
+class _EntryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    created_at: datetime
+    created_by: str
+    error_reason: str | None
+    error_marked_by: str | None
+    error_marked_at: datetime | None
+
+
+class ConditionOut(_EntryOut):
+    """A recorded condition."""
+
+    system: str
+    code: str
+    display: str
+    clinical_status: str
+    verification_status: str
+    onset_date: date | None
+    abatement_date: date | None
+    note: str
+
+
+class MedicationOut(_EntryOut):
+    """A recorded medication."""
+
+    system: str
+    code: str
+    display: str
+    dose_value: float | None
+    dose_unit: str
+    frequency: str
+    status: str
+    start_date: date | None
+    end_date: date | None
+    note: str
+
+
+class AllergyOut(_EntryOut):
+    """A recorded allergy."""
+
+    system: str
+    code: str
+    display: str
+    reaction: str
+    criticality: str
+    clinical_status: str
+    verification_status: str
+
+
+class VitalsOut(_EntryOut):
+    """A recorded set of vital signs."""
+
+    measured_at: datetime
+    status: str
+    systolic_mmhg: float | None
+    diastolic_mmhg: float | None
+    heart_rate_bpm: float | None
+    respiratory_rate_per_min: float | None
+    spo2_pct: float | None
+    temperature_c: float | None
+    weight_kg: float | None
+    height_cm: float | None

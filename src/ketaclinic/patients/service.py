@@ -1,0 +1,340 @@
+"""Patient registry use cases: register, edit, search, open, and record clinical history."""
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from ketaclinic.audit import service as audit
+from ketaclinic.auth.actor import Actor
+from ketaclinic.auth.reach import can_reach_patient
+from ketaclinic.clinics.models import Site
+from ketaclinic.db import Base, utcnow
+from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, invalid
+from ketaclinic.knowledge.codes import accepted_systems, resolve_system
+from ketaclinic.knowledge.vital_limits import plausible_ranges
+from ketaclinic.patients import schemas
+from ketaclinic.patients.models import (
+    ENTERED_IN_ERROR,
+    Allergy,
+    Condition,
+    Medication,
+    Patient,
+    PatientMrn,
+    VitalSigns,
+)
+
+EARLIEST_BIRTH_DATE = date(1900, 1, 1)
+# A reading stamped a little ahead is clock skew between devices; further ahead is a typo.
+FUTURE_TOLERANCE = timedelta(minutes=5)
+# The latest time zone is UTC+14: a birth today there is tomorrow in UTC.
+LATEST_OFFSET = timedelta(hours=14)
+
+
+@dataclass(frozen=True)
+class EntryKind:
+    """One kind of clinical entry on the chart and how it is marked entered-in-error."""
+
+    name: str
+    model: type[Base]
+    status_field: str
+    code_kind: str | None
+
+
+ENTRY_KINDS: dict[str, EntryKind] = {
+    "conditions": EntryKind("conditions", Condition, "verification_status", "condition"),
+    "medications": EntryKind("medications", Medication, "status", "medication"),
+    "allergies": EntryKind("allergies", Allergy, "verification_status", "allergy"),
+    "vitals": EntryKind("vitals", VitalSigns, "status", None),
+}
+
+
+def _patient_query() -> Any:
+    return select(Patient).options(selectinload(Patient.mrns).selectinload(PatientMrn.site))
+
+
+def _load(db: Session, patient_id: uuid.UUID | str) -> Patient | None:
+    try:
+        key = patient_id if isinstance(patient_id, uuid.UUID) else uuid.UUID(str(patient_id))
+    except ValueError:
+        return None
+    return db.execute(_patient_query().where(Patient.id == key)).scalar_one_or_none()
+
+
+def open_patient(
+    *, db: Session, patient_id: uuid.UUID | str, actor: Actor, purpose: str
+) -> Patient:
+    """A patient the actor may reach, with the read audited; NotFound otherwise."""
+    patient = _load(db, patient_id)
+    if patient is None or not can_reach_patient(
+        actor, patient_pk=patient.pk, patient_site_pks=patient.site_pks
+    ):
+        raise OutOfReach(str(patient_id))
+    audit.record(db=db, actor=actor, action="read", record_type="Patient", record_id=patient.id,
+                 patient_id=patient.id, detail=purpose)
+    return patient
+
+
+class OutOfReach(NotFound):
+    """A patient id that does not exist or that the actor may not open (indistinguishable)."""
+
+    def __init__(self, patient_id: str) -> None:
+        super().__init__("No such patient in your sites.")
+        self.patient_id = patient_id
+
+
+def _check_birth_date(birth_date: date) -> None:
+    latest = (utcnow() + LATEST_OFFSET).date()
+    if birth_date > latest:
+        raise invalid("birth_date", "is in the future",
+                      f"{EARLIEST_BIRTH_DATE.isoformat()} to today")
+    if birth_date < EARLIEST_BIRTH_DATE:
+        raise invalid("birth_date", "is implausibly early",
+                      f"{EARLIEST_BIRTH_DATE.isoformat()} to today")
+
+
+def _search_name(family: str, given: str) -> str:
+    return f"{family} {given}".casefold()
+
+
+def _next_mrn(db: Session, site: Site) -> str:
+    count = db.execute(
+        select(func.count()).select_from(PatientMrn).where(PatientMrn.site_pk == site.pk)
+    ).scalar_one()
+    candidate = count + 1
+    while True:
+        mrn = f"{site.code}{candidate:06d}"
+        taken = db.execute(
+            select(PatientMrn.pk).where(PatientMrn.site_pk == site.pk, PatientMrn.mrn == mrn)
+        ).first()
+        if not taken:
+            return mrn
+        candidate += 1
+
+
+def register(*, db: Session, data: schemas.PatientIn, actor: Actor) -> Patient:
+    """Register a new patient at one of the actor's sites, assigning an MRN if none is given."""
+    _check_birth_date(data.birth_date)
+    site = db.execute(select(Site).where(Site.code == data.site)).scalar_one_or_none()
+    if site is None or site.pk not in actor.site_pks:
+        codes = db.execute(select(Site.code).where(Site.pk.in_(actor.site_pks))).scalars()
+        raise invalid("site", f"{data.site!r} is not one of your sites", ", ".join(codes))
+    mrn = data.mrn or _next_mrn(db, site)
+    if db.execute(select(PatientMrn.pk).where(PatientMrn.site_pk == site.pk,
+                                              PatientMrn.mrn == mrn)).first():
+        raise Conflict(f"MRN {mrn} is already used at {site.name}")
+    values = data.model_dump(exclude={"site", "mrn"})
+    values["email"] = str(values["email"])
+    patient = Patient(**values, search_name=_search_name(data.family_name, data.given_name),
+                      created_by=actor.username)
+    patient.mrns.append(PatientMrn(site_pk=site.pk, mrn=mrn, created_by=actor.username))
+    db.add(patient)
+    db.flush()
+    audit.record(db=db, actor=actor, action="create", record_type="Patient", record_id=patient.id,
+                 patient_id=patient.id, detail=f"registered at {site.code} as {mrn}")
+    return patient
+
+
+def update_demographics(
+    *, db: Session, patient_id: str, data: schemas.PatientUpdate, actor: Actor
+) -> Patient:
+    """Change demographics; the audit row lists which fields changed."""
+    patient = open_patient(db=db, patient_id=patient_id, actor=actor, purpose="edit")
+    changes = data.model_dump(exclude_unset=True)
+    if "birth_date" in changes and changes["birth_date"] is not None:
+        _check_birth_date(changes["birth_date"])
+    changed: list[str] = []
+    for field_name, value in changes.items():
+        if value is None:
+            continue
+        value = str(value) if field_name == "email" else value
+        if getattr(patient, field_name) != value:
+            setattr(patient, field_name, value)
+            changed.append(field_name)
+    patient.search_name = _search_name(patient.family_name, patient.given_name)
+    db.flush()
+    audit.record(db=db, actor=actor, action="update", record_type="Patient", record_id=patient.id,
+                 patient_id=patient.id, detail="changed: " + (", ".join(changed) or "nothing"))
+    return patient
+
+
+def search(
+    *,
+    db: Session,
+    actor: Actor,
+    text: str = "",
+    birth_date: date | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> Sequence[Patient]:
+    """Patients at the actor's sites matching a name, MRN or birth date (all words must match)."""
+    query = (
+        _patient_query()
+        .where(Patient.pk.in_(select(PatientMrn.patient_pk)
+                              .where(PatientMrn.site_pk.in_(actor.site_pks))))
+        .order_by(Patient.family_name, Patient.given_name, Patient.pk)
+    )
+    for word in text.casefold().split():
+        mrn_match = Patient.pk.in_(
+            select(PatientMrn.patient_pk).where(func.lower(PatientMrn.mrn) == word)
+        )
+        query = query.where(or_(Patient.search_name.contains(word, autoescape=True), mrn_match))
+    if birth_date is not None:
+        query = query.where(Patient.birth_date == birth_date)
+    found = db.execute(query.limit(limit).offset(offset)).scalars().all()
+    audit.record(db=db, actor=actor, action="search", record_type="Patient",
+                 detail=f"text={text[:80]!r} birth_date={birth_date} results={len(found)}")
+    return found
+
+
+def chart(*, db: Session, patient_id: str, actor: Actor) -> Patient:
+    """A patient with every clinical entry loaded, the read audited."""
+    patient = open_patient(db=db, patient_id=patient_id, actor=actor, purpose="chart")
+    for relation in ("conditions", "medications", "allergies", "vitals"):
+        getattr(patient, relation)
+    return patient
+
+
+def _check_coded(kind: str, values: dict[str, Any]) -> None:
+    system = resolve_system(kind, values["system"])
+    if system is None:
+        accepted = ", ".join(f"{s.short} ({s.uri})" for s in accepted_systems(kind))
+        raise invalid("system", f"unknown code system {values['system']!r}", accepted)
+    values["system"] = system.uri
+
+
+def _check_period(values: dict[str, Any], start: str, end: str) -> None:
+    latest = (utcnow() + LATEST_OFFSET).date()
+    problems = [
+        FieldProblem(name, "is in the future", "today or earlier")
+        for name in (start, end)
+        if values.get(name) and values[name] > latest
+    ]
+    if values.get(start) and values.get(end) and values[end] < values[start]:
+        problems.append(FieldProblem(end, f"is before {start}", f"on or after {start}"))
+    if problems:
+        raise InvalidInput(problems)
+
+
+def check_vitals(values: dict[str, Any]) -> None:
+    """Reject physiologically impossible or empty vital signs, naming each field and its range."""
+    ranges = plausible_ranges()
+    given = {k: v for k, v in values.items() if k in ranges and v is not None}
+    if not given:
+        raise invalid("vitals", "give at least one measurement", ", ".join(ranges))
+    problems = [
+        FieldProblem(name, f"{value:g} is outside the possible range", ranges[name].describe())
+        for name, value in given.items()
+        if not ranges[name].contains(value)
+    ]
+    measured_at: datetime | None = values.get("measured_at")
+    if measured_at is not None and measured_at.tzinfo is None:
+        problems.append(FieldProblem("measured_at", "has no time zone", "ISO 8601 with offset"))
+    elif measured_at is not None and measured_at > utcnow() + FUTURE_TOLERANCE:
+        problems.append(FieldProblem("measured_at", "is in the future", "now or earlier"))
+    if problems:
+        raise InvalidInput(problems)
+
+
+def add_entry(
+    *, db: Session, patient_id: str, kind: str, data: schemas._Input, actor: Actor
+) -> Any:
+    """Record a condition, medication, allergy or set of vital signs on a patient's chart."""
+    entry_kind = ENTRY_KINDS[kind]
+    patient = open_patient(db=db, patient_id=patient_id, actor=actor, purpose=f"add {kind}")
+    values = data.model_dump()
+    if entry_kind.code_kind:
+        _check_coded(entry_kind.code_kind, values)
+    if kind == "conditions":
+        _check_period(values, "onset_date", "abatement_date")
+    elif kind == "medications":
+        _check_period(values, "start_date", "end_date")
+    elif kind == "vitals":
+        check_vitals(values)
+        values["measured_at"] = values["measured_at"] or utcnow()
+    entry = entry_kind.model(**values, patient_pk=patient.pk, created_by=actor.username)
+    db.add(entry)
+    db.flush()
+    audit.record(db=db, actor=actor, action="create", record_type=entry_kind.model.__name__,
+                 record_id=entry.id, patient_id=patient.id)
+    return entry
+
+
+def list_entries(*, db: Session, patient_id: str, kind: str, actor: Actor) -> Sequence[Any]:
+    """Every entry of one kind on the chart, entered-in-error ones included and marked."""
+    entry_kind = ENTRY_KINDS[kind]
+    patient = open_patient(db=db, patient_id=patient_id, actor=actor, purpose=f"list {kind}")
+    model: Any = entry_kind.model
+    return db.execute(
+        select(model).where(model.patient_pk == patient.pk).order_by(model.pk)
+    ).scalars().all()
+
+
+def mark_entered_in_error(
+    *, db: Session, patient_id: str, kind: str, entry_id: str, reason: str, actor: Actor
+) -> Any:
+    """Mark an entry entered-in-error with the reason; the row itself stays."""
+    entry_kind = ENTRY_KINDS[kind]
+    patient = open_patient(db=db, patient_id=patient_id, actor=actor, purpose=f"correct {kind}")
+    model: Any = entry_kind.model
+    try:
+        key = uuid.UUID(entry_id)
+    except ValueError:
+        raise NotFound(f"no such entry in {kind}") from None
+    entry = db.execute(
+        select(model).where(model.id == key, model.patient_pk == patient.pk)
+    ).scalar_one_or_none()
+    if entry is None:
+        raise NotFound(f"no such entry in {kind}")
+    if getattr(entry, entry_kind.status_field) == ENTERED_IN_ERROR:
+        raise Conflict("this entry is already marked entered-in-error")
+    setattr(entry, entry_kind.status_field, ENTERED_IN_ERROR)
+    entry.error_reason = reason
+    entry.error_marked_by = actor.username
+    entry.error_marked_at = utcnow()
+    db.flush()
+    audit.record(db=db, actor=actor, action="entered-in-error", record_type=model.__name__,
+                 record_id=entry.id, patient_id=patient.id, detail=reason)
+    return entry
+
+
+def is_entered_in_error(entry: Any, kind: str) -> bool:
+    """Whether a chart entry has been marked entered-in-error."""
+    return bool(getattr(entry, ENTRY_KINDS[kind].status_field) == ENTERED_IN_ERROR)
+
+
+def vitals_since(
+    *, db: Session, actor: Actor, site_pk: int, since: datetime
+) -> Sequence[tuple[VitalSigns, Patient]]:
+    """Vital signs recorded since a moment for patients of one site, newest first, reads audited."""
+    rows = db.execute(
+        select(VitalSigns, Patient)
+        .join(Patient, VitalSigns.patient_pk == Patient.pk)
+        .where(VitalSigns.measured_at >= since, VitalSigns.status != ENTERED_IN_ERROR,
+               Patient.pk.in_(select(PatientMrn.patient_pk).where(PatientMrn.site_pk == site_pk)))
+        .order_by(VitalSigns.measured_at.desc())
+        .limit(100)
+    ).all()
+    for patient_id in dict.fromkeys(p.id for _, p in rows):
+        audit.record(db=db, actor=actor, action="read", record_type="VitalSigns",
+                     patient_id=patient_id, detail="dashboard")
+    return [(v, p) for v, p in rows]
+
+
+def registered_since(*, db: Session, actor: Actor, site_pk: int, since: datetime) -> Sequence[Patient]:
+    """Patients registered at a site since a moment, newest first (demographics only)."""
+    found = db.execute(
+        _patient_query()
+        .where(Patient.created_at >= since,
+               Patient.pk.in_(select(PatientMrn.patient_pk).where(PatientMrn.site_pk == site_pk)))
+        .order_by(Patient.created_at.desc())
+        .limit(50)
+    ).scalars().all()
+    for patient in found:
+        audit.record(db=db, actor=actor, action="read", record_type="Patient",
+                     record_id=patient.id, patient_id=patient.id, detail="dashboard")
+    return found

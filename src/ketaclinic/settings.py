@@ -1,0 +1,63 @@
+"""Application settings, read from the environment with the KETACLINIC_ prefix."""
+
+from functools import lru_cache
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = frozenset(
+    {"", "changeme", "change-me", "secret", "placeholder", "dev", "development", "please-change"}
+)
+DEMO_SECRET_KEY = "demo-only-secret-key-not-for-real-patients"
+MIN_SECRET_LENGTH = 32
+
+
+class SettingsError(ValueError):
+    """Raised when the settings cannot start a safe server."""
+
+
+class Settings(BaseSettings):
+    """Every setting the app reads; one instance per process."""
+
+    model_config = SettingsConfigDict(env_prefix="KETACLINIC_", extra="ignore")
+
+    database_url: str = "sqlite:///./ketaclinic.db"
+    secret_key: str = ""
+    demo: bool = False
+    session_idle_timeout_min: int = Field(default=15, ge=1, le=24 * 60)
+    api_token_ttl_min: int = Field(default=60, ge=1, le=24 * 60)
+    lockout_failed_attempts: int = Field(default=5, ge=1, le=100)
+    lockout_min: int = Field(default=15, ge=1, le=24 * 60)
+    cookie_secure: bool = True
+    require_mfa_roles: tuple[str, ...] = ("admin", "prescriber")
+
+    @model_validator(mode="after")
+    def _demo_gets_a_fixed_key(self) -> "Settings":
+        if self.demo and not self.secret_key:
+            self.secret_key = DEMO_SECRET_KEY
+        return self
+
+    def check_safe_to_serve(self) -> None:
+        """Refuse a missing or placeholder secret key unless in demo mode."""
+        if self.demo:
+            return
+        key = self.secret_key.strip()
+        if key.lower() in PLACEHOLDER_SECRETS or key == DEMO_SECRET_KEY:
+            raise SettingsError(
+                "KETACLINIC_SECRET_KEY is missing or a placeholder; set a random key of at least "
+                f"{MIN_SECRET_LENGTH} characters (or run with KETACLINIC_DEMO=1 for the demo)"
+            )
+        if len(key) < MIN_SECRET_LENGTH:
+            raise SettingsError(
+                f"KETACLINIC_SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters long"
+            )
+
+    def mfa_required_for(self, role: str) -> bool:
+        """Whether users of this role must use TOTP two-factor login."""
+        return not self.demo and role in self.require_mfa_roles
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings."""
+    return Settings()

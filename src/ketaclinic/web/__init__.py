@@ -1,0 +1,1 @@
+"""The FastAPI app: pages, JSON API and their shared plumbing."""

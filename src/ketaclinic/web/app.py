@@ -1,0 +1,37 @@
+"""The application factory: one FastAPI app serving pages, the JSON API and static files."""
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from ketaclinic import __version__
+from ketaclinic.auth import pages as auth_pages
+from ketaclinic.auth import router as auth_api
+from ketaclinic.patients import pages as patient_pages
+from ketaclinic.patients import router as patient_api
+from ketaclinic.settings import get_settings
+from ketaclinic.web import pages as web_pages
+from ketaclinic.web import problems
+from ketaclinic.web.csrf import CsrfCookieMiddleware
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def create_app() -> FastAPI:
+    """Build the app; refuses to build with an unsafe secret key outside demo mode."""
+    get_settings().check_safe_to_serve()
+    app = FastAPI(
+        title="ketaclinic",
+        version=__version__,
+        description="Ketamine therapy clinic: patient registry, audit trail and clinical records.",
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+    )
+    app.add_middleware(CsrfCookieMiddleware)
+    problems.install(app)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    for module in (web_pages, auth_pages, auth_api, patient_pages, patient_api):
+        app.include_router(module.router)
+    return app

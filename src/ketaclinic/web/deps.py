@@ -1,0 +1,77 @@
+"""Request dependencies: the db session, who is calling, and the permission gate."""
+
+from collections.abc import Callable, Iterator
+from functools import cache
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from ketaclinic.audit import service as audit
+from ketaclinic.auth import service as auth
+from ketaclinic.auth.actor import Actor
+from ketaclinic.auth.permissions import Permission, allows
+from ketaclinic.db import session_factory
+from ketaclinic.errors import Forbidden, NotAuthenticated
+
+API_PREFIX = "/api/v1"
+SESSION_COOKIE = "kc_session"
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    """One db session per request; the route commits, anything uncommitted is rolled back."""
+    db = session_factory()()
+    try:
+        yield db
+    except BaseException:
+        db.rollback()
+        raise
+    finally:
+        db.close()
+
+
+def client_of(request: Request) -> str:
+    """The caller's network address for the audit trail."""
+    return request.client.host if request.client else ""
+
+
+def is_api(request: Request) -> bool:
+    """Whether the request is for the JSON API (bearer tokens, problem+json)."""
+    return request.url.path.startswith(API_PREFIX)
+
+
+def bearer_token(request: Request) -> str:
+    """The raw bearer token from the Authorization header, or ''."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else ""
+
+
+def authenticate(request: Request, db: Session) -> Actor:
+    """The actor behind the bearer token (API) or login cookie (pages); NotAuthenticated if none."""
+    if is_api(request):
+        token = auth.resolve_token(db=db, raw=bearer_token(request), kinds={auth.TOKEN_API})
+    else:
+        raw = request.cookies.get(SESSION_COOKIE, "")
+        token = auth.resolve_token(db=db, raw=raw, kinds={auth.TOKEN_WEB})
+    if token is None:
+        db.commit()  # keep an idle-expired token revoked
+        raise NotAuthenticated("Log in first: no valid login or token (it may have expired).")
+    return auth.actor_for(token.user, client_of(request))
+
+
+@cache
+def require(permission: Permission) -> Callable[..., Actor]:
+    """A dependency that lets the request through only for roles the permission table allows."""
+
+    def dependency(request: Request, db: Session = Depends(get_db)) -> Actor:
+        actor = authenticate(request, db)
+        if not allows(actor.role, permission):
+            audit.record(db=db, actor=actor, action="denied", record_type="Route",
+                         record_id=request.url.path[:64],
+                         detail=f"{request.method} {request.url.path} needs {permission}")
+            db.commit()
+            raise Forbidden(f"Your role ({actor.role}) may not do this ({permission}).")
+        request.state.actor = actor
+        return actor
+
+    dependency.required_permission = permission  # type: ignore[attr-defined]
+    return dependency

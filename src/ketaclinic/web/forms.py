@@ -1,0 +1,29 @@
+"""Reading HTML form posts into the same Pydantic schemas the API uses."""
+
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.datastructures import FormData
+
+from ketaclinic.errors import FieldProblem, InvalidInput
+
+SchemaT = TypeVar("SchemaT", bound=BaseModel)
+IGNORED_FIELDS = frozenset({"csrf_token"})
+
+
+def parse_form(schema: type[SchemaT], form: FormData, extra: dict[str, str] | None = None) -> SchemaT:
+    """The form as a schema instance; blank fields count as not given. Raises InvalidInput."""
+    values: dict[str, object] = {
+        key: value for key, value in form.items()
+        if key not in IGNORED_FIELDS and isinstance(value, str) and value.strip() != ""
+    }
+    values.update(extra or {})
+    try:
+        return schema.model_validate(values)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"]) or "form"
+            accepted = str(err.get("ctx", {}).get("expected", ""))
+            problems.append(FieldProblem(field, err["msg"], accepted))
+        raise InvalidInput(problems) from None

@@ -1,0 +1,68 @@
+"""The home redirect, the dashboard of today at the user's site, and the health check."""
+
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from ketaclinic.auth.actor import Actor
+from ketaclinic.auth.permissions import Permission, allows
+from ketaclinic.clinics import service as clinics
+from ketaclinic.clinics.models import Site
+from ketaclinic.db import utcnow
+from ketaclinic.patients import service as patients
+from ketaclinic.web.deps import SESSION_COOKIE, get_db, require
+from ketaclinic.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+SITE_COOKIE = "kc_site"
+
+
+@router.get("/")
+def home(request: Request) -> Response:
+    """Send the visitor to their landing page, or to login."""
+    target = "/dashboard" if request.cookies.get(SESSION_COOKIE) else "/login"
+    return RedirectResponse(target, status_code=303)
+
+
+@router.get("/healthz")
+def health(db: Session = Depends(get_db)) -> Response:
+    """Liveness and database reachability, for load balancers."""
+    db.execute(text("SELECT 1"))
+    return JSONResponse({"status": "ok"})
+
+
+def current_site(request: Request, sites: list[Site], chosen: str = "") -> Site | None:
+    """The site the user chose (query or cookie) if it is theirs, else their first."""
+    wanted = chosen or request.cookies.get(SITE_COOKIE, "")
+    return next((s for s in sites if s.code == wanted), sites[0] if sites else None)
+
+
+@router.get("/dashboard", response_class=HTMLResponse)
+def dashboard(
+    request: Request,
+    site: str = "",
+    actor: Actor = Depends(require(Permission.DASHBOARD)),
+    db: Session = Depends(get_db),
+) -> Response:
+    """Today at the user's site, in the site's time zone."""
+    sites = list(clinics.sites_of(db=db, actor=actor))
+    chosen = current_site(request, sites, site)
+    if chosen is None:
+        return render(request, "dashboard.html", site=None, sites=[], vitals=[], registered=[])
+    tz = ZoneInfo(chosen.time_zone)
+    now_local = utcnow().astimezone(tz)
+    midnight = datetime.combine(now_local.date(), time.min, tzinfo=tz)
+    vitals = []
+    if allows(actor.role, Permission.CLINICAL_READ):
+        vitals = patients.vitals_since(db=db, actor=actor, site_pk=chosen.pk, since=midnight)
+    registered = patients.registered_since(db=db, actor=actor, site_pk=chosen.pk, since=midnight)
+    db.commit()
+    response = render(request, "dashboard.html", site=chosen, sites=sites, now_local=now_local,
+                      vitals=vitals, registered=registered, tz=chosen.time_zone)
+    if site and chosen.code == site:
+        response.set_cookie(SITE_COOKIE, chosen.code, httponly=True, samesite="lax", path="/")
+    return response

@@ -1,0 +1,91 @@
+"""Turning errors into RFC 9457 problem+json on the API and friendly pages in the browser."""
+
+import logging
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ketaclinic.audit import service as audit
+from ketaclinic.errors import DomainError, InvalidInput, NotAuthenticated
+from ketaclinic.patients.service import OutOfReach
+from ketaclinic.web.deps import client_of, is_api
+from ketaclinic.web.templating import render
+
+log = logging.getLogger(__name__)
+PROBLEM_JSON = "application/problem+json"
+
+
+def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
+    """An RFC 9457 problem response."""
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _field_errors(exc: InvalidInput) -> list[dict[str, str]]:
+    return [{"field": p.field, "message": p.message, "accepted": p.accepted} for p in exc.problems]
+
+
+async def on_domain_error(request: Request, exc: Exception) -> Response:
+    """A service said no: show why, in the form the caller understands."""
+    assert isinstance(exc, DomainError)
+    if isinstance(exc, OutOfReach):
+        _audit_out_of_reach(request, exc)
+    if is_api(request):
+        extra = {"errors": _field_errors(exc)} if isinstance(exc, InvalidInput) else {}
+        return problem(exc.status, exc.title, exc.detail, **extra)
+    if isinstance(exc, NotAuthenticated):
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+    return render(request, "error.html", status_code=exc.status, title=exc.title,
+                  detail=exc.detail)
+
+
+def _audit_out_of_reach(request: Request, exc: OutOfReach) -> None:
+    actor = getattr(request.state, "actor", None)
+    if actor is None:
+        return
+    audit.record_now(actor=actor.__class__(**{**actor.__dict__, "client": client_of(request)}),
+                     action="denied", record_type="Patient", record_id=exc.patient_id[:64],
+                     patient_id=exc.patient_id[:64], detail=f"{request.method} {request.url.path}")
+
+
+async def on_validation_error(request: Request, exc: Exception) -> Response:
+    """Request fields that fail their declared types or ranges: 422 naming each field."""
+    assert isinstance(exc, RequestValidationError)
+    errors = []
+    for err in exc.errors():
+        location = [str(part) for part in err.get("loc", ()) if part not in ("body", "query", "path")]
+        accepted = err.get("ctx", {}).get("expected", "")
+        errors.append({"field": ".".join(location) or "body", "message": err.get("msg", ""),
+                       "accepted": str(accepted)})
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    return problem(422, "Invalid input", detail, errors=errors)
+
+
+async def on_http_error(request: Request, exc: Exception) -> Response:
+    """Framework errors (404 for an unknown path, 405 ...) in the caller's format."""
+    assert isinstance(exc, StarletteHTTPException)
+    title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "Error")
+    if is_api(request) or not request.headers.get("accept", "").startswith("text/html"):
+        return problem(exc.status_code, title, str(exc.detail))
+    return render(request, "error.html", status_code=exc.status_code, title=title,
+                  detail=str(exc.detail))
+
+
+async def on_unexpected_error(request: Request, exc: Exception) -> Response:
+    """A bug: log it, tell the caller without leaking internals."""
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem(500, "Internal error", "Something went wrong; nothing was saved.")
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers on the app."""
+    app.add_exception_handler(DomainError, on_domain_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(Exception, on_unexpected_error)
