@@ -92,8 +92,11 @@ def make_engine(url: str | None = None) -> Engine:
     url = url or get_settings().database_url
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    engine = create_engine(url, pool_pre_ping=True)
-    if engine.dialect.name == "sqlite":
+    is_sqlite = url.startswith("sqlite")
+    # App threads share pooled connections; each is used by one thread at a time.
+    connect_args = {"check_same_thread": False} if is_sqlite else {}
+    engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+    if is_sqlite:
         _configure_sqlite(engine)
     return engine
 
@@ -116,6 +119,14 @@ def set_engine(engine: Engine) -> None:
     global _engine, _session_factory
     _engine = engine
     _session_factory = sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def use_session_factory(factory: sessionmaker[Session]) -> sessionmaker[Session] | None:
+    """Make every unit of work use this factory (tests bind it to one rolled-back transaction)."""
+    global _session_factory
+    get_engine()
+    previous, _session_factory = _session_factory, factory
+    return previous
 
 
 def session_factory() -> sessionmaker[Session]:

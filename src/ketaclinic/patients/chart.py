@@ -37,7 +37,7 @@ def vitals_svg(vitals: Sequence[VitalSigns], time_zone: str) -> str:
             axes.plot(xs, ys, marker="o", markersize=3, linewidth=1.5, color=colour, label=label)
         axes.set_title(title, loc="left", fontsize=10)
         axes.grid(True, alpha=0.3)
-        axes.legend(loc="upper left", fontsize=8, frameon=False, ncols=3)
+        axes.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False, ncols=3)
         locator = AutoDateLocator(tz=tz)
         axes.xaxis.set_major_locator(locator)
         axes.xaxis.set_major_formatter(ConciseDateFormatter(locator, tz=tz))

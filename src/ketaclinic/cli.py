@@ -1,0 +1,188 @@
+"""The `ketaclinic` command: database, demo data, server, users and the audit trail."""
+
+import getpass
+import os
+import sys
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ketaclinic.errors import DomainError
+from ketaclinic.settings import SettingsError, get_settings
+
+app = typer.Typer(help="ketaclinic: run a ketamine therapy clinic.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+users_app = typer.Typer(help="User accounts.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(audit_app, name="audit")
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print one line to stderr and exit non-zero."""
+    err_console.print(f"error: {message}", markup=False, highlight=False)
+    raise typer.Exit(code)
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=err_console, transient=False)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply database migrations (creates the database if it does not exist)."""
+    from ketaclinic import migrate
+
+    migrate.upgrade(revision=revision)
+    console.print(f"database at {revision}: {_safe_url()}")
+
+
+def _safe_url() -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(get_settings().database_url).render_as_string(hide_password=True)
+
+
+@app.command()
+def demo(
+    patients: Annotated[int, typer.Option(min=1, max=5000, help="how many patients")] = 50,
+    seed: Annotated[int, typer.Option(help="generator seed (same seed, same patients)")] = 0,
+) -> None:
+    """Seed the demo clinic network into an empty database (does nothing if already seeded)."""
+    from ketaclinic.db import unit_of_work
+    from ketaclinic.demo import seed as demo_seed
+
+    with unit_of_work() as db:
+        if demo_seed.is_seeded(db):
+            console.print("the database already holds a clinic network; demo data not added")
+            return
+        with _progress() as progress:
+            task = progress.add_task("creating demo patients", total=patients)
+            counts = demo_seed.seed(db, patients_count=patients,
+                                    seed_value=seed or demo_seed.DEMO_SEED,
+                                    on_patient=lambda n: progress.update(task, completed=n))
+    console.print(f"demo clinic ready: {counts['sites']} sites, {counts['users']} users, "
+                  f"{counts['patients']} patients; password for every demo user: "
+                  f"{demo_seed.DEMO_PASSWORD}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    demo_mode: Annotated[bool, typer.Option("--demo", help="demo mode: banner, no 2FA")] = False,
+) -> None:
+    """Serve the web app and API."""
+    import uvicorn
+
+    if demo_mode:
+        os.environ["KETACLINIC_DEMO"] = "1"
+        get_settings.cache_clear()
+    try:
+        get_settings().check_safe_to_serve()
+    except SettingsError as exc:
+        fail(str(exc))
+    uvicorn.run("ketaclinic.web.app:create_app", factory=True, host=host, port=port,
+                proxy_headers=True, log_level="info")
+
+
+@users_app.command("create")
+def users_create(
+    username: Annotated[str, typer.Option(help="login name")],
+    name: Annotated[str, typer.Option(help="full name")],
+    role: Annotated[str, typer.Option(help="admin, prescriber, nurse, front_desk or patient")],
+    site: Annotated[list[str] | None, typer.Option(help="site code (repeat for several)")] = None,
+    patient: Annotated[str | None, typer.Option(help="patient id, for a patient user")] = None,
+    password: Annotated[str | None, typer.Option(
+        envvar="KETACLINIC_NEW_USER_PASSWORD", help="initial password (prompted if omitted)")] = None,
+) -> None:
+    """Create a user."""
+    from ketaclinic.auth import service as auth
+    from ketaclinic.auth.actor import cli_actor
+    from ketaclinic.db import unit_of_work
+
+    secret = password or getpass.getpass("Initial password: ")
+    try:
+        with unit_of_work() as db:
+            user = auth.create_user(db=db, username=username, display_name=name, role=role,
+                                    password=secret, site_codes=site or [], patient_id=patient,
+                                    actor=cli_actor())
+            console.print(f"created {user.role} {user.username} ({user.id})")
+    except DomainError as exc:
+        fail(exc.detail)
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the hash chain; exit 1 naming the first bad row if any row was changed."""
+    from sqlalchemy import func, select
+
+    from ketaclinic.audit import service as audit
+    from ketaclinic.audit.models import AuditEvent
+    from ketaclinic.db import session_factory
+
+    with session_factory()() as db:
+        total = db.execute(select(func.count()).select_from(AuditEvent)).scalar_one()
+        with _progress() as progress:
+            progress.add_task("verifying audit chain", total=total)
+            report = audit.verify(db=db)
+            progress.update(progress.task_ids[0], completed=report.rows_checked)
+    if not report.ok:
+        fail(f"audit chain broken at row seq={report.bad_seq} id={report.bad_id}: "
+             f"{report.reason}", code=1)
+    console.print(f"audit chain intact: {report.rows_checked} rows, head {report.head_hash}")
+
+
+@audit_app.command("show")
+def audit_show(
+    patient: Annotated[str, typer.Option(help="patient id (UUID)")],
+    limit: Annotated[int, typer.Option(min=1, max=100000)] = 500,
+) -> None:
+    """List who touched a patient's record, newest first (this look is itself audited)."""
+    import uuid
+
+    from ketaclinic.audit import service as audit
+    from ketaclinic.auth.actor import cli_actor
+    from ketaclinic.db import unit_of_work
+    from ketaclinic.errors import NotFound
+    from ketaclinic.patients import service as patients
+
+    try:
+        uuid.UUID(patient)
+    except ValueError:
+        fail(f"--patient: {patient!r} is not a patient id (accepted: a UUID)")
+    try:
+        with unit_of_work() as db:
+            record = patients.open_patient(db=db, patient_id=patient, actor=cli_actor(),
+                                           purpose="audit show")
+            events = audit.for_patient(db=db, patient_id=record.id, limit=limit)
+    except NotFound:
+        fail(f"--patient: no patient with id {patient}")
+    table = Table(title=f"Audit trail of {record.given_name} {record.family_name} ({record.id})")
+    for column in ("when (UTC)", "who", "role", "action", "record", "from", "detail"):
+        table.add_column(column)
+    for e in events:
+        table.add_row(e.created_at.strftime("%Y-%m-%d %H:%M:%S"), e.created_by, e.role, e.action,
+                      f"{e.record_type} {e.record_id}".strip(), e.client, e.detail)
+    console.print(table)
+
+
+def main() -> None:
+    """Entry point that turns settings errors into one line."""
+    try:
+        app()
+    except SettingsError as exc:
+        err_console.print(f"error: {exc}")
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""Seeding the demo clinic network into an empty database."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ketaclinic.auth import service as auth
+from ketaclinic.auth.actor import Actor
+from ketaclinic.clinics.models import Chair, Network, Site
+from ketaclinic.db import utcnow
+from ketaclinic.demo.generator import PatientSpec, generate
+from ketaclinic.patients import schemas
+from ketaclinic.patients import service as patients
+
+DEMO_PASSWORD = "ketaclinic-demo"
+DEMO_SEED = 20261126
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    """A demo login and where it works."""
+
+    username: str
+    display_name: str
+    role: str
+    site_codes: tuple[str, ...]
+
+
+DEMO_SITES = (
+    ("HPC", "Harbor Point Clinic", "12 Harbor Point Rd, Boston, MA 02110", "America/New_York",
+     ("Chair 1", "Chair 2", "Chair 3", "Chair 4")),
+    ("RVS", "Riverside Clinic", "400 River St, Chicago, IL 60606", "America/Chicago",
+     ("Chair A", "Chair B", "Chair C")),
+)
+DEMO_USERS = (
+    DemoUser("admin", "Alex Morgan", "admin", ("HPC", "RVS")),
+    DemoUser("prescriber", "Dr. Priya Raman", "prescriber", ("HPC", "RVS")),
+    DemoUser("nurse", "Sam Okafor, RN", "nurse", ("HPC",)),
+    DemoUser("frontdesk", "Jamie Lee", "front_desk", ("HPC",)),
+)
+DEMO_PATIENT_USERNAME = "patient"
+
+
+def is_seeded(db: Session) -> bool:
+    """Whether the database already holds a clinic network."""
+    return bool(db.execute(select(func.count()).select_from(Network)).scalar_one())
+
+
+def seed(db: Session, *, patients_count: int = 50, seed_value: int = DEMO_SEED,
+         on_patient: Callable[[int], None] | None = None) -> dict[str, int]:
+    """Create the demo network, staff, patients and the demo patient's login; returns counts."""
+    network = Network(name="Harbor & River Ketamine Clinics", created_by="demo")
+    db.add(network)
+    sites = []
+    for code, name, address, tz, chairs in DEMO_SITES:
+        site = Site(network=network, code=code, name=name, address=address, time_zone=tz,
+                    created_by="demo")
+        site.chairs = [Chair(name=c, created_by="demo") for c in chairs]
+        db.add(site)
+        sites.append(site)
+    db.flush()
+    operator = Actor(username="demo-generator", role="system",
+                     site_pks=frozenset(s.pk for s in sites), client="cli")
+    for user in DEMO_USERS:
+        auth.create_user(db=db, username=user.username, display_name=user.display_name,
+                         role=user.role, password=DEMO_PASSWORD, site_codes=list(user.site_codes),
+                         actor=operator)
+    now = utcnow()
+    specs = generate(patients_count, seed_value, now.date(), now, sites=len(sites))
+    first_patient_id = None
+    for number, spec in enumerate(specs, start=1):
+        patient_id = _record_patient(db, spec, sites, operator)
+        first_patient_id = first_patient_id or patient_id
+        if on_patient:
+            on_patient(number)
+    if first_patient_id:
+        auth.create_user(db=db, username=DEMO_PATIENT_USERNAME,
+                         display_name="Demo patient", role="patient", password=DEMO_PASSWORD,
+                         site_codes=[], patient_id=first_patient_id, actor=operator)
+    return {"sites": len(sites), "users": len(DEMO_USERS) + 1, "patients": len(specs)}
+
+
+def _record_patient(db: Session, spec: PatientSpec, sites: list[Site], operator: Actor) -> str:
+    patient = patients.register(db=db, actor=operator, data=schemas.PatientIn(
+        family_name=spec.family_name, given_name=spec.given_name, birth_date=spec.birth_date,
+        sex=spec.sex, phone=spec.phone, email=spec.email, address=spec.address,  # type: ignore[arg-type]
+        emergency_contact_name=spec.emergency_name,
+        emergency_contact_relationship=spec.emergency_relationship,
+        emergency_contact_phone=spec.emergency_phone, site=sites[spec.site_index].code))
+    pid = str(patient.id)
+    for c in spec.conditions:
+        patients.add_entry(db=db, patient_id=pid, kind="conditions", actor=operator,
+                           data=schemas.ConditionIn(
+                               system=c.concept.system, code=c.concept.code,
+                               display=c.concept.display, clinical_status=c.clinical_status,  # type: ignore[arg-type]
+                               onset_date=c.onset, abatement_date=c.abatement))
+    for m in spec.medications:
+        patients.add_entry(db=db, patient_id=pid, kind="medications", actor=operator,
+                           data=schemas.MedicationIn(
+                               system=m.concept.system, code=m.concept.code,
+                               display=m.concept.display, dose_value=m.dose_mg, dose_unit="mg",
+                               frequency=m.frequency, status=m.status,  # type: ignore[arg-type]
+                               start_date=m.start, end_date=m.end))
+    for concept, reaction, criticality in spec.allergies:
+        patients.add_entry(db=db, patient_id=pid, kind="allergies", actor=operator,
+                           data=schemas.AllergyIn(system=concept.system, code=concept.code,
+                                                  display=concept.display, reaction=reaction,
+                                                  criticality=criticality))  # type: ignore[arg-type]
+    for v in spec.vitals:
+        patients.add_entry(db=db, patient_id=pid, kind="vitals", actor=operator,
+                           data=schemas.VitalsIn(
+                               measured_at=v.measured_at, systolic_mmhg=v.systolic,
+                               diastolic_mmhg=v.diastolic, heart_rate_bpm=v.heart_rate,
+                               spo2_pct=v.spo2, weight_kg=v.weight_kg, height_cm=v.height_cm))
+    return pid

@@ -1,0 +1,266 @@
+"""Shared fixtures: a migrated, seeded database per backend and one rolled-back transaction per test."""
+
+import os
+import secrets
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+
+# Settings are read once per process: fix them before the app is imported.
+os.environ["KETACLINIC_SECRET_KEY"] = "test-" + secrets.token_hex(24)
+os.environ["KETACLINIC_DEMO"] = "0"
+os.environ.pop("KETACLINIC_DATABASE_URL", None)
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from ketaclinic import db as dbmod
+from ketaclinic import migrate
+from ketaclinic.auth import service as auth
+from ketaclinic.auth import totp
+from ketaclinic.auth.actor import Actor
+from ketaclinic.clinics.models import Chair, Network, Site
+from ketaclinic.patients import schemas
+from ketaclinic.patients import service as patients
+from ketaclinic.web.app import create_app
+
+PG_URL = os.environ.get("KETACLINIC_TEST_POSTGRES_URL", "")
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+PASSWORD = "correct-horse-battery"
+BASE_URL = "https://testserver"
+_backend_counts: dict[str, int] = {}
+
+
+@dataclass
+class TestUser:
+    """A seeded login."""
+
+    username: str
+    role: str
+    totp_secret: str | None = None
+
+
+@dataclass
+class World:
+    """What the seed created: sites, users by key, patients by key (ids as strings)."""
+
+    backend: str
+    url: str
+    users: dict[str, TestUser] = field(default_factory=dict)
+    patients: dict[str, str] = field(default_factory=dict)
+
+
+def create_postgres_database(base_url: str) -> str:
+    """A fresh, empty database on the server of base_url; returns its URL."""
+    name = f"ketaclinic_test_{uuid.uuid4().hex[:12]}"
+    url = make_url(base_url)
+    with psycopg.connect(_libpq(url), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def drop_postgres_database(db_url: str) -> None:
+    """Drop a database made by create_postgres_database."""
+    url = make_url(db_url)
+    admin = url.set(database=make_url(PG_URL).database)
+    with psycopg.connect(_libpq(admin), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
+
+
+def _libpq(url: object) -> str:
+    u = make_url(str(url)) if not hasattr(url, "drivername") else url
+    return u.set(drivername="postgresql").render_as_string(hide_password=False)  # type: ignore[union-attr]
+
+
+def fresh_database_url(backend: str, tmp_dir: object) -> str:
+    """A URL for an empty database of the backend (file SQLite or a new PostgreSQL database)."""
+    if backend == "postgresql":
+        return create_postgres_database(PG_URL)
+    return f"sqlite:///{tmp_dir}/ketaclinic-{uuid.uuid4().hex[:8]}.db"
+
+
+def _seed(db: Session, world: World) -> None:
+    network = Network(name="Test network")
+    site_a = Site(network=network, code="A", name="Site A", time_zone="America/New_York")
+    site_b = Site(network=network, code="B", name="Site B", time_zone="America/Los_Angeles")
+    site_a.chairs = [Chair(name="A1"), Chair(name="A2")]
+    site_b.chairs = [Chair(name="B1")]
+    db.add_all([site_a, site_b])
+    db.flush()
+    system = Actor(username="seed", role="system", site_pks=frozenset({site_a.pk, site_b.pk}))
+    for key, site in (("p_a1", "A"), ("p_a2", "A"), ("p_b1", "B")):
+        patient = patients.register(db=db, actor=system, data=schemas.PatientIn(
+            family_name=f"Test{key.upper()}", given_name="Pat", birth_date=date(1980, 5, 17),
+            sex="female", site=site))
+        world.patients[key] = str(patient.id)
+        patients.add_entry(db=db, patient_id=str(patient.id), kind="conditions", actor=system,
+                           data=schemas.ConditionIn(system="snomed", code="36474008",
+                                                    display="MDD recurrent severe"))
+        patients.add_entry(db=db, patient_id=str(patient.id), kind="vitals", actor=system,
+                           data=schemas.VitalsIn(systolic_mmhg=122, diastolic_mmhg=78,
+                                                 heart_rate_bpm=70, weight_kg=70))
+    specs = [
+        ("admin", "admin", ["A", "B"], None, True),
+        ("prescriber", "prescriber", ["A", "B"], None, True),
+        ("nurse_a", "nurse", ["A"], None, False),
+        ("nurse_b", "nurse", ["B"], None, False),
+        ("frontdesk", "front_desk", ["A"], None, False),
+        ("patient_a1", "patient", [], world.patients["p_a1"], False),
+    ]
+    for username, role, sites, patient_id, mfa in specs:
+        user = auth.create_user(db=db, username=username, display_name=username, role=role,
+                                password=PASSWORD, site_codes=sites, patient_id=patient_id,
+                                actor=system)
+        secret = None
+        if mfa:
+            secret = user.totp_secret = totp.new_secret()
+            user.totp_enabled = True
+        world.users[username] = TestUser(username, role, secret)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def world_engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+                 ) -> Iterator[tuple[World, Engine]]:
+    """A migrated, seeded database for one backend, shared by the session's tests."""
+    backend = request.param
+    url = fresh_database_url(backend, tmp_path_factory.mktemp(backend))
+    engine = dbmod.make_engine(url)
+    migrate.upgrade(engine)
+    world = World(backend=backend, url=url)
+    with Session(engine) as db:
+        _seed(db, world)
+        db.commit()
+    yield world, engine
+    engine.dispose()
+    if backend == "postgresql":
+        drop_postgres_database(url)
+
+
+@pytest.fixture
+def world(world_engine: tuple[World, Engine]) -> World:
+    """The seeded world of the current backend."""
+    return world_engine[0]
+
+
+@pytest.fixture
+def db(world_engine: tuple[World, Engine]) -> Iterator[Session]:
+    """A session inside a transaction that is rolled back after the test; the app uses it too."""
+    world, engine = world_engine
+    _backend_counts[world.backend] = _backend_counts.get(world.backend, 0) + 1
+    connection = engine.connect()
+    outer = connection.begin()
+    factory = sessionmaker(bind=connection, join_transaction_mode="create_savepoint",
+                           expire_on_commit=False)
+    previous = dbmod.use_session_factory(factory)
+    session = factory()
+    try:
+        yield session
+    finally:
+        session.close()
+        if previous is not None:
+            dbmod.use_session_factory(previous)
+        outer.rollback()
+        connection.close()
+
+
+@pytest.fixture(scope="session")
+def app() -> object:
+    """One app instance for the whole run."""
+    return create_app()
+
+
+@pytest.fixture
+def anon(app: object, db: Session) -> TestClient:
+    """A client with no login."""
+    return TestClient(app, base_url=BASE_URL)  # type: ignore[arg-type]
+
+
+def totp_now(user: TestUser) -> str:
+    """The current two-factor code for a user with TOTP, else ''."""
+    return totp.current_code(user.totp_secret) if user.totp_secret else ""
+
+
+def api_token(client: TestClient, user: TestUser) -> str:
+    """A bearer token for the user."""
+    response = client.post("/api/v1/auth/token", data={
+        "username": user.username, "password": PASSWORD, "totp": totp_now(user)})
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token in a page's first form."""
+    marker = 'name="csrf_token" value="'
+    start = html.index(marker) + len(marker)
+    return html[start:html.index('"', start)]
+
+
+def web_login(client: TestClient, user: TestUser) -> TestClient:
+    """Log the client in through the login page (and the two-factor step if the user has one)."""
+    page = client.get("/login")
+    response = client.post("/login", data={"username": user.username, "password": PASSWORD,
+                                           "csrf_token": csrf_of(page.text), "next": ""},
+                           follow_redirects=False)
+    assert response.status_code == 303, response.text
+    if response.headers["location"].startswith("/login/mfa"):
+        page = client.get(response.headers["location"])
+        response = client.post("/login/mfa", data={"code": totp_now(user), "next": "",
+                                                   "csrf_token": csrf_of(page.text)},
+                               follow_redirects=False)
+        assert response.status_code == 303, response.text
+    return client
+
+
+@pytest.fixture
+def api(app: object, db: Session, world: World) -> "ApiClients":
+    """Bearer-token API clients per seeded user, made on first use."""
+    return ApiClients(app, world)
+
+
+class ApiClients:
+    """Lazily logged-in API clients keyed by username."""
+
+    def __init__(self, app: object, world: World) -> None:
+        self._app = app
+        self._world = world
+        self._clients: dict[str, TestClient] = {}
+
+    def __getitem__(self, username: str) -> TestClient:
+        if username not in self._clients:
+            client = TestClient(self._app, base_url=BASE_URL)  # type: ignore[arg-type]
+            token = api_token(client, self._world.users[username])
+            client.headers["Authorization"] = f"Bearer {token}"
+            self._clients[username] = client
+        return self._clients[username]
+
+
+@pytest.fixture
+def web(app: object, db: Session, world: World) -> "WebClients":
+    """Browser-like clients logged in through the pages, per seeded user."""
+    return WebClients(app, world)
+
+
+class WebClients:
+    """Lazily logged-in page clients keyed by username."""
+
+    def __init__(self, app: object, world: World) -> None:
+        self._app = app
+        self._world = world
+        self._clients: dict[str, TestClient] = {}
+
+    def __getitem__(self, username: str) -> TestClient:
+        if username not in self._clients:
+            client = TestClient(self._app, base_url=BASE_URL)  # type: ignore[arg-type]
+            self._clients[username] = web_login(client, self._world.users[username])
+        return self._clients[username]
+
+
+def pytest_terminal_summary(terminalreporter: object, exitstatus: int, config: object) -> None:
+    """Say which database backends the database tests ran on."""
+    if _backend_counts:
+        parts = ", ".join(f"{name}: {count} tests" for name, count in sorted(_backend_counts.items()))
+        terminalreporter.write_line(f"database backends exercised: {parts}")  # type: ignore[attr-defined]

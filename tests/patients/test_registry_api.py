@@ -1,0 +1,131 @@
+"""The patient registry through the JSON API: register, search, edit, chart entries, corrections."""
+
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ketaclinic.audit.models import AuditEvent
+from ketaclinic.patients.models import Condition, Medication, Patient, VitalSigns
+
+NEW_PATIENT = {
+    "family_name": "Rivera", "given_name": "Jordan", "birth_date": "1979-03-14", "sex": "male",
+    "phone": "+1-555-000-1111", "email": "jordan@example.org", "site": "A",
+}
+
+
+def count(db: Session, model: type) -> int:
+    return db.execute(select(func.count()).select_from(model)).scalar_one()
+
+
+def test_register_then_read_and_search(api, db: Session) -> None:
+    created = api["frontdesk"].post("/api/v1/patients", json=NEW_PATIENT)
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["mrns"][0]["site"] == "A" and body["mrns"][0]["mrn"].startswith("A")
+    read = api["nurse_a"].get(f"/api/v1/patients/{body['id']}")
+    assert read.json()["family_name"] == "Rivera"
+    found = api["nurse_a"].get("/api/v1/patients", params={"q": "rivera jor"}).json()
+    assert [p["id"] for p in found] == [body["id"]]
+    by_mrn = api["nurse_a"].get("/api/v1/patients", params={"q": body["mrns"][0]["mrn"]}).json()
+    assert [p["id"] for p in by_mrn] == [body["id"]]
+    by_birth = api["nurse_a"].get("/api/v1/patients", params={"birth_date": "1979-03-14"}).json()
+    assert body["id"] in [p["id"] for p in by_birth]
+
+
+def test_edit_demographics_is_audited(api, db: Session, world) -> None:
+    pid = world.patients["p_a2"]
+    response = api["frontdesk"].patch(f"/api/v1/patients/{pid}", json={"phone": "+1-555-999"})
+    assert response.status_code == 200 and response.json()["phone"] == "+1-555-999"
+    last = db.execute(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1)).scalar_one()
+    assert (last.action, last.patient_id, last.detail) == ("update", pid, "changed: phone")
+
+
+def test_chart_entries_and_entered_in_error(api, db: Session, world) -> None:
+    pid = world.patients["p_a1"]
+    nurse = api["nurse_a"]
+    med = nurse.post(f"/api/v1/patients/{pid}/medications", json={
+        "system": "rxnorm", "code": "6470", "display": "lorazepam", "dose_value": 1,
+        "dose_unit": "mg", "frequency": "twice daily", "start_date": "2025-01-01"})
+    assert med.status_code == 201, med.text
+    assert med.json()["system"] == "http://www.nlm.nih.gov/research/umls/rxnorm"
+    allergy = nurse.post(f"/api/v1/patients/{pid}/allergies", json={
+        "system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "3322",
+        "display": "diazepam", "reaction": "rash"})
+    assert allergy.status_code == 201, allergy.text
+    vitals = nurse.post(f"/api/v1/patients/{pid}/vitals", json={
+        "systolic_mmhg": 131, "diastolic_mmhg": 84, "spo2_pct": 98})
+    assert vitals.status_code == 201, vitals.text
+    med_id = med.json()["id"]
+    fixed = nurse.post(f"/api/v1/patients/{pid}/medications/{med_id}/entered-in-error",
+                       json={"reason": "wrong patient"})
+    assert fixed.status_code == 200
+    assert fixed.json()["status"] == "entered-in-error"
+    assert fixed.json()["error_marked_by"] == "nurse_a"
+    again = nurse.post(f"/api/v1/patients/{pid}/medications/{med_id}/entered-in-error",
+                       json={"reason": "twice"})
+    assert again.status_code == 409
+    listed = nurse.get(f"/api/v1/patients/{pid}/medications").json()
+    assert [m["id"] for m in listed] == [med_id], "the corrected row is kept, not deleted"
+
+
+BAD_INPUTS = [
+    ("patients", {**NEW_PATIENT, "birth_date": (date.today() + timedelta(days=2)).isoformat()},
+     "birth_date", "today"),
+    ("patients", {k: v for k, v in NEW_PATIENT.items() if k != "family_name"},
+     "family_name", ""),
+    ("patients", {**NEW_PATIENT, "sex": "x"}, "sex", "'female', 'male', 'other' or 'unknown'"),
+    ("vitals", {"weight_kg": 400}, "weight_kg", "20 to 350 kg"),
+    ("vitals", {"weight_kg": 19.9}, "weight_kg", "20 to 350 kg"),
+    ("vitals", {"systolic_mmhg": 350, "diastolic_mmhg": 80}, "systolic_mmhg", "40 to 300 mmHg"),
+    ("vitals", {"systolic_mmhg": 39}, "systolic_mmhg", "40 to 300 mmHg"),
+    ("vitals", {}, "vitals", "weight_kg"),
+    ("conditions", {"system": "http://example.org/made-up", "code": "1", "display": "x"},
+     "system", "snomed"),
+    ("conditions", {"system": "snomed", "display": "no code"}, "code", ""),
+    ("medications", {"system": "icd10cm", "code": "F33.2", "display": "not a drug"},
+     "system", "rxnorm"),
+]
+
+
+@pytest.mark.parametrize(("target", "payload", "field", "accepted"), BAD_INPUTS)
+def test_bad_input_gives_problem_json_and_stores_nothing(
+    api, db: Session, world, target: str, payload: dict, field: str, accepted: str
+) -> None:
+    client = api["frontdesk"] if target == "patients" else api["nurse_a"]
+    url = ("/api/v1/patients" if target == "patients"
+           else f"/api/v1/patients/{world.patients['p_a1']}/{target}")
+    before = {m: count(db, m) for m in (Patient, VitalSigns, Condition, Medication)}
+    response = client.post(url, json=payload)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["status"] == 422 and problem["title"] == "Invalid input"
+    named = [e for e in problem["errors"] if e["field"] == field]
+    assert named, problem
+    assert accepted in named[0]["accepted"] + named[0]["message"]
+    assert {m: count(db, m) for m in before} == before
+
+
+def test_edit_with_future_birth_date_changes_nothing(api, db: Session, world) -> None:
+    pid = world.patients["p_a2"]
+    future = (date.today() + timedelta(days=3)).isoformat()
+    response = api["frontdesk"].patch(f"/api/v1/patients/{pid}", json={"birth_date": future})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "birth_date"
+    assert api["frontdesk"].get(f"/api/v1/patients/{pid}").json()["birth_date"] == "1980-05-17"
+
+
+def test_register_refuses_a_site_that_is_not_yours(api, db: Session) -> None:
+    response = api["frontdesk"].post("/api/v1/patients", json={**NEW_PATIENT, "site": "B"})
+    assert response.status_code == 422
+    assert response.json()["errors"][0] == {
+        "field": "site", "message": "'B' is not one of your sites", "accepted": "A"}
+
+
+def test_duplicate_mrn_is_a_conflict(api, db: Session) -> None:
+    first = api["frontdesk"].post("/api/v1/patients", json={**NEW_PATIENT, "mrn": "X-1"})
+    assert first.status_code == 201
+    second = api["frontdesk"].post("/api/v1/patients", json={**NEW_PATIENT, "mrn": "X-1"})
+    assert second.status_code == 409 and "X-1" in second.json()["detail"]
