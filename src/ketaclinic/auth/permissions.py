@@ -66,3 +66,25 @@ def allows(role: str, permission: Permission) -> bool:
 def permissions_of(role: str) -> frozenset[Permission]:
     """Everything the role may do."""
     return frozenset(p for p, roles in PERMISSION_TABLE.items() if role in roles)
+
+
+# Routes anyone may call, logged in or not. Every other route must name a permission
+# through `ketaclinic.web.deps.require`; a test fails for a route that does neither.
+PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset({
+    ("GET", "/"),
+    ("GET", "/healthz"),
+    ("GET", "/login"),
+    ("POST", "/login"),
+    ("GET", "/login/mfa"),
+    ("POST", "/login/mfa"),
+    ("GET", "/login/enrol"),
+    ("POST", "/login/enrol"),
+    ("POST", "/api/v1/auth/token"),
+    ("GET", "/api/v1/openapi.json"),
+    ("GET", "/api/v1/docs"),
+    ("HEAD", "/api/v1/openapi.json"),
+    ("HEAD", "/api/v1/docs"),
+    ("GET", "/docs/oauth2-redirect"),
+    ("HEAD", "/docs/oauth2-redirect"),
+    ("GET", "/static"),
+})
