@@ -9,7 +9,7 @@ from ketaclinic.auth import service as auth
 from ketaclinic.auth import totp
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.models import User
-from ketaclinic.auth.permissions import Permission, Role
+from ketaclinic.auth.permissions import LANDING_PAGES, Permission, Role
 from ketaclinic.clinics.models import Site
 from ketaclinic.errors import Conflict, InvalidInput
 from ketaclinic.settings import get_settings
@@ -20,13 +20,6 @@ from ketaclinic.web.templating import render
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
 
 PENDING_COOKIE = "kc_pending"
-LANDING = {
-    Role.ADMIN: "/admin/users",
-    Role.PRESCRIBER: "/dashboard",
-    Role.NURSE: "/dashboard",
-    Role.FRONT_DESK: "/patients",
-    Role.PATIENT: "/me",
-}
 
 
 def _safe_next(value: str) -> str:
@@ -46,7 +39,7 @@ def _finish_login(db: Session, request: Request, user: User, next_url: str, how:
     raw, _ = auth.issue_token(db=db, user=user, kind=auth.TOKEN_WEB, client=client)
     auth.record_login(db=db, user=user, client=client, how=how)
     db.commit()
-    response = RedirectResponse(_safe_next(next_url) or LANDING[Role(user.role)], status_code=303)
+    response = RedirectResponse(_safe_next(next_url) or LANDING_PAGES[Role(user.role)], status_code=303)
     _set_cookie(response, SESSION_COOKIE, raw)
     response.delete_cookie(PENDING_COOKIE, path="/")
     return response

@@ -58,6 +58,16 @@ ROLE_LABELS: dict[Role, str] = {
 }
 
 
+# The page each role lands on after login.
+LANDING_PAGES: dict[Role, str] = {
+    Role.ADMIN: "/admin/users",
+    Role.PRESCRIBER: "/dashboard",
+    Role.NURSE: "/dashboard",
+    Role.FRONT_DESK: "/patients",
+    Role.PATIENT: "/me",
+}
+
+
 def allows(role: str, permission: Permission) -> bool:
     """Whether the permission table lets this role do this."""
     return role in PERMISSION_TABLE[permission]

@@ -9,7 +9,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from ketaclinic.auth.actor import Actor
-from ketaclinic.auth.permissions import Permission, allows
+from ketaclinic.auth import service as auth
+from ketaclinic.auth.permissions import LANDING_PAGES, Permission, Role, allows
 from ketaclinic.clinics import service as clinics
 from ketaclinic.clinics.models import Site
 from ketaclinic.db import utcnow
@@ -22,9 +23,12 @@ SITE_COOKIE = "kc_site"
 
 
 @router.get("/")
-def home(request: Request) -> Response:
-    """Send the visitor to their landing page, or to login."""
-    target = "/dashboard" if request.cookies.get(SESSION_COOKIE) else "/login"
+def home(request: Request, db: Session = Depends(get_db)) -> Response:
+    """Send the visitor to their role's landing page, or to login."""
+    token = auth.resolve_token(db=db, raw=request.cookies.get(SESSION_COOKIE, ""),
+                               kinds={auth.TOKEN_WEB})
+    target = LANDING_PAGES[Role(token.user.role)] if token else "/login"
+    db.commit()
     return RedirectResponse(target, status_code=303)
 
 

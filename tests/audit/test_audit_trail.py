@@ -1,0 +1,116 @@
+"""The audit trail: append-only in the database, hash-chained, verified by the CLI."""
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.exc import DatabaseError
+from sqlalchemy.orm import Session
+
+from ketaclinic.audit import service as audit
+from ketaclinic.audit.models import AuditEvent
+from ketaclinic.db import make_engine
+from tests.cli_helpers import run_cli
+from tests.conftest import BACKENDS, drop_postgres_database, fresh_database_url
+
+DROP_TRIGGERS = {
+    "sqlite": ["DROP TRIGGER audit_event_no_update", "DROP TRIGGER audit_event_no_delete"],
+    "postgresql": ["DROP TRIGGER audit_event_no_update_delete ON audit_event"],
+}
+
+
+def test_every_patient_read_and_write_is_audited(api, world, db: Session) -> None:
+    pid = world.patients["p_a1"]
+    api["nurse_a"].get(f"/api/v1/patients/{pid}")
+    api["nurse_a"].post(f"/api/v1/patients/{pid}/vitals", json={"heart_rate_bpm": 71})
+    events = audit.for_patient(db=db, patient_id=pid, limit=5)
+    actions = [(e.created_by, e.role, e.action, e.record_type) for e in events[:3]]
+    assert actions == [
+        ("nurse_a", "nurse", "create", "VitalSigns"),
+        ("nurse_a", "nurse", "read", "Patient"),
+        ("nurse_a", "nurse", "read", "Patient"),
+    ]
+    assert events[0].client == "testclient"
+
+
+def test_logins_are_audited(api, db: Session) -> None:
+    api["nurse_a"].get("/api/v1/me")
+    login = db.execute(select(AuditEvent).where(AuditEvent.action == "login")
+                       .order_by(AuditEvent.seq.desc()).limit(1)).scalar_one()
+    assert (login.created_by, login.detail) == ("nurse_a", "api token")
+
+
+def test_chain_verifies_and_catches_an_edit(db: Session, world) -> None:
+    assert audit.verify(db=db).ok
+    victim = db.execute(select(AuditEvent).order_by(AuditEvent.seq).offset(3).limit(1)).scalar_one()
+    for statement in DROP_TRIGGERS[world.backend]:
+        db.execute(text(statement))
+    db.execute(text("UPDATE audit_event SET detail = 'nothing to see' WHERE seq = :s"),
+               {"s": victim.seq})
+    db.expire_all()
+    report = audit.verify(db=db)
+    assert (report.ok, report.bad_seq, report.bad_id) == (False, victim.seq, str(victim.id))
+    assert "edited" in report.reason
+
+
+def test_chain_catches_a_removed_row(db: Session, world) -> None:
+    victim_seq = db.execute(select(AuditEvent.seq).order_by(AuditEvent.seq).offset(5).limit(1)
+                            ).scalar_one()
+    for statement in DROP_TRIGGERS[world.backend]:
+        db.execute(text(statement))
+    db.execute(text("DELETE FROM audit_event WHERE seq = :s"), {"s": victim_seq})
+    report = audit.verify(db=db)
+    assert not report.ok and report.bad_seq == victim_seq + 1 and "removed" in report.reason
+
+
+def test_database_refuses_update_and_delete(db: Session) -> None:
+    for statement in ("UPDATE audit_event SET detail = 'x'", "DELETE FROM audit_event"):
+        with pytest.raises(DatabaseError, match="append-only"), db.begin_nested():
+            db.execute(text(statement))
+
+
+@pytest.fixture(params=BACKENDS)
+def demo_database(request: pytest.FixtureRequest, tmp_path) -> str:
+    """A freshly migrated and demo-seeded database, made by the real CLI."""
+    url = fresh_database_url(request.param, tmp_path)
+    for args in (("db", "upgrade"), ("demo", "--patients", "6")):
+        result = run_cli(url, *args)
+        assert result.returncode == 0, result.stderr
+    yield url
+    make_engine(url).dispose()
+    if request.param == "postgresql":
+        drop_postgres_database(url)
+
+
+def test_cli_verify_passes_on_fresh_demo_then_fails_naming_the_edited_row(demo_database) -> None:
+    ok = run_cli(demo_database, "audit", "verify")
+    assert ok.returncode == 0, ok.stderr
+    assert "audit chain intact" in ok.stdout
+    engine = make_engine(demo_database)
+    backend = engine.dialect.name
+    with engine.begin() as conn:
+        row = conn.execute(text("SELECT seq, id FROM audit_event ORDER BY seq LIMIT 1 OFFSET 10")
+                           ).one()
+        for statement in DROP_TRIGGERS[backend]:
+            conn.execute(text(statement))
+        conn.execute(text("UPDATE audit_event SET created_by = 'someone-else' WHERE seq = :s"),
+                     {"s": row.seq})
+    engine.dispose()
+    broken = run_cli(demo_database, "audit", "verify")
+    assert broken.returncode == 1
+    row_id = str(row.id).replace("-", "") if backend == "sqlite" else str(row.id)
+    assert f"seq={row.seq}" in broken.stderr
+    assert row_id.replace("-", "") in broken.stderr.replace("-", "")
+
+
+def test_cli_audit_show_lists_who_touched_a_patient(demo_database) -> None:
+    engine = make_engine(demo_database)
+    with engine.connect() as conn:
+        patient_id = conn.execute(text("SELECT patient_id FROM audit_event "
+                                       "WHERE patient_id IS NOT NULL LIMIT 1")).scalar_one()
+    engine.dispose()
+    shown = run_cli(demo_database, "audit", "show", "--patient", patient_id)
+    assert shown.returncode == 0, shown.stderr
+    assert "demo-generator" in shown.stdout and "create" in shown.stdout
+    again = run_cli(demo_database, "audit", "show", "--patient", patient_id)
+    assert "audit show" in again.stdout, "looking at the trail is itself audited"
+    bad = run_cli(demo_database, "audit", "show", "--patient", "not-a-uuid")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--patient" in bad.stderr
