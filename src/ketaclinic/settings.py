@@ -8,7 +8,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PLACEHOLDER_SECRETS = frozenset(
     {"", "changeme", "change-me", "secret", "placeholder", "dev", "development", "please-change"}
 )
-DEMO_SECRET_KEY = "demo-only-secret-key-not-for-real-patients"
+DEMO_SECRET_KEY = "demo-only-secret-key-not-for-real-patients"  # noqa: S105 (refused outside demo)
 MIN_SECRET_LENGTH = 32
 
 

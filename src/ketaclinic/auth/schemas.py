@@ -10,7 +10,7 @@ class TokenOut(BaseModel):
     """An OAuth2 bearer token."""
 
     access_token: str
-    token_type: str = "bearer"
+    token_type: str = "bearer"  # noqa: S105 (the OAuth2 scheme name)
     expires_in: int
     expires_at: datetime
 

@@ -14,7 +14,7 @@ from ketaclinic.demo.generator import PatientSpec, generate
 from ketaclinic.patients import schemas
 from ketaclinic.patients import service as patients
 
-DEMO_PASSWORD = "ketaclinic-demo"
+DEMO_PASSWORD = "ketaclinic-demo"  # noqa: S105 (published demo login, demo mode only)
 DEMO_SEED = 20261126
 
 
@@ -85,7 +85,7 @@ def seed(db: Session, *, patients_count: int = 50, seed_value: int = DEMO_SEED,
 def _record_patient(db: Session, spec: PatientSpec, sites: list[Site], operator: Actor) -> str:
     patient = patients.register(db=db, actor=operator, data=schemas.PatientIn(
         family_name=spec.family_name, given_name=spec.given_name, birth_date=spec.birth_date,
-        sex=spec.sex, phone=spec.phone, email=spec.email, address=spec.address,  # type: ignore[arg-type]
+        sex=spec.sex, phone=spec.phone, email=spec.email, address=spec.address,
         emergency_contact_name=spec.emergency_name,
         emergency_contact_relationship=spec.emergency_relationship,
         emergency_contact_phone=spec.emergency_phone, site=sites[spec.site_index].code))
@@ -94,20 +94,20 @@ def _record_patient(db: Session, spec: PatientSpec, sites: list[Site], operator:
         patients.add_entry(db=db, patient_id=pid, kind="conditions", actor=operator,
                            data=schemas.ConditionIn(
                                system=c.concept.system, code=c.concept.code,
-                               display=c.concept.display, clinical_status=c.clinical_status,  # type: ignore[arg-type]
+                               display=c.concept.display, clinical_status=c.clinical_status,
                                onset_date=c.onset, abatement_date=c.abatement))
     for m in spec.medications:
         patients.add_entry(db=db, patient_id=pid, kind="medications", actor=operator,
                            data=schemas.MedicationIn(
                                system=m.concept.system, code=m.concept.code,
                                display=m.concept.display, dose_value=m.dose_mg, dose_unit="mg",
-                               frequency=m.frequency, status=m.status,  # type: ignore[arg-type]
+                               frequency=m.frequency, status=m.status,
                                start_date=m.start, end_date=m.end))
     for concept, reaction, criticality in spec.allergies:
         patients.add_entry(db=db, patient_id=pid, kind="allergies", actor=operator,
                            data=schemas.AllergyIn(system=concept.system, code=concept.code,
                                                   display=concept.display, reaction=reaction,
-                                                  criticality=criticality))  # type: ignore[arg-type]
+                                                  criticality=criticality))
     for v in spec.vitals:
         patients.add_entry(db=db, patient_id=pid, kind="vitals", actor=operator,
                            data=schemas.VitalsIn(

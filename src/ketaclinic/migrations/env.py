@@ -1,6 +1,7 @@
 """Alembic environment: migrates the connection or URL handed in by ketaclinic.migrate."""
 
 from alembic import context
+from sqlalchemy import Connection
 
 from ketaclinic.db import make_engine
 from ketaclinic.model_registry import metadata
@@ -20,7 +21,7 @@ def run_migrations() -> None:
     engine.dispose()
 
 
-def _run(connection: object) -> None:
+def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=metadata,

@@ -26,8 +26,8 @@ def vitals_svg(vitals: Sequence[VitalSigns], time_zone: str) -> str:
         points = [(v.measured_at.astimezone(tz), getattr(v, field)) for v in vitals
                   if getattr(v, field) is not None]
         if points:
-            xs, ys = zip(*points, strict=True)
-            panels.setdefault(panel, []).append((label, colour, list(xs), list(ys)))
+            panels.setdefault(panel, []).append(
+                (label, colour, [x for x, _ in points], [y for _, y in points]))
     if not panels:
         return ""
     figure = Figure(figsize=(8, 2.6 * len(panels)), layout="constrained")

@@ -4,6 +4,7 @@ from datetime import date
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -24,7 +25,7 @@ from ketaclinic.web.templating import render
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
 
-ENTRY_SCHEMAS = {
+ENTRY_SCHEMAS: dict[str, type[BaseModel]] = {
     "conditions": schemas.ConditionIn,
     "medications": schemas.MedicationIn,
     "allergies": schemas.AllergyIn,

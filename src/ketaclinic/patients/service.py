@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
@@ -241,7 +242,7 @@ def check_vitals(values: dict[str, Any]) -> None:
 
 
 def add_entry(
-    *, db: Session, patient_id: str, kind: str, data: schemas._Input, actor: Actor
+    *, db: Session, patient_id: str, kind: str, data: BaseModel, actor: Actor
 ) -> Any:
     """Record a condition, medication, allergy or set of vital signs on a patient's chart."""
     entry_kind = ENTRY_KINDS[kind]
@@ -256,7 +257,7 @@ def add_entry(
     elif kind == "vitals":
         check_vitals(values)
         values["measured_at"] = values["measured_at"] or utcnow()
-    entry = entry_kind.model(**values, patient_pk=patient.pk, created_by=actor.username)
+    entry: Any = entry_kind.model(**values, patient_pk=patient.pk, created_by=actor.username)
     db.add(entry)
     db.flush()
     audit.record(db=db, actor=actor, action="create", record_type=entry_kind.model.__name__,

@@ -1,5 +1,6 @@
 """The home redirect, the dashboard of today at the user's site, and the health check."""
 
+from collections.abc import Sequence
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
@@ -8,13 +9,14 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from ketaclinic.auth.actor import Actor
 from ketaclinic.auth import service as auth
+from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.permissions import LANDING_PAGES, Permission, Role, allows
 from ketaclinic.clinics import service as clinics
 from ketaclinic.clinics.models import Site
 from ketaclinic.db import utcnow
 from ketaclinic.patients import service as patients
+from ketaclinic.patients.models import Patient, VitalSigns
 from ketaclinic.web.deps import SESSION_COOKIE, get_db, require
 from ketaclinic.web.templating import render
 
@@ -60,7 +62,7 @@ def dashboard(
     tz = ZoneInfo(chosen.time_zone)
     now_local = utcnow().astimezone(tz)
     midnight = datetime.combine(now_local.date(), time.min, tzinfo=tz)
-    vitals = []
+    vitals: Sequence[tuple[VitalSigns, Patient]] = []
     if allows(actor.role, Permission.CLINICAL_READ):
         vitals = patients.vitals_since(db=db, actor=actor, site_pk=chosen.pk, since=midnight)
     registered = patients.registered_since(db=db, actor=actor, site_pk=chosen.pk, since=midnight)

@@ -1,0 +1,74 @@
+"""The packaged knowledge tables: every row sourced, codes from codes.md, plausible ranges."""
+
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ketaclinic.errors import InvalidInput
+from ketaclinic.knowledge.codes import code_systems, known_codes, resolve_system
+from ketaclinic.knowledge.tables import load_table
+from ketaclinic.knowledge.vital_limits import plausible_ranges
+from ketaclinic.patients.service import check_vitals
+
+CODES_MD = Path(__file__).resolve().parents[3] / "shared" / "clinical" / "codes.md"
+
+
+@pytest.mark.parametrize("table", ["codes", "code_systems", "vital_limits"])
+def test_every_row_has_a_source(table: str) -> None:
+    data = load_table(table)
+    rows = [row for value in data.values() for row in (value if isinstance(value, list)
+                                                        else [value]) if isinstance(row, dict)]
+    rows = [r for r in rows if "min" in r or "code" in r or "snomed" in r or "rxnorm" in r
+            or "uri" in r]
+    assert rows
+    assert all(r.get("source") for r in rows)
+
+
+@pytest.mark.skipif(not CODES_MD.exists(), reason="shared/clinical/codes.md is not beside the project")
+def test_every_code_we_ship_appears_in_codes_md() -> None:
+    text = CODES_MD.read_text("utf-8")
+    words = set(re.findall(r"[A-Z]?\d[\d.]*\d|\d", text))
+    missing = [code for _, code in known_codes() if code not in words]
+    assert missing == []
+
+
+def test_code_systems_resolve_by_short_name_or_uri() -> None:
+    snomed = code_systems()["snomed"]
+    assert resolve_system("condition", "snomed") == snomed
+    assert resolve_system("condition", snomed.uri) == snomed
+    assert resolve_system("condition", "rxnorm") is None
+    assert resolve_system("medication", "http://example.org") is None
+
+
+RANGES = plausible_ranges()
+
+
+@given(st.sampled_from(sorted(RANGES)), st.data())
+def test_values_inside_the_range_are_accepted(field: str, data: st.DataObject) -> None:
+    r = RANGES[field]
+    value = data.draw(st.floats(min_value=r.min, max_value=r.max))
+    check_vitals({field: value})
+
+
+@given(st.sampled_from(sorted(RANGES)), st.data())
+def test_values_outside_the_range_are_rejected_naming_field_and_range(
+    field: str, data: st.DataObject
+) -> None:
+    r = RANGES[field]
+    value = data.draw(st.one_of(
+        st.floats(max_value=r.min, exclude_max=True, allow_nan=False, allow_infinity=False,
+                  min_value=-1e6),
+        st.floats(min_value=r.max, exclude_min=True, allow_nan=False, allow_infinity=False,
+                  max_value=1e6)))
+    with pytest.raises(InvalidInput) as raised:
+        check_vitals({field: value})
+    problem = raised.value.problems[0]
+    assert problem.field == field and problem.accepted == r.describe()
+
+
+def test_issue_ranges() -> None:
+    assert RANGES["weight_kg"].describe() == "20 to 350 kg"
+    assert RANGES["systolic_mmhg"].describe() == "40 to 300 mmHg"

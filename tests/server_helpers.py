@@ -1,0 +1,49 @@
+"""Starting the real server as a separate process on a free local port."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+
+
+def free_port() -> int:
+    """An unused TCP port on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(database_url: str, port: int, *, demo: bool = False,
+                 extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Run `ketaclinic serve` and wait until it answers /healthz."""
+    env = {**os.environ, "KETACLINIC_DATABASE_URL": database_url, **(extra_env or {})}
+    args = [sys.executable, "-m", "ketaclinic.cli", "serve", "--port", str(port)]
+    if demo:
+        args.append("--demo")
+    process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return process
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("server did not start within 30 s")
+
+
+def stop_server(process: subprocess.Popen[bytes]) -> None:
+    """Stop the server and reap it."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
