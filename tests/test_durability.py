@@ -3,7 +3,7 @@
 import os
 import signal
 
-import httpx
+import httpx2 as httpx
 import pytest
 
 from ketaclinic.demo.seed import DEMO_PASSWORD

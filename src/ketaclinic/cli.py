@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from typer.exceptions import TyperException
 
 from ketaclinic.errors import DomainError
 from ketaclinic.settings import SettingsError, get_settings
@@ -175,13 +176,30 @@ def audit_show(
     console.print(table)
 
 
+def app_args_given() -> bool:
+    """Whether the command line had any arguments after the program name."""
+    return len(sys.argv) > 1
+
+
 def main() -> None:
-    """Entry point that turns settings errors into one line."""
+    """Entry point: usage and settings errors become one line on stderr and a non-zero exit."""
     try:
-        app()
-    except SettingsError as exc:
-        err_console.print(f"error: {exc}")
+        result = app(standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err_console.print("error: aborted")
+        sys.exit(1)
+    except TyperException as exc:
+        if not app_args_given():
+            sys.exit(0)  # bare `ketaclinic`: the help was shown
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        err_console.print(f"error: {message} (see --help)", markup=False, highlight=False)
         sys.exit(2)
+    except SettingsError as exc:
+        err_console.print(f"error: {exc}", markup=False, highlight=False)
+        sys.exit(2)
+    sys.exit(result if isinstance(result, int) else 0)
 
 
 if __name__ == "__main__":

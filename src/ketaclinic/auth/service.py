@@ -39,6 +39,7 @@ def _digest(raw: str) -> str:
 
 def find_user(*, db: Session, username: str) -> User | None:
     """The user with this username (case-insensitive), with their sites loaded."""
+    username = username.replace("\x00", "")
     query = (
         select(User)
         .where(User.username == username.strip().lower())

@@ -4,7 +4,7 @@ import uuid
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 Sex = Literal["female", "male", "other", "unknown"]
 ConditionClinicalStatus = Literal["active", "recurrence", "relapse", "inactive", "remission",
@@ -19,6 +19,13 @@ Criticality = Literal["low", "high", "unable-to-assess"]
 
 class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_control_characters(cls, value: object) -> object:
+        if isinstance(value, str) and any(ord(ch) < 32 and ch not in "\t\n\r" for ch in value):
+            raise ValueError("contains control characters; use plain text")
+        return value
 
 
 class PatientIn(_Input):

@@ -54,6 +54,14 @@ ENTRY_KINDS: dict[str, EntryKind] = {
 }
 
 
+class OutOfReach(NotFound):
+    """A patient id that does not exist or that the actor may not open (indistinguishable)."""
+
+    def __init__(self, patient_id: str) -> None:
+        super().__init__("No such patient in your sites.")
+        self.patient_id = patient_id
+
+
 def _patient_query() -> Any:
     return select(Patient).options(selectinload(Patient.mrns).selectinload(PatientMrn.site))
 
@@ -78,14 +86,6 @@ def open_patient(
     audit.record(db=db, actor=actor, action="read", record_type="Patient", record_id=patient.id,
                  patient_id=patient.id, detail=purpose)
     return patient
-
-
-class OutOfReach(NotFound):
-    """A patient id that does not exist or that the actor may not open (indistinguishable)."""
-
-    def __init__(self, patient_id: str) -> None:
-        super().__init__("No such patient in your sites.")
-        self.patient_id = patient_id
 
 
 def _check_birth_date(birth_date: date) -> None:
@@ -179,7 +179,7 @@ def search(
                               .where(PatientMrn.site_pk.in_(actor.site_pks))))
         .order_by(Patient.family_name, Patient.given_name, Patient.pk)
     )
-    for word in text.casefold().split():
+    for word in text.replace("\x00", "").casefold().split():
         mrn_match = Patient.pk.in_(
             select(PatientMrn.patient_pk).where(func.lower(PatientMrn.mrn) == word)
         )
@@ -214,6 +214,10 @@ def _check_period(values: dict[str, Any], start: str, end: str) -> None:
         FieldProblem(name, "is in the future", "today or earlier")
         for name in (start, end)
         if values.get(name) and values[name] > latest
+    ] + [
+        FieldProblem(name, "is implausibly early", f"{EARLIEST_BIRTH_DATE.isoformat()} or later")
+        for name in (start, end)
+        if values.get(name) and values[name] < EARLIEST_BIRTH_DATE
     ]
     if values.get(start) and values.get(end) and values[end] < values[start]:
         problems.append(FieldProblem(end, f"is before {start}", f"on or after {start}"))
@@ -237,6 +241,9 @@ def check_vitals(values: dict[str, Any]) -> None:
         problems.append(FieldProblem("measured_at", "has no time zone", "ISO 8601 with offset"))
     elif measured_at is not None and measured_at > utcnow() + FUTURE_TOLERANCE:
         problems.append(FieldProblem("measured_at", "is in the future", "now or earlier"))
+    elif measured_at is not None and measured_at.date() < EARLIEST_BIRTH_DATE:
+        problems.append(FieldProblem("measured_at", "is implausibly early",
+                                     f"{EARLIEST_BIRTH_DATE.isoformat()} to now"))
     if problems:
         raise InvalidInput(problems)
 

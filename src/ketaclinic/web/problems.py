@@ -7,12 +7,13 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ketaclinic.audit import service as audit
 from ketaclinic.errors import DomainError, InvalidInput, NotAuthenticated
 from ketaclinic.patients.service import OutOfReach
-from ketaclinic.web.deps import client_of, is_api
+from ketaclinic.web.deps import is_api
 from ketaclinic.web.templating import render
 
 log = logging.getLogger(__name__)
@@ -49,8 +50,7 @@ def _audit_out_of_reach(request: Request, exc: OutOfReach) -> None:
     actor = getattr(request.state, "actor", None)
     if actor is None:
         return
-    audit.record_now(actor=actor.__class__(**{**actor.__dict__, "client": client_of(request)}),
-                     action="denied", record_type="Patient", record_id=exc.patient_id[:64],
+    audit.record_now(actor=actor, action="denied", record_type="Patient", record_id=exc.patient_id[:64],
                      patient_id=exc.patient_id[:64], detail=f"{request.method} {request.url.path}")
 
 
@@ -77,6 +77,15 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
                   detail=str(exc.detail))
 
 
+async def on_unstorable_value(request: Request, exc: Exception) -> Response:
+    """A value the database cannot hold (a guard above should have caught it): 422, not 500."""
+    log.warning("database refused a value on %s %s: %s", request.method, request.url.path, exc)
+    detail = "A value could not be stored (unsupported characters or out of range); nothing was saved."
+    if is_api(request):
+        return problem(422, "Invalid input", detail)
+    return render(request, "error.html", status_code=422, title="Invalid input", detail=detail)
+
+
 async def on_unexpected_error(request: Request, exc: Exception) -> Response:
     """A bug: log it, tell the caller without leaking internals."""
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
@@ -88,4 +97,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, on_domain_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(DataError, on_unstorable_value)
     app.add_exception_handler(Exception, on_unexpected_error)
