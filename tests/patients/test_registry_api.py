@@ -129,3 +129,21 @@ def test_duplicate_mrn_is_a_conflict(api, db: Session) -> None:
     assert first.status_code == 201
     second = api["frontdesk"].post("/api/v1/patients", json={**NEW_PATIENT, "mrn": "X-1"})
     assert second.status_code == 409 and "X-1" in second.json()["detail"]
+
+
+def test_control_characters_and_ancient_dates_are_refused(api, db: Session, world) -> None:
+    before = count(db, Patient)
+    nul = api["frontdesk"].post("/api/v1/patients", json={**NEW_PATIENT, "family_name": "Ri\x00va"})
+    assert nul.status_code == 422 and nul.json()["errors"][0]["field"] == "family_name"
+    assert count(db, Patient) == before
+    pid = world.patients["p_a1"]
+    ancient = api["nurse_a"].post(f"/api/v1/patients/{pid}/vitals", json={
+        "heart_rate_bpm": 70, "measured_at": "0001-01-01T00:00:00+05:00"})
+    assert ancient.status_code == 422 and ancient.json()["errors"][0]["field"] == "measured_at"
+    naive = api["nurse_a"].post(f"/api/v1/patients/{pid}/vitals", json={
+        "heart_rate_bpm": 70, "measured_at": "2026-01-01T10:00:00"})
+    assert naive.status_code == 422 and "time zone" in naive.json()["detail"]
+    search = api["nurse_a"].get("/api/v1/patients", params={"q": "a\x00b"})
+    assert search.status_code == 200
+    login = api["nurse_a"].post("/api/v1/auth/token", data={"username": "nu\x00rse", "password": "x"})
+    assert login.status_code == 401

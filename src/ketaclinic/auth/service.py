@@ -39,7 +39,6 @@ def _digest(raw: str) -> str:
 
 def find_user(*, db: Session, username: str) -> User | None:
     """The user with this username (case-insensitive), with their sites loaded."""
-    username = username.replace("\x00", "")
     query = (
         select(User)
         .where(User.username == username.strip().lower())
@@ -142,6 +141,7 @@ class LoginResult:
 
 def check_password(*, db: Session, username: str, password: str, client: str) -> LoginResult:
     """Check a password, applying the lock-out rule, and audit the attempt."""
+    username = "".join(ch for ch in username if ch.isprintable())
     settings = get_settings()
     now = utcnow()
     user = find_user(db=db, username=username)

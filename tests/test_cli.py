@@ -1,0 +1,38 @@
+"""The command line: users, demo seeding, and one-line errors with a non-zero exit."""
+
+import pytest
+
+from tests.cli_helpers import run_cli
+
+
+@pytest.fixture
+def migrated(tmp_path) -> str:
+    url = f"sqlite:///{tmp_path}/cli.db"
+    assert run_cli(url, "db", "upgrade").returncode == 0
+    return url
+
+
+def test_users_create_and_bad_input(migrated: str) -> None:
+    assert run_cli(migrated, "demo", "--patients", "2").returncode == 0
+    ok = run_cli(migrated, "users", "create", "--username", "nurse2", "--name", "N Two",
+                 "--role", "nurse", "--site", "RVS", "--password", "long-enough-pw")
+    assert ok.returncode == 0 and "created nurse nurse2" in ok.stdout
+    bad = run_cli(migrated, "users", "create", "--username", "x!", "--name", "X", "--role",
+                  "wizard", "--site", "NOPE", "--password", "short")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+    for fragment in ("username:", "role: unknown role 'wizard' (accepted: admin, prescriber, nurse,",
+                     "password: is too short", "sites: unknown site NOPE (accepted: HPC, RVS)"):
+        assert fragment in bad.stderr
+    taken = run_cli(migrated, "users", "create", "--username", "nurse2", "--name", "Again",
+                    "--role", "nurse", "--site", "HPC", "--password", "long-enough-pw")
+    assert taken.returncode == 2 and "taken" in taken.stderr
+
+
+def test_demo_is_idempotent_and_usage_errors_are_one_line(migrated: str) -> None:
+    assert run_cli(migrated, "demo", "--patients", "3").returncode == 0
+    again = run_cli(migrated, "demo", "--patients", "3")
+    assert again.returncode == 0 and "already holds a clinic network" in again.stdout
+    for args in (("demo", "--patients", "0"), ("no-such-command",), ("audit", "show")):
+        result = run_cli(migrated, *args)
+        assert result.returncode == 2, args
+        assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
