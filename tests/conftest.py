@@ -3,7 +3,7 @@
 import os
 import secrets
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -215,48 +215,38 @@ def web_login(client: TestClient, user: TestUser) -> TestClient:
     return client
 
 
-@pytest.fixture
-def api(app: object, db: Session, world: World) -> "ApiClients":
-    """Bearer-token API clients per seeded user, made on first use."""
-    return ApiClients(app, world)
+class LoggedInClients:
+    """Clients per seeded username, logged in on first use by `log_in(client, user)`."""
 
-
-class ApiClients:
-    """Lazily logged-in API clients keyed by username."""
-
-    def __init__(self, app: object, world: World) -> None:
+    def __init__(self, app: object, world: World,
+                 log_in: Callable[[TestClient, TestUser], None]) -> None:
         self._app = app
         self._world = world
+        self._log_in = log_in
         self._clients: dict[str, TestClient] = {}
 
     def __getitem__(self, username: str) -> TestClient:
         if username not in self._clients:
             client = TestClient(self._app, base_url=BASE_URL)  # type: ignore[arg-type]
-            token = api_token(client, self._world.users[username])
-            client.headers["Authorization"] = f"Bearer {token}"
+            self._log_in(client, self._world.users[username])
             self._clients[username] = client
         return self._clients[username]
 
 
+def _bearer_log_in(client: TestClient, user: TestUser) -> None:
+    client.headers["Authorization"] = f"Bearer {api_token(client, user)}"
+
+
 @pytest.fixture
-def web(app: object, db: Session, world: World) -> "WebClients":
+def api(app: object, db: Session, world: World) -> LoggedInClients:
+    """Bearer-token API clients per seeded user."""
+    return LoggedInClients(app, world, _bearer_log_in)
+
+
+@pytest.fixture
+def web(app: object, db: Session, world: World) -> LoggedInClients:
     """Browser-like clients logged in through the pages, per seeded user."""
-    return WebClients(app, world)
-
-
-class WebClients:
-    """Lazily logged-in page clients keyed by username."""
-
-    def __init__(self, app: object, world: World) -> None:
-        self._app = app
-        self._world = world
-        self._clients: dict[str, TestClient] = {}
-
-    def __getitem__(self, username: str) -> TestClient:
-        if username not in self._clients:
-            client = TestClient(self._app, base_url=BASE_URL)  # type: ignore[arg-type]
-            self._clients[username] = web_login(client, self._world.users[username])
-        return self._clients[username]
+    return LoggedInClients(app, world, web_login)
 
 
 def pytest_terminal_summary(terminalreporter: object, exitstatus: int, config: object) -> None:

@@ -3,7 +3,8 @@
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DatabaseError
 from sqlalchemy.orm import Session
 
 from ketaclinic.audit.models import AuditEvent
@@ -147,3 +148,15 @@ def test_control_characters_and_ancient_dates_are_refused(api, db: Session, worl
     assert search.status_code == 200
     login = api["nurse_a"].post("/api/v1/auth/token", data={"username": "nu\x00rse", "password": "x"})
     assert login.status_code == 401
+
+
+@pytest.mark.parametrize("table", ["patient", "condition", "medication", "allergy", "vital_signs"])
+def test_database_refuses_to_delete_clinical_rows(api, world, db: Session, table: str) -> None:
+    pid = world.patients["p_a1"]
+    api["nurse_a"].post(f"/api/v1/patients/{pid}/medications",
+                        json={"system": "rxnorm", "code": "596", "display": "alprazolam"})
+    api["nurse_a"].post(f"/api/v1/patients/{pid}/allergies",
+                        json={"system": "rxnorm", "code": "3322", "display": "diazepam"})
+    assert db.execute(text(f"SELECT count(*) FROM {table}")).scalar_one() > 0
+    with pytest.raises(DatabaseError, match="never deleted"), db.begin_nested():
+        db.execute(text(f"DELETE FROM {table}"))

@@ -70,15 +70,20 @@ class CorrectableMixin:
     error_marked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
 
-class Condition(CorrectableMixin, RecordMixin, Base):
+class CodedMixin:
+    """A coded value: system URI, code and display text."""
+
+    system: Mapped[str] = mapped_column(String(100))
+    code: Mapped[str] = mapped_column(String(40))
+    display: Mapped[str] = mapped_column(String(300))
+
+
+class Condition(CodedMixin, CorrectableMixin, RecordMixin, Base):
     """A coded problem or diagnosis with its clinical and verification status."""
 
     __tablename__ = "condition"
 
     patient_pk: Mapped[int] = mapped_column(ForeignKey("patient.pk", ondelete="RESTRICT"), index=True)
-    system: Mapped[str] = mapped_column(String(100))
-    code: Mapped[str] = mapped_column(String(40))
-    display: Mapped[str] = mapped_column(String(300))
     clinical_status: Mapped[str] = mapped_column(String(20))
     verification_status: Mapped[str] = mapped_column(String(20), default="confirmed")
     onset_date: Mapped[date | None] = mapped_column(Date, default=None)
@@ -86,15 +91,12 @@ class Condition(CorrectableMixin, RecordMixin, Base):
     note: Mapped[str] = mapped_column(String(1000), default="")
 
 
-class Medication(CorrectableMixin, RecordMixin, Base):
+class Medication(CodedMixin, CorrectableMixin, RecordMixin, Base):
     """A medication the patient takes or took (a statement, not an order)."""
 
     __tablename__ = "medication"
 
     patient_pk: Mapped[int] = mapped_column(ForeignKey("patient.pk", ondelete="RESTRICT"), index=True)
-    system: Mapped[str] = mapped_column(String(100))
-    code: Mapped[str] = mapped_column(String(40))
-    display: Mapped[str] = mapped_column(String(300))
     dose_value: Mapped[float | None] = mapped_column(Float, default=None)
     dose_unit: Mapped[str] = mapped_column(String(20), default="")
     frequency: Mapped[str] = mapped_column(String(100), default="")
@@ -104,15 +106,12 @@ class Medication(CorrectableMixin, RecordMixin, Base):
     note: Mapped[str] = mapped_column(String(1000), default="")
 
 
-class Allergy(CorrectableMixin, RecordMixin, Base):
+class Allergy(CodedMixin, CorrectableMixin, RecordMixin, Base):
     """An allergy or intolerance to a coded substance."""
 
     __tablename__ = "allergy"
 
     patient_pk: Mapped[int] = mapped_column(ForeignKey("patient.pk", ondelete="RESTRICT"), index=True)
-    system: Mapped[str] = mapped_column(String(100))
-    code: Mapped[str] = mapped_column(String(40))
-    display: Mapped[str] = mapped_column(String(300))
     reaction: Mapped[str] = mapped_column(String(300), default="")
     criticality: Mapped[str] = mapped_column(String(20), default="unable-to-assess")
     clinical_status: Mapped[str] = mapped_column(String(20), default="active")

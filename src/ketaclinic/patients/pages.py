@@ -195,6 +195,22 @@ async def patient_edit_submit(
     return RedirectResponse(f"/patients/{patient_id}", status_code=303)
 
 
+def _chart_with_errors(request: Request, db: Session, actor: Actor, patient_id: str, kind: str,
+                       exc: InvalidInput, values: dict[str, str] | None = None) -> Response:
+    """The chart again, nothing saved, with the problems shown beside the form of `kind`."""
+    db.rollback()
+    patient = patients.chart(db=db, patient_id=patient_id, actor=actor)
+    db.commit()
+    return _chart_page(request, db, actor, patient,
+                       form_errors={kind: [p.text() for p in exc.problems]},
+                       form_values={kind: values or {}}, status_code=422)
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in ENTRY_SCHEMAS:
+        raise NotFound(f"unknown kind of entry {kind!r}")
+
+
 @router.post("/patients/{patient_id}/entries/{kind}")
 async def chart_entry_submit(
     request: Request,
@@ -204,20 +220,14 @@ async def chart_entry_submit(
     db: Session = Depends(get_db),
 ) -> Response:
     """Record a condition, medication, allergy or vital signs from the chart's forms."""
-    if kind not in ENTRY_SCHEMAS:
-        raise NotFound(f"unknown kind of entry {kind!r}")
+    _check_kind(kind)
     form = await request.form()
     try:
         data = parse_form(ENTRY_SCHEMAS[kind], form)
         patients.add_entry(db=db, patient_id=patient_id, kind=kind, data=data, actor=actor)
     except InvalidInput as exc:
-        db.rollback()
-        patient = patients.chart(db=db, patient_id=patient_id, actor=actor)
-        db.commit()
         values = {k: str(v) for k, v in form.items() if k != "csrf_token"}
-        return _chart_page(request, db, actor, patient,
-                           form_errors={kind: [p.text() for p in exc.problems]},
-                           form_values={kind: values}, status_code=422)
+        return _chart_with_errors(request, db, actor, patient_id, kind, exc, values)
     db.commit()
     return RedirectResponse(f"/patients/{patient_id}#{kind}", status_code=303)
 
@@ -232,18 +242,13 @@ async def chart_entry_error(
     db: Session = Depends(get_db),
 ) -> Response:
     """Mark a chart entry entered-in-error with the reason given."""
-    if kind not in ENTRY_SCHEMAS:
-        raise NotFound(f"unknown kind of entry {kind!r}")
+    _check_kind(kind)
     form = await request.form()
     try:
         data = parse_form(schemas.EnteredInErrorIn, form)
         patients.mark_entered_in_error(db=db, patient_id=patient_id, kind=kind,
                                        entry_id=entry_id, reason=data.reason, actor=actor)
     except InvalidInput as exc:
-        db.rollback()
-        patient = patients.chart(db=db, patient_id=patient_id, actor=actor)
-        db.commit()
-        return _chart_page(request, db, actor, patient,
-                           form_errors={kind: [p.text() for p in exc.problems]}, status_code=422)
+        return _chart_with_errors(request, db, actor, patient_id, kind, exc)
     db.commit()
     return RedirectResponse(f"/patients/{patient_id}#{kind}", status_code=303)
