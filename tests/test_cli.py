@@ -36,3 +36,18 @@ def test_demo_is_idempotent_and_usage_errors_are_one_line(migrated: str) -> None
         result = run_cli(migrated, *args)
         assert result.returncode == 2, args
         assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+
+
+def test_sites_create_then_staff_on_it(migrated: str) -> None:
+    created = run_cli(migrated, "sites", "create", "--code", "BOS", "--name", "Boston",
+                      "--time-zone", "America/New_York", "--chairs", "3", "--network", "Acme")
+    assert created.returncode == 0 and "3 chairs" in created.stdout
+    listed = run_cli(migrated, "sites", "list")
+    assert "BOS" in listed.stdout and "America/New_York" in listed.stdout
+    bad = run_cli(migrated, "sites", "create", "--code", "bos", "--name", "X",
+                  "--time-zone", "Mars/Base")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+    assert "time_zone: unknown time zone 'Mars/Base'" in bad.stderr
+    nurse = run_cli(migrated, "users", "create", "--username", "n1", "--name", "N", "--role",
+                    "nurse", "--site", "BOS", "--password", "long-enough-pw")
+    assert nurse.returncode == 0

@@ -18,9 +18,11 @@ app = typer.Typer(help="ketaclinic: run a ketamine therapy clinic.", no_args_is_
                   pretty_exceptions_enable=False)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 users_app = typer.Typer(help="User accounts.", no_args_is_help=True)
+sites_app = typer.Typer(help="Clinic sites.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
+app.add_typer(sites_app, name="sites")
 app.add_typer(audit_app, name="audit")
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -93,6 +95,46 @@ def serve(
         fail(str(exc))
     uvicorn.run("ketaclinic.web.app:create_app", factory=True, host=host, port=port,
                 proxy_headers=True, log_level="info")
+
+
+@sites_app.command("create")
+def sites_create(
+    code: Annotated[str, typer.Option(help="short code, e.g. BOS (used in MRNs)")],
+    name: Annotated[str, typer.Option(help="site name")],
+    time_zone: Annotated[str, typer.Option(help="IANA time zone, e.g. America/New_York")],
+    address: Annotated[str, typer.Option(help="street address")] = "",
+    chairs: Annotated[int, typer.Option(help="number of treatment chairs")] = 0,
+    network: Annotated[str, typer.Option(help="network name (first site only)")] = "",
+) -> None:
+    """Add a clinic site with its chairs (the first one also creates the network)."""
+    from ketaclinic.auth.actor import cli_actor
+    from ketaclinic.clinics import service as clinics
+    from ketaclinic.db import unit_of_work
+
+    try:
+        with unit_of_work() as db:
+            site = clinics.create_site(db=db, code=code, name=name, address=address,
+                                       time_zone=time_zone, chairs=chairs, network_name=network,
+                                       actor=cli_actor())
+            console.print(f"created site {site.code} {site.name} ({site.time_zone}, "
+                          f"{len(site.chairs)} chairs)")
+    except DomainError as exc:
+        fail(exc.detail)
+
+
+@sites_app.command("list")
+def sites_list() -> None:
+    """List the sites and their chairs."""
+    from ketaclinic.clinics import service as clinics
+    from ketaclinic.db import session_factory
+
+    table = Table(title="Sites")
+    for column in ("code", "name", "time zone", "chairs", "address"):
+        table.add_column(column)
+    with session_factory()() as db:
+        for site in clinics.all_sites(db=db):
+            table.add_row(site.code, site.name, site.time_zone, str(len(site.chairs)), site.address)
+    console.print(table)
 
 
 @users_app.command("create")

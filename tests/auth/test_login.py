@@ -175,3 +175,46 @@ def test_open_redirect_is_not_followed(anon: TestClient, db: Session) -> None:
                                          "next": "//evil.example/", "csrf_token": csrf_of(page.text)},
                          follow_redirects=False)
     assert response.headers["location"] == "/dashboard"
+
+
+def _user_id(db: Session, username: str) -> str:
+    return str(db.execute(select(User.id).where(User.username == username)).scalar_one())
+
+
+def test_admin_deactivates_unlocks_and_resets_two_factor(web, api, world, db: Session) -> None:
+    admin = web["admin"]
+    page = admin.get("/admin/users")
+    assert "nurse_a" in page.text and "Deactivate" in page.text
+    csrf = csrf_of(page.text)
+    nurse_api = api["nurse_a"]
+    assert nurse_api.get("/api/v1/me").status_code == 200
+    nurse_id = _user_id(db, "nurse_a")
+    done = admin.post(f"/admin/users/{nurse_id}/deactivate", data={"csrf_token": csrf},
+                      follow_redirects=False)
+    assert done.status_code == 303
+    assert nurse_api.get("/api/v1/me").status_code == 401, "deactivation ends live logins"
+    assert _post_login(TestClient(admin.app, base_url=BASE_URL), "nurse_a", PASSWORD
+                       ).status_code == 401
+    admin.post(f"/admin/users/{nurse_id}/reactivate", data={"csrf_token": csrf})
+    db.execute(update(User).where(User.username == "nurse_a").values(locked_until=utcnow() +
+                                                                      timedelta(minutes=10)))
+    admin.post(f"/admin/users/{nurse_id}/unlock", data={"csrf_token": csrf})
+    assert _post_login(TestClient(admin.app, base_url=BASE_URL), "nurse_a", PASSWORD
+                       ).status_code == 303
+    prescriber_id = _user_id(db, "prescriber")
+    admin.post(f"/admin/users/{prescriber_id}/reset-two-factor", data={"csrf_token": csrf})
+    again = _post_login(TestClient(admin.app, base_url=BASE_URL), "prescriber", PASSWORD)
+    assert again.headers["location"].startswith("/login/enrol")
+    actions = db.execute(select(AuditEvent.detail).where(AuditEvent.action == "update",
+                                                         AuditEvent.record_type == "User")
+                         ).scalars().all()
+    assert {"deactivate", "reactivate", "unlock", "reset-two-factor"} <= set(actions)
+
+
+def test_admin_cannot_deactivate_themselves_or_do_unknown_things(web, db: Session) -> None:
+    admin = web["admin"]
+    csrf = csrf_of(admin.get("/admin/users").text)
+    me = _user_id(db, "admin")
+    assert admin.post(f"/admin/users/{me}/deactivate", data={"csrf_token": csrf}).status_code == 409
+    assert admin.post(f"/admin/users/{me}/promote", data={"csrf_token": csrf}).status_code == 422
+    assert admin.post("/admin/users/nope/unlock", data={"csrf_token": csrf}).status_code == 404

@@ -218,6 +218,20 @@ def _user_form(request: Request, db: Session, values: dict[str, str], errors: li
                   roles=list(Role), values=values, errors=errors)
 
 
+@router.post("/admin/users/{user_id}/{action}")
+def user_action(
+    request: Request,
+    user_id: str,
+    action: str,
+    actor: Actor = Depends(require(Permission.USERS_MANAGE)),
+    db: Session = Depends(get_db),
+) -> Response:
+    """Deactivate, reactivate, unlock or reset the two-factor set-up of a user."""
+    auth.administer(db=db, user_id=user_id, action=action, actor=actor)
+    db.commit()
+    return RedirectResponse("/admin/users", status_code=303)
+
+
 @router.get("/admin/users/new", response_class=HTMLResponse)
 def user_new_form(
     request: Request,

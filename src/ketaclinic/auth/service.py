@@ -258,3 +258,38 @@ def check_second_factor(*, db: Session, user: User, code: str, client: str) -> b
         user.failed_attempts = 0
     _audit_failure(db, user.username, client, "bad two-factor code", user)
     return False
+
+
+USER_ACTIONS = ("deactivate", "reactivate", "unlock", "reset-two-factor")
+
+
+def administer(*, db: Session, user_id: str, action: str, actor: Actor) -> User:
+    """Deactivate, reactivate or unlock a user, or clear their two-factor set-up; audited."""
+    if action not in USER_ACTIONS:
+        raise invalid("action", f"unknown action {action!r}", ", ".join(USER_ACTIONS))
+    try:
+        key = uuid.UUID(user_id)
+    except ValueError:
+        raise NotFound("no such user") from None
+    user = db.execute(select(User).where(User.id == key)).scalar_one_or_none()
+    if user is None:
+        raise NotFound("no such user")
+    if user.pk == actor.user_pk and action == "deactivate":
+        raise Conflict("you cannot deactivate your own account")
+    now = utcnow()
+    if action in ("deactivate", "reactivate"):
+        user.active = action == "reactivate"
+    if action in ("deactivate", "reset-two-factor"):
+        for token in db.execute(select(AccessToken).where(
+                AccessToken.user_pk == user.pk, AccessToken.revoked_at.is_(None))).scalars():
+            token.revoked_at = now
+    if action == "unlock":
+        user.locked_until = None
+        user.failed_attempts = 0
+    if action == "reset-two-factor":
+        user.totp_enabled = False
+        user.totp_secret = None
+    db.flush()
+    audit.record(db=db, actor=actor, action="update", record_type="User", record_id=user.id,
+                 detail=action)
+    return user

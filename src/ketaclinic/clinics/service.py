@@ -1,12 +1,19 @@
-"""Looking up sites."""
+"""Creating and looking up the clinic network's sites."""
 
+import re
 from collections.abc import Sequence
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
+from ketaclinic.audit import service as audit
 from ketaclinic.auth.actor import Actor
-from ketaclinic.clinics.models import Site
+from ketaclinic.clinics.models import Chair, Network, Site
+from ketaclinic.errors import Conflict, FieldProblem, InvalidInput
+
+SITE_CODE = re.compile(r"^[A-Z0-9]{1,8}$")
+MAX_CHAIRS = 100
 
 
 def sites_of(*, db: Session, actor: Actor) -> Sequence[Site]:
@@ -16,7 +23,47 @@ def sites_of(*, db: Session, actor: Actor) -> Sequence[Site]:
     ).scalars().all()
 
 
+def all_sites(*, db: Session) -> Sequence[Site]:
+    """Every site with its chairs, by code."""
+    return db.execute(select(Site).options(selectinload(Site.chairs)).order_by(Site.code)
+                      ).scalars().all()
+
+
 def default_time_zone(*, db: Session) -> str:
     """The first site's time zone, for views that belong to no one site."""
     tz = db.execute(select(Site.time_zone).order_by(Site.pk).limit(1)).scalar_one_or_none()
     return tz or "UTC"
+
+
+def create_site(*, db: Session, code: str, name: str, address: str, time_zone: str, chairs: int,
+                network_name: str, actor: Actor) -> Site:
+    """Add a site (and the network, the first time) with numbered chairs."""
+    problems = []
+    if not SITE_CODE.match(code):
+        problems.append(FieldProblem("code", f"{code!r} is not a site code", "1 to 8 of A-Z, 0-9"))
+    if not name.strip():
+        problems.append(FieldProblem("name", "is required", "a non-empty name"))
+    try:
+        ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(FieldProblem("time_zone", f"unknown time zone {time_zone!r}",
+                                     "an IANA name such as America/New_York"))
+    if not 0 <= chairs <= MAX_CHAIRS:
+        problems.append(FieldProblem("chairs", f"{chairs} chairs", f"0 to {MAX_CHAIRS}"))
+    if problems:
+        raise InvalidInput(problems)
+    if db.execute(select(Site.pk).where(Site.code == code)).first():
+        raise Conflict(f"a site with code {code} already exists")
+    network = db.execute(select(Network).order_by(Network.pk).limit(1)).scalar_one_or_none()
+    if network is None:
+        network = Network(name=network_name.strip() or name.strip(), created_by=actor.username)
+        db.add(network)
+    site = Site(network=network, code=code, name=name.strip(), address=address.strip(),
+                time_zone=time_zone, created_by=actor.username,
+                chairs=[Chair(name=f"Chair {n}", created_by=actor.username)
+                        for n in range(1, chairs + 1)])
+    db.add(site)
+    db.flush()
+    audit.record(db=db, actor=actor, action="create", record_type="Site", record_id=site.id,
+                 detail=f"{code} {time_zone} chairs={chairs}")
+    return site
