@@ -1,8 +1,12 @@
 """The `ketaclinic` command: database, demo data, server, users and the audit trail."""
 
 import getpass
+import json
 import os
 import sys
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
@@ -161,6 +165,128 @@ def users_create(
             console.print(f"created {user.role} {user.username} ({user.id})")
     except DomainError as exc:
         fail(exc.detail)
+
+
+INDICATION_HELP = "depression, ptsd, pain or suicidal (by route)"
+
+
+class Route(StrEnum):
+    """Routes the clinic gives ketamine by."""
+
+    iv = "iv"
+    esketamine = "esketamine"
+    im = "im"
+    oral = "oral"
+
+
+class OutputFormat(StrEnum):
+    """How a command prints its answer."""
+
+    text = "text"
+    json = "json"
+
+
+def _print_json(data: object) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+@app.command()
+def screen(
+    file: Annotated[Path, typer.Argument(help="FHIR R4 Bundle (JSON) holding one Patient")],
+    route: Annotated[Route, typer.Option(help="route to screen for")],
+    on: Annotated[str | None, typer.Option(help="screen as of this day (YYYY-MM-DD); default today")] = None,
+    output: Annotated[OutputFormat, typer.Option("--format", help="text or json")] = OutputFormat.text,
+) -> None:
+    """Screen a patient's FHIR record for contraindications, cautions and interactions."""
+    from ketaclinic.fhir.bundle import BundleError, load_bundle
+    from ketaclinic.fhir.record import record_from_bundle
+    from ketaclinic.knowledge.screening import CannotScreen
+    from ketaclinic.knowledge.screening import screen as run_screening
+
+    day = _parse_day("--on", on) if on else date.today()
+    try:
+        record = record_from_bundle(load_bundle(file.read_bytes()))
+        result = run_screening(record, route=route.value, on=day)
+    except OSError as exc:
+        fail(f"{file}: cannot read ({exc.strerror})")
+    except (BundleError, CannotScreen) as exc:
+        fail(f"{file}: {exc}")
+    if output is OutputFormat.json:
+        _print_json(result.as_dict())
+        return
+    console.print(f"[bold]{result.decision}[/bold] for {result.route} on {result.on} "
+                  f"(rule set {result.ruleset_version})")
+    for finding in result.findings:
+        console.print(f"- {finding.severity}: {finding.message}", markup=False)
+        console.print(f"    rule {finding.rule}; source: {finding.source}", markup=False)
+        for item in finding.evidence:
+            console.print(f"    evidence: {item}", markup=False)
+
+
+def _parse_day(option: str, value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        fail(f"{option}: {value!r} is not a date (accepted: YYYY-MM-DD)")
+
+
+@app.command()
+def dose(
+    route: Annotated[Route, typer.Option(help="route")],
+    weight_kg: Annotated[float | None, typer.Option(help="body weight in kg (weight-based routes)")] = None,
+    indication: Annotated[str, typer.Option(help=INDICATION_HELP)] = "depression",
+    mg_per_kg: Annotated[float | None, typer.Option(help="mg/kg per session (mg/kg/h for IV pain)")] = None,
+    dose_mg: Annotated[float | None, typer.Option(help="esketamine dose in mg (56 or 84)")] = None,
+    output: Annotated[OutputFormat, typer.Option("--format", help="text or json")] = OutputFormat.text,
+) -> None:
+    """Calculate a dose from the dosing table, with its basis and source."""
+    from ketaclinic.knowledge.dosing import DoseRefused, calculate
+
+    try:
+        result = calculate(route=route.value, weight_kg=weight_kg, indication=indication,
+                           mg_per_kg=mg_per_kg, dose_mg=dose_mg)
+    except DoseRefused as exc:
+        fail(str(exc))
+    if output is OutputFormat.json:
+        _print_json(result.as_dict())
+        return
+    for key, value in result.as_dict().items():
+        console.print(f"{key:26s} {value}", markup=False)
+
+
+@app.command()
+def plan(
+    route: Annotated[Route, typer.Option(help="route")],
+    start: Annotated[str, typer.Option(help="first session day (YYYY-MM-DD)")],
+    indication: Annotated[str, typer.Option(help=INDICATION_HELP)] = "depression",
+    closed: Annotated[str | None, typer.Option(help="closed weekdays (default: sat,sun)")] = None,
+    output: Annotated[OutputFormat, typer.Option("--format", help="text or json")] = OutputFormat.text,
+) -> None:
+    """List the dated induction sessions of a course and its maintenance rule."""
+    from ketaclinic.knowledge.courses import PlanError
+    from ketaclinic.knowledge.courses import plan as make_plan
+
+    first = _parse_day("--start", start)
+    closed_days = None
+    if closed is not None:
+        closed_days = tuple(d.strip().lower() for d in closed.split(",") if d.strip())
+    try:
+        course = make_plan(route=route.value, start=first, indication=indication,
+                           closed_weekdays=closed_days)
+    except PlanError as exc:
+        fail(str(exc))
+    if output is OutputFormat.json:
+        _print_json(course.as_dict())
+        return
+    table = Table(title=f"{course.route} course for {course.indication} from {first}")
+    for column in ("#", "date", "day", "week", "phase"):
+        table.add_column(column)
+    for s in course.sessions:
+        table.add_row(str(s.number), s.day.isoformat(), s.day.strftime("%a"), str(s.week), s.phase)
+    console.print(table)
+    console.print(f"Maintenance: {course.maintenance}", markup=False)
+    console.print(f"Source: {course.source}; closed days: {', '.join(course.closed_weekdays) or 'none'}",
+                  markup=False)
 
 
 @audit_app.command("verify")

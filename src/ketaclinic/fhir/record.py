@@ -1,0 +1,205 @@
+"""Turning FHIR R4 resources (as dicts) into the PatientRecord that screening reads."""
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from ketaclinic.fhir.bundle import resources, the_patient
+from ketaclinic.knowledge.frequency import times_per_day, times_per_day_from_timing
+from ketaclinic.knowledge.record import (
+    AllergyFact,
+    BloodPressure,
+    Coding,
+    ConditionFact,
+    MedicationFact,
+    PatientRecord,
+    Weight,
+)
+
+LOINC = "http://loinc.org"
+BP_PANEL, SYSTOLIC, DIASTOLIC, BODY_WEIGHT = "85354-9", "8480-6", "8462-4", "29463-7"
+POUNDS_TO_KG = 0.45359237
+NOT_A_READING = frozenset({"entered-in-error", "cancelled", "registered"})
+REQUEST_STATUS = {"active": "active", "on-hold": "on-hold", "draft": "intended",
+                  "unknown": "unknown", "completed": "completed", "stopped": "stopped",
+                  "cancelled": "stopped", "entered-in-error": "entered-in-error"}
+
+
+def parse_date(value: Any) -> date | None:
+    """A FHIR date or dateTime (partial dates allowed) as a date; None if absent or invalid."""
+    moment = parse_datetime(value)
+    return moment.date() if moment else None
+
+
+def parse_datetime(value: Any) -> datetime | None:
+    """A FHIR date or dateTime as an aware datetime (dates at midnight UTC)."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip()
+    try:
+        if len(text) == 4:
+            return datetime(int(text), 1, 1, tzinfo=UTC)
+        if len(text) == 7:
+            return datetime(int(text[:4]), int(text[5:7]), 1, tzinfo=UTC)
+        if len(text) == 10:
+            return datetime.fromisoformat(text).replace(tzinfo=UTC)
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _codings(concept: Any) -> tuple[Coding, ...]:
+    if not isinstance(concept, dict):
+        return ()
+    return tuple(Coding(str(c.get("system", "")), str(c.get("code", "")), str(c.get("display", "")))
+                 for c in concept.get("coding") or [] if isinstance(c, dict))
+
+
+def _status(concept: Any) -> str | None:
+    codings = _codings(concept)
+    return codings[0].code if codings else None
+
+
+def _ref(resource: dict[str, Any]) -> str:
+    if resource.get("id"):
+        return f"{resource['resourceType']}/{resource['id']}"
+    return str(resource.get("_fullUrl") or resource["resourceType"])
+
+
+def _condition(r: dict[str, Any]) -> ConditionFact:
+    code = r.get("code") or {}
+    return ConditionFact(
+        ref=_ref(r), codings=_codings(code), text=str(code.get("text") or ""),
+        clinical_status=_status(r.get("clinicalStatus")),
+        verification_status=_status(r.get("verificationStatus")),
+        onset=parse_date(r.get("onsetDateTime") or (r.get("onsetPeriod") or {}).get("start")),
+        abatement=parse_date(r.get("abatementDateTime")
+                             or (r.get("abatementPeriod") or {}).get("end")),
+        recorded=parse_date(r.get("recordedDate")),
+    )
+
+
+def _daily_dose_mg(dosage: Any) -> float | None:
+    if not isinstance(dosage, dict):
+        return None
+    dose = None
+    for dose_and_rate in dosage.get("doseAndRate") or []:
+        quantity = (dose_and_rate or {}).get("doseQuantity") or {}
+        if str(quantity.get("unit", quantity.get("code", ""))).lower() == "mg":
+            dose = quantity.get("value")
+    repeat = (dosage.get("timing") or {}).get("repeat") or {}
+    per_day = times_per_day_from_timing(repeat.get("frequency"), repeat.get("period"),
+                                        repeat.get("periodUnit"))
+    if per_day is None:
+        per_day = times_per_day(str(dosage.get("text") or ""))
+    if not isinstance(dose, int | float) or per_day is None:
+        return None
+    return float(dose) * per_day
+
+
+def _medication_concept(r: dict[str, Any], by_ref: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    concept = r.get("medicationCodeableConcept")
+    if isinstance(concept, dict):
+        return concept
+    reference = str((r.get("medicationReference") or {}).get("reference", ""))
+    medication = by_ref.get(reference) or next(
+        (c for c in r.get("contained") or [] if f"#{c.get('id')}" == reference), {})
+    return medication.get("code") or {}
+
+
+def _medication(r: dict[str, Any], by_ref: dict[str, dict[str, Any]]) -> MedicationFact:
+    concept = _medication_concept(r, by_ref)
+    if r["resourceType"] == "MedicationStatement":
+        period = r.get("effectivePeriod") or {}
+        start = parse_date(period.get("start") or r.get("effectiveDateTime"))
+        end = parse_date(period.get("end"))
+        dosages = r.get("dosage") or []
+        status = r.get("status")
+    else:
+        start = parse_date(r.get("authoredOn"))
+        validity = (r.get("dispenseRequest") or {}).get("validityPeriod") or {}
+        end = parse_date(validity.get("end"))
+        dosages = r.get("dosageInstruction") or []
+        status = REQUEST_STATUS.get(str(r.get("status")), r.get("status"))
+    return MedicationFact(ref=_ref(r), codings=_codings(concept), text=str(concept.get("text") or ""),
+                          status=status, start=start, end=end,
+                          daily_dose_mg=_daily_dose_mg(dosages[0] if dosages else None))
+
+
+def _allergy(r: dict[str, Any]) -> AllergyFact:
+    code = r.get("code") or {}
+    return AllergyFact(ref=_ref(r), codings=_codings(code), text=str(code.get("text") or ""),
+                       clinical_status=_status(r.get("clinicalStatus")),
+                       verification_status=_status(r.get("verificationStatus")))
+
+
+def _loinc_codes(concept: Any) -> set[str]:
+    return {c.code for c in _codings(concept) if c.system == LOINC}
+
+
+def _quantity(value: Any) -> float | None:
+    if isinstance(value, dict) and isinstance(value.get("value"), int | float):
+        return float(value["value"])
+    return None
+
+
+def _observations(items: list[dict[str, Any]]) -> tuple[list[BloodPressure], list[Weight]]:
+    pressures: list[BloodPressure] = []
+    weights: list[Weight] = []
+    loose: dict[datetime, dict[str, float | None]] = {}
+    for r in items:
+        if r["resourceType"] != "Observation" or r.get("status") in NOT_A_READING:
+            continue
+        taken = parse_datetime(r.get("effectiveDateTime") or (r.get("effectivePeriod") or {})
+                               .get("start") or r.get("issued"))
+        if taken is None:
+            continue
+        codes = _loinc_codes(r.get("code"))
+        if BP_PANEL in codes or (SYSTOLIC in codes and DIASTOLIC in codes):
+            parts: dict[str, float | None] = {
+                next(iter(_loinc_codes(c.get("code"))), ""): _quantity(c.get("valueQuantity"))
+                     for c in r.get("component") or [] if isinstance(c, dict)}
+            pressures.append(BloodPressure(_ref(r), taken, parts.get(SYSTOLIC), parts.get(DIASTOLIC)))
+        elif SYSTOLIC in codes or DIASTOLIC in codes:
+            loose.setdefault(taken, {})[SYSTOLIC if SYSTOLIC in codes else DIASTOLIC] = (
+                _quantity(r.get("valueQuantity")) or 0.0)
+        elif BODY_WEIGHT in codes:
+            value = _quantity(r.get("valueQuantity"))
+            unit = str((r.get("valueQuantity") or {}).get("code")
+                       or (r.get("valueQuantity") or {}).get("unit") or "kg")
+            if value is not None:
+                kg = value * POUNDS_TO_KG if unit in ("[lb_av]", "lb", "lbs") else value
+                weights.append(Weight(_ref(r), taken, kg))
+    for taken, parts in loose.items():
+        pressures.append(BloodPressure(f"Observation@{taken.isoformat()}", taken,
+                                       parts.get(SYSTOLIC), parts.get(DIASTOLIC)))
+    return pressures, weights
+
+
+def record_from_bundle(bundle: dict[str, Any]) -> PatientRecord:
+    """The one patient's record from a bundle (BundleError if not exactly one Patient)."""
+    items = resources(bundle)
+    patient = the_patient(items)
+    by_ref = {_ref(r): r for r in items}
+    by_ref.update({str(r["_fullUrl"]): r for r in items if r.get("_fullUrl")})
+    pressures, weights = _observations(items)
+    deceased = bool(patient.get("deceasedBoolean")) or bool(patient.get("deceasedDateTime"))
+    return PatientRecord(
+        ref=_ref(patient),
+        birth_date=parse_date(patient.get("birthDate")),
+        deceased=deceased,
+        conditions=tuple(_condition(r) for r in items if r["resourceType"] == "Condition"),
+        medications=tuple(_medication(r, by_ref) for r in items
+                          if r["resourceType"] in ("MedicationStatement", "MedicationRequest")),
+        allergies=tuple(_allergy(r) for r in items if r["resourceType"] == "AllergyIntolerance"),
+        blood_pressures=tuple(pressures),
+        weights=tuple(weights),
+    )
+
+
+def last_observation_date(bundle: dict[str, Any]) -> date | None:
+    """The date of the bundle's latest Observation (for screening a record as of its end)."""
+    dates = [parse_date(r.get("effectiveDateTime") or r.get("issued"))
+             for r in resources(bundle) if r["resourceType"] == "Observation"]
+    known = [d for d in dates if d is not None]
+    return max(known) if known else None

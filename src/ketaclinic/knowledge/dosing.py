@@ -1,0 +1,150 @@
+"""Dose calculation by route, indication and weight, with the basis and source of every dose."""
+
+from dataclasses import asdict, dataclass
+from functools import cache
+from typing import Any
+
+from ketaclinic.knowledge.tables import load_table
+from ketaclinic.knowledge.vital_limits import plausible_ranges
+
+
+class DoseRefused(ValueError):
+    """A dose outside the table's range (or an input that cannot be dosed), naming the field."""
+
+    def __init__(self, field: str, message: str, accepted: str) -> None:
+        super().__init__(f"{field}: {message} (accepted: {accepted})")
+        self.field = field
+        self.accepted = accepted
+
+
+@dataclass(frozen=True)
+class Dose:
+    """A calculated dose and how it was reached."""
+
+    route: str
+    indication: str
+    dose_mg: float
+    basis: str
+    source: str
+    mg_per_kg: float | None = None
+    weight_kg: float | None = None
+    duration_min: float | None = None
+    rate_mg_per_h: float | None = None
+    mg_per_kg_per_h: float | None = None
+    titration_step_mg_per_kg: float | None = None
+    max_mg_per_kg: float | None = None
+    devices: int | None = None
+    device_mg: float | None = None
+    device_spacing_min: float | None = None
+    override_reason: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The dose as JSON-ready data, leaving out what does not apply to the route."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@cache
+def _table() -> dict[str, Any]:
+    return load_table("dosing")
+
+
+def indications(route: str) -> list[str]:
+    """The indications the table doses for a route."""
+    return list(_table().get(route, {}))
+
+
+def _row(route: str, indication: str) -> dict[str, Any]:
+    routes = [k for k, v in _table().items() if isinstance(v, dict)]
+    if route not in routes:
+        raise DoseRefused("route", f"unknown route {route!r}", ", ".join(routes))
+    if indication not in _table()[route]:
+        raise DoseRefused("indication", f"{indication!r} is not dosed for {route}",
+                          ", ".join(indications(route)))
+    row: dict[str, Any] = _table()[route][indication]
+    return row
+
+
+def _check_weight(weight_kg: float | None) -> float:
+    limits = plausible_ranges()["weight_kg"]
+    if weight_kg is None:
+        raise DoseRefused("weight_kg", "is required for a weight-based route", limits.describe())
+    if not limits.contains(weight_kg):
+        raise DoseRefused("weight_kg", f"{weight_kg:g} is outside the possible range",
+                          limits.describe())
+    return weight_kg
+
+
+def _check_range(field: str, value: float, low: float, high: float, unit: str,
+                 override_reason: str | None) -> None:
+    if not low <= value <= high and not override_reason:
+        raise DoseRefused(field, f"{value:g} {unit} is outside the allowed range",
+                          f"{low:g} to {high:g} {unit}, or a prescriber's recorded override reason")
+
+
+def oral_bioavailability() -> float:
+    """The oral bioavailability used for dose equivalence (pk.toml)."""
+    return float(load_table("pk")["oral"]["bioavailability"])
+
+
+def calculate(*, route: str, weight_kg: float | None = None, indication: str = "depression",
+              mg_per_kg: float | None = None, dose_mg: float | None = None,
+              override_reason: str | None = None) -> Dose:
+    """The dose for the route and indication (mg_per_kg is mg/kg/h for IV pain)."""
+    row = _row(route, indication)
+    mode = row["mode"]
+    reason = (override_reason or "").strip() or None
+    basis = _table()["weight_basis"]
+    if mode == "devices":
+        return _devices(route, indication, row, dose_mg, reason)
+    weight = _check_weight(weight_kg)
+    if mode == "per_hour":
+        rate = row["mg_per_kg_per_h"] if mg_per_kg is None else mg_per_kg
+        _check_range("mg_per_kg", rate, row["min_mg_per_kg_per_h"], row["max_mg_per_kg_per_h"],
+                     "mg/kg/h", reason)
+        hours = row["duration_min"] / 60
+        return Dose(route, indication, round(rate * weight * hours, 1),
+                    f"{rate:g} mg/kg/h x {weight:g} kg x {hours:g} h; {basis}", row["source"],
+                    mg_per_kg=round(rate * hours, 3), weight_kg=weight,
+                    duration_min=row["duration_min"], rate_mg_per_h=round(rate * weight, 1),
+                    mg_per_kg_per_h=rate, override_reason=reason)
+    if mode == "oral_equivalent":
+        default = row["iv_equivalent_mg_per_kg"] / oral_bioavailability()
+        per_kg = round(default, 3) if mg_per_kg is None else mg_per_kg
+        _check_range("mg_per_kg", per_kg, row["min_mg_per_kg"], row["max_mg_per_kg"], "mg/kg",
+                     reason)
+        return Dose(route, indication, round(per_kg * weight, 1),
+                    f"{per_kg:g} mg/kg x {weight:g} kg (IV {row['iv_equivalent_mg_per_kg']:g} mg/kg "
+                    f"/ oral bioavailability {oral_bioavailability():g}); {basis}", row["source"],
+                    mg_per_kg=per_kg, weight_kg=weight, override_reason=reason)
+    per_kg = row["mg_per_kg"] if mg_per_kg is None else mg_per_kg
+    _check_range("mg_per_kg", per_kg, row["min_mg_per_kg"], row["max_mg_per_kg"], "mg/kg", reason)
+    dose = round(per_kg * weight, 1)
+    if mode == "titration":
+        return Dose(route, indication, dose, f"{per_kg:g} mg/kg x {weight:g} kg; {basis}",
+                    row["source"], mg_per_kg=per_kg, weight_kg=weight,
+                    titration_step_mg_per_kg=row["step_mg_per_kg"],
+                    max_mg_per_kg=row["max_mg_per_kg"], override_reason=reason)
+    duration = row["duration_min"]
+    return Dose(route, indication, dose, f"{per_kg:g} mg/kg x {weight:g} kg; {basis}",
+                row["source"], mg_per_kg=per_kg, weight_kg=weight, duration_min=duration,
+                rate_mg_per_h=round(dose * 60 / duration, 1), override_reason=reason)
+
+
+def _devices(route: str, indication: str, row: dict[str, Any], dose_mg: float | None,
+             reason: str | None) -> Dose:
+    dose = float(row["first_dose_mg"] if dose_mg is None else dose_mg)
+    allowed = [float(d) for d in row["doses_mg"]]
+    if dose not in allowed and not reason:
+        raise DoseRefused("dose_mg", f"{dose:g} mg is not a labelled dose",
+                          " or ".join(f"{d:g} mg" for d in allowed))
+    device_mg = float(row["device_mg"])
+    if dose % device_mg:
+        raise DoseRefused("dose_mg", f"{dose:g} mg is not a whole number of {device_mg:g} mg devices",
+                          f"multiples of {device_mg:g} mg")
+    devices = int(dose // device_mg)
+    spacing = float(row["device_spacing_min"])
+    return Dose(route, indication, dose,
+                f"fixed dose: {devices} devices of {device_mg:g} mg, {spacing:g} min apart "
+                "(not weight-based)", row["source"], duration_min=(devices - 1) * spacing,
+                devices=devices, device_mg=device_mg, device_spacing_min=spacing,
+                override_reason=reason)

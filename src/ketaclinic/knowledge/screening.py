@@ -1,0 +1,312 @@
+"""Screening a patient's record for one route on one day: findings with reasons and sources."""
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from functools import cache
+from typing import Any
+
+from ketaclinic.knowledge.medication_groups import diazepam_equivalent_mg, medication_groups
+from ketaclinic.knowledge.record import BloodPressure, PatientRecord, Weight
+from ketaclinic.knowledge.ruleset import RuleSet, default_ruleset
+from ketaclinic.knowledge.tables import load_table
+from ketaclinic.knowledge.value_sets import value_sets
+
+ROUTES = ("iv", "esketamine", "im", "oral")
+WEIGHT_BASED_ROUTES = frozenset({"iv", "im", "oral"})
+SEVERITIES = ("contraindication", "caution", "info")
+ELIGIBLE, NEEDS_REVIEW, NOT_ELIGIBLE = "eligible", "needs-review", "not-eligible"
+
+
+class CannotScreen(ValueError):
+    """A record that must not be screened at all (e.g. a deceased patient)."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One row of screening_rules.toml."""
+
+    id: str
+    kind: str
+    severity: str
+    routes: frozenset[str]
+    message: str
+    source: str
+    value_set: str | None = None
+    group: str | None = None
+    history: bool = False
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One screening result: which rule, how serious, why, on what evidence, from where."""
+
+    rule: str
+    severity: str
+    message: str
+    evidence: tuple[str, ...]
+    source: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """The finding as JSON-ready data."""
+        return {"rule": self.rule, "severity": self.severity, "message": self.message,
+                "evidence": list(self.evidence), "source": self.source}
+
+
+@dataclass(frozen=True)
+class ScreeningResult:
+    """The decision with every finding, the route, the day and the rule set used."""
+
+    decision: str
+    route: str
+    on: date
+    ruleset_version: str
+    findings: tuple[Finding, ...]
+    overrides: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The result in the documented JSON shape."""
+        return {"decision": self.decision, "route": self.route, "on": self.on.isoformat(),
+                "ruleset_version": self.ruleset_version, "overrides": dict(self.overrides),
+                "findings": [f.as_dict() for f in self.findings]}
+
+
+@cache
+def rules() -> tuple[Rule, ...]:
+    """Every screening rule, in table order."""
+    return tuple(
+        Rule(id=row["id"], kind=row["kind"], severity=row["severity"],
+             routes=frozenset(row["routes"]), message=row["message"], source=row["source"],
+             value_set=row.get("value_set"), group=row.get("group"),
+             history=bool(row.get("history", False)))
+        for row in load_table("screening_rules")["rule"]
+    )
+
+
+def age_on(birth_date: date, day: date) -> int:
+    """Whole years of age on a day."""
+    return day.year - birth_date.year - ((day.month, day.day) < (birth_date.month, birth_date.day))
+
+
+def latest_within(readings: tuple[Any, ...], day: date, window_days: float) -> Any | None:
+    """The most recent reading taken on or before `day` and within the window; None if none."""
+    earliest = day - timedelta(days=window_days)
+    in_window = [r for r in readings if earliest <= r.taken.date() <= day]
+    return max(in_window, key=lambda r: r.taken) if in_window else None
+
+
+def decide(findings: tuple[Finding, ...]) -> str:
+    """not-eligible with any contraindication, needs-review with any caution, else eligible."""
+    severities = {f.severity for f in findings}
+    if "contraindication" in severities:
+        return NOT_ELIGIBLE
+    if "caution" in severities:
+        return NEEDS_REVIEW
+    return ELIGIBLE
+
+
+def screen(record: PatientRecord, *, route: str, on: date,
+           ruleset: RuleSet | None = None) -> ScreeningResult:
+    """Screen the record for the route as of `on`; raises CannotScreen for a deceased patient."""
+    if route not in ROUTES:
+        raise ValueError(f"unknown route {route!r} (accepted: {', '.join(ROUTES)})")
+    if record.deceased:
+        raise CannotScreen(f"{record.ref}: the patient is deceased; a deceased patient is not screened")
+    ruleset = ruleset or default_ruleset()
+    context = _Context(record, on, ruleset)
+    findings: list[Finding] = []
+    for rule in rules():
+        if route in rule.routes:
+            findings.extend(_EVALUATORS[rule.kind](rule, context))
+    order = {severity: index for index, severity in enumerate(SEVERITIES)}
+    ordered = tuple(sorted(_merged(findings), key=lambda f: order[f.severity]))
+    return ScreeningResult(decide(ordered), route, on, ruleset.version, ordered,
+                           dict(ruleset.overrides))
+
+
+def _merged(findings: list[Finding]) -> list[Finding]:
+    """One finding per rule and message, with the evidence of every record that raised it."""
+    merged: dict[tuple[str, str], Finding] = {}
+    for finding in findings:
+        key = (finding.rule, finding.message)
+        if key in merged:
+            earlier = merged[key]
+            evidence = earlier.evidence + tuple(e for e in finding.evidence
+                                                if e not in earlier.evidence)
+            merged[key] = Finding(earlier.rule, earlier.severity, earlier.message, evidence,
+                                  earlier.source)
+        else:
+            merged[key] = finding
+    return list(merged.values())
+
+
+@dataclass(frozen=True)
+class _Context:
+    record: PatientRecord
+    on: date
+    ruleset: RuleSet
+
+    @property
+    def bp(self) -> BloodPressure | None:
+        return latest_within(self.record.blood_pressures, self.on,
+                             self.ruleset.value("bp_window_days"))
+
+    @property
+    def weight(self) -> Weight | None:
+        return latest_within(self.record.weights, self.on, self.ruleset.value("weight_window_days"))
+
+
+def _finding(rule: Rule, evidence: list[str], source_extra: str = "", **values: Any) -> Finding:
+    source = rule.source + (f"; {source_extra}" if source_extra else "")
+    return Finding(rule.id, rule.severity, rule.message.format(**values), tuple(evidence), source)
+
+
+def _conditions(rule: Rule, ctx: _Context) -> Iterator[Finding]:
+    value_set = value_sets()[rule.value_set or ""]
+    for condition in ctx.record.conditions:
+        if not condition.counts_on(ctx.on, history=rule.history):
+            continue
+        how = value_set.match(condition.codings, condition.text)
+        if how is None:
+            continue
+        display = condition.text or next((c.display for c in condition.codings if c.display),
+                                         value_set.title)
+        status = condition.clinical_status or "status not recorded"
+        dates = f", onset {condition.onset}" if condition.onset else ""
+        dates += f", abated {condition.abatement}" if condition.abatement else ""
+        yield _finding(rule, [f"{condition.ref} ({display}; {status}{dates}; matched by {how})"],
+                       display=display)
+
+
+def _allergies(rule: Rule, ctx: _Context) -> Iterator[Finding]:
+    value_set = value_sets()[rule.value_set or ""]
+    for allergy in ctx.record.allergies:
+        how = value_set.match(allergy.codings, allergy.text) if allergy.counts() else None
+        if how is not None:
+            display = allergy.text or next((c.display for c in allergy.codings if c.display),
+                                           value_set.title)
+            yield _finding(rule, [f"{allergy.ref} ({display}; matched by {how})"], display=display)
+
+
+def _medications(rule: Rule, ctx: _Context) -> Iterator[Finding]:
+    group = medication_groups()[rule.group or ""]
+    for medication in ctx.record.medications:
+        if not medication.active_on(ctx.on):
+            continue
+        matched = group.member_of(medication)
+        if matched is None:
+            continue
+        member, how = matched
+        display = medication.text or next((c.display for c in medication.codings if c.display),
+                                          member.name)
+        yield _finding(rule, [f"{medication.ref} ({display}; {group.title}; matched by {how})"],
+                       display=display)
+
+
+def _benzodiazepines(ctx: _Context) -> Iterator[tuple[Any, Any, str, float | None]]:
+    group = medication_groups()["benzodiazepines"]
+    for medication in ctx.record.medications:
+        if medication.active_on(ctx.on) and (matched := group.member_of(medication)):
+            member, how = matched
+            yield medication, member, how, diazepam_equivalent_mg(medication, member)
+
+
+def _benzodiazepine_load(rule: Rule, ctx: _Context) -> Iterator[Finding]:
+    threshold = ctx.ruleset.value("benzodiazepine_diazepam_eq_mg_per_day")
+    parts = [(m, member, eq) for m, member, _, eq in _benzodiazepines(ctx) if eq is not None]
+    total = round(sum(eq for _, _, eq in parts), 2)
+    if total > threshold:
+        evidence = [f"{m.ref} ({member.name} {m.daily_dose_mg:g} mg/day = {eq:g} mg diazepam)"
+                    for m, member, eq in parts]
+        threshold_source = ctx.ruleset.source("benzodiazepine_diazepam_eq_mg_per_day")
+        yield _finding(rule, evidence, f"threshold: {threshold_source}",
+                       diazepam_eq=total, threshold=threshold)
+
+
+def _benzodiazepine_dose_unknown(rule: Rule, ctx: _Context) -> Iterator[Finding]:
+    for medication, member, how, eq in _benzodiazepines(ctx):
+        if eq is None:
+            display = medication.text or member.name
+            yield _finding(rule, [f"{medication.ref} ({display}; matched by {how}; no daily dose)"],
+                           display=display)
+
+
+def _age_below(rule: Rule, ctx: _Context) -> Iterator[Finding]:
+    minimum = ctx.ruleset.value("min_age_years")
+    if ctx.record.birth_date is not None:
+        age = age_on(ctx.record.birth_date, ctx.on)
+        if age < minimum:
+            yield _finding(rule, [f"{ctx.record.ref} (born {ctx.record.birth_date})"],
+                           ctx.ruleset.source("min_age_years"), age=age, min_age=f"{minimum:g}")
+
+
+def _age_at_least(rule: Rule, ctx: _Context) -> Iterator[Finding]:
+    older = ctx.ruleset.value("older_adult_age_years")
+    if ctx.record.birth_date is not None:
+        age = age_on(ctx.record.birth_date, ctx.on)
+        if age >= older:
+            yield _finding(rule, [f"{ctx.record.ref} (born {ctx.record.birth_date})"],
+                           age=age, older_age=f"{older:g}")
+
+
+def _bp_values(ctx: _Context) -> dict[str, Any]:
+    return {name: ctx.ruleset.value(f"{name}_mmhg") for name in
+            ("hazard_systolic", "hazard_diastolic", "caution_systolic", "caution_diastolic")}
+
+
+def _bp_evidence(bp: BloodPressure) -> list[str]:
+    return [f"{bp.ref} ({bp.systolic_mmhg or '?'}/{bp.diastolic_mmhg or '?'} mmHg on "
+            f"{bp.taken.date()})"]
+
+
+def _bp_hazard(rule: Rule, ctx: _Context) -> Iterator[Finding]:
+    bp, limits = ctx.bp, _bp_values(ctx)
+    if bp is None:
+        return
+    if (bp.systolic_mmhg or 0) >= limits["hazard_systolic"] or (
+            bp.diastolic_mmhg or 0) >= limits["hazard_diastolic"]:
+        yield _finding(rule, _bp_evidence(bp), systolic=bp.systolic_mmhg or 0,
+                       diastolic=bp.diastolic_mmhg or 0, date=bp.taken.date(), **limits)
+
+
+def _bp_elevated(rule: Rule, ctx: _Context) -> Iterator[Finding]:
+    bp, limits = ctx.bp, _bp_values(ctx)
+    if bp is None:
+        return
+    if (bp.systolic_mmhg or 0) > limits["caution_systolic"] or (
+            bp.diastolic_mmhg or 0) > limits["caution_diastolic"]:
+        yield _finding(rule, _bp_evidence(bp), systolic=bp.systolic_mmhg or 0,
+                       diastolic=bp.diastolic_mmhg or 0, date=bp.taken.date(), **limits)
+
+
+def _missing_bp(rule: Rule, ctx: _Context) -> Iterator[Finding]:
+    if ctx.bp is None:
+        window = ctx.ruleset.value("bp_window_days")
+        older = [r for r in ctx.record.blood_pressures if r.taken.date() <= ctx.on]
+        evidence = ([f"latest reading is {max(older, key=lambda r: r.taken).ref} on "
+                     f"{max(r.taken for r in older).date()}, outside the window"] if older
+                    else ["no blood-pressure reading on record"])
+        yield _finding(rule, evidence, ctx.ruleset.source("bp_window_days"),
+                       window=f"{window:g}", date=ctx.on)
+
+
+def _missing_weight(rule: Rule, ctx: _Context) -> Iterator[Finding]:
+    if ctx.weight is None:
+        window = ctx.ruleset.value("weight_window_days")
+        yield _finding(rule, ["no body weight in the window"], ctx.ruleset.source("weight_window_days"),
+                       window=f"{window:g}", date=ctx.on)
+
+
+_EVALUATORS: dict[str, Callable[[Rule, _Context], Iterator[Finding]]] = {
+    "condition": _conditions,
+    "allergy": _allergies,
+    "medication": _medications,
+    "benzodiazepine_load": _benzodiazepine_load,
+    "benzodiazepine_dose_unknown": _benzodiazepine_dose_unknown,
+    "age_below": _age_below,
+    "age_at_least": _age_at_least,
+    "bp_hazard": _bp_hazard,
+    "bp_elevated": _bp_elevated,
+    "missing_bp": _missing_bp,
+    "missing_weight": _missing_weight,
+}
