@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from ketaclinic.audit.models import AuditEvent
 from ketaclinic.auth.permissions import PUBLIC_ROUTES, Role, allows
-from ketaclinic.web.deps import API_PREFIX
+from ketaclinic.web.deps import BEARER_PREFIXES
 from ketaclinic.web.routes import registered_routes
 from tests.conftest import BASE_URL, csrf_of
 
@@ -33,18 +33,19 @@ def test_every_route_is_in_the_permission_table(app) -> None:
 
 def test_every_form_post_checks_csrf(app) -> None:
     unprotected = [r.path for r in registered_routes(app)
-                   if r.method == "POST" and not r.path.startswith(API_PREFIX) and not r.csrf_checked]
+                   if r.method == "POST" and not r.path.startswith(BEARER_PREFIXES) and not r.csrf_checked]
     assert unprotected == []
 
 
 def _fill(path: str, world) -> str:
     return (path.replace("{patient_id}", world.patients["p_a1"])
             .replace("{entry_id}", str(uuid.uuid4()))
-            .replace("{kind}", "vitals"))
+            .replace("{kind}", "vitals")
+            .replace("{service_id}", "ketamine-screening"))
 
 
 def _call(client: TestClient, method: str, path: str, csrf: str):
-    if path.startswith(API_PREFIX):
+    if path.startswith(BEARER_PREFIXES):
         if method in ("POST", "PATCH", "PUT"):
             return client.request(method, path, json={})
         return client.request(method, path)
@@ -62,7 +63,7 @@ def test_each_role_gets_what_the_table_says(app, api, web, world, db: Session, r
                     key=lambda r: r.path == "/logout")
     wrong = []
     for route in routes:
-        client = api_client if route.path.startswith(API_PREFIX) else page_client
+        client = api_client if route.path.startswith(BEARER_PREFIXES) else page_client
         response = _call(client, route.method, _fill(route.path, world), csrf)
         if allows(role, route.permission):
             if response.status_code in (401, 403) or response.status_code >= 500:
@@ -78,7 +79,7 @@ def test_unauthenticated_calls_are_turned_away(app, anon: TestClient, world) -> 
         if route.permission is None or route.method == "HEAD":
             continue
         response = _call(anon, route.method, _fill(route.path, world), csrf)
-        if route.path.startswith(API_PREFIX):
+        if route.path.startswith(BEARER_PREFIXES):
             assert response.status_code == 401, route
             assert response.headers["content-type"] == "application/problem+json"
             assert response.headers["www-authenticate"] == "Bearer"

@@ -30,6 +30,7 @@ class Permission(StrEnum):
     USERS_MANAGE = "users.manage"
     AUDIT_READ = "audit.read"
     PORTAL = "portal.view"
+    CDS_INVOKE = "cds.invoke"  # an EHR asking the CDS Hooks service about a patient
 
 
 _R = Role
@@ -47,6 +48,7 @@ PERMISSION_TABLE: dict[Permission, frozenset[Role]] = {
     Permission.USERS_MANAGE: frozenset({_R.ADMIN}),
     Permission.AUDIT_READ: frozenset({_R.ADMIN}),
     Permission.PORTAL: frozenset({_R.PATIENT}),
+    Permission.CDS_INVOKE: frozenset({_R.PRESCRIBER, _R.NURSE}),
 }
 
 ROLE_LABELS: dict[Role, str] = {
@@ -97,4 +99,5 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset({
     ("GET", "/docs/oauth2-redirect"),
     ("HEAD", "/docs/oauth2-redirect"),
     ("GET", "/static"),
+    ("GET", "/cds-services"),  # CDS Hooks discovery: describes the services, holds no patient data
 })

@@ -14,6 +14,8 @@ from ketaclinic.db import session_factory
 from ketaclinic.errors import Forbidden, NotAuthenticated
 
 API_PREFIX = "/api/v1"
+# Paths answered with bearer tokens and problem+json rather than cookies and pages.
+BEARER_PREFIXES = (API_PREFIX, "/cds-services")
 SESSION_COOKIE = "kc_session"
 
 
@@ -36,7 +38,7 @@ def client_of(request: Request) -> str:
 
 def is_api(request: Request) -> bool:
     """Whether the request is for the JSON API (bearer tokens, problem+json)."""
-    return request.url.path.startswith(API_PREFIX)
+    return request.url.path.startswith(BEARER_PREFIXES)
 
 
 def bearer_token(request: Request) -> str:

@@ -1,0 +1,54 @@
+"""CDS Hooks 2.0 endpoints: discovery and the ketamine-screening service."""
+
+import json
+from datetime import date
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from ketaclinic.audit import service as audit
+from ketaclinic.auth.actor import Actor
+from ketaclinic.auth.permissions import Permission
+from ketaclinic.integrations import cds_hooks
+from ketaclinic.web.deps import get_db, require
+from ketaclinic.web.problems import problem
+
+router = APIRouter(prefix="/cds-services", tags=["cds-hooks"])
+
+
+@router.get("")
+def discovery() -> JSONResponse:
+    """The CDS Hooks discovery document."""
+    return JSONResponse(cds_hooks.discovery())
+
+
+@router.post("/{service_id}")
+async def invoke(
+    service_id: str,
+    request: Request,
+    actor: Actor = Depends(require(Permission.CDS_INVOKE)),
+    db: Session = Depends(get_db),
+) -> Response:
+    """Answer an order-select or patient-view request with cards, from prefetch alone."""
+    if service_id not in (cds_hooks.SERVICE_ID, cds_hooks.PATIENT_VIEW_ID):
+        return problem(404, "Not found", f"no CDS service {service_id!r}")
+    try:
+        body = json.loads(await request.body())
+        hook_request = cds_hooks.CdsRequest.model_validate(body)
+        if service_id == cds_hooks.PATIENT_VIEW_ID and hook_request.hook != "patient-view":
+            raise cds_hooks.CdsError(400, "this service answers the patient-view hook")
+        cards, results = cds_hooks.evaluate(hook_request, on=date.today())
+    except (ValueError, ValidationError) as exc:
+        status = exc.status if isinstance(exc, cds_hooks.CdsError) else 400
+        detail = str(exc).splitlines()[0] if str(exc) else "malformed request"
+        return problem(status, "Bad CDS Hooks request" if status == 400 else "Prefetch missing",
+                       detail)
+    patient_id = str(hook_request.context.get("patientId", ""))[:64] or None
+    decisions = ", ".join(f"{r.route}={r.decision}" for r in results) or "no ketamine order"
+    audit.record(db=db, actor=actor, action="cds-screen", record_type="CdsHooks",
+                 record_id=hook_request.hookInstance[:64], patient_id=patient_id,
+                 detail=f"{hook_request.hook}: {decisions} (external patient id)")
+    db.commit()
+    return JSONResponse(cards)
