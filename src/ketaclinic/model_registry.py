@@ -4,6 +4,7 @@ from ketaclinic.audit.models import AuditEvent
 from ketaclinic.auth.models import AccessToken, User, user_site
 from ketaclinic.clinics.models import Chair, Network, Site
 from ketaclinic.db import Base
+from ketaclinic.evaluations.models import Consent, Evaluation, RuleOverride
 from ketaclinic.patients.models import (
     Allergy,
     Condition,
@@ -21,10 +22,13 @@ __all__ = [
     "AuditEvent",
     "Chair",
     "Condition",
+    "Consent",
+    "Evaluation",
     "Medication",
     "Network",
     "Patient",
     "PatientMrn",
+    "RuleOverride",
     "Site",
     "User",
     "VitalSigns",

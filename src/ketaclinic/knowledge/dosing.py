@@ -14,6 +14,7 @@ class DoseRefused(ValueError):
     def __init__(self, field: str, message: str, accepted: str) -> None:
         super().__init__(f"{field}: {message} (accepted: {accepted})")
         self.field = field
+        self.message = message
         self.accepted = accepted
 
 

@@ -17,7 +17,7 @@ AllergyVerification = Literal["unconfirmed", "confirmed", "refuted"]
 Criticality = Literal["low", "high", "unable-to-assess"]
 
 
-class _Input(BaseModel):
+class InputModel(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     @field_validator("*", mode="after")
@@ -28,7 +28,7 @@ class _Input(BaseModel):
         return value
 
 
-class PatientIn(_Input):
+class PatientIn(InputModel):
     """A new patient: demographics, contact and the site that registers them."""
 
     family_name: str = Field(min_length=1, max_length=100)
@@ -45,7 +45,7 @@ class PatientIn(_Input):
     mrn: str = Field(default="", max_length=40, description="blank: the site assigns the next MRN")
 
 
-class PatientUpdate(_Input):
+class PatientUpdate(InputModel):
     """Changes to a patient's demographics; omitted fields stay as they are."""
 
     family_name: str | None = Field(default=None, min_length=1, max_length=100)
@@ -84,7 +84,7 @@ class PatientOut(BaseModel):
     mrns: list[MrnOut]
 
 
-class CodedIn(_Input):
+class CodedIn(InputModel):
     """A coded value: system (short name or URI), code and display text."""
 
     system: str = Field(min_length=1, max_length=100)
@@ -123,7 +123,7 @@ class AllergyIn(CodedIn):
     verification_status: AllergyVerification = "confirmed"
 
 
-class VitalsIn(_Input):
+class VitalsIn(InputModel):
     """One set of vital signs; give at least one value. Ranges come from the plausibility table."""
 
     measured_at: datetime | None = Field(default=None, description="default: now")
@@ -137,7 +137,7 @@ class VitalsIn(_Input):
     height_cm: float | None = None
 
 
-class EnteredInErrorIn(_Input):
+class EnteredInErrorIn(InputModel):
     """Why an entry is being marked entered-in-error."""
 
     reason: str = Field(min_length=3, max_length=500)

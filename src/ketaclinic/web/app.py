@@ -8,6 +8,8 @@ from fastapi.staticfiles import StaticFiles
 from ketaclinic import __version__
 from ketaclinic.auth import pages as auth_pages
 from ketaclinic.auth import router as auth_api
+from ketaclinic.evaluations import pages as evaluation_pages
+from ketaclinic.evaluations import router as evaluation_api
 from ketaclinic.integrations import cds_router
 from ketaclinic.patients import pages as patient_pages
 from ketaclinic.patients import router as patient_api
@@ -33,6 +35,7 @@ def create_app() -> FastAPI:
     app.add_middleware(CsrfCookieMiddleware)
     problems.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (web_pages, auth_pages, auth_api, patient_pages, patient_api, cds_router):
+    for module in (web_pages, auth_pages, auth_api, patient_pages, patient_api,
+                   evaluation_pages, evaluation_api, cds_router):
         app.include_router(module.router)
     return app

@@ -18,6 +18,11 @@ def parse_form(schema: type[SchemaT], form: FormData, extra: dict[str, str] | No
         if key not in IGNORED_FIELDS and isinstance(value, str) and value.strip() != ""
     }
     values.update(extra or {})
+    return validate(schema, values)
+
+
+def validate(schema: type[SchemaT], values: dict[str, object]) -> SchemaT:
+    """The values as a schema instance, or InvalidInput naming each bad field."""
     try:
         return schema.model_validate(values)
     except ValidationError as exc:

@@ -35,9 +35,7 @@ POSTGRES_AUDIT_TRIGGERS = [
 
 def _create_audit_triggers() -> None:
     statements = (
-        POSTGRES_AUDIT_TRIGGERS
-        if op.get_bind().dialect.name == "postgresql"
-        else SQLITE_AUDIT_TRIGGERS
+        POSTGRES_AUDIT_TRIGGERS if op.get_bind().dialect.name == "postgresql" else SQLITE_AUDIT_TRIGGERS
     )
     for statement in statements:
         op.execute(statement)
@@ -287,9 +285,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("id", name=op.f("uq_vital_signs_id")),
     )
     with op.batch_alter_table("vital_signs", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_vital_signs_measured_at"), ["measured_at"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_vital_signs_measured_at"), ["measured_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_vital_signs_patient_pk"), ["patient_pk"], unique=False)
 
     op.create_table(

@@ -1,0 +1,1 @@
+"""Pre-treatment evaluations: screening records, prescriber sign-off, consent, rule overrides."""

@@ -1,0 +1,183 @@
+"""Pages for evaluations on the chart: screen, read the findings, calculate, plan, sign, consent."""
+
+from datetime import date, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from ketaclinic.auth.actor import Actor
+from ketaclinic.auth.permissions import Permission, allows
+from ketaclinic.errors import Conflict, InvalidInput
+from ketaclinic.evaluations import schemas
+from ketaclinic.evaluations import service as evaluations
+from ketaclinic.evaluations.models import Evaluation
+from ketaclinic.knowledge import courses, dosing
+from ketaclinic.knowledge.screening import ROUTES, SEVERITIES, latest_within
+from ketaclinic.patients import service as patients
+from ketaclinic.patients.record import screening_record
+from ketaclinic.web.csrf import check_csrf
+from ketaclinic.web.deps import get_db, require
+from ketaclinic.web.forms import parse_form, validate
+from ketaclinic.web.templating import render
+
+router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
+REASON_PREFIX = "caution_reasons."
+
+
+def _list_page(request: Request, db: Session, actor: Actor, patient_id: str,
+               errors: list[str] | None = None, status_code: int = 200) -> Response:
+    patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
+                                    purpose="evaluations")
+    found = evaluations.list_for(db=db, patient_id=patient_id, actor=actor)
+    consents = evaluations.consents_for(db=db, patient_id=patient_id, actor=actor)
+    db.commit()
+    version, title, text = evaluations.consent_text()
+    return render(request, "evaluations/list.html", status_code=status_code, patient=patient,
+                  evaluations=found, consents=consents, consent_version=version,
+                  consent_title=title, consent_text=text, routes=ROUTES,
+                  indications={r: dosing.indications(r) for r in ROUTES}, errors=errors or [],
+                  can_write=allows(actor.role, Permission.CLINICAL_WRITE))
+
+
+@router.get("/patients/{patient_id}/evaluations", response_class=HTMLResponse)
+def evaluation_list(
+    request: Request,
+    patient_id: str,
+    actor: Actor = Depends(require(Permission.CLINICAL_READ)),
+    db: Session = Depends(get_db),
+) -> Response:
+    """The patient's evaluations and consents, with forms to screen and to record consent."""
+    return _list_page(request, db, actor, patient_id)
+
+
+@router.post("/patients/{patient_id}/evaluations")
+async def evaluation_create(
+    request: Request,
+    patient_id: str,
+    actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+    db: Session = Depends(get_db),
+) -> Response:
+    """Screen the chart now and open the result."""
+    form = await request.form()
+    try:
+        evaluation = evaluations.evaluate(db=db, patient_id=patient_id,
+                                          data=parse_form(schemas.EvaluationIn, form), actor=actor)
+    except InvalidInput as exc:
+        db.rollback()
+        return _list_page(request, db, actor, patient_id, [p.text() for p in exc.problems], 422)
+    db.commit()
+    return RedirectResponse(f"/patients/{patient_id}/evaluations/{evaluation.id}", status_code=303)
+
+
+@router.post("/patients/{patient_id}/consents")
+async def consent_create(
+    request: Request,
+    patient_id: str,
+    actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+    db: Session = Depends(get_db),
+) -> Response:
+    """Record the patient's consent to the current consent text."""
+    form = await request.form()
+    try:
+        evaluations.record_consent(db=db, patient_id=patient_id,
+                                   data=parse_form(schemas.ConsentIn, form), actor=actor)
+    except InvalidInput as exc:
+        db.rollback()
+        return _list_page(request, db, actor, patient_id, [p.text() for p in exc.problems], 422)
+    db.commit()
+    return RedirectResponse(f"/patients/{patient_id}/evaluations", status_code=303)
+
+
+def _dose_preview(db: Session, evaluation: Evaluation, latest_weight: float | None,
+                  query: dict[str, str]) -> tuple[dict[str, Any] | None, str]:
+    try:
+        weight = float(query["weight_kg"]) if query.get("weight_kg") else latest_weight
+        mg_per_kg = float(query["mg_per_kg"]) if query.get("mg_per_kg") else None
+        dose_mg = float(query["dose_mg"]) if query.get("dose_mg") else None
+        dose = dosing.calculate(route=evaluation.route, weight_kg=weight,
+                                indication=evaluation.indication, mg_per_kg=mg_per_kg,
+                                dose_mg=dose_mg)
+    except ValueError as exc:
+        return None, str(exc)
+    return dose.as_dict(), ""
+
+
+def _detail_page(request: Request, db: Session, actor: Actor, patient_id: str,
+                 evaluation_id: str, errors: list[str] | None = None,
+                 values: dict[str, str] | None = None, status_code: int = 200) -> Response:
+    evaluation = evaluations.get(db=db, patient_id=patient_id, evaluation_id=evaluation_id,
+                                 actor=actor)
+    patient = patients.chart(db=db, patient_id=patient_id, actor=actor)
+    consents = evaluations.consents_for(db=db, patient_id=patient_id, actor=actor)
+    db.commit()
+    query = {k: v for k, v in request.query_params.items()}
+    latest = latest_within(screening_record(patient).weights, evaluation.screened_on,
+                           evaluations.current_ruleset(db=db).value("weight_window_days"))
+    dose, dose_error = _dose_preview(db, evaluation, latest.weight_kg if latest else None, query)
+    start = _next_weekday(date.today())
+    try:
+        start = date.fromisoformat(query["start"]) if query.get("start") else start
+        plan = courses.plan(route=evaluation.route, start=start,
+                            indication=evaluation.indication).as_dict()
+        plan_error = ""
+    except (ValueError, courses.PlanError) as exc:
+        plan, plan_error = None, str(exc)
+    grouped = {s: evaluations.findings_of(evaluation, s) for s in SEVERITIES}
+    return render(request, "evaluations/detail.html", status_code=status_code, patient=patient,
+                  evaluation=evaluation, grouped=grouped, dose=dose, dose_error=dose_error,
+                  latest_weight=latest, plan=plan, plan_error=plan_error, plan_start=start,
+                  query=query, errors=errors or [], values=values or {},
+                  has_consent=evaluations.has_consent(consents),
+                  can_sign=allows(actor.role, Permission.CLINICAL_SIGN))
+
+
+def _next_weekday(day: date) -> date:
+    closed = {courses.WEEKDAYS.index(d) for d in courses.default_closed_weekdays()}
+    while day.weekday() in closed:
+        day += timedelta(days=1)
+    return day
+
+
+@router.get("/patients/{patient_id}/evaluations/{evaluation_id}", response_class=HTMLResponse)
+def evaluation_detail(
+    request: Request,
+    patient_id: str,
+    evaluation_id: str,
+    actor: Actor = Depends(require(Permission.CLINICAL_READ)),
+    db: Session = Depends(get_db),
+) -> Response:
+    """Findings by severity with sources, the dose calculator, the course planner, sign-off."""
+    return _detail_page(request, db, actor, patient_id, evaluation_id)
+
+
+@router.post("/patients/{patient_id}/evaluations/{evaluation_id}/sign")
+async def evaluation_sign(
+    request: Request,
+    patient_id: str,
+    evaluation_id: str,
+    actor: Actor = Depends(require(Permission.CLINICAL_SIGN)),
+    db: Session = Depends(get_db),
+) -> Response:
+    """Sign the decision; problems are shown on the same page and nothing is stored."""
+    form = await request.form()
+    values = {k: str(v) for k, v in form.items() if k != "csrf_token"}
+    reasons = {k.removeprefix(REASON_PREFIX): v for k, v in values.items()
+               if k.startswith(REASON_PREFIX)}
+    plain = {k: v for k, v in values.items() if not k.startswith(REASON_PREFIX) and v.strip()}
+    try:
+        data = validate(schemas.SignIn, {**plain, "caution_reasons": reasons})
+        evaluations.sign(db=db, patient_id=patient_id, evaluation_id=evaluation_id, data=data,
+                         actor=actor)
+    except InvalidInput as exc:
+        db.rollback()
+        return _detail_page(request, db, actor, patient_id, evaluation_id,
+                            [p.text() for p in exc.problems], values, 422)
+    except Conflict as exc:
+        db.rollback()
+        return _detail_page(request, db, actor, patient_id, evaluation_id, [exc.detail], values,
+                            409)
+    db.commit()
+    return RedirectResponse(f"/patients/{patient_id}/evaluations/{evaluation_id}",
+                            status_code=303)

@@ -1,0 +1,116 @@
+"""JSON API for evaluations, consents and rule overrides."""
+
+from fastapi import APIRouter, Depends
+from sqlalchemy.orm import Session
+
+from ketaclinic.auth.actor import Actor
+from ketaclinic.auth.permissions import Permission
+from ketaclinic.evaluations import schemas
+from ketaclinic.evaluations import service as evaluations
+from ketaclinic.web.deps import get_db, require
+
+router = APIRouter(prefix="/api/v1", tags=["evaluations"])
+
+
+@router.get("/patients/{patient_id}/evaluations", response_model=list[schemas.EvaluationOut])
+def list_evaluations(
+    patient_id: str,
+    actor: Actor = Depends(require(Permission.CLINICAL_READ)),
+    db: Session = Depends(get_db),
+) -> list[schemas.EvaluationOut]:
+    """The patient's evaluations, newest first."""
+    found = evaluations.list_for(db=db, patient_id=patient_id, actor=actor)
+    db.commit()
+    return [schemas.EvaluationOut.model_validate(e) for e in found]
+
+
+@router.post("/patients/{patient_id}/evaluations", response_model=schemas.EvaluationOut,
+             status_code=201)
+def screen_patient(
+    patient_id: str,
+    data: schemas.EvaluationIn,
+    actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+    db: Session = Depends(get_db),
+) -> schemas.EvaluationOut:
+    """Screen the patient's chart for a route; the result is kept with its rule set."""
+    evaluation = evaluations.evaluate(db=db, patient_id=patient_id, data=data, actor=actor)
+    db.commit()
+    return schemas.EvaluationOut.model_validate(evaluation)
+
+
+@router.get("/patients/{patient_id}/evaluations/{evaluation_id}",
+            response_model=schemas.EvaluationOut)
+def read_evaluation(
+    patient_id: str,
+    evaluation_id: str,
+    actor: Actor = Depends(require(Permission.CLINICAL_READ)),
+    db: Session = Depends(get_db),
+) -> schemas.EvaluationOut:
+    """One evaluation with its findings."""
+    evaluation = evaluations.get(db=db, patient_id=patient_id, evaluation_id=evaluation_id,
+                                 actor=actor)
+    db.commit()
+    return schemas.EvaluationOut.model_validate(evaluation)
+
+
+@router.post("/patients/{patient_id}/evaluations/{evaluation_id}/sign",
+             response_model=schemas.EvaluationOut)
+def sign_evaluation(
+    patient_id: str,
+    evaluation_id: str,
+    data: schemas.SignIn,
+    actor: Actor = Depends(require(Permission.CLINICAL_SIGN)),
+    db: Session = Depends(get_db),
+) -> schemas.EvaluationOut:
+    """Sign start (with a reason for every caution) or do-not-start."""
+    evaluation = evaluations.sign(db=db, patient_id=patient_id, evaluation_id=evaluation_id,
+                                  data=data, actor=actor)
+    db.commit()
+    return schemas.EvaluationOut.model_validate(evaluation)
+
+
+@router.get("/patients/{patient_id}/consents", response_model=list[schemas.ConsentOut])
+def list_consents(
+    patient_id: str,
+    actor: Actor = Depends(require(Permission.CLINICAL_READ)),
+    db: Session = Depends(get_db),
+) -> list[schemas.ConsentOut]:
+    """The patient's recorded consents."""
+    found = evaluations.consents_for(db=db, patient_id=patient_id, actor=actor)
+    db.commit()
+    return [schemas.ConsentOut.model_validate(c) for c in found]
+
+
+@router.post("/patients/{patient_id}/consents", response_model=schemas.ConsentOut,
+             status_code=201)
+def record_consent(
+    patient_id: str,
+    data: schemas.ConsentIn,
+    actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+    db: Session = Depends(get_db),
+) -> schemas.ConsentOut:
+    """Record the patient's consent to a version of the consent text."""
+    consent = evaluations.record_consent(db=db, patient_id=patient_id, data=data, actor=actor)
+    db.commit()
+    return schemas.ConsentOut.model_validate(consent)
+
+
+@router.get("/rules/parameters", response_model=list[schemas.OverrideOut])
+def rule_parameters(
+    actor: Actor = Depends(require(Permission.CLINICAL_READ)),
+    db: Session = Depends(get_db),
+) -> list[schemas.OverrideOut]:
+    """Every rule-set parameter: default, value in force, source."""
+    return evaluations.parameters(db=db)
+
+
+@router.post("/rules/overrides", response_model=list[schemas.OverrideOut], status_code=201)
+def override_rule(
+    data: schemas.OverrideIn,
+    actor: Actor = Depends(require(Permission.RULES_MANAGE)),
+    db: Session = Depends(get_db),
+) -> list[schemas.OverrideOut]:
+    """Set (or, with value null, clear) the clinic's value for a parameter, with a reason."""
+    evaluations.set_override(db=db, data=data, actor=actor)
+    db.commit()
+    return evaluations.parameters(db=db)

@@ -1,0 +1,50 @@
+"""A stored patient as the PatientRecord that screening reads."""
+
+from ketaclinic.knowledge.frequency import times_per_day
+from ketaclinic.knowledge.record import (
+    AllergyFact,
+    BloodPressure,
+    Coding,
+    ConditionFact,
+    MedicationFact,
+    PatientRecord,
+    Weight,
+)
+from ketaclinic.patients.models import ENTERED_IN_ERROR, Medication, Patient
+
+
+def _daily_mg(medication: Medication) -> float | None:
+    if medication.dose_value is None or medication.dose_unit.strip().lower() != "mg":
+        return None
+    per_day = times_per_day(medication.frequency)
+    return None if per_day is None else medication.dose_value * per_day
+
+
+def screening_record(patient: Patient) -> PatientRecord:
+    """The patient's chart (entered-in-error rows left out) as screening input."""
+    vitals = [v for v in patient.vitals if v.status != ENTERED_IN_ERROR]
+    return PatientRecord(
+        ref=f"Patient/{patient.id}",
+        birth_date=patient.birth_date,
+        conditions=tuple(
+            ConditionFact(ref=f"Condition/{c.id}", codings=(Coding(c.system, c.code, c.display),),
+                          text=c.display, clinical_status=c.clinical_status,
+                          verification_status=c.verification_status, onset=c.onset_date,
+                          abatement=c.abatement_date)
+            for c in patient.conditions),
+        medications=tuple(
+            MedicationFact(ref=f"Medication/{m.id}", codings=(Coding(m.system, m.code, m.display),),
+                           text=m.display, status=m.status, start=m.start_date, end=m.end_date,
+                           daily_dose_mg=_daily_mg(m))
+            for m in patient.medications),
+        allergies=tuple(
+            AllergyFact(ref=f"Allergy/{a.id}", codings=(Coding(a.system, a.code, a.display),),
+                        text=a.display, clinical_status=a.clinical_status,
+                        verification_status=a.verification_status)
+            for a in patient.allergies),
+        blood_pressures=tuple(
+            BloodPressure(f"VitalSigns/{v.id}", v.measured_at, v.systolic_mmhg, v.diastolic_mmhg)
+            for v in vitals if v.systolic_mmhg is not None or v.diastolic_mmhg is not None),
+        weights=tuple(Weight(f"VitalSigns/{v.id}", v.measured_at, v.weight_kg)
+                      for v in vitals if v.weight_kg is not None),
+    )
