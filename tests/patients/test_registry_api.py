@@ -160,3 +160,10 @@ def test_database_refuses_to_delete_clinical_rows(api, world, db: Session, table
     assert db.execute(text(f"SELECT count(*) FROM {table}")).scalar_one() > 0
     with pytest.raises(DatabaseError, match="never deleted"), db.begin_nested():
         db.execute(text(f"DELETE FROM {table}"))
+
+
+def test_huge_paging_numbers_are_refused_not_crashed(api, db: Session) -> None:
+    response = api["nurse_a"].get("/api/v1/patients",
+                                  params={"limit": 1, "offset": 9223372036854775808})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "offset"

@@ -40,7 +40,7 @@ def search_patients(
     q: str = Query(default="", max_length=200, description="words of the name, or an MRN"),
     birth_date: date | None = Query(default=None),
     limit: int = Query(default=50, ge=1, le=200),
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=1_000_000),
     actor: Actor = Depends(require(Permission.PATIENT_SEARCH)),
     db: Session = Depends(get_db),
 ) -> list[schemas.PatientOut]:

@@ -98,4 +98,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(DataError, on_unstorable_value)
+    app.add_exception_handler(OverflowError, on_unstorable_value)
     app.add_exception_handler(Exception, on_unexpected_error)
