@@ -185,3 +185,21 @@ def test_evaluation_pages(web, world, db: Session) -> None:
     assert signed.status_code == 303
     assert 'id="signed">Signed <strong>start</strong>' in prescriber.get(
         created.headers["location"]).text
+
+
+def test_rules_page_shows_sources_and_takes_overrides(web, db: Session) -> None:
+    nurse_view = web["nurse_a"].get("/rules")
+    assert nurse_view.status_code == 200 and "<em>clinic default</em>" in nurse_view.text
+    assert "Change a value" not in nurse_view.text
+    prescriber = web["prescriber"]
+    page = prescriber.get("/rules")
+    bad = prescriber.post("/rules", data={"csrf_token": csrf_of(page.text),
+                                          "parameter": "bp_window_days", "value": "-3",
+                                          "reason": "x"})
+    assert bad.status_code == 422 and "Nothing was saved" in bad.text
+    done = prescriber.post("/rules", data={"csrf_token": csrf_of(page.text),
+                                           "parameter": "bp_window_days", "value": "14",
+                                           "reason": "medical director: two weeks"},
+                           follow_redirects=False)
+    assert done.status_code == 303
+    assert "<strong>14</strong> (clinic)" in prescriber.get("/rules").text

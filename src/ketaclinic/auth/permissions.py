@@ -30,6 +30,7 @@ class Permission(StrEnum):
     USERS_MANAGE = "users.manage"
     AUDIT_READ = "audit.read"
     PORTAL = "portal.view"
+    RULES_VIEW = "rules.view"
     RULES_MANAGE = "rules.manage"  # the medical director's overrides of rule-set defaults
     CDS_INVOKE = "cds.invoke"  # an EHR asking the CDS Hooks service about a patient
 
@@ -49,6 +50,7 @@ PERMISSION_TABLE: dict[Permission, frozenset[Role]] = {
     Permission.USERS_MANAGE: frozenset({_R.ADMIN}),
     Permission.AUDIT_READ: frozenset({_R.ADMIN}),
     Permission.PORTAL: frozenset({_R.PATIENT}),
+    Permission.RULES_VIEW: frozenset({_R.ADMIN, _R.PRESCRIBER, _R.NURSE}),
     Permission.RULES_MANAGE: frozenset({_R.PRESCRIBER}),
     Permission.CDS_INVOKE: frozenset({_R.PRESCRIBER, _R.NURSE}),
 }

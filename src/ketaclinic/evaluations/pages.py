@@ -181,3 +181,38 @@ async def evaluation_sign(
     db.commit()
     return RedirectResponse(f"/patients/{patient_id}/evaluations/{evaluation_id}",
                             status_code=303)
+
+
+def _rules_page(request: Request, db: Session, actor: Actor, errors: list[str] | None = None,
+                status_code: int = 200) -> Response:
+    return render(request, "evaluations/rules.html", status_code=status_code,
+                  parameters=evaluations.parameters(db=db), errors=errors or [],
+                  version=evaluations.current_ruleset(db=db).version,
+                  can_manage=allows(actor.role, Permission.RULES_MANAGE))
+
+
+@router.get("/rules", response_class=HTMLResponse)
+def rules_page(
+    request: Request,
+    actor: Actor = Depends(require(Permission.RULES_VIEW)),
+    db: Session = Depends(get_db),
+) -> Response:
+    """Every rule-set number with its default, the clinic's value and its source."""
+    return _rules_page(request, db, actor)
+
+
+@router.post("/rules")
+async def rules_override(
+    request: Request,
+    actor: Actor = Depends(require(Permission.RULES_MANAGE)),
+    db: Session = Depends(get_db),
+) -> Response:
+    """Set or clear the clinic's value for a parameter, with the reason."""
+    form = await request.form()
+    try:
+        evaluations.set_override(db=db, data=parse_form(schemas.OverrideIn, form), actor=actor)
+    except InvalidInput as exc:
+        db.rollback()
+        return _rules_page(request, db, actor, [p.text() for p in exc.problems], 422)
+    db.commit()
+    return RedirectResponse("/rules", status_code=303)

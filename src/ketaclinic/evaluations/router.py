@@ -97,7 +97,7 @@ def record_consent(
 
 @router.get("/rules/parameters", response_model=list[schemas.OverrideOut])
 def rule_parameters(
-    actor: Actor = Depends(require(Permission.CLINICAL_READ)),
+    actor: Actor = Depends(require(Permission.RULES_VIEW)),
     db: Session = Depends(get_db),
 ) -> list[schemas.OverrideOut]:
     """Every rule-set parameter: default, value in force, source."""
