@@ -90,7 +90,7 @@ async def consent_create(
     return RedirectResponse(f"/patients/{patient_id}/evaluations", status_code=303)
 
 
-def _dose_preview(db: Session, evaluation: Evaluation, latest_weight: float | None,
+def _dose_preview(evaluation: Evaluation, latest_weight: float | None,
                   query: dict[str, str]) -> tuple[dict[str, Any] | None, str]:
     try:
         weight = float(query["weight_kg"]) if query.get("weight_kg") else latest_weight
@@ -115,7 +115,7 @@ def _detail_page(request: Request, db: Session, actor: Actor, patient_id: str,
     query = {k: v for k, v in request.query_params.items()}
     latest = latest_within(screening_record(patient).weights, evaluation.screened_on,
                            evaluations.current_ruleset(db=db).value("weight_window_days"))
-    dose, dose_error = _dose_preview(db, evaluation, latest.weight_kg if latest else None, query)
+    dose, dose_error = _dose_preview(evaluation, latest.weight_kg if latest else None, query)
     start = _next_weekday(date.today())
     try:
         start = date.fromisoformat(query["start"]) if query.get("start") else start
