@@ -1,7 +1,8 @@
 """Evaluations of stored patients: screening, signing, dose override, plan, consent, rule overrides."""
 
 import uuid
-from datetime import date
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -141,7 +142,8 @@ def test_consent_records_version_and_text_digest(api, world, db: Session) -> Non
     assert made.status_code == 201
     body = made.json()
     assert body["consent_version"] == "ketaclinic-consent-2026-11" and len(body["text_sha256"]) == 64
-    assert body["given_on"] == date.today().isoformat() and body["created_by"] == "nurse_a"
+    site_a_today = datetime.now(ZoneInfo("America/New_York")).date()
+    assert body["given_on"] == site_a_today.isoformat() and body["created_by"] == "nurse_a"
     bad = api["nurse_a"].post(f"/api/v1/patients/{pid}/consents", json={"consent_version": "v0"})
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "consent_version"
 
@@ -203,3 +205,17 @@ def test_rules_page_shows_sources_and_takes_overrides(web, db: Session) -> None:
                            follow_redirects=False)
     assert done.status_code == 303
     assert "<strong>14</strong> (clinic)" in prescriber.get("/rules").text
+
+
+def test_the_screening_day_is_the_clinic_s_local_day(api, world, db: Session, monkeypatch) -> None:
+    from datetime import UTC, datetime
+
+    from ketaclinic.patients import service as patients_service
+
+    # 03:00 UTC on the 27th is still the evening of the 26th in New York (site A).
+    monkeypatch.setattr(patients_service, "utcnow",
+                        lambda: datetime(2026, 11, 27, 3, 0, tzinfo=UTC))
+    body = _screen(api, world.patients["p_a1"])
+    assert body["screened_on"] == "2026-11-26"
+    consent = api["nurse_a"].post(f"/api/v1/patients/{world.patients['p_a1']}/consents", json={})
+    assert consent.json()["given_on"] == "2026-11-26"

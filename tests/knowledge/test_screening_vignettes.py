@@ -214,3 +214,13 @@ def test_findings_carry_evidence_and_sources() -> None:
     assert "185" in hazard.message and "180/110" in hazard.message
     assert hazard.source.startswith("KETALAR-PI")
     assert hazard.evidence[0].startswith("Observation/bp-")
+
+
+def test_readings_are_dated_in_the_clinic_s_time_zone() -> None:
+    # 02:00 UTC on the 21st is 21:00 on the 20th in New York.
+    late_evening = blood_pressure(185, 95) | {"effectiveDateTime": "2026-11-21T02:00:00+00:00"}
+    record = record_from_bundle(bundle(patient(), late_evening, weight(70)))
+    in_new_york = screen(record, route="iv", on=ON, time_zone="America/New_York")
+    assert "blood-pressure-hazard" in {f.rule for f in in_new_york.findings}
+    in_utc = screen(record, route="iv", on=ON)
+    assert "missing-blood-pressure" in {f.rule for f in in_utc.findings}

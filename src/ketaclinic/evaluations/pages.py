@@ -114,9 +114,10 @@ def _detail_page(request: Request, db: Session, actor: Actor, patient_id: str,
     db.commit()
     query = {k: v for k, v in request.query_params.items()}
     latest = latest_within(screening_record(patient).weights, evaluation.screened_on,
-                           evaluations.current_ruleset(db=db).value("weight_window_days"))
+                           evaluations.current_ruleset(db=db).value("weight_window_days"),
+                           patients.time_zone_of(patient))
     dose, dose_error = _dose_preview(evaluation, latest.weight_kg if latest else None, query)
-    start = _next_weekday(date.today())
+    start = _next_weekday(patients.local_today(patient))
     try:
         start = date.fromisoformat(query["start"]) if query.get("start") else start
         plan = courses.plan(route=evaluation.route, start=start,

@@ -3,7 +3,6 @@
 import hashlib
 import uuid
 from collections.abc import Sequence
-from datetime import date
 from typing import Any
 
 from sqlalchemy import select
@@ -71,8 +70,9 @@ def evaluate(*, db: Session, patient_id: str, data: schemas.EvaluationIn,
     _indication_ok(data.route, data.indication)
     patient = patients.chart(db=db, patient_id=patient_id, actor=actor)
     ruleset = current_ruleset(db=db)
-    on = data.on or date.today()
-    result = screen(screening_record(patient), route=data.route, on=on, ruleset=ruleset)
+    on = data.on or patients.local_today(patient)
+    result = screen(screening_record(patient), route=data.route, on=on, ruleset=ruleset,
+                    time_zone=patients.time_zone_of(patient))
     evaluation = Evaluation(
         patient_pk=patient.pk, route=data.route, indication=data.indication, screened_on=on,
         decision=result.decision, ruleset_version=result.ruleset_version,
@@ -164,9 +164,10 @@ def _dose(db: Session, evaluation: Evaluation, data: schemas.SignIn, patient_id:
           actor: Actor) -> dict[str, Any]:
     weight = data.weight_kg
     if weight is None and evaluation.route != "esketamine":
-        record = screening_record(patients.chart(db=db, patient_id=patient_id, actor=actor))
-        latest = latest_within(record.weights, evaluation.screened_on,
-                               current_ruleset(db=db).value("weight_window_days"))
+        patient = patients.chart(db=db, patient_id=patient_id, actor=actor)
+        latest = latest_within(screening_record(patient).weights, evaluation.screened_on,
+                               current_ruleset(db=db).value("weight_window_days"),
+                               patients.time_zone_of(patient))
         weight = latest.weight_kg if latest else None
     try:
         dose = dosing.calculate(route=evaluation.route, weight_kg=weight,
@@ -192,10 +193,11 @@ def record_consent(*, db: Session, patient_id: str, data: schemas.ConsentIn,
                    actor: Actor) -> Consent:
     """Record that the patient consented to this version of the consent text."""
     version, _, text = consent_text(data.consent_version)
-    given_on = data.given_on or date.today()
-    if given_on > date.today():
-        raise invalid("given_on", "is in the future", "today or earlier")
     patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor, purpose="consent")
+    today = patients.local_today(patient)
+    given_on = data.given_on or today
+    if given_on > today:
+        raise invalid("given_on", "is in the future", "today or earlier")
     consent = Consent(patient_pk=patient.pk, consent_version=version, given_on=given_on,
                       text_sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
                       created_by=actor.username)

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ketaclinic.knowledge.medication_groups import diazepam_equivalent_mg, medication_groups
 from ketaclinic.knowledge.record import BloodPressure, PatientRecord, Weight
@@ -88,10 +89,12 @@ def age_on(birth_date: date, day: date) -> int:
     return day.year - birth_date.year - ((day.month, day.day) < (birth_date.month, birth_date.day))
 
 
-def latest_within(readings: tuple[Any, ...], day: date, window_days: float) -> Any | None:
-    """The most recent reading taken on or before `day` and within the window; None if none."""
+def latest_within(readings: tuple[Any, ...], day: date, window_days: float,
+                  time_zone: str = "UTC") -> Any | None:
+    """The most recent reading taken on or before `day` (in that time zone) within the window."""
+    zone = ZoneInfo(time_zone)
     earliest = day - timedelta(days=window_days)
-    in_window = [r for r in readings if earliest <= r.taken.date() <= day]
+    in_window = [r for r in readings if earliest <= r.taken.astimezone(zone).date() <= day]
     return max(in_window, key=lambda r: r.taken) if in_window else None
 
 
@@ -105,15 +108,18 @@ def decide(findings: tuple[Finding, ...]) -> str:
     return ELIGIBLE
 
 
-def screen(record: PatientRecord, *, route: str, on: date,
-           ruleset: RuleSet | None = None) -> ScreeningResult:
-    """Screen the record for the route as of `on`; raises CannotScreen for a deceased patient."""
+def screen(record: PatientRecord, *, route: str, on: date, ruleset: RuleSet | None = None,
+           time_zone: str = "UTC") -> ScreeningResult:
+    """Screen the record for the route as of the day `on` in `time_zone` (the clinic's).
+
+    Raises CannotScreen for a deceased patient.
+    """
     if route not in ROUTES:
         raise ValueError(f"unknown route {route!r} (accepted: {', '.join(ROUTES)})")
     if record.deceased:
         raise CannotScreen(f"{record.ref}: the patient is deceased; a deceased patient is not screened")
     ruleset = ruleset or default_ruleset()
-    context = _Context(record, on, ruleset)
+    context = _Context(record, on, ruleset, time_zone)
     findings: list[Finding] = []
     for rule in rules():
         if route in rule.routes:
@@ -145,15 +151,17 @@ class _Context:
     record: PatientRecord
     on: date
     ruleset: RuleSet
+    time_zone: str = "UTC"
 
     @property
     def bp(self) -> BloodPressure | None:
         return latest_within(self.record.blood_pressures, self.on,
-                             self.ruleset.value("bp_window_days"))
+                             self.ruleset.value("bp_window_days"), self.time_zone)
 
     @property
     def weight(self) -> Weight | None:
-        return latest_within(self.record.weights, self.on, self.ruleset.value("weight_window_days"))
+        return latest_within(self.record.weights, self.on, self.ruleset.value("weight_window_days"),
+                             self.time_zone)
 
 
 def _finding(rule: Rule, evidence: list[str], source_extra: str = "", **values: Any) -> Finding:
@@ -282,7 +290,8 @@ def _bp_elevated(rule: Rule, ctx: _Context) -> Iterator[Finding]:
 def _missing_bp(rule: Rule, ctx: _Context) -> Iterator[Finding]:
     if ctx.bp is None:
         window = ctx.ruleset.value("bp_window_days")
-        older = [r for r in ctx.record.blood_pressures if r.taken.date() <= ctx.on]
+        zone = ZoneInfo(ctx.time_zone)
+        older = [r for r in ctx.record.blood_pressures if r.taken.astimezone(zone).date() <= ctx.on]
         evidence = ([f"latest reading is {max(older, key=lambda r: r.taken).ref} on "
                      f"{max(r.taken for r in older).date()}, outside the window"] if older
                     else ["no blood-pressure reading on record"])

@@ -34,10 +34,6 @@ ENTRY_SCHEMAS: dict[str, type[BaseModel]] = {
 PATIENT_FIELDS = list(schemas.PatientIn.model_fields)
 
 
-def _time_zone(db: Session, patient: Patient) -> str:
-    return patient.mrns[0].site.time_zone if patient.mrns else clinics.default_time_zone(db=db)
-
-
 @router.get("/patients", response_class=HTMLResponse)
 def patient_list(
     request: Request,
@@ -102,7 +98,7 @@ def _chart_page(request: Request, db: Session, actor: Actor, patient: Patient,
                 form_values: dict[str, dict[str, str]] | None = None,
                 status_code: int = 200) -> Response:
     clinical = allows(actor.role, Permission.CLINICAL_READ)
-    tz = _time_zone(db, patient)
+    tz = patients.time_zone_of(patient)
     current_vitals = [v for v in patient.vitals if v.status != "entered-in-error"] if clinical else []
     return render(
         request, "patients/chart.html", status_code=status_code, patient=patient, tz=tz,
@@ -113,7 +109,7 @@ def _chart_page(request: Request, db: Session, actor: Actor, patient: Patient,
         form_errors=form_errors or {}, form_values=form_values or {},
         conditions_picker=condition_concepts(), medications_picker=medication_concepts(),
         systems={kind: accepted_systems(kind) for kind in ("condition", "medication", "allergy")},
-        ranges=plausible_ranges(), today=date.today(),
+        ranges=plausible_ranges(), today=patients.local_today(patient),
         is_error=patients.is_entered_in_error,
     )
 

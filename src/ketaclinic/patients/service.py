@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 from sqlalchemy import func, or_, select
@@ -86,6 +87,16 @@ def open_patient(
     audit.record(db=db, actor=actor, action="read", record_type="Patient", record_id=patient.id,
                  patient_id=patient.id, detail=purpose)
     return patient
+
+
+def time_zone_of(patient: Patient) -> str:
+    """The time zone of the patient's (first) site; UTC if they have none."""
+    return patient.mrns[0].site.time_zone if patient.mrns else "UTC"
+
+
+def local_today(patient: Patient) -> date:
+    """Today in the patient's site's time zone."""
+    return utcnow().astimezone(ZoneInfo(time_zone_of(patient))).date()
 
 
 def _check_birth_date(birth_date: date) -> None:
