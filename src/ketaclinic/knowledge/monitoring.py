@@ -1,0 +1,202 @@
+"""Monitoring a treatment session: alarms, the vitals schedule, the pre-dose check, discharge."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
+
+from ketaclinic.knowledge.tables import load_table
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One set of vital signs taken during a session (any value may be missing)."""
+
+    taken: datetime
+    systolic_mmhg: float | None = None
+    diastolic_mmhg: float | None = None
+    heart_rate_bpm: float | None = None
+    respiratory_rate_per_min: float | None = None
+    spo2_pct: float | None = None
+
+
+@dataclass(frozen=True)
+class Alarm:
+    """A reading outside its limit: which condition, the value, why, and the source."""
+
+    kind: str
+    value: float
+    message: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Due:
+    """When the next reading is due and whether it is already late."""
+
+    at: datetime
+    overdue: bool
+    every_min: float
+    source: str
+
+
+@dataclass(frozen=True)
+class Missing:
+    """A discharge criterion not yet met, in words a nurse acts on."""
+
+    criterion: str
+    message: str
+    source: str
+
+
+@cache
+def _table() -> dict[str, Any]:
+    return load_table("monitoring")
+
+
+def limit(name: str, overrides: dict[str, float] | None = None) -> tuple[float, str]:
+    """An alarm limit's value (after clinic overrides) and its source."""
+    row = _table()["alarms"][name]
+    if overrides and name in overrides:
+        return overrides[name], f"clinic override of {row['source']}"
+    return float(row["value"]), row["source"]
+
+
+# (kind, field, limit name, direction, words)
+_ABSOLUTE = (
+    ("systolic-high", "systolic_mmhg", "systolic_high_mmhg", "above", "Systolic BP"),
+    ("systolic-low", "systolic_mmhg", "systolic_low_mmhg", "below", "Systolic BP"),
+    ("diastolic-high", "diastolic_mmhg", "diastolic_high_mmhg", "above", "Diastolic BP"),
+    ("spo2-low", "spo2_pct", "spo2_low_pct", "below", "SpO2"),
+    ("respiratory-rate-low", "respiratory_rate_per_min", "respiratory_rate_low_per_min", "below",
+     "Respiratory rate"),
+    ("respiratory-rate-high", "respiratory_rate_per_min", "respiratory_rate_high_per_min", "above",
+     "Respiratory rate"),
+)
+_RISES = (
+    ("systolic-rise", "systolic_mmhg", "systolic_rise_mmhg", "Systolic BP"),
+    ("diastolic-rise", "diastolic_mmhg", "diastolic_rise_mmhg", "Diastolic BP"),
+)
+
+
+def alarms_for(reading: Reading, baseline: Reading | None = None,
+               overrides: dict[str, float] | None = None) -> list[Alarm]:
+    """Every limit the reading breaks, absolute and as a rise over the session baseline."""
+    found = []
+    for kind, field, name, direction, words in _ABSOLUTE:
+        value = getattr(reading, field)
+        threshold, source = limit(name, overrides)
+        if value is None:
+            continue
+        if (direction == "above" and value > threshold) or (direction == "below" and value < threshold):
+            found.append(Alarm(kind, value, f"{words} {value:g} is {direction} {threshold:g}", source))
+    for kind, field, name, words in _RISES:
+        value = getattr(reading, field)
+        start = getattr(baseline, field) if baseline else None
+        rise, source = limit(name, overrides)
+        if value is not None and start is not None and value - start >= rise:
+            found.append(Alarm(kind, value, f"{words} {value:g} is {value - start:g} above the "
+                                            f"baseline {start:g} (limit: a rise of {rise:g})", source))
+    return found
+
+
+def new_alarms(alarms: list[Alarm], open_kinds: set[str]) -> list[Alarm]:
+    """The alarms to raise: a condition already alarming (not yet acknowledged) is not raised again."""
+    return [a for a in alarms if a.kind not in open_kinds]
+
+
+def pre_dose_problem(baseline: Reading | None) -> str | None:
+    """Why dosing must wait for this baseline (None if it may go ahead)."""
+    row = _table()["pre_dose"]
+    if baseline is None or baseline.systolic_mmhg is None or baseline.diastolic_mmhg is None:
+        return "No baseline blood pressure: measure it before dosing."
+    if (baseline.systolic_mmhg > row["systolic_max_mmhg"]
+            or baseline.diastolic_mmhg > row["diastolic_max_mmhg"]):
+        return (f"Baseline BP {baseline.systolic_mmhg:g}/{baseline.diastolic_mmhg:g} is above "
+                f"{row['systolic_max_mmhg']}/{row['diastolic_max_mmhg']}: re-measure, or a "
+                f"prescriber records a reason to go ahead ({row['source']}).")
+    return None
+
+
+def route_rules(route: str) -> dict[str, Any]:
+    """The monitoring row for a route (schedule and minimum observation)."""
+    routes = _table()["routes"]
+    if route not in routes:
+        raise ValueError(f"unknown route {route!r} (accepted: {', '.join(routes)})")
+    row: dict[str, Any] = routes[route]
+    return row
+
+
+def next_reading_due(*, route: str, dose_start: datetime, dose_end: datetime | None,
+                     last_reading: datetime | None, now: datetime) -> Due:
+    """When the next reading is due, from the route's schedule and the last reading taken."""
+    rules = route_rules(route)
+    source = rules["schedule_source"]
+    dosing = dose_end is None or now < dose_end
+    if "checkpoints_min" in rules:
+        for minute in rules["checkpoints_min"]:
+            checkpoint = dose_start + timedelta(minutes=minute)
+            if last_reading is None or last_reading < checkpoint - timedelta(minutes=5):
+                return Due(checkpoint, now > checkpoint, float(minute), source)
+        every = float(rules["after_dosing_every_min"])
+    elif dosing and "during_dosing_every_min" in rules:
+        every = float(rules["during_dosing_every_min"])
+    else:
+        every = float(rules["after_dosing_every_min"])
+    anchor = last_reading or dose_start
+    due = anchor + timedelta(minutes=every)
+    return Due(due, now > due, every, source)
+
+
+def observation_ends(route: str, dose_end: datetime) -> datetime:
+    """The earliest discharge time: the route's minimum observation after dosing ends."""
+    return dose_end + timedelta(minutes=float(route_rules(route)["observation_min"]))
+
+
+def discharge_missing(*, route: str, dose_end: datetime | None, now: datetime,
+                      baseline: Reading | None, readings: list[Reading], moass: int | None,
+                      escort_present: bool, driving_warning_given: bool,
+                      overrides: dict[str, float] | None = None) -> list[Missing]:
+    """Every discharge criterion not yet met (empty: the patient may go)."""
+    source = _table()["discharge"]["source"]
+    rules = route_rules(route)
+    missing: list[Missing] = []
+    if dose_end is None:
+        return [Missing("dosing-ended", "Dosing has not ended yet.", source)]
+    ends = observation_ends(route, dose_end)
+    if now < ends:
+        left = int((ends - now).total_seconds() // 60) + 1
+        missing.append(Missing("observation-time", f"{left} min of the {rules['observation_min']} "
+                               f"min observation remain.", rules["observation_source"]))
+    after = sorted((r for r in readings if r.taken >= dose_end), key=lambda r: r.taken)
+    if not after:
+        missing.append(Missing("vitals-after-dosing", "Record vital signs taken after dosing.",
+                               source))
+    else:
+        latest = after[-1]
+        alarms = alarms_for(latest, baseline, overrides)
+        if alarms:
+            missing.append(Missing("vitals-within-limits", "Vitals not back within limits: " +
+                                   "; ".join(a.message for a in alarms), alarms[0].source))
+        limit_row = _table()["pre_dose"]
+        previous = after[-2] if len(after) > 1 else None
+        high = (latest.systolic_mmhg or 0) > limit_row["systolic_max_mmhg"]
+        falling = (previous is not None and previous.systolic_mmhg is not None
+                   and latest.systolic_mmhg is not None
+                   and latest.systolic_mmhg < previous.systolic_mmhg)
+        if high and not falling:
+            missing.append(Missing("bp-falling-or-normal",
+                                   f"Systolic {latest.systolic_mmhg:g} is neither normal (at most "
+                                   f"{limit_row['systolic_max_mmhg']}) nor falling.", "SPRAVATO-PI"))
+    alert = int(_table()["scales"]["moass"]["alert"])
+    if moass != alert:
+        shown = "not recorded" if moass is None else str(moass)
+        missing.append(Missing("moass-alert", f"MOAA/S must be {alert} (alert); latest is {shown}.",
+                               _table()["scales"]["moass"]["source"]))
+    if not escort_present:
+        missing.append(Missing("escort", "The escort who takes the patient home is not confirmed "
+                               "present.", source))
+    if not driving_warning_given:
+        missing.append(Missing("driving-warning", "Give the warning: no driving or machinery until "
+                               "the next day after restful sleep.", source))
+    return missing

@@ -1,0 +1,152 @@
+"""Session monitoring: alarms, the vitals schedule, the pre-dose check and discharge criteria."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ketaclinic.knowledge.monitoring import (
+    Reading,
+    alarms_for,
+    discharge_missing,
+    new_alarms,
+    next_reading_due,
+    observation_ends,
+    pre_dose_problem,
+)
+
+T0 = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
+
+
+def at(minutes: float, **values: float) -> Reading:
+    return Reading(T0 + timedelta(minutes=minutes), **values)
+
+
+BASELINE = at(-5, systolic_mmhg=124, diastolic_mmhg=78, heart_rate_bpm=72, spo2_pct=98,
+              respiratory_rate_per_min=14)
+
+
+@pytest.mark.parametrize(("values", "kinds"), [
+    ({"systolic_mmhg": 181}, {"systolic-high", "systolic-rise"}),
+    ({"systolic_mmhg": 180}, {"systolic-rise"}),
+    ({"systolic_mmhg": 89}, {"systolic-low"}),
+    ({"diastolic_mmhg": 111}, {"diastolic-high", "diastolic-rise"}),
+    ({"spo2_pct": 93}, {"spo2-low"}),
+    ({"spo2_pct": 94}, set()),
+    ({"respiratory_rate_per_min": 9}, {"respiratory-rate-low"}),
+    ({"respiratory_rate_per_min": 23}, {"respiratory-rate-high"}),
+    ({"systolic_mmhg": 164}, {"systolic-rise"}),
+    ({"systolic_mmhg": 163}, set()),
+    ({"diastolic_mmhg": 103}, {"diastolic-rise"}),
+    ({"heart_rate_bpm": 130}, set()),
+])
+def test_alarm_limits(values: dict, kinds: set[str]) -> None:
+    found = alarms_for(at(30, **values), BASELINE)
+    assert {a.kind for a in found} == kinds
+    for alarm in found:
+        assert alarm.source and alarm.message
+
+
+def test_alarm_messages_name_the_value_and_limit() -> None:
+    [high, rise] = alarms_for(at(30, systolic_mmhg=190), BASELINE)
+    assert high.message == "Systolic BP 190 is above 180"
+    assert "BEAUDOIN-2014" in high.source
+    assert rise.message == "Systolic BP 190 is 66 above the baseline 124 (limit: a rise of 40)"
+    assert rise.source.startswith("SPRAVATO-PI")
+
+
+def test_clinic_override_of_a_limit() -> None:
+    found = alarms_for(at(30, spo2_pct=95), BASELINE, overrides={"spo2_low_pct": 96})
+    assert [a.kind for a in found] == ["spo2-low"]
+    assert found[0].source.startswith("clinic override")
+
+
+def test_repeated_readings_do_not_stack_alarms() -> None:
+    first = alarms_for(at(30, systolic_mmhg=190), BASELINE)
+    assert {a.kind for a in new_alarms(first, set())} == {"systolic-high", "systolic-rise"}
+    again = alarms_for(at(40, systolic_mmhg=195, spo2_pct=92), BASELINE)
+    assert [a.kind for a in new_alarms(again, {"systolic-high", "systolic-rise"})] == ["spo2-low"]
+
+
+@given(st.floats(90, 180), st.floats(30, 110), st.floats(94, 100), st.floats(10, 22))
+def test_readings_inside_every_limit_without_a_baseline_never_alarm(s, d, o, r) -> None:
+    assert alarms_for(at(10, systolic_mmhg=s, diastolic_mmhg=d, spo2_pct=o,
+                         respiratory_rate_per_min=r)) == []
+
+
+def test_pre_dose_check() -> None:
+    assert pre_dose_problem(BASELINE) is None
+    assert "No baseline" in pre_dose_problem(None)
+    high = pre_dose_problem(at(-5, systolic_mmhg=150, diastolic_mmhg=85))
+    assert high and "150/85 is above 140/90" in high and "SPRAVATO-PI" in high
+
+
+def test_iv_schedule_every_10_minutes_during_then_15_after() -> None:
+    during = next_reading_due(route="iv", dose_start=T0, dose_end=None,
+                              last_reading=T0 + timedelta(minutes=10), now=T0 + timedelta(minutes=12))
+    assert (during.at, during.overdue, during.every_min) == (T0 + timedelta(minutes=20), False, 10)
+    late = next_reading_due(route="iv", dose_start=T0, dose_end=None,
+                            last_reading=T0 + timedelta(minutes=10), now=T0 + timedelta(minutes=21))
+    assert late.overdue
+    after = next_reading_due(route="iv", dose_start=T0, dose_end=T0 + timedelta(minutes=40),
+                             last_reading=T0 + timedelta(minutes=40), now=T0 + timedelta(minutes=41))
+    assert (after.at, after.every_min) == (T0 + timedelta(minutes=55), 15)
+    assert "EMORY-684" in after.source
+
+
+def test_esketamine_schedule_before_dosing_at_40_then_every_30() -> None:
+    first = next_reading_due(route="esketamine", dose_start=T0, dose_end=T0 + timedelta(minutes=10),
+                             last_reading=None, now=T0 - timedelta(minutes=1))
+    assert (first.at, first.overdue) == (T0, False)
+    forty = next_reading_due(route="esketamine", dose_start=T0, dose_end=T0 + timedelta(minutes=10),
+                             last_reading=T0 - timedelta(minutes=2), now=T0 + timedelta(minutes=30))
+    assert forty.at == T0 + timedelta(minutes=40)
+    later = next_reading_due(route="esketamine", dose_start=T0, dose_end=T0 + timedelta(minutes=10),
+                             last_reading=T0 + timedelta(minutes=41), now=T0 + timedelta(minutes=50))
+    assert later.at == T0 + timedelta(minutes=71)
+
+
+def test_observation_minimum_per_route() -> None:
+    end = T0 + timedelta(minutes=40)
+    assert observation_ends("iv", end) == end + timedelta(minutes=60)
+    assert observation_ends("esketamine", end) == end + timedelta(minutes=120)
+    with pytest.raises(ValueError, match="unknown route"):
+        observation_ends("rectal", end)
+
+
+def test_discharge_lists_what_is_missing_until_everything_is_met() -> None:
+    end = T0 + timedelta(minutes=40)
+    early = discharge_missing(route="iv", dose_end=end, now=end + timedelta(minutes=20),
+                              baseline=BASELINE, readings=[at(45, systolic_mmhg=185, diastolic_mmhg=95)],
+                              moass=4, escort_present=False, driving_warning_given=False)
+    assert [m.criterion for m in early] == ["observation-time", "vitals-within-limits",
+                                            "bp-falling-or-normal", "moass-alert", "escort",
+                                            "driving-warning"]
+    assert early[0].message == "41 min of the 60 min observation remain."
+    ready = discharge_missing(route="iv", dose_end=end, now=end + timedelta(minutes=61),
+                              baseline=BASELINE,
+                              readings=[at(45, systolic_mmhg=150, diastolic_mmhg=88),
+                                        at(95, systolic_mmhg=138, diastolic_mmhg=84)],
+                              moass=5, escort_present=True, driving_warning_given=True)
+    assert ready == []
+
+
+def test_high_but_falling_bp_allows_discharge() -> None:
+    end = T0 + timedelta(minutes=10)
+    result = discharge_missing(route="esketamine", dose_end=end, now=end + timedelta(minutes=125),
+                               baseline=BASELINE,
+                               readings=[at(60, systolic_mmhg=158, diastolic_mmhg=88),
+                                         at(130, systolic_mmhg=146, diastolic_mmhg=86)],
+                               moass=5, escort_present=True, driving_warning_given=True)
+    assert result == []
+
+
+def test_no_discharge_before_dosing_ends_or_without_vitals() -> None:
+    assert [m.criterion for m in discharge_missing(
+        route="iv", dose_end=None, now=T0, baseline=BASELINE, readings=[], moass=5,
+        escort_present=True, driving_warning_given=True)] == ["dosing-ended"]
+    no_vitals = discharge_missing(route="iv", dose_end=T0, now=T0 + timedelta(minutes=90),
+                                  baseline=BASELINE, readings=[BASELINE], moass=5,
+                                  escort_present=True, driving_warning_given=True)
+    assert [m.criterion for m in no_vitals] == ["vitals-after-dosing"]
