@@ -18,6 +18,7 @@ class Reading:
     heart_rate_bpm: float | None = None
     respiratory_rate_per_min: float | None = None
     spo2_pct: float | None = None
+    temperature_c: float | None = None
 
 
 @dataclass(frozen=True)

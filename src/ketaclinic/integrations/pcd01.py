@@ -1,0 +1,230 @@
+"""Reading IHE PCD-01 ORU^R01 messages from bedside monitors, and answering them (HL7 v2 ACK).
+
+The parser is pure: it turns one message into readings or says why it cannot, so that the
+listener can store first and acknowledge after (MSA AA), or answer AE/AR with the reason.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from functools import cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import hl7
+
+from ketaclinic.knowledge.monitoring import Reading
+from ketaclinic.knowledge.tables import load_table
+from ketaclinic.knowledge.vital_limits import plausible_ranges
+
+MLLP_START = b"\x0b"
+MLLP_END = b"\x1c\x0d"
+SKIPPED_RESULT_STATUS = frozenset({"X", "D", "W"})  # cannot obtain, deleted, wrong
+
+
+class MessageRejected(ValueError):
+    """A message that cannot be taken: AR (not one we process) or AE (an error in it)."""
+
+    def __init__(self, code: str, reason: str, control_id: str = "") -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+        self.control_id = control_id
+
+
+@dataclass(frozen=True)
+class MonitorReading:
+    """One vital-sign value from one OBX, converted to the clinic's unit."""
+
+    field: str
+    value: float
+    taken: datetime
+    device: str
+    obx: int
+
+
+@dataclass
+class MonitorMessage:
+    """What a monitor gateway sent: who, where, and the readings."""
+
+    control_id: str
+    sending_application: str
+    sending_facility: str
+    location: str
+    devices: list[str] = field(default_factory=list)
+    readings: list[MonitorReading] = field(default_factory=list)
+
+    def as_readings(self) -> list[Reading]:
+        """The values grouped into one Reading per moment, for the alarm logic."""
+        by_time: dict[datetime, dict[str, float]] = defaultdict(dict)
+        for r in self.readings:
+            by_time[r.taken][r.field] = r.value
+        return [Reading(taken, **values) for taken, values in sorted(by_time.items())]
+
+
+@cache
+def _codes() -> tuple[dict[str, str], dict[str, str]]:
+    mdc: dict[str, str] = {}
+    loinc: dict[str, str] = {}
+    for row in load_table("monitor_codes")["observation"]:
+        mdc.update(dict.fromkeys(row["mdc"], row["field"]))
+        loinc.update(dict.fromkeys(row["loinc"], row["field"]))
+    return mdc, loinc
+
+
+def _units(field_name: str) -> dict[str, float]:
+    accepted: dict[str, float] = load_table("monitor_codes")["units"][field_name]["accepted"]
+    return accepted
+
+
+def _component(value: Any, index: int) -> str:
+    """Component `index` (0-based) of an HL7 field, or '' if absent."""
+    try:
+        if isinstance(value, hl7.Field) and len(value) and isinstance(value[0], hl7.Repetition):
+            value = value[0]
+        part = value[index]
+    except (IndexError, TypeError):
+        return "" if index else str(value or "")
+    return str(part or "")
+
+
+def _field(segment: hl7.Segment, index: int) -> Any:
+    try:
+        return segment[index]
+    except IndexError:
+        return ""
+
+
+def parse_timestamp(text: str, default_tz: str = "UTC") -> datetime | None:
+    """An HL7 v2 TS/DTM (YYYYMMDD[HHMM[SS[.S+]]][+/-ZZZZ]) as an aware datetime."""
+    text = text.strip()
+    offset = None
+    for sign in ("+", "-"):
+        if sign in text[8:]:
+            text, zone = text[: text.rindex(sign)], text[text.rindex(sign):]
+            if len(zone) != 5 or not zone[1:].isdigit():
+                return None
+            minutes = int(zone[1:3]) * 60 + int(zone[3:5])
+            offset = timezone(timedelta(minutes=minutes if sign == "+" else -minutes))
+            break
+    whole, _, fraction = text.partition(".")
+    if len(whole) not in (8, 10, 12, 14) or not whole.isdigit():
+        return None
+    padded = whole.ljust(14, "0")
+    try:
+        moment = datetime.strptime(padded, "%Y%m%d%H%M%S")
+    except ValueError:
+        return None
+    if fraction.isdigit():
+        moment = moment.replace(microsecond=int(fraction[:6].ljust(6, "0")))
+    return moment.replace(tzinfo=offset or ZoneInfo(default_tz)).astimezone(UTC)
+
+
+def parse_oru(text: str, *, default_tz: str = "UTC") -> MonitorMessage:
+    """The readings in one ORU^R01 message; MessageRejected (AR or AE) with the reason if not."""
+    cleaned = text.replace("\r\n", "\r").replace("\n", "\r").strip("\r\x0b\x1c")
+    if not cleaned.startswith("MSH"):
+        raise MessageRejected("AR", "not an HL7 v2 message (no MSH segment)")
+    try:
+        message = hl7.parse(cleaned)
+        msh = message.segment("MSH")
+    except Exception as exc:  # the library raises several kinds on malformed text
+        raise MessageRejected("AR", f"not a parsable HL7 v2 message: {exc}") from None
+    control_id = str(_field(msh, 10))
+    kind = f"{_component(_field(msh, 9), 0)}^{_component(_field(msh, 9), 1)}"
+    if not control_id:
+        raise MessageRejected("AR", "MSH-10 (message control id) is empty")
+    if kind != "ORU^R01":
+        raise MessageRejected("AR", f"message type {kind} is not accepted (accepted: ORU^R01)",
+                              control_id)
+    result = MonitorMessage(control_id=control_id,
+                            sending_application=_component(_field(msh, 3), 0),
+                            sending_facility=_component(_field(msh, 4), 0), location="")
+    try:
+        pv1 = message.segment("PV1")
+        result.location = "^".join(p for p in (_component(_field(pv1, 3), i) for i in range(3)) if p)
+    except KeyError:
+        pass
+    fallback = parse_timestamp(str(_field(msh, 7)), default_tz)
+    try:
+        observed = parse_timestamp(str(_field(message.segment("OBR"), 7)), default_tz)
+        fallback = observed or fallback
+    except KeyError:
+        pass
+    problems = _read_observations(message, result, fallback, default_tz)
+    if problems:
+        raise MessageRejected("AE", "; ".join(problems), control_id)
+    if not result.readings:
+        raise MessageRejected("AE", "no vital-sign observation (OBX) the clinic records", control_id)
+    return result
+
+
+def _read_observations(message: hl7.Message, result: MonitorMessage, fallback: datetime | None,
+                       default_tz: str) -> list[str]:
+    mdc, loinc = _codes()
+    ranges = plausible_ranges()
+    problems: list[str] = []
+    try:
+        segments = message.segments("OBX")
+    except KeyError:
+        return ["the message has no OBX segment"]
+    for number, obx in enumerate(segments, start=1):
+        identifier = _field(obx, 3)
+        code, system = _component(identifier, 0), _component(identifier, 2).upper()
+        name = mdc.get(code) if system in ("MDC", "") else None
+        name = name or (loinc.get(code) if system in ("LN", "LOINC", "") else None)
+        device = _component(_field(obx, 18), 0)
+        if device and device not in result.devices:
+            result.devices.append(device)
+        if name is None or str(_field(obx, 11)) in SKIPPED_RESULT_STATUS:
+            continue  # device hierarchy, settings and other observations are not vital signs
+        raw = str(_field(obx, 5)).strip()
+        try:
+            value = float(raw)
+        except ValueError:
+            problems.append(f"OBX {number} ({name}): value {raw!r} is not a number")
+            continue
+        unit_field = _field(obx, 6)
+        units = {_component(unit_field, 0), _component(unit_field, 1)} - {""}
+        factors = _units(name)
+        factor = next((factors[u] for u in units if u in factors), None)
+        if factor is None:
+            problems.append(f"OBX {number} ({name}): unit {'/'.join(sorted(units)) or 'missing'} "
+                            f"is not accepted (accepted: {', '.join(factors)})")
+            continue
+        value = round(value * factor, 1)
+        if not ranges[name].contains(value):
+            problems.append(f"OBX {number}: {name} {value:g} is outside the possible range "
+                            f"({ranges[name].describe()})")
+            continue
+        taken = parse_timestamp(str(_field(obx, 14)), default_tz) or fallback
+        if taken is None:
+            problems.append(f"OBX {number} ({name}): no observation time (OBX-14, OBR-7 or MSH-7)")
+            continue
+        result.readings.append(MonitorReading(name, value, taken, device, number))
+    return problems
+
+
+def ack(original: str, code: str, *, control_id: str, reason: str = "",
+        now: datetime | None = None) -> str:
+    """The HL7 v2 ACK for a message: MSA AA, or AE/AR with the reason in MSA-3 and ERR."""
+    sender, facility = "", ""
+    try:
+        msh = hl7.parse(original.replace("\n", "\r").strip("\r\x0b\x1c")).segment("MSH")
+        sender, facility = _component(_field(msh, 3), 0), _component(_field(msh, 4), 0)
+    except Exception:  # an unparsable message still gets an answer  # noqa: S110
+        pass
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%d%H%M%S+0000")
+    reason = reason.replace("|", "/").replace("^", " ").replace("~", "-").replace("&", "and")
+    reason = reason.replace("\\", "/")[:200]
+    lines = [f"MSH|^~\\&|KETACLINIC||{sender}|{facility}|{stamp}||ACK^R01^ACK|"
+             f"ACK{control_id[:16] or 'UNKNOWN'}|P|2.6",
+             f"MSA|{code}|{control_id}" + (f"|{reason}" if reason else "")]
+    if code != "AA":
+        lines.append(f"ERR||||E|||{reason}")
+    return "\r".join(lines) + "\r"
+
+
+def frame(message: str) -> bytes:
+    """The message wrapped in MLLP framing."""
+    return MLLP_START + message.encode("utf-8") + MLLP_END

@@ -1,0 +1,98 @@
+"""Reading IHE PCD-01 ORU^R01 monitor messages and answering them."""
+
+from datetime import UTC, datetime
+
+import hl7
+import pytest
+
+from ketaclinic.integrations.pcd01 import (
+    MLLP_END,
+    MLLP_START,
+    MessageRejected,
+    ack,
+    frame,
+    parse_oru,
+    parse_timestamp,
+)
+
+DEVICE = "0123456789ABCDEF^EUI-64"
+PCD01 = "\r".join([
+    "MSH|^~\\&|AcmeGW^ACDE48234567ABCD^EUI-64|HPC|||20261126140512-0500||ORU^R01^ORU_R01|"
+    "MSG0001|P|2.6|||NE|AL||||||IHE_PCD_001^IHE PCD^1.3.6.1.4.1.19376.1.6.1.1.1^ISO",
+    "PID|||HPC000012^^^HPC^MR||Garcia^Maria",
+    "PV1||O|HPC^Chair 2^1",
+    "OBR|1|AB12345^AcmeGW|CD12345^AcmeGW|182777000^monitoring of patient^SNOMED-CT|||"
+    "20261126140000-0500",
+    f"OBX|1||69965^MDC_DEV_MON_PHYSIO_MULTI_PARAM_MDS^MDC|1.0.0.0|||||||X|||||||{DEVICE}",
+    "OBX|2|NM|150021^MDC_PRESS_BLD_NONINV_SYS^MDC|1.0.1.1|186|266016^MDC_DIM_MMHG^MDC|||||R|||"
+    f"20261126140500-0500||||{DEVICE}",
+    "OBX|3|NM|150022^MDC_PRESS_BLD_NONINV_DIA^MDC|1.0.1.2|98|266016^MDC_DIM_MMHG^MDC|||||R|||"
+    "20261126140500-0500",
+    "OBX|4|NM|149530^MDC_PULS_OXIM_PULS_RATE^MDC|1.0.2.1|88|264864^MDC_DIM_BEAT_PER_MIN^MDC|||||R|||"
+    "20261126140500-0500",
+    "OBX|5|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.0.2.2|97|262688^MDC_DIM_PERCENT^MDC|||||R|||"
+    "20261126140500-0500",
+    "OBX|6|NM|151562^MDC_RESP_RATE^MDC|1.0.3.1|16|264928^MDC_DIM_RESP_PER_MIN^MDC|||||R|||"
+    "20261126140500-0500",
+    "OBX|7|NM|8310-5^Body temperature^LN||36.8|Cel^^UCUM|||||R",
+]) + "\r"
+
+
+def test_a_real_format_pcd01_message() -> None:
+    message = parse_oru(PCD01)
+    assert (message.control_id, message.sending_application, message.location) == (
+        "MSG0001", "AcmeGW", "HPC^Chair 2^1")
+    assert message.devices == ["0123456789ABCDEF"]
+    values = {r.field: r.value for r in message.readings}
+    assert values == {"systolic_mmhg": 186, "diastolic_mmhg": 98, "heart_rate_bpm": 88,
+                      "spo2_pct": 97, "respiratory_rate_per_min": 16, "temperature_c": 36.8}
+    taken = {r.field: r.taken for r in message.readings}
+    assert taken["systolic_mmhg"] == datetime(2026, 11, 26, 19, 5, tzinfo=UTC)
+    assert taken["temperature_c"] == datetime(2026, 11, 26, 19, 0, tzinfo=UTC), "falls back to OBR-7"
+    [first, second] = message.as_readings()
+    assert (second.systolic_mmhg, second.spo2_pct, first.systolic_mmhg) == (186, 97, None)
+
+
+def test_kilopascal_is_converted_and_newlines_are_tolerated() -> None:
+    text = PCD01.replace("|186|266016^MDC_DIM_MMHG^MDC|", "|24.8|kPa^^UCUM|").replace("\r", "\n")
+    systolic = next(r for r in parse_oru(text).readings if r.field == "systolic_mmhg")
+    assert systolic.value == 186.0
+
+
+@pytest.mark.parametrize(("text", "code", "reason"), [
+    ("hello", "AR", "no MSH segment"),
+    (PCD01.replace("ORU^R01^ORU_R01", "ADT^A01^ADT_A01"), "AR", "ADT^A01 is not accepted"),
+    (PCD01.replace("|MSG0001|", "||"), "AR", "MSH-10"),
+    (PCD01.replace("|97|262688", "|130|262688"), "AE", "spo2_pct 130 is outside the possible range"),
+    (PCD01.replace("|186|266016", "|20|266016"), "AE", "systolic_mmhg 20 is outside"),
+    (PCD01.replace("|88|264864", "|abc|264864"), "AE", "value 'abc' is not a number"),
+    (PCD01.replace("|16|264928^MDC_DIM_RESP_PER_MIN^MDC", "|16|999^MDC_DIM_X^MDC"), "AE",
+     "unit 999/MDC_DIM_X is not accepted"),
+    ("\r".join(PCD01.split("\r")[:5]) + "\r", "AE", "no vital-sign observation"),
+])
+def test_bad_messages_are_rejected_with_a_reason(text: str, code: str, reason: str) -> None:
+    with pytest.raises(MessageRejected) as raised:
+        parse_oru(text)
+    assert raised.value.code == code and reason in raised.value.reason
+
+
+def test_acknowledgements() -> None:
+    accepted = ack(PCD01, "AA", control_id="MSG0001", now=datetime(2026, 11, 26, tzinfo=UTC))
+    parsed = hl7.parse(accepted)
+    assert str(parsed.segment("MSA")) == "MSA|AA|MSG0001"
+    msh = parsed.segment("MSH")
+    assert str(msh[9]) == "ACK^R01^ACK" and str(msh[5]) == "AcmeGW"
+    refused = hl7.parse(ack(PCD01, "AE", control_id="MSG0001", reason="OBX 5: spo2_pct 130|x"))
+    assert str(refused.segment("MSA")) == "MSA|AE|MSG0001|OBX 5: spo2_pct 130/x"
+    assert "spo2_pct 130" in str(refused.segment("ERR"))
+    assert str(hl7.parse(ack("garbage", "AR", control_id="")).segment("MSA")[1]) == "AR"
+
+
+def test_framing_and_timestamps() -> None:
+    framed = frame("MSH|x\r")
+    assert framed.startswith(MLLP_START) and framed.endswith(MLLP_END)
+    assert parse_timestamp("20261126140500.25+0100") == datetime(2026, 11, 26, 13, 5, 0, 250000,
+                                                                 tzinfo=UTC)
+    assert parse_timestamp("202611261405", "America/New_York") == datetime(2026, 11, 26, 19, 5,
+                                                                           tzinfo=UTC)
+    assert parse_timestamp("yesterday") is None and parse_timestamp("20261399") is None
