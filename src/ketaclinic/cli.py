@@ -141,6 +141,27 @@ def sites_list() -> None:
     console.print(table)
 
 
+@app.command()
+def mllp(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 2575,
+) -> None:
+    """Listen for HL7 v2 ORU^R01 vital signs from bedside monitors (MLLP); ACK after commit."""
+    import asyncio
+    import logging
+
+    from ketaclinic.integrations.mllp_listener import serve as serve_mllp
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    err_console.print(f"listening for MLLP on {host}:{port}; database {_safe_url()}")
+    try:
+        asyncio.run(serve_mllp(host, port))
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port}: {exc.strerror}")
+
+
 @users_app.command("create")
 def users_create(
     username: Annotated[str, typer.Option(help="login name")],

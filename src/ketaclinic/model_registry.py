@@ -13,6 +13,12 @@ from ketaclinic.patients.models import (
     PatientMrn,
     VitalSigns,
 )
+from ketaclinic.treatments.models import (
+    MonitorMessage,
+    SessionAlarm,
+    SessionReading,
+    TreatmentSession,
+)
 
 metadata = Base.metadata
 
@@ -25,11 +31,15 @@ __all__ = [
     "Consent",
     "Evaluation",
     "Medication",
+    "MonitorMessage",
     "Network",
     "Patient",
     "PatientMrn",
     "RuleOverride",
+    "SessionAlarm",
+    "SessionReading",
     "Site",
+    "TreatmentSession",
     "User",
     "VitalSigns",
     "metadata",

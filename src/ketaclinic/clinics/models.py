@@ -38,4 +38,6 @@ class Chair(RecordMixin, Base):
     site_pk: Mapped[int] = mapped_column(ForeignKey("site.pk", ondelete="RESTRICT"))
     name: Mapped[str] = mapped_column(String(100))
     active: Mapped[bool] = mapped_column(default=True)
+    # The bedside monitor's device id as it appears in OBX-18 (e.g. its EUI-64), if known.
+    monitor_device_id: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
     site: Mapped[Site] = relationship(back_populates="chairs")

@@ -1,0 +1,1 @@
+"""Treatment sessions: check-in, dose, vital signs from every source, alarms, discharge."""

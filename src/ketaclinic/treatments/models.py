@@ -1,0 +1,91 @@
+"""Tables for treatment sessions, their readings, alarms and events, and the monitor inbox."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Float, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ketaclinic.db import Base, RecordMixin, UTCDateTime
+
+OPEN, DISCHARGED = "open", "discharged"
+
+
+class TreatmentSession(RecordMixin, Base):
+    """One visit at which a dose is given and the patient is watched, at one chair."""
+
+    __tablename__ = "treatment_session"
+    __table_args__ = (Index("ix_treatment_session_chair_status", "chair_pk", "status"),)
+
+    patient_pk: Mapped[int] = mapped_column(ForeignKey("patient.pk", ondelete="RESTRICT"), index=True)
+    evaluation_pk: Mapped[int] = mapped_column(ForeignKey("evaluation.pk", ondelete="RESTRICT"))
+    site_pk: Mapped[int] = mapped_column(ForeignKey("site.pk", ondelete="RESTRICT"))
+    chair_pk: Mapped[int] = mapped_column(ForeignKey("chair.pk", ondelete="RESTRICT"))
+    route: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), default=OPEN)
+    checked_in_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    dose_start: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    dose_end: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    dose_given: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    discharged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class SessionReading(RecordMixin, Base):
+    """Vital signs from the chair: typed, posted to the API or sent by the bedside monitor.
+
+    A monitor reading for a chair with no open session is kept with no session (unmatched).
+    """
+
+    __tablename__ = "session_reading"
+    __table_args__ = (Index("ix_session_reading_session_taken", "session_pk", "taken_at"),)
+
+    session_pk: Mapped[int | None] = mapped_column(
+        ForeignKey("treatment_session.pk", ondelete="RESTRICT"), default=None)
+    chair_pk: Mapped[int | None] = mapped_column(ForeignKey("chair.pk", ondelete="RESTRICT"),
+                                                 default=None)
+    taken_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    source: Mapped[str] = mapped_column(String(10))  # typed, api, monitor
+    device: Mapped[str] = mapped_column(String(64), default="")
+    message_pk: Mapped[int | None] = mapped_column(ForeignKey("monitor_message.pk",
+                                                              ondelete="RESTRICT"), default=None)
+    status: Mapped[str] = mapped_column(String(20), default="final")
+    systolic_mmhg: Mapped[float | None] = mapped_column(Float, default=None)
+    diastolic_mmhg: Mapped[float | None] = mapped_column(Float, default=None)
+    heart_rate_bpm: Mapped[float | None] = mapped_column(Float, default=None)
+    respiratory_rate_per_min: Mapped[float | None] = mapped_column(Float, default=None)
+    spo2_pct: Mapped[float | None] = mapped_column(Float, default=None)
+    temperature_c: Mapped[float | None] = mapped_column(Float, default=None)
+
+
+class SessionAlarm(RecordMixin, Base):
+    """A limit a reading broke; open until a nurse acknowledges it with a note."""
+
+    __tablename__ = "session_alarm"
+
+    session_pk: Mapped[int] = mapped_column(ForeignKey("treatment_session.pk", ondelete="RESTRICT"),
+                                            index=True)
+    reading_pk: Mapped[int] = mapped_column(ForeignKey("session_reading.pk", ondelete="RESTRICT"))
+    kind: Mapped[str] = mapped_column(String(40))
+    value: Mapped[float] = mapped_column(Float)
+    message: Mapped[str] = mapped_column(String(300))
+    source: Mapped[str] = mapped_column(String(300))
+    raised_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(150), default=None)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    acknowledgement_note: Mapped[str] = mapped_column(String(1000), default="")
+
+
+class MonitorMessage(RecordMixin, Base):
+    """Every HL7 message a monitor sent, kept whatever became of it (never dropped)."""
+
+    __tablename__ = "monitor_message"
+
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    peer: Mapped[str] = mapped_column(String(100), default="")
+    control_id: Mapped[str] = mapped_column(String(100), default="", index=True)
+    raw: Mapped[str] = mapped_column(Text)
+    # accepted (readings stored on a session), unmatched (no open session at that chair),
+    # rejected (AE/AR: kept for review)
+    status: Mapped[str] = mapped_column(String(20))
+    ack_code: Mapped[str] = mapped_column(String(2))
+    reason: Mapped[str] = mapped_column(String(1000), default="")

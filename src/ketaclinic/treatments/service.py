@@ -1,0 +1,240 @@
+"""Treatment-session use cases: open a session at a chair, take in readings from any source."""
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ketaclinic.audit import service as audit
+from ketaclinic.auth.actor import Actor
+from ketaclinic.clinics.models import Chair, Site
+from ketaclinic.db import utcnow
+from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, invalid
+from ketaclinic.evaluations.models import Evaluation
+from ketaclinic.integrations import pcd01
+from ketaclinic.knowledge.monitoring import Reading, alarms_for, new_alarms
+from ketaclinic.patients import service as patients
+from ketaclinic.patients.models import Patient
+from ketaclinic.patients.service import FUTURE_TOLERANCE, check_vitals
+from ketaclinic.treatments import schemas
+from ketaclinic.treatments.models import (
+    OPEN,
+    MonitorMessage,
+    SessionAlarm,
+    SessionReading,
+    TreatmentSession,
+)
+
+VITAL_FIELDS = ("systolic_mmhg", "diastolic_mmhg", "heart_rate_bpm", "respiratory_rate_per_min",
+                "spo2_pct", "temperature_c")
+
+
+def _by_id(db: Session, model: type, value: object, what: str) -> object:
+    try:
+        key = value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except ValueError:
+        raise NotFound(f"no such {what}") from None
+    found = db.execute(select(model).where(model.id == key)).scalar_one_or_none()  # type: ignore[attr-defined]
+    if found is None:
+        raise NotFound(f"no such {what}")
+    return found
+
+
+def open_session(*, db: Session, patient_id: str, data: schemas.SessionIn,
+                 actor: Actor) -> TreatmentSession:
+    """Check the patient in at a chair of their site, for a course signed to start."""
+    patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor, purpose="check-in")
+    evaluation = _by_id(db, Evaluation, data.evaluation_id, "evaluation")
+    chair = _by_id(db, Chair, data.chair_id, "chair")
+    assert isinstance(evaluation, Evaluation) and isinstance(chair, Chair)
+    if evaluation.patient_pk != patient.pk:
+        raise NotFound("no such evaluation")
+    if evaluation.status != "signed" or evaluation.signed_decision != "start":
+        raise Conflict("the evaluation is not signed to start: no session can be opened")
+    if chair.site_pk not in patient.site_pks or chair.site_pk not in actor.site_pks:
+        raise invalid("chair_id", "the chair is not at this patient's site and yours",
+                      "a chair of the site")
+    if session_at_chair(db=db, chair_pk=chair.pk) is not None:
+        raise Conflict(f"{chair.name} already has an open session")
+    session = TreatmentSession(patient_pk=patient.pk, evaluation_pk=evaluation.pk,
+                               site_pk=chair.site_pk, chair_pk=chair.pk, route=evaluation.route,
+                               checked_in_at=utcnow(), created_by=actor.username)
+    db.add(session)
+    db.flush()
+    audit.record(db=db, actor=actor, action="create", record_type="TreatmentSession",
+                 record_id=session.id, patient_id=patient.id, detail=f"check-in at {chair.name}")
+    return session
+
+
+def session_at_chair(*, db: Session, chair_pk: int) -> TreatmentSession | None:
+    """The open session at a chair, if any."""
+    return db.execute(select(TreatmentSession).where(TreatmentSession.chair_pk == chair_pk,
+                                                     TreatmentSession.status == OPEN)
+                      ).scalars().first()
+
+
+def _check(readings: Sequence[schemas.ReadingIn]) -> list[dict[str, object]]:
+    problems: list[FieldProblem] = []
+    now = utcnow()
+    rows = []
+    for index, reading in enumerate(readings):
+        values = reading.model_dump()
+        values["taken_at"] = values["taken_at"] or now
+        try:
+            check_vitals({**{k: values[k] for k in VITAL_FIELDS}, "measured_at": values["taken_at"]})
+        except InvalidInput as exc:
+            prefix = f"readings[{index}]." if len(readings) > 1 else ""
+            problems += [FieldProblem(prefix + p.field.replace("measured_at", "taken_at"),
+                                      p.message, p.accepted) for p in exc.problems]
+        rows.append(values)
+    if problems:
+        raise InvalidInput(problems)
+    return rows
+
+
+def _open_alarm_kinds(db: Session, session: TreatmentSession) -> set[str]:
+    return set(db.execute(select(SessionAlarm.kind).where(
+        SessionAlarm.session_pk == session.pk, SessionAlarm.acknowledged_at.is_(None))).scalars())
+
+
+def _baseline(db: Session, session: TreatmentSession) -> Reading | None:
+    query = select(SessionReading).where(SessionReading.session_pk == session.pk,
+                                         SessionReading.systolic_mmhg.is_not(None))
+    if session.dose_start is not None:
+        query = query.where(SessionReading.taken_at <= session.dose_start)
+    first = db.execute(query.order_by(SessionReading.taken_at.desc() if session.dose_start
+                                      else SessionReading.taken_at).limit(1)).scalar_one_or_none()
+    return _as_reading(first) if first else None
+
+
+def _as_reading(row: SessionReading) -> Reading:
+    return Reading(row.taken_at, **{k: getattr(row, k) for k in VITAL_FIELDS})
+
+
+def store_readings(*, db: Session, session: TreatmentSession | None, chair_pk: int | None,
+                   rows: list[dict[str, object]], source: str, actor: Actor, device: str = "",
+                   message_pk: int | None = None) -> tuple[list[SessionReading], list[SessionAlarm]]:
+    """Store checked readings and raise the alarms they cause (one open alarm per condition)."""
+    stored = [SessionReading(session_pk=session.pk if session else None, chair_pk=chair_pk,
+                             source=source, device=device, message_pk=message_pk,
+                             created_by=actor.username, **row)
+              for row in rows]
+    db.add_all(stored)
+    db.flush()
+    raised: list[SessionAlarm] = []
+    if session is not None:
+        baseline = _baseline(db, session)
+        open_kinds = _open_alarm_kinds(db, session)
+        for row in sorted(stored, key=lambda r: r.taken_at):
+            reading = _as_reading(row)
+            is_baseline = baseline is not None and reading.taken == baseline.taken
+            for alarm in new_alarms(alarms_for(reading, None if is_baseline else baseline),
+                                    open_kinds):
+                raised.append(SessionAlarm(session_pk=session.pk, reading_pk=row.pk,
+                                           kind=alarm.kind, value=alarm.value,
+                                           message=alarm.message, source=alarm.source,
+                                           raised_at=utcnow(), created_by=actor.username))
+                open_kinds.add(alarm.kind)
+        db.add_all(raised)
+        db.flush()
+    return stored, raised
+
+
+def add_readings(*, db: Session, session_id: str, data: schemas.ReadingsIn,
+                 actor: Actor) -> tuple[list[SessionReading], list[SessionAlarm]]:
+    """A batch of readings for an open session (all or nothing), with the alarms raised."""
+    session = _by_id(db, TreatmentSession, session_id, "treatment session")
+    assert isinstance(session, TreatmentSession)
+    patient = patients.open_patient(db=db, patient_id=str(_patient_id(db, session)), actor=actor,
+                                    purpose="session vitals")
+    if session.status != OPEN:
+        raise Conflict("the session is closed; corrections are addenda")
+    stored, raised = store_readings(db=db, session=session, chair_pk=session.chair_pk,
+                                    rows=_check(data.readings), source="api", actor=actor)
+    audit.record(db=db, actor=actor, action="create", record_type="SessionReading",
+                 record_id=session.id, patient_id=patient.id,
+                 detail=f"{len(stored)} readings, {len(raised)} alarms")
+    return stored, raised
+
+
+def _patient_id(db: Session, session: TreatmentSession) -> uuid.UUID:
+    return db.execute(select(Patient.id).where(Patient.pk == session.patient_pk)).scalar_one()
+
+
+def _chair_for(db: Session, message: pcd01.MonitorMessage) -> Chair | None:
+    for device in message.devices:
+        chair = db.execute(select(Chair).where(Chair.monitor_device_id == device)).scalar_one_or_none()
+        if chair is not None:
+            return chair
+    site_code, _, rest = message.location.partition("^")
+    chair_name = rest.split("^")[0]
+    if site_code and chair_name:
+        return db.execute(select(Chair).join(Site).where(Site.code == site_code,
+                                                         Chair.name == chair_name)
+                          ).scalar_one_or_none()
+    return None
+
+
+def ingest_monitor_message(*, db: Session, raw: str, peer: str) -> tuple[str, str, str]:
+    """Keep the message, store its readings on the chair's open session (or as unmatched).
+
+    Returns (ack code, reason, control id); the caller commits, then acknowledges.
+    """
+    actor = Actor(username=f"monitor:{peer}"[:150], role="system", client=peer[:100])
+    inbox = MonitorMessage(received_at=utcnow(), peer=peer[:100], raw=raw, status="rejected",
+                           ack_code="AR", created_by=actor.username)
+    db.add(inbox)
+    try:
+        message = pcd01.parse_oru(raw)
+        inbox.control_id = message.control_id[:100]
+        earlier = db.execute(select(MonitorMessage.pk).where(
+            MonitorMessage.control_id == inbox.control_id, MonitorMessage.peer == inbox.peer,
+            MonitorMessage.ack_code == "AA")).first()
+        if earlier:
+            inbox.status, inbox.ack_code, inbox.reason = "duplicate", "AA", "already stored"
+            return "AA", "", message.control_id
+        chair = _chair_for(db, message)
+        if chair is None:
+            raise pcd01.MessageRejected("AE", f"unroutable: no chair for device "
+                                        f"{', '.join(message.devices) or '(none)'} or location "
+                                        f"{message.location or '(none)'}", message.control_id)
+        site_tz = db.execute(select(Site.time_zone).where(Site.pk == chair.site_pk)).scalar_one()
+        message = pcd01.parse_oru(raw, default_tz=site_tz)
+        too_late = [r for r in message.readings if r.taken > utcnow() + FUTURE_TOLERANCE]
+        if too_late:
+            raise pcd01.MessageRejected("AE", f"OBX {too_late[0].obx}: the observation time is in "
+                                        "the future", message.control_id)
+    except pcd01.MessageRejected as exc:
+        inbox.control_id = exc.control_id[:100]
+        inbox.ack_code, inbox.reason = exc.code, exc.reason[:1000]
+        db.flush()
+        return exc.code, exc.reason, exc.control_id
+    db.flush()
+    session = session_at_chair(db=db, chair_pk=chair.pk)
+    rows = [{"taken_at": r.taken, **{f: getattr(r, f) for f in VITAL_FIELDS}}
+            for r in message.as_readings()]
+    stored, raised = store_readings(db=db, session=session, chair_pk=chair.pk, rows=rows,
+                                    source="monitor", actor=actor,
+                                    device=(message.devices or [""])[0][:64], message_pk=inbox.pk)
+    inbox.status = "accepted" if session else "unmatched"
+    inbox.ack_code = "AA"
+    if session is not None:
+        audit.record(db=db, actor=actor, action="create", record_type="SessionReading",
+                     record_id=session.id, patient_id=_patient_id(db, session),
+                     detail=f"monitor message {message.control_id}: {len(stored)} readings, "
+                            f"{len(raised)} alarms")
+    db.flush()
+    return "AA", "", message.control_id
+
+
+def alarms_of(*, db: Session, session_pk: int) -> Sequence[SessionAlarm]:
+    """The session's alarms, newest first."""
+    return db.execute(select(SessionAlarm).where(SessionAlarm.session_pk == session_pk)
+                      .order_by(SessionAlarm.pk.desc())).scalars().all()
+
+
+def readings_of(*, db: Session, session_pk: int) -> Sequence[SessionReading]:
+    """The session's readings in time order."""
+    return db.execute(select(SessionReading).where(SessionReading.session_pk == session_pk)
+                      .order_by(SessionReading.taken_at)).scalars().all()

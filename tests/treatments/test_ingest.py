@@ -1,0 +1,123 @@
+"""Treatment sessions: check-in, vital signs from the API and the monitor, alarms."""
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ketaclinic.clinics.models import Chair
+from ketaclinic.treatments import service as treatments
+from ketaclinic.treatments.models import MonitorMessage, SessionAlarm, SessionReading
+from tests.integrations.test_pcd01 import PCD01
+
+
+def chair_id(db: Session, name: str) -> str:
+    return str(db.execute(select(Chair.id).where(Chair.name == name)).scalar_one())
+
+
+def signed_evaluation(api, pid: str) -> str:
+    evaluation = api["nurse_a"].post(f"/api/v1/patients/{pid}/evaluations",
+                                     json={"route": "iv"}).json()
+    signed = api["prescriber"].post(f"/api/v1/patients/{pid}/evaluations/{evaluation['id']}/sign",
+                                    json={"decision": "start"})
+    assert signed.status_code == 200, signed.text
+    return evaluation["id"]
+
+
+def open_session(api, db: Session, pid: str, chair: str = "A1") -> str:
+    response = api["nurse_a"].post(f"/api/v1/patients/{pid}/treatment-sessions", json={
+        "evaluation_id": signed_evaluation(api, pid), "chair_id": chair_id(db, chair)})
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def count(db: Session, model: type) -> int:
+    return db.execute(select(func.count()).select_from(model)).scalar_one()
+
+
+def test_check_in_needs_a_course_signed_to_start(api, world, db: Session) -> None:
+    pid = world.patients["p_a1"]
+    unsigned = api["nurse_a"].post(f"/api/v1/patients/{pid}/evaluations", json={"route": "iv"})
+    response = api["nurse_a"].post(f"/api/v1/patients/{pid}/treatment-sessions", json={
+        "evaluation_id": unsigned.json()["id"], "chair_id": chair_id(db, "A1")})
+    assert response.status_code == 409 and "not signed to start" in response.json()["detail"]
+    open_session(api, db, pid)
+    second = api["nurse_a"].post(f"/api/v1/patients/{world.patients['p_a2']}/treatment-sessions",
+                                 json={"evaluation_id": signed_evaluation(api, world.patients["p_a2"]),
+                                       "chair_id": chair_id(db, "A1")})
+    assert second.status_code == 409 and "already has an open session" in second.json()["detail"]
+    other_site = api["nurse_a"].post(f"/api/v1/patients/{world.patients['p_a2']}/treatment-sessions",
+                                     json={"evaluation_id": signed_evaluation(api, world.patients["p_a2"]),
+                                           "chair_id": chair_id(db, "B1")})
+    assert other_site.status_code == 422
+
+
+def test_batch_readings_raise_alarms_once(api, world, db: Session) -> None:
+    session = open_session(api, db, world.patients["p_a1"])
+    url = f"/api/v1/treatment-sessions/{session}/vitals"
+    baseline = api["nurse_a"].post(url, json={"readings": [
+        {"systolic_mmhg": 124, "diastolic_mmhg": 78, "spo2_pct": 98}]})
+    assert baseline.status_code == 201 and baseline.json() == {"stored": 1, "alarms": []}
+    high = api["nurse_a"].post(url, json={"readings": [
+        {"systolic_mmhg": 186, "diastolic_mmhg": 96}, {"systolic_mmhg": 190, "spo2_pct": 92}]})
+    kinds = sorted(a["kind"] for a in high.json()["alarms"])
+    assert kinds == ["spo2-low", "systolic-high", "systolic-rise"]
+    again = api["nurse_a"].post(url, json={"readings": [{"systolic_mmhg": 195}]})
+    assert again.json()["alarms"] == [], "an open alarm for the same condition is not stacked"
+
+
+def test_impossible_or_future_readings_store_nothing(api, world, db: Session) -> None:
+    session = open_session(api, db, world.patients["p_a1"])
+    url = f"/api/v1/treatment-sessions/{session}/vitals"
+    before = count(db, SessionReading)
+    future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    for body, field, accepted in [
+        ({"readings": [{"spo2_pct": 98}, {"spo2_pct": 130}]}, "readings[1].spo2_pct", "50 to 100 %"),
+        ({"readings": [{"systolic_mmhg": 20}]}, "systolic_mmhg", "40 to 300 mmHg"),
+        ({"readings": [{"heart_rate_bpm": 70, "taken_at": future}]}, "taken_at", "now or earlier"),
+    ]:
+        response = api["nurse_a"].post(url, json=body)
+        assert response.status_code == 422, response.text
+        error = response.json()["errors"][0]
+        assert (error["field"], error["accepted"]) == (field, accepted)
+    assert count(db, SessionReading) == before
+
+
+def test_monitor_message_lands_on_the_chair_session(api, world, db: Session) -> None:
+    session = open_session(api, db, world.patients["p_a1"])
+    earlier = (datetime.now(UTC) - timedelta(minutes=10)).isoformat()
+    api["nurse_a"].post(f"/api/v1/treatment-sessions/{session}/vitals", json={
+        "readings": [{"systolic_mmhg": 122, "diastolic_mmhg": 76, "taken_at": earlier}]})
+    moment = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y%m%d%H%M%S+0000")
+    text = PCD01.replace("PV1||O|HPC^Chair 2^1", "PV1||O|A^A1^1").replace(
+        "20261126140500-0500", moment).replace("20261126140000-0500", moment)
+    assert treatments.ingest_monitor_message(db=db, raw=text, peer="10.0.0.5:4000") == (
+        "AA", "", "MSG0001")
+    rows = db.execute(select(SessionReading).where(SessionReading.source == "monitor")).scalars().all()
+    assert {r.systolic_mmhg for r in rows} >= {186.0} and all(r.session_pk for r in rows)
+    kinds = set(db.execute(select(SessionAlarm.kind)).scalars())
+    assert {"systolic-high", "systolic-rise"} <= kinds
+    inbox = db.execute(select(MonitorMessage)).scalar_one()
+    assert (inbox.status, inbox.ack_code, inbox.control_id) == ("accepted", "AA", "MSG0001")
+    again = treatments.ingest_monitor_message(db=db, raw=text, peer="10.0.0.5:4000")
+    assert again[0] == "AA"
+    assert db.execute(select(func.count()).select_from(SessionReading).where(
+        SessionReading.source == "monitor")).scalar_one() == len(rows), "retransmission not stored twice"
+
+
+def test_monitor_routing_by_device_unmatched_and_rejected(db: Session) -> None:
+    chair = db.execute(select(Chair).where(Chair.name == "A2")).scalar_one()
+    chair.monitor_device_id = "0123456789ABCDEF"
+    db.flush()
+    assert treatments.ingest_monitor_message(db=db, raw=PCD01, peer="gw")[0] == "AA"
+    unmatched = db.execute(select(MonitorMessage)).scalar_one()
+    assert unmatched.status == "unmatched"
+    assert db.execute(select(SessionReading.chair_pk).limit(1)).scalar_one() == chair.pk
+    lost = PCD01.replace("MSG0001", "MSG0002").replace("0123456789ABCDEF", "FFFF").replace(
+        "HPC^Chair 2^1", "ZZZ^Nowhere")
+    code, reason, _ = treatments.ingest_monitor_message(db=db, raw=lost, peer="gw")
+    assert code == "AE" and reason.startswith("unroutable")
+    bad = treatments.ingest_monitor_message(db=db, raw="not hl7", peer="gw")
+    assert bad[0] == "AR"
+    statuses = sorted(db.execute(select(MonitorMessage.status)).scalars())
+    assert statuses == ["rejected", "rejected", "unmatched"], "every message is kept for review"
