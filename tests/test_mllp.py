@@ -1,0 +1,136 @@
+"""The MLLP listener as a real process: ACK after commit, bad messages kept, durable through SIGKILL."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from ketaclinic.auth.actor import Actor
+from ketaclinic.clinics.models import Chair, Site
+from ketaclinic.db import make_engine
+from ketaclinic.evaluations import schemas as evaluation_schemas
+from ketaclinic.evaluations import service as evaluations
+from ketaclinic.integrations.pcd01 import MLLP_END, frame
+from ketaclinic.patients.models import Patient, PatientMrn
+from ketaclinic.treatments import schemas as treatment_schemas
+from ketaclinic.treatments import service as treatments
+from tests.cli_helpers import run_cli
+from tests.conftest import BACKENDS, drop_postgres_database, fresh_database_url
+from tests.integrations.test_pcd01 import PCD01
+from tests.server_helpers import free_port
+
+
+def open_session_at_chair_1(url: str) -> None:
+    """Check a demo patient of HPC in at Chair 1 with a course signed to start."""
+    engine = make_engine(url)
+    with Session(engine) as db:
+        site = db.execute(select(Site).where(Site.code == "HPC")).scalar_one()
+        chair = db.execute(select(Chair).where(Chair.site_pk == site.pk, Chair.name == "Chair 1")
+                           ).scalar_one()
+        prescriber = Actor("prescriber", "prescriber", site_pks=frozenset({site.pk}))
+        for patient in db.execute(select(Patient).join(PatientMrn).where(
+                PatientMrn.site_pk == site.pk)).scalars():
+            evaluation = evaluations.evaluate(db=db, patient_id=str(patient.id), actor=prescriber,
+                                              data=evaluation_schemas.EvaluationIn(route="iv"))
+            if evaluation.decision == "not-eligible":
+                continue
+            reasons = {f["rule"]: "reviewed with the patient" for f in evaluation.findings
+                       if f["severity"] == "caution"}
+            evaluations.sign(db=db, patient_id=str(patient.id), evaluation_id=str(evaluation.id),
+                             actor=prescriber, data=evaluation_schemas.SignIn(
+                                 decision="start", caution_reasons=reasons, weight_kg=70))
+            treatments.open_session(db=db, patient_id=str(patient.id), actor=prescriber,
+                                    data=treatment_schemas.SessionIn(evaluation_id=evaluation.id,
+                                                                     chair_id=chair.id))
+            db.commit()
+            break
+    engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def listener(request: pytest.FixtureRequest, tmp_path):
+    url = fresh_database_url(request.param, tmp_path)
+    for args in (("db", "upgrade"), ("demo", "--patients", "6")):
+        assert run_cli(url, *args).returncode == 0
+    open_session_at_chair_1(url)
+    port = free_port()
+    env = {**os.environ, "KETACLINIC_DATABASE_URL": url}
+    process = subprocess.Popen([sys.executable, "-m", "ketaclinic.cli", "mllp", "--port", str(port)],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    yield url, port, process
+    if process.poll() is None:
+        process.kill()
+    process.wait()
+    if request.param == "postgresql":
+        drop_postgres_database(url)
+
+
+def message(number: int) -> str:
+    now = datetime.now(UTC).strftime("%Y%m%d%H%M%S+0000")
+    return (PCD01.replace("MSG0001", f"MSG{number:04d}").replace("HPC^Chair 2^1", "HPC^Chair 1^1")
+            .replace("20261126140500-0500", now).replace("20261126140000-0500", now))
+
+
+def send(connection: socket.socket, text_message: str) -> str:
+    connection.sendall(frame(text_message))
+    reply = b""
+    while MLLP_END not in reply:
+        chunk = connection.recv(65536)
+        assert chunk, "the listener closed the connection"
+        reply += chunk
+    return reply.strip(b"\x0b\x1c\r").decode()
+
+
+def msa(ack_text: str) -> list[str]:
+    line = next(part for part in ack_text.split("\r") if part.startswith("MSA"))
+    return line.split("|")
+
+
+def test_readings_are_acknowledged_after_commit_and_alarm(listener) -> None:
+    url, port, _ = listener
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        assert msa(send(connection, message(1)))[1:3] == ["AA", "MSG0001"]
+        assert msa(send(connection, "MSH|^~\\&|X|Y|||20261126||ADT^A01|Q1|P|2.6\r"))[1] == "AR"
+        rejected = msa(send(connection, message(2).replace("|97|262688", "|130|262688")))
+        assert rejected[1] == "AE" and "spo2_pct 130" in rejected[3]
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        readings = conn.execute(text("SELECT count(*) FROM session_reading "
+                                     "WHERE source = 'monitor' AND session_pk IS NOT NULL")).scalar()
+        alarm = conn.execute(text("SELECT kind FROM session_alarm WHERE kind = 'systolic-high'")).scalar()
+        kept = conn.execute(text("SELECT status, ack_code FROM monitor_message ORDER BY pk")).all()
+    engine.dispose()
+    assert readings >= 1 and alarm == "systolic-high"
+    assert [tuple(row) for row in kept] == [("accepted", "AA"), ("rejected", "AR"), ("rejected", "AE")]
+
+
+def test_every_acknowledged_message_survives_sigkill(listener) -> None:
+    url, port, process = listener
+    acknowledged = []
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        for number in range(1, 26):
+            reply = msa(send(connection, message(number)))
+            assert reply[1] == "AA"
+            acknowledged.append(reply[2])
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        stored = set(conn.execute(text("SELECT control_id FROM monitor_message "
+                                       "WHERE ack_code = 'AA'")).scalars())
+    engine.dispose()
+    assert set(acknowledged) <= stored and len(acknowledged) == 25
