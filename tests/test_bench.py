@@ -17,3 +17,13 @@ def test_screening_benchmark_reports_rate_and_ratio() -> None:
     bad = subprocess.run([sys.executable, str(BENCH / "screening.py"), "--patients", "0"],
                          capture_output=True, text=True, timeout=60, check=False)
     assert bad.returncode == 2 and bad.stderr.startswith("error:")
+
+
+def test_ingest_benchmark_reports_every_path() -> None:
+    result = subprocess.run([sys.executable, str(BENCH / "ingest.py"), "--readings", "20",
+                             "--batch", "10", "--connections", "2", "--postgres", ""],
+                            capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    for line in ("raw driver executemany:", "HTTP batch of 10", "MLLP, 2 connections:"):
+        assert line in result.stdout
+    assert result.stdout.count("ratio to raw") == 2

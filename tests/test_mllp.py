@@ -9,18 +9,12 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from ketaclinic.auth.actor import Actor
-from ketaclinic.clinics.models import Chair, Site
 from ketaclinic.db import make_engine
-from ketaclinic.evaluations import schemas as evaluation_schemas
-from ketaclinic.evaluations import service as evaluations
+from ketaclinic.demo.sessions import open_demo_session
 from ketaclinic.integrations.pcd01 import MLLP_END, frame
-from ketaclinic.patients.models import Patient, PatientMrn
-from ketaclinic.treatments import schemas as treatment_schemas
-from ketaclinic.treatments import service as treatments
 from tests.cli_helpers import run_cli
 from tests.conftest import BACKENDS, drop_postgres_database, fresh_database_url
 from tests.integrations.test_pcd01 import PCD01
@@ -31,26 +25,8 @@ def open_session_at_chair_1(url: str) -> None:
     """Check a demo patient of HPC in at Chair 1 with a course signed to start."""
     engine = make_engine(url)
     with Session(engine) as db:
-        site = db.execute(select(Site).where(Site.code == "HPC")).scalar_one()
-        chair = db.execute(select(Chair).where(Chair.site_pk == site.pk, Chair.name == "Chair 1")
-                           ).scalar_one()
-        prescriber = Actor("prescriber", "prescriber", site_pks=frozenset({site.pk}))
-        for patient in db.execute(select(Patient).join(PatientMrn).where(
-                PatientMrn.site_pk == site.pk)).scalars():
-            evaluation = evaluations.evaluate(db=db, patient_id=str(patient.id), actor=prescriber,
-                                              data=evaluation_schemas.EvaluationIn(route="iv"))
-            if evaluation.decision == "not-eligible":
-                continue
-            reasons = {f["rule"]: "reviewed with the patient" for f in evaluation.findings
-                       if f["severity"] == "caution"}
-            evaluations.sign(db=db, patient_id=str(patient.id), evaluation_id=str(evaluation.id),
-                             actor=prescriber, data=evaluation_schemas.SignIn(
-                                 decision="start", caution_reasons=reasons, weight_kg=70))
-            treatments.open_session(db=db, patient_id=str(patient.id), actor=prescriber,
-                                    data=treatment_schemas.SessionIn(evaluation_id=evaluation.id,
-                                                                     chair_id=chair.id))
-            db.commit()
-            break
+        open_demo_session(db, site_code="HPC", chair_name="Chair 1")
+        db.commit()
     engine.dispose()
 
 

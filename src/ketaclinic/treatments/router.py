@@ -46,5 +46,5 @@ def add_vitals(
     """Store a batch of readings (all or nothing) and return the alarms they raised."""
     stored, raised = treatments.add_readings(db=db, session_id=session_id, data=data, actor=actor)
     db.commit()
-    return schemas.ReadingsOut(stored=len(stored),
+    return schemas.ReadingsOut(stored=stored,
                                alarms=[schemas.AlarmOut.model_validate(a) for a in raised])

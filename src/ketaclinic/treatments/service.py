@@ -2,8 +2,9 @@
 
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from ketaclinic.audit import service as audit
@@ -74,7 +75,7 @@ def session_at_chair(*, db: Session, chair_pk: int) -> TreatmentSession | None:
                       ).scalars().first()
 
 
-def _check(readings: Sequence[schemas.ReadingIn]) -> list[dict[str, object]]:
+def _check(readings: Sequence[schemas.ReadingIn]) -> list[dict[str, Any]]:
     problems: list[FieldProblem] = []
     now = utcnow()
     rows = []
@@ -113,36 +114,41 @@ def _as_reading(row: SessionReading) -> Reading:
 
 
 def store_readings(*, db: Session, session: TreatmentSession | None, chair_pk: int | None,
-                   rows: list[dict[str, object]], source: str, actor: Actor, device: str = "",
-                   message_pk: int | None = None) -> tuple[list[SessionReading], list[SessionAlarm]]:
-    """Store checked readings and raise the alarms they cause (one open alarm per condition)."""
-    stored = [SessionReading(session_pk=session.pk if session else None, chair_pk=chair_pk,
-                             source=source, device=device, message_pk=message_pk,
-                             created_by=actor.username, **row)
-              for row in rows]
-    db.add_all(stored)
-    db.flush()
+                   rows: list[dict[str, Any]], source: str, actor: Actor, device: str = "",
+                   message_pk: int | None = None) -> tuple[int, list[SessionAlarm]]:
+    """Store checked readings in one bulk insert and raise the alarms they cause.
+
+    One open alarm per condition: a condition already alarming is not raised again.
+    """
+    now = utcnow()
+    values = [{"id": uuid.uuid4(), "created_at": now, "updated_at": now,
+               "created_by": actor.username, "session_pk": session.pk if session else None,
+               "chair_pk": chair_pk, "source": source, "device": device,
+               "message_pk": message_pk, "status": "final", **row} for row in rows]
+    pks = db.execute(insert(SessionReading).returning(SessionReading.pk,
+                                                      sort_by_parameter_order=True),
+                     values).scalars().all()
     raised: list[SessionAlarm] = []
     if session is not None:
         baseline = _baseline(db, session)
         open_kinds = _open_alarm_kinds(db, session)
-        for row in sorted(stored, key=lambda r: r.taken_at):
-            reading = _as_reading(row)
+        for pk, row in sorted(zip(pks, values, strict=True), key=lambda pair: pair[1]["taken_at"]):
+            reading = Reading(row["taken_at"], **{k: row.get(k) for k in VITAL_FIELDS})
             is_baseline = baseline is not None and reading.taken == baseline.taken
             for alarm in new_alarms(alarms_for(reading, None if is_baseline else baseline),
                                     open_kinds):
-                raised.append(SessionAlarm(session_pk=session.pk, reading_pk=row.pk,
-                                           kind=alarm.kind, value=alarm.value,
-                                           message=alarm.message, source=alarm.source,
-                                           raised_at=utcnow(), created_by=actor.username))
+                raised.append(SessionAlarm(session_pk=session.pk, reading_pk=pk, kind=alarm.kind,
+                                           value=alarm.value, message=alarm.message,
+                                           source=alarm.source, raised_at=now,
+                                           created_by=actor.username))
                 open_kinds.add(alarm.kind)
         db.add_all(raised)
         db.flush()
-    return stored, raised
+    return len(pks), raised
 
 
 def add_readings(*, db: Session, session_id: str, data: schemas.ReadingsIn,
-                 actor: Actor) -> tuple[list[SessionReading], list[SessionAlarm]]:
+                 actor: Actor) -> tuple[int, list[SessionAlarm]]:
     """A batch of readings for an open session (all or nothing), with the alarms raised."""
     session = _by_id(db, TreatmentSession, session_id, "treatment session")
     assert isinstance(session, TreatmentSession)
@@ -154,7 +160,7 @@ def add_readings(*, db: Session, session_id: str, data: schemas.ReadingsIn,
                                     rows=_check(data.readings), source="api", actor=actor)
     audit.record(db=db, actor=actor, action="create", record_type="SessionReading",
                  record_id=session.id, patient_id=patient.id,
-                 detail=f"{len(stored)} readings, {len(raised)} alarms")
+                 detail=f"{stored} readings, {len(raised)} alarms")
     return stored, raised
 
 
@@ -222,7 +228,7 @@ def ingest_monitor_message(*, db: Session, raw: str, peer: str) -> tuple[str, st
     if session is not None:
         audit.record(db=db, actor=actor, action="create", record_type="SessionReading",
                      record_id=session.id, patient_id=_patient_id(db, session),
-                     detail=f"monitor message {message.control_id}: {len(stored)} readings, "
+                     detail=f"monitor message {message.control_id}: {stored} readings, "
                             f"{len(raised)} alarms")
     db.flush()
     return "AA", "", message.control_id
