@@ -121,3 +121,27 @@ def test_monitor_routing_by_device_unmatched_and_rejected(db: Session) -> None:
     assert bad[0] == "AR"
     statuses = sorted(db.execute(select(MonitorMessage.status)).scalars())
     assert statuses == ["rejected", "rejected", "unmatched"], "every message is kept for review"
+
+
+def test_session_status_and_acknowledging_an_alarm(api, world, db: Session) -> None:
+    session = open_session(api, db, world.patients["p_a1"])
+    nurse = api["nurse_a"]
+    nurse.post(f"/api/v1/treatment-sessions/{session}/vitals",
+               json={"readings": [{"systolic_mmhg": 150, "diastolic_mmhg": 92}]})
+    raised = nurse.post(f"/api/v1/treatment-sessions/{session}/vitals",
+                        json={"readings": [{"spo2_pct": 91}]}).json()["alarms"]
+    state = nurse.get(f"/api/v1/treatment-sessions/{session}").json()
+    assert state["pre_dose_problem"].startswith("Baseline BP 150/92 is above 140/90")
+    assert [m["criterion"] for m in state["discharge_missing"]] == ["dosing-ended"]
+    assert [a["kind"] for a in state["alarms"]] == ["spo2-low"]
+    assert state["alarms"][0]["acknowledged_at"] is None and len(state["readings"]) == 2
+    url = f"/api/v1/treatment-sessions/{session}/alarms/{raised[0]['id']}/acknowledge"
+    assert nurse.post(url, json={"note": ""}).status_code == 422
+    done = nurse.post(url, json={"note": "oxygen 2 L/min, repositioned"})
+    assert done.status_code == 200 and done.json()["acknowledged_by"] == "nurse_a"
+    assert nurse.post(url, json={"note": "again"}).status_code == 409
+    again = nurse.post(f"/api/v1/treatment-sessions/{session}/vitals",
+                       json={"readings": [{"spo2_pct": 90}]}).json()["alarms"]
+    assert [a["kind"] for a in again] == ["spo2-low"], "after acknowledgement it may alarm again"
+    assert api["frontdesk"].get(f"/api/v1/treatment-sessions/{session}").status_code == 403
+    assert api["nurse_b"].get(f"/api/v1/treatment-sessions/{session}").status_code == 404

@@ -48,3 +48,41 @@ def add_vitals(
     db.commit()
     return schemas.ReadingsOut(stored=stored,
                                alarms=[schemas.AlarmOut.model_validate(a) for a in raised])
+
+
+@router.get("/treatment-sessions/{session_id}", response_model=schemas.SessionStatusOut)
+def read_session(
+    session_id: str,
+    actor: Actor = Depends(require(Permission.CLINICAL_READ)),
+    db: Session = Depends(get_db),
+) -> schemas.SessionStatusOut:
+    """The session's readings, alarms, next reading due, pre-dose check and discharge gaps."""
+    session = treatments.get_session(db=db, session_id=session_id, actor=actor)
+    state = treatments.status_of(db=db, session=session)
+    db.commit()
+    return schemas.SessionStatusOut(
+        id=session.id, route=session.route, status=session.status,
+        checked_in_at=session.checked_in_at, dose_start=session.dose_start,
+        dose_end=session.dose_end,
+        readings=[schemas.ReadingOut(**vars(r)) for r in state["readings"]],
+        alarms=[schemas.AlarmStateOut.model_validate(a) for a in state["alarms"]],
+        next_reading_due=schemas.DueOut(**vars(state["next_reading_due"]))
+        if state["next_reading_due"] else None,
+        pre_dose_problem=state["pre_dose_problem"],
+        discharge_missing=[schemas.MissingOut(**vars(m)) for m in state["discharge_missing"]])
+
+
+@router.post("/treatment-sessions/{session_id}/alarms/{alarm_id}/acknowledge",
+             response_model=schemas.AlarmStateOut)
+def acknowledge(
+    session_id: str,
+    alarm_id: str,
+    data: schemas.AcknowledgeIn,
+    actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+    db: Session = Depends(get_db),
+) -> schemas.AlarmStateOut:
+    """Acknowledge an alarm with what was done."""
+    alarm = treatments.acknowledge_alarm(db=db, session_id=session_id, alarm_id=alarm_id,
+                                         note=data.note, actor=actor)
+    db.commit()
+    return schemas.AlarmStateOut.model_validate(alarm)

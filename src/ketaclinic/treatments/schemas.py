@@ -52,3 +52,61 @@ class ReadingsOut(BaseModel):
 
     stored: int
     alarms: list[AlarmOut]
+
+
+class AcknowledgeIn(InputModel):
+    """What the nurse did about an alarm."""
+
+    note: str = Field(min_length=3, max_length=1000)
+
+
+class ReadingOut(BaseModel):
+    """A stored reading."""
+
+    taken: datetime
+    systolic_mmhg: float | None
+    diastolic_mmhg: float | None
+    heart_rate_bpm: float | None
+    respiratory_rate_per_min: float | None
+    spo2_pct: float | None
+    temperature_c: float | None
+
+
+class AlarmStateOut(AlarmOut):
+    """An alarm with its acknowledgement."""
+
+    acknowledged_at: datetime | None
+    acknowledgement_note: str
+
+
+class DueOut(BaseModel):
+    """The next reading due."""
+
+    at: datetime
+    overdue: bool
+    every_min: float
+    source: str
+
+
+class MissingOut(BaseModel):
+    """A discharge criterion not yet met."""
+
+    criterion: str
+    message: str
+    source: str
+
+
+class SessionStatusOut(BaseModel):
+    """A session as the chair-side page shows it."""
+
+    id: uuid.UUID
+    route: str
+    status: str
+    checked_in_at: datetime
+    dose_start: datetime | None
+    dose_end: datetime | None
+    readings: list[ReadingOut]
+    alarms: list[AlarmStateOut]
+    next_reading_due: DueOut | None
+    pre_dose_problem: str | None
+    discharge_missing: list[MissingOut]

@@ -14,7 +14,14 @@ from ketaclinic.db import utcnow
 from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, invalid
 from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.integrations import pcd01
-from ketaclinic.knowledge.monitoring import Reading, alarms_for, new_alarms
+from ketaclinic.knowledge.monitoring import (
+    Reading,
+    alarms_for,
+    discharge_missing,
+    new_alarms,
+    next_reading_due,
+    pre_dose_problem,
+)
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.service import FUTURE_TOLERANCE, check_vitals
@@ -244,3 +251,55 @@ def readings_of(*, db: Session, session_pk: int) -> Sequence[SessionReading]:
     """The session's readings in time order."""
     return db.execute(select(SessionReading).where(SessionReading.session_pk == session_pk)
                       .order_by(SessionReading.taken_at)).scalars().all()
+
+
+def get_session(*, db: Session, session_id: str, actor: Actor) -> TreatmentSession:
+    """A session the actor may reach (the read audited against its patient)."""
+    session = _by_id(db, TreatmentSession, session_id, "treatment session")
+    assert isinstance(session, TreatmentSession)
+    patients.open_patient(db=db, patient_id=str(_patient_id(db, session)), actor=actor,
+                          purpose="treatment session")
+    return session
+
+
+def acknowledge_alarm(*, db: Session, session_id: str, alarm_id: str, note: str,
+                      actor: Actor) -> SessionAlarm:
+    """A nurse acknowledges an alarm with a note; a new reading may then raise it again."""
+    session = get_session(db=db, session_id=session_id, actor=actor)
+    alarm = _by_id(db, SessionAlarm, alarm_id, "alarm")
+    assert isinstance(alarm, SessionAlarm)
+    if alarm.session_pk != session.pk:
+        raise NotFound("no such alarm")
+    if alarm.acknowledged_at is not None:
+        raise Conflict(f"already acknowledged by {alarm.acknowledged_by}")
+    if len(note.strip()) < 3:
+        raise invalid("note", "say what was done", "a short note")
+    alarm.acknowledged_at = utcnow()
+    alarm.acknowledged_by = actor.username
+    alarm.acknowledgement_note = note.strip()[:1000]
+    db.flush()
+    audit.record(db=db, actor=actor, action="acknowledge", record_type="SessionAlarm",
+                 record_id=alarm.id, patient_id=_patient_id(db, session),
+                 detail=f"{alarm.kind}: {alarm.acknowledgement_note}")
+    return alarm
+
+
+def status_of(*, db: Session, session: TreatmentSession) -> dict[str, Any]:
+    """What the chair-side page shows: readings, alarms, the next reading due, discharge gaps."""
+    readings = [_as_reading(r) for r in readings_of(db=db, session_pk=session.pk)]
+    now = utcnow()
+    due = None
+    if session.dose_start is not None:
+        due = next_reading_due(route=session.route, dose_start=session.dose_start,
+                               dose_end=session.dose_end,
+                               last_reading=readings[-1].taken if readings else None, now=now)
+    missing = discharge_missing(route=session.route, dose_end=session.dose_end, now=now,
+                                baseline=_baseline(db, session), readings=readings, moass=None,
+                                escort_present=False, driving_warning_given=False)
+    return {
+        "readings": readings,
+        "alarms": alarms_of(db=db, session_pk=session.pk),
+        "next_reading_due": due,
+        "pre_dose_problem": pre_dose_problem(_baseline(db, session)),
+        "discharge_missing": missing,
+    }
