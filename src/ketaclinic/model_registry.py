@@ -15,7 +15,9 @@ from ketaclinic.patients.models import (
 )
 from ketaclinic.treatments.models import (
     MonitorMessage,
+    SessionAddendum,
     SessionAlarm,
+    SessionEvent,
     SessionReading,
     TreatmentSession,
 )
@@ -36,7 +38,9 @@ __all__ = [
     "Patient",
     "PatientMrn",
     "RuleOverride",
+    "SessionAddendum",
     "SessionAlarm",
+    "SessionEvent",
     "SessionReading",
     "Site",
     "TreatmentSession",

@@ -1,5 +1,6 @@
 """Treatment sessions: check-in, vital signs from the API and the monitor, alarms."""
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
@@ -7,7 +8,12 @@ from sqlalchemy.orm import Session
 
 from ketaclinic.clinics.models import Chair
 from ketaclinic.treatments import service as treatments
-from ketaclinic.treatments.models import MonitorMessage, SessionAlarm, SessionReading
+from ketaclinic.treatments.models import (
+    MonitorMessage,
+    SessionAlarm,
+    SessionReading,
+    TreatmentSession,
+)
 from tests.integrations.test_pcd01 import PCD01
 
 
@@ -29,6 +35,14 @@ def open_session(api, db: Session, pid: str, chair: str = "A1") -> str:
         "evaluation_id": signed_evaluation(api, pid), "chair_id": chair_id(db, chair)})
     assert response.status_code == 201, response.text
     return response.json()["id"]
+
+
+def start_dosing_now(db: Session, session_id: str) -> None:
+    """Mark dosing as started, as the dose step would, so that later readings rise from baseline."""
+    session = db.execute(select(TreatmentSession).where(
+        TreatmentSession.id == uuid.UUID(session_id))).scalar_one()
+    session.dose_start = datetime.now(UTC) - timedelta(minutes=5)
+    db.flush()
 
 
 def count(db: Session, model: type) -> int:
@@ -55,9 +69,11 @@ def test_check_in_needs_a_course_signed_to_start(api, world, db: Session) -> Non
 def test_batch_readings_raise_alarms_once(api, world, db: Session) -> None:
     session = open_session(api, db, world.patients["p_a1"])
     url = f"/api/v1/treatment-sessions/{session}/vitals"
+    earlier = (datetime.now(UTC) - timedelta(minutes=10)).isoformat()
     baseline = api["nurse_a"].post(url, json={"readings": [
-        {"systolic_mmhg": 124, "diastolic_mmhg": 78, "spo2_pct": 98}]})
+        {"systolic_mmhg": 124, "diastolic_mmhg": 78, "spo2_pct": 98, "taken_at": earlier}]})
     assert baseline.status_code == 201 and baseline.json() == {"stored": 1, "alarms": []}
+    start_dosing_now(db, session)
     high = api["nurse_a"].post(url, json={"readings": [
         {"systolic_mmhg": 186, "diastolic_mmhg": 96}, {"systolic_mmhg": 190, "spo2_pct": 92}]})
     kinds = sorted(a["kind"] for a in high.json()["alarms"])
@@ -88,6 +104,7 @@ def test_monitor_message_lands_on_the_chair_session(api, world, db: Session) -> 
     earlier = (datetime.now(UTC) - timedelta(minutes=10)).isoformat()
     api["nurse_a"].post(f"/api/v1/treatment-sessions/{session}/vitals", json={
         "readings": [{"systolic_mmhg": 122, "diastolic_mmhg": 76, "taken_at": earlier}]})
+    start_dosing_now(db, session)
     moment = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y%m%d%H%M%S+0000")
     text = PCD01.replace("PV1||O|HPC^Chair 2^1", "PV1||O|A^A1^1").replace(
         "20261126140500-0500", moment).replace("20261126140000-0500", moment)

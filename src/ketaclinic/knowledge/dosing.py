@@ -149,3 +149,15 @@ def _devices(route: str, indication: str, row: dict[str, Any], dose_mg: float | 
                 "(not weight-based)", row["source"], duration_min=(devices - 1) * spacing,
                 devices=devices, device_mg=device_mg, device_spacing_min=spacing,
                 override_reason=reason)
+
+
+def device_mg(route: str) -> float:
+    """The amount in one device for a device-dosed route (esketamine: 28 mg)."""
+    row = next(iter(_table()[route].values()))
+    return float(row["device_mg"])
+
+
+def device_spacing_min(route: str) -> float:
+    """Minutes required between devices for a device-dosed route."""
+    row = next(iter(_table()[route].values()))
+    return float(row["device_spacing_min"])

@@ -27,6 +27,15 @@ class TreatmentSession(RecordMixin, Base):
     dose_start: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     dose_end: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     dose_given: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    ordered_by: Mapped[str | None] = mapped_column(String(150), default=None)
+    # {check id: {"ok": bool, "by": username, "at": iso time, "detail": text}}
+    checks: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # {"reason", "by", "at"} when a prescriber let dosing go ahead despite a failed check
+    checks_override: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    pre_dose_override: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    escort_present: Mapped[bool] = mapped_column(default=False)
+    driving_warning_given: Mapped[bool] = mapped_column(default=False)
+    discharge_override: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     discharged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
 
@@ -89,3 +98,27 @@ class MonitorMessage(RecordMixin, Base):
     status: Mapped[str] = mapped_column(String(20))
     ack_code: Mapped[str] = mapped_column(String(2))
     reason: Mapped[str] = mapped_column(String(1000), default="")
+
+
+class SessionEvent(RecordMixin, Base):
+    """Something recorded during a session: a MOAA/S or CADSS score, a side effect, an intervention."""
+
+    __tablename__ = "session_event"
+
+    session_pk: Mapped[int] = mapped_column(ForeignKey("treatment_session.pk", ondelete="RESTRICT"),
+                                            index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # moass, cadss, side-effect, intervention
+    code: Mapped[str] = mapped_column(String(40), default="")
+    value: Mapped[float | None] = mapped_column(Float, default=None)
+    note: Mapped[str] = mapped_column(String(1000), default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SessionAddendum(RecordMixin, Base):
+    """A correction or addition after the record closed: the record itself is never edited."""
+
+    __tablename__ = "session_addendum"
+
+    session_pk: Mapped[int] = mapped_column(ForeignKey("treatment_session.pk", ondelete="RESTRICT"),
+                                            index=True)
+    text: Mapped[str] = mapped_column(String(4000))

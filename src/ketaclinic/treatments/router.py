@@ -1,12 +1,13 @@
 """JSON API for treatment sessions: check-in and batches of vital signs."""
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.permissions import Permission
-from ketaclinic.treatments import schemas
+from ketaclinic.errors import Conflict
+from ketaclinic.treatments import flows, schemas
 from ketaclinic.treatments import service as treatments
 from ketaclinic.web.deps import get_db, require
 
@@ -86,3 +87,133 @@ def acknowledge(
                                          note=data.note, actor=actor)
     db.commit()
     return schemas.AlarmStateOut.model_validate(alarm)
+
+
+@router.post("/treatment-sessions/{session_id}/checks", response_model=dict[str, dict])
+def check_in_checks(
+    session_id: str,
+    data: schemas.ChecksIn,
+    actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+    db: Session = Depends(get_db),
+) -> dict[str, dict]:
+    """Record confirmations and work out the automatic checks; returns every check's result."""
+    session = treatments.get_session(db=db, session_id=session_id, actor=actor)
+    if session.status != "open":
+        raise Conflict("the record is closed; add an addendum instead")
+    results = flows.run_checks(db=db, session=session, patient_id=str(treatments.patient_id_of(
+        db, session)), confirmations=data.confirmations, actor=actor)
+    db.commit()
+    return results
+
+
+@router.post("/treatment-sessions/{session_id}/checks/override", response_model=SessionOut)
+def override_checks(
+    session_id: str,
+    data: schemas.ReasonIn,
+    actor: Actor = Depends(require(Permission.CLINICAL_SIGN)),
+    db: Session = Depends(get_db),
+) -> SessionOut:
+    """A prescriber lets dosing go ahead despite failed checks (reason recorded)."""
+    session = treatments.override_checks(db=db, session_id=session_id, reason=data.reason,
+                                         actor=actor)
+    db.commit()
+    return SessionOut(id=str(session.id), route=session.route, status=session.status)
+
+
+@router.post("/treatment-sessions/{session_id}/pre-dose/override", response_model=SessionOut)
+def override_pre_dose(
+    session_id: str,
+    data: schemas.ReasonIn,
+    actor: Actor = Depends(require(Permission.CLINICAL_SIGN)),
+    db: Session = Depends(get_db),
+) -> SessionOut:
+    """A prescriber lets dosing go ahead despite the baseline BP (reason recorded)."""
+    session = treatments.override_pre_dose(db=db, session_id=session_id, reason=data.reason,
+                                           actor=actor)
+    db.commit()
+    return SessionOut(id=str(session.id), route=session.route, status=session.status)
+
+
+@router.post("/treatment-sessions/{session_id}/dose/start", response_model=SessionOut)
+def dose_start(
+    session_id: str,
+    data: schemas.DoseStartIn,
+    actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+    db: Session = Depends(get_db),
+) -> SessionOut:
+    """Record the dose given (refused while check-in or the baseline BP blocks it)."""
+    session = treatments.start_dose(db=db, session_id=session_id, data=data, actor=actor)
+    db.commit()
+    return SessionOut(id=str(session.id), route=session.route, status=session.status)
+
+
+@router.post("/treatment-sessions/{session_id}/dose/end", response_model=SessionOut)
+def dose_end(
+    session_id: str,
+    data: schemas.DoseEndIn,
+    actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+    db: Session = Depends(get_db),
+) -> SessionOut:
+    """Record the end of dosing."""
+    session = treatments.end_dose(db=db, session_id=session_id, data=data, actor=actor)
+    db.commit()
+    return SessionOut(id=str(session.id), route=session.route, status=session.status)
+
+
+@router.post("/treatment-sessions/{session_id}/events", status_code=201)
+def add_event(
+    session_id: str,
+    data: schemas.EventIn,
+    actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+    db: Session = Depends(get_db),
+) -> dict[str, str]:
+    """Record a MOAA/S or CADSS score, a side effect or an intervention."""
+    event = treatments.add_event(db=db, session_id=session_id, data=data, actor=actor)
+    db.commit()
+    return {"id": str(event.id), "kind": event.kind}
+
+
+@router.post("/treatment-sessions/{session_id}/discharge", response_model=SessionOut)
+def discharge(
+    session_id: str,
+    data: schemas.DischargeIn,
+    actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+    db: Session = Depends(get_db),
+) -> SessionOut:
+    """Discharge when every criterion is met; otherwise 422 listing what is missing."""
+    session = treatments.discharge(db=db, session_id=session_id, data=data, actor=actor)
+    db.commit()
+    return SessionOut(id=str(session.id), route=session.route, status=session.status)
+
+
+class DischargeOverrideIn(schemas.DischargeIn):
+    """Discharge despite unmet criteria, with the prescriber's reason."""
+
+    reason: str = Field(min_length=3, max_length=1000)
+
+
+@router.post("/treatment-sessions/{session_id}/discharge/override", response_model=SessionOut)
+def discharge_override(
+    session_id: str,
+    data: DischargeOverrideIn,
+    actor: Actor = Depends(require(Permission.CLINICAL_SIGN)),
+    db: Session = Depends(get_db),
+) -> SessionOut:
+    """A prescriber discharges despite unmet criteria (reason recorded)."""
+    session = treatments.discharge(db=db, session_id=session_id, data=data, actor=actor,
+                                   override_reason=data.reason)
+    db.commit()
+    return SessionOut(id=str(session.id), route=session.route, status=session.status)
+
+
+@router.post("/treatment-sessions/{session_id}/addenda", status_code=201)
+def add_addendum(
+    session_id: str,
+    data: schemas.AddendumIn,
+    actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+    db: Session = Depends(get_db),
+) -> dict[str, str]:
+    """Add a correction to a closed record."""
+    addendum = treatments.add_addendum(db=db, session_id=session_id, text=data.text, actor=actor)
+    db.commit()
+    return {"id": str(addendum.id)}

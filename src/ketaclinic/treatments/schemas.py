@@ -110,3 +110,56 @@ class SessionStatusOut(BaseModel):
     next_reading_due: DueOut | None
     pre_dose_problem: str | None
     discharge_missing: list[MissingOut]
+
+
+class ChecksIn(InputModel):
+    """The nurse's confirmations at check-in (automatic checks are worked out)."""
+
+    confirmations: dict[str, bool] = Field(default_factory=dict)
+
+
+class ReasonIn(InputModel):
+    """A prescriber's recorded reason for going ahead despite a rule."""
+
+    reason: str = Field(min_length=3, max_length=1000)
+
+
+class DoseStartIn(InputModel):
+    """What was given: dose, lot, the ordering prescriber; esketamine device times."""
+
+    dose_mg: float = Field(gt=0, le=1000)
+    lot_number: str = Field(min_length=1, max_length=40)
+    ordered_by: str = Field(min_length=1, max_length=150, description="the prescriber's username")
+    started_at: datetime | None = None
+    device_times: list[datetime] = Field(default_factory=list, max_length=10,
+                                         description="esketamine: when each device was used")
+    dose_override_reason: str | None = Field(default=None, max_length=1000)
+
+
+class DoseEndIn(InputModel):
+    """When dosing ended (default now)."""
+
+    ended_at: datetime | None = None
+
+
+class EventIn(InputModel):
+    """A score (moass, cadss), a side effect or an intervention."""
+
+    kind: str = Field(pattern="^(moass|cadss|side-effect|intervention)$")
+    code: str = Field(default="", max_length=40)
+    value: float | None = None
+    note: str = Field(default="", max_length=1000)
+    at: datetime | None = None
+
+
+class DischargeIn(InputModel):
+    """The nurse's confirmations at discharge."""
+
+    escort_present: bool
+    driving_warning_given: bool
+
+
+class AddendumIn(InputModel):
+    """A correction or addition to a closed record."""
+
+    text: str = Field(min_length=3, max_length=4000)

@@ -1,7 +1,9 @@
 """Treatment-session use cases: open a session at a chair, take in readings from any source."""
 
+import itertools
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -9,11 +11,13 @@ from sqlalchemy.orm import Session
 
 from ketaclinic.audit import service as audit
 from ketaclinic.auth.actor import Actor
+from ketaclinic.auth.models import User
 from ketaclinic.clinics.models import Chair, Site
 from ketaclinic.db import utcnow
 from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, invalid
 from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.integrations import pcd01
+from ketaclinic.knowledge import dosing
 from ketaclinic.knowledge.monitoring import (
     Reading,
     alarms_for,
@@ -22,14 +26,18 @@ from ketaclinic.knowledge.monitoring import (
     next_reading_due,
     pre_dose_problem,
 )
+from ketaclinic.knowledge.tables import load_table
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.service import FUTURE_TOLERANCE, check_vitals
-from ketaclinic.treatments import schemas
+from ketaclinic.treatments import flows, schemas
 from ketaclinic.treatments.models import (
+    DISCHARGED,
     OPEN,
     MonitorMessage,
+    SessionAddendum,
     SessionAlarm,
+    SessionEvent,
     SessionReading,
     TreatmentSession,
 )
@@ -107,13 +115,14 @@ def _open_alarm_kinds(db: Session, session: TreatmentSession) -> set[str]:
 
 
 def _baseline(db: Session, session: TreatmentSession) -> Reading | None:
+    """The last blood pressure taken before dosing (a re-measurement replaces a high one)."""
     query = select(SessionReading).where(SessionReading.session_pk == session.pk,
                                          SessionReading.systolic_mmhg.is_not(None))
     if session.dose_start is not None:
         query = query.where(SessionReading.taken_at <= session.dose_start)
-    first = db.execute(query.order_by(SessionReading.taken_at.desc() if session.dose_start
-                                      else SessionReading.taken_at).limit(1)).scalar_one_or_none()
-    return _as_reading(first) if first else None
+    latest = db.execute(query.order_by(SessionReading.taken_at.desc()).limit(1)
+                        ).scalar_one_or_none()
+    return _as_reading(latest) if latest else None
 
 
 def _as_reading(row: SessionReading) -> Reading:
@@ -169,6 +178,11 @@ def add_readings(*, db: Session, session_id: str, data: schemas.ReadingsIn,
                  record_id=session.id, patient_id=patient.id,
                  detail=f"{stored} readings, {len(raised)} alarms")
     return stored, raised
+
+
+def patient_id_of(db: Session, session: TreatmentSession) -> uuid.UUID:
+    """The public id of the session's patient."""
+    return _patient_id(db, session)
 
 
 def _patient_id(db: Session, session: TreatmentSession) -> uuid.UUID:
@@ -303,3 +317,199 @@ def status_of(*, db: Session, session: TreatmentSession) -> dict[str, Any]:
         "pre_dose_problem": pre_dose_problem(_baseline(db, session)),
         "discharge_missing": missing,
     }
+
+
+def _ensure_open(session: TreatmentSession) -> None:
+    if session.status != OPEN:
+        raise Conflict("the record is closed; add an addendum instead")
+
+
+def _override(actor: Actor, reason: str) -> dict[str, str]:
+    return {"reason": reason.strip(), "by": actor.username, "at": utcnow().isoformat()}
+
+
+def override_checks(*, db: Session, session_id: str, reason: str, actor: Actor) -> TreatmentSession:
+    """A prescriber lets dosing go ahead despite failed checks, with the reason; audited."""
+    session = get_session(db=db, session_id=session_id, actor=actor)
+    _ensure_open(session)
+    session.checks_override = _override(actor, reason)
+    db.flush()
+    audit.record(db=db, actor=actor, action="override", record_type="TreatmentSession",
+                 record_id=session.id, patient_id=_patient_id(db, session),
+                 detail=f"check-in checks: {reason}")
+    return session
+
+
+def override_pre_dose(*, db: Session, session_id: str, reason: str,
+                      actor: Actor) -> TreatmentSession:
+    """A prescriber lets dosing go ahead despite the baseline BP, with the reason; audited."""
+    session = get_session(db=db, session_id=session_id, actor=actor)
+    _ensure_open(session)
+    session.pre_dose_override = _override(actor, reason)
+    db.flush()
+    audit.record(db=db, actor=actor, action="override", record_type="TreatmentSession",
+                 record_id=session.id, patient_id=_patient_id(db, session),
+                 detail=f"pre-dose blood pressure: {reason}")
+    return session
+
+
+def start_dose(*, db: Session, session_id: str, data: schemas.DoseStartIn,
+               actor: Actor) -> TreatmentSession:
+    """Record the dose given; refused while a check or the baseline BP blocks dosing."""
+    session = get_session(db=db, session_id=session_id, actor=actor)
+    _ensure_open(session)
+    if session.dose_start is not None:
+        raise Conflict("the dose has already been recorded")
+    failed = flows.failed_checks(session)
+    if failed and not session.checks_override:
+        raise Conflict("dosing is blocked by check-in: " + "; ".join(flows.labels(failed)))
+    problem = pre_dose_problem(_baseline(db, session))
+    if problem and not session.pre_dose_override:
+        raise Conflict(f"dosing is blocked: {problem}")
+    prescriber = db.execute(select(User).where(User.username == data.ordered_by.strip().lower(),
+                                               User.role == "prescriber")).scalar_one_or_none()
+    if prescriber is None:
+        raise invalid("ordered_by", f"{data.ordered_by!r} is not a prescriber",
+                      "the username of the ordering prescriber")
+    started = data.started_at or utcnow()
+    problems = _device_problems(session, data, started)
+    if problems:
+        raise InvalidInput(problems)
+    given: dict[str, Any] = {"dose_mg": data.dose_mg, "lot_number": data.lot_number,
+                             "route": session.route}
+    evaluation = db.execute(select(Evaluation).where(Evaluation.pk == session.evaluation_pk)
+                            ).scalar_one()
+    planned = evaluation.dose or {}
+    weight = planned.get("weight_kg")
+    if weight:
+        per_kg = round(data.dose_mg / weight, 3)
+        try:
+            dosing.calculate(route=session.route, weight_kg=weight,
+                             indication=evaluation.indication, mg_per_kg=per_kg,
+                             override_reason=data.dose_override_reason)
+        except dosing.DoseRefused as exc:
+            raise invalid("dose_mg", f"{data.dose_mg:g} mg is {per_kg:g} mg/kg: {exc.message}",
+                          exc.accepted) from None
+        given["mg_per_kg"] = per_kg
+    given.update({"planned_dose_mg": planned.get("dose_mg"),
+                  "device_times": [t.isoformat() for t in data.device_times],
+                  "override_reason": data.dose_override_reason})
+    session.dose_start = started
+    session.dose_given = given
+    session.ordered_by = prescriber.username
+    db.flush()
+    audit.record(db=db, actor=actor, action="dose", record_type="TreatmentSession",
+                 record_id=session.id, patient_id=_patient_id(db, session),
+                 detail=f"{data.dose_mg:g} mg lot {data.lot_number} ordered by {prescriber.username}")
+    return session
+
+
+def _device_problems(session: TreatmentSession, data: schemas.DoseStartIn,
+                     started: datetime) -> list[FieldProblem]:
+    if session.route != "esketamine":
+        return []
+    spacing = dosing.device_spacing_min(session.route)
+    device_mg = dosing.device_mg(session.route)
+    expected = int(data.dose_mg // device_mg)
+    times = sorted(data.device_times or [started])
+    problems = []
+    if len(times) != expected:
+        problems.append(FieldProblem("device_times", f"{len(times)} device times for "
+                                     f"{data.dose_mg:g} mg", f"{expected} (one per {device_mg:g} mg device)"))
+    for first, second in itertools.pairwise(times):
+        if (second - first).total_seconds() < spacing * 60:
+            problems.append(FieldProblem("device_times", f"devices at {first:%H:%M} and "
+                                         f"{second:%H:%M} are less than {spacing:g} min apart",
+                                         f"at least {spacing:g} min between devices"))
+    return problems
+
+
+def end_dose(*, db: Session, session_id: str, data: schemas.DoseEndIn,
+             actor: Actor) -> TreatmentSession:
+    """Record the end of dosing: the observation period starts."""
+    session = get_session(db=db, session_id=session_id, actor=actor)
+    _ensure_open(session)
+    if session.dose_start is None:
+        raise Conflict("no dose has been recorded yet")
+    ended = data.ended_at or utcnow()
+    if ended < session.dose_start:
+        raise invalid("ended_at", "is before the dose started", "after the start of dosing")
+    session.dose_end = ended
+    db.flush()
+    audit.record(db=db, actor=actor, action="update", record_type="TreatmentSession",
+                 record_id=session.id, patient_id=_patient_id(db, session), detail="dosing ended")
+    return session
+
+
+def add_event(*, db: Session, session_id: str, data: schemas.EventIn, actor: Actor) -> SessionEvent:
+    """Record a MOAA/S or CADSS score, a side effect or an intervention."""
+    session = get_session(db=db, session_id=session_id, actor=actor)
+    _ensure_open(session)
+    table = load_table("session_events")
+    if data.kind in ("moass", "cadss"):
+        scale = load_table("monitoring")["scales"][data.kind]
+        if data.value is None or not scale["min"] <= data.value <= scale["max"] or data.value % 1:
+            raise invalid("value", f"{data.kind} score {data.value}",
+                          f"a whole number from {scale['min']} to {scale['max']}")
+    else:
+        codes = table["side_effects" if data.kind == "side-effect" else "interventions"]
+        if data.code not in codes:
+            raise invalid("code", f"unknown {data.kind} {data.code!r}", ", ".join(codes))
+    event = SessionEvent(session_pk=session.pk, kind=data.kind, code=data.code, value=data.value,
+                         note=data.note, at=data.at or utcnow(), created_by=actor.username)
+    db.add(event)
+    db.flush()
+    audit.record(db=db, actor=actor, action="create", record_type="SessionEvent",
+                 record_id=event.id, patient_id=_patient_id(db, session),
+                 detail=f"{data.kind} {data.code}{'' if data.value is None else f' {data.value:g}'}")
+    return event
+
+
+def latest_score(db: Session, session: TreatmentSession, kind: str) -> int | None:
+    """The most recent score of a scale in the session."""
+    value = db.execute(select(SessionEvent.value).where(
+        SessionEvent.session_pk == session.pk, SessionEvent.kind == kind)
+        .order_by(SessionEvent.at.desc(), SessionEvent.pk.desc()).limit(1)).scalar_one_or_none()
+    return None if value is None else int(value)
+
+
+def discharge(*, db: Session, session_id: str, data: schemas.DischargeIn, actor: Actor,
+              override_reason: str | None = None) -> TreatmentSession:
+    """Discharge when every criterion is met (or a prescriber overrides); the record closes."""
+    session = get_session(db=db, session_id=session_id, actor=actor)
+    _ensure_open(session)
+    session.escort_present = data.escort_present
+    session.driving_warning_given = data.driving_warning_given
+    readings = [_as_reading(r) for r in readings_of(db=db, session_pk=session.pk)]
+    missing = discharge_missing(route=session.route, dose_end=session.dose_end, now=utcnow(),
+                                baseline=_baseline(db, session), readings=readings,
+                                moass=latest_score(db, session, "moass"),
+                                escort_present=data.escort_present,
+                                driving_warning_given=data.driving_warning_given)
+    if missing and not override_reason:
+        raise InvalidInput([FieldProblem(m.criterion, m.message, "met before discharge")
+                            for m in missing])
+    if override_reason:
+        session.discharge_override = _override(actor, override_reason)
+    session.status = DISCHARGED
+    session.discharged_at = utcnow()
+    db.flush()
+    audit.record(db=db, actor=actor, action="discharge", record_type="TreatmentSession",
+                 record_id=session.id, patient_id=_patient_id(db, session),
+                 detail=f"override: {override_reason}; missing: "
+                        f"{', '.join(m.criterion for m in missing)}" if override_reason
+                 else "all criteria met")
+    return session
+
+
+def add_addendum(*, db: Session, session_id: str, text: str, actor: Actor) -> SessionAddendum:
+    """Add a correction to a closed record (the record itself is never edited)."""
+    session = get_session(db=db, session_id=session_id, actor=actor)
+    if session.status == OPEN:
+        raise Conflict("the record is still open; record the change directly")
+    addendum = SessionAddendum(session_pk=session.pk, text=text.strip(), created_by=actor.username)
+    db.add(addendum)
+    db.flush()
+    audit.record(db=db, actor=actor, action="addendum", record_type="TreatmentSession",
+                 record_id=session.id, patient_id=_patient_id(db, session), detail=text[:200])
+    return addendum

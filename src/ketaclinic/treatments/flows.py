@@ -1,0 +1,108 @@
+"""Check-in checks: route-specific confirmations plus what the record shows today."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ketaclinic.audit import service as audit
+from ketaclinic.auth.actor import Actor
+from ketaclinic.db import utcnow
+from ketaclinic.evaluations import service as evaluations
+from ketaclinic.evaluations.models import Evaluation
+from ketaclinic.knowledge.screening import screen
+from ketaclinic.knowledge.tables import load_table
+from ketaclinic.patients import service as patients
+from ketaclinic.patients.models import ENTERED_IN_ERROR
+from ketaclinic.patients.record import screening_record
+from ketaclinic.treatments.models import TreatmentSession
+
+
+@dataclass(frozen=True)
+class Check:
+    """One row of checkin.toml."""
+
+    id: str
+    kind: str
+    routes: frozenset[str]
+    label: str
+    source: str
+
+
+@cache
+def checks() -> tuple[Check, ...]:
+    """Every check-in check in table order."""
+    return tuple(Check(r["id"], r["kind"], frozenset(r["routes"]), r["label"], r["source"])
+                 for r in load_table("checkin")["check"])
+
+
+def checks_for(route: str) -> list[Check]:
+    """The checks that apply to a route."""
+    return [c for c in checks() if route in c.routes]
+
+
+def _automatic(db: Session, session: TreatmentSession, patient_id: str,
+               actor: Actor) -> dict[str, tuple[bool, str]]:
+    patient = patients.chart(db=db, patient_id=patient_id, actor=actor)
+    evaluation = db.execute(select(Evaluation).where(Evaluation.pk == session.evaluation_pk)
+                            ).scalar_one()
+    today = patients.local_today(patient)
+    zone = patients.time_zone_of(patient)
+    result = screen(screening_record(patient), route=session.route, on=today,
+                    ruleset=evaluations.current_ruleset(db=db), time_zone=zone)
+    blocking = [f.message for f in result.findings if f.severity == "contraindication"]
+    consents = evaluations.consents_for(db=db, patient_id=patient_id, actor=actor)
+    weighed_today = any(v.weight_kg is not None and v.status != ENTERED_IN_ERROR
+                        and v.measured_at.astimezone(ZoneInfo(zone)).date() == today
+                        for v in patient.vitals)
+    return {
+        "signed-evaluation": (evaluation.status == "signed" and evaluation.signed_decision == "start",
+                              f"evaluation of {evaluation.screened_on} signed by "
+                              f"{evaluation.signed_by or 'nobody'}"),
+        "consent": (evaluations.has_consent(consents),
+                    "consent on file" if evaluations.has_consent(consents) else "no consent recorded"),
+        "no-new-contraindication": (not blocking, "; ".join(blocking) or
+                                    f"screened today with rule set {result.ruleset_version}"),
+        "current-weight": (weighed_today, "weight recorded today" if weighed_today
+                           else "record today's weight on the chart"),
+    }
+
+
+def run_checks(*, db: Session, session: TreatmentSession, patient_id: str,
+               confirmations: dict[str, bool], actor: Actor) -> dict[str, Any]:
+    """Record the nurse's confirmations and work out the automatic checks; audited."""
+    automatic = _automatic(db, session, patient_id, actor)
+    now = utcnow().isoformat()
+    results: dict[str, Any] = dict(session.checks or {})
+    for check in checks_for(session.route):
+        if check.kind == "automatic":
+            ok, detail = automatic[check.id]
+        elif check.id in confirmations:
+            ok = bool(confirmations[check.id])
+            detail = "confirmed" if ok else "not confirmed"
+        else:
+            continue
+        results[check.id] = {"ok": ok, "by": actor.username, "at": now, "detail": detail}
+    session.checks = results
+    db.flush()
+    failed = failed_checks(session)
+    audit.record(db=db, actor=actor, action="update", record_type="TreatmentSession",
+                 record_id=session.id, patient_id=patient_id,
+                 detail="checks: " + ("all passed" if not failed else "failed " + ", ".join(failed)))
+    return results
+
+
+def failed_checks(session: TreatmentSession) -> list[str]:
+    """The checks of the route not (yet) passed."""
+    done = session.checks or {}
+    return [c.id for c in checks_for(session.route) if not done.get(c.id, {}).get("ok")]
+
+
+def labels(ids: Sequence[str]) -> list[str]:
+    """The labels of some check ids, for messages."""
+    by_id = {c.id: c.label for c in checks()}
+    return [by_id.get(i, i) for i in ids]

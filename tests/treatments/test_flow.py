@@ -1,0 +1,146 @@
+"""A whole IV treatment session through the API: checks, baseline, dose, events, discharge."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ketaclinic.audit.models import AuditEvent
+from ketaclinic.treatments.models import TreatmentSession
+from tests.treatments.test_ingest import open_session
+
+
+def post(api, who: str, session: str, path: str, body: dict):
+    return api[who].post(f"/api/v1/treatment-sessions/{session}/{path}", json=body)
+
+
+def ago(minutes: int) -> str:
+    return (datetime.now(UTC) - timedelta(minutes=minutes)).isoformat()
+
+
+def ready_to_dose(api, world, db: Session) -> str:
+    pid = world.patients["p_a1"]
+    session = open_session(api, db, pid)
+    api["nurse_a"].post(f"/api/v1/patients/{pid}/consents", json={})
+    post(api, "nurse_a", session, "checks", {"confirmations": {
+        "identity": True, "escort": True, "pregnancy-status": True}})
+    post(api, "nurse_a", session, "vitals", {"readings": [
+        {"systolic_mmhg": 126, "diastolic_mmhg": 80, "spo2_pct": 98, "taken_at": ago(20)}]})
+    return session
+
+
+def test_failed_checks_block_dosing_until_fixed(api, world, db: Session) -> None:
+    pid = world.patients["p_a1"]
+    session = open_session(api, db, pid)
+    results = post(api, "nurse_a", session, "checks", {"confirmations": {
+        "identity": True, "escort": False, "pregnancy-status": True}}).json()
+    assert results["escort"]["ok"] is False and results["consent"]["ok"] is False
+    assert results["no-new-contraindication"]["ok"] and results["signed-evaluation"]["ok"]
+    post(api, "nurse_a", session, "vitals", {"readings": [{"systolic_mmhg": 126, "diastolic_mmhg": 80}]})
+    blocked = post(api, "nurse_a", session, "dose/start", {
+        "dose_mg": 35, "lot_number": "K123", "ordered_by": "prescriber"})
+    assert blocked.status_code == 409
+    assert "Escort or ride home" in blocked.json()["detail"] and "Consent on file" in blocked.json()["detail"]
+    api["nurse_a"].post(f"/api/v1/patients/{pid}/consents", json={})
+    fixed = post(api, "nurse_a", session, "checks", {"confirmations": {"escort": True}}).json()
+    assert all(r["ok"] for r in fixed.values())
+    given = post(api, "nurse_a", session, "dose/start", {
+        "dose_mg": 35, "lot_number": "K123", "ordered_by": "prescriber"})
+    assert given.status_code == 200, given.text
+
+
+def test_a_prescriber_may_override_failed_checks_with_a_reason(api, world, db: Session) -> None:
+    session = open_session(api, db, world.patients["p_a1"])
+    post(api, "nurse_a", session, "vitals", {"readings": [{"systolic_mmhg": 126, "diastolic_mmhg": 80}]})
+    assert post(api, "nurse_a", session, "checks/override", {"reason": "x" * 5}).status_code == 403
+    assert post(api, "prescriber", session, "checks/override", {"reason": ""}).status_code == 422
+    assert post(api, "prescriber", session, "checks/override",
+                {"reason": "consent signed on paper, scanning later"}).status_code == 200
+    given = post(api, "nurse_a", session, "dose/start", {
+        "dose_mg": 35, "lot_number": "K123", "ordered_by": "prescriber"})
+    assert given.status_code == 200
+    event = db.execute(select(AuditEvent).where(AuditEvent.action == "override")).scalar_one()
+    assert "consent signed on paper" in event.detail
+
+
+def test_high_baseline_blocks_until_re_measured(api, world, db: Session) -> None:
+    session = ready_to_dose(api, world, db)
+    post(api, "nurse_a", session, "vitals", {"readings": [
+        {"systolic_mmhg": 152, "diastolic_mmhg": 94, "taken_at": ago(10)}]})
+    dose = {"dose_mg": 35, "lot_number": "K123", "ordered_by": "prescriber"}
+    blocked = post(api, "nurse_a", session, "dose/start", dose)
+    assert blocked.status_code == 409 and "152/94 is above 140/90" in blocked.json()["detail"]
+    post(api, "nurse_a", session, "vitals", {"readings": [
+        {"systolic_mmhg": 132, "diastolic_mmhg": 84, "taken_at": ago(5)}]})
+    assert post(api, "nurse_a", session, "dose/start", dose).status_code == 200
+
+
+def test_dose_checks(api, world, db: Session) -> None:
+    session = ready_to_dose(api, world, db)
+    not_prescriber = post(api, "nurse_a", session, "dose/start", {
+        "dose_mg": 35, "lot_number": "K1", "ordered_by": "nurse_a"})
+    assert not_prescriber.status_code == 422
+    assert not_prescriber.json()["errors"][0]["field"] == "ordered_by"
+    too_much = post(api, "nurse_a", session, "dose/start", {
+        "dose_mg": 100, "lot_number": "K1", "ordered_by": "prescriber"})
+    assert too_much.status_code == 422
+    assert "100 mg is 1.429 mg/kg" in too_much.json()["errors"][0]["message"]
+    ok = post(api, "nurse_a", session, "dose/start", {
+        "dose_mg": 35, "lot_number": "K1", "ordered_by": "prescriber", "started_at": ago(2)})
+    assert ok.status_code == 200
+    again = post(api, "nurse_a", session, "dose/start", {
+        "dose_mg": 35, "lot_number": "K1", "ordered_by": "prescriber"})
+    assert again.status_code == 409
+
+
+def test_events_discharge_and_the_closed_record(api, world, db: Session) -> None:
+    session = ready_to_dose(api, world, db)
+    post(api, "nurse_a", session, "dose/start", {
+        "dose_mg": 35, "lot_number": "K1", "ordered_by": "prescriber", "started_at": ago(15)})
+    rise = post(api, "nurse_a", session, "vitals", {"readings": [
+        {"systolic_mmhg": 172, "diastolic_mmhg": 96, "taken_at": ago(10)}]}).json()
+    assert [a["kind"] for a in rise["alarms"]] == ["systolic-rise"]
+    assert post(api, "nurse_a", session, "dose/end", {"ended_at": ago(5)}).status_code == 200
+    for body, status in [({"kind": "moass", "value": 4}, 201), ({"kind": "cadss", "value": 12}, 201),
+                         ({"kind": "side-effect", "code": "nausea"}, 201),
+                         ({"kind": "intervention", "code": "antiemetic-given"}, 201),
+                         ({"kind": "moass", "value": 7}, 422), ({"kind": "moass", "value": 4.5}, 422),
+                         ({"kind": "side-effect", "code": "sneezing"}, 422),
+                         ({"kind": "mood", "value": 1}, 422)]:
+        assert post(api, "nurse_a", session, "events", body).status_code == status, body
+    refused = post(api, "nurse_a", session, "discharge",
+                   {"escort_present": True, "driving_warning_given": False})
+    assert refused.status_code == 422
+    fields = [e["field"] for e in refused.json()["errors"]]
+    assert fields == ["observation-time", "vitals-after-dosing", "moass-alert", "driving-warning"]
+    # Time passes: the observation period is over, vitals settle, the patient is alert.
+    row = db.execute(select(TreatmentSession).where(
+        TreatmentSession.id == uuid.UUID(session))).scalar_one()
+    row.dose_end = datetime.now(UTC) - timedelta(minutes=70)
+    row.dose_start = datetime.now(UTC) - timedelta(minutes=110)
+    db.flush()
+    post(api, "nurse_a", session, "vitals", {"readings": [
+        {"systolic_mmhg": 130, "diastolic_mmhg": 82, "spo2_pct": 98, "taken_at": ago(3)}]})
+    post(api, "nurse_a", session, "events", {"kind": "moass", "value": 5})
+    allowed = post(api, "nurse_a", session, "discharge",
+                   {"escort_present": True, "driving_warning_given": True})
+    assert allowed.status_code == 200 and allowed.json()["status"] == "discharged"
+    assert post(api, "nurse_a", session, "events", {"kind": "moass", "value": 5}).status_code == 409
+    assert post(api, "nurse_a", session, "vitals", {"readings": [{"spo2_pct": 97}]}).status_code == 409
+    assert post(api, "nurse_a", session, "addenda",
+                {"text": "lot number was K1-A, not K1"}).status_code == 201
+
+
+def test_prescriber_discharge_override(api, world, db: Session) -> None:
+    session = ready_to_dose(api, world, db)
+    post(api, "nurse_a", session, "dose/start", {
+        "dose_mg": 35, "lot_number": "K1", "ordered_by": "prescriber", "started_at": ago(15)})
+    post(api, "nurse_a", session, "dose/end", {"ended_at": ago(5)})
+    body = {"escort_present": True, "driving_warning_given": True,
+            "reason": "transferred to the emergency department by ambulance"}
+    assert post(api, "nurse_a", session, "discharge/override", body).status_code == 403
+    done = post(api, "prescriber", session, "discharge/override", body)
+    assert done.status_code == 200 and done.json()["status"] == "discharged"
+    detail = db.execute(select(AuditEvent.detail).where(AuditEvent.action == "discharge")).scalar_one()
+    assert "ambulance" in detail and "observation-time" in detail
