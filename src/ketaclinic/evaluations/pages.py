@@ -5,10 +5,12 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.permissions import Permission, allows
+from ketaclinic.clinics.models import Chair
 from ketaclinic.errors import Conflict, InvalidInput
 from ketaclinic.evaluations import schemas
 from ketaclinic.evaluations import service as evaluations
@@ -126,12 +128,16 @@ def _detail_page(request: Request, db: Session, actor: Actor, patient_id: str,
     except (ValueError, courses.PlanError) as exc:
         plan, plan_error = None, str(exc)
     grouped = {s: evaluations.findings_of(evaluation, s) for s in SEVERITIES}
+    chairs = db.execute(select(Chair).where(Chair.site_pk.in_(patient.site_pks & actor.site_pks),
+                                            Chair.active.is_(True)).order_by(Chair.name)
+                        ).scalars().all()
     return render(request, "evaluations/detail.html", status_code=status_code, patient=patient,
                   evaluation=evaluation, grouped=grouped, dose=dose, dose_error=dose_error,
                   latest_weight=latest, plan=plan, plan_error=plan_error, plan_start=start,
                   query=query, errors=errors or [], values=values or {},
                   has_consent=evaluations.has_consent(consents),
-                  can_sign=allows(actor.role, Permission.CLINICAL_SIGN))
+                  can_sign=allows(actor.role, Permission.CLINICAL_SIGN), chairs=chairs,
+                  can_write=allows(actor.role, Permission.CLINICAL_WRITE))
 
 
 def _next_weekday(day: date) -> date:

@@ -308,8 +308,10 @@ def status_of(*, db: Session, session: TreatmentSession) -> dict[str, Any]:
                                dose_end=session.dose_end,
                                last_reading=readings[-1].taken if readings else None, now=now)
     missing = discharge_missing(route=session.route, dose_end=session.dose_end, now=now,
-                                baseline=_baseline(db, session), readings=readings, moass=None,
-                                escort_present=False, driving_warning_given=False)
+                                baseline=_baseline(db, session), readings=readings,
+                                moass=latest_score(db, session, "moass"),
+                                escort_present=session.escort_present,
+                                driving_warning_given=session.driving_warning_given)
     return {
         "readings": readings,
         "alarms": alarms_of(db=db, session_pk=session.pk),

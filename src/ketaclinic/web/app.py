@@ -14,6 +14,7 @@ from ketaclinic.integrations import cds_router
 from ketaclinic.patients import pages as patient_pages
 from ketaclinic.patients import router as patient_api
 from ketaclinic.settings import get_settings
+from ketaclinic.treatments import pages as treatment_pages
 from ketaclinic.treatments import router as treatment_api
 from ketaclinic.web import pages as web_pages
 from ketaclinic.web import problems
@@ -37,6 +38,7 @@ def create_app() -> FastAPI:
     problems.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for module in (web_pages, auth_pages, auth_api, patient_pages, patient_api,
-                   evaluation_pages, evaluation_api, treatment_api, cds_router):
+                   evaluation_pages, evaluation_api, treatment_pages, treatment_api,
+                   cds_router):
         app.include_router(module.router)
     return app

@@ -1,0 +1,324 @@
+"""The chair-side page of a treatment session, its live fragment and its event stream."""
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ketaclinic.auth.actor import Actor
+from ketaclinic.auth.models import User
+from ketaclinic.auth.permissions import Permission, allows
+from ketaclinic.clinics.models import Chair
+from ketaclinic.db import session_factory, utcnow
+from ketaclinic.errors import Conflict, InvalidInput
+from ketaclinic.evaluations.models import Evaluation
+from ketaclinic.knowledge.monitoring import observation_ends
+from ketaclinic.knowledge.tables import load_table
+from ketaclinic.patients import service as patients
+from ketaclinic.patients.models import Patient
+from ketaclinic.treatments import flows, schemas
+from ketaclinic.treatments import service as treatments
+from ketaclinic.treatments.chart import session_svg
+from ketaclinic.treatments.models import (
+    OPEN,
+    SessionAddendum,
+    SessionAlarm,
+    SessionEvent,
+    SessionReading,
+    TreatmentSession,
+)
+from ketaclinic.web.csrf import check_csrf
+from ketaclinic.web.deps import get_db, require
+from ketaclinic.web.forms import parse_form, validate
+from ketaclinic.web.templating import render
+
+router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
+STREAM_POLL_S = 1.0
+STREAM_MAX_S = 4 * 3600
+
+
+def _context(db: Session, actor: Actor, session_id: str) -> dict[str, Any]:
+    session = treatments.get_session(db=db, session_id=session_id, actor=actor)
+    patient = patients.chart(db=db, patient_id=str(treatments.patient_id_of(db, session)),
+                             actor=actor)
+    state = treatments.status_of(db=db, session=session)
+    chair = db.execute(select(Chair).where(Chair.pk == session.chair_pk)).scalar_one()
+    evaluation = db.execute(select(Evaluation).where(Evaluation.pk == session.evaluation_pk)
+                            ).scalar_one()
+    events = db.execute(select(SessionEvent).where(SessionEvent.session_pk == session.pk)
+                        .order_by(SessionEvent.at)).scalars().all()
+    addenda = db.execute(select(SessionAddendum).where(SessionAddendum.session_pk == session.pk)
+                         .order_by(SessionAddendum.pk)).scalars().all()
+    tz = patients.time_zone_of(patient)
+    prescribers = db.execute(select(User.username).where(User.role == "prescriber",
+                                                         User.active.is_(True))
+                             .order_by(User.username)).scalars().all()
+    table = load_table("session_events")
+    return {
+        "session": session, "patient": patient, "chair": chair, "evaluation": evaluation,
+        "state": state, "events": events, "addenda": addenda, "tz": tz,
+        "checks": flows.checks_for(session.route), "failed": flows.failed_checks(session),
+        "missing": state["discharge_missing"], "moass": treatments.latest_score(db, session, "moass"),
+        "prescribers": prescribers,
+        "side_effects": table["side_effects"], "interventions": table["interventions"],
+        "chart_svg": session_svg(state["readings"], session, events, tz),
+        "observation_ends": observation_ends(session.route, session.dose_end)
+        if session.dose_end else None,
+        "open_alarms": [a for a in state["alarms"] if a.acknowledged_at is None],
+    }
+
+
+def _page(request: Request, db: Session, actor: Actor, session_id: str,
+          errors: list[str] | None = None, status_code: int = 200) -> Response:
+    context = _context(db, actor, session_id)
+    db.commit()
+    return render(request, "treatments/session.html", status_code=status_code,
+                  errors=errors or [], can_write=allows(actor.role, Permission.CLINICAL_WRITE),
+                  can_sign=allows(actor.role, Permission.CLINICAL_SIGN), **context)
+
+
+@router.get("/treatment-sessions/{session_id}", response_class=HTMLResponse)
+def session_page(
+    request: Request,
+    session_id: str,
+    actor: Actor = Depends(require(Permission.CLINICAL_READ)),
+    db: Session = Depends(get_db),
+) -> Response:
+    """The page a nurse keeps open at the chair."""
+    return _page(request, db, actor, session_id)
+
+
+@router.get("/treatment-sessions/{session_id}/live", response_class=HTMLResponse)
+def session_live(
+    request: Request,
+    session_id: str,
+    actor: Actor = Depends(require(Permission.CLINICAL_READ)),
+    db: Session = Depends(get_db),
+) -> Response:
+    """The live part of the page (alarms, readings, chart), fetched when the stream says so."""
+    context = _context(db, actor, session_id)
+    db.commit()
+    return render(request, "treatments/_live.html", can_write=allows(actor.role,
+                  Permission.CLINICAL_WRITE), **context)
+
+
+def _version(session_pk: int) -> tuple[Any, ...]:
+    with session_factory()() as db:
+        readings = db.execute(select(func.max(SessionReading.pk), func.count()).where(
+            SessionReading.session_pk == session_pk)).one()
+        alarms = db.execute(select(func.max(SessionAlarm.pk), func.count(
+            SessionAlarm.acknowledged_at)).where(SessionAlarm.session_pk == session_pk)).one()
+        events = db.execute(select(func.max(SessionEvent.pk)).where(
+            SessionEvent.session_pk == session_pk)).scalar()
+        db.rollback()
+    return (*readings, *alarms, events)
+
+
+@router.get("/treatment-sessions/{session_id}/stream")
+async def session_stream(
+    request: Request,
+    session_id: str,
+    actor: Actor = Depends(require(Permission.CLINICAL_READ)),
+    db: Session = Depends(get_db),
+) -> StreamingResponse:
+    """Server-sent events: 'changed' whenever a reading, alarm or event arrives."""
+    session = treatments.get_session(db=db, session_id=session_id, actor=actor)
+    session_pk = session.pk
+    db.commit()
+    db.close()
+
+    async def events() -> AsyncIterator[str]:
+        last = await asyncio.to_thread(_version, session_pk)
+        yield "retry: 2000\n\n"
+        started = asyncio.get_running_loop().time()
+        while asyncio.get_running_loop().time() - started < STREAM_MAX_S:
+            if await request.is_disconnected():
+                break
+            await asyncio.sleep(STREAM_POLL_S)
+            current = await asyncio.to_thread(_version, session_pk)
+            if current != last:
+                last = current
+                yield f"event: changed\ndata: {utcnow().isoformat()}\n\n"
+            else:
+                yield ": keep-alive\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+async def _act(request: Request, db: Session, actor: Actor, session_id: str,
+               action: Callable[[Any], object]) -> Response:
+    form = await request.form()
+    try:
+        action(form)
+    except (InvalidInput, Conflict) as exc:
+        db.rollback()
+        messages = ([p.text() for p in exc.problems] if isinstance(exc, InvalidInput)
+                    else [exc.detail])
+        return _page(request, db, actor, session_id, messages, exc.status)
+    db.commit()
+    return RedirectResponse(f"/treatment-sessions/{session_id}", status_code=303)
+
+
+@router.post("/patients/{patient_id}/treatment-sessions")
+async def check_in_page(
+    request: Request,
+    patient_id: str,
+    actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+    db: Session = Depends(get_db),
+) -> Response:
+    """Open a session at a chair from the evaluation page."""
+    form = await request.form()
+    evaluation_id = str(form.get("evaluation_id", ""))
+    try:
+        session = treatments.open_session(db=db, patient_id=patient_id, actor=actor,
+                                          data=parse_form(schemas.SessionIn, form))
+    except (InvalidInput, Conflict) as exc:
+        db.rollback()
+        detail = exc.detail
+        return render(request, "error.html", status_code=exc.status, title="Cannot check in",
+                      detail=detail + f" (back to /patients/{patient_id}/evaluations/{evaluation_id})")
+    db.commit()
+    return RedirectResponse(f"/treatment-sessions/{session.id}", status_code=303)
+
+
+@router.post("/treatment-sessions/{session_id}/checks")
+async def checks_page(request: Request, session_id: str,
+                      actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+                      db: Session = Depends(get_db)) -> Response:
+    """Record the check-in confirmations (checked boxes are confirmed)."""
+    def run(form: Any) -> object:
+        session = treatments.get_session(db=db, session_id=session_id, actor=actor)
+        if session.status != "open":
+            raise Conflict("the record is closed; add an addendum instead")
+        confirmed = {c.id: form.get(f"check.{c.id}") == "on"
+                     for c in flows.checks_for(session.route) if c.kind == "confirm"}
+        return flows.run_checks(db=db, session=session, confirmations=confirmed, actor=actor,
+                                patient_id=str(treatments.patient_id_of(db, session)))
+    return await _act(request, db, actor, session_id, run)
+
+
+@router.post("/treatment-sessions/{session_id}/checks/override")
+async def checks_override_page(request: Request, session_id: str,
+                               actor: Actor = Depends(require(Permission.CLINICAL_SIGN)),
+                               db: Session = Depends(get_db)) -> Response:
+    """A prescriber overrides failed checks with a reason."""
+    return await _act(request, db, actor, session_id, lambda form: treatments.override_checks(
+        db=db, session_id=session_id, actor=actor,
+        reason=parse_form(schemas.ReasonIn, form).reason))
+
+
+@router.post("/treatment-sessions/{session_id}/pre-dose/override")
+async def pre_dose_override_page(request: Request, session_id: str,
+                                 actor: Actor = Depends(require(Permission.CLINICAL_SIGN)),
+                                 db: Session = Depends(get_db)) -> Response:
+    """A prescriber lets dosing go ahead despite the baseline BP, with a reason."""
+    return await _act(request, db, actor, session_id, lambda form: treatments.override_pre_dose(
+        db=db, session_id=session_id, actor=actor,
+        reason=parse_form(schemas.ReasonIn, form).reason))
+
+
+@router.post("/treatment-sessions/{session_id}/vitals")
+async def vitals_page(request: Request, session_id: str,
+                      actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+                      db: Session = Depends(get_db)) -> Response:
+    """Vital signs typed at the chair."""
+    def run(form: Any) -> object:
+        reading = parse_form(schemas.ReadingIn, form)
+        return treatments.add_readings(db=db, session_id=session_id, actor=actor,
+                                       data=schemas.ReadingsIn(readings=[reading]))
+    return await _act(request, db, actor, session_id, run)
+
+
+@router.post("/treatment-sessions/{session_id}/dose/start")
+async def dose_start_page(request: Request, session_id: str,
+                          actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+                          db: Session = Depends(get_db)) -> Response:
+    """Record the dose given."""
+    return await _act(request, db, actor, session_id, lambda form: treatments.start_dose(
+        db=db, session_id=session_id, actor=actor, data=parse_form(schemas.DoseStartIn, form)))
+
+
+@router.post("/treatment-sessions/{session_id}/dose/end")
+async def dose_end_page(request: Request, session_id: str,
+                        actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+                        db: Session = Depends(get_db)) -> Response:
+    """Record that dosing ended now."""
+    return await _act(request, db, actor, session_id, lambda form: treatments.end_dose(
+        db=db, session_id=session_id, actor=actor, data=schemas.DoseEndIn()))
+
+
+@router.post("/treatment-sessions/{session_id}/events")
+async def events_page(request: Request, session_id: str,
+                      actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+                      db: Session = Depends(get_db)) -> Response:
+    """Record a score, a side effect or an intervention."""
+    return await _act(request, db, actor, session_id, lambda form: treatments.add_event(
+        db=db, session_id=session_id, actor=actor, data=parse_form(schemas.EventIn, form)))
+
+
+@router.post("/treatment-sessions/{session_id}/alarms/{alarm_id}/acknowledge")
+async def acknowledge_page(request: Request, session_id: str, alarm_id: str,
+                           actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+                           db: Session = Depends(get_db)) -> Response:
+    """Acknowledge an alarm with what was done."""
+    return await _act(request, db, actor, session_id, lambda form: treatments.acknowledge_alarm(
+        db=db, session_id=session_id, alarm_id=alarm_id, actor=actor,
+        note=parse_form(schemas.AcknowledgeIn, form).note))
+
+
+def _discharge_in(form: Any) -> schemas.DischargeIn:
+    return schemas.DischargeIn(escort_present=form.get("escort_present") == "on",
+                               driving_warning_given=form.get("driving_warning_given") == "on")
+
+
+@router.post("/treatment-sessions/{session_id}/discharge")
+async def discharge_page(request: Request, session_id: str,
+                         actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+                         db: Session = Depends(get_db)) -> Response:
+    """Discharge when every criterion is met."""
+    return await _act(request, db, actor, session_id, lambda form: treatments.discharge(
+        db=db, session_id=session_id, actor=actor, data=_discharge_in(form)))
+
+
+@router.post("/treatment-sessions/{session_id}/discharge/override")
+async def discharge_override_page(request: Request, session_id: str,
+                                  actor: Actor = Depends(require(Permission.CLINICAL_SIGN)),
+                                  db: Session = Depends(get_db)) -> Response:
+    """A prescriber discharges despite unmet criteria, with a reason."""
+    return await _act(request, db, actor, session_id, lambda form: treatments.discharge(
+        db=db, session_id=session_id, actor=actor, data=_discharge_in(form),
+        override_reason=validate(schemas.ReasonIn, {"reason": str(form.get("reason", ""))}).reason))
+
+
+@router.post("/treatment-sessions/{session_id}/addenda")
+async def addendum_page(request: Request, session_id: str,
+                        actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+                        db: Session = Depends(get_db)) -> Response:
+    """Add a correction to the closed record."""
+    return await _act(request, db, actor, session_id, lambda form: treatments.add_addendum(
+        db=db, session_id=session_id, actor=actor, text=parse_form(schemas.AddendumIn, form).text))
+
+
+def active_sessions(db: Session, site_pk: int) -> list[dict[str, Any]]:
+    """The open sessions at a site with their chair, patient and open alarms (for the dashboard)."""
+    rows = db.execute(select(TreatmentSession, Chair, Patient)
+                      .join(Chair, TreatmentSession.chair_pk == Chair.pk)
+                      .join(Patient, TreatmentSession.patient_pk == Patient.pk)
+                      .where(TreatmentSession.site_pk == site_pk, TreatmentSession.status == OPEN)
+                      .order_by(Chair.name)).all()
+    result = []
+    for session, chair, patient in rows:
+        open_alarms = db.execute(select(SessionAlarm).where(
+            SessionAlarm.session_pk == session.pk, SessionAlarm.acknowledged_at.is_(None))
+        ).scalars().all()
+        state = ("observing" if session.dose_end else "dosing" if session.dose_start
+                 else "checked in")
+        result.append({"session": session, "chair": chair, "patient": patient, "state": state,
+                       "alarms": open_alarms})
+    return result
+

@@ -1,0 +1,60 @@
+"""The chair-side page: every step through its forms, errors shown on the page."""
+
+import html
+import re
+
+from sqlalchemy.orm import Session
+
+from tests.conftest import csrf_of
+from tests.treatments.test_ingest import chair_id, signed_evaluation
+
+
+def test_session_page_steps(api, web, world, db: Session) -> None:
+    pid = world.patients["p_a1"]
+    evaluation = signed_evaluation(api, pid)
+    nurse = web["nurse_a"]
+    detail = nurse.get(f"/patients/{pid}/evaluations/{evaluation}")
+    assert 'id="check-in-form"' in detail.text
+    opened = nurse.post(f"/patients/{pid}/treatment-sessions", data={
+        "csrf_token": csrf_of(detail.text), "evaluation_id": evaluation,
+        "chair_id": chair_id(db, "A1")}, follow_redirects=False)
+    assert opened.status_code == 303
+    url = opened.headers["location"]
+    page = nurse.get(url)
+    csrf = csrf_of(page.text)
+    assert "A1" in page.text and 'id="live"' in page.text
+    bad = nurse.post(f"{url}/vitals", data={"csrf_token": csrf, "spo2_pct": "130"})
+    assert bad.status_code == 422 and "spo2_pct: 130 is outside the possible range" in html.unescape(bad.text)
+    nurse.post(f"{url}/vitals", data={"csrf_token": csrf, "systolic_mmhg": "126",
+                                      "diastolic_mmhg": "80"})
+    blocked = nurse.post(f"{url}/dose/start", data={"csrf_token": csrf, "dose_mg": "35",
+                                                   "lot_number": "K1", "ordered_by": "prescriber"})
+    assert blocked.status_code == 409 and "blocked by check-in" in blocked.text
+    api["nurse_a"].post(f"/api/v1/patients/{pid}/consents", json={})
+    nurse.post(f"{url}/checks", data={"csrf_token": csrf, "check.identity": "on",
+                                      "check.escort": "on", "check.pregnancy-status": "on"})
+    assert nurse.post(f"{url}/dose/start", data={"csrf_token": csrf, "dose_mg": "35",
+                                                 "lot_number": "K1", "ordered_by": "prescriber"},
+                      follow_redirects=False).status_code == 303
+    alarm_page = nurse.post(f"{url}/vitals", data={"csrf_token": csrf, "systolic_mmhg": "185",
+                                                   "diastolic_mmhg": "96"}, follow_redirects=True)
+    assert "Systolic BP 185 is above 180" in alarm_page.text
+    alarm_ids = re.findall(r"/alarms/([0-9a-f-]{36})/acknowledge", alarm_page.text)
+    assert len(alarm_ids) == 2, "above 180, and a rise of 59 over the baseline"
+    for alarm_id in alarm_ids:
+        nurse.post(f"{url}/alarms/{alarm_id}/acknowledge",
+                   data={"csrf_token": csrf, "note": "rechecked, told prescriber"})
+    live = nurse.get(f"{url}/live")
+    assert 'id="no-alarms"' in live.text and "rechecked, told prescriber" in live.text
+    nurse.post(f"{url}/events", data={"csrf_token": csrf, "kind": "moass", "value": "5"})
+    nurse.post(f"{url}/dose/end", data={"csrf_token": csrf})
+    refused = nurse.post(f"{url}/discharge", data={"csrf_token": csrf, "escort_present": "on"})
+    assert refused.status_code == 422 and "observation remain" in refused.text
+    prescriber = web["prescriber"]
+    done = prescriber.post(f"{url}/discharge/override", data={
+        "csrf_token": csrf_of(prescriber.get(url).text), "escort_present": "on",
+        "driving_warning_given": "on", "reason": "left against advice after counselling"},
+        follow_redirects=True)
+    assert 'id="closed"' in done.text and "left against advice" in done.text
+    dashboard = nurse.get("/dashboard")
+    assert "No open treatment session" in dashboard.text
