@@ -16,12 +16,19 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 
 
 @pytest.fixture(scope="session")
-def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of a server running the seeded demo clinic on SQLite."""
+def demo_database(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The URL of a seeded demo clinic database (SQLite file)."""
     url = f"sqlite:///{tmp_path_factory.mktemp('e2e')}/demo.db"
     for args in (("db", "upgrade"), ("demo", "--patients", "12")):
         result = run_cli(url, *args)
         assert result.returncode == 0, result.stderr
+    return url
+
+
+@pytest.fixture(scope="session")
+def demo_server(demo_database: str) -> Iterator[str]:
+    """Base URL of a server running the seeded demo clinic."""
+    url = demo_database
     port = free_port()
     server = start_server(url, port, demo=True)
     yield f"http://127.0.0.1:{port}"
@@ -50,3 +57,26 @@ def page(browser: object) -> Iterator[object]:
     tab = context.new_page()
     yield tab
     context.close()
+
+
+@pytest.fixture(scope="session")
+def monitor_port(demo_database: str) -> Iterator[int]:
+    """The port of a `ketaclinic mllp` listener on the demo database."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    port = free_port()
+    env = {**os.environ, "KETACLINIC_DATABASE_URL": demo_database}
+    process = subprocess.Popen([sys.executable, "-m", "ketaclinic.cli", "mllp", "--port", str(port)],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(300):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    yield port
+    process.kill()
+    process.wait()

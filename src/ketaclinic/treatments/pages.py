@@ -2,7 +2,9 @@
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime, time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
@@ -14,7 +16,7 @@ from ketaclinic.auth.models import User
 from ketaclinic.auth.permissions import Permission, allows
 from ketaclinic.clinics.models import Chair
 from ketaclinic.db import session_factory, utcnow
-from ketaclinic.errors import Conflict, InvalidInput
+from ketaclinic.errors import Conflict, InvalidInput, invalid
 from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.knowledge.monitoring import observation_ends
 from ketaclinic.knowledge.tables import load_table
@@ -234,22 +236,47 @@ async def vitals_page(request: Request, session_id: str,
     return await _act(request, db, actor, session_id, run)
 
 
+def _time_today(db: Session, actor: Actor, session_id: str, field: str, value: str) -> str | None:
+    """A time of day typed at the chair (HH:MM, clinic time) as an ISO timestamp; None if blank."""
+    if not value.strip():
+        return None
+    session = treatments.get_session(db=db, session_id=session_id, actor=actor)
+    patient = patients.chart(db=db, patient_id=str(treatments.patient_id_of(db, session)),
+                             actor=actor)
+    zone = ZoneInfo(patients.time_zone_of(patient))
+    try:
+        clock = time.fromisoformat(value.strip())
+    except ValueError:
+        raise invalid(field, f"{value!r} is not a time", "HH:MM") from None
+    return datetime.combine(patients.local_today(patient), clock, tzinfo=zone).isoformat()
+
+
 @router.post("/treatment-sessions/{session_id}/dose/start")
 async def dose_start_page(request: Request, session_id: str,
                           actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
                           db: Session = Depends(get_db)) -> Response:
-    """Record the dose given."""
-    return await _act(request, db, actor, session_id, lambda form: treatments.start_dose(
-        db=db, session_id=session_id, actor=actor, data=parse_form(schemas.DoseStartIn, form)))
+    """Record the dose given (at the time typed, or now)."""
+    def run(form: Any) -> object:
+        values = {k: str(v) for k, v in form.items()
+                  if k not in ("csrf_token", "started_time") and str(v).strip()}
+        started = _time_today(db, actor, session_id, "started_time",
+                              str(form.get("started_time", "")))
+        data = validate(schemas.DoseStartIn, {**values, **({"started_at": started} if started
+                                                           else {})})
+        return treatments.start_dose(db=db, session_id=session_id, actor=actor, data=data)
+    return await _act(request, db, actor, session_id, run)
 
 
 @router.post("/treatment-sessions/{session_id}/dose/end")
 async def dose_end_page(request: Request, session_id: str,
                         actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
                         db: Session = Depends(get_db)) -> Response:
-    """Record that dosing ended now."""
-    return await _act(request, db, actor, session_id, lambda form: treatments.end_dose(
-        db=db, session_id=session_id, actor=actor, data=schemas.DoseEndIn()))
+    """Record that dosing ended (at the time typed, or now)."""
+    def run(form: Any) -> object:
+        ended = _time_today(db, actor, session_id, "ended_time", str(form.get("ended_time", "")))
+        return treatments.end_dose(db=db, session_id=session_id, actor=actor,
+                                   data=validate(schemas.DoseEndIn, {"ended_at": ended}))
+    return await _act(request, db, actor, session_id, run)
 
 
 @router.post("/treatment-sessions/{session_id}/events")
