@@ -15,6 +15,7 @@ from ketaclinic.patients.models import (
 )
 from ketaclinic.treatments.models import (
     MonitorMessage,
+    RemsFiling,
     SessionAddendum,
     SessionAlarm,
     SessionEvent,
@@ -37,6 +38,7 @@ __all__ = [
     "Network",
     "Patient",
     "PatientMrn",
+    "RemsFiling",
     "RuleOverride",
     "SessionAddendum",
     "SessionAlarm",

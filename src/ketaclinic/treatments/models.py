@@ -122,3 +122,14 @@ class SessionAddendum(RecordMixin, Base):
     session_pk: Mapped[int] = mapped_column(ForeignKey("treatment_session.pk", ondelete="RESTRICT"),
                                             index=True)
     text: Mapped[str] = mapped_column(String(4000))
+
+
+class RemsFiling(RecordMixin, Base):
+    """A filed Spravato REMS monitoring form: the answers as filed, and who filed them."""
+
+    __tablename__ = "rems_filing"
+
+    session_pk: Mapped[int] = mapped_column(ForeignKey("treatment_session.pk", ondelete="RESTRICT"),
+                                            unique=True)
+    form: Mapped[dict[str, Any]] = mapped_column(JSON)
+    filed_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,14 +1,18 @@
 """JSON API for treatment sessions: check-in and batches of vital signs."""
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.permissions import Permission
-from ketaclinic.errors import Conflict
-from ketaclinic.treatments import flows, schemas
+from ketaclinic.clinics.models import Site
+from ketaclinic.errors import Conflict, NotFound
+from ketaclinic.treatments import flows, rems, schemas
 from ketaclinic.treatments import service as treatments
+from ketaclinic.treatments.models import RemsFiling
+from ketaclinic.treatments.rems_pdf import render_pdf
 from ketaclinic.web.deps import get_db, require
 
 router = APIRouter(prefix="/api/v1", tags=["treatment sessions"])
@@ -217,3 +221,69 @@ def add_addendum(
     addendum = treatments.add_addendum(db=db, session_id=session_id, text=data.text, actor=actor)
     db.commit()
     return {"id": str(addendum.id)}
+
+
+class RemsFileIn(BaseModel):
+    """The nurse's answer the record cannot give."""
+
+    ready_to_leave_min: int = Field(description="minutes from the first device until the "
+                                                "patient would have been ready to leave")
+
+
+@router.get("/treatment-sessions/{session_id}/rems")
+def rems_form(
+    session_id: str,
+    actor: Actor = Depends(require(Permission.CLINICAL_READ)),
+    db: Session = Depends(get_db),
+) -> dict[str, object]:
+    """The REMS monitoring form of an esketamine session, filled from the record."""
+    form = rems.form_for(db=db, session_id=session_id, actor=actor)
+    db.commit()
+    return form.as_dict()
+
+
+@router.post("/treatment-sessions/{session_id}/rems", status_code=201)
+def rems_file(
+    session_id: str,
+    data: RemsFileIn,
+    actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+    db: Session = Depends(get_db),
+) -> dict[str, object]:
+    """File the form after discharge with the minutes until the patient was ready to leave."""
+    filing = rems.file_form(db=db, session_id=session_id,
+                            ready_to_leave_min=data.ready_to_leave_min, actor=actor)
+    db.commit()
+    return {"id": str(filing.id), "filed_at": filing.filed_at.isoformat(), "form": filing.form}
+
+
+@router.get("/treatment-sessions/{session_id}/rems.pdf")
+def rems_pdf(
+    session_id: str,
+    actor: Actor = Depends(require(Permission.CLINICAL_READ)),
+    db: Session = Depends(get_db),
+) -> Response:
+    """The form as a PDF (as filed, once filed)."""
+    session = treatments.get_session(db=db, session_id=session_id, actor=actor)
+    filing = db.execute(select(RemsFiling).where(RemsFiling.session_pk == session.pk)
+                        ).scalar_one_or_none()
+    minutes = filing.form.get("minutes_until_ready_to_leave") if filing else None
+    form = rems.form_for(db=db, session_id=session_id, actor=actor, ready_to_leave_min=minutes)
+    db.commit()
+    body = render_pdf(form, filed_by=filing.created_by if filing else "",
+                      filed_at=filing.filed_at.isoformat() if filing else "")
+    return Response(body, media_type="application/pdf", headers={
+        "Content-Disposition": f'inline; filename="rems-{session.id}.pdf"'})
+
+
+@router.get("/sites/{site_code}/rems-due")
+def rems_due(
+    site_code: str,
+    actor: Actor = Depends(require(Permission.CLINICAL_READ)),
+    db: Session = Depends(get_db),
+) -> list[dict[str, object]]:
+    """Esketamine sessions at one of your sites whose REMS form is not filed yet."""
+    site = db.execute(select(Site).where(Site.code == site_code)).scalar_one_or_none()
+    if site is None or site.pk not in actor.site_pks:
+        raise NotFound(f"no site {site_code!r} among yours")
+    return [{"session_id": str(d["session"].id), "due_by": d["due_by"].isoformat(),
+             "overdue": d["overdue"]} for d in rems.due_at_site(db=db, site_pk=site.pk)]

@@ -125,6 +125,16 @@ def _baseline(db: Session, session: TreatmentSession) -> Reading | None:
     return _as_reading(latest) if latest else None
 
 
+def as_reading(row: SessionReading) -> Reading:
+    """A stored reading as the monitoring engine reads it."""
+    return _as_reading(row)
+
+
+def baseline_of(db: Session, session: TreatmentSession) -> Reading | None:
+    """The session's baseline: the last blood pressure before dosing."""
+    return _baseline(db, session)
+
+
 def _as_reading(row: SessionReading) -> Reading:
     return Reading(row.taken_at, **{k: getattr(row, k) for k in VITAL_FIELDS})
 

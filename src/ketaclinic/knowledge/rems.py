@@ -1,0 +1,102 @@
+"""The Spravato REMS monitoring form: filled from the session record (pure)."""
+
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timedelta
+from functools import cache
+from typing import Any
+
+from ketaclinic.knowledge.medication_groups import medication_groups
+from ketaclinic.knowledge.monitoring import Reading, alarms_for
+from ketaclinic.knowledge.record import MedicationFact
+from ketaclinic.knowledge.tables import load_table
+
+
+@cache
+def rems_table() -> dict[str, Any]:
+    """The REMS form table."""
+    return load_table("rems")
+
+
+@dataclass(frozen=True)
+class RemsForm:
+    """The fields of the patient monitoring form, as the record answers them."""
+
+    patient_name: str
+    birth_date: date
+    sex: str
+    concomitant: dict[str, bool]
+    monitoring_provider: str
+    site: str
+    session_date: date
+    dose_mg: float
+    lot_number: str
+    minutes_first_device_to_end_of_monitoring: int | None
+    minutes_until_ready_to_leave: int | None
+    vitals_acceptable_before_dosing: bool
+    vitals_acceptable_at_discharge: bool | None
+    bp_before_dosing: str
+    bp_at_40_min: str
+    bp_before_discharge: str
+    sedation: bool
+    dissociation: bool
+    respiratory_depression: bool
+    due_by: date
+
+    def as_dict(self) -> dict[str, Any]:
+        """The form as JSON-ready data."""
+        data = asdict(self)
+        for key in ("birth_date", "session_date", "due_by"):
+            data[key] = data[key].isoformat()
+        return data
+
+
+def _bp(reading: Reading | None) -> str:
+    if reading is None or reading.systolic_mmhg is None:
+        return "not recorded"
+    return f"{reading.systolic_mmhg:g}/{(reading.diastolic_mmhg or 0):g}"
+
+
+def concomitant_use(medications: list[MedicationFact], on: date) -> dict[str, bool]:
+    """Whether the patient takes each group the form asks about, on the session day."""
+    groups = medication_groups()
+    return {key: any(groups[key].member_of(m) for m in medications if m.active_on(on))
+            for key in rems_table()["concomitant_groups"]}
+
+
+def fill(*, patient_name: str, birth_date: date, sex: str, medications: list[MedicationFact],
+         provider: str, site: str, session_day: date, dose_given: dict[str, Any],
+         first_device: datetime, monitoring_ended: datetime | None,
+         ready_to_leave: datetime | None, readings: list[Reading], baseline: Reading | None,
+         moass_scores: list[float], cadss_scores: list[float], side_effects: list[str],
+         pre_dose_ok: bool, discharged_cleanly: bool | None) -> RemsForm:
+    """The form's answers from the session record."""
+    checkpoint = first_device + timedelta(minutes=rems_table()["bp_checkpoint_min"])
+    with_bp = [r for r in readings if r.systolic_mmhg is not None]
+    after_dose = [r for r in with_bp if r.taken >= first_device]
+    at_40 = min(after_dose, key=lambda r: abs((r.taken - checkpoint).total_seconds()),
+                default=None)
+    before_discharge = [r for r in with_bp if monitoring_ended is None or r.taken <= monitoring_ended]
+    respiratory = "respiratory-depression" in side_effects or any(
+        a.kind in ("spo2-low", "respiratory-rate-low") for r in readings for a in alarms_for(r))
+    minutes = None
+    if monitoring_ended is not None:
+        minutes = int((monitoring_ended - first_device).total_seconds() // 60)
+    until_ready = None
+    if ready_to_leave is not None:
+        until_ready = int((ready_to_leave - first_device).total_seconds() // 60)
+    return RemsForm(
+        patient_name=patient_name, birth_date=birth_date, sex=sex,
+        concomitant=concomitant_use(medications, session_day), monitoring_provider=provider,
+        site=site, session_date=session_day, dose_mg=float(dose_given["dose_mg"]),
+        lot_number=str(dose_given.get("lot_number", "")),
+        minutes_first_device_to_end_of_monitoring=minutes, minutes_until_ready_to_leave=until_ready,
+        vitals_acceptable_before_dosing=pre_dose_ok,
+        vitals_acceptable_at_discharge=discharged_cleanly, bp_before_dosing=_bp(baseline),
+        bp_at_40_min=_bp(at_40), bp_before_discharge=_bp(before_discharge[-1] if before_discharge
+                                                          else None),
+        sedation=any(score < 5 for score in moass_scores),
+        dissociation=any(score > load_table("monitoring")["scales"]["cadss"]["dissociation_above"]
+                         for score in cadss_scores),
+        respiratory_depression=respiratory,
+        due_by=session_day + timedelta(days=rems_table()["due_days"]),
+    )

@@ -1,0 +1,99 @@
+"""The Spravato REMS monitoring form for esketamine sessions: filled, confirmed, filed, due."""
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ketaclinic.audit import service as audit
+from ketaclinic.auth.actor import Actor
+from ketaclinic.clinics.models import Site
+from ketaclinic.db import utcnow
+from ketaclinic.errors import Conflict, invalid
+from ketaclinic.knowledge.monitoring import pre_dose_problem
+from ketaclinic.knowledge.rems import RemsForm, fill, rems_table
+from ketaclinic.patients import service as patients
+from ketaclinic.patients.record import screening_record
+from ketaclinic.treatments import service as treatments
+from ketaclinic.treatments.models import (
+    DISCHARGED,
+    RemsFiling,
+    SessionEvent,
+    TreatmentSession,
+)
+
+MAX_READY_MIN = 24 * 60
+
+
+def form_for(*, db: Session, session_id: str, actor: Actor,
+             ready_to_leave_min: int | None = None) -> RemsForm:
+    """The monitoring form of an esketamine session as the record answers it."""
+    session = treatments.get_session(db=db, session_id=session_id, actor=actor)
+    if session.route != "esketamine":
+        raise Conflict("the REMS monitoring form is for esketamine sessions only")
+    if session.dose_start is None or not session.dose_given:
+        raise Conflict("no dose has been recorded in this session yet")
+    patient = patients.chart(db=db, patient_id=str(treatments.patient_id_of(db, session)),
+                             actor=actor)
+    site = db.execute(select(Site).where(Site.pk == session.site_pk)).scalar_one()
+    events = db.execute(select(SessionEvent).where(SessionEvent.session_pk == session.pk)
+                        ).scalars().all()
+    readings = [treatments.as_reading(r) for r in treatments.readings_of(db=db,
+                                                                          session_pk=session.pk)]
+    baseline = treatments.baseline_of(db, session)
+    first_device = min([datetime.fromisoformat(t) for t in session.dose_given.get("device_times")
+                        or []] or [session.dose_start])
+    ready = first_device + timedelta(minutes=ready_to_leave_min) if ready_to_leave_min else None
+    cleanly = None if session.status != DISCHARGED else session.discharge_override is None
+    return fill(
+        patient_name=patient.full_name, birth_date=patient.birth_date, sex=patient.sex,
+        medications=list(screening_record(patient).medications),
+        provider=session.ordered_by or session.created_by, site=site.name,
+        session_day=session.dose_start.astimezone(ZoneInfo(site.time_zone)).date(),
+        dose_given=session.dose_given, first_device=first_device,
+        monitoring_ended=session.discharged_at, ready_to_leave=ready, readings=readings,
+        baseline=baseline,
+        moass_scores=[e.value for e in events if e.kind == "moass" and e.value is not None],
+        cadss_scores=[e.value for e in events if e.kind == "cadss" and e.value is not None],
+        side_effects=[e.code for e in events if e.kind == "side-effect"],
+        pre_dose_ok=pre_dose_problem(baseline) is None, discharged_cleanly=cleanly)
+
+
+def file_form(*, db: Session, session_id: str, ready_to_leave_min: int,
+              actor: Actor) -> RemsFiling:
+    """File the form once the patient has left, with the nurse's answer the record cannot give."""
+    if not 0 < ready_to_leave_min <= MAX_READY_MIN:
+        raise invalid("ready_to_leave_min", f"{ready_to_leave_min} minutes",
+                      f"1 to {MAX_READY_MIN} minutes after the first device")
+    form = form_for(db=db, session_id=session_id, actor=actor,
+                    ready_to_leave_min=ready_to_leave_min)
+    session = treatments.get_session(db=db, session_id=session_id, actor=actor)
+    if session.status != DISCHARGED:
+        raise Conflict("file the form after discharge")
+    if db.execute(select(RemsFiling.pk).where(RemsFiling.session_pk == session.pk)).first():
+        raise Conflict("the form for this session has already been filed")
+    filing = RemsFiling(session_pk=session.pk, form=form.as_dict(), filed_at=utcnow(),
+                        created_by=actor.username)
+    db.add(filing)
+    db.flush()
+    audit.record(db=db, actor=actor, action="file-rems", record_type="RemsFiling",
+                 record_id=filing.id, patient_id=treatments.patient_id_of(db, session),
+                 detail=f"session {session.id}")
+    return filing
+
+
+def due_at_site(*, db: Session, site_pk: int) -> Sequence[dict[str, Any]]:
+    """Discharged esketamine sessions at a site whose form is not filed, oldest first."""
+    filed = select(RemsFiling.session_pk)
+    sessions = db.execute(select(TreatmentSession).where(
+        TreatmentSession.site_pk == site_pk, TreatmentSession.route == "esketamine",
+        TreatmentSession.status == DISCHARGED, TreatmentSession.pk.not_in(filed))
+        .order_by(TreatmentSession.dose_start)).scalars().all()
+    now = utcnow()
+    days = rems_table()["due_days"]
+    return [{"session": s, "due_by": (s.dose_start or s.checked_in_at) + timedelta(days=days),
+             "overdue": (s.dose_start or s.checked_in_at) + timedelta(days=days) < now}
+            for s in sessions]
