@@ -51,3 +51,16 @@ def test_sites_create_then_staff_on_it(migrated: str) -> None:
     nurse = run_cli(migrated, "users", "create", "--username", "n1", "--name", "N", "--role",
                     "nurse", "--site", "BOS", "--password", "long-enough-pw")
     assert nurse.returncode == 0
+
+
+def test_chair_monitor_mapping(migrated: str) -> None:
+    assert run_cli(migrated, "demo", "--patients", "2").returncode == 0
+    ok = run_cli(migrated, "sites", "chair-monitor", "--site", "HPC", "--chair", "Chair 1",
+                 "--device", "0123456789ABCDEF")
+    assert ok.returncode == 0 and "monitor 0123456789ABCDEF" in ok.stdout
+    taken = run_cli(migrated, "sites", "chair-monitor", "--site", "HPC", "--chair", "Chair 2",
+                    "--device", "0123456789ABCDEF")
+    assert taken.returncode == 2 and "already mapped to Chair 1" in taken.stderr
+    missing = run_cli(migrated, "sites", "chair-monitor", "--site", "HPC", "--chair", "Chair 9",
+                      "--device", "X")
+    assert missing.returncode == 2 and "(accepted: Chair 1, Chair 2, Chair 3, Chair 4)" in missing.stderr

@@ -126,6 +126,26 @@ def sites_create(
         fail(exc.detail)
 
 
+@sites_app.command("chair-monitor")
+def sites_chair_monitor(
+    site: Annotated[str, typer.Option(help="site code")],
+    chair: Annotated[str, typer.Option(help="chair name")],
+    device: Annotated[str, typer.Option(help="monitor device id as sent in OBX-18 ('' to clear)")],
+) -> None:
+    """Map a bedside monitor to a chair so its readings reach the chair's session."""
+    from ketaclinic.auth.actor import cli_actor
+    from ketaclinic.clinics import service as clinics
+    from ketaclinic.db import unit_of_work
+
+    try:
+        with unit_of_work() as db:
+            found = clinics.set_chair_monitor(db=db, site_code=site, chair_name=chair,
+                                              device_id=device, actor=cli_actor())
+            console.print(f"{site} {found.name}: monitor {found.monitor_device_id or '(none)'}")
+    except DomainError as exc:
+        fail(exc.detail)
+
+
 @sites_app.command("list")
 def sites_list() -> None:
     """List the sites and their chairs."""

@@ -162,3 +162,26 @@ def test_session_status_and_acknowledging_an_alarm(api, world, db: Session) -> N
     assert [a["kind"] for a in again] == ["spo2-low"], "after acknowledgement it may alarm again"
     assert api["frontdesk"].get(f"/api/v1/treatment-sessions/{session}").status_code == 403
     assert api["nurse_b"].get(f"/api/v1/treatment-sessions/{session}").status_code == 404
+
+
+def test_unmatched_readings_can_be_attached_by_a_nurse(api, world, db: Session) -> None:
+    moment = (datetime.now(UTC) - timedelta(minutes=3)).strftime("%Y%m%d%H%M%S+0000")
+    text = PCD01.replace("HPC^Chair 2^1", "A^A2^1").replace("20261126140500-0500", moment).replace(
+        "20261126140000-0500", moment)
+    assert treatments.ingest_monitor_message(db=db, raw=text, peer="gw")[0] == "AA"
+    session = open_session(api, db, world.patients["p_a1"], chair="A2")
+    attached = api["nurse_a"].post(f"/api/v1/treatment-sessions/{session}/attach-unmatched").json()
+    assert attached["stored"] == 1
+    assert {a["kind"] for a in attached["alarms"]} == {"systolic-high"}
+    assert api["nurse_a"].post(
+        f"/api/v1/treatment-sessions/{session}/attach-unmatched").json()["stored"] == 0
+
+
+def test_monitor_reading_from_the_future_is_refused_and_kept(db: Session) -> None:
+    future = (datetime.now(UTC) + timedelta(hours=2)).strftime("%Y%m%d%H%M%S+0000")
+    text = PCD01.replace("HPC^Chair 2^1", "A^A1^1").replace("20261126140500-0500", future)
+    code, reason, _ = treatments.ingest_monitor_message(db=db, raw=text, peer="gw")
+    assert code == "AE" and "in the future" in reason
+    assert db.execute(select(MonitorMessage.status)).scalar_one() == "rejected"
+    assert count(db, SessionReading) == db.execute(select(func.count()).select_from(
+        SessionReading).where(SessionReading.source != "monitor")).scalar_one()

@@ -58,3 +58,51 @@ def test_session_page_steps(api, web, world, db: Session) -> None:
     assert 'id="closed"' in done.text and "left against advice" in done.text
     dashboard = nurse.get("/dashboard")
     assert "No open treatment session" in dashboard.text
+
+
+def test_esketamine_devices_are_recorded_one_by_one(api, web, world, db: Session) -> None:
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    import pytest
+
+    from tests.treatments.test_rems import ESKETAMINE_CHECKS
+
+    now = datetime.now(ZoneInfo("America/New_York"))
+    if now.hour < 1:
+        pytest.skip("device times are typed as today's clock times")
+    pid = world.patients["p_a2"]
+    nurse_api = api["nurse_a"]
+    evaluation = nurse_api.post(f"/api/v1/patients/{pid}/evaluations",
+                                json={"route": "esketamine"}).json()
+    api["prescriber"].post(f"/api/v1/patients/{pid}/evaluations/{evaluation['id']}/sign", json={
+        "decision": "start", "caution_reasons": {f["rule"]: "reviewed" for f in
+                                                 evaluation["findings"]}})
+    nurse_api.post(f"/api/v1/patients/{pid}/consents", json={})
+    session = nurse_api.post(f"/api/v1/patients/{pid}/treatment-sessions", json={
+        "evaluation_id": evaluation["id"], "chair_id": chair_id(db, "A2")}).json()["id"]
+    nurse_api.post(f"/api/v1/treatment-sessions/{session}/checks",
+                   json={"confirmations": ESKETAMINE_CHECKS})
+    nurse_api.post(f"/api/v1/treatment-sessions/{session}/vitals", json={"readings": [
+        {"systolic_mmhg": 124, "diastolic_mmhg": 80,
+         "taken_at": (datetime.now(ZoneInfo("UTC")) - timedelta(minutes=40)).isoformat()}]})
+    url = f"/treatment-sessions/{session}"
+    nurse = web["nurse_a"]
+    page = nurse.get(url)
+    assert "Device 1 used at" in page.text and "Started at" not in page.text
+    times = [(now - timedelta(minutes=m)).strftime("%H:%M") for m in (20, 17)]
+    base = {"csrf_token": csrf_of(page.text), "dose_mg": "56", "lot_number": "SPX-1",
+            "ordered_by": "prescriber"}
+    close = nurse.post(f"{url}/dose/start", data={**base, "device_time_1": times[0],
+                                                   "device_time_2": times[1]})
+    assert close.status_code == 422 and "less than 5 min apart" in html.unescape(close.text)
+    ok_times = [(now - timedelta(minutes=m)).strftime("%H:%M") for m in (20, 14)]
+    done = nurse.post(f"{url}/dose/start", data={**base, "device_time_1": ok_times[0],
+                                                  "device_time_2": ok_times[1]},
+                      follow_redirects=False)
+    assert done.status_code == 303
+    impossible = nurse.post(f"{url}/vitals", data={"csrf_token": base["csrf_token"],
+                                                   "systolic_mmhg": "20"})
+    assert impossible.status_code == 422
+    assert "systolic_mmhg: 20 is outside the possible range (accepted: 40 to 300 mmHg)" in \
+        html.unescape(impossible.text)

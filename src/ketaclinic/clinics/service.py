@@ -67,3 +67,26 @@ def create_site(*, db: Session, code: str, name: str, address: str, time_zone: s
     audit.record(db=db, actor=actor, action="create", record_type="Site", record_id=site.id,
                  detail=f"{code} {time_zone} chairs={chairs}")
     return site
+
+
+def set_chair_monitor(*, db: Session, site_code: str, chair_name: str, device_id: str,
+                      actor: Actor) -> Chair:
+    """Tell the monitor feed which chair a bedside monitor (its OBX-18 device id) stands at."""
+    chair = db.execute(select(Chair).join(Site).where(Site.code == site_code,
+                                                      Chair.name == chair_name)
+                       ).scalar_one_or_none()
+    if chair is None:
+        names = ", ".join(db.execute(select(Chair.name).join(Site).where(Site.code == site_code)
+                                     .order_by(Chair.name)).scalars()) or "none"
+        raise InvalidInput([FieldProblem("chair", f"no chair {chair_name!r} at {site_code!r}",
+                                         names)])
+    device = device_id.strip() or None
+    taken = db.execute(select(Chair).where(Chair.monitor_device_id == device,
+                                           Chair.pk != chair.pk)).scalar_one_or_none() if device else None
+    if taken is not None:
+        raise Conflict(f"device {device} is already mapped to {taken.name}")
+    chair.monitor_device_id = device
+    db.flush()
+    audit.record(db=db, actor=actor, action="update", record_type="Chair", record_id=chair.id,
+                 detail=f"monitor device {device or '(none)'}")
+    return chair

@@ -71,6 +71,7 @@ def _context(db: Session, actor: Actor, session_id: str) -> dict[str, Any]:
         "observation_ends": observation_ends(session.route, session.dose_end)
         if session.dose_end else None,
         "open_alarms": [a for a in state["alarms"] if a.acknowledged_at is None],
+        "unmatched": len(treatments.unmatched_at_chair(db, session)),
     }
 
 
@@ -257,12 +258,20 @@ async def dose_start_page(request: Request, session_id: str,
                           db: Session = Depends(get_db)) -> Response:
     """Record the dose given (at the time typed, or now)."""
     def run(form: Any) -> object:
-        values = {k: str(v) for k, v in form.items()
-                  if k not in ("csrf_token", "started_time") and str(v).strip()}
+        values: dict[str, object] = {
+            k: str(v) for k, v in form.items()
+            if k not in ("csrf_token", "started_time") and not k.startswith("device_time_")
+            and str(v).strip()}
         started = _time_today(db, actor, session_id, "started_time",
                               str(form.get("started_time", "")))
-        data = validate(schemas.DoseStartIn, {**values, **({"started_at": started} if started
-                                                           else {})})
+        devices = [_time_today(db, actor, session_id, key, str(value))
+                   for key, value in sorted(form.items()) if key.startswith("device_time_")]
+        if started:
+            values["started_at"] = started
+        if any(devices):
+            values["device_times"] = [d for d in devices if d]
+            values.setdefault("started_at", min(d for d in devices if d))
+        data = validate(schemas.DoseStartIn, values)
         return treatments.start_dose(db=db, session_id=session_id, actor=actor, data=data)
     return await _act(request, db, actor, session_id, run)
 
@@ -320,6 +329,15 @@ async def discharge_override_page(request: Request, session_id: str,
     return await _act(request, db, actor, session_id, lambda form: treatments.discharge(
         db=db, session_id=session_id, actor=actor, data=_discharge_in(form),
         override_reason=validate(schemas.ReasonIn, {"reason": str(form.get("reason", ""))}).reason))
+
+
+@router.post("/treatment-sessions/{session_id}/attach-unmatched")
+async def attach_page(request: Request, session_id: str,
+                      actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+                      db: Session = Depends(get_db)) -> Response:
+    """Attach the chair's unmatched monitor readings to this session."""
+    return await _act(request, db, actor, session_id, lambda form: treatments.attach_unmatched(
+        db=db, session_id=session_id, actor=actor))
 
 
 @router.post("/treatment-sessions/{session_id}/addenda")

@@ -287,3 +287,16 @@ def rems_due(
         raise NotFound(f"no site {site_code!r} among yours")
     return [{"session_id": str(d["session"].id), "due_by": d["due_by"].isoformat(),
              "overdue": d["overdue"]} for d in rems.due_at_site(db=db, site_pk=site.pk)]
+
+
+@router.post("/treatment-sessions/{session_id}/attach-unmatched", response_model=schemas.ReadingsOut)
+def attach_unmatched(
+    session_id: str,
+    actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+    db: Session = Depends(get_db),
+) -> schemas.ReadingsOut:
+    """Attach monitor readings that arrived for this chair with no open session."""
+    attached, raised = treatments.attach_unmatched(db=db, session_id=session_id, actor=actor)
+    db.commit()
+    return schemas.ReadingsOut(stored=attached,
+                               alarms=[schemas.AlarmOut.model_validate(a) for a in raised])

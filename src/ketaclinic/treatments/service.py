@@ -3,7 +3,7 @@
 import itertools
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -156,21 +156,54 @@ def store_readings(*, db: Session, session: TreatmentSession | None, chair_pk: i
                      values).scalars().all()
     raised: list[SessionAlarm] = []
     if session is not None:
-        baseline = _baseline(db, session)
-        open_kinds = _open_alarm_kinds(db, session)
-        for pk, row in sorted(zip(pks, values, strict=True), key=lambda pair: pair[1]["taken_at"]):
-            reading = Reading(row["taken_at"], **{k: row.get(k) for k in VITAL_FIELDS})
-            is_baseline = baseline is not None and reading.taken == baseline.taken
-            for alarm in new_alarms(alarms_for(reading, None if is_baseline else baseline),
-                                    open_kinds):
-                raised.append(SessionAlarm(session_pk=session.pk, reading_pk=pk, kind=alarm.kind,
-                                           value=alarm.value, message=alarm.message,
-                                           source=alarm.source, raised_at=now,
-                                           created_by=actor.username))
-                open_kinds.add(alarm.kind)
-        db.add_all(raised)
-        db.flush()
+        pairs = [(pk, Reading(row["taken_at"], **{k: row.get(k) for k in VITAL_FIELDS}))
+                 for pk, row in zip(pks, values, strict=True)]
+        raised = _raise_alarms(db, session, pairs, actor)
     return len(pks), raised
+
+
+def _raise_alarms(db: Session, session: TreatmentSession, pairs: list[tuple[int, Reading]],
+                  actor: Actor) -> list[SessionAlarm]:
+    """Alarms for stored readings (reading pk, reading), one open alarm per condition."""
+    baseline = _baseline(db, session)
+    open_kinds = _open_alarm_kinds(db, session)
+    raised: list[SessionAlarm] = []
+    now = utcnow()
+    for pk, reading in sorted(pairs, key=lambda pair: pair[1].taken):
+        is_baseline = baseline is not None and reading.taken == baseline.taken
+        for alarm in new_alarms(alarms_for(reading, None if is_baseline else baseline), open_kinds):
+            raised.append(SessionAlarm(session_pk=session.pk, reading_pk=pk, kind=alarm.kind,
+                                       value=alarm.value, message=alarm.message,
+                                       source=alarm.source, raised_at=now,
+                                       created_by=actor.username))
+            open_kinds.add(alarm.kind)
+    db.add_all(raised)
+    db.flush()
+    return raised
+
+
+def unmatched_at_chair(db: Session, session: TreatmentSession) -> Sequence[SessionReading]:
+    """Monitor readings for the session's chair with no session, taken since check-in day began."""
+    since = session.checked_in_at - timedelta(hours=12)
+    return db.execute(select(SessionReading).where(
+        SessionReading.chair_pk == session.chair_pk, SessionReading.session_pk.is_(None),
+        SessionReading.taken_at >= since).order_by(SessionReading.taken_at)).scalars().all()
+
+
+def attach_unmatched(*, db: Session, session_id: str,
+                     actor: Actor) -> tuple[int, list[SessionAlarm]]:
+    """A nurse attaches the chair's unmatched monitor readings to this session; alarms follow."""
+    session = get_session(db=db, session_id=session_id, actor=actor)
+    _ensure_open(session)
+    rows = list(unmatched_at_chair(db, session))
+    for row in rows:
+        row.session_pk = session.pk
+    db.flush()
+    raised = _raise_alarms(db, session, [(r.pk, _as_reading(r)) for r in rows], actor)
+    audit.record(db=db, actor=actor, action="update", record_type="SessionReading",
+                 record_id=session.id, patient_id=_patient_id(db, session),
+                 detail=f"attached {len(rows)} unmatched monitor readings")
+    return len(rows), raised
 
 
 def add_readings(*, db: Session, session_id: str, data: schemas.ReadingsIn,

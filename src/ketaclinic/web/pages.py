@@ -18,6 +18,7 @@ from ketaclinic.db import utcnow
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient, VitalSigns
 from ketaclinic.treatments import pages as treatment_pages
+from ketaclinic.treatments import rems
 from ketaclinic.web.deps import SESSION_COOKIE, get_db, require
 from ketaclinic.web.templating import render
 
@@ -69,10 +70,12 @@ def dashboard(
     registered = patients.registered_since(db=db, actor=actor, site_pk=chosen.pk, since=midnight)
     chairs = (treatment_pages.active_sessions(db, chosen.pk)
               if allows(actor.role, Permission.CLINICAL_READ) else [])
+    rems_due = (rems.due_at_site(db=db, site_pk=chosen.pk)
+                if allows(actor.role, Permission.CLINICAL_READ) else [])
     db.commit()
     response = render(request, "dashboard.html", site=chosen, sites=sites, now_local=now_local,
                       vitals=vitals, registered=registered, tz=chosen.time_zone,
-                      active_chairs=chairs)
+                      active_chairs=chairs, rems_due=rems_due)
     if site and chosen.code == site:
         response.set_cookie(SITE_COOKIE, chosen.code, httponly=True, samesite="lax", path="/")
     return response
