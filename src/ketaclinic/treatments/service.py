@@ -4,9 +4,9 @@ import itertools
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from ketaclinic.audit import service as audit
@@ -19,6 +19,7 @@ from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.integrations import pcd01
 from ketaclinic.knowledge import dosing
 from ketaclinic.knowledge.monitoring import (
+    Alarm,
     Reading,
     alarms_for,
     discharge_missing,
@@ -144,42 +145,64 @@ def store_readings(*, db: Session, session: TreatmentSession | None, chair_pk: i
                    message_pk: int | None = None) -> tuple[int, list[SessionAlarm]]:
     """Store checked readings in one bulk insert and raise the alarms they cause.
 
-    One open alarm per condition: a condition already alarming is not raised again.
+    Alarms are decided before the insert, so the rows go in without RETURNING (the fast path);
+    only the few readings that alarm are looked up again for their keys.
     """
     now = utcnow()
     values = [{"id": uuid.uuid4(), "created_at": now, "updated_at": now,
                "created_by": actor.username, "session_pk": session.pk if session else None,
                "chair_pk": chair_pk, "source": source, "device": device,
-               "message_pk": message_pk, "status": "final", **row} for row in rows]
-    pks = db.execute(insert(SessionReading).returning(SessionReading.pk,
-                                                      sort_by_parameter_order=True),
-                     values).scalars().all()
-    raised: list[SessionAlarm] = []
+               "message_pk": message_pk, "status": "final",
+               **{k: row.get(k) for k in VITAL_FIELDS}, "taken_at": row["taken_at"]}
+              for row in rows]
+    decided: list[tuple[uuid.UUID, Alarm]] = []
     if session is not None:
-        pairs = [(pk, Reading(row["taken_at"], **{k: row.get(k) for k in VITAL_FIELDS}))
-                 for pk, row in zip(pks, values, strict=True)]
-        raised = _raise_alarms(db, session, pairs, actor)
-    return len(pks), raised
+        new = [(v["id"], Reading(v["taken_at"], **{k: v[k] for k in VITAL_FIELDS})) for v in values]
+        decided = _decide_alarms(db, session, new)
+    db.connection().execute(insert(cast(Table, SessionReading.__table__)), values)
+    raised: list[SessionAlarm] = []
+    if decided and session is not None:
+        keys = dict(db.execute(select(SessionReading.id, SessionReading.pk).where(
+            SessionReading.id.in_({reading_id for reading_id, _ in decided}))).all())
+        raised = _store_alarms(db, session, [(keys[r], a) for r, a in decided], actor)
+    return len(values), raised
+
+
+def _decide_alarms(db: Session, session: TreatmentSession,
+                   new: list[tuple[Any, Reading]]) -> list[tuple[Any, Alarm]]:
+    """The alarms new readings raise (key, alarm); one open alarm per condition."""
+    baseline = _baseline(db, session)
+    candidates = [r for _, r in new if r.systolic_mmhg is not None and (
+        session.dose_start is None or r.taken <= session.dose_start)]
+    if candidates:
+        latest = max(candidates, key=lambda r: r.taken)
+        if baseline is None or latest.taken >= baseline.taken:
+            baseline = latest
+    open_kinds = _open_alarm_kinds(db, session)
+    decided: list[tuple[Any, Alarm]] = []
+    for key, reading in sorted(new, key=lambda pair: pair[1].taken):
+        is_baseline = baseline is not None and reading.taken == baseline.taken
+        for alarm in new_alarms(alarms_for(reading, None if is_baseline else baseline), open_kinds):
+            decided.append((key, alarm))
+            open_kinds.add(alarm.kind)
+    return decided
+
+
+def _store_alarms(db: Session, session: TreatmentSession, alarms: list[tuple[int, Alarm]],
+                  actor: Actor) -> list[SessionAlarm]:
+    now = utcnow()
+    raised = [SessionAlarm(session_pk=session.pk, reading_pk=pk, kind=a.kind, value=a.value,
+                           message=a.message, source=a.source, raised_at=now,
+                           created_by=actor.username) for pk, a in alarms]
+    db.add_all(raised)
+    db.flush()
+    return raised
 
 
 def _raise_alarms(db: Session, session: TreatmentSession, pairs: list[tuple[int, Reading]],
                   actor: Actor) -> list[SessionAlarm]:
-    """Alarms for stored readings (reading pk, reading), one open alarm per condition."""
-    baseline = _baseline(db, session)
-    open_kinds = _open_alarm_kinds(db, session)
-    raised: list[SessionAlarm] = []
-    now = utcnow()
-    for pk, reading in sorted(pairs, key=lambda pair: pair[1].taken):
-        is_baseline = baseline is not None and reading.taken == baseline.taken
-        for alarm in new_alarms(alarms_for(reading, None if is_baseline else baseline), open_kinds):
-            raised.append(SessionAlarm(session_pk=session.pk, reading_pk=pk, kind=alarm.kind,
-                                       value=alarm.value, message=alarm.message,
-                                       source=alarm.source, raised_at=now,
-                                       created_by=actor.username))
-            open_kinds.add(alarm.kind)
-    db.add_all(raised)
-    db.flush()
-    return raised
+    """Alarms for readings already stored (reading pk, reading)."""
+    return _store_alarms(db, session, _decide_alarms(db, session, pairs), actor)
 
 
 def unmatched_at_chair(db: Session, session: TreatmentSession) -> Sequence[SessionReading]:
