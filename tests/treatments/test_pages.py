@@ -106,3 +106,16 @@ def test_esketamine_devices_are_recorded_one_by_one(api, web, world, db: Session
     assert impossible.status_code == 422
     assert "systolic_mmhg: 20 is outside the possible range (accepted: 40 to 300 mmHg)" in \
         html.unescape(impossible.text)
+
+
+def test_check_in_refused_from_an_unsigned_evaluation(api, web, world, db: Session) -> None:
+    pid = world.patients["p_a1"]
+    unsigned = api["nurse_a"].post(f"/api/v1/patients/{pid}/evaluations",
+                                   json={"route": "iv"}).json()["id"]
+    nurse = web["nurse_a"]
+    page = nurse.get(f"/patients/{pid}/evaluations/{unsigned}")
+    refused = nurse.post(f"/patients/{pid}/treatment-sessions", data={
+        "csrf_token": csrf_of(page.text), "evaluation_id": unsigned,
+        "chair_id": chair_id(db, "A1")})
+    assert refused.status_code == 409 and "not signed to start" in refused.text
+    assert f'href="/patients/{pid}/evaluations/{unsigned}" id="back"' in refused.text

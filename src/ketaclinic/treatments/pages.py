@@ -182,9 +182,9 @@ async def check_in_page(
                                           data=parse_form(schemas.SessionIn, form))
     except (InvalidInput, Conflict) as exc:
         db.rollback()
-        detail = exc.detail
         return render(request, "error.html", status_code=exc.status, title="Cannot check in",
-                      detail=detail + f" (back to /patients/{patient_id}/evaluations/{evaluation_id})")
+                      detail=exc.detail,
+                      back=f"/patients/{patient_id}/evaluations/{evaluation_id}")
     db.commit()
     return RedirectResponse(f"/treatment-sessions/{session.id}", status_code=303)
 
