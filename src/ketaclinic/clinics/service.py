@@ -29,12 +29,6 @@ def all_sites(*, db: Session) -> Sequence[Site]:
                       ).scalars().all()
 
 
-def default_time_zone(*, db: Session) -> str:
-    """The first site's time zone, for views that belong to no one site."""
-    tz = db.execute(select(Site.time_zone).order_by(Site.pk).limit(1)).scalar_one_or_none()
-    return tz or "UTC"
-
-
 def create_site(*, db: Session, code: str, name: str, address: str, time_zone: str, chairs: int,
                 network_name: str, actor: Actor) -> Site:
     """Add a site (and the network, the first time) with numbered chairs."""

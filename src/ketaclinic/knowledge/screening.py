@@ -3,7 +3,7 @@
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from functools import cache
+from functools import cache, cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -153,12 +153,12 @@ class _Context:
     ruleset: RuleSet
     time_zone: str = "UTC"
 
-    @property
+    @cached_property
     def bp(self) -> BloodPressure | None:
         return latest_within(self.record.blood_pressures, self.on,
                              self.ruleset.value("bp_window_days"), self.time_zone)
 
-    @property
+    @cached_property
     def weight(self) -> Weight | None:
         return latest_within(self.record.weights, self.on, self.ruleset.value("weight_window_days"),
                              self.time_zone)

@@ -115,7 +115,7 @@ def _open_alarm_kinds(db: Session, session: TreatmentSession) -> set[str]:
         SessionAlarm.session_pk == session.pk, SessionAlarm.acknowledged_at.is_(None))).scalars())
 
 
-def _baseline(db: Session, session: TreatmentSession) -> Reading | None:
+def baseline_of(db: Session, session: TreatmentSession) -> Reading | None:
     """The last blood pressure taken before dosing (a re-measurement replaces a high one)."""
     query = select(SessionReading).where(SessionReading.session_pk == session.pk,
                                          SessionReading.systolic_mmhg.is_not(None))
@@ -123,20 +123,11 @@ def _baseline(db: Session, session: TreatmentSession) -> Reading | None:
         query = query.where(SessionReading.taken_at <= session.dose_start)
     latest = db.execute(query.order_by(SessionReading.taken_at.desc()).limit(1)
                         ).scalar_one_or_none()
-    return _as_reading(latest) if latest else None
+    return as_reading(latest) if latest else None
 
 
 def as_reading(row: SessionReading) -> Reading:
     """A stored reading as the monitoring engine reads it."""
-    return _as_reading(row)
-
-
-def baseline_of(db: Session, session: TreatmentSession) -> Reading | None:
-    """The session's baseline: the last blood pressure before dosing."""
-    return _baseline(db, session)
-
-
-def _as_reading(row: SessionReading) -> Reading:
     return Reading(row.taken_at, **{k: getattr(row, k) for k in VITAL_FIELDS})
 
 
@@ -171,7 +162,7 @@ def store_readings(*, db: Session, session: TreatmentSession | None, chair_pk: i
 def _decide_alarms(db: Session, session: TreatmentSession,
                    new: list[tuple[Any, Reading]]) -> list[tuple[Any, Alarm]]:
     """The alarms new readings raise (key, alarm); one open alarm per condition."""
-    baseline = _baseline(db, session)
+    baseline = baseline_of(db, session)
     candidates = [r for _, r in new if r.systolic_mmhg is not None and (
         session.dose_start is None or r.taken <= session.dose_start)]
     if candidates:
@@ -222,9 +213,9 @@ def attach_unmatched(*, db: Session, session_id: str,
     for row in rows:
         row.session_pk = session.pk
     db.flush()
-    raised = _raise_alarms(db, session, [(r.pk, _as_reading(r)) for r in rows], actor)
+    raised = _raise_alarms(db, session, [(r.pk, as_reading(r)) for r in rows], actor)
     audit.record(db=db, actor=actor, action="update", record_type="SessionReading",
-                 record_id=session.id, patient_id=_patient_id(db, session),
+                 record_id=session.id, patient_id=patient_id_of(db, session),
                  detail=f"attached {len(rows)} unmatched monitor readings")
     return len(rows), raised
 
@@ -234,7 +225,7 @@ def add_readings(*, db: Session, session_id: str, data: schemas.ReadingsIn,
     """A batch of readings for an open session (all or nothing), with the alarms raised."""
     session = _by_id(db, TreatmentSession, session_id, "treatment session")
     assert isinstance(session, TreatmentSession)
-    patient = patients.open_patient(db=db, patient_id=str(_patient_id(db, session)), actor=actor,
+    patient = patients.open_patient(db=db, patient_id=str(patient_id_of(db, session)), actor=actor,
                                     purpose="session vitals")
     if session.status != OPEN:
         raise Conflict("the session is closed; corrections are addenda")
@@ -248,10 +239,6 @@ def add_readings(*, db: Session, session_id: str, data: schemas.ReadingsIn,
 
 def patient_id_of(db: Session, session: TreatmentSession) -> uuid.UUID:
     """The public id of the session's patient."""
-    return _patient_id(db, session)
-
-
-def _patient_id(db: Session, session: TreatmentSession) -> uuid.UUID:
     return db.execute(select(Patient.id).where(Patient.pk == session.patient_pk)).scalar_one()
 
 
@@ -314,7 +301,7 @@ def ingest_monitor_message(*, db: Session, raw: str, peer: str) -> tuple[str, st
     inbox.ack_code = "AA"
     if session is not None:
         audit.record(db=db, actor=actor, action="create", record_type="SessionReading",
-                     record_id=session.id, patient_id=_patient_id(db, session),
+                     record_id=session.id, patient_id=patient_id_of(db, session),
                      detail=f"monitor message {message.control_id}: {stored} readings, "
                             f"{len(raised)} alarms")
     db.flush()
@@ -337,7 +324,7 @@ def get_session(*, db: Session, session_id: str, actor: Actor) -> TreatmentSessi
     """A session the actor may reach (the read audited against its patient)."""
     session = _by_id(db, TreatmentSession, session_id, "treatment session")
     assert isinstance(session, TreatmentSession)
-    patients.open_patient(db=db, patient_id=str(_patient_id(db, session)), actor=actor,
+    patients.open_patient(db=db, patient_id=str(patient_id_of(db, session)), actor=actor,
                           purpose="treatment session")
     return session
 
@@ -359,14 +346,15 @@ def acknowledge_alarm(*, db: Session, session_id: str, alarm_id: str, note: str,
     alarm.acknowledgement_note = note.strip()[:1000]
     db.flush()
     audit.record(db=db, actor=actor, action="acknowledge", record_type="SessionAlarm",
-                 record_id=alarm.id, patient_id=_patient_id(db, session),
+                 record_id=alarm.id, patient_id=patient_id_of(db, session),
                  detail=f"{alarm.kind}: {alarm.acknowledgement_note}")
     return alarm
 
 
 def status_of(*, db: Session, session: TreatmentSession) -> dict[str, Any]:
     """What the chair-side page shows: readings, alarms, the next reading due, discharge gaps."""
-    readings = [_as_reading(r) for r in readings_of(db=db, session_pk=session.pk)]
+    readings = [as_reading(r) for r in readings_of(db=db, session_pk=session.pk)]
+    baseline = baseline_of(db, session)
     now = utcnow()
     due = None
     if session.dose_start is not None:
@@ -374,7 +362,7 @@ def status_of(*, db: Session, session: TreatmentSession) -> dict[str, Any]:
                                dose_end=session.dose_end,
                                last_reading=readings[-1].taken if readings else None, now=now)
     missing = discharge_missing(route=session.route, dose_end=session.dose_end, now=now,
-                                baseline=_baseline(db, session), readings=readings,
+                                baseline=baseline, readings=readings,
                                 moass=latest_score(db, session, "moass"),
                                 escort_present=session.escort_present,
                                 driving_warning_given=session.driving_warning_given)
@@ -382,7 +370,7 @@ def status_of(*, db: Session, session: TreatmentSession) -> dict[str, Any]:
         "readings": readings,
         "alarms": alarms_of(db=db, session_pk=session.pk),
         "next_reading_due": due,
-        "pre_dose_problem": pre_dose_problem(_baseline(db, session)),
+        "pre_dose_problem": pre_dose_problem(baseline),
         "discharge_missing": missing,
     }
 
@@ -403,7 +391,7 @@ def override_checks(*, db: Session, session_id: str, reason: str, actor: Actor) 
     session.checks_override = _override(actor, reason)
     db.flush()
     audit.record(db=db, actor=actor, action="override", record_type="TreatmentSession",
-                 record_id=session.id, patient_id=_patient_id(db, session),
+                 record_id=session.id, patient_id=patient_id_of(db, session),
                  detail=f"check-in checks: {reason}")
     return session
 
@@ -416,7 +404,7 @@ def override_pre_dose(*, db: Session, session_id: str, reason: str,
     session.pre_dose_override = _override(actor, reason)
     db.flush()
     audit.record(db=db, actor=actor, action="override", record_type="TreatmentSession",
-                 record_id=session.id, patient_id=_patient_id(db, session),
+                 record_id=session.id, patient_id=patient_id_of(db, session),
                  detail=f"pre-dose blood pressure: {reason}")
     return session
 
@@ -431,7 +419,7 @@ def start_dose(*, db: Session, session_id: str, data: schemas.DoseStartIn,
     failed = flows.failed_checks(session)
     if failed and not session.checks_override:
         raise Conflict("dosing is blocked by check-in: " + "; ".join(flows.labels(failed)))
-    problem = pre_dose_problem(_baseline(db, session))
+    problem = pre_dose_problem(baseline_of(db, session))
     if problem and not session.pre_dose_override:
         raise Conflict(f"dosing is blocked: {problem}")
     prescriber = db.execute(select(User).where(User.username == data.ordered_by.strip().lower(),
@@ -467,7 +455,7 @@ def start_dose(*, db: Session, session_id: str, data: schemas.DoseStartIn,
     session.ordered_by = prescriber.username
     db.flush()
     audit.record(db=db, actor=actor, action="dose", record_type="TreatmentSession",
-                 record_id=session.id, patient_id=_patient_id(db, session),
+                 record_id=session.id, patient_id=patient_id_of(db, session),
                  detail=f"{data.dose_mg:g} mg lot {data.lot_number} ordered by {prescriber.username}")
     return session
 
@@ -505,7 +493,7 @@ def end_dose(*, db: Session, session_id: str, data: schemas.DoseEndIn,
     session.dose_end = ended
     db.flush()
     audit.record(db=db, actor=actor, action="update", record_type="TreatmentSession",
-                 record_id=session.id, patient_id=_patient_id(db, session), detail="dosing ended")
+                 record_id=session.id, patient_id=patient_id_of(db, session), detail="dosing ended")
     return session
 
 
@@ -528,7 +516,7 @@ def add_event(*, db: Session, session_id: str, data: schemas.EventIn, actor: Act
     db.add(event)
     db.flush()
     audit.record(db=db, actor=actor, action="create", record_type="SessionEvent",
-                 record_id=event.id, patient_id=_patient_id(db, session),
+                 record_id=event.id, patient_id=patient_id_of(db, session),
                  detail=f"{data.kind} {data.code}{'' if data.value is None else f' {data.value:g}'}")
     return event
 
@@ -548,9 +536,9 @@ def discharge(*, db: Session, session_id: str, data: schemas.DischargeIn, actor:
     _ensure_open(session)
     session.escort_present = data.escort_present
     session.driving_warning_given = data.driving_warning_given
-    readings = [_as_reading(r) for r in readings_of(db=db, session_pk=session.pk)]
+    readings = [as_reading(r) for r in readings_of(db=db, session_pk=session.pk)]
     missing = discharge_missing(route=session.route, dose_end=session.dose_end, now=utcnow(),
-                                baseline=_baseline(db, session), readings=readings,
+                                baseline=baseline_of(db, session), readings=readings,
                                 moass=latest_score(db, session, "moass"),
                                 escort_present=data.escort_present,
                                 driving_warning_given=data.driving_warning_given)
@@ -563,7 +551,7 @@ def discharge(*, db: Session, session_id: str, data: schemas.DischargeIn, actor:
     session.discharged_at = utcnow()
     db.flush()
     audit.record(db=db, actor=actor, action="discharge", record_type="TreatmentSession",
-                 record_id=session.id, patient_id=_patient_id(db, session),
+                 record_id=session.id, patient_id=patient_id_of(db, session),
                  detail=f"override: {override_reason}; missing: "
                         f"{', '.join(m.criterion for m in missing)}" if override_reason
                  else "all criteria met")
@@ -579,5 +567,5 @@ def add_addendum(*, db: Session, session_id: str, text: str, actor: Actor) -> Se
     db.add(addendum)
     db.flush()
     audit.record(db=db, actor=actor, action="addendum", record_type="TreatmentSession",
-                 record_id=session.id, patient_id=_patient_id(db, session), detail=text[:200])
+                 record_id=session.id, patient_id=patient_id_of(db, session), detail=text[:200])
     return addendum
