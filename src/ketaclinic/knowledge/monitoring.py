@@ -135,9 +135,10 @@ def next_reading_due(*, route: str, dose_start: datetime, dose_end: datetime | N
     source = rules["schedule_source"]
     dosing = dose_end is None or now < dose_end
     if "checkpoints_min" in rules:
+        tolerance = timedelta(minutes=float(rules["checkpoint_tolerance_min"]))
         for minute in rules["checkpoints_min"]:
             checkpoint = dose_start + timedelta(minutes=minute)
-            if last_reading is None or last_reading < checkpoint - timedelta(minutes=5):
+            if last_reading is None or last_reading < checkpoint - tolerance:
                 return Due(checkpoint, now > checkpoint, float(minute), source)
         every = float(rules["after_dosing_every_min"])
     elif dosing and "during_dosing_every_min" in rules:
