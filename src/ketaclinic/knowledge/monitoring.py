@@ -80,21 +80,36 @@ _RISES = (
 )
 
 
+@cache
+def _default_limits() -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    return _resolve_limits(None)
+
+
+def _resolve_limits(overrides: dict[str, float] | None) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """Each alarm's threshold and source, looked up once rather than per reading."""
+    absolute = tuple((kind, field, *limit(name, overrides), direction, words)
+                     for kind, field, name, direction, words in _ABSOLUTE)
+    rises = tuple((kind, field, *limit(name, overrides), words)
+                  for kind, field, name, words in _RISES)
+    return absolute, rises
+
+
 def alarms_for(reading: Reading, baseline: Reading | None = None,
                overrides: dict[str, float] | None = None) -> list[Alarm]:
     """Every limit the reading breaks, absolute and as a rise over the session baseline."""
+    absolute, rises = _resolve_limits(overrides) if overrides else _default_limits()
     found = []
-    for kind, field, name, direction, words in _ABSOLUTE:
+    for kind, field, threshold, source, direction, words in absolute:
         value = getattr(reading, field)
-        threshold, source = limit(name, overrides)
         if value is None:
             continue
         if (direction == "above" and value > threshold) or (direction == "below" and value < threshold):
             found.append(Alarm(kind, value, f"{words} {value:g} is {direction} {threshold:g}", source))
-    for kind, field, name, words in _RISES:
+    if baseline is None:
+        return found
+    for kind, field, rise, source, words in rises:
         value = getattr(reading, field)
-        start = getattr(baseline, field) if baseline else None
-        rise, source = limit(name, overrides)
+        start = getattr(baseline, field)
         if value is not None and start is not None and value - start >= rise:
             found.append(Alarm(kind, value, f"{words} {value:g} is {value - start:g} above the "
                                             f"baseline {start:g} (limit: a rise of {rise:g})", source))

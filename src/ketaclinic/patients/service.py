@@ -238,10 +238,17 @@ def _check_period(values: dict[str, Any], start: str, end: str) -> None:
 
 def check_vitals(values: dict[str, Any]) -> None:
     """Reject physiologically impossible or empty vital signs, naming each field and its range."""
+    problems = vital_problems(values, utcnow())
+    if problems:
+        raise InvalidInput(problems)
+
+
+def vital_problems(values: dict[str, Any], now: datetime) -> list[FieldProblem]:
+    """What is impossible about one set of vital signs (empty: nothing), checked against now."""
     ranges = plausible_ranges()
-    given = {k: v for k, v in values.items() if k in ranges and v is not None}
+    given = {k: v for k, v in values.items() if v is not None and k in ranges}
     if not given:
-        raise invalid("vitals", "give at least one measurement", ", ".join(ranges))
+        return [FieldProblem("vitals", "give at least one measurement", ", ".join(ranges))]
     problems = [
         FieldProblem(name, f"{value:g} is outside the possible range", ranges[name].describe())
         for name, value in given.items()
@@ -250,13 +257,12 @@ def check_vitals(values: dict[str, Any]) -> None:
     measured_at: datetime | None = values.get("measured_at")
     if measured_at is not None and measured_at.tzinfo is None:
         problems.append(FieldProblem("measured_at", "has no time zone", "ISO 8601 with offset"))
-    elif measured_at is not None and measured_at > utcnow() + FUTURE_TOLERANCE:
+    elif measured_at is not None and measured_at > now + FUTURE_TOLERANCE:
         problems.append(FieldProblem("measured_at", "is in the future", "now or earlier"))
     elif measured_at is not None and measured_at.date() < EARLIEST_BIRTH_DATE:
         problems.append(FieldProblem("measured_at", "is implausibly early",
                                      f"{EARLIEST_BIRTH_DATE.isoformat()} to now"))
-    if problems:
-        raise InvalidInput(problems)
+    return problems
 
 
 def add_entry(

@@ -1,19 +1,20 @@
 """Treatment-session use cases: open a session at a chair, take in readings from any source."""
 
 import itertools
+import os
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from ketaclinic.audit import service as audit
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.models import User
 from ketaclinic.clinics.models import Chair, Site
-from ketaclinic.db import utcnow
+from ketaclinic.db import insert_many, utcnow
 from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, invalid
 from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.integrations import pcd01
@@ -28,9 +29,10 @@ from ketaclinic.knowledge.monitoring import (
     pre_dose_problem,
 )
 from ketaclinic.knowledge.tables import load_table
+from ketaclinic.knowledge.vital_limits import plausible_ranges
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
-from ketaclinic.patients.service import FUTURE_TOLERANCE, check_vitals
+from ketaclinic.patients.service import FUTURE_TOLERANCE, vital_problems
 from ketaclinic.treatments import flows, schemas
 from ketaclinic.treatments.models import (
     DISCHARGED,
@@ -92,18 +94,26 @@ def session_at_chair(*, db: Session, chair_pk: int) -> TreatmentSession | None:
 
 
 def _check(readings: Sequence[schemas.ReadingIn]) -> list[dict[str, Any]]:
-    problems: list[FieldProblem] = []
+    """The readings as rows, or every problem with them (named readings[i].field in a batch)."""
     now = utcnow()
+    latest = now + FUTURE_TOLERANCE
+    bounds = [(name, limits.min, limits.max) for name, limits in plausible_ranges().items()
+              if name in VITAL_FIELDS]
+    problems: list[FieldProblem] = []
     rows = []
     for index, reading in enumerate(readings):
-        values = reading.model_dump()
-        values["taken_at"] = values["taken_at"] or now
-        try:
-            check_vitals({**{k: values[k] for k in VITAL_FIELDS}, "measured_at": values["taken_at"]})
-        except InvalidInput as exc:
+        values = {k: getattr(reading, k) for k in VITAL_FIELDS}
+        taken = values["taken_at"] = reading.taken_at or now
+        # The common case (every value possible, time in the past) is decided without building
+        # messages; anything else goes through the full check for its wording.
+        plausible = taken <= latest and any(values[k] is not None for k in VITAL_FIELDS) and all(
+            low <= value <= high for name, low, high in bounds
+            if (value := values[name]) is not None)
+        found = [] if plausible else vital_problems({**values, "measured_at": taken}, now)
+        if found:
             prefix = f"readings[{index}]." if len(readings) > 1 else ""
             problems += [FieldProblem(prefix + p.field.replace("measured_at", "taken_at"),
-                                      p.message, p.accepted) for p in exc.problems]
+                                      p.message, p.accepted) for p in found]
         rows.append(values)
     if problems:
         raise InvalidInput(problems)
@@ -131,6 +141,12 @@ def as_reading(row: SessionReading) -> Reading:
     return Reading(row.taken_at, **{k: getattr(row, k) for k in VITAL_FIELDS})
 
 
+def _new_ids(count: int) -> list[uuid.UUID]:
+    """Random (version 4) UUIDs from one read of the system's random source."""
+    pool = os.urandom(16 * count)
+    return [uuid.UUID(bytes=pool[i:i + 16], version=4) for i in range(0, 16 * count, 16)]
+
+
 def store_readings(*, db: Session, session: TreatmentSession | None, chair_pk: int | None,
                    rows: list[dict[str, Any]], source: str, actor: Actor, device: str = "",
                    message_pk: int | None = None) -> tuple[int, list[SessionAlarm]]:
@@ -140,17 +156,17 @@ def store_readings(*, db: Session, session: TreatmentSession | None, chair_pk: i
     only the few readings that alarm are looked up again for their keys.
     """
     now = utcnow()
-    values = [{"id": uuid.uuid4(), "created_at": now, "updated_at": now,
-               "created_by": actor.username, "session_pk": session.pk if session else None,
-               "chair_pk": chair_pk, "source": source, "device": device,
-               "message_pk": message_pk, "status": "final",
-               **{k: row.get(k) for k in VITAL_FIELDS}, "taken_at": row["taken_at"]}
-              for row in rows]
+    ids = _new_ids(len(rows))
+    values = [{"id": key, "taken_at": row["taken_at"], **{k: row.get(k) for k in VITAL_FIELDS}}
+              for key, row in zip(ids, rows, strict=True)]
     decided: list[tuple[uuid.UUID, Alarm]] = []
     if session is not None:
         new = [(v["id"], Reading(v["taken_at"], **{k: v[k] for k in VITAL_FIELDS})) for v in values]
         decided = _decide_alarms(db, session, new)
-    db.connection().execute(insert(cast(Table, SessionReading.__table__)), values)
+    insert_many(db.connection(), cast(Table, SessionReading.__table__), values, constants={
+        "created_at": now, "updated_at": now, "created_by": actor.username,
+        "session_pk": session.pk if session else None, "chair_pk": chair_pk, "source": source,
+        "device": device, "message_pk": message_pk, "status": "final"})
     raised: list[SessionAlarm] = []
     if decided and session is not None:
         keys = dict(db.execute(select(SessionReading.id, SessionReading.pk).where(
