@@ -84,7 +84,7 @@ def fresh_database_url(backend: str, tmp_dir: object) -> str:
 
 
 def _seed(db: Session, world: World) -> None:
-    network = Network(name="Test network")
+    network = Network(name="Test network", crisis_contacts=["Test crisis line: call 000 000"])
     site_a = Site(network=network, code="A", name="Site A", time_zone="America/New_York")
     site_b = Site(network=network, code="B", name="Site B", time_zone="America/Los_Angeles")
     site_a.chairs = [Chair(name="A1"), Chair(name="A2")]

@@ -5,6 +5,13 @@ from ketaclinic.auth.models import AccessToken, User, user_site
 from ketaclinic.clinics.models import Chair, Network, Site
 from ketaclinic.db import Base
 from ketaclinic.evaluations.models import Consent, Evaluation, RuleOverride
+from ketaclinic.measures.models import (
+    CourseReview,
+    Measure,
+    MeasureAlert,
+    MeasureAnswer,
+    MeasureRequest,
+)
 from ketaclinic.patients.models import (
     Allergy,
     Condition,
@@ -32,7 +39,12 @@ __all__ = [
     "Chair",
     "Condition",
     "Consent",
+    "CourseReview",
     "Evaluation",
+    "Measure",
+    "MeasureAlert",
+    "MeasureAnswer",
+    "MeasureRequest",
     "Medication",
     "MonitorMessage",
     "Network",

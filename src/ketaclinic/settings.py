@@ -30,6 +30,16 @@ class Settings(BaseSettings):
     lockout_min: int = Field(default=15, ge=1, le=24 * 60)
     cookie_secure: bool = True
     require_mfa_roles: tuple[str, ...] = ("admin", "prescriber")
+    # Outgoing email (questionnaire links, alert notices); no host: nothing is sent and staff
+    # see the link to pass on themselves.
+    smtp_host: str = ""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = True
+    mail_from: str = "ketaclinic@localhost"
+    # The address patients reach the app at, for links in email (no trailing slash).
+    public_url: str = "http://127.0.0.1:8000"
 
     @model_validator(mode="after")
     def _demo_gets_a_fixed_key(self) -> "Settings":

@@ -33,6 +33,11 @@ class Permission(StrEnum):
     RULES_VIEW = "rules.view"
     RULES_MANAGE = "rules.manage"  # the medical director's overrides of rule-set defaults
     CDS_INVOKE = "cds.invoke"  # an EHR asking the CDS Hooks service about a patient
+    MEASURES_WRITE = "measures.write"  # a patient's own questionnaire, or staff on their behalf
+    LINKS_SEND = "measures.links.send"  # send a patient a personal questionnaire link
+    ALERTS_FOLLOW_UP = "alerts.follow_up"  # see open alerts and record what was done
+    OUTCOMES_VIEW = "outcomes.view"  # clinic outcome rates (aggregates)
+    RESEARCH_EXPORT = "outcomes.export"  # the de-identified research export
 
 
 _R = Role
@@ -53,6 +58,11 @@ PERMISSION_TABLE: dict[Permission, frozenset[Role]] = {
     Permission.RULES_VIEW: frozenset({_R.ADMIN, _R.PRESCRIBER, _R.NURSE}),
     Permission.RULES_MANAGE: frozenset({_R.PRESCRIBER}),
     Permission.CDS_INVOKE: frozenset({_R.PRESCRIBER, _R.NURSE}),
+    Permission.MEASURES_WRITE: frozenset({_R.PRESCRIBER, _R.NURSE, _R.PATIENT}),
+    Permission.LINKS_SEND: frozenset({_R.PRESCRIBER, _R.NURSE, _R.FRONT_DESK}),
+    Permission.ALERTS_FOLLOW_UP: frozenset({_R.PRESCRIBER, _R.NURSE}),
+    Permission.OUTCOMES_VIEW: frozenset({_R.ADMIN, _R.PRESCRIBER}),
+    Permission.RESEARCH_EXPORT: frozenset({_R.ADMIN, _R.PRESCRIBER}),
 }
 
 ROLE_LABELS: dict[Role, str] = {
@@ -103,5 +113,7 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset({
     ("GET", "/docs/oauth2-redirect"),
     ("HEAD", "/docs/oauth2-redirect"),
     ("GET", "/static"),
+    ("GET", "/q/{token}"),  # a patient's personal questionnaire link: the token is the credential
+    ("POST", "/q/{token}"),
     ("GET", "/cds-services"),  # CDS Hooks discovery: describes the services, holds no patient data
 })

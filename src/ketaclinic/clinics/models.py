@@ -1,6 +1,6 @@
 """Tables for the clinic network, sites and chairs."""
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ketaclinic.db import Base, RecordMixin
@@ -12,6 +12,8 @@ class Network(RecordMixin, Base):
     __tablename__ = "network"
 
     name: Mapped[str] = mapped_column(String(200))
+    # Who a patient in crisis should contact, shown with every suicidality alert: set by the clinic.
+    crisis_contacts: Mapped[list[str]] = mapped_column(JSON, default=list)
     sites: Mapped[list["Site"]] = relationship(back_populates="network", order_by="Site.name")
 
 

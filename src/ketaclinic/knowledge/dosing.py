@@ -4,18 +4,13 @@ from dataclasses import asdict, dataclass
 from functools import cache
 from typing import Any
 
+from ketaclinic.knowledge.refusal import Refused
 from ketaclinic.knowledge.tables import load_table
 from ketaclinic.knowledge.vital_limits import plausible_ranges
 
 
-class DoseRefused(ValueError):
+class DoseRefused(Refused):
     """A dose outside the table's range (or an input that cannot be dosed), naming the field."""
-
-    def __init__(self, field: str, message: str, accepted: str) -> None:
-        super().__init__(f"{field}: {message} (accepted: {accepted})")
-        self.field = field
-        self.message = message
-        self.accepted = accepted
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from ketaclinic.clinics import service as clinics
 from ketaclinic.errors import Conflict, InvalidInput, NotFound
 from ketaclinic.knowledge.codes import accepted_systems, condition_concepts, medication_concepts
 from ketaclinic.knowledge.vital_limits import plausible_ranges
+from ketaclinic.measures import links
 from ketaclinic.patients import schemas
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.chart import vitals_svg
@@ -111,6 +112,7 @@ def _chart_page(request: Request, db: Session, actor: Actor, patient: Patient,
         systems={kind: accepted_systems(kind) for kind in ("condition", "medication", "allergy")},
         ranges=plausible_ranges(), today=patients.local_today(patient),
         is_error=patients.is_entered_in_error,
+        pending_questionnaires=links.pending_for(db, patient.pk) if actor.is_patient else [],
     )
 
 

@@ -15,6 +15,7 @@ from ketaclinic.auth.permissions import LANDING_PAGES, Permission, Role, allows
 from ketaclinic.clinics import service as clinics
 from ketaclinic.clinics.models import Site
 from ketaclinic.db import utcnow
+from ketaclinic.measures import alerts as measure_alerts
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient, VitalSigns
 from ketaclinic.treatments import pages as treatment_pages
@@ -72,10 +73,12 @@ def dashboard(
               if allows(actor.role, Permission.CLINICAL_READ) else [])
     rems_due = (rems.due_at_site(db=db, site_pk=chosen.pk)
                 if allows(actor.role, Permission.CLINICAL_READ) else [])
+    open_alerts = (measure_alerts.open_alerts(db=db, site_pks={chosen.pk})
+                   if allows(actor.role, Permission.ALERTS_FOLLOW_UP) else [])
     db.commit()
     response = render(request, "dashboard.html", site=chosen, sites=sites, now_local=now_local,
                       vitals=vitals, registered=registered, tz=chosen.time_zone,
-                      active_chairs=chairs, rems_due=rems_due)
+                      active_chairs=chairs, rems_due=rems_due, open_alerts=open_alerts)
     if site and chosen.code == site:
         response.set_cookie(SITE_COOKIE, chosen.code, httponly=True, samesite="lax", path="/")
     return response

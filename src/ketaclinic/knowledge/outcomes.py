@@ -1,0 +1,161 @@
+"""Response, remission, end-of-induction review and relapse watch for one course; rate intervals."""
+
+import math
+from dataclasses import dataclass
+from datetime import date
+from functools import cache
+from typing import Any
+
+from ketaclinic.knowledge.instruments import instrument
+from ketaclinic.knowledge.tables import load_table
+
+
+@cache
+def table() -> dict[str, Any]:
+    """The measurement-based-care table (measures.toml)."""
+    return load_table("measures")
+
+
+@dataclass(frozen=True)
+class Point:
+    """One measure of the course's primary instrument."""
+
+    day: date
+    total: int
+
+
+@dataclass(frozen=True)
+class Lines:
+    """Where a course's baseline, response and remission lines sit on its instrument."""
+
+    instrument: str
+    baseline: int
+    response_at_or_below: float
+    remission_at_or_below: int | None
+    response_source: str
+    remission_source: str
+
+
+@dataclass(frozen=True)
+class ReviewCard:
+    """The end-of-induction review: what the scores show and what the prescriber may decide."""
+
+    state: str  # responder, partial, non-responder
+    baseline: Point
+    latest: Point
+    fall_pct: float
+    remission: bool
+    advice: str
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RelapseFlag:
+    """A responder whose score has climbed back past the response line during maintenance."""
+
+    responded: Point
+    relapsed: Point
+    last_session: date | None
+    benefit_days: int
+    suggested_interval_days: int
+    evidence: tuple[Point, ...]
+    source: str
+
+
+def primary_instrument(indication: str) -> str:
+    """The instrument response and remission are judged on for an indication."""
+    occasions = table()["occasions"]
+    return str((occasions.get(indication) or occasions["depression"])[0])
+
+
+def occasion_instruments(indication: str) -> list[str]:
+    """The instruments a patient is asked for before each session of a course."""
+    occasions = table()["occasions"]
+    return list(occasions.get(indication) or occasions["depression"])
+
+
+def lines(key: str, baseline: int) -> Lines:
+    """The response and remission lines for an instrument and a baseline total."""
+    form = instrument(key)
+    response = table()["response"]
+    if form.response_fall_points is not None:
+        at_or_below = float(baseline - form.response_fall_points)
+        source = form.raw["response_source"]
+    else:
+        at_or_below = baseline * (1 - response["fall_fraction"])
+        source = response["source"]
+    return Lines(key, baseline, at_or_below, form.remission_max, source, form.remission_source)
+
+
+def responded(line: Lines, total: int) -> bool:
+    """Whether a total meets the response line."""
+    return line.baseline > 0 and total <= line.response_at_or_below
+
+
+def review(key: str, points: list[Point]) -> ReviewCard | None:
+    """The end-of-induction card from the course's measures (first is baseline, last is now)."""
+    if len(points) < 2:
+        return None
+    baseline, latest = points[0], points[-1]
+    line = lines(key, baseline.total)
+    response = table()["response"]
+    fall = (baseline.total - latest.total) / baseline.total if baseline.total else 0.0
+    remission = line.remission_at_or_below is not None and latest.total <= line.remission_at_or_below
+    sources = [line.response_source]
+    if responded(line, latest.total):
+        state, advice = "responder", "Response reached: continue to maintenance."
+    elif fall >= response["partial_fall_fraction"]:
+        state = "partial"
+        advice = (f"Partial response: offer an extension to {response['extension_sessions']} "
+                  "sessions; about 20 % respond late.")
+        sources += [response["partial_source"], response["extension_source"]]
+    else:
+        state = "non-responder"
+        advice = (f"No response yet: an extension to {response['extension_sessions']} sessions "
+                  "may be offered, not only a stop.")
+        sources.append(response["extension_source"])
+    if remission:
+        sources.append(line.remission_source)
+    return ReviewCard(state, baseline, latest, round(fall * 100, 1), remission, advice,
+                      tuple(sources))
+
+
+def relapse(key: str, points: list[Point], session_days: list[date]) -> RelapseFlag | None:
+    """The latest climb back past the response line after a response, with a suggested interval."""
+    if len(points) < 3:
+        return None
+    line = lines(key, points[0].total)
+    rule = table()["relapse"]
+    response_point: Point | None = None
+    flag: RelapseFlag | None = None
+    for point in points[1:]:
+        if responded(line, point.total):
+            if flag is not None:  # responded again after a relapse: a new episode starts
+                response_point, flag = None, None
+            response_point = response_point or point
+        elif response_point is not None and flag is None:
+            earlier = [d for d in session_days if d <= point.day]
+            last_session = max(earlier) if earlier else None
+            start = last_session or response_point.day
+            benefit = max((point.day - start).days, 1)
+            suggested = max(int(benefit * rule["interval_fraction"]), rule["minimum_interval_days"])
+            evidence = tuple(p for p in points if response_point.day <= p.day <= point.day)
+            flag = RelapseFlag(response_point, point, last_session, benefit, suggested,
+                               (points[0], *evidence), rule["source"])
+    return flag
+
+
+def wilson_interval(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95 % Wilson score interval for a proportion (0 to 1)."""
+    if total == 0:
+        return 0.0, 0.0
+    p = successes / total
+    denominator = 1 + z * z / total
+    centre = (p + z * z / (2 * total)) / denominator
+    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def benchmarks() -> list[dict[str, Any]]:
+    """The published outcome benchmarks (protocol-facts.md section 9)."""
+    return list(table()["benchmarks"])

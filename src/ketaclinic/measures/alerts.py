@@ -1,0 +1,102 @@
+"""Alert follow-through: who sees open alerts, recording what was done, escalation when overdue."""
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ketaclinic.audit import service as audit
+from ketaclinic.auth.actor import Actor
+from ketaclinic.auth.models import User
+from ketaclinic.db import utcnow
+from ketaclinic.errors import Conflict, NotFound, invalid
+from ketaclinic.knowledge.outcomes import table
+from ketaclinic.measures import schemas
+from ketaclinic.measures.models import MeasureAlert
+from ketaclinic.patients import service as patients
+from ketaclinic.patients.models import Patient
+
+
+def follow_up_actions() -> dict[str, str]:
+    """The follow-up actions a clinician can record (code: words)."""
+    return {k: v for k, v in table()["follow_up_actions"].items() if k != "source"}
+
+
+def open_alerts(*, db: Session, site_pks: set[int] | frozenset[int]) -> Sequence[
+        tuple[MeasureAlert, Patient]]:
+    """Open alerts at these sites, most severe and oldest first."""
+    order = {"immediate": 0, "same-day": 1, "review": 2}
+    rows = db.execute(select(MeasureAlert, Patient).join(Patient, Patient.pk == MeasureAlert.patient_pk)
+                      .where(MeasureAlert.site_pk.in_(site_pks), MeasureAlert.closed_at.is_(None))
+                      .order_by(MeasureAlert.raised_at)).all()
+    pairs = [(alert, patient) for alert, patient in rows]
+    return sorted(pairs, key=lambda pair: order.get(pair[0].severity, 9))
+
+
+def alerts_of_patient(db: Session, patient_pk: int) -> Sequence[MeasureAlert]:
+    """Every alert a patient's measures raised, newest first."""
+    return db.execute(select(MeasureAlert).where(MeasureAlert.patient_pk == patient_pk)
+                      .order_by(MeasureAlert.raised_at.desc())).scalars().all()
+
+
+def get_alert(*, db: Session, alert_id: str, actor: Actor) -> tuple[MeasureAlert, Patient]:
+    """An alert at one of the actor's sites (NotFound otherwise)."""
+    try:
+        key = uuid.UUID(str(alert_id))
+    except ValueError:
+        raise NotFound("no such alert") from None
+    alert = db.execute(select(MeasureAlert).where(MeasureAlert.id == key)).scalar_one_or_none()
+    if alert is None or alert.site_pk not in actor.site_pks:
+        raise NotFound("no such alert")
+    patient = patients.open_patient(db=db, patient_id=str(_patient_id(db, alert)), actor=actor,
+                                    purpose="alert follow-up")
+    return alert, patient
+
+
+def _patient_id(db: Session, alert: MeasureAlert) -> object:
+    return db.execute(select(Patient.id).where(Patient.pk == alert.patient_pk)).scalar_one()
+
+
+def close(*, db: Session, alert_id: str, data: schemas.FollowUpIn, actor: Actor) -> MeasureAlert:
+    """Record what a clinician did; the alert closes. Audited."""
+    alert, patient = get_alert(db=db, alert_id=alert_id, actor=actor)
+    actions = follow_up_actions()
+    if data.action not in actions:
+        raise invalid("action", f"unknown action {data.action!r}", ", ".join(actions))
+    if alert.closed_at is not None:
+        raise Conflict(f"already followed up by {alert.closed_by}")
+    alert.closed_at = utcnow()
+    alert.closed_by = actor.username
+    alert.action = data.action
+    alert.note = data.note.strip()
+    db.flush()
+    audit.record(db=db, actor=actor, action="follow-up", record_type="MeasureAlert",
+                 record_id=alert.id, patient_id=patient.id,
+                 detail=f"{actions[data.action]}: {alert.note}")
+    return alert
+
+
+def escalate_overdue(*, db: Session, actor: Actor, now: datetime | None = None) -> list[MeasureAlert]:
+    """Escalate open alerts past their time: marked on every dashboard of the site, audited with
+    the prescribers it now falls to."""
+    moment = now or utcnow()
+    overdue = db.execute(select(MeasureAlert).where(
+        MeasureAlert.closed_at.is_(None), MeasureAlert.escalated_at.is_(None),
+        MeasureAlert.escalate_at <= moment)).scalars().all()
+    for alert in overdue:
+        alert.escalated_at = moment
+        db.flush()
+        recipients = _site_prescribers(db, alert.site_pk)
+        audit.record(db=db, actor=actor, action="escalate", record_type="MeasureAlert",
+                     record_id=alert.id, patient_id=_patient_id(db, alert),
+                     detail=f"open past {alert.escalate_at.isoformat()}; notified "
+                            f"{', '.join(u.username for u in recipients) or 'nobody (no prescriber)'}")
+    return list(overdue)
+
+
+def _site_prescribers(db: Session, site_pk: int) -> list[User]:
+    users = db.execute(select(User).where(User.role == "prescriber", User.active.is_(True))
+                       ).scalars().all()
+    return [u for u in users if site_pk in {s.pk for s in u.sites}]

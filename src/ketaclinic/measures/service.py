@@ -1,0 +1,188 @@
+"""Recording measures: score the form, keep every answer, raise the alerts the table calls for."""
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Table, select
+from sqlalchemy.orm import Session
+
+from ketaclinic.audit import service as audit
+from ketaclinic.auth.actor import Actor
+from ketaclinic.clinics.models import Network, Site
+from ketaclinic.db import insert_many, utcnow
+from ketaclinic.errors import invalid
+from ketaclinic.evaluations.models import Evaluation
+from ketaclinic.knowledge import instruments
+from ketaclinic.knowledge.outcomes import table
+from ketaclinic.measures import schemas
+from ketaclinic.measures.models import Measure, MeasureAlert, MeasureAnswer, MeasureRequest
+from ketaclinic.patients import service as patients
+from ketaclinic.patients.models import Patient
+from ketaclinic.patients.service import FUTURE_TOLERANCE
+
+SUICIDALITY_RULES = frozenset({"phq9-item9", "cssrs-moderate", "cssrs-high"})
+
+
+def active_course(db: Session, patient_pk: int) -> Evaluation | None:
+    """The patient's latest evaluation signed to start a course, if any."""
+    return db.execute(select(Evaluation).where(
+        Evaluation.patient_pk == patient_pk, Evaluation.status == "signed",
+        Evaluation.signed_decision == "start").order_by(Evaluation.signed_at.desc()).limit(1)
+    ).scalar_one_or_none()
+
+
+def prescriber_of(db: Session, patient_pk: int) -> str | None:
+    """The prescriber who signed the patient's current course (who alerts go to)."""
+    course = active_course(db, patient_pk)
+    return course.signed_by if course else None
+
+
+def crisis_contacts(db: Session, site_pk: int) -> list[str]:
+    """The crisis contacts the clinic has configured (empty: none configured)."""
+    network = db.execute(select(Network).join(Site, Site.network_pk == Network.pk)
+                         .where(Site.pk == site_pk)).scalar_one()
+    return list(network.crisis_contacts or [])
+
+
+def _score(instrument: str, answers: list[Any]) -> instruments.Score:
+    try:
+        return instruments.score(instrument, answers)
+    except instruments.AnswersRefused as exc:
+        raise invalid(exc.field, exc.message, exc.accepted) from None
+
+
+def record(*, db: Session, patient: Patient, instrument: str, answers: list[Any], source: str,
+           actor: Actor, occasion: str = "ad-hoc", taken_at: datetime | None = None,
+           request: MeasureRequest | None = None) -> tuple[Measure, list[MeasureAlert]]:
+    """Score and store one form with its answers; raise and return the alerts it causes."""
+    scored = _score(instrument, answers)
+    now = utcnow()
+    taken = taken_at or now
+    if taken.tzinfo is None or taken > now + FUTURE_TOLERANCE:
+        raise invalid("taken_at", "is in the future or has no time zone",
+                      "now or earlier, ISO 8601 with offset")
+    if not patient.site_pks:
+        raise invalid("patient", "has no site", "a patient registered at a site")
+    course = active_course(db, patient.pk)
+    site_pk = request.site_pk if request else sorted(patient.site_pks)[0]
+    previous = db.execute(select(Measure.total).where(
+        Measure.patient_pk == patient.pk, Measure.instrument == instrument,
+        Measure.status == "final", Measure.taken_at <= taken)
+        .order_by(Measure.taken_at.desc()).limit(1)).scalar_one_or_none()
+    measure = Measure(patient_pk=patient.pk, site_pk=site_pk, course_pk=course.pk if course else None,
+                      instrument=instrument, total=scored.total, band=scored.band,
+                      risk_level=scored.risk_level, taken_at=taken, source=source,
+                      occasion=occasion, request_pk=request.pk if request else None,
+                      created_by=actor.username)
+    db.add(measure)
+    db.flush()
+    form = instruments.instrument(instrument)
+    codes = [item.code for item in form.items] or [form.total_code]
+    insert_many(db.connection(), cast(Table, MeasureAnswer.__table__),
+                [{"item_number": n, "system": c.system, "code": c.code, "value": v}
+                 for n, (c, v) in enumerate(zip(codes, scored.answers, strict=True), start=1)],
+                constants={"measure_pk": measure.pk})
+    shown = scored.risk_level if scored.total is None else f"{scored.total} ({scored.band or '-'})"
+    audit.record(db=db, actor=actor, action="create", record_type="Measure", record_id=measure.id,
+                 patient_id=patient.id, detail=f"{form.name} {shown} via {source}")
+    alerts = _raise_alerts(db, patient, measure, scored, previous, actor)
+    return measure, alerts
+
+
+def _raise_alerts(db: Session, patient: Patient, measure: Measure, scored: instruments.Score,
+                  previous: int | None, actor: Actor) -> list[MeasureAlert]:
+    rules = table()["alerts"]
+    escalation = table()["escalation"]
+    fired = []
+    for name, rule in rules.items():
+        if rule["instrument"] != measure.instrument:
+            continue
+        if "item" in rule:
+            value = scored.answers[rule["item"] - 1]
+            hit = value is not None and value > rule["above"]
+        elif "risk" in rule:
+            hit = scored.risk_level == rule["risk"]
+        else:
+            hit = (previous is not None and scored.total is not None
+                   and scored.total - previous >= rule["rise"])
+        if hit:
+            fired.append((name, rule))
+    raised = []
+    now = utcnow()
+    for name, rule in fired:
+        minutes = escalation[f"{rule['severity']}_minutes"]
+        alert = MeasureAlert(patient_pk=patient.pk, site_pk=measure.site_pk, measure_pk=measure.pk,
+                             rule=name, severity=rule["severity"], message=rule["message"],
+                             source=rule["source"], prescriber=prescriber_of(db, patient.pk),
+                             raised_at=now, escalate_at=now + timedelta(minutes=minutes),
+                             created_by=actor.username)
+        db.add(alert)
+        db.flush()
+        audit.record(db=db, actor=actor, action="alert", record_type="MeasureAlert",
+                     record_id=alert.id, patient_id=patient.id,
+                     detail=f"{alert.severity}: {alert.message} (to {alert.prescriber or 'site'})")
+        raised.append(alert)
+    return raised
+
+
+def add_measure(*, db: Session, patient_id: str, data: schemas.MeasureIn,
+                actor: Actor) -> tuple[Measure, list[MeasureAlert]]:
+    """A measure from the API or a staff form: the patient's own, or staff on their behalf."""
+    patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor, purpose="measure")
+    source = "portal" if actor.is_patient else "staff"
+    form = instruments.instruments().get(data.instrument)
+    if form is not None and actor.is_patient and form.rater == "clinician":
+        raise invalid("instrument", f"{form.name} is rated by a clinician",
+                      ", ".join(k for k, f in instruments.instruments().items()
+                                if f.rater == "patient"))
+    return record(db=db, patient=patient, instrument=data.instrument, answers=data.answers,
+                  source=source, actor=actor, occasion=data.occasion, taken_at=data.taken_at)
+
+
+def measures_of(*, db: Session, patient_pk: int, instrument: str | None = None,
+                include_errors: bool = False) -> Sequence[Measure]:
+    """A patient's measures, oldest first (entered-in-error ones only when asked)."""
+    query = select(Measure).where(Measure.patient_pk == patient_pk)
+    if instrument:
+        query = query.where(Measure.instrument == instrument)
+    if not include_errors:
+        query = query.where(Measure.status == "final")
+    return db.execute(query.order_by(Measure.taken_at, Measure.pk)).scalars().all()
+
+
+def answers_of(db: Session, measure_pks: list[int]) -> dict[int, list[int | None]]:
+    """Each measure's item answers in item order."""
+    found: dict[int, list[int | None]] = {pk: [] for pk in measure_pks}
+    if not measure_pks:
+        return found
+    rows = db.execute(select(MeasureAnswer.measure_pk, MeasureAnswer.value).where(
+        MeasureAnswer.measure_pk.in_(measure_pks)).order_by(MeasureAnswer.measure_pk,
+                                                           MeasureAnswer.item_number))
+    for pk, value in rows:
+        found[pk].append(value)
+    return found
+
+
+def list_measures(*, db: Session, patient_id: str, actor: Actor,
+                  instrument: str | None = None) -> list[schemas.MeasureOut]:
+    """A patient's measures with their answers and the alerts each raised."""
+    patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor, purpose="measures")
+    if instrument and instrument not in instruments.instruments():
+        raise invalid("instrument", f"unknown instrument {instrument!r}",
+                      ", ".join(instruments.instruments()))
+    rows = measures_of(db=db, patient_pk=patient.pk, instrument=instrument)
+    answers = answers_of(db, [m.pk for m in rows])
+    alerts = alerts_by_measure(db, [m.pk for m in rows])
+    return [schemas.measure_out(m, answers[m.pk], alerts.get(m.pk, [])) for m in rows]
+
+
+def alerts_by_measure(db: Session, measure_pks: list[int]) -> dict[int, list[MeasureAlert]]:
+    """The alerts each measure raised."""
+    found: dict[int, list[MeasureAlert]] = {}
+    if measure_pks:
+        for alert in db.execute(select(MeasureAlert).where(
+                MeasureAlert.measure_pk.in_(measure_pks))).scalars():
+            found.setdefault(alert.measure_pk, []).append(alert)
+    return found
+
