@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -10,6 +11,7 @@ from ketaclinic.auth import service as auth
 from ketaclinic.auth.actor import Actor
 from ketaclinic.clinics.models import Chair, Network, Site
 from ketaclinic.db import utcnow
+from ketaclinic.demo import histories
 from ketaclinic.demo.generator import PatientSpec, generate
 from ketaclinic.patients import schemas
 from ketaclinic.patients import service as patients
@@ -41,6 +43,10 @@ DEMO_USERS = (
     DemoUser("frontdesk", "Jamie Lee", "front_desk", ("HPC",)),
 )
 DEMO_PATIENT_USERNAME = "patient"
+# The clinic's crisis contacts are its own setting (`ketaclinic clinic crisis-contacts`); the
+# demo clinic is in the US, so it lists the US lifeline and emergency number.
+DEMO_CRISIS_CONTACTS = ("988 Suicide & Crisis Lifeline: call or text 988 (US)",
+                        "Emergency services: 911")
 
 
 def is_seeded(db: Session) -> bool:
@@ -51,7 +57,8 @@ def is_seeded(db: Session) -> bool:
 def seed(db: Session, *, patients_count: int = 50, seed_value: int = DEMO_SEED,
          on_patient: Callable[[int], None] | None = None) -> dict[str, int]:
     """Create the demo network, staff, patients and the demo patient's login; returns counts."""
-    network = Network(name="Harbor & River Ketamine Clinics", created_by="demo")
+    network = Network(name="Harbor & River Ketamine Clinics", created_by="demo",
+                      crisis_contacts=list(DEMO_CRISIS_CONTACTS))
     db.add(network)
     sites = []
     for code, name, address, tz, chairs in DEMO_SITES:
@@ -75,11 +82,14 @@ def seed(db: Session, *, patients_count: int = 50, seed_value: int = DEMO_SEED,
         first_patient_id = first_patient_id or patient_id
         if on_patient:
             on_patient(number)
+    stories = histories.add_course_histories(db, site_code=DEMO_SITES[0][0], operator=operator,
+                                             today=now.astimezone(ZoneInfo(DEMO_SITES[0][3])).date())
     if first_patient_id:
         auth.create_user(db=db, username=DEMO_PATIENT_USERNAME,
                          display_name="Demo patient", role="patient", password=DEMO_PASSWORD,
                          site_codes=[], patient_id=first_patient_id, actor=operator)
-    return {"sites": len(sites), "users": len(DEMO_USERS) + 1, "patients": len(specs)}
+    return {"sites": len(sites), "users": len(DEMO_USERS) + 1, "patients": len(specs),
+            "courses": len(stories)}
 
 
 def _record_patient(db: Session, spec: PatientSpec, sites: list[Site], operator: Actor) -> str:

@@ -100,8 +100,10 @@ def course_view(db: Session, course: Evaluation, time_zone: str) -> CourseView:
     maintenance = len(session_days) > count or (decision is not None
                                                  and decision.decision == "continue-maintenance")
     flag = relapse(key, points, session_days) if maintenance else None
-    late = bool(decision and decision.decision == "extend" and line and any(
-        responded(line, p.total) for p in points if p.day > decision.created_at.date()))
+    late = False
+    if decision is not None and decision.decision == "extend" and line and count <= len(session_days):
+        end_of_induction = session_days[count - 1]
+        late = any(responded(line, p.total) for p in points if (p.day - end_of_induction).days > 1)
     return CourseView(course, key, points, session_days, count, line, card, decision, flag, late)
 
 

@@ -1,0 +1,42 @@
+"""Response, review cards, relapse and the rate interval, without a database."""
+
+from datetime import date, timedelta
+
+import pytest
+
+from ketaclinic.knowledge.outcomes import Point, lines, relapse, review, wilson_interval
+
+DAY = date(2026, 1, 5)
+
+
+def points(*totals: int) -> list[Point]:
+    return [Point(DAY + timedelta(days=3 * i), t) for i, t in enumerate(totals)]
+
+
+@pytest.mark.parametrize(("latest", "state"), [(10, "responder"), (11, "partial"), (15, "partial"),
+                                               (16, "non-responder")])
+def test_review_states_at_the_50_and_25_percent_lines(latest: int, state: str) -> None:
+    assert review("phq9", points(20, 18, latest)).state == state
+
+
+def test_remission_is_instrument_specific() -> None:
+    assert review("phq9", points(20, 4)).remission and not review("phq9", points(20, 5)).remission
+    assert review("qids16", points(20, 5)).remission and not review("qids16", points(20, 6)).remission
+
+
+def test_pcl5_response_is_a_fall_of_10_points() -> None:
+    assert lines("pcl5", 50).response_at_or_below == 40
+    assert review("pcl5", points(50, 40)).state == "responder"
+
+
+def test_relapse_needs_a_response_first_and_is_the_current_state() -> None:
+    assert relapse("phq9", points(20, 18, 17, 19), []) is None
+    flag = relapse("phq9", points(20, 9, 8, 14), [DAY + timedelta(days=6)])
+    assert flag is not None and flag.benefit_days == 3 and flag.suggested_interval_days == 7
+    assert relapse("phq9", points(20, 9, 14, 8), []) is None  # responded again
+
+
+def test_wilson_interval() -> None:
+    low, high = wilson_interval(50, 100)
+    assert low == pytest.approx(0.404, abs=0.001) and high == pytest.approx(0.596, abs=0.001)
+    assert wilson_interval(0, 0) == (0.0, 0.0)
