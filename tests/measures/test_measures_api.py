@@ -86,7 +86,8 @@ def test_follow_up_closes_the_alert_once_and_is_audited(api, world, db: Session)
                                     json={"action": "contacted", "note": "called her"})
     assert elsewhere.status_code == 404
     done = api["prescriber"].post(f"/api/v1/alerts/{alert['id']}/follow-up",
-                                  json={"action": "contacted", "note": "Called; passive ideation, safety plan reviewed"})
+                                  json={"action": "contacted",
+                                        "note": "Called; passive ideation, safety plan reviewed"})
     assert done.status_code == 200 and done.json()["closed_by"] == "prescriber"
     again = api["nurse_a"].post(f"/api/v1/alerts/{alert['id']}/follow-up",
                                 json={"action": "contacted", "note": "again"})
