@@ -1,0 +1,135 @@
+"""A patient answers an emailed questionnaire link on a phone; the prescriber follows the alert up."""
+
+import re
+import time
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Page, expect
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ketaclinic.db import make_engine
+from ketaclinic.evaluations.models import Evaluation
+from ketaclinic.patients.models import Patient
+from tests.cli_helpers import run_cli
+from tests.e2e.test_chart_in_browser import log_in
+from tests.server_helpers import free_port, start_server, stop_server
+
+pytestmark = pytest.mark.e2e
+PHONE = {"width": 390, "height": 844}
+
+
+class Mailbox:
+    """An aiosmtpd handler keeping every message it is given."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:  # noqa: N802
+        self.messages.append(envelope.content.decode("utf-8", "replace"))  # type: ignore[attr-defined]
+        return "250 Message accepted for delivery"
+
+    def wait_for_link(self, timeout: float = 10) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for message in self.messages:
+                found = re.search(r"http://127\.0\.0\.1:\d+/q/[A-Za-z0-9_-]+", message)
+                if found:
+                    return found.group(0)
+            time.sleep(0.1)
+        raise AssertionError(f"no link emailed; mailbox: {self.messages!r}")
+
+
+@pytest.fixture(scope="module")
+def mailbox() -> Iterator[tuple[int, Mailbox]]:
+    """A local SMTP server on a free port."""
+    from aiosmtpd.controller import Controller
+
+    handler = Mailbox()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield port, handler
+    controller.stop()
+
+
+@pytest.fixture(scope="module")
+def mailing_server(demo_database: str, mailbox: tuple[int, Mailbox]) -> Iterator[str]:
+    """The demo clinic served with outgoing mail going to the local SMTP server."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = start_server(demo_database, port, demo=True, extra_env={
+        "KETACLINIC_SMTP_HOST": "127.0.0.1", "KETACLINIC_SMTP_PORT": str(mailbox[0]),
+        "KETACLINIC_SMTP_STARTTLS": "false", "KETACLINIC_PUBLIC_URL": base})
+    yield base
+    stop_server(server)
+
+
+def patient_in_induction(database_url: str) -> tuple[str, str]:
+    """The demo patient whose course is still in induction (the last demo course)."""
+    engine = make_engine(database_url)
+    with Session(engine) as db:
+        course = db.execute(select(Evaluation).where(Evaluation.plan.is_not(None),
+                                                     Evaluation.signed_by == "prescriber")
+                            .order_by(Evaluation.pk.desc()).limit(1)).scalar_one()
+        patient = db.execute(select(Patient).where(Patient.pk == course.patient_pk)).scalar_one()
+    engine.dispose()
+    return str(patient.id), patient.family_name
+
+
+def answer_phq9_with_item_9(phone: Page) -> None:
+    for item in range(1, 10):
+        phone.locator(f"#phq9-item-{item}").get_by_label("Several days").check()
+    for item in range(1, 8):
+        phone.locator(f"#gad7-item-{item}").get_by_label("Not at all").check()
+    for item in (1, 2, 6):
+        phone.locator(f"#cssrs-item-{item}").get_by_label("No").check()
+
+
+def test_emailed_link_item_9_crisis_message_alert_follow_up(
+        browser: object, page: Page, mailing_server: str, demo_database: str,
+        mailbox: tuple[int, Mailbox]) -> None:
+    base = mailing_server
+    patient_id, family_name = patient_in_induction(demo_database)
+
+    log_in(page, base, "prescriber")
+    page.goto(f"{base}/patients/{patient_id}/measures")
+    page.get_by_role("button", name="Email a questionnaire link").click()
+    expect(page.locator("#messages")).to_contain_text("Link emailed to")
+    link = mailbox[1].wait_for_link()
+
+    phone_context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)  # type: ignore[attr-defined]
+    phone = phone_context.new_page()
+    phone.goto(link)
+    expect(phone.locator("#form-phq9 h2")).to_contain_text("PHQ-9")
+    assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    answer_phq9_with_item_9(phone)
+    phone.get_by_role("button", name="Send my answers").click()
+    expect(phone.locator("#crisis-message")).to_be_visible()
+    expect(phone.locator("#crisis-contacts")).to_contain_text("988")
+    expect(phone.locator("#thanks")).to_contain_text("your answers were received")
+
+    again = phone.goto(link)
+    assert again is not None and again.status == 410
+    expect(phone.locator("#link-gone")).to_contain_text("already been used")
+    phone_context.close()
+
+    page.goto(f"{base}/dashboard")
+    alert = page.locator("#dashboard-alerts li").filter(has_text=family_name).filter(
+        has_text="PHQ-9 item 9")
+    expect(alert).to_contain_text("your patient")
+    alert.locator("a").click()
+    page.get_by_label("Action").select_option("contacted")
+    page.get_by_label("Note").fill("Called the patient: passive thoughts, no plan; safety plan reviewed.")
+    page.get_by_role("button", name="Record and close the alert").click()
+    expect(page.locator("#my-alerts")).not_to_contain_text(family_name)
+
+    page.goto(f"{base}/patients/{patient_id}/measures")
+    history = page.locator("#alerts-history")
+    expect(history).to_contain_text("Patient contacted; risk assessed by prescriber")
+
+    trail = run_cli(demo_database, "audit", "show", "--patient", patient_id)
+    assert trail.returncode == 0, trail.stderr
+    for step in ("MeasureRequest", "submit", "alert", "follow-up"):
+        assert step in trail.stdout, step
