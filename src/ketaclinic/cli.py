@@ -16,6 +16,7 @@ from rich.table import Table
 from typer.exceptions import TyperException
 
 from ketaclinic.errors import DomainError
+from ketaclinic.measures.commands import measures_app
 from ketaclinic.settings import SettingsError, get_settings
 
 app = typer.Typer(help="ketaclinic: run a ketamine therapy clinic.", no_args_is_help=True,
@@ -28,6 +29,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(sites_app, name="sites")
 app.add_typer(audit_app, name="audit")
+app.add_typer(measures_app, name="measures")
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
@@ -36,6 +38,11 @@ def fail(message: str, code: int = 2) -> NoReturn:
     """Print one line to stderr and exit non-zero."""
     err_console.print(f"error: {message}", markup=False, highlight=False)
     raise typer.Exit(code)
+
+
+def progress_bar() -> Progress:
+    """A progress bar on stderr for long commands."""
+    return _progress()
 
 
 def _progress() -> Progress:

@@ -6,12 +6,13 @@ from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Page, expect
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ketaclinic.db import make_engine
 from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.patients.models import Patient
+from ketaclinic.treatments.models import TreatmentSession
 from tests.cli_helpers import run_cli
 from tests.e2e.test_chart_in_browser import log_in
 from tests.server_helpers import free_port, start_server, stop_server
@@ -26,7 +27,7 @@ class Mailbox:
     def __init__(self) -> None:
         self.messages: list[str] = []
 
-    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:  # noqa: N802
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
         self.messages.append(envelope.content.decode("utf-8", "replace"))  # type: ignore[attr-defined]
         return "250 Message accepted for delivery"
 
@@ -67,12 +68,13 @@ def mailing_server(demo_database: str, mailbox: tuple[int, Mailbox]) -> Iterator
 
 
 def patient_in_induction(database_url: str) -> tuple[str, str]:
-    """The demo patient whose course is still in induction (the last demo course)."""
+    """The demo patient whose course is still in induction (the demo course with fewest sessions)."""
     engine = make_engine(database_url)
     with Session(engine) as db:
-        course = db.execute(select(Evaluation).where(Evaluation.plan.is_not(None),
-                                                     Evaluation.signed_by == "prescriber")
-                            .order_by(Evaluation.pk.desc()).limit(1)).scalar_one()
+        course_pk = db.execute(select(TreatmentSession.evaluation_pk).where(
+            TreatmentSession.created_by == "demo-generator").group_by(
+            TreatmentSession.evaluation_pk).order_by(func.count()).limit(1)).scalar_one()
+        course = db.execute(select(Evaluation).where(Evaluation.pk == course_pk)).scalar_one()
         patient = db.execute(select(Patient).where(Patient.pk == course.patient_pk)).scalar_one()
     engine.dispose()
     return str(patient.id), patient.family_name
@@ -115,7 +117,7 @@ def test_emailed_link_item_9_crisis_message_alert_follow_up(
     expect(phone.locator("#link-gone")).to_contain_text("already been used")
     phone_context.close()
 
-    page.goto(f"{base}/dashboard")
+    page.goto(f"{base}/dashboard?site=HPC")
     alert = page.locator("#dashboard-alerts li").filter(has_text=family_name).filter(
         has_text="PHQ-9 item 9")
     expect(alert).to_contain_text("your patient")

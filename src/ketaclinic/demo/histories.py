@@ -16,7 +16,7 @@ from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.measures import service as measures
 from ketaclinic.measures import trajectory
 from ketaclinic.patients.models import Patient, PatientMrn
-from ketaclinic.treatments.models import DISCHARGED, TreatmentSession
+from ketaclinic.treatments.models import DISCHARGED, SessionEvent, TreatmentSession
 
 DEMO_WEIGHT_KG = 70.0
 
@@ -71,19 +71,27 @@ class _Writer:
                                                                         operator)
         self.tz = ZoneInfo(site.time_zone)
         self.chair = site.chairs[0]
+        self.sessions = 0
 
     def at(self, day: date, hour: int, minute: int = 0) -> datetime:
         return datetime.combine(day, time(hour, minute), tzinfo=self.tz)
 
     def session(self, day: date) -> None:
-        self.db.add(TreatmentSession(
+        session = TreatmentSession(
             patient_pk=self.patient.pk, evaluation_pk=self.course.pk, site_pk=self.site.pk,
             chair_pk=self.chair.pk, route="iv", status=DISCHARGED, checked_in_at=self.at(day, 9),
             dose_start=self.at(day, 9, 20), dose_end=self.at(day, 10),
             dose_given={"dose_mg": 35.0, "mg_per_kg": 0.5, "lot_number": "DEMO-LOT", "route": "iv"},
             ordered_by=self.course.signed_by, escort_present=True, driving_warning_given=True,
-            discharged_at=self.at(day, 11), created_by=self.operator.username))
+            discharged_at=self.at(day, 11), created_by=self.operator.username)
+        self.db.add(session)
         self.db.flush()
+        self.sessions += 1
+        # Some sessions bring the common, self-limiting side effects (every third: nausea).
+        if self.sessions % 3 == 0:
+            self.db.add(SessionEvent(session_pk=session.pk, kind="side-effect", code="nausea",
+                                     note="settled without treatment (demo)",
+                                     at=self.at(day, 9, 45), created_by=self.operator.username))
 
     def measure(self, day: date, phq9: int, occasion: str, item9: int = 0) -> None:
         moment = self.at(day, 8, 30)
