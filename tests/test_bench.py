@@ -27,3 +27,15 @@ def test_ingest_benchmark_reports_every_path() -> None:
     for line in ("raw driver executemany:", "HTTP batch of 10", "MLLP, 2 connections:"):
         assert line in result.stdout
     assert result.stdout.count("ratio to raw") == 2
+
+
+def test_outcomes_benchmark_reports_time_and_ratio() -> None:
+    result = subprocess.run([sys.executable, str(BENCH / "outcomes.py"), "--patients", "60",
+                             "--postgres", ""], capture_output=True, text=True, timeout=300,
+                            check=False)
+    assert result.returncode == 0, result.stderr
+    assert "sqlite: 60 patients, 600 measures" in result.stdout
+    assert "single SQL aggregate" in result.stdout and "ratio" in result.stdout
+    bad = subprocess.run([sys.executable, str(BENCH / "outcomes.py"), "--patients", "0"],
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert bad.returncode == 2 and bad.stderr.startswith("error:")

@@ -4,7 +4,7 @@ end-of-induction course reviews."""
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, Integer, String
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ketaclinic.db import Base, RecordMixin, UTCDateTime
@@ -15,12 +15,14 @@ class Measure(CorrectableMixin, RecordMixin, Base):
     """One scored questionnaire or rating; its item answers are rows of measure_answer."""
 
     __tablename__ = "measure"
+    # Trajectories and the outcome windows read a course's measures in time order.
+    __table_args__ = (Index("ix_measure_course_taken", "course_pk", "taken_at"),)
 
     patient_pk: Mapped[int] = mapped_column(ForeignKey("patient.pk", ondelete="RESTRICT"), index=True)
     site_pk: Mapped[int] = mapped_column(ForeignKey("site.pk", ondelete="RESTRICT"), index=True)
     # The course (a signed evaluation) the measure belongs to, when there is one.
     course_pk: Mapped[int | None] = mapped_column(ForeignKey("evaluation.pk", ondelete="RESTRICT"),
-                                                  index=True, default=None)
+                                                  default=None)
     instrument: Mapped[str] = mapped_column(String(20), index=True)
     total: Mapped[int | None] = mapped_column(Integer, default=None)
     band: Mapped[str | None] = mapped_column(String(60), default=None)

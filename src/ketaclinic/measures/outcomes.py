@@ -109,37 +109,37 @@ def compute(*, db: Session, site_pks: set[int] | frozenset[int], since: datetime
                                order_by=(Measure.taken_at.desc(), Measure.pk.desc())).label("from_last"),
         func.count().over(partition_by=Measure.course_pk).label("measures"))
         .join(Evaluation, Evaluation.pk == Measure.course_pk)
-        .where(*filters, Measure.total.is_not(None))).cte("scored")
+        .where(*filters, Measure.total.is_not(None))).subquery("scored")
     response_line, remission_line = _lines(scored.c.instrument, scored.c.baseline)
     flagged = select(
         scored, (and_(scored.c.baseline > 0, scored.c.total <= response_line)).label("responded"),
-        (scored.c.total <= remission_line).label("remitted")).cte("flagged")
+        (scored.c.total <= remission_line).label("remitted")).subquery("flagged")
+    # The first response of each course, beside every measure (a window, so no self-join).
+    timed = select(flagged, func.min(case((flagged.c.responded, flagged.c.taken_at))).over(
+        partition_by=flagged.c.course_pk).label("responded_at")).subquery("timed")
     per_course = select(
-        flagged.c.course_pk, flagged.c.route, flagged.c.indication, flagged.c.instrument,
-        func.max(flagged.c.measures).label("measures"),
-        func.max(case((and_(flagged.c.from_last == 1, flagged.c.responded), 1), else_=0)
+        timed.c.course_pk, timed.c.route, timed.c.indication, timed.c.instrument,
+        func.max(timed.c.measures).label("measures"),
+        func.max(case((and_(timed.c.from_last == 1, timed.c.responded), 1), else_=0)
                  ).label("responded"),
-        func.max(case((and_(flagged.c.from_last == 1, flagged.c.remitted), 1), else_=0)
+        func.max(case((and_(timed.c.from_last == 1, timed.c.remitted), 1), else_=0)
                  ).label("remitted"),
-        func.min(case((flagged.c.responded, flagged.c.taken_at))).label("responded_at"),
-        func.min(flagged.c.baseline_at).label("baseline_at"),
-    ).group_by(flagged.c.course_pk, flagged.c.route, flagged.c.indication,
-               flagged.c.instrument).having(func.max(flagged.c.measures) > 1).cte("per_course")
-    lost = select(flagged.c.course_pk, func.min(flagged.c.taken_at).label("lost_at")).join(
-        per_course, per_course.c.course_pk == flagged.c.course_pk).where(
-        ~flagged.c.responded, flagged.c.taken_at > per_course.c.responded_at
-    ).group_by(flagged.c.course_pk).cte("lost")
+        func.min(timed.c.responded_at).label("responded_at"),
+        func.min(timed.c.baseline_at).label("baseline_at"),
+        func.min(case((and_(~timed.c.responded, timed.c.taken_at > timed.c.responded_at),
+                       timed.c.taken_at))).label("lost_at"),
+    ).group_by(timed.c.course_pk, timed.c.route, timed.c.indication,
+               timed.c.instrument).having(func.max(timed.c.measures) > 1).subquery("per_course")
     to_response = _days(per_course.c.responded_at, per_course.c.baseline_at, dialect)
-    lasted = _days(lost.c.lost_at, per_course.c.responded_at, dialect)
+    lasted = _days(per_course.c.lost_at, per_course.c.responded_at, dialect)
     grouped = select(
         per_course.c.route, per_course.c.indication, per_course.c.instrument,
         func.count().label("courses"), func.sum(per_course.c.responded).label("responded"),
         func.sum(per_course.c.remitted).label("remitted"),
         func.avg(to_response).label("days_to_response"),
         func.count(per_course.c.responded_at).label("ever_responded"),
-        func.count(lost.c.lost_at).label("lost"), func.avg(lasted).label("days_lasted"),
-    ).outerjoin(lost, lost.c.course_pk == per_course.c.course_pk).group_by(
-        per_course.c.route, per_course.c.indication, per_course.c.instrument)
+        func.count(per_course.c.lost_at).label("lost"), func.avg(lasted).label("days_lasted"),
+    ).group_by(per_course.c.route, per_course.c.indication, per_course.c.instrument)
     side = _side_effects(db, site_pks, since, until)
     rows = []
     for r in db.execute(grouped.order_by(per_course.c.route, per_course.c.indication)).mappings():

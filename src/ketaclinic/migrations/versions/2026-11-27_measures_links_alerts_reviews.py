@@ -152,7 +152,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("id", name=op.f("uq_measure_id")),
     )
     with op.batch_alter_table("measure", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_measure_course_pk"), ["course_pk"], unique=False)
+        batch_op.create_index("ix_measure_course_taken", ["course_pk", "taken_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_measure_instrument"), ["instrument"], unique=False)
         batch_op.create_index(batch_op.f("ix_measure_patient_pk"), ["patient_pk"], unique=False)
         batch_op.create_index(batch_op.f("ix_measure_site_pk"), ["site_pk"], unique=False)
@@ -248,7 +248,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_measure_site_pk"))
         batch_op.drop_index(batch_op.f("ix_measure_patient_pk"))
         batch_op.drop_index(batch_op.f("ix_measure_instrument"))
-        batch_op.drop_index(batch_op.f("ix_measure_course_pk"))
+        batch_op.drop_index("ix_measure_course_taken")
 
     op.drop_table("measure")
     with op.batch_alter_table("measure_request", schema=None) as batch_op:

@@ -1,0 +1,43 @@
+"""Outcome rates computed in SQL match a hand count, on both backends."""
+
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ketaclinic.clinics.models import Site
+from ketaclinic.db import utcnow
+from ketaclinic.measures import outcomes
+from tests.treatments.test_ingest import signed_evaluation
+
+
+def phq9(total: int) -> list[int]:
+    return [min(3, max(0, total - 3 * i)) for i in range(9)]
+
+
+def record(api, pid: str, totals: list[int], start_days_ago: int = 30) -> None:
+    for n, total in enumerate(totals):
+        moment = utcnow() - timedelta(days=start_days_ago - 7 * n)
+        response = api["nurse_a"].post(f"/api/v1/patients/{pid}/measures", json={
+            "instrument": "phq9", "answers": phq9(total), "taken_at": moment.isoformat()})
+        assert response.status_code == 201, response.text
+
+
+def test_rates_times_and_lost_responses(api, world, db: Session) -> None:
+    site_a = db.execute(select(Site.pk).where(Site.code == "A")).scalar_one()
+    a1, a2 = world.patients["p_a1"], world.patients["p_a2"]
+    signed_evaluation(api, a1)
+    signed_evaluation(api, a2)
+    record(api, a1, [20, 12, 4])  # response at day 14, remission at the latest
+    record(api, a2, [20, 9, 15])  # responded at day 7, lost at day 14
+    [row] = outcomes.compute(db=db, site_pks={site_a})
+    assert (row.route, row.indication, row.instrument, row.courses) == ("iv", "depression", "phq9", 2)
+    assert (row.response.count, row.remission.count) == (1, 1)
+    assert row.mean_days_to_response == 10.5  # (14 + 7) / 2
+    assert (row.responses_lost.count, row.responses_lost.total) == (1, 2)
+    assert row.mean_days_response_lasted == 7.0
+    assert row.response.interval[0] < 50 < row.response.interval[1]
+    assert [b["source"] for b in row.benchmarks] == ["MURROUGH-2013", "ELEKT-D", "ORKA-1"]
+    later = outcomes.compute(db=db, site_pks={site_a}, since=utcnow() - timedelta(days=25))
+    assert [r.courses for r in later] == [2]  # the two later measures of each course
+    assert outcomes.compute(db=db, site_pks={site_a}, since=utcnow() + timedelta(days=1)) == []
