@@ -146,8 +146,9 @@ def measure(url: str, patients: int, per_course: int) -> None:
     print(f"  outcomes dashboard (response, remission, CIs, time to response, durability, "
           f"side effects): {dashboard * 1000:8.1f} ms  ratio {dashboard / baseline:.1f}")
     for r in result:
-        print(f"    {r.route:10s} {r.indication:10s} courses {r.courses:5d}  response {r.response.pct:5.1f} % "
-              f"{r.response.interval}  remission {r.remission.pct} %  side effects {r.side_effects.pct} %")
+        print(f"    {r.route:10s} {r.indication:10s} courses {r.courses:5d}  "
+              f"response {r.response.pct:5.1f} % {r.response.interval}  "
+              f"remission {r.remission.pct} %  side effects {r.side_effects.pct} %")
 
 
 def main() -> int:
