@@ -138,3 +138,28 @@ def test_research_export_holds_no_direct_identifiers(api, web, world, db: Sessio
         assert value.lower() not in text.lower(), f"{value!r} is in the export"
     assert {r["age_band"] for r in rows} == {"40-49"}
     assert len({r["subject"] for r in rows}) == 2
+
+
+def test_links_due_follow_the_course_plan(api, world, db: Session) -> None:
+    from datetime import date
+
+    from ketaclinic.auth.actor import Actor
+    from ketaclinic.measures import links
+
+    pid = world.patients["p_a1"]
+    evaluation = api["nurse_a"].post(f"/api/v1/patients/{pid}/evaluations",
+                                     json={"route": "iv"}).json()
+    start = date(2026, 12, 7)  # a Monday
+    signed = api["prescriber"].post(f"/api/v1/patients/{pid}/evaluations/{evaluation['id']}/sign",
+                                    json={"decision": "start", "plan_start": start.isoformat()})
+    assert signed.status_code == 200, signed.text
+    plan = [date.fromisoformat(s["date"]) for s in signed.json()["plan"]["sessions"]]
+    system = Actor(username="cli:test", role="system")
+    expected = {plan[0]: "baseline", plan[1]: "before-session",
+                plan[5] + timedelta(days=1): "end-of-induction"}
+    for day, occasion in expected.items():
+        [created] = links.send_due(db=db, day=day, actor=system)
+        assert created.occasion == occasion and created.due_on == day
+        assert "no email address" in created.send_error
+        assert links.send_due(db=db, day=day, actor=system) == [], "one link per course and day"
+    assert links.send_due(db=db, day=plan[0] - timedelta(days=1), actor=system) == []

@@ -24,9 +24,14 @@ def follow_up_actions() -> dict[str, str]:
     return {k: v for k, v in table()["follow_up_actions"].items() if k != "source"}
 
 
+ESCALATOR = Actor(username="system:alert-escalation", role="system")
+
+
 def open_alerts(*, db: Session, site_pks: set[int] | frozenset[int]) -> Sequence[
         tuple[MeasureAlert, Patient]]:
-    """Open alerts at these sites, most severe and oldest first."""
+    """Open alerts at these sites, most severe and oldest first; overdue ones are escalated first
+    (so a dashboard never shows an overdue alert unescalated, even between scheduled runs)."""
+    escalate_overdue(db=db, actor=ESCALATOR)
     order = {"immediate": 0, "same-day": 1, "review": 2}
     rows = db.execute(select(MeasureAlert, Patient).join(Patient, Patient.pk == MeasureAlert.patient_pk)
                       .where(MeasureAlert.site_pk.in_(site_pks), MeasureAlert.closed_at.is_(None))

@@ -3,6 +3,7 @@
 import hashlib
 import secrets
 from datetime import date, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -150,18 +151,31 @@ def submit(*, db: Session, request: MeasureRequest, answers: dict[str, list[int 
     return measures, alerts
 
 
+def occasion_on(plan: dict[str, Any] | None, induction: int, day: date) -> str | None:
+    """Which questionnaire occasion a course plan has on a day (None: none)."""
+    days = [date.fromisoformat(s["date"]) for s in (plan or {}).get("sessions") or []]
+    if not days:
+        return None
+    if day == days[0]:
+        return "baseline"
+    if induction and day == days[min(induction, len(days)) - 1] + timedelta(days=1):
+        return "end-of-induction"
+    return "before-session" if day in days else None
+
+
 def send_due(*, db: Session, day: date, actor: Actor) -> list[MeasureRequest]:
-    """Links for every course with a session planned on `day` that has none yet; emailed."""
+    """Links for every current course with an occasion on `day` (baseline at the first session,
+    before each planned session, the day after the last induction session) that has none yet."""
     from ketaclinic.evaluations.models import Evaluation
+    from ketaclinic.measures.trajectory import induction_count
+
     courses = db.execute(select(Evaluation).where(Evaluation.status == "signed",
-                                                  Evaluation.signed_decision == "start")
-                         ).scalars().all()
+                                                  Evaluation.signed_decision == "start",
+                                                  Evaluation.plan.is_not(None))).scalars().all()
     created = []
     for course in courses:
-        sessions = (course.plan or {}).get("sessions") or []
-        if not any(s.get("date") == day.isoformat() for s in sessions):
-            continue
-        if service.active_course(db, course.patient_pk) is not course:
+        occasion = occasion_on(course.plan, induction_count(course), day)
+        if occasion is None or service.active_course(db, course.patient_pk) is not course:
             continue
         already = db.execute(select(MeasureRequest.pk).where(
             MeasureRequest.course_pk == course.pk, MeasureRequest.due_on == day)).first()
@@ -170,6 +184,6 @@ def send_due(*, db: Session, day: date, actor: Actor) -> list[MeasureRequest]:
         patient_id = db.execute(select(Patient.id).where(Patient.pk == course.patient_pk)
                                 ).scalar_one()
         request, _ = create(db=db, patient_id=str(patient_id), actor=actor,
-                            data=schemas.LinkIn(occasion="before-session", due_on=day))
+                            data=schemas.LinkIn(occasion=occasion, due_on=day))
         created.append(request)
     return created
