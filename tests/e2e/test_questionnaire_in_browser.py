@@ -135,3 +135,39 @@ def test_emailed_link_item_9_crisis_message_alert_follow_up(
     assert trail.returncode == 0, trail.stderr
     for step in ("MeasureRequest", "submit", "alert", "follow-up"):
         assert step in trail.stdout, step
+
+
+def demo_courses(database_url: str) -> list[str]:
+    """Patient ids of the demo's story courses, in story order."""
+    engine = make_engine(database_url)
+    with Session(engine) as db:
+        course_pks = db.execute(select(TreatmentSession.evaluation_pk).where(
+            TreatmentSession.created_by == "demo-generator").group_by(
+            TreatmentSession.evaluation_pk).order_by(TreatmentSession.evaluation_pk)).scalars().all()
+        found = [str(db.execute(select(Patient.id).join(Evaluation, Evaluation.patient_pk == Patient.pk)
+                                .where(Evaluation.pk == pk)).scalar_one()) for pk in course_pks]
+    engine.dispose()
+    return found
+
+
+def test_trajectory_pages_show_the_cards(page: Page, demo_server: str, demo_database: str) -> None:
+    responder, non_responder, late, relapsed, in_induction = demo_courses(demo_database)
+    log_in(page, demo_server, "prescriber")
+    expected = {responder: ("responder", False), non_responder: ("non-responder", False),
+                late: ("partial", False), relapsed: ("responder", True), in_induction: (None, False)}
+    for patient_id, (state, relapse_card) in expected.items():
+        page.goto(f"{demo_server}/patients/{patient_id}/measures")
+        expect(page.locator("svg.trajectory").first).to_be_visible()
+        card = page.locator("#review-card")
+        if state is None:
+            expect(card).to_have_count(0)
+        else:
+            expect(card).to_have_attribute("data-state", state)
+        expect(page.locator("#relapse-card")).to_have_count(1 if relapse_card else 0)
+    page.goto(f"{demo_server}/patients/{late}/measures")
+    expect(page.locator("#late-responder")).to_be_visible()
+    page.goto(f"{demo_server}/patients/{non_responder}/measures")
+    page.get_by_label("Decision").select_option("extend")
+    page.get_by_label("Note").fill("Offered 4 more infusions; patient agrees.")
+    page.get_by_role("button", name="Record the decision").click()
+    expect(page.locator("#review-decision")).to_contain_text("Extend induction")
