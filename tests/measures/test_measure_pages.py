@@ -163,3 +163,16 @@ def test_links_due_follow_the_course_plan(api, world, db: Session) -> None:
         assert "no email address" in created.send_error
         assert links.send_due(db=db, day=day, actor=system) == [], "one link per course and day"
     assert links.send_due(db=db, day=plan[0] - timedelta(days=1), actor=system) == []
+
+
+def test_progress_page_charts_every_instrument_with_totals(api, web, world) -> None:
+    pid = world.patients["p_a2"]
+    for instrument, answers in (("gad7", [1] * 7), ("gad7", [2] * 7), ("pain", [6]),
+                                ("cssrs", [0, 0, None, None, None, 0])):
+        api["nurse_a"].post(f"/api/v1/patients/{pid}/measures",
+                            json={"instrument": instrument, "answers": answers})
+    page = web["nurse_a"].get(f"/patients/{pid}/measures")
+    assert page.status_code == 200
+    assert 'id="chart-gad7"' in page.text and 'id="chart-pain"' in page.text
+    assert 'id="chart-cssrs"' not in page.text  # a risk level, not a total
+    assert 'aria-label="GAD-7 trajectory"' in page.text and "moderate" in page.text

@@ -1,6 +1,7 @@
 """HTML pages: the patient's questionnaire (link or portal), staff entry, trajectories, alerts."""
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -13,6 +14,7 @@ from ketaclinic.auth.permissions import Permission, allows
 from ketaclinic.errors import Conflict, InvalidInput, NotFound
 from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.knowledge import instruments
+from ketaclinic.knowledge.outcomes import Point
 from ketaclinic.measures import alerts, links, schemas, service, trajectory
 from ketaclinic.measures.models import MeasureAlert, MeasureRequest
 from ketaclinic.patients import service as patients
@@ -129,10 +131,19 @@ def _measures_page(request: Request, db: Session, actor: Actor, patient_id: str,
     tz = patients.time_zone_of(patient)
     rows = service.measures_of(db=db, patient_pk=patient.pk)
     views = _course_views(db, patient.pk, tz)
+    session_days = sorted({d for v in views for d in v.session_days})
+    zone = ZoneInfo(tz)
+    series: dict[str, list[Point]] = {}
+    for m in rows:
+        if m.total is not None:
+            series.setdefault(m.instrument, []).append(Point(m.taken_at.astimezone(zone).date(),
+                                                             m.total))
     db.commit()
     return render(request, "measures/patient.html", status_code=status_code, patient=patient,
                   tz=tz, measures=list(reversed(rows)), views=views,
                   charts={v.course.pk: trajectory.chart_svg(v) for v in views},
+                  instrument_charts={k: trajectory.instrument_svg(k, pts, session_days)
+                                     for k, pts in series.items()},
                   alerts=alerts.alerts_of_patient(db, patient.pk),
                   answers=service.answers_of(db, [m.pk for m in rows]),
                   instruments=instruments.instruments(), decisions=trajectory.DECISIONS,

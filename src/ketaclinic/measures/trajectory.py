@@ -134,9 +134,16 @@ def record_decision(*, db: Session, course: Evaluation, patient: Patient, decisi
 
 def chart_svg(view: CourseView) -> str:
     """The course's primary scores over time: bands, sessions, baseline, response and remission."""
-    if not view.points:
+    return instrument_svg(view.instrument, view.points, view.session_days, view.lines)
+
+
+def instrument_svg(key: str, points: list[Point], session_days: list[date],
+                   course_lines: Lines | None = None) -> str:
+    """One instrument's totals over time with its severity bands and the sessions marked; the
+    baseline, response and remission lines when given."""
+    if not points:
         return ""
-    form = instruments.instrument(view.instrument)
+    form = instruments.instrument(key)
     figure = Figure(figsize=(8, 3.2), layout="constrained")
     axes = figure.subplots()
     shades = ["#e8f5e9", "#f1f8e9", "#fffde7", "#fff3e0", "#ffebee"]
@@ -145,20 +152,20 @@ def chart_svg(view: CourseView) -> str:
                      zorder=0)
         axes.text(1.0, (band.min + band.max) / 2, f" {band.label}", transform=axes.get_yaxis_transform(),
                   fontsize=7, va="center", color="#555")
-    for day in view.session_days:
+    for day in session_days:
         axes.axvline(date2num(day), color="#9e9e9e", linewidth=0.8, linestyle=":", zorder=1)
-    if view.lines:
-        axes.axhline(view.lines.baseline, color="#455a64", linewidth=1, label="baseline")
-        axes.axhline(view.lines.response_at_or_below, color="#1f5fae", linewidth=1.2,
+    if course_lines:
+        axes.axhline(course_lines.baseline, color="#455a64", linewidth=1, label="baseline")
+        axes.axhline(course_lines.response_at_or_below, color="#1f5fae", linewidth=1.2,
                      linestyle="--", label="response line")
-        if view.lines.remission_at_or_below is not None:
-            axes.axhline(view.lines.remission_at_or_below, color="#2e7d32", linewidth=1.2,
+        if course_lines.remission_at_or_below is not None:
+            axes.axhline(course_lines.remission_at_or_below, color="#2e7d32", linewidth=1.2,
                          linestyle="-.", label="remission line")
-    axes.plot([date2num(p.day) for p in view.points], [p.total for p in view.points], marker="o",
+    axes.plot([date2num(p.day) for p in points], [p.total for p in points], marker="o",
               markersize=4, linewidth=1.8, color="#b3261e", label=form.name, zorder=3)
     axes.set_ylim(form.min - 0.5, form.max + 0.5)
     axes.set_ylabel(f"{form.name} total")
-    axes.set_title(f"{form.name} over the course (dotted lines: treatment sessions)", loc="left",
+    axes.set_title(f"{form.name} over time (dotted lines: treatment sessions)", loc="left",
                    fontsize=10)
     axes.legend(loc="lower left", bbox_to_anchor=(0.0, 1.08), fontsize=8, frameon=False, ncols=4)
     locator = AutoDateLocator()
