@@ -81,7 +81,9 @@ def test_unauthenticated_calls_are_turned_away(app, anon: TestClient, world) -> 
         response = _call(anon, route.method, _fill(route.path, world), csrf)
         if route.path.startswith(BEARER_PREFIXES):
             assert response.status_code == 401, route
-            assert response.headers["content-type"] == "application/problem+json"
+            expected = ("application/fhir+json" if route.path.startswith("/fhir")
+                        else "application/problem+json")
+            assert response.headers["content-type"] == expected, route
             assert response.headers["www-authenticate"] == "Bearer"
         else:
             assert response.status_code == 303, route

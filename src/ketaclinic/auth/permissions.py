@@ -113,6 +113,7 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset({
     ("GET", "/docs/oauth2-redirect"),
     ("HEAD", "/docs/oauth2-redirect"),
     ("GET", "/static"),
+    ("GET", "/fhir/metadata"),  # the CapabilityStatement: what the server supports, no patient data
     ("GET", "/q/{token}"),  # a patient's personal questionnaire link: the token is the credential
     ("POST", "/q/{token}"),
     ("GET", "/cds-services"),  # CDS Hooks discovery: describes the services, holds no patient data

@@ -15,7 +15,7 @@ from ketaclinic.errors import Forbidden, NotAuthenticated
 
 API_PREFIX = "/api/v1"
 # Paths answered with bearer tokens and problem+json rather than cookies and pages.
-BEARER_PREFIXES = (API_PREFIX, "/cds-services")
+BEARER_PREFIXES = (API_PREFIX, "/cds-services", "/fhir")
 SESSION_COOKIE = "kc_session"
 
 

@@ -12,12 +12,25 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ketaclinic.audit import service as audit
 from ketaclinic.errors import DomainError, InvalidInput, NotAuthenticated
+from ketaclinic.fhir.outcome import operation_outcome
 from ketaclinic.patients.service import OutOfReach
 from ketaclinic.web.deps import is_api
 from ketaclinic.web.templating import render
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
+
+
+def is_fhir(request: Request) -> bool:
+    """Whether the request is for the FHIR face (errors as OperationOutcome)."""
+    return request.url.path == "/fhir" or request.url.path.startswith("/fhir/")
+
+
+def _api_error(request: Request, status: int, title: str, detail: str,
+               errors: list[dict[str, str]] | None = None) -> JSONResponse:
+    if is_fhir(request):
+        return operation_outcome(status, detail, errors)
+    return problem(status, title, detail, **({"errors": errors} if errors is not None else {}))
 
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
@@ -37,8 +50,8 @@ async def on_domain_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, OutOfReach):
         _audit_out_of_reach(request, exc)
     if is_api(request):
-        extra = {"errors": _field_errors(exc)} if isinstance(exc, InvalidInput) else {}
-        return problem(exc.status, exc.title, exc.detail, **extra)
+        errors = _field_errors(exc) if isinstance(exc, InvalidInput) else None
+        return _api_error(request, exc.status, exc.title, exc.detail, errors)
     if isinstance(exc, NotAuthenticated):
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
@@ -64,7 +77,7 @@ async def on_validation_error(request: Request, exc: Exception) -> Response:
         errors.append({"field": ".".join(location) or "body", "message": err.get("msg", ""),
                        "accepted": str(accepted)})
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-    return problem(422, "Invalid input", detail, errors=errors)
+    return _api_error(request, 422, "Invalid input", detail, errors)
 
 
 async def on_http_error(request: Request, exc: Exception) -> Response:
@@ -72,7 +85,7 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "Error")
     if is_api(request) or not request.headers.get("accept", "").startswith("text/html"):
-        return problem(exc.status_code, title, str(exc.detail))
+        return _api_error(request, exc.status_code, title, str(exc.detail))
     return render(request, "error.html", status_code=exc.status_code, title=title,
                   detail=str(exc.detail))
 
@@ -82,14 +95,14 @@ async def on_unstorable_value(request: Request, exc: Exception) -> Response:
     log.warning("database refused a value on %s %s: %s", request.method, request.url.path, exc)
     detail = "A value could not be stored (unsupported characters or out of range); nothing was saved."
     if is_api(request):
-        return problem(422, "Invalid input", detail)
+        return _api_error(request, 422, "Invalid input", detail)
     return render(request, "error.html", status_code=422, title="Invalid input", detail=detail)
 
 
 async def on_unexpected_error(request: Request, exc: Exception) -> Response:
     """A bug: log it, tell the caller without leaking internals."""
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return problem(500, "Internal error", "Something went wrong; nothing was saved.")
+    return _api_error(request, 500, "Internal error", "Something went wrong; nothing was saved.")
 
 
 def install(app: FastAPI) -> None:

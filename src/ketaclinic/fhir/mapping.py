@@ -1,0 +1,215 @@
+"""The clinic's records as FHIR R4 resources (JSON dicts), coded from codes.md."""
+
+from datetime import datetime
+from typing import Any
+
+from ketaclinic.patients.models import Allergy, Condition, Medication, Patient, VitalSigns
+from ketaclinic.treatments.models import TreatmentSession
+
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+MRN_TYPE = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR",
+                        "display": "Medical record number"}]}
+MRN_SYSTEM = "https://ketaclinic.org/mrn/"
+VITAL_SIGNS = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                           "code": "vital-signs", "display": "Vital Signs"}]}
+# (field, id suffix, LOINC code, display, UCUM unit); the BP panel is built apart.
+VITAL_SERIES = (
+    ("heart_rate_bpm", "hr", "8867-4", "Heart rate", "/min"),
+    ("respiratory_rate_per_min", "rr", "9279-1", "Respiratory rate", "/min"),
+    ("spo2_pct", "spo2", "2708-6", "Oxygen saturation in Arterial blood", "%"),
+    ("temperature_c", "temp", "8310-5", "Body temperature", "Cel"),
+    ("weight_kg", "weight", "29463-7", "Body weight", "kg"),
+    ("height_cm", "height", "8302-2", "Body height", "cm"),
+)
+CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+ALLERGY_CLINICAL = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
+ALLERGY_VERIFICATION = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
+ROUTES = {"iv": ("47625008", "Intravenous route"), "esketamine": ("46713006", "Nasal route"),
+          "im": ("78421000", "Intramuscular route"), "oral": ("26643006", "Oral route")}
+
+
+def _meta(row: Any) -> dict[str, str]:
+    return {"lastUpdated": row.updated_at.isoformat()}
+
+
+def _subject(patient_id: object) -> dict[str, str]:
+    return {"reference": f"Patient/{patient_id}"}
+
+
+def _concept(row: Any) -> dict[str, Any]:
+    return {"coding": [{"system": row.system, "code": row.code, "display": row.display}],
+            "text": row.display}
+
+
+def patient(row: Patient) -> dict[str, Any]:
+    """A Patient with its MRNs, name, birth date, sex and contact details."""
+    resource: dict[str, Any] = {
+        "resourceType": "Patient", "id": str(row.id), "meta": _meta(row), "active": row.active,
+        "identifier": [{"type": MRN_TYPE, "system": MRN_SYSTEM + m.site.code, "value": m.mrn}
+                       for m in row.mrns],
+        "name": [{"use": "official", "family": row.family_name, "given": [row.given_name]}],
+        "gender": row.sex, "birthDate": row.birth_date.isoformat(),
+    }
+    telecom = [{"system": "phone", "value": row.phone}] if row.phone else []
+    telecom += [{"system": "email", "value": row.email}] if row.email else []
+    if telecom:
+        resource["telecom"] = telecom
+    if row.address:
+        resource["address"] = [{"text": row.address}]
+    if row.emergency_contact_name:
+        contact: dict[str, Any] = {"name": {"text": row.emergency_contact_name}}
+        if row.emergency_contact_relationship:
+            contact["relationship"] = [{"text": row.emergency_contact_relationship}]
+        if row.emergency_contact_phone:
+            contact["telecom"] = [{"system": "phone", "value": row.emergency_contact_phone}]
+        resource["contact"] = [contact]
+    return resource
+
+
+def condition(row: Condition, patient_id: object) -> dict[str, Any]:
+    """A Condition with clinical and verification status."""
+    resource: dict[str, Any] = {
+        "resourceType": "Condition", "id": str(row.id), "meta": _meta(row),
+        "verificationStatus": {"coding": [{"system": CONDITION_VERIFICATION,
+                                           "code": row.verification_status}]},
+        "code": _concept(row), "subject": _subject(patient_id),
+        "recordedDate": row.created_at.isoformat(),
+    }
+    if row.verification_status != "entered-in-error":
+        resource["clinicalStatus"] = {"coding": [{"system": CONDITION_CLINICAL,
+                                                  "code": row.clinical_status}]}
+    if row.onset_date:
+        resource["onsetDateTime"] = row.onset_date.isoformat()
+    if row.abatement_date:
+        resource["abatementDateTime"] = row.abatement_date.isoformat()
+    if row.note:
+        resource["note"] = [{"text": row.note}]
+    return resource
+
+
+def allergy(row: Allergy, patient_id: object) -> dict[str, Any]:
+    """An AllergyIntolerance with its reaction and criticality."""
+    resource: dict[str, Any] = {
+        "resourceType": "AllergyIntolerance", "id": str(row.id), "meta": _meta(row),
+        "verificationStatus": {"coding": [{"system": ALLERGY_VERIFICATION,
+                                           "code": row.verification_status}]},
+        "criticality": row.criticality, "code": _concept(row), "patient": _subject(patient_id),
+        "recordedDate": row.created_at.isoformat(),
+    }
+    if row.verification_status != "entered-in-error":
+        resource["clinicalStatus"] = {"coding": [{"system": ALLERGY_CLINICAL,
+                                                  "code": row.clinical_status}]}
+    if row.reaction:
+        resource["reaction"] = [{"manifestation": [{"text": row.reaction}]}]
+    return resource
+
+
+def medication_statement(row: Medication, patient_id: object) -> dict[str, Any]:
+    """A MedicationStatement with dose and frequency as text and structured quantity."""
+    resource: dict[str, Any] = {
+        "resourceType": "MedicationStatement", "id": str(row.id), "meta": _meta(row),
+        "status": row.status, "medicationCodeableConcept": _concept(row),
+        "subject": _subject(patient_id), "dateAsserted": row.created_at.isoformat(),
+    }
+    if row.start_date or row.end_date:
+        period = {"start": row.start_date.isoformat()} if row.start_date else {}
+        if row.end_date:
+            period["end"] = row.end_date.isoformat()
+        resource["effectivePeriod"] = period
+    if row.dose_value is not None or row.frequency:
+        dosage: dict[str, Any] = {"text": " ".join(
+            p for p in (f"{row.dose_value:g} {row.dose_unit}" if row.dose_value is not None else "",
+                        row.frequency) if p)}
+        if row.dose_value is not None:
+            dosage["doseAndRate"] = [{"doseQuantity": {"value": row.dose_value,
+                                                       "unit": row.dose_unit or "mg"}}]
+        resource["dosage"] = [dosage]
+    return resource
+
+
+def _vital(base_id: str, suffix: str, code: str, display: str, when: datetime, status: str,
+           patient_id: object, meta: dict[str, str]) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation", "id": f"{base_id}-{suffix}", "meta": meta,
+        "status": "entered-in-error" if status == "entered-in-error" else "final",
+        "category": [VITAL_SIGNS],
+        "code": {"coding": [{"system": LOINC, "code": code, "display": display}], "text": display},
+        "subject": _subject(patient_id), "effectiveDateTime": when.isoformat(),
+    }
+
+
+def vital_observations(row: VitalSigns, patient_id: object) -> list[dict[str, Any]]:
+    """One set of chart vital signs as vital-signs profile Observations (BP as a panel)."""
+    base, meta = str(row.id), _meta(row)
+    found = []
+    if row.systolic_mmhg is not None or row.diastolic_mmhg is not None:
+        panel = _vital(base, "bp", "85354-9", "Blood pressure panel with all children optional",
+                       row.measured_at, row.status, patient_id, meta)
+        panel["component"] = [
+            {"code": {"coding": [{"system": LOINC, "code": code, "display": display}]},
+             "valueQuantity": {"value": value, "unit": "mmHg", "system": UCUM, "code": "mm[Hg]"}}
+            for code, display, value in (("8480-6", "Systolic blood pressure", row.systolic_mmhg),
+                                         ("8462-4", "Diastolic blood pressure", row.diastolic_mmhg))
+            if value is not None]
+        found.append(panel)
+    for field, suffix, code, display, unit in VITAL_SERIES:
+        value = getattr(row, field)
+        if value is None:
+            continue
+        observation = _vital(base, suffix, code, display, row.measured_at, row.status, patient_id,
+                             meta)
+        if suffix == "spo2":
+            observation["code"]["coding"].append({"system": LOINC, "code": "59408-5",
+                                                  "display": "Oxygen saturation by Pulse oximetry"})
+        observation["valueQuantity"] = {"value": value, "unit": unit, "system": UCUM, "code": unit}
+        found.append(observation)
+    return found
+
+
+def encounter(row: TreatmentSession, patient_id: object) -> dict[str, Any]:
+    """A treatment session as an ambulatory Encounter."""
+    period = {"start": row.checked_in_at.isoformat()}
+    if row.discharged_at:
+        period["end"] = row.discharged_at.isoformat()
+    return {
+        "resourceType": "Encounter", "id": str(row.id), "meta": _meta(row),
+        "status": "finished" if row.status == "discharged" else "in-progress",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB",
+                  "display": "ambulatory"},
+        "type": [{"text": f"ketamine treatment session ({row.route})"}],
+        "subject": _subject(patient_id), "period": period,
+    }
+
+
+def medication_administration(row: TreatmentSession, patient_id: object) -> dict[str, Any] | None:
+    """The dose given at a session (None before dosing), with route, dose and lot."""
+    given = row.dose_given or {}
+    if row.dose_start is None or "dose_mg" not in given:
+        return None
+    snomed, words = ROUTES.get(row.route, ("", row.route))
+    drug = "esketamine" if row.route == "esketamine" else "ketamine"
+    period = {"start": row.dose_start.isoformat()}
+    if row.dose_end:
+        period["end"] = row.dose_end.isoformat()
+    resource: dict[str, Any] = {
+        "resourceType": "MedicationAdministration", "id": str(row.id), "meta": _meta(row),
+        "status": "completed" if row.dose_end or row.status == "discharged" else "in-progress",
+        "medicationCodeableConcept": {"text": drug}, "subject": _subject(patient_id),
+        "context": {"reference": f"Encounter/{row.id}"}, "effectivePeriod": period,
+        "dosage": {"route": {"coding": [{"system": "http://snomed.info/sct", "code": snomed,
+                                         "display": words}]} if snomed else {"text": words},
+                   "dose": {"value": given["dose_mg"], "unit": "mg", "system": UCUM, "code": "mg"}},
+    }
+    if given.get("lot_number"):
+        # R4 keeps the lot on the Medication: a contained one carries it.
+        resource["contained"] = [{"resourceType": "Medication", "id": "given",
+                                  "code": {"text": drug},
+                                  "batch": {"lotNumber": str(given["lot_number"])}}]
+        del resource["medicationCodeableConcept"]
+        resource["medicationReference"] = {"reference": "#given", "display": drug}
+    if row.ordered_by:
+        resource["performer"] = [{"actor": {"display": row.ordered_by},
+                                  "function": {"text": "ordering prescriber"}}]
+    return resource

@@ -1,0 +1,175 @@
+"""The FHIR R4 face under /fhir: CapabilityStatement, read, search with paging, $everything."""
+
+from datetime import date
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
+
+from ketaclinic import __version__
+from ketaclinic.auth.actor import Actor
+from ketaclinic.auth.permissions import Permission
+from ketaclinic.db import utcnow
+from ketaclinic.errors import NotFound, invalid
+from ketaclinic.fhir import mapping, store
+from ketaclinic.fhir.outcome import FHIR_JSON
+from ketaclinic.fhir.search import parse_count, parse_offset
+from ketaclinic.patients import service as patients
+from ketaclinic.web.deps import get_db, require
+
+router = APIRouter(prefix="/fhir", tags=["FHIR R4"])
+SUPPORTED = ("Patient", *store.COMPARTMENT_TYPES)
+COMMON = {"_count", "_offset", "_id", "_lastUpdated", "_format"}
+
+
+def fhir_response(body: dict[str, Any], status: int = 200) -> JSONResponse:
+    """A FHIR JSON response."""
+    return JSONResponse(body, status_code=status, media_type=FHIR_JSON)
+
+
+def _search_params(resource_type: str) -> list[dict[str, str]]:
+    params = [{"name": "_id", "type": "token"}, {"name": "_lastUpdated", "type": "date"},
+              {"name": "_count", "type": "number"}]
+    if resource_type == "Patient":
+        return [*params, {"name": "name", "type": "string"},
+                {"name": "birthdate", "type": "date"}, {"name": "identifier", "type": "token"}]
+    params += [{"name": "patient", "type": "reference",
+                "documentation": "required (or subject); a patient token defaults to itself"},
+               {"name": "subject", "type": "reference"},
+               {"name": store.DATE_PARAMS[resource_type][0], "type": "date",
+                "documentation": "prefixes eq, lt, le, gt, ge"}]
+    if resource_type in store.CODE_FIELDS:
+        params.append({"name": "code", "type": "token"})
+    return params
+
+
+@router.get("/metadata")
+def capability_statement() -> JSONResponse:
+    """What this server supports, and nothing it does not."""
+    return fhir_response({
+        "resourceType": "CapabilityStatement", "status": "active", "date": date.today().isoformat(),
+        "kind": "instance", "fhirVersion": "4.0.1", "format": ["json"],
+        "software": {"name": "ketaclinic", "version": __version__},
+        "implementation": {"description": "ketaclinic FHIR R4 face (read and search)"},
+        "rest": [{
+            "mode": "server",
+            "documentation": "Bearer tokens from POST /api/v1/auth/token; a patient's token sees "
+                             "only that patient's compartment. Measures without a LOINC code "
+                             "(MADRS, QIDS-SR16, CADSS, MOAA/S and some items) use the code system "
+                             "https://ketaclinic.org/CodeSystem/instrument.",
+            "security": {"service": [{"text": "OAuth2-style bearer token"}]},
+            "resource": [{"type": t, "interaction": [{"code": "read"}, {"code": "search-type"}],
+                          "searchParam": _search_params(t)} for t in SUPPORTED],
+            "operation": [{"name": "everything",
+                           "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"}],
+        }],
+    })
+
+
+def _params(request: Request) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for key, value in request.query_params.multi_items():
+        found.setdefault(key, []).append(value)
+    return found
+
+
+def _bundle(request: Request, resources: list[dict[str, Any]], total: int, offset: int,
+            count: int, params: dict[str, list[str]]) -> dict[str, Any]:
+    base = str(request.base_url).rstrip("/")
+    path = request.url.path
+
+    def page(start: int) -> str:
+        query = [(k, v) for k, values in params.items() for v in values
+                 if k not in ("_offset", "_count")]
+        return f"{base}{path}?{urlencode([*query, ('_count', count), ('_offset', start)])}"
+
+    links = [{"relation": "self", "url": page(offset)}]
+    if offset + count < total:
+        links.append({"relation": "next", "url": page(offset + count)})
+    if offset > 0:
+        links.append({"relation": "previous", "url": page(max(0, offset - count))})
+    return {"resourceType": "Bundle", "type": "searchset", "total": total, "link": links,
+            "timestamp": utcnow().isoformat(),
+            "entry": [{"fullUrl": f"{base}/fhir/{r['resourceType']}/{r['id']}", "resource": r,
+                       "search": {"mode": "match"}} for r in resources]}
+
+
+def _check_known(resource_type: str, params: dict[str, list[str]]) -> None:
+    if resource_type not in SUPPORTED:
+        raise NotFound(f"{resource_type} is not supported here (supported: {', '.join(SUPPORTED)})")
+    known = COMMON | {p["name"] for p in _search_params(resource_type)}
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise invalid(unknown[0], f"not a supported search parameter of {resource_type}",
+                      ", ".join(sorted(known)))
+
+
+def _search_patients(db: Session, actor: Actor, params: dict[str, list[str]]) -> list[Any]:
+    if actor.is_patient:
+        own = patients.open_patient(db=db, patient_id=str(_own_id(db, actor)), actor=actor,
+                                    purpose="FHIR search")
+        found = [own]
+    else:
+        text = " ".join(params.get("name", []) + [
+            v.split("|", 1)[-1] for v in params.get("identifier", [])])
+        found = list(patients.search(db=db, actor=actor, text=text, limit=10_000))
+    resources = [mapping.patient(p) for p in found]
+    names = [n.casefold() for n in params.get("name", [])]
+    kept = [r for r in resources if all(
+        n in " ".join([r["name"][0]["family"], *r["name"][0]["given"]]).casefold() for n in names)]
+    return store.filter_resources("Patient", kept, params)
+
+
+def _own_id(db: Session, actor: Actor) -> object:
+    from sqlalchemy import select
+
+    from ketaclinic.patients.models import Patient
+    return db.execute(select(Patient.id).where(Patient.pk == actor.patient_pk)).scalar_one()
+
+
+@router.get("/Patient/{patient_id}/$everything")
+def everything(request: Request, patient_id: str,
+               actor: Actor = Depends(require(Permission.CLINICAL_READ)),
+               db: Session = Depends(get_db)) -> JSONResponse:
+    """The patient and every resource in their compartment, as one searchset."""
+    patient = store.open_patient(db, patient_id, actor, "FHIR $everything")
+    resources = [mapping.patient(patient)]
+    for group in store.compartment(db, patient).values():
+        resources += group
+    db.commit()
+    return fhir_response(_bundle(request, resources, len(resources), 0, max(1, len(resources)), {}))
+
+
+@router.get("/{resource_type}/{resource_id}")
+def read(resource_type: str, resource_id: str,
+         actor: Actor = Depends(require(Permission.CLINICAL_READ)),
+         db: Session = Depends(get_db)) -> JSONResponse:
+    """One resource by id."""
+    _check_known(resource_type, {})
+    resource = store.read(db, resource_type, resource_id, actor)
+    db.commit()
+    return fhir_response(resource)
+
+
+@router.get("/{resource_type}")
+def search(request: Request, resource_type: str,
+           actor: Actor = Depends(require(Permission.CLINICAL_READ)),
+           db: Session = Depends(get_db)) -> JSONResponse:
+    """Search one resource type; results page with `_count` and next/previous links."""
+    params = _params(request)
+    _check_known(resource_type, params)
+    count = parse_count(params["_count"][-1] if "_count" in params else None)
+    offset = parse_offset(params["_offset"][-1] if "_offset" in params else None)
+    if resource_type == "Patient":
+        matches = _search_patients(db, actor, params)
+    else:
+        wanted = store.patient_of_search(params, actor, resource_type)
+        patient = store.open_patient(db, wanted or str(_own_id(db, actor)), actor,
+                                     f"FHIR search {resource_type}")
+        matches = store.filter_resources(resource_type,
+                                         store.compartment(db, patient)[resource_type], params)
+    db.commit()
+    return fhir_response(_bundle(request, matches[offset:offset + count], len(matches), offset,
+                                 count, params))

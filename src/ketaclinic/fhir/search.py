@@ -1,0 +1,100 @@
+"""FHIR search parameter values: dates with prefixes, tokens, references, paging."""
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from ketaclinic.errors import invalid
+
+DATE_PREFIXES = ("eq", "lt", "le", "gt", "ge")
+MAX_COUNT = 200
+DEFAULT_COUNT = 50
+
+
+@dataclass(frozen=True)
+class DateRange:
+    """A date search value as a half-open range [start, end) in UTC, with its prefix."""
+
+    prefix: str
+    start: datetime
+    end: datetime
+
+    def matches(self, moment: datetime) -> bool:
+        """Whether a moment satisfies the prefix against the range."""
+        if self.prefix == "eq":
+            return self.start <= moment < self.end
+        if self.prefix == "lt":
+            return moment < self.start
+        if self.prefix == "le":
+            return moment < self.end
+        if self.prefix == "gt":
+            return moment >= self.end
+        return moment >= self.start  # ge
+
+
+def parse_date(name: str, raw: str) -> DateRange:
+    """`ge2026-01-01`, `lt2026-11`, `2026`, `eq2026-11-20T10:00:00Z` ... as a range."""
+    prefix = raw[:2] if raw[:2] in DATE_PREFIXES else "eq"
+    value = raw[2:] if raw[:2] in DATE_PREFIXES else raw
+    accepted = f"[{'|'.join(DATE_PREFIXES)}]YYYY, YYYY-MM, YYYY-MM-DD or a date-time with zone"
+    try:
+        if len(value) == 4:
+            start = datetime(int(value), 1, 1, tzinfo=UTC)
+            end = datetime(int(value) + 1, 1, 1, tzinfo=UTC)
+        elif len(value) == 7:
+            year, month = int(value[:4]), int(value[5:7])
+            start = datetime(year, month, 1, tzinfo=UTC)
+            end = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=UTC)
+        elif len(value) == 10:
+            day = date.fromisoformat(value)
+            start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            end = start + timedelta(days=1)
+        else:
+            start = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            if start.tzinfo is None:
+                raise ValueError("no zone")
+            end = start + timedelta(seconds=1)
+    except ValueError:
+        raise invalid(name, f"{raw!r} is not a FHIR date", accepted) from None
+    return DateRange(prefix, start, end)
+
+
+def parse_token(raw: str) -> tuple[str | None, str]:
+    """`system|code` or `code` (system None: any)."""
+    if "|" in raw:
+        system, code = raw.split("|", 1)
+        return system or None, code
+    return None, raw
+
+
+def reference_id(name: str, raw: str, resource_type: str = "Patient") -> str:
+    """`Patient/123` or `123` as the id."""
+    value = raw.split("/", 1)[1] if raw.startswith(f"{resource_type}/") else raw
+    if not value or "/" in value:
+        raise invalid(name, f"{raw!r} is not a {resource_type} reference", f"{resource_type}/<id>")
+    return value
+
+
+def parse_count(raw: str | None) -> int:
+    """The page size, within 1 to MAX_COUNT."""
+    if raw is None:
+        return DEFAULT_COUNT
+    if not raw.isdigit() or not 0 < int(raw) <= MAX_COUNT:
+        raise invalid("_count", f"{raw!r} is not a page size", f"1 to {MAX_COUNT}")
+    return int(raw)
+
+
+def parse_offset(raw: str | None) -> int:
+    """Where the page starts (the `_offset` our paging links carry)."""
+    if raw is None:
+        return 0
+    if not raw.isdigit():
+        raise invalid("_offset", f"{raw!r} is not an offset", "0 or more")
+    return int(raw)
+
+
+def has_code(resource: dict[str, Any], field: str, system: str | None, code: str) -> bool:
+    """Whether a resource's CodeableConcept carries the token."""
+    concept = resource.get(field) or {}
+    return any(c.get("code") == code and (system is None or c.get("system") == system)
+               for c in concept.get("coding", []))

@@ -1,0 +1,96 @@
+"""The FHIR R4 face: capability statement, read, search with paging, $everything, access."""
+
+from datetime import timedelta
+
+from fhir.resources.R4B import get_fhir_model_class
+
+from ketaclinic.db import utcnow
+from tests.treatments.test_ingest import open_session
+
+
+def valid(resource: dict) -> None:
+    get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+
+
+def test_capability_statement_is_public_and_valid(anon) -> None:
+    response = anon.get("/fhir/metadata")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/fhir+json")
+    body = response.json()
+    valid(body)
+    types = {r["type"] for r in body["rest"][0]["resource"]}
+    assert {"Patient", "Observation", "QuestionnaireResponse", "Encounter"} <= types
+
+
+def test_unauthenticated_requests_get_401_operation_outcome(anon, world) -> None:
+    response = anon.get(f"/fhir/Patient/{world.patients['p_a1']}")
+    assert response.status_code == 401 and response.json()["resourceType"] == "OperationOutcome"
+    assert response.json()["issue"][0]["code"] == "login"
+
+
+def test_search_patients_by_name_and_read(api, world) -> None:
+    bundle = api["prescriber"].get("/fhir/Patient", params={"name": "testp_a1"}).json()
+    valid(bundle)
+    assert bundle["total"] == 1
+    patient = bundle["entry"][0]["resource"]
+    assert patient["id"] == world.patients["p_a1"] and patient["identifier"][0]["value"].startswith("A")
+    again = api["prescriber"].get(f"/fhir/Patient/{patient['id']}").json()
+    assert again["name"] == patient["name"]
+
+
+def test_vital_signs_observations_by_code_and_date_with_paging(api, world) -> None:
+    pid = world.patients["p_a1"]
+    for days in (40, 20, 10):
+        api["nurse_a"].post(f"/api/v1/patients/{pid}/vitals", json={
+            "systolic_mmhg": 130 + days, "diastolic_mmhg": 80, "heart_rate_bpm": 70,
+            "measured_at": (utcnow() - timedelta(days=days)).isoformat()})
+    since = (utcnow() - timedelta(days=30)).date().isoformat()
+    first = api["nurse_a"].get("/fhir/Observation", params={
+        "patient": f"Patient/{pid}", "code": "http://loinc.org|85354-9", "date": f"ge{since}",
+        "_count": "1"}).json()
+    valid(first)
+    assert first["total"] == 3  # two of the three posted plus the seeded set (taken now)
+    panel = first["entry"][0]["resource"]
+    assert [c["code"]["coding"][0]["code"] for c in panel["component"]] == ["8480-6", "8462-4"]
+    following = next(link["url"] for link in first["link"] if link["relation"] == "next")
+    second = api["nurse_a"].get(following.replace("https://testserver", "")).json()
+    assert second["entry"][0]["resource"]["id"] != panel["id"]
+    bad = api["nurse_a"].get("/fhir/Observation", params={"patient": pid, "date": "ge-yesterday"})
+    assert bad.status_code == 422 and bad.json()["issue"][0]["expression"] == ["date"]
+    unknown = api["nurse_a"].get("/fhir/Observation", params={"patient": pid, "colour": "red"})
+    assert unknown.status_code == 422 and "colour" in unknown.text
+
+
+def test_everything_validates_and_holds_sessions_doses_and_measures(api, world, db) -> None:
+    pid = world.patients["p_a1"]
+    session_id = open_session(api, db, pid)
+    api["nurse_a"].post(f"/api/v1/patients/{pid}/measures",
+                        json={"instrument": "phq9", "answers": [1, 1, 1, 1, 1, 1, 1, 1, 0]})
+    bundle = api["prescriber"].get(f"/fhir/Patient/{pid}/$everything").json()
+    valid(bundle)
+    resources = [e["resource"] for e in bundle["entry"]]
+    for resource in resources:
+        valid(resource)
+    kinds = {r["resourceType"] for r in resources}
+    assert {"Patient", "Condition", "Observation", "QuestionnaireResponse", "Encounter"} <= kinds
+    assert any(r["resourceType"] == "Encounter" and r["id"] == session_id for r in resources)
+    totals = [r for r in resources if r["resourceType"] == "Observation"
+              and r["code"]["coding"][0]["code"] == "44261-6"]
+    assert totals[0]["valueInteger"] == 8
+
+
+def test_a_patient_token_sees_only_its_own_compartment(api, world) -> None:
+    own, other = world.patients["p_a1"], world.patients["p_a2"]
+    client = api["patient_a1"]
+    assert client.get(f"/fhir/Patient/{own}").status_code == 200
+    mine = client.get("/fhir/Observation").json()
+    assert all(e["resource"]["subject"]["reference"] == f"Patient/{own}" for e in mine["entry"])
+    for path, params in ((f"/fhir/Patient/{other}", {}), ("/fhir/Observation", {"patient": other}),
+                         ("/fhir/Condition", {"subject": f"Patient/{other}"}),
+                         (f"/fhir/Patient/{other}/$everything", {})):
+        response = client.get(path, params=params)
+        assert response.status_code == 404, path
+        assert response.json()["resourceType"] == "OperationOutcome"
+    assert [e["resource"]["id"] for e in client.get("/fhir/Patient").json()["entry"]] == [own]
+    staff_elsewhere = api["nurse_b"].get(f"/fhir/Patient/{own}")
+    assert staff_elsewhere.status_code == 404
