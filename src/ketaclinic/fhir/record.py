@@ -66,7 +66,8 @@ def _ref(resource: dict[str, Any]) -> str:
     return str(resource.get("_fullUrl") or resource["resourceType"])
 
 
-def _condition(r: dict[str, Any]) -> ConditionFact:
+def condition_fact(r: dict[str, Any]) -> ConditionFact:
+    """A Condition resource as a screening fact."""
     code = r.get("code") or {}
     return ConditionFact(
         ref=_ref(r), codings=_codings(code), text=str(code.get("text") or ""),
@@ -107,7 +108,8 @@ def _medication_concept(r: dict[str, Any], by_ref: dict[str, dict[str, Any]]) ->
     return medication.get("code") or {}
 
 
-def _medication(r: dict[str, Any], by_ref: dict[str, dict[str, Any]]) -> MedicationFact:
+def medication_fact(r: dict[str, Any], by_ref: dict[str, dict[str, Any]]) -> MedicationFact:
+    """A MedicationStatement or MedicationRequest as a screening fact."""
     concept = _medication_concept(r, by_ref)
     if r["resourceType"] == "MedicationStatement":
         period = r.get("effectivePeriod") or {}
@@ -126,7 +128,8 @@ def _medication(r: dict[str, Any], by_ref: dict[str, dict[str, Any]]) -> Medicat
                           daily_dose_mg=_daily_dose_mg(dosages[0] if dosages else None))
 
 
-def _allergy(r: dict[str, Any]) -> AllergyFact:
+def allergy_fact(r: dict[str, Any]) -> AllergyFact:
+    """An AllergyIntolerance as a screening fact."""
     code = r.get("code") or {}
     return AllergyFact(ref=_ref(r), codings=_codings(code), text=str(code.get("text") or ""),
                        clinical_status=_status(r.get("clinicalStatus")),
@@ -188,10 +191,10 @@ def record_from_bundle(bundle: dict[str, Any]) -> PatientRecord:
         ref=_ref(patient),
         birth_date=parse_date(patient.get("birthDate")),
         deceased=deceased,
-        conditions=tuple(_condition(r) for r in items if r["resourceType"] == "Condition"),
-        medications=tuple(_medication(r, by_ref) for r in items
+        conditions=tuple(condition_fact(r) for r in items if r["resourceType"] == "Condition"),
+        medications=tuple(medication_fact(r, by_ref) for r in items
                           if r["resourceType"] in ("MedicationStatement", "MedicationRequest")),
-        allergies=tuple(_allergy(r) for r in items if r["resourceType"] == "AllergyIntolerance"),
+        allergies=tuple(allergy_fact(r) for r in items if r["resourceType"] == "AllergyIntolerance"),
         blood_pressures=tuple(pressures),
         weights=tuple(weights),
     )

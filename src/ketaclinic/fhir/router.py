@@ -1,22 +1,26 @@
 """The FHIR R4 face under /fhir: CapabilityStatement, read, search with paging, $everything."""
 
+import json
 from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic import __version__
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.permissions import Permission
+from ketaclinic.clinics.models import Site
 from ketaclinic.db import utcnow
 from ketaclinic.errors import NotFound, invalid
-from ketaclinic.fhir import mapping, store
+from ketaclinic.fhir import importer, mapping, store
 from ketaclinic.fhir.outcome import FHIR_JSON
 from ketaclinic.fhir.search import parse_count, parse_offset
 from ketaclinic.patients import service as patients
+from ketaclinic.patients.models import Patient
 from ketaclinic.web.deps import get_db, require
 
 router = APIRouter(prefix="/fhir", tags=["FHIR R4"])
@@ -62,6 +66,13 @@ def capability_statement() -> JSONResponse:
             "security": {"service": [{"text": "OAuth2-style bearer token"}]},
             "resource": [{"type": t, "interaction": [{"code": "read"}, {"code": "search-type"}],
                           "searchParam": _search_params(t)} for t in SUPPORTED],
+            "interaction": [{"code": "transaction",
+                             "documentation": "imports Patient, Condition, MedicationRequest, "
+                                              "MedicationStatement, AllergyIntolerance and vital-sign "
+                                              "Observations; other resources are acknowledged, not "
+                                              "stored; re-posting changes nothing"},
+                            {"code": "batch", "documentation": "processed like a transaction "
+                                                               "(all or nothing)"}],
             "operation": [{"name": "everything",
                            "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"}],
         }],
@@ -123,9 +134,6 @@ def _search_patients(db: Session, actor: Actor, params: dict[str, list[str]]) ->
 
 
 def _own_id(db: Session, actor: Actor) -> object:
-    from sqlalchemy import select
-
-    from ketaclinic.patients.models import Patient
     return db.execute(select(Patient.id).where(Patient.pk == actor.patient_pk)).scalar_one()
 
 
@@ -173,3 +181,35 @@ def search(request: Request, resource_type: str,
     db.commit()
     return fhir_response(_bundle(request, matches[offset:offset + count], len(matches), offset,
                                  count, params))
+
+
+@router.post("")
+async def transaction(request: Request, site: str = "",
+                      actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+                      db: Session = Depends(get_db)) -> JSONResponse:
+    """A transaction or batch Bundle, imported all or nothing; the response lists each entry."""
+    try:
+        bundle = json.loads(await request.body())
+    except ValueError:
+        raise invalid("body", "is not JSON", "a FHIR Bundle in JSON") from None
+    codes = sorted(db.execute(select(Site.code).where(Site.pk.in_(actor.site_pks))).scalars())
+    chosen = site or (codes[0] if len(codes) == 1 else "")
+    if chosen not in codes:
+        raise invalid("site", f"{site!r} is not one of your sites" if site else
+                      "you work at several sites: say which the patients are registered at",
+                      ", ".join(codes))
+    result = importer.import_bundle(db=db, bundle=bundle, site=chosen, actor=actor)
+    db.commit()
+    entries = []
+    for entry in bundle.get("entry") or []:
+        status, location, note = result.outcomes.get(importer.source_key(entry),
+                                                     ("200 OK", "", ""))
+        response: dict[str, Any] = {"status": status}
+        if location:
+            response["location"] = location
+        if note:
+            response["outcome"] = {"resourceType": "OperationOutcome", "issue": [
+                {"severity": "information", "code": "informational", "diagnostics": note}]}
+        entries.append({"response": response})
+    kind = "batch-response" if bundle.get("type") == "batch" else "transaction-response"
+    return fhir_response({"resourceType": "Bundle", "type": kind, "entry": entries})

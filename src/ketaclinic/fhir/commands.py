@@ -1,0 +1,73 @@
+"""`ketaclinic import-fhir`: files or folders of Bundles, each imported atomically."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def _files(paths: list[Path]) -> list[Path]:
+    found: list[Path] = []
+    for path in paths:
+        found += sorted(path.rglob("*.json")) if path.is_dir() else [path]
+    return found
+
+
+def import_fhir(
+    paths: Annotated[list[Path], typer.Argument(help="Bundle files or folders of them")],
+    site: Annotated[str, typer.Option(help="site code the imported patients are registered at")],
+) -> None:
+    """Import FHIR R4 Bundles: a summary per file; a broken bundle changes nothing."""
+    import json
+
+    from ketaclinic import cli
+    from ketaclinic.auth.actor import cli_actor
+    from ketaclinic.clinics.models import Site
+    from ketaclinic.db import session_factory
+    from ketaclinic.errors import DomainError, InvalidInput
+    from ketaclinic.fhir.importer import import_bundle
+
+    files = _files(paths)
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing or not files:
+        cli.fail(f"PATHS: {', '.join(missing) or 'no .json files'} not found (accepted: Bundle "
+                 "files or folders holding them)")
+    from sqlalchemy import select
+
+    with session_factory()() as db:
+        site_pks = frozenset(db.execute(select(Site.pk)).scalars())
+        if db.execute(select(Site.pk).where(Site.code == site)).first() is None:
+            cli.fail(f"--site: {site!r} is not a site (accepted: "
+                     f"{', '.join(db.execute(select(Site.code)).scalars())})")
+    actor = cli_actor()
+    actor = type(actor)(username=actor.username, role="system", site_pks=site_pks, client="cli")
+    failed = 0
+    with cli.progress_bar() as progress:
+        task = progress.add_task("importing bundles", total=len(files))
+        for path in files:
+            with session_factory()() as db:
+                try:
+                    bundle = json.loads(path.read_bytes())
+                    result = import_bundle(db=db, bundle=bundle, site=site, actor=actor)
+                    db.commit()
+                except (ValueError, OSError) as exc:
+                    db.rollback()
+                    failed += 1
+                    cli.console.print(f"{path.name}: rejected, nothing stored: not JSON ({exc})")
+                except DomainError as exc:
+                    db.rollback()
+                    failed += 1
+                    why = "; ".join(p.text() for p in exc.problems) if isinstance(
+                        exc, InvalidInput) else exc.detail
+                    cli.console.print(f"{path.name}: rejected, nothing stored: {why}")
+                else:
+                    created = ", ".join(f"{k} {v}" for k, v in sorted(result.created.items()))
+                    cli.console.print(
+                        f"{path.name}: created {sum(result.created.values())} ({created or 'none'}), "
+                        f"unchanged {sum(result.unchanged.values())}, "
+                        f"skipped {sum(result.skipped.values())}")
+                    for reason, count in result.reasons.most_common(3):
+                        cli.console.print(f"    skipped {count}: {reason}")
+            progress.advance(task)
+    if failed:
+        raise typer.Exit(1)

@@ -1,0 +1,305 @@
+"""Importing FHIR R4 Bundles into the clinic's records: whole bundles or nothing, no duplicates.
+
+Kept: Patient (registered at the chosen site), Condition, MedicationRequest and
+MedicationStatement (as medications), AllergyIntolerance, and vital-sign Observations (BP, heart
+rate, respiratory rate, SpO2, temperature, weight, height). Every other resource is counted as
+skipped with its reason. A resource is remembered by its source key (type and id, or its
+urn:uuid), so importing the same bundle again changes nothing.
+"""
+
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ketaclinic.audit import service as audit
+from ketaclinic.auth.actor import Actor
+from ketaclinic.db import utcnow
+from ketaclinic.errors import FieldProblem, InvalidInput, invalid
+from ketaclinic.fhir.bundle import BundleError, validate_r4
+from ketaclinic.fhir.mapping import VITAL_SERIES
+from ketaclinic.fhir.models import ImportedResource
+from ketaclinic.fhir.record import (
+    NOT_A_READING,
+    allergy_fact,
+    condition_fact,
+    medication_fact,
+    parse_datetime,
+)
+from ketaclinic.knowledge.codes import resolve_system
+from ketaclinic.knowledge.record import Coding
+from ketaclinic.patients import schemas
+from ketaclinic.patients import service as patients
+from ketaclinic.patients.models import Allergy, Condition, Medication, Patient, VitalSigns
+from ketaclinic.patients.service import vital_problems
+
+KEPT_ELSEWHERE = "not kept by the clinic"
+CONDITION_STATUSES = {"active", "recurrence", "relapse", "inactive", "remission", "resolved"}
+MEDICATION_STATUSES = {"active", "completed", "intended", "stopped", "on-hold", "unknown",
+                       "not-taken", "entered-in-error"}
+VITAL_CODES = {code: field for field, _, code, _, _ in VITAL_SERIES} | {"59408-5": "spo2_pct"}
+POUNDS_TO_KG = 0.45359237
+
+
+@dataclass
+class ImportResult:
+    """What one bundle did, per resource type."""
+
+    created: Counter[str] = field(default_factory=Counter)
+    unchanged: Counter[str] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)
+    reasons: Counter[str] = field(default_factory=Counter)
+    patients: list[str] = field(default_factory=list)
+    # per source key: (HTTP status line, location of the record or '', note)
+    outcomes: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+
+    def total(self) -> int:
+        """Every entry accounted for."""
+        return sum(self.created.values()) + sum(self.unchanged.values()) + sum(self.skipped.values())
+
+
+def _locate_broken(bundle: dict[str, Any]) -> FieldProblem:
+    from fhir.resources.R4B import get_fhir_model_class
+
+    for index, entry in enumerate(bundle.get("entry") or []):
+        resource = (entry or {}).get("resource") or {}
+        try:
+            get_fhir_model_class(str(resource.get("resourceType")))
+        except (KeyError, ValueError):
+            return FieldProblem(f"entry[{index}]", f"unknown resourceType "
+                                f"{resource.get('resourceType')!r}", "a FHIR R4 resource type")
+        try:
+            get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+        except (ValidationError, ValueError, TypeError) as exc:
+            lines = str(exc).strip().splitlines()
+            where = lines[1].strip() if len(lines) > 1 else lines[0]
+            return FieldProblem(f"entry[{index}]", f"{resource['resourceType']} is not valid FHIR "
+                                f"R4: {where}"[:300], "a valid FHIR R4 resource")
+    return FieldProblem("entry", "the bundle is not valid FHIR R4", "a valid FHIR R4 Bundle")
+
+
+def check_bundle(bundle: dict[str, Any]) -> None:
+    """Refuse a bundle that is not valid R4, naming the first broken entry."""
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        raise invalid("resourceType", "not a Bundle", "Bundle")
+    if bundle.get("type") not in ("transaction", "batch", "collection"):
+        raise invalid("type", f"{bundle.get('type')!r} cannot be imported",
+                      "transaction, batch or collection")
+    try:
+        validate_r4(bundle)
+    except BundleError:
+        raise InvalidInput([_locate_broken(bundle)]) from None
+
+
+def source_key(entry: dict[str, Any]) -> str:
+    """A resource's identity across imports: its type and id, or its urn:uuid full URL."""
+    resource = entry["resource"]
+    full_url = str(entry.get("fullUrl") or "")
+    ident = full_url.rsplit(":", 1)[-1].rsplit("/", 1)[-1] if full_url else resource.get("id", "")
+    return f"{resource['resourceType']}/{ident or uuid.uuid4()}"
+
+
+def _first_accepted(kind: str, codings: tuple[Coding, ...]) -> tuple[str, str, str] | None:
+    for coding in codings:
+        system = resolve_system(kind, coding.system)
+        if system is not None and coding.code:
+            return system.uri, coding.code[:40], (coding.display or coding.code)[:300]
+    return None
+
+
+class _Importer:
+    def __init__(self, db: Session, bundle: dict[str, Any], site: str, actor: Actor) -> None:
+        self.db, self.site, self.actor = db, site, actor
+        self.entries = [e for e in bundle.get("entry") or [] if isinstance(e, dict) and e.get("resource")]
+        self.result = ImportResult()
+        self.locations: dict[tuple[str, int | None], str] = {}
+        self.patient_by_ref: dict[str, Patient] = {}
+        self.by_ref = {str(e.get("fullUrl")): e["resource"] for e in self.entries if e.get("fullUrl")}
+        known = [source_key(e) for e in self.entries]
+        self.seen = set(db.execute(select(ImportedResource.source_key).where(
+            ImportedResource.source_key.in_(known))).scalars()) if known else set()
+
+    def run(self) -> ImportResult:
+        for entry in self.entries:
+            if entry["resource"]["resourceType"] == "Patient":
+                self._patient(entry)
+        for entry in self.entries:
+            if entry["resource"]["resourceType"] != "Patient":
+                self._other(entry)
+        for patient in {p.pk: p for p in self.patient_by_ref.values()}.values():
+            audit.record(db=self.db, actor=self.actor, action="import", record_type="Patient",
+                         record_id=patient.id, patient_id=patient.id,
+                         detail=f"FHIR import: {dict(self.result.created)} created, "
+                                f"{sum(self.result.unchanged.values())} unchanged, "
+                                f"{sum(self.result.skipped.values())} skipped")
+        return self.result
+
+    def _location(self, record_type: str, record_pk: int | None) -> str:
+        fhir_type = {"Patient": "Patient", "Condition": "Condition", "Medication":
+                     "MedicationStatement", "Allergy": "AllergyIntolerance",
+                     }.get(record_type, "")
+        ident = self.locations.get((record_type, record_pk), "")
+        return f"{fhir_type}/{ident}" if fhir_type and ident else ""
+
+    def _remember(self, entry: dict[str, Any], record_type: str, record_pk: int | None,
+                  patient: Patient | None, outcome: str, reason: str = "") -> None:
+        rtype = entry["resource"]["resourceType"]
+        self.db.add(ImportedResource(source_key=source_key(entry), resource_type=rtype,
+                                     record_type=record_type, record_pk=record_pk,
+                                     patient_pk=patient.pk if patient else None, outcome=outcome,
+                                     reason=reason[:300], created_by=self.actor.username))
+        key = source_key(entry)
+        if outcome == "created":
+            self.result.created[rtype] += 1
+            self.result.outcomes[key] = ("201 Created", self._location(record_type, record_pk), "")
+        else:
+            self.result.skipped[rtype] += 1
+            self.result.reasons[f"{rtype}: {reason}"] += 1
+            self.result.outcomes[key] = ("200 OK", "", f"not stored: {reason}")
+
+    def _patient(self, entry: dict[str, Any]) -> None:
+        resource, key = entry["resource"], source_key(entry)
+        refs = {str(entry.get("fullUrl") or ""), f"Patient/{resource.get('id', '')}"}
+        if key in self.seen:
+            pk = self.db.execute(select(ImportedResource.record_pk).where(
+                ImportedResource.source_key == key)).scalar_one()
+            patient = self.db.execute(select(Patient).where(Patient.pk == pk)).scalar_one()
+            self.result.unchanged["Patient"] += 1
+            self.result.outcomes[key] = ("200 OK", f"Patient/{patient.id}", "already imported")
+        else:
+            patient = patients.register(db=self.db, actor=self.actor, data=self._patient_in(resource))
+            self.locations[("Patient", patient.pk)] = str(patient.id)
+            self._remember(entry, "Patient", patient.pk, patient, "created")
+        for ref in refs:
+            self.patient_by_ref[ref] = patient
+        self.result.patients.append(str(patient.id))
+
+    def _patient_in(self, r: dict[str, Any]) -> schemas.PatientIn:
+        name = next((n for n in r.get("name") or [] if n.get("use") == "official"),
+                    (r.get("name") or [{}])[0])
+        telecom = {t.get("system"): t.get("value") for t in r.get("telecom") or []}
+        address: dict[str, Any] = next(iter(r.get("address") or []), {})
+        parts = [*(address.get("line") or []),
+                 *(str(address[k]) for k in ("city", "state", "postalCode") if address.get(k))]
+        text = str(address.get("text") or ", ".join(parts))
+        values = {"family_name": str(name.get("family") or "Unknown")[:100],
+                  "given_name": " ".join(name.get("given") or ["Unknown"])[:100],
+                  "birth_date": r.get("birthDate"),
+                  "sex": r.get("gender") if r.get("gender") in ("female", "male", "other") else "unknown",
+                  "phone": str(telecom.get("phone") or "")[:40], "address": text[:500],
+                  "site": self.site}
+        try:
+            return schemas.PatientIn.model_validate(values)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise invalid(f"Patient.{'.'.join(str(p) for p in first['loc'])}", first["msg"],
+                          "a patient with a name, birth date and gender") from None
+
+    def _subject(self, resource: dict[str, Any]) -> Patient | None:
+        reference = str((resource.get("subject") or resource.get("patient") or {}).get("reference", ""))
+        return self.patient_by_ref.get(reference)
+
+    def _other(self, entry: dict[str, Any]) -> None:
+        resource = entry["resource"]
+        rtype = resource["resourceType"]
+        if source_key(entry) in self.seen:
+            self.result.unchanged[rtype] += 1
+            self.result.outcomes[source_key(entry)] = ("200 OK", "", "already imported")
+            return
+        patient = self._subject(resource)
+        handlers = {"Condition": self._condition, "MedicationRequest": self._medication,
+                    "MedicationStatement": self._medication, "AllergyIntolerance": self._allergy,
+                    "Observation": self._observation}
+        if rtype not in handlers:
+            self._remember(entry, "", None, patient, "skipped", f"{KEPT_ELSEWHERE} ({rtype})")
+            return
+        if patient is None:
+            self._remember(entry, "", None, None, "skipped", "its patient is not in the bundle")
+            return
+        record, reason = handlers[rtype](resource, patient)
+        if record is None:
+            self._remember(entry, "", None, patient, "skipped", reason)
+            return
+        self.db.add(record)
+        self.db.flush()
+        self.locations[(type(record).__name__, record.pk)] = str(record.id)
+        self._remember(entry, type(record).__name__, record.pk, patient, "created")
+
+    def _condition(self, r: dict[str, Any], patient: Patient) -> tuple[Any, str]:
+        fact = condition_fact(r)
+        coded = _first_accepted("condition", fact.codings)
+        if coded is None:
+            return None, "no accepted code system (SNOMED CT or ICD-10-CM)"
+        status = fact.clinical_status if fact.clinical_status in CONDITION_STATUSES else (
+            "resolved" if fact.abatement else "active")
+        verification = fact.verification_status or "confirmed"
+        return Condition(patient_pk=patient.pk, system=coded[0], code=coded[1], display=coded[2],
+                         clinical_status=status, verification_status=verification,
+                         onset_date=fact.onset, abatement_date=fact.abatement,
+                         created_by=self.actor.username), ""
+
+    def _medication(self, r: dict[str, Any], patient: Patient) -> tuple[Any, str]:
+        fact = medication_fact(r, self.by_ref)
+        coded = _first_accepted("medication", fact.codings)
+        if coded is None:
+            return None, "no accepted code system (RxNorm)"
+        status = fact.status if fact.status in MEDICATION_STATUSES else "unknown"
+        return Medication(patient_pk=patient.pk, system=coded[0], code=coded[1], display=coded[2],
+                          status=status, start_date=fact.start, end_date=fact.end,
+                          dose_value=fact.daily_dose_mg, dose_unit="mg/day" if fact.daily_dose_mg
+                          else "", created_by=self.actor.username), ""
+
+    def _allergy(self, r: dict[str, Any], patient: Patient) -> tuple[Any, str]:
+        fact = allergy_fact(r)
+        coded = _first_accepted("allergy", fact.codings)
+        if coded is None:
+            return None, "no accepted code system"
+        criticality = r.get("criticality") if r.get("criticality") in (
+            "low", "high", "unable-to-assess") else "unable-to-assess"
+        return Allergy(patient_pk=patient.pk, system=coded[0], code=coded[1], display=coded[2],
+                       criticality=criticality, clinical_status=fact.clinical_status or "active",
+                       verification_status=fact.verification_status or "confirmed",
+                       created_by=self.actor.username), ""
+
+    def _observation(self, r: dict[str, Any], patient: Patient) -> tuple[Any, str]:
+        codes = {c.get("code") for c in (r.get("code") or {}).get("coding") or []
+                 if c.get("system") == "http://loinc.org"}
+        if r.get("status") in NOT_A_READING:
+            return None, f"status {r.get('status')}"
+        taken = parse_datetime(r.get("effectiveDateTime") or (r.get("effectivePeriod") or {})
+                               .get("start") or r.get("issued"))
+        values: dict[str, Any] = {}
+        if "85354-9" in codes:
+            for component in r.get("component") or []:
+                code = {c.get("code") for c in (component.get("code") or {}).get("coding") or []}
+                quantity = (component.get("valueQuantity") or {}).get("value")
+                if "8480-6" in code:
+                    values["systolic_mmhg"] = quantity
+                elif "8462-4" in code:
+                    values["diastolic_mmhg"] = quantity
+        else:
+            fields = [VITAL_CODES[c] for c in codes if c in VITAL_CODES]
+            quantity = r.get("valueQuantity") or {}
+            if not fields or not isinstance(quantity.get("value"), int | float):
+                return None, f"{KEPT_ELSEWHERE} (not a vital sign)"
+            value = float(quantity["value"])
+            if fields[0] == "weight_kg" and quantity.get("code") in ("[lb_av]", "lb"):
+                value *= POUNDS_TO_KG
+            values[fields[0]] = value
+        if taken is None or not values:
+            return None, "no time or no value"
+        problems = vital_problems({**values, "measured_at": taken}, utcnow())
+        if problems:
+            return None, f"outside the clinic's plausible range ({problems[0].field}: {problems[0].accepted})"
+        return VitalSigns(patient_pk=patient.pk, measured_at=taken, created_by=self.actor.username,
+                          **values), ""
+
+
+def import_bundle(*, db: Session, bundle: dict[str, Any], site: str, actor: Actor) -> ImportResult:
+    """Import one bundle in the caller's transaction (the caller commits, or rolls back all)."""
+    check_bundle(bundle)
+    return _Importer(db, bundle, site, actor).run()

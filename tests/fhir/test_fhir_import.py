@@ -1,0 +1,121 @@
+"""Importing the Synthea bundles through the CLI and POST /fhir: counts, idempotence, rejection."""
+
+import copy
+import json
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fhir.resources.R4B import get_fhir_model_class
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ketaclinic.db import make_engine
+from ketaclinic.fhir.models import ImportedResource
+from ketaclinic.patients.models import Condition, Medication, Patient, VitalSigns
+from tests.cli_helpers import run_cli
+from tests.conftest import BACKENDS, drop_postgres_database, fresh_database_url
+
+SYNTHEA = Path(__file__).resolve().parents[3] / "shared" / "data" / "synthea"
+KEPT = {"Patient": Patient, "Condition": Condition, "MedicationRequest": Medication,
+        "Observation": VitalSigns}
+
+
+def bundle_counts() -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for path in SYNTHEA.glob("*.json"):
+        for entry in json.loads(path.read_bytes())["entry"]:
+            counts[entry["resource"]["resourceType"]] += 1
+    return counts
+
+
+def db_counts(url: str) -> dict[str, int]:
+    engine = make_engine(url)
+    with Session(engine) as db:
+        found = {name: db.execute(select(func.count()).select_from(model)).scalar_one()
+                 for name, model in KEPT.items()}
+        remembered = Counter(dict(db.execute(select(ImportedResource.resource_type, func.count())
+                                             .group_by(ImportedResource.resource_type)).all()))
+        created = Counter(dict(db.execute(select(ImportedResource.resource_type, func.count())
+                                          .where(ImportedResource.outcome == "created")
+                                          .group_by(ImportedResource.resource_type)).all()))
+    engine.dispose()
+    return {**found, "remembered": remembered, "created": created}  # type: ignore[dict-item]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def clinic(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = fresh_database_url(request.param, tmp_path_factory.mktemp("import"))
+    for args in (("db", "upgrade"), ("sites", "create", "--code", "BOS", "--name", "Boston",
+                                     "--time-zone", "America/New_York", "--network", "Test")):
+        assert run_cli(url, *args).returncode == 0
+    yield url
+    if request.param == "postgresql":
+        drop_postgres_database(url)
+
+
+def test_cli_imports_every_bundle_once_with_counts_that_match(clinic: str) -> None:
+    first = run_cli(clinic, "import-fhir", str(SYNTHEA), "--site", "BOS")
+    assert first.returncode == 0, first.stderr + first.stdout
+    assert first.stdout.count(": created ") == 12
+    counts = db_counts(clinic)
+    expected = bundle_counts()
+    assert counts["remembered"] == expected, "every entry is accounted for, per type"
+    assert counts["Patient"] == 12 and counts["Condition"] == expected["Condition"]
+    for name in ("Patient", "Condition", "MedicationRequest", "Observation"):
+        assert counts[name] == counts["created"][name], name
+    again = run_cli(clinic, "import-fhir", str(SYNTHEA), "--site", "BOS")
+    assert again.returncode == 0
+    assert again.stdout.count("created 0 (none)") == 12
+    assert db_counts(clinic) == counts
+
+
+def test_a_broken_bundle_is_rejected_whole(clinic: str, tmp_path: Path) -> None:
+    bundle = json.loads(next(SYNTHEA.glob("Bill567*.json")).read_bytes())
+    broken = copy.deepcopy(bundle)
+    index = next(i for i, e in enumerate(broken["entry"]) if e["resource"]["resourceType"] == "Condition")
+    broken["entry"][index]["resource"]["onsetDateTime"] = "the spring of last year"
+    broken["entry"][0]["fullUrl"] = "urn:uuid:00000000-0000-4000-8000-000000000001"  # a new patient
+    path = tmp_path / "broken.json"
+    path.write_text(json.dumps(broken))
+    before = db_counts(clinic)
+    result = run_cli(clinic, "import-fhir", str(path), "--site", "BOS")
+    assert result.returncode == 1
+    assert f"entry[{index}]" in result.stdout and "nothing stored" in result.stdout
+    assert db_counts(clinic) == before
+
+
+def test_post_transaction_bundle_imports_once(api, world, db: Session) -> None:
+    bundle = json.loads(next(SYNTHEA.glob("Bill567*.json")).read_bytes())
+    before = db.execute(select(func.count()).select_from(Patient)).scalar_one()
+    response = api["nurse_a"].post("/fhir", content=json.dumps(bundle),
+                                   headers={"content-type": "application/fhir+json"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["type"] == "transaction-response" and len(body["entry"]) == len(bundle["entry"])
+    assert body["entry"][0]["response"]["status"] == "201 Created"
+    patient_ref = body["entry"][0]["response"]["location"]
+    assert api["nurse_a"].get(f"/fhir/{patient_ref}").json()["name"][0]["family"] == "Breitenberg711"
+    assert db.execute(select(func.count()).select_from(Patient)).scalar_one() == before + 1
+    everything = api["nurse_a"].get(f"/fhir/{patient_ref}/$everything").json()
+    get_fhir_model_class("Bundle").model_validate(everything)
+    for entry in everything["entry"]:
+        get_fhir_model_class(entry["resource"]["resourceType"]).model_validate(entry["resource"])
+    assert len(everything["entry"]) > 40
+    again = api["nurse_a"].post("/fhir", content=json.dumps(bundle)).json()
+    assert {e["response"]["status"] for e in again["entry"]} == {"200 OK"}
+    assert db.execute(select(func.count()).select_from(Patient)).scalar_one() == before + 1
+
+
+def test_post_broken_bundle_names_the_entry(api, db: Session) -> None:
+    bundle = json.loads(next(SYNTHEA.glob("Bill567*.json")).read_bytes())
+    bundle["entry"][3]["resource"]["status"] = 42
+    before = db.execute(select(func.count()).select_from(Patient)).scalar_one()
+    response = api["nurse_a"].post("/fhir", content=json.dumps(bundle))
+    assert response.status_code == 422
+    outcome = response.json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert outcome["issue"][0]["expression"] == ["entry[3]"]
+    assert db.execute(select(func.count()).select_from(Patient)).scalar_one() == before
+    assert api["patient_a1"].post("/fhir", content=json.dumps(bundle)).status_code == 403
