@@ -39,3 +39,18 @@ def test_outcomes_benchmark_reports_time_and_ratio() -> None:
     bad = subprocess.run([sys.executable, str(BENCH / "outcomes.py"), "--patients", "0"],
                          capture_output=True, text=True, timeout=60, check=False)
     assert bad.returncode == 2 and bad.stderr.startswith("error:")
+
+
+def test_fhir_import_benchmark_reports_rates_and_ratio(tmp_path: Path) -> None:
+    synthea = Path(__file__).resolve().parents[2] / "shared" / "data" / "synthea"
+    (tmp_path / "one.json").write_bytes(next(synthea.glob("Bill567*.json")).read_bytes())
+    result = subprocess.run([sys.executable, str(BENCH / "fhir_import.py"), "--folder",
+                             str(tmp_path), "--postgres", ""], capture_output=True, text=True,
+                            timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "1 bundles, 235 resources" in result.stdout
+    assert "ratio to parse + validate" in result.stdout
+    empty = subprocess.run([sys.executable, str(BENCH / "fhir_import.py"), "--folder",
+                            str(tmp_path / "none")], capture_output=True, text=True, timeout=60,
+                           check=False)
+    assert empty.returncode == 2 and empty.stderr.startswith("error:")
