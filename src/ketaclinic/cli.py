@@ -16,7 +16,7 @@ from rich.table import Table
 from typer.exceptions import TyperException
 
 from ketaclinic.errors import DomainError
-from ketaclinic.fhir.commands import import_fhir
+from ketaclinic.fhir.commands import export_fhir, import_fhir
 from ketaclinic.measures.commands import measures_app
 from ketaclinic.settings import SettingsError, get_settings
 
@@ -32,6 +32,7 @@ app.add_typer(sites_app, name="sites")
 app.add_typer(audit_app, name="audit")
 app.add_typer(measures_app, name="measures")
 app.command("import-fhir")(import_fhir)
+app.command("export-fhir")(export_fhir)
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 

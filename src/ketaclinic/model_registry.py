@@ -5,6 +5,7 @@ from ketaclinic.auth.models import AccessToken, User, user_site
 from ketaclinic.clinics.models import Chair, Network, Site
 from ketaclinic.db import Base
 from ketaclinic.evaluations.models import Consent, Evaluation, RuleOverride
+from ketaclinic.fhir.export_models import ExportFile, ExportJob
 from ketaclinic.fhir.models import ImportedResource
 from ketaclinic.measures.models import (
     CourseReview,
@@ -42,6 +43,8 @@ __all__ = [
     "Consent",
     "CourseReview",
     "Evaluation",
+    "ExportFile",
+    "ExportJob",
     "ImportedResource",
     "Measure",
     "MeasureAlert",

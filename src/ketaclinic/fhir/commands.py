@@ -71,3 +71,49 @@ def import_fhir(
             progress.advance(task)
     if failed:
         raise typer.Exit(1)
+
+
+def export_fhir(
+    out: Annotated[Path, typer.Option(help="folder for the NDJSON files (created if missing)")],
+    since: Annotated[str, typer.Option(help="only resources updated since (YYYY-MM-DD)")] = "",
+) -> None:
+    """Write every patient's resources as NDJSON per type, the same files as $export."""
+    from datetime import UTC, date, datetime
+
+    from sqlalchemy import select
+
+    from ketaclinic import cli
+    from ketaclinic.db import session_factory
+    from ketaclinic.fhir import bulk
+    from ketaclinic.patients.models import Patient
+
+    try:
+        start = (datetime.combine(date.fromisoformat(since), datetime.min.time(), tzinfo=UTC)
+                 if since else None)
+    except ValueError:
+        cli.fail(f"--since: {since!r} is not a date (accepted: YYYY-MM-DD)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        cli.fail(f"--out: cannot create {out}: {exc.strerror}")
+    counts: dict[str, int] = {}
+    with session_factory()() as db, cli.progress_bar() as progress:
+        pks = list(db.execute(select(Patient.pk).order_by(Patient.pk)).scalars())
+        task = progress.add_task("exporting patients", total=len(pks))
+        handles = {t: (out / f"{t}.ndjson").open("w", encoding="utf-8") for t in bulk.EXPORT_TYPES}
+        try:
+            for pk in pks:
+                for resource_type, lines in bulk.ndjson_by_type(db, [pk], list(bulk.EXPORT_TYPES),
+                                                                start).items():
+                    for line in lines:
+                        handles[resource_type].write(line + "\n")
+                    counts[resource_type] = counts.get(resource_type, 0) + len(lines)
+                progress.advance(task)
+        finally:
+            for handle in handles.values():
+                handle.close()
+    for resource_type in bulk.EXPORT_TYPES:
+        if not counts.get(resource_type):
+            (out / f"{resource_type}.ndjson").unlink(missing_ok=True)
+    cli.console.print("wrote " + ", ".join(f"{t} {n}" for t, n in sorted(counts.items()) if n)
+                      + f" to {out}")

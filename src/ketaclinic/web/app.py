@@ -10,6 +10,7 @@ from ketaclinic.auth import pages as auth_pages
 from ketaclinic.auth import router as auth_api
 from ketaclinic.evaluations import pages as evaluation_pages
 from ketaclinic.evaluations import router as evaluation_api
+from ketaclinic.fhir import bulk_router
 from ketaclinic.fhir import router as fhir_api
 from ketaclinic.integrations import cds_router
 from ketaclinic.measures import outcome_pages
@@ -43,6 +44,6 @@ def create_app() -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for module in (web_pages, auth_pages, auth_api, patient_pages, patient_api,
                    evaluation_pages, evaluation_api, treatment_pages, treatment_api,
-                   measure_pages, measure_api, outcome_pages, fhir_api, cds_router):
+                   measure_pages, measure_api, outcome_pages, bulk_router, fhir_api, cds_router):
         app.include_router(module.router)
     return app
