@@ -94,3 +94,41 @@ def test_a_patient_token_sees_only_its_own_compartment(api, world) -> None:
     assert [e["resource"]["id"] for e in client.get("/fhir/Patient").json()["entry"]] == [own]
     staff_elsewhere = api["nurse_b"].get(f"/fhir/Patient/{own}")
     assert staff_elsewhere.status_code == 404
+
+
+def phq9_response(pid: str, answers: list[int | None], questionnaire: str =
+                  "https://ketaclinic.org/Questionnaire/phq9") -> dict:
+    return {"resourceType": "QuestionnaireResponse", "status": "completed",
+            "questionnaire": questionnaire, "subject": {"reference": f"Patient/{pid}"},
+            "item": [{"linkId": str(n), "answer": [{"valueInteger": v}]}
+                     for n, v in enumerate(answers, start=1) if v is not None]}
+
+
+def test_posting_a_questionnaire_response_scores_it(api, world) -> None:
+    pid = world.patients["p_a1"]
+    created = api["patient_a1"].post("/fhir/QuestionnaireResponse",
+                                     json=phq9_response(pid, [2, 2, 2, 2, 2, 2, 2, 2, 0]))
+    assert created.status_code == 201, created.text
+    assert created.headers["location"].endswith(f"/fhir/QuestionnaireResponse/{created.json()['id']}")
+    valid(created.json())
+    [measure] = api["nurse_a"].get(f"/api/v1/patients/{pid}/measures").json()
+    assert (measure["total"], measure["band"], measure["source"]) == (16, "moderately severe", "portal")
+    by_panel = api["nurse_a"].post("/fhir/QuestionnaireResponse", json=phq9_response(
+        pid, [0] * 9, questionnaire="http://loinc.org/q/44249-1"))
+    assert by_panel.status_code == 201
+
+
+def test_unusable_questionnaire_responses_are_refused(api, world) -> None:
+    pid = world.patients["p_a1"]
+    incomplete = api["nurse_a"].post("/fhir/QuestionnaireResponse",
+                                     json=phq9_response(pid, [1, 1, 1, None, 1, 1, 1, 1, 0]))
+    assert incomplete.status_code == 422
+    assert incomplete.json()["issue"][0]["expression"] == ["answers[3]"]
+    unknown = api["nurse_a"].post("/fhir/QuestionnaireResponse",
+                                  json=phq9_response(pid, [0] * 9, questionnaire="urn:beck"))
+    assert unknown.status_code == 422 and "questionnaire" in unknown.text
+    other = api["patient_a1"].post("/fhir/QuestionnaireResponse",
+                                   json=phq9_response(world.patients["p_a2"], [0] * 9))
+    assert other.status_code == 404
+    assert api["frontdesk"].post("/fhir/QuestionnaireResponse",
+                                 json=phq9_response(pid, [0] * 9)).status_code == 403

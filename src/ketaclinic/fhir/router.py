@@ -16,9 +16,11 @@ from ketaclinic.auth.permissions import Permission
 from ketaclinic.clinics.models import Site
 from ketaclinic.db import utcnow
 from ketaclinic.errors import NotFound, invalid
-from ketaclinic.fhir import importer, mapping, store
+from ketaclinic.fhir import importer, mapping, questionnaires, store
+from ketaclinic.fhir import measures as measure_map
 from ketaclinic.fhir.outcome import FHIR_JSON
 from ketaclinic.fhir.search import parse_count, parse_offset
+from ketaclinic.measures import service as measures
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
 from ketaclinic.web.deps import get_db, require
@@ -64,7 +66,9 @@ def capability_statement() -> JSONResponse:
                              "(MADRS, QIDS-SR16, CADSS, MOAA/S and some items) use the code system "
                              "https://ketaclinic.org/CodeSystem/instrument.",
             "security": {"service": [{"text": "OAuth2-style bearer token"}]},
-            "resource": [{"type": t, "interaction": [{"code": "read"}, {"code": "search-type"}],
+            "resource": [{"type": t, "interaction": [{"code": "read"}, {"code": "search-type"},
+                                                     *([{"code": "create"}]
+                                                       if t == "QuestionnaireResponse" else [])],
                           "searchParam": _search_params(t)} for t in SUPPORTED],
             "interaction": [{"code": "transaction",
                              "documentation": "imports Patient, Condition, MedicationRequest, "
@@ -213,3 +217,24 @@ async def transaction(request: Request, site: str = "",
         entries.append({"response": response})
     kind = "batch-response" if bundle.get("type") == "batch" else "transaction-response"
     return fhir_response({"resourceType": "Bundle", "type": kind, "entry": entries})
+
+
+@router.post("/QuestionnaireResponse")
+async def create_questionnaire_response(
+    request: Request,
+    actor: Actor = Depends(require(Permission.MEASURES_WRITE)),
+    db: Session = Depends(get_db),
+) -> JSONResponse:
+    """A completed questionnaire for one of the clinic's instruments, stored as a scored measure."""
+    try:
+        body = json.loads(await request.body())
+    except ValueError:
+        raise invalid("body", "is not JSON", "a QuestionnaireResponse in JSON") from None
+    patient_id, data = questionnaires.measure_from_response(body)
+    measure, _ = measures.add_measure(db=db, patient_id=patient_id, data=data, actor=actor)
+    db.commit()
+    answers = measures.answers_of(db, [measure.pk])[measure.pk]
+    resource = measure_map.questionnaire_response(measure, answers, patient_id)
+    location = f"{str(request.base_url).rstrip('/')}/fhir/QuestionnaireResponse/{measure.id}"
+    return JSONResponse(resource, status_code=201, media_type=FHIR_JSON,
+                        headers={"Location": location})
