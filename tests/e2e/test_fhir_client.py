@@ -67,3 +67,40 @@ def test_fhirpy_search_read_page_and_post_a_phq9(demo_server: str, demo_database
     latest = measures[-1]
     assert (latest["total"], latest["band"], latest["answers"]) == (9, "mild", [1] * 9)
     assert [a["rule"] for a in latest["alerts"]] == ["phq9-item9"]
+
+
+def test_bulk_export_of_the_demo_network(demo_server: str, demo_database: str) -> None:
+    import time
+
+    from ketaclinic.clinics.models import Site
+    from ketaclinic.patients.models import Condition
+
+    token = httpx.post(f"{demo_server}/api/v1/auth/token", data={
+        "username": "prescriber", "password": DEMO_PASSWORD}).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    kicked = httpx.get(f"{demo_server}/fhir/$export", headers={**headers, "Prefer": "respond-async"})
+    assert kicked.status_code == 202
+    status_url = kicked.headers["content-location"]
+    for _ in range(300):
+        status = httpx.get(status_url, headers=headers)
+        if status.status_code == 200:
+            break
+        assert status.status_code == 202 and status.headers["x-progress"]
+        time.sleep(0.2)
+    manifest = status.json()
+    lines = {}
+    for output in manifest["output"]:
+        text = httpx.get(output["url"], headers=headers).text
+        lines[output["type"]] = len(text.splitlines())
+        assert lines[output["type"]] == output["count"]
+    assert httpx.get(manifest["output"][0]["url"]).status_code == 401
+    engine = make_engine(demo_database)
+    with Session(engine) as db:
+        sites = [s.pk for s in db.execute(select(Site)).scalars()]
+        in_reach = select(PatientMrn.patient_pk).where(PatientMrn.site_pk.in_(sites))
+        patients = db.execute(select(func.count()).select_from(Patient).where(
+            Patient.pk.in_(in_reach))).scalar_one()
+        conditions = db.execute(select(func.count()).select_from(Condition).where(
+            Condition.patient_pk.in_(in_reach))).scalar_one()
+    engine.dispose()
+    assert lines["Patient"] == patients and lines["Condition"] == conditions

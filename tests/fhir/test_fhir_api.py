@@ -92,6 +92,12 @@ def test_a_patient_token_sees_only_its_own_compartment(api, world) -> None:
         assert response.status_code == 404, path
         assert response.json()["resourceType"] == "OperationOutcome"
     assert [e["resource"]["id"] for e in client.get("/fhir/Patient").json()["entry"]] == [own]
+    included = client.get("/fhir/Observation", params={"_include": "Observation:subject"})
+    assert included.status_code == 422 and "_include" in included.text
+    theirs = api["nurse_a"].get("/fhir/Condition", params={"patient": other}).json()
+    their_id = theirs["entry"][0]["resource"]["id"]
+    assert client.get("/fhir/Condition", params={"_id": their_id}).json()["total"] == 0
+    assert client.get(f"/fhir/Condition/{their_id}").status_code == 404
     staff_elsewhere = api["nurse_b"].get(f"/fhir/Patient/{own}")
     assert staff_elsewhere.status_code == 404
 
