@@ -138,3 +138,53 @@ def test_unusable_questionnaire_responses_are_refused(api, world) -> None:
     assert other.status_code == 404
     assert api["frontdesk"].post("/fhir/QuestionnaireResponse",
                                  json=phq9_response(pid, [0] * 9)).status_code == 403
+
+
+NEW_PATIENT = {"resourceType": "Patient", "name": [{"family": "Okonkwo", "given": ["Ada"]}],
+               "gender": "female", "birthDate": "1985-03-02"}
+
+
+def test_create_patient_conditionally_and_update_it(api, world) -> None:
+    client = api["nurse_a"]
+    created = client.post("/fhir/Patient", json=NEW_PATIENT)
+    assert created.status_code == 201, created.text
+    patient = created.json()
+    mrn = patient["identifier"][0]
+    condition = f"identifier={mrn['system']}|{mrn['value']}"
+    again = client.post("/fhir/Patient", json=NEW_PATIENT, headers={"If-None-Exist": condition})
+    assert again.status_code == 200 and again.json()["id"] == patient["id"]
+    changed = client.put(f"/fhir/Patient/{patient['id']}", json={
+        **NEW_PATIENT, "id": patient["id"], "telecom": [{"system": "phone", "value": "+1 555 0101"}]})
+    assert changed.status_code == 200 and changed.json()["telecom"][0]["value"] == "+1 555 0101"
+    wrong = client.put(f"/fhir/Patient/{patient['id']}", json={**NEW_PATIENT, "birthDate": "2999-01-01"})
+    assert wrong.status_code == 422 and wrong.json()["resourceType"] == "OperationOutcome"
+    several_sites = api["prescriber"].post("/fhir/Patient", json=NEW_PATIENT)
+    assert several_sites.status_code == 422 and "site" in several_sites.text
+
+
+def test_create_condition_and_vital_signs_for_an_existing_patient(api, world) -> None:
+    pid = world.patients["p_a1"]
+    condition = {"resourceType": "Condition", "subject": {"reference": f"Patient/{pid}"},
+                 "code": {"coding": [{"system": "http://snomed.info/sct", "code": "47505003",
+                                      "display": "PTSD"}]},
+                 "clinicalStatus": {"coding": [{"code": "active"}]}}
+    created = api["nurse_a"].post("/fhir/Condition", json=condition)
+    assert created.status_code == 201, created.text
+    assert created.json()["code"]["coding"][0]["code"] == "47505003"
+    pressure = {"resourceType": "Observation", "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": "85354-9"}]},
+                "subject": {"reference": f"Patient/{pid}"},
+                "effectiveDateTime": "2026-11-01T10:00:00+00:00",
+                "component": [{"code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]},
+                               "valueQuantity": {"value": 138, "unit": "mmHg"}},
+                              {"code": {"coding": [{"system": "http://loinc.org", "code": "8462-4"}]},
+                               "valueQuantity": {"value": 86, "unit": "mmHg"}}]}
+    stored = api["nurse_a"].post("/fhir/Observation", json=pressure)
+    assert stored.status_code == 201, stored.text
+    assert stored.headers["location"].endswith("-bp")
+    impossible = {**pressure, "component": [{**pressure["component"][0],
+                                             "valueQuantity": {"value": 20, "unit": "mmHg"}}]}
+    refused = api["nurse_a"].post("/fhir/Observation", json=impossible)
+    assert refused.status_code == 422 and "plausible" in refused.text
+    elsewhere = api["nurse_b"].post("/fhir/Condition", json=condition)
+    assert elsewhere.status_code == 422 and "patient" in elsewhere.text

@@ -179,21 +179,9 @@ class _Importer:
         self.result.patients.append(str(patient.id))
 
     def _patient_in(self, r: dict[str, Any]) -> schemas.PatientIn:
-        name = next((n for n in r.get("name") or [] if n.get("use") == "official"),
-                    (r.get("name") or [{}])[0])
-        telecom = {t.get("system"): t.get("value") for t in r.get("telecom") or []}
-        address: dict[str, Any] = next(iter(r.get("address") or []), {})
-        parts = [*(address.get("line") or []),
-                 *(str(address[k]) for k in ("city", "state", "postalCode") if address.get(k))]
-        text = str(address.get("text") or ", ".join(parts))
-        values = {"family_name": str(name.get("family") or "Unknown")[:100],
-                  "given_name": " ".join(name.get("given") or ["Unknown"])[:100],
-                  "birth_date": r.get("birthDate"),
-                  "sex": r.get("gender") if r.get("gender") in ("female", "male", "other") else "unknown",
-                  "phone": str(telecom.get("phone") or "")[:40], "address": text[:500],
-                  "site": self.site}
         try:
-            return schemas.PatientIn.model_validate(values)
+            values = {k: v for k, v in demographics(r).items() if k != "email"}
+            return schemas.PatientIn.model_validate({**values, "site": self.site})
         except ValidationError as exc:
             first = exc.errors()[0]
             raise invalid(f"Patient.{'.'.join(str(p) for p in first['loc'])}", first["msg"],
@@ -201,6 +189,10 @@ class _Importer:
 
     def _subject(self, resource: dict[str, Any]) -> Patient | None:
         reference = str((resource.get("subject") or resource.get("patient") or {}).get("reference", ""))
+        if reference not in self.patient_by_ref:
+            found = existing_patient(self.db, reference, self.actor)
+            if found is not None:
+                self.patient_by_ref[reference] = found
         return self.patient_by_ref.get(reference)
 
     def _other(self, entry: dict[str, Any]) -> None:
@@ -218,7 +210,8 @@ class _Importer:
             self._remember(entry, "", None, patient, "skipped", f"{KEPT_ELSEWHERE} ({rtype})")
             return
         if patient is None:
-            self._remember(entry, "", None, None, "skipped", "its patient is not in the bundle")
+            self._remember(entry, "", None, None, "skipped",
+                           "its patient is not in the bundle, or not a patient you may reach")
             return
         record, reason = handlers[rtype](resource, patient)
         if record is None:
@@ -297,6 +290,47 @@ class _Importer:
             return None, f"outside the clinic's plausible range ({problems[0].field}: {problems[0].accepted})"
         return VitalSigns(patient_pk=patient.pk, measured_at=taken, created_by=self.actor.username,
                           **values), ""
+
+
+def demographics(r: dict[str, Any]) -> dict[str, Any]:
+    """A Patient resource's name, birth date, gender, phone, email and address as registry fields."""
+    name = next((n for n in r.get("name") or [] if n.get("use") == "official"),
+                (r.get("name") or [{}])[0])
+    telecom = {t.get("system"): t.get("value") for t in r.get("telecom") or []}
+    address: dict[str, Any] = next(iter(r.get("address") or []), {})
+    parts = [*(address.get("line") or []),
+             *(str(address[k]) for k in ("city", "state", "postalCode") if address.get(k))]
+    return {"family_name": str(name.get("family") or "Unknown")[:100],
+            "given_name": " ".join(name.get("given") or ["Unknown"])[:100],
+            "birth_date": r.get("birthDate"),
+            "sex": r.get("gender") if r.get("gender") in ("female", "male", "other") else "unknown",
+            "phone": str(telecom.get("phone") or "")[:40], "email": str(telecom.get("email") or ""),
+            "address": str(address.get("text") or ", ".join(parts))[:500]}
+
+
+def existing_patient(db: Session, reference: str, actor: Actor) -> Patient | None:
+    """A patient already in the clinic named by `Patient/<id>` or the conditional reference
+    `Patient?identifier=https://ketaclinic.org/mrn/<SITE>|<MRN>`, within the actor's reach."""
+    from ketaclinic.fhir.mapping import MRN_SYSTEM
+    from ketaclinic.patients.models import PatientMrn
+
+    patient_id = ""
+    if reference.startswith("Patient?identifier="):
+        system, _, value = reference.split("=", 1)[1].partition("|")
+        site = system[len(MRN_SYSTEM):] if system.startswith(MRN_SYSTEM) else ""
+        from ketaclinic.clinics.models import Site
+        found = db.execute(select(Patient.id).join(PatientMrn).join(
+            Site, Site.pk == PatientMrn.site_pk).where(Site.code == site, PatientMrn.mrn == value)
+        ).scalar_one_or_none()
+        patient_id = str(found) if found else ""
+    elif reference.startswith("Patient/"):
+        patient_id = reference.split("/", 1)[1]
+    if not patient_id:
+        return None
+    try:
+        return patients.open_patient(db=db, patient_id=patient_id, actor=actor, purpose="FHIR write")
+    except patients.OutOfReach:
+        return None
 
 
 def import_bundle(*, db: Session, bundle: dict[str, Any], site: str, actor: Actor) -> ImportResult:

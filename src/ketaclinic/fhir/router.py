@@ -1,12 +1,14 @@
 """The FHIR R4 face under /fhir: CapabilityStatement, read, search with paging, $everything."""
 
 import json
+import uuid
 from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -23,6 +25,7 @@ from ketaclinic.fhir.search import parse_count, parse_offset
 from ketaclinic.measures import service as measures
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
+from ketaclinic.patients.schemas import PatientUpdate
 from ketaclinic.web.deps import get_db, require
 
 router = APIRouter(prefix="/fhir", tags=["FHIR R4"])
@@ -238,3 +241,89 @@ async def create_questionnaire_response(
     location = f"{str(request.base_url).rstrip('/')}/fhir/QuestionnaireResponse/{measure.id}"
     return JSONResponse(resource, status_code=201, media_type=FHIR_JSON,
                         headers={"Location": location})
+
+
+CREATABLE = ("Patient", "Condition", "AllergyIntolerance", "MedicationStatement", "Observation")
+
+
+def _chosen_site(db: Session, actor: Actor, site: str) -> str:
+    codes = sorted(db.execute(select(Site.code).where(Site.pk.in_(actor.site_pks))).scalars())
+    chosen = site or (codes[0] if len(codes) == 1 else "")
+    if chosen not in codes:
+        raise invalid("site", f"{site!r} is not one of your sites" if site else
+                      "you work at several sites: say which the patient is registered at",
+                      ", ".join(codes))
+    return chosen
+
+
+@router.post("/{resource_type}")
+async def create(request: Request, resource_type: str, site: str = "",
+                 actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+                 db: Session = Depends(get_db)) -> JSONResponse:
+    """Create a clinic-owned record; `If-None-Exist: identifier=<mrn system>|<mrn>` on Patient."""
+    if resource_type not in CREATABLE:
+        raise NotFound(f"{resource_type} cannot be created here (accepted: {', '.join(CREATABLE)}, "
+                       "QuestionnaireResponse)")
+    try:
+        body = json.loads(await request.body())
+    except ValueError:
+        raise invalid("body", "is not JSON", f"a {resource_type} in JSON") from None
+    if not isinstance(body, dict) or body.get("resourceType") != resource_type:
+        raise invalid("resourceType", f"the body is not a {resource_type}", resource_type)
+    base = str(request.base_url).rstrip("/")
+    condition = request.headers.get("if-none-exist", "")
+    if resource_type == "Patient" and condition:
+        if not condition.startswith("identifier="):
+            raise invalid("If-None-Exist", f"{condition!r} is not supported",
+                          f"identifier={mapping.MRN_SYSTEM}<SITE>|<MRN>")
+        existing = importer.existing_patient(db, f"Patient?{condition}", actor)
+        if existing is not None:
+            db.commit()
+            return fhir_response(mapping.patient(existing), 200)
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": body,
+         "request": {"method": "POST", "url": resource_type}}]}
+    result = importer.import_bundle(db=db, bundle=bundle, site=_chosen_site(db, actor, site)
+                                    if resource_type == "Patient" else "", actor=actor)
+    status, location, note = next(iter(result.outcomes.values()))
+    if not status.startswith("201"):
+        raise invalid(resource_type, note or "nothing was stored", "a resource the clinic keeps")
+    db.commit()
+    if not location:  # vital signs: the first Observation the stored row gives
+        location = f"Observation/{_newest_vitals_id(db)}"
+    created_type, created_id = location.split("/", 1)
+    created = store.read(db, created_type, created_id, actor)
+    db.commit()
+    return JSONResponse(created, status_code=201, media_type=FHIR_JSON,
+                        headers={"Location": f"{base}/fhir/{location}"})
+
+
+def _newest_vitals_id(db: Session) -> str:
+    from ketaclinic.patients.models import VitalSigns
+
+    row = db.execute(select(VitalSigns).order_by(VitalSigns.pk.desc()).limit(1)).scalar_one()
+    return mapping.vital_observations(row, "")[0]["id"]
+
+
+@router.put("/Patient/{patient_id}")
+async def update_patient(request: Request, patient_id: str,
+                         actor: Actor = Depends(require(Permission.DEMOGRAPHICS_WRITE)),
+                         db: Session = Depends(get_db)) -> JSONResponse:
+    """Replace a patient's demographics (name, birth date, gender, telecom, address)."""
+    try:
+        body = json.loads(await request.body())
+    except ValueError:
+        raise invalid("body", "is not JSON", "a Patient in JSON") from None
+    if not isinstance(body, dict) or body.get("resourceType") != "Patient" or \
+            body.get("id") not in (None, patient_id):
+        raise invalid("id", "the body must be this Patient", f"Patient with id {patient_id}")
+    values = importer.demographics(body)
+    try:
+        data = PatientUpdate.model_validate(values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise invalid(".".join(str(p) for p in first["loc"]), first["msg"], "valid demographics") \
+            from None
+    patient = patients.update_demographics(db=db, patient_id=patient_id, data=data, actor=actor)
+    db.commit()
+    return fhir_response(mapping.patient(patient))
