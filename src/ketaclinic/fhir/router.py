@@ -33,6 +33,14 @@ SUPPORTED = ("Patient", *store.COMPARTMENT_TYPES)
 COMMON = {"_count", "_offset", "_id", "_lastUpdated", "_format"}
 
 
+async def json_body(request: Request, expected: str) -> Any:
+    """The request body parsed as JSON, or a refusal naming what was expected."""
+    try:
+        return json.loads(await request.body())
+    except ValueError:
+        raise invalid("body", "is not JSON", expected) from None
+
+
 def fhir_response(body: dict[str, Any], status: int = 200) -> JSONResponse:
     """A FHIR JSON response."""
     return JSONResponse(body, status_code=status, media_type=FHIR_JSON)
@@ -195,10 +203,7 @@ async def transaction(request: Request, site: str = "",
                       actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
                       db: Session = Depends(get_db)) -> JSONResponse:
     """A transaction or batch Bundle, imported all or nothing; the response lists each entry."""
-    try:
-        bundle = json.loads(await request.body())
-    except ValueError:
-        raise invalid("body", "is not JSON", "a FHIR Bundle in JSON") from None
+    bundle = await json_body(request, "a FHIR Bundle in JSON")
     codes = sorted(db.execute(select(Site.code).where(Site.pk.in_(actor.site_pks))).scalars())
     chosen = site or (codes[0] if len(codes) == 1 else "")
     if chosen not in codes:
@@ -229,10 +234,7 @@ async def create_questionnaire_response(
     db: Session = Depends(get_db),
 ) -> JSONResponse:
     """A completed questionnaire for one of the clinic's instruments, stored as a scored measure."""
-    try:
-        body = json.loads(await request.body())
-    except ValueError:
-        raise invalid("body", "is not JSON", "a QuestionnaireResponse in JSON") from None
+    body = await json_body(request, "a QuestionnaireResponse in JSON")
     patient_id, data = questionnaires.measure_from_response(body)
     measure, _ = measures.add_measure(db=db, patient_id=patient_id, data=data, actor=actor)
     db.commit()
@@ -264,10 +266,7 @@ async def create(request: Request, resource_type: str, site: str = "",
     if resource_type not in CREATABLE:
         raise NotFound(f"{resource_type} cannot be created here (accepted: {', '.join(CREATABLE)}, "
                        "QuestionnaireResponse)")
-    try:
-        body = json.loads(await request.body())
-    except ValueError:
-        raise invalid("body", "is not JSON", f"a {resource_type} in JSON") from None
+    body = await json_body(request, f"a {resource_type} in JSON")
     if not isinstance(body, dict) or body.get("resourceType") != resource_type:
         raise invalid("resourceType", f"the body is not a {resource_type}", resource_type)
     base = str(request.base_url).rstrip("/")
@@ -310,10 +309,7 @@ async def update_patient(request: Request, patient_id: str,
                          actor: Actor = Depends(require(Permission.DEMOGRAPHICS_WRITE)),
                          db: Session = Depends(get_db)) -> JSONResponse:
     """Replace a patient's demographics (name, birth date, gender, telecom, address)."""
-    try:
-        body = json.loads(await request.body())
-    except ValueError:
-        raise invalid("body", "is not JSON", "a Patient in JSON") from None
+    body = await json_body(request, "a Patient in JSON")
     if not isinstance(body, dict) or body.get("resourceType") != "Patient" or \
             body.get("id") not in (None, patient_id):
         raise invalid("id", "the body must be this Patient", f"Patient with id {patient_id}")
