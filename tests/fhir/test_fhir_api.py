@@ -188,3 +188,34 @@ def test_create_condition_and_vital_signs_for_an_existing_patient(api, world) ->
     assert refused.status_code == 422 and "plausible" in refused.text
     elsewhere = api["nurse_b"].post("/fhir/Condition", json=condition)
     assert elsewhere.status_code == 422 and "patient" in elsewhere.text
+
+
+def test_questionnaires_only_where_the_licence_allows(api) -> None:
+    bundle = api["nurse_a"].get("/fhir/Questionnaire").json()
+    valid(bundle)
+    ids = {e["resource"]["id"] for e in bundle["entry"]}
+    assert ids == {"phq9", "gad7", "pcl5", "pain", "cssrs"}  # not QIDS-SR16 or MADRS
+    phq9 = api["nurse_a"].get("/fhir/Questionnaire/phq9").json()
+    valid(phq9)
+    assert phq9["code"][0]["code"] == "44249-1" and phq9["item"][8]["code"][0]["code"] == "44260-8"
+    assert api["nurse_a"].get("/fhir/Questionnaire/qids16").status_code == 404
+    cssrs = api["nurse_a"].get("/fhir/Questionnaire", params={
+        "url": "https://ketaclinic.org/Questionnaire/cssrs"}).json()["entry"][0]["resource"]
+    assert cssrs["item"][2]["enableWhen"][0]["question"] == "2"
+
+
+def test_chair_readings_and_session_scores_are_observations(api, world, db) -> None:
+    pid = world.patients["p_a1"]
+    session_id = open_session(api, db, pid)
+    api["nurse_a"].post(f"/api/v1/treatment-sessions/{session_id}/vitals", json={"readings": [
+        {"systolic_mmhg": 150, "diastolic_mmhg": 90, "spo2_pct": 97}]})
+    api["nurse_a"].post(f"/api/v1/treatment-sessions/{session_id}/events",
+                        json={"kind": "moass", "value": 4})
+    bundle = api["nurse_a"].get("/fhir/Observation", params={"patient": pid}).json()
+    in_session = [e["resource"] for e in bundle["entry"]
+                  if e["resource"].get("encounter", {}).get("reference") == f"Encounter/{session_id}"]
+    codes = {r["code"]["coding"][0]["code"] for r in in_session}
+    assert {"85354-9", "2708-6", "moass"} <= codes
+    for resource in in_session:
+        valid(resource)
+        assert api["nurse_a"].get(f"/fhir/Observation/{resource['id']}").status_code == 200

@@ -140,13 +140,14 @@ def _vital(base_id: str, suffix: str, code: str, display: str, when: datetime, s
     }
 
 
-def vital_observations(row: VitalSigns, patient_id: object) -> list[dict[str, Any]]:
-    """One set of chart vital signs as vital-signs profile Observations (BP as a panel)."""
+def vital_observations(row: Any, patient_id: object) -> list[dict[str, Any]]:
+    """One set of vital signs (chart or chair) as vital-signs profile Observations (BP as a panel)."""
     base, meta = str(row.id), _meta(row)
+    when = row.measured_at if isinstance(row, VitalSigns) else row.taken_at
     found = []
     if row.systolic_mmhg is not None or row.diastolic_mmhg is not None:
         panel = _vital(base, "bp", "85354-9", "Blood pressure panel with all children optional",
-                       row.measured_at, row.status, patient_id, meta)
+                       when, row.status, patient_id, meta)
         panel["component"] = [
             {"code": {"coding": [{"system": LOINC, "code": code, "display": display}]},
              "valueQuantity": {"value": value, "unit": "mmHg", "system": UCUM, "code": "mm[Hg]"}}
@@ -155,11 +156,10 @@ def vital_observations(row: VitalSigns, patient_id: object) -> list[dict[str, An
             if value is not None]
         found.append(panel)
     for field, suffix, code, display, unit in VITAL_SERIES:
-        value = getattr(row, field)
+        value = getattr(row, field, None)
         if value is None:
             continue
-        observation = _vital(base, suffix, code, display, row.measured_at, row.status, patient_id,
-                             meta)
+        observation = _vital(base, suffix, code, display, when, row.status, patient_id, meta)
         if suffix == "spo2":
             observation["code"]["coding"].append({"system": LOINC, "code": "59408-5",
                                                   "display": "Oxygen saturation by Pulse oximetry"})
@@ -213,3 +213,31 @@ def medication_administration(row: TreatmentSession, patient_id: object) -> dict
         resource["performer"] = [{"actor": {"display": row.ordered_by},
                                   "function": {"text": "ordering prescriber"}}]
     return resource
+
+
+def session_reading_observations(row: Any, patient_id: object, encounter_id: object) -> list[
+        dict[str, Any]]:
+    """Vital signs taken at the chair (typed, posted or from the monitor) as Observations."""
+    found = vital_observations(row, patient_id)
+    for observation in found:
+        observation["encounter"] = {"reference": f"Encounter/{encounter_id}"}
+        if getattr(row, "device", ""):
+            observation["device"] = {"display": row.device}
+    return found
+
+
+SCALE_CODES = {"moass": ("moass", "MOAA/S score"), "cadss": ("cadss-total", "CADSS total score")}
+
+
+def scale_observation(event: Any, patient_id: object, encounter_id: object) -> dict[str, Any]:
+    """A MOAA/S or CADSS score recorded in a session, with the project's code system."""
+    code, display = SCALE_CODES[event.kind]
+    return {
+        "resourceType": "Observation", "id": str(event.id), "meta": _meta(event), "status": "final",
+        "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                                  "code": "survey", "display": "Survey"}]}],
+        "code": {"coding": [{"system": "https://ketaclinic.org/CodeSystem/instrument", "code": code,
+                             "display": display}], "text": display},
+        "subject": _subject(patient_id), "encounter": {"reference": f"Encounter/{encounter_id}"},
+        "effectiveDateTime": event.at.isoformat(), "valueInteger": int(event.value or 0),
+    }

@@ -65,3 +65,32 @@ def questionnaire_response(measure: Measure, answers: list[int | None],
         "subject": {"reference": f"Patient/{patient_id}"},
         "authored": measure.taken_at.isoformat(), "item": items,
     }
+
+
+def questionnaire(form: instruments.Instrument) -> dict[str, Any]:
+    """An instrument whose licence allows its wording, as a Questionnaire."""
+    items = []
+    for item in form.items:
+        options = [{"valueCoding": {"system": "http://loinc.org", "code": a.code, "display": a.text}}
+                   if a.code else {"valueInteger": a.value} for a in form.answers]
+        entry: dict[str, Any] = {"linkId": str(item.number), "text": item.text, "type": "choice",
+                                 "required": item.asked_if is None, "code": [_coding(item.code)],
+                                 "answerOption": options}
+        if item.asked_if is not None:
+            entry["enableWhen"] = [{"question": str(item.asked_if), "operator": "=",
+                                    "answerInteger": 1}]
+        items.append(entry)
+    resource: dict[str, Any] = {
+        "resourceType": "Questionnaire", "id": form.key, "url": QUESTIONNAIRE_BASE + form.key,
+        "name": form.key.upper(), "title": form.title, "status": "active",
+        "subjectType": ["Patient"], "copyright": form.licence, "description": form.stem or form.title,
+        "item": items,
+    }
+    if form.panel_code:
+        resource["code"] = [_coding(form.panel_code)]
+    return resource
+
+
+def questionnaires() -> list[dict[str, Any]]:
+    """Every instrument the licence lets the clinic publish, as Questionnaires."""
+    return [questionnaire(f) for f in instruments.instruments().values() if f.wording and f.items]

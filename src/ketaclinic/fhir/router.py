@@ -29,7 +29,7 @@ from ketaclinic.patients.schemas import PatientUpdate
 from ketaclinic.web.deps import get_db, require
 
 router = APIRouter(prefix="/fhir", tags=["FHIR R4"])
-SUPPORTED = ("Patient", *store.COMPARTMENT_TYPES)
+SUPPORTED = ("Patient", *store.COMPARTMENT_TYPES, "Questionnaire")
 COMMON = {"_count", "_offset", "_id", "_lastUpdated", "_format"}
 
 
@@ -49,6 +49,8 @@ def fhir_response(body: dict[str, Any], status: int = 200) -> JSONResponse:
 def _search_params(resource_type: str) -> list[dict[str, str]]:
     params = [{"name": "_id", "type": "token"}, {"name": "_lastUpdated", "type": "date"},
               {"name": "_count", "type": "number"}]
+    if resource_type == "Questionnaire":
+        return [*params, {"name": "url", "type": "uri"}]
     if resource_type == "Patient":
         return [*params, {"name": "name", "type": "string"},
                 {"name": "birthdate", "type": "date"}, {"name": "identifier", "type": "token"}]
@@ -171,6 +173,11 @@ def read(resource_type: str, resource_id: str,
          db: Session = Depends(get_db)) -> JSONResponse:
     """One resource by id."""
     _check_known(resource_type, {})
+    if resource_type == "Questionnaire":
+        found = [q for q in measure_map.questionnaires() if q["id"] == resource_id]
+        if not found:
+            raise NotFound(f"Questionnaire/{resource_id} is not known")
+        return fhir_response(found[0])
     resource = store.read(db, resource_type, resource_id, actor)
     db.commit()
     return fhir_response(resource)
@@ -185,7 +192,12 @@ def search(request: Request, resource_type: str,
     _check_known(resource_type, params)
     count = parse_count(params["_count"][-1] if "_count" in params else None)
     offset = parse_offset(params["_offset"][-1] if "_offset" in params else None)
-    if resource_type == "Patient":
+    if resource_type == "Questionnaire":
+        urls = set(params.get("url", []))
+        ids = {i for v in params.get("_id", []) for i in v.split(",")}
+        matches = [q for q in measure_map.questionnaires()
+                   if (not urls or q["url"] in urls) and (not ids or q["id"] in ids)]
+    elif resource_type == "Patient":
         matches = _search_patients(db, actor, params)
     else:
         wanted = store.patient_of_search(params, actor, resource_type)

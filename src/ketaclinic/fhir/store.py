@@ -16,7 +16,7 @@ from ketaclinic.fhir.search import DateRange, has_code, parse_date, parse_token,
 from ketaclinic.measures import service as measures
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Allergy, Condition, Medication, Patient, VitalSigns
-from ketaclinic.treatments.models import TreatmentSession
+from ketaclinic.treatments.models import SessionEvent, SessionReading, TreatmentSession
 
 # The date each type is searched by (FHIR parameter name, resource field).
 DATE_PARAMS: dict[str, tuple[str, str]] = {
@@ -53,6 +53,13 @@ def compartment(db: Session, patient: Patient) -> dict[str, list[dict[str, Any]]
                           .order_by(TreatmentSession.checked_in_at)).scalars()
     for s in sessions:
         found["Encounter"].append(mapping.encounter(s, pid))
+        for reading in db.execute(select(SessionReading).where(SessionReading.session_pk == s.pk)
+                                  .order_by(SessionReading.taken_at)).scalars():
+            found["Observation"] += mapping.session_reading_observations(reading, pid, s.id)
+        for event in db.execute(select(SessionEvent).where(
+                SessionEvent.session_pk == s.pk, SessionEvent.kind.in_(tuple(mapping.SCALE_CODES)))
+                .order_by(SessionEvent.at)).scalars():
+            found["Observation"].append(mapping.scale_observation(event, pid, s.id))
         given = mapping.medication_administration(s, pid)
         if given:
             found["MedicationAdministration"].append(given)
@@ -73,12 +80,18 @@ def _owner_of(db: Session, resource_type: str, resource_id: str) -> uuid.UUID | 
     from ketaclinic.measures.models import Measure
     tables: dict[str, list[Any]] = {
         "Condition": [Condition], "AllergyIntolerance": [Allergy],
-        "MedicationStatement": [Medication], "Observation": [VitalSigns, Measure],
+        "MedicationStatement": [Medication],
+        "Observation": [VitalSigns, Measure, SessionReading, SessionEvent],
         "QuestionnaireResponse": [Measure], "Encounter": [TreatmentSession],
         "MedicationAdministration": [TreatmentSession]}
     for model in tables.get(resource_type, []):
-        owner = db.execute(select(Patient.id).join(model, model.patient_pk == Patient.pk)
-                           .where(model.id == key)).scalar_one_or_none()
+        query = select(Patient.id)
+        if model in (SessionReading, SessionEvent):  # owned through their treatment session
+            query = query.join(TreatmentSession, TreatmentSession.patient_pk == Patient.pk).join(
+                model, model.session_pk == TreatmentSession.pk)
+        else:
+            query = query.join(model, model.patient_pk == Patient.pk)
+        owner = db.execute(query.where(model.id == key)).scalar_one_or_none()
         if owner is not None:
             return owner
     return None
