@@ -219,3 +219,47 @@ def test_chair_readings_and_session_scores_are_observations(api, world, db) -> N
     for resource in in_session:
         valid(resource)
         assert api["nurse_a"].get(f"/fhir/Observation/{resource['id']}").status_code == 200
+
+
+def test_update_a_condition_in_place_or_as_entered_in_error(api, world) -> None:
+    pid = world.patients["p_a1"]
+    client = api["nurse_a"]
+    condition = client.get("/fhir/Condition", params={"patient": pid}).json()["entry"][0]["resource"]
+    resolved = {**condition, "clinicalStatus": {"coding": [{"code": "resolved"}]},
+                "abatementDateTime": "2026-10-01"}
+    updated = client.put(f"/fhir/Condition/{condition['id']}", json=resolved)
+    assert updated.status_code == 200, updated.text
+    assert updated.json()["clinicalStatus"]["coding"][0]["code"] == "resolved"
+    assert updated.json()["abatementDateTime"] == "2026-10-01"
+    recoded = {**condition, "code": {"coding": [{"system": "http://snomed.info/sct",
+                                                 "code": "47505003"}]}}
+    refused = client.put(f"/fhir/Condition/{condition['id']}", json=recoded)
+    assert refused.status_code == 422 and "cannot change" in refused.text
+    wrong = {**condition, "verificationStatus": {"coding": [{"code": "entered-in-error"}]},
+             "note": [{"text": "belongs to another patient"}]}
+    marked = client.put(f"/fhir/Condition/{condition['id']}", json=wrong)
+    assert marked.status_code == 200
+    assert marked.json()["verificationStatus"]["coding"][0]["code"] == "entered-in-error"
+    assert client.put(f"/fhir/Encounter/{condition['id']}", json=condition).status_code == 404
+    assert api["nurse_b"].put(f"/fhir/Condition/{condition['id']}", json=resolved).status_code == 404
+
+
+def test_all_twelve_synthea_bundles_post_once(api, world, db) -> None:
+    import json as jsonlib
+    from pathlib import Path
+
+    from sqlalchemy import func, select
+
+    from ketaclinic.patients.models import Patient
+
+    folder = Path(__file__).resolve().parents[3] / "shared" / "data" / "synthea"
+    before = db.execute(select(func.count()).select_from(Patient)).scalar_one()
+    bodies = [p.read_bytes() for p in sorted(folder.glob("*.json"))]
+    for body in bodies:
+        response = api["nurse_a"].post("/fhir", content=body)
+        assert response.status_code == 200, response.text[:300]
+        assert len(response.json()["entry"]) == len(jsonlib.loads(body)["entry"])
+    assert db.execute(select(func.count()).select_from(Patient)).scalar_one() == before + 12
+    again = api["nurse_a"].post("/fhir", content=bodies[0]).json()
+    assert {e["response"]["status"] for e in again["entry"]} == {"200 OK"}
+    assert db.execute(select(func.count()).select_from(Patient)).scalar_one() == before + 12

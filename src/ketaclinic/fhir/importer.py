@@ -103,7 +103,8 @@ def source_key(entry: dict[str, Any]) -> str:
     return f"{resource['resourceType']}/{ident or uuid.uuid4()}"
 
 
-def _first_accepted(kind: str, codings: tuple[Coding, ...]) -> tuple[str, str, str] | None:
+def first_accepted(kind: str, codings: tuple[Coding, ...]) -> tuple[str, str, str] | None:
+    """The first coding in a code system the kind of record accepts (system URI, code, display)."""
     for coding in codings:
         system = resolve_system(kind, coding.system)
         if system is not None and coding.code:
@@ -224,7 +225,7 @@ class _Importer:
 
     def _condition(self, r: dict[str, Any], patient: Patient) -> tuple[Any, str]:
         fact = condition_fact(r)
-        coded = _first_accepted("condition", fact.codings)
+        coded = first_accepted("condition", fact.codings)
         if coded is None:
             return None, "no accepted code system (SNOMED CT or ICD-10-CM)"
         status = fact.clinical_status if fact.clinical_status in CONDITION_STATUSES else (
@@ -237,7 +238,7 @@ class _Importer:
 
     def _medication(self, r: dict[str, Any], patient: Patient) -> tuple[Any, str]:
         fact = medication_fact(r, self.by_ref)
-        coded = _first_accepted("medication", fact.codings)
+        coded = first_accepted("medication", fact.codings)
         if coded is None:
             return None, "no accepted code system (RxNorm)"
         status = fact.status if fact.status in MEDICATION_STATUSES else "unknown"
@@ -248,7 +249,7 @@ class _Importer:
 
     def _allergy(self, r: dict[str, Any], patient: Patient) -> tuple[Any, str]:
         fact = allergy_fact(r)
-        coded = _first_accepted("allergy", fact.codings)
+        coded = first_accepted("allergy", fact.codings)
         if coded is None:
             return None, "no accepted code system"
         criticality = r.get("criticality") if r.get("criticality") in (

@@ -18,7 +18,7 @@ from ketaclinic.auth.permissions import Permission
 from ketaclinic.clinics.models import Site
 from ketaclinic.db import utcnow
 from ketaclinic.errors import NotFound, invalid
-from ketaclinic.fhir import importer, mapping, questionnaires, store
+from ketaclinic.fhir import importer, mapping, questionnaires, store, updates
 from ketaclinic.fhir import measures as measure_map
 from ketaclinic.fhir.outcome import FHIR_JSON
 from ketaclinic.fhir.search import parse_count, parse_offset
@@ -31,6 +31,7 @@ from ketaclinic.web.deps import get_db, require
 router = APIRouter(prefix="/fhir", tags=["FHIR R4"])
 SUPPORTED = ("Patient", *store.COMPARTMENT_TYPES, "Questionnaire")
 COMMON = {"_count", "_offset", "_id", "_lastUpdated", "_format"}
+CREATABLE = ("Patient", "Condition", "AllergyIntolerance", "MedicationStatement", "Observation")
 
 
 async def json_body(request: Request, expected: str) -> Any:
@@ -71,7 +72,7 @@ def capability_statement() -> JSONResponse:
         "resourceType": "CapabilityStatement", "status": "active", "date": date.today().isoformat(),
         "kind": "instance", "fhirVersion": "4.0.1", "format": ["json"],
         "software": {"name": "ketaclinic", "version": __version__},
-        "implementation": {"description": "ketaclinic FHIR R4 face (read and search)"},
+        "implementation": {"description": "ketaclinic FHIR R4 face"},
         "rest": [{
             "mode": "server",
             "documentation": "Bearer tokens from POST /api/v1/auth/token; a patient's token sees "
@@ -79,9 +80,10 @@ def capability_statement() -> JSONResponse:
                              "(MADRS, QIDS-SR16, CADSS, MOAA/S and some items) use the code system "
                              "https://ketaclinic.org/CodeSystem/instrument.",
             "security": {"service": [{"text": "OAuth2-style bearer token"}]},
-            "resource": [{"type": t, "interaction": [{"code": "read"}, {"code": "search-type"},
-                                                     *([{"code": "create"}]
-                                                       if t == "QuestionnaireResponse" else [])],
+            "resource": [{"type": t, "interaction": [
+                {"code": "read"}, {"code": "search-type"},
+                *([{"code": "create"}] if t in (*CREATABLE, "QuestionnaireResponse") else []),
+                *([{"code": "update"}] if t in ("Patient", *updates.UPDATABLE) else [])],
                           "searchParam": _search_params(t)} for t in SUPPORTED],
             "interaction": [{"code": "transaction",
                              "documentation": "imports Patient, Condition, MedicationRequest, "
@@ -257,8 +259,6 @@ async def create_questionnaire_response(
                         headers={"Location": location})
 
 
-CREATABLE = ("Patient", "Condition", "AllergyIntolerance", "MedicationStatement", "Observation")
-
 
 def _chosen_site(db: Session, actor: Actor, site: str) -> str:
     codes = sorted(db.execute(select(Site.code).where(Site.pk.in_(actor.site_pks))).scalars())
@@ -335,3 +335,24 @@ async def update_patient(request: Request, patient_id: str,
     patient = patients.update_demographics(db=db, patient_id=patient_id, data=data, actor=actor)
     db.commit()
     return fhir_response(mapping.patient(patient))
+
+
+@router.put("/{resource_type}/{resource_id}")
+async def update_entry(request: Request, resource_type: str, resource_id: str,
+                       actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+                       db: Session = Depends(get_db)) -> JSONResponse:
+    """Update a Condition, AllergyIntolerance or MedicationStatement (status, dates, notes)."""
+    if resource_type not in updates.UPDATABLE:
+        raise NotFound(f"{resource_type} cannot be updated here (accepted: Patient, "
+                       f"{', '.join(updates.UPDATABLE)})")
+    body = await json_body(request, f"a {resource_type} in JSON")
+    if not isinstance(body, dict) or body.get("resourceType") != resource_type or \
+            body.get("id") not in (None, resource_id):
+        raise invalid("id", f"the body must be this {resource_type}",
+                      f"{resource_type} with id {resource_id}")
+    updates.update(db=db, resource_type=resource_type, resource_id=resource_id, body=body,
+                   actor=actor)
+    db.commit()
+    resource = store.read(db, resource_type, resource_id, actor)
+    db.commit()
+    return fhir_response(resource)
