@@ -7,6 +7,7 @@ from ketaclinic.db import Base
 from ketaclinic.evaluations.models import Consent, Evaluation, RuleOverride
 from ketaclinic.fhir.export_models import ExportFile, ExportJob
 from ketaclinic.fhir.models import ImportedResource
+from ketaclinic.inventory.models import Container, LedgerRow, Lot, Product, StorageLocation
 from ketaclinic.measures.models import (
     CourseReview,
     Measure,
@@ -41,11 +42,14 @@ __all__ = [
     "Chair",
     "Condition",
     "Consent",
+    "Container",
     "CourseReview",
     "Evaluation",
     "ExportFile",
     "ExportJob",
     "ImportedResource",
+    "LedgerRow",
+    "Lot",
     "Measure",
     "MeasureAlert",
     "MeasureAnswer",
@@ -55,6 +59,7 @@ __all__ = [
     "Network",
     "Patient",
     "PatientMrn",
+    "Product",
     "RemsFiling",
     "RuleOverride",
     "SessionAddendum",
@@ -62,6 +67,7 @@ __all__ = [
     "SessionEvent",
     "SessionReading",
     "Site",
+    "StorageLocation",
     "TreatmentSession",
     "User",
     "VitalSigns",

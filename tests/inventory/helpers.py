@@ -1,0 +1,49 @@
+"""Stock and sessions for ledger tests."""
+
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ketaclinic.auth.actor import Actor
+from ketaclinic.clinics.models import Chair, Site
+from ketaclinic.db import utcnow
+from ketaclinic.evaluations.models import Evaluation
+from ketaclinic.inventory.models import Product, StorageLocation
+from ketaclinic.patients.models import Patient
+from ketaclinic.treatments.models import TreatmentSession
+
+NURSE = Actor(username="nurse_a", role="nurse")
+
+
+def stock(db: Session, suffix: str) -> tuple[Product, StorageLocation, StorageLocation]:
+    """A ketamine 500 mg/10 mL vial product and two cabinets at site A."""
+    site = db.execute(select(Site).where(Site.code == "A")).scalar_one()
+    product = Product(name="Ketamine HCl 50 mg/mL, 10 mL vial", drug="ketamine",
+                      ndc=f"0000-{suffix}", mg_per_container=500, concentration_mg_per_ml=50,
+                      volume_ml=10, created_by="test")
+    cabinets = [StorageLocation(site_pk=site.pk, name=f"Cabinet {n} {suffix}", created_by="test")
+                for n in (1, 2)]
+    db.add_all([product, *cabinets])
+    db.flush()
+    return product, cabinets[0], cabinets[1]
+
+
+def sessions(db: Session, count: int) -> list[int]:
+    """Treatment sessions (rows only) for patient A1 under a signed evaluation."""
+    patient = db.execute(select(Patient).order_by(Patient.pk).limit(1)).scalar_one()
+    site = db.execute(select(Site).where(Site.code == "A")).scalar_one()
+    chair = db.execute(select(Chair).where(Chair.site_pk == site.pk)).scalars().first()
+    evaluation = Evaluation(patient_pk=patient.pk, route="iv", indication="depression",
+                            screened_on=utcnow().date(), decision="eligible", ruleset_version="t",
+                            overrides={}, findings=[], status="signed", signed_decision="start",
+                            signed_by="prescriber", created_by="test")
+    db.add(evaluation)
+    db.flush()
+    rows = [TreatmentSession(patient_pk=patient.pk, evaluation_pk=evaluation.pk, site_pk=site.pk,
+                             chair_pk=chair.pk, route="iv", status="discharged",
+                             checked_in_at=utcnow() - timedelta(hours=n), created_by="test")
+            for n in range(count)]
+    db.add_all(rows)
+    db.flush()
+    return [r.pk for r in rows]
