@@ -38,6 +38,8 @@ class Permission(StrEnum):
     ALERTS_FOLLOW_UP = "alerts.follow_up"  # see open alerts and record what was done
     OUTCOMES_VIEW = "outcomes.view"  # clinic outcome rates (aggregates)
     RESEARCH_EXPORT = "outcomes.export"  # the de-identified research export
+    INVENTORY_USE = "inventory.use"  # draw, give and waste controlled substances at the chair
+    INVENTORY_MANAGE = "inventory.manage"  # receive stock, transfer, adjust, reverse, reports
 
 
 _R = Role
@@ -63,6 +65,8 @@ PERMISSION_TABLE: dict[Permission, frozenset[Role]] = {
     Permission.ALERTS_FOLLOW_UP: frozenset({_R.PRESCRIBER, _R.NURSE}),
     Permission.OUTCOMES_VIEW: frozenset({_R.ADMIN, _R.PRESCRIBER}),
     Permission.RESEARCH_EXPORT: frozenset({_R.ADMIN, _R.PRESCRIBER}),
+    Permission.INVENTORY_USE: frozenset({_R.PRESCRIBER, _R.NURSE}),
+    Permission.INVENTORY_MANAGE: frozenset({_R.ADMIN, _R.PRESCRIBER}),
 }
 
 ROLE_LABELS: dict[Role, str] = {
