@@ -1,5 +1,6 @@
 """Domain errors raised by services; the web and CLI faces translate them."""
 
+import uuid
 from dataclasses import dataclass
 
 
@@ -70,3 +71,13 @@ class Conflict(DomainError):
 def invalid(field_name: str, message: str, accepted: str = "") -> InvalidInput:
     """An InvalidInput for a single field."""
     return InvalidInput(problems=[FieldProblem(field_name, message, accepted)])
+
+
+def public_id(value: object, what: str) -> uuid.UUID:
+    """A record's public UUID from a URL or body; NotFound naming `what` if it is not one."""
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise NotFound(f"no such {what}") from None

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from ketaclinic.audit import service as audit
 from ketaclinic.auth.actor import Actor
 from ketaclinic.db import session_factory, utcnow
-from ketaclinic.errors import NotFound, invalid
+from ketaclinic.errors import NotFound, invalid, public_id
 from ketaclinic.fhir import mapping, store
 from ketaclinic.fhir.export_models import ExportFile, ExportJob
 from ketaclinic.patients.models import Patient, PatientMrn
@@ -73,7 +73,7 @@ def kick_off(*, db: Session, actor: Actor, request_url: str, types: list[str],
 def run(job_id: str) -> None:
     """Write the job's files; marks it complete (or error with the reason)."""
     with session_factory()() as db:
-        job = db.execute(select(ExportJob).where(ExportJob.id == _uuid(job_id))).scalar_one()
+        job = db.execute(select(ExportJob).where(ExportJob.id == public_id(job_id, "export"))).scalar_one()
         job.status = "in-progress"
         db.commit()
         try:
@@ -86,22 +86,16 @@ def run(job_id: str) -> None:
             db.commit()
         except Exception as exc:  # the job must end in a state the client can see
             db.rollback()
-            job = db.execute(select(ExportJob).where(ExportJob.id == _uuid(job_id))).scalar_one()
+            job = db.execute(select(ExportJob).where(
+                ExportJob.id == public_id(job_id, "export"))).scalar_one()
             job.status, job.error, job.finished_at = "error", str(exc)[:1000], utcnow()
             db.commit()
 
 
-def _uuid(value: str) -> Any:
-    import uuid
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise NotFound("no such export") from None
-
-
 def job_of(db: Session, job_id: str, actor: Actor) -> ExportJob:
     """A job the actor requested (NotFound for anyone else's)."""
-    job = db.execute(select(ExportJob).where(ExportJob.id == _uuid(job_id))).scalar_one_or_none()
+    job = db.execute(select(ExportJob).where(
+        ExportJob.id == public_id(job_id, "export"))).scalar_one_or_none()
     if job is None or job.requested_by != actor.username:
         raise NotFound("no such export")
     return job
@@ -120,8 +114,9 @@ def manifest(db: Session, job: ExportJob, base_url: str) -> dict[str, Any]:
 
 def file_of(db: Session, job: ExportJob, file_id: str) -> ExportFile:
     """One file of a job."""
-    found = db.execute(select(ExportFile).where(ExportFile.job_pk == job.pk,
-                                                ExportFile.id == _uuid(file_id))).scalar_one_or_none()
+    found = db.execute(select(ExportFile).where(
+        ExportFile.job_pk == job.pk, ExportFile.id == public_id(file_id, "export file"))
+    ).scalar_one_or_none()
     if found is None:
         raise NotFound("no such export file")
     return found

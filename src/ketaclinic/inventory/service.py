@@ -11,24 +11,17 @@ from sqlalchemy.orm import Session
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.models import User
 from ketaclinic.db import utcnow
-from ketaclinic.errors import NotFound, invalid
+from ketaclinic.errors import NotFound, invalid, public_id
 from ketaclinic.inventory import ledger, schemas
 from ketaclinic.inventory.models import Container, LedgerRow, Lot, Product, StorageLocation
 from ketaclinic.patients.models import Patient
 from ketaclinic.treatments.models import TreatmentSession
 
 
-def _key(value: object, what: str) -> uuid.UUID:
-    try:
-        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-    except ValueError:
-        raise NotFound(f"no such {what}") from None
-
-
 def location(db: Session, location_id: object, actor: Actor) -> StorageLocation:
     """A cabinet at one of the actor's sites."""
     found = db.execute(select(StorageLocation).where(
-        StorageLocation.id == _key(location_id, "cabinet"))).scalar_one_or_none()
+        StorageLocation.id == public_id(location_id, "cabinet"))).scalar_one_or_none()
     if found is None or found.site_pk not in actor.site_pks:
         raise NotFound("no such cabinet")
     return found
@@ -37,7 +30,7 @@ def location(db: Session, location_id: object, actor: Actor) -> StorageLocation:
 def container(db: Session, container_id: object, actor: Actor) -> Container:
     """A container whose stock is (or was last) in a cabinet at one of the actor's sites."""
     found = db.execute(select(Container).where(
-        Container.id == _key(container_id, "container"))).scalar_one_or_none()
+        Container.id == public_id(container_id, "container"))).scalar_one_or_none()
     if found is None:
         raise NotFound("no such container")
     where = ledger.location_of(db, found.pk) or db.execute(select(LedgerRow.location_pk).where(
@@ -53,7 +46,7 @@ def container(db: Session, container_id: object, actor: Actor) -> Container:
 def session(db: Session, session_id: object, actor: Actor) -> tuple[TreatmentSession, Any]:
     """A treatment session at one of the actor's sites, with its patient's public id."""
     found = db.execute(select(TreatmentSession).where(
-        TreatmentSession.id == _key(session_id, "treatment session"))).scalar_one_or_none()
+        TreatmentSession.id == public_id(session_id, "treatment session"))).scalar_one_or_none()
     if found is None or found.site_pk not in actor.site_pks:
         raise NotFound("no such treatment session")
     patient_id = db.execute(select(Patient.id).where(Patient.pk == found.patient_pk)).scalar_one()

@@ -1,6 +1,5 @@
 """Alert follow-through: who sees open alerts, recording what was done, escalation when overdue."""
 
-import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -11,7 +10,7 @@ from ketaclinic.audit import service as audit
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.models import User
 from ketaclinic.db import utcnow
-from ketaclinic.errors import Conflict, NotFound, invalid
+from ketaclinic.errors import Conflict, NotFound, invalid, public_id
 from ketaclinic.knowledge.outcomes import table
 from ketaclinic.measures import schemas
 from ketaclinic.measures.models import MeasureAlert
@@ -48,11 +47,8 @@ def alerts_of_patient(db: Session, patient_pk: int) -> Sequence[MeasureAlert]:
 
 def get_alert(*, db: Session, alert_id: str, actor: Actor) -> tuple[MeasureAlert, Patient]:
     """An alert at one of the actor's sites (NotFound otherwise)."""
-    try:
-        key = uuid.UUID(str(alert_id))
-    except ValueError:
-        raise NotFound("no such alert") from None
-    alert = db.execute(select(MeasureAlert).where(MeasureAlert.id == key)).scalar_one_or_none()
+    alert = db.execute(select(MeasureAlert).where(
+        MeasureAlert.id == public_id(alert_id, "alert"))).scalar_one_or_none()
     if alert is None or alert.site_pk not in actor.site_pks:
         raise NotFound("no such alert")
     patient = patients.open_patient(db=db, patient_id=str(_patient_id(db, alert)), actor=actor,

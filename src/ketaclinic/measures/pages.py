@@ -49,7 +49,7 @@ def _form_page(request: Request, keys: list[str], action: str, *, status_code: i
 
 
 def _crisis(db: Session, raised: list[MeasureAlert], site_pk: int) -> list[str] | None:
-    if not any(a.rule in service.SUICIDALITY_RULES for a in raised):
+    if not any(service.shows_crisis_contacts(a.rule) for a in raised):
         return None
     return service.crisis_contacts(db, site_pk)
 

@@ -21,7 +21,10 @@ from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.service import FUTURE_TOLERANCE
 
-SUICIDALITY_RULES = frozenset({"phq9-item9", "cssrs-moderate", "cssrs-high"})
+
+def shows_crisis_contacts(rule: str) -> bool:
+    """Whether an alert rule is about suicidality (the patient sees the crisis contacts)."""
+    return bool(table()["alerts"].get(rule, {}).get("crisis"))
 
 
 def active_course(db: Session, patient_pk: int) -> Evaluation | None:

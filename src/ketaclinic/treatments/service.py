@@ -15,7 +15,7 @@ from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.models import User
 from ketaclinic.clinics.models import Chair, Site
 from ketaclinic.db import insert_many, utcnow
-from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, invalid
+from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, invalid, public_id
 from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.integrations import pcd01
 from ketaclinic.knowledge import dosing
@@ -50,11 +50,7 @@ VITAL_FIELDS = ("systolic_mmhg", "diastolic_mmhg", "heart_rate_bpm", "respirator
 
 
 def _by_id(db: Session, model: type, value: object, what: str) -> object:
-    try:
-        key = value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-    except ValueError:
-        raise NotFound(f"no such {what}") from None
-    found = db.execute(select(model).where(model.id == key)).scalar_one_or_none()  # type: ignore[attr-defined]
+    found = db.execute(select(model).where(model.id == public_id(value, what))).scalar_one_or_none()  # type: ignore[attr-defined]
     if found is None:
         raise NotFound(f"no such {what}")
     return found
