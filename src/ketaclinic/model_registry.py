@@ -7,7 +7,16 @@ from ketaclinic.db import Base
 from ketaclinic.evaluations.models import Consent, Evaluation, RuleOverride
 from ketaclinic.fhir.export_models import ExportFile, ExportJob
 from ketaclinic.fhir.models import ImportedResource
-from ketaclinic.inventory.models import Container, LedgerRow, Lot, Product, StorageLocation
+from ketaclinic.inventory.models import (
+    Container,
+    Discrepancy,
+    LedgerRow,
+    Lot,
+    Product,
+    StockCount,
+    StockCountLine,
+    StorageLocation,
+)
 from ketaclinic.measures.models import (
     CourseReview,
     Measure,
@@ -44,6 +53,7 @@ __all__ = [
     "Consent",
     "Container",
     "CourseReview",
+    "Discrepancy",
     "Evaluation",
     "ExportFile",
     "ExportJob",
@@ -67,6 +77,8 @@ __all__ = [
     "SessionEvent",
     "SessionReading",
     "Site",
+    "StockCount",
+    "StockCountLine",
     "StorageLocation",
     "TreatmentSession",
     "User",

@@ -41,7 +41,7 @@ def sessions(db: Session, count: int) -> list[int]:
     db.add(evaluation)
     db.flush()
     rows = [TreatmentSession(patient_pk=patient.pk, evaluation_pk=evaluation.pk, site_pk=site.pk,
-                             chair_pk=chair.pk, route="iv", status="discharged",
+                             chair_pk=chair.pk, route="iv", status="open",
                              checked_in_at=utcnow() - timedelta(hours=n), created_by="test")
             for n in range(count)]
     db.add_all(rows)

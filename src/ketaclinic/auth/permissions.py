@@ -40,6 +40,7 @@ class Permission(StrEnum):
     RESEARCH_EXPORT = "outcomes.export"  # the de-identified research export
     INVENTORY_USE = "inventory.use"  # draw, give and waste controlled substances at the chair
     INVENTORY_MANAGE = "inventory.manage"  # receive stock, transfer, adjust, reverse, reports
+    INVENTORY_VIEW = "inventory.view"  # see stock, products and cabinets, and a session's figures
 
 
 _R = Role
@@ -67,6 +68,7 @@ PERMISSION_TABLE: dict[Permission, frozenset[Role]] = {
     Permission.RESEARCH_EXPORT: frozenset({_R.ADMIN, _R.PRESCRIBER}),
     Permission.INVENTORY_USE: frozenset({_R.PRESCRIBER, _R.NURSE}),
     Permission.INVENTORY_MANAGE: frozenset({_R.ADMIN, _R.PRESCRIBER}),
+    Permission.INVENTORY_VIEW: frozenset({_R.ADMIN, _R.PRESCRIBER, _R.NURSE}),
 }
 
 ROLE_LABELS: dict[Role, str] = {

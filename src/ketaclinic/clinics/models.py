@@ -27,6 +27,8 @@ class Site(RecordMixin, Base):
     name: Mapped[str] = mapped_column(String(200))
     address: Mapped[str] = mapped_column(String(500), default="")
     time_zone: Mapped[str] = mapped_column(String(64))
+    # The site's DEA registration number, printed on controlled-substance reports (Form 106 draft).
+    dea_registration: Mapped[str] = mapped_column(String(20), default="")
     network: Mapped[Network] = relationship(back_populates="sites")
     chairs: Mapped[list["Chair"]] = relationship(back_populates="site", order_by="Chair.name")
 

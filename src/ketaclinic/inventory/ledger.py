@@ -20,7 +20,7 @@ from ketaclinic.errors import Conflict, Forbidden, NotFound, invalid
 from ketaclinic.inventory.models import Container, LedgerRow, Lot, Product, StorageLocation
 
 STOCK, SUPPLIER, SESSION, PATIENT, WASTE = "stock", "supplier", "session", "patient", "waste"
-DESTROYED, RETURNED, ADJUSTMENT = "destroyed", "returned", "adjustment"
+DESTROYED, RETURNED, ADJUSTMENT, LOSS = "destroyed", "returned", "adjustment", "loss"
 MG = Decimal("0.001")
 WITNESS_ROLES = frozenset({"nurse", "prescriber"})
 
@@ -238,6 +238,37 @@ def adjust(*, db: Session, container_pk: int, delta: Decimal, reason: str, witne
                        Side(ADJUSTMENT, container_pk, -delta, 0)])
 
 
+def dispose(*, db: Session, container_pk: int, kind: str, reason: str, actor: Actor,
+            witness_user: User | None = None, occurred_at: datetime | None = None) -> uuid.UUID:
+    """Take a container's whole stock out of the cabinet: destroyed (witnessed, DEA Form 41) or
+    returned to the supplier or a reverse distributor."""
+    account = {"destroy": DESTROYED, "return": RETURNED}[kind]
+    if kind == "destroy" and witness_user is None:
+        raise invalid("witness", "destruction needs a witness", "a second nurse or prescriber")
+    if len(reason.strip()) < 5:
+        raise invalid("reason", f"say why and how the stock is {account}",
+                      "e.g. 'expired; rendered non-retrievable' or 'returned to supplier, RMA 123'")
+    location = location_of(db, container_pk)
+    if location is None:
+        raise Conflict("the container is empty")
+    held, devices = balance(db, STOCK, container_pk=container_pk, location_pk=location)
+    return post(db=db, kind=kind, actor=actor, reason=reason, occurred_at=occurred_at,
+                witness_user=witness_user.username if witness_user else None,
+                sides=[Side(STOCK, container_pk, -held, -devices, location_pk=location),
+                       Side(account, container_pk, held, devices)])
+
+
+def write_off(*, db: Session, container_pk: int, session_pk: int, reason: str, actor: Actor,
+              witness_user: User) -> uuid.UUID:
+    """Record as lost what was drawn for a session and is neither given nor wasted (witnessed)."""
+    held, devices = balance(db, SESSION, container_pk=container_pk, session_pk=session_pk)
+    if held <= 0:
+        raise Conflict("nothing drawn for this session is unaccounted for")
+    return post(db=db, kind="loss", actor=actor, reason=reason, witness_user=witness_user.username,
+                sides=[Side(SESSION, container_pk, -held, -devices, session_pk=session_pk),
+                       Side(LOSS, container_pk, held, devices, session_pk=session_pk)])
+
+
 def _last_location(db: Session, container_pk: int) -> int | None:
     return db.execute(select(LedgerRow.location_pk).where(
         LedgerRow.container_pk == container_pk, LedgerRow.account == STOCK).order_by(
@@ -256,7 +287,7 @@ def reverse(*, db: Session, txn_id: uuid.UUID, reason: str, actor: Actor,
         raise Conflict("this transaction has already been reversed")
     if len(reason.strip()) < 5:
         raise invalid("reason", "say why the entry is reversed", "a short reason")
-    if rows[0].kind in ("waste", "adjust", "destroy") and witness_user is None:
+    if rows[0].kind in ("waste", "adjust", "destroy", "loss") and witness_user is None:
         raise invalid("witness", f"reversing a {rows[0].kind} needs a witness", "a second person")
     if rows[0].kind == "transfer":
         return _reverse_transfer(db, rows, reason, actor, occurred_at)

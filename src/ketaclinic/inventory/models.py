@@ -87,3 +87,57 @@ class LedgerRow(Base):
     prescriber: Mapped[str | None] = mapped_column(String(150), default=None)
     reason: Mapped[str] = mapped_column(String(500), default="")
     reverses: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
+
+
+class Discrepancy(RecordMixin, Base):
+    """Something the ledger and the real world disagree on: a treatment session whose drawn, given
+    and wasted amounts do not add up, or a count that differs from the ledger. Open until an
+    administrator resolves it with a reason; it stays on the record either way."""
+
+    __tablename__ = "inventory_discrepancy"
+
+    site_pk: Mapped[int] = mapped_column(ForeignKey("site.pk", ondelete="RESTRICT"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # session, count
+    session_pk: Mapped[int | None] = mapped_column(ForeignKey("treatment_session.pk",
+                                                              ondelete="RESTRICT"), default=None,
+                                                   index=True)
+    count_pk: Mapped[int | None] = mapped_column(ForeignKey("inventory_count.pk",
+                                                            ondelete="RESTRICT"), default=None)
+    container_pk: Mapped[int | None] = mapped_column(ForeignKey("inventory_container.pk",
+                                                                ondelete="RESTRICT"), default=None)
+    expected_mg: Mapped[Decimal] = mapped_column(Numeric(14, 3))
+    found_mg: Mapped[Decimal] = mapped_column(Numeric(14, 3))
+    detail: Mapped[str] = mapped_column(String(1000))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    resolved_by: Mapped[str | None] = mapped_column(String(150), default=None)
+    resolution: Mapped[str] = mapped_column(String(1000), default="")
+    # the write-off or adjustment that brought the ledger in line, when the resolution made one
+    resolution_txn: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
+
+
+class StockCount(RecordMixin, Base):
+    """A shift or daily count of one cabinet by two people who each authenticated."""
+
+    __tablename__ = "inventory_count"
+
+    location_pk: Mapped[int] = mapped_column(ForeignKey("inventory_location.pk",
+                                                        ondelete="RESTRICT"), index=True)
+    counted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    counted_by: Mapped[str] = mapped_column(String(150))
+    second_counter: Mapped[str] = mapped_column(String(150))
+    variances: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class StockCountLine(Base):
+    """One container's count against what the ledger said at the moment of the count."""
+
+    __tablename__ = "inventory_count_line"
+
+    pk: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    count_pk: Mapped[int] = mapped_column(ForeignKey("inventory_count.pk", ondelete="RESTRICT"),
+                                          index=True)
+    container_pk: Mapped[int] = mapped_column(ForeignKey("inventory_container.pk",
+                                                         ondelete="RESTRICT"))
+    expected_mg: Mapped[Decimal] = mapped_column(Numeric(14, 3))
+    counted_mg: Mapped[Decimal] = mapped_column(Numeric(14, 3))

@@ -11,8 +11,16 @@ from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.permissions import Permission
 from ketaclinic.db import utcnow
 from ketaclinic.errors import invalid
-from ketaclinic.inventory import ledger, schemas, service
-from ketaclinic.inventory.models import Container, LedgerRow
+from ketaclinic.inventory import (
+    catalogue,
+    counts,
+    discrepancies,
+    ledger,
+    reconcile,
+    schemas,
+    service,
+)
+from ketaclinic.inventory.models import Container, LedgerRow, StockCount
 from ketaclinic.web.deps import API_PREFIX, get_db, require
 
 router = APIRouter(prefix=f"{API_PREFIX}/inventory", tags=["inventory"])
@@ -114,3 +122,120 @@ def inventory(as_of: datetime | None = None,
     if moment.tzinfo is None:
         raise invalid("as_of", "has no time zone", "ISO 8601 with offset")
     return service.inventory(db=db, as_of=moment, actor=actor)
+
+
+@router.get("/products", response_model=list[schemas.ProductOut])
+def list_products(actor: Actor = Depends(require(Permission.INVENTORY_VIEW)),
+                  db: Session = Depends(get_db)) -> list[schemas.ProductOut]:
+    """Every product the clinic stocks."""
+    return [schemas.ProductOut.model_validate(p, from_attributes=True)
+            for p in catalogue.products(db)]
+
+
+@router.post("/products", response_model=schemas.ProductOut, status_code=201)
+def add_product(data: schemas.ProductIn,
+                actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
+                db: Session = Depends(get_db)) -> schemas.ProductOut:
+    """Add a product (NDC, strength, container size)."""
+    product = catalogue.add_product(db=db, data=data, actor=actor)
+    db.commit()
+    return schemas.ProductOut.model_validate(product, from_attributes=True)
+
+
+@router.get("/cabinets", response_model=list[schemas.CabinetOut])
+def list_cabinets(actor: Actor = Depends(require(Permission.INVENTORY_VIEW)),
+                  db: Session = Depends(get_db)) -> list[schemas.CabinetOut]:
+    """The locked cabinets at the caller's sites."""
+    return [schemas.CabinetOut(id=c.id, site=s.code, name=c.name)
+            for c, s in catalogue.cabinets(db, actor)]
+
+
+@router.post("/cabinets", response_model=schemas.CabinetOut, status_code=201)
+def add_cabinet(data: schemas.CabinetIn,
+                actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
+                db: Session = Depends(get_db)) -> schemas.CabinetOut:
+    """Add a locked cabinet at one of the caller's sites."""
+    cabinet = catalogue.add_cabinet(db=db, data=data, actor=actor)
+    db.commit()
+    return schemas.CabinetOut(id=cabinet.id, site=data.site.strip().upper(), name=cabinet.name)
+
+
+def _dispose(kind: str, data: schemas.DisposalIn, actor: Actor, db: Session) -> schemas.TxnOut:
+    held = service.container(db, data.container_id, actor)
+    witness_user = service.witness_of(db, data.witness, actor) if (
+        data.witness or kind == "destroy") else None
+    txn = ledger.dispose(db=db, container_pk=held.pk, kind=kind, reason=data.reason, actor=actor,
+                         witness_user=witness_user)
+    db.commit()
+    return schemas.TxnOut(txn_id=txn)
+
+
+@router.post("/destructions", response_model=schemas.TxnOut, status_code=201)
+def destroy(data: schemas.DisposalIn, actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
+            db: Session = Depends(get_db)) -> schemas.TxnOut:
+    """Destroy a container's stock (expired, damaged), witnessed: the DEA Form 41 record."""
+    return _dispose("destroy", data, actor, db)
+
+
+@router.post("/returns", response_model=schemas.TxnOut, status_code=201)
+def return_stock(data: schemas.DisposalIn,
+                 actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
+                 db: Session = Depends(get_db)) -> schemas.TxnOut:
+    """Return a container to the supplier or a reverse distributor."""
+    return _dispose("return", data, actor, db)
+
+
+def count_out(db: Session, count: StockCount) -> schemas.CountOut:
+    """A count with its lines."""
+    return schemas.CountOut(
+        id=count.id, counted_at=count.counted_at, counted_by=count.counted_by,
+        second_counter=count.second_counter, variances=count.variances,
+        lines=[schemas.CountLineOut(container=c.label, expected_mg=line.expected_mg,
+                                    counted_mg=line.counted_mg)
+               for line, c in counts.lines_of(db, count)])
+
+
+@router.post("/counts", response_model=schemas.CountOut, status_code=201)
+def record_count(data: schemas.CountIn, actor: Actor = Depends(require(Permission.INVENTORY_USE)),
+                 db: Session = Depends(get_db)) -> schemas.CountOut:
+    """A cabinet counted by two people; each variance from the ledger opens a discrepancy."""
+    cabinet = service.location(db, data.location_id, actor)
+    second = service.witness_of(db, data.second_counter, actor)
+    count = counts.record(db=db, cabinet=cabinet, first=data.first, second=data.second,
+                          second_counter=second, actor=actor)
+    db.commit()
+    return count_out(db, count)
+
+
+@router.get("/discrepancies", response_model=list[schemas.DiscrepancyOut])
+def list_discrepancies(include_resolved: bool = False,
+                       actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
+                       db: Session = Depends(get_db)) -> list[schemas.DiscrepancyOut]:
+    """Discrepancies at the caller's sites, open first."""
+    return [schemas.DiscrepancyOut.model_validate(d, from_attributes=True)
+            for d in discrepancies.listed(db, actor, include_resolved=include_resolved)]
+
+
+@router.post("/discrepancies/{discrepancy_id}/resolution", response_model=schemas.DiscrepancyOut)
+def resolve(discrepancy_id: str, data: schemas.ResolveIn,
+            actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
+            db: Session = Depends(get_db)) -> schemas.DiscrepancyOut:
+    """Resolve a discrepancy with a reason (with a witness, the ledger is brought in line)."""
+    found = discrepancies.get(db, discrepancy_id, actor)
+    witness_user = service.witness_of(db, data.witness, actor) if data.witness else None
+    resolved = discrepancies.resolve(db=db, discrepancy=found, reason=data.reason, actor=actor,
+                                     witness_user=witness_user)
+    db.commit()
+    return schemas.DiscrepancyOut.model_validate(resolved, from_attributes=True)
+
+
+@router.get("/sessions/{session_id}/reconciliation", response_model=schemas.ReconciliationOut)
+def reconciliation(session_id: str, actor: Actor = Depends(require(Permission.INVENTORY_VIEW)),
+                   db: Session = Depends(get_db)) -> schemas.ReconciliationOut:
+    """Where the mg drawn for a session went, and what still stops it closing."""
+    treated, _ = service.session(db, session_id, actor)
+    f = reconcile.figures(db, treated)
+    return schemas.ReconciliationOut(
+        drawn_mg=f.drawn, given_mg=f.given, wasted_mg=f.wasted, lost_mg=f.lost, held_mg=f.held,
+        charted_mg=f.charted,
+        problems=f.problems(reconcile.keeps_stock(db, treated.site_pk)))

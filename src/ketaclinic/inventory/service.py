@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.models import User
 from ketaclinic.db import utcnow
-from ketaclinic.errors import NotFound, invalid, public_id
+from ketaclinic.errors import Conflict, NotFound, invalid, public_id
 from ketaclinic.inventory import ledger, schemas
 from ketaclinic.inventory.models import Container, LedgerRow, Lot, Product, StorageLocation
 from ketaclinic.patients.models import Patient
@@ -76,6 +76,8 @@ def movement(*, db: Session, kind: str, data: schemas.SessionMovementIn, actor: 
     """A draw, dose given or waste against a session."""
     held = container(db, data.container_id, actor)
     treated, patient_id = session(db, data.session_id, actor)
+    if treated.status != "open":
+        raise Conflict("the treatment session is closed; correct the ledger by a reversal")
     amount = ledger.mg(data.quantity_mg)
     if kind == "draw":
         return ledger.draw(db=db, container_pk=held.pk, amount=amount, session_pk=treated.pk,
@@ -89,10 +91,12 @@ def movement(*, db: Session, kind: str, data: schemas.SessionMovementIn, actor: 
                         patient_id=patient_id)
 
 
-def containers_at(db: Session, actor: Actor) -> list[schemas.ContainerOut]:
-    """Containers with stock at the actor's sites."""
+def containers_at(db: Session, actor: Actor, site_pk: int | None = None
+                  ) -> list[schemas.ContainerOut]:
+    """Containers with stock at the actor's sites (or at one of them)."""
+    sites = actor.site_pks if site_pk is None else actor.site_pks & {site_pk}
     cabinets = {c.pk: c for c in db.execute(select(StorageLocation).where(
-        StorageLocation.site_pk.in_(actor.site_pks))).scalars()}
+        StorageLocation.site_pk.in_(sites))).scalars()}
     rows = ledger.inventory_as_of(db, utcnow(), list(cabinets))
     return [_container_out(db, r["container_pk"], cabinets[r["location_pk"]].name,
                            r["quantity_mg"], r["devices"]) for r in rows]
@@ -121,3 +125,19 @@ def inventory(*, db: Session, as_of: datetime, actor: Actor) -> schemas.Inventor
                                             quantity_mg=out.quantity_mg, devices=out.devices))
     return schemas.InventoryOut(as_of=as_of, rows=rows,
                                 total_mg=sum((r.quantity_mg for r in rows), Decimal(0)))
+
+
+def container_id_of(db: Session, container_pk: int) -> Any:
+    """A container's public id and label."""
+    return db.execute(select(Container.id, Container.label).where(Container.pk == container_pk)
+                      ).one()
+
+
+def sessions_by_pk(db: Session, pks: list[int]) -> dict[int, tuple[TreatmentSession, Patient]]:
+    """Treatment sessions with their patients, by key."""
+    if not pks:
+        return {}
+    rows = db.execute(select(TreatmentSession, Patient).join(
+        Patient, Patient.pk == TreatmentSession.patient_pk).where(
+        TreatmentSession.pk.in_(pks))).all()
+    return {s.pk: (s, p) for s, p in rows}

@@ -18,6 +18,7 @@ from ketaclinic.clinics.models import Chair
 from ketaclinic.db import session_factory, utcnow
 from ketaclinic.errors import Conflict, InvalidInput, invalid
 from ketaclinic.evaluations.models import Evaluation
+from ketaclinic.inventory import session_panel
 from ketaclinic.knowledge.monitoring import observation_ends
 from ketaclinic.knowledge.tables import load_table
 from ketaclinic.patients import service as patients
@@ -72,6 +73,7 @@ def _context(db: Session, actor: Actor, session_id: str) -> dict[str, Any]:
         if session.dose_end else None,
         "open_alarms": [a for a in state["alarms"] if a.acknowledged_at is None],
         "unmatched": len(treatments.unmatched_at_chair(db, session)),
+        "stock": session_panel.panel(db, session, actor),
     }
 
 
@@ -153,13 +155,18 @@ async def session_stream(
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
-async def _act(request: Request, db: Session, actor: Actor, session_id: str,
+async def act(request: Request, db: Session, actor: Actor, session_id: str,
                action: Callable[[Any], object]) -> Response:
+    """Run a step posted from the chair-side page: back to the page, or the page again with the
+    errors and nothing saved."""
     form = await request.form()
     try:
         action(form)
     except (InvalidInput, Conflict) as exc:
-        db.rollback()
+        if getattr(exc, "keeps_changes", False):
+            db.commit()  # what the refusal recorded (a discrepancy for the administrator)
+        else:
+            db.rollback()
         messages = ([p.text() for p in exc.problems] if isinstance(exc, InvalidInput)
                     else [exc.detail])
         return _page(request, db, actor, session_id, messages, exc.status)
@@ -202,7 +209,7 @@ async def checks_page(request: Request, session_id: str,
                      for c in flows.checks_for(session.route) if c.kind == "confirm"}
         return flows.run_checks(db=db, session=session, confirmations=confirmed, actor=actor,
                                 patient_id=str(treatments.patient_id_of(db, session)))
-    return await _act(request, db, actor, session_id, run)
+    return await act(request, db, actor, session_id, run)
 
 
 @router.post("/treatment-sessions/{session_id}/checks/override")
@@ -210,7 +217,7 @@ async def checks_override_page(request: Request, session_id: str,
                                actor: Actor = Depends(require(Permission.CLINICAL_SIGN)),
                                db: Session = Depends(get_db)) -> Response:
     """A prescriber overrides failed checks with a reason."""
-    return await _act(request, db, actor, session_id, lambda form: treatments.override_checks(
+    return await act(request, db, actor, session_id, lambda form: treatments.override_checks(
         db=db, session_id=session_id, actor=actor,
         reason=parse_form(schemas.ReasonIn, form).reason))
 
@@ -220,7 +227,7 @@ async def pre_dose_override_page(request: Request, session_id: str,
                                  actor: Actor = Depends(require(Permission.CLINICAL_SIGN)),
                                  db: Session = Depends(get_db)) -> Response:
     """A prescriber lets dosing go ahead despite the baseline BP, with a reason."""
-    return await _act(request, db, actor, session_id, lambda form: treatments.override_pre_dose(
+    return await act(request, db, actor, session_id, lambda form: treatments.override_pre_dose(
         db=db, session_id=session_id, actor=actor,
         reason=parse_form(schemas.ReasonIn, form).reason))
 
@@ -234,7 +241,7 @@ async def vitals_page(request: Request, session_id: str,
         reading = parse_form(schemas.ReadingIn, form)
         return treatments.add_readings(db=db, session_id=session_id, actor=actor,
                                        data=schemas.ReadingsIn(readings=[reading]))
-    return await _act(request, db, actor, session_id, run)
+    return await act(request, db, actor, session_id, run)
 
 
 def _time_today(db: Session, actor: Actor, session_id: str, field: str, value: str) -> str | None:
@@ -273,7 +280,7 @@ async def dose_start_page(request: Request, session_id: str,
             values.setdefault("started_at", min(d for d in devices if d))
         data = validate(schemas.DoseStartIn, values)
         return treatments.start_dose(db=db, session_id=session_id, actor=actor, data=data)
-    return await _act(request, db, actor, session_id, run)
+    return await act(request, db, actor, session_id, run)
 
 
 @router.post("/treatment-sessions/{session_id}/dose/end")
@@ -285,7 +292,7 @@ async def dose_end_page(request: Request, session_id: str,
         ended = _time_today(db, actor, session_id, "ended_time", str(form.get("ended_time", "")))
         return treatments.end_dose(db=db, session_id=session_id, actor=actor,
                                    data=validate(schemas.DoseEndIn, {"ended_at": ended}))
-    return await _act(request, db, actor, session_id, run)
+    return await act(request, db, actor, session_id, run)
 
 
 @router.post("/treatment-sessions/{session_id}/events")
@@ -293,7 +300,7 @@ async def events_page(request: Request, session_id: str,
                       actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
                       db: Session = Depends(get_db)) -> Response:
     """Record a score, a side effect or an intervention."""
-    return await _act(request, db, actor, session_id, lambda form: treatments.add_event(
+    return await act(request, db, actor, session_id, lambda form: treatments.add_event(
         db=db, session_id=session_id, actor=actor, data=parse_form(schemas.EventIn, form)))
 
 
@@ -302,7 +309,7 @@ async def acknowledge_page(request: Request, session_id: str, alarm_id: str,
                            actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
                            db: Session = Depends(get_db)) -> Response:
     """Acknowledge an alarm with what was done."""
-    return await _act(request, db, actor, session_id, lambda form: treatments.acknowledge_alarm(
+    return await act(request, db, actor, session_id, lambda form: treatments.acknowledge_alarm(
         db=db, session_id=session_id, alarm_id=alarm_id, actor=actor,
         note=parse_form(schemas.AcknowledgeIn, form).note))
 
@@ -317,7 +324,7 @@ async def discharge_page(request: Request, session_id: str,
                          actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
                          db: Session = Depends(get_db)) -> Response:
     """Discharge when every criterion is met."""
-    return await _act(request, db, actor, session_id, lambda form: treatments.discharge(
+    return await act(request, db, actor, session_id, lambda form: treatments.discharge(
         db=db, session_id=session_id, actor=actor, data=_discharge_in(form)))
 
 
@@ -326,7 +333,7 @@ async def discharge_override_page(request: Request, session_id: str,
                                   actor: Actor = Depends(require(Permission.CLINICAL_SIGN)),
                                   db: Session = Depends(get_db)) -> Response:
     """A prescriber discharges despite unmet criteria, with a reason."""
-    return await _act(request, db, actor, session_id, lambda form: treatments.discharge(
+    return await act(request, db, actor, session_id, lambda form: treatments.discharge(
         db=db, session_id=session_id, actor=actor, data=_discharge_in(form),
         override_reason=validate(schemas.ReasonIn, {"reason": str(form.get("reason", ""))}).reason))
 
@@ -336,7 +343,7 @@ async def attach_page(request: Request, session_id: str,
                       actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
                       db: Session = Depends(get_db)) -> Response:
     """Attach the chair's unmatched monitor readings to this session."""
-    return await _act(request, db, actor, session_id, lambda form: treatments.attach_unmatched(
+    return await act(request, db, actor, session_id, lambda form: treatments.attach_unmatched(
         db=db, session_id=session_id, actor=actor))
 
 
@@ -345,7 +352,7 @@ async def addendum_page(request: Request, session_id: str,
                         actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
                         db: Session = Depends(get_db)) -> Response:
     """Add a correction to the closed record."""
-    return await _act(request, db, actor, session_id, lambda form: treatments.add_addendum(
+    return await act(request, db, actor, session_id, lambda form: treatments.add_addendum(
         db=db, session_id=session_id, actor=actor, text=parse_form(schemas.AddendumIn, form).text))
 
 

@@ -184,7 +184,8 @@ def discharge(
     actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
     db: Session = Depends(get_db),
 ) -> SessionOut:
-    """Discharge when every criterion is met; otherwise 422 listing what is missing."""
+    """Discharge when every criterion is met; otherwise 422 listing what is missing (409 when
+    the controlled-substance record does not add up: the discrepancy opened is kept)."""
     session = treatments.discharge(db=db, session_id=session_id, data=data, actor=actor)
     db.commit()
     return SessionOut(id=str(session.id), route=session.route, status=session.status)

@@ -18,6 +18,7 @@ from ketaclinic.db import insert_many, utcnow
 from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, invalid, public_id
 from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.integrations import pcd01
+from ketaclinic.inventory import reconcile
 from ketaclinic.knowledge import dosing
 from ketaclinic.knowledge.monitoring import (
     Alarm,
@@ -459,6 +460,10 @@ def start_dose(*, db: Session, session_id: str, data: schemas.DoseStartIn,
             raise invalid("dose_mg", f"{data.dose_mg:g} mg is {per_kg:g} mg/kg: {exc.message}",
                           exc.accepted) from None
         given["mg_per_kg"] = per_kg
+    if reconcile.keeps_stock(db, session.site_pk) or reconcile.held_by_container(db, session.pk):
+        reconcile.give_charted_dose(db=db, session=session, dose_mg=data.dose_mg,
+                                    lot_number=data.lot_number, prescriber=prescriber.username,
+                                    actor=actor, patient_id=patient_id_of(db, session))
     given.update({"planned_dose_mg": planned.get("dose_mg"),
                   "device_times": [t.isoformat() for t in data.device_times],
                   "override_reason": data.dose_override_reason})
@@ -546,8 +551,6 @@ def discharge(*, db: Session, session_id: str, data: schemas.DischargeIn, actor:
     """Discharge when every criterion is met (or a prescriber overrides); the record closes."""
     session = get_session(db=db, session_id=session_id, actor=actor)
     _ensure_open(session)
-    session.escort_present = data.escort_present
-    session.driving_warning_given = data.driving_warning_given
     readings = [as_reading(r) for r in readings_of(db=db, session_pk=session.pk)]
     missing = discharge_missing(route=session.route, dose_end=session.dose_end, now=utcnow(),
                                 baseline=baseline_of(db, session), readings=readings,
@@ -557,6 +560,11 @@ def discharge(*, db: Session, session_id: str, data: schemas.DischargeIn, actor:
     if missing and not override_reason:
         raise InvalidInput([FieldProblem(m.criterion, m.message, "met before discharge")
                             for m in missing])
+    # The controlled-substance record must add up whatever the clinical override says.
+    reconcile.require_balanced(db=db, session=session, actor=actor,
+                               patient_id=patient_id_of(db, session))
+    session.escort_present = data.escort_present
+    session.driving_warning_given = data.driving_warning_given
     if override_reason:
         session.discharge_override = _override(actor, override_reason)
     session.status = DISCHARGED

@@ -13,6 +13,8 @@ from ketaclinic.evaluations import router as evaluation_api
 from ketaclinic.fhir import bulk_router
 from ketaclinic.fhir import router as fhir_api
 from ketaclinic.integrations import cds_router
+from ketaclinic.inventory import pages as inventory_pages
+from ketaclinic.inventory import report_router as inventory_reports
 from ketaclinic.inventory import router as inventory_api
 from ketaclinic.measures import outcome_pages
 from ketaclinic.measures import pages as measure_pages
@@ -45,7 +47,7 @@ def create_app() -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for module in (web_pages, auth_pages, auth_api, patient_pages, patient_api,
                    evaluation_pages, evaluation_api, treatment_pages, treatment_api,
-                   measure_pages, measure_api, outcome_pages, inventory_api, bulk_router, fhir_api,
-                   cds_router):
+                   measure_pages, measure_api, outcome_pages, inventory_pages, inventory_api,
+                   inventory_reports, bulk_router, fhir_api, cds_router):
         app.include_router(module.router)
     return app

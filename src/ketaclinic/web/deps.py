@@ -24,8 +24,12 @@ def get_db(request: Request) -> Iterator[Session]:
     db = session_factory()()
     try:
         yield db
-    except BaseException:
-        db.rollback()
+    except BaseException as exc:
+        # A refusal that records something (a discrepancy for the administrator) keeps it.
+        if getattr(exc, "keeps_changes", False):
+            db.commit()
+        else:
+            db.rollback()
         raise
     finally:
         db.close()

@@ -15,6 +15,7 @@ from ketaclinic.auth.permissions import LANDING_PAGES, Permission, Role, allows
 from ketaclinic.clinics import service as clinics
 from ketaclinic.clinics.models import Site
 from ketaclinic.db import utcnow
+from ketaclinic.inventory import discrepancies
 from ketaclinic.measures import alerts as measure_alerts
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient, VitalSigns
@@ -75,10 +76,13 @@ def dashboard(
                 if allows(actor.role, Permission.CLINICAL_READ) else [])
     open_alerts = (measure_alerts.open_alerts(db=db, site_pks={chosen.pk})
                    if allows(actor.role, Permission.ALERTS_FOLLOW_UP) else [])
+    discrepancies_open = (discrepancies.open_count(db, chosen.pk)
+                          if allows(actor.role, Permission.INVENTORY_MANAGE) else None)
     db.commit()
     response = render(request, "dashboard.html", site=chosen, sites=sites, now_local=now_local,
                       vitals=vitals, registered=registered, tz=chosen.time_zone,
-                      active_chairs=chairs, rems_due=rems_due, open_alerts=open_alerts)
+                      active_chairs=chairs, rems_due=rems_due, open_alerts=open_alerts,
+                      discrepancies_open=discrepancies_open)
     if site and chosen.code == site:
         response.set_cookie(SITE_COOKIE, chosen.code, httponly=True, samesite="lax", path="/")
     return response

@@ -1,0 +1,264 @@
+"""Pages for the controlled-substance ledger: stock on hand, the blind count for nurses; receipts,
+discrepancies and reports for administrators; draw and waste on the chair-side page."""
+
+from collections.abc import Callable
+from datetime import date, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ketaclinic.auth.actor import Actor
+from ketaclinic.auth.permissions import Permission, allows
+from ketaclinic.clinics.models import Site
+from ketaclinic.db import utcnow
+from ketaclinic.errors import (
+    Conflict,
+    FieldProblem,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    invalid,
+    public_id,
+)
+from ketaclinic.inventory import catalogue, counts, discrepancies, report_router, schemas, service
+from ketaclinic.inventory.models import StockCount
+from ketaclinic.treatments import pages as treatment_pages
+from ketaclinic.web.csrf import check_csrf
+from ketaclinic.web.deps import get_db, require
+from ketaclinic.web.forms import parse_form, validate
+from ketaclinic.web.templating import render
+
+router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
+REPORTS = {"dispensing": report_router.dispensing, "usage": report_router.usage,
+           "form-106": report_router.form106}
+
+
+def _messages(exc: Exception) -> list[str]:
+    if isinstance(exc, InvalidInput):
+        return [p.text() for p in exc.problems]
+    return [getattr(exc, "detail", str(exc))]
+
+
+def _witness(form: Any, prefix: str = "witness") -> schemas.WitnessIn | None:
+    if not str(form.get(f"{prefix}_username", "")).strip():
+        return None
+    return validate(schemas.WitnessIn, {"username": str(form.get(f"{prefix}_username", "")),
+                                        "password": str(form.get(f"{prefix}_password", "")),
+                                        "totp_code": str(form.get(f"{prefix}_totp", ""))})
+
+
+def _movement(kind: str, db: Session, actor: Actor, session_id: str) -> Callable[[Any], object]:
+    def run(form: Any) -> object:
+        data = parse_form(schemas.SessionMovementIn, form, extra={"session_id": session_id})
+        if kind == "waste":
+            data.witness = _witness(form)
+        return service.movement(db=db, kind=kind, data=data, actor=actor)
+    return run
+
+
+@router.post("/treatment-sessions/{session_id}/stock/draw")
+async def draw_page(request: Request, session_id: str,
+                    actor: Actor = Depends(require(Permission.INVENTORY_USE)),
+                    db: Session = Depends(get_db)) -> Response:
+    """Draw from a container in the cabinet for this session."""
+    return await treatment_pages.act(request, db, actor, session_id,
+                                     _movement("draw", db, actor, session_id))
+
+
+@router.post("/treatment-sessions/{session_id}/stock/waste")
+async def waste_page(request: Request, session_id: str,
+                     actor: Actor = Depends(require(Permission.INVENTORY_USE)),
+                     db: Session = Depends(get_db)) -> Response:
+    """Waste what is left of a draw; the witness types their own credentials."""
+    return await treatment_pages.act(request, db, actor, session_id,
+                                     _movement("waste", db, actor, session_id))
+
+
+@router.get("/inventory", response_class=HTMLResponse)
+def stock_page(request: Request, actor: Actor = Depends(require(Permission.INVENTORY_VIEW)),
+               db: Session = Depends(get_db)) -> Response:
+    """Stock on hand at the user's sites, by cabinet, with the day's counts."""
+    cabinets = catalogue.cabinets(db, actor)
+    containers = service.containers_at(db, actor)
+    recent = db.execute(select(StockCount).where(StockCount.location_pk.in_(
+        [c.pk for c, _ in cabinets])).order_by(StockCount.counted_at.desc()).limit(10)
+    ).scalars().all()
+    names = {c.pk: f"{s.code} {c.name}" for c, s in cabinets}
+    db.commit()
+    return render(request, "inventory/stock.html", cabinets=cabinets, containers=containers,
+                  recent=recent, names=names,
+                  can_count=allows(actor.role, Permission.INVENTORY_USE),
+                  can_manage=allows(actor.role, Permission.INVENTORY_MANAGE))
+
+
+def _count_form(request: Request, db: Session, actor: Actor, cabinet_id: str,
+                errors: list[str] | None = None, form: Any = None,
+                status_code: int = 200) -> Response:
+    cabinet = service.location(db, cabinet_id, actor)
+    items = counts.to_count(db, cabinet)
+    db.commit()
+    return render(request, "inventory/count.html", cabinet=cabinet, items=items,
+                  errors=errors or [], form=form or {}, status_code=status_code)
+
+
+@router.get("/inventory/cabinets/{cabinet_id}/count", response_class=HTMLResponse)
+def count_page(request: Request, cabinet_id: str,
+               actor: Actor = Depends(require(Permission.INVENTORY_USE)),
+               db: Session = Depends(get_db)) -> Response:
+    """The blind count sheet for a cabinet: two people count every container."""
+    return _count_form(request, db, actor, cabinet_id)
+
+
+@router.post("/inventory/cabinets/{cabinet_id}/count", response_class=HTMLResponse)
+async def count_submit(request: Request, cabinet_id: str,
+                       actor: Actor = Depends(require(Permission.INVENTORY_USE)),
+                       db: Session = Depends(get_db)) -> Response:
+    """Store the count; variances open discrepancies."""
+    form = await request.form()
+    try:
+        cabinet = service.location(db, cabinet_id, actor)
+        second = _witness(form, "second")
+        if second is None:
+            raise InvalidInput([FieldProblem(
+                "second_username", "a second person must count and sign in",
+                "another nurse or prescriber's username and password")])
+        counter = service.witness_of(db, second, actor)
+        first = {k.removeprefix("first."): str(v) for k, v in form.items() if k.startswith("first.")}
+        theirs = {k.removeprefix("second."): str(v) for k, v in form.items()
+                  if k.startswith("second.")}
+        count = counts.record(db=db, cabinet=cabinet, first=first, second=theirs,
+                              second_counter=counter, actor=actor)
+    except (InvalidInput, Conflict, Forbidden) as exc:
+        db.rollback()
+        return _count_form(request, db, actor, cabinet_id, _messages(exc), dict(form.items()),
+                           exc.status)
+    db.commit()
+    return RedirectResponse(f"/inventory/counts/{count.id}", status_code=303)
+
+
+@router.get("/inventory/counts/{count_id}", response_class=HTMLResponse)
+def count_result(request: Request, count_id: str,
+                 actor: Actor = Depends(require(Permission.INVENTORY_VIEW)),
+                 db: Session = Depends(get_db)) -> Response:
+    """A stored count: each container counted against the ledger."""
+    count = db.execute(select(StockCount).where(StockCount.id == public_id(count_id, "count"))
+                       ).scalar_one_or_none()
+    if count is None:
+        raise NotFound("no such count")
+    names = {c.pk: (c, s) for c, s in catalogue.cabinets(db, actor)}
+    if count.location_pk not in names:
+        raise NotFound("no such count")
+    cabinet, site = names[count.location_pk]
+    lines = counts.lines_of(db, count)
+    db.commit()
+    return render(request, "inventory/count_result.html", count=count, cabinet=cabinet,
+                  site=site, lines=lines, tz=site.time_zone)
+
+
+@router.get("/inventory/receive", response_class=HTMLResponse)
+def receive_page(request: Request, actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
+                 db: Session = Depends(get_db)) -> Response:
+    """The receipt form: containers on a supplier's invoice into a cabinet."""
+    return _receive_form(request, db, actor)
+
+
+def _receive_form(request: Request, db: Session, actor: Actor, errors: list[str] | None = None,
+                  form: Any = None, status_code: int = 200) -> Response:
+    products = catalogue.products(db)
+    cabinets = catalogue.cabinets(db, actor)
+    db.commit()
+    return render(request, "inventory/receive.html", products=products, cabinets=cabinets,
+                  errors=errors or [], form=form or {}, status_code=status_code)
+
+
+@router.post("/inventory/receive", response_class=HTMLResponse)
+async def receive_submit(request: Request,
+                         actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
+                         db: Session = Depends(get_db)) -> Response:
+    """Store a receipt; back to the stock page."""
+    form = await request.form()
+    try:
+        service.receive(db=db, data=parse_form(schemas.ReceiveIn, form), actor=actor)
+    except (InvalidInput, Conflict, NotFound) as exc:
+        db.rollback()
+        return _receive_form(request, db, actor, _messages(exc), dict(form.items()),
+                             422 if isinstance(exc, NotFound) else exc.status)
+    db.commit()
+    return RedirectResponse("/inventory", status_code=303)
+
+
+def _discrepancy_page(request: Request, db: Session, actor: Actor,
+                      errors: dict[str, list[str]] | None = None,
+                      status_code: int = 200) -> Response:
+    listed = discrepancies.listed(db, actor, include_resolved=True)
+    sites = {s.pk: s for s in db.execute(select(Site).where(Site.pk.in_(actor.site_pks))).scalars()}
+    sessions = service.sessions_by_pk(db, [d.session_pk for d in listed if d.session_pk])
+    db.commit()
+    return render(request, "inventory/discrepancies.html", items=listed, sites=sites,
+                  sessions=sessions, errors=errors or {}, status_code=status_code)
+
+
+@router.get("/inventory/discrepancies", response_class=HTMLResponse)
+def discrepancies_page(request: Request,
+                       actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
+                       db: Session = Depends(get_db)) -> Response:
+    """Open discrepancies first, then the resolved ones with who resolved them and why."""
+    return _discrepancy_page(request, db, actor)
+
+
+@router.post("/inventory/discrepancies/{discrepancy_id}/resolve", response_class=HTMLResponse)
+async def resolve_page(request: Request, discrepancy_id: str,
+                       actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
+                       db: Session = Depends(get_db)) -> Response:
+    """Resolve with a reason (and, with a witness, bring the ledger in line)."""
+    form = await request.form()
+    try:
+        found = discrepancies.get(db, discrepancy_id, actor)
+        data = validate(schemas.ResolveIn, {"reason": str(form.get("reason", "")).strip(),
+                                            "witness": _witness(form)})
+        witness_user = service.witness_of(db, data.witness, actor) if data.witness else None
+        discrepancies.resolve(db=db, discrepancy=found, reason=data.reason, actor=actor,
+                              witness_user=witness_user)
+    except (InvalidInput, Conflict, Forbidden) as exc:
+        db.rollback()
+        return _discrepancy_page(request, db, actor, {discrepancy_id: _messages(exc)}, exc.status)
+    db.commit()
+    return RedirectResponse("/inventory/discrepancies", status_code=303)
+
+
+@router.get("/inventory/reports", response_class=HTMLResponse)
+def reports_page(request: Request, actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
+                 db: Session = Depends(get_db)) -> Response:
+    """Choose a report, a site and a period; download it as PDF or CSV."""
+    sites = db.execute(select(Site).where(Site.pk.in_(actor.site_pks)).order_by(Site.code)
+                       ).scalars().all()
+    today = utcnow().astimezone(ZoneInfo(sites[0].time_zone)).date() if sites else date.today()
+    db.commit()
+    return render(request, "inventory/reports.html", sites=sites, today=today,
+                  month_ago=today - timedelta(days=30))
+
+
+@router.get("/inventory/reports/{kind}")
+def report_download(kind: str, site: str, format: str = "pdf",
+                    start: date | None = None, end: date | None = None,
+                    as_of: date | None = None,
+                    actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
+                    db: Session = Depends(get_db)) -> Response:
+    """A report as a file, for a signed-in administrator (the API serves the same with a token)."""
+    if format not in ("pdf", "csv"):
+        raise invalid("format", f"{format!r}", "pdf, csv")
+    if kind == "inventory":
+        if as_of is None:
+                raise invalid("as_of", "is required", "a date, YYYY-MM-DD")
+        return report_router.inventory(site=site, as_of=as_of, format=format,  # type: ignore[arg-type]
+                                       actor=actor, db=db)
+    if kind not in REPORTS:
+        raise NotFound("no such report")
+    if start is None or end is None:
+        raise invalid("start", "start and end are required", "dates, YYYY-MM-DD")
+    return REPORTS[kind](site=site, start=start, end=end, format=format,  # type: ignore[arg-type]
+                         actor=actor, db=db)
