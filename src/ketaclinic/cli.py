@@ -17,6 +17,7 @@ from typer.exceptions import TyperException
 
 from ketaclinic.errors import DomainError
 from ketaclinic.fhir.commands import export_fhir, import_fhir
+from ketaclinic.inventory.commands import inventory_app
 from ketaclinic.measures.commands import measures_app
 from ketaclinic.settings import SettingsError, get_settings
 
@@ -31,6 +32,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(sites_app, name="sites")
 app.add_typer(audit_app, name="audit")
 app.add_typer(measures_app, name="measures")
+app.add_typer(inventory_app, name="inventory")
 app.command("import-fhir")(import_fhir)
 app.command("export-fhir")(export_fhir)
 console = Console(soft_wrap=True)

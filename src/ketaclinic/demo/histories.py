@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from ketaclinic.auth.actor import Actor
 from ketaclinic.clinics.models import Site
+from ketaclinic.demo import stock as demo_stock
 from ketaclinic.evaluations import schemas as evaluation_schemas
 from ketaclinic.evaluations import service as evaluations
 from ketaclinic.evaluations.models import Evaluation
@@ -66,9 +67,11 @@ def _answers(total: int, items: int, top: int, item9: int = 0) -> list[int | Non
 
 class _Writer:
     def __init__(self, db: Session, patient: Patient, course: Evaluation, site: Site,
-                 operator: Actor) -> None:
+                 operator: Actor, stock: demo_stock.DemoStock | None) -> None:
         self.db, self.patient, self.course, self.site, self.operator = (db, patient, course, site,
                                                                         operator)
+        self.stock = stock
+        self.given: list[TreatmentSession] = []
         self.tz = ZoneInfo(site.time_zone)
         self.chair = site.chairs[0]
         self.sessions = 0
@@ -81,11 +84,12 @@ class _Writer:
             patient_pk=self.patient.pk, evaluation_pk=self.course.pk, site_pk=self.site.pk,
             chair_pk=self.chair.pk, route="iv", status=DISCHARGED, checked_in_at=self.at(day, 9),
             dose_start=self.at(day, 9, 20), dose_end=self.at(day, 10),
-            dose_given={"dose_mg": 35.0, "mg_per_kg": 0.5, "lot_number": "DEMO-LOT", "route": "iv"},
+            dose_given={"dose_mg": 35.0, "mg_per_kg": 0.5, "lot_number": demo_stock.LOT, "route": "iv"},
             ordered_by=self.course.signed_by, escort_present=True, driving_warning_given=True,
             discharged_at=self.at(day, 11), created_by=self.operator.username)
         self.db.add(session)
         self.db.flush()
+        self.given.append(session)
         self.sessions += 1
         # Some sessions bring the common, self-limiting side effects (every third: nausea).
         if self.sessions % 3 == 0:
@@ -142,14 +146,16 @@ def _tell(writer: _Writer, story: Story, today: date) -> None:
         writer.measure(min(last_day + timedelta(days=gap), today), score, "follow-up")
 
 
-def add_course_histories(db: Session, *, site_code: str, operator: Actor, today: date) -> dict[
-        str, str]:
-    """One demo patient per story at the site, IV for depression; returns story -> patient id."""
+def add_course_histories(db: Session, *, site_code: str, operator: Actor, today: date,
+                         stock: demo_stock.DemoStock | None = None) -> dict[str, str]:
+    """One demo patient per story at the site, IV for depression, each dose drawn from the demo
+    stock when given; returns story -> patient id."""
     site = db.execute(select(Site).where(Site.code == site_code)).scalar_one()
     prescriber = Actor("prescriber", "prescriber", site_pks=frozenset({site.pk}))
     candidates = db.execute(select(Patient).join(PatientMrn).where(PatientMrn.site_pk == site.pk)
                             .order_by(Patient.pk.desc())).scalars().all()
     told: dict[str, str] = {}
+    given: list[TreatmentSession] = []
     stories = list(STORIES)
     for patient in candidates:
         if not stories:
@@ -166,7 +172,12 @@ def add_course_histories(db: Session, *, site_code: str, operator: Actor, today:
                          actor=prescriber, data=evaluation_schemas.SignIn(
                              decision="start", caution_reasons=reasons, weight_kg=DEMO_WEIGHT_KG,
                              plan_start=start))
-        _tell(_Writer(db, patient, evaluation, site, operator), story, today)
+        writer = _Writer(db, patient, evaluation, site, operator, stock)
+        _tell(writer, story, today)
+        given.extend(writer.given)
         told[story.name] = str(patient.id)
         stories.pop(0)
+    if stock is not None:  # in time order, as the vials were used
+        for session in sorted(given, key=lambda s: s.dose_start or s.checked_in_at):
+            demo_stock.dispense(db, stock, session)
     return told

@@ -12,6 +12,7 @@ from ketaclinic.auth.actor import Actor
 from ketaclinic.clinics.models import Chair, Network, Site
 from ketaclinic.db import utcnow
 from ketaclinic.demo import histories
+from ketaclinic.demo import stock as demo_stock
 from ketaclinic.demo.generator import PatientSpec, generate
 from ketaclinic.patients import schemas
 from ketaclinic.patients import service as patients
@@ -82,8 +83,10 @@ def seed(db: Session, *, patients_count: int = 50, seed_value: int = DEMO_SEED,
         first_patient_id = first_patient_id or patient_id
         if on_patient:
             on_patient(number)
+    today = now.astimezone(ZoneInfo(DEMO_SITES[0][3])).date()
+    stock = demo_stock.add_stock(db, sites=sites, today=today)
     stories = histories.add_course_histories(db, site_code=DEMO_SITES[0][0], operator=operator,
-                                             today=now.astimezone(ZoneInfo(DEMO_SITES[0][3])).date())
+                                             today=today, stock=stock)
     if first_patient_id:
         auth.create_user(db=db, username=DEMO_PATIENT_USERNAME,
                          display_name="Demo patient", role="patient", password=DEMO_PASSWORD,

@@ -70,7 +70,8 @@ def respond(fmt: Format, *, name: str, title: str, lines: Sequence[str], columns
                         headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'})
     return JSONResponse(jsonable_encoder({"title": title, "notes": list(lines),
                                           "rows": [{c: r.get(c) for c in columns} for r in rows],
-                                          **(extra or {})}))
+                                          **(extra or {})},
+                                         custom_encoder={Decimal: str}))  # exact, as elsewhere
 
 
 @router.get("/dispensing")
@@ -89,7 +90,7 @@ def dispensing(site: str, start: date, end: date, format: Format = "json",
                           f"Keep at least {retention['retention_years']} years "
                           f"({retention['source']})."],
                    columns=reports.LOG_COLUMNS, rows=rows, site=where,
-                   widths=(16, 10, 10, 26, 12, 10, 9, 6, 18, 12, 12, 12, 24, 20))
+                   widths=(16, 15, 10, 26, 12, 10, 9, 6, 18, 12, 12, 12, 24, 20))
 
 
 @router.get("/inventory")
