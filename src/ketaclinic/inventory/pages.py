@@ -53,7 +53,9 @@ def _witness(form: Any, prefix: str = "witness") -> schemas.WitnessIn | None:
 
 def _movement(kind: str, db: Session, actor: Actor, session_id: str) -> Callable[[Any], object]:
     def run(form: Any) -> object:
-        data = parse_form(schemas.SessionMovementIn, form, extra={"session_id": session_id})
+        data = validate(schemas.SessionMovementIn, {
+            "session_id": session_id, "container_id": str(form.get("container_id", "")),
+            "quantity_mg": str(form.get("quantity_mg", "")).strip()})
         if kind == "waste":
             data.witness = _witness(form)
         return service.movement(db=db, kind=kind, data=data, actor=actor)

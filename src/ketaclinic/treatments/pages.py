@@ -16,7 +16,7 @@ from ketaclinic.auth.models import User
 from ketaclinic.auth.permissions import Permission, allows
 from ketaclinic.clinics.models import Chair
 from ketaclinic.db import session_factory, utcnow
-from ketaclinic.errors import Conflict, InvalidInput, invalid
+from ketaclinic.errors import Conflict, Forbidden, InvalidInput, invalid
 from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.inventory import session_panel
 from ketaclinic.knowledge.monitoring import observation_ends
@@ -162,7 +162,7 @@ async def act(request: Request, db: Session, actor: Actor, session_id: str,
     form = await request.form()
     try:
         action(form)
-    except (InvalidInput, Conflict) as exc:
+    except (InvalidInput, Conflict, Forbidden) as exc:
         if getattr(exc, "keeps_changes", False):
             db.commit()  # what the refusal recorded (a discrepancy for the administrator)
         else:

@@ -1,0 +1,94 @@
+"""A nurse draws a vial for an IV session, the dose is charted, the rest is wasted with a witness
+who types their own credentials, the session closes, and the day's count matches the ledger."""
+
+from datetime import datetime
+
+import pytest
+from playwright.sync_api import Page, expect
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
+
+from ketaclinic.clinics.models import Site
+from ketaclinic.db import utcnow
+from ketaclinic.demo.seed import DEMO_PASSWORD
+from ketaclinic.inventory import ledger
+from ketaclinic.inventory.models import Container, StorageLocation
+from tests.e2e.test_chart_in_browser import log_in
+from tests.e2e.test_session_in_browser import CLINIC_TZ, check_in, clinic_time, type_reading
+
+pytestmark = pytest.mark.e2e
+
+
+def ledger_now(database_url: str) -> dict[str, str]:
+    """What the ledger says each container in Harbor Point's cabinet holds now (label -> mg)."""
+    engine = create_engine(database_url)
+    with Session(engine) as db:
+        cabinet = db.execute(select(StorageLocation).join(
+            Site, Site.pk == StorageLocation.site_pk).where(Site.code == "HPC")).scalars().first()
+        assert cabinet is not None
+        rows = ledger.inventory_as_of(db, utcnow(), [cabinet.pk])
+        labels = dict(db.execute(select(Container.pk, Container.label)).all())
+    engine.dispose()
+    return {labels[r["container_pk"]]: f"{r['quantity_mg'].normalize():f}" for r in rows}
+
+
+def test_nurse_draws_gives_wastes_with_a_witness_closes_and_counts(
+        page: Page, demo_server: str, demo_database: str) -> None:
+    if datetime.now(CLINIC_TZ).hour < 2:
+        pytest.skip("the walk charts the dose as given up to 2 hours ago, before the clinic's midnight")
+    check_in(page, demo_server, 7, "Chair 3")
+    session_url = page.url
+    page.context.clear_cookies()
+    log_in(page, demo_server, "nurse")
+    page.goto(session_url)
+    page.get_by_label("Identity confirmed").check()
+    page.get_by_label("Pregnancy status asked").check()
+    page.get_by_label("Escort or ride home confirmed").check()
+    page.get_by_role("button", name="Run checks").click()
+    type_reading(page, "126", "80")
+    # Draw a whole 50 mg from the open vial; the dose charted is the planned one.
+    page.get_by_label("Draw from").select_option(index=0)
+    page.locator("#s-draw-mg").fill("50")
+    page.locator("#draw-form").get_by_role("button", name="Draw").click()
+    expect(page.locator("#stock-figures")).to_contain_text("Drawn 50 mg")
+    planned = page.get_by_label("Dose given (mg)").input_value()
+    page.get_by_label("Started at (blank: now)").fill(clinic_time(110))
+    page.get_by_role("button", name="Start dose").click()
+    expect(page.locator("#dose-given")).to_contain_text(f"{planned} mg, lot KX2611")
+    left = 50 - float(planned)
+    expect(page.locator("#stock-figures")).to_contain_text(f"{left:g} mg still to account for")
+    # The witness types their own credentials; a wrong password is refused and nothing is saved.
+    waste = page.locator(".waste-form").first
+    expect(waste.locator("input[name=quantity_mg]")).to_have_value(f"{left:g}")
+    waste.get_by_label("Witness username").fill("prescriber")
+    waste.get_by_label("Witness password").fill("not-the-password")
+    waste.get_by_role("button", name="Waste, witnessed").click()
+    expect(page.locator("#step-errors")).to_contain_text("witness")
+    waste = page.locator(".waste-form").first
+    waste.get_by_label("Witness username").fill("prescriber")
+    waste.get_by_label("Witness password").fill(DEMO_PASSWORD)
+    waste.get_by_role("button", name="Waste, witnessed").click()
+    expect(page.locator("#stock-balanced")).to_be_visible()
+    expect(page.locator("#stock-figures")).to_contain_text(f"wasted {left:g}")
+    # Observation, then discharge: the record closes because the amounts add up.
+    page.get_by_label("Ended at (blank: now)").fill(clinic_time(65))
+    page.get_by_role("button", name="End dosing").click()
+    type_reading(page, "130", "82")
+    page.locator("#e-moass").select_option("5")
+    page.locator("#events form").first.get_by_role("button", name="Record").click()
+    page.get_by_label("Escort present to take the patient home").check()
+    page.get_by_label("Told: no driving").check()
+    page.locator("#discharge").get_by_role("button", name="Discharge", exact=True).click()
+    expect(page.locator("#closed")).to_contain_text("Discharged")
+    expect(page.locator("#stock-closed")).to_contain_text(
+        f"drawn 50 mg = given {float(planned):g}")
+    # The day's count: two people count each container blind; it matches the ledger.
+    page.goto(f"{demo_server}/inventory")
+    page.get_by_role("link", name="Count this cabinet").first.click()
+    for label, amount in ledger_now(demo_database).items():
+        page.get_by_label(f"Your count of {label}").fill(amount)
+        page.get_by_label(f"Second count of {label}").fill(amount)
+    page.get_by_label("Username").fill("prescriber")
+    page.get_by_label("Password").fill(DEMO_PASSWORD)
+    page.get_by_label("Password").press("Enter")
+    expect(page.locator("#count-outcome")).to_contain_text("matches the ledger")
