@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from ketaclinic.db import utcnow
 from ketaclinic.treatments.models import TreatmentSession
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, totp_now
 from tests.inventory.helpers import sessions, stock
 
 
@@ -38,8 +38,13 @@ def test_receive_draw_give_waste_adjust_reverse(api, world, db: Session) -> None
     wrong_password = nurse.post("/api/v1/inventory/wastes", json={
         **movement, "quantity_mg": "15", "witness": {"username": "nurse_b", "password": "nope"}})
     assert wrong_password.status_code == 403
-    wasted = nurse.post("/api/v1/inventory/wastes", json={
+    elsewhere = nurse.post("/api/v1/inventory/wastes", json={
         **movement, "quantity_mg": "15", "witness": {"username": "nurse_b", "password": PASSWORD}})
+    assert elsewhere.status_code == 422 and "does not work at this site" in elsewhere.text
+    wasted = nurse.post("/api/v1/inventory/wastes", json={
+        **movement, "quantity_mg": "15",
+        "witness": {"username": "prescriber", "password": PASSWORD,
+                    "totp_code": totp_now(world.users["prescriber"])}})
     assert wasted.status_code == 201, wasted.text
     overdrawn = nurse.post("/api/v1/inventory/doses", json={**movement, "quantity_mg": "1"})
     assert overdrawn.status_code == 409 and "drawn for this session" in overdrawn.text

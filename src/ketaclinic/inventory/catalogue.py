@@ -10,7 +10,7 @@ from ketaclinic.auth.actor import Actor
 from ketaclinic.clinics.models import Site
 from ketaclinic.errors import Conflict, NotFound, invalid, public_id
 from ketaclinic.inventory import schemas
-from ketaclinic.inventory.models import Product, StorageLocation
+from ketaclinic.inventory.models import Container, Lot, Product, StorageLocation
 
 
 def add_product(*, db: Session, data: schemas.ProductIn, actor: Actor) -> Product:
@@ -78,3 +78,12 @@ def product(db: Session, product_id: object) -> Product:
     if found is None:
         raise NotFound("no such product")
     return found
+
+
+def describe(db: Session, container_pks: list[int]) -> dict[int, tuple[Container, Lot, Product]]:
+    """Containers with their lot and product, in one query."""
+    if not container_pks:
+        return {}
+    rows = db.execute(select(Container, Lot, Product).join(Lot, Lot.pk == Container.lot_pk).join(
+        Product, Product.pk == Lot.product_pk).where(Container.pk.in_(container_pks))).all()
+    return {c.pk: (c, lot, product) for c, lot, product in rows}

@@ -13,7 +13,7 @@ from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.models import User
 from ketaclinic.db import utcnow
 from ketaclinic.errors import FieldProblem, InvalidInput
-from ketaclinic.inventory import ledger
+from ketaclinic.inventory import catalogue, ledger
 from ketaclinic.inventory.models import (
     Container,
     Discrepancy,
@@ -41,10 +41,7 @@ def to_count(db: Session, cabinet: StorageLocation) -> list[ToCount]:
     rows = ledger.inventory_as_of(db, utcnow(), [cabinet.pk])
     if not rows:
         return []
-    found = {c.pk: (c, lot, product) for c, lot, product in db.execute(
-        select(Container, Lot, Product).join(Lot, Lot.pk == Container.lot_pk).join(
-            Product, Product.pk == Lot.product_pk).where(
-            Container.pk.in_([r["container_pk"] for r in rows])))}
+    found = catalogue.describe(db, [r["container_pk"] for r in rows])
     items = []
     for r in rows:
         container, lot, product = found[r["container_pk"]]

@@ -128,7 +128,7 @@ async def count_submit(request: Request, cabinet_id: str,
             raise InvalidInput([FieldProblem(
                 "second_username", "a second person must count and sign in",
                 "another nurse or prescriber's username and password")])
-        counter = service.witness_of(db, second, actor)
+        counter = service.witness_of(db, second, actor, cabinet.site_pk)
         first = {k.removeprefix("first."): str(v) for k, v in form.items() if k.startswith("first.")}
         theirs = {k.removeprefix("second."): str(v) for k, v in form.items()
                   if k.startswith("second.")}
@@ -222,7 +222,8 @@ async def resolve_page(request: Request, discrepancy_id: str,
         found = discrepancies.get(db, discrepancy_id, actor)
         data = validate(schemas.ResolveIn, {"reason": str(form.get("reason", "")).strip(),
                                             "witness": _witness(form)})
-        witness_user = service.witness_of(db, data.witness, actor) if data.witness else None
+        witness_user = (service.witness_of(db, data.witness, actor, found.site_pk)
+                        if data.witness else None)
         discrepancies.resolve(db=db, discrepancy=found, reason=data.reason, actor=actor,
                               witness_user=witness_user)
     except (InvalidInput, Conflict, Forbidden) as exc:

@@ -11,7 +11,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from ketaclinic.clinics.models import Site
-from ketaclinic.inventory import ledger
+from ketaclinic.inventory import catalogue, ledger
 from ketaclinic.inventory.models import (
     Container,
     Discrepancy,
@@ -93,10 +93,7 @@ def inventory_report(db: Session, site: Site, as_of: datetime) -> list[dict[str,
     rows = ledger.inventory_as_of(db, as_of, list(cabinets))
     if not rows:
         return []
-    described = {c.pk: (c, lot, product) for c, lot, product in db.execute(
-        select(Container, Lot, Product).join(Lot, Lot.pk == Container.lot_pk).join(
-            Product, Product.pk == Lot.product_pk).where(
-            Container.pk.in_([r["container_pk"] for r in rows])))}
+    described = catalogue.describe(db, [r["container_pk"] for r in rows])
     exact_above = load_table("controlled_substances")["inventory"]["exact_count_above_units"]
     report = []
     for r in rows:

@@ -90,7 +90,9 @@ def adjust(data: schemas.AdjustIn, actor: Actor = Depends(require(Permission.INV
     if data.delta_mg == 0:
         raise invalid("delta_mg", "a correction of 0 mg changes nothing", "a non-zero number")
     txn = ledger.adjust(db=db, container_pk=held.pk, delta=data.delta_mg.quantize(ledger.MG),
-                        reason=data.reason, witness_user=service.witness_of(db, data.witness, actor),
+                        reason=data.reason,
+                        witness_user=service.witness_of(db, data.witness, actor,
+                                                        service.site_of(db, held.pk)),
                         actor=actor)
     db.commit()
     return schemas.TxnOut(txn_id=txn)
@@ -103,10 +105,13 @@ def reverse(txn_id: uuid.UUID, data: schemas.ReverseIn,
     """Undo a transaction by its mirror image, with a reason."""
     first = db.execute(select(LedgerRow.container_pk).where(LedgerRow.txn_id == txn_id).limit(1)
                        ).scalar_one_or_none()
+    site_pk = None
     if first is not None:
         label = db.execute(select(Container.id).where(Container.pk == first)).scalar_one()
         service.container(db, label, actor)  # within reach, or 404
-    witness_user = service.witness_of(db, data.witness, actor) if data.witness else None
+        site_pk = service.site_of(db, first)
+    witness_user = (service.witness_of(db, data.witness, actor, site_pk) if data.witness
+                    else None)
     txn = ledger.reverse(db=db, txn_id=txn_id, reason=data.reason, actor=actor,
                          witness_user=witness_user)
     db.commit()
@@ -162,7 +167,7 @@ def add_cabinet(data: schemas.CabinetIn,
 
 def _dispose(kind: str, data: schemas.DisposalIn, actor: Actor, db: Session) -> schemas.TxnOut:
     held = service.container(db, data.container_id, actor)
-    witness_user = service.witness_of(db, data.witness, actor) if (
+    witness_user = service.witness_of(db, data.witness, actor, service.site_of(db, held.pk)) if (
         data.witness or kind == "destroy") else None
     txn = ledger.dispose(db=db, container_pk=held.pk, kind=kind, reason=data.reason, actor=actor,
                          witness_user=witness_user)
@@ -200,7 +205,7 @@ def record_count(data: schemas.CountIn, actor: Actor = Depends(require(Permissio
                  db: Session = Depends(get_db)) -> schemas.CountOut:
     """A cabinet counted by two people; each variance from the ledger opens a discrepancy."""
     cabinet = service.location(db, data.location_id, actor)
-    second = service.witness_of(db, data.second_counter, actor)
+    second = service.witness_of(db, data.second_counter, actor, cabinet.site_pk)
     count = counts.record(db=db, cabinet=cabinet, first=data.first, second=data.second,
                           second_counter=second, actor=actor)
     db.commit()
@@ -222,7 +227,8 @@ def resolve(discrepancy_id: str, data: schemas.ResolveIn,
             db: Session = Depends(get_db)) -> schemas.DiscrepancyOut:
     """Resolve a discrepancy with a reason (with a witness, the ledger is brought in line)."""
     found = discrepancies.get(db, discrepancy_id, actor)
-    witness_user = service.witness_of(db, data.witness, actor) if data.witness else None
+    witness_user = (service.witness_of(db, data.witness, actor, found.site_pk) if data.witness
+                    else None)
     resolved = discrepancies.resolve(db=db, discrepancy=found, reason=data.reason, actor=actor,
                                      witness_user=witness_user)
     db.commit()

@@ -12,8 +12,8 @@ from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.models import User
 from ketaclinic.db import utcnow
 from ketaclinic.errors import Conflict, NotFound, invalid, public_id
-from ketaclinic.inventory import ledger, schemas
-from ketaclinic.inventory.models import Container, LedgerRow, Lot, Product, StorageLocation
+from ketaclinic.inventory import catalogue, ledger, schemas
+from ketaclinic.inventory.models import Container, LedgerRow, Product, StorageLocation
 from ketaclinic.patients.models import Patient
 from ketaclinic.treatments.models import TreatmentSession
 
@@ -31,16 +31,18 @@ def container(db: Session, container_id: object, actor: Actor) -> Container:
     """A container whose stock is (or was last) in a cabinet at one of the actor's sites."""
     found = db.execute(select(Container).where(
         Container.id == public_id(container_id, "container"))).scalar_one_or_none()
-    if found is None:
-        raise NotFound("no such container")
-    where = ledger.location_of(db, found.pk) or db.execute(select(LedgerRow.location_pk).where(
-        LedgerRow.container_pk == found.pk, LedgerRow.location_pk.is_not(None)).order_by(
-        LedgerRow.pk.desc()).limit(1)).scalar_one_or_none()
-    site = db.execute(select(StorageLocation.site_pk).where(StorageLocation.pk == where)
-                      ).scalar_one_or_none()
-    if site not in actor.site_pks:
+    if found is None or site_of(db, found.pk) not in actor.site_pks:
         raise NotFound("no such container")
     return found
+
+
+def site_of(db: Session, container_pk: int) -> int | None:
+    """The site whose cabinet holds (or last held) a container."""
+    where = ledger.location_of(db, container_pk) or db.execute(select(LedgerRow.location_pk).where(
+        LedgerRow.container_pk == container_pk, LedgerRow.location_pk.is_not(None)).order_by(
+        LedgerRow.pk.desc()).limit(1)).scalar_one_or_none()
+    return db.execute(select(StorageLocation.site_pk).where(StorageLocation.pk == where)
+                      ).scalar_one_or_none()
 
 
 def session(db: Session, session_id: object, actor: Actor) -> tuple[TreatmentSession, Any]:
@@ -53,12 +55,18 @@ def session(db: Session, session_id: object, actor: Actor) -> tuple[TreatmentSes
     return found, patient_id
 
 
-def witness_of(db: Session, given: schemas.WitnessIn | None, actor: Actor) -> User:
-    """The authenticated witness (refused when missing or wrong)."""
+def witness_of(db: Session, given: schemas.WitnessIn | None, actor: Actor,
+               site_pk: int | None) -> User:
+    """The authenticated witness, who works at the site of the entry (refused when missing,
+    wrong, or from elsewhere)."""
     if given is None:
         raise invalid("witness", "a second person must witness this", "their own credentials")
-    return ledger.witness(db=db, username=given.username, password=given.password,
+    user = ledger.witness(db=db, username=given.username, password=given.password,
                           totp_code=given.totp_code, actor=actor)
+    if site_pk not in {s.pk for s in user.sites}:
+        raise invalid("witness", f"{user.username} does not work at this site",
+                      "a nurse or prescriber of this site")
+    return user
 
 
 def receive(*, db: Session, data: schemas.ReceiveIn, actor: Actor) -> list[Container]:
@@ -87,7 +95,8 @@ def movement(*, db: Session, kind: str, data: schemas.SessionMovementIn, actor: 
                            prescriber=data.prescriber or treated.ordered_by or "", actor=actor,
                            patient_id=patient_id)
     return ledger.waste(db=db, container_pk=held.pk, amount=amount, session_pk=treated.pk,
-                        witness_user=witness_of(db, data.witness, actor), actor=actor,
+                        witness_user=witness_of(db, data.witness, actor, treated.site_pk),
+                        actor=actor,
                         patient_id=patient_id)
 
 
@@ -97,32 +106,30 @@ def containers_at(db: Session, actor: Actor, site_pk: int | None = None
     sites = actor.site_pks if site_pk is None else actor.site_pks & {site_pk}
     cabinets = {c.pk: c for c in db.execute(select(StorageLocation).where(
         StorageLocation.site_pk.in_(sites))).scalars()}
-    rows = ledger.inventory_as_of(db, utcnow(), list(cabinets))
-    return [_container_out(db, r["container_pk"], cabinets[r["location_pk"]].name,
-                           r["quantity_mg"], r["devices"]) for r in rows]
+    return _described(db, ledger.inventory_as_of(db, utcnow(), list(cabinets)), cabinets)
 
 
-def _container_out(db: Session, container_pk: int, where: str, quantity: Decimal,
-                   devices: int) -> schemas.ContainerOut:
-    held, lot, product = db.execute(select(Container, Lot, Product).join(
-        Lot, Lot.pk == Container.lot_pk).join(Product, Product.pk == Lot.product_pk).where(
-        Container.pk == container_pk)).one()
-    return schemas.ContainerOut(id=held.id, label=held.label, product=product.name,
-                                lot_number=lot.lot_number, expires_on=lot.expires_on,
-                                location=where, quantity_mg=quantity, devices=devices)
+def _described(db: Session, rows: list[dict[str, Any]], cabinets: dict[int, StorageLocation]
+               ) -> list[schemas.ContainerOut]:
+    found = catalogue.describe(db, [r["container_pk"] for r in rows])
+    out = []
+    for r in rows:
+        held, lot, product = found[r["container_pk"]]
+        out.append(schemas.ContainerOut(
+            id=held.id, label=held.label, product=product.name, lot_number=lot.lot_number,
+            expires_on=lot.expires_on, location=cabinets[r["location_pk"]].name,
+            quantity_mg=r["quantity_mg"], devices=r["devices"]))
+    return out
 
 
 def inventory(*, db: Session, as_of: datetime, actor: Actor) -> schemas.InventoryOut:
     """Stock at the actor's sites as of a moment, from the ledger."""
     cabinets = {c.pk: c for c in db.execute(select(StorageLocation).where(
         StorageLocation.site_pk.in_(actor.site_pks))).scalars()}
-    rows = []
-    for r in ledger.inventory_as_of(db, as_of, list(cabinets)):
-        out = _container_out(db, r["container_pk"], cabinets[r["location_pk"]].name,
-                             r["quantity_mg"], r["devices"])
-        rows.append(schemas.InventoryRowOut(container=out.label, product=out.product,
-                                            lot_number=out.lot_number, location=out.location or "",
-                                            quantity_mg=out.quantity_mg, devices=out.devices))
+    rows = [schemas.InventoryRowOut(container=c.label, product=c.product,
+                                    lot_number=c.lot_number, location=c.location or "",
+                                    quantity_mg=c.quantity_mg, devices=c.devices)
+            for c in _described(db, ledger.inventory_as_of(db, as_of, list(cabinets)), cabinets)]
     return schemas.InventoryOut(as_of=as_of, rows=rows,
                                 total_mg=sum((r.quantity_mg for r in rows), Decimal(0)))
 
