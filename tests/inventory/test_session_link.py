@@ -7,6 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic.audit.models import AuditEvent
+from ketaclinic.inventory.models import LedgerRow
 from ketaclinic.treatments.models import TreatmentSession
 from tests.conftest import PASSWORD, totp_now
 from tests.inventory.helpers import stock
@@ -60,6 +61,11 @@ def test_draw_dose_waste_then_the_session_closes(api, world, db: Session) -> Non
     assert api["admin"].get(f"{INV}/discrepancies").json() == []
     late = api["nurse_a"].post(f"{INV}/draws", json={**movement, "quantity_mg": "1"})
     assert late.status_code == 409 and "closed" in late.text
+    # The audit trail lists every ledger entry (receive, draw, dose, waste).
+    txns = {str(t) for t in db.execute(select(LedgerRow.txn_id).distinct()).scalars()}
+    audited = set(db.execute(select(AuditEvent.record_id).where(
+        AuditEvent.record_type == "LedgerTxn")).scalars())
+    assert len(txns) == 4 and txns <= audited
 
 
 def test_a_mismatch_blocks_closing_alerts_the_admin_and_needs_a_reason(api, web, world,
