@@ -32,6 +32,15 @@ from ketaclinic.patients.models import (
     PatientMrn,
     VitalSigns,
 )
+from ketaclinic.scheduling.models import (
+    Appointment,
+    CalendarFeed,
+    Reminder,
+    SiteClosure,
+    SiteHours,
+    StaffAbsence,
+    StaffShift,
+)
 from ketaclinic.treatments.models import (
     MonitorMessage,
     RemsFiling,
@@ -47,7 +56,9 @@ metadata = Base.metadata
 __all__ = [
     "AccessToken",
     "Allergy",
+    "Appointment",
     "AuditEvent",
+    "CalendarFeed",
     "Chair",
     "Condition",
     "Consent",
@@ -70,6 +81,7 @@ __all__ = [
     "Patient",
     "PatientMrn",
     "Product",
+    "Reminder",
     "RemsFiling",
     "RuleOverride",
     "SessionAddendum",
@@ -77,6 +89,10 @@ __all__ = [
     "SessionEvent",
     "SessionReading",
     "Site",
+    "SiteClosure",
+    "SiteHours",
+    "StaffAbsence",
+    "StaffShift",
     "StockCount",
     "StockCountLine",
     "StorageLocation",

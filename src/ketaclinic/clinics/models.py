@@ -44,4 +44,7 @@ class Chair(RecordMixin, Base):
     active: Mapped[bool] = mapped_column(default=True)
     # The bedside monitor's device id as it appears in OBX-18 (e.g. its EUI-64), if known.
     monitor_device_id: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
+    # The treatment routes the chair can serve (an IV chair has an infusion pump).
+    routes: Mapped[list[str]] = mapped_column(JSON, default=lambda: ["iv", "esketamine", "im",
+                                                                      "oral"])
     site: Mapped[Site] = relationship(back_populates="chairs")

@@ -13,12 +13,22 @@ class EmailNotSent(RuntimeError):
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A file sent with a message."""
+
+    filename: str
+    content_type: str  # e.g. text/calendar
+    data: bytes
+
+
+@dataclass(frozen=True)
 class Email:
-    """One plain-text message."""
+    """One plain-text message, with attachments if any."""
 
     to: str
     subject: str
     body: str
+    attachments: tuple[Attachment, ...] = ()
 
 
 class Sender(Protocol):
@@ -40,6 +50,9 @@ class SmtpSender:
         email = EmailMessage()
         email["From"], email["To"], email["Subject"] = s.mail_from, message.to, message.subject
         email.set_content(message.body)
+        for item in message.attachments:
+            main, _, sub = item.content_type.partition("/")
+            email.add_attachment(item.data, maintype=main, subtype=sub, filename=item.filename)
         try:
             with smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=10) as server:
                 if s.smtp_starttls:

@@ -1,0 +1,88 @@
+"""Appointment types: how long each holds a chair, and the staff each needs (appointments.toml)."""
+
+from dataclasses import dataclass
+from datetime import time
+from functools import cache
+from typing import Any
+
+from ketaclinic.knowledge.monitoring import route_rules
+from ketaclinic.knowledge.tables import load_table
+
+TREATMENT_ROUTES = ("iv", "esketamine", "im", "oral")
+
+
+@dataclass(frozen=True)
+class Part:
+    """One piece of an appointment's length, with where the number comes from."""
+
+    label: str
+    minutes: int
+    source: str
+
+
+@dataclass(frozen=True)
+class AppointmentKind:
+    """What an appointment of a kind needs: minutes, a chair, a prescriber on site."""
+
+    kind: str
+    label: str
+    route: str | None
+    parts: tuple[Part, ...]
+    chair: bool
+    prescriber_on_site: bool
+    prescriber_source: str
+    min_days_apart: int
+    spacing_source: str
+
+    @property
+    def minutes(self) -> int:
+        """The whole length."""
+        return sum(p.minutes for p in self.parts)
+
+
+@cache
+def table() -> dict[str, Any]:
+    """The appointments table."""
+    return load_table("appointments")
+
+
+def kinds() -> list[str]:
+    """Every appointment kind in table order."""
+    return list(table()["kind"])
+
+
+def _dose_minutes(route: str, row: dict[str, Any], indication: str) -> Part:
+    if "dose_min" in row:
+        return Part("dose", int(row["dose_min"]), row["dose_source"])
+    dosing = load_table("dosing")[route].get(indication) or load_table("dosing")[route]["depression"]
+    return Part("dose", int(dosing["duration_min"]), dosing["source"])
+
+
+@cache
+def kind(name: str, indication: str = "depression") -> AppointmentKind:
+    """An appointment kind; raises KeyError for an unknown kind."""
+    row = table()["kind"][name]
+    route = row.get("route")
+    parts: tuple[Part, ...]
+    if route:
+        rules = route_rules(route)
+        parts = (Part("check-in", table()["checkin_min"], table()["checkin_source"]),
+                 _dose_minutes(route, row, indication),
+                 Part("observation", int(rules["observation_min"]), rules["observation_source"]),
+                 Part("turnover", table()["turnover_min"], table()["turnover_source"]))
+    else:
+        parts = (Part(row["label"].lower(), int(row["minutes"]), row["minutes_source"]),)
+    return AppointmentKind(kind=name, label=row["label"], route=route, parts=parts,
+                           chair=bool(row["chair"]),
+                           prescriber_on_site=bool(row["prescriber_on_site"]),
+                           prescriber_source=row["prescriber_source"],
+                           min_days_apart=int(row.get("min_days_apart", 0)),
+                           spacing_source=row.get("spacing_source", ""))
+
+
+def default_hours() -> dict[int, tuple[time, time]]:
+    """Opening hours by weekday (0 = Monday) for a site that has not set its own."""
+    names = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    rows = table()["default_hours"]
+    return {names.index(day): (time.fromisoformat(v[0]), time.fromisoformat(v[1]))
+            for day, v in rows.items() if day in names}

@@ -1,0 +1,1 @@
+"""Appointments, chairs and staff hours, reminders and calendar feeds."""
