@@ -41,6 +41,9 @@ class Permission(StrEnum):
     INVENTORY_USE = "inventory.use"  # draw, give and waste controlled substances at the chair
     INVENTORY_MANAGE = "inventory.manage"  # receive stock, transfer, adjust, reverse, reports
     INVENTORY_VIEW = "inventory.view"  # see stock, products and cabinets, and a session's figures
+    SCHEDULE_VIEW = "schedule.view"  # the day and week views, appointments, failed reminders
+    SCHEDULE_BOOK = "schedule.book"  # book, move, cancel, record no-shows, calendar feeds
+    SCHEDULE_MANAGE = "schedule.manage"  # opening hours, closed days, shifts, chair routes
 
 
 _R = Role
@@ -69,6 +72,9 @@ PERMISSION_TABLE: dict[Permission, frozenset[Role]] = {
     Permission.INVENTORY_USE: frozenset({_R.PRESCRIBER, _R.NURSE}),
     Permission.INVENTORY_MANAGE: frozenset({_R.ADMIN, _R.PRESCRIBER}),
     Permission.INVENTORY_VIEW: frozenset({_R.ADMIN, _R.PRESCRIBER, _R.NURSE}),
+    Permission.SCHEDULE_VIEW: frozenset({_R.ADMIN, _R.PRESCRIBER, _R.NURSE, _R.FRONT_DESK}),
+    Permission.SCHEDULE_BOOK: frozenset({_R.PRESCRIBER, _R.NURSE, _R.FRONT_DESK}),
+    Permission.SCHEDULE_MANAGE: frozenset({_R.ADMIN}),
 }
 
 ROLE_LABELS: dict[Role, str] = {
@@ -123,4 +129,5 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset({
     ("GET", "/q/{token}"),  # a patient's personal questionnaire link: the token is the credential
     ("POST", "/q/{token}"),
     ("GET", "/cds-services"),  # CDS Hooks discovery: describes the services, holds no patient data
+    ("GET", "/calendar/{token}.ics"),  # a secret, revocable calendar feed: the token is the credential
 })

@@ -102,7 +102,8 @@ def _questionnaire(db: Session, appointment: Appointment, patient: Patient) -> s
 
     system = Actor("reminders", "system", site_pks=frozenset({site.pk}), client="worker")
     _, url = links.create(db=db, patient_id=str(patient.id), actor=system,
-                          data=measure_schemas.LinkIn(occasion=occasion, due_on=day))
+                          data=measure_schemas.LinkIn(occasion=occasion, due_on=day,
+                                                             email=False))
     return url
 
 

@@ -1,0 +1,272 @@
+"""JSON API for scheduling under /api/v1, and the public iCalendar feed URL."""
+
+from datetime import date, datetime, time, timedelta
+
+from fastapi import APIRouter, Depends, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ketaclinic.auth.actor import Actor
+from ketaclinic.auth.models import User
+from ketaclinic.auth.permissions import Permission
+from ketaclinic.clinics.models import Chair, Site
+from ketaclinic.errors import NotFound, invalid, public_id
+from ketaclinic.evaluations.models import Evaluation
+from ketaclinic.patients import service as patients
+from ketaclinic.patients.models import Patient
+from ketaclinic.scheduling import booking, calendar, schemas
+from ketaclinic.scheduling.availability import at_local
+from ketaclinic.scheduling.models import Appointment, CalendarFeed, Reminder
+from ketaclinic.web.deps import API_PREFIX, get_db, require
+
+router = APIRouter(tags=["scheduling"])
+
+
+def site_by_code(db: Session, code: str, actor: Actor) -> Site:
+    """One of the actor's sites by code, or InvalidInput naming the accepted codes."""
+    site = db.execute(select(Site).where(Site.code == code.strip().upper())).scalar_one_or_none()
+    if site is None or site.pk not in actor.site_pks:
+        codes = db.execute(select(Site.code).where(Site.pk.in_(actor.site_pks))
+                           .order_by(Site.code)).scalars().all()
+        raise invalid("site", f"{code!r} is not one of your sites", ", ".join(codes))
+    return site
+
+
+def appointment_of(db: Session, appointment_id: object, actor: Actor) -> Appointment:
+    """An appointment at one of the actor's sites."""
+    found = db.execute(select(Appointment).where(
+        Appointment.id == public_id(appointment_id, "appointment"))).scalar_one_or_none()
+    if found is None or found.site_pk not in actor.site_pks:
+        raise NotFound("no such appointment")
+    return found
+
+
+def course_of(db: Session, patient: Patient, evaluation_id: object) -> Evaluation:
+    """A signed course (evaluation with a plan) of the patient."""
+    found = db.execute(select(Evaluation).where(
+        Evaluation.id == public_id(evaluation_id, "evaluation"),
+        Evaluation.patient_pk == patient.pk)).scalar_one_or_none()
+    if found is None:
+        raise NotFound("no such evaluation")
+    if found.status != "signed" or found.signed_decision != "start" or not found.plan:
+        raise invalid("evaluation_id", "the evaluation is not a signed course with a plan",
+                      "a course signed to start")
+    return found
+
+
+def chair_pk_of(db: Session, chair_id: object, site: Site) -> int | None:
+    """A chair of the site by id (None when not given)."""
+    if chair_id is None:
+        return None
+    pk = db.execute(select(Chair.pk).where(Chair.id == public_id(chair_id, "chair"),
+                                           Chair.site_pk == site.pk)).scalar_one_or_none()
+    if pk is None:
+        raise invalid("chair_id", "not a chair of this site", "a chair of the site")
+    return pk
+
+
+def out(db: Session, a: Appointment) -> schemas.AppointmentOut:
+    """The API shape of an appointment."""
+    return schemas.AppointmentOut(id=a.id, kind=a.kind, status=a.status, starts_at=a.starts_at,
+                                  ends_at=a.ends_at, chair=booking.chair_name(db, a.chair_pk),
+                                  course_session=a.course_session, late_cancel=a.late_cancel)
+
+
+def _aware(value: datetime, field: str) -> datetime:
+    if value.tzinfo is None:
+        raise invalid(field, "has no time zone", "ISO 8601 with an offset, e.g. 2027-03-08T09:00-05:00")
+    return value
+
+
+@router.post(f"{API_PREFIX}/appointments", response_model=schemas.AppointmentOut,
+             status_code=201)
+def book(data: schemas.AppointmentIn, actor: Actor = Depends(require(Permission.SCHEDULE_BOOK)),
+         db: Session = Depends(get_db)) -> schemas.AppointmentOut:
+    """Book one appointment; 409 with the reasons when it does not fit."""
+    site = site_by_code(db, data.site, actor)
+    patient = patients.open_patient(db=db, patient_id=data.patient_id, actor=actor,
+                                    purpose="book an appointment")
+    evaluation = course_of(db, patient, data.evaluation_id) if data.evaluation_id else None
+    made = booking.book(db=db, site=site, patient=patient, kind=data.kind,
+                        starts_at=_aware(data.starts_at, "starts_at"), actor=actor,
+                        chair_pk=chair_pk_of(db, data.chair_id, site), evaluation=evaluation,
+                        course_session=data.course_session, note=data.note)
+    db.commit()
+    return out(db, made)
+
+
+@router.get(f"{API_PREFIX}/appointments", response_model=list[schemas.AppointmentOut])
+def listed(site: str, start: date, days: int = 7,
+           actor: Actor = Depends(require(Permission.SCHEDULE_VIEW)),
+           db: Session = Depends(get_db)) -> list[schemas.AppointmentOut]:
+    """Appointments at a site from a local day, for some days (1 to 31)."""
+    if not 1 <= days <= 31:
+        raise invalid("days", f"{days}", "1 to 31")
+    where = site_by_code(db, site, actor)
+    begin = at_local(where, start, time(0))
+    rows = db.execute(select(Appointment).where(
+        Appointment.site_pk == where.pk, Appointment.starts_at >= begin,
+        Appointment.starts_at < begin + timedelta(days=days)).order_by(Appointment.starts_at)
+    ).scalars().all()
+    return [out(db, a) for a in rows]
+
+
+def _patient_of(db: Session, appointment: Appointment, actor: Actor, purpose: str) -> Patient:
+    patient_id = db.execute(select(Patient.id).where(Patient.pk == appointment.patient_pk)
+                            ).scalar_one()
+    return patients.open_patient(db=db, patient_id=patient_id, actor=actor, purpose=purpose)
+
+
+@router.post(f"{API_PREFIX}/appointments/{{appointment_id}}/move",
+             response_model=schemas.AppointmentOut)
+def move(appointment_id: str, data: schemas.MoveIn,
+         actor: Actor = Depends(require(Permission.SCHEDULE_BOOK)),
+         db: Session = Depends(get_db)) -> schemas.AppointmentOut:
+    """Move one appointment; the others of its series do not move."""
+    found = appointment_of(db, appointment_id, actor)
+    site = db.get(Site, found.site_pk)
+    assert site is not None
+    moved = booking.move(db=db, appointment=found, starts_at=_aware(data.starts_at, "starts_at"),
+                         patient=_patient_of(db, found, actor, "move an appointment"),
+                         actor=actor, chair_pk=chair_pk_of(db, data.chair_id, site))
+    db.commit()
+    return out(db, moved)
+
+
+@router.post(f"{API_PREFIX}/appointments/{{appointment_id}}/cancel",
+             response_model=schemas.AppointmentOut)
+def cancel(appointment_id: str, data: schemas.CancelIn,
+           actor: Actor = Depends(require(Permission.SCHEDULE_BOOK)),
+           db: Session = Depends(get_db)) -> schemas.AppointmentOut:
+    """Cancel with a reason (late when within the notice period)."""
+    found = appointment_of(db, appointment_id, actor)
+    done = booking.cancel(db=db, appointment=found, reason=data.reason, actor=actor,
+                          patient=_patient_of(db, found, actor, "cancel an appointment"))
+    db.commit()
+    return out(db, done)
+
+
+@router.post(f"{API_PREFIX}/appointments/{{appointment_id}}/no-show",
+             response_model=schemas.AppointmentOut)
+def no_show(appointment_id: str, actor: Actor = Depends(require(Permission.SCHEDULE_BOOK)),
+            db: Session = Depends(get_db)) -> schemas.AppointmentOut:
+    """Record that the patient did not come."""
+    found = appointment_of(db, appointment_id, actor)
+    done = booking.no_show(db=db, appointment=found, actor=actor,
+                           patient=_patient_of(db, found, actor, "record a no-show"))
+    db.commit()
+    return out(db, done)
+
+
+COURSE = f"{API_PREFIX}/patients/{{patient_id}}/courses/{{evaluation_id}}"
+
+
+@router.post(f"{COURSE}/series/proposal", response_model=list[schemas.SlotProposalOut])
+def propose(patient_id: str, evaluation_id: str, data: schemas.ProposalIn,
+            actor: Actor = Depends(require(Permission.SCHEDULE_BOOK)),
+            db: Session = Depends(get_db)) -> list[schemas.SlotProposalOut]:
+    """Check every unbooked planned session at a local time; alternatives where one does not
+    fit. Nothing is saved."""
+    patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
+                                    purpose="propose a series")
+    proposal = booking.propose_series(db=db, site=site_by_code(db, data.site, actor),
+                                      evaluation=course_of(db, patient, evaluation_id),
+                                      at=data.at)
+    db.commit()
+    return [schemas.SlotProposalOut(
+        course_session=p.course_session, planned_day=p.planned_day, starts_at=p.starts_at,
+        chair=p.chair, problems=p.problems,
+        alternatives=[schemas.AlternativeOut(starts_at=t, chair=c) for t, c in p.alternatives])
+        for p in proposal]
+
+
+@router.post(f"{COURSE}/series", response_model=list[schemas.AppointmentOut], status_code=201)
+def book_series(patient_id: str, evaluation_id: str, data: schemas.SeriesIn,
+                actor: Actor = Depends(require(Permission.SCHEDULE_BOOK)),
+                db: Session = Depends(get_db)) -> list[schemas.AppointmentOut]:
+    """Book the chosen slots together, or none (422 naming each slot that does not fit)."""
+    patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
+                                    purpose="book a series")
+    made = booking.book_series(
+        db=db, site=site_by_code(db, data.site, actor),
+        evaluation=course_of(db, patient, evaluation_id), patient=patient, actor=actor,
+        slots=[(s.course_session, _aware(s.starts_at, f"slots[{i}].starts_at"))
+               for i, s in enumerate(data.slots)])
+    db.commit()
+    return [out(db, a) for a in made]
+
+
+@router.get(f"{COURSE}/unbooked")
+def unbooked(patient_id: str, evaluation_id: str,
+             actor: Actor = Depends(require(Permission.SCHEDULE_VIEW)),
+             db: Session = Depends(get_db)) -> list[dict[str, object]]:
+    """The course's planned sessions that have no appointment."""
+    patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
+                                    purpose="unbooked sessions")
+    result = booking.unbooked(db, course_of(db, patient, evaluation_id))
+    db.commit()
+    return result
+
+
+@router.post(f"{API_PREFIX}/calendar-feeds", response_model=schemas.FeedOut, status_code=201)
+def create_feed(data: schemas.FeedIn, actor: Actor = Depends(require(Permission.SCHEDULE_BOOK)),
+                db: Session = Depends(get_db)) -> schemas.FeedOut:
+    """A secret calendar URL for a patient, or for the caller; the URL is shown only now."""
+    if data.patient_id is not None:
+        patient = patients.open_patient(db=db, patient_id=data.patient_id, actor=actor,
+                                        purpose="calendar feed")
+        feed, url = calendar.create_feed(db=db, actor=actor, patient=patient)
+    else:
+        user = db.execute(select(User).where(User.username == actor.username)).scalar_one()
+        feed, url = calendar.create_feed(db=db, actor=actor, user=user)
+    db.commit()
+    return schemas.FeedOut(id=feed.id, url=url)
+
+
+@router.post(f"{API_PREFIX}/calendar-feeds/{{feed_id}}/revoke", status_code=204)
+def revoke_feed(feed_id: str, actor: Actor = Depends(require(Permission.SCHEDULE_BOOK)),
+                db: Session = Depends(get_db)) -> Response:
+    """Revoke a feed: its URL answers 404 from now on."""
+    feed = db.execute(select(CalendarFeed).where(
+        CalendarFeed.id == public_id(feed_id, "calendar feed"))).scalar_one_or_none()
+    if feed is None:
+        raise NotFound("no such calendar feed")
+    if feed.user_pk is not None:
+        owner = db.execute(select(User.username).where(User.pk == feed.user_pk)).scalar_one()
+        if owner != actor.username:
+            raise NotFound("no such calendar feed")
+    else:
+        patient_id = db.execute(select(Patient.id).where(Patient.pk == feed.patient_pk)
+                                ).scalar_one()
+        patients.open_patient(db=db, patient_id=patient_id, actor=actor,
+                              purpose="revoke calendar feed")
+    calendar.revoke(db=db, feed=feed, actor=actor)
+    db.commit()
+    return Response(status_code=204)
+
+
+@router.get("/calendar/{token}.ics")
+def feed(token: str, db: Session = Depends(get_db)) -> Response:
+    """The feed behind a secret URL (404 for an unknown or revoked one)."""
+    found = calendar.feed_by_token(db, token)
+    body = calendar.render_feed(db, found)
+    db.commit()
+    return Response(body, media_type="text/calendar; charset=utf-8",
+                    headers={"Cache-Control": "private, no-store"})
+
+
+@router.get(f"{API_PREFIX}/reminders", response_model=list[schemas.ReminderOut])
+def reminders_listed(status: str = "failed",
+                     actor: Actor = Depends(require(Permission.SCHEDULE_VIEW)),
+                     db: Session = Depends(get_db)) -> list[schemas.ReminderOut]:
+    """Reminders at the caller's sites by status (default: the failed ones, to follow up)."""
+    if status not in ("pending", "sent", "failed", "cancelled"):
+        raise invalid("status", repr(status), "pending, sent, failed, cancelled")
+    rows = db.execute(select(Reminder, Appointment.id).join(
+        Appointment, Appointment.pk == Reminder.appointment_pk).where(
+        Reminder.status == status, Appointment.site_pk.in_(actor.site_pks)).order_by(
+        Reminder.next_attempt_at)).all()
+    return [schemas.ReminderOut(id=r.id, appointment_id=appointment_id, status=r.status,
+                                attempts=r.attempts, last_error=r.last_error,
+                                next_attempt_at=r.next_attempt_at, sent_at=r.sent_at)
+            for r, appointment_id in rows]
