@@ -19,6 +19,7 @@ from ketaclinic.errors import DomainError
 from ketaclinic.fhir.commands import export_fhir, import_fhir
 from ketaclinic.inventory.commands import inventory_app
 from ketaclinic.measures.commands import measures_app
+from ketaclinic.scheduling.commands import schedule_app, worker
 from ketaclinic.settings import SettingsError, get_settings
 
 app = typer.Typer(help="ketaclinic: run a ketamine therapy clinic.", no_args_is_help=True,
@@ -33,6 +34,8 @@ app.add_typer(sites_app, name="sites")
 app.add_typer(audit_app, name="audit")
 app.add_typer(measures_app, name="measures")
 app.add_typer(inventory_app, name="inventory")
+app.add_typer(schedule_app, name="schedule")
+app.command("worker")(worker)
 app.command("import-fhir")(import_fhir)
 app.command("export-fhir")(export_fhir)
 console = Console(soft_wrap=True)

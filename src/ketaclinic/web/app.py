@@ -1,5 +1,7 @@
 """The application factory: one FastAPI app serving pages, the JSON API and static files."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -22,6 +24,7 @@ from ketaclinic.measures import router as measure_api
 from ketaclinic.patients import pages as patient_pages
 from ketaclinic.patients import router as patient_api
 from ketaclinic.scheduling import router as scheduling_api
+from ketaclinic.scheduling import worker
 from ketaclinic.settings import get_settings
 from ketaclinic.treatments import pages as treatment_pages
 from ketaclinic.treatments import router as treatment_api
@@ -42,6 +45,7 @@ def create_app() -> FastAPI:
         openapi_url="/api/v1/openapi.json",
         docs_url="/api/v1/docs",
         redoc_url=None,
+        lifespan=lifespan,
     )
     app.add_middleware(CsrfCookieMiddleware)
     problems.install(app)
@@ -52,3 +56,12 @@ def create_app() -> FastAPI:
                    inventory_reports, scheduling_api, bulk_router, fhir_api, cds_router):
         app.include_router(module.router)
     return app
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Demo mode sends reminders from the server itself; a clinic runs `ketaclinic worker`."""
+    stop = worker.start_in_background() if get_settings().demo else None
+    yield
+    if stop is not None:
+        stop.set()

@@ -1,0 +1,150 @@
+"""`ketaclinic schedule ...` (hours, closed days, shifts, days away, chair routes) and
+`ketaclinic worker` (sends reminders)."""
+
+import contextlib
+from datetime import date, time
+from typing import Annotated
+
+import typer
+
+schedule_app = typer.Typer(help="Opening hours, closed days, staff shifts.", no_args_is_help=True)
+
+
+def _time(option: str, value: str) -> time:
+    from ketaclinic import cli
+
+    try:
+        return time.fromisoformat(value)
+    except ValueError:
+        cli.fail(f"--{option}: {value!r} is not a time (accepted: HH:MM)")
+
+
+def _date(option: str, value: str) -> date:
+    from ketaclinic import cli
+
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        cli.fail(f"--{option}: {value!r} is not a date (accepted: YYYY-MM-DD)")
+
+
+def _site(db: object, code: str) -> object:
+    from sqlalchemy import select
+
+    from ketaclinic import cli
+    from ketaclinic.clinics.models import Site
+
+    site = db.execute(select(Site).where(Site.code == code.strip().upper())  # type: ignore[attr-defined]
+                      ).scalar_one_or_none()
+    if site is None:
+        cli.fail(f"--site: no site {code!r}")
+    return site
+
+
+@schedule_app.command("hours")
+def hours(site: Annotated[str, typer.Option(help="site code")],
+          day: Annotated[str, typer.Option(help="weekday: mon, tue, ...")],
+          opens: Annotated[str, typer.Option(help="HH:MM (leave out with --closed)")] = "",
+          closes: Annotated[str, typer.Option(help="HH:MM")] = "",
+          closed: Annotated[bool, typer.Option("--closed", help="closed that weekday")] = False
+          ) -> None:
+    """Set a site's opening hours for a weekday (local time)."""
+    from ketaclinic import cli
+    from ketaclinic.auth.actor import cli_actor
+    from ketaclinic.db import unit_of_work
+    from ketaclinic.errors import DomainError
+    from ketaclinic.scheduling import resources
+
+    if not closed and (not opens or not closes):
+        cli.fail("--opens and --closes are both needed (or --closed)")
+    try:
+        with unit_of_work() as db:
+            resources.set_hours(db=db, site=_site(db, site), day=day,  # type: ignore[arg-type]
+                                opens=None if closed else _time("opens", opens),
+                                closes=None if closed else _time("closes", closes),
+                                actor=cli_actor())
+    except DomainError as exc:
+        cli.fail(exc.detail)
+    cli.console.print(f"{site.upper()} {day}: " + ("closed" if closed else f"{opens}-{closes}"))
+
+
+@schedule_app.command("closure")
+def closure(site: Annotated[str, typer.Option(help="site code")],
+            day: Annotated[str, typer.Option(help="YYYY-MM-DD")],
+            reason: Annotated[str, typer.Option(help="e.g. public holiday")] = "") -> None:
+    """Close a site on a day."""
+    from ketaclinic import cli
+    from ketaclinic.auth.actor import cli_actor
+    from ketaclinic.db import unit_of_work
+    from ketaclinic.errors import DomainError
+    from ketaclinic.scheduling import resources
+
+    try:
+        with unit_of_work() as db:
+            resources.add_closure(db=db, site=_site(db, site), day=_date("day", day),  # type: ignore[arg-type]
+                                  reason=reason, actor=cli_actor())
+    except DomainError as exc:
+        cli.fail(exc.detail)
+    cli.console.print(f"{site.upper()} closed on {day}")
+
+
+@schedule_app.command("shift")
+def shift(site: Annotated[str, typer.Option(help="site code")],
+          user: Annotated[str, typer.Option(help="a nurse's or prescriber's username")],
+          day: Annotated[str, typer.Option(help="weekday: mon, tue, ...")],
+          starts: Annotated[str, typer.Option(help="HH:MM")],
+          ends: Annotated[str, typer.Option(help="HH:MM")]) -> None:
+    """Add a regular weekly shift."""
+    from ketaclinic import cli
+    from ketaclinic.auth.actor import cli_actor
+    from ketaclinic.db import unit_of_work
+    from ketaclinic.errors import DomainError
+    from ketaclinic.scheduling import resources
+
+    try:
+        with unit_of_work() as db:
+            resources.add_shift(db=db, site=_site(db, site), username=user, day=day,  # type: ignore[arg-type]
+                                starts=_time("starts", starts), ends=_time("ends", ends),
+                                actor=cli_actor())
+    except DomainError as exc:
+        cli.fail(exc.detail)
+    cli.console.print(f"{user} works at {site.upper()} on {day} {starts}-{ends}")
+
+
+@schedule_app.command("absence")
+def absence(user: Annotated[str, typer.Option(help="username")],
+            day: Annotated[str, typer.Option(help="YYYY-MM-DD")],
+            reason: Annotated[str, typer.Option(help="e.g. leave")] = "") -> None:
+    """Record a day a staff member is away."""
+    from ketaclinic import cli
+    from ketaclinic.auth.actor import cli_actor
+    from ketaclinic.db import unit_of_work
+    from ketaclinic.errors import DomainError
+    from ketaclinic.scheduling import resources
+
+    try:
+        with unit_of_work() as db:
+            resources.add_absence(db=db, username=user, day=_date("day", day), reason=reason,
+                                  actor=cli_actor())
+    except DomainError as exc:
+        cli.fail(exc.detail)
+    cli.console.print(f"{user} away on {day}")
+
+
+def worker(interval: Annotated[float, typer.Option(min=1, help="seconds between passes")] = 60,
+           once: Annotated[bool, typer.Option("--once", help="one pass, then exit")] = False
+           ) -> None:
+    """Send appointment reminders as they fall due (retrying failures), until stopped."""
+    import logging
+
+    from ketaclinic import cli
+    from ketaclinic.scheduling import worker as reminder_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if once:
+        sent, retrying, failed = reminder_worker.run_once()
+        cli.console.print(f"reminders: {sent} sent, {retrying} to retry, {failed} failed")
+        return
+    cli.err_console.print(f"sending reminders every {interval:g} s; Ctrl-C stops")
+    with contextlib.suppress(KeyboardInterrupt):
+        reminder_worker.run_forever(interval)
