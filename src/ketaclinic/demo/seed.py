@@ -75,6 +75,7 @@ def seed(db: Session, *, patients_count: int = 50, seed_value: int = DEMO_SEED,
         auth.create_user(db=db, username=user.username, display_name=user.display_name,
                          role=user.role, password=DEMO_PASSWORD, site_codes=list(user.site_codes),
                          actor=operator)
+    _add_shifts(db, sites, operator)
     now = utcnow()
     specs = generate(patients_count, seed_value, now.date(), now, sites=len(sites))
     first_patient_id = None
@@ -93,6 +94,22 @@ def seed(db: Session, *, patients_count: int = 50, seed_value: int = DEMO_SEED,
                          site_codes=[], patient_id=first_patient_id, actor=operator)
     return {"sites": len(sites), "users": len(DEMO_USERS) + 1, "patients": len(specs),
             "courses": len(stories)}
+
+
+def _add_shifts(db: Session, sites: list[Site], operator: Actor) -> None:
+    """Every demo nurse and prescriber works Monday to Friday, 08:00 to 18:00, at their sites."""
+    from datetime import time
+
+    from ketaclinic.scheduling import resources
+
+    for user in DEMO_USERS:
+        if user.role not in resources.STAFF_ROLES:
+            continue
+        for site in sites:
+            if site.code in user.site_codes:
+                for day in ("mon", "tue", "wed", "thu", "fri"):
+                    resources.add_shift(db=db, site=site, username=user.username, day=day,
+                                        starts=time(8), ends=time(18), actor=operator)
 
 
 def _record_patient(db: Session, spec: PatientSpec, sites: list[Site], operator: Actor) -> str:

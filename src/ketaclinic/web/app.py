@@ -23,6 +23,7 @@ from ketaclinic.measures import pages as measure_pages
 from ketaclinic.measures import router as measure_api
 from ketaclinic.patients import pages as patient_pages
 from ketaclinic.patients import router as patient_api
+from ketaclinic.scheduling import pages as scheduling_pages
 from ketaclinic.scheduling import router as scheduling_api
 from ketaclinic.scheduling import worker
 from ketaclinic.settings import get_settings
@@ -53,7 +54,7 @@ def create_app() -> FastAPI:
     for module in (web_pages, auth_pages, auth_api, patient_pages, patient_api,
                    evaluation_pages, evaluation_api, treatment_pages, treatment_api,
                    measure_pages, measure_api, outcome_pages, inventory_pages, inventory_api,
-                   inventory_reports, scheduling_api, bulk_router, fhir_api, cds_router):
+                   inventory_reports, scheduling_pages, scheduling_api, bulk_router, fhir_api, cds_router):
         app.include_router(module.router)
     return app
 

@@ -1,6 +1,6 @@
 """Jinja2 templates with the helpers every page uses."""
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -30,6 +30,7 @@ def age_on(birth_date: date, today: date) -> int:
 
 templates.env.globals.update(
     csrf_field=csrf_field,
+    timedelta=timedelta,
     Permission=Permission,
     allows=allows,
     role_label=lambda role: ROLE_LABELS.get(Role(role), role) if role in set(Role) else role,

@@ -1,0 +1,278 @@
+"""Scheduling pages: the day view (chairs as columns) and week view for the front desk, a
+patient's appointments, and booking a course's sessions from the course."""
+
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ketaclinic.auth.actor import Actor
+from ketaclinic.auth.permissions import Permission, allows
+from ketaclinic.clinics import service as clinics
+from ketaclinic.clinics.models import Site
+from ketaclinic.db import utcnow
+from ketaclinic.errors import Conflict, Forbidden, InvalidInput, NotFound, invalid
+from ketaclinic.evaluations.models import Evaluation
+from ketaclinic.patients import service as patients
+from ketaclinic.patients.models import Patient
+from ketaclinic.scheduling import booking, schemas, views
+from ketaclinic.scheduling.availability import ACTIVE, at_local, zone_of
+from ketaclinic.scheduling.models import Appointment
+from ketaclinic.scheduling.router import appointment_of, course_of, site_by_code
+from ketaclinic.treatments import schemas as treatment_schemas
+from ketaclinic.treatments import service as treatments
+from ketaclinic.web.csrf import check_csrf
+from ketaclinic.web.deps import get_db, require
+from ketaclinic.web.forms import validate
+from ketaclinic.web.pages import current_site
+from ketaclinic.web.templating import render
+
+router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
+
+
+def _messages(exc: Exception) -> list[str]:
+    if isinstance(exc, InvalidInput):
+        return [p.text() for p in exc.problems]
+    return [getattr(exc, "detail", str(exc))]
+
+
+def _day(value: str, field: str, default: date) -> date:
+    if not value:
+        return default
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise invalid(field, f"{value!r} is not a date", "YYYY-MM-DD") from None
+
+
+def _site(request: Request, db: Session, actor: Actor, code: str) -> Site:
+    chosen = current_site(request, list(clinics.sites_of(db=db, actor=actor)), code)
+    if chosen is None:
+        raise NotFound("you are not assigned to any site")
+    return chosen
+
+
+@router.get("/schedule", response_class=HTMLResponse)
+def day_page(request: Request, site: str = "", day: str = "",
+             actor: Actor = Depends(require(Permission.SCHEDULE_VIEW)),
+             db: Session = Depends(get_db)) -> Response:
+    """One day at a site: chairs as columns, appointments as blocks, conflicts marked."""
+    where = _site(request, db, actor, site)
+    today = utcnow().astimezone(zone_of(where)).date()
+    shown = _day(day, "day", today)
+    view = views.schedule(db, where, shown, 1)
+    db.commit()
+    return render(request, "scheduling/day.html", site=where, day=shown, view=view,
+                  grid=views.grid_rows(view, shown), sites=clinics.sites_of(db=db, actor=actor),
+                  tz=where.time_zone, today=today,
+                  can_check_in=allows(actor.role, Permission.CLINICAL_WRITE))
+
+
+@router.get("/schedule/week", response_class=HTMLResponse)
+def week_page(request: Request, site: str = "", start: str = "",
+              actor: Actor = Depends(require(Permission.SCHEDULE_VIEW)),
+              db: Session = Depends(get_db)) -> Response:
+    """Seven days at a site: chairs as rows, days as columns."""
+    where = _site(request, db, actor, site)
+    today = utcnow().astimezone(zone_of(where)).date()
+    first = _day(start, "start", today - timedelta(days=today.weekday()))
+    view = views.schedule(db, where, first, 7)
+    db.commit()
+    return render(request, "scheduling/week.html", site=where, first=first, view=view,
+                  sites=clinics.sites_of(db=db, actor=actor), tz=where.time_zone)
+
+
+@router.get("/patients/{patient_id}/appointments", response_class=HTMLResponse)
+def patient_page(request: Request, patient_id: str,
+                 actor: Actor = Depends(require(Permission.SCHEDULE_VIEW)),
+                 db: Session = Depends(get_db)) -> Response:
+    """A patient's appointments and the courses that can be booked."""
+    patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
+                                    purpose="appointments")
+    rows = db.execute(select(Appointment, Site).join(Site, Site.pk == Appointment.site_pk).where(
+        Appointment.patient_pk == patient.pk).order_by(Appointment.starts_at.desc())).all()
+    courses = db.execute(select(Evaluation).where(
+        Evaluation.patient_pk == patient.pk, Evaluation.status == "signed",
+        Evaluation.signed_decision == "start", Evaluation.plan.is_not(None)).order_by(
+        Evaluation.pk.desc())).scalars().all()
+    db.commit()
+    return render(request, "scheduling/patient.html", patient=patient, rows=rows, courses=courses,
+                  kinds={k: booking.kind_of(k).label for k in
+                         ("iv", "esketamine", "im", "oral", "evaluation", "follow-up",
+                          "integration")})
+
+
+def _booking_page(request: Request, db: Session, actor: Actor, patient_id: str,
+                  evaluation_id: str, *, proposal: list[Any] | None = None,
+                  errors: list[str] | None = None, values: dict[str, str] | None = None,
+                  status_code: int = 200) -> Response:
+    patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
+                                    purpose="course booking")
+    course = course_of(db, patient, evaluation_id)
+    appointments = db.execute(select(Appointment).where(
+        Appointment.evaluation_pk == course.pk).order_by(Appointment.starts_at)).scalars().all()
+    sites = [s for s in clinics.sites_of(db=db, actor=actor) if s.pk in patient.site_pks]
+    zones = {s.pk: zone_of(s) for s in db.execute(select(Site)).scalars()}
+    by_session: dict[int, Appointment] = {}
+    for a in appointments:
+        if a.course_session is not None and a.status in ACTIVE:
+            by_session[a.course_session] = a
+    db.commit()
+    return render(request, "scheduling/booking.html", status_code=status_code, patient=patient,
+                  course=course, sessions=booking.planned_sessions(course),
+                  by_session=by_session, history=appointments, zones=zones, sites=sites,
+                  proposal=proposal, errors=errors or [], values=values or {},
+                  chair_name=lambda pk: booking.chair_name(db, pk))
+
+
+@router.get("/patients/{patient_id}/courses/{evaluation_id}/booking", response_class=HTMLResponse)
+def booking_page(request: Request, patient_id: str, evaluation_id: str,
+                 actor: Actor = Depends(require(Permission.SCHEDULE_VIEW)),
+                 db: Session = Depends(get_db)) -> Response:
+    """The course's planned sessions, which are booked, and the form to book the rest."""
+    return _booking_page(request, db, actor, patient_id, evaluation_id)
+
+
+@router.post("/patients/{patient_id}/courses/{evaluation_id}/booking/proposal",
+             response_class=HTMLResponse)
+async def proposal_page(request: Request, patient_id: str, evaluation_id: str,
+                        actor: Actor = Depends(require(Permission.SCHEDULE_BOOK)),
+                        db: Session = Depends(get_db)) -> Response:
+    """Check the unbooked sessions at a local time; show alternatives. Saves nothing."""
+    form = await request.form()
+    values = {k: str(v) for k, v in form.items()}
+    try:
+        data = validate(schemas.ProposalIn, {"site": values.get("site", ""),
+                                             "at": values.get("at", "")})
+        patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
+                                        purpose="propose a series")
+        proposal = booking.propose_series(db=db, site=site_by_code(db, data.site, actor),
+                                          evaluation=course_of(db, patient, evaluation_id),
+                                          at=data.at)
+    except (InvalidInput, Conflict) as exc:
+        db.rollback()
+        return _booking_page(request, db, actor, patient_id, evaluation_id,
+                             errors=_messages(exc), values=values, status_code=exc.status)
+    return _booking_page(request, db, actor, patient_id, evaluation_id, proposal=proposal,
+                         values=values)
+
+
+@router.post("/patients/{patient_id}/courses/{evaluation_id}/booking/series",
+             response_class=HTMLResponse)
+async def series_page(request: Request, patient_id: str, evaluation_id: str,
+                      actor: Actor = Depends(require(Permission.SCHEDULE_BOOK)),
+                      db: Session = Depends(get_db)) -> Response:
+    """Book the chosen slots together (or none, showing why)."""
+    form = await request.form()
+    values = {k: str(v) for k, v in form.items()}
+    try:
+        slots = [{"course_session": key.removeprefix("slot."), "starts_at": value}
+                 for key, value in values.items() if key.startswith("slot.") and value]
+        data = validate(schemas.SeriesIn, {"site": values.get("site", ""), "slots": slots})
+        patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
+                                        purpose="book a series")
+        booking.book_series(db=db, site=site_by_code(db, data.site, actor),
+                            evaluation=course_of(db, patient, evaluation_id), patient=patient,
+                            slots=[(s.course_session, s.starts_at) for s in data.slots],
+                            actor=actor)
+    except (InvalidInput, Conflict) as exc:
+        db.rollback()
+        return _booking_page(request, db, actor, patient_id, evaluation_id,
+                             errors=_messages(exc), values=values, status_code=exc.status)
+    db.commit()
+    return RedirectResponse(f"/patients/{patient_id}/courses/{evaluation_id}/booking",
+                            status_code=303)
+
+
+def _local_moment(site: Site, day: str, clock: str) -> datetime:
+    try:
+        when = date.fromisoformat(day)
+    except ValueError:
+        raise invalid("day", f"{day!r} is not a date", "YYYY-MM-DD") from None
+    try:
+        at = time.fromisoformat(clock)
+    except ValueError:
+        raise invalid("time", f"{clock!r} is not a time", "HH:MM") from None
+    return at_local(site, when, at)
+
+
+@router.post("/patients/{patient_id}/courses/{evaluation_id}/booking/{appointment_id}/move",
+             response_class=HTMLResponse)
+async def move_page(request: Request, patient_id: str, evaluation_id: str, appointment_id: str,
+                    actor: Actor = Depends(require(Permission.SCHEDULE_BOOK)),
+                    db: Session = Depends(get_db)) -> Response:
+    """Move one appointment of the course to another day and time."""
+    form = await request.form()
+    try:
+        found = appointment_of(db, appointment_id, actor)
+        site = db.get(Site, found.site_pk)
+        assert site is not None
+        patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
+                                        purpose="move an appointment")
+        if found.patient_pk != patient.pk:
+            raise NotFound("no such appointment")
+        booking.move(db=db, appointment=found, patient=patient, actor=actor,
+                     starts_at=_local_moment(site, str(form.get("day", "")),
+                                             str(form.get("time", ""))))
+    except (InvalidInput, Conflict) as exc:
+        db.rollback()
+        return _booking_page(request, db, actor, patient_id, evaluation_id,
+                             errors=_messages(exc), status_code=exc.status)
+    db.commit()
+    return RedirectResponse(f"/patients/{patient_id}/courses/{evaluation_id}/booking",
+                            status_code=303)
+
+
+@router.post("/patients/{patient_id}/courses/{evaluation_id}/booking/{appointment_id}/cancel",
+             response_class=HTMLResponse)
+async def cancel_page(request: Request, patient_id: str, evaluation_id: str, appointment_id: str,
+                      actor: Actor = Depends(require(Permission.SCHEDULE_BOOK)),
+                      db: Session = Depends(get_db)) -> Response:
+    """Cancel one appointment of the course with a reason."""
+    form = await request.form()
+    try:
+        found = appointment_of(db, appointment_id, actor)
+        patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
+                                        purpose="cancel an appointment")
+        if found.patient_pk != patient.pk:
+            raise NotFound("no such appointment")
+        booking.cancel(db=db, appointment=found, patient=patient, actor=actor,
+                       reason=str(form.get("reason", "")))
+    except (InvalidInput, Conflict) as exc:
+        db.rollback()
+        return _booking_page(request, db, actor, patient_id, evaluation_id,
+                             errors=_messages(exc), status_code=exc.status)
+    db.commit()
+    return RedirectResponse(f"/patients/{patient_id}/courses/{evaluation_id}/booking",
+                            status_code=303)
+
+
+@router.post("/appointments/{appointment_id}/check-in")
+async def check_in_page(request: Request, appointment_id: str,
+                        actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+                        db: Session = Depends(get_db)) -> Response:
+    """Open the treatment session from the appointment, at its chair."""
+    found = appointment_of(db, appointment_id, actor)
+    if found.status != "booked" or found.chair_pk is None or found.evaluation_pk is None:
+        raise Conflict("only a booked treatment appointment of a course can be checked in")
+    from ketaclinic.clinics.models import Chair
+
+    chair_id = db.execute(select(Chair.id).where(Chair.pk == found.chair_pk)).scalar_one()
+    evaluation_id = db.execute(select(Evaluation.id).where(Evaluation.pk == found.evaluation_pk)
+                               ).scalar_one()
+    patient_id = db.execute(select(Patient.id).where(Patient.pk == found.patient_pk)).scalar_one()
+    try:
+        session = treatments.open_session(
+            db=db, patient_id=str(patient_id), actor=actor,
+            data=treatment_schemas.SessionIn(evaluation_id=evaluation_id, chair_id=chair_id))
+    except (InvalidInput, Conflict, Forbidden) as exc:
+        db.rollback()
+        return render(request, "error.html", status_code=exc.status, title="Cannot check in",
+                      detail=exc.detail, back="/schedule")
+    found.status = "checked-in"
+    found.treatment_session_pk = session.pk
+    db.commit()
+    return RedirectResponse(f"/treatment-sessions/{session.id}", status_code=303)

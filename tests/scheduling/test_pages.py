@@ -1,0 +1,88 @@
+"""The scheduling pages through their forms: book a course from its page, move one session,
+errors shown with nothing saved; the day and week views; roles kept out."""
+
+import html
+import re
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ketaclinic.scheduling import booking
+from ketaclinic.scheduling.models import Appointment
+from tests.conftest import csrf_of
+from tests.scheduling.helpers import DESK, course, staffed_site
+
+UNBOOKED = 'class="muted unbooked"'
+
+
+def count(db: Session) -> int:
+    return db.execute(select(func.count()).select_from(Appointment)).scalar_one()
+
+
+def test_front_desk_books_a_course_and_moves_one_session(web, world, db: Session) -> None:
+    staffed_site(db)
+    evaluation, patient = course(db, "iv", date(2027, 3, 8))
+    desk = web["frontdesk"]
+    chart = desk.get(f"/patients/{patient.id}")
+    assert 'id="appointments-link"' in chart.text
+    listing = desk.get(f"/patients/{patient.id}/appointments")
+    assert f"/courses/{evaluation.id}/booking" in listing.text
+    url = f"/patients/{patient.id}/courses/{evaluation.id}/booking"
+    page = desk.get(url)
+    assert page.text.count(UNBOOKED) == 6
+    csrf = csrf_of(page.text)
+    bad = desk.post(f"{url}/proposal", data={"csrf_token": csrf, "site": "A", "at": "25:00"})
+    assert bad.status_code == 422 and "at:" in html.unescape(bad.text)
+    proposal = desk.post(f"{url}/proposal", data={"csrf_token": csrf, "site": "A", "at": "09:00"})
+    assert proposal.status_code == 200 and 'id="series-form"' in proposal.text
+    assert count(db) == 0  # a proposal saves nothing
+    slots = dict(re.findall(r'name="(slot\.\d+)" value="([^"]+)" checked', proposal.text))
+    assert len(slots) == 6
+    booked = desk.post(f"{url}/series", data={"csrf_token": csrf, "site": "A", **slots})
+    assert booked.status_code == 200 and booked.text.count(UNBOOKED) == 0
+    assert count(db) == 6
+    rows = db.execute(select(Appointment).order_by(Appointment.course_session)).scalars().all()
+    before = {a.pk: a.starts_at for a in rows}
+    move_url = f"{url}/{rows[1].id}/move"
+    refused = desk.post(move_url, data={"csrf_token": csrf, "day": "2027-03-13", "time": "09:00"})
+    assert refused.status_code == 409 and "closed on Saturdays" in html.unescape(refused.text)
+    moved = desk.post(move_url, data={"csrf_token": csrf, "day": "2027-03-10", "time": "13:00"})
+    assert moved.status_code == 200 and "Wed 2027-03-10 13:00" in moved.text
+    db.expire_all()
+    after = {a.pk: a.starts_at for a in db.execute(select(Appointment)).scalars()}
+    assert [pk for pk in after if after[pk] != before[pk]] == [rows[1].pk]
+    day = desk.get("/schedule", params={"site": "A", "day": "2027-03-10"})
+    assert day.status_code == 200 and "13:00\u201315:10" in day.text and "A1" in day.text
+    week = desk.get("/schedule/week", params={"site": "A", "start": "2027-03-08"})
+    assert week.status_code == 200 and week.text.count('class="appt-line') == 3  # week 1
+    assert desk.get("/schedule", params={"site": "A", "day": "someday"}).status_code == 422
+
+
+def test_check_in_from_the_day_view_opens_the_treatment_session(web, world, db: Session) -> None:
+    site = staffed_site(db)
+    zone = ZoneInfo("America/New_York")
+    now = datetime.now(zone)
+    if now.weekday() >= 5 or not 8 <= now.hour < 15:
+        day = now.date() + timedelta(days=(7 - now.weekday()) % 7 or 1)
+        while day.weekday() >= 5:
+            day += timedelta(days=1)
+        starts = datetime.combine(day, time(9), tzinfo=zone)
+    else:
+        starts = (now + timedelta(minutes=30)).replace(second=0, microsecond=0)
+    evaluation, patient = course(db, "iv", starts.date())
+    made = booking.book(db=db, site=site, patient=patient, kind="iv", starts_at=starts,
+                        actor=DESK, evaluation=evaluation, course_session=1)
+    nurse = web["nurse_a"]
+    day_view = nurse.get("/schedule", params={"site": "A", "day": str(starts.date())})
+    assert f'/appointments/{made.id}/check-in' in day_view.text
+    opened = nurse.post(f"/appointments/{made.id}/check-in",
+                        data={"csrf_token": csrf_of(day_view.text)}, follow_redirects=False)
+    assert opened.status_code == 303 and opened.headers["location"].startswith(
+        "/treatment-sessions/")
+    db.expire_all()
+    assert db.get(Appointment, made.pk).status == "checked-in"
+    assert web["frontdesk"].post(f"/appointments/{made.id}/check-in",
+                                 data={"csrf_token": csrf_of(day_view.text)}).status_code == 403
+    assert web["patient_a1"].get("/schedule").status_code == 403
