@@ -54,3 +54,16 @@ def test_fhir_import_benchmark_reports_rates_and_ratio(tmp_path: Path) -> None:
                             str(tmp_path / "none")], capture_output=True, text=True, timeout=60,
                            check=False)
     assert empty.returncode == 2 and empty.stderr.startswith("error:")
+
+
+def test_week_view_benchmark_reports_time_and_ratio() -> None:
+    result = subprocess.run([sys.executable, str(BENCH / "week_view.py"), "--chairs", "3",
+                             "--appointments", "120", "--postgres", ""], capture_output=True,
+                            text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "sqlite: 3 chairs, 120 appointments" in result.stdout
+    assert "bare query" in result.stdout and "week view page" in result.stdout
+    assert "ratio" in result.stdout
+    bad = subprocess.run([sys.executable, str(BENCH / "week_view.py"), "--chairs", "0"],
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert bad.returncode == 2 and bad.stderr.startswith("error:")
