@@ -86,3 +86,21 @@ def test_check_in_from_the_day_view_opens_the_treatment_session(web, world, db: 
     assert web["frontdesk"].post(f"/appointments/{made.id}/check-in",
                                  data={"csrf_token": csrf_of(day_view.text)}).status_code == 403
     assert web["patient_a1"].get("/schedule").status_code == 403
+
+
+def test_maintenance_and_attendance_pages(web, world, db: Session) -> None:
+    staffed_site(db)
+    evaluation, _ = course(db, "iv", date(2027, 3, 8))
+    desk = web["frontdesk"]
+    due = desk.get("/schedule/maintenance", params={"site": "A"})
+    assert due.status_code == 200 and 'id="nothing-due"' in due.text
+    bad = desk.post(f"/schedule/maintenance/{evaluation.id}/book", data={
+        "csrf_token": csrf_of(due.text), "site": "A", "day": "soon", "time": "09:00"})
+    assert bad.status_code == 422 and "day: 'soon' is not a date" in html.unescape(bad.text)
+    booked = desk.post(f"/schedule/maintenance/{evaluation.id}/book", data={
+        "csrf_token": csrf_of(due.text), "site": "A", "day": "2027-03-09", "time": "09:00"})
+    assert booked.status_code == 200 and count(db) == 1
+    report = desk.get("/schedule/attendance", params={"site": "A", "start": "2027-03-01",
+                                                      "end": "2027-03-31"})
+    assert report.status_code == 200 and "<dt>booked</dt><dd>1</dd>" in report.text
+    assert web["patient_a1"].get("/schedule/attendance").status_code == 403

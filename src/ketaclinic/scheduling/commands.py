@@ -131,6 +131,34 @@ def absence(user: Annotated[str, typer.Option(help="username")],
     cli.console.print(f"{user} away on {day}")
 
 
+@schedule_app.command("chair-routes")
+def chair_routes(site: Annotated[str, typer.Option(help="site code")],
+                 chair: Annotated[str, typer.Option(help="chair name")],
+                 routes: Annotated[str, typer.Option(help="e.g. iv,esketamine")]) -> None:
+    """Which treatment routes a chair can serve (an IV chair has an infusion pump)."""
+    from sqlalchemy import select
+
+    from ketaclinic import cli
+    from ketaclinic.auth.actor import cli_actor
+    from ketaclinic.clinics.models import Chair
+    from ketaclinic.db import unit_of_work
+    from ketaclinic.errors import DomainError
+    from ketaclinic.scheduling import resources
+
+    try:
+        with unit_of_work() as db:
+            found = _site(db, site)
+            row = db.execute(select(Chair).where(Chair.site_pk == found.pk,  # type: ignore[attr-defined]
+                                                 Chair.name == chair)).scalar_one_or_none()
+            if row is None:
+                cli.fail(f"--chair: {site.upper()} has no chair {chair!r}")
+            resources.set_chair_routes(db=db, chair=row, actor=cli_actor(),
+                                       routes=[r.strip() for r in routes.split(",") if r.strip()])
+    except DomainError as exc:
+        cli.fail(exc.detail)
+    cli.console.print(f"{site.upper()} {chair}: {routes}")
+
+
 def worker(interval: Annotated[float, typer.Option(min=1, help="seconds between passes")] = 60,
            once: Annotated[bool, typer.Option("--once", help="one pass, then exit")] = False
            ) -> None:

@@ -14,11 +14,11 @@ from ketaclinic.auth.permissions import Permission, allows
 from ketaclinic.clinics import service as clinics
 from ketaclinic.clinics.models import Site
 from ketaclinic.db import utcnow
-from ketaclinic.errors import Conflict, Forbidden, InvalidInput, NotFound, invalid
+from ketaclinic.errors import Conflict, Forbidden, InvalidInput, NotFound, invalid, public_id
 from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
-from ketaclinic.scheduling import booking, schemas, views
+from ketaclinic.scheduling import attendance, booking, maintenance, schemas, views
 from ketaclinic.scheduling.availability import ACTIVE, at_local, zone_of
 from ketaclinic.scheduling.models import Appointment
 from ketaclinic.scheduling.router import appointment_of, course_of, site_by_code
@@ -276,3 +276,62 @@ async def check_in_page(request: Request, appointment_id: str,
     found.treatment_session_pk = session.pk
     db.commit()
     return RedirectResponse(f"/treatment-sessions/{session.id}", status_code=303)
+
+
+@router.get("/schedule/maintenance", response_class=HTMLResponse)
+def maintenance_page(request: Request, site: str = "",
+                     actor: Actor = Depends(require(Permission.SCHEDULE_VIEW)),
+                     db: Session = Depends(get_db)) -> Response:
+    """Patients in maintenance whose next session is due, with its basis, to book from here."""
+    return _maintenance(request, db, actor, site)
+
+
+def _maintenance(request: Request, db: Session, actor: Actor, site: str,
+                 errors: list[str] | None = None, status_code: int = 200) -> Response:
+    where = _site(request, db, actor, site)
+    items = maintenance.due_list(db, where)
+    db.commit()
+    return render(request, "scheduling/maintenance.html", status_code=status_code, site=where,
+                  items=items, errors=errors or [], sites=clinics.sites_of(db=db, actor=actor))
+
+
+@router.post("/schedule/maintenance/{evaluation_id}/book", response_class=HTMLResponse)
+async def maintenance_book(request: Request, evaluation_id: str,
+                           actor: Actor = Depends(require(Permission.SCHEDULE_BOOK)),
+                           db: Session = Depends(get_db)) -> Response:
+    """Book the next maintenance session of a course."""
+    form = await request.form()
+    code = str(form.get("site", ""))
+    try:
+        where = site_by_code(db, code, actor)
+        course = db.execute(select(Evaluation).where(
+            Evaluation.id == public_id(evaluation_id, "evaluation"))).scalar_one_or_none()
+        if course is None:
+            raise NotFound("no such course")
+        patient = patients.open_patient(db=db, patient_id=str(db.execute(select(Patient.id).where(
+            Patient.pk == course.patient_pk)).scalar_one()), actor=actor,
+            purpose="book maintenance")
+        booking.book(db=db, site=where, patient=patient, kind=course.route, actor=actor,
+                     evaluation=course, note="maintenance",
+                     starts_at=_local_moment(where, str(form.get("day", "")),
+                                             str(form.get("time", ""))))
+    except (InvalidInput, Conflict) as exc:
+        db.rollback()
+        return _maintenance(request, db, actor, code, _messages(exc), exc.status)
+    db.commit()
+    return RedirectResponse(f"/schedule/maintenance?site={where.code}", status_code=303)
+
+
+@router.get("/schedule/attendance", response_class=HTMLResponse)
+def attendance_page(request: Request, site: str = "", start: str = "", end: str = "",
+                    actor: Actor = Depends(require(Permission.SCHEDULE_VIEW)),
+                    db: Session = Depends(get_db)) -> Response:
+    """No-shows and cancellations (late ones apart) over a period, and who missed most."""
+    where = _site(request, db, actor, site)
+    today = utcnow().astimezone(zone_of(where)).date()
+    first = _day(start, "start", today - timedelta(days=30))
+    last = _day(end, "end", today)
+    report = attendance.report(db, where, first, last)
+    db.commit()
+    return render(request, "scheduling/attendance.html", site=where, first=first, last=last,
+                  report=report, sites=clinics.sites_of(db=db, actor=actor))
