@@ -43,6 +43,9 @@ def test_front_desk_books_a_course_and_moves_one_session(web, world, db: Session
     booked = desk.post(f"{url}/series", data={"csrf_token": csrf, "site": "A", **slots})
     assert booked.status_code == 200 and booked.text.count(UNBOOKED) == 0
     assert count(db) == 6
+    # The seeded patient has no email address: each reminder shows as failed, saying why.
+    listing = desk.get(f"/patients/{patient.id}/appointments")
+    assert listing.text.count("failed: the patient has no email address") == 6
     rows = db.execute(select(Appointment).order_by(Appointment.course_session)).scalars().all()
     before = {a.pk: a.starts_at for a in rows}
     move_url = f"{url}/{rows[1].id}/move"

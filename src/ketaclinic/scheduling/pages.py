@@ -20,7 +20,7 @@ from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling import attendance, booking, maintenance, schemas, views
 from ketaclinic.scheduling.availability import ACTIVE, at_local, zone_of
-from ketaclinic.scheduling.models import Appointment
+from ketaclinic.scheduling.models import Appointment, Reminder
 from ketaclinic.scheduling.router import appointment_of, course_of, site_by_code
 from ketaclinic.treatments import schemas as treatment_schemas
 from ketaclinic.treatments import service as treatments
@@ -98,8 +98,11 @@ def patient_page(request: Request, patient_id: str,
         Evaluation.patient_pk == patient.pk, Evaluation.status == "signed",
         Evaluation.signed_decision == "start", Evaluation.plan.is_not(None)).order_by(
         Evaluation.pk.desc())).scalars().all()
+    reminder_state = {r.appointment_pk: r for r in db.execute(select(Reminder).where(
+        Reminder.appointment_pk.in_([a.pk for a, _ in rows])).order_by(Reminder.pk)).scalars()}
     db.commit()
     return render(request, "scheduling/patient.html", patient=patient, rows=rows, courses=courses,
+                  reminders=reminder_state,
                   kinds={k: booking.kind_of(k).label for k in
                          ("iv", "esketamine", "im", "oral", "evaluation", "follow-up",
                           "integration")})
