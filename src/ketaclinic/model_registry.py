@@ -2,6 +2,14 @@
 
 from ketaclinic.audit.models import AuditEvent
 from ketaclinic.auth.models import AccessToken, User, user_site
+from ketaclinic.billing.models import (
+    ChargeLine,
+    Invoice,
+    Package,
+    Payment,
+    PriceItem,
+    SlidingScaleBand,
+)
 from ketaclinic.clinics.models import Chair, Network, Site
 from ketaclinic.db import Base
 from ketaclinic.evaluations.models import Consent, Evaluation, RuleOverride
@@ -60,6 +68,7 @@ __all__ = [
     "AuditEvent",
     "CalendarFeed",
     "Chair",
+    "ChargeLine",
     "Condition",
     "Consent",
     "Container",
@@ -69,6 +78,7 @@ __all__ = [
     "ExportFile",
     "ExportJob",
     "ImportedResource",
+    "Invoice",
     "LedgerRow",
     "Lot",
     "Measure",
@@ -78,8 +88,11 @@ __all__ = [
     "Medication",
     "MonitorMessage",
     "Network",
+    "Package",
     "Patient",
     "PatientMrn",
+    "Payment",
+    "PriceItem",
     "Product",
     "Reminder",
     "RemsFiling",
@@ -91,6 +104,7 @@ __all__ = [
     "Site",
     "SiteClosure",
     "SiteHours",
+    "SlidingScaleBand",
     "StaffAbsence",
     "StaffShift",
     "StockCount",

@@ -1,0 +1,1 @@
+"""Prices, estimates, charges, invoices, superbills and payments."""

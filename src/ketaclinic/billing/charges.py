@@ -1,0 +1,91 @@
+"""Charging a treatment session: its codes from what happened (route, infusion time, dose), priced
+at the day's price list, with the patient's diagnoses; the invoice keeps those prices."""
+
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ketaclinic.audit import service as audit
+from ketaclinic.auth.actor import Actor
+from ketaclinic.auth.models import User
+from ketaclinic.billing import prices
+from ketaclinic.billing.models import ChargeLine, Invoice
+from ketaclinic.clinics.models import Site
+from ketaclinic.db import utcnow
+from ketaclinic.errors import Conflict
+from ketaclinic.knowledge import billing as rules
+from ketaclinic.knowledge.tables import load_table
+from ketaclinic.patients.models import ENTERED_IN_ERROR, Condition, Patient
+from ketaclinic.treatments.models import DISCHARGED, TreatmentSession
+
+
+def diagnoses(db: Session, patient: Patient) -> list[str]:
+    """ICD-10-CM codes of the patient's active conditions (SNOMED codes mapped by codes.toml)."""
+    mapped = {row["snomed"]: row["icd10cm"] for row in load_table("codes")["condition"]}
+    found: list[str] = []
+    rows = db.execute(select(Condition).where(Condition.patient_pk == patient.pk)).scalars()
+    for condition in rows:
+        if condition.clinical_status != "active" or condition.verification_status == \
+                ENTERED_IN_ERROR:
+            continue
+        icd10 = "icd-10" in (condition.system or "")
+        codes = [condition.code] if icd10 else list(mapped.get(condition.code, []))[:1]
+        found.extend(c for c in codes if c not in found)
+    return found
+
+
+def _unit_price(db: Session, site: Site, code: str, day: date, dose_mg: float) -> int:
+    if code == rules.table()["iv"]["drug"]:
+        per_mg = prices.require_price(db, site, prices.KETAMINE_MG, day)
+        return int((Decimal(per_mg) * Decimal(str(dose_mg))).quantize(Decimal(1), ROUND_HALF_UP))
+    return prices.require_price(db, site, code, day)
+
+
+def charge_session(*, db: Session, session: TreatmentSession, actor: Actor) -> Invoice:
+    """The invoice for a closed treatment session (one per session)."""
+    if session.status != DISCHARGED or not session.dose_given:
+        raise Conflict("only a closed treatment session with a dose can be charged")
+    if db.execute(select(Invoice.pk).where(Invoice.session_pk == session.pk)).first():
+        raise Conflict("this treatment session has already been charged")
+    site = db.get(Site, session.site_pk)
+    patient = db.get(Patient, session.patient_pk)
+    assert site is not None and patient is not None and session.dose_start is not None
+    day = session.dose_start.astimezone(ZoneInfo(site.time_zone)).date()
+    minutes = ((session.dose_end - session.dose_start).total_seconds() / 60
+               if session.dose_end else None)
+    dose = float(session.dose_given["dose_mg"])
+    codes = rules.session_codes(route=session.route, dose_mg=dose, infusion_minutes=minutes)
+    lines = []
+    for code in codes:
+        unit = _unit_price(db, site, code.code, day, dose)
+        lines.append(ChargeLine(code=code.code, code_system=code.system,
+                                description=code.description, units=code.units,
+                                unit_price_cents=unit, amount_cents=unit * code.units,
+                                basis=code.basis[:500], created_by=actor.username))
+    provider = db.execute(select(User.display_name).where(User.username == session.ordered_by)
+                          ).scalar_one_or_none() or (session.ordered_by or "")
+    invoice = Invoice(site_pk=site.pk, patient_pk=patient.pk, session_pk=session.pk,
+                      service_date=day, provider=provider, currency=prices.currency(),
+                      total_cents=sum(line.amount_cents for line in lines),
+                      diagnoses=diagnoses(db, patient), issued_at=utcnow(),
+                      created_by=actor.username)
+    db.add(invoice)
+    db.flush()
+    for line in lines:
+        line.invoice_pk = invoice.pk
+    db.add_all(lines)
+    db.flush()
+    audit.record(db=db, actor=actor, action="charge", record_type="Invoice", record_id=invoice.id,
+                 patient_id=patient.id, detail=", ".join(f"{line.code} x{line.units}"
+                                                         for line in lines)
+                 + f"; {invoice.total_cents} cents")
+    return invoice
+
+
+def lines_of(db: Session, invoice: Invoice) -> list[ChargeLine]:
+    """An invoice's lines in order."""
+    return list(db.execute(select(ChargeLine).where(ChargeLine.invoice_pk == invoice.pk)
+                           .order_by(ChargeLine.pk)).scalars())
