@@ -44,6 +44,8 @@ class Permission(StrEnum):
     SCHEDULE_VIEW = "schedule.view"  # the day and week views, appointments, failed reminders
     SCHEDULE_BOOK = "schedule.book"  # book, move, cancel, record no-shows, calendar feeds
     SCHEDULE_MANAGE = "schedule.manage"  # opening hours, closed days, shifts, chair routes
+    BILLING_RECORD = "billing.record"  # estimates, charging sessions, payments, superbills
+    BILLING_MANAGE = "billing.manage"  # the price list, packages and sliding-scale bands
 
 
 _R = Role
@@ -75,6 +77,8 @@ PERMISSION_TABLE: dict[Permission, frozenset[Role]] = {
     Permission.SCHEDULE_VIEW: frozenset({_R.ADMIN, _R.PRESCRIBER, _R.NURSE, _R.FRONT_DESK}),
     Permission.SCHEDULE_BOOK: frozenset({_R.PRESCRIBER, _R.NURSE, _R.FRONT_DESK}),
     Permission.SCHEDULE_MANAGE: frozenset({_R.ADMIN}),
+    Permission.BILLING_RECORD: frozenset({_R.ADMIN, _R.FRONT_DESK}),
+    Permission.BILLING_MANAGE: frozenset({_R.ADMIN}),
 }
 
 ROLE_LABELS: dict[Role, str] = {

@@ -10,6 +10,8 @@ from fastapi.staticfiles import StaticFiles
 from ketaclinic import __version__
 from ketaclinic.auth import pages as auth_pages
 from ketaclinic.auth import router as auth_api
+from ketaclinic.billing import pages as billing_pages
+from ketaclinic.billing import router as billing_api
 from ketaclinic.evaluations import pages as evaluation_pages
 from ketaclinic.evaluations import router as evaluation_api
 from ketaclinic.fhir import bulk_router
@@ -54,7 +56,8 @@ def create_app() -> FastAPI:
     for module in (web_pages, auth_pages, auth_api, patient_pages, patient_api,
                    evaluation_pages, evaluation_api, treatment_pages, treatment_api,
                    measure_pages, measure_api, outcome_pages, inventory_pages, inventory_api,
-                   inventory_reports, scheduling_pages, scheduling_api, bulk_router, fhir_api, cds_router):
+                   inventory_reports, scheduling_pages, scheduling_api, billing_pages, billing_api,
+                   bulk_router, fhir_api, cds_router):
         app.include_router(module.router)
     return app
 

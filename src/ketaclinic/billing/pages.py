@@ -1,0 +1,139 @@
+"""Billing pages: the estimate (with a plain-language, printable version for the patient) and a
+patient's account (charge closed sessions, record payments, download superbills)."""
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ketaclinic.auth.actor import Actor
+from ketaclinic.auth.permissions import Permission
+from ketaclinic.billing import charges, payments, prices, schemas, service, superbill
+from ketaclinic.clinics import service as clinics
+from ketaclinic.db import utcnow
+from ketaclinic.errors import Conflict, InvalidInput, invalid
+from ketaclinic.patients import service as patients
+from ketaclinic.patients.models import Patient
+from ketaclinic.scheduling.availability import zone_of
+from ketaclinic.web.csrf import check_csrf
+from ketaclinic.web.deps import get_db, require
+from ketaclinic.web.forms import validate
+from ketaclinic.web.templating import render
+
+router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
+ESTIMATE_FIELDS = ("site", "route", "sessions", "weight_kg", "dose_mg", "band_id")
+
+
+def _messages(exc: Exception) -> list[str]:
+    if isinstance(exc, InvalidInput):
+        return [p.text() for p in exc.problems]
+    return [getattr(exc, "detail", str(exc))]
+
+
+@router.get("/billing/estimate", response_class=HTMLResponse)
+def estimate_page(request: Request, actor: Actor = Depends(require(Permission.BILLING_RECORD)),
+                  db: Session = Depends(get_db)) -> Response:
+    """The estimate form; with its fields filled, the estimate and its plain-language version."""
+    values: dict[str, object] = {k: v for k, v in request.query_params.items()
+                                 if k in ESTIMATE_FIELDS and v}
+    sites = clinics.sites_of(db=db, actor=actor)
+    bands = {s.code: prices.bands_on(db, s.pk, utcnow().date()) for s in sites}
+    result, errors, status = None, [], 200
+    if "route" in values:
+        try:
+            data = validate(schemas.EstimateIn, values)
+            site = service.site_by_code(db, data.site, actor)
+            result = service.make_estimate(db=db, data=data, actor=actor,
+                                           today=utcnow().astimezone(zone_of(site)).date())
+        except (InvalidInput, Conflict) as exc:
+            errors, status = _messages(exc), exc.status
+    db.commit()
+    return render(request, "billing/estimate.html", status_code=status, values=values,
+                  sites=sites, bands=bands, result=result, errors=errors, money=superbill.money)
+
+
+def _account_page(request: Request, db: Session, actor: Actor, patient_id: str,
+                  errors: list[str] | None = None, values: dict[str, Any] | None = None,
+                  status_code: int = 200) -> Response:
+    patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor, purpose="account")
+    found = service.account(db, patient)
+    lines = {i.pk: charges.lines_of(db, i) for i in found["invoices"]}
+    sites = [s for s in clinics.sites_of(db=db, actor=actor) if s.pk in patient.site_pks]
+    db.commit()
+    return render(request, "billing/account.html", status_code=status_code, patient=patient,
+                  account=found, lines=lines, sites=sites, errors=errors or [],
+                  values=values or {}, money=superbill.money)
+
+
+@router.get("/patients/{patient_id}/account", response_class=HTMLResponse)
+def account_page(request: Request, patient_id: str,
+                 actor: Actor = Depends(require(Permission.BILLING_RECORD)),
+                 db: Session = Depends(get_db)) -> Response:
+    """A patient's invoices, payments and balance."""
+    return _account_page(request, db, actor, patient_id)
+
+
+@router.post("/patients/{patient_id}/account/payments", response_class=HTMLResponse)
+async def payment_page(request: Request, patient_id: str,
+                       actor: Actor = Depends(require(Permission.BILLING_RECORD)),
+                       db: Session = Depends(get_db)) -> Response:
+    """Record a payment (amount typed in dollars and cents)."""
+    form = await request.form()
+    values = {k: str(v) for k, v in form.items() if k != "csrf_token"}
+    try:
+        data = validate(schemas.PaymentIn, {
+            **{k: v for k, v in values.items() if k != "amount"},
+            "amount_cents": _cents(values.get("amount", ""))})
+        patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
+                                        purpose="record a payment")
+        payments.record(db=db, site=service.site_by_code(db, data.site, actor), patient=patient,
+                        amount_cents=data.amount_cents, method=data.method,
+                        reference=data.reference, note=data.note, actor=actor)
+    except (InvalidInput, Conflict) as exc:
+        db.rollback()
+        return _account_page(request, db, actor, patient_id, _messages(exc), values, exc.status)
+    db.commit()
+    return RedirectResponse(f"/patients/{patient_id}/account", status_code=303)
+
+
+def _cents(text: str) -> int:
+    """An amount typed as 200 or 200.50 in whole cents."""
+    try:
+        amount = Decimal(text.replace(",", "").strip())
+    except InvalidOperation:
+        raise invalid("amount", f"{text!r} is not an amount", "e.g. 200 or 200.50") from None
+    if amount != amount.quantize(Decimal("0.01")) or not amount.is_finite():
+        raise invalid("amount", f"{text!r} has more than cents", "e.g. 200 or 200.50")
+    return int(amount * 100)
+
+
+@router.post("/treatment-sessions/{session_id}/charge")
+async def charge_page(request: Request, session_id: str,
+                      actor: Actor = Depends(require(Permission.BILLING_RECORD)),
+                      db: Session = Depends(get_db)) -> Response:
+    """Charge a closed session and go back to the patient's account."""
+    session = service.session_at(db, session_id, actor)
+    patient_id = db.execute(select(Patient.id).where(Patient.pk == session.patient_pk)
+                            ).scalar_one()
+    try:
+        charges.charge_session(db=db, session=session, actor=actor)
+    except (InvalidInput, Conflict) as exc:
+        db.rollback()
+        return _account_page(request, db, actor, str(patient_id), _messages(exc),
+                             status_code=exc.status)
+    db.commit()
+    return RedirectResponse(f"/patients/{patient_id}/account", status_code=303)
+
+
+@router.get("/invoices/{invoice_id}/superbill.pdf")
+def superbill_page(invoice_id: str, actor: Actor = Depends(require(Permission.BILLING_RECORD)),
+                   db: Session = Depends(get_db)) -> Response:
+    """The superbill PDF for a signed-in user."""
+    invoice = service.invoice_at(db, invoice_id, actor)
+    body = superbill.render(db, invoice)
+    db.commit()
+    return Response(body, media_type="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="superbill-{invoice.service_date}.pdf"'})

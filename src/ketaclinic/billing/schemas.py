@@ -1,0 +1,110 @@
+"""Input and output shapes for the billing API. Money is integer cents with its currency."""
+
+import uuid
+from datetime import date, datetime
+
+from pydantic import BaseModel, Field
+
+from ketaclinic.patients.schemas import InputModel
+
+
+class PriceIn(InputModel):
+    """A price for an item at a site from a date on."""
+
+    site: str = Field(min_length=1, max_length=8)
+    item: str = Field(min_length=1, max_length=40, description="a billing code or ketamine-mg")
+    amount_cents: int = Field(ge=0, le=100_000_000)
+    effective_from: date
+
+
+class PackageIn(InputModel):
+    """A price for a whole series."""
+
+    site: str = Field(min_length=1, max_length=8)
+    name: str = Field(min_length=3, max_length=100)
+    route: str = Field(pattern="^(iv|esketamine|im)$")
+    sessions: int = Field(ge=1, le=60)
+    amount_cents: int = Field(ge=0, le=100_000_000)
+    effective_from: date
+
+
+class BandIn(InputModel):
+    """A sliding-scale band."""
+
+    site: str = Field(min_length=1, max_length=8)
+    name: str = Field(min_length=1, max_length=60)
+    income_up_to_cents: int = Field(ge=0, le=10_000_000_000)
+    discount_pct: int = Field(ge=1, le=100)
+    effective_from: date
+
+
+class EstimateIn(InputModel):
+    """A planned course to estimate."""
+
+    site: str = Field(min_length=1, max_length=8)
+    route: str = Field(pattern="^(iv|esketamine|im)$")
+    sessions: int = Field(ge=1, le=60)
+    weight_kg: float | None = Field(default=None, gt=0, le=400)
+    dose_mg: float | None = Field(default=None, gt=0, le=1000)
+    band_id: uuid.UUID | None = None
+    on: date | None = None
+
+
+class LineOut(BaseModel):
+    """One line of an estimate or invoice."""
+
+    label: str
+    units: int
+    unit_cents: int
+    amount_cents: int
+    basis: str
+
+
+class EstimateOut(BaseModel):
+    """An estimate: lines, totals, the patient's share."""
+
+    route: str
+    sessions: int
+    dose_mg: float
+    dose_basis: str
+    currency: str
+    lines: list[LineOut]
+    total_cents: int
+    insurance_expected_cents: int
+    insurance_basis: str
+    patient_pays_cents: int
+    per_session_cents: int
+
+
+class InvoiceOut(BaseModel):
+    """An invoice as charged."""
+
+    id: uuid.UUID
+    service_date: date
+    provider: str
+    currency: str
+    total_cents: int
+    diagnoses: list[str]
+    lines: list[LineOut]
+
+
+class PaymentIn(InputModel):
+    """Money received (a card's terminal reference only, never its number)."""
+
+    site: str = Field(min_length=1, max_length=8)
+    amount_cents: int = Field(gt=0, le=100_000_000)
+    method: str = Field(pattern="^(cash|card|check|insurer)$")
+    reference: str = Field(default="", max_length=100)
+    note: str = Field(default="", max_length=300)
+
+
+class AccountOut(BaseModel):
+    """A patient's account: invoices, payments and the balance."""
+
+    currency: str
+    charged_cents: int
+    paid_cents: int
+    balance_cents: int
+    invoices: list[InvoiceOut]
+    payments: list[dict[str, object]]
+    as_of: datetime

@@ -1,0 +1,106 @@
+"""Billing use cases with reach: sites, patients, sessions and invoices of the actor's sites."""
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ketaclinic.auth.actor import Actor
+from ketaclinic.billing import charges, estimate, prices, schemas
+from ketaclinic.billing.models import Invoice, Payment, SlidingScaleBand
+from ketaclinic.clinics.models import Site
+from ketaclinic.errors import NotFound, invalid, public_id
+from ketaclinic.patients.models import Patient
+from ketaclinic.treatments.models import DISCHARGED, TreatmentSession
+
+
+def site_by_code(db: Session, code: str, actor: Actor) -> Site:
+    """One of the actor's sites by code, or InvalidInput naming the accepted codes."""
+    site = db.execute(select(Site).where(Site.code == code.strip().upper())).scalar_one_or_none()
+    if site is None or site.pk not in actor.site_pks:
+        codes = db.execute(select(Site.code).where(Site.pk.in_(actor.site_pks))
+                           .order_by(Site.code)).scalars().all()
+        raise invalid("site", f"{code!r} is not one of your sites", ", ".join(codes))
+    return site
+
+
+def band_of(db: Session, band_id: object, site: Site) -> SlidingScaleBand | None:
+    """A sliding-scale band of the site (None when none is asked for)."""
+    if band_id is None:
+        return None
+    band = db.execute(select(SlidingScaleBand).where(
+        SlidingScaleBand.id == public_id(band_id, "band"),
+        SlidingScaleBand.site_pk == site.pk)).scalar_one_or_none()
+    if band is None:
+        raise invalid("band_id", "not a sliding-scale band of this site", "a band of the site")
+    return band
+
+
+def make_estimate(*, db: Session, data: schemas.EstimateIn, actor: Actor,
+                  today: date) -> estimate.Estimate:
+    """An estimate at the prices in force on the day asked (default today)."""
+    site = site_by_code(db, data.site, actor)
+    return estimate.estimate(db=db, site=site, route=data.route, sessions=data.sessions,
+                             on=data.on or today, weight_kg=data.weight_kg, dose_mg=data.dose_mg,
+                             band=band_of(db, data.band_id, site))
+
+
+def estimate_out(result: estimate.Estimate) -> schemas.EstimateOut:
+    """The API shape of an estimate."""
+    return schemas.EstimateOut(
+        route=result.route, sessions=result.sessions, dose_mg=result.dose_mg,
+        dose_basis=result.dose_basis, currency=result.currency,
+        lines=[schemas.LineOut(label=line.label, units=line.units, unit_cents=line.unit_cents,
+                               amount_cents=line.amount_cents, basis=line.basis)
+               for line in result.lines],
+        total_cents=result.total_cents, insurance_expected_cents=result.insurance_expected_cents,
+        insurance_basis=result.insurance_basis, patient_pays_cents=result.patient_pays_cents,
+        per_session_cents=result.per_session_cents)
+
+
+def session_at(db: Session, session_id: object, actor: Actor) -> TreatmentSession:
+    """A treatment session at one of the actor's sites."""
+    found = db.execute(select(TreatmentSession).where(
+        TreatmentSession.id == public_id(session_id, "treatment session"))).scalar_one_or_none()
+    if found is None or found.site_pk not in actor.site_pks:
+        raise NotFound("no such treatment session")
+    return found
+
+
+def invoice_at(db: Session, invoice_id: object, actor: Actor) -> Invoice:
+    """An invoice of one of the actor's sites."""
+    found = db.execute(select(Invoice).where(Invoice.id == public_id(invoice_id, "invoice"))
+                       ).scalar_one_or_none()
+    if found is None or found.site_pk not in actor.site_pks:
+        raise NotFound("no such invoice")
+    return found
+
+
+def invoice_out(db: Session, invoice: Invoice) -> schemas.InvoiceOut:
+    """The API shape of an invoice."""
+    return schemas.InvoiceOut(
+        id=invoice.id, service_date=invoice.service_date, provider=invoice.provider,
+        currency=invoice.currency, total_cents=invoice.total_cents,
+        diagnoses=list(invoice.diagnoses),
+        lines=[schemas.LineOut(label=f"{line.code} {line.description}", units=line.units,
+                               unit_cents=line.unit_price_cents, amount_cents=line.amount_cents,
+                               basis=line.basis) for line in charges.lines_of(db, invoice)])
+
+
+def account(db: Session, patient: Patient) -> dict[str, Any]:
+    """A patient's invoices, payments, sessions not yet charged, and balance."""
+    invoices = db.execute(select(Invoice).where(Invoice.patient_pk == patient.pk)
+                          .order_by(Invoice.service_date, Invoice.pk)).scalars().all()
+    paid = db.execute(select(Payment).where(Payment.patient_pk == patient.pk)
+                      .order_by(Payment.received_at)).scalars().all()
+    charged_sessions = {i.session_pk for i in invoices}
+    uncharged = [s for s in db.execute(select(TreatmentSession).where(
+        TreatmentSession.patient_pk == patient.pk, TreatmentSession.status == DISCHARGED,
+        TreatmentSession.dose_given.is_not(None)).order_by(TreatmentSession.dose_start)).scalars()
+        if s.pk not in charged_sessions]
+    charged = sum(i.total_cents for i in invoices)
+    received = sum(p.amount_cents for p in paid)
+    return {"invoices": invoices, "payments": paid, "uncharged": uncharged,
+            "charged_cents": charged, "paid_cents": received,
+            "balance_cents": charged - received, "currency": prices.currency()}
