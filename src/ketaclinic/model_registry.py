@@ -4,9 +4,11 @@ from ketaclinic.audit.models import AuditEvent
 from ketaclinic.auth.models import AccessToken, User, user_site
 from ketaclinic.billing.models import (
     ChargeLine,
+    Instalment,
     Invoice,
     Package,
     Payment,
+    PaymentPlan,
     PriceItem,
     SlidingScaleBand,
 )
@@ -78,6 +80,7 @@ __all__ = [
     "ExportFile",
     "ExportJob",
     "ImportedResource",
+    "Instalment",
     "Invoice",
     "LedgerRow",
     "Lot",
@@ -92,6 +95,7 @@ __all__ = [
     "Patient",
     "PatientMrn",
     "Payment",
+    "PaymentPlan",
     "PriceItem",
     "Product",
     "Reminder",

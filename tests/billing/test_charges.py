@@ -130,3 +130,29 @@ def test_estimate_for_six_infusions_at_80_kg_with_package_and_sliding_scale(db: 
     assert all(line.basis for line in result.lines)
     with pytest.raises(InvalidInput, match="weight"):
         estimate.estimate(db=db, site=site, route="iv", sessions=6, on=on)
+
+
+def test_payment_plan_splits_exactly_and_flags_overdue(db: Session, world) -> None:
+    from ketaclinic.billing import plans
+
+    site = site_a(db)
+    patient = db.execute(select(Patient).order_by(Patient.pk)).scalars().first()
+    payments.record(db=db, site=site, patient=patient, amount_cents=5000, method="cash",
+                    reference="", note="deposit before the plan", actor=DESK)
+    start = date(2026, 12, 1)
+    plan = plans.create(db=db, site=site, patient=patient, total_cents=30001, instalments=3,
+                        starts_on=start, every_days=30, note="", actor=DESK)
+    rows = plans.states(db, plan, today=start - timedelta(days=1))
+    assert [r.instalment.amount_cents for r in rows] == [10001, 10000, 10000]
+    assert sum(r.instalment.amount_cents for r in rows) == 30001
+    assert [r.instalment.due_on for r in rows] == [start, start + timedelta(days=30),
+                                                   start + timedelta(days=60)]
+    assert [r.state for r in rows] == ["due", "due", "due"]  # the deposit is not an instalment
+    payments.record(db=db, site=site, patient=patient, amount_cents=15000, method="card",
+                    reference="T-2", note="", actor=DESK)
+    later = plans.states(db, plan, today=start + timedelta(days=45))
+    assert [(r.state, r.paid_cents) for r in later] == [("paid", 10001), ("overdue", 4999),
+                                                        ("due", 0)]
+    with pytest.raises(InvalidInput, match="instalments"):
+        plans.create(db=db, site=site, patient=patient, total_cents=100, instalments=30,
+                     starts_on=start, every_days=30, note="", actor=DESK)

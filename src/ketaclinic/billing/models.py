@@ -99,3 +99,29 @@ class Payment(RecordMixin, Base):
     reference: Mapped[str] = mapped_column(String(100), default="")
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     note: Mapped[str] = mapped_column(String(300), default="")
+
+
+class PaymentPlan(RecordMixin, Base):
+    """An agreed schedule of instalments for an amount a patient owes."""
+
+    __tablename__ = "payment_plan"
+
+    site_pk: Mapped[int] = mapped_column(ForeignKey("site.pk", ondelete="RESTRICT"))
+    patient_pk: Mapped[int] = mapped_column(ForeignKey("patient.pk", ondelete="RESTRICT"),
+                                            index=True)
+    total_cents: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    starts_on: Mapped[date] = mapped_column(Date)
+    note: Mapped[str] = mapped_column(String(300), default="")
+
+
+class Instalment(RecordMixin, Base):
+    """One instalment of a payment plan."""
+
+    __tablename__ = "payment_instalment"
+
+    plan_pk: Mapped[int] = mapped_column(ForeignKey("payment_plan.pk", ondelete="RESTRICT"),
+                                         index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    due_on: Mapped[date] = mapped_column(Date)
+    amount_cents: Mapped[int] = mapped_column(Integer)

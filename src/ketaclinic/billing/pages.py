@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.permissions import Permission
-from ketaclinic.billing import charges, payments, prices, schemas, service, superbill
+from ketaclinic.billing import charges, payments, plans, prices, schemas, service, superbill
 from ketaclinic.clinics import service as clinics
 from ketaclinic.db import utcnow
 from ketaclinic.errors import Conflict, InvalidInput, invalid
@@ -99,15 +99,39 @@ async def payment_page(request: Request, patient_id: str,
     return RedirectResponse(f"/patients/{patient_id}/account", status_code=303)
 
 
-def _cents(text: str) -> int:
+def _cents(text: str, field: str = "amount") -> int:
     """An amount typed as 200 or 200.50 in whole cents."""
     try:
         amount = Decimal(text.replace(",", "").strip())
     except InvalidOperation:
-        raise invalid("amount", f"{text!r} is not an amount", "e.g. 200 or 200.50") from None
-    if amount != amount.quantize(Decimal("0.01")) or not amount.is_finite():
-        raise invalid("amount", f"{text!r} has more than cents", "e.g. 200 or 200.50")
+        raise invalid(field, f"{text!r} is not an amount", "e.g. 200 or 200.50") from None
+    if not amount.is_finite() or amount != amount.quantize(Decimal("0.01")):
+        raise invalid(field, f"{text!r} has more than cents", "e.g. 200 or 200.50")
     return int(amount * 100)
+
+
+@router.post("/patients/{patient_id}/account/plans", response_class=HTMLResponse)
+async def plan_page(request: Request, patient_id: str,
+                    actor: Actor = Depends(require(Permission.BILLING_RECORD)),
+                    db: Session = Depends(get_db)) -> Response:
+    """Set up a payment plan (amount in dollars and cents, equal instalments)."""
+    form = await request.form()
+    values = {k: str(v) for k, v in form.items() if k != "csrf_token"}
+    try:
+        data = validate(schemas.PlanIn, {
+            **{k: v for k, v in values.items() if k != "total"},
+            "total_cents": _cents(values.get("total", ""), "total")})
+        patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
+                                        purpose="payment plan")
+        plans.create(db=db, site=service.site_by_code(db, data.site, actor), patient=patient,
+                     total_cents=data.total_cents, instalments=data.instalments,
+                     starts_on=data.starts_on, every_days=data.every_days, note=data.note,
+                     actor=actor)
+    except (InvalidInput, Conflict) as exc:
+        db.rollback()
+        return _account_page(request, db, actor, patient_id, _messages(exc), values, exc.status)
+    db.commit()
+    return RedirectResponse(f"/patients/{patient_id}/account", status_code=303)
 
 
 @router.post("/treatment-sessions/{session_id}/charge")

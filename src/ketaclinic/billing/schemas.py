@@ -108,3 +108,14 @@ class AccountOut(BaseModel):
     invoices: list[InvoiceOut]
     payments: list[dict[str, object]]
     as_of: datetime
+
+
+class PlanIn(InputModel):
+    """A payment plan: an amount in equal instalments."""
+
+    site: str = Field(min_length=1, max_length=8)
+    total_cents: int = Field(gt=0, le=100_000_000)
+    instalments: int = Field(ge=1, le=24)
+    starts_on: date
+    every_days: int = Field(default=30, ge=7, le=92)
+    note: str = Field(default="", max_length=300)

@@ -2,14 +2,16 @@
 
 from datetime import date
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic.auth.actor import Actor
-from ketaclinic.billing import charges, estimate, prices, schemas
-from ketaclinic.billing.models import Invoice, Payment, SlidingScaleBand
+from ketaclinic.billing import charges, estimate, plans, prices, schemas
+from ketaclinic.billing.models import Invoice, Payment, PaymentPlan, SlidingScaleBand
 from ketaclinic.clinics.models import Site
+from ketaclinic.db import utcnow
 from ketaclinic.errors import NotFound, invalid, public_id
 from ketaclinic.patients.models import Patient
 from ketaclinic.treatments.models import DISCHARGED, TreatmentSession
@@ -101,6 +103,11 @@ def account(db: Session, patient: Patient) -> dict[str, Any]:
         if s.pk not in charged_sessions]
     charged = sum(i.total_cents for i in invoices)
     received = sum(p.amount_cents for p in paid)
+    site_zone = {s.pk: s.time_zone for s in db.execute(select(Site)).scalars()}
+    plan_rows = db.execute(select(PaymentPlan).where(PaymentPlan.patient_pk == patient.pk)
+                           .order_by(PaymentPlan.pk)).scalars().all()
+    today = {pk: utcnow().astimezone(ZoneInfo(zone)).date() for pk, zone in site_zone.items()}
     return {"invoices": invoices, "payments": paid, "uncharged": uncharged,
+            "plans": [(plan, plans.states(db, plan, today[plan.site_pk])) for plan in plan_rows],
             "charged_cents": charged, "paid_cents": received,
             "balance_cents": charged - received, "currency": prices.currency()}
