@@ -65,6 +65,7 @@ def _account_page(request: Request, db: Session, actor: Actor, patient_id: str,
     db.commit()
     return render(request, "billing/account.html", status_code=status_code, patient=patient,
                   account=found, lines=lines, sites=sites, errors=errors or [],
+                  tz=patients.time_zone_of(patient),
                   values=values or {}, money=superbill.money)
 
 

@@ -76,6 +76,7 @@ def seed(db: Session, *, patients_count: int = 50, seed_value: int = DEMO_SEED,
                          role=user.role, password=DEMO_PASSWORD, site_codes=list(user.site_codes),
                          actor=operator)
     _add_shifts(db, sites, operator)
+    _add_prices(db, sites, operator)
     now = utcnow()
     specs = generate(patients_count, seed_value, now.date(), now, sites=len(sites))
     first_patient_id = None
@@ -110,6 +111,30 @@ def _add_shifts(db: Session, sites: list[Site], operator: Actor) -> None:
                 for day in ("mon", "tue", "wed", "thu", "fri"):
                     resources.add_shift(db=db, site=site, username=user.username, day=day,
                                         starts=time(8), ends=time(18), actor=operator)
+
+
+# Demo prices, in cents, inside the public ranges of protocol-facts.md section 10 (IV infusion
+# 400 to 800 USD; a 6 to 8 infusion series 2,400 to 6,400 USD). A clinic sets its own.
+DEMO_PRICES = {"96365": 45000, "96366": 15000, "ketamine-mg": 150, "96372": 30000,
+               "G2082": 60000, "G2083": 70000, "J0013": 2500, "99213": 15000, "99214": 22000}
+
+
+def _add_prices(db: Session, sites: list[Site], operator: Actor) -> None:
+    """The demo price list, a six-infusion package and one sliding-scale band at every site."""
+    from datetime import date
+
+    from ketaclinic.billing import prices
+
+    since = date(2026, 1, 1)
+    for site in sites:
+        for item, cents in DEMO_PRICES.items():
+            prices.set_price(db=db, site=site, item=item, amount_cents=cents,
+                             effective_from=since, actor=operator)
+        prices.add_package(db=db, site=site, name="Six-infusion induction", route="iv",
+                           sessions=6, amount_cents=240000, effective_from=since, actor=operator)
+        prices.add_band(db=db, site=site, name="Household income up to 40,000 USD",
+                        income_up_to_cents=4000000, discount_pct=20, effective_from=since,
+                        actor=operator)
 
 
 def _record_patient(db: Session, spec: PatientSpec, sites: list[Site], operator: Actor) -> str:
