@@ -4,12 +4,14 @@ from ketaclinic.audit.models import AuditEvent
 from ketaclinic.auth.models import AccessToken, User, user_site
 from ketaclinic.billing.models import (
     ChargeLine,
+    Coverage,
     Instalment,
     Invoice,
     Package,
     Payment,
     PaymentPlan,
     PriceItem,
+    PriorAuthorization,
     SlidingScaleBand,
 )
 from ketaclinic.clinics.models import Chair, Network, Site
@@ -75,6 +77,7 @@ __all__ = [
     "Consent",
     "Container",
     "CourseReview",
+    "Coverage",
     "Discrepancy",
     "Evaluation",
     "ExportFile",
@@ -97,6 +100,7 @@ __all__ = [
     "Payment",
     "PaymentPlan",
     "PriceItem",
+    "PriorAuthorization",
     "Product",
     "Reminder",
     "RemsFiling",

@@ -60,6 +60,13 @@ def test_front_desk_estimate_charge_deposit_balance_and_superbill(api, web, worl
     account = desk.get(f"/patients/{patient_id}/account")
     assert account.status_code == 200 and 'id="uncharged"' in account.text
     csrf = csrf_of(account.text)
+    no_payer = desk.post(f"/patients/{patient_id}/account/coverages", data={
+        "csrf_token": csrf, "payer": "", "member_id": "M1", "routes": "esketamine"})
+    assert no_payer.status_code == 422 and "payer" in no_payer.text
+    insured = desk.post(f"/patients/{patient_id}/account/coverages", data={
+        "csrf_token": csrf, "payer": "Acme Health", "member_id": "M1", "routes": "esketamine",
+        "expected_pct": "80"})
+    assert insured.status_code == 200 and "Acme Health" in insured.text
     deposit = desk.post(f"/patients/{patient_id}/account/payments", data={
         "csrf_token": csrf, "site": "A", "amount": "200.001", "method": "card"})
     assert deposit.status_code == 422 and "has more than cents" in html.unescape(deposit.text)

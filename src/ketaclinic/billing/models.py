@@ -125,3 +125,35 @@ class Instalment(RecordMixin, Base):
     number: Mapped[int] = mapped_column(Integer)
     due_on: Mapped[date] = mapped_column(Date)
     amount_cents: Mapped[int] = mapped_column(Integer)
+
+
+class Coverage(RecordMixin, Base):
+    """A patient's insurance: payer, plan, member id, what the benefits check found."""
+
+    __tablename__ = "coverage"
+
+    patient_pk: Mapped[int] = mapped_column(ForeignKey("patient.pk", ondelete="RESTRICT"),
+                                            index=True)
+    payer: Mapped[str] = mapped_column(String(120))
+    plan: Mapped[str] = mapped_column(String(120), default="")
+    member_id: Mapped[str] = mapped_column(String(60))
+    routes: Mapped[list[Any]] = mapped_column(JSON, default=list)  # routes the plan covers
+    # the share the benefits check says the payer pays for a covered route (0 to 100)
+    expected_pct: Mapped[int] = mapped_column(Integer, default=0)
+    notes: Mapped[str] = mapped_column(String(500), default="")
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class PriorAuthorization(RecordMixin, Base):
+    """A payer's prior authorisation (esketamine): number, dates, sessions authorised."""
+
+    __tablename__ = "prior_authorization"
+
+    coverage_pk: Mapped[int] = mapped_column(ForeignKey("coverage.pk", ondelete="RESTRICT"),
+                                             index=True)
+    route: Mapped[str] = mapped_column(String(20))
+    number: Mapped[str] = mapped_column(String(60), default="")
+    status: Mapped[str] = mapped_column(String(20))  # requested, approved, denied
+    starts_on: Mapped[date | None] = mapped_column(Date, default=None)
+    ends_on: Mapped[date | None] = mapped_column(Date, default=None)
+    sessions_authorised: Mapped[int] = mapped_column(Integer, default=0)

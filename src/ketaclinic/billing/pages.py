@@ -11,7 +11,16 @@ from sqlalchemy.orm import Session
 
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.permissions import Permission
-from ketaclinic.billing import charges, payments, plans, prices, schemas, service, superbill
+from ketaclinic.billing import (
+    charges,
+    coverage,
+    payments,
+    plans,
+    prices,
+    schemas,
+    service,
+    superbill,
+)
 from ketaclinic.clinics import service as clinics
 from ketaclinic.db import utcnow
 from ketaclinic.errors import Conflict, InvalidInput, invalid
@@ -61,11 +70,14 @@ def _account_page(request: Request, db: Session, actor: Actor, patient_id: str,
     patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor, purpose="account")
     found = service.account(db, patient)
     lines = {i.pk: charges.lines_of(db, i) for i in found["invoices"]}
+    today = utcnow().date()
+    insurance = [(c, [coverage.state(db, a, patient.pk, today) for a in auths])
+                 for c, auths in coverage.of(db, patient)]
     sites = [s for s in clinics.sites_of(db=db, actor=actor) if s.pk in patient.site_pks]
     db.commit()
     return render(request, "billing/account.html", status_code=status_code, patient=patient,
                   account=found, lines=lines, sites=sites, errors=errors or [],
-                  tz=patients.time_zone_of(patient),
+                  tz=patients.time_zone_of(patient), insurance=insurance,
                   values=values or {}, money=superbill.money)
 
 
@@ -128,6 +140,27 @@ async def plan_page(request: Request, patient_id: str,
                      total_cents=data.total_cents, instalments=data.instalments,
                      starts_on=data.starts_on, every_days=data.every_days, note=data.note,
                      actor=actor)
+    except (InvalidInput, Conflict) as exc:
+        db.rollback()
+        return _account_page(request, db, actor, patient_id, _messages(exc), values, exc.status)
+    db.commit()
+    return RedirectResponse(f"/patients/{patient_id}/account", status_code=303)
+
+
+@router.post("/patients/{patient_id}/account/coverages", response_class=HTMLResponse)
+async def coverage_page(request: Request, patient_id: str,
+                        actor: Actor = Depends(require(Permission.BILLING_RECORD)),
+                        db: Session = Depends(get_db)) -> Response:
+    """Record the patient's insurance from the benefits check."""
+    form = await request.form()
+    values = {k: str(v) for k, v in form.items() if k != "csrf_token"}
+    try:
+        data = validate(schemas.CoverageIn, {
+            **{k: v for k, v in values.items() if k != "routes"},
+            "routes": [str(r) for r in form.getlist("routes")]})
+        patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
+                                        purpose="insurance")
+        coverage.add(db=db, patient=patient, data=data, actor=actor)
     except (InvalidInput, Conflict) as exc:
         db.rollback()
         return _account_page(request, db, actor, patient_id, _messages(exc), values, exc.status)

@@ -2,12 +2,15 @@
 payments and a patient's account."""
 
 from fastapi import APIRouter, Depends, Response
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.permissions import Permission
-from ketaclinic.billing import charges, payments, prices, schemas, service, superbill
+from ketaclinic.billing import charges, coverage, payments, prices, schemas, service, superbill
+from ketaclinic.billing.models import Coverage, PriorAuthorization
 from ketaclinic.db import utcnow
+from ketaclinic.errors import NotFound, public_id
 from ketaclinic.patients import service as patients
 from ketaclinic.scheduling.availability import zone_of
 from ketaclinic.web.deps import API_PREFIX, get_db, require
@@ -117,3 +120,58 @@ def account(patient_id: str, actor: Actor = Depends(require(Permission.BILLING_R
         as_of=utcnow())
     db.commit()
     return result
+
+
+def _coverage_out(db: Session, cover: Coverage, authorizations: list[PriorAuthorization],
+                  patient_pk: int) -> dict[str, object]:
+    today = utcnow().date()
+    return {"id": str(cover.id), "payer": cover.payer, "plan": cover.plan,
+            "member_id": cover.member_id, "routes": cover.routes,
+            "expected_pct": cover.expected_pct, "active": cover.active,
+            "authorizations": [
+                {"id": str(a.id), "route": a.route, "number": a.number, "status": a.status,
+                 "starts_on": a.starts_on, "ends_on": a.ends_on,
+                 "sessions_authorised": a.sessions_authorised,
+                 "sessions_used": (s := coverage.state(db, a, patient_pk, today)).used,
+                 "sessions_left": s.remaining, "warnings": s.warnings}
+                for a in authorizations]}
+
+
+@router.post("/patients/{patient_id}/coverages", status_code=201)
+def add_coverage(patient_id: str, data: schemas.CoverageIn,
+                 actor: Actor = Depends(require(Permission.BILLING_RECORD)),
+                 db: Session = Depends(get_db)) -> dict[str, object]:
+    """Record a patient's insurance."""
+    patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
+                                    purpose="insurance")
+    cover = coverage.add(db=db, patient=patient, data=data, actor=actor)
+    db.commit()
+    return _coverage_out(db, cover, [], patient.pk)
+
+
+@router.get("/patients/{patient_id}/coverages")
+def coverages(patient_id: str, actor: Actor = Depends(require(Permission.BILLING_RECORD)),
+              db: Session = Depends(get_db)) -> list[dict[str, object]]:
+    """A patient's insurance with each prior authorisation's use and warnings."""
+    patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
+                                    purpose="insurance")
+    result = [_coverage_out(db, c, a, patient.pk) for c, a in coverage.of(db, patient)]
+    db.commit()
+    return result
+
+
+@router.post("/patients/{patient_id}/coverages/{coverage_id}/authorizations", status_code=201)
+def add_authorization(patient_id: str, coverage_id: str, data: schemas.AuthorizationIn,
+                      actor: Actor = Depends(require(Permission.BILLING_RECORD)),
+                      db: Session = Depends(get_db)) -> dict[str, object]:
+    """Record a prior authorisation on a coverage."""
+    patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
+                                    purpose="prior authorisation")
+    cover = db.execute(select(Coverage).where(
+        Coverage.id == public_id(coverage_id, "coverage"),
+        Coverage.patient_pk == patient.pk)).scalar_one_or_none()
+    if cover is None:
+        raise NotFound("no such coverage")
+    coverage.authorize(db=db, coverage=cover, data=data, actor=actor, patient=patient)
+    db.commit()
+    return _coverage_out(db, cover, dict(coverage.of(db, patient))[cover], patient.pk)

@@ -47,6 +47,7 @@ class EstimateIn(InputModel):
     weight_kg: float | None = Field(default=None, gt=0, le=400)
     dose_mg: float | None = Field(default=None, gt=0, le=1000)
     band_id: uuid.UUID | None = None
+    patient_id: uuid.UUID | None = Field(default=None, description="for the insurance share")
     on: date | None = None
 
 
@@ -119,3 +120,26 @@ class PlanIn(InputModel):
     starts_on: date
     every_days: int = Field(default=30, ge=7, le=92)
     note: str = Field(default="", max_length=300)
+
+
+class CoverageIn(InputModel):
+    """A patient's insurance as the benefits check found it."""
+
+    payer: str = Field(min_length=2, max_length=120)
+    plan: str = Field(default="", max_length=120)
+    member_id: str = Field(min_length=1, max_length=60)
+    routes: list[str] = Field(default_factory=list, max_length=4,
+                              description="routes the plan covers: iv, esketamine, im, oral")
+    expected_pct: int = Field(default=0, ge=0, le=100)
+    notes: str = Field(default="", max_length=500)
+
+
+class AuthorizationIn(InputModel):
+    """A prior authorisation."""
+
+    route: str = Field(pattern="^(esketamine|iv|im)$")
+    number: str = Field(default="", max_length=60)
+    status: str = Field(pattern="^(requested|approved|denied)$")
+    starts_on: date | None = None
+    ends_on: date | None = None
+    sessions_authorised: int = Field(default=0, ge=0, le=200)

@@ -8,11 +8,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic.auth.actor import Actor
-from ketaclinic.billing import charges, estimate, plans, prices, schemas
+from ketaclinic.billing import charges, coverage, estimate, plans, prices, schemas
 from ketaclinic.billing.models import Invoice, Payment, PaymentPlan, SlidingScaleBand
 from ketaclinic.clinics.models import Site
 from ketaclinic.db import utcnow
 from ketaclinic.errors import NotFound, invalid, public_id
+from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
 from ketaclinic.treatments.models import DISCHARGED, TreatmentSession
 
@@ -43,9 +44,16 @@ def make_estimate(*, db: Session, data: schemas.EstimateIn, actor: Actor,
                   today: date) -> estimate.Estimate:
     """An estimate at the prices in force on the day asked (default today)."""
     site = site_by_code(db, data.site, actor)
-    return estimate.estimate(db=db, site=site, route=data.route, sessions=data.sessions,
-                             on=data.on or today, weight_kg=data.weight_kg, dose_mg=data.dose_mg,
-                             band=band_of(db, data.band_id, site))
+    result = estimate.estimate(db=db, site=site, route=data.route, sessions=data.sessions,
+                               on=data.on or today, weight_kg=data.weight_kg,
+                               dose_mg=data.dose_mg, band=band_of(db, data.band_id, site))
+    if data.patient_id is not None:
+        patient = patients.open_patient(db=db, patient_id=data.patient_id, actor=actor,
+                                        purpose="estimate")
+        pct, basis = coverage.expected(db, patient, data.route, data.sessions, result.on)
+        result.insurance_expected_cents = prices.discount_cents(result.total_cents, pct)
+        result.insurance_basis = basis
+    return result
 
 
 def estimate_out(result: estimate.Estimate) -> schemas.EstimateOut:
