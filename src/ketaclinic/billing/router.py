@@ -1,16 +1,31 @@
 """JSON API for billing under /api/v1: the price list, estimates, charging sessions, superbills,
 payments and a patient's account."""
 
+from datetime import date
+
 from fastapi import APIRouter, Depends, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.permissions import Permission
-from ketaclinic.billing import charges, coverage, payments, prices, schemas, service, superbill
+from ketaclinic.billing import (
+    charges,
+    coverage,
+    payments,
+    prices,
+    reports,
+    schemas,
+    service,
+    superbill,
+)
 from ketaclinic.billing.models import Coverage, PriorAuthorization
 from ketaclinic.db import utcnow
-from ketaclinic.errors import NotFound, public_id
+from ketaclinic.errors import NotFound, invalid, public_id
+from ketaclinic.inventory.report_files import to_csv
+from ketaclinic.inventory.report_router import local_range
 from ketaclinic.patients import service as patients
 from ketaclinic.scheduling.availability import zone_of
 from ketaclinic.web.deps import API_PREFIX, get_db, require
@@ -175,3 +190,34 @@ def add_authorization(patient_id: str, coverage_id: str, data: schemas.Authoriza
     coverage.authorize(db=db, coverage=cover, data=data, actor=actor, patient=patient)
     db.commit()
     return _coverage_out(db, cover, dict(coverage.of(db, patient))[cover], patient.pk)
+
+
+@router.get("/billing/reports/{kind}")
+def billing_report(kind: str, site: str, start: date | None = None, end: date | None = None,
+                   format: str = "json",
+                   actor: Actor = Depends(require(Permission.BILLING_MANAGE)),
+                   db: Session = Depends(get_db)) -> Response:
+    """revenue, outstanding, cost-per-responder or claims (the documented claims CSV)."""
+    if format not in ("json", "csv"):
+        raise invalid("format", repr(format), "json, csv")
+    where = service.site_by_code(db, site, actor)
+    if kind != "outstanding" and (start is None or end is None):
+        raise invalid("start", "start and end are required", "dates, YYYY-MM-DD")
+    begin, finish = (local_range(where, start, end) if start and end
+                     else (utcnow(), utcnow()))
+    makers = {"revenue": lambda: reports.revenue(db, where, begin, finish),
+              "outstanding": lambda: reports.outstanding(db, where),
+              "cost-per-responder": lambda: reports.cost_per_responder(db, where, begin, finish),
+              "claims": lambda: reports.claims(db, where, begin, finish)}
+    if kind not in makers:
+        raise NotFound("no such report")
+    rows = makers[kind]()
+    db.commit()
+    columns = list(reports.CLAIM_COLUMNS) if kind == "claims" else (
+        list(rows[0]) if rows else [])
+    if format == "csv":
+        return Response(to_csv(columns, rows), media_type="text/csv", headers={
+            "Content-Disposition": f'attachment; filename="{kind}-{where.code}.csv"'})
+    return JSONResponse(jsonable_encoder({"rows": rows, "columns": columns,
+                                          "column_meanings": reports.CLAIM_COLUMNS
+                                          if kind == "claims" else {}}))
