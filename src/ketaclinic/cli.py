@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from typer.exceptions import TyperException
 
+from ketaclinic.billing.commands import billing_app
 from ketaclinic.errors import DomainError
 from ketaclinic.fhir.commands import export_fhir, import_fhir
 from ketaclinic.inventory.commands import inventory_app
@@ -35,6 +36,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(measures_app, name="measures")
 app.add_typer(inventory_app, name="inventory")
 app.add_typer(schedule_app, name="schedule")
+app.add_typer(billing_app, name="billing")
 app.command("worker")(worker)
 app.command("import-fhir")(import_fhir)
 app.command("export-fhir")(export_fhir)

@@ -2,7 +2,9 @@
 version, charging a session, a deposit, the balance and the superbill; roles kept out."""
 
 import html
+import io
 
+from pypdf import PdfReader
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -74,6 +76,10 @@ def test_front_desk_estimate_charge_deposit_balance_and_superbill(api, web, worl
         "csrf_token": csrf, "site": "A", "amount": "200", "method": "card",
         "reference": "T-1001", "note": "deposit"})
     assert paid.status_code == 200 and "-200.00 USD" in paid.text.split('id="balance"')[1][:120]
+    receipt_url = "/payments/" + paid.text.split('href="/payments/')[1].split('"')[0]
+    receipt = desk.get(receipt_url)
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(receipt.content)).pages)
+    assert "Receipt" in text and "200.00 USD" in text and "T-1001" in text
     charged = desk.post(f"/treatment-sessions/{session.id}/charge", data={"csrf_token": csrf})
     assert charged.status_code == 200
     # 450.00 + 35 mg x 1.50 = 502.50 charged; 200.00 paid: 302.50 owed.

@@ -92,3 +92,4 @@ def test_schedule_commands_configure_and_refuse_bad_input(demo: str) -> None:
     assert shift.returncode == 2 and "not a nurse or prescriber" in shift.stderr
     once = run_cli(demo, "worker", "--once")
     assert once.returncode == 0 and once.stdout.startswith("reminders:")
+

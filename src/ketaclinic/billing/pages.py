@@ -21,9 +21,10 @@ from ketaclinic.billing import (
     service,
     superbill,
 )
+from ketaclinic.billing.models import Payment
 from ketaclinic.clinics import service as clinics
 from ketaclinic.db import utcnow
-from ketaclinic.errors import Conflict, InvalidInput, invalid
+from ketaclinic.errors import Conflict, InvalidInput, NotFound, invalid, public_id
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling.availability import zone_of
@@ -195,3 +196,17 @@ def superbill_page(invoice_id: str, actor: Actor = Depends(require(Permission.BI
     db.commit()
     return Response(body, media_type="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="superbill-{invoice.service_date}.pdf"'})
+
+
+@router.get("/payments/{payment_id}/receipt.pdf")
+def receipt_page(payment_id: str, actor: Actor = Depends(require(Permission.BILLING_RECORD)),
+                 db: Session = Depends(get_db)) -> Response:
+    """A receipt for a payment."""
+    found = db.execute(select(Payment).where(Payment.id == public_id(payment_id, "payment"))
+                       ).scalar_one_or_none()
+    if found is None or found.site_pk not in actor.site_pks:
+        raise NotFound("no such payment")
+    body = superbill.receipt(db, found)
+    db.commit()
+    return Response(body, media_type="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="receipt-{found.id}.pdf"'})

@@ -56,7 +56,8 @@ def require_price(db: Session, site: Site, item: str, day: date) -> int:
     found = price_on(db, site.pk, item, day)
     if found is None:
         raise invalid("price", f"{site.code} has no price for {item} on {day}",
-                      f"set one: ketaclinic billing price --site {site.code} --item {item} ...")
+                      f"set one: ketaclinic billing price --site {site.code} --item {item} "
+                      "--cents N --from YYYY-MM-DD")
     return found.amount_cents
 
 

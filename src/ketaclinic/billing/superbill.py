@@ -3,8 +3,8 @@
 from fpdf import FPDF
 from sqlalchemy.orm import Session
 
-from ketaclinic.billing import charges
-from ketaclinic.billing.models import Invoice
+from ketaclinic.billing import charges, payments
+from ketaclinic.billing.models import Invoice, Payment
 from ketaclinic.clinics.models import Site
 from ketaclinic.patients.models import Patient
 
@@ -62,4 +62,30 @@ def render(db: Session, invoice: Invoice) -> bytes:
     pdf.set_font("Helvetica", "", 8)
     pdf.multi_cell(0, 4, "Codes: CPT and HCPCS as charged on the date of service. Submit this "
                    "statement to your insurer with your claim form; it is not a claim itself.")
+    return bytes(pdf.output())
+
+
+def receipt(db: Session, payment: Payment) -> bytes:
+    """A receipt for one payment, with the balance after it."""
+    site = db.get(Site, payment.site_pk)
+    patient = db.get(Patient, payment.patient_pk)
+    assert site is not None and patient is not None
+    pdf = FPDF(format="Letter")
+    pdf.add_page()
+    pdf.set_font("Helvetica", "B", 15)
+    pdf.cell(0, 9, "Receipt", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", "", 10)
+    for label, value in (("From", f"{patient.family_name}, {patient.given_name}"),
+                         ("Received by", f"{site.name}, {site.address or site.code}"),
+                         ("Date", payment.received_at.date().isoformat()),
+                         ("Amount", money(payment.amount_cents, payment.currency)),
+                         ("Method", payment.method + (f" ({payment.reference})"
+                                                      if payment.reference else "")),
+                         ("Receipt", str(payment.id)),
+                         ("Balance after this payment",
+                          money(payments.balance_cents(db, patient), payment.currency))):
+        pdf.set_font("Helvetica", "B", 10)
+        pdf.cell(55, 7, label)
+        pdf.set_font("Helvetica", "", 10)
+        pdf.cell(0, 7, _text(value), new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())
