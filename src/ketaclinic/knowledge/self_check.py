@@ -1,0 +1,125 @@
+"""The public self-check: plain answers turned into the facts the clinic's screening rules read,
+so the public result and the clinic's decision always agree. Pure: nothing is stored."""
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
+from typing import Any
+
+from ketaclinic.knowledge.record import (
+    AllergyFact,
+    BloodPressure,
+    Coding,
+    ConditionFact,
+    MedicationFact,
+    PatientRecord,
+    Weight,
+)
+from ketaclinic.knowledge.screening import Finding, decide, screen
+from ketaclinic.knowledge.tables import load_table
+
+MISSING_DATA_RULES = frozenset({"missing-blood-pressure", "missing-weight"})
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+
+
+@cache
+def table() -> dict[str, Any]:
+    """The self-check table."""
+    return load_table("self_check")
+
+
+@cache
+def medications() -> dict[str, tuple[str, str]]:
+    """The searchable medicines: key -> (display, RxNorm code), from codes.toml."""
+    return {row["key"]: (row["display"], row["rxnorm"])
+            for row in load_table("codes")["medication"]
+            if row["key"] not in ("ketamine", "esketamine")}
+
+
+@dataclass(frozen=True)
+class Answers:
+    """What a visitor told the self-check."""
+
+    age: int
+    route: str = "iv"
+    conditions: frozenset[str] = frozenset()
+    ketamine_allergy: bool = False
+    medicines: tuple[tuple[str, float | None], ...] = ()  # (medicine key, mg a day if known)
+    systolic_mmhg: float | None = None
+    diastolic_mmhg: float | None = None
+    weight_kg: float | None = None
+    suicidal_thoughts: bool = False
+
+
+@dataclass
+class SelfCheckResult:
+    """The outcome in plain words, why, and what the visitor should do next."""
+
+    outcome: str  # eligible, needs-review, not-eligible (the clinic's decision words)
+    title: str
+    text: str
+    reasons: list[tuple[str, str]] = field(default_factory=list)  # (plain reason, source)
+    notes: list[str] = field(default_factory=list)
+    crisis: bool = False
+
+
+def record_of(answers: Answers, today: date) -> PatientRecord:
+    """The answers as the record screening reads."""
+    moment = datetime.combine(today, time(12), tzinfo=UTC)
+    rows = {row["key"]: row for row in table()["condition"]}
+    unknown = sorted(answers.conditions - set(rows))
+    if unknown:
+        raise ValueError(f"conditions: unknown {', '.join(unknown)}")
+    conditions = tuple(ConditionFact(f"answer:{key}", (Coding(rows[key]["system"], rows[key]["code"],
+                                                              rows[key]["label"]),),
+                                     text=rows[key]["label"], clinical_status="active")
+                       for key in sorted(answers.conditions))
+    known = medications()
+    meds = []
+    for key, daily in answers.medicines:
+        if key not in known:
+            raise ValueError(f"medicines: unknown {key!r}")
+        display, code = known[key]
+        meds.append(MedicationFact(f"answer:{key}", (Coding(RXNORM, code, display),), display,
+                                   status="active", daily_dose_mg=daily))
+    allergy = table()["ketamine_allergy"]
+    allergies = (AllergyFact("answer:ketamine-allergy", (Coding(allergy["system"], allergy["code"],
+                                                                "ketamine"),), "ketamine",
+                             clinical_status="active"),) if answers.ketamine_allergy else ()
+    pressures = ((BloodPressure("answer:bp", moment, answers.systolic_mmhg,
+                                answers.diastolic_mmhg),)
+                 if answers.systolic_mmhg is not None or answers.diastolic_mmhg is not None
+                 else ())
+    weights = (Weight("answer:weight", moment, answers.weight_kg),) if answers.weight_kg else ()
+    birth = today.replace(year=today.year - answers.age) - timedelta(days=1) \
+        if not (today.month == 2 and today.day == 29) else date(today.year - answers.age, 2, 28)
+    return PatientRecord(ref="self-check", birth_date=birth, conditions=conditions,
+                         medications=tuple(meds), allergies=allergies,
+                         blood_pressures=pressures, weights=weights)
+
+
+def check(answers: Answers, today: date) -> SelfCheckResult:
+    """Run the clinic's screening rules on the answers and say what they mean, plainly."""
+    screened = screen(record_of(answers, today), route=answers.route, on=today)
+    counted = tuple(f for f in screened.findings if f.rule not in MISSING_DATA_RULES)
+    outcome = decide(counted)
+    words = table()["outcomes"][outcome]
+    result = SelfCheckResult(outcome, words["title"], words["text"])
+    shown = [f for f in counted if f.severity == ("contraindication" if outcome == "not-eligible"
+                                                   else "caution")]
+    plain = table()["plain"]
+    result.reasons = [(plain.get(f.rule, f.message), f.source) for f in _unique(shown)]
+    if any(f.rule == "missing-blood-pressure" for f in screened.findings):
+        result.notes.append("You did not give a blood pressure: the clinic will measure it.")
+    result.crisis = answers.suicidal_thoughts or "psychosis" in answers.conditions
+    return result
+
+
+def _unique(findings: list[Finding]) -> list[Finding]:
+    seen: set[str] = set()
+    out = []
+    for finding in findings:
+        if finding.rule not in seen:
+            seen.add(finding.rule)
+            out.append(finding)
+    return out
