@@ -16,6 +16,7 @@ from ketaclinic.billing.models import (
 )
 from ketaclinic.clinics.models import Chair, Network, Site
 from ketaclinic.db import Base
+from ketaclinic.decision.models import Enquiry
 from ketaclinic.evaluations.models import Consent, Evaluation, RuleOverride
 from ketaclinic.fhir.export_models import ExportFile, ExportJob
 from ketaclinic.fhir.models import ImportedResource
@@ -79,6 +80,7 @@ __all__ = [
     "CourseReview",
     "Coverage",
     "Discrepancy",
+    "Enquiry",
     "Evaluation",
     "ExportFile",
     "ExportJob",

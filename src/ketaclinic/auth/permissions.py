@@ -46,6 +46,7 @@ class Permission(StrEnum):
     SCHEDULE_MANAGE = "schedule.manage"  # opening hours, closed days, shifts, chair routes
     BILLING_RECORD = "billing.record"  # estimates, charging sessions, payments, superbills
     BILLING_MANAGE = "billing.manage"  # the price list, packages and sliding-scale bands
+    ENQUIRIES_VIEW = "enquiries.view"  # messages sent from the public decision aid
 
 
 _R = Role
@@ -79,6 +80,7 @@ PERMISSION_TABLE: dict[Permission, frozenset[Role]] = {
     Permission.SCHEDULE_MANAGE: frozenset({_R.ADMIN}),
     Permission.BILLING_RECORD: frozenset({_R.ADMIN, _R.FRONT_DESK}),
     Permission.BILLING_MANAGE: frozenset({_R.ADMIN}),
+    Permission.ENQUIRIES_VIEW: frozenset({_R.ADMIN, _R.FRONT_DESK, _R.PRESCRIBER}),
 }
 
 ROLE_LABELS: dict[Role, str] = {
@@ -133,5 +135,11 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset({
     ("GET", "/q/{token}"),  # a patient's personal questionnaire link: the token is the credential
     ("POST", "/q/{token}"),
     ("GET", "/cds-services"),  # CDS Hooks discovery: describes the services, holds no patient data
-    ("GET", "/calendar/{token}.ics"),  # a secret, revocable calendar feed: the token is the credential
+    ("GET", "/calendar/{token}.ics"),
+    # the public decision aid: nothing a visitor types is stored unless they send an enquiry
+    ("GET", "/check"),
+    ("POST", "/check"),
+    ("GET", "/check/compare"),
+    ("GET", "/check/prepare"),
+    ("POST", "/check/enquiry"),  # a secret, revocable calendar feed: the token is the credential
 })

@@ -12,6 +12,7 @@ from ketaclinic.auth import pages as auth_pages
 from ketaclinic.auth import router as auth_api
 from ketaclinic.billing import pages as billing_pages
 from ketaclinic.billing import router as billing_api
+from ketaclinic.decision import pages as decision_pages
 from ketaclinic.evaluations import pages as evaluation_pages
 from ketaclinic.evaluations import router as evaluation_api
 from ketaclinic.fhir import bulk_router
@@ -57,6 +58,7 @@ def create_app() -> FastAPI:
                    evaluation_pages, evaluation_api, treatment_pages, treatment_api,
                    measure_pages, measure_api, outcome_pages, inventory_pages, inventory_api,
                    inventory_reports, scheduling_pages, scheduling_api, billing_pages, billing_api,
+                   decision_pages,
                    bulk_router, fhir_api, cds_router):
         app.include_router(module.router)
     return app

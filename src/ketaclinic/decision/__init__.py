@@ -1,0 +1,1 @@
+"""The public decision aid: self-check, comparison, preparation, cost, enquiries."""

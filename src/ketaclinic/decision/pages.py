@@ -1,0 +1,184 @@
+"""Public pages, no login: "Is ketamine therapy right for me?" self-check (nothing stored),
+the comparison of options, preparation guidance and a cost estimate; an enquiry to the clinic
+only when the visitor sends one; the staff inbox of enquiries."""
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ketaclinic.auth.actor import Actor
+from ketaclinic.auth.permissions import Permission
+from ketaclinic.billing import estimate as estimates
+from ketaclinic.billing.superbill import money
+from ketaclinic.clinics.models import Network, Site
+from ketaclinic.db import utcnow
+from ketaclinic.decision.models import Enquiry
+from ketaclinic.errors import DomainError, FieldProblem, InvalidInput
+from ketaclinic.knowledge import decision_aid, self_check
+from ketaclinic.knowledge.courses import plan
+from ketaclinic.web.csrf import check_csrf
+from ketaclinic.web.deps import get_db, require
+from ketaclinic.web.templating import render
+
+router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
+MEDICINE_ROWS = 3
+
+
+def _number(form: Any, field: str, low: float, high: float, *, required: bool = False
+            ) -> float | None:
+    text = str(form.get(field, "")).strip()
+    if not text:
+        if required:
+            raise InvalidInput([FieldProblem(field, "is required", f"{low:g} to {high:g}")])
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise InvalidInput([FieldProblem(field, f"{text!r} is not a number",
+                                         f"{low:g} to {high:g}")]) from None
+    if not low <= value <= high:
+        raise InvalidInput([FieldProblem(field, f"{value:g} is out of range", f"{low:g} to {high:g}")])
+    return value
+
+
+def answers_from(form: Any) -> self_check.Answers:
+    """The form's answers, or InvalidInput naming the field and what it accepts."""
+    route = str(form.get("route", "iv"))
+    if route not in ("iv", "esketamine"):
+        raise InvalidInput([FieldProblem("route", repr(route), "iv, esketamine")])
+    known = {row["key"] for row in self_check.table()["condition"]}
+    ticked = {str(v) for v in form.getlist("conditions")}
+    if ticked - known:
+        raise InvalidInput([FieldProblem("conditions", ", ".join(sorted(ticked - known)),
+                                         ", ".join(sorted(known)))])
+    medicines = []
+    names = {display.lower(): key for key, (display, _) in self_check.medications().items()}
+    for n in range(1, MEDICINE_ROWS + 1):
+        name = str(form.get(f"medicine_{n}", "")).strip().lower()
+        if not name:
+            continue
+        key = names.get(name) or (name if name in self_check.medications() else None)
+        if key is None:
+            raise InvalidInput([FieldProblem(f"medicine_{n}", f"{name!r} is not on the list",
+                                             "a medicine from the list (start typing)")])
+        medicines.append((key, _number(form, f"medicine_{n}_mg", 0.01, 5000)))
+    age = _number(form, "age", 1, 120, required=True)
+    assert age is not None
+    return self_check.Answers(
+        age=int(age), route=route, conditions=frozenset(ticked),
+        ketamine_allergy=form.get("ketamine_allergy") == "yes", medicines=tuple(medicines),
+        systolic_mmhg=_number(form, "systolic_mmhg", 50, 300),
+        diastolic_mmhg=_number(form, "diastolic_mmhg", 30, 200),
+        weight_kg=_number(form, "weight_kg", 20, 400),
+        suicidal_thoughts=form.get("suicidal_thoughts") == "yes")
+
+
+def _crisis(db: Session) -> list[str]:
+    network = db.execute(select(Network).order_by(Network.pk).limit(1)).scalar_one_or_none()
+    return list(network.crisis_contacts) if network else []
+
+
+def _form(request: Request, db: Session, errors: list[str] | None = None,
+          values: dict[str, Any] | None = None, status_code: int = 200) -> Response:
+    return render(request, "decision/check.html", status_code=status_code, errors=errors or [],
+                  values=values or {}, conditions=self_check.table()["condition"],
+                  medicines=sorted(d for d, _ in self_check.medications().values()),
+                  rows=range(1, MEDICINE_ROWS + 1),
+                  disclaimer=self_check.table()["disclaimer"], crisis=_crisis(db))
+
+
+@router.get("/check", response_class=HTMLResponse)
+def check_form(request: Request, db: Session = Depends(get_db)) -> Response:
+    """The self-check form."""
+    return _form(request, db)
+
+
+def _cost(db: Session, answers: self_check.Answers) -> dict[str, Any] | None:
+    """The course's cost at the first site with a price list, when it can be worked out."""
+    if answers.route == "iv" and answers.weight_kg is None:
+        return None
+    sessions = len(plan(route=answers.route, start=utcnow().date()).sessions)
+    sites = db.execute(select(Site).order_by(Site.code)).scalars().all()
+    for site in sites:
+        try:
+            result = estimates.estimate(db=db, site=site, route=answers.route,
+                                        sessions=sessions if answers.route == "iv" else 8,
+                                        on=utcnow().date(), weight_kg=answers.weight_kg,
+                                        dose_mg=56 if answers.route == "esketamine" else None)
+        except DomainError:
+            continue
+        return {"site": site, "estimate": result}
+    return None
+
+
+@router.post("/check", response_class=HTMLResponse)
+async def check_result(request: Request, db: Session = Depends(get_db)) -> Response:
+    """The outcome of the self-check; nothing is stored."""
+    form = await request.form()
+    values: dict[str, Any] = {k: str(v) for k, v in form.items() if k != "csrf_token"}
+    values["conditions"] = [str(v) for v in form.getlist("conditions")]
+    try:
+        answers = answers_from(form)
+    except InvalidInput as exc:
+        return _form(request, db, [p.text() for p in exc.problems], values, 422)
+    result = self_check.check(answers, utcnow().date())
+    cost = _cost(db, answers) if result.outcome != "not-eligible" else None
+    db.rollback()  # the visitor's answers are never written anywhere
+    return render(request, "decision/result.html", result=result, answers=answers,
+                  crisis=_crisis(db) if result.crisis else [], cost=cost, money=money,
+                  preparation=decision_aid.preparation(answers.route),
+                  disclaimer=self_check.table()["disclaimer"])
+
+
+@router.get("/check/compare", response_class=HTMLResponse)
+def compare(request: Request) -> Response:
+    """The options for depression side by side, and the ketamine routes, each cell sourced."""
+    return render(request, "decision/compare.html", options=decision_aid.options(),
+                  attributes=decision_aid.ATTRIBUTES, routes=decision_aid.routes(),
+                  disclaimer=self_check.table()["disclaimer"])
+
+
+@router.get("/check/prepare", response_class=HTMLResponse)
+def prepare(request: Request, route: str = "iv") -> Response:
+    """What to do before, during and after a session."""
+    if route not in ("iv", "esketamine", "im"):
+        raise InvalidInput([FieldProblem("route", repr(route), "iv, esketamine, im")])
+    return render(request, "decision/prepare.html", route=route,
+                  items=decision_aid.preparation(route),
+                  disclaimer=self_check.table()["disclaimer"])
+
+
+@router.post("/check/enquiry", response_class=HTMLResponse)
+async def enquiry(request: Request, db: Session = Depends(get_db)) -> Response:
+    """Send a message to the clinic (the result only when the visitor ticks to include it)."""
+    form = await request.form()
+    name = str(form.get("name", "")).strip()
+    contact = str(form.get("contact", "")).strip()
+    problems = []
+    if not 2 <= len(name) <= 150:
+        problems.append("name: please give your name (2 to 150 characters)")
+    if not 5 <= len(contact) <= 200:
+        problems.append("contact: an email address or phone number (5 to 200 characters)")
+    if problems:
+        return render(request, "decision/enquiry_sent.html", status_code=422, errors=problems)
+    included = None
+    if form.get("include_result") == "yes":
+        included = {"outcome": str(form.get("outcome", ""))[:40],
+                    "reasons": [str(r)[:300] for r in form.getlist("reason")][:20]}
+    db.add(Enquiry(name=name, contact=contact, message=str(form.get("message", ""))[:4000],
+                   self_check=included, received_at=utcnow(), created_by="public"))
+    db.commit()
+    return render(request, "decision/enquiry_sent.html", errors=[])
+
+
+@router.get("/enquiries", response_class=HTMLResponse)
+def inbox(request: Request, actor: Actor = Depends(require(Permission.ENQUIRIES_VIEW)),
+          db: Session = Depends(get_db)) -> Response:
+    """Enquiries from the public pages, newest first."""
+    rows = db.execute(select(Enquiry).order_by(Enquiry.received_at.desc()).limit(200)
+                      ).scalars().all()
+    db.commit()
+    return render(request, "decision/inbox.html", rows=rows)

@@ -1,0 +1,47 @@
+"""The comparison of options and of ketamine routes, and the preparation guidance, all sourced."""
+
+from functools import cache
+from typing import Any
+
+from ketaclinic.knowledge.monitoring import route_rules
+from ketaclinic.knowledge.tables import load_table
+
+ATTRIBUTES = ("onset", "given", "effects", "evidence", "cost")
+ROUTE_PK = {"iv": "iv", "esketamine": "esketamine", "im": "im", "oral": "oral"}
+
+
+@cache
+def table() -> dict[str, Any]:
+    """The decision-aid table."""
+    return load_table("decision_aid")
+
+
+def options() -> list[dict[str, Any]]:
+    """Every option with its cells, each {text, source}."""
+    return list(table()["option"])
+
+
+def routes() -> list[dict[str, Any]]:
+    """The ketamine routes side by side: bioavailability, observation and first course."""
+    pk = load_table("pk")
+    courses = load_table("courses")
+    rows = []
+    for route, key in ROUTE_PK.items():
+        monitoring = route_rules(route)
+        course = courses[route]["depression"]
+        phases = "; ".join(p["label"] for p in course["phases"])
+        rows.append({
+            "route": route,
+            "bioavailability": {"text": f"{pk[key]['bioavailability'] * 100:g} %",
+                                "source": pk[key]["source"]},
+            "observation": {"text": f"at least {monitoring['observation_min']} minutes",
+                            "source": monitoring["observation_source"]},
+            "schedule": {"text": phases, "source": course["source"]},
+        })
+    return rows
+
+
+def preparation(route: str) -> list[dict[str, str]]:
+    """What to do before, during and after a session of a route."""
+    prepare = table()["prepare"]
+    return [*prepare.get(route, []), *prepare["all"]]

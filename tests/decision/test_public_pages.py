@@ -1,0 +1,60 @@
+"""The public decision aid through its pages: no login, nothing stored but an enquiry sent on
+purpose, every claim sourced, the staff inbox kept to staff."""
+
+import html
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ketaclinic.audit.models import AuditEvent
+from ketaclinic.decision.models import Enquiry
+from ketaclinic.knowledge import decision_aid
+from tests.conftest import csrf_of
+
+
+def test_every_comparison_cell_and_preparation_item_has_a_source() -> None:
+    for option in decision_aid.options():
+        for attribute in decision_aid.ATTRIBUTES:
+            assert option[attribute]["text"] and option[attribute]["source"], (option, attribute)
+    for row in decision_aid.routes():
+        assert all(row[k]["text"] and row[k]["source"]
+                   for k in ("bioavailability", "observation", "schedule"))
+    for route in ("iv", "esketamine", "im"):
+        assert all(item["text"] and item["source"] for item in decision_aid.preparation(route))
+
+
+def test_self_check_results_and_an_enquiry(anon, web, db: Session) -> None:
+    form = anon.get("/check")
+    assert form.status_code == 200 and "does not replace a clinician" in form.text
+    csrf = csrf_of(form.text)
+    audit_before = db.execute(select(func.count()).select_from(AuditEvent)).scalar_one()
+    unsafe = anon.post("/check", data={"csrf_token": csrf, "route": "iv", "age": "52",
+                                       "conditions": "aneurysm"})
+    assert unsafe.status_code == 200 and "probably not safe" in unsafe.text
+    assert "An aneurysm" in unsafe.text and "source:" in unsafe.text
+    review = anon.post("/check", data={"csrf_token": csrf, "route": "iv", "age": "40",
+                                       "medicine_1": "diazepam", "medicine_1_mg": "20",
+                                       "systolic_mmhg": "120", "diastolic_mmhg": "80"})
+    assert "need a doctor" in html.unescape(review.text) and "benzodiazepine" in review.text
+    risk = anon.post("/check", data={"csrf_token": csrf, "route": "iv", "age": "40",
+                                     "suicidal_thoughts": "yes"})
+    assert 'id="crisis"' in risk.text and "Test crisis line" in risk.text
+    bad = anon.post("/check", data={"csrf_token": csrf, "route": "iv", "age": "abc"})
+    assert bad.status_code == 422 and "age: &#39;abc&#39; is not a number" in bad.text
+    unknown = anon.post("/check", data={"csrf_token": csrf, "age": "40", "medicine_1": "unobtainium"})
+    assert unknown.status_code == 422 and "medicine_1" in unknown.text
+    # Nothing a visitor typed was stored (no rows, no audit events).
+    assert db.execute(select(func.count()).select_from(Enquiry)).scalar_one() == 0
+    assert db.execute(select(func.count()).select_from(AuditEvent)).scalar_one() == audit_before
+    sent = anon.post("/check/enquiry", data={
+        "csrf_token": csrf, "name": "Alex Visitor", "contact": "alex@example.org",
+        "message": "Can I keep my sertraline?", "outcome": "eligible", "include_result": "yes"})
+    assert sent.status_code == 200 and 'id="enquiry-sent"' in sent.text
+    inbox = web["frontdesk"].get("/enquiries")
+    assert inbox.status_code == 200 and "Can I keep my sertraline?" in inbox.text
+    assert web["nurse_a"].get("/enquiries").status_code == 403
+    compare = anon.get("/check/compare")
+    assert compare.status_code == 200 and compare.text.count('class="source') >= 35
+    assert anon.get("/check/prepare", params={"route": "esketamine"}).status_code == 200
+    assert "Do not eat for 2 hours" in anon.get("/check/prepare?route=esketamine").text
+    assert anon.get("/check/prepare", params={"route": "x"}).status_code == 422
