@@ -16,6 +16,9 @@ class Enquiry(RecordMixin, Base):
 
     site_pk: Mapped[int | None] = mapped_column(ForeignKey("site.pk", ondelete="RESTRICT"),
                                                 default=None)
+    # set when a logged-in patient writes from their portal
+    patient_pk: Mapped[int | None] = mapped_column(ForeignKey("patient.pk", ondelete="RESTRICT"),
+                                                   default=None)
     name: Mapped[str] = mapped_column(String(150))
     contact: Mapped[str] = mapped_column(String(200))
     message: Mapped[str] = mapped_column(Text, default="")

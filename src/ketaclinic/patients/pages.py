@@ -15,7 +15,7 @@ from ketaclinic.errors import Conflict, InvalidInput, NotFound
 from ketaclinic.knowledge.codes import accepted_systems, condition_concepts, medication_concepts
 from ketaclinic.knowledge.vital_limits import plausible_ranges
 from ketaclinic.measures import links
-from ketaclinic.patients import schemas
+from ketaclinic.patients import portal, schemas
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.chart import vitals_svg
 from ketaclinic.patients.models import Patient
@@ -113,6 +113,8 @@ def _chart_page(request: Request, db: Session, actor: Actor, patient: Patient,
         ranges=plausible_ranges(), today=patients.local_today(patient),
         is_error=patients.is_entered_in_error,
         pending_questionnaires=links.pending_for(db, patient.pk) if actor.is_patient else [],
+        portal=portal.context(db, patient) if actor.is_patient else None,
+        message_sent=request.query_params.get("sent") == "1",
     )
 
 

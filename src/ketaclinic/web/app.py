@@ -25,6 +25,7 @@ from ketaclinic.measures import outcome_pages
 from ketaclinic.measures import pages as measure_pages
 from ketaclinic.measures import router as measure_api
 from ketaclinic.patients import pages as patient_pages
+from ketaclinic.patients import portal as patient_portal
 from ketaclinic.patients import router as patient_api
 from ketaclinic.scheduling import pages as scheduling_pages
 from ketaclinic.scheduling import router as scheduling_api
@@ -58,7 +59,7 @@ def create_app() -> FastAPI:
                    evaluation_pages, evaluation_api, treatment_pages, treatment_api,
                    measure_pages, measure_api, outcome_pages, inventory_pages, inventory_api,
                    inventory_reports, scheduling_pages, scheduling_api, billing_pages, billing_api,
-                   decision_pages,
+                   decision_pages, patient_portal,
                    bulk_router, fhir_api, cds_router):
         app.include_router(module.router)
     return app

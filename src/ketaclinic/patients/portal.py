@@ -1,0 +1,101 @@
+"""The patient's portal on their own record: upcoming appointments, documents (superbills,
+receipts, consents), their progress charts, and a message to the clinic. Everything is looked
+up through the logged-in patient; another patient's ids answer 404."""
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ketaclinic.audit import service as audit
+from ketaclinic.auth.actor import Actor
+from ketaclinic.auth.permissions import Permission
+from ketaclinic.billing import payments, superbill
+from ketaclinic.billing.models import Invoice, Payment
+from ketaclinic.clinics.models import Site
+from ketaclinic.db import utcnow
+from ketaclinic.decision.models import Enquiry
+from ketaclinic.errors import NotFound, invalid, public_id
+from ketaclinic.knowledge import appointments as kinds
+from ketaclinic.patients.models import Patient
+from ketaclinic.scheduling.availability import ACTIVE
+from ketaclinic.scheduling.models import Appointment
+from ketaclinic.web.csrf import check_csrf
+from ketaclinic.web.deps import get_db, require
+
+router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
+
+
+def context(db: Session, patient: Patient) -> dict[str, Any]:
+    """What the portal shows beside the patient's own record."""
+    upcoming = db.execute(select(Appointment, Site).join(Site, Site.pk == Appointment.site_pk)
+                          .where(Appointment.patient_pk == patient.pk,
+                                 Appointment.status.in_(ACTIVE),
+                                 Appointment.starts_at >= utcnow())
+                          .order_by(Appointment.starts_at).limit(20)).all()
+    invoices = db.execute(select(Invoice).where(Invoice.patient_pk == patient.pk)
+                          .order_by(Invoice.service_date.desc())).scalars().all()
+    paid = db.execute(select(Payment).where(Payment.patient_pk == patient.pk)
+                      .order_by(Payment.received_at.desc())).scalars().all()
+    return {"upcoming": [(a, s, kinds.kind(a.kind).label) for a, s in upcoming],
+            "invoices": invoices, "receipts": paid,
+            "balance_cents": payments.balance_cents(db, patient), "money": superbill.money}
+
+
+def _own(db: Session, actor: Actor) -> Patient:
+    patient = db.execute(select(Patient).where(Patient.pk == actor.patient_pk)).scalar_one_or_none()
+    if patient is None:
+        raise NotFound("no record")
+    return patient
+
+
+@router.get("/me/invoices/{invoice_id}/superbill.pdf")
+def my_superbill(invoice_id: str, actor: Actor = Depends(require(Permission.PORTAL)),
+                 db: Session = Depends(get_db)) -> Response:
+    """My superbill for one visit."""
+    patient = _own(db, actor)
+    invoice = db.execute(select(Invoice).where(Invoice.id == public_id(invoice_id, "invoice"),
+                                               Invoice.patient_pk == patient.pk)
+                         ).scalar_one_or_none()
+    if invoice is None:
+        raise NotFound("no such invoice")
+    body = superbill.render(db, invoice)
+    audit.record(db=db, actor=actor, action="read", record_type="Invoice", record_id=invoice.id,
+                 patient_id=patient.id, detail="superbill downloaded from the portal")
+    db.commit()
+    return Response(body, media_type="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="superbill-{invoice.service_date}.pdf"'})
+
+
+@router.get("/me/payments/{payment_id}/receipt.pdf")
+def my_receipt(payment_id: str, actor: Actor = Depends(require(Permission.PORTAL)),
+               db: Session = Depends(get_db)) -> Response:
+    """My receipt for one payment."""
+    patient = _own(db, actor)
+    found = db.execute(select(Payment).where(Payment.id == public_id(payment_id, "payment"),
+                                             Payment.patient_pk == patient.pk)
+                       ).scalar_one_or_none()
+    if found is None:
+        raise NotFound("no such payment")
+    body = superbill.receipt(db, found)
+    db.commit()
+    return Response(body, media_type="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="receipt-{found.id}.pdf"'})
+
+
+@router.post("/me/messages")
+async def my_message(request: Request, actor: Actor = Depends(require(Permission.PORTAL)),
+                     db: Session = Depends(get_db)) -> Response:
+    """Send a message to the clinic from the portal (it lands in the clinic's inbox)."""
+    form = await request.form()
+    text = str(form.get("message", "")).strip()
+    if not 2 <= len(text) <= 4000:
+        raise invalid("message", "write a message", "2 to 4,000 characters")
+    patient = _own(db, actor)
+    db.add(Enquiry(patient_pk=patient.pk, name=f"{patient.given_name} {patient.family_name}",
+                   contact=patient.email or patient.phone or "portal", message=text,
+                   received_at=utcnow(), created_by=actor.username))
+    db.commit()
+    return RedirectResponse("/me?sent=1", status_code=303)
