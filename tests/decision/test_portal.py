@@ -39,6 +39,8 @@ def test_portal_shows_my_things_and_never_another_patients(app, web, world, db: 
     assert f"/me/invoices/{mine.id}/superbill.pdf" in page.text
     assert other.family_name not in page.text
     assert patient.get(f"/me/invoices/{mine.id}/superbill.pdf").content.startswith(b"%PDF")
+    progress = patient.get(f"/patients/{me.id}/measures")
+    assert progress.status_code == 200 and me.family_name in progress.text
     assert patient.get(f"/me/invoices/{theirs.id}/superbill.pdf").status_code == 404
     assert patient.get(f"/me/payments/{their_payment.id}/receipt.pdf").status_code == 404
     sent = patient.post("/me/messages", data={"csrf_token": csrf_of(page.text),

@@ -33,9 +33,11 @@ def test_self_check_results_and_an_enquiry(anon, web, db: Session) -> None:
     assert unsafe.status_code == 200 and "probably not safe" in unsafe.text
     assert "An aneurysm" in unsafe.text and "source:" in unsafe.text
     review = anon.post("/check", data={"csrf_token": csrf, "route": "iv", "age": "40",
+                                       "concern": "depression", "tried": "antidepressants",
                                        "medicine_1": "diazepam", "medicine_1_mg": "20",
                                        "systolic_mmhg": "120", "diastolic_mmhg": "80"})
     assert "need a doctor" in html.unescape(review.text) and "benzodiazepine" in review.text
+    assert "help with depression, having tried antidepressant medicines" in review.text
     risk = anon.post("/check", data={"csrf_token": csrf, "route": "iv", "age": "40",
                                      "suicidal_thoughts": "yes"})
     assert 'id="crisis"' in risk.text and "Test crisis line" in risk.text

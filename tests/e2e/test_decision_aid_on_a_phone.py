@@ -72,3 +72,13 @@ def test_three_visitors_and_an_enquiry_on_a_phone(phone: Page, demo_server: str,
     log_in(page, demo_server, "frontdesk")
     page.goto(f"{demo_server}/enquiries")
     expect(page.locator("#enquiries")).to_contain_text("Do I need a referral?")
+
+
+def test_the_patient_portal_is_accessible_on_a_phone(phone: Page, demo_server: str) -> None:
+    log_in(phone, demo_server, "patient")
+    phone.goto(f"{demo_server}/me")
+    expect(phone.locator("#portal")).to_be_visible()
+    assert serious_violations(phone) == []
+    phone.locator("#my-progress").click()
+    phone.wait_for_load_state()
+    assert serious_violations(phone) == []

@@ -85,6 +85,7 @@ def _form(request: Request, db: Session, errors: list[str] | None = None,
           values: dict[str, Any] | None = None, status_code: int = 200) -> Response:
     return render(request, "decision/check.html", status_code=status_code, errors=errors or [],
                   values=values or {}, conditions=self_check.table()["condition"],
+                  concerns=self_check.table()["concern"], tried=self_check.table()["tried"],
                   medicines=sorted(d for d, _ in self_check.medications().values()),
                   rows=range(1, MEDICINE_ROWS + 1),
                   disclaimer=self_check.table()["disclaimer"], crisis=_crisis(db))
@@ -120,6 +121,7 @@ async def check_result(request: Request, db: Session = Depends(get_db)) -> Respo
     form = await request.form()
     values: dict[str, Any] = {k: str(v) for k, v in form.items() if k != "csrf_token"}
     values["conditions"] = [str(v) for v in form.getlist("conditions")]
+    values["tried"] = [str(v) for v in form.getlist("tried")]
     try:
         answers = answers_from(form)
     except InvalidInput as exc:
@@ -127,7 +129,11 @@ async def check_result(request: Request, db: Session = Depends(get_db)) -> Respo
     result = self_check.check(answers, utcnow().date())
     cost = _cost(db, answers) if result.outcome != "not-eligible" else None
     db.rollback()  # the visitor's answers are never written anywhere
+    concern = {c["key"]: c["label"] for c in self_check.table()["concern"]}.get(
+        str(form.get("concern", "")), "")
+    tried = [t["label"] for t in self_check.table()["tried"] if t["key"] in values["tried"]]
     return render(request, "decision/result.html", result=result, answers=answers,
+                  concern=concern, tried=tried,
                   crisis=_crisis(db) if result.crisis else [], cost=cost, money=money,
                   preparation=decision_aid.preparation(answers.route),
                   disclaimer=self_check.table()["disclaimer"])

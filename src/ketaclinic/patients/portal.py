@@ -12,12 +12,14 @@ from sqlalchemy.orm import Session
 from ketaclinic.audit import service as audit
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.permissions import Permission
+from ketaclinic.billing import estimate as estimates
 from ketaclinic.billing import payments, superbill
 from ketaclinic.billing.models import Invoice, Payment
 from ketaclinic.clinics.models import Site
 from ketaclinic.db import utcnow
 from ketaclinic.decision.models import Enquiry
-from ketaclinic.errors import NotFound, invalid, public_id
+from ketaclinic.errors import DomainError, NotFound, invalid, public_id
+from ketaclinic.evaluations.models import Consent, Evaluation
 from ketaclinic.knowledge import appointments as kinds
 from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling.availability import ACTIVE
@@ -39,9 +41,32 @@ def context(db: Session, patient: Patient) -> dict[str, Any]:
                           .order_by(Invoice.service_date.desc())).scalars().all()
     paid = db.execute(select(Payment).where(Payment.patient_pk == patient.pk)
                       .order_by(Payment.received_at.desc())).scalars().all()
+    consents = db.execute(select(Consent).where(Consent.patient_pk == patient.pk)
+                          .order_by(Consent.given_on.desc())).scalars().all()
     return {"upcoming": [(a, s, kinds.kind(a.kind).label) for a, s in upcoming],
+            "consents": consents, "estimate": course_estimate(db, patient),
             "invoices": invoices, "receipts": paid,
             "balance_cents": payments.balance_cents(db, patient), "money": superbill.money}
+
+
+def course_estimate(db: Session, patient: Patient) -> Any:
+    """The cost of the patient's current course at their site's prices (None if it cannot be
+    worked out: no course, no price list)."""
+    course = db.execute(select(Evaluation).where(
+        Evaluation.patient_pk == patient.pk, Evaluation.status == "signed",
+        Evaluation.signed_decision == "start", Evaluation.plan.is_not(None)).order_by(
+        Evaluation.pk.desc()).limit(1)).scalar_one_or_none()
+    if course is None or not patient.site_pks or course.route not in ("iv", "esketamine", "im"):
+        return None
+    site = db.get(Site, sorted(patient.site_pks)[0])
+    dose = course.dose or {}
+    try:
+        return estimates.estimate(db=db, site=site, route=course.route,  # type: ignore[arg-type]
+                                  sessions=len((course.plan or {}).get("sessions") or [1]),
+                                  on=utcnow().date(),
+                                  weight_kg=dose.get("weight_kg"), dose_mg=dose.get("dose_mg"))
+    except DomainError:
+        return None
 
 
 def _own(db: Session, actor: Actor) -> Patient:
