@@ -48,6 +48,11 @@ def test_self_check_results_and_an_enquiry(anon, web, db: Session) -> None:
     # Nothing a visitor typed was stored (no rows, no audit events).
     assert db.execute(select(func.count()).select_from(Enquiry)).scalar_one() == 0
     assert db.execute(select(func.count()).select_from(AuditEvent)).scalar_one() == audit_before
+    nameless = anon.post("/check/enquiry", data={"csrf_token": csrf, "name": "",
+                                                 "contact": "x@example.org", "message": "Hi?"})
+    assert nameless.status_code == 422 and "name: please give your name" in nameless.text
+    assert ">Hi?</textarea>" in nameless.text  # the form comes back as typed
+    assert db.execute(select(func.count()).select_from(Enquiry)).scalar_one() == 0
     sent = anon.post("/check/enquiry", data={
         "csrf_token": csrf, "name": "Alex Visitor", "contact": "alex@example.org",
         "message": "Can I keep my sertraline?", "outcome": "eligible", "include_result": "yes"})

@@ -17,8 +17,9 @@ from ketaclinic.clinics.models import Network, Site
 from ketaclinic.db import utcnow
 from ketaclinic.decision.models import Enquiry
 from ketaclinic.errors import DomainError, FieldProblem, InvalidInput
-from ketaclinic.knowledge import decision_aid, self_check
+from ketaclinic.knowledge import decision_aid, dosing, self_check
 from ketaclinic.knowledge.courses import plan
+from ketaclinic.knowledge.vital_limits import plausible_ranges
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import get_db, require
 from ketaclinic.web.templating import render
@@ -42,6 +43,12 @@ def _number(form: Any, field: str, low: float, high: float, *, required: bool = 
     if not low <= value <= high:
         raise InvalidInput([FieldProblem(field, f"{value:g} is out of range", f"{low:g} to {high:g}")])
     return value
+
+
+def _plausible(form: Any, field: str) -> float | None:
+    """A measurement within the clinic's plausibility range (vital_limits.toml)."""
+    limits = plausible_ranges()[field]
+    return _number(form, field, limits.min, limits.max)
 
 
 def answers_from(form: Any) -> self_check.Answers:
@@ -70,9 +77,9 @@ def answers_from(form: Any) -> self_check.Answers:
     return self_check.Answers(
         age=int(age), route=route, conditions=frozenset(ticked),
         ketamine_allergy=form.get("ketamine_allergy") == "yes", medicines=tuple(medicines),
-        systolic_mmhg=_number(form, "systolic_mmhg", 50, 300),
-        diastolic_mmhg=_number(form, "diastolic_mmhg", 30, 200),
-        weight_kg=_number(form, "weight_kg", 20, 400),
+        systolic_mmhg=_plausible(form, "systolic_mmhg"),
+        diastolic_mmhg=_plausible(form, "diastolic_mmhg"),
+        weight_kg=_plausible(form, "weight_kg"),
         suicidal_thoughts=form.get("suicidal_thoughts") == "yes")
 
 
@@ -101,14 +108,16 @@ def _cost(db: Session, answers: self_check.Answers) -> dict[str, Any] | None:
     """The course's cost at the first site with a price list, when it can be worked out."""
     if answers.route == "iv" and answers.weight_kg is None:
         return None
+    # The course plan's sessions and, for esketamine, the label's first dose (dosing.toml).
     sessions = len(plan(route=answers.route, start=utcnow().date()).sessions)
+    dose_mg = dosing.calculate(route="esketamine").dose_mg if answers.route == "esketamine" \
+        else None
     sites = db.execute(select(Site).order_by(Site.code)).scalars().all()
     for site in sites:
         try:
-            result = estimates.estimate(db=db, site=site, route=answers.route,
-                                        sessions=sessions if answers.route == "iv" else 8,
+            result = estimates.estimate(db=db, site=site, route=answers.route, sessions=sessions,
                                         on=utcnow().date(), weight_kg=answers.weight_kg,
-                                        dose_mg=56 if answers.route == "esketamine" else None)
+                                        dose_mg=dose_mg)
         except DomainError:
             continue
         return {"site": site, "estimate": result}
@@ -168,8 +177,10 @@ async def enquiry(request: Request, db: Session = Depends(get_db)) -> Response:
         problems.append("name: please give your name (2 to 150 characters)")
     if not 5 <= len(contact) <= 200:
         problems.append("contact: an email address or phone number (5 to 200 characters)")
-    if problems:
-        return render(request, "decision/enquiry_sent.html", status_code=422, errors=problems)
+    if problems:  # the form again, as typed, with what to fix; nothing stored
+        return render(request, "decision/enquiry_sent.html", status_code=422, errors=problems,
+                      values={k: str(v) for k, v in form.items() if k != "csrf_token"},
+                      reasons=[str(r) for r in form.getlist("reason")])
     included = None
     if form.get("include_result") == "yes":
         included = {"outcome": str(form.get("outcome", ""))[:40],
@@ -177,7 +188,7 @@ async def enquiry(request: Request, db: Session = Depends(get_db)) -> Response:
     db.add(Enquiry(name=name, contact=contact, message=str(form.get("message", ""))[:4000],
                    self_check=included, received_at=utcnow(), created_by="public"))
     db.commit()
-    return render(request, "decision/enquiry_sent.html", errors=[])
+    return render(request, "decision/enquiry_sent.html", errors=[], values={}, reasons=[])
 
 
 @router.get("/enquiries", response_class=HTMLResponse)

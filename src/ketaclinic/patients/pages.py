@@ -97,7 +97,7 @@ async def patient_new_submit(
 def _chart_page(request: Request, db: Session, actor: Actor, patient: Patient,
                 form_errors: dict[str, list[str]] | None = None,
                 form_values: dict[str, dict[str, str]] | None = None,
-                status_code: int = 200) -> Response:
+                status_code: int = 200, message_error: str = "") -> Response:
     clinical = allows(actor.role, Permission.CLINICAL_READ)
     tz = patients.time_zone_of(patient)
     current_vitals = [v for v in patient.vitals if v.status != "entered-in-error"] if clinical else []
@@ -114,7 +114,7 @@ def _chart_page(request: Request, db: Session, actor: Actor, patient: Patient,
         is_error=patients.is_entered_in_error,
         pending_questionnaires=links.pending_for(db, patient.pk) if actor.is_patient else [],
         portal=portal.context(db, patient) if actor.is_patient else None,
-        message_sent=request.query_params.get("sent") == "1",
+        message_sent=request.query_params.get("sent") == "1", message_error=message_error,
     )
 
 
@@ -145,6 +145,24 @@ def my_record(
     patient = patients.chart(db=db, patient_id=_own_patient_id(db, actor), actor=actor)
     db.commit()
     return _chart_page(request, db, actor, patient)
+
+
+@router.post("/me/messages", response_class=HTMLResponse)
+async def my_message(request: Request, actor: Actor = Depends(require(Permission.PORTAL)),
+                     db: Session = Depends(get_db)) -> Response:
+    """Send a message to the clinic from the portal; the page again with the error if empty."""
+    form = await request.form()
+    patient = patients.chart(db=db, patient_id=_own_patient_id(db, actor), actor=actor)
+    try:
+        portal.send_message(db=db, patient=patient, text=str(form.get("message", "")),
+                            actor=actor)
+    except InvalidInput as exc:
+        db.rollback()
+        patient = patients.chart(db=db, patient_id=_own_patient_id(db, actor), actor=actor)
+        return _chart_page(request, db, actor, patient, status_code=422,
+                           message_error=exc.problems[0].text())
+    db.commit()
+    return RedirectResponse("/me?sent=1", status_code=303)
 
 
 def _own_patient_id(db: Session, actor: Actor) -> str:

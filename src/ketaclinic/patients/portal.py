@@ -4,8 +4,8 @@ up through the logged-in patient; another patient's ids answer 404."""
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi import APIRouter, Depends
+from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -110,17 +110,13 @@ def my_receipt(payment_id: str, actor: Actor = Depends(require(Permission.PORTAL
         "Content-Disposition": f'attachment; filename="receipt-{found.id}.pdf"'})
 
 
-@router.post("/me/messages")
-async def my_message(request: Request, actor: Actor = Depends(require(Permission.PORTAL)),
-                     db: Session = Depends(get_db)) -> Response:
-    """Send a message to the clinic from the portal (it lands in the clinic's inbox)."""
-    form = await request.form()
-    text = str(form.get("message", "")).strip()
-    if not 2 <= len(text) <= 4000:
+def send_message(*, db: Session, patient: Patient, text: str, actor: Actor) -> Enquiry:
+    """A message from the patient to the clinic (it lands in the clinic's inbox)."""
+    if not 2 <= len(text.strip()) <= 4000:
         raise invalid("message", "write a message", "2 to 4,000 characters")
-    patient = _own(db, actor)
-    db.add(Enquiry(patient_pk=patient.pk, name=f"{patient.given_name} {patient.family_name}",
-                   contact=patient.email or patient.phone or "portal", message=text,
-                   received_at=utcnow(), created_by=actor.username))
-    db.commit()
-    return RedirectResponse("/me?sent=1", status_code=303)
+    message = Enquiry(patient_pk=patient.pk, name=f"{patient.given_name} {patient.family_name}",
+                      contact=patient.email or patient.phone or "portal", message=text.strip(),
+                      received_at=utcnow(), created_by=actor.username)
+    db.add(message)
+    db.flush()
+    return message
