@@ -2,7 +2,6 @@
 at the day's price list, with the patient's diagnoses; the invoice keeps those prices."""
 
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -39,8 +38,7 @@ def diagnoses(db: Session, patient: Patient) -> list[str]:
 
 def _unit_price(db: Session, site: Site, code: str, day: date, dose_mg: float) -> int:
     if code == rules.table()["iv"]["drug"]:
-        per_mg = prices.require_price(db, site, prices.KETAMINE_MG, day)
-        return int((Decimal(per_mg) * Decimal(str(dose_mg))).quantize(Decimal(1), ROUND_HALF_UP))
+        return prices.ketamine_cents(db, site, day, dose_mg)
     return prices.require_price(db, site, code, day)
 
 

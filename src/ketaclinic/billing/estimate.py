@@ -91,9 +91,7 @@ def estimate(*, db: Session, site: Site, route: str, sessions: int, on: date,
             route == "iv" else None
         for code in rules.session_codes(route=route, dose_mg=dose, infusion_minutes=minutes):
             if code.code == rules.table()["iv"]["drug"]:
-                per_mg = prices.require_price(db, site, prices.KETAMINE_MG, on)
-                unit = int((Decimal(per_mg) * Decimal(str(dose))).quantize(Decimal(1),
-                                                                          ROUND_HALF_UP))
+                unit = prices.ketamine_cents(db, site, on, dose)
                 label = f"ketamine {dose:g} mg ({code.code})"
             else:
                 unit = prices.require_price(db, site, code.code, on) * code.units

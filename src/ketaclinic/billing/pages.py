@@ -23,6 +23,7 @@ from ketaclinic.billing import (
 )
 from ketaclinic.billing.models import Payment
 from ketaclinic.clinics import service as clinics
+from ketaclinic.clinics.service import site_by_code
 from ketaclinic.db import utcnow
 from ketaclinic.errors import Conflict, InvalidInput, NotFound, invalid, public_id
 from ketaclinic.patients import service as patients
@@ -30,17 +31,11 @@ from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling.availability import zone_of
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import get_db, require
-from ketaclinic.web.forms import validate
+from ketaclinic.web.forms import messages_of, validate
 from ketaclinic.web.templating import render
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
 ESTIMATE_FIELDS = ("site", "route", "sessions", "weight_kg", "dose_mg", "band_id")
-
-
-def _messages(exc: Exception) -> list[str]:
-    if isinstance(exc, InvalidInput):
-        return [p.text() for p in exc.problems]
-    return [getattr(exc, "detail", str(exc))]
 
 
 @router.get("/billing/estimate", response_class=HTMLResponse)
@@ -55,11 +50,11 @@ def estimate_page(request: Request, actor: Actor = Depends(require(Permission.BI
     if "route" in values:
         try:
             data = validate(schemas.EstimateIn, values)
-            site = service.site_by_code(db, data.site, actor)
+            site = site_by_code(db, data.site, actor)
             result = service.make_estimate(db=db, data=data, actor=actor,
                                            today=utcnow().astimezone(zone_of(site)).date())
         except (InvalidInput, Conflict) as exc:
-            errors, status = _messages(exc), exc.status
+            errors, status = messages_of(exc), exc.status
     db.commit()
     return render(request, "billing/estimate.html", status_code=status, values=values,
                   sites=sites, bands=bands, result=result, errors=errors, money=superbill.money)
@@ -103,12 +98,12 @@ async def payment_page(request: Request, patient_id: str,
             "amount_cents": _cents(values.get("amount", ""))})
         patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
                                         purpose="record a payment")
-        payments.record(db=db, site=service.site_by_code(db, data.site, actor), patient=patient,
+        payments.record(db=db, site=site_by_code(db, data.site, actor), patient=patient,
                         amount_cents=data.amount_cents, method=data.method,
                         reference=data.reference, note=data.note, actor=actor)
     except (InvalidInput, Conflict) as exc:
         db.rollback()
-        return _account_page(request, db, actor, patient_id, _messages(exc), values, exc.status)
+        return _account_page(request, db, actor, patient_id, messages_of(exc), values, exc.status)
     db.commit()
     return RedirectResponse(f"/patients/{patient_id}/account", status_code=303)
 
@@ -137,13 +132,13 @@ async def plan_page(request: Request, patient_id: str,
             "total_cents": _cents(values.get("total", ""), "total")})
         patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
                                         purpose="payment plan")
-        plans.create(db=db, site=service.site_by_code(db, data.site, actor), patient=patient,
+        plans.create(db=db, site=site_by_code(db, data.site, actor), patient=patient,
                      total_cents=data.total_cents, instalments=data.instalments,
                      starts_on=data.starts_on, every_days=data.every_days, note=data.note,
                      actor=actor)
     except (InvalidInput, Conflict) as exc:
         db.rollback()
-        return _account_page(request, db, actor, patient_id, _messages(exc), values, exc.status)
+        return _account_page(request, db, actor, patient_id, messages_of(exc), values, exc.status)
     db.commit()
     return RedirectResponse(f"/patients/{patient_id}/account", status_code=303)
 
@@ -164,7 +159,7 @@ async def coverage_page(request: Request, patient_id: str,
         coverage.add(db=db, patient=patient, data=data, actor=actor)
     except (InvalidInput, Conflict) as exc:
         db.rollback()
-        return _account_page(request, db, actor, patient_id, _messages(exc), values, exc.status)
+        return _account_page(request, db, actor, patient_id, messages_of(exc), values, exc.status)
     db.commit()
     return RedirectResponse(f"/patients/{patient_id}/account", status_code=303)
 
@@ -181,7 +176,7 @@ async def charge_page(request: Request, session_id: str,
         charges.charge_session(db=db, session=session, actor=actor)
     except (InvalidInput, Conflict) as exc:
         db.rollback()
-        return _account_page(request, db, actor, str(patient_id), _messages(exc),
+        return _account_page(request, db, actor, str(patient_id), messages_of(exc),
                              status_code=exc.status)
     db.commit()
     return RedirectResponse(f"/patients/{patient_id}/account", status_code=303)

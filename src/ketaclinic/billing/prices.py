@@ -3,6 +3,7 @@ invoices keep the prices they were charged at)."""
 
 from collections.abc import Sequence
 from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -109,3 +110,9 @@ def bands_on(db: Session, site_pk: int, day: date) -> Sequence[SlidingScaleBand]
 def discount_cents(amount_cents: int, pct: int) -> int:
     """A percentage of an amount, rounded half up to the cent (the table's rounding rule)."""
     return (amount_cents * pct + 50) // 100
+
+
+def ketamine_cents(db: Session, site: Site, day: date, dose_mg: float) -> int:
+    """The ketamine drug line for a dose: the per-mg price times the mg, rounded half up."""
+    per_mg = require_price(db, site, KETAMINE_MG, day)
+    return int((Decimal(per_mg) * Decimal(str(dose_mg))).quantize(Decimal(1), ROUND_HALF_UP))

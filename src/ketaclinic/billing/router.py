@@ -22,6 +22,7 @@ from ketaclinic.billing import (
     superbill,
 )
 from ketaclinic.billing.models import Coverage, PriorAuthorization
+from ketaclinic.clinics.service import site_by_code
 from ketaclinic.db import utcnow
 from ketaclinic.errors import NotFound, invalid, public_id
 from ketaclinic.inventory.report_files import to_csv
@@ -37,7 +38,7 @@ router = APIRouter(prefix=API_PREFIX, tags=["billing"])
 def set_price(data: schemas.PriceIn, actor: Actor = Depends(require(Permission.BILLING_MANAGE)),
               db: Session = Depends(get_db)) -> dict[str, object]:
     """A price for an item at a site from a date on (earlier invoices keep their prices)."""
-    row = prices.set_price(db=db, site=service.site_by_code(db, data.site, actor), item=data.item,
+    row = prices.set_price(db=db, site=site_by_code(db, data.site, actor), item=data.item,
                            amount_cents=data.amount_cents, effective_from=data.effective_from,
                            actor=actor)
     db.commit()
@@ -50,7 +51,7 @@ def add_package(data: schemas.PackageIn,
                 actor: Actor = Depends(require(Permission.BILLING_MANAGE)),
                 db: Session = Depends(get_db)) -> dict[str, object]:
     """A price for a whole series of a route."""
-    row = prices.add_package(db=db, site=service.site_by_code(db, data.site, actor),
+    row = prices.add_package(db=db, site=site_by_code(db, data.site, actor),
                              name=data.name, route=data.route, sessions=data.sessions,
                              amount_cents=data.amount_cents, effective_from=data.effective_from,
                              actor=actor)
@@ -62,7 +63,7 @@ def add_package(data: schemas.PackageIn,
 def add_band(data: schemas.BandIn, actor: Actor = Depends(require(Permission.BILLING_MANAGE)),
              db: Session = Depends(get_db)) -> dict[str, object]:
     """A sliding-scale band."""
-    row = prices.add_band(db=db, site=service.site_by_code(db, data.site, actor), name=data.name,
+    row = prices.add_band(db=db, site=site_by_code(db, data.site, actor), name=data.name,
                           income_up_to_cents=data.income_up_to_cents,
                           discount_pct=data.discount_pct, effective_from=data.effective_from,
                           actor=actor)
@@ -75,7 +76,7 @@ def make_estimate(data: schemas.EstimateIn,
                   actor: Actor = Depends(require(Permission.BILLING_RECORD)),
                   db: Session = Depends(get_db)) -> schemas.EstimateOut:
     """The expected cost of a planned course, each line with its basis. Nothing is stored."""
-    site = service.site_by_code(db, data.site, actor)
+    site = site_by_code(db, data.site, actor)
     result = service.make_estimate(db=db, data=data, actor=actor,
                                    today=utcnow().astimezone(zone_of(site)).date())
     db.commit()
@@ -111,7 +112,7 @@ def record_payment(patient_id: str, data: schemas.PaymentIn,
     """Money received from or for a patient."""
     patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
                                     purpose="record a payment")
-    row = payments.record(db=db, site=service.site_by_code(db, data.site, actor), patient=patient,
+    row = payments.record(db=db, site=site_by_code(db, data.site, actor), patient=patient,
                           amount_cents=data.amount_cents, method=data.method,
                           reference=data.reference, note=data.note, actor=actor)
     balance = payments.balance_cents(db, patient)
@@ -200,7 +201,7 @@ def billing_report(kind: str, site: str, start: date | None = None, end: date | 
     """revenue, outstanding, cost-per-responder or claims (the documented claims CSV)."""
     if format not in ("json", "csv"):
         raise invalid("format", repr(format), "json, csv")
-    where = service.site_by_code(db, site, actor)
+    where = site_by_code(db, site, actor)
     if kind != "outstanding" and (start is None or end is None):
         raise invalid("start", "start and end are required", "dates, YYYY-MM-DD")
     begin, finish = (local_range(where, start, end) if start and end

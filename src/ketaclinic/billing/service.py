@@ -11,21 +11,12 @@ from ketaclinic.auth.actor import Actor
 from ketaclinic.billing import charges, coverage, estimate, plans, prices, schemas
 from ketaclinic.billing.models import Invoice, Payment, PaymentPlan, SlidingScaleBand
 from ketaclinic.clinics.models import Site
+from ketaclinic.clinics.service import site_by_code
 from ketaclinic.db import utcnow
 from ketaclinic.errors import NotFound, invalid, public_id
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
 from ketaclinic.treatments.models import DISCHARGED, TreatmentSession
-
-
-def site_by_code(db: Session, code: str, actor: Actor) -> Site:
-    """One of the actor's sites by code, or InvalidInput naming the accepted codes."""
-    site = db.execute(select(Site).where(Site.code == code.strip().upper())).scalar_one_or_none()
-    if site is None or site.pk not in actor.site_pks:
-        codes = db.execute(select(Site.code).where(Site.pk.in_(actor.site_pks))
-                           .order_by(Site.code)).scalars().all()
-        raise invalid("site", f"{code!r} is not one of your sites", ", ".join(codes))
-    return site
 
 
 def band_of(db: Session, band_id: object, site: Site) -> SlidingScaleBand | None:

@@ -84,3 +84,14 @@ def set_chair_monitor(*, db: Session, site_code: str, chair_name: str, device_id
     audit.record(db=db, actor=actor, action="update", record_type="Chair", record_id=chair.id,
                  detail=f"monitor device {device or '(none)'}")
     return chair
+
+
+def site_by_code(db: Session, code: str, actor: Actor) -> Site:
+    """One of the actor's sites by its code, or InvalidInput naming the codes they may use."""
+    site = db.execute(select(Site).where(Site.code == code.strip().upper())).scalar_one_or_none()
+    if site is None or site.pk not in actor.site_pks:
+        codes = db.execute(select(Site.code).where(Site.pk.in_(actor.site_pks))
+                           .order_by(Site.code)).scalars().all()
+        raise InvalidInput([FieldProblem("site", f"{code!r} is not one of your sites",
+                                         ", ".join(codes))])
+    return site

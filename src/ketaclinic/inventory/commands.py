@@ -153,8 +153,7 @@ def report(
                 response = report_router.inventory(site=site, as_of=day("as-of", as_of),
                                                    format=format, actor=actor, db=db)  # type: ignore[arg-type]
             elif kind in ("dispensing", "usage", "form-106"):
-                handler = {"dispensing": report_router.dispensing, "usage": report_router.usage,
-                           "form-106": report_router.form106}[kind]
+                handler = report_router.PERIOD_REPORTS[kind]
                 response = handler(site=site, start=day("start", start), end=day("end", end),
                                    format=format, actor=actor, db=db)  # type: ignore[arg-type]
             else:

@@ -29,18 +29,10 @@ from ketaclinic.inventory.models import StockCount
 from ketaclinic.treatments import pages as treatment_pages
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import get_db, require
-from ketaclinic.web.forms import parse_form, validate
+from ketaclinic.web.forms import messages_of, parse_form, validate
 from ketaclinic.web.templating import render
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
-REPORTS = {"dispensing": report_router.dispensing, "usage": report_router.usage,
-           "form-106": report_router.form106}
-
-
-def _messages(exc: Exception) -> list[str]:
-    if isinstance(exc, InvalidInput):
-        return [p.text() for p in exc.problems]
-    return [getattr(exc, "detail", str(exc))]
 
 
 def _witness(form: Any, prefix: str = "witness") -> schemas.WitnessIn | None:
@@ -136,7 +128,7 @@ async def count_submit(request: Request, cabinet_id: str,
                               second_counter=counter, actor=actor)
     except (InvalidInput, Conflict, Forbidden) as exc:
         db.rollback()
-        return _count_form(request, db, actor, cabinet_id, _messages(exc), dict(form.items()),
+        return _count_form(request, db, actor, cabinet_id, messages_of(exc), dict(form.items()),
                            exc.status)
     db.commit()
     return RedirectResponse(f"/inventory/counts/{count.id}", status_code=303)
@@ -187,7 +179,7 @@ async def receive_submit(request: Request,
         service.receive(db=db, data=parse_form(schemas.ReceiveIn, form), actor=actor)
     except (InvalidInput, Conflict, NotFound) as exc:
         db.rollback()
-        return _receive_form(request, db, actor, _messages(exc), dict(form.items()),
+        return _receive_form(request, db, actor, messages_of(exc), dict(form.items()),
                              422 if isinstance(exc, NotFound) else exc.status)
     db.commit()
     return RedirectResponse("/inventory", status_code=303)
@@ -228,7 +220,7 @@ async def resolve_page(request: Request, discrepancy_id: str,
                               witness_user=witness_user)
     except (InvalidInput, Conflict, Forbidden) as exc:
         db.rollback()
-        return _discrepancy_page(request, db, actor, {discrepancy_id: _messages(exc)}, exc.status)
+        return _discrepancy_page(request, db, actor, {discrepancy_id: messages_of(exc)}, exc.status)
     db.commit()
     return RedirectResponse("/inventory/discrepancies", status_code=303)
 
@@ -259,9 +251,9 @@ def report_download(kind: str, site: str, format: str = "pdf",
                 raise invalid("as_of", "is required", "a date, YYYY-MM-DD")
         return report_router.inventory(site=site, as_of=as_of, format=format,  # type: ignore[arg-type]
                                        actor=actor, db=db)
-    if kind not in REPORTS:
+    if kind not in report_router.PERIOD_REPORTS:
         raise NotFound("no such report")
     if start is None or end is None:
         raise invalid("start", "start and end are required", "dates, YYYY-MM-DD")
-    return REPORTS[kind](site=site, start=start, end=end, format=format,  # type: ignore[arg-type]
+    return report_router.PERIOD_REPORTS[kind](site=site, start=start, end=end, format=format,  # type: ignore[arg-type]
                          actor=actor, db=db)

@@ -9,12 +9,12 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.permissions import Permission
 from ketaclinic.clinics.models import Site
+from ketaclinic.clinics.service import site_by_code
 from ketaclinic.errors import invalid
 from ketaclinic.inventory import report_files, reports
 from ketaclinic.knowledge.tables import load_table
@@ -28,16 +28,6 @@ USAGE_COLUMNS = ("who", "sessions", "drawn_mg", "given_mg", "wasted_mg", "mg_per
                  "waste_share", "flags")
 FORM106_COLUMNS = ("discovered_on", "notice_due_by", "kind", "ndc", "product", "quantity_mg",
                    "detail", "status")
-
-
-def report_site(db: Session, code: str, actor: Actor) -> Site:
-    """One of the actor's sites by code."""
-    site = db.execute(select(Site).where(Site.code == code.strip().upper())).scalar_one_or_none()
-    if site is None or site.pk not in actor.site_pks:
-        codes = db.execute(select(Site.code).where(Site.pk.in_(actor.site_pks))
-                           .order_by(Site.code)).scalars().all()
-        raise invalid("site", f"{code!r} is not one of your sites", ", ".join(codes))
-    return site
 
 
 def local_range(site: Site, start: date, end: date) -> tuple[datetime, datetime]:
@@ -79,7 +69,7 @@ def dispensing(site: str, start: date, end: date, format: Format = "json",
                actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
                db: Session = Depends(get_db)) -> Response:
     """Every receipt, draw, dose, waste, loss, transfer, adjustment, destruction and return."""
-    where = report_site(db, site, actor)
+    where = site_by_code(db, site, actor)
     begin, finish = local_range(where, start, end)
     rows = reports.dispensing_log(db, {where.pk}, begin, finish)
     retention = load_table("controlled_substances")["records"]
@@ -98,7 +88,7 @@ def inventory(site: str, as_of: date, format: Format = "json",
               actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
               db: Session = Depends(get_db)) -> Response:
     """The inventory at close of business on a day, reconstructed from the ledger."""
-    where = report_site(db, site, actor)
+    where = site_by_code(db, site, actor)
     moment = end_of_day(where, as_of)
     rows = reports.inventory_report(db, where, moment)
     rule = load_table("controlled_substances")["inventory"]
@@ -121,7 +111,7 @@ def usage(site: str, start: date, end: date, format: Format = "json",
           actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
           db: Session = Depends(get_db)) -> Response:
     """Drawn, given and wasted per prescriber, patient and staff member, with outliers flagged."""
-    where = report_site(db, site, actor)
+    where = site_by_code(db, site, actor)
     begin, finish = local_range(where, start, end)
     groups = reports.usage(db, {where.pk}, begin, finish)
     rows = [{"group": group, "who": r.who, "sessions": r.sessions, "drawn_mg": r.drawn_mg,
@@ -141,7 +131,7 @@ def form106(site: str, start: date, end: date, format: Format = "json",
             actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
             db: Session = Depends(get_db)) -> Response:
     """A DEA Form 106 draft: losses and shortages discovered in the period, for the registrant."""
-    where = report_site(db, site, actor)
+    where = site_by_code(db, site, actor)
     begin, finish = local_range(where, start, end)
     draft = reports.form106_draft(db, where, begin, finish)
     return respond(format, name=f"form-106-draft-{where.code}-{start}-{end}",
@@ -155,3 +145,7 @@ def form106(site: str, start: date, end: date, format: Format = "json",
                    columns=FORM106_COLUMNS, rows=draft["items"], site=where,
                    extra={"total_mg": draft["total_mg"],
                           "dea_registration": draft["dea_registration"]})
+
+
+# The reports over a period, by name (pages and the command line use the same ones).
+PERIOD_REPORTS = {"dispensing": dispensing, "usage": usage, "form-106": form106}

@@ -26,17 +26,11 @@ from ketaclinic.treatments import schemas as treatment_schemas
 from ketaclinic.treatments import service as treatments
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import get_db, require
-from ketaclinic.web.forms import validate
+from ketaclinic.web.forms import messages_of, validate
 from ketaclinic.web.pages import current_site
 from ketaclinic.web.templating import render
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
-
-
-def _messages(exc: Exception) -> list[str]:
-    if isinstance(exc, InvalidInput):
-        return [p.text() for p in exc.problems]
-    return [getattr(exc, "detail", str(exc))]
 
 
 def _day(value: str, field: str, default: date) -> date:
@@ -158,7 +152,7 @@ async def proposal_page(request: Request, patient_id: str, evaluation_id: str,
     except (InvalidInput, Conflict) as exc:
         db.rollback()
         return _booking_page(request, db, actor, patient_id, evaluation_id,
-                             errors=_messages(exc), values=values, status_code=exc.status)
+                             errors=messages_of(exc), values=values, status_code=exc.status)
     return _booking_page(request, db, actor, patient_id, evaluation_id, proposal=proposal,
                          values=values)
 
@@ -184,7 +178,7 @@ async def series_page(request: Request, patient_id: str, evaluation_id: str,
     except (InvalidInput, Conflict) as exc:
         db.rollback()
         return _booking_page(request, db, actor, patient_id, evaluation_id,
-                             errors=_messages(exc), values=values, status_code=exc.status)
+                             errors=messages_of(exc), values=values, status_code=exc.status)
     db.commit()
     return RedirectResponse(f"/patients/{patient_id}/courses/{evaluation_id}/booking",
                             status_code=303)
@@ -223,7 +217,7 @@ async def move_page(request: Request, patient_id: str, evaluation_id: str, appoi
     except (InvalidInput, Conflict) as exc:
         db.rollback()
         return _booking_page(request, db, actor, patient_id, evaluation_id,
-                             errors=_messages(exc), status_code=exc.status)
+                             errors=messages_of(exc), status_code=exc.status)
     db.commit()
     return RedirectResponse(f"/patients/{patient_id}/courses/{evaluation_id}/booking",
                             status_code=303)
@@ -247,7 +241,7 @@ async def cancel_page(request: Request, patient_id: str, evaluation_id: str, app
     except (InvalidInput, Conflict) as exc:
         db.rollback()
         return _booking_page(request, db, actor, patient_id, evaluation_id,
-                             errors=_messages(exc), status_code=exc.status)
+                             errors=messages_of(exc), status_code=exc.status)
     db.commit()
     return RedirectResponse(f"/patients/{patient_id}/courses/{evaluation_id}/booking",
                             status_code=303)
@@ -320,7 +314,7 @@ async def maintenance_book(request: Request, evaluation_id: str,
                                              str(form.get("time", ""))))
     except (InvalidInput, Conflict) as exc:
         db.rollback()
-        return _maintenance(request, db, actor, code, _messages(exc), exc.status)
+        return _maintenance(request, db, actor, code, messages_of(exc), exc.status)
     db.commit()
     return RedirectResponse(f"/schedule/maintenance?site={where.code}", status_code=303)
 

@@ -13,6 +13,7 @@ from ketaclinic.integrations import email
 from ketaclinic.knowledge import appointments as rules
 from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling.availability import zone_of
+from ketaclinic.scheduling.calendar import invitation
 from ketaclinic.scheduling.models import BOOKED, Appointment, Reminder
 
 PENDING, SENT, FAILED, CANCELLED = "pending", "sent", "failed", "cancelled"
@@ -52,8 +53,6 @@ def reschedule(db: Session, appointment: Appointment, patient: Patient) -> None:
 def message(db: Session, appointment: Appointment, patient: Patient,
             questionnaire_url: str | None) -> email.Email:
     """The reminder: when and where, what to bring and arrange, the questionnaire when due."""
-    from ketaclinic.scheduling.calendar import invitation
-
     site = db.get(Site, appointment.site_pk)
     assert site is not None
     kind = rules.kind(appointment.kind)

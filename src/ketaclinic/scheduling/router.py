@@ -10,6 +10,7 @@ from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.models import User
 from ketaclinic.auth.permissions import Permission
 from ketaclinic.clinics.models import Chair, Site
+from ketaclinic.clinics.service import site_by_code
 from ketaclinic.errors import NotFound, invalid, public_id
 from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.patients import service as patients
@@ -20,16 +21,6 @@ from ketaclinic.scheduling.models import Appointment, CalendarFeed, Reminder
 from ketaclinic.web.deps import API_PREFIX, get_db, require
 
 router = APIRouter(tags=["scheduling"])
-
-
-def site_by_code(db: Session, code: str, actor: Actor) -> Site:
-    """One of the actor's sites by code, or InvalidInput naming the accepted codes."""
-    site = db.execute(select(Site).where(Site.code == code.strip().upper())).scalar_one_or_none()
-    if site is None or site.pk not in actor.site_pks:
-        codes = db.execute(select(Site.code).where(Site.pk.in_(actor.site_pks))
-                           .order_by(Site.code)).scalars().all()
-        raise invalid("site", f"{code!r} is not one of your sites", ", ".join(codes))
-    return site
 
 
 def appointment_of(db: Session, appointment_id: object, actor: Actor) -> Appointment:

@@ -36,7 +36,7 @@ from ketaclinic.treatments.models import (
 )
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import get_db, require
-from ketaclinic.web.forms import parse_form, validate
+from ketaclinic.web.forms import messages_of, parse_form, validate
 from ketaclinic.web.templating import render
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
@@ -167,9 +167,7 @@ async def act(request: Request, db: Session, actor: Actor, session_id: str,
             db.commit()  # what the refusal recorded (a discrepancy for the administrator)
         else:
             db.rollback()
-        messages = ([p.text() for p in exc.problems] if isinstance(exc, InvalidInput)
-                    else [exc.detail])
-        return _page(request, db, actor, session_id, messages, exc.status)
+        return _page(request, db, actor, session_id, messages_of(exc), exc.status)
     db.commit()
     return RedirectResponse(f"/treatment-sessions/{session_id}", status_code=303)
 

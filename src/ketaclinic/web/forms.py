@@ -32,3 +32,10 @@ def validate(schema: type[SchemaT], values: dict[str, object]) -> SchemaT:
             accepted = str(err.get("ctx", {}).get("expected", ""))
             problems.append(FieldProblem(field, err["msg"], accepted))
         raise InvalidInput(problems) from None
+
+
+def messages_of(exc: Exception) -> list[str]:
+    """A refusal as lines for the page: one per field problem, or its detail."""
+    if isinstance(exc, InvalidInput):
+        return [p.text() for p in exc.problems]
+    return [str(getattr(exc, "detail", exc))]
