@@ -23,7 +23,7 @@ run: $(VENV)/.installed
 	$(BIN)/ketaclinic serve --demo --host 127.0.0.1 --port 8000
 
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests bench

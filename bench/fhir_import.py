@@ -2,7 +2,7 @@
 the same bundles with fhir.resources (R4B), measured in the same run, on SQLite and (with
 --postgres) PostgreSQL.
 
-    python bench/fhir_import.py [--folder ../shared/data/synthea] [--repeat 1]
+    python bench/fhir_import.py [--folder examples/synthea] [--repeat 1]
                                 [--postgres postgresql://postgres@127.0.0.1:5432/test]
 """
 
@@ -27,7 +27,7 @@ from ketaclinic.clinics.models import Site
 from ketaclinic.db import make_engine
 from ketaclinic.fhir.importer import import_bundle
 
-DEFAULT_FOLDER = Path(__file__).resolve().parents[2] / "shared" / "data" / "synthea"
+DEFAULT_FOLDER = Path(__file__).resolve().parents[1] / "examples" / "synthea"
 
 
 def parse_and_validate(texts: list[bytes]) -> float:

@@ -4,8 +4,9 @@ import os
 import secrets
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
 
 # Settings are read once per process: fix them before the app is imported.
 os.environ["KETACLINIC_SECRET_KEY"] = "test-" + secrets.token_hex(24)
@@ -14,12 +15,13 @@ os.environ.pop("KETACLINIC_DATABASE_URL", None)
 
 import psycopg
 import pytest
+import time_machine
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from ketaclinic import clock, migrate
 from ketaclinic import db as dbmod
-from ketaclinic import migrate
 from ketaclinic.auth import service as auth
 from ketaclinic.auth import totp
 from ketaclinic.auth.actor import Actor
@@ -29,6 +31,11 @@ from ketaclinic.patients import service as patients
 from ketaclinic.web.app import create_app
 
 PG_URL = os.environ.get("KETACLINIC_TEST_POSTGRES_URL", "")
+# Put every test at this moment (ISO 8601 with an offset), e.g. the night before a daylight-saving
+# change: KETACLINIC_TEST_MOMENT=2027-03-13T23:50:00-05:00. Unset: the real now.
+TEST_MOMENT = os.environ.get("KETACLINIC_TEST_MOMENT", "").strip()
+# What session fixtures create is stamped this long before the moment the tests start at.
+SEED_LEAD = timedelta(minutes=5)
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 PASSWORD = "correct-horse-battery"
 BASE_URL = "https://testserver"
@@ -83,6 +90,47 @@ def fresh_database_url(backend: str, tmp_dir: object) -> str:
     return f"sqlite:///{tmp_dir}/ketaclinic-{uuid.uuid4().hex[:8]}.db"
 
 
+def moment_of_tests() -> datetime | None:
+    """The moment every test starts at (KETACLINIC_TEST_MOMENT), or None for the real now."""
+    if not TEST_MOMENT:
+        return None
+    moment = datetime.fromisoformat(TEST_MOMENT)
+    if moment.utcoffset() is None:
+        raise pytest.UsageError("KETACLINIC_TEST_MOMENT needs a UTC offset, e.g. "
+                                "2027-03-13T23:50:00-05:00")
+    return moment
+
+
+def seed_time() -> AbstractContextManager[object]:
+    """Session fixtures create their records a little before the tests' moment."""
+    moment = moment_of_tests()
+    return time_machine.travel(moment - SEED_LEAD, tick=False) if moment else nullcontext()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_clock() -> Iterator[None]:
+    """Between tests (and in browser tests, whose server runs on from its start) the clock runs
+    from a little before the tests' moment."""
+    moment = moment_of_tests()
+    if moment is None:
+        yield
+        return
+    with time_machine.travel(moment - SEED_LEAD, tick=True):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def clinic_clock(request: pytest.FixtureRequest) -> Iterator[time_machine.Traveller | None]:
+    """The clinic's clock in this test: it starts at the tests' moment and runs on; a test moves
+    it with `clinic_clock.shift(...)` or `.move_to(...)`. Browser tests share the clock of the
+    server they drive, which runs on from the session's start, so they get None."""
+    if request.node.get_closest_marker("e2e"):
+        yield None
+        return
+    with time_machine.travel(moment_of_tests() or clock.now(), tick=True) as traveller:
+        yield traveller
+
+
 def _seed(db: Session, world: World) -> None:
     network = Network(name="Test network", crisis_contacts=["Test crisis line: call 000 000"])
     site_a = Site(network=network, code="A", name="Site A", time_zone="America/New_York")
@@ -131,7 +179,7 @@ def world_engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     engine = dbmod.make_engine(url)
     migrate.upgrade(engine)
     world = World(backend=backend, url=url)
-    with Session(engine) as db:
+    with seed_time(), Session(engine) as db:
         _seed(db, world)
         db.commit()
     yield world, engine
@@ -247,6 +295,20 @@ def api(app: object, db: Session, world: World) -> LoggedInClients:
 def web(app: object, db: Session, world: World) -> LoggedInClients:
     """Browser-like clients logged in through the pages, per seeded user."""
     return LoggedInClients(app, world, web_login)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A parallel worker hands its per-backend counts to the controller."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["backend_counts"] = dict(_backend_counts)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    """The controller adds up the workers' per-backend counts."""
+    for name, count in getattr(node, "workeroutput", {}).get("backend_counts", {}).items():
+        _backend_counts[name] = _backend_counts.get(name, 0) + count
 
 
 def pytest_terminal_summary(terminalreporter: object, exitstatus: int, config: object) -> None:

@@ -1,7 +1,7 @@
 """Building small FHIR R4 bundles for tests: one patient and the resources screening reads."""
 
 import itertools
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 SNOMED = "http://snomed.info/sct"
@@ -12,6 +12,7 @@ CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 ALLERGY_CLINICAL = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
 ALLERGY_VERIFICATION = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
+# The screening day of the pure vignettes (knowledge functions take the day as an argument).
 ON = date(2026, 11, 20)
 _ids = itertools.count(1)
 
@@ -80,9 +81,15 @@ def allergy(code: str, display: str, status: str = "active",
             "code": {"coding": [{"system": RXNORM, "code": code, "display": display}]}}
 
 
-def blood_pressure(systolic: float, diastolic: float, days_before: int = 2) -> dict[str, Any]:
-    """A vital-signs BP panel taken `days_before` the screening day."""
-    taken = (ON - timedelta(days=days_before)).isoformat() + "T10:00:00+00:00"
+def _taken(days_before: int, at: datetime | None) -> str:
+    return ((at or datetime.combine(ON, time(10), tzinfo=UTC)) - timedelta(days=days_before)
+            ).isoformat()
+
+
+def blood_pressure(systolic: float, diastolic: float, days_before: int = 2,
+                   at: datetime | None = None) -> dict[str, Any]:
+    """A vital-signs BP panel taken `days_before` the screening day (or the moment `at`)."""
+    taken = _taken(days_before, at)
 
     def component(code: str, value: float) -> dict[str, Any]:
         return {"code": {"coding": [{"system": LOINC, "code": code}]},
@@ -95,9 +102,9 @@ def blood_pressure(systolic: float, diastolic: float, days_before: int = 2) -> d
             "component": [component("8480-6", systolic), component("8462-4", diastolic)]}
 
 
-def weight(kg: float, days_before: int = 2) -> dict[str, Any]:
-    """A body-weight Observation taken `days_before` the screening day."""
-    taken = (ON - timedelta(days=days_before)).isoformat() + "T10:00:00+00:00"
+def weight(kg: float, days_before: int = 2, at: datetime | None = None) -> dict[str, Any]:
+    """A body-weight Observation taken `days_before` the screening day (or the moment `at`)."""
+    taken = _taken(days_before, at)
     return {"resourceType": "Observation", "id": _id("w"), "status": "final",
             "subject": {"reference": "Patient/p1"}, "effectiveDateTime": taken,
             "code": {"coding": [{"system": LOINC, "code": "29463-7"}]},

@@ -8,6 +8,13 @@ import time
 
 import httpx2 as httpx
 
+from ketaclinic import clock
+
+
+def clock_env() -> dict[str, str]:
+    """The environment that starts a child process's clock where this test's clock is."""
+    return {"KETACLINIC_CLOCK_AT": clock.now().isoformat()}
+
 
 def free_port() -> int:
     """An unused TCP port on 127.0.0.1."""
@@ -19,7 +26,8 @@ def free_port() -> int:
 def start_server(database_url: str, port: int, *, demo: bool = False,
                  extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     """Run `ketaclinic serve` and wait until it answers /healthz."""
-    env = {**os.environ, "KETACLINIC_DATABASE_URL": database_url, **(extra_env or {})}
+    env = {**os.environ, "KETACLINIC_DATABASE_URL": database_url, **clock_env(),
+           **(extra_env or {})}
     args = [sys.executable, "-m", "ketaclinic.cli", "serve", "--port", str(port)]
     if demo:
         args.append("--demo")

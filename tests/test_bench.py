@@ -42,8 +42,9 @@ def test_outcomes_benchmark_reports_time_and_ratio() -> None:
 
 
 def test_fhir_import_benchmark_reports_rates_and_ratio(tmp_path: Path) -> None:
-    synthea = Path(__file__).resolve().parents[2] / "shared" / "data" / "synthea"
-    (tmp_path / "one.json").write_bytes(next(synthea.glob("Bill567*.json")).read_bytes())
+    from tests.examples import synthea_bundle
+
+    (tmp_path / "one.json").write_bytes(synthea_bundle("Bill567").read_bytes())
     result = subprocess.run([sys.executable, str(BENCH / "fhir_import.py"), "--folder",
                              str(tmp_path), "--postgres", ""], capture_output=True, text=True,
                             timeout=300, check=False)

@@ -18,7 +18,7 @@ from ketaclinic.integrations.pcd01 import MLLP_END, frame
 from tests.cli_helpers import run_cli
 from tests.conftest import BACKENDS, drop_postgres_database, fresh_database_url
 from tests.integrations.test_pcd01 import PCD01
-from tests.server_helpers import free_port
+from tests.server_helpers import clock_env, free_port
 
 
 def open_session_at_chair_1(url: str) -> None:
@@ -37,7 +37,7 @@ def listener(request: pytest.FixtureRequest, tmp_path):
         assert run_cli(url, *args).returncode == 0
     open_session_at_chair_1(url)
     port = free_port()
-    env = {**os.environ, "KETACLINIC_DATABASE_URL": url}
+    env = {**os.environ, "KETACLINIC_DATABASE_URL": url, **clock_env()}
     process = subprocess.Popen([sys.executable, "-m", "ketaclinic.cli", "mllp", "--port", str(port)],
                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30

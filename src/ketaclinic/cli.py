@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from typer.exceptions import TyperException
 
+from ketaclinic import clock
 from ketaclinic.billing.commands import billing_app
 from ketaclinic.errors import DomainError
 from ketaclinic.fhir.commands import export_fhir, import_fhir
@@ -42,6 +43,14 @@ app.command("import-fhir")(import_fhir)
 app.command("export-fhir")(export_fhir)
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
+
+
+def warn_if_clock_set() -> None:
+    """Say so on stderr when the clock was started at another moment (demos and tests only)."""
+    if clock.is_shifted():
+        err_console.print(f"warning: the clock was set to another moment (KETACLINIC_CLOCK_AT): "
+                          f"it reads {clock.now().isoformat(timespec='seconds')}; never set this "
+                          "for real patients", markup=False, highlight=False)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -114,6 +123,7 @@ def serve(
         get_settings().check_safe_to_serve()
     except SettingsError as exc:
         fail(str(exc))
+    warn_if_clock_set()
     uvicorn.run("ketaclinic.web.app:create_app", factory=True, host=host, port=port,
                 proxy_headers=True, log_level="info")
 
@@ -191,6 +201,7 @@ def mllp(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     err_console.print(f"listening for MLLP on {host}:{port}; database {_safe_url()}")
+    warn_if_clock_set()
     try:
         asyncio.run(serve_mllp(host, port))
     except KeyboardInterrupt:
@@ -254,17 +265,26 @@ def screen(
     route: Annotated[Route, typer.Option(help="route to screen for")],
     on: Annotated[str | None, typer.Option(help="screen as of this day (YYYY-MM-DD); default today")] = None,
     output: Annotated[OutputFormat, typer.Option("--format", help="text or json")] = OutputFormat.text,
+    time_zone: Annotated[str, typer.Option(
+        help="the clinic's IANA time zone: which day a reading falls on")] = "UTC",
 ) -> None:
     """Screen a patient's FHIR record for contraindications, cautions and interactions."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
     from ketaclinic.fhir.bundle import BundleError, load_bundle
     from ketaclinic.fhir.record import record_from_bundle
     from ketaclinic.knowledge.screening import CannotScreen
     from ketaclinic.knowledge.screening import screen as run_screening
 
-    day = _parse_day("--on", on) if on else date.today()
+    try:
+        ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        fail(f"--time-zone: {time_zone!r} is not a time zone (accepted: an IANA name such as "
+             "America/New_York)")
+    day = _parse_day("--on", on) if on else clock.today(time_zone)
     try:
         record = record_from_bundle(load_bundle(file.read_bytes()))
-        result = run_screening(record, route=route.value, on=day)
+        result = run_screening(record, route=route.value, on=day, time_zone=time_zone)
     except OSError as exc:
         fail(f"{file}: cannot read ({exc.strerror})")
     except (BundleError, CannotScreen) as exc:

@@ -1,5 +1,6 @@
 """Application settings, read from the environment with the KETACLINIC_ prefix."""
 
+from datetime import datetime
 from functools import lru_cache
 
 from pydantic import Field, model_validator
@@ -40,6 +41,15 @@ class Settings(BaseSettings):
     mail_from: str = "ketaclinic@localhost"
     # The address patients reach the app at, for links in email (no trailing slash).
     public_url: str = "http://127.0.0.1:8000"
+    # Demos and tests only: start the clinic's clock at this moment (ISO 8601 with an offset);
+    # it runs on from there. Never set for real patients.
+    clock_at: datetime | None = None
+
+    @model_validator(mode="after")
+    def _clock_at_has_an_offset(self) -> "Settings":
+        if self.clock_at is not None and self.clock_at.utcoffset() is None:
+            raise SettingsError("KETACLINIC_CLOCK_AT needs a UTC offset, e.g. 2027-03-13T23:50:00-05:00")
+        return self
 
     @model_validator(mode="after")
     def _demo_gets_a_fixed_key(self) -> "Settings":

@@ -6,10 +6,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.audit.models import AuditEvent
 from ketaclinic.auth import totp
 from ketaclinic.auth.models import AccessToken, User
-from ketaclinic.db import utcnow
 from ketaclinic.settings import get_settings
 from ketaclinic.web.deps import SESSION_COOKIE
 from tests.conftest import BASE_URL, PASSWORD, csrf_of, totp_now, web_login
@@ -63,9 +63,9 @@ def test_five_failures_lock_the_account(anon: TestClient, db: Session) -> None:
     api = anon.post("/api/v1/auth/token", data={"username": "nurse_a", "password": PASSWORD})
     assert api.status_code == 401
     user = db.execute(select(User).where(User.username == "nurse_a")).scalar_one()
-    minutes = (user.locked_until - utcnow()).total_seconds() / 60
+    minutes = (user.locked_until - clock.now()).total_seconds() / 60
     assert get_settings().lockout_min - 1 < minutes <= get_settings().lockout_min
-    db.execute(update(User).where(User.pk == user.pk).values(locked_until=utcnow()))
+    db.execute(update(User).where(User.pk == user.pk).values(locked_until=clock.now()))
     assert _post_login(anon, "nurse_a", PASSWORD).status_code == 303
 
 
@@ -73,7 +73,7 @@ def test_idle_login_expires(anon: TestClient, world, db: Session) -> None:
     web_login(anon, world.users["nurse_a"])
     assert anon.get("/dashboard").status_code == 200
     idle = timedelta(minutes=get_settings().session_idle_timeout_min, seconds=1)
-    db.execute(update(AccessToken).values(last_seen_at=utcnow() - idle))
+    db.execute(update(AccessToken).values(last_seen_at=clock.now() - idle))
     response = anon.get("/dashboard", follow_redirects=False)
     assert response.status_code == 303 and response.headers["location"] == "/login?next=/dashboard"
 
@@ -196,7 +196,7 @@ def test_admin_deactivates_unlocks_and_resets_two_factor(web, api, world, db: Se
     assert _post_login(TestClient(admin.app, base_url=BASE_URL), "nurse_a", PASSWORD
                        ).status_code == 401
     admin.post(f"/admin/users/{nurse_id}/reactivate", data={"csrf_token": csrf})
-    db.execute(update(User).where(User.username == "nurse_a").values(locked_until=utcnow() +
+    db.execute(update(User).where(User.username == "nurse_a").values(locked_until=clock.now() +
                                                                       timedelta(minutes=10)))
     admin.post(f"/admin/users/{nurse_id}/unlock", data={"csrf_token": csrf})
     assert _post_login(TestClient(admin.app, base_url=BASE_URL), "nurse_a", PASSWORD

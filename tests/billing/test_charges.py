@@ -9,10 +9,10 @@ from pypdf import PdfReader
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.auth.actor import Actor
 from ketaclinic.billing import charges, estimate, payments, prices, superbill
 from ketaclinic.clinics.models import Site
-from ketaclinic.db import utcnow
 from ketaclinic.errors import Conflict, InvalidInput
 from ketaclinic.knowledge import billing as rules
 from ketaclinic.patients.models import Patient
@@ -55,7 +55,7 @@ def closed_iv_session(db: Session, minutes: int, dose_mg: float = 35) -> Treatme
     [pk] = sessions(db, 1)
     session = db.get(TreatmentSession, pk)
     assert session is not None
-    start = utcnow() - timedelta(hours=3)
+    start = clock.now() - timedelta(hours=3)
     session.dose_start, session.dose_end = start, start + timedelta(minutes=minutes)
     session.dose_given = {"dose_mg": dose_mg, "lot_number": "K1", "route": "iv"}
     session.ordered_by, session.status = "prescriber", "discharged"
@@ -132,17 +132,20 @@ def test_estimate_for_six_infusions_at_80_kg_with_package_and_sliding_scale(db: 
         estimate.estimate(db=db, site=site, route="iv", sessions=6, on=on)
 
 
-def test_payment_plan_splits_exactly_and_flags_overdue(db: Session, world) -> None:
+def test_payment_plan_splits_exactly_and_flags_overdue(db: Session, world, clinic_clock) -> None:
     from ketaclinic.billing import plans
 
     site = site_a(db)
     patient = db.execute(select(Patient).order_by(Patient.pk)).scalars().first()
+    # A deposit taken the day before the plan is set up pays for something else.
+    clinic_clock.shift(timedelta(days=-1))
     payments.record(db=db, site=site, patient=patient, amount_cents=5000, method="cash",
                     reference="", note="deposit before the plan", actor=DESK)
-    start = date(2026, 12, 1)
+    clinic_clock.shift(timedelta(days=1))
+    start = clock.today(site.time_zone)  # the first instalment is due today
     plan = plans.create(db=db, site=site, patient=patient, total_cents=30001, instalments=3,
                         starts_on=start, every_days=30, note="", actor=DESK)
-    rows = plans.states(db, plan, today=start - timedelta(days=1))
+    rows = plans.states(db, plan, today=start)
     assert [r.instalment.amount_cents for r in rows] == [10001, 10000, 10000]
     assert sum(r.instalment.amount_cents for r in rows) == 30001
     assert [r.instalment.due_on for r in rows] == [start, start + timedelta(days=30),

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
-from ketaclinic.db import utcnow
+from ketaclinic import clock
 
 
 def test_prior_authorisation_warnings_and_the_estimates_insurance_share(api, world,
@@ -31,7 +31,7 @@ def test_prior_authorisation_warnings_and_the_estimates_insurance_share(api, wor
     pending = desk.post("/api/v1/billing/estimates", json=base).json()
     assert pending["insurance_expected_cents"] == 0
     assert "no approved prior authorisation" in pending["insurance_basis"]
-    today = utcnow().date()
+    today = clock.today("America/New_York")  # the patient's site (A)
     incomplete = desk.post(f"/api/v1/patients/{patient}/coverages/{cover['id']}/authorizations",
                            json={"route": "esketamine", "status": "approved"})
     assert incomplete.status_code == 422

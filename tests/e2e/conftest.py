@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli_helpers import run_cli
-from tests.server_helpers import free_port, start_server, stop_server
+from tests.server_helpers import clock_env, free_port, start_server, stop_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -68,7 +68,7 @@ def monitor_port(demo_database: str) -> Iterator[int]:
     import time
 
     port = free_port()
-    env = {**os.environ, "KETACLINIC_DATABASE_URL": demo_database}
+    env = {**os.environ, "KETACLINIC_DATABASE_URL": demo_database, **clock_env()}
     process = subprocess.Popen([sys.executable, "-m", "ketaclinic.cli", "mllp", "--port", str(port)],
                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(300):

@@ -9,7 +9,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from ketaclinic.db import utcnow
+from ketaclinic import clock
 from ketaclinic.scheduling.models import Appointment
 from ketaclinic.treatments.models import TreatmentSession
 from tests.e2e.test_chart_in_browser import log_in
@@ -32,7 +32,7 @@ def first_session_given(database_url: str, patient_url: str) -> str:
             Appointment.patient_pk == patient.pk, Appointment.course_session == 1)
         ).scalars().first()
         assert first is not None and first.chair_pk is not None and first.evaluation_pk
-        start = utcnow() - timedelta(hours=3)
+        start = clock.now() - timedelta(hours=3)
         db.add(TreatmentSession(
             patient_pk=patient.pk, evaluation_pk=first.evaluation_pk, site_pk=first.site_pk,
             chair_pk=first.chair_pk, route="iv", status="discharged", checked_in_at=start,

@@ -9,8 +9,8 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.clinics.models import Site
-from ketaclinic.db import utcnow
 from ketaclinic.demo.seed import DEMO_PASSWORD
 from ketaclinic.inventory import ledger
 from ketaclinic.inventory.models import Container, StorageLocation
@@ -28,7 +28,7 @@ def ledger_now(database_url: str) -> dict[str, str]:
         cabinet = db.execute(select(StorageLocation).join(
             Site, Site.pk == StorageLocation.site_pk).where(Site.code == "HPC")).scalars().first()
         assert cabinet is not None
-        rows = ledger.inventory_as_of(db, utcnow(), [cabinet.pk])
+        rows = ledger.inventory_as_of(db, clock.now(), [cabinet.pk])
         labels = dict(db.execute(select(Container.pk, Container.label)).all())
     engine.dispose()
     return {labels[r["container_pk"]]: f"{r['quantity_mg'].normalize():f}" for r in rows}
@@ -40,8 +40,8 @@ def observation_passes(database_url: str, session_id: str) -> None:
     with Session(engine) as db:
         row = db.execute(select(TreatmentSession).where(
             TreatmentSession.id == uuid.UUID(session_id))).scalar_one()
-        row.dose_start = utcnow() - timedelta(minutes=110)
-        row.dose_end = utcnow() - timedelta(minutes=65)
+        row.dose_start = clock.now() - timedelta(minutes=110)
+        row.dose_end = clock.now() - timedelta(minutes=65)
         db.commit()
     engine.dispose()
 

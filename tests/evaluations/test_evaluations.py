@@ -1,7 +1,7 @@
 """Evaluations of stored patients: screening, signing, dose override, plan, consent, rule overrides."""
 
 import uuid
-from datetime import datetime
+from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -207,15 +207,16 @@ def test_rules_page_shows_sources_and_takes_overrides(web, db: Session) -> None:
     assert "<strong>14</strong> (clinic)" in prescriber.get("/rules").text
 
 
-def test_the_screening_day_is_the_clinic_s_local_day(api, world, db: Session, monkeypatch) -> None:
-    from datetime import UTC, datetime
+def test_the_screening_day_is_the_clinic_s_local_day(api, world, db: Session, clinic_clock) -> None:
+    from datetime import UTC, timedelta
 
-    from ketaclinic.patients import service as patients_service
+    from ketaclinic import clock
 
-    # 03:00 UTC on the 27th is still the evening of the 26th in New York (site A).
-    monkeypatch.setattr(patients_service, "utcnow",
-                        lambda: datetime(2026, 11, 27, 3, 0, tzinfo=UTC))
+    # 03:00 UTC is still the evening before in New York (site A).
+    utc_day = clock.now().astimezone(UTC).date() + timedelta(days=1)
+    clinic_clock.move_to(datetime.combine(utc_day, time(3), tzinfo=UTC))
+    evening_before = (utc_day - timedelta(days=1)).isoformat()
     body = _screen(api, world.patients["p_a1"])
-    assert body["screened_on"] == "2026-11-26"
+    assert body["screened_on"] == evening_before
     consent = api["nurse_a"].post(f"/api/v1/patients/{world.patients['p_a1']}/consents", json={})
-    assert consent.json()["given_on"] == "2026-11-26"
+    assert consent.json()["given_on"] == evening_before

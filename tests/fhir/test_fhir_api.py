@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from fhir.resources.R4B import get_fhir_model_class
 
-from ketaclinic.db import utcnow
+from ketaclinic import clock
 from tests.treatments.test_ingest import open_session
 
 
@@ -43,8 +43,8 @@ def test_vital_signs_observations_by_code_and_date_with_paging(api, world) -> No
     for days in (40, 20, 10):
         api["nurse_a"].post(f"/api/v1/patients/{pid}/vitals", json={
             "systolic_mmhg": 130 + days, "diastolic_mmhg": 80, "heart_rate_bpm": 70,
-            "measured_at": (utcnow() - timedelta(days=days)).isoformat()})
-    since = (utcnow() - timedelta(days=30)).date().isoformat()
+            "measured_at": (clock.now() - timedelta(days=days)).isoformat()})
+    since = (clock.now() - timedelta(days=30)).date().isoformat()
     first = api["nurse_a"].get("/fhir/Observation", params={
         "patient": f"Patient/{pid}", "code": "http://loinc.org|85354-9", "date": f"ge{since}",
         "_count": "1"}).json()
@@ -246,13 +246,12 @@ def test_update_a_condition_in_place_or_as_entered_in_error(api, world) -> None:
 
 def test_all_twelve_synthea_bundles_post_once(api, world, db) -> None:
     import json as jsonlib
-    from pathlib import Path
 
     from sqlalchemy import func, select
 
     from ketaclinic.patients.models import Patient
+    from tests.examples import SYNTHEA as folder
 
-    folder = Path(__file__).resolve().parents[3] / "shared" / "data" / "synthea"
     before = db.execute(select(func.count()).select_from(Patient)).scalar_one()
     bodies = [p.read_bytes() for p in sorted(folder.glob("*.json"))]
     for body in bodies:

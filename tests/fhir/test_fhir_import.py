@@ -16,8 +16,8 @@ from ketaclinic.fhir.models import ImportedResource
 from ketaclinic.patients.models import Condition, Medication, Patient, VitalSigns
 from tests.cli_helpers import run_cli
 from tests.conftest import BACKENDS, drop_postgres_database, fresh_database_url
+from tests.examples import SYNTHEA
 
-SYNTHEA = Path(__file__).resolve().parents[3] / "shared" / "data" / "synthea"
 KEPT = {"Patient": Patient, "Condition": Condition, "MedicationRequest": Medication,
         "Observation": VitalSigns}
 

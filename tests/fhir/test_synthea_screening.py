@@ -9,8 +9,7 @@ import pytest
 
 from ketaclinic.fhir.bundle import load_bundle
 from ketaclinic.fhir.record import last_observation_date
-
-SYNTHEA = Path(__file__).resolve().parents[3] / "shared" / "data" / "synthea"
+from tests.examples import SYNTHEA, synthea_bundle
 
 # file prefix -> (decision for IV ketamine, rules that must be among the findings, why)
 EXPECTED = {
@@ -32,16 +31,13 @@ DECEASED = {"Gonzalo160", "Gus973", "Les282"}
 
 
 def _file(prefix: str) -> Path:
-    return next(SYNTHEA.glob(f"{prefix}_*.json"))
+    return synthea_bundle(prefix)
 
 
 def _screen(path: Path, on: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "ketaclinic.cli", "screen", str(path), "--route",
                            "iv", "--on", on, "--format", "json"],
                           capture_output=True, text=True, timeout=120, check=False)
-
-
-pytestmark = pytest.mark.skipif(not SYNTHEA.exists(), reason="shared/data/synthea is not beside the project")
 
 
 def test_every_file_is_expected() -> None:

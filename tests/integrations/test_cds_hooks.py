@@ -1,12 +1,15 @@
 """CDS Hooks 2.0: discovery, order-select and patient-view from prefetch alone."""
 
 import uuid
+from datetime import datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jsonschema
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.audit.models import AuditEvent
 from tests.fhir_builders import ICD10, RXNORM, SNOMED, blood_pressure, condition, patient, weight
 
@@ -56,8 +59,8 @@ def hook_request(hook: str, conditions: list[dict[str, Any]], bp=(122, 78),
                                   "entry": [{"resource": order}]}
     prefetch: dict[str, Any] = {
         "conditions": searchset(*conditions),
-        "bloodPressures": searchset(blood_pressure(*bp, days_before=0)),
-        "weights": searchset(weight(70, days_before=0)),
+        "bloodPressures": searchset(blood_pressure(*bp, days_before=0, at=clock.now())),
+        "weights": searchset(weight(70, days_before=0, at=clock.now())),
     }
     if with_patient:
         prefetch["patient"] = patient()
@@ -115,6 +118,17 @@ def test_patient_view_of_a_healthy_patient(api, db: Session) -> None:
     jsonschema.validate(body, CARDS_SCHEMA)
     assert [c["indicator"] for c in body["cards"]] == ["info"]
     assert "No contraindication" in body["cards"][0]["summary"]
+
+
+def test_a_reading_late_in_the_clinic_s_evening_counts_for_that_day(api, db: Session,
+                                                                    clinic_clock) -> None:
+    # 23:50 in New York (the prescriber's first site) is already tomorrow in UTC.
+    evening = datetime.combine(clock.today("America/New_York") + timedelta(days=1), time(23, 50),
+                               tzinfo=ZoneInfo("America/New_York"))
+    clinic_clock.move_to(evening)
+    body = api["prescriber"].post("/cds-services/ketamine-screening-patient-view",
+                                  json=hook_request("patient-view", [])).json()
+    assert [c["indicator"] for c in body["cards"]] == ["info"], body
 
 
 def test_patient_view_on_the_main_service_names_routes(api, db: Session) -> None:

@@ -5,9 +5,9 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.auth.actor import Actor
 from ketaclinic.clinics.models import Chair, Site
-from ketaclinic.db import utcnow
 from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.inventory.models import Product, StorageLocation
 from ketaclinic.patients.models import Patient
@@ -35,14 +35,14 @@ def sessions(db: Session, count: int) -> list[int]:
     site = db.execute(select(Site).where(Site.code == "A")).scalar_one()
     chair = db.execute(select(Chair).where(Chair.site_pk == site.pk)).scalars().first()
     evaluation = Evaluation(patient_pk=patient.pk, route="iv", indication="depression",
-                            screened_on=utcnow().date(), decision="eligible", ruleset_version="t",
+                            screened_on=clock.now().date(), decision="eligible", ruleset_version="t",
                             overrides={}, findings=[], status="signed", signed_decision="start",
                             signed_by="prescriber", created_by="test")
     db.add(evaluation)
     db.flush()
     rows = [TreatmentSession(patient_pk=patient.pk, evaluation_pk=evaluation.pk, site_pk=site.pk,
                              chair_pk=chair.pk, route="iv", status="open",
-                             checked_in_at=utcnow() - timedelta(hours=n), created_by="test")
+                             checked_in_at=clock.now() - timedelta(hours=n), created_by="test")
             for n in range(count)]
     db.add_all(rows)
     db.flush()

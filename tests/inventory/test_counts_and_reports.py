@@ -7,7 +7,7 @@ from pypdf import PdfReader
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ketaclinic.db import utcnow
+from ketaclinic import clock
 from ketaclinic.inventory.models import StorageLocation
 from tests.conftest import PASSWORD, totp_now
 from tests.inventory.test_session_link import INV, close, received_vial
@@ -55,7 +55,7 @@ def test_two_people_count_and_a_variance_opens_a_discrepancy(api, world, db: Ses
     assert cabinet_of(api, vial) == (label, cabinet_name)
     [held] = [c for c in api["nurse_a"].get(f"{INV}/containers").json() if c["id"] == vial]
     assert held["quantity_mg"] == "490.000"
-    today = utcnow().date()
+    today = clock.now().date()
     draft = api["admin"].get(f"{INV}/reports/form-106", params={
         "site": "A", "start": str(today - timedelta(days=1)), "end": str(today + timedelta(days=1))})
     assert draft.status_code == 200
@@ -113,7 +113,7 @@ def test_reports_in_json_csv_and_pdf(api, world, db: Session) -> None:
         "witness": {"username": "prescriber", "password": PASSWORD,
                     "totp_code": totp_now(world.users["prescriber"])}})
     assert close(api, session).status_code == 200
-    today = utcnow().date()
+    today = clock.now().date()
     period = {"site": "A", "start": str(today - timedelta(days=1)),
               "end": str(today + timedelta(days=1))}
     log = api["admin"].get(f"{INV}/reports/dispensing", params=period).json()["rows"]

@@ -5,7 +5,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ketaclinic.db import utcnow
+from ketaclinic import clock
 from ketaclinic.treatments.models import TreatmentSession
 from tests.conftest import PASSWORD, totp_now
 from tests.inventory.helpers import sessions, stock
@@ -16,7 +16,7 @@ def test_receive_draw_give_waste_adjust_reverse(api, world, db: Session) -> None
     [session_pk] = sessions(db, 1)
     session_id = str(db.execute(select(TreatmentSession.id).where(
         TreatmentSession.pk == session_pk)).scalar_one())
-    before = (utcnow() - timedelta(seconds=1)).isoformat()
+    before = (clock.now() - timedelta(seconds=1)).isoformat()
     received = api["prescriber"].post("/api/v1/inventory/receipts", json={
         "product_id": str(product.id), "location_id": str(cabinet.id), "lot_number": "K123",
         "expires_on": "2028-01-31", "supplier": "Acme Pharma", "invoice": "INV-9", "count": 2})

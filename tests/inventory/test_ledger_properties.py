@@ -13,8 +13,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.auth.models import User
-from ketaclinic.db import utcnow
 from ketaclinic.errors import Conflict
 from ketaclinic.inventory import ledger
 from ketaclinic.inventory.models import LedgerRow
@@ -35,7 +35,7 @@ def run_machine(db: Session) -> None:
             super().__init__()
             self.product, self.cabinet, self.other = stock(db, str(next(counter)))
             self.sessions = sessions(db, 3)
-            self.clock = utcnow() - timedelta(days=30)
+            self.clock = clock.now() - timedelta(days=30)
             self.containers: list[int] = []
             self.stock: dict[int, Decimal] = defaultdict(Decimal)  # container -> mg in stock
             self.drawn: dict[tuple[int, int], Decimal] = defaultdict(Decimal)

@@ -9,12 +9,12 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from ketaclinic import migrate
+from ketaclinic import clock, migrate
 from ketaclinic.audit.models import AuditEvent
 from ketaclinic.auth import service as auth
 from ketaclinic.auth.actor import Actor
 from ketaclinic.clinics import service as clinics
-from ketaclinic.db import make_engine, utcnow
+from ketaclinic.db import make_engine
 from ketaclinic.errors import Conflict, Forbidden, InvalidInput
 from ketaclinic.inventory import ledger
 from ketaclinic.inventory.models import LedgerRow, Product, StorageLocation
@@ -25,7 +25,7 @@ from tests.inventory.helpers import NURSE, sessions, stock
 def test_waste_needs_a_second_person_who_authenticates(db: Session, world) -> None:
     product, cabinet, _ = stock(db, "w")
     [container] = ledger.receive(db=db, product=product, lot_number="L", supplier="S", invoice="I",
-                                 expires_on=utcnow().date() + timedelta(days=300),
+                                 expires_on=clock.now().date() + timedelta(days=300),
                                  location=cabinet, count=1, actor=NURSE)
     [session] = sessions(db, 1)
     ledger.draw(db=db, container_pk=container.pk, amount=Decimal(50), session_pk=session,
@@ -59,7 +59,7 @@ def test_waste_needs_a_second_person_who_authenticates(db: Session, world) -> No
 def test_the_database_refuses_to_change_ledger_rows(db: Session, world, statement: str) -> None:
     product, cabinet, _ = stock(db, "x")
     ledger.receive(db=db, product=product, lot_number="L", supplier="S", invoice="I",
-                   expires_on=utcnow().date() + timedelta(days=300), location=cabinet, count=1,
+                   expires_on=clock.now().date() + timedelta(days=300), location=cabinet, count=1,
                    actor=NURSE)
     with pytest.raises(DBAPIError, match="append-only"), db.begin_nested():
         db.execute(text(statement))
@@ -67,7 +67,7 @@ def test_the_database_refuses_to_change_ledger_rows(db: Session, world, statemen
 
 def test_inventory_as_of_a_past_date_matches_a_hand_count(db: Session, world) -> None:
     product, cabinet, other = stock(db, "h")
-    start = utcnow() - timedelta(days=10)
+    start = clock.now() - timedelta(days=10)
     containers = ledger.receive(db=db, product=product, lot_number="L", supplier="S", invoice="I",
                                 expires_on=start.date() + timedelta(days=300), location=cabinet,
                                 count=3, actor=NURSE, occurred_at=start)
@@ -84,7 +84,7 @@ def test_inventory_as_of_a_past_date_matches_a_hand_count(db: Session, world) ->
     assert by_day_two == {(first, cabinet.pk): Decimal("465.000"),
                           (second, other.pk): Decimal("500.000"),
                           (third, cabinet.pk): Decimal("500.000")}
-    now = {(r["container_pk"], r["location_pk"]) for r in ledger.inventory_as_of(db, utcnow())}
+    now = {(r["container_pk"], r["location_pk"]) for r in ledger.inventory_as_of(db, clock.now())}
     assert now == {(first, cabinet.pk), (second, other.pk)}  # the third is empty
 
 
@@ -106,7 +106,7 @@ def test_concurrent_draws_never_overdraw(backend: str, tmp_path) -> None:
             db.add_all([product, cabinet])
             db.flush()
             [container] = ledger.receive(db=db, product=product, lot_number="L", supplier="S",
-                                         invoice="I", expires_on=utcnow().date(), location=cabinet,
+                                         invoice="I", expires_on=clock.now().date(), location=cabinet,
                                          count=1, actor=system)
             db.commit()
             container_pk = container.pk

@@ -127,12 +127,12 @@ def test_wording_only_where_the_licence_allows() -> None:
 
 
 def test_item_codes_come_from_the_code_tables() -> None:
-    from pathlib import Path
-    codes = (Path(__file__).resolve().parents[3] / "shared" / "clinical" / "codes.md").read_text()
+    from ketaclinic.knowledge.codes import reference_codes
+
     for form in instruments().values():
         for coding in [form.total_code, *(i.code for i in form.items)]:
             if coding.system == "http://loinc.org":
-                assert coding.code in codes, (form.key, coding.code)
+                assert coding.code in reference_codes(), (form.key, coding.code)
             else:
                 assert coding.system == "https://ketaclinic.org/CodeSystem/instrument"
 

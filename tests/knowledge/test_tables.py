@@ -1,19 +1,15 @@
-"""The packaged knowledge tables: every row sourced, codes from codes.md, plausible ranges."""
-
-import re
-from pathlib import Path
+"""The packaged knowledge tables: every row sourced, codes from the reference list, plausible
+ranges."""
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from ketaclinic.errors import InvalidInput
-from ketaclinic.knowledge.codes import code_systems, known_codes, resolve_system
+from ketaclinic.knowledge.codes import code_systems, known_codes, reference_codes, resolve_system
 from ketaclinic.knowledge.tables import load_table
 from ketaclinic.knowledge.vital_limits import plausible_ranges
 from ketaclinic.patients.service import check_vitals
-
-CODES_MD = Path(__file__).resolve().parents[3] / "shared" / "clinical" / "codes.md"
 
 
 @pytest.mark.parametrize("table", ["codes", "code_systems", "vital_limits"])
@@ -27,12 +23,18 @@ def test_every_row_has_a_source(table: str) -> None:
     assert all(r.get("source") for r in rows)
 
 
-@pytest.mark.skipif(not CODES_MD.exists(), reason="shared/clinical/codes.md is not beside the project")
-def test_every_code_we_ship_appears_in_codes_md() -> None:
-    text = CODES_MD.read_text("utf-8")
-    words = set(re.findall(r"[A-Z]?\d[\d.]*\d|\d", text))
-    missing = [code for _, code in known_codes() if code not in words]
+def test_every_code_we_ship_is_on_the_reference_list() -> None:
+    missing = sorted(code for _, code in known_codes() if code not in reference_codes())
     assert missing == []
+
+
+def test_the_reference_list_is_sourced_by_section() -> None:
+    from ketaclinic.knowledge.tables import load_table
+
+    sections = load_table("reference_codes")["section"]
+    assert {s["title"] for s in sections} >= {"Conditions", "Billing (US)"}
+    assert all(s["source"].startswith("codes.md: ") and s["codes"] for s in sections)
+    assert {"36474008", "F33.2", "G2083", "50458-028-02", "LA6571-9"} <= reference_codes()
 
 
 def test_code_systems_resolve_by_short_name_or_uri() -> None:

@@ -10,7 +10,7 @@ from datetime import timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from ketaclinic.db import utcnow
+from ketaclinic import clock
 from ketaclinic.measures.models import Measure, MeasureRequest
 from ketaclinic.patients.models import Patient, PatientMrn
 from tests.conftest import csrf_of
@@ -63,7 +63,7 @@ def test_no_crisis_message_without_suicidality(api, anon, world) -> None:
 
 def test_expired_and_unknown_links(api, anon, world, db: Session) -> None:
     path = new_link(api, world.patients["p_a1"])
-    db.execute(update(MeasureRequest).values(expires_at=utcnow() - timedelta(minutes=1)))
+    db.execute(update(MeasureRequest).values(expires_at=clock.now() - timedelta(minutes=1)))
     assert anon.get(path).status_code == 410
     assert "expired" in anon.get(path).text
     assert anon.get("/q/not-a-real-token").status_code == 404

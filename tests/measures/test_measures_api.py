@@ -5,9 +5,9 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.audit.models import AuditEvent
 from ketaclinic.auth.actor import Actor
-from ketaclinic.db import utcnow
 from ketaclinic.measures import alerts
 from ketaclinic.measures.models import Measure, MeasureAlert, MeasureAnswer
 from tests.treatments.test_ingest import signed_evaluation
@@ -48,7 +48,7 @@ def test_incomplete_or_off_scale_forms_are_refused_and_nothing_is_stored(api, wo
     unknown = _post(api["nurse_a"], pid, "beck", [1])
     assert unknown.status_code == 422 and "phq9" in unknown.text
     future = _post(api["nurse_a"], pid, "pain", [3],
-                   taken_at=(utcnow() + timedelta(days=1)).isoformat())
+                   taken_at=(clock.now() + timedelta(days=1)).isoformat())
     assert future.status_code == 422 and "taken_at" in future.text
     assert db.execute(select(func.count()).select_from(Measure)).scalar_one() == 0
     assert db.execute(select(func.count()).select_from(MeasureAnswer)).scalar_one() == 0
@@ -102,8 +102,8 @@ def test_unanswered_alerts_escalate_after_the_table_time(api, world, db: Session
     pid = world.patients["p_a1"]
     _post(api["nurse_a"], pid, "cssrs", [1, 1, 1, 0, 0, 0])  # moderate: same-day, 240 min
     system = Actor(username="cli:test", role="system")
-    assert alerts.escalate_overdue(db=db, actor=system, now=utcnow() + timedelta(minutes=200)) == []
-    escalated = alerts.escalate_overdue(db=db, actor=system, now=utcnow() + timedelta(minutes=241))
+    assert alerts.escalate_overdue(db=db, actor=system, now=clock.now() + timedelta(minutes=200)) == []
+    escalated = alerts.escalate_overdue(db=db, actor=system, now=clock.now() + timedelta(minutes=241))
     assert [a.rule for a in escalated] == ["cssrs-moderate"]
     assert db.execute(select(MeasureAlert.escalated_at)).scalar_one() is not None
     assert db.execute(select(AuditEvent.detail).where(AuditEvent.action == "escalate")

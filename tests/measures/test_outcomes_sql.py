@@ -5,8 +5,8 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.clinics.models import Site
-from ketaclinic.db import utcnow
 from ketaclinic.measures import outcomes
 from tests.treatments.test_ingest import signed_evaluation
 
@@ -17,7 +17,7 @@ def phq9(total: int) -> list[int]:
 
 def record(api, pid: str, totals: list[int], start_days_ago: int = 30) -> None:
     for n, total in enumerate(totals):
-        moment = utcnow() - timedelta(days=start_days_ago - 7 * n)
+        moment = clock.now() - timedelta(days=start_days_ago - 7 * n)
         response = api["nurse_a"].post(f"/api/v1/patients/{pid}/measures", json={
             "instrument": "phq9", "answers": phq9(total), "taken_at": moment.isoformat()})
         assert response.status_code == 201, response.text
@@ -38,6 +38,6 @@ def test_rates_times_and_lost_responses(api, world, db: Session) -> None:
     assert row.mean_days_response_lasted == 7.0
     assert row.response.interval[0] < 50 < row.response.interval[1]
     assert [b["source"] for b in row.benchmarks] == ["MURROUGH-2013", "ELEKT-D", "ORKA-1"]
-    later = outcomes.compute(db=db, site_pks={site_a}, since=utcnow() - timedelta(days=25))
+    later = outcomes.compute(db=db, site_pks={site_a}, since=clock.now() - timedelta(days=25))
     assert [r.courses for r in later] == [2]  # the two later measures of each course
-    assert outcomes.compute(db=db, site_pks={site_a}, since=utcnow() + timedelta(days=1)) == []
+    assert outcomes.compute(db=db, site_pks={site_a}, since=clock.now() + timedelta(days=1)) == []

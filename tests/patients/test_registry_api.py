@@ -1,12 +1,14 @@
 """The patient registry through the JSON API: register, search, edit, chart entries, corrections."""
 
-from datetime import date, timedelta
+from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DatabaseError
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.audit.models import AuditEvent
 from ketaclinic.patients.models import Condition, Medication, Patient, VitalSigns
 
@@ -72,7 +74,8 @@ def test_chart_entries_and_entered_in_error(api, db: Session, world) -> None:
 
 
 BAD_INPUTS = [
-    ("patients", {**NEW_PATIENT, "birth_date": (date.today() + timedelta(days=2)).isoformat()},
+    # Dates relative to the test's clock are worked out when the test runs, not at collection.
+    ("patients", lambda: {**NEW_PATIENT, "birth_date": str(clock.now().date() + timedelta(days=2))},
      "birth_date", "today"),
     ("patients", {k: v for k, v in NEW_PATIENT.items() if k != "family_name"},
      "family_name", ""),
@@ -92,8 +95,9 @@ BAD_INPUTS = [
 
 @pytest.mark.parametrize(("target", "payload", "field", "accepted"), BAD_INPUTS)
 def test_bad_input_gives_problem_json_and_stores_nothing(
-    api, db: Session, world, target: str, payload: dict, field: str, accepted: str
+    api, db: Session, world, target: str, payload: Any, field: str, accepted: str
 ) -> None:
+    payload = payload() if callable(payload) else payload
     client = api["frontdesk"] if target == "patients" else api["nurse_a"]
     url = ("/api/v1/patients" if target == "patients"
            else f"/api/v1/patients/{world.patients['p_a1']}/{target}")
@@ -111,7 +115,7 @@ def test_bad_input_gives_problem_json_and_stores_nothing(
 
 def test_edit_with_future_birth_date_changes_nothing(api, db: Session, world) -> None:
     pid = world.patients["p_a2"]
-    future = (date.today() + timedelta(days=3)).isoformat()
+    future = (clock.now().date() + timedelta(days=3)).isoformat()
     response = api["frontdesk"].patch(f"/api/v1/patients/{pid}", json={"birth_date": future})
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "birth_date"

@@ -1,20 +1,40 @@
 """A site with hours, staff shifts and signed courses, for scheduling tests."""
 
-from datetime import date, time
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.auth.actor import Actor
 from ketaclinic.clinics.models import Site
-from ketaclinic.db import utcnow
 from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.knowledge import courses
 from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling import resources
 
+NEW_YORK = ZoneInfo("America/New_York")
 DESK = Actor(username="frontdesk", role="front_desk")
 ADMIN = Actor(username="admin", role="admin")
+
+
+def a_monday_ahead(zone: ZoneInfo = NEW_YORK) -> date:
+    """A Monday at least two days after the clinic's today."""
+    day = clock.today(zone) + timedelta(days=2)
+    return day + timedelta(days=-day.weekday() % 7)
+
+
+def monday_before_spring_forward(zone: ZoneInfo = NEW_YORK) -> date:
+    """The Monday of the week before the next change to summer time in the zone that is still
+    ahead of the clinic's clock (the change itself falls on the Sunday six days later)."""
+    day = clock.today(zone) + timedelta(days=8)
+    while True:
+        noon_before = datetime.combine(day - timedelta(days=1), time(12), tzinfo=zone)
+        noon = datetime.combine(day, time(12), tzinfo=zone)
+        if noon.utcoffset() > noon_before.utcoffset():  # type: ignore[operator]
+            return day - timedelta(days=6)
+        day += timedelta(days=1)
 
 
 def staffed_site(db: Session, code: str = "A") -> Site:
@@ -34,7 +54,7 @@ def course(db: Session, route: str, start: date, patient_key: int = 0) -> tuple[
     patient = db.execute(select(Patient).order_by(Patient.pk)).scalars().all()[patient_key]
     plan = courses.plan(route=route, start=start)
     evaluation = Evaluation(patient_pk=patient.pk, route=route, indication="depression",
-                            screened_on=utcnow().date(), decision="eligible",
+                            screened_on=clock.now().date(), decision="eligible",
                             ruleset_version="t", overrides={}, findings=[], status="signed",
                             signed_decision="start", signed_by="prescriber", plan=plan.as_dict(),
                             created_by="test")

@@ -1,7 +1,7 @@
 """Two front desks booking the last free chair at the same moment: exactly one succeeds."""
 
 import threading
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -19,6 +19,7 @@ from ketaclinic.patients import service as patients
 from ketaclinic.scheduling import booking, resources
 from ketaclinic.scheduling.models import Appointment
 from tests.conftest import BACKENDS, PASSWORD, drop_postgres_database, fresh_database_url
+from tests.scheduling.helpers import a_monday_ahead
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -43,7 +44,9 @@ def test_last_free_chair_goes_to_exactly_one_desk(backend: str, tmp_path) -> Non
                 site="C")).pk for n in (1, 2)]
             db.commit()
             site_pk = site.pk
-        start = datetime(2027, 3, 9, 10, 0, tzinfo=ZoneInfo("America/Chicago"))
+        chicago = ZoneInfo("America/Chicago")
+        tuesday = a_monday_ahead(chicago) + timedelta(days=1)
+        start = datetime.combine(tuesday, time(10), tzinfo=chicago)
         outcomes: list[str] = []
         barrier = threading.Barrier(2)
 

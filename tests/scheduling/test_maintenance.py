@@ -1,16 +1,16 @@
 """The maintenance due list on the demo clinic (the patient's own response sets the interval when
 their scores show one), booking from it, and the attendance report."""
 
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.auth.actor import Actor
 from ketaclinic.clinics.models import Site
-from ketaclinic.db import utcnow
 from ketaclinic.errors import Conflict
 from ketaclinic.scheduling import attendance, booking, maintenance
 from tests.cli_helpers import run_cli
@@ -58,10 +58,10 @@ def test_due_list_uses_the_patients_own_response_or_the_route_default(demo: str)
                              evaluation=first.course)
         with pytest.raises(Conflict, match="not started yet"):
             booking.no_show(db=db, appointment=again, patient=first.patient, actor=desk)
-        again.starts_at = utcnow() - timedelta(minutes=30)  # the time came; nobody arrived
+        again.starts_at = clock.now() - timedelta(minutes=30)  # the time came; nobody arrived
         again.ends_at = again.starts_at + timedelta(hours=2)
         booking.no_show(db=db, appointment=again, patient=first.patient, actor=desk)
-        report = attendance.report(db, site, utcnow().date() - timedelta(days=2),
+        report = attendance.report(db, site, clock.now().date() - timedelta(days=2),
                                    day + timedelta(days=1))
         assert report.by_status["cancelled"] == 1 and report.by_status["no-show"] == 1
         assert report.late_cancellations == int(made.late_cancel)
@@ -77,9 +77,10 @@ def test_schedule_commands_configure_and_refuse_bad_input(demo: str) -> None:
     bad = run_cli(demo, "schedule", "chair-routes", "--site", "HPC", "--chair", "Chair 1",
                   "--routes", "teleport")
     assert bad.returncode == 2 and "routes: teleport (accepted: iv, esketamine, im, oral)" in bad.stderr
-    assert run_cli(demo, "schedule", "closure", "--site", "HPC", "--day", "2027-12-25",
+    christmas = str(date(clock.now().year + 1, 12, 25))
+    assert run_cli(demo, "schedule", "closure", "--site", "HPC", "--day", christmas,
                    "--reason", "Christmas Day").returncode == 0
-    again = run_cli(demo, "schedule", "closure", "--site", "HPC", "--day", "2027-12-25")
+    again = run_cli(demo, "schedule", "closure", "--site", "HPC", "--day", christmas)
     assert again.returncode == 2 and "already closed" in again.stderr
     hours = run_cli(demo, "schedule", "hours", "--site", "HPC", "--day", "sat", "--opens", "09:00",
                     "--closes", "08:00")

@@ -3,8 +3,7 @@ errors shown with nothing saved; the day and week views; roles kept out."""
 
 import html
 import re
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime, time, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -12,7 +11,7 @@ from sqlalchemy.orm import Session
 from ketaclinic.scheduling import booking
 from ketaclinic.scheduling.models import Appointment
 from tests.conftest import csrf_of
-from tests.scheduling.helpers import DESK, course, staffed_site
+from tests.scheduling.helpers import DESK, NEW_YORK, a_monday_ahead, course, staffed_site
 
 UNBOOKED = 'class="muted unbooked"'
 
@@ -23,7 +22,8 @@ def count(db: Session) -> int:
 
 def test_front_desk_books_a_course_and_moves_one_session(web, world, db: Session) -> None:
     staffed_site(db)
-    evaluation, patient = course(db, "iv", date(2027, 3, 8))
+    monday = a_monday_ahead()
+    evaluation, patient = course(db, "iv", monday)
     desk = web["frontdesk"]
     chart = desk.get(f"/patients/{patient.id}")
     assert 'id="appointments-link"' in chart.text
@@ -49,31 +49,28 @@ def test_front_desk_books_a_course_and_moves_one_session(web, world, db: Session
     rows = db.execute(select(Appointment).order_by(Appointment.course_session)).scalars().all()
     before = {a.pk: a.starts_at for a in rows}
     move_url = f"{url}/{rows[1].id}/move"
-    refused = desk.post(move_url, data={"csrf_token": csrf, "day": "2027-03-13", "time": "09:00"})
+    saturday, wednesday = monday + timedelta(days=5), monday + timedelta(days=2)
+    refused = desk.post(move_url, data={"csrf_token": csrf, "day": str(saturday), "time": "09:00"})
     assert refused.status_code == 409 and "closed on Saturdays" in html.unescape(refused.text)
-    moved = desk.post(move_url, data={"csrf_token": csrf, "day": "2027-03-10", "time": "13:00"})
-    assert moved.status_code == 200 and "Wed 2027-03-10 13:00" in moved.text
+    moved = desk.post(move_url, data={"csrf_token": csrf, "day": str(wednesday), "time": "13:00"})
+    assert moved.status_code == 200 and f"Wed {wednesday} 13:00" in moved.text
     db.expire_all()
     after = {a.pk: a.starts_at for a in db.execute(select(Appointment)).scalars()}
     assert [pk for pk in after if after[pk] != before[pk]] == [rows[1].pk]
-    day = desk.get("/schedule", params={"site": "A", "day": "2027-03-10"})
+    day = desk.get("/schedule", params={"site": "A", "day": str(wednesday)})
     assert day.status_code == 200 and "13:00\u201315:10" in day.text and "A1" in day.text
-    week = desk.get("/schedule/week", params={"site": "A", "start": "2027-03-08"})
+    week = desk.get("/schedule/week", params={"site": "A", "start": str(monday)})
     assert week.status_code == 200 and week.text.count('class="appt-line') == 3  # week 1
     assert desk.get("/schedule", params={"site": "A", "day": "someday"}).status_code == 422
 
 
-def test_check_in_from_the_day_view_opens_the_treatment_session(web, world, db: Session) -> None:
+def test_check_in_from_the_day_view_opens_the_treatment_session(web, world, db: Session,
+                                                                clinic_clock) -> None:
     site = staffed_site(db)
-    zone = ZoneInfo("America/New_York")
-    now = datetime.now(zone)
-    if now.weekday() >= 5 or not 8 <= now.hour < 15:
-        day = now.date() + timedelta(days=(7 - now.weekday()) % 7 or 1)
-        while day.weekday() >= 5:
-            day += timedelta(days=1)
-        starts = datetime.combine(day, time(9), tzinfo=zone)
-    else:
-        starts = (now + timedelta(minutes=30)).replace(second=0, microsecond=0)
+    # A quarter to ten on a weekday morning; the patient is booked for ten.
+    monday = a_monday_ahead()
+    clinic_clock.move_to(datetime.combine(monday, time(9, 45), tzinfo=NEW_YORK))
+    starts = datetime.combine(monday, time(10), tzinfo=NEW_YORK)
     evaluation, patient = course(db, "iv", starts.date())
     made = booking.book(db=db, site=site, patient=patient, kind="iv", starts_at=starts,
                         actor=DESK, evaluation=evaluation, course_session=1)
@@ -93,7 +90,8 @@ def test_check_in_from_the_day_view_opens_the_treatment_session(web, world, db: 
 
 def test_maintenance_and_attendance_pages(web, world, db: Session) -> None:
     staffed_site(db)
-    evaluation, _ = course(db, "iv", date(2027, 3, 8))
+    monday = a_monday_ahead()
+    evaluation, _ = course(db, "iv", monday)
     desk = web["frontdesk"]
     due = desk.get("/schedule/maintenance", params={"site": "A"})
     assert due.status_code == 200 and 'id="nothing-due"' in due.text
@@ -101,9 +99,10 @@ def test_maintenance_and_attendance_pages(web, world, db: Session) -> None:
         "csrf_token": csrf_of(due.text), "site": "A", "day": "soon", "time": "09:00"})
     assert bad.status_code == 422 and "day: 'soon' is not a date" in html.unescape(bad.text)
     booked = desk.post(f"/schedule/maintenance/{evaluation.id}/book", data={
-        "csrf_token": csrf_of(due.text), "site": "A", "day": "2027-03-09", "time": "09:00"})
+        "csrf_token": csrf_of(due.text), "site": "A", "day": str(monday + timedelta(days=1)),
+        "time": "09:00"})
     assert booked.status_code == 200 and count(db) == 1
-    report = desk.get("/schedule/attendance", params={"site": "A", "start": "2027-03-01",
-                                                      "end": "2027-03-31"})
+    report = desk.get("/schedule/attendance", params={
+        "site": "A", "start": str(monday - timedelta(days=7)), "end": str(monday + timedelta(days=7))})
     assert report.status_code == 200 and "<dt>booked</dt><dd>1</dd>" in report.text
     assert web["patient_a1"].get("/schedule/attendance").status_code == 403

@@ -4,7 +4,7 @@ iCalendar feeds that parse, hold exactly the booked appointments, and 404 once r
 import email as email_parser
 import re
 from collections.abc import Iterator
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -12,12 +12,13 @@ from icalendar import Calendar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.auth.models import User
 from ketaclinic.integrations import email
 from ketaclinic.scheduling import booking, calendar, reminders
 from ketaclinic.scheduling.models import Reminder
 from ketaclinic.settings import Settings
-from tests.scheduling.helpers import DESK, course, staffed_site
+from tests.scheduling.helpers import DESK, a_monday_ahead, course, staffed_site
 from tests.server_helpers import free_port
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -51,26 +52,27 @@ def sender_to(port: int) -> email.SmtpSender:
                                      public_url="http://testserver"))
 
 
-def tomorrow_at(hour: int) -> datetime:
-    """Tomorrow (or the next weekday) at a local hour in New York."""
-    day = datetime.now(NEW_YORK).date() + timedelta(days=1)
+def weekday_ahead_at(hour: int) -> datetime:
+    """The first weekday at least two days ahead, at a local hour in New York."""
+    day = clock.today(NEW_YORK) + timedelta(days=2)
     while day.weekday() >= 5:
         day += timedelta(days=1)
     return datetime.combine(day, time(hour), tzinfo=NEW_YORK)
 
 
 def test_reminder_reaches_smtp_with_ride_home_and_a_working_questionnaire_link(
-        db: Session, world, anon, smtp) -> None:
+        db: Session, world, anon, smtp, clinic_clock) -> None:
     port, mailbox = smtp
     site = staffed_site(db)
-    starts = tomorrow_at(10)
+    starts = weekday_ahead_at(10)
+    clinic_clock.move_to(starts - timedelta(hours=26))  # booked the morning before
     evaluation, patient = course(db, "esketamine", starts.date())
     patient.email = "pat@example.org"
     made = booking.book(db=db, site=site, patient=patient, kind="esketamine", starts_at=starts,
                         actor=DESK, evaluation=evaluation, course_session=1)
     [pending] = db.execute(select(Reminder)).scalars().all()
     assert pending.status == "pending"
-    assert pending.next_attempt_at <= starts - timedelta(hours=23)
+    assert pending.next_attempt_at == starts - timedelta(hours=24)
     email.use_sender(sender_to(port))
     try:
         [sent] = reminders.send_due(db, now=starts - timedelta(hours=20))
@@ -93,9 +95,22 @@ def test_reminder_reaches_smtp_with_ride_home_and_a_working_questionnaire_link(
     assert form.status_code == 200 and "PHQ-9" in form.text
 
 
+def test_a_booking_inside_the_reminder_lead_is_reminded_at_once(db: Session, world,
+                                                                clinic_clock) -> None:
+    site = staffed_site(db)
+    starts = weekday_ahead_at(15)
+    clinic_clock.move_to(starts - timedelta(hours=3))
+    _, patient = course(db, "iv", starts.date())
+    patient.email = "pat@example.org"
+    booking.book(db=db, site=site, patient=patient, kind="iv", starts_at=starts, actor=DESK)
+    [pending] = db.execute(select(Reminder)).scalars().all()
+    booked_at = clock.now()
+    assert booked_at - timedelta(minutes=1) <= pending.next_attempt_at <= booked_at
+
+
 def test_a_failing_mail_server_is_retried_then_shown_failed(db: Session, world) -> None:
     site = staffed_site(db)
-    starts = tomorrow_at(11)
+    starts = weekday_ahead_at(11)
     _, patient = course(db, "iv", starts.date())
     patient.email = "pat@example.org"
     booking.book(db=db, site=site, patient=patient, kind="iv", starts_at=starts, actor=DESK)
@@ -116,7 +131,7 @@ def test_a_failing_mail_server_is_retried_then_shown_failed(db: Session, world) 
 def test_feeds_parse_hold_exactly_the_booked_appointments_and_404_when_revoked(
         db: Session, world, anon) -> None:
     site = staffed_site(db)
-    monday = date(2027, 3, 8)
+    monday = a_monday_ahead()
     evaluation, patient = course(db, "iv", monday)
     proposal = booking.propose_series(db=db, site=site, evaluation=evaluation, at=time(9))
     made = booking.book_series(db=db, site=site, evaluation=evaluation, patient=patient,
@@ -124,7 +139,8 @@ def test_feeds_parse_hold_exactly_the_booked_appointments_and_404_when_revoked(
                                actor=DESK)
     _, other = course(db, "iv", monday, patient_key=1)
     someone_else = booking.book(db=db, site=site, patient=other, kind="iv",
-                                starts_at=datetime(2027, 3, 9, 9, tzinfo=NEW_YORK), actor=DESK)
+                                starts_at=datetime.combine(monday + timedelta(days=1), time(9),
+                                                           tzinfo=NEW_YORK), actor=DESK)
     booking.cancel(db=db, appointment=made[5], reason="patient travelling", patient=patient,
                    actor=DESK)
     feed, url = calendar.create_feed(db=db, actor=DESK, patient=patient)

@@ -11,11 +11,14 @@ from sqlalchemy.orm import Session
 from ketaclinic.errors import Conflict, InvalidInput
 from ketaclinic.scheduling import booking, resources
 from ketaclinic.scheduling.models import Appointment
-from tests.scheduling.helpers import ADMIN, DESK, course, staffed_site
-
-NEW_YORK = ZoneInfo("America/New_York")
-# 2027-03-14: clocks in New York go forward an hour (EST, UTC-5, to EDT, UTC-4).
-MONDAY_BEFORE_DST = date(2027, 3, 8)
+from tests.scheduling.helpers import (
+    ADMIN,
+    DESK,
+    NEW_YORK,
+    course,
+    monday_before_spring_forward,
+    staffed_site,
+)
 
 
 def appointments(db: Session) -> int:
@@ -23,29 +26,30 @@ def appointments(db: Session) -> int:
 
 
 def test_iv_series_across_daylight_saving_and_a_holiday(db: Session, world) -> None:
+    # Clocks in New York go forward an hour (EST, UTC-5, to EDT, UTC-4) on the Sunday between.
+    monday = monday_before_spring_forward()
     site = staffed_site(db)
-    evaluation, patient = course(db, "iv", MONDAY_BEFORE_DST)
-    holiday = date(2027, 3, 17)
+    evaluation, patient = course(db, "iv", monday)
+    holiday = monday + timedelta(days=9)
     resources.add_closure(db=db, site=site, day=holiday, reason="site holiday", actor=ADMIN)
     planned = [s["date"] for s in evaluation.plan["sessions"]]
-    assert planned == ["2027-03-08", "2027-03-10", "2027-03-12", "2027-03-15", "2027-03-17",
-                       "2027-03-19"]
+    assert planned == [str(monday + timedelta(days=n)) for n in (0, 2, 4, 7, 9, 11)]
     proposal = booking.propose_series(db=db, site=site, evaluation=evaluation, at=time(9))
     assert appointments(db) == 0  # a proposal saves nothing
     blocked = [p for p in proposal if p.problems]
     assert [p.course_session for p in blocked] == [5]
-    assert "closed on Wed 2027-03-17 (site holiday)" in blocked[0].problems[0]
+    assert f"closed on Wed {holiday} (site holiday)" in blocked[0].problems[0]
     # The nearest valid days in the same week that keep a day between sessions: Tue or Thu.
     assert [a.astimezone(NEW_YORK).date() for a, _ in blocked[0].alternatives] == [
-        date(2027, 3, 16), date(2027, 3, 18)]
+        holiday - timedelta(days=1), holiday + timedelta(days=1)]
     slots = [(p.course_session, p.alternatives[0][0] if p.problems else p.starts_at)
              for p in proposal]
     made = booking.book_series(db=db, site=site, evaluation=evaluation, patient=patient,
                                slots=slots, actor=DESK)
     local = [a.starts_at.astimezone(NEW_YORK) for a in made]
     assert [t.strftime("%a %d %H:%M") for t in local] == [
-        "Mon 08 09:00", "Wed 10 09:00", "Fri 12 09:00", "Mon 15 09:00", "Tue 16 09:00",
-        "Fri 19 09:00"]
+        f"{monday + timedelta(days=n):%a %d} 09:00" for n in (0, 2, 4, 7, 8, 11)]
+    assert [t.strftime("%a") for t in local] == ["Mon", "Wed", "Fri", "Mon", "Tue", "Fri"]
     # The same local time is a different UTC hour on each side of the change.
     assert {a.starts_at.astimezone(ZoneInfo("UTC")).hour for a in made[:3]} == {14}
     assert {a.starts_at.astimezone(ZoneInfo("UTC")).hour for a in made[3:]} == {13}
@@ -57,7 +61,7 @@ def test_iv_series_across_daylight_saving_and_a_holiday(db: Session, world) -> N
 def test_esketamine_series_with_the_prescriber_away_proposes_and_saves_nothing(
         db: Session, world) -> None:
     site = staffed_site(db)
-    evaluation, patient = course(db, "esketamine", MONDAY_BEFORE_DST)
+    evaluation, patient = course(db, "esketamine", monday_before_spring_forward())
     away = date.fromisoformat(evaluation.plan["sessions"][3]["date"])  # week 2, second session
     resources.add_absence(db=db, username="prescriber", day=away, reason="conference",
                           actor=ADMIN)
@@ -87,14 +91,15 @@ def test_esketamine_series_with_the_prescriber_away_proposes_and_saves_nothing(
 
 def test_moving_or_cancelling_one_leaves_the_others(db: Session, world) -> None:
     site = staffed_site(db)
-    evaluation, patient = course(db, "iv", MONDAY_BEFORE_DST)
+    monday = monday_before_spring_forward()
+    evaluation, patient = course(db, "iv", monday)
     proposal = booking.propose_series(db=db, site=site, evaluation=evaluation, at=time(9))
     made = booking.book_series(db=db, site=site, evaluation=evaluation, patient=patient,
                                slots=[(p.course_session, p.starts_at) for p in proposal],
                                actor=DESK)
     before = {a.pk: a.starts_at for a in made}
     second = made[1]
-    later = datetime.combine(date(2027, 3, 10), time(13, 30), tzinfo=NEW_YORK)
+    later = datetime.combine(monday + timedelta(days=2), time(13, 30), tzinfo=NEW_YORK)
     booking.move(db=db, appointment=second, starts_at=later, patient=patient, actor=DESK)
     with pytest.raises(Conflict, match="less than 1 day"):
         booking.move(db=db, appointment=second, starts_at=made[2].starts_at, patient=patient,
@@ -111,8 +116,9 @@ def test_moving_or_cancelling_one_leaves_the_others(db: Session, world) -> None:
 
 def test_single_bookings_fill_chairs_then_are_refused_with_reasons(db: Session, world) -> None:
     site = staffed_site(db)
-    _, patient = course(db, "iv", MONDAY_BEFORE_DST)
-    start = datetime.combine(date(2027, 3, 9), time(9), tzinfo=NEW_YORK)
+    monday = monday_before_spring_forward()
+    _, patient = course(db, "iv", monday)
+    start = datetime.combine(monday + timedelta(days=1), time(9), tzinfo=NEW_YORK)
     for _ in range(2):  # site A has two chairs
         booking.book(db=db, site=site, patient=patient, kind="iv", starts_at=start, actor=DESK)
     with pytest.raises(Conflict, match="no free chair for IV infusion"):

@@ -86,6 +86,10 @@ def test_dose_checks(api, world, db: Session) -> None:
         "dose_mg": 100, "lot_number": "K1", "ordered_by": "prescriber"})
     assert too_much.status_code == 422
     assert "100 mg is 1.429 mg/kg" in too_much.json()["errors"][0]["message"]
+    future = post(api, "nurse_a", session, "dose/start", {
+        "dose_mg": 35, "lot_number": "K1", "ordered_by": "prescriber", "started_at": ago(-60)})
+    assert future.status_code == 422 and future.json()["errors"][0]["field"] == "started_at"
+    assert "in the future" in future.json()["errors"][0]["message"]
     ok = post(api, "nurse_a", session, "dose/start", {
         "dose_mg": 35, "lot_number": "K1", "ordered_by": "prescriber", "started_at": ago(2)})
     assert ok.status_code == 200

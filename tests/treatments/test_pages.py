@@ -2,9 +2,13 @@
 
 import html
 import re
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from tests.conftest import csrf_of
 from tests.treatments.test_ingest import chair_id, signed_evaluation
 
@@ -60,17 +64,17 @@ def test_session_page_steps(api, web, world, db: Session) -> None:
     assert "No open treatment session" in dashboard.text
 
 
-def test_esketamine_devices_are_recorded_one_by_one(api, web, world, db: Session) -> None:
-    from datetime import datetime, timedelta
-    from zoneinfo import ZoneInfo
-
-    import pytest
-
+@pytest.mark.parametrize("clinic_time", [time(10, 0), time(0, 5)],
+                         ids=["mid-morning", "just-after-midnight"])
+def test_esketamine_devices_are_recorded_one_by_one(api, web, world, db: Session, clinic_clock,
+                                                    clinic_time: time) -> None:
     from tests.treatments.test_rems import ESKETAMINE_CHECKS
 
-    now = datetime.now(ZoneInfo("America/New_York"))
-    if now.hour < 1:
-        pytest.skip("device times are typed as today's clock times")
+    # Device times are typed as clock times; just after midnight, 23:45 means yesterday's.
+    zone = ZoneInfo("America/New_York")
+    clinic_clock.move_to(datetime.combine(clock.today(zone) + timedelta(days=1), clinic_time,
+                                          tzinfo=zone))
+    now = clock.now().astimezone(zone)
     pid = world.patients["p_a2"]
     nurse_api = api["nurse_a"]
     evaluation = nurse_api.post(f"/api/v1/patients/{pid}/evaluations",
@@ -85,7 +89,7 @@ def test_esketamine_devices_are_recorded_one_by_one(api, web, world, db: Session
                    json={"confirmations": ESKETAMINE_CHECKS})
     nurse_api.post(f"/api/v1/treatment-sessions/{session}/vitals", json={"readings": [
         {"systolic_mmhg": 124, "diastolic_mmhg": 80,
-         "taken_at": (datetime.now(ZoneInfo("UTC")) - timedelta(minutes=40)).isoformat()}]})
+         "taken_at": (now - timedelta(minutes=40)).isoformat()}]})
     url = f"/treatment-sessions/{session}"
     nurse = web["nurse_a"]
     page = nurse.get(url)

@@ -6,7 +6,8 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Index, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ketaclinic.db import Base, UTCDateTime, utcnow
+from ketaclinic import clock
+from ketaclinic.db import Base, UTCDateTime
 
 
 class AuditEvent(Base):
@@ -20,7 +21,7 @@ class AuditEvent(Base):
 
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True, default=uuid.uuid4)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     created_by: Mapped[str] = mapped_column(String(150))
     role: Mapped[str] = mapped_column(String(20), default="")
     action: Mapped[str] = mapped_column(String(30))

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.audit.chain import GENESIS_HASH, row_hash
 from ketaclinic.audit.models import AuditEvent
 from ketaclinic.auth.actor import Actor
-from ketaclinic.db import session_factory, utcnow
+from ketaclinic.db import session_factory
 
 # Any constant works; it names the advisory lock that serialises appends on PostgreSQL.
 _APPEND_LOCK_KEY = 0x6B657461
@@ -44,7 +45,7 @@ def record(
     event = AuditEvent(
         seq=seq,
         id=uuid.uuid4(),
-        created_at=utcnow(),
+        created_at=clock.now(),
         created_by=actor.username,
         role=actor.role,
         action=action,

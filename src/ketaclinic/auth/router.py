@@ -6,12 +6,12 @@ from fastapi import APIRouter, Depends, Form, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.auth import service as auth
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.models import User
 from ketaclinic.auth.permissions import Permission
 from ketaclinic.auth.schemas import MeOut, TokenOut
-from ketaclinic.db import utcnow
 from ketaclinic.errors import NotAuthenticated
 from ketaclinic.patients.models import Patient
 from ketaclinic.web.deps import client_of, get_db, require
@@ -43,7 +43,7 @@ def issue_token(
     auth.record_login(db=db, user=user, client=client, how="api token")
     db.commit()
     return TokenOut(access_token=raw, expires_at=expires_at,
-                    expires_in=int((expires_at - utcnow()).total_seconds()))
+                    expires_in=int((expires_at - clock.now()).total_seconds()))
 
 
 @router.get("/me", response_model=MeOut)

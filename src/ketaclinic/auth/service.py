@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from ketaclinic import clock
 from ketaclinic.audit import service as audit
 from ketaclinic.auth import totp
 from ketaclinic.auth.actor import Actor
@@ -17,7 +18,6 @@ from ketaclinic.auth.models import AccessToken, User
 from ketaclinic.auth.passwords import MIN_PASSWORD_LENGTH, hash_password, verify_password
 from ketaclinic.auth.permissions import Role
 from ketaclinic.clinics.models import Site
-from ketaclinic.db import utcnow
 from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, invalid
 from ketaclinic.patients.models import Patient
 from ketaclinic.settings import get_settings
@@ -143,7 +143,7 @@ def check_password(*, db: Session, username: str, password: str, client: str) ->
     """Check a password, applying the lock-out rule, and audit the attempt."""
     username = "".join(ch for ch in username if ch.isprintable())
     settings = get_settings()
-    now = utcnow()
+    now = clock.now()
     user = find_user(db=db, username=username)
     generic = "Username or password is wrong."
     if user is not None and user.locked_until and user.locked_until > now:
@@ -179,7 +179,7 @@ def record_login(*, db: Session, user: User, client: str, how: str) -> None:
 def issue_token(*, db: Session, user: User, kind: str, client: str) -> tuple[str, datetime]:
     """A new random token of this kind for the user; only its hash is stored."""
     settings = get_settings()
-    now = utcnow()
+    now = clock.now()
     lifetime = {
         TOKEN_WEB: timedelta(hours=WEB_LOGIN_MAX_HOURS),
         TOKEN_API: timedelta(minutes=settings.api_token_ttl_min),
@@ -204,7 +204,7 @@ def resolve_token(*, db: Session, raw: str, kinds: set[str]) -> AccessToken | No
         .options(selectinload(AccessToken.user).selectinload(User.sites))
     )
     token = db.execute(query).scalar_one_or_none()
-    now = utcnow()
+    now = clock.now()
     if token is None or token.kind not in kinds or token.revoked_at is not None:
         return None
     if token.expires_at <= now or not token.user.active:
@@ -225,7 +225,7 @@ def revoke_token(*, db: Session, raw: str) -> None:
         select(AccessToken).where(AccessToken.token_hash == _digest(raw))
     ).scalar_one_or_none()
     if token is not None and token.revoked_at is None:
-        token.revoked_at = utcnow()
+        token.revoked_at = clock.now()
 
 
 def start_enrolment(*, db: Session, user: User) -> str:
@@ -254,7 +254,7 @@ def check_second_factor(*, db: Session, user: User, code: str, client: str) -> b
     settings = get_settings()
     user.failed_attempts += 1
     if user.failed_attempts >= settings.lockout_failed_attempts:
-        user.locked_until = utcnow() + timedelta(minutes=settings.lockout_min)
+        user.locked_until = clock.now() + timedelta(minutes=settings.lockout_min)
         user.failed_attempts = 0
     _audit_failure(db, user.username, client, "bad two-factor code", user)
     return False
@@ -276,7 +276,7 @@ def administer(*, db: Session, user_id: str, action: str, actor: Actor) -> User:
         raise NotFound("no such user")
     if user.pk == actor.user_pk and action == "deactivate":
         raise Conflict("you cannot deactivate your own account")
-    now = utcnow()
+    now = clock.now()
     if action in ("deactivate", "reactivate"):
         user.active = action == "reactivate"
     if action in ("deactivate", "reset-two-factor"):

@@ -3,6 +3,8 @@
 import pyotp
 import segno
 
+from ketaclinic import clock
+
 ISSUER = "ketaclinic"
 
 
@@ -24,9 +26,10 @@ def qr_svg(uri: str) -> str:
 def verify_code(secret: str, code: str) -> bool:
     """Whether the six-digit code is valid now (one step of clock drift allowed)."""
     digits = "".join(ch for ch in code if ch.isdigit())
-    return len(digits) == 6 and pyotp.TOTP(secret).verify(digits, valid_window=1)
+    return len(digits) == 6 and pyotp.TOTP(secret).verify(digits, for_time=clock.now(),
+                                                            valid_window=1)
 
 
 def current_code(secret: str) -> str:
     """The code an authenticator would show now (demo and tests)."""
-    return pyotp.TOTP(secret).now()
+    return pyotp.TOTP(secret).at(clock.now())

@@ -7,13 +7,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.audit import service as audit
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.models import User
 from ketaclinic.billing import prices
 from ketaclinic.billing.models import ChargeLine, Invoice
 from ketaclinic.clinics.models import Site
-from ketaclinic.db import utcnow
 from ketaclinic.errors import Conflict
 from ketaclinic.knowledge import billing as rules
 from ketaclinic.knowledge.tables import load_table
@@ -68,7 +68,7 @@ def charge_session(*, db: Session, session: TreatmentSession, actor: Actor) -> I
     invoice = Invoice(site_pk=site.pk, patient_pk=patient.pk, session_pk=session.pk,
                       service_date=day, provider=provider, currency=prices.currency(),
                       total_cents=sum(line.amount_cents for line in lines),
-                      diagnoses=diagnoses(db, patient), issued_at=utcnow(),
+                      diagnoses=diagnoses(db, patient), issued_at=clock.now(),
                       created_by=actor.username)
     db.add(invoice)
     db.flush()

@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.permissions import Permission
 from ketaclinic.billing import (
@@ -24,7 +25,6 @@ from ketaclinic.billing import (
 from ketaclinic.billing.models import Payment
 from ketaclinic.clinics import service as clinics
 from ketaclinic.clinics.service import site_by_code
-from ketaclinic.db import utcnow
 from ketaclinic.errors import Conflict, InvalidInput, NotFound, invalid, public_id
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
@@ -45,14 +45,14 @@ def estimate_page(request: Request, actor: Actor = Depends(require(Permission.BI
     values: dict[str, object] = {k: v for k, v in request.query_params.items()
                                  if k in ESTIMATE_FIELDS and v}
     sites = clinics.sites_of(db=db, actor=actor)
-    bands = {s.code: prices.bands_on(db, s.pk, utcnow().date()) for s in sites}
+    bands = {s.code: prices.bands_on(db, s.pk, clock.today(s.time_zone)) for s in sites}
     result, errors, status = None, [], 200
     if "route" in values:
         try:
             data = validate(schemas.EstimateIn, values)
             site = site_by_code(db, data.site, actor)
             result = service.make_estimate(db=db, data=data, actor=actor,
-                                           today=utcnow().astimezone(zone_of(site)).date())
+                                           today=clock.today(zone_of(site)))
         except (InvalidInput, Conflict) as exc:
             errors, status = messages_of(exc), exc.status
     db.commit()
@@ -66,7 +66,7 @@ def _account_page(request: Request, db: Session, actor: Actor, patient_id: str,
     patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor, purpose="account")
     found = service.account(db, patient)
     lines = {i.pk: charges.lines_of(db, i) for i in found["invoices"]}
-    today = utcnow().date()
+    today = patients.local_today(patient)
     insurance = [(c, [coverage.state(db, a, patient.pk, today) for a in auths])
                  for c, auths in coverage.of(db, patient)]
     sites = [s for s in clinics.sites_of(db=db, actor=actor) if s.pk in patient.site_pks]

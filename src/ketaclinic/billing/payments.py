@@ -4,12 +4,12 @@ each patient owes (invoices less payments)."""
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.audit import service as audit
 from ketaclinic.auth.actor import Actor
 from ketaclinic.billing import prices
 from ketaclinic.billing.models import Invoice, Payment
 from ketaclinic.clinics.models import Site
-from ketaclinic.db import utcnow
 from ketaclinic.errors import invalid
 from ketaclinic.patients.models import Patient
 
@@ -29,7 +29,7 @@ def record(*, db: Session, site: Site, patient: Patient, amount_cents: int, meth
                       "the terminal's transaction reference or the last 4 digits")
     payment = Payment(site_pk=site.pk, patient_pk=patient.pk, amount_cents=amount_cents,
                       currency=prices.currency(), method=method, reference=reference.strip()[:100],
-                      note=note.strip()[:300], received_at=utcnow(), created_by=actor.username)
+                      note=note.strip()[:300], received_at=clock.now(), created_by=actor.username)
     db.add(payment)
     db.flush()
     audit.record(db=db, actor=actor, action="payment", record_type="Payment", record_id=payment.id,

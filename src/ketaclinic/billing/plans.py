@@ -2,8 +2,7 @@
 date; an instalment not covered by what the patient has paid since the plan began is overdue."""
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -55,14 +54,11 @@ def create(*, db: Session, site: Site, patient: Patient, total_cents: int, insta
 
 
 def states(db: Session, plan: PaymentPlan, today: date) -> list[InstalmentState]:
-    """Each instalment, covered in order by the payments received since the plan began."""
-    site = db.get(Site, plan.site_pk)
-    assert site is not None
-    since = datetime.combine(plan.starts_on, time(0), tzinfo=ZoneInfo(site.time_zone)) \
-        - timedelta(days=1)
-    since = min(since, plan.created_at)
+    """Each instalment, covered in order by the payments received since the plan was set up
+    (a deposit taken before then paid for something else)."""
     paid = int(db.execute(select(func.coalesce(func.sum(Payment.amount_cents), 0)).where(
-        Payment.patient_pk == plan.patient_pk, Payment.received_at >= since)).scalar_one())
+        Payment.patient_pk == plan.patient_pk, Payment.received_at >= plan.created_at)
+    ).scalar_one())
     rows = db.execute(select(Instalment).where(Instalment.plan_pk == plan.pk)
                       .order_by(Instalment.number)).scalars().all()
     result = []

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.permissions import Permission
 from ketaclinic.billing import (
@@ -23,11 +24,11 @@ from ketaclinic.billing import (
 )
 from ketaclinic.billing.models import Coverage, PriorAuthorization
 from ketaclinic.clinics.service import site_by_code
-from ketaclinic.db import utcnow
 from ketaclinic.errors import NotFound, invalid, public_id
 from ketaclinic.inventory.report_files import to_csv
 from ketaclinic.inventory.report_router import local_range
 from ketaclinic.patients import service as patients
+from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling.availability import zone_of
 from ketaclinic.web.deps import API_PREFIX, get_db, require
 
@@ -78,7 +79,7 @@ def make_estimate(data: schemas.EstimateIn,
     """The expected cost of a planned course, each line with its basis. Nothing is stored."""
     site = site_by_code(db, data.site, actor)
     result = service.make_estimate(db=db, data=data, actor=actor,
-                                   today=utcnow().astimezone(zone_of(site)).date())
+                                   today=clock.today(zone_of(site)))
     db.commit()
     return service.estimate_out(result)
 
@@ -133,14 +134,14 @@ def account(patient_id: str, actor: Actor = Depends(require(Permission.BILLING_R
         invoices=[service.invoice_out(db, i) for i in found["invoices"]],
         payments=[{"id": str(p.id), "amount_cents": p.amount_cents, "method": p.method,
                    "received_at": p.received_at.isoformat()} for p in found["payments"]],
-        as_of=utcnow())
+        as_of=clock.now())
     db.commit()
     return result
 
 
 def _coverage_out(db: Session, cover: Coverage, authorizations: list[PriorAuthorization],
-                  patient_pk: int) -> dict[str, object]:
-    today = utcnow().date()
+                  patient: Patient) -> dict[str, object]:
+    today = patients.local_today(patient)
     return {"id": str(cover.id), "payer": cover.payer, "plan": cover.plan,
             "member_id": cover.member_id, "routes": cover.routes,
             "expected_pct": cover.expected_pct, "active": cover.active,
@@ -148,7 +149,7 @@ def _coverage_out(db: Session, cover: Coverage, authorizations: list[PriorAuthor
                 {"id": str(a.id), "route": a.route, "number": a.number, "status": a.status,
                  "starts_on": a.starts_on, "ends_on": a.ends_on,
                  "sessions_authorised": a.sessions_authorised,
-                 "sessions_used": (s := coverage.state(db, a, patient_pk, today)).used,
+                 "sessions_used": (s := coverage.state(db, a, patient.pk, today)).used,
                  "sessions_left": s.remaining, "warnings": s.warnings}
                 for a in authorizations]}
 
@@ -162,7 +163,7 @@ def add_coverage(patient_id: str, data: schemas.CoverageIn,
                                     purpose="insurance")
     cover = coverage.add(db=db, patient=patient, data=data, actor=actor)
     db.commit()
-    return _coverage_out(db, cover, [], patient.pk)
+    return _coverage_out(db, cover, [], patient)
 
 
 @router.get("/patients/{patient_id}/coverages")
@@ -171,7 +172,7 @@ def coverages(patient_id: str, actor: Actor = Depends(require(Permission.BILLING
     """A patient's insurance with each prior authorisation's use and warnings."""
     patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
                                     purpose="insurance")
-    result = [_coverage_out(db, c, a, patient.pk) for c, a in coverage.of(db, patient)]
+    result = [_coverage_out(db, c, a, patient) for c, a in coverage.of(db, patient)]
     db.commit()
     return result
 
@@ -190,7 +191,7 @@ def add_authorization(patient_id: str, coverage_id: str, data: schemas.Authoriza
         raise NotFound("no such coverage")
     coverage.authorize(db=db, coverage=cover, data=data, actor=actor, patient=patient)
     db.commit()
-    return _coverage_out(db, cover, dict(coverage.of(db, patient))[cover], patient.pk)
+    return _coverage_out(db, cover, dict(coverage.of(db, patient))[cover], patient)
 
 
 @router.get("/billing/reports/{kind}")
@@ -205,7 +206,7 @@ def billing_report(kind: str, site: str, start: date | None = None, end: date | 
     if kind != "outstanding" and (start is None or end is None):
         raise invalid("start", "start and end are required", "dates, YYYY-MM-DD")
     begin, finish = (local_range(where, start, end) if start and end
-                     else (utcnow(), utcnow()))
+                     else (clock.now(), clock.now()))
     makers = {"revenue": lambda: reports.revenue(db, where, begin, finish),
               "outstanding": lambda: reports.outstanding(db, where),
               "cost-per-responder": lambda: reports.cost_per_responder(db, where, begin, finish),

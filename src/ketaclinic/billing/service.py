@@ -2,17 +2,16 @@
 
 from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.auth.actor import Actor
 from ketaclinic.billing import charges, coverage, estimate, plans, prices, schemas
 from ketaclinic.billing.models import Invoice, Payment, PaymentPlan, SlidingScaleBand
 from ketaclinic.clinics.models import Site
 from ketaclinic.clinics.service import site_by_code
-from ketaclinic.db import utcnow
 from ketaclinic.errors import NotFound, invalid, public_id
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
@@ -105,7 +104,7 @@ def account(db: Session, patient: Patient) -> dict[str, Any]:
     site_zone = {s.pk: s.time_zone for s in db.execute(select(Site)).scalars()}
     plan_rows = db.execute(select(PaymentPlan).where(PaymentPlan.patient_pk == patient.pk)
                            .order_by(PaymentPlan.pk)).scalars().all()
-    today = {pk: utcnow().astimezone(ZoneInfo(zone)).date() for pk, zone in site_zone.items()}
+    today = {pk: clock.today(zone) for pk, zone in site_zone.items()}
     return {"invoices": invoices, "payments": paid, "uncharged": uncharged,
             "plans": [(plan, plans.states(db, plan, today[plan.site_pk])) for plan in plan_rows],
             "charged_cents": charged, "paid_cents": received,

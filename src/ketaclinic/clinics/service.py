@@ -23,6 +23,14 @@ def sites_of(*, db: Session, actor: Actor) -> Sequence[Site]:
     ).scalars().all()
 
 
+def home_zone(*, db: Session, actor: Actor) -> str:
+    """The time zone a person's dates are read in: their first site's, else the network's first."""
+    query = select(Site.time_zone).order_by(Site.code).limit(1)
+    zone = db.execute(query.where(Site.pk.in_(actor.site_pks))).scalar_one_or_none() \
+        if actor.site_pks else None
+    return zone or db.execute(query).scalar_one_or_none() or "UTC"
+
+
 def all_sites(*, db: Session) -> Sequence[Site]:
     """Every site with its chairs, by code."""
     return db.execute(select(Site).options(selectinload(Site.chairs)).order_by(Site.code)

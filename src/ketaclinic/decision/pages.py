@@ -9,12 +9,12 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.permissions import Permission
 from ketaclinic.billing import estimate as estimates
 from ketaclinic.billing.superbill import money
 from ketaclinic.clinics.models import Network, Site
-from ketaclinic.db import utcnow
 from ketaclinic.decision.models import Enquiry
 from ketaclinic.errors import DomainError, FieldProblem, InvalidInput
 from ketaclinic.knowledge import decision_aid, dosing, self_check
@@ -104,19 +104,25 @@ def check_form(request: Request, db: Session = Depends(get_db)) -> Response:
     return _form(request, db)
 
 
+def _network_zone(db: Session) -> str:
+    """The zone a visitor's dates are read in: the network's first site's."""
+    return db.execute(select(Site.time_zone).order_by(Site.code).limit(1)).scalar_one_or_none() \
+        or "UTC"
+
+
 def _cost(db: Session, answers: self_check.Answers) -> dict[str, Any] | None:
     """The course's cost at the first site with a price list, when it can be worked out."""
     if answers.route == "iv" and answers.weight_kg is None:
         return None
     # The course plan's sessions and, for esketamine, the label's first dose (dosing.toml).
-    sessions = len(plan(route=answers.route, start=utcnow().date()).sessions)
+    sessions = len(plan(route=answers.route, start=clock.today("UTC")).sessions)
     dose_mg = dosing.calculate(route="esketamine").dose_mg if answers.route == "esketamine" \
         else None
     sites = db.execute(select(Site).order_by(Site.code)).scalars().all()
     for site in sites:
         try:
             result = estimates.estimate(db=db, site=site, route=answers.route, sessions=sessions,
-                                        on=utcnow().date(), weight_kg=answers.weight_kg,
+                                        on=clock.today(site.time_zone), weight_kg=answers.weight_kg,
                                         dose_mg=dose_mg)
         except DomainError:
             continue
@@ -135,7 +141,7 @@ async def check_result(request: Request, db: Session = Depends(get_db)) -> Respo
         answers = answers_from(form)
     except InvalidInput as exc:
         return _form(request, db, [p.text() for p in exc.problems], values, 422)
-    result = self_check.check(answers, utcnow().date())
+    result = self_check.check(answers, clock.today(_network_zone(db)))
     cost = _cost(db, answers) if result.outcome != "not-eligible" else None
     db.rollback()  # the visitor's answers are never written anywhere
     concern = {c["key"]: c["label"] for c in self_check.table()["concern"]}.get(
@@ -186,7 +192,7 @@ async def enquiry(request: Request, db: Session = Depends(get_db)) -> Response:
         included = {"outcome": str(form.get("outcome", ""))[:40],
                     "reasons": [str(r)[:300] for r in form.getlist("reason")][:20]}
     db.add(Enquiry(name=name, contact=contact, message=str(form.get("message", ""))[:4000],
-                   self_check=included, received_at=utcnow(), created_by="public"))
+                   self_check=included, received_at=clock.now(), created_by="public"))
     db.commit()
     return render(request, "decision/enquiry_sent.html", errors=[], values={}, reasons=[])
 

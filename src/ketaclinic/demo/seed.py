@@ -7,10 +7,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.auth import service as auth
 from ketaclinic.auth.actor import Actor
 from ketaclinic.clinics.models import Chair, Network, Site
-from ketaclinic.db import utcnow
 from ketaclinic.demo import histories
 from ketaclinic.demo import stock as demo_stock
 from ketaclinic.demo.generator import PatientSpec, generate
@@ -77,7 +77,7 @@ def seed(db: Session, *, patients_count: int = 50, seed_value: int = DEMO_SEED,
                          actor=operator)
     _add_shifts(db, sites, operator)
     _add_prices(db, sites, operator)
-    now = utcnow()
+    now = clock.now()
     specs = generate(patients_count, seed_value, now.date(), now, sites=len(sites))
     first_patient_id = None
     for number, spec in enumerate(specs, start=1):

@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.audit import service as audit
 from ketaclinic.auth.actor import Actor
-from ketaclinic.db import utcnow
 from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, invalid
 from ketaclinic.evaluations import schemas
 from ketaclinic.evaluations.models import Consent, Evaluation, RuleOverride
@@ -148,7 +148,7 @@ def sign(*, db: Session, patient_id: str, evaluation_id: str, data: schemas.Sign
     evaluation.status = "signed"
     evaluation.signed_decision = data.decision
     evaluation.signed_by = actor.username
-    evaluation.signed_at = utcnow()
+    evaluation.signed_at = clock.now()
     evaluation.caution_reasons = reasons
     evaluation.sign_note = data.note.strip()
     db.flush()

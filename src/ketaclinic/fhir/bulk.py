@@ -8,9 +8,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.audit import service as audit
 from ketaclinic.auth.actor import Actor
-from ketaclinic.db import session_factory, utcnow
+from ketaclinic.db import session_factory
 from ketaclinic.errors import NotFound, invalid, public_id
 from ketaclinic.fhir import mapping, store
 from ketaclinic.fhir.export_models import ExportFile, ExportJob
@@ -62,7 +63,7 @@ def kick_off(*, db: Session, actor: Actor, request_url: str, types: list[str],
     """Record an export job (the caller starts `run` in the background after committing)."""
     job = ExportJob(requested_by=actor.username, request_url=request_url[:2000],
                     patient_pks=patient_pks, types=types, since=since, status="accepted",
-                    transaction_time=utcnow(), created_by=actor.username)
+                    transaction_time=clock.now(), created_by=actor.username)
     db.add(job)
     db.flush()
     audit.record(db=db, actor=actor, action="export", record_type="ExportJob", record_id=job.id,
@@ -82,13 +83,13 @@ def run(job_id: str) -> None:
                 if rows:
                     db.add(ExportFile(job_pk=job.pk, resource_type=resource_type, count=len(rows),
                                       content="\n".join(rows) + "\n", created_by=job.requested_by))
-            job.status, job.finished_at = "complete", utcnow()
+            job.status, job.finished_at = "complete", clock.now()
             db.commit()
         except Exception as exc:  # the job must end in a state the client can see
             db.rollback()
             job = db.execute(select(ExportJob).where(
                 ExportJob.id == public_id(job_id, "export"))).scalar_one()
-            job.status, job.error, job.finished_at = "error", str(exc)[:1000], utcnow()
+            job.status, job.error, job.finished_at = "error", str(exc)[:1000], clock.now()
             db.commit()
 
 

@@ -16,9 +16,9 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.audit import service as audit
 from ketaclinic.auth.actor import Actor
-from ketaclinic.db import utcnow
 from ketaclinic.errors import FieldProblem, InvalidInput, invalid
 from ketaclinic.fhir.bundle import BundleError, validate_r4
 from ketaclinic.fhir.mapping import VITAL_SERIES
@@ -286,7 +286,7 @@ class _Importer:
             values[fields[0]] = value
         if taken is None or not values:
             return None, "no time or no value"
-        problems = vital_problems({**values, "measured_at": taken}, utcnow())
+        problems = vital_problems({**values, "measured_at": taken}, clock.now())
         if problems:
             return None, f"outside the clinic's plausible range ({problems[0].field}: {problems[0].accepted})"
         return VitalSigns(patient_pk=patient.pk, measured_at=taken, created_by=self.actor.username,

@@ -2,7 +2,6 @@
 
 import json
 import uuid
-from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
@@ -12,11 +11,10 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ketaclinic import __version__
+from ketaclinic import __version__, clock
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.permissions import Permission
 from ketaclinic.clinics.models import Site
-from ketaclinic.db import utcnow
 from ketaclinic.errors import NotFound, invalid
 from ketaclinic.fhir import importer, mapping, questionnaires, store, updates
 from ketaclinic.fhir import measures as measure_map
@@ -69,7 +67,7 @@ def _search_params(resource_type: str) -> list[dict[str, str]]:
 def capability_statement() -> JSONResponse:
     """What this server supports, and nothing it does not."""
     return fhir_response({
-        "resourceType": "CapabilityStatement", "status": "active", "date": date.today().isoformat(),
+        "resourceType": "CapabilityStatement", "status": "active", "date": clock.today("UTC").isoformat(),
         "kind": "instance", "fhirVersion": "4.0.1", "format": ["json"],
         "software": {"name": "ketaclinic", "version": __version__},
         "implementation": {"description": "ketaclinic FHIR R4 face"},
@@ -121,7 +119,7 @@ def _bundle(request: Request, resources: list[dict[str, Any]], total: int, offse
     if offset > 0:
         links.append({"relation": "previous", "url": page(max(0, offset - count))})
     return {"resourceType": "Bundle", "type": "searchset", "total": total, "link": links,
-            "timestamp": utcnow().isoformat(),
+            "timestamp": clock.now().isoformat(),
             "entry": [{"fullUrl": f"{base}/fhir/{r['resourceType']}/{r['id']}", "resource": r,
                        "search": {"mode": "match"}} for r in resources]}
 

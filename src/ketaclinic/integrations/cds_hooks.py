@@ -121,8 +121,10 @@ class _RoutedFinding:
     routes: tuple[str, ...]
 
 
-def evaluate(request: CdsRequest, *, on: date) -> tuple[dict[str, Any], list[ScreeningResult]]:
-    """The cards for a request, and the screening results behind them."""
+def evaluate(request: CdsRequest, *, on: date, time_zone: str = "UTC"
+             ) -> tuple[dict[str, Any], list[ScreeningResult]]:
+    """The cards for a request, and the screening results behind them, as of the day `on` in the
+    time zone of the clinic that asks."""
     if request.hook == "order-select":
         routes = _ordered_routes(request.context)
         if not routes:
@@ -138,7 +140,7 @@ def evaluate(request: CdsRequest, *, on: date) -> tuple[dict[str, Any], list[Scr
               "entry": [{"resource": r} for r in resources]}
     try:
         record = record_from_bundle(bundle)
-        results = [screen(record, route=route, on=on) for route in routes]
+        results = [screen(record, route=route, on=on, time_zone=time_zone) for route in routes]
     except BundleError as exc:
         raise CdsError(400, str(exc)) from None
     except CannotScreen as exc:

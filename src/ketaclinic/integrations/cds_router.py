@@ -1,16 +1,17 @@
 """CDS Hooks 2.0 endpoints: discovery and the ketamine-screening service."""
 
 import json
-from datetime import date
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.audit import service as audit
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.permissions import Permission
+from ketaclinic.clinics import service as clinics
 from ketaclinic.integrations import cds_hooks
 from ketaclinic.web.deps import get_db, require
 from ketaclinic.web.problems import problem
@@ -39,7 +40,8 @@ async def invoke(
         hook_request = cds_hooks.CdsRequest.model_validate(body)
         if service_id == cds_hooks.PATIENT_VIEW_ID and hook_request.hook != "patient-view":
             raise cds_hooks.CdsError(400, "this service answers the patient-view hook")
-        cards, results = cds_hooks.evaluate(hook_request, on=date.today())
+        zone = clinics.home_zone(db=db, actor=actor)
+        cards, results = cds_hooks.evaluate(hook_request, on=clock.today(zone), time_zone=zone)
     except (ValueError, ValidationError) as exc:
         status = exc.status if isinstance(exc, cds_hooks.CdsError) else 400
         detail = str(exc).splitlines()[0] if str(exc) else "malformed request"

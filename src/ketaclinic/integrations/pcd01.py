@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import hl7
 
+from ketaclinic import clock
 from ketaclinic.knowledge.monitoring import Reading
 from ketaclinic.knowledge.tables import load_table
 from ketaclinic.knowledge.vital_limits import plausible_ranges
@@ -214,7 +215,7 @@ def ack(original: str, code: str, *, control_id: str, reason: str = "",
         sender, facility = _component(_field(msh, 3), 0), _component(_field(msh, 4), 0)
     except Exception:  # an unparsable message still gets an answer  # noqa: S110
         pass
-    stamp = (now or datetime.now(UTC)).strftime("%Y%m%d%H%M%S+0000")
+    stamp = (now or clock.now()).strftime("%Y%m%d%H%M%S+0000")
     reason = reason.replace("|", "/").replace("^", " ").replace("~", "-").replace("&", "and")
     reason = reason.replace("\\", "/")[:200]
     lines = [f"MSH|^~\\&|KETACLINIC||{sender}|{facility}|{stamp}||ACK^R01^ACK|"

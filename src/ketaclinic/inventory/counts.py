@@ -8,10 +8,10 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.audit import service as audit
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.models import User
-from ketaclinic.db import utcnow
 from ketaclinic.errors import FieldProblem, InvalidInput
 from ketaclinic.inventory import catalogue, ledger
 from ketaclinic.inventory.models import (
@@ -38,7 +38,7 @@ class ToCount:
 
 def to_count(db: Session, cabinet: StorageLocation) -> list[ToCount]:
     """Every container with stock in the cabinet now, by label."""
-    rows = ledger.inventory_as_of(db, utcnow(), [cabinet.pk])
+    rows = ledger.inventory_as_of(db, clock.now(), [cabinet.pk])
     if not rows:
         return []
     found = catalogue.describe(db, [r["container_pk"] for r in rows])
@@ -85,7 +85,7 @@ def record(*, db: Session, cabinet: StorageLocation, first: Mapping[str, object]
         agreed[label] = mine
     if problems:
         raise InvalidInput(problems)
-    now = utcnow()
+    now = clock.now()
     count = StockCount(location_pk=cabinet.pk, counted_at=now, counted_by=actor.username,
                        second_counter=second_counter.username, created_by=actor.username)
     db.add(count)

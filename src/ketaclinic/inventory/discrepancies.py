@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.audit import service as audit
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.models import User
-from ketaclinic.db import utcnow
 from ketaclinic.errors import Conflict, Forbidden, NotFound, invalid, public_id
 from ketaclinic.inventory import ledger, reconcile
 from ketaclinic.inventory.models import Discrepancy, LedgerRow, StockCount
@@ -67,7 +67,7 @@ def resolve(*, db: Session, discrepancy: Discrepancy, reason: str, actor: Actor,
     txn: uuid.UUID | None = None
     if witness_user is not None:
         txn = _bring_ledger_in_line(db, discrepancy, reason.strip(), actor, witness_user)
-    discrepancy.resolved_at = utcnow()
+    discrepancy.resolved_at = clock.now()
     discrepancy.resolved_by = actor.username
     discrepancy.resolution = reason.strip()[:1000]
     discrepancy.resolution_txn = txn

@@ -11,11 +11,11 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.audit import service as audit
 from ketaclinic.auth import service as auth
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.models import User
-from ketaclinic.db import utcnow
 from ketaclinic.errors import Conflict, Forbidden, NotFound, invalid
 from ketaclinic.inventory.models import Container, LedgerRow, Lot, Product, StorageLocation
 
@@ -121,7 +121,7 @@ def post(*, db: Session, kind: str, sides: list[Side], actor: Actor, reason: str
                 raise Conflict(f"only {held} mg ({devices} devices) {where}; "
                                f"{-side.quantity_mg} mg asked")
     txn = uuid.uuid4()
-    moment = occurred_at or utcnow()
+    moment = occurred_at or clock.now()
     db.add_all([LedgerRow(txn_id=txn, kind=kind, account=s.account, container_pk=s.container_pk,
                           location_pk=s.location_pk, session_pk=s.session_pk,
                           quantity_mg=s.quantity_mg, devices=s.devices, occurred_at=moment,

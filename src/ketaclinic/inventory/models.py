@@ -8,7 +8,8 @@ from decimal import Decimal
 from sqlalchemy import BigInteger, Date, Float, ForeignKey, Integer, Numeric, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ketaclinic.db import Base, RecordMixin, UTCDateTime, utcnow
+from ketaclinic import clock
+from ketaclinic.db import Base, RecordMixin, UTCDateTime
 
 
 class Product(RecordMixin, Base):
@@ -81,7 +82,7 @@ class LedgerRow(Base):
     quantity_mg: Mapped[Decimal] = mapped_column(Numeric(14, 3))
     devices: Mapped[int] = mapped_column(Integer, default=0)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     actor: Mapped[str] = mapped_column(String(150))
     witness: Mapped[str | None] = mapped_column(String(150), default=None)
     prescriber: Mapped[str | None] = mapped_column(String(150), default=None)

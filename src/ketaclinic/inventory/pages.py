@@ -4,17 +4,17 @@ discrepancies and reports for administrators; draw and waste on the chair-side p
 from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.permissions import Permission, allows
+from ketaclinic.clinics import service as clinics
 from ketaclinic.clinics.models import Site
-from ketaclinic.db import utcnow
 from ketaclinic.errors import (
     Conflict,
     FieldProblem,
@@ -231,7 +231,7 @@ def reports_page(request: Request, actor: Actor = Depends(require(Permission.INV
     """Choose a report, a site and a period; download it as PDF or CSV."""
     sites = db.execute(select(Site).where(Site.pk.in_(actor.site_pks)).order_by(Site.code)
                        ).scalars().all()
-    today = utcnow().astimezone(ZoneInfo(sites[0].time_zone)).date() if sites else date.today()
+    today = clock.today(clinics.home_zone(db=db, actor=actor))
     db.commit()
     return render(request, "inventory/reports.html", sites=sites, today=today,
                   month_ago=today - timedelta(days=30))

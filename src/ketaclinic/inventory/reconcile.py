@@ -7,9 +7,9 @@ from decimal import Decimal
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.audit import service as audit
 from ketaclinic.auth.actor import Actor
-from ketaclinic.db import utcnow
 from ketaclinic.errors import Conflict, invalid
 from ketaclinic.inventory import ledger
 from ketaclinic.inventory.models import Container, Discrepancy, LedgerRow, Lot, StorageLocation
@@ -131,7 +131,7 @@ def require_balanced(*, db: Session, session: TreatmentSession, actor: Actor,
         current = figures(db, session)
         opened = Discrepancy(site_pk=session.site_pk, kind="session", session_pk=session.pk,
                              expected_mg=current.drawn, found_mg=current.given + current.wasted,
-                             detail=detail[:1000], opened_at=utcnow(), created_by=actor.username)
+                             detail=detail[:1000], opened_at=clock.now(), created_by=actor.username)
         db.add(opened)
         db.flush()
         audit.record(db=db, actor=actor, action="inventory discrepancy", record_type="Discrepancy",

@@ -7,9 +7,9 @@ from fastapi import APIRouter, Depends
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.permissions import Permission
-from ketaclinic.db import utcnow
 from ketaclinic.errors import invalid
 from ketaclinic.inventory import (
     catalogue,
@@ -123,7 +123,7 @@ def inventory(as_of: datetime | None = None,
               actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
               db: Session = Depends(get_db)) -> schemas.InventoryOut:
     """Stock at the caller's sites as of a moment (default now), reconstructed from the ledger."""
-    moment = as_of or utcnow()
+    moment = as_of or clock.now()
     if moment.tzinfo is None:
         raise invalid("as_of", "has no time zone", "ISO 8601 with offset")
     return service.inventory(db=db, as_of=moment, actor=actor)

@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.models import User
-from ketaclinic.db import utcnow
 from ketaclinic.errors import Conflict, NotFound, invalid, public_id
 from ketaclinic.inventory import catalogue, ledger, schemas
 from ketaclinic.inventory.models import Container, LedgerRow, Product, StorageLocation
@@ -106,7 +106,7 @@ def containers_at(db: Session, actor: Actor, site_pk: int | None = None
     sites = actor.site_pks if site_pk is None else actor.site_pks & {site_pk}
     cabinets = {c.pk: c for c in db.execute(select(StorageLocation).where(
         StorageLocation.site_pk.in_(sites))).scalars()}
-    return _described(db, ledger.inventory_as_of(db, utcnow(), list(cabinets)), cabinets)
+    return _described(db, ledger.inventory_as_of(db, clock.now(), list(cabinets)), cabinets)
 
 
 def _described(db: Session, rows: list[dict[str, Any]], cabinets: dict[int, StorageLocation]

@@ -83,3 +83,10 @@ def known_codes() -> frozenset[tuple[str, str]]:
     for row in load_table("codes")["medication"]:
         pairs.add((systems["rxnorm"].uri, row["rxnorm"]))
     return frozenset(pairs)
+
+
+@cache
+def reference_codes() -> frozenset[str]:
+    """Every code on the reference list of standard codes (reference_codes.toml)."""
+    return frozenset(code for section in load_table("reference_codes")["section"]
+                     for code in section["codes"])

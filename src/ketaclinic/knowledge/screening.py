@@ -2,7 +2,7 @@
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from functools import cache, cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -153,6 +153,10 @@ class _Context:
     ruleset: RuleSet
     time_zone: str = "UTC"
 
+    def local_date(self, moment: datetime) -> date:
+        """The date of a moment as the clinic reads it."""
+        return moment.astimezone(ZoneInfo(self.time_zone)).date()
+
     @cached_property
     def bp(self) -> BloodPressure | None:
         return latest_within(self.record.blood_pressures, self.on,
@@ -262,9 +266,9 @@ def _bp_values(ctx: _Context) -> dict[str, Any]:
             ("hazard_systolic", "hazard_diastolic", "caution_systolic", "caution_diastolic")}
 
 
-def _bp_evidence(bp: BloodPressure) -> list[str]:
+def _bp_evidence(ctx: _Context, bp: BloodPressure) -> list[str]:
     return [f"{bp.ref} ({bp.systolic_mmhg or '?'}/{bp.diastolic_mmhg or '?'} mmHg on "
-            f"{bp.taken.date()})"]
+            f"{ctx.local_date(bp.taken)})"]
 
 
 def _bp_hazard(rule: Rule, ctx: _Context) -> Iterator[Finding]:
@@ -273,8 +277,8 @@ def _bp_hazard(rule: Rule, ctx: _Context) -> Iterator[Finding]:
         return
     if (bp.systolic_mmhg or 0) >= limits["hazard_systolic"] or (
             bp.diastolic_mmhg or 0) >= limits["hazard_diastolic"]:
-        yield _finding(rule, _bp_evidence(bp), systolic=bp.systolic_mmhg or 0,
-                       diastolic=bp.diastolic_mmhg or 0, date=bp.taken.date(), **limits)
+        yield _finding(rule, _bp_evidence(ctx, bp), systolic=bp.systolic_mmhg or 0,
+                       diastolic=bp.diastolic_mmhg or 0, date=ctx.local_date(bp.taken), **limits)
 
 
 def _bp_elevated(rule: Rule, ctx: _Context) -> Iterator[Finding]:
@@ -283,17 +287,16 @@ def _bp_elevated(rule: Rule, ctx: _Context) -> Iterator[Finding]:
         return
     if (bp.systolic_mmhg or 0) > limits["caution_systolic"] or (
             bp.diastolic_mmhg or 0) > limits["caution_diastolic"]:
-        yield _finding(rule, _bp_evidence(bp), systolic=bp.systolic_mmhg or 0,
-                       diastolic=bp.diastolic_mmhg or 0, date=bp.taken.date(), **limits)
+        yield _finding(rule, _bp_evidence(ctx, bp), systolic=bp.systolic_mmhg or 0,
+                       diastolic=bp.diastolic_mmhg or 0, date=ctx.local_date(bp.taken), **limits)
 
 
 def _missing_bp(rule: Rule, ctx: _Context) -> Iterator[Finding]:
     if ctx.bp is None:
         window = ctx.ruleset.value("bp_window_days")
-        zone = ZoneInfo(ctx.time_zone)
-        older = [r for r in ctx.record.blood_pressures if r.taken.astimezone(zone).date() <= ctx.on]
+        older = [r for r in ctx.record.blood_pressures if ctx.local_date(r.taken) <= ctx.on]
         evidence = ([f"latest reading is {max(older, key=lambda r: r.taken).ref} on "
-                     f"{max(r.taken for r in older).date()}, outside the window"] if older
+                     f"{ctx.local_date(max(r.taken for r in older))}, outside the window"] if older
                     else ["no blood-pressure reading on record"])
         yield _finding(rule, evidence, ctx.ruleset.source("bp_window_days"),
                        window=f"{window:g}", date=ctx.on)

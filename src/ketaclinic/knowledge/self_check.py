@@ -63,9 +63,9 @@ class SelfCheckResult:
     crisis: bool = False
 
 
-def record_of(answers: Answers, today: date) -> PatientRecord:
+def record_of(answers: Answers, on: date) -> PatientRecord:
     """The answers as the record screening reads."""
-    moment = datetime.combine(today, time(12), tzinfo=UTC)
+    moment = datetime.combine(on, time(12), tzinfo=UTC)
     rows = {row["key"]: row for row in table()["condition"]}
     unknown = sorted(answers.conditions - set(rows))
     if unknown:
@@ -91,16 +91,16 @@ def record_of(answers: Answers, today: date) -> PatientRecord:
                  if answers.systolic_mmhg is not None or answers.diastolic_mmhg is not None
                  else ())
     weights = (Weight("answer:weight", moment, answers.weight_kg),) if answers.weight_kg else ()
-    birth = today.replace(year=today.year - answers.age) - timedelta(days=1) \
-        if not (today.month == 2 and today.day == 29) else date(today.year - answers.age, 2, 28)
+    birth = on.replace(year=on.year - answers.age) - timedelta(days=1) \
+        if not (on.month == 2 and on.day == 29) else date(on.year - answers.age, 2, 28)
     return PatientRecord(ref="self-check", birth_date=birth, conditions=conditions,
                          medications=tuple(meds), allergies=allergies,
                          blood_pressures=pressures, weights=weights)
 
 
-def check(answers: Answers, today: date) -> SelfCheckResult:
+def check(answers: Answers, on: date) -> SelfCheckResult:
     """Run the clinic's screening rules on the answers and say what they mean, plainly."""
-    screened = screen(record_of(answers, today), route=answers.route, on=today)
+    screened = screen(record_of(answers, on), route=answers.route, on=on)
     counted = tuple(f for f in screened.findings if f.rule not in MISSING_DATA_RULES)
     outcome = decide(counted)
     words = table()["outcomes"][outcome]

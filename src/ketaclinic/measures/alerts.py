@@ -6,10 +6,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.audit import service as audit
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.models import User
-from ketaclinic.db import utcnow
 from ketaclinic.errors import Conflict, NotFound, invalid, public_id
 from ketaclinic.knowledge.outcomes import table
 from ketaclinic.measures import schemas
@@ -68,7 +68,7 @@ def close(*, db: Session, alert_id: str, data: schemas.FollowUpIn, actor: Actor)
         raise invalid("action", f"unknown action {data.action!r}", ", ".join(actions))
     if alert.closed_at is not None:
         raise Conflict(f"already followed up by {alert.closed_by}")
-    alert.closed_at = utcnow()
+    alert.closed_at = clock.now()
     alert.closed_by = actor.username
     alert.action = data.action
     alert.note = data.note.strip()
@@ -82,7 +82,7 @@ def close(*, db: Session, alert_id: str, data: schemas.FollowUpIn, actor: Actor)
 def escalate_overdue(*, db: Session, actor: Actor, now: datetime | None = None) -> list[MeasureAlert]:
     """Escalate open alerts past their time: marked on every dashboard of the site, audited with
     the prescribers it now falls to."""
-    moment = now or utcnow()
+    moment = now or clock.now()
     overdue = db.execute(select(MeasureAlert).where(
         MeasureAlert.closed_at.is_(None), MeasureAlert.escalated_at.is_(None),
         MeasureAlert.escalate_at <= moment)).scalars().all()

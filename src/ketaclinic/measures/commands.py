@@ -13,16 +13,19 @@ measures_app = typer.Typer(help="Questionnaires, alerts and outcomes.", no_args_
 def send_due(day: Annotated[str, typer.Option(help="session day YYYY-MM-DD (default: tomorrow)")]
              = "") -> None:
     """Email a questionnaire link for every course with a session planned on the day (run daily)."""
-    from ketaclinic import cli
+    from ketaclinic import cli, clock
     from ketaclinic.auth.actor import cli_actor
-    from ketaclinic.db import unit_of_work, utcnow
+    from ketaclinic.clinics import service as clinics
+    from ketaclinic.db import unit_of_work
     from ketaclinic.measures import links
 
     try:
-        target = date.fromisoformat(day) if day else utcnow().date() + timedelta(days=1)
+        chosen = date.fromisoformat(day) if day else None
     except ValueError:
         cli.fail(f"--day: {day!r} is not a date (accepted: YYYY-MM-DD)")
     with unit_of_work() as db:
+        # Tomorrow as the clinic reads it, not as UTC does (late evening is already tomorrow in UTC).
+        target = chosen or clock.today(clinics.home_zone(db=db, actor=cli_actor())) + timedelta(days=1)
         created = links.send_due(db=db, day=target, actor=cli_actor())
         sent = sum(1 for r in created if r.sent_at)
     cli.console.print(f"{len(created)} questionnaire links for sessions on {target}: {sent} emailed, "

@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.audit import service as audit
 from ketaclinic.auth.actor import Actor
-from ketaclinic.db import utcnow
 from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, invalid
 from ketaclinic.integrations import email
 from ketaclinic.knowledge import instruments
@@ -51,7 +51,7 @@ def create(*, db: Session, patient_id: str, data: schemas.LinkIn,
                              course_pk=course.pk if course else None, instruments=list(chosen),
                              occasion=data.occasion, due_on=data.due_on,
                              token_sha256=_hash(token),
-                             expires_at=utcnow() + timedelta(hours=table()["links"]["valid_hours"]),
+                             expires_at=clock.now() + timedelta(hours=table()["links"]["valid_hours"]),
                              created_by=actor.username)
     db.add(request)
     db.flush()
@@ -82,7 +82,7 @@ def _send(patient: Patient, request: MeasureRequest, url: str) -> None:
         request.send_error = str(exc)[:500]
         return
     request.sent_to = patient.email
-    request.sent_at = utcnow()
+    request.sent_at = clock.now()
 
 
 def by_token(*, db: Session, token: str) -> MeasureRequest:
@@ -98,7 +98,7 @@ def by_token(*, db: Session, token: str) -> MeasureRequest:
 def _usable(request: MeasureRequest) -> None:
     if request.used_at is not None:
         raise LinkGone("This link has already been used. Thank you: your answers were received.")
-    if request.expires_at <= utcnow():
+    if request.expires_at <= clock.now():
         raise LinkGone("This link has expired. Ask the clinic for a new one.")
 
 
@@ -106,7 +106,7 @@ def pending_for(db: Session, patient_pk: int) -> list[MeasureRequest]:
     """A patient's unused, unexpired links (the portal lists them)."""
     rows = db.execute(select(MeasureRequest).where(
         MeasureRequest.patient_pk == patient_pk, MeasureRequest.used_at.is_(None),
-        MeasureRequest.expires_at > utcnow()).order_by(MeasureRequest.created_at)).scalars().all()
+        MeasureRequest.expires_at > clock.now()).order_by(MeasureRequest.created_at)).scalars().all()
     return list(rows)
 
 
@@ -143,7 +143,7 @@ def submit(*, db: Session, request: MeasureRequest, answers: dict[str, list[int 
                                 for p in exc.problems]) from None
         measures.append(measure)
         alerts += raised
-    request.used_at = utcnow()
+    request.used_at = clock.now()
     db.flush()
     audit.record(db=db, actor=actor, action="submit", record_type="MeasureRequest",
                  record_id=request.id, patient_id=patient.id,

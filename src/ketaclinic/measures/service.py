@@ -7,10 +7,11 @@ from typing import Any, cast
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.audit import service as audit
 from ketaclinic.auth.actor import Actor
 from ketaclinic.clinics.models import Network, Site
-from ketaclinic.db import insert_many, utcnow
+from ketaclinic.db import insert_many
 from ketaclinic.errors import invalid
 from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.knowledge import instruments
@@ -60,7 +61,7 @@ def record(*, db: Session, patient: Patient, instrument: str, answers: list[Any]
            request: MeasureRequest | None = None) -> tuple[Measure, list[MeasureAlert]]:
     """Score and store one form with its answers; raise and return the alerts it causes."""
     scored = _score(instrument, answers)
-    now = utcnow()
+    now = clock.now()
     taken = taken_at or now
     if taken.tzinfo is None or taken > now + FUTURE_TOLERANCE:
         raise invalid("taken_at", "is in the future or has no time zone",
@@ -112,7 +113,7 @@ def _raise_alerts(db: Session, patient: Patient, measure: Measure, scored: instr
         if hit:
             fired.append((name, rule))
     raised = []
-    now = utcnow()
+    now = clock.now()
     for name, rule in fired:
         minutes = escalation[f"{rule['severity']}_minutes"]
         alert = MeasureAlert(patient_pk=patient.pk, site_pk=measure.site_pk, measure_pk=measure.pk,

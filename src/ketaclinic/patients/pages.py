@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.permissions import Permission, allows
 from ketaclinic.clinics import service as clinics
@@ -52,9 +53,10 @@ def patient_list(
         except ValueError:
             error = "birth_date: not a date (accepted: YYYY-MM-DD)"
     found = patients.search(db=db, actor=actor, text=q[:200], birth_date=born) if not error else []
+    today = clock.today(clinics.home_zone(db=db, actor=actor))
     db.commit()
     return render(request, "patients/list.html", status_code=422 if error else 200,
-                  patients=found, q=q, birth_date=birth_date, error=error, today=date.today())
+                  patients=found, q=q, birth_date=birth_date, error=error, today=today)
 
 
 def _new_form(request: Request, db: Session, actor: Actor, values: dict[str, str],

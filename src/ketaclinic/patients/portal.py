@@ -9,6 +9,7 @@ from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.audit import service as audit
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.permissions import Permission
@@ -16,7 +17,6 @@ from ketaclinic.billing import estimate as estimates
 from ketaclinic.billing import payments, superbill
 from ketaclinic.billing.models import Invoice, Payment
 from ketaclinic.clinics.models import Site
-from ketaclinic.db import utcnow
 from ketaclinic.decision.models import Enquiry
 from ketaclinic.errors import DomainError, NotFound, invalid, public_id
 from ketaclinic.evaluations.models import Consent, Evaluation
@@ -35,7 +35,7 @@ def context(db: Session, patient: Patient) -> dict[str, Any]:
     upcoming = db.execute(select(Appointment, Site).join(Site, Site.pk == Appointment.site_pk)
                           .where(Appointment.patient_pk == patient.pk,
                                  Appointment.status.in_(ACTIVE),
-                                 Appointment.starts_at >= utcnow())
+                                 Appointment.starts_at >= clock.now())
                           .order_by(Appointment.starts_at).limit(20)).all()
     invoices = db.execute(select(Invoice).where(Invoice.patient_pk == patient.pk)
                           .order_by(Invoice.service_date.desc())).scalars().all()
@@ -59,11 +59,12 @@ def course_estimate(db: Session, patient: Patient) -> Any:
     if course is None or not patient.site_pks or course.route not in ("iv", "esketamine", "im"):
         return None
     site = db.get(Site, sorted(patient.site_pks)[0])
+    assert site is not None
     dose = course.dose or {}
     try:
-        return estimates.estimate(db=db, site=site, route=course.route,  # type: ignore[arg-type]
+        return estimates.estimate(db=db, site=site, route=course.route,
                                   sessions=len((course.plan or {}).get("sessions") or [1]),
-                                  on=utcnow().date(),
+                                  on=clock.today(site.time_zone),
                                   weight_kg=dose.get("weight_kg"), dose_mg=dose.get("dose_mg"))
     except DomainError:
         return None
@@ -116,7 +117,7 @@ def send_message(*, db: Session, patient: Patient, text: str, actor: Actor) -> E
         raise invalid("message", "write a message", "2 to 4,000 characters")
     message = Enquiry(patient_pk=patient.pk, name=f"{patient.given_name} {patient.family_name}",
                       contact=patient.email or patient.phone or "portal", message=text.strip(),
-                      received_at=utcnow(), created_by=actor.username)
+                      received_at=clock.now(), created_by=actor.username)
     db.add(message)
     db.flush()
     return message

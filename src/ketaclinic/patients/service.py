@@ -5,17 +5,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from ketaclinic import clock
 from ketaclinic.audit import service as audit
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.reach import can_reach_patient
 from ketaclinic.clinics.models import Site
-from ketaclinic.db import Base, utcnow
+from ketaclinic.db import Base
 from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, invalid
 from ketaclinic.knowledge.codes import accepted_systems, resolve_system
 from ketaclinic.knowledge.vital_limits import plausible_ranges
@@ -96,11 +96,11 @@ def time_zone_of(patient: Patient) -> str:
 
 def local_today(patient: Patient) -> date:
     """Today in the patient's site's time zone."""
-    return utcnow().astimezone(ZoneInfo(time_zone_of(patient))).date()
+    return clock.today(time_zone_of(patient))
 
 
 def _check_birth_date(birth_date: date) -> None:
-    latest = (utcnow() + LATEST_OFFSET).date()
+    latest = (clock.now() + LATEST_OFFSET).date()
     if birth_date > latest:
         raise invalid("birth_date", "is in the future",
                       f"{EARLIEST_BIRTH_DATE.isoformat()} to today")
@@ -220,7 +220,7 @@ def _check_coded(kind: str, values: dict[str, Any]) -> None:
 
 
 def _check_period(values: dict[str, Any], start: str, end: str) -> None:
-    latest = (utcnow() + LATEST_OFFSET).date()
+    latest = (clock.now() + LATEST_OFFSET).date()
     problems = [
         FieldProblem(name, "is in the future", "today or earlier")
         for name in (start, end)
@@ -238,7 +238,7 @@ def _check_period(values: dict[str, Any], start: str, end: str) -> None:
 
 def check_vitals(values: dict[str, Any]) -> None:
     """Reject physiologically impossible or empty vital signs, naming each field and its range."""
-    problems = vital_problems(values, utcnow())
+    problems = vital_problems(values, clock.now())
     if problems:
         raise InvalidInput(problems)
 
@@ -280,7 +280,7 @@ def add_entry(
         _check_period(values, "start_date", "end_date")
     elif kind == "vitals":
         check_vitals(values)
-        values["measured_at"] = values["measured_at"] or utcnow()
+        values["measured_at"] = values["measured_at"] or clock.now()
     entry: Any = entry_kind.model(**values, patient_pk=patient.pk, created_by=actor.username)
     db.add(entry)
     db.flush()
@@ -320,7 +320,7 @@ def mark_entered_in_error(
     setattr(entry, entry_kind.status_field, ENTERED_IN_ERROR)
     entry.error_reason = reason
     entry.error_marked_by = actor.username
-    entry.error_marked_at = utcnow()
+    entry.error_marked_at = clock.now()
     db.flush()
     audit.record(db=db, actor=actor, action="entered-in-error", record_type=model.__name__,
                  record_id=entry.id, patient_id=patient.id, detail=reason)

@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.auth.models import User
 from ketaclinic.clinics.models import Chair, Site
-from ketaclinic.db import utcnow
 from ketaclinic.knowledge import appointments as rules
 from ketaclinic.scheduling.models import (
     BOOKED,
@@ -51,9 +51,9 @@ def zone_of(site: Site) -> ZoneInfo:
     return ZoneInfo(site.time_zone)
 
 
-def at_local(site: Site, day: date, clock: time) -> datetime:
+def at_local(site: Site, day: date, local_time: time) -> datetime:
     """A local wall-clock time at the site as an aware datetime (daylight saving applied)."""
-    return datetime.combine(day, clock, tzinfo=zone_of(site))
+    return datetime.combine(day, local_time, tzinfo=zone_of(site))
 
 
 def hours(db: Session, site: Site) -> dict[int, tuple[time, time]]:
@@ -102,7 +102,7 @@ def fit(db: Session, *, site: Site, kind: rules.AppointmentKind, starts_at: date
     local_start, local_end = starts_at.astimezone(zone), ends_at.astimezone(zone)
     day = local_start.date()
     when = f"{local_start:%a %Y-%m-%d %H:%M}-{local_end:%H:%M}"
-    if starts_at < utcnow():
+    if starts_at < clock.now():
         result.problems.append(f"{when} is in the past")
         return result
     closed = closure(db, site, day)

@@ -8,10 +8,10 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.audit import service as audit
 from ketaclinic.auth.actor import Actor
 from ketaclinic.clinics.models import Chair, Site
-from ketaclinic.db import utcnow
 from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, invalid
 from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.knowledge import appointments as rules
@@ -161,8 +161,8 @@ def _alternatives(db: Session, site: Site, kind: rules.AppointmentKind, day: dat
         if opening is None:
             continue
         times = sorted(_times(opening, step), key=lambda t: abs(_minutes(t) - _minutes(at)))
-        for clock in times:
-            starts_at = availability.at_local(site, candidate, clock)
+        for local_time in times:
+            starts_at = availability.at_local(site, candidate, local_time)
             result = availability.fit(db, site=site, kind=kind, starts_at=starts_at,
                                       also_held=held)
             if not result.problems:
@@ -173,8 +173,8 @@ def _alternatives(db: Session, site: Site, kind: rules.AppointmentKind, day: dat
     return found
 
 
-def _minutes(clock: time) -> int:
-    return clock.hour * 60 + clock.minute
+def _minutes(local_time: time) -> int:
+    return local_time.hour * 60 + local_time.minute
 
 
 def _times(opening: tuple[time, time], step: int) -> list[time]:
@@ -272,7 +272,7 @@ def cancel(*, db: Session, appointment: Appointment, reason: str, patient: Patie
         raise Conflict(f"the appointment is {appointment.status}")
     if len(reason.strip()) < 3:
         raise invalid("reason", "say why", "a short reason")
-    now = utcnow()
+    now = clock.now()
     notice = timedelta(hours=int(rules.table()["late_cancel_hours"]))
     appointment.status = CANCELLED
     appointment.cancelled_at = now
@@ -290,7 +290,7 @@ def no_show(*, db: Session, appointment: Appointment, patient: Patient,
     """Record that the patient did not come (only once the appointment has started)."""
     if appointment.status != BOOKED:
         raise Conflict(f"the appointment is {appointment.status}")
-    if appointment.starts_at > utcnow():
+    if appointment.starts_at > clock.now():
         raise Conflict("the appointment has not started yet")
     appointment.status = NO_SHOW
     db.flush()

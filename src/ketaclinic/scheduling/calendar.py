@@ -10,11 +10,11 @@ from icalendar import Calendar, Event
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.audit import service as audit
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.models import User
 from ketaclinic.clinics.models import Chair, Site
-from ketaclinic.db import utcnow
 from ketaclinic.errors import NotFound
 from ketaclinic.knowledge import appointments as rules
 from ketaclinic.patients.models import Patient
@@ -35,7 +35,7 @@ def _event(appointment: Appointment, site: Site, chair: str | None, *, for_patie
     kind = rules.kind(appointment.kind)
     event = Event()
     event.add("uid", f"{appointment.id}@ketaclinic")
-    event.add("dtstamp", utcnow())
+    event.add("dtstamp", clock.now())
     event.add("dtstart", appointment.starts_at)
     event.add("dtend", appointment.ends_at)
     event.add("location", site.address or site.name)
@@ -84,7 +84,7 @@ def create_feed(*, db: Session, actor: Actor, user: User | None = None,
 def revoke(*, db: Session, feed: CalendarFeed, actor: Actor) -> None:
     """Revoke a feed: its URL answers 404 from now on."""
     if feed.revoked_at is None:
-        feed.revoked_at = utcnow()
+        feed.revoked_at = clock.now()
         db.flush()
         audit.record(db=db, actor=actor, action="revoke", record_type="CalendarFeed",
                      record_id=feed.id, detail="calendar feed revoked")
@@ -101,7 +101,7 @@ def feed_by_token(db: Session, token: str) -> CalendarFeed:
 
 def render_feed(db: Session, feed: CalendarFeed) -> bytes:
     """The feed's appointments from a month back onwards."""
-    since = utcnow() - timedelta(days=FEED_DAYS_BACK)
+    since = clock.now() - timedelta(days=FEED_DAYS_BACK)
     query = select(Appointment).where(Appointment.status.in_(ACTIVE),
                                       Appointment.ends_at >= since).order_by(Appointment.starts_at)
     if feed.patient_pk is not None:

@@ -169,6 +169,7 @@ def worker(interval: Annotated[float, typer.Option(min=1, help="seconds between 
     from ketaclinic.scheduling import worker as reminder_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    cli.warn_if_clock_set()
     if once:
         sent, retrying, failed = reminder_worker.run_once()
         cli.console.print(f"reminders: {sent} sent, {retrying} to retry, {failed} failed")

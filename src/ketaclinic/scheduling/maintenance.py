@@ -7,8 +7,8 @@ from datetime import date, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.clinics.models import Site
-from ketaclinic.db import utcnow
 from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.knowledge import appointments as rules
 from ketaclinic.measures import trajectory
@@ -32,14 +32,14 @@ class Due:
 
 def due_list(db: Session, site: Site) -> list[Due]:
     """Courses of the site's patients in maintenance with no future session booked, by due date."""
-    today = utcnow().astimezone(zone_of(site)).date()
+    today = clock.today(zone_of(site))
     courses = db.execute(select(Evaluation, Patient).join(
         Patient, Patient.pk == Evaluation.patient_pk).join(
         PatientMrn, PatientMrn.patient_pk == Patient.pk).where(
         PatientMrn.site_pk == site.pk, Evaluation.status == "signed",
         Evaluation.signed_decision == "start", Evaluation.plan.is_not(None))).all()
     booked = set(db.execute(select(Appointment.evaluation_pk).where(
-        Appointment.status.in_(ACTIVE), Appointment.starts_at >= utcnow())).scalars())
+        Appointment.status.in_(ACTIVE), Appointment.starts_at >= clock.now())).scalars())
     found = []
     latest: dict[int, int] = {}
     for course, _ in courses:  # only a patient's newest course counts

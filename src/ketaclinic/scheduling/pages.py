@@ -9,11 +9,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.permissions import Permission, allows
 from ketaclinic.clinics import service as clinics
 from ketaclinic.clinics.models import Site
-from ketaclinic.db import utcnow
 from ketaclinic.errors import Conflict, Forbidden, InvalidInput, NotFound, invalid, public_id
 from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.patients import service as patients
@@ -55,7 +55,7 @@ def day_page(request: Request, site: str = "", day: str = "",
              db: Session = Depends(get_db)) -> Response:
     """One day at a site: chairs as columns, appointments as blocks, conflicts marked."""
     where = _site(request, db, actor, site)
-    today = utcnow().astimezone(zone_of(where)).date()
+    today = clock.today(zone_of(where))
     shown = _day(day, "day", today)
     view = views.schedule(db, where, shown, 1)
     db.commit()
@@ -71,7 +71,7 @@ def week_page(request: Request, site: str = "", start: str = "",
               db: Session = Depends(get_db)) -> Response:
     """Seven days at a site: chairs as rows, days as columns."""
     where = _site(request, db, actor, site)
-    today = utcnow().astimezone(zone_of(where)).date()
+    today = clock.today(zone_of(where))
     first = _day(start, "start", today - timedelta(days=today.weekday()))
     view = views.schedule(db, where, first, 7)
     db.commit()
@@ -184,15 +184,15 @@ async def series_page(request: Request, patient_id: str, evaluation_id: str,
                             status_code=303)
 
 
-def _local_moment(site: Site, day: str, clock: str) -> datetime:
+def _local_moment(site: Site, day: str, hh_mm: str) -> datetime:
     try:
         when = date.fromisoformat(day)
     except ValueError:
         raise invalid("day", f"{day!r} is not a date", "YYYY-MM-DD") from None
     try:
-        at = time.fromisoformat(clock)
+        at = time.fromisoformat(hh_mm)
     except ValueError:
-        raise invalid("time", f"{clock!r} is not a time", "HH:MM") from None
+        raise invalid("time", f"{hh_mm!r} is not a time", "HH:MM") from None
     return at_local(site, when, at)
 
 
@@ -325,7 +325,7 @@ def attendance_page(request: Request, site: str = "", start: str = "", end: str 
                     db: Session = Depends(get_db)) -> Response:
     """No-shows and cancellations (late ones apart) over a period, and who missed most."""
     where = _site(request, db, actor, site)
-    today = utcnow().astimezone(zone_of(where)).date()
+    today = clock.today(zone_of(where))
     first = _day(start, "start", today - timedelta(days=30))
     last = _day(end, "end", today)
     report = attendance.report(db, where, first, last)

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.clinics.models import Site
-from ketaclinic.db import utcnow
 from ketaclinic.integrations import email
 from ketaclinic.knowledge import appointments as rules
 from ketaclinic.patients.models import Patient
@@ -21,7 +21,7 @@ PENDING, SENT, FAILED, CANCELLED = "pending", "sent", "failed", "cancelled"
 
 def _due(appointment: Appointment) -> datetime:
     lead = timedelta(hours=int(rules.table()["reminders"]["hours_before"]))
-    return max(appointment.starts_at - lead, utcnow())
+    return max(appointment.starts_at - lead, clock.now())
 
 
 def schedule(db: Session, appointment: Appointment, patient: Patient) -> Reminder:
@@ -108,7 +108,7 @@ def _questionnaire(db: Session, appointment: Appointment, patient: Patient) -> s
 
 def send_due(db: Session, now: datetime | None = None) -> list[Reminder]:
     """Send every pending reminder that is due; a failure is retried later, then marked failed."""
-    moment = now or utcnow()
+    moment = now or clock.now()
     due: Sequence[Reminder] = db.execute(
         select(Reminder).where(Reminder.status == PENDING, Reminder.next_attempt_at <= moment)
         .order_by(Reminder.next_attempt_at).with_for_update(skip_locked=True)).scalars().all()

@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.audit import service as audit
 from ketaclinic.auth.actor import Actor
-from ketaclinic.db import utcnow
 from ketaclinic.evaluations import service as evaluations
 from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.knowledge.screening import screen
@@ -76,7 +76,7 @@ def run_checks(*, db: Session, session: TreatmentSession, patient_id: str,
                confirmations: dict[str, bool], actor: Actor) -> dict[str, Any]:
     """Record the nurse's confirmations and work out the automatic checks; audited."""
     automatic = _automatic(db, session, patient_id, actor)
-    now = utcnow().isoformat()
+    now = clock.now().isoformat()
     results: dict[str, Any] = dict(session.checks or {})
     for check in checks_for(session.route):
         if check.kind == "automatic":

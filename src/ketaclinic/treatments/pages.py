@@ -2,7 +2,7 @@
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -11,11 +11,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.models import User
 from ketaclinic.auth.permissions import Permission, allows
 from ketaclinic.clinics.models import Chair
-from ketaclinic.db import session_factory, utcnow
+from ketaclinic.db import session_factory
 from ketaclinic.errors import Conflict, Forbidden, InvalidInput, invalid
 from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.inventory import session_panel
@@ -147,7 +148,7 @@ async def session_stream(
             current = await asyncio.to_thread(_version, session_pk)
             if current != last:
                 last = current
-                yield f"event: changed\ndata: {utcnow().isoformat()}\n\n"
+                yield f"event: changed\ndata: {clock.now().isoformat()}\n\n"
             else:
                 yield ": keep-alive\n\n"
 
@@ -242,8 +243,10 @@ async def vitals_page(request: Request, session_id: str,
     return await act(request, db, actor, session_id, run)
 
 
-def _time_today(db: Session, actor: Actor, session_id: str, field: str, value: str) -> str | None:
-    """A time of day typed at the chair (HH:MM, clinic time) as an ISO timestamp; None if blank."""
+def _latest_clock_time(db: Session, actor: Actor, session_id: str, field: str, value: str) -> str | None:
+    """A time of day typed at the chair (HH:MM, clinic time) as an ISO timestamp; None if blank.
+    It names something that has happened: the latest such time, so 23:55 typed just after
+    midnight is yesterday's."""
     if not value.strip():
         return None
     session = treatments.get_session(db=db, session_id=session_id, actor=actor)
@@ -251,10 +254,13 @@ def _time_today(db: Session, actor: Actor, session_id: str, field: str, value: s
                              actor=actor)
     zone = ZoneInfo(patients.time_zone_of(patient))
     try:
-        clock = time.fromisoformat(value.strip())
+        local_time = time.fromisoformat(value.strip())
     except ValueError:
         raise invalid(field, f"{value!r} is not a time", "HH:MM") from None
-    return datetime.combine(patients.local_today(patient), clock, tzinfo=zone).isoformat()
+    moment = datetime.combine(patients.local_today(patient), local_time, tzinfo=zone)
+    if moment > clock.now() + patients.FUTURE_TOLERANCE:
+        moment = datetime.combine(moment.date() - timedelta(days=1), local_time, tzinfo=zone)
+    return moment.isoformat()
 
 
 @router.post("/treatment-sessions/{session_id}/dose/start")
@@ -267,9 +273,9 @@ async def dose_start_page(request: Request, session_id: str,
             k: str(v) for k, v in form.items()
             if k not in ("csrf_token", "started_time") and not k.startswith("device_time_")
             and str(v).strip()}
-        started = _time_today(db, actor, session_id, "started_time",
+        started = _latest_clock_time(db, actor, session_id, "started_time",
                               str(form.get("started_time", "")))
-        devices = [_time_today(db, actor, session_id, key, str(value))
+        devices = [_latest_clock_time(db, actor, session_id, key, str(value))
                    for key, value in sorted(form.items()) if key.startswith("device_time_")]
         if started:
             values["started_at"] = started
@@ -287,7 +293,7 @@ async def dose_end_page(request: Request, session_id: str,
                         db: Session = Depends(get_db)) -> Response:
     """Record that dosing ended (at the time typed, or now)."""
     def run(form: Any) -> object:
-        ended = _time_today(db, actor, session_id, "ended_time", str(form.get("ended_time", "")))
+        ended = _latest_clock_time(db, actor, session_id, "ended_time", str(form.get("ended_time", "")))
         return treatments.end_dose(db=db, session_id=session_id, actor=actor,
                                    data=validate(schemas.DoseEndIn, {"ended_at": ended}))
     return await act(request, db, actor, session_id, run)

@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.audit import service as audit
 from ketaclinic.auth.actor import Actor
 from ketaclinic.clinics.models import Site
-from ketaclinic.db import utcnow
 from ketaclinic.errors import Conflict, invalid
 from ketaclinic.knowledge.monitoring import pre_dose_problem
 from ketaclinic.knowledge.rems import RemsForm, fill, rems_table
@@ -75,7 +75,7 @@ def file_form(*, db: Session, session_id: str, ready_to_leave_min: int,
         raise Conflict("file the form after discharge")
     if db.execute(select(RemsFiling.pk).where(RemsFiling.session_pk == session.pk)).first():
         raise Conflict("the form for this session has already been filed")
-    filing = RemsFiling(session_pk=session.pk, form=form.as_dict(), filed_at=utcnow(),
+    filing = RemsFiling(session_pk=session.pk, form=form.as_dict(), filed_at=clock.now(),
                         created_by=actor.username)
     db.add(filing)
     db.flush()
@@ -92,7 +92,7 @@ def due_at_site(*, db: Session, site_pk: int) -> Sequence[dict[str, Any]]:
         TreatmentSession.site_pk == site_pk, TreatmentSession.route == "esketamine",
         TreatmentSession.status == DISCHARGED, TreatmentSession.pk.not_in(filed))
         .order_by(TreatmentSession.dose_start)).scalars().all()
-    now = utcnow()
+    now = clock.now()
     days = rems_table()["due_days"]
     return [{"session": s, "due_by": (s.dose_start or s.checked_in_at) + timedelta(days=days),
              "overdue": (s.dose_start or s.checked_in_at) + timedelta(days=days) < now}

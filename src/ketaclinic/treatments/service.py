@@ -10,11 +10,12 @@ from typing import Any, cast
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.audit import service as audit
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.models import User
 from ketaclinic.clinics.models import Chair, Site
-from ketaclinic.db import insert_many, utcnow
+from ketaclinic.db import insert_many
 from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, invalid, public_id
 from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.integrations import pcd01
@@ -75,7 +76,7 @@ def open_session(*, db: Session, patient_id: str, data: schemas.SessionIn,
         raise Conflict(f"{chair.name} already has an open session")
     session = TreatmentSession(patient_pk=patient.pk, evaluation_pk=evaluation.pk,
                                site_pk=chair.site_pk, chair_pk=chair.pk, route=evaluation.route,
-                               checked_in_at=utcnow(), created_by=actor.username)
+                               checked_in_at=clock.now(), created_by=actor.username)
     db.add(session)
     db.flush()
     audit.record(db=db, actor=actor, action="create", record_type="TreatmentSession",
@@ -90,9 +91,18 @@ def session_at_chair(*, db: Session, chair_pk: int) -> TreatmentSession | None:
                       ).scalars().first()
 
 
+def _happened(field: str, moment: datetime | None) -> datetime:
+    """A charted time (default now): something that has happened, so not in the future."""
+    now = clock.now()
+    if moment is not None and moment > now + FUTURE_TOLERANCE:
+        raise invalid(field, f"{moment.isoformat(timespec='minutes')} is in the future",
+                      "now or earlier")
+    return moment or now
+
+
 def _check(readings: Sequence[schemas.ReadingIn]) -> list[dict[str, Any]]:
     """The readings as rows, or every problem with them (named readings[i].field in a batch)."""
-    now = utcnow()
+    now = clock.now()
     latest = now + FUTURE_TOLERANCE
     bounds = [(name, limits.min, limits.max) for name, limits in plausible_ranges().items()
               if name in VITAL_FIELDS]
@@ -152,7 +162,7 @@ def store_readings(*, db: Session, session: TreatmentSession | None, chair_pk: i
     Alarms are decided before the insert, so the rows go in without RETURNING (the fast path);
     only the few readings that alarm are looked up again for their keys.
     """
-    now = utcnow()
+    now = clock.now()
     ids = _new_ids(len(rows))
     values = [{"id": key, "taken_at": row["taken_at"], **{k: row.get(k) for k in VITAL_FIELDS}}
               for key, row in zip(ids, rows, strict=True)]
@@ -194,7 +204,7 @@ def _decide_alarms(db: Session, session: TreatmentSession,
 
 def _store_alarms(db: Session, session: TreatmentSession, alarms: list[tuple[int, Alarm]],
                   actor: Actor) -> list[SessionAlarm]:
-    now = utcnow()
+    now = clock.now()
     raised = [SessionAlarm(session_pk=session.pk, reading_pk=pk, kind=a.kind, value=a.value,
                            message=a.message, source=a.source, raised_at=now,
                            created_by=actor.username) for pk, a in alarms]
@@ -275,7 +285,7 @@ def ingest_monitor_message(*, db: Session, raw: str, peer: str) -> tuple[str, st
     Returns (ack code, reason, control id); the caller commits, then acknowledges.
     """
     actor = Actor(username=f"monitor:{peer}"[:150], role="system", client=peer[:100])
-    inbox = MonitorMessage(received_at=utcnow(), peer=peer[:100], raw=raw, status="rejected",
+    inbox = MonitorMessage(received_at=clock.now(), peer=peer[:100], raw=raw, status="rejected",
                            ack_code="AR", created_by=actor.username)
     db.add(inbox)
     try:
@@ -294,7 +304,7 @@ def ingest_monitor_message(*, db: Session, raw: str, peer: str) -> tuple[str, st
                                         f"{message.location or '(none)'}", message.control_id)
         site_tz = db.execute(select(Site.time_zone).where(Site.pk == chair.site_pk)).scalar_one()
         message = pcd01.parse_oru(raw, default_tz=site_tz)
-        too_late = [r for r in message.readings if r.taken > utcnow() + FUTURE_TOLERANCE]
+        too_late = [r for r in message.readings if r.taken > clock.now() + FUTURE_TOLERANCE]
         if too_late:
             raise pcd01.MessageRejected("AE", f"OBX {too_late[0].obx}: the observation time is in "
                                         "the future", message.control_id)
@@ -354,7 +364,7 @@ def acknowledge_alarm(*, db: Session, session_id: str, alarm_id: str, note: str,
         raise Conflict(f"already acknowledged by {alarm.acknowledged_by}")
     if len(note.strip()) < 3:
         raise invalid("note", "say what was done", "a short note")
-    alarm.acknowledged_at = utcnow()
+    alarm.acknowledged_at = clock.now()
     alarm.acknowledged_by = actor.username
     alarm.acknowledgement_note = note.strip()[:1000]
     db.flush()
@@ -368,7 +378,7 @@ def status_of(*, db: Session, session: TreatmentSession) -> dict[str, Any]:
     """What the chair-side page shows: readings, alarms, the next reading due, discharge gaps."""
     readings = [as_reading(r) for r in readings_of(db=db, session_pk=session.pk)]
     baseline = baseline_of(db, session)
-    now = utcnow()
+    now = clock.now()
     due = None
     if session.dose_start is not None:
         due = next_reading_due(route=session.route, dose_start=session.dose_start,
@@ -394,7 +404,7 @@ def _ensure_open(session: TreatmentSession) -> None:
 
 
 def _override(actor: Actor, reason: str) -> dict[str, str]:
-    return {"reason": reason.strip(), "by": actor.username, "at": utcnow().isoformat()}
+    return {"reason": reason.strip(), "by": actor.username, "at": clock.now().isoformat()}
 
 
 def override_checks(*, db: Session, session_id: str, reason: str, actor: Actor) -> TreatmentSession:
@@ -440,7 +450,9 @@ def start_dose(*, db: Session, session_id: str, data: schemas.DoseStartIn,
     if prescriber is None:
         raise invalid("ordered_by", f"{data.ordered_by!r} is not a prescriber",
                       "the username of the ordering prescriber")
-    started = data.started_at or utcnow()
+    started = _happened("started_at", data.started_at)
+    for device_time in data.device_times:
+        _happened("device_times", device_time)
     problems = _device_problems(session, data, started)
     if problems:
         raise InvalidInput(problems)
@@ -504,7 +516,7 @@ def end_dose(*, db: Session, session_id: str, data: schemas.DoseEndIn,
     _ensure_open(session)
     if session.dose_start is None:
         raise Conflict("no dose has been recorded yet")
-    ended = data.ended_at or utcnow()
+    ended = _happened("ended_at", data.ended_at)
     if ended < session.dose_start:
         raise invalid("ended_at", "is before the dose started", "after the start of dosing")
     session.dose_end = ended
@@ -529,7 +541,7 @@ def add_event(*, db: Session, session_id: str, data: schemas.EventIn, actor: Act
         if data.code not in codes:
             raise invalid("code", f"unknown {data.kind} {data.code!r}", ", ".join(codes))
     event = SessionEvent(session_pk=session.pk, kind=data.kind, code=data.code, value=data.value,
-                         note=data.note, at=data.at or utcnow(), created_by=actor.username)
+                         note=data.note, at=_happened("at", data.at), created_by=actor.username)
     db.add(event)
     db.flush()
     audit.record(db=db, actor=actor, action="create", record_type="SessionEvent",
@@ -552,7 +564,7 @@ def discharge(*, db: Session, session_id: str, data: schemas.DischargeIn, actor:
     session = get_session(db=db, session_id=session_id, actor=actor)
     _ensure_open(session)
     readings = [as_reading(r) for r in readings_of(db=db, session_pk=session.pk)]
-    missing = discharge_missing(route=session.route, dose_end=session.dose_end, now=utcnow(),
+    missing = discharge_missing(route=session.route, dose_end=session.dose_end, now=clock.now(),
                                 baseline=baseline_of(db, session), readings=readings,
                                 moass=latest_score(db, session, "moass"),
                                 escort_present=data.escort_present,
@@ -568,7 +580,7 @@ def discharge(*, db: Session, session_id: str, data: schemas.DischargeIn, actor:
     if override_reason:
         session.discharge_override = _override(actor, override_reason)
     session.status = DISCHARGED
-    session.discharged_at = utcnow()
+    session.discharged_at = clock.now()
     db.flush()
     audit.record(db=db, actor=actor, action="discharge", record_type="TreatmentSession",
                  record_id=session.id, patient_id=patient_id_of(db, session),

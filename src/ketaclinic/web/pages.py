@@ -9,12 +9,12 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.auth import service as auth
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.permissions import LANDING_PAGES, Permission, Role, allows
 from ketaclinic.clinics import service as clinics
 from ketaclinic.clinics.models import Site
-from ketaclinic.db import utcnow
 from ketaclinic.inventory import discrepancies
 from ketaclinic.measures import alerts as measure_alerts
 from ketaclinic.patients import service as patients
@@ -64,7 +64,7 @@ def dashboard(
     if chosen is None:
         return render(request, "dashboard.html", site=None, sites=[], vitals=[], registered=[])
     tz = ZoneInfo(chosen.time_zone)
-    now_local = utcnow().astimezone(tz)
+    now_local = clock.now().astimezone(tz)
     midnight = datetime.combine(now_local.date(), time.min, tzinfo=tz)
     vitals: Sequence[tuple[VitalSigns, Patient]] = []
     if allows(actor.role, Permission.CLINICAL_READ):

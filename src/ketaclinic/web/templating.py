@@ -8,6 +8,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from ketaclinic import clock
 from ketaclinic.auth.permissions import ROLE_LABELS, Permission, Role, allows
 from ketaclinic.settings import get_settings
 from ketaclinic.web.csrf import csrf_field
@@ -30,6 +31,7 @@ def age_on(birth_date: date, today: date) -> int:
 
 templates.env.globals.update(
     csrf_field=csrf_field,
+    server_now=lambda: clock.now().isoformat(),
     timedelta=timedelta,
     Permission=Permission,
     allows=allows,

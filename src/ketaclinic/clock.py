@@ -1,0 +1,41 @@
+"""The clinic's clock: the one place in ketaclinic that asks the system for the time.
+
+Everything else takes the time from here, or as a parameter (the pure knowledge functions take
+`on`/`at` arguments and never read a clock). A demo or test process can be started at another
+moment with the setting ``KETACLINIC_CLOCK_AT`` (ISO 8601 with an offset): the clock then reads
+that moment at the first read and runs on from it at the normal rate.
+"""
+
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from ketaclinic.settings import get_settings
+
+_shift: timedelta | None = None
+
+
+def _system_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _offset() -> timedelta:
+    global _shift
+    if _shift is None:
+        start = get_settings().clock_at
+        _shift = timedelta(0) if start is None else start - _system_now()
+    return _shift
+
+
+def now() -> datetime:
+    """The current moment, timezone-aware UTC."""
+    return _system_now() + _offset()
+
+
+def today(zone: str | ZoneInfo) -> date:
+    """Today's date in a time zone (a site's, a patient's, or "UTC")."""
+    return now().astimezone(ZoneInfo(zone) if isinstance(zone, str) else zone).date()
+
+
+def is_shifted() -> bool:
+    """Whether the clock was set to another moment by the settings (demos and tests only)."""
+    return get_settings().clock_at is not None
