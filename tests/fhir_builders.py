@@ -112,6 +112,41 @@ def weight(kg: float, days_before: int = 2, at: datetime | None = None) -> dict[
                               "code": "kg"}}
 
 
+def text_condition(text: str, status: str | None = "active", system: str | None = None,
+                   **dates: str) -> dict[str, Any]:
+    """A Condition known only by its text (or coded in a system screening does not know)."""
+    resource = condition("x", text, status=status, **dates)
+    if system is None:
+        resource["code"] = {"text": text}
+    else:
+        resource["code"]["coding"][0]["system"] = system
+    return resource
+
+
+def text_medication(text: str, **kwargs: Any) -> dict[str, Any]:
+    """A MedicationStatement known only by its text."""
+    resource = medication("x", text, **kwargs)
+    resource["medicationCodeableConcept"] = {"text": text}
+    return resource
+
+
+def status_observation(loinc: str, *, code: str | None = None, system: str = SNOMED,
+                       text: str | None = None, boolean: bool | None = None,
+                       days_before: int = 2) -> dict[str, Any]:
+    """An Observation such as pregnancy status, an hCG test or breastfeeding status."""
+    resource: dict[str, Any] = {
+        "resourceType": "Observation", "id": _id("o"), "status": "final",
+        "subject": {"reference": "Patient/p1"}, "effectiveDateTime": _taken(days_before, None),
+        "code": {"coding": [{"system": LOINC, "code": loinc}]}}
+    if code is not None:
+        resource["valueCodeableConcept"] = {"coding": [{"system": system, "code": code}]}
+    elif text is not None:
+        resource["valueString"] = text
+    elif boolean is not None:
+        resource["valueBoolean"] = boolean
+    return resource
+
+
 def bundle(*resources: dict[str, Any], kind: str = "collection") -> dict[str, Any]:
     """A Bundle of the resources."""
     return {"resourceType": "Bundle", "type": kind,

@@ -25,10 +25,15 @@ def test_dose_iv_80kg() -> None:
 
 
 def test_dose_outside_the_range_is_refused() -> None:
-    result = run("dose", "--route", "iv", "--weight-kg", "80", "--mg-per-kg", "5")
+    result = run("dose", "--route", "iv", "--weight-kg", "80", "--mg-per-kg", "0.05")
     assert result.returncode == 2 and result.stdout == ""
-    assert result.stderr == ("error: mg_per_kg: 5 mg/kg is outside the allowed range "
-                             "(accepted: 0.1 to 1 mg/kg, or a prescriber's recorded override reason)\n")
+    assert result.stderr == ("error: mg_per_kg: 0.05 mg/kg is outside the allowed range "
+                             "(accepted: 0.1 to 1 mg/kg, or a prescriber's recorded override reason "
+                             "(never above 1 mg/kg))\n")
+    above = run("dose", "--route", "iv", "--weight-kg", "80", "--mg-per-kg", "5")
+    assert above.returncode == 2 and above.stderr == (
+        "error: mg_per_kg: 5 mg/kg is above the hard limit of 1 mg/kg, which no override passes "
+        "(accepted: more than 0 and at most 1 mg/kg)\n")
 
 
 @pytest.mark.parametrize(("dose", "devices"), [("56", 2), ("84", 3)])

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from ketaclinic.audit.models import AuditEvent
 from ketaclinic.evaluations.models import Evaluation
+from ketaclinic.knowledge.ruleset import default_ruleset
 from tests.conftest import csrf_of
 
 ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
@@ -25,7 +26,7 @@ def test_screening_a_stored_patient(api, world, db: Session) -> None:
     pid = world.patients["p_a1"]
     body = _screen(api, pid)
     assert body["decision"] == "eligible" and body["status"] == "screened"
-    assert body["ruleset_version"] == "2026.11.1" and body["overrides"] == {}
+    assert body["ruleset_version"] == default_ruleset().version and body["overrides"] == {}
     api["nurse_a"].post(f"/api/v1/patients/{pid}/conditions", json={
         "system": "snomed", "code": "59621000", "display": "Essential hypertension"})
     again = _screen(api, pid, route="esketamine")
@@ -128,7 +129,7 @@ def test_clinic_override_changes_the_rule_and_is_recorded(api, world, db: Sessio
     evaluation = _screen(api, pid)
     assert evaluation["decision"] == "needs-review"
     assert evaluation["overrides"] == {"caution_systolic_mmhg": 130}
-    assert evaluation["ruleset_version"].startswith("2026.11.1+clinic.")
+    assert evaluation["ruleset_version"].startswith(default_ruleset().version + "+clinic.")
     event = db.execute(select(AuditEvent).where(AuditEvent.action == "rule-override")).scalar_one()
     assert event.created_by == "prescriber" and "130" in event.detail
     api["prescriber"].post("/api/v1/rules/overrides", json={

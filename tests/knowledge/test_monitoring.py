@@ -1,5 +1,6 @@
 """Session monitoring: alarms, the vitals schedule, the pre-dose check and discharge criteria."""
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -39,7 +40,9 @@ BASELINE = at(-5, systolic_mmhg=124, diastolic_mmhg=78, heart_rate_bpm=72, spo2_
     ({"systolic_mmhg": 164}, {"systolic-rise"}),
     ({"systolic_mmhg": 163}, set()),
     ({"diastolic_mmhg": 103}, {"diastolic-rise"}),
-    ({"heart_rate_bpm": 130}, set()),
+    ({"heart_rate_bpm": 130}, {"heart-rate-high"}),
+    ({"heart_rate_bpm": 120}, set()),
+    ({"heart_rate_bpm": 48}, {"heart-rate-low"}),
 ])
 def test_alarm_limits(values: dict, kinds: set[str]) -> None:
     found = alarms_for(at(30, **values), BASELINE)
@@ -80,6 +83,35 @@ def test_pre_dose_check() -> None:
     assert "No baseline" in pre_dose_problem(None)
     high = pre_dose_problem(at(-5, systolic_mmhg=150, diastolic_mmhg=85))
     assert high and "150/85 is above 140/90" in high and "SPRAVATO-PI" in high
+    urgent = pre_dose_problem(at(-5, systolic_mmhg=186, diastolic_mmhg=114))
+    assert urgent and "186/114 is at or above 180/110, the hypertensive-urgency range" in urgent
+    assert "do not dose" in urgent and "clinic default" in urgent
+    assert pre_dose_problem(at(-5, systolic_mmhg=130, diastolic_mmhg=110))
+
+
+def test_discharge_needs_both_pressures_and_the_heart_rate_settled() -> None:
+    end = T0 + timedelta(minutes=40)
+    later = end + timedelta(minutes=70)
+
+    def missing(*readings: Reading) -> dict[str, str]:
+        return {m.criterion: m.message for m in discharge_missing(
+            route="iv", dose_end=end, now=later, baseline=BASELINE, readings=list(readings),
+            moass=5, escort_present=True, driving_warning_given=True)}
+
+    diastolic = missing(at(50, systolic_mmhg=130, diastolic_mmhg=94),
+                        at(100, systolic_mmhg=128, diastolic_mmhg=96))
+    assert diastolic == {"bp-falling-or-normal": "Diastolic 96 is neither normal (at most 90) nor "
+                                                 "falling."}
+    assert missing(at(50, systolic_mmhg=130, diastolic_mmhg=98),
+                   at(100, systolic_mmhg=128, diastolic_mmhg=94)) == {}
+    fast = missing(at(100, systolic_mmhg=128, diastolic_mmhg=80, heart_rate_bpm=104))
+    assert fast == {"heart-rate-settled": "Heart rate 104 is not below 100 or within 20 % of the "
+                                          "baseline 72."}
+    near_baseline = dataclasses.replace(BASELINE, heart_rate_bpm=92)
+    assert discharge_missing(route="iv", dose_end=end, now=later, baseline=near_baseline,
+                             readings=[at(100, systolic_mmhg=128, diastolic_mmhg=80,
+                                          heart_rate_bpm=104)], moass=5, escort_present=True,
+                             driving_warning_given=True) == []
 
 
 def test_iv_schedule_every_10_minutes_during_then_15_after() -> None:
@@ -111,6 +143,7 @@ def test_observation_minimum_per_route() -> None:
     end = T0 + timedelta(minutes=40)
     assert observation_ends("iv", end) == end + timedelta(minutes=60)
     assert observation_ends("esketamine", end) == end + timedelta(minutes=120)
+    assert observation_ends("oral", end) == end + timedelta(minutes=120)  # peaks about 1 h after
     with pytest.raises(ValueError, match="unknown route"):
         observation_ends("rectal", end)
 

@@ -61,13 +61,18 @@ class Estimate:
 
 
 def _dose(route: str, weight_kg: float | None, dose_mg: float | None) -> tuple[float, str]:
-    if route == "esketamine":
-        if dose_mg is None:
-            raise invalid("dose_mg", "an esketamine estimate needs the dose", "56 or 84")
-        return dose_mg, "the prescribed esketamine dose"
-    if weight_kg is None:
-        raise invalid("weight_kg", "a weight-based dose needs the weight", "kg, e.g. 80")
-    dose = dosing.calculate(route=route, weight_kg=weight_kg)
+    """The dose the estimate prices, checked by the same rules as a prescription."""
+    try:
+        if route == "esketamine":
+            if dose_mg is None:
+                raise invalid("dose_mg", "an esketamine estimate needs the dose", "56 or 84")
+            dosing.check_given(route=route, dose_mg=dose_mg, weight_kg=None)
+            return dose_mg, "the prescribed esketamine dose"
+        if weight_kg is None:
+            raise invalid("weight_kg", "a weight-based dose needs the weight", "kg, e.g. 80")
+        dose = dosing.calculate(route=route, weight_kg=weight_kg)
+    except dosing.DoseRefused as exc:
+        raise invalid(exc.field, exc.message, exc.accepted) from None
     return dose.dose_mg, dose.basis
 
 

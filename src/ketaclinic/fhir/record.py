@@ -11,9 +11,11 @@ from ketaclinic.knowledge.record import (
     Coding,
     ConditionFact,
     MedicationFact,
+    ObservationFact,
     PatientRecord,
     Weight,
 )
+from ketaclinic.knowledge.status_observations import status_observations
 
 LOINC = "http://loinc.org"
 BP_PANEL, SYSTOLIC, DIASTOLIC, BODY_WEIGHT = "85354-9", "8480-6", "8462-4", "29463-7"
@@ -179,6 +181,28 @@ def _observations(items: list[dict[str, Any]]) -> tuple[list[BloodPressure], lis
     return pressures, weights
 
 
+def status_observation_facts(items: list[dict[str, Any]]) -> list[ObservationFact]:
+    """Observations that say whether the patient is pregnant or breastfeeding."""
+    watched = set().union(*(kind.loinc for kind in status_observations()))
+    facts = []
+    for r in items:
+        if r["resourceType"] != "Observation" or r.get("status") in NOT_A_READING:
+            continue
+        if not _loinc_codes(r.get("code")) & watched:
+            continue
+        taken = parse_datetime(r.get("effectiveDateTime") or (r.get("effectivePeriod") or {})
+                               .get("start") or r.get("issued"))
+        if taken is None:
+            continue
+        value = r.get("valueCodeableConcept") or {}
+        boolean = r.get("valueBoolean")
+        facts.append(ObservationFact(
+            ref=_ref(r), taken=taken, codes=_codings(r.get("code")), value_codes=_codings(value),
+            value_text=str(r.get("valueString") or value.get("text") or ""),
+            value_boolean=boolean if isinstance(boolean, bool) else None))
+    return facts
+
+
 def record_from_bundle(bundle: dict[str, Any]) -> PatientRecord:
     """The one patient's record from a bundle (BundleError if not exactly one Patient)."""
     items = resources(bundle)
@@ -197,6 +221,7 @@ def record_from_bundle(bundle: dict[str, Any]) -> PatientRecord:
         allergies=tuple(allergy_fact(r) for r in items if r["resourceType"] == "AllergyIntolerance"),
         blood_pressures=tuple(pressures),
         weights=tuple(weights),
+        observations=tuple(status_observation_facts(items)),
     )
 
 

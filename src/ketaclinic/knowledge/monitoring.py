@@ -73,6 +73,8 @@ _ABSOLUTE = (
      "Respiratory rate"),
     ("respiratory-rate-high", "respiratory_rate_per_min", "respiratory_rate_high_per_min", "above",
      "Respiratory rate"),
+    ("heart-rate-low", "heart_rate_bpm", "heart_rate_low_bpm", "below", "Heart rate"),
+    ("heart-rate-high", "heart_rate_bpm", "heart_rate_high_bpm", "above", "Heart rate"),
 )
 _RISES = (
     ("systolic-rise", "systolic_mmhg", "systolic_rise_mmhg", "Systolic BP"),
@@ -126,6 +128,12 @@ def pre_dose_problem(baseline: Reading | None) -> str | None:
     row = _table()["pre_dose"]
     if baseline is None or baseline.systolic_mmhg is None or baseline.diastolic_mmhg is None:
         return "No baseline blood pressure: measure it before dosing."
+    if (baseline.systolic_mmhg >= row["hazard_systolic_mmhg"]
+            or baseline.diastolic_mmhg >= row["hazard_diastolic_mmhg"]):
+        return (f"Baseline BP {baseline.systolic_mmhg:g}/{baseline.diastolic_mmhg:g} is at or above "
+                f"{row['hazard_systolic_mmhg']}/{row['hazard_diastolic_mmhg']}, the hypertensive-"
+                f"urgency range: do not dose; re-measure after rest, or a prescriber records a "
+                f"reason to go ahead ({row['hazard_source']}).")
     if (baseline.systolic_mmhg > row["systolic_max_mmhg"]
             or baseline.diastolic_mmhg > row["diastolic_max_mmhg"]):
         return (f"Baseline BP {baseline.systolic_mmhg:g}/{baseline.diastolic_mmhg:g} is above "
@@ -170,6 +178,39 @@ def observation_ends(route: str, dose_end: datetime) -> datetime:
     return dose_end + timedelta(minutes=float(route_rules(route)["observation_min"]))
 
 
+def _pressure_not_settled(latest: Reading, previous: Reading | None) -> list[Missing]:
+    """Systolic and diastolic must each be normal (at most the pre-dose limit) or falling."""
+    limits = _table()["pre_dose"]
+    unsettled = []
+    for field, words, limit_name in (("systolic_mmhg", "Systolic", "systolic_max_mmhg"),
+                                     ("diastolic_mmhg", "Diastolic", "diastolic_max_mmhg")):
+        value = getattr(latest, field)
+        before = getattr(previous, field) if previous is not None else None
+        if value is None or value <= limits[limit_name]:
+            continue
+        if before is None or value >= before:
+            unsettled.append(f"{words} {value:g} is neither normal (at most {limits[limit_name]}) "
+                             "nor falling.")
+    return [Missing("bp-falling-or-normal", " ".join(unsettled), "SPRAVATO-PI")] if unsettled \
+        else []
+
+
+def _heart_rate_not_settled(latest: Reading, baseline: Reading | None) -> list[Missing]:
+    """Heart rate below the discharge limit, or within a share of the baseline."""
+    row = _table()["discharge"]
+    rate = latest.heart_rate_bpm
+    if rate is None or rate < row["heart_rate_max_bpm"]:
+        return []
+    start = baseline.heart_rate_bpm if baseline is not None else None
+    share = row["heart_rate_within_baseline_pct"] / 100
+    if start is not None and abs(rate - start) <= share * start:
+        return []
+    within = f" or within {row['heart_rate_within_baseline_pct']} % of the baseline {start:g}" \
+        if start is not None else ""
+    return [Missing("heart-rate-settled", f"Heart rate {rate:g} is not below "
+                    f"{row['heart_rate_max_bpm']}{within}.", row["heart_rate_source"])]
+
+
 def discharge_missing(*, route: str, dose_end: datetime | None, now: datetime,
                       baseline: Reading | None, readings: list[Reading], moass: int | None,
                       escort_present: bool, driving_warning_given: bool,
@@ -195,16 +236,9 @@ def discharge_missing(*, route: str, dose_end: datetime | None, now: datetime,
         if alarms:
             missing.append(Missing("vitals-within-limits", "Vitals not back within limits: " +
                                    "; ".join(a.message for a in alarms), alarms[0].source))
-        limit_row = _table()["pre_dose"]
         previous = after[-2] if len(after) > 1 else None
-        high = (latest.systolic_mmhg or 0) > limit_row["systolic_max_mmhg"]
-        falling = (previous is not None and previous.systolic_mmhg is not None
-                   and latest.systolic_mmhg is not None
-                   and latest.systolic_mmhg < previous.systolic_mmhg)
-        if high and not falling:
-            missing.append(Missing("bp-falling-or-normal",
-                                   f"Systolic {latest.systolic_mmhg:g} is neither normal (at most "
-                                   f"{limit_row['systolic_max_mmhg']}) nor falling.", "SPRAVATO-PI"))
+        missing += _pressure_not_settled(latest, previous)
+        missing += _heart_rate_not_settled(latest, baseline)
     alert = int(_table()["scales"]["moass"]["alert"])
     if moass != alert:
         shown = "not recorded" if moass is None else str(moass)

@@ -6,6 +6,7 @@ from datetime import date, datetime
 ACTIVE_CLINICAL = frozenset({"active", "recurrence", "relapse"})
 NEVER_COUNTS = frozenset({"refuted", "entered-in-error"})
 ACTIVE_MEDICATION = frozenset({"active", "intended", "on-hold", "unknown"})
+NEVER_TAKEN = frozenset({"entered-in-error", "not-taken"})
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,9 @@ class ConditionFact:
     recorded: date | None = None
 
     def counts_on(self, day: date, *, history: bool) -> bool:
-        """Whether the condition counts on `day` (a history rule also counts resolved ones)."""
+        """Whether the condition counts on `day`, read as the record stood that day (a history
+        rule also counts resolved ones): a condition that abated after `day` was active then,
+        whatever its status says now."""
         if self.verification_status in NEVER_COUNTS:
             return False
         starts = self.onset or self.recorded
@@ -39,9 +42,9 @@ class ConditionFact:
             return False
         if history:
             return True
-        if self.clinical_status is not None and self.clinical_status not in ACTIVE_CLINICAL:
-            return False
-        return not (self.abatement is not None and self.abatement <= day)
+        if self.abatement is not None:
+            return day < self.abatement
+        return self.clinical_status is None or self.clinical_status in ACTIVE_CLINICAL
 
 
 @dataclass(frozen=True)
@@ -57,12 +60,15 @@ class MedicationFact:
     daily_dose_mg: float | None = None
 
     def active_on(self, day: date) -> bool:
-        """Whether the patient takes it on `day`."""
-        if self.status is not None and self.status not in ACTIVE_MEDICATION:
+        """Whether the patient takes it on `day`, read as the record stood that day: a course
+        that ended after `day` was being taken then, whatever its status says now."""
+        if self.status in NEVER_TAKEN:
             return False
         if self.start is not None and self.start > day:
             return False
-        return not (self.end is not None and self.end < day)
+        if self.end is not None:
+            return day <= self.end
+        return self.status is None or self.status in ACTIVE_MEDICATION
 
 
 @dataclass(frozen=True)
@@ -102,6 +108,19 @@ class Weight:
 
 
 @dataclass(frozen=True)
+class ObservationFact:
+    """A coded observation other than a vital sign (pregnancy status, an hCG test, breastfeeding
+    status): what was observed, when, and the answer."""
+
+    ref: str
+    taken: datetime
+    codes: tuple[Coding, ...]
+    value_codes: tuple[Coding, ...] = ()
+    value_text: str = ""
+    value_boolean: bool | None = None
+
+
+@dataclass(frozen=True)
 class PatientRecord:
     """Everything screening reads about one patient."""
 
@@ -113,4 +132,5 @@ class PatientRecord:
     allergies: tuple[AllergyFact, ...] = ()
     blood_pressures: tuple[BloodPressure, ...] = ()
     weights: tuple[Weight, ...] = ()
+    observations: tuple[ObservationFact, ...] = ()
     notes: tuple[str, ...] = field(default=())

@@ -70,11 +70,13 @@ def fill(*, patient_name: str, birth_date: date, sex: str, medications: list[Med
          moass_scores: list[float], cadss_scores: list[float], side_effects: list[str],
          pre_dose_ok: bool, discharged_cleanly: bool | None) -> RemsForm:
     """The form's answers from the session record."""
-    checkpoint = first_device + timedelta(minutes=rems_table()["bp_checkpoint_min"])
+    table = rems_table()
+    checkpoint = first_device + timedelta(minutes=table["bp_checkpoint_min"])
+    earliest = first_device + timedelta(minutes=table["bp_checkpoint_earliest_min"])
+    latest = first_device + timedelta(minutes=table["bp_checkpoint_latest_min"])
     with_bp = [r for r in readings if r.systolic_mmhg is not None]
-    after_dose = [r for r in with_bp if r.taken >= first_device]
-    at_40 = min(after_dose, key=lambda r: abs((r.taken - checkpoint).total_seconds()),
-                default=None)
+    near_40 = [r for r in with_bp if earliest <= r.taken <= latest]
+    at_40 = min(near_40, key=lambda r: abs((r.taken - checkpoint).total_seconds()), default=None)
     before_discharge = [r for r in with_bp if monitoring_ended is None or r.taken <= monitoring_ended]
     respiratory = "respiratory-depression" in side_effects or any(
         a.kind in ("spo2-low", "respiratory-rate-low") for r in readings for a in alarms_for(r))

@@ -8,10 +8,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ketaclinic.knowledge.medication_groups import diazepam_equivalent_mg, medication_groups
-from ketaclinic.knowledge.record import BloodPressure, PatientRecord, Weight
+from ketaclinic.knowledge.record import BloodPressure, ConditionFact, PatientRecord, Weight
 from ketaclinic.knowledge.ruleset import RuleSet, default_ruleset
+from ketaclinic.knowledge.status_observations import current_yes, status_observations
 from ketaclinic.knowledge.tables import load_table
-from ketaclinic.knowledge.value_sets import value_sets
+from ketaclinic.knowledge.value_sets import ValueSet, value_sets
 
 ROUTES = ("iv", "esketamine", "im", "oral")
 WEIGHT_BASED_ROUTES = frozenset({"iv", "im", "oral"})
@@ -36,6 +37,7 @@ class Rule:
     value_set: str | None = None
     group: str | None = None
     history: bool = False
+    unless_active_in: str | None = None  # a condition active in this value set has its own rule
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,8 @@ def rules() -> tuple[Rule, ...]:
         Rule(id=row["id"], kind=row["kind"], severity=row["severity"],
              routes=frozenset(row["routes"]), message=row["message"], source=row["source"],
              value_set=row.get("value_set"), group=row.get("group"),
-             history=bool(row.get("history", False)))
+             history=bool(row.get("history", False)),
+             unless_active_in=row.get("unless_active_in"))
         for row in load_table("screening_rules")["rule"]
     )
 
@@ -173,13 +176,24 @@ def _finding(rule: Rule, evidence: list[str], source_extra: str = "", **values: 
     return Finding(rule.id, rule.severity, rule.message.format(**values), tuple(evidence), source)
 
 
+def _counts(condition: ConditionFact, value_set: ValueSet, ctx: _Context, *,
+            history: bool) -> str | None:
+    """How the condition matches the value set if it counts on the day, else None (a text that
+    says the condition is over counts only for a rule about history)."""
+    if not condition.counts_on(ctx.on, history=history):
+        return None
+    match = value_set.match(condition.codings, condition.text)
+    if match is None or (match.past and not history):
+        return None
+    return match.how
+
+
 def _conditions(rule: Rule, ctx: _Context) -> Iterator[Finding]:
     value_set = value_sets()[rule.value_set or ""]
+    own_rule = value_sets()[rule.unless_active_in] if rule.unless_active_in else None
     for condition in ctx.record.conditions:
-        if not condition.counts_on(ctx.on, history=rule.history):
-            continue
-        how = value_set.match(condition.codings, condition.text)
-        if how is None:
+        how = _counts(condition, value_set, ctx, history=rule.history)
+        if how is None or (own_rule and _counts(condition, own_rule, ctx, history=False)):
             continue
         display = condition.text or next((c.display for c in condition.codings if c.display),
                                          value_set.title)
@@ -188,16 +202,34 @@ def _conditions(rule: Rule, ctx: _Context) -> Iterator[Finding]:
         dates += f", abated {condition.abatement}" if condition.abatement else ""
         yield _finding(rule, [f"{condition.ref} ({display}; {status}{dates}; matched by {how})"],
                        display=display)
+    yield from _observed(rule, value_set, ctx)
+
+
+def _observed(rule: Rule, value_set: ValueSet, ctx: _Context) -> Iterator[Finding]:
+    """A current "yes" Observation (pregnancy status, hCG, breastfeeding) for the value set."""
+    windows = {kind.window_parameter: ctx.ruleset.value(kind.window_parameter)
+               for kind in status_observations() if kind.value_set == value_set.key}
+    if not windows:
+        return
+    found = current_yes(ctx.record.observations, value_set.key, ctx.on, windows, ctx.local_date)
+    if found is not None:
+        observation, kind = found
+        answer = observation.value_text or next(
+            (c.display or c.code for c in observation.value_codes), "yes")
+        yield _finding(rule, [f"{observation.ref} ({kind.title}: {answer} on "
+                              f"{ctx.local_date(observation.taken)})"],
+                       ctx.ruleset.source(kind.window_parameter), display=kind.title)
 
 
 def _allergies(rule: Rule, ctx: _Context) -> Iterator[Finding]:
     value_set = value_sets()[rule.value_set or ""]
     for allergy in ctx.record.allergies:
-        how = value_set.match(allergy.codings, allergy.text) if allergy.counts() else None
-        if how is not None:
+        match = value_set.match(allergy.codings, allergy.text) if allergy.counts() else None
+        if match is not None and not match.past:
             display = allergy.text or next((c.display for c in allergy.codings if c.display),
                                            value_set.title)
-            yield _finding(rule, [f"{allergy.ref} ({display}; matched by {how})"], display=display)
+            yield _finding(rule, [f"{allergy.ref} ({display}; matched by {match.how})"],
+                           display=display)
 
 
 def _medications(rule: Rule, ctx: _Context) -> Iterator[Finding]:
@@ -250,6 +282,12 @@ def _age_below(rule: Rule, ctx: _Context) -> Iterator[Finding]:
         if age < minimum:
             yield _finding(rule, [f"{ctx.record.ref} (born {ctx.record.birth_date})"],
                            ctx.ruleset.source("min_age_years"), age=age, min_age=f"{minimum:g}")
+
+
+def _birth_date_missing(rule: Rule, ctx: _Context) -> Iterator[Finding]:
+    if ctx.record.birth_date is None:
+        yield _finding(rule, [f"{ctx.record.ref} (no birth date)"], ctx.ruleset.source("min_age_years"),
+                       min_age=f"{ctx.ruleset.value('min_age_years'):g}")
 
 
 def _age_at_least(rule: Rule, ctx: _Context) -> Iterator[Finding]:
@@ -316,6 +354,7 @@ _EVALUATORS: dict[str, Callable[[Rule, _Context], Iterator[Finding]]] = {
     "benzodiazepine_load": _benzodiazepine_load,
     "benzodiazepine_dose_unknown": _benzodiazepine_dose_unknown,
     "age_below": _age_below,
+    "birth_date_missing": _birth_date_missing,
     "age_at_least": _age_at_least,
     "bp_hazard": _bp_hazard,
     "bp_elevated": _bp_elevated,

@@ -462,16 +462,15 @@ def start_dose(*, db: Session, session_id: str, data: schemas.DoseStartIn,
                             ).scalar_one()
     planned = evaluation.dose or {}
     weight = planned.get("weight_kg")
-    if weight:
-        per_kg = round(data.dose_mg / weight, 3)
+    if weight or session.route == "esketamine":
         try:
-            dosing.calculate(route=session.route, weight_kg=weight,
-                             indication=evaluation.indication, mg_per_kg=per_kg,
-                             override_reason=data.dose_override_reason)
+            checked = dosing.check_given(route=session.route, dose_mg=data.dose_mg,
+                                         weight_kg=weight, indication=evaluation.indication,
+                                         override_reason=data.dose_override_reason)
         except dosing.DoseRefused as exc:
-            raise invalid("dose_mg", f"{data.dose_mg:g} mg is {per_kg:g} mg/kg: {exc.message}",
-                          exc.accepted) from None
-        given["mg_per_kg"] = per_kg
+            raise invalid(exc.field, exc.message, exc.accepted) from None
+        if checked.mg_per_kg is not None:
+            given["mg_per_kg"] = checked.mg_per_kg
     if reconcile.keeps_stock(db, session.site_pk) or reconcile.held_by_container(db, session.pk):
         reconcile.give_charted_dose(db=db, session=session, dose_mg=data.dose_mg,
                                     lot_number=data.lot_number, prescriber=prescriber.username,

@@ -1,0 +1,29 @@
+"""The REMS form's "BP at 40 minutes": the reading nearest 40 min within the tolerance, or none."""
+
+from datetime import UTC, date, datetime, timedelta
+
+from ketaclinic.knowledge.monitoring import Reading
+from ketaclinic.knowledge.rems import fill
+
+FIRST_DEVICE = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
+
+
+def form_with(*minutes_and_bp: tuple[int, int, int]) -> str:
+    readings = [Reading(FIRST_DEVICE + timedelta(minutes=m), systolic_mmhg=s, diastolic_mmhg=d)
+                for m, s, d in minutes_and_bp]
+    return fill(patient_name="Pat Test", birth_date=date(1980, 1, 1), sex="female",
+                medications=[], provider="prescriber", site="A", session_day=FIRST_DEVICE.date(),
+                dose_given={"dose_mg": 56, "lot_number": "L1"}, first_device=FIRST_DEVICE,
+                monitoring_ended=FIRST_DEVICE + timedelta(minutes=125), ready_to_leave=None,
+                readings=readings, baseline=None, moass_scores=[5], cadss_scores=[0],
+                side_effects=[], pre_dose_ok=True, discharged_cleanly=True).bp_at_40_min
+
+
+def test_the_reading_nearest_40_minutes_inside_the_tolerance() -> None:
+    assert form_with((10, 130, 80), (38, 142, 88), (55, 136, 84)) == "142/88"
+    assert form_with((31, 150, 90), (49, 140, 86)) == "150/90"
+
+
+def test_a_reading_outside_30_to_50_minutes_is_not_the_40_minute_reading() -> None:
+    assert form_with((10, 130, 80), (118, 128, 82)) == "not recorded"
+    assert form_with((29, 150, 90), (51, 140, 86)) == "not recorded"
