@@ -3,7 +3,6 @@ read"): codes first, text only for an entry with no code from a known system and
 negation and qualifiers, pregnancy and breastfeeding as Observations, psychosis and
 cerebrovascular disease as history, every haemorrhage code, a record as it stood on the day."""
 
-from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -24,6 +23,7 @@ from tests.fhir_builders import (
     text_condition,
     text_medication,
 )
+from tests.knowledge.test_screening_vignettes import Vignette as Case
 
 LOCAL = "http://clinic.example/local-codes"
 INDICATIONS = [
@@ -44,19 +44,6 @@ INDICATIONS = [
     ("G90.50", "Complex regional pain syndrome I, unspecified", ICD10),
     ("82423001", "Chronic pain", None),
 ]
-
-
-@dataclass
-class Case:
-    """A record, the route, what screening must conclude, and (for history) the day."""
-
-    name: str
-    route: str
-    resources: list[dict[str, Any]]
-    decision: str
-    includes: set[str] = field(default_factory=set)
-    excludes: set[str] = field(default_factory=set)
-    on: date = ON
 
 
 def _indication(code: str, display: str, system: str | None) -> dict[str, Any]:

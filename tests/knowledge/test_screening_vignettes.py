@@ -1,6 +1,7 @@
 """Clinical vignettes, each a FHIR bundle, covering every screening rule row."""
 
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import pytest
@@ -31,6 +32,7 @@ class Vignette:
     decision: str
     includes: set[str] = field(default_factory=set)
     excludes: set[str] = field(default_factory=set)
+    on: date = ON
 
 
 V = Vignette
