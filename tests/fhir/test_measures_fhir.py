@@ -34,8 +34,8 @@ def test_phq9_total_is_loinc_44261_6_and_items_carry_loinc_answers() -> None:
 
 
 @pytest.mark.parametrize(("key", "answers"), [("gad7", [0] * 7), ("pcl5", [2] * 20),
-                                              ("qids16", [1] * 16), ("madrs", [22]),
-                                              ("pain", [6]), ("cssrs", [1, 0, None, None, None, 0]),
+                                              ("qids16", [1] * 16), ("madrs", [2] * 10),
+                                              ("pain", [6]), ("cssrs", [1, 0, None, None, None, 0, None]),
                                               ("moass", [4]), ("cadss", [7])])
 def test_every_instrument_maps_to_valid_r4(key: str, answers: list[int | None]) -> None:
     row, kept = measure_of(key, answers)
@@ -45,6 +45,6 @@ def test_every_instrument_maps_to_valid_r4(key: str, answers: list[int | None]) 
 
 
 def test_cssrs_is_a_risk_level_and_skipped_items_are_left_out() -> None:
-    row, kept = measure_of("cssrs", [1, 0, None, None, None, 0])
+    row, kept = measure_of("cssrs", [1, 0, None, None, None, 0, None])
     assert observation(row, PATIENT)["valueCodeableConcept"] == {"text": "low"}
     assert [i["linkId"] for i in questionnaire_response(row, kept, PATIENT)["item"]] == ["1", "2", "6"]

@@ -65,29 +65,41 @@ def test_qids16_takes_the_highest_item_in_each_multi_item_domain() -> None:
 
 
 @pytest.mark.parametrize(("answers", "level"), [
-    ([0, 0, 0, 0, 0, 0], "none"),
-    ([1, 0, 0, 0, 0, 0], "low"),
-    ([0, 1, 0, 0, 0, 0], "low"),
-    ([1, 1, 1, 0, 0, 0], "moderate"),
-    ([0, 0, None, None, None, 1], "moderate"),
-    ([1, 1, 0, 1, 0, 0], "high"),
-    ([0, 1, 0, 0, 1, 1], "high"),
+    ([0, 0, 0, 0, 0, 0, None], "none"),
+    ([1, 0, None, None, None, 0, None], "low"),
+    ([0, 1, 0, 0, 0, 0, None], "low"),  # active suicidal thoughts without method: low
+    ([1, 1, 1, 0, 0, 0, None], "moderate"),  # a method considered
+    ([0, 0, None, None, None, 1, 0], "moderate"),  # behaviour, more than 3 months ago
+    ([0, 0, None, None, None, 1, 1], "high"),  # behaviour in the past 3 months: act now
+    ([1, 1, 0, 1, 0, 0, None], "high"),  # intent
+    ([0, 1, 0, 0, 1, 0, None], "high"),  # a plan
 ])
 def test_cssrs_risk_levels_without_a_total(answers: list[int | None], level: str) -> None:
     result = score("cssrs", answers)
     assert result.risk_level == level and result.total is None
 
 
-def test_cssrs_skips_items_3_to_5_when_item_2_is_no() -> None:
-    assert score("cssrs", [1, 0, None, None, None, 0]).answers == (1, 0, None, None, None, 0)
+def test_cssrs_skips_items_3_to_5_when_item_2_is_no_and_7_when_6_is_no() -> None:
+    assert score("cssrs", [1, 0, None, None, None, 0, None]).answers == (
+        1, 0, None, None, None, 0, None)
     with pytest.raises(AnswersRefused, match="only asked when item 2"):
-        score("cssrs", [1, 0, 1, None, None, 0])
+        score("cssrs", [1, 0, 1, None, None, 0, None])
     with pytest.raises(AnswersRefused, match="item 3 is not answered"):
-        score("cssrs", [1, 1, None, 0, 0, 0])
+        score("cssrs", [1, 1, None, 0, 0, 0, None])
+    with pytest.raises(AnswersRefused, match="item 7 is not answered"):
+        score("cssrs", [0, 0, None, None, None, 1, None])
 
 
-@pytest.mark.parametrize(("key", "low", "high"), [("madrs", 0, 60), ("moass", 0, 5),
-                                                  ("cadss", 0, 92), ("pain", 0, 10)])
+def test_madrs_keeps_its_ten_item_scores() -> None:
+    result = score("madrs", [3, 2, 2, 3, 1, 2, 3, 2, 2, 4])
+    assert result.total == 24 and result.answers[9] == 4
+    with pytest.raises(AnswersRefused) as refused:
+        score("madrs", [7] + [0] * 9)
+    assert refused.value.field == "answers[0]" and "0 to 6" in refused.value.accepted
+
+
+@pytest.mark.parametrize(("key", "low", "high"), [("moass", 0, 5), ("cadss", 0, 92),
+                                                  ("pain", 0, 10)])
 def test_single_value_instruments(key: str, low: int, high: int) -> None:
     assert score(key, [low]).total == low and score(key, [high]).total == high
     with pytest.raises(AnswersRefused) as refused:

@@ -92,13 +92,14 @@ def test_staff_entry_on_the_patients_behalf(web, world, db) -> None:
     client = web["nurse_a"]
     pid = world.patients["p_a1"]
     form = client.get(f"/patients/{pid}/measures/new", params={"instrument": "madrs"})
-    assert form.status_code == 200 and "Total (0 to 60)" in form.text
+    assert form.status_code == 200 and 'id="madrs-item-10"' in form.text
     csrf = csrf_of(form.text)
+    items = {f"madrs.{n}": "2" for n in range(1, 11)}
     bad = client.post(f"/patients/{pid}/measures/new?instrument=madrs",
-                      data={"madrs.1": "61", "csrf_token": csrf})
-    assert bad.status_code == 422 and "0 to 60" in bad.text and count(db) == 0
+                      data={**items, "madrs.1": "7", "csrf_token": csrf})
+    assert bad.status_code == 422 and "0 to 6" in bad.text and count(db) == 0
     good = client.post(f"/patients/{pid}/measures/new?instrument=madrs",
-                       data={"madrs.1": "24", "occasion": "baseline", "csrf_token": csrf},
+                       data={**items, "occasion": "baseline", "csrf_token": csrf},
                        follow_redirects=False)
     assert good.status_code == 303 and count(db) == 1
     assert db.execute(select(Measure.source)).scalar_one() == "staff"
@@ -168,7 +169,7 @@ def test_links_due_follow_the_course_plan(api, world, db: Session) -> None:
 def test_progress_page_charts_every_instrument_with_totals(api, web, world) -> None:
     pid = world.patients["p_a2"]
     for instrument, answers in (("gad7", [1] * 7), ("gad7", [2] * 7), ("pain", [6]),
-                                ("cssrs", [0, 0, None, None, None, 0])):
+                                ("cssrs", [0, 0, None, None, None, 0, None])):
         api["nurse_a"].post(f"/api/v1/patients/{pid}/measures",
                             json={"instrument": instrument, "answers": answers})
     page = web["nurse_a"].get(f"/patients/{pid}/measures")

@@ -69,7 +69,7 @@ def test_rise_and_cssrs_alerts_with_severity_from_the_table(api, world) -> None:
     assert _post(api["nurse_a"], pid, "phq9", [1, 1, 1, 1, 0, 0, 0, 0, 0]).json()["alerts"] == []
     rise = _post(api["nurse_a"], pid, "phq9", [2, 2, 2, 1, 1, 1, 0, 0, 0]).json()
     assert [a["rule"] for a in rise["alerts"]] == ["phq9-rise"] and rise["alerts"][0]["severity"] == "review"
-    high = _post(api["nurse_a"], pid, "cssrs", [1, 1, 0, 1, 0, 0]).json()
+    high = _post(api["nurse_a"], pid, "cssrs", [1, 1, 0, 1, 0, 0, None]).json()
     assert high["risk_level"] == "high" and high["total"] is None
     assert [(a["rule"], a["severity"]) for a in high["alerts"]] == [("cssrs-high", "immediate")]
     severities = [a["severity"] for a in api["nurse_a"].get("/api/v1/alerts").json()]
@@ -100,7 +100,7 @@ def test_follow_up_closes_the_alert_once_and_is_audited(api, world, db: Session)
 
 def test_unanswered_alerts_escalate_after_the_table_time(api, world, db: Session) -> None:
     pid = world.patients["p_a1"]
-    _post(api["nurse_a"], pid, "cssrs", [1, 1, 1, 0, 0, 0])  # moderate: same-day, 240 min
+    _post(api["nurse_a"], pid, "cssrs", [1, 1, 1, 0, 0, 0, None])  # moderate: same-day, 240 min
     system = Actor(username="cli:test", role="system")
     assert alerts.escalate_overdue(db=db, actor=system, now=clock.now() + timedelta(minutes=200)) == []
     escalated = alerts.escalate_overdue(db=db, actor=system, now=clock.now() + timedelta(minutes=241))

@@ -1,6 +1,6 @@
 """Dose calculation by route, indication and weight, with the basis and source of every dose."""
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import cache
 from typing import Any
 
@@ -198,11 +198,13 @@ def check_given(*, route: str, dose_mg: float, weight_kg: float | None,
     if row["mode"] == "devices":
         return _devices(route, indication, row, dose_mg, reason)
     weight = _check_weight(weight_kg)
-    per_kg = round(dose_mg / weight, 3)
+    exact_per_kg = dose_mg / weight
+    per_kg = round(exact_per_kg, 3)
     if row["mode"] != "per_hour":
         try:
-            return calculate(route=route, weight_kg=weight, indication=indication,
-                             mg_per_kg=per_kg, override_reason=reason)
+            checked = calculate(route=route, weight_kg=weight, indication=indication,
+                                mg_per_kg=exact_per_kg, override_reason=reason)
+            return replace(checked, dose_mg=dose_mg, mg_per_kg=per_kg)
         except DoseRefused as exc:
             raise DoseRefused("dose_mg", f"{dose_mg:g} mg is {per_kg:g} mg/kg: {exc.message}",
                               exc.accepted) from None
@@ -210,7 +212,7 @@ def check_given(*, route: str, dose_mg: float, weight_kg: float | None,
     low, high = row["min_mg_per_kg_per_h"] * hours, row["max_mg_per_kg_per_h"] * hours
     hard = row["hard_max_mg_per_kg_per_h"] * hours
     try:
-        _check_range("dose_mg", per_kg, low, high, "mg/kg", reason, hard)
+        _check_range("dose_mg", exact_per_kg, low, high, "mg/kg", reason, hard)
     except DoseRefused as exc:
         raise DoseRefused("dose_mg", f"{dose_mg:g} mg is {per_kg:g} mg/kg over {hours:g} h: "
                           f"{exc.message}", exc.accepted) from None

@@ -13,6 +13,7 @@ from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.permissions import Permission, allows
 from ketaclinic.errors import Conflict, InvalidInput, NotFound
 from ketaclinic.evaluations.models import Evaluation
+from ketaclinic.knowledge import crisis as crisis_advice
 from ketaclinic.knowledge import instruments
 from ketaclinic.knowledge.outcomes import Point
 from ketaclinic.measures import alerts, links, schemas, service, trajectory
@@ -48,10 +49,15 @@ def _form_page(request: Request, keys: list[str], action: str, *, status_code: i
                   errors=errors or [], values=values or {}, heading=heading, staff=staff, **extra)
 
 
-def _crisis(db: Session, raised: list[MeasureAlert], site_pk: int) -> list[str] | None:
-    if not any(service.shows_crisis_contacts(a.rule) for a in raised):
+def _crisis(db: Session, raised: list[MeasureAlert], site_pk: int) -> dict[str, Any] | None:
+    """What a patient whose answers suggest suicidal thoughts sees first: the crisis contacts,
+    and for high risk the advice to call now (never a promised call-back)."""
+    suicidal = [a for a in raised if service.shows_crisis_contacts(a.rule)]
+    if not suicidal:
         return None
-    return service.crisis_contacts(db, site_pk)
+    return {"contacts": service.crisis_contacts(db, site_pk),
+            "high": any(a.severity == "immediate" for a in suicidal),
+            "act_now": crisis_advice.act_now(), "reach_out": crisis_advice.reach_out()}
 
 
 def _problem_lines(exc: InvalidInput) -> list[str]:

@@ -14,7 +14,7 @@ from ketaclinic.clinics.models import Network, Site
 from ketaclinic.db import insert_many
 from ketaclinic.errors import invalid
 from ketaclinic.evaluations.models import Evaluation
-from ketaclinic.knowledge import instruments
+from ketaclinic.knowledge import alert_rules, crisis, instruments
 from ketaclinic.knowledge.outcomes import table
 from ketaclinic.measures import schemas
 from ketaclinic.measures.models import Measure, MeasureAlert, MeasureAnswer, MeasureRequest
@@ -25,7 +25,7 @@ from ketaclinic.patients.service import FUTURE_TOLERANCE
 
 def shows_crisis_contacts(rule: str) -> bool:
     """Whether an alert rule is about suicidality (the patient sees the crisis contacts)."""
-    return bool(table()["alerts"].get(rule, {}).get("crisis"))
+    return alert_rules.is_crisis(rule)
 
 
 def active_course(db: Session, patient_pk: int) -> Evaluation | None:
@@ -42,11 +42,14 @@ def prescriber_of(db: Session, patient_pk: int) -> str | None:
     return course.signed_by if course else None
 
 
-def crisis_contacts(db: Session, site_pk: int) -> list[str]:
-    """The crisis contacts the clinic has configured (empty: none configured)."""
-    network = db.execute(select(Network).join(Site, Site.network_pk == Network.pk)
-                         .where(Site.pk == site_pk)).scalar_one()
-    return list(network.crisis_contacts or [])
+def crisis_contacts(db: Session, site_pk: int | None = None) -> list[str]:
+    """The crisis contacts the network has configured, or the national ones when it has none
+    (a person at risk never sees an empty list)."""
+    query = select(Network.crisis_contacts)
+    if site_pk is not None:
+        query = query.join(Site, Site.network_pk == Network.pk).where(Site.pk == site_pk)
+    configured = db.execute(query.order_by(Network.pk).limit(1)).scalar_one_or_none()
+    return list(configured or []) or crisis.fallback_contacts()
 
 
 def _score(instrument: str, answers: list[Any]) -> instruments.Score:
@@ -96,29 +99,14 @@ def record(*, db: Session, patient: Patient, instrument: str, answers: list[Any]
 
 def _raise_alerts(db: Session, patient: Patient, measure: Measure, scored: instruments.Score,
                   previous: int | None, actor: Actor) -> list[MeasureAlert]:
-    rules = table()["alerts"]
     escalation = table()["escalation"]
-    fired = []
-    for name, rule in rules.items():
-        if rule["instrument"] != measure.instrument:
-            continue
-        if "item" in rule:
-            value = scored.answers[rule["item"] - 1]
-            hit = value is not None and value > rule["above"]
-        elif "risk" in rule:
-            hit = scored.risk_level == rule["risk"]
-        else:
-            hit = (previous is not None and scored.total is not None
-                   and scored.total - previous >= rule["rise"])
-        if hit:
-            fired.append((name, rule))
     raised = []
     now = clock.now()
-    for name, rule in fired:
-        minutes = escalation[f"{rule['severity']}_minutes"]
+    for rule in alert_rules.alerts_for(scored, previous):
+        minutes = escalation[f"{rule.severity}_minutes"]
         alert = MeasureAlert(patient_pk=patient.pk, site_pk=measure.site_pk, measure_pk=measure.pk,
-                             rule=name, severity=rule["severity"], message=rule["message"],
-                             source=rule["source"], prescriber=prescriber_of(db, patient.pk),
+                             rule=rule.name, severity=rule.severity, message=rule.message,
+                             source=rule.source, prescriber=prescriber_of(db, patient.pk),
                              raised_at=now, escalate_at=now + timedelta(minutes=minutes),
                              created_by=actor.username)
         db.add(alert)
