@@ -43,8 +43,15 @@ def test_self_check_results_and_an_enquiry(anon, web, db: Session) -> None:
     assert 'id="crisis"' in risk.text and "Test crisis line" in risk.text
     bad = anon.post("/check", data={"csrf_token": csrf, "route": "iv", "age": "abc"})
     assert bad.status_code == 422 and "age: &#39;abc&#39; is not a number" in bad.text
-    unknown = anon.post("/check", data={"csrf_token": csrf, "age": "40", "medicine_1": "unobtainium"})
-    assert unknown.status_code == 422 and "medicine_1" in unknown.text
+    unknown = anon.post("/check", data={"csrf_token": csrf, "age": "40", "medicine_1": "Sertraline"})
+    assert unknown.status_code == 200 and "You take Sertraline: it is not on our list" in unknown.text
+    # Someone at risk whose form has a mistake still sees where to get help first.
+    both = anon.post("/check", data={"csrf_token": csrf, "age": "abc", "suicidal_thoughts": "yes"})
+    assert both.status_code == 422
+    assert both.text.index('id="crisis"') < both.text.index('id="check-errors"')
+    # Sources are named, not given as file names or keys.
+    assert "SPRAVATO prescribing information" in review.text or "Andrashko" in review.text
+    assert "protocol-facts.md" not in review.text and "screening_rules" not in review.text
     # Nothing a visitor typed was stored (no rows, no audit events).
     assert db.execute(select(func.count()).select_from(Enquiry)).scalar_one() == 0
     assert db.execute(select(func.count()).select_from(AuditEvent)).scalar_one() == audit_before

@@ -7,6 +7,7 @@ from ketaclinic.fhir.record import record_from_bundle
 from ketaclinic.knowledge.screening import screen
 from ketaclinic.knowledge.self_check import Answers, check, table
 from tests.fhir_builders import ON, bundle
+from tests.knowledge.test_reading_the_record import CASES
 from tests.knowledge.test_screening_vignettes import VIGNETTES
 
 BASE = {"age": 46, "systolic_mmhg": 122, "diastolic_mmhg": 78, "weight_kg": 72}
@@ -34,7 +35,11 @@ EQUIVALENT = {
     "cerebral infarction": Answers(conditions=frozenset({"stroke"}), **BASE),
     "hypertension on record": Answers(route="esketamine", conditions=frozenset({"hypertension"}),
                                       **BASE),
-    "psychosis": Answers(conditions=frozenset({"psychosis"}), **BASE),
+    "psychosis": Answers(conditions=frozenset({"psychosis-now"}), **BASE),
+    "past psychotic episode": Answers(route="oral", conditions=frozenset({"psychosis"}), **BASE),
+    "midazolam by name only": Answers(other_medicines=(("Midazolam 7.5 mg tablet", None),),
+                                      **BASE),
+    "gabapentin": Answers(other_medicines=(("gabapentin", None),), **BASE),
     "bipolar disorder": Answers(conditions=frozenset({"bipolar"}), **BASE),
     "alcohol dependence": Answers(conditions=frozenset({"substance"}), **BASE),
     "active pregnancy": Answers(route="esketamine", conditions=frozenset({"pregnant"}), **BASE),
@@ -48,7 +53,7 @@ EQUIVALENT = {
     "cerebral arteriovenous malformation": Answers(route="im", conditions=frozenset({"avm"}),
                                                    **BASE),
 }
-BY_NAME = {v.name: v for v in VIGNETTES}
+BY_NAME = {v.name: v for v in [*VIGNETTES, *CASES]}
 
 
 @pytest.mark.parametrize("name", sorted(EQUIVALENT))
@@ -68,6 +73,32 @@ def test_every_self_check_question_and_outcome_has_words() -> None:
     assert {row["key"] for row in table()["condition"]} >= {"aneurysm", "pregnant", "psychosis"}
     assert set(table()["outcomes"]) == {"eligible", "needs-review", "not-eligible"}
     assert table()["disclaimer"]
+
+
+def test_there_are_at_least_twenty_five_agreeing_stories() -> None:
+    assert len(EQUIVALENT) >= 25
+
+
+def test_every_reason_is_listed_not_only_the_blocking_one() -> None:
+    answers = Answers(conditions=frozenset({"aneurysm", "hypertension"}),
+                      other_medicines=(("fentanyl patch", None),), **BASE)
+    result = check(answers, ON)
+    assert result.outcome == "not-eligible"
+    texts = " ".join(text for text, _ in result.reasons)
+    assert "aneurysm" in texts and "High blood pressure" in texts and "Opioid" in texts
+
+
+def test_any_medicine_is_accepted_and_one_off_the_list_is_noted() -> None:
+    result = check(Answers(other_medicines=(("Sertraline", 100.0),), **BASE), ON)
+    assert result.outcome == "eligible"
+    assert any("Sertraline: it is not on our list" in note for note in result.notes)
+
+
+def test_a_very_high_blood_pressure_gets_advice_to_seek_care_today() -> None:
+    result = check(Answers(age=46, route="esketamine", systolic_mmhg=186, diastolic_mmhg=114), ON)
+    assert result.urgent.startswith("A blood pressure of 186/114 is very high")
+    assert "call 911" in result.urgent
+    assert check(Answers(**BASE), ON).urgent == ""
 
 
 def test_risk_answers_bring_the_crisis_contacts() -> None:

@@ -82,3 +82,38 @@ def test_the_patient_portal_is_accessible_on_a_phone(phone: Page, demo_server: s
     phone.locator("#my-progress").click()
     phone.wait_for_load_state()
     assert serious_violations(phone) == []
+
+
+def test_a_suicidal_visitor_sees_988_and_911_first_when_no_contacts_are_set(
+        phone: Page, demo_server: str, demo_database: str) -> None:
+    from sqlalchemy import create_engine, update
+    from sqlalchemy.orm import Session
+
+    from ketaclinic.clinics.models import Network
+
+    engine = create_engine(demo_database)
+    with Session(engine) as db:
+        saved = [(n.pk, n.crisis_contacts) for n in db.query(Network)]
+        db.execute(update(Network).values(crisis_contacts=[]))
+        db.commit()
+    try:
+        start(phone, demo_server, "29")
+        phone.get_by_label("Medicine you take (1), if any").fill("sertraline")  # not on the list
+        phone.locator("input[name=suicidal_thoughts][value=yes]").check()
+        phone.get_by_role("button", name="See my result").click()
+        crisis = phone.locator("#crisis")
+        expect(crisis).to_be_visible()
+        expect(crisis).to_contain_text("988")
+        expect(crisis).to_contain_text("911")
+        expect(crisis).to_contain_text("call or text 988, or call 911, now")
+        first = phone.locator("main > *").first
+        assert first.get_attribute("id") == "crisis", "the crisis contacts come first"
+        box, outcome = crisis.bounding_box(), phone.locator("#outcome").bounding_box()
+        assert box and outcome and box["y"] < outcome["y"] and box["y"] < PHONE["height"]
+        expect(phone.locator("body")).to_contain_text("You take sertraline")
+    finally:
+        with Session(engine) as db:
+            for pk, contacts in saved:
+                db.execute(update(Network).where(Network.pk == pk).values(crisis_contacts=contacts))
+            db.commit()
+        engine.dispose()

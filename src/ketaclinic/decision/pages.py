@@ -17,7 +17,7 @@ from ketaclinic.billing.superbill import money
 from ketaclinic.clinics.models import Network, Site
 from ketaclinic.decision.models import Enquiry
 from ketaclinic.errors import DomainError, FieldProblem, InvalidInput
-from ketaclinic.knowledge import decision_aid, dosing, self_check
+from ketaclinic.knowledge import crisis, decision_aid, dosing, self_check
 from ketaclinic.knowledge.courses import plan
 from ketaclinic.knowledge.vital_limits import plausible_ranges
 from ketaclinic.web.csrf import check_csrf
@@ -61,22 +61,26 @@ def answers_from(form: Any) -> self_check.Answers:
     if ticked - known:
         raise InvalidInput([FieldProblem("conditions", ", ".join(sorted(ticked - known)),
                                          ", ".join(sorted(known)))])
-    medicines = []
+    medicines, others = [], []
     names = {display.lower(): key for key, (display, _) in self_check.medications().items()}
     for n in range(1, MEDICINE_ROWS + 1):
-        name = str(form.get(f"medicine_{n}", "")).strip().lower()
-        if not name:
+        typed = " ".join(str(form.get(f"medicine_{n}", "")).split())[:100]
+        if not typed:
             continue
-        key = names.get(name) or (name if name in self_check.medications() else None)
+        daily = _number(form, f"medicine_{n}_mg", 0.01, 5000)
+        key = names.get(typed.lower()) or (typed.lower() if typed.lower() in
+                                           self_check.medications() else None)
+        # Any medicine is accepted: one not on the interaction list is noted for the clinician.
         if key is None:
-            raise InvalidInput([FieldProblem(f"medicine_{n}", f"{name!r} is not on the list",
-                                             "a medicine from the list (start typing)")])
-        medicines.append((key, _number(form, f"medicine_{n}_mg", 0.01, 5000)))
+            others.append((typed, daily))
+        else:
+            medicines.append((key, daily))
     age = _number(form, "age", 1, 120, required=True)
     assert age is not None
     return self_check.Answers(
         age=int(age), route=route, conditions=frozenset(ticked),
         ketamine_allergy=form.get("ketamine_allergy") == "yes", medicines=tuple(medicines),
+        other_medicines=tuple(others),
         systolic_mmhg=_plausible(form, "systolic_mmhg"),
         diastolic_mmhg=_plausible(form, "diastolic_mmhg"),
         weight_kg=_plausible(form, "weight_kg"),
@@ -84,18 +88,25 @@ def answers_from(form: Any) -> self_check.Answers:
 
 
 def _crisis(db: Session) -> list[str]:
+    """The network's crisis contacts, or the national ones when it has set none."""
     network = db.execute(select(Network).order_by(Network.pk).limit(1)).scalar_one_or_none()
-    return list(network.crisis_contacts) if network else []
+    return list(network.crisis_contacts or []) if network and network.crisis_contacts \
+        else crisis.fallback_contacts()
 
 
 def _form(request: Request, db: Session, errors: list[str] | None = None,
           values: dict[str, Any] | None = None, status_code: int = 200) -> Response:
+    values = values or {}
+    # A visitor who said they have suicidal thoughts sees where to get help first, even when
+    # something else in the form needs fixing.
+    at_risk = values.get("suicidal_thoughts") == "yes"
     return render(request, "decision/check.html", status_code=status_code, errors=errors or [],
-                  values=values or {}, conditions=self_check.table()["condition"],
+                  values=values, conditions=self_check.table()["condition"],
                   concerns=self_check.table()["concern"], tried=self_check.table()["tried"],
                   medicines=sorted(d for d, _ in self_check.medications().values()),
                   rows=range(1, MEDICINE_ROWS + 1),
-                  disclaimer=self_check.table()["disclaimer"], crisis=_crisis(db))
+                  disclaimer=self_check.table()["disclaimer"], crisis=_crisis(db),
+                  at_risk=at_risk, act_now=crisis.act_now())
 
 
 @router.get("/check", response_class=HTMLResponse)
@@ -150,6 +161,7 @@ async def check_result(request: Request, db: Session = Depends(get_db)) -> Respo
     return render(request, "decision/result.html", result=result, answers=answers,
                   concern=concern, tried=tried,
                   crisis=_crisis(db) if result.crisis else [], cost=cost, money=money,
+                  act_now=crisis.act_now(),
                   preparation=decision_aid.preparation(answers.route),
                   disclaimer=self_check.table()["disclaimer"])
 

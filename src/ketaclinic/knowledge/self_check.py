@@ -15,6 +15,7 @@ from ketaclinic.knowledge.record import (
     PatientRecord,
     Weight,
 )
+from ketaclinic.knowledge.ruleset import default_ruleset
 from ketaclinic.knowledge.screening import Finding, decide, screen
 from ketaclinic.knowledge.tables import load_table
 
@@ -45,6 +46,7 @@ class Answers:
     conditions: frozenset[str] = frozenset()
     ketamine_allergy: bool = False
     medicines: tuple[tuple[str, float | None], ...] = ()  # (medicine key, mg a day if known)
+    other_medicines: tuple[tuple[str, float | None], ...] = ()  # (name as typed, mg a day)
     systolic_mmhg: float | None = None
     diastolic_mmhg: float | None = None
     weight_kg: float | None = None
@@ -61,6 +63,7 @@ class SelfCheckResult:
     reasons: list[tuple[str, str]] = field(default_factory=list)  # (plain reason, source)
     notes: list[str] = field(default_factory=list)
     crisis: bool = False
+    urgent: str = ""  # said first: a finding that needs care today, not a clinic visit
 
 
 def record_of(answers: Answers, on: date) -> PatientRecord:
@@ -72,7 +75,8 @@ def record_of(answers: Answers, on: date) -> PatientRecord:
         raise ValueError(f"conditions: unknown {', '.join(unknown)}")
     conditions = tuple(ConditionFact(f"answer:{key}", (Coding(rows[key]["system"], rows[key]["code"],
                                                               rows[key]["label"]),),
-                                     text=rows[key]["label"], clinical_status="active")
+                                     text=rows[key]["label"],
+                                     clinical_status=rows[key].get("status", "active"))
                        for key in sorted(answers.conditions))
     known = medications()
     meds = []
@@ -82,6 +86,9 @@ def record_of(answers: Answers, on: date) -> PatientRecord:
         display, code = known[key]
         meds.append(MedicationFact(f"answer:{key}", (Coding(RXNORM, code, display),), display,
                                    status="active", daily_dose_mg=daily))
+    for index, (name, daily) in enumerate(answers.other_medicines):
+        meds.append(MedicationFact(f"answer:other-{index}", (), name, status="active",
+                                   daily_dose_mg=daily))
     allergy = table()["ketamine_allergy"]
     allergies = (AllergyFact("answer:ketamine-allergy", (Coding(allergy["system"], allergy["code"],
                                                                 "ketamine"),), "ketamine",
@@ -105,14 +112,32 @@ def check(answers: Answers, on: date) -> SelfCheckResult:
     outcome = decide(counted)
     words = table()["outcomes"][outcome]
     result = SelfCheckResult(outcome, words["title"], words["text"])
-    shown = [f for f in counted if f.severity == ("contraindication" if outcome == "not-eligible"
-                                                   else "caution")]
     plain = table()["plain"]
+    # Every reason, the blocking ones first: one never hides another.
+    shown = [f for f in counted if f.severity in ("contraindication", "caution")]
     result.reasons = [(plain.get(f.rule, f.message), f.source) for f in _unique(shown)]
+    result.notes = [plain.get(f.rule, f.message) for f in _unique(
+        [f for f in counted if f.severity == "info"])]
     if any(f.rule == "missing-blood-pressure" for f in screened.findings):
         result.notes.append("You did not give a blood pressure: the clinic will measure it.")
-    result.crisis = answers.suicidal_thoughts or "psychosis" in answers.conditions
+    matched = {e.split(" ")[0] for f in screened.findings for e in f.evidence}
+    result.notes += [table()["unlisted_medicine"].format(name=name)
+                     for index, (name, _) in enumerate(answers.other_medicines)
+                     if f"answer:other-{index}" not in matched]
+    result.urgent = _urgent_bp(answers)
+    result.crisis = answers.suicidal_thoughts or "psychosis-now" in answers.conditions
     return result
+
+
+def _urgent_bp(answers: Answers) -> str:
+    """Advice to get care today for a blood pressure in the hypertensive-urgency range."""
+    ruleset = default_ruleset()
+    systolic, diastolic = answers.systolic_mmhg or 0, answers.diastolic_mmhg or 0
+    if systolic >= ruleset.value("hazard_systolic_mmhg") or \
+            diastolic >= ruleset.value("hazard_diastolic_mmhg"):
+        return table()["urgent_bp"]["text"].format(systolic=f"{systolic:g}",
+                                                   diastolic=f"{diastolic:g}")
+    return ""
 
 
 def _unique(findings: list[Finding]) -> list[Finding]:

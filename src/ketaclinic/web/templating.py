@@ -10,6 +10,7 @@ from fastapi.templating import Jinja2Templates
 
 from ketaclinic import clock
 from ketaclinic.auth.permissions import ROLE_LABELS, Permission, Role, allows
+from ketaclinic.knowledge import sources
 from ketaclinic.settings import get_settings
 from ketaclinic.web.csrf import csrf_field
 
@@ -32,6 +33,7 @@ def age_on(birth_date: date, today: date) -> int:
 templates.env.globals.update(
     csrf_field=csrf_field,
     server_now=lambda: clock.now().isoformat(),
+    cite=sources.named,
     timedelta=timedelta,
     Permission=Permission,
     allows=allows,
