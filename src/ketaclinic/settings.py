@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     mail_from: str = "ketaclinic@localhost"
     # The address patients reach the app at, for links in email (no trailing slash).
     public_url: str = "http://127.0.0.1:8000"
+    # Seconds between the demo server's own worker passes (reminders, alert escalation notices).
+    worker_interval_s: float = Field(default=60, ge=0.5, le=3600)
     # Demos and tests only: start the clinic's clock at this moment (ISO 8601 with an offset);
     # it runs on from there. Never set for real patients.
     clock_at: datetime | None = None

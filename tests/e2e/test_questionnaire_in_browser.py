@@ -1,5 +1,6 @@
 """A patient answers an emailed questionnaire link on a phone; the prescriber follows the alert up."""
 
+import email as email_parser
 import re
 import time
 from collections.abc import Iterator
@@ -62,7 +63,8 @@ def mailing_server(demo_database: str, mailbox: tuple[int, Mailbox]) -> Iterator
     base = f"http://127.0.0.1:{port}"
     server = start_server(demo_database, port, demo=True, extra_env={
         "KETACLINIC_SMTP_HOST": "127.0.0.1", "KETACLINIC_SMTP_PORT": str(mailbox[0]),
-        "KETACLINIC_SMTP_STARTTLS": "false", "KETACLINIC_PUBLIC_URL": base})
+        "KETACLINIC_SMTP_STARTTLS": "false", "KETACLINIC_PUBLIC_URL": base,
+        "KETACLINIC_WORKER_INTERVAL_S": "1"})
     yield base
     stop_server(server)
 
@@ -171,3 +173,67 @@ def test_trajectory_pages_show_the_cards(page: Page, demo_server: str, demo_data
     page.get_by_label("Note").fill("Offered 4 more infusions; patient agrees.")
     page.get_by_role("button", name="Record the decision").click()
     expect(page.locator("#review-decision")).to_contain_text("Extend induction")
+
+
+def overdue(database_url: str, alert_id: str) -> None:
+    """Time passes: the alert's time to be followed up is over."""
+    import uuid
+    from datetime import timedelta
+
+    from ketaclinic import clock
+    from ketaclinic.measures.models import MeasureAlert
+
+    engine = make_engine(database_url)
+    with Session(engine) as db:
+        alert = db.execute(select(MeasureAlert).where(MeasureAlert.id == uuid.UUID(alert_id))
+                           ).scalar_one()
+        alert.escalate_at = clock.now() - timedelta(minutes=1)
+        db.commit()
+    engine.dispose()
+
+
+def test_an_escalated_high_risk_alert_reaches_the_on_call_clinician(
+        page: Page, mailing_server: str, demo_database: str,
+        mailbox: tuple[int, Mailbox]) -> None:
+    base = mailing_server
+    patient_id, family_name = patient_in_induction(demo_database)
+    log_in(page, base, "prescriber")
+    page.goto(f"{base}/account")
+    page.get_by_label("Email").fill("on-call.doctor@harbor.example")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#email-on-file")).to_have_text("on-call.doctor@harbor.example")
+
+    page.goto(f"{base}/patients/{patient_id}/measures/new?instrument=cssrs")
+    for item in (1, 2, 3, 4, 5):
+        page.locator(f"#cssrs-item-{item}").get_by_label("Yes").check()
+    page.locator("#cssrs-item-6").get_by_label("No").check()
+    page.get_by_role("button", name="Send my answers").click()
+    page.goto(f"{base}/alerts")
+    row = page.locator("tr.alert-row").filter(has_text=family_name).filter(
+        has_text="C-SSRS screener at high risk").first
+    row.get_by_role("link", name="Record follow-up").click()
+    alert_id = page.url.rsplit("/", 1)[1]
+
+    log_in(page, base, "admin")
+    page.goto(f"{base}/on-call?site=HPC")
+    expect(page.locator("#on-call-now")).to_contain_text("Nobody is on call now")
+    page.get_by_label("Clinician").select_option("prescriber")
+    page.get_by_role("button", name="Add to the rota").click()
+    expect(page.locator("#on-call-now")).to_contain_text("on-call.doctor@harbor.example")
+
+    overdue(demo_database, alert_id)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not any(
+            "Escalated immediate alert at Harbor Point" in m for m in mailbox[1].messages):
+        time.sleep(0.2)
+    [raw] = [m for m in mailbox[1].messages if "Escalated immediate alert" in m]
+    notice = email_parser.message_from_string(raw)
+    assert notice["To"] == "on-call.doctor@harbor.example"
+    body = notice.get_payload(decode=True).decode()
+    assert f"/alerts/{alert_id}" in body and family_name not in body
+
+    log_in(page, base, "prescriber")
+    page.goto(f"{base}/alerts/{alert_id}")
+    expect(page.locator("#alert-notice")).to_have_attribute("data-status", "sent")
+    expect(page.locator("#alert-notice")).to_contain_text(
+        "emailed to on-call.doctor@harbor.example")

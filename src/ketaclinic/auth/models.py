@@ -23,6 +23,8 @@ class User(RecordMixin, Base):
 
     username: Mapped[str] = mapped_column(String(150), unique=True)
     display_name: Mapped[str] = mapped_column(String(200))
+    # Where work for this person is sent (escalated alerts when on call); empty: none.
+    email: Mapped[str] = mapped_column(String(254), default="")
     role: Mapped[str] = mapped_column(String(20))
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(default=True)

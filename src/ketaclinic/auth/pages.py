@@ -172,6 +172,27 @@ def account(
     return render(request, "auth/account.html", user=user, qr="", error="")
 
 
+@router.post("/account/email")
+async def account_email(
+    request: Request,
+    actor: Actor = Depends(require(Permission.ACCOUNT)),
+    db: Session = Depends(get_db),
+) -> Response:
+    """Set one's own email address (escalated alerts reach it when on call)."""
+    form = await request.form()
+    user = db.execute(select(User).where(User.pk == actor.user_pk)).scalar_one()
+    try:
+        auth.set_email(db=db, user=user, email=str(form.get("email", "")), actor=actor)
+    except InvalidInput as exc:
+        db.rollback()
+        user = db.execute(select(User).where(User.pk == actor.user_pk)).scalar_one()
+        return render(request, "auth/account.html", status_code=422, user=user, qr="",
+                      error="", email_error="; ".join(p.text() for p in exc.problems),
+                      email_value=str(form.get("email", "")))
+    db.commit()
+    return RedirectResponse("/account", status_code=303)
+
+
 @router.post("/account/mfa")
 async def account_mfa(
     request: Request,
@@ -256,7 +277,8 @@ async def user_new_submit(
                          display_name=values.get("display_name", ""),
                          role=values.get("role", ""), password=str(form.get("password", "")),
                          site_codes=[str(s) for s in form.getlist("sites")],
-                         patient_id=values.get("patient_id") or None, actor=actor)
+                         patient_id=values.get("patient_id") or None,
+                         email=values.get("email", ""), actor=actor)
     except InvalidInput as exc:
         db.rollback()
         return _user_form(request, db, values, [p.text() for p in exc.problems], 422)

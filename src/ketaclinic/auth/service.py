@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
@@ -59,6 +60,27 @@ def actor_for(user: User, client: str = "") -> Actor:
     )
 
 
+def checked_email(value: str) -> str:
+    """An email address in normal form, "" for none, or InvalidInput saying what is accepted."""
+    text = value.strip()
+    if not text:
+        return ""
+    try:
+        return str(validate_email(text, check_deliverability=False).normalized)
+    except EmailNotValidError:
+        raise InvalidInput([FieldProblem("email", f"{text!r} is not an email address",
+                                         "an address such as name@clinic.org, or empty")]) from None
+
+
+def set_email(*, db: Session, user: User, email: str, actor: Actor) -> User:
+    """Change where a user's work is emailed (escalated alerts when on call). Audited."""
+    user.email = checked_email(email)
+    db.flush()
+    audit.record(db=db, actor=actor, action="update", record_type="User", record_id=user.id,
+                 detail="email address " + ("set" if user.email else "removed"))
+    return user
+
+
 def create_user(
     *,
     db: Session,
@@ -68,6 +90,7 @@ def create_user(
     password: str,
     site_codes: list[str],
     patient_id: str | None = None,
+    email: str = "",
     actor: Actor,
 ) -> User:
     """Create a user with one role; staff need sites, a patient user needs a patient record."""
@@ -99,6 +122,11 @@ def create_user(
                                          "a patient id"))
     elif role in set(Role) and not sites:
         problems.append(FieldProblem("sites", "staff belong to at least one site", all_codes))
+    try:
+        address = checked_email(email)
+    except InvalidInput as exc:
+        problems += exc.problems
+        address = ""
     if problems:
         raise InvalidInput(problems)
     if find_user(db=db, username=username):
@@ -114,6 +142,7 @@ def create_user(
         password_hash=hash_password(password),
         sites=sites,
         patient_pk=patient.pk if patient else None,
+        email=address,
         created_by=actor.username,
     )
     db.add(user)

@@ -1,7 +1,8 @@
 """Alert follow-through: who sees open alerts, recording what was done, escalation when overdue."""
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -10,12 +11,15 @@ from ketaclinic import clock
 from ketaclinic.audit import service as audit
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.models import User
+from ketaclinic.clinics.models import Site
 from ketaclinic.errors import Conflict, NotFound, invalid, public_id
+from ketaclinic.integrations import email
 from ketaclinic.knowledge.outcomes import table
-from ketaclinic.measures import schemas
+from ketaclinic.measures import on_call, schemas
 from ketaclinic.measures.models import MeasureAlert
 from ketaclinic.patients import service as patients
-from ketaclinic.patients.models import Patient
+from ketaclinic.patients.models import Patient, PatientMrn
+from ketaclinic.settings import get_settings
 
 
 def follow_up_actions() -> dict[str, str]:
@@ -24,6 +28,7 @@ def follow_up_actions() -> dict[str, str]:
 
 
 ESCALATOR = Actor(username="system:alert-escalation", role="system")
+NOTICE_PENDING, NOTICE_SENT, NOTICE_FAILED = "pending", "sent", "failed"
 
 
 def open_alerts(*, db: Session, site_pks: set[int] | frozenset[int]) -> Sequence[
@@ -88,6 +93,7 @@ def escalate_overdue(*, db: Session, actor: Actor, now: datetime | None = None) 
         MeasureAlert.escalate_at <= moment)).scalars().all()
     for alert in overdue:
         alert.escalated_at = moment
+        alert.notice_status, alert.notice_next_at = NOTICE_PENDING, moment
         db.flush()
         recipients = _site_prescribers(db, alert.site_pk)
         audit.record(db=db, actor=actor, action="escalate", record_type="MeasureAlert",
@@ -101,3 +107,78 @@ def _site_prescribers(db: Session, site_pk: int) -> list[User]:
     users = db.execute(select(User).where(User.role == "prescriber", User.active.is_(True))
                        ).scalars().all()
     return [u for u in users if site_pk in {s.pk for s in u.sites}]
+
+
+def _recipient(db: Session, alert: MeasureAlert, at: datetime) -> User | None:
+    """Who an escalated alert goes to: the site's on-call clinician, else the course's prescriber
+    (either only with an email address)."""
+    on_duty = on_call.on_call_at(db=db, site_pk=alert.site_pk, at=at)
+    if on_duty is not None and on_duty.email:
+        return on_duty
+    if alert.prescriber:
+        prescriber = db.execute(select(User).where(User.username == alert.prescriber,
+                                                   User.active.is_(True))).scalar_one_or_none()
+        if prescriber is not None and prescriber.email:
+            return prescriber
+    return None
+
+
+def notice(db: Session, alert: MeasureAlert, to: User) -> email.Email:
+    """The escalation notice: what is overdue and where to act; the patient by MRN only."""
+    site = db.get(Site, alert.site_pk)
+    assert site is not None
+    mrn = db.execute(select(PatientMrn.mrn).where(PatientMrn.patient_pk == alert.patient_pk,
+                                                  PatientMrn.site_pk == alert.site_pk)
+                     ).scalar_one_or_none() or "(no MRN at this site)"
+    raised = alert.raised_at.astimezone(ZoneInfo(site.time_zone))
+    url = f"{get_settings().public_url}/alerts/{alert.id}"
+    body = "\n".join([
+        f"{to.display_name}: you are on call for {site.name}.",
+        "",
+        f"An alert was not followed up in time and is now escalated to you ({alert.severity}):",
+        f"  {alert.message}",
+        f"  raised {raised:%Y-%m-%d %H:%M} ({site.time_zone}), patient MRN {mrn}",
+        "",
+        f"Open it and record what was done: {url}",
+    ])
+    return email.Email(to=to.email, subject=f"Escalated {alert.severity} alert at {site.name}",
+                       body=body)
+
+
+def send_notices(db: Session, now: datetime | None = None) -> list[MeasureAlert]:
+    """Email every escalated alert whose notice is due; retry a failed send, then mark it failed.
+    Nothing is sent for an alert already followed up."""
+    moment = now or clock.now()
+    due = db.execute(select(MeasureAlert).where(
+        MeasureAlert.notice_status == NOTICE_PENDING, MeasureAlert.notice_next_at <= moment)
+        .order_by(MeasureAlert.notice_next_at).with_for_update(skip_locked=True)).scalars().all()
+    rules = table()["escalation"]
+    for alert in due:
+        if alert.closed_at is not None:
+            alert.notice_status, alert.notice_error = NOTICE_FAILED, "followed up before it was sent"
+            continue
+        to = _recipient(db, alert, moment)
+        if to is None:
+            alert.notice_status = NOTICE_FAILED
+            alert.notice_error = ("nobody on call with an email address, and the prescriber has "
+                                  "none: set the on-call rota and staff email addresses")
+            continue
+        alert.notice_attempts += 1
+        alert.notice_to = to.email
+        try:
+            email.sender().send(notice(db, alert, to))
+        except email.EmailNotSent as exc:
+            alert.notice_error = str(exc)[:500]
+            waits = rules["notice_retry_after_min"]
+            if alert.notice_attempts >= int(rules["notice_max_attempts"]):
+                alert.notice_status = NOTICE_FAILED
+            else:
+                wait = waits[min(alert.notice_attempts, len(waits)) - 1]
+                alert.notice_next_at = moment + timedelta(minutes=int(wait))
+            continue
+        alert.notice_status, alert.notice_sent_at, alert.notice_error = NOTICE_SENT, moment, ""
+        audit.record(db=db, actor=ESCALATOR, action="notify", record_type="MeasureAlert",
+                     record_id=alert.id, patient_id=_patient_id(db, alert),
+                     detail=f"escalation emailed to {to.username}")
+    db.flush()
+    return list(due)

@@ -89,6 +89,27 @@ class MeasureAlert(RecordMixin, Base):
     closed_by: Mapped[str | None] = mapped_column(String(150), default=None)
     action: Mapped[str | None] = mapped_column(String(40), default=None)
     note: Mapped[str] = mapped_column(String(2000), default="")
+    # The escalation notice to the on-call clinician: pending, sent or failed (and why).
+    notice_status: Mapped[str | None] = mapped_column(String(20), default=None, index=True)
+    notice_to: Mapped[str] = mapped_column(String(254), default="")
+    notice_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    notice_error: Mapped[str] = mapped_column(String(500), default="")
+    notice_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    notice_next_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class OnCall(RecordMixin, Base):
+    """A clinician on call for a site's alerts from one moment to another (the rota)."""
+
+    __tablename__ = "on_call"
+    __table_args__ = (Index("ix_on_call_site_starts", "site_pk", "starts_at"),)
+
+    site_pk: Mapped[int] = mapped_column(ForeignKey("site.pk", ondelete="RESTRICT"))
+    user_pk: Mapped[int] = mapped_column(ForeignKey("app_user.pk", ondelete="RESTRICT"))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    cancelled_by: Mapped[str | None] = mapped_column(String(150), default=None)
 
 
 class CourseReview(RecordMixin, Base):

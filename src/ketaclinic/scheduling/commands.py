@@ -162,18 +162,21 @@ def chair_routes(site: Annotated[str, typer.Option(help="site code")],
 def worker(interval: Annotated[float, typer.Option(min=1, help="seconds between passes")] = 60,
            once: Annotated[bool, typer.Option("--once", help="one pass, then exit")] = False
            ) -> None:
-    """Send appointment reminders as they fall due (retrying failures), until stopped."""
+    """Send appointment reminders and alert escalation notices as they fall due (retrying
+    failures), until stopped."""
     import logging
 
     from ketaclinic import cli
-    from ketaclinic.scheduling import worker as reminder_worker
+    from ketaclinic import worker as background
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     cli.warn_if_clock_set()
     if once:
-        sent, retrying, failed = reminder_worker.run_once()
-        cli.console.print(f"reminders: {sent} sent, {retrying} to retry, {failed} failed")
+        done = background.run_once()
+        cli.console.print(f"reminders: {done.sent} sent, {done.retrying} to retry, {done.failed} "
+                          f"failed; alerts: {done.escalated} escalated, {done.notices_sent} "
+                          f"notices sent, {done.notices_failed} failed")
         return
-    cli.err_console.print(f"sending reminders every {interval:g} s; Ctrl-C stops")
+    cli.err_console.print(f"sending reminders and alert notices every {interval:g} s; Ctrl-C stops")
     with contextlib.suppress(KeyboardInterrupt):
-        reminder_worker.run_forever(interval)
+        background.run_forever(interval)

@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from ketaclinic import __version__
+from ketaclinic import __version__, worker
 from ketaclinic.auth import pages as auth_pages
 from ketaclinic.auth import router as auth_api
 from ketaclinic.billing import pages as billing_pages
@@ -21,7 +21,7 @@ from ketaclinic.integrations import cds_router
 from ketaclinic.inventory import pages as inventory_pages
 from ketaclinic.inventory import report_router as inventory_reports
 from ketaclinic.inventory import router as inventory_api
-from ketaclinic.measures import outcome_pages
+from ketaclinic.measures import outcome_pages, rota_pages
 from ketaclinic.measures import pages as measure_pages
 from ketaclinic.measures import router as measure_api
 from ketaclinic.patients import pages as patient_pages
@@ -29,7 +29,6 @@ from ketaclinic.patients import portal as patient_portal
 from ketaclinic.patients import router as patient_api
 from ketaclinic.scheduling import pages as scheduling_pages
 from ketaclinic.scheduling import router as scheduling_api
-from ketaclinic.scheduling import worker
 from ketaclinic.settings import get_settings
 from ketaclinic.treatments import pages as treatment_pages
 from ketaclinic.treatments import router as treatment_api
@@ -57,7 +56,7 @@ def create_app() -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for module in (web_pages, auth_pages, auth_api, patient_pages, patient_api,
                    evaluation_pages, evaluation_api, treatment_pages, treatment_api,
-                   measure_pages, measure_api, outcome_pages, inventory_pages, inventory_api,
+                   measure_pages, rota_pages, measure_api, outcome_pages, inventory_pages, inventory_api,
                    inventory_reports, scheduling_pages, scheduling_api, billing_pages, billing_api,
                    decision_pages, patient_portal,
                    bulk_router, fhir_api, cds_router):
@@ -68,7 +67,8 @@ def create_app() -> FastAPI:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Demo mode sends reminders from the server itself; a clinic runs `ketaclinic worker`."""
-    stop = worker.start_in_background() if get_settings().demo else None
+    settings = get_settings()
+    stop = worker.start_in_background(settings.worker_interval_s) if settings.demo else None
     yield
     if stop is not None:
         stop.set()

@@ -1,0 +1,93 @@
+"""The on-call rota page: who escalated alerts at a site go to, set by the administrator."""
+
+from datetime import datetime, time, timedelta
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from ketaclinic import clock
+from ketaclinic.auth.actor import Actor
+from ketaclinic.auth.permissions import Permission
+from ketaclinic.clinics import service as clinics
+from ketaclinic.clinics.models import Site
+from ketaclinic.errors import Conflict, FieldProblem, InvalidInput
+from ketaclinic.measures import on_call
+from ketaclinic.scheduling.availability import zone_of
+from ketaclinic.web.csrf import check_csrf
+from ketaclinic.web.deps import get_db, require
+from ketaclinic.web.forms import messages_of
+from ketaclinic.web.templating import render
+
+router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
+
+
+def _site(db: Session, actor: Actor, code: str) -> Site:
+    if code:
+        return clinics.site_by_code(db, code, actor)
+    sites = clinics.sites_of(db=db, actor=actor)
+    if not sites:
+        raise InvalidInput([FieldProblem("site", "you work at no site", "a site of yours")])
+    return sites[0]
+
+
+def _local(site: Site, day: str, hh_mm: str, field: str) -> datetime:
+    """A day and a clock time typed for the site, as an aware moment in its time zone."""
+    try:
+        return datetime.combine(datetime.strptime(day.strip(), "%Y-%m-%d").date(),
+                                time.fromisoformat(hh_mm.strip()), tzinfo=zone_of(site))
+    except ValueError:
+        raise InvalidInput([FieldProblem(field, f"{day!r} {hh_mm!r} is not a day and time",
+                                         "YYYY-MM-DD and HH:MM")]) from None
+
+
+def _page(request: Request, db: Session, actor: Actor, site: Site, errors: list[str] | None = None,
+          values: dict[str, str] | None = None, status_code: int = 200) -> Response:
+    now = clock.now()
+    today = clock.today(zone_of(site))
+    shifts = on_call.rota(db=db, site=site, since=now - timedelta(days=1))
+    current = on_call.on_call_at(db=db, site_pk=site.pk, at=now)
+    return render(request, "measures/on_call.html", status_code=status_code, site=site,
+                  sites=clinics.sites_of(db=db, actor=actor), shifts=shifts, current=current,
+                  clinicians=on_call.clinicians(db=db, site=site), errors=errors or [],
+                  values=values or {"from_day": str(today), "from_time": "08:00",
+                                    "to_day": str(today + timedelta(days=1)), "to_time": "08:00"},
+                  tz=site.time_zone)
+
+
+@router.get("/on-call", response_class=HTMLResponse)
+def rota_page(request: Request, site: str = "",
+              actor: Actor = Depends(require(Permission.SCHEDULE_MANAGE)),
+              db: Session = Depends(get_db)) -> Response:
+    """The site's on-call rota, who is on call now, and the form to add a shift."""
+    return _page(request, db, actor, _site(db, actor, site))
+
+
+@router.post("/on-call", response_class=HTMLResponse)
+async def rota_add(request: Request, actor: Actor = Depends(require(Permission.SCHEDULE_MANAGE)),
+                   db: Session = Depends(get_db)) -> Response:
+    """Put a clinician on call; the form again with the reasons on bad input."""
+    form = await request.form()
+    values = {k: str(v) for k, v in form.items() if k != "csrf_token"}
+    site = _site(db, actor, values.get("site", ""))
+    try:
+        on_call.add(db=db, site=site, username=values.get("user", ""),
+                    starts_at=_local(site, values.get("from_day", ""), values.get("from_time", ""),
+                                     "from"),
+                    ends_at=_local(site, values.get("to_day", ""), values.get("to_time", ""), "to"),
+                    actor=actor)
+    except (InvalidInput, Conflict) as exc:
+        db.rollback()
+        return _page(request, db, actor, site, messages_of(exc), values, exc.status)
+    db.commit()
+    return RedirectResponse(f"/on-call?site={site.code}", status_code=303)
+
+
+@router.post("/on-call/{shift_id}/cancel")
+def rota_cancel(shift_id: str, actor: Actor = Depends(require(Permission.SCHEDULE_MANAGE)),
+                db: Session = Depends(get_db)) -> Response:
+    """Take a shift off the rota (it stays listed, struck through)."""
+    shift = on_call.cancel(db=db, shift_id=shift_id, actor=actor)
+    code = db.get(Site, shift.site_pk).code  # type: ignore[union-attr]
+    db.commit()
+    return RedirectResponse(f"/on-call?site={code}", status_code=303)
