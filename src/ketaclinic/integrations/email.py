@@ -2,6 +2,7 @@
 
 import smtplib
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Protocol
 
@@ -87,3 +88,12 @@ def use_sender(replacement: Sender | None) -> None:
     """Replace the sender (None: back to the settings), e.g. for a command that collects mail."""
     global _override
     _override = replacement
+
+
+def next_attempt(*, attempts: int, waits_min: list[int], max_attempts: int,
+                 after: datetime) -> datetime | None:
+    """When to try a failed send again (the waits in minutes, the last one repeated), or None
+    when it has had its last try."""
+    if attempts >= max_attempts:
+        return None
+    return after + timedelta(minutes=int(waits_min[min(attempts, len(waits_min)) - 1]))

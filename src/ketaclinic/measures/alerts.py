@@ -1,7 +1,7 @@
 """Alert follow-through: who sees open alerts, recording what was done, escalation when overdue."""
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -169,12 +169,13 @@ def send_notices(db: Session, now: datetime | None = None) -> list[MeasureAlert]
             email.sender().send(notice(db, alert, to))
         except email.EmailNotSent as exc:
             alert.notice_error = str(exc)[:500]
-            waits = rules["notice_retry_after_min"]
-            if alert.notice_attempts >= int(rules["notice_max_attempts"]):
+            retry = email.next_attempt(attempts=alert.notice_attempts,
+                                       waits_min=rules["notice_retry_after_min"],
+                                       max_attempts=int(rules["notice_max_attempts"]), after=moment)
+            if retry is None:
                 alert.notice_status = NOTICE_FAILED
             else:
-                wait = waits[min(alert.notice_attempts, len(waits)) - 1]
-                alert.notice_next_at = moment + timedelta(minutes=int(wait))
+                alert.notice_next_at = retry
             continue
         alert.notice_status, alert.notice_sent_at, alert.notice_error = NOTICE_SENT, moment, ""
         audit.record(db=db, actor=ESCALATOR, action="notify", record_type="MeasureAlert",

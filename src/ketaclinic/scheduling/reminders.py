@@ -127,12 +127,12 @@ def send_due(db: Session, now: datetime | None = None) -> list[Reminder]:
                                         _questionnaire(db, appointment, patient)))
         except email.EmailNotSent as exc:
             reminder.last_error = str(exc)[:500]
-            waits = table["retry_after_min"]
-            if reminder.attempts >= int(table["max_attempts"]):
+            retry = email.next_attempt(attempts=reminder.attempts, waits_min=table["retry_after_min"],
+                                       max_attempts=int(table["max_attempts"]), after=moment)
+            if retry is None:
                 reminder.status = FAILED
             else:
-                wait = waits[min(reminder.attempts, len(waits)) - 1]
-                reminder.next_attempt_at = moment + timedelta(minutes=int(wait))
+                reminder.next_attempt_at = retry
             continue
         reminder.status = SENT
         reminder.sent_at = moment
