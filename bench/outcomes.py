@@ -148,7 +148,8 @@ def measure(url: str, patients: int, per_course: int) -> None:
     for r in result:
         print(f"    {r.route:10s} {r.indication:10s} courses {r.courses:5d}  "
               f"response {r.response.pct:5.1f} % {r.response.interval}  "
-              f"remission {r.remission.pct} %  side effects {r.side_effects.pct} %")
+              f"remission {r.remission.pct if r.remission else 'n/a'} %  "
+              f"side effects {r.side_effects.pct} %")
 
 
 def main() -> int:

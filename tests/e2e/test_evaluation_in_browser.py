@@ -69,7 +69,7 @@ def test_a_contraindication_cannot_be_signed_to_start(page: Page, demo_server: s
     screen_iv(page)
     expect(page.locator("#decision")).to_have_text("not-eligible")
     expect(page.locator("#findings-contraindication")).to_contain_text(
-        "History of intracerebral haemorrhage")
+        "History of intracranial haemorrhage")
     expect(page.locator("#blocked")).to_be_visible()
     expect(page.locator("input[name=decision][value=start]")).to_have_count(0)
     # Even a forged form asking to start is refused and nothing is signed.

@@ -96,14 +96,18 @@ def test_dose_outside_the_range_needs_an_override_reason(api, world, db: Session
     pid = world.patients["p_a1"]
     evaluation = _screen(api, pid)
     url = f"/api/v1/patients/{pid}/evaluations/{evaluation['id']}/sign"
-    refused = api["prescriber"].post(url, json={"decision": "start", "mg_per_kg": 1.5})
+    refused = api["prescriber"].post(url, json={"decision": "start", "mg_per_kg": 0.05})
     assert refused.status_code == 422
     assert refused.json()["errors"][0] == {
-        "field": "mg_per_kg", "message": "1.5 mg/kg is outside the allowed range",
-        "accepted": "0.1 to 1 mg/kg, or a prescriber's recorded override reason"}
+        "field": "mg_per_kg", "message": "0.05 mg/kg is outside the allowed range",
+        "accepted": "0.1 to 1 mg/kg, or a prescriber's recorded override reason "
+                    "(never above 1 mg/kg)"}
+    hard = api["prescriber"].post(url, json={
+        "decision": "start", "mg_per_kg": 1.5, "dose_override_reason": "partial response"})
+    assert hard.status_code == 422 and "hard limit of 1 mg/kg" in hard.text
     allowed = api["prescriber"].post(url, json={
-        "decision": "start", "mg_per_kg": 1.5,
-        "dose_override_reason": "partial response at 1.0 mg/kg, tolerated well"})
+        "decision": "start", "mg_per_kg": 0.05,
+        "dose_override_reason": "partial response at 0.1 mg/kg with strong dissociation"})
     assert allowed.status_code == 200
     assert allowed.json()["dose"]["override_reason"].startswith("partial response")
     event = db.execute(select(AuditEvent).where(AuditEvent.action == "sign")).scalar_one()
@@ -179,7 +183,7 @@ def test_evaluation_pages(web, world, db: Session) -> None:
     calc = nurse.get(created.headers["location"], params={"weight_kg": "80"})
     assert "<strong>40.0 mg</strong>" in calc.text and "60.0 mg/h" in calc.text
     refused = nurse.get(created.headers["location"], params={"mg_per_kg": "5"})
-    assert "outside the allowed range" in refused.text
+    assert "above the hard limit of 1 mg/kg" in refused.text
     prescriber = web["prescriber"]
     form = prescriber.get(created.headers["location"])
     signed = prescriber.post(f"{created.headers['location']}/sign", data={

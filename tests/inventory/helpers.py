@@ -16,6 +16,11 @@ from ketaclinic.treatments.models import TreatmentSession
 NURSE = Actor(username="nurse_a", role="nurse")
 
 
+def expiry(days: int = 700) -> str:
+    """An expiry date that many days after the clinic's today (ISO), for received vials."""
+    return str(clock.now().date() + timedelta(days=days))
+
+
 def stock(db: Session, suffix: str) -> tuple[Product, StorageLocation, StorageLocation]:
     """A ketamine 500 mg/10 mL vial product and two cabinets at site A."""
     site = db.execute(select(Site).where(Site.code == "A")).scalar_one()

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from ketaclinic import clock
 from ketaclinic.inventory.models import StorageLocation
 from tests.conftest import PASSWORD, totp_now
+from tests.inventory.helpers import expiry
 from tests.inventory.test_session_link import INV, close, received_vial
 from tests.treatments.test_flow import post, ready_to_dose
 
@@ -82,7 +83,7 @@ def test_products_cabinets_destruction_and_return(api, world, db: Session) -> No
     assert [c["name"] for c in api["nurse_a"].get(f"{INV}/cabinets").json()] == ["Med room safe"]
     received = api["admin"].post(f"{INV}/receipts", json={
         "product_id": made.json()["id"], "location_id": cabinet.json()["id"], "lot_number": "E1",
-        "expires_on": "2027-06-30", "supplier": "Specialty Distributor", "invoice": "S-1",
+        "expires_on": expiry(), "supplier": "Specialty Distributor", "invoice": "S-1",
         "count": 2})
     first, second = (c["id"] for c in received.json())
     assert received.json()[0]["devices"] == 1

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from ketaclinic import clock
 from ketaclinic.treatments.models import TreatmentSession
 from tests.conftest import PASSWORD, totp_now
-from tests.inventory.helpers import sessions, stock
+from tests.inventory.helpers import expiry, sessions, stock
 
 
 def test_receive_draw_give_waste_adjust_reverse(api, world, db: Session) -> None:
@@ -19,7 +19,7 @@ def test_receive_draw_give_waste_adjust_reverse(api, world, db: Session) -> None
     before = (clock.now() - timedelta(seconds=1)).isoformat()
     received = api["prescriber"].post("/api/v1/inventory/receipts", json={
         "product_id": str(product.id), "location_id": str(cabinet.id), "lot_number": "K123",
-        "expires_on": "2028-01-31", "supplier": "Acme Pharma", "invoice": "INV-9", "count": 2})
+        "expires_on": expiry(), "supplier": "Acme Pharma", "invoice": "INV-9", "count": 2})
     assert received.status_code == 201, received.text
     vial = received.json()[0]
     assert vial["quantity_mg"] == "500.000" and vial["location"] == cabinet.name
@@ -77,7 +77,7 @@ def test_roles_and_sites(api, world, db: Session) -> None:
     session_id = str(db.execute(select(TreatmentSession.id).where(
         TreatmentSession.pk == session_pk)).scalar_one())
     receipt = {"product_id": str(product.id), "location_id": str(cabinet.id), "lot_number": "K",
-               "expires_on": "2028-01-31", "supplier": "S", "invoice": "I", "count": 1}
+               "expires_on": expiry(), "supplier": "S", "invoice": "I", "count": 1}
     assert api["nurse_a"].post("/api/v1/inventory/receipts", json=receipt).status_code == 403
     assert api["frontdesk"].get("/api/v1/inventory/containers").status_code == 403
     assert api["patient_a1"].get("/api/v1/inventory/containers").status_code == 403

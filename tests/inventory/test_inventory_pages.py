@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from ketaclinic.inventory.models import Container
 from tests.conftest import PASSWORD, csrf_of, totp_now
-from tests.inventory.helpers import stock
+from tests.inventory.helpers import expiry, stock
 
 
 def test_receive_count_resolve_and_report_through_the_pages(web, world, db: Session) -> None:
@@ -19,7 +19,7 @@ def test_receive_count_resolve_and_report_through_the_pages(web, world, db: Sess
     form = admin.get("/inventory/receive")
     assert form.status_code == 200 and product.name in form.text
     receipt = {"csrf_token": csrf_of(form.text), "product_id": str(product.id),
-               "location_id": str(cabinet.id), "lot_number": "K77", "expires_on": "2028-03-31",
+               "location_id": str(cabinet.id), "lot_number": "K77", "expires_on": expiry(),
                "supplier": "Acme", "invoice": "INV-77"}
     before = db.execute(select(func.count()).select_from(Container)).scalar_one()
     bad = admin.post("/inventory/receive", data={**receipt, "count": "0"})

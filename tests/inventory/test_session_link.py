@@ -10,7 +10,7 @@ from ketaclinic.audit.models import AuditEvent
 from ketaclinic.inventory.models import LedgerRow
 from ketaclinic.treatments.models import TreatmentSession
 from tests.conftest import PASSWORD, totp_now
-from tests.inventory.helpers import stock
+from tests.inventory.helpers import expiry, stock
 from tests.treatments.test_flow import post, ready_to_dose
 
 INV = "/api/v1/inventory"
@@ -20,7 +20,7 @@ def received_vial(api, db: Session, suffix: str) -> str:
     product, cabinet, _ = stock(db, suffix)
     received = api["prescriber"].post(f"{INV}/receipts", json={
         "product_id": str(product.id), "location_id": str(cabinet.id), "lot_number": "K123",
-        "expires_on": "2028-01-31", "supplier": "Acme Pharma", "invoice": "INV-9", "count": 1})
+        "expires_on": expiry(), "supplier": "Acme Pharma", "invoice": "INV-9", "count": 1})
     assert received.status_code == 201, received.text
     return received.json()[0]["id"]
 

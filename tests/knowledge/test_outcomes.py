@@ -29,11 +29,23 @@ def test_pcl5_response_is_a_fall_of_10_points() -> None:
     assert review("pcl5", points(50, 40)).state == "responder"
 
 
-def test_relapse_needs_a_response_first_and_is_the_current_state() -> None:
-    assert relapse("phq9", points(20, 18, 17, 19), []) is None
-    flag = relapse("phq9", points(20, 9, 8, 14), [DAY + timedelta(days=6)])
-    assert flag is not None and flag.benefit_days == 3 and flag.suggested_interval_days == 7
-    assert relapse("phq9", points(20, 9, 14, 8), []) is None  # responded again
+def test_relapse_needs_a_response_first_two_measures_past_the_line_and_is_the_current_state(
+) -> None:
+    assert relapse("phq9", points(20, 18, 17, 19, 20), []) is None
+    assert relapse("phq9", points(20, 9, 8, 14), [DAY + timedelta(days=6)]) is None  # one only
+    flag = relapse("phq9", points(20, 9, 8, 14, 15), [DAY + timedelta(days=6)])
+    assert flag is not None and flag.relapsed.total == 14 and flag.evidence[-1].total == 15
+    assert flag.benefit_days == 3 and flag.suggested_interval_days == 7
+    assert "SUSTAIN-1" in flag.source
+    assert relapse("phq9", points(20, 9, 14, 8, 9), []) is None  # responded again
+
+
+def test_a_minimal_baseline_cannot_show_a_response_and_worsening_is_flagged() -> None:
+    minimal = review("phq9", points(4, 2, 1))
+    assert minimal.state == "not-assessable" and "minimal band" in minimal.advice
+    worse = review("phq9", points(12, 14, 17))
+    assert worse.state == "worsened" and "worsened by 5" in worse.advice
+    assert review("phq9", points(12, 14, 16)).state == "non-responder"
 
 
 def test_wilson_interval() -> None:

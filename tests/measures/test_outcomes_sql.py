@@ -41,3 +41,25 @@ def test_rates_times_and_lost_responses(api, world, db: Session) -> None:
     later = outcomes.compute(db=db, site_pks={site_a}, since=clock.now() - timedelta(days=25))
     assert [r.courses for r in later] == [2]  # the two later measures of each course
     assert outcomes.compute(db=db, site_pks={site_a}, since=clock.now() + timedelta(days=1)) == []
+    # The baseline is each course's first measure even when it falls before the range.
+    [recent] = outcomes.compute(db=db, site_pks={site_a}, since=clock.now() - timedelta(days=20))
+    assert recent.courses == 2 and (recent.response.count, recent.remission.count) == (1, 1)
+
+
+def test_an_instrument_without_a_remission_line_shows_no_remission_rate(api, web, world, db
+                                                                     ) -> None:
+    site_a = db.execute(select(Site.pk).where(Site.code == "A")).scalar_one()
+    pid = world.patients["p_a1"]
+    response = api["nurse_a"].post(f"/api/v1/patients/{pid}/evaluations",
+                                   json={"route": "iv", "indication": "ptsd"})
+    api["prescriber"].post(f"/api/v1/patients/{pid}/evaluations/{response.json()['id']}/sign",
+                           json={"decision": "start"})
+    for n, total in enumerate([50, 38]):
+        moment = clock.now() - timedelta(days=20 - 7 * n)
+        assert api["nurse_a"].post(f"/api/v1/patients/{pid}/measures", json={
+            "instrument": "pcl5", "answers": [min(4, max(0, total - 4 * i)) for i in range(20)],
+            "taken_at": moment.isoformat()}).status_code == 201
+    [row] = outcomes.compute(db=db, site_pks={site_a})
+    assert row.instrument == "pcl5" and row.remission is None and row.response.count == 1
+    page = web["prescriber"].get("/outcomes")
+    assert "no remission line for pcl5" in page.text

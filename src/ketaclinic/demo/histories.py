@@ -33,7 +33,7 @@ class Story:
     decision: str | None = None
     extension_scores: tuple[int, ...] = ()  # before each extra session (every 2 days)
     maintenance: tuple[tuple[int, int], ...] = ()  # (days after the previous session, PHQ-9)
-    follow_up: tuple[int, int] | None = None  # (days after the last session, PHQ-9)
+    follow_ups: tuple[tuple[int, int], ...] = ()  # (days after the last session, PHQ-9)
     item9_last: bool = False
     sessions_given: int | None = None
     extra: dict[str, str] = field(default_factory=dict)
@@ -41,12 +41,12 @@ class Story:
 
 STORIES = (
     Story("responder", 44, (19, 16, 13, 11, 9, 8), 7, "continue-maintenance",
-          maintenance=((14, 8),), follow_up=(7, 7)),
+          maintenance=((14, 8),), follow_ups=((7, 7),)),
     Story("non-responder", 22, (20, 19, 18, 18, 17, 17), 17, item9_last=True),
     Story("late responder", 40, (22, 20, 18, 17, 16, 15), 15, "extend",
-          extension_scores=(14, 13, 12, 11, 10), follow_up=(2, 10)),
+          extension_scores=(14, 13, 12, 11, 10), follow_ups=((2, 10),)),
     Story("relapse", 70, (18, 15, 12, 9, 7, 6), 5, "continue-maintenance",
-          maintenance=((18, 6),), follow_up=(20, 13)),
+          maintenance=((18, 6),), follow_ups=((20, 13), (24, 14))),
     Story("in induction", 6, (17, 15, 13), sessions_given=3),
 )
 
@@ -141,8 +141,7 @@ def _tell(writer: _Writer, story: Story, today: date) -> None:
         writer.measure(day, score, "before-session")
         writer.session(day)
         last_day = day
-    if story.follow_up:
-        gap, score = story.follow_up
+    for gap, score in story.follow_ups:
         writer.measure(min(last_day + timedelta(days=gap), today), score, "follow-up")
 
 

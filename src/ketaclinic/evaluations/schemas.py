@@ -31,6 +31,8 @@ class SignIn(InputModel):
     dose_mg: float | None = Field(default=None, gt=0, le=1000)
     dose_override_reason: str | None = Field(default=None, max_length=1000)
     plan_start: date | None = None
+    plan_allow_consecutive: bool = Field(
+        default=False, description="the prescriber allows sessions on consecutive days")
 
 
 class ConsentIn(InputModel):

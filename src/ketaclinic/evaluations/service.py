@@ -141,8 +141,9 @@ def sign(*, db: Session, patient_id: str, evaluation_id: str, data: schemas.Sign
         evaluation.dose = _dose(db, evaluation, data, patient_id, actor)
         if data.plan_start:
             try:
-                evaluation.plan = courses.plan(route=evaluation.route, start=data.plan_start,
-                                               indication=evaluation.indication).as_dict()
+                evaluation.plan = courses.plan(
+                    route=evaluation.route, start=data.plan_start, indication=evaluation.indication,
+                    allow_consecutive=data.plan_allow_consecutive).as_dict()
             except courses.PlanError as exc:
                 raise invalid("plan_start", str(exc), "a date on which the course can start") from None
     evaluation.status = "signed"

@@ -61,19 +61,41 @@ def default_closed_weekdays() -> tuple[str, ...]:
     return tuple(_table()["closed_weekdays_default"])
 
 
-def _open_day_within(target: date, block_end: date, after: date | None,
-                     is_closed: Callable[[date], bool]) -> date | None:
-    day = target
-    while day <= block_end:
-        if not is_closed(day) and (after is None or day > after):
-            return day
-        day += timedelta(days=1)
-    return None
+def _open_day_within(target: date, block_start: date, block_end: date, after: date | None,
+                     min_gap: int, is_closed: Callable[[date], bool]) -> date | None:
+    """The open day of the block nearest the target (later on a tie) that keeps at least
+    `min_gap` days after the previous session."""
+    days = [block_start + timedelta(days=n) for n in range((block_end - block_start).days + 1)]
+    fits = [d for d in days if not is_closed(d)
+            and (after is None or (d - after).days >= min_gap)]
+    return min(fits, key=lambda d: (abs((d - target).days), -d.toordinal())) if fits else None
+
+
+def _weekly(phase: dict[str, Any], start: date, previous: date | None, week: int,
+            min_gap: int, is_closed: Callable[[date], bool]) -> list[tuple[date, int]] | None:
+    """The phase's days, week by week from `start`; None if a week cannot hold them."""
+    found: list[tuple[date, int]] = []
+    block_start = start
+    for _ in range(phase["weeks"]):
+        block_end = block_start + timedelta(days=6)
+        for offset in OFFSETS[phase["per_week"]]:
+            last = found[-1][0] if found else previous
+            day = _open_day_within(block_start + timedelta(days=offset), block_start, block_end,
+                                   last, min_gap, is_closed)
+            if day is None:
+                return None
+            found.append((day, week))
+        block_start += timedelta(days=7)
+        week += 1
+    return found
 
 
 def plan(*, route: str, start: date, indication: str = "depression",
-         closed_weekdays: tuple[str, ...] | None = None) -> CoursePlan:
-    """The dated sessions from `start`, moving any that fall on a closed day within their week."""
+         closed_weekdays: tuple[str, ...] | None = None,
+         allow_consecutive: bool = False) -> CoursePlan:
+    """The dated sessions from `start`, moving any that fall on a closed day within their week,
+    never on consecutive days where the phase says so unless the prescriber allows it; a week
+    whose open days cannot hold the phase uses the phase's alternative schedule."""
     routes = [k for k, v in _table().items() if isinstance(v, dict)]
     if route not in routes:
         raise PlanError(f"route: unknown route {route!r} (accepted: {', '.join(routes)})")
@@ -103,17 +125,23 @@ def plan(*, route: str, start: date, indication: str = "depression",
                                                    (day - start).days // 7 + 1))
                 day += timedelta(days=1)
             continue
-        for _ in range(phase["weeks"]):
-            block_end = block_start + timedelta(days=6)
-            for offset in OFFSETS[phase["per_week"]]:
-                previous = sessions[-1].day if sessions else None
-                found = _open_day_within(block_start + timedelta(days=offset), block_end, previous,
-                                         is_closed)
-                if found is None:
-                    raise PlanError(f"start: week {week} has too few open days for "
-                                    f"{phase['per_week']} sessions")
-                sessions.append(PlannedSession(len(sessions) + 1, found, phase["label"], week))
-            block_start += timedelta(days=7)
-            week += 1
-    return CoursePlan(route, indication, tuple(sessions), row["maintenance"], row["source"],
+        previous = sessions[-1].day if sessions else None
+        chosen = phase
+        for candidate in (phase, phase.get("alternative")):
+            if candidate is None:
+                break
+            gap = 1 if allow_consecutive else int(candidate.get("min_gap_days", 1))
+            days = _weekly(candidate, block_start, previous, week, gap, is_closed)
+            if days is not None:
+                chosen = candidate
+                break
+        if days is None:
+            raise PlanError(f"start: week {week} has too few open days for "
+                            f"{phase['per_week']} sessions")
+        sessions += [PlannedSession(len(sessions) + n + 1, day, chosen["label"], number)
+                     for n, (day, number) in enumerate(days)]
+        block_start += timedelta(days=7 * chosen["weeks"])
+        week += chosen["weeks"]
+    source = row["source"] + (f"; {row['gap_source']}" if "gap_source" in row else "")
+    return CoursePlan(route, indication, tuple(sessions), row["maintenance"], source,
                       tuple(closed))

@@ -6,6 +6,7 @@ from datetime import date
 from functools import cache
 from typing import Any
 
+from ketaclinic.knowledge.alert_rules import alert_rules
 from ketaclinic.knowledge.instruments import instrument
 from ketaclinic.knowledge.tables import load_table
 
@@ -40,7 +41,7 @@ class Lines:
 class ReviewCard:
     """The end-of-induction review: what the scores show and what the prescriber may decide."""
 
-    state: str  # responder, partial, non-responder
+    state: str  # responder, partial, non-responder, worsened, not-assessable
     baseline: Point
     latest: Point
     fall_pct: float
@@ -92,6 +93,11 @@ def responded(line: Lines, total: int) -> bool:
     return line.baseline > 0 and total <= line.response_at_or_below
 
 
+def worsening_points(key: str) -> int | None:
+    """The rise from baseline that counts as worsening: the instrument's rise alert, if any."""
+    return next((r.rise for r in alert_rules() if r.instrument == key and r.rise is not None), None)
+
+
 def review(key: str, points: list[Point]) -> ReviewCard | None:
     """The end-of-induction card from the course's measures (first is baseline, last is now)."""
     if len(points) < 2:
@@ -102,6 +108,18 @@ def review(key: str, points: list[Point]) -> ReviewCard | None:
     fall = (baseline.total - latest.total) / baseline.total if baseline.total else 0.0
     remission = line.remission_at_or_below is not None and latest.total <= line.remission_at_or_below
     sources = [line.response_source]
+    rise = worsening_points(key)
+    if instrument(key).band_of(baseline.total) in response["not_assessable_bands"]:
+        return ReviewCard("not-assessable", baseline, latest, round(fall * 100, 1), False,
+                          f"The baseline of {baseline.total} is already in the "
+                          f"{instrument(key).band_of(baseline.total)} band: a response cannot "
+                          "be judged on this instrument; judge benefit clinically.",
+                          (response["not_assessable_source"],))
+    if rise is not None and latest.total - baseline.total >= rise:
+        return ReviewCard("worsened", baseline, latest, round(fall * 100, 1), False,
+                          f"Scores have worsened by {latest.total - baseline.total} since the "
+                          "baseline: review the plan and the patient's safety before more sessions.",
+                          (response["worsening_source"],))
     if responded(line, latest.total):
         state, advice = "responder", "Response reached: continue to maintenance."
     elif fall >= response["partial_fall_fraction"]:
@@ -121,27 +139,36 @@ def review(key: str, points: list[Point]) -> ReviewCard | None:
 
 
 def relapse(key: str, points: list[Point], session_days: list[date]) -> RelapseFlag | None:
-    """The latest climb back past the response line after a response, with a suggested interval."""
-    if len(points) < 3:
+    """The latest climb back past the response line after a response, for the set number of
+    consecutive measures, with a suggested interval."""
+    rule = table()["relapse"]
+    needed = int(rule["consecutive_measures"])
+    if len(points) < 2 + needed:
         return None
     line = lines(key, points[0].total)
-    rule = table()["relapse"]
     response_point: Point | None = None
     flag: RelapseFlag | None = None
+    above: list[Point] = []
     for point in points[1:]:
         if responded(line, point.total):
             if flag is not None:  # responded again after a relapse: a new episode starts
                 response_point, flag = None, None
             response_point = response_point or point
+            above = []
         elif response_point is not None and flag is None:
+            above.append(point)
+            if len(above) < needed:
+                continue
+            confirmed, point = point, above[0]  # the benefit ended at the first of them
             earlier = [d for d in session_days if d <= point.day]
             last_session = max(earlier) if earlier else None
             start = last_session or response_point.day
             benefit = max((point.day - start).days, 1)
             suggested = max(int(benefit * rule["interval_fraction"]), rule["minimum_interval_days"])
-            evidence = tuple(p for p in points if response_point.day <= p.day <= point.day)
+            evidence = tuple(p for p in points if response_point.day <= p.day <= confirmed.day)
             flag = RelapseFlag(response_point, point, last_session, benefit, suggested,
-                               (points[0], *evidence), rule["source"])
+                               (points[0], *evidence),
+                               f"{rule['source']}; {rule['consecutive_source']}")
     return flag
 
 

@@ -41,6 +41,8 @@ def chart_svg(rows: list[outcomes.OutcomeRow]) -> str:
         labels.append(f"{row.route}, {row.indication}\n(n={row.courses})")
         for offset, rate, colour, name in ((-0.18, row.response, "#1f5fae", "response"),
                                            (0.18, row.remission, "#2e7d32", "remission")):
+            if rate is None:  # no remission line for this instrument: no bar, not a 0 %
+                continue
             low, high = rate.interval
             axes.barh(index + offset, rate.pct or 0, height=0.32, color=colour, alpha=0.8,
                       label=name if index == 0 else None)

@@ -2,9 +2,10 @@
 and side-effect rates per route and indication, with confidence intervals and the published
 benchmarks beside them.
 
-A course counts when it has a baseline and at least one later measure of its primary instrument
-(PHQ-9 for depression, PCL-5 for PTSD, pain for pain) inside the date range. Response and
-remission are judged on the course's latest measure; time to response is from the baseline to
+A course counts when it has at least one measure of its primary instrument (PHQ-9 for
+depression, PCL-5 for PTSD, pain for pain) inside the date range that is later than its baseline;
+the baseline is always the course's first measure, whatever the range. Response and remission
+are judged on the course's latest measure in the range; time to response is from the baseline to
 the first measure on or below the response line; a response is lost when a later measure climbs
 back above the line.
 """
@@ -52,7 +53,7 @@ class OutcomeRow:
     instrument: str
     courses: int
     response: Rate
-    remission: Rate
+    remission: Rate | None  # None: the instrument has no remission line
     mean_days_to_response: float | None
     responses_lost: Rate
     mean_days_response_lasted: float | None
@@ -92,24 +93,30 @@ def compute(*, db: Session, site_pks: set[int] | frozenset[int], since: datetime
     primary = _primary(Evaluation.indication)
     filters = [Measure.status == "final", Measure.site_pk.in_(site_pks),
                Measure.instrument == primary, Evaluation.signed_decision == "start"]
-    if since:
-        filters.append(Measure.taken_at >= since)
-    if until:
-        filters.append(Measure.taken_at < until)
     ordered = (Measure.taken_at, Measure.pk)
-    scored = (select(
-        Measure.course_pk.label("course_pk"), Measure.instrument.label("instrument"),
-        Evaluation.route.label("route"), Evaluation.indication.label("indication"),
-        Measure.total.label("total"), Measure.taken_at.label("taken_at"),
+    # The baseline is the course's first measure, whatever the date range asked for.
+    every = (select(
+        Measure.pk.label("pk"), Measure.course_pk.label("course_pk"),
+        Measure.instrument.label("instrument"), Evaluation.route.label("route"),
+        Evaluation.indication.label("indication"), Measure.total.label("total"),
+        Measure.taken_at.label("taken_at"),
         func.first_value(Measure.total).over(partition_by=Measure.course_pk,
                                              order_by=ordered).label("baseline"),
         func.first_value(Measure.taken_at).over(partition_by=Measure.course_pk,
-                                                order_by=ordered).label("baseline_at"),
-        func.row_number().over(partition_by=Measure.course_pk,
-                               order_by=(Measure.taken_at.desc(), Measure.pk.desc())).label("from_last"),
-        func.count().over(partition_by=Measure.course_pk).label("measures"))
+                                                order_by=ordered).label("baseline_at"))
         .join(Evaluation, Evaluation.pk == Measure.course_pk)
-        .where(*filters, Measure.total.is_not(None))).subquery("scored")
+        .where(*filters, Measure.total.is_not(None))).subquery("every")
+    in_range = []
+    if since:
+        in_range.append(every.c.taken_at >= since)
+    if until:
+        in_range.append(every.c.taken_at < until)
+    scored = select(
+        every, func.row_number().over(partition_by=every.c.course_pk, order_by=(
+            every.c.taken_at.desc(), every.c.pk.desc())).label("from_last"),
+        func.count(case((every.c.taken_at > every.c.baseline_at, 1))).over(
+            partition_by=every.c.course_pk).label("measures"),
+    ).where(*in_range).subquery("scored")
     response_line, remission_line = _lines(scored.c.instrument, scored.c.baseline)
     flagged = select(
         scored, (and_(scored.c.baseline > 0, scored.c.total <= response_line)).label("responded"),
@@ -129,7 +136,7 @@ def compute(*, db: Session, site_pks: set[int] | frozenset[int], since: datetime
         func.min(case((and_(~timed.c.responded, timed.c.taken_at > timed.c.responded_at),
                        timed.c.taken_at))).label("lost_at"),
     ).group_by(timed.c.course_pk, timed.c.route, timed.c.indication,
-               timed.c.instrument).having(func.max(timed.c.measures) > 1).subquery("per_course")
+               timed.c.instrument).having(func.max(timed.c.measures) >= 1).subquery("per_course")
     to_response = _days(per_course.c.responded_at, per_course.c.baseline_at, dialect)
     lasted = _days(per_course.c.lost_at, per_course.c.responded_at, dialect)
     grouped = select(
@@ -147,7 +154,8 @@ def compute(*, db: Session, site_pks: set[int] | frozenset[int], since: datetime
         rows.append(OutcomeRow(
             route=r["route"], indication=r["indication"], instrument=r["instrument"],
             courses=r["courses"], response=Rate(int(r["responded"] or 0), r["courses"]),
-            remission=Rate(int(r["remitted"] or 0), r["courses"]),
+            remission=Rate(int(r["remitted"] or 0), r["courses"])
+            if instruments.instrument(r["instrument"]).remission_max is not None else None,
             mean_days_to_response=_round(r["days_to_response"]),
             responses_lost=Rate(int(r["lost"] or 0), int(r["ever_responded"] or 0)),
             mean_days_response_lasted=_round(r["days_lasted"]), sessions=sessions,
