@@ -146,7 +146,7 @@ def test_consent_records_version_and_text_digest(api, world, db: Session) -> Non
     made = api["nurse_a"].post(f"/api/v1/patients/{pid}/consents", json={})
     assert made.status_code == 201
     body = made.json()
-    assert body["consent_version"] == "ketaclinic-consent-2026-11" and len(body["text_sha256"]) == 64
+    assert body["consent_version"] == "ketaclinic-consent-2026-12" and len(body["text_sha256"]) == 64
     site_a_today = datetime.now(ZoneInfo("America/New_York")).date()
     assert body["given_on"] == site_a_today.isoformat() and body["created_by"] == "nurse_a"
     bad = api["nurse_a"].post(f"/api/v1/patients/{pid}/consents", json={"consent_version": "v0"})
@@ -225,3 +225,16 @@ def test_the_screening_day_is_the_clinic_s_local_day(api, world, db: Session, cl
     assert body["screened_on"] == evening_before
     consent = api["nurse_a"].post(f"/api/v1/patients/{world.patients['p_a1']}/consents", json={})
     assert consent.json()["given_on"] == evening_before
+
+
+def test_the_consent_text_names_the_boxed_warning_risks_and_the_others() -> None:
+    from ketaclinic.evaluations.service import consent_text
+
+    version, _, text = consent_text()
+    assert version == "ketaclinic-consent-2026-12"
+    for risk in ("Sedation", "Dissociation", "Respiratory depression", "Abuse and misuse",
+                 "Suicidal thoughts", "bladder (cystitis)", "blood pressure rises", "pregnancy",
+                 "breastfeeding", "988"):
+        assert risk in text, risk
+    assert consent_text("ketaclinic-consent-2026-11")[0] == "ketaclinic-consent-2026-11"
+
