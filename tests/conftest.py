@@ -14,6 +14,7 @@ os.environ["KETACLINIC_DEMO"] = "0"
 os.environ.pop("KETACLINIC_DATABASE_URL", None)
 
 import psycopg
+import pyotp
 import pytest
 import time_machine
 from fastapi.testclient import TestClient
@@ -227,9 +228,25 @@ def anon(app: object, db: Session) -> TestClient:
     return TestClient(app, base_url=BASE_URL)  # type: ignore[arg-type]
 
 
+_steps_given: dict[str, int] = {}
+
+
+@pytest.fixture(autouse=True)
+def fresh_two_factor_codes() -> Iterator[None]:
+    """Each test starts with no two-factor code handed out (its database starts afresh too)."""
+    _steps_given.clear()
+    yield
+
+
 def totp_now(user: TestUser) -> str:
-    """The current two-factor code for a user with TOTP, else ''."""
-    return totp.current_code(user.totp_secret) if user.totp_secret else ""
+    """A two-factor code the user's app would accept now and that was not used before in this
+    test (each code works once): the current one, else the next step's. '' without TOTP."""
+    if not user.totp_secret:
+        return ""
+    generator = pyotp.TOTP(user.totp_secret)
+    step = max(generator.timecode(clock.now()), _steps_given.get(user.totp_secret, -1) + 1)
+    _steps_given[user.totp_secret] = step
+    return generator.generate_otp(step)
 
 
 def api_token(client: TestClient, user: TestUser) -> str:

@@ -30,10 +30,12 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 users_app = typer.Typer(help="User accounts.", no_args_is_help=True)
 sites_app = typer.Typer(help="Clinic sites.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
+keys_app = typer.Typer(help="Keys for secrets kept encrypted at rest.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(sites_app, name="sites")
 app.add_typer(audit_app, name="audit")
+app.add_typer(keys_app, name="keys")
 app.add_typer(measures_app, name="measures")
 app.add_typer(inventory_app, name="inventory")
 app.add_typer(schedule_app, name="schedule")
@@ -257,6 +259,36 @@ class OutputFormat(StrEnum):
 
 def _print_json(data: object) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+@keys_app.command("new")
+def keys_new() -> None:
+    """Print a new random key for KETACLINIC_DATA_KEYS (put it first to start using it)."""
+    from cryptography.fernet import Fernet
+
+    console.print(Fernet.generate_key().decode())
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Re-encrypt every stored two-factor seed with the first key of KETACLINIC_DATA_KEYS; the
+    older keys can then be removed."""
+    from sqlalchemy import select
+    from sqlalchemy.orm.attributes import flag_modified
+
+    from ketaclinic import model_registry  # noqa: F401 (every table, for the user's links)
+    from ketaclinic.auth.models import User
+    from ketaclinic.db import unit_of_work
+    from ketaclinic.encryption import SecretUnreadable
+
+    try:
+        with unit_of_work() as db:
+            users = db.execute(select(User).where(User.totp_secret.is_not(None))).scalars().all()
+            for user in users:
+                flag_modified(user, "totp_secret")  # written again: encrypted with the first key
+    except SecretUnreadable as exc:
+        fail(f"KETACLINIC_DATA_KEYS: {exc} (accepted: the new key first, then every old one)")
+    console.print(f"re-encrypted {len(users)} two-factor seeds with the first key")
 
 
 @app.command()

@@ -1,7 +1,7 @@
 """Database engine, sessions, the declarative base and shared column types."""
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -140,6 +140,32 @@ def session_factory() -> sessionmaker[Session]:
     get_engine()
     assert _session_factory is not None
     return _session_factory
+
+
+KEPT_AFTER_ROLLBACK = "kept_after_rollback"
+
+
+def keep_after_rollback(db: Session, write: Callable[[Session], None]) -> None:
+    """Make a write survive the rollback of the work it belongs to: if `db` is rolled back, the
+    write runs again in a transaction of its own (a failed login still counts, and is audited,
+    when the request that carried it is refused and rolled back)."""
+    db.info.setdefault(KEPT_AFTER_ROLLBACK, []).append(write)
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_kept_writes(db: Session) -> None:
+    db.info.pop(KEPT_AFTER_ROLLBACK, None)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _redo_kept_writes(db: Session, previous: Any) -> None:
+    if previous.parent is not None or not db.info.get(KEPT_AFTER_ROLLBACK):
+        return
+    writes = db.info.pop(KEPT_AFTER_ROLLBACK)
+    with session_factory()() as own:
+        for write in writes:
+            write(own)
+        own.commit()
 
 
 @contextmanager

@@ -61,6 +61,17 @@ class NotAuthenticated(DomainError):
     title = "Not authenticated"
 
 
+class RateLimited(DomainError):
+    """Too many failed attempts from one place or at one account: wait and try again."""
+
+    status = 429
+    title = "Too many requests"
+
+    def __init__(self, detail: str, retry_after_s: int) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s
+
+
 class Conflict(DomainError):
     """The request conflicts with the current state of a record."""
 

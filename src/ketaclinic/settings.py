@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     api_token_ttl_min: int = Field(default=60, ge=1, le=24 * 60)
     lockout_failed_attempts: int = Field(default=5, ge=1, le=100)
     lockout_min: int = Field(default=15, ge=1, le=24 * 60)
+    # Failed credential checks from one client address within the window before it must wait.
+    address_max_failures: int = Field(default=20, ge=1, le=10_000)
+    address_window_min: int = Field(default=15, ge=1, le=24 * 60)
     cookie_secure: bool = True
     require_mfa_roles: tuple[str, ...] = ("admin", "prescriber")
     # Outgoing email (questionnaire links, alert notices); no host: nothing is sent and staff
@@ -41,6 +44,9 @@ class Settings(BaseSettings):
     mail_from: str = "ketaclinic@localhost"
     # The address patients reach the app at, for links in email (no trailing slash).
     public_url: str = "http://127.0.0.1:8000"
+    # Fernet keys for secrets kept encrypted at rest (two-factor seeds), comma-separated: the
+    # first encrypts, every one decrypts. Empty: a key derived from SECRET_KEY.
+    data_keys: str = ""
     # Seconds between the demo server's own worker passes (reminders, alert escalation notices).
     worker_interval_s: float = Field(default=60, ge=0.5, le=3600)
     # Demos and tests only: start the clinic's clock at this moment (ISO 8601 with an offset);

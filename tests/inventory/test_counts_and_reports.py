@@ -20,31 +20,36 @@ def cabinet_of(api, vial: str) -> tuple[str, str]:
     return held["label"], held["location"]
 
 
-def test_two_people_count_and_a_variance_opens_a_discrepancy(api, world, db: Session) -> None:
+def test_two_people_count_and_a_variance_opens_a_discrepancy(api, world, db: Session,
+                                                           clinic_clock) -> None:
     vial = received_vial(api, db, "count")
     label, cabinet_name = cabinet_of(api, vial)
     cabinet = db.execute(select(StorageLocation).where(StorageLocation.name == cabinet_name)
                          ).scalar_one()
-    witness = {"username": "prescriber", "password": PASSWORD,
-               "totp_code": totp_now(world.users["prescriber"])}
-    body = {"location_id": str(cabinet.id), "second_counter": witness}
-    disagree = api["nurse_a"].post(f"{INV}/counts", json={
-        **body, "first": {label: "500"}, "second": {label: "480"}})
+
+    def counted(**extra: object) -> dict:
+        """A count with the prescriber as second counter, with a code not used before."""
+        clinic_clock.shift(timedelta(seconds=30))  # each two-factor code works once
+        return {"location_id": str(cabinet.id), "second_counter": {
+            "username": "prescriber", "password": PASSWORD,
+            "totp_code": totp_now(world.users["prescriber"])}, **extra}
+
+    disagree = api["nurse_a"].post(f"{INV}/counts", json=counted(
+        first={label: "500"}, second={label: "480"}))
     assert disagree.status_code == 422 and "the two counts differ" in disagree.text
-    missing = api["nurse_a"].post(f"{INV}/counts", json={**body, "first": {}, "second": {}})
+    missing = api["nurse_a"].post(f"{INV}/counts", json=counted(first={}, second={}))
     assert missing.status_code == 422 and f"{label} was not counted by both" in missing.text
-    alone = api["nurse_a"].post(f"{INV}/counts", json={
-        **body, "first": {label: "500"}, "second": {label: "500"},
-        "second_counter": {"username": "nurse_a", "password": PASSWORD}})
+    alone = api["nurse_a"].post(f"{INV}/counts", json=counted(
+        first={label: "500"}, second={label: "500"},
+        second_counter={"username": "nurse_a", "password": PASSWORD}))
     assert alone.status_code == 422
-    matches = api["nurse_a"].post(f"{INV}/counts", json={
-        **body, "first": {label: "500"}, "second": {label: "500"}})
+    matches = api["nurse_a"].post(f"{INV}/counts", json=counted(
+        first={label: "500"}, second={label: "500"}))
     assert matches.status_code == 201, matches.text
     assert matches.json()["variances"] == 0
     assert api["admin"].get(f"{INV}/discrepancies").json() == []
-    short = api["nurse_a"].post(f"{INV}/counts", json={
-        **body, "second_counter": {**witness, "totp_code": totp_now(world.users["prescriber"])},
-        "first": {label: "490"}, "second": {label: "490"}})
+    short = api["nurse_a"].post(f"{INV}/counts", json=counted(
+        first={label: "490"}, second={label: "490"}))
     assert short.json()["variances"] == 1
     [opened] = api["admin"].get(f"{INV}/discrepancies").json()
     assert opened["kind"] == "count" and "counted 490 mg; the ledger says 500 mg" in opened["detail"]

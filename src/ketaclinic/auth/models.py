@@ -2,11 +2,12 @@
 
 from datetime import datetime
 
-from sqlalchemy import Column, ForeignKey, String, Table
+from sqlalchemy import Column, ForeignKey, Index, String, Table
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ketaclinic.clinics.models import Site
 from ketaclinic.db import Base, RecordMixin, UTCDateTime
+from ketaclinic.encryption import EncryptedString
 
 user_site = Table(
     "user_site",
@@ -30,12 +31,31 @@ class User(RecordMixin, Base):
     active: Mapped[bool] = mapped_column(default=True)
     failed_attempts: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
-    totp_secret: Mapped[str | None] = mapped_column(String(64), default=None)
+    totp_secret: Mapped[str | None] = mapped_column(EncryptedString(), default=None)
     totp_enabled: Mapped[bool] = mapped_column(default=False)
+    # The last 30-second step a code was accepted for: each code works once.
+    totp_last_step: Mapped[int] = mapped_column(default=0)
     patient_pk: Mapped[int | None] = mapped_column(
         ForeignKey("patient.pk", ondelete="RESTRICT"), unique=True, default=None
     )
     sites: Mapped[list[Site]] = relationship(secondary=user_site, order_by="Site.name")
+
+
+class CredentialAttempt(Base):
+    """One password (and code) check at any door: login page, API token, witness, second counter.
+    Failures set lock-outs and rate limits; the row is written even when the request is refused."""
+
+    __tablename__ = "credential_attempt"
+    __table_args__ = (Index("ix_credential_attempt_username_at", "username", "at"),
+                      Index("ix_credential_attempt_address_at", "address", "at"))
+
+    pk: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(150))
+    address: Mapped[str] = mapped_column(String(100))
+    purpose: Mapped[str] = mapped_column(String(30))
+    ok: Mapped[bool] = mapped_column(default=False)
+    reason: Mapped[str] = mapped_column(String(100), default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class AccessToken(RecordMixin, Base):

@@ -5,13 +5,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from ketaclinic.auth import credentials, totp
 from ketaclinic.auth import service as auth
-from ketaclinic.auth import totp
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.models import User
 from ketaclinic.auth.permissions import LANDING_PAGES, Permission, Role
 from ketaclinic.clinics.models import Site
-from ketaclinic.errors import Conflict, InvalidInput
+from ketaclinic.errors import Conflict, InvalidInput, RateLimited
 from ketaclinic.settings import get_settings
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import SESSION_COOKIE, client_of, get_db, require
@@ -48,7 +48,8 @@ def _finish_login(db: Session, request: Request, user: User, next_url: str, how:
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, next: str = "") -> Response:
     """The login page."""
-    return render(request, "auth/login.html", next=_safe_next(next), username="", error="")
+    return render(request, "auth/login.html", next=_safe_next(next), username="", error="",
+                  ask_code=False)
 
 
 @router.post("/login")
@@ -59,25 +60,37 @@ async def login_submit(request: Request, db: Session = Depends(get_db)) -> Respo
     password = str(form.get("password", ""))[:1000]
     next_url = _safe_next(str(form.get("next", "")))
     client = client_of(request)
-    result = auth.check_password(db=db, username=username, password=password, client=client)
+    # The code field is shown after a lock-out: password and code together still sign in.
+    code = str(form.get("code", "")).strip()[:10] or None
+    try:
+        result = credentials.check(db=db, username=username, password=password, address=client,
+                                   purpose="web", code=code)
+    except RateLimited as exc:
+        db.commit()
+        response = render(request, "auth/login.html", status_code=429, next=next_url,
+                          username=username, error=exc.detail, ask_code=False)
+        response.headers["Retry-After"] = str(exc.retry_after_s)
+        return response
     user = result.user
     if user is None:
         db.commit()
         return render(request, "auth/login.html", status_code=401, next=next_url,
-                      username=username, error=result.message)
-    if user.totp_enabled:
+                      username=username, error=result.message,
+                      ask_code=code is not None or "two-factor code" in result.message)
+    if code is not None or result.next_step == credentials.DONE:
+        return _finish_login(db, request, user, next_url,
+                             "password + totp" if code is not None else "password")
+    if result.next_step == credentials.ASK_CODE:
         kind = auth.TOKEN_MFA_PENDING
         target = "/login/mfa"
-    elif get_settings().mfa_required_for(user.role):
+    else:
         kind = auth.TOKEN_MFA_ENROL
         target = "/login/enrol"
-    else:
-        return _finish_login(db, request, user, next_url, "password")
     raw, _ = auth.issue_token(db=db, user=user, kind=kind, client=client)
     db.commit()
-    response = RedirectResponse(f"{target}?next={next_url}", status_code=303)
-    _set_cookie(response, PENDING_COOKIE, raw, max_age=auth.HALF_LOGIN_MIN * 60)
-    return response
+    onward = RedirectResponse(f"{target}?next={next_url}", status_code=303)
+    _set_cookie(onward, PENDING_COOKIE, raw, max_age=auth.HALF_LOGIN_MIN * 60)
+    return onward
 
 
 def _pending_user(db: Session, request: Request, kind: str) -> User | None:
@@ -101,8 +114,13 @@ async def mfa_submit(request: Request, db: Session = Depends(get_db)) -> Respons
     user = _pending_user(db, request, auth.TOKEN_MFA_PENDING)
     if user is None:
         return RedirectResponse("/login", status_code=303)
-    if not auth.check_second_factor(db=db, user=user, code=str(form.get("code", "")),
-                                    client=client_of(request)):
+    try:
+        passed = credentials.check_code(db=db, user=user, code=str(form.get("code", "")),
+                                        address=client_of(request), purpose="web")
+    except RateLimited as exc:
+        db.commit()
+        return render(request, "auth/mfa.html", status_code=429, next=next_url, error=exc.detail)
+    if not passed:
         db.commit()
         return render(request, "auth/mfa.html", status_code=401, next=next_url,
                       error="That code is not right. Enter the 6 digits your app shows now.")

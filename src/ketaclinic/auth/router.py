@@ -7,6 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
+from ketaclinic.auth import credentials
 from ketaclinic.auth import service as auth
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.models import User
@@ -24,18 +25,15 @@ def issue_token(
     request: Request,
     username: Annotated[str, Form(max_length=150)],
     password: Annotated[str, Form(max_length=1000)],
-    totp: Annotated[str, Form(max_length=10, description="two-factor code, if enrolled")] = "",
+    totp: Annotated[str, Form(max_length=10, description=(
+        "two-factor code (required for roles that must use two-factor)"))] = "",
     db: Session = Depends(get_db),
 ) -> TokenOut:
     """Exchange username and password (and a two-factor code if enrolled) for a bearer token."""
     client = client_of(request)
-    result = auth.check_password(db=db, username=username, password=password, client=client)
+    result = credentials.check(db=db, username=username, password=password, address=client,
+                               purpose="api token", code=totp)
     user = result.user
-    if user is not None and user.totp_enabled and not auth.check_second_factor(
-        db=db, user=user, code=totp, client=client
-    ):
-        user = None
-        result = auth.LoginResult(None, "A valid two-factor code (field totp) is required.")
     if user is None:
         db.commit()
         raise NotAuthenticated(result.message)

@@ -4,7 +4,6 @@ import hashlib
 import re
 import secrets
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
@@ -13,10 +12,10 @@ from sqlalchemy.orm import Session, selectinload
 
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
-from ketaclinic.auth import totp
+from ketaclinic.auth import credentials, totp
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.models import AccessToken, User
-from ketaclinic.auth.passwords import MIN_PASSWORD_LENGTH, hash_password, verify_password
+from ketaclinic.auth.passwords import MIN_PASSWORD_LENGTH, hash_password
 from ketaclinic.auth.permissions import Role
 from ketaclinic.clinics.models import Site
 from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, invalid
@@ -160,45 +159,6 @@ def _patient_by_id(db: Session, patient_id: str) -> Patient | None:
     return db.execute(select(Patient).where(Patient.id == key)).scalar_one_or_none()
 
 
-@dataclass(frozen=True)
-class LoginResult:
-    """The outcome of a password check: a user, or a message safe to show."""
-
-    user: User | None
-    message: str = ""
-
-
-def check_password(*, db: Session, username: str, password: str, client: str) -> LoginResult:
-    """Check a password, applying the lock-out rule, and audit the attempt."""
-    username = "".join(ch for ch in username if ch.isprintable())
-    settings = get_settings()
-    now = clock.now()
-    user = find_user(db=db, username=username)
-    generic = "Username or password is wrong."
-    if user is not None and user.locked_until and user.locked_until > now:
-        _audit_failure(db, username, client, "locked", user)
-        minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
-        return LoginResult(None, f"Too many failed attempts: try again in {minutes} min.")
-    if user is None or not user.active or not verify_password(user.password_hash, password):
-        if user is not None:
-            user.failed_attempts += 1
-            if user.failed_attempts >= settings.lockout_failed_attempts:
-                user.locked_until = now + timedelta(minutes=settings.lockout_min)
-                user.failed_attempts = 0
-        _audit_failure(db, username, client, "bad credentials", user)
-        return LoginResult(None, generic)
-    user.failed_attempts = 0
-    user.locked_until = None
-    return LoginResult(user)
-
-
-def _audit_failure(db: Session, username: str, client: str, why: str, user: User | None) -> None:
-    who = Actor(username=username.strip().lower()[:150] or "(blank)",
-                role=user.role if user else "", client=client)
-    audit.record(db=db, actor=who, action="login-failed", record_type="User",
-                 record_id=user.id if user else "", detail=why)
-
-
 def record_login(*, db: Session, user: User, client: str, how: str) -> None:
     """Audit a completed login."""
     audit.record(db=db, actor=actor_for(user, client), action="login", record_type="User",
@@ -269,24 +229,11 @@ def confirm_enrolment(*, db: Session, user: User, code: str, client: str) -> Non
     """Turn two-factor on once the user proves their app shows the right code."""
     if not user.totp_secret:
         raise NotFound("no two-factor set-up in progress")
-    if not totp.verify_code(user.totp_secret, code):
+    if not credentials.confirm_code(db=db, user=user, code=code):
         raise invalid("code", "does not match the code your app shows", "the current 6 digits")
     user.totp_enabled = True
     audit.record(db=db, actor=actor_for(user, client), action="mfa-enrol", record_type="User",
                  record_id=user.id)
-
-
-def check_second_factor(*, db: Session, user: User, code: str, client: str) -> bool:
-    """Check a TOTP code at login; a wrong one counts toward lock-out like a wrong password."""
-    if user.totp_secret and user.totp_enabled and totp.verify_code(user.totp_secret, code):
-        return True
-    settings = get_settings()
-    user.failed_attempts += 1
-    if user.failed_attempts >= settings.lockout_failed_attempts:
-        user.locked_until = clock.now() + timedelta(minutes=settings.lockout_min)
-        user.failed_attempts = 0
-    _audit_failure(db, user.username, client, "bad two-factor code", user)
-    return False
 
 
 USER_ACTIONS = ("deactivate", "reactivate", "unlock", "reset-two-factor")
@@ -313,8 +260,7 @@ def administer(*, db: Session, user_id: str, action: str, actor: Actor) -> User:
                 AccessToken.user_pk == user.pk, AccessToken.revoked_at.is_(None))).scalars():
             token.revoked_at = now
     if action == "unlock":
-        user.locked_until = None
-        user.failed_attempts = 0
+        credentials.unlock(db=db, user=user, actor=actor)
     if action == "reset-two-factor":
         user.totp_enabled = False
         user.totp_secret = None

@@ -1,5 +1,7 @@
 """TOTP two-factor codes and their enrolment QR code."""
 
+import hmac
+
 import pyotp
 import segno
 
@@ -23,11 +25,18 @@ def qr_svg(uri: str) -> str:
     return segno.make(uri, error="m").svg_inline(scale=5, dark="#111", light="#fff")
 
 
-def verify_code(secret: str, code: str) -> bool:
-    """Whether the six-digit code is valid now (one step of clock drift allowed)."""
+def matching_step(secret: str, code: str) -> int | None:
+    """The 30-second step the six-digit code belongs to, now or one step either side (clock
+    drift), or None when it matches none of them."""
     digits = "".join(ch for ch in code if ch.isdigit())
-    return len(digits) == 6 and pyotp.TOTP(secret).verify(digits, for_time=clock.now(),
-                                                            valid_window=1)
+    if len(digits) != 6:
+        return None
+    generator = pyotp.TOTP(secret)
+    now_step = generator.timecode(clock.now())
+    for step in (now_step - 1, now_step, now_step + 1):
+        if hmac.compare_digest(generator.generate_otp(step), digits):
+            return step
+    return None
 
 
 def current_code(secret: str) -> str:

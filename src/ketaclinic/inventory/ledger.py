@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
-from ketaclinic.auth import service as auth
+from ketaclinic.auth import credentials
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.models import User
 from ketaclinic.errors import Conflict, Forbidden, NotFound, invalid
@@ -53,17 +53,15 @@ def witness(*, db: Session, username: str, password: str, totp_code: str, actor:
     if username.strip().lower() == actor.username:
         raise invalid("witness", "the witness cannot be the person recording",
                       "another nurse or prescriber")
-    result = auth.check_password(db=db, username=username, password=password,
-                                 client=f"witness for {actor.username}")
+    result = credentials.check(db=db, username=username, password=password,
+                               address=actor.client or f"witness for {actor.username}",
+                               purpose="witness", code=totp_code)
     user = result.user
     if user is None:
         raise Forbidden(f"witness: {result.message}")
     if user.role not in WITNESS_ROLES:
         raise invalid("witness", f"{user.username} is not licensed to witness",
                       "a nurse or prescriber")
-    if user.totp_enabled and not auth.check_second_factor(db=db, user=user, code=totp_code,
-                                                          client="witness"):
-        raise Forbidden("witness: the two-factor code is wrong")
     return user
 
 

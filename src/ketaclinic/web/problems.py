@@ -11,7 +11,7 @@ from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ketaclinic.audit import service as audit
-from ketaclinic.errors import DomainError, InvalidInput, NotAuthenticated
+from ketaclinic.errors import DomainError, InvalidInput, NotAuthenticated, RateLimited
 from ketaclinic.fhir.outcome import operation_outcome
 from ketaclinic.patients.service import OutOfReach
 from ketaclinic.web.deps import is_api
@@ -51,7 +51,10 @@ async def on_domain_error(request: Request, exc: Exception) -> Response:
         _audit_out_of_reach(request, exc)
     if is_api(request):
         errors = _field_errors(exc) if isinstance(exc, InvalidInput) else None
-        return _api_error(request, exc.status, exc.title, exc.detail, errors)
+        response: Response = _api_error(request, exc.status, exc.title, exc.detail, errors)
+        if isinstance(exc, RateLimited):
+            response.headers["Retry-After"] = str(exc.retry_after_s)
+        return response
     if isinstance(exc, NotAuthenticated):
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
