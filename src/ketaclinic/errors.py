@@ -72,6 +72,10 @@ class RateLimited(DomainError):
         self.retry_after_s = retry_after_s
 
 
+class MustChangePassword(NotAuthenticated):
+    """An administrator reset the password: nothing else until a new one is chosen."""
+
+
 class Conflict(DomainError):
     """The request conflicts with the current state of a record."""
 

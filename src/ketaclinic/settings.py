@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     demo: bool = False
     session_idle_timeout_min: int = Field(default=15, ge=1, le=24 * 60)
     api_token_ttl_min: int = Field(default=60, ge=1, le=24 * 60)
+    # An API token unused this long stops working (like an idle web login).
+    api_token_idle_min: int = Field(default=30, ge=1, le=24 * 60)
     lockout_failed_attempts: int = Field(default=5, ge=1, le=100)
     lockout_min: int = Field(default=15, ge=1, le=24 * 60)
     # Failed credential checks from one client address within the window before it must wait.
@@ -44,9 +46,15 @@ class Settings(BaseSettings):
     mail_from: str = "ketaclinic@localhost"
     # The address patients reach the app at, for links in email (no trailing slash).
     public_url: str = "http://127.0.0.1:8000"
+    # The largest request body accepted, by kind of route (bytes), and how deep JSON may nest.
+    body_limit_bytes: int = Field(default=1_000_000, ge=1_000, le=100_000_000)
+    fhir_body_limit_bytes: int = Field(default=50_000_000, ge=1_000, le=1_000_000_000)
+    json_max_depth: int = Field(default=64, ge=8, le=1_000)
     # Fernet keys for secrets kept encrypted at rest (two-factor seeds), comma-separated: the
     # first encrypts, every one decrypts. Empty: a key derived from SECRET_KEY.
     data_keys: str = ""
+    # How long an emergency ("break-glass") access to a record outside one's sites lasts.
+    emergency_access_min: int = Field(default=60, ge=5, le=24 * 60)
     # Seconds between the demo server's own worker passes (reminders, alert escalation notices).
     worker_interval_s: float = Field(default=60, ge=0.5, le=3600)
     # Demos and tests only: start the clinic's clock at this moment (ISO 8601 with an offset);

@@ -14,6 +14,8 @@ class Actor:
     site_pks: frozenset[int] = field(default_factory=frozenset)
     patient_pk: int | None = None
     client: str = ""
+    # Records opened by emergency ("break-glass") access, for the time it lasts.
+    emergency_patient_pks: frozenset[int] = field(default_factory=frozenset)
 
     @property
     def is_patient(self) -> bool:

@@ -31,6 +31,7 @@ from ketaclinic.settings import get_settings
 WRONG = "Username or password is wrong."
 LOCKED = "Too many failed attempts: try again in {minutes} min, or sign in with your two-factor code."
 CODE_WRONG = "A valid two-factor code (field totp) is required."
+MUST_CHANGE = "Your password was reset: log in on the web and choose a new one first."
 NEEDS_MFA = ("Two-factor login is required for your role ({role}) and is not set up: log in on "
              "the web to set it up first.")
 
@@ -122,15 +123,21 @@ def unlock(*, db: Session, user: User, actor: Actor) -> None:
              now=clock.now())
 
 
-def _code_ok(db: Session, user: User, code: str) -> bool:
-    """Whether the code is valid now and not used before (its 30-second step is newer)."""
-    if not (user.totp_enabled and user.totp_secret):
+def _use_code(user: User, code: str) -> bool:
+    """Whether the code matches the user's seed now and was not used before (its 30-second step
+    is newer than the last one accepted); it then counts as used."""
+    if not user.totp_secret:
         return False
     step = totp.matching_step(user.totp_secret, code)
     if step is None or step <= user.totp_last_step:
         return False
     user.totp_last_step = step
     return True
+
+
+def _code_ok(db: Session, user: User, code: str) -> bool:
+    """A login code: two-factor must be on, and the code new."""
+    return user.totp_enabled and _use_code(user, code)
 
 
 def check(*, db: Session, username: str, password: str, address: str, purpose: str,
@@ -154,6 +161,10 @@ def check(*, db: Session, username: str, password: str, address: str, purpose: s
               user=user, now=now)
         return Outcome(None, LOCKED.format(minutes=locked) if locked else WRONG)
     assert user is not None
+    if user.must_change_password and code is not None:  # only the web lets them choose one
+        _fail(db, username=name, address=address, purpose=purpose,
+              reason="password reset, not yet changed", user=user, now=now)
+        return Outcome(None, MUST_CHANGE)
     required = get_settings().mfa_required_for(user.role)
     if code is None:  # the web: the code (or setting it up) is the next step
         if locked:  # the same answer as a wrong password: only password and code together pass
@@ -185,6 +196,18 @@ def check(*, db: Session, username: str, password: str, address: str, purpose: s
     return Outcome(user)
 
 
+def confirm_password(*, db: Session, user: User, password: str, address: str) -> bool:
+    """A logged-in user's current password, asked again before changing it (a wrong one counts
+    toward the lock-out like any other)."""
+    now = clock.now()
+    _guard_address(db, address, now)
+    if verify_password(user.password_hash, password):
+        return True
+    _fail(db, username=user.username, address=address, purpose="password change",
+          reason="bad current password", user=user, now=now)
+    return False
+
+
 def check_code(*, db: Session, user: User, code: str, address: str, purpose: str) -> bool:
     """The web login's second step: the two-factor code of a user whose password was right."""
     now = clock.now()
@@ -199,10 +222,4 @@ def check_code(*, db: Session, user: User, code: str, address: str, purpose: str
 
 def confirm_code(*, db: Session, user: User, code: str) -> bool:
     """Whether a code from a secret being set up is right (enrolment); it then counts as used."""
-    if not user.totp_secret:
-        return False
-    step = totp.matching_step(user.totp_secret, code)
-    if step is None or step <= user.totp_last_step:
-        return False
-    user.totp_last_step = step
-    return True
+    return _use_code(user, code)

@@ -28,6 +28,8 @@ class User(RecordMixin, Base):
     email: Mapped[str] = mapped_column(String(254), default="")
     role: Mapped[str] = mapped_column(String(20))
     password_hash: Mapped[str] = mapped_column(String(255))
+    # Set by an administrator's reset: nothing but choosing a new password until it is done.
+    must_change_password: Mapped[bool] = mapped_column(default=False)
     active: Mapped[bool] = mapped_column(default=True)
     failed_attempts: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
@@ -56,6 +58,23 @@ class CredentialAttempt(Base):
     ok: Mapped[bool] = mapped_column(default=False)
     reason: Mapped[str] = mapped_column(String(100), default="")
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class EmergencyAccess(RecordMixin, Base):
+    """A clinician's "break-glass" access to a record outside their sites: the reason they gave,
+    for a limited time, flagged on the patient's audit trail and reviewed by an administrator."""
+
+    __tablename__ = "emergency_access"
+
+    user_pk: Mapped[int] = mapped_column(ForeignKey("app_user.pk", ondelete="RESTRICT"),
+                                         index=True)
+    patient_pk: Mapped[int] = mapped_column(ForeignKey("patient.pk", ondelete="RESTRICT"))
+    reason: Mapped[str] = mapped_column(String(1000))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reviewed_by: Mapped[str | None] = mapped_column(String(150), default=None)
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    review_note: Mapped[str] = mapped_column(String(1000), default="")
 
 
 class AccessToken(RecordMixin, Base):

@@ -5,7 +5,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from ketaclinic.auth import credentials, totp
+from ketaclinic.auth import credentials, emergency, totp
 from ketaclinic.auth import service as auth
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.models import User
@@ -15,6 +15,7 @@ from ketaclinic.errors import Conflict, InvalidInput, RateLimited
 from ketaclinic.settings import get_settings
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import SESSION_COOKIE, client_of, get_db, require
+from ketaclinic.web.forms import messages_of
 from ketaclinic.web.templating import render
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
@@ -171,8 +172,9 @@ def logout(
     actor: Actor = Depends(require(Permission.ACCOUNT)),
     db: Session = Depends(get_db),
 ) -> Response:
-    """End this login."""
-    auth.revoke_token(db=db, raw=request.cookies.get(SESSION_COOKIE, ""))
+    """End this login and every API token of the user."""
+    assert actor.user_pk is not None
+    auth.revoke_all(db=db, user_pk=actor.user_pk)
     db.commit()
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
@@ -188,6 +190,33 @@ def account(
     """The user's own account: role, sites, two-factor status."""
     user = db.execute(select(User).where(User.pk == actor.user_pk)).scalar_one()
     return render(request, "auth/account.html", user=user, qr="", error="")
+
+
+@router.get("/account/password", response_class=HTMLResponse)
+def password_form(request: Request, actor: Actor = Depends(require(Permission.ACCOUNT)),
+                  db: Session = Depends(get_db)) -> Response:
+    """Change one's own password (the only page open after an administrator's reset)."""
+    user = db.execute(select(User).where(User.pk == actor.user_pk)).scalar_one()
+    return render(request, "auth/password.html", forced=user.must_change_password, errors=[])
+
+
+@router.post("/account/password", response_class=HTMLResponse)
+async def password_submit(request: Request, actor: Actor = Depends(require(Permission.ACCOUNT)),
+                          db: Session = Depends(get_db)) -> Response:
+    """Check the current password, set the new one, end every login (log in again)."""
+    form = await request.form()
+    user = db.execute(select(User).where(User.pk == actor.user_pk)).scalar_one()
+    try:
+        auth.change_password(db=db, user=user, current=str(form.get("current_password", "")),
+                             new=str(form.get("new_password", "")), client=client_of(request))
+    except InvalidInput as exc:
+        db.commit()  # a wrong current password still counts toward the lock-out
+        return render(request, "auth/password.html", status_code=422,
+                      forced=user.must_change_password, errors=[p.text() for p in exc.problems])
+    db.commit()
+    response = RedirectResponse("/login?changed=1", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
 
 
 @router.post("/account/email")
@@ -265,7 +294,15 @@ def user_action(
     actor: Actor = Depends(require(Permission.USERS_MANAGE)),
     db: Session = Depends(get_db),
 ) -> Response:
-    """Deactivate, reactivate, unlock or reset the two-factor set-up of a user."""
+    """Deactivate, reactivate, unlock, end all logins of, reset the two-factor set-up of, or
+    reset the password of a user (the temporary password is shown once, here)."""
+    if action == "reset-password":
+        user, temporary = auth.reset_password(db=db, user_id=user_id, actor=actor)
+        db.commit()
+        users = db.execute(select(User).options(selectinload(User.sites))
+                           .order_by(User.role, User.username)).scalars().all()
+        return render(request, "auth/users.html", users=users,
+                      temporary={"username": user.username, "password": temporary})
     auth.administer(db=db, user_id=user_id, action=action, actor=actor)
     db.commit()
     return RedirectResponse("/admin/users", status_code=303)
@@ -305,3 +342,41 @@ async def user_new_submit(
         return _user_form(request, db, values, [exc.detail], 409)
     db.commit()
     return RedirectResponse("/admin/users", status_code=303)
+
+
+@router.get("/emergency-access", response_class=HTMLResponse)
+def emergency_form(request: Request, actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+                   db: Session = Depends(get_db)) -> Response:
+    """Open a record outside one's sites in an emergency, after saying why."""
+    return render(request, "auth/emergency.html", errors=[], values={},
+                  minutes=get_settings().emergency_access_min)
+
+
+@router.post("/emergency-access", response_class=HTMLResponse)
+async def emergency_submit(request: Request,
+                           actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+                           db: Session = Depends(get_db)) -> Response:
+    """Grant the emergency access (audited, time-limited, reviewed) and open the chart."""
+    form = await request.form()
+    values = {k: str(v) for k, v in form.items() if k != "csrf_token"}
+    try:
+        patient, _ = emergency.open_record(db=db, mrn=values.get("mrn", ""),
+                                           reason=values.get("reason", ""), actor=actor)
+    except (InvalidInput, Conflict) as exc:
+        db.rollback()
+        return render(request, "auth/emergency.html", status_code=exc.status,
+                      errors=messages_of(exc), values=values,
+                      minutes=get_settings().emergency_access_min)
+    db.commit()
+    return RedirectResponse(f"/patients/{patient.id}", status_code=303)
+
+
+@router.post("/emergency-access/{access_id}/review")
+async def emergency_review(request: Request, access_id: str,
+                           actor: Actor = Depends(require(Permission.USERS_MANAGE)),
+                           db: Session = Depends(get_db)) -> Response:
+    """An administrator marks an emergency access reviewed, with a note."""
+    form = await request.form()
+    emergency.review(db=db, access_id=access_id, note=str(form.get("note", "")), actor=actor)
+    db.commit()
+    return RedirectResponse("/dashboard", status_code=303)

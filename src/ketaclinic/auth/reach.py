@@ -9,4 +9,4 @@ def can_reach_patient(actor: Actor, *, patient_pk: int, patient_site_pks: set[in
         return True
     if actor.is_patient:
         return actor.patient_pk == patient_pk
-    return bool(actor.site_pks & patient_site_pks)
+    return bool(actor.site_pks & patient_site_pks) or patient_pk in actor.emergency_patient_pks

@@ -198,23 +198,35 @@ def resolve_token(*, db: Session, raw: str, kinds: set[str]) -> AccessToken | No
         return None
     if token.expires_at <= now or not token.user.active:
         return None
-    if token.kind == TOKEN_WEB:
-        idle = timedelta(minutes=get_settings().session_idle_timeout_min)
-        if now - token.last_seen_at > idle:
-            token.revoked_at = now
-            return None
+    idle_min = {TOKEN_WEB: get_settings().session_idle_timeout_min,
+                TOKEN_API: get_settings().api_token_idle_min}.get(token.kind)
+    if idle_min is not None and now - token.last_seen_at > timedelta(minutes=idle_min):
+        token.revoked_at = now
+        return None
     if now - token.last_seen_at > LAST_SEEN_RESOLUTION:
         token.last_seen_at = now
     return token
 
 
 def revoke_token(*, db: Session, raw: str) -> None:
-    """End a login (logout)."""
+    """End one login (a half-finished two-factor login, say)."""
     token = db.execute(
         select(AccessToken).where(AccessToken.token_hash == _digest(raw))
     ).scalar_one_or_none()
     if token is not None and token.revoked_at is None:
         token.revoked_at = clock.now()
+
+
+def revoke_all(*, db: Session, user_pk: int) -> int:
+    """End every live login and API token of a user (logout, an administrator's revocation, a
+    password change); returns how many."""
+    now = clock.now()
+    live = db.execute(select(AccessToken).where(AccessToken.user_pk == user_pk,
+                                                AccessToken.revoked_at.is_(None))).scalars().all()
+    for token in live:
+        token.revoked_at = now
+    db.flush()
+    return len(live)
 
 
 def start_enrolment(*, db: Session, user: User) -> str:
@@ -236,7 +248,47 @@ def confirm_enrolment(*, db: Session, user: User, code: str, client: str) -> Non
                  record_id=user.id)
 
 
-USER_ACTIONS = ("deactivate", "reactivate", "unlock", "reset-two-factor")
+USER_ACTIONS = ("deactivate", "reactivate", "unlock", "reset-two-factor", "revoke-tokens")
+TEMPORARY_PASSWORD_BYTES = 12
+
+
+def reset_password(*, db: Session, user_id: str, actor: Actor) -> tuple[User, str]:
+    """An administrator's reset: a temporary password (returned to show once, never stored in
+    clear), every login ended, and a new password to be chosen at the next login. Audited."""
+    try:
+        user = db.execute(select(User).where(User.id == uuid.UUID(user_id))).scalar_one_or_none()
+    except ValueError:
+        user = None
+    if user is None:
+        raise NotFound("no such user")
+    temporary = secrets.token_urlsafe(TEMPORARY_PASSWORD_BYTES)
+    user.password_hash = hash_password(temporary)
+    user.must_change_password = True
+    revoke_all(db=db, user_pk=user.pk)
+    audit.record(db=db, actor=actor, action="update", record_type="User", record_id=user.id,
+                 detail="reset-password")
+    return user, temporary
+
+
+def change_password(*, db: Session, user: User, current: str, new: str, client: str) -> None:
+    """Change one's own password, proving the current one; every login then ends."""
+    problems = []
+    if not credentials.confirm_password(db=db, user=user, password=current, address=client):
+        problems.append(FieldProblem("current_password", "is not your current password",
+                                     "the password you log in with"))
+    if len(new) < MIN_PASSWORD_LENGTH:
+        problems.append(FieldProblem("new_password", "is too short",
+                                     f"at least {MIN_PASSWORD_LENGTH} characters"))
+    elif new == current:
+        problems.append(FieldProblem("new_password", "is the same as the current one",
+                                     "a different password"))
+    if problems:
+        raise InvalidInput(problems)
+    user.password_hash = hash_password(new)
+    user.must_change_password = False
+    revoke_all(db=db, user_pk=user.pk)
+    audit.record(db=db, actor=actor_for(user, client), action="password-change",
+                 record_type="User", record_id=user.id)
 
 
 def administer(*, db: Session, user_id: str, action: str, actor: Actor) -> User:
@@ -252,13 +304,10 @@ def administer(*, db: Session, user_id: str, action: str, actor: Actor) -> User:
         raise NotFound("no such user")
     if user.pk == actor.user_pk and action == "deactivate":
         raise Conflict("you cannot deactivate your own account")
-    now = clock.now()
     if action in ("deactivate", "reactivate"):
         user.active = action == "reactivate"
-    if action in ("deactivate", "reset-two-factor"):
-        for token in db.execute(select(AccessToken).where(
-                AccessToken.user_pk == user.pk, AccessToken.revoked_at.is_(None))).scalars():
-            token.revoked_at = now
+    if action in ("deactivate", "reset-two-factor", "revoke-tokens"):
+        revoke_all(db=db, user_pk=user.pk)
     if action == "unlock":
         credentials.unlock(db=db, user=user, actor=actor)
     if action == "reset-two-factor":

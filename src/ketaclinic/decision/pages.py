@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
+from ketaclinic.audit import service as audit
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.permissions import Permission
 from ketaclinic.billing import estimate as estimates
@@ -20,6 +21,7 @@ from ketaclinic.errors import DomainError, FieldProblem, InvalidInput
 from ketaclinic.knowledge import crisis, decision_aid, dosing, self_check
 from ketaclinic.knowledge.courses import plan
 from ketaclinic.knowledge.vital_limits import plausible_ranges
+from ketaclinic.patients.models import Patient
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import get_db, require
 from ketaclinic.web.templating import render
@@ -163,6 +165,7 @@ async def check_result(request: Request, db: Session = Depends(get_db)) -> Respo
                   crisis=_crisis(db) if result.crisis else [], cost=cost, money=money,
                   act_now=crisis.act_now(),
                   preparation=decision_aid.preparation(answers.route),
+                  sites=db.execute(select(Site).order_by(Site.code)).scalars().all(),
                   disclaimer=self_check.table()["disclaimer"])
 
 
@@ -203,8 +206,12 @@ async def enquiry(request: Request, db: Session = Depends(get_db)) -> Response:
     if form.get("include_result") == "yes":
         included = {"outcome": str(form.get("outcome", ""))[:40],
                     "reasons": [str(r)[:300] for r in form.getlist("reason")][:20]}
+    # The enquiry belongs to the clinic the visitor chose (else the network's first).
+    sites = db.execute(select(Site).order_by(Site.code)).scalars().all()
+    site = next((s for s in sites if s.code == str(form.get("site", ""))), sites[0] if sites else None)
     db.add(Enquiry(name=name, contact=contact, message=str(form.get("message", ""))[:4000],
-                   self_check=included, received_at=clock.now(), created_by="public"))
+                   self_check=included, received_at=clock.now(), created_by="public",
+                   site_pk=site.pk if site else None))
     db.commit()
     return render(request, "decision/enquiry_sent.html", errors=[], values={}, reasons=[])
 
@@ -212,8 +219,19 @@ async def enquiry(request: Request, db: Session = Depends(get_db)) -> Response:
 @router.get("/enquiries", response_class=HTMLResponse)
 def inbox(request: Request, actor: Actor = Depends(require(Permission.ENQUIRIES_VIEW)),
           db: Session = Depends(get_db)) -> Response:
-    """Enquiries from the public pages, newest first."""
-    rows = db.execute(select(Enquiry).order_by(Enquiry.received_at.desc()).limit(200)
-                      ).scalars().all()
+    """Enquiries and patients' messages to the caller's sites, newest first; reading a
+    patient's message is audited on that patient's record."""
+    rows = db.execute(select(Enquiry, Site).join(Site, Site.pk == Enquiry.site_pk)
+                      .where(Enquiry.site_pk.in_(actor.site_pks))
+                      .order_by(Enquiry.received_at.desc()).limit(200)).all()
+    patient_ids = dict(db.execute(select(Patient.pk, Patient.id).where(Patient.pk.in_(
+        [e.patient_pk for e, _ in rows if e.patient_pk is not None]))).all())
+    for enquiry, _ in rows:
+        if enquiry.patient_pk is not None:
+            audit.record(db=db, actor=actor, action="read", record_type="Enquiry",
+                         record_id=enquiry.id, patient_id=patient_ids[enquiry.patient_pk],
+                         detail="message in the enquiries inbox")
+    audit.record(db=db, actor=actor, action="read", record_type="Enquiry", record_id="inbox",
+                 detail=f"{len(rows)} enquiries at {len(actor.site_pks)} sites")
     db.commit()
     return render(request, "decision/inbox.html", rows=rows)

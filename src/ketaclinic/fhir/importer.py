@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
 from ketaclinic.auth.actor import Actor
-from ketaclinic.errors import FieldProblem, InvalidInput, invalid
+from ketaclinic.auth.reach import can_reach_patient
+from ketaclinic.errors import FieldProblem, Forbidden, InvalidInput, invalid
 from ketaclinic.fhir.bundle import BundleError, validate_r4
 from ketaclinic.fhir.mapping import VITAL_SERIES
 from ketaclinic.fhir.models import ImportedResource
@@ -169,6 +170,11 @@ class _Importer:
             pk = self.db.execute(select(ImportedResource.record_pk).where(
                 ImportedResource.source_key == key)).scalar_one()
             patient = self.db.execute(select(Patient).where(Patient.pk == pk)).scalar_one()
+            if not can_reach_patient(self.actor, patient_pk=patient.pk,
+                                     patient_site_pks=set(patient.site_pks)):
+                # Never a write into a chart out of reach, nor its id in the answer.
+                raise Forbidden(f"entry {entry.get('fullUrl') or key}: this Patient was imported "
+                                "before by a site you do not work at; it cannot be changed here")
             self.result.unchanged["Patient"] += 1
             self.result.outcomes[key] = ("200 OK", f"Patient/{patient.id}", "already imported")
         else:

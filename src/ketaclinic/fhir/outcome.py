@@ -6,7 +6,8 @@ from fastapi.responses import JSONResponse
 
 FHIR_JSON = "application/fhir+json"
 ISSUE_CODES = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported",
-               409: "conflict", 410: "deleted", 412: "conflict", 422: "invalid", 500: "exception"}
+               409: "conflict", 410: "deleted", 412: "conflict", 413: "too-costly", 422: "invalid",
+               429: "throttled", 500: "exception"}
 
 
 def operation_outcome(status: int, diagnostics: str,

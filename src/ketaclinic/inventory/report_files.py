@@ -1,7 +1,5 @@
 """Reports as files: CSV for spreadsheets and auditors' tools, PDF for the binder and inspectors."""
 
-import csv
-import io
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
@@ -9,6 +7,8 @@ from typing import Any
 
 from fpdf import FPDF
 from fpdf.fonts import FontFace
+
+from ketaclinic.spreadsheet import csv_text
 
 
 def cell_text(value: object, tz: Any = None) -> str:
@@ -25,13 +25,8 @@ def cell_text(value: object, tz: Any = None) -> str:
 
 
 def to_csv(columns: Sequence[str], rows: Sequence[dict[str, Any]], tz: Any = None) -> str:
-    """Rows as CSV with a header line."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([cell_text(row.get(c), tz) for c in columns])
-    return out.getvalue()
+    """Rows as CSV with a header line, every cell safe to open in a spreadsheet."""
+    return csv_text(columns, ([cell_text(row.get(c), tz) for c in columns] for row in rows))
 
 
 def _latin1(text: str) -> str:

@@ -87,6 +87,7 @@ def export(out: Annotated[Path, typer.Option(help="CSV file to write")],
     from ketaclinic.db import unit_of_work
     from ketaclinic.measures import research_export
     from ketaclinic.measures.models import Measure
+    from ketaclinic.spreadsheet import safe_cell
 
     with unit_of_work() as db:
         sites = db.execute(select(Site)).scalars().all()
@@ -104,7 +105,7 @@ def export(out: Annotated[Path, typer.Option(help="CSV file to write")],
             task = progress.add_task("exporting measures", total=total)
             writer = csv.writer(handle, lineterminator="\n")
             for row in research_export.rows(db=db, site_pks=chosen):
-                writer.writerow(row)
+                writer.writerow([safe_cell(cell) for cell in row])
                 written += 1
                 progress.update(task, completed=written - 1)
         audit.record(db=db, actor=cli_actor(), action="export", record_type="ResearchExport",

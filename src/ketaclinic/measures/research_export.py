@@ -7,10 +7,8 @@ offset for all of a patient's rows, so intervals are kept). Names, contacts, add
 record ids and exact birth dates are never written.
 """
 
-import csv
 import hashlib
 import hmac
-import io
 from collections.abc import Iterator
 from datetime import date, timedelta
 
@@ -22,6 +20,7 @@ from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.measures.models import Measure, MeasureAnswer
 from ketaclinic.patients.models import Patient
 from ketaclinic.settings import get_settings
+from ketaclinic.spreadsheet import csv_text
 
 MAX_SHIFT_DAYS = 180
 COLUMNS = {
@@ -101,7 +100,5 @@ def rows(*, db: Session, site_pks: set[int] | frozenset[int]) -> Iterator[list[s
 
 def to_csv(*, db: Session, site_pks: set[int] | frozenset[int]) -> str:
     """The whole export as CSV text."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerows(rows(db=db, site_pks=site_pks))
-    return buffer.getvalue()
+    header, *body = list(rows(db=db, site_pks=site_pks))
+    return csv_text(header, body)

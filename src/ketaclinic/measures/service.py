@@ -20,7 +20,7 @@ from ketaclinic.measures import schemas
 from ketaclinic.measures.models import Measure, MeasureAlert, MeasureAnswer, MeasureRequest
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
-from ketaclinic.patients.service import FUTURE_TOLERANCE
+from ketaclinic.patients.service import EARLIEST_BIRTH_DATE, FUTURE_TOLERANCE
 
 
 def shows_crisis_contacts(rule: str) -> bool:
@@ -69,6 +69,9 @@ def record(*, db: Session, patient: Patient, instrument: str, answers: list[Any]
     if taken.tzinfo is None or taken > now + FUTURE_TOLERANCE:
         raise invalid("taken_at", "is in the future or has no time zone",
                       "now or earlier, ISO 8601 with offset")
+    if taken.date() < max(patient.birth_date, EARLIEST_BIRTH_DATE):
+        raise invalid("taken_at", "is before the patient was born",
+                      f"{patient.birth_date.isoformat()} to now")
     if not patient.site_pks:
         raise invalid("patient", "has no site", "a patient registered at a site")
     course = active_course(db, patient.pk)
@@ -128,8 +131,10 @@ def add_measure(*, db: Session, patient_id: str, data: schemas.MeasureIn,
         raise invalid("instrument", f"{form.name} is rated by a clinician",
                       ", ".join(k for k, f in instruments.instruments().items()
                                 if f.rater == "patient"))
+    # A patient's own answers are stamped with the server's time: they are answered now.
+    taken_at = None if actor.is_patient else data.taken_at
     return record(db=db, patient=patient, instrument=data.instrument, answers=data.answers,
-                  source=source, actor=actor, occasion=data.occasion, taken_at=data.taken_at)
+                  source=source, actor=actor, occasion=data.occasion, taken_at=taken_at)
 
 
 def measures_of(*, db: Session, patient_pk: int, instrument: str | None = None,

@@ -117,7 +117,8 @@ def send_message(*, db: Session, patient: Patient, text: str, actor: Actor) -> E
         raise invalid("message", "write a message", "2 to 4,000 characters")
     message = Enquiry(patient_pk=patient.pk, name=f"{patient.given_name} {patient.family_name}",
                       contact=patient.email or patient.phone or "portal", message=text.strip(),
-                      received_at=clock.now(), created_by=actor.username)
+                      received_at=clock.now(), created_by=actor.username,
+                      site_pk=sorted(patient.site_pks)[0] if patient.site_pks else None)
     db.add(message)
     db.flush()
     return message

@@ -105,6 +105,10 @@ def fit(db: Session, *, site: Site, kind: rules.AppointmentKind, starts_at: date
     if starts_at < clock.now():
         result.problems.append(f"{when} is in the past")
         return result
+    ahead = int(rules.table()["booking"]["max_days_ahead"])
+    if starts_at > clock.now() + timedelta(days=ahead):
+        result.problems.append(f"{when} is more than {ahead} days ahead")
+        return result
     closed = closure(db, site, day)
     if closed is not None:
         result.problems.append(f"{site.code} is closed on {day:%a %Y-%m-%d}"

@@ -91,6 +91,11 @@ def session_at_chair(*, db: Session, chair_pk: int) -> TreatmentSession | None:
                       ).scalars().first()
 
 
+# Readings typed a little late may be from before the check-in (the waiting room); a day is the
+# outer bound of plausible, not a clinical rule.
+READINGS_BEFORE_CHECK_IN = timedelta(hours=24)
+
+
 def _happened(field: str, moment: datetime | None) -> datetime:
     """A charted time (default now): something that has happened, so not in the future."""
     now = clock.now()
@@ -100,8 +105,9 @@ def _happened(field: str, moment: datetime | None) -> datetime:
     return moment or now
 
 
-def _check(readings: Sequence[schemas.ReadingIn]) -> list[dict[str, Any]]:
-    """The readings as rows, or every problem with them (named readings[i].field in a batch)."""
+def _check(readings: Sequence[schemas.ReadingIn], earliest: datetime) -> list[dict[str, Any]]:
+    """The readings as rows, or every problem with them (named readings[i].field in a batch);
+    a reading is taken between `earliest` (a day before check-in) and now."""
     now = clock.now()
     latest = now + FUTURE_TOLERANCE
     bounds = [(name, limits.min, limits.max) for name, limits in plausible_ranges().items()
@@ -113,10 +119,14 @@ def _check(readings: Sequence[schemas.ReadingIn]) -> list[dict[str, Any]]:
         taken = values["taken_at"] = reading.taken_at or now
         # The common case (every value possible, time in the past) is decided without building
         # messages; anything else goes through the full check for its wording.
-        plausible = taken <= latest and any(values[k] is not None for k in VITAL_FIELDS) and all(
+        plausible = earliest <= taken <= latest and any(
+            values[k] is not None for k in VITAL_FIELDS) and all(
             low <= value <= high for name, low, high in bounds
             if (value := values[name]) is not None)
         found = [] if plausible else vital_problems({**values, "measured_at": taken}, now)
+        if not plausible and taken < earliest:
+            found.append(FieldProblem("taken_at", "is more than a day before the check-in",
+                                      f"{earliest.isoformat(timespec='minutes')} to now"))
         if found:
             prefix = f"readings[{index}]." if len(readings) > 1 else ""
             problems += [FieldProblem(prefix + p.field.replace("measured_at", "taken_at"),
@@ -252,8 +262,9 @@ def add_readings(*, db: Session, session_id: str, data: schemas.ReadingsIn,
                                     purpose="session vitals")
     if session.status != OPEN:
         raise Conflict("the session is closed; corrections are addenda")
-    stored, raised = store_readings(db=db, session=session, chair_pk=session.chair_pk,
-                                    rows=_check(data.readings), source="api", actor=actor)
+    rows = _check(data.readings, session.checked_in_at - READINGS_BEFORE_CHECK_IN)
+    stored, raised = store_readings(db=db, session=session, chair_pk=session.chair_pk, rows=rows,
+                                    source="api", actor=actor)
     audit.record(db=db, actor=actor, action="create", record_type="SessionReading",
                  record_id=session.id, patient_id=patient.id,
                  detail=f"{stored} readings, {len(raised)} alarms")

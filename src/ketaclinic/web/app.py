@@ -35,6 +35,8 @@ from ketaclinic.treatments import router as treatment_api
 from ketaclinic.web import pages as web_pages
 from ketaclinic.web import problems
 from ketaclinic.web.csrf import CsrfCookieMiddleware
+from ketaclinic.web.headers import SecurityHeadersMiddleware
+from ketaclinic.web.limits import BodyLimitMiddleware
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -52,6 +54,8 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
     )
     app.add_middleware(CsrfCookieMiddleware)
+    app.add_middleware(BodyLimitMiddleware)  # before any route reads a body
+    app.add_middleware(SecurityHeadersMiddleware)  # outermost: on every answer, refusals too
     problems.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for module in (web_pages, auth_pages, auth_api, patient_pages, patient_api,

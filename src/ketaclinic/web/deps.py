@@ -1,22 +1,26 @@
 """Request dependencies: the db session, who is calling, and the permission gate."""
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from functools import cache
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from ketaclinic.audit import service as audit
+from ketaclinic.auth import emergency
 from ketaclinic.auth import service as auth
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.permissions import Permission, allows
 from ketaclinic.db import session_factory
-from ketaclinic.errors import Forbidden, NotAuthenticated
+from ketaclinic.errors import Forbidden, MustChangePassword, NotAuthenticated
 
 API_PREFIX = "/api/v1"
 # Paths answered with bearer tokens and problem+json rather than cookies and pages.
 BEARER_PREFIXES = (API_PREFIX, "/cds-services", "/fhir")
 SESSION_COOKIE = "kc_session"
+# The only pages open to a user whose password an administrator reset.
+PASSWORD_PAGES = frozenset({"/account/password", "/logout"})
 
 
 def get_db(request: Request) -> Iterator[Session]:
@@ -61,7 +65,15 @@ def authenticate(request: Request, db: Session) -> Actor:
     if token is None:
         db.commit()  # keep an idle-expired token revoked
         raise NotAuthenticated("Log in first: no valid login or token (it may have expired).")
-    return auth.actor_for(token.user, client_of(request))
+    if token.user.must_change_password and request.url.path not in PASSWORD_PAGES:
+        raise MustChangePassword("Your password was reset: choose a new one (My account, "
+                                 "Change your password) before anything else.")
+    actor = auth.actor_for(token.user, client_of(request))
+    if actor.role in emergency.CLINICAL_ROLES:
+        granted = emergency.active_patient_pks(db, token.user.pk)
+        if granted:
+            actor = replace(actor, emergency_patient_pks=granted)
+    return actor
 
 
 @cache

@@ -10,6 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
+from ketaclinic.auth import emergency
 from ketaclinic.auth import service as auth
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.permissions import LANDING_PAGES, Permission, Role, allows
@@ -78,11 +79,13 @@ def dashboard(
                    if allows(actor.role, Permission.ALERTS_FOLLOW_UP) else [])
     discrepancies_open = (discrepancies.open_count(db, chosen.pk)
                           if allows(actor.role, Permission.INVENTORY_MANAGE) else None)
+    emergencies = (emergency.to_review(db) if allows(actor.role, Permission.USERS_MANAGE)
+                   else None)
     db.commit()
     response = render(request, "dashboard.html", site=chosen, sites=sites, now_local=now_local,
                       vitals=vitals, registered=registered, tz=chosen.time_zone,
                       active_chairs=chairs, rems_due=rems_due, open_alerts=open_alerts,
-                      discrepancies_open=discrepancies_open)
+                      discrepancies_open=discrepancies_open, emergencies=emergencies)
     if site and chosen.code == site:
         response.set_cookie(SITE_COOKIE, chosen.code, httponly=True, samesite="lax", path="/")
     return response

@@ -5,13 +5,20 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ketaclinic.audit import service as audit
-from ketaclinic.errors import DomainError, InvalidInput, NotAuthenticated, RateLimited
+from ketaclinic.errors import (
+    DomainError,
+    InvalidInput,
+    MustChangePassword,
+    NotAuthenticated,
+    RateLimited,
+)
 from ketaclinic.fhir.outcome import operation_outcome
 from ketaclinic.patients.service import OutOfReach
 from ketaclinic.web.deps import is_api
@@ -48,13 +55,16 @@ async def on_domain_error(request: Request, exc: Exception) -> Response:
     """A service said no: show why, in the form the caller understands."""
     assert isinstance(exc, DomainError)
     if isinstance(exc, OutOfReach):
-        _audit_out_of_reach(request, exc)
+        # Its own short transaction, in a worker thread: the event loop never waits on the database.
+        await run_in_threadpool(_audit_out_of_reach, request, exc)
     if is_api(request):
         errors = _field_errors(exc) if isinstance(exc, InvalidInput) else None
         response: Response = _api_error(request, exc.status, exc.title, exc.detail, errors)
         if isinstance(exc, RateLimited):
             response.headers["Retry-After"] = str(exc.retry_after_s)
         return response
+    if isinstance(exc, MustChangePassword):
+        return RedirectResponse("/account/password", status_code=303)
     if isinstance(exc, NotAuthenticated):
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
