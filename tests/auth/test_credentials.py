@@ -12,6 +12,7 @@ from ketaclinic.auth import credentials
 from ketaclinic.auth import service as auth
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.models import CredentialAttempt, User
+from ketaclinic.clinics.models import Site
 from ketaclinic.settings import get_settings
 from tests.conftest import PASSWORD, totp_now
 
@@ -33,7 +34,7 @@ def test_a_role_that_requires_two_factor_gets_no_token_before_setting_it_up(anon
     # After an administrator resets a prescriber's two-factor, the gap does not reopen.
     prescriber = db.execute(select(User).where(User.username == "prescriber")).scalar_one()
     auth.administer(db=db, user_id=str(prescriber.id), action="reset-two-factor",
-                    actor=Actor(username="admin", role="admin"))
+                    actor=admin_of_every_site(db))
     db.flush()
     assert token(anon, "prescriber").status_code == 401
     assert api["nurse_a"].get("/api/v1/me").status_code == 200  # roles without the rule: fine
@@ -132,7 +133,7 @@ def test_an_administrator_unlocks_an_account(anon, api, db: Session) -> None:
     db.refresh(user)
     assert user.locked_until is not None and token(anon, "nurse_a").status_code == 401
     auth.administer(db=db, user_id=str(user.id), action="unlock",
-                    actor=Actor(username="admin", role="admin"))
+                    actor=admin_of_every_site(db))
     db.flush()
     assert token(anon, "nurse_a").status_code == 200
 
@@ -169,3 +170,9 @@ def test_keys_rotate_re_encrypts_with_the_new_key(tmp_path) -> None:
     wrong = run_cli(url, "keys", "rotate", extra_env={
         "KETACLINIC_DATA_KEYS": Fernet.generate_key().decode()})
     assert wrong.returncode == 2 and wrong.stderr.startswith("error: KETACLINIC_DATA_KEYS")
+
+
+def admin_of_every_site(db: Session) -> Actor:
+    """The seeded administrator, who works at both sites."""
+    return Actor(username="admin", role="admin",
+                 site_pks=frozenset(db.execute(select(Site.pk)).scalars()))

@@ -186,8 +186,8 @@ def test_create_condition_and_vital_signs_for_an_existing_patient(api, world) ->
                                              "valueQuantity": {"value": 20, "unit": "mmHg"}}]}
     refused = api["nurse_a"].post("/fhir/Observation", json=impossible)
     assert refused.status_code == 422 and "plausible" in refused.text
-    elsewhere = api["nurse_b"].post("/fhir/Condition", json=condition)
-    assert elsewhere.status_code == 422 and "patient" in elsewhere.text
+    elsewhere = api["nurse_b"].post("/fhir/Condition", json=condition)  # a patient of site A
+    assert elsewhere.status_code == 404 and elsewhere.json()["resourceType"] == "OperationOutcome"
 
 
 def test_questionnaires_only_where_the_licence_allows(api) -> None:

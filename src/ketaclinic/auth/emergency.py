@@ -4,6 +4,7 @@ administrator's review (ONC 170.315(d)(6))."""
 
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -60,12 +61,19 @@ def open_record(*, db: Session, mrn: str, reason: str, actor: Actor) -> tuple[Pa
     return patient, grant
 
 
-def to_review(db: Session) -> Sequence[tuple[EmergencyAccess, User, Patient]]:
-    """Emergency accesses no administrator has reviewed yet, newest first."""
+def _of_patients_at_sites_of(actor: Actor) -> Any:
+    """Grants for patients registered at one of the actor's sites (whose administrators review)."""
+    return EmergencyAccess.patient_pk.in_(select(PatientMrn.patient_pk).where(
+        PatientMrn.site_pk.in_(actor.site_pks)))
+
+
+def to_review(db: Session, actor: Actor) -> Sequence[tuple[EmergencyAccess, User, Patient]]:
+    """Emergency accesses to patients of the administrator's sites that no administrator has
+    reviewed yet, newest first."""
     rows = db.execute(select(EmergencyAccess, User, Patient)
                       .join(User, User.pk == EmergencyAccess.user_pk)
                       .join(Patient, Patient.pk == EmergencyAccess.patient_pk)
-                      .where(EmergencyAccess.reviewed_at.is_(None))
+                      .where(EmergencyAccess.reviewed_at.is_(None), _of_patients_at_sites_of(actor))
                       .order_by(EmergencyAccess.starts_at.desc())).all()
     return [(grant, user, patient) for grant, user, patient in rows]
 
@@ -73,7 +81,8 @@ def to_review(db: Session) -> Sequence[tuple[EmergencyAccess, User, Patient]]:
 def review(*, db: Session, access_id: str, note: str, actor: Actor) -> EmergencyAccess:
     """An administrator's review of an emergency access (audited on the patient's trail)."""
     grant = db.execute(select(EmergencyAccess).where(
-        EmergencyAccess.id == public_id(access_id, "emergency access"))).scalar_one_or_none()
+        EmergencyAccess.id == public_id(access_id, "emergency access"),
+        _of_patients_at_sites_of(actor))).scalar_one_or_none()
     if grant is None:
         raise NotFound("no such emergency access")
     if grant.reviewed_at is not None:

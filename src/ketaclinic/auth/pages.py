@@ -272,16 +272,21 @@ def users_list(
     actor: Actor = Depends(require(Permission.USERS_MANAGE)),
     db: Session = Depends(get_db),
 ) -> Response:
-    """Every user, their role, sites and two-factor status."""
+    """The users of the administrator's sites, their role, sites and two-factor status."""
+    return render(request, "auth/users.html", users=_managed_users(db, actor))
+
+
+def _managed_users(db: Session, actor: Actor) -> list[User]:
     users = db.execute(
         select(User).options(selectinload(User.sites)).order_by(User.role, User.username)
     ).scalars().all()
-    return render(request, "auth/users.html", users=users)
+    return auth.managed_users(db, actor, users)
 
 
-def _user_form(request: Request, db: Session, values: dict[str, str], errors: list[str],
+def _user_form(request: Request, db: Session, actor: Actor, values: dict[str, str], errors: list[str],
                status_code: int = 200) -> Response:
-    sites = db.execute(select(Site).order_by(Site.name)).scalars().all()
+    sites = db.execute(select(Site).where(Site.pk.in_(actor.site_pks)).order_by(Site.name)
+                       ).scalars().all()
     return render(request, "auth/user_new.html", status_code=status_code, sites=sites,
                   roles=list(Role), values=values, errors=errors)
 
@@ -299,9 +304,7 @@ def user_action(
     if action == "reset-password":
         user, temporary = auth.reset_password(db=db, user_id=user_id, actor=actor)
         db.commit()
-        users = db.execute(select(User).options(selectinload(User.sites))
-                           .order_by(User.role, User.username)).scalars().all()
-        return render(request, "auth/users.html", users=users,
+        return render(request, "auth/users.html", users=_managed_users(db, actor),
                       temporary={"username": user.username, "password": temporary})
     auth.administer(db=db, user_id=user_id, action=action, actor=actor)
     db.commit()
@@ -315,7 +318,7 @@ def user_new_form(
     db: Session = Depends(get_db),
 ) -> Response:
     """The form to add a user."""
-    return _user_form(request, db, {}, [])
+    return _user_form(request, db, actor, {}, [])
 
 
 @router.post("/admin/users/new")
@@ -336,10 +339,10 @@ async def user_new_submit(
                          email=values.get("email", ""), actor=actor)
     except InvalidInput as exc:
         db.rollback()
-        return _user_form(request, db, values, [p.text() for p in exc.problems], 422)
+        return _user_form(request, db, actor, values, [p.text() for p in exc.problems], 422)
     except Conflict as exc:
         db.rollback()
-        return _user_form(request, db, values, [exc.detail], 409)
+        return _user_form(request, db, actor, values, [exc.detail], 409)
     db.commit()
     return RedirectResponse("/admin/users", status_code=303)
 

@@ -1,9 +1,10 @@
 """Shapes for tokens and the current user."""
 
 import uuid
-from datetime import datetime
 
 from pydantic import BaseModel
+
+from ketaclinic.iso_times import IsoDateTime
 
 
 class TokenOut(BaseModel):
@@ -12,7 +13,7 @@ class TokenOut(BaseModel):
     access_token: str
     token_type: str = "bearer"  # noqa: S105 (the OAuth2 scheme name)
     expires_in: int
-    expires_at: datetime
+    expires_at: IsoDateTime
 
 
 class MeOut(BaseModel):

@@ -4,6 +4,7 @@ import hashlib
 import re
 import secrets
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
@@ -17,9 +18,10 @@ from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.models import AccessToken, User
 from ketaclinic.auth.passwords import MIN_PASSWORD_LENGTH, hash_password
 from ketaclinic.auth.permissions import Role
+from ketaclinic.auth.reach import can_reach_patient
 from ketaclinic.clinics.models import Site
 from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, invalid
-from ketaclinic.patients.models import Patient
+from ketaclinic.patients.models import Patient, PatientMrn
 from ketaclinic.settings import get_settings
 
 TOKEN_WEB = "web"  # noqa: S105 (a kind of token, not a secret)
@@ -111,11 +113,19 @@ def create_user(
     all_codes = ", ".join(db.execute(select(Site.code).order_by(Site.code)).scalars())
     if missing:
         problems.append(FieldProblem("sites", f"unknown site {', '.join(missing)}", all_codes))
+    elsewhere = [s.code for s in sites if actor.role != "system" and s.pk not in actor.site_pks]
+    if elsewhere:  # an administrator adds staff to their own sites only
+        problems.append(FieldProblem("sites", f"{', '.join(elsewhere)} is not one of your sites",
+                                     ", ".join(sorted(s.code for s in db.execute(select(Site).where(
+                                         Site.pk.in_(actor.site_pks))).scalars()))))
     patient: Patient | None = None
     if role == Role.PATIENT:
         if sites:
             problems.append(FieldProblem("sites", "a patient user has no sites", "none"))
         patient = _patient_by_id(db, patient_id) if patient_id else None
+        if patient is not None and not can_reach_patient(actor, patient_pk=patient.pk,
+                                                         patient_site_pks=patient.site_pks):
+            patient = None  # a patient of another site is no patient to this administrator
         if patient is None:
             problems.append(FieldProblem("patient", "a patient user needs an existing patient record",
                                          "a patient id"))
@@ -252,15 +262,40 @@ USER_ACTIONS = ("deactivate", "reactivate", "unlock", "reset-two-factor", "revok
 TEMPORARY_PASSWORD_BYTES = 12
 
 
+def managed_users(db: Session, actor: Actor, users: Sequence[User]) -> list[User]:
+    """Those of the users an administrator may manage: users who share a site with them (staff
+    where they work, patients where they are registered) and users of no site yet."""
+    patient_pks = {user.patient_pk for user in users if user.patient_pk is not None}
+    registered: dict[int, set[int]] = {}
+    for patient_pk, site_pk in db.execute(select(PatientMrn.patient_pk, PatientMrn.site_pk).where(
+            PatientMrn.patient_pk.in_(patient_pks))) if patient_pks else ():
+        registered.setdefault(patient_pk, set()).add(site_pk)
+
+    def sites_of(user: User) -> set[int]:
+        if user.patient_pk is not None:
+            return registered.get(user.patient_pk, set())
+        return {site.pk for site in user.sites}
+
+    return [user for user in users if actor.role == "system" or not sites_of(user)
+            or actor.site_pks & sites_of(user)]
+
+
+def managed_user(*, db: Session, user_id: str, actor: Actor) -> User:
+    """A user the administrator may manage; NotFound for an unknown one or one of other sites."""
+    try:
+        key = uuid.UUID(user_id)
+    except ValueError:
+        raise NotFound("no such user") from None
+    user = db.execute(select(User).where(User.id == key)).scalar_one_or_none()
+    if user is None or not managed_users(db, actor, [user]):
+        raise NotFound("no such user at your sites")
+    return user
+
+
 def reset_password(*, db: Session, user_id: str, actor: Actor) -> tuple[User, str]:
     """An administrator's reset: a temporary password (returned to show once, never stored in
     clear), every login ended, and a new password to be chosen at the next login. Audited."""
-    try:
-        user = db.execute(select(User).where(User.id == uuid.UUID(user_id))).scalar_one_or_none()
-    except ValueError:
-        user = None
-    if user is None:
-        raise NotFound("no such user")
+    user = managed_user(db=db, user_id=user_id, actor=actor)
     temporary = secrets.token_urlsafe(TEMPORARY_PASSWORD_BYTES)
     user.password_hash = hash_password(temporary)
     user.must_change_password = True
@@ -295,13 +330,7 @@ def administer(*, db: Session, user_id: str, action: str, actor: Actor) -> User:
     """Deactivate, reactivate or unlock a user, or clear their two-factor set-up; audited."""
     if action not in USER_ACTIONS:
         raise invalid("action", f"unknown action {action!r}", ", ".join(USER_ACTIONS))
-    try:
-        key = uuid.UUID(user_id)
-    except ValueError:
-        raise NotFound("no such user") from None
-    user = db.execute(select(User).where(User.id == key)).scalar_one_or_none()
-    if user is None:
-        raise NotFound("no such user")
+    user = managed_user(db=db, user_id=user_id, actor=actor)
     if user.pk == actor.user_pk and action == "deactivate":
         raise Conflict("you cannot deactivate your own account")
     if action in ("deactivate", "reactivate"):

@@ -1,7 +1,6 @@
 """JSON API for billing under /api/v1: the price list, estimates, charging sessions, superbills,
 payments and a patient's account."""
 
-from datetime import date
 
 from fastapi import APIRouter, Depends, Response
 from fastapi.encoders import jsonable_encoder
@@ -27,6 +26,7 @@ from ketaclinic.clinics.service import site_by_code
 from ketaclinic.errors import NotFound, invalid, public_id
 from ketaclinic.inventory.report_files import to_csv
 from ketaclinic.inventory.report_router import local_range
+from ketaclinic.iso_times import IsoDate
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling.availability import zone_of
@@ -194,8 +194,10 @@ def add_authorization(patient_id: str, coverage_id: str, data: schemas.Authoriza
     return _coverage_out(db, cover, dict(coverage.of(db, patient))[cover], patient)
 
 
-@router.get("/billing/reports/{kind}")
-def billing_report(kind: str, site: str, start: date | None = None, end: date | None = None,
+@router.get("/billing/reports/{kind}", responses={200: {
+    "description": "The report, as JSON or CSV",
+    "content": {"application/json": {}, "text/csv": {}}}})
+def billing_report(kind: str, site: str, start: IsoDate | None = None, end: IsoDate | None = None,
                    format: str = "json",
                    actor: Actor = Depends(require(Permission.BILLING_MANAGE)),
                    db: Session = Depends(get_db)) -> Response:

@@ -1,10 +1,10 @@
 """Input and output shapes for the billing API. Money is integer cents with its currency."""
 
 import uuid
-from datetime import date, datetime
 
 from pydantic import BaseModel, Field
 
+from ketaclinic.iso_times import IsoDate, IsoDateTime
 from ketaclinic.patients.schemas import InputModel
 
 
@@ -14,7 +14,7 @@ class PriceIn(InputModel):
     site: str = Field(min_length=1, max_length=8)
     item: str = Field(min_length=1, max_length=40, description="a billing code or ketamine-mg")
     amount_cents: int = Field(ge=0, le=100_000_000)
-    effective_from: date
+    effective_from: IsoDate
 
 
 class PackageIn(InputModel):
@@ -25,7 +25,7 @@ class PackageIn(InputModel):
     route: str = Field(pattern="^(iv|esketamine|im)$")
     sessions: int = Field(ge=1, le=60)
     amount_cents: int = Field(ge=0, le=100_000_000)
-    effective_from: date
+    effective_from: IsoDate
 
 
 class BandIn(InputModel):
@@ -35,7 +35,7 @@ class BandIn(InputModel):
     name: str = Field(min_length=1, max_length=60)
     income_up_to_cents: int = Field(ge=0, le=10_000_000_000)
     discount_pct: int = Field(ge=1, le=100)
-    effective_from: date
+    effective_from: IsoDate
 
 
 class EstimateIn(InputModel):
@@ -48,7 +48,7 @@ class EstimateIn(InputModel):
     dose_mg: float | None = Field(default=None, gt=0, le=1000)
     band_id: uuid.UUID | None = None
     patient_id: uuid.UUID | None = Field(default=None, description="for the insurance share")
-    on: date | None = None
+    on: IsoDate | None = None
 
 
 class LineOut(BaseModel):
@@ -81,7 +81,7 @@ class InvoiceOut(BaseModel):
     """An invoice as charged."""
 
     id: uuid.UUID
-    service_date: date
+    service_date: IsoDate
     provider: str
     currency: str
     total_cents: int
@@ -108,7 +108,7 @@ class AccountOut(BaseModel):
     balance_cents: int
     invoices: list[InvoiceOut]
     payments: list[dict[str, object]]
-    as_of: datetime
+    as_of: IsoDateTime
 
 
 class PlanIn(InputModel):
@@ -117,7 +117,7 @@ class PlanIn(InputModel):
     site: str = Field(min_length=1, max_length=8)
     total_cents: int = Field(gt=0, le=100_000_000)
     instalments: int = Field(ge=1, le=24)
-    starts_on: date
+    starts_on: IsoDate
     every_days: int = Field(default=30, ge=7, le=92)
     note: str = Field(default="", max_length=300)
 
@@ -140,6 +140,6 @@ class AuthorizationIn(InputModel):
     route: str = Field(pattern="^(esketamine|iv|im)$")
     number: str = Field(default="", max_length=60)
     status: str = Field(pattern="^(requested|approved|denied)$")
-    starts_on: date | None = None
-    ends_on: date | None = None
+    starts_on: IsoDate | None = None
+    ends_on: IsoDate | None = None
     sessions_authorised: int = Field(default=0, ge=0, le=200)

@@ -34,12 +34,12 @@ def make_estimate(*, db: Session, data: schemas.EstimateIn, actor: Actor,
                   today: date) -> estimate.Estimate:
     """An estimate at the prices in force on the day asked (default today)."""
     site = site_by_code(db, data.site, actor)
+    patient = None if data.patient_id is None else patients.open_patient(
+        db=db, patient_id=data.patient_id, actor=actor, purpose="estimate")
     result = estimate.estimate(db=db, site=site, route=data.route, sessions=data.sessions,
                                on=data.on or today, weight_kg=data.weight_kg,
                                dose_mg=data.dose_mg, band=band_of(db, data.band_id, site))
-    if data.patient_id is not None:
-        patient = patients.open_patient(db=db, patient_id=data.patient_id, actor=actor,
-                                        purpose="estimate")
+    if patient is not None:
         pct, basis = coverage.expected(db, patient, data.route, data.sessions, result.on)
         result.insurance_expected_cents = prices.discount_cents(result.total_cents, pct)
         result.insurance_basis = basis

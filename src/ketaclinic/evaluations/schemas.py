@@ -1,11 +1,11 @@
 """Input and output shapes for evaluations, consents and rule overrides."""
 
 import uuid
-from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ketaclinic.iso_times import IsoDate, IsoDateTime
 from ketaclinic.patients.schemas import InputModel
 
 Route = Literal["iv", "esketamine", "im", "oral"]
@@ -16,7 +16,7 @@ class EvaluationIn(InputModel):
 
     route: Route
     indication: str = Field(default="depression", max_length=20)
-    on: date | None = Field(default=None, description="screen as of this day; default today")
+    on: IsoDate | None = Field(default=None, description="screen as of this day; default today")
 
 
 class SignIn(InputModel):
@@ -30,7 +30,7 @@ class SignIn(InputModel):
     mg_per_kg: float | None = Field(default=None, gt=0, le=100)
     dose_mg: float | None = Field(default=None, gt=0, le=1000)
     dose_override_reason: str | None = Field(default=None, max_length=1000)
-    plan_start: date | None = None
+    plan_start: IsoDate | None = None
     plan_allow_consecutive: bool = Field(
         default=False, description="the prescriber allows sessions on consecutive days")
 
@@ -39,7 +39,7 @@ class ConsentIn(InputModel):
     """A consent the patient gave, to the current (or named) consent text."""
 
     consent_version: str | None = Field(default=None, max_length=60)
-    given_on: date | None = None
+    given_on: IsoDate | None = None
 
 
 class OverrideIn(InputModel):
@@ -58,7 +58,7 @@ class EvaluationOut(BaseModel):
     id: uuid.UUID
     route: str
     indication: str
-    screened_on: date
+    screened_on: IsoDate
     decision: str
     ruleset_version: str
     overrides: dict[str, Any]
@@ -66,13 +66,13 @@ class EvaluationOut(BaseModel):
     status: str
     signed_decision: str | None
     signed_by: str | None
-    signed_at: datetime | None
+    signed_at: IsoDateTime | None
     caution_reasons: dict[str, str]
     sign_note: str
     dose: dict[str, Any] | None
     plan: dict[str, Any] | None
     created_by: str
-    created_at: datetime
+    created_at: IsoDateTime
 
 
 class ConsentOut(BaseModel):
@@ -83,10 +83,10 @@ class ConsentOut(BaseModel):
     id: uuid.UUID
     consent_version: str
     text_sha256: str
-    given_on: date
+    given_on: IsoDate
     status: str
     created_by: str
-    created_at: datetime
+    created_at: IsoDateTime
 
 
 class OverrideOut(BaseModel):

@@ -198,6 +198,10 @@ class _Importer:
         reference = str((resource.get("subject") or resource.get("patient") or {}).get("reference", ""))
         if reference not in self.patient_by_ref:
             found = existing_patient(self.db, reference, self.actor)
+            if found is None and reference.startswith(("Patient/", "Patient?")):
+                # A patient of the clinic the caller may not reach (or none): the whole request
+                # is refused, as a read would be, and nothing is written or remembered.
+                raise patients.OutOfReach(reference)
             if found is not None:
                 self.patient_by_ref[reference] = found
         return self.patient_by_ref.get(reference)

@@ -2,7 +2,7 @@
 discrepancies and reports for administrators; draw and waste on the chair-side page."""
 
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -26,6 +26,7 @@ from ketaclinic.errors import (
 )
 from ketaclinic.inventory import catalogue, counts, discrepancies, report_router, schemas, service
 from ketaclinic.inventory.models import StockCount
+from ketaclinic.iso_times import IsoDate
 from ketaclinic.treatments import pages as treatment_pages
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import get_db, require
@@ -239,8 +240,8 @@ def reports_page(request: Request, actor: Actor = Depends(require(Permission.INV
 
 @router.get("/inventory/reports/{kind}")
 def report_download(kind: str, site: str, format: str = "pdf",
-                    start: date | None = None, end: date | None = None,
-                    as_of: date | None = None,
+                    start: IsoDate | None = None, end: IsoDate | None = None,
+                    as_of: IsoDate | None = None,
                     actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
                     db: Session = Depends(get_db)) -> Response:
     """A report as a file, for a signed-in administrator (the API serves the same with a token)."""

@@ -1,7 +1,7 @@
 """Controlled-substance reports under /api/v1/inventory/reports, as JSON, CSV or PDF."""
 
 from collections.abc import Sequence
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -17,10 +17,15 @@ from ketaclinic.clinics.models import Site
 from ketaclinic.clinics.service import site_by_code
 from ketaclinic.errors import invalid
 from ketaclinic.inventory import report_files, reports
+from ketaclinic.iso_times import IsoDate, IsoDateTime
 from ketaclinic.knowledge.tables import load_table
 from ketaclinic.web.deps import API_PREFIX, get_db, require
 
 router = APIRouter(prefix=f"{API_PREFIX}/inventory/reports", tags=["inventory"])
+# What `format` chooses: JSON, a spreadsheet (CSV) or a printable PDF.
+REPORT_FORMATS: dict[int | str, dict[str, Any]] = {200: {
+    "description": "The report, in the format asked for",
+    "content": {"application/json": {}, "text/csv": {}, "application/pdf": {}}}}
 Format = Literal["json", "csv", "pdf"]
 INVENTORY_COLUMNS = ("cabinet", "container", "product", "ndc", "lot", "expires_on",
                      "quantity_mg", "devices", "container_state", "count_basis")
@@ -30,7 +35,7 @@ FORM106_COLUMNS = ("discovered_on", "notice_due_by", "kind", "ndc", "product", "
                    "detail", "status")
 
 
-def local_range(site: Site, start: date, end: date) -> tuple[datetime, datetime]:
+def local_range(site: Site, start: IsoDate, end: IsoDate) -> tuple[IsoDateTime, datetime]:
     """From the start of one local day to the end of another (end included), in the site's zone."""
     if end < start:
         raise invalid("end", "is before the start", f"{start.isoformat()} or later")
@@ -39,7 +44,7 @@ def local_range(site: Site, start: date, end: date) -> tuple[datetime, datetime]
             datetime.combine(end + timedelta(days=1), time(0), tzinfo=zone))
 
 
-def end_of_day(site: Site, day: date) -> datetime:
+def end_of_day(site: Site, day: IsoDate) -> datetime:
     """The last moment of a local day at the site (an inventory 'at close of business')."""
     zone = ZoneInfo(site.time_zone)
     return datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone) - timedelta(
@@ -64,8 +69,8 @@ def respond(fmt: Format, *, name: str, title: str, lines: Sequence[str], columns
                                          custom_encoder={Decimal: str}))  # exact, as elsewhere
 
 
-@router.get("/dispensing")
-def dispensing(site: str, start: date, end: date, format: Format = "json",
+@router.get("/dispensing", responses=REPORT_FORMATS)
+def dispensing(site: str, start: IsoDate, end: IsoDate, format: Format = "json",
                actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
                db: Session = Depends(get_db)) -> Response:
     """Every receipt, draw, dose, waste, loss, transfer, adjustment, destruction and return."""
@@ -83,8 +88,8 @@ def dispensing(site: str, start: date, end: date, format: Format = "json",
                    widths=(16, 15, 10, 26, 12, 10, 9, 6, 18, 12, 12, 12, 24, 20))
 
 
-@router.get("/inventory")
-def inventory(site: str, as_of: date, format: Format = "json",
+@router.get("/inventory", responses=REPORT_FORMATS)
+def inventory(site: str, as_of: IsoDate, format: Format = "json",
               actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
               db: Session = Depends(get_db)) -> Response:
     """The inventory at close of business on a day, reconstructed from the ledger."""
@@ -106,8 +111,8 @@ def inventory(site: str, as_of: date, format: Format = "json",
                    extra={"as_of": moment, "total_mg": total})
 
 
-@router.get("/usage")
-def usage(site: str, start: date, end: date, format: Format = "json",
+@router.get("/usage", responses=REPORT_FORMATS)
+def usage(site: str, start: IsoDate, end: IsoDate, format: Format = "json",
           actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
           db: Session = Depends(get_db)) -> Response:
     """Drawn, given and wasted per prescriber, patient and staff member, with outliers flagged."""
@@ -126,8 +131,8 @@ def usage(site: str, start: date, end: date, format: Format = "json",
                    columns=("group", *USAGE_COLUMNS), rows=rows, site=where)
 
 
-@router.get("/form-106")
-def form106(site: str, start: date, end: date, format: Format = "json",
+@router.get("/form-106", responses=REPORT_FORMATS)
+def form106(site: str, start: IsoDate, end: IsoDate, format: Format = "json",
             actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
             db: Session = Depends(get_db)) -> Response:
     """A DEA Form 106 draft: losses and shortages discovered in the period, for the registrant."""

@@ -1,7 +1,6 @@
 """JSON API for the controlled-substance ledger under /api/v1/inventory."""
 
 import uuid
-from datetime import datetime
 
 from fastapi import APIRouter, Depends
 from sqlalchemy import select
@@ -21,6 +20,7 @@ from ketaclinic.inventory import (
     service,
 )
 from ketaclinic.inventory.models import Container, LedgerRow, StockCount
+from ketaclinic.iso_times import IsoDateTime
 from ketaclinic.web.deps import API_PREFIX, get_db, require
 
 router = APIRouter(prefix=f"{API_PREFIX}/inventory", tags=["inventory"])
@@ -119,7 +119,7 @@ def reverse(txn_id: uuid.UUID, data: schemas.ReverseIn,
 
 
 @router.get("/inventory", response_model=schemas.InventoryOut)
-def inventory(as_of: datetime | None = None,
+def inventory(as_of: IsoDateTime | None = None,
               actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
               db: Session = Depends(get_db)) -> schemas.InventoryOut:
     """Stock at the caller's sites as of a moment (default now), reconstructed from the ledger."""

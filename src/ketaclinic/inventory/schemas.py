@@ -1,12 +1,12 @@
 """Input and output shapes for the controlled-substance ledger API."""
 
 import uuid
-from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from ketaclinic.iso_times import IsoDate, IsoDateTime
 from ketaclinic.patients.schemas import InputModel
 
 
@@ -24,7 +24,7 @@ class ReceiveIn(InputModel):
     product_id: uuid.UUID
     location_id: uuid.UUID
     lot_number: str = Field(min_length=1, max_length=60)
-    expires_on: date
+    expires_on: IsoDate
     supplier: str = Field(min_length=1, max_length=200)
     invoice: str = Field(min_length=1, max_length=100)
     count: int = Field(ge=1, le=1000)
@@ -76,7 +76,7 @@ class ContainerOut(BaseModel):
     label: str
     product: str
     lot_number: str
-    expires_on: date
+    expires_on: IsoDate
     location: str | None
     quantity_mg: Decimal
     devices: int
@@ -96,7 +96,7 @@ class InventoryRowOut(BaseModel):
 class InventoryOut(BaseModel):
     """Stock as of a moment, reconstructed from the ledger."""
 
-    as_of: datetime
+    as_of: IsoDateTime
     rows: list[InventoryRowOut]
     total_mg: Decimal
 
@@ -168,7 +168,7 @@ class CountOut(BaseModel):
     """A stored count and its variances."""
 
     id: uuid.UUID
-    counted_at: datetime
+    counted_at: IsoDateTime
     counted_by: str
     second_counter: str
     variances: int
@@ -183,8 +183,8 @@ class DiscrepancyOut(BaseModel):
     detail: str
     expected_mg: Decimal
     found_mg: Decimal
-    opened_at: datetime
-    resolved_at: datetime | None
+    opened_at: IsoDateTime
+    resolved_at: IsoDateTime | None
     resolved_by: str | None
     resolution: str
     resolution_txn: uuid.UUID | None

@@ -1,11 +1,11 @@
 """Input and output shapes for measures, questionnaire links and alerts."""
 
 import uuid
-from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from ketaclinic.iso_times import IsoDate, IsoDateTime
 from ketaclinic.measures.models import Measure, MeasureAlert
 from ketaclinic.patients.schemas import InputModel
 
@@ -19,7 +19,7 @@ class MeasureIn(InputModel):
                             "madrs, pain, cssrs, moass, cadss")
     answers: list[int | None] = Field(min_length=1, max_length=40)
     occasion: Occasion = "ad-hoc"
-    taken_at: datetime | None = Field(default=None, description="default: now")
+    taken_at: IsoDateTime | None = Field(default=None, description="default: now")
 
 
 class AlertOut(BaseModel):
@@ -31,10 +31,10 @@ class AlertOut(BaseModel):
     message: str
     source: str
     prescriber: str | None
-    raised_at: datetime
-    escalate_at: datetime
-    escalated_at: datetime | None
-    closed_at: datetime | None
+    raised_at: IsoDateTime
+    escalate_at: IsoDateTime
+    escalated_at: IsoDateTime | None
+    closed_at: IsoDateTime | None
     closed_by: str | None
     action: str | None
     note: str
@@ -49,7 +49,7 @@ class MeasureOut(BaseModel):
     band: str | None
     risk_level: str | None
     answers: list[int | None]
-    taken_at: datetime
+    taken_at: IsoDateTime
     source: str
     occasion: str
     alerts: list[AlertOut]
@@ -80,7 +80,7 @@ class LinkIn(InputModel):
 
     occasion: Occasion = "before-session"
     instruments: list[str] | None = Field(default=None, max_length=6)
-    due_on: date | None = None
+    due_on: IsoDate | None = None
     email: bool = True
 
 
@@ -90,6 +90,6 @@ class LinkOut(BaseModel):
     id: uuid.UUID
     url: str
     instruments: list[str]
-    expires_at: datetime
+    expires_at: IsoDateTime
     sent_to: str
     send_error: str

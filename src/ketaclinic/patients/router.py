@@ -1,6 +1,5 @@
 """JSON API for the patient registry under /api/v1/patients."""
 
-from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
@@ -9,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.permissions import Permission
+from ketaclinic.iso_times import IsoDate
 from ketaclinic.patients import schemas
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
@@ -38,7 +38,7 @@ def patient_out(patient: Patient) -> schemas.PatientOut:
 @router.get("", response_model=list[schemas.PatientOut])
 def search_patients(
     q: str = Query(default="", max_length=200, description="words of the name, or an MRN"),
-    birth_date: date | None = Query(default=None),
+    birth_date: IsoDate | None = Query(default=None),
     limit: int = Query(default=50, ge=1, le=200),
     offset: int = Query(default=0, ge=0, le=1_000_000),
     actor: Actor = Depends(require(Permission.PATIENT_SEARCH)),

@@ -1,10 +1,11 @@
 """Input and output shapes for the patient registry."""
 
 import uuid
-from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+
+from ketaclinic.iso_times import IsoDate, IsoDateTime
 
 Sex = Literal["female", "male", "other", "unknown"]
 ConditionClinicalStatus = Literal["active", "recurrence", "relapse", "inactive", "remission",
@@ -17,8 +18,21 @@ AllergyVerification = Literal["unconfirmed", "confirmed", "refuted"]
 Criticality = Literal["low", "high", "unable-to-assess"]
 
 
+# What `_no_control_characters` enforces, said in the OpenAPI document of every free-text field.
+PLAIN_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$"
+
+
+def _document_plain_text(schema: dict[str, Any]) -> None:
+    for field in schema.get("properties", {}).values():
+        for variant in (field, *field.get("anyOf", ())):
+            if variant.get("type") == "string" and not {"pattern", "format", "enum", "const"
+                                                        } & set(variant):
+                variant["pattern"] = PLAIN_TEXT
+
+
 class InputModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True,
+                              json_schema_extra=_document_plain_text)
 
     @field_validator("*", mode="after")
     @classmethod
@@ -33,7 +47,7 @@ class PatientIn(InputModel):
 
     family_name: str = Field(min_length=1, max_length=100)
     given_name: str = Field(min_length=1, max_length=100)
-    birth_date: date
+    birth_date: IsoDate
     sex: Sex
     phone: str = Field(default="", max_length=40)
     email: EmailStr | Literal[""] = ""
@@ -50,7 +64,7 @@ class PatientUpdate(InputModel):
 
     family_name: str | None = Field(default=None, min_length=1, max_length=100)
     given_name: str | None = Field(default=None, min_length=1, max_length=100)
-    birth_date: date | None = None
+    birth_date: IsoDate | None = None
     sex: Sex | None = None
     phone: str | None = Field(default=None, max_length=40)
     email: EmailStr | Literal[""] | None = None
@@ -73,7 +87,7 @@ class PatientOut(BaseModel):
     id: uuid.UUID
     family_name: str
     given_name: str
-    birth_date: date
+    birth_date: IsoDate
     sex: str
     phone: str
     email: str
@@ -97,8 +111,8 @@ class ConditionIn(CodedIn):
 
     clinical_status: ConditionClinicalStatus = "active"
     verification_status: VerificationStatus = "confirmed"
-    onset_date: date | None = None
-    abatement_date: date | None = None
+    onset_date: IsoDate | None = None
+    abatement_date: IsoDate | None = None
     note: str = Field(default="", max_length=1000)
 
 
@@ -109,8 +123,8 @@ class MedicationIn(CodedIn):
     dose_unit: str = Field(default="", max_length=20)
     frequency: str = Field(default="", max_length=100)
     status: MedicationStatus = "active"
-    start_date: date | None = None
-    end_date: date | None = None
+    start_date: IsoDate | None = None
+    end_date: IsoDate | None = None
     note: str = Field(default="", max_length=1000)
 
 
@@ -126,7 +140,7 @@ class AllergyIn(CodedIn):
 class VitalsIn(InputModel):
     """One set of vital signs; give at least one value. Ranges come from the plausibility table."""
 
-    measured_at: datetime | None = Field(default=None, description="default: now")
+    measured_at: IsoDateTime | None = Field(default=None, description="default: now")
     systolic_mmhg: float | None = None
     diastolic_mmhg: float | None = None
     heart_rate_bpm: float | None = None
@@ -147,11 +161,11 @@ class _EntryOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
-    created_at: datetime
+    created_at: IsoDateTime
     created_by: str
     error_reason: str | None
     error_marked_by: str | None
-    error_marked_at: datetime | None
+    error_marked_at: IsoDateTime | None
 
 
 class ConditionOut(_EntryOut):
@@ -162,8 +176,8 @@ class ConditionOut(_EntryOut):
     display: str
     clinical_status: str
     verification_status: str
-    onset_date: date | None
-    abatement_date: date | None
+    onset_date: IsoDate | None
+    abatement_date: IsoDate | None
     note: str
 
 
@@ -177,8 +191,8 @@ class MedicationOut(_EntryOut):
     dose_unit: str
     frequency: str
     status: str
-    start_date: date | None
-    end_date: date | None
+    start_date: IsoDate | None
+    end_date: IsoDate | None
     note: str
 
 
@@ -197,7 +211,7 @@ class AllergyOut(_EntryOut):
 class VitalsOut(_EntryOut):
     """A recorded set of vital signs."""
 
-    measured_at: datetime
+    measured_at: IsoDateTime
     status: str
     systolic_mmhg: float | None
     diastolic_mmhg: float | None

@@ -79,13 +79,24 @@ def open_patient(
     *, db: Session, patient_id: uuid.UUID | str, actor: Actor, purpose: str
 ) -> Patient:
     """A patient the actor may reach, with the read audited; NotFound otherwise."""
+    patient = _reachable(db, patient_id, actor)
+    audit.record(db=db, actor=actor, action="read", record_type="Patient", record_id=patient.id,
+                 patient_id=patient.id, detail=purpose)
+    return patient
+
+
+def ensure_in_reach(*, db: Session, patient_id: str, actor: Actor) -> None:
+    """OutOfReach unless the actor may reach the patient; checked before a form is read, so that
+    a bad form never answers for a record out of reach (nothing is read, so nothing audited)."""
+    _reachable(db, patient_id, actor)
+
+
+def _reachable(db: Session, patient_id: uuid.UUID | str, actor: Actor) -> Patient:
     patient = _load(db, patient_id)
     if patient is None or not can_reach_patient(
         actor, patient_pk=patient.pk, patient_site_pks=patient.site_pks
     ):
         raise OutOfReach(str(patient_id))
-    audit.record(db=db, actor=actor, action="read", record_type="Patient", record_id=patient.id,
-                 patient_id=patient.id, detail=purpose)
     return patient
 
 

@@ -299,15 +299,15 @@ async def maintenance_book(request: Request, evaluation_id: str,
     """Book the next maintenance session of a course."""
     form = await request.form()
     code = str(form.get("site", ""))
+    course = db.execute(select(Evaluation).where(
+        Evaluation.id == public_id(evaluation_id, "evaluation"))).scalar_one_or_none()
+    if course is None:
+        raise NotFound("no such course")
+    # The course's patient first: a course out of reach is 404 whatever the form says.
+    patient = patients.open_patient(db=db, patient_id=str(db.execute(select(Patient.id).where(
+        Patient.pk == course.patient_pk)).scalar_one()), actor=actor, purpose="book maintenance")
     try:
         where = site_by_code(db, code, actor)
-        course = db.execute(select(Evaluation).where(
-            Evaluation.id == public_id(evaluation_id, "evaluation"))).scalar_one_or_none()
-        if course is None:
-            raise NotFound("no such course")
-        patient = patients.open_patient(db=db, patient_id=str(db.execute(select(Patient.id).where(
-            Patient.pk == course.patient_pk)).scalar_one()), actor=actor,
-            purpose="book maintenance")
         booking.book(db=db, site=where, patient=patient, kind=course.route, actor=actor,
                      evaluation=course, note="maintenance",
                      starts_at=_local_moment(where, str(form.get("day", "")),

@@ -1,6 +1,6 @@
 """JSON API for scheduling under /api/v1, and the public iCalendar feed URL."""
 
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 
 from fastapi import APIRouter, Depends, Response
 from sqlalchemy import select
@@ -13,6 +13,7 @@ from ketaclinic.clinics.models import Chair, Site
 from ketaclinic.clinics.service import site_by_code
 from ketaclinic.errors import NotFound, invalid, public_id
 from ketaclinic.evaluations.models import Evaluation
+from ketaclinic.iso_times import IsoDate
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling import booking, calendar, schemas
@@ -87,7 +88,7 @@ def book(data: schemas.AppointmentIn, actor: Actor = Depends(require(Permission.
 
 
 @router.get(f"{API_PREFIX}/appointments", response_model=list[schemas.AppointmentOut])
-def listed(site: str, start: date, days: int = 7,
+def listed(site: str, start: IsoDate, days: int = 7,
            actor: Actor = Depends(require(Permission.SCHEDULE_VIEW)),
            db: Session = Depends(get_db)) -> list[schemas.AppointmentOut]:
     """Appointments at a site from a local day, for some days (1 to 31)."""
@@ -236,7 +237,8 @@ def revoke_feed(feed_id: str, actor: Actor = Depends(require(Permission.SCHEDULE
     return Response(status_code=204)
 
 
-@router.get("/calendar/{token}.ics")
+@router.get("/calendar/{token}.ics", response_class=Response, responses={
+    200: {"description": "The iCalendar feed", "content": {"text/calendar": {}}}})
 def feed(token: str, db: Session = Depends(get_db)) -> Response:
     """The feed behind a secret URL (404 for an unknown or revoked one)."""
     found = calendar.feed_by_token(db, token)

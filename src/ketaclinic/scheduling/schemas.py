@@ -1,10 +1,11 @@
 """Input and output shapes for the scheduling API."""
 
 import uuid
-from datetime import date, datetime, time
+from datetime import time
 
 from pydantic import BaseModel, Field
 
+from ketaclinic.iso_times import IsoDate, IsoDateTime
 from ketaclinic.patients.schemas import InputModel
 
 
@@ -15,7 +16,7 @@ class AppointmentIn(InputModel):
     site: str = Field(min_length=1, max_length=8, description="site code")
     kind: str = Field(min_length=1, max_length=20,
                       description="iv, esketamine, im, oral, evaluation, follow-up, integration")
-    starts_at: datetime
+    starts_at: IsoDateTime
     chair_id: uuid.UUID | None = None
     evaluation_id: uuid.UUID | None = None
     course_session: int | None = Field(default=None, ge=1, le=100)
@@ -25,7 +26,7 @@ class AppointmentIn(InputModel):
 class MoveIn(InputModel):
     """A new time (and optionally chair) for one appointment."""
 
-    starts_at: datetime
+    starts_at: IsoDateTime
     chair_id: uuid.UUID | None = None
 
 
@@ -41,8 +42,8 @@ class AppointmentOut(BaseModel):
     id: uuid.UUID
     kind: str
     status: str
-    starts_at: datetime
-    ends_at: datetime
+    starts_at: IsoDateTime
+    ends_at: IsoDateTime
     chair: str | None
     course_session: int | None
     late_cancel: bool
@@ -58,7 +59,7 @@ class ProposalIn(InputModel):
 class AlternativeOut(BaseModel):
     """A valid slot instead of the one asked for."""
 
-    starts_at: datetime
+    starts_at: IsoDateTime
     chair: str | None
 
 
@@ -66,8 +67,8 @@ class SlotProposalOut(BaseModel):
     """One planned session: the slot asked for, why it does not fit, and alternatives."""
 
     course_session: int
-    planned_day: date
-    starts_at: datetime
+    planned_day: IsoDate
+    starts_at: IsoDateTime
     chair: str | None
     problems: list[str]
     alternatives: list[AlternativeOut]
@@ -77,7 +78,7 @@ class SlotIn(InputModel):
     """One chosen slot of a series."""
 
     course_session: int = Field(ge=1, le=100)
-    starts_at: datetime
+    starts_at: IsoDateTime
 
 
 class SeriesIn(InputModel):
@@ -108,5 +109,5 @@ class ReminderOut(BaseModel):
     status: str
     attempts: int
     last_error: str
-    next_attempt_at: datetime
-    sent_at: datetime | None
+    next_attempt_at: IsoDateTime
+    sent_at: IsoDateTime | None

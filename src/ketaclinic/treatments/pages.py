@@ -181,6 +181,7 @@ async def check_in_page(
     db: Session = Depends(get_db),
 ) -> Response:
     """Open a session at a chair from the evaluation page."""
+    patients.ensure_in_reach(db=db, patient_id=patient_id, actor=actor)
     form = await request.form()
     evaluation_id = str(form.get("evaluation_id", ""))
     try:

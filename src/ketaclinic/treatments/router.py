@@ -227,7 +227,8 @@ def add_addendum(
 class RemsFileIn(BaseModel):
     """The nurse's answer the record cannot give."""
 
-    ready_to_leave_min: int = Field(description="minutes from the first device until the "
+    ready_to_leave_min: int = Field(gt=0, le=rems.MAX_READY_MIN,
+                                    description="minutes from the first device until the "
                                                 "patient would have been ready to leave")
 
 

@@ -1,10 +1,10 @@
 """Input and output shapes for treatment sessions and their readings."""
 
 import uuid
-from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ketaclinic.iso_times import IsoDateTime
 from ketaclinic.patients.schemas import InputModel
 
 
@@ -18,7 +18,7 @@ class SessionIn(InputModel):
 class ReadingIn(InputModel):
     """One set of vital signs (at least one value); ranges come from the plausibility table."""
 
-    taken_at: datetime | None = Field(default=None, description="default: now")
+    taken_at: IsoDateTime | None = Field(default=None, description="default: now")
     systolic_mmhg: float | None = None
     diastolic_mmhg: float | None = None
     heart_rate_bpm: float | None = None
@@ -43,7 +43,7 @@ class AlarmOut(BaseModel):
     value: float
     message: str
     source: str
-    raised_at: datetime
+    raised_at: IsoDateTime
     acknowledged_by: str | None
 
 
@@ -63,7 +63,7 @@ class AcknowledgeIn(InputModel):
 class ReadingOut(BaseModel):
     """A stored reading."""
 
-    taken: datetime
+    taken: IsoDateTime
     systolic_mmhg: float | None
     diastolic_mmhg: float | None
     heart_rate_bpm: float | None
@@ -75,14 +75,14 @@ class ReadingOut(BaseModel):
 class AlarmStateOut(AlarmOut):
     """An alarm with its acknowledgement."""
 
-    acknowledged_at: datetime | None
+    acknowledged_at: IsoDateTime | None
     acknowledgement_note: str
 
 
 class DueOut(BaseModel):
     """The next reading due."""
 
-    at: datetime
+    at: IsoDateTime
     overdue: bool
     every_min: float
     source: str
@@ -102,9 +102,9 @@ class SessionStatusOut(BaseModel):
     id: uuid.UUID
     route: str
     status: str
-    checked_in_at: datetime
-    dose_start: datetime | None
-    dose_end: datetime | None
+    checked_in_at: IsoDateTime
+    dose_start: IsoDateTime | None
+    dose_end: IsoDateTime | None
     readings: list[ReadingOut]
     alarms: list[AlarmStateOut]
     next_reading_due: DueOut | None
@@ -130,8 +130,8 @@ class DoseStartIn(InputModel):
     dose_mg: float = Field(gt=0, le=1000)
     lot_number: str = Field(min_length=1, max_length=40)
     ordered_by: str = Field(min_length=1, max_length=150, description="the prescriber's username")
-    started_at: datetime | None = None
-    device_times: list[datetime] = Field(default_factory=list, max_length=10,
+    started_at: IsoDateTime | None = None
+    device_times: list[IsoDateTime] = Field(default_factory=list, max_length=10,
                                          description="esketamine: when each device was used")
     dose_override_reason: str | None = Field(default=None, max_length=1000)
 
@@ -139,7 +139,7 @@ class DoseStartIn(InputModel):
 class DoseEndIn(InputModel):
     """When dosing ended (default now)."""
 
-    ended_at: datetime | None = None
+    ended_at: IsoDateTime | None = None
 
 
 class EventIn(InputModel):
@@ -149,7 +149,7 @@ class EventIn(InputModel):
     code: str = Field(default="", max_length=40)
     value: float | None = None
     note: str = Field(default="", max_length=1000)
-    at: datetime | None = None
+    at: IsoDateTime | None = None
 
 
 class DischargeIn(InputModel):

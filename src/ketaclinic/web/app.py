@@ -37,6 +37,7 @@ from ketaclinic.web import problems
 from ketaclinic.web.csrf import CsrfCookieMiddleware
 from ketaclinic.web.headers import SecurityHeadersMiddleware
 from ketaclinic.web.limits import BodyLimitMiddleware
+from ketaclinic.web.openapi_errors import document_errors
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -65,6 +66,7 @@ def create_app() -> FastAPI:
                    decision_pages, patient_portal,
                    bulk_router, fhir_api, cds_router):
         app.include_router(module.router)
+    document_errors(app)
     return app
 
 

@@ -79,7 +79,7 @@ def dashboard(
                    if allows(actor.role, Permission.ALERTS_FOLLOW_UP) else [])
     discrepancies_open = (discrepancies.open_count(db, chosen.pk)
                           if allows(actor.role, Permission.INVENTORY_MANAGE) else None)
-    emergencies = (emergency.to_review(db) if allows(actor.role, Permission.USERS_MANAGE)
+    emergencies = (emergency.to_review(db, actor) if allows(actor.role, Permission.USERS_MANAGE)
                    else None)
     db.commit()
     response = render(request, "dashboard.html", site=chosen, sites=sites, now_local=now_local,

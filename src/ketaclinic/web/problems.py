@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.routing import iter_route_contexts
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -98,9 +99,27 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "Error")
     if is_api(request) or not request.headers.get("accept", "").startswith("text/html"):
-        return _api_error(request, exc.status_code, title, str(exc.detail))
-    return render(request, "error.html", status_code=exc.status_code, title=title,
-                  detail=str(exc.detail))
+        response: Response = _api_error(request, exc.status_code, title, str(exc.detail))
+    else:
+        response = render(request, "error.html", status_code=exc.status_code, title=title,
+                          detail=str(exc.detail))
+    response.headers.update(exc.headers or {})
+    if exc.status_code == 405:
+        response.headers["Allow"] = ", ".join(allowed_methods(request))
+    return response
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods of the most specific route templates matching the request's path (Starlette
+    names only the first route's, though GET and POST of one path are often two routes; a
+    template with fewer parameters, such as /fhir/$export, wins over /fhir/{resource_type})."""
+    by_parameters: dict[int, set[str]] = {}
+    for context in iter_route_contexts(request.app.routes):
+        pattern = getattr(context.route, "path_regex", None)
+        if context.methods and pattern is not None and pattern.match(request.url.path):
+            found = by_parameters.setdefault(str(context.path).count("{"), set())
+            found |= set(context.methods) | ({"HEAD"} if "GET" in context.methods else set())
+    return sorted(by_parameters[min(by_parameters)]) if by_parameters else []
 
 
 async def on_unstorable_value(request: Request, exc: Exception) -> Response:
