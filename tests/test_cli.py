@@ -20,8 +20,8 @@ def test_users_create_and_bad_input(migrated: str) -> None:
     bad = run_cli(migrated, "users", "create", "--username", "x!", "--name", "X", "--role",
                   "wizard", "--site", "NOPE", "--password", "short")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
-    for fragment in ("username:", "role: unknown role 'wizard' (accepted: admin, prescriber, nurse,",
-                     "password: is too short", "sites: unknown site NOPE (accepted: HPC, RVS)"):
+    for fragment in ("Username:", "Role: unknown role 'wizard' (accepted: admin, prescriber, nurse,",
+                     "Password: is too short", "Sites: unknown site NOPE (accepted: HPC, RVS)"):
         assert fragment in bad.stderr
     taken = run_cli(migrated, "users", "create", "--username", "nurse2", "--name", "Again",
                     "--role", "nurse", "--site", "HPC", "--password", "long-enough-pw")
@@ -47,7 +47,7 @@ def test_sites_create_then_staff_on_it(migrated: str) -> None:
     bad = run_cli(migrated, "sites", "create", "--code", "bos", "--name", "X",
                   "--time-zone", "Mars/Base")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
-    assert "time_zone: unknown time zone 'Mars/Base'" in bad.stderr
+    assert "Time zone: unknown time zone 'Mars/Base'" in bad.stderr
     nurse = run_cli(migrated, "users", "create", "--username", "n1", "--name", "N", "--role",
                     "nurse", "--site", "BOS", "--password", "long-enough-pw")
     assert nurse.returncode == 0
@@ -64,3 +64,27 @@ def test_chair_monitor_mapping(migrated: str) -> None:
     missing = run_cli(migrated, "sites", "chair-monitor", "--site", "HPC", "--chair", "Chair 9",
                       "--device", "X")
     assert missing.returncode == 2 and "(accepted: Chair 1, Chair 2, Chair 3, Chair 4)" in missing.stderr
+
+
+def test_audit_show_into_a_file_keeps_whole_dates(migrated: str) -> None:
+    import re
+    import sqlite3
+
+    assert run_cli(migrated, "demo", "--patients", "2").returncode == 0
+    path = migrated.removeprefix("sqlite:///")
+    patient_id = sqlite3.connect(path).execute("SELECT id FROM patient LIMIT 1").fetchone()[0]
+    shown = run_cli(migrated, "audit", "show", "--patient", str(patient_id))
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert lines[0].split("\t")[:2] == ["when (UTC)", "who"]
+    assert lines[1:] and all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\t", line)
+                             for line in lines[1:])
+    assert "…" not in shown.stdout and "..." not in shown.stdout
+
+
+def test_import_before_any_site_says_how_to_add_one(migrated: str, tmp_path) -> None:
+    bundle = tmp_path / "b.json"
+    bundle.write_text('{"resourceType": "Bundle", "type": "collection", "entry": []}')
+    refused = run_cli(migrated, "import-fhir", str(bundle), "--site", "HPC")
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1
+    assert "no site exists yet" in refused.stderr and "(accepted: )" not in refused.stderr

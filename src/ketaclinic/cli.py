@@ -47,6 +47,19 @@ console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
 
+def print_table(table: Table) -> None:
+    """A table for a person at a terminal; tab-separated lines, nothing cut, when the output goes
+    to a file or another program."""
+    if console.is_terminal:
+        console.print(table)
+        return
+    rows = [[str(c.header) for c in table.columns]]
+    rows += [[str(cell) for cell in cells] for cells in zip(*(c.cells for c in table.columns),
+                                                             strict=True)]
+    sys.stdout.write("".join("\t".join(v.replace("\t", " ").replace("\n", " ") for v in row)
+                             + "\n" for row in rows))
+
+
 def warn_if_clock_set() -> None:
     """Say so on stderr when the clock was started at another moment (demos and tests only)."""
     if clock.is_shifted():
@@ -187,7 +200,7 @@ def sites_list() -> None:
     with session_factory()() as db:
         for site in clinics.all_sites(db=db):
             table.add_row(site.code, site.name, site.time_zone, str(len(site.chairs)), site.address)
-    console.print(table)
+    print_table(table)
 
 
 @app.command()
@@ -425,7 +438,7 @@ def plan(
         table.add_column(column)
     for s in course.sessions:
         table.add_row(str(s.number), s.day.isoformat(), s.day.strftime("%a"), str(s.week), s.phase)
-    console.print(table)
+    print_table(table)
     console.print(f"Maintenance: {course.maintenance}", markup=False)
     console.print(f"Source: {course.source}; closed days: {', '.join(course.closed_weekdays) or 'none'}",
                   markup=False)
@@ -483,7 +496,7 @@ def audit_show(
     for e in events:
         table.add_row(e.created_at.strftime("%Y-%m-%d %H:%M:%S"), e.created_by, e.role, e.action,
                       f"{e.record_type} {e.record_id}".strip(), e.client, e.detail)
-    console.print(table)
+    print_table(table)
 
 
 def app_args_given() -> bool:

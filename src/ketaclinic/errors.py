@@ -3,6 +3,8 @@
 import uuid
 from dataclasses import dataclass
 
+from ketaclinic.field_problems import label_of
+
 
 class DomainError(Exception):
     """Base of every error a service raises on purpose."""
@@ -26,7 +28,7 @@ class FieldProblem:
     def text(self) -> str:
         """The problem as one line for a person."""
         tail = f" (accepted: {self.accepted})" if self.accepted else ""
-        return f"{self.field}: {self.message}{tail}"
+        return f"{label_of(self.field)}: {self.message}{tail}"
 
 
 class InvalidInput(DomainError):

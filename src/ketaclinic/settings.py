@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     # Fernet keys for secrets kept encrypted at rest (two-factor seeds), comma-separated: the
     # first encrypts, every one decrypts. Empty: a key derived from SECRET_KEY.
     data_keys: str = ""
+    # Where phone numbers written without a +country code are dialled (ISO 3166 region code).
+    phone_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")
     # How long an emergency ("break-glass") access to a record outside one's sites lasts.
     emergency_access_min: int = Field(default=60, ge=5, le=24 * 60)
     # Seconds between the demo server's own worker passes (reminders, alert escalation notices).

@@ -51,7 +51,7 @@ def test_a_password_is_changed_with_the_current_one(app, db: Session, world) -> 
     wrong = browser.post("/account/password", data={
         "csrf_token": csrf_of(form.text), "current_password": "not-it",
         "new_password": "a-new-long-password"})
-    assert wrong.status_code == 422 and "current_password: is not your current password" in wrong.text
+    assert wrong.status_code == 422 and "Current password: is not your current password" in wrong.text
     done = browser.post("/account/password", data={
         "csrf_token": csrf_of(form.text), "current_password": PASSWORD,
         "new_password": "a-new-long-password"}, follow_redirects=False)

@@ -93,3 +93,25 @@ def test_front_desk_estimate_charge_deposit_balance_and_superbill(api, web, worl
     assert balance["balance_cents"] == 30250 and len(balance["invoices"]) == 1
     assert web["nurse_a"].get(f"/patients/{patient_id}/account").status_code == 403
     assert web["patient_a1"].get("/billing/estimate").status_code == 403
+
+
+def test_every_out_of_range_estimate_re_shows_the_form_with_a_message(api, web) -> None:
+    price_list(api)
+    desk = web["frontdesk"]
+    cases = [({"route": "iv", "weight_kg": "400"}, "weight"),
+             ({"route": "im", "weight_kg": "5"}, "weight"),
+             ({"route": "esketamine", "dose_mg": "70"}, "56 mg or 84 mg"),
+             ({"route": "iv", "weight_kg": "-3"}, "weight"),
+             ({"route": "iv", "weight_kg": "eighty"}, "weight"),
+             ({"route": "oral", "weight_kg": "80"}, "route"),
+             ({"route": "iv", "weight_kg": "80", "sessions": "0"}, "sessions")]
+    for extra, message in cases:
+        params = {"site": "A", "sessions": "6", **extra}
+        page = desk.get("/billing/estimate", params=params)
+        text = html.unescape(page.text)
+        assert page.status_code == 422, (params, page.status_code, text[:300])
+        assert message in text.lower() or message in text, (params, text[:2000])
+        assert '<form' in text and 'id="estimate-plain"' not in text
+    refused = api["frontdesk"].post("/api/v1/billing/estimates", json={
+        "site": "A", "route": "esketamine", "sessions": 6, "dose_mg": 70})
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "dose_mg"

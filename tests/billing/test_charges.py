@@ -156,6 +156,6 @@ def test_payment_plan_splits_exactly_and_flags_overdue(db: Session, world, clini
     later = plans.states(db, plan, today=start + timedelta(days=45))
     assert [(r.state, r.paid_cents) for r in later] == [("paid", 10001), ("overdue", 4999),
                                                         ("due", 0)]
-    with pytest.raises(InvalidInput, match="instalments"):
+    with pytest.raises(InvalidInput, match="Instalments"):
         plans.create(db=db, site=site, patient=patient, total_cents=100, instalments=30,
                      starts_on=start, every_days=30, note="", actor=DESK)

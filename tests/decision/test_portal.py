@@ -44,7 +44,7 @@ def test_portal_shows_my_things_and_never_another_patients(app, web, world, db: 
     assert patient.get(f"/me/invoices/{theirs.id}/superbill.pdf").status_code == 404
     assert patient.get(f"/me/payments/{their_payment.id}/receipt.pdf").status_code == 404
     empty = patient.post("/me/messages", data={"csrf_token": csrf_of(page.text), "message": " "})
-    assert empty.status_code == 422 and "message: write a message" in empty.text
+    assert empty.status_code == 422 and "Message: write a message" in empty.text
     assert db.execute(select(Enquiry)).first() is None
     sent = patient.post("/me/messages", data={"csrf_token": csrf_of(page.text),
                                               "message": "Can I move my Friday session?"})

@@ -42,7 +42,7 @@ def test_self_check_results_and_an_enquiry(anon, web, db: Session) -> None:
                                      "suicidal_thoughts": "yes"})
     assert 'id="crisis"' in risk.text and "Test crisis line" in risk.text
     bad = anon.post("/check", data={"csrf_token": csrf, "route": "iv", "age": "abc"})
-    assert bad.status_code == 422 and "age: &#39;abc&#39; is not a number" in bad.text
+    assert bad.status_code == 422 and "Age: &#39;abc&#39; is not a number" in bad.text
     unknown = anon.post("/check", data={"csrf_token": csrf, "age": "40", "medicine_1": "Sertraline"})
     assert unknown.status_code == 200 and "You take Sertraline: it is not on our list" in unknown.text
     # Someone at risk whose form has a mistake still sees where to get help first.

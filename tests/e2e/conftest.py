@@ -59,6 +59,19 @@ def page(browser: object) -> Iterator[object]:
     context.close()
 
 
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture
+def phone(browser: object) -> Iterator[object]:
+    """A fresh phone-sized (390 x 844) touch browser context and page."""
+    context = browser.new_context(viewport=PHONE, is_mobile=True,  # type: ignore[attr-defined]
+                                  has_touch=True)
+    tab = context.new_page()
+    yield tab
+    context.close()
+
+
 @pytest.fixture(scope="session")
 def monitor_port(demo_database: str) -> Iterator[int]:
     """The port of a `ketaclinic mllp` listener on the demo database."""

@@ -2,25 +2,15 @@
 with the reasons; one sends an enquiry that reaches the clinic; axe-core finds no serious or
 critical accessibility violation on the public pages."""
 
-from collections.abc import Iterator
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
+from tests.e2e.conftest import PHONE
 from tests.e2e.test_chart_in_browser import log_in
 
 pytestmark = pytest.mark.e2e
-PHONE = {"width": 390, "height": 844}
-
-
-@pytest.fixture
-def phone(browser: object) -> Iterator[Page]:
-    context = browser.new_context(viewport=PHONE, is_mobile=True,  # type: ignore[attr-defined]
-                                  has_touch=True)
-    tab = context.new_page()
-    yield tab
-    context.close()
 
 
 def serious_violations(page: Page) -> list[str]:

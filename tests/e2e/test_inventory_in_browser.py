@@ -68,6 +68,8 @@ def test_nurse_draws_gives_wastes_with_a_witness_closes_and_counts(
     expect(page.locator("#dose-given")).to_contain_text(f"{planned} mg, lot KX2611")
     left = 50 - float(planned)
     expect(page.locator("#stock-figures")).to_contain_text(f"{left:g} mg still to account for")
+    expect(page.locator("#stock-figures")).not_to_contain_text("account for mg")
+    expect(page.locator("#stock-figures")).to_contain_text(f"given {float(planned):g} mg + wasted")
     # The witness types their own credentials; a wrong password is refused and nothing is saved.
     waste = page.locator(".waste-form").first
     expect(waste.locator("input[name=quantity_mg]")).to_have_value(f"{left:g}")

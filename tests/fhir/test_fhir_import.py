@@ -82,7 +82,7 @@ def test_a_broken_bundle_is_rejected_whole(clinic: str, tmp_path: Path) -> None:
     before = db_counts(clinic)
     result = run_cli(clinic, "import-fhir", str(path), "--site", "BOS")
     assert result.returncode == 1
-    assert f"entry[{index}]" in result.stdout and "nothing stored" in result.stdout
+    assert f"Entry {index + 1}:" in result.stdout and "nothing stored" in result.stdout
     assert db_counts(clinic) == before
 
 

@@ -71,3 +71,27 @@ def test_receive_count_resolve_and_report_through_the_pages(web, world, db: Sess
     assert nurse.get("/inventory/discrepancies").status_code == 403
     assert web["patient_a1"].get("/inventory").status_code == 403
     assert web["frontdesk"].get("/inventory").status_code == 403
+
+
+def test_each_cabinet_lists_only_its_own_containers_when_names_repeat(api, web, db: Session
+                                                                      ) -> None:
+    admin = api["admin"]
+    product = admin.post("/api/v1/inventory/products", json={
+        "name": "Ketamine 50 mg/mL 10 mL", "drug": "ketamine", "ndc": "12345-678-91",
+        "mg_per_container": "500", "concentration_mg_per_ml": "50", "volume_ml": "10"}).json()
+    for site, lot in (("A", "LOT-AAA"), ("B", "LOT-BBB")):
+        cabinet = admin.post("/api/v1/inventory/cabinets", json={"site": site,
+                                                                  "name": "Med room safe"})
+        assert cabinet.status_code == 201, cabinet.text
+        received = admin.post("/api/v1/inventory/receipts", json={
+            "product_id": product["id"], "location_id": cabinet.json()["id"], "lot_number": lot,
+            "expires_on": expiry(), "supplier": "S", "invoice": f"I-{site}", "count": 1})
+        assert received.status_code == 201, received.text
+        assert received.json()[0]["location_id"] == cabinet.json()["id"]
+    page = web["admin"].get("/inventory").text
+    sections = {s.split("</h2>")[0].split("<h2>")[1].strip(): s
+                for s in page.split('<section class="card cabinet"')[1:]}
+    assert "LOT-AAA" in sections["A · Med room safe"]
+    assert "LOT-BBB" not in sections["A · Med room safe"]
+    assert "LOT-BBB" in sections["B · Med room safe"]
+    assert "LOT-AAA" not in sections["B · Med room safe"]

@@ -120,7 +120,7 @@ def test_the_rota_refuses_what_cannot_work(db: Session, world) -> None:
     with pytest.raises(InvalidInput, match="not an active clinician at A"):
         on_call.add(db=db, site=site, username="frontdesk", starts_at=now,
                     ends_at=now + timedelta(hours=8), actor=ADMIN)
-    with pytest.raises(InvalidInput, match="ends_at"):
+    with pytest.raises(InvalidInput, match="Ends at"):
         on_call.add(db=db, site=site, username="nurse_a", starts_at=now,
                     ends_at=now - timedelta(hours=8), actor=ADMIN)
     with pytest.raises(Conflict, match="no email address"):

@@ -39,8 +39,8 @@ def test_register_then_read_and_search(api, db: Session) -> None:
 
 def test_edit_demographics_is_audited(api, db: Session, world) -> None:
     pid = world.patients["p_a2"]
-    response = api["frontdesk"].patch(f"/api/v1/patients/{pid}", json={"phone": "+1-555-999"})
-    assert response.status_code == 200 and response.json()["phone"] == "+1-555-999"
+    response = api["frontdesk"].patch(f"/api/v1/patients/{pid}", json={"phone": "+1-617-555-0199"})
+    assert response.status_code == 200 and response.json()["phone"] == "+16175550199"
     last = db.execute(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1)).scalar_one()
     assert (last.action, last.patient_id, last.detail) == ("update", pid, "changed: phone")
 

@@ -76,7 +76,7 @@ def test_schedule_commands_configure_and_refuse_bad_input(demo: str) -> None:
     assert ok.returncode == 0, ok.stderr
     bad = run_cli(demo, "schedule", "chair-routes", "--site", "HPC", "--chair", "Chair 1",
                   "--routes", "teleport")
-    assert bad.returncode == 2 and "routes: teleport (accepted: iv, esketamine, im, oral)" in bad.stderr
+    assert bad.returncode == 2 and "Routes: teleport (accepted: iv, esketamine, im, oral)" in bad.stderr
     christmas = str(date(clock.now().year + 1, 12, 25))
     assert run_cli(demo, "schedule", "closure", "--site", "HPC", "--day", christmas,
                    "--reason", "Christmas Day").returncode == 0

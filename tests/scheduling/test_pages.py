@@ -34,7 +34,7 @@ def test_front_desk_books_a_course_and_moves_one_session(web, world, db: Session
     assert page.text.count(UNBOOKED) == 6
     csrf = csrf_of(page.text)
     bad = desk.post(f"{url}/proposal", data={"csrf_token": csrf, "site": "A", "at": "25:00"})
-    assert bad.status_code == 422 and "at:" in html.unescape(bad.text)
+    assert bad.status_code == 422 and "At:" in html.unescape(bad.text)
     proposal = desk.post(f"{url}/proposal", data={"csrf_token": csrf, "site": "A", "at": "09:00"})
     assert proposal.status_code == 200 and 'id="series-form"' in proposal.text
     assert count(db) == 0  # a proposal saves nothing
@@ -97,7 +97,7 @@ def test_maintenance_and_attendance_pages(web, world, db: Session) -> None:
     assert due.status_code == 200 and 'id="nothing-due"' in due.text
     bad = desk.post(f"/schedule/maintenance/{evaluation.id}/book", data={
         "csrf_token": csrf_of(due.text), "site": "A", "day": "soon", "time": "09:00"})
-    assert bad.status_code == 422 and "day: 'soon' is not a date" in html.unescape(bad.text)
+    assert bad.status_code == 422 and "Day: 'soon' is not a date" in html.unescape(bad.text)
     booked = desk.post(f"/schedule/maintenance/{evaluation.id}/book", data={
         "csrf_token": csrf_of(due.text), "site": "A", "day": str(monday + timedelta(days=1)),
         "time": "09:00"})

@@ -28,7 +28,7 @@ def test_session_page_steps(api, web, world, db: Session) -> None:
     csrf = csrf_of(page.text)
     assert "A1" in page.text and 'id="live"' in page.text
     bad = nurse.post(f"{url}/vitals", data={"csrf_token": csrf, "spo2_pct": "130"})
-    assert bad.status_code == 422 and "spo2_pct: 130 is outside the possible range" in html.unescape(bad.text)
+    assert bad.status_code == 422 and "SpO₂ (%): 130 is outside the possible range" in html.unescape(bad.text)
     nurse.post(f"{url}/vitals", data={"csrf_token": csrf, "systolic_mmhg": "126",
                                       "diastolic_mmhg": "80"})
     blocked = nurse.post(f"{url}/dose/start", data={"csrf_token": csrf, "dose_mg": "35",
@@ -108,7 +108,7 @@ def test_esketamine_devices_are_recorded_one_by_one(api, web, world, db: Session
     impossible = nurse.post(f"{url}/vitals", data={"csrf_token": base["csrf_token"],
                                                    "systolic_mmhg": "20"})
     assert impossible.status_code == 422
-    assert "systolic_mmhg: 20 is outside the possible range (accepted: 40 to 300 mmHg)" in \
+    assert "Systolic pressure (mmHg): 20 is outside the possible range (accepted: 40 to 300 mmHg)" in \
         html.unescape(impossible.text)
 
 

@@ -48,3 +48,13 @@ def test_allow_names_the_methods_of_the_most_specific_route(api) -> None:
     assert export.status_code == 405 and export.headers["allow"] == "GET, HEAD"
     inventory = api["prescriber"].get("/api/v1/inventory/inventory", params={"as_of": "0.5"})
     assert inventory.status_code == 422 and "as_of" in inventory.text
+
+
+def test_numbers_in_any_notation_are_not_dates_and_not_yes_or_no(api, world) -> None:
+    client = api["prescriber"]
+    for text in ("-1.2e-213", ".5", "1e9"):
+        response = client.get("/api/v1/inventory/inventory", params={"as_of": text})
+        assert response.status_code == 422, text
+    link = client.post(f"/api/v1/patients/{world.patients['p_a1']}/measure-links",
+                       json={"email": 0})
+    assert link.status_code == 422 and link.json()["errors"][0]["field"] == "email"

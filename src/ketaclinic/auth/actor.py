@@ -16,6 +16,8 @@ class Actor:
     client: str = ""
     # Records opened by emergency ("break-glass") access, for the time it lasts.
     emergency_patient_pks: frozenset[int] = field(default_factory=frozenset)
+    # The zone times are shown in on the user's pages: their (first) site's.
+    time_zone: str = "UTC"
 
     @property
     def is_patient(self) -> bool:

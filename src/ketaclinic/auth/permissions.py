@@ -117,6 +117,7 @@ def permissions_of(role: str) -> frozenset[Permission]:
 PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset({
     ("GET", "/"),
     ("GET", "/healthz"),
+    ("GET", "/favicon.ico"),
     ("GET", "/login"),
     ("POST", "/login"),
     ("GET", "/login/mfa"),

@@ -4,7 +4,7 @@ import uuid
 
 from pydantic import BaseModel
 
-from ketaclinic.iso_times import IsoDateTime
+from ketaclinic.wire_types import IsoDateTime
 
 
 class TokenOut(BaseModel):

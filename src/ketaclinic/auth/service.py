@@ -7,7 +7,6 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
@@ -20,6 +19,7 @@ from ketaclinic.auth.passwords import MIN_PASSWORD_LENGTH, hash_password
 from ketaclinic.auth.permissions import Role
 from ketaclinic.auth.reach import can_reach_patient
 from ketaclinic.clinics.models import Site
+from ketaclinic.contact_details import EMAIL_ACCEPTED, normal_email
 from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, invalid
 from ketaclinic.patients.models import Patient, PatientMrn
 from ketaclinic.settings import get_settings
@@ -58,19 +58,17 @@ def actor_for(user: User, client: str = "") -> Actor:
         site_pks=frozenset(s.pk for s in user.sites),
         patient_pk=user.patient_pk,
         client=client,
+        time_zone=user.sites[0].time_zone if user.sites else "UTC",
     )
 
 
 def checked_email(value: str) -> str:
     """An email address in normal form, "" for none, or InvalidInput saying what is accepted."""
-    text = value.strip()
-    if not text:
-        return ""
     try:
-        return str(validate_email(text, check_deliverability=False).normalized)
-    except EmailNotValidError:
-        raise InvalidInput([FieldProblem("email", f"{text!r} is not an email address",
-                                         "an address such as name@clinic.org, or empty")]) from None
+        return normal_email(value)
+    except ValueError as exc:
+        raise InvalidInput([FieldProblem("email", str(exc).split("; write ")[0],
+                                         EMAIL_ACCEPTED)]) from None
 
 
 def set_email(*, db: Session, user: User, email: str, actor: Actor) -> User:

@@ -26,11 +26,11 @@ from ketaclinic.clinics.service import site_by_code
 from ketaclinic.errors import NotFound, invalid, public_id
 from ketaclinic.inventory.report_files import to_csv
 from ketaclinic.inventory.report_router import local_range
-from ketaclinic.iso_times import IsoDate
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling.availability import zone_of
 from ketaclinic.web.deps import API_PREFIX, get_db, require
+from ketaclinic.wire_types import IsoDate
 
 router = APIRouter(prefix=API_PREFIX, tags=["billing"])
 

@@ -4,8 +4,8 @@ import uuid
 
 from pydantic import BaseModel, Field
 
-from ketaclinic.iso_times import IsoDate, IsoDateTime
 from ketaclinic.patients.schemas import InputModel
+from ketaclinic.wire_types import IsoDate, IsoDateTime
 
 
 class PriceIn(InputModel):

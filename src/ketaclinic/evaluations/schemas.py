@@ -5,8 +5,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ketaclinic.iso_times import IsoDate, IsoDateTime
 from ketaclinic.patients.schemas import InputModel
+from ketaclinic.wire_types import Flag, IsoDate, IsoDateTime
 
 Route = Literal["iv", "esketamine", "im", "oral"]
 
@@ -31,7 +31,7 @@ class SignIn(InputModel):
     dose_mg: float | None = Field(default=None, gt=0, le=1000)
     dose_override_reason: str | None = Field(default=None, max_length=1000)
     plan_start: IsoDate | None = None
-    plan_allow_consecutive: bool = Field(
+    plan_allow_consecutive: Flag = Field(
         default=False, description="the prescriber allows sessions on consecutive days")
 
 

@@ -36,9 +36,12 @@ def import_fhir(
 
     with session_factory()() as db:
         site_pks = frozenset(db.execute(select(Site.pk)).scalars())
+        codes = ", ".join(db.execute(select(Site.code).order_by(Site.code)).scalars())
+        if not codes:
+            cli.fail("--site: no site exists yet (accepted: add one first with "
+                     "'ketaclinic sites create', or seed the demo with 'ketaclinic demo')")
         if db.execute(select(Site.pk).where(Site.code == site)).first() is None:
-            cli.fail(f"--site: {site!r} is not a site (accepted: "
-                     f"{', '.join(db.execute(select(Site.code)).scalars())})")
+            cli.fail(f"--site: {site!r} is not a site (accepted: {codes})")
     actor = cli_actor()
     actor = type(actor)(username=actor.username, role="system", site_pks=site_pks, client="cli")
     failed = 0

@@ -7,7 +7,6 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -25,6 +24,7 @@ from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.schemas import PatientUpdate
 from ketaclinic.web.deps import get_db, require
+from ketaclinic.web.forms import validate
 
 router = APIRouter(prefix="/fhir", tags=["FHIR R4"])
 SUPPORTED = ("Patient", *store.COMPARTMENT_TYPES, "Questionnaire")
@@ -324,12 +324,7 @@ async def update_patient(request: Request, patient_id: str,
             body.get("id") not in (None, patient_id):
         raise invalid("id", "the body must be this Patient", f"Patient with id {patient_id}")
     values = importer.demographics(body)
-    try:
-        data = PatientUpdate.model_validate(values)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise invalid(".".join(str(p) for p in first["loc"]), first["msg"], "valid demographics") \
-            from None
+    data = validate(PatientUpdate, values)
     patient = patients.update_demographics(db=db, patient_id=patient_id, data=data, actor=actor)
     db.commit()
     return fhir_response(mapping.patient(patient))

@@ -26,12 +26,12 @@ from ketaclinic.errors import (
 )
 from ketaclinic.inventory import catalogue, counts, discrepancies, report_router, schemas, service
 from ketaclinic.inventory.models import StockCount
-from ketaclinic.iso_times import IsoDate
 from ketaclinic.treatments import pages as treatment_pages
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import get_db, require
 from ketaclinic.web.forms import messages_of, parse_form, validate
 from ketaclinic.web.templating import render
+from ketaclinic.wire_types import IsoDate
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
 

@@ -17,9 +17,9 @@ from ketaclinic.clinics.models import Site
 from ketaclinic.clinics.service import site_by_code
 from ketaclinic.errors import invalid
 from ketaclinic.inventory import report_files, reports
-from ketaclinic.iso_times import IsoDate, IsoDateTime
 from ketaclinic.knowledge.tables import load_table
 from ketaclinic.web.deps import API_PREFIX, get_db, require
+from ketaclinic.wire_types import IsoDate, IsoDateTime
 
 router = APIRouter(prefix=f"{API_PREFIX}/inventory/reports", tags=["inventory"])
 # What `format` chooses: JSON, a spreadsheet (CSV) or a printable PDF.

@@ -20,8 +20,8 @@ from ketaclinic.inventory import (
     service,
 )
 from ketaclinic.inventory.models import Container, LedgerRow, StockCount
-from ketaclinic.iso_times import IsoDateTime
 from ketaclinic.web.deps import API_PREFIX, get_db, require
+from ketaclinic.wire_types import IsoDateTime
 
 router = APIRouter(prefix=f"{API_PREFIX}/inventory", tags=["inventory"])
 

@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from ketaclinic.iso_times import IsoDate, IsoDateTime
 from ketaclinic.patients.schemas import InputModel
+from ketaclinic.wire_types import IsoDate, IsoDateTime
 
 
 class WitnessIn(InputModel):
@@ -78,6 +78,7 @@ class ContainerOut(BaseModel):
     lot_number: str
     expires_on: IsoDate
     location: str | None
+    location_id: uuid.UUID | None = Field(description="the cabinet; names repeat across sites")
     quantity_mg: Decimal
     devices: int
 

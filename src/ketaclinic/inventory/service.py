@@ -118,6 +118,7 @@ def _described(db: Session, rows: list[dict[str, Any]], cabinets: dict[int, Stor
         out.append(schemas.ContainerOut(
             id=held.id, label=held.label, product=product.name, lot_number=lot.lot_number,
             expires_on=lot.expires_on, location=cabinets[r["location_pk"]].name,
+            location_id=cabinets[r["location_pk"]].id,
             quantity_mg=r["quantity_mg"], devices=r["devices"]))
     return out
 

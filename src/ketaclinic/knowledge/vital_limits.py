@@ -5,6 +5,10 @@ from functools import cache
 
 from ketaclinic.knowledge.tables import load_table
 
+# UCUM codes (kept for FHIR) as a person writes them.
+UNITS_FOR_PEOPLE = {"Cel": "°C", "mm[Hg]": "mmHg", "/min": "/min", "kg": "kg", "cm": "cm",
+                    "%": "%"}
+
 
 @dataclass(frozen=True)
 class PlausibleRange:
@@ -21,9 +25,19 @@ class PlausibleRange:
         """Whether the value is physiologically possible."""
         return self.min <= value <= self.max
 
+    @property
+    def shown_unit(self) -> str:
+        """The unit as a person writes it ('°C' for UCUM's 'Cel')."""
+        return UNITS_FOR_PEOPLE.get(self.unit, self.unit)
+
+    @property
+    def heading(self) -> str:
+        """A form label: 'Body temperature (°C)', 'SpO2 (%)'."""
+        return f"{self.label[:1].upper()}{self.label[1:]} ({self.shown_unit})"
+
     def describe(self) -> str:
         """The accepted range as text, e.g. '20 to 350 kg'."""
-        return f"{self.min:g} to {self.max:g} {self.unit}"
+        return f"{self.min:g} to {self.max:g} {self.shown_unit}"
 
 
 @cache

@@ -130,6 +130,14 @@ def _course_views(db: Session, patient_pk: int, tz: str) -> list[trajectory.Cour
     return [trajectory.course_view(db, c, tz) for c in courses]
 
 
+def _charted_by_courses(instrument: str, points: list[Point],
+                        views: list[trajectory.CourseView]) -> bool:
+    """Whether the courses' charts already show every score of the instrument (so the page
+    does not draw the same series twice)."""
+    shown = {(p.day, p.total) for v in views if v.instrument == instrument for p in v.points}
+    return all((p.day, p.total) in shown for p in points)
+
+
 def _measures_page(request: Request, db: Session, actor: Actor, patient_id: str,
                    messages: list[str] | None = None, status_code: int = 200,
                    link_url: str = "") -> Response:
@@ -149,7 +157,8 @@ def _measures_page(request: Request, db: Session, actor: Actor, patient_id: str,
                   tz=tz, measures=list(reversed(rows)), views=views,
                   charts={v.course.pk: trajectory.chart_svg(v) for v in views},
                   instrument_charts={k: trajectory.instrument_svg(k, pts, session_days)
-                                     for k, pts in series.items()},
+                                     for k, pts in series.items()
+                                     if not _charted_by_courses(k, pts, views)},
                   alerts=alerts.alerts_of_patient(db, patient.pk),
                   answers=service.answers_of(db, [m.pk for m in rows]),
                   instruments=instruments.instruments(), decisions=trajectory.DECISIONS,

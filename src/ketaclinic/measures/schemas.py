@@ -5,9 +5,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from ketaclinic.iso_times import IsoDate, IsoDateTime
 from ketaclinic.measures.models import Measure, MeasureAlert
 from ketaclinic.patients.schemas import InputModel
+from ketaclinic.wire_types import Flag, IsoDate, IsoDateTime
 
 Occasion = Literal["baseline", "before-session", "end-of-induction", "follow-up", "ad-hoc"]
 
@@ -81,7 +81,7 @@ class LinkIn(InputModel):
     occasion: Occasion = "before-session"
     instruments: list[str] | None = Field(default=None, max_length=6)
     due_on: IsoDate | None = None
-    email: bool = True
+    email: Flag = True
 
 
 class LinkOut(BaseModel):

@@ -57,6 +57,17 @@ class CourseView:
         return len(self.session_days)
 
     @property
+    def progress(self) -> str:
+        """Where the course stands in words: '4 of 6 induction sessions given', or '6 induction
+        and 5 maintenance sessions given' once past induction."""
+        given, planned = self.sessions_given, self.induction_count
+        if given <= planned:
+            return f"{given} of {planned} induction sessions given"
+        extra = given - planned
+        return (f"{planned} induction and {extra} maintenance "
+                f"session{'s' if extra != 1 else ''} given")
+
+    @property
     def phase(self) -> str:
         """induction until the induction count is given, then maintenance."""
         return "maintenance" if self.sessions_given > self.induction_count else "induction"

@@ -2,6 +2,7 @@
 
 import io
 from collections.abc import Sequence
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
@@ -9,6 +10,9 @@ from matplotlib.figure import Figure
 
 from ketaclinic.patients.models import VitalSigns
 
+# Readings minutes apart (or one reading) are shown on at least this span, so the axis reads in
+# clock times rather than seconds, or years around a single point.
+MIN_SPAN = timedelta(hours=1)
 SERIES = (
     # (panel, field, label, colour)
     ("Blood pressure and heart rate", "systolic_mmhg", "Systolic (mmHg)", "#b3261e"),
@@ -38,6 +42,11 @@ def vitals_svg(vitals: Sequence[VitalSigns], time_zone: str) -> str:
         axes.set_title(title, loc="left", fontsize=10)
         axes.grid(True, alpha=0.3)
         axes.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False, ncols=3)
+        moments = [x for _, _, xs, _ in series for x in xs]
+        first, last = min(moments), max(moments)
+        if last - first < MIN_SPAN:
+            middle = first + (last - first) / 2
+            axes.set_xlim(middle - MIN_SPAN / 2, middle + MIN_SPAN / 2)
         locator = AutoDateLocator(tz=tz)
         axes.xaxis.set_major_locator(locator)
         axes.xaxis.set_major_formatter(ConciseDateFormatter(locator, tz=tz))

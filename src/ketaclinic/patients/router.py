@@ -8,11 +8,11 @@ from sqlalchemy.orm import Session
 
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.permissions import Permission
-from ketaclinic.iso_times import IsoDate
 from ketaclinic.patients import schemas
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
 from ketaclinic.web.deps import get_db, require
+from ketaclinic.wire_types import IsoDate
 
 router = APIRouter(prefix="/api/v1/patients", tags=["patients"])
 

@@ -3,9 +3,10 @@
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ketaclinic.iso_times import IsoDate, IsoDateTime
+from ketaclinic.contact_details import EmailAddress, PhoneNumber
+from ketaclinic.wire_types import IsoDate, IsoDateTime
 
 Sex = Literal["female", "male", "other", "unknown"]
 ConditionClinicalStatus = Literal["active", "recurrence", "relapse", "inactive", "remission",
@@ -49,11 +50,11 @@ class PatientIn(InputModel):
     given_name: str = Field(min_length=1, max_length=100)
     birth_date: IsoDate
     sex: Sex
-    phone: str = Field(default="", max_length=40)
-    email: EmailStr | Literal[""] = ""
+    phone: PhoneNumber = Field(default="", max_length=40)
+    email: EmailAddress = Field(default="", max_length=254)
     address: str = Field(default="", max_length=500)
     emergency_contact_name: str = Field(default="", max_length=200)
-    emergency_contact_phone: str = Field(default="", max_length=40)
+    emergency_contact_phone: PhoneNumber = Field(default="", max_length=40)
     emergency_contact_relationship: str = Field(default="", max_length=60)
     site: str = Field(min_length=1, max_length=8, description="code of the registering site")
     mrn: str = Field(default="", max_length=40, description="blank: the site assigns the next MRN")
@@ -66,11 +67,11 @@ class PatientUpdate(InputModel):
     given_name: str | None = Field(default=None, min_length=1, max_length=100)
     birth_date: IsoDate | None = None
     sex: Sex | None = None
-    phone: str | None = Field(default=None, max_length=40)
-    email: EmailStr | Literal[""] | None = None
+    phone: PhoneNumber | None = Field(default=None, max_length=40)
+    email: EmailAddress | None = Field(default=None, max_length=254)
     address: str | None = Field(default=None, max_length=500)
     emergency_contact_name: str | None = Field(default=None, max_length=200)
-    emergency_contact_phone: str | None = Field(default=None, max_length=40)
+    emergency_contact_phone: PhoneNumber | None = Field(default=None, max_length=40)
     emergency_contact_relationship: str | None = Field(default=None, max_length=60)
 
 

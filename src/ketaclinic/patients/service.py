@@ -265,6 +265,7 @@ def vital_problems(values: dict[str, Any], now: datetime) -> list[FieldProblem]:
         for name, value in given.items()
         if not ranges[name].contains(value)
     ]
+    problems += pressure_problems(given)
     measured_at: datetime | None = values.get("measured_at")
     if measured_at is not None and measured_at.tzinfo is None:
         problems.append(FieldProblem("measured_at", "has no time zone", "ISO 8601 with offset"))
@@ -274,6 +275,15 @@ def vital_problems(values: dict[str, Any], now: datetime) -> list[FieldProblem]:
         problems.append(FieldProblem("measured_at", "is implausibly early",
                                      f"{EARLIEST_BIRTH_DATE.isoformat()} to now"))
     return problems
+
+
+def pressure_problems(values: dict[str, Any]) -> list[FieldProblem]:
+    """A diastolic pressure at or above the systolic cannot be (the two were swapped or mistyped)."""
+    systolic, diastolic = values.get("systolic_mmhg"), values.get("diastolic_mmhg")
+    if systolic is not None and diastolic is not None and diastolic >= systolic:
+        return [FieldProblem("diastolic_mmhg", f"{diastolic:g} is not below the systolic "
+                             f"{systolic:g}", "a diastolic pressure below the systolic")]
+    return []
 
 
 def add_entry(

@@ -13,13 +13,13 @@ from ketaclinic.clinics.models import Chair, Site
 from ketaclinic.clinics.service import site_by_code
 from ketaclinic.errors import NotFound, invalid, public_id
 from ketaclinic.evaluations.models import Evaluation
-from ketaclinic.iso_times import IsoDate
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling import booking, calendar, schemas
 from ketaclinic.scheduling.availability import at_local
 from ketaclinic.scheduling.models import Appointment, CalendarFeed, Reminder
 from ketaclinic.web.deps import API_PREFIX, get_db, require
+from ketaclinic.wire_types import IsoDate
 
 router = APIRouter(tags=["scheduling"])
 

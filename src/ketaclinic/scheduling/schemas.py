@@ -5,8 +5,8 @@ from datetime import time
 
 from pydantic import BaseModel, Field
 
-from ketaclinic.iso_times import IsoDate, IsoDateTime
 from ketaclinic.patients.schemas import InputModel
+from ketaclinic.wire_types import IsoDate, IsoDateTime
 
 
 class AppointmentIn(InputModel):

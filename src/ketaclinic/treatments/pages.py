@@ -24,6 +24,7 @@ from ketaclinic.knowledge.monitoring import observation_ends
 from ketaclinic.knowledge.tables import load_table
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
+from ketaclinic.patients.schemas import VitalsIn
 from ketaclinic.treatments import flows, schemas
 from ketaclinic.treatments import service as treatments
 from ketaclinic.treatments.chart import session_svg
@@ -241,6 +242,20 @@ async def vitals_page(request: Request, session_id: str,
         reading = parse_form(schemas.ReadingIn, form)
         return treatments.add_readings(db=db, session_id=session_id, actor=actor,
                                        data=schemas.ReadingsIn(readings=[reading]))
+    return await act(request, db, actor, session_id, run)
+
+
+@router.post("/treatment-sessions/{session_id}/weight")
+async def weight_page(request: Request, session_id: str,
+                      actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+                      db: Session = Depends(get_db)) -> Response:
+    """Today's weight, weighed at check-in, onto the patient's chart (the dose is by weight)."""
+    def run(form: Any) -> object:
+        session = treatments.get_session(db=db, session_id=session_id, actor=actor)
+        weight = parse_form(schemas.WeightIn, form)
+        return patients.add_entry(db=db, patient_id=str(treatments.patient_id_of(db, session)),
+                                  kind="vitals", actor=actor,
+                                  data=VitalsIn(weight_kg=weight.weight_kg))
     return await act(request, db, actor, session_id, run)
 
 

@@ -4,8 +4,8 @@ import uuid
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ketaclinic.iso_times import IsoDateTime
 from ketaclinic.patients.schemas import InputModel
+from ketaclinic.wire_types import Flag, IsoDateTime
 
 
 class SessionIn(InputModel):
@@ -118,6 +118,12 @@ class ChecksIn(InputModel):
     confirmations: dict[str, bool] = Field(default_factory=dict)
 
 
+class WeightIn(InputModel):
+    """Today's weight, taken at check-in."""
+
+    weight_kg: float
+
+
 class ReasonIn(InputModel):
     """A prescriber's recorded reason for going ahead despite a rule."""
 
@@ -155,8 +161,8 @@ class EventIn(InputModel):
 class DischargeIn(InputModel):
     """The nurse's confirmations at discharge."""
 
-    escort_present: bool
-    driving_warning_given: bool
+    escort_present: Flag
+    driving_warning_given: Flag
 
 
 class AddendumIn(InputModel):

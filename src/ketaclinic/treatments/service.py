@@ -34,7 +34,7 @@ from ketaclinic.knowledge.tables import load_table
 from ketaclinic.knowledge.vital_limits import plausible_ranges
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
-from ketaclinic.patients.service import FUTURE_TOLERANCE, vital_problems
+from ketaclinic.patients.service import FUTURE_TOLERANCE, pressure_problems, vital_problems
 from ketaclinic.treatments import flows, schemas
 from ketaclinic.treatments.models import (
     DISCHARGED,
@@ -122,7 +122,7 @@ def _check(readings: Sequence[schemas.ReadingIn], earliest: datetime) -> list[di
         plausible = earliest <= taken <= latest and any(
             values[k] is not None for k in VITAL_FIELDS) and all(
             low <= value <= high for name, low, high in bounds
-            if (value := values[name]) is not None)
+            if (value := values[name]) is not None) and not pressure_problems(values)
         found = [] if plausible else vital_problems({**values, "measured_at": taken}, now)
         if not plausible and taken < earliest:
             found.append(FieldProblem("taken_at", "is more than a day before the check-in",

@@ -6,6 +6,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData
 
 from ketaclinic.errors import FieldProblem, InvalidInput
+from ketaclinic.field_problems import validation_problems
 
 SchemaT = TypeVar("SchemaT", bound=BaseModel)
 IGNORED_FIELDS = frozenset({"csrf_token"})
@@ -26,12 +27,8 @@ def validate(schema: type[SchemaT], values: dict[str, object]) -> SchemaT:
     try:
         return schema.model_validate(values)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            field = ".".join(str(p) for p in err["loc"]) or "form"
-            accepted = str(err.get("ctx", {}).get("expected", ""))
-            problems.append(FieldProblem(field, err["msg"], accepted))
-        raise InvalidInput(problems) from None
+        raise InvalidInput([FieldProblem(*found) for found in validation_problems(exc.errors())]
+                           ) from None
 
 
 def messages_of(exc: Exception) -> list[str]:

@@ -2,6 +2,7 @@
 
 from collections.abc import Sequence
 from datetime import datetime, time
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
@@ -37,6 +38,16 @@ def home(request: Request, db: Session = Depends(get_db)) -> Response:
     target = LANDING_PAGES[Role(token.user.role)] if token else "/login"
     db.commit()
     return RedirectResponse(target, status_code=303)
+
+
+FAVICON = Path(__file__).parent / "static" / "favicon.svg"
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+def favicon() -> Response:
+    """The app's icon, for clients that ask for it by the conventional name."""
+    return Response(FAVICON.read_bytes(), media_type="image/svg+xml",
+                    headers={"Cache-Control": "public, max-age=86400"})
 
 
 @router.get("/healthz")

@@ -15,12 +15,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ketaclinic.audit import service as audit
 from ketaclinic.errors import (
     DomainError,
+    FieldProblem,
     InvalidInput,
     MustChangePassword,
     NotAuthenticated,
     RateLimited,
 )
 from ketaclinic.fhir.outcome import operation_outcome
+from ketaclinic.field_problems import validation_problems
 from ketaclinic.patients.service import OutOfReach
 from ketaclinic.web.deps import is_api
 from ketaclinic.web.templating import render
@@ -84,14 +86,10 @@ def _audit_out_of_reach(request: Request, exc: OutOfReach) -> None:
 async def on_validation_error(request: Request, exc: Exception) -> Response:
     """Request fields that fail their declared types or ranges: 422 naming each field."""
     assert isinstance(exc, RequestValidationError)
-    errors = []
-    for err in exc.errors():
-        location = [str(part) for part in err.get("loc", ()) if part not in ("body", "query", "path")]
-        accepted = err.get("ctx", {}).get("expected", "")
-        errors.append({"field": ".".join(location) or "body", "message": err.get("msg", ""),
-                       "accepted": str(accepted)})
-    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-    return _api_error(request, 422, "Invalid input", detail, errors)
+    problems = [FieldProblem(*found) for found in validation_problems(
+        exc.errors(), dropped=("body", "query", "path", "header", "cookie"), whole="body")]
+    return _api_error(request, 422, "Invalid input", "; ".join(p.text() for p in problems),
+                      _field_errors(InvalidInput(problems)))
 
 
 async def on_http_error(request: Request, exc: Exception) -> Response:

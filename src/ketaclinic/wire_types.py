@@ -1,5 +1,6 @@
-"""Dates and times that the API takes only as ISO 8601 text: a bare number is refused rather
-than read as seconds since 1970 (Pydantic's lax default would turn 0 into 1970-01-01)."""
+"""Values the API takes only in the form its OpenAPI document gives: dates and times as ISO 8601
+text (a bare number is refused rather than read as seconds since 1970, Pydantic's lax default
+turning 0 into 1970-01-01), and yes/no as true or false, not 0 or 1."""
 
 import re
 from datetime import date, datetime
@@ -7,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator
 
-_NUMBER = re.compile(r"\s*[-+]?\d+(\.\d*)?\s*")
+_NUMBER = re.compile(r"\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*")
 
 
 def _refuse_numbers(accepted: str) -> Any:
@@ -21,3 +22,12 @@ def _refuse_numbers(accepted: str) -> Any:
 
 IsoDate = Annotated[date, BeforeValidator(_refuse_numbers("YYYY-MM-DD"))]
 IsoDateTime = Annotated[datetime, BeforeValidator(_refuse_numbers("YYYY-MM-DDTHH:MM:SS+HH:MM"))]
+
+
+def _refuse_number_flags(value: Any) -> Any:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError("write true or false")
+    return value
+
+
+Flag = Annotated[bool, BeforeValidator(_refuse_number_flags)]
