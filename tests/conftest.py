@@ -1,6 +1,7 @@
 """Shared fixtures: a migrated, seeded database per backend and one rolled-back transaction per test."""
 
 import os
+import re
 import secrets
 import uuid
 from collections.abc import Callable, Iterator
@@ -27,6 +28,7 @@ from ketaclinic.auth import service as auth
 from ketaclinic.auth import totp
 from ketaclinic.auth.actor import Actor
 from ketaclinic.clinics.models import Chair, Network, Site
+from ketaclinic.errors import DomainError
 from ketaclinic.patients import schemas
 from ketaclinic.patients import service as patients
 from ketaclinic.web.app import create_app
@@ -312,6 +314,29 @@ def api(app: object, db: Session, world: World) -> LoggedInClients:
 def web(app: object, db: Session, world: World) -> LoggedInClients:
     """Browser-like clients logged in through the pages, per seeded user."""
     return LoggedInClients(app, world, web_login)
+
+
+# What a library says about itself, never shown to a person in a refusal.
+LIBRARY_INTERNALS = re.compile(r"function-(after|before|wrap|plain)\[|literal\[|constrained-str|"
+                               r"Value error, |Assertion failed, |pydantic|Traceback \(most|"
+                               r"sqlalchemy\.|psycopg\.")
+
+
+@pytest.fixture(autouse=True)
+def refusals_read_for_people(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every refusal a test provokes (on a page, in the API, from a service) reads for a person:
+    no library internals in its text."""
+    leaked: list[str] = []
+    original = DomainError.__init__
+
+    def recording(self: DomainError, detail: str) -> None:
+        if LIBRARY_INTERNALS.search(detail):
+            leaked.append(detail)
+        original(self, detail)
+
+    monkeypatch.setattr(DomainError, "__init__", recording)
+    yield
+    assert leaked == [], f"refusals showing library internals: {leaked}"
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -214,3 +214,54 @@ def test_today_s_weight_is_typed_at_the_chair(api, web, world, db: Session) -> N
     nurse.post(f"/treatment-sessions/{session_id}/checks", data={"csrf_token": csrf})
     checked = nurse.get(f"/treatment-sessions/{session_id}").text
     assert re.search(r'id="check-current-weight"[^>]*>.*?weight recorded today', checked, re.S)
+
+
+SHOWN_MOMENT = re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d(:\d\d)?(?!\d)")
+ZONE_LABEL = re.compile(r"^\s*\(?([A-Z]{2,5}|[+-]\d\d(:?\d\d)?)\b")
+
+
+def _unlabelled_moments(page: str) -> list[str]:
+    text = re.sub(r"<script.*?</script>|<style.*?</style>|<svg.*?</svg>|<[^>]+>", " ", page,
+                  flags=re.S)
+    text = html.unescape(text)
+    return [m.group(0) for m in SHOWN_MOMENT.finditer(text)
+            if not ZONE_LABEL.match(text[m.end():m.end() + 8])]
+
+
+def test_every_page_names_the_zone_of_the_times_it_shows(api, web, world, db: Session) -> None:
+    from tests.treatments.test_ingest import open_session
+
+    pid = world.patients["p_a1"]
+    session_id = open_session(api, db, pid)
+    api["nurse_a"].post(f"/api/v1/treatment-sessions/{session_id}/vitals",
+                        json={"readings": [{"systolic_mmhg": 124, "diastolic_mmhg": 80}]})
+    api["nurse_a"].post(f"/api/v1/patients/{pid}/measures", json={
+        "instrument": "phq9", "answers": [3, 3, 3, 3, 3, 3, 3, 3, 2]})  # raises an alert
+    evaluation = api["nurse_a"].post(f"/api/v1/patients/{pid}/evaluations",
+                                     json={"route": "iv"}).json()
+    api["prescriber"].post(f"/api/v1/patients/{pid}/evaluations/{evaluation['id']}/sign",
+                           json={"decision": "start"})
+    pages = {"prescriber": ["/dashboard", f"/patients/{pid}", f"/patients/{pid}/measures",
+                            f"/patients/{pid}/evaluations/{evaluation['id']}", "/alerts",
+                            f"/treatment-sessions/{session_id}", "/inventory", "/enquiries",
+                            "/outcomes"],
+             "admin": ["/admin/users", "/dashboard"], "patient_a1": ["/me"]}
+    unlabelled = {}
+    for user, paths in pages.items():
+        for path in paths:
+            response = web[user].get(path)
+            assert response.status_code == 200, (user, path, response.status_code)
+            found = _unlabelled_moments(response.text)
+            if found:
+                unlabelled[path] = found
+    assert unlabelled == {}
+
+
+def test_the_scan_for_library_internals_knows_what_they_look_like() -> None:
+    from tests.conftest import LIBRARY_INTERNALS
+
+    assert LIBRARY_INTERNALS.search("email.function-after[_validate(), constrained-str]")
+    assert LIBRARY_INTERNALS.search("Value error, contains control characters")
+    assert not LIBRARY_INTERNALS.search("Email: 'x@' is not an email address")
+    assert _unlabelled_moments("<p>2026-11-30 09:15</p>") == ["2026-11-30 09:15"]
+    assert _unlabelled_moments("<p>2026-11-30 09:15 EST</p><input value='2026-11-30 09:15'>") == []
