@@ -83,6 +83,13 @@ def test_registration_has_no_default_sex_and_checks_phone_and_email(api, web, db
     assert made.json()["email"] == "Chidi@example.org"
 
 
+def test_the_api_lists_every_problem_at_once(api) -> None:
+    refused = api["frontdesk"].post("/api/v1/patients", json={
+        **NEW, "birth_date": "2999-01-01", "site": "B"})  # the front desk works at A only
+    assert refused.status_code == 422
+    assert [e["field"] for e in refused.json()["errors"]] == ["birth_date", "site"]
+
+
 def test_messages_name_fields_by_their_labels(web, world) -> None:
     desk = web["frontdesk"]
     csrf = csrf_of(desk.get("/patients/new").text)

@@ -110,14 +110,20 @@ def local_today(patient: Patient) -> date:
     return clock.today(time_zone_of(patient))
 
 
-def _check_birth_date(birth_date: date) -> None:
+def _birth_date_problems(birth_date: date) -> list[FieldProblem]:
     latest = (clock.now() + LATEST_OFFSET).date()
+    accepted = f"{EARLIEST_BIRTH_DATE.isoformat()} to today"
     if birth_date > latest:
-        raise invalid("birth_date", "is in the future",
-                      f"{EARLIEST_BIRTH_DATE.isoformat()} to today")
+        return [FieldProblem("birth_date", "is in the future", accepted)]
     if birth_date < EARLIEST_BIRTH_DATE:
-        raise invalid("birth_date", "is implausibly early",
-                      f"{EARLIEST_BIRTH_DATE.isoformat()} to today")
+        return [FieldProblem("birth_date", "is implausibly early", accepted)]
+    return []
+
+
+def _check_birth_date(birth_date: date) -> None:
+    problems = _birth_date_problems(birth_date)
+    if problems:
+        raise InvalidInput(problems)
 
 
 def _search_name(family: str, given: str) -> str:
@@ -141,11 +147,14 @@ def _next_mrn(db: Session, site: Site) -> str:
 
 def register(*, db: Session, data: schemas.PatientIn, actor: Actor) -> Patient:
     """Register a new patient at one of the actor's sites, assigning an MRN if none is given."""
-    _check_birth_date(data.birth_date)
+    problems = _birth_date_problems(data.birth_date)  # every problem at once, not the first
     site = db.execute(select(Site).where(Site.code == data.site)).scalar_one_or_none()
     if site is None or site.pk not in actor.site_pks:
         codes = db.execute(select(Site.code).where(Site.pk.in_(actor.site_pks))).scalars()
-        raise invalid("site", f"{data.site!r} is not one of your sites", ", ".join(codes))
+        problems.append(FieldProblem("site", f"{data.site!r} is not one of your sites",
+                                     ", ".join(codes)))
+    if problems or site is None:
+        raise InvalidInput(problems)
     mrn = data.mrn or _next_mrn(db, site)
     if db.execute(select(PatientMrn.pk).where(PatientMrn.site_pk == site.pk,
                                               PatientMrn.mrn == mrn)).first():
