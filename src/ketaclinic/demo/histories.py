@@ -65,6 +65,9 @@ def _answers(total: int, items: int, top: int, item9: int = 0) -> list[int | Non
     return list(answers)
 
 
+EVALUATED_DAYS_BEFORE = 7  # demo story: the evaluation visit a week before the first session
+
+
 class _Writer:
     def __init__(self, db: Session, patient: Patient, course: Evaluation, site: Site,
                  operator: Actor, stock: demo_stock.DemoStock | None) -> None:
@@ -99,14 +102,17 @@ class _Writer:
 
     def measure(self, day: date, phq9: int, occasion: str, item9: int = 0) -> None:
         moment = self.at(day, 8, 30)
-        measures.record(db=self.db, patient=self.patient, instrument="phq9",
-                        answers=_answers(phq9, 9, 3, item9), source="patient-link",
-                        actor=self.operator, occasion=occasion, taken_at=moment)
+        _, alerts = measures.record(db=self.db, patient=self.patient, instrument="phq9",
+                                    answers=_answers(phq9, 9, 3, item9), source="patient-link",
+                                    actor=self.operator, occasion=occasion, taken_at=moment)
         gad7 = max(0, round(phq9 * 0.7))
-        measures.record(db=self.db, patient=self.patient, instrument="gad7",
-                        answers=_answers(gad7, 7, 3, min(gad7, 3) if gad7 >= 21 else 0),
-                        source="patient-link", actor=self.operator, occasion=occasion,
-                        taken_at=moment)
+        _, more = measures.record(db=self.db, patient=self.patient, instrument="gad7",
+                                  answers=_answers(gad7, 7, 3, min(gad7, 3) if gad7 >= 21 else 0),
+                                  source="patient-link", actor=self.operator, occasion=occasion,
+                                  taken_at=moment)
+        for alert in alerts + more:  # raised when the patient answered, as it would have been
+            alert.escalate_at = moment + (alert.escalate_at - alert.raised_at)
+            alert.raised_at = moment
 
 
 def _tell(writer: _Writer, story: Story, today: date) -> None:
@@ -145,6 +151,19 @@ def _tell(writer: _Writer, story: Story, today: date) -> None:
         writer.measure(min(last_day + timedelta(days=gap), today), score, "follow-up")
 
 
+def _evaluated_before(db: Session, patient: Patient, evaluation: Evaluation, site: Site,
+                      start: date, prescriber: Actor) -> None:
+    """The story as a clinic lives it: evaluated, signed and consented a week before the first
+    session (the screening itself ran on today's chart)."""
+    seen = datetime.combine(start - timedelta(days=EVALUATED_DAYS_BEFORE), time(10),
+                            tzinfo=ZoneInfo(site.time_zone))
+    evaluation.screened_on = seen.date()
+    evaluation.created_at = seen
+    evaluation.signed_at = seen + timedelta(minutes=40)
+    evaluations.record_consent(db=db, patient_id=str(patient.id), actor=prescriber,
+                               data=evaluation_schemas.ConsentIn(given_on=seen.date()))
+
+
 def add_course_histories(db: Session, *, site_code: str, operator: Actor, today: date,
                          stock: demo_stock.DemoStock | None = None) -> dict[str, str]:
     """One demo patient per story at the site, IV for depression, each dose drawn from the demo
@@ -171,6 +190,7 @@ def add_course_histories(db: Session, *, site_code: str, operator: Actor, today:
                          actor=prescriber, data=evaluation_schemas.SignIn(
                              decision="start", caution_reasons=reasons, weight_kg=DEMO_WEIGHT_KG,
                              plan_start=start))
+        _evaluated_before(db, patient, evaluation, site, start, prescriber)
         writer = _Writer(db, patient, evaluation, site, operator, stock)
         _tell(writer, story, today)
         given.extend(writer.given)

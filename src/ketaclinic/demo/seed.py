@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -144,6 +145,9 @@ def _record_patient(db: Session, spec: PatientSpec, sites: list[Site], operator:
         emergency_contact_name=spec.emergency_name,
         emergency_contact_relationship=spec.emergency_relationship,
         emergency_contact_phone=spec.emergency_phone, site=sites[spec.site_index].code))
+    if spec.vitals:  # registered at the first visit, not on the day the demo was seeded
+        patient.created_at = min(v.measured_at for v in spec.vitals) - timedelta(hours=1)
+        patient.mrns[0].created_at = patient.created_at
     pid = str(patient.id)
     for c in spec.conditions:
         patients.add_entry(db=db, patient_id=pid, kind="conditions", actor=operator,
