@@ -58,7 +58,7 @@ def test_nurse_records_vitals_and_an_impossible_value_is_refused(page: Page, dem
     page.get_by_text("Record vital signs").click()
     page.get_by_label("Weight (kg)").fill("400")
     page.get_by_role("button", name="Save vital signs").click()
-    expect(page.get_by_role("alert")).to_contain_text("weight_kg: 400 is outside the possible range")
+    expect(page.get_by_role("alert")).to_contain_text("Weight (kg): 400 is outside the possible range")
     expect(page.get_by_label("Weight (kg)")).to_have_value("400")
     page.get_by_label("Weight (kg)").fill("72.5")
     page.get_by_role("button", name="Save vital signs").click()
