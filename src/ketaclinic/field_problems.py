@@ -13,8 +13,8 @@ LABELS = {
     "spo2_pct": "SpO₂ (%)", "temperature_c": "temperature (°C)", "weight_kg": "weight (kg)",
     "height_cm": "height (cm)", "dose_mg": "dose (mg)", "quantity_mg": "quantity (mg)",
     "delta_mg": "change (mg)", "amount_cents": "amount (cents)", "mrn": "MRN",
-    "dob": "date of birth", "birth_date": "birth date", "totp": "two-factor code",
-    "totp_code": "two-factor code", "email": "email", "ndc": "NDC", "csrf_token": "form token",
+    "totp": "two-factor code", "totp_code": "two-factor code", "ndc": "NDC",
+    "csrf_token": "form token",
     "evaluation_id": "course", "patient_id": "patient", "session_id": "session",
     "container_id": "container", "location_id": "cabinet", "product_id": "product",
     "chair_id": "chair", "band_id": "sliding-scale band", "expected_pct": "expected share (%)",
@@ -72,6 +72,13 @@ def _message(text: str) -> str:
     return text
 
 
+def split_accepted(message: str) -> tuple[str, str]:
+    """A validator's "what is wrong; write what is accepted" as its two parts (the second ''
+    when the message does not say what is accepted)."""
+    wrong, _, accepted = message.partition("; write ")
+    return wrong, accepted
+
+
 def validation_problems(errors: Sequence[Mapping[str, Any]], *, dropped: Iterable[str] = (),
                         whole: str = "form") -> list[tuple[str, str, str]]:
     """(field, message, accepted) for each invalid field, once per field (a union of types
@@ -83,7 +90,7 @@ def validation_problems(errors: Sequence[Mapping[str, Any]], *, dropped: Iterabl
         field = _location(err.get("loc", ()), skip) or whole
         message = _message(str(err.get("msg", "")))
         accepted = str((err.get("ctx") or {}).get("expected", ""))
-        if "; write " in message and not accepted:
-            message, accepted = message.split("; write ", 1)
+        if not accepted:
+            message, accepted = split_accepted(message)
         found.setdefault(field, (field, message, accepted))
     return list(found.values())

@@ -19,8 +19,9 @@ from ketaclinic.auth.passwords import MIN_PASSWORD_LENGTH, hash_password
 from ketaclinic.auth.permissions import Role
 from ketaclinic.auth.reach import can_reach_patient
 from ketaclinic.clinics.models import Site
-from ketaclinic.contact_details import EMAIL_ACCEPTED, normal_email
+from ketaclinic.contact_details import normal_email
 from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, invalid
+from ketaclinic.field_problems import split_accepted
 from ketaclinic.patients.models import Patient, PatientMrn
 from ketaclinic.settings import get_settings
 
@@ -67,8 +68,7 @@ def checked_email(value: str) -> str:
     try:
         return normal_email(value)
     except ValueError as exc:
-        raise InvalidInput([FieldProblem("email", str(exc).split("; write ")[0],
-                                         EMAIL_ACCEPTED)]) from None
+        raise InvalidInput([FieldProblem("email", *split_accepted(str(exc)))]) from None
 
 
 def set_email(*, db: Session, user: User, email: str, actor: Actor) -> User:

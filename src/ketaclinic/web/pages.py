@@ -40,13 +40,13 @@ def home(request: Request, db: Session = Depends(get_db)) -> Response:
     return RedirectResponse(target, status_code=303)
 
 
-FAVICON = Path(__file__).parent / "static" / "favicon.svg"
+FAVICON = (Path(__file__).parent / "static" / "favicon.svg").read_bytes()
 
 
 @router.get("/favicon.ico", include_in_schema=False)
 def favicon() -> Response:
     """The app's icon, for clients that ask for it by the conventional name."""
-    return Response(FAVICON.read_bytes(), media_type="image/svg+xml",
+    return Response(FAVICON, media_type="image/svg+xml",
                     headers={"Cache-Control": "public, max-age=86400"})
 
 

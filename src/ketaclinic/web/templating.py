@@ -78,7 +78,6 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any) 
     context["demo"] = get_settings().demo
     actor = context["actor"]
     zone = str(context.get("tz") or getattr(actor, "time_zone", "") or "UTC")
-    context.setdefault("page_zone", zone)
     token = _page_zone.set(zone)
     try:
         return templates.TemplateResponse(request, name, context, status_code=status_code)
