@@ -3,41 +3,33 @@ course was evaluated, signed and consented before its first session, and an aler
 the patient answered, not when the demo was seeded."""
 
 from datetime import date
-from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ketaclinic import clock, migrate
-from ketaclinic import db as dbmod
-from ketaclinic.demo import seed as demo_seed
+from ketaclinic import clock
 from ketaclinic.evaluations.models import Consent, Evaluation
 from ketaclinic.measures.models import Measure, MeasureAlert
 from ketaclinic.patients.models import Patient
 
 
-def test_the_demo_s_dates_tell_one_story(tmp_path: Path) -> None:
-    engine = dbmod.make_engine(f"sqlite:///{tmp_path}/demo.db")
-    migrate.upgrade(engine)
-    with Session(engine) as db:
-        demo_seed.seed(db, patients_count=30)
-        db.commit()
-        today = clock.now().date()
-        registered_today = [p for p in db.execute(select(Patient)).scalars()
-                            if p.created_at.date() >= today]
-        assert len(registered_today) <= 1  # the portal patient's record at most, not all
-        courses = db.execute(select(Evaluation).where(Evaluation.signed_decision == "start")
-                             ).scalars().all()
-        assert courses
-        for course in courses:
-            first = date.fromisoformat(course.plan["sessions"][0]["date"])
-            assert course.screened_on < first and course.signed_at is not None
-            assert course.signed_at.date() < first
-            consents = db.execute(select(Consent).where(Consent.patient_pk == course.patient_pk)
-                                  ).scalars().all()
-            assert any(c.given_on <= course.screened_on for c in consents), course.pk
-        alerts = db.execute(select(MeasureAlert, Measure).join(
-            Measure, Measure.pk == MeasureAlert.measure_pk)).all()
-        assert alerts
-        assert all(alert.raised_at == measure.taken_at for alert, measure in alerts)
-    engine.dispose()
+def test_the_demo_s_dates_tell_one_story(demo_db: Session) -> None:
+    db = demo_db
+    today = clock.now().date()
+    registered_today = [p for p in db.execute(select(Patient)).scalars()
+                        if p.created_at.date() >= today]
+    assert len(registered_today) <= 1  # the portal patient's record at most, not all
+    courses = db.execute(select(Evaluation).where(Evaluation.signed_decision == "start")
+                         ).scalars().all()
+    assert courses
+    for course in courses:
+        first = date.fromisoformat(course.plan["sessions"][0]["date"])
+        assert course.screened_on < first and course.signed_at is not None
+        assert course.signed_at.date() < first
+        consents = db.execute(select(Consent).where(Consent.patient_pk == course.patient_pk)
+                              ).scalars().all()
+        assert any(c.given_on <= course.screened_on for c in consents), course.pk
+    alerts = db.execute(select(MeasureAlert, Measure).join(
+        Measure, Measure.pk == MeasureAlert.measure_pk)).all()
+    assert alerts
+    assert all(alert.raised_at == measure.taken_at for alert, measure in alerts)
