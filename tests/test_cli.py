@@ -14,16 +14,16 @@ def migrated(tmp_path) -> str:
 
 def test_users_create_and_bad_input(migrated: str) -> None:
     assert run_cli(migrated, "demo", "--patients", "2").returncode == 0
-    ok = run_cli(migrated, "users", "create", "--username", "nurse2", "--name", "N Two",
+    ok = run_cli(migrated, "users", "create", "--username", "nurse9", "--name", "N Two",
                  "--role", "nurse", "--site", "RVS", "--password", "long-enough-pw")
-    assert ok.returncode == 0 and "created nurse nurse2" in ok.stdout
+    assert ok.returncode == 0 and "created nurse nurse9" in ok.stdout
     bad = run_cli(migrated, "users", "create", "--username", "x!", "--name", "X", "--role",
                   "wizard", "--site", "NOPE", "--password", "short")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
     for fragment in ("Username:", "Role: unknown role 'wizard' (accepted: admin, prescriber, nurse,",
                      "Password: is too short", "Sites: unknown site NOPE (accepted: HPC, RVS)"):
         assert fragment in bad.stderr
-    taken = run_cli(migrated, "users", "create", "--username", "nurse2", "--name", "Again",
+    taken = run_cli(migrated, "users", "create", "--username", "nurse9", "--name", "Again",
                     "--role", "nurse", "--site", "HPC", "--password", "long-enough-pw")
     assert taken.returncode == 2 and "taken" in taken.stderr
 

@@ -34,8 +34,8 @@ def test_login_sets_a_safe_cookie_and_lands_by_role(anon: TestClient, world, db:
 
 
 def test_each_role_lands_on_its_own_page(app, world, db: Session) -> None:
-    expected = {"admin": "/admin/users", "prescriber": "/dashboard", "nurse_a": "/dashboard",
-                "frontdesk": "/patients", "patient_a1": "/me"}
+    expected = {"admin": "/dashboard", "prescriber": "/dashboard", "nurse_a": "/dashboard",
+                "frontdesk": "/dashboard", "patient_a1": "/me"}
     for username, landing in expected.items():
         client = web_login(TestClient(app, base_url=BASE_URL), world.users[username])
         home = client.get("/", follow_redirects=False)

@@ -2,20 +2,19 @@
 course was evaluated, signed and consented before its first session, and an alert was raised when
 the patient answered, not when the demo was seeded."""
 
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ketaclinic import clock
 from ketaclinic.evaluations.models import Consent, Evaluation
 from ketaclinic.measures.models import Measure, MeasureAlert
 from ketaclinic.patients.models import Patient
 
 
-def test_the_demo_s_dates_tell_one_story(demo_db: Session) -> None:
+def test_the_demo_s_dates_tell_one_story(demo_db: Session, seeded_at: datetime) -> None:
     db = demo_db
-    today = clock.now().date()
+    today = seeded_at.date()
     registered_today = [p for p in db.execute(select(Patient)).scalars()
                         if p.created_at.date() >= today]
     assert len(registered_today) <= 1  # the portal patient's record at most, not all

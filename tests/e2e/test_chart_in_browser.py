@@ -43,7 +43,7 @@ def test_nurse_searches_opens_chart_and_sees_vitals_chart(page: Page, demo_serve
 
 def test_front_desk_finds_no_clinical_data_on_the_chart(page: Page, demo_server: str) -> None:
     log_in(page, demo_server, "frontdesk")
-    expect(page).to_have_url(f"{demo_server}/patients")
+    expect(page).to_have_url(f"{demo_server}/dashboard")
     open_first_patient_by_search(page, demo_server)
     expect(page.locator("#demographics")).to_be_visible()
     expect(page.locator("#no-clinical")).to_be_visible()

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from ketaclinic.db import make_engine
 from ketaclinic.demo.seed import DEMO_PASSWORD
 from ketaclinic.patients.models import Patient, PatientMrn, VitalSigns
-from ketaclinic.treatments.models import TreatmentSession
+from ketaclinic.treatments.models import SessionReading, TreatmentSession
 
 pytestmark = pytest.mark.e2e
 
@@ -32,6 +32,11 @@ def patient_with_most_pressures(database_url: str) -> tuple[str, str, list[datet
         taken = list(db.execute(select(VitalSigns.measured_at).where(
             VitalSigns.patient_pk == pk, VitalSigns.systolic_mmhg.is_not(None),
             VitalSigns.status == "final")).scalars())
+        # A patient at the chair now has the monitor's pressures in the record too.
+        taken += db.execute(select(SessionReading.taken_at).join(
+            TreatmentSession, TreatmentSession.pk == SessionReading.session_pk).where(
+            TreatmentSession.patient_pk == pk, SessionReading.systolic_mmhg.is_not(None),
+            SessionReading.status == "final")).scalars()
         found = (str(patient.id), patient.family_name, taken)
     engine.dispose()
     return found

@@ -1,6 +1,7 @@
 """The demo clinic's inventory as of past dates, checked against a computation by hand from what
 the demo received and the doses its charts record (not from the ledger)."""
 
+import math
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -16,8 +17,9 @@ from ketaclinic.treatments.models import TreatmentSession
 from tests.cli_helpers import run_cli
 
 VIAL_MG = 500  # the demo's vial: 50 mg/mL x 10 mL
-VIALS = 5  # received 80 days before the demo was seeded
-DRAW_MG = 50  # each demo session draws 50 mg: 35 mg given, 15 mg wasted
+# Harbor Point received 5 vials 80 days before the demo was seeded and 16 more 21 days before.
+RECEIPTS = ((80, 5), (21, 16))
+DRAW_STEP_MG = 50  # draws are whole mL: 35 mg given is a 50 mg draw, 15 mg wasted
 
 
 @pytest.fixture(scope="module")
@@ -29,14 +31,25 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
-def expected_by_hand(sessions_before: int) -> dict[str, Decimal]:
-    """Vials are used one after another, ten 50 mg draws each; an empty vial is not listed."""
-    left = {}
-    for number in range(VIALS):
-        used = min(max(sessions_before - number * (VIAL_MG // DRAW_MG), 0), VIAL_MG // DRAW_MG)
-        if VIAL_MG - used * DRAW_MG:
-            left[f"C{number + 1:06d}"] = Decimal(VIAL_MG - used * DRAW_MG)
-    return left
+def expected_by_hand(doses: list[TreatmentSession], today: date, zone: ZoneInfo,
+                     close_of_day: datetime) -> dict[str, Decimal]:
+    """Each dose draws whole mL from the first vial, in the order received, still holding that
+    much; vials received after the day, and empty ones, are not listed."""
+    vials: list[tuple[str, datetime, Decimal]] = []
+    for days_ago, count in RECEIPTS:
+        received = datetime.combine(today - timedelta(days=days_ago), time(8), tzinfo=zone)
+        vials += [(f"C{len(vials) + n + 1:06d}", received, Decimal(VIAL_MG)) for n in range(count)]
+    left = {label: mg for label, _, mg in vials}
+    for dose in sorted(doses, key=lambda s: s.dose_start):
+        if dose.dose_start >= close_of_day:
+            break
+        given = Decimal(str(dose.dose_given["dose_mg"]))
+        draw = DRAW_STEP_MG * math.ceil(given / DRAW_STEP_MG)
+        label = next(label for label, received, _ in vials
+                     if received <= dose.dose_start and left[label] >= draw)
+        left[label] -= draw
+    return {label: left[label] for label, received, _ in vials
+            if received < close_of_day and left[label]}
 
 
 @pytest.mark.parametrize("days_ago", [90, 75, 40, 25, 10])
@@ -51,8 +64,7 @@ def test_the_demo_inventory_as_of_a_past_date_matches_the_hand_count(demo: str,
         close_of_day = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
         doses = [s for s in db.execute(select(TreatmentSession).where(
             TreatmentSession.site_pk == site.pk)).scalars() if s.dose_given]
-        before = sum(1 for s in doses if s.dose_start < close_of_day)
-        expected = expected_by_hand(before) if days_ago < 80 else {}
+        expected = expected_by_hand(doses, today, zone, close_of_day)
         found = reports.inventory_report(db, site, close_of_day - timedelta(microseconds=1))
     engine.dispose()
     assert {r["container"]: r["quantity_mg"] for r in found} == expected

@@ -28,7 +28,8 @@ def views(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         courses = db.execute(select(Evaluation).where(Evaluation.signed_decision == "start")
                              .order_by(Evaluation.pk)).scalars().all()
         by_story = {}
-        for story, course in zip(STORIES, courses, strict=True):
+        # The stories are told first; the demo's current weeks add courses after them.
+        for story, course in zip(STORIES, courses[:len(STORIES)], strict=True):
             by_story[story.name] = trajectory.course_view(db, course, "America/New_York")
         yield by_story, db
     engine.dispose()

@@ -138,3 +138,29 @@ def test_single_bookings_fill_chairs_then_are_refused_with_reasons(db: Session, 
     # An evaluation needs no chair, only the prescriber on site.
     booking.book(db=db, site=site, patient=patient, kind="evaluation", starts_at=start,
                  actor=DESK)
+
+
+def test_the_nurse_s_patients_are_counted_at_once_not_over_the_whole_slot(
+        db: Session, world) -> None:
+    """Two back-to-back infusions in one chair are one patient at a time for the nurse: with one
+    nurse (3 patients each) and four chairs, a third patient fits beside them, a fourth does not."""
+    from ketaclinic.clinics.models import Chair
+
+    site = staffed_site(db)
+    site.chairs.extend([Chair(name="A3"), Chair(name="A4")])
+    db.flush()
+    monday = monday_before_spring_forward()
+    _, patient = course(db, "iv", monday)
+    day = monday + timedelta(days=1)
+
+    def at(hour: int, minute: int) -> datetime:
+        return datetime.combine(day, time(hour, minute), tzinfo=NEW_YORK)
+
+    chair = {c.name: c.pk for c in site.chairs}
+    for starts, name in ((at(8, 0), "A1"), (at(10, 15), "A1"), (at(8, 15), "A2")):
+        booking.book(db=db, site=site, patient=patient, kind="iv", starts_at=starts, actor=DESK,
+                     chair_pk=chair[name])
+    booking.book(db=db, site=site, patient=patient, kind="iv", starts_at=at(8, 30), actor=DESK)
+    with pytest.raises(Conflict, match="the nurses on shift already watch 3 patients"):
+        booking.book(db=db, site=site, patient=patient, kind="iv", starts_at=at(8, 45),
+                     actor=DESK)

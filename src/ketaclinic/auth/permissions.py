@@ -92,12 +92,12 @@ ROLE_LABELS: dict[Role, str] = {
 }
 
 
-# The page each role lands on after login.
+# The page each role lands on after login: staff on the day's work at their site.
 LANDING_PAGES: dict[Role, str] = {
-    Role.ADMIN: "/admin/users",
+    Role.ADMIN: "/dashboard",
     Role.PRESCRIBER: "/dashboard",
     Role.NURSE: "/dashboard",
-    Role.FRONT_DESK: "/patients",
+    Role.FRONT_DESK: "/dashboard",
     Role.PATIENT: "/me",
 }
 

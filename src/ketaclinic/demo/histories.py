@@ -8,18 +8,17 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.auth.actor import Actor
 from ketaclinic.clinics.models import Site
-from ketaclinic.demo import stock as demo_stock
+from ketaclinic.demo.sessions import given_session, sign_to_start
 from ketaclinic.evaluations import schemas as evaluation_schemas
 from ketaclinic.evaluations import service as evaluations
 from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.measures import service as measures
 from ketaclinic.measures import trajectory
 from ketaclinic.patients.models import Patient, PatientMrn
-from ketaclinic.treatments.models import DISCHARGED, SessionEvent, TreatmentSession
-
-DEMO_WEIGHT_KG = 70.0
+from ketaclinic.treatments.models import TreatmentSession
 
 
 @dataclass(frozen=True)
@@ -70,10 +69,9 @@ EVALUATED_DAYS_BEFORE = 7  # demo story: the evaluation visit a week before the 
 
 class _Writer:
     def __init__(self, db: Session, patient: Patient, course: Evaluation, site: Site,
-                 operator: Actor, stock: demo_stock.DemoStock | None) -> None:
+                 operator: Actor) -> None:
         self.db, self.patient, self.course, self.site, self.operator = (db, patient, course, site,
                                                                         operator)
-        self.stock = stock
         self.given: list[TreatmentSession] = []
         self.tz = ZoneInfo(site.time_zone)
         self.chair = site.chairs[0]
@@ -83,22 +81,12 @@ class _Writer:
         return datetime.combine(day, time(hour, minute), tzinfo=self.tz)
 
     def session(self, day: date) -> None:
-        session = TreatmentSession(
-            patient_pk=self.patient.pk, evaluation_pk=self.course.pk, site_pk=self.site.pk,
-            chair_pk=self.chair.pk, route="iv", status=DISCHARGED, checked_in_at=self.at(day, 9),
-            dose_start=self.at(day, 9, 20), dose_end=self.at(day, 10),
-            dose_given={"dose_mg": 35.0, "mg_per_kg": 0.5, "lot_number": demo_stock.LOT, "route": "iv"},
-            ordered_by=self.course.signed_by, escort_present=True, driving_warning_given=True,
-            discharged_at=self.at(day, 11), created_by=self.operator.username)
-        self.db.add(session)
-        self.db.flush()
-        self.given.append(session)
         self.sessions += 1
         # Some sessions bring the common, self-limiting side effects (every third: nausea).
-        if self.sessions % 3 == 0:
-            self.db.add(SessionEvent(session_pk=session.pk, kind="side-effect", code="nausea",
-                                     note="settled without treatment (demo)",
-                                     at=self.at(day, 9, 45), created_by=self.operator.username))
+        self.given.append(given_session(
+            self.db, course=self.course, site_pk=self.site.pk, chair_pk=self.chair.pk,
+            checked_in=self.at(day, 9), created_by=self.operator.username,
+            nausea=self.sessions % 3 == 0))
 
     def measure(self, day: date, phq9: int, occasion: str, item9: int = 0) -> None:
         moment = self.at(day, 8, 30)
@@ -118,7 +106,8 @@ class _Writer:
 def _tell(writer: _Writer, story: Story, today: date) -> None:
     planned = [date.fromisoformat(s["date"]) for s in (writer.course.plan or {})["sessions"]]
     induction = planned[:trajectory.induction_count(writer.course)]
-    given = induction[:story.sessions_given or len(induction)]
+    # Only days before today: a session today may not have happened yet at the hour of seeding.
+    given = [d for d in induction[:story.sessions_given or len(induction)] if d < today]
     for number, day in enumerate(given):
         if number < len(story.induction_scores):
             last = (story.item9_last and story.end_of_induction is None
@@ -148,15 +137,18 @@ def _tell(writer: _Writer, story: Story, today: date) -> None:
         writer.session(day)
         last_day = day
     for gap, score in story.follow_ups:
-        writer.measure(min(last_day + timedelta(days=gap), today), score, "follow-up")
+        writer.measure(min(last_day + timedelta(days=gap), today - timedelta(days=1)), score,
+                       "follow-up")
 
 
-def _evaluated_before(db: Session, patient: Patient, evaluation: Evaluation, site: Site,
-                      start: date, prescriber: Actor) -> None:
+def evaluated_before(db: Session, patient: Patient, evaluation: Evaluation, site: Site,
+                     start: date, prescriber: Actor) -> None:
     """The story as a clinic lives it: evaluated, signed and consented a week before the first
-    session (the screening itself ran on today's chart)."""
-    seen = datetime.combine(start - timedelta(days=EVALUATED_DAYS_BEFORE), time(10),
-                            tzinfo=ZoneInfo(site.time_zone))
+    session, or an hour ago for a course starting sooner (the screening itself ran on today's
+    chart)."""
+    seen = min(datetime.combine(start - timedelta(days=EVALUATED_DAYS_BEFORE), time(10),
+                                tzinfo=ZoneInfo(site.time_zone)),
+               clock.now() - timedelta(hours=1)).astimezone(ZoneInfo(site.time_zone))
     evaluation.screened_on = seen.date()
     evaluation.created_at = seen
     evaluation.signed_at = seen + timedelta(minutes=40)
@@ -164,10 +156,10 @@ def _evaluated_before(db: Session, patient: Patient, evaluation: Evaluation, sit
                                data=evaluation_schemas.ConsentIn(given_on=seen.date()))
 
 
-def add_course_histories(db: Session, *, site_code: str, operator: Actor, today: date,
-                         stock: demo_stock.DemoStock | None = None) -> dict[str, str]:
-    """One demo patient per story at the site, IV for depression, each dose drawn from the demo
-    stock when given; returns story -> patient id."""
+def add_course_histories(db: Session, *, site_code: str, operator: Actor, today: date
+                         ) -> tuple[dict[str, str], list[TreatmentSession]]:
+    """One demo patient per story at the site, IV for depression; returns story -> patient id and
+    the sessions given (for the stock to dispense)."""
     site = db.execute(select(Site).where(Site.code == site_code)).scalar_one()
     prescriber = Actor("prescriber", "prescriber", site_pks=frozenset({site.pk}))
     candidates = db.execute(select(Patient).join(PatientMrn).where(PatientMrn.site_pk == site.pk)
@@ -179,24 +171,15 @@ def add_course_histories(db: Session, *, site_code: str, operator: Actor, today:
         if not stories:
             break
         story = stories[0]
-        evaluation = evaluations.evaluate(db=db, patient_id=str(patient.id), actor=prescriber,
-                                          data=evaluation_schemas.EvaluationIn(route="iv"))
-        if evaluation.decision == "not-eligible" or evaluation.indication != "depression":
-            continue
-        reasons = {f["rule"]: "reviewed with the patient (demo)" for f in evaluation.findings
-                   if f["severity"] == "caution"}
         start = today - timedelta(days=story.started_days_ago)
-        evaluations.sign(db=db, patient_id=str(patient.id), evaluation_id=str(evaluation.id),
-                         actor=prescriber, data=evaluation_schemas.SignIn(
-                             decision="start", caution_reasons=reasons, weight_kg=DEMO_WEIGHT_KG,
-                             plan_start=start))
-        _evaluated_before(db, patient, evaluation, site, start, prescriber)
-        writer = _Writer(db, patient, evaluation, site, operator, stock)
+        evaluation = sign_to_start(db, patient=patient, route="iv", prescriber=prescriber,
+                                   plan_start=start, depression_only=True)
+        if evaluation is None:
+            continue
+        evaluated_before(db, patient, evaluation, site, start, prescriber)
+        writer = _Writer(db, patient, evaluation, site, operator)
         _tell(writer, story, today)
         given.extend(writer.given)
         told[story.name] = str(patient.id)
         stories.pop(0)
-    if stock is not None:  # in time order, as the vials were used
-        for session in sorted(given, key=lambda s: s.dose_start or s.checked_in_at):
-            demo_stock.dispense(db, stock, session)
-    return told
+    return told, given

@@ -1,5 +1,6 @@
 """Seeding the demo clinic network into an empty database."""
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -12,11 +13,12 @@ from ketaclinic import clock
 from ketaclinic.auth import service as auth
 from ketaclinic.auth.actor import Actor
 from ketaclinic.clinics.models import Chair, Network, Site
-from ketaclinic.demo import histories
+from ketaclinic.demo import accounts, histories, week
 from ketaclinic.demo import stock as demo_stock
 from ketaclinic.demo.generator import PatientSpec, generate
 from ketaclinic.patients import schemas
 from ketaclinic.patients import service as patients
+from ketaclinic.patients.models import Patient
 
 DEMO_PASSWORD = "ketaclinic-demo"  # noqa: S105 (published demo login, demo mode only)
 DEMO_SEED = 20261126
@@ -42,6 +44,8 @@ DEMO_USERS = (
     DemoUser("admin", "Alex Morgan", "admin", ("HPC", "RVS")),
     DemoUser("prescriber", "Dr. Priya Raman", "prescriber", ("HPC", "RVS")),
     DemoUser("nurse", "Sam Okafor, RN", "nurse", ("HPC",)),
+    DemoUser("nurse2", "Chris Park, RN", "nurse", ("HPC",)),
+    DemoUser("nurse3", "Robin Diaz, RN", "nurse", ("RVS",)),
     DemoUser("frontdesk", "Jamie Lee", "front_desk", ("HPC",)),
 )
 DEMO_PATIENT_USERNAME = "patient"
@@ -87,9 +91,24 @@ def seed(db: Session, *, patients_count: int = 50, seed_value: int = DEMO_SEED,
         if on_patient:
             on_patient(number)
     today = now.astimezone(ZoneInfo(DEMO_SITES[0][3])).date()
-    stock = demo_stock.add_stock(db, sites=sites, today=today)
-    stories = histories.add_course_histories(db, site_code=DEMO_SITES[0][0], operator=operator,
-                                             today=today, stock=stock)
+    stocks = demo_stock.add_stock(db, sites=sites, today=today)
+    stories, story_sessions = histories.add_course_histories(
+        db, site_code=DEMO_SITES[0][0], operator=operator, today=today)
+    portal_pk = db.execute(select(Patient.pk).where(Patient.id == uuid.UUID(first_patient_id))
+                           ).scalar_one() if first_patient_id else None
+    taken = {s.patient_pk for s in story_sessions}
+    insured = accounts.add_insurance(db, site=sites[-1], today=today,
+                                     taken=taken | ({portal_pk} if portal_pk else set()))
+    taken |= {insured.pk} if insured else set()
+    weeks = week.add_weeks(db, sites=sites, operator=operator, now=now, portal_pk=portal_pk,
+                           taken=taken, held=story_sessions)
+    for site in sites:  # the vials drawn from in the order the doses were given
+        given = [s for s in story_sessions if s.site_pk == site.pk] + weeks.given[site.pk]
+        for session in sorted(given, key=lambda s: s.dose_start or s.checked_in_at):
+            demo_stock.dispense(db, stocks[site.pk], session)
+    accounts.charge_and_collect(db, sessions=story_sessions + [
+        s for given in weeks.given.values() for s in given], sites=sites, today=today,
+        portal_pk=portal_pk)
     if first_patient_id:
         auth.create_user(db=db, username=DEMO_PATIENT_USERNAME,
                          display_name="Demo patient", role="patient", password=DEMO_PASSWORD,

@@ -1,6 +1,7 @@
 """The demo clinic's controlled-substance stock: products, a locked cabinet per site, receipts,
-and a draw, dose and witnessed waste for every demo treatment session."""
+and a draw, dose and witnessed waste for every demo treatment session, in the order given."""
 
+import math
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -13,7 +14,7 @@ from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.models import User
 from ketaclinic.clinics.models import Site
 from ketaclinic.inventory import ledger
-from ketaclinic.inventory.models import Product, StorageLocation
+from ketaclinic.inventory.models import Container, Lot, Product, StorageLocation
 from ketaclinic.patients.models import Patient
 from ketaclinic.treatments.models import TreatmentSession
 
@@ -27,9 +28,13 @@ SPRAVATO_DEVICE = dict(name="Spravato (esketamine) 28 mg nasal spray device", dr
 CABINET = "Med room safe"
 VIALS_RECEIVED = 5
 RECEIVED_DAYS_AGO = 80
+# A restock three weeks ago at every site carries the sessions of the demo's recent weeks.
+RESTOCK_VIALS = 16
+RESTOCK_DAYS_AGO = 21
 DEVICES_RECEIVED = 6
-DRAW_MG = Decimal(50)  # one mL-rounded draw per session; the rest of the draw is wasted
+DRAW_MG = Decimal(50)  # draws are whole mL (50 mg/mL); the rest of the draw is wasted
 LOT = "KX2611"
+RESTOCK_LOT = "KX2642"
 
 
 @dataclass(frozen=True)
@@ -41,8 +46,9 @@ class DemoStock:
     witness: User
 
 
-def add_stock(db: Session, *, sites: list[Site], today: date) -> DemoStock:
-    """Products, a cabinet per site, ketamine vials at the first site and Spravato at the second."""
+def add_stock(db: Session, *, sites: list[Site], today: date) -> dict[int, DemoStock]:
+    """Products, a cabinet per site, ketamine vials at every site (an older lot at the first) and
+    Spravato at the second; returns each site's stock by site key."""
     vial = Product(**KETAMINE_VIAL, created_by="demo")
     device = Product(**SPRAVATO_DEVICE, created_by="demo")
     db.add_all([vial, device])
@@ -58,30 +64,45 @@ def add_stock(db: Session, *, sites: list[Site], today: date) -> DemoStock:
     ledger.receive(db=db, product=vial, lot_number=LOT, expires_on=today + timedelta(days=540),
                    supplier="Demo Medical Supply", invoice="DEMO-INV-1001", location=cabinets[0],
                    count=VIALS_RECEIVED, actor=admin, occurred_at=at(sites[0], RECEIVED_DAYS_AGO))
+    for number, (site, cabinet) in enumerate(zip(sites, cabinets, strict=True)):
+        ledger.receive(db=db, product=vial, lot_number=RESTOCK_LOT,
+                       expires_on=today + timedelta(days=600), supplier="Demo Medical Supply",
+                       invoice=f"DEMO-INV-20{number + 1:02d}", location=cabinet,
+                       count=RESTOCK_VIALS, actor=admin, occurred_at=at(site, RESTOCK_DAYS_AGO))
     if len(sites) > 1:
         ledger.receive(db=db, product=device, lot_number="SPV-DEMO-7",
                        expires_on=today + timedelta(days=400), supplier="Demo Specialty Pharmacy",
                        invoice="DEMO-INV-1002", location=cabinets[1], count=DEVICES_RECEIVED,
                        actor=admin, occurred_at=at(sites[1], 20))
     witness = db.execute(select(User).where(User.username == "prescriber")).scalar_one()
-    return DemoStock(cabinet=cabinets[0], witness=witness,
-                     nurse=Actor("nurse", "nurse", site_pks=frozenset({sites[0].pk})))
+    nurses = {site.pk: db.execute(select(User.username).join(User.sites).where(
+        User.role == "nurse", Site.pk == site.pk).order_by(User.pk)).scalars().first() or "nurse"
+        for site in sites}
+    return {site.pk: DemoStock(cabinet=cabinet, witness=witness,
+                               nurse=Actor(nurses[site.pk], "nurse", site_pks=frozenset({site.pk})))
+            for site, cabinet in zip(sites, cabinets, strict=True)}
 
 
 def dispense(db: Session, stock: DemoStock, session: TreatmentSession) -> None:
-    """Draw for a demo session from the first vial holding enough, give the dose, waste the rest."""
-    assert session.dose_given and session.dose_start and session.dose_end
+    """Draw for a demo session from the first vial holding enough (its lot noted on the dose),
+    give the dose, waste the rest once the dose has ended."""
+    assert session.dose_given and session.dose_start
     given = Decimal(str(session.dose_given["dose_mg"]))
+    draw = DRAW_MG * math.ceil(given / DRAW_MG)
     container_pk = next(row["container_pk"] for row in ledger.inventory_as_of(
-        db, session.dose_start, [stock.cabinet.pk]) if row["quantity_mg"] >= DRAW_MG)
+        db, session.dose_start, [stock.cabinet.pk]) if row["quantity_mg"] >= draw)
+    lot = db.execute(select(Lot.lot_number).join(Container, Container.lot_pk == Lot.pk).where(
+        Container.pk == container_pk)).scalar_one()
+    session.dose_given = {**session.dose_given, "lot_number": lot}  # the vial actually drawn from
     patient_id = db.execute(select(Patient.id).where(Patient.pk == session.patient_pk)
                             ).scalar_one()
-    ledger.draw(db=db, container_pk=container_pk, amount=DRAW_MG, session_pk=session.pk,
+    ledger.draw(db=db, container_pk=container_pk, amount=draw, session_pk=session.pk,
                 actor=stock.nurse, patient_id=patient_id,
                 occurred_at=session.dose_start - timedelta(minutes=10))
     ledger.give(db=db, container_pk=container_pk, amount=given, session_pk=session.pk,
                 prescriber=session.ordered_by or "", actor=stock.nurse, patient_id=patient_id,
                 occurred_at=session.dose_start)
-    ledger.waste(db=db, container_pk=container_pk, amount=DRAW_MG - given, session_pk=session.pk,
-                 witness_user=stock.witness, actor=stock.nurse, patient_id=patient_id,
-                 occurred_at=session.dose_end)
+    if session.dose_end is not None and draw > given:  # a running infusion keeps its draw
+        ledger.waste(db=db, container_pk=container_pk, amount=draw - given,
+                     session_pk=session.pk, witness_user=stock.witness, actor=stock.nurse,
+                     patient_id=patient_id, occurred_at=session.dose_end)

@@ -131,7 +131,8 @@ def fit(db: Session, *, site: Site, kind: rules.AppointmentKind, starts_at: date
             result.problems.append(f"no {'such' if chair_pk else 'free'} chair for "
                                    f"{kind.label} {when}")
         nurses = _on_duty(db, site, "nurse", day, local_start.time(), local_end.time())
-        treating = sum(1 for h in overlapping if h.chair_pk is not None)
+        treating = most_at_once([h for h in overlapping if h.chair_pk is not None],
+                                starts_at, ends_at)
         capacity = len(nurses) * int(rules.table()["patients_per_nurse"])
         if not nurses:
             result.problems.append(f"no nurse on shift {when}")
@@ -143,6 +144,13 @@ def fit(db: Session, *, site: Site, kind: rules.AppointmentKind, starts_at: date
                                                 local_end.time()):
         result.problems.append(f"no prescriber on site {when} ({kind.prescriber_source})")
     return result
+
+
+def most_at_once(held: Sequence[Held], start: datetime, end: datetime) -> int:
+    """The most chair appointments under way at one moment of [start, end): two back to back in
+    one chair are one patient at a time for the nurse, not two."""
+    moments = [start] + [h.starts_at for h in held if start < h.starts_at < end]
+    return max((sum(1 for h in held if h.starts_at <= m < h.ends_at) for m in moments), default=0)
 
 
 def _free_chair(db: Session, site: Site, kind: rules.AppointmentKind, overlapping: list[Held],

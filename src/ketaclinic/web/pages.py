@@ -15,6 +15,7 @@ from ketaclinic.auth import emergency
 from ketaclinic.auth import service as auth
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.permissions import LANDING_PAGES, Permission, Role, allows
+from ketaclinic.billing import prices, superbill
 from ketaclinic.clinics import service as clinics
 from ketaclinic.clinics.models import Site
 from ketaclinic.inventory import discrepancies
@@ -23,6 +24,7 @@ from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient, VitalSigns
 from ketaclinic.treatments import pages as treatment_pages
 from ketaclinic.treatments import rems
+from ketaclinic.web import today
 from ketaclinic.web.deps import SESSION_COOKIE, get_db, require
 from ketaclinic.web.templating import render
 
@@ -92,11 +94,17 @@ def dashboard(
                           if allows(actor.role, Permission.INVENTORY_MANAGE) else None)
     emergencies = (emergency.to_review(db, actor) if allows(actor.role, Permission.USERS_MANAGE)
                    else None)
+    appointments = today.appointments(db, actor, chosen, now_local.date())
+    stock = today.stock(db, actor, chosen)
+    owed = today.owed(db, actor, chosen)
     db.commit()
     response = render(request, "dashboard.html", site=chosen, sites=sites, now_local=now_local,
                       vitals=vitals, registered=registered, tz=chosen.time_zone,
                       active_chairs=chairs, rems_due=rems_due, open_alerts=open_alerts,
-                      discrepancies_open=discrepancies_open, emergencies=emergencies)
+                      discrepancies_open=discrepancies_open, emergencies=emergencies,
+                      appointments=appointments, stock=stock, owed=owed,
+                      chair_names={c.pk: c.name for c in chosen.chairs},
+                      money=superbill.money, currency=prices.currency())
     if site and chosen.code == site:
         response.set_cookie(SITE_COOKIE, chosen.code, httponly=True, samesite="lax", path="/")
     return response
