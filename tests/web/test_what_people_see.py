@@ -265,10 +265,22 @@ def test_every_page_names_the_zone_of_the_times_it_shows(api, web, world, db: Se
 
 
 def test_the_scan_for_library_internals_knows_what_they_look_like() -> None:
-    from tests.conftest import LIBRARY_INTERNALS
+    from tests.conftest import shows_library_internals
 
-    assert LIBRARY_INTERNALS.search("email.function-after[_validate(), constrained-str]")
-    assert LIBRARY_INTERNALS.search("Value error, contains control characters")
-    assert not LIBRARY_INTERNALS.search("Email: 'x@' is not an email address")
+    assert shows_library_internals("email.function-after[_validate(), constrained-str]")
+    assert shows_library_internals("email.literal['']")
+    assert shows_library_internals("Value error, contains control characters")
+    assert not shows_library_internals("Email: 'x@' is not an email address")
+    # What the user typed is theirs, even when it looks like a library's words.
+    assert not shows_library_internals("Status: 'Assertion failed, ' (accepted: pending, sent)")
     assert _unlabelled_moments("<p>2026-11-30 09:15</p>") == ["2026-11-30 09:15"]
     assert _unlabelled_moments("<p>2026-11-30 09:15 EST</p><input value='2026-11-30 09:15'>") == []
+
+
+def test_vital_sign_headings_read_as_people_write_them() -> None:
+    from ketaclinic.knowledge.vital_limits import plausible_ranges
+
+    headings = {name: r.heading for name, r in plausible_ranges().items()}
+    assert headings["spo2_pct"] == "SpO2 (%)"
+    assert headings["temperature_c"] == "Body temperature (°C)"
+    assert not any("Cel" in h or "Spo2" in h for h in headings.values())
