@@ -7,16 +7,22 @@ import sys
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from typer.exceptions import TyperException
 
 from ketaclinic import clock
 from ketaclinic.billing.commands import billing_app
+from ketaclinic.cli_support import (
+    console,
+    err_console,
+    fail,
+    print_table,
+    progress_bar,
+    warn_if_clock_set,
+)
 from ketaclinic.errors import DomainError
 from ketaclinic.fhir.commands import export_fhir, import_fhir
 from ketaclinic.inventory.commands import inventory_app
@@ -43,47 +49,6 @@ app.add_typer(billing_app, name="billing")
 app.command("worker")(worker)
 app.command("import-fhir")(import_fhir)
 app.command("export-fhir")(export_fhir)
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True, soft_wrap=True)
-
-
-def print_table(table: Table) -> None:
-    """A table for a person at a terminal; tab-separated lines, nothing cut, when the output goes
-    to a file or another program."""
-    if console.is_terminal:
-        console.print(table)
-        return
-    rows = [[str(c.header) for c in table.columns]]
-    rows += [[str(cell) for cell in cells] for cells in zip(*(c.cells for c in table.columns),
-                                                             strict=True)]
-    sys.stdout.write("".join("\t".join(v.replace("\t", " ").replace("\n", " ") for v in row)
-                             + "\n" for row in rows))
-
-
-def warn_if_clock_set() -> None:
-    """Say so on stderr when the clock was started at another moment (demos and tests only)."""
-    if clock.is_shifted():
-        err_console.print(f"warning: the clock was set to another moment (KETACLINIC_CLOCK_AT): "
-                          f"it reads {clock.now().isoformat(timespec='seconds')}; never set this "
-                          "for real patients", markup=False, highlight=False)
-
-
-def fail(message: str, code: int = 2) -> NoReturn:
-    """Print one line to stderr and exit non-zero."""
-    err_console.print(f"error: {message}", markup=False, highlight=False)
-    raise typer.Exit(code)
-
-
-def progress_bar() -> Progress:
-    """A progress bar on stderr for long commands."""
-    return _progress()
-
-
-def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=err_console, transient=False)
-
-
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Apply database migrations (creates the database if it does not exist)."""
@@ -112,7 +77,7 @@ def demo(
         if demo_seed.is_seeded(db):
             console.print("the database already holds a clinic network; demo data not added")
             return
-        with _progress() as progress:
+        with progress_bar() as progress:
             task = progress.add_task("creating demo patients", total=patients)
             counts = demo_seed.seed(db, patients_count=patients,
                                     seed_value=seed or demo_seed.DEMO_SEED,
@@ -455,7 +420,7 @@ def audit_verify() -> None:
 
     with session_factory()() as db:
         total = db.execute(select(func.count()).select_from(AuditEvent)).scalar_one()
-        with _progress() as progress:
+        with progress_bar() as progress:
             progress.add_task("verifying audit chain", total=total)
             report = audit.verify(db=db)
             progress.update(progress.task_ids[0], completed=report.rows_checked)

@@ -107,11 +107,6 @@ def allows(role: str, permission: Permission) -> bool:
     return role in PERMISSION_TABLE[permission]
 
 
-def permissions_of(role: str) -> frozenset[Permission]:
-    """Everything the role may do."""
-    return frozenset(p for p, roles in PERMISSION_TABLE.items() if role in roles)
-
-
 # Routes anyone may call, logged in or not. Every other route must name a permission
 # through `ketaclinic.web.deps.require`; a test fails for a route that does neither.
 PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset({

@@ -5,23 +5,23 @@ from typing import Annotated
 
 import typer
 
+from ketaclinic.cli_support import console, fail
+
 billing_app = typer.Typer(help="Price lists, packages and sliding-scale bands.",
                           no_args_is_help=True)
 
 
 def _day(value: str) -> date:
-    from ketaclinic import cli
 
     try:
         return date.fromisoformat(value)
     except ValueError:
-        cli.fail(f"--from: {value!r} is not a date (accepted: YYYY-MM-DD)")
+        fail(f"--from: {value!r} is not a date (accepted: YYYY-MM-DD)")
 
 
 def _run(action: str, **values: object) -> None:
     from sqlalchemy import select
 
-    from ketaclinic import cli
     from ketaclinic.auth.actor import cli_actor
     from ketaclinic.billing import prices
     from ketaclinic.clinics.models import Site
@@ -33,10 +33,10 @@ def _run(action: str, **values: object) -> None:
         with unit_of_work() as db:
             site = db.execute(select(Site).where(Site.code == code.upper())).scalar_one_or_none()
             if site is None:
-                cli.fail(f"--site: no site {code!r}")
+                fail(f"--site: no site {code!r}")
             getattr(prices, action)(db=db, site=site, actor=cli_actor(), **values)
     except DomainError as exc:
-        cli.fail(exc.detail)
+        fail(exc.detail)
 
 
 @billing_app.command("price")
@@ -46,10 +46,9 @@ def price(site: Annotated[str, typer.Option(help="site code")],
           cents: Annotated[int, typer.Option(help="price in cents, e.g. 45000 for 450.00")],
           from_: Annotated[str, typer.Option("--from", help="in force from, YYYY-MM-DD")]) -> None:
     """Set a price from a date on (invoices already issued keep their prices)."""
-    from ketaclinic import cli
 
     _run("set_price", site=site, item=item, amount_cents=cents, effective_from=_day(from_))
-    cli.console.print(f"{site.upper()} {item}: {cents} cents from {from_}")
+    console.print(f"{site.upper()} {item}: {cents} cents from {from_}")
 
 
 @billing_app.command("package")
@@ -60,11 +59,10 @@ def package(site: Annotated[str, typer.Option(help="site code")],
             cents: Annotated[int, typer.Option(help="the package price in cents")],
             from_: Annotated[str, typer.Option("--from", help="YYYY-MM-DD")]) -> None:
     """Add a price for a whole series."""
-    from ketaclinic import cli
 
     _run("add_package", site=site, name=name, route=route, sessions=sessions,
          amount_cents=cents, effective_from=_day(from_))
-    cli.console.print(f"{site.upper()} package {name}: {sessions} x {route} for {cents} cents")
+    console.print(f"{site.upper()} package {name}: {sessions} x {route} for {cents} cents")
 
 
 @billing_app.command("band")
@@ -74,8 +72,7 @@ def band(site: Annotated[str, typer.Option(help="site code")],
          discount: Annotated[int, typer.Option(help="discount in percent, 1 to 100")],
          from_: Annotated[str, typer.Option("--from", help="YYYY-MM-DD")]) -> None:
     """Add a sliding-scale band."""
-    from ketaclinic import cli
 
     _run("add_band", site=site, name=name, income_up_to_cents=income_cents,
          discount_pct=discount, effective_from=_day(from_))
-    cli.console.print(f"{site.upper()} band {name}: {discount} % off")
+    console.print(f"{site.upper()} band {name}: {discount} % off")

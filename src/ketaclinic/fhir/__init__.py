@@ -1,1 +1,2 @@
-"""HL7 FHIR R4: reading bundles into clinic records (and, later, the REST face)."""
+"""HL7 FHIR R4: importing bundles into clinic records, the REST API (read, search, create and
+update), and Bulk Data export."""

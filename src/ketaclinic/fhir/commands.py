@@ -5,6 +5,8 @@ from typing import Annotated
 
 import typer
 
+from ketaclinic.cli_support import console, fail, progress_bar
+
 
 def _files(paths: list[Path]) -> list[Path]:
     found: list[Path] = []
@@ -20,7 +22,6 @@ def import_fhir(
     """Import FHIR R4 Bundles: a summary per file; a broken bundle changes nothing."""
     import json
 
-    from ketaclinic import cli
     from ketaclinic.auth.actor import cli_actor
     from ketaclinic.clinics.models import Site
     from ketaclinic.db import session_factory
@@ -30,7 +31,7 @@ def import_fhir(
     files = _files(paths)
     missing = [str(f) for f in files if not f.is_file()]
     if missing or not files:
-        cli.fail(f"PATHS: {', '.join(missing) or 'no .json files'} not found (accepted: Bundle "
+        fail(f"PATHS: {', '.join(missing) or 'no .json files'} not found (accepted: Bundle "
                  "files or folders holding them)")
     from sqlalchemy import select
 
@@ -38,14 +39,14 @@ def import_fhir(
         site_pks = frozenset(db.execute(select(Site.pk)).scalars())
         codes = ", ".join(db.execute(select(Site.code).order_by(Site.code)).scalars())
         if not codes:
-            cli.fail("--site: no site exists yet (accepted: add one first with "
+            fail("--site: no site exists yet (accepted: add one first with "
                      "'ketaclinic sites create', or seed the demo with 'ketaclinic demo')")
         if db.execute(select(Site.pk).where(Site.code == site)).first() is None:
-            cli.fail(f"--site: {site!r} is not a site (accepted: {codes})")
+            fail(f"--site: {site!r} is not a site (accepted: {codes})")
     actor = cli_actor()
     actor = type(actor)(username=actor.username, role="system", site_pks=site_pks, client="cli")
     failed = 0
-    with cli.progress_bar() as progress:
+    with progress_bar() as progress:
         task = progress.add_task("importing bundles", total=len(files))
         for path in files:
             with session_factory()() as db:
@@ -56,21 +57,21 @@ def import_fhir(
                 except (ValueError, OSError) as exc:
                     db.rollback()
                     failed += 1
-                    cli.console.print(f"{path.name}: rejected, nothing stored: not JSON ({exc})")
+                    console.print(f"{path.name}: rejected, nothing stored: not JSON ({exc})")
                 except DomainError as exc:
                     db.rollback()
                     failed += 1
                     why = "; ".join(p.text() for p in exc.problems) if isinstance(
                         exc, InvalidInput) else exc.detail
-                    cli.console.print(f"{path.name}: rejected, nothing stored: {why}")
+                    console.print(f"{path.name}: rejected, nothing stored: {why}")
                 else:
                     created = ", ".join(f"{k} {v}" for k, v in sorted(result.created.items()))
-                    cli.console.print(
+                    console.print(
                         f"{path.name}: created {sum(result.created.values())} ({created or 'none'}), "
                         f"unchanged {sum(result.unchanged.values())}, "
                         f"skipped {sum(result.skipped.values())}")
                     for reason, count in result.reasons.most_common(3):
-                        cli.console.print(f"    skipped {count}: {reason}")
+                        console.print(f"    skipped {count}: {reason}")
             progress.advance(task)
     if failed:
         raise typer.Exit(1)
@@ -85,7 +86,6 @@ def export_fhir(
 
     from sqlalchemy import select
 
-    from ketaclinic import cli
     from ketaclinic.db import session_factory
     from ketaclinic.fhir import bulk
     from ketaclinic.patients.models import Patient
@@ -94,13 +94,13 @@ def export_fhir(
         start = (datetime.combine(date.fromisoformat(since), datetime.min.time(), tzinfo=UTC)
                  if since else None)
     except ValueError:
-        cli.fail(f"--since: {since!r} is not a date (accepted: YYYY-MM-DD)")
+        fail(f"--since: {since!r} is not a date (accepted: YYYY-MM-DD)")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        cli.fail(f"--out: cannot create {out}: {exc.strerror}")
+        fail(f"--out: cannot create {out}: {exc.strerror}")
     counts: dict[str, int] = {}
-    with session_factory()() as db, cli.progress_bar() as progress:
+    with session_factory()() as db, progress_bar() as progress:
         pks = list(db.execute(select(Patient.pk).order_by(Patient.pk)).scalars())
         task = progress.add_task("exporting patients", total=len(pks))
         handles = {t: (out / f"{t}.ndjson").open("w", encoding="utf-8") for t in bulk.EXPORT_TYPES}
@@ -118,5 +118,5 @@ def export_fhir(
     for resource_type in bulk.EXPORT_TYPES:
         if not counts.get(resource_type):
             (out / f"{resource_type}.ndjson").unlink(missing_ok=True)
-    cli.console.print("wrote " + ", ".join(f"{t} {n}" for t, n in sorted(counts.items()) if n)
+    console.print("wrote " + ", ".join(f"{t} {n}" for t, n in sorted(counts.items()) if n)
                       + f" to {out}")

@@ -1,1 +1,2 @@
-"""Standard interfaces to other systems: CDS Hooks (and later HL7 v2 monitor feeds, email)."""
+"""Standard interfaces to other systems: CDS Hooks, HL7 v2 monitor feeds (PCD-01 over MLLP) and
+email."""

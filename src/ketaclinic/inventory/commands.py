@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ketaclinic.cli_support import console, fail
+
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
@@ -53,7 +55,6 @@ def product_add(
     devices: Annotated[int, typer.Option(help="devices per container (esketamine: 1)")] = 0,
 ) -> None:
     """Add a product the clinic stocks."""
-    from ketaclinic import cli
     from ketaclinic.db import unit_of_work
     from ketaclinic.errors import DomainError
     from ketaclinic.inventory import catalogue, schemas
@@ -70,17 +71,16 @@ def product_add(
         with unit_of_work() as db:
             product = catalogue.add_product(db=db, data=validate(schemas.ProductIn, values),
                                             actor=_operator(db))
-            cli.console.print(f"added {product.name} (NDC {product.ndc}, "
+            console.print(f"added {product.name} (NDC {product.ndc}, "
                               f"{product.mg_per_container:g} mg per container)")
     except DomainError as exc:
-        cli.fail(exc.detail)
+        fail(exc.detail)
 
 
 @inventory_app.command("cabinet-add")
 def cabinet_add(site: Annotated[str, typer.Option(help="site code")],
                 name: Annotated[str, typer.Option(help="cabinet name, e.g. 'Med room safe'")]) -> None:
     """Add a locked cabinet at a site (from then on the site accounts for every dose)."""
-    from ketaclinic import cli
     from ketaclinic.db import unit_of_work
     from ketaclinic.errors import DomainError
     from ketaclinic.inventory import catalogue, schemas
@@ -91,9 +91,9 @@ def cabinet_add(site: Annotated[str, typer.Option(help="site code")],
             cabinet = catalogue.add_cabinet(
                 db=db, data=validate(schemas.CabinetIn, {"site": site, "name": name}),
                 actor=_operator(db))
-            cli.console.print(f"added cabinet {cabinet.name} at {site.upper()}")
+            console.print(f"added cabinet {cabinet.name} at {site.upper()}")
     except DomainError as exc:
-        cli.fail(exc.detail)
+        fail(exc.detail)
 
 
 @inventory_app.command("dea-registration")
@@ -102,7 +102,6 @@ def dea_registration(site: Annotated[str, typer.Option(help="site code")],
     """Record a site's DEA registration number (printed on its reports)."""
     from sqlalchemy import select
 
-    from ketaclinic import cli
     from ketaclinic.audit import service as audit
     from ketaclinic.clinics.models import Site
     from ketaclinic.db import unit_of_work
@@ -110,15 +109,15 @@ def dea_registration(site: Annotated[str, typer.Option(help="site code")],
     number = number.strip().upper()
     problem = dea_number_problem(number)
     if problem:
-        cli.fail(f"--number: {number!r} {problem} (accepted: a DEA number such as AB1234563)")
+        fail(f"--number: {number!r} {problem} (accepted: a DEA number such as AB1234563)")
     with unit_of_work() as db:
         found = db.execute(select(Site).where(Site.code == site.strip().upper())).scalar_one_or_none()
         if found is None:
-            cli.fail(f"--site: no site {site!r}")
+            fail(f"--site: no site {site!r}")
         found.dea_registration = number
         audit.record(db=db, actor=_operator(db), action="update",
                      record_type="Site", record_id=found.id, detail=f"DEA registration {number}")
-    cli.console.print(f"{found.code}: DEA registration {number}")
+    console.print(f"{found.code}: DEA registration {number}")
 
 
 @inventory_app.command("report")
@@ -132,19 +131,18 @@ def report(
     format: Annotated[str, typer.Option(help="pdf or csv")] = "pdf",
 ) -> None:
     """Write a controlled-substance report (the same as the reports page and API)."""
-    from ketaclinic import cli
     from ketaclinic.db import unit_of_work
     from ketaclinic.errors import DomainError
     from ketaclinic.inventory import report_router
 
     if format not in ("pdf", "csv"):
-        cli.fail(f"--format: {format!r} (accepted: pdf, csv)")
+        fail(f"--format: {format!r} (accepted: pdf, csv)")
 
     def day(option: str, value: str) -> date:
         try:
             return date.fromisoformat(value)
         except ValueError:
-            cli.fail(f"--{option}: {value!r} is not a date (accepted: YYYY-MM-DD)")
+            fail(f"--{option}: {value!r} is not a date (accepted: YYYY-MM-DD)")
 
     try:
         with unit_of_work() as db:
@@ -157,9 +155,9 @@ def report(
                 response = handler(site=site, start=day("start", start), end=day("end", end),
                                    format=format, actor=actor, db=db)  # type: ignore[arg-type]
             else:
-                cli.fail(f"{kind!r} is not a report (accepted: inventory, dispensing, usage, "
+                fail(f"{kind!r} is not a report (accepted: inventory, dispensing, usage, "
                          "form-106)")
     except DomainError as exc:
-        cli.fail(exc.detail)
+        fail(exc.detail)
     out.write_bytes(bytes(response.body))
-    cli.console.print(f"wrote {out} ({len(response.body)} bytes)")
+    console.print(f"wrote {out} ({len(response.body)} bytes)")

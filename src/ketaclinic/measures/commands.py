@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from ketaclinic.cli_support import console, fail, progress_bar
+
 measures_app = typer.Typer(help="Questionnaires, alerts and outcomes.", no_args_is_help=True)
 
 
@@ -13,7 +15,7 @@ measures_app = typer.Typer(help="Questionnaires, alerts and outcomes.", no_args_
 def send_due(day: Annotated[str, typer.Option(help="session day YYYY-MM-DD (default: tomorrow)")]
              = "") -> None:
     """Email a questionnaire link for every course with a session planned on the day (run daily)."""
-    from ketaclinic import cli, clock
+    from ketaclinic import clock
     from ketaclinic.auth.actor import cli_actor
     from ketaclinic.clinics import service as clinics
     from ketaclinic.db import unit_of_work
@@ -22,27 +24,26 @@ def send_due(day: Annotated[str, typer.Option(help="session day YYYY-MM-DD (defa
     try:
         chosen = date.fromisoformat(day) if day else None
     except ValueError:
-        cli.fail(f"--day: {day!r} is not a date (accepted: YYYY-MM-DD)")
+        fail(f"--day: {day!r} is not a date (accepted: YYYY-MM-DD)")
     with unit_of_work() as db:
         # Tomorrow as the clinic reads it, not as UTC does (late evening is already tomorrow in UTC).
         target = chosen or clock.today(clinics.home_zone(db=db, actor=cli_actor())) + timedelta(days=1)
         created = links.send_due(db=db, day=target, actor=cli_actor())
         sent = sum(1 for r in created if r.sent_at)
-    cli.console.print(f"{len(created)} questionnaire links for sessions on {target}: {sent} emailed, "
+    console.print(f"{len(created)} questionnaire links for sessions on {target}: {sent} emailed, "
                       f"{len(created) - sent} not (see each patient's progress page)")
 
 
 @measures_app.command("escalate")
 def escalate() -> None:
     """Escalate every alert left open past its clinic-set time (run every few minutes)."""
-    from ketaclinic import cli
     from ketaclinic.auth.actor import cli_actor
     from ketaclinic.db import unit_of_work
     from ketaclinic.measures import alerts
 
     with unit_of_work() as db:
         escalated = alerts.escalate_overdue(db=db, actor=cli_actor())
-        cli.console.print(f"{len(escalated)} alerts escalated")
+        console.print(f"{len(escalated)} alerts escalated")
 
 
 @measures_app.command("crisis-contacts")
@@ -53,7 +54,6 @@ def crisis_contacts(
     """Set the crisis contacts patients see with a suicidality alert (the clinic's own)."""
     from sqlalchemy import select
 
-    from ketaclinic import cli
     from ketaclinic.audit import service as audit
     from ketaclinic.auth.actor import cli_actor
     from ketaclinic.clinics.models import Network
@@ -61,15 +61,15 @@ def crisis_contacts(
 
     lines = [c.strip() for c in contact if c.strip()]
     if not lines or any(len(c) > 200 for c in lines):
-        cli.fail("--contact: give at least one line of at most 200 characters")
+        fail("--contact: give at least one line of at most 200 characters")
     with unit_of_work() as db:
         network = db.execute(select(Network)).scalars().first()
         if network is None:
-            cli.fail("no clinic network yet: create a site first (ketaclinic sites create)")
+            fail("no clinic network yet: create a site first (ketaclinic sites create)")
         network.crisis_contacts = lines
         audit.record(db=db, actor=cli_actor(), action="update", record_type="Network",
                      record_id=network.id, detail="crisis contacts: " + " | ".join(lines))
-    cli.console.print("crisis contacts set:\n" + "\n".join(f"  {c}" for c in lines))
+    console.print("crisis contacts set:\n" + "\n".join(f"  {c}" for c in lines))
 
 
 @measures_app.command("export")
@@ -80,7 +80,6 @@ def export(out: Annotated[Path, typer.Option(help="CSV file to write")],
 
     from sqlalchemy import func, select
 
-    from ketaclinic import cli
     from ketaclinic.audit import service as audit
     from ketaclinic.auth.actor import cli_actor
     from ketaclinic.clinics.models import Site
@@ -93,15 +92,15 @@ def export(out: Annotated[Path, typer.Option(help="CSV file to write")],
         sites = db.execute(select(Site)).scalars().all()
         chosen = {s.pk for s in sites if not site or s.code == site}
         if not chosen:
-            cli.fail(f"--site: {site!r} is not a site (accepted: {', '.join(s.code for s in sites)})")
+            fail(f"--site: {site!r} is not a site (accepted: {', '.join(s.code for s in sites)})")
         total = db.execute(select(func.count()).select_from(Measure).where(
             Measure.site_pk.in_(chosen))).scalar_one()
         try:
             handle = out.open("w", newline="", encoding="utf-8")
         except OSError as exc:
-            cli.fail(f"--out: cannot write {out}: {exc.strerror}")
+            fail(f"--out: cannot write {out}: {exc.strerror}")
         written = 0
-        with handle, cli.progress_bar() as progress:
+        with handle, progress_bar() as progress:
             task = progress.add_task("exporting measures", total=total)
             writer = csv.writer(handle, lineterminator="\n")
             for row in research_export.rows(db=db, site_pks=chosen):
@@ -110,4 +109,4 @@ def export(out: Annotated[Path, typer.Option(help="CSV file to write")],
                 progress.update(task, completed=written - 1)
         audit.record(db=db, actor=cli_actor(), action="export", record_type="ResearchExport",
                      record_id=site or "network", detail=f"{written - 1} rows to {out.name}")
-    cli.console.print(f"wrote {written - 1} de-identified rows to {out}")
+    console.print(f"wrote {written - 1} de-identified rows to {out}")

@@ -7,37 +7,36 @@ from typing import Annotated
 
 import typer
 
+from ketaclinic.cli_support import console, err_console, fail, warn_if_clock_set
+
 schedule_app = typer.Typer(help="Opening hours, closed days, staff shifts.", no_args_is_help=True)
 
 
 def _time(option: str, value: str) -> time:
-    from ketaclinic import cli
 
     try:
         return time.fromisoformat(value)
     except ValueError:
-        cli.fail(f"--{option}: {value!r} is not a time (accepted: HH:MM)")
+        fail(f"--{option}: {value!r} is not a time (accepted: HH:MM)")
 
 
 def _date(option: str, value: str) -> date:
-    from ketaclinic import cli
 
     try:
         return date.fromisoformat(value)
     except ValueError:
-        cli.fail(f"--{option}: {value!r} is not a date (accepted: YYYY-MM-DD)")
+        fail(f"--{option}: {value!r} is not a date (accepted: YYYY-MM-DD)")
 
 
 def _site(db: object, code: str) -> object:
     from sqlalchemy import select
 
-    from ketaclinic import cli
     from ketaclinic.clinics.models import Site
 
     site = db.execute(select(Site).where(Site.code == code.strip().upper())  # type: ignore[attr-defined]
                       ).scalar_one_or_none()
     if site is None:
-        cli.fail(f"--site: no site {code!r}")
+        fail(f"--site: no site {code!r}")
     return site
 
 
@@ -49,14 +48,13 @@ def hours(site: Annotated[str, typer.Option(help="site code")],
           closed: Annotated[bool, typer.Option("--closed", help="closed that weekday")] = False
           ) -> None:
     """Set a site's opening hours for a weekday (local time)."""
-    from ketaclinic import cli
     from ketaclinic.auth.actor import cli_actor
     from ketaclinic.db import unit_of_work
     from ketaclinic.errors import DomainError
     from ketaclinic.scheduling import resources
 
     if not closed and (not opens or not closes):
-        cli.fail("--opens and --closes are both needed (or --closed)")
+        fail("--opens and --closes are both needed (or --closed)")
     try:
         with unit_of_work() as db:
             resources.set_hours(db=db, site=_site(db, site), day=day,  # type: ignore[arg-type]
@@ -64,8 +62,8 @@ def hours(site: Annotated[str, typer.Option(help="site code")],
                                 closes=None if closed else _time("closes", closes),
                                 actor=cli_actor())
     except DomainError as exc:
-        cli.fail(exc.detail)
-    cli.console.print(f"{site.upper()} {day}: " + ("closed" if closed else f"{opens}-{closes}"))
+        fail(exc.detail)
+    console.print(f"{site.upper()} {day}: " + ("closed" if closed else f"{opens}-{closes}"))
 
 
 @schedule_app.command("closure")
@@ -73,7 +71,6 @@ def closure(site: Annotated[str, typer.Option(help="site code")],
             day: Annotated[str, typer.Option(help="YYYY-MM-DD")],
             reason: Annotated[str, typer.Option(help="e.g. public holiday")] = "") -> None:
     """Close a site on a day."""
-    from ketaclinic import cli
     from ketaclinic.auth.actor import cli_actor
     from ketaclinic.db import unit_of_work
     from ketaclinic.errors import DomainError
@@ -84,8 +81,8 @@ def closure(site: Annotated[str, typer.Option(help="site code")],
             resources.add_closure(db=db, site=_site(db, site), day=_date("day", day),  # type: ignore[arg-type]
                                   reason=reason, actor=cli_actor())
     except DomainError as exc:
-        cli.fail(exc.detail)
-    cli.console.print(f"{site.upper()} closed on {day}")
+        fail(exc.detail)
+    console.print(f"{site.upper()} closed on {day}")
 
 
 @schedule_app.command("shift")
@@ -95,7 +92,6 @@ def shift(site: Annotated[str, typer.Option(help="site code")],
           starts: Annotated[str, typer.Option(help="HH:MM")],
           ends: Annotated[str, typer.Option(help="HH:MM")]) -> None:
     """Add a regular weekly shift."""
-    from ketaclinic import cli
     from ketaclinic.auth.actor import cli_actor
     from ketaclinic.db import unit_of_work
     from ketaclinic.errors import DomainError
@@ -107,8 +103,8 @@ def shift(site: Annotated[str, typer.Option(help="site code")],
                                 starts=_time("starts", starts), ends=_time("ends", ends),
                                 actor=cli_actor())
     except DomainError as exc:
-        cli.fail(exc.detail)
-    cli.console.print(f"{user} works at {site.upper()} on {day} {starts}-{ends}")
+        fail(exc.detail)
+    console.print(f"{user} works at {site.upper()} on {day} {starts}-{ends}")
 
 
 @schedule_app.command("absence")
@@ -116,7 +112,6 @@ def absence(user: Annotated[str, typer.Option(help="username")],
             day: Annotated[str, typer.Option(help="YYYY-MM-DD")],
             reason: Annotated[str, typer.Option(help="e.g. leave")] = "") -> None:
     """Record a day a staff member is away."""
-    from ketaclinic import cli
     from ketaclinic.auth.actor import cli_actor
     from ketaclinic.db import unit_of_work
     from ketaclinic.errors import DomainError
@@ -127,8 +122,8 @@ def absence(user: Annotated[str, typer.Option(help="username")],
             resources.add_absence(db=db, username=user, day=_date("day", day), reason=reason,
                                   actor=cli_actor())
     except DomainError as exc:
-        cli.fail(exc.detail)
-    cli.console.print(f"{user} away on {day}")
+        fail(exc.detail)
+    console.print(f"{user} away on {day}")
 
 
 @schedule_app.command("chair-routes")
@@ -138,7 +133,6 @@ def chair_routes(site: Annotated[str, typer.Option(help="site code")],
     """Which treatment routes a chair can serve (an IV chair has an infusion pump)."""
     from sqlalchemy import select
 
-    from ketaclinic import cli
     from ketaclinic.auth.actor import cli_actor
     from ketaclinic.clinics.models import Chair
     from ketaclinic.db import unit_of_work
@@ -151,12 +145,12 @@ def chair_routes(site: Annotated[str, typer.Option(help="site code")],
             row = db.execute(select(Chair).where(Chair.site_pk == found.pk,  # type: ignore[attr-defined]
                                                  Chair.name == chair)).scalar_one_or_none()
             if row is None:
-                cli.fail(f"--chair: {site.upper()} has no chair {chair!r}")
+                fail(f"--chair: {site.upper()} has no chair {chair!r}")
             resources.set_chair_routes(db=db, chair=row, actor=cli_actor(),
                                        routes=[r.strip() for r in routes.split(",") if r.strip()])
     except DomainError as exc:
-        cli.fail(exc.detail)
-    cli.console.print(f"{site.upper()} {chair}: {routes}")
+        fail(exc.detail)
+    console.print(f"{site.upper()} {chair}: {routes}")
 
 
 def worker(interval: Annotated[float, typer.Option(min=1, help="seconds between passes")] = 60,
@@ -166,17 +160,16 @@ def worker(interval: Annotated[float, typer.Option(min=1, help="seconds between 
     failures), until stopped."""
     import logging
 
-    from ketaclinic import cli
     from ketaclinic import worker as background
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    cli.warn_if_clock_set()
+    warn_if_clock_set()
     if once:
         done = background.run_once()
-        cli.console.print(f"reminders: {done.sent} sent, {done.retrying} to retry, {done.failed} "
+        console.print(f"reminders: {done.sent} sent, {done.retrying} to retry, {done.failed} "
                           f"failed; alerts: {done.escalated} escalated, {done.notices_sent} "
                           f"notices sent, {done.notices_failed} failed")
         return
-    cli.err_console.print(f"sending reminders and alert notices every {interval:g} s; Ctrl-C stops")
+    err_console.print(f"sending reminders and alert notices every {interval:g} s; Ctrl-C stops")
     with contextlib.suppress(KeyboardInterrupt):
         background.run_forever(interval)
