@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ketaclinic.clinics.models import Chair
-from ketaclinic.treatments import service as treatments
+from ketaclinic.integrations import monitor_feed
 from ketaclinic.treatments.models import (
     MonitorMessage,
     SessionAlarm,
@@ -108,7 +108,7 @@ def test_monitor_message_lands_on_the_chair_session(api, world, db: Session) -> 
     moment = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y%m%d%H%M%S+0000")
     text = PCD01.replace("PV1||O|HPC^Chair 2^1", "PV1||O|A^A1^1").replace(
         "20261126140500-0500", moment).replace("20261126140000-0500", moment)
-    assert treatments.ingest_monitor_message(db=db, raw=text, peer="10.0.0.5:4000") == (
+    assert monitor_feed.ingest(db=db, raw=text, peer="10.0.0.5:4000") == (
         "AA", "", "MSG0001")
     rows = db.execute(select(SessionReading).where(SessionReading.source == "monitor")).scalars().all()
     assert {r.systolic_mmhg for r in rows} >= {186.0} and all(r.session_pk for r in rows)
@@ -116,7 +116,7 @@ def test_monitor_message_lands_on_the_chair_session(api, world, db: Session) -> 
     assert {"systolic-high", "systolic-rise"} <= kinds
     inbox = db.execute(select(MonitorMessage)).scalar_one()
     assert (inbox.status, inbox.ack_code, inbox.control_id) == ("accepted", "AA", "MSG0001")
-    again = treatments.ingest_monitor_message(db=db, raw=text, peer="10.0.0.5:4000")
+    again = monitor_feed.ingest(db=db, raw=text, peer="10.0.0.5:4000")
     assert again[0] == "AA"
     assert db.execute(select(func.count()).select_from(SessionReading).where(
         SessionReading.source == "monitor")).scalar_one() == len(rows), "retransmission not stored twice"
@@ -126,15 +126,15 @@ def test_monitor_routing_by_device_unmatched_and_rejected(db: Session) -> None:
     chair = db.execute(select(Chair).where(Chair.name == "A2")).scalar_one()
     chair.monitor_device_id = "0123456789ABCDEF"
     db.flush()
-    assert treatments.ingest_monitor_message(db=db, raw=PCD01, peer="gw")[0] == "AA"
+    assert monitor_feed.ingest(db=db, raw=PCD01, peer="gw")[0] == "AA"
     unmatched = db.execute(select(MonitorMessage)).scalar_one()
     assert unmatched.status == "unmatched"
     assert db.execute(select(SessionReading.chair_pk).limit(1)).scalar_one() == chair.pk
     lost = PCD01.replace("MSG0001", "MSG0002").replace("0123456789ABCDEF", "FFFF").replace(
         "HPC^Chair 2^1", "ZZZ^Nowhere")
-    code, reason, _ = treatments.ingest_monitor_message(db=db, raw=lost, peer="gw")
+    code, reason, _ = monitor_feed.ingest(db=db, raw=lost, peer="gw")
     assert code == "AE" and reason.startswith("unroutable")
-    bad = treatments.ingest_monitor_message(db=db, raw="not hl7", peer="gw")
+    bad = monitor_feed.ingest(db=db, raw="not hl7", peer="gw")
     assert bad[0] == "AR"
     statuses = sorted(db.execute(select(MonitorMessage.status)).scalars())
     assert statuses == ["rejected", "rejected", "unmatched"], "every message is kept for review"
@@ -168,7 +168,7 @@ def test_unmatched_readings_can_be_attached_by_a_nurse(api, world, db: Session) 
     moment = (datetime.now(UTC) - timedelta(minutes=3)).strftime("%Y%m%d%H%M%S+0000")
     text = PCD01.replace("HPC^Chair 2^1", "A^A2^1").replace("20261126140500-0500", moment).replace(
         "20261126140000-0500", moment)
-    assert treatments.ingest_monitor_message(db=db, raw=text, peer="gw")[0] == "AA"
+    assert monitor_feed.ingest(db=db, raw=text, peer="gw")[0] == "AA"
     session = open_session(api, db, world.patients["p_a1"], chair="A2")
     attached = api["nurse_a"].post(f"/api/v1/treatment-sessions/{session}/attach-unmatched").json()
     assert attached["stored"] == 1
@@ -180,7 +180,7 @@ def test_unmatched_readings_can_be_attached_by_a_nurse(api, world, db: Session) 
 def test_monitor_reading_from_the_future_is_refused_and_kept(db: Session) -> None:
     future = (datetime.now(UTC) + timedelta(hours=2)).strftime("%Y%m%d%H%M%S+0000")
     text = PCD01.replace("HPC^Chair 2^1", "A^A1^1").replace("20261126140500-0500", future)
-    code, reason, _ = treatments.ingest_monitor_message(db=db, raw=text, peer="gw")
+    code, reason, _ = monitor_feed.ingest(db=db, raw=text, peer="gw")
     assert code == "AE" and "in the future" in reason
     assert db.execute(select(MonitorMessage.status)).scalar_one() == "rejected"
     assert count(db, SessionReading) == db.execute(select(func.count()).select_from(

@@ -4,8 +4,8 @@ import asyncio
 import logging
 
 from ketaclinic.db import unit_of_work
+from ketaclinic.integrations import monitor_feed
 from ketaclinic.integrations.pcd01 import MLLP_END, MLLP_START, ack, frame
-from ketaclinic.treatments import service as treatments
 
 log = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 1_000_000
@@ -14,7 +14,7 @@ MAX_MESSAGE_BYTES = 1_000_000
 def _store(raw: str, peer: str) -> tuple[str, str, str]:
     """Ingest one message in its own transaction; it is committed before this returns."""
     with unit_of_work() as db:
-        return treatments.ingest_monitor_message(db=db, raw=raw, peer=peer)
+        return monitor_feed.ingest(db=db, raw=raw, peer=peer)
 
 
 async def _answer(raw: str, peer: str) -> bytes:
