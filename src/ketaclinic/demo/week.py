@@ -22,11 +22,11 @@ from ketaclinic.scheduling.models import CHECKED_IN, NO_SHOW, Appointment
 from ketaclinic.treatments import service as treatments
 from ketaclinic.treatments.models import OPEN, TreatmentSession
 
-FILL_PCT = 75  # demo story: the most of a day's chair slots booked (about 60 % over a week)
+FILL_PCT = 80  # demo story: the most of a day's chair slots booked (about 60 % over a week)
 # Courses start on the weekdays of the first two weeks, and plan more sessions than the chairs
 # take, so each day has enough to fill; the patients left over come for an evaluation.
-STARTS = (0, 1, 2, 3, 4, 7, 8, 9, 10, 11)
-OVERBOOK_PCT = 150
+STARTS = (0, 1, 3, 2, 1, 4, 3, 7, 8, 10, 9, 8, 11, 10)
+OVERBOOK_PCT = 200
 NO_SHOW_EVERY = 23  # demo story: about one treatment appointment in 23 is missed
 READING_EVERY = timedelta(minutes=5)
 # Demo story: the day's other visits at fixed local times (chairs are not needed for them).
