@@ -46,6 +46,63 @@ def table() -> dict[str, Any]:
     return load_table("appointments")
 
 
+@dataclass(frozen=True)
+class BookingRules:
+    """The clinic's booking numbers, each with its source (clinic defaults a clinic may change)."""
+
+    slot_step_min: int
+    patients_per_nurse: int
+    late_cancel_hours: int
+    max_days_ahead: int
+
+
+@dataclass(frozen=True)
+class ReminderRules:
+    """When reminders go out, how failed sends are retried, and what they tell the patient."""
+
+    hours_before: int
+    max_attempts: int
+    retry_after_min: tuple[int, ...]
+    ride_home: str
+    esketamine_fasting: str
+
+
+@dataclass(frozen=True)
+class MaintenanceDefault:
+    """The maintenance interval of a route when the patient's own scores suggest none."""
+
+    interval_days: int
+    source: str
+
+
+@cache
+def booking_rules() -> BookingRules:
+    """The booking numbers of appointments.toml."""
+    row = table()
+    return BookingRules(slot_step_min=int(row["slot_step_min"]),
+                        patients_per_nurse=int(row["patients_per_nurse"]),
+                        late_cancel_hours=int(row["late_cancel_hours"]),
+                        max_days_ahead=int(row["booking"]["max_days_ahead"]))
+
+
+@cache
+def reminder_rules() -> ReminderRules:
+    """The reminders section of appointments.toml."""
+    row = table()["reminders"]
+    return ReminderRules(hours_before=int(row["hours_before"]),
+                         max_attempts=int(row["max_attempts"]),
+                         retry_after_min=tuple(int(m) for m in row["retry_after_min"]),
+                         ride_home=str(row["ride_home"]),
+                         esketamine_fasting=str(row["esketamine_fasting"]))
+
+
+def maintenance_default(route: str) -> MaintenanceDefault:
+    """The route's default maintenance interval (IV's for a route the table does not list)."""
+    rows = table()["maintenance"]
+    row = rows.get(route) or rows["iv"]
+    return MaintenanceDefault(int(row["interval_days"]), str(row["source"]))
+
+
 def kinds() -> list[str]:
     """Every appointment kind in table order."""
     return list(table()["kind"])

@@ -105,7 +105,7 @@ def fit(db: Session, *, site: Site, kind: rules.AppointmentKind, starts_at: date
     if starts_at < clock.now():
         result.problems.append(f"{when} is in the past")
         return result
-    ahead = int(rules.table()["booking"]["max_days_ahead"])
+    ahead = rules.booking_rules().max_days_ahead
     if starts_at > clock.now() + timedelta(days=ahead):
         result.problems.append(f"{when} is more than {ahead} days ahead")
         return result
@@ -133,12 +133,12 @@ def fit(db: Session, *, site: Site, kind: rules.AppointmentKind, starts_at: date
         nurses = _on_duty(db, site, "nurse", day, local_start.time(), local_end.time())
         treating = most_at_once([h for h in overlapping if h.chair_pk is not None],
                                 starts_at, ends_at)
-        capacity = len(nurses) * int(rules.table()["patients_per_nurse"])
+        capacity = len(nurses) * rules.booking_rules().patients_per_nurse
         if not nurses:
             result.problems.append(f"no nurse on shift {when}")
         elif treating >= capacity:
             result.problems.append(f"the nurses on shift already watch {treating} patients "
-                                   f"{when} ({rules.table()['patients_per_nurse']} each, "
+                                   f"{when} ({rules.booking_rules().patients_per_nurse} each, "
                                    "clinic default)")
     if kind.prescriber_on_site and not _on_duty(db, site, "prescriber", day, local_start.time(),
                                                 local_end.time()):

@@ -151,7 +151,7 @@ def _alternatives(db: Session, site: Site, kind: rules.AppointmentKind, day: dat
                   first: date, last: date, spaced_from: list[date], held: list[Held]
                   ) -> list[tuple[datetime, str | None]]:
     found: list[tuple[datetime, str | None]] = []
-    step = int(rules.table()["slot_step_min"])
+    step = rules.booking_rules().slot_step_min
     for shift in SEARCH_DAYS:
         candidate = day + timedelta(days=shift)
         if not first <= candidate <= last or not _spaced(candidate, spaced_from,
@@ -273,7 +273,7 @@ def cancel(*, db: Session, appointment: Appointment, reason: str, patient: Patie
     if len(reason.strip()) < 3:
         raise invalid("reason", "say why", "a short reason")
     now = clock.now()
-    notice = timedelta(hours=int(rules.table()["late_cancel_hours"]))
+    notice = timedelta(hours=rules.booking_rules().late_cancel_hours)
     appointment.status = CANCELLED
     appointment.cancelled_at = now
     appointment.cancel_reason = reason.strip()[:500]

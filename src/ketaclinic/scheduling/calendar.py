@@ -42,7 +42,7 @@ def _event(appointment: Appointment, site: Site, chair: str | None, *, for_patie
     if for_patient:
         event.add("summary", f"{kind.label} at {site.name}")
         if kind.chair:
-            event.add("description", rules.table()["reminders"]["ride_home"])
+            event.add("description", rules.reminder_rules().ride_home)
     else:
         who = f"{patient.given_name[:1]}. {patient.family_name}" if patient else "patient"
         event.add("summary", f"{kind.label}: {who}" + (f" ({chair})" if chair else ""))

@@ -57,9 +57,8 @@ def due_list(db: Session, site: Site) -> list[Due]:
             basis = (f"this patient's benefit lasted {view.relapse.benefit_days} days "
                      f"({view.relapse.source})")
         else:
-            row = rules.table()["maintenance"].get(course.route) or rules.table()[
-                "maintenance"]["iv"]
-            interval, basis = int(row["interval_days"]), row["source"]
+            default = rules.maintenance_default(course.route)
+            interval, basis = default.interval_days, default.source
         last = view.session_days[-1]
         due_on = last + timedelta(days=interval)
         found.append(Due(patient, course, last, interval, basis, due_on, due_on < today))

@@ -20,7 +20,7 @@ PENDING, SENT, FAILED, CANCELLED = "pending", "sent", "failed", "cancelled"
 
 
 def _due(appointment: Appointment) -> datetime:
-    lead = timedelta(hours=int(rules.table()["reminders"]["hours_before"]))
+    lead = timedelta(hours=rules.reminder_rules().hours_before)
     return max(appointment.starts_at - lead, clock.now())
 
 
@@ -56,7 +56,7 @@ def message(db: Session, appointment: Appointment, patient: Patient,
     site = db.get(Site, appointment.site_pk)
     assert site is not None
     kind = rules.kind(appointment.kind)
-    table = rules.table()["reminders"]
+    said = rules.reminder_rules()
     local = appointment.starts_at.astimezone(zone_of(site))
     lines = [f"Hello {patient.given_name},", "",
              f"This is a reminder of your {kind.label.lower()} at {site.name} on "
@@ -64,9 +64,9 @@ def message(db: Session, appointment: Appointment, patient: Patient,
              f"{kind.minutes // 60} h {kind.minutes % 60:02d} min.",
              f"Address: {site.address or site.name}", ""]
     if kind.route == "esketamine":
-        lines += [f"Before you come: {table['esketamine_fasting']}", ""]
+        lines += [f"Before you come: {said.esketamine_fasting}", ""]
     if kind.chair:
-        lines += [table["ride_home"], ""]
+        lines += [said.ride_home, ""]
     if questionnaire_url:
         lines += ["Please answer a few short questions before your visit (about 5 minutes):",
                   questionnaire_url, ""]
@@ -112,7 +112,7 @@ def send_due(db: Session, now: datetime | None = None) -> list[Reminder]:
     due: Sequence[Reminder] = db.execute(
         select(Reminder).where(Reminder.status == PENDING, Reminder.next_attempt_at <= moment)
         .order_by(Reminder.next_attempt_at).with_for_update(skip_locked=True)).scalars().all()
-    table = rules.table()["reminders"]
+    retries = rules.reminder_rules()
     for reminder in due:
         appointment = db.get(Appointment, reminder.appointment_pk)
         assert appointment is not None
@@ -127,8 +127,8 @@ def send_due(db: Session, now: datetime | None = None) -> list[Reminder]:
                                         _questionnaire(db, appointment, patient)))
         except email.EmailNotSent as exc:
             reminder.last_error = str(exc)[:500]
-            retry = email.next_attempt(attempts=reminder.attempts, waits_min=table["retry_after_min"],
-                                       max_attempts=int(table["max_attempts"]), after=moment)
+            retry = email.next_attempt(attempts=reminder.attempts, waits_min=list(retries.retry_after_min),
+                                       max_attempts=retries.max_attempts, after=moment)
             if retry is None:
                 reminder.status = FAILED
             else:
