@@ -1,8 +1,6 @@
 """Check-in checks: route-specific confirmations plus what the record shows today."""
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,35 +12,12 @@ from ketaclinic.audit import service as audit
 from ketaclinic.auth.actor import Actor
 from ketaclinic.evaluations import service as evaluations
 from ketaclinic.evaluations.models import Evaluation
+from ketaclinic.knowledge.checkin import checks, checks_for
 from ketaclinic.knowledge.screening import screen
-from ketaclinic.knowledge.tables import load_table
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import ENTERED_IN_ERROR
 from ketaclinic.patients.record import screening_record
 from ketaclinic.treatments.models import TreatmentSession
-
-
-@dataclass(frozen=True)
-class Check:
-    """One row of checkin.toml."""
-
-    id: str
-    kind: str
-    routes: frozenset[str]
-    label: str
-    source: str
-
-
-@cache
-def checks() -> tuple[Check, ...]:
-    """Every check-in check in table order."""
-    return tuple(Check(r["id"], r["kind"], frozenset(r["routes"]), r["label"], r["source"])
-                 for r in load_table("checkin")["check"])
-
-
-def checks_for(route: str) -> list[Check]:
-    """The checks that apply to a route."""
-    return [c for c in checks() if route in c.routes]
 
 
 def _automatic(db: Session, session: TreatmentSession, patient_id: str,

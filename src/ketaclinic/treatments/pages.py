@@ -20,8 +20,8 @@ from ketaclinic.db import session_factory
 from ketaclinic.errors import Conflict, Forbidden, InvalidInput, invalid
 from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.inventory import session_panel
+from ketaclinic.knowledge import session_events
 from ketaclinic.knowledge.monitoring import observation_ends
-from ketaclinic.knowledge.tables import load_table
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.schemas import VitalsIn
@@ -62,14 +62,14 @@ def _context(db: Session, actor: Actor, session_id: str) -> dict[str, Any]:
     prescribers = db.execute(select(User.username).where(User.role == "prescriber",
                                                          User.active.is_(True))
                              .order_by(User.username)).scalars().all()
-    table = load_table("session_events")
+    codes = session_events.event_codes()
     return {
         "session": session, "patient": patient, "chair": chair, "evaluation": evaluation,
         "state": state, "events": events, "addenda": addenda, "tz": tz,
         "checks": flows.checks_for(session.route), "failed": flows.failed_checks(session),
         "missing": state["discharge_missing"], "moass": treatments.latest_score(db, session, "moass"),
         "prescribers": prescribers,
-        "side_effects": table["side_effects"], "interventions": table["interventions"],
+        "side_effects": codes.side_effects, "interventions": codes.interventions,
         "chart_svg": session_svg(state["readings"], session, events, tz),
         "observation_ends": observation_ends(session.route, session.dose_end)
         if session.dose_end else None,

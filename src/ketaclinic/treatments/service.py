@@ -19,7 +19,7 @@ from ketaclinic.db import insert_many
 from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, invalid, public_id
 from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.inventory import reconcile
-from ketaclinic.knowledge import dosing
+from ketaclinic.knowledge import dosing, session_events
 from ketaclinic.knowledge.monitoring import (
     Alarm,
     Reading,
@@ -29,7 +29,6 @@ from ketaclinic.knowledge.monitoring import (
     next_reading_due,
     pre_dose_problem,
 )
-from ketaclinic.knowledge.tables import load_table
 from ketaclinic.knowledge.vital_limits import plausible_ranges
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
@@ -472,14 +471,13 @@ def add_event(*, db: Session, session_id: str, data: schemas.EventIn, actor: Act
     """Record a MOAA/S or CADSS score, a side effect or an intervention."""
     session = get_session(db=db, session_id=session_id, actor=actor)
     _ensure_open(session)
-    table = load_table("session_events")
     if data.kind in ("moass", "cadss"):
-        scale = load_table("monitoring")["scales"][data.kind]
-        if data.value is None or not scale["min"] <= data.value <= scale["max"] or data.value % 1:
+        scale = session_events.scale(data.kind)
+        if data.value is None or not scale.holds(data.value):
             raise invalid("value", f"{data.kind} score {data.value}",
-                          f"a whole number from {scale['min']} to {scale['max']}")
+                          f"a whole number from {scale.min} to {scale.max}")
     else:
-        codes = table["side_effects" if data.kind == "side-effect" else "interventions"]
+        codes = session_events.event_codes().of(data.kind)
         if data.code not in codes:
             raise invalid("code", f"unknown {data.kind} {data.code!r}", ", ".join(codes))
     event = SessionEvent(session_pk=session.pk, kind=data.kind, code=data.code, value=data.value,
