@@ -27,6 +27,7 @@ FILL_PCT = 80  # demo story: the most of a day's chair slots booked (about 60 % 
 # take, so each day has enough to fill; the patients left over come for an evaluation.
 STARTS = (0, 1, 3, 2, 1, 4, 3, 7, 8, 10, 9, 8, 11, 10)
 OVERBOOK_PCT = 200
+NEWCOMERS = 3  # demo story: the last patients registered at a site are still to be evaluated
 NO_SHOW_EVERY = 23  # demo story: about one treatment appointment in 23 is missed
 READING_EVERY = timedelta(minutes=5)
 # Demo story: the day's other visits at fixed local times (chairs are not needed for them).
@@ -131,14 +132,16 @@ class _SiteWeeks:
         would fill more than the chairs should hold; the rest of the patients come for evaluation."""
         candidates = self.db.execute(select(Patient).join(PatientMrn).where(
             PatientMrn.site_pk == self.site.pk).order_by(Patient.pk)).scalars().all()
-        candidates = sorted(candidates, key=lambda p: p.pk != portal_pk)  # the portal's first
+        candidates = sorted((p for p in candidates if p.pk not in taken),
+                            key=lambda p: p.pk != portal_pk)  # the portal's first
+        kept = NEWCOMERS if len(candidates) > NEWCOMERS else 0
+        self.newcomers = candidates[len(candidates) - kept:]
         wanted = self.capacity() * FILL_PCT // 100
         planned = 0
         courses: list[Evaluation] = []
-        for patient in candidates:
-            if patient.pk in taken or planned > wanted * OVERBOOK_PCT // 100:
-                if patient.pk not in taken:
-                    self.newcomers.append(patient)
+        for patient in candidates[:len(candidates) - kept]:
+            if planned > wanted * OVERBOOK_PCT // 100:
+                self.newcomers.append(patient)
                 continue
             start = self.first + timedelta(days=0 if patient.pk == portal_pk
                                            else STARTS[len(courses) % len(STARTS)])
