@@ -128,3 +128,10 @@ def test_an_override_still_goes_below_the_standard_range() -> None:
     dose = dosing.calculate(route="iv", weight_kg=70, mg_per_kg=0.05,
                             override_reason="frail; start low")
     assert dose.dose_mg == 3.5 and dose.override_reason == "frail; start low"
+
+
+def test_the_iv_infusion_runs_its_tabled_minutes_and_a_nasal_dose_does_not() -> None:
+    from ketaclinic.knowledge import dosing
+
+    assert dosing.infusion_minutes("iv") == 40
+    assert dosing.infusion_minutes("esketamine") is None

@@ -37,7 +37,7 @@ def diagnoses(db: Session, patient: Patient) -> list[str]:
 
 
 def _unit_price(db: Session, site: Site, code: str, day: date, dose_mg: float) -> int:
-    if code == rules.table()["iv"]["drug"]:
+    if code == rules.iv_drug_code():
         return prices.ketamine_cents(db, site, day, dose_mg)
     return prices.require_price(db, site, code, day)
 

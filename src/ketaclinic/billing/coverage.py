@@ -68,7 +68,7 @@ def authorize(*, db: Session, coverage: Coverage, data: schemas.AuthorizationIn,
 def state(db: Session, authorization: PriorAuthorization, patient_pk: int,
           today: date) -> AuthorizationState:
     """Sessions charged under an authorisation, what is left, and the warnings due."""
-    rule = rules.table()["prior_authorization"]
+    rule = rules.authorization_rule()
     used = 0
     if authorization.starts_on and authorization.ends_on:
         used = int(db.execute(select(func.count()).select_from(Invoice).join(
@@ -84,11 +84,11 @@ def state(db: Session, authorization: PriorAuthorization, patient_pk: int,
         left = (authorization.ends_on - today).days
         if left < 0:
             warnings.append(f"expired on {authorization.ends_on}")
-        elif left <= rule["warn_days_before_expiry"]:
+        elif left <= rule.warn_days_before_expiry:
             warnings.append(f"expires in {left} days ({authorization.ends_on})")
         if remaining == 0:
             warnings.append("every authorised session is used")
-        elif remaining <= rule["warn_sessions_left"]:
+        elif remaining <= rule.warn_sessions_left:
             warnings.append(f"{remaining} authorised session(s) left")
     return AuthorizationState(authorization, used, remaining, warnings)
 
@@ -105,13 +105,13 @@ def of(db: Session, patient: Patient) -> list[tuple[Coverage, list[PriorAuthoriz
 def expected(db: Session, patient: Patient, route: str, sessions: int,
              on: date) -> tuple[int, str]:
     """The share (%) the payer is expected to cover for a course, and why (0 with the reason)."""
-    rule = rules.table()["prior_authorization"]
+    rule = rules.authorization_rule()
     for cover, authorizations in of(db, patient):
         if not cover.active or route not in cover.routes:
             continue
         basis = (f"{cover.payer} {cover.plan}".strip() + f": {cover.expected_pct} % expected "
                  f"for {route} from the benefits check")
-        if route not in rule["routes"]:
+        if route not in rule.routes:
             return cover.expected_pct, basis
         for authorization in authorizations:
             current = state(db, authorization, patient.pk, on)

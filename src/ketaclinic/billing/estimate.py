@@ -14,7 +14,6 @@ from ketaclinic.clinics.models import Site
 from ketaclinic.errors import invalid
 from ketaclinic.knowledge import billing as rules
 from ketaclinic.knowledge import dosing
-from ketaclinic.knowledge.tables import load_table
 
 
 @dataclass(frozen=True)
@@ -92,10 +91,9 @@ def estimate(*, db: Session, site: Site, route: str, sessions: int, on: date,
                                  f"the site's package for {sessions} {route} sessions, in force "
                                  f"from {package.effective_from}"))
     else:
-        minutes = load_table("dosing")[route]["depression"].get("duration_min") if \
-            route == "iv" else None
+        minutes = dosing.infusion_minutes(route) if route == "iv" else None
         for code in rules.session_codes(route=route, dose_mg=dose, infusion_minutes=minutes):
-            if code.code == rules.table()["iv"]["drug"]:
+            if code.code == rules.iv_drug_code():
                 unit = prices.ketamine_cents(db, site, on, dose)
                 label = f"ketamine {dose:g} mg ({code.code})"
             else:
@@ -109,5 +107,5 @@ def estimate(*, db: Session, site: Site, route: str, sessions: int, on: date,
         result.lines.append(Line(f"sliding scale: {band.name} ({band.discount_pct} % off)", 1,
                                  -off, -off, f"household income up to "
                                  f"{band.income_up_to_cents // 100:,} a year; "
-                                 f"{rules.table()['rounding']}"))
+                                 f"{rules.rounding()}"))
     return result

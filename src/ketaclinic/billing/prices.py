@@ -20,12 +20,12 @@ KETAMINE_MG = "ketamine-mg"
 
 def items() -> list[str]:
     """Every item a price can be set for: the table's codes and ketamine per mg."""
-    return [*rules.table()["codes"], KETAMINE_MG]
+    return [*rules.code_names(), KETAMINE_MG]
 
 
 def currency() -> str:
     """The currency every amount is in."""
-    return str(rules.table()["currency"])
+    return rules.currency()
 
 
 def set_price(*, db: Session, site: Site, item: str, amount_cents: int, effective_from: date,

@@ -25,6 +25,44 @@ def table() -> dict[str, Any]:
     return load_table("billing")
 
 
+@dataclass(frozen=True)
+class AuthorizationRule:
+    """Which routes need a prior authorisation, and when to warn before one ends or runs out."""
+
+    routes: tuple[str, ...]
+    warn_days_before_expiry: int
+    warn_sessions_left: int
+    source: str
+
+
+def currency() -> str:
+    """The currency every amount is in."""
+    return str(table()["currency"])
+
+
+def rounding() -> str:
+    """How amounts are rounded, as people read it."""
+    return str(table()["rounding"])
+
+
+def code_names() -> list[str]:
+    """Every charge code of the table, in table order."""
+    return list(table()["codes"])
+
+
+def iv_drug_code() -> str:
+    """The code the IV ketamine drug line is billed under (priced per mg)."""
+    return str(table()["iv"]["drug"])
+
+
+@cache
+def authorization_rule() -> AuthorizationRule:
+    """The prior-authorisation rule of the table."""
+    row = table()["prior_authorization"]
+    return AuthorizationRule(tuple(row["routes"]), int(row["warn_days_before_expiry"]),
+                             int(row["warn_sessions_left"]), str(row["source"]))
+
+
 def _code(code: str, units: int, basis: str) -> ChargeCode:
     row = table()["codes"][code]
     return ChargeCode(code, row["system"], row["description"], units, basis)

@@ -249,6 +249,12 @@ def _devices(route: str, indication: str, row: dict[str, Any], dose_mg: float | 
                 override_reason=reason, hard_limit=_hard_text(hard, "mg", row))
 
 
+def infusion_minutes(route: str, indication: str = "depression") -> float | None:
+    """How long the route's dose runs (an IV infusion's minutes), None where it does not run."""
+    minutes = _row(route, indication).get("duration_min")
+    return float(minutes) if minutes is not None else None
+
+
 def device_mg(route: str) -> float:
     """The amount in one device for a device-dosed route (esketamine: 28 mg)."""
     row = next(iter(_table()[route].values()))
