@@ -104,3 +104,15 @@ def test_a_very_high_blood_pressure_gets_advice_to_seek_care_today() -> None:
 def test_risk_answers_bring_the_crisis_contacts() -> None:
     assert check(Answers(suicidal_thoughts=True, **BASE), ON).crisis
     assert not check(Answers(**BASE), ON).crisis
+
+
+def test_the_check_s_answers_are_typed_choices_from_the_table() -> None:
+    from ketaclinic.knowledge import self_check as table_rules
+
+    for group in table_rules.CHOICE_GROUPS:
+        keys = [c.key for c in table_rules.choices(group)]
+        assert keys and len(keys) == len(set(keys)), group
+        assert all(c.label for c in table_rules.choices(group))
+    assert table_rules.label_of("concern", "ptsd") == "PTSD"
+    assert table_rules.label_of("concern", "nothing-like-it") == ""
+    assert "clinician" in table_rules.disclaimer()

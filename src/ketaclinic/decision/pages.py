@@ -58,7 +58,7 @@ def answers_from(form: Any) -> self_check.Answers:
     route = str(form.get("route", "iv"))
     if route not in ("iv", "esketamine"):
         raise InvalidInput([FieldProblem("route", repr(route), "iv, esketamine")])
-    known = {row["key"] for row in self_check.table()["condition"]}
+    known = {c.key for c in self_check.choices("condition")}
     ticked = {str(v) for v in form.getlist("conditions")}
     if ticked - known:
         raise InvalidInput([FieldProblem("conditions", ", ".join(sorted(ticked - known)),
@@ -103,11 +103,11 @@ def _form(request: Request, db: Session, errors: list[str] | None = None,
     # something else in the form needs fixing.
     at_risk = values.get("suicidal_thoughts") == "yes"
     return render(request, "decision/check.html", status_code=status_code, errors=errors or [],
-                  values=values, conditions=self_check.table()["condition"],
-                  concerns=self_check.table()["concern"], tried=self_check.table()["tried"],
+                  values=values, conditions=self_check.choices("condition"),
+                  concerns=self_check.choices("concern"), tried=self_check.choices("tried"),
                   medicines=sorted(d for d, _ in self_check.medications().values()),
                   rows=range(1, MEDICINE_ROWS + 1),
-                  disclaimer=self_check.table()["disclaimer"], crisis=_crisis(db),
+                  disclaimer=self_check.disclaimer(), crisis=_crisis(db),
                   at_risk=at_risk, act_now=crisis.act_now())
 
 
@@ -157,16 +157,15 @@ async def check_result(request: Request, db: Session = Depends(get_db)) -> Respo
     result = self_check.check(answers, clock.today(_network_zone(db)))
     cost = _cost(db, answers) if result.outcome != "not-eligible" else None
     db.rollback()  # the visitor's answers are never written anywhere
-    concern = {c["key"]: c["label"] for c in self_check.table()["concern"]}.get(
-        str(form.get("concern", "")), "")
-    tried = [t["label"] for t in self_check.table()["tried"] if t["key"] in values["tried"]]
+    concern = self_check.label_of("concern", str(form.get("concern", "")))
+    tried = [t.label for t in self_check.choices("tried") if t.key in values["tried"]]
     return render(request, "decision/result.html", result=result, answers=answers,
                   concern=concern, tried=tried,
                   crisis=_crisis(db) if result.crisis else [], cost=cost, money=money,
                   act_now=crisis.act_now(),
                   preparation=decision_aid.preparation(answers.route),
                   sites=db.execute(select(Site).order_by(Site.code)).scalars().all(),
-                  disclaimer=self_check.table()["disclaimer"])
+                  disclaimer=self_check.disclaimer())
 
 
 @router.get("/check/compare", response_class=HTMLResponse)
@@ -174,7 +173,7 @@ def compare(request: Request) -> Response:
     """The options for depression side by side, and the ketamine routes, each cell sourced."""
     return render(request, "decision/compare.html", options=decision_aid.options(),
                   attributes=decision_aid.ATTRIBUTES, routes=decision_aid.routes(),
-                  disclaimer=self_check.table()["disclaimer"])
+                  disclaimer=self_check.disclaimer())
 
 
 @router.get("/check/prepare", response_class=HTMLResponse)
@@ -184,7 +183,7 @@ def prepare(request: Request, route: str = "iv") -> Response:
         raise InvalidInput([FieldProblem("route", repr(route), "iv, esketamine, im")])
     return render(request, "decision/prepare.html", route=route,
                   items=decision_aid.preparation(route),
-                  disclaimer=self_check.table()["disclaimer"])
+                  disclaimer=self_check.disclaimer())
 
 
 @router.post("/check/enquiry", response_class=HTMLResponse)

@@ -29,6 +29,35 @@ def table() -> dict[str, Any]:
     return load_table("self_check")
 
 
+@dataclass(frozen=True)
+class Choice:
+    """One answer the visitor can pick: its key and what they read."""
+
+    key: str
+    label: str
+
+
+CHOICE_GROUPS = ("condition", "concern", "tried")
+
+
+@cache
+def choices(group: str) -> tuple[Choice, ...]:
+    """The answers of a group ('condition', 'concern' or 'tried') in table order."""
+    if group not in CHOICE_GROUPS:
+        raise KeyError(group)
+    return tuple(Choice(str(row["key"]), str(row["label"])) for row in table()[group])
+
+
+def label_of(group: str, key: str) -> str:
+    """What the visitor read for an answer ('' for a key the table does not have)."""
+    return next((c.label for c in choices(group) if c.key == key), "")
+
+
+def disclaimer() -> str:
+    """What the check cannot do, shown on every public page."""
+    return str(table()["disclaimer"])
+
+
 @cache
 def medications() -> dict[str, tuple[str, str]]:
     """The searchable medicines: key -> (display, RxNorm code), from codes.toml."""
