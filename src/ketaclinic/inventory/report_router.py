@@ -17,7 +17,7 @@ from ketaclinic.clinics.models import Site
 from ketaclinic.clinics.service import site_by_code
 from ketaclinic.errors import invalid
 from ketaclinic.inventory import report_files, reports
-from ketaclinic.knowledge.tables import load_table
+from ketaclinic.knowledge import controlled_substances as cs_rules
 from ketaclinic.web.deps import API_PREFIX, get_db, require
 from ketaclinic.wire_types import IsoDate, IsoDateTime
 
@@ -77,13 +77,13 @@ def dispensing(site: str, start: IsoDate, end: IsoDate, format: Format = "json",
     where = site_by_code(db, site, actor)
     begin, finish = local_range(where, start, end)
     rows = reports.dispensing_log(db, {where.pk}, begin, finish)
-    retention = load_table("controlled_substances")["records"]
+    retention = cs_rules.record_keeping()
     return respond(format, name=f"dispensing-{where.code}-{start}-{end}",
                    title=f"Controlled-substance dispensing log: {where.name}",
                    lines=[f"{start} to {end} inclusive, times {where.time_zone}. "
                           f"DEA registration {where.dea_registration or '(not recorded)'}.",
-                          f"Keep at least {retention['retention_years']} years "
-                          f"({retention['source']})."],
+                          f"Keep at least {retention.retention_years} years "
+                          f"({retention.source})."],
                    columns=reports.LOG_COLUMNS, rows=rows, site=where,
                    widths=(16, 15, 10, 26, 12, 10, 9, 6, 18, 12, 12, 12, 24, 20))
 
@@ -96,7 +96,7 @@ def inventory(site: str, as_of: IsoDate, format: Format = "json",
     where = site_by_code(db, site, actor)
     moment = end_of_day(where, as_of)
     rows = reports.inventory_report(db, where, moment)
-    rule = load_table("controlled_substances")["inventory"]
+    rule = cs_rules.inventory_rule()
     total = sum((r["quantity_mg"] for r in rows), Decimal(0))
     return respond(format, name=f"inventory-{where.code}-{as_of}",
                    title=f"Controlled-substance inventory: {where.name}",
@@ -104,9 +104,9 @@ def inventory(site: str, as_of: IsoDate, format: Format = "json",
                           f"from the ledger. DEA registration "
                           f"{where.dea_registration or '(not recorded)'}. Total {total} mg in "
                           f"{len(rows)} containers.",
-                          f"Every {rule['interval_years']} years ({rule['source']}); opened "
-                          f"containers may be estimated up to {rule['exact_count_above_units']} "
-                          f"units ({rule['exact_count_source']})."],
+                          f"Every {rule.interval_years} years ({rule.source}); opened "
+                          f"containers may be estimated up to {rule.exact_count_above_units} "
+                          f"units ({rule.exact_count_source})."],
                    columns=INVENTORY_COLUMNS, rows=rows, site=where,
                    extra={"as_of": moment, "total_mg": total})
 
@@ -123,11 +123,11 @@ def usage(site: str, start: IsoDate, end: IsoDate, format: Format = "json",
              "given_mg": r.given_mg, "wasted_mg": r.wasted_mg,
              "mg_per_session": r.mg_per_session, "waste_share": f"{r.waste_share:.1%}",
              "flags": "; ".join(r.flags)} for group, listed in groups.items() for r in listed]
-    rule = load_table("controlled_substances")["usage_outliers"]
+    rule = cs_rules.outlier_rule()
     return respond(format, name=f"usage-{where.code}-{start}-{end}",
                    title=f"Controlled-substance usage review: {where.name}",
-                   lines=[f"{start} to {end} inclusive. Outliers: {rule['source']}; "
-                          f"at least {rule['min_peers']} in a group."],
+                   lines=[f"{start} to {end} inclusive. Outliers: {rule.source}; "
+                          f"at least {rule.min_peers} in a group."],
                    columns=("group", *USAGE_COLUMNS), rows=rows, site=where)
 
 

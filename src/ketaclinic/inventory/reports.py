@@ -20,7 +20,7 @@ from ketaclinic.inventory.models import (
     Product,
     StorageLocation,
 )
-from ketaclinic.knowledge.tables import load_table
+from ketaclinic.knowledge import controlled_substances as cs_rules
 from ketaclinic.patients.models import Patient
 from ketaclinic.treatments.models import TreatmentSession
 
@@ -94,7 +94,7 @@ def inventory_report(db: Session, site: Site, as_of: datetime) -> list[dict[str,
     if not rows:
         return []
     described = catalogue.describe(db, [r["container_pk"] for r in rows])
-    exact_above = load_table("controlled_substances")["inventory"]["exact_count_above_units"]
+    exact_above = cs_rules.inventory_rule().exact_count_above_units
     report = []
     for r in rows:
         container, lot, product = described[r["container_pk"]]
@@ -143,14 +143,14 @@ def _modified_z(values: list[float]) -> list[float]:
 
 
 def _flag(rows: list[UsageRow], measure: str, label: str) -> None:
-    rule = load_table("controlled_substances")["usage_outliers"]
-    if len(rows) < rule["min_peers"]:
+    rule = cs_rules.outlier_rule()
+    if len(rows) < rule.min_peers:
         return
     values = [float(getattr(r, measure)) for r in rows]
     for row, z in zip(rows, _modified_z(values), strict=True):
-        if z > rule["modified_z"]:
+        if z > rule.modified_z:
             row.flags.append(f"{label} far above the others (modified z "
-                             f"{'>10' if z > 10 else f'{z:.1f}'}; threshold {rule['modified_z']})")
+                             f"{'>10' if z > 10 else f'{z:.1f}'}; threshold {rule.modified_z:g})")
 
 
 def usage(db: Session, site_pks: frozenset[int] | set[int], start: datetime,
@@ -206,7 +206,7 @@ def add_business_days(day: date, days: int) -> date:
 def form106_draft(db: Session, site: Site, start: datetime, end: datetime) -> dict[str, Any]:
     """The data for a DEA Form 106 (theft or loss) from losses written off and count shortages
     discovered in [start, end); a draft for the registrant to check and file."""
-    rule = load_table("controlled_substances")["loss_report"]
+    rule = cs_rules.loss_report_rule()
     found = db.execute(select(Discrepancy).where(
         Discrepancy.site_pk == site.pk, Discrepancy.opened_at >= start,
         Discrepancy.opened_at < end).order_by(Discrepancy.opened_at)).scalars().all()
@@ -221,7 +221,7 @@ def form106_draft(db: Session, site: Site, start: datetime, end: datetime) -> di
         total += missing
         items.append({
             "discovered_on": discovered,
-            "notice_due_by": add_business_days(discovered, rule["business_days"]),
+            "notice_due_by": add_business_days(discovered, rule.business_days),
             "kind": d.kind, "detail": d.detail, "ndc": product.ndc if product else "",
             "product": product.name if product else "ketamine (session draw)",
             "quantity_mg": missing, "status": "resolved: " + d.resolution if d.resolved_at
@@ -230,7 +230,7 @@ def form106_draft(db: Session, site: Site, start: datetime, end: datetime) -> di
             "dea_registration": site.dea_registration or "(not recorded for this site)",
             "period_start": start, "period_end": end, "items": items,
             "total_mg": total,
-            "rule": rule["source"]}
+            "rule": rule.source}
 
 
 def _product_of(db: Session, discrepancy: Discrepancy) -> Product | None:
