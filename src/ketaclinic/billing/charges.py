@@ -16,14 +16,14 @@ from ketaclinic.billing.models import ChargeLine, Invoice
 from ketaclinic.clinics.models import Site
 from ketaclinic.errors import Conflict
 from ketaclinic.knowledge import billing as rules
-from ketaclinic.knowledge.tables import load_table
+from ketaclinic.knowledge.codes import icd10_for_snomed
 from ketaclinic.patients.models import ENTERED_IN_ERROR, Condition, Patient
 from ketaclinic.treatments.models import DISCHARGED, TreatmentSession
 
 
 def diagnoses(db: Session, patient: Patient) -> list[str]:
     """ICD-10-CM codes of the patient's active conditions (SNOMED codes mapped by codes.toml)."""
-    mapped = {row["snomed"]: row["icd10cm"] for row in load_table("codes")["condition"]}
+    mapped = icd10_for_snomed()
     found: list[str] = []
     rows = db.execute(select(Condition).where(Condition.patient_pk == patient.pk)).scalars()
     for condition in rows:

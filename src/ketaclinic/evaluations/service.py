@@ -14,10 +14,10 @@ from ketaclinic.auth.actor import Actor
 from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, invalid
 from ketaclinic.evaluations import schemas
 from ketaclinic.evaluations.models import Consent, Evaluation, RuleOverride
+from ketaclinic.knowledge import consent as consent_texts
 from ketaclinic.knowledge import courses, dosing
 from ketaclinic.knowledge.ruleset import RuleSet, default_ruleset
 from ketaclinic.knowledge.screening import ROUTES, latest_within, screen
-from ketaclinic.knowledge.tables import load_table
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import ENTERED_IN_ERROR
 from ketaclinic.patients.record import screening_record
@@ -181,13 +181,11 @@ def _dose(db: Session, evaluation: Evaluation, data: schemas.SignIn, patient_id:
 
 def consent_text(version: str | None = None) -> tuple[str, str, str]:
     """(version, title, text) of the named or current consent text."""
-    table = load_table("consent")
-    chosen = version or table["current"]
-    if chosen not in table["versions"]:
-        raise invalid("consent_version", f"unknown consent text {chosen!r}",
-                      ", ".join(table["versions"]))
-    row = table["versions"][chosen]
-    return chosen, row["title"], row["text"].strip()
+    chosen = version or consent_texts.current_version()
+    texts = consent_texts.versions()
+    if chosen not in texts:
+        raise invalid("consent_version", f"unknown consent text {chosen!r}", ", ".join(texts))
+    return chosen, texts[chosen].title, texts[chosen].text
 
 
 def record_consent(*, db: Session, patient_id: str, data: schemas.ConsentIn,

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ketaclinic.fhir.bundle import BundleError
 from ketaclinic.fhir.record import record_from_bundle
-from ketaclinic.knowledge.codes import code_systems
+from ketaclinic.knowledge.codes import code_systems, route_for_snomed
 from ketaclinic.knowledge.screening import (
     ROUTES,
     CannotScreen,
@@ -17,7 +17,6 @@ from ketaclinic.knowledge.screening import (
     ScreeningResult,
     screen,
 )
-from ketaclinic.knowledge.tables import load_table
 
 SERVICE_ID = "ketamine-screening"
 PATIENT_VIEW_ID = "ketamine-screening-patient-view"
@@ -98,7 +97,7 @@ def _route_of(order: dict[str, Any]) -> str | None:
         return "esketamine"
     if "6130" not in codes and "ketamine" not in words:
         return None
-    routes = load_table("cds_routes")["snomed_route"]
+    routes = route_for_snomed()
     for instruction in order.get("dosageInstruction") or []:
         for coding in ((instruction or {}).get("route") or {}).get("coding") or []:
             if coding.get("system") == code_systems()["snomed"].uri and coding.get("code") in routes:

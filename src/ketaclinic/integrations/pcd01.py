@@ -7,15 +7,14 @@ listener can store first and acknowledge after (MSA AA), or answer AE/AR with th
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
-from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import hl7
 
 from ketaclinic import clock
+from ketaclinic.knowledge import monitor_codes
 from ketaclinic.knowledge.monitoring import Reading
-from ketaclinic.knowledge.tables import load_table
 from ketaclinic.knowledge.vital_limits import plausible_ranges
 
 MLLP_START = b"\x0b"
@@ -61,21 +60,6 @@ class MonitorMessage:
         for r in self.readings:
             by_time[r.taken][r.field] = r.value
         return [Reading(taken, **values) for taken, values in sorted(by_time.items())]
-
-
-@cache
-def _codes() -> tuple[dict[str, str], dict[str, str]]:
-    mdc: dict[str, str] = {}
-    loinc: dict[str, str] = {}
-    for row in load_table("monitor_codes")["observation"]:
-        mdc.update(dict.fromkeys(row["mdc"], row["field"]))
-        loinc.update(dict.fromkeys(row["loinc"], row["field"]))
-    return mdc, loinc
-
-
-def _units(field_name: str) -> dict[str, float]:
-    accepted: dict[str, float] = load_table("monitor_codes")["units"][field_name]["accepted"]
-    return accepted
 
 
 def _component(value: Any, index: int) -> str:
@@ -162,7 +146,7 @@ def parse_oru(text: str, *, default_tz: str = "UTC") -> MonitorMessage:
 
 def _read_observations(message: hl7.Message, result: MonitorMessage, fallback: datetime | None,
                        default_tz: str) -> list[str]:
-    mdc, loinc = _codes()
+    mdc, loinc = monitor_codes.fields_by_code()
     ranges = plausible_ranges()
     problems: list[str] = []
     try:
@@ -187,7 +171,7 @@ def _read_observations(message: hl7.Message, result: MonitorMessage, fallback: d
             continue
         unit_field = _field(obx, 6)
         units = {_component(unit_field, 0), _component(unit_field, 1)} - {""}
-        factors = _units(name)
+        factors = monitor_codes.accepted_units(name)
         factor = next((factors[u] for u in units if u in factors), None)
         if factor is None:
             problems.append(f"OBX {number} ({name}): unit {'/'.join(sorted(units)) or 'missing'} "

@@ -73,6 +73,18 @@ def concept_by_key(kind: str, key: str) -> Concept:
 
 
 @cache
+def icd10_for_snomed() -> dict[str, tuple[str, ...]]:
+    """The ICD-10-CM codes each condition's SNOMED code maps to (billing's diagnoses)."""
+    return {str(r["snomed"]): tuple(r["icd10cm"]) for r in load_table("codes")["condition"]}
+
+
+@cache
+def route_for_snomed() -> dict[str, str]:
+    """The clinic's route for each SNOMED route code an order may carry (cds_routes.toml)."""
+    return {str(code): str(route) for code, route in load_table("cds_routes")["snomed_route"].items()}
+
+
+@cache
 def known_codes() -> frozenset[tuple[str, str]]:
     """Every (system URI, code) pair in the codes table."""
     systems = code_systems()
