@@ -41,7 +41,8 @@ def test_due_list_uses_the_patients_own_response_or_the_route_default(demo: str)
         # Booking the next session takes the course off the list.
         first = items[0]
         zone = ZoneInfo(site.time_zone)
-        day = max(first.due_on, datetime.now(zone).date() + timedelta(days=1))
+        # After the demo's own booked weeks (to next week's end), so the chairs are free.
+        day = max(first.due_on, clock.now().astimezone(zone).date() + timedelta(days=15))
         while day.weekday() >= 5:
             day += timedelta(days=1)
         desk = Actor(username="frontdesk", role="front_desk", site_pks=frozenset({site.pk}))
