@@ -22,7 +22,7 @@ from ketaclinic.scheduling.models import CHECKED_IN, NO_SHOW, Appointment
 from ketaclinic.treatments import service as treatments
 from ketaclinic.treatments.models import OPEN, TreatmentSession
 
-FILL_PCT = 80  # demo story: the most of a day's chair slots booked (about 60 % over a week)
+FILL_PCT = 80  # demo story: the most of a day's chair slots booked (50-60 % over a week)
 # Courses start on the weekdays of the first two weeks, and plan more sessions than the chairs
 # take, so each day has enough to fill; the patients left over come for an evaluation.
 STARTS = (0, 1, 3, 2, 1, 4, 3, 7, 8, 10, 9, 8, 11, 10)
@@ -117,7 +117,7 @@ class _SiteWeeks:
                       for day in self.days}
         self.alarm_raised = False
         self.newcomers: list[Patient] = []
-        self.missed = 0
+        self.past_visits = 0  # every NO_SHOW_EVERY-th past treatment visit is missed
 
     def _now_in(self, slot: Slot) -> bool:
         return slot.starts_at <= self.now < slot.starts_at + timedelta(
@@ -207,13 +207,13 @@ class _SiteWeeks:
         self.db.add(appointment)
         if ends_at > self.now:
             session = self._under_way(course, slot, alarm=with_alarm and not self.alarm_raised)
-        elif self.missed % NO_SHOW_EVERY == NO_SHOW_EVERY - 1:
+        elif self.past_visits % NO_SHOW_EVERY == NO_SHOW_EVERY - 1:
             appointment.status, session = NO_SHOW, None
         else:
             session = given_session(self.db, course=course, site_pk=self.site.pk,
                                     chair_pk=slot.chair.pk, checked_in=slot.starts_at,
                                     created_by=self.nurse.username, nausea=number % 3 == 0)
-        self.missed += 1
+        self.past_visits += 1
         appointment.treatment_session_pk = session.pk if session else None
         self.db.flush()
         return session
