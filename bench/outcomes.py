@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from ketaclinic import migrate
 from ketaclinic.clinics.models import Chair, Network, Site
+from ketaclinic.courses.models import Course
 from ketaclinic.db import insert_many, make_engine
 from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.knowledge.instruments import instrument
@@ -61,7 +62,7 @@ def _generate(engine: Engine, patients: int, per_course: int, seed: int = 202611
         db.add_all(sites)
         db.commit()
         site_chairs = [(s.pk, s.chairs[0].pk) for s in sites]
-    people, courses, measures, sessions, events = [], [], [], [], []
+    people, evaluations, courses, measures, sessions, events = [], [], [], [], [], []
     measure_pk = session_pk = 0
     for pk in range(1, patients + 1):
         site_pk, chair_pk = site_chairs[pk % 2]
@@ -70,8 +71,11 @@ def _generate(engine: Engine, patients: int, per_course: int, seed: int = 202611
                        "sex": "female" if pk % 2 else "male", "search_name": f"bench{pk} pat"})
         route = "iv" if pk % 3 else "esketamine"
         indication = "ptsd" if route == "iv" and pk % 7 == 0 else "depression"
-        courses.append({"pk": pk, "id": uuid.uuid4(), "patient_pk": pk, "route": route,
-                        "indication": indication})
+        evaluation_id = uuid.uuid4()
+        evaluations.append({"pk": pk, "id": evaluation_id, "patient_pk": pk, "route": route,
+                            "indication": indication})
+        courses.append({"pk": pk, "id": evaluation_id, "patient_pk": pk, "evaluation_pk": pk,
+                        "route": route, "indication": indication})
         key = "pcl5" if indication == "ptsd" else "phq9"
         top = instrument(key).max
         baseline = rng.randint(top // 2, top - 2)
@@ -89,7 +93,7 @@ def _generate(engine: Engine, patients: int, per_course: int, seed: int = 202611
             session_pk += 1
             dose = start + timedelta(days=4 * n + 1, hours=2)
             sessions.append({"pk": session_pk, "id": uuid.uuid4(), "patient_pk": pk,
-                             "evaluation_pk": pk, "site_pk": site_pk, "chair_pk": chair_pk,
+                             "course_pk": pk, "site_pk": site_pk, "chair_pk": chair_pk,
                              "route": route, "checked_in_at": dose, "dose_start": dose})
             if rng.random() < 0.2:
                 events.append({"id": uuid.uuid4(), "session_pk": session_pk,
@@ -98,10 +102,12 @@ def _generate(engine: Engine, patients: int, per_course: int, seed: int = 202611
         insert_many(conn, _table(Patient), people, constants={
             **stamp, "phone": "", "email": "", "address": "", "emergency_contact_name": "",
             "emergency_contact_phone": "", "emergency_contact_relationship": "", "active": True})
-        insert_many(conn, _table(Evaluation), courses, constants={
+        insert_many(conn, _table(Evaluation), evaluations, constants={
             **stamp, "screened_on": now.date(), "decision": "eligible", "ruleset_version": "bench",
             "overrides": {}, "findings": [], "status": "signed", "signed_decision": "start",
             "signed_by": "bench", "signed_at": now, "caution_reasons": {}, "sign_note": ""})
+        insert_many(conn, _table(Course), courses, constants={
+            **stamp, "prescriber": "bench", "signed_at": now, "state": "induction"})
         insert_many(conn, _table(Measure), measures, constants={
             **stamp, "band": None, "risk_level": None, "source": "api", "occasion": "ad-hoc",
             "status": "final"})
@@ -132,10 +138,10 @@ def measure(url: str, patients: int, per_course: int) -> None:
     with Session(engine) as db:
         site_pks = set(db.execute(select(Site.pk)).scalars())
         dashboard, result = _best_of_three(lambda: outcomes.compute(db=db, site_pks=site_pks))
-        single = (select(Evaluation.route, Evaluation.indication, func.count(), func.avg(Measure.total))
-                  .join(Evaluation, Evaluation.pk == Measure.course_pk)
+        single = (select(Course.route, Course.indication, func.count(), func.avg(Measure.total))
+                  .join(Course, Course.pk == Measure.course_pk)
                   .where(Measure.status == "final", Measure.site_pk.in_(site_pks))
-                  .group_by(Evaluation.route, Evaluation.indication))
+                  .group_by(Course.route, Course.indication))
         baseline, groups = _best_of_three(lambda: db.execute(single).all())
     engine.dispose()
     counted = sum(r.courses for r in result)

@@ -365,3 +365,12 @@ def pytest_terminal_summary(terminalreporter: object, exitstatus: int, config: o
     if _backend_counts:
         parts = ", ".join(f"{name}: {count} tests" for name, count in sorted(_backend_counts.items()))
         terminalreporter.write_line(f"database backends exercised: {parts}")  # type: ignore[attr-defined]
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_database(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    """A new, empty database on each backend (for migrations)."""
+    url = fresh_database_url(request.param, tmp_path)
+    yield url
+    if request.param == "postgresql":
+        drop_postgres_database(url)

@@ -1,6 +1,5 @@
 """Migrations run up and down on both backends and match the models exactly."""
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
@@ -8,15 +7,6 @@ from sqlalchemy import inspect
 from ketaclinic import migrate
 from ketaclinic.db import make_engine
 from ketaclinic.model_registry import metadata
-from tests.conftest import BACKENDS, drop_postgres_database, fresh_database_url
-
-
-@pytest.fixture(params=BACKENDS)
-def empty_database(request: pytest.FixtureRequest, tmp_path) -> str:
-    url = fresh_database_url(request.param, tmp_path)
-    yield url
-    if request.param == "postgresql":
-        drop_postgres_database(url)
 
 
 def test_upgrade_downgrade_upgrade_and_no_drift(empty_database: str) -> None:

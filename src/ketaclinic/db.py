@@ -6,7 +6,9 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import TypeAdapter
 from sqlalchemy import (
+    JSON,
     Connection,
     DateTime,
     Engine,
@@ -52,6 +54,32 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+class TypedJSON(TypeDecorator[Any]):
+    """A frozen dataclass stored as JSON and read back validated into that dataclass, so no
+    caller reads a clinical record as a loose dict (a stored value that no longer fits fails
+    loudly rather than being half read)."""
+
+    impl = JSON
+    cache_ok = True
+
+    def __init__(self, kind: type) -> None:
+        super().__init__()
+        self.kind = kind
+        self._adapter: TypeAdapter[Any] = TypeAdapter(kind)
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        """The value as JSON-ready data, leaving out what does not apply (None)."""
+        if value is None:
+            return None
+        if not isinstance(value, self.kind):
+            raise TypeError(f"expected {self.kind.__name__}, not {type(value).__name__}")
+        return self._adapter.dump_python(value, mode="json", exclude_none=True)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        """The stored JSON validated into the dataclass."""
+        return None if value is None else self._adapter.validate_python(value)
 
 
 class Base(DeclarativeBase):

@@ -15,6 +15,7 @@ from ketaclinic.billing.models import (
     SlidingScaleBand,
 )
 from ketaclinic.clinics.models import Chair, Network, Site
+from ketaclinic.courses.models import Course, CourseTransition, PlannedSession
 from ketaclinic.db import Base
 from ketaclinic.decision.models import Enquiry
 from ketaclinic.evaluations.models import Consent, Evaluation, RuleOverride
@@ -77,7 +78,9 @@ __all__ = [
     "Condition",
     "Consent",
     "Container",
+    "Course",
     "CourseReview",
+    "CourseTransition",
     "Coverage",
     "Discrepancy",
     "Enquiry",
@@ -101,6 +104,7 @@ __all__ = [
     "PatientMrn",
     "Payment",
     "PaymentPlan",
+    "PlannedSession",
     "PriceItem",
     "PriorAuthorization",
     "Product",

@@ -16,7 +16,7 @@ from ketaclinic.clinics.models import Site
 from ketaclinic.errors import Conflict, InvalidInput
 from ketaclinic.knowledge import billing as rules
 from ketaclinic.patients.models import Patient
-from ketaclinic.treatments.models import TreatmentSession
+from ketaclinic.treatments.models import GivenDose, TreatmentSession
 from tests.inventory.helpers import sessions
 
 ADMIN = Actor(username="admin", role="admin")
@@ -57,7 +57,7 @@ def closed_iv_session(db: Session, minutes: int, dose_mg: float = 35) -> Treatme
     assert session is not None
     start = clock.now() - timedelta(hours=3)
     session.dose_start, session.dose_end = start, start + timedelta(minutes=minutes)
-    session.dose_given = {"dose_mg": dose_mg, "lot_number": "K1", "route": "iv"}
+    session.dose_given = GivenDose(dose_mg=dose_mg, lot_number="K1", route="iv")
     session.ordered_by, session.status = "prescriber", "discharged"
     db.flush()
     return session

@@ -2,11 +2,12 @@
 course was evaluated, signed and consented before its first session, and an alert was raised when
 the patient answered, not when the demo was seeded."""
 
-from datetime import date, datetime
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ketaclinic.courses.models import Course
 from ketaclinic.evaluations.models import Consent, Evaluation
 from ketaclinic.measures.models import Measure, MeasureAlert
 from ketaclinic.patients.models import Patient
@@ -18,11 +19,11 @@ def test_the_demo_s_dates_tell_one_story(demo_db: Session, seeded_at: datetime) 
     registered_today = [p for p in db.execute(select(Patient)).scalars()
                         if p.created_at.date() >= today]
     assert len(registered_today) <= 1  # the portal patient's record at most, not all
-    courses = db.execute(select(Evaluation).where(Evaluation.signed_decision == "start")
-                         ).scalars().all()
+    courses = db.execute(select(Evaluation, Course).join(
+        Course, Course.evaluation_pk == Evaluation.pk)).all()
     assert courses
-    for course in courses:
-        first = date.fromisoformat(course.plan["sessions"][0]["date"])
+    for course, started in courses:
+        first = started.sessions[0].planned_on
         assert course.screened_on < first and course.signed_at is not None
         assert course.signed_at.date() < first
         consents = db.execute(select(Consent).where(Consent.patient_pk == course.patient_pk)

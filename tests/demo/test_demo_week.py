@@ -16,6 +16,7 @@ from ketaclinic.auth.models import User
 from ketaclinic.billing import superbill
 from ketaclinic.billing.models import Coverage, Invoice, Payment, PaymentPlan, PriorAuthorization
 from ketaclinic.clinics.models import Site
+from ketaclinic.courses.models import Course
 from ketaclinic.demo import seed as demo_seed
 from ketaclinic.demo import week
 from ketaclinic.evaluations.models import Consent, Evaluation
@@ -105,8 +106,8 @@ def test_the_portal_patient_has_visits_ahead_a_superbill_and_a_receipt(
 
 def test_every_session_follows_its_course_s_signature_and_a_consent(demo_db: Session) -> None:
     db = demo_db
-    for session, course in db.execute(select(TreatmentSession, Evaluation).join(
-            Evaluation, Evaluation.pk == TreatmentSession.evaluation_pk)).all():
+    for session, course in db.execute(select(TreatmentSession, Course).join(
+            Course, Course.pk == TreatmentSession.course_pk)).all():
         assert course.signed_at is not None and course.signed_at < session.checked_in_at
         consents = db.execute(select(Consent.given_on).where(
             Consent.patient_pk == session.patient_pk)).scalars().all()

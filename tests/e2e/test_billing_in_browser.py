@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from ketaclinic import clock
 from ketaclinic.scheduling.models import Appointment
-from ketaclinic.treatments.models import TreatmentSession
+from ketaclinic.treatments.models import GivenDose, TreatmentSession
 from tests.e2e.test_chart_in_browser import log_in
 from tests.e2e.test_schedule_in_browser import evaluate_and_sign, next_monday
 from tests.e2e.test_session_in_browser import CLINIC_TZ
@@ -31,13 +31,13 @@ def first_session_given(database_url: str, patient_url: str) -> str:
         first = db.execute(select(Appointment).where(
             Appointment.patient_pk == patient.pk, Appointment.course_session == 1)
         ).scalars().first()
-        assert first is not None and first.chair_pk is not None and first.evaluation_pk
+        assert first is not None and first.chair_pk is not None and first.course_pk
         start = clock.now() - timedelta(hours=3)
         db.add(TreatmentSession(
-            patient_pk=patient.pk, evaluation_pk=first.evaluation_pk, site_pk=first.site_pk,
+            patient_pk=patient.pk, course_pk=first.course_pk, site_pk=first.site_pk,
             chair_pk=first.chair_pk, route="iv", status="discharged", checked_in_at=start,
             dose_start=start, dose_end=start + timedelta(minutes=40),
-            dose_given={"dose_mg": 35.0, "lot_number": "KX2611", "route": "iv"},
+            dose_given=GivenDose(dose_mg=35.0, lot_number="KX2611", route="iv"),
             ordered_by="prescriber", escort_present=True, driving_warning_given=True,
             discharged_at=start + timedelta(hours=2), created_by="nurse"))
         db.commit()

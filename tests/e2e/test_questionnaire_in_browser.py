@@ -10,8 +10,8 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ketaclinic.courses.models import Course
 from ketaclinic.db import make_engine
-from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.patients.models import Patient
 from ketaclinic.treatments.models import TreatmentSession
 from tests.cli_helpers import run_cli
@@ -73,10 +73,10 @@ def patient_in_induction(database_url: str) -> tuple[str, str]:
     """The demo patient whose course is still in induction (the demo course with fewest sessions)."""
     engine = make_engine(database_url)
     with Session(engine) as db:
-        course_pk = db.execute(select(TreatmentSession.evaluation_pk).where(
+        course_pk = db.execute(select(TreatmentSession.course_pk).where(
             TreatmentSession.created_by == "demo-generator").group_by(
-            TreatmentSession.evaluation_pk).order_by(func.count()).limit(1)).scalar_one()
-        course = db.execute(select(Evaluation).where(Evaluation.pk == course_pk)).scalar_one()
+            TreatmentSession.course_pk).order_by(func.count()).limit(1)).scalar_one()
+        course = db.execute(select(Course).where(Course.pk == course_pk)).scalar_one()
         patient = db.execute(select(Patient).where(Patient.pk == course.patient_pk)).scalar_one()
     engine.dispose()
     return str(patient.id), patient.family_name
@@ -143,11 +143,11 @@ def demo_courses(database_url: str) -> list[str]:
     """Patient ids of the demo's story courses, in story order."""
     engine = make_engine(database_url)
     with Session(engine) as db:
-        course_pks = db.execute(select(TreatmentSession.evaluation_pk).where(
+        course_pks = db.execute(select(TreatmentSession.course_pk).where(
             TreatmentSession.created_by == "demo-generator").group_by(
-            TreatmentSession.evaluation_pk).order_by(TreatmentSession.evaluation_pk)).scalars().all()
-        found = [str(db.execute(select(Patient.id).join(Evaluation, Evaluation.patient_pk == Patient.pk)
-                                .where(Evaluation.pk == pk)).scalar_one()) for pk in course_pks]
+            TreatmentSession.course_pk).order_by(TreatmentSession.course_pk)).scalars().all()
+        found = [str(db.execute(select(Patient.id).join(Course, Course.patient_pk == Patient.pk)
+                                .where(Course.pk == pk)).scalar_one()) for pk in course_pks]
     engine.dispose()
     return found
 

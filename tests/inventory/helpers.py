@@ -8,10 +8,10 @@ from sqlalchemy.orm import Session
 from ketaclinic import clock
 from ketaclinic.auth.actor import Actor
 from ketaclinic.clinics.models import Chair, Site
-from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.inventory.models import Product, StorageLocation
 from ketaclinic.patients.models import Patient
 from ketaclinic.treatments.models import TreatmentSession
+from tests.course_rows import signed_course
 
 NURSE = Actor(username="nurse_a", role="nurse")
 
@@ -39,13 +39,8 @@ def sessions(db: Session, count: int) -> list[int]:
     patient = db.execute(select(Patient).order_by(Patient.pk).limit(1)).scalar_one()
     site = db.execute(select(Site).where(Site.code == "A")).scalar_one()
     chair = db.execute(select(Chair).where(Chair.site_pk == site.pk)).scalars().first()
-    evaluation = Evaluation(patient_pk=patient.pk, route="iv", indication="depression",
-                            screened_on=clock.now().date(), decision="eligible", ruleset_version="t",
-                            overrides={}, findings=[], status="signed", signed_decision="start",
-                            signed_by="prescriber", created_by="test")
-    db.add(evaluation)
-    db.flush()
-    rows = [TreatmentSession(patient_pk=patient.pk, evaluation_pk=evaluation.pk, site_pk=site.pk,
+    course = signed_course(db, patient.pk, "iv")
+    rows = [TreatmentSession(patient_pk=patient.pk, course_pk=course.pk, site_pk=site.pk,
                              chair_pk=chair.pk, route="iv", status="open",
                              checked_in_at=clock.now() - timedelta(hours=n), created_by="test")
             for n in range(count)]

@@ -43,7 +43,7 @@ def expected_by_hand(doses: list[TreatmentSession], today: date, zone: ZoneInfo,
     for dose in sorted(doses, key=lambda s: s.dose_start):
         if dose.dose_start >= close_of_day:
             break
-        given = Decimal(str(dose.dose_given["dose_mg"]))
+        given = Decimal(str(dose.dose_given.dose_mg))
         draw = DRAW_STEP_MG * math.ceil(given / DRAW_STEP_MG)
         label = next(label for label, received, _ in vials
                      if received <= dose.dose_start and left[label] >= draw)

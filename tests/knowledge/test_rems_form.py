@@ -13,7 +13,7 @@ def form_with(*minutes_and_bp: tuple[int, int, int]) -> str:
                 for m, s, d in minutes_and_bp]
     return fill(patient_name="Pat Test", birth_date=date(1980, 1, 1), sex="female",
                 medications=[], provider="prescriber", site="A", session_day=FIRST_DEVICE.date(),
-                dose_given={"dose_mg": 56, "lot_number": "L1"}, first_device=FIRST_DEVICE,
+                dose_mg=56, lot_number="L1", first_device=FIRST_DEVICE,
                 monitoring_ended=FIRST_DEVICE + timedelta(minutes=125), ready_to_leave=None,
                 readings=readings, baseline=None, moass_scores=[5], cadss_scores=[0],
                 side_effects=[], pre_dose_ok=True, discharged_cleanly=True).bp_at_40_min

@@ -9,10 +9,10 @@ from sqlalchemy.orm import Session
 from ketaclinic import clock
 from ketaclinic.auth.actor import Actor
 from ketaclinic.clinics.models import Site
-from ketaclinic.evaluations.models import Evaluation
-from ketaclinic.knowledge import courses
+from ketaclinic.courses.models import Course
 from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling import resources
+from tests.course_rows import signed_course
 
 NEW_YORK = ZoneInfo("America/New_York")
 DESK = Actor(username="frontdesk", role="front_desk")
@@ -48,16 +48,7 @@ def staffed_site(db: Session, code: str = "A") -> Site:
     return site
 
 
-def course(db: Session, route: str, start: date, patient_key: int = 0) -> tuple[Evaluation,
-                                                                                Patient]:
+def course(db: Session, route: str, start: date, patient_key: int = 0) -> tuple[Course, Patient]:
     """A signed course for a seeded patient with its dated plan."""
     patient = db.execute(select(Patient).order_by(Patient.pk)).scalars().all()[patient_key]
-    plan = courses.plan(route=route, start=start)
-    evaluation = Evaluation(patient_pk=patient.pk, route=route, indication="depression",
-                            screened_on=clock.now().date(), decision="eligible",
-                            ruleset_version="t", overrides={}, findings=[], status="signed",
-                            signed_decision="start", signed_by="prescriber", plan=plan.as_dict(),
-                            created_by="test")
-    db.add(evaluation)
-    db.flush()
-    return evaluation, patient
+    return signed_course(db, patient.pk, route, start=start), patient

@@ -48,7 +48,7 @@ def test_due_list_uses_the_patients_own_response_or_the_route_default(demo: str)
         desk = Actor(username="frontdesk", role="front_desk", site_pks=frozenset({site.pk}))
         made = booking.book(db=db, site=site, patient=first.patient, kind=first.course.route,
                             starts_at=datetime.combine(day, time(9), tzinfo=zone), actor=desk,
-                            evaluation=first.course)
+                            course=first.course)
         db.flush()
         assert first.course.pk not in {d.course.pk for d in maintenance.due_list(db, site)}
         # A cancellation and a no-show show in the attendance report.
@@ -62,7 +62,7 @@ def test_due_list_uses_the_patients_own_response_or_the_route_default(demo: str)
                        actor=desk)
         again = booking.book(db=db, site=site, patient=first.patient, kind=first.course.route,
                              starts_at=datetime.combine(day, time(13), tzinfo=zone), actor=desk,
-                             evaluation=first.course)
+                             course=first.course)
         with pytest.raises(Conflict, match="not started yet"):
             booking.no_show(db=db, appointment=again, patient=first.patient, actor=desk)
         again.starts_at = clock.now() - timedelta(minutes=30)  # the time came; nobody arrived

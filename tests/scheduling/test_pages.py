@@ -73,7 +73,7 @@ def test_check_in_from_the_day_view_opens_the_treatment_session(web, world, db: 
     starts = datetime.combine(monday, time(10), tzinfo=NEW_YORK)
     evaluation, patient = course(db, "iv", starts.date())
     made = booking.book(db=db, site=site, patient=patient, kind="iv", starts_at=starts,
-                        actor=DESK, evaluation=evaluation, course_session=1)
+                        actor=DESK, course=evaluation, course_session=1)
     nurse = web["nurse_a"]
     day_view = nurse.get("/schedule", params={"site": "A", "day": str(starts.date())})
     assert f'/appointments/{made.id}/check-in' in day_view.text

@@ -69,7 +69,7 @@ def test_reminder_reaches_smtp_with_ride_home_and_a_working_questionnaire_link(
     evaluation, patient = course(db, "esketamine", starts.date())
     patient.email = "pat@example.org"
     made = booking.book(db=db, site=site, patient=patient, kind="esketamine", starts_at=starts,
-                        actor=DESK, evaluation=evaluation, course_session=1)
+                        actor=DESK, course=evaluation, course_session=1)
     [pending] = db.execute(select(Reminder)).scalars().all()
     assert pending.status == "pending"
     assert pending.next_attempt_at == starts - timedelta(hours=24)
@@ -133,8 +133,8 @@ def test_feeds_parse_hold_exactly_the_booked_appointments_and_404_when_revoked(
     site = staffed_site(db)
     monday = a_monday_ahead()
     evaluation, patient = course(db, "iv", monday)
-    proposal = booking.propose_series(db=db, site=site, evaluation=evaluation, at=time(9))
-    made = booking.book_series(db=db, site=site, evaluation=evaluation, patient=patient,
+    proposal = booking.propose_series(db=db, site=site, course=evaluation, at=time(9))
+    made = booking.book_series(db=db, site=site, course=evaluation, patient=patient,
                                slots=[(p.course_session, p.starts_at) for p in proposal],
                                actor=DESK)
     _, other = course(db, "iv", monday, patient_key=1)

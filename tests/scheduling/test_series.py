@@ -1,7 +1,7 @@
 """Booking a course's induction series: local times across daylight saving, closed days, a
 prescriber away, alternatives proposed before anything is saved; moving one leaves the others."""
 
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -32,9 +32,9 @@ def test_iv_series_across_daylight_saving_and_a_holiday(db: Session, world) -> N
     evaluation, patient = course(db, "iv", monday)
     holiday = monday + timedelta(days=9)
     resources.add_closure(db=db, site=site, day=holiday, reason="site holiday", actor=ADMIN)
-    planned = [s["date"] for s in evaluation.plan["sessions"]]
+    planned = [str(s.planned_on) for s in evaluation.sessions]
     assert planned == [str(monday + timedelta(days=n)) for n in (0, 2, 4, 7, 9, 11)]
-    proposal = booking.propose_series(db=db, site=site, evaluation=evaluation, at=time(9))
+    proposal = booking.propose_series(db=db, site=site, course=evaluation, at=time(9))
     assert appointments(db) == 0  # a proposal saves nothing
     blocked = [p for p in proposal if p.problems]
     assert [p.course_session for p in blocked] == [5]
@@ -44,7 +44,7 @@ def test_iv_series_across_daylight_saving_and_a_holiday(db: Session, world) -> N
         holiday - timedelta(days=1), holiday + timedelta(days=1)]
     slots = [(p.course_session, p.alternatives[0][0] if p.problems else p.starts_at)
              for p in proposal]
-    made = booking.book_series(db=db, site=site, evaluation=evaluation, patient=patient,
+    made = booking.book_series(db=db, site=site, course=evaluation, patient=patient,
                                slots=slots, actor=DESK)
     local = [a.starts_at.astimezone(NEW_YORK) for a in made]
     assert [t.strftime("%a %d %H:%M") for t in local] == [
@@ -62,39 +62,39 @@ def test_esketamine_series_with_the_prescriber_away_proposes_and_saves_nothing(
         db: Session, world) -> None:
     site = staffed_site(db)
     evaluation, patient = course(db, "esketamine", monday_before_spring_forward())
-    away = date.fromisoformat(evaluation.plan["sessions"][3]["date"])  # week 2, second session
+    away = evaluation.sessions[3].planned_on  # week 2, second session
     resources.add_absence(db=db, username="prescriber", day=away, reason="conference",
                           actor=ADMIN)
-    proposal = booking.propose_series(db=db, site=site, evaluation=evaluation, at=time(10))
+    proposal = booking.propose_series(db=db, site=site, course=evaluation, at=time(10))
     assert appointments(db) == 0
     [blocked] = [p for p in proposal if p.problems]
     assert blocked.planned_day == away
     assert "no prescriber on site" in blocked.problems[0] and "SPRAVATO-REMS" in blocked.problems[0]
     alternatives = [a.astimezone(NEW_YORK).date() for a, _ in blocked.alternatives]
-    neighbours = [date.fromisoformat(s["date"]) for s in evaluation.plan["sessions"]
-                  if s["number"] in (blocked.course_session - 1, blocked.course_session + 1)]
+    neighbours = [s.planned_on for s in evaluation.sessions
+                  if s.number in (blocked.course_session - 1, blocked.course_session + 1)]
     assert alternatives and away not in alternatives
     assert all(abs((day - n).days) >= 2 for day in alternatives for n in neighbours)
     # Confirming the slot as first asked is refused, naming it; nothing is stored.
     asked = [(p.course_session, p.starts_at) for p in proposal]
     with pytest.raises(InvalidInput) as refused:
-        booking.book_series(db=db, site=site, evaluation=evaluation, patient=patient,
+        booking.book_series(db=db, site=site, course=evaluation, patient=patient,
                             slots=asked, actor=DESK)
     assert any("no prescriber on site" in p.message for p in refused.value.problems)
     assert appointments(db) == 0
     chosen = [(p.course_session, p.alternatives[0][0] if p.problems else p.starts_at)
               for p in proposal]
-    made = booking.book_series(db=db, site=site, evaluation=evaluation, patient=patient,
+    made = booking.book_series(db=db, site=site, course=evaluation, patient=patient,
                                slots=chosen, actor=DESK)
-    assert len(made) == len(evaluation.plan["sessions"]) == 12
+    assert len(made) == len(evaluation.sessions) == 12
 
 
 def test_moving_or_cancelling_one_leaves_the_others(db: Session, world) -> None:
     site = staffed_site(db)
     monday = monday_before_spring_forward()
     evaluation, patient = course(db, "iv", monday)
-    proposal = booking.propose_series(db=db, site=site, evaluation=evaluation, at=time(9))
-    made = booking.book_series(db=db, site=site, evaluation=evaluation, patient=patient,
+    proposal = booking.propose_series(db=db, site=site, course=evaluation, at=time(9))
+    made = booking.book_series(db=db, site=site, course=evaluation, patient=patient,
                                slots=[(p.course_session, p.starts_at) for p in proposal],
                                actor=DESK)
     before = {a.pk: a.starts_at for a in made}
@@ -110,7 +110,7 @@ def test_moving_or_cancelling_one_leaves_the_others(db: Session, world) -> None:
     rows = {a.pk: a for a in db.execute(select(Appointment)).scalars()}
     assert rows[second.pk].starts_at == later
     assert all(rows[pk].starts_at == t for pk, t in before.items() if pk != second.pk)
-    assert [s["number"] for s in booking.unbooked(db, evaluation)] == [5]
+    assert [s.number for s in booking.unbooked(db, evaluation)] == [5]
     assert rows[made[4].pk].status == "cancelled" and not rows[made[4].pk].late_cancel
 
 

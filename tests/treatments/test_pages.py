@@ -123,3 +123,25 @@ def test_check_in_refused_from_an_unsigned_evaluation(api, web, world, db: Sessi
         "chair_id": chair_id(db, "A1")})
     assert refused.status_code == 409 and "not signed to start" in refused.text
     assert f'href="/patients/{pid}/evaluations/{unsigned}" id="back"' in refused.text
+
+
+def test_the_dose_at_the_chair_follows_today_s_weight(api, web, world, db: Session) -> None:
+    pid = world.patients["p_a1"]
+    evaluation = signed_evaluation(api, pid)
+    signed = api["nurse_a"].get(f"/api/v1/patients/{pid}/evaluations/{evaluation}").json()["dose"]
+    nurse = web["nurse_a"]
+    detail = nurse.get(f"/patients/{pid}/evaluations/{evaluation}")
+    url = nurse.post(f"/patients/{pid}/treatment-sessions", data={
+        "csrf_token": csrf_of(detail.text), "evaluation_id": evaluation,
+        "chair_id": chair_id(db, "A1")}, follow_redirects=False).headers["location"]
+    csrf = csrf_of(nurse.get(url).text)
+    same = nurse.get(url).text
+    assert 'id="dose-weights"' not in same and f'value="{signed["dose_mg"]}"' in same
+    heavier = signed["weight_kg"] + 10
+    page = nurse.post(f"{url}/weight", data={"csrf_token": csrf, "weight_kg": str(heavier)},
+                      follow_redirects=True).text
+    today = round(signed["mg_per_kg"] * heavier, 1)
+    shown = html.unescape(page[page.index('id="dose-weights"'):][:300])
+    assert f"Weighed today: {heavier:g} kg" in shown
+    assert f"signed at {signed['weight_kg']:g} kg ({signed['dose_mg']:g} mg)" in shown
+    assert f'id="d-mg" name="dose_mg" value="{today}"' in page

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from ketaclinic import clock
 from ketaclinic.patients.models import Patient, VitalSigns
 from tests.conftest import csrf_of
+from tests.course_rows import signed_course
 
 NEW = {"family_name": "Okafor", "given_name": "Chidi", "birth_date": "1984-02-03", "sex": "male",
        "site": "A"}
@@ -179,19 +180,13 @@ def test_the_vitals_chart_reads_in_clock_times_for_readings_minutes_apart() -> N
 
 def test_the_progress_page_draws_a_course_s_instrument_once(api, web, world, db: Session
                                                            ) -> None:
-    from ketaclinic.evaluations.models import Evaluation
-    from ketaclinic.knowledge import courses
 
     pid = world.patients["p_a2"]
     patient = db.execute(select(Patient).where(Patient.id == __import__("uuid").UUID(pid))
                          ).scalar_one()
     start = clock.now().date() - timedelta(days=10)
-    db.add(Evaluation(patient_pk=patient.pk, route="iv", indication="depression",
-                      screened_on=start, decision="eligible", ruleset_version="t",
-                      overrides={}, findings=[], status="signed", signed_decision="start",
-                      signed_by="prescriber", signed_at=clock.now() - timedelta(days=10),
-                      plan=courses.plan(route="iv", start=start).as_dict(), created_by="test"))
-    db.flush()
+    signed_course(db, patient.pk, "iv", start=start, screened_on=start,
+                  signed_at=clock.now() - timedelta(days=10))
     api["nurse_a"].post(f"/api/v1/patients/{pid}/measures",
                         json={"instrument": "phq9", "answers": [2] * 9})
     api["nurse_a"].post(f"/api/v1/patients/{pid}/measures",

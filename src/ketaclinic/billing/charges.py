@@ -54,7 +54,7 @@ def charge_session(*, db: Session, session: TreatmentSession, actor: Actor) -> I
     day = session.dose_start.astimezone(ZoneInfo(site.time_zone)).date()
     minutes = ((session.dose_end - session.dose_start).total_seconds() / 60
                if session.dose_end else None)
-    dose = float(session.dose_given["dose_mg"])
+    dose = float(session.dose_given.dose_mg)
     codes = rules.session_codes(route=session.route, dose_mg=dose, infusion_minutes=minutes)
     lines = []
     for code in codes:

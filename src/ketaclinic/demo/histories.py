@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session
 from ketaclinic import clock
 from ketaclinic.auth.actor import Actor
 from ketaclinic.clinics.models import Site
+from ketaclinic.courses import service as courses
+from ketaclinic.courses.models import Course, CourseTransition
 from ketaclinic.demo.sessions import given_session, sign_to_start
 from ketaclinic.evaluations import schemas as evaluation_schemas
 from ketaclinic.evaluations import service as evaluations
@@ -68,7 +70,7 @@ EVALUATED_DAYS_BEFORE = 7  # demo story: the evaluation visit a week before the 
 
 
 class _Writer:
-    def __init__(self, db: Session, patient: Patient, course: Evaluation, site: Site,
+    def __init__(self, db: Session, patient: Patient, course: Course, site: Site,
                  operator: Actor) -> None:
         self.db, self.patient, self.course, self.site, self.operator = (db, patient, course, site,
                                                                         operator)
@@ -104,8 +106,8 @@ class _Writer:
 
 
 def _tell(writer: _Writer, story: Story, today: date) -> None:
-    planned = [date.fromisoformat(s["date"]) for s in (writer.course.plan or {})["sessions"]]
-    induction = planned[:trajectory.induction_count(writer.course)]
+    planned = [s.planned_on for s in writer.course.sessions]
+    induction = planned[:courses.induction_count(writer.course)]
     # Only days before today: a session today may not have happened yet at the hour of seeding.
     given = [d for d in induction[:story.sessions_given or len(induction)] if d < today]
     for number, day in enumerate(given):
@@ -141,7 +143,7 @@ def _tell(writer: _Writer, story: Story, today: date) -> None:
                        "follow-up")
 
 
-def evaluated_before(db: Session, patient: Patient, evaluation: Evaluation, site: Site,
+def evaluated_before(db: Session, patient: Patient, course: Course, site: Site,
                      start: date, prescriber: Actor) -> None:
     """The story as a clinic lives it: evaluated, signed and consented a week before the first
     session, or an hour ago for a course starting sooner (the screening itself ran on today's
@@ -149,9 +151,14 @@ def evaluated_before(db: Session, patient: Patient, evaluation: Evaluation, site
     seen = min(datetime.combine(start - timedelta(days=EVALUATED_DAYS_BEFORE), time(10),
                                 tzinfo=ZoneInfo(site.time_zone)),
                clock.now() - timedelta(hours=1)).astimezone(ZoneInfo(site.time_zone))
+    evaluation = db.execute(select(Evaluation).where(Evaluation.pk == course.evaluation_pk)
+                            ).scalar_one()
     evaluation.screened_on = seen.date()
     evaluation.created_at = seen
-    evaluation.signed_at = seen + timedelta(minutes=40)
+    evaluation.signed_at = course.signed_at = course.created_at = seen + timedelta(minutes=40)
+    for transition in db.execute(select(CourseTransition).where(
+            CourseTransition.course_pk == course.pk)).scalars():
+        transition.at = transition.created_at = course.signed_at
     evaluations.record_consent(db=db, patient_id=str(patient.id), actor=prescriber,
                                data=evaluation_schemas.ConsentIn(given_on=seen.date()))
 

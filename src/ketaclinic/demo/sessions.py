@@ -8,13 +8,14 @@ from sqlalchemy.orm import Session
 
 from ketaclinic.auth.actor import Actor
 from ketaclinic.clinics.models import Chair, Site
+from ketaclinic.courses import service as courses
+from ketaclinic.courses.models import Course
 from ketaclinic.evaluations import schemas as evaluation_schemas
 from ketaclinic.evaluations import service as evaluations
-from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.patients.models import Patient, PatientMrn, VitalSigns
 from ketaclinic.treatments import schemas as treatment_schemas
 from ketaclinic.treatments import service as treatments
-from ketaclinic.treatments.models import DISCHARGED, SessionEvent, TreatmentSession
+from ketaclinic.treatments.models import DISCHARGED, GivenDose, SessionEvent, TreatmentSession
 
 DEMO_WEIGHT_KG = 70.0  # for a demo patient whose chart has no weight
 
@@ -27,15 +28,16 @@ def chart_weight(db: Session, patient_pk: int) -> float:
     return float(weight) if weight else DEMO_WEIGHT_KG
 
 
-def signed_dose(course: Evaluation) -> dict[str, object]:
+def signed_dose(course: Course) -> GivenDose:
     """The dose given as the course was signed (dose and mg/kg)."""
-    dose = course.dose or {}
-    return {"dose_mg": dose["dose_mg"], "mg_per_kg": dose.get("mg_per_kg"), "route": course.route}
+    assert course.dose is not None, "a course signed to start has its dose"
+    return GivenDose(dose_mg=course.dose.dose_mg, route=course.route,
+                     mg_per_kg=course.dose.mg_per_kg, planned_dose_mg=course.dose.dose_mg)
 
 
 def sign_to_start(db: Session, *, patient: Patient, route: str, prescriber: Actor,
                   plan_start: date | None = None, depression_only: bool = False
-                  ) -> Evaluation | None:
+                  ) -> Course | None:
     """Screen the patient for a route and sign the course to start, every caution reviewed and the
     dose by the chart's weight; None when the patient may not start (or is not treated for
     depression, when only that will do)."""
@@ -50,19 +52,19 @@ def sign_to_start(db: Session, *, patient: Patient, route: str, prescriber: Acto
                      actor=prescriber, data=evaluation_schemas.SignIn(
                          decision="start", caution_reasons=reasons,
                          weight_kg=chart_weight(db, patient.pk), plan_start=plan_start))
-    return course
+    return courses.of_evaluation(db, course.pk)
 
 
-def given_session(db: Session, *, course: Evaluation, site_pk: int, chair_pk: int,
+def given_session(db: Session, *, course: Course, site_pk: int, chair_pk: int,
                   checked_in: datetime, created_by: str, nausea: bool = False) -> TreatmentSession:
     """An IV session already given at the signed dose: checked in, a 40-minute infusion from 20
     minutes later, an hour's observation and discharge (nausea that settled, when asked for)."""
     dose_start = checked_in + timedelta(minutes=20)
     session = TreatmentSession(
-        patient_pk=course.patient_pk, evaluation_pk=course.pk, site_pk=site_pk, chair_pk=chair_pk,
+        patient_pk=course.patient_pk, course_pk=course.pk, site_pk=site_pk, chair_pk=chair_pk,
         route="iv", status=DISCHARGED, checked_in_at=checked_in, dose_start=dose_start,
         dose_end=dose_start + timedelta(minutes=40), dose_given=signed_dose(course),
-        ordered_by=course.signed_by, escort_present=True, driving_warning_given=True,
+        ordered_by=course.prescriber, escort_present=True, driving_warning_given=True,
         discharged_at=dose_start + timedelta(minutes=100), created_by=created_by)
     db.add(session)
     db.flush()

@@ -2,7 +2,7 @@
 and a draw, dose and witnessed waste for every demo treatment session, in the order given."""
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -87,13 +87,13 @@ def dispense(db: Session, stock: DemoStock, session: TreatmentSession) -> None:
     """Draw for a demo session from the first vial holding enough (its lot noted on the dose),
     give the dose, waste the rest once the dose has ended."""
     assert session.dose_given and session.dose_start
-    given = Decimal(str(session.dose_given["dose_mg"]))
+    given = Decimal(str(session.dose_given.dose_mg))
     draw = DRAW_MG * math.ceil(given / DRAW_MG)
     container_pk = next(row["container_pk"] for row in ledger.inventory_as_of(
         db, session.dose_start, [stock.cabinet.pk]) if row["quantity_mg"] >= draw)
     lot = db.execute(select(Lot.lot_number).join(Container, Container.lot_pk == Lot.pk).where(
         Container.pk == container_pk)).scalar_one()
-    session.dose_given = {**session.dose_given, "lot_number": lot}  # the vial actually drawn from
+    session.dose_given = replace(session.dose_given, lot_number=lot)  # the vial actually drawn from
     patient_id = db.execute(select(Patient.id).where(Patient.pk == session.patient_pk)
                             ).scalar_one()
     ledger.draw(db=db, container_pk=container_pk, amount=draw, session_pk=session.pk,

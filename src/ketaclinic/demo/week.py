@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 
 from ketaclinic.auth.actor import Actor
 from ketaclinic.clinics.models import Chair, Site
+from ketaclinic.courses.models import Course
 from ketaclinic.demo.histories import evaluated_before
 from ketaclinic.demo.sessions import given_session, sign_to_start, signed_dose
-from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.knowledge import appointments as kinds
 from ketaclinic.patients.models import Patient, PatientMrn
 from ketaclinic.scheduling import availability, booking
@@ -42,8 +42,8 @@ class Weeks:
     """What the weeks added: sessions given (or under way, dosed) by site, and the courses."""
 
     given: dict[int, list[TreatmentSession]] = field(default_factory=dict)
-    courses: dict[int, list[Evaluation]] = field(default_factory=dict)
-    portal_course: Evaluation | None = None
+    courses: dict[int, list[Course]] = field(default_factory=dict)
+    portal_course: Course | None = None
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,7 @@ class _SiteWeeks:
         """How many treatment slots the weeks hold."""
         return sum(len(s) for s in self.slots.values())
 
-    def start_courses(self, taken: set[int], portal_pk: int | None) -> list[Evaluation]:
+    def start_courses(self, taken: set[int], portal_pk: int | None) -> list[Course]:
         """IV courses for depression, starting through the weeks, until their planned sessions
         would fill more than the chairs should hold; the rest of the patients come for evaluation."""
         candidates = self.db.execute(select(Patient).join(PatientMrn).where(
@@ -138,7 +138,7 @@ class _SiteWeeks:
         self.newcomers = candidates[len(candidates) - kept:]
         wanted = self.capacity() * FILL_PCT // 100
         planned = 0
-        courses: list[Evaluation] = []
+        courses: list[Course] = []
         for patient in candidates[:len(candidates) - kept]:
             if planned > wanted * OVERBOOK_PCT // 100:
                 self.newcomers.append(patient)
@@ -153,7 +153,7 @@ class _SiteWeeks:
             planned += len(self._planned(course))
         return courses
 
-    def _sign(self, patient: Patient, start: date) -> Evaluation | None:
+    def _sign(self, patient: Patient, start: date) -> Course | None:
         """Screen for IV; sign to start (cautions reviewed), evaluated a week before the start."""
         course = sign_to_start(self.db, patient=patient, route="iv", prescriber=self.prescriber,
                                plan_start=start, depression_only=True)
@@ -162,15 +162,14 @@ class _SiteWeeks:
         evaluated_before(self.db, patient, course, self.site, start, self.prescriber)
         return course
 
-    def _planned(self, course: Evaluation) -> list[tuple[int, date]]:
+    def _planned(self, course: Course) -> list[tuple[int, date]]:
         """The course's planned sessions that fall in the weeks (number, day)."""
-        return [(int(s["number"]), date.fromisoformat(s["date"]))
-                for s in (course.plan or {}).get("sessions", [])
-                if self.first <= date.fromisoformat(s["date"]) <= self.days[-1]]
+        return [(s.number, s.planned_on) for s in course.sessions
+                if self.first <= s.planned_on <= self.days[-1]]
 
-    def fill_chairs(self, courses: list[Evaluation], *, with_alarm: bool) -> list[TreatmentSession]:
+    def fill_chairs(self, courses: list[Course], *, with_alarm: bool) -> list[TreatmentSession]:
         """Book about FILL_PCT of each day's slots with the courses' planned sessions."""
-        wanted: dict[date, list[tuple[Evaluation, int]]] = {}
+        wanted: dict[date, list[tuple[Course, int]]] = {}
         for course in courses:
             for number, day in self._planned(course):
                 wanted.setdefault(day, []).append((course, number))
@@ -189,7 +188,7 @@ class _SiteWeeks:
                     given.append(session)
         return given
 
-    def _treat(self, course: Evaluation, number: int, slot: Slot,
+    def _treat(self, course: Course, number: int, slot: Slot,
                with_alarm: bool) -> TreatmentSession | None:
         """One treatment appointment: past (given or missed), under way, or booked ahead."""
         ends_at = slot.starts_at + timedelta(minutes=self.treatment.minutes)
@@ -198,10 +197,10 @@ class _SiteWeeks:
         if slot.starts_at > self.now:
             booking.book(db=self.db, site=self.site, patient=patient, kind="iv",
                          starts_at=slot.starts_at, actor=self.desk, chair_pk=slot.chair.pk,
-                         evaluation=course, course_session=number)
+                         course=course, course_session=number)
             return None
         appointment = Appointment(
-            site_pk=self.site.pk, patient_pk=patient.pk, evaluation_pk=course.pk, kind="iv",
+            site_pk=self.site.pk, patient_pk=patient.pk, course_pk=course.pk, kind="iv",
             chair_pk=slot.chair.pk, starts_at=slot.starts_at, ends_at=ends_at,
             course_session=number, status=CHECKED_IN, created_by=self.desk.username)
         self.db.add(appointment)
@@ -218,17 +217,17 @@ class _SiteWeeks:
         self.db.flush()
         return session
 
-    def _under_way(self, course: Evaluation, slot: Slot, *, alarm: bool) -> TreatmentSession:
+    def _under_way(self, course: Course, slot: Slot, *, alarm: bool) -> TreatmentSession:
         """Checked in at the slot's start; dosing after 20 minutes, observed after the 40-minute
         infusion; vital signs every 5 minutes until now, the last one alarming when asked."""
         started = self.now - slot.starts_at
         dose_start = slot.starts_at + timedelta(minutes=20)
         session = TreatmentSession(
-            patient_pk=course.patient_pk, evaluation_pk=course.pk, site_pk=self.site.pk,
+            patient_pk=course.patient_pk, course_pk=course.pk, site_pk=self.site.pk,
             chair_pk=slot.chair.pk, route="iv", status=OPEN, checked_in_at=slot.starts_at,
             escort_present=True, created_by=self.nurse.username)
         if started >= timedelta(minutes=20):
-            session.dose_start, session.ordered_by = dose_start, course.signed_by
+            session.dose_start, session.ordered_by = dose_start, course.prescriber
             session.dose_given = signed_dose(course)
         if started >= timedelta(minutes=60):
             session.dose_end = dose_start + timedelta(minutes=40)
@@ -246,14 +245,14 @@ class _SiteWeeks:
         self.alarm_raised = self.alarm_raised or bool(raised)
         return session
 
-    def add_visits(self, courses: list[Evaluation], portal_pk: int | None) -> None:
+    def add_visits(self, courses: list[Course], portal_pk: int | None) -> None:
         """On each open day an evaluation (a newcomer), a follow-up and an integration session
         (patients in a course); the portal patient's follow-up next Friday."""
         for number, day in enumerate(self.days):
             if self.opening.get(day.weekday()) is None:
                 continue
             for kind, at in VISITS:
-                pool: list[Patient | Evaluation] = list(self.newcomers if kind == "evaluation"
+                pool: list[Patient | Course] = list(self.newcomers if kind == "evaluation"
                                                         else courses)
                 if pool:
                     self._visit(pool[number % len(pool)], kind, day, at)
@@ -261,18 +260,18 @@ class _SiteWeeks:
         if portal is not None:
             self._visit(portal, "follow-up", self.days[-3], time(12))
 
-    def _visit(self, who: Patient | Evaluation, kind: str, day: date, at: time) -> None:
+    def _visit(self, who: Patient | Course, kind: str, day: date, at: time) -> None:
         patient = who if isinstance(who, Patient) else self.db.get(Patient, who.patient_pk)
         assert patient is not None
-        course = who if isinstance(who, Evaluation) else None
+        course = who if isinstance(who, Course) else None
         starts_at = availability.at_local(self.site, day, at)
         if starts_at > self.now:
             booking.book(db=self.db, site=self.site, patient=patient, kind=kind,
-                         starts_at=starts_at, actor=self.desk, evaluation=course)
+                         starts_at=starts_at, actor=self.desk, course=course)
             return
         wanted = kinds.kind(kind)
         self.db.add(Appointment(
             site_pk=self.site.pk, patient_pk=patient.pk, kind=kind, starts_at=starts_at,
-            evaluation_pk=course.pk if course else None, status=CHECKED_IN,
+            course_pk=course.pk if course else None, status=CHECKED_IN,
             ends_at=starts_at + timedelta(minutes=wanted.minutes), created_by=self.desk.username))
         self.db.flush()

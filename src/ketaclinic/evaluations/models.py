@@ -30,8 +30,6 @@ class Evaluation(CorrectableMixin, RecordMixin, Base):
     signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     caution_reasons: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     sign_note: Mapped[str] = mapped_column(String(2000), default="")
-    dose: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
-    plan: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
 
 class Consent(CorrectableMixin, RecordMixin, Base):

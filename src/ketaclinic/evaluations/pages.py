@@ -1,7 +1,6 @@
 """Pages for evaluations on the chart: screen, read the findings, calculate, plan, sign, consent."""
 
 from datetime import date, timedelta
-from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -11,11 +10,13 @@ from sqlalchemy.orm import Session
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.permissions import Permission, allows
 from ketaclinic.clinics.models import Chair
+from ketaclinic.courses import service as courses
 from ketaclinic.errors import Conflict, InvalidInput
 from ketaclinic.evaluations import schemas
 from ketaclinic.evaluations import service as evaluations
 from ketaclinic.evaluations.models import Evaluation
-from ketaclinic.knowledge import courses, dosing
+from ketaclinic.knowledge import courses as course_rules
+from ketaclinic.knowledge import dosing
 from ketaclinic.knowledge.screening import ROUTES, SEVERITIES, latest_within
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.record import screening_record
@@ -93,7 +94,7 @@ async def consent_create(
 
 
 def _dose_preview(evaluation: Evaluation, latest_weight: float | None,
-                  query: dict[str, str]) -> tuple[dict[str, Any] | None, str]:
+                  query: dict[str, str]) -> tuple[dosing.Dose | None, str]:
     try:
         weight = float(query["weight_kg"]) if query.get("weight_kg") else latest_weight
         mg_per_kg = float(query["mg_per_kg"]) if query.get("mg_per_kg") else None
@@ -103,7 +104,7 @@ def _dose_preview(evaluation: Evaluation, latest_weight: float | None,
                                 dose_mg=dose_mg)
     except ValueError as exc:
         return None, str(exc)
-    return dose.as_dict(), ""
+    return dose, ""
 
 
 def _detail_page(request: Request, db: Session, actor: Actor, patient_id: str,
@@ -122,17 +123,19 @@ def _detail_page(request: Request, db: Session, actor: Actor, patient_id: str,
     start = _next_weekday(patients.local_today(patient))
     try:
         start = date.fromisoformat(query["start"]) if query.get("start") else start
-        plan = courses.plan(route=evaluation.route, start=start,
-                            indication=evaluation.indication).as_dict()
+        plan = course_rules.plan(route=evaluation.route, start=start,
+                                 indication=evaluation.indication).as_dict()
         plan_error = ""
-    except (ValueError, courses.PlanError) as exc:
+    except (ValueError, course_rules.PlanError) as exc:
         plan, plan_error = None, str(exc)
     grouped = {s: evaluations.findings_of(evaluation, s) for s in SEVERITIES}
     chairs = db.execute(select(Chair).where(Chair.site_pk.in_(patient.site_pks & actor.site_pks),
                                             Chair.active.is_(True)).order_by(Chair.name)
                         ).scalars().all()
+    course = courses.of_evaluation(db, evaluation.pk)
     return render(request, "evaluations/detail.html", status_code=status_code, patient=patient,
-                  evaluation=evaluation, grouped=grouped, dose=dose, dose_error=dose_error,
+                  evaluation=evaluation, course=course, signed_plan=courses.plan_data(course),
+                  grouped=grouped, dose=dose, dose_error=dose_error,
                   latest_weight=latest, plan=plan, plan_error=plan_error, plan_start=start,
                   query=query, errors=errors or [], values=values or {},
                   has_consent=evaluations.has_consent(consents),
@@ -141,7 +144,7 @@ def _detail_page(request: Request, db: Session, actor: Actor, patient_id: str,
 
 
 def _next_weekday(day: date) -> date:
-    closed = {courses.WEEKDAYS.index(d) for d in courses.default_closed_weekdays()}
+    closed = {course_rules.WEEKDAYS.index(d) for d in course_rules.default_closed_weekdays()}
     while day.weekday() in closed:
         day += timedelta(days=1)
     return day

@@ -5,11 +5,20 @@ from sqlalchemy.orm import Session
 
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.permissions import Permission
+from ketaclinic.courses import service as courses
 from ketaclinic.evaluations import schemas
 from ketaclinic.evaluations import service as evaluations
+from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.web.deps import get_db, require
 
 router = APIRouter(prefix="/api/v1", tags=["evaluations"])
+
+
+def _out(db: Session, evaluation: Evaluation) -> schemas.EvaluationOut:
+    """The evaluation on the wire, with the dose and plan of the course it started."""
+    course = courses.of_evaluation(db, evaluation.pk)
+    return schemas.EvaluationOut.model_validate(evaluation).model_copy(
+        update={"dose": courses.dose_data(course), "plan": courses.plan_data(course)})
 
 
 @router.get("/patients/{patient_id}/evaluations", response_model=list[schemas.EvaluationOut])
@@ -20,8 +29,9 @@ def list_evaluations(
 ) -> list[schemas.EvaluationOut]:
     """The patient's evaluations, newest first."""
     found = evaluations.list_for(db=db, patient_id=patient_id, actor=actor)
+    out = [_out(db, e) for e in found]
     db.commit()
-    return [schemas.EvaluationOut.model_validate(e) for e in found]
+    return out
 
 
 @router.post("/patients/{patient_id}/evaluations", response_model=schemas.EvaluationOut,
@@ -34,8 +44,9 @@ def screen_patient(
 ) -> schemas.EvaluationOut:
     """Screen the patient's chart for a route; the result is kept with its rule set."""
     evaluation = evaluations.evaluate(db=db, patient_id=patient_id, data=data, actor=actor)
+    out = _out(db, evaluation)
     db.commit()
-    return schemas.EvaluationOut.model_validate(evaluation)
+    return out
 
 
 @router.get("/patients/{patient_id}/evaluations/{evaluation_id}",
@@ -49,8 +60,9 @@ def read_evaluation(
     """One evaluation with its findings."""
     evaluation = evaluations.get(db=db, patient_id=patient_id, evaluation_id=evaluation_id,
                                  actor=actor)
+    out = _out(db, evaluation)
     db.commit()
-    return schemas.EvaluationOut.model_validate(evaluation)
+    return out
 
 
 @router.post("/patients/{patient_id}/evaluations/{evaluation_id}/sign",
@@ -65,8 +77,9 @@ def sign_evaluation(
     """Sign start (with a reason for every caution) or do-not-start."""
     evaluation = evaluations.sign(db=db, patient_id=patient_id, evaluation_id=evaluation_id,
                                   data=data, actor=actor)
+    out = _out(db, evaluation)
     db.commit()
-    return schemas.EvaluationOut.model_validate(evaluation)
+    return out
 
 
 @router.get("/patients/{patient_id}/consents", response_model=list[schemas.ConsentOut])

@@ -69,8 +69,8 @@ class EvaluationOut(BaseModel):
     signed_at: IsoDateTime | None
     caution_reasons: dict[str, str]
     sign_note: str
-    dose: dict[str, Any] | None
-    plan: dict[str, Any] | None
+    dose: dict[str, Any] | None = Field(default=None, description="the signed dose of the course")
+    plan: dict[str, Any] | None = Field(default=None, description="the course's dated plan")
     created_by: str
     created_at: IsoDateTime
 

@@ -11,11 +11,13 @@ from sqlalchemy.orm import Session
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
 from ketaclinic.auth.actor import Actor
+from ketaclinic.courses import service as courses
 from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, invalid
 from ketaclinic.evaluations import schemas
 from ketaclinic.evaluations.models import Consent, Evaluation, RuleOverride
 from ketaclinic.knowledge import consent as consent_texts
-from ketaclinic.knowledge import courses, dosing
+from ketaclinic.knowledge import courses as course_rules
+from ketaclinic.knowledge import dosing
 from ketaclinic.knowledge.ruleset import RuleSet, default_ruleset
 from ketaclinic.knowledge.screening import ROUTES, latest_within, screen
 from ketaclinic.patients import service as patients
@@ -123,6 +125,8 @@ def sign(*, db: Session, patient_id: str, evaluation_id: str, data: schemas.Sign
     if evaluation.status != "screened":
         raise Conflict(f"this evaluation is already {evaluation.status}")
     reasons = {rule: text.strip() for rule, text in data.caution_reasons.items() if text.strip()}
+    dose: dosing.Dose | None = None
+    plan: course_rules.CoursePlan | None = None
     if data.decision == "do-not-start":
         if len(data.note.strip()) < MIN_REASON:
             raise invalid("note", "say why treatment should not start", "a short reason")
@@ -138,13 +142,13 @@ def sign(*, db: Session, patient_id: str, evaluation_id: str, data: schemas.Sign
                    if len(reasons.get(f["rule"], "")) < MIN_REASON]
         if missing:
             raise InvalidInput(missing)
-        evaluation.dose = _dose(db, evaluation, data, patient_id, actor)
+        dose = _dose(db, evaluation, data, patient_id, actor)
         if data.plan_start:
             try:
-                evaluation.plan = courses.plan(
+                plan = course_rules.plan(
                     route=evaluation.route, start=data.plan_start, indication=evaluation.indication,
-                    allow_consecutive=data.plan_allow_consecutive).as_dict()
-            except courses.PlanError as exc:
+                    allow_consecutive=data.plan_allow_consecutive)
+            except course_rules.PlanError as exc:
                 raise invalid("plan_start", str(exc), "a date on which the course can start") from None
     evaluation.status = "signed"
     evaluation.signed_decision = data.decision
@@ -153,16 +157,21 @@ def sign(*, db: Session, patient_id: str, evaluation_id: str, data: schemas.Sign
     evaluation.caution_reasons = reasons
     evaluation.sign_note = data.note.strip()
     db.flush()
-    override = (evaluation.dose or {}).get("override_reason")
+    override = dose.override_reason if dose else None
     audit.record(db=db, actor=actor, action="sign", record_type="Evaluation",
                  record_id=evaluation.id, patient_id=patient_id,
                  detail=f"{data.decision}; cautions accepted: {', '.join(sorted(reasons)) or 'none'}"
                         + (f"; dose override: {override}" if override else ""))
+    if dose is not None:
+        courses.start(db=db, evaluation_id=evaluation.id, evaluation_pk=evaluation.pk,
+                      patient_pk=evaluation.patient_pk, route=evaluation.route,
+                      indication=evaluation.indication, dose=dose, plan=plan, actor=actor,
+                      patient_id=patient_id)
     return evaluation
 
 
 def _dose(db: Session, evaluation: Evaluation, data: schemas.SignIn, patient_id: str,
-          actor: Actor) -> dict[str, Any]:
+          actor: Actor) -> dosing.Dose:
     weight = data.weight_kg
     if weight is None and evaluation.route != "esketamine":
         patient = patients.chart(db=db, patient_id=patient_id, actor=actor)
@@ -176,7 +185,7 @@ def _dose(db: Session, evaluation: Evaluation, data: schemas.SignIn, patient_id:
                                 dose_mg=data.dose_mg, override_reason=data.dose_override_reason)
     except dosing.DoseRefused as exc:
         raise invalid(exc.field, exc.message, exc.accepted) from None
-    return dose.as_dict()
+    return dose
 
 
 def consent_text(version: str | None = None) -> tuple[str, str, str]:

@@ -185,8 +185,8 @@ def encounter(row: TreatmentSession, patient_id: object) -> dict[str, Any]:
 
 def medication_administration(row: TreatmentSession, patient_id: object) -> dict[str, Any] | None:
     """The dose given at a session (None before dosing), with route, dose and lot."""
-    given = row.dose_given or {}
-    if row.dose_start is None or "dose_mg" not in given:
+    given = row.dose_given
+    if row.dose_start is None or given is None:
         return None
     snomed, words = ROUTES.get(row.route, ("", row.route))
     drug = "esketamine" if row.route == "esketamine" else "ketamine"
@@ -200,13 +200,13 @@ def medication_administration(row: TreatmentSession, patient_id: object) -> dict
         "context": {"reference": f"Encounter/{row.id}"}, "effectivePeriod": period,
         "dosage": {"route": {"coding": [{"system": "http://snomed.info/sct", "code": snomed,
                                          "display": words}]} if snomed else {"text": words},
-                   "dose": {"value": given["dose_mg"], "unit": "mg", "system": UCUM, "code": "mg"}},
+                   "dose": {"value": given.dose_mg, "unit": "mg", "system": UCUM, "code": "mg"}},
     }
-    if given.get("lot_number"):
+    if given.lot_number:
         # R4 keeps the lot on the Medication: a contained one carries it.
         resource["contained"] = [{"resourceType": "Medication", "id": "given",
                                   "code": {"text": drug},
-                                  "batch": {"lotNumber": str(given["lot_number"])}}]
+                                  "batch": {"lotNumber": given.lot_number}}]
         del resource["medicationCodeableConcept"]
         resource["medicationReference"] = {"reference": "#given", "display": drug}
     if row.ordered_by:

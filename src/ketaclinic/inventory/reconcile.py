@@ -68,8 +68,8 @@ def figures(db: Session, session: TreatmentSession) -> SessionFigures:
     given, wasted = total(ledger.PATIENT), total(ledger.WASTE)
     lost, held = total(ledger.LOSS), total(ledger.SESSION)
     charted = None
-    if session.dose_given and session.dose_given.get("dose_mg") is not None:
-        charted = Decimal(str(session.dose_given["dose_mg"])).quantize(ledger.MG)
+    if session.dose_given is not None:
+        charted = Decimal(str(session.dose_given.dose_mg)).quantize(ledger.MG)
     lots = db.execute(select(Lot.lot_number).distinct().join(
         Container, Container.lot_pk == Lot.pk).join(
         LedgerRow, LedgerRow.container_pk == Container.pk).where(

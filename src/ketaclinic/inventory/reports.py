@@ -169,13 +169,14 @@ def usage(db: Session, site_pks: frozenset[int] | set[int], start: datetime,
         if line["entry"] not in ("draw", "administer", "waste"):
             continue
         session = line["session_pk"]
-        dose = given.get(session)
-        keys = {"prescriber": dose["prescriber"] or "(unknown)" if dose else "(not given)",
+        administered = given.get(session)
+        keys = {"prescriber": administered["prescriber"] or "(unknown)" if administered
+                else "(not given)",
                 "patient": line["patient"],
                 "staff": drew.get(session, line["recorded_by"])}
         for group, key in keys.items():
             row = by[group].setdefault(key, UsageRow(key))
-            if dose and (group, key, session) not in counted:
+            if administered and (group, key, session) not in counted:
                 counted.add((group, key, session))
                 row.sessions += 1
             if line["entry"] == "draw":

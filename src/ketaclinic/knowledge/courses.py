@@ -27,6 +27,11 @@ class PlannedSession:
     phase: str
     week: int
 
+    @property
+    def weekday(self) -> str:
+        """The day of the week, as the closed days are named (mon ... sun)."""
+        return WEEKDAYS[self.day.weekday()]
+
 
 @dataclass(frozen=True)
 class CoursePlan:

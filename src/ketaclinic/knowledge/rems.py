@@ -64,7 +64,7 @@ def concomitant_use(medications: list[MedicationFact], on: date) -> dict[str, bo
 
 
 def fill(*, patient_name: str, birth_date: date, sex: str, medications: list[MedicationFact],
-         provider: str, site: str, session_day: date, dose_given: dict[str, Any],
+         provider: str, site: str, session_day: date, dose_mg: float, lot_number: str,
          first_device: datetime, monitoring_ended: datetime | None,
          ready_to_leave: datetime | None, readings: list[Reading], baseline: Reading | None,
          moass_scores: list[float], cadss_scores: list[float], side_effects: list[str],
@@ -89,8 +89,8 @@ def fill(*, patient_name: str, birth_date: date, sex: str, medications: list[Med
     return RemsForm(
         patient_name=patient_name, birth_date=birth_date, sex=sex,
         concomitant=concomitant_use(medications, session_day), monitoring_provider=provider,
-        site=site, session_date=session_day, dose_mg=float(dose_given["dose_mg"]),
-        lot_number=str(dose_given.get("lot_number", "")),
+        site=site, session_date=session_day, dose_mg=float(dose_mg),
+        lot_number=lot_number,
         minutes_first_device_to_end_of_monitoring=minutes, minutes_until_ready_to_leave=until_ready,
         vitals_acceptable_before_dosing=pre_dose_ok,
         vitals_acceptable_at_discharge=discharged_cleanly, bp_before_dosing=_bp(baseline),

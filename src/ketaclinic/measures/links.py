@@ -3,7 +3,6 @@
 import hashlib
 import secrets
 from datetime import date, timedelta
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -11,6 +10,8 @@ from sqlalchemy.orm import Session
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
 from ketaclinic.auth.actor import Actor
+from ketaclinic.courses import service as courses
+from ketaclinic.courses.models import Course
 from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, invalid
 from ketaclinic.integrations import email
 from ketaclinic.knowledge import instruments
@@ -37,7 +38,7 @@ def create(*, db: Session, patient_id: str, data: schemas.LinkIn,
     """A new link for the patient (the course's instruments unless named); emailed if asked."""
     patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
                                     purpose="questionnaire link")
-    course = service.active_course(db, patient.pk)
+    course = courses.latest(db, patient.pk)
     chosen = data.instruments or occasion_instruments(course.indication if course else "depression")
     known = instruments.instruments()
     for index, key in enumerate(chosen):
@@ -151,31 +152,14 @@ def submit(*, db: Session, request: MeasureRequest, answers: dict[str, list[int 
     return measures, alerts
 
 
-def occasion_on(plan: dict[str, Any] | None, induction: int, day: date) -> str | None:
-    """Which questionnaire occasion a course plan has on a day (None: none)."""
-    days = [date.fromisoformat(s["date"]) for s in (plan or {}).get("sessions") or []]
-    if not days:
-        return None
-    if day == days[0]:
-        return "baseline"
-    if induction and day == days[min(induction, len(days)) - 1] + timedelta(days=1):
-        return "end-of-induction"
-    return "before-session" if day in days else None
-
-
 def send_due(*, db: Session, day: date, actor: Actor) -> list[MeasureRequest]:
     """Links for every current course with an occasion on `day` (baseline at the first session,
     before each planned session, the day after the last induction session) that has none yet."""
-    from ketaclinic.evaluations.models import Evaluation
-    from ketaclinic.measures.trajectory import induction_count
-
-    courses = db.execute(select(Evaluation).where(Evaluation.status == "signed",
-                                                  Evaluation.signed_decision == "start",
-                                                  Evaluation.plan.is_not(None))).scalars().all()
+    planned = db.execute(select(Course).where(Course.plan_source.is_not(None))).scalars().all()
     created = []
-    for course in courses:
-        occasion = occasion_on(course.plan, induction_count(course), day)
-        if occasion is None or service.active_course(db, course.patient_pk) is not course:
+    for course in planned:
+        occasion = courses.occasion_on(course, day)
+        if occasion is None or courses.latest(db, course.patient_pk) is not course:
             continue
         already = db.execute(select(MeasureRequest.pk).where(
             MeasureRequest.course_pk == course.pk, MeasureRequest.due_on == day)).first()

@@ -21,7 +21,7 @@ class Measure(CorrectableMixin, RecordMixin, Base):
     patient_pk: Mapped[int] = mapped_column(ForeignKey("patient.pk", ondelete="RESTRICT"), index=True)
     site_pk: Mapped[int] = mapped_column(ForeignKey("site.pk", ondelete="RESTRICT"), index=True)
     # The course (a signed evaluation) the measure belongs to, when there is one.
-    course_pk: Mapped[int | None] = mapped_column(ForeignKey("evaluation.pk", ondelete="RESTRICT"),
+    course_pk: Mapped[int | None] = mapped_column(ForeignKey("course.pk", ondelete="RESTRICT"),
                                                   default=None)
     instrument: Mapped[str] = mapped_column(String(20), index=True)
     total: Mapped[int | None] = mapped_column(Integer, default=None)
@@ -56,7 +56,7 @@ class MeasureRequest(RecordMixin, Base):
 
     patient_pk: Mapped[int] = mapped_column(ForeignKey("patient.pk", ondelete="RESTRICT"), index=True)
     site_pk: Mapped[int] = mapped_column(ForeignKey("site.pk", ondelete="RESTRICT"))
-    course_pk: Mapped[int | None] = mapped_column(ForeignKey("evaluation.pk", ondelete="RESTRICT"),
+    course_pk: Mapped[int | None] = mapped_column(ForeignKey("course.pk", ondelete="RESTRICT"),
                                                   default=None)
     instruments: Mapped[list[str]] = mapped_column(JSON)
     occasion: Mapped[str] = mapped_column(String(30))
@@ -117,7 +117,7 @@ class CourseReview(RecordMixin, Base):
 
     __tablename__ = "course_review"
 
-    course_pk: Mapped[int] = mapped_column(ForeignKey("evaluation.pk", ondelete="RESTRICT"),
+    course_pk: Mapped[int] = mapped_column(ForeignKey("course.pk", ondelete="RESTRICT"),
                                            index=True)
     state: Mapped[str] = mapped_column(String(20))
     card: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -18,7 +18,7 @@ from sqlalchemy import Float, and_, case, cast, func, literal, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from ketaclinic.evaluations.models import Evaluation
+from ketaclinic.courses.models import Course
 from ketaclinic.knowledge import instruments
 from ketaclinic.knowledge.outcomes import benchmarks, table, wilson_interval
 from ketaclinic.measures.models import Measure
@@ -90,21 +90,21 @@ def compute(*, db: Session, site_pks: set[int] | frozenset[int], since: datetime
             until: datetime | None = None) -> list[OutcomeRow]:
     """Outcome rates per route and indication at the given sites, in one round of SQL."""
     dialect = db.get_bind().dialect.name
-    primary = _primary(Evaluation.indication)
+    primary = _primary(Course.indication)
     filters = [Measure.status == "final", Measure.site_pk.in_(site_pks),
-               Measure.instrument == primary, Evaluation.signed_decision == "start"]
+               Measure.instrument == primary]
     ordered = (Measure.taken_at, Measure.pk)
     # The baseline is the course's first measure, whatever the date range asked for.
     every = (select(
         Measure.pk.label("pk"), Measure.course_pk.label("course_pk"),
-        Measure.instrument.label("instrument"), Evaluation.route.label("route"),
-        Evaluation.indication.label("indication"), Measure.total.label("total"),
+        Measure.instrument.label("instrument"), Course.route.label("route"),
+        Course.indication.label("indication"), Measure.total.label("total"),
         Measure.taken_at.label("taken_at"),
         func.first_value(Measure.total).over(partition_by=Measure.course_pk,
                                              order_by=ordered).label("baseline"),
         func.first_value(Measure.taken_at).over(partition_by=Measure.course_pk,
                                                 order_by=ordered).label("baseline_at"))
-        .join(Evaluation, Evaluation.pk == Measure.course_pk)
+        .join(Course, Course.pk == Measure.course_pk)
         .where(*filters, Measure.total.is_not(None))).subquery("every")
     in_range = []
     if since:
@@ -174,15 +174,15 @@ def _side_effects(db: Session, site_pks: set[int] | frozenset[int], since: datet
     """Dosed sessions and those with a side effect recorded, per route and indication."""
     had = select(SessionEvent.session_pk).where(SessionEvent.kind == "side-effect").distinct(
         ).subquery()
-    query = select(TreatmentSession.route, Evaluation.indication, func.count(),
+    query = select(TreatmentSession.route, Course.indication, func.count(),
                    func.count(had.c.session_pk)).join(
-        Evaluation, Evaluation.pk == TreatmentSession.evaluation_pk).outerjoin(
+        Course, Course.pk == TreatmentSession.course_pk).outerjoin(
         had, had.c.session_pk == TreatmentSession.pk).where(
         TreatmentSession.dose_start.is_not(None), TreatmentSession.site_pk.in_(site_pks))
     if since:
         query = query.where(TreatmentSession.dose_start >= since)
     if until:
         query = query.where(TreatmentSession.dose_start < until)
-    query = query.group_by(TreatmentSession.route, Evaluation.indication)
+    query = query.group_by(TreatmentSession.route, Course.indication)
     return {(route, indication): (int(total), int(with_side)) for route, indication, total, with_side
             in db.execute(query)}

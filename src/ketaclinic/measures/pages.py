@@ -5,14 +5,13 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.permissions import Permission, allows
+from ketaclinic.courses import service as courses
 from ketaclinic.errors import Conflict, InvalidInput, NotFound
-from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.knowledge import crisis as crisis_advice
 from ketaclinic.knowledge import instruments
 from ketaclinic.knowledge.outcomes import Point
@@ -124,10 +123,7 @@ async def portal_submit(request: Request, request_id: str,
 
 
 def _course_views(db: Session, patient_pk: int, tz: str) -> list[trajectory.CourseView]:
-    courses = db.execute(select(Evaluation).where(
-        Evaluation.patient_pk == patient_pk, Evaluation.status == "signed",
-        Evaluation.signed_decision == "start").order_by(Evaluation.signed_at.desc())).scalars()
-    return [trajectory.course_view(db, c, tz) for c in courses]
+    return [trajectory.course_view(db, c, tz) for c in courses.courses_of(db, patient_pk)]
 
 
 def _charted_by_courses(instrument: str, points: list[Point],

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic.clinics.models import Site
-from ketaclinic.evaluations.models import Evaluation
+from ketaclinic.courses.models import Course
 from ketaclinic.measures.models import Measure, MeasureAnswer
 from ketaclinic.patients.models import Patient
 from ketaclinic.settings import get_settings
@@ -71,10 +71,10 @@ def rows(*, db: Session, site_pks: set[int] | frozenset[int]) -> Iterator[list[s
     """The export's rows (header first), one per measure at the given sites."""
     yield list(COLUMNS)
     query = (select(Measure, Patient.id, Patient.birth_date, Patient.sex, Site.code,
-                    Evaluation.route, Evaluation.indication)
+                    Course.route, Course.indication)
              .join(Patient, Patient.pk == Measure.patient_pk)
              .join(Site, Site.pk == Measure.site_pk)
-             .outerjoin(Evaluation, Evaluation.pk == Measure.course_pk)
+             .outerjoin(Course, Course.pk == Measure.course_pk)
              .where(Measure.status == "final", Measure.site_pk.in_(site_pks))
              .order_by(Measure.patient_pk, Measure.taken_at))
     first_of_course: dict[int, date] = {}

@@ -11,9 +11,9 @@ from ketaclinic import clock
 from ketaclinic.audit import service as audit
 from ketaclinic.auth.actor import Actor
 from ketaclinic.clinics.models import Network, Site
+from ketaclinic.courses import service as courses
 from ketaclinic.db import insert_many
 from ketaclinic.errors import invalid
-from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.knowledge import alert_rules, crisis, instruments
 from ketaclinic.knowledge.outcomes import table
 from ketaclinic.measures import schemas
@@ -28,18 +28,10 @@ def shows_crisis_contacts(rule: str) -> bool:
     return alert_rules.is_crisis(rule)
 
 
-def active_course(db: Session, patient_pk: int) -> Evaluation | None:
-    """The patient's latest evaluation signed to start a course, if any."""
-    return db.execute(select(Evaluation).where(
-        Evaluation.patient_pk == patient_pk, Evaluation.status == "signed",
-        Evaluation.signed_decision == "start").order_by(Evaluation.signed_at.desc()).limit(1)
-    ).scalar_one_or_none()
-
-
 def prescriber_of(db: Session, patient_pk: int) -> str | None:
     """The prescriber who signed the patient's current course (who alerts go to)."""
-    course = active_course(db, patient_pk)
-    return course.signed_by if course else None
+    course = courses.latest(db, patient_pk)
+    return course.prescriber if course else None
 
 
 def crisis_contacts(db: Session, site_pk: int | None = None) -> list[str]:
@@ -74,7 +66,7 @@ def record(*, db: Session, patient: Patient, instrument: str, answers: list[Any]
                       f"{patient.birth_date.isoformat()} to now")
     if not patient.site_pks:
         raise invalid("patient", "has no site", "a patient registered at a site")
-    course = active_course(db, patient.pk)
+    course = courses.latest(db, patient.pk)
     site_pk = request.site_pk if request else sorted(patient.site_pks)[0]
     previous = db.execute(select(Measure.total).where(
         Measure.patient_pk == patient.pk, Measure.instrument == instrument,

@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session
 
 from ketaclinic.audit import service as audit
 from ketaclinic.auth.actor import Actor
+from ketaclinic.courses import service as courses
+from ketaclinic.courses.models import Course
 from ketaclinic.errors import Conflict, NotFound, invalid
-from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.knowledge import instruments
 from ketaclinic.knowledge.outcomes import (
     Lines,
@@ -40,7 +41,7 @@ DECISIONS = {"continue-maintenance": "Continue to maintenance",
 class CourseView:
     """Everything the trajectory page shows for one course."""
 
-    course: Evaluation
+    course: Course
     instrument: str
     points: list[Point]
     session_days: list[date]
@@ -77,16 +78,7 @@ def _local(moment: datetime, tz: ZoneInfo) -> date:
     return moment.astimezone(tz).date()
 
 
-def induction_count(course: Evaluation) -> int:
-    """How many sessions the course's first (induction) phase plans."""
-    sessions = (course.plan or {}).get("sessions") or []
-    if not sessions:
-        return 0
-    first = sessions[0]["phase"]
-    return sum(1 for s in sessions if s["phase"] == first)
-
-
-def course_view(db: Session, course: Evaluation, time_zone: str) -> CourseView:
+def course_view(db: Session, course: Course, time_zone: str) -> CourseView:
     """The course's scores, sessions and the cards they call for."""
     tz = ZoneInfo(time_zone)
     key = primary_instrument(course.indication)
@@ -95,10 +87,10 @@ def course_view(db: Session, course: Evaluation, time_zone: str) -> CourseView:
         .order_by(Measure.taken_at)).scalars().all()
     points = [Point(_local(m.taken_at, tz), m.total) for m in measures if m.total is not None]
     doses = db.execute(select(TreatmentSession.dose_start).where(
-        TreatmentSession.evaluation_pk == course.pk, TreatmentSession.dose_start.is_not(None))
+        TreatmentSession.course_pk == course.pk, TreatmentSession.dose_start.is_not(None))
         .order_by(TreatmentSession.dose_start)).scalars().all()
     session_days = [_local(d, tz) for d in doses if d is not None]
-    count = induction_count(course)
+    count = courses.induction_count(course)
     decision = db.execute(select(CourseReview).where(CourseReview.course_pk == course.pk)
                           .order_by(CourseReview.created_at.desc()).limit(1)).scalar_one_or_none()
     card = None
@@ -118,7 +110,7 @@ def course_view(db: Session, course: Evaluation, time_zone: str) -> CourseView:
     return CourseView(course, key, points, session_days, count, line, card, decision, flag, late)
 
 
-def record_decision(*, db: Session, course: Evaluation, patient: Patient, decision: str, note: str,
+def record_decision(*, db: Session, course: Course, patient: Patient, decision: str, note: str,
                     actor: Actor, time_zone: str) -> CourseReview:
     """The prescriber's end-of-induction decision, stored beside the card it answered. Audited."""
     if decision not in DECISIONS:
@@ -140,6 +132,7 @@ def record_decision(*, db: Session, course: Evaluation, patient: Patient, decisi
     audit.record(db=db, actor=actor, action="decide", record_type="CourseReview", record_id=row.id,
                  patient_id=patient.id,
                  detail=f"end of induction: {card.state} ({card.fall_pct}% fall); {decision}")
+    courses.decided(db=db, course=course, decision=decision, actor=actor, patient_id=str(patient.id))
     return row
 
 

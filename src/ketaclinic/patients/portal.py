@@ -17,9 +17,10 @@ from ketaclinic.billing import estimate as estimates
 from ketaclinic.billing import payments, superbill
 from ketaclinic.billing.models import Invoice, Payment
 from ketaclinic.clinics.models import Site
+from ketaclinic.courses import service as courses
 from ketaclinic.decision.models import Enquiry
 from ketaclinic.errors import DomainError, NotFound, invalid, public_id
-from ketaclinic.evaluations.models import Consent, Evaluation
+from ketaclinic.evaluations.models import Consent
 from ketaclinic.knowledge import appointments as kinds
 from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling.availability import ACTIVE
@@ -52,20 +53,19 @@ def context(db: Session, patient: Patient) -> dict[str, Any]:
 def course_estimate(db: Session, patient: Patient) -> Any:
     """The cost of the patient's current course at their site's prices (None if it cannot be
     worked out: no course, no price list)."""
-    course = db.execute(select(Evaluation).where(
-        Evaluation.patient_pk == patient.pk, Evaluation.status == "signed",
-        Evaluation.signed_decision == "start", Evaluation.plan.is_not(None)).order_by(
-        Evaluation.pk.desc()).limit(1)).scalar_one_or_none()
+    planned = courses.courses_of(db, patient.pk, planned_only=True)
+    course = max(planned, key=lambda c: c.pk) if planned else None
     if course is None or not patient.site_pks or course.route not in ("iv", "esketamine", "im"):
         return None
     site = db.get(Site, sorted(patient.site_pks)[0])
     assert site is not None
-    dose = course.dose or {}
+    dose = course.dose
     try:
         return estimates.estimate(db=db, site=site, route=course.route,
-                                  sessions=len((course.plan or {}).get("sessions") or [1]),
+                                  sessions=len(course.sessions) or 1,
                                   on=clock.today(site.time_zone),
-                                  weight_kg=dose.get("weight_kg"), dose_mg=dose.get("dose_mg"))
+                                  weight_kg=dose.weight_kg if dose else None,
+                                  dose_mg=dose.dose_mg if dose else None)
     except DomainError:
         return None
 

@@ -12,8 +12,8 @@ from ketaclinic import clock
 from ketaclinic.audit import service as audit
 from ketaclinic.auth.actor import Actor
 from ketaclinic.clinics.models import Chair, Site
+from ketaclinic.courses.models import Course, PlannedSession
 from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, invalid
-from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.knowledge import appointments as rules
 from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling import availability, reminders
@@ -46,16 +46,16 @@ def _audit(db: Session, actor: Actor, appointment: Appointment, patient_id: obje
 
 
 def book(*, db: Session, site: Site, patient: Patient, kind: str, starts_at: datetime,
-         actor: Actor, chair_pk: int | None = None, evaluation: Evaluation | None = None,
+         actor: Actor, chair_pk: int | None = None, course: Course | None = None,
          course_session: int | None = None, note: str = "") -> Appointment:
     """Book one appointment, refused with the reasons when it does not fit."""
-    wanted = kind_of(kind, evaluation.indication if evaluation else "depression")
+    wanted = kind_of(kind, course.indication if course else "depression")
     site = lock_site(db, site.pk)
     found = availability.fit(db, site=site, kind=wanted, starts_at=starts_at, chair_pk=chair_pk)
     if found.problems:
         raise Conflict("cannot book: " + "; ".join(found.problems))
     appointment = Appointment(
-        site_pk=site.pk, patient_pk=patient.pk, evaluation_pk=evaluation.pk if evaluation else None,
+        site_pk=site.pk, patient_pk=patient.pk, course_pk=course.pk if course else None,
         kind=kind, chair_pk=found.chair.pk if found.chair else None, starts_at=starts_at,
         ends_at=found.ends_at, course_session=course_session, note=note[:500],
         created_by=actor.username)
@@ -78,23 +78,17 @@ class SlotProposal:
     alternatives: list[tuple[datetime, str | None]] = field(default_factory=list)
 
 
-def planned_sessions(evaluation: Evaluation) -> list[dict[str, object]]:
-    """The course plan's dated sessions."""
-    return list((evaluation.plan or {}).get("sessions") or [])
-
-
-def unbooked(db: Session, evaluation: Evaluation) -> list[dict[str, object]]:
+def unbooked(db: Session, course: Course) -> list[PlannedSession]:
     """The planned sessions with no active appointment."""
     taken = set(db.execute(select(Appointment.course_session).where(
-        Appointment.evaluation_pk == evaluation.pk, Appointment.status.in_(ACTIVE))).scalars())
-    return [s for s in planned_sessions(evaluation) if s["number"] not in taken]
+        Appointment.course_pk == course.pk, Appointment.status.in_(ACTIVE))).scalars())
+    return [s for s in course.sessions if s.number not in taken]
 
 
-def _week_bounds(evaluation: Evaluation, session: dict[str, object]) -> tuple[date, date]:
+def _week_bounds(course: Course, session: PlannedSession) -> tuple[date, date]:
     """The days an alternative may take: the planned session's own week of the course."""
-    first = date.fromisoformat(str(planned_sessions(evaluation)[0]["date"]))
-    week = int(str(session.get("week") or 1))
-    start = first + timedelta(days=7 * (week - 1))
+    first = course.sessions[0].planned_on
+    start = first + timedelta(days=7 * (session.week - 1))
     return start, start + timedelta(days=6)
 
 
@@ -102,19 +96,19 @@ def _spaced(day: date, others: list[date], min_days: int) -> bool:
     return all(abs((day - other).days) >= min_days for other in others)
 
 
-def propose_series(*, db: Session, site: Site, evaluation: Evaluation, at: time
+def propose_series(*, db: Session, site: Site, course: Course, at: time
                    ) -> list[SlotProposal]:
     """Check every unbooked planned session at the same local time; for each that does not fit,
     the nearest valid alternatives within its week that keep the course's spacing. Saves nothing."""
-    wanted = kind_of(evaluation.route, evaluation.indication)
+    wanted = kind_of(course.route, course.indication)
     held: list[Held] = []
     chosen: dict[int, date] = {}
-    booked_days = _booked_days(db, evaluation)
+    booked_days = _booked_days(db, course)
     proposals = []
-    todo = unbooked(db, evaluation)
-    planned = {int(str(s["number"])): date.fromisoformat(str(s["date"])) for s in todo}
+    todo = unbooked(db, course)
+    planned = {s.number: s.planned_on for s in todo}
     for session in todo:
-        number = int(str(session["number"]))
+        number = session.number
         day = planned[number]  # the plan already keeps the course's spacing
         starts_at = availability.at_local(site, day, at)
         found = availability.fit(db, site=site, kind=wanted, starts_at=starts_at, also_held=held)
@@ -125,7 +119,7 @@ def propose_series(*, db: Session, site: Site, evaluation: Evaluation, at: time
                              found.ends_at, wanted.kind))
             chosen[number] = day
         else:
-            first, last = _week_bounds(evaluation, session)
+            first, last = _week_bounds(course, session)
             spaced_from = booked_days + list(chosen.values()) + [
                 d for n, d in planned.items() if n > number]
             proposal.alternatives = _alternatives(db, site, wanted, day, at, first, last,
@@ -140,9 +134,9 @@ def propose_series(*, db: Session, site: Site, evaluation: Evaluation, at: time
     return proposals
 
 
-def _booked_days(db: Session, evaluation: Evaluation) -> list[date]:
+def _booked_days(db: Session, course: Course) -> list[date]:
     site_zone = {s.pk: availability.zone_of(s) for s in db.execute(select(Site)).scalars()}
-    rows = db.execute(select(Appointment).where(Appointment.evaluation_pk == evaluation.pk,
+    rows = db.execute(select(Appointment).where(Appointment.course_pk == course.pk,
                                                 Appointment.status.in_(ACTIVE))).scalars()
     return [a.starts_at.astimezone(site_zone[a.site_pk]).date() for a in rows]
 
@@ -182,17 +176,17 @@ def _times(opening: tuple[time, time], step: int) -> list[time]:
     return [time(m // 60, m % 60) for m in range(start, end, step)]
 
 
-def book_series(*, db: Session, site: Site, evaluation: Evaluation, patient: Patient,
+def book_series(*, db: Session, site: Site, course: Course, patient: Patient,
                 slots: list[tuple[int, datetime]], actor: Actor) -> list[Appointment]:
     """Book the chosen slots of a series all together, or none (each problem named)."""
-    wanted = kind_of(evaluation.route, evaluation.indication)
+    wanted = kind_of(course.route, course.indication)
     site = lock_site(db, site.pk)
-    open_numbers = {int(str(s["number"])) for s in unbooked(db, evaluation)}
+    open_numbers = {s.number for s in unbooked(db, course)}
     zone = availability.zone_of(site)
     problems: list[FieldProblem] = []
     held: list[Held] = []
     fits = []
-    days = _booked_days(db, evaluation)
+    days = _booked_days(db, course)
     for index, (number, starts_at) in enumerate(slots):
         field_name = f"slots[{index}]"
         if number not in open_numbers:
@@ -219,7 +213,7 @@ def book_series(*, db: Session, site: Site, evaluation: Evaluation, patient: Pat
     made = []
     for number, found in fits:
         appointment = Appointment(
-            site_pk=site.pk, patient_pk=patient.pk, evaluation_pk=evaluation.pk,
+            site_pk=site.pk, patient_pk=patient.pk, course_pk=course.pk,
             kind=wanted.kind, chair_pk=found.chair.pk if found.chair else None,
             starts_at=found.starts_at, ends_at=found.ends_at, course_session=number,
             series_id=series, created_by=actor.username)
@@ -239,16 +233,15 @@ def move(*, db: Session, appointment: Appointment, starts_at: datetime, patient:
     """Move one appointment (the others of its series stay as they are)."""
     if appointment.status != BOOKED:
         raise Conflict(f"the appointment is {appointment.status}")
-    evaluation = db.get(Evaluation, appointment.evaluation_pk) if appointment.evaluation_pk \
-        else None
-    wanted = kind_of(appointment.kind, evaluation.indication if evaluation else "depression")
+    course = db.get(Course, appointment.course_pk) if appointment.course_pk else None
+    wanted = kind_of(appointment.kind, course.indication if course else "depression")
     site = lock_site(db, appointment.site_pk)
     found = availability.fit(db, site=site, kind=wanted, starts_at=starts_at, chair_pk=chair_pk,
                              ignore_pk=appointment.pk)
-    if evaluation is not None:
+    if course is not None:
         zone = availability.zone_of(site)
         others = [a.starts_at.astimezone(zone).date() for a in db.execute(select(Appointment).where(
-            Appointment.evaluation_pk == evaluation.pk, Appointment.status.in_(ACTIVE),
+            Appointment.course_pk == course.pk, Appointment.status.in_(ACTIVE),
             Appointment.pk != appointment.pk)).scalars()]
         if not _spaced(starts_at.astimezone(zone).date(), others, wanted.min_days_apart):
             found.problems.append(f"less than {wanted.min_days_apart} day(s) from another "

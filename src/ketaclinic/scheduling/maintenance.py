@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from ketaclinic import clock
 from ketaclinic.clinics.models import Site
-from ketaclinic.evaluations.models import Evaluation
+from ketaclinic.courses.models import Course
 from ketaclinic.knowledge import appointments as rules
 from ketaclinic.measures import trajectory
 from ketaclinic.patients.models import Patient, PatientMrn
@@ -22,7 +22,7 @@ class Due:
     """One patient's next maintenance session."""
 
     patient: Patient
-    course: Evaluation
+    course: Course
     last_session: date
     interval_days: int
     basis: str
@@ -33,12 +33,11 @@ class Due:
 def due_list(db: Session, site: Site) -> list[Due]:
     """Courses of the site's patients in maintenance with no future session booked, by due date."""
     today = clock.today(zone_of(site))
-    courses = db.execute(select(Evaluation, Patient).join(
-        Patient, Patient.pk == Evaluation.patient_pk).join(
+    courses = db.execute(select(Course, Patient).join(
+        Patient, Patient.pk == Course.patient_pk).join(
         PatientMrn, PatientMrn.patient_pk == Patient.pk).where(
-        PatientMrn.site_pk == site.pk, Evaluation.status == "signed",
-        Evaluation.signed_decision == "start", Evaluation.plan.is_not(None))).all()
-    booked = set(db.execute(select(Appointment.evaluation_pk).where(
+        PatientMrn.site_pk == site.pk, Course.plan_source.is_not(None))).all()
+    booked = set(db.execute(select(Appointment.course_pk).where(
         Appointment.status.in_(ACTIVE), Appointment.starts_at >= clock.now())).scalars())
     found = []
     latest: dict[int, int] = {}

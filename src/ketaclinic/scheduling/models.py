@@ -69,8 +69,8 @@ class Appointment(RecordMixin, Base):
     site_pk: Mapped[int] = mapped_column(ForeignKey("site.pk", ondelete="RESTRICT"))
     patient_pk: Mapped[int] = mapped_column(ForeignKey("patient.pk", ondelete="RESTRICT"),
                                             index=True)
-    evaluation_pk: Mapped[int | None] = mapped_column(ForeignKey("evaluation.pk",
-                                                                 ondelete="RESTRICT"), default=None)
+    course_pk: Mapped[int | None] = mapped_column(ForeignKey("course.pk", ondelete="RESTRICT"),
+                                                  default=None)
     kind: Mapped[str] = mapped_column(String(20))
     chair_pk: Mapped[int | None] = mapped_column(ForeignKey("chair.pk", ondelete="RESTRICT"),
                                                  default=None)

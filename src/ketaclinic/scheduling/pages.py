@@ -14,8 +14,9 @@ from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.permissions import Permission, allows
 from ketaclinic.clinics import service as clinics
 from ketaclinic.clinics.models import Site
+from ketaclinic.courses.models import Course
+from ketaclinic.courses.service import courses_of, plan_of
 from ketaclinic.errors import Conflict, Forbidden, InvalidInput, NotFound, invalid, public_id
-from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling import attendance, booking, maintenance, schemas, views
@@ -88,10 +89,7 @@ def patient_page(request: Request, patient_id: str,
                                     purpose="appointments")
     rows = db.execute(select(Appointment, Site).join(Site, Site.pk == Appointment.site_pk).where(
         Appointment.patient_pk == patient.pk).order_by(Appointment.starts_at.desc())).all()
-    courses = db.execute(select(Evaluation).where(
-        Evaluation.patient_pk == patient.pk, Evaluation.status == "signed",
-        Evaluation.signed_decision == "start", Evaluation.plan.is_not(None)).order_by(
-        Evaluation.pk.desc())).scalars().all()
+    courses = [(c, plan_of(c)) for c in courses_of(db, patient.pk, planned_only=True)]
     reminder_state = {r.appointment_pk: r for r in db.execute(select(Reminder).where(
         Reminder.appointment_pk.in_([a.pk for a, _ in rows])).order_by(Reminder.pk)).scalars()}
     db.commit()
@@ -110,7 +108,7 @@ def _booking_page(request: Request, db: Session, actor: Actor, patient_id: str,
                                     purpose="course booking")
     course = course_of(db, patient, evaluation_id)
     appointments = db.execute(select(Appointment).where(
-        Appointment.evaluation_pk == course.pk).order_by(Appointment.starts_at)).scalars().all()
+        Appointment.course_pk == course.pk).order_by(Appointment.starts_at)).scalars().all()
     sites = [s for s in clinics.sites_of(db=db, actor=actor) if s.pk in patient.site_pks]
     zones = {s.pk: zone_of(s) for s in db.execute(select(Site)).scalars()}
     by_session: dict[int, Appointment] = {}
@@ -119,7 +117,7 @@ def _booking_page(request: Request, db: Session, actor: Actor, patient_id: str,
             by_session[a.course_session] = a
     db.commit()
     return render(request, "scheduling/booking.html", status_code=status_code, patient=patient,
-                  course=course, sessions=booking.planned_sessions(course),
+                  course=course, plan=plan_of(course),
                   by_session=by_session, history=appointments, zones=zones, sites=sites,
                   proposal=proposal, errors=errors or [], values=values or {},
                   chair_name=lambda pk: booking.chair_name(db, pk))
@@ -147,7 +145,7 @@ async def proposal_page(request: Request, patient_id: str, evaluation_id: str,
         patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
                                         purpose="propose a series")
         proposal = booking.propose_series(db=db, site=site_by_code(db, data.site, actor),
-                                          evaluation=course_of(db, patient, evaluation_id),
+                                          course=course_of(db, patient, evaluation_id),
                                           at=data.at)
     except (InvalidInput, Conflict) as exc:
         db.rollback()
@@ -172,7 +170,7 @@ async def series_page(request: Request, patient_id: str, evaluation_id: str,
         patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
                                         purpose="book a series")
         booking.book_series(db=db, site=site_by_code(db, data.site, actor),
-                            evaluation=course_of(db, patient, evaluation_id), patient=patient,
+                            course=course_of(db, patient, evaluation_id), patient=patient,
                             slots=[(s.course_session, s.starts_at) for s in data.slots],
                             actor=actor)
     except (InvalidInput, Conflict) as exc:
@@ -253,13 +251,12 @@ async def check_in_page(request: Request, appointment_id: str,
                         db: Session = Depends(get_db)) -> Response:
     """Open the treatment session from the appointment, at its chair."""
     found = appointment_of(db, appointment_id, actor)
-    if found.status != "booked" or found.chair_pk is None or found.evaluation_pk is None:
+    if found.status != "booked" or found.chair_pk is None or found.course_pk is None:
         raise Conflict("only a booked treatment appointment of a course can be checked in")
     from ketaclinic.clinics.models import Chair
 
     chair_id = db.execute(select(Chair.id).where(Chair.pk == found.chair_pk)).scalar_one()
-    evaluation_id = db.execute(select(Evaluation.id).where(Evaluation.pk == found.evaluation_pk)
-                               ).scalar_one()
+    evaluation_id = db.execute(select(Course.id).where(Course.pk == found.course_pk)).scalar_one()
     patient_id = db.execute(select(Patient.id).where(Patient.pk == found.patient_pk)).scalar_one()
     try:
         session = treatments.open_session(
@@ -299,8 +296,8 @@ async def maintenance_book(request: Request, evaluation_id: str,
     """Book the next maintenance session of a course."""
     form = await request.form()
     code = str(form.get("site", ""))
-    course = db.execute(select(Evaluation).where(
-        Evaluation.id == public_id(evaluation_id, "evaluation"))).scalar_one_or_none()
+    course = db.execute(select(Course).where(
+        Course.id == public_id(evaluation_id, "evaluation"))).scalar_one_or_none()
     if course is None:
         raise NotFound("no such course")
     # The course's patient first: a course out of reach is 404 whatever the form says.
@@ -309,7 +306,7 @@ async def maintenance_book(request: Request, evaluation_id: str,
     try:
         where = site_by_code(db, code, actor)
         booking.book(db=db, site=where, patient=patient, kind=course.route, actor=actor,
-                     evaluation=course, note="maintenance",
+                     course=course, note="maintenance",
                      starts_at=_local_moment(where, str(form.get("day", "")),
                                              str(form.get("time", ""))))
     except (InvalidInput, Conflict) as exc:

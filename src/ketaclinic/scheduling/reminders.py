@@ -80,20 +80,20 @@ def message(db: Session, appointment: Appointment, patient: Patient,
 
 def _questionnaire(db: Session, appointment: Appointment, patient: Patient) -> str | None:
     """A questionnaire link when the course has one due on the appointment's day."""
-    from ketaclinic.evaluations.models import Evaluation
+    from ketaclinic.courses import service as courses
+    from ketaclinic.courses.models import Course
     from ketaclinic.measures import links
     from ketaclinic.measures import schemas as measure_schemas
     from ketaclinic.measures.models import MeasureRequest
-    from ketaclinic.measures.trajectory import induction_count
 
-    if appointment.evaluation_pk is None:
+    if appointment.course_pk is None:
         return None
-    course = db.get(Evaluation, appointment.evaluation_pk)
+    course = db.get(Course, appointment.course_pk)
     site = db.get(Site, appointment.site_pk)
     if course is None or site is None:
         return None
     day = appointment.starts_at.astimezone(zone_of(site)).date()
-    occasion = links.occasion_on(course.plan, induction_count(course), day)
+    occasion = courses.occasion_on(course, day)
     if occasion is None or db.execute(select(MeasureRequest.pk).where(
             MeasureRequest.course_pk == course.pk, MeasureRequest.due_on == day)).first():
         return None

@@ -11,6 +11,8 @@ from ketaclinic.auth.models import User
 from ketaclinic.auth.permissions import Permission
 from ketaclinic.clinics.models import Chair, Site
 from ketaclinic.clinics.service import site_by_code
+from ketaclinic.courses import service as courses
+from ketaclinic.courses.models import Course
 from ketaclinic.errors import NotFound, invalid, public_id
 from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.patients import service as patients
@@ -33,14 +35,15 @@ def appointment_of(db: Session, appointment_id: object, actor: Actor) -> Appoint
     return found
 
 
-def course_of(db: Session, patient: Patient, evaluation_id: object) -> Evaluation:
-    """A signed course (evaluation with a plan) of the patient."""
-    found = db.execute(select(Evaluation).where(
-        Evaluation.id == public_id(evaluation_id, "evaluation"),
-        Evaluation.patient_pk == patient.pk)).scalar_one_or_none()
-    if found is None:
-        raise NotFound("no such evaluation")
-    if found.status != "signed" or found.signed_decision != "start" or not found.plan:
+def course_of(db: Session, patient: Patient, evaluation_id: object) -> Course:
+    """A course of the patient with a dated plan, by the id of the evaluation that started it."""
+    key = public_id(evaluation_id, "evaluation")
+    found = db.execute(select(Course).where(Course.id == key, Course.patient_pk == patient.pk)
+                       ).scalar_one_or_none()
+    if found is None or not found.sessions:
+        if found is None and db.execute(select(Evaluation.pk).where(
+                Evaluation.id == key, Evaluation.patient_pk == patient.pk)).first() is None:
+            raise NotFound("no such evaluation")
         raise invalid("evaluation_id", "the evaluation is not a signed course with a plan",
                       "a course signed to start")
     return found
@@ -81,7 +84,7 @@ def book(data: schemas.AppointmentIn, actor: Actor = Depends(require(Permission.
     evaluation = course_of(db, patient, data.evaluation_id) if data.evaluation_id else None
     made = booking.book(db=db, site=site, patient=patient, kind=data.kind,
                         starts_at=_aware(data.starts_at, "starts_at"), actor=actor,
-                        chair_pk=chair_pk_of(db, data.chair_id, site), evaluation=evaluation,
+                        chair_pk=chair_pk_of(db, data.chair_id, site), course=evaluation,
                         course_session=data.course_session, note=data.note)
     db.commit()
     return out(db, made)
@@ -162,7 +165,7 @@ def propose(patient_id: str, evaluation_id: str, data: schemas.ProposalIn,
     patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
                                     purpose="propose a series")
     proposal = booking.propose_series(db=db, site=site_by_code(db, data.site, actor),
-                                      evaluation=course_of(db, patient, evaluation_id),
+                                      course=course_of(db, patient, evaluation_id),
                                       at=data.at)
     db.commit()
     return [schemas.SlotProposalOut(
@@ -181,7 +184,7 @@ def book_series(patient_id: str, evaluation_id: str, data: schemas.SeriesIn,
                                     purpose="book a series")
     made = booking.book_series(
         db=db, site=site_by_code(db, data.site, actor),
-        evaluation=course_of(db, patient, evaluation_id), patient=patient, actor=actor,
+        course=course_of(db, patient, evaluation_id), patient=patient, actor=actor,
         slots=[(s.course_session, _aware(s.starts_at, f"slots[{i}].starts_at"))
                for i, s in enumerate(data.slots)])
     db.commit()
@@ -195,7 +198,8 @@ def unbooked(patient_id: str, evaluation_id: str,
     """The course's planned sessions that have no appointment."""
     patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
                                     purpose="unbooked sessions")
-    result = booking.unbooked(db, course_of(db, patient, evaluation_id))
+    result = [courses.session_data(s) for s in booking.unbooked(db, course_of(db, patient,
+                                                                               evaluation_id))]
     db.commit()
     return result
 

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
 from ketaclinic.auth.actor import Actor
+from ketaclinic.courses import service as courses
 from ketaclinic.evaluations import service as evaluations
 from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.knowledge.checkin import checks, checks_for
@@ -23,7 +24,8 @@ from ketaclinic.treatments.models import TreatmentSession
 def _automatic(db: Session, session: TreatmentSession, patient_id: str,
                actor: Actor) -> dict[str, tuple[bool, str]]:
     patient = patients.chart(db=db, patient_id=patient_id, actor=actor)
-    evaluation = db.execute(select(Evaluation).where(Evaluation.pk == session.evaluation_pk)
+    course = courses.by_pk(db, session.course_pk)
+    evaluation = db.execute(select(Evaluation).where(Evaluation.pk == course.evaluation_pk)
                             ).scalar_one()
     today = patients.local_today(patient)
     zone = patients.time_zone_of(patient)

@@ -1,14 +1,28 @@
 """Tables for treatment sessions, their readings, alarms and events, and the monitor inbox."""
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Float, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ketaclinic.db import Base, RecordMixin, UTCDateTime
+from ketaclinic.db import Base, RecordMixin, TypedJSON, UTCDateTime
 
 OPEN, DISCHARGED = "open", "discharged"
+
+
+@dataclass(frozen=True)
+class GivenDose:
+    """The dose given at the chair: how much, from which lot, and what it was checked against."""
+
+    dose_mg: float
+    route: str
+    lot_number: str = ""
+    mg_per_kg: float | None = None
+    planned_dose_mg: float | None = None
+    device_times: tuple[str, ...] = ()
+    override_reason: str | None = None
 
 
 class TreatmentSession(RecordMixin, Base):
@@ -18,7 +32,7 @@ class TreatmentSession(RecordMixin, Base):
     __table_args__ = (Index("ix_treatment_session_chair_status", "chair_pk", "status"),)
 
     patient_pk: Mapped[int] = mapped_column(ForeignKey("patient.pk", ondelete="RESTRICT"), index=True)
-    evaluation_pk: Mapped[int] = mapped_column(ForeignKey("evaluation.pk", ondelete="RESTRICT"))
+    course_pk: Mapped[int] = mapped_column(ForeignKey("course.pk", ondelete="RESTRICT"))
     site_pk: Mapped[int] = mapped_column(ForeignKey("site.pk", ondelete="RESTRICT"))
     chair_pk: Mapped[int] = mapped_column(ForeignKey("chair.pk", ondelete="RESTRICT"))
     route: Mapped[str] = mapped_column(String(20))
@@ -26,7 +40,7 @@ class TreatmentSession(RecordMixin, Base):
     checked_in_at: Mapped[datetime] = mapped_column(UTCDateTime)
     dose_start: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     dose_end: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
-    dose_given: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    dose_given: Mapped[GivenDose | None] = mapped_column(TypedJSON(GivenDose), default=None)
     ordered_by: Mapped[str | None] = mapped_column(String(150), default=None)
     # {check id: {"ok": bool, "by": username, "at": iso time, "detail": text}}
     checks: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -16,9 +16,9 @@ from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.models import User
 from ketaclinic.auth.permissions import Permission, allows
 from ketaclinic.clinics.models import Chair
+from ketaclinic.courses import service as courses
 from ketaclinic.db import session_factory
 from ketaclinic.errors import Conflict, Forbidden, InvalidInput, invalid
-from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.inventory import session_panel
 from ketaclinic.knowledge import session_events
 from ketaclinic.knowledge.monitoring import observation_ends
@@ -52,8 +52,7 @@ def _context(db: Session, actor: Actor, session_id: str) -> dict[str, Any]:
                              actor=actor)
     state = treatments.status_of(db=db, session=session)
     chair = db.execute(select(Chair).where(Chair.pk == session.chair_pk)).scalar_one()
-    evaluation = db.execute(select(Evaluation).where(Evaluation.pk == session.evaluation_pk)
-                            ).scalar_one()
+    course = courses.by_pk(db, session.course_pk)
     events = db.execute(select(SessionEvent).where(SessionEvent.session_pk == session.pk)
                         .order_by(SessionEvent.at)).scalars().all()
     addenda = db.execute(select(SessionAddendum).where(SessionAddendum.session_pk == session.pk)
@@ -64,7 +63,8 @@ def _context(db: Session, actor: Actor, session_id: str) -> dict[str, Any]:
                              .order_by(User.username)).scalars().all()
     codes = session_events.event_codes()
     return {
-        "session": session, "patient": patient, "chair": chair, "evaluation": evaluation,
+        "session": session, "patient": patient, "chair": chair, "course": course,
+        "dose": courses.chair_dose(course, treatments.weight_today(db, session)),
         "state": state, "events": events, "addenda": addenda, "tz": tz,
         "checks": flows.checks_for(session.route), "failed": flows.failed_checks(session),
         "missing": state["discharge_missing"], "moass": treatments.latest_score(db, session, "moass"),

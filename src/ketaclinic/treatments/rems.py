@@ -44,8 +44,8 @@ def form_for(*, db: Session, session_id: str, actor: Actor,
     readings = [treatments.as_reading(r) for r in treatments.readings_of(db=db,
                                                                           session_pk=session.pk)]
     baseline = treatments.baseline_of(db, session)
-    first_device = min([datetime.fromisoformat(t) for t in session.dose_given.get("device_times")
-                        or []] or [session.dose_start])
+    first_device = min([datetime.fromisoformat(t) for t in session.dose_given.device_times]
+                       or [session.dose_start])
     ready = first_device + timedelta(minutes=ready_to_leave_min) if ready_to_leave_min else None
     cleanly = None if session.status != DISCHARGED else session.discharge_override is None
     return fill(
@@ -53,7 +53,8 @@ def form_for(*, db: Session, session_id: str, actor: Actor,
         medications=list(screening_record(patient).medications),
         provider=session.ordered_by or session.created_by, site=site.name,
         session_day=session.dose_start.astimezone(ZoneInfo(site.time_zone)).date(),
-        dose_given=session.dose_given, first_device=first_device,
+        dose_mg=session.dose_given.dose_mg, lot_number=session.dose_given.lot_number,
+        first_device=first_device,
         monitoring_ended=session.discharged_at, ready_to_leave=ready, readings=readings,
         baseline=baseline,
         moass_scores=[e.value for e in events if e.kind == "moass" and e.value is not None],

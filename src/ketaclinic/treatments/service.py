@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
@@ -15,6 +16,7 @@ from ketaclinic.audit import service as audit
 from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.models import User
 from ketaclinic.clinics.models import Chair
+from ketaclinic.courses import service as courses
 from ketaclinic.db import insert_many
 from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, invalid, public_id
 from ketaclinic.evaluations.models import Evaluation
@@ -31,12 +33,13 @@ from ketaclinic.knowledge.monitoring import (
 )
 from ketaclinic.knowledge.vital_limits import plausible_ranges
 from ketaclinic.patients import service as patients
-from ketaclinic.patients.models import Patient
+from ketaclinic.patients.models import ENTERED_IN_ERROR, Patient, VitalSigns
 from ketaclinic.patients.service import FUTURE_TOLERANCE, pressure_problems, vital_problems
 from ketaclinic.treatments import flows, schemas
 from ketaclinic.treatments.models import (
     DISCHARGED,
     OPEN,
+    GivenDose,
     SessionAddendum,
     SessionAlarm,
     SessionEvent,
@@ -64,15 +67,16 @@ def open_session(*, db: Session, patient_id: str, data: schemas.SessionIn,
     assert isinstance(evaluation, Evaluation) and isinstance(chair, Chair)
     if evaluation.patient_pk != patient.pk:
         raise NotFound("no such evaluation")
-    if evaluation.status != "signed" or evaluation.signed_decision != "start":
+    course = courses.of_evaluation(db, evaluation.pk)
+    if course is None:
         raise Conflict("the evaluation is not signed to start: no session can be opened")
     if chair.site_pk not in patient.site_pks or chair.site_pk not in actor.site_pks:
         raise invalid("chair_id", "the chair is not at this patient's site and yours",
                       "a chair of the site")
     if session_at_chair(db=db, chair_pk=chair.pk) is not None:
         raise Conflict(f"{chair.name} already has an open session")
-    session = TreatmentSession(patient_pk=patient.pk, evaluation_pk=evaluation.pk,
-                               site_pk=chair.site_pk, chair_pk=chair.pk, route=evaluation.route,
+    session = TreatmentSession(patient_pk=patient.pk, course_pk=course.pk,
+                               site_pk=chair.site_pk, chair_pk=chair.pk, route=course.route,
                                checked_in_at=clock.now(), created_by=actor.username)
     db.add(session)
     db.flush()
@@ -268,6 +272,19 @@ def add_readings(*, db: Session, session_id: str, data: schemas.ReadingsIn,
     return stored, raised
 
 
+def weight_today(db: Session, session: TreatmentSession) -> float | None:
+    """The patient's latest weight charted today (in their site's time zone), if any."""
+    patient = db.execute(select(Patient).where(Patient.pk == session.patient_pk)).scalar_one()
+    zone = ZoneInfo(patients.time_zone_of(patient))
+    today = patients.local_today(patient)
+    recent = db.execute(select(VitalSigns.weight_kg, VitalSigns.measured_at).where(
+        VitalSigns.patient_pk == patient.pk, VitalSigns.weight_kg.is_not(None),
+        VitalSigns.status != ENTERED_IN_ERROR,
+        VitalSigns.measured_at >= clock.now() - timedelta(days=2))
+        .order_by(VitalSigns.measured_at.desc())).all()
+    return next((w for w, at in recent if at.astimezone(zone).date() == today), None)
+
+
 def patient_id_of(db: Session, session: TreatmentSession) -> uuid.UUID:
     """The public id of the session's patient."""
     return db.execute(select(Patient.id).where(Patient.pk == session.patient_pk)).scalar_one()
@@ -398,32 +415,31 @@ def start_dose(*, db: Session, session_id: str, data: schemas.DoseStartIn,
     problems = _device_problems(session, data, started)
     if problems:
         raise InvalidInput(problems)
-    given: dict[str, Any] = {"dose_mg": data.dose_mg, "lot_number": data.lot_number,
-                             "route": session.route}
-    evaluation = db.execute(select(Evaluation).where(Evaluation.pk == session.evaluation_pk)
-                            ).scalar_one()
-    planned = evaluation.dose or {}
-    weight = planned.get("weight_kg")
+    course = courses.by_pk(db, session.course_pk)
+    planned = courses.chair_dose(course, weight_today(db, session))
+    weight = planned.weight_kg
+    mg_per_kg = None
     if weight or session.route == "esketamine":
         try:
             checked = dosing.check_given(route=session.route, dose_mg=data.dose_mg,
-                                         weight_kg=weight, indication=evaluation.indication,
+                                         weight_kg=weight, indication=course.indication,
                                          override_reason=data.dose_override_reason)
         except dosing.DoseRefused as exc:
             raise invalid(exc.field, exc.message, exc.accepted) from None
-        if checked.mg_per_kg is not None:
-            given["mg_per_kg"] = checked.mg_per_kg
+        mg_per_kg = checked.mg_per_kg
     if reconcile.keeps_stock(db, session.site_pk) or reconcile.held_by_container(db, session.pk):
         reconcile.give_charted_dose(db=db, session=session, dose_mg=data.dose_mg,
                                     lot_number=data.lot_number, prescriber=prescriber.username,
                                     actor=actor, patient_id=patient_id_of(db, session))
-    given.update({"planned_dose_mg": planned.get("dose_mg"),
-                  "device_times": [t.isoformat() for t in data.device_times],
-                  "override_reason": data.dose_override_reason})
     session.dose_start = started
-    session.dose_given = given
+    session.dose_given = GivenDose(
+        dose_mg=data.dose_mg, route=session.route, lot_number=data.lot_number, mg_per_kg=mg_per_kg,
+        planned_dose_mg=planned.dose_mg,
+        device_times=tuple(t.isoformat() for t in data.device_times),
+        override_reason=data.dose_override_reason)
     session.ordered_by = prescriber.username
     db.flush()
+    courses.dose_given(db=db, course=course, actor=actor, patient_id=str(patient_id_of(db, session)))
     audit.record(db=db, actor=actor, action="dose", record_type="TreatmentSession",
                  record_id=session.id, patient_id=patient_id_of(db, session),
                  detail=f"{data.dose_mg:g} mg lot {data.lot_number} ordered by {prescriber.username}")

@@ -1,0 +1,1 @@
+"""Treatment courses: the signed dose, the dated plan, the course's state and its transitions."""
