@@ -21,11 +21,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic import migrate
-from ketaclinic.auth.actor import Actor
 from ketaclinic.clinics import service as clinics
 from ketaclinic.clinics.models import Site
 from ketaclinic.db import make_engine
 from ketaclinic.fhir.importer import import_bundle
+from ketaclinic.kernel.actor import Actor
 
 DEFAULT_FOLDER = Path(__file__).resolve().parents[1] / "examples" / "synthea"
 

@@ -27,9 +27,9 @@ from sqlalchemy.orm import Session
 
 from ketaclinic import migrate
 from ketaclinic.auth import service as auth
-from ketaclinic.auth.actor import Actor
 from ketaclinic.clinics import service as clinics
 from ketaclinic.db import insert_many, make_engine, set_engine
+from ketaclinic.kernel.actor import Actor
 from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling.availability import ACTIVE
 from ketaclinic.scheduling.models import Appointment
@@ -100,7 +100,7 @@ def measure(url: str, chairs: int, appointments: int) -> None:
     """Generate, then time the pages and the bare query."""
     from fastapi.testclient import TestClient
 
-    from ketaclinic.web.app import create_app
+    from ketaclinic.app import create_app
 
     engine = make_engine(url)
     migrate.upgrade(engine)

@@ -24,14 +24,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ketaclinic import clock, migrate
 from ketaclinic import db as dbmod
+from ketaclinic.app import create_app
 from ketaclinic.auth import service as auth
 from ketaclinic.auth import totp
-from ketaclinic.auth.actor import Actor
 from ketaclinic.clinics.models import Chair, Network, Site
 from ketaclinic.errors import DomainError
+from ketaclinic.kernel.actor import Actor
 from ketaclinic.patients import schemas
 from ketaclinic.patients import service as patients
-from ketaclinic.web.app import create_app
 
 PG_URL = os.environ.get("KETACLINIC_TEST_POSTGRES_URL", "")
 # Put every test at this moment (ISO 8601 with an offset), e.g. the night before a daylight-saving

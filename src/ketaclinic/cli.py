@@ -1,5 +1,6 @@
 """The `ketaclinic` command: database, demo data, server, users and the audit trail."""
 
+import contextlib
 import getpass
 import json
 import os
@@ -14,6 +15,7 @@ from rich.table import Table
 from typer.exceptions import TyperException
 
 from ketaclinic import clock
+from ketaclinic import worker as background
 from ketaclinic.billing.commands import billing_app
 from ketaclinic.cli_support import (
     console,
@@ -27,7 +29,7 @@ from ketaclinic.errors import DomainError
 from ketaclinic.fhir.commands import export_fhir, import_fhir
 from ketaclinic.inventory.commands import inventory_app
 from ketaclinic.measures.commands import measures_app
-from ketaclinic.scheduling.commands import schedule_app, worker
+from ketaclinic.scheduling.commands import schedule_app
 from ketaclinic.settings import SettingsError, get_settings
 
 app = typer.Typer(help="ketaclinic: run a ketamine therapy clinic.", no_args_is_help=True,
@@ -46,7 +48,6 @@ app.add_typer(measures_app, name="measures")
 app.add_typer(inventory_app, name="inventory")
 app.add_typer(schedule_app, name="schedule")
 app.add_typer(billing_app, name="billing")
-app.command("worker")(worker)
 app.command("import-fhir")(import_fhir)
 app.command("export-fhir")(export_fhir)
 @db_app.command("upgrade")
@@ -104,7 +105,7 @@ def serve(
     except SettingsError as exc:
         fail(str(exc))
     warn_if_clock_set()
-    uvicorn.run("ketaclinic.web.app:create_app", factory=True, host=host, port=port,
+    uvicorn.run("ketaclinic.app:create_app", factory=True, host=host, port=port,
                 proxy_headers=True, log_level="info")
 
 
@@ -118,9 +119,9 @@ def sites_create(
     network: Annotated[str, typer.Option(help="network name (first site only)")] = "",
 ) -> None:
     """Add a clinic site with its chairs (the first one also creates the network)."""
-    from ketaclinic.auth.actor import cli_actor
     from ketaclinic.clinics import service as clinics
     from ketaclinic.db import unit_of_work
+    from ketaclinic.kernel.actor import cli_actor
 
     try:
         with unit_of_work() as db:
@@ -140,9 +141,9 @@ def sites_chair_monitor(
     device: Annotated[str, typer.Option(help="monitor device id as sent in OBX-18 ('' to clear)")],
 ) -> None:
     """Map a bedside monitor to a chair so its readings reach the chair's session."""
-    from ketaclinic.auth.actor import cli_actor
     from ketaclinic.clinics import service as clinics
     from ketaclinic.db import unit_of_work
+    from ketaclinic.kernel.actor import cli_actor
 
     try:
         with unit_of_work() as db:
@@ -202,8 +203,8 @@ def users_create(
 ) -> None:
     """Create a user."""
     from ketaclinic.auth import service as auth
-    from ketaclinic.auth.actor import cli_actor
     from ketaclinic.db import unit_of_work
+    from ketaclinic.kernel.actor import cli_actor
 
     secret = password or getpass.getpass("Initial password: ")
     try:
@@ -439,9 +440,9 @@ def audit_show(
     import uuid
 
     from ketaclinic.audit import service as audit
-    from ketaclinic.auth.actor import cli_actor
     from ketaclinic.db import unit_of_work
     from ketaclinic.errors import NotFound
+    from ketaclinic.kernel.actor import cli_actor
     from ketaclinic.patients import service as patients
 
     try:
@@ -467,6 +468,27 @@ def audit_show(
 def app_args_given() -> bool:
     """Whether the command line had any arguments after the program name."""
     return len(sys.argv) > 1
+
+
+@app.command("worker")
+def worker(interval: Annotated[float, typer.Option(min=1, help="seconds between passes")] = 60,
+           once: Annotated[bool, typer.Option("--once", help="one pass, then exit")] = False
+           ) -> None:
+    """Send appointment reminders and alert escalation notices as they fall due (retrying
+    failures), until stopped."""
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    warn_if_clock_set()
+    if once:
+        done = background.run_once()
+        console.print(f"reminders: {done.sent} sent, {done.retrying} to retry, {done.failed} "
+                          f"failed; alerts: {done.escalated} escalated, {done.notices_sent} "
+                          f"notices sent, {done.notices_failed} failed")
+        return
+    err_console.print(f"sending reminders and alert notices every {interval:g} s; Ctrl-C stops")
+    with contextlib.suppress(KeyboardInterrupt):
+        background.run_forever(interval)
 
 
 def main() -> None:

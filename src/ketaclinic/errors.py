@@ -49,6 +49,14 @@ class NotFound(DomainError):
     title = "Not found"
 
 
+class OutOfReach(NotFound):
+    """A patient id that does not exist or that the actor may not open (indistinguishable)."""
+
+    def __init__(self, patient_id: str) -> None:
+        super().__init__("No such patient in your sites.")
+        self.patient_id = patient_id
+
+
 class Forbidden(DomainError):
     """The caller's role does not allow this action."""
 

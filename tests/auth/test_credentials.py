@@ -10,9 +10,9 @@ from ketaclinic import clock
 from ketaclinic.audit.models import AuditEvent
 from ketaclinic.auth import credentials
 from ketaclinic.auth import service as auth
-from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.models import CredentialAttempt, User
 from ketaclinic.clinics.models import Site
+from ketaclinic.kernel.actor import Actor
 from ketaclinic.settings import get_settings
 from tests.conftest import PASSWORD, totp_now
 

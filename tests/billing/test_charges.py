@@ -10,10 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
-from ketaclinic.auth.actor import Actor
 from ketaclinic.billing import charges, estimate, payments, prices, superbill
 from ketaclinic.clinics.models import Site
 from ketaclinic.errors import Conflict, InvalidInput
+from ketaclinic.kernel.actor import Actor
 from ketaclinic.knowledge import billing as rules
 from ketaclinic.patients.models import Patient
 from ketaclinic.treatments.models import GivenDose, TreatmentSession

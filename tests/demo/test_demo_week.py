@@ -20,8 +20,8 @@ from ketaclinic.courses.models import Course
 from ketaclinic.demo import seed as demo_seed
 from ketaclinic.demo import week
 from ketaclinic.evaluations.models import Consent, Evaluation
-from ketaclinic.patients import portal
 from ketaclinic.patients.models import Patient
+from ketaclinic.portal import pages as portal
 from ketaclinic.scheduling import availability
 from ketaclinic.scheduling.models import CHECKED_IN, Appointment
 from ketaclinic.treatments.models import DISCHARGED, OPEN, SessionAlarm, TreatmentSession

@@ -6,9 +6,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
-from ketaclinic.auth.actor import Actor
 from ketaclinic.clinics.models import Chair, Site
 from ketaclinic.inventory.models import Product, StorageLocation
+from ketaclinic.kernel.actor import Actor
 from ketaclinic.patients.models import Patient
 from ketaclinic.treatments.models import TreatmentSession
 from tests.course_rows import signed_course

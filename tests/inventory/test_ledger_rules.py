@@ -12,12 +12,12 @@ from sqlalchemy.orm import Session
 from ketaclinic import clock, migrate
 from ketaclinic.audit.models import AuditEvent
 from ketaclinic.auth import service as auth
-from ketaclinic.auth.actor import Actor
 from ketaclinic.clinics import service as clinics
 from ketaclinic.db import make_engine
 from ketaclinic.errors import Conflict, Forbidden, InvalidInput
 from ketaclinic.inventory import ledger
 from ketaclinic.inventory.models import LedgerRow, Product, StorageLocation
+from ketaclinic.kernel.actor import Actor
 from tests.conftest import BACKENDS, PASSWORD, drop_postgres_database, fresh_database_url, totp_now
 from tests.inventory.helpers import NURSE, sessions, stock
 

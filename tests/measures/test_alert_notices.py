@@ -10,11 +10,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
-from ketaclinic.auth.actor import Actor
+from ketaclinic import mail as email
 from ketaclinic.auth.models import User
 from ketaclinic.clinics.models import Site
 from ketaclinic.errors import Conflict, InvalidInput
-from ketaclinic.integrations import email
+from ketaclinic.kernel.actor import Actor
 from ketaclinic.measures import alerts, on_call
 from ketaclinic.measures.models import MeasureAlert
 from tests.measures.test_measures_api import _post

@@ -144,7 +144,7 @@ def test_research_export_holds_no_direct_identifiers(api, web, world, db: Sessio
 def test_links_due_follow_the_course_plan(api, world, db: Session) -> None:
     from datetime import date
 
-    from ketaclinic.auth.actor import Actor
+    from ketaclinic.kernel.actor import Actor
     from ketaclinic.measures import links
 
     pid = world.patients["p_a1"]

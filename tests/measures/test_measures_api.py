@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from ketaclinic import clock
 from ketaclinic.audit.models import AuditEvent
-from ketaclinic.auth.actor import Actor
+from ketaclinic.kernel.actor import Actor
 from ketaclinic.measures import alerts
 from ketaclinic.measures.models import Measure, MeasureAlert, MeasureAnswer
 from tests.treatments.test_ingest import signed_evaluation

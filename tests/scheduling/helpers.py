@@ -7,9 +7,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
-from ketaclinic.auth.actor import Actor
 from ketaclinic.clinics.models import Site
 from ketaclinic.courses.models import Course
+from ketaclinic.kernel.actor import Actor
 from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling import resources
 from tests.course_rows import signed_course

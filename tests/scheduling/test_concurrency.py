@@ -10,10 +10,10 @@ from sqlalchemy.orm import Session
 
 from ketaclinic import migrate
 from ketaclinic.auth import service as auth
-from ketaclinic.auth.actor import Actor
 from ketaclinic.clinics import service as clinics
 from ketaclinic.db import make_engine
 from ketaclinic.errors import Conflict
+from ketaclinic.kernel.actor import Actor
 from ketaclinic.patients import schemas
 from ketaclinic.patients import service as patients
 from ketaclinic.scheduling import booking, resources

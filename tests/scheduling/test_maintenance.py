@@ -9,9 +9,9 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
-from ketaclinic.auth.actor import Actor
 from ketaclinic.clinics.models import Site
 from ketaclinic.errors import Conflict
+from ketaclinic.kernel.actor import Actor
 from ketaclinic.scheduling import attendance, booking, maintenance
 from tests.cli_helpers import run_cli
 

@@ -13,8 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
+from ketaclinic import mail as email
 from ketaclinic.auth.models import User
-from ketaclinic.integrations import email
 from ketaclinic.scheduling import booking, calendar, reminders
 from ketaclinic.scheduling.models import Reminder
 from ketaclinic.settings import Settings

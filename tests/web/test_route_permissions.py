@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic.audit.models import AuditEvent
-from ketaclinic.auth.permissions import PUBLIC_ROUTES, Role, allows
+from ketaclinic.kernel.permissions import PUBLIC_ROUTES, Role, allows
 from ketaclinic.web.deps import BEARER_PREFIXES
 from ketaclinic.web.routes import registered_routes
 from tests.conftest import BASE_URL, csrf_of

@@ -19,12 +19,12 @@ from sqlalchemy.orm import Session
 
 from ketaclinic import clock
 from ketaclinic.auth import service as auth
-from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.models import EmergencyAccess, User
-from ketaclinic.auth.permissions import Role, allows
 from ketaclinic.clinics.models import Chair, Site
 from ketaclinic.db import Base
 from ketaclinic.inventory.models import Discrepancy
+from ketaclinic.kernel.actor import Actor
+from ketaclinic.kernel.permissions import Role, allows
 from ketaclinic.measures.models import MeasureAlert, MeasureRequest, OnCall
 from ketaclinic.patients.models import Condition, Patient
 from ketaclinic.scheduling.models import Appointment, CalendarFeed

@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 from ketaclinic import clock
 from ketaclinic.audit.chain import GENESIS_HASH, row_hash
 from ketaclinic.audit.models import AuditEvent
-from ketaclinic.auth.actor import Actor
 from ketaclinic.db import session_factory
+from ketaclinic.kernel.actor import Actor
 
 # Any constant works; it names the advisory lock that serialises appends on PostgreSQL.
 _APPEND_LOCK_KEY = 0x6B657461

@@ -21,11 +21,11 @@ from sqlalchemy.orm import Session
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
 from ketaclinic.auth import totp
-from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.models import CredentialAttempt, User
 from ketaclinic.auth.passwords import verify_password
 from ketaclinic.db import keep_after_rollback
 from ketaclinic.errors import RateLimited
+from ketaclinic.kernel.actor import Actor
 from ketaclinic.settings import get_settings
 
 WRONG = "Username or password is wrong."

@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
-from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.models import EmergencyAccess, User
 from ketaclinic.errors import Conflict, FieldProblem, Forbidden, InvalidInput, NotFound, public_id
+from ketaclinic.kernel.actor import Actor
 from ketaclinic.patients.models import Patient, PatientMrn
 from ketaclinic.settings import get_settings
 

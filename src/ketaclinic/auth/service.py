@@ -13,15 +13,15 @@ from sqlalchemy.orm import Session, selectinload
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
 from ketaclinic.auth import credentials, totp
-from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.models import AccessToken, User
 from ketaclinic.auth.passwords import MIN_PASSWORD_LENGTH, hash_password
-from ketaclinic.auth.permissions import Role
-from ketaclinic.auth.reach import can_reach_patient
 from ketaclinic.clinics.models import Site
 from ketaclinic.contact_details import normal_email
 from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, invalid
 from ketaclinic.field_problems import split_accepted
+from ketaclinic.kernel.actor import Actor
+from ketaclinic.kernel.permissions import Role
+from ketaclinic.kernel.reach import can_reach_patient
 from ketaclinic.patients.models import Patient, PatientMrn
 from ketaclinic.settings import get_settings
 

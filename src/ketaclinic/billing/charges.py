@@ -9,12 +9,12 @@ from sqlalchemy.orm import Session
 
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
-from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.models import User
 from ketaclinic.billing import prices
 from ketaclinic.billing.models import ChargeLine, Invoice
 from ketaclinic.clinics.models import Site
 from ketaclinic.errors import Conflict
+from ketaclinic.kernel.actor import Actor
 from ketaclinic.knowledge import billing as rules
 from ketaclinic.knowledge.codes import icd10_for_snomed
 from ketaclinic.patients.models import ENTERED_IN_ERROR, Condition, Patient

@@ -22,11 +22,11 @@ def _day(value: str) -> date:
 def _run(action: str, **values: object) -> None:
     from sqlalchemy import select
 
-    from ketaclinic.auth.actor import cli_actor
     from ketaclinic.billing import prices
     from ketaclinic.clinics.models import Site
     from ketaclinic.db import unit_of_work
     from ketaclinic.errors import DomainError
+    from ketaclinic.kernel.actor import cli_actor
 
     code = str(values.pop("site"))
     try:

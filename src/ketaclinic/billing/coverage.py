@@ -8,10 +8,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ketaclinic.audit import service as audit
-from ketaclinic.auth.actor import Actor
 from ketaclinic.billing import schemas
 from ketaclinic.billing.models import Coverage, Invoice, PriorAuthorization
 from ketaclinic.errors import invalid
+from ketaclinic.kernel.actor import Actor
 from ketaclinic.knowledge import billing as rules
 from ketaclinic.knowledge.appointments import TREATMENT_ROUTES
 from ketaclinic.patients.models import Patient

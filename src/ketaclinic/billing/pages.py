@@ -10,8 +10,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
-from ketaclinic.auth.actor import Actor
-from ketaclinic.auth.permissions import Permission
 from ketaclinic.billing import (
     charges,
     coverage,
@@ -26,6 +24,8 @@ from ketaclinic.billing.models import Payment
 from ketaclinic.clinics import service as clinics
 from ketaclinic.clinics.service import site_by_code
 from ketaclinic.errors import Conflict, InvalidInput, NotFound, invalid, public_id
+from ketaclinic.kernel.actor import Actor
+from ketaclinic.kernel.permissions import Permission
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling.availability import zone_of

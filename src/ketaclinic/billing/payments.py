@@ -6,11 +6,11 @@ from sqlalchemy.orm import Session
 
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
-from ketaclinic.auth.actor import Actor
 from ketaclinic.billing import prices
 from ketaclinic.billing.models import Invoice, Payment
 from ketaclinic.clinics.models import Site
 from ketaclinic.errors import invalid
+from ketaclinic.kernel.actor import Actor
 from ketaclinic.patients.models import Patient
 
 METHODS = ("cash", "card", "check", "insurer")

@@ -8,11 +8,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ketaclinic.audit import service as audit
-from ketaclinic.auth.actor import Actor
 from ketaclinic.billing import prices
 from ketaclinic.billing.models import Instalment, Payment, PaymentPlan
 from ketaclinic.clinics.models import Site
 from ketaclinic.errors import invalid
+from ketaclinic.kernel.actor import Actor
 from ketaclinic.patients.models import Patient
 
 MAX_INSTALMENTS = 24

@@ -9,10 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic.audit import service as audit
-from ketaclinic.auth.actor import Actor
 from ketaclinic.billing.models import Package, PriceItem, SlidingScaleBand
 from ketaclinic.clinics.models import Site
 from ketaclinic.errors import invalid
+from ketaclinic.kernel.actor import Actor
 from ketaclinic.knowledge import billing as rules
 
 KETAMINE_MG = "ketamine-mg"

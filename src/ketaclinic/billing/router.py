@@ -9,8 +9,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
-from ketaclinic.auth.actor import Actor
-from ketaclinic.auth.permissions import Permission
 from ketaclinic.billing import (
     charges,
     coverage,
@@ -26,6 +24,8 @@ from ketaclinic.clinics.service import site_by_code
 from ketaclinic.errors import NotFound, invalid, public_id
 from ketaclinic.inventory.report_files import to_csv
 from ketaclinic.inventory.report_router import local_range
+from ketaclinic.kernel.actor import Actor
+from ketaclinic.kernel.permissions import Permission
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling.availability import zone_of

@@ -7,12 +7,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
-from ketaclinic.auth.actor import Actor
 from ketaclinic.billing import charges, coverage, estimate, plans, prices, schemas
 from ketaclinic.billing.models import Invoice, Payment, PaymentPlan, SlidingScaleBand
 from ketaclinic.clinics.models import Site
 from ketaclinic.clinics.service import site_by_code
 from ketaclinic.errors import NotFound, invalid, public_id
+from ketaclinic.kernel.actor import Actor
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
 from ketaclinic.treatments.models import DISCHARGED, TreatmentSession

@@ -8,9 +8,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from ketaclinic.audit import service as audit
-from ketaclinic.auth.actor import Actor
 from ketaclinic.clinics.models import Chair, Network, Site
 from ketaclinic.errors import Conflict, FieldProblem, InvalidInput
+from ketaclinic.kernel.actor import Actor
 
 SITE_CODE = re.compile(r"^[A-Z0-9]{1,8}$")
 MAX_CHAIRS = 100

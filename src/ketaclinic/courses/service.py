@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
-from ketaclinic.auth.actor import Actor
 from ketaclinic.courses.models import (
     EXTENDED,
     INDUCTION,
@@ -24,6 +23,7 @@ from ketaclinic.courses.models import (
     PlannedSession,
 )
 from ketaclinic.errors import NotFound
+from ketaclinic.kernel.actor import Actor
 from ketaclinic.knowledge import courses as course_rules
 from ketaclinic.knowledge import dosing
 from ketaclinic.knowledge.dosing import Dose

@@ -11,13 +11,13 @@ from sqlalchemy.orm import Session
 
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
-from ketaclinic.auth.actor import Actor
-from ketaclinic.auth.permissions import Permission
 from ketaclinic.billing import estimate as estimates
 from ketaclinic.billing.superbill import money
 from ketaclinic.clinics.models import Network, Site
 from ketaclinic.decision.models import Enquiry
 from ketaclinic.errors import DomainError, FieldProblem, InvalidInput
+from ketaclinic.kernel.actor import Actor
+from ketaclinic.kernel.permissions import Permission
 from ketaclinic.knowledge import crisis, decision_aid, dosing, self_check
 from ketaclinic.knowledge.courses import plan
 from ketaclinic.knowledge.vital_limits import plausible_ranges

@@ -8,13 +8,13 @@ from datetime import date, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ketaclinic.auth.actor import Actor
 from ketaclinic.billing import charges, coverage, payments, plans
 from ketaclinic.billing import schemas as billing_schemas
 from ketaclinic.clinics.models import Site
 from ketaclinic.demo.sessions import sign_to_start
 from ketaclinic.evaluations import schemas as evaluation_schemas
 from ketaclinic.evaluations import service as evaluations
+from ketaclinic.kernel.actor import Actor
 from ketaclinic.patients.models import Patient, PatientMrn
 from ketaclinic.treatments.models import DISCHARGED, TreatmentSession
 

@@ -9,7 +9,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
-from ketaclinic.auth.actor import Actor
 from ketaclinic.clinics.models import Site
 from ketaclinic.courses import service as courses
 from ketaclinic.courses.models import Course, CourseTransition
@@ -17,6 +16,7 @@ from ketaclinic.demo.sessions import given_session, sign_to_start
 from ketaclinic.evaluations import schemas as evaluation_schemas
 from ketaclinic.evaluations import service as evaluations
 from ketaclinic.evaluations.models import Evaluation
+from ketaclinic.kernel.actor import Actor
 from ketaclinic.measures import service as measures
 from ketaclinic.measures import trajectory
 from ketaclinic.patients.models import Patient, PatientMrn

@@ -11,11 +11,11 @@ from sqlalchemy.orm import Session
 
 from ketaclinic import clock
 from ketaclinic.auth import service as auth
-from ketaclinic.auth.actor import Actor
 from ketaclinic.clinics.models import Chair, Network, Site
 from ketaclinic.demo import accounts, histories, week
 from ketaclinic.demo import stock as demo_stock
 from ketaclinic.demo.generator import PatientSpec, generate
+from ketaclinic.kernel.actor import Actor
 from ketaclinic.patients import schemas
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient

@@ -6,12 +6,12 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ketaclinic.auth.actor import Actor
 from ketaclinic.clinics.models import Chair, Site
 from ketaclinic.courses import service as courses
 from ketaclinic.courses.models import Course
 from ketaclinic.evaluations import schemas as evaluation_schemas
 from ketaclinic.evaluations import service as evaluations
+from ketaclinic.kernel.actor import Actor
 from ketaclinic.patients.models import Patient, PatientMrn, VitalSigns
 from ketaclinic.treatments import schemas as treatment_schemas
 from ketaclinic.treatments import service as treatments

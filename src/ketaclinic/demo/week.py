@@ -10,11 +10,11 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ketaclinic.auth.actor import Actor
 from ketaclinic.clinics.models import Chair, Site
 from ketaclinic.courses.models import Course
 from ketaclinic.demo.histories import evaluated_before
 from ketaclinic.demo.sessions import given_session, sign_to_start, signed_dose
+from ketaclinic.kernel.actor import Actor
 from ketaclinic.knowledge import appointments as kinds
 from ketaclinic.patients.models import Patient, PatientMrn
 from ketaclinic.scheduling import availability, booking

@@ -7,14 +7,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ketaclinic.auth.actor import Actor
-from ketaclinic.auth.permissions import Permission, allows
 from ketaclinic.clinics.models import Chair
 from ketaclinic.courses import service as courses
 from ketaclinic.errors import Conflict, InvalidInput
 from ketaclinic.evaluations import schemas
 from ketaclinic.evaluations import service as evaluations
 from ketaclinic.evaluations.models import Evaluation
+from ketaclinic.kernel.actor import Actor
+from ketaclinic.kernel.permissions import Permission, allows
 from ketaclinic.knowledge import courses as course_rules
 from ketaclinic.knowledge import dosing
 from ketaclinic.knowledge.screening import ROUTES, SEVERITIES, latest_within

@@ -3,12 +3,12 @@
 from fastapi import APIRouter, Depends
 from sqlalchemy.orm import Session
 
-from ketaclinic.auth.actor import Actor
-from ketaclinic.auth.permissions import Permission
 from ketaclinic.courses import service as courses
 from ketaclinic.evaluations import schemas
 from ketaclinic.evaluations import service as evaluations
 from ketaclinic.evaluations.models import Evaluation
+from ketaclinic.kernel.actor import Actor
+from ketaclinic.kernel.permissions import Permission
 from ketaclinic.web.deps import get_db, require
 
 router = APIRouter(prefix="/api/v1", tags=["evaluations"])

@@ -10,11 +10,11 @@ from sqlalchemy.orm import Session
 
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
-from ketaclinic.auth.actor import Actor
 from ketaclinic.courses import service as courses
 from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, invalid
 from ketaclinic.evaluations import schemas
 from ketaclinic.evaluations.models import Consent, Evaluation, RuleOverride
+from ketaclinic.kernel.actor import Actor
 from ketaclinic.knowledge import consent as consent_texts
 from ketaclinic.knowledge import courses as course_rules
 from ketaclinic.knowledge import dosing

@@ -10,11 +10,11 @@ from sqlalchemy.orm import Session
 
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
-from ketaclinic.auth.actor import Actor
 from ketaclinic.db import session_factory
 from ketaclinic.errors import NotFound, invalid, public_id
 from ketaclinic.fhir import mapping, store
 from ketaclinic.fhir.export_models import ExportFile, ExportJob
+from ketaclinic.kernel.actor import Actor
 from ketaclinic.patients.models import Patient, PatientMrn
 
 EXPORT_TYPES = ("Patient", *store.COMPARTMENT_TYPES)

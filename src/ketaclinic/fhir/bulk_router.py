@@ -5,12 +5,12 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ketaclinic.auth.actor import Actor
-from ketaclinic.auth.permissions import Permission
 from ketaclinic.clinics.models import Site
 from ketaclinic.errors import NotFound, invalid
 from ketaclinic.fhir import bulk
 from ketaclinic.fhir.search import parse_date
+from ketaclinic.kernel.actor import Actor
+from ketaclinic.kernel.permissions import Permission
 from ketaclinic.web.deps import get_db, require
 
 router = APIRouter(prefix="/fhir", tags=["FHIR Bulk Data"])

@@ -22,11 +22,11 @@ def import_fhir(
     """Import FHIR R4 Bundles: a summary per file; a broken bundle changes nothing."""
     import json
 
-    from ketaclinic.auth.actor import cli_actor
     from ketaclinic.clinics.models import Site
     from ketaclinic.db import session_factory
     from ketaclinic.errors import DomainError, InvalidInput
     from ketaclinic.fhir.importer import import_bundle
+    from ketaclinic.kernel.actor import cli_actor
 
     files = _files(paths)
     missing = [str(f) for f in files if not f.is_file()]

@@ -18,8 +18,6 @@ from sqlalchemy.orm import Session
 
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
-from ketaclinic.auth.actor import Actor
-from ketaclinic.auth.reach import can_reach_patient
 from ketaclinic.errors import FieldProblem, Forbidden, InvalidInput, invalid
 from ketaclinic.fhir.bundle import BundleError, validate_r4
 from ketaclinic.fhir.mapping import VITAL_SERIES
@@ -31,6 +29,8 @@ from ketaclinic.fhir.record import (
     medication_fact,
     parse_datetime,
 )
+from ketaclinic.kernel.actor import Actor
+from ketaclinic.kernel.reach import can_reach_patient
 from ketaclinic.knowledge.codes import resolve_system
 from ketaclinic.knowledge.record import Coding
 from ketaclinic.patients import schemas

@@ -11,20 +11,20 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic import __version__, clock
-from ketaclinic.auth.actor import Actor
-from ketaclinic.auth.permissions import Permission
 from ketaclinic.clinics.models import Site
 from ketaclinic.errors import NotFound, invalid
 from ketaclinic.fhir import importer, mapping, questionnaires, store, updates
 from ketaclinic.fhir import measures as measure_map
-from ketaclinic.fhir.outcome import FHIR_JSON
 from ketaclinic.fhir.search import parse_count, parse_offset
+from ketaclinic.kernel.actor import Actor
+from ketaclinic.kernel.permissions import Permission
 from ketaclinic.measures import service as measures
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.schemas import PatientUpdate
 from ketaclinic.web.deps import get_db, require
 from ketaclinic.web.forms import validate
+from ketaclinic.web.operation_outcome import FHIR_JSON
 
 router = APIRouter(prefix="/fhir", tags=["FHIR R4"])
 SUPPORTED = ("Patient", *store.COMPARTMENT_TYPES, "Questionnaire")

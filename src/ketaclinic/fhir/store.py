@@ -8,11 +8,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ketaclinic.auth.actor import Actor
 from ketaclinic.errors import NotFound, invalid
 from ketaclinic.fhir import mapping
 from ketaclinic.fhir import measures as measure_map
 from ketaclinic.fhir.search import DateRange, has_code, parse_date, parse_token, reference_id
+from ketaclinic.kernel.actor import Actor
 from ketaclinic.measures import service as measures
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Allergy, Condition, Medication, Patient, VitalSigns

@@ -9,10 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic.audit import service as audit
-from ketaclinic.auth.actor import Actor
 from ketaclinic.errors import NotFound, invalid
 from ketaclinic.fhir import importer
 from ketaclinic.fhir.record import allergy_fact, condition_fact, medication_fact
+from ketaclinic.kernel.actor import Actor
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Allergy, Condition, Medication, Patient
 

@@ -9,10 +9,10 @@ from sqlalchemy.orm import Session
 
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
-from ketaclinic.auth.actor import Actor
-from ketaclinic.auth.permissions import Permission
 from ketaclinic.clinics import service as clinics
 from ketaclinic.integrations import cds_hooks
+from ketaclinic.kernel.actor import Actor
+from ketaclinic.kernel.permissions import Permission
 from ketaclinic.web.deps import get_db, require
 from ketaclinic.web.problems import problem
 

@@ -7,9 +7,9 @@ from sqlalchemy.orm import Session
 
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
-from ketaclinic.auth.actor import Actor
 from ketaclinic.clinics.models import Chair, Site
 from ketaclinic.integrations import pcd01
+from ketaclinic.kernel.actor import Actor
 from ketaclinic.patients.service import FUTURE_TOLERANCE
 from ketaclinic.treatments import service as treatments
 from ketaclinic.treatments.models import MonitorMessage

@@ -6,11 +6,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic.audit import service as audit
-from ketaclinic.auth.actor import Actor
 from ketaclinic.clinics.models import Site
 from ketaclinic.errors import Conflict, NotFound, invalid, public_id
 from ketaclinic.inventory import schemas
 from ketaclinic.inventory.models import Container, Lot, Product, StorageLocation
+from ketaclinic.kernel.actor import Actor
 
 
 def add_product(*, db: Session, data: schemas.ProductIn, actor: Actor) -> Product:

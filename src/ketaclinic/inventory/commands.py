@@ -12,7 +12,7 @@ from ketaclinic.cli_support import console, fail
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from ketaclinic.auth.actor import Actor
+    from ketaclinic.kernel.actor import Actor
 
 inventory_app = typer.Typer(help="Controlled-substance stock and reports.", no_args_is_help=True)
 DEA_NUMBER = re.compile(r"^[A-Z]{2}\d{7}$")
@@ -36,8 +36,8 @@ def _operator(db: "Session") -> "Actor":
     """The server operator, reaching every site."""
     from sqlalchemy import select
 
-    from ketaclinic.auth.actor import Actor, cli_actor
     from ketaclinic.clinics.models import Site
+    from ketaclinic.kernel.actor import Actor, cli_actor
 
     pks = frozenset(db.execute(select(Site.pk)).scalars())
     who = cli_actor()

@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
-from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.models import User
 from ketaclinic.errors import FieldProblem, InvalidInput
 from ketaclinic.inventory import catalogue, ledger
@@ -23,6 +22,7 @@ from ketaclinic.inventory.models import (
     StockCountLine,
     StorageLocation,
 )
+from ketaclinic.kernel.actor import Actor
 
 
 @dataclass(frozen=True)

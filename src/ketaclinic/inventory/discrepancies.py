@@ -8,11 +8,11 @@ from sqlalchemy.orm import Session
 
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
-from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.models import User
 from ketaclinic.errors import Conflict, Forbidden, NotFound, invalid, public_id
 from ketaclinic.inventory import ledger, reconcile
 from ketaclinic.inventory.models import Discrepancy, LedgerRow, StockCount
+from ketaclinic.kernel.actor import Actor
 from ketaclinic.treatments.models import TreatmentSession
 
 MIN_REASON = 10

@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
 from ketaclinic.auth import credentials
-from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.models import User
 from ketaclinic.errors import Conflict, Forbidden, NotFound, invalid
 from ketaclinic.inventory.models import Container, LedgerRow, Lot, Product, StorageLocation
+from ketaclinic.kernel.actor import Actor
 
 STOCK, SUPPLIER, SESSION, PATIENT, WASTE = "stock", "supplier", "session", "patient", "waste"
 DESTROYED, RETURNED, ADJUSTMENT, LOSS = "destroyed", "returned", "adjustment", "loss"

@@ -11,8 +11,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
-from ketaclinic.auth.actor import Actor
-from ketaclinic.auth.permissions import Permission, allows
 from ketaclinic.clinics import service as clinics
 from ketaclinic.clinics.models import Site
 from ketaclinic.errors import (
@@ -26,6 +24,8 @@ from ketaclinic.errors import (
 )
 from ketaclinic.inventory import catalogue, counts, discrepancies, report_router, schemas, service
 from ketaclinic.inventory.models import StockCount
+from ketaclinic.kernel.actor import Actor
+from ketaclinic.kernel.permissions import Permission, allows
 from ketaclinic.treatments import pages as treatment_pages
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import get_db, require

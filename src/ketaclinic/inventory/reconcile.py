@@ -9,10 +9,10 @@ from sqlalchemy.orm import Session
 
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
-from ketaclinic.auth.actor import Actor
 from ketaclinic.errors import Conflict, invalid
 from ketaclinic.inventory import ledger
 from ketaclinic.inventory.models import Container, Discrepancy, LedgerRow, Lot, StorageLocation
+from ketaclinic.kernel.actor import Actor
 from ketaclinic.treatments.models import TreatmentSession
 
 ZERO = Decimal(0)

@@ -11,12 +11,12 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
-from ketaclinic.auth.actor import Actor
-from ketaclinic.auth.permissions import Permission
 from ketaclinic.clinics.models import Site
 from ketaclinic.clinics.service import site_by_code
 from ketaclinic.errors import invalid
 from ketaclinic.inventory import report_files, reports
+from ketaclinic.kernel.actor import Actor
+from ketaclinic.kernel.permissions import Permission
 from ketaclinic.knowledge import controlled_substances as cs_rules
 from ketaclinic.web.deps import API_PREFIX, get_db, require
 from ketaclinic.wire_types import IsoDate, IsoDateTime

@@ -7,8 +7,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
-from ketaclinic.auth.actor import Actor
-from ketaclinic.auth.permissions import Permission
 from ketaclinic.errors import invalid
 from ketaclinic.inventory import (
     catalogue,
@@ -20,6 +18,8 @@ from ketaclinic.inventory import (
     service,
 )
 from ketaclinic.inventory.models import Container, LedgerRow, StockCount
+from ketaclinic.kernel.actor import Actor
+from ketaclinic.kernel.permissions import Permission
 from ketaclinic.web.deps import API_PREFIX, get_db, require
 from ketaclinic.wire_types import IsoDateTime
 

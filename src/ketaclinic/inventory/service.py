@@ -9,11 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
-from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.models import User
 from ketaclinic.errors import Conflict, NotFound, invalid, public_id
 from ketaclinic.inventory import catalogue, ledger, schemas
 from ketaclinic.inventory.models import Container, LedgerRow, Product, StorageLocation
+from ketaclinic.kernel.actor import Actor
 from ketaclinic.patients.models import Patient
 from ketaclinic.treatments.models import TreatmentSession
 

@@ -8,12 +8,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
+from ketaclinic import mail as email
 from ketaclinic.audit import service as audit
-from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.models import User
 from ketaclinic.clinics.models import Site
 from ketaclinic.errors import Conflict, NotFound, invalid, public_id
-from ketaclinic.integrations import email
+from ketaclinic.kernel.actor import Actor
 from ketaclinic.knowledge.outcomes import table
 from ketaclinic.measures import on_call, schemas
 from ketaclinic.measures.models import MeasureAlert

@@ -16,9 +16,9 @@ def send_due(day: Annotated[str, typer.Option(help="session day YYYY-MM-DD (defa
              = "") -> None:
     """Email a questionnaire link for every course with a session planned on the day (run daily)."""
     from ketaclinic import clock
-    from ketaclinic.auth.actor import cli_actor
     from ketaclinic.clinics import service as clinics
     from ketaclinic.db import unit_of_work
+    from ketaclinic.kernel.actor import cli_actor
     from ketaclinic.measures import links
 
     try:
@@ -37,8 +37,8 @@ def send_due(day: Annotated[str, typer.Option(help="session day YYYY-MM-DD (defa
 @measures_app.command("escalate")
 def escalate() -> None:
     """Escalate every alert left open past its clinic-set time (run every few minutes)."""
-    from ketaclinic.auth.actor import cli_actor
     from ketaclinic.db import unit_of_work
+    from ketaclinic.kernel.actor import cli_actor
     from ketaclinic.measures import alerts
 
     with unit_of_work() as db:
@@ -55,9 +55,9 @@ def crisis_contacts(
     from sqlalchemy import select
 
     from ketaclinic.audit import service as audit
-    from ketaclinic.auth.actor import cli_actor
     from ketaclinic.clinics.models import Network
     from ketaclinic.db import unit_of_work
+    from ketaclinic.kernel.actor import cli_actor
 
     lines = [c.strip() for c in contact if c.strip()]
     if not lines or any(len(c) > 200 for c in lines):
@@ -81,9 +81,9 @@ def export(out: Annotated[Path, typer.Option(help="CSV file to write")],
     from sqlalchemy import func, select
 
     from ketaclinic.audit import service as audit
-    from ketaclinic.auth.actor import cli_actor
     from ketaclinic.clinics.models import Site
     from ketaclinic.db import unit_of_work
+    from ketaclinic.kernel.actor import cli_actor
     from ketaclinic.measures import research_export
     from ketaclinic.measures.models import Measure
     from ketaclinic.spreadsheet import safe_cell

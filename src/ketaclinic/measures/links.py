@@ -8,12 +8,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
+from ketaclinic import mail as email
 from ketaclinic.audit import service as audit
-from ketaclinic.auth.actor import Actor
 from ketaclinic.courses import service as courses
 from ketaclinic.courses.models import Course
 from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, invalid
-from ketaclinic.integrations import email
+from ketaclinic.kernel.actor import Actor
 from ketaclinic.knowledge import instruments
 from ketaclinic.knowledge.outcomes import occasion_instruments, table
 from ketaclinic.measures import schemas, service

@@ -8,10 +8,10 @@ from sqlalchemy.orm import Session
 
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
-from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.models import User
 from ketaclinic.clinics.models import Site
 from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, public_id
+from ketaclinic.kernel.actor import Actor
 from ketaclinic.measures.models import OnCall
 
 CLINICAL_ROLES = ("prescriber", "nurse")

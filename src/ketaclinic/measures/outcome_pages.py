@@ -10,10 +10,10 @@ from matplotlib.figure import Figure
 from sqlalchemy.orm import Session
 
 from ketaclinic.audit import service as audit
-from ketaclinic.auth.actor import Actor
-from ketaclinic.auth.permissions import Permission, allows
 from ketaclinic.clinics import service as clinics
 from ketaclinic.errors import invalid
+from ketaclinic.kernel.actor import Actor
+from ketaclinic.kernel.permissions import Permission, allows
 from ketaclinic.measures import outcomes, research_export
 from ketaclinic.web.deps import get_db, require
 from ketaclinic.web.templating import render

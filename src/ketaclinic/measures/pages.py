@@ -8,10 +8,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from ketaclinic.auth.actor import Actor
-from ketaclinic.auth.permissions import Permission, allows
 from ketaclinic.courses import service as courses
 from ketaclinic.errors import Conflict, InvalidInput, NotFound
+from ketaclinic.kernel.actor import Actor
+from ketaclinic.kernel.permissions import Permission, allows
 from ketaclinic.knowledge import crisis as crisis_advice
 from ketaclinic.knowledge import instruments
 from ketaclinic.knowledge.outcomes import Point

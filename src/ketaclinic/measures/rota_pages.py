@@ -1,19 +1,19 @@
 """The on-call rota page: who escalated alerts at a site go to, set by the administrator."""
 
 from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
-from ketaclinic.auth.actor import Actor
-from ketaclinic.auth.permissions import Permission
 from ketaclinic.clinics import service as clinics
 from ketaclinic.clinics.models import Site
 from ketaclinic.errors import Conflict, FieldProblem, InvalidInput
+from ketaclinic.kernel.actor import Actor
+from ketaclinic.kernel.permissions import Permission
 from ketaclinic.measures import on_call
-from ketaclinic.scheduling.availability import zone_of
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import get_db, require
 from ketaclinic.web.forms import messages_of
@@ -35,7 +35,7 @@ def _local(site: Site, day: str, hh_mm: str, field: str) -> datetime:
     """A day and a clock time typed for the site, as an aware moment in its time zone."""
     try:
         return datetime.combine(datetime.strptime(day.strip(), "%Y-%m-%d").date(),
-                                time.fromisoformat(hh_mm.strip()), tzinfo=zone_of(site))
+                                time.fromisoformat(hh_mm.strip()), tzinfo=ZoneInfo(site.time_zone))
     except ValueError:
         raise InvalidInput([FieldProblem(field, f"{day!r} {hh_mm!r} is not a day and time",
                                          "YYYY-MM-DD and HH:MM")]) from None
@@ -44,7 +44,7 @@ def _local(site: Site, day: str, hh_mm: str, field: str) -> datetime:
 def _page(request: Request, db: Session, actor: Actor, site: Site, errors: list[str] | None = None,
           values: dict[str, str] | None = None, status_code: int = 200) -> Response:
     now = clock.now()
-    today = clock.today(zone_of(site))
+    today = clock.today(site.time_zone)
     shifts = on_call.rota(db=db, site=site, since=now - timedelta(days=1))
     current = on_call.on_call_at(db=db, site_pk=site.pk, at=now)
     return render(request, "measures/on_call.html", status_code=status_code, site=site,

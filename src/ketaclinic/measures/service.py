@@ -9,11 +9,11 @@ from sqlalchemy.orm import Session
 
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
-from ketaclinic.auth.actor import Actor
 from ketaclinic.clinics.models import Network, Site
 from ketaclinic.courses import service as courses
 from ketaclinic.db import insert_many
 from ketaclinic.errors import invalid
+from ketaclinic.kernel.actor import Actor
 from ketaclinic.knowledge import alert_rules, crisis, instruments
 from ketaclinic.knowledge.outcomes import table
 from ketaclinic.measures import schemas

@@ -11,10 +11,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic.audit import service as audit
-from ketaclinic.auth.actor import Actor
 from ketaclinic.courses import service as courses
 from ketaclinic.courses.models import Course
 from ketaclinic.errors import Conflict, NotFound, invalid
+from ketaclinic.kernel.actor import Actor
 from ketaclinic.knowledge import instruments
 from ketaclinic.knowledge.outcomes import (
     Lines,

@@ -1,22 +1,22 @@
 """Pages for the patient list, registration, the chart and the patient's own record."""
 
+from collections.abc import Callable
 from datetime import date
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
-from ketaclinic.auth.actor import Actor
-from ketaclinic.auth.permissions import Permission, allows
 from ketaclinic.clinics import service as clinics
 from ketaclinic.errors import Conflict, InvalidInput, NotFound
+from ketaclinic.kernel.actor import Actor
+from ketaclinic.kernel.permissions import Permission, allows
 from ketaclinic.knowledge.codes import accepted_systems, condition_concepts, medication_concepts
 from ketaclinic.knowledge.vital_limits import plausible_ranges
-from ketaclinic.measures import links
-from ketaclinic.patients import portal, schemas
+from ketaclinic.patients import schemas
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.chart import vitals_svg
 from ketaclinic.patients.models import Patient
@@ -96,10 +96,17 @@ async def patient_new_submit(
     return RedirectResponse(f"/patients/{patient.id}", status_code=303)
 
 
-def _chart_page(request: Request, db: Session, actor: Actor, patient: Patient,
-                form_errors: dict[str, list[str]] | None = None,
-                form_values: dict[str, dict[str, str]] | None = None,
-                status_code: int = 200, message_error: str = "") -> Response:
+# What a patient sees on their own chart beyond the record (bills, appointments, questionnaires
+# to answer): the portal, which sits above the domains it shows, registers it here.
+OWN_RECORD_EXTRAS: list[Callable[[Session, Patient], dict[str, Any]]] = []
+
+
+def chart_page(request: Request, db: Session, actor: Actor, patient: Patient,
+               form_errors: dict[str, list[str]] | None = None,
+               form_values: dict[str, dict[str, str]] | None = None,
+               status_code: int = 200, message_error: str = "") -> Response:
+    """The chart page; for a patient looking at their own record, with what the portal adds."""
+    extras = OWN_RECORD_EXTRAS[0](db, patient) if actor.is_patient and OWN_RECORD_EXTRAS else {}
     clinical = allows(actor.role, Permission.CLINICAL_READ)
     tz = patients.time_zone_of(patient)
     current_vitals = [v for v in patient.vitals if v.status != "entered-in-error"] if clinical else []
@@ -114,8 +121,8 @@ def _chart_page(request: Request, db: Session, actor: Actor, patient: Patient,
         systems={kind: accepted_systems(kind) for kind in ("condition", "medication", "allergy")},
         ranges=plausible_ranges(), today=patients.local_today(patient),
         is_error=patients.is_entered_in_error,
-        pending_questionnaires=links.pending_for(db, patient.pk) if actor.is_patient else [],
-        portal=portal.context(db, patient) if actor.is_patient else None,
+        pending_questionnaires=extras.get("pending_questionnaires", []),
+        portal=extras.get("portal"),
         message_sent=request.query_params.get("sent") == "1", message_error=message_error,
     )
 
@@ -134,42 +141,7 @@ def patient_chart(
         patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
                                         purpose="demographics")
     db.commit()
-    return _chart_page(request, db, actor, patient)
-
-
-@router.get("/me", response_class=HTMLResponse)
-def my_record(
-    request: Request,
-    actor: Actor = Depends(require(Permission.PORTAL)),
-    db: Session = Depends(get_db),
-) -> Response:
-    """The logged-in patient's own record."""
-    patient = patients.chart(db=db, patient_id=_own_patient_id(db, actor), actor=actor)
-    db.commit()
-    return _chart_page(request, db, actor, patient)
-
-
-@router.post("/me/messages", response_class=HTMLResponse)
-async def my_message(request: Request, actor: Actor = Depends(require(Permission.PORTAL)),
-                     db: Session = Depends(get_db)) -> Response:
-    """Send a message to the clinic from the portal; the page again with the error if empty."""
-    form = await request.form()
-    patient = patients.chart(db=db, patient_id=_own_patient_id(db, actor), actor=actor)
-    try:
-        portal.send_message(db=db, patient=patient, text=str(form.get("message", "")),
-                            actor=actor)
-    except InvalidInput as exc:
-        db.rollback()
-        patient = patients.chart(db=db, patient_id=_own_patient_id(db, actor), actor=actor)
-        return _chart_page(request, db, actor, patient, status_code=422,
-                           message_error=exc.problems[0].text())
-    db.commit()
-    return RedirectResponse("/me?sent=1", status_code=303)
-
-
-def _own_patient_id(db: Session, actor: Actor) -> str:
-    found = db.execute(select(Patient.id).where(Patient.pk == actor.patient_pk)).scalar_one()
-    return str(found)
+    return chart_page(request, db, actor, patient)
 
 
 def _edit_form(request: Request, patient: Patient, values: dict[str, str], errors: list[str],
@@ -221,7 +193,7 @@ def _chart_with_errors(request: Request, db: Session, actor: Actor, patient_id: 
     db.rollback()
     patient = patients.chart(db=db, patient_id=patient_id, actor=actor)
     db.commit()
-    return _chart_page(request, db, actor, patient,
+    return chart_page(request, db, actor, patient,
                        form_errors={kind: [p.text() for p in exc.problems]},
                        form_values={kind: values or {}}, status_code=422)
 

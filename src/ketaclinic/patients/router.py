@@ -6,8 +6,8 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from ketaclinic.auth.actor import Actor
-from ketaclinic.auth.permissions import Permission
+from ketaclinic.kernel.actor import Actor
+from ketaclinic.kernel.permissions import Permission
 from ketaclinic.patients import schemas
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient

@@ -12,11 +12,11 @@ from sqlalchemy.orm import Session, selectinload
 
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
-from ketaclinic.auth.actor import Actor
-from ketaclinic.auth.reach import can_reach_patient
 from ketaclinic.clinics.models import Site
 from ketaclinic.db import Base
-from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, invalid
+from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, OutOfReach, invalid
+from ketaclinic.kernel.actor import Actor
+from ketaclinic.kernel.reach import can_reach_patient
 from ketaclinic.knowledge.codes import accepted_systems, resolve_system
 from ketaclinic.knowledge.vital_limits import plausible_ranges
 from ketaclinic.patients import schemas
@@ -53,14 +53,6 @@ ENTRY_KINDS: dict[str, EntryKind] = {
     "allergies": EntryKind("allergies", Allergy, "verification_status", "allergy"),
     "vitals": EntryKind("vitals", VitalSigns, "status", None),
 }
-
-
-class OutOfReach(NotFound):
-    """A patient id that does not exist or that the actor may not open (indistinguishable)."""
-
-    def __init__(self, patient_id: str) -> None:
-        super().__init__("No such patient in your sites.")
-        self.patient_id = patient_id
 
 
 def _patient_query() -> Any:

@@ -10,10 +10,10 @@ from sqlalchemy.orm import Session
 
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
-from ketaclinic.auth.actor import Actor
 from ketaclinic.clinics.models import Chair, Site
 from ketaclinic.courses.models import Course, PlannedSession
 from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, invalid
+from ketaclinic.kernel.actor import Actor
 from ketaclinic.knowledge import appointments as rules
 from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling import availability, reminders

@@ -12,10 +12,10 @@ from sqlalchemy.orm import Session
 
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
-from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.models import User
 from ketaclinic.clinics.models import Chair, Site
 from ketaclinic.errors import NotFound
+from ketaclinic.kernel.actor import Actor
 from ketaclinic.knowledge import appointments as rules
 from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling.availability import ACTIVE, zone_of

@@ -1,13 +1,11 @@
-"""`ketaclinic schedule ...` (hours, closed days, shifts, days away, chair routes) and
-`ketaclinic worker` (sends reminders)."""
+"""`ketaclinic schedule ...`: hours, closed days, shifts, days away, chair routes."""
 
-import contextlib
 from datetime import date, time
 from typing import Annotated
 
 import typer
 
-from ketaclinic.cli_support import console, err_console, fail, warn_if_clock_set
+from ketaclinic.cli_support import console, fail
 
 schedule_app = typer.Typer(help="Opening hours, closed days, staff shifts.", no_args_is_help=True)
 
@@ -48,9 +46,9 @@ def hours(site: Annotated[str, typer.Option(help="site code")],
           closed: Annotated[bool, typer.Option("--closed", help="closed that weekday")] = False
           ) -> None:
     """Set a site's opening hours for a weekday (local time)."""
-    from ketaclinic.auth.actor import cli_actor
     from ketaclinic.db import unit_of_work
     from ketaclinic.errors import DomainError
+    from ketaclinic.kernel.actor import cli_actor
     from ketaclinic.scheduling import resources
 
     if not closed and (not opens or not closes):
@@ -71,9 +69,9 @@ def closure(site: Annotated[str, typer.Option(help="site code")],
             day: Annotated[str, typer.Option(help="YYYY-MM-DD")],
             reason: Annotated[str, typer.Option(help="e.g. public holiday")] = "") -> None:
     """Close a site on a day."""
-    from ketaclinic.auth.actor import cli_actor
     from ketaclinic.db import unit_of_work
     from ketaclinic.errors import DomainError
+    from ketaclinic.kernel.actor import cli_actor
     from ketaclinic.scheduling import resources
 
     try:
@@ -92,9 +90,9 @@ def shift(site: Annotated[str, typer.Option(help="site code")],
           starts: Annotated[str, typer.Option(help="HH:MM")],
           ends: Annotated[str, typer.Option(help="HH:MM")]) -> None:
     """Add a regular weekly shift."""
-    from ketaclinic.auth.actor import cli_actor
     from ketaclinic.db import unit_of_work
     from ketaclinic.errors import DomainError
+    from ketaclinic.kernel.actor import cli_actor
     from ketaclinic.scheduling import resources
 
     try:
@@ -112,9 +110,9 @@ def absence(user: Annotated[str, typer.Option(help="username")],
             day: Annotated[str, typer.Option(help="YYYY-MM-DD")],
             reason: Annotated[str, typer.Option(help="e.g. leave")] = "") -> None:
     """Record a day a staff member is away."""
-    from ketaclinic.auth.actor import cli_actor
     from ketaclinic.db import unit_of_work
     from ketaclinic.errors import DomainError
+    from ketaclinic.kernel.actor import cli_actor
     from ketaclinic.scheduling import resources
 
     try:
@@ -133,10 +131,10 @@ def chair_routes(site: Annotated[str, typer.Option(help="site code")],
     """Which treatment routes a chair can serve (an IV chair has an infusion pump)."""
     from sqlalchemy import select
 
-    from ketaclinic.auth.actor import cli_actor
     from ketaclinic.clinics.models import Chair
     from ketaclinic.db import unit_of_work
     from ketaclinic.errors import DomainError
+    from ketaclinic.kernel.actor import cli_actor
     from ketaclinic.scheduling import resources
 
     try:
@@ -151,25 +149,3 @@ def chair_routes(site: Annotated[str, typer.Option(help="site code")],
     except DomainError as exc:
         fail(exc.detail)
     console.print(f"{site.upper()} {chair}: {routes}")
-
-
-def worker(interval: Annotated[float, typer.Option(min=1, help="seconds between passes")] = 60,
-           once: Annotated[bool, typer.Option("--once", help="one pass, then exit")] = False
-           ) -> None:
-    """Send appointment reminders and alert escalation notices as they fall due (retrying
-    failures), until stopped."""
-    import logging
-
-    from ketaclinic import worker as background
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    warn_if_clock_set()
-    if once:
-        done = background.run_once()
-        console.print(f"reminders: {done.sent} sent, {done.retrying} to retry, {done.failed} "
-                          f"failed; alerts: {done.escalated} escalated, {done.notices_sent} "
-                          f"notices sent, {done.notices_failed} failed")
-        return
-    err_console.print(f"sending reminders and alert notices every {interval:g} s; Ctrl-C stops")
-    with contextlib.suppress(KeyboardInterrupt):
-        background.run_forever(interval)

@@ -10,13 +10,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
-from ketaclinic.auth.actor import Actor
-from ketaclinic.auth.permissions import Permission, allows
 from ketaclinic.clinics import service as clinics
 from ketaclinic.clinics.models import Site
 from ketaclinic.courses.models import Course
 from ketaclinic.courses.service import courses_of, plan_of
 from ketaclinic.errors import Conflict, Forbidden, InvalidInput, NotFound, invalid, public_id
+from ketaclinic.kernel.actor import Actor
+from ketaclinic.kernel.permissions import Permission, allows
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling import attendance, booking, maintenance, schemas, views
@@ -28,7 +28,7 @@ from ketaclinic.treatments import service as treatments
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import get_db, require
 from ketaclinic.web.forms import messages_of, validate
-from ketaclinic.web.pages import current_site
+from ketaclinic.web.site_choice import current_site
 from ketaclinic.web.templating import render
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)

@@ -8,8 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
+from ketaclinic import mail as email
 from ketaclinic.clinics.models import Site
-from ketaclinic.integrations import email
 from ketaclinic.knowledge import appointments as rules
 from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling.availability import zone_of
@@ -97,7 +97,7 @@ def _questionnaire(db: Session, appointment: Appointment, patient: Patient) -> s
     if occasion is None or db.execute(select(MeasureRequest.pk).where(
             MeasureRequest.course_pk == course.pk, MeasureRequest.due_on == day)).first():
         return None
-    from ketaclinic.auth.actor import Actor
+    from ketaclinic.kernel.actor import Actor
 
     system = Actor("reminders", "system", site_pks=frozenset({site.pk}), client="worker")
     _, url = links.create(db=db, patient_id=str(patient.id), actor=system,

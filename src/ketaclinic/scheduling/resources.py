@@ -6,10 +6,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic.audit import service as audit
-from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.models import User
 from ketaclinic.clinics.models import Chair, Site
 from ketaclinic.errors import invalid
+from ketaclinic.kernel.actor import Actor
 from ketaclinic.knowledge import appointments as rules
 from ketaclinic.scheduling.models import SiteClosure, SiteHours, StaffAbsence, StaffShift
 

@@ -6,15 +6,15 @@ from fastapi import APIRouter, Depends, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.models import User
-from ketaclinic.auth.permissions import Permission
 from ketaclinic.clinics.models import Chair, Site
 from ketaclinic.clinics.service import site_by_code
 from ketaclinic.courses import service as courses
 from ketaclinic.courses.models import Course
 from ketaclinic.errors import NotFound, invalid, public_id
 from ketaclinic.evaluations.models import Evaluation
+from ketaclinic.kernel.actor import Actor
+from ketaclinic.kernel.permissions import Permission
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling import booking, calendar, schemas

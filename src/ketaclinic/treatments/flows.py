@@ -9,10 +9,10 @@ from sqlalchemy.orm import Session
 
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
-from ketaclinic.auth.actor import Actor
 from ketaclinic.courses import service as courses
 from ketaclinic.evaluations import service as evaluations
 from ketaclinic.evaluations.models import Evaluation
+from ketaclinic.kernel.actor import Actor
 from ketaclinic.knowledge.checkin import checks, checks_for
 from ketaclinic.knowledge.screening import screen
 from ketaclinic.patients import service as patients

@@ -12,14 +12,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
-from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.models import User
-from ketaclinic.auth.permissions import Permission, allows
 from ketaclinic.clinics.models import Chair
 from ketaclinic.courses import service as courses
 from ketaclinic.db import session_factory
 from ketaclinic.errors import Conflict, Forbidden, InvalidInput, invalid
 from ketaclinic.inventory import session_panel
+from ketaclinic.kernel.actor import Actor
+from ketaclinic.kernel.permissions import Permission, allows
 from ketaclinic.knowledge import session_events
 from ketaclinic.knowledge.monitoring import observation_ends
 from ketaclinic.patients import service as patients

@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session
 
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
-from ketaclinic.auth.actor import Actor
 from ketaclinic.clinics.models import Site
 from ketaclinic.errors import Conflict, invalid
+from ketaclinic.kernel.actor import Actor
 from ketaclinic.knowledge.monitoring import pre_dose_problem
 from ketaclinic.knowledge.rems import RemsForm, fill, rems_table
 from ketaclinic.patients import service as patients

@@ -5,10 +5,10 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ketaclinic.auth.actor import Actor
-from ketaclinic.auth.permissions import Permission
 from ketaclinic.clinics.models import Site
 from ketaclinic.errors import Conflict, NotFound
+from ketaclinic.kernel.actor import Actor
+from ketaclinic.kernel.permissions import Permission
 from ketaclinic.treatments import flows, rems, schemas
 from ketaclinic.treatments import service as treatments
 from ketaclinic.treatments.models import RemsFiling

@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
-from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.models import User
 from ketaclinic.clinics.models import Chair
 from ketaclinic.courses import service as courses
@@ -21,6 +20,7 @@ from ketaclinic.db import insert_many
 from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, invalid, public_id
 from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.inventory import reconcile
+from ketaclinic.kernel.actor import Actor
 from ketaclinic.knowledge import dosing, session_events
 from ketaclinic.knowledge.monitoring import (
     Alarm,

@@ -10,10 +10,10 @@ from sqlalchemy.orm import Session
 from ketaclinic.audit import service as audit
 from ketaclinic.auth import emergency
 from ketaclinic.auth import service as auth
-from ketaclinic.auth.actor import Actor
-from ketaclinic.auth.permissions import Permission, allows
 from ketaclinic.db import session_factory
 from ketaclinic.errors import Forbidden, MustChangePassword, NotAuthenticated
+from ketaclinic.kernel.actor import Actor
+from ketaclinic.kernel.permissions import Permission, allows
 
 API_PREFIX = "/api/v1"
 # Paths answered with bearer tokens and problem+json rather than cookies and pages.

@@ -8,8 +8,8 @@ from fastapi.responses import JSONResponse
 from starlette.responses import HTMLResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ketaclinic.fhir.outcome import operation_outcome
 from ketaclinic.settings import get_settings
+from ketaclinic.web.operation_outcome import operation_outcome
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _STRUCTURE = re.compile(rb'[\[\]{}"\\]')

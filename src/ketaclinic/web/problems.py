@@ -19,12 +19,12 @@ from ketaclinic.errors import (
     InvalidInput,
     MustChangePassword,
     NotAuthenticated,
+    OutOfReach,
     RateLimited,
 )
-from ketaclinic.fhir.outcome import operation_outcome
 from ketaclinic.field_problems import validation_problems
-from ketaclinic.patients.service import OutOfReach
 from ketaclinic.web.deps import is_api
+from ketaclinic.web.operation_outcome import operation_outcome
 from ketaclinic.web.templating import render
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 
-from ketaclinic.auth.permissions import Permission
+from ketaclinic.kernel.permissions import Permission
 from ketaclinic.web.csrf import check_csrf
 
 

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from ketaclinic import clock
-from ketaclinic.auth.permissions import ROLE_LABELS, Permission, Role, allows
+from ketaclinic.kernel.permissions import ROLE_LABELS, Permission, Role, allows
 from ketaclinic.knowledge import sources
 from ketaclinic.settings import get_settings
 from ketaclinic.web.csrf import csrf_field

@@ -8,10 +8,11 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from ketaclinic import __version__, worker
-from ketaclinic.auth import pages as auth_pages
-from ketaclinic.auth import router as auth_api
+from ketaclinic.accounts import pages as account_pages
+from ketaclinic.accounts import router as account_api
 from ketaclinic.billing import pages as billing_pages
 from ketaclinic.billing import router as billing_api
+from ketaclinic.dashboard import pages as dashboard_pages
 from ketaclinic.decision import pages as decision_pages
 from ketaclinic.evaluations import pages as evaluation_pages
 from ketaclinic.evaluations import router as evaluation_api
@@ -25,21 +26,20 @@ from ketaclinic.measures import outcome_pages, rota_pages
 from ketaclinic.measures import pages as measure_pages
 from ketaclinic.measures import router as measure_api
 from ketaclinic.patients import pages as patient_pages
-from ketaclinic.patients import portal as patient_portal
 from ketaclinic.patients import router as patient_api
+from ketaclinic.portal import pages as portal_pages
 from ketaclinic.scheduling import pages as scheduling_pages
 from ketaclinic.scheduling import router as scheduling_api
 from ketaclinic.settings import get_settings
 from ketaclinic.treatments import pages as treatment_pages
 from ketaclinic.treatments import router as treatment_api
-from ketaclinic.web import pages as web_pages
 from ketaclinic.web import problems
 from ketaclinic.web.csrf import CsrfCookieMiddleware
 from ketaclinic.web.headers import SecurityHeadersMiddleware
 from ketaclinic.web.limits import BodyLimitMiddleware
 from ketaclinic.web.openapi_errors import document_errors
 
-STATIC_DIR = Path(__file__).parent / "static"
+STATIC_DIR = Path(__file__).parent / "web" / "static"
 
 
 def create_app() -> FastAPI:
@@ -59,11 +59,11 @@ def create_app() -> FastAPI:
     app.add_middleware(SecurityHeadersMiddleware)  # outermost: on every answer, refusals too
     problems.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (web_pages, auth_pages, auth_api, patient_pages, patient_api,
+    for module in (dashboard_pages, account_pages, account_api, patient_pages, patient_api,
                    evaluation_pages, evaluation_api, treatment_pages, treatment_api,
                    measure_pages, rota_pages, measure_api, outcome_pages, inventory_pages, inventory_api,
                    inventory_reports, scheduling_pages, scheduling_api, billing_pages, billing_api,
-                   decision_pages, patient_portal,
+                   decision_pages, portal_pages,
                    bulk_router, fhir_api, cds_router):
         app.include_router(module.router)
     document_errors(app)

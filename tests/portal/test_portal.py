@@ -8,11 +8,11 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ketaclinic.auth.permissions import Role, allows
 from ketaclinic.billing import charges, payments
 from ketaclinic.billing.models import Invoice
 from ketaclinic.clinics.models import Site
 from ketaclinic.decision.models import Enquiry
+from ketaclinic.kernel.permissions import Role, allows
 from ketaclinic.patients.models import Patient
 from ketaclinic.web.deps import BEARER_PREFIXES
 from ketaclinic.web.routes import registered_routes

@@ -1,6 +1,6 @@
 """The permission table: which role may do what. The one place access is decided by role.
 
-Record-level reach (which patients) is decided by `ketaclinic.auth.reach`.
+Record-level reach (which patients) is decided by `ketaclinic.kernel.reach`.
 """
 
 from enum import StrEnum

@@ -13,23 +13,22 @@ from sqlalchemy.orm import Session
 from ketaclinic import clock
 from ketaclinic.auth import emergency
 from ketaclinic.auth import service as auth
-from ketaclinic.auth.actor import Actor
-from ketaclinic.auth.permissions import LANDING_PAGES, Permission, Role, allows
 from ketaclinic.billing import prices, superbill
 from ketaclinic.clinics import service as clinics
-from ketaclinic.clinics.models import Site
+from ketaclinic.dashboard import today
 from ketaclinic.inventory import discrepancies
+from ketaclinic.kernel.actor import Actor
+from ketaclinic.kernel.permissions import LANDING_PAGES, Permission, Role, allows
 from ketaclinic.measures import alerts as measure_alerts
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient, VitalSigns
 from ketaclinic.treatments import pages as treatment_pages
 from ketaclinic.treatments import rems
-from ketaclinic.web import today
 from ketaclinic.web.deps import SESSION_COOKIE, get_db, require
+from ketaclinic.web.site_choice import SITE_COOKIE, current_site
 from ketaclinic.web.templating import render
 
 router = APIRouter(include_in_schema=False)
-SITE_COOKIE = "kc_site"
 
 
 @router.get("/")
@@ -42,7 +41,7 @@ def home(request: Request, db: Session = Depends(get_db)) -> Response:
     return RedirectResponse(target, status_code=303)
 
 
-FAVICON = (Path(__file__).parent / "static" / "favicon.svg").read_bytes()
+FAVICON = (Path(__file__).parents[1] / "web" / "static" / "favicon.svg").read_bytes()
 
 
 @router.get("/favicon.ico", include_in_schema=False)
@@ -57,12 +56,6 @@ def health(db: Session = Depends(get_db)) -> Response:
     """Liveness and database reachability, for load balancers."""
     db.execute(text("SELECT 1"))
     return JSONResponse({"status": "ok"})
-
-
-def current_site(request: Request, sites: list[Site], chosen: str = "") -> Site | None:
-    """The site the user chose (query or cookie) if it is theirs, else their first."""
-    wanted = chosen or request.cookies.get(SITE_COOKIE, "")
-    return next((s for s in sites if s.code == wanted), sites[0] if sites else None)
 
 
 @router.get("/dashboard", response_class=HTMLResponse)

@@ -9,11 +9,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ketaclinic.auth.actor import Actor
-from ketaclinic.auth.permissions import Permission, allows
 from ketaclinic.billing import reports as billing_reports
 from ketaclinic.clinics.models import Site
 from ketaclinic.inventory import service as inventory
+from ketaclinic.kernel.actor import Actor
+from ketaclinic.kernel.permissions import Permission, allows
 from ketaclinic.scheduling import views
 
 OWED_SHOWN = 8

@@ -4,31 +4,72 @@ up through the logged-in patient; another patient's ids answer 404."""
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
-from fastapi.responses import Response
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
-from ketaclinic.auth.actor import Actor
-from ketaclinic.auth.permissions import Permission
 from ketaclinic.billing import estimate as estimates
 from ketaclinic.billing import payments, superbill
 from ketaclinic.billing.models import Invoice, Payment
 from ketaclinic.clinics.models import Site
 from ketaclinic.courses import service as courses
 from ketaclinic.decision.models import Enquiry
-from ketaclinic.errors import DomainError, NotFound, invalid, public_id
+from ketaclinic.errors import DomainError, InvalidInput, NotFound, invalid, public_id
 from ketaclinic.evaluations.models import Consent
+from ketaclinic.kernel.actor import Actor
+from ketaclinic.kernel.permissions import Permission
 from ketaclinic.knowledge import appointments as kinds
+from ketaclinic.measures import links
+from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
+from ketaclinic.patients.pages import OWN_RECORD_EXTRAS, chart_page
 from ketaclinic.scheduling.availability import ACTIVE
 from ketaclinic.scheduling.models import Appointment
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import get_db, require
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
+
+
+def own_record_extras(db: Session, patient: Patient) -> dict[str, Any]:
+    """What the portal adds to a patient's own chart: questionnaires to answer, and the rest."""
+    return {"pending_questionnaires": links.pending_for(db, patient.pk),
+            "portal": context(db, patient)}
+
+
+OWN_RECORD_EXTRAS[:] = [own_record_extras]
+
+
+@router.get("/me", response_class=HTMLResponse)
+def my_record(
+    request: Request,
+    actor: Actor = Depends(require(Permission.PORTAL)),
+    db: Session = Depends(get_db),
+) -> Response:
+    """The logged-in patient's own record."""
+    patient = patients.chart(db=db, patient_id=str(_own(db, actor).id), actor=actor)
+    db.commit()
+    return chart_page(request, db, actor, patient)
+
+
+@router.post("/me/messages", response_class=HTMLResponse)
+async def my_message(request: Request, actor: Actor = Depends(require(Permission.PORTAL)),
+                     db: Session = Depends(get_db)) -> Response:
+    """Send a message to the clinic from the portal; the page again with the error if empty."""
+    form = await request.form()
+    patient = patients.chart(db=db, patient_id=str(_own(db, actor).id), actor=actor)
+    try:
+        send_message(db=db, patient=patient, text=str(form.get("message", "")), actor=actor)
+    except InvalidInput as exc:
+        db.rollback()
+        patient = patients.chart(db=db, patient_id=str(_own(db, actor).id), actor=actor)
+        return chart_page(request, db, actor, patient, status_code=422,
+                          message_error=exc.problems[0].text())
+    db.commit()
+    return RedirectResponse("/me?sent=1", status_code=303)
 
 
 def context(db: Session, patient: Patient) -> dict[str, Any]:

@@ -9,11 +9,11 @@ from sqlalchemy.orm import Session
 from ketaclinic import clock
 from ketaclinic.auth import credentials
 from ketaclinic.auth import service as auth
-from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.models import User
-from ketaclinic.auth.permissions import Permission
 from ketaclinic.auth.schemas import MeOut, TokenOut
 from ketaclinic.errors import NotAuthenticated
+from ketaclinic.kernel.actor import Actor
+from ketaclinic.kernel.permissions import Permission
 from ketaclinic.patients.models import Patient
 from ketaclinic.web.deps import client_of, get_db, require
 

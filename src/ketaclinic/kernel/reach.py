@@ -1,6 +1,6 @@
 """Which patient records an actor can reach: staff by shared site, a patient only their own."""
 
-from ketaclinic.auth.actor import Actor
+from ketaclinic.kernel.actor import Actor
 
 
 def can_reach_patient(actor: Actor, *, patient_pk: int, patient_site_pks: set[int]) -> bool:

@@ -7,11 +7,11 @@ from sqlalchemy.orm import Session, selectinload
 
 from ketaclinic.auth import credentials, emergency, totp
 from ketaclinic.auth import service as auth
-from ketaclinic.auth.actor import Actor
 from ketaclinic.auth.models import User
-from ketaclinic.auth.permissions import LANDING_PAGES, Permission, Role
 from ketaclinic.clinics.models import Site
 from ketaclinic.errors import Conflict, InvalidInput, RateLimited
+from ketaclinic.kernel.actor import Actor
+from ketaclinic.kernel.permissions import LANDING_PAGES, Permission, Role
 from ketaclinic.settings import get_settings
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import SESSION_COOKIE, client_of, get_db, require

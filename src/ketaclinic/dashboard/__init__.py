@@ -1,0 +1,1 @@
+"""The dashboard: today at a site, across the domains (appointments, sessions, stock, money)."""
