@@ -88,3 +88,11 @@ def test_import_before_any_site_says_how_to_add_one(migrated: str, tmp_path) -> 
     refused = run_cli(migrated, "import-fhir", str(bundle), "--site", "HPC")
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1
     assert "no site exists yet" in refused.stderr and "(accepted: )" not in refused.stderr
+
+
+def test_demo_seeds_in_the_hour_when_the_sites_are_on_different_dates(migrated: str) -> None:
+    # 00:30 in Boston is still 23:30 the day before in Chicago: each site's records take their
+    # own site's date (a consent given "today" at Riverside is not tomorrow there).
+    result = run_cli(migrated, "demo", "--patients", "3",
+                     extra_env={"KETACLINIC_CLOCK_AT": "2027-01-06T00:30:00-05:00"})
+    assert result.returncode == 0, result.stderr[-400:]

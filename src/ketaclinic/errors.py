@@ -11,10 +11,18 @@ class DomainError(Exception):
 
     status = 400
     title = "Bad request"
+    # A refusal that records something (a failed attempt, a discrepancy for the administrator)
+    # keeps it: the request's work is committed rather than rolled back.
+    keeps_changes = False
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
+
+    def keeping_changes(self) -> "DomainError":
+        """This refusal, keeping what the request recorded before it."""
+        self.keeps_changes = True
+        return self
 
 
 @dataclass

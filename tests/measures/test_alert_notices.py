@@ -3,7 +3,7 @@ the server is down, shown failed with the reason when nobody can be reached, and
 an alert already followed up."""
 
 import email as email_parser
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -15,7 +15,7 @@ from ketaclinic.auth.models import User
 from ketaclinic.clinics.models import Site
 from ketaclinic.errors import Conflict, InvalidInput
 from ketaclinic.kernel.actor import Actor
-from ketaclinic.measures import alerts, on_call
+from ketaclinic.measures import alerts, on_call, rota_pages
 from ketaclinic.measures.models import MeasureAlert
 from tests.measures.test_measures_api import _post
 from tests.scheduling.test_reminders_and_feeds import sender_to, smtp  # noqa: F401 (fixture)
@@ -154,3 +154,17 @@ def test_the_rota_page_adds_and_cancels_a_shift(web, world, db: Session) -> None
                            follow_redirects=True)
     assert "Nobody is on call now" in cancelled.text and "cancelled by admin" in cancelled.text
     assert web["nurse_a"].get("/on-call").status_code == 403
+
+
+@pytest.mark.parametrize(("local", "starts"), [
+    ("2027-01-06T00:30:00-05:00", "2027-01-05"),  # before the handover: yesterday morning's shift
+    ("2027-01-06T08:00:00-05:00", "2027-01-06"),  # from the handover on: today's
+])
+def test_the_rota_form_proposes_the_shift_running_now(world, db: Session, local: str,
+                                                      starts: str) -> None:
+    site = db.execute(select(Site).where(Site.code == "A")).scalar_one()
+    proposed = rota_pages.current_shift(site, datetime.fromisoformat(local))
+    assert (proposed["from_day"], proposed["from_time"]) == (starts, "08:00")
+    assert datetime.fromisoformat(f"{proposed['from_day']}T08:00-05:00") \
+        <= datetime.fromisoformat(local) \
+        < datetime.fromisoformat(f"{proposed['to_day']}T08:00-05:00")

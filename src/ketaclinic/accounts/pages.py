@@ -14,7 +14,7 @@ from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import LANDING_PAGES, Permission, Role
 from ketaclinic.settings import get_settings
 from ketaclinic.web.csrf import check_csrf
-from ketaclinic.web.deps import SESSION_COOKIE, client_of, get_db, require
+from ketaclinic.web.deps import DB, SESSION_COOKIE, client_of, require
 from ketaclinic.web.forms import messages_of
 from ketaclinic.web.templating import render
 
@@ -39,7 +39,6 @@ def _finish_login(db: Session, request: Request, user: User, next_url: str, how:
     client = client_of(request)
     raw, _ = auth.issue_token(db=db, user=user, kind=auth.TOKEN_WEB, client=client)
     auth.record_login(db=db, user=user, client=client, how=how)
-    db.commit()
     response = RedirectResponse(_safe_next(next_url) or LANDING_PAGES[Role(user.role)], status_code=303)
     _set_cookie(response, SESSION_COOKIE, raw)
     response.delete_cookie(PENDING_COOKIE, path="/")
@@ -54,7 +53,7 @@ def login_form(request: Request, next: str = "") -> Response:
 
 
 @router.post("/login")
-async def login_submit(request: Request, db: Session = Depends(get_db)) -> Response:
+async def login_submit(request: Request, db: Session = DB) -> Response:
     """Check the password, then finish the login or ask for the two-factor step."""
     form = await request.form()
     username = str(form.get("username", ""))[:150]
@@ -67,14 +66,12 @@ async def login_submit(request: Request, db: Session = Depends(get_db)) -> Respo
         result = credentials.check(db=db, username=username, password=password, address=client,
                                    purpose="web", code=code)
     except RateLimited as exc:
-        db.commit()
         response = render(request, "auth/login.html", status_code=429, next=next_url,
                           username=username, error=exc.detail, ask_code=False)
         response.headers["Retry-After"] = str(exc.retry_after_s)
         return response
     user = result.user
     if user is None:
-        db.commit()
         return render(request, "auth/login.html", status_code=401, next=next_url,
                       username=username, error=result.message,
                       ask_code=code is not None or "two-factor code" in result.message)
@@ -88,7 +85,6 @@ async def login_submit(request: Request, db: Session = Depends(get_db)) -> Respo
         kind = auth.TOKEN_MFA_ENROL
         target = "/login/enrol"
     raw, _ = auth.issue_token(db=db, user=user, kind=kind, client=client)
-    db.commit()
     onward = RedirectResponse(f"{target}?next={next_url}", status_code=303)
     _set_cookie(onward, PENDING_COOKIE, raw, max_age=auth.HALF_LOGIN_MIN * 60)
     return onward
@@ -100,7 +96,7 @@ def _pending_user(db: Session, request: Request, kind: str) -> User | None:
 
 
 @router.get("/login/mfa", response_class=HTMLResponse)
-def mfa_form(request: Request, next: str = "", db: Session = Depends(get_db)) -> Response:
+def mfa_form(request: Request, next: str = "", db: Session = DB) -> Response:
     """Ask for the six-digit code after a correct password."""
     if _pending_user(db, request, auth.TOKEN_MFA_PENDING) is None:
         return RedirectResponse("/login", status_code=303)
@@ -108,7 +104,7 @@ def mfa_form(request: Request, next: str = "", db: Session = Depends(get_db)) ->
 
 
 @router.post("/login/mfa")
-async def mfa_submit(request: Request, db: Session = Depends(get_db)) -> Response:
+async def mfa_submit(request: Request, db: Session = DB) -> Response:
     """Check the two-factor code and finish the login."""
     form = await request.form()
     next_url = _safe_next(str(form.get("next", "")))
@@ -119,10 +115,8 @@ async def mfa_submit(request: Request, db: Session = Depends(get_db)) -> Respons
         passed = credentials.check_code(db=db, user=user, code=str(form.get("code", "")),
                                         address=client_of(request), purpose="web")
     except RateLimited as exc:
-        db.commit()
         return render(request, "auth/mfa.html", status_code=429, next=next_url, error=exc.detail)
     if not passed:
-        db.commit()
         return render(request, "auth/mfa.html", status_code=401, next=next_url,
                       error="That code is not right. Enter the 6 digits your app shows now.")
     auth.revoke_token(db=db, raw=request.cookies.get(PENDING_COOKIE, ""))
@@ -138,19 +132,18 @@ def _enrol_page(request: Request, user: User, next_url: str, error: str,
 
 
 @router.get("/login/enrol", response_class=HTMLResponse)
-def enrol_form(request: Request, next: str = "", db: Session = Depends(get_db)) -> Response:
+def enrol_form(request: Request, next: str = "", db: Session = DB) -> Response:
     """Set up two-factor, required for this role before the first login completes."""
     user = _pending_user(db, request, auth.TOKEN_MFA_ENROL)
     if user is None:
         return RedirectResponse("/login", status_code=303)
     if not user.totp_secret:
         auth.start_enrolment(db=db, user=user)
-    db.commit()
     return _enrol_page(request, user, _safe_next(next), "")
 
 
 @router.post("/login/enrol")
-async def enrol_submit(request: Request, db: Session = Depends(get_db)) -> Response:
+async def enrol_submit(request: Request, db: Session = DB) -> Response:
     """Confirm the authenticator app's code, turn two-factor on and finish the login."""
     form = await request.form()
     next_url = _safe_next(str(form.get("next", "")))
@@ -161,6 +154,7 @@ async def enrol_submit(request: Request, db: Session = Depends(get_db)) -> Respo
         auth.confirm_enrolment(db=db, user=user, code=str(form.get("code", "")),
                                client=client_of(request))
     except InvalidInput as exc:
+        db.rollback()
         return _enrol_page(request, user, next_url, exc.detail, status_code=422)
     auth.revoke_token(db=db, raw=request.cookies.get(PENDING_COOKIE, ""))
     return _finish_login(db, request, user, next_url, "password + totp enrolment")
@@ -170,12 +164,11 @@ async def enrol_submit(request: Request, db: Session = Depends(get_db)) -> Respo
 def logout(
     request: Request,
     actor: Actor = Depends(require(Permission.ACCOUNT)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> Response:
     """End this login and every API token of the user."""
     assert actor.user_pk is not None
     auth.revoke_all(db=db, user_pk=actor.user_pk)
-    db.commit()
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -185,7 +178,7 @@ def logout(
 def account(
     request: Request,
     actor: Actor = Depends(require(Permission.ACCOUNT)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> Response:
     """The user's own account: role, sites, two-factor status."""
     user = db.execute(select(User).where(User.pk == actor.user_pk)).scalar_one()
@@ -194,7 +187,7 @@ def account(
 
 @router.get("/account/password", response_class=HTMLResponse)
 def password_form(request: Request, actor: Actor = Depends(require(Permission.ACCOUNT)),
-                  db: Session = Depends(get_db)) -> Response:
+                  db: Session = DB) -> Response:
     """Change one's own password (the only page open after an administrator's reset)."""
     user = db.execute(select(User).where(User.pk == actor.user_pk)).scalar_one()
     return render(request, "auth/password.html", forced=user.must_change_password, errors=[])
@@ -202,7 +195,7 @@ def password_form(request: Request, actor: Actor = Depends(require(Permission.AC
 
 @router.post("/account/password", response_class=HTMLResponse)
 async def password_submit(request: Request, actor: Actor = Depends(require(Permission.ACCOUNT)),
-                          db: Session = Depends(get_db)) -> Response:
+                          db: Session = DB) -> Response:
     """Check the current password, set the new one, end every login (log in again)."""
     form = await request.form()
     user = db.execute(select(User).where(User.pk == actor.user_pk)).scalar_one()
@@ -210,10 +203,8 @@ async def password_submit(request: Request, actor: Actor = Depends(require(Permi
         auth.change_password(db=db, user=user, current=str(form.get("current_password", "")),
                              new=str(form.get("new_password", "")), client=client_of(request))
     except InvalidInput as exc:
-        db.commit()  # a wrong current password still counts toward the lock-out
         return render(request, "auth/password.html", status_code=422,
                       forced=user.must_change_password, errors=[p.text() for p in exc.problems])
-    db.commit()
     response = RedirectResponse("/login?changed=1", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -223,7 +214,7 @@ async def password_submit(request: Request, actor: Actor = Depends(require(Permi
 async def account_email(
     request: Request,
     actor: Actor = Depends(require(Permission.ACCOUNT)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> Response:
     """Set one's own email address (escalated alerts reach it when on call)."""
     form = await request.form()
@@ -236,7 +227,6 @@ async def account_email(
         return render(request, "auth/account.html", status_code=422, user=user, qr="",
                       error="", email_error="; ".join(p.text() for p in exc.problems),
                       email_value=str(form.get("email", "")))
-    db.commit()
     return RedirectResponse("/account", status_code=303)
 
 
@@ -244,7 +234,7 @@ async def account_email(
 async def account_mfa(
     request: Request,
     actor: Actor = Depends(require(Permission.ACCOUNT)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> Response:
     """Start, or confirm with a code, optional two-factor for one's own account."""
     form = await request.form()
@@ -258,7 +248,6 @@ async def account_mfa(
             auth.confirm_enrolment(db=db, user=user, code=code, client=client_of(request))
     except (InvalidInput, Conflict) as exc:
         error = exc.detail
-    db.commit()
     qr = ""
     if user.totp_secret and not user.totp_enabled:
         qr = totp.qr_svg(totp.provisioning_uri(user.totp_secret, user.username))
@@ -270,7 +259,7 @@ async def account_mfa(
 def users_list(
     request: Request,
     actor: Actor = Depends(require(Permission.USERS_MANAGE)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> Response:
     """The users of the administrator's sites, their role, sites and two-factor status."""
     return render(request, "auth/users.html", users=_managed_users(db, actor))
@@ -297,17 +286,15 @@ def user_action(
     user_id: str,
     action: str,
     actor: Actor = Depends(require(Permission.USERS_MANAGE)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> Response:
     """Deactivate, reactivate, unlock, end all logins of, reset the two-factor set-up of, or
     reset the password of a user (the temporary password is shown once, here)."""
     if action == "reset-password":
         user, temporary = auth.reset_password(db=db, user_id=user_id, actor=actor)
-        db.commit()
         return render(request, "auth/users.html", users=_managed_users(db, actor),
                       temporary={"username": user.username, "password": temporary})
     auth.administer(db=db, user_id=user_id, action=action, actor=actor)
-    db.commit()
     return RedirectResponse("/admin/users", status_code=303)
 
 
@@ -315,7 +302,7 @@ def user_action(
 def user_new_form(
     request: Request,
     actor: Actor = Depends(require(Permission.USERS_MANAGE)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> Response:
     """The form to add a user."""
     return _user_form(request, db, actor, {}, [])
@@ -325,7 +312,7 @@ def user_new_form(
 async def user_new_submit(
     request: Request,
     actor: Actor = Depends(require(Permission.USERS_MANAGE)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> Response:
     """Create a user; on bad input show the form again with the reasons."""
     form = await request.form()
@@ -343,13 +330,12 @@ async def user_new_submit(
     except Conflict as exc:
         db.rollback()
         return _user_form(request, db, actor, values, [exc.detail], 409)
-    db.commit()
     return RedirectResponse("/admin/users", status_code=303)
 
 
 @router.get("/emergency-access", response_class=HTMLResponse)
 def emergency_form(request: Request, actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-                   db: Session = Depends(get_db)) -> Response:
+                   db: Session = DB) -> Response:
     """Open a record outside one's sites in an emergency, after saying why."""
     return render(request, "auth/emergency.html", errors=[], values={},
                   minutes=get_settings().emergency_access_min)
@@ -358,7 +344,7 @@ def emergency_form(request: Request, actor: Actor = Depends(require(Permission.C
 @router.post("/emergency-access", response_class=HTMLResponse)
 async def emergency_submit(request: Request,
                            actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-                           db: Session = Depends(get_db)) -> Response:
+                           db: Session = DB) -> Response:
     """Grant the emergency access (audited, time-limited, reviewed) and open the chart."""
     form = await request.form()
     values = {k: str(v) for k, v in form.items() if k != "csrf_token"}
@@ -370,16 +356,14 @@ async def emergency_submit(request: Request,
         return render(request, "auth/emergency.html", status_code=exc.status,
                       errors=messages_of(exc), values=values,
                       minutes=get_settings().emergency_access_min)
-    db.commit()
     return RedirectResponse(f"/patients/{patient.id}", status_code=303)
 
 
 @router.post("/emergency-access/{access_id}/review")
 async def emergency_review(request: Request, access_id: str,
                            actor: Actor = Depends(require(Permission.USERS_MANAGE)),
-                           db: Session = Depends(get_db)) -> Response:
+                           db: Session = DB) -> Response:
     """An administrator marks an emergency access reviewed, with a note."""
     form = await request.form()
     emergency.review(db=db, access_id=access_id, note=str(form.get("note", "")), actor=actor)
-    db.commit()
     return RedirectResponse("/dashboard", status_code=303)

@@ -15,7 +15,7 @@ from ketaclinic.errors import NotAuthenticated
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission
 from ketaclinic.patients.models import Patient
-from ketaclinic.web.deps import client_of, get_db, require
+from ketaclinic.web.deps import DB, client_of, require
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 
@@ -27,7 +27,7 @@ def issue_token(
     password: Annotated[str, Form(max_length=1000)],
     totp: Annotated[str, Form(max_length=10, description=(
         "two-factor code (required for roles that must use two-factor)"))] = "",
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> TokenOut:
     """Exchange username and password (and a two-factor code if enrolled) for a bearer token."""
     client = client_of(request)
@@ -35,24 +35,21 @@ def issue_token(
                                purpose="api token", code=totp)
     user = result.user
     if user is None:
-        db.commit()
-        raise NotAuthenticated(result.message)
+        raise NotAuthenticated(result.message).keeping_changes()  # the failed attempt counts
     raw, expires_at = auth.issue_token(db=db, user=user, kind=auth.TOKEN_API, client=client)
     auth.record_login(db=db, user=user, client=client, how="api token")
-    db.commit()
     return TokenOut(access_token=raw, expires_at=expires_at,
                     expires_in=int((expires_at - clock.now()).total_seconds()))
 
 
 @router.get("/me", response_model=MeOut)
 def who_am_i(
-    actor: Actor = Depends(require(Permission.ACCOUNT)), db: Session = Depends(get_db)
+    actor: Actor = Depends(require(Permission.ACCOUNT)), db: Session = DB
 ) -> MeOut:
     """The user the token belongs to."""
     user = db.execute(select(User).where(User.pk == actor.user_pk)).scalar_one()
     patient_id = None
     if user.patient_pk is not None:
         patient_id = db.execute(select(Patient.id).where(Patient.pk == user.patient_pk)).scalar_one()
-    db.commit()
     return MeOut(id=user.id, username=user.username, display_name=user.display_name,
                  role=user.role, sites=[s.code for s in user.sites], patient_id=patient_id)

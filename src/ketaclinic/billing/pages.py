@@ -30,7 +30,7 @@ from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling.availability import zone_of
 from ketaclinic.web.csrf import check_csrf
-from ketaclinic.web.deps import get_db, require
+from ketaclinic.web.deps import DB, require
 from ketaclinic.web.forms import messages_of, validate
 from ketaclinic.web.templating import render
 
@@ -40,7 +40,7 @@ ESTIMATE_FIELDS = ("site", "route", "sessions", "weight_kg", "dose_mg", "band_id
 
 @router.get("/billing/estimate", response_class=HTMLResponse)
 def estimate_page(request: Request, actor: Actor = Depends(require(Permission.BILLING_RECORD)),
-                  db: Session = Depends(get_db)) -> Response:
+                  db: Session = DB) -> Response:
     """The estimate form; with its fields filled, the estimate and its plain-language version."""
     values: dict[str, object] = {k: v for k, v in request.query_params.items()
                                  if k in ESTIMATE_FIELDS and v}
@@ -55,7 +55,6 @@ def estimate_page(request: Request, actor: Actor = Depends(require(Permission.BI
                                            today=clock.today(zone_of(site)))
         except (InvalidInput, Conflict) as exc:
             errors, status = messages_of(exc), exc.status
-    db.commit()
     return render(request, "billing/estimate.html", status_code=status, values=values,
                   sites=sites, bands=bands, result=result, errors=errors, money=superbill.money)
 
@@ -70,7 +69,6 @@ def _account_page(request: Request, db: Session, actor: Actor, patient_id: str,
     insurance = [(c, [coverage.state(db, a, patient.pk, today) for a in auths])
                  for c, auths in coverage.of(db, patient)]
     sites = [s for s in clinics.sites_of(db=db, actor=actor) if s.pk in patient.site_pks]
-    db.commit()
     return render(request, "billing/account.html", status_code=status_code, patient=patient,
                   account=found, lines=lines, sites=sites, errors=errors or [],
                   tz=patients.time_zone_of(patient), insurance=insurance,
@@ -80,7 +78,7 @@ def _account_page(request: Request, db: Session, actor: Actor, patient_id: str,
 @router.get("/patients/{patient_id}/account", response_class=HTMLResponse)
 def account_page(request: Request, patient_id: str,
                  actor: Actor = Depends(require(Permission.BILLING_RECORD)),
-                 db: Session = Depends(get_db)) -> Response:
+                 db: Session = DB) -> Response:
     """A patient's invoices, payments and balance."""
     return _account_page(request, db, actor, patient_id)
 
@@ -88,7 +86,7 @@ def account_page(request: Request, patient_id: str,
 @router.post("/patients/{patient_id}/account/payments", response_class=HTMLResponse)
 async def payment_page(request: Request, patient_id: str,
                        actor: Actor = Depends(require(Permission.BILLING_RECORD)),
-                       db: Session = Depends(get_db)) -> Response:
+                       db: Session = DB) -> Response:
     """Record a payment (amount typed in dollars and cents)."""
     form = await request.form()
     values = {k: str(v) for k, v in form.items() if k != "csrf_token"}
@@ -104,7 +102,6 @@ async def payment_page(request: Request, patient_id: str,
     except (InvalidInput, Conflict) as exc:
         db.rollback()
         return _account_page(request, db, actor, patient_id, messages_of(exc), values, exc.status)
-    db.commit()
     return RedirectResponse(f"/patients/{patient_id}/account", status_code=303)
 
 
@@ -122,7 +119,7 @@ def _cents(text: str, field: str = "amount") -> int:
 @router.post("/patients/{patient_id}/account/plans", response_class=HTMLResponse)
 async def plan_page(request: Request, patient_id: str,
                     actor: Actor = Depends(require(Permission.BILLING_RECORD)),
-                    db: Session = Depends(get_db)) -> Response:
+                    db: Session = DB) -> Response:
     """Set up a payment plan (amount in dollars and cents, equal instalments)."""
     form = await request.form()
     values = {k: str(v) for k, v in form.items() if k != "csrf_token"}
@@ -139,14 +136,13 @@ async def plan_page(request: Request, patient_id: str,
     except (InvalidInput, Conflict) as exc:
         db.rollback()
         return _account_page(request, db, actor, patient_id, messages_of(exc), values, exc.status)
-    db.commit()
     return RedirectResponse(f"/patients/{patient_id}/account", status_code=303)
 
 
 @router.post("/patients/{patient_id}/account/coverages", response_class=HTMLResponse)
 async def coverage_page(request: Request, patient_id: str,
                         actor: Actor = Depends(require(Permission.BILLING_RECORD)),
-                        db: Session = Depends(get_db)) -> Response:
+                        db: Session = DB) -> Response:
     """Record the patient's insurance from the benefits check."""
     form = await request.form()
     values = {k: str(v) for k, v in form.items() if k != "csrf_token"}
@@ -160,14 +156,13 @@ async def coverage_page(request: Request, patient_id: str,
     except (InvalidInput, Conflict) as exc:
         db.rollback()
         return _account_page(request, db, actor, patient_id, messages_of(exc), values, exc.status)
-    db.commit()
     return RedirectResponse(f"/patients/{patient_id}/account", status_code=303)
 
 
 @router.post("/treatment-sessions/{session_id}/charge")
 async def charge_page(request: Request, session_id: str,
                       actor: Actor = Depends(require(Permission.BILLING_RECORD)),
-                      db: Session = Depends(get_db)) -> Response:
+                      db: Session = DB) -> Response:
     """Charge a closed session and go back to the patient's account."""
     session = service.session_at(db, session_id, actor)
     patient_id = db.execute(select(Patient.id).where(Patient.pk == session.patient_pk)
@@ -178,30 +173,27 @@ async def charge_page(request: Request, session_id: str,
         db.rollback()
         return _account_page(request, db, actor, str(patient_id), messages_of(exc),
                              status_code=exc.status)
-    db.commit()
     return RedirectResponse(f"/patients/{patient_id}/account", status_code=303)
 
 
 @router.get("/invoices/{invoice_id}/superbill.pdf")
 def superbill_page(invoice_id: str, actor: Actor = Depends(require(Permission.BILLING_RECORD)),
-                   db: Session = Depends(get_db)) -> Response:
+                   db: Session = DB) -> Response:
     """The superbill PDF for a signed-in user."""
     invoice = service.invoice_at(db, invoice_id, actor)
     body = superbill.render(db, invoice)
-    db.commit()
     return Response(body, media_type="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="superbill-{invoice.service_date}.pdf"'})
 
 
 @router.get("/payments/{payment_id}/receipt.pdf")
 def receipt_page(payment_id: str, actor: Actor = Depends(require(Permission.BILLING_RECORD)),
-                 db: Session = Depends(get_db)) -> Response:
+                 db: Session = DB) -> Response:
     """A receipt for a payment."""
     found = db.execute(select(Payment).where(Payment.id == public_id(payment_id, "payment"))
                        ).scalar_one_or_none()
     if found is None or found.site_pk not in actor.site_pks:
         raise NotFound("no such payment")
     body = superbill.receipt(db, found)
-    db.commit()
     return Response(body, media_type="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="receipt-{found.id}.pdf"'})

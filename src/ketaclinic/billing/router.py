@@ -29,7 +29,7 @@ from ketaclinic.kernel.permissions import Permission
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling.availability import zone_of
-from ketaclinic.web.deps import API_PREFIX, get_db, require
+from ketaclinic.web.deps import API_PREFIX, DB, require
 from ketaclinic.wire_types import IsoDate
 
 router = APIRouter(prefix=API_PREFIX, tags=["billing"])
@@ -37,12 +37,11 @@ router = APIRouter(prefix=API_PREFIX, tags=["billing"])
 
 @router.post("/billing/prices", status_code=201)
 def set_price(data: schemas.PriceIn, actor: Actor = Depends(require(Permission.BILLING_MANAGE)),
-              db: Session = Depends(get_db)) -> dict[str, object]:
+              db: Session = DB) -> dict[str, object]:
     """A price for an item at a site from a date on (earlier invoices keep their prices)."""
     row = prices.set_price(db=db, site=site_by_code(db, data.site, actor), item=data.item,
                            amount_cents=data.amount_cents, effective_from=data.effective_from,
                            actor=actor)
-    db.commit()
     return {"id": str(row.id), "item": row.item, "amount_cents": row.amount_cents,
             "currency": row.currency, "effective_from": row.effective_from.isoformat()}
 
@@ -50,58 +49,53 @@ def set_price(data: schemas.PriceIn, actor: Actor = Depends(require(Permission.B
 @router.post("/billing/packages", status_code=201)
 def add_package(data: schemas.PackageIn,
                 actor: Actor = Depends(require(Permission.BILLING_MANAGE)),
-                db: Session = Depends(get_db)) -> dict[str, object]:
+                db: Session = DB) -> dict[str, object]:
     """A price for a whole series of a route."""
     row = prices.add_package(db=db, site=site_by_code(db, data.site, actor),
                              name=data.name, route=data.route, sessions=data.sessions,
                              amount_cents=data.amount_cents, effective_from=data.effective_from,
                              actor=actor)
-    db.commit()
     return {"id": str(row.id), "name": row.name, "amount_cents": row.amount_cents}
 
 
 @router.post("/billing/bands", status_code=201)
 def add_band(data: schemas.BandIn, actor: Actor = Depends(require(Permission.BILLING_MANAGE)),
-             db: Session = Depends(get_db)) -> dict[str, object]:
+             db: Session = DB) -> dict[str, object]:
     """A sliding-scale band."""
     row = prices.add_band(db=db, site=site_by_code(db, data.site, actor), name=data.name,
                           income_up_to_cents=data.income_up_to_cents,
                           discount_pct=data.discount_pct, effective_from=data.effective_from,
                           actor=actor)
-    db.commit()
     return {"id": str(row.id), "name": row.name, "discount_pct": row.discount_pct}
 
 
 @router.post("/billing/estimates", response_model=schemas.EstimateOut)
 def make_estimate(data: schemas.EstimateIn,
                   actor: Actor = Depends(require(Permission.BILLING_RECORD)),
-                  db: Session = Depends(get_db)) -> schemas.EstimateOut:
+                  db: Session = DB) -> schemas.EstimateOut:
     """The expected cost of a planned course, each line with its basis. Nothing is stored."""
     site = site_by_code(db, data.site, actor)
     result = service.make_estimate(db=db, data=data, actor=actor,
                                    today=clock.today(zone_of(site)))
-    db.commit()
     return service.estimate_out(result)
 
 
 @router.post("/treatment-sessions/{session_id}/invoice", response_model=schemas.InvoiceOut,
              status_code=201)
 def charge(session_id: str, actor: Actor = Depends(require(Permission.BILLING_RECORD)),
-           db: Session = Depends(get_db)) -> schemas.InvoiceOut:
+           db: Session = DB) -> schemas.InvoiceOut:
     """Charge a closed treatment session at the day's prices (once)."""
     invoice = charges.charge_session(db=db, session=service.session_at(db, session_id, actor),
                                      actor=actor)
-    db.commit()
     return service.invoice_out(db, invoice)
 
 
 @router.get("/invoices/{invoice_id}/superbill.pdf")
 def superbill_pdf(invoice_id: str, actor: Actor = Depends(require(Permission.BILLING_RECORD)),
-                  db: Session = Depends(get_db)) -> Response:
+                  db: Session = DB) -> Response:
     """The superbill of an invoice, for the patient's insurer."""
     invoice = service.invoice_at(db, invoice_id, actor)
     body = superbill.render(db, invoice)
-    db.commit()
     return Response(body, media_type="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="superbill-{invoice.service_date}.pdf"'})
 
@@ -109,7 +103,7 @@ def superbill_pdf(invoice_id: str, actor: Actor = Depends(require(Permission.BIL
 @router.post("/patients/{patient_id}/payments", status_code=201)
 def record_payment(patient_id: str, data: schemas.PaymentIn,
                    actor: Actor = Depends(require(Permission.BILLING_RECORD)),
-                   db: Session = Depends(get_db)) -> dict[str, object]:
+                   db: Session = DB) -> dict[str, object]:
     """Money received from or for a patient."""
     patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
                                     purpose="record a payment")
@@ -117,13 +111,12 @@ def record_payment(patient_id: str, data: schemas.PaymentIn,
                           amount_cents=data.amount_cents, method=data.method,
                           reference=data.reference, note=data.note, actor=actor)
     balance = payments.balance_cents(db, patient)
-    db.commit()
     return {"id": str(row.id), "amount_cents": row.amount_cents, "balance_cents": balance}
 
 
 @router.get("/patients/{patient_id}/account", response_model=schemas.AccountOut)
 def account(patient_id: str, actor: Actor = Depends(require(Permission.BILLING_RECORD)),
-            db: Session = Depends(get_db)) -> schemas.AccountOut:
+            db: Session = DB) -> schemas.AccountOut:
     """Invoices, payments and the balance."""
     patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
                                     purpose="account")
@@ -135,7 +128,6 @@ def account(patient_id: str, actor: Actor = Depends(require(Permission.BILLING_R
         payments=[{"id": str(p.id), "amount_cents": p.amount_cents, "method": p.method,
                    "received_at": p.received_at.isoformat()} for p in found["payments"]],
         as_of=clock.now())
-    db.commit()
     return result
 
 
@@ -157,30 +149,28 @@ def _coverage_out(db: Session, cover: Coverage, authorizations: list[PriorAuthor
 @router.post("/patients/{patient_id}/coverages", status_code=201)
 def add_coverage(patient_id: str, data: schemas.CoverageIn,
                  actor: Actor = Depends(require(Permission.BILLING_RECORD)),
-                 db: Session = Depends(get_db)) -> dict[str, object]:
+                 db: Session = DB) -> dict[str, object]:
     """Record a patient's insurance."""
     patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
                                     purpose="insurance")
     cover = coverage.add(db=db, patient=patient, data=data, actor=actor)
-    db.commit()
     return _coverage_out(db, cover, [], patient)
 
 
 @router.get("/patients/{patient_id}/coverages")
 def coverages(patient_id: str, actor: Actor = Depends(require(Permission.BILLING_RECORD)),
-              db: Session = Depends(get_db)) -> list[dict[str, object]]:
+              db: Session = DB) -> list[dict[str, object]]:
     """A patient's insurance with each prior authorisation's use and warnings."""
     patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
                                     purpose="insurance")
     result = [_coverage_out(db, c, a, patient) for c, a in coverage.of(db, patient)]
-    db.commit()
     return result
 
 
 @router.post("/patients/{patient_id}/coverages/{coverage_id}/authorizations", status_code=201)
 def add_authorization(patient_id: str, coverage_id: str, data: schemas.AuthorizationIn,
                       actor: Actor = Depends(require(Permission.BILLING_RECORD)),
-                      db: Session = Depends(get_db)) -> dict[str, object]:
+                      db: Session = DB) -> dict[str, object]:
     """Record a prior authorisation on a coverage."""
     patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
                                     purpose="prior authorisation")
@@ -190,7 +180,6 @@ def add_authorization(patient_id: str, coverage_id: str, data: schemas.Authoriza
     if cover is None:
         raise NotFound("no such coverage")
     coverage.authorize(db=db, coverage=cover, data=data, actor=actor, patient=patient)
-    db.commit()
     return _coverage_out(db, cover, dict(coverage.of(db, patient))[cover], patient)
 
 
@@ -200,7 +189,7 @@ def add_authorization(patient_id: str, coverage_id: str, data: schemas.Authoriza
 def billing_report(kind: str, site: str, start: IsoDate | None = None, end: IsoDate | None = None,
                    format: str = "json",
                    actor: Actor = Depends(require(Permission.BILLING_MANAGE)),
-                   db: Session = Depends(get_db)) -> Response:
+                   db: Session = DB) -> Response:
     """revenue, outstanding, cost-per-responder or claims (the documented claims CSV)."""
     if format not in ("json", "csv"):
         raise invalid("format", repr(format), "json, csv")
@@ -216,7 +205,6 @@ def billing_report(kind: str, site: str, start: IsoDate | None = None, end: IsoD
     if kind not in makers:
         raise NotFound("no such report")
     rows = makers[kind]()
-    db.commit()
     columns = list(reports.CLAIM_COLUMNS) if kind == "claims" else (
         list(rows[0]) if rows else [])
     if format == "csv":

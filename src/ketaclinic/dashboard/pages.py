@@ -24,7 +24,7 @@ from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient, VitalSigns
 from ketaclinic.treatments import pages as treatment_pages
 from ketaclinic.treatments import rems
-from ketaclinic.web.deps import SESSION_COOKIE, get_db, require
+from ketaclinic.web.deps import DB, SESSION_COOKIE, require
 from ketaclinic.web.site_choice import SITE_COOKIE, current_site
 from ketaclinic.web.templating import render
 
@@ -32,12 +32,11 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/")
-def home(request: Request, db: Session = Depends(get_db)) -> Response:
+def home(request: Request, db: Session = DB) -> Response:
     """Send the visitor to their role's landing page, or to login."""
     token = auth.resolve_token(db=db, raw=request.cookies.get(SESSION_COOKIE, ""),
                                kinds={auth.TOKEN_WEB})
     target = LANDING_PAGES[Role(token.user.role)] if token else "/login"
-    db.commit()
     return RedirectResponse(target, status_code=303)
 
 
@@ -52,7 +51,7 @@ def favicon() -> Response:
 
 
 @router.get("/healthz")
-def health(db: Session = Depends(get_db)) -> Response:
+def health(db: Session = DB) -> Response:
     """Liveness and database reachability, for load balancers."""
     db.execute(text("SELECT 1"))
     return JSONResponse({"status": "ok"})
@@ -63,7 +62,7 @@ def dashboard(
     request: Request,
     site: str = "",
     actor: Actor = Depends(require(Permission.DASHBOARD)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> Response:
     """Today at the user's site, in the site's time zone."""
     sites = list(clinics.sites_of(db=db, actor=actor))
@@ -90,7 +89,6 @@ def dashboard(
     appointments = today.appointments(db, actor, chosen, now_local.date())
     stock = today.stock(db, actor, chosen)
     owed = today.owed(db, actor, chosen)
-    db.commit()
     response = render(request, "dashboard.html", site=chosen, sites=sites, now_local=now_local,
                       vitals=vitals, registered=registered, tz=chosen.time_zone,
                       active_chairs=chairs, rems_due=rems_due, open_alerts=open_alerts,

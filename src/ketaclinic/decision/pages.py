@@ -23,7 +23,7 @@ from ketaclinic.knowledge.courses import plan
 from ketaclinic.knowledge.vital_limits import plausible_ranges
 from ketaclinic.patients.models import Patient
 from ketaclinic.web.csrf import check_csrf
-from ketaclinic.web.deps import get_db, require
+from ketaclinic.web.deps import DB, require
 from ketaclinic.web.templating import render
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
@@ -112,7 +112,7 @@ def _form(request: Request, db: Session, errors: list[str] | None = None,
 
 
 @router.get("/check", response_class=HTMLResponse)
-def check_form(request: Request, db: Session = Depends(get_db)) -> Response:
+def check_form(request: Request, db: Session = DB) -> Response:
     """The self-check form."""
     return _form(request, db)
 
@@ -144,7 +144,7 @@ def _cost(db: Session, answers: self_check.Answers) -> dict[str, Any] | None:
 
 
 @router.post("/check", response_class=HTMLResponse)
-async def check_result(request: Request, db: Session = Depends(get_db)) -> Response:
+async def check_result(request: Request, db: Session = DB) -> Response:
     """The outcome of the self-check; nothing is stored."""
     form = await request.form()
     values: dict[str, Any] = {k: str(v) for k, v in form.items() if k != "csrf_token"}
@@ -187,7 +187,7 @@ def prepare(request: Request, route: str = "iv") -> Response:
 
 
 @router.post("/check/enquiry", response_class=HTMLResponse)
-async def enquiry(request: Request, db: Session = Depends(get_db)) -> Response:
+async def enquiry(request: Request, db: Session = DB) -> Response:
     """Send a message to the clinic (the result only when the visitor ticks to include it)."""
     form = await request.form()
     name = str(form.get("name", "")).strip()
@@ -211,13 +211,12 @@ async def enquiry(request: Request, db: Session = Depends(get_db)) -> Response:
     db.add(Enquiry(name=name, contact=contact, message=str(form.get("message", ""))[:4000],
                    self_check=included, received_at=clock.now(), created_by="public",
                    site_pk=site.pk if site else None))
-    db.commit()
     return render(request, "decision/enquiry_sent.html", errors=[], values={}, reasons=[])
 
 
 @router.get("/enquiries", response_class=HTMLResponse)
 def inbox(request: Request, actor: Actor = Depends(require(Permission.ENQUIRIES_VIEW)),
-          db: Session = Depends(get_db)) -> Response:
+          db: Session = DB) -> Response:
     """Enquiries and patients' messages to the caller's sites, newest first; reading a
     patient's message is audited on that patient's record."""
     rows = db.execute(select(Enquiry, Site).join(Site, Site.pk == Enquiry.site_pk)
@@ -232,5 +231,4 @@ def inbox(request: Request, actor: Actor = Depends(require(Permission.ENQUIRIES_
                          detail="message in the enquiries inbox")
     audit.record(db=db, actor=actor, action="read", record_type="Enquiry", record_id="inbox",
                  detail=f"{len(rows)} enquiries at {len(actor.site_pks)} sites")
-    db.commit()
     return render(request, "decision/inbox.html", rows=rows)

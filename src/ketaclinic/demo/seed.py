@@ -97,7 +97,9 @@ def seed(db: Session, *, patients_count: int = 50, seed_value: int = DEMO_SEED,
     portal_pk = db.execute(select(Patient.pk).where(Patient.id == uuid.UUID(first_patient_id))
                            ).scalar_one() if first_patient_id else None
     taken = {s.patient_pk for s in story_sessions}
-    insured = accounts.add_insurance(db, site=sites[-1], today=today,
+    # Riverside's own date: an hour a day, Harbor Point is already on the next one.
+    insured = accounts.add_insurance(db, site=sites[-1],
+                                     today=now.astimezone(ZoneInfo(sites[-1].time_zone)).date(),
                                      taken=taken | ({portal_pk} if portal_pk else set()))
     taken |= {insured.pk} if insured else set()
     weeks = week.add_weeks(db, sites=sites, operator=operator, now=now, portal_pk=portal_pk,

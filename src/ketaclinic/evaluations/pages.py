@@ -21,7 +21,7 @@ from ketaclinic.knowledge.screening import ROUTES, SEVERITIES, latest_within
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.record import screening_record
 from ketaclinic.web.csrf import check_csrf
-from ketaclinic.web.deps import get_db, require
+from ketaclinic.web.deps import DB, require
 from ketaclinic.web.forms import parse_form, validate
 from ketaclinic.web.templating import render
 
@@ -35,7 +35,6 @@ def _list_page(request: Request, db: Session, actor: Actor, patient_id: str,
                                     purpose="evaluations")
     found = evaluations.list_for(db=db, patient_id=patient_id, actor=actor)
     consents = evaluations.consents_for(db=db, patient_id=patient_id, actor=actor)
-    db.commit()
     version, title, text = evaluations.consent_text()
     return render(request, "evaluations/list.html", status_code=status_code, patient=patient,
                   evaluations=found, consents=consents, consent_version=version,
@@ -49,7 +48,7 @@ def evaluation_list(
     request: Request,
     patient_id: str,
     actor: Actor = Depends(require(Permission.CLINICAL_READ)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> Response:
     """The patient's evaluations and consents, with forms to screen and to record consent."""
     return _list_page(request, db, actor, patient_id)
@@ -60,7 +59,7 @@ async def evaluation_create(
     request: Request,
     patient_id: str,
     actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> Response:
     """Screen the chart now and open the result."""
     form = await request.form()
@@ -70,7 +69,6 @@ async def evaluation_create(
     except InvalidInput as exc:
         db.rollback()
         return _list_page(request, db, actor, patient_id, [p.text() for p in exc.problems], 422)
-    db.commit()
     return RedirectResponse(f"/patients/{patient_id}/evaluations/{evaluation.id}", status_code=303)
 
 
@@ -79,7 +77,7 @@ async def consent_create(
     request: Request,
     patient_id: str,
     actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> Response:
     """Record the patient's consent to the current consent text."""
     form = await request.form()
@@ -89,7 +87,6 @@ async def consent_create(
     except InvalidInput as exc:
         db.rollback()
         return _list_page(request, db, actor, patient_id, [p.text() for p in exc.problems], 422)
-    db.commit()
     return RedirectResponse(f"/patients/{patient_id}/evaluations", status_code=303)
 
 
@@ -114,7 +111,6 @@ def _detail_page(request: Request, db: Session, actor: Actor, patient_id: str,
                                  actor=actor)
     patient = patients.chart(db=db, patient_id=patient_id, actor=actor)
     consents = evaluations.consents_for(db=db, patient_id=patient_id, actor=actor)
-    db.commit()
     query = {k: v for k, v in request.query_params.items()}
     latest = latest_within(screening_record(patient).weights, evaluation.screened_on,
                            evaluations.current_ruleset(db=db).value("weight_window_days"),
@@ -156,7 +152,7 @@ def evaluation_detail(
     patient_id: str,
     evaluation_id: str,
     actor: Actor = Depends(require(Permission.CLINICAL_READ)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> Response:
     """Findings by severity with sources, the dose calculator, the course planner, sign-off."""
     return _detail_page(request, db, actor, patient_id, evaluation_id)
@@ -168,7 +164,7 @@ async def evaluation_sign(
     patient_id: str,
     evaluation_id: str,
     actor: Actor = Depends(require(Permission.CLINICAL_SIGN)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> Response:
     """Sign the decision; problems are shown on the same page and nothing is stored."""
     form = await request.form()
@@ -188,7 +184,6 @@ async def evaluation_sign(
         db.rollback()
         return _detail_page(request, db, actor, patient_id, evaluation_id, [exc.detail], values,
                             409)
-    db.commit()
     return RedirectResponse(f"/patients/{patient_id}/evaluations/{evaluation_id}",
                             status_code=303)
 
@@ -205,7 +200,7 @@ def _rules_page(request: Request, db: Session, actor: Actor, errors: list[str] |
 def rules_page(
     request: Request,
     actor: Actor = Depends(require(Permission.RULES_VIEW)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> Response:
     """Every rule-set number with its default, the clinic's value and its source."""
     return _rules_page(request, db, actor)
@@ -215,7 +210,7 @@ def rules_page(
 async def rules_override(
     request: Request,
     actor: Actor = Depends(require(Permission.RULES_MANAGE)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> Response:
     """Set or clear the clinic's value for a parameter, with the reason."""
     form = await request.form()
@@ -224,5 +219,4 @@ async def rules_override(
     except InvalidInput as exc:
         db.rollback()
         return _rules_page(request, db, actor, [p.text() for p in exc.problems], 422)
-    db.commit()
     return RedirectResponse("/rules", status_code=303)

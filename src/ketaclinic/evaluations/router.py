@@ -9,7 +9,7 @@ from ketaclinic.evaluations import service as evaluations
 from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission
-from ketaclinic.web.deps import get_db, require
+from ketaclinic.web.deps import DB, require
 
 router = APIRouter(prefix="/api/v1", tags=["evaluations"])
 
@@ -25,12 +25,11 @@ def _out(db: Session, evaluation: Evaluation) -> schemas.EvaluationOut:
 def list_evaluations(
     patient_id: str,
     actor: Actor = Depends(require(Permission.CLINICAL_READ)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> list[schemas.EvaluationOut]:
     """The patient's evaluations, newest first."""
     found = evaluations.list_for(db=db, patient_id=patient_id, actor=actor)
     out = [_out(db, e) for e in found]
-    db.commit()
     return out
 
 
@@ -40,12 +39,11 @@ def screen_patient(
     patient_id: str,
     data: schemas.EvaluationIn,
     actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> schemas.EvaluationOut:
     """Screen the patient's chart for a route; the result is kept with its rule set."""
     evaluation = evaluations.evaluate(db=db, patient_id=patient_id, data=data, actor=actor)
     out = _out(db, evaluation)
-    db.commit()
     return out
 
 
@@ -55,13 +53,12 @@ def read_evaluation(
     patient_id: str,
     evaluation_id: str,
     actor: Actor = Depends(require(Permission.CLINICAL_READ)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> schemas.EvaluationOut:
     """One evaluation with its findings."""
     evaluation = evaluations.get(db=db, patient_id=patient_id, evaluation_id=evaluation_id,
                                  actor=actor)
     out = _out(db, evaluation)
-    db.commit()
     return out
 
 
@@ -72,13 +69,12 @@ def sign_evaluation(
     evaluation_id: str,
     data: schemas.SignIn,
     actor: Actor = Depends(require(Permission.CLINICAL_SIGN)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> schemas.EvaluationOut:
     """Sign start (with a reason for every caution) or do-not-start."""
     evaluation = evaluations.sign(db=db, patient_id=patient_id, evaluation_id=evaluation_id,
                                   data=data, actor=actor)
     out = _out(db, evaluation)
-    db.commit()
     return out
 
 
@@ -86,11 +82,10 @@ def sign_evaluation(
 def list_consents(
     patient_id: str,
     actor: Actor = Depends(require(Permission.CLINICAL_READ)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> list[schemas.ConsentOut]:
     """The patient's recorded consents."""
     found = evaluations.consents_for(db=db, patient_id=patient_id, actor=actor)
-    db.commit()
     return [schemas.ConsentOut.model_validate(c) for c in found]
 
 
@@ -100,18 +95,17 @@ def record_consent(
     patient_id: str,
     data: schemas.ConsentIn,
     actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> schemas.ConsentOut:
     """Record the patient's consent to a version of the consent text."""
     consent = evaluations.record_consent(db=db, patient_id=patient_id, data=data, actor=actor)
-    db.commit()
     return schemas.ConsentOut.model_validate(consent)
 
 
 @router.get("/rules/parameters", response_model=list[schemas.OverrideOut])
 def rule_parameters(
     actor: Actor = Depends(require(Permission.RULES_VIEW)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> list[schemas.OverrideOut]:
     """Every rule-set parameter: default, value in force, source."""
     return evaluations.parameters(db=db)
@@ -121,9 +115,8 @@ def rule_parameters(
 def override_rule(
     data: schemas.OverrideIn,
     actor: Actor = Depends(require(Permission.RULES_MANAGE)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> list[schemas.OverrideOut]:
     """Set (or, with value null, clear) the clinic's value for a parameter, with a reason."""
     evaluations.set_override(db=db, data=data, actor=actor)
-    db.commit()
     return evaluations.parameters(db=db)

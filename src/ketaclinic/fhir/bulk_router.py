@@ -11,7 +11,7 @@ from ketaclinic.fhir import bulk
 from ketaclinic.fhir.search import parse_date
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission
-from ketaclinic.web.deps import get_db, require
+from ketaclinic.web.deps import DB, require
 
 router = APIRouter(prefix="/fhir", tags=["FHIR Bulk Data"])
 
@@ -28,7 +28,6 @@ def _kick_off(request: Request, background: BackgroundTasks, db: Session, actor:
     since = parse_date("_since", raw_since).start if raw_since else None
     job = bulk.kick_off(db=db, actor=actor, request_url=str(request.url), types=types, since=since,
                         patient_pks=bulk.patients_in_reach(db, actor, site_pks))
-    db.commit()
     background.add_task(bulk.run, str(job.id))
     base = str(request.base_url).rstrip("/")
     return Response(status_code=202, headers={
@@ -38,7 +37,7 @@ def _kick_off(request: Request, background: BackgroundTasks, db: Session, actor:
 @router.get("/$export")
 def system_export(request: Request, background: BackgroundTasks,
                   actor: Actor = Depends(require(Permission.CLINICAL_READ)),
-                  db: Session = Depends(get_db)) -> Response:
+                  db: Session = DB) -> Response:
     """Everything the caller may read, as NDJSON files per type."""
     return _kick_off(request, background, db, actor, None)
 
@@ -46,7 +45,7 @@ def system_export(request: Request, background: BackgroundTasks,
 @router.get("/Patient/$export")
 def patient_export(request: Request, background: BackgroundTasks,
                    actor: Actor = Depends(require(Permission.CLINICAL_READ)),
-                   db: Session = Depends(get_db)) -> Response:
+                   db: Session = DB) -> Response:
     """Every patient the caller may read, with their compartments."""
     return _kick_off(request, background, db, actor, None)
 
@@ -54,7 +53,7 @@ def patient_export(request: Request, background: BackgroundTasks,
 @router.get("/Group/{group_id}/$export")
 def group_export(request: Request, group_id: str, background: BackgroundTasks,
                  actor: Actor = Depends(require(Permission.CLINICAL_READ)),
-                 db: Session = Depends(get_db)) -> Response:
+                 db: Session = DB) -> Response:
     """The patients of one site (a Group is a site, by its code)."""
     site = db.execute(select(Site).where(Site.code == group_id)).scalar_one_or_none()
     if site is None or (site.pk not in actor.site_pks and not actor.is_patient):
@@ -65,7 +64,7 @@ def group_export(request: Request, group_id: str, background: BackgroundTasks,
 @router.get("/$export-status/{job_id}")
 def export_status(request: Request, job_id: str,
                   actor: Actor = Depends(require(Permission.CLINICAL_READ)),
-                  db: Session = Depends(get_db)) -> Response:
+                  db: Session = DB) -> Response:
     """202 with progress while running; 200 with the manifest when complete."""
     job = bulk.job_of(db, job_id, actor)
     if job.status in ("accepted", "in-progress"):
@@ -79,7 +78,7 @@ def export_status(request: Request, job_id: str,
 @router.get("/$export-file/{job_id}/{file_id}")
 def export_file(job_id: str, file_id: str,
                 actor: Actor = Depends(require(Permission.CLINICAL_READ)),
-                db: Session = Depends(get_db)) -> Response:
+                db: Session = DB) -> Response:
     """One NDJSON file of a completed export."""
     found = bulk.file_of(db, bulk.job_of(db, job_id, actor), file_id)
     return Response(found.content, media_type=bulk.NDJSON)

@@ -22,7 +22,7 @@ from ketaclinic.measures import service as measures
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.schemas import PatientUpdate
-from ketaclinic.web.deps import get_db, require
+from ketaclinic.web.deps import DB, require
 from ketaclinic.web.forms import validate
 from ketaclinic.web.operation_outcome import FHIR_JSON
 
@@ -157,20 +157,19 @@ def _own_id(db: Session, actor: Actor) -> object:
 @router.get("/Patient/{patient_id}/$everything")
 def everything(request: Request, patient_id: str,
                actor: Actor = Depends(require(Permission.CLINICAL_READ)),
-               db: Session = Depends(get_db)) -> JSONResponse:
+               db: Session = DB) -> JSONResponse:
     """The patient and every resource in their compartment, as one searchset."""
     patient = store.open_patient(db, patient_id, actor, "FHIR $everything")
     resources = [mapping.patient(patient)]
     for group in store.compartment(db, patient).values():
         resources += group
-    db.commit()
     return fhir_response(_bundle(request, resources, len(resources), 0, max(1, len(resources)), {}))
 
 
 @router.get("/{resource_type}/{resource_id}")
 def read(resource_type: str, resource_id: str,
          actor: Actor = Depends(require(Permission.CLINICAL_READ)),
-         db: Session = Depends(get_db)) -> JSONResponse:
+         db: Session = DB) -> JSONResponse:
     """One resource by id."""
     _check_known(resource_type, {})
     if resource_type == "Questionnaire":
@@ -179,14 +178,13 @@ def read(resource_type: str, resource_id: str,
             raise NotFound(f"Questionnaire/{resource_id} is not known")
         return fhir_response(found[0])
     resource = store.read(db, resource_type, resource_id, actor)
-    db.commit()
     return fhir_response(resource)
 
 
 @router.get("/{resource_type}")
 def search(request: Request, resource_type: str,
            actor: Actor = Depends(require(Permission.CLINICAL_READ)),
-           db: Session = Depends(get_db)) -> JSONResponse:
+           db: Session = DB) -> JSONResponse:
     """Search one resource type; results page with `_count` and next/previous links."""
     params = _params(request)
     _check_known(resource_type, params)
@@ -205,7 +203,6 @@ def search(request: Request, resource_type: str,
                                      f"FHIR search {resource_type}")
         matches = store.filter_resources(resource_type,
                                          store.compartment(db, patient)[resource_type], params)
-    db.commit()
     return fhir_response(_bundle(request, matches[offset:offset + count], len(matches), offset,
                                  count, params))
 
@@ -213,7 +210,7 @@ def search(request: Request, resource_type: str,
 @router.post("")
 async def transaction(request: Request, site: str = "",
                       actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-                      db: Session = Depends(get_db)) -> JSONResponse:
+                      db: Session = DB) -> JSONResponse:
     """A transaction or batch Bundle, imported all or nothing; the response lists each entry."""
     bundle = await json_body(request, "a FHIR Bundle in JSON")
     codes = sorted(db.execute(select(Site.code).where(Site.pk.in_(actor.site_pks))).scalars())
@@ -223,7 +220,6 @@ async def transaction(request: Request, site: str = "",
                       "you work at several sites: say which the patients are registered at",
                       ", ".join(codes))
     result = importer.import_bundle(db=db, bundle=bundle, site=chosen, actor=actor)
-    db.commit()
     entries = []
     for entry in bundle.get("entry") or []:
         status, location, note = result.outcomes.get(importer.source_key(entry),
@@ -243,13 +239,12 @@ async def transaction(request: Request, site: str = "",
 async def create_questionnaire_response(
     request: Request,
     actor: Actor = Depends(require(Permission.MEASURES_WRITE)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> JSONResponse:
     """A completed questionnaire for one of the clinic's instruments, stored as a scored measure."""
     body = await json_body(request, "a QuestionnaireResponse in JSON")
     patient_id, data = questionnaires.measure_from_response(body)
     measure, _ = measures.add_measure(db=db, patient_id=patient_id, data=data, actor=actor)
-    db.commit()
     answers = measures.answers_of(db, [measure.pk])[measure.pk]
     resource = measure_map.questionnaire_response(measure, answers, patient_id)
     location = f"{str(request.base_url).rstrip('/')}/fhir/QuestionnaireResponse/{measure.id}"
@@ -271,7 +266,7 @@ def _chosen_site(db: Session, actor: Actor, site: str) -> str:
 @router.post("/{resource_type}")
 async def create(request: Request, resource_type: str, site: str = "",
                  actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-                 db: Session = Depends(get_db)) -> JSONResponse:
+                 db: Session = DB) -> JSONResponse:
     """Create a clinic-owned record; `If-None-Exist: identifier=<mrn system>|<mrn>` on Patient."""
     if resource_type not in CREATABLE:
         raise NotFound(f"{resource_type} cannot be created here (accepted: {', '.join(CREATABLE)}, "
@@ -287,7 +282,6 @@ async def create(request: Request, resource_type: str, site: str = "",
                           f"identifier={mapping.MRN_SYSTEM}<SITE>|<MRN>")
         existing = importer.existing_patient(db, f"Patient?{condition}", actor)
         if existing is not None:
-            db.commit()
             return fhir_response(mapping.patient(existing), 200)
     bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
         {"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": body,
@@ -297,12 +291,10 @@ async def create(request: Request, resource_type: str, site: str = "",
     status, location, note = next(iter(result.outcomes.values()))
     if not status.startswith("201"):
         raise invalid(resource_type, note or "nothing was stored", "a resource the clinic keeps")
-    db.commit()
     if not location:  # vital signs: the first Observation the stored row gives
         location = f"Observation/{_newest_vitals_id(db)}"
     created_type, created_id = location.split("/", 1)
     created = store.read(db, created_type, created_id, actor)
-    db.commit()
     return JSONResponse(created, status_code=201, media_type=FHIR_JSON,
                         headers={"Location": f"{base}/fhir/{location}"})
 
@@ -317,7 +309,7 @@ def _newest_vitals_id(db: Session) -> str:
 @router.put("/Patient/{patient_id}")
 async def update_patient(request: Request, patient_id: str,
                          actor: Actor = Depends(require(Permission.DEMOGRAPHICS_WRITE)),
-                         db: Session = Depends(get_db)) -> JSONResponse:
+                         db: Session = DB) -> JSONResponse:
     """Replace a patient's demographics (name, birth date, gender, telecom, address)."""
     body = await json_body(request, "a Patient in JSON")
     if not isinstance(body, dict) or body.get("resourceType") != "Patient" or \
@@ -326,14 +318,13 @@ async def update_patient(request: Request, patient_id: str,
     values = importer.demographics(body)
     data = validate(PatientUpdate, values)
     patient = patients.update_demographics(db=db, patient_id=patient_id, data=data, actor=actor)
-    db.commit()
     return fhir_response(mapping.patient(patient))
 
 
 @router.put("/{resource_type}/{resource_id}")
 async def update_entry(request: Request, resource_type: str, resource_id: str,
                        actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-                       db: Session = Depends(get_db)) -> JSONResponse:
+                       db: Session = DB) -> JSONResponse:
     """Update a Condition, AllergyIntolerance or MedicationStatement (status, dates, notes)."""
     if resource_type not in updates.UPDATABLE:
         raise NotFound(f"{resource_type} cannot be updated here (accepted: Patient, "
@@ -345,7 +336,5 @@ async def update_entry(request: Request, resource_type: str, resource_id: str,
                       f"{resource_type} with id {resource_id}")
     updates.update(db=db, resource_type=resource_type, resource_id=resource_id, body=body,
                    actor=actor)
-    db.commit()
     resource = store.read(db, resource_type, resource_id, actor)
-    db.commit()
     return fhir_response(resource)

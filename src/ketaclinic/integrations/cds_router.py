@@ -13,7 +13,7 @@ from ketaclinic.clinics import service as clinics
 from ketaclinic.integrations import cds_hooks
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission
-from ketaclinic.web.deps import get_db, require
+from ketaclinic.web.deps import DB, require
 from ketaclinic.web.problems import problem
 
 router = APIRouter(prefix="/cds-services", tags=["cds-hooks"])
@@ -30,7 +30,7 @@ async def invoke(
     service_id: str,
     request: Request,
     actor: Actor = Depends(require(Permission.CDS_INVOKE)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> Response:
     """Answer an order-select or patient-view request with cards, from prefetch alone."""
     if service_id not in (cds_hooks.SERVICE_ID, cds_hooks.PATIENT_VIEW_ID):
@@ -52,5 +52,4 @@ async def invoke(
     audit.record(db=db, actor=actor, action="cds-screen", record_type="CdsHooks",
                  record_id=hook_request.hookInstance[:64], patient_id=patient_id,
                  detail=f"{hook_request.hook}: {decisions} (external patient id)")
-    db.commit()
     return JSONResponse(cards)

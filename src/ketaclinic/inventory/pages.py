@@ -28,7 +28,7 @@ from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission, allows
 from ketaclinic.treatments import pages as treatment_pages
 from ketaclinic.web.csrf import check_csrf
-from ketaclinic.web.deps import get_db, require
+from ketaclinic.web.deps import DB, require
 from ketaclinic.web.forms import messages_of, parse_form, validate
 from ketaclinic.web.templating import render
 from ketaclinic.wire_types import IsoDate
@@ -58,7 +58,7 @@ def _movement(kind: str, db: Session, actor: Actor, session_id: str) -> Callable
 @router.post("/treatment-sessions/{session_id}/stock/draw")
 async def draw_page(request: Request, session_id: str,
                     actor: Actor = Depends(require(Permission.INVENTORY_USE)),
-                    db: Session = Depends(get_db)) -> Response:
+                    db: Session = DB) -> Response:
     """Draw from a container in the cabinet for this session."""
     return await treatment_pages.act(request, db, actor, session_id,
                                      _movement("draw", db, actor, session_id))
@@ -67,7 +67,7 @@ async def draw_page(request: Request, session_id: str,
 @router.post("/treatment-sessions/{session_id}/stock/waste")
 async def waste_page(request: Request, session_id: str,
                      actor: Actor = Depends(require(Permission.INVENTORY_USE)),
-                     db: Session = Depends(get_db)) -> Response:
+                     db: Session = DB) -> Response:
     """Waste what is left of a draw; the witness types their own credentials."""
     return await treatment_pages.act(request, db, actor, session_id,
                                      _movement("waste", db, actor, session_id))
@@ -75,7 +75,7 @@ async def waste_page(request: Request, session_id: str,
 
 @router.get("/inventory", response_class=HTMLResponse)
 def stock_page(request: Request, actor: Actor = Depends(require(Permission.INVENTORY_VIEW)),
-               db: Session = Depends(get_db)) -> Response:
+               db: Session = DB) -> Response:
     """Stock on hand at the user's sites, by cabinet, with the day's counts."""
     cabinets = catalogue.cabinets(db, actor)
     containers = service.containers_at(db, actor)
@@ -83,7 +83,6 @@ def stock_page(request: Request, actor: Actor = Depends(require(Permission.INVEN
         [c.pk for c, _ in cabinets])).order_by(StockCount.counted_at.desc()).limit(10)
     ).scalars().all()
     names = {c.pk: f"{s.code} {c.name}" for c, s in cabinets}
-    db.commit()
     return render(request, "inventory/stock.html", cabinets=cabinets, containers=containers,
                   recent=recent, names=names,
                   can_count=allows(actor.role, Permission.INVENTORY_USE),
@@ -95,7 +94,6 @@ def _count_form(request: Request, db: Session, actor: Actor, cabinet_id: str,
                 status_code: int = 200) -> Response:
     cabinet = service.location(db, cabinet_id, actor)
     items = counts.to_count(db, cabinet)
-    db.commit()
     return render(request, "inventory/count.html", cabinet=cabinet, items=items,
                   errors=errors or [], form=form or {}, status_code=status_code)
 
@@ -103,7 +101,7 @@ def _count_form(request: Request, db: Session, actor: Actor, cabinet_id: str,
 @router.get("/inventory/cabinets/{cabinet_id}/count", response_class=HTMLResponse)
 def count_page(request: Request, cabinet_id: str,
                actor: Actor = Depends(require(Permission.INVENTORY_USE)),
-               db: Session = Depends(get_db)) -> Response:
+               db: Session = DB) -> Response:
     """The blind count sheet for a cabinet: two people count every container."""
     return _count_form(request, db, actor, cabinet_id)
 
@@ -111,7 +109,7 @@ def count_page(request: Request, cabinet_id: str,
 @router.post("/inventory/cabinets/{cabinet_id}/count", response_class=HTMLResponse)
 async def count_submit(request: Request, cabinet_id: str,
                        actor: Actor = Depends(require(Permission.INVENTORY_USE)),
-                       db: Session = Depends(get_db)) -> Response:
+                       db: Session = DB) -> Response:
     """Store the count; variances open discrepancies."""
     form = await request.form()
     try:
@@ -131,14 +129,13 @@ async def count_submit(request: Request, cabinet_id: str,
         db.rollback()
         return _count_form(request, db, actor, cabinet_id, messages_of(exc), dict(form.items()),
                            exc.status)
-    db.commit()
     return RedirectResponse(f"/inventory/counts/{count.id}", status_code=303)
 
 
 @router.get("/inventory/counts/{count_id}", response_class=HTMLResponse)
 def count_result(request: Request, count_id: str,
                  actor: Actor = Depends(require(Permission.INVENTORY_VIEW)),
-                 db: Session = Depends(get_db)) -> Response:
+                 db: Session = DB) -> Response:
     """A stored count: each container counted against the ledger."""
     count = db.execute(select(StockCount).where(StockCount.id == public_id(count_id, "count"))
                        ).scalar_one_or_none()
@@ -149,14 +146,13 @@ def count_result(request: Request, count_id: str,
         raise NotFound("no such count")
     cabinet, site = names[count.location_pk]
     lines = counts.lines_of(db, count)
-    db.commit()
     return render(request, "inventory/count_result.html", count=count, cabinet=cabinet,
                   site=site, lines=lines, tz=site.time_zone)
 
 
 @router.get("/inventory/receive", response_class=HTMLResponse)
 def receive_page(request: Request, actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
-                 db: Session = Depends(get_db)) -> Response:
+                 db: Session = DB) -> Response:
     """The receipt form: containers on a supplier's invoice into a cabinet."""
     return _receive_form(request, db, actor)
 
@@ -165,7 +161,6 @@ def _receive_form(request: Request, db: Session, actor: Actor, errors: list[str]
                   form: Any = None, status_code: int = 200) -> Response:
     products = catalogue.products(db)
     cabinets = catalogue.cabinets(db, actor)
-    db.commit()
     return render(request, "inventory/receive.html", products=products, cabinets=cabinets,
                   errors=errors or [], form=form or {}, status_code=status_code)
 
@@ -173,7 +168,7 @@ def _receive_form(request: Request, db: Session, actor: Actor, errors: list[str]
 @router.post("/inventory/receive", response_class=HTMLResponse)
 async def receive_submit(request: Request,
                          actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
-                         db: Session = Depends(get_db)) -> Response:
+                         db: Session = DB) -> Response:
     """Store a receipt; back to the stock page."""
     form = await request.form()
     try:
@@ -182,7 +177,6 @@ async def receive_submit(request: Request,
         db.rollback()
         return _receive_form(request, db, actor, messages_of(exc), dict(form.items()),
                              422 if isinstance(exc, NotFound) else exc.status)
-    db.commit()
     return RedirectResponse("/inventory", status_code=303)
 
 
@@ -192,7 +186,6 @@ def _discrepancy_page(request: Request, db: Session, actor: Actor,
     listed = discrepancies.listed(db, actor, include_resolved=True)
     sites = {s.pk: s for s in db.execute(select(Site).where(Site.pk.in_(actor.site_pks))).scalars()}
     sessions = service.sessions_by_pk(db, [d.session_pk for d in listed if d.session_pk])
-    db.commit()
     return render(request, "inventory/discrepancies.html", items=listed, sites=sites,
                   sessions=sessions, errors=errors or {}, status_code=status_code)
 
@@ -200,7 +193,7 @@ def _discrepancy_page(request: Request, db: Session, actor: Actor,
 @router.get("/inventory/discrepancies", response_class=HTMLResponse)
 def discrepancies_page(request: Request,
                        actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
-                       db: Session = Depends(get_db)) -> Response:
+                       db: Session = DB) -> Response:
     """Open discrepancies first, then the resolved ones with who resolved them and why."""
     return _discrepancy_page(request, db, actor)
 
@@ -208,7 +201,7 @@ def discrepancies_page(request: Request,
 @router.post("/inventory/discrepancies/{discrepancy_id}/resolve", response_class=HTMLResponse)
 async def resolve_page(request: Request, discrepancy_id: str,
                        actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
-                       db: Session = Depends(get_db)) -> Response:
+                       db: Session = DB) -> Response:
     """Resolve with a reason (and, with a witness, bring the ledger in line)."""
     form = await request.form()
     try:
@@ -222,18 +215,16 @@ async def resolve_page(request: Request, discrepancy_id: str,
     except (InvalidInput, Conflict, Forbidden) as exc:
         db.rollback()
         return _discrepancy_page(request, db, actor, {discrepancy_id: messages_of(exc)}, exc.status)
-    db.commit()
     return RedirectResponse("/inventory/discrepancies", status_code=303)
 
 
 @router.get("/inventory/reports", response_class=HTMLResponse)
 def reports_page(request: Request, actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
-                 db: Session = Depends(get_db)) -> Response:
+                 db: Session = DB) -> Response:
     """Choose a report, a site and a period; download it as PDF or CSV."""
     sites = db.execute(select(Site).where(Site.pk.in_(actor.site_pks)).order_by(Site.code)
                        ).scalars().all()
     today = clock.today(clinics.home_zone(db=db, actor=actor))
-    db.commit()
     return render(request, "inventory/reports.html", sites=sites, today=today,
                   month_ago=today - timedelta(days=30))
 
@@ -243,7 +234,7 @@ def report_download(kind: str, site: str, format: str = "pdf",
                     start: IsoDate | None = None, end: IsoDate | None = None,
                     as_of: IsoDate | None = None,
                     actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
-                    db: Session = Depends(get_db)) -> Response:
+                    db: Session = DB) -> Response:
     """A report as a file, for a signed-in administrator (the API serves the same with a token)."""
     if format not in ("pdf", "csv"):
         raise invalid("format", f"{format!r}", "pdf, csv")

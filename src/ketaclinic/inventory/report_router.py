@@ -18,7 +18,7 @@ from ketaclinic.inventory import report_files, reports
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission
 from ketaclinic.knowledge import controlled_substances as cs_rules
-from ketaclinic.web.deps import API_PREFIX, get_db, require
+from ketaclinic.web.deps import API_PREFIX, DB, require
 from ketaclinic.wire_types import IsoDate, IsoDateTime
 
 router = APIRouter(prefix=f"{API_PREFIX}/inventory/reports", tags=["inventory"])
@@ -72,7 +72,7 @@ def respond(fmt: Format, *, name: str, title: str, lines: Sequence[str], columns
 @router.get("/dispensing", responses=REPORT_FORMATS)
 def dispensing(site: str, start: IsoDate, end: IsoDate, format: Format = "json",
                actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
-               db: Session = Depends(get_db)) -> Response:
+               db: Session = DB) -> Response:
     """Every receipt, draw, dose, waste, loss, transfer, adjustment, destruction and return."""
     where = site_by_code(db, site, actor)
     begin, finish = local_range(where, start, end)
@@ -91,7 +91,7 @@ def dispensing(site: str, start: IsoDate, end: IsoDate, format: Format = "json",
 @router.get("/inventory", responses=REPORT_FORMATS)
 def inventory(site: str, as_of: IsoDate, format: Format = "json",
               actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
-              db: Session = Depends(get_db)) -> Response:
+              db: Session = DB) -> Response:
     """The inventory at close of business on a day, reconstructed from the ledger."""
     where = site_by_code(db, site, actor)
     moment = end_of_day(where, as_of)
@@ -114,7 +114,7 @@ def inventory(site: str, as_of: IsoDate, format: Format = "json",
 @router.get("/usage", responses=REPORT_FORMATS)
 def usage(site: str, start: IsoDate, end: IsoDate, format: Format = "json",
           actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
-          db: Session = Depends(get_db)) -> Response:
+          db: Session = DB) -> Response:
     """Drawn, given and wasted per prescriber, patient and staff member, with outliers flagged."""
     where = site_by_code(db, site, actor)
     begin, finish = local_range(where, start, end)
@@ -134,7 +134,7 @@ def usage(site: str, start: IsoDate, end: IsoDate, format: Format = "json",
 @router.get("/form-106", responses=REPORT_FORMATS)
 def form106(site: str, start: IsoDate, end: IsoDate, format: Format = "json",
             actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
-            db: Session = Depends(get_db)) -> Response:
+            db: Session = DB) -> Response:
     """A DEA Form 106 draft: losses and shortages discovered in the period, for the registrant."""
     where = site_by_code(db, site, actor)
     begin, finish = local_range(where, start, end)

@@ -20,7 +20,7 @@ from ketaclinic.inventory import (
 from ketaclinic.inventory.models import Container, LedgerRow, StockCount
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission
-from ketaclinic.web.deps import API_PREFIX, get_db, require
+from ketaclinic.web.deps import API_PREFIX, DB, require
 from ketaclinic.wire_types import IsoDateTime
 
 router = APIRouter(prefix=f"{API_PREFIX}/inventory", tags=["inventory"])
@@ -28,16 +28,15 @@ router = APIRouter(prefix=f"{API_PREFIX}/inventory", tags=["inventory"])
 
 @router.post("/receipts", response_model=list[schemas.ContainerOut], status_code=201)
 def receive(data: schemas.ReceiveIn, actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
-            db: Session = Depends(get_db)) -> list[schemas.ContainerOut]:
+            db: Session = DB) -> list[schemas.ContainerOut]:
     """Containers received on a supplier's invoice into a cabinet."""
     made = service.receive(db=db, data=data, actor=actor)
-    db.commit()
     return [c for c in service.containers_at(db, actor) if c.id in {m.id for m in made}]
 
 
 @router.get("/containers", response_model=list[schemas.ContainerOut])
 def containers(actor: Actor = Depends(require(Permission.INVENTORY_USE)),
-               db: Session = Depends(get_db)) -> list[schemas.ContainerOut]:
+               db: Session = DB) -> list[schemas.ContainerOut]:
     """Containers with stock at the caller's sites, with what each holds now."""
     return service.containers_at(db, actor)
 
@@ -45,27 +44,26 @@ def containers(actor: Actor = Depends(require(Permission.INVENTORY_USE)),
 def _movement(kind: str, data: schemas.SessionMovementIn, actor: Actor,
               db: Session) -> schemas.TxnOut:
     txn = service.movement(db=db, kind=kind, data=data, actor=actor)
-    db.commit()
     return schemas.TxnOut(txn_id=txn)
 
 
 @router.post("/draws", response_model=schemas.TxnOut, status_code=201)
 def draw(data: schemas.SessionMovementIn, actor: Actor = Depends(require(Permission.INVENTORY_USE)),
-         db: Session = Depends(get_db)) -> schemas.TxnOut:
+         db: Session = DB) -> schemas.TxnOut:
     """Draw from a container for a treatment session."""
     return _movement("draw", data, actor, db)
 
 
 @router.post("/doses", response_model=schemas.TxnOut, status_code=201)
 def give(data: schemas.SessionMovementIn, actor: Actor = Depends(require(Permission.INVENTORY_USE)),
-         db: Session = Depends(get_db)) -> schemas.TxnOut:
+         db: Session = DB) -> schemas.TxnOut:
     """Record the dose given from what was drawn for the session."""
     return _movement("give", data, actor, db)
 
 
 @router.post("/wastes", response_model=schemas.TxnOut, status_code=201)
 def waste(data: schemas.SessionMovementIn, actor: Actor = Depends(require(Permission.INVENTORY_USE)),
-          db: Session = Depends(get_db)) -> schemas.TxnOut:
+          db: Session = DB) -> schemas.TxnOut:
     """Waste the rest of a draw; the witness authenticates with their own credentials."""
     return _movement("waste", data, actor, db)
 
@@ -73,18 +71,17 @@ def waste(data: schemas.SessionMovementIn, actor: Actor = Depends(require(Permis
 @router.post("/transfers", response_model=schemas.TxnOut, status_code=201)
 def transfer(data: schemas.TransferIn,
              actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
-             db: Session = Depends(get_db)) -> schemas.TxnOut:
+             db: Session = DB) -> schemas.TxnOut:
     """Move a container to another cabinet at the caller's sites."""
     held = service.container(db, data.container_id, actor)
     txn = ledger.transfer(db=db, container_pk=held.pk,
                           to=service.location(db, data.location_id, actor), actor=actor)
-    db.commit()
     return schemas.TxnOut(txn_id=txn)
 
 
 @router.post("/adjustments", response_model=schemas.TxnOut, status_code=201)
 def adjust(data: schemas.AdjustIn, actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
-           db: Session = Depends(get_db)) -> schemas.TxnOut:
+           db: Session = DB) -> schemas.TxnOut:
     """Correct a container's count with a reason and a witness."""
     held = service.container(db, data.container_id, actor)
     if data.delta_mg == 0:
@@ -94,14 +91,13 @@ def adjust(data: schemas.AdjustIn, actor: Actor = Depends(require(Permission.INV
                         witness_user=service.witness_of(db, data.witness, actor,
                                                         service.site_of(db, held.pk)),
                         actor=actor)
-    db.commit()
     return schemas.TxnOut(txn_id=txn)
 
 
 @router.post("/transactions/{txn_id}/reversal", response_model=schemas.TxnOut, status_code=201)
 def reverse(txn_id: uuid.UUID, data: schemas.ReverseIn,
             actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
-            db: Session = Depends(get_db)) -> schemas.TxnOut:
+            db: Session = DB) -> schemas.TxnOut:
     """Undo a transaction by its mirror image, with a reason."""
     first = db.execute(select(LedgerRow.container_pk).where(LedgerRow.txn_id == txn_id).limit(1)
                        ).scalar_one_or_none()
@@ -114,14 +110,13 @@ def reverse(txn_id: uuid.UUID, data: schemas.ReverseIn,
                     else None)
     txn = ledger.reverse(db=db, txn_id=txn_id, reason=data.reason, actor=actor,
                          witness_user=witness_user)
-    db.commit()
     return schemas.TxnOut(txn_id=txn)
 
 
 @router.get("/inventory", response_model=schemas.InventoryOut)
 def inventory(as_of: IsoDateTime | None = None,
               actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
-              db: Session = Depends(get_db)) -> schemas.InventoryOut:
+              db: Session = DB) -> schemas.InventoryOut:
     """Stock at the caller's sites as of a moment (default now), reconstructed from the ledger."""
     moment = as_of or clock.now()
     if moment.tzinfo is None:
@@ -131,7 +126,7 @@ def inventory(as_of: IsoDateTime | None = None,
 
 @router.get("/products", response_model=list[schemas.ProductOut])
 def list_products(actor: Actor = Depends(require(Permission.INVENTORY_VIEW)),
-                  db: Session = Depends(get_db)) -> list[schemas.ProductOut]:
+                  db: Session = DB) -> list[schemas.ProductOut]:
     """Every product the clinic stocks."""
     return [schemas.ProductOut.model_validate(p, from_attributes=True)
             for p in catalogue.products(db)]
@@ -140,16 +135,15 @@ def list_products(actor: Actor = Depends(require(Permission.INVENTORY_VIEW)),
 @router.post("/products", response_model=schemas.ProductOut, status_code=201)
 def add_product(data: schemas.ProductIn,
                 actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
-                db: Session = Depends(get_db)) -> schemas.ProductOut:
+                db: Session = DB) -> schemas.ProductOut:
     """Add a product (NDC, strength, container size)."""
     product = catalogue.add_product(db=db, data=data, actor=actor)
-    db.commit()
     return schemas.ProductOut.model_validate(product, from_attributes=True)
 
 
 @router.get("/cabinets", response_model=list[schemas.CabinetOut])
 def list_cabinets(actor: Actor = Depends(require(Permission.INVENTORY_VIEW)),
-                  db: Session = Depends(get_db)) -> list[schemas.CabinetOut]:
+                  db: Session = DB) -> list[schemas.CabinetOut]:
     """The locked cabinets at the caller's sites."""
     return [schemas.CabinetOut(id=c.id, site=s.code, name=c.name)
             for c, s in catalogue.cabinets(db, actor)]
@@ -158,10 +152,9 @@ def list_cabinets(actor: Actor = Depends(require(Permission.INVENTORY_VIEW)),
 @router.post("/cabinets", response_model=schemas.CabinetOut, status_code=201)
 def add_cabinet(data: schemas.CabinetIn,
                 actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
-                db: Session = Depends(get_db)) -> schemas.CabinetOut:
+                db: Session = DB) -> schemas.CabinetOut:
     """Add a locked cabinet at one of the caller's sites."""
     cabinet = catalogue.add_cabinet(db=db, data=data, actor=actor)
-    db.commit()
     return schemas.CabinetOut(id=cabinet.id, site=data.site.strip().upper(), name=cabinet.name)
 
 
@@ -171,13 +164,12 @@ def _dispose(kind: str, data: schemas.DisposalIn, actor: Actor, db: Session) -> 
         data.witness or kind == "destroy") else None
     txn = ledger.dispose(db=db, container_pk=held.pk, kind=kind, reason=data.reason, actor=actor,
                          witness_user=witness_user)
-    db.commit()
     return schemas.TxnOut(txn_id=txn)
 
 
 @router.post("/destructions", response_model=schemas.TxnOut, status_code=201)
 def destroy(data: schemas.DisposalIn, actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
-            db: Session = Depends(get_db)) -> schemas.TxnOut:
+            db: Session = DB) -> schemas.TxnOut:
     """Destroy a container's stock (expired, damaged), witnessed: the DEA Form 41 record."""
     return _dispose("destroy", data, actor, db)
 
@@ -185,7 +177,7 @@ def destroy(data: schemas.DisposalIn, actor: Actor = Depends(require(Permission.
 @router.post("/returns", response_model=schemas.TxnOut, status_code=201)
 def return_stock(data: schemas.DisposalIn,
                  actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
-                 db: Session = Depends(get_db)) -> schemas.TxnOut:
+                 db: Session = DB) -> schemas.TxnOut:
     """Return a container to the supplier or a reverse distributor."""
     return _dispose("return", data, actor, db)
 
@@ -202,20 +194,19 @@ def count_out(db: Session, count: StockCount) -> schemas.CountOut:
 
 @router.post("/counts", response_model=schemas.CountOut, status_code=201)
 def record_count(data: schemas.CountIn, actor: Actor = Depends(require(Permission.INVENTORY_USE)),
-                 db: Session = Depends(get_db)) -> schemas.CountOut:
+                 db: Session = DB) -> schemas.CountOut:
     """A cabinet counted by two people; each variance from the ledger opens a discrepancy."""
     cabinet = service.location(db, data.location_id, actor)
     second = service.witness_of(db, data.second_counter, actor, cabinet.site_pk)
     count = counts.record(db=db, cabinet=cabinet, first=data.first, second=data.second,
                           second_counter=second, actor=actor)
-    db.commit()
     return count_out(db, count)
 
 
 @router.get("/discrepancies", response_model=list[schemas.DiscrepancyOut])
 def list_discrepancies(include_resolved: bool = False,
                        actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
-                       db: Session = Depends(get_db)) -> list[schemas.DiscrepancyOut]:
+                       db: Session = DB) -> list[schemas.DiscrepancyOut]:
     """Discrepancies at the caller's sites, open first."""
     return [schemas.DiscrepancyOut.model_validate(d, from_attributes=True)
             for d in discrepancies.listed(db, actor, include_resolved=include_resolved)]
@@ -224,20 +215,19 @@ def list_discrepancies(include_resolved: bool = False,
 @router.post("/discrepancies/{discrepancy_id}/resolution", response_model=schemas.DiscrepancyOut)
 def resolve(discrepancy_id: str, data: schemas.ResolveIn,
             actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
-            db: Session = Depends(get_db)) -> schemas.DiscrepancyOut:
+            db: Session = DB) -> schemas.DiscrepancyOut:
     """Resolve a discrepancy with a reason (with a witness, the ledger is brought in line)."""
     found = discrepancies.get(db, discrepancy_id, actor)
     witness_user = (service.witness_of(db, data.witness, actor, found.site_pk) if data.witness
                     else None)
     resolved = discrepancies.resolve(db=db, discrepancy=found, reason=data.reason, actor=actor,
                                      witness_user=witness_user)
-    db.commit()
     return schemas.DiscrepancyOut.model_validate(resolved, from_attributes=True)
 
 
 @router.get("/sessions/{session_id}/reconciliation", response_model=schemas.ReconciliationOut)
 def reconciliation(session_id: str, actor: Actor = Depends(require(Permission.INVENTORY_VIEW)),
-                   db: Session = Depends(get_db)) -> schemas.ReconciliationOut:
+                   db: Session = DB) -> schemas.ReconciliationOut:
     """Where the mg drawn for a session went, and what still stops it closing."""
     treated, _ = service.session(db, session_id, actor)
     f = reconcile.figures(db, treated)

@@ -15,7 +15,7 @@ from ketaclinic.errors import invalid
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission, allows
 from ketaclinic.measures import outcomes, research_export
-from ketaclinic.web.deps import get_db, require
+from ketaclinic.web.deps import DB, require
 from ketaclinic.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -67,7 +67,7 @@ def chart_svg(rows: list[outcomes.OutcomeRow]) -> str:
 @router.get("/outcomes", response_class=HTMLResponse)
 def outcomes_page(request: Request, site: str = "", since: str = "", until: str = "",
                   actor: Actor = Depends(require(Permission.OUTCOMES_VIEW)),
-                  db: Session = Depends(get_db)) -> Response:
+                  db: Session = DB) -> Response:
     """Outcome rates per route and indication for a site or the network, with benchmarks."""
     sites = list(clinics.sites_of(db=db, actor=actor))
     chosen = [s for s in sites if s.code == site] if site else sites
@@ -87,7 +87,6 @@ def outcomes_page(request: Request, site: str = "", since: str = "", until: str 
         until=datetime.combine(end + timedelta(days=1), time.min, tzinfo=tz) if end else None)
     audit.record(db=db, actor=actor, action="read", record_type="Outcomes",
                  record_id=site or "network", detail=f"{since or 'start'} to {until or 'today'}")
-    db.commit()
     return render(request, "measures/outcomes.html", status_code=422 if errors else 200,
                   rows=rows, chart=chart_svg(rows), sites=sites, site=site, since=since,
                   until=until, errors=errors, tz=str(tz), columns=research_export.COLUMNS,
@@ -96,7 +95,7 @@ def outcomes_page(request: Request, site: str = "", since: str = "", until: str 
 
 @router.get("/outcomes/research-export.csv")
 def export_csv(site: str = "", actor: Actor = Depends(require(Permission.RESEARCH_EXPORT)),
-               db: Session = Depends(get_db)) -> Response:
+               db: Session = DB) -> Response:
     """The de-identified research export of the user's sites (or one of them)."""
     sites = list(clinics.sites_of(db=db, actor=actor))
     chosen = [s for s in sites if s.code == site] if site else sites
@@ -105,6 +104,5 @@ def export_csv(site: str = "", actor: Actor = Depends(require(Permission.RESEARC
     text = research_export.to_csv(db=db, site_pks={s.pk for s in chosen})
     audit.record(db=db, actor=actor, action="export", record_type="ResearchExport",
                  record_id=site or "network", detail=f"{text.count(chr(10)) - 1} rows")
-    db.commit()
     return Response(text, media_type="text/csv", headers={
         "Content-Disposition": 'attachment; filename="ketaclinic-research-export.csv"'})

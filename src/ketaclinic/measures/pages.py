@@ -19,7 +19,7 @@ from ketaclinic.measures import alerts, links, schemas, service, trajectory
 from ketaclinic.measures.models import MeasureAlert, MeasureRequest
 from ketaclinic.patients import service as patients
 from ketaclinic.web.csrf import check_csrf
-from ketaclinic.web.deps import client_of, get_db, require
+from ketaclinic.web.deps import DB, client_of, require
 from ketaclinic.web.forms import parse_form
 from ketaclinic.web.templating import render
 
@@ -64,7 +64,7 @@ def _problem_lines(exc: InvalidInput) -> list[str]:
 
 
 @router.get("/q/{token}", response_class=HTMLResponse)
-def link_form(request: Request, token: str, db: Session = Depends(get_db)) -> Response:
+def link_form(request: Request, token: str, db: Session = DB) -> Response:
     """The questionnaire behind a personal link (no login)."""
     try:
         found = links.by_token(db=db, token=token)
@@ -84,7 +84,6 @@ async def _submit(request: Request, db: Session, found: MeasureRequest, actor: A
         return _form_page(request, found.instruments, action, status_code=422,
                           errors=_named(exc), values=answers)
     crisis = _crisis(db, raised, found.site_pk)
-    db.commit()
     return render(request, "measures/thanks.html", crisis=crisis)
 
 
@@ -94,7 +93,7 @@ def _named(exc: InvalidInput) -> list[str]:
 
 
 @router.post("/q/{token}", response_class=HTMLResponse)
-async def link_submit(request: Request, token: str, db: Session = Depends(get_db)) -> Response:
+async def link_submit(request: Request, token: str, db: Session = DB) -> Response:
     """Store the answers from a personal link; the link is then used up."""
     try:
         found = links.by_token(db=db, token=token)
@@ -107,7 +106,7 @@ async def link_submit(request: Request, token: str, db: Session = Depends(get_db
 @router.get("/me/questionnaires/{request_id}", response_class=HTMLResponse)
 def portal_form(request: Request, request_id: str,
                 actor: Actor = Depends(require(Permission.PORTAL)),
-                db: Session = Depends(get_db)) -> Response:
+                db: Session = DB) -> Response:
     """A pending questionnaire opened by the logged-in patient."""
     found = links.portal_request(db=db, request_id=request_id, actor=actor)
     return _form_page(request, found.instruments, f"/me/questionnaires/{request_id}")
@@ -116,7 +115,7 @@ def portal_form(request: Request, request_id: str,
 @router.post("/me/questionnaires/{request_id}", response_class=HTMLResponse)
 async def portal_submit(request: Request, request_id: str,
                         actor: Actor = Depends(require(Permission.PORTAL)),
-                        db: Session = Depends(get_db)) -> Response:
+                        db: Session = DB) -> Response:
     """Store the logged-in patient's answers."""
     found = links.portal_request(db=db, request_id=request_id, actor=actor)
     return await _submit(request, db, found, actor, "portal", f"/me/questionnaires/{request_id}")
@@ -148,7 +147,6 @@ def _measures_page(request: Request, db: Session, actor: Actor, patient_id: str,
         if m.total is not None:
             series.setdefault(m.instrument, []).append(Point(m.taken_at.astimezone(zone).date(),
                                                              m.total))
-    db.commit()
     return render(request, "measures/patient.html", status_code=status_code, patient=patient,
                   tz=tz, measures=list(reversed(rows)), views=views,
                   charts={v.course.pk: trajectory.chart_svg(v) for v in views},
@@ -167,7 +165,7 @@ def _measures_page(request: Request, db: Session, actor: Actor, patient_id: str,
 @router.get("/patients/{patient_id}/measures", response_class=HTMLResponse)
 def patient_measures(request: Request, patient_id: str,
                      actor: Actor = Depends(require(Permission.CLINICAL_READ)),
-                     db: Session = Depends(get_db)) -> Response:
+                     db: Session = DB) -> Response:
     """Trajectories with bands and sessions, course cards, every measure and alert."""
     return _measures_page(request, db, actor, patient_id)
 
@@ -175,7 +173,7 @@ def patient_measures(request: Request, patient_id: str,
 @router.post("/patients/{patient_id}/measure-links", response_class=HTMLResponse)
 async def send_link_page(request: Request, patient_id: str,
                          actor: Actor = Depends(require(Permission.LINKS_SEND)),
-                         db: Session = Depends(get_db)) -> Response:
+                         db: Session = DB) -> Response:
     """Create and email a questionnaire link; the page shows it once to pass on."""
     form = await request.form()
     try:
@@ -184,7 +182,6 @@ async def send_link_page(request: Request, patient_id: str,
     except InvalidInput as exc:
         db.rollback()
         return _measures_page(request, db, actor, patient_id, _problem_lines(exc), 422)
-    db.commit()
     note = (f"Link emailed to {created.sent_to}." if created.sent_at
             else f"Not emailed ({created.send_error}): pass the link on yourself.")
     if not allows(actor.role, Permission.CLINICAL_READ):
@@ -195,12 +192,11 @@ async def send_link_page(request: Request, patient_id: str,
 @router.get("/patients/{patient_id}/measures/new", response_class=HTMLResponse)
 def staff_form(request: Request, patient_id: str, instrument: str = "phq9",
                actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-               db: Session = Depends(get_db)) -> Response:
+               db: Session = DB) -> Response:
     """A form entered by staff on the patient's behalf (recorded as such)."""
     patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor, purpose="measure")
     if instrument not in instruments.instruments():
         raise NotFound("no such instrument")
-    db.commit()
     return _form_page(request, [instrument], f"/patients/{patient_id}/measures/new?instrument="
                       f"{instrument}", heading=f"Enter for {patient.given_name} "
                       f"{patient.family_name}", staff=True, patient=patient)
@@ -209,7 +205,7 @@ def staff_form(request: Request, patient_id: str, instrument: str = "phq9",
 @router.post("/patients/{patient_id}/measures/new", response_class=HTMLResponse)
 async def staff_submit(request: Request, patient_id: str, instrument: str = "phq9",
                        actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-                       db: Session = Depends(get_db)) -> Response:
+                       db: Session = DB) -> Response:
     """Store a form entered on the patient's behalf."""
     form = await request.form()
     if instrument not in instruments.instruments():
@@ -230,14 +226,13 @@ async def staff_submit(request: Request, patient_id: str, instrument: str = "phq
                           f"{instrument}", status_code=422, values=answers, staff=True,
                           errors=["occasion: accepted baseline, before-session, end-of-induction, "
                                   "follow-up, ad-hoc"], heading="Enter on the patient's behalf")
-    db.commit()
     return RedirectResponse(f"/patients/{patient_id}/measures", status_code=303)
 
 
 @router.post("/patients/{patient_id}/courses/{course_id}/review", response_class=HTMLResponse)
 async def review_decision(request: Request, patient_id: str, course_id: str,
                           actor: Actor = Depends(require(Permission.CLINICAL_SIGN)),
-                          db: Session = Depends(get_db)) -> Response:
+                          db: Session = DB) -> Response:
     """The prescriber's end-of-induction decision."""
     form = await request.form()
     patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor, purpose="review")
@@ -254,25 +249,23 @@ async def review_decision(request: Request, patient_id: str, course_id: str,
         db.rollback()
         lines = _problem_lines(exc) if isinstance(exc, InvalidInput) else [exc.detail]
         return _measures_page(request, db, actor, patient_id, lines, exc.status)
-    db.commit()
     return RedirectResponse(f"/patients/{patient_id}/measures", status_code=303)
 
 
 @router.get("/alerts", response_class=HTMLResponse)
 def alert_list(request: Request, actor: Actor = Depends(require(Permission.ALERTS_FOLLOW_UP)),
-               db: Session = Depends(get_db)) -> Response:
+               db: Session = DB) -> Response:
     """Open alerts at the user's sites: the user's own patients first, most severe first."""
     rows = alerts.open_alerts(db=db, site_pks=actor.site_pks)
     mine = [r for r in rows if r[0].prescriber == actor.username]
     others = [r for r in rows if r[0].prescriber != actor.username]
-    db.commit()
     return render(request, "measures/alerts.html", mine=mine, others=others)
 
 
 @router.get("/alerts/{alert_id}", response_class=HTMLResponse)
 def alert_detail(request: Request, alert_id: str,
                  actor: Actor = Depends(require(Permission.ALERTS_FOLLOW_UP)),
-                 db: Session = Depends(get_db)) -> Response:
+                 db: Session = DB) -> Response:
     """One alert, the measure behind it, and the follow-up form."""
     return _alert_page(request, db, actor, alert_id)
 
@@ -281,7 +274,6 @@ def _alert_page(request: Request, db: Session, actor: Actor, alert_id: str,
                 errors: list[str] | None = None, status_code: int = 200) -> Response:
     alert, patient = alerts.get_alert(db=db, alert_id=alert_id, actor=actor)
     measure_answers = service.answers_of(db, [alert.measure_pk])[alert.measure_pk]
-    db.commit()
     return render(request, "measures/alert.html", status_code=status_code, alert=alert,
                   patient=patient, answers=measure_answers, actions=alerts.follow_up_actions(),
                   errors=errors or [], tz=patients.time_zone_of(patient))
@@ -290,7 +282,7 @@ def _alert_page(request: Request, db: Session, actor: Actor, alert_id: str,
 @router.post("/alerts/{alert_id}", response_class=HTMLResponse)
 async def alert_follow_up(request: Request, alert_id: str,
                           actor: Actor = Depends(require(Permission.ALERTS_FOLLOW_UP)),
-                          db: Session = Depends(get_db)) -> Response:
+                          db: Session = DB) -> Response:
     """Record what was done; the alert closes."""
     form = await request.form()
     try:
@@ -300,5 +292,4 @@ async def alert_follow_up(request: Request, alert_id: str,
         db.rollback()
         lines = _problem_lines(exc) if isinstance(exc, InvalidInput) else [exc.detail]
         return _alert_page(request, db, actor, alert_id, lines, exc.status)
-    db.commit()
     return RedirectResponse("/alerts", status_code=303)

@@ -15,9 +15,13 @@ from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission
 from ketaclinic.measures import on_call
 from ketaclinic.web.csrf import check_csrf
-from ketaclinic.web.deps import get_db, require
+from ketaclinic.web.deps import DB, require
 from ketaclinic.web.forms import messages_of
 from ketaclinic.web.templating import render
+
+# The form's default on-call day runs from one morning's handover to the next (a form default an
+# administrator changes per shift, not a clinical rule).
+HANDOVER = time(8)
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
 
@@ -41,31 +45,38 @@ def _local(site: Site, day: str, hh_mm: str, field: str) -> datetime:
                                          "YYYY-MM-DD and HH:MM")]) from None
 
 
+def current_shift(site: Site, now: datetime) -> dict[str, str]:
+    """The form's proposal: the on-call day running now, from one handover to the next (before
+    the morning's handover, that is the one that began yesterday morning)."""
+    local = now.astimezone(ZoneInfo(site.time_zone))
+    start = local.date() - timedelta(days=1 if local.time() < HANDOVER else 0)
+    return {"from_day": str(start), "from_time": HANDOVER.strftime("%H:%M"),
+            "to_day": str(start + timedelta(days=1)), "to_time": HANDOVER.strftime("%H:%M")}
+
+
 def _page(request: Request, db: Session, actor: Actor, site: Site, errors: list[str] | None = None,
           values: dict[str, str] | None = None, status_code: int = 200) -> Response:
     now = clock.now()
-    today = clock.today(site.time_zone)
     shifts = on_call.rota(db=db, site=site, since=now - timedelta(days=1))
     current = on_call.on_call_at(db=db, site_pk=site.pk, at=now)
     return render(request, "measures/on_call.html", status_code=status_code, site=site,
                   sites=clinics.sites_of(db=db, actor=actor), shifts=shifts, current=current,
                   clinicians=on_call.clinicians(db=db, site=site), errors=errors or [],
-                  values=values or {"from_day": str(today), "from_time": "08:00",
-                                    "to_day": str(today + timedelta(days=1)), "to_time": "08:00"},
+                  values=values or current_shift(site, now),
                   tz=site.time_zone)
 
 
 @router.get("/on-call", response_class=HTMLResponse)
 def rota_page(request: Request, site: str = "",
               actor: Actor = Depends(require(Permission.SCHEDULE_MANAGE)),
-              db: Session = Depends(get_db)) -> Response:
+              db: Session = DB) -> Response:
     """The site's on-call rota, who is on call now, and the form to add a shift."""
     return _page(request, db, actor, _site(db, actor, site))
 
 
 @router.post("/on-call", response_class=HTMLResponse)
 async def rota_add(request: Request, actor: Actor = Depends(require(Permission.SCHEDULE_MANAGE)),
-                   db: Session = Depends(get_db)) -> Response:
+                   db: Session = DB) -> Response:
     """Put a clinician on call; the form again with the reasons on bad input."""
     form = await request.form()
     values = {k: str(v) for k, v in form.items() if k != "csrf_token"}
@@ -79,15 +90,13 @@ async def rota_add(request: Request, actor: Actor = Depends(require(Permission.S
     except (InvalidInput, Conflict) as exc:
         db.rollback()
         return _page(request, db, actor, site, messages_of(exc), values, exc.status)
-    db.commit()
     return RedirectResponse(f"/on-call?site={site.code}", status_code=303)
 
 
 @router.post("/on-call/{shift_id}/cancel")
 def rota_cancel(shift_id: str, actor: Actor = Depends(require(Permission.SCHEDULE_MANAGE)),
-                db: Session = Depends(get_db)) -> Response:
+                db: Session = DB) -> Response:
     """Take a shift off the rota (it stays listed, struck through)."""
     shift = on_call.cancel(db=db, shift_id=shift_id, actor=actor)
     code = db.get(Site, shift.site_pk).code  # type: ignore[union-attr]
-    db.commit()
     return RedirectResponse(f"/on-call?site={code}", status_code=303)

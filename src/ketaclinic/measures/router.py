@@ -6,7 +6,7 @@ from sqlalchemy.orm import Session
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission
 from ketaclinic.measures import alerts, links, schemas, service
-from ketaclinic.web.deps import API_PREFIX, get_db, require
+from ketaclinic.web.deps import API_PREFIX, DB, require
 
 router = APIRouter(prefix=API_PREFIX, tags=["measures"])
 
@@ -16,11 +16,10 @@ def add_measure(
     patient_id: str,
     data: schemas.MeasureIn,
     actor: Actor = Depends(require(Permission.MEASURES_WRITE)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> schemas.MeasureOut:
     """Score and store a completed form; returns the total, band and any alerts raised."""
     measure, raised = service.add_measure(db=db, patient_id=patient_id, data=data, actor=actor)
-    db.commit()
     return schemas.measure_out(measure, service.answers_of(db, [measure.pk])[measure.pk], raised)
 
 
@@ -29,11 +28,10 @@ def list_measures(
     patient_id: str,
     instrument: str | None = None,
     actor: Actor = Depends(require(Permission.CLINICAL_READ)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> list[schemas.MeasureOut]:
     """A patient's measures, oldest first, optionally of one instrument."""
     found = service.list_measures(db=db, patient_id=patient_id, actor=actor, instrument=instrument)
-    db.commit()
     return found
 
 
@@ -43,11 +41,10 @@ def send_link(
     patient_id: str,
     data: schemas.LinkIn,
     actor: Actor = Depends(require(Permission.LINKS_SEND)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> schemas.LinkOut:
     """Create a personal questionnaire link and email it; the URL is returned once."""
     request, url = links.create(db=db, patient_id=patient_id, data=data, actor=actor)
-    db.commit()
     return schemas.LinkOut(id=request.id, url=url, instruments=request.instruments,
                            expires_at=request.expires_at, sent_to=request.sent_to,
                            send_error=request.send_error)
@@ -56,11 +53,10 @@ def send_link(
 @router.get("/alerts", response_model=list[schemas.AlertOut])
 def open_alerts(
     actor: Actor = Depends(require(Permission.ALERTS_FOLLOW_UP)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> list[schemas.AlertOut]:
     """Open alerts at the caller's sites, most severe first."""
     found = [schemas.alert_out(a) for a, _ in alerts.open_alerts(db=db, site_pks=actor.site_pks)]
-    db.commit()
     return found
 
 
@@ -70,9 +66,8 @@ def follow_up(
     alert_id: str,
     data: schemas.FollowUpIn,
     actor: Actor = Depends(require(Permission.ALERTS_FOLLOW_UP)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> schemas.AlertOut:
     """Record what was done about an alert; it closes."""
     alert = alerts.close(db=db, alert_id=alert_id, data=data, actor=actor)
-    db.commit()
     return schemas.alert_out(alert)

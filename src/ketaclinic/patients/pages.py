@@ -21,7 +21,7 @@ from ketaclinic.patients import service as patients
 from ketaclinic.patients.chart import vitals_svg
 from ketaclinic.patients.models import Patient
 from ketaclinic.web.csrf import check_csrf
-from ketaclinic.web.deps import get_db, require
+from ketaclinic.web.deps import DB, require
 from ketaclinic.web.forms import parse_form
 from ketaclinic.web.templating import render
 
@@ -42,7 +42,7 @@ def patient_list(
     q: str = "",
     birth_date: str = "",
     actor: Actor = Depends(require(Permission.PATIENT_SEARCH)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> Response:
     """Search patients by name, MRN or birth date."""
     error = ""
@@ -54,7 +54,6 @@ def patient_list(
             error = "birth_date: not a date (accepted: YYYY-MM-DD)"
     found = patients.search(db=db, actor=actor, text=q[:200], birth_date=born) if not error else []
     today = clock.today(clinics.home_zone(db=db, actor=actor))
-    db.commit()
     return render(request, "patients/list.html", status_code=422 if error else 200,
                   patients=found, q=q, birth_date=birth_date, error=error, today=today)
 
@@ -69,7 +68,7 @@ def _new_form(request: Request, db: Session, actor: Actor, values: dict[str, str
 def patient_new_form(
     request: Request,
     actor: Actor = Depends(require(Permission.DEMOGRAPHICS_WRITE)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> Response:
     """The registration form."""
     return _new_form(request, db, actor, {}, [])
@@ -79,7 +78,7 @@ def patient_new_form(
 async def patient_new_submit(
     request: Request,
     actor: Actor = Depends(require(Permission.DEMOGRAPHICS_WRITE)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> Response:
     """Register the patient, or show the form again with what to fix."""
     form = await request.form()
@@ -92,7 +91,6 @@ async def patient_new_submit(
     except Conflict as exc:
         db.rollback()
         return _new_form(request, db, actor, values, [exc.detail], 409)
-    db.commit()
     return RedirectResponse(f"/patients/{patient.id}", status_code=303)
 
 
@@ -132,7 +130,7 @@ def patient_chart(
     request: Request,
     patient_id: str,
     actor: Actor = Depends(require(Permission.DEMOGRAPHICS_READ)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> Response:
     """The chart: demographics for every role that may see the patient, clinical data for clinicians."""
     if allows(actor.role, Permission.CLINICAL_READ):
@@ -140,7 +138,6 @@ def patient_chart(
     else:
         patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
                                         purpose="demographics")
-    db.commit()
     return chart_page(request, db, actor, patient)
 
 
@@ -155,11 +152,10 @@ def patient_edit_form(
     request: Request,
     patient_id: str,
     actor: Actor = Depends(require(Permission.DEMOGRAPHICS_WRITE)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> Response:
     """The demographics form, filled in."""
     patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor, purpose="edit form")
-    db.commit()
     values = {f: str(getattr(patient, f)) for f in schemas.PatientUpdate.model_fields}
     return _edit_form(request, patient, values, [])
 
@@ -169,7 +165,7 @@ async def patient_edit_submit(
     request: Request,
     patient_id: str,
     actor: Actor = Depends(require(Permission.DEMOGRAPHICS_WRITE)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> Response:
     """Save demographics, or show the form again with what to fix."""
     form = await request.form()
@@ -181,9 +177,7 @@ async def patient_edit_submit(
         db.rollback()
         patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
                                         purpose="edit form")
-        db.commit()
         return _edit_form(request, patient, values, [p.text() for p in exc.problems], 422)
-    db.commit()
     return RedirectResponse(f"/patients/{patient_id}", status_code=303)
 
 
@@ -192,7 +186,6 @@ def _chart_with_errors(request: Request, db: Session, actor: Actor, patient_id: 
     """The chart again, nothing saved, with the problems shown beside the form of `kind`."""
     db.rollback()
     patient = patients.chart(db=db, patient_id=patient_id, actor=actor)
-    db.commit()
     return chart_page(request, db, actor, patient,
                        form_errors={kind: [p.text() for p in exc.problems]},
                        form_values={kind: values or {}}, status_code=422)
@@ -209,7 +202,7 @@ async def chart_entry_submit(
     patient_id: str,
     kind: str,
     actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> Response:
     """Record a condition, medication, allergy or vital signs from the chart's forms."""
     _check_kind(kind)
@@ -220,7 +213,6 @@ async def chart_entry_submit(
     except InvalidInput as exc:
         values = {k: str(v) for k, v in form.items() if k != "csrf_token"}
         return _chart_with_errors(request, db, actor, patient_id, kind, exc, values)
-    db.commit()
     return RedirectResponse(f"/patients/{patient_id}#{kind}", status_code=303)
 
 
@@ -231,7 +223,7 @@ async def chart_entry_error(
     kind: str,
     entry_id: str,
     actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> Response:
     """Mark a chart entry entered-in-error with the reason given."""
     _check_kind(kind)
@@ -242,5 +234,4 @@ async def chart_entry_error(
                                        entry_id=entry_id, reason=data.reason, actor=actor)
     except InvalidInput as exc:
         return _chart_with_errors(request, db, actor, patient_id, kind, exc)
-    db.commit()
     return RedirectResponse(f"/patients/{patient_id}#{kind}", status_code=303)

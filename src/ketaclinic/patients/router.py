@@ -11,7 +11,7 @@ from ketaclinic.kernel.permissions import Permission
 from ketaclinic.patients import schemas
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
-from ketaclinic.web.deps import get_db, require
+from ketaclinic.web.deps import DB, require
 from ketaclinic.wire_types import IsoDate
 
 router = APIRouter(prefix="/api/v1/patients", tags=["patients"])
@@ -42,12 +42,11 @@ def search_patients(
     limit: int = Query(default=50, ge=1, le=200),
     offset: int = Query(default=0, ge=0, le=1_000_000),
     actor: Actor = Depends(require(Permission.PATIENT_SEARCH)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> list[schemas.PatientOut]:
     """Search patients at your sites by name, MRN or birth date."""
     found = patients.search(db=db, actor=actor, text=q, birth_date=birth_date, limit=limit,
                             offset=offset)
-    db.commit()
     return [patient_out(p) for p in found]
 
 
@@ -55,11 +54,10 @@ def search_patients(
 def register_patient(
     data: schemas.PatientIn,
     actor: Actor = Depends(require(Permission.DEMOGRAPHICS_WRITE)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> schemas.PatientOut:
     """Register a new patient at one of your sites."""
     patient = patients.register(db=db, data=data, actor=actor)
-    db.commit()
     return patient_out(patient)
 
 
@@ -67,12 +65,11 @@ def register_patient(
 def read_patient(
     patient_id: str,
     actor: Actor = Depends(require(Permission.DEMOGRAPHICS_READ)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> schemas.PatientOut:
     """A patient's demographics and contact details."""
     patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
                                     purpose="demographics")
-    db.commit()
     return patient_out(patient)
 
 
@@ -81,11 +78,10 @@ def edit_patient(
     patient_id: str,
     data: schemas.PatientUpdate,
     actor: Actor = Depends(require(Permission.DEMOGRAPHICS_WRITE)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> schemas.PatientOut:
     """Change a patient's demographics or contact details."""
     patient = patients.update_demographics(db=db, patient_id=patient_id, data=data, actor=actor)
-    db.commit()
     return patient_out(patient)
 
 
@@ -95,21 +91,19 @@ def _add_entry_routes(kind: str, in_schema: type[BaseModel], out_schema: type[Ba
     def list_entries(
         patient_id: str,
         actor: Actor = Depends(require(Permission.CLINICAL_READ)),
-        db: Session = Depends(get_db),
+        db: Session = DB,
     ) -> list[Any]:
         entries = patients.list_entries(db=db, patient_id=patient_id, kind=kind, actor=actor)
-        db.commit()
         return [out_schema.model_validate(e) for e in entries]
 
     def add_entry(
         patient_id: str,
         data: in_schema,  # type: ignore[valid-type]
         actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-        db: Session = Depends(get_db),
+        db: Session = DB,
     ) -> Any:
         entry = patients.add_entry(db=db, patient_id=patient_id, kind=kind, data=data,
                                    actor=actor)
-        db.commit()
         return out_schema.model_validate(entry)
 
     def mark_error(
@@ -117,12 +111,11 @@ def _add_entry_routes(kind: str, in_schema: type[BaseModel], out_schema: type[Ba
         entry_id: str,
         data: schemas.EnteredInErrorIn,
         actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-        db: Session = Depends(get_db),
+        db: Session = DB,
     ) -> Any:
         entry = patients.mark_entered_in_error(db=db, patient_id=patient_id, kind=kind,
                                                entry_id=entry_id, reason=data.reason,
                                                actor=actor)
-        db.commit()
         return out_schema.model_validate(entry)
 
     router.add_api_route(f"/{{patient_id}}/{kind}", list_entries, methods=["GET"],

@@ -29,7 +29,7 @@ from ketaclinic.patients.pages import OWN_RECORD_EXTRAS, chart_page
 from ketaclinic.scheduling.availability import ACTIVE
 from ketaclinic.scheduling.models import Appointment
 from ketaclinic.web.csrf import check_csrf
-from ketaclinic.web.deps import get_db, require
+from ketaclinic.web.deps import DB, require
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
 
@@ -47,17 +47,16 @@ OWN_RECORD_EXTRAS[:] = [own_record_extras]
 def my_record(
     request: Request,
     actor: Actor = Depends(require(Permission.PORTAL)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> Response:
     """The logged-in patient's own record."""
     patient = patients.chart(db=db, patient_id=str(_own(db, actor).id), actor=actor)
-    db.commit()
     return chart_page(request, db, actor, patient)
 
 
 @router.post("/me/messages", response_class=HTMLResponse)
 async def my_message(request: Request, actor: Actor = Depends(require(Permission.PORTAL)),
-                     db: Session = Depends(get_db)) -> Response:
+                     db: Session = DB) -> Response:
     """Send a message to the clinic from the portal; the page again with the error if empty."""
     form = await request.form()
     patient = patients.chart(db=db, patient_id=str(_own(db, actor).id), actor=actor)
@@ -68,7 +67,6 @@ async def my_message(request: Request, actor: Actor = Depends(require(Permission
         patient = patients.chart(db=db, patient_id=str(_own(db, actor).id), actor=actor)
         return chart_page(request, db, actor, patient, status_code=422,
                           message_error=exc.problems[0].text())
-    db.commit()
     return RedirectResponse("/me?sent=1", status_code=303)
 
 
@@ -120,7 +118,7 @@ def _own(db: Session, actor: Actor) -> Patient:
 
 @router.get("/me/invoices/{invoice_id}/superbill.pdf")
 def my_superbill(invoice_id: str, actor: Actor = Depends(require(Permission.PORTAL)),
-                 db: Session = Depends(get_db)) -> Response:
+                 db: Session = DB) -> Response:
     """My superbill for one visit."""
     patient = _own(db, actor)
     invoice = db.execute(select(Invoice).where(Invoice.id == public_id(invoice_id, "invoice"),
@@ -131,14 +129,13 @@ def my_superbill(invoice_id: str, actor: Actor = Depends(require(Permission.PORT
     body = superbill.render(db, invoice)
     audit.record(db=db, actor=actor, action="read", record_type="Invoice", record_id=invoice.id,
                  patient_id=patient.id, detail="superbill downloaded from the portal")
-    db.commit()
     return Response(body, media_type="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="superbill-{invoice.service_date}.pdf"'})
 
 
 @router.get("/me/payments/{payment_id}/receipt.pdf")
 def my_receipt(payment_id: str, actor: Actor = Depends(require(Permission.PORTAL)),
-               db: Session = Depends(get_db)) -> Response:
+               db: Session = DB) -> Response:
     """My receipt for one payment."""
     patient = _own(db, actor)
     found = db.execute(select(Payment).where(Payment.id == public_id(payment_id, "payment"),
@@ -147,7 +144,6 @@ def my_receipt(payment_id: str, actor: Actor = Depends(require(Permission.PORTAL
     if found is None:
         raise NotFound("no such payment")
     body = superbill.receipt(db, found)
-    db.commit()
     return Response(body, media_type="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="receipt-{found.id}.pdf"'})
 

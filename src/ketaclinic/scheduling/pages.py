@@ -26,7 +26,7 @@ from ketaclinic.scheduling.router import appointment_of, course_of, site_by_code
 from ketaclinic.treatments import schemas as treatment_schemas
 from ketaclinic.treatments import service as treatments
 from ketaclinic.web.csrf import check_csrf
-from ketaclinic.web.deps import get_db, require
+from ketaclinic.web.deps import DB, require
 from ketaclinic.web.forms import messages_of, validate
 from ketaclinic.web.site_choice import current_site
 from ketaclinic.web.templating import render
@@ -53,13 +53,12 @@ def _site(request: Request, db: Session, actor: Actor, code: str) -> Site:
 @router.get("/schedule", response_class=HTMLResponse)
 def day_page(request: Request, site: str = "", day: str = "",
              actor: Actor = Depends(require(Permission.SCHEDULE_VIEW)),
-             db: Session = Depends(get_db)) -> Response:
+             db: Session = DB) -> Response:
     """One day at a site: chairs as columns, appointments as blocks, conflicts marked."""
     where = _site(request, db, actor, site)
     today = clock.today(zone_of(where))
     shown = _day(day, "day", today)
     view = views.schedule(db, where, shown, 1)
-    db.commit()
     return render(request, "scheduling/day.html", site=where, day=shown, view=view,
                   grid=views.grid_rows(view, shown), sites=clinics.sites_of(db=db, actor=actor),
                   tz=where.time_zone, today=today,
@@ -69,13 +68,12 @@ def day_page(request: Request, site: str = "", day: str = "",
 @router.get("/schedule/week", response_class=HTMLResponse)
 def week_page(request: Request, site: str = "", start: str = "",
               actor: Actor = Depends(require(Permission.SCHEDULE_VIEW)),
-              db: Session = Depends(get_db)) -> Response:
+              db: Session = DB) -> Response:
     """Seven days at a site: chairs as rows, days as columns."""
     where = _site(request, db, actor, site)
     today = clock.today(zone_of(where))
     first = _day(start, "start", today - timedelta(days=today.weekday()))
     view = views.schedule(db, where, first, 7)
-    db.commit()
     return render(request, "scheduling/week.html", site=where, first=first, view=view,
                   sites=clinics.sites_of(db=db, actor=actor), tz=where.time_zone)
 
@@ -83,7 +81,7 @@ def week_page(request: Request, site: str = "", start: str = "",
 @router.get("/patients/{patient_id}/appointments", response_class=HTMLResponse)
 def patient_page(request: Request, patient_id: str,
                  actor: Actor = Depends(require(Permission.SCHEDULE_VIEW)),
-                 db: Session = Depends(get_db)) -> Response:
+                 db: Session = DB) -> Response:
     """A patient's appointments and the courses that can be booked."""
     patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
                                     purpose="appointments")
@@ -92,7 +90,6 @@ def patient_page(request: Request, patient_id: str,
     courses = [(c, plan_of(c)) for c in courses_of(db, patient.pk, planned_only=True)]
     reminder_state = {r.appointment_pk: r for r in db.execute(select(Reminder).where(
         Reminder.appointment_pk.in_([a.pk for a, _ in rows])).order_by(Reminder.pk)).scalars()}
-    db.commit()
     return render(request, "scheduling/patient.html", patient=patient, rows=rows, courses=courses,
                   reminders=reminder_state,
                   kinds={k: booking.kind_of(k).label for k in
@@ -115,7 +112,6 @@ def _booking_page(request: Request, db: Session, actor: Actor, patient_id: str,
     for a in appointments:
         if a.course_session is not None and a.status in ACTIVE:
             by_session[a.course_session] = a
-    db.commit()
     return render(request, "scheduling/booking.html", status_code=status_code, patient=patient,
                   course=course, plan=plan_of(course),
                   by_session=by_session, history=appointments, zones=zones, sites=sites,
@@ -126,7 +122,7 @@ def _booking_page(request: Request, db: Session, actor: Actor, patient_id: str,
 @router.get("/patients/{patient_id}/courses/{evaluation_id}/booking", response_class=HTMLResponse)
 def booking_page(request: Request, patient_id: str, evaluation_id: str,
                  actor: Actor = Depends(require(Permission.SCHEDULE_VIEW)),
-                 db: Session = Depends(get_db)) -> Response:
+                 db: Session = DB) -> Response:
     """The course's planned sessions, which are booked, and the form to book the rest."""
     return _booking_page(request, db, actor, patient_id, evaluation_id)
 
@@ -135,7 +131,7 @@ def booking_page(request: Request, patient_id: str, evaluation_id: str,
              response_class=HTMLResponse)
 async def proposal_page(request: Request, patient_id: str, evaluation_id: str,
                         actor: Actor = Depends(require(Permission.SCHEDULE_BOOK)),
-                        db: Session = Depends(get_db)) -> Response:
+                        db: Session = DB) -> Response:
     """Check the unbooked sessions at a local time; show alternatives. Saves nothing."""
     form = await request.form()
     values = {k: str(v) for k, v in form.items()}
@@ -159,7 +155,7 @@ async def proposal_page(request: Request, patient_id: str, evaluation_id: str,
              response_class=HTMLResponse)
 async def series_page(request: Request, patient_id: str, evaluation_id: str,
                       actor: Actor = Depends(require(Permission.SCHEDULE_BOOK)),
-                      db: Session = Depends(get_db)) -> Response:
+                      db: Session = DB) -> Response:
     """Book the chosen slots together (or none, showing why)."""
     form = await request.form()
     values = {k: str(v) for k, v in form.items()}
@@ -177,7 +173,6 @@ async def series_page(request: Request, patient_id: str, evaluation_id: str,
         db.rollback()
         return _booking_page(request, db, actor, patient_id, evaluation_id,
                              errors=messages_of(exc), values=values, status_code=exc.status)
-    db.commit()
     return RedirectResponse(f"/patients/{patient_id}/courses/{evaluation_id}/booking",
                             status_code=303)
 
@@ -198,7 +193,7 @@ def _local_moment(site: Site, day: str, hh_mm: str) -> datetime:
              response_class=HTMLResponse)
 async def move_page(request: Request, patient_id: str, evaluation_id: str, appointment_id: str,
                     actor: Actor = Depends(require(Permission.SCHEDULE_BOOK)),
-                    db: Session = Depends(get_db)) -> Response:
+                    db: Session = DB) -> Response:
     """Move one appointment of the course to another day and time."""
     form = await request.form()
     try:
@@ -216,7 +211,6 @@ async def move_page(request: Request, patient_id: str, evaluation_id: str, appoi
         db.rollback()
         return _booking_page(request, db, actor, patient_id, evaluation_id,
                              errors=messages_of(exc), status_code=exc.status)
-    db.commit()
     return RedirectResponse(f"/patients/{patient_id}/courses/{evaluation_id}/booking",
                             status_code=303)
 
@@ -225,7 +219,7 @@ async def move_page(request: Request, patient_id: str, evaluation_id: str, appoi
              response_class=HTMLResponse)
 async def cancel_page(request: Request, patient_id: str, evaluation_id: str, appointment_id: str,
                       actor: Actor = Depends(require(Permission.SCHEDULE_BOOK)),
-                      db: Session = Depends(get_db)) -> Response:
+                      db: Session = DB) -> Response:
     """Cancel one appointment of the course with a reason."""
     form = await request.form()
     try:
@@ -240,7 +234,6 @@ async def cancel_page(request: Request, patient_id: str, evaluation_id: str, app
         db.rollback()
         return _booking_page(request, db, actor, patient_id, evaluation_id,
                              errors=messages_of(exc), status_code=exc.status)
-    db.commit()
     return RedirectResponse(f"/patients/{patient_id}/courses/{evaluation_id}/booking",
                             status_code=303)
 
@@ -248,7 +241,7 @@ async def cancel_page(request: Request, patient_id: str, evaluation_id: str, app
 @router.post("/appointments/{appointment_id}/check-in")
 async def check_in_page(request: Request, appointment_id: str,
                         actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-                        db: Session = Depends(get_db)) -> Response:
+                        db: Session = DB) -> Response:
     """Open the treatment session from the appointment, at its chair."""
     found = appointment_of(db, appointment_id, actor)
     if found.status != "booked" or found.chair_pk is None or found.course_pk is None:
@@ -268,14 +261,13 @@ async def check_in_page(request: Request, appointment_id: str,
                       detail=exc.detail, back="/schedule")
     found.status = "checked-in"
     found.treatment_session_pk = session.pk
-    db.commit()
     return RedirectResponse(f"/treatment-sessions/{session.id}", status_code=303)
 
 
 @router.get("/schedule/maintenance", response_class=HTMLResponse)
 def maintenance_page(request: Request, site: str = "",
                      actor: Actor = Depends(require(Permission.SCHEDULE_VIEW)),
-                     db: Session = Depends(get_db)) -> Response:
+                     db: Session = DB) -> Response:
     """Patients in maintenance whose next session is due, with its basis, to book from here."""
     return _maintenance(request, db, actor, site)
 
@@ -284,7 +276,6 @@ def _maintenance(request: Request, db: Session, actor: Actor, site: str,
                  errors: list[str] | None = None, status_code: int = 200) -> Response:
     where = _site(request, db, actor, site)
     items = maintenance.due_list(db, where)
-    db.commit()
     return render(request, "scheduling/maintenance.html", status_code=status_code, site=where,
                   items=items, errors=errors or [], sites=clinics.sites_of(db=db, actor=actor))
 
@@ -292,7 +283,7 @@ def _maintenance(request: Request, db: Session, actor: Actor, site: str,
 @router.post("/schedule/maintenance/{evaluation_id}/book", response_class=HTMLResponse)
 async def maintenance_book(request: Request, evaluation_id: str,
                            actor: Actor = Depends(require(Permission.SCHEDULE_BOOK)),
-                           db: Session = Depends(get_db)) -> Response:
+                           db: Session = DB) -> Response:
     """Book the next maintenance session of a course."""
     form = await request.form()
     code = str(form.get("site", ""))
@@ -312,20 +303,18 @@ async def maintenance_book(request: Request, evaluation_id: str,
     except (InvalidInput, Conflict) as exc:
         db.rollback()
         return _maintenance(request, db, actor, code, messages_of(exc), exc.status)
-    db.commit()
     return RedirectResponse(f"/schedule/maintenance?site={where.code}", status_code=303)
 
 
 @router.get("/schedule/attendance", response_class=HTMLResponse)
 def attendance_page(request: Request, site: str = "", start: str = "", end: str = "",
                     actor: Actor = Depends(require(Permission.SCHEDULE_VIEW)),
-                    db: Session = Depends(get_db)) -> Response:
+                    db: Session = DB) -> Response:
     """No-shows and cancellations (late ones apart) over a period, and who missed most."""
     where = _site(request, db, actor, site)
     today = clock.today(zone_of(where))
     first = _day(start, "start", today - timedelta(days=30))
     last = _day(end, "end", today)
     report = attendance.report(db, where, first, last)
-    db.commit()
     return render(request, "scheduling/attendance.html", site=where, first=first, last=last,
                   report=report, sites=clinics.sites_of(db=db, actor=actor))

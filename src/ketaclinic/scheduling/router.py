@@ -20,7 +20,7 @@ from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling import booking, calendar, schemas
 from ketaclinic.scheduling.availability import at_local
 from ketaclinic.scheduling.models import Appointment, CalendarFeed, Reminder
-from ketaclinic.web.deps import API_PREFIX, get_db, require
+from ketaclinic.web.deps import API_PREFIX, DB, require
 from ketaclinic.wire_types import IsoDate
 
 router = APIRouter(tags=["scheduling"])
@@ -76,7 +76,7 @@ def _aware(value: datetime, field: str) -> datetime:
 @router.post(f"{API_PREFIX}/appointments", response_model=schemas.AppointmentOut,
              status_code=201)
 def book(data: schemas.AppointmentIn, actor: Actor = Depends(require(Permission.SCHEDULE_BOOK)),
-         db: Session = Depends(get_db)) -> schemas.AppointmentOut:
+         db: Session = DB) -> schemas.AppointmentOut:
     """Book one appointment; 409 with the reasons when it does not fit."""
     site = site_by_code(db, data.site, actor)
     patient = patients.open_patient(db=db, patient_id=data.patient_id, actor=actor,
@@ -86,14 +86,13 @@ def book(data: schemas.AppointmentIn, actor: Actor = Depends(require(Permission.
                         starts_at=_aware(data.starts_at, "starts_at"), actor=actor,
                         chair_pk=chair_pk_of(db, data.chair_id, site), course=evaluation,
                         course_session=data.course_session, note=data.note)
-    db.commit()
     return out(db, made)
 
 
 @router.get(f"{API_PREFIX}/appointments", response_model=list[schemas.AppointmentOut])
 def listed(site: str, start: IsoDate, days: int = 7,
            actor: Actor = Depends(require(Permission.SCHEDULE_VIEW)),
-           db: Session = Depends(get_db)) -> list[schemas.AppointmentOut]:
+           db: Session = DB) -> list[schemas.AppointmentOut]:
     """Appointments at a site from a local day, for some days (1 to 31)."""
     if not 1 <= days <= 31:
         raise invalid("days", f"{days}", "1 to 31")
@@ -116,7 +115,7 @@ def _patient_of(db: Session, appointment: Appointment, actor: Actor, purpose: st
              response_model=schemas.AppointmentOut)
 def move(appointment_id: str, data: schemas.MoveIn,
          actor: Actor = Depends(require(Permission.SCHEDULE_BOOK)),
-         db: Session = Depends(get_db)) -> schemas.AppointmentOut:
+         db: Session = DB) -> schemas.AppointmentOut:
     """Move one appointment; the others of its series do not move."""
     found = appointment_of(db, appointment_id, actor)
     site = db.get(Site, found.site_pk)
@@ -124,7 +123,6 @@ def move(appointment_id: str, data: schemas.MoveIn,
     moved = booking.move(db=db, appointment=found, starts_at=_aware(data.starts_at, "starts_at"),
                          patient=_patient_of(db, found, actor, "move an appointment"),
                          actor=actor, chair_pk=chair_pk_of(db, data.chair_id, site))
-    db.commit()
     return out(db, moved)
 
 
@@ -132,24 +130,22 @@ def move(appointment_id: str, data: schemas.MoveIn,
              response_model=schemas.AppointmentOut)
 def cancel(appointment_id: str, data: schemas.CancelIn,
            actor: Actor = Depends(require(Permission.SCHEDULE_BOOK)),
-           db: Session = Depends(get_db)) -> schemas.AppointmentOut:
+           db: Session = DB) -> schemas.AppointmentOut:
     """Cancel with a reason (late when within the notice period)."""
     found = appointment_of(db, appointment_id, actor)
     done = booking.cancel(db=db, appointment=found, reason=data.reason, actor=actor,
                           patient=_patient_of(db, found, actor, "cancel an appointment"))
-    db.commit()
     return out(db, done)
 
 
 @router.post(f"{API_PREFIX}/appointments/{{appointment_id}}/no-show",
              response_model=schemas.AppointmentOut)
 def no_show(appointment_id: str, actor: Actor = Depends(require(Permission.SCHEDULE_BOOK)),
-            db: Session = Depends(get_db)) -> schemas.AppointmentOut:
+            db: Session = DB) -> schemas.AppointmentOut:
     """Record that the patient did not come."""
     found = appointment_of(db, appointment_id, actor)
     done = booking.no_show(db=db, appointment=found, actor=actor,
                            patient=_patient_of(db, found, actor, "record a no-show"))
-    db.commit()
     return out(db, done)
 
 
@@ -159,7 +155,7 @@ COURSE = f"{API_PREFIX}/patients/{{patient_id}}/courses/{{evaluation_id}}"
 @router.post(f"{COURSE}/series/proposal", response_model=list[schemas.SlotProposalOut])
 def propose(patient_id: str, evaluation_id: str, data: schemas.ProposalIn,
             actor: Actor = Depends(require(Permission.SCHEDULE_BOOK)),
-            db: Session = Depends(get_db)) -> list[schemas.SlotProposalOut]:
+            db: Session = DB) -> list[schemas.SlotProposalOut]:
     """Check every unbooked planned session at a local time; alternatives where one does not
     fit. Nothing is saved."""
     patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
@@ -167,7 +163,6 @@ def propose(patient_id: str, evaluation_id: str, data: schemas.ProposalIn,
     proposal = booking.propose_series(db=db, site=site_by_code(db, data.site, actor),
                                       course=course_of(db, patient, evaluation_id),
                                       at=data.at)
-    db.commit()
     return [schemas.SlotProposalOut(
         course_session=p.course_session, planned_day=p.planned_day, starts_at=p.starts_at,
         chair=p.chair, problems=p.problems,
@@ -178,7 +173,7 @@ def propose(patient_id: str, evaluation_id: str, data: schemas.ProposalIn,
 @router.post(f"{COURSE}/series", response_model=list[schemas.AppointmentOut], status_code=201)
 def book_series(patient_id: str, evaluation_id: str, data: schemas.SeriesIn,
                 actor: Actor = Depends(require(Permission.SCHEDULE_BOOK)),
-                db: Session = Depends(get_db)) -> list[schemas.AppointmentOut]:
+                db: Session = DB) -> list[schemas.AppointmentOut]:
     """Book the chosen slots together, or none (422 naming each slot that does not fit)."""
     patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
                                     purpose="book a series")
@@ -187,26 +182,24 @@ def book_series(patient_id: str, evaluation_id: str, data: schemas.SeriesIn,
         course=course_of(db, patient, evaluation_id), patient=patient, actor=actor,
         slots=[(s.course_session, _aware(s.starts_at, f"slots[{i}].starts_at"))
                for i, s in enumerate(data.slots)])
-    db.commit()
     return [out(db, a) for a in made]
 
 
 @router.get(f"{COURSE}/unbooked")
 def unbooked(patient_id: str, evaluation_id: str,
              actor: Actor = Depends(require(Permission.SCHEDULE_VIEW)),
-             db: Session = Depends(get_db)) -> list[dict[str, object]]:
+             db: Session = DB) -> list[dict[str, object]]:
     """The course's planned sessions that have no appointment."""
     patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
                                     purpose="unbooked sessions")
     result = [courses.session_data(s) for s in booking.unbooked(db, course_of(db, patient,
                                                                                evaluation_id))]
-    db.commit()
     return result
 
 
 @router.post(f"{API_PREFIX}/calendar-feeds", response_model=schemas.FeedOut, status_code=201)
 def create_feed(data: schemas.FeedIn, actor: Actor = Depends(require(Permission.SCHEDULE_BOOK)),
-                db: Session = Depends(get_db)) -> schemas.FeedOut:
+                db: Session = DB) -> schemas.FeedOut:
     """A secret calendar URL for a patient, or for the caller; the URL is shown only now."""
     if data.patient_id is not None:
         patient = patients.open_patient(db=db, patient_id=data.patient_id, actor=actor,
@@ -215,13 +208,12 @@ def create_feed(data: schemas.FeedIn, actor: Actor = Depends(require(Permission.
     else:
         user = db.execute(select(User).where(User.username == actor.username)).scalar_one()
         feed, url = calendar.create_feed(db=db, actor=actor, user=user)
-    db.commit()
     return schemas.FeedOut(id=feed.id, url=url)
 
 
 @router.post(f"{API_PREFIX}/calendar-feeds/{{feed_id}}/revoke", status_code=204)
 def revoke_feed(feed_id: str, actor: Actor = Depends(require(Permission.SCHEDULE_BOOK)),
-                db: Session = Depends(get_db)) -> Response:
+                db: Session = DB) -> Response:
     """Revoke a feed: its URL answers 404 from now on."""
     feed = db.execute(select(CalendarFeed).where(
         CalendarFeed.id == public_id(feed_id, "calendar feed"))).scalar_one_or_none()
@@ -237,17 +229,15 @@ def revoke_feed(feed_id: str, actor: Actor = Depends(require(Permission.SCHEDULE
         patients.open_patient(db=db, patient_id=patient_id, actor=actor,
                               purpose="revoke calendar feed")
     calendar.revoke(db=db, feed=feed, actor=actor)
-    db.commit()
     return Response(status_code=204)
 
 
 @router.get("/calendar/{token}.ics", response_class=Response, responses={
     200: {"description": "The iCalendar feed", "content": {"text/calendar": {}}}})
-def feed(token: str, db: Session = Depends(get_db)) -> Response:
+def feed(token: str, db: Session = DB) -> Response:
     """The feed behind a secret URL (404 for an unknown or revoked one)."""
     found = calendar.feed_by_token(db, token)
     body = calendar.render_feed(db, found)
-    db.commit()
     return Response(body, media_type="text/calendar; charset=utf-8",
                     headers={"Cache-Control": "private, no-store"})
 
@@ -255,7 +245,7 @@ def feed(token: str, db: Session = Depends(get_db)) -> Response:
 @router.get(f"{API_PREFIX}/reminders", response_model=list[schemas.ReminderOut])
 def reminders_listed(status: str = "failed",
                      actor: Actor = Depends(require(Permission.SCHEDULE_VIEW)),
-                     db: Session = Depends(get_db)) -> list[schemas.ReminderOut]:
+                     db: Session = DB) -> list[schemas.ReminderOut]:
     """Reminders at the caller's sites by status (default: the failed ones, to follow up)."""
     if status not in ("pending", "sent", "failed", "cancelled"):
         raise invalid("status", repr(status), "pending, sent, failed, cancelled")

@@ -37,8 +37,8 @@ from ketaclinic.treatments.models import (
     TreatmentSession,
 )
 from ketaclinic.web.csrf import check_csrf
-from ketaclinic.web.deps import get_db, require
-from ketaclinic.web.forms import messages_of, parse_form, validate
+from ketaclinic.web.deps import DB, require
+from ketaclinic.web.forms import messages_of, parse_form, undo_refused, validate
 from ketaclinic.web.templating import render
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
@@ -82,7 +82,6 @@ def _context(db: Session, actor: Actor, session_id: str) -> dict[str, Any]:
 def _page(request: Request, db: Session, actor: Actor, session_id: str,
           errors: list[str] | None = None, status_code: int = 200) -> Response:
     context = _context(db, actor, session_id)
-    db.commit()
     return render(request, "treatments/session.html", status_code=status_code,
                   errors=errors or [], can_write=allows(actor.role, Permission.CLINICAL_WRITE),
                   can_sign=allows(actor.role, Permission.CLINICAL_SIGN), **context)
@@ -93,7 +92,7 @@ def session_page(
     request: Request,
     session_id: str,
     actor: Actor = Depends(require(Permission.CLINICAL_READ)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> Response:
     """The page a nurse keeps open at the chair."""
     return _page(request, db, actor, session_id)
@@ -104,11 +103,10 @@ def session_live(
     request: Request,
     session_id: str,
     actor: Actor = Depends(require(Permission.CLINICAL_READ)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> Response:
     """The live part of the page (alarms, readings, chart), fetched when the stream says so."""
     context = _context(db, actor, session_id)
-    db.commit()
     return render(request, "treatments/_live.html", can_write=allows(actor.role,
                   Permission.CLINICAL_WRITE), **context)
 
@@ -130,13 +128,13 @@ async def session_stream(
     request: Request,
     session_id: str,
     actor: Actor = Depends(require(Permission.CLINICAL_READ)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> StreamingResponse:
     """Server-sent events: 'changed' whenever a reading, alarm or event arrives."""
     session = treatments.get_session(db=db, session_id=session_id, actor=actor)
+    # The request's session is committed and closed as this returns, before the stream starts;
+    # each poll reads through its own.
     session_pk = session.pk
-    db.commit()
-    db.close()
 
     async def events() -> AsyncIterator[str]:
         last = await asyncio.to_thread(_version, session_pk)
@@ -165,12 +163,8 @@ async def act(request: Request, db: Session, actor: Actor, session_id: str,
     try:
         action(form)
     except (InvalidInput, Conflict, Forbidden) as exc:
-        if getattr(exc, "keeps_changes", False):
-            db.commit()  # what the refusal recorded (a discrepancy for the administrator)
-        else:
-            db.rollback()
+        undo_refused(db, exc)
         return _page(request, db, actor, session_id, messages_of(exc), exc.status)
-    db.commit()
     return RedirectResponse(f"/treatment-sessions/{session_id}", status_code=303)
 
 
@@ -179,7 +173,7 @@ async def check_in_page(
     request: Request,
     patient_id: str,
     actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> Response:
     """Open a session at a chair from the evaluation page."""
     patients.ensure_in_reach(db=db, patient_id=patient_id, actor=actor)
@@ -193,14 +187,13 @@ async def check_in_page(
         return render(request, "error.html", status_code=exc.status, title="Cannot check in",
                       detail=exc.detail,
                       back=f"/patients/{patient_id}/evaluations/{evaluation_id}")
-    db.commit()
     return RedirectResponse(f"/treatment-sessions/{session.id}", status_code=303)
 
 
 @router.post("/treatment-sessions/{session_id}/checks")
 async def checks_page(request: Request, session_id: str,
                       actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-                      db: Session = Depends(get_db)) -> Response:
+                      db: Session = DB) -> Response:
     """Record the check-in confirmations (checked boxes are confirmed)."""
     def run(form: Any) -> object:
         session = treatments.get_session(db=db, session_id=session_id, actor=actor)
@@ -216,7 +209,7 @@ async def checks_page(request: Request, session_id: str,
 @router.post("/treatment-sessions/{session_id}/checks/override")
 async def checks_override_page(request: Request, session_id: str,
                                actor: Actor = Depends(require(Permission.CLINICAL_SIGN)),
-                               db: Session = Depends(get_db)) -> Response:
+                               db: Session = DB) -> Response:
     """A prescriber overrides failed checks with a reason."""
     return await act(request, db, actor, session_id, lambda form: treatments.override_checks(
         db=db, session_id=session_id, actor=actor,
@@ -226,7 +219,7 @@ async def checks_override_page(request: Request, session_id: str,
 @router.post("/treatment-sessions/{session_id}/pre-dose/override")
 async def pre_dose_override_page(request: Request, session_id: str,
                                  actor: Actor = Depends(require(Permission.CLINICAL_SIGN)),
-                                 db: Session = Depends(get_db)) -> Response:
+                                 db: Session = DB) -> Response:
     """A prescriber lets dosing go ahead despite the baseline BP, with a reason."""
     return await act(request, db, actor, session_id, lambda form: treatments.override_pre_dose(
         db=db, session_id=session_id, actor=actor,
@@ -236,7 +229,7 @@ async def pre_dose_override_page(request: Request, session_id: str,
 @router.post("/treatment-sessions/{session_id}/vitals")
 async def vitals_page(request: Request, session_id: str,
                       actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-                      db: Session = Depends(get_db)) -> Response:
+                      db: Session = DB) -> Response:
     """Vital signs typed at the chair."""
     def run(form: Any) -> object:
         reading = parse_form(schemas.ReadingIn, form)
@@ -248,7 +241,7 @@ async def vitals_page(request: Request, session_id: str,
 @router.post("/treatment-sessions/{session_id}/weight")
 async def weight_page(request: Request, session_id: str,
                       actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-                      db: Session = Depends(get_db)) -> Response:
+                      db: Session = DB) -> Response:
     """Today's weight, weighed at check-in, onto the patient's chart (the dose is by weight)."""
     def run(form: Any) -> object:
         session = treatments.get_session(db=db, session_id=session_id, actor=actor)
@@ -282,7 +275,7 @@ def _latest_clock_time(db: Session, actor: Actor, session_id: str, field: str, v
 @router.post("/treatment-sessions/{session_id}/dose/start")
 async def dose_start_page(request: Request, session_id: str,
                           actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-                          db: Session = Depends(get_db)) -> Response:
+                          db: Session = DB) -> Response:
     """Record the dose given (at the time typed, or now)."""
     def run(form: Any) -> object:
         values: dict[str, object] = {
@@ -306,7 +299,7 @@ async def dose_start_page(request: Request, session_id: str,
 @router.post("/treatment-sessions/{session_id}/dose/end")
 async def dose_end_page(request: Request, session_id: str,
                         actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-                        db: Session = Depends(get_db)) -> Response:
+                        db: Session = DB) -> Response:
     """Record that dosing ended (at the time typed, or now)."""
     def run(form: Any) -> object:
         ended = _latest_clock_time(db, actor, session_id, "ended_time", str(form.get("ended_time", "")))
@@ -318,7 +311,7 @@ async def dose_end_page(request: Request, session_id: str,
 @router.post("/treatment-sessions/{session_id}/events")
 async def events_page(request: Request, session_id: str,
                       actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-                      db: Session = Depends(get_db)) -> Response:
+                      db: Session = DB) -> Response:
     """Record a score, a side effect or an intervention."""
     return await act(request, db, actor, session_id, lambda form: treatments.add_event(
         db=db, session_id=session_id, actor=actor, data=parse_form(schemas.EventIn, form)))
@@ -327,7 +320,7 @@ async def events_page(request: Request, session_id: str,
 @router.post("/treatment-sessions/{session_id}/alarms/{alarm_id}/acknowledge")
 async def acknowledge_page(request: Request, session_id: str, alarm_id: str,
                            actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-                           db: Session = Depends(get_db)) -> Response:
+                           db: Session = DB) -> Response:
     """Acknowledge an alarm with what was done."""
     return await act(request, db, actor, session_id, lambda form: treatments.acknowledge_alarm(
         db=db, session_id=session_id, alarm_id=alarm_id, actor=actor,
@@ -342,7 +335,7 @@ def _discharge_in(form: Any) -> schemas.DischargeIn:
 @router.post("/treatment-sessions/{session_id}/discharge")
 async def discharge_page(request: Request, session_id: str,
                          actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-                         db: Session = Depends(get_db)) -> Response:
+                         db: Session = DB) -> Response:
     """Discharge when every criterion is met."""
     return await act(request, db, actor, session_id, lambda form: treatments.discharge(
         db=db, session_id=session_id, actor=actor, data=_discharge_in(form)))
@@ -351,7 +344,7 @@ async def discharge_page(request: Request, session_id: str,
 @router.post("/treatment-sessions/{session_id}/discharge/override")
 async def discharge_override_page(request: Request, session_id: str,
                                   actor: Actor = Depends(require(Permission.CLINICAL_SIGN)),
-                                  db: Session = Depends(get_db)) -> Response:
+                                  db: Session = DB) -> Response:
     """A prescriber discharges despite unmet criteria, with a reason."""
     return await act(request, db, actor, session_id, lambda form: treatments.discharge(
         db=db, session_id=session_id, actor=actor, data=_discharge_in(form),
@@ -361,7 +354,7 @@ async def discharge_override_page(request: Request, session_id: str,
 @router.post("/treatment-sessions/{session_id}/attach-unmatched")
 async def attach_page(request: Request, session_id: str,
                       actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-                      db: Session = Depends(get_db)) -> Response:
+                      db: Session = DB) -> Response:
     """Attach the chair's unmatched monitor readings to this session."""
     return await act(request, db, actor, session_id, lambda form: treatments.attach_unmatched(
         db=db, session_id=session_id, actor=actor))
@@ -370,7 +363,7 @@ async def attach_page(request: Request, session_id: str,
 @router.post("/treatment-sessions/{session_id}/addenda")
 async def addendum_page(request: Request, session_id: str,
                         actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-                        db: Session = Depends(get_db)) -> Response:
+                        db: Session = DB) -> Response:
     """Add a correction to the closed record."""
     return await act(request, db, actor, session_id, lambda form: treatments.add_addendum(
         db=db, session_id=session_id, actor=actor, text=parse_form(schemas.AddendumIn, form).text))

@@ -13,7 +13,7 @@ from ketaclinic.treatments import flows, rems, schemas
 from ketaclinic.treatments import service as treatments
 from ketaclinic.treatments.models import RemsFiling
 from ketaclinic.treatments.rems_pdf import render_pdf
-from ketaclinic.web.deps import get_db, require
+from ketaclinic.web.deps import DB, require
 
 router = APIRouter(prefix="/api/v1", tags=["treatment sessions"])
 
@@ -32,11 +32,10 @@ def check_in(
     patient_id: str,
     data: schemas.SessionIn,
     actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> SessionOut:
     """Open a session at a chair for a course signed to start."""
     session = treatments.open_session(db=db, patient_id=patient_id, data=data, actor=actor)
-    db.commit()
     return SessionOut(id=str(session.id), route=session.route, status=session.status)
 
 
@@ -46,11 +45,10 @@ def add_vitals(
     session_id: str,
     data: schemas.ReadingsIn,
     actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> schemas.ReadingsOut:
     """Store a batch of readings (all or nothing) and return the alarms they raised."""
     stored, raised = treatments.add_readings(db=db, session_id=session_id, data=data, actor=actor)
-    db.commit()
     return schemas.ReadingsOut(stored=stored,
                                alarms=[schemas.AlarmOut.model_validate(a) for a in raised])
 
@@ -59,12 +57,11 @@ def add_vitals(
 def read_session(
     session_id: str,
     actor: Actor = Depends(require(Permission.CLINICAL_READ)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> schemas.SessionStatusOut:
     """The session's readings, alarms, next reading due, pre-dose check and discharge gaps."""
     session = treatments.get_session(db=db, session_id=session_id, actor=actor)
     state = treatments.status_of(db=db, session=session)
-    db.commit()
     return schemas.SessionStatusOut(
         id=session.id, route=session.route, status=session.status,
         checked_in_at=session.checked_in_at, dose_start=session.dose_start,
@@ -84,12 +81,11 @@ def acknowledge(
     alarm_id: str,
     data: schemas.AcknowledgeIn,
     actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> schemas.AlarmStateOut:
     """Acknowledge an alarm with what was done."""
     alarm = treatments.acknowledge_alarm(db=db, session_id=session_id, alarm_id=alarm_id,
                                          note=data.note, actor=actor)
-    db.commit()
     return schemas.AlarmStateOut.model_validate(alarm)
 
 
@@ -98,7 +94,7 @@ def check_in_checks(
     session_id: str,
     data: schemas.ChecksIn,
     actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> dict[str, dict]:
     """Record confirmations and work out the automatic checks; returns every check's result."""
     session = treatments.get_session(db=db, session_id=session_id, actor=actor)
@@ -106,7 +102,6 @@ def check_in_checks(
         raise Conflict("the record is closed; add an addendum instead")
     results = flows.run_checks(db=db, session=session, patient_id=str(treatments.patient_id_of(
         db, session)), confirmations=data.confirmations, actor=actor)
-    db.commit()
     return results
 
 
@@ -115,12 +110,11 @@ def override_checks(
     session_id: str,
     data: schemas.ReasonIn,
     actor: Actor = Depends(require(Permission.CLINICAL_SIGN)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> SessionOut:
     """A prescriber lets dosing go ahead despite failed checks (reason recorded)."""
     session = treatments.override_checks(db=db, session_id=session_id, reason=data.reason,
                                          actor=actor)
-    db.commit()
     return SessionOut(id=str(session.id), route=session.route, status=session.status)
 
 
@@ -129,12 +123,11 @@ def override_pre_dose(
     session_id: str,
     data: schemas.ReasonIn,
     actor: Actor = Depends(require(Permission.CLINICAL_SIGN)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> SessionOut:
     """A prescriber lets dosing go ahead despite the baseline BP (reason recorded)."""
     session = treatments.override_pre_dose(db=db, session_id=session_id, reason=data.reason,
                                            actor=actor)
-    db.commit()
     return SessionOut(id=str(session.id), route=session.route, status=session.status)
 
 
@@ -143,11 +136,10 @@ def dose_start(
     session_id: str,
     data: schemas.DoseStartIn,
     actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> SessionOut:
     """Record the dose given (refused while check-in or the baseline BP blocks it)."""
     session = treatments.start_dose(db=db, session_id=session_id, data=data, actor=actor)
-    db.commit()
     return SessionOut(id=str(session.id), route=session.route, status=session.status)
 
 
@@ -156,11 +148,10 @@ def dose_end(
     session_id: str,
     data: schemas.DoseEndIn,
     actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> SessionOut:
     """Record the end of dosing."""
     session = treatments.end_dose(db=db, session_id=session_id, data=data, actor=actor)
-    db.commit()
     return SessionOut(id=str(session.id), route=session.route, status=session.status)
 
 
@@ -169,11 +160,10 @@ def add_event(
     session_id: str,
     data: schemas.EventIn,
     actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> dict[str, str]:
     """Record a MOAA/S or CADSS score, a side effect or an intervention."""
     event = treatments.add_event(db=db, session_id=session_id, data=data, actor=actor)
-    db.commit()
     return {"id": str(event.id), "kind": event.kind}
 
 
@@ -182,12 +172,11 @@ def discharge(
     session_id: str,
     data: schemas.DischargeIn,
     actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> SessionOut:
     """Discharge when every criterion is met; otherwise 422 listing what is missing (409 when
     the controlled-substance record does not add up: the discrepancy opened is kept)."""
     session = treatments.discharge(db=db, session_id=session_id, data=data, actor=actor)
-    db.commit()
     return SessionOut(id=str(session.id), route=session.route, status=session.status)
 
 
@@ -202,12 +191,11 @@ def discharge_override(
     session_id: str,
     data: DischargeOverrideIn,
     actor: Actor = Depends(require(Permission.CLINICAL_SIGN)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> SessionOut:
     """A prescriber discharges despite unmet criteria (reason recorded)."""
     session = treatments.discharge(db=db, session_id=session_id, data=data, actor=actor,
                                    override_reason=data.reason)
-    db.commit()
     return SessionOut(id=str(session.id), route=session.route, status=session.status)
 
 
@@ -216,11 +204,10 @@ def add_addendum(
     session_id: str,
     data: schemas.AddendumIn,
     actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> dict[str, str]:
     """Add a correction to a closed record."""
     addendum = treatments.add_addendum(db=db, session_id=session_id, text=data.text, actor=actor)
-    db.commit()
     return {"id": str(addendum.id)}
 
 
@@ -236,11 +223,10 @@ class RemsFileIn(BaseModel):
 def rems_form(
     session_id: str,
     actor: Actor = Depends(require(Permission.CLINICAL_READ)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> dict[str, object]:
     """The REMS monitoring form of an esketamine session, filled from the record."""
     form = rems.form_for(db=db, session_id=session_id, actor=actor)
-    db.commit()
     return form.as_dict()
 
 
@@ -249,12 +235,11 @@ def rems_file(
     session_id: str,
     data: RemsFileIn,
     actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> dict[str, object]:
     """File the form after discharge with the minutes until the patient was ready to leave."""
     filing = rems.file_form(db=db, session_id=session_id,
                             ready_to_leave_min=data.ready_to_leave_min, actor=actor)
-    db.commit()
     return {"id": str(filing.id), "filed_at": filing.filed_at.isoformat(), "form": filing.form}
 
 
@@ -262,7 +247,7 @@ def rems_file(
 def rems_pdf(
     session_id: str,
     actor: Actor = Depends(require(Permission.CLINICAL_READ)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> Response:
     """The form as a PDF (as filed, once filed)."""
     session = treatments.get_session(db=db, session_id=session_id, actor=actor)
@@ -270,7 +255,6 @@ def rems_pdf(
                         ).scalar_one_or_none()
     minutes = filing.form.get("minutes_until_ready_to_leave") if filing else None
     form = rems.form_for(db=db, session_id=session_id, actor=actor, ready_to_leave_min=minutes)
-    db.commit()
     body = render_pdf(form, filed_by=filing.created_by if filing else "",
                       filed_at=filing.filed_at.isoformat() if filing else "")
     return Response(body, media_type="application/pdf", headers={
@@ -281,7 +265,7 @@ def rems_pdf(
 def rems_due(
     site_code: str,
     actor: Actor = Depends(require(Permission.CLINICAL_READ)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> list[dict[str, object]]:
     """Esketamine sessions at one of your sites whose REMS form is not filed yet."""
     site = db.execute(select(Site).where(Site.code == site_code)).scalar_one_or_none()
@@ -295,10 +279,9 @@ def rems_due(
 def attach_unmatched(
     session_id: str,
     actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-    db: Session = Depends(get_db),
+    db: Session = DB,
 ) -> schemas.ReadingsOut:
     """Attach monitor readings that arrived for this chair with no open session."""
     attached, raised = treatments.attach_unmatched(db=db, session_id=session_id, actor=actor)
-    db.commit()
     return schemas.ReadingsOut(stored=attached,
                                alarms=[schemas.AlarmOut.model_validate(a) for a in raised])

@@ -24,19 +24,28 @@ PASSWORD_PAGES = frozenset({"/account/password", "/logout"})
 
 
 def get_db(request: Request) -> Iterator[Session]:
-    """One db session per request; the route commits, anything uncommitted is rolled back."""
+    """One db session per request, committed when the route returns and before the answer is
+    sent (what a user is told was saved has been), rolled back when it raises; a refusal that
+    records something (a failed attempt, a discrepancy for the administrator) keeps it."""
     db = session_factory()()
     try:
         yield db
     except BaseException as exc:
-        # A refusal that records something (a discrepancy for the administrator) keeps it.
         if getattr(exc, "keeps_changes", False):
             db.commit()
         else:
             db.rollback()
         raise
+    else:
+        db.commit()
     finally:
         db.close()
+
+
+# Every route and dependency takes the session through this one marker: the same session for the
+# whole request, closed (committed) when the route function returns, before the response goes
+# out; the default scope would commit after the response was already sent.
+DB = Depends(get_db, scope="function")
 
 
 def client_of(request: Request) -> str:
@@ -63,8 +72,9 @@ def authenticate(request: Request, db: Session) -> Actor:
         raw = request.cookies.get(SESSION_COOKIE, "")
         token = auth.resolve_token(db=db, raw=raw, kinds={auth.TOKEN_WEB})
     if token is None:
-        db.commit()  # keep an idle-expired token revoked
-        raise NotAuthenticated("Log in first: no valid login or token (it may have expired).")
+        # keep an idle-expired token revoked
+        raise NotAuthenticated("Log in first: no valid login or token (it may have expired)."
+                               ).keeping_changes()
     if token.user.must_change_password and request.url.path not in PASSWORD_PAGES:
         raise MustChangePassword("Your password was reset: choose a new one (My account, "
                                  "Change your password) before anything else.")
@@ -80,14 +90,14 @@ def authenticate(request: Request, db: Session) -> Actor:
 def require(permission: Permission) -> Callable[..., Actor]:
     """A dependency that lets the request through only for roles the permission table allows."""
 
-    def dependency(request: Request, db: Session = Depends(get_db)) -> Actor:
+    def dependency(request: Request, db: Session = DB) -> Actor:
         actor = authenticate(request, db)
         if not allows(actor.role, permission):
             audit.record(db=db, actor=actor, action="denied", record_type="Route",
                          record_id=request.url.path[:64],
                          detail=f"{request.method} {request.url.path} needs {permission}")
-            db.commit()
-            raise Forbidden(f"Your role ({actor.role}) may not do this ({permission}).")
+            raise Forbidden(f"Your role ({actor.role}) may not do this ({permission})."
+                            ).keeping_changes()
         request.state.actor = actor
         return actor
 

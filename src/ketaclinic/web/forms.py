@@ -3,9 +3,10 @@
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from ketaclinic.errors import FieldProblem, InvalidInput
+from ketaclinic.errors import DomainError, FieldProblem, InvalidInput
 from ketaclinic.field_problems import validation_problems
 
 SchemaT = TypeVar("SchemaT", bound=BaseModel)
@@ -36,3 +37,11 @@ def messages_of(exc: Exception) -> list[str]:
     if isinstance(exc, InvalidInput):
         return [p.text() for p in exc.problems]
     return [str(getattr(exc, "detail", exc))]
+
+
+def undo_refused(db: Session, refusal: DomainError) -> None:
+    """Roll back what a refused form action did before the page is shown again, unless the
+    refusal keeps what it recorded (a discrepancy for the administrator); the request commits
+    what is left when the page is answered."""
+    if not refusal.keeps_changes:
+        db.rollback()
