@@ -12,6 +12,7 @@ from ketaclinic.accounts import pages as account_pages
 from ketaclinic.accounts import router as account_api
 from ketaclinic.billing import pages as billing_pages
 from ketaclinic.billing import router as billing_api
+from ketaclinic.courses import router as course_api
 from ketaclinic.dashboard import pages as dashboard_pages
 from ketaclinic.decision import pages as decision_pages
 from ketaclinic.evaluations import pages as evaluation_pages
@@ -60,7 +61,7 @@ def create_app() -> FastAPI:
     problems.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for module in (dashboard_pages, account_pages, account_api, patient_pages, patient_api,
-                   evaluation_pages, evaluation_api, treatment_pages, treatment_api,
+                   evaluation_pages, evaluation_api, course_api, treatment_pages, treatment_api,
                    measure_pages, rota_pages, measure_api, outcome_pages, inventory_pages, inventory_api,
                    inventory_reports, scheduling_pages, scheduling_api, billing_pages, billing_api,
                    decision_pages, portal_pages,

@@ -36,6 +36,8 @@ class Course(RecordMixin, Base):
     closed_weekdays: Mapped[list[str] | None] = mapped_column(JSON, default=None)
     sessions: Mapped[list["PlannedSession"]] = relationship(
         order_by="PlannedSession.number", lazy="selectin", back_populates="course")
+    transitions: Mapped[list["CourseTransition"]] = relationship(
+        order_by="CourseTransition.at", lazy="selectin", viewonly=True)
 
 
 class PlannedSession(RecordMixin, Base):
