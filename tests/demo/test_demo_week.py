@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import time_machine
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ketaclinic import db as dbmod
@@ -131,3 +131,19 @@ def test_seeding_at_the_same_moment_gives_the_same_clinic(demo_db: Session, seed
         assert sorted(again.execute(select(Invoice.total_cents)).scalars()) == sorted(
             demo_db.execute(select(Invoice.total_cents)).scalars())
     engine.dispose()
+
+
+def test_every_course_with_a_dose_given_has_moved_on_from_planned(demo_db: Session) -> None:
+    db = demo_db
+    first_dose = dict(db.execute(select(TreatmentSession.course_pk,
+                                        func.min(TreatmentSession.dose_start))
+                                 .where(TreatmentSession.dose_start.is_not(None))
+                                 .group_by(TreatmentSession.course_pk)).all())
+    assert first_dose
+    for course in db.execute(select(Course)).scalars():
+        if course.pk not in first_dose:
+            assert course.state == "planned", course.pk
+            continue
+        assert course.state != "planned", course.pk
+        induction = next(t for t in course.transitions if t.to_state == "induction")
+        assert induction.at == first_dose[course.pk] and induction.reason == "first dose given"

@@ -3,7 +3,7 @@
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -59,26 +59,27 @@ def start(*, db: Session, evaluation_id: uuid.UUID, evaluation_pk: int, patient_
 
 
 def move(*, db: Session, course: Course, to_state: str, reason: str, actor: Actor,
-         patient_id: str) -> None:
-    """Move the course to another state, dated, with the reason; audited. Nothing to do if it
-    is already there."""
+         patient_id: str, at: datetime | None = None) -> None:
+    """Move the course to another state, dated (now unless the event happened earlier), with the
+    reason; audited. Nothing to do if it is already there."""
     if to_state not in STATES:
         raise ValueError(f"unknown course state {to_state!r}")
     if course.state == to_state:
         return
     db.add(CourseTransition(course_pk=course.pk, from_state=course.state, to_state=to_state,
-                            at=clock.now(), reason=reason, created_by=actor.username))
+                            at=at or clock.now(), reason=reason, created_by=actor.username))
     audit.record(db=db, actor=actor, action="update", record_type="Course", record_id=course.id,
                  patient_id=patient_id, detail=f"{course.state} -> {to_state}: {reason}")
     course.state = to_state
     db.flush()
 
 
-def dose_given(*, db: Session, course: Course, actor: Actor, patient_id: str) -> None:
-    """A dose was given: a planned course is now in induction."""
+def dose_given(*, db: Session, course: Course, actor: Actor, patient_id: str,
+               at: datetime | None = None) -> None:
+    """A dose was given (at `at`, default now): a planned course is now in induction."""
     if course.state == PLANNED:
         move(db=db, course=course, to_state=INDUCTION, reason="first dose given", actor=actor,
-             patient_id=patient_id)
+             patient_id=patient_id, at=at)
 
 
 def decided(*, db: Session, course: Course, decision: str, actor: Actor, patient_id: str) -> None:

@@ -68,11 +68,23 @@ def given_session(db: Session, *, course: Course, site_pk: int, chair_pk: int,
         discharged_at=dose_start + timedelta(minutes=100), created_by=created_by)
     db.add(session)
     db.flush()
+    started(db, course, session)
     if nausea:  # the common, self-limiting side effect
         db.add(SessionEvent(session_pk=session.pk, kind="side-effect", code="nausea",
                             note="settled without treatment (demo)",
                             at=dose_start + timedelta(minutes=25), created_by=created_by))
     return session
+
+
+def started(db: Session, course: Course, session: TreatmentSession) -> None:
+    """The course moves on as the demo dose was given (a planned course into induction, dated
+    at the dose)."""
+    if session.dose_start is None:
+        return
+    patient_id = db.execute(select(Patient.id).where(Patient.pk == course.patient_pk)).scalar_one()
+    nurse = Actor(session.created_by, "nurse", site_pks=frozenset({session.site_pk}))
+    courses.dose_given(db=db, course=course, actor=nurse, patient_id=str(patient_id),
+                       at=session.dose_start)
 
 
 def open_demo_session(db: Session, *, site_code: str, chair_name: str,

@@ -14,6 +14,7 @@ from ketaclinic.clinics.models import Chair, Site
 from ketaclinic.courses.models import Course
 from ketaclinic.demo.histories import evaluated_before
 from ketaclinic.demo.sessions import given_session, sign_to_start, signed_dose
+from ketaclinic.demo.sessions import started as dose_started
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.knowledge import appointments as kinds
 from ketaclinic.patients.models import Patient, PatientMrn
@@ -233,6 +234,7 @@ class _SiteWeeks:
             session.dose_end = dose_start + timedelta(minutes=40)
         self.db.add(session)
         self.db.flush()
+        dose_started(self.db, course, session)
         moments = [slot.starts_at + READING_EVERY * n
                    for n in range(int(started / READING_EVERY) + 1)]
         rows = [{"taken_at": moment, **CALM} for moment in moments]
