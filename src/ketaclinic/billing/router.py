@@ -121,14 +121,13 @@ def account(patient_id: str, actor: Actor = Depends(require(Permission.BILLING_R
     patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
                                     purpose="account")
     found = service.account(db, patient)
-    result = schemas.AccountOut(
+    return schemas.AccountOut(
         currency=found["currency"], charged_cents=found["charged_cents"],
         paid_cents=found["paid_cents"], balance_cents=found["balance_cents"],
         invoices=[service.invoice_out(db, i) for i in found["invoices"]],
         payments=[{"id": str(p.id), "amount_cents": p.amount_cents, "method": p.method,
                    "received_at": p.received_at.isoformat()} for p in found["payments"]],
         as_of=clock.now())
-    return result
 
 
 def _coverage_out(db: Session, cover: Coverage, authorizations: list[PriorAuthorization],
@@ -163,8 +162,7 @@ def coverages(patient_id: str, actor: Actor = Depends(require(Permission.BILLING
     """A patient's insurance with each prior authorisation's use and warnings."""
     patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
                                     purpose="insurance")
-    result = [_coverage_out(db, c, a, patient) for c, a in coverage.of(db, patient)]
-    return result
+    return [_coverage_out(db, c, a, patient) for c, a in coverage.of(db, patient)]
 
 
 @router.post("/patients/{patient_id}/coverages/{coverage_id}/authorizations", status_code=201)

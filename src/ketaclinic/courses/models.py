@@ -36,8 +36,9 @@ class Course(RecordMixin, Base):
     closed_weekdays: Mapped[list[str] | None] = mapped_column(JSON, default=None)
     sessions: Mapped[list["PlannedSession"]] = relationship(
         order_by="PlannedSession.number", lazy="selectin", back_populates="course")
+    # Read only where a course's history is shown, so loaded when asked for.
     transitions: Mapped[list["CourseTransition"]] = relationship(
-        order_by="CourseTransition.at", lazy="selectin", viewonly=True)
+        order_by="CourseTransition.at", viewonly=True)
 
 
 class PlannedSession(RecordMixin, Base):

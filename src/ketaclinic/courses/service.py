@@ -122,8 +122,9 @@ def courses_of(db: Session, patient_pk: int, *, planned_only: bool = False) -> S
 
 def latest(db: Session, patient_pk: int) -> Course | None:
     """The patient's most recently signed course, if any."""
-    found = courses_of(db, patient_pk)
-    return found[0] if found else None
+    return db.execute(select(Course).where(Course.patient_pk == patient_pk)
+                      .order_by(Course.signed_at.desc(), Course.pk.desc()).limit(1)
+                      ).scalar_one_or_none()
 
 
 def plan_of(course: Course) -> course_rules.CoursePlan | None:
@@ -189,9 +190,10 @@ class ChairDose:
 
     @property
     def weights_differ(self) -> bool:
-        """Whether today's weight is not the weight the dose was signed at."""
+        """Whether today's weight, as charted (to 0.1 kg), is not the weight the dose was signed
+        at."""
         return (self.signed_weight_kg is not None and self.today_weight_kg is not None
-                and abs(self.signed_weight_kg - self.today_weight_kg) >= 0.05)
+                and round(self.signed_weight_kg, 1) != round(self.today_weight_kg, 1))
 
     @property
     def dose_mg(self) -> float | None:

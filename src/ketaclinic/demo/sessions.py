@@ -68,7 +68,7 @@ def given_session(db: Session, *, course: Course, site_pk: int, chair_pk: int,
         discharged_at=dose_start + timedelta(minutes=100), created_by=created_by)
     db.add(session)
     db.flush()
-    started(db, course, session)
+    dose_started(db, course, session)
     if nausea:  # the common, self-limiting side effect
         db.add(SessionEvent(session_pk=session.pk, kind="side-effect", code="nausea",
                             note="settled without treatment (demo)",
@@ -76,7 +76,7 @@ def given_session(db: Session, *, course: Course, site_pk: int, chair_pk: int,
     return session
 
 
-def started(db: Session, course: Course, session: TreatmentSession) -> None:
+def dose_started(db: Session, course: Course, session: TreatmentSession) -> None:
     """The course moves on as the demo dose was given (a planned course into induction, dated
     at the dose)."""
     if session.dose_start is None:

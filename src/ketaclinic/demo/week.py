@@ -13,8 +13,7 @@ from sqlalchemy.orm import Session
 from ketaclinic.clinics.models import Chair, Site
 from ketaclinic.courses.models import Course
 from ketaclinic.demo.histories import evaluated_before
-from ketaclinic.demo.sessions import given_session, sign_to_start, signed_dose
-from ketaclinic.demo.sessions import started as dose_started
+from ketaclinic.demo.sessions import dose_started, given_session, sign_to_start, signed_dose
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.knowledge import appointments as kinds
 from ketaclinic.patients.models import Patient, PatientMrn

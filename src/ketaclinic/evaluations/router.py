@@ -4,6 +4,7 @@ from fastapi import APIRouter, Depends
 from sqlalchemy.orm import Session
 
 from ketaclinic.courses import service as courses
+from ketaclinic.courses.models import Course
 from ketaclinic.evaluations import schemas
 from ketaclinic.evaluations import service as evaluations
 from ketaclinic.evaluations.models import Evaluation
@@ -14,9 +15,8 @@ from ketaclinic.web.deps import DB, require
 router = APIRouter(prefix="/api/v1", tags=["evaluations"])
 
 
-def _out(db: Session, evaluation: Evaluation) -> schemas.EvaluationOut:
-    """The evaluation on the wire, with the dose and plan of the course it started."""
-    course = courses.of_evaluation(db, evaluation.pk)
+def _out(evaluation: Evaluation, course: Course | None) -> schemas.EvaluationOut:
+    """The evaluation on the wire, with the dose and plan of the course it started, if any."""
     return schemas.EvaluationOut.model_validate(evaluation).model_copy(
         update={"dose": courses.dose_data(course), "plan": courses.plan_data(course)})
 
@@ -29,8 +29,9 @@ def list_evaluations(
 ) -> list[schemas.EvaluationOut]:
     """The patient's evaluations, newest first."""
     found = evaluations.list_for(db=db, patient_id=patient_id, actor=actor)
-    out = [_out(db, e) for e in found]
-    return out
+    started = {c.evaluation_pk: c for c in courses.courses_of(db, found[0].patient_pk)} \
+        if found else {}
+    return [_out(e, started.get(e.pk)) for e in found]
 
 
 @router.post("/patients/{patient_id}/evaluations", response_model=schemas.EvaluationOut,
@@ -43,8 +44,7 @@ def screen_patient(
 ) -> schemas.EvaluationOut:
     """Screen the patient's chart for a route; the result is kept with its rule set."""
     evaluation = evaluations.evaluate(db=db, patient_id=patient_id, data=data, actor=actor)
-    out = _out(db, evaluation)
-    return out
+    return _out(evaluation, courses.of_evaluation(db, evaluation.pk))
 
 
 @router.get("/patients/{patient_id}/evaluations/{evaluation_id}",
@@ -58,8 +58,7 @@ def read_evaluation(
     """One evaluation with its findings."""
     evaluation = evaluations.get(db=db, patient_id=patient_id, evaluation_id=evaluation_id,
                                  actor=actor)
-    out = _out(db, evaluation)
-    return out
+    return _out(evaluation, courses.of_evaluation(db, evaluation.pk))
 
 
 @router.post("/patients/{patient_id}/evaluations/{evaluation_id}/sign",
@@ -74,8 +73,7 @@ def sign_evaluation(
     """Sign start (with a reason for every caution) or do-not-start."""
     evaluation = evaluations.sign(db=db, patient_id=patient_id, evaluation_id=evaluation_id,
                                   data=data, actor=actor)
-    out = _out(db, evaluation)
-    return out
+    return _out(evaluation, courses.of_evaluation(db, evaluation.pk))
 
 
 @router.get("/patients/{patient_id}/consents", response_model=list[schemas.ConsentOut])

@@ -31,8 +31,7 @@ def list_measures(
     db: Session = DB,
 ) -> list[schemas.MeasureOut]:
     """A patient's measures, oldest first, optionally of one instrument."""
-    found = service.list_measures(db=db, patient_id=patient_id, actor=actor, instrument=instrument)
-    return found
+    return service.list_measures(db=db, patient_id=patient_id, actor=actor, instrument=instrument)
 
 
 @router.post("/patients/{patient_id}/measure-links", response_model=schemas.LinkOut,
@@ -56,8 +55,7 @@ def open_alerts(
     db: Session = DB,
 ) -> list[schemas.AlertOut]:
     """Open alerts at the caller's sites, most severe first."""
-    found = [schemas.alert_out(a) for a, _ in alerts.open_alerts(db=db, site_pks=actor.site_pks)]
-    return found
+    return [schemas.alert_out(a) for a, _ in alerts.open_alerts(db=db, site_pks=actor.site_pks)]
 
 
 @router.post("/alerts/{alert_id}/follow-up", response_model=schemas.AlertOut)

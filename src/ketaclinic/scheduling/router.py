@@ -192,9 +192,8 @@ def unbooked(patient_id: str, evaluation_id: str,
     """The course's planned sessions that have no appointment."""
     patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
                                     purpose="unbooked sessions")
-    result = [courses.session_data(s) for s in booking.unbooked(db, course_of(db, patient,
-                                                                               evaluation_id))]
-    return result
+    return [courses.session_data(s) for s in booking.unbooked(db, course_of(db, patient,
+                                                                             evaluation_id))]
 
 
 @router.post(f"{API_PREFIX}/calendar-feeds", response_model=schemas.FeedOut, status_code=201)

@@ -1,6 +1,7 @@
 """Check-in checks: route-specific confirmations plus what the record shows today."""
 
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,9 +17,22 @@ from ketaclinic.kernel.actor import Actor
 from ketaclinic.knowledge.checkin import checks, checks_for
 from ketaclinic.knowledge.screening import screen
 from ketaclinic.patients import service as patients
-from ketaclinic.patients.models import ENTERED_IN_ERROR
+from ketaclinic.patients.models import ENTERED_IN_ERROR, Patient, VitalSigns
 from ketaclinic.patients.record import screening_record
 from ketaclinic.treatments.models import TreatmentSession
+
+
+def weight_today(db: Session, session: TreatmentSession) -> float | None:
+    """The patient's latest weight charted today (in their site's time zone), if any."""
+    patient = db.execute(select(Patient).where(Patient.pk == session.patient_pk)).scalar_one()
+    zone = ZoneInfo(patients.time_zone_of(patient))
+    today = patients.local_today(patient)
+    recent = db.execute(select(VitalSigns.weight_kg, VitalSigns.measured_at).where(
+        VitalSigns.patient_pk == patient.pk, VitalSigns.weight_kg.is_not(None),
+        VitalSigns.status != ENTERED_IN_ERROR,
+        VitalSigns.measured_at >= clock.now() - timedelta(days=2))
+        .order_by(VitalSigns.measured_at.desc())).all()
+    return next((w for w, at in recent if at.astimezone(zone).date() == today), None)
 
 
 def _automatic(db: Session, session: TreatmentSession, patient_id: str,
@@ -33,9 +47,7 @@ def _automatic(db: Session, session: TreatmentSession, patient_id: str,
                     ruleset=evaluations.current_ruleset(db=db), time_zone=zone)
     blocking = [f.message for f in result.findings if f.severity == "contraindication"]
     consents = evaluations.consents_for(db=db, patient_id=patient_id, actor=actor)
-    weighed_today = any(v.weight_kg is not None and v.status != ENTERED_IN_ERROR
-                        and v.measured_at.astimezone(ZoneInfo(zone)).date() == today
-                        for v in patient.vitals)
+    weighed_today = weight_today(db, session) is not None
     return {
         "signed-evaluation": (evaluation.status == "signed" and evaluation.signed_decision == "start",
                               f"evaluation of {evaluation.screened_on} signed by "

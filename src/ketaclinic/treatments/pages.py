@@ -64,7 +64,7 @@ def _context(db: Session, actor: Actor, session_id: str) -> dict[str, Any]:
     codes = session_events.event_codes()
     return {
         "session": session, "patient": patient, "chair": chair, "course": course,
-        "dose": courses.chair_dose(course, treatments.weight_today(db, session)),
+        "dose": courses.chair_dose(course, flows.weight_today(db, session)),
         "state": state, "events": events, "addenda": addenda, "tz": tz,
         "checks": flows.checks_for(session.route), "failed": flows.failed_checks(session),
         "missing": state["discharge_missing"], "moass": treatments.latest_score(db, session, "moass"),

@@ -100,9 +100,9 @@ def check_in_checks(
     session = treatments.get_session(db=db, session_id=session_id, actor=actor)
     if session.status != "open":
         raise Conflict("the record is closed; add an addendum instead")
-    results = flows.run_checks(db=db, session=session, patient_id=str(treatments.patient_id_of(
-        db, session)), confirmations=data.confirmations, actor=actor)
-    return results
+    return flows.run_checks(db=db, session=session,
+                            patient_id=str(treatments.patient_id_of(db, session)),
+                            confirmations=data.confirmations, actor=actor)
 
 
 @router.post("/treatment-sessions/{session_id}/checks/override", response_model=SessionOut)

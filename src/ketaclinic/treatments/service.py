@@ -6,7 +6,6 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
@@ -33,7 +32,7 @@ from ketaclinic.knowledge.monitoring import (
 )
 from ketaclinic.knowledge.vital_limits import plausible_ranges
 from ketaclinic.patients import service as patients
-from ketaclinic.patients.models import ENTERED_IN_ERROR, Patient, VitalSigns
+from ketaclinic.patients.models import Patient
 from ketaclinic.patients.service import FUTURE_TOLERANCE, pressure_problems, vital_problems
 from ketaclinic.treatments import flows, schemas
 from ketaclinic.treatments.models import (
@@ -272,19 +271,6 @@ def add_readings(*, db: Session, session_id: str, data: schemas.ReadingsIn,
     return stored, raised
 
 
-def weight_today(db: Session, session: TreatmentSession) -> float | None:
-    """The patient's latest weight charted today (in their site's time zone), if any."""
-    patient = db.execute(select(Patient).where(Patient.pk == session.patient_pk)).scalar_one()
-    zone = ZoneInfo(patients.time_zone_of(patient))
-    today = patients.local_today(patient)
-    recent = db.execute(select(VitalSigns.weight_kg, VitalSigns.measured_at).where(
-        VitalSigns.patient_pk == patient.pk, VitalSigns.weight_kg.is_not(None),
-        VitalSigns.status != ENTERED_IN_ERROR,
-        VitalSigns.measured_at >= clock.now() - timedelta(days=2))
-        .order_by(VitalSigns.measured_at.desc())).all()
-    return next((w for w, at in recent if at.astimezone(zone).date() == today), None)
-
-
 def patient_id_of(db: Session, session: TreatmentSession) -> uuid.UUID:
     """The public id of the session's patient."""
     return db.execute(select(Patient.id).where(Patient.pk == session.patient_pk)).scalar_one()
@@ -416,7 +402,7 @@ def start_dose(*, db: Session, session_id: str, data: schemas.DoseStartIn,
     if problems:
         raise InvalidInput(problems)
     course = courses.by_pk(db, session.course_pk)
-    planned = courses.chair_dose(course, weight_today(db, session))
+    planned = courses.chair_dose(course, flows.weight_today(db, session))
     weight = planned.weight_kg
     mg_per_kg = None
     if weight or session.route == "esketamine":
