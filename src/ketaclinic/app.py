@@ -12,6 +12,8 @@ from ketaclinic.accounts import pages as account_pages
 from ketaclinic.accounts import router as account_api
 from ketaclinic.billing import pages as billing_pages
 from ketaclinic.billing import router as billing_api
+from ketaclinic.chair import pages as chair_pages
+from ketaclinic.chair import router as chair_api
 from ketaclinic.courses import router as course_api
 from ketaclinic.dashboard import pages as dashboard_pages
 from ketaclinic.decision import pages as decision_pages
@@ -32,8 +34,6 @@ from ketaclinic.portal import pages as portal_pages
 from ketaclinic.scheduling import pages as scheduling_pages
 from ketaclinic.scheduling import router as scheduling_api
 from ketaclinic.settings import get_settings
-from ketaclinic.treatments import pages as treatment_pages
-from ketaclinic.treatments import router as treatment_api
 from ketaclinic.web import problems
 from ketaclinic.web.csrf import CsrfCookieMiddleware
 from ketaclinic.web.headers import SecurityHeadersMiddleware
@@ -61,7 +61,7 @@ def create_app() -> FastAPI:
     problems.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for module in (dashboard_pages, account_pages, account_api, patient_pages, patient_api,
-                   evaluation_pages, evaluation_api, course_api, treatment_pages, treatment_api,
+                   evaluation_pages, evaluation_api, course_api, chair_pages, chair_api,
                    measure_pages, rota_pages, measure_api, outcome_pages, inventory_pages, inventory_api,
                    inventory_reports, scheduling_pages, scheduling_api, billing_pages, billing_api,
                    decision_pages, portal_pages,

@@ -22,8 +22,8 @@ from ketaclinic.kernel.permissions import LANDING_PAGES, Permission, Role, allow
 from ketaclinic.measures import alerts as measure_alerts
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient, VitalSigns
-from ketaclinic.treatments import pages as treatment_pages
 from ketaclinic.treatments import rems
+from ketaclinic.treatments import service as treatments
 from ketaclinic.web.deps import DB, SESSION_COOKIE, require
 from ketaclinic.web.site_choice import SITE_COOKIE, current_site
 from ketaclinic.web.templating import render
@@ -76,7 +76,7 @@ def dashboard(
     if allows(actor.role, Permission.CLINICAL_READ):
         vitals = patients.vitals_since(db=db, actor=actor, site_pk=chosen.pk, since=midnight)
     registered = patients.registered_since(db=db, actor=actor, site_pk=chosen.pk, since=midnight)
-    chairs = (treatment_pages.active_sessions(db, chosen.pk)
+    chairs = (treatments.active_sessions(db, chosen.pk)
               if allows(actor.role, Permission.CLINICAL_READ) else [])
     rems_due = (rems.due_at_site(db=db, site_pk=chosen.pk)
                 if allows(actor.role, Permission.CLINICAL_READ) else [])

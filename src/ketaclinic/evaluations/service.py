@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
 from ketaclinic.courses import service as courses
+from ketaclinic.courses.models import Course
 from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, invalid
 from ketaclinic.evaluations import schemas
 from ketaclinic.evaluations.models import Consent, Evaluation, RuleOverride
@@ -111,6 +112,11 @@ def get(*, db: Session, patient_id: str, evaluation_id: str, actor: Actor) -> Ev
     if found is None:
         raise NotFound("no such evaluation")
     return found
+
+
+def of_course(db: Session, course: Course) -> Evaluation:
+    """The evaluation whose signing started a course."""
+    return db.execute(select(Evaluation).where(Evaluation.pk == course.evaluation_pk)).scalar_one()
 
 
 def findings_of(evaluation: Evaluation, severity: str) -> list[dict[str, Any]]:

@@ -1,7 +1,6 @@
 """Pages for the controlled-substance ledger: stock on hand, the blind count for nurses; receipts,
-discrepancies and reports for administrators; draw and waste on the chair-side page."""
+discrepancies and reports for administrators (draw and waste at the chair are on the chair page)."""
 
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -23,10 +22,10 @@ from ketaclinic.errors import (
     public_id,
 )
 from ketaclinic.inventory import catalogue, counts, discrepancies, report_router, schemas, service
+from ketaclinic.inventory.forms import witness_of
 from ketaclinic.inventory.models import StockCount
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission, allows
-from ketaclinic.treatments import pages as treatment_pages
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import DB, require
 from ketaclinic.web.forms import messages_of, parse_form, validate
@@ -35,42 +34,6 @@ from ketaclinic.wire_types import IsoDate
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
 
-
-def _witness(form: Any, prefix: str = "witness") -> schemas.WitnessIn | None:
-    if not str(form.get(f"{prefix}_username", "")).strip():
-        return None
-    return validate(schemas.WitnessIn, {"username": str(form.get(f"{prefix}_username", "")),
-                                        "password": str(form.get(f"{prefix}_password", "")),
-                                        "totp_code": str(form.get(f"{prefix}_totp", ""))})
-
-
-def _movement(kind: str, db: Session, actor: Actor, session_id: str) -> Callable[[Any], object]:
-    def run(form: Any) -> object:
-        data = validate(schemas.SessionMovementIn, {
-            "session_id": session_id, "container_id": str(form.get("container_id", "")),
-            "quantity_mg": str(form.get("quantity_mg", "")).strip()})
-        if kind == "waste":
-            data.witness = _witness(form)
-        return service.movement(db=db, kind=kind, data=data, actor=actor)
-    return run
-
-
-@router.post("/treatment-sessions/{session_id}/stock/draw")
-async def draw_page(request: Request, session_id: str,
-                    actor: Actor = Depends(require(Permission.INVENTORY_USE)),
-                    db: Session = DB) -> Response:
-    """Draw from a container in the cabinet for this session."""
-    return await treatment_pages.act(request, db, actor, session_id,
-                                     _movement("draw", db, actor, session_id))
-
-
-@router.post("/treatment-sessions/{session_id}/stock/waste")
-async def waste_page(request: Request, session_id: str,
-                     actor: Actor = Depends(require(Permission.INVENTORY_USE)),
-                     db: Session = DB) -> Response:
-    """Waste what is left of a draw; the witness types their own credentials."""
-    return await treatment_pages.act(request, db, actor, session_id,
-                                     _movement("waste", db, actor, session_id))
 
 
 @router.get("/inventory", response_class=HTMLResponse)
@@ -114,7 +77,7 @@ async def count_submit(request: Request, cabinet_id: str,
     form = await request.form()
     try:
         cabinet = service.location(db, cabinet_id, actor)
-        second = _witness(form, "second")
+        second = witness_of(form, "second")
         if second is None:
             raise InvalidInput([FieldProblem(
                 "second_username", "a second person must count and sign in",
@@ -207,7 +170,7 @@ async def resolve_page(request: Request, discrepancy_id: str,
     try:
         found = discrepancies.get(db, discrepancy_id, actor)
         data = validate(schemas.ResolveIn, {"reason": str(form.get("reason", "")).strip(),
-                                            "witness": _witness(form)})
+                                            "witness": witness_of(form)})
         witness_user = (service.witness_of(db, data.witness, actor, found.site_pk)
                         if data.witness else None)
         discrepancies.resolve(db=db, discrepancy=found, reason=data.reason, actor=actor,

@@ -12,16 +12,41 @@ from ketaclinic import clock
 from ketaclinic.audit import service as audit
 from ketaclinic.clinics.models import Chair, Site
 from ketaclinic.courses.models import Course, PlannedSession
-from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, invalid
+from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, invalid, public_id
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.knowledge import appointments as rules
 from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling import availability, reminders
 from ketaclinic.scheduling.availability import ACTIVE, Held
-from ketaclinic.scheduling.models import BOOKED, CANCELLED, NO_SHOW, Appointment
+from ketaclinic.scheduling.models import BOOKED, CANCELLED, CHECKED_IN, NO_SHOW, Appointment
 
 ALTERNATIVES = 3
 SEARCH_DAYS = (0, -1, 1, -2, 2, -3, 3)
+
+
+def appointment_of(db: Session, appointment_id: object, actor: Actor) -> Appointment:
+    """An appointment at one of the actor's sites."""
+    found = db.execute(select(Appointment).where(
+        Appointment.id == public_id(appointment_id, "appointment"))).scalar_one_or_none()
+    if found is None or found.site_pk not in actor.site_pks:
+        raise NotFound("no such appointment")
+    return found
+
+
+def checked_in(*, db: Session, appointment: Appointment, treatment_session_pk: int) -> Appointment:
+    """Mark a booked treatment appointment as checked in to the session opened for it."""
+    if not can_check_in(appointment):
+        raise Conflict("only a booked treatment appointment of a course can be checked in")
+    appointment.status = CHECKED_IN
+    appointment.treatment_session_pk = treatment_session_pk
+    db.flush()
+    return appointment
+
+
+def can_check_in(appointment: Appointment) -> bool:
+    """Whether the appointment is a booked treatment of a course, at a chair."""
+    return (appointment.status == BOOKED and appointment.chair_pk is not None
+            and appointment.course_pk is not None)
 
 
 def lock_site(db: Session, site_pk: int) -> Site:

@@ -14,17 +14,16 @@ from ketaclinic.clinics import service as clinics
 from ketaclinic.clinics.models import Site
 from ketaclinic.courses.models import Course
 from ketaclinic.courses.service import courses_of, plan_of
-from ketaclinic.errors import Conflict, Forbidden, InvalidInput, NotFound, invalid, public_id
+from ketaclinic.errors import Conflict, InvalidInput, NotFound, invalid, public_id
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission, allows
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling import attendance, booking, maintenance, schemas, views
 from ketaclinic.scheduling.availability import ACTIVE, at_local, zone_of
+from ketaclinic.scheduling.booking import appointment_of
 from ketaclinic.scheduling.models import Appointment, Reminder
-from ketaclinic.scheduling.router import appointment_of, course_of, site_by_code
-from ketaclinic.treatments import schemas as treatment_schemas
-from ketaclinic.treatments import service as treatments
+from ketaclinic.scheduling.router import course_of, site_by_code
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import DB, require
 from ketaclinic.web.forms import messages_of, validate
@@ -236,32 +235,6 @@ async def cancel_page(request: Request, patient_id: str, evaluation_id: str, app
                              errors=messages_of(exc), status_code=exc.status)
     return RedirectResponse(f"/patients/{patient_id}/courses/{evaluation_id}/booking",
                             status_code=303)
-
-
-@router.post("/appointments/{appointment_id}/check-in")
-async def check_in_page(request: Request, appointment_id: str,
-                        actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-                        db: Session = DB) -> Response:
-    """Open the treatment session from the appointment, at its chair."""
-    found = appointment_of(db, appointment_id, actor)
-    if found.status != "booked" or found.chair_pk is None or found.course_pk is None:
-        raise Conflict("only a booked treatment appointment of a course can be checked in")
-    from ketaclinic.clinics.models import Chair
-
-    chair_id = db.execute(select(Chair.id).where(Chair.pk == found.chair_pk)).scalar_one()
-    evaluation_id = db.execute(select(Course.id).where(Course.pk == found.course_pk)).scalar_one()
-    patient_id = db.execute(select(Patient.id).where(Patient.pk == found.patient_pk)).scalar_one()
-    try:
-        session = treatments.open_session(
-            db=db, patient_id=str(patient_id), actor=actor,
-            data=treatment_schemas.SessionIn(evaluation_id=evaluation_id, chair_id=chair_id))
-    except (InvalidInput, Conflict, Forbidden) as exc:
-        db.rollback()
-        return render(request, "error.html", status_code=exc.status, title="Cannot check in",
-                      detail=exc.detail, back="/schedule")
-    found.status = "checked-in"
-    found.treatment_session_pk = session.pk
-    return RedirectResponse(f"/treatment-sessions/{session.id}", status_code=303)
 
 
 @router.get("/schedule/maintenance", response_class=HTMLResponse)

@@ -26,15 +26,6 @@ from ketaclinic.wire_types import IsoDate
 router = APIRouter(tags=["scheduling"])
 
 
-def appointment_of(db: Session, appointment_id: object, actor: Actor) -> Appointment:
-    """An appointment at one of the actor's sites."""
-    found = db.execute(select(Appointment).where(
-        Appointment.id == public_id(appointment_id, "appointment"))).scalar_one_or_none()
-    if found is None or found.site_pk not in actor.site_pks:
-        raise NotFound("no such appointment")
-    return found
-
-
 def course_of(db: Session, patient: Patient, evaluation_id: object) -> Course:
     """A course of the patient with a dated plan, by the id of the evaluation that started it."""
     key = public_id(evaluation_id, "evaluation")
@@ -117,7 +108,7 @@ def move(appointment_id: str, data: schemas.MoveIn,
          actor: Actor = Depends(require(Permission.SCHEDULE_BOOK)),
          db: Session = DB) -> schemas.AppointmentOut:
     """Move one appointment; the others of its series do not move."""
-    found = appointment_of(db, appointment_id, actor)
+    found = booking.appointment_of(db, appointment_id, actor)
     site = db.get(Site, found.site_pk)
     assert site is not None
     moved = booking.move(db=db, appointment=found, starts_at=_aware(data.starts_at, "starts_at"),
@@ -132,7 +123,7 @@ def cancel(appointment_id: str, data: schemas.CancelIn,
            actor: Actor = Depends(require(Permission.SCHEDULE_BOOK)),
            db: Session = DB) -> schemas.AppointmentOut:
     """Cancel with a reason (late when within the notice period)."""
-    found = appointment_of(db, appointment_id, actor)
+    found = booking.appointment_of(db, appointment_id, actor)
     done = booking.cancel(db=db, appointment=found, reason=data.reason, actor=actor,
                           patient=_patient_of(db, found, actor, "cancel an appointment"))
     return out(db, done)
@@ -143,7 +134,7 @@ def cancel(appointment_id: str, data: schemas.CancelIn,
 def no_show(appointment_id: str, actor: Actor = Depends(require(Permission.SCHEDULE_BOOK)),
             db: Session = DB) -> schemas.AppointmentOut:
     """Record that the patient did not come."""
-    found = appointment_of(db, appointment_id, actor)
+    found = booking.appointment_of(db, appointment_id, actor)
     done = booking.no_show(db=db, appointment=found, actor=actor,
                            patient=_patient_of(db, found, actor, "record a no-show"))
     return out(db, done)

@@ -4,6 +4,7 @@ import itertools
 import os
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -15,14 +16,15 @@ from ketaclinic.audit import service as audit
 from ketaclinic.auth.models import User
 from ketaclinic.clinics.models import Chair
 from ketaclinic.courses import service as courses
+from ketaclinic.courses.models import Course
 from ketaclinic.db import insert_many
 from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, invalid, public_id
 from ketaclinic.evaluations.models import Evaluation
-from ketaclinic.inventory import reconcile
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.knowledge import dosing, session_events
 from ketaclinic.knowledge.monitoring import (
     Alarm,
+    Missing,
     Reading,
     alarms_for,
     discharge_missing,
@@ -34,7 +36,7 @@ from ketaclinic.knowledge.vital_limits import plausible_ranges
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.service import FUTURE_TOLERANCE, pressure_problems, vital_problems
-from ketaclinic.treatments import flows, schemas
+from ketaclinic.treatments import checks, schemas
 from ketaclinic.treatments.models import (
     DISCHARGED,
     OPEN,
@@ -82,6 +84,16 @@ def open_session(*, db: Session, patient_id: str, data: schemas.SessionIn,
     audit.record(db=db, actor=actor, action="create", record_type="TreatmentSession",
                  record_id=session.id, patient_id=patient.id, detail=f"check-in at {chair.name}")
     return session
+
+
+def open_booked(*, db: Session, patient_pk: int, course_pk: int, chair_pk: int,
+                actor: Actor) -> TreatmentSession:
+    """Check in at its chair the patient of a treatment booked for a course (same checks)."""
+    patient_id = db.execute(select(Patient.id).where(Patient.pk == patient_pk)).scalar_one()
+    chair_id = db.execute(select(Chair.id).where(Chair.pk == chair_pk)).scalar_one()
+    course = courses.by_pk(db, course_pk)
+    return open_session(db=db, patient_id=str(patient_id), actor=actor,
+                        data=schemas.SessionIn(evaluation_id=str(course.id), chair_id=str(chair_id)))
 
 
 def session_at_chair(*, db: Session, chair_pk: int) -> TreatmentSession | None:
@@ -297,6 +309,13 @@ def get_session(*, db: Session, session_id: str, actor: Actor) -> TreatmentSessi
     return session
 
 
+def open_record(*, db: Session, session_id: str, actor: Actor) -> TreatmentSession:
+    """A session the actor may reach whose record is still open (refused once it is closed)."""
+    session = get_session(db=db, session_id=session_id, actor=actor)
+    _ensure_open(session)
+    return session
+
+
 def acknowledge_alarm(*, db: Session, session_id: str, alarm_id: str, note: str,
                       actor: Actor) -> SessionAlarm:
     """A nurse acknowledges an alarm with a note; a new reading may then raise it again."""
@@ -377,16 +396,29 @@ def override_pre_dose(*, db: Session, session_id: str, reason: str,
     return session
 
 
-def start_dose(*, db: Session, session_id: str, data: schemas.DoseStartIn,
-               actor: Actor) -> TreatmentSession:
-    """Record the dose given; refused while a check or the baseline BP blocks dosing."""
+@dataclass(frozen=True)
+class DoseOrder:
+    """A dose that passed every check at the chair, ready to be charted."""
+
+    session: TreatmentSession
+    course: Course
+    planned: courses.ChairDose
+    prescriber: str
+    started: datetime
+    mg_per_kg: float | None
+
+
+def check_dose(*, db: Session, session_id: str, data: schemas.DoseStartIn,
+               actor: Actor) -> DoseOrder:
+    """Check a dose before it is given: refused while a check or the baseline BP blocks dosing,
+    when the orderer is not a prescriber, or when the dose is out of range for today's weight."""
     session = get_session(db=db, session_id=session_id, actor=actor)
     _ensure_open(session)
     if session.dose_start is not None:
         raise Conflict("the dose has already been recorded")
-    failed = flows.failed_checks(session)
+    failed = checks.failed_checks(session)
     if failed and not session.checks_override:
-        raise Conflict("dosing is blocked by check-in: " + "; ".join(flows.labels(failed)))
+        raise Conflict("dosing is blocked by check-in: " + "; ".join(checks.labels(failed)))
     problem = pre_dose_problem(baseline_of(db, session))
     if problem and not session.pre_dose_override:
         raise Conflict(f"dosing is blocked: {problem}")
@@ -402,33 +434,37 @@ def start_dose(*, db: Session, session_id: str, data: schemas.DoseStartIn,
     if problems:
         raise InvalidInput(problems)
     course = courses.by_pk(db, session.course_pk)
-    planned = courses.chair_dose(course, flows.weight_today(db, session))
-    weight = planned.weight_kg
+    planned = courses.chair_dose(course, checks.weight_today(db, session))
     mg_per_kg = None
-    if weight or session.route == "esketamine":
+    if planned.weight_kg or session.route == "esketamine":
         try:
             checked = dosing.check_given(route=session.route, dose_mg=data.dose_mg,
-                                         weight_kg=weight, indication=course.indication,
+                                         weight_kg=planned.weight_kg, indication=course.indication,
                                          override_reason=data.dose_override_reason)
         except dosing.DoseRefused as exc:
             raise invalid(exc.field, exc.message, exc.accepted) from None
         mg_per_kg = checked.mg_per_kg
-    if reconcile.keeps_stock(db, session.site_pk) or reconcile.held_by_container(db, session.pk):
-        reconcile.give_charted_dose(db=db, session=session, dose_mg=data.dose_mg,
-                                    lot_number=data.lot_number, prescriber=prescriber.username,
-                                    actor=actor, patient_id=patient_id_of(db, session))
-    session.dose_start = started
+    return DoseOrder(session=session, course=course, planned=planned,
+                     prescriber=prescriber.username, started=started, mg_per_kg=mg_per_kg)
+
+
+def record_dose(*, db: Session, order: DoseOrder, data: schemas.DoseStartIn,
+                actor: Actor) -> TreatmentSession:
+    """Chart a checked dose as given; the course moves on from planned at its first dose."""
+    session = order.session
+    session.dose_start = order.started
     session.dose_given = GivenDose(
-        dose_mg=data.dose_mg, route=session.route, lot_number=data.lot_number, mg_per_kg=mg_per_kg,
-        planned_dose_mg=planned.dose_mg,
+        dose_mg=data.dose_mg, route=session.route, lot_number=data.lot_number,
+        mg_per_kg=order.mg_per_kg, planned_dose_mg=order.planned.dose_mg,
         device_times=tuple(t.isoformat() for t in data.device_times),
         override_reason=data.dose_override_reason)
-    session.ordered_by = prescriber.username
+    session.ordered_by = order.prescriber
     db.flush()
-    courses.dose_given(db=db, course=course, actor=actor, patient_id=str(patient_id_of(db, session)))
+    patient_id = patient_id_of(db, session)
+    courses.dose_given(db=db, course=order.course, actor=actor, patient_id=str(patient_id))
     audit.record(db=db, actor=actor, action="dose", record_type="TreatmentSession",
-                 record_id=session.id, patient_id=patient_id_of(db, session),
-                 detail=f"{data.dose_mg:g} mg lot {data.lot_number} ordered by {prescriber.username}")
+                 record_id=session.id, patient_id=patient_id,
+                 detail=f"{data.dose_mg:g} mg lot {data.lot_number} ordered by {order.prescriber}")
     return session
 
 
@@ -500,9 +536,17 @@ def latest_score(db: Session, session: TreatmentSession, kind: str) -> int | Non
     return None if value is None else int(value)
 
 
-def discharge(*, db: Session, session_id: str, data: schemas.DischargeIn, actor: Actor,
-              override_reason: str | None = None) -> TreatmentSession:
-    """Discharge when every criterion is met (or a prescriber overrides); the record closes."""
+@dataclass(frozen=True)
+class DischargeReview:
+    """A session whose discharge was asked for, with the criteria not met (overridden if any)."""
+
+    session: TreatmentSession
+    missing: tuple[Missing, ...]
+
+
+def review_discharge(*, db: Session, session_id: str, data: schemas.DischargeIn, actor: Actor,
+                     override_reason: str | None = None) -> DischargeReview:
+    """Check the discharge criteria: refused while one is unmet, unless a prescriber overrides."""
     session = get_session(db=db, session_id=session_id, actor=actor)
     _ensure_open(session)
     readings = [as_reading(r) for r in readings_of(db=db, session_pk=session.pk)]
@@ -514,9 +558,13 @@ def discharge(*, db: Session, session_id: str, data: schemas.DischargeIn, actor:
     if missing and not override_reason:
         raise InvalidInput([FieldProblem(m.criterion, m.message, "met before discharge")
                             for m in missing])
-    # The controlled-substance record must add up whatever the clinical override says.
-    reconcile.require_balanced(db=db, session=session, actor=actor,
-                               patient_id=patient_id_of(db, session))
+    return DischargeReview(session=session, missing=tuple(missing))
+
+
+def record_discharge(*, db: Session, review: DischargeReview, data: schemas.DischargeIn,
+                     actor: Actor, override_reason: str | None = None) -> TreatmentSession:
+    """Discharge a reviewed session: the record closes."""
+    session, missing = review.session, review.missing
     session.escort_present = data.escort_present
     session.driving_warning_given = data.driving_warning_given
     if override_reason:
@@ -543,3 +591,23 @@ def add_addendum(*, db: Session, session_id: str, text: str, actor: Actor) -> Se
     audit.record(db=db, actor=actor, action="addendum", record_type="TreatmentSession",
                  record_id=session.id, patient_id=patient_id_of(db, session), detail=text[:200])
     return addendum
+
+
+def active_sessions(db: Session, site_pk: int) -> list[dict[str, Any]]:
+    """The open sessions at a site with their chair, patient and open alarms (for the dashboard)."""
+    rows = db.execute(select(TreatmentSession, Chair, Patient)
+                      .join(Chair, TreatmentSession.chair_pk == Chair.pk)
+                      .join(Patient, TreatmentSession.patient_pk == Patient.pk)
+                      .where(TreatmentSession.site_pk == site_pk, TreatmentSession.status == OPEN)
+                      .order_by(Chair.name)).all()
+    result = []
+    for session, chair, patient in rows:
+        open_alarms = db.execute(select(SessionAlarm).where(
+            SessionAlarm.session_pk == session.pk, SessionAlarm.acknowledged_at.is_(None))
+        ).scalars().all()
+        state = ("observing" if session.dose_end else "dosing" if session.dose_start
+                 else "checked in")
+        result.append({"session": session, "chair": chair, "patient": patient, "state": state,
+                       "alarms": open_alarms})
+    return result
+

@@ -6,10 +6,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic.clinics.models import Site
-from ketaclinic.errors import Conflict, NotFound
+from ketaclinic.errors import NotFound
+from ketaclinic.flows import checkin, dose
+from ketaclinic.flows import discharge as closing
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission
-from ketaclinic.treatments import flows, rems, schemas
+from ketaclinic.treatments import rems, schemas
 from ketaclinic.treatments import service as treatments
 from ketaclinic.treatments.models import RemsFiling
 from ketaclinic.treatments.rems_pdf import render_pdf
@@ -97,12 +99,8 @@ def check_in_checks(
     db: Session = DB,
 ) -> dict[str, dict]:
     """Record confirmations and work out the automatic checks; returns every check's result."""
-    session = treatments.get_session(db=db, session_id=session_id, actor=actor)
-    if session.status != "open":
-        raise Conflict("the record is closed; add an addendum instead")
-    return flows.run_checks(db=db, session=session,
-                            patient_id=str(treatments.patient_id_of(db, session)),
-                            confirmations=data.confirmations, actor=actor)
+    return checkin.check_in(db=db, session_id=session_id, confirmations=data.confirmations,
+                            actor=actor)
 
 
 @router.post("/treatment-sessions/{session_id}/checks/override", response_model=SessionOut)
@@ -139,7 +137,7 @@ def dose_start(
     db: Session = DB,
 ) -> SessionOut:
     """Record the dose given (refused while check-in or the baseline BP blocks it)."""
-    session = treatments.start_dose(db=db, session_id=session_id, data=data, actor=actor)
+    session = dose.give_dose(db=db, session_id=session_id, data=data, actor=actor)
     return SessionOut(id=str(session.id), route=session.route, status=session.status)
 
 
@@ -176,7 +174,7 @@ def discharge(
 ) -> SessionOut:
     """Discharge when every criterion is met; otherwise 422 listing what is missing (409 when
     the controlled-substance record does not add up: the discrepancy opened is kept)."""
-    session = treatments.discharge(db=db, session_id=session_id, data=data, actor=actor)
+    session = closing.discharge(db=db, session_id=session_id, data=data, actor=actor)
     return SessionOut(id=str(session.id), route=session.route, status=session.status)
 
 
@@ -194,7 +192,7 @@ def discharge_override(
     db: Session = DB,
 ) -> SessionOut:
     """A prescriber discharges despite unmet criteria (reason recorded)."""
-    session = treatments.discharge(db=db, session_id=session_id, data=data, actor=actor,
+    session = closing.discharge(db=db, session_id=session_id, data=data, actor=actor,
                                    override_reason=data.reason)
     return SessionOut(id=str(session.id), route=session.route, status=session.status)
 

@@ -1,53 +1,38 @@
-"""Check-in checks: route-specific confirmations plus what the record shows today."""
+"""Check-in at the chair: a booked appointment opens its treatment session, and the nurse's
+confirmations and what the patient's record, evaluation, consent and course show today are
+recorded on the session."""
 
-from collections.abc import Sequence
-from datetime import timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
 from ketaclinic.courses import service as courses
+from ketaclinic.errors import Conflict
 from ketaclinic.evaluations import service as evaluations
-from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.kernel.actor import Actor
-from ketaclinic.knowledge.checkin import checks, checks_for
 from ketaclinic.knowledge.screening import screen
 from ketaclinic.patients import service as patients
-from ketaclinic.patients.models import ENTERED_IN_ERROR, Patient, VitalSigns
 from ketaclinic.patients.record import screening_record
+from ketaclinic.scheduling import booking
+from ketaclinic.treatments import checks
+from ketaclinic.treatments import service as treatments
 from ketaclinic.treatments.models import TreatmentSession
-
-
-def weight_today(db: Session, session: TreatmentSession) -> float | None:
-    """The patient's latest weight charted today (in their site's time zone), if any."""
-    patient = db.execute(select(Patient).where(Patient.pk == session.patient_pk)).scalar_one()
-    zone = ZoneInfo(patients.time_zone_of(patient))
-    today = patients.local_today(patient)
-    recent = db.execute(select(VitalSigns.weight_kg, VitalSigns.measured_at).where(
-        VitalSigns.patient_pk == patient.pk, VitalSigns.weight_kg.is_not(None),
-        VitalSigns.status != ENTERED_IN_ERROR,
-        VitalSigns.measured_at >= clock.now() - timedelta(days=2))
-        .order_by(VitalSigns.measured_at.desc())).all()
-    return next((w for w, at in recent if at.astimezone(zone).date() == today), None)
 
 
 def _automatic(db: Session, session: TreatmentSession, patient_id: str,
                actor: Actor) -> dict[str, tuple[bool, str]]:
     patient = patients.chart(db=db, patient_id=patient_id, actor=actor)
     course = courses.by_pk(db, session.course_pk)
-    evaluation = db.execute(select(Evaluation).where(Evaluation.pk == course.evaluation_pk)
-                            ).scalar_one()
+    evaluation = evaluations.of_course(db, course)
     today = patients.local_today(patient)
     zone = patients.time_zone_of(patient)
     result = screen(screening_record(patient), route=session.route, on=today,
                     ruleset=evaluations.current_ruleset(db=db), time_zone=zone)
     blocking = [f.message for f in result.findings if f.severity == "contraindication"]
     consents = evaluations.consents_for(db=db, patient_id=patient_id, actor=actor)
-    weighed_today = weight_today(db, session) is not None
+    weighed_today = checks.weight_today(db, session) is not None
     return {
         "signed-evaluation": (evaluation.status == "signed" and evaluation.signed_decision == "start",
                               f"evaluation of {evaluation.screened_on} signed by "
@@ -61,13 +46,16 @@ def _automatic(db: Session, session: TreatmentSession, patient_id: str,
     }
 
 
-def run_checks(*, db: Session, session: TreatmentSession, patient_id: str,
-               confirmations: dict[str, bool], actor: Actor) -> dict[str, Any]:
-    """Record the nurse's confirmations and work out the automatic checks; audited."""
+def check_in(*, db: Session, session_id: str, confirmations: dict[str, bool],
+             actor: Actor) -> dict[str, Any]:
+    """Record the nurse's confirmations on an open session and work out the automatic checks
+    from the record; audited. Returns every check's result."""
+    session = treatments.open_record(db=db, session_id=session_id, actor=actor)
+    patient_id = str(treatments.patient_id_of(db, session))
     automatic = _automatic(db, session, patient_id, actor)
     now = clock.now().isoformat()
     results: dict[str, Any] = dict(session.checks or {})
-    for check in checks_for(session.route):
+    for check in checks.checks_for(session.route):
         if check.kind == "automatic":
             ok, detail = automatic[check.id]
         elif check.id in confirmations:
@@ -78,20 +66,22 @@ def run_checks(*, db: Session, session: TreatmentSession, patient_id: str,
         results[check.id] = {"ok": ok, "by": actor.username, "at": now, "detail": detail}
     session.checks = results
     db.flush()
-    failed = failed_checks(session)
+    failed = checks.failed_checks(session)
     audit.record(db=db, actor=actor, action="update", record_type="TreatmentSession",
                  record_id=session.id, patient_id=patient_id,
                  detail="checks: " + ("all passed" if not failed else "failed " + ", ".join(failed)))
     return results
 
 
-def failed_checks(session: TreatmentSession) -> list[str]:
-    """The checks of the route not (yet) passed."""
-    done = session.checks or {}
-    return [c.id for c in checks_for(session.route) if not done.get(c.id, {}).get("ok")]
-
-
-def labels(ids: Sequence[str]) -> list[str]:
-    """The labels of some check ids, for messages."""
-    by_id = {c.id: c.label for c in checks()}
-    return [by_id.get(i, i) for i in ids]
+def open_from_appointment(*, db: Session, appointment_id: str, actor: Actor) -> TreatmentSession:
+    """Open the treatment session of a booked appointment at its chair; the appointment is
+    checked in to it."""
+    appointment = booking.appointment_of(db, appointment_id, actor)
+    if not booking.can_check_in(appointment):
+        raise Conflict("only a booked treatment appointment of a course can be checked in")
+    assert appointment.course_pk is not None and appointment.chair_pk is not None
+    session = treatments.open_booked(db=db, patient_pk=appointment.patient_pk,
+                                     course_pk=appointment.course_pk,
+                                     chair_pk=appointment.chair_pk, actor=actor)
+    booking.checked_in(db=db, appointment=appointment, treatment_session_pk=session.pk)
+    return session

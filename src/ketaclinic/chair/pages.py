@@ -1,4 +1,5 @@
-"""The chair-side page of a treatment session, its live fragment and its event stream."""
+"""The chair-side page of a treatment session, its live fragment and its event stream, and the
+steps posted from it (check-in, dose, stock drawn and wasted, discharge)."""
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
@@ -17,24 +18,26 @@ from ketaclinic.clinics.models import Chair
 from ketaclinic.courses import service as courses
 from ketaclinic.db import session_factory
 from ketaclinic.errors import Conflict, Forbidden, InvalidInput, invalid
+from ketaclinic.flows import checkin, discharge, dose
+from ketaclinic.inventory import schemas as stock_schemas
+from ketaclinic.inventory import service as stock
 from ketaclinic.inventory import session_panel
+from ketaclinic.inventory.forms import witness_of
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission, allows
 from ketaclinic.knowledge import session_events
+from ketaclinic.knowledge.checkin import checks_for
 from ketaclinic.knowledge.monitoring import observation_ends
 from ketaclinic.patients import service as patients
-from ketaclinic.patients.models import Patient
 from ketaclinic.patients.schemas import VitalsIn
-from ketaclinic.treatments import flows, schemas
+from ketaclinic.treatments import checks, schemas
 from ketaclinic.treatments import service as treatments
 from ketaclinic.treatments.chart import session_svg
 from ketaclinic.treatments.models import (
-    OPEN,
     SessionAddendum,
     SessionAlarm,
     SessionEvent,
     SessionReading,
-    TreatmentSession,
 )
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import DB, require
@@ -64,9 +67,9 @@ def _context(db: Session, actor: Actor, session_id: str) -> dict[str, Any]:
     codes = session_events.event_codes()
     return {
         "session": session, "patient": patient, "chair": chair, "course": course,
-        "dose": courses.chair_dose(course, flows.weight_today(db, session)),
+        "dose": courses.chair_dose(course, checks.weight_today(db, session)),
         "state": state, "events": events, "addenda": addenda, "tz": tz,
-        "checks": flows.checks_for(session.route), "failed": flows.failed_checks(session),
+        "checks": checks_for(session.route), "failed": checks.failed_checks(session),
         "missing": state["discharge_missing"], "moass": treatments.latest_score(db, session, "moass"),
         "prescribers": prescribers,
         "side_effects": codes.side_effects, "interventions": codes.interventions,
@@ -190,6 +193,20 @@ async def check_in_page(
     return RedirectResponse(f"/treatment-sessions/{session.id}", status_code=303)
 
 
+@router.post("/appointments/{appointment_id}/check-in")
+def appointment_check_in_page(request: Request, appointment_id: str,
+                              actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+                              db: Session = DB) -> Response:
+    """Open the treatment session from a booked appointment, at its chair."""
+    try:
+        session = checkin.open_from_appointment(db=db, appointment_id=appointment_id, actor=actor)
+    except (InvalidInput, Conflict, Forbidden) as exc:
+        undo_refused(db, exc)
+        return render(request, "error.html", status_code=exc.status, title="Cannot check in",
+                      detail=exc.detail, back="/schedule")
+    return RedirectResponse(f"/treatment-sessions/{session.id}", status_code=303)
+
+
 @router.post("/treatment-sessions/{session_id}/checks")
 async def checks_page(request: Request, session_id: str,
                       actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
@@ -197,12 +214,10 @@ async def checks_page(request: Request, session_id: str,
     """Record the check-in confirmations (checked boxes are confirmed)."""
     def run(form: Any) -> object:
         session = treatments.get_session(db=db, session_id=session_id, actor=actor)
-        if session.status != "open":
-            raise Conflict("the record is closed; add an addendum instead")
         confirmed = {c.id: form.get(f"check.{c.id}") == "on"
-                     for c in flows.checks_for(session.route) if c.kind == "confirm"}
-        return flows.run_checks(db=db, session=session, confirmations=confirmed, actor=actor,
-                                patient_id=str(treatments.patient_id_of(db, session)))
+                     for c in checks_for(session.route) if c.kind == "confirm"}
+        return checkin.check_in(db=db, session_id=session_id, confirmations=confirmed,
+                                actor=actor)
     return await act(request, db, actor, session_id, run)
 
 
@@ -292,7 +307,7 @@ async def dose_start_page(request: Request, session_id: str,
             values["device_times"] = [d for d in devices if d]
             values.setdefault("started_at", min(d for d in devices if d))
         data = validate(schemas.DoseStartIn, values)
-        return treatments.start_dose(db=db, session_id=session_id, actor=actor, data=data)
+        return dose.give_dose(db=db, session_id=session_id, actor=actor, data=data)
     return await act(request, db, actor, session_id, run)
 
 
@@ -337,7 +352,7 @@ async def discharge_page(request: Request, session_id: str,
                          actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
                          db: Session = DB) -> Response:
     """Discharge when every criterion is met."""
-    return await act(request, db, actor, session_id, lambda form: treatments.discharge(
+    return await act(request, db, actor, session_id, lambda form: discharge.discharge(
         db=db, session_id=session_id, actor=actor, data=_discharge_in(form)))
 
 
@@ -346,7 +361,7 @@ async def discharge_override_page(request: Request, session_id: str,
                                   actor: Actor = Depends(require(Permission.CLINICAL_SIGN)),
                                   db: Session = DB) -> Response:
     """A prescriber discharges despite unmet criteria, with a reason."""
-    return await act(request, db, actor, session_id, lambda form: treatments.discharge(
+    return await act(request, db, actor, session_id, lambda form: discharge.discharge(
         db=db, session_id=session_id, actor=actor, data=_discharge_in(form),
         override_reason=validate(schemas.ReasonIn, {"reason": str(form.get("reason", ""))}).reason))
 
@@ -369,21 +384,28 @@ async def addendum_page(request: Request, session_id: str,
         db=db, session_id=session_id, actor=actor, text=parse_form(schemas.AddendumIn, form).text))
 
 
-def active_sessions(db: Session, site_pk: int) -> list[dict[str, Any]]:
-    """The open sessions at a site with their chair, patient and open alarms (for the dashboard)."""
-    rows = db.execute(select(TreatmentSession, Chair, Patient)
-                      .join(Chair, TreatmentSession.chair_pk == Chair.pk)
-                      .join(Patient, TreatmentSession.patient_pk == Patient.pk)
-                      .where(TreatmentSession.site_pk == site_pk, TreatmentSession.status == OPEN)
-                      .order_by(Chair.name)).all()
-    result = []
-    for session, chair, patient in rows:
-        open_alarms = db.execute(select(SessionAlarm).where(
-            SessionAlarm.session_pk == session.pk, SessionAlarm.acknowledged_at.is_(None))
-        ).scalars().all()
-        state = ("observing" if session.dose_end else "dosing" if session.dose_start
-                 else "checked in")
-        result.append({"session": session, "chair": chair, "patient": patient, "state": state,
-                       "alarms": open_alarms})
-    return result
+def _movement(kind: str, db: Session, actor: Actor, session_id: str) -> Callable[[Any], object]:
+    def run(form: Any) -> object:
+        data = validate(stock_schemas.SessionMovementIn, {
+            "session_id": session_id, "container_id": str(form.get("container_id", "")),
+            "quantity_mg": str(form.get("quantity_mg", "")).strip()})
+        if kind == "waste":
+            data.witness = witness_of(form)
+        return stock.movement(db=db, kind=kind, data=data, actor=actor)
+    return run
 
+
+@router.post("/treatment-sessions/{session_id}/stock/draw")
+async def draw_page(request: Request, session_id: str,
+                    actor: Actor = Depends(require(Permission.INVENTORY_USE)),
+                    db: Session = DB) -> Response:
+    """Draw from a container in the cabinet for this session."""
+    return await act(request, db, actor, session_id, _movement("draw", db, actor, session_id))
+
+
+@router.post("/treatment-sessions/{session_id}/stock/waste")
+async def waste_page(request: Request, session_id: str,
+                     actor: Actor = Depends(require(Permission.INVENTORY_USE)),
+                     db: Session = DB) -> Response:
+    """Waste what is left of a draw; the witness types their own credentials."""
+    return await act(request, db, actor, session_id, _movement("waste", db, actor, session_id))
