@@ -2,7 +2,7 @@
 
 import math
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from functools import cache
 from typing import Any
 
@@ -61,6 +61,60 @@ class RelapseFlag:
     suggested_interval_days: int
     evidence: tuple[Point, ...]
     source: str
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """How long an alert may stay open before it escalates, by severity, and how its emailed
+    notice is retried (clinic defaults a clinic may change)."""
+
+    minutes_by_severity: dict[str, int]
+    notice_retry_after_min: tuple[int, ...]
+    notice_max_attempts: int
+    source: str
+    notice_source: str
+
+    def after(self, severity: str) -> timedelta:
+        """How long an alert of this severity stays open before it escalates."""
+        return timedelta(minutes=self.minutes_by_severity[severity])
+
+
+@cache
+def escalation() -> Escalation:
+    """The alert escalation and notice rules."""
+    row = table()["escalation"]
+    return Escalation(
+        minutes_by_severity={k.removesuffix("_minutes"): int(v) for k, v in row.items()
+                             if k.endswith("_minutes")},
+        notice_retry_after_min=tuple(int(m) for m in row["notice_retry_after_min"]),
+        notice_max_attempts=int(row["notice_max_attempts"]), source=str(row["source"]),
+        notice_source=str(row["notice_source"]))
+
+
+@cache
+def follow_up_actions() -> dict[str, str]:
+    """The follow-up actions a clinician can record on an alert (code: words)."""
+    return {k: str(v) for k, v in table()["follow_up_actions"].items() if k != "source"}
+
+
+def extension_sessions() -> str:
+    """How many sessions an extended induction runs to (words, with a range)."""
+    return str(table()["response"]["extension_sessions"])
+
+
+def response_fall_fraction() -> float:
+    """The fall from baseline, as a fraction, that counts as a response."""
+    return float(table()["response"]["fall_fraction"])
+
+
+def primary_instruments() -> dict[str, str]:
+    """The instrument response is judged on, by indication."""
+    return {k: str(v[0]) for k, v in table()["occasions"].items() if isinstance(v, list)}
+
+
+def link_valid_for() -> timedelta:
+    """How long a questionnaire link sent to a patient stays usable."""
+    return timedelta(hours=int(table()["links"]["valid_hours"]))
 
 
 def primary_instrument(indication: str) -> str:

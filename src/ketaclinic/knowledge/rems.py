@@ -17,6 +17,11 @@ def rems_table() -> dict[str, Any]:
     return load_table("rems")
 
 
+def form_due_within() -> timedelta:
+    """How long after an outpatient session its REMS monitoring form is due."""
+    return timedelta(days=int(rems_table()["due_days"]))
+
+
 @dataclass(frozen=True)
 class RemsForm:
     """The fields of the patient monitoring form, as the record answers them."""

@@ -14,18 +14,12 @@ from ketaclinic.auth.models import User
 from ketaclinic.clinics.models import Site
 from ketaclinic.errors import Conflict, NotFound, invalid, public_id
 from ketaclinic.kernel.actor import Actor
-from ketaclinic.knowledge.outcomes import table
+from ketaclinic.knowledge.outcomes import escalation, follow_up_actions
 from ketaclinic.measures import on_call, schemas
 from ketaclinic.measures.models import MeasureAlert
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient, PatientMrn
 from ketaclinic.settings import get_settings
-
-
-def follow_up_actions() -> dict[str, str]:
-    """The follow-up actions a clinician can record (code: words)."""
-    return {k: v for k, v in table()["follow_up_actions"].items() if k != "source"}
-
 
 ESCALATOR = Actor(username="system:alert-escalation", role="system")
 NOTICE_PENDING, NOTICE_SENT, NOTICE_FAILED = "pending", "sent", "failed"
@@ -152,7 +146,7 @@ def send_notices(db: Session, now: datetime | None = None) -> list[MeasureAlert]
     due = db.execute(select(MeasureAlert).where(
         MeasureAlert.notice_status == NOTICE_PENDING, MeasureAlert.notice_next_at <= moment)
         .order_by(MeasureAlert.notice_next_at).with_for_update(skip_locked=True)).scalars().all()
-    rules = table()["escalation"]
+    rules = escalation()
     for alert in due:
         if alert.closed_at is not None:
             alert.notice_status, alert.notice_error = NOTICE_FAILED, "followed up before it was sent"
@@ -170,8 +164,8 @@ def send_notices(db: Session, now: datetime | None = None) -> list[MeasureAlert]
         except email.EmailNotSent as exc:
             alert.notice_error = str(exc)[:500]
             retry = email.next_attempt(attempts=alert.notice_attempts,
-                                       waits_min=rules["notice_retry_after_min"],
-                                       max_attempts=int(rules["notice_max_attempts"]), after=moment)
+                                       waits_min=list(rules.notice_retry_after_min),
+                                       max_attempts=rules.notice_max_attempts, after=moment)
             if retry is None:
                 alert.notice_status = NOTICE_FAILED
             else:

@@ -2,7 +2,7 @@
 
 import hashlib
 import secrets
-from datetime import date, timedelta
+from datetime import date
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -15,7 +15,7 @@ from ketaclinic.courses.models import Course
 from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, invalid
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.knowledge import instruments
-from ketaclinic.knowledge.outcomes import occasion_instruments, table
+from ketaclinic.knowledge.outcomes import link_valid_for, occasion_instruments
 from ketaclinic.measures import schemas, service
 from ketaclinic.measures.models import Measure, MeasureAlert, MeasureRequest
 from ketaclinic.patients import service as patients
@@ -52,7 +52,7 @@ def create(*, db: Session, patient_id: str, data: schemas.LinkIn,
                              course_pk=course.pk if course else None, instruments=list(chosen),
                              occasion=data.occasion, due_on=data.due_on,
                              token_sha256=_hash(token),
-                             expires_at=clock.now() + timedelta(hours=table()["links"]["valid_hours"]),
+                             expires_at=clock.now() + link_valid_for(),
                              created_by=actor.username)
     db.add(request)
     db.flush()

@@ -20,7 +20,12 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from ketaclinic.courses.models import Course
 from ketaclinic.knowledge import instruments
-from ketaclinic.knowledge.outcomes import benchmarks, table, wilson_interval
+from ketaclinic.knowledge.outcomes import (
+    benchmarks,
+    primary_instruments,
+    response_fall_fraction,
+    wilson_interval,
+)
 from ketaclinic.measures.models import Measure
 from ketaclinic.treatments.models import SessionEvent, TreatmentSession
 
@@ -63,14 +68,14 @@ class OutcomeRow:
 
 
 def _primary(indication: Any) -> ColumnElement[str]:
-    occasions = {k: v[0] for k, v in table()["occasions"].items() if isinstance(v, list)}
+    occasions = primary_instruments()
     return case(occasions, value=indication, else_=occasions["depression"])
 
 
 def _lines(instrument: ColumnElement[str], baseline: ColumnElement[Any]) -> tuple[
         ColumnElement[Any], ColumnElement[Any]]:
     """The response and remission lines as SQL, from the instrument table."""
-    fall = table()["response"]["fall_fraction"]
+    fall = response_fall_fraction()
     forms = instruments.instruments()
     by_points = {k: f.response_fall_points for k, f in forms.items() if f.response_fall_points}
     response = case(*((instrument == k, baseline - points) for k, points in by_points.items()),

@@ -1,7 +1,7 @@
 """Recording measures: score the form, keep every answer, raise the alerts the table calls for."""
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, select
@@ -15,7 +15,7 @@ from ketaclinic.db import insert_many
 from ketaclinic.errors import invalid
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.knowledge import alert_rules, crisis, instruments
-from ketaclinic.knowledge.outcomes import table
+from ketaclinic.knowledge import outcomes as outcome_rules
 from ketaclinic.measures import schemas
 from ketaclinic.measures.models import Measure, MeasureAlert, MeasureAnswer, MeasureRequest
 from ketaclinic.patients import service as patients
@@ -94,15 +94,14 @@ def record(*, db: Session, patient: Patient, instrument: str, answers: list[Any]
 
 def _raise_alerts(db: Session, patient: Patient, measure: Measure, scored: instruments.Score,
                   previous: int | None, actor: Actor) -> list[MeasureAlert]:
-    escalation = table()["escalation"]
+    escalation = outcome_rules.escalation()
     raised = []
     now = clock.now()
     for rule in alert_rules.alerts_for(scored, previous):
-        minutes = escalation[f"{rule.severity}_minutes"]
         alert = MeasureAlert(patient_pk=patient.pk, site_pk=measure.site_pk, measure_pk=measure.pk,
                              rule=rule.name, severity=rule.severity, message=rule.message,
                              source=rule.source, prescriber=prescriber_of(db, patient.pk),
-                             raised_at=now, escalate_at=now + timedelta(minutes=minutes),
+                             raised_at=now, escalate_at=now + escalation.after(rule.severity),
                              created_by=actor.username)
         db.add(alert)
         db.flush()

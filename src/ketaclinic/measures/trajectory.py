@@ -21,19 +21,19 @@ from ketaclinic.knowledge.outcomes import (
     Point,
     RelapseFlag,
     ReviewCard,
+    extension_sessions,
     lines,
     primary_instrument,
     relapse,
     responded,
     review,
-    table,
 )
 from ketaclinic.measures.models import CourseReview, Measure
 from ketaclinic.patients.models import Patient
 from ketaclinic.treatments.models import TreatmentSession
 
 DECISIONS = {"continue-maintenance": "Continue to maintenance",
-             "extend": f"Extend induction ({table()['response']['extension_sessions']} sessions)",
+             "extend": f"Extend induction ({extension_sessions()} sessions)",
              "stop": "Stop the course"}
 
 

@@ -14,7 +14,7 @@ from ketaclinic.clinics.models import Site
 from ketaclinic.errors import Conflict, invalid
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.knowledge.monitoring import pre_dose_problem
-from ketaclinic.knowledge.rems import RemsForm, fill, rems_table
+from ketaclinic.knowledge.rems import RemsForm, fill, form_due_within
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.record import screening_record
 from ketaclinic.treatments import service as treatments
@@ -94,7 +94,7 @@ def due_at_site(*, db: Session, site_pk: int) -> Sequence[dict[str, Any]]:
         TreatmentSession.status == DISCHARGED, TreatmentSession.pk.not_in(filed))
         .order_by(TreatmentSession.dose_start)).scalars().all()
     now = clock.now()
-    days = rems_table()["due_days"]
-    return [{"session": s, "due_by": (s.dose_start or s.checked_in_at) + timedelta(days=days),
-             "overdue": (s.dose_start or s.checked_in_at) + timedelta(days=days) < now}
+    within = form_due_within()
+    return [{"session": s, "due_by": (s.dose_start or s.checked_in_at) + within,
+             "overdue": (s.dose_start or s.checked_in_at) + within < now}
             for s in sessions]
