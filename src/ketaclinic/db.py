@@ -2,9 +2,10 @@
 
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import TypeAdapter
 from sqlalchemy import (
@@ -18,12 +19,15 @@ from sqlalchemy import (
     Uuid,
     create_engine,
     event,
+    select,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from ketaclinic import clock
+from ketaclinic.errors import NotFound, public_id
 from ketaclinic.settings import get_settings
 
 NAMING_CONVENTION = {
@@ -208,6 +212,28 @@ def unit_of_work() -> Iterator[Session]:
         raise
     finally:
         db.close()
+
+
+RecordT = TypeVar("RecordT")
+
+
+def by_public_id(db: Session, model: type[RecordT], record_id: object, what: str, *,
+                 site_pks: AbstractSet[int] | None = None, **equal: object) -> RecordT:
+    """The row of `model` with this public id (and these column values, and at one of these
+    sites when given), or NotFound("no such <what>"): a record out of reach is not found."""
+    query = select(model).where(model.id == public_id(record_id, what))  # type: ignore[attr-defined]
+    for column, value in equal.items():
+        query = query.where(getattr(model, column) == value)
+    found = db.execute(query).scalar_one_or_none()
+    if found is None or (site_pks is not None
+                         and found.site_pk not in site_pks):  # type: ignore[attr-defined]
+        raise NotFound(f"no such {what}")
+    return found
+
+
+def reachable(db: Session) -> None:
+    """Check the database answers (raises when it does not)."""
+    db.execute(text("SELECT 1"))
 
 
 def insert_many(connection: Connection, table: Table, rows: Sequence[dict[str, Any]],

@@ -1,26 +1,36 @@
 """Pages for login, two-factor, logout and user administration."""
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 
 from ketaclinic.auth import credentials, emergency, totp
 from ketaclinic.auth import service as auth
 from ketaclinic.auth.models import User
-from ketaclinic.clinics.models import Site
+from ketaclinic.clinics import service as clinics
 from ketaclinic.errors import Conflict, InvalidInput, RateLimited
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import LANDING_PAGES, Permission, Role
 from ketaclinic.settings import get_settings
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import DB, SESSION_COOKIE, client_of, require
-from ketaclinic.web.forms import messages_of
+from ketaclinic.web.forms import FORM, form_action, form_values, undo_refused
 from ketaclinic.web.templating import render
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
 
 PENDING_COOKIE = "kc_pending"
+
+
+def own_user(actor: Actor = Depends(require(Permission.ACCOUNT)), db: Session = DB) -> User:
+    """The signed-in user's own row, for the account pages."""
+    return auth.user_of(db, actor)
+
+
+OWN_USER: Any = Depends(own_user)
 
 
 def _safe_next(value: str) -> str:
@@ -53,9 +63,8 @@ def login_form(request: Request, next: str = "") -> Response:
 
 
 @router.post("/login")
-async def login_submit(request: Request, db: Session = DB) -> Response:
+def login_submit(request: Request, db: Session = DB, form: FormData = FORM) -> Response:
     """Check the password, then finish the login or ask for the two-factor step."""
-    form = await request.form()
     username = str(form.get("username", ""))[:150]
     password = str(form.get("password", ""))[:1000]
     next_url = _safe_next(str(form.get("next", "")))
@@ -104,9 +113,8 @@ def mfa_form(request: Request, next: str = "", db: Session = DB) -> Response:
 
 
 @router.post("/login/mfa")
-async def mfa_submit(request: Request, db: Session = DB) -> Response:
+def mfa_submit(request: Request, db: Session = DB, form: FormData = FORM) -> Response:
     """Check the two-factor code and finish the login."""
-    form = await request.form()
     next_url = _safe_next(str(form.get("next", "")))
     user = _pending_user(db, request, auth.TOKEN_MFA_PENDING)
     if user is None:
@@ -143,9 +151,8 @@ def enrol_form(request: Request, next: str = "", db: Session = DB) -> Response:
 
 
 @router.post("/login/enrol")
-async def enrol_submit(request: Request, db: Session = DB) -> Response:
+def enrol_submit(request: Request, db: Session = DB, form: FormData = FORM) -> Response:
     """Confirm the authenticator app's code, turn two-factor on and finish the login."""
-    form = await request.form()
     next_url = _safe_next(str(form.get("next", "")))
     user = _pending_user(db, request, auth.TOKEN_MFA_ENROL)
     if user is None or not user.totp_secret:
@@ -154,7 +161,7 @@ async def enrol_submit(request: Request, db: Session = DB) -> Response:
         auth.confirm_enrolment(db=db, user=user, code=str(form.get("code", "")),
                                client=client_of(request))
     except InvalidInput as exc:
-        db.rollback()
+        undo_refused(db, exc)
         return _enrol_page(request, user, next_url, exc.detail, status_code=422)
     auth.revoke_token(db=db, raw=request.cookies.get(PENDING_COOKIE, ""))
     return _finish_login(db, request, user, next_url, "password + totp enrolment")
@@ -175,70 +182,50 @@ def logout(
 
 
 @router.get("/account", response_class=HTMLResponse)
-def account(
-    request: Request,
-    actor: Actor = Depends(require(Permission.ACCOUNT)),
-    db: Session = DB,
-) -> Response:
+def account(request: Request, user: User = OWN_USER) -> Response:
     """The user's own account: role, sites, two-factor status."""
-    user = db.execute(select(User).where(User.pk == actor.user_pk)).scalar_one()
     return render(request, "auth/account.html", user=user, qr="", error="")
 
 
 @router.get("/account/password", response_class=HTMLResponse)
-def password_form(request: Request, actor: Actor = Depends(require(Permission.ACCOUNT)),
-                  db: Session = DB) -> Response:
+def password_form(request: Request, user: User = OWN_USER) -> Response:
     """Change one's own password (the only page open after an administrator's reset)."""
-    user = db.execute(select(User).where(User.pk == actor.user_pk)).scalar_one()
     return render(request, "auth/password.html", forced=user.must_change_password, errors=[])
 
 
 @router.post("/account/password", response_class=HTMLResponse)
-async def password_submit(request: Request, actor: Actor = Depends(require(Permission.ACCOUNT)),
-                          db: Session = DB) -> Response:
+def password_submit(request: Request, user: User = OWN_USER, db: Session = DB,
+                    form: FormData = FORM) -> Response:
     """Check the current password, set the new one, end every login (log in again)."""
-    form = await request.form()
-    user = db.execute(select(User).where(User.pk == actor.user_pk)).scalar_one()
-    try:
-        auth.change_password(db=db, user=user, current=str(form.get("current_password", "")),
-                             new=str(form.get("new_password", "")), client=client_of(request))
-    except InvalidInput as exc:
-        return render(request, "auth/password.html", status_code=422,
-                      forced=user.must_change_password, errors=[p.text() for p in exc.problems])
-    response = RedirectResponse("/login?changed=1", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    forced = user.must_change_password
+    response = form_action(db, lambda: auth.change_password(
+        db=db, user=user, current=str(form.get("current_password", "")),
+        new=str(form.get("new_password", "")), client=client_of(request)),
+        done="/login?changed=1",
+        again=lambda errors, status: render(request, "auth/password.html", status_code=status,
+                                            forced=forced, errors=errors))
+    if response.status_code == 303:
+        response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 
 
 @router.post("/account/email")
-async def account_email(
-    request: Request,
-    actor: Actor = Depends(require(Permission.ACCOUNT)),
-    db: Session = DB,
-) -> Response:
+def account_email(request: Request, actor: Actor = Depends(require(Permission.ACCOUNT)),
+                  user: User = OWN_USER, db: Session = DB, form: FormData = FORM) -> Response:
     """Set one's own email address (escalated alerts reach it when on call)."""
-    form = await request.form()
-    user = db.execute(select(User).where(User.pk == actor.user_pk)).scalar_one()
-    try:
-        auth.set_email(db=db, user=user, email=str(form.get("email", "")), actor=actor)
-    except InvalidInput as exc:
-        db.rollback()
-        user = db.execute(select(User).where(User.pk == actor.user_pk)).scalar_one()
-        return render(request, "auth/account.html", status_code=422, user=user, qr="",
-                      error="", email_error="; ".join(p.text() for p in exc.problems),
-                      email_value=str(form.get("email", "")))
-    return RedirectResponse("/account", status_code=303)
+    typed = str(form.get("email", ""))
+    return form_action(db, lambda: auth.set_email(db=db, user=user, email=typed, actor=actor),
+                       done="/account",
+                       again=lambda errors, status: render(
+                           request, "auth/account.html", status_code=status,
+                           user=auth.user_of(db, actor), qr="", error="",
+                           email_error="; ".join(errors), email_value=typed))
 
 
 @router.post("/account/mfa")
-async def account_mfa(
-    request: Request,
-    actor: Actor = Depends(require(Permission.ACCOUNT)),
-    db: Session = DB,
-) -> Response:
+def account_mfa(request: Request, user: User = OWN_USER, db: Session = DB,
+                form: FormData = FORM) -> Response:
     """Start, or confirm with a code, optional two-factor for one's own account."""
-    form = await request.form()
-    user = db.execute(select(User).where(User.pk == actor.user_pk)).scalar_one()
     code = str(form.get("code", ""))
     error = ""
     try:
@@ -266,16 +253,12 @@ def users_list(
 
 
 def _managed_users(db: Session, actor: Actor) -> list[User]:
-    users = db.execute(
-        select(User).options(selectinload(User.sites)).order_by(User.role, User.username)
-    ).scalars().all()
-    return auth.managed_users(db, actor, users)
+    return auth.managed_users(db, actor, auth.all_users(db))
 
 
 def _user_form(request: Request, db: Session, actor: Actor, values: dict[str, str], errors: list[str],
                status_code: int = 200) -> Response:
-    sites = db.execute(select(Site).where(Site.pk.in_(actor.site_pks)).order_by(Site.name)
-                       ).scalars().all()
+    sites = sorted(clinics.sites_of(db=db, actor=actor), key=lambda site: site.name)
     return render(request, "auth/user_new.html", status_code=status_code, sites=sites,
                   roles=list(Role), values=values, errors=errors)
 
@@ -309,28 +292,19 @@ def user_new_form(
 
 
 @router.post("/admin/users/new")
-async def user_new_submit(
+def user_new_submit(
     request: Request,
     actor: Actor = Depends(require(Permission.USERS_MANAGE)),
-    db: Session = DB,
-) -> Response:
+    db: Session = DB, form: FormData = FORM) -> Response:
     """Create a user; on bad input show the form again with the reasons."""
-    form = await request.form()
-    values = {k: str(v) for k, v in form.items() if k not in ("password", "csrf_token")}
-    try:
-        auth.create_user(db=db, username=values.get("username", ""),
-                         display_name=values.get("display_name", ""),
-                         role=values.get("role", ""), password=str(form.get("password", "")),
-                         site_codes=[str(s) for s in form.getlist("sites")],
-                         patient_id=values.get("patient_id") or None,
-                         email=values.get("email", ""), actor=actor)
-    except InvalidInput as exc:
-        db.rollback()
-        return _user_form(request, db, actor, values, [p.text() for p in exc.problems], 422)
-    except Conflict as exc:
-        db.rollback()
-        return _user_form(request, db, actor, values, [exc.detail], 409)
-    return RedirectResponse("/admin/users", status_code=303)
+    values = {k: v for k, v in form_values(form).items() if k != "password"}
+    return form_action(db, lambda: auth.create_user(
+        db=db, username=values.get("username", ""), display_name=values.get("display_name", ""),
+        role=values.get("role", ""), password=str(form.get("password", "")),
+        site_codes=[str(s) for s in form.getlist("sites")],
+        patient_id=values.get("patient_id") or None, email=values.get("email", ""), actor=actor),
+        done="/admin/users",
+        again=lambda errors, status: _user_form(request, db, actor, values, errors, status))
 
 
 @router.get("/emergency-access", response_class=HTMLResponse)
@@ -342,28 +316,23 @@ def emergency_form(request: Request, actor: Actor = Depends(require(Permission.C
 
 
 @router.post("/emergency-access", response_class=HTMLResponse)
-async def emergency_submit(request: Request,
-                           actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-                           db: Session = DB) -> Response:
+def emergency_submit(request: Request,
+                     actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+                     db: Session = DB, form: FormData = FORM) -> Response:
     """Grant the emergency access (audited, time-limited, reviewed) and open the chart."""
-    form = await request.form()
-    values = {k: str(v) for k, v in form.items() if k != "csrf_token"}
-    try:
-        patient, _ = emergency.open_record(db=db, mrn=values.get("mrn", ""),
-                                           reason=values.get("reason", ""), actor=actor)
-    except (InvalidInput, Conflict) as exc:
-        db.rollback()
-        return render(request, "auth/emergency.html", status_code=exc.status,
-                      errors=messages_of(exc), values=values,
-                      minutes=get_settings().emergency_access_min)
-    return RedirectResponse(f"/patients/{patient.id}", status_code=303)
+    values = form_values(form)
+    return form_action(db, lambda: emergency.open_record(
+        db=db, mrn=values.get("mrn", ""), reason=values.get("reason", ""), actor=actor),
+        done=lambda opened: f"/patients/{opened[0].id}",
+        again=lambda errors, status: render(request, "auth/emergency.html", status_code=status,
+                                            errors=errors, values=values,
+                                            minutes=get_settings().emergency_access_min))
 
 
 @router.post("/emergency-access/{access_id}/review")
-async def emergency_review(request: Request, access_id: str,
-                           actor: Actor = Depends(require(Permission.USERS_MANAGE)),
-                           db: Session = DB) -> Response:
+def emergency_review(request: Request, access_id: str,
+                     actor: Actor = Depends(require(Permission.USERS_MANAGE)),
+                     db: Session = DB, form: FormData = FORM) -> Response:
     """An administrator marks an emergency access reviewed, with a note."""
-    form = await request.form()
     emergency.review(db=db, access_id=access_id, note=str(form.get("note", "")), actor=actor)
     return RedirectResponse("/dashboard", status_code=303)

@@ -3,18 +3,16 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
 from ketaclinic.auth import credentials
 from ketaclinic.auth import service as auth
-from ketaclinic.auth.models import User
 from ketaclinic.auth.schemas import MeOut, TokenOut
 from ketaclinic.errors import NotAuthenticated
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission
-from ketaclinic.patients.models import Patient
+from ketaclinic.patients import service as patients
 from ketaclinic.web.deps import DB, client_of, require
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
@@ -47,9 +45,7 @@ def who_am_i(
     actor: Actor = Depends(require(Permission.ACCOUNT)), db: Session = DB
 ) -> MeOut:
     """The user the token belongs to."""
-    user = db.execute(select(User).where(User.pk == actor.user_pk)).scalar_one()
-    patient_id = None
-    if user.patient_pk is not None:
-        patient_id = db.execute(select(Patient.id).where(Patient.pk == user.patient_pk)).scalar_one()
+    user = auth.user_of(db, actor)
+    patient_id = None if user.patient_pk is None else patients.id_of(db, user.patient_pk)
     return MeOut(id=user.id, username=user.username, display_name=user.display_name,
                  role=user.role, sites=[s.code for s in user.sites], patient_id=patient_id)

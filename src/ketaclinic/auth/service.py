@@ -50,6 +50,17 @@ def find_user(*, db: Session, username: str) -> User | None:
     return db.execute(query).scalar_one_or_none()
 
 
+def user_of(db: Session, actor: Actor) -> User:
+    """The signed-in actor's own user row."""
+    return db.execute(select(User).where(User.pk == actor.user_pk)).scalar_one()
+
+
+def all_users(db: Session) -> Sequence[User]:
+    """Every user with their sites, by role then username."""
+    return db.execute(select(User).options(selectinload(User.sites))
+                      .order_by(User.role, User.username)).scalars().all()
+
+
 def actor_for(user: User, client: str = "") -> Actor:
     """The acting identity of a user."""
     return Actor(
@@ -316,7 +327,8 @@ def change_password(*, db: Session, user: User, current: str, new: str, client: 
         problems.append(FieldProblem("new_password", "is the same as the current one",
                                      "a different password"))
     if problems:
-        raise InvalidInput(problems)
+        # A wrong current password counts towards the lockout, so the refusal keeps it.
+        raise InvalidInput(problems).keeping_changes()
     user.password_hash = hash_password(new)
     user.must_change_password = False
     revoke_all(db=db, user_pk=user.pk)

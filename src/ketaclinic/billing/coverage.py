@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from ketaclinic.audit import service as audit
 from ketaclinic.billing import schemas
 from ketaclinic.billing.models import Coverage, Invoice, PriorAuthorization
+from ketaclinic.db import by_public_id
 from ketaclinic.errors import invalid
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.knowledge import billing as rules
@@ -42,6 +43,11 @@ def add(*, db: Session, patient: Patient, data: schemas.CoverageIn, actor: Actor
     audit.record(db=db, actor=actor, action="create", record_type="Coverage", record_id=row.id,
                  patient_id=patient.id, detail=f"{row.payer} {row.plan}")
     return row
+
+
+def of_patient(db: Session, patient: Patient, coverage_id: object) -> Coverage:
+    """One of the patient's coverages by id (404 otherwise)."""
+    return by_public_id(db, Coverage, coverage_id, "coverage", patient_pk=patient.pk)
 
 
 def authorize(*, db: Session, coverage: Coverage, data: schemas.AuthorizationIn,

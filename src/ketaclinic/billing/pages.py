@@ -5,9 +5,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 
 from ketaclinic import clock
 from ketaclinic.billing import (
@@ -20,18 +20,19 @@ from ketaclinic.billing import (
     service,
     superbill,
 )
-from ketaclinic.billing.models import Payment
+from ketaclinic.billing.models import Invoice, Payment
+from ketaclinic.billing.router import INVOICE, PAYMENT, SESSION
 from ketaclinic.clinics import service as clinics
 from ketaclinic.clinics.service import site_by_code
-from ketaclinic.errors import Conflict, InvalidInput, NotFound, invalid, public_id
+from ketaclinic.errors import Conflict, InvalidInput, invalid
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission
 from ketaclinic.patients import service as patients
-from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling.availability import zone_of
+from ketaclinic.treatments.models import TreatmentSession
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import DB, require
-from ketaclinic.web.forms import messages_of, validate
+from ketaclinic.web.forms import FORM, form_action, form_values, messages_of, validate
 from ketaclinic.web.templating import render
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
@@ -84,13 +85,13 @@ def account_page(request: Request, patient_id: str,
 
 
 @router.post("/patients/{patient_id}/account/payments", response_class=HTMLResponse)
-async def payment_page(request: Request, patient_id: str,
-                       actor: Actor = Depends(require(Permission.BILLING_RECORD)),
-                       db: Session = DB) -> Response:
+def payment_page(request: Request, patient_id: str,
+                 actor: Actor = Depends(require(Permission.BILLING_RECORD)),
+                 db: Session = DB, form: FormData = FORM) -> Response:
     """Record a payment (amount typed in dollars and cents)."""
-    form = await request.form()
-    values = {k: str(v) for k, v in form.items() if k != "csrf_token"}
-    try:
+    values = form_values(form)
+
+    def record() -> None:
         data = validate(schemas.PaymentIn, {
             **{k: v for k, v in values.items() if k != "amount"},
             "amount_cents": _cents(values.get("amount", ""))})
@@ -99,10 +100,10 @@ async def payment_page(request: Request, patient_id: str,
         payments.record(db=db, site=site_by_code(db, data.site, actor), patient=patient,
                         amount_cents=data.amount_cents, method=data.method,
                         reference=data.reference, note=data.note, actor=actor)
-    except (InvalidInput, Conflict) as exc:
-        db.rollback()
-        return _account_page(request, db, actor, patient_id, messages_of(exc), values, exc.status)
-    return RedirectResponse(f"/patients/{patient_id}/account", status_code=303)
+
+    return form_action(db, record, done=f"/patients/{patient_id}/account",
+                       again=lambda errors, status: _account_page(request, db, actor, patient_id,
+                                                                  errors, values, status))
 
 
 def _cents(text: str, field: str = "amount") -> int:
@@ -117,13 +118,13 @@ def _cents(text: str, field: str = "amount") -> int:
 
 
 @router.post("/patients/{patient_id}/account/plans", response_class=HTMLResponse)
-async def plan_page(request: Request, patient_id: str,
-                    actor: Actor = Depends(require(Permission.BILLING_RECORD)),
-                    db: Session = DB) -> Response:
+def plan_page(request: Request, patient_id: str,
+              actor: Actor = Depends(require(Permission.BILLING_RECORD)),
+              db: Session = DB, form: FormData = FORM) -> Response:
     """Set up a payment plan (amount in dollars and cents, equal instalments)."""
-    form = await request.form()
-    values = {k: str(v) for k, v in form.items() if k != "csrf_token"}
-    try:
+    values = form_values(form)
+
+    def record() -> None:
         data = validate(schemas.PlanIn, {
             **{k: v for k, v in values.items() if k != "total"},
             "total_cents": _cents(values.get("total", ""), "total")})
@@ -133,54 +134,48 @@ async def plan_page(request: Request, patient_id: str,
                      total_cents=data.total_cents, instalments=data.instalments,
                      starts_on=data.starts_on, every_days=data.every_days, note=data.note,
                      actor=actor)
-    except (InvalidInput, Conflict) as exc:
-        db.rollback()
-        return _account_page(request, db, actor, patient_id, messages_of(exc), values, exc.status)
-    return RedirectResponse(f"/patients/{patient_id}/account", status_code=303)
+
+    return form_action(db, record, done=f"/patients/{patient_id}/account",
+                       again=lambda errors, status: _account_page(request, db, actor, patient_id,
+                                                                  errors, values, status))
 
 
 @router.post("/patients/{patient_id}/account/coverages", response_class=HTMLResponse)
-async def coverage_page(request: Request, patient_id: str,
-                        actor: Actor = Depends(require(Permission.BILLING_RECORD)),
-                        db: Session = DB) -> Response:
+def coverage_page(request: Request, patient_id: str,
+                  actor: Actor = Depends(require(Permission.BILLING_RECORD)),
+                  db: Session = DB, form: FormData = FORM) -> Response:
     """Record the patient's insurance from the benefits check."""
-    form = await request.form()
-    values = {k: str(v) for k, v in form.items() if k != "csrf_token"}
-    try:
+    values = form_values(form)
+
+    def record() -> None:
         data = validate(schemas.CoverageIn, {
             **{k: v for k, v in values.items() if k != "routes"},
             "routes": [str(r) for r in form.getlist("routes")]})
         patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
                                         purpose="insurance")
         coverage.add(db=db, patient=patient, data=data, actor=actor)
-    except (InvalidInput, Conflict) as exc:
-        db.rollback()
-        return _account_page(request, db, actor, patient_id, messages_of(exc), values, exc.status)
-    return RedirectResponse(f"/patients/{patient_id}/account", status_code=303)
+
+    return form_action(db, record, done=f"/patients/{patient_id}/account",
+                       again=lambda errors, status: _account_page(request, db, actor, patient_id,
+                                                                  errors, values, status))
 
 
 @router.post("/treatment-sessions/{session_id}/charge")
-async def charge_page(request: Request, session_id: str,
-                      actor: Actor = Depends(require(Permission.BILLING_RECORD)),
-                      db: Session = DB) -> Response:
+def charge_page(request: Request, session_id: str,
+                actor: Actor = Depends(require(Permission.BILLING_RECORD)),
+                db: Session = DB, session: TreatmentSession = SESSION) -> Response:
     """Charge a closed session and go back to the patient's account."""
-    session = service.session_at(db, session_id, actor)
-    patient_id = db.execute(select(Patient.id).where(Patient.pk == session.patient_pk)
-                            ).scalar_one()
-    try:
-        charges.charge_session(db=db, session=session, actor=actor)
-    except (InvalidInput, Conflict) as exc:
-        db.rollback()
-        return _account_page(request, db, actor, str(patient_id), messages_of(exc),
-                             status_code=exc.status)
-    return RedirectResponse(f"/patients/{patient_id}/account", status_code=303)
+    patient_id = str(patients.id_of(db, session.patient_pk))
+    return form_action(db, lambda: charges.charge_session(db=db, session=session, actor=actor),
+                       done=f"/patients/{patient_id}/account",
+                       again=lambda errors, status: _account_page(request, db, actor, patient_id,
+                                                                  errors, status_code=status))
 
 
 @router.get("/invoices/{invoice_id}/superbill.pdf")
 def superbill_page(invoice_id: str, actor: Actor = Depends(require(Permission.BILLING_RECORD)),
-                   db: Session = DB) -> Response:
+                   db: Session = DB, invoice: Invoice = INVOICE) -> Response:
     """The superbill PDF for a signed-in user."""
-    invoice = service.invoice_at(db, invoice_id, actor)
     body = superbill.render(db, invoice)
     return Response(body, media_type="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="superbill-{invoice.service_date}.pdf"'})
@@ -188,12 +183,8 @@ def superbill_page(invoice_id: str, actor: Actor = Depends(require(Permission.BI
 
 @router.get("/payments/{payment_id}/receipt.pdf")
 def receipt_page(payment_id: str, actor: Actor = Depends(require(Permission.BILLING_RECORD)),
-                 db: Session = DB) -> Response:
+                 db: Session = DB, found: Payment = PAYMENT) -> Response:
     """A receipt for a payment."""
-    found = db.execute(select(Payment).where(Payment.id == public_id(payment_id, "payment"))
-                       ).scalar_one_or_none()
-    if found is None or found.site_pk not in actor.site_pks:
-        raise NotFound("no such payment")
     body = superbill.receipt(db, found)
     return Response(body, media_type="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="receipt-{found.id}.pdf"'})

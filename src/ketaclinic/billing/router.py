@@ -5,7 +5,6 @@ payments and a patient's account."""
 from fastapi import APIRouter, Depends, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
@@ -19,9 +18,9 @@ from ketaclinic.billing import (
     service,
     superbill,
 )
-from ketaclinic.billing.models import Coverage, PriorAuthorization
+from ketaclinic.billing.models import Coverage, Invoice, PriorAuthorization
 from ketaclinic.clinics.service import site_by_code
-from ketaclinic.errors import NotFound, invalid, public_id
+from ketaclinic.errors import NotFound, invalid
 from ketaclinic.inventory.report_files import to_csv
 from ketaclinic.inventory.report_router import local_range
 from ketaclinic.kernel.actor import Actor
@@ -29,10 +28,15 @@ from ketaclinic.kernel.permissions import Permission
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling.availability import zone_of
-from ketaclinic.web.deps import API_PREFIX, DB, require
+from ketaclinic.treatments.models import TreatmentSession
+from ketaclinic.web.deps import API_PREFIX, DB, found_by, require
 from ketaclinic.wire_types import IsoDate
 
 router = APIRouter(prefix=API_PREFIX, tags=["billing"])
+# The session, invoice or payment a path names, at one of the caller's sites (404 otherwise).
+SESSION = found_by(service.session_at, Permission.BILLING_RECORD, "session_id")
+INVOICE = found_by(service.invoice_at, Permission.BILLING_RECORD, "invoice_id")
+PAYMENT = found_by(service.payment_at, Permission.BILLING_RECORD, "payment_id")
 
 
 @router.post("/billing/prices", status_code=201)
@@ -83,18 +87,16 @@ def make_estimate(data: schemas.EstimateIn,
 @router.post("/treatment-sessions/{session_id}/invoice", response_model=schemas.InvoiceOut,
              status_code=201)
 def charge(session_id: str, actor: Actor = Depends(require(Permission.BILLING_RECORD)),
-           db: Session = DB) -> schemas.InvoiceOut:
+           db: Session = DB, session: TreatmentSession = SESSION) -> schemas.InvoiceOut:
     """Charge a closed treatment session at the day's prices (once)."""
-    invoice = charges.charge_session(db=db, session=service.session_at(db, session_id, actor),
-                                     actor=actor)
+    invoice = charges.charge_session(db=db, session=session, actor=actor)
     return service.invoice_out(db, invoice)
 
 
 @router.get("/invoices/{invoice_id}/superbill.pdf")
 def superbill_pdf(invoice_id: str, actor: Actor = Depends(require(Permission.BILLING_RECORD)),
-                  db: Session = DB) -> Response:
+                  db: Session = DB, invoice: Invoice = INVOICE) -> Response:
     """The superbill of an invoice, for the patient's insurer."""
-    invoice = service.invoice_at(db, invoice_id, actor)
     body = superbill.render(db, invoice)
     return Response(body, media_type="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="superbill-{invoice.service_date}.pdf"'})
@@ -172,11 +174,7 @@ def add_authorization(patient_id: str, coverage_id: str, data: schemas.Authoriza
     """Record a prior authorisation on a coverage."""
     patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
                                     purpose="prior authorisation")
-    cover = db.execute(select(Coverage).where(
-        Coverage.id == public_id(coverage_id, "coverage"),
-        Coverage.patient_pk == patient.pk)).scalar_one_or_none()
-    if cover is None:
-        raise NotFound("no such coverage")
+    cover = coverage.of_patient(db, patient, coverage_id)
     coverage.authorize(db=db, coverage=cover, data=data, actor=actor, patient=patient)
     return _coverage_out(db, cover, dict(coverage.of(db, patient))[cover], patient)
 

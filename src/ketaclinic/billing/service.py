@@ -1,5 +1,6 @@
 """Billing use cases with reach: sites, patients, sessions and invoices of the actor's sites."""
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
@@ -11,7 +12,8 @@ from ketaclinic.billing import charges, coverage, estimate, plans, prices, schem
 from ketaclinic.billing.models import Invoice, Payment, PaymentPlan, SlidingScaleBand
 from ketaclinic.clinics.models import Site
 from ketaclinic.clinics.service import site_by_code
-from ketaclinic.errors import NotFound, invalid, public_id
+from ketaclinic.db import by_public_id
+from ketaclinic.errors import invalid, public_id
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
@@ -61,20 +63,18 @@ def estimate_out(result: estimate.Estimate) -> schemas.EstimateOut:
 
 def session_at(db: Session, session_id: object, actor: Actor) -> TreatmentSession:
     """A treatment session at one of the actor's sites."""
-    found = db.execute(select(TreatmentSession).where(
-        TreatmentSession.id == public_id(session_id, "treatment session"))).scalar_one_or_none()
-    if found is None or found.site_pk not in actor.site_pks:
-        raise NotFound("no such treatment session")
-    return found
+    return by_public_id(db, TreatmentSession, session_id, "treatment session",
+                        site_pks=actor.site_pks)
 
 
 def invoice_at(db: Session, invoice_id: object, actor: Actor) -> Invoice:
     """An invoice of one of the actor's sites."""
-    found = db.execute(select(Invoice).where(Invoice.id == public_id(invoice_id, "invoice"))
-                       ).scalar_one_or_none()
-    if found is None or found.site_pk not in actor.site_pks:
-        raise NotFound("no such invoice")
-    return found
+    return by_public_id(db, Invoice, invoice_id, "invoice", site_pks=actor.site_pks)
+
+
+def payment_at(db: Session, payment_id: object, actor: Actor) -> Payment:
+    """A payment taken at one of the actor's sites."""
+    return by_public_id(db, Payment, payment_id, "payment", site_pks=actor.site_pks)
 
 
 def invoice_out(db: Session, invoice: Invoice) -> schemas.InvoiceOut:
@@ -109,3 +109,25 @@ def account(db: Session, patient: Patient) -> dict[str, Any]:
             "plans": [(plan, plans.states(db, plan, today[plan.site_pk])) for plan in plan_rows],
             "charged_cents": charged, "paid_cents": received,
             "balance_cents": charged - received, "currency": prices.currency()}
+
+
+def invoices_of(db: Session, patient: Patient) -> Sequence[Invoice]:
+    """A patient's invoices, newest visit first."""
+    return db.execute(select(Invoice).where(Invoice.patient_pk == patient.pk)
+                      .order_by(Invoice.service_date.desc())).scalars().all()
+
+
+def payments_of(db: Session, patient: Patient) -> Sequence[Payment]:
+    """A patient's payments, newest first."""
+    return db.execute(select(Payment).where(Payment.patient_pk == patient.pk)
+                      .order_by(Payment.received_at.desc())).scalars().all()
+
+
+def invoice_of_patient(db: Session, patient: Patient, invoice_id: object) -> Invoice:
+    """One of the patient's own invoices (404 otherwise)."""
+    return by_public_id(db, Invoice, invoice_id, "invoice", patient_pk=patient.pk)
+
+
+def payment_of_patient(db: Session, patient: Patient, payment_id: object) -> Payment:
+    """One of the patient's own payments (404 otherwise)."""
+    return by_public_id(db, Payment, payment_id, "payment", patient_pk=patient.pk)

@@ -8,13 +8,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
-from sqlalchemy import func, select
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 
 from ketaclinic import clock
-from ketaclinic.auth.models import User
-from ketaclinic.clinics.models import Chair
 from ketaclinic.courses import service as courses
 from ketaclinic.db import session_factory
 from ketaclinic.errors import Conflict, Forbidden, InvalidInput, invalid
@@ -33,15 +31,9 @@ from ketaclinic.patients.schemas import VitalsIn
 from ketaclinic.treatments import checks, schemas
 from ketaclinic.treatments import service as treatments
 from ketaclinic.treatments.chart import session_svg
-from ketaclinic.treatments.models import (
-    SessionAddendum,
-    SessionAlarm,
-    SessionEvent,
-    SessionReading,
-)
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import DB, require
-from ketaclinic.web.forms import messages_of, parse_form, undo_refused, validate
+from ketaclinic.web.forms import FORM, form_action, parse_form, validate
 from ketaclinic.web.templating import render
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
@@ -54,16 +46,11 @@ def _context(db: Session, actor: Actor, session_id: str) -> dict[str, Any]:
     patient = patients.chart(db=db, patient_id=str(treatments.patient_id_of(db, session)),
                              actor=actor)
     state = treatments.status_of(db=db, session=session)
-    chair = db.execute(select(Chair).where(Chair.pk == session.chair_pk)).scalar_one()
+    chair = treatments.chair_of(db, session)
     course = courses.by_pk(db, session.course_pk)
-    events = db.execute(select(SessionEvent).where(SessionEvent.session_pk == session.pk)
-                        .order_by(SessionEvent.at)).scalars().all()
-    addenda = db.execute(select(SessionAddendum).where(SessionAddendum.session_pk == session.pk)
-                         .order_by(SessionAddendum.pk)).scalars().all()
+    events = treatments.events_of(db, session)
+    addenda = treatments.addenda_of(db, session)
     tz = patients.time_zone_of(patient)
-    prescribers = db.execute(select(User.username).where(User.role == "prescriber",
-                                                         User.active.is_(True))
-                             .order_by(User.username)).scalars().all()
     codes = session_events.event_codes()
     return {
         "session": session, "patient": patient, "chair": chair, "course": course,
@@ -71,7 +58,7 @@ def _context(db: Session, actor: Actor, session_id: str) -> dict[str, Any]:
         "state": state, "events": events, "addenda": addenda, "tz": tz,
         "checks": checks_for(session.route), "failed": checks.failed_checks(session),
         "missing": state["discharge_missing"], "moass": treatments.latest_score(db, session, "moass"),
-        "prescribers": prescribers,
+        "prescribers": treatments.prescribers(db),
         "side_effects": codes.side_effects, "interventions": codes.interventions,
         "chart_svg": session_svg(state["readings"], session, events, tz),
         "observation_ends": observation_ends(session.route, session.dose_end)
@@ -116,14 +103,7 @@ def session_live(
 
 def _version(session_pk: int) -> tuple[Any, ...]:
     with session_factory()() as db:
-        readings = db.execute(select(func.max(SessionReading.pk), func.count()).where(
-            SessionReading.session_pk == session_pk)).one()
-        alarms = db.execute(select(func.max(SessionAlarm.pk), func.count(
-            SessionAlarm.acknowledged_at)).where(SessionAlarm.session_pk == session_pk)).one()
-        events = db.execute(select(func.max(SessionEvent.pk)).where(
-            SessionEvent.session_pk == session_pk)).scalar()
-        db.rollback()
-    return (*readings, *alarms, events)
+        return treatments.change_marker(db, session_pk)
 
 
 @router.get("/treatment-sessions/{session_id}/stream")
@@ -158,39 +138,34 @@ async def session_stream(
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
-async def act(request: Request, db: Session, actor: Actor, session_id: str,
-               action: Callable[[Any], object]) -> Response:
+def act(request: Request, db: Session, actor: Actor, session_id: str, form: FormData,
+        action: Callable[[FormData], object]) -> Response:
     """Run a step posted from the chair-side page: back to the page, or the page again with the
     errors and nothing saved."""
-    form = await request.form()
-    try:
-        action(form)
-    except (InvalidInput, Conflict, Forbidden) as exc:
-        undo_refused(db, exc)
-        return _page(request, db, actor, session_id, messages_of(exc), exc.status)
-    return RedirectResponse(f"/treatment-sessions/{session_id}", status_code=303)
+    return form_action(db, lambda: action(form), done=f"/treatment-sessions/{session_id}",
+                       again=lambda errors, status: _page(request, db, actor, session_id,
+                                                          errors, status),
+                       refusals=(InvalidInput, Conflict, Forbidden))
 
 
 @router.post("/patients/{patient_id}/treatment-sessions")
-async def check_in_page(
+def check_in_page(
     request: Request,
     patient_id: str,
     actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-    db: Session = DB,
-) -> Response:
+    db: Session = DB, form: FormData = FORM) -> Response:
     """Open a session at a chair from the evaluation page."""
     patients.ensure_in_reach(db=db, patient_id=patient_id, actor=actor)
-    form = await request.form()
-    evaluation_id = str(form.get("evaluation_id", ""))
-    try:
-        session = treatments.open_session(db=db, patient_id=patient_id, actor=actor,
-                                          data=parse_form(schemas.SessionIn, form))
-    except (InvalidInput, Conflict) as exc:
-        db.rollback()
-        return render(request, "error.html", status_code=exc.status, title="Cannot check in",
-                      detail=exc.detail,
-                      back=f"/patients/{patient_id}/evaluations/{evaluation_id}")
-    return RedirectResponse(f"/treatment-sessions/{session.id}", status_code=303)
+    back = f"/patients/{patient_id}/evaluations/{form.get('evaluation_id', '')}"
+    return form_action(db, lambda: treatments.open_session(
+        db=db, patient_id=patient_id, actor=actor, data=parse_form(schemas.SessionIn, form)),
+        done=lambda session: f"/treatment-sessions/{session.id}",
+        again=lambda errors, status: _cannot_check_in(request, errors, status, back))
+
+
+def _cannot_check_in(request: Request, errors: list[str], status: int, back: str) -> Response:
+    return render(request, "error.html", status_code=status, title="Cannot check in",
+                  detail="; ".join(errors), back=back)
 
 
 @router.post("/appointments/{appointment_id}/check-in")
@@ -198,19 +173,17 @@ def appointment_check_in_page(request: Request, appointment_id: str,
                               actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
                               db: Session = DB) -> Response:
     """Open the treatment session from a booked appointment, at its chair."""
-    try:
-        session = checkin.open_from_appointment(db=db, appointment_id=appointment_id, actor=actor)
-    except (InvalidInput, Conflict, Forbidden) as exc:
-        undo_refused(db, exc)
-        return render(request, "error.html", status_code=exc.status, title="Cannot check in",
-                      detail=exc.detail, back="/schedule")
-    return RedirectResponse(f"/treatment-sessions/{session.id}", status_code=303)
+    return form_action(db, lambda: checkin.open_from_appointment(
+        db=db, appointment_id=appointment_id, actor=actor),
+        done=lambda session: f"/treatment-sessions/{session.id}",
+        again=lambda errors, status: _cannot_check_in(request, errors, status, "/schedule"),
+        refusals=(InvalidInput, Conflict, Forbidden))
 
 
 @router.post("/treatment-sessions/{session_id}/checks")
-async def checks_page(request: Request, session_id: str,
-                      actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-                      db: Session = DB) -> Response:
+def checks_page(request: Request, session_id: str,
+                actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+                db: Session = DB, form: FormData = FORM) -> Response:
     """Record the check-in confirmations (checked boxes are confirmed)."""
     def run(form: Any) -> object:
         session = treatments.get_session(db=db, session_id=session_id, actor=actor)
@@ -218,45 +191,45 @@ async def checks_page(request: Request, session_id: str,
                      for c in checks_for(session.route) if c.kind == "confirm"}
         return checkin.check_in(db=db, session_id=session_id, confirmations=confirmed,
                                 actor=actor)
-    return await act(request, db, actor, session_id, run)
+    return act(request, db, actor, session_id, form, run)
 
 
 @router.post("/treatment-sessions/{session_id}/checks/override")
-async def checks_override_page(request: Request, session_id: str,
-                               actor: Actor = Depends(require(Permission.CLINICAL_SIGN)),
-                               db: Session = DB) -> Response:
+def checks_override_page(request: Request, session_id: str,
+                         actor: Actor = Depends(require(Permission.CLINICAL_SIGN)),
+                         db: Session = DB, form: FormData = FORM) -> Response:
     """A prescriber overrides failed checks with a reason."""
-    return await act(request, db, actor, session_id, lambda form: treatments.override_checks(
+    return act(request, db, actor, session_id, form, lambda form: treatments.override_checks(
         db=db, session_id=session_id, actor=actor,
         reason=parse_form(schemas.ReasonIn, form).reason))
 
 
 @router.post("/treatment-sessions/{session_id}/pre-dose/override")
-async def pre_dose_override_page(request: Request, session_id: str,
-                                 actor: Actor = Depends(require(Permission.CLINICAL_SIGN)),
-                                 db: Session = DB) -> Response:
+def pre_dose_override_page(request: Request, session_id: str,
+                           actor: Actor = Depends(require(Permission.CLINICAL_SIGN)),
+                           db: Session = DB, form: FormData = FORM) -> Response:
     """A prescriber lets dosing go ahead despite the baseline BP, with a reason."""
-    return await act(request, db, actor, session_id, lambda form: treatments.override_pre_dose(
+    return act(request, db, actor, session_id, form, lambda form: treatments.override_pre_dose(
         db=db, session_id=session_id, actor=actor,
         reason=parse_form(schemas.ReasonIn, form).reason))
 
 
 @router.post("/treatment-sessions/{session_id}/vitals")
-async def vitals_page(request: Request, session_id: str,
-                      actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-                      db: Session = DB) -> Response:
+def vitals_page(request: Request, session_id: str,
+                actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+                db: Session = DB, form: FormData = FORM) -> Response:
     """Vital signs typed at the chair."""
     def run(form: Any) -> object:
         reading = parse_form(schemas.ReadingIn, form)
         return treatments.add_readings(db=db, session_id=session_id, actor=actor,
                                        data=schemas.ReadingsIn(readings=[reading]))
-    return await act(request, db, actor, session_id, run)
+    return act(request, db, actor, session_id, form, run)
 
 
 @router.post("/treatment-sessions/{session_id}/weight")
-async def weight_page(request: Request, session_id: str,
-                      actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-                      db: Session = DB) -> Response:
+def weight_page(request: Request, session_id: str,
+                actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+                db: Session = DB, form: FormData = FORM) -> Response:
     """Today's weight, weighed at check-in, onto the patient's chart (the dose is by weight)."""
     def run(form: Any) -> object:
         session = treatments.get_session(db=db, session_id=session_id, actor=actor)
@@ -264,7 +237,7 @@ async def weight_page(request: Request, session_id: str,
         return patients.add_entry(db=db, patient_id=str(treatments.patient_id_of(db, session)),
                                   kind="vitals", actor=actor,
                                   data=VitalsIn(weight_kg=weight.weight_kg))
-    return await act(request, db, actor, session_id, run)
+    return act(request, db, actor, session_id, form, run)
 
 
 def _latest_clock_time(db: Session, actor: Actor, session_id: str, field: str, value: str) -> str | None:
@@ -288,9 +261,9 @@ def _latest_clock_time(db: Session, actor: Actor, session_id: str, field: str, v
 
 
 @router.post("/treatment-sessions/{session_id}/dose/start")
-async def dose_start_page(request: Request, session_id: str,
-                          actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-                          db: Session = DB) -> Response:
+def dose_start_page(request: Request, session_id: str,
+                    actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+                    db: Session = DB, form: FormData = FORM) -> Response:
     """Record the dose given (at the time typed, or now)."""
     def run(form: Any) -> object:
         values: dict[str, object] = {
@@ -308,36 +281,36 @@ async def dose_start_page(request: Request, session_id: str,
             values.setdefault("started_at", min(d for d in devices if d))
         data = validate(schemas.DoseStartIn, values)
         return dose.give_dose(db=db, session_id=session_id, actor=actor, data=data)
-    return await act(request, db, actor, session_id, run)
+    return act(request, db, actor, session_id, form, run)
 
 
 @router.post("/treatment-sessions/{session_id}/dose/end")
-async def dose_end_page(request: Request, session_id: str,
-                        actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-                        db: Session = DB) -> Response:
+def dose_end_page(request: Request, session_id: str,
+                  actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+                  db: Session = DB, form: FormData = FORM) -> Response:
     """Record that dosing ended (at the time typed, or now)."""
     def run(form: Any) -> object:
         ended = _latest_clock_time(db, actor, session_id, "ended_time", str(form.get("ended_time", "")))
         return treatments.end_dose(db=db, session_id=session_id, actor=actor,
                                    data=validate(schemas.DoseEndIn, {"ended_at": ended}))
-    return await act(request, db, actor, session_id, run)
+    return act(request, db, actor, session_id, form, run)
 
 
 @router.post("/treatment-sessions/{session_id}/events")
-async def events_page(request: Request, session_id: str,
-                      actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-                      db: Session = DB) -> Response:
+def events_page(request: Request, session_id: str,
+                actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+                db: Session = DB, form: FormData = FORM) -> Response:
     """Record a score, a side effect or an intervention."""
-    return await act(request, db, actor, session_id, lambda form: treatments.add_event(
+    return act(request, db, actor, session_id, form, lambda form: treatments.add_event(
         db=db, session_id=session_id, actor=actor, data=parse_form(schemas.EventIn, form)))
 
 
 @router.post("/treatment-sessions/{session_id}/alarms/{alarm_id}/acknowledge")
-async def acknowledge_page(request: Request, session_id: str, alarm_id: str,
-                           actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-                           db: Session = DB) -> Response:
+def acknowledge_page(request: Request, session_id: str, alarm_id: str,
+                     actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+                     db: Session = DB, form: FormData = FORM) -> Response:
     """Acknowledge an alarm with what was done."""
-    return await act(request, db, actor, session_id, lambda form: treatments.acknowledge_alarm(
+    return act(request, db, actor, session_id, form, lambda form: treatments.acknowledge_alarm(
         db=db, session_id=session_id, alarm_id=alarm_id, actor=actor,
         note=parse_form(schemas.AcknowledgeIn, form).note))
 
@@ -348,39 +321,39 @@ def _discharge_in(form: Any) -> schemas.DischargeIn:
 
 
 @router.post("/treatment-sessions/{session_id}/discharge")
-async def discharge_page(request: Request, session_id: str,
-                         actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-                         db: Session = DB) -> Response:
+def discharge_page(request: Request, session_id: str,
+                   actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+                   db: Session = DB, form: FormData = FORM) -> Response:
     """Discharge when every criterion is met."""
-    return await act(request, db, actor, session_id, lambda form: discharge.discharge(
+    return act(request, db, actor, session_id, form, lambda form: discharge.discharge(
         db=db, session_id=session_id, actor=actor, data=_discharge_in(form)))
 
 
 @router.post("/treatment-sessions/{session_id}/discharge/override")
-async def discharge_override_page(request: Request, session_id: str,
-                                  actor: Actor = Depends(require(Permission.CLINICAL_SIGN)),
-                                  db: Session = DB) -> Response:
+def discharge_override_page(request: Request, session_id: str,
+                            actor: Actor = Depends(require(Permission.CLINICAL_SIGN)),
+                            db: Session = DB, form: FormData = FORM) -> Response:
     """A prescriber discharges despite unmet criteria, with a reason."""
-    return await act(request, db, actor, session_id, lambda form: discharge.discharge(
+    return act(request, db, actor, session_id, form, lambda form: discharge.discharge(
         db=db, session_id=session_id, actor=actor, data=_discharge_in(form),
         override_reason=validate(schemas.ReasonIn, {"reason": str(form.get("reason", ""))}).reason))
 
 
 @router.post("/treatment-sessions/{session_id}/attach-unmatched")
-async def attach_page(request: Request, session_id: str,
-                      actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-                      db: Session = DB) -> Response:
+def attach_page(request: Request, session_id: str,
+                actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+                db: Session = DB, form: FormData = FORM) -> Response:
     """Attach the chair's unmatched monitor readings to this session."""
-    return await act(request, db, actor, session_id, lambda form: treatments.attach_unmatched(
+    return act(request, db, actor, session_id, form, lambda form: treatments.attach_unmatched(
         db=db, session_id=session_id, actor=actor))
 
 
 @router.post("/treatment-sessions/{session_id}/addenda")
-async def addendum_page(request: Request, session_id: str,
-                        actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-                        db: Session = DB) -> Response:
+def addendum_page(request: Request, session_id: str,
+                  actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+                  db: Session = DB, form: FormData = FORM) -> Response:
     """Add a correction to the closed record."""
-    return await act(request, db, actor, session_id, lambda form: treatments.add_addendum(
+    return act(request, db, actor, session_id, form, lambda form: treatments.add_addendum(
         db=db, session_id=session_id, actor=actor, text=parse_form(schemas.AddendumIn, form).text))
 
 
@@ -396,16 +369,16 @@ def _movement(kind: str, db: Session, actor: Actor, session_id: str) -> Callable
 
 
 @router.post("/treatment-sessions/{session_id}/stock/draw")
-async def draw_page(request: Request, session_id: str,
-                    actor: Actor = Depends(require(Permission.INVENTORY_USE)),
-                    db: Session = DB) -> Response:
+def draw_page(request: Request, session_id: str,
+              actor: Actor = Depends(require(Permission.INVENTORY_USE)),
+              db: Session = DB, form: FormData = FORM) -> Response:
     """Draw from a container in the cabinet for this session."""
-    return await act(request, db, actor, session_id, _movement("draw", db, actor, session_id))
+    return act(request, db, actor, session_id, form, _movement("draw", db, actor, session_id))
 
 
 @router.post("/treatment-sessions/{session_id}/stock/waste")
-async def waste_page(request: Request, session_id: str,
-                     actor: Actor = Depends(require(Permission.INVENTORY_USE)),
-                     db: Session = DB) -> Response:
+def waste_page(request: Request, session_id: str,
+               actor: Actor = Depends(require(Permission.INVENTORY_USE)),
+               db: Session = DB, form: FormData = FORM) -> Response:
     """Waste what is left of a draw; the witness types their own credentials."""
-    return await act(request, db, actor, session_id, _movement("waste", db, actor, session_id))
+    return act(request, db, actor, session_id, form, _movement("waste", db, actor, session_id))

@@ -2,18 +2,15 @@
 
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ketaclinic.clinics.models import Site
-from ketaclinic.errors import NotFound
+from ketaclinic.clinics import service as clinics
 from ketaclinic.flows import checkin, dose
 from ketaclinic.flows import discharge as closing
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission
 from ketaclinic.treatments import rems, schemas
 from ketaclinic.treatments import service as treatments
-from ketaclinic.treatments.models import RemsFiling
 from ketaclinic.treatments.rems_pdf import render_pdf
 from ketaclinic.web.deps import DB, require
 
@@ -249,8 +246,7 @@ def rems_pdf(
 ) -> Response:
     """The form as a PDF (as filed, once filed)."""
     session = treatments.get_session(db=db, session_id=session_id, actor=actor)
-    filing = db.execute(select(RemsFiling).where(RemsFiling.session_pk == session.pk)
-                        ).scalar_one_or_none()
+    filing = rems.filing_of(db, session)
     minutes = filing.form.get("minutes_until_ready_to_leave") if filing else None
     form = rems.form_for(db=db, session_id=session_id, actor=actor, ready_to_leave_min=minutes)
     body = render_pdf(form, filed_by=filing.created_by if filing else "",
@@ -266,9 +262,7 @@ def rems_due(
     db: Session = DB,
 ) -> list[dict[str, object]]:
     """Esketamine sessions at one of your sites whose REMS form is not filed yet."""
-    site = db.execute(select(Site).where(Site.code == site_code)).scalar_one_or_none()
-    if site is None or site.pk not in actor.site_pks:
-        raise NotFound(f"no site {site_code!r} among yours")
+    site = clinics.site_in_reach(db, site_code, actor)
     return [{"session_id": str(d["session"].id), "due_by": d["due_by"].isoformat(),
              "overdue": d["overdue"]} for d in rems.due_at_site(db=db, site_pk=site.pk)]
 

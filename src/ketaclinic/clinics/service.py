@@ -2,6 +2,7 @@
 
 import re
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
@@ -9,7 +10,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from ketaclinic.audit import service as audit
 from ketaclinic.clinics.models import Chair, Network, Site
-from ketaclinic.errors import Conflict, FieldProblem, InvalidInput
+from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from ketaclinic.kernel.actor import Actor
 
 SITE_CODE = re.compile(r"^[A-Z0-9]{1,8}$")
@@ -103,3 +104,39 @@ def site_by_code(db: Session, code: str, actor: Actor) -> Site:
         raise InvalidInput([FieldProblem("site", f"{code!r} is not one of your sites",
                                          ", ".join(codes))])
     return site
+
+
+def site_in_reach(db: Session, code: str, actor: Actor) -> Site:
+    """One of the actor's sites by its code (404 for another site or none)."""
+    site = site_by_exact_code(db, code)
+    if site is None or site.pk not in actor.site_pks:
+        raise NotFound(f"no site {code!r} among yours")
+    return site
+
+
+def active_chairs(db: Session, site_pks: AbstractSet[int]) -> Sequence[Chair]:
+    """The chairs in use at some sites, by name."""
+    return db.execute(select(Chair).where(Chair.site_pk.in_(site_pks), Chair.active.is_(True))
+                      .order_by(Chair.name)).scalars().all()
+
+
+def chosen_site_code(db: Session, actor: Actor, site: str, who: str) -> str:
+    """The site a write names, or the actor's only site; refused when it is not theirs or they
+    work at several and named none (`who` names whose registration it is, for the message)."""
+    codes = sorted(s.code for s in sites_of(db=db, actor=actor))
+    chosen = site or (codes[0] if len(codes) == 1 else "")
+    if chosen not in codes:
+        raise InvalidInput([FieldProblem(
+            "site", f"{site!r} is not one of your sites" if site else
+            f"you work at several sites: say which {who} registered at", ", ".join(codes))])
+    return chosen
+
+
+def site_by_exact_code(db: Session, code: str) -> Site | None:
+    """A site by its code exactly as written, if there is one."""
+    return db.execute(select(Site).where(Site.code == code)).scalar_one_or_none()
+
+
+def site_by_pk(db: Session, site_pk: int) -> Site:
+    """A site by its key."""
+    return db.execute(select(Site).where(Site.pk == site_pk)).scalar_one()

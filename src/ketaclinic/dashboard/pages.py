@@ -7,7 +7,6 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
@@ -16,6 +15,7 @@ from ketaclinic.auth import service as auth
 from ketaclinic.billing import prices, superbill
 from ketaclinic.clinics import service as clinics
 from ketaclinic.dashboard import today
+from ketaclinic.db import reachable
 from ketaclinic.inventory import discrepancies
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import LANDING_PAGES, Permission, Role, allows
@@ -53,7 +53,7 @@ def favicon() -> Response:
 @router.get("/healthz")
 def health(db: Session = DB) -> Response:
     """Liveness and database reachability, for load balancers."""
-    db.execute(text("SELECT 1"))
+    reachable(db)
     return JSONResponse({"status": "ok"})
 
 

@@ -6,24 +6,21 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 
 from ketaclinic import clock
-from ketaclinic.audit import service as audit
-from ketaclinic.billing import estimate as estimates
 from ketaclinic.billing.superbill import money
-from ketaclinic.clinics.models import Network, Site
-from ketaclinic.decision.models import Enquiry
-from ketaclinic.errors import DomainError, FieldProblem, InvalidInput
+from ketaclinic.decision import service as decision
+from ketaclinic.errors import FieldProblem, InvalidInput
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission
 from ketaclinic.knowledge import crisis, decision_aid, dosing, self_check
 from ketaclinic.knowledge.courses import plan
 from ketaclinic.knowledge.vital_limits import plausible_ranges
-from ketaclinic.patients.models import Patient
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import DB, require
+from ketaclinic.web.forms import FORM
 from ketaclinic.web.templating import render
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
@@ -89,13 +86,6 @@ def answers_from(form: Any) -> self_check.Answers:
         suicidal_thoughts=form.get("suicidal_thoughts") == "yes")
 
 
-def _crisis(db: Session) -> list[str]:
-    """The network's crisis contacts, or the national ones when it has set none."""
-    network = db.execute(select(Network).order_by(Network.pk).limit(1)).scalar_one_or_none()
-    return list(network.crisis_contacts or []) if network and network.crisis_contacts \
-        else crisis.fallback_contacts()
-
-
 def _form(request: Request, db: Session, errors: list[str] | None = None,
           values: dict[str, Any] | None = None, status_code: int = 200) -> Response:
     values = values or {}
@@ -107,7 +97,7 @@ def _form(request: Request, db: Session, errors: list[str] | None = None,
                   concerns=self_check.choices("concern"), tried=self_check.choices("tried"),
                   medicines=sorted(d for d, _ in self_check.medications().values()),
                   rows=range(1, MEDICINE_ROWS + 1),
-                  disclaimer=self_check.disclaimer(), crisis=_crisis(db),
+                  disclaimer=self_check.disclaimer(), crisis=decision.crisis_contacts(db),
                   at_risk=at_risk, act_now=crisis.act_now())
 
 
@@ -115,12 +105,6 @@ def _form(request: Request, db: Session, errors: list[str] | None = None,
 def check_form(request: Request, db: Session = DB) -> Response:
     """The self-check form."""
     return _form(request, db)
-
-
-def _network_zone(db: Session) -> str:
-    """The zone a visitor's dates are read in: the network's first site's."""
-    return db.execute(select(Site.time_zone).order_by(Site.code).limit(1)).scalar_one_or_none() \
-        or "UTC"
 
 
 def _cost(db: Session, answers: self_check.Answers) -> dict[str, Any] | None:
@@ -131,22 +115,13 @@ def _cost(db: Session, answers: self_check.Answers) -> dict[str, Any] | None:
     sessions = len(plan(route=answers.route, start=clock.today("UTC")).sessions)
     dose_mg = dosing.calculate(route="esketamine").dose_mg if answers.route == "esketamine" \
         else None
-    sites = db.execute(select(Site).order_by(Site.code)).scalars().all()
-    for site in sites:
-        try:
-            result = estimates.estimate(db=db, site=site, route=answers.route, sessions=sessions,
-                                        on=clock.today(site.time_zone), weight_kg=answers.weight_kg,
-                                        dose_mg=dose_mg)
-        except DomainError:
-            continue
-        return {"site": site, "estimate": result}
-    return None
+    return decision.visitor_cost(db, route=answers.route, sessions=sessions,
+                                 weight_kg=answers.weight_kg, dose_mg=dose_mg)
 
 
 @router.post("/check", response_class=HTMLResponse)
-async def check_result(request: Request, db: Session = DB) -> Response:
+def check_result(request: Request, db: Session = DB, form: FormData = FORM) -> Response:
     """The outcome of the self-check; nothing is stored."""
-    form = await request.form()
     values: dict[str, Any] = {k: str(v) for k, v in form.items() if k != "csrf_token"}
     values["conditions"] = [str(v) for v in form.getlist("conditions")]
     values["tried"] = [str(v) for v in form.getlist("tried")]
@@ -154,17 +129,16 @@ async def check_result(request: Request, db: Session = DB) -> Response:
         answers = answers_from(form)
     except InvalidInput as exc:
         return _form(request, db, [p.text() for p in exc.problems], values, 422)
-    result = self_check.check(answers, clock.today(_network_zone(db)))
+    result = self_check.check(answers, clock.today(decision.network_zone(db)))
     cost = _cost(db, answers) if result.outcome != "not-eligible" else None
-    db.rollback()  # the visitor's answers are never written anywhere
     concern = self_check.label_of("concern", str(form.get("concern", "")))
     tried = [t.label for t in self_check.choices("tried") if t.key in values["tried"]]
     return render(request, "decision/result.html", result=result, answers=answers,
                   concern=concern, tried=tried,
-                  crisis=_crisis(db) if result.crisis else [], cost=cost, money=money,
+                  crisis=decision.crisis_contacts(db) if result.crisis else [], cost=cost, money=money,
                   act_now=crisis.act_now(),
                   preparation=decision_aid.preparation(answers.route),
-                  sites=db.execute(select(Site).order_by(Site.code)).scalars().all(),
+                  sites=decision.public_sites(db),
                   disclaimer=self_check.disclaimer())
 
 
@@ -187,9 +161,8 @@ def prepare(request: Request, route: str = "iv") -> Response:
 
 
 @router.post("/check/enquiry", response_class=HTMLResponse)
-async def enquiry(request: Request, db: Session = DB) -> Response:
+def enquiry(request: Request, db: Session = DB, form: FormData = FORM) -> Response:
     """Send a message to the clinic (the result only when the visitor ticks to include it)."""
-    form = await request.form()
     name = str(form.get("name", "")).strip()
     contact = str(form.get("contact", "")).strip()
     problems = []
@@ -205,12 +178,9 @@ async def enquiry(request: Request, db: Session = DB) -> Response:
     if form.get("include_result") == "yes":
         included = {"outcome": str(form.get("outcome", ""))[:40],
                     "reasons": [str(r)[:300] for r in form.getlist("reason")][:20]}
-    # The enquiry belongs to the clinic the visitor chose (else the network's first).
-    sites = db.execute(select(Site).order_by(Site.code)).scalars().all()
-    site = next((s for s in sites if s.code == str(form.get("site", ""))), sites[0] if sites else None)
-    db.add(Enquiry(name=name, contact=contact, message=str(form.get("message", ""))[:4000],
-                   self_check=included, received_at=clock.now(), created_by="public",
-                   site_pk=site.pk if site else None))
+    decision.record_enquiry(db, name=name, contact=contact,
+                            message=str(form.get("message", ""))[:4000], self_check=included,
+                            site_code=str(form.get("site", "")))
     return render(request, "decision/enquiry_sent.html", errors=[], values={}, reasons=[])
 
 
@@ -219,16 +189,5 @@ def inbox(request: Request, actor: Actor = Depends(require(Permission.ENQUIRIES_
           db: Session = DB) -> Response:
     """Enquiries and patients' messages to the caller's sites, newest first; reading a
     patient's message is audited on that patient's record."""
-    rows = db.execute(select(Enquiry, Site).join(Site, Site.pk == Enquiry.site_pk)
-                      .where(Enquiry.site_pk.in_(actor.site_pks))
-                      .order_by(Enquiry.received_at.desc()).limit(200)).all()
-    patient_ids = dict(db.execute(select(Patient.pk, Patient.id).where(Patient.pk.in_(
-        [e.patient_pk for e, _ in rows if e.patient_pk is not None]))).all())
-    for enquiry, _ in rows:
-        if enquiry.patient_pk is not None:
-            audit.record(db=db, actor=actor, action="read", record_type="Enquiry",
-                         record_id=enquiry.id, patient_id=patient_ids[enquiry.patient_pk],
-                         detail="message in the enquiries inbox")
-    audit.record(db=db, actor=actor, action="read", record_type="Enquiry", record_id="inbox",
-                 detail=f"{len(rows)} enquiries at {len(actor.site_pks)} sites")
+    rows = decision.inbox(db, actor)
     return render(request, "decision/inbox.html", rows=rows)

@@ -3,13 +3,13 @@
 from datetime import date, timedelta
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 
-from ketaclinic.clinics.models import Chair
+from ketaclinic.clinics import service as clinics
 from ketaclinic.courses import service as courses
-from ketaclinic.errors import Conflict, InvalidInput
+from ketaclinic.errors import InvalidInput
 from ketaclinic.evaluations import schemas
 from ketaclinic.evaluations import service as evaluations
 from ketaclinic.evaluations.models import Evaluation
@@ -22,7 +22,7 @@ from ketaclinic.patients import service as patients
 from ketaclinic.patients.record import screening_record
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import DB, require
-from ketaclinic.web.forms import parse_form, validate
+from ketaclinic.web.forms import FORM, form_action, form_values, parse_form, validate
 from ketaclinic.web.templating import render
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
@@ -55,39 +55,31 @@ def evaluation_list(
 
 
 @router.post("/patients/{patient_id}/evaluations")
-async def evaluation_create(
+def evaluation_create(
     request: Request,
     patient_id: str,
     actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-    db: Session = DB,
-) -> Response:
+    db: Session = DB, form: FormData = FORM) -> Response:
     """Screen the chart now and open the result."""
-    form = await request.form()
-    try:
-        evaluation = evaluations.evaluate(db=db, patient_id=patient_id,
-                                          data=parse_form(schemas.EvaluationIn, form), actor=actor)
-    except InvalidInput as exc:
-        db.rollback()
-        return _list_page(request, db, actor, patient_id, [p.text() for p in exc.problems], 422)
-    return RedirectResponse(f"/patients/{patient_id}/evaluations/{evaluation.id}", status_code=303)
+    return form_action(db, lambda: evaluations.evaluate(
+        db=db, patient_id=patient_id, data=parse_form(schemas.EvaluationIn, form), actor=actor),
+        done=lambda evaluation: f"/patients/{patient_id}/evaluations/{evaluation.id}",
+        again=lambda errors, status: _list_page(request, db, actor, patient_id, errors, status),
+        refusals=(InvalidInput,))
 
 
 @router.post("/patients/{patient_id}/consents")
-async def consent_create(
+def consent_create(
     request: Request,
     patient_id: str,
     actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-    db: Session = DB,
-) -> Response:
+    db: Session = DB, form: FormData = FORM) -> Response:
     """Record the patient's consent to the current consent text."""
-    form = await request.form()
-    try:
-        evaluations.record_consent(db=db, patient_id=patient_id,
-                                   data=parse_form(schemas.ConsentIn, form), actor=actor)
-    except InvalidInput as exc:
-        db.rollback()
-        return _list_page(request, db, actor, patient_id, [p.text() for p in exc.problems], 422)
-    return RedirectResponse(f"/patients/{patient_id}/evaluations", status_code=303)
+    return form_action(db, lambda: evaluations.record_consent(
+        db=db, patient_id=patient_id, data=parse_form(schemas.ConsentIn, form), actor=actor),
+        done=f"/patients/{patient_id}/evaluations",
+        again=lambda errors, status: _list_page(request, db, actor, patient_id, errors, status),
+        refusals=(InvalidInput,))
 
 
 def _dose_preview(evaluation: Evaluation, latest_weight: float | None,
@@ -125,9 +117,7 @@ def _detail_page(request: Request, db: Session, actor: Actor, patient_id: str,
     except (ValueError, course_rules.PlanError) as exc:
         plan, plan_error = None, str(exc)
     grouped = {s: evaluations.findings_of(evaluation, s) for s in SEVERITIES}
-    chairs = db.execute(select(Chair).where(Chair.site_pk.in_(patient.site_pks & actor.site_pks),
-                                            Chair.active.is_(True)).order_by(Chair.name)
-                        ).scalars().all()
+    chairs = clinics.active_chairs(db, patient.site_pks & actor.site_pks)
     course = courses.of_evaluation(db, evaluation.pk)
     return render(request, "evaluations/detail.html", status_code=status_code, patient=patient,
                   evaluation=evaluation, course=course, signed_plan=courses.plan_data(course),
@@ -159,33 +149,23 @@ def evaluation_detail(
 
 
 @router.post("/patients/{patient_id}/evaluations/{evaluation_id}/sign")
-async def evaluation_sign(
+def evaluation_sign(
     request: Request,
     patient_id: str,
     evaluation_id: str,
     actor: Actor = Depends(require(Permission.CLINICAL_SIGN)),
-    db: Session = DB,
-) -> Response:
+    db: Session = DB, form: FormData = FORM) -> Response:
     """Sign the decision; problems are shown on the same page and nothing is stored."""
-    form = await request.form()
-    values = {k: str(v) for k, v in form.items() if k != "csrf_token"}
+    values = form_values(form)
     reasons = {k.removeprefix(REASON_PREFIX): v for k, v in values.items()
                if k.startswith(REASON_PREFIX)}
     plain = {k: v for k, v in values.items() if not k.startswith(REASON_PREFIX) and v.strip()}
-    try:
-        data = validate(schemas.SignIn, {**plain, "caution_reasons": reasons})
-        evaluations.sign(db=db, patient_id=patient_id, evaluation_id=evaluation_id, data=data,
-                         actor=actor)
-    except InvalidInput as exc:
-        db.rollback()
-        return _detail_page(request, db, actor, patient_id, evaluation_id,
-                            [p.text() for p in exc.problems], values, 422)
-    except Conflict as exc:
-        db.rollback()
-        return _detail_page(request, db, actor, patient_id, evaluation_id, [exc.detail], values,
-                            409)
-    return RedirectResponse(f"/patients/{patient_id}/evaluations/{evaluation_id}",
-                            status_code=303)
+    return form_action(db, lambda: evaluations.sign(
+        db=db, patient_id=patient_id, evaluation_id=evaluation_id, actor=actor,
+        data=validate(schemas.SignIn, {**plain, "caution_reasons": reasons})),
+        done=f"/patients/{patient_id}/evaluations/{evaluation_id}",
+        again=lambda errors, status: _detail_page(request, db, actor, patient_id, evaluation_id,
+                                                  errors, values, status))
 
 
 def _rules_page(request: Request, db: Session, actor: Actor, errors: list[str] | None = None,
@@ -207,16 +187,12 @@ def rules_page(
 
 
 @router.post("/rules")
-async def rules_override(
+def rules_override(
     request: Request,
     actor: Actor = Depends(require(Permission.RULES_MANAGE)),
-    db: Session = DB,
-) -> Response:
+    db: Session = DB, form: FormData = FORM) -> Response:
     """Set or clear the clinic's value for a parameter, with the reason."""
-    form = await request.form()
-    try:
-        evaluations.set_override(db=db, data=parse_form(schemas.OverrideIn, form), actor=actor)
-    except InvalidInput as exc:
-        db.rollback()
-        return _rules_page(request, db, actor, [p.text() for p in exc.problems], 422)
-    return RedirectResponse("/rules", status_code=303)
+    return form_action(db, lambda: evaluations.set_override(
+        db=db, data=parse_form(schemas.OverrideIn, form), actor=actor),
+        done="/rules", again=lambda errors, status: _rules_page(request, db, actor, errors, status),
+        refusals=(InvalidInput,))

@@ -22,7 +22,7 @@ from ketaclinic.knowledge import dosing
 from ketaclinic.knowledge.ruleset import RuleSet, default_ruleset
 from ketaclinic.knowledge.screening import ROUTES, latest_within, screen
 from ketaclinic.patients import service as patients
-from ketaclinic.patients.models import ENTERED_IN_ERROR
+from ketaclinic.patients.models import ENTERED_IN_ERROR, Patient
 from ketaclinic.patients.record import screening_record
 
 MIN_REASON = 3
@@ -233,3 +233,9 @@ def consents_for(*, db: Session, patient_id: str, actor: Actor) -> Sequence[Cons
 def has_consent(consents: Sequence[Consent]) -> bool:
     """Whether any consent on record still stands."""
     return any(c.status != ENTERED_IN_ERROR for c in consents)
+
+
+def consents_of(db: Session, patient: Patient) -> Sequence[Consent]:
+    """A patient's consents, newest first (for the patient's own portal)."""
+    return db.execute(select(Consent).where(Consent.patient_pk == patient.pk)
+                      .order_by(Consent.given_on.desc())).scalars().all()

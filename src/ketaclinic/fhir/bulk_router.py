@@ -2,10 +2,9 @@
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ketaclinic.clinics.models import Site
+from ketaclinic.clinics import service as clinics
 from ketaclinic.errors import NotFound, invalid
 from ketaclinic.fhir import bulk
 from ketaclinic.fhir.search import parse_date
@@ -55,7 +54,7 @@ def group_export(request: Request, group_id: str, background: BackgroundTasks,
                  actor: Actor = Depends(require(Permission.CLINICAL_READ)),
                  db: Session = DB) -> Response:
     """The patients of one site (a Group is a site, by its code)."""
-    site = db.execute(select(Site).where(Site.code == group_id)).scalar_one_or_none()
+    site = clinics.site_by_exact_code(db, group_id)
     if site is None or (site.pk not in actor.site_pks and not actor.is_patient):
         raise NotFound(f"Group/{group_id} is not known (a Group is a site code)")
     return _kick_off(request, background, db, actor, [site.pk])

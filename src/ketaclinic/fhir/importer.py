@@ -20,7 +20,7 @@ from ketaclinic import clock
 from ketaclinic.audit import service as audit
 from ketaclinic.errors import FieldProblem, Forbidden, InvalidInput, invalid
 from ketaclinic.fhir.bundle import BundleError, validate_r4
-from ketaclinic.fhir.mapping import VITAL_SERIES
+from ketaclinic.fhir.mapping import VITAL_SERIES, vital_observations
 from ketaclinic.fhir.models import ImportedResource
 from ketaclinic.fhir.record import (
     NOT_A_READING,
@@ -143,7 +143,7 @@ class _Importer:
     def _location(self, record_type: str, record_pk: int | None) -> str:
         fhir_type = {"Patient": "Patient", "Condition": "Condition", "Medication":
                      "MedicationStatement", "Allergy": "AllergyIntolerance",
-                     }.get(record_type, "")
+                     "VitalSigns": "Observation"}.get(record_type, "")
         ident = self.locations.get((record_type, record_pk), "")
         return f"{fhir_type}/{ident}" if fhir_type and ident else ""
 
@@ -230,7 +230,9 @@ class _Importer:
             return
         self.db.add(record)
         self.db.flush()
-        self.locations[(type(record).__name__, record.pk)] = str(record.id)
+        self.locations[(type(record).__name__, record.pk)] = (
+            vital_observations(record, "")[0]["id"] if isinstance(record, VitalSigns)
+            else str(record.id))
         self._remember(entry, type(record).__name__, record.pk, patient, "created")
 
     def _condition(self, r: dict[str, Any], patient: Patient) -> tuple[Any, str]:

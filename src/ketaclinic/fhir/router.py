@@ -7,11 +7,10 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic import __version__, clock
-from ketaclinic.clinics.models import Site
+from ketaclinic.clinics import service as clinics
 from ketaclinic.errors import NotFound, invalid
 from ketaclinic.fhir import importer, mapping, questionnaires, store, updates
 from ketaclinic.fhir import measures as measure_map
@@ -20,7 +19,6 @@ from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission
 from ketaclinic.measures import service as measures
 from ketaclinic.patients import service as patients
-from ketaclinic.patients.models import Patient
 from ketaclinic.patients.schemas import PatientUpdate
 from ketaclinic.web.deps import DB, require
 from ketaclinic.web.forms import validate
@@ -136,7 +134,7 @@ def _check_known(resource_type: str, params: dict[str, list[str]]) -> None:
 
 def _search_patients(db: Session, actor: Actor, params: dict[str, list[str]]) -> list[Any]:
     if actor.is_patient:
-        own = patients.open_patient(db=db, patient_id=str(_own_id(db, actor)), actor=actor,
+        own = patients.open_patient(db=db, patient_id=str(patients.own_id(db, actor)), actor=actor,
                                     purpose="FHIR search")
         found = [own]
     else:
@@ -148,10 +146,6 @@ def _search_patients(db: Session, actor: Actor, params: dict[str, list[str]]) ->
     kept = [r for r in resources if all(
         n in " ".join([r["name"][0]["family"], *r["name"][0]["given"]]).casefold() for n in names)]
     return store.filter_resources("Patient", kept, params)
-
-
-def _own_id(db: Session, actor: Actor) -> object:
-    return db.execute(select(Patient.id).where(Patient.pk == actor.patient_pk)).scalar_one()
 
 
 @router.get("/Patient/{patient_id}/$everything")
@@ -199,7 +193,7 @@ def search(request: Request, resource_type: str,
         matches = _search_patients(db, actor, params)
     else:
         wanted = store.patient_of_search(params, actor, resource_type)
-        patient = store.open_patient(db, wanted or str(_own_id(db, actor)), actor,
+        patient = store.open_patient(db, wanted or str(patients.own_id(db, actor)), actor,
                                      f"FHIR search {resource_type}")
         matches = store.filter_resources(resource_type,
                                          store.compartment(db, patient)[resource_type], params)
@@ -213,13 +207,8 @@ async def transaction(request: Request, site: str = "",
                       db: Session = DB) -> JSONResponse:
     """A transaction or batch Bundle, imported all or nothing; the response lists each entry."""
     bundle = await json_body(request, "a FHIR Bundle in JSON")
-    codes = sorted(db.execute(select(Site.code).where(Site.pk.in_(actor.site_pks))).scalars())
-    chosen = site or (codes[0] if len(codes) == 1 else "")
-    if chosen not in codes:
-        raise invalid("site", f"{site!r} is not one of your sites" if site else
-                      "you work at several sites: say which the patients are registered at",
-                      ", ".join(codes))
-    result = importer.import_bundle(db=db, bundle=bundle, site=chosen, actor=actor)
+    result = importer.import_bundle(db=db, bundle=bundle, actor=actor,
+                                    site=clinics.chosen_site_code(db, actor, site, "the patients are"))
     entries = []
     for entry in bundle.get("entry") or []:
         status, location, note = result.outcomes.get(importer.source_key(entry),
@@ -253,16 +242,6 @@ async def create_questionnaire_response(
 
 
 
-def _chosen_site(db: Session, actor: Actor, site: str) -> str:
-    codes = sorted(db.execute(select(Site.code).where(Site.pk.in_(actor.site_pks))).scalars())
-    chosen = site or (codes[0] if len(codes) == 1 else "")
-    if chosen not in codes:
-        raise invalid("site", f"{site!r} is not one of your sites" if site else
-                      "you work at several sites: say which the patient is registered at",
-                      ", ".join(codes))
-    return chosen
-
-
 @router.post("/{resource_type}")
 async def create(request: Request, resource_type: str, site: str = "",
                  actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
@@ -286,24 +265,16 @@ async def create(request: Request, resource_type: str, site: str = "",
     bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
         {"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": body,
          "request": {"method": "POST", "url": resource_type}}]}
-    result = importer.import_bundle(db=db, bundle=bundle, site=_chosen_site(db, actor, site)
-                                    if resource_type == "Patient" else "", actor=actor)
+    chosen = (clinics.chosen_site_code(db, actor, site, "the patient is")
+              if resource_type == "Patient" else "")
+    result = importer.import_bundle(db=db, bundle=bundle, site=chosen, actor=actor)
     status, location, note = next(iter(result.outcomes.values()))
     if not status.startswith("201"):
         raise invalid(resource_type, note or "nothing was stored", "a resource the clinic keeps")
-    if not location:  # vital signs: the first Observation the stored row gives
-        location = f"Observation/{_newest_vitals_id(db)}"
     created_type, created_id = location.split("/", 1)
     created = store.read(db, created_type, created_id, actor)
     return JSONResponse(created, status_code=201, media_type=FHIR_JSON,
                         headers={"Location": f"{base}/fhir/{location}"})
-
-
-def _newest_vitals_id(db: Session) -> str:
-    from ketaclinic.patients.models import VitalSigns
-
-    row = db.execute(select(VitalSigns).order_by(VitalSigns.pk.desc()).limit(1)).scalar_one()
-    return mapping.vital_observations(row, "")[0]["id"]
 
 
 @router.put("/Patient/{patient_id}")

@@ -16,6 +16,7 @@ from ketaclinic.knowledge.screening import screen
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.record import screening_record
 from ketaclinic.scheduling import booking
+from ketaclinic.scheduling import service as scheduling
 from ketaclinic.treatments import checks
 from ketaclinic.treatments import service as treatments
 from ketaclinic.treatments.models import TreatmentSession
@@ -76,7 +77,7 @@ def check_in(*, db: Session, session_id: str, confirmations: dict[str, bool],
 def open_from_appointment(*, db: Session, appointment_id: str, actor: Actor) -> TreatmentSession:
     """Open the treatment session of a booked appointment at its chair; the appointment is
     checked in to it."""
-    appointment = booking.appointment_of(db, appointment_id, actor)
+    appointment = scheduling.appointment_of(db, appointment_id, actor)
     if not booking.can_check_in(appointment):
         raise Conflict("only a booked treatment appointment of a course can be checked in")
     assert appointment.course_pk is not None and appointment.chair_pk is not None

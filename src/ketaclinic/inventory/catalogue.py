@@ -7,7 +7,8 @@ from sqlalchemy.orm import Session
 
 from ketaclinic.audit import service as audit
 from ketaclinic.clinics.models import Site
-from ketaclinic.errors import Conflict, NotFound, invalid, public_id
+from ketaclinic.db import by_public_id
+from ketaclinic.errors import Conflict, invalid
 from ketaclinic.inventory import schemas
 from ketaclinic.inventory.models import Container, Lot, Product, StorageLocation
 from ketaclinic.kernel.actor import Actor
@@ -73,11 +74,7 @@ def cabinets(db: Session, actor: Actor) -> list[tuple[StorageLocation, Site]]:
 
 def product(db: Session, product_id: object) -> Product:
     """A product by its public id."""
-    found = db.execute(select(Product).where(Product.id == public_id(product_id, "product"))
-                       ).scalar_one_or_none()
-    if found is None:
-        raise NotFound("no such product")
-    return found
+    return by_public_id(db, Product, product_id, "product")
 
 
 def describe(db: Session, container_pks: list[int]) -> dict[int, tuple[Container, Lot, Product]]:

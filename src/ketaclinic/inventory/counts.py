@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
 from ketaclinic.auth.models import User
+from ketaclinic.db import by_public_id
 from ketaclinic.errors import FieldProblem, InvalidInput
 from ketaclinic.inventory import catalogue, ledger
 from ketaclinic.inventory.models import (
@@ -117,3 +118,14 @@ def lines_of(db: Session, count: StockCount) -> Sequence[tuple[StockCountLine, C
     return db.execute(select(StockCountLine, Container).join(
         Container, Container.pk == StockCountLine.container_pk).where(
         StockCountLine.count_pk == count.pk).order_by(Container.label)).all()
+
+
+def recent(db: Session, location_pks: Sequence[int], limit: int = 10) -> Sequence[StockCount]:
+    """The latest counts of some cabinets, newest first."""
+    return db.execute(select(StockCount).where(StockCount.location_pk.in_(location_pks))
+                      .order_by(StockCount.counted_at.desc()).limit(limit)).scalars().all()
+
+
+def by_id(db: Session, count_id: object) -> StockCount:
+    """A stored count by its id (404 when there is none; the caller checks the cabinet)."""
+    return by_public_id(db, StockCount, count_id, "count")

@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
 from ketaclinic.auth.models import User
-from ketaclinic.errors import Conflict, Forbidden, NotFound, invalid, public_id
+from ketaclinic.db import by_public_id
+from ketaclinic.errors import Conflict, Forbidden, invalid
 from ketaclinic.inventory import ledger, reconcile
 from ketaclinic.inventory.models import Discrepancy, LedgerRow, StockCount
 from ketaclinic.kernel.actor import Actor
@@ -35,11 +36,7 @@ def listed(db: Session, actor: Actor, *, include_resolved: bool = False) -> Sequ
 
 def get(db: Session, discrepancy_id: object, actor: Actor) -> Discrepancy:
     """One discrepancy at the actor's sites."""
-    found = db.execute(select(Discrepancy).where(
-        Discrepancy.id == public_id(discrepancy_id, "discrepancy"))).scalar_one_or_none()
-    if found is None or found.site_pk not in actor.site_pks:
-        raise NotFound("no such discrepancy")
-    return found
+    return by_public_id(db, Discrepancy, discrepancy_id, "discrepancy", site_pks=actor.site_pks)
 
 
 def _involved(db: Session, discrepancy: Discrepancy) -> set[str]:

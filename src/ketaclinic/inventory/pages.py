@@ -5,13 +5,12 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 
 from ketaclinic import clock
 from ketaclinic.clinics import service as clinics
-from ketaclinic.clinics.models import Site
 from ketaclinic.errors import (
     Conflict,
     FieldProblem,
@@ -19,7 +18,6 @@ from ketaclinic.errors import (
     InvalidInput,
     NotFound,
     invalid,
-    public_id,
 )
 from ketaclinic.inventory import catalogue, counts, discrepancies, report_router, schemas, service
 from ketaclinic.inventory.forms import witness_of
@@ -28,7 +26,7 @@ from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission, allows
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import DB, require
-from ketaclinic.web.forms import messages_of, parse_form, validate
+from ketaclinic.web.forms import FORM, form_action, parse_form, validate
 from ketaclinic.web.templating import render
 from ketaclinic.wire_types import IsoDate
 
@@ -42,9 +40,7 @@ def stock_page(request: Request, actor: Actor = Depends(require(Permission.INVEN
     """Stock on hand at the user's sites, by cabinet, with the day's counts."""
     cabinets = catalogue.cabinets(db, actor)
     containers = service.containers_at(db, actor)
-    recent = db.execute(select(StockCount).where(StockCount.location_pk.in_(
-        [c.pk for c, _ in cabinets])).order_by(StockCount.counted_at.desc()).limit(10)
-    ).scalars().all()
+    recent = counts.recent(db, [c.pk for c, _ in cabinets])
     names = {c.pk: f"{s.code} {c.name}" for c, s in cabinets}
     return render(request, "inventory/stock.html", cabinets=cabinets, containers=containers,
                   recent=recent, names=names,
@@ -70,12 +66,11 @@ def count_page(request: Request, cabinet_id: str,
 
 
 @router.post("/inventory/cabinets/{cabinet_id}/count", response_class=HTMLResponse)
-async def count_submit(request: Request, cabinet_id: str,
-                       actor: Actor = Depends(require(Permission.INVENTORY_USE)),
-                       db: Session = DB) -> Response:
+def count_submit(request: Request, cabinet_id: str,
+                 actor: Actor = Depends(require(Permission.INVENTORY_USE)),
+                 db: Session = DB, form: FormData = FORM) -> Response:
     """Store the count; variances open discrepancies."""
-    form = await request.form()
-    try:
+    def count() -> StockCount:
         cabinet = service.location(db, cabinet_id, actor)
         second = witness_of(form, "second")
         if second is None:
@@ -86,13 +81,13 @@ async def count_submit(request: Request, cabinet_id: str,
         first = {k.removeprefix("first."): str(v) for k, v in form.items() if k.startswith("first.")}
         theirs = {k.removeprefix("second."): str(v) for k, v in form.items()
                   if k.startswith("second.")}
-        count = counts.record(db=db, cabinet=cabinet, first=first, second=theirs,
-                              second_counter=counter, actor=actor)
-    except (InvalidInput, Conflict, Forbidden) as exc:
-        db.rollback()
-        return _count_form(request, db, actor, cabinet_id, messages_of(exc), dict(form.items()),
-                           exc.status)
-    return RedirectResponse(f"/inventory/counts/{count.id}", status_code=303)
+        return counts.record(db=db, cabinet=cabinet, first=first, second=theirs,
+                             second_counter=counter, actor=actor)
+
+    return form_action(db, count, done=lambda stored: f"/inventory/counts/{stored.id}",
+                       again=lambda errors, status: _count_form(
+                           request, db, actor, cabinet_id, errors, dict(form.items()), status),
+                       refusals=(InvalidInput, Conflict, Forbidden))
 
 
 @router.get("/inventory/counts/{count_id}", response_class=HTMLResponse)
@@ -100,10 +95,7 @@ def count_result(request: Request, count_id: str,
                  actor: Actor = Depends(require(Permission.INVENTORY_VIEW)),
                  db: Session = DB) -> Response:
     """A stored count: each container counted against the ledger."""
-    count = db.execute(select(StockCount).where(StockCount.id == public_id(count_id, "count"))
-                       ).scalar_one_or_none()
-    if count is None:
-        raise NotFound("no such count")
+    count = counts.by_id(db, count_id)
     names = {c.pk: (c, s) for c, s in catalogue.cabinets(db, actor)}
     if count.location_pk not in names:
         raise NotFound("no such count")
@@ -129,25 +121,24 @@ def _receive_form(request: Request, db: Session, actor: Actor, errors: list[str]
 
 
 @router.post("/inventory/receive", response_class=HTMLResponse)
-async def receive_submit(request: Request,
-                         actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
-                         db: Session = DB) -> Response:
+def receive_submit(request: Request,
+                   actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
+                   db: Session = DB, form: FormData = FORM) -> Response:
     """Store a receipt; back to the stock page."""
-    form = await request.form()
-    try:
-        service.receive(db=db, data=parse_form(schemas.ReceiveIn, form), actor=actor)
-    except (InvalidInput, Conflict, NotFound) as exc:
-        db.rollback()
-        return _receive_form(request, db, actor, messages_of(exc), dict(form.items()),
-                             422 if isinstance(exc, NotFound) else exc.status)
-    return RedirectResponse("/inventory", status_code=303)
+    # A product or cabinet not found is a wrong choice on the form here, not a missing page.
+    return form_action(db, lambda: service.receive(
+        db=db, data=parse_form(schemas.ReceiveIn, form), actor=actor),
+        done="/inventory",
+        again=lambda errors, status: _receive_form(request, db, actor, errors, dict(form.items()),
+                                                   422 if status == 404 else status),
+        refusals=(InvalidInput, Conflict, NotFound))
 
 
 def _discrepancy_page(request: Request, db: Session, actor: Actor,
                       errors: dict[str, list[str]] | None = None,
                       status_code: int = 200) -> Response:
     listed = discrepancies.listed(db, actor, include_resolved=True)
-    sites = {s.pk: s for s in db.execute(select(Site).where(Site.pk.in_(actor.site_pks))).scalars()}
+    sites = {s.pk: s for s in clinics.sites_of(db=db, actor=actor)}
     sessions = service.sessions_by_pk(db, [d.session_pk for d in listed if d.session_pk])
     return render(request, "inventory/discrepancies.html", items=listed, sites=sites,
                   sessions=sessions, errors=errors or {}, status_code=status_code)
@@ -162,12 +153,11 @@ def discrepancies_page(request: Request,
 
 
 @router.post("/inventory/discrepancies/{discrepancy_id}/resolve", response_class=HTMLResponse)
-async def resolve_page(request: Request, discrepancy_id: str,
-                       actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
-                       db: Session = DB) -> Response:
+def resolve_page(request: Request, discrepancy_id: str,
+                 actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
+                 db: Session = DB, form: FormData = FORM) -> Response:
     """Resolve with a reason (and, with a witness, bring the ledger in line)."""
-    form = await request.form()
-    try:
+    def resolve() -> None:
         found = discrepancies.get(db, discrepancy_id, actor)
         data = validate(schemas.ResolveIn, {"reason": str(form.get("reason", "")).strip(),
                                             "witness": witness_of(form)})
@@ -175,18 +165,18 @@ async def resolve_page(request: Request, discrepancy_id: str,
                         if data.witness else None)
         discrepancies.resolve(db=db, discrepancy=found, reason=data.reason, actor=actor,
                               witness_user=witness_user)
-    except (InvalidInput, Conflict, Forbidden) as exc:
-        db.rollback()
-        return _discrepancy_page(request, db, actor, {discrepancy_id: messages_of(exc)}, exc.status)
-    return RedirectResponse("/inventory/discrepancies", status_code=303)
+
+    return form_action(db, resolve, done="/inventory/discrepancies",
+                       again=lambda errors, status: _discrepancy_page(
+                           request, db, actor, {discrepancy_id: errors}, status),
+                       refusals=(InvalidInput, Conflict, Forbidden))
 
 
 @router.get("/inventory/reports", response_class=HTMLResponse)
 def reports_page(request: Request, actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
                  db: Session = DB) -> Response:
     """Choose a report, a site and a period; download it as PDF or CSV."""
-    sites = db.execute(select(Site).where(Site.pk.in_(actor.site_pks)).order_by(Site.code)
-                       ).scalars().all()
+    sites = sorted(clinics.sites_of(db=db, actor=actor), key=lambda site: site.code)
     today = clock.today(clinics.home_zone(db=db, actor=actor))
     return render(request, "inventory/reports.html", sites=sites, today=today,
                   month_ago=today - timedelta(days=30))

@@ -3,7 +3,6 @@
 import uuid
 
 from fastapi import APIRouter, Depends
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
@@ -17,10 +16,10 @@ from ketaclinic.inventory import (
     schemas,
     service,
 )
-from ketaclinic.inventory.models import Container, LedgerRow, StockCount
+from ketaclinic.inventory.models import Discrepancy, StockCount
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission
-from ketaclinic.web.deps import API_PREFIX, DB, require
+from ketaclinic.web.deps import API_PREFIX, DB, found_by, require
 from ketaclinic.wire_types import IsoDateTime
 
 router = APIRouter(prefix=f"{API_PREFIX}/inventory", tags=["inventory"])
@@ -99,13 +98,7 @@ def reverse(txn_id: uuid.UUID, data: schemas.ReverseIn,
             actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
             db: Session = DB) -> schemas.TxnOut:
     """Undo a transaction by its mirror image, with a reason."""
-    first = db.execute(select(LedgerRow.container_pk).where(LedgerRow.txn_id == txn_id).limit(1)
-                       ).scalar_one_or_none()
-    site_pk = None
-    if first is not None:
-        label = db.execute(select(Container.id).where(Container.pk == first)).scalar_one()
-        service.container(db, label, actor)  # within reach, or 404
-        site_pk = service.site_of(db, first)
+    site_pk = service.site_of_txn(db, txn_id, actor)
     witness_user = (service.witness_of(db, data.witness, actor, site_pk) if data.witness
                     else None)
     txn = ledger.reverse(db=db, txn_id=txn_id, reason=data.reason, actor=actor,
@@ -215,9 +208,10 @@ def list_discrepancies(include_resolved: bool = False,
 @router.post("/discrepancies/{discrepancy_id}/resolution", response_model=schemas.DiscrepancyOut)
 def resolve(discrepancy_id: str, data: schemas.ResolveIn,
             actor: Actor = Depends(require(Permission.INVENTORY_MANAGE)),
-            db: Session = DB) -> schemas.DiscrepancyOut:
+            db: Session = DB,
+            found: Discrepancy = found_by(discrepancies.get, Permission.INVENTORY_MANAGE,
+                                          "discrepancy_id")) -> schemas.DiscrepancyOut:
     """Resolve a discrepancy with a reason (with a witness, the ledger is brought in line)."""
-    found = discrepancies.get(db, discrepancy_id, actor)
     witness_user = (service.witness_of(db, data.witness, actor, found.site_pk) if data.witness
                     else None)
     resolved = discrepancies.resolve(db=db, discrepancy=found, reason=data.reason, actor=actor,

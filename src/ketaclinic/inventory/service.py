@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from ketaclinic import clock
 from ketaclinic.auth.models import User
+from ketaclinic.db import by_public_id
 from ketaclinic.errors import Conflict, NotFound, invalid, public_id
 from ketaclinic.inventory import catalogue, ledger, schemas
 from ketaclinic.inventory.models import Container, LedgerRow, Product, StorageLocation
@@ -20,11 +21,7 @@ from ketaclinic.treatments.models import TreatmentSession
 
 def location(db: Session, location_id: object, actor: Actor) -> StorageLocation:
     """A cabinet at one of the actor's sites."""
-    found = db.execute(select(StorageLocation).where(
-        StorageLocation.id == public_id(location_id, "cabinet"))).scalar_one_or_none()
-    if found is None or found.site_pk not in actor.site_pks:
-        raise NotFound("no such cabinet")
-    return found
+    return by_public_id(db, StorageLocation, location_id, "cabinet", site_pks=actor.site_pks)
 
 
 def container(db: Session, container_id: object, actor: Actor) -> Container:
@@ -149,3 +146,15 @@ def sessions_by_pk(db: Session, pks: list[int]) -> dict[int, tuple[TreatmentSess
         Patient, Patient.pk == TreatmentSession.patient_pk).where(
         TreatmentSession.pk.in_(pks))).all()
     return {s.pk: (s, p) for s, p in rows}
+
+
+def site_of_txn(db: Session, txn_id: uuid.UUID, actor: Actor) -> int | None:
+    """The site of a ledger transaction's first container, checked within the actor's reach
+    (404 otherwise); None when there is no such transaction (the ledger refuses it later)."""
+    first = db.execute(select(LedgerRow.container_pk).where(LedgerRow.txn_id == txn_id).limit(1)
+                       ).scalar_one_or_none()
+    if first is None:
+        return None
+    label = db.execute(select(Container.id).where(Container.pk == first)).scalar_one()
+    container(db, label, actor)
+    return site_of(db, first)

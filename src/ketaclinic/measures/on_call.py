@@ -86,3 +86,8 @@ def on_call_at(*, db: Session, site_pk: int, at: datetime) -> User | None:
         OnCall.site_pk == site_pk, OnCall.cancelled_at.is_(None), OnCall.starts_at <= at,
         OnCall.ends_at > at, User.active.is_(True)).order_by(OnCall.starts_at.desc()).limit(1)
     ).scalar_one_or_none()
+
+
+def site_code_of(db: Session, shift: OnCall) -> str:
+    """The code of the site a shift is at."""
+    return db.execute(select(Site.code).where(Site.pk == shift.site_pk)).scalar_one()

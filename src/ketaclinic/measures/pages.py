@@ -4,12 +4,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from ketaclinic.courses import service as courses
-from ketaclinic.errors import Conflict, InvalidInput, NotFound
+from ketaclinic.errors import InvalidInput, NotFound
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission, allows
 from ketaclinic.knowledge import crisis as crisis_advice
@@ -20,7 +20,7 @@ from ketaclinic.measures.models import MeasureAlert, MeasureRequest
 from ketaclinic.patients import service as patients
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import DB, client_of, require
-from ketaclinic.web.forms import parse_form
+from ketaclinic.web.forms import FORM, form_action, messages_of, parse_form, undo_refused, validate
 from ketaclinic.web.templating import render
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
@@ -59,10 +59,6 @@ def _crisis(db: Session, raised: list[MeasureAlert], site_pk: int) -> dict[str, 
             "act_now": crisis_advice.act_now(), "reach_out": crisis_advice.reach_out()}
 
 
-def _problem_lines(exc: InvalidInput) -> list[str]:
-    return [p.text() for p in exc.problems]
-
-
 @router.get("/q/{token}", response_class=HTMLResponse)
 def link_form(request: Request, token: str, db: Session = DB) -> Response:
     """The questionnaire behind a personal link (no login)."""
@@ -73,14 +69,13 @@ def link_form(request: Request, token: str, db: Session = DB) -> Response:
     return _form_page(request, found.instruments, f"/q/{token}")
 
 
-async def _submit(request: Request, db: Session, found: MeasureRequest, actor: Actor,
-                  source: str, action: str) -> Response:
-    form = await request.form()
+def _submit(request: Request, db: Session, found: MeasureRequest, actor: Actor,
+            source: str, action: str, form: FormData) -> Response:
     answers = _answers(form, found.instruments)
     try:
         _, raised = links.submit(db=db, request=found, answers=answers, actor=actor, source=source)
     except InvalidInput as exc:
-        db.rollback()
+        undo_refused(db, exc)
         return _form_page(request, found.instruments, action, status_code=422,
                           errors=_named(exc), values=answers)
     crisis = _crisis(db, raised, found.site_pk)
@@ -93,14 +88,15 @@ def _named(exc: InvalidInput) -> list[str]:
 
 
 @router.post("/q/{token}", response_class=HTMLResponse)
-async def link_submit(request: Request, token: str, db: Session = DB) -> Response:
+def link_submit(request: Request, token: str, db: Session = DB,
+                form: FormData = FORM) -> Response:
     """Store the answers from a personal link; the link is then used up."""
     try:
         found = links.by_token(db=db, token=token)
     except (NotFound, links.LinkGone) as exc:
         return render(request, "measures/link_gone.html", status_code=exc.status, detail=exc.detail)
-    return await _submit(request, db, found, links.link_actor(found, client_of(request)),
-                         "patient-link", f"/q/{token}")
+    return _submit(request, db, found, links.link_actor(found, client_of(request)),
+                   "patient-link", f"/q/{token}", form)
 
 
 @router.get("/me/questionnaires/{request_id}", response_class=HTMLResponse)
@@ -113,12 +109,12 @@ def portal_form(request: Request, request_id: str,
 
 
 @router.post("/me/questionnaires/{request_id}", response_class=HTMLResponse)
-async def portal_submit(request: Request, request_id: str,
-                        actor: Actor = Depends(require(Permission.PORTAL)),
-                        db: Session = DB) -> Response:
+def portal_submit(request: Request, request_id: str,
+                  actor: Actor = Depends(require(Permission.PORTAL)),
+                  db: Session = DB, form: FormData = FORM) -> Response:
     """Store the logged-in patient's answers."""
     found = links.portal_request(db=db, request_id=request_id, actor=actor)
-    return await _submit(request, db, found, actor, "portal", f"/me/questionnaires/{request_id}")
+    return _submit(request, db, found, actor, "portal", f"/me/questionnaires/{request_id}", form)
 
 
 def _course_views(db: Session, patient_pk: int, tz: str) -> list[trajectory.CourseView]:
@@ -171,17 +167,16 @@ def patient_measures(request: Request, patient_id: str,
 
 
 @router.post("/patients/{patient_id}/measure-links", response_class=HTMLResponse)
-async def send_link_page(request: Request, patient_id: str,
-                         actor: Actor = Depends(require(Permission.LINKS_SEND)),
-                         db: Session = DB) -> Response:
+def send_link_page(request: Request, patient_id: str,
+                   actor: Actor = Depends(require(Permission.LINKS_SEND)),
+                   db: Session = DB, form: FormData = FORM) -> Response:
     """Create and email a questionnaire link; the page shows it once to pass on."""
-    form = await request.form()
     try:
         data = parse_form(schemas.LinkIn, form, extra={"email": "true"})
         created, url = links.create(db=db, patient_id=patient_id, data=data, actor=actor)
     except InvalidInput as exc:
-        db.rollback()
-        return _measures_page(request, db, actor, patient_id, _problem_lines(exc), 422)
+        undo_refused(db, exc)
+        return _measures_page(request, db, actor, patient_id, messages_of(exc), 422)
     note = (f"Link emailed to {created.sent_to}." if created.sent_at
             else f"Not emailed ({created.send_error}): pass the link on yourself.")
     if not allows(actor.role, Permission.CLINICAL_READ):
@@ -203,53 +198,41 @@ def staff_form(request: Request, patient_id: str, instrument: str = "phq9",
 
 
 @router.post("/patients/{patient_id}/measures/new", response_class=HTMLResponse)
-async def staff_submit(request: Request, patient_id: str, instrument: str = "phq9",
-                       actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-                       db: Session = DB) -> Response:
+def staff_submit(request: Request, patient_id: str, instrument: str = "phq9",
+                 actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+                 db: Session = DB, form: FormData = FORM) -> Response:
     """Store a form entered on the patient's behalf."""
-    form = await request.form()
     if instrument not in instruments.instruments():
         raise NotFound("no such instrument")
     answers = _answers(form, [instrument])
-    try:
-        data = schemas.MeasureIn(instrument=instrument, answers=answers[instrument],
-                                 occasion=str(form.get("occasion") or "ad-hoc"))
-        service.add_measure(db=db, patient_id=patient_id, data=data, actor=actor)
-    except InvalidInput as exc:
-        db.rollback()
-        return _form_page(request, [instrument], f"/patients/{patient_id}/measures/new?instrument="
-                          f"{instrument}", status_code=422, errors=_problem_lines(exc),
-                          values=answers, heading="Enter on the patient's behalf", staff=True)
-    except ValueError:
-        db.rollback()
-        return _form_page(request, [instrument], f"/patients/{patient_id}/measures/new?instrument="
-                          f"{instrument}", status_code=422, values=answers, staff=True,
-                          errors=["occasion: accepted baseline, before-session, end-of-induction, "
-                                  "follow-up, ad-hoc"], heading="Enter on the patient's behalf")
-    return RedirectResponse(f"/patients/{patient_id}/measures", status_code=303)
+    return form_action(db, lambda: service.add_measure(
+        db=db, patient_id=patient_id, actor=actor, data=validate(schemas.MeasureIn, {
+            "instrument": instrument, "answers": answers[instrument],
+            "occasion": str(form.get("occasion") or "ad-hoc")})),
+        done=f"/patients/{patient_id}/measures",
+        again=lambda errors, status: _form_page(
+            request, [instrument], f"/patients/{patient_id}/measures/new?instrument={instrument}",
+            status_code=status, errors=errors, values=answers,
+            heading="Enter on the patient's behalf", staff=True),
+        refusals=(InvalidInput,))
 
 
 @router.post("/patients/{patient_id}/courses/{course_id}/review", response_class=HTMLResponse)
-async def review_decision(request: Request, patient_id: str, course_id: str,
-                          actor: Actor = Depends(require(Permission.CLINICAL_SIGN)),
-                          db: Session = DB) -> Response:
+def review_decision(request: Request, patient_id: str, course_id: str,
+                    actor: Actor = Depends(require(Permission.CLINICAL_SIGN)),
+                    db: Session = DB, form: FormData = FORM) -> Response:
     """The prescriber's end-of-induction decision."""
-    form = await request.form()
     patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor, purpose="review")
     course = next((v.course for v in _course_views(db, patient.pk, patients.time_zone_of(patient))
                    if str(v.course.id) == course_id), None)
     if course is None:
         raise NotFound("no such course")
-    try:
-        trajectory.record_decision(db=db, course=course, patient=patient,
-                                   decision=str(form.get("decision", "")),
-                                   note=str(form.get("note", "")), actor=actor,
-                                   time_zone=patients.time_zone_of(patient))
-    except (InvalidInput, Conflict) as exc:
-        db.rollback()
-        lines = _problem_lines(exc) if isinstance(exc, InvalidInput) else [exc.detail]
-        return _measures_page(request, db, actor, patient_id, lines, exc.status)
-    return RedirectResponse(f"/patients/{patient_id}/measures", status_code=303)
+    return form_action(db, lambda: trajectory.record_decision(
+        db=db, course=course, patient=patient, decision=str(form.get("decision", "")),
+        note=str(form.get("note", "")), actor=actor, time_zone=patients.time_zone_of(patient)),
+        done=f"/patients/{patient_id}/measures",
+        again=lambda errors, status: _measures_page(request, db, actor, patient_id, errors,
+                                                    status))
 
 
 @router.get("/alerts", response_class=HTMLResponse)
@@ -280,16 +263,11 @@ def _alert_page(request: Request, db: Session, actor: Actor, alert_id: str,
 
 
 @router.post("/alerts/{alert_id}", response_class=HTMLResponse)
-async def alert_follow_up(request: Request, alert_id: str,
-                          actor: Actor = Depends(require(Permission.ALERTS_FOLLOW_UP)),
-                          db: Session = DB) -> Response:
+def alert_follow_up(request: Request, alert_id: str,
+                    actor: Actor = Depends(require(Permission.ALERTS_FOLLOW_UP)),
+                    db: Session = DB, form: FormData = FORM) -> Response:
     """Record what was done; the alert closes."""
-    form = await request.form()
-    try:
-        alerts.close(db=db, alert_id=alert_id, data=parse_form(schemas.FollowUpIn, form),
-                     actor=actor)
-    except (InvalidInput, Conflict) as exc:
-        db.rollback()
-        lines = _problem_lines(exc) if isinstance(exc, InvalidInput) else [exc.detail]
-        return _alert_page(request, db, actor, alert_id, lines, exc.status)
-    return RedirectResponse("/alerts", status_code=303)
+    return form_action(db, lambda: alerts.close(
+        db=db, alert_id=alert_id, data=parse_form(schemas.FollowUpIn, form), actor=actor),
+        done="/alerts",
+        again=lambda errors, status: _alert_page(request, db, actor, alert_id, errors, status))

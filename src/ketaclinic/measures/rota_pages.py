@@ -6,17 +6,18 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 
 from ketaclinic import clock
 from ketaclinic.clinics import service as clinics
 from ketaclinic.clinics.models import Site
-from ketaclinic.errors import Conflict, FieldProblem, InvalidInput
+from ketaclinic.errors import FieldProblem, InvalidInput
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission
 from ketaclinic.measures import on_call
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import DB, require
-from ketaclinic.web.forms import messages_of
+from ketaclinic.web.forms import FORM, form_action
 from ketaclinic.web.templating import render
 
 # The form's default on-call day runs from one morning's handover to the next (a form default an
@@ -75,22 +76,17 @@ def rota_page(request: Request, site: str = "",
 
 
 @router.post("/on-call", response_class=HTMLResponse)
-async def rota_add(request: Request, actor: Actor = Depends(require(Permission.SCHEDULE_MANAGE)),
-                   db: Session = DB) -> Response:
+def rota_add(request: Request, actor: Actor = Depends(require(Permission.SCHEDULE_MANAGE)),
+             db: Session = DB, form: FormData = FORM) -> Response:
     """Put a clinician on call; the form again with the reasons on bad input."""
-    form = await request.form()
     values = {k: str(v) for k, v in form.items() if k != "csrf_token"}
     site = _site(db, actor, values.get("site", ""))
-    try:
-        on_call.add(db=db, site=site, username=values.get("user", ""),
-                    starts_at=_local(site, values.get("from_day", ""), values.get("from_time", ""),
-                                     "from"),
-                    ends_at=_local(site, values.get("to_day", ""), values.get("to_time", ""), "to"),
-                    actor=actor)
-    except (InvalidInput, Conflict) as exc:
-        db.rollback()
-        return _page(request, db, actor, site, messages_of(exc), values, exc.status)
-    return RedirectResponse(f"/on-call?site={site.code}", status_code=303)
+    return form_action(db, lambda: on_call.add(
+        db=db, site=site, username=values.get("user", ""), actor=actor,
+        starts_at=_local(site, values.get("from_day", ""), values.get("from_time", ""), "from"),
+        ends_at=_local(site, values.get("to_day", ""), values.get("to_time", ""), "to")),
+        done=f"/on-call?site={site.code}",
+        again=lambda errors, status: _page(request, db, actor, site, errors, values, status))
 
 
 @router.post("/on-call/{shift_id}/cancel")
@@ -98,5 +94,4 @@ def rota_cancel(shift_id: str, actor: Actor = Depends(require(Permission.SCHEDUL
                 db: Session = DB) -> Response:
     """Take a shift off the rota (it stays listed, struck through)."""
     shift = on_call.cancel(db=db, shift_id=shift_id, actor=actor)
-    code = db.get(Site, shift.site_pk).code  # type: ignore[union-attr]
-    return RedirectResponse(f"/on-call?site={code}", status_code=303)
+    return RedirectResponse(f"/on-call?site={on_call.site_code_of(db, shift)}", status_code=303)

@@ -5,13 +5,14 @@ from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 
 from ketaclinic import clock
 from ketaclinic.clinics import service as clinics
-from ketaclinic.errors import Conflict, InvalidInput, NotFound
+from ketaclinic.errors import InvalidInput, NotFound
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission, allows
 from ketaclinic.knowledge.codes import accepted_systems, condition_concepts, medication_concepts
@@ -22,7 +23,7 @@ from ketaclinic.patients.chart import vitals_svg
 from ketaclinic.patients.models import Patient
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import DB, require
-from ketaclinic.web.forms import parse_form
+from ketaclinic.web.forms import FORM, form_action, form_values, parse_form
 from ketaclinic.web.templating import render
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
@@ -75,23 +76,16 @@ def patient_new_form(
 
 
 @router.post("/patients/new")
-async def patient_new_submit(
+def patient_new_submit(
     request: Request,
     actor: Actor = Depends(require(Permission.DEMOGRAPHICS_WRITE)),
-    db: Session = DB,
-) -> Response:
+    db: Session = DB, form: FormData = FORM) -> Response:
     """Register the patient, or show the form again with what to fix."""
-    form = await request.form()
     values = {k: str(v) for k, v in form.items() if k in PATIENT_FIELDS}
-    try:
-        patient = patients.register(db=db, data=parse_form(schemas.PatientIn, form), actor=actor)
-    except InvalidInput as exc:
-        db.rollback()
-        return _new_form(request, db, actor, values, [p.text() for p in exc.problems], 422)
-    except Conflict as exc:
-        db.rollback()
-        return _new_form(request, db, actor, values, [exc.detail], 409)
-    return RedirectResponse(f"/patients/{patient.id}", status_code=303)
+    return form_action(db, lambda: patients.register(
+        db=db, data=parse_form(schemas.PatientIn, form), actor=actor),
+        done=lambda patient: f"/patients/{patient.id}",
+        again=lambda errors, status: _new_form(request, db, actor, values, errors, status))
 
 
 # What a patient sees on their own chart beyond the record (bills, appointments, questionnaires
@@ -161,34 +155,29 @@ def patient_edit_form(
 
 
 @router.post("/patients/{patient_id}/edit")
-async def patient_edit_submit(
+def patient_edit_submit(
     request: Request,
     patient_id: str,
     actor: Actor = Depends(require(Permission.DEMOGRAPHICS_WRITE)),
-    db: Session = DB,
-) -> Response:
+    db: Session = DB, form: FormData = FORM) -> Response:
     """Save demographics, or show the form again with what to fix."""
-    form = await request.form()
     values = {k: str(v) for k, v in form.items() if k in schemas.PatientUpdate.model_fields}
-    try:
-        data = parse_form(schemas.PatientUpdate, form)
-        patients.update_demographics(db=db, patient_id=patient_id, data=data, actor=actor)
-    except InvalidInput as exc:
-        db.rollback()
-        patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
-                                        purpose="edit form")
-        return _edit_form(request, patient, values, [p.text() for p in exc.problems], 422)
-    return RedirectResponse(f"/patients/{patient_id}", status_code=303)
+    return form_action(db, lambda: patients.update_demographics(
+        db=db, patient_id=patient_id, data=parse_form(schemas.PatientUpdate, form), actor=actor),
+        done=f"/patients/{patient_id}",
+        again=lambda errors, status: _edit_form(request, patients.open_patient(
+            db=db, patient_id=patient_id, actor=actor, purpose="edit form"), values, errors,
+            status),
+        refusals=(InvalidInput,))
 
 
 def _chart_with_errors(request: Request, db: Session, actor: Actor, patient_id: str, kind: str,
-                       exc: InvalidInput, values: dict[str, str] | None = None) -> Response:
+                       errors: list[str], status: int,
+                       values: dict[str, str] | None = None) -> Response:
     """The chart again, nothing saved, with the problems shown beside the form of `kind`."""
-    db.rollback()
     patient = patients.chart(db=db, patient_id=patient_id, actor=actor)
-    return chart_page(request, db, actor, patient,
-                       form_errors={kind: [p.text() for p in exc.problems]},
-                       form_values={kind: values or {}}, status_code=422)
+    return chart_page(request, db, actor, patient, form_errors={kind: errors},
+                      form_values={kind: values or {}}, status_code=status)
 
 
 def _check_kind(kind: str) -> None:
@@ -197,41 +186,37 @@ def _check_kind(kind: str) -> None:
 
 
 @router.post("/patients/{patient_id}/entries/{kind}")
-async def chart_entry_submit(
+def chart_entry_submit(
     request: Request,
     patient_id: str,
     kind: str,
     actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-    db: Session = DB,
-) -> Response:
+    db: Session = DB, form: FormData = FORM) -> Response:
     """Record a condition, medication, allergy or vital signs from the chart's forms."""
     _check_kind(kind)
-    form = await request.form()
-    try:
-        data = parse_form(ENTRY_SCHEMAS[kind], form)
-        patients.add_entry(db=db, patient_id=patient_id, kind=kind, data=data, actor=actor)
-    except InvalidInput as exc:
-        values = {k: str(v) for k, v in form.items() if k != "csrf_token"}
-        return _chart_with_errors(request, db, actor, patient_id, kind, exc, values)
-    return RedirectResponse(f"/patients/{patient_id}#{kind}", status_code=303)
+    return form_action(db, lambda: patients.add_entry(
+        db=db, patient_id=patient_id, kind=kind, data=parse_form(ENTRY_SCHEMAS[kind], form),
+        actor=actor),
+        done=f"/patients/{patient_id}#{kind}",
+        again=lambda errors, status: _chart_with_errors(request, db, actor, patient_id, kind,
+                                                        errors, status, form_values(form)),
+        refusals=(InvalidInput,))
 
 
 @router.post("/patients/{patient_id}/entries/{kind}/{entry_id}/entered-in-error")
-async def chart_entry_error(
+def chart_entry_error(
     request: Request,
     patient_id: str,
     kind: str,
     entry_id: str,
     actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-    db: Session = DB,
-) -> Response:
+    db: Session = DB, form: FormData = FORM) -> Response:
     """Mark a chart entry entered-in-error with the reason given."""
     _check_kind(kind)
-    form = await request.form()
-    try:
-        data = parse_form(schemas.EnteredInErrorIn, form)
-        patients.mark_entered_in_error(db=db, patient_id=patient_id, kind=kind,
-                                       entry_id=entry_id, reason=data.reason, actor=actor)
-    except InvalidInput as exc:
-        return _chart_with_errors(request, db, actor, patient_id, kind, exc)
-    return RedirectResponse(f"/patients/{patient_id}#{kind}", status_code=303)
+    return form_action(db, lambda: patients.mark_entered_in_error(
+        db=db, patient_id=patient_id, kind=kind, entry_id=entry_id, actor=actor,
+        reason=parse_form(schemas.EnteredInErrorIn, form).reason),
+        done=f"/patients/{patient_id}#{kind}",
+        again=lambda errors, status: _chart_with_errors(request, db, actor, patient_id, kind,
+                                                        errors, status),
+        refusals=(InvalidInput,))

@@ -92,6 +92,27 @@ def _reachable(db: Session, patient_id: uuid.UUID | str, actor: Actor) -> Patien
     return patient
 
 
+def id_of(db: Session, patient_pk: int) -> uuid.UUID:
+    """The public id of a patient known by primary key (for links and audit entries)."""
+    return db.execute(select(Patient.id).where(Patient.pk == patient_pk)).scalar_one()
+
+
+def own_record(db: Session, actor: Actor) -> Patient:
+    """A patient user's own record (404 for anyone else)."""
+    patient = None if actor.patient_pk is None else db.execute(
+        select(Patient).where(Patient.pk == actor.patient_pk)).scalar_one_or_none()
+    if patient is None:
+        raise NotFound("no record")
+    return patient
+
+
+def own_id(db: Session, actor: Actor) -> uuid.UUID:
+    """The public id of a patient user's own record (404 for anyone else)."""
+    if actor.patient_pk is None:
+        raise NotFound("no such patient")
+    return id_of(db, actor.patient_pk)
+
+
 def time_zone_of(patient: Patient) -> str:
     """The time zone of the patient's (first) site; UTC if they have none."""
     return patient.mrns[0].site.time_zone if patient.mrns else "UTC"

@@ -5,20 +5,20 @@ up through the logged-in patient; another patient's ids answer 404."""
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
 from ketaclinic.billing import estimate as estimates
 from ketaclinic.billing import payments, superbill
-from ketaclinic.billing.models import Invoice, Payment
-from ketaclinic.clinics.models import Site
+from ketaclinic.billing import service as billing
+from ketaclinic.clinics import service as clinics
 from ketaclinic.courses import service as courses
 from ketaclinic.decision.models import Enquiry
-from ketaclinic.errors import DomainError, InvalidInput, NotFound, invalid, public_id
-from ketaclinic.evaluations.models import Consent
+from ketaclinic.errors import DomainError, InvalidInput, invalid
+from ketaclinic.evaluations import service as evaluations
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission
 from ketaclinic.knowledge import appointments as kinds
@@ -26,10 +26,10 @@ from ketaclinic.measures import links
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.pages import OWN_RECORD_EXTRAS, chart_page
-from ketaclinic.scheduling.availability import ACTIVE
-from ketaclinic.scheduling.models import Appointment
+from ketaclinic.scheduling import service as scheduling
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import DB, require
+from ketaclinic.web.forms import FORM, form_action
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
 
@@ -50,39 +50,31 @@ def my_record(
     db: Session = DB,
 ) -> Response:
     """The logged-in patient's own record."""
-    patient = patients.chart(db=db, patient_id=str(_own(db, actor).id), actor=actor)
+    patient = patients.chart(db=db, patient_id=str(patients.own_record(db, actor).id), actor=actor)
     return chart_page(request, db, actor, patient)
 
 
 @router.post("/me/messages", response_class=HTMLResponse)
-async def my_message(request: Request, actor: Actor = Depends(require(Permission.PORTAL)),
-                     db: Session = DB) -> Response:
+def my_message(request: Request, actor: Actor = Depends(require(Permission.PORTAL)),
+               db: Session = DB, form: FormData = FORM) -> Response:
     """Send a message to the clinic from the portal; the page again with the error if empty."""
-    form = await request.form()
-    patient = patients.chart(db=db, patient_id=str(_own(db, actor).id), actor=actor)
-    try:
-        send_message(db=db, patient=patient, text=str(form.get("message", "")), actor=actor)
-    except InvalidInput as exc:
-        db.rollback()
-        patient = patients.chart(db=db, patient_id=str(_own(db, actor).id), actor=actor)
-        return chart_page(request, db, actor, patient, status_code=422,
-                          message_error=exc.problems[0].text())
-    return RedirectResponse("/me?sent=1", status_code=303)
+    own_id = str(patients.own_record(db, actor).id)
+    patient = patients.chart(db=db, patient_id=own_id, actor=actor)
+    return form_action(db, lambda: send_message(
+        db=db, patient=patient, text=str(form.get("message", "")), actor=actor),
+        done="/me?sent=1",
+        again=lambda errors, status: chart_page(
+            request, db, actor, patients.chart(db=db, patient_id=own_id, actor=actor),
+            status_code=status, message_error=errors[0]),
+        refusals=(InvalidInput,))
 
 
 def context(db: Session, patient: Patient) -> dict[str, Any]:
     """What the portal shows beside the patient's own record."""
-    upcoming = db.execute(select(Appointment, Site).join(Site, Site.pk == Appointment.site_pk)
-                          .where(Appointment.patient_pk == patient.pk,
-                                 Appointment.status.in_(ACTIVE),
-                                 Appointment.starts_at >= clock.now())
-                          .order_by(Appointment.starts_at).limit(20)).all()
-    invoices = db.execute(select(Invoice).where(Invoice.patient_pk == patient.pk)
-                          .order_by(Invoice.service_date.desc())).scalars().all()
-    paid = db.execute(select(Payment).where(Payment.patient_pk == patient.pk)
-                      .order_by(Payment.received_at.desc())).scalars().all()
-    consents = db.execute(select(Consent).where(Consent.patient_pk == patient.pk)
-                          .order_by(Consent.given_on.desc())).scalars().all()
+    upcoming = scheduling.upcoming_of_patient(db, patient, clock.now())
+    invoices = billing.invoices_of(db, patient)
+    paid = billing.payments_of(db, patient)
+    consents = evaluations.consents_of(db, patient)
     return {"upcoming": [(a, s, kinds.kind(a.kind).label) for a, s in upcoming],
             "consents": consents, "estimate": course_estimate(db, patient),
             "invoices": invoices, "receipts": paid,
@@ -96,8 +88,7 @@ def course_estimate(db: Session, patient: Patient) -> Any:
     course = max(planned, key=lambda c: c.pk) if planned else None
     if course is None or not patient.site_pks or course.route not in ("iv", "esketamine", "im"):
         return None
-    site = db.get(Site, sorted(patient.site_pks)[0])
-    assert site is not None
+    site = clinics.site_by_pk(db, sorted(patient.site_pks)[0])
     dose = course.dose
     try:
         return estimates.estimate(db=db, site=site, route=course.route,
@@ -109,23 +100,12 @@ def course_estimate(db: Session, patient: Patient) -> Any:
         return None
 
 
-def _own(db: Session, actor: Actor) -> Patient:
-    patient = db.execute(select(Patient).where(Patient.pk == actor.patient_pk)).scalar_one_or_none()
-    if patient is None:
-        raise NotFound("no record")
-    return patient
-
-
 @router.get("/me/invoices/{invoice_id}/superbill.pdf")
 def my_superbill(invoice_id: str, actor: Actor = Depends(require(Permission.PORTAL)),
                  db: Session = DB) -> Response:
     """My superbill for one visit."""
-    patient = _own(db, actor)
-    invoice = db.execute(select(Invoice).where(Invoice.id == public_id(invoice_id, "invoice"),
-                                               Invoice.patient_pk == patient.pk)
-                         ).scalar_one_or_none()
-    if invoice is None:
-        raise NotFound("no such invoice")
+    patient = patients.own_record(db, actor)
+    invoice = billing.invoice_of_patient(db, patient, invoice_id)
     body = superbill.render(db, invoice)
     audit.record(db=db, actor=actor, action="read", record_type="Invoice", record_id=invoice.id,
                  patient_id=patient.id, detail="superbill downloaded from the portal")
@@ -137,12 +117,8 @@ def my_superbill(invoice_id: str, actor: Actor = Depends(require(Permission.PORT
 def my_receipt(payment_id: str, actor: Actor = Depends(require(Permission.PORTAL)),
                db: Session = DB) -> Response:
     """My receipt for one payment."""
-    patient = _own(db, actor)
-    found = db.execute(select(Payment).where(Payment.id == public_id(payment_id, "payment"),
-                                             Payment.patient_pk == patient.pk)
-                       ).scalar_one_or_none()
-    if found is None:
-        raise NotFound("no such payment")
+    patient = patients.own_record(db, actor)
+    found = billing.payment_of_patient(db, patient, payment_id)
     body = superbill.receipt(db, found)
     return Response(body, media_type="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="receipt-{found.id}.pdf"'})

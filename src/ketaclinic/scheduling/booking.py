@@ -12,7 +12,7 @@ from ketaclinic import clock
 from ketaclinic.audit import service as audit
 from ketaclinic.clinics.models import Chair, Site
 from ketaclinic.courses.models import Course, PlannedSession
-from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, invalid, public_id
+from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, invalid
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.knowledge import appointments as rules
 from ketaclinic.patients.models import Patient
@@ -22,15 +22,6 @@ from ketaclinic.scheduling.models import BOOKED, CANCELLED, CHECKED_IN, NO_SHOW,
 
 ALTERNATIVES = 3
 SEARCH_DAYS = (0, -1, 1, -2, 2, -3, 3)
-
-
-def appointment_of(db: Session, appointment_id: object, actor: Actor) -> Appointment:
-    """An appointment at one of the actor's sites."""
-    found = db.execute(select(Appointment).where(
-        Appointment.id == public_id(appointment_id, "appointment"))).scalar_one_or_none()
-    if found is None or found.site_pk not in actor.site_pks:
-        raise NotFound("no such appointment")
-    return found
 
 
 def checked_in(*, db: Session, appointment: Appointment, treatment_session_pk: int) -> Appointment:

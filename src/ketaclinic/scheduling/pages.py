@@ -5,28 +5,33 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 
 from ketaclinic import clock
 from ketaclinic.clinics import service as clinics
 from ketaclinic.clinics.models import Site
-from ketaclinic.courses.models import Course
+from ketaclinic.clinics.service import site_by_code
 from ketaclinic.courses.service import courses_of, plan_of
-from ketaclinic.errors import Conflict, InvalidInput, NotFound, invalid, public_id
+from ketaclinic.errors import Conflict, InvalidInput, NotFound, invalid
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission, allows
 from ketaclinic.patients import service as patients
-from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling import attendance, booking, maintenance, schemas, views
+from ketaclinic.scheduling import service as scheduling
 from ketaclinic.scheduling.availability import ACTIVE, at_local, zone_of
-from ketaclinic.scheduling.booking import appointment_of
-from ketaclinic.scheduling.models import Appointment, Reminder
-from ketaclinic.scheduling.router import course_of, site_by_code
+from ketaclinic.scheduling.models import Appointment
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import DB, require
-from ketaclinic.web.forms import messages_of, validate
+from ketaclinic.web.forms import (
+    FORM,
+    form_action,
+    form_values,
+    messages_of,
+    undo_refused,
+    validate,
+)
 from ketaclinic.web.site_choice import current_site
 from ketaclinic.web.templating import render
 
@@ -84,11 +89,9 @@ def patient_page(request: Request, patient_id: str,
     """A patient's appointments and the courses that can be booked."""
     patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
                                     purpose="appointments")
-    rows = db.execute(select(Appointment, Site).join(Site, Site.pk == Appointment.site_pk).where(
-        Appointment.patient_pk == patient.pk).order_by(Appointment.starts_at.desc())).all()
+    rows = scheduling.appointments_of_patient(db, patient)
     courses = [(c, plan_of(c)) for c in courses_of(db, patient.pk, planned_only=True)]
-    reminder_state = {r.appointment_pk: r for r in db.execute(select(Reminder).where(
-        Reminder.appointment_pk.in_([a.pk for a, _ in rows])).order_by(Reminder.pk)).scalars()}
+    reminder_state = scheduling.reminders_of(db, [a for a, _ in rows])
     return render(request, "scheduling/patient.html", patient=patient, rows=rows, courses=courses,
                   reminders=reminder_state,
                   kinds={k: booking.kind_of(k).label for k in
@@ -102,11 +105,10 @@ def _booking_page(request: Request, db: Session, actor: Actor, patient_id: str,
                   status_code: int = 200) -> Response:
     patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
                                     purpose="course booking")
-    course = course_of(db, patient, evaluation_id)
-    appointments = db.execute(select(Appointment).where(
-        Appointment.course_pk == course.pk).order_by(Appointment.starts_at)).scalars().all()
+    course = scheduling.course_of(db, patient, evaluation_id)
+    appointments = scheduling.appointments_of_course(db, course)
     sites = [s for s in clinics.sites_of(db=db, actor=actor) if s.pk in patient.site_pks]
-    zones = {s.pk: zone_of(s) for s in db.execute(select(Site)).scalars()}
+    zones = {s.pk: zone_of(s) for s in clinics.all_sites(db=db)}
     by_session: dict[int, Appointment] = {}
     for a in appointments:
         if a.course_session is not None and a.status in ACTIVE:
@@ -128,11 +130,10 @@ def booking_page(request: Request, patient_id: str, evaluation_id: str,
 
 @router.post("/patients/{patient_id}/courses/{evaluation_id}/booking/proposal",
              response_class=HTMLResponse)
-async def proposal_page(request: Request, patient_id: str, evaluation_id: str,
-                        actor: Actor = Depends(require(Permission.SCHEDULE_BOOK)),
-                        db: Session = DB) -> Response:
+def proposal_page(request: Request, patient_id: str, evaluation_id: str,
+                  actor: Actor = Depends(require(Permission.SCHEDULE_BOOK)),
+                  db: Session = DB, form: FormData = FORM) -> Response:
     """Check the unbooked sessions at a local time; show alternatives. Saves nothing."""
-    form = await request.form()
     values = {k: str(v) for k, v in form.items()}
     try:
         data = validate(schemas.ProposalIn, {"site": values.get("site", ""),
@@ -140,10 +141,10 @@ async def proposal_page(request: Request, patient_id: str, evaluation_id: str,
         patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
                                         purpose="propose a series")
         proposal = booking.propose_series(db=db, site=site_by_code(db, data.site, actor),
-                                          course=course_of(db, patient, evaluation_id),
+                                          course=scheduling.course_of(db, patient, evaluation_id),
                                           at=data.at)
     except (InvalidInput, Conflict) as exc:
-        db.rollback()
+        undo_refused(db, exc)
         return _booking_page(request, db, actor, patient_id, evaluation_id,
                              errors=messages_of(exc), values=values, status_code=exc.status)
     return _booking_page(request, db, actor, patient_id, evaluation_id, proposal=proposal,
@@ -152,28 +153,31 @@ async def proposal_page(request: Request, patient_id: str, evaluation_id: str,
 
 @router.post("/patients/{patient_id}/courses/{evaluation_id}/booking/series",
              response_class=HTMLResponse)
-async def series_page(request: Request, patient_id: str, evaluation_id: str,
-                      actor: Actor = Depends(require(Permission.SCHEDULE_BOOK)),
-                      db: Session = DB) -> Response:
+def series_page(request: Request, patient_id: str, evaluation_id: str,
+                actor: Actor = Depends(require(Permission.SCHEDULE_BOOK)),
+                db: Session = DB, form: FormData = FORM) -> Response:
     """Book the chosen slots together (or none, showing why)."""
-    form = await request.form()
-    values = {k: str(v) for k, v in form.items()}
-    try:
+    values = form_values(form)
+
+    def book() -> None:
         slots = [{"course_session": key.removeprefix("slot."), "starts_at": value}
                  for key, value in values.items() if key.startswith("slot.") and value]
         data = validate(schemas.SeriesIn, {"site": values.get("site", ""), "slots": slots})
         patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
                                         purpose="book a series")
         booking.book_series(db=db, site=site_by_code(db, data.site, actor),
-                            course=course_of(db, patient, evaluation_id), patient=patient,
-                            slots=[(s.course_session, s.starts_at) for s in data.slots],
-                            actor=actor)
-    except (InvalidInput, Conflict) as exc:
-        db.rollback()
-        return _booking_page(request, db, actor, patient_id, evaluation_id,
-                             errors=messages_of(exc), values=values, status_code=exc.status)
-    return RedirectResponse(f"/patients/{patient_id}/courses/{evaluation_id}/booking",
-                            status_code=303)
+                            course=scheduling.course_of(db, patient, evaluation_id),
+                            patient=patient, actor=actor,
+                            slots=[(s.course_session, s.starts_at) for s in data.slots])
+
+    return form_action(db, book, done=_booking_url(patient_id, evaluation_id),
+                       again=lambda errors, status: _booking_page(
+                           request, db, actor, patient_id, evaluation_id, errors=errors,
+                           values=values, status_code=status))
+
+
+def _booking_url(patient_id: str, evaluation_id: str) -> str:
+    return f"/patients/{patient_id}/courses/{evaluation_id}/booking"
 
 
 def _local_moment(site: Site, day: str, hh_mm: str) -> datetime:
@@ -190,51 +194,41 @@ def _local_moment(site: Site, day: str, hh_mm: str) -> datetime:
 
 @router.post("/patients/{patient_id}/courses/{evaluation_id}/booking/{appointment_id}/move",
              response_class=HTMLResponse)
-async def move_page(request: Request, patient_id: str, evaluation_id: str, appointment_id: str,
-                    actor: Actor = Depends(require(Permission.SCHEDULE_BOOK)),
-                    db: Session = DB) -> Response:
+def move_page(request: Request, patient_id: str, evaluation_id: str, appointment_id: str,
+              actor: Actor = Depends(require(Permission.SCHEDULE_BOOK)),
+              db: Session = DB, form: FormData = FORM) -> Response:
     """Move one appointment of the course to another day and time."""
-    form = await request.form()
-    try:
-        found = appointment_of(db, appointment_id, actor)
-        site = db.get(Site, found.site_pk)
-        assert site is not None
+    def move() -> None:
         patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
                                         purpose="move an appointment")
-        if found.patient_pk != patient.pk:
-            raise NotFound("no such appointment")
+        found = scheduling.appointment_of_patient(db, appointment_id, patient, actor)
         booking.move(db=db, appointment=found, patient=patient, actor=actor,
-                     starts_at=_local_moment(site, str(form.get("day", "")),
-                                             str(form.get("time", ""))))
-    except (InvalidInput, Conflict) as exc:
-        db.rollback()
-        return _booking_page(request, db, actor, patient_id, evaluation_id,
-                             errors=messages_of(exc), status_code=exc.status)
-    return RedirectResponse(f"/patients/{patient_id}/courses/{evaluation_id}/booking",
-                            status_code=303)
+                     starts_at=_local_moment(scheduling.site_of(db, found),
+                                             str(form.get("day", "")), str(form.get("time", ""))))
+
+    return form_action(db, move, done=_booking_url(patient_id, evaluation_id),
+                       again=lambda errors, status: _booking_page(
+                           request, db, actor, patient_id, evaluation_id, errors=errors,
+                           status_code=status))
 
 
 @router.post("/patients/{patient_id}/courses/{evaluation_id}/booking/{appointment_id}/cancel",
              response_class=HTMLResponse)
-async def cancel_page(request: Request, patient_id: str, evaluation_id: str, appointment_id: str,
-                      actor: Actor = Depends(require(Permission.SCHEDULE_BOOK)),
-                      db: Session = DB) -> Response:
+def cancel_page(request: Request, patient_id: str, evaluation_id: str, appointment_id: str,
+                actor: Actor = Depends(require(Permission.SCHEDULE_BOOK)),
+                db: Session = DB, form: FormData = FORM) -> Response:
     """Cancel one appointment of the course with a reason."""
-    form = await request.form()
-    try:
-        found = appointment_of(db, appointment_id, actor)
+    def cancel() -> None:
         patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
                                         purpose="cancel an appointment")
-        if found.patient_pk != patient.pk:
-            raise NotFound("no such appointment")
+        found = scheduling.appointment_of_patient(db, appointment_id, patient, actor)
         booking.cancel(db=db, appointment=found, patient=patient, actor=actor,
                        reason=str(form.get("reason", "")))
-    except (InvalidInput, Conflict) as exc:
-        db.rollback()
-        return _booking_page(request, db, actor, patient_id, evaluation_id,
-                             errors=messages_of(exc), status_code=exc.status)
-    return RedirectResponse(f"/patients/{patient_id}/courses/{evaluation_id}/booking",
-                            status_code=303)
+
+    return form_action(db, cancel, done=_booking_url(patient_id, evaluation_id),
+                       again=lambda errors, status: _booking_page(
+                           request, db, actor, patient_id, evaluation_id, errors=errors,
+                           status_code=status))
 
 
 @router.get("/schedule/maintenance", response_class=HTMLResponse)
@@ -254,29 +248,25 @@ def _maintenance(request: Request, db: Session, actor: Actor, site: str,
 
 
 @router.post("/schedule/maintenance/{evaluation_id}/book", response_class=HTMLResponse)
-async def maintenance_book(request: Request, evaluation_id: str,
-                           actor: Actor = Depends(require(Permission.SCHEDULE_BOOK)),
-                           db: Session = DB) -> Response:
+def maintenance_book(request: Request, evaluation_id: str,
+                     actor: Actor = Depends(require(Permission.SCHEDULE_BOOK)),
+                     db: Session = DB, form: FormData = FORM) -> Response:
     """Book the next maintenance session of a course."""
-    form = await request.form()
     code = str(form.get("site", ""))
-    course = db.execute(select(Course).where(
-        Course.id == public_id(evaluation_id, "evaluation"))).scalar_one_or_none()
-    if course is None:
-        raise NotFound("no such course")
     # The course's patient first: a course out of reach is 404 whatever the form says.
-    patient = patients.open_patient(db=db, patient_id=str(db.execute(select(Patient.id).where(
-        Patient.pk == course.patient_pk)).scalar_one()), actor=actor, purpose="book maintenance")
-    try:
+    course, patient = scheduling.course_patient(db, evaluation_id, actor, "book maintenance")
+
+    def book() -> str:
         where = site_by_code(db, code, actor)
         booking.book(db=db, site=where, patient=patient, kind=course.route, actor=actor,
                      course=course, note="maintenance",
                      starts_at=_local_moment(where, str(form.get("day", "")),
                                              str(form.get("time", ""))))
-    except (InvalidInput, Conflict) as exc:
-        db.rollback()
-        return _maintenance(request, db, actor, code, messages_of(exc), exc.status)
-    return RedirectResponse(f"/schedule/maintenance?site={where.code}", status_code=303)
+        return where.code
+
+    return form_action(db, book, done=lambda site_code: f"/schedule/maintenance?site={site_code}",
+                       again=lambda errors, status: _maintenance(request, db, actor, code, errors,
+                                                                 status))
 
 
 @router.get("/schedule/attendance", response_class=HTMLResponse)

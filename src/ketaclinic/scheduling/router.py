@@ -1,54 +1,26 @@
 """JSON API for scheduling under /api/v1, and the public iCalendar feed URL."""
 
-from datetime import datetime, time, timedelta
+from datetime import datetime, time
 
 from fastapi import APIRouter, Depends, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ketaclinic.auth.models import User
-from ketaclinic.clinics.models import Chair, Site
 from ketaclinic.clinics.service import site_by_code
 from ketaclinic.courses import service as courses
-from ketaclinic.courses.models import Course
-from ketaclinic.errors import NotFound, invalid, public_id
-from ketaclinic.evaluations.models import Evaluation
+from ketaclinic.errors import invalid
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission
 from ketaclinic.patients import service as patients
-from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling import booking, calendar, schemas
+from ketaclinic.scheduling import service as scheduling
 from ketaclinic.scheduling.availability import at_local
-from ketaclinic.scheduling.models import Appointment, CalendarFeed, Reminder
-from ketaclinic.web.deps import API_PREFIX, DB, require
+from ketaclinic.scheduling.models import Appointment
+from ketaclinic.web.deps import API_PREFIX, DB, found_by, require
 from ketaclinic.wire_types import IsoDate
 
 router = APIRouter(tags=["scheduling"])
-
-
-def course_of(db: Session, patient: Patient, evaluation_id: object) -> Course:
-    """A course of the patient with a dated plan, by the id of the evaluation that started it."""
-    key = public_id(evaluation_id, "evaluation")
-    found = db.execute(select(Course).where(Course.id == key, Course.patient_pk == patient.pk)
-                       ).scalar_one_or_none()
-    if found is None or not found.sessions:
-        if found is None and db.execute(select(Evaluation.pk).where(
-                Evaluation.id == key, Evaluation.patient_pk == patient.pk)).first() is None:
-            raise NotFound("no such evaluation")
-        raise invalid("evaluation_id", "the evaluation is not a signed course with a plan",
-                      "a course signed to start")
-    return found
-
-
-def chair_pk_of(db: Session, chair_id: object, site: Site) -> int | None:
-    """A chair of the site by id (None when not given)."""
-    if chair_id is None:
-        return None
-    pk = db.execute(select(Chair.pk).where(Chair.id == public_id(chair_id, "chair"),
-                                           Chair.site_pk == site.pk)).scalar_one_or_none()
-    if pk is None:
-        raise invalid("chair_id", "not a chair of this site", "a chair of the site")
-    return pk
+# The appointment a path names, at one of the caller's sites (404 otherwise).
+APPOINTMENT = found_by(scheduling.appointment_of, Permission.SCHEDULE_BOOK, "appointment_id")
 
 
 def out(db: Session, a: Appointment) -> schemas.AppointmentOut:
@@ -72,10 +44,10 @@ def book(data: schemas.AppointmentIn, actor: Actor = Depends(require(Permission.
     site = site_by_code(db, data.site, actor)
     patient = patients.open_patient(db=db, patient_id=data.patient_id, actor=actor,
                                     purpose="book an appointment")
-    evaluation = course_of(db, patient, data.evaluation_id) if data.evaluation_id else None
+    evaluation = scheduling.course_of(db, patient, data.evaluation_id) if data.evaluation_id else None
     made = booking.book(db=db, site=site, patient=patient, kind=data.kind,
                         starts_at=_aware(data.starts_at, "starts_at"), actor=actor,
-                        chair_pk=chair_pk_of(db, data.chair_id, site), course=evaluation,
+                        chair_pk=scheduling.chair_pk_of(db, data.chair_id, site), course=evaluation,
                         course_session=data.course_session, note=data.note)
     return out(db, made)
 
@@ -89,31 +61,19 @@ def listed(site: str, start: IsoDate, days: int = 7,
         raise invalid("days", f"{days}", "1 to 31")
     where = site_by_code(db, site, actor)
     begin = at_local(where, start, time(0))
-    rows = db.execute(select(Appointment).where(
-        Appointment.site_pk == where.pk, Appointment.starts_at >= begin,
-        Appointment.starts_at < begin + timedelta(days=days)).order_by(Appointment.starts_at)
-    ).scalars().all()
-    return [out(db, a) for a in rows]
-
-
-def _patient_of(db: Session, appointment: Appointment, actor: Actor, purpose: str) -> Patient:
-    patient_id = db.execute(select(Patient.id).where(Patient.pk == appointment.patient_pk)
-                            ).scalar_one()
-    return patients.open_patient(db=db, patient_id=patient_id, actor=actor, purpose=purpose)
+    return [out(db, a) for a in scheduling.appointments_between(db, where, begin, days)]
 
 
 @router.post(f"{API_PREFIX}/appointments/{{appointment_id}}/move",
              response_model=schemas.AppointmentOut)
 def move(appointment_id: str, data: schemas.MoveIn,
          actor: Actor = Depends(require(Permission.SCHEDULE_BOOK)),
-         db: Session = DB) -> schemas.AppointmentOut:
+         db: Session = DB, found: Appointment = APPOINTMENT) -> schemas.AppointmentOut:
     """Move one appointment; the others of its series do not move."""
-    found = booking.appointment_of(db, appointment_id, actor)
-    site = db.get(Site, found.site_pk)
-    assert site is not None
+    site = scheduling.site_of(db, found)
     moved = booking.move(db=db, appointment=found, starts_at=_aware(data.starts_at, "starts_at"),
-                         patient=_patient_of(db, found, actor, "move an appointment"),
-                         actor=actor, chair_pk=chair_pk_of(db, data.chair_id, site))
+                         patient=scheduling.patient_of(db, found, actor, "move an appointment"),
+                         actor=actor, chair_pk=scheduling.chair_pk_of(db, data.chair_id, site))
     return out(db, moved)
 
 
@@ -121,22 +81,20 @@ def move(appointment_id: str, data: schemas.MoveIn,
              response_model=schemas.AppointmentOut)
 def cancel(appointment_id: str, data: schemas.CancelIn,
            actor: Actor = Depends(require(Permission.SCHEDULE_BOOK)),
-           db: Session = DB) -> schemas.AppointmentOut:
+           db: Session = DB, found: Appointment = APPOINTMENT) -> schemas.AppointmentOut:
     """Cancel with a reason (late when within the notice period)."""
-    found = booking.appointment_of(db, appointment_id, actor)
     done = booking.cancel(db=db, appointment=found, reason=data.reason, actor=actor,
-                          patient=_patient_of(db, found, actor, "cancel an appointment"))
+                          patient=scheduling.patient_of(db, found, actor, "cancel an appointment"))
     return out(db, done)
 
 
 @router.post(f"{API_PREFIX}/appointments/{{appointment_id}}/no-show",
              response_model=schemas.AppointmentOut)
 def no_show(appointment_id: str, actor: Actor = Depends(require(Permission.SCHEDULE_BOOK)),
-            db: Session = DB) -> schemas.AppointmentOut:
+            db: Session = DB, found: Appointment = APPOINTMENT) -> schemas.AppointmentOut:
     """Record that the patient did not come."""
-    found = booking.appointment_of(db, appointment_id, actor)
     done = booking.no_show(db=db, appointment=found, actor=actor,
-                           patient=_patient_of(db, found, actor, "record a no-show"))
+                           patient=scheduling.patient_of(db, found, actor, "record a no-show"))
     return out(db, done)
 
 
@@ -152,7 +110,7 @@ def propose(patient_id: str, evaluation_id: str, data: schemas.ProposalIn,
     patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
                                     purpose="propose a series")
     proposal = booking.propose_series(db=db, site=site_by_code(db, data.site, actor),
-                                      course=course_of(db, patient, evaluation_id),
+                                      course=scheduling.course_of(db, patient, evaluation_id),
                                       at=data.at)
     return [schemas.SlotProposalOut(
         course_session=p.course_session, planned_day=p.planned_day, starts_at=p.starts_at,
@@ -170,7 +128,7 @@ def book_series(patient_id: str, evaluation_id: str, data: schemas.SeriesIn,
                                     purpose="book a series")
     made = booking.book_series(
         db=db, site=site_by_code(db, data.site, actor),
-        course=course_of(db, patient, evaluation_id), patient=patient, actor=actor,
+        course=scheduling.course_of(db, patient, evaluation_id), patient=patient, actor=actor,
         slots=[(s.course_session, _aware(s.starts_at, f"slots[{i}].starts_at"))
                for i, s in enumerate(data.slots)])
     return [out(db, a) for a in made]
@@ -183,7 +141,7 @@ def unbooked(patient_id: str, evaluation_id: str,
     """The course's planned sessions that have no appointment."""
     patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
                                     purpose="unbooked sessions")
-    return [courses.session_data(s) for s in booking.unbooked(db, course_of(db, patient,
+    return [courses.session_data(s) for s in booking.unbooked(db, scheduling.course_of(db, patient,
                                                                              evaluation_id))]
 
 
@@ -196,8 +154,7 @@ def create_feed(data: schemas.FeedIn, actor: Actor = Depends(require(Permission.
                                         purpose="calendar feed")
         feed, url = calendar.create_feed(db=db, actor=actor, patient=patient)
     else:
-        user = db.execute(select(User).where(User.username == actor.username)).scalar_one()
-        feed, url = calendar.create_feed(db=db, actor=actor, user=user)
+        feed, url = calendar.create_feed(db=db, actor=actor, user=scheduling.user_of(db, actor))
     return schemas.FeedOut(id=feed.id, url=url)
 
 
@@ -205,19 +162,7 @@ def create_feed(data: schemas.FeedIn, actor: Actor = Depends(require(Permission.
 def revoke_feed(feed_id: str, actor: Actor = Depends(require(Permission.SCHEDULE_BOOK)),
                 db: Session = DB) -> Response:
     """Revoke a feed: its URL answers 404 from now on."""
-    feed = db.execute(select(CalendarFeed).where(
-        CalendarFeed.id == public_id(feed_id, "calendar feed"))).scalar_one_or_none()
-    if feed is None:
-        raise NotFound("no such calendar feed")
-    if feed.user_pk is not None:
-        owner = db.execute(select(User.username).where(User.pk == feed.user_pk)).scalar_one()
-        if owner != actor.username:
-            raise NotFound("no such calendar feed")
-    else:
-        patient_id = db.execute(select(Patient.id).where(Patient.pk == feed.patient_pk)
-                                ).scalar_one()
-        patients.open_patient(db=db, patient_id=patient_id, actor=actor,
-                              purpose="revoke calendar feed")
+    feed = scheduling.feed_in_reach(db, feed_id, actor)
     calendar.revoke(db=db, feed=feed, actor=actor)
     return Response(status_code=204)
 
@@ -237,12 +182,7 @@ def reminders_listed(status: str = "failed",
                      actor: Actor = Depends(require(Permission.SCHEDULE_VIEW)),
                      db: Session = DB) -> list[schemas.ReminderOut]:
     """Reminders at the caller's sites by status (default: the failed ones, to follow up)."""
-    if status not in ("pending", "sent", "failed", "cancelled"):
-        raise invalid("status", repr(status), "pending, sent, failed, cancelled")
-    rows = db.execute(select(Reminder, Appointment.id).join(
-        Appointment, Appointment.pk == Reminder.appointment_pk).where(
-        Reminder.status == status, Appointment.site_pk.in_(actor.site_pks)).order_by(
-        Reminder.next_attempt_at)).all()
+    rows = scheduling.reminders_with_status(db, status, actor)
     return [schemas.ReminderOut(id=r.id, appointment_id=appointment_id, status=r.status,
                                 attempts=r.attempts, last_error=r.last_error,
                                 next_attempt_at=r.next_attempt_at, sent_at=r.sent_at)

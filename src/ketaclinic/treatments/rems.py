@@ -86,6 +86,12 @@ def file_form(*, db: Session, session_id: str, ready_to_leave_min: int,
     return filing
 
 
+def filing_of(db: Session, session: TreatmentSession) -> RemsFiling | None:
+    """The session's filed REMS form, if it has been filed."""
+    return db.execute(select(RemsFiling).where(RemsFiling.session_pk == session.pk)
+                      ).scalar_one_or_none()
+
+
 def due_at_site(*, db: Session, site_pk: int) -> Sequence[dict[str, Any]]:
     """Discharged esketamine sessions at a site whose form is not filed, oldest first."""
     filed = select(RemsFiling.session_pk)

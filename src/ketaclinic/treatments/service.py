@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
@@ -285,7 +285,7 @@ def add_readings(*, db: Session, session_id: str, data: schemas.ReadingsIn,
 
 def patient_id_of(db: Session, session: TreatmentSession) -> uuid.UUID:
     """The public id of the session's patient."""
-    return db.execute(select(Patient.id).where(Patient.pk == session.patient_pk)).scalar_one()
+    return patients.id_of(db, session.patient_pk)
 
 
 def alarms_of(*, db: Session, session_pk: int) -> Sequence[SessionAlarm]:
@@ -611,3 +611,37 @@ def active_sessions(db: Session, site_pk: int) -> list[dict[str, Any]]:
                        "alarms": open_alarms})
     return result
 
+
+def chair_of(db: Session, session: TreatmentSession) -> Chair:
+    """The chair a session is at."""
+    return db.execute(select(Chair).where(Chair.pk == session.chair_pk)).scalar_one()
+
+
+def events_of(db: Session, session: TreatmentSession) -> Sequence[SessionEvent]:
+    """The session's scores, side effects and interventions in time order."""
+    return db.execute(select(SessionEvent).where(SessionEvent.session_pk == session.pk)
+                      .order_by(SessionEvent.at)).scalars().all()
+
+
+def addenda_of(db: Session, session: TreatmentSession) -> Sequence[SessionAddendum]:
+    """The corrections added to a closed record, oldest first."""
+    return db.execute(select(SessionAddendum).where(SessionAddendum.session_pk == session.pk)
+                      .order_by(SessionAddendum.pk)).scalars().all()
+
+
+def prescribers(db: Session) -> Sequence[str]:
+    """The usernames of the active prescribers (who may order a dose)."""
+    return db.execute(select(User.username).where(User.role == "prescriber",
+                                                  User.active.is_(True))
+                      .order_by(User.username)).scalars().all()
+
+
+def change_marker(db: Session, session_pk: int) -> tuple[Any, ...]:
+    """What changes whenever a reading, an alarm (or its acknowledgement) or an event arrives."""
+    readings = db.execute(select(func.max(SessionReading.pk), func.count()).where(
+        SessionReading.session_pk == session_pk)).one()
+    alarms = db.execute(select(func.max(SessionAlarm.pk), func.count(
+        SessionAlarm.acknowledged_at)).where(SessionAlarm.session_pk == session_pk)).one()
+    events = db.execute(select(func.max(SessionEvent.pk)).where(
+        SessionEvent.session_pk == session_pk)).scalar()
+    return (*readings, *alarms, events)

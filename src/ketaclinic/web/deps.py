@@ -3,6 +3,7 @@
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from functools import cache
+from typing import Any
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
@@ -103,3 +104,21 @@ def require(permission: Permission) -> Callable[..., Actor]:
 
     dependency.required_permission = permission  # type: ignore[attr-defined]
     return dependency
+
+
+@cache
+def _lookup_dependency(lookup: Callable[[Session, str, Actor], object], permission: Permission,
+                       param: str) -> Callable[..., object]:
+    def dependency(request: Request, actor: Actor = Depends(require(permission)),
+                   db: Session = DB) -> object:
+        return lookup(db, request.path_params[param], actor)
+
+    return dependency
+
+
+def found_by(lookup: Callable[[Session, str, Actor], object], permission: Permission,
+             param: str) -> Any:
+    """A dependency that loads the record a path parameter names, within the caller's reach
+    (the lookup answers 404 otherwise), after the permission gate: handlers never load it by
+    hand. Declared once per record kind, e.g. `APPOINTMENT = found_by(appointment_of, ...)`."""
+    return Depends(_lookup_dependency(lookup, permission, param))

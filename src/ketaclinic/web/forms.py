@@ -1,12 +1,16 @@
-"""Reading HTML form posts into the same Pydantic schemas the API uses."""
+"""Reading HTML form posts into the same Pydantic schemas the API uses, and running a page's form
+action: done, go on; refused, the page again with the messages and nothing kept."""
 
-from typing import TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+from fastapi import Depends, Request
+from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from ketaclinic.errors import DomainError, FieldProblem, InvalidInput
+from ketaclinic.errors import Conflict, DomainError, FieldProblem, InvalidInput
 from ketaclinic.field_problems import validation_problems
 
 SchemaT = TypeVar("SchemaT", bound=BaseModel)
@@ -45,3 +49,36 @@ def undo_refused(db: Session, refusal: DomainError) -> None:
     what is left when the page is answered."""
     if not refusal.keeps_changes:
         db.rollback()
+
+
+async def posted_form(request: Request) -> FormData:
+    """The posted form, read before the page's (plain, threaded) handler runs."""
+    return await request.form()
+
+
+# A page handler takes the form as `form: FormData = FORM` and stays a plain `def`, so its
+# database work runs in the thread pool rather than on the event loop.
+FORM: Any = Depends(posted_form)
+
+
+def form_values(form: FormData) -> dict[str, str]:
+    """What was typed, to fill the form again when it is shown with its errors."""
+    return {key: str(value) for key, value in form.items() if key not in IGNORED_FIELDS}
+
+
+ResultT = TypeVar("ResultT")
+
+
+def form_action(db: Session, action: Callable[[], ResultT], *,
+                done: str | Callable[[ResultT], str],
+                again: Callable[[list[str], int], Response],
+                refusals: tuple[type[DomainError], ...] = (InvalidInput, Conflict)) -> Response:
+    """Run a page's form action. Done: on to `done` (303, so a reload does not post again).
+    Refused: what the action did is undone and `again` shows the page with the messages and the
+    refusal's status. Any other error is not the user's and goes to the app's error handlers."""
+    try:
+        result = action()
+    except refusals as exc:
+        undo_refused(db, exc)
+        return again(messages_of(exc), exc.status)
+    return RedirectResponse(done(result) if callable(done) else done, status_code=303)
