@@ -16,6 +16,7 @@ LABELS = {
     "totp": "two-factor code", "totp_code": "two-factor code", "ndc": "NDC",
     "csrf_token": "form token",
     "evaluation_id": "course", "patient_id": "patient", "session_id": "session",
+    "treatment_session_id": "treatment session",
     "container_id": "container", "location_id": "cabinet", "product_id": "product",
     "chair_id": "chair", "band_id": "sliding-scale band", "expected_pct": "expected share (%)",
     "discount_pct": "discount (%)", "income_up_to_cents": "household income up to (cents)",

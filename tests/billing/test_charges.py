@@ -67,26 +67,26 @@ def test_invoice_keeps_its_prices_after_a_price_change(db: Session, world) -> No
     site = site_a(db)
     price_list(db, site, date(2026, 1, 1))
     session = closed_iv_session(db, minutes=100)
-    invoice = charges.charge_session(db=db, session=session, actor=DESK)
+    invoice = charges.charge_session(db=db, treatment_session=session, actor=DESK)
     lines = [(line.code, line.units, line.amount_cents) for line in charges.lines_of(db, invoice)]
     assert lines == [("96365", 1, 45000), ("96366", 1, 15000), ("J3490", 1, 5250)]
     assert invoice.total_cents == 65250 == sum(amount for *_, amount in lines)
     with pytest.raises(Conflict, match="already been charged"):
-        charges.charge_session(db=db, session=session, actor=DESK)
+        charges.charge_session(db=db, treatment_session=session, actor=DESK)
     # The price rises from today: the charged session keeps its prices, a new one gets the new.
     prices.set_price(db=db, site=site, item="96365", amount_cents=52000,
                      effective_from=invoice.service_date, actor=ADMIN)
     db.expire_all()
     again = [(line.code, line.amount_cents) for line in charges.lines_of(db, invoice)]
     assert again[0] == ("96365", 45000) and db.get(type(invoice), invoice.pk).total_cents == 65250
-    later = charges.charge_session(db=db, session=closed_iv_session(db, minutes=40), actor=DESK)
+    later = charges.charge_session(db=db, treatment_session=closed_iv_session(db, minutes=40), actor=DESK)
     assert charges.lines_of(db, later)[0].amount_cents == 52000
 
 
 def test_missing_price_names_the_item(db: Session, world) -> None:
     session = closed_iv_session(db, minutes=40)
     with pytest.raises(InvalidInput, match="has no price for 96365"):
-        charges.charge_session(db=db, session=session, actor=DESK)
+        charges.charge_session(db=db, treatment_session=session, actor=DESK)
 
 
 def test_superbill_pdf_holds_patient_provider_codes_diagnoses_and_amounts(db: Session,
@@ -94,7 +94,7 @@ def test_superbill_pdf_holds_patient_provider_codes_diagnoses_and_amounts(db: Se
     site = site_a(db)
     price_list(db, site, date(2026, 1, 1))
     session = closed_iv_session(db, minutes=100)
-    invoice = charges.charge_session(db=db, session=session, actor=DESK)
+    invoice = charges.charge_session(db=db, treatment_session=session, actor=DESK)
     patient = db.get(Patient, session.patient_pk)
     text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(
         superbill.render(db, invoice))).pages)

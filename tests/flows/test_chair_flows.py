@@ -37,7 +37,7 @@ def test_a_dose_the_ledger_refuses_is_not_charted(api, world, db: Session) -> No
     received_vial(api, db, "flow")
     session_id = ready_to_dose(api, world, db)
     with pytest.raises(InvalidInput) as refused:
-        dose.give_dose(db=db, session_id=session_id, data=DOSE, actor=nurse(db))
+        dose.give_dose(db=db, treatment_session_id=session_id, data=DOSE, actor=nurse(db))
     assert refused.value.problems[0].field == "dose_mg"
     row = session_row(db, session_id)
     assert (row.dose_start, row.dose_given, row.ordered_by) == (None, None, None)
@@ -51,7 +51,7 @@ def test_a_dose_drawn_is_posted_given_and_charted_together(api, world, db: Sessi
     drawn = api["nurse_a"].post(f"{INV}/draws", json={
         "container_id": vial, "session_id": session_id, "quantity_mg": "35"})
     assert drawn.status_code == 201, drawn.text
-    given = dose.give_dose(db=db, session_id=session_id, data=DOSE, actor=nurse(db))
+    given = dose.give_dose(db=db, treatment_session_id=session_id, data=DOSE, actor=nurse(db))
     assert given.dose_given is not None and given.dose_given.dose_mg == 35
     accounts = dict(db.execute(select(LedgerRow.account, func.sum(LedgerRow.quantity_mg)).where(
         LedgerRow.session_pk == given.pk).group_by(LedgerRow.account)).all())
@@ -63,10 +63,10 @@ def test_discharge_refused_by_the_ledger_leaves_the_record_open(api, world, db: 
     session_id = ready_to_dose(api, world, db)
     api["nurse_a"].post(f"{INV}/draws", json={
         "container_id": vial, "session_id": session_id, "quantity_mg": "50"})
-    dose.give_dose(db=db, session_id=session_id, data=DOSE, actor=nurse(db))
+    dose.give_dose(db=db, treatment_session_id=session_id, data=DOSE, actor=nurse(db))
     prescriber = Actor(username="prescriber", role="prescriber", site_pks=nurse(db).site_pks)
     with pytest.raises(LedgerMismatch, match="15 mg drawn is neither given nor wasted"):
-        closing.discharge(db=db, session_id=session_id, actor=prescriber,
+        closing.discharge(db=db, treatment_session_id=session_id, actor=prescriber,
                           data=schemas.DischargeIn(escort_present=True,
                                                    driving_warning_given=True),
                           override_reason="clinical criteria reviewed at the chair")

@@ -23,14 +23,14 @@ from tests.conftest import csrf_of
 def test_portal_shows_my_things_and_never_another_patients(app, web, world, db: Session) -> None:
     site = db.execute(select(Site).where(Site.code == "A")).scalar_one()
     price_list(db, site, date(2026, 1, 1))
-    mine = charges.charge_session(db=db, session=closed_iv_session(db, minutes=40), actor=DESK)
+    mine = charges.charge_session(db=db, treatment_session=closed_iv_session(db, minutes=40), actor=DESK)
     me = db.get(Patient, mine.patient_pk)
     other = db.execute(select(Patient).where(Patient.id == uuid.UUID(world.patients["p_a2"]))
                        ).scalar_one()
     session = closed_iv_session(db, minutes=40)
     session.patient_pk = other.pk
     db.flush()
-    theirs = charges.charge_session(db=db, session=session, actor=DESK)
+    theirs = charges.charge_session(db=db, treatment_session=session, actor=DESK)
     their_payment = payments.record(db=db, site=site, patient=other, amount_cents=100,
                                     method="cash", reference="", note="", actor=DESK)
     patient = web["patient_a1"]

@@ -140,7 +140,8 @@ def _site_b_records(api, world, db: Session) -> SiteB:
                        ).scalars().first()
     assert entry is not None
     ids = {"patient_id": b1, "entry_id": str(entry.id), "evaluation_id": evaluation_id,
-           "course_id": evaluation_id, "session_id": session_id, "alarm_id": str(alarm.id),
+           "course_id": evaluation_id, "session_id": session_id, "treatment_session_id": session_id,
+           "alarm_id": str(alarm.id),
            "appointment_id": str(appointment.id), "feed_id": str(feed.id),
            "discrepancy_id": str(discrepancy.id), "txn_id": str(txn_id),
            "coverage_id": coverage.json()["id"], "alert_id": str(alert.id),

@@ -42,20 +42,20 @@ def _unit_price(db: Session, site: Site, code: str, day: date, dose_mg: float) -
     return prices.require_price(db, site, code, day)
 
 
-def charge_session(*, db: Session, session: TreatmentSession, actor: Actor) -> Invoice:
+def charge_session(*, db: Session, treatment_session: TreatmentSession, actor: Actor) -> Invoice:
     """The invoice for a closed treatment session (one per session)."""
-    if session.status != DISCHARGED or not session.dose_given:
+    if treatment_session.status != DISCHARGED or not treatment_session.dose_given:
         raise Conflict("only a closed treatment session with a dose can be charged")
-    if db.execute(select(Invoice.pk).where(Invoice.session_pk == session.pk)).first():
+    if db.execute(select(Invoice.pk).where(Invoice.session_pk == treatment_session.pk)).first():
         raise Conflict("this treatment session has already been charged")
-    site = db.get(Site, session.site_pk)
-    patient = db.get(Patient, session.patient_pk)
-    assert site is not None and patient is not None and session.dose_start is not None
-    day = session.dose_start.astimezone(ZoneInfo(site.time_zone)).date()
-    minutes = ((session.dose_end - session.dose_start).total_seconds() / 60
-               if session.dose_end else None)
-    dose = float(session.dose_given.dose_mg)
-    codes = rules.session_codes(route=session.route, dose_mg=dose, infusion_minutes=minutes)
+    site = db.get(Site, treatment_session.site_pk)
+    patient = db.get(Patient, treatment_session.patient_pk)
+    assert site is not None and patient is not None and treatment_session.dose_start is not None
+    day = treatment_session.dose_start.astimezone(ZoneInfo(site.time_zone)).date()
+    minutes = ((treatment_session.dose_end - treatment_session.dose_start).total_seconds() / 60
+               if treatment_session.dose_end else None)
+    dose = float(treatment_session.dose_given.dose_mg)
+    codes = rules.session_codes(route=treatment_session.route, dose_mg=dose, infusion_minutes=minutes)
     lines = []
     for code in codes:
         unit = _unit_price(db, site, code.code, day, dose)
@@ -63,9 +63,9 @@ def charge_session(*, db: Session, session: TreatmentSession, actor: Actor) -> I
                                 description=code.description, units=code.units,
                                 unit_price_cents=unit, amount_cents=unit * code.units,
                                 basis=code.basis[:500], created_by=actor.username))
-    provider = db.execute(select(User.display_name).where(User.username == session.ordered_by)
-                          ).scalar_one_or_none() or (session.ordered_by or "")
-    invoice = Invoice(site_pk=site.pk, patient_pk=patient.pk, session_pk=session.pk,
+    provider = db.execute(select(User.display_name).where(User.username == treatment_session.ordered_by)
+                          ).scalar_one_or_none() or (treatment_session.ordered_by or "")
+    invoice = Invoice(site_pk=site.pk, patient_pk=patient.pk, session_pk=treatment_session.pk,
                       service_date=day, provider=provider, currency=prices.currency(),
                       total_cents=sum(line.amount_cents for line in lines),
                       diagnoses=diagnoses(db, patient), issued_at=clock.now(),

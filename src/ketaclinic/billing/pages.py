@@ -160,13 +160,14 @@ def coverage_page(request: Request, patient_id: str,
                                                                   errors, values, status))
 
 
-@router.post("/treatment-sessions/{session_id}/charge")
-def charge_page(request: Request, session_id: str,
+@router.post("/treatment-sessions/{treatment_session_id}/charge")
+def charge_page(request: Request, treatment_session_id: str,
                 actor: Actor = Depends(require(Permission.BILLING_RECORD)),
-                db: Session = DB, session: TreatmentSession = SESSION) -> Response:
+                db: Session = DB, treatment_session: TreatmentSession = SESSION) -> Response:
     """Charge a closed session and go back to the patient's account."""
-    patient_id = str(patients.id_of(db, session.patient_pk))
-    return form_action(db, lambda: charges.charge_session(db=db, session=session, actor=actor),
+    patient_id = str(patients.id_of(db, treatment_session.patient_pk))
+    return form_action(db, lambda: charges.charge_session(
+        db=db, treatment_session=treatment_session, actor=actor),
                        done=f"/patients/{patient_id}/account",
                        again=lambda errors, status: _account_page(request, db, actor, patient_id,
                                                                   errors, status_code=status))

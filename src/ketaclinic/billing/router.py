@@ -34,7 +34,7 @@ from ketaclinic.wire_types import IsoDate
 
 router = APIRouter(prefix=API_PREFIX, tags=["billing"])
 # The session, invoice or payment a path names, at one of the caller's sites (404 otherwise).
-SESSION = found_by(service.session_at, Permission.BILLING_RECORD, "session_id")
+SESSION = found_by(service.treatment_session_at, Permission.BILLING_RECORD, "treatment_session_id")
 INVOICE = found_by(service.invoice_at, Permission.BILLING_RECORD, "invoice_id")
 PAYMENT = found_by(service.payment_at, Permission.BILLING_RECORD, "payment_id")
 
@@ -84,12 +84,12 @@ def make_estimate(data: schemas.EstimateIn,
     return service.estimate_out(result)
 
 
-@router.post("/treatment-sessions/{session_id}/invoice", response_model=schemas.InvoiceOut,
+@router.post("/treatment-sessions/{treatment_session_id}/invoice", response_model=schemas.InvoiceOut,
              status_code=201)
-def charge(session_id: str, actor: Actor = Depends(require(Permission.BILLING_RECORD)),
-           db: Session = DB, session: TreatmentSession = SESSION) -> schemas.InvoiceOut:
+def charge(treatment_session_id: str, actor: Actor = Depends(require(Permission.BILLING_RECORD)),
+           db: Session = DB, treatment_session: TreatmentSession = SESSION) -> schemas.InvoiceOut:
     """Charge a closed treatment session at the day's prices (once)."""
-    invoice = charges.charge_session(db=db, session=session, actor=actor)
+    invoice = charges.charge_session(db=db, treatment_session=treatment_session, actor=actor)
     return service.invoice_out(db, invoice)
 
 

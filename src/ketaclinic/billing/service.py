@@ -61,9 +61,9 @@ def estimate_out(result: estimate.Estimate) -> schemas.EstimateOut:
         per_session_cents=result.per_session_cents)
 
 
-def session_at(db: Session, session_id: object, actor: Actor) -> TreatmentSession:
+def treatment_session_at(db: Session, treatment_session_id: object, actor: Actor) -> TreatmentSession:
     """A treatment session at one of the actor's sites."""
-    return by_public_id(db, TreatmentSession, session_id, "treatment session",
+    return by_public_id(db, TreatmentSession, treatment_session_id, "treatment session",
                         site_pks=actor.site_pks)
 
 

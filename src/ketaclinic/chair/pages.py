@@ -41,62 +41,64 @@ STREAM_POLL_S = 1.0
 STREAM_MAX_S = 4 * 3600
 
 
-def _context(db: Session, actor: Actor, session_id: str) -> dict[str, Any]:
-    session = treatments.get_session(db=db, session_id=session_id, actor=actor)
-    patient = patients.chart(db=db, patient_id=str(treatments.patient_id_of(db, session)),
+def _context(db: Session, actor: Actor, treatment_session_id: str) -> dict[str, Any]:
+    treatment_session = treatments.get_treatment_session(db=db, treatment_session_id=treatment_session_id,
+                                                         actor=actor)
+    patient = patients.chart(db=db, patient_id=str(treatments.patient_id_of(db, treatment_session)),
                              actor=actor)
-    state = treatments.status_of(db=db, session=session)
-    chair = treatments.chair_of(db, session)
-    course = courses.by_pk(db, session.course_pk)
-    events = treatments.events_of(db, session)
-    addenda = treatments.addenda_of(db, session)
+    state = treatments.status_of(db=db, treatment_session=treatment_session)
+    chair = treatments.chair_of(db, treatment_session)
+    course = courses.by_pk(db, treatment_session.course_pk)
+    events = treatments.events_of(db, treatment_session)
+    addenda = treatments.addenda_of(db, treatment_session)
     tz = patients.time_zone_of(patient)
     codes = session_events.event_codes()
     return {
-        "session": session, "patient": patient, "chair": chair, "course": course,
-        "dose": courses.chair_dose(course, checks.weight_today(db, session)),
+        "treatment_session": treatment_session, "patient": patient, "chair": chair, "course": course,
+        "dose": courses.chair_dose(course, checks.weight_today(db, treatment_session)),
         "state": state, "events": events, "addenda": addenda, "tz": tz,
-        "checks": checks_for(session.route), "failed": checks.failed_checks(session),
-        "missing": state["discharge_missing"], "moass": treatments.latest_score(db, session, "moass"),
+        "checks": checks_for(treatment_session.route), "failed": checks.failed_checks(treatment_session),
+        "missing": state["discharge_missing"],
+        "moass": treatments.latest_score(db, treatment_session, "moass"),
         "prescribers": treatments.prescribers(db),
         "side_effects": codes.side_effects, "interventions": codes.interventions,
-        "chart_svg": session_svg(state["readings"], session, events, tz),
-        "observation_ends": observation_ends(session.route, session.dose_end)
-        if session.dose_end else None,
+        "chart_svg": session_svg(state["readings"], treatment_session, events, tz),
+        "observation_ends": observation_ends(treatment_session.route, treatment_session.dose_end)
+        if treatment_session.dose_end else None,
         "open_alarms": [a for a in state["alarms"] if a.acknowledged_at is None],
-        "unmatched": len(treatments.unmatched_at_chair(db, session)),
-        "stock": session_panel.panel(db, session, actor),
+        "unmatched": len(treatments.unmatched_at_chair(db, treatment_session)),
+        "stock": session_panel.panel(db, treatment_session, actor),
     }
 
 
-def _page(request: Request, db: Session, actor: Actor, session_id: str,
+def _page(request: Request, db: Session, actor: Actor, treatment_session_id: str,
           errors: list[str] | None = None, status_code: int = 200) -> Response:
-    context = _context(db, actor, session_id)
+    context = _context(db, actor, treatment_session_id)
     return render(request, "treatments/session.html", status_code=status_code,
                   errors=errors or [], can_write=allows(actor.role, Permission.CLINICAL_WRITE),
                   can_sign=allows(actor.role, Permission.CLINICAL_SIGN), **context)
 
 
-@router.get("/treatment-sessions/{session_id}", response_class=HTMLResponse)
+@router.get("/treatment-sessions/{treatment_session_id}", response_class=HTMLResponse)
 def session_page(
     request: Request,
-    session_id: str,
+    treatment_session_id: str,
     actor: Actor = Depends(require(Permission.CLINICAL_READ)),
     db: Session = DB,
 ) -> Response:
     """The page a nurse keeps open at the chair."""
-    return _page(request, db, actor, session_id)
+    return _page(request, db, actor, treatment_session_id)
 
 
-@router.get("/treatment-sessions/{session_id}/live", response_class=HTMLResponse)
+@router.get("/treatment-sessions/{treatment_session_id}/live", response_class=HTMLResponse)
 def session_live(
     request: Request,
-    session_id: str,
+    treatment_session_id: str,
     actor: Actor = Depends(require(Permission.CLINICAL_READ)),
     db: Session = DB,
 ) -> Response:
     """The live part of the page (alarms, readings, chart), fetched when the stream says so."""
-    context = _context(db, actor, session_id)
+    context = _context(db, actor, treatment_session_id)
     return render(request, "treatments/_live.html", can_write=allows(actor.role,
                   Permission.CLINICAL_WRITE), **context)
 
@@ -106,18 +108,19 @@ def _version(session_pk: int) -> tuple[Any, ...]:
         return treatments.change_marker(db, session_pk)
 
 
-@router.get("/treatment-sessions/{session_id}/stream")
+@router.get("/treatment-sessions/{treatment_session_id}/stream")
 async def session_stream(
     request: Request,
-    session_id: str,
+    treatment_session_id: str,
     actor: Actor = Depends(require(Permission.CLINICAL_READ)),
     db: Session = DB,
 ) -> StreamingResponse:
     """Server-sent events: 'changed' whenever a reading, alarm or event arrives."""
-    session = treatments.get_session(db=db, session_id=session_id, actor=actor)
+    treatment_session = treatments.get_treatment_session(db=db, treatment_session_id=treatment_session_id,
+                                                         actor=actor)
     # The request's session is committed and closed as this returns, before the stream starts;
     # each poll reads through its own.
-    session_pk = session.pk
+    session_pk = treatment_session.pk
 
     async def events() -> AsyncIterator[str]:
         last = await asyncio.to_thread(_version, session_pk)
@@ -138,12 +141,12 @@ async def session_stream(
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
-def act(request: Request, db: Session, actor: Actor, session_id: str, form: FormData,
+def act(request: Request, db: Session, actor: Actor, treatment_session_id: str, form: FormData,
         action: Callable[[FormData], object]) -> Response:
     """Run a step posted from the chair-side page: back to the page, or the page again with the
     errors and nothing saved."""
-    return form_action(db, lambda: action(form), done=f"/treatment-sessions/{session_id}",
-                       again=lambda errors, status: _page(request, db, actor, session_id,
+    return form_action(db, lambda: action(form), done=f"/treatment-sessions/{treatment_session_id}",
+                       again=lambda errors, status: _page(request, db, actor, treatment_session_id,
                                                           errors, status),
                        refusals=(InvalidInput, Conflict, Forbidden))
 
@@ -157,9 +160,9 @@ def check_in_page(
     """Open a session at a chair from the evaluation page."""
     patients.ensure_in_reach(db=db, patient_id=patient_id, actor=actor)
     back = f"/patients/{patient_id}/evaluations/{form.get('evaluation_id', '')}"
-    return form_action(db, lambda: treatments.open_session(
+    return form_action(db, lambda: treatments.open_treatment_session(
         db=db, patient_id=patient_id, actor=actor, data=parse_form(schemas.SessionIn, form)),
-        done=lambda session: f"/treatment-sessions/{session.id}",
+        done=lambda treatment_session: f"/treatment-sessions/{treatment_session.id}",
         again=lambda errors, status: _cannot_check_in(request, errors, status, back))
 
 
@@ -175,79 +178,83 @@ def appointment_check_in_page(request: Request, appointment_id: str,
     """Open the treatment session from a booked appointment, at its chair."""
     return form_action(db, lambda: checkin.open_from_appointment(
         db=db, appointment_id=appointment_id, actor=actor),
-        done=lambda session: f"/treatment-sessions/{session.id}",
+        done=lambda treatment_session: f"/treatment-sessions/{treatment_session.id}",
         again=lambda errors, status: _cannot_check_in(request, errors, status, "/schedule"),
         refusals=(InvalidInput, Conflict, Forbidden))
 
 
-@router.post("/treatment-sessions/{session_id}/checks")
-def checks_page(request: Request, session_id: str,
+@router.post("/treatment-sessions/{treatment_session_id}/checks")
+def checks_page(request: Request, treatment_session_id: str,
                 actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
                 db: Session = DB, form: FormData = FORM) -> Response:
     """Record the check-in confirmations (checked boxes are confirmed)."""
     def run(form: Any) -> object:
-        session = treatments.get_session(db=db, session_id=session_id, actor=actor)
+        treatment_session = treatments.get_treatment_session(
+            db=db, treatment_session_id=treatment_session_id, actor=actor)
         confirmed = {c.id: form.get(f"check.{c.id}") == "on"
-                     for c in checks_for(session.route) if c.kind == "confirm"}
-        return checkin.check_in(db=db, session_id=session_id, confirmations=confirmed,
+                     for c in checks_for(treatment_session.route) if c.kind == "confirm"}
+        return checkin.check_in(db=db, treatment_session_id=treatment_session_id, confirmations=confirmed,
                                 actor=actor)
-    return act(request, db, actor, session_id, form, run)
+    return act(request, db, actor, treatment_session_id, form, run)
 
 
-@router.post("/treatment-sessions/{session_id}/checks/override")
-def checks_override_page(request: Request, session_id: str,
+@router.post("/treatment-sessions/{treatment_session_id}/checks/override")
+def checks_override_page(request: Request, treatment_session_id: str,
                          actor: Actor = Depends(require(Permission.CLINICAL_SIGN)),
                          db: Session = DB, form: FormData = FORM) -> Response:
     """A prescriber overrides failed checks with a reason."""
-    return act(request, db, actor, session_id, form, lambda form: treatments.override_checks(
-        db=db, session_id=session_id, actor=actor,
+    return act(request, db, actor, treatment_session_id, form, lambda form: treatments.override_checks(
+        db=db, treatment_session_id=treatment_session_id, actor=actor,
         reason=parse_form(schemas.ReasonIn, form).reason))
 
 
-@router.post("/treatment-sessions/{session_id}/pre-dose/override")
-def pre_dose_override_page(request: Request, session_id: str,
+@router.post("/treatment-sessions/{treatment_session_id}/pre-dose/override")
+def pre_dose_override_page(request: Request, treatment_session_id: str,
                            actor: Actor = Depends(require(Permission.CLINICAL_SIGN)),
                            db: Session = DB, form: FormData = FORM) -> Response:
     """A prescriber lets dosing go ahead despite the baseline BP, with a reason."""
-    return act(request, db, actor, session_id, form, lambda form: treatments.override_pre_dose(
-        db=db, session_id=session_id, actor=actor,
+    return act(request, db, actor, treatment_session_id, form, lambda form: treatments.override_pre_dose(
+        db=db, treatment_session_id=treatment_session_id, actor=actor,
         reason=parse_form(schemas.ReasonIn, form).reason))
 
 
-@router.post("/treatment-sessions/{session_id}/vitals")
-def vitals_page(request: Request, session_id: str,
+@router.post("/treatment-sessions/{treatment_session_id}/vitals")
+def vitals_page(request: Request, treatment_session_id: str,
                 actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
                 db: Session = DB, form: FormData = FORM) -> Response:
     """Vital signs typed at the chair."""
     def run(form: Any) -> object:
         reading = parse_form(schemas.ReadingIn, form)
-        return treatments.add_readings(db=db, session_id=session_id, actor=actor,
+        return treatments.add_readings(db=db, treatment_session_id=treatment_session_id, actor=actor,
                                        data=schemas.ReadingsIn(readings=[reading]))
-    return act(request, db, actor, session_id, form, run)
+    return act(request, db, actor, treatment_session_id, form, run)
 
 
-@router.post("/treatment-sessions/{session_id}/weight")
-def weight_page(request: Request, session_id: str,
+@router.post("/treatment-sessions/{treatment_session_id}/weight")
+def weight_page(request: Request, treatment_session_id: str,
                 actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
                 db: Session = DB, form: FormData = FORM) -> Response:
     """Today's weight, weighed at check-in, onto the patient's chart (the dose is by weight)."""
     def run(form: Any) -> object:
-        session = treatments.get_session(db=db, session_id=session_id, actor=actor)
+        treatment_session = treatments.get_treatment_session(
+            db=db, treatment_session_id=treatment_session_id, actor=actor)
         weight = parse_form(schemas.WeightIn, form)
-        return patients.add_entry(db=db, patient_id=str(treatments.patient_id_of(db, session)),
+        return patients.add_entry(db=db, patient_id=str(treatments.patient_id_of(db, treatment_session)),
                                   kind="vitals", actor=actor,
                                   data=VitalsIn(weight_kg=weight.weight_kg))
-    return act(request, db, actor, session_id, form, run)
+    return act(request, db, actor, treatment_session_id, form, run)
 
 
-def _latest_clock_time(db: Session, actor: Actor, session_id: str, field: str, value: str) -> str | None:
+def _latest_clock_time(db: Session, actor: Actor, treatment_session_id: str, field: str,
+                       value: str) -> str | None:
     """A time of day typed at the chair (HH:MM, clinic time) as an ISO timestamp; None if blank.
     It names something that has happened: the latest such time, so 23:55 typed just after
     midnight is yesterday's."""
     if not value.strip():
         return None
-    session = treatments.get_session(db=db, session_id=session_id, actor=actor)
-    patient = patients.chart(db=db, patient_id=str(treatments.patient_id_of(db, session)),
+    treatment_session = treatments.get_treatment_session(db=db, treatment_session_id=treatment_session_id,
+                                                         actor=actor)
+    patient = patients.chart(db=db, patient_id=str(treatments.patient_id_of(db, treatment_session)),
                              actor=actor)
     zone = ZoneInfo(patients.time_zone_of(patient))
     try:
@@ -260,8 +267,8 @@ def _latest_clock_time(db: Session, actor: Actor, session_id: str, field: str, v
     return moment.isoformat()
 
 
-@router.post("/treatment-sessions/{session_id}/dose/start")
-def dose_start_page(request: Request, session_id: str,
+@router.post("/treatment-sessions/{treatment_session_id}/dose/start")
+def dose_start_page(request: Request, treatment_session_id: str,
                     actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
                     db: Session = DB, form: FormData = FORM) -> Response:
     """Record the dose given (at the time typed, or now)."""
@@ -270,9 +277,9 @@ def dose_start_page(request: Request, session_id: str,
             k: str(v) for k, v in form.items()
             if k not in ("csrf_token", "started_time") and not k.startswith("device_time_")
             and str(v).strip()}
-        started = _latest_clock_time(db, actor, session_id, "started_time",
+        started = _latest_clock_time(db, actor, treatment_session_id, "started_time",
                               str(form.get("started_time", "")))
-        devices = [_latest_clock_time(db, actor, session_id, key, str(value))
+        devices = [_latest_clock_time(db, actor, treatment_session_id, key, str(value))
                    for key, value in sorted(form.items()) if key.startswith("device_time_")]
         if started:
             values["started_at"] = started
@@ -280,38 +287,40 @@ def dose_start_page(request: Request, session_id: str,
             values["device_times"] = [d for d in devices if d]
             values.setdefault("started_at", min(d for d in devices if d))
         data = validate(schemas.DoseStartIn, values)
-        return dose.give_dose(db=db, session_id=session_id, actor=actor, data=data)
-    return act(request, db, actor, session_id, form, run)
+        return dose.give_dose(db=db, treatment_session_id=treatment_session_id, actor=actor, data=data)
+    return act(request, db, actor, treatment_session_id, form, run)
 
 
-@router.post("/treatment-sessions/{session_id}/dose/end")
-def dose_end_page(request: Request, session_id: str,
+@router.post("/treatment-sessions/{treatment_session_id}/dose/end")
+def dose_end_page(request: Request, treatment_session_id: str,
                   actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
                   db: Session = DB, form: FormData = FORM) -> Response:
     """Record that dosing ended (at the time typed, or now)."""
     def run(form: Any) -> object:
-        ended = _latest_clock_time(db, actor, session_id, "ended_time", str(form.get("ended_time", "")))
-        return treatments.end_dose(db=db, session_id=session_id, actor=actor,
+        ended = _latest_clock_time(db, actor, treatment_session_id, "ended_time",
+                                   str(form.get("ended_time", "")))
+        return treatments.end_dose(db=db, treatment_session_id=treatment_session_id, actor=actor,
                                    data=validate(schemas.DoseEndIn, {"ended_at": ended}))
-    return act(request, db, actor, session_id, form, run)
+    return act(request, db, actor, treatment_session_id, form, run)
 
 
-@router.post("/treatment-sessions/{session_id}/events")
-def events_page(request: Request, session_id: str,
+@router.post("/treatment-sessions/{treatment_session_id}/events")
+def events_page(request: Request, treatment_session_id: str,
                 actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
                 db: Session = DB, form: FormData = FORM) -> Response:
     """Record a score, a side effect or an intervention."""
-    return act(request, db, actor, session_id, form, lambda form: treatments.add_event(
-        db=db, session_id=session_id, actor=actor, data=parse_form(schemas.EventIn, form)))
+    return act(request, db, actor, treatment_session_id, form, lambda form: treatments.add_event(
+        db=db, treatment_session_id=treatment_session_id, actor=actor,
+        data=parse_form(schemas.EventIn, form)))
 
 
-@router.post("/treatment-sessions/{session_id}/alarms/{alarm_id}/acknowledge")
-def acknowledge_page(request: Request, session_id: str, alarm_id: str,
+@router.post("/treatment-sessions/{treatment_session_id}/alarms/{alarm_id}/acknowledge")
+def acknowledge_page(request: Request, treatment_session_id: str, alarm_id: str,
                      actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
                      db: Session = DB, form: FormData = FORM) -> Response:
     """Acknowledge an alarm with what was done."""
-    return act(request, db, actor, session_id, form, lambda form: treatments.acknowledge_alarm(
-        db=db, session_id=session_id, alarm_id=alarm_id, actor=actor,
+    return act(request, db, actor, treatment_session_id, form, lambda form: treatments.acknowledge_alarm(
+        db=db, treatment_session_id=treatment_session_id, alarm_id=alarm_id, actor=actor,
         note=parse_form(schemas.AcknowledgeIn, form).note))
 
 
@@ -320,47 +329,48 @@ def _discharge_in(form: Any) -> schemas.DischargeIn:
                                driving_warning_given=form.get("driving_warning_given") == "on")
 
 
-@router.post("/treatment-sessions/{session_id}/discharge")
-def discharge_page(request: Request, session_id: str,
+@router.post("/treatment-sessions/{treatment_session_id}/discharge")
+def discharge_page(request: Request, treatment_session_id: str,
                    actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
                    db: Session = DB, form: FormData = FORM) -> Response:
     """Discharge when every criterion is met."""
-    return act(request, db, actor, session_id, form, lambda form: discharge.discharge(
-        db=db, session_id=session_id, actor=actor, data=_discharge_in(form)))
+    return act(request, db, actor, treatment_session_id, form, lambda form: discharge.discharge(
+        db=db, treatment_session_id=treatment_session_id, actor=actor, data=_discharge_in(form)))
 
 
-@router.post("/treatment-sessions/{session_id}/discharge/override")
-def discharge_override_page(request: Request, session_id: str,
+@router.post("/treatment-sessions/{treatment_session_id}/discharge/override")
+def discharge_override_page(request: Request, treatment_session_id: str,
                             actor: Actor = Depends(require(Permission.CLINICAL_SIGN)),
                             db: Session = DB, form: FormData = FORM) -> Response:
     """A prescriber discharges despite unmet criteria, with a reason."""
-    return act(request, db, actor, session_id, form, lambda form: discharge.discharge(
-        db=db, session_id=session_id, actor=actor, data=_discharge_in(form),
+    return act(request, db, actor, treatment_session_id, form, lambda form: discharge.discharge(
+        db=db, treatment_session_id=treatment_session_id, actor=actor, data=_discharge_in(form),
         override_reason=validate(schemas.ReasonIn, {"reason": str(form.get("reason", ""))}).reason))
 
 
-@router.post("/treatment-sessions/{session_id}/attach-unmatched")
-def attach_page(request: Request, session_id: str,
+@router.post("/treatment-sessions/{treatment_session_id}/attach-unmatched")
+def attach_page(request: Request, treatment_session_id: str,
                 actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
                 db: Session = DB, form: FormData = FORM) -> Response:
     """Attach the chair's unmatched monitor readings to this session."""
-    return act(request, db, actor, session_id, form, lambda form: treatments.attach_unmatched(
-        db=db, session_id=session_id, actor=actor))
+    return act(request, db, actor, treatment_session_id, form, lambda form: treatments.attach_unmatched(
+        db=db, treatment_session_id=treatment_session_id, actor=actor))
 
 
-@router.post("/treatment-sessions/{session_id}/addenda")
-def addendum_page(request: Request, session_id: str,
+@router.post("/treatment-sessions/{treatment_session_id}/addenda")
+def addendum_page(request: Request, treatment_session_id: str,
                   actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
                   db: Session = DB, form: FormData = FORM) -> Response:
     """Add a correction to the closed record."""
-    return act(request, db, actor, session_id, form, lambda form: treatments.add_addendum(
-        db=db, session_id=session_id, actor=actor, text=parse_form(schemas.AddendumIn, form).text))
+    return act(request, db, actor, treatment_session_id, form, lambda form: treatments.add_addendum(
+        db=db, treatment_session_id=treatment_session_id, actor=actor,
+        text=parse_form(schemas.AddendumIn, form).text))
 
 
-def _movement(kind: str, db: Session, actor: Actor, session_id: str) -> Callable[[Any], object]:
+def _movement(kind: str, db: Session, actor: Actor, treatment_session_id: str) -> Callable[[Any], object]:
     def run(form: Any) -> object:
         data = validate(stock_schemas.SessionMovementIn, {
-            "session_id": session_id, "container_id": str(form.get("container_id", "")),
+            "session_id": treatment_session_id, "container_id": str(form.get("container_id", "")),
             "quantity_mg": str(form.get("quantity_mg", "")).strip()})
         if kind == "waste":
             data.witness = witness_of(form)
@@ -368,17 +378,19 @@ def _movement(kind: str, db: Session, actor: Actor, session_id: str) -> Callable
     return run
 
 
-@router.post("/treatment-sessions/{session_id}/stock/draw")
-def draw_page(request: Request, session_id: str,
+@router.post("/treatment-sessions/{treatment_session_id}/stock/draw")
+def draw_page(request: Request, treatment_session_id: str,
               actor: Actor = Depends(require(Permission.INVENTORY_USE)),
               db: Session = DB, form: FormData = FORM) -> Response:
     """Draw from a container in the cabinet for this session."""
-    return act(request, db, actor, session_id, form, _movement("draw", db, actor, session_id))
+    return act(request, db, actor, treatment_session_id, form,
+               _movement("draw", db, actor, treatment_session_id))
 
 
-@router.post("/treatment-sessions/{session_id}/stock/waste")
-def waste_page(request: Request, session_id: str,
+@router.post("/treatment-sessions/{treatment_session_id}/stock/waste")
+def waste_page(request: Request, treatment_session_id: str,
                actor: Actor = Depends(require(Permission.INVENTORY_USE)),
                db: Session = DB, form: FormData = FORM) -> Response:
     """Waste what is left of a draw; the witness types their own credentials."""
-    return act(request, db, actor, session_id, form, _movement("waste", db, actor, session_id))
+    return act(request, db, actor, treatment_session_id, form,
+               _movement("waste", db, actor, treatment_session_id))

@@ -34,37 +34,41 @@ def check_in(
     db: Session = DB,
 ) -> SessionOut:
     """Open a session at a chair for a course signed to start."""
-    session = treatments.open_session(db=db, patient_id=patient_id, data=data, actor=actor)
-    return SessionOut(id=str(session.id), route=session.route, status=session.status)
+    treatment_session = treatments.open_treatment_session(db=db, patient_id=patient_id, data=data,
+                                                          actor=actor)
+    return SessionOut(id=str(treatment_session.id), route=treatment_session.route,
+                      status=treatment_session.status)
 
 
-@router.post("/treatment-sessions/{session_id}/vitals", response_model=schemas.ReadingsOut,
+@router.post("/treatment-sessions/{treatment_session_id}/vitals", response_model=schemas.ReadingsOut,
              status_code=201)
 def add_vitals(
-    session_id: str,
+    treatment_session_id: str,
     data: schemas.ReadingsIn,
     actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
     db: Session = DB,
 ) -> schemas.ReadingsOut:
     """Store a batch of readings (all or nothing) and return the alarms they raised."""
-    stored, raised = treatments.add_readings(db=db, session_id=session_id, data=data, actor=actor)
+    stored, raised = treatments.add_readings(db=db, treatment_session_id=treatment_session_id, data=data,
+                                             actor=actor)
     return schemas.ReadingsOut(stored=stored,
                                alarms=[schemas.AlarmOut.model_validate(a) for a in raised])
 
 
-@router.get("/treatment-sessions/{session_id}", response_model=schemas.SessionStatusOut)
+@router.get("/treatment-sessions/{treatment_session_id}", response_model=schemas.SessionStatusOut)
 def read_session(
-    session_id: str,
+    treatment_session_id: str,
     actor: Actor = Depends(require(Permission.CLINICAL_READ)),
     db: Session = DB,
 ) -> schemas.SessionStatusOut:
     """The session's readings, alarms, next reading due, pre-dose check and discharge gaps."""
-    session = treatments.get_session(db=db, session_id=session_id, actor=actor)
-    state = treatments.status_of(db=db, session=session)
+    treatment_session = treatments.get_treatment_session(db=db, treatment_session_id=treatment_session_id,
+                                                         actor=actor)
+    state = treatments.status_of(db=db, treatment_session=treatment_session)
     return schemas.SessionStatusOut(
-        id=session.id, route=session.route, status=session.status,
-        checked_in_at=session.checked_in_at, dose_start=session.dose_start,
-        dose_end=session.dose_end,
+        id=treatment_session.id, route=treatment_session.route, status=treatment_session.status,
+        checked_in_at=treatment_session.checked_in_at, dose_start=treatment_session.dose_start,
+        dose_end=treatment_session.dose_end,
         readings=[schemas.ReadingOut(**vars(r)) for r in state["readings"]],
         alarms=[schemas.AlarmStateOut.model_validate(a) for a in state["alarms"]],
         next_reading_due=schemas.DueOut(**vars(state["next_reading_due"]))
@@ -73,106 +77,117 @@ def read_session(
         discharge_missing=[schemas.MissingOut(**vars(m)) for m in state["discharge_missing"]])
 
 
-@router.post("/treatment-sessions/{session_id}/alarms/{alarm_id}/acknowledge",
+@router.post("/treatment-sessions/{treatment_session_id}/alarms/{alarm_id}/acknowledge",
              response_model=schemas.AlarmStateOut)
 def acknowledge(
-    session_id: str,
+    treatment_session_id: str,
     alarm_id: str,
     data: schemas.AcknowledgeIn,
     actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
     db: Session = DB,
 ) -> schemas.AlarmStateOut:
     """Acknowledge an alarm with what was done."""
-    alarm = treatments.acknowledge_alarm(db=db, session_id=session_id, alarm_id=alarm_id,
+    alarm = treatments.acknowledge_alarm(db=db, treatment_session_id=treatment_session_id, alarm_id=alarm_id,
                                          note=data.note, actor=actor)
     return schemas.AlarmStateOut.model_validate(alarm)
 
 
-@router.post("/treatment-sessions/{session_id}/checks", response_model=dict[str, dict])
+@router.post("/treatment-sessions/{treatment_session_id}/checks", response_model=dict[str, dict])
 def check_in_checks(
-    session_id: str,
+    treatment_session_id: str,
     data: schemas.ChecksIn,
     actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
     db: Session = DB,
 ) -> dict[str, dict]:
     """Record confirmations and work out the automatic checks; returns every check's result."""
-    return checkin.check_in(db=db, session_id=session_id, confirmations=data.confirmations,
+    return checkin.check_in(db=db, treatment_session_id=treatment_session_id,
+                            confirmations=data.confirmations,
                             actor=actor)
 
 
-@router.post("/treatment-sessions/{session_id}/checks/override", response_model=SessionOut)
+@router.post("/treatment-sessions/{treatment_session_id}/checks/override", response_model=SessionOut)
 def override_checks(
-    session_id: str,
+    treatment_session_id: str,
     data: schemas.ReasonIn,
     actor: Actor = Depends(require(Permission.CLINICAL_SIGN)),
     db: Session = DB,
 ) -> SessionOut:
     """A prescriber lets dosing go ahead despite failed checks (reason recorded)."""
-    session = treatments.override_checks(db=db, session_id=session_id, reason=data.reason,
+    treatment_session = treatments.override_checks(db=db, treatment_session_id=treatment_session_id,
+                                                   reason=data.reason,
                                          actor=actor)
-    return SessionOut(id=str(session.id), route=session.route, status=session.status)
+    return SessionOut(id=str(treatment_session.id), route=treatment_session.route,
+                      status=treatment_session.status)
 
 
-@router.post("/treatment-sessions/{session_id}/pre-dose/override", response_model=SessionOut)
+@router.post("/treatment-sessions/{treatment_session_id}/pre-dose/override", response_model=SessionOut)
 def override_pre_dose(
-    session_id: str,
+    treatment_session_id: str,
     data: schemas.ReasonIn,
     actor: Actor = Depends(require(Permission.CLINICAL_SIGN)),
     db: Session = DB,
 ) -> SessionOut:
     """A prescriber lets dosing go ahead despite the baseline BP (reason recorded)."""
-    session = treatments.override_pre_dose(db=db, session_id=session_id, reason=data.reason,
+    treatment_session = treatments.override_pre_dose(db=db, treatment_session_id=treatment_session_id,
+                                                     reason=data.reason,
                                            actor=actor)
-    return SessionOut(id=str(session.id), route=session.route, status=session.status)
+    return SessionOut(id=str(treatment_session.id), route=treatment_session.route,
+                      status=treatment_session.status)
 
 
-@router.post("/treatment-sessions/{session_id}/dose/start", response_model=SessionOut)
+@router.post("/treatment-sessions/{treatment_session_id}/dose/start", response_model=SessionOut)
 def dose_start(
-    session_id: str,
+    treatment_session_id: str,
     data: schemas.DoseStartIn,
     actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
     db: Session = DB,
 ) -> SessionOut:
     """Record the dose given (refused while check-in or the baseline BP blocks it)."""
-    session = dose.give_dose(db=db, session_id=session_id, data=data, actor=actor)
-    return SessionOut(id=str(session.id), route=session.route, status=session.status)
+    treatment_session = dose.give_dose(db=db, treatment_session_id=treatment_session_id, data=data,
+                                       actor=actor)
+    return SessionOut(id=str(treatment_session.id), route=treatment_session.route,
+                      status=treatment_session.status)
 
 
-@router.post("/treatment-sessions/{session_id}/dose/end", response_model=SessionOut)
+@router.post("/treatment-sessions/{treatment_session_id}/dose/end", response_model=SessionOut)
 def dose_end(
-    session_id: str,
+    treatment_session_id: str,
     data: schemas.DoseEndIn,
     actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
     db: Session = DB,
 ) -> SessionOut:
     """Record the end of dosing."""
-    session = treatments.end_dose(db=db, session_id=session_id, data=data, actor=actor)
-    return SessionOut(id=str(session.id), route=session.route, status=session.status)
+    treatment_session = treatments.end_dose(db=db, treatment_session_id=treatment_session_id, data=data,
+                                            actor=actor)
+    return SessionOut(id=str(treatment_session.id), route=treatment_session.route,
+                      status=treatment_session.status)
 
 
-@router.post("/treatment-sessions/{session_id}/events", status_code=201)
+@router.post("/treatment-sessions/{treatment_session_id}/events", status_code=201)
 def add_event(
-    session_id: str,
+    treatment_session_id: str,
     data: schemas.EventIn,
     actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
     db: Session = DB,
 ) -> dict[str, str]:
     """Record a MOAA/S or CADSS score, a side effect or an intervention."""
-    event = treatments.add_event(db=db, session_id=session_id, data=data, actor=actor)
+    event = treatments.add_event(db=db, treatment_session_id=treatment_session_id, data=data, actor=actor)
     return {"id": str(event.id), "kind": event.kind}
 
 
-@router.post("/treatment-sessions/{session_id}/discharge", response_model=SessionOut)
+@router.post("/treatment-sessions/{treatment_session_id}/discharge", response_model=SessionOut)
 def discharge(
-    session_id: str,
+    treatment_session_id: str,
     data: schemas.DischargeIn,
     actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
     db: Session = DB,
 ) -> SessionOut:
     """Discharge when every criterion is met; otherwise 422 listing what is missing (409 when
     the controlled-substance record does not add up: the discrepancy opened is kept)."""
-    session = closing.discharge(db=db, session_id=session_id, data=data, actor=actor)
-    return SessionOut(id=str(session.id), route=session.route, status=session.status)
+    treatment_session = closing.discharge(db=db, treatment_session_id=treatment_session_id, data=data,
+                                          actor=actor)
+    return SessionOut(id=str(treatment_session.id), route=treatment_session.route,
+                      status=treatment_session.status)
 
 
 class DischargeOverrideIn(schemas.DischargeIn):
@@ -181,28 +196,31 @@ class DischargeOverrideIn(schemas.DischargeIn):
     reason: str = Field(min_length=3, max_length=1000)
 
 
-@router.post("/treatment-sessions/{session_id}/discharge/override", response_model=SessionOut)
+@router.post("/treatment-sessions/{treatment_session_id}/discharge/override", response_model=SessionOut)
 def discharge_override(
-    session_id: str,
+    treatment_session_id: str,
     data: DischargeOverrideIn,
     actor: Actor = Depends(require(Permission.CLINICAL_SIGN)),
     db: Session = DB,
 ) -> SessionOut:
     """A prescriber discharges despite unmet criteria (reason recorded)."""
-    session = closing.discharge(db=db, session_id=session_id, data=data, actor=actor,
+    treatment_session = closing.discharge(db=db, treatment_session_id=treatment_session_id, data=data,
+                                          actor=actor,
                                    override_reason=data.reason)
-    return SessionOut(id=str(session.id), route=session.route, status=session.status)
+    return SessionOut(id=str(treatment_session.id), route=treatment_session.route,
+                      status=treatment_session.status)
 
 
-@router.post("/treatment-sessions/{session_id}/addenda", status_code=201)
+@router.post("/treatment-sessions/{treatment_session_id}/addenda", status_code=201)
 def add_addendum(
-    session_id: str,
+    treatment_session_id: str,
     data: schemas.AddendumIn,
     actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
     db: Session = DB,
 ) -> dict[str, str]:
     """Add a correction to a closed record."""
-    addendum = treatments.add_addendum(db=db, session_id=session_id, text=data.text, actor=actor)
+    addendum = treatments.add_addendum(db=db, treatment_session_id=treatment_session_id, text=data.text,
+                                       actor=actor)
     return {"id": str(addendum.id)}
 
 
@@ -214,45 +232,47 @@ class RemsFileIn(BaseModel):
                                                 "patient would have been ready to leave")
 
 
-@router.get("/treatment-sessions/{session_id}/rems")
+@router.get("/treatment-sessions/{treatment_session_id}/rems")
 def rems_form(
-    session_id: str,
+    treatment_session_id: str,
     actor: Actor = Depends(require(Permission.CLINICAL_READ)),
     db: Session = DB,
 ) -> dict[str, object]:
     """The REMS monitoring form of an esketamine session, filled from the record."""
-    form = rems.form_for(db=db, session_id=session_id, actor=actor)
+    form = rems.form_for(db=db, treatment_session_id=treatment_session_id, actor=actor)
     return form.as_dict()
 
 
-@router.post("/treatment-sessions/{session_id}/rems", status_code=201)
+@router.post("/treatment-sessions/{treatment_session_id}/rems", status_code=201)
 def rems_file(
-    session_id: str,
+    treatment_session_id: str,
     data: RemsFileIn,
     actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
     db: Session = DB,
 ) -> dict[str, object]:
     """File the form after discharge with the minutes until the patient was ready to leave."""
-    filing = rems.file_form(db=db, session_id=session_id,
+    filing = rems.file_form(db=db, treatment_session_id=treatment_session_id,
                             ready_to_leave_min=data.ready_to_leave_min, actor=actor)
     return {"id": str(filing.id), "filed_at": filing.filed_at.isoformat(), "form": filing.form}
 
 
-@router.get("/treatment-sessions/{session_id}/rems.pdf")
+@router.get("/treatment-sessions/{treatment_session_id}/rems.pdf")
 def rems_pdf(
-    session_id: str,
+    treatment_session_id: str,
     actor: Actor = Depends(require(Permission.CLINICAL_READ)),
     db: Session = DB,
 ) -> Response:
     """The form as a PDF (as filed, once filed)."""
-    session = treatments.get_session(db=db, session_id=session_id, actor=actor)
-    filing = rems.filing_of(db, session)
+    treatment_session = treatments.get_treatment_session(db=db, treatment_session_id=treatment_session_id,
+                                                         actor=actor)
+    filing = rems.filing_of(db, treatment_session)
     minutes = filing.form.get("minutes_until_ready_to_leave") if filing else None
-    form = rems.form_for(db=db, session_id=session_id, actor=actor, ready_to_leave_min=minutes)
+    form = rems.form_for(db=db, treatment_session_id=treatment_session_id, actor=actor,
+                         ready_to_leave_min=minutes)
     body = render_pdf(form, filed_by=filing.created_by if filing else "",
                       filed_at=filing.filed_at.isoformat() if filing else "")
     return Response(body, media_type="application/pdf", headers={
-        "Content-Disposition": f'inline; filename="rems-{session.id}.pdf"'})
+        "Content-Disposition": f'inline; filename="rems-{treatment_session.id}.pdf"'})
 
 
 @router.get("/sites/{site_code}/rems-due")
@@ -263,17 +283,19 @@ def rems_due(
 ) -> list[dict[str, object]]:
     """Esketamine sessions at one of your sites whose REMS form is not filed yet."""
     site = clinics.site_in_reach(db, site_code, actor)
-    return [{"session_id": str(d["session"].id), "due_by": d["due_by"].isoformat(),
+    return [{"session_id": str(d["treatment_session"].id), "due_by": d["due_by"].isoformat(),
              "overdue": d["overdue"]} for d in rems.due_at_site(db=db, site_pk=site.pk)]
 
 
-@router.post("/treatment-sessions/{session_id}/attach-unmatched", response_model=schemas.ReadingsOut)
+@router.post("/treatment-sessions/{treatment_session_id}/attach-unmatched",
+             response_model=schemas.ReadingsOut)
 def attach_unmatched(
-    session_id: str,
+    treatment_session_id: str,
     actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
     db: Session = DB,
 ) -> schemas.ReadingsOut:
     """Attach monitor readings that arrived for this chair with no open session."""
-    attached, raised = treatments.attach_unmatched(db=db, session_id=session_id, actor=actor)
+    attached, raised = treatments.attach_unmatched(db=db, treatment_session_id=treatment_session_id,
+                                                   actor=actor)
     return schemas.ReadingsOut(stored=attached,
                                alarms=[schemas.AlarmOut.model_validate(a) for a in raised])

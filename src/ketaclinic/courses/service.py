@@ -149,11 +149,11 @@ def dose_data(course: Course | None) -> dict[str, Any] | None:
     return course.dose.as_dict() if course and course.dose else None
 
 
-def session_data(session: PlannedSession) -> dict[str, Any]:
+def session_data(planned: PlannedSession) -> dict[str, Any]:
     """One planned session as it is sent on the wire."""
-    return {"number": session.number, "date": session.planned_on.isoformat(),
-            "weekday": course_rules.WEEKDAYS[session.planned_on.weekday()], "week": session.week,
-            "phase": session.phase}
+    return {"number": planned.number, "date": planned.planned_on.isoformat(),
+            "weekday": course_rules.WEEKDAYS[planned.planned_on.weekday()], "week": planned.week,
+            "phase": planned.phase}
 
 
 def induction_count(course: Course) -> int:

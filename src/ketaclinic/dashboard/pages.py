@@ -76,7 +76,7 @@ def dashboard(
     if allows(actor.role, Permission.CLINICAL_READ):
         vitals = patients.vitals_since(db=db, actor=actor, site_pk=chosen.pk, since=midnight)
     registered = patients.registered_since(db=db, actor=actor, site_pk=chosen.pk, since=midnight)
-    chairs = (treatments.active_sessions(db, chosen.pk)
+    chairs = (treatments.active_treatment_sessions(db, chosen.pk)
               if allows(actor.role, Permission.CLINICAL_READ) else [])
     rems_due = (rems.due_at_site(db=db, site_pk=chosen.pk)
                 if allows(actor.role, Permission.CLINICAL_READ) else [])

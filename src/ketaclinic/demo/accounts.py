@@ -30,11 +30,11 @@ def charge_and_collect(db: Session, *, sessions: list[TreatmentSession], sites: 
     """Invoice each closed session at discharge; take the card payments a desk would have."""
     desk = Actor("frontdesk", "front_desk", site_pks=frozenset(s.pk for s in sites))
     by_patient: dict[int, list[tuple[TreatmentSession, int]]] = defaultdict(list)
-    for session in sorted((s for s in sessions if s.status == DISCHARGED),
+    for treatment_session in sorted((s for s in sessions if s.status == DISCHARGED),
                           key=lambda s: s.checked_in_at):
-        invoice = charges.charge_session(db=db, session=session, actor=desk)
-        invoice.issued_at = session.discharged_at or session.checked_in_at
-        by_patient[session.patient_pk].append((session, invoice.total_cents))
+        invoice = charges.charge_session(db=db, treatment_session=treatment_session, actor=desk)
+        invoice.issued_at = treatment_session.discharged_at or treatment_session.checked_in_at
+        by_patient[treatment_session.patient_pk].append((treatment_session, invoice.total_cents))
     on_plan = _plan_patient(by_patient, portal_pk)
     site_of = {s.pk: s for s in sites}
     for number, (patient_pk, visits) in enumerate(sorted(by_patient.items())):
@@ -49,11 +49,11 @@ def charge_and_collect(db: Session, *, sessions: list[TreatmentSession], sites: 
             _pay(db, site, patient, visits[0][0], total // PLAN_INSTALMENTS + total %
                  PLAN_INSTALMENTS, desk, "first instalment of the payment plan")
             continue
-        for session, cents in visits:
-            recent = (today - session.checked_in_at.date()).days < OWED_DAYS
+        for treatment_session, cents in visits:
+            recent = (today - treatment_session.checked_in_at.date()).days < OWED_DAYS
             if recent and (number % 2 == 0 or patient_pk == portal_pk):
                 continue
-            _pay(db, site, patient, session, cents, desk, "paid at discharge")
+            _pay(db, site, patient, treatment_session, cents, desk, "paid at discharge")
 
 
 def _plan_patient(by_patient: dict[int, list[tuple[TreatmentSession, int]]],
@@ -64,12 +64,13 @@ def _plan_patient(by_patient: dict[int, list[tuple[TreatmentSession, int]]],
     return ranked[0] if ranked else None
 
 
-def _pay(db: Session, site: Site, patient: Patient, session: TreatmentSession, cents: int,
+def _pay(db: Session, site: Site, patient: Patient, treatment_session: TreatmentSession, cents: int,
          desk: Actor, note: str) -> None:
     payment = payments.record(db=db, site=site, patient=patient, amount_cents=cents,
-                              method="card", reference=f"TERM-{session.pk:05d}", note=note,
+                              method="card", reference=f"TERM-{treatment_session.pk:05d}", note=note,
                               actor=desk)
-    payment.received_at = (session.discharged_at or session.checked_in_at) + timedelta(minutes=5)
+    payment.received_at = ((treatment_session.discharged_at or treatment_session.checked_in_at)
+                           + timedelta(minutes=5))
 
 
 def add_insurance(db: Session, *, site: Site, today: date, taken: set[int]) -> Patient | None:

@@ -82,7 +82,7 @@ class _Writer:
     def at(self, day: date, hour: int, minute: int = 0) -> datetime:
         return datetime.combine(day, time(hour, minute), tzinfo=self.tz)
 
-    def session(self, day: date) -> None:
+    def treatment_session(self, day: date) -> None:
         self.sessions += 1
         # Some sessions bring the common, self-limiting side effects (every third: nausea).
         self.given.append(given_session(
@@ -117,7 +117,7 @@ def _tell(writer: _Writer, story: Story, today: date) -> None:
             writer.measure(day - timedelta(days=1) if number == 0 else day,
                            story.induction_scores[number], "baseline" if number == 0 else
                            "before-session", item9=1 if last else 0)
-        writer.session(day)
+        writer.treatment_session(day)
     last_day = given[-1]
     if story.end_of_induction is not None:
         writer.measure(last_day + timedelta(days=1), story.end_of_induction, "end-of-induction",
@@ -131,12 +131,12 @@ def _tell(writer: _Writer, story: Story, today: date) -> None:
     day = last_day + timedelta(days=2)
     for score in story.extension_scores:
         writer.measure(day, score, "before-session")
-        writer.session(day)
+        writer.treatment_session(day)
         last_day, day = day, day + timedelta(days=2)
     for gap, score in story.maintenance:
         day = last_day + timedelta(days=gap)
         writer.measure(day, score, "before-session")
-        writer.session(day)
+        writer.treatment_session(day)
         last_day = day
     for gap, score in story.follow_ups:
         writer.measure(min(last_day + timedelta(days=gap), today - timedelta(days=1)), score,

@@ -106,8 +106,8 @@ def seed(db: Session, *, patients_count: int = 50, seed_value: int = DEMO_SEED,
                            taken=taken, held=story_sessions)
     for site in sites:  # the vials drawn from in the order the doses were given
         given = [s for s in story_sessions if s.site_pk == site.pk] + weeks.given[site.pk]
-        for session in sorted(given, key=lambda s: s.dose_start or s.checked_in_at):
-            demo_stock.dispense(db, stocks[site.pk], session)
+        for treatment_session in sorted(given, key=lambda s: s.dose_start or s.checked_in_at):
+            demo_stock.dispense(db, stocks[site.pk], treatment_session)
     accounts.charge_and_collect(db, sessions=story_sessions + [
         s for given in weeks.given.values() for s in given], sites=sites, today=today,
         portal_pk=portal_pk)

@@ -60,31 +60,31 @@ def given_session(db: Session, *, course: Course, site_pk: int, chair_pk: int,
     """An IV session already given at the signed dose: checked in, a 40-minute infusion from 20
     minutes later, an hour's observation and discharge (nausea that settled, when asked for)."""
     dose_start = checked_in + timedelta(minutes=20)
-    session = TreatmentSession(
+    treatment_session = TreatmentSession(
         patient_pk=course.patient_pk, course_pk=course.pk, site_pk=site_pk, chair_pk=chair_pk,
         route="iv", status=DISCHARGED, checked_in_at=checked_in, dose_start=dose_start,
         dose_end=dose_start + timedelta(minutes=40), dose_given=signed_dose(course),
         ordered_by=course.prescriber, escort_present=True, driving_warning_given=True,
         discharged_at=dose_start + timedelta(minutes=100), created_by=created_by)
-    db.add(session)
+    db.add(treatment_session)
     db.flush()
-    dose_started(db, course, session)
+    dose_started(db, course, treatment_session)
     if nausea:  # the common, self-limiting side effect
-        db.add(SessionEvent(session_pk=session.pk, kind="side-effect", code="nausea",
+        db.add(SessionEvent(session_pk=treatment_session.pk, kind="side-effect", code="nausea",
                             note="settled without treatment (demo)",
                             at=dose_start + timedelta(minutes=25), created_by=created_by))
-    return session
+    return treatment_session
 
 
-def dose_started(db: Session, course: Course, session: TreatmentSession) -> None:
+def dose_started(db: Session, course: Course, treatment_session: TreatmentSession) -> None:
     """The course moves on as the demo dose was given (a planned course into induction, dated
     at the dose)."""
-    if session.dose_start is None:
+    if treatment_session.dose_start is None:
         return
     patient_id = db.execute(select(Patient.id).where(Patient.pk == course.patient_pk)).scalar_one()
-    nurse = Actor(session.created_by, "nurse", site_pks=frozenset({session.site_pk}))
+    nurse = Actor(treatment_session.created_by, "nurse", site_pks=frozenset({treatment_session.site_pk}))
     courses.dose_given(db=db, course=course, actor=nurse, patient_id=str(patient_id),
-                       at=session.dose_start)
+                       at=treatment_session.dose_start)
 
 
 def open_demo_session(db: Session, *, site_code: str, chair_name: str,
@@ -100,7 +100,7 @@ def open_demo_session(db: Session, *, site_code: str, chair_name: str,
         evaluation = sign_to_start(db, patient=patient, route=route, prescriber=prescriber)
         if evaluation is None:
             continue
-        return treatments.open_session(db=db, patient_id=str(patient.id), actor=prescriber,
+        return treatments.open_treatment_session(db=db, patient_id=str(patient.id), actor=prescriber,
                                        data=treatment_schemas.SessionIn(
                                            evaluation_id=evaluation.id, chair_id=chair.id))
     raise LookupError(f"no patient at {site_code} may start {route}")

@@ -83,26 +83,27 @@ def add_stock(db: Session, *, sites: list[Site], today: date) -> dict[int, DemoS
             for site, cabinet in zip(sites, cabinets, strict=True)}
 
 
-def dispense(db: Session, stock: DemoStock, session: TreatmentSession) -> None:
+def dispense(db: Session, stock: DemoStock, treatment_session: TreatmentSession) -> None:
     """Draw for a demo session from the first vial holding enough (its lot noted on the dose),
     give the dose, waste the rest once the dose has ended."""
-    assert session.dose_given and session.dose_start
-    given = Decimal(str(session.dose_given.dose_mg))
+    assert treatment_session.dose_given and treatment_session.dose_start
+    given = Decimal(str(treatment_session.dose_given.dose_mg))
     draw = DRAW_MG * math.ceil(given / DRAW_MG)
     container_pk = next(row["container_pk"] for row in ledger.inventory_as_of(
-        db, session.dose_start, [stock.cabinet.pk]) if row["quantity_mg"] >= draw)
+        db, treatment_session.dose_start, [stock.cabinet.pk]) if row["quantity_mg"] >= draw)
     lot = db.execute(select(Lot.lot_number).join(Container, Container.lot_pk == Lot.pk).where(
         Container.pk == container_pk)).scalar_one()
-    session.dose_given = replace(session.dose_given, lot_number=lot)  # the vial actually drawn from
-    patient_id = db.execute(select(Patient.id).where(Patient.pk == session.patient_pk)
+    treatment_session.dose_given = replace(treatment_session.dose_given,
+                                           lot_number=lot)  # the vial actually drawn from
+    patient_id = db.execute(select(Patient.id).where(Patient.pk == treatment_session.patient_pk)
                             ).scalar_one()
-    ledger.draw(db=db, container_pk=container_pk, amount=draw, session_pk=session.pk,
+    ledger.draw(db=db, container_pk=container_pk, amount=draw, session_pk=treatment_session.pk,
                 actor=stock.nurse, patient_id=patient_id,
-                occurred_at=session.dose_start - timedelta(minutes=10))
-    ledger.give(db=db, container_pk=container_pk, amount=given, session_pk=session.pk,
-                prescriber=session.ordered_by or "", actor=stock.nurse, patient_id=patient_id,
-                occurred_at=session.dose_start)
-    if session.dose_end is not None and draw > given:  # a running infusion keeps its draw
+                occurred_at=treatment_session.dose_start - timedelta(minutes=10))
+    ledger.give(db=db, container_pk=container_pk, amount=given, session_pk=treatment_session.pk,
+                prescriber=treatment_session.ordered_by or "", actor=stock.nurse, patient_id=patient_id,
+                occurred_at=treatment_session.dose_start)
+    if treatment_session.dose_end is not None and draw > given:  # a running infusion keeps its draw
         ledger.waste(db=db, container_pk=container_pk, amount=draw - given,
-                     session_pk=session.pk, witness_user=stock.witness, actor=stock.nurse,
-                     patient_id=patient_id, occurred_at=session.dose_end)
+                     session_pk=treatment_session.pk, witness_user=stock.witness, actor=stock.nurse,
+                     patient_id=patient_id, occurred_at=treatment_session.dose_end)

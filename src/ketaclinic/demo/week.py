@@ -183,9 +183,9 @@ class _SiteWeeks:
                 chosen[0] = now_index  # the chair in use now is always taken
             chosen.sort()
             for index, (course, number) in zip(chosen, wanted.get(day, []), strict=False):
-                session = self._treat(course, number, slots[index], with_alarm)
-                if session is not None and session.dose_given:
-                    given.append(session)
+                treatment_session = self._treat(course, number, slots[index], with_alarm)
+                if treatment_session is not None and treatment_session.dose_given:
+                    given.append(treatment_session)
         return given
 
     def _treat(self, course: Course, number: int, slot: Slot,
@@ -205,46 +205,46 @@ class _SiteWeeks:
             course_session=number, status=CHECKED_IN, created_by=self.desk.username)
         self.db.add(appointment)
         if ends_at > self.now:
-            session = self._under_way(course, slot, alarm=with_alarm and not self.alarm_raised)
+            treatment_session = self._under_way(course, slot, alarm=with_alarm and not self.alarm_raised)
         elif self.past_visits % NO_SHOW_EVERY == NO_SHOW_EVERY - 1:
-            appointment.status, session = NO_SHOW, None
+            appointment.status, treatment_session = NO_SHOW, None
         else:
-            session = given_session(self.db, course=course, site_pk=self.site.pk,
+            treatment_session = given_session(self.db, course=course, site_pk=self.site.pk,
                                     chair_pk=slot.chair.pk, checked_in=slot.starts_at,
                                     created_by=self.nurse.username, nausea=number % 3 == 0)
         self.past_visits += 1
-        appointment.treatment_session_pk = session.pk if session else None
+        appointment.treatment_session_pk = treatment_session.pk if treatment_session else None
         self.db.flush()
-        return session
+        return treatment_session
 
     def _under_way(self, course: Course, slot: Slot, *, alarm: bool) -> TreatmentSession:
         """Checked in at the slot's start; dosing after 20 minutes, observed after the 40-minute
         infusion; vital signs every 5 minutes until now, the last one alarming when asked."""
         started = self.now - slot.starts_at
         dose_start = slot.starts_at + timedelta(minutes=20)
-        session = TreatmentSession(
+        treatment_session = TreatmentSession(
             patient_pk=course.patient_pk, course_pk=course.pk, site_pk=self.site.pk,
             chair_pk=slot.chair.pk, route="iv", status=OPEN, checked_in_at=slot.starts_at,
             escort_present=True, created_by=self.nurse.username)
         if started >= timedelta(minutes=20):
-            session.dose_start, session.ordered_by = dose_start, course.prescriber
-            session.dose_given = signed_dose(course)
+            treatment_session.dose_start, treatment_session.ordered_by = dose_start, course.prescriber
+            treatment_session.dose_given = signed_dose(course)
         if started >= timedelta(minutes=60):
-            session.dose_end = dose_start + timedelta(minutes=40)
-        self.db.add(session)
+            treatment_session.dose_end = dose_start + timedelta(minutes=40)
+        self.db.add(treatment_session)
         self.db.flush()
-        dose_started(self.db, course, session)
+        dose_started(self.db, course, treatment_session)
         moments = [slot.starts_at + READING_EVERY * n
                    for n in range(int(started / READING_EVERY) + 1)]
         rows = [{"taken_at": moment, **CALM} for moment in moments]
         if alarm:
             rows[-1] = {"taken_at": moments[-1], **RAISED}
             rows.insert(0, {"taken_at": moments[0] - READING_EVERY, **CALM})  # the baseline
-        _, raised = treatments.store_readings(db=self.db, session=session,
+        _, raised = treatments.store_readings(db=self.db, treatment_session=treatment_session,
                                               chair_pk=slot.chair.pk, rows=rows, source="monitor",
                                               actor=self.nurse, device="demo monitor")
         self.alarm_raised = self.alarm_raised or bool(raised)
-        return session
+        return treatment_session
 
     def add_visits(self, courses: list[Course], portal_pk: int | None) -> None:
         """On each open day an evaluation (a newcomer), a follow-up and an integration session

@@ -22,18 +22,18 @@ from ketaclinic.treatments import service as treatments
 from ketaclinic.treatments.models import TreatmentSession
 
 
-def _automatic(db: Session, session: TreatmentSession, patient_id: str,
+def _automatic(db: Session, treatment_session: TreatmentSession, patient_id: str,
                actor: Actor) -> dict[str, tuple[bool, str]]:
     patient = patients.chart(db=db, patient_id=patient_id, actor=actor)
-    course = courses.by_pk(db, session.course_pk)
+    course = courses.by_pk(db, treatment_session.course_pk)
     evaluation = evaluations.of_course(db, course)
     today = patients.local_today(patient)
     zone = patients.time_zone_of(patient)
-    result = screen(screening_record(patient), route=session.route, on=today,
+    result = screen(screening_record(patient), route=treatment_session.route, on=today,
                     ruleset=evaluations.current_ruleset(db=db), time_zone=zone)
     blocking = [f.message for f in result.findings if f.severity == "contraindication"]
     consents = evaluations.consents_for(db=db, patient_id=patient_id, actor=actor)
-    weighed_today = checks.weight_today(db, session) is not None
+    weighed_today = checks.weight_today(db, treatment_session) is not None
     return {
         "signed-evaluation": (evaluation.status == "signed" and evaluation.signed_decision == "start",
                               f"evaluation of {evaluation.screened_on} signed by "
@@ -47,16 +47,16 @@ def _automatic(db: Session, session: TreatmentSession, patient_id: str,
     }
 
 
-def check_in(*, db: Session, session_id: str, confirmations: dict[str, bool],
+def check_in(*, db: Session, treatment_session_id: str, confirmations: dict[str, bool],
              actor: Actor) -> dict[str, Any]:
     """Record the nurse's confirmations on an open session and work out the automatic checks
     from the record; audited. Returns every check's result."""
-    session = treatments.open_record(db=db, session_id=session_id, actor=actor)
-    patient_id = str(treatments.patient_id_of(db, session))
-    automatic = _automatic(db, session, patient_id, actor)
+    treatment_session = treatments.open_record(db=db, treatment_session_id=treatment_session_id, actor=actor)
+    patient_id = str(treatments.patient_id_of(db, treatment_session))
+    automatic = _automatic(db, treatment_session, patient_id, actor)
     now = clock.now().isoformat()
-    results: dict[str, Any] = dict(session.checks or {})
-    for check in checks.checks_for(session.route):
+    results: dict[str, Any] = dict(treatment_session.checks or {})
+    for check in checks.checks_for(treatment_session.route):
         if check.kind == "automatic":
             ok, detail = automatic[check.id]
         elif check.id in confirmations:
@@ -65,11 +65,11 @@ def check_in(*, db: Session, session_id: str, confirmations: dict[str, bool],
         else:
             continue
         results[check.id] = {"ok": ok, "by": actor.username, "at": now, "detail": detail}
-    session.checks = results
+    treatment_session.checks = results
     db.flush()
-    failed = checks.failed_checks(session)
+    failed = checks.failed_checks(treatment_session)
     audit.record(db=db, actor=actor, action="update", record_type="TreatmentSession",
-                 record_id=session.id, patient_id=patient_id,
+                 record_id=treatment_session.id, patient_id=patient_id,
                  detail="checks: " + ("all passed" if not failed else "failed " + ", ".join(failed)))
     return results
 
@@ -81,8 +81,8 @@ def open_from_appointment(*, db: Session, appointment_id: str, actor: Actor) -> 
     if not booking.can_check_in(appointment):
         raise Conflict("only a booked treatment appointment of a course can be checked in")
     assert appointment.course_pk is not None and appointment.chair_pk is not None
-    session = treatments.open_booked(db=db, patient_pk=appointment.patient_pk,
+    treatment_session = treatments.open_booked(db=db, patient_pk=appointment.patient_pk,
                                      course_pk=appointment.course_pk,
                                      chair_pk=appointment.chair_pk, actor=actor)
-    booking.checked_in(db=db, appointment=appointment, treatment_session_pk=session.pk)
-    return session
+    booking.checked_in(db=db, appointment=appointment, treatment_session_pk=treatment_session.pk)
+    return treatment_session

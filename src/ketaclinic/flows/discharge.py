@@ -10,13 +10,14 @@ from ketaclinic.treatments import service as treatments
 from ketaclinic.treatments.models import TreatmentSession
 
 
-def discharge(*, db: Session, session_id: str, data: schemas.DischargeIn, actor: Actor,
+def discharge(*, db: Session, treatment_session_id: str, data: schemas.DischargeIn, actor: Actor,
               override_reason: str | None = None) -> TreatmentSession:
     """Discharge when every criterion is met (or a prescriber overrides) and the ledger adds up."""
-    review = treatments.review_discharge(db=db, session_id=session_id, data=data, actor=actor,
+    review = treatments.review_discharge(db=db, treatment_session_id=treatment_session_id, data=data,
+                                         actor=actor,
                                          override_reason=override_reason)
     # The controlled-substance record must add up whatever the clinical override says.
-    reconcile.require_balanced(db=db, session=review.session, actor=actor,
-                               patient_id=treatments.patient_id_of(db, review.session))
+    reconcile.require_balanced(db=db, treatment_session=review.treatment_session, actor=actor,
+                               patient_id=treatments.patient_id_of(db, review.treatment_session))
     return treatments.record_discharge(db=db, review=review, data=data, actor=actor,
                                        override_reason=override_reason)

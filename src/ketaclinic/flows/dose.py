@@ -10,17 +10,18 @@ from ketaclinic.treatments import service as treatments
 from ketaclinic.treatments.models import TreatmentSession
 
 
-def give_dose(*, db: Session, session_id: str, data: schemas.DoseStartIn,
+def give_dose(*, db: Session, treatment_session_id: str, data: schemas.DoseStartIn,
               actor: Actor) -> TreatmentSession:
     """Check the dose, post it as given in the ledger where the site keeps stock, and chart it.
 
     The ledger step comes before the chart changes: when it refuses (too little drawn, a lot not
     drawn) nothing has been charted.
     """
-    order = treatments.check_dose(db=db, session_id=session_id, data=data, actor=actor)
-    session = order.session
-    if reconcile.keeps_stock(db, session.site_pk) or reconcile.held_by_container(db, session.pk):
-        reconcile.give_charted_dose(db=db, session=session, dose_mg=data.dose_mg,
+    order = treatments.check_dose(db=db, treatment_session_id=treatment_session_id, data=data, actor=actor)
+    treatment_session = order.treatment_session
+    if (reconcile.keeps_stock(db, treatment_session.site_pk)
+            or reconcile.held_by_container(db, treatment_session.pk)):
+        reconcile.give_charted_dose(db=db, treatment_session=treatment_session, dose_mg=data.dose_mg,
                                     lot_number=data.lot_number, prescriber=order.prescriber,
-                                    actor=actor, patient_id=treatments.patient_id_of(db, session))
+                                    actor=actor, patient_id=treatments.patient_id_of(db, treatment_session))
     return treatments.record_dose(db=db, order=order, data=data, actor=actor)

@@ -64,17 +64,19 @@ def ingest(*, db: Session, raw: str, peer: str) -> tuple[str, str, str]:
         db.flush()
         return exc.code, exc.reason, exc.control_id
     db.flush()
-    session = treatments.session_at_chair(db=db, chair_pk=chair.pk)
+    treatment_session = treatments.treatment_session_at_chair(db=db, chair_pk=chair.pk)
     rows = [{"taken_at": r.taken, **{f: getattr(r, f) for f in treatments.VITAL_FIELDS}}
             for r in message.as_readings()]
-    stored, raised = treatments.store_readings(db=db, session=session, chair_pk=chair.pk, rows=rows,
+    stored, raised = treatments.store_readings(db=db, treatment_session=treatment_session, chair_pk=chair.pk,
+                                               rows=rows,
                                     source="monitor", actor=actor,
                                     device=(message.devices or [""])[0][:64], message_pk=inbox.pk)
-    inbox.status = "accepted" if session else "unmatched"
+    inbox.status = "accepted" if treatment_session else "unmatched"
     inbox.ack_code = "AA"
-    if session is not None:
+    if treatment_session is not None:
         audit.record(db=db, actor=actor, action="create", record_type="SessionReading",
-                     record_id=session.id, patient_id=treatments.patient_id_of(db, session),
+                     record_id=treatment_session.id,
+                     patient_id=treatments.patient_id_of(db, treatment_session),
                      detail=f"monitor message {message.control_id}: {stored} readings, "
                             f"{len(raised)} alarms")
     db.flush()

@@ -79,13 +79,13 @@ def resolve(*, db: Session, discrepancy: Discrepancy, reason: str, actor: Actor,
 def _bring_ledger_in_line(db: Session, discrepancy: Discrepancy, reason: str, actor: Actor,
                           witness_user: User) -> uuid.UUID:
     if discrepancy.kind == "session" and discrepancy.session_pk is not None:
-        session = db.execute(select(TreatmentSession).where(
+        treatment_session = db.execute(select(TreatmentSession).where(
             TreatmentSession.pk == discrepancy.session_pk)).scalar_one()
-        held = reconcile.held_by_container(db, session.pk)
+        held = reconcile.held_by_container(db, treatment_session.pk)
         if not held:
             raise Conflict("nothing drawn for the session is unaccounted for; resolve without "
                            "a ledger entry")
-        txns = [ledger.write_off(db=db, container_pk=pk, session_pk=session.pk,
+        txns = [ledger.write_off(db=db, container_pk=pk, session_pk=treatment_session.pk,
                                  reason=f"discrepancy: {reason}", actor=actor,
                                  witness_user=witness_user) for pk, _ in held]
         return txns[0]

@@ -139,7 +139,7 @@ def _discrepancy_page(request: Request, db: Session, actor: Actor,
                       status_code: int = 200) -> Response:
     listed = discrepancies.listed(db, actor, include_resolved=True)
     sites = {s.pk: s for s in clinics.sites_of(db=db, actor=actor)}
-    sessions = service.sessions_by_pk(db, [d.session_pk for d in listed if d.session_pk])
+    sessions = service.treatment_sessions_by_pk(db, [d.session_pk for d in listed if d.session_pk])
     return render(request, "inventory/discrepancies.html", items=listed, sites=sites,
                   sessions=sessions, errors=errors or {}, status_code=status_code)
 

@@ -57,10 +57,10 @@ def keeps_stock(db: Session, site_pk: int) -> bool:
     return bool(db.execute(select(exists().where(StorageLocation.site_pk == site_pk))).scalar())
 
 
-def figures(db: Session, session: TreatmentSession) -> SessionFigures:
+def figures(db: Session, treatment_session: TreatmentSession) -> SessionFigures:
     """The session's ledger balances by account (drawn is their sum: the ledger is double-entry)."""
     sums = dict(db.execute(select(LedgerRow.account, func.sum(LedgerRow.quantity_mg)).where(
-        LedgerRow.session_pk == session.pk).group_by(LedgerRow.account)).all())
+        LedgerRow.session_pk == treatment_session.pk).group_by(LedgerRow.account)).all())
 
     def total(account: str) -> Decimal:
         return Decimal(sums.get(account) or 0).quantize(ledger.MG)
@@ -68,12 +68,12 @@ def figures(db: Session, session: TreatmentSession) -> SessionFigures:
     given, wasted = total(ledger.PATIENT), total(ledger.WASTE)
     lost, held = total(ledger.LOSS), total(ledger.SESSION)
     charted = None
-    if session.dose_given is not None:
-        charted = Decimal(str(session.dose_given.dose_mg)).quantize(ledger.MG)
+    if treatment_session.dose_given is not None:
+        charted = Decimal(str(treatment_session.dose_given.dose_mg)).quantize(ledger.MG)
     lots = db.execute(select(Lot.lot_number).distinct().join(
         Container, Container.lot_pk == Lot.pk).join(
         LedgerRow, LedgerRow.container_pk == Container.pk).where(
-        LedgerRow.session_pk == session.pk, LedgerRow.kind == "draw")).scalars().all()
+        LedgerRow.session_pk == treatment_session.pk, LedgerRow.kind == "draw")).scalars().all()
     return SessionFigures(drawn=given + wasted + lost + held, given=given, wasted=wasted,
                           lost=lost, held=held, charted=charted, lots=tuple(sorted(lots)))
 
@@ -87,20 +87,20 @@ def held_by_container(db: Session, session_pk: int) -> list[tuple[int, Decimal]]
     return [(pk, Decimal(held).quantize(ledger.MG)) for pk, held, _ in rows if Decimal(held) > 0]
 
 
-def give_charted_dose(*, db: Session, session: TreatmentSession, dose_mg: float, lot_number: str,
+def give_charted_dose(*, db: Session, treatment_session: TreatmentSession, dose_mg: float, lot_number: str,
                       prescriber: str, actor: Actor, patient_id: object) -> str:
     """Post the charted dose as given from what was drawn for the session; returns the lot(s).
 
     Refused when less was drawn than is charted, or when the lot typed is not one drawn.
     """
-    held = held_by_container(db, session.pk)
+    held = held_by_container(db, treatment_session.pk)
     need = Decimal(str(dose_mg)).quantize(ledger.MG)
     available = sum((h for _, h in held), ZERO)
     if available < need:
         raise invalid("dose_mg", f"{need.normalize():f} mg charted but only "
                       f"{available.normalize():f} mg is drawn for this session",
                       "draw the dose from the cabinet first (Controlled substance, on this page)")
-    lots = figures(db, session).lots
+    lots = figures(db, treatment_session).lots
     if lot_number.strip() and lot_number.strip() not in (*lots, ", ".join(lots)):
         raise invalid("lot_number", f"lot {lot_number.strip()!r} was not drawn for this session",
                       ", ".join(lots))
@@ -109,27 +109,28 @@ def give_charted_dose(*, db: Session, session: TreatmentSession, dose_mg: float,
         if not left:
             break
         take = min(amount, left)
-        ledger.give(db=db, container_pk=container_pk, amount=take, session_pk=session.pk,
+        ledger.give(db=db, container_pk=container_pk, amount=take, session_pk=treatment_session.pk,
                     prescriber=prescriber, actor=actor, patient_id=patient_id)
         left -= take
     return ", ".join(lots)
 
 
-def require_balanced(*, db: Session, session: TreatmentSession, actor: Actor,
+def require_balanced(*, db: Session, treatment_session: TreatmentSession, actor: Actor,
                      patient_id: object) -> None:
     """Refuse to close a session whose amounts do not add up, opening a discrepancy for the
     site's administrator; a discrepancy an administrator resolved for these figures lets it close."""
-    problems = figures(db, session).problems(keeps_stock(db, session.site_pk))
+    problems = figures(db, treatment_session).problems(keeps_stock(db, treatment_session.site_pk))
     if not problems:
         return
     detail = "; ".join(problems)
     earlier = db.execute(select(Discrepancy).where(
-        Discrepancy.session_pk == session.pk, Discrepancy.detail == detail[:1000])).scalars().all()
+        Discrepancy.session_pk == treatment_session.pk, Discrepancy.detail == detail[:1000])).scalars().all()
     if any(d.resolved_at is not None for d in earlier):
         return
     if not earlier:
-        current = figures(db, session)
-        opened = Discrepancy(site_pk=session.site_pk, kind="session", session_pk=session.pk,
+        current = figures(db, treatment_session)
+        opened = Discrepancy(site_pk=treatment_session.site_pk, kind="session",
+                             session_pk=treatment_session.pk,
                              expected_mg=current.drawn, found_mg=current.given + current.wasted,
                              detail=detail[:1000], opened_at=clock.now(), created_by=actor.username)
         db.add(opened)

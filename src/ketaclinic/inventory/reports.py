@@ -168,16 +168,16 @@ def usage(db: Session, site_pks: frozenset[int] | set[int], start: datetime,
     for line in log:
         if line["entry"] not in ("draw", "administer", "waste"):
             continue
-        session = line["session_pk"]
-        administered = given.get(session)
+        treatment_session = line["session_pk"]
+        administered = given.get(treatment_session)
         keys = {"prescriber": administered["prescriber"] or "(unknown)" if administered
                 else "(not given)",
                 "patient": line["patient"],
-                "staff": drew.get(session, line["recorded_by"])}
+                "staff": drew.get(treatment_session, line["recorded_by"])}
         for group, key in keys.items():
             row = by[group].setdefault(key, UsageRow(key))
-            if administered and (group, key, session) not in counted:
-                counted.add((group, key, session))
+            if administered and (group, key, treatment_session) not in counted:
+                counted.add((group, key, treatment_session))
                 row.sessions += 1
             if line["entry"] == "draw":
                 row.drawn_mg += line["quantity_mg"]

@@ -219,11 +219,11 @@ def resolve(discrepancy_id: str, data: schemas.ResolveIn,
     return schemas.DiscrepancyOut.model_validate(resolved, from_attributes=True)
 
 
-@router.get("/sessions/{session_id}/reconciliation", response_model=schemas.ReconciliationOut)
-def reconciliation(session_id: str, actor: Actor = Depends(require(Permission.INVENTORY_VIEW)),
+@router.get("/sessions/{treatment_session_id}/reconciliation", response_model=schemas.ReconciliationOut)
+def reconciliation(treatment_session_id: str, actor: Actor = Depends(require(Permission.INVENTORY_VIEW)),
                    db: Session = DB) -> schemas.ReconciliationOut:
     """Where the mg drawn for a session went, and what still stops it closing."""
-    treated, _ = service.session(db, session_id, actor)
+    treated, _ = service.treatment_session(db, treatment_session_id, actor)
     f = reconcile.figures(db, treated)
     return schemas.ReconciliationOut(
         drawn_mg=f.drawn, given_mg=f.given, wasted_mg=f.wasted, lost_mg=f.lost, held_mg=f.held,

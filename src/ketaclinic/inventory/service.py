@@ -42,10 +42,11 @@ def site_of(db: Session, container_pk: int) -> int | None:
                       ).scalar_one_or_none()
 
 
-def session(db: Session, session_id: object, actor: Actor) -> tuple[TreatmentSession, Any]:
+def treatment_session(db: Session, treatment_session_id: object,
+                      actor: Actor) -> tuple[TreatmentSession, Any]:
     """A treatment session at one of the actor's sites, with its patient's public id."""
     found = db.execute(select(TreatmentSession).where(
-        TreatmentSession.id == public_id(session_id, "treatment session"))).scalar_one_or_none()
+        TreatmentSession.id == public_id(treatment_session_id, "treatment session"))).scalar_one_or_none()
     if found is None or found.site_pk not in actor.site_pks:
         raise NotFound("no such treatment session")
     patient_id = db.execute(select(Patient.id).where(Patient.pk == found.patient_pk)).scalar_one()
@@ -80,7 +81,7 @@ def receive(*, db: Session, data: schemas.ReceiveIn, actor: Actor) -> list[Conta
 def movement(*, db: Session, kind: str, data: schemas.SessionMovementIn, actor: Actor) -> uuid.UUID:
     """A draw, dose given or waste against a session."""
     held = container(db, data.container_id, actor)
-    treated, patient_id = session(db, data.session_id, actor)
+    treated, patient_id = treatment_session(db, data.session_id, actor)
     if treated.status != "open":
         raise Conflict("the treatment session is closed; correct the ledger by a reversal")
     amount = ledger.mg(data.quantity_mg)
@@ -138,7 +139,7 @@ def container_id_of(db: Session, container_pk: int) -> Any:
                       ).one()
 
 
-def sessions_by_pk(db: Session, pks: list[int]) -> dict[int, tuple[TreatmentSession, Patient]]:
+def treatment_sessions_by_pk(db: Session, pks: list[int]) -> dict[int, tuple[TreatmentSession, Patient]]:
     """Treatment sessions with their patients, by key."""
     if not pks:
         return {}

@@ -101,10 +101,10 @@ def unbooked(db: Session, course: Course) -> list[PlannedSession]:
     return [s for s in course.sessions if s.number not in taken]
 
 
-def _week_bounds(course: Course, session: PlannedSession) -> tuple[date, date]:
+def _week_bounds(course: Course, planned: PlannedSession) -> tuple[date, date]:
     """The days an alternative may take: the planned session's own week of the course."""
     first = course.sessions[0].planned_on
-    start = first + timedelta(days=7 * (session.week - 1))
+    start = first + timedelta(days=7 * (planned.week - 1))
     return start, start + timedelta(days=6)
 
 
@@ -123,8 +123,8 @@ def propose_series(*, db: Session, site: Site, course: Course, at: time
     proposals = []
     todo = unbooked(db, course)
     planned = {s.number: s.planned_on for s in todo}
-    for session in todo:
-        number = session.number
+    for planned_session in todo:
+        number = planned_session.number
         day = planned[number]  # the plan already keeps the course's spacing
         starts_at = availability.at_local(site, day, at)
         found = availability.fit(db, site=site, kind=wanted, starts_at=starts_at, also_held=held)
@@ -135,7 +135,7 @@ def propose_series(*, db: Session, site: Site, course: Course, at: time
                              found.ends_at, wanted.kind))
             chosen[number] = day
         else:
-            first, last = _week_bounds(course, session)
+            first, last = _week_bounds(course, planned_session)
             spaced_from = booked_days + list(chosen.values()) + [
                 d for n, d in planned.items() if n > number]
             proposal.alternatives = _alternatives(db, site, wanted, day, at, first, last,

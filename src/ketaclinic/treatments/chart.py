@@ -14,7 +14,7 @@ SERIES = (("systolic_mmhg", "Systolic", "#b3261e"), ("diastolic_mmhg", "Diastoli
           ("heart_rate_bpm", "Heart rate", "#2e7d32"), ("spo2_pct", "SpO2 %", "#6a3d9a"))
 
 
-def session_svg(readings: Sequence[Reading], session: TreatmentSession,
+def session_svg(readings: Sequence[Reading], treatment_session: TreatmentSession,
                 events: Sequence[SessionEvent], time_zone: str) -> str:
     """An SVG chart of the session's readings with dose start/end and events, or '' if none."""
     if not readings:
@@ -29,7 +29,8 @@ def session_svg(readings: Sequence[Reading], session: TreatmentSession,
             axes.plot([date2num(p[0]) for p in points], [p[1] for p in points], marker="o",
                       markersize=3,
                       linewidth=1.5, color=colour, label=label)
-    for moment, label in ((session.dose_start, "dose start"), (session.dose_end, "dose end")):
+    for moment, label in ((treatment_session.dose_start, "dose start"),
+                          (treatment_session.dose_end, "dose end")):
         if moment is not None:
             axes.axvline(date2num(moment), color="#555", linestyle="--", linewidth=1)
             axes.annotate(label, (date2num(moment), 1.0), xycoords=("data", "axes fraction"),

@@ -16,9 +16,9 @@ from ketaclinic.treatments.models import TreatmentSession
 __all__ = ["checks_for", "failed_checks", "labels", "weight_today"]
 
 
-def weight_today(db: Session, session: TreatmentSession) -> float | None:
+def weight_today(db: Session, treatment_session: TreatmentSession) -> float | None:
     """The patient's latest weight charted today (in their site's time zone), if any."""
-    patient = db.execute(select(Patient).where(Patient.pk == session.patient_pk)).scalar_one()
+    patient = db.execute(select(Patient).where(Patient.pk == treatment_session.patient_pk)).scalar_one()
     zone = ZoneInfo(patients.time_zone_of(patient))
     today = patients.local_today(patient)
     recent = db.execute(select(VitalSigns.weight_kg, VitalSigns.measured_at).where(
@@ -29,10 +29,10 @@ def weight_today(db: Session, session: TreatmentSession) -> float | None:
     return next((w for w, at in recent if at.astimezone(zone).date() == today), None)
 
 
-def failed_checks(session: TreatmentSession) -> list[str]:
+def failed_checks(treatment_session: TreatmentSession) -> list[str]:
     """The checks of the route not (yet) passed."""
-    done = session.checks or {}
-    return [c.id for c in checks_for(session.route) if not done.get(c.id, {}).get("ok")]
+    done = treatment_session.checks or {}
+    return [c.id for c in checks_for(treatment_session.route) if not done.get(c.id, {}).get("ok")]
 
 
 def labels(ids: Sequence[str]) -> list[str]:

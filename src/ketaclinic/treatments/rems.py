@@ -28,34 +28,35 @@ from ketaclinic.treatments.models import (
 MAX_READY_MIN = 24 * 60
 
 
-def form_for(*, db: Session, session_id: str, actor: Actor,
+def form_for(*, db: Session, treatment_session_id: str, actor: Actor,
              ready_to_leave_min: int | None = None) -> RemsForm:
     """The monitoring form of an esketamine session as the record answers it."""
-    session = treatments.get_session(db=db, session_id=session_id, actor=actor)
-    if session.route != "esketamine":
+    treatment_session = treatments.get_treatment_session(db=db, treatment_session_id=treatment_session_id,
+                                                         actor=actor)
+    if treatment_session.route != "esketamine":
         raise Conflict("the REMS monitoring form is for esketamine sessions only")
-    if session.dose_start is None or not session.dose_given:
+    if treatment_session.dose_start is None or not treatment_session.dose_given:
         raise Conflict("no dose has been recorded in this session yet")
-    patient = patients.chart(db=db, patient_id=str(treatments.patient_id_of(db, session)),
+    patient = patients.chart(db=db, patient_id=str(treatments.patient_id_of(db, treatment_session)),
                              actor=actor)
-    site = db.execute(select(Site).where(Site.pk == session.site_pk)).scalar_one()
-    events = db.execute(select(SessionEvent).where(SessionEvent.session_pk == session.pk)
+    site = db.execute(select(Site).where(Site.pk == treatment_session.site_pk)).scalar_one()
+    events = db.execute(select(SessionEvent).where(SessionEvent.session_pk == treatment_session.pk)
                         ).scalars().all()
     readings = [treatments.as_reading(r) for r in treatments.readings_of(db=db,
-                                                                          session_pk=session.pk)]
-    baseline = treatments.baseline_of(db, session)
-    first_device = min([datetime.fromisoformat(t) for t in session.dose_given.device_times]
-                       or [session.dose_start])
+                                                                          session_pk=treatment_session.pk)]
+    baseline = treatments.baseline_of(db, treatment_session)
+    first_device = min([datetime.fromisoformat(t) for t in treatment_session.dose_given.device_times]
+                       or [treatment_session.dose_start])
     ready = first_device + timedelta(minutes=ready_to_leave_min) if ready_to_leave_min else None
-    cleanly = None if session.status != DISCHARGED else session.discharge_override is None
+    cleanly = None if treatment_session.status != DISCHARGED else treatment_session.discharge_override is None
     return fill(
         patient_name=patient.full_name, birth_date=patient.birth_date, sex=patient.sex,
         medications=list(screening_record(patient).medications),
-        provider=session.ordered_by or session.created_by, site=site.name,
-        session_day=session.dose_start.astimezone(ZoneInfo(site.time_zone)).date(),
-        dose_mg=session.dose_given.dose_mg, lot_number=session.dose_given.lot_number,
+        provider=treatment_session.ordered_by or treatment_session.created_by, site=site.name,
+        session_day=treatment_session.dose_start.astimezone(ZoneInfo(site.time_zone)).date(),
+        dose_mg=treatment_session.dose_given.dose_mg, lot_number=treatment_session.dose_given.lot_number,
         first_device=first_device,
-        monitoring_ended=session.discharged_at, ready_to_leave=ready, readings=readings,
+        monitoring_ended=treatment_session.discharged_at, ready_to_leave=ready, readings=readings,
         baseline=baseline,
         moass_scores=[e.value for e in events if e.kind == "moass" and e.value is not None],
         cadss_scores=[e.value for e in events if e.kind == "cadss" and e.value is not None],
@@ -63,32 +64,33 @@ def form_for(*, db: Session, session_id: str, actor: Actor,
         pre_dose_ok=pre_dose_problem(baseline) is None, discharged_cleanly=cleanly)
 
 
-def file_form(*, db: Session, session_id: str, ready_to_leave_min: int,
+def file_form(*, db: Session, treatment_session_id: str, ready_to_leave_min: int,
               actor: Actor) -> RemsFiling:
     """File the form once the patient has left, with the nurse's answer the record cannot give."""
     if not 0 < ready_to_leave_min <= MAX_READY_MIN:
         raise invalid("ready_to_leave_min", f"{ready_to_leave_min} minutes",
                       f"1 to {MAX_READY_MIN} minutes after the first device")
-    form = form_for(db=db, session_id=session_id, actor=actor,
+    form = form_for(db=db, treatment_session_id=treatment_session_id, actor=actor,
                     ready_to_leave_min=ready_to_leave_min)
-    session = treatments.get_session(db=db, session_id=session_id, actor=actor)
-    if session.status != DISCHARGED:
+    treatment_session = treatments.get_treatment_session(db=db, treatment_session_id=treatment_session_id,
+                                                         actor=actor)
+    if treatment_session.status != DISCHARGED:
         raise Conflict("file the form after discharge")
-    if db.execute(select(RemsFiling.pk).where(RemsFiling.session_pk == session.pk)).first():
+    if db.execute(select(RemsFiling.pk).where(RemsFiling.session_pk == treatment_session.pk)).first():
         raise Conflict("the form for this session has already been filed")
-    filing = RemsFiling(session_pk=session.pk, form=form.as_dict(), filed_at=clock.now(),
+    filing = RemsFiling(session_pk=treatment_session.pk, form=form.as_dict(), filed_at=clock.now(),
                         created_by=actor.username)
     db.add(filing)
     db.flush()
     audit.record(db=db, actor=actor, action="file-rems", record_type="RemsFiling",
-                 record_id=filing.id, patient_id=treatments.patient_id_of(db, session),
-                 detail=f"session {session.id}")
+                 record_id=filing.id, patient_id=treatments.patient_id_of(db, treatment_session),
+                 detail=f"session {treatment_session.id}")
     return filing
 
 
-def filing_of(db: Session, session: TreatmentSession) -> RemsFiling | None:
+def filing_of(db: Session, treatment_session: TreatmentSession) -> RemsFiling | None:
     """The session's filed REMS form, if it has been filed."""
-    return db.execute(select(RemsFiling).where(RemsFiling.session_pk == session.pk)
+    return db.execute(select(RemsFiling).where(RemsFiling.session_pk == treatment_session.pk)
                       ).scalar_one_or_none()
 
 
@@ -101,6 +103,6 @@ def due_at_site(*, db: Session, site_pk: int) -> Sequence[dict[str, Any]]:
         .order_by(TreatmentSession.dose_start)).scalars().all()
     now = clock.now()
     within = form_due_within()
-    return [{"session": s, "due_by": (s.dose_start or s.checked_in_at) + within,
+    return [{"treatment_session": s, "due_by": (s.dose_start or s.checked_in_at) + within,
              "overdue": (s.dose_start or s.checked_in_at) + within < now}
             for s in sessions]

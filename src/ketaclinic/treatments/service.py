@@ -53,13 +53,14 @@ VITAL_FIELDS = ("systolic_mmhg", "diastolic_mmhg", "heart_rate_bpm", "respirator
 
 
 def _by_id(db: Session, model: type, value: object, what: str) -> object:
-    found = db.execute(select(model).where(model.id == public_id(value, what))).scalar_one_or_none()  # type: ignore[attr-defined]
+    found = db.execute(select(model).where(
+        model.id == public_id(value, what))).scalar_one_or_none()  # type: ignore[attr-defined]
     if found is None:
         raise NotFound(f"no such {what}")
     return found
 
 
-def open_session(*, db: Session, patient_id: str, data: schemas.SessionIn,
+def open_treatment_session(*, db: Session, patient_id: str, data: schemas.SessionIn,
                  actor: Actor) -> TreatmentSession:
     """Check the patient in at a chair of their site, for a course signed to start."""
     patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor, purpose="check-in")
@@ -74,16 +75,16 @@ def open_session(*, db: Session, patient_id: str, data: schemas.SessionIn,
     if chair.site_pk not in patient.site_pks or chair.site_pk not in actor.site_pks:
         raise invalid("chair_id", "the chair is not at this patient's site and yours",
                       "a chair of the site")
-    if session_at_chair(db=db, chair_pk=chair.pk) is not None:
+    if treatment_session_at_chair(db=db, chair_pk=chair.pk) is not None:
         raise Conflict(f"{chair.name} already has an open session")
-    session = TreatmentSession(patient_pk=patient.pk, course_pk=course.pk,
+    treatment_session = TreatmentSession(patient_pk=patient.pk, course_pk=course.pk,
                                site_pk=chair.site_pk, chair_pk=chair.pk, route=course.route,
                                checked_in_at=clock.now(), created_by=actor.username)
-    db.add(session)
+    db.add(treatment_session)
     db.flush()
     audit.record(db=db, actor=actor, action="create", record_type="TreatmentSession",
-                 record_id=session.id, patient_id=patient.id, detail=f"check-in at {chair.name}")
-    return session
+                 record_id=treatment_session.id, patient_id=patient.id, detail=f"check-in at {chair.name}")
+    return treatment_session
 
 
 def open_booked(*, db: Session, patient_pk: int, course_pk: int, chair_pk: int,
@@ -92,11 +93,11 @@ def open_booked(*, db: Session, patient_pk: int, course_pk: int, chair_pk: int,
     patient_id = db.execute(select(Patient.id).where(Patient.pk == patient_pk)).scalar_one()
     chair_id = db.execute(select(Chair.id).where(Chair.pk == chair_pk)).scalar_one()
     course = courses.by_pk(db, course_pk)
-    return open_session(db=db, patient_id=str(patient_id), actor=actor,
+    return open_treatment_session(db=db, patient_id=str(patient_id), actor=actor,
                         data=schemas.SessionIn(evaluation_id=str(course.id), chair_id=str(chair_id)))
 
 
-def session_at_chair(*, db: Session, chair_pk: int) -> TreatmentSession | None:
+def treatment_session_at_chair(*, db: Session, chair_pk: int) -> TreatmentSession | None:
     """The open session at a chair, if any."""
     return db.execute(select(TreatmentSession).where(TreatmentSession.chair_pk == chair_pk,
                                                      TreatmentSession.status == OPEN)
@@ -149,17 +150,17 @@ def _check(readings: Sequence[schemas.ReadingIn], earliest: datetime) -> list[di
     return rows
 
 
-def _open_alarm_kinds(db: Session, session: TreatmentSession) -> set[str]:
+def _open_alarm_kinds(db: Session, treatment_session: TreatmentSession) -> set[str]:
     return set(db.execute(select(SessionAlarm.kind).where(
-        SessionAlarm.session_pk == session.pk, SessionAlarm.acknowledged_at.is_(None))).scalars())
+        SessionAlarm.session_pk == treatment_session.pk, SessionAlarm.acknowledged_at.is_(None))).scalars())
 
 
-def baseline_of(db: Session, session: TreatmentSession) -> Reading | None:
+def baseline_of(db: Session, treatment_session: TreatmentSession) -> Reading | None:
     """The last blood pressure taken before dosing (a re-measurement replaces a high one)."""
-    query = select(SessionReading).where(SessionReading.session_pk == session.pk,
+    query = select(SessionReading).where(SessionReading.session_pk == treatment_session.pk,
                                          SessionReading.systolic_mmhg.is_not(None))
-    if session.dose_start is not None:
-        query = query.where(SessionReading.taken_at <= session.dose_start)
+    if treatment_session.dose_start is not None:
+        query = query.where(SessionReading.taken_at <= treatment_session.dose_start)
     latest = db.execute(query.order_by(SessionReading.taken_at.desc()).limit(1)
                         ).scalar_one_or_none()
     return as_reading(latest) if latest else None
@@ -176,7 +177,7 @@ def _new_ids(count: int) -> list[uuid.UUID]:
     return [uuid.UUID(bytes=pool[i:i + 16], version=4) for i in range(0, 16 * count, 16)]
 
 
-def store_readings(*, db: Session, session: TreatmentSession | None, chair_pk: int | None,
+def store_readings(*, db: Session, treatment_session: TreatmentSession | None, chair_pk: int | None,
                    rows: list[dict[str, Any]], source: str, actor: Actor, device: str = "",
                    message_pk: int | None = None) -> tuple[int, list[SessionAlarm]]:
     """Store checked readings in one bulk insert and raise the alarms they cause.
@@ -189,32 +190,32 @@ def store_readings(*, db: Session, session: TreatmentSession | None, chair_pk: i
     values = [{"id": key, "taken_at": row["taken_at"], **{k: row.get(k) for k in VITAL_FIELDS}}
               for key, row in zip(ids, rows, strict=True)]
     decided: list[tuple[uuid.UUID, Alarm]] = []
-    if session is not None:
+    if treatment_session is not None:
         new = [(v["id"], Reading(v["taken_at"], **{k: v[k] for k in VITAL_FIELDS})) for v in values]
-        decided = _decide_alarms(db, session, new)
+        decided = _decide_alarms(db, treatment_session, new)
     insert_many(db.connection(), cast(Table, SessionReading.__table__), values, constants={
         "created_at": now, "updated_at": now, "created_by": actor.username,
-        "session_pk": session.pk if session else None, "chair_pk": chair_pk, "source": source,
-        "device": device, "message_pk": message_pk, "status": "final"})
+        "session_pk": treatment_session.pk if treatment_session else None, "chair_pk": chair_pk,
+        "source": source, "device": device, "message_pk": message_pk, "status": "final"})
     raised: list[SessionAlarm] = []
-    if decided and session is not None:
+    if decided and treatment_session is not None:
         keys = dict(db.execute(select(SessionReading.id, SessionReading.pk).where(
             SessionReading.id.in_({reading_id for reading_id, _ in decided}))).all())
-        raised = _store_alarms(db, session, [(keys[r], a) for r, a in decided], actor)
+        raised = _store_alarms(db, treatment_session, [(keys[r], a) for r, a in decided], actor)
     return len(values), raised
 
 
-def _decide_alarms(db: Session, session: TreatmentSession,
+def _decide_alarms(db: Session, treatment_session: TreatmentSession,
                    new: list[tuple[Any, Reading]]) -> list[tuple[Any, Alarm]]:
     """The alarms new readings raise (key, alarm); one open alarm per condition."""
-    baseline = baseline_of(db, session)
+    baseline = baseline_of(db, treatment_session)
     candidates = [r for _, r in new if r.systolic_mmhg is not None and (
-        session.dose_start is None or r.taken <= session.dose_start)]
+        treatment_session.dose_start is None or r.taken <= treatment_session.dose_start)]
     if candidates:
         latest = max(candidates, key=lambda r: r.taken)
         if baseline is None or latest.taken >= baseline.taken:
             baseline = latest
-    open_kinds = _open_alarm_kinds(db, session)
+    open_kinds = _open_alarm_kinds(db, treatment_session)
     decided: list[tuple[Any, Alarm]] = []
     for key, reading in sorted(new, key=lambda pair: pair[1].taken):
         is_baseline = baseline is not None and reading.taken == baseline.taken
@@ -224,10 +225,10 @@ def _decide_alarms(db: Session, session: TreatmentSession,
     return decided
 
 
-def _store_alarms(db: Session, session: TreatmentSession, alarms: list[tuple[int, Alarm]],
+def _store_alarms(db: Session, treatment_session: TreatmentSession, alarms: list[tuple[int, Alarm]],
                   actor: Actor) -> list[SessionAlarm]:
     now = clock.now()
-    raised = [SessionAlarm(session_pk=session.pk, reading_pk=pk, kind=a.kind, value=a.value,
+    raised = [SessionAlarm(session_pk=treatment_session.pk, reading_pk=pk, kind=a.kind, value=a.value,
                            message=a.message, source=a.source, raised_at=now,
                            created_by=actor.username) for pk, a in alarms]
     db.add_all(raised)
@@ -235,57 +236,58 @@ def _store_alarms(db: Session, session: TreatmentSession, alarms: list[tuple[int
     return raised
 
 
-def _raise_alarms(db: Session, session: TreatmentSession, pairs: list[tuple[int, Reading]],
+def _raise_alarms(db: Session, treatment_session: TreatmentSession, pairs: list[tuple[int, Reading]],
                   actor: Actor) -> list[SessionAlarm]:
     """Alarms for readings already stored (reading pk, reading)."""
-    return _store_alarms(db, session, _decide_alarms(db, session, pairs), actor)
+    return _store_alarms(db, treatment_session, _decide_alarms(db, treatment_session, pairs), actor)
 
 
-def unmatched_at_chair(db: Session, session: TreatmentSession) -> Sequence[SessionReading]:
+def unmatched_at_chair(db: Session, treatment_session: TreatmentSession) -> Sequence[SessionReading]:
     """Monitor readings for the session's chair with no session, taken since check-in day began."""
-    since = session.checked_in_at - timedelta(hours=12)
+    since = treatment_session.checked_in_at - timedelta(hours=12)
     return db.execute(select(SessionReading).where(
-        SessionReading.chair_pk == session.chair_pk, SessionReading.session_pk.is_(None),
+        SessionReading.chair_pk == treatment_session.chair_pk, SessionReading.session_pk.is_(None),
         SessionReading.taken_at >= since).order_by(SessionReading.taken_at)).scalars().all()
 
 
-def attach_unmatched(*, db: Session, session_id: str,
+def attach_unmatched(*, db: Session, treatment_session_id: str,
                      actor: Actor) -> tuple[int, list[SessionAlarm]]:
     """A nurse attaches the chair's unmatched monitor readings to this session; alarms follow."""
-    session = get_session(db=db, session_id=session_id, actor=actor)
-    _ensure_open(session)
-    rows = list(unmatched_at_chair(db, session))
+    treatment_session = get_treatment_session(db=db, treatment_session_id=treatment_session_id, actor=actor)
+    _ensure_open(treatment_session)
+    rows = list(unmatched_at_chair(db, treatment_session))
     for row in rows:
-        row.session_pk = session.pk
+        row.session_pk = treatment_session.pk
     db.flush()
-    raised = _raise_alarms(db, session, [(r.pk, as_reading(r)) for r in rows], actor)
+    raised = _raise_alarms(db, treatment_session, [(r.pk, as_reading(r)) for r in rows], actor)
     audit.record(db=db, actor=actor, action="update", record_type="SessionReading",
-                 record_id=session.id, patient_id=patient_id_of(db, session),
+                 record_id=treatment_session.id, patient_id=patient_id_of(db, treatment_session),
                  detail=f"attached {len(rows)} unmatched monitor readings")
     return len(rows), raised
 
 
-def add_readings(*, db: Session, session_id: str, data: schemas.ReadingsIn,
+def add_readings(*, db: Session, treatment_session_id: str, data: schemas.ReadingsIn,
                  actor: Actor) -> tuple[int, list[SessionAlarm]]:
     """A batch of readings for an open session (all or nothing), with the alarms raised."""
-    session = _by_id(db, TreatmentSession, session_id, "treatment session")
-    assert isinstance(session, TreatmentSession)
-    patient = patients.open_patient(db=db, patient_id=str(patient_id_of(db, session)), actor=actor,
+    treatment_session = _by_id(db, TreatmentSession, treatment_session_id, "treatment session")
+    assert isinstance(treatment_session, TreatmentSession)
+    patient = patients.open_patient(db=db, patient_id=str(patient_id_of(db, treatment_session)), actor=actor,
                                     purpose="session vitals")
-    if session.status != OPEN:
+    if treatment_session.status != OPEN:
         raise Conflict("the session is closed; corrections are addenda")
-    rows = _check(data.readings, session.checked_in_at - READINGS_BEFORE_CHECK_IN)
-    stored, raised = store_readings(db=db, session=session, chair_pk=session.chair_pk, rows=rows,
+    rows = _check(data.readings, treatment_session.checked_in_at - READINGS_BEFORE_CHECK_IN)
+    stored, raised = store_readings(db=db, treatment_session=treatment_session,
+                                    chair_pk=treatment_session.chair_pk, rows=rows,
                                     source="api", actor=actor)
     audit.record(db=db, actor=actor, action="create", record_type="SessionReading",
-                 record_id=session.id, patient_id=patient.id,
+                 record_id=treatment_session.id, patient_id=patient.id,
                  detail=f"{stored} readings, {len(raised)} alarms")
     return stored, raised
 
 
-def patient_id_of(db: Session, session: TreatmentSession) -> uuid.UUID:
+def patient_id_of(db: Session, treatment_session: TreatmentSession) -> uuid.UUID:
     """The public id of the session's patient."""
-    return patients.id_of(db, session.patient_pk)
+    return patients.id_of(db, treatment_session.patient_pk)
 
 
 def alarms_of(*, db: Session, session_pk: int) -> Sequence[SessionAlarm]:
@@ -300,29 +302,29 @@ def readings_of(*, db: Session, session_pk: int) -> Sequence[SessionReading]:
                       .order_by(SessionReading.taken_at)).scalars().all()
 
 
-def get_session(*, db: Session, session_id: str, actor: Actor) -> TreatmentSession:
+def get_treatment_session(*, db: Session, treatment_session_id: str, actor: Actor) -> TreatmentSession:
     """A session the actor may reach (the read audited against its patient)."""
-    session = _by_id(db, TreatmentSession, session_id, "treatment session")
-    assert isinstance(session, TreatmentSession)
-    patients.open_patient(db=db, patient_id=str(patient_id_of(db, session)), actor=actor,
+    treatment_session = _by_id(db, TreatmentSession, treatment_session_id, "treatment session")
+    assert isinstance(treatment_session, TreatmentSession)
+    patients.open_patient(db=db, patient_id=str(patient_id_of(db, treatment_session)), actor=actor,
                           purpose="treatment session")
-    return session
+    return treatment_session
 
 
-def open_record(*, db: Session, session_id: str, actor: Actor) -> TreatmentSession:
+def open_record(*, db: Session, treatment_session_id: str, actor: Actor) -> TreatmentSession:
     """A session the actor may reach whose record is still open (refused once it is closed)."""
-    session = get_session(db=db, session_id=session_id, actor=actor)
-    _ensure_open(session)
-    return session
+    treatment_session = get_treatment_session(db=db, treatment_session_id=treatment_session_id, actor=actor)
+    _ensure_open(treatment_session)
+    return treatment_session
 
 
-def acknowledge_alarm(*, db: Session, session_id: str, alarm_id: str, note: str,
+def acknowledge_alarm(*, db: Session, treatment_session_id: str, alarm_id: str, note: str,
                       actor: Actor) -> SessionAlarm:
     """A nurse acknowledges an alarm with a note; a new reading may then raise it again."""
-    session = get_session(db=db, session_id=session_id, actor=actor)
+    treatment_session = get_treatment_session(db=db, treatment_session_id=treatment_session_id, actor=actor)
     alarm = _by_id(db, SessionAlarm, alarm_id, "alarm")
     assert isinstance(alarm, SessionAlarm)
-    if alarm.session_pk != session.pk:
+    if alarm.session_pk != treatment_session.pk:
         raise NotFound("no such alarm")
     if alarm.acknowledged_at is not None:
         raise Conflict(f"already acknowledged by {alarm.acknowledged_by}")
@@ -333,37 +335,37 @@ def acknowledge_alarm(*, db: Session, session_id: str, alarm_id: str, note: str,
     alarm.acknowledgement_note = note.strip()[:1000]
     db.flush()
     audit.record(db=db, actor=actor, action="acknowledge", record_type="SessionAlarm",
-                 record_id=alarm.id, patient_id=patient_id_of(db, session),
+                 record_id=alarm.id, patient_id=patient_id_of(db, treatment_session),
                  detail=f"{alarm.kind}: {alarm.acknowledgement_note}")
     return alarm
 
 
-def status_of(*, db: Session, session: TreatmentSession) -> dict[str, Any]:
+def status_of(*, db: Session, treatment_session: TreatmentSession) -> dict[str, Any]:
     """What the chair-side page shows: readings, alarms, the next reading due, discharge gaps."""
-    readings = [as_reading(r) for r in readings_of(db=db, session_pk=session.pk)]
-    baseline = baseline_of(db, session)
+    readings = [as_reading(r) for r in readings_of(db=db, session_pk=treatment_session.pk)]
+    baseline = baseline_of(db, treatment_session)
     now = clock.now()
     due = None
-    if session.dose_start is not None:
-        due = next_reading_due(route=session.route, dose_start=session.dose_start,
-                               dose_end=session.dose_end,
+    if treatment_session.dose_start is not None:
+        due = next_reading_due(route=treatment_session.route, dose_start=treatment_session.dose_start,
+                               dose_end=treatment_session.dose_end,
                                last_reading=readings[-1].taken if readings else None, now=now)
-    missing = discharge_missing(route=session.route, dose_end=session.dose_end, now=now,
+    missing = discharge_missing(route=treatment_session.route, dose_end=treatment_session.dose_end, now=now,
                                 baseline=baseline, readings=readings,
-                                moass=latest_score(db, session, "moass"),
-                                escort_present=session.escort_present,
-                                driving_warning_given=session.driving_warning_given)
+                                moass=latest_score(db, treatment_session, "moass"),
+                                escort_present=treatment_session.escort_present,
+                                driving_warning_given=treatment_session.driving_warning_given)
     return {
         "readings": readings,
-        "alarms": alarms_of(db=db, session_pk=session.pk),
+        "alarms": alarms_of(db=db, session_pk=treatment_session.pk),
         "next_reading_due": due,
         "pre_dose_problem": pre_dose_problem(baseline),
         "discharge_missing": missing,
     }
 
 
-def _ensure_open(session: TreatmentSession) -> None:
-    if session.status != OPEN:
+def _ensure_open(treatment_session: TreatmentSession) -> None:
+    if treatment_session.status != OPEN:
         raise Conflict("the record is closed; add an addendum instead")
 
 
@@ -371,36 +373,36 @@ def _override(actor: Actor, reason: str) -> dict[str, str]:
     return {"reason": reason.strip(), "by": actor.username, "at": clock.now().isoformat()}
 
 
-def override_checks(*, db: Session, session_id: str, reason: str, actor: Actor) -> TreatmentSession:
+def override_checks(*, db: Session, treatment_session_id: str, reason: str, actor: Actor) -> TreatmentSession:
     """A prescriber lets dosing go ahead despite failed checks, with the reason; audited."""
-    session = get_session(db=db, session_id=session_id, actor=actor)
-    _ensure_open(session)
-    session.checks_override = _override(actor, reason)
+    treatment_session = get_treatment_session(db=db, treatment_session_id=treatment_session_id, actor=actor)
+    _ensure_open(treatment_session)
+    treatment_session.checks_override = _override(actor, reason)
     db.flush()
     audit.record(db=db, actor=actor, action="override", record_type="TreatmentSession",
-                 record_id=session.id, patient_id=patient_id_of(db, session),
+                 record_id=treatment_session.id, patient_id=patient_id_of(db, treatment_session),
                  detail=f"check-in checks: {reason}")
-    return session
+    return treatment_session
 
 
-def override_pre_dose(*, db: Session, session_id: str, reason: str,
+def override_pre_dose(*, db: Session, treatment_session_id: str, reason: str,
                       actor: Actor) -> TreatmentSession:
     """A prescriber lets dosing go ahead despite the baseline BP, with the reason; audited."""
-    session = get_session(db=db, session_id=session_id, actor=actor)
-    _ensure_open(session)
-    session.pre_dose_override = _override(actor, reason)
+    treatment_session = get_treatment_session(db=db, treatment_session_id=treatment_session_id, actor=actor)
+    _ensure_open(treatment_session)
+    treatment_session.pre_dose_override = _override(actor, reason)
     db.flush()
     audit.record(db=db, actor=actor, action="override", record_type="TreatmentSession",
-                 record_id=session.id, patient_id=patient_id_of(db, session),
+                 record_id=treatment_session.id, patient_id=patient_id_of(db, treatment_session),
                  detail=f"pre-dose blood pressure: {reason}")
-    return session
+    return treatment_session
 
 
 @dataclass(frozen=True)
 class DoseOrder:
     """A dose that passed every check at the chair, ready to be charted."""
 
-    session: TreatmentSession
+    treatment_session: TreatmentSession
     course: Course
     planned: courses.ChairDose
     prescriber: str
@@ -408,19 +410,19 @@ class DoseOrder:
     mg_per_kg: float | None
 
 
-def check_dose(*, db: Session, session_id: str, data: schemas.DoseStartIn,
+def check_dose(*, db: Session, treatment_session_id: str, data: schemas.DoseStartIn,
                actor: Actor) -> DoseOrder:
     """Check a dose before it is given: refused while a check or the baseline BP blocks dosing,
     when the orderer is not a prescriber, or when the dose is out of range for today's weight."""
-    session = get_session(db=db, session_id=session_id, actor=actor)
-    _ensure_open(session)
-    if session.dose_start is not None:
+    treatment_session = get_treatment_session(db=db, treatment_session_id=treatment_session_id, actor=actor)
+    _ensure_open(treatment_session)
+    if treatment_session.dose_start is not None:
         raise Conflict("the dose has already been recorded")
-    failed = checks.failed_checks(session)
-    if failed and not session.checks_override:
+    failed = checks.failed_checks(treatment_session)
+    if failed and not treatment_session.checks_override:
         raise Conflict("dosing is blocked by check-in: " + "; ".join(checks.labels(failed)))
-    problem = pre_dose_problem(baseline_of(db, session))
-    if problem and not session.pre_dose_override:
+    problem = pre_dose_problem(baseline_of(db, treatment_session))
+    if problem and not treatment_session.pre_dose_override:
         raise Conflict(f"dosing is blocked: {problem}")
     prescriber = db.execute(select(User).where(User.username == data.ordered_by.strip().lower(),
                                                User.role == "prescriber")).scalar_one_or_none()
@@ -430,50 +432,50 @@ def check_dose(*, db: Session, session_id: str, data: schemas.DoseStartIn,
     started = _happened("started_at", data.started_at)
     for device_time in data.device_times:
         _happened("device_times", device_time)
-    problems = _device_problems(session, data, started)
+    problems = _device_problems(treatment_session, data, started)
     if problems:
         raise InvalidInput(problems)
-    course = courses.by_pk(db, session.course_pk)
-    planned = courses.chair_dose(course, checks.weight_today(db, session))
+    course = courses.by_pk(db, treatment_session.course_pk)
+    planned = courses.chair_dose(course, checks.weight_today(db, treatment_session))
     mg_per_kg = None
-    if planned.weight_kg or session.route == "esketamine":
+    if planned.weight_kg or treatment_session.route == "esketamine":
         try:
-            checked = dosing.check_given(route=session.route, dose_mg=data.dose_mg,
+            checked = dosing.check_given(route=treatment_session.route, dose_mg=data.dose_mg,
                                          weight_kg=planned.weight_kg, indication=course.indication,
                                          override_reason=data.dose_override_reason)
         except dosing.DoseRefused as exc:
             raise invalid(exc.field, exc.message, exc.accepted) from None
         mg_per_kg = checked.mg_per_kg
-    return DoseOrder(session=session, course=course, planned=planned,
+    return DoseOrder(treatment_session=treatment_session, course=course, planned=planned,
                      prescriber=prescriber.username, started=started, mg_per_kg=mg_per_kg)
 
 
 def record_dose(*, db: Session, order: DoseOrder, data: schemas.DoseStartIn,
                 actor: Actor) -> TreatmentSession:
     """Chart a checked dose as given; the course moves on from planned at its first dose."""
-    session = order.session
-    session.dose_start = order.started
-    session.dose_given = GivenDose(
-        dose_mg=data.dose_mg, route=session.route, lot_number=data.lot_number,
+    treatment_session = order.treatment_session
+    treatment_session.dose_start = order.started
+    treatment_session.dose_given = GivenDose(
+        dose_mg=data.dose_mg, route=treatment_session.route, lot_number=data.lot_number,
         mg_per_kg=order.mg_per_kg, planned_dose_mg=order.planned.dose_mg,
         device_times=tuple(t.isoformat() for t in data.device_times),
         override_reason=data.dose_override_reason)
-    session.ordered_by = order.prescriber
+    treatment_session.ordered_by = order.prescriber
     db.flush()
-    patient_id = patient_id_of(db, session)
+    patient_id = patient_id_of(db, treatment_session)
     courses.dose_given(db=db, course=order.course, actor=actor, patient_id=str(patient_id))
     audit.record(db=db, actor=actor, action="dose", record_type="TreatmentSession",
-                 record_id=session.id, patient_id=patient_id,
+                 record_id=treatment_session.id, patient_id=patient_id,
                  detail=f"{data.dose_mg:g} mg lot {data.lot_number} ordered by {order.prescriber}")
-    return session
+    return treatment_session
 
 
-def _device_problems(session: TreatmentSession, data: schemas.DoseStartIn,
+def _device_problems(treatment_session: TreatmentSession, data: schemas.DoseStartIn,
                      started: datetime) -> list[FieldProblem]:
-    if session.route != "esketamine":
+    if treatment_session.route != "esketamine":
         return []
-    spacing = dosing.device_spacing_min(session.route)
-    device_mg = dosing.device_mg(session.route)
+    spacing = dosing.device_spacing_min(treatment_session.route)
+    device_mg = dosing.device_mg(treatment_session.route)
     expected = int(data.dose_mg // device_mg)
     times = sorted(data.device_times or [started])
     problems = []
@@ -488,27 +490,28 @@ def _device_problems(session: TreatmentSession, data: schemas.DoseStartIn,
     return problems
 
 
-def end_dose(*, db: Session, session_id: str, data: schemas.DoseEndIn,
+def end_dose(*, db: Session, treatment_session_id: str, data: schemas.DoseEndIn,
              actor: Actor) -> TreatmentSession:
     """Record the end of dosing: the observation period starts."""
-    session = get_session(db=db, session_id=session_id, actor=actor)
-    _ensure_open(session)
-    if session.dose_start is None:
+    treatment_session = get_treatment_session(db=db, treatment_session_id=treatment_session_id, actor=actor)
+    _ensure_open(treatment_session)
+    if treatment_session.dose_start is None:
         raise Conflict("no dose has been recorded yet")
     ended = _happened("ended_at", data.ended_at)
-    if ended < session.dose_start:
+    if ended < treatment_session.dose_start:
         raise invalid("ended_at", "is before the dose started", "after the start of dosing")
-    session.dose_end = ended
+    treatment_session.dose_end = ended
     db.flush()
     audit.record(db=db, actor=actor, action="update", record_type="TreatmentSession",
-                 record_id=session.id, patient_id=patient_id_of(db, session), detail="dosing ended")
-    return session
+                 record_id=treatment_session.id, patient_id=patient_id_of(db, treatment_session),
+                 detail="dosing ended")
+    return treatment_session
 
 
-def add_event(*, db: Session, session_id: str, data: schemas.EventIn, actor: Actor) -> SessionEvent:
+def add_event(*, db: Session, treatment_session_id: str, data: schemas.EventIn, actor: Actor) -> SessionEvent:
     """Record a MOAA/S or CADSS score, a side effect or an intervention."""
-    session = get_session(db=db, session_id=session_id, actor=actor)
-    _ensure_open(session)
+    treatment_session = get_treatment_session(db=db, treatment_session_id=treatment_session_id, actor=actor)
+    _ensure_open(treatment_session)
     if data.kind in ("moass", "cadss"):
         scale = session_events.scale(data.kind)
         if data.value is None or not scale.holds(data.value):
@@ -518,20 +521,20 @@ def add_event(*, db: Session, session_id: str, data: schemas.EventIn, actor: Act
         codes = session_events.event_codes().of(data.kind)
         if data.code not in codes:
             raise invalid("code", f"unknown {data.kind} {data.code!r}", ", ".join(codes))
-    event = SessionEvent(session_pk=session.pk, kind=data.kind, code=data.code, value=data.value,
+    event = SessionEvent(session_pk=treatment_session.pk, kind=data.kind, code=data.code, value=data.value,
                          note=data.note, at=_happened("at", data.at), created_by=actor.username)
     db.add(event)
     db.flush()
     audit.record(db=db, actor=actor, action="create", record_type="SessionEvent",
-                 record_id=event.id, patient_id=patient_id_of(db, session),
+                 record_id=event.id, patient_id=patient_id_of(db, treatment_session),
                  detail=f"{data.kind} {data.code}{'' if data.value is None else f' {data.value:g}'}")
     return event
 
 
-def latest_score(db: Session, session: TreatmentSession, kind: str) -> int | None:
+def latest_score(db: Session, treatment_session: TreatmentSession, kind: str) -> int | None:
     """The most recent score of a scale in the session."""
     value = db.execute(select(SessionEvent.value).where(
-        SessionEvent.session_pk == session.pk, SessionEvent.kind == kind)
+        SessionEvent.session_pk == treatment_session.pk, SessionEvent.kind == kind)
         .order_by(SessionEvent.at.desc(), SessionEvent.pk.desc()).limit(1)).scalar_one_or_none()
     return None if value is None else int(value)
 
@@ -540,60 +543,62 @@ def latest_score(db: Session, session: TreatmentSession, kind: str) -> int | Non
 class DischargeReview:
     """A session whose discharge was asked for, with the criteria not met (overridden if any)."""
 
-    session: TreatmentSession
+    treatment_session: TreatmentSession
     missing: tuple[Missing, ...]
 
 
-def review_discharge(*, db: Session, session_id: str, data: schemas.DischargeIn, actor: Actor,
+def review_discharge(*, db: Session, treatment_session_id: str, data: schemas.DischargeIn, actor: Actor,
                      override_reason: str | None = None) -> DischargeReview:
     """Check the discharge criteria: refused while one is unmet, unless a prescriber overrides."""
-    session = get_session(db=db, session_id=session_id, actor=actor)
-    _ensure_open(session)
-    readings = [as_reading(r) for r in readings_of(db=db, session_pk=session.pk)]
-    missing = discharge_missing(route=session.route, dose_end=session.dose_end, now=clock.now(),
-                                baseline=baseline_of(db, session), readings=readings,
-                                moass=latest_score(db, session, "moass"),
+    treatment_session = get_treatment_session(db=db, treatment_session_id=treatment_session_id, actor=actor)
+    _ensure_open(treatment_session)
+    readings = [as_reading(r) for r in readings_of(db=db, session_pk=treatment_session.pk)]
+    missing = discharge_missing(route=treatment_session.route, dose_end=treatment_session.dose_end,
+                                now=clock.now(),
+                                baseline=baseline_of(db, treatment_session), readings=readings,
+                                moass=latest_score(db, treatment_session, "moass"),
                                 escort_present=data.escort_present,
                                 driving_warning_given=data.driving_warning_given)
     if missing and not override_reason:
         raise InvalidInput([FieldProblem(m.criterion, m.message, "met before discharge")
                             for m in missing])
-    return DischargeReview(session=session, missing=tuple(missing))
+    return DischargeReview(treatment_session=treatment_session, missing=tuple(missing))
 
 
 def record_discharge(*, db: Session, review: DischargeReview, data: schemas.DischargeIn,
                      actor: Actor, override_reason: str | None = None) -> TreatmentSession:
     """Discharge a reviewed session: the record closes."""
-    session, missing = review.session, review.missing
-    session.escort_present = data.escort_present
-    session.driving_warning_given = data.driving_warning_given
+    treatment_session, missing = review.treatment_session, review.missing
+    treatment_session.escort_present = data.escort_present
+    treatment_session.driving_warning_given = data.driving_warning_given
     if override_reason:
-        session.discharge_override = _override(actor, override_reason)
-    session.status = DISCHARGED
-    session.discharged_at = clock.now()
+        treatment_session.discharge_override = _override(actor, override_reason)
+    treatment_session.status = DISCHARGED
+    treatment_session.discharged_at = clock.now()
     db.flush()
     audit.record(db=db, actor=actor, action="discharge", record_type="TreatmentSession",
-                 record_id=session.id, patient_id=patient_id_of(db, session),
+                 record_id=treatment_session.id, patient_id=patient_id_of(db, treatment_session),
                  detail=f"override: {override_reason}; missing: "
                         f"{', '.join(m.criterion for m in missing)}" if override_reason
                  else "all criteria met")
-    return session
+    return treatment_session
 
 
-def add_addendum(*, db: Session, session_id: str, text: str, actor: Actor) -> SessionAddendum:
+def add_addendum(*, db: Session, treatment_session_id: str, text: str, actor: Actor) -> SessionAddendum:
     """Add a correction to a closed record (the record itself is never edited)."""
-    session = get_session(db=db, session_id=session_id, actor=actor)
-    if session.status == OPEN:
+    treatment_session = get_treatment_session(db=db, treatment_session_id=treatment_session_id, actor=actor)
+    if treatment_session.status == OPEN:
         raise Conflict("the record is still open; record the change directly")
-    addendum = SessionAddendum(session_pk=session.pk, text=text.strip(), created_by=actor.username)
+    addendum = SessionAddendum(session_pk=treatment_session.pk, text=text.strip(), created_by=actor.username)
     db.add(addendum)
     db.flush()
     audit.record(db=db, actor=actor, action="addendum", record_type="TreatmentSession",
-                 record_id=session.id, patient_id=patient_id_of(db, session), detail=text[:200])
+                 record_id=treatment_session.id, patient_id=patient_id_of(db, treatment_session),
+                 detail=text[:200])
     return addendum
 
 
-def active_sessions(db: Session, site_pk: int) -> list[dict[str, Any]]:
+def active_treatment_sessions(db: Session, site_pk: int) -> list[dict[str, Any]]:
     """The open sessions at a site with their chair, patient and open alarms (for the dashboard)."""
     rows = db.execute(select(TreatmentSession, Chair, Patient)
                       .join(Chair, TreatmentSession.chair_pk == Chair.pk)
@@ -601,31 +606,31 @@ def active_sessions(db: Session, site_pk: int) -> list[dict[str, Any]]:
                       .where(TreatmentSession.site_pk == site_pk, TreatmentSession.status == OPEN)
                       .order_by(Chair.name)).all()
     result = []
-    for session, chair, patient in rows:
+    for treatment_session, chair, patient in rows:
         open_alarms = db.execute(select(SessionAlarm).where(
-            SessionAlarm.session_pk == session.pk, SessionAlarm.acknowledged_at.is_(None))
+            SessionAlarm.session_pk == treatment_session.pk, SessionAlarm.acknowledged_at.is_(None))
         ).scalars().all()
-        state = ("observing" if session.dose_end else "dosing" if session.dose_start
+        state = ("observing" if treatment_session.dose_end else "dosing" if treatment_session.dose_start
                  else "checked in")
-        result.append({"session": session, "chair": chair, "patient": patient, "state": state,
-                       "alarms": open_alarms})
+        result.append({"treatment_session": treatment_session, "chair": chair, "patient": patient,
+                       "state": state, "alarms": open_alarms})
     return result
 
 
-def chair_of(db: Session, session: TreatmentSession) -> Chair:
+def chair_of(db: Session, treatment_session: TreatmentSession) -> Chair:
     """The chair a session is at."""
-    return db.execute(select(Chair).where(Chair.pk == session.chair_pk)).scalar_one()
+    return db.execute(select(Chair).where(Chair.pk == treatment_session.chair_pk)).scalar_one()
 
 
-def events_of(db: Session, session: TreatmentSession) -> Sequence[SessionEvent]:
+def events_of(db: Session, treatment_session: TreatmentSession) -> Sequence[SessionEvent]:
     """The session's scores, side effects and interventions in time order."""
-    return db.execute(select(SessionEvent).where(SessionEvent.session_pk == session.pk)
+    return db.execute(select(SessionEvent).where(SessionEvent.session_pk == treatment_session.pk)
                       .order_by(SessionEvent.at)).scalars().all()
 
 
-def addenda_of(db: Session, session: TreatmentSession) -> Sequence[SessionAddendum]:
+def addenda_of(db: Session, treatment_session: TreatmentSession) -> Sequence[SessionAddendum]:
     """The corrections added to a closed record, oldest first."""
-    return db.execute(select(SessionAddendum).where(SessionAddendum.session_pk == session.pk)
+    return db.execute(select(SessionAddendum).where(SessionAddendum.session_pk == treatment_session.pk)
                       .order_by(SessionAddendum.pk)).scalars().all()
 
 
