@@ -14,6 +14,8 @@ from ketaclinic.billing import pages as billing_pages
 from ketaclinic.billing import router as billing_api
 from ketaclinic.chair import pages as chair_pages
 from ketaclinic.chair import router as chair_api
+from ketaclinic.chart import pages as patient_pages
+from ketaclinic.chart import router as patient_api
 from ketaclinic.courses import router as course_api
 from ketaclinic.dashboard import pages as dashboard_pages
 from ketaclinic.decision import pages as decision_pages
@@ -28,8 +30,6 @@ from ketaclinic.inventory import router as inventory_api
 from ketaclinic.measures import outcome_pages, rota_pages
 from ketaclinic.measures import pages as measure_pages
 from ketaclinic.measures import router as measure_api
-from ketaclinic.patients import pages as patient_pages
-from ketaclinic.patients import router as patient_api
 from ketaclinic.portal import pages as portal_pages
 from ketaclinic.scheduling import pages as scheduling_pages
 from ketaclinic.scheduling import router as scheduling_api

@@ -14,6 +14,7 @@ from ketaclinic.audit import service as audit
 from ketaclinic.billing import estimate as estimates
 from ketaclinic.billing import payments, superbill
 from ketaclinic.billing import service as billing
+from ketaclinic.chart.pages import OWN_RECORD_EXTRAS, chart_page
 from ketaclinic.clinics import service as clinics
 from ketaclinic.courses import service as courses
 from ketaclinic.decision.models import Enquiry
@@ -25,7 +26,6 @@ from ketaclinic.knowledge import appointments as kinds
 from ketaclinic.measures import links
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
-from ketaclinic.patients.pages import OWN_RECORD_EXTRAS, chart_page
 from ketaclinic.scheduling import service as scheduling
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import DB, require
