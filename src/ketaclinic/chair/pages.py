@@ -109,7 +109,7 @@ def _version(session_pk: int) -> tuple[Any, ...]:
 
 
 @router.get("/treatment-sessions/{treatment_session_id}/stream")
-async def session_stream(
+def session_stream(
     request: Request,
     treatment_session_id: str,
     actor: Actor = Depends(require(Permission.CLINICAL_READ)),

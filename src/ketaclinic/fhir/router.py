@@ -20,7 +20,7 @@ from ketaclinic.kernel.permissions import Permission
 from ketaclinic.measures import service as measures
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.schemas import PatientUpdate
-from ketaclinic.web.deps import DB, require
+from ketaclinic.web.deps import BODY, DB, require
 from ketaclinic.web.forms import validate
 from ketaclinic.web.operation_outcome import FHIR_JSON
 
@@ -30,10 +30,10 @@ COMMON = {"_count", "_offset", "_id", "_lastUpdated", "_format"}
 CREATABLE = ("Patient", "Condition", "AllergyIntolerance", "MedicationStatement", "Observation")
 
 
-async def json_body(request: Request, expected: str) -> Any:
+def json_body(raw: bytes, expected: str) -> Any:
     """The request body parsed as JSON, or a refusal naming what was expected."""
     try:
-        return json.loads(await request.body())
+        return json.loads(raw)
     except ValueError:
         raise invalid("body", "is not JSON", expected) from None
 
@@ -202,11 +202,11 @@ def search(request: Request, resource_type: str,
 
 
 @router.post("")
-async def transaction(request: Request, site: str = "",
+def transaction(request: Request, site: str = "",
                       actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-                      db: Session = DB) -> JSONResponse:
+                      db: Session = DB, raw: bytes = BODY) -> JSONResponse:
     """A transaction or batch Bundle, imported all or nothing; the response lists each entry."""
-    bundle = await json_body(request, "a FHIR Bundle in JSON")
+    bundle = json_body(raw, "a FHIR Bundle in JSON")
     result = importer.import_bundle(db=db, bundle=bundle, actor=actor,
                                     site=clinics.chosen_site_code(db, actor, site, "the patients are"))
     entries = []
@@ -225,13 +225,12 @@ async def transaction(request: Request, site: str = "",
 
 
 @router.post("/QuestionnaireResponse")
-async def create_questionnaire_response(
+def create_questionnaire_response(
     request: Request,
     actor: Actor = Depends(require(Permission.MEASURES_WRITE)),
-    db: Session = DB,
-) -> JSONResponse:
+    db: Session = DB, raw: bytes = BODY) -> JSONResponse:
     """A completed questionnaire for one of the clinic's instruments, stored as a scored measure."""
-    body = await json_body(request, "a QuestionnaireResponse in JSON")
+    body = json_body(raw, "a QuestionnaireResponse in JSON")
     patient_id, data = questionnaires.measure_from_response(body)
     measure, _ = measures.add_measure(db=db, patient_id=patient_id, data=data, actor=actor)
     answers = measures.answers_of(db, [measure.pk])[measure.pk]
@@ -243,14 +242,14 @@ async def create_questionnaire_response(
 
 
 @router.post("/{resource_type}")
-async def create(request: Request, resource_type: str, site: str = "",
+def create(request: Request, resource_type: str, site: str = "",
                  actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-                 db: Session = DB) -> JSONResponse:
+                 db: Session = DB, raw: bytes = BODY) -> JSONResponse:
     """Create a clinic-owned record; `If-None-Exist: identifier=<mrn system>|<mrn>` on Patient."""
     if resource_type not in CREATABLE:
         raise NotFound(f"{resource_type} cannot be created here (accepted: {', '.join(CREATABLE)}, "
                        "QuestionnaireResponse)")
-    body = await json_body(request, f"a {resource_type} in JSON")
+    body = json_body(raw, f"a {resource_type} in JSON")
     if not isinstance(body, dict) or body.get("resourceType") != resource_type:
         raise invalid("resourceType", f"the body is not a {resource_type}", resource_type)
     base = str(request.base_url).rstrip("/")
@@ -278,11 +277,11 @@ async def create(request: Request, resource_type: str, site: str = "",
 
 
 @router.put("/Patient/{patient_id}")
-async def update_patient(request: Request, patient_id: str,
+def update_patient(request: Request, patient_id: str,
                          actor: Actor = Depends(require(Permission.DEMOGRAPHICS_WRITE)),
-                         db: Session = DB) -> JSONResponse:
+                         db: Session = DB, raw: bytes = BODY) -> JSONResponse:
     """Replace a patient's demographics (name, birth date, gender, telecom, address)."""
-    body = await json_body(request, "a Patient in JSON")
+    body = json_body(raw, "a Patient in JSON")
     if not isinstance(body, dict) or body.get("resourceType") != "Patient" or \
             body.get("id") not in (None, patient_id):
         raise invalid("id", "the body must be this Patient", f"Patient with id {patient_id}")
@@ -293,14 +292,14 @@ async def update_patient(request: Request, patient_id: str,
 
 
 @router.put("/{resource_type}/{resource_id}")
-async def update_entry(request: Request, resource_type: str, resource_id: str,
+def update_entry(request: Request, resource_type: str, resource_id: str,
                        actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-                       db: Session = DB) -> JSONResponse:
+                       db: Session = DB, raw: bytes = BODY) -> JSONResponse:
     """Update a Condition, AllergyIntolerance or MedicationStatement (status, dates, notes)."""
     if resource_type not in updates.UPDATABLE:
         raise NotFound(f"{resource_type} cannot be updated here (accepted: Patient, "
                        f"{', '.join(updates.UPDATABLE)})")
-    body = await json_body(request, f"a {resource_type} in JSON")
+    body = json_body(raw, f"a {resource_type} in JSON")
     if not isinstance(body, dict) or body.get("resourceType") != resource_type or \
             body.get("id") not in (None, resource_id):
         raise invalid("id", f"the body must be this {resource_type}",

@@ -13,7 +13,7 @@ from ketaclinic.clinics import service as clinics
 from ketaclinic.integrations import cds_hooks
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission
-from ketaclinic.web.deps import DB, require
+from ketaclinic.web.deps import BODY, DB, require
 from ketaclinic.web.problems import problem
 
 router = APIRouter(prefix="/cds-services", tags=["cds-hooks"])
@@ -26,18 +26,18 @@ def discovery() -> JSONResponse:
 
 
 @router.post("/{service_id}")
-async def invoke(
+def invoke(
     service_id: str,
     request: Request,
     actor: Actor = Depends(require(Permission.CDS_INVOKE)),
     db: Session = DB,
+    body: bytes = BODY,
 ) -> Response:
     """Answer an order-select or patient-view request with cards, from prefetch alone."""
     if service_id not in (cds_hooks.SERVICE_ID, cds_hooks.PATIENT_VIEW_ID):
         return problem(404, "Not found", f"no CDS service {service_id!r}")
     try:
-        body = json.loads(await request.body())
-        hook_request = cds_hooks.CdsRequest.model_validate(body)
+        hook_request = cds_hooks.CdsRequest.model_validate(json.loads(body))
         if service_id == cds_hooks.PATIENT_VIEW_ID and hook_request.hook != "patient-view":
             raise cds_hooks.CdsError(400, "this service answers the patient-view hook")
         zone = clinics.home_zone(db=db, actor=actor)

@@ -122,3 +122,13 @@ def found_by(lookup: Callable[[Session, str, Actor], object], permission: Permis
     (the lookup answers 404 otherwise), after the permission gate: handlers never load it by
     hand. Declared once per record kind, e.g. `APPOINTMENT = found_by(appointment_of, ...)`."""
     return Depends(_lookup_dependency(lookup, permission, param))
+
+
+async def request_body(request: Request) -> bytes:
+    """The raw request body, read before the (plain, threaded) handler runs."""
+    return await request.body()
+
+
+# A handler that reads a JSON or FHIR body takes it as `body: bytes = BODY` and stays a plain
+# `def`, so its database work runs in the thread pool rather than on the event loop.
+BODY: Any = Depends(request_body)
