@@ -93,20 +93,29 @@ def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     demo_mode: Annotated[bool, typer.Option("--demo", help="demo mode: banner, no 2FA")] = False,
+    workers: Annotated[int, typer.Option(min=1, max=64, help=(
+        "server processes (PostgreSQL only; SQLite is served by one process)"))] = 1,
 ) -> None:
     """Serve the web app and API."""
     import uvicorn
 
+    from ketaclinic.web.access_log import log_config
+
     if demo_mode:
         os.environ["KETACLINIC_DEMO"] = "1"
         get_settings.cache_clear()
+    settings = get_settings()
     try:
-        get_settings().check_safe_to_serve()
+        settings.check_safe_to_serve()
     except SettingsError as exc:
         fail(str(exc))
+    if workers > 1 and settings.database_url.startswith("sqlite"):
+        fail("--workers: SQLite is served by one process (it has one writer); for several "
+             "workers set KETACLINIC_DATABASE_URL to a PostgreSQL database")
     warn_if_clock_set()
     uvicorn.run("ketaclinic.app:create_app", factory=True, host=host, port=port,
-                proxy_headers=True, log_level="info")
+                workers=workers, proxy_headers=True, log_level="info",
+                access_log=settings.access_log, log_config=log_config())
 
 
 @sites_app.command("create")

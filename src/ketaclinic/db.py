@@ -130,13 +130,17 @@ def make_engine(url: str | None = None) -> Engine:
     url = url or get_settings().database_url
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    is_sqlite = url.startswith("sqlite")
-    # App threads share pooled connections; each is used by one thread at a time.
-    connect_args = {"check_same_thread": False} if is_sqlite else {}
-    engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args)
-    if is_sqlite:
+    if url.startswith("sqlite"):
+        # App threads share pooled connections; each is used by one thread at a time.
+        engine = create_engine(url, pool_pre_ping=True,
+                               connect_args={"check_same_thread": False})
         _configure_sqlite(engine)
-    return engine
+        return engine
+    settings = get_settings()
+    return create_engine(url, pool_pre_ping=True, pool_size=settings.db_pool_size,
+                         max_overflow=settings.db_max_overflow,
+                         connect_args={"options": "-c statement_timeout="
+                                                  f"{settings.db_statement_timeout_ms}"})
 
 
 _engine: Engine | None = None
