@@ -1,5 +1,7 @@
 """Database engine, sessions, the declarative base and shared column types."""
 
+import sqlite3
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
@@ -23,6 +25,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -104,6 +107,10 @@ class RecordMixin:
     created_by: Mapped[str] = mapped_column(String(150), default="system", nullable=False)
 
 
+SQLITE_BUSY_TIMEOUT_S = 10.0
+HOLDS_TURN = "ketaclinic.holds_write_turn"
+
+
 def _configure_sqlite(engine: Engine) -> None:
     """WAL with full fsync so an acknowledged commit survives a crash; serialise writers."""
 
@@ -115,14 +122,42 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
         cursor.close()
+
+    # SQLite lets one transaction write at a time, and its waiters poll: under load an unlucky
+    # one can lose every race until its busy timeout ends. This process's transactions queue on
+    # a lock instead (the server is one process on SQLite), so each waits its turn; other
+    # processes (the worker, the monitor listener) still meet at SQLite's own lock.
+    turn = threading.Lock()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        # IMMEDIATE takes the write lock up front: the audit hash chain reads the
-        # last row and appends after it, which must not interleave with another writer.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if not turn.acquire(timeout=SQLITE_BUSY_TIMEOUT_S):
+            raise OperationalError("BEGIN IMMEDIATE", {}, sqlite3.OperationalError(
+                "database is locked (waited for this process's other transactions)"))
+        conn.info[HOLDS_TURN] = True
+        try:
+            # IMMEDIATE takes the write lock up front: the audit hash chain reads the
+            # last row and appends after it, which must not interleave with another writer.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _end_turn(conn)
+            raise
+
+    def _end_turn(conn: Any) -> None:
+        if conn.info.pop(HOLDS_TURN, False):
+            turn.release()
+
+    event.listen(engine, "commit", _end_turn)
+    event.listen(engine, "rollback", _end_turn)
+
+    @event.listens_for(engine, "reset")
+    def _on_reset(dbapi_connection: Any, connection_record: Any, reset_state: Any) -> None:
+        # A connection given back to the pool mid-transaction is rolled back there, out of
+        # sight of the events above: its turn ends too.
+        if connection_record.info.pop(HOLDS_TURN, False):
+            turn.release()
 
 
 def make_engine(url: str | None = None) -> Engine:
