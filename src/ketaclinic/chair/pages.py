@@ -278,7 +278,7 @@ def dose_start_page(request: Request, treatment_session_id: str,
             if k not in ("csrf_token", "started_time") and not k.startswith("device_time_")
             and str(v).strip()}
         started = _latest_clock_time(db, actor, treatment_session_id, "started_time",
-                              str(form.get("started_time", "")))
+                                     str(form.get("started_time", "")))
         devices = [_latest_clock_time(db, actor, treatment_session_id, key, str(value))
                    for key, value in sorted(form.items()) if key.startswith("device_time_")]
         if started:

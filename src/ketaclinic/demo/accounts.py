@@ -31,7 +31,7 @@ def charge_and_collect(db: Session, *, sessions: list[TreatmentSession], sites: 
     desk = Actor("frontdesk", "front_desk", site_pks=frozenset(s.pk for s in sites))
     by_patient: dict[int, list[tuple[TreatmentSession, int]]] = defaultdict(list)
     for treatment_session in sorted((s for s in sessions if s.status == DISCHARGED),
-                          key=lambda s: s.checked_in_at):
+                                    key=lambda s: s.checked_in_at):
         invoice = charges.charge_session(db=db, treatment_session=treatment_session, actor=desk)
         invoice.issued_at = treatment_session.discharged_at or treatment_session.checked_in_at
         by_patient[treatment_session.patient_pk].append((treatment_session, invoice.total_cents))

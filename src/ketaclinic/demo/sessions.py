@@ -101,6 +101,6 @@ def open_demo_session(db: Session, *, site_code: str, chair_name: str,
         if evaluation is None:
             continue
         return treatments.open_treatment_session(db=db, patient_id=str(patient.id), actor=prescriber,
-                                       data=treatment_schemas.SessionIn(
-                                           evaluation_id=evaluation.id, chair_id=chair.id))
+                                                 data=treatment_schemas.SessionIn(
+                                                     evaluation_id=evaluation.id, chair_id=chair.id))
     raise LookupError(f"no patient at {site_code} may start {route}")

@@ -210,8 +210,8 @@ class _SiteWeeks:
             appointment.status, treatment_session = NO_SHOW, None
         else:
             treatment_session = given_session(self.db, course=course, site_pk=self.site.pk,
-                                    chair_pk=slot.chair.pk, checked_in=slot.starts_at,
-                                    created_by=self.nurse.username, nausea=number % 3 == 0)
+                                              chair_pk=slot.chair.pk, checked_in=slot.starts_at,
+                                              created_by=self.nurse.username, nausea=number % 3 == 0)
         self.past_visits += 1
         appointment.treatment_session_pk = treatment_session.pk if treatment_session else None
         self.db.flush()

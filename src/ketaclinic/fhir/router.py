@@ -203,8 +203,8 @@ def search(request: Request, resource_type: str,
 
 @router.post("")
 def transaction(request: Request, site: str = "",
-                      actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-                      db: Session = DB, raw: bytes = BODY) -> JSONResponse:
+                actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+                db: Session = DB, raw: bytes = BODY) -> JSONResponse:
     """A transaction or batch Bundle, imported all or nothing; the response lists each entry."""
     bundle = json_body(raw, "a FHIR Bundle in JSON")
     result = importer.import_bundle(db=db, bundle=bundle, actor=actor,
@@ -243,8 +243,8 @@ def create_questionnaire_response(
 
 @router.post("/{resource_type}")
 def create(request: Request, resource_type: str, site: str = "",
-                 actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-                 db: Session = DB, raw: bytes = BODY) -> JSONResponse:
+           actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+           db: Session = DB, raw: bytes = BODY) -> JSONResponse:
     """Create a clinic-owned record; `If-None-Exist: identifier=<mrn system>|<mrn>` on Patient."""
     if resource_type not in CREATABLE:
         raise NotFound(f"{resource_type} cannot be created here (accepted: {', '.join(CREATABLE)}, "
@@ -278,8 +278,8 @@ def create(request: Request, resource_type: str, site: str = "",
 
 @router.put("/Patient/{patient_id}")
 def update_patient(request: Request, patient_id: str,
-                         actor: Actor = Depends(require(Permission.DEMOGRAPHICS_WRITE)),
-                         db: Session = DB, raw: bytes = BODY) -> JSONResponse:
+                   actor: Actor = Depends(require(Permission.DEMOGRAPHICS_WRITE)),
+                   db: Session = DB, raw: bytes = BODY) -> JSONResponse:
     """Replace a patient's demographics (name, birth date, gender, telecom, address)."""
     body = json_body(raw, "a Patient in JSON")
     if not isinstance(body, dict) or body.get("resourceType") != "Patient" or \
@@ -293,8 +293,8 @@ def update_patient(request: Request, patient_id: str,
 
 @router.put("/{resource_type}/{resource_id}")
 def update_entry(request: Request, resource_type: str, resource_id: str,
-                       actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
-                       db: Session = DB, raw: bytes = BODY) -> JSONResponse:
+                 actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+                 db: Session = DB, raw: bytes = BODY) -> JSONResponse:
     """Update a Condition, AllergyIntolerance or MedicationStatement (status, dates, notes)."""
     if resource_type not in updates.UPDATABLE:
         raise NotFound(f"{resource_type} cannot be updated here (accepted: Patient, "

@@ -82,7 +82,7 @@ def open_from_appointment(*, db: Session, appointment_id: str, actor: Actor) -> 
         raise Conflict("only a booked treatment appointment of a course can be checked in")
     assert appointment.course_pk is not None and appointment.chair_pk is not None
     treatment_session = treatments.open_booked(db=db, patient_pk=appointment.patient_pk,
-                                     course_pk=appointment.course_pk,
-                                     chair_pk=appointment.chair_pk, actor=actor)
+                                               course_pk=appointment.course_pk,
+                                               chair_pk=appointment.chair_pk, actor=actor)
     booking.checked_in(db=db, appointment=appointment, treatment_session_pk=treatment_session.pk)
     return treatment_session

@@ -61,7 +61,7 @@ def _by_id(db: Session, model: type, value: object, what: str) -> object:
 
 
 def open_treatment_session(*, db: Session, patient_id: str, data: schemas.SessionIn,
-                 actor: Actor) -> TreatmentSession:
+                           actor: Actor) -> TreatmentSession:
     """Check the patient in at a chair of their site, for a course signed to start."""
     patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor, purpose="check-in")
     evaluation = _by_id(db, Evaluation, data.evaluation_id, "evaluation")
@@ -78,8 +78,8 @@ def open_treatment_session(*, db: Session, patient_id: str, data: schemas.Sessio
     if treatment_session_at_chair(db=db, chair_pk=chair.pk) is not None:
         raise Conflict(f"{chair.name} already has an open session")
     treatment_session = TreatmentSession(patient_pk=patient.pk, course_pk=course.pk,
-                               site_pk=chair.site_pk, chair_pk=chair.pk, route=course.route,
-                               checked_in_at=clock.now(), created_by=actor.username)
+                                         site_pk=chair.site_pk, chair_pk=chair.pk, route=course.route,
+                                         checked_in_at=clock.now(), created_by=actor.username)
     db.add(treatment_session)
     db.flush()
     audit.record(db=db, actor=actor, action="create", record_type="TreatmentSession",
@@ -93,8 +93,8 @@ def open_booked(*, db: Session, patient_pk: int, course_pk: int, chair_pk: int,
     patient_id = db.execute(select(Patient.id).where(Patient.pk == patient_pk)).scalar_one()
     chair_id = db.execute(select(Chair.id).where(Chair.pk == chair_pk)).scalar_one()
     course = courses.by_pk(db, course_pk)
-    return open_treatment_session(db=db, patient_id=str(patient_id), actor=actor,
-                        data=schemas.SessionIn(evaluation_id=str(course.id), chair_id=str(chair_id)))
+    data = schemas.SessionIn(evaluation_id=str(course.id), chair_id=str(chair_id))
+    return open_treatment_session(db=db, patient_id=str(patient_id), data=data, actor=actor)
 
 
 def treatment_session_at_chair(*, db: Session, chair_pk: int) -> TreatmentSession | None:
