@@ -11,6 +11,7 @@ from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission
 from ketaclinic.treatments import rems, schemas
 from ketaclinic.treatments import service as treatments
+from ketaclinic.treatments.models import TreatmentSession
 from ketaclinic.treatments.rems_pdf import render_pdf
 from ketaclinic.web.deps import DB, require
 
@@ -25,6 +26,11 @@ class SessionOut(BaseModel):
     status: str
 
 
+def _out(treatment_session: TreatmentSession) -> SessionOut:
+    return SessionOut(id=str(treatment_session.id), route=treatment_session.route,
+                      status=treatment_session.status)
+
+
 @router.post("/patients/{patient_id}/treatment-sessions", response_model=SessionOut,
              status_code=201)
 def check_in(
@@ -36,8 +42,7 @@ def check_in(
     """Open a session at a chair for a course signed to start."""
     treatment_session = treatments.open_treatment_session(db=db, patient_id=patient_id, data=data,
                                                           actor=actor)
-    return SessionOut(id=str(treatment_session.id), route=treatment_session.route,
-                      status=treatment_session.status)
+    return _out(treatment_session)
 
 
 @router.post("/treatment-sessions/{treatment_session_id}/vitals", response_model=schemas.ReadingsOut,
@@ -116,8 +121,7 @@ def override_checks(
     treatment_session = treatments.override_checks(db=db, treatment_session_id=treatment_session_id,
                                                    reason=data.reason,
                                          actor=actor)
-    return SessionOut(id=str(treatment_session.id), route=treatment_session.route,
-                      status=treatment_session.status)
+    return _out(treatment_session)
 
 
 @router.post("/treatment-sessions/{treatment_session_id}/pre-dose/override", response_model=SessionOut)
@@ -131,8 +135,7 @@ def override_pre_dose(
     treatment_session = treatments.override_pre_dose(db=db, treatment_session_id=treatment_session_id,
                                                      reason=data.reason,
                                            actor=actor)
-    return SessionOut(id=str(treatment_session.id), route=treatment_session.route,
-                      status=treatment_session.status)
+    return _out(treatment_session)
 
 
 @router.post("/treatment-sessions/{treatment_session_id}/dose/start", response_model=SessionOut)
@@ -145,8 +148,7 @@ def dose_start(
     """Record the dose given (refused while check-in or the baseline BP blocks it)."""
     treatment_session = dose.give_dose(db=db, treatment_session_id=treatment_session_id, data=data,
                                        actor=actor)
-    return SessionOut(id=str(treatment_session.id), route=treatment_session.route,
-                      status=treatment_session.status)
+    return _out(treatment_session)
 
 
 @router.post("/treatment-sessions/{treatment_session_id}/dose/end", response_model=SessionOut)
@@ -159,8 +161,7 @@ def dose_end(
     """Record the end of dosing."""
     treatment_session = treatments.end_dose(db=db, treatment_session_id=treatment_session_id, data=data,
                                             actor=actor)
-    return SessionOut(id=str(treatment_session.id), route=treatment_session.route,
-                      status=treatment_session.status)
+    return _out(treatment_session)
 
 
 @router.post("/treatment-sessions/{treatment_session_id}/events", status_code=201)
@@ -186,8 +187,7 @@ def discharge(
     the controlled-substance record does not add up: the discrepancy opened is kept)."""
     treatment_session = closing.discharge(db=db, treatment_session_id=treatment_session_id, data=data,
                                           actor=actor)
-    return SessionOut(id=str(treatment_session.id), route=treatment_session.route,
-                      status=treatment_session.status)
+    return _out(treatment_session)
 
 
 class DischargeOverrideIn(schemas.DischargeIn):
@@ -207,8 +207,7 @@ def discharge_override(
     treatment_session = closing.discharge(db=db, treatment_session_id=treatment_session_id, data=data,
                                           actor=actor,
                                    override_reason=data.reason)
-    return SessionOut(id=str(treatment_session.id), route=treatment_session.route,
-                      status=treatment_session.status)
+    return _out(treatment_session)
 
 
 @router.post("/treatment-sessions/{treatment_session_id}/addenda", status_code=201)

@@ -17,8 +17,8 @@ from ketaclinic.auth.models import User
 from ketaclinic.clinics.models import Chair
 from ketaclinic.courses import service as courses
 from ketaclinic.courses.models import Course
-from ketaclinic.db import insert_many
-from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, invalid, public_id
+from ketaclinic.db import by_public_id, insert_many
+from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, invalid
 from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.knowledge import dosing, session_events
@@ -52,21 +52,12 @@ VITAL_FIELDS = ("systolic_mmhg", "diastolic_mmhg", "heart_rate_bpm", "respirator
                 "spo2_pct", "temperature_c")
 
 
-def _by_id(db: Session, model: type, value: object, what: str) -> object:
-    found = db.execute(select(model).where(
-        model.id == public_id(value, what))).scalar_one_or_none()  # type: ignore[attr-defined]
-    if found is None:
-        raise NotFound(f"no such {what}")
-    return found
-
-
 def open_treatment_session(*, db: Session, patient_id: str, data: schemas.SessionIn,
                            actor: Actor) -> TreatmentSession:
     """Check the patient in at a chair of their site, for a course signed to start."""
     patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor, purpose="check-in")
-    evaluation = _by_id(db, Evaluation, data.evaluation_id, "evaluation")
-    chair = _by_id(db, Chair, data.chair_id, "chair")
-    assert isinstance(evaluation, Evaluation) and isinstance(chair, Chair)
+    evaluation = by_public_id(db, Evaluation, data.evaluation_id, "evaluation")
+    chair = by_public_id(db, Chair, data.chair_id, "chair")
     if evaluation.patient_pk != patient.pk:
         raise NotFound("no such evaluation")
     course = courses.of_evaluation(db, evaluation.pk)
@@ -269,8 +260,7 @@ def attach_unmatched(*, db: Session, treatment_session_id: str,
 def add_readings(*, db: Session, treatment_session_id: str, data: schemas.ReadingsIn,
                  actor: Actor) -> tuple[int, list[SessionAlarm]]:
     """A batch of readings for an open session (all or nothing), with the alarms raised."""
-    treatment_session = _by_id(db, TreatmentSession, treatment_session_id, "treatment session")
-    assert isinstance(treatment_session, TreatmentSession)
+    treatment_session = by_public_id(db, TreatmentSession, treatment_session_id, "treatment session")
     patient = patients.open_patient(db=db, patient_id=str(patient_id_of(db, treatment_session)), actor=actor,
                                     purpose="session vitals")
     if treatment_session.status != OPEN:
@@ -304,8 +294,7 @@ def readings_of(*, db: Session, session_pk: int) -> Sequence[SessionReading]:
 
 def get_treatment_session(*, db: Session, treatment_session_id: str, actor: Actor) -> TreatmentSession:
     """A session the actor may reach (the read audited against its patient)."""
-    treatment_session = _by_id(db, TreatmentSession, treatment_session_id, "treatment session")
-    assert isinstance(treatment_session, TreatmentSession)
+    treatment_session = by_public_id(db, TreatmentSession, treatment_session_id, "treatment session")
     patients.open_patient(db=db, patient_id=str(patient_id_of(db, treatment_session)), actor=actor,
                           purpose="treatment session")
     return treatment_session
@@ -322,8 +311,7 @@ def acknowledge_alarm(*, db: Session, treatment_session_id: str, alarm_id: str, 
                       actor: Actor) -> SessionAlarm:
     """A nurse acknowledges an alarm with a note; a new reading may then raise it again."""
     treatment_session = get_treatment_session(db=db, treatment_session_id=treatment_session_id, actor=actor)
-    alarm = _by_id(db, SessionAlarm, alarm_id, "alarm")
-    assert isinstance(alarm, SessionAlarm)
+    alarm = by_public_id(db, SessionAlarm, alarm_id, "alarm")
     if alarm.session_pk != treatment_session.pk:
         raise NotFound("no such alarm")
     if alarm.acknowledged_at is not None:
