@@ -12,6 +12,9 @@ from datetime import date, datetime, timedelta
 # Settings are read once per process: fix them before the app is imported.
 os.environ["KETACLINIC_SECRET_KEY"] = "test-" + secrets.token_hex(24)
 os.environ["KETACLINIC_DEMO"] = "0"
+# In-process apps share the test's one connection: no sealer thread may use it (tests seal by
+# hand); servers started as processes seal as they do in a clinic (tests/server_helpers.py).
+os.environ["KETACLINIC_AUDIT_SEAL_EVERY_S"] = "0"
 os.environ.pop("KETACLINIC_DATABASE_URL", None)
 
 import psycopg

@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from ketaclinic import __version__, worker
+from ketaclinic import __version__, sealer, worker
 from ketaclinic.accounts import pages as account_pages
 from ketaclinic.accounts import router as account_api
 from ketaclinic.billing import pages as billing_pages
@@ -73,9 +73,14 @@ def create_app() -> FastAPI:
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Demo mode sends reminders from the server itself; a clinic runs `ketaclinic worker`."""
+    """Every server process seals the audit trail and the ledger as rows commit; demo mode also
+    sends reminders from the server itself (a clinic runs `ketaclinic worker`)."""
     settings = get_settings()
-    stop = worker.start_in_background(settings.worker_interval_s) if settings.demo else None
+    stops = []
+    if settings.audit_seal_every_s:
+        stops.append(sealer.start_in_background(settings.audit_seal_every_s))
+    if settings.demo:
+        stops.append(worker.start_in_background(settings.worker_interval_s))
     yield
-    if stop is not None:
+    for stop in stops:
         stop.set()

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from ketaclinic.audit import service as audit
 from ketaclinic.db import make_engine
+from ketaclinic.inventory import integrity
 
 
 class BackupFailed(RuntimeError):
@@ -54,7 +55,8 @@ def counts(engine: Engine) -> dict[str, int]:
 
 
 def check(engine: Engine) -> Check:
-    """Row counts and the audit chain of a database (BackupFailed if the chain is broken)."""
+    """Row counts and the audit and ledger chains of a database (BackupFailed if either is
+    broken or a ledger transaction does not add up)."""
     if engine.dialect.name == "sqlite":
         with engine.connect() as connection:
             result = connection.exec_driver_sql("PRAGMA integrity_check").scalar_one()
@@ -62,9 +64,16 @@ def check(engine: Engine) -> Check:
             raise BackupFailed(f"SQLite integrity check: {result}")
     with Session(engine) as db:
         report = audit.verify(db=db)
+        ledger = integrity.verify(db=db)
     if not report.ok:
-        raise BackupFailed(f"audit chain broken at seq {report.bad_seq}: {report.reason}")
-    return Check(counts(engine), report.rows_checked, report.head_hash)
+        raise BackupFailed(f"audit chain broken at seq {report.bad_ref}: {report.reason}")
+    if not ledger.chain.ok:
+        raise BackupFailed(f"ledger chain broken at row {ledger.chain.bad_ref}: "
+                           f"{ledger.chain.reason}")
+    if ledger.unbalanced:
+        raise BackupFailed(f"ledger transaction {ledger.unbalanced[0]} does not add up to zero")
+    return Check(counts(engine), report.rows_checked + report.unsealed,
+                 f"{report.head.pos} {report.head.mac}")
 
 
 def _run(command: list[str]) -> None:

@@ -83,6 +83,9 @@ def demo(
             counts = demo_seed.seed(db, patients_count=patients,
                                     seed_value=seed or demo_seed.DEMO_SEED,
                                     on_patient=lambda n: progress.update(task, completed=n))
+    from ketaclinic import sealer
+
+    sealer.seal_once()
     console.print(f"demo clinic ready: {counts['sites']} sites, {counts['users']} users, "
                   f"{counts['patients']} patients; password for every demo user: "
                   f"{demo_seed.DEMO_PASSWORD}")
@@ -419,25 +422,50 @@ def plan(
                   markup=False)
 
 
+ANCHOR_OPTION = typer.Option("--anchor", help=(
+    "an anchor file (`audit anchor --to`): its last anchor must still be in the chain "
+    "(default: KETACLINIC_AUDIT_ANCHOR_FILE when set)"))
+
+
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Check the hash chain; exit 1 naming the first bad row if any row was changed."""
-    from sqlalchemy import func, select
-
+def audit_verify(anchor: Annotated[Path | None, ANCHOR_OPTION] = None) -> None:
+    """Check the sealed chain and its unsealed rows; exit 1 naming the first bad row if any row
+    was changed, removed, added or moved, or rows were cut from the end since the anchor."""
+    from ketaclinic.audit import commands
     from ketaclinic.audit import service as audit
-    from ketaclinic.audit.models import AuditEvent
-    from ketaclinic.db import session_factory
 
-    with session_factory()() as db:
-        total = db.execute(select(func.count()).select_from(AuditEvent)).scalar_one()
-        with progress_bar() as progress:
-            progress.add_task("verifying audit chain", total=total)
-            report = audit.verify(db=db)
-            progress.update(progress.task_ids[0], completed=report.rows_checked)
-    if not report.ok:
-        fail(f"audit chain broken at row seq={report.bad_seq} id={report.bad_id}: "
-             f"{report.reason}", code=1)
-    console.print(f"audit chain intact: {report.rows_checked} rows, head {report.head_hash}")
+    found = commands.anchor_of(anchor, audit.CHAIN)
+    report = commands.verify_chain(audit.AUDIT_TRAIL, lambda db, at, progress: audit.verify(
+        db=db, anchor=at, progress=progress), found)
+    commands.print_intact(report, found)
+
+
+@audit_app.command("seal")
+def audit_seal() -> None:
+    """Seal the committed audit and ledger rows now (servers and the worker do it every second)."""
+    from ketaclinic import sealer
+
+    console.print(f"sealed {sealer.seal_once()} rows")
+
+
+@audit_app.command("anchor")
+def audit_anchor(to: Annotated[Path | None, typer.Option("--to", help=(
+        "append the anchor to this file (keep it off the database's host)"))] = None) -> None:
+    """Seal what has committed and print the heads of the audit and ledger chains, appending
+    them to a file when asked (the worker does so on schedule with KETACLINIC_AUDIT_ANCHOR_FILE)."""
+    from ketaclinic import clock, sealer
+    from ketaclinic.audit import anchors
+    from ketaclinic.db import unit_of_work
+
+    if to is not None:
+        try:
+            console.print(sealer.anchor(to), markup=False, highlight=False)
+        except OSError as exc:
+            fail(f"--to: cannot write {to}: {exc.strerror or exc}")
+        return
+    sealer.seal_once()
+    with unit_of_work() as db:
+        console.print(anchors.line(sealer.heads(db), clock.now()), markup=False, highlight=False)
 
 
 @audit_app.command("show")

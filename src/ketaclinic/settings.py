@@ -67,6 +67,18 @@ class Settings(BaseSettings):
     # One line of JSON per request on standard output; off unless asked for (the audit trail,
     # not the access log, records who read or changed a record).
     access_log: bool = False
+    # The key that seals the audit trail and the controlled-substance ledger (HMAC-SHA256); kept
+    # out of the database. Empty: derived from SECRET_KEY.
+    audit_key: str = ""
+    # How often a server process and the worker seal newly committed audit and ledger rows into
+    # their chains (0: never; tests seal by hand).
+    audit_seal_every_s: float = Field(default=1.0, ge=0, le=3600)
+    # Where the worker appends an anchor of both chains' heads (a file outside the database, for
+    # instance on another host's mount), and how often. Empty: no scheduled anchors.
+    audit_anchor_file: str = ""
+    audit_anchor_every_s: float = Field(default=3600, ge=10, le=7 * 24 * 3600)
+    # How old an unsealed audit or ledger row may be before `verify` calls it stale.
+    audit_seal_grace_s: float = Field(default=300, ge=5, le=7 * 24 * 3600)
     # Demos and tests only: start the clinic's clock at this moment (ISO 8601 with an offset);
     # it runs on from there. Never set for real patients.
     clock_at: datetime | None = None

@@ -1,4 +1,5 @@
-"""The background worker: sends appointment reminders, escalates alerts left open past their time
+"""The background worker: seals the audit trail and the ledger and anchors them on schedule, sends
+appointment reminders, escalates alerts left open past their time
 and emails the on-call clinician, again and again (`ketaclinic worker`, or a thread of the demo
 server). Each pass is one short transaction; rows are claimed with SKIP LOCKED, so several
 workers may run against one PostgreSQL."""
@@ -6,10 +7,15 @@ workers may run against one PostgreSQL."""
 import logging
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
+from ketaclinic import clock, sealer
+from ketaclinic.audit import anchors
+from ketaclinic.audit.service import AUDIT_TRAIL
 from ketaclinic.db import unit_of_work
 from ketaclinic.measures import alerts
 from ketaclinic.scheduling import reminders
+from ketaclinic.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -24,13 +30,32 @@ class Pass:
     escalated: int
     notices_sent: int
     notices_failed: int
+    sealed: int = 0
+    anchored: bool = False
 
     def __bool__(self) -> bool:
         return any(vars(self).values())
 
 
+def _anchor_due(path: Path, every_s: float) -> bool:
+    try:
+        taken = anchors.last(path, AUDIT_TRAIL.chain).taken_at
+    except anchors.AnchorUnreadable:
+        return True  # no anchor yet (or an unreadable one): take one now
+    return (clock.now() - taken).total_seconds() >= every_s
+
+
 def run_once() -> Pass:
-    """Send the due reminders, escalate overdue alerts and send their notices."""
+    """Seal committed audit and ledger rows (and anchor them when due), send the due reminders,
+    escalate overdue alerts and send their notices."""
+    settings = get_settings()
+    sealed = sealer.seal_once()
+    anchored = False
+    if settings.audit_anchor_file:
+        path = Path(settings.audit_anchor_file)
+        if _anchor_due(path, settings.audit_anchor_every_s):
+            sealer.anchor(path)
+            anchored = True
     with unit_of_work() as db:
         done = reminders.send_due(db)
     with unit_of_work() as db:
@@ -41,7 +66,8 @@ def run_once() -> Pass:
                 failed=sum(r.status == reminders.FAILED for r in done),
                 escalated=len(escalated),
                 notices_sent=sum(a.notice_status == alerts.NOTICE_SENT for a in notices),
-                notices_failed=sum(a.notice_status == alerts.NOTICE_FAILED for a in notices))
+                notices_failed=sum(a.notice_status == alerts.NOTICE_FAILED for a in notices),
+                sealed=sealed, anchored=anchored)
 
 
 def run_forever(interval_s: float, stop: threading.Event | None = None) -> None:

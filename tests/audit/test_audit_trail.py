@@ -5,9 +5,12 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DatabaseError
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock, sealer
+from ketaclinic.audit import sealing
 from ketaclinic.audit import service as audit
 from ketaclinic.audit.models import AuditEvent
 from ketaclinic.db import make_engine
+from ketaclinic.kernel.actor import Actor
 from tests.cli_helpers import run_cli
 from tests.conftest import BACKENDS, drop_postgres_database, fresh_database_url
 
@@ -38,8 +41,12 @@ def test_logins_are_audited(api, db: Session) -> None:
     assert (login.created_by, login.detail) == ("nurse_a", "api token")
 
 
-def test_chain_verifies_and_catches_an_edit(db: Session, world) -> None:
-    assert audit.verify(db=db).ok
+def test_rows_are_sealed_once_committed_and_an_edit_names_the_row(db: Session, world) -> None:
+    assert audit.pending_seal(db) > 0, "the seed's events wait for the sealer"
+    sealing.seal_pending(db, sealer.SEALED, now=clock.now())
+    assert audit.pending_seal(db) == 0
+    report = audit.verify(db=db)
+    assert report.ok and report.unsealed == 0 and report.rows_checked >= 1
     victim = db.execute(select(AuditEvent).order_by(AuditEvent.seq).offset(3).limit(1)).scalar_one()
     for statement in DROP_TRIGGERS[world.backend]:
         db.execute(text(statement))
@@ -47,18 +54,22 @@ def test_chain_verifies_and_catches_an_edit(db: Session, world) -> None:
                {"s": victim.seq})
     db.expire_all()
     report = audit.verify(db=db)
-    assert (report.ok, report.bad_seq, report.bad_id) == (False, victim.seq, str(victim.id))
+    assert (report.ok, report.bad_ref, report.bad_name) == (False, victim.seq, str(victim.id))
     assert "edited" in report.reason
 
 
-def test_chain_catches_a_removed_row(db: Session, world) -> None:
-    victim_seq = db.execute(select(AuditEvent.seq).order_by(AuditEvent.seq).offset(5).limit(1)
-                            ).scalar_one()
+def test_an_unsealed_row_is_checked_by_its_own_mac(db: Session, world) -> None:
+    audit.record(db=db, actor=Actor(username="nurse_a", role="nurse"), action="read")
+    victim = db.execute(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1)).scalar_one()
+    report = audit.verify(db=db)
+    assert report.ok and report.unsealed >= 1
     for statement in DROP_TRIGGERS[world.backend]:
         db.execute(text(statement))
-    db.execute(text("DELETE FROM audit_event WHERE seq = :s"), {"s": victim_seq})
+    db.execute(text("UPDATE audit_event SET created_by = 'someone-else' WHERE seq = :s"),
+               {"s": victim.seq})
+    db.expire_all()
     report = audit.verify(db=db)
-    assert not report.ok and report.bad_seq == victim_seq + 1 and "removed" in report.reason
+    assert not report.ok and report.bad_ref == victim.seq and "forged" in report.reason
 
 
 def test_database_refuses_update_and_delete(db: Session) -> None:
@@ -114,3 +125,48 @@ def test_cli_audit_show_lists_who_touched_a_patient(demo_database) -> None:
     assert "audit show" in again.stdout, "looking at the trail is itself audited"
     bad = run_cli(demo_database, "audit", "show", "--patient", "not-a-uuid")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--patient" in bad.stderr
+
+
+LEDGER_TRIGGERS = {
+    "sqlite": ["DROP TRIGGER inventory_ledger_no_delete", "DROP TRIGGER audit_seal_no_delete",
+               "DROP TRIGGER audit_event_no_delete"],
+    "postgresql": ["DROP TRIGGER inventory_ledger_no_change ON inventory_ledger",
+                   "DROP TRIGGER audit_seal_no_update_delete ON audit_seal",
+                   "DROP TRIGGER audit_event_no_update_delete ON audit_event"],
+}
+
+
+def test_cli_anchor_then_a_cut_tail_and_an_unbalanced_ledger_are_found(demo_database, tmp_path
+                                                                        ) -> None:
+    anchor_file = tmp_path / "anchors" / "ketaclinic.anchors"
+    taken = run_cli(demo_database, "audit", "anchor", "--to", str(anchor_file))
+    assert taken.returncode == 0, taken.stderr
+    assert '"audit"' in taken.stdout and '"ledger"' in taken.stdout
+    for args in (("audit", "verify", "--anchor", str(anchor_file)),
+                 ("inventory", "verify", "--anchor", str(anchor_file))):
+        ok = run_cli(demo_database, *args)
+        assert ok.returncode == 0, ok.stderr
+        assert "intact" in ok.stdout and "matches the anchor" in ok.stdout
+    engine = make_engine(demo_database)
+    with engine.begin() as conn:
+        for statement in LEDGER_TRIGGERS[engine.dialect.name]:
+            conn.execute(text(statement))
+        last = conn.execute(text("SELECT max(seq) FROM audit_event")).scalar_one()
+        conn.execute(text("DELETE FROM audit_seal WHERE chain = 'audit' AND ref > :s"),
+                     {"s": last - 5})
+        conn.execute(text("DELETE FROM audit_event WHERE seq > :s"), {"s": last - 5})
+        side = conn.execute(text("SELECT max(pk) FROM inventory_ledger WHERE kind = 'draw'")
+                            ).scalar_one()
+        conn.execute(text("DELETE FROM inventory_ledger WHERE pk = :p"), {"p": side})
+    engine.dispose()
+    cut = run_cli(demo_database, "audit", "verify", "--anchor", str(anchor_file))
+    assert cut.returncode == 1 and "removed from the end" in cut.stderr
+    unanchored = run_cli(demo_database, "audit", "verify")
+    assert unanchored.returncode == 0 and "no anchor given" in unanchored.stderr
+    ledger = run_cli(demo_database, "inventory", "verify")
+    assert ledger.returncode == 1 and "gone" in ledger.stderr
+    anchor_file.write_text(anchor_file.read_text().replace('"pos":', '"pos":1'))
+    forged = run_cli(demo_database, "audit", "verify", "--anchor", str(anchor_file))
+    assert forged.returncode == 2 and "does not check out" in forged.stderr
+    missing = run_cli(demo_database, "audit", "verify", "--anchor", str(tmp_path / "none"))
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1

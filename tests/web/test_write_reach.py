@@ -36,8 +36,8 @@ from tests.conftest import TestUser as SeededUser
 from tests.fhir.test_fhir_api import NEW_PATIENT, phq9_response
 
 # Written by every refused request, or by signing in: the rest of the database must not change.
-CHANGED_BY_ANY_REQUEST = {"audit_event", "credential_attempt", "access_token", "app_user",
-                          "user_site"}
+CHANGED_BY_ANY_REQUEST = {"audit_event", "audit_unsealed", "credential_attempt", "access_token",
+                          "app_user", "user_site"}
 EXAMPLES_PER_OPERATION = 4
 
 

@@ -1,28 +1,44 @@
 """Writing, reading and verifying the audit trail."""
 
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
-from ketaclinic.audit.chain import GENESIS_HASH, row_hash
-from ketaclinic.audit.models import AuditEvent
+from ketaclinic.audit import keyed, sealing
+from ketaclinic.audit.models import AUDIT_SEQUENCE, AuditEvent
 from ketaclinic.db import session_factory
 from ketaclinic.kernel.actor import Actor
 
-# Any constant works; it names the advisory lock that serialises appends on PostgreSQL.
-_APPEND_LOCK_KEY = 0x6B657461
 DETAIL_MAX = 1000
+CHAIN = "audit"
 
 
-def _lock_chain(db: Session) -> None:
-    """Serialise appends so that two writers never chain to the same previous row."""
+def content(event: AuditEvent) -> list[keyed.Part]:
+    """What an event's MAC covers: all of it, its number included."""
+    return [event.seq, str(event.id), keyed.canonical_time(event.created_at), event.created_by,
+            event.role, event.action, event.record_type, event.record_id, event.patient_id,
+            event.client, event.detail]
+
+
+def content_mac(event: AuditEvent) -> str:
+    """The keyed MAC of one event's content."""
+    return keyed.mac(content(event))
+
+
+AUDIT_TRAIL = sealing.SealedTable(
+    chain=CHAIN, model=AuditEvent, ref=AuditEvent.seq, row_mac=content_mac,
+    written_at=lambda event: event.created_at, name_of=lambda event: str(event.id))
+
+
+def _next_seq(db: Session) -> int:
     if db.get_bind().dialect.name == "postgresql":
-        db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _APPEND_LOCK_KEY})
-    # SQLite: every transaction begins IMMEDIATE and so already holds the write lock.
+        return int(db.execute(AUDIT_SEQUENCE.next_value()).scalar_one())
+    # SQLite: this transaction is, or is about to become, the only writer; if another wrote
+    # since it began, its first write fails rather than taking a number twice.
+    return int(db.execute(select(func.coalesce(func.max(AuditEvent.seq), 0))).scalar_one()) + 1
 
 
 def record(
@@ -35,15 +51,9 @@ def record(
     patient_id: object = None,
     detail: str = "",
 ) -> AuditEvent:
-    """Append one event to the chain in the caller's transaction."""
-    _lock_chain(db)
-    last = db.execute(
-        select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
-    ).first()
-    seq = (last.seq + 1) if last else 1
-    prev_hash = last.hash if last else GENESIS_HASH
+    """Append one event in the caller's transaction, MACed now and sealed once committed."""
     event = AuditEvent(
-        seq=seq,
+        seq=_next_seq(db),
         id=uuid.uuid4(),
         created_at=clock.now(),
         created_by=actor.username,
@@ -54,10 +64,10 @@ def record(
         patient_id=str(patient_id) if patient_id else None,
         client=actor.client[:100],
         detail=detail[:DETAIL_MAX],
-        prev_hash=prev_hash,
     )
-    event.hash = _hash_of(event)
+    event.mac = content_mac(event)
     db.add(event)
+    sealing.awaiting_seal(db, AUDIT_TRAIL, [event.seq])
     db.flush()
     return event
 
@@ -69,59 +79,15 @@ def record_now(**kwargs: object) -> None:
         db.commit()
 
 
-def _hash_of(event: AuditEvent) -> str:
-    return row_hash(
-        seq=event.seq,
-        event_id=str(event.id),
-        created_at=event.created_at,
-        created_by=event.created_by,
-        role=event.role,
-        action=event.action,
-        record_type=event.record_type,
-        record_id=event.record_id,
-        patient_id=event.patient_id,
-        client=event.client,
-        detail=event.detail,
-        prev_hash=event.prev_hash,
-    )
+def pending_seal(db: Session) -> int:
+    """Events committed (or written in this transaction) and not sealed yet."""
+    return sealing.pending_count(db, CHAIN)
 
 
-@dataclass(frozen=True)
-class ChainReport:
-    """The outcome of checking the chain: whole, or the first bad row and why."""
-
-    rows_checked: int
-    head_hash: str
-    bad_seq: int | None = None
-    bad_id: str | None = None
-    reason: str = ""
-
-    @property
-    def ok(self) -> bool:
-        """Whether every row checked out."""
-        return self.bad_seq is None
-
-
-def verify(*, db: Session, batch_size: int = 2000) -> ChainReport:
-    """Recompute the chain from the first row; report the first edited, missing or moved row."""
-    expected_seq = 1
-    prev_hash = GENESIS_HASH
-    checked = 0
-    rows = db.execute(select(AuditEvent).order_by(AuditEvent.seq)).scalars()
-    for event in rows.yield_per(batch_size):
-        problem = ""
-        if event.seq != expected_seq:
-            problem = f"sequence jumps from {expected_seq - 1} to {event.seq} (row removed)"
-        elif event.prev_hash != prev_hash:
-            problem = "previous-hash link broken (row removed or inserted out of order)"
-        elif _hash_of(event) != event.hash:
-            problem = "content does not match its hash (row edited)"
-        if problem:
-            return ChainReport(checked, prev_hash, event.seq, str(event.id), problem)
-        checked += 1
-        expected_seq = event.seq + 1
-        prev_hash = event.hash
-    return ChainReport(checked, prev_hash)
+def verify(*, db: Session, anchor: sealing.Anchor | None = None,
+           progress: Callable[[int], None] | None = None) -> sealing.ChainReport:
+    """Check the audit chain (against an anchor when given) and its unsealed rows."""
+    return sealing.verify(db, AUDIT_TRAIL, anchor=anchor, progress=progress)
 
 
 def for_patient(*, db: Session, patient_id: object, limit: int = 500) -> Sequence[AuditEvent]:

@@ -120,6 +120,27 @@ def dea_registration(site: Annotated[str, typer.Option(help="site code")],
     console.print(f"{found.code}: DEA registration {number}")
 
 
+@inventory_app.command("verify")
+def verify(anchor: Annotated[Path | None, typer.Option("--anchor", help=(
+        "an anchor file (`audit anchor --to`): its last anchor must still be in the ledger's "
+        "chain (default: KETACLINIC_AUDIT_ANCHOR_FILE when set)"))] = None) -> None:
+    """Check the controlled-substance ledger: every row as sealed, none removed, added, moved or
+    cut from the end since the anchor, and every transaction adding up to zero; exit 1 if not."""
+    from ketaclinic.audit import commands
+    from ketaclinic.db import session_factory
+    from ketaclinic.inventory import integrity
+
+    found = commands.anchor_of(anchor, integrity.CHAIN)
+    report = commands.verify_chain(integrity.LEDGER, lambda db, at, progress: integrity.verify(
+        db=db, anchor=at, progress=progress).chain, found)
+    with session_factory()() as db:
+        unbalanced = integrity.unbalanced_transactions(db)
+    if unbalanced:
+        fail(f"ledger transaction {unbalanced[0]} does not add up to zero (a side removed or "
+             f"changed; {len(unbalanced)} such)", code=1)
+    commands.print_intact(report, found)
+
+
 @inventory_app.command("report")
 def report(
     kind: Annotated[str, typer.Argument(help="inventory, dispensing, usage or form-106")],

@@ -16,6 +16,7 @@ from ketaclinic.audit import service as audit
 from ketaclinic.auth import credentials
 from ketaclinic.auth.models import User
 from ketaclinic.errors import Conflict, Forbidden, NotFound, invalid
+from ketaclinic.inventory import integrity
 from ketaclinic.inventory.models import Container, LedgerRow, Lot, Product, StorageLocation
 from ketaclinic.kernel.actor import Actor
 
@@ -120,12 +121,14 @@ def post(*, db: Session, kind: str, sides: list[Side], actor: Actor, reason: str
                                f"{-side.quantity_mg} mg asked")
     txn = uuid.uuid4()
     moment = occurred_at or clock.now()
-    db.add_all([LedgerRow(txn_id=txn, kind=kind, account=s.account, container_pk=s.container_pk,
-                          location_pk=s.location_pk, session_pk=s.session_pk,
-                          quantity_mg=s.quantity_mg, devices=s.devices, occurred_at=moment,
-                          actor=actor.username, witness=witness_user, prescriber=prescriber,
-                          reason=reason[:500], reverses=reverses) for s in sides])
-    db.flush()
+    written = clock.now()
+    integrity.write(db, [LedgerRow(txn_id=txn, kind=kind, account=s.account,
+                                   container_pk=s.container_pk, location_pk=s.location_pk,
+                                   session_pk=s.session_pk, quantity_mg=s.quantity_mg,
+                                   devices=s.devices, occurred_at=moment, recorded_at=written,
+                                   actor=actor.username, witness=witness_user,
+                                   prescriber=prescriber, reason=reason[:500], reverses=reverses)
+                         for s in sides])
     moved = sum((s.quantity_mg for s in sides if s.quantity_mg > 0), Decimal(0))
     audit.record(db=db, actor=actor, action=f"inventory {kind}", record_type="LedgerTxn",
                  record_id=txn, patient_id=patient_id,

@@ -88,6 +88,8 @@ class LedgerRow(Base):
     prescriber: Mapped[str | None] = mapped_column(String(150), default=None)
     reason: Mapped[str] = mapped_column(String(500), default="")
     reverses: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
+    # the keyed MAC of the row's content (inventory.integrity); the sealer chains it
+    mac: Mapped[str] = mapped_column(String(64))
 
 
 class Discrepancy(RecordMixin, Base):

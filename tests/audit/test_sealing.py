@@ -1,0 +1,71 @@
+"""The sealer: writers append audit events without a shared lock, and a transaction that commits
+after a later-numbered one is still chained (PostgreSQL, where that happens)."""
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from ketaclinic import clock, migrate, sealer
+from ketaclinic.audit import sealing
+from ketaclinic.audit import service as audit
+from ketaclinic.audit.models import Seal
+from ketaclinic.db import make_engine
+from ketaclinic.kernel.actor import Actor
+
+NURSE = Actor(username="nurse_a", role="nurse")
+
+
+def _seal(engine: object) -> int:
+    with Session(engine) as db:  # type: ignore[call-overload]
+        done = sealing.seal_pending(db, sealer.SEALED, now=clock.now())
+        db.commit()
+    return int(done)
+
+
+def test_a_late_commit_is_still_chained_and_writers_share_no_lock(empty_database: str) -> None:
+    engine = make_engine(empty_database)
+    if engine.dialect.name != "postgresql":
+        engine.dispose()
+        pytest.skip("SQLite has one writer at a time: numbers commit in the order taken")
+    migrate.upgrade(engine)
+    early, late = Session(engine), Session(engine)
+    try:
+        first = audit.record(db=early, actor=NURSE, action="read", detail="numbered first").seq
+        # A second writer appends and commits while the first is still open: no lock is shared
+        # (the old chain's advisory lock made it wait until the statement timeout).
+        late.execute(text("SET LOCAL lock_timeout = '2s'"))
+        second = audit.record(db=late, actor=NURSE, action="read", detail="numbered second").seq
+        late.commit()
+        assert second > first
+        assert _seal(engine) == 1, "only the committed row is sealed"
+        early.commit()
+    finally:
+        early.close()
+        late.close()
+    assert _seal(engine) == 1, "the late commit is sealed on the next pass"
+    with Session(engine) as db:
+        order = db.execute(select(Seal.ref).where(Seal.chain == audit.CHAIN)
+                           .order_by(Seal.pos)).scalars().all()
+        report = audit.verify(db=db)
+    assert order == [second, first]
+    assert report.ok and report.rows_checked == 2 and report.unsealed == 0
+    engine.dispose()
+
+
+def test_one_sealer_at_a_time(empty_database: str) -> None:
+    engine = make_engine(empty_database)
+    migrate.upgrade(engine)
+    with Session(engine) as db:
+        audit.record(db=db, actor=NURSE, action="read")
+        db.commit()
+    if engine.dialect.name == "postgresql":
+        with Session(engine) as holder:
+            assert sealing.seal_pending(holder, sealer.SEALED, now=clock.now()) == 1
+            assert _seal(engine) == 0, "a second sealer finds the lock taken and leaves"
+            holder.commit()
+    else:
+        assert _seal(engine) == 1
+    assert _seal(engine) == 0
+    with Session(engine) as db:
+        assert audit.verify(db=db).ok
+    engine.dispose()
