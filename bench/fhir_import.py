@@ -65,6 +65,7 @@ def main() -> int:
     parser.add_argument("--folder", type=Path, default=DEFAULT_FOLDER)
     parser.add_argument("--postgres", default=os.environ.get("KETACLINIC_TEST_POSTGRES_URL", ""))
     args = parser.parse_args()
+    os.environ.setdefault("KETACLINIC_DEMO", "1")  # the demo's key seals the audit rows written here
     files = sorted(args.folder.glob("*.json")) if args.folder.is_dir() else []
     if not files:
         print(f"error: --folder: no .json bundles in {args.folder}", file=sys.stderr)

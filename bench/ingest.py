@@ -18,8 +18,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx2 as httpx
-import psycopg
-from sqlalchemy import make_url
+from scratch import cli, drop_database, free_port, fresh_database
 from sqlalchemy.orm import Session
 
 from ketaclinic.db import make_engine
@@ -27,18 +26,6 @@ from ketaclinic.demo.seed import DEMO_PASSWORD
 from ketaclinic.demo.sessions import open_demo_session
 from ketaclinic.integrations.pcd01 import MLLP_END, frame
 from ketaclinic.treatments.models import TreatmentSession
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _cli(url: str, *args: str) -> None:
-    env = {**os.environ, "KETACLINIC_DATABASE_URL": url}
-    subprocess.run([sys.executable, "-m", "ketaclinic.cli", *args], env=env, check=True,
-                   capture_output=True)
 
 
 def _start(url: str, *args: str, port: int) -> subprocess.Popen[bytes]:
@@ -56,8 +43,8 @@ def _start(url: str, *args: str, port: int) -> subprocess.Popen[bytes]:
 
 
 def _prepare(url: str) -> TreatmentSession:
-    _cli(url, "db", "upgrade")
-    _cli(url, "demo", "--patients", "4")
+    cli(url, "db", "upgrade")
+    cli(url, "demo", "--patients", "4")
     engine = make_engine(url)
     with Session(engine, expire_on_commit=False) as db:
         session = open_demo_session(db, site_code="HPC", chair_name="Chair 1")
@@ -73,7 +60,7 @@ def _times(count: int) -> list[datetime]:
 
 def bench_http(url: str, session_id: str, readings: int, batch: int) -> float:
     """Readings per second through POST /api/v1/treatment-sessions/{id}/vitals."""
-    port = _free_port()
+    port = free_port()
     server = _start(url, "serve", "--demo", port=port)
     try:
         base = f"http://127.0.0.1:{port}"
@@ -112,7 +99,7 @@ def _oru(number: int, moment: datetime) -> str:
 
 def bench_mllp(url: str, readings: int, connections: int) -> float:
     """Readings per second through `ketaclinic mllp`, one reading per ORU^R01 message."""
-    port = _free_port()
+    port = free_port()
     listener = _start(url, "mllp", port=port)
     moments = _times(readings)
     share = [list(range(c, readings, connections)) for c in range(connections)]
@@ -174,21 +161,8 @@ def bench_raw(url: str, session_pk: int, chair_pk: int, readings: int) -> float:
     return readings / elapsed
 
 
-def _fresh(backend: str, postgres: str, folder: str) -> str:
-    if backend == "sqlite":
-        return f"sqlite:///{folder}/bench-{uuid.uuid4().hex[:6]}.db"
-    name = f"ketaclinic_bench_{uuid.uuid4().hex[:8]}"
-    base = make_url(postgres)
-    with psycopg.connect(base.set(drivername="postgresql").render_as_string(False),
-                         autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return base.set(database=name).render_as_string(False)
 
 
-def _drop(url: str, postgres: str) -> None:
-    admin = make_url(postgres).set(drivername="postgresql").render_as_string(False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
 
 
 def main() -> int:
@@ -201,6 +175,7 @@ def main() -> int:
                         help="measure only the raw insert and the HTTP batch path")
     parser.add_argument("--postgres", default=os.environ.get("KETACLINIC_TEST_POSTGRES_URL", ""))
     args = parser.parse_args()
+    os.environ.setdefault("KETACLINIC_DEMO", "1")  # the demo's key seals the audit rows written here
     if min(args.readings, args.batch, args.connections) < 1:
         print("error: --readings, --batch and --connections must be at least 1", file=sys.stderr)
         return 2
@@ -208,7 +183,7 @@ def main() -> int:
     backends = ["sqlite"] + (["postgresql"] if args.postgres else [])
     with tempfile.TemporaryDirectory() as folder:
         for backend in backends:
-            url = _fresh(backend, args.postgres, folder)
+            url = fresh_database(backend, args.postgres, folder)
             try:
                 session = _prepare(url)
                 raw = bench_raw(url, session.pk, session.chair_pk, args.readings)
@@ -216,7 +191,7 @@ def main() -> int:
                 mllp = bench_mllp(url, args.readings, args.connections) if args.mllp else None
             finally:
                 if backend == "postgresql":
-                    _drop(url, args.postgres)
+                    drop_database(url, args.postgres)
             print(f"{backend}: {args.readings} readings")
             print(f"  raw driver executemany:   {raw:10.0f} readings/s")
             print(f"  HTTP batch of {args.batch:<4d}:       {http:10.0f} readings/s  "

@@ -165,6 +165,7 @@ def main() -> int:
     parser.add_argument("--measures-per-course", type=int, default=10)
     parser.add_argument("--postgres", default=os.environ.get("KETACLINIC_TEST_POSTGRES_URL", ""))
     args = parser.parse_args()
+    os.environ.setdefault("KETACLINIC_DEMO", "1")  # the demo's key seals the audit rows written here
     if args.patients < 1 or args.measures_per_course < 2:
         print("error: --patients must be at least 1 and --measures-per-course at least 2",
               file=sys.stderr)

@@ -9,6 +9,7 @@ prints patients per second and the ratio of the two times.
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -32,6 +33,7 @@ def main() -> int:
     parser.add_argument("--route", choices=ROUTES, default="iv")
     parser.add_argument("--repeat", type=int, default=3, help="timed rounds; the median is reported")
     args = parser.parse_args()
+    os.environ.setdefault("KETACLINIC_DEMO", "1")  # the demo's key seals the audit rows written here
     if args.patients < 1 or args.repeat < 1:
         print("error: --patients and --repeat must be at least 1", file=sys.stderr)
         return 2

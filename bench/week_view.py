@@ -142,6 +142,7 @@ def main() -> int:
     parser.add_argument("--appointments", type=int, default=2000)
     parser.add_argument("--postgres", default=os.environ.get("KETACLINIC_TEST_POSTGRES_URL", ""))
     args = parser.parse_args()
+    os.environ.setdefault("KETACLINIC_DEMO", "1")  # the demo's key seals the audit rows written here
     if not 1 <= args.chairs <= 100 or args.appointments < 1:
         print("error: --chairs must be 1 to 100 and --appointments at least 1", file=sys.stderr)
         return 2

@@ -15,6 +15,9 @@ os.environ["KETACLINIC_DEMO"] = "0"
 # In-process apps share the test's one connection: no sealer thread may use it (tests seal by
 # hand); servers started as processes seal as they do in a clinic (tests/server_helpers.py).
 os.environ["KETACLINIC_AUDIT_SEAL_EVERY_S"] = "0"
+# Tests change users, tokens and grants in rolled-back transactions the cache would not hear of;
+# tests/auth/test_actor_cache.py turns it on.
+os.environ["KETACLINIC_TOKEN_CACHE_S"] = "0"
 os.environ.pop("KETACLINIC_DATABASE_URL", None)
 
 import psycopg

@@ -27,7 +27,8 @@ def start_server(database_url: str, port: int, *, demo: bool = False,
                  extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     """Run `ketaclinic serve` and wait until it answers /healthz."""
     env = {**os.environ, "KETACLINIC_DATABASE_URL": database_url, **clock_env(),
-           "KETACLINIC_AUDIT_SEAL_EVERY_S": "1", **(extra_env or {})}
+           "KETACLINIC_AUDIT_SEAL_EVERY_S": "1", "KETACLINIC_TOKEN_CACHE_S": "5",
+           **(extra_env or {})}
     args = [sys.executable, "-m", "ketaclinic.cli", "serve", "--port", str(port)]
     if demo:
         args.append("--demo")

@@ -76,3 +76,53 @@ def test_a_connection_returned_mid_transaction_gives_up_its_turn(engine) -> None
     abandoned.close()  # back to the pool, rolled back there
     with engine.begin() as conn:
         assert conn.execute(text("SELECT count(*) FROM t")).scalar() == 0
+
+
+def _reader(engine):
+    return engine.execution_options(**{db_module.READ_FIRST: True}).connect()
+
+
+def test_a_reader_takes_no_lock_so_a_writer_does_not_wait_for_it(engine) -> None:
+    reader = _reader(engine)
+    reader.begin()
+    assert reader.execute(text("SELECT count(*) FROM t")).scalar() == 0
+    done = []
+
+    def write() -> None:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO t VALUES (1)"))
+        done.append(True)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    writer.join(2)
+    assert done == [True], "the writer waited for a transaction that only read"
+    assert reader.execute(text("SELECT count(*) FROM t")).scalar() == 0  # its own snapshot
+    reader.rollback()
+    reader.close()
+
+
+def test_a_reader_that_writes_takes_the_turn_and_commits(engine) -> None:
+    reader = _reader(engine)
+    reader.begin()
+    reader.execute(text("SELECT count(*) FROM t"))
+    reader.execute(text("INSERT INTO t VALUES (7)"))
+    reader.commit()
+    reader.close()
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT n FROM t")).scalars().all() == [7]
+
+
+def test_a_reader_whose_snapshot_went_stale_is_told_to_run_again(engine) -> None:
+    reader = _reader(engine)
+    reader.begin()
+    reader.execute(text("SELECT count(*) FROM t"))
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO t VALUES (1)"))
+    with pytest.raises(db_module.ReadBecameStale):
+        reader.execute(text("INSERT INTO t VALUES (2)"))
+    reader.rollback()
+    reader.close()
+    with engine.begin() as conn:  # the turn was given back
+        conn.execute(text("INSERT INTO t VALUES (3)"))
+        assert conn.execute(text("SELECT n FROM t ORDER BY n")).scalars().all() == [1, 3]

@@ -39,6 +39,7 @@ from ketaclinic.web.csrf import CsrfCookieMiddleware
 from ketaclinic.web.headers import SecurityHeadersMiddleware
 from ketaclinic.web.limits import BodyLimitMiddleware
 from ketaclinic.web.openapi_errors import document_errors
+from ketaclinic.web.read_retry import RetryStaleReads
 
 STATIC_DIR = Path(__file__).parent / "web" / "static"
 
@@ -57,6 +58,7 @@ def create_app() -> FastAPI:
     )
     app.add_middleware(CsrfCookieMiddleware)
     app.add_middleware(BodyLimitMiddleware)  # before any route reads a body
+    app.add_middleware(RetryStaleReads)
     app.add_middleware(SecurityHeadersMiddleware)  # outermost: on every answer, refusals too
     problems.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -109,10 +109,21 @@ class RecordMixin:
 
 SQLITE_BUSY_TIMEOUT_S = 10.0
 HOLDS_TURN = "ketaclinic.holds_write_turn"
+# Execution option of the engine that read-first transactions use (see `reader_session_factory`).
+READ_FIRST = "ketaclinic_read_first"
+READING = "ketaclinic.reading"
+UPGRADED = "ketaclinic.upgraded"
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+
+
+class ReadBecameStale(Exception):
+    """A read-first transaction (SQLite) began to write after another writer had committed, so it
+    cannot take the write lock over what it read: the work is to be run again as a writer."""
 
 
 def _configure_sqlite(engine: Engine) -> None:
-    """WAL with full fsync so an acknowledged commit survives a crash; serialise writers."""
+    """WAL with full fsync so an acknowledged commit survives a crash; serialise writers; let
+    readers read without a lock."""
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -126,26 +137,54 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.close()
 
     # SQLite lets one transaction write at a time, and its waiters poll: under load an unlucky
-    # one can lose every race until its busy timeout ends. This process's transactions queue on
+    # one can lose every race until its busy timeout ends. This process's writers queue on
     # a lock instead (the server is one process on SQLite), so each waits its turn; other
     # processes (the worker, the monitor listener) still meet at SQLite's own lock.
     turn = threading.Lock()
 
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Any) -> None:
+    def _take_turn(conn: Any) -> None:
         if not turn.acquire(timeout=SQLITE_BUSY_TIMEOUT_S):
             raise OperationalError("BEGIN IMMEDIATE", {}, sqlite3.OperationalError(
                 "database is locked (waited for this process's other transactions)"))
         conn.info[HOLDS_TURN] = True
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        if conn.get_execution_options().get(READ_FIRST):
+            # A snapshot to read from and no lock: readers wait neither for writers nor for
+            # each other; the first write takes the turn (below).
+            conn.exec_driver_sql("BEGIN DEFERRED")
+            conn.info[READING] = True
+            return
+        _take_turn(conn)
         try:
-            # IMMEDIATE takes the write lock up front: the audit hash chain reads the
-            # last row and appends after it, which must not interleave with another writer.
+            # IMMEDIATE takes the write lock up front, so what a writer reads is what it
+            # writes over (a deferred one could find its snapshot stale at its first write).
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         except BaseException:
             _end_turn(conn)
             raise
 
+    @event.listens_for(engine, "before_cursor_execute")
+    def _upgrade_on_first_write(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if conn.info.get(READING) and statement.lstrip()[:7].upper().startswith(_WRITES):
+            conn.info[READING] = False
+            _take_turn(conn)
+            conn.info[UPGRADED] = True
+
+    @event.listens_for(engine, "handle_error")
+    def _stale_read(context: Any) -> BaseException | None:
+        conn = context.connection
+        original = context.original_exception
+        if (conn is not None and conn.info.get(UPGRADED)
+                and isinstance(original, sqlite3.OperationalError) and "locked" in str(original)):
+            return ReadBecameStale("another writer committed after this transaction began to "
+                                   "read; it is run again as a writer")
+        return None
+
     def _end_turn(conn: Any) -> None:
+        conn.info.pop(READING, None)
+        conn.info.pop(UPGRADED, None)
         if conn.info.pop(HOLDS_TURN, False):
             turn.release()
 
@@ -156,8 +195,16 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_reset(dbapi_connection: Any, connection_record: Any, reset_state: Any) -> None:
         # A connection given back to the pool mid-transaction is rolled back there, out of
         # sight of the events above: its turn ends too.
+        connection_record.info.pop(READING, None)
+        connection_record.info.pop(UPGRADED, None)
         if connection_record.info.pop(HOLDS_TURN, False):
             turn.release()
+
+
+def is_reading(db: Session) -> bool:
+    """Whether the session's transaction has only read so far (SQLite read-first transactions;
+    always False elsewhere)."""
+    return bool(db.connection().info.get(READING))
 
 
 def make_engine(url: str | None = None) -> Engine:
@@ -180,29 +227,41 @@ def make_engine(url: str | None = None) -> Engine:
 
 _engine: Engine | None = None
 _session_factory: sessionmaker[Session] | None = None
+_reader_factory: sessionmaker[Session] | None = None
+_own_factories: tuple[sessionmaker[Session], sessionmaker[Session]] | None = None
+
+
+def _factories(engine: Engine) -> tuple[sessionmaker[Session], sessionmaker[Session]]:
+    global _own_factories
+    reader = engine.execution_options(**{READ_FIRST: True})
+    _own_factories = (sessionmaker(bind=engine, expire_on_commit=False),
+                      sessionmaker(bind=reader, expire_on_commit=False))
+    return _own_factories
 
 
 def get_engine() -> Engine:
     """The process-wide engine."""
-    global _engine, _session_factory
+    global _engine, _session_factory, _reader_factory
     if _engine is None:
         _engine = make_engine()
-        _session_factory = sessionmaker(bind=_engine, expire_on_commit=False)
+        _session_factory, _reader_factory = _factories(_engine)
     return _engine
 
 
 def set_engine(engine: Engine) -> None:
     """Replace the process-wide engine (tests and the CLI's --database option)."""
-    global _engine, _session_factory
+    global _engine, _session_factory, _reader_factory
     _engine = engine
-    _session_factory = sessionmaker(bind=engine, expire_on_commit=False)
+    _session_factory, _reader_factory = _factories(engine)
 
 
 def use_session_factory(factory: sessionmaker[Session]) -> sessionmaker[Session] | None:
     """Make every unit of work use this factory (tests bind it to one rolled-back transaction)."""
-    global _session_factory
+    global _session_factory, _reader_factory
     get_engine()
     previous, _session_factory = _session_factory, factory
+    own = _own_factories
+    _reader_factory = own[1] if own is not None and factory is own[0] else factory
     return previous
 
 
@@ -211,6 +270,14 @@ def session_factory() -> sessionmaker[Session]:
     get_engine()
     assert _session_factory is not None
     return _session_factory
+
+
+def reader_session_factory() -> sessionmaker[Session]:
+    """Sessions whose transactions start by reading: on SQLite they take no lock until their
+    first write (PostgreSQL's transactions never do)."""
+    get_engine()
+    assert _reader_factory is not None
+    return _reader_factory
 
 
 KEPT_AFTER_ROLLBACK = "kept_after_rollback"

@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     # One line of JSON per request on standard output; off unless asked for (the audit trail,
     # not the access log, records who read or changed a record).
     access_log: bool = False
+    # Seconds a server process remembers who a login or API token is (0: it reads them on every
+    # request); revocations in the same process take effect at once, in others within this.
+    token_cache_s: float = Field(default=5, ge=0, le=60)
     # The key that seals the audit trail and the controlled-substance ledger (HMAC-SHA256); kept
     # out of the database. Empty: derived from SECRET_KEY.
     audit_key: str = ""

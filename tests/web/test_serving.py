@@ -48,3 +48,8 @@ def test_postgresql_connections_are_pooled_with_a_statement_timeout(monkeypatch)
         engine.dispose()
     finally:
         get_settings.cache_clear()
+
+
+def test_liveness_answers_without_a_login_or_the_database(anon) -> None:
+    response = anon.get("/livez")
+    assert (response.status_code, response.json()) == (200, {"status": "ok"})

@@ -8,12 +8,14 @@ from sqlalchemy.orm import Session
 
 from ketaclinic import clock
 from ketaclinic.audit import keyed, sealing
+from ketaclinic.audit.group import GroupWriter
 from ketaclinic.audit.models import AUDIT_SEQUENCE, AuditEvent
-from ketaclinic.db import session_factory
+from ketaclinic.db import is_reading, session_factory
 from ketaclinic.kernel.actor import Actor
 
 DETAIL_MAX = 1000
 CHAIN = "audit"
+HELD = "ketaclinic.audit_held"
 
 
 def content(event: AuditEvent) -> list[keyed.Part]:
@@ -41,6 +43,14 @@ def _next_seq(db: Session) -> int:
     return int(db.execute(select(func.coalesce(func.max(AuditEvent.seq), 0))).scalar_one()) + 1
 
 
+def _append(db: Session, event: AuditEvent) -> None:
+    event.seq = _next_seq(db)
+    event.mac = content_mac(event)
+    db.add(event)
+    sealing.awaiting_seal(db, AUDIT_TRAIL, [event.seq])
+    db.flush()
+
+
 def record(
     *,
     db: Session,
@@ -51,9 +61,9 @@ def record(
     patient_id: object = None,
     detail: str = "",
 ) -> AuditEvent:
-    """Append one event in the caller's transaction, MACed now and sealed once committed."""
+    """Append one event in the caller's transaction, MACed now and sealed once committed (held
+    until the end of a transaction that has only read, see `hold_while_reading`)."""
     event = AuditEvent(
-        seq=_next_seq(db),
         id=uuid.uuid4(),
         created_at=clock.now(),
         created_by=actor.username,
@@ -65,11 +75,46 @@ def record(
         client=actor.client[:100],
         detail=detail[:DETAIL_MAX],
     )
-    event.mac = content_mac(event)
-    db.add(event)
-    sealing.awaiting_seal(db, AUDIT_TRAIL, [event.seq])
-    db.flush()
+    held = db.info.get(HELD)
+    if held is not None and is_reading(db):
+        held.append(event)
+    else:
+        _append(db, event)
     return event
+
+
+def _write_group(events: Sequence[AuditEvent]) -> None:
+    with session_factory()() as db:
+        for event in events:
+            _append(db, event)
+        db.commit()
+
+
+_GROUP = GroupWriter(_write_group)
+
+
+def hold_while_reading(db: Session) -> None:
+    """Hold the events of a transaction while it only reads (a read-first one on SQLite), to be
+    written by `commit`: with its changes if it comes to write, else in a group commit."""
+    db.info[HELD] = []
+
+
+def commit(db: Session) -> None:
+    """Commit the transaction with the events it holds: in it if it wrote, else right after it,
+    grouped with other readers' events; either way durable before this returns."""
+    held = db.info.pop(HELD, None) or []
+    if held and not is_reading(db):
+        for event in held:
+            _append(db, event)
+        held = []
+    db.commit()
+    if held:
+        _GROUP.write(held)
+
+
+def drop_held(db: Session) -> None:
+    """Forget the events held by a transaction that is rolled back (they are rolled back too)."""
+    db.info.pop(HELD, None)
 
 
 def record_now(**kwargs: object) -> None:

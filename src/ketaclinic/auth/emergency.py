@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
+from ketaclinic.auth import actor_cache
 from ketaclinic.auth.models import EmergencyAccess, User
 from ketaclinic.errors import Conflict, FieldProblem, Forbidden, InvalidInput, NotFound, public_id
 from ketaclinic.kernel.actor import Actor
@@ -54,6 +55,7 @@ def open_record(*, db: Session, mrn: str, reason: str, actor: Actor) -> tuple[Pa
                             created_by=actor.username)
     db.add(grant)
     db.flush()
+    actor_cache.forget_user(actor.user_pk)  # the grant widens what this user may read now
     audit.record(db=db, actor=actor, action="break-glass", record_type="Patient",
                  record_id=patient.id, patient_id=patient.id,
                  detail=f"emergency access until {grant.ends_at.isoformat(timespec='minutes')}: "

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
-from ketaclinic.auth import credentials, totp
+from ketaclinic.auth import actor_cache, credentials, totp
 from ketaclinic.auth.models import AccessToken, User
 from ketaclinic.auth.passwords import MIN_PASSWORD_LENGTH, hash_password
 from ketaclinic.clinics.models import Site
@@ -234,6 +234,7 @@ def revoke_token(*, db: Session, raw: str) -> None:
     ).scalar_one_or_none()
     if token is not None and token.revoked_at is None:
         token.revoked_at = clock.now()
+    actor_cache.forget_token(raw)
 
 
 def revoke_all(*, db: Session, user_pk: int) -> int:
@@ -245,6 +246,7 @@ def revoke_all(*, db: Session, user_pk: int) -> int:
     for token in live:
         token.revoked_at = now
     db.flush()
+    actor_cache.forget_user(user_pk)
     return len(live)
 
 
@@ -353,6 +355,7 @@ def administer(*, db: Session, user_id: str, action: str, actor: Actor) -> User:
         user.totp_enabled = False
         user.totp_secret = None
     db.flush()
+    actor_cache.forget_user(user.pk)
     audit.record(db=db, actor=actor, action="update", record_type="User", record_id=user.id,
                  detail=action)
     return user

@@ -50,9 +50,16 @@ def favicon() -> Response:
                     headers={"Cache-Control": "public, max-age=86400"})
 
 
+@router.get("/livez")
+def alive() -> Response:
+    """Liveness alone, for an orchestrator deciding whether to restart the process: no database
+    (an unreachable database must not get every server restarted)."""
+    return JSONResponse({"status": "ok"})
+
+
 @router.get("/healthz")
 def health(db: Session = DB) -> Response:
-    """Liveness and database reachability, for load balancers."""
+    """Readiness: the process answers and reaches its database, for load balancers."""
     reachable(db)
     return JSONResponse({"status": "ok"})
 

@@ -112,6 +112,7 @@ def allows(role: str, permission: Permission) -> bool:
 PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset({
     ("GET", "/"),
     ("GET", "/healthz"),
+    ("GET", "/livez"),
     ("GET", "/favicon.ico"),
     ("GET", "/login"),
     ("POST", "/login"),

@@ -9,9 +9,9 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from ketaclinic.audit import service as audit
-from ketaclinic.auth import emergency
+from ketaclinic.auth import actor_cache, emergency
 from ketaclinic.auth import service as auth
-from ketaclinic.db import session_factory
+from ketaclinic.db import reader_session_factory, session_factory
 from ketaclinic.errors import Forbidden, MustChangePassword, NotAuthenticated
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission, allows
@@ -20,6 +20,9 @@ API_PREFIX = "/api/v1"
 # Paths answered with bearer tokens and problem+json rather than cookies and pages.
 BEARER_PREFIXES = (API_PREFIX, "/cds-services", "/fhir")
 SESSION_COOKIE = "kc_session"
+READ_METHODS = frozenset({"GET", "HEAD"})
+# Set in the request's state when a read is run again as a writer (web/read_retry.py).
+WRITER = "ketaclinic.writer"
 # The only pages open to a user whose password an administrator reset.
 PASSWORD_PAGES = frozenset({"/account/password", "/logout"})
 
@@ -27,18 +30,25 @@ PASSWORD_PAGES = frozenset({"/account/password", "/logout"})
 def get_db(request: Request) -> Iterator[Session]:
     """One db session per request, committed when the route returns and before the answer is
     sent (what a user is told was saved has been), rolled back when it raises; a refusal that
-    records something (a failed attempt, a discrepancy for the administrator) keeps it."""
-    db = session_factory()()
+    records something (a failed attempt, a discrepancy for the administrator) keeps it.
+
+    A GET or HEAD starts by reading (on SQLite with no lock, its audit events held to the end and
+    grouped with other readers'); other methods are writers from the start."""
+    reading = request.method in READ_METHODS and not request.scope.get("state", {}).get(WRITER)
+    db = (reader_session_factory() if reading else session_factory())()
+    if reading:
+        audit.hold_while_reading(db)
     try:
         yield db
     except BaseException as exc:
         if getattr(exc, "keeps_changes", False):
-            db.commit()
+            audit.commit(db)
         else:
+            audit.drop_held(db)
             db.rollback()
         raise
     else:
-        db.commit()
+        audit.commit(db)
     finally:
         db.close()
 
@@ -66,25 +76,35 @@ def bearer_token(request: Request) -> str:
 
 
 def authenticate(request: Request, db: Session) -> Actor:
-    """The actor behind the bearer token (API) or login cookie (pages); NotAuthenticated if none."""
+    """The actor behind the bearer token (API) or login cookie (pages); NotAuthenticated if none.
+    A token seen in the last few seconds is known without reading it again (auth.actor_cache)."""
     if is_api(request):
-        token = auth.resolve_token(db=db, raw=bearer_token(request), kinds={auth.TOKEN_API})
+        raw, kind = bearer_token(request), auth.TOKEN_API
     else:
-        raw = request.cookies.get(SESSION_COOKIE, "")
-        token = auth.resolve_token(db=db, raw=raw, kinds={auth.TOKEN_WEB})
+        raw, kind = request.cookies.get(SESSION_COOKIE, ""), auth.TOKEN_WEB
+    known = actor_cache.get(raw, kind)
+    if known is None:
+        known = _read_token(db, raw, kind)
+    if known.must_change_password and request.url.path not in PASSWORD_PAGES:
+        raise MustChangePassword("Your password was reset: choose a new one (My account, "
+                                 "Change your password) before anything else.")
+    return replace(known.actor, client=client_of(request))
+
+
+def _read_token(db: Session, raw: str, kind: str) -> actor_cache.Known:
+    token = auth.resolve_token(db=db, raw=raw, kinds={kind})
     if token is None:
         # keep an idle-expired token revoked
         raise NotAuthenticated("Log in first: no valid login or token (it may have expired)."
                                ).keeping_changes()
-    if token.user.must_change_password and request.url.path not in PASSWORD_PAGES:
-        raise MustChangePassword("Your password was reset: choose a new one (My account, "
-                                 "Change your password) before anything else.")
-    actor = auth.actor_for(token.user, client_of(request))
+    actor = auth.actor_for(token.user)
     if actor.role in emergency.CLINICAL_ROLES:
         granted = emergency.active_patient_pks(db, token.user.pk)
         if granted:
             actor = replace(actor, emergency_patient_pks=granted)
-    return actor
+    actor_cache.put(raw, kind, actor, must_change_password=token.user.must_change_password,
+                    token_expires_at=token.expires_at)
+    return actor_cache.Known(actor, token.user.must_change_password, token.expires_at)
 
 
 @cache

@@ -1,0 +1,78 @@
+"""The audit events of a transaction that only read are held to its end, then written in a group
+with other readers' (one commit for many); a transaction that came to write takes them with it."""
+
+import threading
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ketaclinic.audit import group
+from ketaclinic.audit import service as audit
+from ketaclinic.audit.models import AuditEvent, Unsealed
+from ketaclinic.kernel.actor import Actor
+
+NURSE = Actor(username="nurse_a", role="nurse")
+
+
+def _events_with(db: Session, detail: str) -> list[AuditEvent]:
+    return list(db.execute(select(AuditEvent).where(AuditEvent.detail == detail)).scalars())
+
+
+def test_a_reading_transaction_holds_its_events_until_it_ends(db: Session, monkeypatch) -> None:
+    monkeypatch.setattr(audit, "is_reading", lambda _db: True)
+    audit.hold_while_reading(db)
+    audit.record(db=db, actor=NURSE, action="read", record_type="Patient", detail="held one")
+    assert _events_with(db, "held one") == []
+    audit.commit(db)
+    [event] = _events_with(db, "held one")
+    assert event.seq and event.mac == audit.content_mac(event)
+    assert db.get(Unsealed, ("audit", event.seq)) is not None
+
+
+def test_a_transaction_that_came_to_write_takes_its_held_events_with_it(db: Session,
+                                                                        monkeypatch) -> None:
+    reading = [True]
+    monkeypatch.setattr(audit, "is_reading", lambda _db: reading[0])
+    audit.hold_while_reading(db)
+    audit.record(db=db, actor=NURSE, action="read", detail="held two")
+    reading[0] = False  # the request went on to write
+    written = []
+    monkeypatch.setattr(audit, "_GROUP", group.GroupWriter(written.append))
+    audit.commit(db)
+    assert written == [] and len(_events_with(db, "held two")) == 1
+
+
+def test_concurrent_writers_share_commits() -> None:
+    batches: list[int] = []
+    entered = threading.Event()
+    release = threading.Event()
+
+    def slow_batch(events) -> None:
+        batches.append(len(events))
+        entered.set()
+        release.wait(5)
+
+    writer = group.GroupWriter(slow_batch)
+    first = threading.Thread(target=writer.write, args=([object()],))
+    first.start()
+    entered.wait(5)
+    others = [threading.Thread(target=writer.write, args=([object()],)) for _ in range(8)]
+    for thread in others:
+        thread.start()
+    release.set()
+    for thread in [first, *others]:
+        thread.join(5)
+    assert batches[0] == 1 and sum(batches) == 9 and len(batches) <= 3
+
+
+def test_a_failed_group_commit_is_raised_to_every_writer_in_it() -> None:
+    def failing(events) -> None:
+        raise RuntimeError("disk full")
+
+    writer = group.GroupWriter(failing)
+    try:
+        writer.write([object()])
+    except RuntimeError as exc:
+        assert "disk full" in str(exc)
+    else:
+        raise AssertionError("the failure was swallowed")
