@@ -100,9 +100,7 @@ def serve(
         "server processes (PostgreSQL only; SQLite is served by one process)"))] = 1,
 ) -> None:
     """Serve the web app and API."""
-    import uvicorn
-
-    from ketaclinic.web.access_log import log_config
+    from ketaclinic.web import serving
 
     if demo_mode:
         os.environ["KETACLINIC_DEMO"] = "1"
@@ -116,9 +114,7 @@ def serve(
         fail("--workers: SQLite is served by one process (it has one writer); for several "
              "workers set KETACLINIC_DATABASE_URL to a PostgreSQL database")
     warn_if_clock_set()
-    uvicorn.run("ketaclinic.app:create_app", factory=True, host=host, port=port,
-                workers=workers, proxy_headers=True, log_level="info",
-                access_log=settings.access_log, log_config=log_config())
+    serving.serve(host=host, port=port, workers=workers, access_log=settings.access_log)
 
 
 @sites_app.command("create")

@@ -53,3 +53,19 @@ def test_postgresql_connections_are_pooled_with_a_statement_timeout(monkeypatch)
 def test_liveness_answers_without_a_login_or_the_database(anon) -> None:
     response = anon.get("/livez")
     assert (response.status_code, response.json()) == (200, {"status": "ok"})
+
+
+def test_the_workers_listening_socket_is_tcp_so_answers_are_not_held_back() -> None:
+    import socket
+
+    import uvicorn
+
+    from ketaclinic.web.serving import APP, listening_socket
+
+    config = uvicorn.Config(APP, factory=True, host="127.0.0.1", port=0, workers=2)
+    listener = listening_socket(config)
+    try:
+        assert listener.proto == socket.IPPROTO_TCP  # uvicorn's own is 0: Nagle stays on
+        assert listener.getsockname()[0] == "127.0.0.1"
+    finally:
+        listener.close()
