@@ -130,8 +130,9 @@ def bench_read(url: str, clinic: Clinic, workers: int, seconds: float, rounds: i
         token = _token(base)
         read = f"{base}/api/v1/patients/{clinic.patient_id}"
         assert httpx.get(read, headers={"Authorization": f"Bearer {token}"}).status_code == 200
-        wrk(read, token, 2, 16)  # warm up both paths
-        wrk(f"{base}/livez", None, 2, 16)
+        warm_up = min(2.0, seconds)
+        wrk(read, token, warm_up, 16)  # warm up both paths
+        wrk(f"{base}/livez", None, warm_up, 16)
         reads, hellos, ratios, bad = [], [], [], 0
         for _ in range(rounds):
             rate, failed = wrk(read, token, seconds, 16)

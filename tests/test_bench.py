@@ -68,3 +68,20 @@ def test_week_view_benchmark_reports_time_and_ratio() -> None:
     bad = subprocess.run([sys.executable, str(BENCH / "week_view.py"), "--chairs", "0"],
                          capture_output=True, text=True, timeout=60, check=False)
     assert bad.returncode == 2 and bad.stderr.startswith("error:")
+
+
+def test_request_path_benchmark_reports_the_ratio_and_the_mixed_run() -> None:
+    import shutil
+
+    import pytest
+
+    if shutil.which("wrk") is None:
+        pytest.skip("wrk is not installed (Debian: apt-get install wrk)")
+    result = subprocess.run([sys.executable, str(BENCH / "request_path.py"), "--seconds", "1",
+                             "--rounds", "1", "--mixed-seconds", "3", "--clients", "4",
+                             "--postgres", ""], capture_output=True, text=True, timeout=600,
+                            check=False)
+    assert result.returncode == 0, result.stderr
+    assert "audited read" in result.stdout and "ratio" in result.stdout
+    assert "5xx or dropped: 0" in result.stdout and "missing afterwards: 0" in result.stdout
+    assert "audit chain intact" in result.stdout and "ledger chain intact" in result.stdout

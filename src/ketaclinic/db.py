@@ -108,6 +108,7 @@ class RecordMixin:
 
 
 SQLITE_BUSY_TIMEOUT_S = 10.0
+SQLITE_POOL_SIZE = 40  # the server's request threads (anyio's default thread limiter)
 HOLDS_TURN = "ketaclinic.holds_write_turn"
 # Execution option of the engine that read-first transactions use (see `reader_session_factory`).
 READ_FIRST = "ketaclinic_read_first"
@@ -213,8 +214,11 @@ def make_engine(url: str | None = None) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if url.startswith("sqlite"):
-        # App threads share pooled connections; each is used by one thread at a time.
-        engine = create_engine(url, pool_pre_ping=True,
+        # App threads share pooled connections; each is used by one thread at a time. Enough
+        # are kept for every request thread: one opened per request would cost more than the read.
+        # No ping on checkout: a local file does not drop connections as a network does.
+        engine = create_engine(url, pool_size=SQLITE_POOL_SIZE,
+                               max_overflow=SQLITE_POOL_SIZE,
                                connect_args={"check_same_thread": False})
         _configure_sqlite(engine)
         return engine

@@ -17,9 +17,10 @@ Verify = Callable[[Session, sealing.Anchor | None, Callable[[int], None]], seali
 
 
 def anchor_of(path: Path | None, chain: str) -> sealing.Anchor | None:
-    """The last anchor of the chain in the file given, or in the configured anchor file."""
+    """The last anchor of the chain in the file given, or in the configured anchor file once the
+    worker has written one (a file given that cannot be read is an error)."""
     configured = get_settings().audit_anchor_file
-    if path is None and configured:
+    if path is None and configured and Path(configured).exists():
         path = Path(configured)
     if path is None:
         err_console.print(f"no anchor given: rows cut from the end of the {chain} chain cannot "
