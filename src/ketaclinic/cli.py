@@ -444,6 +444,15 @@ def audit_seal() -> None:
     console.print(f"sealed {sealer.seal_once()} rows")
 
 
+@audit_app.command("key")
+def audit_key() -> None:
+    """Print the sealing key in force as KETACLINIC_AUDIT_KEY would hold it: set that before
+    changing KETACLINIC_SECRET_KEY when the key is the one derived from it."""
+    from ketaclinic.audit import keyed
+
+    console.print(f"KETACLINIC_AUDIT_KEY={keyed.key_text()}", markup=False, highlight=False)
+
+
 @audit_app.command("anchor")
 def audit_anchor(to: Annotated[Path | None, typer.Option("--to", help=(
         "append the anchor to this file (keep it off the database's host)"))] = None) -> None:

@@ -1,8 +1,8 @@
-"""The background worker: seals the audit trail and the ledger and anchors them on schedule, sends
-appointment reminders, escalates alerts left open past their time
-and emails the on-call clinician, again and again (`ketaclinic worker`, or a thread of the demo
-server). Each pass is one short transaction; rows are claimed with SKIP LOCKED, so several
-workers may run against one PostgreSQL."""
+"""The background worker: seals the audit trail and the ledger and anchors them on schedule,
+sends appointment reminders, escalates alerts left open past their time and emails the on-call
+clinician, again and again (`ketaclinic worker`, or a thread of the demo server). Each pass is
+one short transaction; rows are claimed with SKIP LOCKED, so several workers may run against one
+PostgreSQL."""
 
 import logging
 import threading

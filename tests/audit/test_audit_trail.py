@@ -170,3 +170,16 @@ def test_cli_anchor_then_a_cut_tail_and_an_unbalanced_ledger_are_found(demo_data
     assert forged.returncode == 2 and "does not check out" in forged.stderr
     missing = run_cli(demo_database, "audit", "verify", "--anchor", str(tmp_path / "none"))
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1
+
+
+def test_the_derived_key_printed_and_set_keeps_the_chain_verifying(demo_database) -> None:
+    printed = run_cli(demo_database, "audit", "key")
+    assert printed.returncode == 0 and printed.stdout.startswith("KETACLINIC_AUDIT_KEY=")
+    key = printed.stdout.strip().split("=", 1)[1]
+    new_secret = "another-secret-key-of-at-least-32-characters!"
+    kept = run_cli(demo_database, "audit", "verify", extra_env={
+        "KETACLINIC_AUDIT_KEY": key, "KETACLINIC_SECRET_KEY": new_secret})
+    assert kept.returncode == 0, kept.stderr
+    lost = run_cli(demo_database, "audit", "verify", extra_env={
+        "KETACLINIC_SECRET_KEY": new_secret})
+    assert lost.returncode == 1 and "does not check out under the key" in lost.stderr

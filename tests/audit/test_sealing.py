@@ -69,3 +69,25 @@ def test_one_sealer_at_a_time(empty_database: str) -> None:
     with Session(engine) as db:
         assert audit.verify(db=db).ok
     engine.dispose()
+
+
+def test_the_worker_seals_and_anchors_when_an_anchor_is_due(db, world, tmp_path, monkeypatch,
+                                                            clinic_clock) -> None:
+    from datetime import timedelta
+
+    from ketaclinic import worker
+    from ketaclinic.audit import anchors
+    from ketaclinic.settings import get_settings
+
+    anchor_file = tmp_path / "anchors.jsonl"
+    monkeypatch.setattr(get_settings(), "audit_anchor_file", str(anchor_file))
+    monkeypatch.setattr(get_settings(), "audit_anchor_every_s", 3600)
+    first = worker.run_once()
+    assert first.sealed > 0 and first.anchored
+    assert audit.pending_seal(db) == 0
+    assert worker.run_once().anchored is False, "not due again within the hour"
+    clinic_clock.shift(timedelta(hours=1, seconds=1))
+    assert worker.run_once().anchored
+    assert len(anchor_file.read_text().splitlines()) == 2
+    last = anchors.last(anchor_file, audit.CHAIN)
+    assert audit.verify(db=db, anchor=last).ok

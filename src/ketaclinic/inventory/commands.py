@@ -126,13 +126,13 @@ def verify(anchor: Annotated[Path | None, typer.Option("--anchor", help=(
         "chain (default: KETACLINIC_AUDIT_ANCHOR_FILE when set)"))] = None) -> None:
     """Check the controlled-substance ledger: every row as sealed, none removed, added, moved or
     cut from the end since the anchor, and every transaction adding up to zero; exit 1 if not."""
-    from ketaclinic.audit import commands
+    from ketaclinic.audit import commands, sealing
     from ketaclinic.db import session_factory
     from ketaclinic.inventory import integrity
 
     found = commands.anchor_of(anchor, integrity.CHAIN)
-    report = commands.verify_chain(integrity.LEDGER, lambda db, at, progress: integrity.verify(
-        db=db, anchor=at, progress=progress).chain, found)
+    report = commands.verify_chain(integrity.LEDGER, lambda db, at, progress: sealing.verify(
+        db, integrity.LEDGER, anchor=at, progress=progress), found)
     with session_factory()() as db:
         unbalanced = integrity.unbalanced_transactions(db)
     if unbalanced:
