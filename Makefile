@@ -17,9 +17,10 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $@ $(VENV)/.installed
 
+# The demo clinic is sealed with the demo's key, the one `serve --demo` verifies with.
 run: $(VENV)/.installed
-	$(BIN)/ketaclinic db upgrade
-	$(BIN)/ketaclinic demo
+	KETACLINIC_DEMO=1 $(BIN)/ketaclinic db upgrade
+	KETACLINIC_DEMO=1 $(BIN)/ketaclinic demo
 	$(BIN)/ketaclinic serve --demo --host 127.0.0.1 --port 8000
 
 test: $(VENV)/.installed-test
