@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
@@ -64,7 +64,9 @@ def _load(db: Session, patient_id: uuid.UUID | str) -> Patient | None:
         key = patient_id if isinstance(patient_id, uuid.UUID) else uuid.UUID(str(patient_id))
     except ValueError:
         return None
-    return db.execute(_patient_query().where(Patient.id == key)).scalar_one_or_none()
+    # One query, the MRNs and their sites joined in: this runs on every read of a chart.
+    query = select(Patient).options(joinedload(Patient.mrns).joinedload(PatientMrn.site))
+    return db.execute(query.where(Patient.id == key)).unique().scalar_one_or_none()
 
 
 def open_patient(
