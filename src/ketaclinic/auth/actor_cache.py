@@ -68,9 +68,8 @@ def forget_user(user_pk: int | None) -> None:
 def forget_token(raw: str) -> None:
     """Drop one token's entries (it was revoked)."""
     with _lock:
-        for kind_key in [k for k in _entries if k.endswith(":" + hashlib.sha256(
-                raw.encode("utf-8")).hexdigest())]:
-            del _entries[kind_key]
+        for kind in {key.split(":", 1)[0] for key in _entries}:
+            _entries.pop(_key(raw, kind), None)
 
 
 def clear() -> None:
