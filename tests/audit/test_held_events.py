@@ -1,6 +1,7 @@
 """The audit events of a transaction that only read are held to its end, then written in a group
 with other readers' (one commit for many); a transaction that came to write takes them with it."""
 
+import asyncio
 import threading
 
 from sqlalchemy import select
@@ -42,17 +43,24 @@ def test_a_transaction_that_came_to_write_takes_its_held_events_with_it(db: Sess
     assert written == [] and len(_events_with(db, "held two")) == 1
 
 
+class SlowBatches:
+    """A batch writer that holds its first batch until released, noting each batch's size."""
+
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, events) -> None:
+        self.sizes.append(len(events))
+        self.entered.set()
+        self.release.wait(5)
+
+
 def test_concurrent_writers_share_commits() -> None:
-    batches: list[int] = []
-    entered = threading.Event()
-    release = threading.Event()
-
-    def slow_batch(events) -> None:
-        batches.append(len(events))
-        entered.set()
-        release.wait(5)
-
-    writer = group.GroupWriter(slow_batch)
+    slow = SlowBatches()
+    batches, entered, release = slow.sizes, slow.entered, slow.release
+    writer = group.GroupWriter(slow)
     first = threading.Thread(target=writer.write, args=([object()],))
     first.start()
     entered.wait(5)
@@ -76,3 +84,35 @@ def test_a_failed_group_commit_is_raised_to_every_writer_in_it() -> None:
         assert "disk full" in str(exc)
     else:
         raise AssertionError("the failure was swallowed")
+
+
+def test_readers_on_the_event_loop_share_commits() -> None:
+    slow = SlowBatches()
+    batches, entered, release = slow.sizes, slow.entered, slow.release
+    writer = group.AsyncGroupWriter(slow)
+
+    async def readers() -> None:
+        first = asyncio.ensure_future(writer.write([object()]))
+        await asyncio.to_thread(entered.wait, 5)
+        others = [asyncio.ensure_future(writer.write([object(), object()])) for _ in range(8)]
+        await asyncio.sleep(0)
+        release.set()
+        await asyncio.gather(first, *others)
+
+    asyncio.run(readers())
+    # the first batch was in flight; the eight that came meanwhile went in one more
+    assert batches == [1, 16]
+
+
+def test_a_failed_group_commit_on_the_loop_is_raised_to_every_reader_in_it() -> None:
+    def failing(events) -> None:
+        raise RuntimeError("disk full")
+
+    writer = group.AsyncGroupWriter(failing)
+
+    async def readers() -> list[object]:
+        return await asyncio.gather(*(writer.write([object()]) for _ in range(3)),
+                                    return_exceptions=True)
+
+    outcomes = asyncio.run(readers())
+    assert [str(outcome) for outcome in outcomes] == ["disk full"] * 3

@@ -5,9 +5,13 @@ On SQLite every commit is an fsync behind the one write lock, so an audit insert
 let a clinic read no faster than its disk syncs; grouped, concurrent readers share a sync.
 """
 
+import asyncio
 import threading
+import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import anyio
 
 from ketaclinic.audit.models import AuditEvent
 
@@ -53,3 +57,54 @@ class GroupWriter:
                 self._ready.notify_all()
         if ticket.error is not None:
             raise ticket.error
+
+
+@dataclass
+class _LoopQueue:
+    waiting: list[tuple[Sequence[AuditEvent], asyncio.Future[None]]] = field(default_factory=list)
+    writing: bool = False
+    drain: asyncio.Task[None] | None = None  # kept referenced while it runs
+
+
+class AsyncGroupWriter:
+    """The same grouping for callers on an event loop: they wait on the loop, not in a thread,
+    and one thread writes each batch, so a batch of N readers costs one trip to a thread rather
+    than N threads parked on a condition and woken in turn."""
+
+    def __init__(self, write_batch: Callable[[Sequence[AuditEvent]], None]) -> None:
+        self._write_batch = write_batch
+        self._queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopQueue] = (
+            weakref.WeakKeyDictionary())
+
+    async def write(self, events: Sequence[AuditEvent]) -> None:
+        """Return once the events are committed (raise what the commit raised)."""
+        loop = asyncio.get_running_loop()
+        queue = self._queues.setdefault(loop, _LoopQueue())
+        done: asyncio.Future[None] = loop.create_future()
+        queue.waiting.append((events, done))
+        if not queue.writing:
+            queue.writing = True
+            queue.drain = loop.create_task(self._drain(queue))
+        await done
+
+    async def _drain(self, queue: _LoopQueue) -> None:
+        try:
+            while queue.waiting:
+                batch, queue.waiting = queue.waiting, []
+                events = [event for waiting_events, _ in batch for event in waiting_events]
+                try:
+                    with anyio.CancelScope(shield=True):
+                        await anyio.to_thread.run_sync(self._write_batch, events,
+                                                       limiter=anyio.CapacityLimiter(1))
+                except BaseException as exc:  # every waiter in the batch learns of it
+                    for _, done in batch:
+                        if not done.done():
+                            done.set_exception(exc)
+                    if not isinstance(exc, Exception):
+                        raise
+                else:
+                    for _, done in batch:
+                        if not done.done():
+                            done.set_result(None)
+        finally:
+            queue.writing, queue.drain = False, None

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, select, text
+from sqlalchemy import and_, delete, func, insert, select, text
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from ketaclinic.audit import keyed
@@ -108,10 +108,10 @@ def seal_pending(db: Session, tables: Sequence[SealedTable], *, now: datetime,
             pos += 1
             prev = seal_mac(chain=table.chain, pos=pos, ref=ref, row_mac=row.mac, sealed_at=now,
                             prev=prev)
-            links.append(Seal(chain=table.chain, pos=pos, ref=ref, row_mac=row.mac,
-                              sealed_at=now, mac=prev))
-        db.add_all(links)
-        db.flush()
+            links.append({"chain": table.chain, "pos": pos, "ref": ref, "row_mac": row.mac,
+                          "sealed_at": now, "mac": prev})
+        if links:  # one executemany, not one ORM object per link
+            db.connection().execute(insert(Seal), links)
         db.execute(delete(Unsealed).where(Unsealed.chain == table.chain, Unsealed.ref.in_(refs)))
         sealed += len(links)
     return sealed

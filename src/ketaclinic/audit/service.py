@@ -3,12 +3,12 @@
 import uuid
 from collections.abc import Callable, Sequence
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Connection, func, insert, select
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
 from ketaclinic.audit import keyed, sealing
-from ketaclinic.audit.group import GroupWriter
+from ketaclinic.audit.group import AsyncGroupWriter, GroupWriter
 from ketaclinic.audit.models import AUDIT_SEQUENCE, AuditEvent, Unsealed
 from ketaclinic.db import is_reading, session_factory
 from ketaclinic.kernel.actor import Actor
@@ -87,28 +87,38 @@ _COLUMNS = ("seq", "id", "created_at", "created_by", "role", "action", "record_t
             "record_id", "patient_id", "client", "detail", "mac")
 
 
-def _next_seqs(db: Session, count: int) -> list[int]:
-    if db.get_bind().dialect.name == "postgresql":
-        return [int(n) for n in db.execute(
+def _next_seqs(connection: Connection, count: int) -> list[int]:
+    if connection.dialect.name == "postgresql":
+        return [int(n) for n in connection.execute(
             select(AUDIT_SEQUENCE.next_value()).select_from(func.generate_series(1, count))
         ).scalars()]
-    first = _next_seq(db)
+    first = int(connection.execute(_LAST_SEQ).scalar_one()) + 1
     return list(range(first, first + count))
 
 
+_LAST_SEQ = select(func.coalesce(func.max(AuditEvent.seq), 0))
+_INSERT_EVENTS = insert(AuditEvent)
+_INSERT_UNSEALED = insert(Unsealed)
+
+
 def _write_group(events: Sequence[AuditEvent]) -> None:
-    # Two statements for the whole group: the group holds the one write turn, and every
-    # Python step inside it is a step all the waiting readers wait for.
+    # Core statements on the session's connection, two for the whole group: the group holds
+    # the one write turn, and every Python step inside it is a step all the waiting readers
+    # wait for.
     with session_factory()() as db:
-        for event, seq in zip(events, _next_seqs(db, len(events)), strict=True):
+        connection = db.connection()
+        rows = []
+        for event, seq in zip(events, _next_seqs(connection, len(events)), strict=True):
             event.seq = seq
             event.mac = content_mac(event)
-        db.execute(insert(AuditEvent), [{c: getattr(e, c) for c in _COLUMNS} for e in events])
-        db.execute(insert(Unsealed), [{"chain": CHAIN, "ref": e.seq} for e in events])
+            rows.append({c: getattr(event, c) for c in _COLUMNS})
+        connection.execute(_INSERT_EVENTS, rows)
+        connection.execute(_INSERT_UNSEALED, [{"chain": CHAIN, "ref": e.seq} for e in events])
         db.commit()
 
 
 _GROUP = GroupWriter(_write_group)
+_ASYNC_GROUP = AsyncGroupWriter(_write_group)
 
 
 def hold_while_reading(db: Session) -> None:
@@ -117,17 +127,30 @@ def hold_while_reading(db: Session) -> None:
     db.info[HELD] = []
 
 
-def commit(db: Session) -> None:
-    """Commit the transaction with the events it holds: in it if it wrote, else right after it,
-    grouped with other readers' events; either way durable before this returns."""
+def end(db: Session) -> list[AuditEvent]:
+    """Commit the transaction with the events it holds if it came to write; if it only read,
+    commit it and give back its held events, still to be written (`commit`, `write_held`)."""
     held = db.info.pop(HELD, None) or []
     if held and not is_reading(db):
         for event in held:
             _append(db, event)
         held = []
     db.commit()
+    return held
+
+
+def commit(db: Session) -> None:
+    """Commit the transaction with the events it holds: in it if it wrote, else right after it,
+    grouped with other readers' events; either way durable before this returns."""
+    held = end(db)
     if held:
         _GROUP.write(held)
+
+
+async def write_held(events: Sequence[AuditEvent]) -> None:
+    """Write the events `end` gave back, grouped with other readers' on this event loop; durable
+    before this returns."""
+    await _ASYNC_GROUP.write(events)
 
 
 def drop_held(db: Session) -> None:

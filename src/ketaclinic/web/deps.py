@@ -1,14 +1,17 @@
 """Request dependencies: the db session, who is calling, and the permission gate."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
+import anyio
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from ketaclinic.audit import service as audit
+from ketaclinic.audit.models import AuditEvent
 from ketaclinic.auth import actor_cache, emergency
 from ketaclinic.auth import service as auth
 from ketaclinic.db import reader_session_factory, session_factory
@@ -25,15 +28,18 @@ READ_METHODS = frozenset({"GET", "HEAD"})
 WRITER = "ketaclinic.writer"
 # The only pages open to a user whose password an administrator reset.
 PASSWORD_PAGES = frozenset({"/account/password", "/logout"})
+T = TypeVar("T")
 
 
-def get_db(request: Request) -> Iterator[Session]:
+async def get_db(request: Request) -> AsyncIterator[Session]:
     """One db session per request, committed when the route returns and before the answer is
     sent (what a user is told was saved has been), rolled back when it raises; a refusal that
     records something (a failed attempt, a discrepancy for the administrator) keeps it.
 
     A GET or HEAD starts by reading (on SQLite with no lock, its audit events held to the end and
-    grouped with other readers'); other methods are writers from the start."""
+    grouped with other readers'); other methods are writers from the start. Making the session
+    touches no database, so it is done on the event loop; the end (commit, or rollback) is
+    blocking work and goes to a thread, as the route's own work does."""
     reading = request.method in READ_METHODS and not request.scope.get("state", {}).get(WRITER)
     db = (reader_session_factory() if reading else session_factory())()
     if reading:
@@ -41,16 +47,40 @@ def get_db(request: Request) -> Iterator[Session]:
     try:
         yield db
     except BaseException as exc:
+        await _in_thread(_abandon, db, exc)
+        raise
+    else:
+        held = await _in_thread(_finish, db)
+        if held:
+            with anyio.CancelScope(shield=True):
+                await audit.write_held(held)
+
+
+def _finish(db: Session) -> list[AuditEvent]:
+    try:
+        return audit.end(db)
+    finally:
+        db.close()
+
+
+def _abandon(db: Session, exc: BaseException) -> None:
+    try:
         if getattr(exc, "keeps_changes", False):
             audit.commit(db)
         else:
             audit.drop_held(db)
             db.rollback()
-        raise
-    else:
-        audit.commit(db)
     finally:
         db.close()
+
+
+async def _in_thread(work: Callable[..., T], *args: object) -> T:
+    # Shielded, so a client that hangs up cannot leave a transaction open; outside the request
+    # threads' limit (as FastAPI ends its own threaded dependencies), so ending one never waits
+    # behind requests that wait for a connection this one would give back.
+    with anyio.CancelScope(shield=True):
+        result = await anyio.to_thread.run_sync(work, *args, limiter=anyio.CapacityLimiter(1))
+    return result
 
 
 # Every route and dependency takes the session through this one marker: the same session for the
@@ -75,16 +105,17 @@ def bearer_token(request: Request) -> str:
     return value.strip() if scheme.lower() == "bearer" else ""
 
 
-def authenticate(request: Request, db: Session) -> Actor:
+async def authenticate(request: Request, db: Session) -> Actor:
     """The actor behind the bearer token (API) or login cookie (pages); NotAuthenticated if none.
-    A token seen in the last few seconds is known without reading it again (auth.actor_cache)."""
+    A token seen in the last few seconds is known without reading it again (auth.actor_cache),
+    and then without leaving the event loop."""
     if is_api(request):
         raw, kind = bearer_token(request), auth.TOKEN_API
     else:
         raw, kind = request.cookies.get(SESSION_COOKIE, ""), auth.TOKEN_WEB
     known = actor_cache.get(raw, kind)
     if known is None:
-        known = _read_token(db, raw, kind)
+        known = await run_in_threadpool(_read_token, db, raw, kind)
     if known.must_change_password and request.url.path not in PASSWORD_PAGES:
         raise MustChangePassword("Your password was reset: choose a new one (My account, "
                                  "Change your password) before anything else.")
@@ -108,15 +139,16 @@ def _read_token(db: Session, raw: str, kind: str) -> actor_cache.Known:
 
 
 @cache
-def require(permission: Permission) -> Callable[..., Actor]:
+def require(permission: Permission) -> Callable[..., Awaitable[Actor]]:
     """A dependency that lets the request through only for roles the permission table allows."""
 
-    def dependency(request: Request, db: Session = DB) -> Actor:
-        actor = authenticate(request, db)
+    async def dependency(request: Request, db: Session = DB) -> Actor:
+        actor = await authenticate(request, db)
         if not allows(actor.role, permission):
-            audit.record(db=db, actor=actor, action="denied", record_type="Route",
-                         record_id=request.url.path[:64],
-                         detail=f"{request.method} {request.url.path} needs {permission}")
+            await run_in_threadpool(
+                audit.record, db=db, actor=actor, action="denied", record_type="Route",
+                record_id=request.url.path[:64],
+                detail=f"{request.method} {request.url.path} needs {permission}")
             raise Forbidden(f"Your role ({actor.role}) may not do this ({permission})."
                             ).keeping_changes()
         request.state.actor = actor

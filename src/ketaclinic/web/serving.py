@@ -7,7 +7,7 @@ from uvicorn.supervisors import Multiprocess
 
 from ketaclinic.web.access_log import log_config
 
-APP = "ketaclinic.app:create_app"
+APP = "ketaclinic.app:create_served_app"
 
 
 def listening_socket(config: uvicorn.Config) -> socket.socket:
