@@ -79,6 +79,76 @@ def test_everything_validates_and_holds_sessions_doses_and_measures(api, world, 
     assert totals[0]["valueInteger"] == 8
 
 
+def test_every_resource_of_a_compartment_reads_back_the_same_by_id(api, world, db) -> None:
+    # a read builds the one resource from its own row; it must be what the compartment shows
+    pid = world.patients["p_a1"]
+    session_id = open_session(api, db, pid)
+    api["nurse_a"].post(f"/api/v1/treatment-sessions/{session_id}/vitals", json={"readings": [
+        {"systolic_mmhg": 150, "diastolic_mmhg": 90, "spo2_pct": 97, "heart_rate_bpm": 80}]})
+    api["nurse_a"].post(f"/api/v1/treatment-sessions/{session_id}/events",
+                        json={"kind": "moass", "value": 4})
+    api["nurse_a"].post(f"/api/v1/patients/{pid}/vitals", json={
+        "systolic_mmhg": 131, "diastolic_mmhg": 84, "weight_kg": 80, "height_cm": 180})
+    api["nurse_a"].post(f"/api/v1/patients/{pid}/measures",
+                        json={"instrument": "phq9", "answers": [1] * 9})
+    api["nurse_a"].post(f"/api/v1/patients/{pid}/medications", json={
+        "system": "rxnorm", "code": "6470", "display": "lorazepam", "dose_value": 1,
+        "dose_unit": "mg", "frequency": "twice daily", "start_date": "2025-01-01"})
+    api["nurse_a"].post(f"/api/v1/patients/{pid}/allergies", json={
+        "system": "rxnorm", "code": "3322", "display": "diazepam", "reaction": "rash"})
+    bundle = api["prescriber"].get(f"/fhir/Patient/{pid}/$everything").json()
+    resources = [e["resource"] for e in bundle["entry"]]
+    assert {"Patient", "Condition", "Observation", "QuestionnaireResponse", "Encounter",
+            "MedicationStatement", "AllergyIntolerance"} <= {r["resourceType"] for r in resources}
+    for resource in resources:
+        kind, rid = resource["resourceType"], resource["id"]
+        read = api["prescriber"].get(f"/fhir/{kind}/{rid}")
+        assert read.status_code == 200, (kind, rid, read.text)
+        assert read.json() == resource, (kind, rid)
+    missing = api["prescriber"].get(f"/fhir/Observation/{pid}-no-such-suffix")
+    assert missing.status_code == 404
+
+
+def test_observation_search_pages_match_the_full_list_filtered(api, world, db) -> None:
+    # the search counts light entries and builds only its page: same matches, same order
+    import uuid
+
+    from sqlalchemy import select
+
+    from ketaclinic.fhir import observations, store
+    from ketaclinic.fhir.filters import Filters
+    from ketaclinic.patients.models import Patient
+
+    pid = world.patients["p_a1"]
+    session_id = open_session(api, db, pid)
+    for i in range(3):
+        api["nurse_a"].post(f"/api/v1/treatment-sessions/{session_id}/vitals", json={
+            "readings": [{"systolic_mmhg": 150 + i, "diastolic_mmhg": 90, "spo2_pct": 97}]})
+    api["nurse_a"].post(f"/api/v1/treatment-sessions/{session_id}/events",
+                        json={"kind": "moass", "value": 4})
+    for days in (40, 20, 10):
+        api["nurse_a"].post(f"/api/v1/patients/{pid}/vitals", json={
+            "systolic_mmhg": 130 + days, "diastolic_mmhg": 80, "heart_rate_bpm": 70,
+            "weight_kg": 80, "measured_at": (clock.now() - timedelta(days=days)).isoformat()})
+    api["nurse_a"].post(f"/api/v1/patients/{pid}/measures",
+                        json={"instrument": "phq9", "answers": [1] * 9})
+    patient = db.execute(select(Patient).where(Patient.id == uuid.UUID(pid))).scalar_one()
+    everything = store.of_type(db, patient, "Observation")
+    since = (clock.now() - timedelta(days=15)).date().isoformat()
+    searches = [{}, {"code": ["http://loinc.org|85354-9"]}, {"code": ["8867-4,59408-5"]},
+                {"code": ["44261-6"]}, {"code": ["moass"]}, {"date": [f"ge{since}"]},
+                {"date": [f"lt{since}"], "code": ["29463-7"]},
+                {"_lastUpdated": [f"ge{since}"]}, {"_id": [everything[1]["id"]]}]
+    for params in searches:
+        expected = store.filter_resources("Observation", everything, params)
+        for offset, count in ((0, 50), (0, 2), (3, 4)):
+            page, total = observations.search(db, patient, Filters.parse("Observation", params),
+                                              offset, count)
+            assert total == len(expected), params
+            assert page == expected[offset:offset + count], (params, offset, count)
+    assert len(everything) > 12
+
+
 def test_a_patient_token_sees_only_its_own_compartment(api, world) -> None:
     own, other = world.patients["p_a1"], world.patients["p_a2"]
     client = api["patient_a1"]

@@ -163,19 +163,19 @@ def test_course_progress_counts_maintenance_past_the_induction() -> None:
 
 
 def test_the_vitals_chart_reads_in_clock_times_for_readings_minutes_apart() -> None:
-    from types import SimpleNamespace
-
     from ketaclinic.patients.chart import vitals_svg
+    from ketaclinic.patients.trend import Trend, buckets
 
     start = clock.now().replace(microsecond=0)
     for gap_s in (0, 1, 20):
-        readings = [SimpleNamespace(measured_at=start + timedelta(seconds=gap_s * i),
-                                    systolic_mmhg=120 + i, diastolic_mmhg=80, heart_rate_bpm=70,
-                                    weight_kg=None) for i in range(5)]
-        svg = vitals_svg(readings, "America/New_York")
-        ticks = [t for t in re.findall(r"<!-- ([^>]{1,20}) -->", svg)
-                 if re.fullmatch(r"\d\d:\d\d", t)]
+        moments = [start + timedelta(seconds=gap_s * i) for i in range(5)]
+        svg = vitals_svg(Trend({"systolic_mmhg": buckets([(m, 120.0 + i) for i, m in
+                                                          enumerate(moments)]),
+                                "heart_rate_bpm": buckets([(m, 70.0) for m in moments])}),
+                         "America/New_York")
+        ticks = re.findall(r'class="x-tick"[^>]*>([^<]*)<', svg)
         assert len(ticks) >= 3 and len(set(ticks)) == len(ticks), (gap_s, ticks)
+        assert all(re.fullmatch(r"\d\d:\d\d", t) for t in ticks), ticks
 
 
 def test_the_progress_page_draws_a_course_s_instrument_once(api, web, world, db: Session

@@ -17,10 +17,10 @@ from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission, allows
 from ketaclinic.knowledge.codes import accepted_systems, condition_concepts, medication_concepts
 from ketaclinic.knowledge.vital_limits import plausible_ranges
-from ketaclinic.patients import schemas
+from ketaclinic.patients import history, schemas
 from ketaclinic.patients import service as patients
-from ketaclinic.patients.chart import vitals_svg
-from ketaclinic.patients.models import Patient
+from ketaclinic.patients.chart import trend_svg
+from ketaclinic.patients.models import Patient, VitalSigns
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import DB, require
 from ketaclinic.web.forms import FORM, form_action, form_values, parse_form
@@ -35,6 +35,8 @@ ENTRY_SCHEMAS: dict[str, type[BaseModel]] = {
     "vitals": schemas.VitalsIn,
 }
 PATIENT_FIELDS = list(schemas.PatientIn.model_fields)
+# Readings listed on the chart at a time (older ones a page further on).
+CHART_READINGS = 20
 
 
 @router.get("/patients", response_class=HTMLResponse)
@@ -101,13 +103,15 @@ def chart_page(request: Request, db: Session, actor: Actor, patient: Patient,
     extras = OWN_RECORD_EXTRAS[0](db, patient) if actor.is_patient and OWN_RECORD_EXTRAS else {}
     clinical = allows(actor.role, Permission.CLINICAL_READ)
     tz = patients.time_zone_of(patient)
-    current_vitals = [v for v in patient.vitals if v.status != "entered-in-error"] if clinical else []
+    readings = history.page_of(db, patient, VitalSigns, limit=CHART_READINGS,
+                               before=request.query_params.get("vitals_before") or None
+                               ) if clinical else None
     return render(
         request, "patients/chart.html", status_code=status_code, patient=patient, tz=tz,
         clinical=clinical, can_write=allows(actor.role, Permission.CLINICAL_WRITE),
         can_edit=allows(actor.role, Permission.DEMOGRAPHICS_WRITE),
-        chart_svg=vitals_svg(current_vitals, tz) if clinical else "",
-        latest_vitals=current_vitals[-1] if current_vitals else None,
+        chart_svg=trend_svg(db, patient, tz) if clinical else "", readings=readings,
+        latest_vitals=history.latest_vitals(db, patient) if clinical else None,
         form_errors=form_errors or {}, form_values=form_values or {},
         conditions_picker=condition_concepts(), medications_picker=medication_concepts(),
         systems={kind: accepted_systems(kind) for kind in ("condition", "medication", "allergy")},

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
@@ -15,6 +15,8 @@ from ketaclinic.web.deps import DB, require
 from ketaclinic.wire_types import IsoDate
 
 router = APIRouter(prefix="/api/v1/patients", tags=["patients"])
+# Entries per page of a chart list unless the client asks for fewer or more (up to PAGE_MAX).
+PAGE_DEFAULT, PAGE_MAX = 100, 500
 
 
 def patient_out(patient: Patient) -> schemas.PatientOut:
@@ -89,12 +91,24 @@ def _add_entry_routes(kind: str, in_schema: type[BaseModel], out_schema: type[Ba
     label = kind.rstrip("s") if kind != "vitals" else "vital signs"
 
     def list_entries(
+        request: Request,
+        response: Response,
         patient_id: str,
+        limit: int = Query(default=PAGE_DEFAULT, ge=1, le=PAGE_MAX,
+                           description="entries on this page, newest first"),
+        before: str | None = Query(default=None, max_length=200,
+                                   description="where the page starts: the cursor in the "
+                                               "previous page's Link header (rel=next)"),
         actor: Actor = Depends(require(Permission.CLINICAL_READ)),
         db: Session = DB,
     ) -> list[Any]:
-        entries = patients.list_entries(db=db, patient_id=patient_id, kind=kind, actor=actor)
-        return [out_schema.model_validate(e) for e in entries]
+        page = patients.page_entries(db=db, patient_id=patient_id, kind=kind, actor=actor,
+                                     limit=limit, before=before)
+        response.headers["X-Total-Count"] = str(page.total)
+        if page.next_cursor:
+            older = request.url.include_query_params(limit=limit, before=page.next_cursor)
+            response.headers["Link"] = f'<{older}>; rel="next"'
+        return [out_schema.model_validate(e) for e in page.entries]
 
     def add_entry(
         patient_id: str,
@@ -120,7 +134,10 @@ def _add_entry_routes(kind: str, in_schema: type[BaseModel], out_schema: type[Ba
 
     router.add_api_route(f"/{{patient_id}}/{kind}", list_entries, methods=["GET"],
                          response_model=list[out_schema],  # type: ignore[valid-type]
-                         summary=f"List {kind}", description=f"Every {label} on the chart.")
+                         summary=f"List {kind}",
+                         description=f"The {label} entries on the chart, newest first, a page "
+                                     "at a time: the total is in `X-Total-Count` and the next "
+                                     "(older) page in `Link` (rel=next).")
     router.add_api_route(f"/{{patient_id}}/{kind}", add_entry, methods=["POST"],
                          status_code=201, response_model=out_schema,
                          summary=f"Record a {label}", description=f"Record a {label}.")

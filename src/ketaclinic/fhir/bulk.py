@@ -12,7 +12,7 @@ from ketaclinic import clock
 from ketaclinic.audit import service as audit
 from ketaclinic.db import session_factory
 from ketaclinic.errors import NotFound, invalid, public_id
-from ketaclinic.fhir import mapping, store
+from ketaclinic.fhir import filters, mapping, store
 from ketaclinic.fhir.export_models import ExportFile, ExportJob
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.patients.models import Patient, PatientMrn
@@ -52,7 +52,7 @@ def ndjson_by_type(db: Session, patient_pks: list[int], types: list[str],
         found["Patient"] = [mapping.patient(patient)]
         for resource_type in types:
             for resource in found[resource_type]:
-                if since is not None and store.moment_of(resource["meta"]["lastUpdated"]) < since:
+                if since is not None and filters.moment_of(resource["meta"]["lastUpdated"]) < since:
                     continue
                 lines[resource_type].append(json.dumps(resource, separators=(",", ":")))
     return lines

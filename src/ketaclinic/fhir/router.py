@@ -12,7 +12,15 @@ from sqlalchemy.orm import Session
 from ketaclinic import __version__, clock
 from ketaclinic.clinics import service as clinics
 from ketaclinic.errors import NotFound, invalid
-from ketaclinic.fhir import importer, mapping, questionnaires, store, updates
+from ketaclinic.fhir import (
+    filters,
+    importer,
+    mapping,
+    observations,
+    questionnaires,
+    store,
+    updates,
+)
 from ketaclinic.fhir import measures as measure_map
 from ketaclinic.fhir.search import parse_count, parse_offset
 from ketaclinic.kernel.actor import Actor
@@ -54,9 +62,9 @@ def _search_params(resource_type: str) -> list[dict[str, str]]:
     params += [{"name": "patient", "type": "reference",
                 "documentation": "required (or subject); a patient token defaults to itself"},
                {"name": "subject", "type": "reference"},
-               {"name": store.DATE_PARAMS[resource_type][0], "type": "date",
+               {"name": filters.DATE_PARAMS[resource_type][0], "type": "date",
                 "documentation": "prefixes eq, lt, le, gt, ge"}]
-    if resource_type in store.CODE_FIELDS:
+    if resource_type in filters.CODE_FIELDS:
         params.append({"name": "code", "type": "token"})
     return params
 
@@ -195,8 +203,12 @@ def search(request: Request, resource_type: str,
         wanted = store.patient_of_search(params, actor, resource_type)
         patient = store.open_patient(db, wanted or str(patients.own_id(db, actor)), actor,
                                      f"FHIR search {resource_type}")
+        if resource_type == "Observation":
+            page, total = observations.search(
+                db, patient, filters.Filters.parse(resource_type, params), offset, count)
+            return fhir_response(_bundle(request, page, total, offset, count, params))
         matches = store.filter_resources(resource_type,
-                                         store.compartment(db, patient)[resource_type], params)
+                                         store.of_type(db, patient, resource_type), params)
     return fhir_response(_bundle(request, matches[offset:offset + count], len(matches), offset,
                                  count, params))
 

@@ -2,7 +2,6 @@
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 from ketaclinic.errors import invalid
 
@@ -91,10 +90,3 @@ def parse_offset(raw: str | None) -> int:
     if not raw.isdigit():
         raise invalid("_offset", f"{raw!r} is not an offset", "0 or more")
     return int(raw)
-
-
-def has_code(resource: dict[str, Any], field: str, system: str | None, code: str) -> bool:
-    """Whether a resource's CodeableConcept carries the token."""
-    concept = resource.get(field) or {}
-    return any(c.get("code") == code and (system is None or c.get("system") == system)
-               for c in concept.get("coding", []))

@@ -2,7 +2,6 @@
 
 import uuid
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -11,58 +10,80 @@ from sqlalchemy.orm import Session
 from ketaclinic.errors import NotFound, invalid
 from ketaclinic.fhir import mapping
 from ketaclinic.fhir import measures as measure_map
-from ketaclinic.fhir.search import DateRange, has_code, parse_date, parse_token, reference_id
+from ketaclinic.fhir.filters import DATE_PARAMS, Filters
+from ketaclinic.fhir.search import reference_id
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.measures import service as measures
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Allergy, Condition, Medication, Patient, VitalSigns
 from ketaclinic.treatments.models import SessionEvent, SessionReading, TreatmentSession
 
-# The date each type is searched by (FHIR parameter name, resource field).
-DATE_PARAMS: dict[str, tuple[str, str]] = {
-    "Observation": ("date", "effectiveDateTime"),
-    "Encounter": ("date", "period.start"),
-    "AllergyIntolerance": ("date", "recordedDate"),
-    "Condition": ("recorded-date", "recordedDate"),
-    "MedicationStatement": ("effective", "effectivePeriod.start"),
-    "MedicationAdministration": ("effective-time", "effectivePeriod.start"),
-    "QuestionnaireResponse": ("authored", "authored"),
-}
-CODE_FIELDS = {"Observation": "code", "Condition": "code", "AllergyIntolerance": "code",
-               "MedicationStatement": "medicationCodeableConcept"}
 COMPARTMENT_TYPES = tuple(DATE_PARAMS)
 PATIENT_PARAMS = ("patient", "subject")
 
 
 def compartment(db: Session, patient: Patient) -> dict[str, list[dict[str, Any]]]:
     """Every resource of one patient, by type."""
+    return {resource_type: of_type(db, patient, resource_type)
+            for resource_type in COMPARTMENT_TYPES}
+
+
+def of_type(db: Session, patient: Patient, resource_type: str) -> list[dict[str, Any]]:
+    """A patient's resources of one type, built from that type's rows alone (a search for
+    Encounters reads no vital signs), each kind of row in one query."""
     pid = patient.id
-    found: dict[str, list[dict[str, Any]]] = {t: [] for t in COMPARTMENT_TYPES}
-    found["Condition"] = [mapping.condition(r, pid) for r in patient.conditions]
-    found["AllergyIntolerance"] = [mapping.allergy(r, pid) for r in patient.allergies]
-    found["MedicationStatement"] = [mapping.medication_statement(r, pid) for r in patient.medications]
-    for vitals in patient.vitals:
-        found["Observation"] += mapping.vital_observations(vitals, pid)
-    rows = measures.measures_of(db=db, patient_pk=patient.pk, include_errors=True)
-    answers = measures.answers_of(db, [m.pk for m in rows])
-    for m in rows:
-        found["Observation"].append(measure_map.observation(m, str(pid)))
-        found["QuestionnaireResponse"].append(
-            measure_map.questionnaire_response(m, answers[m.pk], str(pid)))
-    sessions = db.execute(select(TreatmentSession).where(TreatmentSession.patient_pk == patient.pk)
-                          .order_by(TreatmentSession.checked_in_at)).scalars()
-    for s in sessions:
-        found["Encounter"].append(mapping.encounter(s, pid))
-        for reading in db.execute(select(SessionReading).where(SessionReading.session_pk == s.pk)
+    if resource_type == "Condition":
+        return [mapping.condition(r, pid) for r in patient.conditions]
+    if resource_type == "AllergyIntolerance":
+        return [mapping.allergy(r, pid) for r in patient.allergies]
+    if resource_type == "MedicationStatement":
+        return [mapping.medication_statement(r, pid) for r in patient.medications]
+    if resource_type in ("Observation", "QuestionnaireResponse"):
+        rows = measures.measures_of(db=db, patient_pk=patient.pk, include_errors=True)
+        if resource_type == "QuestionnaireResponse":
+            answers = measures.answers_of(db, [m.pk for m in rows])
+            return [measure_map.questionnaire_response(m, answers[m.pk], str(pid)) for m in rows]
+        return _observations(db, patient, rows)
+    sessions = _sessions(db, patient)
+    if resource_type == "Encounter":
+        return [mapping.encounter(s, pid) for s in sessions]
+    if resource_type == "MedicationAdministration":
+        return [given for s in sessions if (given := mapping.medication_administration(s, pid))]
+    return []
+
+
+def _sessions(db: Session, patient: Patient) -> list[TreatmentSession]:
+    return list(db.execute(select(TreatmentSession)
+                           .where(TreatmentSession.patient_pk == patient.pk)
+                           .order_by(TreatmentSession.checked_in_at)).scalars())
+
+
+def _observations(db: Session, patient: Patient, measure_rows: Any) -> list[dict[str, Any]]:
+    pid = patient.id
+    found: list[dict[str, Any]] = []
+    for vitals in db.execute(select(VitalSigns).where(VitalSigns.patient_pk == patient.pk)
+                             .order_by(VitalSigns.measured_at)).scalars():
+        found += mapping.vital_observations(vitals, pid)
+    found += [measure_map.observation(m, str(pid)) for m in measure_rows]
+    sessions = _sessions(db, patient)
+    session_pks = [s.pk for s in sessions]
+    readings: dict[int | None, list[SessionReading]] = {pk: [] for pk in session_pks}
+    events: dict[int, list[SessionEvent]] = {pk: [] for pk in session_pks}
+    if session_pks:
+        # the readings and scores of every session in two queries, not two per session
+        for reading in db.execute(select(SessionReading)
+                                  .where(SessionReading.session_pk.in_(session_pks))
                                   .order_by(SessionReading.taken_at)).scalars():
-            found["Observation"] += mapping.session_reading_observations(reading, pid, s.id)
+            readings[reading.session_pk].append(reading)
         for event in db.execute(select(SessionEvent).where(
-                SessionEvent.session_pk == s.pk, SessionEvent.kind.in_(tuple(mapping.SCALE_CODES)))
+                SessionEvent.session_pk.in_(session_pks),
+                SessionEvent.kind.in_(tuple(mapping.SCALE_CODES)))
                 .order_by(SessionEvent.at)).scalars():
-            found["Observation"].append(mapping.scale_observation(event, pid, s.id))
-        given = mapping.medication_administration(s, pid)
-        if given:
-            found["MedicationAdministration"].append(given)
+            events[event.session_pk].append(event)
+    for s in sessions:
+        for reading in readings[s.pk]:
+            found += mapping.session_reading_observations(reading, pid, s.id)
+        found += [mapping.scale_observation(event, pid, s.id) for event in events[s.pk]]
     return found
 
 
@@ -71,93 +92,86 @@ def open_patient(db: Session, patient_id: str, actor: Actor, purpose: str) -> Pa
     return patients.open_patient(db=db, patient_id=patient_id, actor=actor, purpose=purpose)
 
 
-def _owner_of(db: Session, resource_type: str, resource_id: str) -> uuid.UUID | None:
+def _sources(resource_type: str) -> list[Any]:
+    from ketaclinic.measures.models import Measure
+    sources: dict[str, list[Any]] = {"Condition": [Condition], "AllergyIntolerance": [Allergy],
+            "MedicationStatement": [Medication],
+            "Observation": [VitalSigns, Measure, SessionReading, SessionEvent],
+            "QuestionnaireResponse": [Measure], "Encounter": [TreatmentSession],
+            "MedicationAdministration": [TreatmentSession]}
+    return sources.get(resource_type, [])
+
+
+def _row_with_owner(db: Session, resource_type: str, resource_id: str
+                    ) -> tuple[Any, uuid.UUID, uuid.UUID | None] | None:
+    """The row a resource id names, its patient's id, and its treatment session's id (for
+    what a session owns); None if no row is that resource."""
     base = resource_id.rsplit("-", 1)[0] if resource_id.count("-") == 5 else resource_id
     try:
         key = uuid.UUID(base)
     except ValueError:
         return None
-    from ketaclinic.measures.models import Measure
-    tables: dict[str, list[Any]] = {
-        "Condition": [Condition], "AllergyIntolerance": [Allergy],
-        "MedicationStatement": [Medication],
-        "Observation": [VitalSigns, Measure, SessionReading, SessionEvent],
-        "QuestionnaireResponse": [Measure], "Encounter": [TreatmentSession],
-        "MedicationAdministration": [TreatmentSession]}
-    for model in tables.get(resource_type, []):
-        query = select(Patient.id)
+    for model in _sources(resource_type):
         if model in (SessionReading, SessionEvent):  # owned through their treatment session
-            query = query.join(TreatmentSession, TreatmentSession.patient_pk == Patient.pk).join(
-                model, model.session_pk == TreatmentSession.pk)
+            query = (select(model, Patient.id, TreatmentSession.id)
+                     .join(TreatmentSession, model.session_pk == TreatmentSession.pk)
+                     .join(Patient, TreatmentSession.patient_pk == Patient.pk))
         else:
-            query = query.join(model, model.patient_pk == Patient.pk)
-        owner = db.execute(query.where(model.id == key)).scalar_one_or_none()
-        if owner is not None:
-            return owner
+            query = select(model, Patient.id).join(Patient, model.patient_pk == Patient.pk)
+        found = db.execute(query.where(model.id == key)).one_or_none()
+        if found is not None:
+            return found[0], found[1], found[2] if len(found) > 2 else None
     return None
 
 
+def _resources_of_row(db: Session, resource_type: str, row: Any, pid: uuid.UUID,
+                      session_id: uuid.UUID | None) -> list[dict[str, Any]]:
+    """The resources of `resource_type` that one row is, as the compartment shows them."""
+    if isinstance(row, Condition):
+        return [mapping.condition(row, pid)]
+    if isinstance(row, Allergy):
+        return [mapping.allergy(row, pid)]
+    if isinstance(row, Medication):
+        return [mapping.medication_statement(row, pid)]
+    if isinstance(row, VitalSigns):
+        return mapping.vital_observations(row, pid)
+    if isinstance(row, SessionReading):
+        return mapping.session_reading_observations(row, pid, session_id)
+    if isinstance(row, SessionEvent):
+        return ([mapping.scale_observation(row, pid, session_id)]
+                if row.kind in mapping.SCALE_CODES else [])
+    if isinstance(row, TreatmentSession):
+        given = mapping.medication_administration(row, pid)
+        if resource_type == "Encounter":
+            return [mapping.encounter(row, pid)]
+        return [given] if given else []
+    if resource_type == "QuestionnaireResponse":
+        answers = measures.answers_of(db, [row.pk])
+        return [measure_map.questionnaire_response(row, answers[row.pk], str(pid))]
+    return [measure_map.observation(row, str(pid))]
+
+
 def read(db: Session, resource_type: str, resource_id: str, actor: Actor) -> dict[str, Any]:
-    """One resource by type and id, within the actor's reach."""
+    """One resource by type and id, within the actor's reach: built from its own row, whatever
+    the length of the patient's record."""
     if resource_type == "Patient":
         return mapping.patient(open_patient(db, resource_id, actor, "FHIR read"))
-    owner = _owner_of(db, resource_type, resource_id)
-    if owner is None:
+    found = _row_with_owner(db, resource_type, resource_id)
+    if found is None:
         raise NotFound(f"{resource_type}/{resource_id} is not known")
-    patient = open_patient(db, str(owner), actor, f"FHIR read {resource_type}")
-    for resource in compartment(db, patient)[resource_type]:
+    row, owner, session_id = found
+    open_patient(db, str(owner), actor, f"FHIR read {resource_type}")
+    for resource in _resources_of_row(db, resource_type, row, owner, session_id):
         if resource["id"] == resource_id:
             return resource
     raise NotFound(f"{resource_type}/{resource_id} is not known")
 
 
-def _field(resource: dict[str, Any], path: str) -> Any:
-    value: Any = resource
-    for part in path.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
-    return value
-
-
-def moment_of(value: Any) -> Any:
-    """A FHIR date or date-time as an aware datetime (a date: its midnight UTC)."""
-    if not value:
-        return None
-    moment = datetime.fromisoformat(value) if "T" in value else datetime.fromisoformat(
-        value + "T00:00:00+00:00")
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def filter_resources(resource_type: str, resources: Iterable[dict[str, Any]],
                      params: dict[str, list[str]]) -> list[dict[str, Any]]:
     """Apply date, code, _id and _lastUpdated to a compartment's resources of one type."""
-    date_name, date_path = DATE_PARAMS.get(resource_type, ("birthdate", "birthDate"))
-    dates = [parse_date(date_name, v) for v in params.get(date_name, [])]
-    updated = [parse_date("_lastUpdated", v) for v in params.get("_lastUpdated", [])]
-    codes = [[parse_token(t) for t in v.split(",")] for v in params.get("code", [])]
-    if codes and resource_type not in CODE_FIELDS:
-        raise invalid("code", f"not a search parameter of {resource_type}",
-                      ", ".join(CODE_FIELDS))
-    ids = {i for v in params.get("_id", []) for i in v.split(",")}
-    kept = []
-    for resource in resources:
-        if ids and resource["id"] not in ids:
-            continue
-        if not _within(moment_of(_field(resource, date_path)), dates):
-            continue
-        if not _within(moment_of(resource["meta"]["lastUpdated"]) if "meta" in resource else None,
-                       updated):
-            continue
-        if any(not any(has_code(resource, CODE_FIELDS[resource_type], s, c) for s, c in alternatives)
-               for alternatives in codes):
-            continue
-        kept.append(resource)
-    return kept
-
-
-def _within(moment: Any, ranges: list[DateRange]) -> bool:
-    if not ranges:
-        return True
-    return moment is not None and all(r.matches(moment) for r in ranges)
+    filters = Filters.parse(resource_type, params)
+    return [resource for resource in resources if filters.keeps_resource(resource)]
 
 
 def patient_of_search(params: dict[str, list[str]], actor: Actor, resource_type: str) -> str:

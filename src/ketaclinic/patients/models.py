@@ -2,7 +2,7 @@
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, Float, ForeignKey, String, UniqueConstraint
+from sqlalchemy import Date, Float, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ketaclinic.clinics.models import Site
@@ -122,6 +122,8 @@ class VitalSigns(CorrectableMixin, RecordMixin, Base):
     """One set of vital signs and body measurements taken at one time."""
 
     __tablename__ = "vital_signs"
+    # The chart reads a patient's readings newest first, a page at a time.
+    __table_args__ = (Index("ix_vital_signs_patient_time", "patient_pk", "measured_at", "pk"),)
 
     patient_pk: Mapped[int] = mapped_column(ForeignKey("patient.pk", ondelete="RESTRICT"), index=True)
     measured_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -19,7 +19,7 @@ from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.reach import can_reach_patient
 from ketaclinic.knowledge.codes import accepted_systems, resolve_system
 from ketaclinic.knowledge.vital_limits import plausible_ranges
-from ketaclinic.patients import schemas
+from ketaclinic.patients import history, schemas
 from ketaclinic.patients.models import (
     ENTERED_IN_ERROR,
     Allergy,
@@ -239,9 +239,10 @@ def search(
 
 
 def chart(*, db: Session, patient_id: str, actor: Actor) -> Patient:
-    """A patient with every clinical entry loaded, the read audited."""
+    """A patient with conditions, medications and allergies loaded, the read audited (vital
+    signs, which grow by the visit, are read a page at a time: `history`)."""
     patient = open_patient(db=db, patient_id=patient_id, actor=actor, purpose="chart")
-    for relation in ("conditions", "medications", "allergies", "vitals"):
+    for relation in ("conditions", "medications", "allergies"):
         getattr(patient, relation)
     return patient
 
@@ -334,14 +335,12 @@ def add_entry(
     return entry
 
 
-def list_entries(*, db: Session, patient_id: str, kind: str, actor: Actor) -> Sequence[Any]:
-    """Every entry of one kind on the chart, entered-in-error ones included and marked."""
-    entry_kind = ENTRY_KINDS[kind]
+def page_entries(*, db: Session, patient_id: str, kind: str, actor: Actor, limit: int,
+                 before: str | None = None) -> history.EntryPage:
+    """A page of entries of one kind on the chart, newest first, entered-in-error ones included
+    and marked."""
     patient = open_patient(db=db, patient_id=patient_id, actor=actor, purpose=f"list {kind}")
-    model: Any = entry_kind.model
-    return db.execute(
-        select(model).where(model.patient_pk == patient.pk).order_by(model.pk)
-    ).scalars().all()
+    return history.page_of(db, patient, ENTRY_KINDS[kind].model, limit=limit, before=before)
 
 
 def mark_entered_in_error(

@@ -1,0 +1,167 @@
+"""Benchmark: the chart of a patient with a long history against one with a short one, in the
+same run: the chart page (HTML), the JSON vitals list, a FHIR read of one Observation and FHIR
+searches (`_count=50`) for a patient with 5,000 sets of vital signs and for one with 50, served
+through the app. The goal is a ratio under 1.5: the work of a
+page is bounded by the page, not by the patient's history.
+
+    python bench/chart.py [--long 5000] [--short 50] [--rounds 7]
+                          [--postgres postgresql://postgres@127.0.0.1:5432/test]
+
+Both patients' readings span the same two years (so the trend chart shows the last 90 days of
+each); rows go in through the driver's executemany. Each round times every request once per
+patient, interleaved; the figure is the median of the rounds.
+"""
+
+import argparse
+import os
+import re
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, cast
+
+from scratch import drop_database, fresh_database
+from sqlalchemy import Engine, Table
+from sqlalchemy.orm import Session
+
+from ketaclinic import migrate
+from ketaclinic.auth import service as auth
+from ketaclinic.clinics import service as clinics
+from ketaclinic.db import insert_many, make_engine, set_engine
+from ketaclinic.kernel.actor import Actor
+from ketaclinic.patients.models import Patient, PatientMrn, VitalSigns
+
+PASSWORD = "bench-password-1"
+SPAN = timedelta(days=730)
+GOAL = 1.5
+
+
+def _table(model: type) -> Table:
+    return cast(Table, model.__table__)  # type: ignore[attr-defined]
+
+
+def _generate(engine: Engine, sizes: dict[str, int]) -> dict[str, str]:
+    """A site, a nurse, and one patient per size with that many vital-sign sets; their ids."""
+    system = Actor(username="bench", role="system")
+    with Session(engine) as db:
+        site = clinics.create_site(db=db, code="BEN", name="Bench site", address="",
+                                   time_zone="America/New_York", chairs=2,
+                                   network_name="Bench", actor=system)
+        auth.create_user(db=db, username="nurse", display_name="Nurse", role="nurse",
+                         password=PASSWORD, site_codes=["BEN"], actor=system)
+        db.commit()
+        site_pk = site.pk
+    now = datetime.now(UTC)
+    stamp = {"created_at": now, "updated_at": now, "created_by": "bench"}
+    ids = {name: uuid.uuid4() for name in sizes}
+    people = [{"pk": pk, "id": ids[name], "family_name": f"Bench{name.title()}",
+               "given_name": "Pat", "birth_date": date(1970, 1, 1), "sex": "female",
+               "search_name": f"bench{name} pat"} for pk, name in enumerate(sizes, start=1)]
+    mrns = [{"id": uuid.uuid4(), "patient_pk": pk, "site_pk": site_pk, "mrn": f"BEN{pk:05d}"}
+            for pk in range(1, len(sizes) + 1)]
+    readings: list[dict[str, Any]] = []
+    for pk, count in enumerate(sizes.values(), start=1):
+        for i in range(count):
+            readings.append({
+                "id": uuid.uuid4(), "patient_pk": pk,
+                "measured_at": now - SPAN + SPAN * (i + 1) / count,
+                "systolic_mmhg": 110.0 + (i * 7) % 40, "diastolic_mmhg": 70.0 + i % 15,
+                "heart_rate_bpm": 60.0 + (i * 3) % 30, "spo2_pct": 97.0,
+                "weight_kg": 70.0 + (i % 50) / 10})
+    with engine.begin() as conn:
+        insert_many(conn, _table(Patient), people, constants={
+            **stamp, "phone": "", "email": "", "address": "", "emergency_contact_name": "",
+            "emergency_contact_phone": "", "emergency_contact_relationship": "", "active": True})
+        insert_many(conn, _table(PatientMrn), mrns, constants=stamp)
+        insert_many(conn, _table(VitalSigns), readings, constants={
+            **stamp, "status": "final", "respiratory_rate_per_min": None, "temperature_c": None,
+            "height_cm": None, "error_reason": None, "error_marked_by": None,
+            "error_marked_at": None})
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("ANALYZE")
+    return {name: str(patient_id) for name, patient_id in ids.items()}
+
+
+def measure(url: str, sizes: dict[str, int], rounds: int) -> dict[str, float]:
+    """Generate, then time each request for each patient; the ratios long/short."""
+    from fastapi.testclient import TestClient
+
+    from ketaclinic.app import create_app
+
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    ids = _generate(engine, sizes)
+    set_engine(engine)
+    web, api = TestClient(create_app()), TestClient(create_app())
+    page = web.get("/login")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert csrf is not None
+    web.post("/login", data={"username": "nurse", "password": PASSWORD,
+                             "csrf_token": csrf.group(1), "next": ""})
+    token = api.post("/api/v1/auth/token", data={"username": "nurse", "password": PASSWORD})
+    api.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+    newest = {pid: api.get(f"/api/v1/patients/{pid}/vitals", params={"limit": 1}).json()[0]
+              for pid in ids.values()}
+    requests = {
+        "chart page (HTML)": lambda pid: web.get(f"/patients/{pid}"),
+        "vitals list (JSON)": lambda pid: api.get(f"/api/v1/patients/{pid}/vitals"),
+        "FHIR read": lambda pid: api.get(f"/fhir/Observation/{newest[pid]['id']}-bp"),
+        "FHIR search": lambda pid: api.get("/fhir/Observation",
+                                           params={"patient": pid, "_count": "50"}),
+        "FHIR Encounter search": lambda pid: api.get("/fhir/Encounter", params={"patient": pid}),
+    }
+    times: dict[tuple[str, str], list[float]] = {}
+    for round_number in range(rounds + 1):  # the first round warms up and is not counted
+        for label, request in requests.items():
+            for name, pid in ids.items():
+                started = time.perf_counter()
+                response = request(pid)
+                elapsed = time.perf_counter() - started
+                assert response.status_code == 200, response.text[:300]
+                if round_number:
+                    times.setdefault((label, name), []).append(elapsed)
+    engine.dispose()
+    short, long = list(sizes)
+    print(f"{engine.dialect.name}: patients with {sizes[short]} and {sizes[long]} vital-sign "
+          f"sets; median of {rounds} interleaved rounds")
+    ratios = {}
+    for label in requests:
+        fast = statistics.median(times[(label, short)])
+        slow = statistics.median(times[(label, long)])
+        ratios[label] = slow / fast
+        print(f"  {label:22} {sizes[short]:>6}: {fast * 1000:7.1f} ms   {sizes[long]:>6}: "
+              f"{slow * 1000:7.1f} ms   ratio {slow / fast:.2f} (goal under {GOAL})")
+    return ratios
+
+
+def main() -> int:
+    """Run on SQLite, and on PostgreSQL when given a server."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--long", type=int, default=5000)
+    parser.add_argument("--short", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--postgres", default=os.environ.get("KETACLINIC_TEST_POSTGRES_URL", ""))
+    args = parser.parse_args()
+    if not 1 <= args.short <= args.long or args.rounds < 1:
+        print("error: need 1 <= --short <= --long and --rounds at least 1", file=sys.stderr)
+        return 2
+    os.environ.setdefault("KETACLINIC_DEMO", "1")  # the demo's key seals the audit rows
+    os.environ.setdefault("KETACLINIC_SECRET_KEY", "bench-" + uuid.uuid4().hex)
+    os.environ["KETACLINIC_COOKIE_SECURE"] = "false"  # the test client speaks plain HTTP
+    sizes = {"short": args.short, "long": args.long}
+    with tempfile.TemporaryDirectory() as folder:
+        measure(fresh_database("sqlite", "", folder), sizes, args.rounds)
+        if args.postgres:
+            url = fresh_database("postgresql", args.postgres, folder)
+            try:
+                measure(url, sizes, args.rounds)
+            finally:
+                drop_database(url, args.postgres)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""A patient's entries a page at a time, newest first, so the work of showing a chart is bounded
+by the page and not by the length of the patient's history."""
+
+import base64
+import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from ketaclinic.errors import invalid
+from ketaclinic.patients.models import ENTERED_IN_ERROR, Patient, VitalSigns
+
+CURSOR_HINT = "the cursor from the previous page's Link header (rel=next)"
+
+
+@dataclass(frozen=True)
+class EntryPage:
+    """Up to `limit` entries, newest first; the total of that kind, and where the next (older)
+    page starts (None at the oldest)."""
+
+    entries: Sequence[Any]
+    total: int
+    next_cursor: str | None
+
+
+def _encode(parts: Sequence[str]) -> str:
+    return base64.urlsafe_b64encode("~".join(parts).encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str) -> list[str]:
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split("~")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise invalid("before", "is not a cursor this server gave", CURSOR_HINT) from None
+
+
+def _is_timed(model: Any) -> bool:
+    return model is VitalSigns
+
+
+def _cursor_of(model: Any, entry: Any) -> str:
+    if _is_timed(model):
+        return _encode([entry.measured_at.isoformat(), str(entry.pk)])
+    return _encode([str(entry.pk)])
+
+
+def _older_than(model: Any, cursor: str) -> Any:
+    parts = _decode(cursor)
+    try:
+        if _is_timed(model) and len(parts) == 2:
+            moment, pk = datetime.fromisoformat(parts[0]), int(parts[1])
+            return or_(model.measured_at < moment,
+                       and_(model.measured_at == moment, model.pk < pk))
+        if not _is_timed(model) and len(parts) == 1:
+            return model.pk < int(parts[0])
+    except ValueError:
+        pass
+    raise invalid("before", "is not a cursor this server gave", CURSOR_HINT)
+
+
+def _newest_first(model: Any) -> list[Any]:
+    if _is_timed(model):
+        return [model.measured_at.desc(), model.pk.desc()]
+    return [model.pk.desc()]
+
+
+def page_of(db: Session, patient: Patient, model: Any, *, limit: int,
+            before: str | None = None) -> EntryPage:
+    """One page of a patient's entries of one kind (entered-in-error ones included), newest
+    first, starting after the cursor when given."""
+    query = select(model).where(model.patient_pk == patient.pk)
+    if before:
+        query = query.where(_older_than(model, before))
+    rows = db.execute(query.order_by(*_newest_first(model)).limit(limit + 1)).scalars().all()
+    total = db.execute(select(func.count()).select_from(model)
+                       .where(model.patient_pk == patient.pk)).scalar_one()
+    more = len(rows) > limit
+    entries = rows[:limit]
+    return EntryPage(entries=entries, total=int(total),
+                     next_cursor=_cursor_of(model, entries[-1]) if more else None)
+
+
+def latest_vitals(db: Session, patient: Patient) -> VitalSigns | None:
+    """The newest set of vital signs that was not entered in error."""
+    return db.execute(
+        select(VitalSigns)
+        .where(VitalSigns.patient_pk == patient.pk, VitalSigns.status != ENTERED_IN_ERROR)
+        .order_by(*_newest_first(VitalSigns)).limit(1)
+    ).scalar_one_or_none()
