@@ -114,3 +114,65 @@ def test_bulk_export_of_the_demo_network(demo_server: str, demo_database: str) -
             Condition.patient_pk.in_(in_reach))).scalar_one()
     engine.dispose()
     assert lines["Patient"] == patients and lines["Condition"] == conditions
+
+
+def _two_patients_at_one_site(database_url: str) -> list[tuple[str, str, str, str]]:
+    """(id, family, given, MRN) of two patients of the first demo site with different names."""
+    engine = make_engine(database_url)
+    with Session(engine) as db:
+        rows = db.execute(select(Patient.id, Patient.family_name, Patient.given_name,
+                                 PatientMrn.mrn).join(PatientMrn, PatientMrn.patient_pk
+                                                      == Patient.pk)
+                          .where(PatientMrn.mrn.startswith("HPC"))
+                          .order_by(Patient.family_name, Patient.pk)).all()
+    engine.dispose()
+    first = rows[0]
+    second = next(r for r in rows if r[1] != first[1])
+    return [(str(r[0]), r[1], r[2], r[3]) for r in (first, second)]
+
+
+def test_fhirpy_searches_patients_by_family_identifier_and_birthdate(
+        demo_server: str, demo_database: str) -> None:
+    from ketaclinic.demo.seed import DEMO_PATIENT_USERNAME
+
+    token = httpx.post(f"{demo_server}/api/v1/auth/token", data={
+        "username": "nurse", "password": DEMO_PASSWORD}).json()["access_token"]
+    client = SyncFHIRClient(f"{demo_server}/fhir", authorization=f"Bearer {token}")
+    (pid, family, given, mrn), (other_id, _, _, other_mrn) = (
+        _two_patients_at_one_site(demo_database))
+    system = "https://ketaclinic.org/mrn/HPC"
+
+    by_family = client.resources("Patient").search(family=family[:3].lower()).fetch_all()
+    assert pid in {p.id for p in by_family}
+    assert all(p["name"][0]["family"].lower().startswith(family[:3].lower()) for p in by_family)
+    both = client.resources("Patient").search(family=family, given=given).fetch_all()
+    assert pid in {p.id for p in both} and other_id not in {p.id for p in both}
+
+    exact = client.resources("Patient").search(identifier=f"{system}|{mrn}").fetch_all()
+    assert [p.id for p in exact] == [pid]
+    assert client.resources("Patient").search(identifier=f"{system}|{mrn[:-1]}").fetch_all() == []
+    assert client.resources("Patient").search(identifier=f"urn:other|{mrn}").fetch_all() == []
+    assert client.resources("Patient").search(identifier=family).fetch_all() == []
+
+    born = client.resource("Patient", id=pid).to_reference().to_resource()["birthDate"]
+    on_the_day = client.resources("Patient").search(birthdate=born).fetch_all()
+    assert pid in {p.id for p in on_the_day} and {p["birthDate"] for p in on_the_day} == {born}
+    after = client.resources("Patient").search(birthdate__gt=born).fetch_all()
+    assert after and all(p["birthDate"] > born for p in after)
+    everyone = client.resources("Patient").limit(3).fetch_all()  # every page followed
+    assert len({p.id for p in everyone}) == len(everyone) == (
+        len(on_the_day) + len(after)
+        + len(client.resources("Patient").search(birthdate__lt=born).fetch_all()))
+
+    own = httpx.post(f"{demo_server}/api/v1/auth/token", data={
+        "username": DEMO_PATIENT_USERNAME, "password": DEMO_PASSWORD}).json()["access_token"]
+    as_patient = SyncFHIRClient(f"{demo_server}/fhir", authorization=f"Bearer {own}")
+    mine = as_patient.resources("Patient").fetch_all()
+    assert len(mine) == 1
+    stranger_id, stranger_mrn = (other_id, other_mrn) if mine[0].id != other_id else (pid, mrn)
+    found = as_patient.resources("Patient").search(
+        identifier=f"{system}|{stranger_mrn}").fetch_all()
+    assert found == [], "a patient's token never finds another's record"
+    theirs = httpx.get(f"{demo_server}/fhir/Observation", params={"patient": stranger_id},
+                       headers={"Authorization": f"Bearer {own}"})
+    assert theirs.status_code == 200 and theirs.json()["total"] == 0

@@ -124,6 +124,8 @@ def test_observation_search_pages_match_the_full_list_filtered(api, world, db) -
     for i in range(3):
         api["nurse_a"].post(f"/api/v1/treatment-sessions/{session_id}/vitals", json={
             "readings": [{"systolic_mmhg": 150 + i, "diastolic_mmhg": 90, "spo2_pct": 97}]})
+    api["nurse_a"].post(f"/api/v1/treatment-sessions/{session_id}/vitals", json={
+        "readings": [{"heart_rate_bpm": 88}, {"spo2_pct": 95, "respiratory_rate_per_min": 14}]})
     api["nurse_a"].post(f"/api/v1/treatment-sessions/{session_id}/events",
                         json={"kind": "moass", "value": 4})
     for days in (40, 20, 10):
@@ -141,7 +143,8 @@ def test_observation_search_pages_match_the_full_list_filtered(api, world, db) -
                 {"_lastUpdated": [f"ge{since}"]}, {"_id": [everything[1]["id"]]}]
     for params in searches:
         expected = store.filter_resources("Observation", everything, params)
-        for offset, count in ((0, 50), (0, 2), (3, 4)):
+        pages = [(0, 50), *[(o, c) for o in range(0, len(expected) + 1, 2) for c in (1, 4)]]
+        for offset, count in pages:
             page, total = observations.search(db, patient, Filters.parse("Observation", params),
                                               offset, count)
             assert total == len(expected), params
@@ -155,12 +158,15 @@ def test_a_patient_token_sees_only_its_own_compartment(api, world) -> None:
     assert client.get(f"/fhir/Patient/{own}").status_code == 200
     mine = client.get("/fhir/Observation").json()
     assert all(e["resource"]["subject"]["reference"] == f"Patient/{own}" for e in mine["entry"])
-    for path, params in ((f"/fhir/Patient/{other}", {}), ("/fhir/Observation", {"patient": other}),
-                         ("/fhir/Condition", {"subject": f"Patient/{other}"}),
-                         (f"/fhir/Patient/{other}/$everything", {})):
-        response = client.get(path, params=params)
+    for path in (f"/fhir/Patient/{other}", f"/fhir/Patient/{other}/$everything"):
+        response = client.get(path)
         assert response.status_code == 404, path
         assert response.json()["resourceType"] == "OperationOutcome"
+    # a search is filtered by the patient's own compartment: another's finds nothing
+    for path, params in (("/fhir/Observation", {"patient": other}),
+                         ("/fhir/Condition", {"subject": f"Patient/{other}"})):
+        response = client.get(path, params=params)
+        assert response.status_code == 200 and response.json()["total"] == 0, path
     assert [e["resource"]["id"] for e in client.get("/fhir/Patient").json()["entry"]] == [own]
     included = client.get("/fhir/Observation", params={"_include": "Observation:subject"})
     assert included.status_code == 422 and "_include" in included.text
@@ -332,3 +338,80 @@ def test_all_twelve_synthea_bundles_post_once(api, world, db) -> None:
     again = api["nurse_a"].post("/fhir", content=bodies[0]).json()
     assert {e["response"]["status"] for e in again["entry"]} == {"200 OK"}
     assert db.execute(select(func.count()).select_from(Patient)).scalar_one() == before + 12
+
+
+def test_search_parameters_clients_use_are_offered_and_honoured(api, world, db) -> None:
+    pid = world.patients["p_a1"]
+    nurse = api["nurse_a"]
+    capability = api["prescriber"].get("/fhir/metadata").json()
+    offered = {r["type"]: {p["name"] for p in r["searchParam"]}
+               for r in capability["rest"][0]["resource"]}
+    assert {"family", "given", "identifier", "birthdate", "gender", "name"} <= offered["Patient"]
+    assert {"category", "code", "date", "patient"} <= offered["Observation"]
+    assert {"clinical-status", "code"} <= offered["Condition"]
+    assert "status" in offered["Encounter"] and "questionnaire" in offered[
+        "QuestionnaireResponse"]
+
+    session_id = open_session(api, db, pid)
+    nurse.post(f"/api/v1/patients/{pid}/measures",
+               json={"instrument": "phq9", "answers": [1] * 9})
+    nurse.post(f"/api/v1/patients/{pid}/vitals", json={"heart_rate_bpm": 71})
+
+    def search(kind: str, **params: str) -> dict:
+        response = nurse.get(f"/fhir/{kind}", params={"patient": pid, **params})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    surveys = search("Observation", category="survey")
+    assert surveys["total"] >= 1 and all(
+        e["resource"]["category"][0]["coding"][0]["code"] == "survey" for e in surveys["entry"])
+    vitals = search("Observation", category="vital-signs")
+    everything = search("Observation", _count="200")
+    assert vitals["total"] + surveys["total"] == everything["total"]
+    counted = search("Observation", _summary="count")
+    assert counted["total"] == everything["total"] and counted["entry"] == []
+    assert nurse.get("/fhir/Observation", params={"patient": pid, "_summary": "text"}
+                     ).status_code == 422
+
+    open_encounters = search("Encounter", status="in-progress")
+    assert session_id in [e["resource"]["id"] for e in open_encounters["entry"]]
+    assert search("Encounter", status="finished")["total"] == search(
+        "Encounter")["total"] - open_encounters["total"]
+    phq9 = search("QuestionnaireResponse",
+                  questionnaire="https://ketaclinic.org/Questionnaire/phq9")
+    assert phq9["total"] >= 1
+    assert search("QuestionnaireResponse",
+                  questionnaire="https://ketaclinic.org/Questionnaire/gad7")["total"] == 0
+    conditions = search("Condition")["total"]
+    assert conditions >= 1
+    assert search("Condition", **{"clinical-status": "active,resolved,inactive,remission"}
+                  )["total"] == conditions
+
+
+def test_patient_search_by_family_given_gender_birthdate_and_exact_identifier(api, world) -> None:
+    nurse = api["nurse_a"]
+    pid = world.patients["p_a1"]
+    patient = nurse.get(f"/fhir/Patient/{pid}").json()
+    family, given = patient["name"][0]["family"], patient["name"][0]["given"][0]
+    identifier = patient["identifier"][0]
+
+    def ids(**params: str) -> list[str]:
+        response = nurse.get("/fhir/Patient", params=params)
+        assert response.status_code == 200, response.text
+        return [e["resource"]["id"] for e in response.json()["entry"]]
+
+    assert pid in ids(family=family[:4].lower())
+    assert pid not in ids(family=family[1:])  # a family name matches from its start
+    assert pid in ids(family=family, given=given, gender=patient["gender"])
+    assert pid not in ids(family=family, gender="other")
+    assert ids(identifier=f"{identifier['system']}|{identifier['value']}") == [pid]
+    assert ids(identifier=identifier["value"]) == [pid]
+    assert ids(identifier=f"{identifier['system']}|{identifier['value'][:-1]}") == []
+    assert ids(identifier=family) == []  # an identifier is not a name
+    born = patient["birthDate"]
+    assert pid in ids(birthdate=born) and pid in ids(birthdate=f"ge{born}")
+    assert pid in ids(birthdate=born[:4]) and pid not in ids(birthdate=f"gt{born}")
+    assert pid not in ids(birthdate=f"lt{born}")
+    refused = nurse.get("/fhir/Patient", params={"birthdate": "ge-yesterday"})
+    assert refused.status_code == 422 and refused.json()["issue"][0]["expression"] == [
+        "birthdate"]

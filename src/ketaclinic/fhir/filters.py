@@ -2,9 +2,11 @@
 parsed once and applied to a resource or to the few fields of one not yet built."""
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from sqlalchemy import and_
 
 from ketaclinic.errors import invalid
 from ketaclinic.fhir.search import DateRange, parse_date, parse_token
@@ -21,6 +23,19 @@ DATE_PARAMS: dict[str, tuple[str, str]] = {
 }
 CODE_FIELDS = {"Observation": "code", "Condition": "code", "AllergyIntolerance": "code",
                "MedicationStatement": "medicationCodeableConcept"}
+# Token parameters each type is searched by beyond `code` (FHIR parameter name, resource field:
+# a code, a CodeableConcept, a list of them, or a canonical URL).
+TOKEN_PARAMS: dict[str, dict[str, str]] = {
+    "Observation": {"category": "category"},
+    "Condition": {"clinical-status": "clinicalStatus",
+                  "verification-status": "verificationStatus"},
+    "AllergyIntolerance": {"clinical-status": "clinicalStatus",
+                           "verification-status": "verificationStatus"},
+    "MedicationStatement": {"status": "status"},
+    "MedicationAdministration": {"status": "status"},
+    "Encounter": {"status": "status"},
+    "QuestionnaireResponse": {"status": "status", "questionnaire": "questionnaire"},
+}
 
 
 def moment_of(value: Any) -> Any:
@@ -45,6 +60,14 @@ def _within(moment: Any, ranges: list[DateRange]) -> bool:
     return moment is not None and all(r.matches(moment) for r in ranges)
 
 
+def _range_sql(column: Any, date_range: DateRange) -> Any:
+    """`DateRange.matches` as a condition on a column."""
+    if date_range.prefix == "eq":
+        return and_(column >= date_range.start, column < date_range.end)
+    return {"lt": column < date_range.start, "le": column < date_range.end,
+            "gt": column >= date_range.end}.get(date_range.prefix, column >= date_range.start)
+
+
 @dataclass(frozen=True)
 class Filters:
     """A search's date, `_lastUpdated`, `code` and `_id` conditions for one resource type."""
@@ -54,6 +77,7 @@ class Filters:
     updated: list[DateRange]
     codes: list[list[tuple[str | None, str]]]
     ids: set[str]
+    tokens: list[tuple[str, list[tuple[str | None, str]]]] = field(default_factory=list)
 
     @classmethod
     def parse(cls, resource_type: str, params: dict[str, list[str]]) -> "Filters":
@@ -66,11 +90,20 @@ class Filters:
         return cls(resource_type,
                    dates=[parse_date(date_name, v) for v in params.get(date_name, [])],
                    updated=[parse_date("_lastUpdated", v) for v in params.get("_lastUpdated", [])],
-                   codes=codes, ids={i for v in params.get("_id", []) for i in v.split(",")})
+                   codes=codes, ids={i for v in params.get("_id", []) for i in v.split(",")},
+                   tokens=[(path, [_token(t) for t in v.split(",")])
+                           for name, path in TOKEN_PARAMS.get(resource_type, {}).items()
+                           for v in params.get(name, [])])
 
     def is_empty(self) -> bool:
         """Whether every resource passes."""
-        return not (self.dates or self.updated or self.codes or self.ids)
+        return not (self.dates or self.updated or self.codes or self.ids or self.tokens)
+
+    def keeps_tokens(self, resource: dict[str, Any]) -> bool:
+        """Whether a resource (or the part of one that holds its token fields) passes the
+        token parameters: each parameter by one of its comma-separated values."""
+        return all(any(_has_token(resource.get(path), system, code) for system, code in wanted)
+                   for path, wanted in self.tokens)
 
     def keeps(self, resource_id: str, at: datetime | None, updated: datetime | None,
               codings: Sequence[tuple[str, str]]) -> bool:
@@ -79,9 +112,18 @@ class Filters:
             return False
         if not _within(at, self.dates) or not _within(updated, self.updated):
             return False
+        return self.keeps_codes(codings)
+
+    def keeps_codes(self, codings: Sequence[tuple[str, str]]) -> bool:
+        """Whether a resource with these codings passes the `code` conditions."""
         return all(any(code == wanted and (system is None or system == coded_system)
                        for system, wanted in alternatives for coded_system, code in codings)
                    for alternatives in self.codes)
+
+    def sql(self, moment: Any, updated: Any) -> list[Any]:
+        """The date and `_lastUpdated` conditions as SQL on a row's time and update columns."""
+        return ([_range_sql(moment, r) for r in self.dates]
+                + [_range_sql(updated, r) for r in self.updated])
 
     def keeps_resource(self, resource: dict[str, Any]) -> bool:
         """Whether a built resource passes."""
@@ -89,5 +131,19 @@ class Filters:
         concept = resource.get(CODE_FIELDS.get(self.resource_type, "")) or {}
         codings = [(c.get("system"), c.get("code")) for c in concept.get("coding", [])]
         updated = moment_of(resource["meta"]["lastUpdated"]) if "meta" in resource else None
-        return self.keeps(resource["id"], moment_of(_field(resource, date_path)), updated,
-                          codings)
+        return self.keeps_tokens(resource) and self.keeps(
+            resource["id"], moment_of(_field(resource, date_path)), updated, codings)
+
+
+def _token(raw: str) -> tuple[str | None, str]:
+    return parse_token(raw.strip())
+
+
+def _has_token(value: Any, system: str | None, code: str) -> bool:
+    """Whether a field (a code, a URL, a CodeableConcept or a list of them) carries the token."""
+    if isinstance(value, list):
+        return any(_has_token(v, system, code) for v in value)
+    if isinstance(value, dict):
+        return any(c.get("code") == code and (system is None or c.get("system") == system)
+                   for c in value.get("coding", []))
+    return value == code and system is None

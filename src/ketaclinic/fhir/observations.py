@@ -1,14 +1,19 @@
-"""Observation search without building every Observation: a patient's vital-sign rows (chart
-and chair) are read as plain columns, filtered and counted as lightweight entries, and only the
-page asked for is built into resources. The order and the matches are those of the full list
-(`store.of_type`); the work per page is a scan of a few columns, not thousands of resources."""
+"""Observation search that answers a page without building every Observation.
+
+A patient's Observations come, in this order, from the chart's vital signs, the measures, and
+each treatment session's chair readings and scores (`store.of_type` builds them all). Vital-sign
+rows, the many, are counted in SQL (one row is up to seven Observations, one per measurement
+present that passes the `code` filter; dates and `_lastUpdated` are conditions on the row) and
+only the rows a page needs are read and built. Measures and scores, the few, are built and
+filtered as resources. A search by `_id` reads the rows' columns lightly and builds its page.
+"""
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
 from ketaclinic.fhir import mapping
@@ -18,98 +23,220 @@ from ketaclinic.measures import service as measures
 from ketaclinic.patients.models import Patient, VitalSigns
 from ketaclinic.treatments.models import SessionEvent, SessionReading, TreatmentSession
 
-_PANEL = ((mapping.LOINC, "85354-9"),)
-_SERIES_CODES = {suffix: ((mapping.LOINC, code),) + (((mapping.LOINC, "59408-5"),)
-                                                      if suffix == "spo2" else ())
-                 for _, suffix, code, _, _ in mapping.VITAL_SERIES}
+Resource = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Group:
+    """One Observation a vital-signs row may be: its id suffix, codings and columns."""
+
+    suffix: str
+    codes: tuple[tuple[str, str], ...]
+    fields: tuple[str, ...]
+
+    def present(self, model: Any) -> Any:
+        """SQL: the row holds this Observation."""
+        return or_(*[getattr(model, f).is_not(None) for f in self.fields if hasattr(model, f)])
+
+    def kept_by(self, model: Any) -> bool:
+        """Whether rows of this table can hold this Observation at all."""
+        return any(hasattr(model, f) for f in self.fields)
+
+
+GROUPS = (
+    _Group("bp", ((mapping.LOINC, "85354-9"),), ("systolic_mmhg", "diastolic_mmhg")),
+    *[_Group(suffix, ((mapping.LOINC, code),)
+             + (((mapping.LOINC, "59408-5"),) if suffix == "spo2" else ()), (field,))
+      for field, suffix, code, _, _ in mapping.VITAL_SERIES])
+
+
+@dataclass(frozen=True)
+class _Segment:
+    """A run of the list: how many of its Observations pass, and how to build some of them."""
+
+    total: int
+    fetch: Callable[[int, int], list[Resource]]  # (skip, take)
+
+
+def search(db: Session, patient: Patient, filters: Filters, offset: int, count: int
+           ) -> tuple[list[Resource], int]:
+    """One page of the patient's Observations that pass the filters, and how many pass."""
+    if filters.ids:
+        return _search_by_id(db, patient, filters, offset, count)
+    page: list[Resource] = []
+    position = 0
+    for segment in _segments(db, patient, filters):
+        start, end = position, position + segment.total
+        if end > offset and start < offset + count:
+            skip = max(0, offset - start)
+            page += segment.fetch(skip, min(count - len(page), segment.total - skip))
+        position = end
+    return page, position
+
+
+def _segments(db: Session, patient: Patient, filters: Filters) -> Iterator[_Segment]:
+    groups = [g for g in GROUPS if filters.keeps_codes(g.codes)] if _vitals_pass(filters) else []
+    pid = patient.id
+    yield _vital_segment(db, VitalSigns, VitalSigns.measured_at,
+                         [VitalSigns.patient_pk == patient.pk], filters, groups,
+                         lambda row: mapping.vital_observations(row, pid))
+    yield _resource_segment(filters, [
+        measure_map.observation(m, str(pid))
+        for m in measures.measures_of(db=db, patient_pk=patient.pk, include_errors=True)])
+    sessions = db.execute(select(TreatmentSession.pk, TreatmentSession.id)
+                          .where(TreatmentSession.patient_pk == patient.pk)
+                          .order_by(TreatmentSession.checked_in_at, TreatmentSession.pk)).all()
+    if not sessions:
+        return
+    pks = [pk for pk, _ in sessions]
+    counts = _reading_counts(db, pks, filters, groups)
+    events: dict[int, list[SessionEvent]] = {pk: [] for pk in pks}
+    for event in db.execute(select(SessionEvent).where(
+            SessionEvent.session_pk.in_(pks), SessionEvent.kind.in_(tuple(mapping.SCALE_CODES)))
+            .order_by(SessionEvent.at, SessionEvent.pk)).scalars():
+        events[event.session_pk].append(event)
+    for pk, session_id in sessions:
+        yield _vital_segment(
+            db, SessionReading, SessionReading.taken_at, [SessionReading.session_pk == pk],
+            filters, groups,
+            _chair_builder(pid, session_id), total=counts.get(pk, 0))
+        yield _resource_segment(filters, [mapping.scale_observation(event, pid, session_id)
+                                          for event in events[pk]])
+
+
+def _vitals_pass(filters: Filters) -> bool:
+    """Whether vital-sign Observations (category vital-signs) pass the token parameters."""
+    return filters.keeps_tokens({"category": [mapping.VITAL_SIGNS]})
+
+
+def _chair_builder(patient_id: object, session_id: object) -> Callable[[Any], list[Resource]]:
+    return lambda row: mapping.session_reading_observations(row, patient_id, session_id)
+
+
+def _entries_of(groups: Sequence[_Group], model: Any) -> Any:
+    """SQL: how many Observations one row is, among the groups that pass."""
+    return sum((case((g.present(model), 1), else_=0) for g in groups[1:]),
+               case((groups[0].present(model), 1), else_=0))
+
+
+def _reading_counts(db: Session, session_pks: list[int], filters: Filters,
+                    groups: Sequence[_Group]) -> dict[int, int]:
+    groups = [g for g in groups if g.kept_by(SessionReading)]
+    if not groups:
+        return {}
+    return {pk: int(n) for pk, n in db.execute(
+        select(SessionReading.session_pk, func.sum(_entries_of(groups, SessionReading)))
+        .where(SessionReading.session_pk.in_(session_pks),
+               *filters.sql(SessionReading.taken_at, SessionReading.updated_at),
+               or_(*[g.present(SessionReading) for g in groups]))
+        .group_by(SessionReading.session_pk)).all()}
+
+
+def _vital_segment(db: Session, model: Any, moment: Any, where: list[Any], filters: Filters,
+                   groups: Sequence[_Group], build: Callable[[Any], list[Resource]],
+                   total: int | None = None) -> _Segment:
+    groups = [g for g in groups if g.kept_by(model)]
+    if not groups:
+        return _Segment(0, lambda skip, take: [])
+    conditions = [*where, *filters.sql(moment, model.updated_at),
+                  or_(*[g.present(model) for g in groups])]
+    if total is None:
+        total = int(db.execute(select(func.coalesce(func.sum(_entries_of(groups, model)), 0))
+                               .where(*conditions)).scalar_one())
+    suffixes = {g.suffix for g in groups}
+
+    def fetch(skip: int, take: int) -> list[Resource]:
+        # every row is at least one Observation: skip + take rows are enough
+        rows = db.execute(select(model).where(*conditions).order_by(moment, model.pk)
+                          .limit(skip + take)).scalars()
+        built = [r for row in rows for r in build(row) if r["id"].rsplit("-", 1)[1] in suffixes]
+        return built[skip:skip + take]
+
+    return _Segment(total, fetch)
+
+
+def _resource_segment(filters: Filters, resources: list[Resource]) -> _Segment:
+    kept = [r for r in resources if filters.keeps_resource(r)]
+    return _Segment(len(kept), lambda skip, take: kept[skip:skip + take])
+
+
+def _search_by_id(db: Session, patient: Patient, filters: Filters, offset: int, count: int
+                  ) -> tuple[list[Resource], int]:
+    page: list[_Entry] = []
+    total = 0
+    vitals_pass = _vitals_pass(filters)
+    for entry in _entries(db, patient):
+        if (vitals_pass if entry.resource is None else filters.keeps_tokens(entry.resource)) \
+                and filters.keeps(entry.id, entry.at, entry.updated, entry.codes):
+            if offset <= total < offset + count:
+                page.append(entry)
+            total += 1
+    built = _built_rows(db, patient, [e.row for e in page if e.row is not None])
+    return [built[e.id] if e.resource is None else e.resource for e in page], total
 
 
 @dataclass(slots=True)
-class Entry:
-    """One Observation as far as searching needs it; `build` makes the resource."""
+class _Entry:
+    """One Observation as far as a search by id needs it."""
 
     id: str
     codes: Sequence[tuple[str, str]]
     at: datetime
     updated: datetime | None
-    build: Callable[[], dict[str, Any]] | None = None
+    resource: Resource | None = None
     row: tuple[str, int] | None = None  # (source, pk) of a vital-signs row, built per page
 
 
-def _vital_entries(source: str, rows: Sequence[Any]) -> Iterator[Entry]:
-    series = [(field, suffix, _SERIES_CODES[suffix]) for field, suffix, *_ in mapping.VITAL_SERIES]
+def _light_rows(source: str, rows: Sequence[Any]) -> Iterator[_Entry]:
     for row in rows:
-        base, at, updated, key = str(row.id), row.at, row.updated_at, (source, row.pk)
-        if row.systolic_mmhg is not None or row.diastolic_mmhg is not None:
-            yield Entry(f"{base}-bp", _PANEL, at, updated, None, key)
-        for field, suffix, codes in series:
-            if getattr(row, field, None) is not None:
-                yield Entry(f"{base}-{suffix}", codes, at, updated, None, key)
+        base, key = str(row.id), (source, row.pk)
+        for group in GROUPS:
+            if any(getattr(row, f, None) is not None for f in group.fields):
+                yield _Entry(f"{base}-{group.suffix}", group.codes, row.at, row.updated_at,
+                             None, key)
 
 
 def _columns(model: Any, moment: Any) -> list[Any]:
-    fields = ["systolic_mmhg", "diastolic_mmhg", *[f for f, *_ in mapping.VITAL_SERIES]]
+    fields = {f for g in GROUPS for f in g.fields if hasattr(model, f)}
     return [model.pk, model.id, moment.label("at"), model.updated_at,
-            *[getattr(model, f) for f in fields if hasattr(model, f)]]
+            *[getattr(model, f) for f in sorted(fields)]]
 
 
-def _resource_entry(resource: dict[str, Any]) -> Entry:
+def _resource_entry(resource: Resource) -> _Entry:
     meta = resource.get("meta")
-    return Entry(resource["id"], [(c.get("system", ""), c.get("code", ""))
-                                  for c in resource["code"].get("coding", [])],
-                 datetime.fromisoformat(resource["effectiveDateTime"]),
-                 datetime.fromisoformat(meta["lastUpdated"]) if meta else None,
-                 build=lambda: resource)
+    return _Entry(resource["id"], [(c.get("system", ""), c.get("code", ""))
+                                   for c in resource["code"].get("coding", [])],
+                  datetime.fromisoformat(resource["effectiveDateTime"]),
+                  datetime.fromisoformat(meta["lastUpdated"]) if meta else None,
+                  resource=resource)
 
 
-def entries(db: Session, patient: Patient) -> Iterator[Entry]:
-    """Every Observation of the patient, lightly, in the order of the full list."""
+def _entries(db: Session, patient: Patient) -> Iterator[_Entry]:
     pid = patient.id
-    yield from _vital_entries("chart", db.execute(
+    yield from _light_rows("chart", db.execute(
         select(*_columns(VitalSigns, VitalSigns.measured_at))
-        .where(VitalSigns.patient_pk == patient.pk).order_by(VitalSigns.measured_at)).all())
+        .where(VitalSigns.patient_pk == patient.pk)
+        .order_by(VitalSigns.measured_at, VitalSigns.pk)).all())
     yield from (_resource_entry(measure_map.observation(m, str(pid)))
                 for m in measures.measures_of(db=db, patient_pk=patient.pk, include_errors=True))
     sessions = db.execute(select(TreatmentSession.pk, TreatmentSession.id)
                           .where(TreatmentSession.patient_pk == patient.pk)
-                          .order_by(TreatmentSession.checked_in_at)).all()
-    if not sessions:
-        return
-    pks = [pk for pk, _ in sessions]
-    readings: dict[int, list[Any]] = {pk: [] for pk in pks}
-    for row in db.execute(select(SessionReading.session_pk,
-                                 *_columns(SessionReading, SessionReading.taken_at))
-                          .where(SessionReading.session_pk.in_(pks))
-                          .order_by(SessionReading.taken_at)).all():
-        readings[row.session_pk].append(row)
-    events: dict[int, list[SessionEvent]] = {pk: [] for pk in pks}
-    for event in db.execute(select(SessionEvent).where(
-            SessionEvent.session_pk.in_(pks), SessionEvent.kind.in_(tuple(mapping.SCALE_CODES)))
-            .order_by(SessionEvent.at)).scalars():
-        events[event.session_pk].append(event)
+                          .order_by(TreatmentSession.checked_in_at, TreatmentSession.pk)).all()
     for pk, session_id in sessions:
-        yield from _vital_entries("chair", readings[pk])
+        yield from _light_rows("chair", db.execute(
+            select(*_columns(SessionReading, SessionReading.taken_at))
+            .where(SessionReading.session_pk == pk)
+            .order_by(SessionReading.taken_at, SessionReading.pk)).all())
         yield from (_resource_entry(mapping.scale_observation(event, pid, session_id))
-                    for event in events[pk])
-
-
-def search(db: Session, patient: Patient, filters: Filters, offset: int, count: int
-           ) -> tuple[list[dict[str, Any]], int]:
-    """One page of the patient's Observations that pass the filters, and how many pass."""
-    page: list[Entry] = []
-    total = 0
-    for entry in entries(db, patient):
-        if filters.is_empty() or filters.keeps(entry.id, entry.at, entry.updated, entry.codes):
-            if offset <= total < offset + count:
-                page.append(entry)
-            total += 1
-    built = _built_rows(db, patient, [e.row for e in page if e.row is not None])
-    return [built[e.id] if e.build is None else e.build() for e in page], total
+                    for event in db.execute(select(SessionEvent).where(
+                        SessionEvent.session_pk == pk,
+                        SessionEvent.kind.in_(tuple(mapping.SCALE_CODES)))
+                        .order_by(SessionEvent.at, SessionEvent.pk)).scalars())
 
 
 def _built_rows(db: Session, patient: Patient, rows: list[tuple[str, int]]
-                ) -> dict[str, dict[str, Any]]:
-    built: dict[str, dict[str, Any]] = {}
+                ) -> dict[str, Resource]:
+    built: dict[str, Resource] = {}
     chart = sorted({pk for source, pk in rows if source == "chart"})
     chair = sorted({pk for source, pk in rows if source == "chair"})
     if chart:

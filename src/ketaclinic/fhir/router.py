@@ -17,6 +17,7 @@ from ketaclinic.fhir import (
     importer,
     mapping,
     observations,
+    patient_search,
     questionnaires,
     store,
     updates,
@@ -34,7 +35,7 @@ from ketaclinic.web.operation_outcome import FHIR_JSON
 
 router = APIRouter(prefix="/fhir", tags=["FHIR R4"])
 SUPPORTED = ("Patient", *store.COMPARTMENT_TYPES, "Questionnaire")
-COMMON = {"_count", "_offset", "_id", "_lastUpdated", "_format"}
+COMMON = {"_count", "_offset", "_id", "_lastUpdated", "_format", "_summary"}
 CREATABLE = ("Patient", "Condition", "AllergyIntolerance", "MedicationStatement", "Observation")
 
 
@@ -57,8 +58,8 @@ def _search_params(resource_type: str) -> list[dict[str, str]]:
     if resource_type == "Questionnaire":
         return [*params, {"name": "url", "type": "uri"}]
     if resource_type == "Patient":
-        return [*params, {"name": "name", "type": "string"},
-                {"name": "birthdate", "type": "date"}, {"name": "identifier", "type": "token"}]
+        return [*params, *[{"name": name, "type": kind} for name, kind
+                           in patient_search.PARAMS.items() if name != "_id"]]
     params += [{"name": "patient", "type": "reference",
                 "documentation": "required (or subject); a patient token defaults to itself"},
                {"name": "subject", "type": "reference"},
@@ -66,6 +67,8 @@ def _search_params(resource_type: str) -> list[dict[str, str]]:
                 "documentation": "prefixes eq, lt, le, gt, ge"}]
     if resource_type in filters.CODE_FIELDS:
         params.append({"name": "code", "type": "token"})
+    params += [{"name": name, "type": "token"}
+               for name in filters.TOKEN_PARAMS.get(resource_type, {})]
     return params
 
 
@@ -140,22 +143,6 @@ def _check_known(resource_type: str, params: dict[str, list[str]]) -> None:
                       ", ".join(sorted(known)))
 
 
-def _search_patients(db: Session, actor: Actor, params: dict[str, list[str]]) -> list[Any]:
-    if actor.is_patient:
-        own = patients.open_patient(db=db, patient_id=str(patients.own_id(db, actor)), actor=actor,
-                                    purpose="FHIR search")
-        found = [own]
-    else:
-        text = " ".join(params.get("name", []) + [
-            v.split("|", 1)[-1] for v in params.get("identifier", [])])
-        found = list(patients.search(db=db, actor=actor, text=text, limit=10_000))
-    resources = [mapping.patient(p) for p in found]
-    names = [n.casefold() for n in params.get("name", [])]
-    kept = [r for r in resources if all(
-        n in " ".join([r["name"][0]["family"], *r["name"][0]["given"]]).casefold() for n in names)]
-    return store.filter_resources("Patient", kept, params)
-
-
 @router.get("/Patient/{patient_id}/$everything")
 def everything(request: Request, patient_id: str,
                actor: Actor = Depends(require(Permission.CLINICAL_READ)),
@@ -187,30 +174,49 @@ def read(resource_type: str, resource_id: str,
 def search(request: Request, resource_type: str,
            actor: Actor = Depends(require(Permission.CLINICAL_READ)),
            db: Session = DB) -> JSONResponse:
-    """Search one resource type; results page with `_count` and next/previous links."""
+    """Search one resource type; results page with `_count` and next/previous links, or
+    `_summary=count` for the total alone."""
     params = _params(request)
     _check_known(resource_type, params)
     count = parse_count(params["_count"][-1] if "_count" in params else None)
     offset = parse_offset(params["_offset"][-1] if "_offset" in params else None)
+    summary = params.pop("_summary", [])
+    if summary not in ([], ["count"]):
+        raise invalid("_summary", f"{summary[-1]!r} is not offered", "count")
+    if summary:  # the total alone: the smallest page is counted and its entries left out
+        body = _search_bundle(request, db, actor, resource_type, params, 0, 1)
+        return fhir_response({**body, "entry": [], "link": [
+            {"relation": "self", "url": str(request.url)}]})
+    return fhir_response(_search_bundle(request, db, actor, resource_type, params, offset,
+                                        count))
+
+
+def _search_bundle(request: Request, db: Session, actor: Actor, resource_type: str,
+                   params: dict[str, list[str]], offset: int, count: int) -> dict[str, Any]:
     if resource_type == "Questionnaire":
         urls = set(params.get("url", []))
         ids = {i for v in params.get("_id", []) for i in v.split(",")}
         matches = [q for q in measure_map.questionnaires()
                    if (not urls or q["url"] in urls) and (not ids or q["id"] in ids)]
-    elif resource_type == "Patient":
-        matches = _search_patients(db, actor, params)
-    else:
-        wanted = store.patient_of_search(params, actor, resource_type)
-        patient = store.open_patient(db, wanted or str(patients.own_id(db, actor)), actor,
-                                     f"FHIR search {resource_type}")
-        if resource_type == "Observation":
-            page, total = observations.search(
-                db, patient, filters.Filters.parse(resource_type, params), offset, count)
-            return fhir_response(_bundle(request, page, total, offset, count, params))
-        matches = store.filter_resources(resource_type,
-                                         store.of_type(db, patient, resource_type), params)
-    return fhir_response(_bundle(request, matches[offset:offset + count], len(matches), offset,
-                                 count, params))
+        return _bundle(request, matches[offset:offset + count], len(matches), offset, count,
+                       params)
+    if resource_type == "Patient":
+        found, total = patient_search.search(db, actor, params, offset, count)
+        return _bundle(request, [mapping.patient(p) for p in found], total, offset, count,
+                       params)
+    wanted = store.patient_of_search(params, actor, resource_type)
+    if actor.is_patient and wanted and wanted != str(patients.own_id(db, actor)):
+        # a patient's own record filters the search: another's finds nothing
+        return _bundle(request, [], 0, offset, count, params)
+    patient = store.open_patient(db, wanted or str(patients.own_id(db, actor)), actor,
+                                 f"FHIR search {resource_type}")
+    if resource_type == "Observation":
+        page, total = observations.search(
+            db, patient, filters.Filters.parse(resource_type, params), offset, count)
+        return _bundle(request, page, total, offset, count, params)
+    matches = store.filter_resources(resource_type, store.of_type(db, patient, resource_type),
+                                     params)
+    return _bundle(request, matches[offset:offset + count], len(matches), offset, count, params)
 
 
 @router.post("")

@@ -55,14 +55,14 @@ def of_type(db: Session, patient: Patient, resource_type: str) -> list[dict[str,
 def _sessions(db: Session, patient: Patient) -> list[TreatmentSession]:
     return list(db.execute(select(TreatmentSession)
                            .where(TreatmentSession.patient_pk == patient.pk)
-                           .order_by(TreatmentSession.checked_in_at)).scalars())
+                           .order_by(TreatmentSession.checked_in_at, TreatmentSession.pk)).scalars())
 
 
 def _observations(db: Session, patient: Patient, measure_rows: Any) -> list[dict[str, Any]]:
     pid = patient.id
     found: list[dict[str, Any]] = []
     for vitals in db.execute(select(VitalSigns).where(VitalSigns.patient_pk == patient.pk)
-                             .order_by(VitalSigns.measured_at)).scalars():
+                             .order_by(VitalSigns.measured_at, VitalSigns.pk)).scalars():
         found += mapping.vital_observations(vitals, pid)
     found += [measure_map.observation(m, str(pid)) for m in measure_rows]
     sessions = _sessions(db, patient)
@@ -73,12 +73,12 @@ def _observations(db: Session, patient: Patient, measure_rows: Any) -> list[dict
         # the readings and scores of every session in two queries, not two per session
         for reading in db.execute(select(SessionReading)
                                   .where(SessionReading.session_pk.in_(session_pks))
-                                  .order_by(SessionReading.taken_at)).scalars():
+                                  .order_by(SessionReading.taken_at, SessionReading.pk)).scalars():
             readings[reading.session_pk].append(reading)
         for event in db.execute(select(SessionEvent).where(
                 SessionEvent.session_pk.in_(session_pks),
                 SessionEvent.kind.in_(tuple(mapping.SCALE_CODES)))
-                .order_by(SessionEvent.at)).scalars():
+                .order_by(SessionEvent.at, SessionEvent.pk)).scalars():
             events[event.session_pk].append(event)
     for s in sessions:
         for reading in readings[s.pk]:

@@ -238,6 +238,27 @@ def search(
     return found
 
 
+def find(*, db: Session, actor: Actor, conditions: Sequence[Any], limit: int, offset: int,
+         described: str) -> tuple[Sequence[Patient], int]:
+    """A page of the patients the actor may reach that meet every condition (SQL on Patient),
+    in name order, and how many meet them all; the search is audited as `described`. Staff
+    reach the patients registered at their sites; a patient reaches their own record only,
+    whatever else the search asks."""
+    if actor.is_patient:
+        reach = Patient.pk == actor.patient_pk
+    else:
+        reach = Patient.pk.in_(select(PatientMrn.patient_pk)
+                               .where(PatientMrn.site_pk.in_(actor.site_pks)))
+    where = [reach, *conditions]
+    total = db.execute(select(func.count()).select_from(Patient).where(*where)).scalar_one()
+    found = db.execute(_patient_query().where(*where)
+                       .order_by(Patient.family_name, Patient.given_name, Patient.pk)
+                       .limit(limit).offset(offset)).scalars().all()
+    audit.record(db=db, actor=actor, action="search", record_type="Patient",
+                 detail=f"{described[:200]} results={total}")
+    return found, int(total)
+
+
 def chart(*, db: Session, patient_id: str, actor: Actor) -> Patient:
     """A patient with conditions, medications and allergies loaded, the read audited (vital
     signs, which grow by the visit, are read a page at a time: `history`)."""
