@@ -203,8 +203,8 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 def is_reading(db: Session) -> bool:
-    """Whether the session's transaction has only read so far (SQLite read-first transactions;
-    always False elsewhere)."""
+    """Whether the session's transaction started as a reader (`reader_session_factory`) and has
+    only read so far."""
     return bool(db.connection().info.get(READING))
 
 
@@ -223,10 +223,37 @@ def make_engine(url: str | None = None) -> Engine:
         _configure_sqlite(engine)
         return engine
     settings = get_settings()
-    return create_engine(url, pool_pre_ping=True, pool_size=settings.db_pool_size,
-                         max_overflow=settings.db_max_overflow,
-                         connect_args={"options": "-c statement_timeout="
-                                                  f"{settings.db_statement_timeout_ms}"})
+    engine = create_engine(url, pool_pre_ping=True, pool_size=settings.db_pool_size,
+                           max_overflow=settings.db_max_overflow,
+                           connect_args={"options": "-c statement_timeout="
+                                                    f"{settings.db_statement_timeout_ms}"})
+    _track_reading(engine)
+    return engine
+
+
+def _track_reading(engine: Engine) -> None:
+    """PostgreSQL: note whether a read-first transaction has written yet (its readers need no
+    lock, but a transaction that only read can leave its audit events to a group commit)."""
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        if conn.get_execution_options().get(READ_FIRST):
+            conn.info[READING] = True
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _first_write(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if conn.info.get(READING) and statement.lstrip()[:7].upper().startswith(_WRITES):
+            conn.info[READING] = False
+
+    def _end(conn: Any) -> None:
+        conn.info.pop(READING, None)
+
+    event.listen(engine, "commit", _end)
+    event.listen(engine, "rollback", _end)
+
+    @event.listens_for(engine, "reset")
+    def _on_reset(_dbapi_connection: Any, connection_record: Any, _reset_state: Any) -> None:
+        connection_record.info.pop(READING, None)
 
 
 _engine: Engine | None = None

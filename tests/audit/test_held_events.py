@@ -116,3 +116,30 @@ def test_a_failed_group_commit_on_the_loop_is_raised_to_every_reader_in_it() -> 
 
     outcomes = asyncio.run(readers())
     assert [str(outcome) for outcome in outcomes] == ["disk full"] * 3
+
+
+def test_a_read_first_transaction_knows_when_it_first_writes(world) -> None:
+    # on both back ends: what decides whether a request's audit events go with its change or
+    # into a readers' group commit
+    from sqlalchemy import func, insert
+    from sqlalchemy.orm import sessionmaker
+
+    from ketaclinic.db import READ_FIRST, is_reading, make_engine
+
+    engine = make_engine(world.url)
+    reader = sessionmaker(bind=engine.execution_options(**{READ_FIRST: True}))
+    writer = sessionmaker(bind=engine)
+    try:
+        with reader() as db:
+            db.execute(select(func.count()).select_from(AuditEvent)).scalar_one()
+            assert is_reading(db)
+            db.execute(insert(Unsealed).values(chain="probe", ref=-1))
+            assert not is_reading(db)
+            db.rollback()
+            db.execute(select(func.count()).select_from(AuditEvent)).scalar_one()
+            assert is_reading(db)  # a new transaction starts reading again
+        with writer() as db:
+            db.execute(select(func.count()).select_from(AuditEvent)).scalar_one()
+            assert not is_reading(db)
+    finally:
+        engine.dispose()
