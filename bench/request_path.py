@@ -106,11 +106,14 @@ def _prepare(url: str) -> Clinic:
     return Clinic(patient_id=str(patient.id), session_id=str(session.id), site="HPC")
 
 
-def wrk(url: str, token: str | None, seconds: float, connections: int) -> tuple[float, int]:
-    """Requests per second and non-2xx answers of one wrk run."""
+def wrk(url: str, token: str | None, seconds: float, connections: int,
+        script: str | None = None) -> tuple[float, int]:
+    """Requests per second and non-2xx answers of one wrk run (a Lua script may vary them)."""
     args = ["wrk", "-t2", f"-c{connections}", f"-d{seconds:g}s", "--latency"]
     if token:
         args += ["-H", f"Authorization: Bearer {token}"]
+    if script:
+        args += ["-s", script]
     output = subprocess.run([*args, url], check=True, capture_output=True, text=True).stdout
     rate = RATE.search(output)
     if rate is None:

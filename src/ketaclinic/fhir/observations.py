@@ -11,6 +11,7 @@ filtered as resources. A search by `_id` reads the rows' columns lightly and bui
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import case, func, or_, select
@@ -67,7 +68,7 @@ def search(db: Session, patient: Patient, filters: Filters, offset: int, count: 
     position = 0
     for segment in _segments(db, patient, filters):
         start, end = position, position + segment.total
-        if end > offset and start < offset + count:
+        if segment.total and end > offset and start < offset + count:
             skip = max(0, offset - start)
             page += segment.fetch(skip, min(count - len(page), segment.total - skip))
         position = end
@@ -113,37 +114,44 @@ def _chair_builder(patient_id: object, session_id: object) -> Callable[[Any], li
     return lambda row: mapping.session_reading_observations(row, patient_id, session_id)
 
 
-def _entries_of(groups: Sequence[_Group], model: Any) -> Any:
-    """SQL: how many Observations one row is, among the groups that pass."""
+@cache
+def _entries_of(groups: tuple[_Group, ...], model: Any) -> Any:
+    """SQL: how many Observations one row is, among the groups that pass (built once per
+    combination: a search is made of these)."""
     return sum((case((g.present(model), 1), else_=0) for g in groups[1:]),
                case((groups[0].present(model), 1), else_=0))
 
 
+@cache
+def _any_present(groups: tuple[_Group, ...], model: Any) -> Any:
+    """SQL: the row is at least one of the groups' Observations."""
+    return or_(*[g.present(model) for g in groups])
+
+
 def _reading_counts(db: Session, session_pks: list[int], filters: Filters,
                     groups: Sequence[_Group]) -> dict[int, int]:
-    groups = [g for g in groups if g.kept_by(SessionReading)]
-    if not groups:
+    kept = tuple(g for g in groups if g.kept_by(SessionReading))
+    if not kept:
         return {}
     return {pk: int(n) for pk, n in db.execute(
-        select(SessionReading.session_pk, func.sum(_entries_of(groups, SessionReading)))
+        select(SessionReading.session_pk, func.sum(_entries_of(kept, SessionReading)))
         .where(SessionReading.session_pk.in_(session_pks),
                *filters.sql(SessionReading.taken_at, SessionReading.updated_at),
-               or_(*[g.present(SessionReading) for g in groups]))
+               _any_present(kept, SessionReading))
         .group_by(SessionReading.session_pk)).all()}
 
 
 def _vital_segment(db: Session, model: Any, moment: Any, where: list[Any], filters: Filters,
                    groups: Sequence[_Group], build: Callable[[Any], list[Resource]],
                    total: int | None = None) -> _Segment:
-    groups = [g for g in groups if g.kept_by(model)]
-    if not groups:
+    kept = tuple(g for g in groups if g.kept_by(model))
+    if not kept:
         return _Segment(0, lambda skip, take: [])
-    conditions = [*where, *filters.sql(moment, model.updated_at),
-                  or_(*[g.present(model) for g in groups])]
+    conditions = [*where, *filters.sql(moment, model.updated_at), _any_present(kept, model)]
     if total is None:
-        total = int(db.execute(select(func.coalesce(func.sum(_entries_of(groups, model)), 0))
+        total = int(db.execute(select(func.coalesce(func.sum(_entries_of(kept, model)), 0))
                                .where(*conditions)).scalar_one())
-    suffixes = {g.suffix for g in groups}
+    suffixes = {g.suffix for g in kept}
 
     def fetch(skip: int, take: int) -> list[Resource]:
         # every row is at least one Observation: skip + take rows are enough

@@ -1,0 +1,135 @@
+"""Benchmark: FHIR reads, searches and creates under a real load generator (wrk), with the same
+server's liveness route beside them, in the same run, on SQLite (one server process) and
+PostgreSQL (`serve --workers 2`).
+
+    python bench/fhir_crud.py [--seconds 10] [--rounds 3]
+                              [--postgres postgresql://postgres@127.0.0.1:5432/test]
+
+Reads and searches: 16 connections cycling through a Patient read, an Observation read, an
+Observation search (`_count=50`) and a Patient search by family name, for a demo patient with
+vital signs. Creates: 16 connections posting vital-sign Observations. Each figure is the median
+of interleaved rounds. Goals on PostgreSQL with two workers: 1,000 reads and searches a second,
+200 creates a second. wrk comes from Debian's packages (`apt-get install wrk`).
+"""
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx2 as httpx
+from request_path import _prepare, _start, _stop, _token, wrk
+from scratch import drop_database, free_port, fresh_database
+
+READ_GOAL, CREATE_GOAL = 1000, 200
+
+CYCLE = """
+paths = {%s}
+counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format("GET", paths[(counter %% #paths) + 1])
+end
+"""
+
+POST = """
+wrk.method = "POST"
+wrk.body = %s
+wrk.headers["Content-Type"] = "application/fhir+json"
+"""
+
+
+def _lua_string(text: str) -> str:
+    return json.dumps(text)  # a JSON string is a valid Lua string literal for this ASCII text
+
+
+def _scripts(folder: str, base: str, token: str, patient_id: str) -> tuple[str, str]:
+    headers = {"Authorization": f"Bearer {token}"}
+    patient = httpx.get(f"{base}/fhir/Patient/{patient_id}", headers=headers).json()
+    observation = httpx.get(f"{base}/fhir/Observation", headers=headers, params={
+        "patient": patient_id, "_count": "1"}).json()["entry"][0]["resource"]
+    paths = [f"/fhir/Patient/{patient_id}", f"/fhir/Observation/{observation['id']}",
+             f"/fhir/Observation?patient={patient_id}&_count=50",
+             f"/fhir/Patient?family={patient['name'][0]['family']}"]
+    for path in paths:
+        assert httpx.get(base + path, headers=headers).status_code == 200, path
+    reads = Path(folder, "reads.lua")
+    reads.write_text(CYCLE % ", ".join(_lua_string(p) for p in paths))
+    body = {"resourceType": "Observation", "status": "final",
+            "category": [{"coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                "code": "vital-signs"}]}],
+            "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+            "subject": {"reference": f"Patient/{patient_id}"},
+            "effectiveDateTime": datetime.now(UTC).isoformat(timespec="seconds"),
+            "valueQuantity": {"value": 72, "unit": "/min",
+                              "system": "http://unitsofmeasure.org", "code": "/min"}}
+    created = httpx.post(f"{base}/fhir/Observation", headers=headers, json=body)
+    assert created.status_code == 201, created.text
+    creates = Path(folder, "creates.lua")
+    creates.write_text(POST % _lua_string(json.dumps(body)))
+    return str(reads), str(creates)
+
+
+def measure(url: str, workers: int, seconds: float, rounds: int, folder: str) -> None:
+    """Prepare a demo clinic, serve it, and run the interleaved rounds."""
+    clinic = _prepare(url)
+    port = free_port()
+    server = _start(url, port, workers)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        token = _token(base)
+        reads_lua, creates_lua = _scripts(folder, base, token, clinic.patient_id)
+        wrk(f"{base}/livez", None, min(2.0, seconds), 16)  # warm up
+        wrk(base, token, min(2.0, seconds), 16, reads_lua)
+        figures: dict[str, list[float]] = {"reads": [], "creates": [], "livez": []}
+        bad = 0
+        for _ in range(rounds):
+            for name, script, auth in (("reads", reads_lua, token), ("creates", creates_lua, token),
+                                       ("livez", None, None)):
+                target = f"{base}/livez" if name == "livez" else (
+                    f"{base}/fhir/Observation" if name == "creates" else base)
+                rate, failed = wrk(target, auth, seconds, 16, script)
+                figures[name].append(rate)
+                bad += failed
+    finally:
+        _stop(server)
+    reads, creates, hello = (statistics.median(figures[k]) for k in ("reads", "creates", "livez"))
+    backend = "postgresql" if url.startswith("postgresql") else "sqlite"
+    print(f"{backend} ({workers} worker{'s' if workers > 1 else ''}), 16 connections, median of "
+          f"{rounds} interleaved {seconds:g} s rounds; non-2xx: {bad}")
+    print(f"  reads and searches {reads:7.0f} req/s (goal {READ_GOAL}), ratio to /livez "
+          f"{reads / hello:.2f}")
+    print(f"  creates            {creates:7.0f} req/s (goal {CREATE_GOAL})")
+    print(f"  /livez             {hello:7.0f} req/s")
+
+
+def main() -> int:
+    """Run on SQLite, and on PostgreSQL when given a server."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--postgres", default="")
+    args = parser.parse_args()
+    os.environ.setdefault("KETACLINIC_DEMO", "1")
+    if shutil.which("wrk") is None:
+        print("error: wrk is not installed (Debian: apt-get install wrk)", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory() as folder:
+        measure(fresh_database("sqlite", "", folder), 1, args.seconds, args.rounds, folder)
+        if args.postgres:
+            url = fresh_database("postgresql", args.postgres, folder)
+            try:
+                measure(url, 2, args.seconds, args.rounds, folder)
+            finally:
+                drop_database(url, args.postgres)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
