@@ -169,7 +169,9 @@ def test_a_patient_token_sees_only_its_own_compartment(api, world) -> None:
         assert response.status_code == 200 and response.json()["total"] == 0, path
     assert [e["resource"]["id"] for e in client.get("/fhir/Patient").json()["entry"]] == [own]
     included = client.get("/fhir/Observation", params={"_include": "Observation:subject"})
-    assert included.status_code == 422 and "_include" in included.text
+    assert included.status_code == 200
+    assert [e["resource"]["id"] for e in included.json()["entry"]
+            if e["search"]["mode"] == "include"] == [own]
     theirs = api["nurse_a"].get("/fhir/Condition", params={"patient": other}).json()
     their_id = theirs["entry"][0]["resource"]["id"]
     assert client.get("/fhir/Condition", params={"_id": their_id}).json()["total"] == 0
@@ -349,6 +351,9 @@ def test_search_parameters_clients_use_are_offered_and_honoured(api, world, db) 
     assert {"family", "given", "identifier", "birthdate", "gender", "name"} <= offered["Patient"]
     assert {"category", "code", "date", "patient"} <= offered["Observation"]
     assert {"clinical-status", "code"} <= offered["Condition"]
+    includes = {r["type"]: r.get("searchInclude", []) for r in capability["rest"][0]["resource"]}
+    assert "Observation:subject" in includes["Observation"]
+    assert "Encounter:subject" in includes["Encounter"]
     assert "status" in offered["Encounter"] and "questionnaire" in offered[
         "QuestionnaireResponse"]
 
@@ -373,6 +378,14 @@ def test_search_parameters_clients_use_are_offered_and_honoured(api, world, db) 
     assert nurse.get("/fhir/Observation", params={"patient": pid, "_summary": "text"}
                      ).status_code == 422
 
+    with_patient = search("Encounter", _include="Encounter:subject")
+    modes = [e["search"]["mode"] for e in with_patient["entry"]]
+    assert modes.count("include") == 1 and modes[-1] == "include"
+    assert with_patient["entry"][-1]["resource"]["id"] == pid
+    assert with_patient["total"] == modes.count("match")  # the total counts matches only
+    refused = nurse.get("/fhir/Encounter", params={"patient": pid,
+                                                    "_include": "Encounter:participant"})
+    assert refused.status_code == 422 and "Encounter:subject" in refused.text
     open_encounters = search("Encounter", status="in-progress")
     assert session_id in [e["resource"]["id"] for e in open_encounters["entry"]]
     assert search("Encounter", status="finished")["total"] == search(

@@ -91,7 +91,9 @@ def capability_statement() -> JSONResponse:
                 {"code": "read"}, {"code": "search-type"},
                 *([{"code": "create"}] if t in (*CREATABLE, "QuestionnaireResponse") else []),
                 *([{"code": "update"}] if t in ("Patient", *updates.UPDATABLE) else [])],
-                          "searchParam": _search_params(t)} for t in SUPPORTED],
+                          "searchParam": _search_params(t),
+                          **({"searchInclude": _subject_includes(t)}
+                             if t in store.COMPARTMENT_TYPES else {})} for t in SUPPORTED],
             "interaction": [{"code": "transaction",
                              "documentation": "imports Patient, Condition, MedicationRequest, "
                                               "MedicationStatement, AllergyIntolerance and vital-sign "
@@ -136,7 +138,8 @@ def _bundle(request: Request, resources: list[dict[str, Any]], total: int, offse
 def _check_known(resource_type: str, params: dict[str, list[str]]) -> None:
     if resource_type not in SUPPORTED:
         raise NotFound(f"{resource_type} is not supported here (supported: {', '.join(SUPPORTED)})")
-    known = COMMON | {p["name"] for p in _search_params(resource_type)}
+    known = COMMON | {p["name"] for p in _search_params(resource_type)} | (
+        {"_include"} if resource_type in store.COMPARTMENT_TYPES else set())
     unknown = sorted(set(params) - known)
     if unknown:
         raise invalid(unknown[0], f"not a supported search parameter of {resource_type}",
@@ -213,10 +216,32 @@ def _search_bundle(request: Request, db: Session, actor: Actor, resource_type: s
     if resource_type == "Observation":
         page, total = observations.search(
             db, patient, filters.Filters.parse(resource_type, params), offset, count)
-        return _bundle(request, page, total, offset, count, params)
-    matches = store.filter_resources(resource_type, store.of_type(db, patient, resource_type),
-                                     params)
-    return _bundle(request, matches[offset:offset + count], len(matches), offset, count, params)
+    else:
+        matches = store.filter_resources(resource_type,
+                                         store.of_type(db, patient, resource_type), params)
+        page, total = matches[offset:offset + count], len(matches)
+    bundle = _bundle(request, page, total, offset, count, params)
+    if page and _includes(resource_type, params):
+        # every match names this one patient: it is included once
+        base = str(request.base_url).rstrip("/")
+        bundle["entry"].append({"fullUrl": f"{base}/fhir/Patient/{patient.id}",
+                                "resource": mapping.patient(patient),
+                                "search": {"mode": "include"}})
+    return bundle
+
+
+def _subject_includes(resource_type: str) -> list[str]:
+    """The `_include` values a compartment type offers: its reference to the patient."""
+    return [f"{resource_type}:{name}" for name in ("patient", "subject")]
+
+
+def _includes(resource_type: str, params: dict[str, list[str]]) -> bool:
+    wanted = params.get("_include", [])
+    offered = _subject_includes(resource_type)
+    for value in wanted:
+        if value not in offered:
+            raise invalid("_include", f"{value!r} is not offered here", ", ".join(offered))
+    return bool(wanted)
 
 
 @router.post("")
