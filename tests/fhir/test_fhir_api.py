@@ -1,6 +1,6 @@
 """The FHIR R4 face: capability statement, read, search with paging, $everything, access."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from fhir.resources.R4B import get_fhir_model_class
 
@@ -150,6 +150,12 @@ def test_observation_search_pages_match_the_full_list_filtered(api, world, db) -
             assert total == len(expected), params
             assert page == expected[offset:offset + count], (params, offset, count)
     assert len(everything) > 12
+    for newest_first in (False, True):
+        ordered = sorted(everything, key=lambda r: datetime.fromisoformat(
+            r["effectiveDateTime"]), reverse=newest_first)
+        page, total = observations.search(db, patient, Filters.parse("Observation", {}), 2, 5,
+                                          newest_first)
+        assert total == len(everything) and page == ordered[2:7]
 
 
 def test_a_patient_token_sees_only_its_own_compartment(api, world) -> None:
@@ -373,6 +379,11 @@ def test_search_parameters_clients_use_are_offered_and_honoured(api, world, db) 
     vitals = search("Observation", category="vital-signs")
     everything = search("Observation", _count="200")
     assert vitals["total"] + surveys["total"] == everything["total"]
+    newest = search("Observation", _sort="-date")["entry"]
+    moments = [e["resource"]["effectiveDateTime"] for e in newest]
+    assert moments == sorted(moments, key=datetime.fromisoformat, reverse=True)
+    assert nurse.get("/fhir/Observation", params={"patient": pid, "_sort": "value"}
+                     ).status_code == 422
     counted = search("Observation", _summary="count")
     assert counted["total"] == everything["total"] and counted["entry"] == []
     assert nurse.get("/fhir/Observation", params={"patient": pid, "_summary": "text"}

@@ -5,7 +5,8 @@ each treatment session's chair readings and scores (`store.of_type` builds them 
 rows, the many, are counted in SQL (one row is up to seven Observations, one per measurement
 present that passes the `code` filter; dates and `_lastUpdated` are conditions on the row) and
 only the rows a page needs are read and built. Measures and scores, the few, are built and
-filtered as resources. A search by `_id` reads the rows' columns lightly and builds its page.
+filtered as resources. A search by `_id`, or sorted by date, reads the rows' columns lightly
+and builds its page.
 """
 
 from collections.abc import Callable, Iterator, Sequence
@@ -59,11 +60,12 @@ class _Segment:
     fetch: Callable[[int, int], list[Resource]]  # (skip, take)
 
 
-def search(db: Session, patient: Patient, filters: Filters, offset: int, count: int
-           ) -> tuple[list[Resource], int]:
-    """One page of the patient's Observations that pass the filters, and how many pass."""
-    if filters.ids:
-        return _search_by_id(db, patient, filters, offset, count)
+def search(db: Session, patient: Patient, filters: Filters, offset: int, count: int,
+           newest_first: bool | None = None) -> tuple[list[Resource], int]:
+    """One page of the patient's Observations that pass the filters, and how many pass; in the
+    list's order, or by date (`newest_first` True or False) as `_sort` asks."""
+    if filters.ids or newest_first is not None:
+        return _search_light(db, patient, filters, offset, count, newest_first)
     page: list[Resource] = []
     position = 0
     for segment in _segments(db, patient, filters):
@@ -168,19 +170,19 @@ def _resource_segment(filters: Filters, resources: list[Resource]) -> _Segment:
     return _Segment(len(kept), lambda skip, take: kept[skip:skip + take])
 
 
-def _search_by_id(db: Session, patient: Patient, filters: Filters, offset: int, count: int
-                  ) -> tuple[list[Resource], int]:
-    page: list[_Entry] = []
-    total = 0
+def _search_light(db: Session, patient: Patient, filters: Filters, offset: int, count: int,
+                  newest_first: bool | None) -> tuple[list[Resource], int]:
+    """Every Observation read as a few columns, filtered, optionally sorted by date (stable:
+    ties keep the list's order), and only the page built."""
     vitals_pass = _vitals_pass(filters)
-    for entry in _entries(db, patient):
-        if (vitals_pass if entry.resource is None else filters.keeps_tokens(entry.resource)) \
-                and filters.keeps(entry.id, entry.at, entry.updated, entry.codes):
-            if offset <= total < offset + count:
-                page.append(entry)
-            total += 1
+    kept = [entry for entry in _entries(db, patient)
+            if (vitals_pass if entry.resource is None else filters.keeps_tokens(entry.resource))
+            and filters.keeps(entry.id, entry.at, entry.updated, entry.codes)]
+    if newest_first is not None:
+        kept.sort(key=lambda entry: entry.at, reverse=newest_first)
+    page = kept[offset:offset + count]
     built = _built_rows(db, patient, [e.row for e in page if e.row is not None])
-    return [built[e.id] if e.resource is None else e.resource for e in page], total
+    return [built[e.id] if e.resource is None else e.resource for e in page], len(kept)
 
 
 @dataclass(slots=True)

@@ -69,6 +69,9 @@ def _search_params(resource_type: str) -> list[dict[str, str]]:
         params.append({"name": "code", "type": "token"})
     params += [{"name": name, "type": "token"}
                for name in filters.TOKEN_PARAMS.get(resource_type, {})]
+    if resource_type == "Observation":
+        params.append({"name": "_sort", "type": "special",
+                       "documentation": "date (oldest first) or -date (newest first)"})
     return params
 
 
@@ -215,7 +218,8 @@ def _search_bundle(request: Request, db: Session, actor: Actor, resource_type: s
                                  f"FHIR search {resource_type}")
     if resource_type == "Observation":
         page, total = observations.search(
-            db, patient, filters.Filters.parse(resource_type, params), offset, count)
+            db, patient, filters.Filters.parse(resource_type, params), offset, count,
+            _date_sort(params))
     else:
         matches = store.filter_resources(resource_type,
                                          store.of_type(db, patient, resource_type), params)
@@ -228,6 +232,19 @@ def _search_bundle(request: Request, db: Session, actor: Actor, resource_type: s
                                 "resource": mapping.patient(patient),
                                 "search": {"mode": "include"}})
     return bundle
+
+
+SORTS = {"date": False, "-date": True}  # `_sort` value: newest first?
+
+
+def _date_sort(params: dict[str, list[str]]) -> bool | None:
+    """Observation `_sort`: by date, oldest (`date`) or newest (`-date`) first; None: unsorted."""
+    wanted = params.get("_sort", [])
+    if not wanted:
+        return None
+    if len(wanted) > 1 or wanted[0] not in SORTS:
+        raise invalid("_sort", f"{','.join(wanted)!r} is not offered", " or ".join(SORTS))
+    return SORTS[wanted[0]]
 
 
 def _subject_includes(resource_type: str) -> list[str]:
