@@ -356,7 +356,7 @@ def test_search_parameters_clients_use_are_offered_and_honoured(api, world, db) 
                for r in capability["rest"][0]["resource"]}
     assert {"family", "given", "identifier", "birthdate", "gender", "name"} <= offered["Patient"]
     assert {"category", "code", "date", "patient"} <= offered["Observation"]
-    assert {"clinical-status", "code"} <= offered["Condition"]
+    assert {"clinical-status", "code", "onset-date"} <= offered["Condition"]
     includes = {r["type"]: r.get("searchInclude", []) for r in capability["rest"][0]["resource"]}
     assert "Observation:subject" in includes["Observation"]
     assert "Encounter:subject" in includes["Encounter"]
@@ -406,6 +406,15 @@ def test_search_parameters_clients_use_are_offered_and_honoured(api, world, db) 
     assert phq9["total"] >= 1
     assert search("QuestionnaireResponse",
                   questionnaire="https://ketaclinic.org/Questionnaire/gad7")["total"] == 0
+    added = nurse.post(f"/api/v1/patients/{pid}/conditions", json={
+        "system": "snomed", "code": "35489007", "display": "Depressive disorder",
+        "onset_date": "2019-06-01"})
+    assert added.status_code == 201, added.text
+    onset = search("Condition", **{"onset-date": "ge2019-06"})["entry"]
+    assert added.json()["id"] in [e["resource"]["id"] for e in onset]
+    assert all(e["resource"]["onsetDateTime"] >= "2019-06" for e in onset)
+    assert "2019-06-01" not in [e["resource"].get("onsetDateTime") for e in search(
+        "Condition", **{"onset-date": "lt2019-06-01"})["entry"]]
     conditions = search("Condition")["total"]
     assert conditions >= 1
     assert search("Condition", **{"clinical-status": "active,resolved,inactive,remission"}

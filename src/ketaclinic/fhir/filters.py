@@ -21,6 +21,10 @@ DATE_PARAMS: dict[str, tuple[str, str]] = {
     "MedicationAdministration": ("effective-time", "effectivePeriod.start"),
     "QuestionnaireResponse": ("authored", "authored"),
 }
+# More date parameters of a type, each on its own field.
+MORE_DATE_PARAMS: dict[str, dict[str, str]] = {
+    "Condition": {"onset-date": "onsetDateTime", "abatement-date": "abatementDateTime"},
+}
 CODE_FIELDS = {"Observation": "code", "Condition": "code", "AllergyIntolerance": "code",
                "MedicationStatement": "medicationCodeableConcept"}
 # Token parameters each type is searched by beyond `code` (FHIR parameter name, resource field:
@@ -78,6 +82,7 @@ class Filters:
     codes: list[list[tuple[str | None, str]]]
     ids: set[str]
     tokens: list[tuple[str, list[tuple[str | None, str]]]] = field(default_factory=list)
+    more_dates: list[tuple[str, DateRange]] = field(default_factory=list)
 
     @classmethod
     def parse(cls, resource_type: str, params: dict[str, list[str]]) -> "Filters":
@@ -93,11 +98,15 @@ class Filters:
                    codes=codes, ids={i for v in params.get("_id", []) for i in v.split(",")},
                    tokens=[(path, [_token(t) for t in v.split(",")])
                            for name, path in TOKEN_PARAMS.get(resource_type, {}).items()
-                           for v in params.get(name, [])])
+                           for v in params.get(name, [])],
+                   more_dates=[(path, parse_date(name, v))
+                               for name, path in MORE_DATE_PARAMS.get(resource_type, {}).items()
+                               for v in params.get(name, [])])
 
     def is_empty(self) -> bool:
         """Whether every resource passes."""
-        return not (self.dates or self.updated or self.codes or self.ids or self.tokens)
+        return not (self.dates or self.updated or self.codes or self.ids or self.tokens
+                    or self.more_dates)
 
     def keeps_tokens(self, resource: dict[str, Any]) -> bool:
         """Whether a resource (or the part of one that holds its token fields) passes the
@@ -131,8 +140,11 @@ class Filters:
         concept = resource.get(CODE_FIELDS.get(self.resource_type, "")) or {}
         codings = [(c.get("system"), c.get("code")) for c in concept.get("coding", [])]
         updated = moment_of(resource["meta"]["lastUpdated"]) if "meta" in resource else None
-        return self.keeps_tokens(resource) and self.keeps(
-            resource["id"], moment_of(_field(resource, date_path)), updated, codings)
+        return (self.keeps_tokens(resource)
+                and all(_within(moment_of(_field(resource, path)), [date_range])
+                        for path, date_range in self.more_dates)
+                and self.keeps(resource["id"], moment_of(_field(resource, date_path)), updated,
+                               codings))
 
 
 def _token(raw: str) -> tuple[str | None, str]:

@@ -69,6 +69,8 @@ def _search_params(resource_type: str) -> list[dict[str, str]]:
         params.append({"name": "code", "type": "token"})
     params += [{"name": name, "type": "token"}
                for name in filters.TOKEN_PARAMS.get(resource_type, {})]
+    params += [{"name": name, "type": "date", "documentation": "prefixes eq, lt, le, gt, ge"}
+               for name in filters.MORE_DATE_PARAMS.get(resource_type, {})]
     if resource_type == "Observation":
         params.append({"name": "_sort", "type": "special",
                        "documentation": "date (oldest first) or -date (newest first)"})
