@@ -246,7 +246,15 @@ def test_create_patient_conditionally_and_update_it(api, world) -> None:
     assert several_sites.status_code == 422 and "site" in several_sites.text
 
 
-def test_create_condition_and_vital_signs_for_an_existing_patient(api, world) -> None:
+def test_create_condition_and_vital_signs_for_an_existing_patient(api, world, db) -> None:
+    from sqlalchemy import func, select
+
+    from ketaclinic.audit.models import AuditEvent
+
+    def reads() -> int:
+        return db.execute(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.action == "read")).scalar_one()
+
     pid = world.patients["p_a1"]
     condition = {"resourceType": "Condition", "subject": {"reference": f"Patient/{pid}"},
                  "code": {"coding": [{"system": "http://snomed.info/sct", "code": "47505003",
@@ -263,9 +271,12 @@ def test_create_condition_and_vital_signs_for_an_existing_patient(api, world) ->
                                "valueQuantity": {"value": 138, "unit": "mmHg"}},
                               {"code": {"coding": [{"system": "http://loinc.org", "code": "8462-4"}]},
                                "valueQuantity": {"value": 86, "unit": "mmHg"}}]}
+    reads_before = reads()
     stored = api["nurse_a"].post("/fhir/Observation", json=pressure)
     assert stored.status_code == 201, stored.text
     assert stored.headers["location"].endswith("-bp")
+    assert reads() == reads_before + 1  # the import opens the patient; the answer is not read back
+    assert api["nurse_a"].get(f"/fhir/Observation/{stored.json()['id']}").json() == stored.json()
     impossible = {**pressure, "component": [{**pressure["component"][0],
                                              "valueQuantity": {"value": 20, "unit": "mmHg"}}]}
     refused = api["nurse_a"].post("/fhir/Observation", json=impossible)

@@ -30,17 +30,22 @@ def content_mac(event: AuditEvent) -> str:
     return keyed.mac(content(event))
 
 
+_LAST_SEQ = select(func.coalesce(func.max(AuditEvent.seq), 0))
+_NEXT_NUMBER = select(AUDIT_SEQUENCE.next_value())
+
 AUDIT_TRAIL = sealing.SealedTable(
     chain=CHAIN, model=AuditEvent, ref=AuditEvent.seq, row_mac=content_mac,
     written_at=lambda event: event.created_at, name_of=lambda event: str(event.id))
 
 
 def _next_seq(db: Session) -> int:
-    if db.get_bind().dialect.name == "postgresql":
-        return int(db.execute(AUDIT_SEQUENCE.next_value()).scalar_one())
+    # Core on the session's connection: this runs for every audited write.
+    connection = db.connection()
+    if connection.dialect.name == "postgresql":
+        return int(connection.execute(_NEXT_NUMBER).scalar_one())
     # SQLite: this transaction is, or is about to become, the only writer; if another wrote
     # since it began, its first write fails rather than taking a number twice.
-    return int(db.execute(select(func.coalesce(func.max(AuditEvent.seq), 0))).scalar_one()) + 1
+    return int(connection.execute(_LAST_SEQ).scalar_one()) + 1
 
 
 def _append(db: Session, event: AuditEvent) -> None:
@@ -96,7 +101,6 @@ def _next_seqs(connection: Connection, count: int) -> list[int]:
     return list(range(first, first + count))
 
 
-_LAST_SEQ = select(func.coalesce(func.max(AuditEvent.seq), 0))
 _INSERT_EVENTS = insert(AuditEvent)
 _INSERT_UNSEALED = insert(Unsealed)
 

@@ -333,7 +333,8 @@ def create(request: Request, resource_type: str, site: str = "",
     if not status.startswith("201"):
         raise invalid(resource_type, note or "nothing was stored", "a resource the clinic keeps")
     created_type, created_id = location.split("/", 1)
-    created = store.read(db, created_type, created_id, actor)
+    created = (store.read(db, created_type, created_id, actor) if created_type == "Patient"
+               else store.just_stored(db, created_type, created_id))
     return JSONResponse(created, status_code=201, media_type=FHIR_JSON,
                         headers={"Location": f"{base}/fhir/{location}"})
 

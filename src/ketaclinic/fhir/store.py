@@ -159,8 +159,22 @@ def read(db: Session, resource_type: str, resource_id: str, actor: Actor) -> dic
     found = _row_with_owner(db, resource_type, resource_id)
     if found is None:
         raise NotFound(f"{resource_type}/{resource_id} is not known")
+    open_patient(db, str(found[1]), actor, f"FHIR read {resource_type}")
+    return _built(db, resource_type, resource_id, found)
+
+
+def just_stored(db: Session, resource_type: str, resource_id: str) -> dict[str, Any]:
+    """A resource the caller has just stored (not a Patient), as a read would answer it: its
+    reach was checked and its creation audited by the write, so it is not read again."""
+    found = _row_with_owner(db, resource_type, resource_id)
+    if found is None:
+        raise NotFound(f"{resource_type}/{resource_id} is not known")
+    return _built(db, resource_type, resource_id, found)
+
+
+def _built(db: Session, resource_type: str, resource_id: str,
+           found: tuple[Any, uuid.UUID, uuid.UUID | None]) -> dict[str, Any]:
     row, owner, session_id = found
-    open_patient(db, str(owner), actor, f"FHIR read {resource_type}")
     for resource in _resources_of_row(db, resource_type, row, owner, session_id):
         if resource["id"] == resource_id:
             return resource
