@@ -55,7 +55,10 @@ def test_the_vitals_list_pages_newest_first_and_the_links_reach_every_reading(
 
 def test_a_cursor_the_server_did_not_give_is_refused_naming_the_field(api, world) -> None:
     pid = world.patients["p_a1"]
-    for cursor in ("not-base64!", "MTIz", "eH5"):
+    import base64
+
+    naive = base64.urlsafe_b64encode(b"2026-01-01T00:00:00~5").decode().rstrip("=")
+    for cursor in ("not-base64!", "MTIz", "eH5", naive):
         refused = api["nurse_a"].get(f"/api/v1/patients/{pid}/vitals",
                                      params={"before": cursor})
         assert refused.status_code == 422, (cursor, refused.text)

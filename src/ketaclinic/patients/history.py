@@ -53,6 +53,8 @@ def _older_than(model: Any, cursor: str) -> Any:
     try:
         if _is_timed(model) and len(parts) == 2:
             moment, pk = datetime.fromisoformat(parts[0]), int(parts[1])
+            if moment.tzinfo is None:
+                raise ValueError("a cursor's time carries its zone")
             return or_(model.measured_at < moment,
                        and_(model.measured_at == moment, model.pk < pk))
         if not _is_timed(model) and len(parts) == 1:
