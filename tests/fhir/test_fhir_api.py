@@ -1,6 +1,6 @@
 """The FHIR R4 face: capability statement, read, search with paging, $everything, access."""
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from fhir.resources.R4B import get_fhir_model_class
 
@@ -456,6 +456,11 @@ def test_patient_search_by_family_given_gender_birthdate_and_exact_identifier(ap
     assert pid in ids(birthdate=born) and pid in ids(birthdate=f"ge{born}")
     assert pid in ids(birthdate=born[:4]) and pid not in ids(birthdate=f"gt{born}")
     assert pid not in ids(birthdate=f"lt{born}")
+    # a date-time with a zone is compared in UTC: 02:00 at +05:00 is 21:00 UTC the day before
+    day_before = (date.fromisoformat(born) - timedelta(days=1)).isoformat()
+    assert pid in ids(birthdate=f"ge{born}T02:00:00+05:00")
+    assert pid not in ids(birthdate=f"lt{born}T02:00:00+05:00")
+    assert pid in ids(birthdate=f"gt{day_before}T12:00:00+00:00")
     refused = nurse.get("/fhir/Patient", params={"birthdate": "ge-yesterday"})
     assert refused.status_code == 422 and refused.json()["issue"][0]["expression"] == [
         "birthdate"]

@@ -5,7 +5,7 @@ are alternatives."""
 
 import uuid
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, false, func, or_, select
@@ -43,6 +43,7 @@ def _identifier(raw: str) -> Any:
 
 def _day_from(moment: datetime) -> date:
     """The first day whose midnight (UTC) is at or after the moment."""
+    moment = moment.astimezone(UTC)
     day = moment.date()
     return day if moment.time() == datetime.min.time() else day + timedelta(days=1)
 
