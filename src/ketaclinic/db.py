@@ -117,6 +117,11 @@ UPGRADED = "ketaclinic.upgraded"
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 
 
+def is_write(statement: str) -> bool:
+    """Whether a SQL statement changes data (what ends a transaction's reading)."""
+    return statement.lstrip()[:7].upper().startswith(_WRITES)
+
+
 class ReadBecameStale(Exception):
     """A read-first transaction (SQLite) began to write after another writer had committed, so it
     cannot take the write lock over what it read: the work is to be run again as a writer."""
@@ -168,7 +173,7 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "before_cursor_execute")
     def _upgrade_on_first_write(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if conn.info.get(READING) and statement.lstrip()[:7].upper().startswith(_WRITES):
+        if conn.info.get(READING) and is_write(statement):
             conn.info[READING] = False
             _take_turn(conn)
             conn.info[UPGRADED] = True
@@ -242,7 +247,7 @@ def _track_reading(engine: Engine) -> None:
 
     @event.listens_for(engine, "before_cursor_execute")
     def _first_write(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if conn.info.get(READING) and statement.lstrip()[:7].upper().startswith(_WRITES):
+        if conn.info.get(READING) and is_write(statement):
             conn.info[READING] = False
 
     def _end(conn: Any) -> None:

@@ -93,11 +93,7 @@ def _segments(db: Session, patient: Patient, filters: Filters) -> Iterator[_Segm
         return
     pks = [pk for pk, _ in sessions]
     counts = _reading_counts(db, pks, filters, groups)
-    events: dict[int, list[SessionEvent]] = {pk: [] for pk in pks}
-    for event in db.execute(select(SessionEvent).where(
-            SessionEvent.session_pk.in_(pks), SessionEvent.kind.in_(tuple(mapping.SCALE_CODES)))
-            .order_by(SessionEvent.at, SessionEvent.pk)).scalars():
-        events[event.session_pk].append(event)
+    events = scale_events_of(db, pks)
     for pk, session_id in sessions:
         yield _vital_segment(
             db, SessionReading, SessionReading.taken_at, [SessionReading.session_pk == pk],
@@ -232,16 +228,31 @@ def _entries(db: Session, patient: Patient) -> Iterator[_Entry]:
     sessions = db.execute(select(TreatmentSession.pk, TreatmentSession.id)
                           .where(TreatmentSession.patient_pk == patient.pk)
                           .order_by(TreatmentSession.checked_in_at, TreatmentSession.pk)).all()
+    pks = [pk for pk, _ in sessions]
+    readings: dict[int, list[Any]] = {pk: [] for pk in pks}
+    if pks:  # every session's readings in one query, not one per session
+        for row in db.execute(select(SessionReading.session_pk,
+                                     *_columns(SessionReading, SessionReading.taken_at))
+                              .where(SessionReading.session_pk.in_(pks))
+                              .order_by(SessionReading.taken_at, SessionReading.pk)).all():
+            readings[row.session_pk].append(row)
+    events = scale_events_of(db, pks)
     for pk, session_id in sessions:
-        yield from _light_rows("chair", db.execute(
-            select(*_columns(SessionReading, SessionReading.taken_at))
-            .where(SessionReading.session_pk == pk)
-            .order_by(SessionReading.taken_at, SessionReading.pk)).all())
+        yield from _light_rows("chair", readings[pk])
         yield from (_resource_entry(mapping.scale_observation(event, pid, session_id))
-                    for event in db.execute(select(SessionEvent).where(
-                        SessionEvent.session_pk == pk,
-                        SessionEvent.kind.in_(tuple(mapping.SCALE_CODES)))
-                        .order_by(SessionEvent.at, SessionEvent.pk)).scalars())
+                    for event in events[pk])
+
+
+def scale_events_of(db: Session, session_pks: list[int]) -> dict[int, list[SessionEvent]]:
+    """The MOAA/S and CADSS scores of the sessions, by session, in time order; one query."""
+    events: dict[int, list[SessionEvent]] = {pk: [] for pk in session_pks}
+    if session_pks:
+        for event in db.execute(select(SessionEvent).where(
+                SessionEvent.session_pk.in_(session_pks),
+                SessionEvent.kind.in_(tuple(mapping.SCALE_CODES)))
+                .order_by(SessionEvent.at, SessionEvent.pk)).scalars():
+            events[event.session_pk].append(event)
+    return events
 
 
 def _built_rows(db: Session, patient: Patient, rows: list[tuple[str, int]]

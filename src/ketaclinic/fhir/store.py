@@ -1,14 +1,15 @@
 """Finding the clinic's records for the FHIR face: a patient's compartment, reads by id, search."""
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic.errors import NotFound, invalid
-from ketaclinic.fhir import mapping
+from ketaclinic.fhir import mapping, observations
 from ketaclinic.fhir import measures as measure_map
 from ketaclinic.fhir.filters import DATE_PARAMS, Filters
 from ketaclinic.fhir.search import reference_id
@@ -23,63 +24,75 @@ PATIENT_PARAMS = ("patient", "subject")
 
 
 def compartment(db: Session, patient: Patient) -> dict[str, list[dict[str, Any]]]:
-    """Every resource of one patient, by type."""
-    return {resource_type: of_type(db, patient, resource_type)
+    """Every resource of one patient, by type (measures and sessions read once for all)."""
+    rows = _Rows(db, patient)
+    return {resource_type: of_type(db, patient, resource_type, rows)
             for resource_type in COMPARTMENT_TYPES}
 
 
-def of_type(db: Session, patient: Patient, resource_type: str) -> list[dict[str, Any]]:
+class _Rows:
+    """A patient's measures and treatment sessions, read when first needed and then kept, for
+    the types built from them."""
+
+    def __init__(self, db: Session, patient: Patient) -> None:
+        self._db, self._patient = db, patient
+
+    @cached_property
+    def measures(self) -> Sequence[Any]:
+        """Every measure, entered-in-error ones included, oldest first."""
+        return measures.measures_of(db=self._db, patient_pk=self._patient.pk, include_errors=True)
+
+    @cached_property
+    def sessions(self) -> list[TreatmentSession]:
+        """Every treatment session, in check-in order."""
+        return list(self._db.execute(
+            select(TreatmentSession).where(TreatmentSession.patient_pk == self._patient.pk)
+            .order_by(TreatmentSession.checked_in_at, TreatmentSession.pk)).scalars())
+
+
+def of_type(db: Session, patient: Patient, resource_type: str,
+            rows: _Rows | None = None) -> list[dict[str, Any]]:
     """A patient's resources of one type, built from that type's rows alone (a search for
     Encounters reads no vital signs), each kind of row in one query."""
     pid = patient.id
+    rows = rows or _Rows(db, patient)
     if resource_type == "Condition":
         return [mapping.condition(r, pid) for r in patient.conditions]
     if resource_type == "AllergyIntolerance":
         return [mapping.allergy(r, pid) for r in patient.allergies]
     if resource_type == "MedicationStatement":
         return [mapping.medication_statement(r, pid) for r in patient.medications]
-    if resource_type in ("Observation", "QuestionnaireResponse"):
-        rows = measures.measures_of(db=db, patient_pk=patient.pk, include_errors=True)
-        if resource_type == "QuestionnaireResponse":
-            answers = measures.answers_of(db, [m.pk for m in rows])
-            return [measure_map.questionnaire_response(m, answers[m.pk], str(pid)) for m in rows]
+    if resource_type == "QuestionnaireResponse":
+        answers = measures.answers_of(db, [m.pk for m in rows.measures])
+        return [measure_map.questionnaire_response(m, answers[m.pk], str(pid))
+                for m in rows.measures]
+    if resource_type == "Observation":
         return _observations(db, patient, rows)
-    sessions = _sessions(db, patient)
     if resource_type == "Encounter":
-        return [mapping.encounter(s, pid) for s in sessions]
+        return [mapping.encounter(s, pid) for s in rows.sessions]
     if resource_type == "MedicationAdministration":
-        return [given for s in sessions if (given := mapping.medication_administration(s, pid))]
+        return [given for s in rows.sessions
+                if (given := mapping.medication_administration(s, pid))]
     return []
 
 
-def _sessions(db: Session, patient: Patient) -> list[TreatmentSession]:
-    return list(db.execute(select(TreatmentSession)
-                           .where(TreatmentSession.patient_pk == patient.pk)
-                           .order_by(TreatmentSession.checked_in_at, TreatmentSession.pk)).scalars())
-
-
-def _observations(db: Session, patient: Patient, measure_rows: Any) -> list[dict[str, Any]]:
+def _observations(db: Session, patient: Patient, rows: _Rows) -> list[dict[str, Any]]:
     pid = patient.id
     found: list[dict[str, Any]] = []
     for vitals in db.execute(select(VitalSigns).where(VitalSigns.patient_pk == patient.pk)
                              .order_by(VitalSigns.measured_at, VitalSigns.pk)).scalars():
         found += mapping.vital_observations(vitals, pid)
-    found += [measure_map.observation(m, str(pid)) for m in measure_rows]
-    sessions = _sessions(db, patient)
+    found += [measure_map.observation(m, str(pid)) for m in rows.measures]
+    sessions = rows.sessions
     session_pks = [s.pk for s in sessions]
     readings: dict[int | None, list[SessionReading]] = {pk: [] for pk in session_pks}
-    events: dict[int, list[SessionEvent]] = {pk: [] for pk in session_pks}
     if session_pks:
         # the readings and scores of every session in two queries, not two per session
         for reading in db.execute(select(SessionReading)
                                   .where(SessionReading.session_pk.in_(session_pks))
                                   .order_by(SessionReading.taken_at, SessionReading.pk)).scalars():
             readings[reading.session_pk].append(reading)
-        for event in db.execute(select(SessionEvent).where(
-                SessionEvent.session_pk.in_(session_pks),
-                SessionEvent.kind.in_(tuple(mapping.SCALE_CODES)))
-                .order_by(SessionEvent.at, SessionEvent.pk)).scalars():
-            events[event.session_pk].append(event)
+    events = observations.scale_events_of(db, session_pks)
     for s in sessions:
         for reading in readings[s.pk]:
             found += mapping.session_reading_observations(reading, pid, s.id)
