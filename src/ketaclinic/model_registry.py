@@ -32,6 +32,7 @@ from ketaclinic.inventory.models import (
     StorageLocation,
 )
 from ketaclinic.measures.models import (
+    CourseOutcome,
     CourseReview,
     Measure,
     MeasureAlert,
@@ -79,6 +80,7 @@ __all__ = [
     "Consent",
     "Container",
     "Course",
+    "CourseOutcome",
     "CourseReview",
     "CourseTransition",
     "Coverage",

@@ -4,7 +4,7 @@ end-of-induction course reviews."""
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ketaclinic.db import Base, RecordMixin, UTCDateTime
@@ -123,3 +123,35 @@ class CourseReview(RecordMixin, Base):
     card: Mapped[dict[str, Any]] = mapped_column(JSON)
     decision: Mapped[str] = mapped_column(String(30))
     note: Mapped[str] = mapped_column(String(2000), default="")
+
+
+class CourseOutcome(Base):
+    """What a course's primary-instrument measures show so far, kept current by every write of a
+    measure (ketaclinic.measures.course_outcomes), so the outcomes dashboard groups courses
+    instead of windowing every measure. Derived: rebuilt from the measures whenever asked."""
+
+    __tablename__ = "course_outcome"
+
+    course_pk: Mapped[int] = mapped_column(ForeignKey("course.pk", ondelete="RESTRICT"),
+                                           primary_key=True, autoincrement=False)
+    # The site of the course's baseline measure: the site the course is counted at.
+    site_pk: Mapped[int] = mapped_column(ForeignKey("site.pk", ondelete="RESTRICT"), index=True)
+    instrument: Mapped[str] = mapped_column(String(20))
+    baseline: Mapped[int] = mapped_column(Integer)
+    baseline_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Measures later than the baseline: a course counts on the dashboard from the first one.
+    measures_after_baseline: Mapped[int] = mapped_column(Integer)
+    latest: Mapped[int] = mapped_column(Integer)
+    latest_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    best: Mapped[int] = mapped_column(Integer)
+    best_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    responding: Mapped[bool] = mapped_column(Boolean)  # the latest measure is at or below the line
+    remitted: Mapped[bool] = mapped_column(Boolean)
+    first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    first_remission_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # The first measure back above the response line after the first response.
+    relapsed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # Fingerprint of the response and remission rules the row was computed with.
+    rules: Mapped[str] = mapped_column(String(16), index=True)
+    refreshed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+

@@ -4,10 +4,11 @@ benchmarks beside them.
 
 A course counts when it has at least one measure of its primary instrument (PHQ-9 for
 depression, PCL-5 for PTSD, pain for pain) inside the date range that is later than its baseline;
-the baseline is always the course's first measure, whatever the range. Response and remission
-are judged on the course's latest measure in the range; time to response is from the baseline to
-the first measure on or below the response line; a response is lost when a later measure climbs
-back above the line.
+the baseline is always the course's first measure, whatever the range. A course is counted at the
+site of its baseline measure (ketaclinic.measures.course_outcomes keeps each course's summary).
+Response and remission are judged on the course's latest measure in the range; time to response is
+from the baseline to the first measure on or below the response line; a response is lost when a
+later measure climbs back above the line.
 """
 
 from dataclasses import dataclass
@@ -17,15 +18,13 @@ from typing import Any
 from sqlalchemy import Float, and_, case, cast, func, literal, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import Subquery
 
 from ketaclinic.courses.models import Course
 from ketaclinic.knowledge import instruments
-from ketaclinic.knowledge.outcomes import (
-    benchmarks,
-    primary_instruments,
-    response_fall_fraction,
-    wilson_interval,
-)
+from ketaclinic.knowledge.outcomes import benchmarks, response_fall_fraction, wilson_interval
+from ketaclinic.measures import course_outcomes
+from ketaclinic.measures.course_outcomes import SUMMARY
 from ketaclinic.measures.models import Measure
 from ketaclinic.treatments.models import SessionEvent, TreatmentSession
 
@@ -67,11 +66,6 @@ class OutcomeRow:
     benchmarks: list[dict[str, Any]]
 
 
-def _primary(indication: Any) -> ColumnElement[str]:
-    occasions = primary_instruments()
-    return case(occasions, value=indication, else_=occasions["depression"])
-
-
 def _lines(instrument: ColumnElement[str], baseline: ColumnElement[Any]) -> tuple[
         ColumnElement[Any], ColumnElement[Any]]:
     """The response and remission lines as SQL, from the instrument table."""
@@ -93,68 +87,26 @@ def _days(later: ColumnElement[Any], earlier: ColumnElement[Any], dialect: str) 
 
 def compute(*, db: Session, site_pks: set[int] | frozenset[int], since: datetime | None = None,
             until: datetime | None = None) -> list[OutcomeRow]:
-    """Outcome rates per route and indication at the given sites, in one round of SQL."""
+    """Outcome rates per route and indication at the given sites: one GROUP BY over the courses'
+    summaries, or with a date range, over the measures in the range beside those summaries."""
     dialect = db.get_bind().dialect.name
-    primary = _primary(Course.indication)
-    filters = [Measure.status == "final", Measure.site_pk.in_(site_pks),
-               Measure.instrument == primary]
-    ordered = (Measure.taken_at, Measure.pk)
-    # The baseline is the course's first measure, whatever the date range asked for.
-    every = (select(
-        Measure.pk.label("pk"), Measure.course_pk.label("course_pk"),
-        Measure.instrument.label("instrument"), Course.route.label("route"),
-        Course.indication.label("indication"), Measure.total.label("total"),
-        Measure.taken_at.label("taken_at"),
-        func.first_value(Measure.total).over(partition_by=Measure.course_pk,
-                                             order_by=ordered).label("baseline"),
-        func.first_value(Measure.taken_at).over(partition_by=Measure.course_pk,
-                                                order_by=ordered).label("baseline_at"))
-        .join(Course, Course.pk == Measure.course_pk)
-        .where(*filters, Measure.total.is_not(None))).subquery("every")
-    in_range = []
-    if since:
-        in_range.append(every.c.taken_at >= since)
-    if until:
-        in_range.append(every.c.taken_at < until)
-    scored = select(
-        every, func.row_number().over(partition_by=every.c.course_pk, order_by=(
-            every.c.taken_at.desc(), every.c.pk.desc())).label("from_last"),
-        func.count(case((every.c.taken_at > every.c.baseline_at, 1))).over(
-            partition_by=every.c.course_pk).label("measures"),
-    ).where(*in_range).subquery("scored")
-    response_line, remission_line = _lines(scored.c.instrument, scored.c.baseline)
-    flagged = select(
-        scored, (and_(scored.c.baseline > 0, scored.c.total <= response_line)).label("responded"),
-        (scored.c.total <= remission_line).label("remitted")).subquery("flagged")
-    # The first response of each course, beside every measure (a window, so no self-join).
-    timed = select(flagged, func.min(case((flagged.c.responded, flagged.c.taken_at))).over(
-        partition_by=flagged.c.course_pk).label("responded_at")).subquery("timed")
-    per_course = select(
-        timed.c.course_pk, timed.c.route, timed.c.indication, timed.c.instrument,
-        func.max(timed.c.measures).label("measures"),
-        func.max(case((and_(timed.c.from_last == 1, timed.c.responded), 1), else_=0)
-                 ).label("responded"),
-        func.max(case((and_(timed.c.from_last == 1, timed.c.remitted), 1), else_=0)
-                 ).label("remitted"),
-        func.min(timed.c.responded_at).label("responded_at"),
-        func.min(timed.c.baseline_at).label("baseline_at"),
-        func.min(case((and_(~timed.c.responded, timed.c.taken_at > timed.c.responded_at),
-                       timed.c.taken_at))).label("lost_at"),
-    ).group_by(timed.c.course_pk, timed.c.route, timed.c.indication,
-               timed.c.instrument).having(func.max(timed.c.measures) >= 1).subquery("per_course")
+    course_outcomes.refresh_stale(db.connection())
+    per_course = (_courses_over(site_pks, since, until) if since or until
+                  else _courses(site_pks))
     to_response = _days(per_course.c.responded_at, per_course.c.baseline_at, dialect)
     lasted = _days(per_course.c.lost_at, per_course.c.responded_at, dialect)
     grouped = select(
-        per_course.c.route, per_course.c.indication, per_course.c.instrument,
+        Course.route, Course.indication, per_course.c.instrument,
         func.count().label("courses"), func.sum(per_course.c.responded).label("responded"),
         func.sum(per_course.c.remitted).label("remitted"),
         func.avg(to_response).label("days_to_response"),
         func.count(per_course.c.responded_at).label("ever_responded"),
         func.count(per_course.c.lost_at).label("lost"), func.avg(lasted).label("days_lasted"),
-    ).group_by(per_course.c.route, per_course.c.indication, per_course.c.instrument)
+    ).join(Course, Course.pk == per_course.c.course_pk).group_by(
+        Course.route, Course.indication, per_course.c.instrument)
     side = _side_effects(db, site_pks, since, until)
     rows = []
-    for r in db.execute(grouped.order_by(per_course.c.route, per_course.c.indication)).mappings():
+    for r in db.execute(grouped.order_by(Course.route, Course.indication)).mappings():
         sessions, with_side_effects = side.get((r["route"], r["indication"]), (0, 0))
         rows.append(OutcomeRow(
             route=r["route"], indication=r["indication"], instrument=r["instrument"],
@@ -168,6 +120,62 @@ def compute(*, db: Session, site_pks: set[int] | frozenset[int], since: datetime
             benchmarks=[b for b in benchmarks()
                         if b["route"] == r["route"] and b["indication"] == r["indication"]]))
     return rows
+
+
+def _courses(site_pks: set[int] | frozenset[int]) -> Subquery:
+    """Each counted course's outcome as its summary row holds it."""
+    return select(
+        SUMMARY.c.course_pk, SUMMARY.c.instrument,
+        case((SUMMARY.c.responding, 1), else_=0).label("responded"),
+        case((SUMMARY.c.remitted, 1), else_=0).label("remitted"),
+        SUMMARY.c.first_response_at.label("responded_at"), SUMMARY.c.baseline_at,
+        SUMMARY.c.relapsed_at.label("lost_at"),
+    ).where(SUMMARY.c.site_pk.in_(site_pks), SUMMARY.c.measures_after_baseline >= 1).subquery(
+        "per_course")
+
+
+def _courses_over(site_pks: set[int] | frozenset[int], since: datetime | None,
+                  until: datetime | None) -> Subquery:
+    """Each course's outcome judged on its measures in the range (the baseline stays the
+    course's first measure, from its summary)."""
+    in_range = []
+    if since:
+        in_range.append(Measure.taken_at >= since)
+    if until:
+        in_range.append(Measure.taken_at < until)
+    every = (select(
+        Measure.pk.label("pk"), Measure.course_pk.label("course_pk"),
+        SUMMARY.c.instrument, Measure.total.label("total"), Measure.taken_at.label("taken_at"),
+        SUMMARY.c.baseline, SUMMARY.c.baseline_at)
+        .join(SUMMARY, SUMMARY.c.course_pk == Measure.course_pk)
+        .where(Measure.status == "final", SUMMARY.c.site_pk.in_(site_pks),
+               Measure.instrument == SUMMARY.c.instrument, Measure.total.is_not(None), *in_range)
+    ).subquery("every")
+    scored = select(
+        every, func.row_number().over(partition_by=every.c.course_pk, order_by=(
+            every.c.taken_at.desc(), every.c.pk.desc())).label("from_last"),
+        func.count(case((every.c.taken_at > every.c.baseline_at, 1))).over(
+            partition_by=every.c.course_pk).label("measures"),
+    ).subquery("scored")
+    response_line, remission_line = _lines(scored.c.instrument, scored.c.baseline)
+    flagged = select(
+        scored, (and_(scored.c.baseline > 0, scored.c.total <= response_line)).label("responded"),
+        (scored.c.total <= remission_line).label("remitted")).subquery("flagged")
+    # The first response of each course, beside every measure (a window, so no self-join).
+    timed = select(flagged, func.min(case((flagged.c.responded, flagged.c.taken_at))).over(
+        partition_by=flagged.c.course_pk).label("responded_at")).subquery("timed")
+    return select(
+        timed.c.course_pk, timed.c.instrument,
+        func.max(case((and_(timed.c.from_last == 1, timed.c.responded), 1), else_=0)
+                 ).label("responded"),
+        func.max(case((and_(timed.c.from_last == 1, timed.c.remitted), 1), else_=0)
+                 ).label("remitted"),
+        func.min(timed.c.responded_at).label("responded_at"),
+        func.min(timed.c.baseline_at).label("baseline_at"),
+        func.min(case((and_(~timed.c.responded, timed.c.taken_at > timed.c.responded_at),
+                       timed.c.taken_at))).label("lost_at"),
+    ).group_by(timed.c.course_pk, timed.c.instrument).having(
+        func.max(timed.c.measures) >= 1).subquery("per_course")
 
 
 def _round(value: object) -> float | None:
