@@ -58,14 +58,83 @@ def test_liveness_answers_without_a_login_or_the_database(anon) -> None:
 def test_the_workers_listening_socket_is_tcp_so_answers_are_not_held_back() -> None:
     import socket
 
-    import uvicorn
+    from ketaclinic.web.serving import shared_port_socket
 
-    from ketaclinic.web.serving import APP, listening_socket
-
-    config = uvicorn.Config(APP, factory=True, host="127.0.0.1", port=0, workers=2)
-    listener = listening_socket(config)
+    listener = shared_port_socket("127.0.0.1", 0)
     try:
         assert listener.proto == socket.IPPROTO_TCP  # uvicorn's own is 0: Nagle stays on
+        assert listener.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT) == 1
         assert listener.getsockname()[0] == "127.0.0.1"
     finally:
         listener.close()
+
+
+def _established(pid: int, port: int) -> int:
+    """Connections on `port` that process `pid` holds (from /proc)."""
+    from pathlib import Path
+
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
+                inodes.add(fields[9])
+    held = 0
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = fd.readlink().as_posix()
+        except OSError:
+            continue
+        held += target.startswith("socket:[") and target[8:-1] in inodes
+    return held
+
+
+@pytest.mark.skipif(not PG_URL, reason="KETACLINIC_TEST_POSTGRES_URL is not set")
+def test_several_workers_share_the_connections_and_a_second_server_is_refused(tmp_path) -> None:
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import httpx2 as httpx
+
+    from tests.conftest import create_postgres_database, drop_postgres_database
+
+    url = create_postgres_database(PG_URL)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "KETACLINIC_DATABASE_URL": url, "KETACLINIC_DEMO": "1"}
+    assert run_cli(url, "db", "upgrade").returncode == 0
+    server = subprocess.Popen([sys.executable, "-m", "ketaclinic.cli", "serve", "--demo",
+                               "--port", str(port), "--workers", "2"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    clients: list[socket.socket] = []
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/livez", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        children = [int(p) for p in Path(f"/proc/{server.pid}/task/{server.pid}/children")
+                    .read_text().split()
+                    if b"resource_tracker" not in Path(f"/proc/{p}/cmdline").read_bytes()]
+        assert len(children) == 2
+        for _ in range(32):
+            clients.append(socket.create_connection(("127.0.0.1", port)))
+        time.sleep(1.0)
+        held = [_established(pid, port) for pid in children]
+        assert sum(held) == 32 and min(held) >= 6, held  # an even spread, not one taking all
+        second = run_cli(url, "serve", "--demo", "--port", str(port), "--workers", "2")
+        assert second.returncode != 0 and "already in use" in second.stderr
+    finally:
+        for client in clients:
+            client.close()
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=40) == 0
+        drop_postgres_database(url)

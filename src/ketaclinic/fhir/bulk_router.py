@@ -1,7 +1,7 @@
 """Bulk Data export endpoints: kick-off (system, Patient, Group = a site), status, files."""
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from ketaclinic.clinics import service as clinics
@@ -11,6 +11,7 @@ from ketaclinic.fhir.search import parse_date
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission
 from ketaclinic.web.deps import DB, require
+from ketaclinic.web.fast_json import FastJSONResponse
 
 router = APIRouter(prefix="/fhir", tags=["FHIR Bulk Data"])
 
@@ -71,7 +72,7 @@ def export_status(request: Request, job_id: str,
     if job.status == "error":
         raise invalid("export", f"the export failed: {job.error}", "a new kick-off")
     body = bulk.manifest(db, job, str(request.base_url).rstrip("/"))
-    return JSONResponse(body, media_type="application/json")
+    return FastJSONResponse(body, media_type="application/json")
 
 
 @router.get("/$export-file/{job_id}/{file_id}")

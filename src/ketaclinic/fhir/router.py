@@ -30,6 +30,7 @@ from ketaclinic.measures import service as measures
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.schemas import PatientUpdate
 from ketaclinic.web.deps import BODY, DB, require
+from ketaclinic.web.fast_json import FastJSONResponse
 from ketaclinic.web.forms import validate
 from ketaclinic.web.operation_outcome import FHIR_JSON
 
@@ -49,7 +50,7 @@ def json_body(raw: bytes, expected: str) -> Any:
 
 def fhir_response(body: dict[str, Any], status: int = 200) -> JSONResponse:
     """A FHIR JSON response."""
-    return JSONResponse(body, status_code=status, media_type=FHIR_JSON)
+    return FastJSONResponse(body, status_code=status, media_type=FHIR_JSON)
 
 
 def _search_params(resource_type: str) -> list[dict[str, str]]:
@@ -298,7 +299,7 @@ def create_questionnaire_response(
     answers = measures.answers_of(db, [measure.pk])[measure.pk]
     resource = measure_map.questionnaire_response(measure, answers, patient_id)
     location = f"{str(request.base_url).rstrip('/')}/fhir/QuestionnaireResponse/{measure.id}"
-    return JSONResponse(resource, status_code=201, media_type=FHIR_JSON,
+    return FastJSONResponse(resource, status_code=201, media_type=FHIR_JSON,
                         headers={"Location": location})
 
 
@@ -335,7 +336,7 @@ def create(request: Request, resource_type: str, site: str = "",
     created_type, created_id = location.split("/", 1)
     created = (store.read(db, created_type, created_id, actor) if created_type == "Patient"
                else store.just_stored(db, created_type, created_id))
-    return JSONResponse(created, status_code=201, media_type=FHIR_JSON,
+    return FastJSONResponse(created, status_code=201, media_type=FHIR_JSON,
                         headers={"Location": f"{base}/fhir/{location}"})
 
 

@@ -4,6 +4,8 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 
+from ketaclinic.web.fast_json import FastJSONResponse
+
 FHIR_JSON = "application/fhir+json"
 ISSUE_CODES = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported",
                409: "conflict", 410: "deleted", 412: "conflict", 413: "too-costly", 422: "invalid",
@@ -23,5 +25,5 @@ def operation_outcome(status: int, diagnostics: str,
         issues = [{"severity": "error" if status >= 400 else "information", "code": code,
                    "diagnostics": diagnostics}]
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse({"resourceType": "OperationOutcome", "issue": issues}, status_code=status,
+    return FastJSONResponse({"resourceType": "OperationOutcome", "issue": issues}, status_code=status,
                         media_type=FHIR_JSON, headers=headers)
