@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     # The key that seals the audit trail and the controlled-substance ledger (HMAC-SHA256); kept
     # out of the database. Empty: derived from SECRET_KEY.
     audit_key: str = ""
+    # The MLLP listener stores the messages of all its connections in groups: one transaction and
+    # one sync for up to this many messages, gathered for at most this long after the first.
+    mllp_group_max_messages: int = Field(default=500, ge=1, le=10_000)
+    mllp_group_wait_ms: float = Field(default=5, ge=0, le=1000)
     # How often a server process and the worker seal newly committed audit and ledger rows into
     # their chains (0: never; tests seal by hand).
     audit_seal_every_s: float = Field(default=1.0, ge=0, le=3600)

@@ -68,7 +68,20 @@ def record(
 ) -> AuditEvent:
     """Append one event in the caller's transaction, MACed now and sealed once committed (held
     until the end of a transaction that has only read, see `hold_while_reading`)."""
-    event = AuditEvent(
+    event = new_event(actor=actor, action=action, record_type=record_type, record_id=record_id,
+                      patient_id=patient_id, detail=detail)
+    held = db.info.get(HELD)
+    if held is not None and is_reading(db):
+        held.append(event)
+    else:
+        _append(db, event)
+    return event
+
+
+def new_event(*, actor: Actor, action: str, record_type: str = "", record_id: object = "",
+              patient_id: object = None, detail: str = "") -> AuditEvent:
+    """An event stamped now, not yet written (see `record_many`)."""
+    return AuditEvent(
         id=uuid.uuid4(),
         created_at=clock.now(),
         created_by=actor.username,
@@ -80,12 +93,13 @@ def record(
         client=actor.client[:100],
         detail=detail[:DETAIL_MAX],
     )
-    held = db.info.get(HELD)
-    if held is not None and is_reading(db):
-        held.append(event)
-    else:
-        _append(db, event)
-    return event
+
+
+def record_many(db: Session, events: Sequence[AuditEvent]) -> None:
+    """Append several events in the caller's transaction, with two statements for them all
+    (a group of monitor messages writes one per session)."""
+    if events:
+        _insert_events(db.connection(), events)
 
 
 _COLUMNS = ("seq", "id", "created_at", "created_by", "role", "action", "record_type",
@@ -110,15 +124,19 @@ def _write_group(events: Sequence[AuditEvent]) -> None:
     # the one write turn, and every Python step inside it is a step all the waiting readers
     # wait for.
     with session_factory()() as db:
-        connection = db.connection()
-        rows = []
-        for event, seq in zip(events, _next_seqs(connection, len(events)), strict=True):
-            event.seq = seq
-            event.mac = content_mac(event)
-            rows.append({c: getattr(event, c) for c in _COLUMNS})
-        connection.execute(_INSERT_EVENTS, rows)
-        connection.execute(_INSERT_UNSEALED, [{"chain": CHAIN, "ref": e.seq} for e in events])
+        _insert_events(db.connection(), events)
         db.commit()
+
+
+def _insert_events(connection: Connection, events: Sequence[AuditEvent]) -> None:
+    """Number, MAC and insert the events, and note them for the sealer: two statements."""
+    rows = []
+    for event, seq in zip(events, _next_seqs(connection, len(events)), strict=True):
+        event.seq = seq
+        event.mac = content_mac(event)
+        rows.append({c: getattr(event, c) for c in _COLUMNS})
+    connection.execute(_INSERT_EVENTS, rows)
+    connection.execute(_INSERT_UNSEALED, [{"chain": CHAIN, "ref": e.seq} for e in events])
 
 
 _GROUP = GroupWriter(_write_group)

@@ -1,32 +1,88 @@
-"""The MLLP listener for bedside-monitor gateways: store each message, commit, then acknowledge."""
+"""The MLLP listener for bedside-monitor gateways: messages from every connection are stored a
+group at a time, one transaction and one sync per group, and each is acknowledged only once its
+group has committed.
+
+Grouping is what lets one listener keep up with a network's monitors: a commit costs a sync of
+the disk, so one commit per message caps the feed at the disk's syncs a second, while a group of
+hundreds costs the same sync. While a group commits, the next gathers; a group also waits a few
+milliseconds after its first message for others (MLLP_GROUP_WAIT_MS), and holds at most
+MLLP_GROUP_MAX_MESSAGES.
+"""
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from ketaclinic.db import unit_of_work
 from ketaclinic.integrations import monitor_feed
+from ketaclinic.integrations.monitor_feed import Answer, Incoming
 from ketaclinic.integrations.pcd01 import MLLP_END, MLLP_START, ack, frame
+from ketaclinic.settings import get_settings
 
 log = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 1_000_000
+NOT_STORED = "the clinic could not store the message; send it again"
 
 
-def _store(raw: str, peer: str) -> tuple[str, str, str]:
-    """Ingest one message in its own transaction; it is committed before this returns."""
+def store_group(messages: Sequence[Incoming]) -> list[Answer]:
+    """Ingest a group in one transaction; it is committed before this returns."""
     with unit_of_work() as db:
-        return monitor_feed.ingest(db=db, raw=raw, peer=peer)
+        return monitor_feed.ingest_group(db=db, messages=messages)
 
 
-async def _answer(raw: str, peer: str) -> bytes:
-    try:
-        code, reason, control_id = await asyncio.to_thread(_store, raw, peer)
-    except Exception:  # the database refused or is unreachable: nothing was stored
-        log.exception("could not store a message from %s", peer)
-        code, reason, control_id = "AE", "the clinic could not store the message; send it again", ""
-    return frame(ack(raw, code, control_id=control_id, reason=reason))
+@dataclass
+class GroupCommitter:
+    """Gathers the messages of every connection and has `store` take them a group at a time,
+    in a thread; each caller gets its message's answer once the group has committed, or AE for
+    every message of a group the database refused (nothing of it was stored)."""
+
+    store: Callable[[Sequence[Incoming]], list[Answer]]
+    max_messages: int
+    wait_s: float
+    _waiting: list[tuple[Incoming, "asyncio.Future[Answer]"]] = field(default_factory=list)
+    _full: asyncio.Event = field(default_factory=asyncio.Event)
+    _drain: "asyncio.Task[None] | None" = None
+
+    async def submit(self, incoming: Incoming) -> Answer:
+        """The message's answer, once its group is stored."""
+        answer: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        self._waiting.append((incoming, answer))
+        if len(self._waiting) >= self.max_messages:
+            self._full.set()
+        if self._drain is None:
+            self._drain = asyncio.get_running_loop().create_task(self._run())
+        return await answer
+
+    async def _run(self) -> None:
+        try:
+            # After a quiet spell the first message waits a moment for company; once groups
+            # follow each other, the next gathers while the last one commits.
+            if self.wait_s and len(self._waiting) < self.max_messages:
+                self._full.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._full.wait(), self.wait_s)
+            while self._waiting:
+                group = self._waiting[:self.max_messages]
+                del self._waiting[:self.max_messages]
+                await self._store(group)
+        finally:
+            self._drain = None
+
+    async def _store(self, group: list[tuple[Incoming, "asyncio.Future[Answer]"]]) -> None:
+        try:
+            answers = await asyncio.to_thread(self.store, [incoming for incoming, _ in group])
+        except Exception:  # the database refused or is unreachable: nothing was stored
+            log.exception("could not store a group of %d messages", len(group))
+            answers = [Answer("AE", NOT_STORED, "") for _ in group]
+        for (_, waiting), answer in zip(group, answers, strict=True):
+            if not waiting.done():
+                waiting.set_result(answer)
 
 
-async def handle_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def handle_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                            committer: GroupCommitter) -> None:
     """Serve one gateway connection: each framed message gets its ACK once it is committed."""
     address = writer.get_extra_info("peername")
     peer = f"{address[0]}:{address[1]}" if isinstance(address, tuple) else str(address)
@@ -38,7 +94,9 @@ async def handle_connection(reader: asyncio.StreamReader, writer: asyncio.Stream
                 block, buffer = buffer.split(MLLP_END, 1)
                 start = block.find(MLLP_START)
                 raw = (block[start + 1:] if start >= 0 else block).decode("utf-8", "replace")
-                writer.write(await _answer(raw, peer))
+                answer = await committer.submit(Incoming(raw, peer))
+                writer.write(frame(ack(raw, answer.code, control_id=answer.control_id,
+                                       reason=answer.reason, sender=answer.sender)))
                 await writer.drain()
             if len(buffer) > MAX_MESSAGE_BYTES:
                 log.warning("closing %s: more than %d bytes without an MLLP end", peer,
@@ -52,6 +110,11 @@ async def handle_connection(reader: asyncio.StreamReader, writer: asyncio.Stream
 
 async def serve(host: str, port: int) -> None:
     """Listen until cancelled."""
-    server = await asyncio.start_server(handle_connection, host, port)
+    settings = get_settings()
+    committer = GroupCommitter(store_group, settings.mllp_group_max_messages,
+                               settings.mllp_group_wait_ms / 1000)
+    server = await asyncio.start_server(
+        lambda reader, writer: handle_connection(reader, writer, committer), host, port,
+        backlog=1024)
     async with server:
         await server.serve_forever()

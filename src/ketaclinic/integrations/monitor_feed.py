@@ -1,8 +1,20 @@
-"""A bedside monitor's PCD-01 message taken in: kept as received, routed to its chair by device or
-location, its readings stored on the chair's open treatment session (or kept unmatched for the
-nurse to attach) with the alarms they raise."""
+"""Bedside monitors' PCD-01 messages taken in, a group at a time: each kept as received, routed to
+its chair by device or location, its readings stored on the chair's open treatment session (or
+kept unmatched for the nurse to attach) with the alarms they raise.
 
-from sqlalchemy import select
+A group is one transaction: its messages are parsed once each, the chairs, sites, open sessions
+and earlier acknowledgements they need are read with one query each, every reading goes in with
+one insert, and each session gets one audit event naming the messages. The caller commits, then
+acknowledges every message; a message that fails validation is answered AE or AR and kept for
+review without failing the others.
+"""
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import cast
+
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
@@ -10,74 +22,202 @@ from ketaclinic.audit import service as audit
 from ketaclinic.clinics.models import Chair, Site
 from ketaclinic.integrations import pcd01
 from ketaclinic.kernel.actor import Actor
+from ketaclinic.patients.models import Patient
 from ketaclinic.patients.service import FUTURE_TOLERANCE
 from ketaclinic.treatments import service as treatments
-from ketaclinic.treatments.models import MonitorMessage
+from ketaclinic.treatments.models import OPEN, MonitorMessage, TreatmentSession
+from ketaclinic.treatments.reading_groups import ReadingBatch, store_batches
+from ketaclinic.treatments.service import new_ids
+
+INBOX = cast(Table, MonitorMessage.__table__)
 
 
-def _chair_for(db: Session, message: pcd01.MonitorMessage) -> Chair | None:
-    for device in message.devices:
-        chair = db.execute(select(Chair).where(Chair.monitor_device_id == device)).scalar_one_or_none()
-        if chair is not None:
-            return chair
-    site_code, _, rest = message.location.partition("^")
-    chair_name = rest.split("^")[0]
-    if site_code and chair_name:
-        return db.execute(select(Chair).join(Site).where(Site.code == site_code,
-                                                         Chair.name == chair_name)
-                          ).scalar_one_or_none()
-    return None
+@dataclass(frozen=True)
+class Incoming:
+    """One framed message as a connection received it."""
+
+    raw: str
+    peer: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What to acknowledge a message with: AA, or AE/AR and the reason."""
+
+    code: str
+    reason: str
+    control_id: str
+    # MSH-3 and MSH-4 as parsed, for the ACK's header (None: the message did not parse).
+    sender: tuple[str, str] | None = None
+
+
+@dataclass
+class _Taken:
+    """One message on its way through the group."""
+
+    incoming: Incoming
+    status: str = "rejected"
+    code: str = "AR"
+    reason: str = ""
+    control_id: str = ""
+    message: pcd01.MonitorMessage | None = None
+    chair: Chair | None = None
+    session: TreatmentSession | None = None
+    actor: Actor = field(default_factory=lambda: Actor(username="monitor", role="system"))
+
+    def refuse(self, exc: pcd01.MessageRejected) -> None:
+        self.status, self.code, self.reason = "rejected", exc.code, exc.reason
+        self.control_id = exc.control_id or self.control_id
 
 
 def ingest(*, db: Session, raw: str, peer: str) -> tuple[str, str, str]:
-    """Keep the message, store its readings on the chair's open session (or as unmatched).
+    """One message as a group of one: (ack code, reason, control id)."""
+    [answer] = ingest_group(db=db, messages=[Incoming(raw, peer)])
+    return answer.code, answer.reason, answer.control_id
 
-    Returns (ack code, reason, control id); the caller commits, then acknowledges.
-    """
-    actor = Actor(username=f"monitor:{peer}"[:150], role="system", client=peer[:100])
-    inbox = MonitorMessage(received_at=clock.now(), peer=peer[:100], raw=raw, status="rejected",
-                           ack_code="AR", created_by=actor.username)
-    db.add(inbox)
-    try:
-        message = pcd01.parse_oru(raw)
-        inbox.control_id = message.control_id[:100]
-        earlier = db.execute(select(MonitorMessage.pk).where(
-            MonitorMessage.control_id == inbox.control_id, MonitorMessage.peer == inbox.peer,
-            MonitorMessage.ack_code == "AA")).first()
-        if earlier:
-            inbox.status, inbox.ack_code, inbox.reason = "duplicate", "AA", "already stored"
-            return "AA", "", message.control_id
-        chair = _chair_for(db, message)
-        if chair is None:
-            raise pcd01.MessageRejected("AE", f"unroutable: no chair for device "
-                                        f"{', '.join(message.devices) or '(none)'} or location "
-                                        f"{message.location or '(none)'}", message.control_id)
-        site_tz = db.execute(select(Site.time_zone).where(Site.pk == chair.site_pk)).scalar_one()
-        message = pcd01.parse_oru(raw, default_tz=site_tz)
-        too_late = [r for r in message.readings if r.taken > clock.now() + FUTURE_TOLERANCE]
+
+def ingest_group(*, db: Session, messages: Sequence[Incoming]) -> list[Answer]:
+    """Keep every message and store what passes; returns each message's answer, in order. The
+    caller commits, then acknowledges."""
+    taken = [_parse(incoming) for incoming in messages]
+    parsed = [t for t in taken if t.message is not None]
+    _route(db, parsed)
+    now = clock.now()
+    for item in parsed:
+        if item.status != "routed":
+            continue
+        assert item.message is not None
+        too_late = [r for r in item.message.readings if r.taken > now + FUTURE_TOLERANCE]
         if too_late:
-            raise pcd01.MessageRejected("AE", f"OBX {too_late[0].obx}: the observation time is in "
-                                        "the future", message.control_id)
+            item.refuse(pcd01.MessageRejected(
+                "AE", f"OBX {too_late[0].obx}: the observation time is in the future"))
+    _drop_repeats(db, parsed)
+    for item in parsed:
+        if item.status == "routed":
+            item.status, item.code = ("accepted" if item.session else "unmatched"), "AA"
+    message_pks = _keep(db, taken, now)
+    _store_readings(db, taken, message_pks)
+    return [Answer(t.code, t.reason, t.control_id, (t.message.sending_application,
+                                                    t.message.sending_facility)
+                   if t.message else None) for t in taken]
+
+
+def _parse(incoming: Incoming) -> _Taken:
+    item = _Taken(incoming, actor=Actor(username=f"monitor:{incoming.peer}"[:150], role="system",
+                                        client=incoming.peer[:100]))
+    try:
+        item.message = pcd01.parse_oru(incoming.raw)
     except pcd01.MessageRejected as exc:
-        inbox.control_id = exc.control_id[:100]
-        inbox.ack_code, inbox.reason = exc.code, exc.reason[:1000]
-        db.flush()
-        return exc.code, exc.reason, exc.control_id
-    db.flush()
-    treatment_session = treatments.treatment_session_at_chair(db=db, chair_pk=chair.pk)
-    rows = [{"taken_at": r.taken, **{f: getattr(r, f) for f in treatments.VITAL_FIELDS}}
-            for r in message.as_readings()]
-    stored, raised = treatments.store_readings(db=db, treatment_session=treatment_session, chair_pk=chair.pk,
-                                               rows=rows,
-                                    source="monitor", actor=actor,
-                                    device=(message.devices or [""])[0][:64], message_pk=inbox.pk)
-    inbox.status = "accepted" if treatment_session else "unmatched"
-    inbox.ack_code = "AA"
-    if treatment_session is not None:
-        audit.record(db=db, actor=actor, action="create", record_type="SessionReading",
-                     record_id=treatment_session.id,
-                     patient_id=treatments.patient_id_of(db, treatment_session),
-                     detail=f"monitor message {message.control_id}: {stored} readings, "
-                            f"{len(raised)} alarms")
-    db.flush()
-    return "AA", "", message.control_id
+        item.refuse(exc)
+        return item
+    item.control_id, item.status = item.message.control_id, "parsed"
+    return item
+
+
+def _route(db: Session, items: list[_Taken]) -> None:
+    """Each message's chair (by device, else by site^chair location), its times read in the
+    chair's site's zone, and the chair's open session."""
+    devices = {d for item in items if item.message for d in item.message.devices}
+    by_device = {c.monitor_device_id: c for c in db.execute(select(Chair).where(
+        Chair.monitor_device_id.in_(devices))).scalars()} if devices else {}
+    places = {_place(item.message) for item in items if item.message} - {("", "")}
+    by_place: dict[tuple[str, str], Chair] = {}
+    if places:
+        for chair, code in db.execute(select(Chair, Site.code).join(Site).where(
+                Site.code.in_({p[0] for p in places}), Chair.name.in_({p[1] for p in places}))):
+            by_place[(code, chair.name)] = chair
+    for item in items:
+        assert item.message is not None
+        item.chair = next((by_device[d] for d in item.message.devices if d in by_device),
+                          None) or by_place.get(_place(item.message))
+        if item.chair is None:
+            item.refuse(pcd01.MessageRejected(
+                "AE", f"unroutable: no chair for device "
+                f"{', '.join(item.message.devices) or '(none)'} or location "
+                f"{item.message.location or '(none)'}", item.control_id))
+            continue
+        item.status = "routed"
+    chairs = {item.chair.pk: item.chair for item in items if item.chair is not None}
+    if not chairs:
+        return
+    zones = dict(db.execute(select(Site.pk, Site.time_zone).where(
+        Site.pk.in_({c.site_pk for c in chairs.values()}))).all())
+    open_at = {s.chair_pk: s for s in db.execute(select(TreatmentSession).where(
+        TreatmentSession.chair_pk.in_(chairs), TreatmentSession.status == OPEN)
+        .order_by(TreatmentSession.pk.desc())).scalars()}
+    for item in items:
+        if item.status == "routed" and item.chair is not None and item.message is not None:
+            item.message = item.message.in_zone(zones[item.chair.site_pk])
+            item.session = open_at.get(item.chair.pk)
+
+
+def _place(message: pcd01.MonitorMessage | None) -> tuple[str, str]:
+    site_code, _, rest = (message.location if message else "").partition("^")
+    return site_code, rest.split("^")[0]
+
+
+def _drop_repeats(db: Session, items: list[_Taken]) -> None:
+    """A message a peer already had acknowledged (now or earlier in the group) is answered AA
+    again and stored no second time."""
+    keys = {(item.control_id[:100], item.incoming.peer[:100]) for item in items
+            if item.status == "routed"}
+    if not keys:
+        return
+    seen: set[tuple[str, str]] = {(c, p) for c, p in db.execute(
+        select(MonitorMessage.control_id, MonitorMessage.peer).where(
+            MonitorMessage.control_id.in_({k[0] for k in keys}), MonitorMessage.ack_code == "AA"))}
+    for item in items:
+        key = (item.control_id[:100], item.incoming.peer[:100])
+        if item.status != "routed":
+            continue
+        if key in seen:
+            item.status, item.code, item.reason = "duplicate", "AA", "already stored"
+        seen.add(key)
+
+
+def _keep(db: Session, taken: list[_Taken], now: object) -> list[int]:
+    """Every message kept as received, with what became of it; their keys, in order."""
+    rows = [{"id": key, "created_at": now, "updated_at": now, "created_by": t.actor.username,
+             "received_at": now, "peer": t.incoming.peer[:100], "control_id": t.control_id[:100],
+             "raw": t.incoming.raw, "status": t.status, "ack_code": t.code,
+             "reason": ("" if t.code == "AA" and t.status != "duplicate" else t.reason)[:1000]}
+            for key, t in zip(new_ids(len(taken)), taken, strict=True)]
+    return list(db.execute(insert(INBOX).returning(INBOX.c.pk, sort_by_parameter_order=True),
+                           rows).scalars())
+
+
+def _store_readings(db: Session, taken: list[_Taken], message_pks: list[int]) -> None:
+    """The readings of the accepted and unmatched messages, their alarms, and one audit event
+    per session naming its messages."""
+    stored = [(t, pk) for t, pk in zip(taken, message_pks, strict=True)
+              if t.status in ("accepted", "unmatched")]
+    if not stored:
+        return
+    sessions = {t.session.pk: t.session for t, _ in stored if t.session is not None}
+    watches = treatments.alarm_watches(db, list(sessions.values()))
+    batches = []
+    for t, message_pk in stored:
+        assert t.message is not None and t.chair is not None
+        batches.append(ReadingBatch(t.session, t.chair.pk, t.message.as_readings(),
+                                    (t.message.devices or [""])[0][:64], message_pk, t.actor))
+    raised = store_batches(db=db, batches=batches, watches=watches, source="monitor")
+    if not sessions:
+        return
+    patient_ids = dict(db.execute(select(Patient.pk, Patient.id).where(
+        Patient.pk.in_({s.patient_pk for s in sessions.values()}))).all())
+    per_session: dict[int, list[tuple[_Taken, ReadingBatch, int]]] = defaultdict(list)
+    for (t, _), batch, alarm_rows in zip(stored, batches, raised, strict=True):
+        if t.session is not None:
+            per_session[t.session.pk].append((t, batch, len(alarm_rows)))
+    events = []
+    for session_pk, group in per_session.items():
+        session = sessions[session_pk]
+        ids = ", ".join(t.control_id for t, _, _ in group)
+        readings = sum(len(batch.readings) for _, batch, _ in group)
+        alarms = sum(count for _, _, count in group)
+        events.append(audit.new_event(
+            actor=group[0][0].actor, action="create", record_type="SessionReading",
+            record_id=session.id, patient_id=patient_ids[session.patient_pk],
+            detail=f"monitor message{'s' if len(group) > 1 else ''} {ids}: {readings} readings, "
+                   f"{alarms} alarms"))
+    audit.record_many(db, events)

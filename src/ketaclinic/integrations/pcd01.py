@@ -5,14 +5,12 @@ listener can store first and acknowledge after (MSA AA), or answer AE/AR with th
 """
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
 from zoneinfo import ZoneInfo
 
-import hl7
-
 from ketaclinic import clock
+from ketaclinic.integrations import hl7_text
 from ketaclinic.knowledge import monitor_codes
 from ketaclinic.knowledge.monitoring import Reading
 from ketaclinic.knowledge.vital_limits import plausible_ranges
@@ -41,6 +39,8 @@ class MonitorReading:
     taken: datetime
     device: str
     obx: int
+    stamp: str = ""  # the HL7 time it was taken at, as sent
+    zoned: bool = True  # whether that time carried its offset (else: read in the default zone)
 
 
 @dataclass
@@ -54,30 +54,21 @@ class MonitorMessage:
     devices: list[str] = field(default_factory=list)
     readings: list[MonitorReading] = field(default_factory=list)
 
+    def in_zone(self, time_zone: str) -> "MonitorMessage":
+        """The message with its times that carried no offset read in this zone (the chair's
+        site's): the text is parsed once, and only those times are read again."""
+        if all(r.zoned for r in self.readings):
+            return self
+        readings = [r if r.zoned else replace(r, taken=_parsed(r.stamp, time_zone))
+                    for r in self.readings]
+        return replace(self, readings=readings)
+
     def as_readings(self) -> list[Reading]:
         """The values grouped into one Reading per moment, for the alarm logic."""
         by_time: dict[datetime, dict[str, float]] = defaultdict(dict)
         for r in self.readings:
             by_time[r.taken][r.field] = r.value
         return [Reading(taken, **values) for taken, values in sorted(by_time.items())]
-
-
-def _component(value: Any, index: int) -> str:
-    """Component `index` (0-based) of an HL7 field, or '' if absent."""
-    try:
-        if isinstance(value, hl7.Field) and len(value) and isinstance(value[0], hl7.Repetition):
-            value = value[0]
-        part = value[index]
-    except (IndexError, TypeError):
-        return "" if index else str(value or "")
-    return str(part or "")
-
-
-def _field(segment: hl7.Segment, index: int) -> Any:
-    try:
-        return segment[index]
-    except IndexError:
-        return ""
 
 
 def parse_timestamp(text: str, default_tz: str = "UTC") -> datetime | None:
@@ -97,12 +88,24 @@ def parse_timestamp(text: str, default_tz: str = "UTC") -> datetime | None:
         return None
     padded = whole.ljust(14, "0")
     try:
-        moment = datetime.strptime(padded, "%Y%m%d%H%M%S")
+        moment = datetime(int(padded[:4]), int(padded[4:6]), int(padded[6:8]), int(padded[8:10]),
+                          int(padded[10:12]), int(padded[12:14]))
     except ValueError:
         return None
     if fraction.isdigit():
         moment = moment.replace(microsecond=int(fraction[:6].ljust(6, "0")))
     return moment.replace(tzinfo=offset or ZoneInfo(default_tz)).astimezone(UTC)
+
+
+def has_offset(text: str) -> bool:
+    """Whether an HL7 v2 time carries its UTC offset."""
+    return any(sign in text.strip()[8:] for sign in "+-")
+
+
+def _parsed(text: str, time_zone: str) -> datetime:
+    moment = parse_timestamp(text, time_zone)
+    assert moment is not None  # it parsed when the message was read
+    return moment
 
 
 def parse_oru(text: str, *, default_tz: str = "UTC") -> MonitorMessage:
@@ -111,32 +114,35 @@ def parse_oru(text: str, *, default_tz: str = "UTC") -> MonitorMessage:
     if not cleaned.startswith("MSH"):
         raise MessageRejected("AR", "not an HL7 v2 message (no MSH segment)")
     try:
-        message = hl7.parse(cleaned)
-        msh = message.segment("MSH")
-    except Exception as exc:  # the library raises several kinds on malformed text
+        message = hl7_text.Message(cleaned)
+    except hl7_text.NotHL7 as exc:
         raise MessageRejected("AR", f"not a parsable HL7 v2 message: {exc}") from None
-    control_id = str(_field(msh, 10))
-    kind = f"{_component(_field(msh, 9), 0)}^{_component(_field(msh, 9), 1)}"
+    msh = message.segment("MSH")
+    control_id = msh.field(10)
+    kind = f"{msh.component(9, 0)}^{msh.component(9, 1)}"
     if not control_id:
         raise MessageRejected("AR", "MSH-10 (message control id) is empty")
     if kind != "ORU^R01":
         raise MessageRejected("AR", f"message type {kind} is not accepted (accepted: ORU^R01)",
                               control_id)
     result = MonitorMessage(control_id=control_id,
-                            sending_application=_component(_field(msh, 3), 0),
-                            sending_facility=_component(_field(msh, 4), 0), location="")
+                            sending_application=msh.component(3, 0),
+                            sending_facility=msh.component(4, 0), location="")
     try:
         pv1 = message.segment("PV1")
-        result.location = "^".join(p for p in (_component(_field(pv1, 3), i) for i in range(3)) if p)
+        result.location = "^".join(p for p in (pv1.component(3, i) for i in range(3)) if p)
     except KeyError:
         pass
-    fallback = parse_timestamp(str(_field(msh, 7)), default_tz)
+    fallback_text = msh.field(7)
+    fallback = parse_timestamp(fallback_text, default_tz)
     try:
-        observed = parse_timestamp(str(_field(message.segment("OBR"), 7)), default_tz)
-        fallback = observed or fallback
+        observed_text = message.segment("OBR").field(7)
+        observed = parse_timestamp(observed_text, default_tz)
+        if observed is not None:
+            fallback, fallback_text = observed, observed_text
     except KeyError:
         pass
-    problems = _read_observations(message, result, fallback, default_tz)
+    problems = _read_observations(message, result, (fallback, fallback_text), default_tz)
     if problems:
         raise MessageRejected("AE", "; ".join(problems), control_id)
     if not result.readings:
@@ -144,8 +150,8 @@ def parse_oru(text: str, *, default_tz: str = "UTC") -> MonitorMessage:
     return result
 
 
-def _read_observations(message: hl7.Message, result: MonitorMessage, fallback: datetime | None,
-                       default_tz: str) -> list[str]:
+def _read_observations(message: hl7_text.Message, result: MonitorMessage,
+                       fallback: tuple[datetime | None, str], default_tz: str) -> list[str]:
     mdc, loinc = monitor_codes.fields_by_code()
     ranges = plausible_ranges()
     problems: list[str] = []
@@ -154,23 +160,21 @@ def _read_observations(message: hl7.Message, result: MonitorMessage, fallback: d
     except KeyError:
         return ["the message has no OBX segment"]
     for number, obx in enumerate(segments, start=1):
-        identifier = _field(obx, 3)
-        code, system = _component(identifier, 0), _component(identifier, 2).upper()
+        code, system = obx.component(3, 0), obx.component(3, 2).upper()
         name = mdc.get(code) if system in ("MDC", "") else None
         name = name or (loinc.get(code) if system in ("LN", "LOINC", "") else None)
-        device = _component(_field(obx, 18), 0)
+        device = obx.component(18, 0)
         if device and device not in result.devices:
             result.devices.append(device)
-        if name is None or str(_field(obx, 11)) in SKIPPED_RESULT_STATUS:
+        if name is None or obx.field(11) in SKIPPED_RESULT_STATUS:
             continue  # device hierarchy, settings and other observations are not vital signs
-        raw = str(_field(obx, 5)).strip()
+        raw = obx.field(5).strip()
         try:
             value = float(raw)
         except ValueError:
             problems.append(f"OBX {number} ({name}): value {raw!r} is not a number")
             continue
-        unit_field = _field(obx, 6)
-        units = {_component(unit_field, 0), _component(unit_field, 1)} - {""}
+        units = {obx.component(6, 0), obx.component(6, 1)} - {""}
         factors = monitor_codes.accepted_units(name)
         factor = next((factors[u] for u in units if u in factors), None)
         if factor is None:
@@ -182,27 +186,33 @@ def _read_observations(message: hl7.Message, result: MonitorMessage, fallback: d
             problems.append(f"OBX {number}: {name} {value:g} is outside the possible range "
                             f"({ranges[name].describe()})")
             continue
-        taken = parse_timestamp(str(_field(obx, 14)), default_tz) or fallback
+        stamp = obx.field(14)
+        taken = parse_timestamp(stamp, default_tz)
+        if taken is None:
+            taken, stamp = fallback
         if taken is None:
             problems.append(f"OBX {number} ({name}): no observation time (OBX-14, OBR-7 or MSH-7)")
             continue
-        result.readings.append(MonitorReading(name, value, taken, device, number))
+        result.readings.append(MonitorReading(name, value, taken, device, number, stamp,
+                                              has_offset(stamp)))
     return problems
 
 
 def ack(original: str, code: str, *, control_id: str, reason: str = "",
-        now: datetime | None = None) -> str:
-    """The HL7 v2 ACK for a message: MSA AA, or AE/AR with the reason in MSA-3 and ERR."""
-    sender, facility = "", ""
-    try:
-        msh = hl7.parse(original.replace("\n", "\r").strip("\r\x0b\x1c")).segment("MSH")
-        sender, facility = _component(_field(msh, 3), 0), _component(_field(msh, 4), 0)
-    except Exception:  # an unparsable message still gets an answer  # noqa: S110
-        pass
+        now: datetime | None = None, sender: tuple[str, str] | None = None) -> str:
+    """The HL7 v2 ACK for a message: MSA AA, or AE/AR with the reason in MSA-3 and ERR.
+    `sender`: the message's MSH-3 and MSH-4 when already parsed (else read from `original`)."""
+    application, facility = sender or ("", "")
+    if sender is None:
+        try:
+            msh = hl7_text.Message(original.strip("\r\n\x0b\x1c")).segment("MSH")
+            application, facility = msh.component(3, 0), msh.component(4, 0)
+        except hl7_text.NotHL7:  # an unparsable message still gets an answer
+            pass
     stamp = (now or clock.now()).strftime("%Y%m%d%H%M%S+0000")
     reason = reason.replace("|", "/").replace("^", " ").replace("~", "-").replace("&", "and")
     reason = reason.replace("\\", "/")[:200]
-    lines = [f"MSH|^~\\&|KETACLINIC||{sender}|{facility}|{stamp}||ACK^R01^ACK|"
+    lines = [f"MSH|^~\\&|KETACLINIC||{application}|{facility}|{stamp}||ACK^R01^ACK|"
              f"ACK{control_id[:16] or 'UNKNOWN'}|P|2.6",
              f"MSA|{code}|{control_id}" + (f"|{reason}" if reason else "")]
     if code != "AA":

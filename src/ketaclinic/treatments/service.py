@@ -152,8 +152,8 @@ def baseline_of(db: Session, treatment_session: TreatmentSession) -> Reading | N
                                          SessionReading.systolic_mmhg.is_not(None))
     if treatment_session.dose_start is not None:
         query = query.where(SessionReading.taken_at <= treatment_session.dose_start)
-    latest = db.execute(query.order_by(SessionReading.taken_at.desc()).limit(1)
-                        ).scalar_one_or_none()
+    latest = db.execute(query.order_by(SessionReading.taken_at.desc(), SessionReading.pk.desc())
+                        .limit(1)).scalar_one_or_none()
     return as_reading(latest) if latest else None
 
 
@@ -162,7 +162,7 @@ def as_reading(row: SessionReading) -> Reading:
     return Reading(row.taken_at, **{k: getattr(row, k) for k in VITAL_FIELDS})
 
 
-def _new_ids(count: int) -> list[uuid.UUID]:
+def new_ids(count: int) -> list[uuid.UUID]:
     """Random (version 4) UUIDs from one read of the system's random source."""
     pool = os.urandom(16 * count)
     return [uuid.UUID(bytes=pool[i:i + 16], version=4) for i in range(0, 16 * count, 16)]
@@ -177,7 +177,7 @@ def store_readings(*, db: Session, treatment_session: TreatmentSession | None, c
     only the few readings that alarm are looked up again for their keys.
     """
     now = clock.now()
-    ids = _new_ids(len(rows))
+    ids = new_ids(len(rows))
     values = [{"id": key, "taken_at": row["taken_at"], **{k: row.get(k) for k in VITAL_FIELDS}}
               for key, row in zip(ids, rows, strict=True)]
     decided: list[tuple[uuid.UUID, Alarm]] = []
@@ -192,31 +192,84 @@ def store_readings(*, db: Session, treatment_session: TreatmentSession | None, c
     if decided and treatment_session is not None:
         keys = dict(db.execute(select(SessionReading.id, SessionReading.pk).where(
             SessionReading.id.in_({reading_id for reading_id, _ in decided}))).all())
-        raised = _store_alarms(db, treatment_session, [(keys[r], a) for r, a in decided], actor)
+        raised = store_alarms(db, treatment_session, [(keys[r], a) for r, a in decided], actor)
     return len(values), raised
+
+
+@dataclass
+class AlarmWatch:
+    """What decides a session's alarms, held while batches of its readings come in: its
+    baseline blood pressure and the kinds of alarm already open. Deciding batch after batch on
+    one watch gives the alarms that storing and re-reading the session between them would."""
+
+    treatment_session: TreatmentSession
+    baseline: Reading | None
+    open_kinds: set[str]
+
+    def decide(self, new: list[tuple[Any, Reading]]) -> list[tuple[Any, Alarm]]:
+        """The alarms these new readings raise (key, alarm); one open alarm per condition."""
+        dose_start = self.treatment_session.dose_start
+        candidates = [r for _, r in new if r.systolic_mmhg is not None and (
+            dose_start is None or r.taken <= dose_start)]
+        if candidates:
+            latest = max(candidates, key=lambda r: r.taken)
+            if self.baseline is None or latest.taken >= self.baseline.taken:
+                self.baseline = latest
+        baseline = self.baseline
+        decided: list[tuple[Any, Alarm]] = []
+        for key, reading in sorted(new, key=lambda pair: pair[1].taken):
+            is_baseline = baseline is not None and reading.taken == baseline.taken
+            for alarm in new_alarms(alarms_for(reading, None if is_baseline else baseline),
+                                    self.open_kinds):
+                decided.append((key, alarm))
+                self.open_kinds.add(alarm.kind)
+        return decided
+
+
+def alarm_watch(db: Session, treatment_session: TreatmentSession) -> AlarmWatch:
+    """The session's alarm state as stored now."""
+    return AlarmWatch(treatment_session, baseline_of(db, treatment_session),
+                      _open_alarm_kinds(db, treatment_session))
+
+
+def alarm_watches(db: Session, sessions: Sequence[TreatmentSession]) -> dict[int, AlarmWatch]:
+    """The alarm state of several sessions as stored now (as `alarm_watch` gives it), read with
+    a few queries for them all: each session's baseline is found through the index on
+    (session, time), from its dose start backwards."""
+    if not sessions:
+        return {}
+    pks = [s.pk for s in sessions]
+    open_kinds: dict[int, set[str]] = {pk: set() for pk in pks}
+    for session_pk, kind in db.execute(select(SessionAlarm.session_pk, SessionAlarm.kind).where(
+            SessionAlarm.session_pk.in_(pks), SessionAlarm.acknowledged_at.is_(None))):
+        open_kinds[session_pk].add(kind)
+    baseline_pks: dict[int, int | None] = {}
+    for dosed in (True, False):
+        chosen = [s.pk for s in sessions if (s.dose_start is not None) == dosed]
+        if not chosen:
+            continue
+        latest = (select(SessionReading.pk).where(
+            SessionReading.session_pk == TreatmentSession.pk,
+            SessionReading.systolic_mmhg.is_not(None),
+            *([SessionReading.taken_at <= TreatmentSession.dose_start] if dosed else []))
+            .order_by(SessionReading.taken_at.desc(), SessionReading.pk.desc()).limit(1)
+            .correlate(TreatmentSession).scalar_subquery())
+        baseline_pks.update(db.execute(select(TreatmentSession.pk, latest).where(
+            TreatmentSession.pk.in_(chosen))).all())
+    wanted = [pk for pk in baseline_pks.values() if pk is not None]
+    readings = {row.pk: as_reading(row) for row in db.execute(select(SessionReading).where(
+        SessionReading.pk.in_(wanted))).scalars()} if wanted else {}
+    return {s.pk: AlarmWatch(s, readings.get(baseline_pks.get(s.pk) or 0), open_kinds[s.pk])
+            for s in sessions}
 
 
 def _decide_alarms(db: Session, treatment_session: TreatmentSession,
                    new: list[tuple[Any, Reading]]) -> list[tuple[Any, Alarm]]:
     """The alarms new readings raise (key, alarm); one open alarm per condition."""
-    baseline = baseline_of(db, treatment_session)
-    candidates = [r for _, r in new if r.systolic_mmhg is not None and (
-        treatment_session.dose_start is None or r.taken <= treatment_session.dose_start)]
-    if candidates:
-        latest = max(candidates, key=lambda r: r.taken)
-        if baseline is None or latest.taken >= baseline.taken:
-            baseline = latest
-    open_kinds = _open_alarm_kinds(db, treatment_session)
-    decided: list[tuple[Any, Alarm]] = []
-    for key, reading in sorted(new, key=lambda pair: pair[1].taken):
-        is_baseline = baseline is not None and reading.taken == baseline.taken
-        for alarm in new_alarms(alarms_for(reading, None if is_baseline else baseline), open_kinds):
-            decided.append((key, alarm))
-            open_kinds.add(alarm.kind)
-    return decided
+    return alarm_watch(db, treatment_session).decide(new)
 
 
-def _store_alarms(db: Session, treatment_session: TreatmentSession, alarms: list[tuple[int, Alarm]],
+def store_alarms(db: Session, treatment_session: TreatmentSession, alarms: list[tuple[int, Alarm]],
                   actor: Actor) -> list[SessionAlarm]:
     now = clock.now()
     raised = [SessionAlarm(session_pk=treatment_session.pk, reading_pk=pk, kind=a.kind, value=a.value,
@@ -230,7 +283,7 @@ def _store_alarms(db: Session, treatment_session: TreatmentSession, alarms: list
 def _raise_alarms(db: Session, treatment_session: TreatmentSession, pairs: list[tuple[int, Reading]],
                   actor: Actor) -> list[SessionAlarm]:
     """Alarms for readings already stored (reading pk, reading)."""
-    return _store_alarms(db, treatment_session, _decide_alarms(db, treatment_session, pairs), actor)
+    return store_alarms(db, treatment_session, _decide_alarms(db, treatment_session, pairs), actor)
 
 
 def unmatched_at_chair(db: Session, treatment_session: TreatmentSession) -> Sequence[SessionReading]:

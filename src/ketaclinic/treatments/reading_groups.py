@@ -1,0 +1,71 @@
+"""The readings of many monitor messages stored in one insert, each session's alarms decided on
+a watch held across the group, so a group costs a few statements however many messages it has."""
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import Table, select
+from sqlalchemy.orm import Session
+
+from ketaclinic import clock
+from ketaclinic.db import insert_many
+from ketaclinic.kernel.actor import Actor
+from ketaclinic.knowledge.monitoring import Alarm, Reading
+from ketaclinic.treatments.models import SessionAlarm, SessionReading, TreatmentSession
+from ketaclinic.treatments.service import VITAL_FIELDS, AlarmWatch, new_ids, store_alarms
+
+READINGS = cast(Table, SessionReading.__table__)
+
+
+@dataclass
+class ReadingBatch:
+    """One message's readings, for its chair's open session (None: kept unmatched)."""
+
+    treatment_session: TreatmentSession | None
+    chair_pk: int
+    readings: Sequence[Reading]
+    device: str
+    message_pk: int
+    actor: Actor
+
+
+def store_batches(*, db: Session, batches: Sequence[ReadingBatch],
+                  watches: dict[int, AlarmWatch], source: str) -> list[list[SessionAlarm]]:
+    """Store every batch's readings in one insert; returns each batch's alarms, in order.
+
+    A session's batches are decided in the order given, on its watch (see AlarmWatch)."""
+    now = clock.now()
+    values: list[dict[str, Any]] = []
+    decided: dict[int, list[tuple[int, Any, Alarm]]] = defaultdict(list)
+    for index, batch in enumerate(batches):
+        ids = new_ids(len(batch.readings))
+        session = batch.treatment_session
+        values += [{"id": key, "taken_at": reading.taken,
+                    **{name: getattr(reading, name) for name in VITAL_FIELDS},
+                    "session_pk": session.pk if session else None, "chair_pk": batch.chair_pk,
+                    "device": batch.device, "message_pk": batch.message_pk,
+                    "created_by": batch.actor.username}
+                   for key, reading in zip(ids, batch.readings, strict=True)]
+        if session is not None:
+            decided[session.pk] += [(index, key, alarm) for key, alarm in watches[session.pk]
+                                    .decide(list(zip(ids, batch.readings, strict=True)))]
+    insert_many(db.connection(), READINGS, values, constants={
+        "created_at": now, "updated_at": now, "source": source, "status": "final"})
+    raised: list[list[SessionAlarm]] = [[] for _ in batches]
+    alarming = {key for pairs in decided.values() for _, key, _ in pairs}
+    if not alarming:
+        return raised
+    keys = dict(db.execute(select(SessionReading.id, SessionReading.pk).where(
+        SessionReading.id.in_(alarming))).all())
+    for session_pk, pairs in decided.items():
+        if not pairs:
+            continue
+        first = batches[pairs[0][0]]
+        assert first.treatment_session is not None and first.treatment_session.pk == session_pk
+        stored = store_alarms(db, first.treatment_session,
+                              [(keys[key], alarm) for _, key, alarm in pairs], first.actor)
+        for (index, _, _), alarm_row in zip(pairs, stored, strict=True):
+            raised[index].append(alarm_row)
+    return raised
