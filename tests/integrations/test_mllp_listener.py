@@ -95,18 +95,48 @@ def test_readings_are_acknowledged_after_commit_and_alarm(listener) -> None:
 
 
 def test_every_acknowledged_message_survives_sigkill(listener) -> None:
+    """Eight gateways send without pause, so messages are stored in groups, and the listener is
+    killed mid-stream: every message acknowledged AA is stored with its readings."""
+    import threading
+
     url, port, process = listener
-    acknowledged = []
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
-        for number in range(1, 26):
-            reply = msa(send(connection, message(number)))
-            assert reply[1] == "AA"
-            acknowledged.append(reply[2])
+    acknowledged: list[str] = []
+    numbers = iter(range(1, 100_000))
+    lock = threading.Lock()
+
+    def gateway() -> None:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+                while True:
+                    with lock:
+                        number = next(numbers)
+                    reply = msa(send(connection, message(number)))
+                    assert reply[1] == "AA", reply
+                    with lock:
+                        acknowledged.append(reply[2])
+        except (AssertionError, OSError):
+            pass  # the listener is gone (its last answers may be cut off)
+
+    gateways = [threading.Thread(target=gateway) for _ in range(8)]
+    for thread in gateways:
+        thread.start()
+    deadline = time.monotonic() + 30
+    while len(acknowledged) < 200 and time.monotonic() < deadline:
+        time.sleep(0.05)
     os.kill(process.pid, signal.SIGKILL)
     process.wait(timeout=10)
+    for thread in gateways:
+        thread.join(timeout=30)
     engine = make_engine(url)
     with engine.connect() as conn:
-        stored = set(conn.execute(text("SELECT control_id FROM monitor_message "
-                                       "WHERE ack_code = 'AA'")).scalars())
+        stored = dict(conn.execute(text(
+            "SELECT m.control_id, count(r.pk) FROM monitor_message m "
+            "LEFT JOIN session_reading r ON r.message_pk = m.pk "
+            "WHERE m.ack_code = 'AA' GROUP BY m.control_id")).all())
+        groups = conn.execute(text(
+            "SELECT count(*) FROM audit_event WHERE detail LIKE 'monitor messages %'")).scalar()
     engine.dispose()
-    assert set(acknowledged) <= stored and len(acknowledged) == 25
+    assert len(acknowledged) >= 200
+    missing = [c for c in acknowledged if not stored.get(c)]
+    assert not missing, f"acknowledged but not stored with readings: {missing[:5]}"
+    assert groups >= 1, "messages were stored in groups"
