@@ -2,13 +2,15 @@
 concurrent monitor connections, against a raw driver batch insert of the same number of rows into
 the same table, all measured in the same run, on SQLite and (with --postgres) PostgreSQL.
 
-    python bench/ingest.py [--readings 3000] [--batch 100] [--connections 4] [--no-mllp]
+    python bench/ingest.py [--readings 3000] [--batch 100] [--connections 4] [--rounds 3]
+                           [--no-mllp]
                            [--postgres postgresql://postgres@127.0.0.1:5432/test]
 """
 
 import argparse
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -129,9 +131,9 @@ def bench_mllp(url: str, readings: int, connections: int) -> float:
     return readings / elapsed
 
 
-def bench_raw(url: str, session_pk: int, chair_pk: int, readings: int) -> float:
+def bench_raw(url: str, session_pk: int, chair_pk: int, readings: int, batch: int) -> float:
     """Rows per second for a driver executemany of the same rows (every column the API path
-    fills) into session_reading, in one transaction."""
+    fills) into session_reading, committed every `batch` rows as the API commits each batch."""
     engine = make_engine(url)
     postgres = engine.dialect.name == "postgresql"
     now = datetime.now(UTC)
@@ -150,19 +152,16 @@ def bench_raw(url: str, session_pk: int, chair_pk: int, readings: int) -> float:
     try:
         started = time.perf_counter()
         cursor = raw.cursor()
-        if not postgres:
-            cursor.execute("BEGIN")  # the engine runs SQLite in autocommit; batch it in one
-        cursor.executemany(sql, rows)
-        raw.commit()
+        for first in range(0, readings, batch):
+            if not postgres:
+                cursor.execute("BEGIN")  # the engine runs SQLite in autocommit
+            cursor.executemany(sql, rows[first:first + batch])
+            raw.commit()
         elapsed = time.perf_counter() - started
     finally:
         raw.close()
         engine.dispose()
     return readings / elapsed
-
-
-
-
 
 
 def main() -> int:
@@ -171,13 +170,15 @@ def main() -> int:
     parser.add_argument("--readings", type=int, default=3000)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-mllp", dest="mllp", action="store_false",
                         help="measure only the raw insert and the HTTP batch path")
     parser.add_argument("--postgres", default=os.environ.get("KETACLINIC_TEST_POSTGRES_URL", ""))
     args = parser.parse_args()
     os.environ.setdefault("KETACLINIC_DEMO", "1")  # the demo's key seals the audit rows written here
-    if min(args.readings, args.batch, args.connections) < 1:
-        print("error: --readings, --batch and --connections must be at least 1", file=sys.stderr)
+    if min(args.readings, args.batch, args.connections, args.rounds) < 1:
+        print("error: --readings, --batch, --connections and --rounds must be at least 1",
+              file=sys.stderr)
         return 2
     os.environ.setdefault("KETACLINIC_SECRET_KEY", "bench-" + uuid.uuid4().hex * 2)
     backends = ["sqlite"] + (["postgresql"] if args.postgres else [])
@@ -186,13 +187,18 @@ def main() -> int:
             url = fresh_database(backend, args.postgres, folder)
             try:
                 session = _prepare(url)
-                raw = bench_raw(url, session.pk, session.chair_pk, args.readings)
-                http = bench_http(url, str(session.id), args.readings, args.batch)
+                raws, https = [], []
+                for _ in range(args.rounds):  # interleaved, so both see the same machine
+                    raws.append(bench_raw(url, session.pk, session.chair_pk, args.readings,
+                                          args.batch))
+                    https.append(bench_http(url, str(session.id), args.readings, args.batch))
+                raw, http = statistics.median(raws), statistics.median(https)
                 mllp = bench_mllp(url, args.readings, args.connections) if args.mllp else None
             finally:
                 if backend == "postgresql":
                     drop_database(url, args.postgres)
-            print(f"{backend}: {args.readings} readings")
+            print(f"{backend}: {args.readings} readings, committed every {args.batch}; median of "
+                  f"{args.rounds} interleaved rounds")
             print(f"  raw driver executemany:   {raw:10.0f} readings/s")
             print(f"  HTTP batch of {args.batch:<4d}:       {http:10.0f} readings/s  "
                   f"ratio to raw {http / raw:.3f}")
