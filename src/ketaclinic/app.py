@@ -13,6 +13,7 @@ from ketaclinic.accounts import pages as account_pages
 from ketaclinic.accounts import router as account_api
 from ketaclinic.billing import pages as billing_pages
 from ketaclinic.billing import router as billing_api
+from ketaclinic.chair import monitor_review as monitor_review_pages
 from ketaclinic.chair import pages as chair_pages
 from ketaclinic.chair import router as chair_api
 from ketaclinic.chart import pages as patient_pages
@@ -65,6 +66,7 @@ def create_app() -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for module in (dashboard_pages, account_pages, account_api, patient_pages, patient_api,
                    evaluation_pages, evaluation_api, course_api, chair_pages, chair_api,
+                   monitor_review_pages,
                    measure_pages, rota_pages, measure_api, outcome_pages, inventory_pages, inventory_api,
                    inventory_reports, scheduling_pages, scheduling_api, billing_pages, billing_api,
                    decision_pages, portal_pages,

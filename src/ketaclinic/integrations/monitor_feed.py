@@ -61,7 +61,9 @@ class _Taken:
     reason: str = ""
     control_id: str = ""
     message: pcd01.MonitorMessage | None = None
+    partial: pcd01.MonitorMessage | None = None  # what a refused message said of its origin
     chair: Chair | None = None
+    site_pk: int | None = None  # the chair's, or else the site its location names
     session: TreatmentSession | None = None
     actor: Actor = field(default_factory=lambda: Actor(username="monitor", role="system"))
 
@@ -81,6 +83,8 @@ def ingest_group(*, db: Session, messages: Sequence[Incoming]) -> list[Answer]:
     caller commits, then acknowledges."""
     taken = [_parse(incoming) for incoming in messages]
     parsed = [t for t in taken if t.message is not None]
+    # A message refused for its content is still kept at the site it came from, for review.
+    _locate(db, [t for t in taken if (t.message or t.partial) is not None])
     _route(db, parsed)
     now = clock.now()
     for item in parsed:
@@ -109,27 +113,41 @@ def _parse(incoming: Incoming) -> _Taken:
         item.message = pcd01.parse_oru(incoming.raw)
     except pcd01.MessageRejected as exc:
         item.refuse(exc)
+        item.partial = exc.read
         return item
     item.control_id, item.status = item.message.control_id, "parsed"
     return item
 
 
-def _route(db: Session, items: list[_Taken]) -> None:
-    """Each message's chair (by device, else by site^chair location), its times read in the
-    chair's site's zone, and the chair's open session."""
-    devices = {d for item in items if item.message for d in item.message.devices}
+def _locate(db: Session, items: list[_Taken]) -> None:
+    """Each message's chair (by device, else by its site^chair location) and site (the chair's,
+    or else the one its location names)."""
+    origins = [(item, item.message or item.partial) for item in items]
+    devices = {d for _, origin in origins if origin for d in origin.devices}
     by_device = {c.monitor_device_id: c for c in db.execute(select(Chair).where(
         Chair.monitor_device_id.in_(devices))).scalars()} if devices else {}
-    places = {_place(item.message) for item in items if item.message} - {("", "")}
+    places = {_place(origin) for _, origin in origins} - {("", "")}
     by_place: dict[tuple[str, str], Chair] = {}
+    site_of_code: dict[str, int] = {}
     if places:
+        site_of_code = dict(db.execute(select(Site.code, Site.pk).where(
+            Site.code.in_({p[0] for p in places}))).all())
         for chair, code in db.execute(select(Chair, Site.code).join(Site).where(
                 Site.code.in_({p[0] for p in places}), Chair.name.in_({p[1] for p in places}))):
             by_place[(code, chair.name)] = chair
+    for item, origin in origins:
+        assert origin is not None
+        item.chair = next((by_device[d] for d in origin.devices if d in by_device),
+                          None) or by_place.get(_place(origin))
+        item.site_pk = (item.chair.site_pk if item.chair is not None
+                        else site_of_code.get(_place(origin)[0]))
+
+
+def _route(db: Session, items: list[_Taken]) -> None:
+    """Each parsed message routed to its chair, its times read in the chair's site's zone, and
+    the chair's open session; one with no chair is refused as unroutable."""
     for item in items:
         assert item.message is not None
-        item.chair = next((by_device[d] for d in item.message.devices if d in by_device),
-                          None) or by_place.get(_place(item.message))
         if item.chair is None:
             item.refuse(pcd01.MessageRejected(
                 "AE", f"unroutable: no chair for device "
@@ -180,6 +198,7 @@ def _keep(db: Session, taken: list[_Taken], now: object) -> list[int]:
     rows = [{"id": key, "created_at": now, "updated_at": now, "created_by": t.actor.username,
              "received_at": now, "peer": t.incoming.peer[:100], "control_id": t.control_id[:100],
              "raw": t.incoming.raw, "status": t.status, "ack_code": t.code,
+             "site_pk": t.site_pk, "chair_pk": t.chair.pk if t.chair else None,
              "reason": ("" if t.code == "AA" and t.status != "duplicate" else t.reason)[:1000]}
             for key, t in zip(new_ids(len(taken)), taken, strict=True)]
     return list(db.execute(insert(INBOX).returning(INBOX.c.pk, sort_by_parameter_order=True),

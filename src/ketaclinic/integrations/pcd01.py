@@ -23,11 +23,13 @@ SKIPPED_RESULT_STATUS = frozenset({"X", "D", "W"})  # cannot obtain, deleted, wr
 class MessageRejected(ValueError):
     """A message that cannot be taken: AR (not one we process) or AE (an error in it)."""
 
-    def __init__(self, code: str, reason: str, control_id: str = "") -> None:
+    def __init__(self, code: str, reason: str, control_id: str = "",
+                 read: "MonitorMessage | None" = None) -> None:
         super().__init__(reason)
         self.code = code
         self.reason = reason
         self.control_id = control_id
+        self.read = read  # what was read before the refusal (where it came from), if anything
 
 
 @dataclass(frozen=True)
@@ -144,9 +146,10 @@ def parse_oru(text: str, *, default_tz: str = "UTC") -> MonitorMessage:
         pass
     problems = _read_observations(message, result, (fallback, fallback_text), default_tz)
     if problems:
-        raise MessageRejected("AE", "; ".join(problems), control_id)
+        raise MessageRejected("AE", "; ".join(problems), control_id, result)
     if not result.readings:
-        raise MessageRejected("AE", "no vital-sign observation (OBX) the clinic records", control_id)
+        raise MessageRejected("AE", "no vital-sign observation (OBX) the clinic records", control_id,
+                              result)
     return result
 
 

@@ -102,6 +102,8 @@ class MonitorMessage(RecordMixin, Base):
     """Every HL7 message a monitor sent, kept whatever became of it (never dropped)."""
 
     __tablename__ = "monitor_message"
+    # The review list: open messages of a site, newest first.
+    __table_args__ = (Index("ix_monitor_message_review", "site_pk", "status", "received_at"),)
 
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     peer: Mapped[str] = mapped_column(String(100), default="")
@@ -112,6 +114,17 @@ class MonitorMessage(RecordMixin, Base):
     status: Mapped[str] = mapped_column(String(20))
     ack_code: Mapped[str] = mapped_column(String(2))
     reason: Mapped[str] = mapped_column(String(1000), default="")
+    # Where it was routed (None: no chair, and no site named in its location either).
+    site_pk: Mapped[int | None] = mapped_column(ForeignKey("site.pk", ondelete="RESTRICT"),
+                                                default=None)
+    chair_pk: Mapped[int | None] = mapped_column(ForeignKey("chair.pk", ondelete="RESTRICT"),
+                                                 default=None)
+    # Review of a rejected or unmatched message: attached to a session, or looked at and closed.
+    attached_session_pk: Mapped[int | None] = mapped_column(
+        ForeignKey("treatment_session.pk", ondelete="RESTRICT"), default=None)
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    reviewed_by: Mapped[str | None] = mapped_column(String(150), default=None)
+    review_note: Mapped[str] = mapped_column(String(1000), default="")
 
 
 class SessionEvent(RecordMixin, Base):

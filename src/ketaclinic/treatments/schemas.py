@@ -169,3 +169,34 @@ class AddendumIn(InputModel):
     """A correction or addition to a closed record."""
 
     text: str = Field(min_length=3, max_length=4000)
+
+
+class MonitorMessageOut(BaseModel):
+    """A monitor message on the review list: what came, where it went, what was done."""
+
+    id: uuid.UUID
+    received_at: IsoDateTime
+    peer: str
+    control_id: str
+    status: str = Field(description="rejected, unmatched; once resolved: attached")
+    ack_code: str
+    reason: str
+    site: str | None = Field(description="the site's code (None: routed to no site)")
+    chair: str | None
+    readings: int = Field(description="readings kept from it (unmatched messages)")
+    reviewed_at: IsoDateTime | None
+    reviewed_by: str | None
+    review_note: str
+    raw: str
+
+
+class AttachIn(InputModel):
+    """The open session of the message's site its readings belong to."""
+
+    treatment_session_id: uuid.UUID
+
+
+class ReviewIn(InputModel):
+    """What was done about the message."""
+
+    note: str = Field(min_length=3, max_length=1000)

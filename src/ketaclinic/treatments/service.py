@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
@@ -41,6 +41,7 @@ from ketaclinic.treatments.models import (
     DISCHARGED,
     OPEN,
     GivenDose,
+    MonitorMessage,
     SessionAddendum,
     SessionAlarm,
     SessionEvent,
@@ -304,10 +305,36 @@ def attach_unmatched(*, db: Session, treatment_session_id: str,
         row.session_pk = treatment_session.pk
     db.flush()
     raised = _raise_alarms(db, treatment_session, [(r.pk, as_reading(r)) for r in rows], actor)
+    _mark_attached(db, {r.message_pk for r in rows if r.message_pk}, treatment_session, actor)
     audit.record(db=db, actor=actor, action="update", record_type="SessionReading",
                  record_id=treatment_session.id, patient_id=patient_id_of(db, treatment_session),
                  detail=f"attached {len(rows)} unmatched monitor readings")
     return len(rows), raised
+
+
+def attach_message_readings(*, db: Session, treatment_session: TreatmentSession, message_pk: int,
+                            actor: Actor) -> tuple[int, list[SessionAlarm]]:
+    """Put the readings one monitor message brought, kept with no session, on this session;
+    the alarms they cause follow."""
+    rows = list(db.execute(select(SessionReading).where(
+        SessionReading.message_pk == message_pk, SessionReading.session_pk.is_(None))
+        .order_by(SessionReading.taken_at)).scalars())
+    for row in rows:
+        row.session_pk = treatment_session.pk
+    db.flush()
+    return len(rows), _raise_alarms(db, treatment_session, [(r.pk, as_reading(r)) for r in rows],
+                                    actor)
+
+
+def _mark_attached(db: Session, message_pks: set[int], treatment_session: TreatmentSession,
+                   actor: Actor) -> None:
+    """The unmatched messages whose readings a nurse attached are resolved on the review list."""
+    if not message_pks:
+        return
+    db.execute(update(MonitorMessage).where(
+        MonitorMessage.pk.in_(message_pks), MonitorMessage.status == "unmatched").values(
+        status="attached", attached_session_pk=treatment_session.pk, reviewed_at=clock.now(),
+        reviewed_by=actor.username, review_note="attached with the chair's unmatched readings"))
 
 
 def add_readings(*, db: Session, treatment_session_id: str, data: schemas.ReadingsIn,

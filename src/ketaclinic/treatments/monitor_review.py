@@ -1,0 +1,183 @@
+"""Reviewing the monitor messages that did not land on a session: rejected ones (AE/AR, nothing
+stored) and unmatched ones (readings kept for the chair with no open session). A nurse attaches
+an unmatched message to the right open session, whose alarms then follow, or marks a message
+reviewed with a note. Staff see the messages of their own sites; a message routed to no site (no
+chair, and no known site in its location) is seen by clinical staff of every site, since only
+they can tell which patient it was."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy.orm import Session
+
+from ketaclinic import clock
+from ketaclinic.audit import service as audit
+from ketaclinic.clinics.models import Chair, Site
+from ketaclinic.db import by_public_id
+from ketaclinic.errors import Conflict, NotFound, invalid
+from ketaclinic.kernel.actor import Actor
+from ketaclinic.patients.models import Patient
+from ketaclinic.treatments import service as treatments
+from ketaclinic.treatments.models import OPEN, MonitorMessage, SessionReading, TreatmentSession
+
+STATUSES = ("rejected", "unmatched")  # what needs a look
+LISTED = (*STATUSES, "attached")  # and what became of an unmatched one once attached
+SHOWN = ("open", "reviewed", "all")
+
+
+@dataclass(frozen=True)
+class MessageRow:
+    """One message on the review list, with where it was routed."""
+
+    message: MonitorMessage
+    site_code: str | None
+    chair_name: str | None
+    readings: int
+
+
+@dataclass(frozen=True)
+class ReviewPage:
+    """A page of the review list, newest first, and the cursor to the next one."""
+
+    rows: list[MessageRow]
+    total: int
+    next_before: str | None
+
+
+def _visible(actor: Actor) -> ColumnElement[bool]:
+    return or_(MonitorMessage.site_pk.in_(actor.site_pks), MonitorMessage.site_pk.is_(None))
+
+
+def review_list(*, db: Session, actor: Actor, site_code: str = "", status: str = "",
+                shown: str = "open", since: datetime | None = None,
+                until: datetime | None = None, limit: int = 50,
+                before: int | None = None) -> ReviewPage:
+    """Rejected and unmatched messages of the actor's sites, filtered, newest first."""
+    if status and status not in LISTED:
+        raise invalid("status", f"{status!r} is not a status under review", ", ".join(LISTED))
+    if shown not in SHOWN:
+        raise invalid("shown", f"{shown!r} is not accepted", ", ".join(SHOWN))
+    filters = [_visible(actor), MonitorMessage.status.in_([status] if status else LISTED)]
+    if site_code:
+        site_pk = db.execute(select(Site.pk).where(Site.code == site_code)).scalar_one_or_none()
+        if site_pk is None or site_pk not in actor.site_pks:
+            raise invalid("site", f"{site_code!r} is not one of your sites",
+                          ", ".join(_site_codes(db, actor)))
+        filters.append(MonitorMessage.site_pk == site_pk)
+    if shown != "all":
+        filters.append(MonitorMessage.reviewed_at.is_(None) if shown == "open"
+                       else MonitorMessage.reviewed_at.is_not(None))
+    if since:
+        filters.append(MonitorMessage.received_at >= since)
+    if until:
+        filters.append(MonitorMessage.received_at < until)
+    total = db.execute(select(func.count()).select_from(MonitorMessage).where(*filters)
+                       ).scalar_one()
+    query = (select(MonitorMessage, Site.code, Chair.name)
+             .outerjoin(Site, Site.pk == MonitorMessage.site_pk)
+             .outerjoin(Chair, Chair.pk == MonitorMessage.chair_pk)
+             .where(*filters).order_by(MonitorMessage.pk.desc()).limit(limit + 1))
+    if before is not None:
+        query = query.where(MonitorMessage.pk < before)
+    found = db.execute(query).all()
+    pks = [m.pk for m, _, _ in found[:limit]]
+    counts = dict(db.execute(select(SessionReading.message_pk, func.count()).where(
+        SessionReading.message_pk.in_(pks)).group_by(SessionReading.message_pk)).all()
+                  ) if pks else {}
+    rows = [MessageRow(m, code, chair, int(counts.get(m.pk, 0))) for m, code, chair in found[:limit]]
+    return ReviewPage(rows, int(total), str(found[limit - 1][0].pk)
+                      if len(found) > limit else None)
+
+
+def _site_codes(db: Session, actor: Actor) -> list[str]:
+    return list(db.execute(select(Site.code).where(Site.pk.in_(actor.site_pks))
+                           .order_by(Site.code)).scalars())
+
+
+def _message(db: Session, actor: Actor, message_id: str) -> MonitorMessage:
+    message = by_public_id(db, MonitorMessage, message_id, "monitor message")
+    if message.site_pk is not None and message.site_pk not in actor.site_pks:
+        raise NotFound("no such monitor message")
+    return message
+
+
+@dataclass(frozen=True)
+class AttachChoice:
+    """An open session an unmatched message could belong to, as a nurse recognises it."""
+
+    session_id: str
+    chair: str
+    patient: str
+    checked_in_at: datetime
+
+
+def sessions_to_attach(db: Session, message: MonitorMessage) -> list[AttachChoice]:
+    """The open sessions an unmatched message may go to: those of its site, its chair's first."""
+    if message.site_pk is None:
+        return []
+    found = db.execute(select(TreatmentSession.id, Chair.name, Patient.given_name,
+                              Patient.family_name, TreatmentSession.checked_in_at)
+                       .join(Chair, Chair.pk == TreatmentSession.chair_pk)
+                       .join(Patient, Patient.pk == TreatmentSession.patient_pk)
+                       .where(TreatmentSession.site_pk == message.site_pk,
+                              TreatmentSession.status == OPEN)
+                       .order_by((TreatmentSession.chair_pk == message.chair_pk).desc(),
+                                 TreatmentSession.checked_in_at)).all()
+    return [AttachChoice(str(sid), chair, f"{given} {family}", at)
+            for sid, chair, given, family, at in found]
+
+
+def attach(*, db: Session, actor: Actor, message_id: str,
+           treatment_session_id: str) -> tuple[MonitorMessage, int, int]:
+    """Put an unmatched message's readings on an open session of its site; its alarms follow.
+    Returns the message, the readings moved and the alarms raised."""
+    message = _message(db, actor, message_id)
+    if message.status != "unmatched" or message.reviewed_at is not None:
+        raise Conflict("only an unmatched message not yet reviewed can be attached "
+                       f"(this one is {message.status}"
+                       f"{', reviewed' if message.reviewed_at else ''})")
+    session = treatments.get_treatment_session(db=db, treatment_session_id=treatment_session_id,
+                                               actor=actor)
+    if session.status != OPEN:
+        raise invalid("treatment_session_id", "the session is closed", "an open session")
+    if session.site_pk != message.site_pk:
+        raise invalid("treatment_session_id", "the session is at another site than the message",
+                      "an open session of the message's site")
+    moved, raised = treatments.attach_message_readings(db=db, treatment_session=session,
+                                                       message_pk=message.pk, actor=actor)
+    message.status, message.attached_session_pk = "attached", session.pk
+    _close(message, actor, f"attached to the session at chair {session.chair_pk}")
+    db.flush()
+    audit.record(db=db, actor=actor, action="update", record_type="MonitorMessage",
+                 record_id=message.id, patient_id=treatments.patient_id_of(db, session),
+                 detail=f"attached {message.control_id}: {moved} readings, {len(raised)} alarms")
+    return message, moved, len(raised)
+
+
+def mark_reviewed(*, db: Session, actor: Actor, message_id: str, note: str) -> MonitorMessage:
+    """Close a message as looked at, with what was done about it."""
+    message = _message(db, actor, message_id)
+    if message.status not in STATUSES:
+        raise Conflict(f"a {message.status} message needs no review")
+    if message.reviewed_at is not None:
+        raise Conflict(f"already reviewed by {message.reviewed_by}")
+    _close(message, actor, note.strip())
+    db.flush()
+    audit.record(db=db, actor=actor, action="update", record_type="MonitorMessage",
+                 record_id=message.id, detail=f"reviewed {message.control_id or '(no id)'}: "
+                                              f"{message.review_note}")
+    return message
+
+
+def _close(message: MonitorMessage, actor: Actor, note: str) -> None:
+    message.reviewed_at, message.reviewed_by = clock.now(), actor.username
+    message.review_note = note[:1000]
+
+
+def open_count(db: Session, actor: Actor) -> int:
+    """How many rejected or unmatched messages of the actor's sites wait for review."""
+    return int(db.execute(select(func.count()).select_from(MonitorMessage).where(
+        _visible(actor), MonitorMessage.status.in_(STATUSES),
+        MonitorMessage.reviewed_at.is_(None))).scalar_one())
+

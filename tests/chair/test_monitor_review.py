@@ -1,0 +1,117 @@
+"""Reviewing monitor messages: unmatched ones attached to their session (alarms follow),
+rejected ones marked reviewed; filters, paging, refusals and who may see what."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from ketaclinic.integrations import monitor_feed
+from ketaclinic.treatments.models import MonitorMessage, SessionAlarm, SessionReading
+from tests.integrations.test_pcd01 import PCD01
+from tests.treatments.test_ingest import chair_id, open_session
+
+LIST = "/api/v1/monitor-messages"
+
+
+def oru(control_id: str, location: str, systolic: int = 122) -> str:
+    stamp = (datetime.now(UTC) - timedelta(minutes=2)).strftime("%Y%m%d%H%M%S+0000")
+    return (PCD01.replace("MSG0001", control_id).replace("HPC^Chair 2^1", location)
+            .replace("20261126140500-0500", stamp).replace("20261126140000-0500", stamp)
+            .replace("|186|266016", f"|{systolic}|266016"))
+
+
+def feed(db: Session, *messages: str) -> list[str]:
+    answers = monitor_feed.ingest_group(db=db, messages=[
+        monitor_feed.Incoming(m, "gw:7") for m in messages])
+    return [a.code for a in answers]
+
+
+def test_an_unmatched_message_is_attached_and_a_rejected_one_reviewed(api, world, db) -> None:
+    assert feed(db, oru("U1", "A^A1^1", systolic=195), oru("R1", "A^A1^1").replace(
+        "|97|262688", "|130|262688"), oru("B1", "B^B1^1"), oru("X1", "Z^Nowhere^1")) == [
+        "AA", "AE", "AA", "AE"]
+    nurse = api["nurse_a"]
+    listed = nurse.get(LIST)
+    assert listed.status_code == 200, listed.text
+    # nurse_a works at A: A's two and the one routed to no site, not B's
+    assert {(m["control_id"], m["status"], m["site"]) for m in listed.json()} == {
+        ("U1", "unmatched", "A"), ("R1", "rejected", "A"), ("X1", "rejected", None)}
+    assert listed.headers["X-Total-Count"] == "3"
+    unmatched = next(m for m in listed.json() if m["control_id"] == "U1")
+    assert unmatched["chair"] == "A1" and unmatched["readings"] == 1
+    assert [m["control_id"] for m in nurse.get(LIST, params={"status": "rejected"}).json()
+            ] == ["X1", "R1"]
+    session = open_session(api, db, world.patients["p_a1"], chair="A2")
+    attached = nurse.post(f"{LIST}/{unmatched['id']}/attach", json={"treatment_session_id": session})
+    assert attached.status_code == 200, attached.text
+    assert attached.json()["status"] == "attached" and attached.json()["reviewed_by"] == "nurse_a"
+    reading = db.execute(select(SessionReading).where(SessionReading.systolic_mmhg == 195)
+                         ).scalar_one()
+    assert str(reading.session_pk) and db.execute(select(SessionAlarm.kind).where(
+        SessionAlarm.reading_pk == reading.pk)).scalars().all() == ["systolic-high"]
+    rejected = next(m for m in listed.json() if m["control_id"] == "R1")
+    again = nurse.post(f"{LIST}/{rejected['id']}/attach", json={"treatment_session_id": session})
+    assert again.status_code == 409
+    reviewed = nurse.post(f"{LIST}/{rejected['id']}/review",
+                          json={"note": "gateway sent SpO2 in tenths; vendor told"})
+    assert reviewed.status_code == 200 and reviewed.json()["review_note"].startswith("gateway")
+    assert nurse.post(f"{LIST}/{rejected['id']}/review", json={"note": "twice"}).status_code == 409
+    assert [m["control_id"] for m in nurse.get(LIST).json()] == ["X1"]
+    assert {m["control_id"] for m in nurse.get(LIST, params={"shown": "reviewed"}).json()} == {
+        "U1", "R1"}
+
+
+def open_b_session(api, db: Session, pid: str) -> str:
+    evaluation = api["nurse_b"].post(f"/api/v1/patients/{pid}/evaluations",
+                                     json={"route": "iv"}).json()
+    assert api["prescriber"].post(f"/api/v1/patients/{pid}/evaluations/{evaluation['id']}/sign",
+                                  json={"decision": "start"}).status_code == 200
+    checked_in = api["nurse_b"].post(f"/api/v1/patients/{pid}/treatment-sessions", json={
+        "evaluation_id": evaluation["id"], "chair_id": chair_id(db, "B1")})
+    assert checked_in.status_code == 201, checked_in.text
+    return str(checked_in.json()["id"])
+
+
+def test_filters_paging_and_refusals(api, world, db) -> None:
+    feed(db, *[oru(f"P{n}", "A^A1^1") for n in range(5)])
+    nurse = api["nurse_a"]
+    first = nurse.get(LIST, params={"limit": 2, "site": "A"})
+    assert first.headers["X-Total-Count"] == "5" and len(first.json()) == 2
+    older = first.headers["Link"].split(">")[0].lstrip("<")
+    second = nurse.get(older)
+    assert [m["control_id"] for m in second.json()] == ["P2", "P1"]
+    today = datetime.now(UTC).date()
+    assert nurse.get(LIST, params={"until": str(today - timedelta(days=2))}).json() == []
+    for params, field in (({"status": "accepted"}, "status"), ({"shown": "mine"}, "shown"),
+                          ({"since": "yesterday"}, "since"), ({"site": "B"}, "site"),
+                          ({"before": "x"}, "before")):
+        refused = nurse.get(LIST, params=params)
+        assert refused.status_code == 422, (params, refused.text)
+        assert field in refused.text and "accepted" in refused.text.lower()
+    message_id = first.json()[0]["id"]
+    b_session = open_b_session(api, db, world.patients["p_b1"])
+    wrong_site = api["prescriber"].post(f"{LIST}/{message_id}/attach",
+                                        json={"treatment_session_id": b_session})
+    assert wrong_site.status_code == 422 and "another site" in wrong_site.text
+    assert api["nurse_b"].post(f"{LIST}/{message_id}/review",
+                               json={"note": "not mine"}).status_code == 404
+    assert api["frontdesk"].get(LIST).status_code == 403
+    assert api["nurse_a"].post(f"{LIST}/{message_id}/review", json={"note": "x"}).status_code == 422
+
+
+def test_the_page_lists_and_refuses_in_place(web, db) -> None:
+    feed(db, oru("W1", "A^A1^1"))
+    page = web["nurse_a"].get("/monitor-messages")
+    assert page.status_code == 200 and "W1" in page.text
+    assert "No open session at this site to attach to" in page.text
+    bad = web["nurse_a"].get("/monitor-messages", params={"since": "soon"})
+    assert bad.status_code == 422 and "Since" in bad.text and "YYYY-MM-DD" in bad.text
+
+
+def test_kept_messages_are_never_deleted(db) -> None:
+    feed(db, oru("D1", "A^A1^1"))
+    pk = db.execute(select(MonitorMessage.pk)).scalars().first()
+    with pytest.raises(Exception, match="never deleted"), db.begin_nested():
+        db.execute(text("DELETE FROM monitor_message WHERE pk = :pk"), {"pk": pk})
