@@ -1,0 +1,67 @@
+"""The monitor message review in Chromium: a nurse attaches an unmatched message to the session
+checked in at its chair, and marks a rejected one reviewed, from the keyboard."""
+
+import re
+import socket
+from datetime import UTC, datetime
+
+import pytest
+from playwright.sync_api import Page, expect
+from sqlalchemy.orm import Session
+
+from ketaclinic.db import make_engine
+from ketaclinic.demo.sessions import open_demo_session
+from ketaclinic.integrations.pcd01 import MLLP_END, frame
+from tests.e2e.test_chart_in_browser import log_in
+from tests.integrations.test_pcd01 import PCD01
+
+pytestmark = pytest.mark.e2e
+
+
+def send(port: int, control_id: str, spo2: int = 97) -> bytes:
+    now = datetime.now(UTC).strftime("%Y%m%d%H%M%S+0000")
+    message = (PCD01.replace("MSG0001", control_id).replace("HPC^Chair 2^1", "HPC^Chair 4^1")
+               .replace("|97|262688", f"|{spo2}|262688")
+               .replace("20261126140500-0500", now).replace("20261126140000-0500", now))
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        connection.sendall(frame(message))
+        reply = b""
+        while MLLP_END not in reply:
+            reply += connection.recv(65536)
+    return reply
+
+
+def test_a_nurse_attaches_an_unmatched_message_and_reviews_a_rejected_one(
+        page: Page, demo_server: str, demo_database: str, monitor_port: int) -> None:
+    assert re.search(rb"MSA\|AA\|REVIEW-U1", send(monitor_port, "REVIEW-U1"))  # no session yet
+    assert re.search(rb"MSA\|AE\|REVIEW-R1", send(monitor_port, "REVIEW-R1", spo2=130))
+    engine = make_engine(demo_database)
+    with Session(engine) as db:
+        open_demo_session(db, site_code="HPC", chair_name="Chair 4")
+        db.commit()
+    engine.dispose()
+
+    log_in(page, demo_server, "nurse")
+    page.get_by_role("link", name="Monitor messages").click()
+    unmatched = page.locator("#monitor-messages tr", has_text="REVIEW-U1")
+    expect(unmatched).to_contain_text("unmatched")
+    expect(unmatched).to_contain_text("Chair 4")
+    expect(unmatched.get_by_label(re.compile("Session to attach"))).to_contain_text("Chair 4")
+    unmatched.get_by_role("button", name="Attach").click()
+    page.wait_for_load_state()
+    expect(page.locator("#monitor-messages")).not_to_contain_text("REVIEW-U1")
+
+    rejected = page.locator("#monitor-messages tr", has_text="REVIEW-R1")
+    expect(rejected).to_contain_text("spo2_pct 130")
+    note = rejected.get_by_label(re.compile("Review note"))
+    note.fill("Gateway sends SpO2 in tenths; biomedical engineering told")
+    note.press("Enter")  # keyboard only
+    page.wait_for_load_state()
+    expect(page.locator("#monitor-messages")).not_to_contain_text("REVIEW-R1")
+
+    page.get_by_label("Show").select_option(label="Reviewed")
+    page.get_by_role("button", name="Show").click()
+    page.wait_for_load_state()
+    expect(page.locator("#monitor-messages tr", has_text="REVIEW-U1")).to_contain_text("attached")
+    expect(page.locator("#monitor-messages tr", has_text="REVIEW-R1")).to_contain_text(
+        "biomedical engineering told")
