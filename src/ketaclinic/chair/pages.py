@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from ketaclinic import clock
+from ketaclinic.chair import live_changes
 from ketaclinic.courses import service as courses
-from ketaclinic.db import session_factory
 from ketaclinic.errors import Conflict, Forbidden, InvalidInput, invalid
 from ketaclinic.flows import checkin, discharge, dose
 from ketaclinic.inventory import schemas as stock_schemas
@@ -37,7 +37,7 @@ from ketaclinic.web.forms import FORM, form_action, parse_form, validate
 from ketaclinic.web.templating import render
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
-STREAM_POLL_S = 1.0
+KEEP_ALIVE_S = 15.0  # a comment line now and then keeps proxies from closing an idle stream
 STREAM_MAX_S = 4 * 3600
 
 
@@ -103,11 +103,6 @@ def session_live(
                   Permission.CLINICAL_WRITE), **context)
 
 
-def _version(session_pk: int) -> tuple[Any, ...]:
-    with session_factory()() as db:
-        return treatments.change_marker(db, session_pk)
-
-
 @router.get("/treatment-sessions/{treatment_session_id}/stream")
 def session_stream(
     request: Request,
@@ -123,19 +118,19 @@ def session_stream(
     session_pk = treatment_session.pk
 
     async def events() -> AsyncIterator[str]:
-        last = await asyncio.to_thread(_version, session_pk)
         yield "retry: 2000\n\n"
         started = asyncio.get_running_loop().time()
-        while asyncio.get_running_loop().time() - started < STREAM_MAX_S:
-            if await request.is_disconnected():
-                break
-            await asyncio.sleep(STREAM_POLL_S)
-            current = await asyncio.to_thread(_version, session_pk)
-            if current != last:
-                last = current
+        async with live_changes.watcher().watch(session_pk) as changed:
+            while asyncio.get_running_loop().time() - started < STREAM_MAX_S:
+                if await request.is_disconnected():
+                    break
+                try:
+                    await asyncio.wait_for(changed.wait(), KEEP_ALIVE_S)
+                except TimeoutError:
+                    yield ": keep-alive\n\n"
+                    continue
+                changed.clear()
                 yield f"event: changed\ndata: {clock.now().isoformat()}\n\n"
-            else:
-                yield ": keep-alive\n\n"
 
     return StreamingResponse(events(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

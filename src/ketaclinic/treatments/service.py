@@ -709,12 +709,17 @@ def prescribers(db: Session) -> Sequence[str]:
                       .order_by(User.username)).scalars().all()
 
 
-def change_marker(db: Session, session_pk: int) -> tuple[Any, ...]:
-    """What changes whenever a reading, an alarm (or its acknowledgement) or an event arrives."""
-    readings = db.execute(select(func.max(SessionReading.pk), func.count()).where(
-        SessionReading.session_pk == session_pk)).one()
-    alarms = db.execute(select(func.max(SessionAlarm.pk), func.count(
-        SessionAlarm.acknowledged_at)).where(SessionAlarm.session_pk == session_pk)).one()
-    events = db.execute(select(func.max(SessionEvent.pk)).where(
-        SessionEvent.session_pk == session_pk)).scalar()
-    return (*readings, *alarms, events)
+def change_markers(db: Session, session_pks: Sequence[int]) -> dict[int, tuple[Any, ...]]:
+    """For each session, what changes whenever a reading, an alarm (or its acknowledgement) or
+    an event arrives: three grouped queries for all of them."""
+    readings = {pk: (last, count) for pk, last, count in db.execute(
+        select(SessionReading.session_pk, func.max(SessionReading.pk), func.count())
+        .where(SessionReading.session_pk.in_(session_pks)).group_by(SessionReading.session_pk))}
+    alarms = {pk: (last, acknowledged) for pk, last, acknowledged in db.execute(
+        select(SessionAlarm.session_pk, func.max(SessionAlarm.pk),
+               func.count(SessionAlarm.acknowledged_at))
+        .where(SessionAlarm.session_pk.in_(session_pks)).group_by(SessionAlarm.session_pk))}
+    events = dict(db.execute(select(SessionEvent.session_pk, func.max(SessionEvent.pk)).where(
+        SessionEvent.session_pk.in_(session_pks)).group_by(SessionEvent.session_pk)).all())
+    return {pk: (*readings.get(pk, (None, 0)), *alarms.get(pk, (None, 0)), events.get(pk))
+            for pk in session_pks}

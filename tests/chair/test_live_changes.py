@@ -1,0 +1,55 @@
+"""The chair-side pages' change watcher: one read of every watched session's marker per poll,
+however many pages watch, and only the pages of a session that changed are woken."""
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ketaclinic.chair.live_changes import SessionWatcher
+from ketaclinic.treatments import service as treatments
+from ketaclinic.treatments.models import TreatmentSession
+from tests.treatments.test_ingest import open_session
+
+
+def test_one_read_per_poll_wakes_only_the_changed_sessions_pages() -> None:
+    markers = {1: (1,), 2: (1,)}
+    reads: list[list[int]] = []
+
+    def read(pks: Sequence[int]) -> dict[int, tuple[int, ...]]:
+        reads.append(sorted(pks))
+        return {pk: markers[pk] for pk in pks}
+
+    async def scenario() -> None:
+        watcher = SessionWatcher(read, every_s=0.01)
+        async with watcher.watch(1) as first, watcher.watch(1) as second, \
+                watcher.watch(2) as other:
+            reads.clear()
+            await asyncio.sleep(0.08)
+            assert reads and all(pks == [1, 2] for pks in reads)  # forty pages: still one read
+            markers[2] = (2,)
+            await asyncio.wait_for(other.wait(), 1)
+            await asyncio.sleep(0.03)
+            assert not first.is_set() and not second.is_set()
+        await asyncio.sleep(0.05)
+        assert watcher._task is None  # no page left: no more reads
+
+    # A thread of its own: a browser test in the same run may hold this thread's event loop.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, scenario()).result()
+
+
+def test_a_sessions_marker_moves_with_its_readings_only(api, world, db: Session) -> None:
+    first = open_session(api, db, world.patients["p_a1"], chair="A1")
+    second = open_session(api, db, world.patients["p_a2"], chair="A2")
+    pks = [db.execute(select(TreatmentSession.pk).where(TreatmentSession.id == uuid.UUID(s)))
+           .scalar_one() for s in (first, second)]
+    before = treatments.change_markers(db, pks)
+    posted = api["nurse_a"].post(f"/api/v1/treatment-sessions/{first}/vitals", json={
+        "readings": [{"systolic_mmhg": 190, "diastolic_mmhg": 80}]})
+    assert posted.status_code == 201, posted.text
+    after = treatments.change_markers(db, pks)
+    assert after[pks[0]] != before[pks[0]] and after[pks[1]] == before[pks[1]]
