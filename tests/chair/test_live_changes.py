@@ -9,7 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ketaclinic.chair.live_changes import SessionWatcher
+from ketaclinic.chair.live_changes import ChangeWatcher
+from ketaclinic.clinics.models import Site
 from ketaclinic.treatments import service as treatments
 from ketaclinic.treatments.models import TreatmentSession
 from tests.treatments.test_ingest import open_session
@@ -24,7 +25,7 @@ def test_one_read_per_poll_wakes_only_the_changed_sessions_pages() -> None:
         return {pk: markers[pk] for pk in pks}
 
     async def scenario() -> None:
-        watcher = SessionWatcher(read, every_s=0.01)
+        watcher = ChangeWatcher(read, every_s=0.01)
         async with watcher.watch(1) as first, watcher.watch(1) as second, \
                 watcher.watch(2) as other:
             reads.clear()
@@ -53,3 +54,16 @@ def test_a_sessions_marker_moves_with_its_readings_only(api, world, db: Session)
     assert posted.status_code == 201, posted.text
     after = treatments.change_markers(db, pks)
     assert after[pks[0]] != before[pks[0]] and after[pks[1]] == before[pks[1]]
+
+
+def test_a_sites_marker_moves_when_its_chairs_in_use_change(api, world, db: Session) -> None:
+    site_a, site_b = (db.execute(select(Site.pk).where(Site.code == code)).scalar_one()
+                      for code in ("A", "B"))
+    before = treatments.site_change_markers(db, [site_a, site_b])
+    session = open_session(api, db, world.patients["p_a1"], chair="A1")
+    opened = treatments.site_change_markers(db, [site_a, site_b])
+    assert opened[site_a] != before[site_a] and opened[site_b] == before[site_b]
+    api["nurse_a"].post(f"/api/v1/treatment-sessions/{session}/vitals", json={
+        "readings": [{"systolic_mmhg": 195, "diastolic_mmhg": 80}]})
+    alarmed = treatments.site_change_markers(db, [site_a])
+    assert alarmed[site_a][1:] != opened[site_a][1:], "a raised alarm moves the site's marker"

@@ -65,3 +65,29 @@ def test_a_nurse_attaches_an_unmatched_message_and_reviews_a_rejected_one(
     expect(page.locator("#monitor-messages tr", has_text="REVIEW-U1")).to_contain_text("attached")
     expect(page.locator("#monitor-messages tr", has_text="REVIEW-R1")).to_contain_text(
         "biomedical engineering told")
+
+
+def test_the_dashboard_shows_a_monitor_alarm_without_reload(
+        page: Page, demo_server: str, demo_database: str, monitor_port: int) -> None:
+    engine = make_engine(demo_database)
+    with Session(engine) as db:
+        open_demo_session(db, site_code="RVS", chair_name="Chair A")
+        db.commit()
+    engine.dispose()
+    log_in(page, demo_server, "nurse3")  # Riverside's nurse
+    page.goto(f"{demo_server}/dashboard")
+    chairs = page.locator("#active-chairs")
+    expect(chairs).to_contain_text("Chair A")
+    page.evaluate("window.stillTheSamePage = true")
+    now = datetime.now(UTC).strftime("%Y%m%d%H%M%S+0000")
+    message = (PCD01.replace("MSG0001", "DASH-1").replace("HPC^Chair 2^1", "RVS^Chair A^1")
+               .replace("|186|", "|193|").replace("20261126140500-0500", now)
+               .replace("20261126140000-0500", now))
+    with socket.create_connection(("127.0.0.1", monitor_port), timeout=30) as connection:
+        connection.sendall(frame(message))
+        reply = b""
+        while MLLP_END not in reply:
+            reply += connection.recv(65536)
+    assert re.search(rb"MSA\|AA\|DASH-1", reply)
+    expect(chairs).to_contain_text("Systolic BP 193 is above 180", timeout=5000)
+    assert page.evaluate("window.stillTheSamePage") is True, "the page was not reloaded"

@@ -1,9 +1,10 @@
-"""One watcher per server process tells the open chair-side pages when their session changed.
+"""Watchers, one of each per server process, tell open pages when what they show changed: the
+chair-side page its session, the dashboard its site's chairs in use.
 
 Each page's event stream used to read its session's change marker every second, so a clinic
-with forty tablets at the chairs ran forty sets of queries a second. The watcher reads the
-markers of every watched session together, once a second (three grouped queries whatever the
-number of pages), and wakes only the streams whose session changed.
+with forty tablets at the chairs ran forty sets of queries a second. A watcher reads the markers
+of everything watched together, once a second (a few grouped queries whatever the number of
+pages), and wakes only the streams whose subject changed.
 """
 
 import asyncio
@@ -12,10 +13,16 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+from fastapi import Request
+from fastapi.responses import StreamingResponse
+
+from ketaclinic import clock
 from ketaclinic.db import session_factory
 from ketaclinic.treatments import service as treatments
 
 POLL_S = 1.0
+KEEP_ALIVE_S = 15.0
+STREAM_MAX_S = 4 * 3600  # a page open longer reconnects (the browser does it by itself)
 Markers = dict[int, tuple[Any, ...]]
 
 
@@ -25,8 +32,15 @@ def read_markers(session_pks: Sequence[int]) -> Markers:
         return treatments.change_markers(db, session_pks)
 
 
-class SessionWatcher:
-    """Watches sessions for the streams of one event loop: subscribe with `watch`."""
+def read_site_markers(site_pks: Sequence[int]) -> Markers:
+    """The sites' chairs-in-use markers, read through a session of their own."""
+    with session_factory()() as db:
+        return treatments.site_change_markers(db, site_pks)
+
+
+class ChangeWatcher:
+    """Watches subjects (sessions, or sites) by key for the streams of one event loop:
+    subscribe with `watch`."""
 
     def __init__(self, read: Callable[[Sequence[int]], Markers], every_s: float = POLL_S) -> None:
         self._read = read
@@ -36,23 +50,23 @@ class SessionWatcher:
         self._task: asyncio.Task[None] | None = None
 
     @asynccontextmanager
-    async def watch(self, session_pk: int) -> AsyncIterator[asyncio.Event]:
-        """An event set whenever the session changes (clear it once handled)."""
+    async def watch(self, key: int) -> AsyncIterator[asyncio.Event]:
+        """An event set whenever the subject with this key changes (clear it once handled)."""
         changed = asyncio.Event()
-        if session_pk not in self._waiting:
+        if key not in self._waiting:
             # The page was drawn just now: what it shows is the state to compare against.
-            self._known.update(await asyncio.to_thread(self._read, [session_pk]))
-        self._waiting.setdefault(session_pk, set()).add(changed)
+            self._known.update(await asyncio.to_thread(self._read, [key]))
+        self._waiting.setdefault(key, set()).add(changed)
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run())
         try:
             yield changed
         finally:
-            watchers = self._waiting.get(session_pk, set())
+            watchers = self._waiting.get(key, set())
             watchers.discard(changed)
             if not watchers:
-                self._waiting.pop(session_pk, None)
-                self._known.pop(session_pk, None)
+                self._waiting.pop(key, None)
+                self._known.pop(key, None)
 
     async def _run(self) -> None:
         try:
@@ -72,13 +86,47 @@ class SessionWatcher:
             self._task = None
 
 
-_watchers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SessionWatcher]" = (
+_watchers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[ChangeWatcher, ChangeWatcher]]" = (
     weakref.WeakKeyDictionary())
 
 
-def watcher() -> SessionWatcher:
-    """This event loop's (this server process's) watcher."""
+def _of_this_loop() -> tuple[ChangeWatcher, ChangeWatcher]:
     loop = asyncio.get_running_loop()
     if loop not in _watchers:
-        _watchers[loop] = SessionWatcher(read_markers)
+        _watchers[loop] = (ChangeWatcher(read_markers), ChangeWatcher(read_site_markers))
     return _watchers[loop]
+
+
+def watcher() -> ChangeWatcher:
+    """This event loop's (this server process's) watcher of treatment sessions."""
+    return _of_this_loop()[0]
+
+
+def site_watcher() -> ChangeWatcher:
+    """This event loop's watcher of each site's chairs in use."""
+    return _of_this_loop()[1]
+
+
+def stream(request: Request, changes: Callable[[], ChangeWatcher], key: int) -> StreamingResponse:
+    """Server-sent events for one page: 'changed' whenever its subject changes, a comment line
+    now and then to keep proxies from closing an idle stream, for at most STREAM_MAX_S.
+    `changes` gives the watcher: it is taken on the server's event loop, where the stream
+    runs, not in the thread the route ran in."""
+
+    async def events() -> AsyncIterator[str]:
+        yield "retry: 2000\n\n"
+        started = asyncio.get_running_loop().time()
+        async with changes().watch(key) as changed:
+            while asyncio.get_running_loop().time() - started < STREAM_MAX_S:
+                if await request.is_disconnected():
+                    break
+                try:
+                    await asyncio.wait_for(changed.wait(), KEEP_ALIVE_S)
+                except TimeoutError:
+                    yield ": keep-alive\n\n"
+                    continue
+                changed.clear()
+                yield f"event: changed\ndata: {clock.now().isoformat()}\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

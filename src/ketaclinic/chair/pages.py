@@ -1,8 +1,7 @@
 """The chair-side page of a treatment session, its live fragment and its event stream, and the
 steps posted from it (check-in, dose, stock drawn and wasted, discharge)."""
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -37,8 +36,6 @@ from ketaclinic.web.forms import FORM, form_action, parse_form, validate
 from ketaclinic.web.templating import render
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
-KEEP_ALIVE_S = 15.0  # a comment line now and then keeps proxies from closing an idle stream
-STREAM_MAX_S = 4 * 3600
 
 
 def _context(db: Session, actor: Actor, treatment_session_id: str) -> dict[str, Any]:
@@ -114,26 +111,8 @@ def session_stream(
     treatment_session = treatments.get_treatment_session(db=db, treatment_session_id=treatment_session_id,
                                                          actor=actor)
     # The request's session is committed and closed as this returns, before the stream starts;
-    # each poll reads through its own.
-    session_pk = treatment_session.pk
-
-    async def events() -> AsyncIterator[str]:
-        yield "retry: 2000\n\n"
-        started = asyncio.get_running_loop().time()
-        async with live_changes.watcher().watch(session_pk) as changed:
-            while asyncio.get_running_loop().time() - started < STREAM_MAX_S:
-                if await request.is_disconnected():
-                    break
-                try:
-                    await asyncio.wait_for(changed.wait(), KEEP_ALIVE_S)
-                except TimeoutError:
-                    yield ": keep-alive\n\n"
-                    continue
-                changed.clear()
-                yield f"event: changed\ndata: {clock.now().isoformat()}\n\n"
-
-    return StreamingResponse(events(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    # the watcher reads through its own.
+    return live_changes.stream(request, live_changes.watcher, treatment_session.pk)
 
 
 def act(request: Request, db: Session, actor: Actor, treatment_session_id: str, form: FormData,

@@ -6,16 +6,19 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
 from ketaclinic.auth import emergency
 from ketaclinic.auth import service as auth
 from ketaclinic.billing import prices, superbill
+from ketaclinic.chair import live_changes
 from ketaclinic.clinics import service as clinics
+from ketaclinic.clinics.models import Site
 from ketaclinic.dashboard import today
 from ketaclinic.db import reachable
+from ketaclinic.errors import NotFound
 from ketaclinic.inventory import discrepancies
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import LANDING_PAGES, Permission, Role, allows
@@ -62,6 +65,33 @@ def health(db: Session = DB) -> Response:
     """Readiness: the process answers and reaches its database, for load balancers."""
     reachable(db)
     return JSONResponse({"status": "ok"})
+
+
+def _site_for_chairs(request: Request, db: Session, actor: Actor, site: str) -> Site:
+    chosen = current_site(request, list(clinics.sites_of(db=db, actor=actor)), site)
+    if chosen is None:
+        raise NotFound("no site of yours")
+    return chosen
+
+
+@router.get("/dashboard/chairs", response_class=HTMLResponse)
+def chairs_in_use(request: Request, site: str = "",
+                  actor: Actor = Depends(require(Permission.CLINICAL_READ)),
+                  db: Session = DB) -> Response:
+    """The dashboard's chairs in use at the site, as the page shows them (its live part)."""
+    chosen = _site_for_chairs(request, db, actor, site)
+    return render(request, "_active_chairs.html", tz=chosen.time_zone,
+                  active_chairs=treatments.active_treatment_sessions(db, chosen.pk))
+
+
+@router.get("/dashboard/stream")
+def chairs_stream(request: Request, site: str = "",
+                  actor: Actor = Depends(require(Permission.CLINICAL_READ)),
+                  db: Session = DB) -> StreamingResponse:
+    """Server-sent events: 'changed' whenever a session at the site opens, moves on or closes,
+    or one of its alarms is raised or acknowledged."""
+    chosen = _site_for_chairs(request, db, actor, site)
+    return live_changes.stream(request, live_changes.site_watcher, chosen.pk)
 
 
 @router.get("/dashboard", response_class=HTMLResponse)

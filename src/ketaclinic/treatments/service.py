@@ -666,6 +666,24 @@ def add_addendum(*, db: Session, treatment_session_id: str, text: str, actor: Ac
     return addendum
 
 
+def site_change_markers(db: Session, site_pks: Sequence[int]) -> dict[int, tuple[Any, ...]]:
+    """For each site, what changes when its chairs in use change: a session opens, moves on
+    (dosing, observing) or closes, or one of its alarms is raised or acknowledged."""
+    sessions: dict[int, list[tuple[int, Any]]] = {pk: [] for pk in site_pks}
+    for site_pk, session_pk, updated_at in db.execute(
+            select(TreatmentSession.site_pk, TreatmentSession.pk, TreatmentSession.updated_at)
+            .where(TreatmentSession.site_pk.in_(site_pks), TreatmentSession.status == OPEN)
+            .order_by(TreatmentSession.pk)):
+        sessions[site_pk].append((session_pk, updated_at))
+    alarms = {pk: (last, acknowledged) for pk, last, acknowledged in db.execute(
+        select(TreatmentSession.site_pk, func.max(SessionAlarm.pk),
+               func.count(SessionAlarm.acknowledged_at))
+        .join(TreatmentSession, TreatmentSession.pk == SessionAlarm.session_pk)
+        .where(TreatmentSession.site_pk.in_(site_pks), TreatmentSession.status == OPEN)
+        .group_by(TreatmentSession.site_pk))}
+    return {pk: (tuple(sessions[pk]), *alarms.get(pk, (None, 0))) for pk in site_pks}
+
+
 def active_treatment_sessions(db: Session, site_pk: int) -> list[dict[str, Any]]:
     """The open sessions at a site with their chair, patient and open alarms (for the dashboard)."""
     rows = db.execute(select(TreatmentSession, Chair, Patient)

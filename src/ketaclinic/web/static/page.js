@@ -1,7 +1,23 @@
 // Small behaviours every page may use, without inline script (the Content-Security-Policy
-// allows scripts from this site only): a select that submits its form when changed, and a
-// print button.
+// allows scripts from this site only): a select that submits its form when changed, a print
+// button, and live parts: an element with data-live and data-stream fetches its content from
+// data-live again whenever the server's event stream at data-stream says it changed (no
+// reload, so what is typed in the page's forms is kept).
 (function () {
+  if (window.EventSource) {
+    document.querySelectorAll("[data-live][data-stream]").forEach(function (part) {
+      var refreshing = false;
+      var refresh = function () {
+        if (refreshing) return;
+        refreshing = true;
+        fetch(part.dataset.live, { credentials: "same-origin" })
+          .then(function (r) { return r.ok ? r.text() : null; })
+          .then(function (html) { if (html) part.innerHTML = html; })
+          .finally(function () { refreshing = false; });
+      };
+      new EventSource(part.dataset.stream).addEventListener("changed", refresh);
+    });
+  }
   document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
     select.addEventListener("change", function () { select.form.submit(); });
   });

@@ -1,20 +1,5 @@
-// Keeps the chair-side page current: the server says when something changed, the page fetches
-// the live part again (no reload, so typed values in the forms are kept). Also runs the timer.
+// The chair-side page's timer since dosing started (its live part is kept current by page.js).
 (function () {
-  var live = document.getElementById("live");
-  if (live && window.EventSource) {
-    var refreshing = false;
-    var refresh = function () {
-      if (refreshing) return;
-      refreshing = true;
-      fetch(live.dataset.live, { credentials: "same-origin" })
-        .then(function (r) { return r.ok ? r.text() : null; })
-        .then(function (html) { if (html) live.innerHTML = html; })
-        .finally(function () { refreshing = false; });
-    };
-    var stream = new EventSource(live.dataset.stream);
-    stream.addEventListener("changed", refresh);
-  }
   var timer = document.getElementById("timer");
   if (timer) {
     var since = new Date(timer.dataset.since);
