@@ -18,10 +18,11 @@ from tests.integrations.test_pcd01 import PCD01
 pytestmark = pytest.mark.e2e
 
 
-def send(port: int, control_id: str, spo2: int = 97) -> bytes:
+def send(port: int, control_id: str, spo2: int = 97, place: str = "HPC^Chair 4^1",
+         systolic: int = 186) -> bytes:
     now = datetime.now(UTC).strftime("%Y%m%d%H%M%S+0000")
-    message = (PCD01.replace("MSG0001", control_id).replace("HPC^Chair 2^1", "HPC^Chair 4^1")
-               .replace("|97|262688", f"|{spo2}|262688")
+    message = (PCD01.replace("MSG0001", control_id).replace("HPC^Chair 2^1", place)
+               .replace("|97|262688", f"|{spo2}|262688").replace("|186|", f"|{systolic}|")
                .replace("20261126140500-0500", now).replace("20261126140000-0500", now))
     with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
         connection.sendall(frame(message))
@@ -79,15 +80,7 @@ def test_the_dashboard_shows_a_monitor_alarm_without_reload(
     chairs = page.locator("#active-chairs")
     expect(chairs).to_contain_text("Chair A")
     page.evaluate("window.stillTheSamePage = true")
-    now = datetime.now(UTC).strftime("%Y%m%d%H%M%S+0000")
-    message = (PCD01.replace("MSG0001", "DASH-1").replace("HPC^Chair 2^1", "RVS^Chair A^1")
-               .replace("|186|", "|193|").replace("20261126140500-0500", now)
-               .replace("20261126140000-0500", now))
-    with socket.create_connection(("127.0.0.1", monitor_port), timeout=30) as connection:
-        connection.sendall(frame(message))
-        reply = b""
-        while MLLP_END not in reply:
-            reply += connection.recv(65536)
+    reply = send(monitor_port, "DASH-1", place="RVS^Chair A^1", systolic=193)
     assert re.search(rb"MSA\|AA\|DASH-1", reply)
     expect(chairs).to_contain_text("Systolic BP 193 is above 180", timeout=5000)
     assert page.evaluate("window.stillTheSamePage") is True, "the page was not reloaded"
