@@ -22,18 +22,25 @@ from ketaclinic.auth import service as auth
 from ketaclinic.auth.models import EmergencyAccess, User
 from ketaclinic.clinics.models import Chair, Site
 from ketaclinic.db import Base
+from ketaclinic.integrations import monitor_feed
 from ketaclinic.inventory.models import Discrepancy
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Role, allows
 from ketaclinic.measures.models import MeasureAlert, MeasureRequest, OnCall
 from ketaclinic.patients.models import Condition, Patient
 from ketaclinic.scheduling.models import Appointment, CalendarFeed
-from ketaclinic.treatments.models import SessionAlarm, SessionReading, TreatmentSession
+from ketaclinic.treatments.models import (
+    MonitorMessage,
+    SessionAlarm,
+    SessionReading,
+    TreatmentSession,
+)
 from ketaclinic.web.deps import API_PREFIX, BEARER_PREFIXES
 from ketaclinic.web.routes import registered_routes
 from tests.conftest import BASE_URL, PASSWORD, api_token, csrf_of, web_login
 from tests.conftest import TestUser as SeededUser
 from tests.fhir.test_fhir_api import NEW_PATIENT, phq9_response
+from tests.integrations.test_pcd01 import PCD01
 
 # Written by every refused request, or by signing in: the rest of the database must not change.
 CHANGED_BY_ANY_REQUEST = {"audit_event", "audit_unsealed", "credential_attempt", "access_token",
@@ -139,7 +146,13 @@ def _site_b_records(api, world, db: Session) -> SiteB:
     entry = db.execute(select(Condition).where(Condition.patient_pk == patient.pk)
                        ).scalars().first()
     assert entry is not None
-    ids = {"patient_id": b1, "entry_id": str(entry.id), "evaluation_id": evaluation_id,
+    monitor_feed.ingest_group(db=db, messages=[monitor_feed.Incoming(
+        PCD01.replace("HPC^Chair 2^1", "B^B1^1").replace("MSG0001", "B-REJECTED"), "gw-b")])
+    message = db.execute(select(MonitorMessage).where(MonitorMessage.control_id == "B-REJECTED")
+                         ).scalar_one()
+    assert message.site_pk == site_b.pk
+    ids = {"patient_id": b1, "message_id": str(message.id), "entry_id": str(entry.id),
+           "evaluation_id": evaluation_id,
            "course_id": evaluation_id, "session_id": session_id, "treatment_session_id": session_id,
            "alarm_id": str(alarm.id),
            "appointment_id": str(appointment.id), "feed_id": str(feed.id),

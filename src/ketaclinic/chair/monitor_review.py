@@ -15,6 +15,7 @@ from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission
 from ketaclinic.treatments import monitor_review as review
 from ketaclinic.treatments import schemas
+from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import DB, require
 from ketaclinic.web.forms import FORM, form_action, validate
 from ketaclinic.web.templating import render
@@ -134,12 +135,14 @@ def messages_page(request: Request, actor: Actor = Depends(require(Permission.CL
     return _page(request, db, actor)
 
 
-@router.post("/monitor-messages/{message_id}/attach", include_in_schema=False)
+@router.post("/monitor-messages/{message_id}/attach", include_in_schema=False,
+             dependencies=[Depends(check_csrf)])
 def attach_page(request: Request, message_id: str,
                 actor: Actor = Depends(require(Permission.CLINICAL_WRITE)), db: Session = DB,
                 form: FormData = FORM) -> Response:
     """Attach from the review page; back to the list, or the list again with the reason."""
     def act() -> object:
+        review.message_of(db, actor, message_id)  # another site's: not found, whatever the form
         data = validate(schemas.AttachIn, {"treatment_session_id": form.get(
             "treatment_session_id", "")})
         return review.attach(db=db, actor=actor, message_id=message_id,
@@ -149,12 +152,14 @@ def attach_page(request: Request, message_id: str,
                        refusals=(InvalidInput, Conflict, Forbidden, NotFound))
 
 
-@router.post("/monitor-messages/{message_id}/review", include_in_schema=False)
+@router.post("/monitor-messages/{message_id}/review", include_in_schema=False,
+             dependencies=[Depends(check_csrf)])
 def review_page(request: Request, message_id: str,
                 actor: Actor = Depends(require(Permission.CLINICAL_WRITE)), db: Session = DB,
                 form: FormData = FORM) -> Response:
     """Mark reviewed from the review page, with the note."""
     def act() -> object:
+        review.message_of(db, actor, message_id)
         data = validate(schemas.ReviewIn, {"note": form.get("note", "")})
         return review.mark_reviewed(db=db, actor=actor, message_id=message_id, note=data.note)
     return form_action(db, act, done="/monitor-messages",

@@ -76,17 +76,19 @@ def _site_for_chairs(request: Request, db: Session, actor: Actor, site: str) -> 
 
 @router.get("/dashboard/chairs", response_class=HTMLResponse)
 def chairs_in_use(request: Request, site: str = "",
-                  actor: Actor = Depends(require(Permission.CLINICAL_READ)),
+                  actor: Actor = Depends(require(Permission.DASHBOARD)),
                   db: Session = DB) -> Response:
-    """The dashboard's chairs in use at the site, as the page shows them (its live part)."""
+    """The dashboard's chairs in use at the site, as the page shows them (its live part; empty
+    for a role that does not see clinical records, as on the page)."""
     chosen = _site_for_chairs(request, db, actor, site)
-    return render(request, "_active_chairs.html", tz=chosen.time_zone,
-                  active_chairs=treatments.active_treatment_sessions(db, chosen.pk))
+    chairs = (treatments.active_treatment_sessions(db, chosen.pk)
+              if allows(actor.role, Permission.CLINICAL_READ) else [])
+    return render(request, "_active_chairs.html", tz=chosen.time_zone, active_chairs=chairs)
 
 
 @router.get("/dashboard/stream")
 def chairs_stream(request: Request, site: str = "",
-                  actor: Actor = Depends(require(Permission.CLINICAL_READ)),
+                  actor: Actor = Depends(require(Permission.DASHBOARD)),
                   db: Session = DB) -> StreamingResponse:
     """Server-sent events: 'changed' whenever a session at the site opens, moves on or closes,
     or one of its alarms is raised or acknowledged."""

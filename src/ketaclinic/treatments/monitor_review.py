@@ -95,7 +95,8 @@ def _site_codes(db: Session, actor: Actor) -> list[str]:
                            .order_by(Site.code)).scalars())
 
 
-def _message(db: Session, actor: Actor, message_id: str) -> MonitorMessage:
+def message_of(db: Session, actor: Actor, message_id: str) -> MonitorMessage:
+    """A message the actor may review (NotFound for another site's)."""
     message = by_public_id(db, MonitorMessage, message_id, "monitor message")
     if message.site_pk is not None and message.site_pk not in actor.site_pks:
         raise NotFound("no such monitor message")
@@ -132,7 +133,7 @@ def attach(*, db: Session, actor: Actor, message_id: str,
            treatment_session_id: str) -> tuple[MonitorMessage, int, int]:
     """Put an unmatched message's readings on an open session of its site; its alarms follow.
     Returns the message, the readings moved and the alarms raised."""
-    message = _message(db, actor, message_id)
+    message = message_of(db, actor, message_id)
     if message.status != "unmatched" or message.reviewed_at is not None:
         raise Conflict("only an unmatched message not yet reviewed can be attached "
                        f"(this one is {message.status}"
@@ -157,7 +158,7 @@ def attach(*, db: Session, actor: Actor, message_id: str,
 
 def mark_reviewed(*, db: Session, actor: Actor, message_id: str, note: str) -> MonitorMessage:
     """Close a message as looked at, with what was done about it."""
-    message = _message(db, actor, message_id)
+    message = message_of(db, actor, message_id)
     if message.status not in STATUSES:
         raise Conflict(f"a {message.status} message needs no review")
     if message.reviewed_at is not None:
