@@ -38,6 +38,14 @@ def read_site_markers(site_pks: Sequence[int]) -> Markers:
         return treatments.site_change_markers(db, site_pks)
 
 
+class _Page:
+    """One open page's subscription: the state it last showed, and its wake-up."""
+
+    def __init__(self, seen: tuple[Any, ...]) -> None:
+        self.seen = seen
+        self.changed = asyncio.Event()
+
+
 class ChangeWatcher:
     """Watches subjects (sessions, or sites) by key for the streams of one event loop:
     subscribe with `watch`."""
@@ -45,43 +53,42 @@ class ChangeWatcher:
     def __init__(self, read: Callable[[Sequence[int]], Markers], every_s: float = POLL_S) -> None:
         self._read = read
         self._every_s = every_s
-        self._waiting: dict[int, set[asyncio.Event]] = {}
-        self._known: Markers = {}
+        self._pages: dict[int, set[_Page]] = {}
         self._task: asyncio.Task[None] | None = None
 
     @asynccontextmanager
     async def watch(self, key: int) -> AsyncIterator[asyncio.Event]:
-        """An event set whenever the subject with this key changes (clear it once handled)."""
-        changed = asyncio.Event()
-        if key not in self._waiting:
-            # The page was drawn just now: what it shows is the state to compare against.
-            self._known.update(await asyncio.to_thread(self._read, [key]))
-        self._waiting.setdefault(key, set()).add(changed)
+        """An event set whenever the subject with this key changes from what the page was
+        drawn with (clear it once handled)."""
+        # The page was drawn just now: what it shows is the state to compare against, read for
+        # it alone (a page opened again while its old stream lingers must not inherit that one's).
+        seen = (await asyncio.to_thread(self._read, [key])).get(key, ())
+        page = _Page(seen)
+        self._pages.setdefault(key, set()).add(page)
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run())
         try:
-            yield changed
+            yield page.changed
         finally:
-            watchers = self._waiting.get(key, set())
-            watchers.discard(changed)
-            if not watchers:
-                self._waiting.pop(key, None)
-                self._known.pop(key, None)
+            pages = self._pages.get(key, set())
+            pages.discard(page)
+            if not pages:
+                self._pages.pop(key, None)
 
     async def _run(self) -> None:
         try:
-            while self._waiting:
+            while self._pages:
                 await asyncio.sleep(self._every_s)
-                watched = list(self._waiting)
+                watched = list(self._pages)
                 if not watched:
                     break
                 markers = await asyncio.to_thread(self._read, watched)
-                for pk in watched:
-                    if pk in self._known and markers.get(pk) != self._known[pk]:
-                        for changed in self._waiting.get(pk, ()):
-                            changed.set()
-                    if pk in self._waiting:
-                        self._known[pk] = markers.get(pk, ())
+                for key in watched:
+                    latest = markers.get(key, ())
+                    for page in list(self._pages.get(key, ())):
+                        if page.seen != latest:
+                            page.seen = latest
+                            page.changed.set()
         finally:
             self._task = None
 

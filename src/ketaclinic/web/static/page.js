@@ -7,13 +7,17 @@
   if (window.EventSource) {
     document.querySelectorAll("[data-live][data-stream]").forEach(function (part) {
       var refreshing = false;
+      var again = false;
       var refresh = function () {
-        if (refreshing) return;
+        // A change told while a fetch is out may have come after the server answered it:
+        // fetch once more when this one is in, rather than drop the news.
+        if (refreshing) { again = true; return; }
         refreshing = true;
+        again = false;
         fetch(part.dataset.live, { credentials: "same-origin" })
           .then(function (r) { return r.ok ? r.text() : null; })
           .then(function (html) { if (html) part.innerHTML = html; })
-          .finally(function () { refreshing = false; });
+          .finally(function () { refreshing = false; if (again) refresh(); });
       };
       new EventSource(part.dataset.stream).addEventListener("changed", refresh);
     });
