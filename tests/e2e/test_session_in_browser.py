@@ -1,18 +1,15 @@
 """A full IV treatment session at the chair in Chromium, and a monitor alarm arriving live."""
 
 import re
-import socket
-from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from ketaclinic.demo.stock import LOT, RESTOCK_LOT
-from ketaclinic.integrations.pcd01 import MLLP_END, frame
 from tests.e2e.test_chart_in_browser import log_in
 from tests.e2e.test_evaluation_in_browser import record_vitals, screen_iv
-from tests.integrations.test_pcd01 import PCD01
+from tests.e2e.test_monitor_review_in_browser import send
 
 pytestmark = pytest.mark.e2e
 CLINIC_TZ = ZoneInfo("America/New_York")  # the demo's Harbor Point Clinic
@@ -121,14 +118,7 @@ def test_monitor_alarm_appears_live_without_reload(page: Page, demo_server: str,
     check_in(page, demo_server, 5, "Chair 1")
     type_reading(page, "126", "80")
     page.evaluate("window.stillTheSamePage = true")
-    now = datetime.now(UTC).strftime("%Y%m%d%H%M%S+0000")
-    message = (PCD01.replace("HPC^Chair 2^1", "HPC^Chair 1^1").replace("|186|", "|192|")
-               .replace("20261126140500-0500", now).replace("20261126140000-0500", now))
-    with socket.create_connection(("127.0.0.1", monitor_port), timeout=30) as connection:
-        connection.sendall(frame(message))
-        reply = b""
-        while MLLP_END not in reply:
-            reply += connection.recv(65536)
+    reply = send(monitor_port, "MSG0001", place="HPC^Chair 1^1", systolic=192)
     assert re.search(rb"MSA\|AA\|MSG0001", reply)
     expect(page.locator("#alarms")).to_contain_text("Systolic BP 192 is above 180", timeout=5000)
     assert page.evaluate("window.stillTheSamePage") is True, "the page was not reloaded"

@@ -1,6 +1,7 @@
 """The review of rejected and unmatched monitor messages: a page for the nurses' station and the
 same list and actions on the API."""
 
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -15,6 +16,7 @@ from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission
 from ketaclinic.treatments import monitor_review as review
 from ketaclinic.treatments import schemas
+from ketaclinic.treatments.models import MonitorMessage
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import DB, require
 from ketaclinic.web.forms import FORM, form_action, validate
@@ -135,21 +137,28 @@ def messages_page(request: Request, actor: Actor = Depends(require(Permission.CL
     return _page(request, db, actor)
 
 
+def _act_on(request: Request, db: Session, actor: Actor, message_id: str,
+            action: Callable[[MonitorMessage], object]) -> Response:
+    """Run a review action posted from the page: another site's message is not found whatever
+    the form says; back to the list, or the list again with the reason and nothing changed."""
+    return form_action(db, lambda: action(review.message_of(db, actor, message_id)),
+                       done="/monitor-messages",
+                       again=lambda errors, status: _page(request, db, actor, errors, status),
+                       refusals=(InvalidInput, Conflict, Forbidden, NotFound))
+
+
 @router.post("/monitor-messages/{message_id}/attach", include_in_schema=False,
              dependencies=[Depends(check_csrf)])
 def attach_page(request: Request, message_id: str,
                 actor: Actor = Depends(require(Permission.CLINICAL_WRITE)), db: Session = DB,
                 form: FormData = FORM) -> Response:
-    """Attach from the review page; back to the list, or the list again with the reason."""
-    def act() -> object:
-        review.message_of(db, actor, message_id)  # another site's: not found, whatever the form
+    """Attach from the review page to the session chosen."""
+    def attach(_: MonitorMessage) -> object:
         data = validate(schemas.AttachIn, {"treatment_session_id": form.get(
             "treatment_session_id", "")})
         return review.attach(db=db, actor=actor, message_id=message_id,
                              treatment_session_id=str(data.treatment_session_id))
-    return form_action(db, act, done="/monitor-messages",
-                       again=lambda errors, status: _page(request, db, actor, errors, status),
-                       refusals=(InvalidInput, Conflict, Forbidden, NotFound))
+    return _act_on(request, db, actor, message_id, attach)
 
 
 @router.post("/monitor-messages/{message_id}/review", include_in_schema=False,
@@ -158,10 +167,7 @@ def review_page(request: Request, message_id: str,
                 actor: Actor = Depends(require(Permission.CLINICAL_WRITE)), db: Session = DB,
                 form: FormData = FORM) -> Response:
     """Mark reviewed from the review page, with the note."""
-    def act() -> object:
-        review.message_of(db, actor, message_id)
+    def mark(_: MonitorMessage) -> object:
         data = validate(schemas.ReviewIn, {"note": form.get("note", "")})
         return review.mark_reviewed(db=db, actor=actor, message_id=message_id, note=data.note)
-    return form_action(db, act, done="/monitor-messages",
-                       again=lambda errors, status: _page(request, db, actor, errors, status),
-                       refusals=(InvalidInput, Conflict, Forbidden, NotFound))
+    return _act_on(request, db, actor, message_id, mark)
