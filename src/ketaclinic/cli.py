@@ -16,6 +16,7 @@ from typer.exceptions import TyperException
 
 from ketaclinic import clock
 from ketaclinic import worker as background
+from ketaclinic.auth.commands import clients_app
 from ketaclinic.billing.commands import billing_app
 from ketaclinic.cli_support import (
     console,
@@ -48,6 +49,7 @@ app.add_typer(measures_app, name="measures")
 app.add_typer(inventory_app, name="inventory")
 app.add_typer(schedule_app, name="schedule")
 app.add_typer(billing_app, name="billing")
+app.add_typer(clients_app, name="clients")
 app.command("import-fhir")(import_fhir)
 app.command("export-fhir")(export_fhir)
 @db_app.command("upgrade")

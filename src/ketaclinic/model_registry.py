@@ -1,7 +1,13 @@
 """Imports every model so the app and Alembic see the same metadata."""
 
 from ketaclinic.audit.models import AuditEvent
-from ketaclinic.auth.models import AccessToken, User, user_site
+from ketaclinic.auth.models import (
+    AccessToken,
+    ClientJwtSeen,
+    RegisteredClient,
+    User,
+    user_site,
+)
 from ketaclinic.billing.models import (
     ChargeLine,
     Coverage,
@@ -76,6 +82,7 @@ __all__ = [
     "CalendarFeed",
     "Chair",
     "ChargeLine",
+    "ClientJwtSeen",
     "Condition",
     "Consent",
     "Container",
@@ -110,6 +117,7 @@ __all__ = [
     "PriceItem",
     "PriorAuthorization",
     "Product",
+    "RegisteredClient",
     "Reminder",
     "RemsFiling",
     "RuleOverride",

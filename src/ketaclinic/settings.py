@@ -86,6 +86,15 @@ class Settings(BaseSettings):
     audit_anchor_every_s: float = Field(default=3600, ge=10, le=7 * 24 * 3600)
     # How old an unsealed audit or ledger row may be before `verify` calls it stale.
     audit_seal_grace_s: float = Field(default=300, ge=5, le=7 * 24 * 3600)
+    # Registered clients' signed JWTs (CDS Hooks calls, backend-service assertions): the longest
+    # lifetime accepted (CDS Hooks 2.0 and SMART Backend Services: at most five minutes) and the
+    # clock difference tolerated between their servers and this one.
+    client_jwt_max_lifetime_s: int = Field(default=300, ge=30, le=3600)
+    client_jwt_leeway_s: int = Field(default=30, ge=0, le=300)
+    # Whether a client's JWK Set may be fetched from its registered URL (outbound calls), and
+    # how long a fetched set is kept before it is fetched again.
+    client_jwks_fetch: bool = False
+    client_jwks_cache_s: float = Field(default=300, ge=0, le=86_400)
     # Demos and tests only: start the clinic's clock at this moment (ISO 8601 with an offset);
     # it runs on from there. Never set for real patients.
     clock_at: datetime | None = None

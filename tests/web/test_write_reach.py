@@ -151,7 +151,14 @@ def _site_b_records(api, world, db: Session) -> SiteB:
     message = db.execute(select(MonitorMessage).where(MonitorMessage.control_id == "B-REJECTED")
                          ).scalar_one()
     assert message.site_pk == site_b.pk
-    ids = {"patient_id": b1, "message_id": str(message.id), "entry_id": str(entry.id),
+    client = api["admin"].post("/api/v1/clients", json={
+        "name": "Site B exporter", "kind": "backend-service", "site": "B", "jwks": {"keys": [{
+            "kty": "EC", "crv": "P-384", "kid": "b1",
+            "x": "spMA4BOPbgEG5C-73ZK-6_qSxMKzgbVC6AZwCSURG2ePfBsbDXM4R88oE6XhP5fy",
+            "y": "AhkPByUkZf9nHmziB9_kLiWUPEUdsKjtmlvBh8zuumdTD_LCXRYak0xwA1FOldyf"}]}})
+    assert client.status_code == 201, client.text
+    ids = {"patient_id": b1, "message_id": str(message.id), "client_ref": client.json()["id"],
+           "entry_id": str(entry.id),
            "evaluation_id": evaluation_id,
            "course_id": evaluation_id, "session_id": session_id, "treatment_session_id": session_id,
            "alarm_id": str(alarm.id),

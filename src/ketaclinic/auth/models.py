@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import Column, ForeignKey, Index, String, Table
+from sqlalchemy import Column, ForeignKey, Index, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ketaclinic.clinics.models import Site
@@ -90,3 +90,36 @@ class AccessToken(RecordMixin, Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     client: Mapped[str] = mapped_column(String(100), default="")
     user: Mapped[User] = relationship()
+
+
+class RegisteredClient(RecordMixin, Base):
+    """Another system allowed to call in: an EHR calling the CDS Hooks services, a SMART app, or
+    a backend service exporting data. It proves who it is with JWTs signed by a key of its
+    registered JWK Set, and acts for one site."""
+
+    __tablename__ = "registered_client"
+
+    # The `iss` of its JWTs: a CDS client's base URL, an app's or backend service's client_id.
+    client_id: Mapped[str] = mapped_column(String(300), unique=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    site_pk: Mapped[int] = mapped_column(ForeignKey("site.pk", ondelete="RESTRICT"))
+    jwks: Mapped[str] = mapped_column(Text, default="")  # the public JWK Set, as pasted
+    jwks_url: Mapped[str] = mapped_column(String(500), default="")
+    redirect_uris: Mapped[str] = mapped_column(Text, default="")  # one per line
+    scopes: Mapped[str] = mapped_column(String(1000), default="")  # allowed, space-separated
+    active: Mapped[bool] = mapped_column(default=True)
+    site: Mapped[Site] = relationship()
+
+
+class ClientJwtSeen(Base):
+    """A JWT id a registered client has used, kept until the JWT expires so it works once."""
+
+    __tablename__ = "client_jwt_seen"
+    __table_args__ = (UniqueConstraint("client_pk", "jti"),
+                      Index("ix_client_jwt_seen_expires_at", "expires_at"))
+
+    pk: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    client_pk: Mapped[int] = mapped_column(ForeignKey("registered_client.pk", ondelete="CASCADE"))
+    jti: Mapped[str] = mapped_column(String(255))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

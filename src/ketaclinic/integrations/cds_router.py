@@ -3,20 +3,45 @@
 import json
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
+from ketaclinic.auth import client_jwt, clients
 from ketaclinic.clinics import service as clinics
 from ketaclinic.integrations import cds_hooks
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission
-from ketaclinic.web.deps import BODY, DB, require
+from ketaclinic.settings import get_settings
+from ketaclinic.web.deps import BODY, DB, bearer_token, client_of, require
 from ketaclinic.web.problems import problem
 
 router = APIRouter(prefix="/cds-services", tags=["cds-hooks"])
+
+
+def _client_actor(db: Session, raw: str, audience: str, address: str) -> Actor:
+    verified = client_jwt.verify(db, raw, audience=audience, kinds={clients.CDS_CLIENT},
+                                 now=clock.now())
+    return clients.actor_of(verified.client, address, verified.client.site.time_zone)
+
+
+async def cds_caller(request: Request, db: Session = DB) -> Actor:
+    """Who calls a CDS service: an EHR by the JWT it signed (CDS Hooks 2.0: a registered CDS
+    client's key, `aud` this service's URL under the public address, used once), or one of
+    ketaclinic's own users by their bearer token and role."""
+    raw = bearer_token(request)
+    if not client_jwt.looks_like_jwt(raw):
+        return await require(Permission.CDS_INVOKE)(request, db)
+    audience = get_settings().public_url.rstrip("/") + request.url.path
+    actor = await run_in_threadpool(_client_actor, db, raw, audience, client_of(request))
+    request.state.actor = actor
+    return actor
+
+
+cds_caller.required_permission = Permission.CDS_INVOKE  # type: ignore[attr-defined]
 
 
 @router.get("")
@@ -29,7 +54,7 @@ def discovery() -> JSONResponse:
 def invoke(
     service_id: str,
     request: Request,
-    actor: Actor = Depends(require(Permission.CDS_INVOKE)),
+    actor: Actor = Depends(cds_caller),
     db: Session = DB,
     body: bytes = BODY,
 ) -> Response:

@@ -32,6 +32,7 @@ class Permission(StrEnum):
     PORTAL = "portal.view"
     RULES_VIEW = "rules.view"
     RULES_MANAGE = "rules.manage"  # the medical director's overrides of rule-set defaults
+    CLIENTS_MANAGE = "clients.manage"  # register and disable the systems that call in
     CDS_INVOKE = "cds.invoke"  # an EHR asking the CDS Hooks service about a patient
     MEASURES_WRITE = "measures.write"  # a patient's own questionnaire, or staff on their behalf
     LINKS_SEND = "measures.links.send"  # send a patient a personal questionnaire link
@@ -66,6 +67,7 @@ PERMISSION_TABLE: dict[Permission, frozenset[Role]] = {
     Permission.PORTAL: frozenset({_R.PATIENT}),
     Permission.RULES_VIEW: frozenset({_R.ADMIN, _R.PRESCRIBER, _R.NURSE}),
     Permission.RULES_MANAGE: frozenset({_R.PRESCRIBER}),
+    Permission.CLIENTS_MANAGE: frozenset({_R.ADMIN}),
     Permission.CDS_INVOKE: frozenset({_R.PRESCRIBER, _R.NURSE}),
     Permission.MEASURES_WRITE: frozenset({_R.PRESCRIBER, _R.NURSE, _R.PATIENT}),
     Permission.LINKS_SEND: frozenset({_R.PRESCRIBER, _R.NURSE, _R.FRONT_DESK}),

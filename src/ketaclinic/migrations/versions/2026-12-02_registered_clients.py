@@ -1,0 +1,62 @@
+"""other systems are registered as clients (CDS clients, SMART apps, backend services) with the
+JWK Set their signed JWTs are checked against, and each JWT id is kept until it expires so a
+JWT works once
+
+Revision ID: 0026
+Revises: 0025
+Create Date: 2026-12-02 09:00:00
+"""
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from ketaclinic.db import UTCDateTime
+
+revision: str = '0026'
+down_revision: str | None = '0025'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "registered_client",
+        sa.Column("pk", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("updated_at", UTCDateTime(), nullable=False),
+        sa.Column("created_by", sa.String(150), nullable=False),
+        sa.Column("client_id", sa.String(300), nullable=False),
+        sa.Column("name", sa.String(100), nullable=False),
+        sa.Column("kind", sa.String(20), nullable=False),
+        sa.Column("site_pk", sa.Integer(), sa.ForeignKey(
+            "site.pk", name="fk_registered_client_site_pk_site", ondelete="RESTRICT"),
+            nullable=False),
+        sa.Column("jwks", sa.Text(), nullable=False),
+        sa.Column("jwks_url", sa.String(500), nullable=False),
+        sa.Column("redirect_uris", sa.Text(), nullable=False),
+        sa.Column("scopes", sa.String(1000), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.PrimaryKeyConstraint("pk", name="pk_registered_client"),
+        sa.UniqueConstraint("id", name="uq_registered_client_id"),
+        sa.UniqueConstraint("client_id", name="uq_registered_client_client_id"),
+        sa.UniqueConstraint("name", name="uq_registered_client_name"),
+    )
+    op.create_table(
+        "client_jwt_seen",
+        sa.Column("pk", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("client_pk", sa.Integer(), sa.ForeignKey(
+            "registered_client.pk", name="fk_client_jwt_seen_client_pk_registered_client",
+            ondelete="CASCADE"), nullable=False),
+        sa.Column("jti", sa.String(255), nullable=False),
+        sa.Column("expires_at", UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("pk", name="pk_client_jwt_seen"),
+        sa.UniqueConstraint("client_pk", "jti", name="uq_client_jwt_seen_client_pk"),
+    )
+    op.create_index("ix_client_jwt_seen_expires_at", "client_jwt_seen", ["expires_at"])
+
+
+def downgrade() -> None:
+    op.drop_table("client_jwt_seen")
+    op.drop_table("registered_client")
