@@ -1,7 +1,7 @@
 """Importing FHIR R4 Bundles into the clinic's records: whole bundles or nothing, no duplicates.
 
-Kept: Patient (registered at the chosen site), Condition, MedicationRequest and
-MedicationStatement (as medications), AllergyIntolerance, and vital-sign Observations (BP, heart
+Kept: Patient (registered at the site its managingOrganization names, else the chosen one),
+Condition, MedicationRequest and MedicationStatement (as medications), AllergyIntolerance, and vital-sign Observations (BP, heart
 rate, respiratory rate, SpO2, temperature, weight, height). Every other resource is counted as
 skipped with its reason. A resource is remembered by its source key (type and id, or its
 urn:uuid), so importing the same bundle again changes nothing.
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
 from ketaclinic.errors import FieldProblem, Forbidden, InvalidInput, invalid
+from ketaclinic.fhir import organizations
 from ketaclinic.fhir.bundle import BundleError, validate_r4
 from ketaclinic.fhir.mapping import VITAL_SERIES, vital_observations
 from ketaclinic.fhir.models import ImportedResource
@@ -188,7 +189,8 @@ class _Importer:
     def _patient_in(self, r: dict[str, Any]) -> schemas.PatientIn:
         try:
             values = {k: v for k, v in demographics(r).items() if k != "email"}
-            return schemas.PatientIn.model_validate({**values, "site": self.site})
+            site = organizations.managing_site(self.db, self.actor, r, self.site)
+            return schemas.PatientIn.model_validate({**values, "site": site})
         except ValidationError as exc:
             first = exc.errors()[0]
             raise invalid(f"Patient.{'.'.join(str(p) for p in first['loc'])}", first["msg"],

@@ -11,6 +11,7 @@ UCUM = "http://unitsofmeasure.org"
 MRN_TYPE = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR",
                         "display": "Medical record number"}]}
 MRN_SYSTEM = "https://ketaclinic.org/mrn/"
+SITE_SYSTEM = "https://ketaclinic.org/site"  # a site's code, as its Organization's identifier
 VITAL_SIGNS = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
                            "code": "vital-signs", "display": "Vital Signs"}]}
 # (field, id suffix, LOINC code, display, UCUM unit); the BP panel is built apart.
@@ -52,6 +53,10 @@ def patient(row: Patient) -> dict[str, Any]:
         "name": [{"use": "official", "family": row.family_name, "given": [row.given_name]}],
         "gender": row.sex, "birthDate": row.birth_date.isoformat(),
     }
+    if row.mrns:  # the site the patient was first registered at
+        site = row.mrns[0].site
+        resource["managingOrganization"] = {"reference": f"Organization/{site.id}",
+                                            "display": site.name}
     telecom = [{"system": "phone", "value": row.phone}] if row.phone else []
     telecom += [{"system": "email", "value": row.email}] if row.email else []
     if telecom:

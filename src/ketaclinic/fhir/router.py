@@ -17,6 +17,7 @@ from ketaclinic.fhir import (
     importer,
     mapping,
     observations,
+    organizations,
     patient_search,
     questionnaires,
     store,
@@ -35,7 +36,7 @@ from ketaclinic.web.forms import validate
 from ketaclinic.web.operation_outcome import FHIR_JSON
 
 router = APIRouter(prefix="/fhir", tags=["FHIR R4"])
-SUPPORTED = ("Patient", *store.COMPARTMENT_TYPES, "Questionnaire")
+SUPPORTED = ("Patient", *store.COMPARTMENT_TYPES, "Questionnaire", "Organization", "Location")
 COMMON = {"_count", "_offset", "_id", "_lastUpdated", "_format", "_summary"}
 CREATABLE = ("Patient", "Condition", "AllergyIntolerance", "MedicationStatement", "Observation")
 
@@ -58,6 +59,9 @@ def _search_params(resource_type: str) -> list[dict[str, str]]:
               {"name": "_count", "type": "number"}]
     if resource_type == "Questionnaire":
         return [*params, {"name": "url", "type": "uri"}]
+    if resource_type in organizations.SEARCH_PARAMS:
+        return [*params, *[{"name": name, "type": kind} for name, kind
+                           in organizations.SEARCH_PARAMS[resource_type].items()]]
     if resource_type == "Patient":
         return [*params, *[{"name": name, "type": kind} for name, kind
                            in patient_search.PARAMS.items() if name != "_id"]]
@@ -175,6 +179,8 @@ def read(resource_type: str, resource_id: str,
         if not found:
             raise NotFound(f"Questionnaire/{resource_id} is not known")
         return fhir_response(found[0])
+    if resource_type in organizations.SEARCH_PARAMS:
+        return fhir_response(organizations.read(db, actor, resource_type, resource_id))
     resource = store.read(db, resource_type, resource_id, actor)
     return fhir_response(resource)
 
@@ -207,6 +213,10 @@ def _search_bundle(request: Request, db: Session, actor: Actor, resource_type: s
         ids = {i for v in params.get("_id", []) for i in v.split(",")}
         matches = [q for q in measure_map.questionnaires()
                    if (not urls or q["url"] in urls) and (not ids or q["id"] in ids)]
+        return _bundle(request, matches[offset:offset + count], len(matches), offset, count,
+                       params)
+    if resource_type in organizations.SEARCH_PARAMS:
+        matches = organizations.search(db, actor, resource_type, params)
         return _bundle(request, matches[offset:offset + count], len(matches), offset, count,
                        params)
     if resource_type == "Patient":
@@ -264,6 +274,15 @@ def _includes(resource_type: str, params: dict[str, list[str]]) -> bool:
     return bool(wanted)
 
 
+def _default_site(db: Session, actor: Actor, site: str) -> str:
+    """The site new Patients without a `managingOrganization` of this clinic are registered
+    at: `?site=` (one of the caller's), or the caller's only site; '' when they work at several
+    and named none (each Patient must then name its site's Organization)."""
+    if site or len(actor.site_pks) == 1:
+        return clinics.chosen_site_code(db, actor, site, "the patients are")
+    return ""
+
+
 @router.post("")
 def transaction(request: Request, site: str = "",
                 actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
@@ -271,7 +290,7 @@ def transaction(request: Request, site: str = "",
     """A transaction or batch Bundle, imported all or nothing; the response lists each entry."""
     bundle = json_body(raw, "a FHIR Bundle in JSON")
     result = importer.import_bundle(db=db, bundle=bundle, actor=actor,
-                                    site=clinics.chosen_site_code(db, actor, site, "the patients are"))
+                                    site=_default_site(db, actor, site))
     entries = []
     for entry in bundle.get("entry") or []:
         status, location, note = result.outcomes.get(importer.source_key(entry),
@@ -327,8 +346,7 @@ def create(request: Request, resource_type: str, site: str = "",
     bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
         {"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": body,
          "request": {"method": "POST", "url": resource_type}}]}
-    chosen = (clinics.chosen_site_code(db, actor, site, "the patient is")
-              if resource_type == "Patient" else "")
+    chosen = _default_site(db, actor, site) if resource_type == "Patient" else ""
     result = importer.import_bundle(db=db, bundle=bundle, site=chosen, actor=actor)
     status, location, note = next(iter(result.outcomes.values()))
     if not status.startswith("201"):
