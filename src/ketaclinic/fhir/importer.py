@@ -1,10 +1,10 @@
 """Importing FHIR R4 Bundles into the clinic's records: whole bundles or nothing, no duplicates.
 
 Kept: Patient (registered at the site its managingOrganization names, else the chosen one),
-Condition, MedicationRequest and MedicationStatement (as medications), AllergyIntolerance, and vital-sign Observations (BP, heart
-rate, respiratory rate, SpO2, temperature, weight, height). Every other resource is counted as
-skipped with its reason. A resource is remembered by its source key (type and id, or its
-urn:uuid), so importing the same bundle again changes nothing.
+Condition, MedicationRequest and MedicationStatement (as medications), AllergyIntolerance, and
+vital-sign Observations (BP, heart rate, respiratory rate, SpO2, temperature, weight, height).
+Every other resource is counted as skipped with its reason. A resource is remembered by its
+source key (type and id, or its urn:uuid), so importing the same bundle again changes nothing.
 """
 
 import uuid
