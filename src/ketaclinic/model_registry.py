@@ -4,6 +4,7 @@ from ketaclinic.audit.models import AuditEvent
 from ketaclinic.auth.models import (
     AccessToken,
     ClientJwtSeen,
+    OAuthToken,
     RegisteredClient,
     User,
     user_site,
@@ -108,6 +109,7 @@ __all__ = [
     "Medication",
     "MonitorMessage",
     "Network",
+    "OAuthToken",
     "Package",
     "Patient",
     "PatientMrn",

@@ -95,6 +95,10 @@ class Settings(BaseSettings):
     # how long a fetched set is kept before it is fetched again.
     client_jwks_fetch: bool = False
     client_jwks_cache_s: float = Field(default=300, ge=0, le=86_400)
+    # Lifetimes of OAuth access tokens: a backend service's (SMART Backend Services: at most
+    # five minutes) and an app's acting for a user.
+    oauth_system_token_s: int = Field(default=300, ge=30, le=300)
+    oauth_user_token_s: int = Field(default=3600, ge=60, le=24 * 3600)
     # Demos and tests only: start the clinic's clock at this moment (ISO 8601 with an offset);
     # it runs on from there. Never set for real patients.
     clock_at: datetime | None = None

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from ketaclinic.audit import service as audit
+from ketaclinic.auth import actor_cache
 from ketaclinic.auth.models import RegisteredClient
 from ketaclinic.clinics.models import Site
 from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound
@@ -169,6 +170,7 @@ def set_active(*, db: Session, client_ref: str, active: bool, actor: Actor) -> R
     if client.active != active:
         client.active = active
         db.flush()
+        actor_cache.clear()  # its tokens remembered by this process stop at once
         audit.record(db=db, actor=actor, action="enable" if active else "disable",
                      record_type="RegisteredClient", record_id=client.id,
                      detail=f"{client.kind} {client.name!r}")

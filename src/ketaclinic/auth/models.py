@@ -123,3 +123,24 @@ class ClientJwtSeen(Base):
     client_pk: Mapped[int] = mapped_column(ForeignKey("registered_client.pk", ondelete="CASCADE"))
     jti: Mapped[str] = mapped_column(String(255))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OAuthToken(RecordMixin, Base):
+    """An access token issued to a registered client (with its refresh token, for an app a
+    user approved): whose, for which scopes, for which patient when launched for one."""
+
+    __tablename__ = "oauth_token"
+
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    refresh_hash: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
+    client_pk: Mapped[int] = mapped_column(ForeignKey("registered_client.pk",
+                                                      ondelete="CASCADE"), index=True)
+    user_pk: Mapped[int | None] = mapped_column(ForeignKey("app_user.pk", ondelete="CASCADE"),
+                                                default=None, index=True)
+    patient_pk: Mapped[int | None] = mapped_column(ForeignKey("patient.pk", ondelete="RESTRICT"),
+                                                   default=None)
+    scope: Mapped[str] = mapped_column(String(1000))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    refresh_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    client: Mapped[RegisteredClient] = relationship()

@@ -18,6 +18,9 @@ class Actor:
     emergency_patient_pks: frozenset[int] = field(default_factory=frozenset)
     # The zone times are shown in on the user's pages: their (first) site's.
     time_zone: str = "UTC"
+    # An OAuth token's scopes (SMART on FHIR): the FHIR interactions it opens, within what the
+    # role allows. None: not limited by scopes (a login or ketaclinic API token).
+    scopes: frozenset[str] | None = None
 
     @property
     def is_patient(self) -> bool:

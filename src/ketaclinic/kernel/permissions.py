@@ -104,9 +104,18 @@ LANDING_PAGES: dict[Role, str] = {
 }
 
 
+# Registered clients acting with no user behind them: the most each kind may do (a backend
+# service's token is narrowed further by its scopes, to the FHIR API of its own site).
+CLIENT_PERMISSIONS: dict[str, frozenset[Permission]] = {
+    "backend-service": frozenset({Permission.CLINICAL_READ, Permission.DEMOGRAPHICS_READ}),
+    "cds-client": frozenset({Permission.CDS_INVOKE}),
+}
+
+
 def allows(role: str, permission: Permission) -> bool:
-    """Whether the permission table lets this role do this."""
-    return role in PERMISSION_TABLE[permission]
+    """Whether the permission table (or, for a registered client, its kind) lets this do this."""
+    return role in PERMISSION_TABLE[permission] or permission in CLIENT_PERMISSIONS.get(
+        role, frozenset())
 
 
 # Routes anyone may call, logged in or not. Every other route must name a permission
@@ -123,6 +132,9 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset({
     ("GET", "/login/enrol"),
     ("POST", "/login/enrol"),
     ("POST", "/api/v1/auth/token"),
+    ("POST", "/api/v1/oauth/token"),  # OAuth 2.0: the client authenticates in the request
+    ("GET", "/.well-known/smart-configuration"),  # SMART discovery: no patient data
+    ("GET", "/fhir/.well-known/smart-configuration"),
     ("GET", "/api/v1/openapi.json"),
     ("GET", "/api/v1/docs"),
     ("HEAD", "/api/v1/openapi.json"),

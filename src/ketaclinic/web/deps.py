@@ -10,9 +10,10 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.audit import service as audit
 from ketaclinic.audit.models import AuditEvent
-from ketaclinic.auth import actor_cache, emergency
+from ketaclinic.auth import actor_cache, emergency, oauth_server, scopes
 from ketaclinic.auth import service as auth
 from ketaclinic.db import reader_session_factory, session_factory
 from ketaclinic.errors import Forbidden, MustChangePassword, NotAuthenticated
@@ -23,6 +24,7 @@ API_PREFIX = "/api/v1"
 # Paths answered with bearer tokens and problem+json rather than cookies and pages.
 BEARER_PREFIXES = (API_PREFIX, "/cds-services", "/fhir")
 SESSION_COOKIE = "kc_session"
+OAUTH_TOKEN = "oauth"  # noqa: S105 (a kind of token, not a secret)
 READ_METHODS = frozenset({"GET", "HEAD"})
 # Set in the request's state when a read is run again as a writer (web/read_retry.py).
 WRITER = "ketaclinic.writer"
@@ -112,11 +114,14 @@ async def authenticate(request: Request, db: Session) -> Actor:
     and then without leaving the event loop."""
     if is_api(request):
         raw, kind = bearer_token(request), auth.TOKEN_API
+        if raw.startswith(oauth_server.TOKEN_PREFIX):
+            kind = OAUTH_TOKEN
     else:
         raw, kind = request.cookies.get(SESSION_COOKIE, ""), auth.TOKEN_WEB
     known = actor_cache.get(raw, kind)
     if known is None:
-        known = await run_in_threadpool(_read_token, db, raw, kind)
+        read = _read_oauth_token if kind == OAUTH_TOKEN else _read_token
+        known = await run_in_threadpool(read, db, raw, kind)
     if known.must_change_password and request.url.path not in PASSWORD_PAGES:
         raise MustChangePassword("Your password was reset: choose a new one (My account, "
                                  "Change your password) before anything else.")
@@ -139,19 +144,35 @@ def _read_token(db: Session, raw: str, kind: str) -> actor_cache.Known:
     return actor_cache.Known(actor, token.user.must_change_password, token.expires_at)
 
 
+def _read_oauth_token(db: Session, raw: str, kind: str) -> actor_cache.Known:
+    found = oauth_server.actor_of_token(db, raw, "", clock.now())
+    if found is None:
+        raise NotAuthenticated("The access token is unknown, expired or revoked, or its client "
+                               "is disabled: ask the token endpoint for a new one.")
+    actor, expires_at = found
+    actor_cache.put(raw, kind, actor, must_change_password=False, token_expires_at=expires_at)
+    return actor_cache.Known(actor, False, expires_at)
+
+
 @cache
 def require(permission: Permission) -> Callable[..., Awaitable[Actor]]:
     """A dependency that lets the request through only for roles the permission table allows."""
 
     async def dependency(request: Request, db: Session = DB) -> Actor:
         actor = await authenticate(request, db)
-        if not allows(actor.role, permission):
+        scoped_out = actor.scopes is not None and not scopes.allows_request(
+            actor.scopes, request.method, request.url.path)
+        if scoped_out or not allows(actor.role, permission):
+            need = "a scope for it" if scoped_out else permission
             await run_in_threadpool(
                 audit.record, db=db, actor=actor, action="denied", record_type="Route",
                 record_id=request.url.path[:64],
-                detail=f"{request.method} {request.url.path} needs {permission}")
-            raise Forbidden(f"Your role ({actor.role}) may not do this ({permission})."
-                            ).keeping_changes()
+                detail=f"{request.method} {request.url.path} needs {need}")
+            raise Forbidden(
+                f"The token's scopes ({' '.join(sorted(actor.scopes or ()))}) do not open "
+                f"{request.method} {request.url.path}." if scoped_out else
+                f"Your role ({actor.role}) may not do this ({permission})."
+            ).keeping_changes()
         request.state.actor = actor
         return actor
 

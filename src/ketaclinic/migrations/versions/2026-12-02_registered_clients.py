@@ -1,6 +1,6 @@
 """other systems are registered as clients (CDS clients, SMART apps, backend services) with the
-JWK Set their signed JWTs are checked against, and each JWT id is kept until it expires so a
-JWT works once
+JWK Set their signed JWTs are checked against, each JWT id is kept until it expires so a JWT
+works once, and the OAuth tokens issued to them are kept by hash
 
 Revision ID: 0026
 Revises: 0025
@@ -55,8 +55,38 @@ def upgrade() -> None:
         sa.UniqueConstraint("client_pk", "jti", name="uq_client_jwt_seen_client_pk"),
     )
     op.create_index("ix_client_jwt_seen_expires_at", "client_jwt_seen", ["expires_at"])
+    op.create_table(
+        "oauth_token",
+        sa.Column("pk", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("updated_at", UTCDateTime(), nullable=False),
+        sa.Column("created_by", sa.String(150), nullable=False),
+        sa.Column("token_hash", sa.String(64), nullable=False),
+        sa.Column("refresh_hash", sa.String(64), nullable=True),
+        sa.Column("client_pk", sa.Integer(), sa.ForeignKey(
+            "registered_client.pk", name="fk_oauth_token_client_pk_registered_client",
+            ondelete="CASCADE"), nullable=False),
+        sa.Column("user_pk", sa.Integer(), sa.ForeignKey(
+            "app_user.pk", name="fk_oauth_token_user_pk_app_user", ondelete="CASCADE"),
+            nullable=True),
+        sa.Column("patient_pk", sa.Integer(), sa.ForeignKey(
+            "patient.pk", name="fk_oauth_token_patient_pk_patient", ondelete="RESTRICT"),
+            nullable=True),
+        sa.Column("scope", sa.String(1000), nullable=False),
+        sa.Column("expires_at", UTCDateTime(), nullable=False),
+        sa.Column("refresh_expires_at", UTCDateTime(), nullable=True),
+        sa.Column("revoked_at", UTCDateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("pk", name="pk_oauth_token"),
+        sa.UniqueConstraint("id", name="uq_oauth_token_id"),
+        sa.UniqueConstraint("token_hash", name="uq_oauth_token_token_hash"),
+        sa.UniqueConstraint("refresh_hash", name="uq_oauth_token_refresh_hash"),
+    )
+    op.create_index("ix_oauth_token_client_pk", "oauth_token", ["client_pk"])
+    op.create_index("ix_oauth_token_user_pk", "oauth_token", ["user_pk"])
 
 
 def downgrade() -> None:
+    op.drop_table("oauth_token")
     op.drop_table("client_jwt_seen")
     op.drop_table("registered_client")
