@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from ketaclinic import __version__, sealer, worker
-from ketaclinic.accounts import client_pages, client_router, oauth_router
+from ketaclinic.accounts import client_pages, client_router, oauth_pages, oauth_router
 from ketaclinic.accounts import pages as account_pages
 from ketaclinic.accounts import router as account_api
 from ketaclinic.billing import pages as billing_pages
@@ -66,7 +66,7 @@ def create_app() -> FastAPI:
     problems.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for module in (dashboard_pages, account_pages, account_api, client_pages, client_router,
-                   oauth_router,
+                   oauth_router, oauth_pages,
                    patient_pages, patient_api,
                    evaluation_pages, evaluation_api, course_api, chair_pages, chair_api,
                    monitor_review_pages,

@@ -4,6 +4,7 @@ from ketaclinic.audit.models import AuditEvent
 from ketaclinic.auth.models import (
     AccessToken,
     ClientJwtSeen,
+    OAuthCode,
     OAuthToken,
     RegisteredClient,
     User,
@@ -109,6 +110,7 @@ __all__ = [
     "Medication",
     "MonitorMessage",
     "Network",
+    "OAuthCode",
     "OAuthToken",
     "Package",
     "Patient",

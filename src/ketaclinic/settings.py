@@ -99,6 +99,10 @@ class Settings(BaseSettings):
     # five minutes) and an app's acting for a user.
     oauth_system_token_s: int = Field(default=300, ge=30, le=300)
     oauth_user_token_s: int = Field(default=3600, ge=60, le=24 * 3600)
+    # How long an authorization code may wait for its exchange, and how long an app's refresh
+    # token lasts unless the user revokes the app first (My account).
+    oauth_code_s: int = Field(default=60, ge=10, le=600)
+    oauth_refresh_s: int = Field(default=90 * 24 * 3600, ge=3600, le=365 * 24 * 3600)
     # Demos and tests only: start the clinic's clock at this moment (ISO 8601 with an offset);
     # it runs on from there. Never set for real patients.
     clock_at: datetime | None = None

@@ -57,7 +57,8 @@ def test_discovery_names_the_token_endpoint_and_its_algorithms(anon) -> None:
     for path in ("/.well-known/smart-configuration", "/fhir/.well-known/smart-configuration"):
         found = anon.get(path).json()
         assert found["token_endpoint"] == oauth_server.token_url()
-        assert found["token_endpoint_auth_methods_supported"] == ["private_key_jwt"]
+        assert "private_key_jwt" in found["token_endpoint_auth_methods_supported"]
+        assert "client_credentials" in found["grant_types_supported"]
         assert set(found["token_endpoint_auth_signing_alg_values_supported"]) == {"RS384",
                                                                                   "ES384"}
 

@@ -80,6 +80,9 @@ def _fetch(url: str) -> KeySet:
 def _key_set(client: RegisteredClient, now: datetime, fresh: bool = False) -> KeySet:
     if client.jwks:
         return clients.key_set_from_text(client.jwks)
+    if not client.jwks_url:
+        raise ClientJwtRefused("The client has no registered keys (a public app): its JWTs "
+                               "cannot be checked.")
     settings = get_settings()
     if not settings.client_jwks_fetch:
         raise ClientJwtRefused("The client's keys are registered by URL and this server does not "

@@ -9,7 +9,7 @@ from typing import Any
 
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, selectinload
 
 from ketaclinic.audit import service as audit
@@ -115,7 +115,9 @@ def register(
             key_set_from_text(jwks)
         except InvalidInput as exc:
             problems += exc.problems
-    elif not jwks_url.startswith("https://"):
+    elif jwks_url and not jwks_url.startswith("https://"):
+        problems.append(FieldProblem("jwks_url", "is not an https:// URL", "https://..."))
+    elif not jwks_url and kind != SMART_APP:  # an app without keys is public and uses PKCE
         problems.append(FieldProblem("jwks", "a JWK Set or its https:// URL is required",
                                      "the public keys pasted as JSON, or jwks_url"))
     uris = [u.strip() for u in redirect_uris if u.strip()]
@@ -175,6 +177,11 @@ def set_active(*, db: Session, client_ref: str, active: bool, actor: Actor) -> R
                      record_type="RegisteredClient", record_id=client.id,
                      detail=f"{client.kind} {client.name!r}")
     return client
+
+
+def select_registered(client_id: str) -> Select[Any]:
+    """The query for a registered client by its client id."""
+    return select(RegisteredClient).where(RegisteredClient.client_id == client_id)
 
 
 def by_client_id(db: Session, client_id: str) -> RegisteredClient | None:

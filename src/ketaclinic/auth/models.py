@@ -144,3 +144,25 @@ class OAuthToken(RecordMixin, Base):
     refresh_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     client: Mapped[RegisteredClient] = relationship()
+
+
+class OAuthCode(RecordMixin, Base):
+    """An authorization code a user's approval gave an app: good once, for a minute, only with
+    the PKCE verifier of its challenge."""
+
+    __tablename__ = "oauth_code"
+
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    client_pk: Mapped[int] = mapped_column(ForeignKey("registered_client.pk", ondelete="CASCADE"),
+                                           index=True)
+    user_pk: Mapped[int] = mapped_column(ForeignKey("app_user.pk", ondelete="CASCADE"))
+    patient_pk: Mapped[int | None] = mapped_column(ForeignKey("patient.pk", ondelete="RESTRICT"),
+                                                   default=None)
+    scope: Mapped[str] = mapped_column(String(1000))
+    redirect_uri: Mapped[str] = mapped_column(String(500))
+    code_challenge: Mapped[str] = mapped_column(String(128))
+    code_challenge_method: Mapped[str] = mapped_column(String(10))
+    nonce: Mapped[str] = mapped_column(String(255), default="")
+    auth_time: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)

@@ -35,8 +35,10 @@ def parse_types(raw: str) -> list[str]:
 
 def patients_in_reach(db: Session, actor: Actor, site_pks: Iterable[int] | None = None) -> list[int]:
     """The patients an export by this actor covers (a patient: only themself)."""
+    if actor.confined_to is not None:
+        return [actor.confined_to]
     if actor.is_patient:
-        return [actor.patient_pk] if actor.patient_pk is not None else []
+        return []
     sites = set(actor.site_pks) if site_pks is None else set(site_pks) & set(actor.site_pks)
     return sorted(set(db.execute(select(PatientMrn.patient_pk).where(
         PatientMrn.site_pk.in_(sites))).scalars()))

@@ -30,6 +30,7 @@ from ketaclinic.kernel.permissions import Permission
 from ketaclinic.measures import service as measures
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.schemas import PatientUpdate
+from ketaclinic.settings import get_settings
 from ketaclinic.web.deps import BODY, DB, require
 from ketaclinic.web.fast_json import FastJSONResponse
 from ketaclinic.web.forms import validate
@@ -85,6 +86,7 @@ def _search_params(resource_type: str) -> list[dict[str, str]]:
 @router.get("/metadata")
 def capability_statement() -> JSONResponse:
     """What this server supports, and nothing it does not."""
+    public = get_settings().public_url.rstrip("/")
     return fhir_response({
         "resourceType": "CapabilityStatement", "status": "active", "date": clock.today("UTC").isoformat(),
         "kind": "instance", "fhirVersion": "4.0.1", "format": ["json"],
@@ -96,7 +98,18 @@ def capability_statement() -> JSONResponse:
                              "only that patient's compartment. Measures without a LOINC code "
                              "(MADRS, QIDS-SR16, CADSS, MOAA/S and some items) use the code system "
                              "https://ketaclinic.org/CodeSystem/instrument.",
-            "security": {"service": [{"text": "OAuth2-style bearer token"}]},
+            "security": {
+                "extension": [{
+                    "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                    "extension": [
+                        {"url": "authorize", "valueUri": f"{public}/oauth/authorize"},
+                        {"url": "token", "valueUri": f"{public}/api/v1/oauth/token"},
+                        {"url": "manage", "valueUri": f"{public}/account/apps"}]}],
+                "service": [{"coding": [{
+                    "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                    "code": "SMART-on-FHIR"}],
+                    "text": "SMART App Launch and Backend Services (see "
+                            ".well-known/smart-configuration), or a ketaclinic bearer token"}]},
             "resource": [{"type": t, "interaction": [
                 {"code": "read"}, {"code": "search-type"},
                 *([{"code": "create"}] if t in (*CREATABLE, "QuestionnaireResponse") else []),

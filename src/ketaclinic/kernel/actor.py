@@ -21,11 +21,20 @@ class Actor:
     # An OAuth token's scopes (SMART on FHIR): the FHIR interactions it opens, within what the
     # role allows. None: not limited by scopes (a login or ketaclinic API token).
     scopes: frozenset[str] | None = None
+    # The patient an app was launched for (SMART `launch/patient`) when the token's scopes are
+    # patient scopes: the only record it reaches.
+    patient_context_pk: int | None = None
 
     @property
     def is_patient(self) -> bool:
         """Whether this actor is a patient using the portal."""
         return self.role == "patient"
+
+    @property
+    def confined_to(self) -> int | None:
+        """The one patient record this actor reaches, if it reaches only one: a patient's own,
+        or the patient an app acting for staff was launched for."""
+        return self.patient_pk if self.is_patient else self.patient_context_pk
 
 
 def cli_actor() -> Actor:

@@ -135,6 +135,8 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset({
     ("POST", "/api/v1/oauth/token"),  # OAuth 2.0: the client authenticates in the request
     ("GET", "/.well-known/smart-configuration"),  # SMART discovery: no patient data
     ("GET", "/fhir/.well-known/smart-configuration"),
+    ("GET", "/.well-known/openid-configuration"),
+    ("GET", "/oauth/jwks"),  # the public key of the id tokens
     ("GET", "/api/v1/openapi.json"),
     ("GET", "/api/v1/docs"),
     ("HEAD", "/api/v1/openapi.json"),

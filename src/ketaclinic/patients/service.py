@@ -94,6 +94,20 @@ def _reachable(db: Session, patient_id: uuid.UUID | str, actor: Actor) -> Patien
     return patient
 
 
+def find_by_id_or_mrn(*, db: Session, actor: Actor, text: str) -> int | None:
+    """The key of the patient within the actor's reach whose record id or MRN (at one of the
+    actor's sites) this is, or None."""
+    patient = _load(db, text)
+    if patient is None:
+        pk = db.execute(select(PatientMrn.patient_pk).where(
+            PatientMrn.mrn == text, PatientMrn.site_pk.in_(actor.site_pks))).scalars().first()
+        patient = _load(db, id_of(db, pk)) if pk is not None else None
+    if patient is None or not can_reach_patient(actor, patient_pk=patient.pk,
+                                                patient_site_pks=patient.site_pks):
+        return None
+    return patient.pk
+
+
 def id_of(db: Session, patient_pk: int) -> uuid.UUID:
     """The public id of a patient known by primary key (for links and audit entries)."""
     return db.execute(select(Patient.id).where(Patient.pk == patient_pk)).scalar_one()
@@ -244,8 +258,8 @@ def find(*, db: Session, actor: Actor, conditions: Sequence[Any], limit: int, of
     in name order, and how many meet them all; the search is audited as `described`. Staff
     reach the patients registered at their sites; a patient reaches their own record only,
     whatever else the search asks."""
-    if actor.is_patient:
-        reach = Patient.pk == actor.patient_pk
+    if actor.is_patient or actor.patient_context_pk is not None:
+        reach = Patient.pk == actor.confined_to
     else:
         reach = Patient.pk.in_(select(PatientMrn.patient_pk)
                                .where(PatientMrn.site_pk.in_(actor.site_pks)))

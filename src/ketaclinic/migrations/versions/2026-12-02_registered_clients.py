@@ -7,6 +7,7 @@ Revises: 0025
 Create Date: 2026-12-02 09:00:00
 """
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -19,14 +20,19 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+def _record_columns() -> list[sa.Column[Any]]:
+    """The columns every record table carries: key, public id, times, author."""
+    return [sa.Column("pk", sa.Integer(), autoincrement=True, nullable=False),
+            sa.Column("id", sa.Uuid(), nullable=False),
+            sa.Column("created_at", UTCDateTime(), nullable=False),
+            sa.Column("updated_at", UTCDateTime(), nullable=False),
+            sa.Column("created_by", sa.String(150), nullable=False)]
+
+
 def upgrade() -> None:
     op.create_table(
         "registered_client",
-        sa.Column("pk", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("created_at", UTCDateTime(), nullable=False),
-        sa.Column("updated_at", UTCDateTime(), nullable=False),
-        sa.Column("created_by", sa.String(150), nullable=False),
+        *_record_columns(),
         sa.Column("client_id", sa.String(300), nullable=False),
         sa.Column("name", sa.String(100), nullable=False),
         sa.Column("kind", sa.String(20), nullable=False),
@@ -57,11 +63,7 @@ def upgrade() -> None:
     op.create_index("ix_client_jwt_seen_expires_at", "client_jwt_seen", ["expires_at"])
     op.create_table(
         "oauth_token",
-        sa.Column("pk", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("created_at", UTCDateTime(), nullable=False),
-        sa.Column("updated_at", UTCDateTime(), nullable=False),
-        sa.Column("created_by", sa.String(150), nullable=False),
+        *_record_columns(),
         sa.Column("token_hash", sa.String(64), nullable=False),
         sa.Column("refresh_hash", sa.String(64), nullable=True),
         sa.Column("client_pk", sa.Integer(), sa.ForeignKey(
@@ -84,9 +86,36 @@ def upgrade() -> None:
     )
     op.create_index("ix_oauth_token_client_pk", "oauth_token", ["client_pk"])
     op.create_index("ix_oauth_token_user_pk", "oauth_token", ["user_pk"])
+    op.create_table(
+        "oauth_code",
+        *_record_columns(),
+        sa.Column("code_hash", sa.String(64), nullable=False),
+        sa.Column("client_pk", sa.Integer(), sa.ForeignKey(
+            "registered_client.pk", name="fk_oauth_code_client_pk_registered_client",
+            ondelete="CASCADE"), nullable=False),
+        sa.Column("user_pk", sa.Integer(), sa.ForeignKey(
+            "app_user.pk", name="fk_oauth_code_user_pk_app_user", ondelete="CASCADE"),
+            nullable=False),
+        sa.Column("patient_pk", sa.Integer(), sa.ForeignKey(
+            "patient.pk", name="fk_oauth_code_patient_pk_patient", ondelete="RESTRICT"),
+            nullable=True),
+        sa.Column("scope", sa.String(1000), nullable=False),
+        sa.Column("redirect_uri", sa.String(500), nullable=False),
+        sa.Column("code_challenge", sa.String(128), nullable=False),
+        sa.Column("code_challenge_method", sa.String(10), nullable=False),
+        sa.Column("nonce", sa.String(255), nullable=False),
+        sa.Column("auth_time", UTCDateTime(), nullable=False),
+        sa.Column("expires_at", UTCDateTime(), nullable=False),
+        sa.Column("used_at", UTCDateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("pk", name="pk_oauth_code"),
+        sa.UniqueConstraint("id", name="uq_oauth_code_id"),
+        sa.UniqueConstraint("code_hash", name="uq_oauth_code_code_hash"),
+    )
+    op.create_index("ix_oauth_code_client_pk", "oauth_code", ["client_pk"])
 
 
 def downgrade() -> None:
+    op.drop_table("oauth_code")
     op.drop_table("oauth_token")
     op.drop_table("client_jwt_seen")
     op.drop_table("registered_client")
