@@ -30,8 +30,10 @@ def demo_server(demo_database: str) -> Iterator[str]:
     """Base URL of a server running the seeded demo clinic."""
     url = demo_database
     port = free_port()
-    server = start_server(url, port, demo=True)
-    yield f"http://127.0.0.1:{port}"
+    base = f"http://127.0.0.1:{port}"
+    # The address the server is reached at: SMART apps check their `aud` against it.
+    server = start_server(url, port, demo=True, extra_env={"KETACLINIC_PUBLIC_URL": base})
+    yield base
     stop_server(server)
 
 

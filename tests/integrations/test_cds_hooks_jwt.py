@@ -151,3 +151,45 @@ def test_a_backend_service_key_cannot_call_cds(anon, db: Session) -> None:
 def test_a_staff_token_still_works(api, db: Session) -> None:
     response = api["prescriber"].post(SERVICE, json=hook_request("order-select", [ANEURYSM]))
     assert response.status_code == 200 and response.json()["cards"]
+
+
+class FakeJwksServer:
+    """Stands in for the EHR's https JWK Set URL: counts fetches, serves the current keys."""
+
+    def __init__(self, ehr: Ehr) -> None:
+        self.ehr, self.fetches = ehr, 0
+
+    def urlopen(self, request: Any, timeout: float) -> Any:
+        import io
+        self.fetches += 1
+        assert request.full_url == "https://ehr-rsa.example.org/jwks.json" and timeout > 0
+        return io.BytesIO(self.ehr.public_jwks().encode())
+
+
+def test_keys_registered_by_url_are_fetched_cached_and_refetched_on_rotation(
+        anon, db: Session, monkeypatch) -> None:
+    import urllib.request
+
+    from ketaclinic.auth import client_jwt
+
+    ehr = rsa_ehr()
+    clients.register(db=db, name="EHR by URL", kind=clients.CDS_CLIENT, site_code="A",
+                     client_id=ehr.issuer, jwks_url="https://ehr-rsa.example.org/jwks.json",
+                     actor=ADMIN)
+    refused = call(anon, ehr.token())
+    assert refused.status_code == 401 and "KETACLINIC_CLIENT_JWKS_FETCH" in refused.json()["detail"]
+    monkeypatch.setenv("KETACLINIC_CLIENT_JWKS_FETCH", "true")
+    get_settings.cache_clear()
+    client_jwt._fetched.clear()
+    server = FakeJwksServer(ehr)
+    monkeypatch.setattr(urllib.request, "urlopen", server.urlopen)
+    try:
+        assert call(anon, ehr.token()).status_code == 200
+        assert call(anon, ehr.token()).status_code == 200
+        assert server.fetches == 1  # cached
+        ehr.key = RSAKey.generate_key(2048, parameters={"kid": "rsa-2"})  # the EHR rotates
+        assert call(anon, ehr.token()).status_code == 200
+        assert server.fetches == 2
+    finally:
+        get_settings.cache_clear()
+        client_jwt._fetched.clear()

@@ -1,6 +1,8 @@
 """SMART App Launch pages: the user approves or denies an app's request (their own login and
 two-factor first), and later sees and revokes the apps they allowed."""
 
+from urllib.parse import urlsplit
+
 from authlib.oauth2 import OAuth2Error
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -18,6 +20,7 @@ from ketaclinic.patients import service as patients
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import DB, require
 from ketaclinic.web.forms import FORM, form_values
+from ketaclinic.web.headers import csp_sending_forms_to
 from ketaclinic.web.templating import render
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
@@ -71,11 +74,17 @@ def _consent(request: Request, db: Session, user: User, params: dict[str, str],
     client = grant.request.client
     asked = (client.get_allowed_scope(params.get("scope")) or "").split()
     own = patients.own_record(db, auth.actor_for(user)) if user.patient_pk is not None else None
-    return render(request, "auth/consent.html", status_code=status_code, app=client.row,
+    page = render(request, "auth/consent.html", status_code=status_code, app=client.row,
                   kind=clients.KINDS[client.row.kind], asked=[(s, describe_scope(s)) for s in asked],
                   refused=[s for s in (params.get("scope") or "").split() if s not in asked],
                   params=params, own=own, wants_patient="launch/patient" in asked and own is None,
                   errors=errors)
+    # The answer to this form sends the browser on to the app: allowed for its redirect URI's
+    # origin only (authlib has checked it is one the app registered).
+    target = urlsplit(params.get("redirect_uri") or client.get_default_redirect_uri() or "")
+    page.headers["content-security-policy"] = csp_sending_forms_to(
+        f"{target.scheme}://{target.netloc}")
+    return page
 
 
 @router.get("/oauth/authorize", response_class=HTMLResponse)

@@ -13,6 +13,12 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline';
 STATIC = "/static/"
 
 
+def csp_sending_forms_to(origin: str) -> str:
+    """The policy for a page whose form may end at another origin (an OAuth consent that sends
+    the browser back to the app's registered redirect URI)."""
+    return CSP.replace("form-action 'self'", f"form-action 'self' {origin}")
+
+
 class SecurityHeadersMiddleware:
     """Adds the headers to each HTTP response (unless a route set its own)."""
 
