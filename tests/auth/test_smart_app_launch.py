@@ -11,8 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 from joserfc import jwt
 from joserfc.jwk import KeySet
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ketaclinic.audit.models import AuditEvent
 from ketaclinic.auth import clients, oauth_server, signing_key
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.settings import get_settings
@@ -97,6 +99,10 @@ def test_a_patient_launches_an_app_for_their_own_record(app, anon, web, db: Sess
     assert claims["fhirUser"] == f"{fhir_base()}/Patient/{own}" and claims["aud"] == [mood.client_id]
     session = bearer(app, token["access_token"])
     assert session.get(f"/fhir/Patient/{own}").status_code == 200
+    read = db.execute(select(AuditEvent).where(
+        AuditEvent.action == "read", AuditEvent.patient_id == own,
+        AuditEvent.created_by == "patient_a1").order_by(AuditEvent.seq.desc())).scalars().first()
+    assert read is not None and read.client.endswith("client:Mood tracker")
     assert session.get(f"/fhir/Patient/{world.patients['p_a2']}").status_code in (403, 404)
     assert session.get(f"/fhir/Condition?patient={own}").status_code == 403  # not granted
     assert mood.exchange(anon, code).json()["error"] == "invalid_grant"  # a code works once
@@ -132,6 +138,8 @@ def test_pkce_and_the_request_are_checked(anon, web, db: Session) -> None:
     mood = App(db, "launch/patient patient/*.rs")
     code = code_of(approve(web["patient_a1"], mood), mood)
     assert mood.exchange(anon, code, verifier="x" * 50).json()["error"] == "invalid_grant"
+    online_only = mood.exchange(anon, code_of(approve(web["patient_a1"], mood), mood)).json()
+    assert "access_token" in online_only and "refresh_token" not in online_only
     no_pkce = web["patient_a1"].get(
         f"/oauth/authorize?{urlencode(mood.authorize_query(code_challenge='', code_challenge_method=''))}",
         follow_redirects=False)

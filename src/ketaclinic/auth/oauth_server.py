@@ -224,9 +224,8 @@ class AppAuthorizationCode(AuthorizationCodeGrant):
         settings = get_settings()
         row = OAuthCode(
             code_hash=digest(code), client_pk=client.row.pk, user_pk=request.user.pk,
-            patient_pk=request.patient_pk, scope=granted_scope(client, request.user,
-                                                               request.payload.scope,
-                                                               request.patient_pk),
+            patient_pk=request.patient_pk,
+            scope=granted_scope(client, request.payload.scope, request.patient_pk),
             redirect_uri=request.payload.redirect_uri or client.get_default_redirect_uri() or "",
             code_challenge=request.payload.data.get("code_challenge", ""),
             code_challenge_method=request.payload.data.get("code_challenge_method", ""),
@@ -239,8 +238,9 @@ class AppAuthorizationCode(AuthorizationCodeGrant):
     def query_authorization_code(self, code: str, client: OAuthClient) -> IssuedCode | None:
         """An unused, unexpired code of this client."""
         server = _server_of(self)
+        # Locked: two exchanges of one code at once on PostgreSQL get one token between them.
         row = server.db.execute(select(OAuthCode).where(OAuthCode.code_hash == digest(code))
-                                ).scalar_one_or_none()
+                                .with_for_update()).scalar_one_or_none()
         if row is None or row.client_pk != client.row.pk or row.used_at is not None \
                 or row.expires_at <= server.now:
             return None
@@ -269,7 +269,8 @@ class AppRefreshToken(RefreshTokenGrant):
         """The live token this refresh token belongs to."""
         server = _server_of(self)
         row = server.db.execute(select(OAuthToken).where(
-            OAuthToken.refresh_hash == digest(refresh_token))).scalar_one_or_none()
+            OAuthToken.refresh_hash == digest(refresh_token)).with_for_update()
+        ).scalar_one_or_none()
         if row is None or row.revoked_at is not None or row.refresh_expires_at is None \
                 or row.refresh_expires_at <= server.now:
             return None
@@ -349,8 +350,7 @@ def fhir_base() -> str:
     return get_settings().public_url.rstrip("/") + "/fhir"
 
 
-def granted_scope(client: OAuthClient, user: User, requested: str | None,
-                  patient_pk: int | None) -> str:
+def granted_scope(client: OAuthClient, requested: str | None, patient_pk: int | None) -> str:
     """The scopes an approval grants: those asked for within the client's registration, less
     `patient/` scopes and `launch/patient` when there is no patient to launch for."""
     granted = (client.get_allowed_scope(requested) or "").split()
@@ -389,6 +389,8 @@ class ClinicAuthorizationServer(AuthorizationServer):
         client: RegisteredClient = request.client.row
         user: User | None = request.user
         patient_pk = getattr(request, "patient_pk", None)
+        if not {"offline_access", "online_access"} & set(token.get("scope", "").split()):
+            token.pop("refresh_token", None)  # a refresh token only when the app asked for one
         refresh = token.get("refresh_token")
         row = OAuthToken(
             token_hash=digest(token["access_token"]),
@@ -528,5 +530,5 @@ def actor_of_token(db: Session, raw: str, address: str, now: datetime
         return None
     only_patient_scopes = all(not s.startswith(("user/", "system/")) for s in granted)
     context = row.patient_pk if only_patient_scopes and user.patient_pk is None else None
-    actor = auth.actor_for(user, address)
+    actor = auth.actor_for(user, f"client:{row.client.name}")
     return replace(actor, scopes=granted, patient_context_pk=context), row.expires_at

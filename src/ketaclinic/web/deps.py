@@ -125,7 +125,10 @@ async def authenticate(request: Request, db: Session) -> Actor:
     if known.must_change_password and request.url.path not in PASSWORD_PAGES:
         raise MustChangePassword("Your password was reset: choose a new one (My account, "
                                  "Change your password) before anything else.")
-    return replace(known.actor, client=client_of(request))
+    address = client_of(request)
+    if known.actor.client.startswith("client:"):  # a user acting through a registered app
+        address = f"{address} {known.actor.client}"[:100]
+    return replace(known.actor, client=address)
 
 
 def _read_token(db: Session, raw: str, kind: str) -> actor_cache.Known:
