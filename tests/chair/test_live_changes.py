@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ketaclinic.chair.live_changes import ChangeWatcher
+from ketaclinic.chair.live_changes import ChangeWatcher, drawn_token
 from ketaclinic.clinics.models import Site
 from ketaclinic.treatments import service as treatments
 from ketaclinic.treatments.models import TreatmentSession
@@ -41,6 +41,34 @@ def test_one_read_per_poll_wakes_only_the_changed_sessions_pages() -> None:
     # A thread of its own: a browser test in the same run may hold this thread's event loop.
     with ThreadPoolExecutor(1) as pool:
         pool.submit(asyncio.run, scenario()).result()
+
+
+def test_a_change_between_drawing_the_page_and_opening_its_stream_is_not_missed() -> None:
+    markers = {1: ("drawn",)}
+
+    def read(pks: Sequence[int]) -> dict[int, tuple[str, ...]]:
+        return {pk: markers[pk] for pk in pks}
+
+    async def scenario() -> None:
+        watcher = ChangeWatcher(read, every_s=0.01)
+        drawn = drawn_token(markers[1])
+        markers[1] = ("a reading arrived before the stream connected",)
+        async with watcher.watch(1, drawn) as told:
+            await asyncio.wait_for(told.wait(), 1)
+        async with watcher.watch(1, drawn_token(markers[1])) as quiet:
+            await asyncio.sleep(0.05)
+            assert not quiet.is_set(), "a page drawn with the latest state is not told again"
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, scenario()).result()
+
+
+def test_the_page_hands_its_stream_what_it_was_drawn_with(api, web, world, db: Session) -> None:
+    session = open_session(api, db, world.patients["p_a1"], chair="A1")
+    page = web["nurse_a"].get(f"/treatment-sessions/{session}")
+    pk = db.execute(select(TreatmentSession.pk).where(TreatmentSession.id == uuid.UUID(session))
+                    ).scalar_one()
+    assert f"/stream?drawn={drawn_token(treatments.change_markers(db, [pk])[pk])}" in page.text
 
 
 def test_a_sessions_marker_moves_with_its_readings_only(api, world, db: Session) -> None:

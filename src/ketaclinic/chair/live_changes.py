@@ -8,6 +8,8 @@ pages), and wakes only the streams whose subject changed.
 """
 
 import asyncio
+import hashlib
+import re
 import weakref
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -15,6 +17,7 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import StreamingResponse
+from sqlalchemy.orm import Session
 
 from ketaclinic import clock
 from ketaclinic.db import session_factory
@@ -24,6 +27,7 @@ POLL_S = 1.0
 KEEP_ALIVE_S = 15.0
 STREAM_MAX_S = 4 * 3600  # a page open longer reconnects (the browser does it by itself)
 Markers = dict[int, tuple[Any, ...]]
+DRAWN = re.compile(r"[0-9a-f]{24}")  # a drawn_token, as a page hands it to its stream
 
 
 def read_markers(session_pks: Sequence[int]) -> Markers:
@@ -38,10 +42,27 @@ def read_site_markers(site_pks: Sequence[int]) -> Markers:
         return treatments.site_change_markers(db, site_pks)
 
 
+def drawn_for_session(db: Session, session_pk: int) -> str:
+    """The token of the session as a page is drawn with it now (in the page's own read)."""
+    return drawn_token(treatments.change_markers(db, [session_pk]).get(session_pk, ()))
+
+
+def drawn_for_site(db: Session, site_pk: int) -> str:
+    """The token of the site's chairs in use as a page is drawn with them now."""
+    return drawn_token(treatments.site_change_markers(db, [site_pk]).get(site_pk, ()))
+
+
+def drawn_token(marker: tuple[Any, ...]) -> str:
+    """A short fingerprint of a subject's change marker: a page is drawn with it and hands it
+    to its stream, which compares the subject against what the page shows (not against the
+    moment the stream connected: a change in between would be missed)."""
+    return hashlib.sha256(repr(marker).encode("utf-8")).hexdigest()[:24]
+
+
 class _Page:
     """One open page's subscription: the state it last showed, and its wake-up."""
 
-    def __init__(self, seen: tuple[Any, ...]) -> None:
+    def __init__(self, seen: str) -> None:
         self.seen = seen
         self.changed = asyncio.Event()
 
@@ -57,12 +78,11 @@ class ChangeWatcher:
         self._task: asyncio.Task[None] | None = None
 
     @asynccontextmanager
-    async def watch(self, key: int) -> AsyncIterator[asyncio.Event]:
+    async def watch(self, key: int, drawn: str = "") -> AsyncIterator[asyncio.Event]:
         """An event set whenever the subject with this key changes from what the page was
-        drawn with (clear it once handled)."""
-        # The page was drawn just now: what it shows is the state to compare against, read for
-        # it alone (a page opened again while its old stream lingers must not inherit that one's).
-        seen = (await asyncio.to_thread(self._read, [key])).get(key, ())
+        drawn with (its `drawn_token`; clear the event once handled). A stream opened without
+        one compares against the subject as it is when the stream opens."""
+        seen = drawn or drawn_token((await asyncio.to_thread(self._read, [key])).get(key, ()))
         page = _Page(seen)
         self._pages.setdefault(key, set()).add(page)
         if self._task is None:
@@ -84,7 +104,7 @@ class ChangeWatcher:
                     break
                 markers = await asyncio.to_thread(self._read, watched)
                 for key in watched:
-                    latest = markers.get(key, ())
+                    latest = drawn_token(markers.get(key, ()))
                     for page in list(self._pages.get(key, ())):
                         if page.seen != latest:
                             page.seen = latest
@@ -114,7 +134,8 @@ def site_watcher() -> ChangeWatcher:
     return _of_this_loop()[1]
 
 
-def stream(request: Request, changes: Callable[[], ChangeWatcher], key: int) -> StreamingResponse:
+def stream(request: Request, changes: Callable[[], ChangeWatcher], key: int,
+           drawn: str = "") -> StreamingResponse:
     """Server-sent events for one page: 'changed' whenever its subject changes, a comment line
     now and then to keep proxies from closing an idle stream, for at most STREAM_MAX_S.
     `changes` gives the watcher: it is taken on the server's event loop, where the stream
@@ -123,7 +144,7 @@ def stream(request: Request, changes: Callable[[], ChangeWatcher], key: int) -> 
     async def events() -> AsyncIterator[str]:
         yield "retry: 2000\n\n"
         started = asyncio.get_running_loop().time()
-        async with changes().watch(key) as changed:
+        async with changes().watch(key, drawn if DRAWN.fullmatch(drawn) else "") as changed:
             while asyncio.get_running_loop().time() - started < STREAM_MAX_S:
                 if await request.is_disconnected():
                     break

@@ -71,6 +71,9 @@ def _context(db: Session, actor: Actor, treatment_session_id: str) -> dict[str, 
 def _page(request: Request, db: Session, actor: Actor, treatment_session_id: str,
           errors: list[str] | None = None, status_code: int = 200) -> Response:
     context = _context(db, actor, treatment_session_id)
+    # What the page shows, as its stream will compare against (a change before it connects
+    # is not missed).
+    context["drawn"] = live_changes.drawn_for_session(db, context["treatment_session"].pk)
     return render(request, "treatments/session.html", status_code=status_code,
                   errors=errors or [], can_write=allows(actor.role, Permission.CLINICAL_WRITE),
                   can_sign=allows(actor.role, Permission.CLINICAL_SIGN), **context)
@@ -104,15 +107,17 @@ def session_live(
 def session_stream(
     request: Request,
     treatment_session_id: str,
+    drawn: str = "",
     actor: Actor = Depends(require(Permission.CLINICAL_READ)),
     db: Session = DB,
 ) -> StreamingResponse:
-    """Server-sent events: 'changed' whenever a reading, alarm or event arrives."""
+    """Server-sent events: 'changed' whenever a reading, alarm or event arrives after the page
+    was drawn (`drawn`, the token the page carries)."""
     treatment_session = treatments.get_treatment_session(db=db, treatment_session_id=treatment_session_id,
                                                          actor=actor)
     # The request's session is committed and closed as this returns, before the stream starts;
     # the watcher reads through its own.
-    return live_changes.stream(request, live_changes.watcher, treatment_session.pk)
+    return live_changes.stream(request, live_changes.watcher, treatment_session.pk, drawn)
 
 
 def act(request: Request, db: Session, actor: Actor, treatment_session_id: str, form: FormData,

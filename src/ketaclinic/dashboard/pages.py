@@ -87,13 +87,13 @@ def chairs_in_use(request: Request, site: str = "",
 
 
 @router.get("/dashboard/stream")
-def chairs_stream(request: Request, site: str = "",
+def chairs_stream(request: Request, site: str = "", drawn: str = "",
                   actor: Actor = Depends(require(Permission.DASHBOARD)),
                   db: Session = DB) -> StreamingResponse:
     """Server-sent events: 'changed' whenever a session at the site opens, moves on or closes,
     or one of its alarms is raised or acknowledged."""
     chosen = _site_for_chairs(request, db, actor, site)
-    return live_changes.stream(request, live_changes.site_watcher, chosen.pk)
+    return live_changes.stream(request, live_changes.site_watcher, chosen.pk, drawn)
 
 
 @router.get("/dashboard", response_class=HTMLResponse)
@@ -134,6 +134,7 @@ def dashboard(
                       discrepancies_open=discrepancies_open, emergencies=emergencies,
                       appointments=appointments, stock=stock, owed=owed,
                       chair_names={c.pk: c.name for c in chosen.chairs},
+                      drawn=live_changes.drawn_for_site(db, chosen.pk),
                       money=superbill.money, currency=prices.currency())
     if site and chosen.code == site:
         response.set_cookie(SITE_COOKIE, chosen.code, httponly=True, samesite="lax", path="/")
