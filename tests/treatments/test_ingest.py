@@ -118,8 +118,17 @@ def test_monitor_message_lands_on_the_chair_session(api, world, db: Session) -> 
     assert (inbox.status, inbox.ack_code, inbox.control_id) == ("accepted", "AA", "MSG0001")
     again = monitor_feed.ingest(db=db, raw=text, peer="10.0.0.5:4000")
     assert again[0] == "AA"
+    # The gateway lost the ACK, reconnected (a new port) and sent the message again.
+    resent = monitor_feed.ingest(db=db, raw=text, peer="10.0.0.5:4711")
+    assert resent[0] == "AA"
     assert db.execute(select(func.count()).select_from(SessionReading).where(
         SessionReading.source == "monitor")).scalar_one() == len(rows), "retransmission not stored twice"
+    # A gateway that restarted its counter reuses the id for a new message: that one is kept.
+    later = (datetime.now(UTC) - timedelta(seconds=20)).strftime("%Y%m%d%H%M%S+0000")
+    assert monitor_feed.ingest(db=db, raw=text.replace(moment, later), peer="10.0.0.5:5000")[0] \
+        == "AA"
+    assert db.execute(select(func.count()).select_from(SessionReading).where(
+        SessionReading.source == "monitor")).scalar_one() > len(rows)
 
 
 def test_monitor_routing_by_device_unmatched_and_rejected(db: Session) -> None:

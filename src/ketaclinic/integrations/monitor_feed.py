@@ -175,19 +175,20 @@ def _place(message: pcd01.MonitorMessage | None) -> tuple[str, str]:
 
 
 def _drop_repeats(db: Session, items: list[_Taken]) -> None:
-    """A message a peer already had acknowledged (now or earlier in the group) is answered AA
-    again and stored no second time."""
-    keys = {(item.control_id[:100], item.incoming.peer[:100]) for item in items
-            if item.status == "routed"}
-    if not keys:
+    """A message already acknowledged (now or earlier in the group) is answered AA again and
+    stored no second time. A resend is the same message: the same control id (MSH-10) and the
+    same text, from whatever connection it comes (a gateway that lost an ACK resends on a new
+    one); a new message that reuses a control id (a gateway restarted its counter) differs in
+    its text and is stored."""
+    routed = [item for item in items if item.status == "routed"]
+    if not routed:
         return
-    seen: set[tuple[str, str]] = {(c, p) for c, p in db.execute(
-        select(MonitorMessage.control_id, MonitorMessage.peer).where(
-            MonitorMessage.control_id.in_({k[0] for k in keys}), MonitorMessage.ack_code == "AA"))}
-    for item in items:
-        key = (item.control_id[:100], item.incoming.peer[:100])
-        if item.status != "routed":
-            continue
+    seen: set[tuple[str, str]] = {(c, raw) for c, raw in db.execute(
+        select(MonitorMessage.control_id, MonitorMessage.raw).where(
+            MonitorMessage.control_id.in_({item.control_id[:100] for item in routed}),
+            MonitorMessage.ack_code == "AA"))}
+    for item in routed:
+        key = (item.control_id[:100], item.incoming.raw)
         if key in seen:
             item.status, item.code, item.reason = "duplicate", "AA", "already stored"
         seen.add(key)
