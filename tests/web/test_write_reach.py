@@ -168,6 +168,7 @@ def _site_b_records(api, world, db: Session) -> SiteB:
            "access_id": str(access.id), "shift_id": str(on_call.id),
            "cabinet_id": cabinet.json()["id"], "request_id": str(request.id),
            "user_id": str(nurse_b.id), "container_id": container_id,
+           "measure_id": measure.json()["id"],
            "chair_id": str(chair.id), "product_id": product.json()["id"]}
     return SiteB(ids=ids, names=["TestP_B1"])
 

@@ -18,6 +18,7 @@ from ketaclinic.knowledge.outcomes import Point
 from ketaclinic.measures import alerts, links, schemas, service, trajectory
 from ketaclinic.measures.models import MeasureAlert, MeasureRequest
 from ketaclinic.patients import service as patients
+from ketaclinic.patients.schemas import EnteredInErrorIn
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import DB, client_of, require
 from ketaclinic.web.forms import FORM, form_action, messages_of, parse_form, undo_refused, validate
@@ -143,18 +144,20 @@ def _measures_page(request: Request, db: Session, actor: Actor, patient_id: str,
         if m.total is not None:
             series.setdefault(m.instrument, []).append(Point(m.taken_at.astimezone(zone).date(),
                                                              m.total))
+    listed = service.measures_of(db=db, patient_pk=patient.pk, include_errors=True)
     return render(request, "measures/patient.html", status_code=status_code, patient=patient,
-                  tz=tz, measures=list(reversed(rows)), views=views,
+                  tz=tz, measures=list(reversed(listed)), views=views,
                   charts={v.course.pk: trajectory.chart_svg(v) for v in views},
                   instrument_charts={k: trajectory.instrument_svg(k, pts, session_days)
                                      for k, pts in series.items()
                                      if not _charted_by_courses(k, pts, views)},
                   alerts=alerts.alerts_of_patient(db, patient.pk),
-                  answers=service.answers_of(db, [m.pk for m in rows]),
+                  answers=service.answers_of(db, [m.pk for m in listed]),
                   instruments=instruments.instruments(), decisions=trajectory.DECISIONS,
                   actions=alerts.follow_up_actions(), messages=messages or [], link_url=link_url,
                   can_enter=allows(actor.role, Permission.MEASURES_WRITE) and not actor.is_patient,
                   can_send=allows(actor.role, Permission.LINKS_SEND),
+                  can_correct=allows(actor.role, Permission.CLINICAL_WRITE),
                   can_decide=allows(actor.role, Permission.CLINICAL_SIGN))
 
 
@@ -215,6 +218,20 @@ def staff_submit(request: Request, patient_id: str, instrument: str = "phq9",
             status_code=status, errors=errors, values=answers,
             heading="Enter on the patient's behalf", staff=True),
         refusals=(InvalidInput,))
+
+
+@router.post("/patients/{patient_id}/measures/{measure_id}/entered-in-error")
+def measure_error(request: Request, patient_id: str, measure_id: str,
+                  actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+                  db: Session = DB, form: FormData = FORM) -> Response:
+    """Mark a measure entered-in-error with the reason given; the page again with the message
+    when the reason is missing."""
+    return form_action(db, lambda: service.mark_entered_in_error(
+        db=db, patient_id=patient_id, measure_id=measure_id, actor=actor,
+        reason=parse_form(EnteredInErrorIn, form).reason),
+        done=f"/patients/{patient_id}/measures#measures-list",
+        again=lambda errors, status: _measures_page(request, db, actor, patient_id, errors,
+                                                    status))
 
 
 @router.post("/patients/{patient_id}/courses/{course_id}/review", response_class=HTMLResponse)

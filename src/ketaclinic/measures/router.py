@@ -6,6 +6,7 @@ from sqlalchemy.orm import Session
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission
 from ketaclinic.measures import alerts, links, schemas, service
+from ketaclinic.patients.schemas import EnteredInErrorIn
 from ketaclinic.web.deps import API_PREFIX, DB, require
 
 router = APIRouter(prefix=API_PREFIX, tags=["measures"])
@@ -32,6 +33,23 @@ def list_measures(
 ) -> list[schemas.MeasureOut]:
     """A patient's measures, oldest first, optionally of one instrument."""
     return service.list_measures(db=db, patient_id=patient_id, actor=actor, instrument=instrument)
+
+
+@router.post("/patients/{patient_id}/measures/{measure_id}/entered-in-error",
+             response_model=schemas.MeasureOut)
+def mark_measure_error(
+    patient_id: str,
+    measure_id: str,
+    data: EnteredInErrorIn,
+    actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+    db: Session = DB,
+) -> schemas.MeasureOut:
+    """Mark a measure entered-in-error with the reason: it leaves trajectories and outcomes;
+    the row, who corrected it, when and why stay."""
+    measure = service.mark_entered_in_error(db=db, patient_id=patient_id, measure_id=measure_id,
+                                            reason=data.reason, actor=actor)
+    return schemas.measure_out(measure, service.answers_of(db, [measure.pk])[measure.pk],
+                               service.alerts_by_measure(db, [measure.pk]).get(measure.pk, []))
 
 
 @router.post("/patients/{patient_id}/measure-links", response_model=schemas.LinkOut,

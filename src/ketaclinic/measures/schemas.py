@@ -52,6 +52,7 @@ class MeasureOut(BaseModel):
     taken_at: IsoDateTime
     source: str
     occasion: str
+    status: str = "final"  # or entered-in-error
     alerts: list[AlertOut]
 
 
@@ -65,7 +66,7 @@ def measure_out(measure: Measure, answers: list[int | None], alerts: list[Measur
     return MeasureOut(id=measure.id, instrument=measure.instrument, total=measure.total,
                       band=measure.band, risk_level=measure.risk_level, answers=answers,
                       taken_at=measure.taken_at, source=measure.source, occasion=measure.occasion,
-                      alerts=[alert_out(a) for a in alerts])
+                      status=measure.status, alerts=[alert_out(a) for a in alerts])
 
 
 class FollowUpIn(InputModel):

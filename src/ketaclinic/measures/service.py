@@ -12,14 +12,14 @@ from ketaclinic.audit import service as audit
 from ketaclinic.clinics.models import Network, Site
 from ketaclinic.courses import service as courses
 from ketaclinic.db import insert_many
-from ketaclinic.errors import invalid
+from ketaclinic.errors import Conflict, NotFound, invalid, public_id
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.knowledge import alert_rules, crisis, instruments
 from ketaclinic.knowledge import outcomes as outcome_rules
 from ketaclinic.measures import schemas
 from ketaclinic.measures.models import Measure, MeasureAlert, MeasureAnswer, MeasureRequest
 from ketaclinic.patients import service as patients
-from ketaclinic.patients.models import Patient
+from ketaclinic.patients.models import ENTERED_IN_ERROR, Patient
 from ketaclinic.patients.service import EARLIEST_BIRTH_DATE, FUTURE_TOLERANCE
 
 
@@ -163,6 +163,32 @@ def list_measures(*, db: Session, patient_id: str, actor: Actor,
     answers = answers_of(db, [m.pk for m in rows])
     alerts = alerts_by_measure(db, [m.pk for m in rows])
     return [schemas.measure_out(m, answers[m.pk], alerts.get(m.pk, [])) for m in rows]
+
+
+def mark_entered_in_error(*, db: Session, patient_id: str, measure_id: str, reason: str,
+                          actor: Actor) -> Measure:
+    """Mark a measure entered-in-error with the reason (a wrong form, the wrong patient): the
+    row stays, leaves trajectories and outcomes (its course's summary is recomputed in this
+    transaction), and the correction is audited. Alerts it raised stay for a clinician to
+    close with a note."""
+    patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
+                                    purpose="correct measure")
+    measure = db.execute(select(Measure).where(
+        Measure.id == public_id(measure_id, "measure"), Measure.patient_pk == patient.pk)
+    ).scalar_one_or_none()
+    if measure is None:
+        raise NotFound("no such measure of this patient")
+    if measure.status == ENTERED_IN_ERROR:
+        raise Conflict("this measure is already marked entered-in-error")
+    measure.status = ENTERED_IN_ERROR
+    measure.error_reason = reason
+    measure.error_marked_by = actor.username
+    measure.error_marked_at = clock.now()
+    db.flush()
+    audit.record(db=db, actor=actor, action="entered-in-error", record_type="Measure",
+                 record_id=measure.id, patient_id=patient.id,
+                 detail=f"{measure.instrument} {measure.total}: {reason}"[:1000])
+    return measure
 
 
 def alerts_by_measure(db: Session, measure_pks: list[int]) -> dict[int, list[MeasureAlert]]:
