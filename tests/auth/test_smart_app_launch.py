@@ -123,7 +123,9 @@ def test_refresh_then_revoke_from_my_account(app, anon, web, db: Session, world)
     assert reused.json()["error"] == "invalid_grant"  # a refresh token is replaced when used
     apps = web["patient_a1"].get("/account/apps")
     assert "Mood tracker" in apps.text
-    client_id = db.execute(clients.select_registered(mood.client_id)).scalar_one().id
+    registered = clients.by_client_id(db, mood.client_id)
+    assert registered is not None
+    client_id = registered.id
     web["patient_a1"].post(f"/account/apps/{client_id}/revoke",
                            data={"csrf_token": csrf_of(apps.text)})
     after = anon.post(oauth_server.TOKEN_PATH, data={

@@ -9,7 +9,7 @@ from typing import Any
 
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
-from sqlalchemy import Select, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from ketaclinic.audit import service as audit
@@ -177,11 +177,6 @@ def set_active(*, db: Session, client_ref: str, active: bool, actor: Actor) -> R
                      record_type="RegisteredClient", record_id=client.id,
                      detail=f"{client.kind} {client.name!r}")
     return client
-
-
-def select_registered(client_id: str) -> Select[Any]:
-    """The query for a registered client by its client id."""
-    return select(RegisteredClient).where(RegisteredClient.client_id == client_id)
 
 
 def by_client_id(db: Session, client_id: str) -> RegisteredClient | None:
