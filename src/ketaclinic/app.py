@@ -39,6 +39,7 @@ from ketaclinic.scheduling import router as scheduling_api
 from ketaclinic.settings import get_settings
 from ketaclinic.web import problems
 from ketaclinic.web.csrf import CsrfCookieMiddleware
+from ketaclinic.web.dispatch import flatten_into
 from ketaclinic.web.headers import SecurityHeadersMiddleware
 from ketaclinic.web.limits import BodyLimitMiddleware
 from ketaclinic.web.openapi_errors import document_errors
@@ -65,16 +66,14 @@ def create_app() -> FastAPI:
     app.add_middleware(SecurityHeadersMiddleware)  # outermost: on every answer, refusals too
     problems.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (dashboard_pages, account_pages, account_api, client_pages, client_router,
-                   oauth_router, oauth_pages,
-                   patient_pages, patient_api,
-                   evaluation_pages, evaluation_api, course_api, chair_pages, chair_api,
-                   monitor_review_pages,
-                   measure_pages, rota_pages, measure_api, outcome_pages, inventory_pages, inventory_api,
-                   inventory_reports, scheduling_pages, scheduling_api, billing_pages, billing_api,
-                   decision_pages, portal_pages,
-                   bulk_router, fhir_api, cds_router):
-        app.include_router(module.router)
+    modules = (dashboard_pages, account_pages, account_api, client_pages, client_router,
+               oauth_router, oauth_pages, patient_pages, patient_api,
+               evaluation_pages, evaluation_api, course_api, chair_pages, chair_api,
+               monitor_review_pages, measure_pages, rota_pages, measure_api, outcome_pages,
+               inventory_pages, inventory_api, inventory_reports, scheduling_pages,
+               scheduling_api, billing_pages, billing_api, decision_pages, portal_pages,
+               bulk_router, fhir_api, cds_router)
+    flatten_into(app, [module.router for module in modules])
     document_errors(app)
     return app
 

@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from ketaclinic import clock
@@ -59,14 +59,18 @@ def _patient_query() -> Any:
     return select(Patient).options(selectinload(Patient.mrns).selectinload(PatientMrn.site))
 
 
+# One query, the MRNs and their sites joined in: this runs on every read of a chart. Built once:
+# building the options and the statement's cache key cost as much as running it.
+_BY_ID = (select(Patient).options(joinedload(Patient.mrns).joinedload(PatientMrn.site))
+          .where(Patient.id == bindparam("key")))
+
+
 def _load(db: Session, patient_id: uuid.UUID | str) -> Patient | None:
     try:
         key = patient_id if isinstance(patient_id, uuid.UUID) else uuid.UUID(str(patient_id))
     except ValueError:
         return None
-    # One query, the MRNs and their sites joined in: this runs on every read of a chart.
-    query = select(Patient).options(joinedload(Patient.mrns).joinedload(PatientMrn.site))
-    return db.execute(query.where(Patient.id == key)).unique().scalar_one_or_none()
+    return db.execute(_BY_ID, {"key": key}).unique().scalar_one_or_none()
 
 
 def open_patient(
