@@ -2,9 +2,13 @@
 cells that would run as spreadsheet formulas."""
 
 import ast
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ketaclinic.settings import get_settings
 from ketaclinic.spreadsheet import csv_text, safe_cell
@@ -45,6 +49,25 @@ def test_the_depth_scanner_ignores_brackets_inside_strings() -> None:
     assert json_depth(b'{"a": "[[[[{{{{", "b": [1, {"c": "\\\\\\"]"}]}', 64) == 3
     with pytest.raises(TooDeep):
         json_depth(deep(65), 64)
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(alphabet='[]{}"\\ab\n'),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+        st.text(alphabet='[]{}"\\ab'), inner, max_size=3),
+    max_leaves=20)
+
+
+def _nesting(value: Any) -> int:
+    children = value.values() if isinstance(value, dict) else value \
+        if isinstance(value, list) else None
+    return 0 if children is None else 1 + max((_nesting(c) for c in children), default=0)
+
+
+@given(_JSON)
+def test_the_depth_scanner_agrees_with_the_parsed_document(value: Any) -> None:
+    text = json.dumps(value, ensure_ascii=False).encode()
+    assert json_depth(text, 64) == _nesting(json.loads(text))
 
 
 @pytest.mark.parametrize(("value", "cell"), [
