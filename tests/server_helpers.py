@@ -4,6 +4,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 import httpx2 as httpx
@@ -32,8 +33,12 @@ def start_server(database_url: str, port: int, *, demo: bool = False,
     args = [sys.executable, "-m", "ketaclinic.cli", "serve", "--port", str(port)]
     if demo:
         args.append("--demo")
-    process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    # Kept in a file, not discarded: a test that waits for the server's background work can
+    # show what the server said when the wait runs out (`server_log`).
+    with tempfile.NamedTemporaryFile(prefix="ketaclinic-server-", suffix=".log",
+                                     delete=False) as log:
+        process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
+    _LOGS[process.pid] = log.name
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -47,8 +52,23 @@ def start_server(database_url: str, port: int, *, demo: bool = False,
     raise RuntimeError("server did not start within 30 s")
 
 
+_LOGS: dict[int, str] = {}
+
+
+def server_log(process: subprocess.Popen[bytes], last_lines: int = 60) -> str:
+    """The last lines the server printed (its log, warnings and tracebacks)."""
+    path = _LOGS.get(process.pid)
+    if path is None or not os.path.exists(path):
+        return "(no log kept)"
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        return "".join(handle.readlines()[-last_lines:])
+
+
 def stop_server(process: subprocess.Popen[bytes]) -> None:
-    """Stop the server and reap it."""
+    """Stop the server, reap it and remove its log."""
+    path = _LOGS.pop(process.pid, None)
+    if path is not None and os.path.exists(path):
+        os.unlink(path)
     if process.poll() is None:
         process.terminate()
         try:

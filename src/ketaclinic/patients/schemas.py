@@ -1,5 +1,6 @@
 """Input and output shapes for the patient registry."""
 
+import re
 import uuid
 from typing import Any, Literal
 
@@ -21,6 +22,7 @@ Criticality = Literal["low", "high", "unable-to-assess"]
 
 # What `_no_control_characters` enforces, said in the OpenAPI document of every free-text field.
 PLAIN_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$"
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 def _document_plain_text(schema: dict[str, Any]) -> None:
@@ -38,7 +40,7 @@ class InputModel(BaseModel):
     @field_validator("*", mode="after")
     @classmethod
     def _no_control_characters(cls, value: object) -> object:
-        if isinstance(value, str) and any(ord(ch) < 32 and ch not in "\t\n\r" for ch in value):
+        if isinstance(value, str) and _CONTROL_CHARACTER.search(value):
             raise ValueError("contains control characters; use plain text")
         return value
 

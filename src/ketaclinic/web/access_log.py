@@ -22,7 +22,10 @@ class JsonAccessFormatter(logging.Formatter):
 
 
 def log_config() -> dict[str, Any]:
-    """uvicorn's default logging, with the access log written as JSON lines."""
+    """uvicorn's default logging, with the access log written as JSON lines and the app's own
+    log (what the in-process worker and sealer did, and their failures) beside uvicorn's."""
     config: dict[str, Any] = json.loads(json.dumps(LOGGING_CONFIG))
     config["formatters"]["access"] = {"()": "ketaclinic.web.access_log.JsonAccessFormatter"}
+    config["loggers"]["ketaclinic"] = {"handlers": ["default"], "level": "INFO",
+                                       "propagate": False}
     return config
