@@ -134,11 +134,22 @@ def test_observation_search_pages_match_the_full_list_filtered(api, world, db) -
             "weight_kg": 80, "measured_at": (clock.now() - timedelta(days=days)).isoformat()})
     api["nurse_a"].post(f"/api/v1/patients/{pid}/measures",
                         json={"instrument": "phq9", "answers": [1] * 9})
+    for days, instrument, answers in ((30, "gad7", [2] * 7), (12, "phq9", [2] * 9),
+                                      (5, "gad7", [0] * 7)):
+        made = api["nurse_a"].post(f"/api/v1/patients/{pid}/measures", json={
+            "instrument": instrument, "answers": answers,
+            "taken_at": (clock.now() - timedelta(days=days)).isoformat()})
+        assert made.status_code == 201, made.text
+    wrong = made.json()["id"]  # measures entered in error stay in the list, marked so
+    assert api["nurse_a"].post(f"/api/v1/patients/{pid}/measures/{wrong}/entered-in-error",
+                               json={"reason": "typed for the wrong patient"}).status_code == 200
     patient = db.execute(select(Patient).where(Patient.id == uuid.UUID(pid))).scalar_one()
     everything = store.of_type(db, patient, "Observation")
     since = (clock.now() - timedelta(days=15)).date().isoformat()
     searches = [{}, {"code": ["http://loinc.org|85354-9"]}, {"code": ["8867-4,59408-5"]},
-                {"code": ["44261-6"]}, {"code": ["moass"]}, {"date": [f"ge{since}"]},
+                {"code": ["44261-6"]}, {"code": ["http://loinc.org|70274-6,44261-6"]},
+                {"category": ["survey"]}, {"category": ["vital-signs"], "code": ["44261-6"]},
+                {"code": ["moass"]}, {"date": [f"ge{since}"]},
                 {"date": [f"lt{since}"], "code": ["29463-7"]},
                 {"_lastUpdated": [f"ge{since}"]}, {"_id": [everything[1]["id"]]}]
     for params in searches:

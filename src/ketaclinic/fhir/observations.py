@@ -4,9 +4,9 @@ A patient's Observations come, in this order, from the chart's vital signs, the 
 each treatment session's chair readings and scores (`store.of_type` builds them all). Vital-sign
 rows, the many, are counted in SQL (one row is up to seven Observations, one per measurement
 present that passes the `code` filter; dates and `_lastUpdated` are conditions on the row) and
-only the rows a page needs are read and built. Measures and scores, the few, are built and
-filtered as resources. A search by `_id`, or sorted by date, reads the rows' columns lightly
-and builds its page.
+only the rows a page needs are read and built; measures likewise (one Observation each). A
+session's scores, the few, are built and filtered as resources. A search by `_id`, or sorted by
+date, reads the rows' columns lightly and builds its page.
 """
 
 from collections.abc import Callable, Iterator, Sequence
@@ -21,7 +21,9 @@ from sqlalchemy.orm import Session
 from ketaclinic.fhir import mapping
 from ketaclinic.fhir import measures as measure_map
 from ketaclinic.fhir.filters import Filters
+from ketaclinic.knowledge import instruments
 from ketaclinic.measures import service as measures
+from ketaclinic.measures.models import Measure
 from ketaclinic.patients.models import Patient, VitalSigns
 from ketaclinic.treatments.models import SessionEvent, SessionReading, TreatmentSession
 
@@ -83,9 +85,7 @@ def _segments(db: Session, patient: Patient, filters: Filters) -> Iterator[_Segm
     yield _vital_segment(db, VitalSigns, VitalSigns.measured_at,
                          [VitalSigns.patient_pk == patient.pk], filters, groups,
                          lambda row: mapping.vital_observations(row, pid))
-    yield _resource_segment(filters, [
-        measure_map.observation(m, str(pid))
-        for m in measures.measures_of(db=db, patient_pk=patient.pk, include_errors=True)])
+    yield _measure_segment(db, patient, filters)
     sessions = db.execute(select(TreatmentSession.pk, TreatmentSession.id)
                           .where(TreatmentSession.patient_pk == patient.pk)
                           .order_by(TreatmentSession.checked_in_at, TreatmentSession.pk)).all()
@@ -157,6 +157,29 @@ def _vital_segment(db: Session, model: Any, moment: Any, where: list[Any], filte
                           .limit(skip + take)).scalars()
         built = [r for row in rows for r in build(row) if r["id"].rsplit("-", 1)[1] in suffixes]
         return built[skip:skip + take]
+
+    return _Segment(total, fetch)
+
+
+def _measure_segment(db: Session, patient: Patient, filters: Filters) -> _Segment:
+    """The measures' Observations counted and paged in SQL, as `_vital_segment` does: their
+    code is their instrument's total code, their category survey, their date when taken; they
+    carry no `meta.lastUpdated`, so a `_lastUpdated` search passes none."""
+    kinds = [key for key, form in instruments.instruments().items()
+             if filters.keeps_codes([(form.total_code.system, form.total_code.code)])]
+    if not kinds or filters.updated or not filters.keeps_tokens(
+            {"category": [measure_map.SURVEY]}):
+        return _Segment(0, lambda skip, take: [])
+    conditions = [Measure.patient_pk == patient.pk, Measure.instrument.in_(kinds),
+                  *filters.sql(Measure.taken_at, Measure.updated_at)]
+    total = int(db.execute(select(func.count()).select_from(Measure).where(*conditions))
+                .scalar_one())
+    pid = str(patient.id)
+
+    def fetch(skip: int, take: int) -> list[Resource]:
+        rows = db.execute(select(Measure).where(*conditions)
+                          .order_by(Measure.taken_at, Measure.pk).offset(skip).limit(take))
+        return [measure_map.observation(m, pid) for m in rows.scalars()]
 
     return _Segment(total, fetch)
 
