@@ -161,12 +161,16 @@ def test_observation_search_pages_match_the_full_list_filtered(api, world, db) -
             assert total == len(expected), params
             assert page == expected[offset:offset + count], (params, offset, count)
     assert len(everything) > 12
-    for newest_first in (False, True):
-        ordered = sorted(everything, key=lambda r: datetime.fromisoformat(
-            r["effectiveDateTime"]), reverse=newest_first)
-        page, total = observations.search(db, patient, Filters.parse("Observation", {}), 2, 5,
-                                          newest_first)
-        assert total == len(everything) and page == ordered[2:7]
+    for params in searches[:-1]:  # sorted by date: ties keep the list's order
+        expected = store.filter_resources("Observation", everything, params)
+        for newest_first in (False, True):
+            ordered = sorted(expected, key=lambda r: datetime.fromisoformat(
+                r["effectiveDateTime"]), reverse=newest_first)
+            for offset, count in ((0, 50), (0, 1), (2, 5), (len(ordered) - 1, 3), (7, 4)):
+                page, total = observations.search(db, patient, Filters.parse(
+                    "Observation", params), offset, count, newest_first)
+                assert total == len(expected), params
+                assert page == ordered[offset:offset + count], (params, newest_first, offset)
 
 
 def test_a_patient_token_sees_only_its_own_compartment(api, world) -> None:

@@ -5,8 +5,9 @@ each treatment session's chair readings and scores (`store.of_type` builds them 
 rows, the many, are counted in SQL (one row is up to seven Observations, one per measurement
 present that passes the `code` filter; dates and `_lastUpdated` are conditions on the row) and
 only the rows a page needs are read and built; measures likewise (one Observation each). A
-session's scores, the few, are built and filtered as resources. A search by `_id`, or sorted by
-date, reads the rows' columns lightly and builds its page.
+session's scores, the few, are built and filtered as resources. A search sorted by date reads
+the first rows of each source in date order, as many as the page reaches; a search by `_id`
+reads the rows' columns lightly and builds its page.
 """
 
 from collections.abc import Callable, Iterator, Sequence
@@ -66,8 +67,10 @@ def search(db: Session, patient: Patient, filters: Filters, offset: int, count: 
            newest_first: bool | None = None) -> tuple[list[Resource], int]:
     """One page of the patient's Observations that pass the filters, and how many pass; in the
     list's order, or by date (`newest_first` True or False) as `_sort` asks."""
-    if filters.ids or newest_first is not None:
+    if filters.ids:
         return _search_light(db, patient, filters, offset, count, newest_first)
+    if newest_first is not None:
+        return _search_by_date(db, patient, filters, offset, count, newest_first)
     page: list[Resource] = []
     position = 0
     for segment in _segments(db, patient, filters):
@@ -80,7 +83,7 @@ def search(db: Session, patient: Patient, filters: Filters, offset: int, count: 
 
 
 def _segments(db: Session, patient: Patient, filters: Filters) -> Iterator[_Segment]:
-    groups = [g for g in GROUPS if filters.keeps_codes(g.codes)] if _vitals_pass(filters) else []
+    groups = _passing_groups(filters)
     pid = patient.id
     yield _vital_segment(db, VitalSigns, VitalSigns.measured_at,
                          [VitalSigns.patient_pk == patient.pk], filters, groups,
@@ -101,6 +104,11 @@ def _segments(db: Session, patient: Patient, filters: Filters) -> Iterator[_Segm
             _chair_builder(pid, session_id), total=counts.get(pk, 0))
         yield _resource_segment(filters, [mapping.scale_observation(event, pid, session_id)
                                           for event in events[pk]])
+
+
+def _passing_groups(filters: Filters) -> list[_Group]:
+    """The vital-sign Observations (by group) that pass the category and code parameters."""
+    return [g for g in GROUPS if filters.keeps_codes(g.codes)] if _vitals_pass(filters) else []
 
 
 def _vitals_pass(filters: Filters) -> bool:
@@ -161,17 +169,26 @@ def _vital_segment(db: Session, model: Any, moment: Any, where: list[Any], filte
     return _Segment(total, fetch)
 
 
+def _measure_kinds(filters: Filters) -> list[str]:
+    """The instruments whose measures' Observations pass the filters' code and category (none
+    pass a `_lastUpdated` search: they carry no `meta.lastUpdated`)."""
+    if filters.updated or not filters.keeps_tokens({"category": [measure_map.SURVEY]}):
+        return []
+    return [key for key, form in instruments.instruments().items()
+            if filters.keeps_codes([(form.total_code.system, form.total_code.code)])]
+
+
+def _measure_conditions(patient: Patient, filters: Filters) -> list[Any]:
+    return [Measure.patient_pk == patient.pk, Measure.instrument.in_(_measure_kinds(filters)),
+            *filters.sql(Measure.taken_at, Measure.updated_at)]
+
+
 def _measure_segment(db: Session, patient: Patient, filters: Filters) -> _Segment:
     """The measures' Observations counted and paged in SQL, as `_vital_segment` does: their
-    code is their instrument's total code, their category survey, their date when taken; they
-    carry no `meta.lastUpdated`, so a `_lastUpdated` search passes none."""
-    kinds = [key for key, form in instruments.instruments().items()
-             if filters.keeps_codes([(form.total_code.system, form.total_code.code)])]
-    if not kinds or filters.updated or not filters.keeps_tokens(
-            {"category": [measure_map.SURVEY]}):
+    code is their instrument's total code, their category survey, their date when taken."""
+    if not _measure_kinds(filters):
         return _Segment(0, lambda skip, take: [])
-    conditions = [Measure.patient_pk == patient.pk, Measure.instrument.in_(kinds),
-                  *filters.sql(Measure.taken_at, Measure.updated_at)]
+    conditions = _measure_conditions(patient, filters)
     total = int(db.execute(select(func.count()).select_from(Measure).where(*conditions))
                 .scalar_one())
     pid = str(patient.id)
@@ -187,6 +204,105 @@ def _measure_segment(db: Session, patient: Patient, filters: Filters) -> _Segmen
 def _resource_segment(filters: Filters, resources: list[Resource]) -> _Segment:
     kept = [r for r in resources if filters.keeps_resource(r)]
     return _Segment(len(kept), lambda skip, take: kept[skip:skip + take])
+
+
+def _search_by_date(db: Session, patient: Patient, filters: Filters, offset: int, count: int,
+                    newest_first: bool) -> tuple[list[Resource], int]:
+    """A page sorted by date, read from the top of each source: every row is at least one
+    Observation, so the first offset + count rows of each source in date order hold the page.
+    Ties keep the list's order (source, then time and key within it), as a stable sort of the
+    whole list would."""
+    total = sum(segment.total for segment in _segments(db, patient, filters))
+    need = offset + count
+    if not need or not total:
+        return [], total
+    groups = _passing_groups(filters)
+    entries = [*_top_vitals(db, patient, filters, groups, need, newest_first),
+               *_top_measures(db, patient, filters, need, newest_first),
+               *_top_session_entries(db, patient, filters, groups, need, newest_first)]
+    entries.sort(key=lambda e: e[0])
+    if newest_first:  # newest first, ties still in list order
+        entries.sort(key=lambda e: e[0][0], reverse=True)
+    page = [entry for _, entry in entries[offset:need]]
+    built = _built_rows(db, patient, [e.row for e in page if e.row is not None])
+    return [built[e.id] if e.resource is None else e.resource for e in page], total
+
+
+# A sorted entry: (time, source's place in the list, row key, group's place) and the entry.
+_Sorted = tuple[tuple[Any, ...], "_Entry"]
+
+
+def _light_entries(source: str, place: tuple[int, ...], rows: Sequence[Any],
+                   groups: Sequence[_Group]) -> Iterator[_Sorted]:
+    for row in rows:
+        base, key = str(row.id), (source, row.pk)
+        for number, group in enumerate(GROUPS):
+            if group in groups and any(getattr(row, f, None) is not None for f in group.fields):
+                yield ((row.at, place, row.pk, number),
+                       _Entry(f"{base}-{group.suffix}", group.codes, row.at, row.updated_at,
+                              None, key))
+
+
+def _top_vitals(db: Session, patient: Patient, filters: Filters, groups: Sequence[_Group],
+                need: int, newest_first: bool) -> Iterator[_Sorted]:
+    kept = tuple(g for g in groups if g.kept_by(VitalSigns))
+    if not kept:
+        return iter(())
+    moment = VitalSigns.measured_at
+    rows = db.execute(select(*_columns(VitalSigns, moment))
+                      .where(VitalSigns.patient_pk == patient.pk,
+                             *filters.sql(moment, VitalSigns.updated_at),
+                             _any_present(kept, VitalSigns))
+                      .order_by(moment.desc() if newest_first else moment, VitalSigns.pk)
+                      .limit(need)).all()
+    return _light_entries("chart", (0,), rows, kept)
+
+
+def _top_measures(db: Session, patient: Patient, filters: Filters, need: int,
+                  newest_first: bool) -> Iterator[_Sorted]:
+    segment = _measure_segment(db, patient, filters)
+    if not segment.total:
+        return iter(())
+    conditions = _measure_conditions(patient, filters)
+    rows = db.execute(select(Measure).where(*conditions)
+                      .order_by(Measure.taken_at.desc() if newest_first else Measure.taken_at,
+                                Measure.pk).limit(need)).scalars()
+    pid = str(patient.id)
+    return (((m.taken_at, (1,), m.pk, 0), _resource_entry(measure_map.observation(m, pid)))
+            for m in rows)
+
+
+def _top_session_entries(db: Session, patient: Patient, filters: Filters,
+                         groups: Sequence[_Group], need: int, newest_first: bool
+                         ) -> Iterator[_Sorted]:
+    sessions = db.execute(select(TreatmentSession.pk, TreatmentSession.id)
+                          .where(TreatmentSession.patient_pk == patient.pk)
+                          .order_by(TreatmentSession.checked_in_at, TreatmentSession.pk)).all()
+    if not sessions:
+        return
+    place = {pk: number for number, (pk, _) in enumerate(sessions)}
+    kept = tuple(g for g in groups if g.kept_by(SessionReading))
+    if kept:
+        moment = SessionReading.taken_at
+        rows = db.execute(
+            select(SessionReading.session_pk, *_columns(SessionReading, moment))
+            .join(TreatmentSession, SessionReading.session_pk == TreatmentSession.pk)
+            .where(TreatmentSession.patient_pk == patient.pk,
+                   *filters.sql(moment, SessionReading.updated_at),
+                   _any_present(kept, SessionReading))
+            .order_by(moment.desc() if newest_first else moment,
+                      TreatmentSession.checked_in_at, TreatmentSession.pk, SessionReading.pk)
+            .limit(need)).all()
+        for row in rows:
+            yield from _light_entries("chair", (2, place[row.session_pk], 0), [row], kept)
+    pid = patient.id
+    events = scale_events_of(db, list(place))
+    for pk, session_id in sessions:
+        for event in events[pk]:
+            resource = mapping.scale_observation(event, pid, session_id)
+            if filters.keeps_resource(resource):
+                entry = _resource_entry(resource)
+                yield (entry.at, (2, place[pk], 1), event.pk, 0), entry
 
 
 def _search_light(db: Session, patient: Patient, filters: Filters, offset: int, count: int,
