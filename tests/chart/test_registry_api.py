@@ -171,3 +171,32 @@ def test_huge_paging_numbers_are_refused_not_crashed(api, db: Session) -> None:
                                   params={"limit": 1, "offset": 9223372036854775808})
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "offset"
+
+
+def test_a_page_of_patients_with_several_mrns_holds_each_patient_once(db: Session) -> None:
+    # MRNs are joined into the page's query: the limit counts patients, not MRN rows
+    from ketaclinic.clinics.models import Site
+    from ketaclinic.kernel.actor import Actor
+    from ketaclinic.patients import service as patients
+    from ketaclinic.patients.models import PatientMrn
+
+    sites = db.execute(select(Site).order_by(Site.pk)).scalars().all()[:2]
+    for number in range(5):
+        patient = Patient(family_name=f"Pager{number}", given_name="Two", sex="female",
+                          birth_date=clock.now().date() - timedelta(days=9000),
+                          search_name=f"pager{number} two")
+        patient.mrns = [PatientMrn(site_pk=site.pk, mrn=f"PG{number}-{site.pk}")
+                        for site in sites]
+        db.add(patient)
+    db.flush()
+    actor = Actor(username="pager", role="frontdesk",
+                  site_pks=frozenset(site.pk for site in sites))
+    seen = []
+    for offset in range(0, 6, 2):
+        page, total = patients.find(db=db, actor=actor, conditions=[
+            Patient.family_name.startswith("Pager")], limit=2, offset=offset, described="test")
+        assert total == 5
+        assert len(page) == min(2, 5 - offset)
+        assert all(len(p.mrns) == 2 for p in page)
+        seen += [p.family_name for p in page]
+    assert seen == [f"Pager{n}" for n in range(5)]

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import bindparam, func, or_, select
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm import Session, joinedload
 
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
@@ -56,7 +56,9 @@ ENTRY_KINDS: dict[str, EntryKind] = {
 
 
 def _patient_query() -> Any:
-    return select(Patient).options(selectinload(Patient.mrns).selectinload(PatientMrn.site))
+    # MRNs and their sites joined in (a page of patients is one query, not three); the caller
+    # takes `.unique()` rows, one per patient.
+    return select(Patient).options(joinedload(Patient.mrns).joinedload(PatientMrn.site))
 
 
 # One query, the MRNs and their sites joined in: this runs on every read of a chart. Built once:
@@ -250,7 +252,7 @@ def search(
         query = query.where(or_(Patient.search_name.contains(word, autoescape=True), mrn_match))
     if birth_date is not None:
         query = query.where(Patient.birth_date == birth_date)
-    found = db.execute(query.limit(limit).offset(offset)).scalars().all()
+    found = db.execute(query.limit(limit).offset(offset)).unique().scalars().all()
     audit.record(db=db, actor=actor, action="search", record_type="Patient",
                  detail=f"text={text[:80]!r} birth_date={birth_date} results={len(found)}")
     return found
@@ -271,7 +273,7 @@ def find(*, db: Session, actor: Actor, conditions: Sequence[Any], limit: int, of
     total = db.execute(select(func.count()).select_from(Patient).where(*where)).scalar_one()
     found = db.execute(_patient_query().where(*where)
                        .order_by(Patient.family_name, Patient.given_name, Patient.pk)
-                       .limit(limit).offset(offset)).scalars().all()
+                       .limit(limit).offset(offset)).unique().scalars().all()
     audit.record(db=db, actor=actor, action="search", record_type="Patient",
                  detail=f"{described[:200]} results={total}")
     return found, int(total)
@@ -441,7 +443,7 @@ def registered_since(*, db: Session, actor: Actor, site_pk: int, since: datetime
                Patient.pk.in_(select(PatientMrn.patient_pk).where(PatientMrn.site_pk == site_pk)))
         .order_by(Patient.created_at.desc())
         .limit(50)
-    ).scalars().all()
+    ).unique().scalars().all()
     for patient in found:
         audit.record(db=db, actor=actor, action="read", record_type="Patient",
                      record_id=patient.id, patient_id=patient.id, detail="dashboard")
