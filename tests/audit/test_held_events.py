@@ -1,5 +1,6 @@
-"""The audit events of a transaction that only read are held to its end, then written in a group
-with other readers' (one commit for many); a transaction that came to write takes them with it."""
+"""The audit events of a request's transaction are held to its end: if it only read, written in a
+group with other readers' (one commit for many); if it wrote, taken with its changes, all in one
+insert."""
 
 import asyncio
 import threading
@@ -21,7 +22,7 @@ def _events_with(db: Session, detail: str) -> list[AuditEvent]:
 
 def test_a_reading_transaction_holds_its_events_until_it_ends(db: Session, monkeypatch) -> None:
     monkeypatch.setattr(audit, "is_reading", lambda _db: True)
-    audit.hold_while_reading(db)
+    audit.hold(db)
     audit.record(db=db, actor=NURSE, action="read", record_type="Patient", detail="held one")
     assert _events_with(db, "held one") == []
     audit.commit(db)
@@ -34,13 +35,31 @@ def test_a_transaction_that_came_to_write_takes_its_held_events_with_it(db: Sess
                                                                         monkeypatch) -> None:
     reading = [True]
     monkeypatch.setattr(audit, "is_reading", lambda _db: reading[0])
-    audit.hold_while_reading(db)
+    audit.hold(db)
     audit.record(db=db, actor=NURSE, action="read", detail="held two")
     reading[0] = False  # the request went on to write
     written = []
     monkeypatch.setattr(audit, "_GROUP", group.GroupWriter(written.append))
     audit.commit(db)
     assert written == [] and len(_events_with(db, "held two")) == 1
+
+
+def test_a_writing_transaction_writes_its_held_events_together_in_order(db: Session,
+                                                                         monkeypatch) -> None:
+    monkeypatch.setattr(audit, "is_reading", lambda _db: False)
+    audit.hold(db)
+    for number in range(3):
+        audit.record(db=db, actor=NURSE, action="create", detail=f"write {number}")
+    assert _events_with(db, "write 0") == []
+    inserts = []
+    real = audit._insert_events
+    monkeypatch.setattr(audit, "_insert_events", lambda conn, events: (
+        inserts.append(len(events)), real(conn, events)))
+    audit.commit(db)
+    assert inserts == [3]
+    written = [_events_with(db, f"write {n}")[0] for n in range(3)]
+    assert [e.seq for e in written] == sorted(e.seq for e in written)
+    assert all(e.mac == audit.content_mac(e) for e in written)
 
 
 class SlowBatches:

@@ -54,12 +54,12 @@ def record(
     patient_id: object = None,
     detail: str = "",
 ) -> AuditEvent:
-    """Append one event in the caller's transaction, MACed now and sealed once committed (held
-    until the end of a transaction that has only read, see `hold_while_reading`)."""
+    """Append one event in the caller's transaction, MACed now and sealed once committed (in a
+    request's transaction, held to its end and written there with the others, see `hold`)."""
     event = new_event(actor=actor, action=action, record_type=record_type, record_id=record_id,
                       patient_id=patient_id, detail=detail)
     held = db.info.get(HELD)
-    if held is not None and is_reading(db):
+    if held is not None:
         held.append(event)
     else:
         _append(db, event)
@@ -133,19 +133,19 @@ _GROUP = GroupWriter(_write_group)
 _ASYNC_GROUP = AsyncGroupWriter(_write_group)
 
 
-def hold_while_reading(db: Session) -> None:
-    """Hold the events of a transaction while it only reads (a read-first one on SQLite), to be
-    written by `commit`: with its changes if it comes to write, else in a group commit."""
+def hold(db: Session) -> None:
+    """Hold the events of a request's transaction to its end (`end`, `commit`): written in it
+    with its changes, all with one insert, if it wrote; in a group commit with other readers'
+    if it only read."""
     db.info[HELD] = []
 
 
 def end(db: Session) -> list[AuditEvent]:
-    """Commit the transaction with the events it holds if it came to write; if it only read,
-    commit it and give back its held events, still to be written (`commit`, `write_held`)."""
+    """Commit the transaction with the events it holds if it wrote; if it only read, commit it
+    and give back its held events, still to be written (`commit`, `write_held`)."""
     held = db.info.pop(HELD, None) or []
     if held and not is_reading(db):
-        for event in held:
-            _append(db, event)
+        _insert_events(db.connection(), held)
         held = []
     db.commit()
     return held

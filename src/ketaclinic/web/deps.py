@@ -38,15 +38,14 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
     sent (what a user is told was saved has been), rolled back when it raises; a refusal that
     records something (a failed attempt, a discrepancy for the administrator) keeps it.
 
-    A GET or HEAD starts by reading (on SQLite with no lock); until it writes, its audit events
-    are held to the end and grouped with other readers'. Other methods are writers from the
-    start. Making the session
+    A GET or HEAD starts by reading (on SQLite with no lock); other methods are writers from the
+    start. Its audit events are held to the end: written with its changes if it wrote, else
+    grouped with other readers'. Making the session
     touches no database, so it is done on the event loop; the end (commit, or rollback) is
     blocking work and goes to a thread, as the route's own work does."""
     reading = request.method in READ_METHODS and not request.scope.get("state", {}).get(WRITER)
     db = (reader_session_factory() if reading else session_factory())()
-    if reading:
-        audit.hold_while_reading(db)
+    audit.hold(db)
     try:
         yield db
     except BaseException as exc:
