@@ -11,7 +11,7 @@ import hypothesis.strategies as st
 import time_machine
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock, migrate
@@ -175,3 +175,61 @@ def test_the_migration_back_fills_every_course_from_its_measures(empty_database:
                   for r in db.execute(select(CourseOutcome)).scalars()}
     engine.dispose()
     assert filled == kept
+
+
+def test_two_writers_of_one_course_wait_for_each_other_without_deadlock(
+        empty_database: str) -> None:
+    # Both measures are inserted (each holding its foreign key's lock on the course) before
+    # either writer locks the course for its summary: the order a loaded server produced.
+    import threading
+
+    import pytest
+    from sqlalchemy import event
+
+    engine = make_engine(empty_database)
+    if engine.dialect.name != "postgresql":
+        engine.dispose()
+        pytest.skip("SQLite has one writer at a time")
+    migrate.upgrade(engine)
+    with Session(engine) as db, time_machine.travel(working_morning(), tick=False):
+        demo_seed.seed(db, patients_count=8)
+        db.commit()
+    with Session(engine) as db:
+        course = db.execute(select(Course).where(Course.indication == "depression")
+                            .order_by(Course.pk)).scalars().first()
+        assert course is not None
+        patient_pk = course.patient_pk
+    both_inserted = threading.Barrier(2, timeout=10)
+
+    def wait_for_the_other(session: Session, _context: Any) -> None:
+        if any(isinstance(o, Measure) for o in session.new):
+            both_inserted.wait()
+
+    event.listen(Session, "after_flush", wait_for_the_other, insert=True)
+    failures: list[BaseException] = []
+
+    def write(total: int) -> None:
+        try:
+            with Session(engine) as db:
+                db.execute(text("SET LOCAL lock_timeout = '5s'"))
+                patient = db.get(Patient, patient_pk)
+                measures.record(db=db, patient=patient, instrument="phq9",
+                                answers=answers("phq9", total), source="test",
+                                actor=Actor(username="nurse_a", role="nurse"))
+                db.commit()
+        except BaseException as exc:
+            failures.append(exc)
+
+    try:
+        writers = [threading.Thread(target=write, args=(total,)) for total in (12, 6)]
+        for thread in writers:
+            thread.start()
+        for thread in writers:
+            thread.join(30)
+    finally:
+        event.remove(Session, "after_flush", wait_for_the_other)
+    assert failures == []
+    with Session(engine) as db:
+        summary = stored(db, db.get(Course, course.pk))
+        assert summary == recomputed(db, db.get(Course, course.pk), "phq9")
+    engine.dispose()

@@ -67,9 +67,11 @@ def witness(*, db: Session, username: str, password: str, totp_code: str, actor:
 
 
 def _lock(db: Session, container_pk: int) -> Container:
-    """The container, locked for this transaction (PostgreSQL row lock; SQLite writes serialise)."""
-    found = db.execute(select(Container).where(Container.pk == container_pk).with_for_update()
-                       ).scalar_one_or_none()
+    """The container, locked for this transaction (PostgreSQL row lock; SQLite writes serialise);
+    FOR NO KEY UPDATE, so a writer that already added a row naming the container (holding its
+    foreign key's KEY SHARE lock) cannot deadlock with another doing the same."""
+    found = db.execute(select(Container).where(Container.pk == container_pk)
+                       .with_for_update(key_share=True)).scalar_one_or_none()
     if found is None:
         raise NotFound("no such container")
     return found

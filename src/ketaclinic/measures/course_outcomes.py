@@ -99,10 +99,12 @@ def refresh(conn: Connection, course_pks: Iterable[int], table: Table = SUMMARY)
 
 
 def _refresh_batch(conn: Connection, course_pks: list[int], table: Table) -> None:
-    # Locks the courses (PostgreSQL; SQLite already has one writer), in key order so two
-    # writers cannot deadlock, before reading their measures.
+    # Locks the courses (PostgreSQL; SQLite already has one writer), in key order, before
+    # reading their measures. FOR NO KEY UPDATE, not FOR UPDATE: each writer's new measure
+    # already holds a KEY SHARE lock on its course (the foreign key), which FOR UPDATE waits
+    # for, so two writers of one course deadlocked; NO KEY UPDATE still lets one at a time in.
     indications = dict(conn.execute(select(Course.pk, Course.indication).where(
-        Course.pk.in_(course_pks)).order_by(Course.pk).with_for_update()).all())
+        Course.pk.in_(course_pks)).order_by(Course.pk).with_for_update(key_share=True)).all())
     instrument_of = {pk: primary_instrument(indication) for pk, indication in indications.items()}
     series: dict[int, list[Point]] = {pk: [] for pk in indications}
     for row in conn.execute(select(

@@ -42,8 +42,11 @@ def can_check_in(appointment: Appointment) -> bool:
 
 def lock_site(db: Session, site_pk: int) -> Site:
     """The site, locked for this transaction: bookings at one site take turns (PostgreSQL row
-    lock; SQLite serialises writers), so two desks cannot both take the last chair."""
-    return db.execute(select(Site).where(Site.pk == site_pk).with_for_update()).scalar_one()
+    lock; SQLite serialises writers), so two desks cannot both take the last chair. FOR NO KEY
+    UPDATE: bookings exclude each other, but need not wait for every transaction that wrote a
+    row naming the site (each holds a KEY SHARE lock on it through its foreign key)."""
+    return db.execute(select(Site).where(Site.pk == site_pk).with_for_update(key_share=True)
+                      ).scalar_one()
 
 
 def kind_of(name: str, indication: str = "depression") -> rules.AppointmentKind:
