@@ -53,11 +53,17 @@ SOCKET_ERRORS = re.compile(r"Socket errors:.*")
 
 
 
+def server_log(port: int) -> str:
+    """Where the server on this port writes its output (kept, so a 5xx can be explained)."""
+    return os.path.join(tempfile.gettempdir(), f"ketaclinic-bench-server-{port}.log")
+
+
 def _start(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "KETACLINIC_DATABASE_URL": url, "KETACLINIC_DEMO": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "ketaclinic.cli", "serve", "--demo",
-                                "--port", str(port), "--workers", str(workers)],
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with open(server_log(port), "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "ketaclinic.cli", "serve", "--demo",
+                                    "--port", str(port), "--workers", str(workers)],
+                                   env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -299,6 +305,10 @@ def bench_mixed(url: str, clinic: Clinic, servers: int, workers: int, seconds: f
           f"{elapsed:.0f} s: {total} requests ({total / elapsed:.0f}/s), 5xx or dropped: "
           f"{server_errors}")
     print("   ", ", ".join(f"{key}: {n}" for key, n in sorted(tally.statuses.items())))
+    if server_errors:
+        for line, times in _errors_logged(ports).most_common(5):
+            print(f"    server logged {times}x: {line}")
+        print("    servers' logs:", ", ".join(server_log(port) for port in ports))
     print(f"  acknowledged writes: {len(tally.observations)} observations, {len(tally.measures)} "
           f"measures, {len(tally.appointments)} bookings, {tally.readings} vital-sign readings; "
           f"missing afterwards: {len(missing)} {missing[:3]}")
@@ -309,6 +319,18 @@ def bench_mixed(url: str, clinic: Clinic, servers: int, workers: int, seconds: f
 
 
 
+
+
+_EXCEPTION_LINE = re.compile(r"^[\w.]+(Error|Exception|Detected)\b.*")
+
+
+def _errors_logged(ports: list[int]) -> Counter[str]:
+    """The exception lines the servers logged (their first 160 characters), by how often."""
+    found: Counter[str] = Counter()
+    for port in ports:
+        with open(server_log(port), encoding="utf-8", errors="replace") as log:
+            found.update(line.strip()[:160] for line in log if _EXCEPTION_LINE.match(line))
+    return found
 
 
 def main() -> int:
