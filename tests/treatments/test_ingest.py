@@ -171,6 +171,10 @@ def test_session_status_and_acknowledging_an_alarm(api, world, db: Session) -> N
     assert [a["kind"] for a in again] == ["spo2-low"], "after acknowledgement it may alarm again"
     assert api["frontdesk"].get(f"/api/v1/treatment-sessions/{session}").status_code == 403
     assert api["nurse_b"].get(f"/api/v1/treatment-sessions/{session}").status_code == 404
+    elsewhere = api["nurse_b"].post(f"/api/v1/treatment-sessions/{session}/vitals",
+                                    json={"readings": [{"spo2_pct": 97}]})
+    assert elsewhere.status_code == 404, "another site's nurse cannot add to the session"
+    assert len(nurse.get(f"/api/v1/treatment-sessions/{session}").json()["readings"]) == 3
 
 
 def test_unmatched_readings_can_be_attached_by_a_nurse(api, world, db: Session) -> None:

@@ -67,6 +67,12 @@ _BY_ID = (select(Patient).options(joinedload(Patient.mrns).joinedload(PatientMrn
           .where(Patient.id == bindparam("key")))
 
 
+# A patient's public id and sites by key: all that reach and the audit need.
+_ID_AND_SITES_BY_PK = (select(Patient.id, PatientMrn.site_pk).select_from(Patient)
+                       .outerjoin(PatientMrn, PatientMrn.patient_pk == Patient.pk)
+                       .where(Patient.pk == bindparam("key")))
+
+
 def _load(db: Session, patient_id: uuid.UUID | str) -> Patient | None:
     try:
         key = patient_id if isinstance(patient_id, uuid.UUID) else uuid.UUID(str(patient_id))
@@ -80,9 +86,24 @@ def open_patient(
 ) -> Patient:
     """A patient the actor may reach, with the read audited; NotFound otherwise."""
     patient = _reachable(db, patient_id, actor)
-    audit.record(db=db, actor=actor, action="read", record_type="Patient", record_id=patient.id,
-                 patient_id=patient.id, detail=purpose)
+    _record_read(db, patient.id, actor, purpose)
     return patient
+
+
+def open_patient_by_pk(*, db: Session, patient_pk: int, actor: Actor, purpose: str) -> uuid.UUID:
+    """A patient known by primary key (from a record that points at them) that the actor may
+    reach, with the read audited: the patient's public id; NotFound otherwise."""
+    rows = db.execute(_ID_AND_SITES_BY_PK, {"key": patient_pk}).all()
+    if not rows or not can_reach_patient(actor, patient_pk=patient_pk, patient_site_pks={
+            site_pk for _, site_pk in rows if site_pk is not None}):
+        raise OutOfReach(str(rows[0].id if rows else patient_pk))
+    _record_read(db, rows[0].id, actor, purpose)
+    return rows[0].id
+
+
+def _record_read(db: Session, patient_id: uuid.UUID, actor: Actor, purpose: str) -> None:
+    audit.record(db=db, actor=actor, action="read", record_type="Patient", record_id=patient_id,
+                 patient_id=patient_id, detail=purpose)
 
 
 def ensure_in_reach(*, db: Session, patient_id: str, actor: Actor) -> None:
@@ -92,11 +113,14 @@ def ensure_in_reach(*, db: Session, patient_id: str, actor: Actor) -> None:
 
 
 def _reachable(db: Session, patient_id: uuid.UUID | str, actor: Actor) -> Patient:
-    patient = _load(db, patient_id)
+    return _within_reach(_load(db, patient_id), actor, str(patient_id))
+
+
+def _within_reach(patient: Patient | None, actor: Actor, asked_for: str) -> Patient:
     if patient is None or not can_reach_patient(
         actor, patient_pk=patient.pk, patient_site_pks=patient.site_pks
     ):
-        raise OutOfReach(str(patient_id))
+        raise OutOfReach(asked_for)
     return patient
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import Select, Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
@@ -120,7 +120,7 @@ def _check(readings: Sequence[schemas.ReadingIn], earliest: datetime) -> list[di
     problems: list[FieldProblem] = []
     rows = []
     for index, reading in enumerate(readings):
-        values = {k: getattr(reading, k) for k in VITAL_FIELDS}
+        values = dict(reading.__dict__)  # the model's fields: taken_at and the vital signs
         taken = values["taken_at"] = reading.taken_at or now
         # The common case (every value possible, time in the past) is decided without building
         # messages; anything else goes through the full check for its wording.
@@ -142,20 +142,33 @@ def _check(readings: Sequence[schemas.ReadingIn], earliest: datetime) -> list[di
     return rows
 
 
+# Built once: these run for every batch of readings, and building a statement and its cache
+# key costs about as much as running it.
+_OPEN_ALARM_KINDS = select(SessionAlarm.kind).where(
+    SessionAlarm.session_pk == bindparam("session_pk"), SessionAlarm.acknowledged_at.is_(None))
+
+
 def _open_alarm_kinds(db: Session, treatment_session: TreatmentSession) -> set[str]:
-    return set(db.execute(select(SessionAlarm.kind).where(
-        SessionAlarm.session_pk == treatment_session.pk, SessionAlarm.acknowledged_at.is_(None))).scalars())
+    return set(db.execute(_OPEN_ALARM_KINDS, {"session_pk": treatment_session.pk}).scalars())
+
+
+def _baseline_query(*, dosed: bool) -> Select[Any]:
+    reading = SessionReading
+    return (select(reading.taken_at, *(getattr(reading, k) for k in VITAL_FIELDS))
+            .where(reading.session_pk == bindparam("session_pk"), reading.systolic_mmhg.is_not(None),
+                   *([reading.taken_at <= bindparam("dose_start")] if dosed else []))
+            .order_by(reading.taken_at.desc(), reading.pk.desc()).limit(1))
+
+
+_BASELINE = {dosed: _baseline_query(dosed=dosed) for dosed in (False, True)}
 
 
 def baseline_of(db: Session, treatment_session: TreatmentSession) -> Reading | None:
     """The last blood pressure taken before dosing (a re-measurement replaces a high one)."""
-    query = select(SessionReading).where(SessionReading.session_pk == treatment_session.pk,
-                                         SessionReading.systolic_mmhg.is_not(None))
-    if treatment_session.dose_start is not None:
-        query = query.where(SessionReading.taken_at <= treatment_session.dose_start)
-    latest = db.execute(query.order_by(SessionReading.taken_at.desc(), SessionReading.pk.desc())
-                        .limit(1)).scalar_one_or_none()
-    return as_reading(latest) if latest else None
+    dose_start = treatment_session.dose_start
+    latest = db.execute(_BASELINE[dose_start is not None], {
+        "session_pk": treatment_session.pk, "dose_start": dose_start}).first()
+    return Reading(*latest) if latest else None
 
 
 def as_reading(row: SessionReading) -> Reading:
@@ -169,6 +182,9 @@ def new_ids(count: int) -> list[uuid.UUID]:
     return [uuid.UUID(bytes=pool[i:i + 16], version=4) for i in range(0, 16 * count, 16)]
 
 
+_READING_COLUMNS = ("id", "taken_at", *VITAL_FIELDS)
+
+
 def store_readings(*, db: Session, treatment_session: TreatmentSession | None, chair_pk: int | None,
                    rows: list[dict[str, Any]], source: str, actor: Actor, device: str = "",
                    message_pk: int | None = None) -> tuple[int, list[SessionAlarm]]:
@@ -179,11 +195,11 @@ def store_readings(*, db: Session, treatment_session: TreatmentSession | None, c
     """
     now = clock.now()
     ids = new_ids(len(rows))
-    values = [{"id": key, "taken_at": row["taken_at"], **{k: row.get(k) for k in VITAL_FIELDS}}
-              for key, row in zip(ids, rows, strict=True)]
+    values = [dict(zip(_READING_COLUMNS, (key, row["taken_at"], *map(row.get, VITAL_FIELDS)),
+                       strict=True)) for key, row in zip(ids, rows, strict=True)]
     decided: list[tuple[uuid.UUID, Alarm]] = []
     if treatment_session is not None:
-        new = [(v["id"], Reading(v["taken_at"], **{k: v[k] for k in VITAL_FIELDS})) for v in values]
+        new = [(v["id"], Reading(v["taken_at"], *map(v.__getitem__, VITAL_FIELDS))) for v in values]
         decided = _decide_alarms(db, treatment_session, new)
     insert_many(db.connection(), cast(Table, SessionReading.__table__), values, constants={
         "created_at": now, "updated_at": now, "created_by": actor.username,
@@ -341,8 +357,8 @@ def add_readings(*, db: Session, treatment_session_id: str, data: schemas.Readin
                  actor: Actor) -> tuple[int, list[SessionAlarm]]:
     """A batch of readings for an open session (all or nothing), with the alarms raised."""
     treatment_session = by_public_id(db, TreatmentSession, treatment_session_id, "treatment session")
-    patient = patients.open_patient(db=db, patient_id=str(patient_id_of(db, treatment_session)), actor=actor,
-                                    purpose="session vitals")
+    patient_id = patients.open_patient_by_pk(db=db, patient_pk=treatment_session.patient_pk, actor=actor,
+                                             purpose="session vitals")
     if treatment_session.status != OPEN:
         raise Conflict("the session is closed; corrections are addenda")
     rows = _check(data.readings, treatment_session.checked_in_at - READINGS_BEFORE_CHECK_IN)
@@ -350,7 +366,7 @@ def add_readings(*, db: Session, treatment_session_id: str, data: schemas.Readin
                                     chair_pk=treatment_session.chair_pk, rows=rows,
                                     source="api", actor=actor)
     audit.record(db=db, actor=actor, action="create", record_type="SessionReading",
-                 record_id=treatment_session.id, patient_id=patient.id,
+                 record_id=treatment_session.id, patient_id=patient_id,
                  detail=f"{stored} readings, {len(raised)} alarms")
     return stored, raised
 
@@ -375,8 +391,8 @@ def readings_of(*, db: Session, session_pk: int) -> Sequence[SessionReading]:
 def get_treatment_session(*, db: Session, treatment_session_id: str, actor: Actor) -> TreatmentSession:
     """A session the actor may reach (the read audited against its patient)."""
     treatment_session = by_public_id(db, TreatmentSession, treatment_session_id, "treatment session")
-    patients.open_patient(db=db, patient_id=str(patient_id_of(db, treatment_session)), actor=actor,
-                          purpose="treatment session")
+    patients.open_patient_by_pk(db=db, patient_pk=treatment_session.patient_pk, actor=actor,
+                                purpose="treatment session")
     return treatment_session
 
 
