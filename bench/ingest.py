@@ -2,6 +2,7 @@
 connections) and through MLLP with several concurrent monitor connections, against a raw driver
 batch insert of the same rows into the same table at the same commit size, from one connection
 and from as many as the load uses, all measured in the same run, on SQLite and (with --postgres)
+PostgreSQL. The server runs as each back end is deployed: one process on SQLite, two workers on
 PostgreSQL. The HTTP path's ratio is to the faster of the two raw figures.
 
     python bench/ingest.py [--readings 10000] [--batch 100] [--connections 8] [--seconds 5]
@@ -92,10 +93,10 @@ def _http_script(folder: str, batch: int) -> str:
 
 
 def bench_http(url: str, session_id: str, batch: int, connections: int, seconds: float,
-               folder: str) -> float:
+               folder: str, workers: int) -> float:
     """Readings per second through POST /api/v1/treatment-sessions/{id}/vitals under wrk."""
     port = free_port()
-    server = _start_server(url, port, workers=1)
+    server = _start_server(url, port, workers)
     try:
         base = f"http://127.0.0.1:{port}"
         token = _token(base)
@@ -232,6 +233,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as folder:
         for backend in backends:
             url = fresh_database(backend, args.postgres, folder)
+            # served as each back end is deployed: SQLite in one process, PostgreSQL with two
+            workers = 2 if backend == "postgresql" else 1
             try:
                 session = _prepare(url)
                 singles, parallels, https = [], [], []
@@ -241,7 +244,7 @@ def main() -> int:
                     parallels.append(bench_raw(url, session.pk, session.chair_pk,
                                                args.readings, args.batch, args.connections))
                     https.append(bench_http(url, str(session.id), args.batch,
-                                            args.connections, args.seconds, folder))
+                                            args.connections, args.seconds, folder, workers))
                 single, parallel = statistics.median(singles), statistics.median(parallels)
                 http = statistics.median(https)
                 raw = max(single, parallel)  # the HTTP path is held to the faster baseline
@@ -254,8 +257,9 @@ def main() -> int:
             print(f"  raw driver executemany, 1 connection:  {single:10.0f} readings/s")
             print(f"  raw driver executemany, {args.connections} connections: {parallel:9.0f} "
                   f"readings/s")
-            print(f"  HTTP batch of {args.batch}, wrk {args.connections} connections: "
-                  f"{http:8.0f} readings/s  ratio to raw {http / raw:.3f}")
+            print(f"  HTTP batch of {args.batch}, wrk {args.connections} connections, {workers} "
+                  f"server process{'es' if workers > 1 else ''}: {http:8.0f} readings/s  "
+                  f"ratio to raw {http / raw:.3f}")
             if mllp is not None:
                 print(f"  MLLP, {args.connections} connections:     {mllp:10.0f} readings/s  "
                       f"ratio to raw {mllp / raw:.3f}")

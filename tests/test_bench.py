@@ -26,7 +26,7 @@ def test_ingest_benchmark_reports_every_path() -> None:
                             capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr
     for line in ("raw driver executemany, 1 connection:", "raw driver executemany, 2 connections:",
-                 "HTTP batch of 10, wrk 2 connections:", "MLLP, 2 connections:"):
+                 "HTTP batch of 10, wrk 2 connections, 1 server process:", "MLLP, 2 connections:"):
         assert line in result.stdout
     assert result.stdout.count("ratio to raw") == 2
 
