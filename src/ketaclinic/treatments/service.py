@@ -110,9 +110,9 @@ def _happened(field: str, moment: datetime | None) -> datetime:
     return moment or now
 
 
-def _check(readings: Sequence[schemas.ReadingIn], earliest: datetime | None) -> list[dict[str, Any]]:
+def _check(readings: Sequence[schemas.ReadingIn], earliest: datetime) -> list[dict[str, Any]]:
     """The readings as rows, or every problem with them (named readings[i].field in a batch);
-    a reading is taken before now and, when `earliest` is given (a day before check-in), after it."""
+    a reading is taken between `earliest` (a day before check-in) and now."""
     now = clock.now()
     latest = now + FUTURE_TOLERANCE
     bounds = [(name, limits.min, limits.max) for name, limits in plausible_ranges().items()
@@ -124,13 +124,12 @@ def _check(readings: Sequence[schemas.ReadingIn], earliest: datetime | None) -> 
         taken = values["taken_at"] = reading.taken_at or now
         # The common case (every value possible, time in the past) is decided without building
         # messages; anything else goes through the full check for its wording.
-        too_early = earliest is not None and taken < earliest
-        plausible = not too_early and taken <= latest and any(
+        plausible = earliest <= taken <= latest and any(
             values[k] is not None for k in VITAL_FIELDS) and all(
             low <= value <= high for name, low, high in bounds
             if (value := values[name]) is not None) and not pressure_problems(values)
         found = [] if plausible else vital_problems({**values, "measured_at": taken}, now)
-        if too_early and earliest is not None:
+        if not plausible and taken < earliest:
             found.append(FieldProblem("taken_at", "is more than a day before the check-in",
                                       f"{earliest.isoformat(timespec='minutes')} to now"))
         if found:
@@ -186,37 +185,23 @@ def new_ids(count: int) -> list[uuid.UUID]:
 _READING_COLUMNS = ("id", "taken_at", *VITAL_FIELDS)
 
 
-@dataclass(frozen=True)
-class NewReadings:
-    """Checked readings made ready to store: their rows (new keys given) and, beside each key,
-    the reading as the alarm rules read it. Made before a transaction begins, as it needs none."""
-
-    rows: list[dict[str, Any]]
-    readings: list[tuple[uuid.UUID, Reading]]
-
-
-def new_readings(rows: list[dict[str, Any]]) -> NewReadings:
-    """Checked reading rows (taken_at and any vital signs) made ready to store."""
-    values = [dict(zip(_READING_COLUMNS, (key, row["taken_at"], *map(row.get, VITAL_FIELDS)),
-                       strict=True)) for key, row in zip(new_ids(len(rows)), rows, strict=True)]
-    return NewReadings(values, [(v["id"], Reading(v["taken_at"], *map(v.__getitem__, VITAL_FIELDS)))
-                                for v in values])
-
-
 def store_readings(*, db: Session, treatment_session: TreatmentSession | None, chair_pk: int | None,
-                   rows: list[dict[str, Any]] | NewReadings, source: str, actor: Actor,
-                   device: str = "", message_pk: int | None = None) -> tuple[int, list[SessionAlarm]]:
+                   rows: list[dict[str, Any]], source: str, actor: Actor, device: str = "",
+                   message_pk: int | None = None) -> tuple[int, list[SessionAlarm]]:
     """Store checked readings in one bulk insert and raise the alarms they cause.
 
     Alarms are decided before the insert, so the rows go in without RETURNING (the fast path);
     only the few readings that alarm are looked up again for their keys.
     """
     now = clock.now()
-    new = rows if isinstance(rows, NewReadings) else new_readings(rows)
+    ids = new_ids(len(rows))
+    values = [dict(zip(_READING_COLUMNS, (key, row["taken_at"], *map(row.get, VITAL_FIELDS)),
+                       strict=True)) for key, row in zip(ids, rows, strict=True)]
     decided: list[tuple[uuid.UUID, Alarm]] = []
     if treatment_session is not None:
-        decided = _decide_alarms(db, treatment_session, new.readings)
-    insert_many(db.connection(), cast(Table, SessionReading.__table__), new.rows, constants={
+        new = [(v["id"], Reading(v["taken_at"], *map(v.__getitem__, VITAL_FIELDS))) for v in values]
+        decided = _decide_alarms(db, treatment_session, new)
+    insert_many(db.connection(), cast(Table, SessionReading.__table__), values, constants={
         "created_at": now, "updated_at": now, "created_by": actor.username,
         "session_pk": treatment_session.pk if treatment_session else None, "chair_pk": chair_pk,
         "source": source, "device": device, "message_pk": message_pk, "status": "final"})
@@ -225,7 +210,7 @@ def store_readings(*, db: Session, treatment_session: TreatmentSession | None, c
         keys = dict(db.execute(select(SessionReading.id, SessionReading.pk).where(
             SessionReading.id.in_({reading_id for reading_id, _ in decided}))).all())
         raised = store_alarms(db, treatment_session, [(keys[r], a) for r, a in decided], actor)
-    return len(new.rows), raised
+    return len(values), raised
 
 
 @dataclass
@@ -371,19 +356,14 @@ def _mark_attached(db: Session, message_pks: set[int], treatment_session: Treatm
 def add_readings(*, db: Session, treatment_session_id: str, data: schemas.ReadingsIn,
                  actor: Actor) -> tuple[int, list[SessionAlarm]]:
     """A batch of readings for an open session (all or nothing), with the alarms raised."""
-    # Checked and made ready before the first statement: on SQLite a writer holds the write lock
-    # from its first statement to its commit, so work that needs no database is done outside it.
-    new = new_readings(_check(data.readings, earliest=None))
     treatment_session = by_public_id(db, TreatmentSession, treatment_session_id, "treatment session")
     patient_id = patients.open_patient_by_pk(db=db, patient_pk=treatment_session.patient_pk, actor=actor,
                                              purpose="session vitals")
     if treatment_session.status != OPEN:
         raise Conflict("the session is closed; corrections are addenda")
-    earliest = treatment_session.checked_in_at - READINGS_BEFORE_CHECK_IN
-    if any(reading.taken < earliest for _, reading in new.readings):
-        _check(data.readings, earliest)  # raises, naming each reading taken too early
+    rows = _check(data.readings, treatment_session.checked_in_at - READINGS_BEFORE_CHECK_IN)
     stored, raised = store_readings(db=db, treatment_session=treatment_session,
-                                    chair_pk=treatment_session.chair_pk, rows=new,
+                                    chair_pk=treatment_session.chair_pk, rows=rows,
                                     source="api", actor=actor)
     audit.record(db=db, actor=actor, action="create", record_type="SessionReading",
                  record_id=treatment_session.id, patient_id=patient_id,
