@@ -145,7 +145,9 @@ def _configure_sqlite(engine: Engine) -> None:
     # SQLite lets one transaction write at a time, and its waiters poll: under load an unlucky
     # one can lose every race until its busy timeout ends. This process's writers queue on
     # a lock instead (the server is one process on SQLite), so each waits its turn; other
-    # processes (the worker, the monitor listener) still meet at SQLite's own lock.
+    # processes (the worker, the monitor listener) still meet at SQLite's own lock. Writing
+    # requests queue before they start, on the event loop (web/deps.py), so the ones waiting
+    # here are the server's own background writers and at most one request.
     turn = threading.Lock()
 
     def _take_turn(conn: Any) -> None:
@@ -175,7 +177,14 @@ def _configure_sqlite(engine: Engine) -> None:
     def _upgrade_on_first_write(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         if conn.info.get(READING) and is_write(statement):
             conn.info[READING] = False
-            _take_turn(conn)
+            # A read never waits for the turn: it waits in a request thread, and the writer
+            # holding the turn may need a request thread to finish (FastAPI checks a response
+            # in one before the commit); with every thread waiting, none would come free.
+            # Run again as a writer, the request waits its turn on the event loop instead.
+            if not turn.acquire(blocking=False):
+                raise ReadBecameStale("another transaction is writing; this read that began to "
+                                      "write is run again as a writer")
+            conn.info[HOLDS_TURN] = True
             conn.info[UPGRADED] = True
 
     @event.listens_for(engine, "handle_error")
@@ -205,6 +214,12 @@ def _configure_sqlite(engine: Engine) -> None:
         connection_record.info.pop(UPGRADED, None)
         if connection_record.info.pop(HOLDS_TURN, False):
             turn.release()
+
+
+def one_writer_at_a_time() -> bool:
+    """Whether the database lets one transaction write at a time (SQLite), so that writers are
+    better queued before they start than inside it."""
+    return get_engine().dialect.name == "sqlite"
 
 
 def is_reading(db: Session) -> bool:

@@ -1,5 +1,7 @@
 """Request dependencies: the db session, who is calling, and the permission gate."""
 
+import asyncio
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from functools import cache
@@ -15,7 +17,7 @@ from ketaclinic.audit import service as audit
 from ketaclinic.audit.models import AuditEvent
 from ketaclinic.auth import actor_cache, emergency, oauth_server, scopes
 from ketaclinic.auth import service as auth
-from ketaclinic.db import reader_session_factory, session_factory
+from ketaclinic.db import one_writer_at_a_time, reader_session_factory, session_factory
 from ketaclinic.errors import Forbidden, MustChangePassword, NotAuthenticated
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission, allows
@@ -44,18 +46,37 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
     touches no database, so it is done on the event loop; the end (commit, or rollback) is
     blocking work and goes to a thread, as the route's own work does."""
     reading = request.method in READ_METHODS and not request.scope.get("state", {}).get(WRITER)
-    db = (reader_session_factory() if reading else session_factory())()
-    audit.hold(db)
+    gate = None if reading or not one_writer_at_a_time() else _writers_gate()
+    if gate is not None:
+        await gate.acquire()
     try:
-        yield db
-    except BaseException as exc:
-        await _in_thread(_abandon, db, exc)
-        raise
-    else:
-        held = await _in_thread(_finish, db)
-        if held:
-            with anyio.CancelScope(shield=True):
-                await audit.write_held(held)
+        db = (reader_session_factory() if reading else session_factory())()
+        audit.hold(db)
+        try:
+            yield db
+        except BaseException as exc:
+            await _in_thread(_abandon, db, exc)
+            raise
+        else:
+            held = await _in_thread(_finish, db)
+            if held:
+                with anyio.CancelScope(shield=True):
+                    await audit.write_held(held)
+    finally:
+        if gate is not None:
+            gate.release()
+
+
+_GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary())
+
+
+def _writers_gate() -> asyncio.Lock:
+    # Where the database takes one writer at a time (SQLite), writing requests queue here, on the
+    # event loop, rather than each in a request thread: a thread parked on the write lock
+    # is one fewer for the writer that holds it, which needs one to check its response before it
+    # commits, and with enough writers parked none is left (every write then fails).
+    return _GATES.setdefault(asyncio.get_running_loop(), asyncio.Lock())
 
 
 def _finish(db: Session) -> list[AuditEvent]:
