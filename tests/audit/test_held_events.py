@@ -12,6 +12,7 @@ from ketaclinic.audit import group
 from ketaclinic.audit import service as audit
 from ketaclinic.audit.models import AuditEvent, Unsealed
 from ketaclinic.kernel.actor import Actor
+from tests.own_loop import run_in_own_loop
 
 NURSE = Actor(username="nurse_a", role="nurse")
 
@@ -118,7 +119,7 @@ def test_readers_on_the_event_loop_share_commits() -> None:
         release.set()
         await asyncio.gather(first, *others)
 
-    asyncio.run(readers())
+    run_in_own_loop(readers)
     # the first batch was in flight; the eight that came meanwhile went in one more
     assert batches == [1, 16]
 
@@ -133,7 +134,7 @@ def test_a_failed_group_commit_on_the_loop_is_raised_to_every_reader_in_it() -> 
         return await asyncio.gather(*(writer.write([object()]) for _ in range(3)),
                                     return_exceptions=True)
 
-    outcomes = asyncio.run(readers())
+    outcomes = run_in_own_loop(readers)
     assert [str(outcome) for outcome in outcomes] == ["disk full"] * 3
 
 

@@ -20,6 +20,7 @@ from ketaclinic import db as dbmod
 from ketaclinic.db import READ_FIRST, ReadBecameStale, make_engine
 from ketaclinic.web.deps import DB
 from ketaclinic.web.read_retry import RetryStaleReads
+from tests.own_loop import run_in_own_loop
 
 WRITERS, REQUEST_THREADS = 8, 2
 
@@ -70,7 +71,8 @@ async def _post_all(app: FastAPI) -> list[int]:
 
 
 def test_more_writers_than_request_threads_all_commit(sqlite_engine: Engine) -> None:
-    assert asyncio.run(_post_all(_app())) == [200] * WRITERS
+    app = _app()
+    assert run_in_own_loop(lambda: _post_all(app)) == [200] * WRITERS
     with sqlite_engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM note")).scalar_one() == WRITERS
 

@@ -41,10 +41,10 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
     records something (a failed attempt, a discrepancy for the administrator) keeps it.
 
     A GET or HEAD starts by reading (on SQLite with no lock); other methods are writers from the
-    start. Its audit events are held to the end: written with its changes if it wrote, else
-    grouped with other readers'. Making the session
-    touches no database, so it is done on the event loop; the end (commit, or rollback) is
-    blocking work and goes to a thread, as the route's own work does."""
+    start, and on SQLite wait their turn on the event loop before the session is made. Its audit
+    events are held to the end: written with its changes if it wrote, else grouped with other
+    readers'. Making the session touches no database, so it is done on the event loop; the end
+    (commit, or rollback) is blocking work and goes to a thread, as the route's own work does."""
     reading = request.method in READ_METHODS and not request.scope.get("state", {}).get(WRITER)
     gate = None if reading or not one_writer_at_a_time() else _writers_gate()
     if gate is not None:

@@ -1,0 +1,16 @@
+"""Running a coroutine from a test, whatever the test's thread is doing: the browser tests'
+Playwright keeps an event loop running in the main thread of the worker that ran them, where
+`asyncio.run` refuses to start another."""
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def run_in_own_loop(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """The coroutine's result, run to completion on a new event loop in a thread of its own."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(make())).result()
