@@ -3,11 +3,12 @@
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from functools import cache
+from typing import Any, TypeVar, cast
 
 from pydantic import TypeAdapter
 from sqlalchemy import (
@@ -16,9 +17,11 @@ from sqlalchemy import (
     DateTime,
     Engine,
     MetaData,
+    Select,
     String,
     Table,
     Uuid,
+    bindparam,
     create_engine,
     event,
     select,
@@ -378,14 +381,22 @@ def by_public_id(db: Session, model: type[RecordT], record_id: object, what: str
                  site_pks: AbstractSet[int] | None = None, **equal: object) -> RecordT:
     """The row of `model` with this public id (and these column values, and at one of these
     sites when given), or NotFound("no such <what>"): a record out of reach is not found."""
-    query = select(model).where(model.id == public_id(record_id, what))  # type: ignore[attr-defined]
-    for column, value in equal.items():
-        query = query.where(getattr(model, column) == value)
-    found = db.execute(query).scalar_one_or_none()
+    statement = _by_public_id_statement(cast(Hashable, model), tuple(sorted(equal)))
+    found: RecordT | None = db.execute(statement, {"public_id": public_id(record_id, what),
+                                   **{f"equal_{k}": v for k, v in equal.items()}}
+                       ).scalar_one_or_none()
     if found is None or (site_pks is not None
                          and found.site_pk not in site_pks):  # type: ignore[attr-defined]
         raise NotFound(f"no such {what}")
     return found
+
+
+@cache
+def _by_public_id_statement(model: Any, columns: tuple[str, ...]) -> Select[Any]:
+    # Built once per model and filter: building a statement and its cache key costs about as
+    # much as running a lookup by key.
+    return select(model).where(model.id == bindparam("public_id"),
+                               *(getattr(model, c) == bindparam(f"equal_{c}") for c in columns))
 
 
 def reachable(db: Session) -> None:
@@ -395,31 +406,37 @@ def reachable(db: Session) -> None:
 
 def insert_many(connection: Connection, table: Table, rows: Sequence[dict[str, Any]],
                 constants: dict[str, Any]) -> None:
-    """Insert rows through the driver's executemany: each column's type conversion runs column by
-    column, and the values every row shares (``constants``) are converted once.
+    """Insert rows (dicts with the same keys) through the driver's executemany; see
+    `insert_columns`."""
+    if rows:
+        insert_columns(connection, table, {name: [row[name] for row in rows] for name in rows[0]},
+                       constants)
+
+
+def insert_columns(connection: Connection, table: Table, columns: dict[str, Sequence[Any]],
+                   constants: dict[str, Any]) -> None:
+    """Insert rows given column by column (each list one value per row) through the driver's
+    executemany: each column's type conversion runs over the column, and the values every row
+    shares (``constants``) are converted once.
 
     This is the ingestion path for large batches (monitor readings); the ORM's per-parameter
     processing would otherwise cost several times the insert itself.
     """
-    if not rows:
+    if not columns or not next(iter(columns.values())):
         return
     dialect = connection.dialect
-    varying = list(rows[0])
-    names = [*constants, *varying]
+    names = [*constants, *columns]
 
     def processor(name: str) -> Any:
         return table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
 
     fixed = tuple(convert(value) if (convert := processor(name)) else value
                   for name, value in constants.items())
-    columns = []
-    for name in varying:
-        convert = processor(name)
-        values = [row[name] for row in rows]
-        columns.append([convert(v) for v in values] if convert else values)
+    converted = [[convert(v) for v in values] if (convert := processor(name)) else values
+                 for name, values in columns.items()]
     quote = dialect.identifier_preparer.quote
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     # Identifiers come from the table's own metadata, quoted; values travel as parameters.
     sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "  # noqa: S608
            f"VALUES ({', '.join([mark] * len(names))})")
-    connection.exec_driver_sql(sql, [fixed + values for values in zip(*columns, strict=True)])
+    connection.exec_driver_sql(sql, [fixed + values for values in zip(*converted, strict=True)])

@@ -16,6 +16,7 @@ from ketaclinic.demo.histories import evaluated_before
 from ketaclinic.demo.sessions import dose_started, given_session, sign_to_start, signed_dose
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.knowledge import appointments as kinds
+from ketaclinic.knowledge.monitoring import Reading
 from ketaclinic.patients.models import Patient, PatientMrn
 from ketaclinic.scheduling import availability, booking
 from ketaclinic.scheduling.models import CHECKED_IN, NO_SHOW, Appointment
@@ -236,12 +237,13 @@ class _SiteWeeks:
         dose_started(self.db, course, treatment_session)
         moments = [slot.starts_at + READING_EVERY * n
                    for n in range(int(started / READING_EVERY) + 1)]
-        rows = [{"taken_at": moment, **CALM} for moment in moments]
+        readings = [Reading(moment, **CALM) for moment in moments]
         if alarm:
-            rows[-1] = {"taken_at": moments[-1], **RAISED}
-            rows.insert(0, {"taken_at": moments[0] - READING_EVERY, **CALM})  # the baseline
+            readings[-1] = Reading(moments[-1], **RAISED)
+            readings.insert(0, Reading(moments[0] - READING_EVERY, **CALM))  # the baseline
         _, raised = treatments.store_readings(db=self.db, treatment_session=treatment_session,
-                                              chair_pk=slot.chair.pk, rows=rows, source="monitor",
+                                              chair_pk=slot.chair.pk, readings=readings,
+                                              source="monitor",
                                               actor=self.nurse, device="demo monitor")
         self.alarm_raised = self.alarm_raised or bool(raised)
         return treatment_session

@@ -6,6 +6,8 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from math import inf
+from operator import attrgetter
 from typing import Any, cast
 
 from sqlalchemy import Select, Table, bindparam, func, select, update
@@ -17,7 +19,7 @@ from ketaclinic.auth.models import User
 from ketaclinic.clinics.models import Chair
 from ketaclinic.courses import service as courses
 from ketaclinic.courses.models import Course
-from ketaclinic.db import by_public_id, insert_many
+from ketaclinic.db import by_public_id, insert_columns
 from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, invalid
 from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.kernel.actor import Actor
@@ -35,7 +37,7 @@ from ketaclinic.knowledge.monitoring import (
 from ketaclinic.knowledge.vital_limits import plausible_ranges
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
-from ketaclinic.patients.service import FUTURE_TOLERANCE, pressure_problems, vital_problems
+from ketaclinic.patients.service import FUTURE_TOLERANCE, vital_problems
 from ketaclinic.treatments import checks, schemas
 from ketaclinic.treatments.models import (
     DISCHARGED,
@@ -110,36 +112,44 @@ def _happened(field: str, moment: datetime | None) -> datetime:
     return moment or now
 
 
-def _check(readings: Sequence[schemas.ReadingIn], earliest: datetime) -> list[dict[str, Any]]:
-    """The readings as rows, or every problem with them (named readings[i].field in a batch);
-    a reading is taken between `earliest` (a day before check-in) and now."""
+_VITALS_OF = attrgetter(*VITAL_FIELDS)
+_NO_VITALS = (None,) * len(VITAL_FIELDS)
+
+
+def _check(readings: Sequence[schemas.ReadingIn], earliest: datetime) -> list[Reading]:
+    """The readings as the monitoring engine reads them, or every problem with them (named
+    readings[i].field in a batch); a reading is taken between `earliest` (a day before
+    check-in) and now."""
     now = clock.now()
     latest = now + FUTURE_TOLERANCE
-    bounds = [(name, limits.min, limits.max) for name, limits in plausible_ranges().items()
-              if name in VITAL_FIELDS]
+    ranges = plausible_ranges()
+    limits = [(ranges[name].min, ranges[name].max) if name in ranges else (-inf, inf)
+              for name in VITAL_FIELDS]
     problems: list[FieldProblem] = []
-    rows = []
+    checked = []
     for index, reading in enumerate(readings):
-        values = dict(reading.__dict__)  # the model's fields: taken_at and the vital signs
-        taken = values["taken_at"] = reading.taken_at or now
+        taken = reading.taken_at or now
+        vitals = _VITALS_OF(reading)
+        systolic, diastolic = vitals[0], vitals[1]
         # The common case (every value possible, time in the past) is decided without building
         # messages; anything else goes through the full check for its wording.
-        plausible = earliest <= taken <= latest and any(
-            values[k] is not None for k in VITAL_FIELDS) and all(
-            low <= value <= high for name, low, high in bounds
-            if (value := values[name]) is not None) and not pressure_problems(values)
-        found = [] if plausible else vital_problems({**values, "measured_at": taken}, now)
-        if not plausible and taken < earliest:
-            found.append(FieldProblem("taken_at", "is more than a day before the check-in",
-                                      f"{earliest.isoformat(timespec='minutes')} to now"))
-        if found:
+        plausible = (earliest <= taken <= latest and vitals != _NO_VITALS
+                     and (systolic is None or diastolic is None or diastolic < systolic)
+                     and all(value is None or low <= value <= high
+                             for value, (low, high) in zip(vitals, limits, strict=True)))
+        if not plausible:
+            values = dict(zip(VITAL_FIELDS, vitals, strict=True))
+            found = vital_problems({**values, "taken_at": taken, "measured_at": taken}, now)
+            if taken < earliest:
+                found.append(FieldProblem("taken_at", "is more than a day before the check-in",
+                                          f"{earliest.isoformat(timespec='minutes')} to now"))
             prefix = f"readings[{index}]." if len(readings) > 1 else ""
             problems += [FieldProblem(prefix + p.field.replace("measured_at", "taken_at"),
                                       p.message, p.accepted) for p in found]
-        rows.append(values)
+        checked.append(Reading(taken, *vitals))
     if problems:
         raise InvalidInput(problems)
-    return rows
+    return checked
 
 
 # Built once: these run for every batch of readings, and building a statement and its cache
@@ -182,11 +192,8 @@ def new_ids(count: int) -> list[uuid.UUID]:
     return [uuid.UUID(bytes=pool[i:i + 16], version=4) for i in range(0, 16 * count, 16)]
 
 
-_READING_COLUMNS = ("id", "taken_at", *VITAL_FIELDS)
-
-
 def store_readings(*, db: Session, treatment_session: TreatmentSession | None, chair_pk: int | None,
-                   rows: list[dict[str, Any]], source: str, actor: Actor, device: str = "",
+                   readings: Sequence[Reading], source: str, actor: Actor, device: str = "",
                    message_pk: int | None = None) -> tuple[int, list[SessionAlarm]]:
     """Store checked readings in one bulk insert and raise the alarms they cause.
 
@@ -194,14 +201,14 @@ def store_readings(*, db: Session, treatment_session: TreatmentSession | None, c
     only the few readings that alarm are looked up again for their keys.
     """
     now = clock.now()
-    ids = new_ids(len(rows))
-    values = [dict(zip(_READING_COLUMNS, (key, row["taken_at"], *map(row.get, VITAL_FIELDS)),
-                       strict=True)) for key, row in zip(ids, rows, strict=True)]
+    ids = new_ids(len(readings))
     decided: list[tuple[uuid.UUID, Alarm]] = []
     if treatment_session is not None:
-        new = [(v["id"], Reading(v["taken_at"], *map(v.__getitem__, VITAL_FIELDS))) for v in values]
-        decided = _decide_alarms(db, treatment_session, new)
-    insert_many(db.connection(), cast(Table, SessionReading.__table__), values, constants={
+        decided = _decide_alarms(db, treatment_session, list(zip(ids, readings, strict=True)))
+    insert_columns(db.connection(), cast(Table, SessionReading.__table__), {
+        "id": ids, "taken_at": [r.taken for r in readings],
+        **{name: [getattr(r, name) for r in readings] for name in VITAL_FIELDS},
+    }, constants={
         "created_at": now, "updated_at": now, "created_by": actor.username,
         "session_pk": treatment_session.pk if treatment_session else None, "chair_pk": chair_pk,
         "source": source, "device": device, "message_pk": message_pk, "status": "final"})
@@ -210,7 +217,7 @@ def store_readings(*, db: Session, treatment_session: TreatmentSession | None, c
         keys = dict(db.execute(select(SessionReading.id, SessionReading.pk).where(
             SessionReading.id.in_({reading_id for reading_id, _ in decided}))).all())
         raised = store_alarms(db, treatment_session, [(keys[r], a) for r, a in decided], actor)
-    return len(values), raised
+    return len(readings), raised
 
 
 @dataclass
@@ -361,9 +368,9 @@ def add_readings(*, db: Session, treatment_session_id: str, data: schemas.Readin
                                              purpose="session vitals")
     if treatment_session.status != OPEN:
         raise Conflict("the session is closed; corrections are addenda")
-    rows = _check(data.readings, treatment_session.checked_in_at - READINGS_BEFORE_CHECK_IN)
+    readings = _check(data.readings, treatment_session.checked_in_at - READINGS_BEFORE_CHECK_IN)
     stored, raised = store_readings(db=db, treatment_session=treatment_session,
-                                    chair_pk=treatment_session.chair_pk, rows=rows,
+                                    chair_pk=treatment_session.chair_pk, readings=readings,
                                     source="api", actor=actor)
     audit.record(db=db, actor=actor, action="create", record_type="SessionReading",
                  record_id=treatment_session.id, patient_id=patient_id,
