@@ -21,7 +21,7 @@ def async_handlers_using_db(app: FastAPI) -> list[str]:
     """The routes (included routers flattened) whose handler is `async def` and takes the
     database session."""
     return sorted(f"{sorted(c.methods or ())} {c.path}" for c in iter_route_contexts(app.routes)
-                  if inspect.iscoroutinefunction(c.endpoint)
+                  if inspect.iscoroutinefunction(inspect.unwrap(c.endpoint))
                   and uses_db(getattr(c, "dependant", None)))
 
 

@@ -5,8 +5,6 @@ run again as a writer at once rather than waiting in its thread."""
 
 import asyncio
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import anyio.to_thread
 import httpx2 as httpx
@@ -16,8 +14,7 @@ from pydantic import BaseModel
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
-from ketaclinic import db as dbmod
-from ketaclinic.db import READ_FIRST, ReadBecameStale, make_engine
+from ketaclinic.db import READ_FIRST, ReadBecameStale
 from ketaclinic.web.deps import DB
 from ketaclinic.web.read_retry import RetryStaleReads
 from tests.own_loop import run_in_own_loop
@@ -29,23 +26,6 @@ class Stored(BaseModel):
     """What a write answers (a response model: FastAPI checks it in a request thread)."""
 
     stored: bool
-
-
-@pytest.fixture
-def sqlite_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
-    """The process-wide engine on a new SQLite file with one table; a short wait for the turn,
-    so that a write that could never get it fails within the test."""
-    monkeypatch.setattr(dbmod, "SQLITE_BUSY_TIMEOUT_S", 3.0)
-    previous = dbmod.get_engine()
-    engine = make_engine(f"sqlite:///{tmp_path}/writers.db")
-    with engine.begin() as conn:
-        conn.exec_driver_sql("CREATE TABLE note (n INTEGER)")
-    dbmod.set_engine(engine)
-    try:
-        yield engine
-    finally:
-        dbmod.set_engine(previous)
-        engine.dispose()
 
 
 def _app() -> FastAPI:

@@ -13,9 +13,10 @@ from ketaclinic.kernel.permissions import Permission
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import DB, require
 from ketaclinic.web.forms import FORM, form_action, form_values
+from ketaclinic.web.one_thread import OneTripRoute
 from ketaclinic.web.templating import render
 
-router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
+router = APIRouter(route_class=OneTripRoute, dependencies=[Depends(check_csrf)], include_in_schema=False)
 MANAGE = Depends(require(Permission.CLIENTS_MANAGE))
 ACTIONS = {"disable": False, "enable": True}
 

@@ -10,8 +10,9 @@ from ketaclinic.auth.schemas import ClientIn, ClientOut
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission
 from ketaclinic.web.deps import DB, require
+from ketaclinic.web.one_thread import OneTripRoute
 
-router = APIRouter(prefix="/api/v1/clients", tags=["clients"])
+router = APIRouter(route_class=OneTripRoute, prefix="/api/v1/clients", tags=["clients"])
 MANAGE = Depends(require(Permission.CLIENTS_MANAGE))
 
 

@@ -21,9 +21,10 @@ from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import DB, require
 from ketaclinic.web.forms import FORM, form_values
 from ketaclinic.web.headers import csp_sending_forms_to
+from ketaclinic.web.one_thread import OneTripRoute
 from ketaclinic.web.templating import render
 
-router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
+router = APIRouter(route_class=OneTripRoute, dependencies=[Depends(check_csrf)], include_in_schema=False)
 SIGNED_IN = Depends(require(Permission.ACCOUNT))
 # The authorization request's own parameters, carried through the consent form.
 REQUEST_FIELDS = ("response_type", "client_id", "redirect_uri", "scope", "state", "aud",

@@ -12,9 +12,10 @@ from ketaclinic.auth import clients, oauth_server, signing_key
 from ketaclinic.settings import get_settings
 from ketaclinic.web.deps import DB, client_of
 from ketaclinic.web.forms import FORM, form_values
+from ketaclinic.web.one_thread import OneTripRoute
 from ketaclinic.web.openapi_errors import PROBLEM_SCHEMA
 
-router = APIRouter(tags=["SMART on FHIR"])
+router = APIRouter(route_class=OneTripRoute, tags=["SMART on FHIR"])
 AUTHORIZE_PATH = "/oauth/authorize"
 JWKS_PATH = "/oauth/jwks"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}

@@ -18,9 +18,10 @@ from ketaclinic.settings import get_settings
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import DB, SESSION_COOKIE, client_of, require
 from ketaclinic.web.forms import FORM, form_action, form_values, undo_refused
+from ketaclinic.web.one_thread import OneTripRoute
 from ketaclinic.web.templating import render
 
-router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
+router = APIRouter(route_class=OneTripRoute, dependencies=[Depends(check_csrf)], include_in_schema=False)
 
 PENDING_COOKIE = "kc_pending"
 

@@ -14,8 +14,9 @@ from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission
 from ketaclinic.patients import service as patients
 from ketaclinic.web.deps import DB, client_of, require
+from ketaclinic.web.one_thread import OneTripRoute
 
-router = APIRouter(prefix="/api/v1", tags=["auth"])
+router = APIRouter(route_class=OneTripRoute, prefix="/api/v1", tags=["auth"])
 
 
 @router.post("/auth/token", response_model=TokenOut)

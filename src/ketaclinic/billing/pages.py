@@ -33,9 +33,10 @@ from ketaclinic.treatments.models import TreatmentSession
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import DB, require
 from ketaclinic.web.forms import FORM, form_action, form_values, messages_of, validate
+from ketaclinic.web.one_thread import OneTripRoute
 from ketaclinic.web.templating import render
 
-router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
+router = APIRouter(route_class=OneTripRoute, dependencies=[Depends(check_csrf)], include_in_schema=False)
 ESTIMATE_FIELDS = ("site", "route", "sessions", "weight_kg", "dose_mg", "band_id")
 
 

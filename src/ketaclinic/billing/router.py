@@ -30,9 +30,10 @@ from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling.availability import zone_of
 from ketaclinic.treatments.models import TreatmentSession
 from ketaclinic.web.deps import API_PREFIX, DB, found_by, require
+from ketaclinic.web.one_thread import OneTripRoute
 from ketaclinic.wire_types import IsoDate
 
-router = APIRouter(prefix=API_PREFIX, tags=["billing"])
+router = APIRouter(route_class=OneTripRoute, prefix=API_PREFIX, tags=["billing"])
 # The session, invoice or payment a path names, at one of the caller's sites (404 otherwise).
 SESSION = found_by(service.treatment_session_at, Permission.BILLING_RECORD, "treatment_session_id")
 INVOICE = found_by(service.invoice_at, Permission.BILLING_RECORD, "invoice_id")

@@ -20,9 +20,10 @@ from ketaclinic.treatments.models import MonitorMessage
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import DB, require
 from ketaclinic.web.forms import FORM, form_action, validate
+from ketaclinic.web.one_thread import OneTripRoute
 from ketaclinic.web.templating import render
 
-router = APIRouter()
+router = APIRouter(route_class=OneTripRoute)
 PAGE_DEFAULT, PAGE_MAX = 50, 200
 
 

@@ -33,9 +33,10 @@ from ketaclinic.treatments.chart import session_svg
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import DB, require
 from ketaclinic.web.forms import FORM, form_action, parse_form, validate
+from ketaclinic.web.one_thread import OneTripRoute
 from ketaclinic.web.templating import render
 
-router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
+router = APIRouter(route_class=OneTripRoute, dependencies=[Depends(check_csrf)], include_in_schema=False)
 
 
 def _context(db: Session, actor: Actor, treatment_session_id: str) -> dict[str, Any]:

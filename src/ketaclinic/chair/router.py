@@ -14,8 +14,9 @@ from ketaclinic.treatments import service as treatments
 from ketaclinic.treatments.models import TreatmentSession
 from ketaclinic.treatments.rems_pdf import render_pdf
 from ketaclinic.web.deps import DB, require
+from ketaclinic.web.one_thread import OneTripRoute
 
-router = APIRouter(prefix="/api/v1", tags=["treatment sessions"])
+router = APIRouter(route_class=OneTripRoute, prefix="/api/v1", tags=["treatment sessions"])
 
 
 class SessionOut(BaseModel):

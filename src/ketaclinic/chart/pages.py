@@ -24,9 +24,10 @@ from ketaclinic.patients.models import Patient, VitalSigns
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import DB, require
 from ketaclinic.web.forms import FORM, form_action, form_values, parse_form
+from ketaclinic.web.one_thread import OneTripRoute
 from ketaclinic.web.templating import render
 
-router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
+router = APIRouter(route_class=OneTripRoute, dependencies=[Depends(check_csrf)], include_in_schema=False)
 
 ENTRY_SCHEMAS: dict[str, type[BaseModel]] = {
     "conditions": schemas.ConditionIn,

@@ -12,9 +12,10 @@ from ketaclinic.patients import schemas
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
 from ketaclinic.web.deps import DB, require
+from ketaclinic.web.one_thread import OneTripRoute
 from ketaclinic.wire_types import IsoDate
 
-router = APIRouter(prefix="/api/v1/patients", tags=["patients"])
+router = APIRouter(route_class=OneTripRoute, prefix="/api/v1/patients", tags=["patients"])
 # Entries per page of a chart list unless the client asks for fewer or more (up to PAGE_MAX).
 PAGE_DEFAULT, PAGE_MAX = 100, 500
 

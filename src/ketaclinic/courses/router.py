@@ -11,8 +11,9 @@ from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission
 from ketaclinic.patients import service as patients
 from ketaclinic.web.deps import DB, require
+from ketaclinic.web.one_thread import OneTripRoute
 
-router = APIRouter(prefix="/api/v1", tags=["courses"])
+router = APIRouter(route_class=OneTripRoute, prefix="/api/v1", tags=["courses"])
 
 
 def course_out(course: Course) -> schemas.CourseOut:

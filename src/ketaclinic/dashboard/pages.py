@@ -28,10 +28,11 @@ from ketaclinic.patients.models import Patient, VitalSigns
 from ketaclinic.treatments import rems
 from ketaclinic.treatments import service as treatments
 from ketaclinic.web.deps import DB, SESSION_COOKIE, require
+from ketaclinic.web.one_thread import OneTripRoute
 from ketaclinic.web.site_choice import SITE_COOKIE, current_site
 from ketaclinic.web.templating import render
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=OneTripRoute, include_in_schema=False)
 
 
 @router.get("/")

@@ -23,9 +23,10 @@ from ketaclinic.patients.record import screening_record
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import DB, require
 from ketaclinic.web.forms import FORM, form_action, form_values, parse_form, validate
+from ketaclinic.web.one_thread import OneTripRoute
 from ketaclinic.web.templating import render
 
-router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
+router = APIRouter(route_class=OneTripRoute, dependencies=[Depends(check_csrf)], include_in_schema=False)
 REASON_PREFIX = "caution_reasons."
 
 

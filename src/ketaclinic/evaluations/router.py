@@ -11,8 +11,9 @@ from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission
 from ketaclinic.web.deps import DB, require
+from ketaclinic.web.one_thread import OneTripRoute
 
-router = APIRouter(prefix="/api/v1", tags=["evaluations"])
+router = APIRouter(route_class=OneTripRoute, prefix="/api/v1", tags=["evaluations"])
 
 
 def _out(evaluation: Evaluation, course: Course | None) -> schemas.EvaluationOut:

@@ -12,8 +12,9 @@ from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission
 from ketaclinic.web.deps import DB, require
 from ketaclinic.web.fast_json import FastJSONResponse
+from ketaclinic.web.one_thread import OneTripRoute
 
-router = APIRouter(prefix="/fhir", tags=["FHIR Bulk Data"])
+router = APIRouter(route_class=OneTripRoute, prefix="/fhir", tags=["FHIR Bulk Data"])
 
 
 def _kick_off(request: Request, background: BackgroundTasks, db: Session, actor: Actor,

@@ -34,9 +34,10 @@ from ketaclinic.settings import get_settings
 from ketaclinic.web.deps import BODY, DB, require
 from ketaclinic.web.fast_json import FastJSONResponse
 from ketaclinic.web.forms import validate
+from ketaclinic.web.one_thread import OneTripRoute
 from ketaclinic.web.operation_outcome import FHIR_JSON
 
-router = APIRouter(prefix="/fhir", tags=["FHIR R4"])
+router = APIRouter(route_class=OneTripRoute, prefix="/fhir", tags=["FHIR R4"])
 SUPPORTED = ("Patient", *store.COMPARTMENT_TYPES, "Questionnaire", "Organization", "Location")
 COMMON = {"_count", "_offset", "_id", "_lastUpdated", "_format", "_summary"}
 CREATABLE = ("Patient", "Condition", "AllergyIntolerance", "MedicationStatement", "Observation")

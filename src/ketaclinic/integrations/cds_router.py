@@ -17,9 +17,10 @@ from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission
 from ketaclinic.settings import get_settings
 from ketaclinic.web.deps import BODY, DB, bearer_token, client_of, require
+from ketaclinic.web.one_thread import OneTripRoute
 from ketaclinic.web.problems import problem
 
-router = APIRouter(prefix="/cds-services", tags=["cds-hooks"])
+router = APIRouter(route_class=OneTripRoute, prefix="/cds-services", tags=["cds-hooks"])
 
 
 def _client_actor(db: Session, raw: str, audience: str, address: str) -> Actor:

@@ -27,10 +27,11 @@ from ketaclinic.kernel.permissions import Permission, allows
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import DB, require
 from ketaclinic.web.forms import FORM, form_action, parse_form, validate
+from ketaclinic.web.one_thread import OneTripRoute
 from ketaclinic.web.templating import render
 from ketaclinic.wire_types import IsoDate
 
-router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
+router = APIRouter(route_class=OneTripRoute, dependencies=[Depends(check_csrf)], include_in_schema=False)
 
 
 

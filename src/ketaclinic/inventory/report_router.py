@@ -19,9 +19,10 @@ from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission
 from ketaclinic.knowledge import controlled_substances as cs_rules
 from ketaclinic.web.deps import API_PREFIX, DB, require
+from ketaclinic.web.one_thread import OneTripRoute
 from ketaclinic.wire_types import IsoDate, IsoDateTime
 
-router = APIRouter(prefix=f"{API_PREFIX}/inventory/reports", tags=["inventory"])
+router = APIRouter(route_class=OneTripRoute, prefix=f"{API_PREFIX}/inventory/reports", tags=["inventory"])
 # What `format` chooses: JSON, a spreadsheet (CSV) or a printable PDF.
 REPORT_FORMATS: dict[int | str, dict[str, Any]] = {200: {
     "description": "The report, in the format asked for",

@@ -20,9 +20,10 @@ from ketaclinic.inventory.models import Discrepancy, StockCount
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission
 from ketaclinic.web.deps import API_PREFIX, DB, found_by, require
+from ketaclinic.web.one_thread import OneTripRoute
 from ketaclinic.wire_types import IsoDateTime
 
-router = APIRouter(prefix=f"{API_PREFIX}/inventory", tags=["inventory"])
+router = APIRouter(route_class=OneTripRoute, prefix=f"{API_PREFIX}/inventory", tags=["inventory"])
 
 
 @router.post("/receipts", response_model=list[schemas.ContainerOut], status_code=201)

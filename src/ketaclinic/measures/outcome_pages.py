@@ -16,9 +16,10 @@ from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission, allows
 from ketaclinic.measures import outcomes, research_export
 from ketaclinic.web.deps import DB, require
+from ketaclinic.web.one_thread import OneTripRoute
 from ketaclinic.web.templating import render
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=OneTripRoute, include_in_schema=False)
 
 
 def _day(value: str, field: str) -> date | None:

@@ -22,9 +22,10 @@ from ketaclinic.patients.schemas import EnteredInErrorIn
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import DB, client_of, require
 from ketaclinic.web.forms import FORM, form_action, messages_of, parse_form, undo_refused, validate
+from ketaclinic.web.one_thread import OneTripRoute
 from ketaclinic.web.templating import render
 
-router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
+router = APIRouter(route_class=OneTripRoute, dependencies=[Depends(check_csrf)], include_in_schema=False)
 
 
 def _answers(form: FormData, keys: list[str]) -> dict[str, list[int | None]]:

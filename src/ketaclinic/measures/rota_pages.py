@@ -18,13 +18,14 @@ from ketaclinic.measures import on_call
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import DB, require
 from ketaclinic.web.forms import FORM, form_action
+from ketaclinic.web.one_thread import OneTripRoute
 from ketaclinic.web.templating import render
 
 # The form's default on-call day runs from one morning's handover to the next (a form default an
 # administrator changes per shift, not a clinical rule).
 HANDOVER = time(8)
 
-router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
+router = APIRouter(route_class=OneTripRoute, dependencies=[Depends(check_csrf)], include_in_schema=False)
 
 
 def _site(db: Session, actor: Actor, code: str) -> Site:

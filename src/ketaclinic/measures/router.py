@@ -8,8 +8,9 @@ from ketaclinic.kernel.permissions import Permission
 from ketaclinic.measures import alerts, links, schemas, service
 from ketaclinic.patients.schemas import EnteredInErrorIn
 from ketaclinic.web.deps import API_PREFIX, DB, require
+from ketaclinic.web.one_thread import OneTripRoute
 
-router = APIRouter(prefix=API_PREFIX, tags=["measures"])
+router = APIRouter(route_class=OneTripRoute, prefix=API_PREFIX, tags=["measures"])
 
 
 @router.post("/patients/{patient_id}/measures", response_model=schemas.MeasureOut, status_code=201)

@@ -30,8 +30,9 @@ from ketaclinic.scheduling import service as scheduling
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import DB, require
 from ketaclinic.web.forms import FORM, form_action
+from ketaclinic.web.one_thread import OneTripRoute
 
-router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
+router = APIRouter(route_class=OneTripRoute, dependencies=[Depends(check_csrf)], include_in_schema=False)
 
 
 def own_record_extras(db: Session, patient: Patient) -> dict[str, Any]:

@@ -32,10 +32,11 @@ from ketaclinic.web.forms import (
     undo_refused,
     validate,
 )
+from ketaclinic.web.one_thread import OneTripRoute
 from ketaclinic.web.site_choice import current_site
 from ketaclinic.web.templating import render
 
-router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
+router = APIRouter(route_class=OneTripRoute, dependencies=[Depends(check_csrf)], include_in_schema=False)
 
 
 def _day(value: str, field: str, default: date) -> date:

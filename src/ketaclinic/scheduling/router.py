@@ -16,9 +16,10 @@ from ketaclinic.scheduling import service as scheduling
 from ketaclinic.scheduling.availability import at_local
 from ketaclinic.scheduling.models import Appointment
 from ketaclinic.web.deps import API_PREFIX, DB, found_by, require
+from ketaclinic.web.one_thread import OneTripRoute
 from ketaclinic.wire_types import IsoDate
 
-router = APIRouter(tags=["scheduling"])
+router = APIRouter(route_class=OneTripRoute, tags=["scheduling"])
 # The appointment a path names, at one of the caller's sites (404 otherwise).
 APPOINTMENT = found_by(scheduling.appointment_of, Permission.SCHEDULE_BOOK, "appointment_id")
 

@@ -30,6 +30,8 @@ OAUTH_TOKEN = "oauth"  # noqa: S105 (a kind of token, not a secret)
 READ_METHODS = frozenset({"GET", "HEAD"})
 # Set in the request's state when a read is run again as a writer (web/read_retry.py).
 WRITER = "ketaclinic.writer"
+# Set in a session's info once its request has ended it (`finish_in_thread`).
+ENDED = "ketaclinic.ended"
 # The only pages open to a user whose password an administrator reset.
 PASSWORD_PAGES = frozenset({"/account/password", "/logout"})
 T = TypeVar("T")
@@ -55,9 +57,12 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
         try:
             yield db
         except BaseException as exc:
-            await _in_thread(_abandon, db, exc)
+            if not db.info.get(ENDED):
+                await _in_thread(_abandon, db, exc)
             raise
         else:
+            if db.info.get(ENDED):  # by the route, in its own thread (web/one_thread.py)
+                return
             held = await _in_thread(_finish, db)
             if held:
                 with anyio.CancelScope(shield=True):
@@ -77,6 +82,15 @@ def _writers_gate() -> asyncio.Lock:
     # is one fewer for the writer that holds it, which needs one to check its response before it
     # commits, and with enough writers parked none is left (every write then fails).
     return _GATES.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+
+
+def finish_in_thread(db: Session) -> list[AuditEvent]:
+    """End a request's session where its route ran (the commit, with the audit events of a
+    write), so that `get_db` has nothing left to do: the events of a request that only read,
+    still to be written (`audit.write_held`)."""
+    held = _finish(db)
+    db.info[ENDED] = True
+    return held
 
 
 def _finish(db: Session) -> list[AuditEvent]:

@@ -1,0 +1,27 @@
+"""Fixtures of the web layer's tests."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from ketaclinic import db as dbmod
+from ketaclinic.db import make_engine
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    """The process-wide engine on a new SQLite file with one table; a short wait for the turn,
+    so that a write that could never get it fails within the test."""
+    monkeypatch.setattr(dbmod, "SQLITE_BUSY_TIMEOUT_S", 3.0)
+    previous = dbmod.get_engine()
+    engine = make_engine(f"sqlite:///{tmp_path}/writers.db")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE note (n INTEGER)")
+    dbmod.set_engine(engine)
+    try:
+        yield engine
+    finally:
+        dbmod.set_engine(previous)
+        engine.dispose()
