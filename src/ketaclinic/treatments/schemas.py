@@ -4,7 +4,7 @@ import uuid
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ketaclinic.patients.schemas import InputModel
+from ketaclinic.patients.schemas import InputModel, NumbersInputModel
 from ketaclinic.wire_types import Flag, IsoDateTime
 
 
@@ -15,7 +15,7 @@ class SessionIn(InputModel):
     chair_id: uuid.UUID
 
 
-class ReadingIn(InputModel):
+class ReadingIn(NumbersInputModel):
     """One set of vital signs (at least one value); ranges come from the plausibility table."""
 
     taken_at: IsoDateTime | None = Field(default=None, description="default: now")
@@ -27,7 +27,7 @@ class ReadingIn(InputModel):
     temperature_c: float | None = None
 
 
-class ReadingsIn(InputModel):
+class ReadingsIn(NumbersInputModel):
     """A batch of readings, stored all or nothing."""
 
     readings: list[ReadingIn] = Field(min_length=1, max_length=1000)
