@@ -200,3 +200,34 @@ def test_a_page_of_patients_with_several_mrns_holds_each_patient_once(db: Sessio
         assert all(len(p.mrns) == 2 for p in page)
         seen += [p.family_name for p in page]
     assert seen == [f"Pager{n}" for n in range(5)]
+
+
+def test_the_demographics_read_shows_what_the_loaded_record_shows(db: Session) -> None:
+    # The audited read is one query of columns; it answers as the record loaded with its MRNs.
+    from ketaclinic.clinics.models import Site
+    from ketaclinic.errors import OutOfReach
+    from ketaclinic.kernel.actor import Actor
+    from ketaclinic.patients import service as patients
+    from ketaclinic.patients.models import PatientMrn
+
+    first, second = db.execute(select(Site).order_by(Site.pk)).scalars().all()[:2]
+    patient = Patient(family_name="Okafor", given_name="Ada", sex="female", phone="+1-555-0101",
+                      birth_date=clock.now().date() - timedelta(days=12000),
+                      search_name="okafor ada", address="1 Chair Lane")
+    patient.mrns = [PatientMrn(site_pk=second.pk, mrn="S2-9"), PatientMrn(site_pk=first.pk,
+                                                                          mrn="S1-3")]
+    bare = Patient(family_name="Nomrn", given_name="Ben", sex="male", search_name="nomrn ben",
+                   birth_date=clock.now().date() - timedelta(days=9000))
+    db.add_all([patient, bare])
+    db.flush()
+    db.refresh(patient)
+    actor = Actor(username="reader", role="nurse", site_pks=frozenset({first.pk}))
+    shown = patients.open_demographics(db=db, patient_id=str(patient.id), actor=actor,
+                                       purpose="test")
+    assert shown == patients.Demographics.of(patient)
+    assert shown.mrns == [(second.code, "S2-9"), (first.code, "S1-3")]
+    elsewhere = Actor(username="other", role="nurse", site_pks=frozenset({-1}))
+    for actor_, asked in ((elsewhere, str(patient.id)), (actor, "not-a-uuid"),
+                          (actor, str(bare.id))):
+        with pytest.raises(OutOfReach):
+            patients.open_demographics(db=db, patient_id=asked, actor=actor_, purpose="test")

@@ -20,22 +20,12 @@ router = APIRouter(route_class=OneTripRoute, prefix="/api/v1/patients", tags=["p
 PAGE_DEFAULT, PAGE_MAX = 100, 500
 
 
-def patient_out(patient: Patient) -> schemas.PatientOut:
+def patient_out(patient: Patient | patients.Demographics) -> schemas.PatientOut:
     """The API shape of a patient's demographics."""
-    return schemas.PatientOut(
-        id=patient.id,
-        family_name=patient.family_name,
-        given_name=patient.given_name,
-        birth_date=patient.birth_date,
-        sex=patient.sex,
-        phone=patient.phone,
-        email=patient.email,
-        address=patient.address,
-        emergency_contact_name=patient.emergency_contact_name,
-        emergency_contact_phone=patient.emergency_contact_phone,
-        emergency_contact_relationship=patient.emergency_contact_relationship,
-        mrns=[schemas.MrnOut(site=m.site.code, mrn=m.mrn) for m in patient.mrns],
-    )
+    shown = patient if isinstance(patient, patients.Demographics) else patients.Demographics.of(
+        patient)
+    return schemas.PatientOut(id=shown.id, **shown.fields, mrns=[
+        schemas.MrnOut(site=site, mrn=mrn) for site, mrn in shown.mrns])
 
 
 @router.get("", response_model=list[schemas.PatientOut])
@@ -71,9 +61,8 @@ def read_patient(
     db: Session = DB,
 ) -> schemas.PatientOut:
     """A patient's demographics and contact details."""
-    patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor,
-                                    purpose="demographics")
-    return patient_out(patient)
+    return patient_out(patients.open_demographics(db=db, patient_id=patient_id, actor=actor,
+                                                  purpose="demographics"))
 
 
 @router.patch("/{patient_id}", response_model=schemas.PatientOut)
