@@ -4,7 +4,7 @@ fails its model commits nothing and a lazily loaded attribute finds its session 
 
 import inspect
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import anyio.to_thread
@@ -88,6 +88,10 @@ def _router() -> APIRouter:
     async def on_the_loop() -> dict[str, str]:
         return {"ran": "on the loop"}
 
+    @router.get("/stream")
+    def streamed() -> Iterator[str]:
+        yield "one"
+
     return router
 
 
@@ -151,11 +155,12 @@ def test_a_lazily_loaded_attribute_of_the_answer_finds_its_session_open(
     assert answer.json() == {"books": [{"title": "Ketamine"}, {"title": "Esketamine"}]}
 
 
-def test_an_async_handler_is_left_on_the_loop() -> None:
+def test_async_and_generator_handlers_are_left_to_fastapi() -> None:
     routes = {r.path: r for r in _router().routes if isinstance(r, APIRoute)}
     assert inspect.unwrap(routes["/notes"].endpoint) is not routes["/notes"].endpoint
     assert routes["/async"].endpoint.__name__ == "on_the_loop"
     assert inspect.unwrap(routes["/async"].endpoint) is routes["/async"].endpoint
+    assert inspect.isgeneratorfunction(routes["/stream"].endpoint)
 
 
 def test_every_route_of_the_app_makes_one_trip() -> None:

@@ -28,10 +28,12 @@ from ketaclinic.web.deps import finish_in_thread
 
 class OneTripRoute(APIRoute):
     """An APIRoute whose plain-function handler runs with its answer's check and its session's
-    end in one thread (see the module's docstring); `async def` handlers are left as they are."""
+    end in one thread (see the module's docstring); `async def` and generator handlers (which
+    FastAPI streams) are left as they are."""
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
-        if not inspect.iscoroutinefunction(endpoint) and inspect.isfunction(endpoint):
+        if inspect.isfunction(endpoint) and not (inspect.iscoroutinefunction(endpoint)
+                                                 or inspect.isgeneratorfunction(endpoint)):
             endpoint = self._one_trip(endpoint)
         super().__init__(path, endpoint, **kwargs)
 
