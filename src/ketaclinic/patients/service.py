@@ -68,17 +68,30 @@ _BY_ID = (select(Patient).options(joinedload(Patient.mrns).joinedload(PatientMrn
 
 
 # A patient's public id and sites by key: all that reach and the audit need.
-_ID_AND_SITES_BY_PK = (select(Patient.id, PatientMrn.site_pk).select_from(Patient)
+_ID_AND_SITES_BY_PK = (select(Patient.pk, Patient.id, PatientMrn.site_pk).select_from(Patient)
                        .outerjoin(PatientMrn, PatientMrn.patient_pk == Patient.pk)
                        .where(Patient.pk == bindparam("key")))
 
 
-def _load(db: Session, patient_id: uuid.UUID | str) -> Patient | None:
+def _key(patient_id: uuid.UUID | str) -> uuid.UUID | None:
+    """The patient id as a UUID (None: not one, so no patient has it)."""
     try:
-        key = patient_id if isinstance(patient_id, uuid.UUID) else uuid.UUID(str(patient_id))
+        return patient_id if isinstance(patient_id, uuid.UUID) else uuid.UUID(str(patient_id))
     except ValueError:
         return None
-    return db.execute(_BY_ID, {"key": key}).unique().scalar_one_or_none()
+
+
+def _load(db: Session, patient_id: uuid.UUID | str) -> Patient | None:
+    key = _key(patient_id)
+    return None if key is None else db.execute(_BY_ID, {"key": key}).unique().scalar_one_or_none()
+
+
+def _rows_in_reach(rows: Sequence[Any], actor: Actor, asked_for: str) -> None:
+    """OutOfReach unless there are rows (one per MRN: .pk and .site_pk) of a patient the actor
+    may reach."""
+    if not rows or not can_reach_patient(actor, patient_pk=rows[0].pk, patient_site_pks={
+            row.site_pk for row in rows if row.site_pk is not None}):
+        raise OutOfReach(asked_for)
 
 
 def open_patient(
@@ -94,9 +107,7 @@ def open_patient_by_pk(*, db: Session, patient_pk: int, actor: Actor, purpose: s
     """A patient known by primary key (from a record that points at them) that the actor may
     reach, with the read audited: the patient's public id; NotFound otherwise."""
     rows = db.execute(_ID_AND_SITES_BY_PK, {"key": patient_pk}).all()
-    if not rows or not can_reach_patient(actor, patient_pk=patient_pk, patient_site_pks={
-            site_pk for _, site_pk in rows if site_pk is not None}):
-        raise OutOfReach(str(rows[0].id if rows else patient_pk))
+    _rows_in_reach(rows, actor, str(rows[0].id if rows else patient_pk))
     _record_read(db, rows[0].id, actor, purpose)
     return rows[0].id
 
@@ -136,14 +147,9 @@ def open_demographics(*, db: Session, patient_id: uuid.UUID | str, actor: Actor,
                       purpose: str) -> Demographics:
     """A patient's demographics, if the actor may reach the patient, with the read audited
     (as `open_patient`); NotFound otherwise."""
-    try:
-        key = patient_id if isinstance(patient_id, uuid.UUID) else uuid.UUID(str(patient_id))
-    except ValueError:
-        raise OutOfReach(str(patient_id)) from None
-    rows = db.execute(_DEMOGRAPHICS, {"key": key}).all()
-    if not rows or not can_reach_patient(actor, patient_pk=rows[0].pk, patient_site_pks={
-            row.site_pk for row in rows if row.site_pk is not None}):
-        raise OutOfReach(str(patient_id))
+    key = _key(patient_id)
+    rows = [] if key is None else db.execute(_DEMOGRAPHICS, {"key": key}).all()
+    _rows_in_reach(rows, actor, str(patient_id))
     first = rows[0]
     _record_read(db, first.id, actor, purpose)
     return Demographics(first.id, {name: getattr(first, name) for name in DEMOGRAPHIC_FIELDS},
