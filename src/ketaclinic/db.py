@@ -111,7 +111,7 @@ class RecordMixin:
 
 
 SQLITE_BUSY_TIMEOUT_S = 10.0
-SQLITE_POOL_SIZE = 40  # the server's request threads (anyio's default thread limiter)
+SQLITE_POOL_SIZE = 40  # the server's request threads and its own background writers (app.py)
 HOLDS_TURN = "ketaclinic.holds_write_turn"
 # Execution option of the engine that read-first transactions use (see `reader_session_factory`).
 READ_FIRST = "ketaclinic_read_first"
@@ -300,6 +300,13 @@ def get_engine() -> Engine:
         _engine = make_engine()
         _session_factory, _reader_factory = _factories(_engine)
     return _engine
+
+
+def connections_kept(engine: Engine) -> int | None:
+    """How many connections the engine's pool keeps open between uses (None: it keeps no count,
+    as a pool of one shared connection)."""
+    size = getattr(engine.pool, "size", None)
+    return int(size()) if callable(size) else None
 
 
 def set_engine(engine: Engine) -> None:

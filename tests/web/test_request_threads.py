@@ -1,0 +1,81 @@
+"""Request threads, with the process's own writers of grouped audit events, never outnumber the
+connections the pool keeps: a thread beyond them opens a connection for its one request and
+closes it after, which on PostgreSQL starts and ends a server process each time (16 clients on a
+pool of 10 halved the audited read's rate)."""
+
+import asyncio
+import time
+from collections.abc import Iterator
+
+import httpx2 as httpx
+import pytest
+from fastapi import APIRouter, FastAPI
+from sqlalchemy import Engine, event, text
+from sqlalchemy.orm import Session
+
+from ketaclinic import db as dbmod
+from ketaclinic.app import lifespan
+from ketaclinic.audit import service as audit
+from ketaclinic.db import make_engine
+from ketaclinic.kernel.actor import Actor
+from ketaclinic.migrate import upgrade
+from ketaclinic.settings import get_settings
+from ketaclinic.web.deps import DB
+from ketaclinic.web.one_thread import OneTripRoute
+from tests.own_loop import run_in_own_loop
+from tests.web.conftest import engine_of_the_process
+
+POOL = 4
+CLIENTS = 12
+READER = Actor(username="nurse", role="nurse")
+
+
+@pytest.fixture
+def small_pool(empty_database: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    """The process-wide engine on a new, migrated database, keeping POOL connections (either
+    back end), its sealer running often, as a busy server's does."""
+    monkeypatch.setattr(dbmod, "SQLITE_POOL_SIZE", POOL)
+    monkeypatch.setenv("KETACLINIC_DB_POOL_SIZE", str(POOL))
+    monkeypatch.setenv("KETACLINIC_AUDIT_SEAL_EVERY_S", "0.05")
+    monkeypatch.setenv("KETACLINIC_DEMO", "0")
+    get_settings.cache_clear()
+    engine = make_engine(empty_database)
+    upgrade(engine)
+    try:
+        with engine_of_the_process(engine):
+            yield engine
+    finally:
+        get_settings.cache_clear()
+
+
+def _app() -> FastAPI:
+    router = APIRouter(route_class=OneTripRoute)
+
+    @router.get("/slow-read")
+    def slow_read(db: Session = DB) -> dict[str, int]:
+        value = db.execute(text("SELECT 1")).scalar_one()
+        time.sleep(0.05)  # the connection stays checked out, as a longer read's would
+        audit.record(db=db, actor=READER, action="read", record_type="Patient", record_id="1")
+        return {"value": value}
+
+    app = FastAPI(lifespan=lifespan)
+    app.include_router(router)
+    return app
+
+
+def test_more_clients_than_pooled_connections_open_no_connection_beyond_the_pool(
+        small_pool: Engine) -> None:
+    opened: list[object] = []
+    event.listen(small_pool, "connect", lambda conn, _record: opened.append(conn))
+    app = _app()
+
+    async def load() -> list[int]:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                answers = await asyncio.gather(*(client.get("/slow-read")
+                                                 for _ in range(CLIENTS * 3)))
+        return [answer.status_code for answer in answers]
+
+    assert run_in_own_loop(load) == [200] * (CLIENTS * 3)
+    assert len(opened) <= POOL
