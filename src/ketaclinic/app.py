@@ -5,11 +5,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from ketaclinic import __version__, db, sealer, worker
+from ketaclinic import __version__, sealer, worker
 from ketaclinic.accounts import client_pages, client_router, oauth_pages, oauth_router
 from ketaclinic.accounts import pages as account_pages
 from ketaclinic.accounts import router as account_api
@@ -97,27 +96,11 @@ def create_served_app() -> FastAPI:
     return app
 
 
-# Connections a server process uses outside its request threads: the writer of grouped audit
-# events (of requests that only read) and the sealer.
-BACKGROUND_CONNECTIONS = 2
-
-
-def _request_threads_within_the_pool() -> None:
-    # Request threads and the background's connections stay within what the pool keeps: one
-    # beyond it would be opened for one request and closed after (on PostgreSQL, a new server
-    # process each time), and 16 clients on a pool of 10 halved the audited read's rate.
-    kept = db.connections_kept(db.get_engine())
-    if kept:
-        threads = max(1, kept - BACKGROUND_CONNECTIONS)
-        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
-
-
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Every server process seals the audit trail and the ledger as rows commit; demo mode also
     sends reminders from the server itself (a clinic runs `ketaclinic worker`)."""
     settings = get_settings()
-    _request_threads_within_the_pool()
     stops = []
     if settings.audit_seal_every_s:
         stops.append(sealer.start_in_background(settings.audit_seal_every_s))

@@ -59,10 +59,11 @@ class Settings(BaseSettings):
     emergency_access_min: int = Field(default=60, ge=5, le=24 * 60)
     # Seconds between the demo server's own worker passes (reminders, alert escalation notices).
     worker_interval_s: float = Field(default=60, ge=0.5, le=3600)
-    # PostgreSQL connections each server process keeps (and may open beyond that under load), and
-    # the longest one statement may run before the database cancels it.
-    db_pool_size: int = Field(default=10, ge=1, le=200)
-    db_max_overflow: int = Field(default=10, ge=0, le=200)
+    # PostgreSQL connections each server process keeps open and uses at most (beyond them a
+    # request waits for one; overflow ones are opened under load and closed after use), and the
+    # longest one statement may run before the database cancels it.
+    db_pool_size: int = Field(default=20, ge=1, le=200)
+    db_max_overflow: int = Field(default=0, ge=0, le=200)
     db_statement_timeout_ms: int = Field(default=30_000, ge=100, le=3_600_000)
     # One line of JSON per request on standard output; off unless asked for (the audit trail,
     # not the access log, records who read or changed a record).

@@ -1,7 +1,7 @@
-"""Request threads, with the process's own writers of grouped audit events, never outnumber the
-connections the pool keeps: a thread beyond them opens a connection for its one request and
-closes it after, which on PostgreSQL starts and ends a server process each time (16 clients on a
-pool of 10 halved the audited read's rate)."""
+"""Under more concurrent requests than the pool keeps connections, a server process opens none
+beyond its pool: a connection opened for one request and closed after is, on PostgreSQL, a new
+server process each time (16 clients on a pool of 10 with overflow halved the audited read's
+rate)."""
 
 import asyncio
 import time
