@@ -3,8 +3,11 @@
 problems with no library internals (no "function-after[...]", no "Value error, ")."""
 
 import re
+import typing
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+from pydantic import BaseModel
 
 # Field names whose label is not their words (units, abbreviations).
 LABELS = {
@@ -95,3 +98,44 @@ def validation_problems(errors: Sequence[Mapping[str, Any]], *, dropped: Iterabl
             message, accepted = split_accepted(message)
         found.setdefault(field, (field, message, accepted))
     return list(found.values())
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model an annotation holds (itself, or inside a list or an optional)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in typing.get_args(annotation):
+        found = _model_in(argument)
+        if found is not None:
+            return found
+    return None
+
+
+def known_fields(annotation: Any, path: Sequence[Any]) -> list[str]:
+    """The fields an input accepts at `path` (names and list positions from its top, as a
+    validation error's location gives them), in declaration order; [] if it is no model."""
+    model = _model_in(annotation)
+    for part in path:
+        if isinstance(part, int) or model is None:
+            continue
+        field = model.model_fields.get(str(part))
+        model = _model_in(field.annotation) if field is not None else None
+    if model is None:
+        return []
+    return [field.alias or name for name, field in model.model_fields.items()]
+
+
+def with_known_fields(errors: Sequence[Mapping[str, Any]], annotation: Any
+                      ) -> list[Mapping[str, Any]]:
+    """The errors, each about an unknown field of a request body saying which fields the body
+    accepts there (pydantic names only the field it refused)."""
+    named = []
+    for err in errors:
+        location = tuple(err.get("loc", ()))
+        fields = known_fields(annotation, location[1:-1]) if (
+            err.get("type") == "extra_forbidden" and location[:1] == ("body",)) else []
+        if fields:
+            err = {**err, "msg": "is not a field of this input",
+                   "ctx": {"expected": "one of " + ", ".join(fields)}}
+        named.append(err)
+    return named

@@ -91,6 +91,33 @@ def test_the_api_lists_every_problem_at_once(api) -> None:
     assert [e["field"] for e in refused.json()["errors"]] == ["birth_date", "site"]
 
 
+def test_an_unknown_field_is_named_with_the_fields_accepted_there(api, db, world) -> None:
+    before = _count(db, Patient)
+    refused = api["frontdesk"].post("/api/v1/patients", json={**NEW, "nickname": "Chi"})
+    assert refused.status_code == 422 and _count(db, Patient) == before
+    [error] = refused.json()["errors"]
+    assert error["field"] == "nickname" and error["message"] == "is not a field of this input"
+    assert error["accepted"].startswith("one of family_name, given_name, birth_date, sex")
+    patient = world.patients["p_a1"]
+    vitals = _count(db, VitalSigns)
+    mistyped = api["nurse_a"].post(f"/api/v1/patients/{patient}/vitals",
+                                   json={"heart_rate_bpm": 70, "heart_rate": 71})
+    assert mistyped.status_code == 422 and _count(db, VitalSigns) == vitals
+    [error] = mistyped.json()["errors"]
+    assert error["field"] == "heart_rate" and "heart_rate_bpm" in error["accepted"]
+
+
+def test_a_nested_unknown_field_is_named_with_the_fields_of_its_place() -> None:
+    from ketaclinic.field_problems import with_known_fields
+    from ketaclinic.treatments.schemas import ReadingsIn
+
+    [error] = with_known_fields([{"type": "extra_forbidden", "loc": ("body", "readings", 2, "bp"),
+                                  "msg": "Extra inputs are not permitted"}], ReadingsIn)
+    assert error["ctx"]["expected"] == (
+        "one of taken_at, systolic_mmhg, diastolic_mmhg, heart_rate_bpm, "
+        "respiratory_rate_per_min, spo2_pct, temperature_c")
+
+
 def test_messages_name_fields_by_their_labels(web, world) -> None:
     desk = web["frontdesk"]
     csrf = csrf_of(desk.get("/patients/new").text)

@@ -22,7 +22,7 @@ from ketaclinic.errors import (
     OutOfReach,
     RateLimited,
 )
-from ketaclinic.field_problems import validation_problems
+from ketaclinic.field_problems import validation_problems, with_known_fields
 from ketaclinic.web.deps import is_api
 from ketaclinic.web.operation_outcome import operation_outcome
 from ketaclinic.web.templating import render
@@ -86,8 +86,11 @@ def _audit_out_of_reach(request: Request, exc: OutOfReach) -> None:
 async def on_validation_error(request: Request, exc: Exception) -> Response:
     """Request fields that fail their declared types or ranges: 422 naming each field."""
     assert isinstance(exc, RequestValidationError)
+    body = getattr(request.scope.get("route"), "body_field", None)
+    errors = with_known_fields(exc.errors(), getattr(getattr(body, "field_info", None),
+                                                     "annotation", None))
     problems = [FieldProblem(*found) for found in validation_problems(
-        exc.errors(), dropped=("body", "query", "path", "header", "cookie"), whole="body")]
+        errors, dropped=("body", "query", "path", "header", "cookie"), whole="body")]
     return _api_error(request, 422, "Invalid input", "; ".join(p.text() for p in problems),
                       _field_errors(InvalidInput(problems)))
 
