@@ -1,5 +1,8 @@
 """Settings refuse an unsafe secret key outside demo mode."""
 
+import re
+from pathlib import Path
+
 import pytest
 
 from ketaclinic.settings import Settings, SettingsError
@@ -38,3 +41,25 @@ def test_serve_refuses_to_start_with_a_placeholder_key(tmp_path) -> None:
     assert result.returncode == 2
     assert result.stderr.startswith("error: KETACLINIC_SECRET_KEY is missing or a placeholder")
     assert result.stderr.count("\n") == 1
+
+
+def _documented_defaults() -> list[tuple[str, str]]:
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    return re.findall(r"^\| `([A-Z0-9_]+)` \| `([^`]*)` \|", readme, re.MULTILINE)
+
+
+def _as_documented(value: object) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def test_the_readme_gives_each_setting_its_default() -> None:
+    documented = _documented_defaults()
+    assert len(documented) >= 15, "the settings table is where the README keeps it"
+    fields = Settings.model_fields
+    assert [(name, shown) for name, shown in documented
+            if name.lower() not in fields
+            or _as_documented(fields[name.lower()].default) != shown] == []
