@@ -10,7 +10,8 @@ from collections.abc import Iterator
 import httpx2 as httpx
 import pytest
 from fastapi import APIRouter, FastAPI
-from sqlalchemy import Engine, event, text
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session
 
 from ketaclinic import db as dbmod
@@ -20,6 +21,7 @@ from ketaclinic.db import make_engine
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.migrate import upgrade
 from ketaclinic.settings import get_settings
+from ketaclinic.web import problems
 from ketaclinic.web.deps import DB
 from ketaclinic.web.one_thread import OneTripRoute
 from tests.own_loop import run_in_own_loop
@@ -79,3 +81,20 @@ def test_more_clients_than_pooled_connections_open_no_connection_beyond_the_pool
 
     assert run_in_own_loop(load) == [200] * (CLIENTS * 3)
     assert len(opened) <= POOL
+
+
+def test_a_request_that_finds_no_connection_free_is_told_to_come_back(
+        empty_database: str) -> None:
+    configured = make_engine(empty_database)  # its URL names the driver
+    engine = create_engine(configured.url, pool_size=1, max_overflow=0, pool_timeout=0.2)
+    configured.dispose()
+    app = _app()
+    problems.install(app)
+    with engine_of_the_process(engine):
+        held = engine.connect()  # the pool's one connection, busy
+        try:
+            busy = TestClient(app).get("/slow-read")
+        finally:
+            held.close()
+        assert busy.status_code == 503 and busy.headers["Retry-After"] == "2"
+        assert busy.json()["title"] == "Busy" and "nothing was saved" in busy.json()["detail"]

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.routing import iter_route_contexts
 from sqlalchemy.exc import DataError
+from sqlalchemy.exc import TimeoutError as NoConnectionFree
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ketaclinic.audit import service as audit
@@ -132,6 +133,23 @@ async def on_unstorable_value(request: Request, exc: Exception) -> Response:
     return render(request, "error.html", status_code=422, title="Invalid input", detail=detail)
 
 
+BUSY_RETRY_AFTER_S = 2
+
+
+async def on_no_connection_free(request: Request, exc: Exception) -> Response:
+    """Every database connection stayed busy while the request waited for one (the server is
+    overloaded, nothing is wrong with the request): 503 with when to try again, nothing saved."""
+    log.warning("no database connection came free for %s %s: %s", request.method,
+                request.url.path, exc)
+    detail = "The server is busy; nothing was saved. Try again in a few seconds."
+    if is_api(request) or not request.headers.get("accept", "").startswith("text/html"):
+        response: Response = _api_error(request, 503, "Busy", detail)
+    else:
+        response = render(request, "error.html", status_code=503, title="Busy", detail=detail)
+    response.headers["Retry-After"] = str(BUSY_RETRY_AFTER_S)
+    return response
+
+
 async def on_unexpected_error(request: Request, exc: Exception) -> Response:
     """A bug: log it, tell the caller without leaking internals."""
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
@@ -145,4 +163,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(DataError, on_unstorable_value)
     app.add_exception_handler(OverflowError, on_unstorable_value)
+    app.add_exception_handler(NoConnectionFree, on_no_connection_free)
     app.add_exception_handler(Exception, on_unexpected_error)
