@@ -17,6 +17,7 @@ from ketaclinic.demo.stock import LOT, RESTOCK_LOT
 from ketaclinic.inventory import ledger
 from ketaclinic.inventory.models import Container, StorageLocation
 from ketaclinic.treatments.models import TreatmentSession
+from tests.e2e.chairs import chair_of_its_own
 from tests.e2e.test_chart_in_browser import log_in
 from tests.e2e.test_session_in_browser import check_in, type_reading
 
@@ -50,7 +51,7 @@ def observation_passes(database_url: str, session_id: str) -> None:
 
 def test_nurse_draws_gives_wastes_with_a_witness_closes_and_counts(
         page: Page, demo_server: str, demo_database: str) -> None:
-    check_in(page, demo_server, 7, "Chair 3")
+    check_in(page, demo_server, 7, chair_of_its_own(demo_database, "HPC", "Chair inventory"))
     session_url = page.url
     page.context.clear_cookies()
     log_in(page, demo_server, "nurse")

@@ -12,14 +12,14 @@ from sqlalchemy.orm import Session
 from ketaclinic.db import make_engine
 from ketaclinic.demo.sessions import open_demo_session
 from ketaclinic.integrations.pcd01 import MLLP_END, frame
+from tests.e2e.chairs import chair_of_its_own
 from tests.e2e.test_chart_in_browser import log_in
 from tests.integrations.test_pcd01 import PCD01
 
 pytestmark = pytest.mark.e2e
 
 
-def send(port: int, control_id: str, spo2: int = 97, place: str = "HPC^Chair 4^1",
-         systolic: int = 186) -> bytes:
+def send(port: int, control_id: str, place: str, spo2: int = 97, systolic: int = 186) -> bytes:
     now = datetime.now(UTC).strftime("%Y%m%d%H%M%S+0000")
     message = (PCD01.replace("MSG0001", control_id).replace("HPC^Chair 2^1", place)
                .replace("|97|262688", f"|{spo2}|262688").replace("|186|", f"|{systolic}|")
@@ -34,11 +34,13 @@ def send(port: int, control_id: str, spo2: int = 97, place: str = "HPC^Chair 4^1
 
 def test_a_nurse_attaches_an_unmatched_message_and_reviews_a_rejected_one(
         page: Page, demo_server: str, demo_database: str, monitor_port: int) -> None:
-    assert re.search(rb"MSA\|AA\|REVIEW-U1", send(monitor_port, "REVIEW-U1"))  # no session yet
-    assert re.search(rb"MSA\|AE\|REVIEW-R1", send(monitor_port, "REVIEW-R1", spo2=130))
+    chair = chair_of_its_own(demo_database, "HPC", "Chair review")
+    place = f"HPC^{chair}^1"
+    assert re.search(rb"MSA\|AA\|REVIEW-U1", send(monitor_port, "REVIEW-U1", place))  # no session yet
+    assert re.search(rb"MSA\|AE\|REVIEW-R1", send(monitor_port, "REVIEW-R1", place, spo2=130))
     engine = make_engine(demo_database)
     with Session(engine) as db:
-        open_demo_session(db, site_code="HPC", chair_name="Chair 4")
+        open_demo_session(db, site_code="HPC", chair_name=chair)
         db.commit()
     engine.dispose()
 
@@ -46,8 +48,8 @@ def test_a_nurse_attaches_an_unmatched_message_and_reviews_a_rejected_one(
     page.get_by_role("link", name="Monitor messages").click()
     unmatched = page.locator("#monitor-messages tr", has_text="REVIEW-U1")
     expect(unmatched).to_contain_text("unmatched")
-    expect(unmatched).to_contain_text("Chair 4")
-    expect(unmatched.get_by_label(re.compile("Session to attach"))).to_contain_text("Chair 4")
+    expect(unmatched).to_contain_text(chair)
+    expect(unmatched.get_by_label(re.compile("Session to attach"))).to_contain_text(chair)
     unmatched.get_by_role("button", name="Attach").click()
     page.wait_for_load_state()
     expect(page.locator("#monitor-messages")).not_to_contain_text("REVIEW-U1")
@@ -70,17 +72,18 @@ def test_a_nurse_attaches_an_unmatched_message_and_reviews_a_rejected_one(
 
 def test_the_dashboard_shows_a_monitor_alarm_without_reload(
         page: Page, demo_server: str, demo_database: str, monitor_port: int) -> None:
+    chair = chair_of_its_own(demo_database, "RVS", "Chair dashboard")
     engine = make_engine(demo_database)
     with Session(engine) as db:
-        open_demo_session(db, site_code="RVS", chair_name="Chair A")
+        open_demo_session(db, site_code="RVS", chair_name=chair)
         db.commit()
     engine.dispose()
     log_in(page, demo_server, "nurse3")  # Riverside's nurse
     page.goto(f"{demo_server}/dashboard")
     chairs = page.locator("#active-chairs")
-    expect(chairs).to_contain_text("Chair A")
+    expect(chairs).to_contain_text(chair)
     page.evaluate("window.stillTheSamePage = true")
-    reply = send(monitor_port, "DASH-1", place="RVS^Chair A^1", systolic=193)
+    reply = send(monitor_port, "DASH-1", f"RVS^{chair}^1", systolic=193)
     assert re.search(rb"MSA\|AA\|DASH-1", reply)
     expect(chairs).to_contain_text("Systolic BP 193 is above 180", timeout=5000)
     assert page.evaluate("window.stillTheSamePage") is True, "the page was not reloaded"

@@ -7,6 +7,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from ketaclinic.demo.stock import LOT, RESTOCK_LOT
+from tests.e2e.chairs import chair_of_its_own
 from tests.e2e.test_chart_in_browser import log_in
 from tests.e2e.test_evaluation_in_browser import record_vitals, screen_iv
 from tests.e2e.test_monitor_review_in_browser import send
@@ -59,7 +60,7 @@ def type_reading(page: Page, systolic: str, diastolic: str) -> None:
 def test_full_iv_session_at_the_chair(page: Page, demo_server: str, demo_database: str) -> None:
     from tests.e2e.test_inventory_in_browser import observation_passes
 
-    check_in(page, demo_server, 4, "Chair 2")
+    check_in(page, demo_server, 4, chair_of_its_own(demo_database, "HPC", "Chair full session"))
     # Check-in with one failed check, then fixed.
     page.get_by_label("Identity confirmed").check()
     page.get_by_label("Pregnancy status asked").check()
@@ -114,11 +115,12 @@ def test_full_iv_session_at_the_chair(page: Page, demo_server: str, demo_databas
 
 
 def test_monitor_alarm_appears_live_without_reload(page: Page, demo_server: str,
-                                                   monitor_port: int) -> None:
-    check_in(page, demo_server, 5, "Chair 1")
+                                                   demo_database: str, monitor_port: int) -> None:
+    chair = chair_of_its_own(demo_database, "HPC", "Chair live alarm")
+    check_in(page, demo_server, 5, chair)
     type_reading(page, "126", "80")
     page.evaluate("window.stillTheSamePage = true")
-    reply = send(monitor_port, "MSG0001", place="HPC^Chair 1^1", systolic=192)
+    reply = send(monitor_port, "MSG0001", f"HPC^{chair}^1", systolic=192)
     assert re.search(rb"MSA\|AA\|MSG0001", reply)
     expect(page.locator("#alarms")).to_contain_text("Systolic BP 192 is above 180", timeout=5000)
     assert page.evaluate("window.stillTheSamePage") is True, "the page was not reloaded"
