@@ -87,20 +87,30 @@ def _audit_out_of_reach(request: Request, exc: OutOfReach) -> None:
 async def on_validation_error(request: Request, exc: Exception) -> Response:
     """Request fields that fail their declared types or ranges: 422 naming each field."""
     assert isinstance(exc, RequestValidationError)
-    body = getattr(request.scope.get("route"), "body_field", None)
-    errors = with_known_fields(exc.errors(), getattr(getattr(body, "field_info", None),
-                                                     "annotation", None))
+    errors = with_known_fields(exc.errors(), _body_annotation(request))
     problems = [FieldProblem(*found) for found in validation_problems(
         errors, dropped=("body", "query", "path", "header", "cookie"), whole="body")]
     return _api_error(request, 422, "Invalid input", "; ".join(p.text() for p in problems),
                       _field_errors(InvalidInput(problems)))
 
 
+def _body_annotation(request: Request) -> Any:
+    """The type the matched route declares for its request body (None if it takes none)."""
+    body = getattr(request.scope.get("route"), "body_field", None)
+    return getattr(getattr(body, "field_info", None), "annotation", None)
+
+
+def _wants_json(request: Request) -> bool:
+    """Whether an error is answered as data (API and FHIR calls, clients not asking for a
+    page) rather than as the error page."""
+    return is_api(request) or not request.headers.get("accept", "").startswith("text/html")
+
+
 async def on_http_error(request: Request, exc: Exception) -> Response:
     """Framework errors (404 for an unknown path, 405 ...) in the caller's format."""
     assert isinstance(exc, StarletteHTTPException)
     title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "Error")
-    if is_api(request) or not request.headers.get("accept", "").startswith("text/html"):
+    if _wants_json(request):
         response: Response = _api_error(request, exc.status_code, title, str(exc.detail))
     else:
         response = render(request, "error.html", status_code=exc.status_code, title=title,
@@ -142,7 +152,7 @@ async def on_no_connection_free(request: Request, exc: Exception) -> Response:
     log.warning("no database connection came free for %s %s: %s", request.method,
                 request.url.path, exc)
     detail = "The server is busy; nothing was saved. Try again in a few seconds."
-    if is_api(request) or not request.headers.get("accept", "").startswith("text/html"):
+    if _wants_json(request):
         response: Response = _api_error(request, 503, "Busy", detail)
     else:
         response = render(request, "error.html", status_code=503, title="Busy", detail=detail)
