@@ -26,9 +26,12 @@ from ketaclinic.knowledge import instruments
 from ketaclinic.measures import service as measures
 from ketaclinic.measures.models import Measure
 from ketaclinic.patients.models import Patient, VitalSigns
+from ketaclinic.patients.service import PatientKeys
 from ketaclinic.treatments.models import SessionEvent, SessionReading, TreatmentSession
 
 Resource = dict[str, Any]
+# Whose Observations: the record itself or just its keys (all a search uses).
+Whose = Patient | PatientKeys
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,7 @@ class _Segment:
     fetch: Callable[[int, int], list[Resource]]  # (skip, take)
 
 
-def search(db: Session, patient: Patient, filters: Filters, offset: int, count: int,
+def search(db: Session, patient: Whose, filters: Filters, offset: int, count: int,
            newest_first: bool | None = None) -> tuple[list[Resource], int]:
     """One page of the patient's Observations that pass the filters, and how many pass; in the
     list's order, or by date (`newest_first` True or False) as `_sort` asks."""
@@ -82,7 +85,7 @@ def search(db: Session, patient: Patient, filters: Filters, offset: int, count: 
     return page, position
 
 
-def _segments(db: Session, patient: Patient, filters: Filters) -> Iterator[_Segment]:
+def _segments(db: Session, patient: Whose, filters: Filters) -> Iterator[_Segment]:
     groups = _passing_groups(filters)
     pid = patient.id
     yield _vital_segment(db, VitalSigns, VitalSigns.measured_at,
@@ -178,12 +181,12 @@ def _measure_kinds(filters: Filters) -> list[str]:
             if filters.keeps_codes([(form.total_code.system, form.total_code.code)])]
 
 
-def _measure_conditions(patient: Patient, filters: Filters) -> list[Any]:
+def _measure_conditions(patient: Whose, filters: Filters) -> list[Any]:
     return [Measure.patient_pk == patient.pk, Measure.instrument.in_(_measure_kinds(filters)),
             *filters.sql(Measure.taken_at, Measure.updated_at)]
 
 
-def _measure_segment(db: Session, patient: Patient, filters: Filters) -> _Segment:
+def _measure_segment(db: Session, patient: Whose, filters: Filters) -> _Segment:
     """The measures' Observations counted and paged in SQL, as `_vital_segment` does: their
     code is their instrument's total code, their category survey, their date when taken."""
     if not _measure_kinds(filters):
@@ -206,7 +209,7 @@ def _resource_segment(filters: Filters, resources: list[Resource]) -> _Segment:
     return _Segment(len(kept), lambda skip, take: kept[skip:skip + take])
 
 
-def _search_by_date(db: Session, patient: Patient, filters: Filters, offset: int, count: int,
+def _search_by_date(db: Session, patient: Whose, filters: Filters, offset: int, count: int,
                     newest_first: bool) -> tuple[list[Resource], int]:
     """A page sorted by date, read from the top of each source: every row is at least one
     Observation, so the first offset + count rows of each source in date order hold the page.
@@ -243,7 +246,7 @@ def _light_entries(source: str, place: tuple[int, ...], rows: Sequence[Any],
                               None, key))
 
 
-def _top_vitals(db: Session, patient: Patient, filters: Filters, groups: Sequence[_Group],
+def _top_vitals(db: Session, patient: Whose, filters: Filters, groups: Sequence[_Group],
                 need: int, newest_first: bool) -> Iterator[_Sorted]:
     kept = tuple(g for g in groups if g.kept_by(VitalSigns))
     if not kept:
@@ -258,7 +261,7 @@ def _top_vitals(db: Session, patient: Patient, filters: Filters, groups: Sequenc
     return _light_entries("chart", (0,), rows, kept)
 
 
-def _top_measures(db: Session, patient: Patient, filters: Filters, need: int,
+def _top_measures(db: Session, patient: Whose, filters: Filters, need: int,
                   newest_first: bool) -> Iterator[_Sorted]:
     segment = _measure_segment(db, patient, filters)
     if not segment.total:
@@ -272,7 +275,7 @@ def _top_measures(db: Session, patient: Patient, filters: Filters, need: int,
             for m in rows)
 
 
-def _top_session_entries(db: Session, patient: Patient, filters: Filters,
+def _top_session_entries(db: Session, patient: Whose, filters: Filters,
                          groups: Sequence[_Group], need: int, newest_first: bool
                          ) -> Iterator[_Sorted]:
     sessions = db.execute(select(TreatmentSession.pk, TreatmentSession.id)
@@ -305,7 +308,7 @@ def _top_session_entries(db: Session, patient: Patient, filters: Filters,
                 yield (entry.at, (2, place[pk], 1), event.pk, 0), entry
 
 
-def _search_light(db: Session, patient: Patient, filters: Filters, offset: int, count: int,
+def _search_light(db: Session, patient: Whose, filters: Filters, offset: int, count: int,
                   newest_first: bool | None) -> tuple[list[Resource], int]:
     """Every Observation read as a few columns, filtered, optionally sorted by date (stable:
     ties keep the list's order), and only the page built."""
@@ -356,7 +359,7 @@ def _resource_entry(resource: Resource) -> _Entry:
                   resource=resource)
 
 
-def _entries(db: Session, patient: Patient) -> Iterator[_Entry]:
+def _entries(db: Session, patient: Whose) -> Iterator[_Entry]:
     pid = patient.id
     yield from _light_rows("chart", db.execute(
         select(*_columns(VitalSigns, VitalSigns.measured_at))
@@ -394,7 +397,7 @@ def scale_events_of(db: Session, session_pks: list[int]) -> dict[int, list[Sessi
     return events
 
 
-def _built_rows(db: Session, patient: Patient, rows: list[tuple[str, int]]
+def _built_rows(db: Session, patient: Whose, rows: list[tuple[str, int]]
                 ) -> dict[str, Resource]:
     built: dict[str, Resource] = {}
     chart = sorted({pk for source, pk in rows if source == "chart"})

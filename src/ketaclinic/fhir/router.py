@@ -241,8 +241,17 @@ def _search_bundle(request: Request, db: Session, actor: Actor, resource_type: s
     if actor.is_patient and wanted and wanted != str(patients.own_id(db, actor)):
         # a patient's own record filters the search: another's finds nothing
         return _bundle(request, [], 0, offset, count, params)
-    patient = store.open_patient(db, wanted or str(patients.own_id(db, actor)), actor,
-                                 f"FHIR search {resource_type}")
+    patient_id = wanted or str(patients.own_id(db, actor))
+    purpose = f"FHIR search {resource_type}"
+    if resource_type == "Observation" and "_include" not in params:
+        # the search needs the patient's keys alone, not the record
+        keys = patients.open_patient_keys(db=db, patient_id=patient_id, actor=actor,
+                                          purpose=purpose)
+        page, total = observations.search(
+            db, keys, filters.Filters.parse(resource_type, params), offset, count,
+            _date_sort(params))
+        return _bundle(request, page, total, offset, count, params)
+    patient = store.open_patient(db, patient_id, actor, purpose)
     if resource_type == "Observation":
         page, total = observations.search(
             db, patient, filters.Filters.parse(resource_type, params), offset, count,

@@ -67,10 +67,19 @@ _BY_ID = (select(Patient).options(joinedload(Patient.mrns).joinedload(PatientMrn
           .where(Patient.id == bindparam("key")))
 
 
-# A patient's public id and sites by key: all that reach and the audit need.
-_ID_AND_SITES_BY_PK = (select(Patient.pk, Patient.id, PatientMrn.site_pk).select_from(Patient)
-                       .outerjoin(PatientMrn, PatientMrn.patient_pk == Patient.pk)
-                       .where(Patient.pk == bindparam("key")))
+# A patient's keys and sites, by key or by public id: all that reach and the audit need.
+_ID_AND_SITES = (select(Patient.pk, Patient.id, PatientMrn.site_pk).select_from(Patient)
+                 .outerjoin(PatientMrn, PatientMrn.patient_pk == Patient.pk))
+_ID_AND_SITES_BY_PK = _ID_AND_SITES.where(Patient.pk == bindparam("key"))
+_ID_AND_SITES_BY_ID = _ID_AND_SITES.where(Patient.id == bindparam("key"))
+
+
+@dataclass(frozen=True)
+class PatientKeys:
+    """A patient as far as a search of their records needs them: the key and the public id."""
+
+    pk: int
+    id: uuid.UUID
 
 
 def _key(patient_id: uuid.UUID | str) -> uuid.UUID | None:
@@ -101,6 +110,17 @@ def open_patient(
     patient = _reachable(db, patient_id, actor)
     _record_read(db, patient.id, actor, purpose)
     return patient
+
+
+def open_patient_keys(*, db: Session, patient_id: uuid.UUID | str, actor: Actor,
+                      purpose: str) -> PatientKeys:
+    """A patient's keys, if the actor may reach the patient, with the read audited (as
+    `open_patient`, without loading the record); NotFound otherwise."""
+    key = _key(patient_id)
+    rows = [] if key is None else db.execute(_ID_AND_SITES_BY_ID, {"key": key}).all()
+    _rows_in_reach(rows, actor, str(patient_id))
+    _record_read(db, rows[0].id, actor, purpose)
+    return PatientKeys(rows[0].pk, rows[0].id)
 
 
 def open_patient_by_pk(*, db: Session, patient_pk: int, actor: Actor, purpose: str) -> uuid.UUID:
