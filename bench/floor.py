@@ -1,5 +1,5 @@
-"""Benchmark: the floor the stack sets under an audited read, measured the way
-`bench/request_path.py` measures ketaclinic's own.
+"""Benchmark: the floor the stack sets under an audited read and under a batch of vital signs,
+measured the way `bench/request_path.py` and `bench/ingest.py` measure ketaclinic's own.
 
 A bare FastAPI app, served by uvicorn as ketaclinic serves (one process on SQLite, two workers on
 PostgreSQL), with two routes: `/livez` (a plain `def` answering a constant, as ketaclinic's
@@ -9,6 +9,13 @@ authentication, no middleware, no ORM, no chain, and no wait for the disk at com
 16 connections drives each in interleaved rounds; the ratio of the medians bounds what any
 audited read on this stack and machine can reach against its server's liveness route, whatever
 the application does.
+
+The same app's `/batch` takes a batch of 100 readings as `POST .../vitals` does (JSON validated
+by a pydantic model), inserts them with the driver's executemany into a table of
+`session_reading`'s columns and commits durably; wrk posts batches from 8 connections, and the
+ratio is to a raw driver insert of the same rows at the same commit size (bench/ingest.py's
+baseline): what the HTTP batch path could reach with no authentication, session, alarm rules
+or audit.
 
     python bench/floor.py [--seconds 5] [--rounds 3]
                           [--postgres postgresql://postgres@127.0.0.1:5432/test]
@@ -25,6 +32,7 @@ import uuid
 from pathlib import Path
 
 import httpx2 as httpx
+from ingest import _http_script, bench_raw
 from request_path import wrk
 from scratch import drop_database, free_port, fresh_database
 from sqlalchemy import create_engine, text
@@ -34,20 +42,23 @@ import os, uuid
 from datetime import datetime, timezone
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy import create_engine, event, text
 
 url = os.environ["FLOOR_DATABASE_URL"]
 sqlite = url.startswith("sqlite")
-# No waiting for the disk at commit (SQLite synchronous=NORMAL in WAL, PostgreSQL
-# synchronous_commit off): the floor is an upper bound, cheaper than any durable audited read.
+# The read: no waiting for the disk at commit (SQLite synchronous=NORMAL in WAL, PostgreSQL
+# synchronous_commit off), an upper bound cheaper than any durable audited read. The batch:
+# durable, as the raw insert it is compared with (FLOOR_DURABLE=1).
+durable = bool(os.environ.get("FLOOR_DURABLE"))
 connect_args = ({"check_same_thread": False, "timeout": 30} if sqlite
-                else {"options": "-c synchronous_commit=off"})
+                else {} if durable else {"options": "-c synchronous_commit=off"})
 engine = create_engine(url, pool_size=20, max_overflow=0, pool_pre_ping=not sqlite,
                        connect_args=connect_args)
 if sqlite:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):
-        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+        dbapi_connection.execute("PRAGMA synchronous=" + ("FULL" if durable else "NORMAL"))
 SELECT = text("SELECT id, family_name, given_name, birth_date FROM floor_patient WHERE id = :id")
 AUDIT = text("INSERT INTO floor_audit (at, actor, record_id) VALUES (:at, :actor, :record_id)")
 app = FastAPI()
@@ -66,6 +77,46 @@ def read(patient_id: str):
                              "record_id": patient_id})
     return JSONResponse({"id": row.id, "family_name": row.family_name,
                          "given_name": row.given_name, "birth_date": row.birth_date})
+
+
+class ReadingIn(BaseModel):
+    taken_at: datetime
+    systolic_mmhg: float | None = None
+    diastolic_mmhg: float | None = None
+    heart_rate_bpm: float | None = None
+    respiratory_rate_per_min: float | None = None
+    spo2_pct: float | None = None
+    temperature_c: float | None = None
+
+
+class ReadingsIn(BaseModel):
+    readings: list[ReadingIn] = Field(min_length=1, max_length=1000)
+
+
+INSERT = ("INSERT INTO session_reading (id, created_at, updated_at, created_by, session_pk, "
+          "chair_pk, message_pk, taken_at, source, device, status, systolic_mmhg, "
+          "diastolic_mmhg, heart_rate_bpm, respiratory_rate_per_min, spo2_pct, temperature_c) "
+          "VALUES (" + ", ".join(["?" if sqlite else "%s"] * 17) + ")")
+
+
+@app.post("/batch", status_code=201)
+def batch(data: ReadingsIn):
+    now = datetime.now(timezone.utc)
+    stamp = (lambda t: t.isoformat(" ")) if sqlite else (lambda t: t)
+    rows = [(uuid.uuid4().hex if sqlite else uuid.uuid4(), stamp(now), stamp(now), "floor", 1,
+             1, None, stamp(r.taken_at), "api", "", "final", r.systolic_mmhg, r.diastolic_mmhg,
+             r.heart_rate_bpm, r.respiratory_rate_per_min, r.spo2_pct, r.temperature_c)
+            for r in data.readings]
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        if sqlite:
+            cursor.execute("BEGIN IMMEDIATE")
+        cursor.executemany(INSERT, rows)
+        raw.commit()
+    finally:
+        raw.close()
+    return JSONResponse({"stored": len(rows)}, status_code=201)
 '''
 
 
@@ -79,6 +130,17 @@ def _prepare(url: str) -> str:
                           + ("AUTOINCREMENT" if url.startswith("sqlite") else
                              "GENERATED ALWAYS AS IDENTITY")
                           + ", at TEXT, actor TEXT, record_id TEXT)"))
+        sqlite = url.startswith("sqlite")
+        moment, key = ("TEXT", "TEXT") if sqlite else ("TIMESTAMPTZ", "UUID")
+        conn.execute(text(
+            f"CREATE TABLE session_reading (pk INTEGER PRIMARY KEY "
+            f"{'AUTOINCREMENT' if sqlite else 'GENERATED ALWAYS AS IDENTITY'}, id {key} UNIQUE, "
+            f"created_at {moment}, updated_at {moment}, created_by TEXT, session_pk INTEGER, "
+            f"chair_pk INTEGER, message_pk INTEGER, taken_at {moment}, source TEXT, device TEXT, "
+            "status TEXT, systolic_mmhg FLOAT, diastolic_mmhg FLOAT, heart_rate_bpm FLOAT, "
+            "respiratory_rate_per_min FLOAT, spo2_pct FLOAT, temperature_c FLOAT)"))
+        conn.execute(text("CREATE INDEX session_reading_at ON session_reading "
+                          "(session_pk, taken_at)"))
         conn.execute(text("INSERT INTO floor_patient VALUES (:id, 'Garcia', 'Ana', '1980-02-03')"),
                      [{"id": patient}] + [{"id": str(uuid.uuid4())} for _ in range(99)])
     if url.startswith("sqlite"):
@@ -88,10 +150,12 @@ def _prepare(url: str) -> str:
     return patient
 
 
-def _serve(url: str, folder: str, workers: int) -> tuple[subprocess.Popen[bytes], int]:
+def _serve(url: str, folder: str, workers: int, durable: bool = False
+           ) -> tuple[subprocess.Popen[bytes], int]:
     Path(folder, "floor_app.py").write_text(APP)
     port = free_port()
-    env = {**os.environ, "FLOOR_DATABASE_URL": url, "PYTHONPATH": folder}
+    env = {**os.environ, "FLOOR_DATABASE_URL": url, "PYTHONPATH": folder,
+           **({"FLOOR_DURABLE": "1"} if durable else {})}
     server = subprocess.Popen([sys.executable, "-m", "uvicorn", "floor_app:app", "--port",
                                str(port), "--workers", str(workers), "--no-access-log",
                                "--log-level", "warning"], env=env, cwd=folder)
@@ -132,6 +196,32 @@ def measure(url: str, folder: str, workers: int, seconds: float, rounds: int
     return statistics.median(reads), statistics.median(lives), statistics.median(ratios)
 
 
+def measure_batch(url: str, folder: str, workers: int, seconds: float, rounds: int,
+                  batch: int = 100, connections: int = 8) -> tuple[float, float, float]:
+    """Median rows/s of the bare batch route (wrk posting batches, as bench/ingest.py does),
+    median rows/s of the faster raw driver insert (1 or `connections` connections) of the same
+    rows at the same commit size, and the median per-round ratio."""
+    script = _http_script(folder, batch)
+    routes, raws, ratios = [], [], []
+    for _ in range(rounds):
+        raw = max(bench_raw(url, 1, 1, 10_000, batch, 1),
+                  bench_raw(url, 1, 1, 10_000, batch, connections))
+        server, port = _serve(url, folder, workers, durable=True)
+        try:
+            target = f"http://127.0.0.1:{port}/batch"
+            wrk(target, None, min(1.0, seconds), connections, script)
+            rate, failed = wrk(target, None, seconds, connections, script)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        if failed:
+            raise RuntimeError(f"{failed} batches refused")
+        routes.append(rate * batch)
+        raws.append(raw)
+        ratios.append(rate * batch / raw)
+    return statistics.median(routes), statistics.median(raws), statistics.median(ratios)
+
+
 def main() -> int:
     """Measure the floor on SQLite and, when given, PostgreSQL; print rates and ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -139,20 +229,28 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--postgres", default=os.environ.get("KETACLINIC_TEST_POSTGRES_URL", ""))
     args = parser.parse_args()
+    if args.seconds <= 0 or args.rounds < 1:
+        print("error: --seconds must be positive and --rounds at least 1", file=sys.stderr)
+        return 2
     backends = [("sqlite", 1)] + ([("postgresql", 2)] if args.postgres else [])
     with tempfile.TemporaryDirectory() as folder:
         for backend, workers in backends:
             url = fresh_database(backend, args.postgres, folder)
             try:
                 read, alive, ratio = measure(url, folder, workers, args.seconds, args.rounds)
+                route, raw, batch_ratio = measure_batch(url, folder, workers, args.seconds,
+                                                        args.rounds)
             finally:
                 if backend == "postgresql":
                     drop_database(url, args.postgres)
-            print(f"{backend}: bare FastAPI, {workers} server process(es), wrk 16 connections, "
-                  f"median of {args.rounds} interleaved rounds")
-            print(f"  SELECT + audit INSERT + commit: {read:8.0f} req/s")
-            print(f"  /livez:                         {alive:8.0f} req/s")
-            print(f"  ratio                           {ratio:8.3f}")
+            print(f"{backend}: bare FastAPI, {workers} server process(es), median of "
+                  f"{args.rounds} interleaved rounds")
+            print(f"  SELECT + audit INSERT + commit, wrk 16 connections: {read:8.0f} req/s")
+            print(f"  /livez, wrk 16 connections:                         {alive:8.0f} req/s")
+            print(f"  ratio                                               {ratio:8.3f}")
+            print(f"  POST of 100 readings, wrk 8 connections:            {route:8.0f} readings/s")
+            print(f"  raw driver executemany, same rows and commit size:  {raw:8.0f} readings/s")
+            print(f"  ratio                                               {batch_ratio:8.3f}")
     return 0
 
 

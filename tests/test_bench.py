@@ -31,6 +31,21 @@ def test_ingest_benchmark_reports_every_path() -> None:
     assert result.stdout.count("ratio to raw") == 2
 
 
+def test_floor_benchmark_reports_both_ratios() -> None:
+    result = subprocess.run([sys.executable, str(BENCH / "floor.py"), "--seconds", "1",
+                             "--rounds", "1", "--postgres", ""],
+                            capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    for line in ("sqlite: bare FastAPI, 1 server process(es)", "SELECT + audit INSERT + commit",
+                 "/livez, wrk 16 connections:", "POST of 100 readings, wrk 8 connections:",
+                 "raw driver executemany, same rows and commit size:"):
+        assert line in result.stdout
+    assert result.stdout.count("ratio") == 2
+    bad = subprocess.run([sys.executable, str(BENCH / "floor.py"), "--rounds", "0"],
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert bad.returncode == 2 and bad.stderr.startswith("error:")
+
+
 def test_outcomes_benchmark_reports_time_and_ratio() -> None:
     result = subprocess.run([sys.executable, str(BENCH / "outcomes.py"), "--patients", "60",
                              "--postgres", ""], capture_output=True, text=True, timeout=300,
