@@ -91,3 +91,19 @@ def test_the_worker_seals_and_anchors_when_an_anchor_is_due(db, world, tmp_path,
     assert len(anchor_file.read_text().splitlines()) == 2
     last = anchors.last(anchor_file, audit.CHAIN)
     assert audit.verify(db=db, anchor=last).ok
+
+
+def test_events_beyond_one_statement_are_all_written_noted_and_sealed(empty_database: str
+                                                                      ) -> None:
+    engine = make_engine(empty_database)
+    migrate.upgrade(engine)
+    count = audit.EVENTS_A_STATEMENT + 5
+    with Session(engine) as db:
+        audit.record_many(db, [audit.new_event(actor=NURSE, action="read", detail=f"n{n}")
+                               for n in range(count)])
+        db.commit()
+    assert _seal(engine) == count
+    with Session(engine) as db:
+        report = audit.verify(db=db)
+    assert report.ok and report.rows_checked == count and report.unsealed == 0
+    engine.dispose()
