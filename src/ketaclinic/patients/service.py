@@ -4,10 +4,10 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import Select, bindparam, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from ketaclinic import clock
@@ -121,6 +121,23 @@ def open_patient_keys(*, db: Session, patient_id: uuid.UUID | str, actor: Actor,
     _rows_in_reach(rows, actor, str(patient_id))
     _record_read(db, rows[0].id, actor, purpose)
     return PatientKeys(rows[0].pk, rows[0].id)
+
+
+def with_reach(statement: Select[Any], patient_pk: Any) -> Select[Any]:
+    """The statement with, joined in, what reach and the audit need of the patient its rows
+    point at through `patient_pk` (columns pk, id, site_pk; one row per MRN), so that a record
+    and its patient's reach come in one query (see `open_through`)."""
+    return (statement.add_columns(Patient.pk, Patient.id, PatientMrn.site_pk)
+            .join(Patient, Patient.pk == patient_pk)
+            .outerjoin(PatientMrn, PatientMrn.patient_pk == Patient.pk))
+
+
+def open_through(*, db: Session, rows: Sequence[Any], actor: Actor, purpose: str) -> uuid.UUID:
+    """The patient of rows from a `with_reach` statement, if the actor may reach them, with the
+    read audited (as `open_patient_by_pk`): their public id; NotFound otherwise."""
+    _rows_in_reach(rows, actor, str(rows[0].id) if rows else "")
+    _record_read(db, rows[0].id, actor, purpose)
+    return cast(uuid.UUID, rows[0].id)
 
 
 def open_patient_by_pk(*, db: Session, patient_pk: int, actor: Actor, purpose: str) -> uuid.UUID:

@@ -20,7 +20,7 @@ from ketaclinic.clinics.models import Chair
 from ketaclinic.courses import service as courses
 from ketaclinic.courses.models import Course
 from ketaclinic.db import by_public_id, insert_columns
-from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, invalid
+from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, invalid, public_id
 from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.knowledge import dosing, session_events
@@ -363,9 +363,8 @@ def _mark_attached(db: Session, message_pks: set[int], treatment_session: Treatm
 def add_readings(*, db: Session, treatment_session_id: str, data: schemas.ReadingsIn,
                  actor: Actor) -> tuple[int, list[SessionAlarm]]:
     """A batch of readings for an open session (all or nothing), with the alarms raised."""
-    treatment_session = by_public_id(db, TreatmentSession, treatment_session_id, "treatment session")
-    patient_id = patients.open_patient_by_pk(db=db, patient_pk=treatment_session.patient_pk, actor=actor,
-                                             purpose="session vitals")
+    treatment_session, patient_id = _session_in_reach(db, treatment_session_id, actor,
+                                                      "session vitals")
     if treatment_session.status != OPEN:
         raise Conflict("the session is closed; corrections are addenda")
     readings = _check(data.readings, treatment_session.checked_in_at - READINGS_BEFORE_CHECK_IN)
@@ -397,10 +396,23 @@ def readings_of(*, db: Session, session_pk: int) -> Sequence[SessionReading]:
 
 def get_treatment_session(*, db: Session, treatment_session_id: str, actor: Actor) -> TreatmentSession:
     """A session the actor may reach (the read audited against its patient)."""
-    treatment_session = by_public_id(db, TreatmentSession, treatment_session_id, "treatment session")
-    patients.open_patient_by_pk(db=db, patient_pk=treatment_session.patient_pk, actor=actor,
-                                purpose="treatment session")
-    return treatment_session
+    return _session_in_reach(db, treatment_session_id, actor, "treatment session")[0]
+
+
+# A session and its patient's reach in one query: every request about a session starts here.
+_SESSION_IN_REACH = patients.with_reach(
+    select(TreatmentSession).where(TreatmentSession.id == bindparam("public_id")),
+    TreatmentSession.patient_pk)
+
+
+def _session_in_reach(db: Session, treatment_session_id: str, actor: Actor, purpose: str
+                      ) -> tuple[TreatmentSession, uuid.UUID]:
+    rows = db.execute(_SESSION_IN_REACH, {
+        "public_id": public_id(treatment_session_id, "treatment session")}).all()
+    if not rows:
+        raise NotFound("no such treatment session")
+    patient_id = patients.open_through(db=db, rows=rows, actor=actor, purpose=purpose)
+    return rows[0][0], patient_id
 
 
 def open_record(*, db: Session, treatment_session_id: str, actor: Actor) -> TreatmentSession:
