@@ -3,8 +3,9 @@ today's visits checked in and under way (one with an open alarm), the sessions g
 mostly paid, one payment plan, an esketamine authorisation about to end, the portal patient with
 visits ahead, a superbill and a receipt, and the same clinic every time it is seeded."""
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import time_machine
 from sqlalchemy import func, select
@@ -25,6 +26,9 @@ from ketaclinic.portal import pages as portal
 from ketaclinic.scheduling import availability
 from ketaclinic.scheduling.models import CHECKED_IN, Appointment
 from ketaclinic.treatments.models import DISCHARGED, OPEN, SessionAlarm, TreatmentSession
+from tests.demo.moments import working_morning
+
+RIVERSIDE = ZoneInfo("America/Chicago")
 
 
 def _local_day(site: Site, moment: datetime) -> date:
@@ -147,3 +151,28 @@ def test_every_course_with_a_dose_given_has_moved_on_from_planned(demo_db: Sessi
         assert course.state != "planned", course.pk
         induction = next(t for t in course.transitions if t.to_state == "induction")
         assert induction.at == first_dose[course.pk] and induction.reason == "first dose given"
+
+
+def test_seeding_that_runs_past_a_visit_s_start_still_books_it(tmp_path: Path) -> None:
+    # The week is planned at the moment seeding starts; Riverside's follow-up at 11:30 is booked
+    # then, although the clock has run past 11:30 by the time the booking is made.
+    start = datetime.combine(working_morning().date(), time(11, 29, 59), tzinfo=RIVERSIDE)
+    engine = dbmod.make_engine(f"sqlite:///{tmp_path / 'demo.db'}")
+    migrate.upgrade(engine)
+    with Session(engine) as db, time_machine.travel(start, tick=False) as traveller:
+        real_book = week.booking.book
+
+        def book_later(**kwargs: object) -> Appointment:
+            traveller.shift(timedelta(seconds=2))  # the clock runs on while the week is built
+            return real_book(**kwargs)  # type: ignore[arg-type]
+
+        week.booking.book = book_later  # type: ignore[assignment]
+        try:
+            demo_seed.seed(db, patients_count=6)
+        finally:
+            week.booking.book = real_book  # type: ignore[assignment]
+        follow_up = db.execute(select(Appointment).where(
+            Appointment.kind == "follow-up",
+            Appointment.starts_at == start + timedelta(seconds=1))).scalar_one()
+        assert follow_up.status == "booked"
+    engine.dispose()

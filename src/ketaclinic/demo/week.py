@@ -198,7 +198,7 @@ class _SiteWeeks:
         if slot.starts_at > self.now:
             booking.book(db=self.db, site=self.site, patient=patient, kind="iv",
                          starts_at=slot.starts_at, actor=self.desk, chair_pk=slot.chair.pk,
-                         course=course, course_session=number)
+                         course=course, course_session=number, now=self.now)
             return None
         appointment = Appointment(
             site_pk=self.site.pk, patient_pk=patient.pk, course_pk=course.pk, kind="iv",
@@ -269,8 +269,9 @@ class _SiteWeeks:
         course = who if isinstance(who, Course) else None
         starts_at = availability.at_local(self.site, day, at)
         if starts_at > self.now:
+            # judged at the moment the week is planned, however long seeding has taken since
             booking.book(db=self.db, site=self.site, patient=patient, kind=kind,
-                         starts_at=starts_at, actor=self.desk, course=course)
+                         starts_at=starts_at, actor=self.desk, course=course, now=self.now)
             return
         wanted = kinds.kind(kind)
         self.db.add(Appointment(

@@ -94,15 +94,16 @@ def booked(db: Session, site: Site, start: datetime, end: datetime,
 
 def fit(db: Session, *, site: Site, kind: rules.AppointmentKind, starts_at: datetime,
         chair_pk: int | None = None, ignore_pk: int | None = None,
-        also_held: Sequence[Held] = ()) -> Fit:
-    """Check one slot; `also_held` are slots proposed earlier in the same series."""
+        also_held: Sequence[Held] = (), now: datetime | None = None) -> Fit:
+    """Check one slot; `also_held` are slots proposed earlier in the same series; `now` (default:
+    the clock) is the moment before which a slot is past."""
     ends_at = starts_at + timedelta(minutes=kind.minutes)
     result = Fit(starts_at, ends_at)
     zone = zone_of(site)
     local_start, local_end = starts_at.astimezone(zone), ends_at.astimezone(zone)
     day = local_start.date()
     when = f"{local_start:%a %Y-%m-%d %H:%M}-{local_end:%H:%M}"
-    if starts_at < clock.now():
+    if starts_at < (now or clock.now()):
         result.problems.append(f"{when} is in the past")
         return result
     ahead = rules.booking_rules().max_days_ahead

@@ -66,11 +66,14 @@ def _audit(db: Session, actor: Actor, appointment: Appointment, patient_id: obje
 
 def book(*, db: Session, site: Site, patient: Patient, kind: str, starts_at: datetime,
          actor: Actor, chair_pk: int | None = None, course: Course | None = None,
-         course_session: int | None = None, note: str = "") -> Appointment:
-    """Book one appointment, refused with the reasons when it does not fit."""
+         course_session: int | None = None, note: str = "",
+         now: datetime | None = None) -> Appointment:
+    """Book one appointment, refused with the reasons when it does not fit; `now` (default: the
+    clock) is when the booking is decided (the demo's week is planned at one moment)."""
     wanted = kind_of(kind, course.indication if course else "depression")
     site = lock_site(db, site.pk)
-    found = availability.fit(db, site=site, kind=wanted, starts_at=starts_at, chair_pk=chair_pk)
+    found = availability.fit(db, site=site, kind=wanted, starts_at=starts_at, chair_pk=chair_pk,
+                             now=now)
     if found.problems:
         raise Conflict("cannot book: " + "; ".join(found.problems))
     appointment = Appointment(
