@@ -1,5 +1,6 @@
 """Database engine, sessions, the declarative base and shared column types."""
 
+import re
 import sqlite3
 import threading
 import uuid
@@ -10,6 +11,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any, TypeVar, cast
 
+from psycopg.pq import TransactionStatus
 from pydantic import TypeAdapter
 from sqlalchemy import (
     JSON,
@@ -119,6 +121,8 @@ READ_FIRST = "ketaclinic_read_first"
 READING = "ketaclinic.reading"
 UPGRADED = "ketaclinic.upgraded"
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+# A read that locks (rows, or an advisory lock held to the transaction's end): a write's start.
+_LOCKS = re.compile(r"\bFOR (?:NO KEY UPDATE|UPDATE|KEY SHARE|SHARE)\b|_xact_lock\(", re.I)
 
 
 def is_write(statement: str) -> bool:
@@ -260,7 +264,15 @@ def make_engine(url: str | None = None) -> Engine:
 
 def _track_reading(engine: Engine) -> None:
     """PostgreSQL: note whether a read-first transaction has written yet (its readers need no
-    lock, but a transaction that only read can leave its audit events to a group commit)."""
+    lock, but a transaction that only read can leave its audit events to a group commit), and
+    start its server transaction there.
+
+    A read-first session's connection runs in autocommit (`_factories`) until then: under READ
+    COMMITTED each statement reads its own snapshot in a transaction or out of one, so a
+    request that only reads is spared the BEGIN and COMMIT round trips. Its first write, or
+    first lock (`SELECT ... FOR UPDATE`, a transaction's advisory lock), opens the transaction
+    that the session's commit or rollback ends, so its writes stay all or nothing and its locks
+    are held to the end."""
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
@@ -268,9 +280,12 @@ def _track_reading(engine: Engine) -> None:
             conn.info[READING] = True
 
     @event.listens_for(engine, "before_cursor_execute")
-    def _first_write(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if conn.info.get(READING) and is_write(statement):
+    def _first_write(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if conn.info.get(READING) and (is_write(statement) or _LOCKS.search(statement)):
             conn.info[READING] = False
+            driver = cursor.connection
+            if driver.autocommit and driver.info.transaction_status == TransactionStatus.IDLE:
+                driver.execute("BEGIN")
 
     def _end(conn: Any) -> None:
         conn.info.pop(READING, None)
@@ -292,6 +307,9 @@ _own_factories: tuple[sessionmaker[Session], sessionmaker[Session]] | None = Non
 def _factories(engine: Engine) -> tuple[sessionmaker[Session], sessionmaker[Session]]:
     global _own_factories
     reader = engine.execution_options(**{READ_FIRST: True})
+    if engine.dialect.name == "postgresql":
+        # no BEGIN or COMMIT until the first write (see `_track_reading`)
+        reader = reader.execution_options(isolation_level="AUTOCOMMIT")
     _own_factories = (sessionmaker(bind=engine, expire_on_commit=False),
                       sessionmaker(bind=reader, expire_on_commit=False))
     return _own_factories
