@@ -92,3 +92,16 @@ def test_its_connection_goes_back_to_the_pool_ready_for_a_writer(engine: Engine)
         db.rollback()
     with writers() as db:
         assert db.execute(text("SELECT n FROM t")).scalars().all() == [1]
+
+
+def test_a_savepoint_before_any_write_opens_the_transaction(engine: Engine) -> None:
+    _, readers = _factories(engine)
+    with readers() as db:
+        db.execute(text("SELECT count(*) FROM t"))
+        with db.begin_nested() as nested:
+            db.execute(text("INSERT INTO t VALUES (5)"))
+            nested.rollback()
+        db.execute(text("INSERT INTO t VALUES (6)"))
+        db.commit()
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT n FROM t ORDER BY n")).scalars().all() == [1, 6]

@@ -121,8 +121,10 @@ READ_FIRST = "ketaclinic_read_first"
 READING = "ketaclinic.reading"
 UPGRADED = "ketaclinic.upgraded"
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
-# A read that locks (rows, or an advisory lock held to the transaction's end): a write's start.
-_LOCKS = re.compile(r"\bFOR (?:NO KEY UPDATE|UPDATE|KEY SHARE|SHARE)\b|_xact_lock\(", re.I)
+# What needs a transaction though it writes nothing: a read that locks (rows, or an advisory
+# lock held to the transaction's end), or a savepoint.
+_LOCKS = re.compile(r"\bFOR (?:NO KEY UPDATE|UPDATE|KEY SHARE|SHARE)\b|_xact_lock\(|^\s*SAVEPOINT\b",
+                    re.I)
 
 
 def is_write(statement: str) -> bool:
@@ -269,8 +271,8 @@ def _track_reading(engine: Engine) -> None:
 
     A read-first session's connection runs in autocommit (`_factories`) until then: under READ
     COMMITTED each statement reads its own snapshot in a transaction or out of one, so a
-    request that only reads is spared the BEGIN and COMMIT round trips. Its first write, or
-    first lock (`SELECT ... FOR UPDATE`, a transaction's advisory lock), opens the transaction
+    request that only reads is spared the BEGIN and COMMIT round trips. Its first write, first
+    lock (`SELECT ... FOR UPDATE`, a transaction's advisory lock) or savepoint opens the transaction
     that the session's commit or rollback ends, so its writes stay all or nothing and its locks
     are held to the end."""
 
