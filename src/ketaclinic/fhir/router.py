@@ -247,15 +247,11 @@ def _search_bundle(request: Request, db: Session, actor: Actor, resource_type: s
         # the search needs the patient's keys alone, not the record
         keys = patients.open_patient_keys(db=db, patient_id=patient_id, actor=actor,
                                           purpose=purpose)
-        page, total = observations.search(
-            db, keys, filters.Filters.parse(resource_type, params), offset, count,
-            _date_sort(params))
+        page, total = _observations(db, keys, params, offset, count)
         return _bundle(request, page, total, offset, count, params)
     patient = store.open_patient(db, patient_id, actor, purpose)
     if resource_type == "Observation":
-        page, total = observations.search(
-            db, patient, filters.Filters.parse(resource_type, params), offset, count,
-            _date_sort(params))
+        page, total = _observations(db, patient, params, offset, count)
     else:
         matches = store.filter_resources(resource_type,
                                          store.of_type(db, patient, resource_type), params)
@@ -268,6 +264,12 @@ def _search_bundle(request: Request, db: Session, actor: Actor, resource_type: s
                                 "resource": mapping.patient(patient),
                                 "search": {"mode": "include"}})
     return bundle
+
+
+def _observations(db: Session, whose: observations.Whose, params: dict[str, list[str]],
+                  offset: int, count: int) -> tuple[list[dict[str, Any]], int]:
+    return observations.search(db, whose, filters.Filters.parse("Observation", params), offset,
+                               count, _date_sort(params))
 
 
 SORTS = {"date": False, "-date": True}  # `_sort` value: newest first?

@@ -118,8 +118,7 @@ def open_patient_keys(*, db: Session, patient_id: uuid.UUID | str, actor: Actor,
     `open_patient`, without loading the record); NotFound otherwise."""
     key = _key(patient_id)
     rows = [] if key is None else db.execute(_ID_AND_SITES_BY_ID, {"key": key}).all()
-    _rows_in_reach(rows, actor, str(patient_id))
-    _record_read(db, rows[0].id, actor, purpose)
+    open_through(db=db, rows=rows, actor=actor, purpose=purpose, asked_for=str(patient_id))
     return PatientKeys(rows[0].pk, rows[0].id)
 
 
@@ -132,10 +131,12 @@ def with_reach(statement: Select[Any], patient_pk: Any) -> Select[Any]:
             .outerjoin(PatientMrn, PatientMrn.patient_pk == Patient.pk))
 
 
-def open_through(*, db: Session, rows: Sequence[Any], actor: Actor, purpose: str) -> uuid.UUID:
-    """The patient of rows from a `with_reach` statement, if the actor may reach them, with the
-    read audited (as `open_patient_by_pk`): their public id; NotFound otherwise."""
-    _rows_in_reach(rows, actor, str(rows[0].id) if rows else "")
+def open_through(*, db: Session, rows: Sequence[Any], actor: Actor, purpose: str,
+                 asked_for: str) -> uuid.UUID:
+    """The patient of rows of their key, public id and MRN sites (one per MRN, as a `with_reach`
+    statement gives them), if the actor may reach them, with the read audited: their public id;
+    OutOfReach naming `asked_for` otherwise."""
+    _rows_in_reach(rows, actor, asked_for)
     _record_read(db, rows[0].id, actor, purpose)
     return cast(uuid.UUID, rows[0].id)
 
@@ -144,9 +145,8 @@ def open_patient_by_pk(*, db: Session, patient_pk: int, actor: Actor, purpose: s
     """A patient known by primary key (from a record that points at them) that the actor may
     reach, with the read audited: the patient's public id; NotFound otherwise."""
     rows = db.execute(_ID_AND_SITES_BY_PK, {"key": patient_pk}).all()
-    _rows_in_reach(rows, actor, str(rows[0].id if rows else patient_pk))
-    _record_read(db, rows[0].id, actor, purpose)
-    return rows[0].id
+    return open_through(db=db, rows=rows, actor=actor, purpose=purpose,
+                        asked_for=str(rows[0].id if rows else patient_pk))
 
 
 # What the API shows of a patient (chart/router.py's PatientOut), in the order it shows it.
@@ -186,9 +186,8 @@ def open_demographics(*, db: Session, patient_id: uuid.UUID | str, actor: Actor,
     (as `open_patient`); NotFound otherwise."""
     key = _key(patient_id)
     rows = [] if key is None else db.execute(_DEMOGRAPHICS, {"key": key}).all()
-    _rows_in_reach(rows, actor, str(patient_id))
+    open_through(db=db, rows=rows, actor=actor, purpose=purpose, asked_for=str(patient_id))
     first = rows[0]
-    _record_read(db, first.id, actor, purpose)
     return Demographics(first.id, {name: getattr(first, name) for name in DEMOGRAPHIC_FIELDS},
                         [(row.code, row.mrn) for row in rows if row.mrn is not None])
 

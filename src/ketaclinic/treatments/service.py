@@ -411,7 +411,8 @@ def _session_in_reach(db: Session, treatment_session_id: str, actor: Actor, purp
         "public_id": public_id(treatment_session_id, "treatment session")}).all()
     if not rows:
         raise NotFound("no such treatment session")
-    patient_id = patients.open_through(db=db, rows=rows, actor=actor, purpose=purpose)
+    patient_id = patients.open_through(db=db, rows=rows, actor=actor, purpose=purpose,
+                                       asked_for=str(rows[0].id))
     return rows[0][0], patient_id
 
 
