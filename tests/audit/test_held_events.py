@@ -5,7 +5,8 @@ insert."""
 import asyncio
 import threading
 
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.engine.default import CACHE_HIT
 from sqlalchemy.orm import Session
 
 from ketaclinic.audit import group
@@ -163,3 +164,23 @@ def test_a_read_first_transaction_knows_when_it_first_writes(world) -> None:
             assert not is_reading(db)
     finally:
         engine.dispose()
+
+
+def test_writing_events_again_reuses_the_compiled_statements(db: Session) -> None:
+    # Every audited request writes its events: a statement compiled afresh each time (as a
+    # multi-row INSERT is) cost PostgreSQL's audited writes more than the round trip.
+    seen: list[bool] = []
+
+    def note(_conn, _cursor, statement, _params, context, _many) -> None:
+        if "audit_event" in statement and statement.lstrip().upper().startswith(("INSERT", "WITH")):
+            seen.append(context.cache_hit == CACHE_HIT)
+
+    connection = db.connection()
+    event.listen(connection, "before_cursor_execute", note)
+    try:
+        for round_ in range(3):
+            audit.record_many(db, [audit.new_event(actor=NURSE, action="read",
+                                                   detail=f"again {round_} {n}") for n in range(2)])
+    finally:
+        event.remove(connection, "before_cursor_execute", note)
+    assert len(seen) == 3 and all(seen[1:])

@@ -2,8 +2,10 @@
 
 import uuid
 from collections.abc import Callable, Sequence
+from functools import lru_cache
+from typing import cast
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, Table, TextClause, bindparam, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
@@ -94,13 +96,15 @@ _COLUMNS = ("seq", "id", "created_at", "created_by", "role", "action", "record_t
             "record_id", "patient_id", "client", "detail", "mac")
 
 
+_NEXT_NUMBERS = select(AUDIT_SEQUENCE.next_value()).select_from(
+    func.generate_series(1, bindparam("count")))
+
+
 def _next_seqs(connection: Connection, count: int) -> list[int]:
     if connection.dialect.name == "postgresql":
         if count == 1:
             return [int(connection.execute(_NEXT_NUMBER).scalar_one())]
-        return [int(n) for n in connection.execute(
-            select(AUDIT_SEQUENCE.next_value()).select_from(func.generate_series(1, count))
-        ).scalars()]
+        return [int(n) for n in connection.execute(_NEXT_NUMBERS, {"count": count}).scalars()]
     first = int(connection.execute(_LAST_SEQ).scalar_one()) + 1
     return list(range(first, first + count))
 
@@ -119,6 +123,29 @@ def _write_group(events: Sequence[AuditEvent]) -> None:
         db.commit()
 
 
+_CTE = "events_written"
+# A request holds a few events; their statements are written once per count. SQLAlchemy
+# compiles a multi-row INSERT afresh each time (it cannot cache one), which cost more than the
+# round trip the one statement saves.
+_PREPARED_UP_TO = 16
+
+
+@lru_cache(maxsize=_PREPARED_UP_TO)
+def _events_and_notes(count: int) -> TextClause:
+    """The PostgreSQL statement writing `count` events and their notes for the sealer, with
+    parameters `<column>_<i>` and `chain` (the note's ref is the event's seq)."""
+    events, notes = cast(Table, AuditEvent.__table__), cast(Table, Unsealed.__table__)
+    columns = ", ".join(_COLUMNS)
+    rows = ", ".join("(" + ", ".join(f":{c}_{i}" for c in _COLUMNS) + ")" for i in range(count))
+    refs = ", ".join(f"(:chain, :seq_{i})" for i in range(count))
+    return text(
+        f"WITH {_CTE} AS (INSERT INTO {events.name} ({columns}) VALUES {rows}) "  # noqa: S608
+        f"INSERT INTO {notes.name} (chain, ref) VALUES {refs}"
+    ).bindparams(bindparam("chain", type_=notes.c.chain.type),
+                 *(bindparam(f"{c}_{i}", type_=events.c[c].type)
+                   for i in range(count) for c in _COLUMNS))
+
+
 def _insert_events(connection: Connection, events: Sequence[AuditEvent]) -> None:
     """Number, MAC and insert the events, and note them for the sealer: one statement on
     PostgreSQL, two on SQLite (where a statement is a call, not a round trip)."""
@@ -133,9 +160,14 @@ def _insert_events(connection: Connection, events: Sequence[AuditEvent]) -> None
         # events written by a CTE of the same statement (it runs though nothing reads it).
         # Chunked to stay far below the protocol's 65,535 parameters a statement.
         for first in range(0, len(rows), EVENTS_A_STATEMENT):
-            chunk = slice(first, first + EVENTS_A_STATEMENT)
-            connection.execute(insert(Unsealed).values(notes[chunk]).add_cte(
-                insert(AuditEvent).values(rows[chunk]).cte("events_written")))
+            chunk = rows[first:first + EVENTS_A_STATEMENT]
+            if len(chunk) <= _PREPARED_UP_TO:
+                connection.execute(_events_and_notes(len(chunk)), {
+                    "chain": CHAIN, **{f"{name}_{i}": value for i, row in enumerate(chunk)
+                                       for name, value in row.items()}})
+            else:
+                connection.execute(insert(Unsealed).values(notes[first:first + len(chunk)])
+                                   .add_cte(insert(AuditEvent).values(chunk).cte(_CTE)))
         return
     connection.execute(_INSERT_EVENTS, rows)
     connection.execute(_INSERT_UNSEALED, notes)
