@@ -3,11 +3,12 @@
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from ketaclinic.clinics.models import Chair
 from ketaclinic.integrations import monitor_feed
+from ketaclinic.treatments import service as treatments
 from ketaclinic.treatments.models import (
     MonitorMessage,
     SessionAlarm,
@@ -203,3 +204,33 @@ def test_monitor_reading_from_the_future_is_refused_and_kept(db: Session) -> Non
     assert db.execute(select(MonitorMessage.status)).scalar_one() == "rejected"
     assert count(db, SessionReading) == db.execute(select(func.count()).select_from(
         SessionReading).where(SessionReading.source != "monitor")).scalar_one()
+
+
+def test_a_batch_finds_its_session_s_baseline_and_open_alarms_in_one_statement(
+        api, world, db: Session) -> None:
+    session_id = open_session(api, db, world.patients["p_a1"])
+    url = f"/api/v1/treatment-sessions/{session_id}/vitals"
+    earlier = (datetime.now(UTC) - timedelta(minutes=10)).isoformat()
+    api["nurse_a"].post(url, json={"readings": [
+        {"systolic_mmhg": 124, "diastolic_mmhg": 78, "taken_at": earlier}]})
+    start_dosing_now(db, session_id)
+    api["nurse_a"].post(url, json={"readings": [{"systolic_mmhg": 190, "spo2_pct": 92}]})
+    session = db.execute(select(TreatmentSession).where(
+        TreatmentSession.id == uuid.UUID(session_id))).scalar_one()
+    statements: list[str] = []
+    connection = db.connection()
+
+    def listener(_conn, _cursor, statement, *_rest) -> None:
+        statements.append(statement)
+
+    event.listen(connection, "before_cursor_execute", listener)
+    try:
+        watch = treatments.alarm_watch(db, session)
+    finally:
+        event.remove(connection, "before_cursor_execute", listener)
+    assert len(statements) == 1
+    assert watch.baseline == treatments.baseline_of(db, session)
+    assert watch.baseline is not None and watch.baseline.systolic_mmhg == 124
+    assert watch.open_kinds == set(db.execute(select(SessionAlarm.kind).where(
+        SessionAlarm.session_pk == session.pk, SessionAlarm.acknowledged_at.is_(None))).scalars())
+    assert {"systolic-high", "spo2-low"} <= watch.open_kinds

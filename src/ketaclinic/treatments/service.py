@@ -10,7 +10,18 @@ from math import inf
 from operator import attrgetter
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, bindparam, func, select, update
+from sqlalchemy import (
+    CompoundSelect,
+    Select,
+    String,
+    Table,
+    bindparam,
+    func,
+    literal,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
@@ -121,47 +132,65 @@ def _check(readings: Sequence[schemas.ReadingIn], earliest: datetime) -> list[Re
     readings[i].field in a batch); a reading is taken between `earliest` (a day before
     check-in) and now."""
     now = clock.now()
-    latest = now + FUTURE_TOLERANCE
-    ranges = plausible_ranges()
-    limits = [(ranges[name].min, ranges[name].max) if name in ranges else (-inf, inf)
-              for name in VITAL_FIELDS]
-    problems: list[FieldProblem] = []
-    checked = []
-    for index, reading in enumerate(readings):
-        taken = reading.taken_at or now
-        vitals = _VITALS_OF(reading)
-        systolic, diastolic = vitals[0], vitals[1]
-        # The common case (every value possible, time in the past) is decided without building
-        # messages; anything else goes through the full check for its wording.
-        plausible = (earliest <= taken <= latest and vitals != _NO_VITALS
-                     and (systolic is None or diastolic is None or diastolic < systolic)
-                     and all(value is None or low <= value <= high
-                             for value, (low, high) in zip(vitals, limits, strict=True)))
-        if not plausible:
-            values = dict(zip(VITAL_FIELDS, vitals, strict=True))
-            found = vital_problems({**values, "taken_at": taken, "measured_at": taken}, now)
-            if taken < earliest:
-                found.append(FieldProblem("taken_at", "is more than a day before the check-in",
-                                          f"{earliest.isoformat(timespec='minutes')} to now"))
-            prefix = f"readings[{index}]." if len(readings) > 1 else ""
-            problems += [FieldProblem(prefix + p.field.replace("measured_at", "taken_at"),
-                                      p.message, p.accepted) for p in found]
-        checked.append(Reading(taken, *vitals))
-    if problems:
+    limits = _limits()
+    taken = [reading.taken_at or now for reading in readings]
+    vitals = [_VITALS_OF(reading) for reading in readings]
+    if not _all_plausible(taken, vitals, earliest, now + FUTURE_TOLERANCE, limits) and (
+            problems := _problems(taken, vitals, earliest, now, limits)):
         raise InvalidInput(problems)
-    return checked
+    return [Reading(moment, *values) for moment, values in zip(taken, vitals, strict=True)]
+
+
+def _limits() -> list[tuple[float, float]]:
+    """The plausible range of each vital sign, in VITAL_FIELDS order."""
+    ranges = plausible_ranges()
+    return [(ranges[name].min, ranges[name].max) if name in ranges else (-inf, inf)
+            for name in VITAL_FIELDS]
+
+
+def _all_plausible(taken: list[datetime], vitals: list[tuple[float | None, ...]],
+                   earliest: datetime, latest: datetime,
+                   limits: list[tuple[float, float]]) -> bool:
+    # The common case, a batch with every value possible and every time in the past, decided
+    # a column at a time (min, max and sum run in C); the wording of problems is left to
+    # `_problems`. A NaN makes its column's sum NaN, which equals nothing.
+    if min(taken) < earliest or max(taken) > latest or _NO_VITALS in vitals:
+        return False
+    columns = list(zip(*vitals, strict=True))
+    for column, (low, high) in zip(columns, limits, strict=True):
+        present = [value for value in column if value is not None]
+        if present and not (low <= min(present) and max(present) <= high
+                            and (total := sum(present)) == total):
+            return False
+    return all(diastolic < systolic for systolic, diastolic in zip(columns[0], columns[1], strict=True)
+               if systolic is not None and diastolic is not None)
+
+
+def _problems(taken: list[datetime], vitals: list[tuple[float | None, ...]], earliest: datetime,
+              now: datetime, limits: list[tuple[float, float]]) -> list[FieldProblem]:
+    """Every problem of every reading of a batch, worded (each reading checked in full)."""
+    latest = now + FUTURE_TOLERANCE
+    problems: list[FieldProblem] = []
+    for index, (moment, values) in enumerate(zip(taken, vitals, strict=True)):
+        systolic, diastolic = values[0], values[1]
+        if (earliest <= moment <= latest and values != _NO_VITALS
+                and (systolic is None or diastolic is None or diastolic < systolic)
+                and all(value is None or low <= value <= high
+                        for value, (low, high) in zip(values, limits, strict=True))):
+            continue
+        named = dict(zip(VITAL_FIELDS, values, strict=True))
+        found = vital_problems({**named, "taken_at": moment, "measured_at": moment}, now)
+        if moment < earliest:
+            found.append(FieldProblem("taken_at", "is more than a day before the check-in",
+                                      f"{earliest.isoformat(timespec='minutes')} to now"))
+        prefix = f"readings[{index}]." if len(taken) > 1 else ""
+        problems += [FieldProblem(prefix + p.field.replace("measured_at", "taken_at"),
+                                  p.message, p.accepted) for p in found]
+    return problems
 
 
 # Built once: these run for every batch of readings, and building a statement and its cache
 # key costs about as much as running it.
-_OPEN_ALARM_KINDS = select(SessionAlarm.kind).where(
-    SessionAlarm.session_pk == bindparam("session_pk"), SessionAlarm.acknowledged_at.is_(None))
-
-
-def _open_alarm_kinds(db: Session, treatment_session: TreatmentSession) -> set[str]:
-    return set(db.execute(_OPEN_ALARM_KINDS, {"session_pk": treatment_session.pk}).scalars())
-
-
 def _baseline_query(*, dosed: bool) -> Select[Any]:
     reading = SessionReading
     return (select(reading.taken_at, *(getattr(reading, k) for k in VITAL_FIELDS))
@@ -250,10 +279,31 @@ class AlarmWatch:
         return decided
 
 
+def _alarm_state_query(*, dosed: bool) -> CompoundSelect:
+    # The baseline and the open alarms' kinds in one statement: one round trip for every batch.
+    baseline = _BASELINE[dosed].subquery()
+    return union_all(
+        select(*baseline.c, literal(None, String()).label("kind")),
+        select(literal(None, SessionReading.taken_at.type),
+               *(literal(None, getattr(SessionReading, k).type) for k in VITAL_FIELDS),
+               SessionAlarm.kind).where(SessionAlarm.session_pk == bindparam("session_pk"),
+                                        SessionAlarm.acknowledged_at.is_(None)))
+
+
+_ALARM_STATE = {dosed: _alarm_state_query(dosed=dosed) for dosed in (False, True)}
+
+
 def alarm_watch(db: Session, treatment_session: TreatmentSession) -> AlarmWatch:
     """The session's alarm state as stored now."""
-    return AlarmWatch(treatment_session, baseline_of(db, treatment_session),
-                      _open_alarm_kinds(db, treatment_session))
+    dose_start = treatment_session.dose_start
+    baseline, open_kinds = None, set()
+    for *reading, kind in db.connection().execute(_ALARM_STATE[dose_start is not None], {
+            "session_pk": treatment_session.pk, "dose_start": dose_start}):
+        if kind is None:
+            baseline = Reading(*reading)
+        else:
+            open_kinds.add(kind)
+    return AlarmWatch(treatment_session, baseline, open_kinds)
 
 
 def alarm_watches(db: Session, sessions: Sequence[TreatmentSession]) -> dict[int, AlarmWatch]:
