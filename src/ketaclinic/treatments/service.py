@@ -131,6 +131,8 @@ def _check(readings: Sequence[schemas.ReadingIn], earliest: datetime) -> list[Re
     """The readings as the monitoring engine reads them, or every problem with them (named
     readings[i].field in a batch); a reading is taken between `earliest` (a day before
     check-in) and now."""
+    if not readings:
+        return []
     now = clock.now()
     limits = _limits()
     taken = [reading.taken_at or now for reading in readings]
@@ -297,7 +299,7 @@ def alarm_watch(db: Session, treatment_session: TreatmentSession) -> AlarmWatch:
     """The session's alarm state as stored now."""
     dose_start = treatment_session.dose_start
     baseline, open_kinds = None, set()
-    for *reading, kind in db.connection().execute(_ALARM_STATE[dose_start is not None], {
+    for *reading, kind in db.execute(_ALARM_STATE[dose_start is not None], {
             "session_pk": treatment_session.pk, "dose_start": dose_start}):
         if kind is None:
             baseline = Reading(*reading)
