@@ -154,7 +154,6 @@ def _insert_events(connection: Connection, events: Sequence[AuditEvent]) -> None
         event.seq = seq
         event.mac = content_mac(event)
         rows.append({c: getattr(event, c) for c in _COLUMNS})
-    notes = [{"chain": CHAIN, "ref": e.seq} for e in events]
     if connection.dialect.name == "postgresql":
         # One statement, so one round trip to the server: the notes for the sealer, with the
         # events written by a CTE of the same statement (it runs though nothing reads it).
@@ -166,11 +165,16 @@ def _insert_events(connection: Connection, events: Sequence[AuditEvent]) -> None
                     "chain": CHAIN, **{f"{name}_{i}": value for i, row in enumerate(chunk)
                                        for name, value in row.items()}})
             else:
-                connection.execute(insert(Unsealed).values(notes[first:first + len(chunk)])
+                connection.execute(insert(Unsealed).values(_notes(chunk))
                                    .add_cte(insert(AuditEvent).values(chunk).cte(_CTE)))
         return
     connection.execute(_INSERT_EVENTS, rows)
-    connection.execute(_INSERT_UNSEALED, notes)
+    connection.execute(_INSERT_UNSEALED, _notes(rows))
+
+
+def _notes(rows: Sequence[dict[str, object]]) -> list[dict[str, object]]:
+    """The sealer's notes of event rows about to be written."""
+    return [{"chain": CHAIN, "ref": row["seq"]} for row in rows]
 
 
 _GROUP = GroupWriter(_write_group)
