@@ -2,14 +2,16 @@
 server's liveness route beside them, in the same run, on SQLite (one server process) and
 PostgreSQL (`serve --workers 2`).
 
-    python bench/fhir_crud.py [--seconds 10] [--rounds 3]
+    python bench/fhir_crud.py [--seconds 10] [--rounds 3] [--each]
                               [--postgres postgresql://postgres@127.0.0.1:5432/test]
 
 Reads and searches: 16 connections cycling through a Patient read, an Observation read, an
 Observation search (`_count=50`) and a Patient search by family name, for a demo patient with
 vital signs. Creates: 16 connections posting vital-sign Observations. Each figure is the median
-of interleaved rounds. Goals on PostgreSQL with two workers: 1,000 reads and searches a second,
-200 creates a second. wrk comes from Debian's packages (`apt-get install wrk`).
+of interleaved rounds. `--each` also drives each of the four reads and searches alone in every
+round, so the slowest, which sets the cycle's rate, shows. Goals on PostgreSQL with two
+workers: 1,000 reads and searches a second, 200 creates a second. wrk comes from Debian's
+packages (`apt-get install wrk`).
 """
 
 import argparse
@@ -48,7 +50,12 @@ def _lua_string(text: str) -> str:
     return json.dumps(text)  # a JSON string is a valid Lua string literal for this ASCII text
 
 
-def _scripts(folder: str, base: str, token: str, patient_id: str) -> tuple[str, str]:
+READS = ("Patient read", "Observation read", "Observation search (_count=50)",
+         "Patient search by family")
+
+
+def _scripts(folder: str, base: str, token: str, patient_id: str
+             ) -> tuple[str, str, list[str]]:
     headers = {"Authorization": f"Bearer {token}"}
     patient = httpx.get(f"{base}/fhir/Patient/{patient_id}", headers=headers).json()
     observation = httpx.get(f"{base}/fhir/Observation", headers=headers, params={
@@ -73,10 +80,11 @@ def _scripts(folder: str, base: str, token: str, patient_id: str) -> tuple[str, 
     assert created.status_code == 201, created.text
     creates = Path(folder, "creates.lua")
     creates.write_text(POST % _lua_string(json.dumps(body)))
-    return str(reads), str(creates)
+    return str(reads), str(creates), paths
 
 
-def measure(url: str, workers: int, seconds: float, rounds: int, folder: str) -> None:
+def measure(url: str, workers: int, seconds: float, rounds: int, folder: str,
+            each: bool = False) -> None:
     """Prepare a demo clinic, serve it, and run the interleaved rounds."""
     clinic = _prepare(url)
     port = free_port()
@@ -84,10 +92,11 @@ def measure(url: str, workers: int, seconds: float, rounds: int, folder: str) ->
     base = f"http://127.0.0.1:{port}"
     try:
         token = _token(base)
-        reads_lua, creates_lua = _scripts(folder, base, token, clinic.patient_id)
+        reads_lua, creates_lua, paths = _scripts(folder, base, token, clinic.patient_id)
         wrk(f"{base}/livez", None, min(2.0, seconds), 16)  # warm up
         wrk(base, token, min(2.0, seconds), 16, reads_lua)
-        figures: dict[str, list[float]] = {"reads": [], "creates": [], "livez": []}
+        figures: dict[str, list[float]] = {name: [] for name in (
+            "reads", "creates", "livez", *(READS if each else ()))}
         bad = 0
         for _ in range(rounds):
             for name, script, auth in (("reads", reads_lua, token), ("creates", creates_lua, token),
@@ -95,6 +104,10 @@ def measure(url: str, workers: int, seconds: float, rounds: int, folder: str) ->
                 target = f"{base}/livez" if name == "livez" else (
                     f"{base}/fhir/Observation" if name == "creates" else base)
                 rate, failed = wrk(target, auth, seconds, 16, script)
+                figures[name].append(rate)
+                bad += failed
+            for name, path in zip(READS if each else (), paths, strict=False):
+                rate, failed = wrk(base + path, token, seconds, 16)
                 figures[name].append(rate)
                 bad += failed
     finally:
@@ -107,6 +120,8 @@ def measure(url: str, workers: int, seconds: float, rounds: int, folder: str) ->
           f"{reads / hello:.2f}")
     print(f"  creates            {creates:7.0f} req/s (goal {CREATE_GOAL})")
     print(f"  /livez             {hello:7.0f} req/s")
+    for name in READS if each else ():
+        print(f"  alone: {name:31s} {statistics.median(figures[name]):7.0f} req/s")
 
 
 def main() -> int:
@@ -114,18 +129,24 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--each", action="store_true",
+                        help="also drive each read and search alone")
     parser.add_argument("--postgres", default="")
     args = parser.parse_args()
+    if args.seconds <= 0 or args.rounds <= 0:
+        print("error: --seconds and --rounds must be positive", file=sys.stderr)
+        return 2
     os.environ.setdefault("KETACLINIC_DEMO", "1")
     if shutil.which("wrk") is None:
         print("error: wrk is not installed (Debian: apt-get install wrk)", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory() as folder:
-        measure(fresh_database("sqlite", "", folder), 1, args.seconds, args.rounds, folder)
+        measure(fresh_database("sqlite", "", folder), 1, args.seconds, args.rounds, folder,
+                args.each)
         if args.postgres:
             url = fresh_database("postgresql", args.postgres, folder)
             try:
-                measure(url, 2, args.seconds, args.rounds, folder)
+                measure(url, 2, args.seconds, args.rounds, folder, args.each)
             finally:
                 drop_database(url, args.postgres)
     return 0

@@ -102,3 +102,24 @@ def test_request_path_benchmark_reports_the_ratio_and_the_mixed_run() -> None:
     assert "audited read" in result.stdout and "ratio" in result.stdout
     assert "5xx or dropped: 0" in result.stdout and "missing afterwards: 0" in result.stdout
     assert "audit chain intact" in result.stdout and "ledger chain intact" in result.stdout
+
+
+def test_fhir_crud_benchmark_reports_the_cycle_and_each_read_alone() -> None:
+    import shutil
+
+    import pytest
+
+    bad = subprocess.run([sys.executable, str(BENCH / "fhir_crud.py"), "--rounds", "0"],
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert bad.returncode == 2 and bad.stderr.startswith("error:")
+    if shutil.which("wrk") is None:
+        pytest.skip("wrk is not installed (Debian: apt-get install wrk)")
+    result = subprocess.run([sys.executable, str(BENCH / "fhir_crud.py"), "--seconds", "1",
+                             "--rounds", "1", "--each", "--postgres", ""],
+                            capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "non-2xx: 0" in result.stdout
+    for line in ("reads and searches", "creates", "/livez", "alone: Patient read",
+                 "alone: Observation read", "alone: Observation search (_count=50)",
+                 "alone: Patient search by family"):
+        assert line in result.stdout
