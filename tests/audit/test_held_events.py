@@ -5,8 +5,10 @@ insert."""
 import asyncio
 import threading
 
+import pytest
 from sqlalchemy import event, select
 from sqlalchemy.engine.default import CACHE_HIT
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 
 from ketaclinic.audit import group
@@ -169,18 +171,36 @@ def test_a_read_first_transaction_knows_when_it_first_writes(world) -> None:
 def test_writing_events_again_reuses_the_compiled_statements(db: Session) -> None:
     # Every audited request writes its events: a statement compiled afresh each time (as a
     # multi-row INSERT is) cost PostgreSQL's audited writes more than the round trip.
-    seen: list[bool] = []
+    seen: list[tuple[bool, str, int]] = []
 
-    def note(_conn, _cursor, statement, _params, context, _many) -> None:
+    def note(_conn, _cursor, statement, params, context, _many) -> None:
         if "audit_event" in statement and statement.lstrip().upper().startswith(("INSERT", "WITH")):
-            seen.append(context.cache_hit == CACHE_HIT)
+            count = len(params) if isinstance(params, dict) else len(params[0])
+            seen.append((context.cache_hit == CACHE_HIT, statement, count))
 
     connection = db.connection()
     event.listen(connection, "before_cursor_execute", note)
     try:
-        for round_ in range(3):
+        for round_, events in enumerate((2, 2, 2, 9, 30)):
             audit.record_many(db, [audit.new_event(actor=NURSE, action="read",
-                                                   detail=f"again {round_} {n}") for n in range(2)])
+                                                   detail=f"again {round_} {n}")
+                                   for n in range(events)])
     finally:
         event.remove(connection, "before_cursor_execute", note)
-    assert len(seen) == 3 and all(seen[1:])
+    if db.get_bind().dialect.name == "postgresql":
+        # One statement whatever the count, with a parameter a column: psycopg keeps its
+        # conversion of a statement of at most 50 parameters, and the server prepares it once.
+        assert len(seen) == 5 and len({statement for _, statement, _ in seen}) == 1
+        assert all(count <= 50 for _, _, count in seen)
+    else:
+        assert len(seen) == 5 and all(hit for hit, _, _ in seen[1:])
+
+
+def test_an_event_too_long_for_its_column_is_refused_not_cut_short(db: Session) -> None:
+    # Its MAC covers the whole value: a value cut short as it is stored would fail
+    # verification later as though someone had changed it.
+    if db.get_bind().dialect.name != "postgresql":
+        pytest.skip("SQLite does not hold a VARCHAR to its length")
+    too_long = audit.new_event(actor=NURSE, action="read", record_type="R" * 51)
+    with pytest.raises(DataError):
+        audit.record_many(db, [too_long])

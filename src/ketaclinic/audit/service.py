@@ -2,17 +2,18 @@
 
 import uuid
 from collections.abc import Callable, Sequence
-from functools import lru_cache
+from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Connection, Table, TextClause, bindparam, func, insert, select, text
+from sqlalchemy import Connection, String, Table, bindparam, func, insert, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
 from ketaclinic.audit import keyed, sealing
 from ketaclinic.audit.group import AsyncGroupWriter, GroupWriter
 from ketaclinic.audit.models import AUDIT_SEQUENCE, AuditEvent, Unsealed
-from ketaclinic.db import is_reading, session_factory
+from ketaclinic.db import UTCDateTime, is_reading, session_factory
 from ketaclinic.kernel.actor import Actor
 
 DETAIL_MAX = 1000
@@ -124,26 +125,28 @@ def _write_group(events: Sequence[AuditEvent]) -> None:
 
 
 _CTE = "events_written"
-# A request holds a few events; their statements are written once per count. SQLAlchemy
-# compiles a multi-row INSERT afresh each time (it cannot cache one), which cost more than the
-# round trip the one statement saves.
-_PREPARED_UP_TO = 16
 
 
-@lru_cache(maxsize=_PREPARED_UP_TO)
-def _events_and_notes(count: int) -> TextClause:
-    """The PostgreSQL statement writing `count` events and their notes for the sealer, with
-    parameters `<column>_<i>` and `chain` (the note's ref is the event's seq)."""
+def _events_and_notes() -> str:
+    """The PostgreSQL statement writing events and their notes for the sealer in one round trip:
+    each column's values as one array, unnested into rows; parameters `<column>` and `chain`."""
     events, notes = cast(Table, AuditEvent.__table__), cast(Table, Unsealed.__table__)
-    columns = ", ".join(_COLUMNS)
-    rows = ", ".join("(" + ", ".join(f":{c}_{i}" for c in _COLUMNS) + ")" for i in range(count))
-    refs = ", ".join(f"(:chain, :seq_{i})" for i in range(count))
-    return text(
-        f"WITH {_CTE} AS (INSERT INTO {events.name} ({columns}) VALUES {rows}) "  # noqa: S608
-        f"INSERT INTO {notes.name} (chain, ref) VALUES {refs}"
-    ).bindparams(bindparam("chain", type_=notes.c.chain.type),
-                 *(bindparam(f"{c}_{i}", type_=events.c[c].type)
-                   for i in range(count) for c in _COLUMNS))
+    dialect = postgresql.dialect()
+    # Text arrays, not VARCHAR(n): an explicit cast would cut a long value short unnoticed,
+    # where the insert into the column refuses it.
+    kinds = {c: "TEXT" if isinstance(events.c[c].type, String)
+             else events.c[c].type.compile(dialect=dialect) for c in _COLUMNS}
+    arrays = ", ".join(f"%({c})s::{kinds[c]}[]" for c in _COLUMNS)
+    return (f"WITH {_CTE} AS (INSERT INTO {events.name} ({', '.join(_COLUMNS)}) "  # noqa: S608
+            f"SELECT * FROM unnest({arrays})) "
+            f"INSERT INTO {notes.name} (chain, ref) SELECT %(chain)s, unnest(%(seq)s::BIGINT[])")
+
+
+# The same statement for any number of events, with a parameter a column: the driver converts it
+# once (psycopg keeps its conversion of a statement of at most 50 parameters; with a parameter a
+# value, five events went past that, and converting the statement anew cost a millisecond a
+# write) and the server prepares it once.
+_EVENTS_AND_NOTES = _events_and_notes()
 
 
 def _insert_events(connection: Connection, events: Sequence[AuditEvent]) -> None:
@@ -157,19 +160,23 @@ def _insert_events(connection: Connection, events: Sequence[AuditEvent]) -> None
     if connection.dialect.name == "postgresql":
         # One statement, so one round trip to the server: the notes for the sealer, with the
         # events written by a CTE of the same statement (it runs though nothing reads it).
-        # Chunked to stay far below the protocol's 65,535 parameters a statement.
+        # Chunked, so a bulk write sends arrays of a bounded size.
         for first in range(0, len(rows), EVENTS_A_STATEMENT):
             chunk = rows[first:first + EVENTS_A_STATEMENT]
-            if len(chunk) <= _PREPARED_UP_TO:
-                connection.execute(_events_and_notes(len(chunk)), {
-                    "chain": CHAIN, **{f"{name}_{i}": value for i, row in enumerate(chunk)
-                                       for name, value in row.items()}})
-            else:
-                connection.execute(insert(Unsealed).values(_notes(chunk))
-                                   .add_cte(insert(AuditEvent).values(chunk).cte(_CTE)))
+            columns: dict[str, object] = {name: [row[name] for row in chunk] for name in _COLUMNS}
+            columns["created_at"] = [_utc(row["created_at"]) for row in chunk]
+            connection.exec_driver_sql(_EVENTS_AND_NOTES, {"chain": CHAIN, **columns})
         return
     connection.execute(_INSERT_EVENTS, rows)
     connection.execute(_INSERT_UNSEALED, _notes(rows))
+
+
+_STAMP, _POSTGRESQL = UTCDateTime(), postgresql.dialect()
+
+
+def _utc(moment: object) -> object:
+    """A timestamp as the column stores it (aware, in UTC; a naive one refused)."""
+    return _STAMP.process_bind_param(cast(datetime, moment), _POSTGRESQL)
 
 
 def _notes(rows: Sequence[dict[str, object]]) -> list[dict[str, object]]:
