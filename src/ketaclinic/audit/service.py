@@ -3,9 +3,10 @@
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import cast
 
-from sqlalchemy import Connection, String, Table, bindparam, func, insert, select
+from sqlalchemy import Connection, String, Table, TextClause, bindparam, func, insert, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
@@ -125,17 +126,41 @@ def _write_group(events: Sequence[AuditEvent]) -> None:
 
 
 _CTE = "events_written"
+_STAMP, _POSTGRESQL = UTCDateTime(), postgresql.dialect()
+
+
+# psycopg keeps its conversion of a statement of at most this many parameters; past it, the
+# statement is converted anew at every execution (about a millisecond for ten events).
+_DRIVER_KEEPS_UP_TO = 50
+# A write's few events go in with a parameter a value (cheapest for one or two events); more,
+# as a reader group's are, go in as one array a column, so the statement stays within that bound.
+_BY_VALUE_UP_TO = (_DRIVER_KEEPS_UP_TO - 1) // len(_COLUMNS)
+
+
+@lru_cache(maxsize=_BY_VALUE_UP_TO)
+def _events_and_notes_by_value(count: int) -> TextClause:
+    """The PostgreSQL statement writing `count` events and their notes for the sealer, with
+    parameters `<column>_<i>` and `chain` (the note's ref is the event's seq)."""
+    events, notes = cast(Table, AuditEvent.__table__), cast(Table, Unsealed.__table__)
+    columns = ", ".join(_COLUMNS)
+    rows = ", ".join("(" + ", ".join(f":{c}_{i}" for c in _COLUMNS) + ")" for i in range(count))
+    refs = ", ".join(f"(:chain, :seq_{i})" for i in range(count))
+    return text(
+        f"WITH {_CTE} AS (INSERT INTO {events.name} ({columns}) VALUES {rows}) "  # noqa: S608
+        f"INSERT INTO {notes.name} (chain, ref) VALUES {refs}"
+    ).bindparams(bindparam("chain", type_=notes.c.chain.type),
+                 *(bindparam(f"{c}_{i}", type_=events.c[c].type)
+                   for i in range(count) for c in _COLUMNS))
 
 
 def _events_and_notes() -> str:
     """The PostgreSQL statement writing events and their notes for the sealer in one round trip:
     each column's values as one array, unnested into rows; parameters `<column>` and `chain`."""
     events, notes = cast(Table, AuditEvent.__table__), cast(Table, Unsealed.__table__)
-    dialect = postgresql.dialect()
     # Text arrays, not VARCHAR(n): an explicit cast would cut a long value short unnoticed,
     # where the insert into the column refuses it.
     kinds = {c: "TEXT" if isinstance(events.c[c].type, String)
-             else events.c[c].type.compile(dialect=dialect) for c in _COLUMNS}
+             else events.c[c].type.compile(dialect=_POSTGRESQL) for c in _COLUMNS}
     arrays = ", ".join(f"%({c})s::{kinds[c]}[]" for c in _COLUMNS)
     return (f"WITH {_CTE} AS (INSERT INTO {events.name} ({', '.join(_COLUMNS)}) "  # noqa: S608
             f"SELECT * FROM unnest({arrays})) "
@@ -143,9 +168,7 @@ def _events_and_notes() -> str:
 
 
 # The same statement for any number of events, with a parameter a column: the driver converts it
-# once (psycopg keeps its conversion of a statement of at most 50 parameters; with a parameter a
-# value, five events went past that, and converting the statement anew cost a millisecond a
-# write) and the server prepares it once.
+# once and the server prepares it once.
 _EVENTS_AND_NOTES = _events_and_notes()
 
 
@@ -161,6 +184,11 @@ def _insert_events(connection: Connection, events: Sequence[AuditEvent]) -> None
         # One statement, so one round trip to the server: the notes for the sealer, with the
         # events written by a CTE of the same statement (it runs though nothing reads it).
         # Chunked, so a bulk write sends arrays of a bounded size.
+        if len(rows) <= _BY_VALUE_UP_TO:
+            connection.execute(_events_and_notes_by_value(len(rows)), {
+                "chain": CHAIN, **{f"{name}_{i}": value for i, row in enumerate(rows)
+                                   for name, value in row.items()}})
+            return
         for first in range(0, len(rows), EVENTS_A_STATEMENT):
             chunk = rows[first:first + EVENTS_A_STATEMENT]
             columns: dict[str, object] = {name: [row[name] for row in chunk] for name in _COLUMNS}
@@ -169,9 +197,6 @@ def _insert_events(connection: Connection, events: Sequence[AuditEvent]) -> None
         return
     connection.execute(_INSERT_EVENTS, rows)
     connection.execute(_INSERT_UNSEALED, _notes(rows))
-
-
-_STAMP, _POSTGRESQL = UTCDateTime(), postgresql.dialect()
 
 
 def _utc(moment: object) -> object:
