@@ -200,6 +200,8 @@ def test_an_event_too_long_for_its_column_is_refused_not_cut_short(db: Session) 
     # verification later as though someone had changed it.
     if db.get_bind().dialect.name != "postgresql":
         pytest.skip("SQLite does not hold a VARCHAR to its length")
-    too_long = audit.new_event(actor=NURSE, action="read", record_type="R" * 51)
-    with pytest.raises(DataError):
-        audit.record_many(db, [too_long])
+    for count in (1, 10):  # a write's few events, and a group's
+        events = [audit.new_event(actor=NURSE, action="read") for _ in range(count - 1)]
+        events.append(audit.new_event(actor=NURSE, action="read", record_type="R" * 51))
+        with pytest.raises(DataError), db.begin_nested():
+            audit.record_many(db, events)

@@ -130,7 +130,7 @@ _STAMP, _POSTGRESQL = UTCDateTime(), postgresql.dialect()
 
 
 # psycopg keeps its conversion of a statement of at most this many parameters; past it, the
-# statement is converted anew at every execution (about a millisecond for ten events).
+# statement is converted anew at every execution (about a millisecond for eight events).
 _DRIVER_KEEPS_UP_TO = 50
 # A write's few events go in with a parameter a value (cheapest for one or two events); more,
 # as a reader group's are, go in as one array a column, so the statement stays within that bound.
@@ -183,12 +183,12 @@ def _insert_events(connection: Connection, events: Sequence[AuditEvent]) -> None
     if connection.dialect.name == "postgresql":
         # One statement, so one round trip to the server: the notes for the sealer, with the
         # events written by a CTE of the same statement (it runs though nothing reads it).
-        # Chunked, so a bulk write sends arrays of a bounded size.
         if len(rows) <= _BY_VALUE_UP_TO:
             connection.execute(_events_and_notes_by_value(len(rows)), {
                 "chain": CHAIN, **{f"{name}_{i}": value for i, row in enumerate(rows)
                                    for name, value in row.items()}})
             return
+        # Chunked, so a bulk write sends arrays of a bounded size.
         for first in range(0, len(rows), EVENTS_A_STATEMENT):
             chunk = rows[first:first + EVENTS_A_STATEMENT]
             columns: dict[str, object] = {name: [row[name] for row in chunk] for name in _COLUMNS}
