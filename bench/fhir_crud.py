@@ -106,7 +106,7 @@ def measure(url: str, workers: int, seconds: float, rounds: int, folder: str,
                 rate, failed = wrk(target, auth, seconds, 16, script)
                 figures[name].append(rate)
                 bad += failed
-            for name, path in zip(READS if each else (), paths, strict=False):
+            for name, path in zip(READS, paths, strict=True) if each else ():
                 rate, failed = wrk(base + path, token, seconds, 16)
                 figures[name].append(rate)
                 bad += failed
