@@ -137,39 +137,43 @@ _DRIVER_KEEPS_UP_TO = 50
 _BY_VALUE_UP_TO = (_DRIVER_KEEPS_UP_TO - 1) // len(_COLUMNS)
 
 
+def _events_then_notes(rows: str, refs: str) -> str:
+    """The PostgreSQL statement writing events (`rows`: their VALUES or SELECT) and, in the same
+    round trip, their notes for the sealer (`refs`: the notes' VALUES or SELECT)."""
+    events, notes = cast(Table, AuditEvent.__table__), cast(Table, Unsealed.__table__)
+    # Names from the tables' own metadata; values travel as parameters.
+    return (f"WITH {_CTE} AS (INSERT INTO {events.name} ({', '.join(_COLUMNS)}) {rows}) "
+            f"INSERT INTO {notes.name} (chain, ref) {refs}")
+
+
 @lru_cache(maxsize=_BY_VALUE_UP_TO)
 def _events_and_notes_by_value(count: int) -> TextClause:
-    """The PostgreSQL statement writing `count` events and their notes for the sealer, with
-    parameters `<column>_<i>` and `chain` (the note's ref is the event's seq)."""
+    """The statement for `count` events with a parameter a value: `<column>_<i>` and `chain`
+    (the note's ref is the event's seq)."""
     events, notes = cast(Table, AuditEvent.__table__), cast(Table, Unsealed.__table__)
-    columns = ", ".join(_COLUMNS)
     rows = ", ".join("(" + ", ".join(f":{c}_{i}" for c in _COLUMNS) + ")" for i in range(count))
     refs = ", ".join(f"(:chain, :seq_{i})" for i in range(count))
-    return text(
-        f"WITH {_CTE} AS (INSERT INTO {events.name} ({columns}) VALUES {rows}) "  # noqa: S608
-        f"INSERT INTO {notes.name} (chain, ref) VALUES {refs}"
-    ).bindparams(bindparam("chain", type_=notes.c.chain.type),
-                 *(bindparam(f"{c}_{i}", type_=events.c[c].type)
-                   for i in range(count) for c in _COLUMNS))
+    return text(_events_then_notes(f"VALUES {rows}", f"VALUES {refs}")).bindparams(
+        bindparam("chain", type_=notes.c.chain.type),
+        *(bindparam(f"{c}_{i}", type_=events.c[c].type) for i in range(count) for c in _COLUMNS))
 
 
-def _events_and_notes() -> str:
-    """The PostgreSQL statement writing events and their notes for the sealer in one round trip:
-    each column's values as one array, unnested into rows; parameters `<column>` and `chain`."""
-    events, notes = cast(Table, AuditEvent.__table__), cast(Table, Unsealed.__table__)
+def _events_and_notes_as_arrays() -> str:
+    """The statement for any number of events with a parameter a column, each an array of the
+    column's values unnested into rows: `<column>` and `chain`."""
+    events = cast(Table, AuditEvent.__table__)
     # Text arrays, not VARCHAR(n): an explicit cast would cut a long value short unnoticed,
     # where the insert into the column refuses it.
     kinds = {c: "TEXT" if isinstance(events.c[c].type, String)
              else events.c[c].type.compile(dialect=_POSTGRESQL) for c in _COLUMNS}
     arrays = ", ".join(f"%({c})s::{kinds[c]}[]" for c in _COLUMNS)
-    return (f"WITH {_CTE} AS (INSERT INTO {events.name} ({', '.join(_COLUMNS)}) "  # noqa: S608
-            f"SELECT * FROM unnest({arrays})) "
-            f"INSERT INTO {notes.name} (chain, ref) SELECT %(chain)s, unnest(%(seq)s::BIGINT[])")
+    return _events_then_notes(f"SELECT * FROM unnest({arrays})",  # noqa: S608
+                              "SELECT %(chain)s, unnest(%(seq)s::BIGINT[])")
 
 
 # The same statement for any number of events, with a parameter a column: the driver converts it
 # once and the server prepares it once.
-_EVENTS_AND_NOTES = _events_and_notes()
+_EVENTS_AND_NOTES = _events_and_notes_as_arrays()
 
 
 def _insert_events(connection: Connection, events: Sequence[AuditEvent]) -> None:
