@@ -6,7 +6,7 @@ from datetime import date, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ketaclinic.patients.models import Medication, Patient, VitalSigns
+from ketaclinic.patients.models import Condition, Medication, Patient, VitalSigns
 from tests.conftest import csrf_of
 
 FORM = {"given_name": "Ana", "family_name": "Quispe", "birth_date": "1990-01-31", "sex": "female",
@@ -76,6 +76,27 @@ def test_condition_form_rejects_unknown_code_system(web, world, db: Session) -> 
         "csrf_token": csrf, "system": "made-up", "code": "1", "display": "x"})
     assert response.status_code == 422
     assert "System: unknown code system &#39;made-up&#39;" in response.text
+
+
+def test_condition_form_lists_a_condition_where_the_clinician_chose(web, world,
+                                                                   db: Session) -> None:
+    client = web["nurse_a"]
+    pid = world.patients["p_a1"]
+    csrf = csrf_of(client.get(f"/patients/{pid}").text)
+    form = {"csrf_token": csrf, "system": "snomed", "code": "35489007",
+            "display": "Depressive disorder", "clinical_status": "active"}
+    before = count(db, Condition)
+    refused = client.post(f"/patients/{pid}/entries/conditions",
+                          data={**form, "category": "diagnosis"})
+    assert refused.status_code == 422
+    assert "Category: Input should be" in refused.text and "health-concern" in refused.text
+    assert count(db, Condition) == before
+    saved = client.post(f"/patients/{pid}/entries/conditions",
+                        data={**form, "category": "encounter-diagnosis"})
+    assert saved.status_code in (200, 303), saved.text[:300]
+    newest = db.execute(select(Condition).order_by(Condition.pk.desc()).limit(1)).scalar_one()
+    assert (newest.code, newest.category) == ("35489007", "encounter-diagnosis")
+    assert "encounter diagnosis" in client.get(f"/patients/{pid}").text
 
 
 def test_medication_entered_in_error_from_the_chart(web, world, db: Session) -> None:

@@ -62,10 +62,12 @@ def test_a_contraindication_cannot_be_signed_to_start(page: Page, demo_server: s
     page.get_by_text("Add condition").click()
     page.locator("#conditions-pick").select_option(label="Intracerebral haemorrhage (274100004)")
     page.locator("#c-status").select_option("resolved")
+    page.get_by_label("Listed as").select_option(label="encounter diagnosis")
     page.locator("#c-onset").fill("2015-03-01")
     page.locator("#c-abatement").fill("2015-04-01")
     page.locator("#conditions").get_by_role("button", name="Save").click()
     page.wait_for_load_state()
+    expect(page.locator("#conditions tbody")).to_contain_text("encounter diagnosis")
     screen_iv(page)
     expect(page.locator("#decision")).to_have_text("not-eligible")
     expect(page.locator("#findings-contraindication")).to_contain_text(

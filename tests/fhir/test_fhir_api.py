@@ -341,6 +341,13 @@ def test_update_a_condition_in_place_or_as_entered_in_error(api, world) -> None:
     assert updated.status_code == 200, updated.text
     assert updated.json()["clinicalStatus"]["coding"][0]["code"] == "resolved"
     assert updated.json()["abatementDateTime"] == "2026-10-01"
+    assert updated.json()["category"][0]["coding"][0]["code"] == "problem-list-item"
+    concern = {**condition, "category": [{"coding": [{
+        "system": "http://hl7.org/fhir/us/core/CodeSystem/condition-category",
+        "code": "health-concern"}]}]}
+    moved = client.put(f"/fhir/Condition/{condition['id']}", json=concern)
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["category"][0]["coding"][0]["code"] == "health-concern"
     recoded = {**condition, "code": {"coding": [{"system": "http://snomed.info/sct",
                                                  "code": "47505003"}]}}
     refused = client.put(f"/fhir/Condition/{condition['id']}", json=recoded)
@@ -382,7 +389,7 @@ def test_search_parameters_clients_use_are_offered_and_honoured(api, world, db) 
                for r in capability["rest"][0]["resource"]}
     assert {"family", "given", "identifier", "birthdate", "gender", "name"} <= offered["Patient"]
     assert {"category", "code", "date", "patient"} <= offered["Observation"]
-    assert {"clinical-status", "code", "onset-date"} <= offered["Condition"]
+    assert {"category", "clinical-status", "code", "onset-date"} <= offered["Condition"]
     includes = {r["type"]: r.get("searchInclude", []) for r in capability["rest"][0]["resource"]}
     assert "Observation:subject" in includes["Observation"]
     assert "Encounter:subject" in includes["Encounter"]
@@ -445,6 +452,36 @@ def test_search_parameters_clients_use_are_offered_and_honoured(api, world, db) 
     assert conditions >= 1
     assert search("Condition", **{"clinical-status": "active,resolved,inactive,remission"}
                   )["total"] == conditions
+
+    diagnosis = nurse.post(f"/api/v1/patients/{pid}/conditions", json={
+        "system": "snomed", "code": "35489007", "display": "Depressive disorder",
+        "category": "encounter-diagnosis"})
+    assert diagnosis.status_code == 201, diagnosis.text
+    assert diagnosis.json()["category"] == "encounter-diagnosis"
+    assert added.json()["category"] == "problem-list-item"  # what the chart lists by default
+
+    def condition_ids(category: str) -> list[str]:
+        return [e["resource"]["id"] for e in search("Condition", category=category)["entry"]]
+
+    category_system = "http://terminology.hl7.org/CodeSystem/condition-category"
+    assert diagnosis.json()["id"] in condition_ids("encounter-diagnosis")
+    assert diagnosis.json()["id"] in condition_ids(f"{category_system}|encounter-diagnosis")
+    assert diagnosis.json()["id"] not in condition_ids("problem-list-item")
+    assert added.json()["id"] in condition_ids("problem-list-item")
+    assert diagnosis.json()["id"] not in condition_ids(
+        "http://hl7.org/fhir/us/core/CodeSystem/condition-category|encounter-diagnosis")
+    assert search("Condition", category="problem-list-item,encounter-diagnosis,health-concern"
+                  )["total"] == conditions + 1
+    read = nurse.get(f"/fhir/Condition/{diagnosis.json()['id']}").json()
+    assert read["category"] == [{"coding": [{"system": category_system,
+                                             "code": "encounter-diagnosis",
+                                             "display": "Encounter Diagnosis"}]}]
+    refused = nurse.post(f"/api/v1/patients/{pid}/conditions", json={
+        "system": "snomed", "code": "35489007", "display": "Depressive disorder",
+        "category": "diagnosis"})
+    assert refused.status_code == 422
+    assert "category" in refused.text and "health-concern" in refused.text
+    assert search("Condition")["total"] == conditions + 1  # the refused one was not stored
 
 
 def test_patient_search_by_family_given_gender_birthdate_and_exact_identifier(api, world) -> None:

@@ -103,6 +103,10 @@ def test_post_transaction_bundle_imports_once(api, world, db: Session) -> None:
     for entry in everything["entry"]:
         get_fhir_model_class(entry["resource"]["resourceType"]).model_validate(entry["resource"])
     assert len(everything["entry"]) > 40
+    # Synthea lists its conditions as encounter diagnoses, and they stay so
+    categories = {e["resource"]["category"][0]["coding"][0]["code"]
+                  for e in everything["entry"] if e["resource"]["resourceType"] == "Condition"}
+    assert categories == {"encounter-diagnosis"}
     again = api["nurse_a"].post("/fhir", content=json.dumps(bundle)).json()
     assert {e["response"]["status"] for e in again["entry"]} == {"200 OK"}
     assert db.execute(select(func.count()).select_from(Patient)).scalar_one() == before + 1

@@ -32,7 +32,7 @@ CODE_FIELDS = {"Observation": "code", "Condition": "code", "AllergyIntolerance":
 TOKEN_PARAMS: dict[str, dict[str, str]] = {
     "Observation": {"category": "category"},
     "Condition": {"clinical-status": "clinicalStatus",
-                  "verification-status": "verificationStatus"},
+                  "verification-status": "verificationStatus", "category": "category"},
     "AllergyIntolerance": {"clinical-status": "clinicalStatus",
                            "verification-status": "verificationStatus"},
     "MedicationStatement": {"status": "status"},

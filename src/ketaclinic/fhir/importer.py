@@ -21,7 +21,7 @@ from ketaclinic.audit import service as audit
 from ketaclinic.errors import FieldProblem, Forbidden, InvalidInput, invalid
 from ketaclinic.fhir import organizations
 from ketaclinic.fhir.bundle import BundleError, validate_r4
-from ketaclinic.fhir.mapping import VITAL_SERIES, vital_observations
+from ketaclinic.fhir.mapping import VITAL_SERIES, condition_category_of, vital_observations
 from ketaclinic.fhir.models import ImportedResource
 from ketaclinic.fhir.record import (
     NOT_A_READING,
@@ -245,8 +245,11 @@ class _Importer:
         status = fact.clinical_status if fact.clinical_status in CONDITION_STATUSES else (
             "resolved" if fact.abatement else "active")
         verification = fact.verification_status or "confirmed"
+        # A condition with no category the clinic keeps goes on the problem list.
+        category = condition_category_of(r) or "problem-list-item"
         return Condition(patient_pk=patient.pk, system=coded[0], code=coded[1], display=coded[2],
                          clinical_status=status, verification_status=verification,
+                         category=category,
                          onset_date=fact.onset, abatement_date=fact.abatement,
                          created_by=self.actor.username), ""
 

@@ -25,6 +25,15 @@ VITAL_SERIES = (
 )
 CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+# Condition.category: code -> (system, display); the first two are FHIR's, the third US Core's.
+CONDITION_CATEGORIES = {
+    "problem-list-item": ("http://terminology.hl7.org/CodeSystem/condition-category",
+                          "Problem List Item"),
+    "encounter-diagnosis": ("http://terminology.hl7.org/CodeSystem/condition-category",
+                            "Encounter Diagnosis"),
+    "health-concern": ("http://hl7.org/fhir/us/core/CodeSystem/condition-category",
+                       "Health Concern"),
+}
 ALLERGY_CLINICAL = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
 ALLERGY_VERIFICATION = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
 ROUTES = {"iv": ("47625008", "Intravenous route"), "esketamine": ("46713006", "Nasal route"),
@@ -79,6 +88,7 @@ def condition(row: Condition, patient_id: object) -> dict[str, Any]:
         "resourceType": "Condition", "id": str(row.id), "meta": _meta(row),
         "verificationStatus": {"coding": [{"system": CONDITION_VERIFICATION,
                                            "code": row.verification_status}]},
+        "category": [_condition_category(row.category)],
         "code": _concept(row), "subject": _subject(patient_id),
         "recordedDate": row.created_at.isoformat(),
     }
@@ -92,6 +102,25 @@ def condition(row: Condition, patient_id: object) -> dict[str, Any]:
     if row.note:
         resource["note"] = [{"text": row.note}]
     return resource
+
+
+def _condition_category(code: str) -> dict[str, Any]:
+    system, display = CONDITION_CATEGORIES[code]
+    return {"coding": [{"system": system, "code": code, "display": display}]}
+
+
+def condition_category_of(resource: dict[str, Any]) -> str | None:
+    """The first category of a Condition resource that the clinic keeps (None if none is)."""
+    concepts = resource.get("category")
+    for concept in concepts if isinstance(concepts, list) else []:
+        codings = concept.get("coding") if isinstance(concept, dict) else None
+        for coding in codings if isinstance(codings, list) else []:
+            if not isinstance(coding, dict):
+                continue
+            known = CONDITION_CATEGORIES.get(str(coding.get("code")))
+            if known is not None and coding.get("system") == known[0]:
+                return str(coding["code"])
+    return None
 
 
 def allergy(row: Allergy, patient_id: object) -> dict[str, Any]:

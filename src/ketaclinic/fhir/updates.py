@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from ketaclinic.audit import service as audit
 from ketaclinic.errors import NotFound, invalid
 from ketaclinic.fhir import importer
+from ketaclinic.fhir.mapping import condition_category_of
 from ketaclinic.fhir.record import allergy_fact, condition_fact, medication_fact
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.patients import service as patients
@@ -30,7 +31,8 @@ def _changes(resource_type: str, body: dict[str, Any]) -> tuple[dict[str, Any], 
                           ", ".join(sorted(importer.CONDITION_STATUSES)))
         notes = " ".join(n.get("text", "") for n in body.get("note") or [])
         return {"clinical_status": status, "verification_status": fact.verification_status,
-                "onset_date": fact.onset, "abatement_date": fact.abatement, "note": notes}, fact
+                "category": condition_category_of(body), "onset_date": fact.onset,
+                "abatement_date": fact.abatement, "note": notes}, fact
     if resource_type == "AllergyIntolerance":
         allergy = allergy_fact(body)
         return {"clinical_status": allergy.clinical_status,

@@ -86,6 +86,9 @@ class Condition(CodedMixin, CorrectableMixin, RecordMixin, Base):
     patient_pk: Mapped[int] = mapped_column(ForeignKey("patient.pk", ondelete="RESTRICT"), index=True)
     clinical_status: Mapped[str] = mapped_column(String(20))
     verification_status: Mapped[str] = mapped_column(String(20), default="confirmed")
+    # problem-list-item, encounter-diagnosis or health-concern (schemas.ConditionCategory)
+    category: Mapped[str] = mapped_column(String(30), default="problem-list-item",
+                                          server_default="problem-list-item")
     onset_date: Mapped[date | None] = mapped_column(Date, default=None)
     abatement_date: Mapped[date | None] = mapped_column(Date, default=None)
     note: Mapped[str] = mapped_column(String(1000), default="")

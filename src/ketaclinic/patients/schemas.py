@@ -12,6 +12,8 @@ from ketaclinic.wire_types import IsoDate, IsoDateTime
 Sex = Literal["female", "male", "other", "unknown"]
 ConditionClinicalStatus = Literal["active", "recurrence", "relapse", "inactive", "remission",
                                   "resolved"]
+# Where a condition is listed (FHIR Condition.category, US Core's three).
+ConditionCategory = Literal["problem-list-item", "encounter-diagnosis", "health-concern"]
 VerificationStatus = Literal["unconfirmed", "provisional", "differential", "confirmed", "refuted"]
 MedicationStatus = Literal["active", "completed", "intended", "stopped", "on-hold", "unknown",
                            "not-taken"]
@@ -122,6 +124,7 @@ class ConditionIn(CodedIn):
 
     clinical_status: ConditionClinicalStatus = "active"
     verification_status: VerificationStatus = "confirmed"
+    category: ConditionCategory = "problem-list-item"
     onset_date: IsoDate | None = None
     abatement_date: IsoDate | None = None
     note: str = Field(default="", max_length=1000)
@@ -187,6 +190,7 @@ class ConditionOut(_EntryOut):
     display: str
     clinical_status: str
     verification_status: str
+    category: str
     onset_date: IsoDate | None
     abatement_date: IsoDate | None
     note: str
