@@ -361,6 +361,62 @@ def test_update_a_condition_in_place_or_as_entered_in_error(api, world) -> None:
     assert api["nurse_b"].put(f"/fhir/Condition/{condition['id']}", json=resolved).status_code == 404
 
 
+def test_a_course_is_the_prescriber_s_medication_request(api, world, db) -> None:
+    import uuid
+
+    from sqlalchemy import select
+
+    from ketaclinic.courses.models import Course
+
+    pid = world.patients["p_a1"]
+    nurse = api["nurse_a"]
+    open_session(api, db, pid)  # an IV course signed to start, and its first session
+    course = db.execute(select(Course).order_by(Course.pk.desc()).limit(1)).scalar_one()
+    assert course.dose is not None
+
+    def search(**params: str) -> dict:
+        response = nurse.get("/fhir/MedicationRequest", params={"patient": pid, **params})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    found = search()
+    ordered = {e["resource"]["id"]: e["resource"] for e in found["entry"]}
+    order = ordered[str(course.id)]
+    get_fhir_model_class("MedicationRequest").model_validate(order)
+    assert (order["status"], order["intent"]) == ("active", "order")
+    assert order["medicationCodeableConcept"]["coding"][0] == {
+        "system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "6130",
+        "display": "ketamine"}
+    assert order["dosageInstruction"][0]["route"]["coding"][0]["code"] == "47625008"
+    assert order["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] == (
+        course.dose.dose_mg)
+    assert order["requester"] == {"display": course.prescriber}
+    assert nurse.get(f"/fhir/MedicationRequest/{course.id}").json() == order
+    assert str(course.id) in [e["resource"]["id"] for e in search(
+        code="http://www.nlm.nih.gov/research/umls/rxnorm|6130", intent="order",
+        authoredon=f"ge{course.signed_at.date().isoformat()}")["entry"]]
+    assert search(intent="plan")["total"] == 0
+    assert search(code="http://www.nlm.nih.gov/research/umls/rxnorm|2201623")["total"] == 0
+
+    stopped_before = search(status="stopped")["total"]
+    course.state = "stopped"  # as a review deciding to stop leaves it
+    db.flush()
+    assert search(status="stopped")["total"] == stopped_before + 1
+    assert nurse.get(f"/fhir/MedicationRequest/{course.id}").json()["status"] == "stopped"
+    assert api["nurse_b"].get(f"/fhir/MedicationRequest/{course.id}").status_code == 404
+    assert nurse.get(f"/fhir/MedicationRequest/{uuid.uuid4()}").status_code == 404
+
+    capability = api["prescriber"].get("/fhir/metadata").json()
+    offered = {r["type"]: {p["name"] for p in r["searchParam"]}
+               for r in capability["rest"][0]["resource"]}
+    assert {"patient", "status", "intent", "code", "authoredon"} <= offered["MedicationRequest"]
+    everything = nurse.get(f"/fhir/Patient/{pid}/$everything").json()
+    assert str(course.id) in [e["resource"]["id"] for e in everything["entry"]
+                              if e["resource"]["resourceType"] == "MedicationRequest"]
+    for entry in everything["entry"]:  # the sessions' administrations now coded too
+        get_fhir_model_class(entry["resource"]["resourceType"]).model_validate(entry["resource"])
+
+
 def test_all_twelve_synthea_bundles_post_once(api, world, db) -> None:
     import json as jsonlib
 

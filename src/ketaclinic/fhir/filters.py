@@ -19,6 +19,7 @@ DATE_PARAMS: dict[str, tuple[str, str]] = {
     "Condition": ("recorded-date", "recordedDate"),
     "MedicationStatement": ("effective", "effectivePeriod.start"),
     "MedicationAdministration": ("effective-time", "effectivePeriod.start"),
+    "MedicationRequest": ("authoredon", "authoredOn"),
     "QuestionnaireResponse": ("authored", "authored"),
 }
 # More date parameters of a type, each on its own field.
@@ -26,7 +27,8 @@ MORE_DATE_PARAMS: dict[str, dict[str, str]] = {
     "Condition": {"onset-date": "onsetDateTime", "abatement-date": "abatementDateTime"},
 }
 CODE_FIELDS = {"Observation": "code", "Condition": "code", "AllergyIntolerance": "code",
-               "MedicationStatement": "medicationCodeableConcept"}
+               "MedicationStatement": "medicationCodeableConcept",
+               "MedicationRequest": "medicationCodeableConcept"}
 # Token parameters each type is searched by beyond `code` (FHIR parameter name, resource field:
 # a code, a CodeableConcept, a list of them, or a canonical URL).
 TOKEN_PARAMS: dict[str, dict[str, str]] = {
@@ -37,6 +39,7 @@ TOKEN_PARAMS: dict[str, dict[str, str]] = {
                            "verification-status": "verificationStatus"},
     "MedicationStatement": {"status": "status"},
     "MedicationAdministration": {"status": "status"},
+    "MedicationRequest": {"status": "status", "intent": "intent"},
     "Encounter": {"status": "status"},
     "QuestionnaireResponse": {"status": "status", "questionnaire": "questionnaire"},
 }

@@ -3,6 +3,8 @@
 from datetime import datetime
 from typing import Any
 
+from ketaclinic.courses.models import STOPPED, Course
+from ketaclinic.knowledge.codes import concept_by_key
 from ketaclinic.patients.models import Allergy, Condition, Medication, Patient, VitalSigns
 from ketaclinic.treatments.models import TreatmentSession
 
@@ -163,6 +165,44 @@ def medication_statement(row: Medication, patient_id: object) -> dict[str, Any]:
     return resource
 
 
+def _route(route: str) -> dict[str, Any]:
+    snomed, words = ROUTES.get(route, ("", route))
+    return ({"coding": [{"system": "http://snomed.info/sct", "code": snomed, "display": words}]}
+            if snomed else {"text": words})
+
+
+def _drug(route: str) -> dict[str, Any]:
+    """The drug a course or session of this route gives, coded (RxNorm, codes.toml)."""
+    drug = concept_by_key("medication", "esketamine" if route == "esketamine" else "ketamine")
+    return {"coding": [{"system": drug.system, "code": drug.code, "display": drug.display}],
+            "text": drug.display}
+
+
+def medication_request(row: Course, patient_id: object) -> dict[str, Any]:
+    """A course as the prescriber's order: the drug by route, the signed dose and its basis, the
+    indication, and the maintenance plan; active until the course is stopped."""
+    dosage: dict[str, Any] = {"route": _route(row.route)}
+    dose = row.dose
+    if dose is not None:
+        dosage["text"] = f"{dose.dose_mg:g} mg per session ({dose.basis})"
+        rate: dict[str, Any] = {"doseQuantity": {"value": dose.dose_mg, "unit": "mg",
+                                                 "system": UCUM, "code": "mg"}}
+        if dose.rate_mg_per_h is not None:
+            rate["rateQuantity"] = {"value": dose.rate_mg_per_h, "unit": "mg/h", "system": UCUM,
+                                    "code": "mg/h"}
+        dosage["doseAndRate"] = [rate]
+    resource: dict[str, Any] = {
+        "resourceType": "MedicationRequest", "id": str(row.id), "meta": _meta(row),
+        "status": "stopped" if row.state == STOPPED else "active", "intent": "order",
+        "medicationCodeableConcept": _drug(row.route), "subject": _subject(patient_id),
+        "authoredOn": row.signed_at.isoformat(), "requester": {"display": row.prescriber},
+        "reasonCode": [{"text": row.indication}], "dosageInstruction": [dosage],
+    }
+    if row.maintenance:
+        resource["note"] = [{"text": row.maintenance}]
+    return resource
+
+
 def _vital(base_id: str, suffix: str, code: str, display: str, when: datetime, status: str,
            patient_id: object, meta: dict[str, str]) -> dict[str, Any]:
     return {
@@ -222,27 +262,24 @@ def medication_administration(row: TreatmentSession, patient_id: object) -> dict
     given = row.dose_given
     if row.dose_start is None or given is None:
         return None
-    snomed, words = ROUTES.get(row.route, ("", row.route))
-    drug = "esketamine" if row.route == "esketamine" else "ketamine"
+    drug = _drug(row.route)
     period = {"start": row.dose_start.isoformat()}
     if row.dose_end:
         period["end"] = row.dose_end.isoformat()
     resource: dict[str, Any] = {
         "resourceType": "MedicationAdministration", "id": str(row.id), "meta": _meta(row),
         "status": "completed" if row.dose_end or row.status == "discharged" else "in-progress",
-        "medicationCodeableConcept": {"text": drug}, "subject": _subject(patient_id),
+        "medicationCodeableConcept": drug, "subject": _subject(patient_id),
         "context": {"reference": f"Encounter/{row.id}"}, "effectivePeriod": period,
-        "dosage": {"route": {"coding": [{"system": "http://snomed.info/sct", "code": snomed,
-                                         "display": words}]} if snomed else {"text": words},
+        "dosage": {"route": _route(row.route),
                    "dose": {"value": given.dose_mg, "unit": "mg", "system": UCUM, "code": "mg"}},
     }
     if given.lot_number:
         # R4 keeps the lot on the Medication: a contained one carries it.
-        resource["contained"] = [{"resourceType": "Medication", "id": "given",
-                                  "code": {"text": drug},
+        resource["contained"] = [{"resourceType": "Medication", "id": "given", "code": drug,
                                   "batch": {"lotNumber": given.lot_number}}]
         del resource["medicationCodeableConcept"]
-        resource["medicationReference"] = {"reference": "#given", "display": drug}
+        resource["medicationReference"] = {"reference": "#given", "display": drug["text"]}
     if row.ordered_by:
         resource["performer"] = [{"actor": {"display": row.ordered_by},
                                   "function": {"text": "ordering prescriber"}}]

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from ketaclinic.courses.models import Course
 from ketaclinic.errors import NotFound, invalid
 from ketaclinic.fhir import mapping, observations
 from ketaclinic.fhir import measures as measure_map
@@ -73,6 +74,10 @@ def of_type(db: Session, patient: Patient, resource_type: str,
     if resource_type == "MedicationAdministration":
         return [given for s in rows.sessions
                 if (given := mapping.medication_administration(s, pid))]
+    if resource_type == "MedicationRequest":
+        return [mapping.medication_request(c, pid) for c in db.execute(
+            select(Course).where(Course.patient_pk == patient.pk)
+            .order_by(Course.signed_at, Course.pk)).scalars()]
     return []
 
 
@@ -111,7 +116,7 @@ def _sources(resource_type: str) -> list[Any]:
             "MedicationStatement": [Medication],
             "Observation": [VitalSigns, Measure, SessionReading, SessionEvent],
             "QuestionnaireResponse": [Measure], "Encounter": [TreatmentSession],
-            "MedicationAdministration": [TreatmentSession]}
+            "MedicationAdministration": [TreatmentSession], "MedicationRequest": [Course]}
     return sources.get(resource_type, [])
 
 
@@ -161,6 +166,8 @@ def _resources_of_row(db: Session, resource_type: str, row: Any, pid: uuid.UUID,
     if isinstance(row, SessionEvent):
         return ([mapping.scale_observation(row, pid, session_id)]
                 if row.kind in mapping.SCALE_CODES else [])
+    if isinstance(row, Course):
+        return [mapping.medication_request(row, pid)]
     if isinstance(row, TreatmentSession):
         given = mapping.medication_administration(row, pid)
         if resource_type == "Encounter":
