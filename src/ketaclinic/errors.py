@@ -50,6 +50,14 @@ class InvalidInput(DomainError):
         self.problems = problems
 
 
+class InvalidSearch(InvalidInput):
+    """A FHIR search whose parameters are unknown or malformed: 400 Bad Request, as FHIR
+    servers answer a search they cannot run (a resource that fails its rules stays 422)."""
+
+    status = 400
+    title = "Invalid search"
+
+
 class NotFound(DomainError):
     """The record does not exist or is outside the caller's reach."""
 

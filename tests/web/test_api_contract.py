@@ -37,6 +37,9 @@ def test_every_operation_documents_its_errors_and_formats(app) -> None:
                 assert "application/fhir+json" in responses["422"]["content"], path
             elif path.startswith("/api"):
                 assert "application/problem+json" in responses["422"]["content"], path
+    search = document["paths"]["/fhir/{resource_type}"]["get"]["responses"]["400"]
+    assert "unknown or malformed" in search["description"]
+    assert "application/fhir+json" in search["content"]
     report = document["paths"]["/api/v1/inventory/reports/dispensing"]["get"]["responses"]["200"]
     assert set(report["content"]) == {"application/json", "text/csv", "application/pdf"}
     feed = document["paths"]["/calendar/{token}.ics"]["get"]["responses"]["200"]

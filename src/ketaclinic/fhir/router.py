@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from ketaclinic import __version__, clock
 from ketaclinic.clinics import service as clinics
-from ketaclinic.errors import NotFound, invalid
+from ketaclinic.errors import InvalidInput, InvalidSearch, NotFound, invalid
 from ketaclinic.fhir import (
     filters,
     importer,
@@ -199,12 +199,20 @@ def read(resource_type: str, resource_id: str,
     return fhir_response(resource)
 
 
-@router.get("/{resource_type}")
+@router.get("/{resource_type}", responses={400: {
+    "description": "A search parameter is unknown or malformed: named, with what it accepts"}})
 def search(request: Request, resource_type: str,
            actor: Actor = Depends(require(Permission.CLINICAL_READ)),
            db: Session = DB) -> JSONResponse:
     """Search one resource type; results page with `_count` and next/previous links, or
-    `_summary=count` for the total alone."""
+    `_summary=count` for the total alone. A parameter it cannot use is a 400."""
+    try:
+        return _search(request, resource_type, actor, db)
+    except InvalidInput as exc:
+        raise InvalidSearch(exc.problems) from exc
+
+
+def _search(request: Request, resource_type: str, actor: Actor, db: Session) -> JSONResponse:
     params = _params(request)
     _check_known(resource_type, params)
     count = parse_count(params["_count"][-1] if "_count" in params else None)
