@@ -2,7 +2,8 @@
 same run: the chart page (HTML), the JSON vitals list, a FHIR read of one Observation and FHIR
 searches (`_count=50`, in the list's order and newest first) for a patient with 5,000 sets of
 vital signs and for one with 50, served through the app. The goal is a ratio under 1.5: the
-work of a page is bounded by the page, not by the patient's history.
+work of a page is bounded by the page, not by the patient's history. Each patient's last
+Observation page is shown too (for the long one, 400 pages deep).
 
     python bench/chart.py [--long 5000] [--short 50] [--rounds 7]
                           [--postgres postgresql://postgres@127.0.0.1:5432/test]
@@ -37,6 +38,9 @@ from ketaclinic.patients.models import Patient, PatientMrn, VitalSigns
 PASSWORD = "bench-password-1"
 SPAN = timedelta(days=730)
 GOAL = 1.5
+# Shown beside the goals, not held to one: the long patient's last page is 400 pages deep (the
+# database counts the rows before it; only the page is built).
+UNGOALED = {"FHIR search, last page": "the last page; no goal"}
 
 
 def _table(model: type) -> Table:
@@ -105,6 +109,8 @@ def measure(url: str, sizes: dict[str, int], rounds: int) -> dict[str, float]:
     api.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
     newest = {pid: api.get(f"/api/v1/patients/{pid}/vitals", params={"limit": 1}).json()[0]
               for pid in ids.values()}
+    last_page = {pid: max(0, api.get("/fhir/Observation", params={
+        "patient": pid, "_summary": "count"}).json()["total"] - 50) for pid in ids.values()}
     requests = {
         "chart page (HTML)": lambda pid: web.get(f"/patients/{pid}"),
         "vitals list (JSON)": lambda pid: api.get(f"/api/v1/patients/{pid}/vitals"),
@@ -113,6 +119,8 @@ def measure(url: str, sizes: dict[str, int], rounds: int) -> dict[str, float]:
                                            params={"patient": pid, "_count": "50"}),
         "FHIR search, newest first": lambda pid: api.get(
             "/fhir/Observation", params={"patient": pid, "_count": "50", "_sort": "-date"}),
+        "FHIR search, last page": lambda pid: api.get("/fhir/Observation", params={
+            "patient": pid, "_count": "50", "_offset": str(last_page[pid])}),
         "FHIR Encounter search": lambda pid: api.get("/fhir/Encounter", params={"patient": pid}),
     }
     times: dict[tuple[str, str], list[float]] = {}
@@ -134,8 +142,9 @@ def measure(url: str, sizes: dict[str, int], rounds: int) -> dict[str, float]:
         fast = statistics.median(times[(label, short)])
         slow = statistics.median(times[(label, long)])
         ratios[label] = slow / fast
-        print(f"  {label:22} {sizes[short]:>6}: {fast * 1000:7.1f} ms   {sizes[long]:>6}: "
-              f"{slow * 1000:7.1f} ms   ratio {slow / fast:.2f} (goal under {GOAL})")
+        goal = UNGOALED.get(label, f"goal under {GOAL}")
+        print(f"  {label:26} {sizes[short]:>6}: {fast * 1000:7.1f} ms   {sizes[long]:>6}: "
+              f"{slow * 1000:7.1f} ms   ratio {slow / fast:.2f} ({goal})")
     return ratios
 
 

@@ -174,6 +174,40 @@ def test_observation_search_pages_match_the_full_list_filtered(api, world, db) -
                 assert page == ordered[offset:offset + count], (params, newest_first, offset)
 
 
+def test_a_deep_observation_page_builds_its_own_rows_alone(api, world, db, monkeypatch) -> None:
+    import uuid
+
+    from sqlalchemy import select
+
+    from ketaclinic.fhir import mapping, observations, store
+    from ketaclinic.fhir.filters import Filters
+    from ketaclinic.patients.models import Patient
+
+    pid = world.patients["p_a2"]
+    for days in range(30):  # a blood pressure and a heart rate each: 60 Observations
+        made = api["nurse_a"].post(f"/api/v1/patients/{pid}/vitals", json={
+            "systolic_mmhg": 120, "diastolic_mmhg": 80, "heart_rate_bpm": 60 + days,
+            "measured_at": (clock.now() - timedelta(days=40 - days)).isoformat()})
+        assert made.status_code == 201, made.text
+    patient = db.execute(select(Patient).where(Patient.id == uuid.UUID(pid))).scalar_one()
+    everything = store.of_type(db, patient, "Observation")
+    built = []
+    counting = mapping.vital_observations
+
+    def vital_observations(row, patient_id):
+        built.append(row.pk)
+        return counting(row, patient_id)
+
+    monkeypatch.setattr(mapping, "vital_observations", vital_observations)
+    for params in ({}, {"code": ["http://loinc.org|8867-4"]}):  # the chart's vitals come first
+        expected = store.filter_resources("Observation", everything, params)
+        built.clear()
+        page, total = observations.search(db, patient, Filters.parse("Observation", params),
+                                          25, 4)
+        assert (page, total) == (expected[25:29], len(expected))
+        assert len(built) <= 4  # the page's rows, not the dozen or more before them
+
+
 def test_a_patient_token_sees_only_its_own_compartment(api, world) -> None:
     own, other = world.patients["p_a1"], world.patients["p_a2"]
     client = api["patient_a1"]

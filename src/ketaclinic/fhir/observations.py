@@ -16,7 +16,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import and_, case, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from ketaclinic.fhir import mapping
@@ -163,13 +163,37 @@ def _vital_segment(db: Session, model: Any, moment: Any, where: list[Any], filte
     suffixes = {g.suffix for g in kept}
 
     def fetch(skip: int, take: int) -> list[Resource]:
-        # every row is at least one Observation: skip + take rows are enough
-        rows = db.execute(select(model).where(*conditions).order_by(moment, model.pk)
-                          .limit(skip + take)).scalars()
+        start, skip_in_row = _page_start(db, model, moment, conditions, kept, skip)
+        # every row is at least one Observation: `take` rows from the start are enough
+        rows = db.execute(select(model).where(*conditions, *start).order_by(moment, model.pk)
+                          .limit(take)).scalars()
         built = [r for row in rows for r in build(row) if r["id"].rsplit("-", 1)[1] in suffixes]
-        return built[skip:skip + take]
+        return built[skip_in_row:skip_in_row + take]
 
     return _Segment(total, fetch)
+
+
+def _page_start(db: Session, model: Any, moment: Any, conditions: list[Any],
+                kept: tuple[_Group, ...], skip: int) -> tuple[list[Any], int]:
+    """Where a page `skip` Observations into a run of rows starts: a condition for the rows from
+    the one that holds it, and how many of that row's Observations come before. The database
+    counts the rows before it (a running sum of each row's Observations), so a deep page builds
+    its own rows alone, not every row before it."""
+    if not skip:
+        return [], 0
+    # every row is at least one Observation: the first skip + 1 rows hold the page's start
+    head = (select(model.pk.label("pk"), moment.label("at"),
+                   _entries_of(kept, model).label("entries"))
+            .where(*conditions).order_by(moment, model.pk).limit(skip + 1).subquery())
+    running = select(head, func.sum(head.c.entries).over(order_by=(head.c.at, head.c.pk))
+                     .label("through")).subquery()
+    first = db.execute(select(running.c.pk, running.c.at, running.c.through - running.c.entries)
+                       .where(running.c.through > skip).order_by(running.c.through)
+                       .limit(1)).one_or_none()
+    if first is None:  # past the run's end
+        return [false()], 0
+    pk, at, before = first
+    return [or_(moment > at, and_(moment == at, model.pk >= pk))], skip - int(before)
 
 
 def _measure_kinds(filters: Filters) -> list[str]:
