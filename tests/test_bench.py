@@ -46,6 +46,22 @@ def test_floor_benchmark_reports_both_ratios() -> None:
     assert bad.returncode == 2 and bad.stderr.startswith("error:")
 
 
+def test_chart_benchmark_reports_every_page_and_its_ratio() -> None:
+    result = subprocess.run([sys.executable, str(BENCH / "chart.py"), "--long", "30",
+                             "--short", "5", "--rounds", "1", "--postgres", ""],
+                            capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "sqlite: patients with 5 and 30 vital-sign sets" in result.stdout
+    for label in ("chart page (HTML)", "vitals list (JSON)", "FHIR read", "FHIR search ",
+                  "FHIR search, newest first", "FHIR Encounter search"):
+        assert label in result.stdout and "(goal under 1.5)" in result.stdout, label
+    assert "FHIR search, last page" in result.stdout and "no goal" in result.stdout
+    assert result.stdout.count("ratio") == 7
+    bad = subprocess.run([sys.executable, str(BENCH / "chart.py"), "--rounds", "0"],
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert bad.returncode == 2 and bad.stderr.startswith("error:")
+
+
 def test_outcomes_benchmark_reports_time_and_ratio() -> None:
     result = subprocess.run([sys.executable, str(BENCH / "outcomes.py"), "--patients", "60",
                              "--postgres", ""], capture_output=True, text=True, timeout=300,
