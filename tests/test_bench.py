@@ -56,7 +56,8 @@ def test_chart_benchmark_reports_every_page_and_its_ratio() -> None:
                   "FHIR search, newest first", "FHIR Encounter search"):
         assert label in result.stdout and "(goal under 1.5)" in result.stdout, label
     assert "FHIR search, last page" in result.stdout and "no goal" in result.stdout
-    assert result.stdout.count("ratio") == 7
+    assert "FHIR search, newest first, last page" in result.stdout
+    assert result.stdout.count("ratio") == 8
     bad = subprocess.run([sys.executable, str(BENCH / "chart.py"), "--rounds", "0"],
                          capture_output=True, text=True, timeout=60, check=False)
     assert bad.returncode == 2 and bad.stderr.startswith("error:")

@@ -167,7 +167,9 @@ def test_observation_search_pages_match_the_full_list_filtered(api, world, db) -
         for newest_first in (False, True):
             ordered = sorted(expected, key=lambda r: datetime.fromisoformat(
                 r["effectiveDateTime"]), reverse=newest_first)
-            for offset, count in ((0, 50), (0, 1), (2, 5), (len(ordered) - 1, 3), (7, 4)):
+            pages = [(0, 50), (len(ordered) - 1, 3),
+                     *[(o, c) for o in range(0, len(ordered) + 1, 2) for c in (1, 4)]]
+            for offset, count in pages:
                 page, total = observations.search(db, patient, Filters.parse(
                     "Observation", params), offset, count, newest_first)
                 assert total == len(expected), params
@@ -206,6 +208,21 @@ def test_a_deep_observation_page_builds_its_own_rows_alone(api, world, db, monke
                                           25, 4)
         assert (page, total) == (expected[25:29], len(expected))
         assert len(built) <= 4  # the page's rows, not the dozen or more before them
+
+    read = []
+    reading = observations._light_entries
+
+    def light_entries(source, place, rows, kept):
+        read.extend(rows)
+        return reading(source, place, rows, kept)
+
+    monkeypatch.setattr(observations, "_light_entries", light_entries)
+    newest = sorted(everything, key=lambda r: datetime.fromisoformat(r["effectiveDateTime"]),
+                    reverse=True)
+    page, total = observations.search(db, patient, Filters.parse("Observation", {}), 25, 4,
+                                      newest_first=True)
+    assert (page, total) == (newest[25:29], len(everything))
+    assert len(read) <= 5  # sorted too: from the page's start, not the rows above it
 
 
 def test_a_patient_token_sees_only_its_own_compartment(api, world) -> None:

@@ -5,9 +5,10 @@ each treatment session's chair readings and scores (`store.of_type` builds them 
 rows, the many, are counted in SQL (one row is up to seven Observations, one per measurement
 present that passes the `code` filter; dates and `_lastUpdated` are conditions on the row) and
 only the rows a page needs are read and built; measures likewise (one Observation each). A
-session's scores, the few, are built and filtered as resources. A search sorted by date reads
-the first rows of each source in date order, as many as the page reaches; a search by `_id`
-reads the rows' columns lightly and builds its page.
+session's scores, the few, are built and filtered as resources. A page further down the list,
+in its order or by date, starts where the database finds it (a running count of each row's
+Observations), so only the page's rows are read and built; a search by `_id` reads the rows'
+columns lightly and builds its page.
 """
 
 from collections.abc import Callable, Iterator, Sequence
@@ -16,7 +17,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, case, false, func, or_, select
+from sqlalchemy import and_, case, false, func, literal, or_, select, true, union_all
 from sqlalchemy.orm import Session
 
 from ketaclinic.fhir import mapping
@@ -235,24 +236,145 @@ def _resource_segment(filters: Filters, resources: list[Resource]) -> _Segment:
 
 def _search_by_date(db: Session, patient: Whose, filters: Filters, offset: int, count: int,
                     newest_first: bool) -> tuple[list[Resource], int]:
-    """A page sorted by date, read from the top of each source: every row is at least one
-    Observation, so the first offset + count rows of each source in date order hold the page.
+    """A page sorted by date, read from where it starts in each source: every row is at least
+    one Observation, so count + 1 rows of each source from the page's start hold the page (the
+    first page starts at the top; a later one where the database finds it, `_sorted_start`).
     Ties keep the list's order (source, then time and key within it), as a stable sort of the
     whole list would."""
     total = sum(segment.total for segment in _segments(db, patient, filters))
-    need = offset + count
-    if not need or not total:
+    if not count or offset >= total:
         return [], total
     groups = _passing_groups(filters)
-    entries = [*_top_vitals(db, patient, filters, groups, need, newest_first),
-               *_top_measures(db, patient, filters, need, newest_first),
-               *_top_session_entries(db, patient, filters, groups, need, newest_first)]
+    order = _Order(newest_first, _sorted_start(db, patient, filters, groups, offset, newest_first)
+                   if offset else None)
+    take = count + 1
+    entries = [*_top_vitals(db, patient, filters, groups, take, order),
+               *_top_measures(db, patient, filters, take, order),
+               *_top_session_entries(db, patient, filters, groups, take, order)]
     entries.sort(key=lambda e: e[0])
     if newest_first:  # newest first, ties still in list order
         entries.sort(key=lambda e: e[0][0], reverse=True)
-    page = [entry for _, entry in entries[offset:need]]
+    skip = offset - order.start.before if order.start else 0
+    page = [entry for _, entry in entries[skip:skip + count]]
     built = _built_rows(db, patient, [e.row for e in page if e.row is not None])
     return [built[e.id] if e.resource is None else e.resource for e in page], total
+
+
+@dataclass(frozen=True)
+class _Start:
+    """The row a sorted page starts in: its sort key and how many Observations come before it."""
+
+    at: datetime
+    place: tuple[int, int, int]  # the source's place in the list (chart 0, measures 1, chair 2)
+    pk: int
+    before: int
+
+
+@dataclass(frozen=True)
+class _Order:
+    """A date order and where in it the page starts (None: at the top)."""
+
+    newest_first: bool
+    start: _Start | None
+
+    def by(self, moment: Any) -> Any:
+        """SQL: the rows of a source in this order of time."""
+        return moment.desc() if self.newest_first else moment
+
+    def from_start(self, moment: Any, place: tuple[Any, Any, Any], pk: Any) -> list[Any]:
+        """SQL: the rows of a source from the page's start on, in this order (none: all)."""
+        if self.start is None:
+            return []
+        beyond = moment < self.start.at if self.newest_first else moment > self.start.at
+        return [or_(beyond, and_(moment == self.start.at,
+                                 _at_least((*place, pk), (*self.start.place, self.start.pk))))]
+
+    def keeps(self, at: datetime, place: tuple[int, int, int], pk: int) -> bool:
+        """Whether an entry of a source read whole comes at or after the page's start."""
+        if self.start is None:
+            return True
+        if at != self.start.at:
+            return at < self.start.at if self.newest_first else at > self.start.at
+        return (*place, pk) >= (*self.start.place, self.start.pk)
+
+
+def _at_least(values: tuple[Any, ...], bounds: tuple[Any, ...]) -> Any:
+    """SQL: `values >= bounds` compared in order (a constant part is decided here)."""
+    value, bound = values[0], bounds[0]
+    if len(values) == 1:
+        return value >= bound
+    rest = _at_least(values[1:], bounds[1:])
+    if isinstance(value, int):  # this source's place: known without asking the database
+        return true() if value > bound else false() if value < bound else rest
+    return or_(value > bound, and_(value == bound, rest))
+
+
+def _session_places(patient: Whose) -> Any:
+    """SQL: the patient's treatment sessions with their place in the list (check-in order)."""
+    return (select(TreatmentSession.pk.label("pk"), (func.row_number().over(
+        order_by=(TreatmentSession.checked_in_at, TreatmentSession.pk)) - 1).label("place"))
+        .where(TreatmentSession.patient_pk == patient.pk).subquery())
+
+
+def _sort_columns(moment: Any, place: tuple[Any, Any, Any], pk: Any, entries: Any
+                  ) -> list[Any]:
+    """SQL: a source's rows as the sorted list orders them, with how many Observations each is."""
+    return [moment.label("at"), *[(literal(p) if isinstance(p, int) else p).label(f"k{n}")
+                                  for n, p in enumerate(place)],
+            pk.label("pk"), (literal(entries) if isinstance(entries, int) else entries).label("n")]
+
+
+def _sorted_start(db: Session, patient: Whose, filters: Filters, groups: Sequence[_Group],
+                  offset: int, newest_first: bool) -> _Start | None:
+    """Where the sorted page `offset` Observations down starts: the database lists every
+    source's rows as (time, place, key, Observations) in the page's order, and a running sum
+    over the first offset + 1 of them finds the row (None: past the end)."""
+    branches = []
+    kept = tuple(g for g in groups if g.kept_by(VitalSigns))
+    if kept:
+        moment = VitalSigns.measured_at
+        branches.append(select(*_sort_columns(moment, (0, 0, 0), VitalSigns.pk,
+                                              _entries_of(kept, VitalSigns)))
+                        .where(VitalSigns.patient_pk == patient.pk,
+                               *filters.sql(moment, VitalSigns.updated_at),
+                               _any_present(kept, VitalSigns)))
+    if _measure_kinds(filters):
+        branches.append(select(*_sort_columns(Measure.taken_at, (1, 0, 0), Measure.pk, 1))
+                        .where(*_measure_conditions(patient, filters)))
+    places = _session_places(patient)
+    kept = tuple(g for g in groups if g.kept_by(SessionReading))
+    if kept:
+        moment = SessionReading.taken_at
+        branches.append(select(*_sort_columns(moment, (2, places.c.place, 0), SessionReading.pk,
+                                              _entries_of(kept, SessionReading)))
+                        .join(places, SessionReading.session_pk == places.c.pk)
+                        .where(*filters.sql(moment, SessionReading.updated_at),
+                               _any_present(kept, SessionReading)))
+    passing = [event.pk for _, event, resource in _scale_entries(db, patient)
+               if filters.keeps_resource(resource)]
+    if passing:
+        branches.append(select(*_sort_columns(SessionEvent.at, (2, places.c.place, 1),
+                                              SessionEvent.pk, 1))
+                        .join(places, SessionEvent.session_pk == places.c.pk)
+                        .where(SessionEvent.pk.in_(passing)))
+    if not branches:
+        return None
+    def in_order(rows: Any) -> tuple[Any, ...]:
+        return (rows.c.at.desc() if newest_first else rows.c.at, rows.c.k0, rows.c.k1,
+                rows.c.k2, rows.c.pk)
+
+    every = union_all(*branches).subquery()
+    head = select(every).order_by(*in_order(every)).limit(offset + 1).subquery()
+    running = select(head, func.sum(head.c.n).over(order_by=in_order(head))
+                     .label("through")).subquery()
+    found = db.execute(select(running.c.at, running.c.k0, running.c.k1, running.c.k2,
+                              running.c.pk, running.c.through - running.c.n)
+                       .where(running.c.through > offset).order_by(running.c.through)
+                       .limit(1)).one_or_none()
+    if found is None:
+        return None
+    at, k0, k1, k2, pk, before = found
+    return _Start(at, (int(k0), int(k1), int(k2)), int(pk), int(before))
 
 
 # A sorted entry: (time, source's place in the list, row key, group's place) and the entry.
@@ -271,7 +393,7 @@ def _light_entries(source: str, place: tuple[int, ...], rows: Sequence[Any],
 
 
 def _top_vitals(db: Session, patient: Whose, filters: Filters, groups: Sequence[_Group],
-                need: int, newest_first: bool) -> Iterator[_Sorted]:
+                take: int, order: _Order) -> Iterator[_Sorted]:
     kept = tuple(g for g in groups if g.kept_by(VitalSigns))
     if not kept:
         return iter(())
@@ -279,57 +401,59 @@ def _top_vitals(db: Session, patient: Whose, filters: Filters, groups: Sequence[
     rows = db.execute(select(*_columns(VitalSigns, moment))
                       .where(VitalSigns.patient_pk == patient.pk,
                              *filters.sql(moment, VitalSigns.updated_at),
-                             _any_present(kept, VitalSigns))
-                      .order_by(moment.desc() if newest_first else moment, VitalSigns.pk)
-                      .limit(need)).all()
+                             _any_present(kept, VitalSigns),
+                             *order.from_start(moment, (0, 0, 0), VitalSigns.pk))
+                      .order_by(order.by(moment), VitalSigns.pk)
+                      .limit(take)).all()
     return _light_entries("chart", (0,), rows, kept)
 
 
-def _top_measures(db: Session, patient: Whose, filters: Filters, need: int,
-                  newest_first: bool) -> Iterator[_Sorted]:
-    segment = _measure_segment(db, patient, filters)
-    if not segment.total:
+def _top_measures(db: Session, patient: Whose, filters: Filters, take: int, order: _Order
+                  ) -> Iterator[_Sorted]:
+    if not _measure_kinds(filters):
         return iter(())
     conditions = _measure_conditions(patient, filters)
-    rows = db.execute(select(Measure).where(*conditions)
-                      .order_by(Measure.taken_at.desc() if newest_first else Measure.taken_at,
-                                Measure.pk).limit(need)).scalars()
+    rows = db.execute(select(Measure).where(
+        *conditions, *order.from_start(Measure.taken_at, (1, 0, 0), Measure.pk))
+        .order_by(order.by(Measure.taken_at), Measure.pk).limit(take)).scalars()
     pid = str(patient.id)
     return (((m.taken_at, (1,), m.pk, 0), _resource_entry(measure_map.observation(m, pid)))
             for m in rows)
 
 
-def _top_session_entries(db: Session, patient: Whose, filters: Filters,
-                         groups: Sequence[_Group], need: int, newest_first: bool
-                         ) -> Iterator[_Sorted]:
+def _scale_entries(db: Session, patient: Whose) -> Iterator[tuple[int, SessionEvent, Resource]]:
+    """Every MOAA/S and CADSS score of the patient's sessions as an Observation, with its
+    session's place in the list."""
     sessions = db.execute(select(TreatmentSession.pk, TreatmentSession.id)
                           .where(TreatmentSession.patient_pk == patient.pk)
                           .order_by(TreatmentSession.checked_in_at, TreatmentSession.pk)).all()
-    if not sessions:
-        return
-    place = {pk: number for number, (pk, _) in enumerate(sessions)}
+    events = scale_events_of(db, [pk for pk, _ in sessions])
+    for place, (pk, session_id) in enumerate(sessions):
+        for event in events[pk]:
+            yield place, event, mapping.scale_observation(event, patient.id, session_id)
+
+
+def _top_session_entries(db: Session, patient: Whose, filters: Filters,
+                         groups: Sequence[_Group], take: int, order: _Order
+                         ) -> Iterator[_Sorted]:
     kept = tuple(g for g in groups if g.kept_by(SessionReading))
     if kept:
         moment = SessionReading.taken_at
+        places = _session_places(patient)
         rows = db.execute(
-            select(SessionReading.session_pk, *_columns(SessionReading, moment))
-            .join(TreatmentSession, SessionReading.session_pk == TreatmentSession.pk)
-            .where(TreatmentSession.patient_pk == patient.pk,
-                   *filters.sql(moment, SessionReading.updated_at),
-                   _any_present(kept, SessionReading))
-            .order_by(moment.desc() if newest_first else moment,
-                      TreatmentSession.checked_in_at, TreatmentSession.pk, SessionReading.pk)
-            .limit(need)).all()
+            select(places.c.place, *_columns(SessionReading, moment))
+            .join(places, SessionReading.session_pk == places.c.pk)
+            .where(*filters.sql(moment, SessionReading.updated_at),
+                   _any_present(kept, SessionReading),
+                   *order.from_start(moment, (2, places.c.place, 0), SessionReading.pk))
+            .order_by(order.by(moment), places.c.place, SessionReading.pk)
+            .limit(take)).all()
         for row in rows:
-            yield from _light_entries("chair", (2, place[row.session_pk], 0), [row], kept)
-    pid = patient.id
-    events = scale_events_of(db, list(place))
-    for pk, session_id in sessions:
-        for event in events[pk]:
-            resource = mapping.scale_observation(event, pid, session_id)
-            if filters.keeps_resource(resource):
-                entry = _resource_entry(resource)
-                yield (entry.at, (2, place[pk], 1), event.pk, 0), entry
+            yield from _light_entries("chair", (2, row.place, 0), [row], kept)
+    for place, event, resource in _scale_entries(db, patient):
+        if filters.keeps_resource(resource) and order.keeps(event.at, (2, place, 1), event.pk):
+            entry = _resource_entry(resource)
+            yield (entry.at, (2, place, 1), event.pk, 0), entry
 
 
 def _search_light(db: Session, patient: Whose, filters: Filters, offset: int, count: int,
