@@ -21,11 +21,12 @@ from ketaclinic.audit import service as audit
 from ketaclinic.errors import FieldProblem, Forbidden, InvalidInput, invalid
 from ketaclinic.fhir import organizations
 from ketaclinic.fhir.bundle import BundleError, validate_r4
-from ketaclinic.fhir.mapping import VITAL_SERIES, condition_category_of, vital_observations
+from ketaclinic.fhir.mapping import VITAL_SERIES, vital_observations
 from ketaclinic.fhir.models import ImportedResource
 from ketaclinic.fhir.record import (
     NOT_A_READING,
     allergy_fact,
+    condition_category_of,
     condition_fact,
     medication_fact,
     parse_datetime,

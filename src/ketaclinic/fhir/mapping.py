@@ -111,20 +111,6 @@ def _condition_category(code: str) -> dict[str, Any]:
     return {"coding": [{"system": system, "code": code, "display": display}]}
 
 
-def condition_category_of(resource: dict[str, Any]) -> str | None:
-    """The first category of a Condition resource that the clinic keeps (None if none is)."""
-    concepts = resource.get("category")
-    for concept in concepts if isinstance(concepts, list) else []:
-        codings = concept.get("coding") if isinstance(concept, dict) else None
-        for coding in codings if isinstance(codings, list) else []:
-            if not isinstance(coding, dict):
-                continue
-            known = CONDITION_CATEGORIES.get(str(coding.get("code")))
-            if known is not None and coding.get("system") == known[0]:
-                return str(coding["code"])
-    return None
-
-
 def allergy(row: Allergy, patient_id: object) -> dict[str, Any]:
     """An AllergyIntolerance with its reaction and criticality."""
     resource: dict[str, Any] = {

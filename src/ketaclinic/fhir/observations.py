@@ -33,6 +33,8 @@ from ketaclinic.treatments.models import SessionEvent, SessionReading, Treatment
 Resource = dict[str, Any]
 # Whose Observations: the record itself or just its keys (all a search uses).
 Whose = Patient | PatientKeys
+# A session's score as an Observation: its session's place in the list, the event, the resource.
+_Score = tuple[int, SessionEvent, Resource]
 
 
 @dataclass(frozen=True)
@@ -178,23 +180,32 @@ def _page_start(db: Session, model: Any, moment: Any, conditions: list[Any],
                 kept: tuple[_Group, ...], skip: int) -> tuple[list[Any], int]:
     """Where a page `skip` Observations into a run of rows starts: a condition for the rows from
     the one that holds it, and how many of that row's Observations come before. The database
-    counts the rows before it (a running sum of each row's Observations), so a deep page builds
-    its own rows alone, not every row before it."""
+    counts the rows before it (`_row_holding`), so a deep page builds its own rows alone, not
+    every row before it."""
     if not skip:
         return [], 0
-    # every row is at least one Observation: the first skip + 1 rows hold the page's start
-    head = (select(model.pk.label("pk"), moment.label("at"),
-                   _entries_of(kept, model).label("entries"))
-            .where(*conditions).order_by(moment, model.pk).limit(skip + 1).subquery())
-    running = select(head, func.sum(head.c.entries).over(order_by=(head.c.at, head.c.pk))
-                     .label("through")).subquery()
-    first = db.execute(select(running.c.pk, running.c.at, running.c.through - running.c.entries)
-                       .where(running.c.through > skip).order_by(running.c.through)
-                       .limit(1)).one_or_none()
-    if first is None:  # past the run's end
+    rows = select(*_sort_columns(moment, (0, 0, 0), model.pk, _entries_of(kept, model))
+                  ).where(*conditions).subquery()
+    found = _row_holding(db, rows, lambda r: (r.c.at, r.c.pk), skip)
+    if found is None:  # past the run's end
         return [false()], 0
-    pk, at, before = first
+    at, _, _, _, pk, before = found
     return [or_(moment > at, and_(moment == at, model.pk >= pk))], skip - int(before)
+
+
+def _row_holding(db: Session, rows: Any, in_order: Callable[[Any], tuple[Any, ...]],
+                 skip: int) -> Any:
+    """The row (`_sort_columns`, then how many Observations come before it) holding the
+    Observation `skip` places down the rows in this order, or None past their end. Every row is
+    at least one Observation, so the first skip + 1 rows hold it: a running sum of their counts
+    over those alone finds it."""
+    head = select(rows).order_by(*in_order(rows)).limit(skip + 1).subquery()
+    running = select(head, func.sum(head.c.n).over(order_by=in_order(head))
+                     .label("through")).subquery()
+    return db.execute(select(running.c.at, running.c.k0, running.c.k1, running.c.k2,
+                             running.c.pk, running.c.through - running.c.n)
+                      .where(running.c.through > skip).order_by(running.c.through)
+                      .limit(1)).one_or_none()
 
 
 def _measure_kinds(filters: Filters) -> list[str]:
@@ -245,12 +256,14 @@ def _search_by_date(db: Session, patient: Whose, filters: Filters, offset: int, 
     if not count or offset >= total:
         return [], total
     groups = _passing_groups(filters)
-    order = _Order(newest_first, _sorted_start(db, patient, filters, groups, offset, newest_first)
-                   if offset else None)
+    scores = [(place, event, resource) for place, event, resource in _scale_entries(db, patient)
+              if filters.keeps_resource(resource)]
+    order = _Order(newest_first, _sorted_start(db, patient, filters, groups, scores, offset,
+                                               newest_first) if offset else None)
     take = count + 1
     entries = [*_top_vitals(db, patient, filters, groups, take, order),
                *_top_measures(db, patient, filters, take, order),
-               *_top_session_entries(db, patient, filters, groups, take, order)]
+               *_top_session_entries(db, patient, filters, groups, scores, take, order)]
     entries.sort(key=lambda e: e[0])
     if newest_first:  # newest first, ties still in list order
         entries.sort(key=lambda e: e[0][0], reverse=True)
@@ -325,10 +338,10 @@ def _sort_columns(moment: Any, place: tuple[Any, Any, Any], pk: Any, entries: An
 
 
 def _sorted_start(db: Session, patient: Whose, filters: Filters, groups: Sequence[_Group],
-                  offset: int, newest_first: bool) -> _Start | None:
+                  scores: Sequence[_Score], offset: int, newest_first: bool) -> _Start | None:
     """Where the sorted page `offset` Observations down starts: the database lists every
     source's rows as (time, place, key, Observations) in the page's order, and a running sum
-    over the first offset + 1 of them finds the row (None: past the end)."""
+    over them finds the row (`_row_holding`; None: past the end)."""
     branches = []
     kept = tuple(g for g in groups if g.kept_by(VitalSigns))
     if kept:
@@ -350,8 +363,7 @@ def _sorted_start(db: Session, patient: Whose, filters: Filters, groups: Sequenc
                         .join(places, SessionReading.session_pk == places.c.pk)
                         .where(*filters.sql(moment, SessionReading.updated_at),
                                _any_present(kept, SessionReading)))
-    passing = [event.pk for _, event, resource in _scale_entries(db, patient)
-               if filters.keeps_resource(resource)]
+    passing = [event.pk for _, event, _ in scores]
     if passing:
         branches.append(select(*_sort_columns(SessionEvent.at, (2, places.c.place, 1),
                                               SessionEvent.pk, 1))
@@ -363,14 +375,7 @@ def _sorted_start(db: Session, patient: Whose, filters: Filters, groups: Sequenc
         return (rows.c.at.desc() if newest_first else rows.c.at, rows.c.k0, rows.c.k1,
                 rows.c.k2, rows.c.pk)
 
-    every = union_all(*branches).subquery()
-    head = select(every).order_by(*in_order(every)).limit(offset + 1).subquery()
-    running = select(head, func.sum(head.c.n).over(order_by=in_order(head))
-                     .label("through")).subquery()
-    found = db.execute(select(running.c.at, running.c.k0, running.c.k1, running.c.k2,
-                              running.c.pk, running.c.through - running.c.n)
-                       .where(running.c.through > offset).order_by(running.c.through)
-                       .limit(1)).one_or_none()
+    found = _row_holding(db, union_all(*branches).subquery(), in_order, offset)
     if found is None:
         return None
     at, k0, k1, k2, pk, before = found
@@ -421,7 +426,7 @@ def _top_measures(db: Session, patient: Whose, filters: Filters, take: int, orde
             for m in rows)
 
 
-def _scale_entries(db: Session, patient: Whose) -> Iterator[tuple[int, SessionEvent, Resource]]:
+def _scale_entries(db: Session, patient: Whose) -> Iterator[_Score]:
     """Every MOAA/S and CADSS score of the patient's sessions as an Observation, with its
     session's place in the list."""
     sessions = db.execute(select(TreatmentSession.pk, TreatmentSession.id)
@@ -434,8 +439,8 @@ def _scale_entries(db: Session, patient: Whose) -> Iterator[tuple[int, SessionEv
 
 
 def _top_session_entries(db: Session, patient: Whose, filters: Filters,
-                         groups: Sequence[_Group], take: int, order: _Order
-                         ) -> Iterator[_Sorted]:
+                         groups: Sequence[_Group], scores: Sequence[_Score], take: int,
+                         order: _Order) -> Iterator[_Sorted]:
     kept = tuple(g for g in groups if g.kept_by(SessionReading))
     if kept:
         moment = SessionReading.taken_at
@@ -450,8 +455,8 @@ def _top_session_entries(db: Session, patient: Whose, filters: Filters,
             .limit(take)).all()
         for row in rows:
             yield from _light_entries("chair", (2, row.place, 0), [row], kept)
-    for place, event, resource in _scale_entries(db, patient):
-        if filters.keeps_resource(resource) and order.keeps(event.at, (2, place, 1), event.pk):
+    for place, event, resource in scores:
+        if order.keeps(event.at, (2, place, 1), event.pk):
             entry = _resource_entry(resource)
             yield (entry.at, (2, place, 1), event.pk, 0), entry
 

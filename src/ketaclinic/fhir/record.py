@@ -4,6 +4,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from ketaclinic.fhir.bundle import resources, the_patient
+from ketaclinic.fhir.mapping import CONDITION_CATEGORIES
 from ketaclinic.knowledge.frequency import times_per_day, times_per_day_from_timing
 from ketaclinic.knowledge.record import (
     AllergyFact,
@@ -80,6 +81,20 @@ def condition_fact(r: dict[str, Any]) -> ConditionFact:
                              or (r.get("abatementPeriod") or {}).get("end")),
         recorded=parse_date(r.get("recordedDate")),
     )
+
+
+def condition_category_of(resource: dict[str, Any]) -> str | None:
+    """The first category of a Condition resource that the clinic keeps (None if none is)."""
+    concepts = resource.get("category")
+    for concept in concepts if isinstance(concepts, list) else []:
+        codings = concept.get("coding") if isinstance(concept, dict) else None
+        for coding in codings if isinstance(codings, list) else []:
+            if not isinstance(coding, dict):
+                continue
+            known = CONDITION_CATEGORIES.get(str(coding.get("code")))
+            if known is not None and coding.get("system") == known[0]:
+                return str(coding["code"])
+    return None
 
 
 def _daily_dose_mg(dosage: Any) -> float | None:

@@ -11,8 +11,12 @@ from sqlalchemy.orm import Session
 from ketaclinic.audit import service as audit
 from ketaclinic.errors import NotFound, invalid
 from ketaclinic.fhir import importer
-from ketaclinic.fhir.mapping import condition_category_of
-from ketaclinic.fhir.record import allergy_fact, condition_fact, medication_fact
+from ketaclinic.fhir.record import (
+    allergy_fact,
+    condition_category_of,
+    condition_fact,
+    medication_fact,
+)
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Allergy, Condition, Medication, Patient
