@@ -71,6 +71,7 @@ from ketaclinic.treatments.models import (
     SessionAlarm,
     SessionEvent,
     SessionReading,
+    SessionReadingTally,
     TreatmentSession,
 )
 
@@ -129,6 +130,7 @@ __all__ = [
     "SessionAlarm",
     "SessionEvent",
     "SessionReading",
+    "SessionReadingTally",
     "Site",
     "SiteClosure",
     "SiteHours",

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ketaclinic.db import Base, RecordMixin, TypedJSON, UTCDateTime
@@ -78,6 +78,26 @@ class SessionReading(RecordMixin, Base):
     respiratory_rate_per_min: Mapped[float | None] = mapped_column(Float, default=None)
     spo2_pct: Mapped[float | None] = mapped_column(Float, default=None)
     temperature_c: Mapped[float | None] = mapped_column(Float, default=None)
+
+
+class SessionReadingTally(Base):
+    """How many of a session's readings hold each vital sign, and when its first and last were
+    taken, kept current by every write of its readings (ketaclinic.treatments.reading_tally), so
+    a search of a long history counts and finds its sessions' readings without reading them.
+    Derived: recounted from the readings whenever asked."""
+
+    __tablename__ = "session_reading_tally"
+
+    session_pk: Mapped[int] = mapped_column(ForeignKey("treatment_session.pk", ondelete="RESTRICT"),
+                                            primary_key=True, autoincrement=False)
+    readings: Mapped[int] = mapped_column(Integer)
+    blood_pressure: Mapped[int] = mapped_column(Integer)  # systolic or diastolic present
+    heart_rate: Mapped[int] = mapped_column(Integer)
+    respiratory_rate: Mapped[int] = mapped_column(Integer)
+    spo2: Mapped[int] = mapped_column(Integer)
+    temperature: Mapped[int] = mapped_column(Integer)
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class SessionAlarm(RecordMixin, Base):

@@ -13,6 +13,7 @@ from ketaclinic import clock
 from ketaclinic.db import insert_many
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.knowledge.monitoring import Alarm, Reading
+from ketaclinic.treatments import reading_tally
 from ketaclinic.treatments.models import SessionAlarm, SessionReading, TreatmentSession
 from ketaclinic.treatments.service import VITAL_FIELDS, AlarmWatch, new_ids, store_alarms
 
@@ -53,6 +54,8 @@ def store_batches(*, db: Session, batches: Sequence[ReadingBatch],
                                     .decide(list(zip(ids, batch.readings, strict=True)))]
     insert_many(db.connection(), READINGS, values, constants={
         "created_at": now, "updated_at": now, "source": source, "status": "final"})
+    reading_tally.add(db.connection(), [(b.treatment_session.pk, b.readings) for b in batches
+                                        if b.treatment_session is not None])
     raised: list[list[SessionAlarm]] = [[] for _ in batches]
     alarming = {key for pairs in decided.values() for _, key, _ in pairs}
     if not alarming:

@@ -49,7 +49,7 @@ from ketaclinic.knowledge.vital_limits import plausible_ranges
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.service import FUTURE_TOLERANCE, vital_problems
-from ketaclinic.treatments import checks, schemas
+from ketaclinic.treatments import checks, reading_tally, schemas
 from ketaclinic.treatments.models import (
     DISCHARGED,
     OPEN,
@@ -243,6 +243,8 @@ def store_readings(*, db: Session, treatment_session: TreatmentSession | None, c
         "created_at": now, "updated_at": now, "created_by": actor.username,
         "session_pk": treatment_session.pk if treatment_session else None, "chair_pk": chair_pk,
         "source": source, "device": device, "message_pk": message_pk, "status": "final"})
+    if treatment_session is not None:
+        reading_tally.add(db.connection(), [(treatment_session.pk, readings)])
     raised: list[SessionAlarm] = []
     if decided and treatment_session is not None:
         keys = dict(db.execute(select(SessionReading.id, SessionReading.pk).where(
@@ -379,6 +381,7 @@ def attach_unmatched(*, db: Session, treatment_session_id: str,
     for row in rows:
         row.session_pk = treatment_session.pk
     db.flush()
+    reading_tally.recount(db.connection(), [treatment_session.pk])
     raised = _raise_alarms(db, treatment_session, [(r.pk, as_reading(r)) for r in rows], actor)
     _mark_attached(db, {r.message_pk for r in rows if r.message_pk}, treatment_session, actor)
     audit.record(db=db, actor=actor, action="update", record_type="SessionReading",
@@ -397,6 +400,7 @@ def attach_message_readings(*, db: Session, treatment_session: TreatmentSession,
     for row in rows:
         row.session_pk = treatment_session.pk
     db.flush()
+    reading_tally.recount(db.connection(), [treatment_session.pk])
     return len(rows), _raise_alarms(db, treatment_session, [(r.pk, as_reading(r)) for r in rows],
                                     actor)
 

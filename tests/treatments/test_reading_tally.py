@@ -1,0 +1,157 @@
+"""Each treatment session's reading tally equals a count of its readings after any sequence of
+writes (API batches, grouped monitor messages, unmatched readings attached later), and the
+migration back-fills it from the readings already stored."""
+
+import os
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import hypothesis.strategies as st
+import time_machine
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ketaclinic import clock, migrate
+from ketaclinic.db import make_engine
+from ketaclinic.demo import seed as demo_seed
+from ketaclinic.kernel.actor import Actor
+from ketaclinic.knowledge.monitoring import Reading
+from ketaclinic.treatments import reading_tally
+from ketaclinic.treatments import service as treatments
+from ketaclinic.treatments.models import (
+    MonitorMessage,
+    SessionReading,
+    SessionReadingTally,
+    TreatmentSession,
+)
+from ketaclinic.treatments.reading_groups import ReadingBatch, store_batches
+from tests.demo.moments import working_morning
+from tests.treatments.test_ingest import open_session
+
+PHASES = [p for p in Phase if p is not Phase.shrink or not os.environ.get("LEDGER_NO_SHRINK")]
+FIELDS = ("systolic_mmhg", "diastolic_mmhg", "heart_rate_bpm", "respiratory_rate_per_min",
+          "spo2_pct", "temperature_c")
+VALUES = {"systolic_mmhg": 120.0, "diastolic_mmhg": 80.0, "heart_rate_bpm": 70.0,
+          "respiratory_rate_per_min": 14.0, "spo2_pct": 98.0, "temperature_c": 36.8}
+COLUMNS = ("readings", *reading_tally.TALLIED, "first_at", "last_at")
+
+
+def counted_plainly(db: Session) -> dict[int, dict[str, Any]]:
+    """Every session's tally worked out from its readings, one by one."""
+    found: dict[int, list[SessionReading]] = {}
+    for row in db.execute(select(SessionReading).where(
+            SessionReading.session_pk.is_not(None))).scalars():
+        found.setdefault(row.session_pk, []).append(row)
+    return {pk: {"readings": len(rows),
+                 "blood_pressure": sum(r.systolic_mmhg is not None or r.diastolic_mmhg is not None
+                                       for r in rows),
+                 "heart_rate": sum(r.heart_rate_bpm is not None for r in rows),
+                 "respiratory_rate": sum(r.respiratory_rate_per_min is not None for r in rows),
+                 "spo2": sum(r.spo2_pct is not None for r in rows),
+                 "temperature": sum(r.temperature_c is not None for r in rows),
+                 "first_at": min(r.taken_at for r in rows),
+                 "last_at": max(r.taken_at for r in rows)} for pk, rows in found.items()}
+
+
+def stored(db: Session) -> dict[int, dict[str, Any]]:
+    return {t.session_pk: {c: getattr(t, c) for c in COLUMNS}
+            for t in db.execute(select(SessionReadingTally)
+                                .execution_options(populate_existing=True)).scalars()}
+
+
+readings_strategy = st.lists(st.tuples(
+    st.frozensets(st.sampled_from(FIELDS)), st.integers(0, 90)), min_size=1, max_size=4)
+
+
+def as_readings(drawn: list[tuple[frozenset[str], int]]) -> list[Reading]:
+    now = clock.now().replace(microsecond=0)
+    return [Reading(now - timedelta(minutes=minutes), **{f: VALUES[f] for f in fields})
+            for fields, minutes in drawn]
+
+
+def test_random_writes_keep_each_tally_equal_to_its_readings(api, world, db: Session) -> None:
+    sessions = [db.execute(select(TreatmentSession).where(
+        TreatmentSession.id == uuid.UUID(open_session(api, db, world.patients[p], chair))))
+        .scalar_one() for p, chair in (("p_a1", "A1"), ("p_a2", "A2"))]
+    nurse = Actor(username="nurse_a", role="nurse", site_pks=frozenset({sessions[0].site_pk}))
+
+    def message() -> int:
+        row = MonitorMessage(received_at=clock.now(), raw="MSH|", status="unmatched",
+                             ack_code="AA", site_pk=sessions[0].site_pk,
+                             chair_pk=sessions[0].chair_pk)
+        db.add(row)
+        db.flush()
+        return row.pk
+
+    class Tallies(RuleBasedStateMachine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.unattached: list[int] = []
+
+        @rule(which=st.integers(0, 1), drawn=readings_strategy)
+        def batch_from_the_api(self, which: int, drawn: list[tuple[frozenset[str], int]]
+                               ) -> None:
+            treatments.store_readings(db=db, treatment_session=sessions[which],
+                                      chair_pk=sessions[which].chair_pk,
+                                      readings=as_readings(drawn), source="api", actor=nurse)
+
+        @rule(groups=st.lists(st.tuples(st.sampled_from([0, 1, None]), readings_strategy),
+                              min_size=1, max_size=4))
+        def monitor_messages_grouped(self, groups: list[tuple[int | None, Any]]) -> None:
+            batches = []
+            for which, drawn in groups:
+                session = None if which is None else sessions[which]
+                message_pk = message()
+                if session is None:
+                    self.unattached.append(message_pk)
+                batches.append(ReadingBatch(session, sessions[0].chair_pk, as_readings(drawn),
+                                            "monitor-1", message_pk, nurse))
+            watches = treatments.alarm_watches(db, sessions)
+            store_batches(db=db, batches=batches, watches=watches, source="monitor")
+
+        @rule(which=st.integers(0, 1))
+        def attach_unmatched(self, which: int) -> None:
+            if self.unattached:
+                treatments.attach_message_readings(db=db, treatment_session=sessions[which],
+                                                   message_pk=self.unattached.pop(),
+                                                   actor=nurse)
+
+        @invariant()
+        def tallies_equal_their_readings(self) -> None:
+            db.flush()
+            assert stored(db) == counted_plainly(db)
+
+    Tallies.TestCase.settings = settings(max_examples=15, stateful_step_count=12, deadline=None,
+                                         phases=PHASES, suppress_health_check=list(HealthCheck))
+    Tallies.TestCase().runTest()
+
+
+def test_the_migration_back_fills_every_session_from_its_readings(empty_database: str) -> None:
+    engine = make_engine(empty_database)
+    migrate.upgrade(engine)
+    system = Actor(username="system", role="system")
+    with Session(engine) as db, time_machine.travel(working_morning(), tick=False):
+        demo_seed.seed(db, patients_count=8)
+        chosen = db.execute(select(TreatmentSession).order_by(TreatmentSession.pk)
+                            .limit(3)).scalars().all()
+        assert len(chosen) == 3
+        for number, session in enumerate(chosen):
+            treatments.store_readings(
+                db=db, treatment_session=session, chair_pk=session.chair_pk, source="api",
+                actor=system, readings=[Reading(session.checked_in_at + timedelta(minutes=m),
+                                                heart_rate_bpm=70.0 + m,
+                                                systolic_mmhg=None if m % 3 else 120.0)
+                                        for m in range(number + 2)])
+        db.commit()
+    with Session(engine) as db:
+        kept = stored(db)
+        assert kept == counted_plainly(db) and len(kept) >= 3
+    migrate.downgrade(engine, "0027")
+    migrate.upgrade(engine)
+    with Session(engine) as db:
+        filled = stored(db)
+    engine.dispose()
+    assert filled == kept
