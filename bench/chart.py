@@ -12,6 +12,11 @@ pages deep).
 Both patients' readings span the same two years (so the trend chart shows the last 90 days of
 each); rows go in through the driver's executemany. Each round times every request once per
 patient, interleaved; the figure is the median of the rounds.
+
+A second pair has the shape a treated patient's record takes: one patient with 60 treatment
+sessions, fortnightly, each with 2,400 monitor readings (40 minutes at one a second) and 8
+MOAA/S and CADSS scores, against one with 2 such sessions (`--sessions`, `--few-sessions`,
+`--session-readings`); their chart page and Observation and Encounter searches are timed alike.
 """
 
 import argparse
@@ -26,15 +31,20 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
 from scratch import drop_database, fresh_database
-from sqlalchemy import Engine, Table
+from sqlalchemy import Engine, Table, select
 from sqlalchemy.orm import Session
 
 from ketaclinic import migrate
 from ketaclinic.auth import service as auth
 from ketaclinic.clinics import service as clinics
+from ketaclinic.clinics.models import Chair
+from ketaclinic.courses.models import Course
 from ketaclinic.db import insert_many, make_engine, set_engine
+from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.patients.models import Patient, PatientMrn, VitalSigns
+from ketaclinic.treatments import reading_tally
+from ketaclinic.treatments.models import SessionEvent, SessionReading, TreatmentSession
 
 PASSWORD = "bench-password-1"
 SPAN = timedelta(days=730)
@@ -49,8 +59,10 @@ def _table(model: type) -> Table:
     return cast(Table, model.__table__)  # type: ignore[attr-defined]
 
 
-def _generate(engine: Engine, sizes: dict[str, int]) -> dict[str, str]:
-    """A site, a nurse, and one patient per size with that many vital-sign sets; their ids."""
+def _generate(engine: Engine, sizes: dict[str, int], histories: dict[str, int],
+              per_session: int) -> dict[str, str]:
+    """A site, a nurse, one patient per size with that many vital-sign sets and one per history
+    with that many treatment sessions; their ids."""
     system = Actor(username="bench", role="system")
     with Session(engine) as db:
         site = clinics.create_site(db=db, code="BEN", name="Bench site", address="",
@@ -62,12 +74,13 @@ def _generate(engine: Engine, sizes: dict[str, int]) -> dict[str, str]:
         site_pk = site.pk
     now = datetime.now(UTC)
     stamp = {"created_at": now, "updated_at": now, "created_by": "bench"}
-    ids = {name: uuid.uuid4() for name in sizes}
+    names = [*sizes, *histories]
+    ids = {name: uuid.uuid4() for name in names}
     people = [{"pk": pk, "id": ids[name], "family_name": f"Bench{name.title()}",
                "given_name": "Pat", "birth_date": date(1970, 1, 1), "sex": "female",
-               "search_name": f"bench{name} pat"} for pk, name in enumerate(sizes, start=1)]
+               "search_name": f"bench{name} pat"} for pk, name in enumerate(names, start=1)]
     mrns = [{"id": uuid.uuid4(), "patient_pk": pk, "site_pk": site_pk, "mrn": f"BEN{pk:05d}"}
-            for pk in range(1, len(sizes) + 1)]
+            for pk in range(1, len(names) + 1)]
     readings: list[dict[str, Any]] = []
     for pk, count in enumerate(sizes.values(), start=1):
         for i in range(count):
@@ -86,20 +99,71 @@ def _generate(engine: Engine, sizes: dict[str, int]) -> dict[str, str]:
             **stamp, "status": "final", "respiratory_rate_per_min": None, "temperature_c": None,
             "height_cm": None, "error_reason": None, "error_marked_by": None,
             "error_marked_at": None})
+    for pk, name in enumerate(histories, start=len(sizes) + 1):
+        _treat(engine, site_pk, pk, histories[name], per_session, now)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("ANALYZE")
     return {name: str(patient_id) for name, patient_id in ids.items()}
 
 
-def measure(url: str, sizes: dict[str, int], rounds: int) -> dict[str, float]:
-    """Generate, then time each request for each patient; the ratios long/short."""
+def _treat(engine: Engine, site_pk: int, patient_pk: int, sessions: int, per_session: int,
+           now: datetime) -> None:
+    """A signed course for the patient and that many past sessions, a fortnight apart, each with
+    monitor readings at one a second and eight scores; the sessions' tallies counted after."""
+    with Session(engine) as db:
+        chair_pk = db.execute(select(Chair.pk).where(Chair.site_pk == site_pk)).scalars().first()
+        evaluation = Evaluation(patient_pk=patient_pk, route="iv", indication="depression",
+                                screened_on=(now - SPAN).date(), decision="eligible",
+                                ruleset_version="bench", status="signed",
+                                signed_decision="start", signed_by="bench",
+                                signed_at=now - SPAN)
+        db.add(evaluation)
+        db.flush()
+        course = Course(patient_pk=patient_pk, evaluation_pk=evaluation.pk, route="iv",
+                        indication="depression", prescriber="bench", signed_at=now - SPAN)
+        db.add(course)
+        db.flush()
+        visits = []
+        for number in range(sessions):
+            start = now - timedelta(days=14 * (sessions - number))
+            visit = TreatmentSession(
+                patient_pk=patient_pk, course_pk=course.pk, site_pk=site_pk, chair_pk=chair_pk,
+                route="iv", status="discharged", checked_in_at=start,
+                dose_start=start + timedelta(minutes=10), dose_end=start + timedelta(minutes=50),
+                discharged_at=start + timedelta(minutes=120))
+            db.add(visit)
+            visits.append(visit)
+        db.flush()
+        starts = {visit.pk: visit.checked_in_at for visit in visits}
+        db.commit()
+    stamp = {"created_at": now, "updated_at": now, "created_by": "bench"}
+    with engine.begin() as conn:
+        for session_pk, start in starts.items():
+            insert_many(conn, _table(SessionReading), [{
+                "id": uuid.uuid4(), "session_pk": session_pk,
+                "taken_at": start + timedelta(seconds=i), "systolic_mmhg": 118.0 + i % 12,
+                "diastolic_mmhg": 78.0, "heart_rate_bpm": 70.0 + i % 9, "spo2_pct": 98.0,
+                "respiratory_rate_per_min": 14.0} for i in range(per_session)], constants={
+                **stamp, "chair_pk": chair_pk, "source": "monitor", "device": "bench",
+                "message_pk": None, "status": "final", "temperature_c": None})
+            insert_many(conn, _table(SessionEvent), [{
+                "id": uuid.uuid4(), "session_pk": session_pk, "kind": ("moass", "cadss")[i % 2],
+                "value": (4.0, 9.0)[i % 2], "at": start + timedelta(minutes=5 * i)}
+                for i in range(8)], constants={**stamp, "code": "", "note": ""})
+        reading_tally.rebuild(conn)
+
+
+def measure(url: str, sizes: dict[str, int], histories: dict[str, int], per_session: int,
+            rounds: int) -> dict[str, float]:
+    """Generate, then time each request for each patient; the ratios long/short, the
+    treatment-history pair's labelled as such."""
     from fastapi.testclient import TestClient
 
     from ketaclinic.app import create_app
 
     engine = make_engine(url)
     migrate.upgrade(engine)
-    ids = _generate(engine, sizes)
+    ids = _generate(engine, sizes, histories, per_session)
     set_engine(engine)
     web, api = TestClient(create_app()), TestClient(create_app())
     page = web.get("/login")
@@ -109,26 +173,53 @@ def measure(url: str, sizes: dict[str, int], rounds: int) -> dict[str, float]:
                              "csrf_token": csrf.group(1), "next": ""})
     token = api.post("/api/v1/auth/token", data={"username": "nurse", "password": PASSWORD})
     api.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+    charted = {name: ids[name] for name in sizes}
     newest = {pid: api.get(f"/api/v1/patients/{pid}/vitals", params={"limit": 1}).json()[0]
-              for pid in ids.values()}
+              for pid in charted.values()}
     last_page = {pid: max(0, api.get("/fhir/Observation", params={
-        "patient": pid, "_summary": "count"}).json()["total"] - 50) for pid in ids.values()}
-    requests = {
+        "patient": pid, "_summary": "count"}).json()["total"] - 50) for pid in charted.values()}
+
+    def search(**params: str) -> Any:
+        return lambda pid: api.get("/fhir/Observation", params={"patient": pid, **params})
+
+    chart = {
         "chart page (HTML)": lambda pid: web.get(f"/patients/{pid}"),
         "vitals list (JSON)": lambda pid: api.get(f"/api/v1/patients/{pid}/vitals"),
         "FHIR read": lambda pid: api.get(f"/fhir/Observation/{newest[pid]['id']}-bp"),
-        "FHIR search": lambda pid: api.get("/fhir/Observation",
-                                           params={"patient": pid, "_count": "50"}),
-        "FHIR search, newest first": lambda pid: api.get(
-            "/fhir/Observation", params={"patient": pid, "_count": "50", "_sort": "-date"}),
-        "FHIR search, last page": lambda pid: api.get("/fhir/Observation", params={
-            "patient": pid, "_count": "50", "_offset": str(last_page[pid])}),
-        "FHIR search, newest first, last page": lambda pid: api.get("/fhir/Observation", params={
-            "patient": pid, "_count": "50", "_sort": "-date", "_offset": str(last_page[pid])}),
+        "FHIR search": search(_count="50"),
+        "FHIR search, newest first": search(_count="50", _sort="-date"),
+        "FHIR search, last page": lambda pid: search(_count="50", _offset=str(
+            last_page[pid]))(pid),
+        "FHIR search, newest first, last page": lambda pid: search(
+            _count="50", _sort="-date", _offset=str(last_page[pid]))(pid),
         "FHIR Encounter search": lambda pid: api.get("/fhir/Encounter", params={"patient": pid}),
     }
+    treated = {
+        "chart page (HTML)": chart["chart page (HTML)"],
+        "FHIR search": search(_count="50"),
+        "FHIR search, newest first": search(_count="50", _sort="-date"),
+        "FHIR search, heart rate": search(_count="50", code="http://loinc.org|8867-4"),
+        "FHIR search, scores newest first": search(_count="50", category="survey",
+                                                  _sort="-date"),
+        "FHIR Encounter search, 10 a page": lambda pid: api.get("/fhir/Encounter", params={
+            "patient": pid, "_count": "10"}),
+    }
+    chart_times = _timed(chart, charted, rounds)
+    history_times = _timed(treated, {name: ids[name] for name in histories}, rounds)
+    engine.dispose()
+    print(f"{engine.dialect.name}: median of {rounds} interleaved rounds")
+    ratios = _report(f"patients with {sizes['short']} and {sizes['long']} vital-sign sets",
+                     chart_times, sizes)
+    history = _report(f"patients with {histories['few']} and {histories['many']} treatment "
+                      f"sessions of {per_session} monitor readings", history_times, histories)
+    return {**ratios, **{f"history: {label}": ratio for label, ratio in history.items()}}
+
+
+def _timed(requests: dict[str, Any], ids: dict[str, str], rounds: int
+           ) -> dict[tuple[str, str], list[float]]:
+    """Each request's times for each patient, rounds interleaved (the first warms up)."""
     times: dict[tuple[str, str], list[float]] = {}
-    for round_number in range(rounds + 1):  # the first round warms up and is not counted
+    for round_number in range(rounds + 1):
         for label, request in requests.items():
             for name, pid in ids.items():
                 started = time.perf_counter()
@@ -137,17 +228,21 @@ def measure(url: str, sizes: dict[str, int], rounds: int) -> dict[str, float]:
                 assert response.status_code == 200, response.text[:300]
                 if round_number:
                     times.setdefault((label, name), []).append(elapsed)
-    engine.dispose()
+    return times
+
+
+def _report(title: str, times: dict[tuple[str, str], list[float]], sizes: dict[str, int]
+            ) -> dict[str, float]:
+    """Print each request's medians for the two patients and their ratio."""
+    print(f"  {title}")
     short, long = list(sizes)
-    print(f"{engine.dialect.name}: patients with {sizes[short]} and {sizes[long]} vital-sign "
-          f"sets; median of {rounds} interleaved rounds")
     ratios = {}
-    for label in requests:
+    for label in dict.fromkeys(label for label, _ in times):
         fast = statistics.median(times[(label, short)])
         slow = statistics.median(times[(label, long)])
         ratios[label] = slow / fast
         goal = UNGOALED.get(label, f"goal under {GOAL}")
-        print(f"  {label:37} {sizes[short]:>6}: {fast * 1000:7.1f} ms   {sizes[long]:>6}: "
+        print(f"    {label:37} {sizes[short]:>6}: {fast * 1000:7.1f} ms   {sizes[long]:>6}: "
               f"{slow * 1000:7.1f} ms   ratio {slow / fast:.2f} ({goal})")
     return ratios
 
@@ -157,22 +252,31 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--long", type=int, default=5000)
     parser.add_argument("--short", type=int, default=50)
+    parser.add_argument("--sessions", type=int, default=60)
+    parser.add_argument("--few-sessions", type=int, default=2)
+    parser.add_argument("--session-readings", type=int, default=2400)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--postgres", default=os.environ.get("KETACLINIC_TEST_POSTGRES_URL", ""))
     args = parser.parse_args()
     if not 1 <= args.short <= args.long or args.rounds < 1:
         print("error: need 1 <= --short <= --long and --rounds at least 1", file=sys.stderr)
         return 2
+    if not 1 <= args.few_sessions <= args.sessions or args.session_readings < 1:
+        print("error: need 1 <= --few-sessions <= --sessions and --session-readings at least 1",
+              file=sys.stderr)
+        return 2
     os.environ.setdefault("KETACLINIC_DEMO", "1")  # the demo's key seals the audit rows
     os.environ.setdefault("KETACLINIC_SECRET_KEY", "bench-" + uuid.uuid4().hex)
     os.environ["KETACLINIC_COOKIE_SECURE"] = "false"  # the test client speaks plain HTTP
     sizes = {"short": args.short, "long": args.long}
+    histories = {"few": args.few_sessions, "many": args.sessions}
+    shape = (sizes, histories, args.session_readings, args.rounds)
     with tempfile.TemporaryDirectory() as folder:
-        measure(fresh_database("sqlite", "", folder), sizes, args.rounds)
+        measure(fresh_database("sqlite", "", folder), *shape)
         if args.postgres:
             url = fresh_database("postgresql", args.postgres, folder)
             try:
-                measure(url, sizes, args.rounds)
+                measure(url, *shape)
             finally:
                 drop_database(url, args.postgres)
     return 0

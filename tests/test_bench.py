@@ -48,16 +48,22 @@ def test_floor_benchmark_reports_both_ratios() -> None:
 
 def test_chart_benchmark_reports_every_page_and_its_ratio() -> None:
     result = subprocess.run([sys.executable, str(BENCH / "chart.py"), "--long", "30",
-                             "--short", "5", "--rounds", "1", "--postgres", ""],
+                             "--short", "5", "--sessions", "4", "--session-readings", "20",
+                             "--rounds", "1", "--postgres", ""],
                             capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr
-    assert "sqlite: patients with 5 and 30 vital-sign sets" in result.stdout
+    assert "sqlite: median of 1 interleaved rounds" in result.stdout
+    assert "patients with 5 and 30 vital-sign sets" in result.stdout
+    assert "patients with 2 and 4 treatment sessions of 20 monitor readings" in result.stdout
     for label in ("chart page (HTML)", "vitals list (JSON)", "FHIR read", "FHIR search ",
                   "FHIR search, newest first", "FHIR Encounter search"):
         assert label in result.stdout and "(goal under 1.5)" in result.stdout, label
     assert "FHIR search, last page" in result.stdout and "no goal" in result.stdout
     assert "FHIR search, newest first, last page" in result.stdout
-    assert result.stdout.count("ratio") == 8
+    for label in ("FHIR search, heart rate", "FHIR search, scores newest first",
+                  "FHIR Encounter search, 10 a page"):
+        assert label in result.stdout, label
+    assert result.stdout.count("ratio") == 14
     bad = subprocess.run([sys.executable, str(BENCH / "chart.py"), "--rounds", "0"],
                          capture_output=True, text=True, timeout=60, check=False)
     assert bad.returncode == 2 and bad.stderr.startswith("error:")

@@ -4,6 +4,7 @@ from datetime import datetime
 from typing import Any
 
 from ketaclinic.courses.models import STOPPED, Course
+from ketaclinic.fhir.measures import SURVEY
 from ketaclinic.knowledge.codes import concept_by_key
 from ketaclinic.patients.models import Allergy, Condition, Medication, Patient, VitalSigns
 from ketaclinic.treatments.models import TreatmentSession
@@ -284,6 +285,7 @@ def session_reading_observations(row: Any, patient_id: object, encounter_id: obj
 
 
 SCALE_CODES = {"moass": ("moass", "MOAA/S score"), "cadss": ("cadss-total", "CADSS total score")}
+SCALE_SYSTEM = "https://ketaclinic.org/CodeSystem/instrument"
 
 
 def scale_observation(event: Any, patient_id: object, encounter_id: object) -> dict[str, Any]:
@@ -291,10 +293,9 @@ def scale_observation(event: Any, patient_id: object, encounter_id: object) -> d
     code, display = SCALE_CODES[event.kind]
     return {
         "resourceType": "Observation", "id": str(event.id), "meta": _meta(event), "status": "final",
-        "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                                  "code": "survey", "display": "Survey"}]}],
-        "code": {"coding": [{"system": "https://ketaclinic.org/CodeSystem/instrument", "code": code,
-                             "display": display}], "text": display},
+        "category": [SURVEY],
+        "code": {"coding": [{"system": SCALE_SYSTEM, "code": code, "display": display}],
+                 "text": display},
         "subject": _subject(patient_id), "encounter": {"reference": f"Encounter/{encounter_id}"},
         "effectiveDateTime": event.at.isoformat(), "valueInteger": int(event.value or 0),
     }

@@ -1,14 +1,15 @@
 """Observation search that answers a page without building every Observation.
 
 A patient's Observations come, in this order, from the chart's vital signs, the measures, and
-each treatment session's chair readings and scores (`store.of_type` builds them all). Vital-sign
-rows, the many, are counted in SQL (one row is up to seven Observations, one per measurement
-present that passes the `code` filter; dates and `_lastUpdated` are conditions on the row) and
-only the rows a page needs are read and built; measures likewise (one Observation each). A
-session's scores, the few, are built and filtered as resources. A page further down the list,
-in its order or by date, starts where the database finds it (a running count of each row's
-Observations), so only the page's rows are read and built; a search by `_id` reads the rows'
-columns lightly and builds its page.
+each treatment session's chair readings and scores (`store.of_type` builds them all). Each
+source is counted in SQL and only the rows a page needs are read and built: a vital-signs row is
+up to seven Observations, one per measurement present that passes the `code` filter (dates and
+`_lastUpdated` are conditions on the row); a session's readings are counted from its tally
+(ketaclinic.treatments.reading_tally) unless a date bounds the search, so a long treatment
+history is not read to count it. A page further down the list, in its order or by date, starts
+where the database finds it (a running count of each row's Observations), so only the page's
+rows are read and built; a page by date reads the chair readings of the few sessions that can
+hold it. A search by `_id` reads the rows' columns lightly and builds its page.
 """
 
 from collections.abc import Callable, Iterator, Sequence
@@ -23,18 +24,23 @@ from sqlalchemy.orm import Session
 from ketaclinic.fhir import mapping
 from ketaclinic.fhir import measures as measure_map
 from ketaclinic.fhir.filters import Filters
+from ketaclinic.fhir.measures import SURVEY
 from ketaclinic.knowledge import instruments
 from ketaclinic.measures import service as measures
 from ketaclinic.measures.models import Measure
 from ketaclinic.patients.models import Patient, VitalSigns
 from ketaclinic.patients.service import PatientKeys
-from ketaclinic.treatments.models import SessionEvent, SessionReading, TreatmentSession
+from ketaclinic.treatments import reading_tally
+from ketaclinic.treatments.models import (
+    SessionEvent,
+    SessionReading,
+    SessionReadingTally,
+    TreatmentSession,
+)
 
 Resource = dict[str, Any]
 # Whose Observations: the record itself or just its keys (all a search uses).
 Whose = Patient | PatientKeys
-# A session's score as an Observation: its session's place in the list, the event, the resource.
-_Score = tuple[int, SessionEvent, Resource]
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,12 @@ GROUPS = (
     *[_Group(suffix, ((mapping.LOINC, code),)
              + (((mapping.LOINC, "59408-5"),) if suffix == "spo2" else ()), (field,))
       for field, suffix, code, _, _ in mapping.VITAL_SERIES])
+
+
+# The tally column (ketaclinic.treatments.reading_tally) counting each group's chair readings.
+_TALLIED = {g.suffix: name for g in GROUPS for name, fields in reading_tally.TALLIED.items()
+            if g.kept_by(SessionReading)
+            and fields == tuple(f for f in g.fields if hasattr(SessionReading, f))}
 
 
 @dataclass(frozen=True)
@@ -102,14 +114,10 @@ def _segments(db: Session, patient: Whose, filters: Filters) -> Iterator[_Segmen
         return
     pks = [pk for pk, _ in sessions]
     counts = _reading_counts(db, pks, filters, groups)
-    events = scale_events_of(db, pks)
+    scores = _score_counts(db, pks, filters)
     for pk, session_id in sessions:
-        yield _vital_segment(
-            db, SessionReading, SessionReading.taken_at, [SessionReading.session_pk == pk],
-            filters, groups,
-            _chair_builder(pid, session_id), total=counts.get(pk, 0))
-        yield _resource_segment(filters, [mapping.scale_observation(event, pid, session_id)
-                                          for event in events[pk]])
+        yield _reading_segment(db, pk, session_id, pid, filters, groups, counts.get(pk, 0))
+        yield _score_segment(db, pk, session_id, pid, filters, scores.get(pk, 0))
 
 
 def _passing_groups(filters: Filters) -> list[_Group]:
@@ -122,8 +130,17 @@ def _vitals_pass(filters: Filters) -> bool:
     return filters.keeps_tokens({"category": [mapping.VITAL_SIGNS]})
 
 
-def _chair_builder(patient_id: object, session_id: object) -> Callable[[Any], list[Resource]]:
-    return lambda row: mapping.session_reading_observations(row, patient_id, session_id)
+def _reading_segment(db: Session, session_pk: int, session_id: object, patient_id: object,
+                     filters: Filters, groups: Sequence[_Group], total: int) -> _Segment:
+    """A session's chair readings, counted already; their statements are only made when a page
+    needs them (a search counts every session, and reads one or two)."""
+    def fetch(skip: int, take: int) -> list[Resource]:
+        return _vital_segment(
+            db, SessionReading, SessionReading.taken_at, [SessionReading.session_pk == session_pk],
+            filters, groups, lambda row: mapping.session_reading_observations(
+                row, patient_id, session_id), total=total).fetch(skip, take)
+
+    return _Segment(total, fetch)
 
 
 @cache
@@ -142,9 +159,17 @@ def _any_present(groups: tuple[_Group, ...], model: Any) -> Any:
 
 def _reading_counts(db: Session, session_pks: list[int], filters: Filters,
                     groups: Sequence[_Group]) -> dict[int, int]:
+    """How many of each session's readings' Observations pass: from the sessions' tallies when
+    no date bounds the search (however long the history), else counted over the rows in range."""
     kept = tuple(g for g in groups if g.kept_by(SessionReading))
     if not kept:
         return {}
+    if not (filters.dates or filters.updated):
+        tally = SessionReadingTally
+        return {pk: int(n) for pk, n in db.execute(
+            select(tally.session_pk, sum((getattr(tally, _TALLIED[g.suffix]) for g in kept[1:]),
+                                         getattr(tally, _TALLIED[kept[0].suffix])))
+            .where(tally.session_pk.in_(session_pks))).all()}
     return {pk: int(n) for pk, n in db.execute(
         select(SessionReading.session_pk, func.sum(_entries_of(kept, SessionReading)))
         .where(SessionReading.session_pk.in_(session_pks),
@@ -240,9 +265,40 @@ def _measure_segment(db: Session, patient: Whose, filters: Filters) -> _Segment:
     return _Segment(total, fetch)
 
 
-def _resource_segment(filters: Filters, resources: list[Resource]) -> _Segment:
-    kept = [r for r in resources if filters.keeps_resource(r)]
-    return _Segment(len(kept), lambda skip, take: kept[skip:skip + take])
+def _score_kinds(filters: Filters) -> list[str]:
+    """The session scores (by kind) whose Observations pass the category and code parameters."""
+    if not filters.keeps_tokens({"category": [SURVEY]}):
+        return []
+    return [kind for kind, (code, _) in mapping.SCALE_CODES.items()
+            if filters.keeps_codes([(mapping.SCALE_SYSTEM, code)])]
+
+
+def _score_conditions(filters: Filters) -> list[Any]:
+    """SQL: the session events whose score Observations pass the filters (`_id` aside)."""
+    return [SessionEvent.kind.in_(_score_kinds(filters)),
+            *filters.sql(SessionEvent.at, SessionEvent.updated_at)]
+
+
+def _score_counts(db: Session, session_pks: list[int], filters: Filters) -> dict[int, int]:
+    """How many of each session's score Observations pass, counted in SQL."""
+    if not _score_kinds(filters):
+        return {}
+    return {pk: int(n) for pk, n in db.execute(
+        select(SessionEvent.session_pk, func.count())
+        .where(SessionEvent.session_pk.in_(session_pks), *_score_conditions(filters))
+        .group_by(SessionEvent.session_pk)).all()}
+
+
+def _score_segment(db: Session, session_pk: int, session_id: object, patient_id: object,
+                   filters: Filters, total: int) -> _Segment:
+    """A session's scores that pass, in time order; only a page's are read and built."""
+    def fetch(skip: int, take: int) -> list[Resource]:
+        events = db.execute(select(SessionEvent).where(
+            SessionEvent.session_pk == session_pk, *_score_conditions(filters))
+            .order_by(SessionEvent.at, SessionEvent.pk).offset(skip).limit(take)).scalars()
+        return [mapping.scale_observation(event, patient_id, session_id) for event in events]
+
+    return _Segment(total, fetch)
 
 
 def _search_by_date(db: Session, patient: Whose, filters: Filters, offset: int, count: int,
@@ -256,14 +312,13 @@ def _search_by_date(db: Session, patient: Whose, filters: Filters, offset: int, 
     if not count or offset >= total:
         return [], total
     groups = _passing_groups(filters)
-    scores = [(place, event, resource) for place, event, resource in _scale_entries(db, patient)
-              if filters.keeps_resource(resource)]
-    order = _Order(newest_first, _sorted_start(db, patient, filters, groups, scores, offset,
+    order = _Order(newest_first, _sorted_start(db, patient, filters, groups, offset,
                                                newest_first) if offset else None)
     take = count + 1
     entries = [*_top_vitals(db, patient, filters, groups, take, order),
                *_top_measures(db, patient, filters, take, order),
-               *_top_session_entries(db, patient, filters, groups, scores, take, order)]
+               *_top_readings(db, patient, filters, groups, take, order),
+               *_top_scores(db, patient, filters, take, order)]
     entries.sort(key=lambda e: e[0])
     if newest_first:  # newest first, ties still in list order
         entries.sort(key=lambda e: e[0][0], reverse=True)
@@ -338,7 +393,7 @@ def _sort_columns(moment: Any, place: tuple[Any, Any, Any], pk: Any, entries: An
 
 
 def _sorted_start(db: Session, patient: Whose, filters: Filters, groups: Sequence[_Group],
-                  scores: Sequence[_Score], offset: int, newest_first: bool) -> _Start | None:
+                  offset: int, newest_first: bool) -> _Start | None:
     """Where the sorted page `offset` Observations down starts: the database lists every
     source's rows as (time, place, key, Observations) in the page's order, and a running sum
     over them finds the row (`_row_holding`; None: past the end)."""
@@ -363,12 +418,11 @@ def _sorted_start(db: Session, patient: Whose, filters: Filters, groups: Sequenc
                         .join(places, SessionReading.session_pk == places.c.pk)
                         .where(*filters.sql(moment, SessionReading.updated_at),
                                _any_present(kept, SessionReading)))
-    passing = [event.pk for _, event, _ in scores]
-    if passing:
+    if _score_kinds(filters):
         branches.append(select(*_sort_columns(SessionEvent.at, (2, places.c.place, 1),
                                               SessionEvent.pk, 1))
                         .join(places, SessionEvent.session_pk == places.c.pk)
-                        .where(SessionEvent.pk.in_(passing)))
+                        .where(*_score_conditions(filters)))
     if not branches:
         return None
     def in_order(rows: Any) -> tuple[Any, ...]:
@@ -426,39 +480,81 @@ def _top_measures(db: Session, patient: Whose, filters: Filters, take: int, orde
             for m in rows)
 
 
-def _scale_entries(db: Session, patient: Whose) -> Iterator[_Score]:
-    """Every MOAA/S and CADSS score of the patient's sessions as an Observation, with its
-    session's place in the list."""
-    sessions = db.execute(select(TreatmentSession.pk, TreatmentSession.id)
-                          .where(TreatmentSession.patient_pk == patient.pk)
-                          .order_by(TreatmentSession.checked_in_at, TreatmentSession.pk)).all()
-    events = scale_events_of(db, [pk for pk, _ in sessions])
-    for place, (pk, session_id) in enumerate(sessions):
-        for event in events[pk]:
-            yield place, event, mapping.scale_observation(event, patient.id, session_id)
-
-
-def _top_session_entries(db: Session, patient: Whose, filters: Filters,
-                         groups: Sequence[_Group], scores: Sequence[_Score], take: int,
-                         order: _Order) -> Iterator[_Sorted]:
+def _top_readings(db: Session, patient: Whose, filters: Filters, groups: Sequence[_Group],
+                  take: int, order: _Order) -> Iterator[_Sorted]:
+    """The first `take` chair readings in the page's order, read from the sessions that can hold
+    them (`_sessions_holding_top`), not sorted out of every reading the patient has."""
     kept = tuple(g for g in groups if g.kept_by(SessionReading))
-    if kept:
-        moment = SessionReading.taken_at
-        places = _session_places(patient)
-        rows = db.execute(
+    if not kept:
+        return
+    moment = SessionReading.taken_at
+    places = _session_places(patient)
+
+    def top(session_pks: list[int]) -> list[Any]:
+        return list(db.execute(
             select(places.c.place, *_columns(SessionReading, moment))
             .join(places, SessionReading.session_pk == places.c.pk)
-            .where(*filters.sql(moment, SessionReading.updated_at),
+            .where(SessionReading.session_pk.in_(session_pks),
+                   *filters.sql(moment, SessionReading.updated_at),
                    _any_present(kept, SessionReading),
                    *order.from_start(moment, (2, places.c.place, 0), SessionReading.pk))
             .order_by(order.by(moment), places.c.place, SessionReading.pk)
-            .limit(take)).all()
-        for row in rows:
-            yield from _light_entries("chair", (2, row.place, 0), [row], kept)
-    for place, event, resource in scores:
-        if order.keeps(event.at, (2, place, 1), event.pk):
-            entry = _resource_entry(resource)
-            yield (entry.at, (2, place, 1), event.pk, 0), entry
+            .limit(take)).all())
+
+    for row in _sessions_holding_top(db, patient, take, order, top):
+        yield from _light_entries("chair", (2, row.place, 0), [row], kept)
+
+
+def _sessions_holding_top(db: Session, patient: Whose, take: int, order: _Order,
+                          top: Callable[[list[int]], list[Any]]) -> list[Any]:
+    """`top` of the fewest sessions that hold the first `take` readings in the page's order.
+
+    Sessions are taken by their newest reading (oldest, for oldest first) from their tallies,
+    one, then two, four...: once `take` rows are found and the next session's readings all come
+    after the last of them, no later session can hold one of the page's."""
+    tally = SessionReadingTally
+    tallies = list(db.execute(select(tally.session_pk, tally.first_at, tally.last_at)
+                              .join(TreatmentSession, TreatmentSession.pk == tally.session_pk)
+                              .where(TreatmentSession.patient_pk == patient.pk)).all())
+    if order.start is not None:  # sessions wholly before the page's start hold none of it
+        at = order.start.at
+        tallies = [t for t in tallies if (t.first_at <= at if order.newest_first
+                                          else t.last_at >= at)]
+    if order.newest_first:
+        tallies.sort(key=lambda t: t.last_at, reverse=True)
+    else:
+        tallies.sort(key=lambda t: t.first_at)
+    rows: list[Any] = []
+    chosen = 1
+    while tallies:
+        rows = top([t.session_pk for t in tallies[:chosen]])
+        if chosen >= len(tallies):
+            break
+        following = tallies[chosen]
+        if len(rows) == take and (following.last_at < rows[-1].at if order.newest_first
+                                  else following.first_at > rows[-1].at):
+            break
+        chosen *= 2
+    return rows
+
+
+def _top_scores(db: Session, patient: Whose, filters: Filters, take: int, order: _Order
+                ) -> Iterator[_Sorted]:
+    """The first `take` session scores that pass, in the page's order, built alone."""
+    if not _score_kinds(filters):
+        return
+    places = _session_places(patient)
+    found = db.execute(
+        select(SessionEvent, places.c.place, TreatmentSession.id)
+        .join(places, SessionEvent.session_pk == places.c.pk)
+        .join(TreatmentSession, TreatmentSession.pk == SessionEvent.session_pk)
+        .where(*_score_conditions(filters),
+               *order.from_start(SessionEvent.at, (2, places.c.place, 1), SessionEvent.pk))
+        .order_by(order.by(SessionEvent.at), places.c.place, SessionEvent.pk)
+        .limit(take)).all()
+    for event, place, session_id in found:
+        entry = _resource_entry(mapping.scale_observation(event, patient.id, session_id))
+        yield (entry.at, (2, place, 1), event.pk, 0), entry
 
 
 def _search_light(db: Session, patient: Whose, filters: Filters, offset: int, count: int,

@@ -13,6 +13,7 @@ from ketaclinic import __version__, clock
 from ketaclinic.clinics import service as clinics
 from ketaclinic.errors import InvalidInput, InvalidSearch, NotFound, invalid
 from ketaclinic.fhir import (
+    encounters,
     filters,
     importer,
     mapping,
@@ -251,15 +252,15 @@ def _search_bundle(request: Request, db: Session, actor: Actor, resource_type: s
         return _bundle(request, [], 0, offset, count, params)
     patient_id = wanted or str(patients.own_id(db, actor))
     purpose = f"FHIR search {resource_type}"
-    if resource_type == "Observation" and "_include" not in params:
+    if resource_type in PAGED_IN_SQL and "_include" not in params:
         # the search needs the patient's keys alone, not the record
         keys = patients.open_patient_keys(db=db, patient_id=patient_id, actor=actor,
                                           purpose=purpose)
-        page, total = _observations(db, keys, params, offset, count)
+        page, total = PAGED_IN_SQL[resource_type](db, keys, params, offset, count)
         return _bundle(request, page, total, offset, count, params)
     patient = store.open_patient(db, patient_id, actor, purpose)
-    if resource_type == "Observation":
-        page, total = _observations(db, patient, params, offset, count)
+    if resource_type in PAGED_IN_SQL:
+        page, total = PAGED_IN_SQL[resource_type](db, patient, params, offset, count)
     else:
         matches = store.filter_resources(resource_type,
                                          store.of_type(db, patient, resource_type), params)
@@ -280,6 +281,14 @@ def _observations(db: Session, whose: observations.Whose, params: dict[str, list
                                count, _date_sort(params))
 
 
+def _encounters(db: Session, whose: observations.Whose, params: dict[str, list[str]],
+                offset: int, count: int) -> tuple[list[dict[str, Any]], int]:
+    return encounters.search(db, whose, filters.Filters.parse("Encounter", params), offset,
+                             count)
+
+
+# The types a search pages in the database (the others filter the patient's built resources).
+PAGED_IN_SQL = {"Observation": _observations, "Encounter": _encounters}
 SORTS = {"date": False, "-date": True}  # `_sort` value: newest first?
 
 

@@ -1,0 +1,188 @@
+"""A patient with a treatment history: Observation searches over many sessions (readings of
+every kind, scores, sessions that overlap in time) page, count and sort exactly as the whole list
+filtered does, while a search counts the sessions' readings from their tallies and reads the
+chair readings of the few sessions a page by date needs, not every reading the patient has."""
+
+import uuid
+from datetime import datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
+
+from ketaclinic import clock
+from ketaclinic.fhir import encounters, observations, store
+from ketaclinic.fhir.filters import Filters
+from ketaclinic.kernel.actor import Actor
+from ketaclinic.knowledge.monitoring import Reading
+from ketaclinic.patients.models import Patient
+from ketaclinic.treatments import service as treatments
+from ketaclinic.treatments.models import SessionEvent, SessionReadingTally, TreatmentSession
+from tests.treatments.test_ingest import open_session
+
+# Each earlier session: days before today's, minutes after that day's check-in (an overlap).
+EARLIER = ((40, 0), (30, 0), (20, 0), (20, 25))
+KINDS = ({"systolic_mmhg": 121.0, "diastolic_mmhg": 79.0, "spo2_pct": 97.0},
+         {"heart_rate_bpm": 72.0}, {"respiratory_rate_per_min": 14.0, "spo2_pct": 96.0},
+         {"temperature_c": 36.9, "heart_rate_bpm": 75.0}, {"diastolic_mmhg": 70.0})
+
+
+def history(api, world, db: Session) -> Patient:
+    """p_a1 with today's open session and four earlier ones, each with readings and scores."""
+    pid = world.patients["p_a1"]
+    today = db.execute(select(TreatmentSession).where(
+        TreatmentSession.id == uuid.UUID(open_session(api, db, pid)))).scalar_one()
+    copied = {c.key: getattr(today, c.key) for c in TreatmentSession.__mapper__.column_attrs
+              if c.key not in ("pk", "id", "created_at", "updated_at")}
+    sessions = []
+    for days, minutes in EARLIER:
+        earlier = TreatmentSession(**{**copied, "status": "discharged", "checked_in_at": (
+            today.checked_in_at - timedelta(days=days, minutes=-minutes))})
+        db.add(earlier)
+        sessions.append(earlier)
+    sessions.append(today)
+    db.flush()
+    nurse = Actor(username="nurse_a", role="nurse", site_pks=frozenset({today.site_pk}))
+    for number, session in enumerate(sessions):
+        start = session.checked_in_at - timedelta(minutes=30 if session is today else 0)
+        readings = [Reading(start + timedelta(minutes=5 * i), **KINDS[(i + number) % len(KINDS)])
+                    for i in range(6)]
+        treatments.store_readings(db=db, treatment_session=session, chair_pk=session.chair_pk,
+                                  readings=readings, source="api", actor=nurse)
+        for minute, kind, value in ((7, "moass", 4.0), (12, "cadss", 11.0),
+                                    (12, "side-effect", None)):
+            db.add(SessionEvent(session_pk=session.pk, kind=kind, value=value,
+                                code="nausea" if kind == "side-effect" else "",
+                                at=start + timedelta(minutes=minute)))
+    api["nurse_a"].post(f"/api/v1/patients/{pid}/vitals", json={
+        "systolic_mmhg": 130, "diastolic_mmhg": 84, "weight_kg": 80,
+        "measured_at": (clock.now() - timedelta(days=25)).isoformat()})
+    api["nurse_a"].post(f"/api/v1/patients/{pid}/measures", json={
+        "instrument": "phq9", "answers": [1] * 9,
+        "taken_at": (clock.now() - timedelta(days=21)).isoformat()})
+    db.flush()
+    return db.execute(select(Patient).where(Patient.id == uuid.UUID(pid))).scalar_one()
+
+
+def test_searches_over_many_sessions_match_the_whole_list_filtered(api, world, db) -> None:
+    patient = history(api, world, db)
+    everything = store.of_type(db, patient, "Observation")
+    assert len(everything) > 60
+    since = (clock.now() - timedelta(days=25)).date().isoformat()
+    searches = [{}, {"code": ["http://loinc.org|85354-9"]}, {"code": ["8867-4,8310-5"]},
+                {"code": ["moass"]}, {"category": ["survey"]},
+                {"category": ["vital-signs"], "code": ["9279-1"]}, {"date": [f"ge{since}"]},
+                {"date": [f"lt{since}"], "code": ["cadss-total,2708-6"]},
+                {"_lastUpdated": [f"ge{since}"]}]
+    for params in searches:
+        expected = store.filter_resources("Observation", everything, params)
+        filters = Filters.parse("Observation", params)
+        for offset, count in [(0, 50), *[(o, 7) for o in range(0, len(expected) + 7, 7)]]:
+            page, total = observations.search(db, patient, filters, offset, count)
+            assert (page, total) == (expected[offset:offset + count], len(expected)), (
+                params, offset)
+        for newest_first in (False, True):
+            ordered = sorted(expected, key=lambda r: datetime.fromisoformat(
+                r["effectiveDateTime"]), reverse=newest_first)
+            # five a page: a session's six readings can fill one, up to a tie with the next
+            for offset, count in [(0, 50), *[(o, 5) for o in range(0, len(ordered) + 1)]]:
+                page, total = observations.search(db, patient, filters, offset, count,
+                                                  newest_first)
+                assert (page, total) == (ordered[offset:offset + count], len(ordered)), (
+                    params, newest_first, offset)
+
+
+@pytest.fixture()
+def statements(db: Session) -> list[str]:
+    seen: list[str] = []
+    engine = db.get_bind()
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(" ".join(statement.split()).lower())
+
+    event.listen(engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(engine, "before_cursor_execute", record)
+
+
+def test_a_search_counts_readings_from_tallies_and_reads_the_sessions_its_page_needs(
+        api, world, db, statements, monkeypatch) -> None:
+    patient = history(api, world, db)
+    statements.clear()
+    observations.search(db, patient, Filters.parse("Observation", {}), 0, 50)
+    counting = [s for s in statements if "from session_reading " in s
+                and ("count(" in s or "sum(" in s)]
+    assert counting == [], "the sessions' readings are counted from their tallies"
+    statements.clear()
+    observations.search(db, patient, Filters.parse("Observation", {"date": ["ge2020-01-01"]}),
+                        0, 50)
+    assert any("from session_reading " in s and "sum(" in s for s in statements), (
+        "a search bounded by date counts the readings in range")
+
+    asked: list[list[int]] = []
+    holding = observations._sessions_holding_top
+
+    def sessions_holding_top(db, patient, take, order, top):
+        def recorded(session_pks):
+            asked.append(session_pks)
+            return top(session_pks)
+        return holding(db, patient, take, order, recorded)
+
+    monkeypatch.setattr(observations, "_sessions_holding_top", sessions_holding_top)
+    for newest_first in (True, False):
+        asked.clear()
+        page, _ = observations.search(db, patient, Filters.parse("Observation", {
+            "category": ["vital-signs"]}), 0, 3, newest_first)
+        assert len(page) == 3
+        # one session holds the page's readings, and the next one's begin beyond them
+        assert asked == [asked[0]] and len(asked[0]) == 1, asked
+
+
+def test_a_session_whose_readings_tie_with_the_last_found_is_read_too(api, world, db) -> None:
+    # A reading at the same moment as the last one found may come before it (ties go by the
+    # session's place), so only a session wholly beyond it is left unread.
+    patient = history(api, world, db)
+    tallies = db.execute(select(SessionReadingTally).join(
+        TreatmentSession, TreatmentSession.pk == SessionReadingTally.session_pk)
+        .where(TreatmentSession.patient_pk == patient.pk)
+        .order_by(SessionReadingTally.first_at)).scalars().all()
+    take = 6
+    for newest_first, tie in ((True, tallies[2].last_at), (False, tallies[2].first_at)):
+        asked: list[list[int]] = []
+        # as if the chosen sessions held the page, down to the tie
+        found = [SimpleNamespace(at=tie)] * take
+        observations._sessions_holding_top(db, patient, take,
+                                           observations._Order(newest_first, None),
+                                           lambda session_pks, asked=asked, found=found: (
+                                               asked.append(session_pks) or found))
+        assert tallies[2].session_pk in asked[-1], (newest_first, asked)
+
+
+def test_encounter_searches_page_in_the_database_as_the_whole_list_filtered(
+        api, world, db, statements) -> None:
+    patient = history(api, world, db)
+    everything = store.of_type(db, patient, "Encounter")
+    assert len(everything) == 5
+    since = (clock.now() - timedelta(days=25)).date().isoformat()
+    searches = [{}, {"status": ["finished"]}, {"status": ["in-progress,finished"]},
+                {"status": ["http://hl7.org/fhir/encounter-status|finished"]},
+                {"status": ["cancelled"]}, {"date": [f"ge{since}"]},
+                {"date": [f"lt{since}"], "status": ["finished"]},
+                {"_lastUpdated": [f"ge{since}"]},
+                {"_id": [f"{everything[1]['id']},{everything[3]['id'].upper()},nonsense"]}]
+    for params in searches:
+        expected = store.filter_resources("Encounter", everything, params)
+        for offset, count in [(0, 50), (0, 0), (4, 3), *[(o, 2) for o in range(0, 7)]]:
+            page, total = encounters.search(db, patient, Filters.parse("Encounter", params),
+                                            offset, count)
+            assert (page, total) == (expected[offset:offset + count], len(expected)), (
+                params, offset, count)
+    statements.clear()
+    response = api["nurse_a"].get("/fhir/Encounter", params={
+        "patient": world.patients["p_a1"], "_count": "2"})
+    assert [e["resource"] for e in response.json()["entry"]] == everything[:2]
+    assert response.json()["total"] == 5
+    read = [s for s in statements if "from treatment_session " in s and " limit " in s]
+    assert read, "the page's sessions are read by the page"
