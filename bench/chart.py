@@ -2,11 +2,13 @@
 same run: the chart page (HTML), the JSON vitals list, a FHIR read of one Observation and FHIR
 searches (`_count=50`, in the list's order and newest first) for a patient with 5,000 sets of
 vital signs and for one with 50, served through the app. The goal is a ratio under 1.5: the
-work of a page is bounded by the page, not by the patient's history. Each patient's last
-Observation page, in the list's order and newest first, is shown too (for the long one, 400
-pages deep).
+work of a page is bounded by the page, not by the patient's history. The second page newest
+first is fetched by the first page's next link (which names where it starts); each patient's
+last Observation page, in the list's order and newest first, is shown too, asked for by
+`_offset` alone (for the long one, 400 pages deep).
 
-    python bench/chart.py [--long 5000] [--short 50] [--rounds 7]
+    python bench/chart.py [--long 5000] [--short 50] [--sessions 60] [--few-sessions 2]
+                          [--session-readings 2400] [--rounds 7]
                           [--postgres postgresql://postgres@127.0.0.1:5432/test]
 
 Both patients' readings span the same two years (so the trend chart shows the last 90 days of
@@ -182,12 +184,20 @@ def measure(url: str, sizes: dict[str, int], histories: dict[str, int], per_sess
     def search(**params: str) -> Any:
         return lambda pid: api.get("/fhir/Observation", params={"patient": pid, **params})
 
+    def next_link(pid: str) -> str:
+        first = search(_count="50", _sort="-date")(pid).json()
+        found = [link["url"] for link in first["link"] if link["relation"] == "next"]
+        return found[0][found[0].index("/fhir/"):] if found else ""
+
+    second = {pid: next_link(pid) for pid in ids.values()}
+
     chart = {
         "chart page (HTML)": lambda pid: web.get(f"/patients/{pid}"),
         "vitals list (JSON)": lambda pid: api.get(f"/api/v1/patients/{pid}/vitals"),
         "FHIR read": lambda pid: api.get(f"/fhir/Observation/{newest[pid]['id']}-bp"),
         "FHIR search": search(_count="50"),
         "FHIR search, newest first": search(_count="50", _sort="-date"),
+        "FHIR search, newest first, its next link": lambda pid: api.get(second[pid]),
         "FHIR search, last page": lambda pid: search(_count="50", _offset=str(
             last_page[pid]))(pid),
         "FHIR search, newest first, last page": lambda pid: search(
@@ -198,6 +208,7 @@ def measure(url: str, sizes: dict[str, int], histories: dict[str, int], per_sess
         "chart page (HTML)": chart["chart page (HTML)"],
         "FHIR search": search(_count="50"),
         "FHIR search, newest first": search(_count="50", _sort="-date"),
+        "FHIR search, newest first, its next link": lambda pid: api.get(second[pid]),
         "FHIR search, heart rate": search(_count="50", code="http://loinc.org|8867-4"),
         "FHIR search, scores newest first": search(_count="50", category="survey",
                                                   _sort="-date"),

@@ -60,6 +60,12 @@ def test_fhirpy_search_read_page_and_post_a_phq9(demo_server: str, demo_database
     assert expected > 2 and len(pressures) == expected, "every page was followed"
     assert len({o.id for o in pressures}) == expected
     assert all(o["component"][0]["code"]["coding"][0]["code"] == "8480-6" for o in pressures)
+    newest_first = (client.resources("Observation")
+                    .search(patient=f"Patient/{patient_id}", code="http://loinc.org|85354-9")
+                    .search(date__ge=since.astimezone(UTC).date().isoformat())
+                    .sort("-date").limit(2).fetch_all())  # next links carry their cursors
+    assert [o.id for o in newest_first] == [o.id for o in sorted(
+        pressures, key=lambda o: datetime.fromisoformat(o["effectiveDateTime"]), reverse=True)]
 
     response = client.resource(
         "QuestionnaireResponse", status="completed",

@@ -186,3 +186,65 @@ def test_encounter_searches_page_in_the_database_as_the_whole_list_filtered(
     assert response.json()["total"] == 5
     read = [s for s in statements if "from treatment_session " in s and " limit " in s]
     assert read, "the page's sessions are read by the page"
+
+
+def test_following_next_cursors_walks_the_sorted_list_without_counting_down(
+        api, world, db, monkeypatch) -> None:
+    patient = history(api, world, db)
+    everything = store.of_type(db, patient, "Observation")
+
+    def no_counting(*args: Any) -> None:
+        raise AssertionError("a page at a cursor starts there, not where a count finds it")
+
+    for params in ({}, {"code": ["8867-4,moass"]}, {"category": ["vital-signs"]}):
+        expected = store.filter_resources("Observation", everything, params)
+        filters = Filters.parse("Observation", params)
+        for newest_first in (True, False):
+            ordered = sorted(expected, key=lambda r: datetime.fromisoformat(
+                r["effectiveDateTime"]), reverse=newest_first)
+            for count in (1, 4, 7):
+                walked, cursor, offset = [], None, 0
+                with monkeypatch.context() as patched:
+                    patched.setattr(observations, "_sorted_start", no_counting)
+                    while True:
+                        found = observations.search_page(db, patient, filters, offset, count,
+                                                         newest_first, cursor)
+                        assert found.total == len(ordered)
+                        walked += found.entries
+                        if found.next_cursor is None:
+                            break
+                        cursor, offset = found.next_cursor, offset + count
+                assert walked == ordered, (params, newest_first, count)
+
+
+def test_the_api_gives_next_links_with_cursors_and_refuses_a_bad_one(api, world, db) -> None:
+    patient = history(api, world, db)
+    pid = str(patient.id)
+    expected = sorted(store.of_type(db, patient, "Observation"), key=lambda r: datetime
+                      .fromisoformat(r["effectiveDateTime"]), reverse=True)
+    client = api["nurse_a"]
+    url: str | None = f"/fhir/Observation?patient={pid}&_sort=-date&_count=9"
+    walked, cursors = [], []
+    while url:
+        bundle = client.get(url).json()
+        walked += [e["resource"] for e in bundle["entry"]]
+        links = {link["relation"]: link["url"] for link in bundle["link"]}
+        assert "_cursor" not in links.get("previous", "")
+        assert ("_cursor=" in links["self"]) == bool(cursors)
+        url = links.get("next")
+        if url:
+            assert "_cursor=" in url
+            cursors.append(url)
+            url = url[url.index("/fhir/"):]
+    assert walked == expected and len(cursors) > 3
+    cursor = cursors[0].split("_cursor=")[1]
+    for params, field in (({"_sort": "-date", "_cursor": "not-a-cursor"}, "_cursor"),
+                          ({"_sort": "date", "_cursor": cursor}, "_cursor"),
+                          ({"_cursor": cursor}, "_cursor")):
+        refused = client.get("/fhir/Observation", params={"patient": pid, **params})
+        assert refused.status_code == 400, (params, refused.text)
+        assert refused.json()["resourceType"] == "OperationOutcome" and field in refused.text
+    listed = client.get("/fhir/metadata").json()["rest"][0]["resource"]
+    offered = {p["name"] for r in listed if r["type"] == "Observation"
+               for p in r["searchParam"]}
+    assert {"_sort", "_cursor"} <= offered

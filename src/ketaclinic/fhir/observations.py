@@ -21,10 +21,13 @@ from typing import Any
 from sqlalchemy import and_, case, false, func, literal, or_, select, true, union_all
 from sqlalchemy.orm import Session
 
+from ketaclinic.errors import invalid
 from ketaclinic.fhir import mapping
 from ketaclinic.fhir import measures as measure_map
 from ketaclinic.fhir.filters import Filters
 from ketaclinic.fhir.measures import SURVEY
+from ketaclinic.fhir.search import SearchPage
+from ketaclinic.kernel.cursors import decode_cursor, encode_cursor
 from ketaclinic.knowledge import instruments
 from ketaclinic.measures import service as measures
 from ketaclinic.measures.models import Measure
@@ -85,10 +88,25 @@ def search(db: Session, patient: Whose, filters: Filters, offset: int, count: in
            newest_first: bool | None = None) -> tuple[list[Resource], int]:
     """One page of the patient's Observations that pass the filters, and how many pass; in the
     list's order, or by date (`newest_first` True or False) as `_sort` asks."""
+    found = search_page(db, patient, filters, offset, count, newest_first)
+    return found.entries, found.total
+
+
+CURSOR_HINT = "the cursor from the previous page's next link, with the same _sort"
+
+
+def search_page(db: Session, patient: Whose, filters: Filters, offset: int, count: int,
+                newest_first: bool | None = None, cursor: str | None = None) -> SearchPage:
+    """`search`, with a page by date started at a cursor an earlier page gave (`offset` is
+    then that page's place in the list, as its next link says)."""
+    if cursor is not None and (newest_first is None or filters.ids):
+        raise invalid("_cursor", "pages a search sorted by date", CURSOR_HINT)
     if filters.ids:
-        return _search_light(db, patient, filters, offset, count, newest_first)
+        return SearchPage(*_search_light(db, patient, filters, offset, count, newest_first))
     if newest_first is not None:
-        return _search_by_date(db, patient, filters, offset, count, newest_first)
+        return _search_by_date(db, patient, filters, offset, count, newest_first,
+                               None if cursor is None else _start_at(cursor, newest_first,
+                                                                     offset))
     page: list[Resource] = []
     position = 0
     for segment in _segments(db, patient, filters):
@@ -97,7 +115,7 @@ def search(db: Session, patient: Whose, filters: Filters, offset: int, count: in
             skip = max(0, offset - start)
             page += segment.fetch(skip, min(count - len(page), segment.total - skip))
         position = end
-    return page, position
+    return SearchPage(page, position)
 
 
 def _segments(db: Session, patient: Whose, filters: Filters) -> Iterator[_Segment]:
@@ -302,18 +320,19 @@ def _score_segment(db: Session, session_pk: int, session_id: object, patient_id:
 
 
 def _search_by_date(db: Session, patient: Whose, filters: Filters, offset: int, count: int,
-                    newest_first: bool) -> tuple[list[Resource], int]:
+                    newest_first: bool, start: "_Start | None") -> SearchPage:
     """A page sorted by date, read from where it starts in each source: every row is at least
     one Observation, so count + 1 rows of each source from the page's start hold the page (the
-    first page starts at the top; a later one where the database finds it, `_sorted_start`).
-    Ties keep the list's order (source, then time and key within it), as a stable sort of the
-    whole list would."""
+    first page starts at the top; a later one at its cursor's row, or where the database finds
+    it, `_sorted_start`). Ties keep the list's order (source, then time and key within it), as a
+    stable sort of the whole list would."""
     total = sum(segment.total for segment in _segments(db, patient, filters))
     if not count or offset >= total:
-        return [], total
+        return SearchPage([], total)
     groups = _passing_groups(filters)
-    order = _Order(newest_first, _sorted_start(db, patient, filters, groups, offset,
-                                               newest_first) if offset else None)
+    if start is None and offset:
+        start = _sorted_start(db, patient, filters, groups, offset, newest_first)
+    order = _Order(newest_first, start)
     take = count + 1
     entries = [*_top_vitals(db, patient, filters, groups, take, order),
                *_top_measures(db, patient, filters, take, order),
@@ -325,7 +344,38 @@ def _search_by_date(db: Session, patient: Whose, filters: Filters, offset: int, 
     skip = offset - order.start.before if order.start else 0
     page = [entry for _, entry in entries[skip:skip + count]]
     built = _built_rows(db, patient, [e.row for e in page if e.row is not None])
-    return [built[e.id] if e.resource is None else e.resource for e in page], total
+    following = skip + count
+    return SearchPage([built[e.id] if e.resource is None else e.resource for e in page], total,
+                _cursor_to(entries, following, newest_first)
+                if offset + count < total and following < len(entries) else None)
+
+
+def _cursor_to(entries: Sequence["_Sorted"], index: int, newest_first: bool) -> str:
+    """The cursor naming the entry at `index` of a merged page: its row's sort key, and how many
+    of the row's Observations come before it."""
+    at, place, pk, _ = entries[index][0]
+    within = 0
+    while index - within > 0 and entries[index - within - 1][0][:3] == (at, place, pk):
+        within += 1
+    places = (*place, 0, 0)[:3]
+    return encode_cursor(["-" if newest_first else "+", at.isoformat(),
+                          *[str(p) for p in places], str(pk), str(within)])
+
+
+def _start_at(cursor: str, newest_first: bool, offset: int) -> "_Start":
+    """The start a cursor names (`offset` being the place of the Observation it names)."""
+    parts = decode_cursor(cursor, "_cursor", CURSOR_HINT)
+    try:
+        if len(parts) != 7 or parts[0] != ("-" if newest_first else "+"):
+            raise ValueError("not a cursor of this order")
+        at = datetime.fromisoformat(parts[1])
+        place = (int(parts[2]), int(parts[3]), int(parts[4]))
+        pk, within = int(parts[5]), int(parts[6])
+        if at.tzinfo is None or within < 0 or within > offset:
+            raise ValueError("not a place this server gives")
+    except ValueError:
+        raise invalid("_cursor", "is not a cursor this server gave", CURSOR_HINT) from None
+    return _Start(at, place, pk, offset - within)
 
 
 @dataclass(frozen=True)
@@ -356,14 +406,6 @@ class _Order:
         beyond = moment < self.start.at if self.newest_first else moment > self.start.at
         return [or_(beyond, and_(moment == self.start.at,
                                  _at_least((*place, pk), (*self.start.place, self.start.pk))))]
-
-    def keeps(self, at: datetime, place: tuple[int, int, int], pk: int) -> bool:
-        """Whether an entry of a source read whole comes at or after the page's start."""
-        if self.start is None:
-            return True
-        if at != self.start.at:
-            return at < self.start.at if self.newest_first else at > self.start.at
-        return (*place, pk) >= (*self.start.place, self.start.pk)
 
 
 def _at_least(values: tuple[Any, ...], bounds: tuple[Any, ...]) -> Any:

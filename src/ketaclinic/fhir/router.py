@@ -25,7 +25,7 @@ from ketaclinic.fhir import (
     updates,
 )
 from ketaclinic.fhir import measures as measure_map
-from ketaclinic.fhir.search import parse_count, parse_offset
+from ketaclinic.fhir.search import SearchPage, parse_count, parse_offset
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission
 from ketaclinic.measures import service as measures
@@ -80,8 +80,11 @@ def _search_params(resource_type: str) -> list[dict[str, str]]:
     params += [{"name": name, "type": "date", "documentation": "prefixes eq, lt, le, gt, ge"}
                for name in filters.MORE_DATE_PARAMS.get(resource_type, {})]
     if resource_type == "Observation":
-        params.append({"name": "_sort", "type": "special",
-                       "documentation": "date (oldest first) or -date (newest first)"})
+        params += [{"name": "_sort", "type": "special",
+                    "documentation": "date (oldest first) or -date (newest first)"},
+                   {"name": "_cursor", "type": "special",
+                    "documentation": "where a page sorted by date starts, as the previous "
+                                     "page's next link gives it"}]
     return params
 
 
@@ -140,20 +143,24 @@ def _params(request: Request) -> dict[str, list[str]]:
 
 
 def _bundle(request: Request, resources: list[dict[str, Any]], total: int, offset: int,
-            count: int, params: dict[str, list[str]]) -> dict[str, Any]:
+            count: int, params: dict[str, list[str]], next_cursor: str | None = None
+            ) -> dict[str, Any]:
     base = str(request.base_url).rstrip("/")
     path = request.url.path
 
-    def page(start: int) -> str:
+    def page(start: int, cursor: list[str]) -> str:
         query = [(k, v) for k, values in params.items() for v in values
-                 if k not in ("_offset", "_count")]
-        return f"{base}{path}?{urlencode([*query, ('_count', count), ('_offset', start)])}"
+                 if k not in ("_offset", "_count", "_cursor")]
+        query += [("_count", str(count)), ("_offset", str(start)),
+                  *[("_cursor", c) for c in cursor]]
+        return f"{base}{path}?{urlencode(query)}"
 
-    links = [{"relation": "self", "url": page(offset)}]
+    links = [{"relation": "self", "url": page(offset, params.get("_cursor", [])[-1:])}]
     if offset + count < total:
-        links.append({"relation": "next", "url": page(offset + count)})
+        links.append({"relation": "next", "url": page(offset + count, [
+            next_cursor] if next_cursor else [])})
     if offset > 0:
-        links.append({"relation": "previous", "url": page(max(0, offset - count))})
+        links.append({"relation": "previous", "url": page(max(0, offset - count), [])})
     return {"resourceType": "Bundle", "type": "searchset", "total": total, "link": links,
             "timestamp": clock.now().isoformat(),
             "entry": [{"fullUrl": f"{base}/fhir/{r['resourceType']}/{r['id']}", "resource": r,
@@ -256,16 +263,18 @@ def _search_bundle(request: Request, db: Session, actor: Actor, resource_type: s
         # the search needs the patient's keys alone, not the record
         keys = patients.open_patient_keys(db=db, patient_id=patient_id, actor=actor,
                                           purpose=purpose)
-        page, total = PAGED_IN_SQL[resource_type](db, keys, params, offset, count)
-        return _bundle(request, page, total, offset, count, params)
+        paged = PAGED_IN_SQL[resource_type](db, keys, params, offset, count)
+        return _bundle(request, paged.entries, paged.total, offset, count, params,
+                       paged.next_cursor)
     patient = store.open_patient(db, patient_id, actor, purpose)
     if resource_type in PAGED_IN_SQL:
-        page, total = PAGED_IN_SQL[resource_type](db, patient, params, offset, count)
+        paged = PAGED_IN_SQL[resource_type](db, patient, params, offset, count)
     else:
         matches = store.filter_resources(resource_type,
                                          store.of_type(db, patient, resource_type), params)
-        page, total = matches[offset:offset + count], len(matches)
-    bundle = _bundle(request, page, total, offset, count, params)
+        paged = SearchPage(matches[offset:offset + count], len(matches))
+    page = paged.entries
+    bundle = _bundle(request, page, paged.total, offset, count, params, paged.next_cursor)
     if page and _includes(resource_type, params):
         # every match names this one patient: it is included once
         base = str(request.base_url).rstrip("/")
@@ -276,15 +285,17 @@ def _search_bundle(request: Request, db: Session, actor: Actor, resource_type: s
 
 
 def _observations(db: Session, whose: observations.Whose, params: dict[str, list[str]],
-                  offset: int, count: int) -> tuple[list[dict[str, Any]], int]:
-    return observations.search(db, whose, filters.Filters.parse("Observation", params), offset,
-                               count, _date_sort(params))
+                  offset: int, count: int) -> SearchPage:
+    cursor = params.get("_cursor", [])
+    return observations.search_page(db, whose, filters.Filters.parse("Observation", params),
+                                    offset, count, _date_sort(params),
+                                    cursor[-1] if cursor else None)
 
 
 def _encounters(db: Session, whose: observations.Whose, params: dict[str, list[str]],
-                offset: int, count: int) -> tuple[list[dict[str, Any]], int]:
-    return encounters.search(db, whose, filters.Filters.parse("Encounter", params), offset,
-                             count)
+                offset: int, count: int) -> SearchPage:
+    return SearchPage(*encounters.search(
+        db, whose, filters.Filters.parse("Encounter", params), offset, count))
 
 
 # The types a search pages in the database (the others filter the patient's built resources).

@@ -2,12 +2,24 @@
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from ketaclinic.errors import invalid
 
 DATE_PREFIXES = ("eq", "lt", "le", "gt", "ge")
 MAX_COUNT = 200
 DEFAULT_COUNT = 50
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    """A page of a search's matches, how many match in all, and (where the search keeps one)
+    the cursor naming where the next page starts, so following it reads from there instead of
+    counting down to it."""
+
+    entries: list[dict[str, Any]]
+    total: int
+    next_cursor: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,6 @@
 """A patient's entries a page at a time, newest first, so the work of showing a chart is bounded
 by the page and not by the length of the patient's history."""
 
-import base64
-import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,6 +10,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from ketaclinic.errors import invalid
+from ketaclinic.kernel.cursors import decode_cursor, encode_cursor
 from ketaclinic.patients.models import ENTERED_IN_ERROR, Patient, VitalSigns
 
 CURSOR_HINT = "the cursor from the previous page's Link header (rel=next)"
@@ -27,29 +26,18 @@ class EntryPage:
     next_cursor: str | None
 
 
-def _encode(parts: Sequence[str]) -> str:
-    return base64.urlsafe_b64encode("~".join(parts).encode()).decode().rstrip("=")
-
-
-def _decode(cursor: str) -> list[str]:
-    try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split("~")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise invalid("before", "is not a cursor this server gave", CURSOR_HINT) from None
-
-
 def _is_timed(model: Any) -> bool:
     return model is VitalSigns
 
 
 def _cursor_of(model: Any, entry: Any) -> str:
     if _is_timed(model):
-        return _encode([entry.measured_at.isoformat(), str(entry.pk)])
-    return _encode([str(entry.pk)])
+        return encode_cursor([entry.measured_at.isoformat(), str(entry.pk)])
+    return encode_cursor([str(entry.pk)])
 
 
 def _older_than(model: Any, cursor: str) -> Any:
-    parts = _decode(cursor)
+    parts = decode_cursor(cursor, "before", CURSOR_HINT)
     try:
         if _is_timed(model) and len(parts) == 2:
             moment, pk = datetime.fromisoformat(parts[0]), int(parts[1])
