@@ -18,8 +18,9 @@ from ketaclinic.fhir.filters import Filters
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.knowledge.monitoring import Reading
 from ketaclinic.patients.models import Patient
+from ketaclinic.treatments import reading_tally
 from ketaclinic.treatments import service as treatments
-from ketaclinic.treatments.models import SessionEvent, SessionReadingTally, TreatmentSession
+from ketaclinic.treatments.models import SessionEvent, TreatmentSession
 from tests.treatments.test_ingest import open_session
 
 # Each earlier session: days before today's, minutes after that day's check-in (an overlap).
@@ -144,10 +145,8 @@ def test_a_session_whose_readings_tie_with_the_last_found_is_read_too(api, world
     # A reading at the same moment as the last one found may come before it (ties go by the
     # session's place), so only a session wholly beyond it is left unread.
     patient = history(api, world, db)
-    tallies = db.execute(select(SessionReadingTally).join(
-        TreatmentSession, TreatmentSession.pk == SessionReadingTally.session_pk)
-        .where(TreatmentSession.patient_pk == patient.pk)
-        .order_by(SessionReadingTally.first_at)).scalars().all()
+    tallies = sorted(db.execute(reading_tally.summed(select(TreatmentSession.pk).where(
+        TreatmentSession.patient_pk == patient.pk))).all(), key=lambda t: t.first_at)
     take = 6
     for newest_first, tie in ((True, tallies[2].last_at), (False, tallies[2].first_at)):
         asked: list[list[int]] = []

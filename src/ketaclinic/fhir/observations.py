@@ -34,12 +34,7 @@ from ketaclinic.measures.models import Measure
 from ketaclinic.patients.models import Patient, VitalSigns
 from ketaclinic.patients.service import PatientKeys
 from ketaclinic.treatments import reading_tally
-from ketaclinic.treatments.models import (
-    SessionEvent,
-    SessionReading,
-    SessionReadingTally,
-    TreatmentSession,
-)
+from ketaclinic.treatments.models import SessionEvent, SessionReading, TreatmentSession
 
 Resource = dict[str, Any]
 # Whose Observations: the record itself or just its keys (all a search uses).
@@ -183,11 +178,10 @@ def _reading_counts(db: Session, session_pks: list[int], filters: Filters,
     if not kept:
         return {}
     if not (filters.dates or filters.updated):
-        tally = SessionReadingTally
+        tallies = reading_tally.summed(session_pks).subquery()
         return {pk: int(n) for pk, n in db.execute(
-            select(tally.session_pk, sum((getattr(tally, _TALLIED[g.suffix]) for g in kept[1:]),
-                                         getattr(tally, _TALLIED[kept[0].suffix])))
-            .where(tally.session_pk.in_(session_pks))).all()}
+            select(tallies.c.session_pk, sum((tallies.c[_TALLIED[g.suffix]] for g in kept[1:]),
+                                             tallies.c[_TALLIED[kept[0].suffix]]))).all()}
     return {pk: int(n) for pk, n in db.execute(
         select(SessionReading.session_pk, func.sum(_entries_of(kept, SessionReading)))
         .where(SessionReading.session_pk.in_(session_pks),
@@ -554,10 +548,8 @@ def _sessions_holding_top(db: Session, patient: Whose, take: int, order: _Order,
     Sessions are taken by their newest reading (oldest, for oldest first) from their tallies,
     one, then two, four...: once `take` rows are found and the next session's readings all come
     after the last of them, no later session can hold one of the page's."""
-    tally = SessionReadingTally
-    tallies = list(db.execute(select(tally.session_pk, tally.first_at, tally.last_at)
-                              .join(TreatmentSession, TreatmentSession.pk == tally.session_pk)
-                              .where(TreatmentSession.patient_pk == patient.pk)).all())
+    tallies = list(db.execute(reading_tally.summed(
+        select(TreatmentSession.pk).where(TreatmentSession.patient_pk == patient.pk))).all())
     if order.start is not None:  # sessions wholly before the page's start hold none of it
         at = order.start.at
         tallies = [t for t in tallies if (t.first_at <= at if order.newest_first

@@ -81,15 +81,17 @@ class SessionReading(RecordMixin, Base):
 
 
 class SessionReadingTally(Base):
-    """How many of a session's readings hold each vital sign, and when its first and last were
-    taken, kept current by every write of its readings (ketaclinic.treatments.reading_tally), so
-    a search of a long history counts and finds its sessions' readings without reading them.
-    Derived: recounted from the readings whenever asked."""
+    """A part of a session's reading tally: how many of the readings one write added hold each
+    vital sign, and when the first and last were taken. A session's tally is the sum of its
+    parts, folded into one when it closes (ketaclinic.treatments.reading_tally), so a search of
+    a long history counts and finds its sessions' readings without reading them. Derived:
+    recounted from the readings whenever asked."""
 
     __tablename__ = "session_reading_tally"
 
+    pk: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     session_pk: Mapped[int] = mapped_column(ForeignKey("treatment_session.pk", ondelete="RESTRICT"),
-                                            primary_key=True, autoincrement=False)
+                                            index=True)
     readings: Mapped[int] = mapped_column(Integer)
     blood_pressure: Mapped[int] = mapped_column(Integer)  # systolic or diastolic present
     heart_rate: Mapped[int] = mapped_column(Integer)

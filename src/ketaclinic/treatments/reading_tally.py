@@ -2,18 +2,18 @@
 the first and last were taken), kept current in the transaction of every write of its readings.
 
 A session's readings are only ever added: a batch, a monitor message, or unmatched readings a
-nurse attaches; none is removed, moved to another session or changed. So a batch adds its counts
-to its session's row (an upsert that adds, atomic on both back ends; rows in key order, so two
-writers of the same sessions wait rather than deadlock), and an attachment, which is rare,
-recounts its session from the rows.
+nurse attaches; none is removed, moved to another session or changed. So a write adds a part
+to its session's tally (one plain insert per write, not an update of one row: writers of the
+same session never wait for each other's commit), the tally is the sum of its parts, and when
+the session closes its parts are folded into one (`fold`); an attachment, which is rare,
+recounts its session from the rows. A part written by a transaction still in flight when the
+session closes is not folded, and still counts: the sum stays right however they interleave.
 """
 
 from collections.abc import Iterable, Sequence
-from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, case, delete, func, insert, or_, select, true
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Table, case, delete, func, insert, or_, select, text, true
 
 from ketaclinic.knowledge.monitoring import Reading
 from ketaclinic.treatments.models import SessionReading, SessionReadingTally
@@ -43,30 +43,53 @@ def tallies_of(readings_by_session: Iterable[tuple[int, Sequence[Reading]]]
             continue
         taken = [r.taken for r in readings]
         rows.append({"session_pk": session_pk, "readings": len(readings),
-                     **{name: sum(1 for r in readings
-                                  if any(getattr(r, f) is not None for f in fields))
-                        for name, fields in TALLIED.items()},
+                     **{name: _holding(readings, fields) for name, fields in TALLIED.items()},
                      "first_at": min(taken), "last_at": max(taken)})
     return rows
+
+
+def _holding(readings: Sequence[Reading], fields: tuple[str, ...]) -> int:
+    """How many readings hold any of these fields, counted a column at a time (a reading lacks
+    the sign when every one of them is None)."""
+    columns = [[getattr(r, f) for r in readings] for f in fields]
+    return len(readings) - list(zip(*columns, strict=True)).count((None,) * len(fields))
 
 
 def add(connection: Connection, readings_by_session: Iterable[tuple[int, Sequence[Reading]]]
         ) -> None:
     """Add new readings (session key, its readings) to their sessions' tallies."""
     rows = tallies_of(readings_by_session)
-    if rows:
-        connection.execute(_adding(connection.dialect.name), rows)
+    if not rows:
+        return
+    if connection.dialect.name == "postgresql":  # every session's part in one statement
+        connection.execute(_ADDING_ARRAYS, {name: [row[name] for row in rows]
+                                            for name in _COLUMNS})
+    else:
+        connection.execute(insert(TALLY), rows)
 
 
-@cache
-def _adding(dialect: str) -> Any:
-    """The upsert that adds a tally row to the stored one (built once per back end)."""
-    statement = (postgresql.insert(TALLY) if dialect == "postgresql" else sqlite.insert(TALLY))
-    new, kept = statement.excluded, TALLY.c
-    return statement.on_conflict_do_update(index_elements=[kept.session_pk], set_={
-        **{name: kept[name] + new[name] for name in ("readings", *TALLIED)},
-        "first_at": case((new.first_at < kept.first_at, new.first_at), else_=kept.first_at),
-        "last_at": case((new.last_at > kept.last_at, new.last_at), else_=kept.last_at)})
+_COLUMNS = ("session_pk", "readings", *TALLIED, "first_at", "last_at")
+# PostgreSQL: the parts as one array a column, so the statement's text is the same for any
+# number of sessions (one parse, one round trip).
+_ADDING_ARRAYS = text(
+    f"INSERT INTO {TALLY.name} ({', '.join(_COLUMNS)}) SELECT * FROM unnest("  # noqa: S608
+    + ", ".join(f"CAST(:{name} AS {'TIMESTAMPTZ' if name.endswith('_at') else 'INTEGER'}[])"
+                for name in _COLUMNS) + ")")
+
+
+def summed(session_pks: Any) -> Any:
+    """SQL: each of these sessions' tally (its parts summed), one row a session with parts."""
+    tally = TALLY.c
+    return (select(tally.session_pk, *[func.sum(tally[name]).label(name)
+                                       for name in ("readings", *TALLIED)],
+                   func.min(tally.first_at).label("first_at"),
+                   func.max(tally.last_at).label("last_at"))
+            .where(tally.session_pk.in_(session_pks)).group_by(tally.session_pk))
+
+
+def fold(connection: Connection, session_pk: int) -> None:
+    """Fold a closing session's parts into one, counted from its readings."""
+    recount(connection, [session_pk])
 
 
 def counted(which: Any) -> Any:
@@ -82,7 +105,7 @@ def counted(which: Any) -> Any:
 
 
 def recount(connection: Connection, session_pks: Sequence[int]) -> None:
-    """Count these sessions' tallies again from their readings (after an attachment)."""
+    """Replace these sessions' parts with one each, counted from their readings."""
     if session_pks:
         _replace(connection, TALLY, TALLY.c.session_pk.in_(session_pks),
                  SessionReading.session_pk.in_(sorted(session_pks)))
@@ -93,8 +116,15 @@ def rebuild(connection: Connection, table: Table = TALLY) -> None:
     _replace(connection, table, true(), SessionReading.session_pk.is_not(None))
 
 
-def _replace(connection: Connection, table: Table, rows: Any, readings: Any) -> None:
-    connection.execute(delete(table).where(rows))
+def _replace(connection: Connection, table: Table, parts: Any, readings: Any) -> None:
+    """Delete the parts and count the readings in one statement on PostgreSQL, so both see the
+    same committed writes (a write committing between two statements would be counted twice:
+    in its part, kept, and in the count); SQLite has one writer at a time."""
     counts = counted(readings)
-    connection.execute(insert(table).from_select([c.name for c in counts.selected_columns],
-                                                 counts))
+    refill = insert(table).from_select([c.name for c in counts.selected_columns], counts)
+    if connection.dialect.name == "postgresql":
+        connection.execute(refill.add_cte(delete(table).where(parts).returning(
+            table.c.session_pk).cte("removed")))
+    else:
+        connection.execute(delete(table).where(parts))
+        connection.execute(refill)

@@ -736,6 +736,7 @@ def record_discharge(*, db: Session, review: DischargeReview, data: schemas.Disc
     treatment_session.status = DISCHARGED
     treatment_session.discharged_at = clock.now()
     db.flush()
+    reading_tally.fold(db.connection(), treatment_session.pk)
     audit.record(db=db, actor=actor, action="discharge", record_type="TreatmentSession",
                  record_id=treatment_session.id, patient_id=patient_id_of(db, treatment_session),
                  detail=f"override: {override_reason}; missing: "

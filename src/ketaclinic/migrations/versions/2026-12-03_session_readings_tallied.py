@@ -1,5 +1,6 @@
 """each treatment session's readings are tallied (how many hold each vital sign, the first and
-last taken), kept current with its readings and back-filled here from those already stored
+last taken) in parts each write adds, folded when the session closes; back-filled here, one
+part a session, from the readings already stored
 
 Revision ID: 0028
 Revises: 0027
@@ -22,20 +23,23 @@ depends_on: str | Sequence[str] | None = None
 
 def _columns() -> list[Any]:
     return [
+        sa.Column("pk", sa.Integer(), primary_key=True, autoincrement=True),
         sa.Column("session_pk", sa.Integer(), sa.ForeignKey(
             "treatment_session.pk", name="fk_session_reading_tally_session_pk_treatment_session",
-            ondelete="RESTRICT"), primary_key=True, autoincrement=False),
+            ondelete="RESTRICT"), nullable=False),
         *[sa.Column(name, sa.Integer(), nullable=False)
           for name in ("readings", "blood_pressure", "heart_rate", "respiratory_rate", "spo2",
                        "temperature")],
         sa.Column("first_at", UTCDateTime(), nullable=False),
         sa.Column("last_at", UTCDateTime(), nullable=False),
-        sa.PrimaryKeyConstraint("session_pk", name="pk_session_reading_tally"),
+        sa.PrimaryKeyConstraint("pk", name="pk_session_reading_tally"),
     ]
 
 
 def upgrade() -> None:
     op.create_table("session_reading_tally", *_columns())
+    op.create_index("ix_session_reading_tally_session_pk", "session_reading_tally",
+                    ["session_pk"])
     # The table as this revision made it, whatever the model becomes later.
     reading_tally.rebuild(op.get_bind(), sa.Table("session_reading_tally", sa.MetaData(),
                                                   *_columns()))
