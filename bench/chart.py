@@ -253,7 +253,7 @@ def _report(title: str, times: dict[tuple[str, str], list[float]], sizes: dict[s
         slow = statistics.median(times[(label, long)])
         ratios[label] = slow / fast
         goal = UNGOALED.get(label, f"goal under {GOAL}")
-        print(f"    {label:37} {sizes[short]:>6}: {fast * 1000:7.1f} ms   {sizes[long]:>6}: "
+        print(f"    {label:40} {sizes[short]:>6}: {fast * 1000:7.1f} ms   {sizes[long]:>6}: "
               f"{slow * 1000:7.1f} ms   ratio {slow / fast:.2f} ({goal})")
     return ratios
 
