@@ -31,8 +31,7 @@ TALLIED: dict[str, tuple[str, ...]] = {
 
 def tallies_of(readings_by_session: Iterable[tuple[int, Sequence[Reading]]]
                ) -> list[dict[str, Any]]:
-    """The tally rows of these sessions' new readings, in key order (a session with none is left
-    out)."""
+    """The tally parts these new readings make: one a session that has any."""
     merged: dict[int, list[Reading]] = {}
     for session_pk, readings in readings_by_session:
         merged.setdefault(session_pk, []).extend(readings)
