@@ -61,9 +61,10 @@ def test_chart_benchmark_reports_every_page_and_its_ratio() -> None:
     assert "FHIR search, last page" in result.stdout and "no goal" in result.stdout
     assert "FHIR search, newest first, last page" in result.stdout
     for label in ("FHIR search, heart rate", "FHIR search, scores newest first",
-                  "FHIR Encounter search, 10 a page", "FHIR search, newest first, its next link"):
+                  "FHIR Encounter search, 10 a page", "FHIR search, newest first, its next link",
+                  "FHIR MedicationAdministration search, 10 a page"):
         assert label in result.stdout, label
-    assert result.stdout.count("ratio") == 16
+    assert result.stdout.count("   ratio ") == 17
     bad = subprocess.run([sys.executable, str(BENCH / "chart.py"), "--rounds", "0"],
                          capture_output=True, text=True, timeout=60, check=False)
     assert bad.returncode == 2 and bad.stderr.startswith("error:")

@@ -9,18 +9,18 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import String, cast, event, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
-from ketaclinic.fhir import encounters, observations, store
+from ketaclinic.fhir import observations, session_searches, store
 from ketaclinic.fhir.filters import Filters
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.knowledge.monitoring import Reading
 from ketaclinic.patients.models import Patient
 from ketaclinic.treatments import reading_tally
 from ketaclinic.treatments import service as treatments
-from ketaclinic.treatments.models import SessionEvent, TreatmentSession
+from ketaclinic.treatments.models import GivenDose, SessionEvent, TreatmentSession
 from tests.treatments.test_ingest import open_session
 
 # Each earlier session: days before today's, minutes after that day's check-in (an overlap).
@@ -159,30 +159,61 @@ def test_a_session_whose_readings_tie_with_the_last_found_is_read_too(api, world
         assert tallies[2].session_pk in asked[-1], (newest_first, asked)
 
 
-def test_encounter_searches_page_in_the_database_as_the_whole_list_filtered(
-        api, world, db, statements) -> None:
+def dosed(db: Session, patient: Patient) -> list[TreatmentSession]:
+    """The history's sessions given doses: the first two finished, the third under way (no
+    end yet), the fourth's `dose_given` written as JSON null (a start with nothing given),
+    today's none."""
+    sessions = list(db.execute(select(TreatmentSession)
+                               .where(TreatmentSession.patient_pk == patient.pk)
+                               .order_by(TreatmentSession.checked_in_at)).scalars())
+    for number, session in enumerate(sessions[:3]):
+        session.dose_start = session.checked_in_at + timedelta(minutes=10)
+        session.dose_given = GivenDose(dose_mg=30.0 + number, route="iv", lot_number=f"L{number}")
+        session.ordered_by = "dr_a"
+    sessions[0].dose_end = sessions[0].dose_start + timedelta(minutes=40)
+    sessions[2].status = "open"
+    sessions[3].dose_start = sessions[3].checked_in_at
+    db.flush()
+    db.execute(update(TreatmentSession).where(TreatmentSession.pk == sessions[3].pk)
+               .values(dose_given=literal_column("'null'")))
+    db.expire_all()
+    return sessions
+
+
+@pytest.mark.parametrize("resource_type", ["Encounter", "MedicationAdministration"])
+def test_per_session_searches_page_in_the_database_as_the_whole_list_filtered(
+        api, world, db, statements, resource_type) -> None:
     patient = history(api, world, db)
-    everything = store.of_type(db, patient, "Encounter")
-    assert len(everything) == 5
+    sessions = dosed(db, patient)
+    stored = dict(db.execute(select(TreatmentSession.pk, cast(TreatmentSession.dose_given, String))
+                             .where(TreatmentSession.pk.in_([s.pk for s in sessions[3:]]))).all())
+    assert stored[sessions[3].pk] == "null"
+    everything = store.of_type(db, patient, resource_type)
+    assert len(everything) == {"Encounter": 5, "MedicationAdministration": 3}[resource_type]
     since = (clock.now() - timedelta(days=25)).date().isoformat()
-    searches = [{}, {"status": ["finished"]}, {"status": ["in-progress,finished"]},
-                {"status": ["http://hl7.org/fhir/encounter-status|finished"]},
-                {"status": ["cancelled"]}, {"date": [f"ge{since}"]},
-                {"date": [f"lt{since}"], "status": ["finished"]},
+    date, done, going = {"Encounter": ("date", "finished", "in-progress"),
+                         "MedicationAdministration": ("effective-time", "completed",
+                                                      "in-progress")}[resource_type]
+    searches = [{}, {"status": [done]}, {"status": [f"{going},{done}"]}, {"status": [going]},
+                {"status": [f"http://hl7.org/fhir/encounter-status|{done}"]},
+                {"status": ["cancelled"]}, {date: [f"ge{since}"]},
+                {date: [f"lt{since}"], "status": [done]},
                 {"_lastUpdated": [f"ge{since}"]},
-                {"_id": [f"{everything[1]['id']},{everything[3]['id'].upper()},nonsense"]}]
+                {"_id": [f"{everything[1]['id']},{everything[-1]['id'].upper()},nonsense"]}]
     for params in searches:
-        expected = store.filter_resources("Encounter", everything, params)
+        expected = store.filter_resources(resource_type, everything, params)
         for offset, count in [(0, 50), (0, 0), (4, 3), *[(o, 2) for o in range(0, 7)]]:
-            page, total = encounters.search(db, patient, Filters.parse("Encounter", params),
-                                            offset, count)
+            page, total = session_searches.search(
+                db, resource_type, patient, Filters.parse(resource_type, params), offset, count)
             assert (page, total) == (expected[offset:offset + count], len(expected)), (
                 params, offset, count)
+    assert all(store.filter_resources(resource_type, everything, {"status": [status]})
+               for status in (done, going)), "both statuses are met"
     statements.clear()
-    response = api["nurse_a"].get("/fhir/Encounter", params={
+    response = api["nurse_a"].get(f"/fhir/{resource_type}", params={
         "patient": world.patients["p_a1"], "_count": "2"})
     assert [e["resource"] for e in response.json()["entry"]] == everything[:2]
-    assert response.json()["total"] == 5
+    assert response.json()["total"] == len(everything)
     read = [s for s in statements if "from treatment_session " in s and " limit " in s]
     assert read, "the page's sessions are read by the page"
 

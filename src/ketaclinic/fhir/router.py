@@ -2,6 +2,7 @@
 
 import json
 import uuid
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -13,7 +14,6 @@ from ketaclinic import __version__, clock
 from ketaclinic.clinics import service as clinics
 from ketaclinic.errors import InvalidInput, InvalidSearch, NotFound, invalid
 from ketaclinic.fhir import (
-    encounters,
     filters,
     importer,
     mapping,
@@ -21,6 +21,7 @@ from ketaclinic.fhir import (
     organizations,
     patient_search,
     questionnaires,
+    session_searches,
     store,
     updates,
 )
@@ -292,14 +293,18 @@ def _observations(db: Session, whose: observations.Whose, params: dict[str, list
                                     cursor[-1] if cursor else None)
 
 
-def _encounters(db: Session, whose: observations.Whose, params: dict[str, list[str]],
-                offset: int, count: int) -> SearchPage:
-    return SearchPage(*encounters.search(
-        db, whose, filters.Filters.parse("Encounter", params), offset, count))
+def _per_session(resource_type: str) -> Callable[..., SearchPage]:
+    def paged(db: Session, whose: observations.Whose, params: dict[str, list[str]],
+              offset: int, count: int) -> SearchPage:
+        return SearchPage(*session_searches.search(
+            db, resource_type, whose, filters.Filters.parse(resource_type, params), offset, count))
+
+    return paged
 
 
 # The types a search pages in the database (the others filter the patient's built resources).
-PAGED_IN_SQL = {"Observation": _observations, "Encounter": _encounters}
+PAGED_IN_SQL = {"Observation": _observations,
+                **{name: _per_session(name) for name in session_searches.KINDS}}
 SORTS = {"date": False, "-date": True}  # `_sort` value: newest first?
 
 
