@@ -114,23 +114,60 @@ def search_page(db: Session, patient: Whose, filters: Filters, offset: int, coun
 
 
 def _segments(db: Session, patient: Whose, filters: Filters) -> Iterator[_Segment]:
+    """The list's runs in order: the chart's vital signs, the measures, then each session's chair
+    readings and scores."""
     groups = _passing_groups(filters)
     pid = patient.id
-    yield _vital_segment(db, VitalSigns, VitalSigns.measured_at,
-                         [VitalSigns.patient_pk == patient.pk], filters, groups,
-                         lambda row: mapping.vital_observations(row, pid))
-    yield _measure_segment(db, patient, filters)
+    yield from _chart_segments(db, patient, filters, groups)
     sessions = db.execute(select(TreatmentSession.pk, TreatmentSession.id)
                           .where(TreatmentSession.patient_pk == patient.pk)
                           .order_by(TreatmentSession.checked_in_at, TreatmentSession.pk)).all()
     if not sessions:
         return
-    pks = [pk for pk, _ in sessions]
-    counts = _reading_counts(db, pks, filters, groups)
-    scores = _score_counts(db, pks, filters)
+    of_patient = _sessions_of(patient)
+    counts = _per_session(db, _reading_counts(of_patient, filters, groups))
+    scores = _per_session(db, _score_counts(of_patient, filters))
     for pk, session_id in sessions:
         yield _reading_segment(db, pk, session_id, pid, filters, groups, counts.get(pk, 0))
         yield _score_segment(db, pk, session_id, pid, filters, scores.get(pk, 0))
+
+
+def _chart_segments(db: Session, patient: Whose, filters: Filters, groups: Sequence[_Group]
+                    ) -> list[_Segment]:
+    """The runs before the sessions': the chart's vital signs, then the measures."""
+    pid = patient.id
+    return [_vital_segment(db, VitalSigns, VitalSigns.measured_at,
+                           [VitalSigns.patient_pk == patient.pk], filters, groups,
+                           lambda row: mapping.vital_observations(row, pid)),
+            _measure_segment(db, patient, filters)]
+
+
+def _total(db: Session, patient: Whose, filters: Filters) -> int:
+    """How many of the patient's Observations pass: the sessions' part summed in the database
+    in one statement, however many sessions there are."""
+    groups = _passing_groups(filters)
+    chart = sum(segment.total for segment in _chart_segments(db, patient, filters, groups))
+    of_patient = _sessions_of(patient)
+    parts = [query.subquery() for query in (_reading_counts(of_patient, filters, groups),
+                                            _score_counts(of_patient, filters))
+             if query is not None]
+    if not parts:
+        return chart
+    sums = [select(func.coalesce(func.sum(part.c.n), 0)).scalar_subquery() for part in parts]
+    return chart + int(db.execute(select(sum(sums[1:], sums[0]))).scalar_one())
+
+
+def _sessions_of(patient: Whose) -> Any:
+    """SQL: the keys of the patient's sessions, as a subquery rather than a list of keys, so a
+    statement using it reads the same for any number of sessions (compiled once)."""
+    return select(TreatmentSession.pk).where(TreatmentSession.patient_pk == patient.pk)
+
+
+def _per_session(db: Session, query: Any) -> dict[int, int]:
+    """A count per session (`_reading_counts`, `_score_counts`) as a dict; none if no query."""
+    if query is None:
+        return {}
+    return {pk: int(n) for pk, n in db.execute(query).all()}
 
 
 def _passing_groups(filters: Filters) -> list[_Group]:
@@ -170,24 +207,23 @@ def _any_present(groups: tuple[_Group, ...], model: Any) -> Any:
     return or_(*[g.present(model) for g in groups])
 
 
-def _reading_counts(db: Session, session_pks: list[int], filters: Filters,
-                    groups: Sequence[_Group]) -> dict[int, int]:
-    """How many of each session's readings' Observations pass: from the sessions' tallies when
-    no date bounds the search (however long the history), else counted over the rows in range."""
+def _reading_counts(session_pks: Any, filters: Filters, groups: Sequence[_Group]) -> Any:
+    """SQL: (session_pk, n) for each of these sessions, n how many of its readings' Observations
+    pass: from the tallies when no date bounds the search (however long the history), else
+    counted over the rows in range; None if no reading's Observation can pass."""
     kept = tuple(g for g in groups if g.kept_by(SessionReading))
     if not kept:
-        return {}
+        return None
     if not (filters.dates or filters.updated):
         tallies = reading_tally.summed(session_pks).subquery()
-        return {pk: int(n) for pk, n in db.execute(
-            select(tallies.c.session_pk, sum((tallies.c[_TALLIED[g.suffix]] for g in kept[1:]),
-                                             tallies.c[_TALLIED[kept[0].suffix]]))).all()}
-    return {pk: int(n) for pk, n in db.execute(
-        select(SessionReading.session_pk, func.sum(_entries_of(kept, SessionReading)))
-        .where(SessionReading.session_pk.in_(session_pks),
-               *filters.sql(SessionReading.taken_at, SessionReading.updated_at),
-               _any_present(kept, SessionReading))
-        .group_by(SessionReading.session_pk)).all()}
+        return select(tallies.c.session_pk,
+                      sum((tallies.c[_TALLIED[g.suffix]] for g in kept[1:]),
+                          tallies.c[_TALLIED[kept[0].suffix]]).label("n"))
+    return (select(SessionReading.session_pk, func.sum(_entries_of(kept, SessionReading)).label("n"))
+            .where(SessionReading.session_pk.in_(session_pks),
+                   *filters.sql(SessionReading.taken_at, SessionReading.updated_at),
+                   _any_present(kept, SessionReading))
+            .group_by(SessionReading.session_pk))
 
 
 def _vital_segment(db: Session, model: Any, moment: Any, where: list[Any], filters: Filters,
@@ -291,14 +327,14 @@ def _score_conditions(filters: Filters) -> list[Any]:
             *filters.sql(SessionEvent.at, SessionEvent.updated_at)]
 
 
-def _score_counts(db: Session, session_pks: list[int], filters: Filters) -> dict[int, int]:
-    """How many of each session's score Observations pass, counted in SQL."""
+def _score_counts(session_pks: Any, filters: Filters) -> Any:
+    """SQL: (session_pk, n) for each of these sessions, n how many of its score Observations
+    pass; None if none can."""
     if not _score_kinds(filters):
-        return {}
-    return {pk: int(n) for pk, n in db.execute(
-        select(SessionEvent.session_pk, func.count())
-        .where(SessionEvent.session_pk.in_(session_pks), *_score_conditions(filters))
-        .group_by(SessionEvent.session_pk)).all()}
+        return None
+    return (select(SessionEvent.session_pk, func.count().label("n"))
+            .where(SessionEvent.session_pk.in_(session_pks), *_score_conditions(filters))
+            .group_by(SessionEvent.session_pk))
 
 
 def _score_segment(db: Session, session_pk: int, session_id: object, patient_id: object,
@@ -320,7 +356,7 @@ def _search_by_date(db: Session, patient: Whose, filters: Filters, offset: int, 
     first page starts at the top; a later one at its cursor's row, or where the database finds
     it, `_sorted_start`). Ties keep the list's order (source, then time and key within it), as a
     stable sort of the whole list would."""
-    total = sum(segment.total for segment in _segments(db, patient, filters))
+    total = _total(db, patient, filters)
     if not count or offset >= total:
         return SearchPage([], total)
     groups = _passing_groups(filters)
