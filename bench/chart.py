@@ -8,7 +8,7 @@ last Observation page, in the list's order and newest first, is shown too, asked
 `_offset` alone (for the long one, 400 pages deep).
 
     python bench/chart.py [--long 5000] [--short 50] [--sessions 60] [--few-sessions 2]
-                          [--session-readings 2400] [--rounds 7]
+                          [--session-readings 2400] [--brief-session 40] [--rounds 7]
                           [--postgres postgresql://postgres@127.0.0.1:5432/test]
 
 Both patients' readings span the same two years (so the trend chart shows the last 90 days of
@@ -18,7 +18,10 @@ patient, interleaved; the figure is the median of the rounds.
 A second pair has the shape a treated patient's record takes: one patient with 60 treatment
 sessions, fortnightly, each with 2,400 monitor readings (40 minutes at one a second) and 8
 MOAA/S and CADSS scores, against one with 2 such sessions (`--sessions`, `--few-sessions`,
-`--session-readings`); their chart page and Observation and Encounter searches are timed alike.
+`--session-readings`); their chart page and Observation, Encounter and MedicationAdministration
+searches are timed alike. A third pair times the chair-side page of one such session (its live
+part, which the page fetches again at every new reading, and the session as JSON) against one of
+40 readings (`--brief-session`): a monitor's session must cost about what a nurse's does.
 """
 
 import argparse
@@ -67,9 +70,10 @@ def _table(model: type) -> Table:
 
 
 def _generate(engine: Engine, sizes: dict[str, int], histories: dict[str, int],
-              per_session: int) -> dict[str, str]:
-    """A site, a nurse, one patient per size with that many vital-sign sets and one per history
-    with that many treatment sessions; their ids."""
+              per_session: int, brief: int) -> dict[str, str]:
+    """A site, a nurse, one patient per size with that many vital-sign sets, one per history
+    with that many treatment sessions, and one ("brief") with one session of `brief` monitor
+    readings; their ids."""
     system = Actor(username="bench", role="system")
     with Session(engine) as db:
         site = clinics.create_site(db=db, code="BEN", name="Bench site", address="",
@@ -81,7 +85,7 @@ def _generate(engine: Engine, sizes: dict[str, int], histories: dict[str, int],
         site_pk = site.pk
     now = datetime.now(UTC)
     stamp = {"created_at": now, "updated_at": now, "created_by": "bench"}
-    names = [*sizes, *histories]
+    names = [*sizes, *histories, "brief"]
     ids = {name: uuid.uuid4() for name in names}
     people = [{"pk": pk, "id": ids[name], "family_name": f"Bench{name.title()}",
                "given_name": "Pat", "birth_date": date(1970, 1, 1), "sex": "female",
@@ -108,6 +112,7 @@ def _generate(engine: Engine, sizes: dict[str, int], histories: dict[str, int],
             "error_marked_at": None})
     for pk, name in enumerate(histories, start=len(sizes) + 1):
         _treat(engine, site_pk, pk, histories[name], per_session, now)
+    _treat(engine, site_pk, len(names), 1, brief, now)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("ANALYZE")
     return {name: str(patient_id) for name, patient_id in ids.items()}
@@ -162,16 +167,16 @@ def _treat(engine: Engine, site_pk: int, patient_pk: int, sessions: int, per_ses
 
 
 def measure(url: str, sizes: dict[str, int], histories: dict[str, int], per_session: int,
-            rounds: int) -> dict[str, float]:
+            brief: int, rounds: int) -> dict[str, float]:
     """Generate, then time each request for each patient; the ratios long/short, the
-    treatment-history pair's labelled as such."""
+    treatment-history pair's and the session pair's labelled as such."""
     from fastapi.testclient import TestClient
 
     from ketaclinic.app import create_app
 
     engine = make_engine(url)
     migrate.upgrade(engine)
-    ids = _generate(engine, sizes, histories, per_session)
+    ids = _generate(engine, sizes, histories, per_session, brief)
     set_engine(engine)
     web, api = TestClient(create_app()), TestClient(create_app())
     page = web.get("/login")
@@ -225,13 +230,33 @@ def measure(url: str, sizes: dict[str, int], histories: dict[str, int], per_sess
     }
     chart_times = _timed(chart, charted, rounds)
     history_times = _timed(treated, {name: ids[name] for name in histories}, rounds)
+    at_the_chair = {
+        "session page (HTML)": lambda sid: web.get(f"/treatment-sessions/{sid}"),
+        "session page, its live part (HTML)": lambda sid: web.get(
+            f"/treatment-sessions/{sid}/live"),
+        "session (JSON)": lambda sid: api.get(f"/api/v1/treatment-sessions/{sid}"),
+    }
+    session_times = _timed(at_the_chair, {name: _newest_session(engine, ids[name])
+                                          for name in ("brief", "few")}, rounds)
     engine.dispose()
     print(f"{engine.dialect.name}: median of {rounds} interleaved rounds")
     ratios = _report(f"patients with {sizes['short']} and {sizes['long']} vital-sign sets",
                      chart_times, sizes)
     history = _report(f"patients with {histories['few']} and {histories['many']} treatment "
                       f"sessions of {per_session} monitor readings", history_times, histories)
-    return {**ratios, **{f"history: {label}": ratio for label, ratio in history.items()}}
+    session = _report(f"one session of {brief} and one of {per_session} monitor readings",
+                      session_times, {"brief": brief, "few": per_session})
+    return {**ratios, **{f"history: {label}": ratio for label, ratio in history.items()},
+            **{f"session: {label}": ratio for label, ratio in session.items()}}
+
+
+def _newest_session(engine: Engine, patient_id: str) -> str:
+    """The id of the patient's latest treatment session."""
+    with Session(engine) as db:
+        return str(db.execute(select(TreatmentSession.id).join(
+            Patient, Patient.pk == TreatmentSession.patient_pk)
+            .where(Patient.id == uuid.UUID(patient_id))
+            .order_by(TreatmentSession.checked_in_at.desc()).limit(1)).scalar_one())
 
 
 def _timed(requests: dict[str, Any], ids: dict[str, str], rounds: int
@@ -274,22 +299,25 @@ def main() -> int:
     parser.add_argument("--sessions", type=int, default=60)
     parser.add_argument("--few-sessions", type=int, default=2)
     parser.add_argument("--session-readings", type=int, default=2400)
+    parser.add_argument("--brief-session", type=int, default=40,
+                        help="monitor readings of the session timed against a full one")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--postgres", default=os.environ.get("KETACLINIC_TEST_POSTGRES_URL", ""))
     args = parser.parse_args()
     if not 1 <= args.short <= args.long or args.rounds < 1:
         print("error: need 1 <= --short <= --long and --rounds at least 1", file=sys.stderr)
         return 2
-    if not 1 <= args.few_sessions <= args.sessions or args.session_readings < 1:
-        print("error: need 1 <= --few-sessions <= --sessions and --session-readings at least 1",
-              file=sys.stderr)
+    if not (1 <= args.few_sessions <= args.sessions
+            and 1 <= args.brief_session <= args.session_readings):
+        print("error: need 1 <= --few-sessions <= --sessions and "
+              "1 <= --brief-session <= --session-readings", file=sys.stderr)
         return 2
     os.environ.setdefault("KETACLINIC_DEMO", "1")  # the demo's key seals the audit rows
     os.environ.setdefault("KETACLINIC_SECRET_KEY", "bench-" + uuid.uuid4().hex)
     os.environ["KETACLINIC_COOKIE_SECURE"] = "false"  # the test client speaks plain HTTP
     sizes = {"short": args.short, "long": args.long}
     histories = {"few": args.few_sessions, "many": args.sessions}
-    shape = (sizes, histories, args.session_readings, args.rounds)
+    shape = (sizes, histories, args.session_readings, args.brief_session, args.rounds)
     with tempfile.TemporaryDirectory() as folder:
         measure(fresh_database("sqlite", "", folder), *shape)
         if args.postgres:

@@ -49,6 +49,7 @@ def test_floor_benchmark_reports_both_ratios() -> None:
 def test_chart_benchmark_reports_every_page_and_its_ratio() -> None:
     result = subprocess.run([sys.executable, str(BENCH / "chart.py"), "--long", "30",
                              "--short", "5", "--sessions", "4", "--session-readings", "20",
+                             "--brief-session", "5",
                              "--rounds", "1", "--postgres", ""],
                             capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr
@@ -62,9 +63,11 @@ def test_chart_benchmark_reports_every_page_and_its_ratio() -> None:
     assert "FHIR search, newest first, last page" in result.stdout
     for label in ("FHIR search, heart rate", "FHIR search, scores newest first",
                   "FHIR Encounter search, 10 a page", "FHIR search, newest first, its next link",
-                  "FHIR MedicationAdministration search, 10 a page"):
+                  "FHIR MedicationAdministration search, 10 a page", "session page (HTML)",
+                  "session page, its live part (HTML)", "session (JSON)"):
         assert label in result.stdout, label
-    assert result.stdout.count("   ratio ") == 17
+    assert "one session of 5 and one of 20 monitor readings" in result.stdout
+    assert result.stdout.count("   ratio ") == 20
     bad = subprocess.run([sys.executable, str(BENCH / "chart.py"), "--rounds", "0"],
                          capture_output=True, text=True, timeout=60, check=False)
     assert bad.returncode == 2 and bad.stderr.startswith("error:")

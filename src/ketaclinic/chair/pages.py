@@ -39,6 +39,11 @@ from ketaclinic.web.templating import render
 router = APIRouter(route_class=OneTripRoute, dependencies=[Depends(check_csrf)], include_in_schema=False)
 
 
+# The chair-side page lists this many of the newest readings (a monitor sends one a second);
+# the rest are a link away (`session_readings`), and all of them are in the chart.
+READINGS_SHOWN = 60
+
+
 def _context(db: Session, actor: Actor, treatment_session_id: str) -> dict[str, Any]:
     treatment_session = treatments.get_treatment_session(db=db, treatment_session_id=treatment_session_id,
                                                          actor=actor)
@@ -46,6 +51,7 @@ def _context(db: Session, actor: Actor, treatment_session_id: str) -> dict[str, 
                              actor=actor)
     state = treatments.status_of(db=db, treatment_session=treatment_session)
     chair = treatments.chair_of(db, treatment_session)
+    shown = state["readings"][-READINGS_SHOWN:][::-1]
     course = courses.by_pk(db, treatment_session.course_pk)
     events = treatments.events_of(db, treatment_session)
     addenda = treatments.addenda_of(db, treatment_session)
@@ -63,6 +69,7 @@ def _context(db: Session, actor: Actor, treatment_session_id: str) -> dict[str, 
         "chart_svg": session_svg(state["readings"], treatment_session, events, tz),
         "observation_ends": observation_ends(treatment_session.route, treatment_session.dose_end)
         if treatment_session.dose_end else None,
+        "recent_readings": shown, "older_readings": len(state["readings"]) - len(shown),
         "open_alarms": [a for a in state["alarms"] if a.acknowledged_at is None],
         "unmatched": len(treatments.unmatched_at_chair(db, treatment_session)),
         "stock": session_panel.panel(db, treatment_session, actor),
@@ -102,6 +109,24 @@ def session_live(
     context = _context(db, actor, treatment_session_id)
     return render(request, "treatments/_live.html", can_write=allows(actor.role,
                   Permission.CLINICAL_WRITE), **context)
+
+
+@router.get("/treatment-sessions/{treatment_session_id}/readings", response_class=HTMLResponse)
+def session_readings(
+    request: Request,
+    treatment_session_id: str,
+    actor: Actor = Depends(require(Permission.CLINICAL_READ)),
+    db: Session = DB,
+) -> Response:
+    """Every reading of a session, newest first (the chair-side page lists the newest)."""
+    treatment_session = treatments.get_treatment_session(db=db, treatment_session_id=treatment_session_id,
+                                                         actor=actor)
+    patient = patients.chart(db=db, patient_id=str(treatments.patient_id_of(db, treatment_session)),
+                             actor=actor)
+    rows = treatments.readings_of(db=db, session_pk=treatment_session.pk)
+    return render(request, "treatments/readings.html", treatment_session=treatment_session,
+                  patient=patient, chair=treatments.chair_of(db, treatment_session),
+                  tz=patients.time_zone_of(patient), rows=rows[::-1])
 
 
 @router.get("/treatment-sessions/{treatment_session_id}/stream")

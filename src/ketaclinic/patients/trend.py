@@ -9,6 +9,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ketaclinic.kernel import svg_chart
+from ketaclinic.kernel.svg_chart import Bucket
 from ketaclinic.patients.models import ENTERED_IN_ERROR, Patient, VitalSigns
 
 # The chart shows the readings of this stretch up to the newest one (older ones are in the
@@ -16,16 +18,6 @@ from ketaclinic.patients.models import ENTERED_IN_ERROR, Patient, VitalSigns
 TREND_SPAN = timedelta(days=90)
 TREND_BUCKETS = 120
 MEASUREMENTS = ("systolic_mmhg", "diastolic_mmhg", "heart_rate_bpm", "weight_kg")
-
-
-@dataclass(frozen=True)
-class Bucket:
-    """The readings of one measurement within one stretch of time."""
-
-    at: datetime
-    low: float
-    high: float
-    mean: float
 
 
 @dataclass(frozen=True)
@@ -63,20 +55,5 @@ def trend(db: Session, patient: Patient) -> Trend:
 
 def buckets(points: Sequence[tuple[datetime, float]],
             count: int = TREND_BUCKETS) -> list[Bucket]:
-    """Points (oldest first) in at most `count` equal stretches of time, each with its lowest,
-    highest and mean value; every point its own bucket when there are no more than `count`."""
-    if len(points) <= count:
-        return [Bucket(at, value, value, value) for at, value in points]
-    first, last = points[0][0], points[-1][0]
-    if last == first:
-        count = 1
-    width = (last - first) / count or timedelta(seconds=1)
-    grouped: dict[int, list[tuple[datetime, float]]] = {}
-    for at, value in points:
-        grouped.setdefault(min(int((at - first) / width), count - 1), []).append((at, value))
-    result = []
-    for group in grouped.values():
-        values = [value for _, value in group]
-        result.append(Bucket(group[len(group) // 2][0], min(values), max(values),
-                             sum(values) / len(values)))
-    return result
+    """Points (oldest first) in the trend's buckets (`svg_chart.buckets`)."""
+    return svg_chart.buckets(points, count)

@@ -42,8 +42,7 @@ def form_for(*, db: Session, treatment_session_id: str, actor: Actor,
     site = db.execute(select(Site).where(Site.pk == treatment_session.site_pk)).scalar_one()
     events = db.execute(select(SessionEvent).where(SessionEvent.session_pk == treatment_session.pk)
                         ).scalars().all()
-    readings = [treatments.as_reading(r) for r in treatments.readings_of(db=db,
-                                                                          session_pk=treatment_session.pk)]
+    readings = treatments.readings_of(db=db, session_pk=treatment_session.pk)
     baseline = treatments.baseline_of(db, treatment_session)
     first_device = min([datetime.fromisoformat(t) for t in treatment_session.dose_given.device_times]
                        or [treatment_session.dose_start])

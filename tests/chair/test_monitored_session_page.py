@@ -1,0 +1,76 @@
+"""The chair-side page of a session a monitor feeds every second: it lists the newest readings
+with a link to all of them, and draws its chart from a bounded number of buckets that keep every
+dip and spike, so the page costs about the same at the 40th minute as at the first."""
+
+import re
+import uuid
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ketaclinic.chair.pages import READINGS_SHOWN
+from ketaclinic.clinics.models import Site
+from ketaclinic.kernel.actor import Actor
+from ketaclinic.knowledge.monitoring import Reading
+from ketaclinic.treatments import service as treatments
+from ketaclinic.treatments.chart import SESSION_BUCKETS
+from ketaclinic.treatments.models import TreatmentSession
+from tests.treatments.test_ingest import open_session
+
+SECONDS = 900  # fifteen minutes of a monitor at one reading a second
+
+
+def _rows(page: str) -> list[str]:
+    table = page[page.index('id="readings"'):]
+    return re.findall(r"<tr><td>([^<]+)</td>", table[:table.index("</table>")])
+
+
+def test_a_monitored_session_lists_its_newest_readings_and_charts_them_bounded(
+        api, web, world, db: Session) -> None:
+    session_id = open_session(api, db, world.patients["p_a1"])
+    session = db.execute(select(TreatmentSession).where(
+        TreatmentSession.id == uuid.UUID(session_id))).scalar_one()
+    start = session.checked_in_at + timedelta(minutes=1)
+    readings = [Reading(start + timedelta(seconds=i), systolic_mmhg=118.0 + i % 5,
+                        diastolic_mmhg=76.0, heart_rate_bpm=70.0 + i % 3, spo2_pct=98.0)
+                for i in range(SECONDS)]
+    # one dip among hundreds: a bucket keeps its lowest reading, so the chart still shows it
+    readings[400] = Reading(readings[400].taken, systolic_mmhg=118.0, diastolic_mmhg=76.0,
+                            heart_rate_bpm=70.0, spo2_pct=84.0)
+    nurse = Actor(username="nurse_a", role="nurse", site_pks=frozenset({session.site_pk}))
+    treatments.store_readings(db=db, treatment_session=session, chair_pk=session.chair_pk,
+                              readings=readings, source="api", actor=nurse)
+    db.flush()
+    page = web["nurse_a"].get(f"/treatment-sessions/{session_id}")
+    assert page.status_code == 200
+    shown = _rows(page.text)
+    newest = [r.taken for r in readings[::-1][:READINGS_SHOWN]]
+    assert len(shown) == READINGS_SHOWN
+    site_zone = ZoneInfo(db.execute(select(Site.time_zone).where(Site.pk == session.site_pk))
+                         .scalar_one())
+    assert shown == [moment.astimezone(site_zone).strftime("%H:%M:%S") for moment in newest]
+    older = re.search(r'id="older-readings">The latest (\d+) of (\d+) readings · '
+                      r'<a href="([^"]+)">All readings</a>', page.text)
+    assert older is not None and older.groups()[:2] == (str(READINGS_SHOWN), str(SECONDS))
+    every = web["nurse_a"].get(older.group(3))
+    assert every.status_code == 200 and len(_rows(every.text)) == SECONDS
+    assert _rows(every.text)[:READINGS_SHOWN] == shown
+    live = web["nurse_a"].get(f"/treatment-sessions/{session_id}/live")
+    assert _rows(live.text) == shown
+
+    chart = page.text[page.text.index('<svg id="session-chart"'):]
+    chart = chart[:chart.index("</svg>")]
+    lines = re.findall(r'<polyline fill="none" stroke-width="1.5" points="([^"]+)"', chart)
+    assert len(lines) == 4  # systolic, diastolic, heart rate, SpO2
+    assert all(len(points.split()) <= SESSION_BUCKETS for points in lines)
+    spo2 = chart[chart.index("<title>SpO2 %</title>"):]
+    ranges = [float(y) for y in re.findall(r'y2="([\d.]+)" stroke-width="3"', spo2[:spo2.index(
+        "</g>")])]
+    assert len(ranges) == 1, "the one bucket holding the dip draws its range"
+
+
+def test_another_clinic_cannot_list_a_session_s_readings(api, web, world, db: Session) -> None:
+    session_id = open_session(api, db, world.patients["p_a1"])
+    assert web["nurse_b"].get(f"/treatment-sessions/{session_id}/readings").status_code == 404
