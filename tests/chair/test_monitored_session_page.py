@@ -15,7 +15,7 @@ from ketaclinic.clinics.models import Site
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.knowledge.monitoring import Reading
 from ketaclinic.treatments import service as treatments
-from ketaclinic.treatments.chart import SESSION_BUCKETS
+from ketaclinic.treatments.chart import SERIES, SESSION_BUCKETS, session_series
 from ketaclinic.treatments.models import TreatmentSession
 from tests.treatments.test_ingest import open_session
 
@@ -69,6 +69,34 @@ def test_a_monitored_session_lists_its_newest_readings_and_charts_them_bounded(
     ranges = [float(y) for y in re.findall(r'y2="([\d.]+)" stroke-width="3"', spo2[:spo2.index(
         "</g>")])]
     assert len(ranges) == 1, "the one bucket holding the dip draws its range"
+
+    series = session_series(db, session.pk)
+    assert all(0 < len(series[field]) <= SESSION_BUCKETS for field, _, _ in SERIES)
+    for field, _, _ in SERIES:
+        values = [getattr(r, field) for r in readings]
+        assert min(b.low for b in series[field]) == min(values), field
+        assert max(b.high for b in series[field]) == max(values), field
+        assert all(b.low <= b.mean <= b.high for b in series[field])
+        assert all(readings[0].taken <= b.at <= readings[-1].taken for b in series[field])
+        assert [b.at for b in series[field]] == sorted(b.at for b in series[field])
+
+
+def test_a_session_of_few_readings_charts_each_one(api, world, db: Session) -> None:
+    session_id = open_session(api, db, world.patients["p_a1"])
+    session = db.execute(select(TreatmentSession).where(
+        TreatmentSession.id == uuid.UUID(session_id))).scalar_one()
+    start = session.checked_in_at + timedelta(minutes=1)
+    readings = [Reading(start + timedelta(minutes=5 * i), systolic_mmhg=120.0 + i,
+                        diastolic_mmhg=None if i == 2 else 80.0) for i in range(4)]
+    nurse = Actor(username="nurse_a", role="nurse", site_pks=frozenset({session.site_pk}))
+    treatments.store_readings(db=db, treatment_session=session, chair_pk=session.chair_pk,
+                              readings=readings, source="api", actor=nurse)
+    series = session_series(db, session.pk)
+    assert [(b.at, b.low, b.high) for b in series["systolic_mmhg"]] == [
+        (r.taken, r.systolic_mmhg, r.systolic_mmhg) for r in readings]
+    assert [b.at for b in series["diastolic_mmhg"]] == [
+        r.taken for r in readings if r.diastolic_mmhg is not None]
+    assert series["spo2_pct"] == []
 
 
 def test_another_clinic_cannot_list_a_session_s_readings(api, web, world, db: Session) -> None:

@@ -183,3 +183,22 @@ def test_no_discharge_before_dosing_ends_or_without_vitals() -> None:
                                   baseline=BASELINE, readings=[BASELINE], moass=5,
                                   escort_present=True, driving_warning_given=True)
     assert [m.criterion for m in no_vitals] == ["vitals-after-dosing"]
+
+
+values = st.floats(min_value=40, max_value=200) | st.none()
+
+
+@given(st.lists(st.tuples(st.integers(min_value=0, max_value=120), values, values, values),
+                max_size=12), st.integers(min_value=0, max_value=120))
+def test_discharge_reads_only_the_newest_two_readings(taken, dose_end_minute) -> None:
+    # the chair-side page asks with the newest readings alone (a monitor's session has thousands)
+    readings = [at(minute, systolic_mmhg=s, diastolic_mmhg=d, heart_rate_bpm=h)
+                for minute, s, d, h in sorted(taken, key=lambda t: t[0])]
+    end = T0 + timedelta(minutes=dose_end_minute)
+
+    def missing(given: list[Reading]) -> list[str]:
+        return [m.message for m in discharge_missing(
+            route="iv", dose_end=end, now=end + timedelta(minutes=30), baseline=BASELINE,
+            readings=given, moass=5, escort_present=True, driving_warning_given=True)]
+
+    assert missing(readings[-2:]) == missing(readings)

@@ -29,7 +29,7 @@ from ketaclinic.patients import service as patients
 from ketaclinic.patients.schemas import VitalsIn
 from ketaclinic.treatments import checks, schemas
 from ketaclinic.treatments import service as treatments
-from ketaclinic.treatments.chart import session_svg
+from ketaclinic.treatments.chart import session_series, session_svg
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import DB, require
 from ketaclinic.web.forms import FORM, form_action, parse_form, validate
@@ -49,9 +49,10 @@ def _context(db: Session, actor: Actor, treatment_session_id: str) -> dict[str, 
                                                          actor=actor)
     patient = patients.chart(db=db, patient_id=str(treatments.patient_id_of(db, treatment_session)),
                              actor=actor)
-    state = treatments.status_of(db=db, treatment_session=treatment_session)
+    state = treatments.status_of(db=db, treatment_session=treatment_session, newest=READINGS_SHOWN)
     chair = treatments.chair_of(db, treatment_session)
     shown = state["readings"][-READINGS_SHOWN:][::-1]
+    count = treatments.reading_count(db, treatment_session.pk)
     course = courses.by_pk(db, treatment_session.course_pk)
     events = treatments.events_of(db, treatment_session)
     addenda = treatments.addenda_of(db, treatment_session)
@@ -66,10 +67,11 @@ def _context(db: Session, actor: Actor, treatment_session_id: str) -> dict[str, 
         "moass": treatments.latest_score(db, treatment_session, "moass"),
         "prescribers": treatments.prescribers(db),
         "side_effects": codes.side_effects, "interventions": codes.interventions,
-        "chart_svg": session_svg(state["readings"], treatment_session, events, tz),
+        "chart_svg": session_svg(session_series(db, treatment_session.pk), treatment_session,
+                                 events, tz),
         "observation_ends": observation_ends(treatment_session.route, treatment_session.dose_end)
         if treatment_session.dose_end else None,
-        "recent_readings": shown, "older_readings": len(state["readings"]) - len(shown),
+        "recent_readings": shown, "reading_count": count, "older_readings": count - len(shown),
         "open_alarms": [a for a in state["alarms"] if a.acknowledged_at is None],
         "unmatched": len(treatments.unmatched_at_chair(db, treatment_session)),
         "stock": session_panel.panel(db, treatment_session, actor),

@@ -455,6 +455,25 @@ def readings_of(*, db: Session, session_pk: int) -> list[Reading]:
     return [Reading(*row) for row in db.execute(_READINGS_OF, {"session_pk": session_pk})]
 
 
+_NEWEST_READINGS = (select(SessionReading.taken_at,
+                           *[getattr(SessionReading, f) for f in VITAL_FIELDS])
+                    .where(SessionReading.session_pk == bindparam("session_pk"))
+                    .order_by(SessionReading.taken_at.desc(), SessionReading.pk.desc())
+                    .limit(bindparam("count")))
+
+
+def newest_readings(*, db: Session, session_pk: int, count: int) -> list[Reading]:
+    """The session's newest `count` readings, in time order (as `readings_of` orders them)."""
+    rows = db.execute(_NEWEST_READINGS, {"session_pk": session_pk, "count": count}).all()
+    return [Reading(*row) for row in reversed(rows)]
+
+
+def reading_count(db: Session, session_pk: int) -> int:
+    """How many readings the session has."""
+    return int(db.execute(select(func.count()).select_from(SessionReading)
+                          .where(SessionReading.session_pk == session_pk)).scalar_one())
+
+
 def get_treatment_session(*, db: Session, treatment_session_id: str, actor: Actor) -> TreatmentSession:
     """A session the actor may reach (the read audited against its patient)."""
     return _session_in_reach(db, treatment_session_id, actor, "treatment session")[0]
@@ -505,9 +524,13 @@ def acknowledge_alarm(*, db: Session, treatment_session_id: str, alarm_id: str, 
     return alarm
 
 
-def status_of(*, db: Session, treatment_session: TreatmentSession) -> dict[str, Any]:
-    """What the chair-side page shows: readings, alarms, the next reading due, discharge gaps."""
-    readings = readings_of(db=db, session_pk=treatment_session.pk)
+def status_of(*, db: Session, treatment_session: TreatmentSession,
+              newest: int | None = None) -> dict[str, Any]:
+    """What the chair-side page shows: readings, alarms, the next reading due, discharge gaps.
+    With `newest`, only that many of the newest readings are read (however many the session
+    has): the next reading due reads the last one, and the discharge criteria the last two."""
+    readings = (readings_of(db=db, session_pk=treatment_session.pk) if newest is None else
+                newest_readings(db=db, session_pk=treatment_session.pk, count=max(newest, 2)))
     baseline = baseline_of(db, treatment_session)
     now = clock.now()
     due = None
