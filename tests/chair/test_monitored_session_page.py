@@ -70,6 +70,19 @@ def test_a_monitored_session_lists_its_newest_readings_and_charts_them_bounded(
         "</g>")])]
     assert len(ranges) == 1, "the one bucket holding the dip draws its range"
 
+    whole = api["nurse_a"].get(f"/api/v1/treatment-sessions/{session_id}").json()
+    assert whole["reading_count"] == len(whole["readings"]) == SECONDS
+    newest_json = api["nurse_a"].get(f"/api/v1/treatment-sessions/{session_id}",
+                                     params={"readings_limit": 25}).json()
+    assert newest_json["reading_count"] == SECONDS
+    assert newest_json["readings"] == whole["readings"][-25:]
+    assert newest_json["discharge_missing"] == whole["discharge_missing"]
+    assert newest_json["next_reading_due"] == whole["next_reading_due"]
+    for bad in ("0", "many"):
+        refused = api["nurse_a"].get(f"/api/v1/treatment-sessions/{session_id}",
+                                     params={"readings_limit": bad})
+        assert refused.status_code == 422 and "readings_limit" in refused.text, refused.text
+
     series = session_series(db, session.pk)
     assert all(0 < len(series[field]) <= SESSION_BUCKETS for field, _, _ in SERIES)
     for field, _, _ in SERIES:

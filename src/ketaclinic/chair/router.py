@@ -1,6 +1,6 @@
 """JSON API for treatment sessions: check-in and batches of vital signs."""
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
@@ -61,21 +61,34 @@ def add_vitals(
                                alarms=[schemas.AlarmOut.model_validate(a) for a in raised])
 
 
+# The most readings a session's JSON lists when asked for the newest (a monitor's session at one
+# a second has 2,400 after 40 minutes).
+READINGS_MAX = 5000
+
+
 @router.get("/treatment-sessions/{treatment_session_id}", response_model=schemas.SessionStatusOut)
 def read_session(
     treatment_session_id: str,
+    readings_limit: int | None = Query(
+        default=None, ge=1, le=READINGS_MAX,
+        description="the newest readings only, this many (all of them when not given)"),
     actor: Actor = Depends(require(Permission.CLINICAL_READ)),
     db: Session = DB,
 ) -> schemas.SessionStatusOut:
-    """The session's readings, alarms, next reading due, pre-dose check and discharge gaps."""
+    """The session's readings (all, or the newest `readings_limit`, with how many there are),
+    alarms, next reading due, pre-dose check and discharge gaps."""
     treatment_session = treatments.get_treatment_session(db=db, treatment_session_id=treatment_session_id,
                                                          actor=actor)
-    state = treatments.status_of(db=db, treatment_session=treatment_session)
+    state = treatments.status_of(db=db, treatment_session=treatment_session,
+                                 newest=readings_limit)
+    readings = state["readings"][-readings_limit:] if readings_limit else state["readings"]
     return schemas.SessionStatusOut(
         id=treatment_session.id, route=treatment_session.route, status=treatment_session.status,
         checked_in_at=treatment_session.checked_in_at, dose_start=treatment_session.dose_start,
         dose_end=treatment_session.dose_end,
-        readings=[schemas.ReadingOut(**vars(r)) for r in state["readings"]],
+        reading_count=len(readings) if readings_limit is None
+        else treatments.reading_count(db, treatment_session.pk),
+        readings=[schemas.ReadingOut(**vars(r)) for r in readings],
         alarms=[schemas.AlarmStateOut.model_validate(a) for a in state["alarms"]],
         next_reading_due=schemas.DueOut(**vars(state["next_reading_due"]))
         if state["next_reading_due"] else None,

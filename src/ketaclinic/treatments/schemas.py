@@ -105,6 +105,7 @@ class SessionStatusOut(BaseModel):
     checked_in_at: IsoDateTime
     dose_start: IsoDateTime | None
     dose_end: IsoDateTime | None
+    reading_count: int = Field(description="how many readings the session has")
     readings: list[ReadingOut]
     alarms: list[AlarmStateOut]
     next_reading_due: DueOut | None
