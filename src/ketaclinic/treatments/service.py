@@ -444,9 +444,10 @@ def alarms_of(*, db: Session, session_pk: int) -> Sequence[SessionAlarm]:
                       .order_by(SessionAlarm.pk.desc())).scalars().all()
 
 
-_READINGS_OF = (select(SessionReading.taken_at, *[getattr(SessionReading, f) for f in VITAL_FIELDS])
-                .where(SessionReading.session_pk == bindparam("session_pk"))
-                .order_by(SessionReading.taken_at, SessionReading.pk))
+# A session's readings as `Reading`s take: the time, then each vital sign in field order.
+_READINGS = (select(SessionReading.taken_at, *[getattr(SessionReading, f) for f in VITAL_FIELDS])
+             .where(SessionReading.session_pk == bindparam("session_pk")))
+_READINGS_OF = _READINGS.order_by(SessionReading.taken_at, SessionReading.pk)
 
 
 def readings_of(*, db: Session, session_pk: int) -> list[Reading]:
@@ -455,10 +456,7 @@ def readings_of(*, db: Session, session_pk: int) -> list[Reading]:
     return [Reading(*row) for row in db.execute(_READINGS_OF, {"session_pk": session_pk})]
 
 
-_NEWEST_READINGS = (select(SessionReading.taken_at,
-                           *[getattr(SessionReading, f) for f in VITAL_FIELDS])
-                    .where(SessionReading.session_pk == bindparam("session_pk"))
-                    .order_by(SessionReading.taken_at.desc(), SessionReading.pk.desc())
+_NEWEST_READINGS = (_READINGS.order_by(SessionReading.taken_at.desc(), SessionReading.pk.desc())
                     .limit(bindparam("count")))
 
 
