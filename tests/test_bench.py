@@ -64,10 +64,11 @@ def test_chart_benchmark_reports_every_page_and_its_ratio() -> None:
     for label in ("FHIR search, heart rate", "FHIR search, scores newest first",
                   "FHIR Encounter search, 10 a page", "FHIR search, newest first, its next link",
                   "FHIR MedicationAdministration search, 10 a page", "session page (HTML)",
-                  "session page, its live part (HTML)", "session (JSON)"):
+                  "session page, its live part (HTML)", "session (JSON)",
+                  "FHIR search, newest first, halfway down by _offset"):
         assert label in result.stdout, label
     assert "one session of 5 and one of 20 monitor readings" in result.stdout
-    assert result.stdout.count("   ratio ") == 20
+    assert result.stdout.count("   ratio ") == 21
     bad = subprocess.run([sys.executable, str(BENCH / "chart.py"), "--rounds", "0"],
                          capture_output=True, text=True, timeout=60, check=False)
     assert bad.returncode == 2 and bad.stderr.startswith("error:")

@@ -468,7 +468,20 @@ def _sorted_start(db: Session, patient: Whose, filters: Filters, groups: Sequenc
                   offset: int, newest_first: bool) -> _Start | None:
     """Where the sorted page `offset` Observations down starts: the database lists every
     source's rows as (time, place, key, Observations) in the page's order, and a running sum
-    over them finds the row (`_row_holding`; None: past the end)."""
+    over them finds the row (`_row_holding`; None: past the end). The rows above a time the
+    sessions' tallies place above the page are counted, not listed (`_passed`)."""
+    passed = _passed(db, patient, filters, groups, offset, newest_first)
+    bound, before_bound, beyond = passed if passed is not None else (None, 0, None)
+
+    def from_bound(moment: Any) -> list[Any]:
+        """SQL: the rows from the bound on, up to the next boundary (which holds the page)."""
+        window = []
+        if bound is not None:
+            window.append(moment <= bound if newest_first else moment >= bound)
+        if beyond is not None:
+            window.append(moment > beyond if newest_first else moment < beyond)
+        return window
+
     branches = []
     kept = tuple(g for g in groups if g.kept_by(VitalSigns))
     if kept:
@@ -477,10 +490,11 @@ def _sorted_start(db: Session, patient: Whose, filters: Filters, groups: Sequenc
                                               _entries_of(kept, VitalSigns)))
                         .where(VitalSigns.patient_pk == patient.pk,
                                *filters.sql(moment, VitalSigns.updated_at),
-                               _any_present(kept, VitalSigns)))
+                               _any_present(kept, VitalSigns), *from_bound(moment)))
     if _measure_kinds(filters):
         branches.append(select(*_sort_columns(Measure.taken_at, (1, 0, 0), Measure.pk, 1))
-                        .where(*_measure_conditions(patient, filters)))
+                        .where(*_measure_conditions(patient, filters),
+                               *from_bound(Measure.taken_at)))
     places = _session_places(patient)
     kept = tuple(g for g in groups if g.kept_by(SessionReading))
     if kept:
@@ -489,23 +503,91 @@ def _sorted_start(db: Session, patient: Whose, filters: Filters, groups: Sequenc
                                               _entries_of(kept, SessionReading)))
                         .join(places, SessionReading.session_pk == places.c.pk)
                         .where(*filters.sql(moment, SessionReading.updated_at),
-                               _any_present(kept, SessionReading)))
+                               _any_present(kept, SessionReading), *from_bound(moment)))
     if _score_kinds(filters):
         branches.append(select(*_sort_columns(SessionEvent.at, (2, places.c.place, 1),
                                               SessionEvent.pk, 1))
                         .join(places, SessionEvent.session_pk == places.c.pk)
-                        .where(*_score_conditions(filters)))
+                        .where(*_score_conditions(filters), *from_bound(SessionEvent.at)))
     if not branches:
         return None
     def in_order(rows: Any) -> tuple[Any, ...]:
         return (rows.c.at.desc() if newest_first else rows.c.at, rows.c.k0, rows.c.k1,
                 rows.c.k2, rows.c.pk)
 
-    found = _row_holding(db, union_all(*branches).subquery(), in_order, offset)
+    found = _row_holding(db, union_all(*branches).subquery(), in_order, offset - before_bound)
     if found is None:
         return None
     at, k0, k1, k2, pk, before = found
-    return _Start(at, (int(k0), int(k1), int(k2)), int(pk), int(before))
+    return _Start(at, (int(k0), int(k1), int(k2)), int(pk), before_bound + int(before))
+
+
+def _passed(db: Session, patient: Whose, filters: Filters, groups: Sequence[_Group],
+            offset: int, newest_first: bool
+            ) -> tuple[datetime | None, int, datetime | None] | None:
+    """A time above which (later, newest first; earlier, oldest first) at most `offset` of the
+    sorted list's Observations lie, as close to the page as a session's start (its end, oldest
+    first) can be, how many lie there, and the next such boundary further down, above which more
+    than `offset` lie (None: the list's end), so the page starts between the two. A search over
+    the sessions' boundaries, each step one count in which whole sessions are counted from their
+    tallies. None when a date bounds the search (a tally counts a whole session)."""
+    if filters.dates or filters.updated or not offset:
+        return None
+    tallies = db.execute(reading_tally.summed(_sessions_of(patient))).all()
+    boundaries = sorted({t.first_at if newest_first else t.last_at for t in tallies},
+                        reverse=not newest_first)
+    kept = tuple(g for g in groups if g.kept_by(SessionReading))
+    entries = {t.session_pk: sum(getattr(t, _TALLIED[g.suffix]) for g in kept) for t in tallies}
+
+    def above(moment: Any, bound: datetime) -> Any:
+        return moment > bound if newest_first else moment < bound
+
+    def counted(bound: datetime) -> int:
+        """How many Observations lie above the bound."""
+        whole = {t.session_pk for t in tallies if (t.first_at > bound if newest_first
+                                                   else t.last_at < bound)}
+        astride = [t.session_pk for t in tallies if t.session_pk not in whole
+                   and (t.last_at > bound if newest_first else t.first_at < bound)]
+        parts = []
+        vitals = tuple(g for g in groups if g.kept_by(VitalSigns))
+        if vitals:
+            parts.append(select(func.coalesce(func.sum(_entries_of(vitals, VitalSigns)), 0))
+                         .where(VitalSigns.patient_pk == patient.pk,
+                                _any_present(vitals, VitalSigns),
+                                above(VitalSigns.measured_at, bound)))
+        if _measure_kinds(filters):
+            parts.append(select(func.count()).select_from(Measure).where(
+                *_measure_conditions(patient, filters), above(Measure.taken_at, bound)))
+        if _score_kinds(filters):
+            parts.append(select(func.count()).select_from(SessionEvent).where(
+                SessionEvent.session_pk.in_(_sessions_of(patient)), *_score_conditions(filters),
+                above(SessionEvent.at, bound)))
+        if kept and astride:
+            parts.append(select(func.coalesce(func.sum(_entries_of(kept, SessionReading)), 0))
+                         .where(SessionReading.session_pk.in_(astride),
+                                _any_present(kept, SessionReading),
+                                above(SessionReading.taken_at, bound)))
+        sums = [part.scalar_subquery() for part in parts]
+        listed = int(db.execute(select(sum(sums[1:], sums[0]))).scalar_one()) if sums else 0
+        return listed + sum(entries[pk] for pk in whole)
+
+    # the boundaries run from the bottom of the list up: more lie above the first than the
+    # last, so the first with few enough above it is the one nearest the page
+    low, high, first_few = 0, len(boundaries) - 1, len(boundaries)
+    counts: dict[int, int] = {}
+    while low <= high:
+        middle = (low + high) // 2
+        counts[middle] = counted(boundaries[middle])
+        if counts[middle] <= offset:
+            first_few, high = middle, middle - 1
+        else:
+            low = middle + 1
+    if not boundaries:
+        return None
+    beyond = boundaries[first_few - 1] if first_few > 0 else None
+    if first_few == len(boundaries):  # even the last has too many above: the page lies above it
+        return None, 0, beyond
+    return boundaries[first_few], counts[first_few], beyond
 
 
 # A sorted entry: (time, source's place in the list, row key, group's place) and the entry.
