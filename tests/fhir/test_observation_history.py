@@ -141,6 +141,25 @@ def test_a_search_counts_readings_from_tallies_and_reads_the_sessions_its_page_n
         assert asked == [asked[0]] and len(asked[0]) == 1, asked
 
 
+def test_a_page_the_chart_holds_is_counted_in_one_statement_and_lists_no_session(
+        api, world, db, statements) -> None:
+    patient = history(api, world, db)
+    filters = Filters.parse("Observation", {})
+    everything = store.of_type(db, patient, "Observation")
+    for _ in range(2):  # the second search reuses the statements the first built
+        statements.clear()
+        page, total = observations.search(db, patient, filters, 0, 1)
+        assert (page, total) == (everything[:1], len(everything))
+        assert len(statements) == 2, statements  # the three counts, then the chart's first row
+        assert not any("from treatment_session " in s and "order by" in s for s in statements)
+    # the same filters asked again (a new request parses them afresh) find the same statements
+    assert Filters.parse("Observation", {}) == filters
+    assert hash(Filters.parse("Observation", {})) == hash(filters)
+    dated = [Filters.parse("Observation", {"date": [f"ge{day}"]})
+             for day in ("2020-01-01", "2020-01-02")]
+    assert dated[0] != dated[1] and dated[0].key() != dated[1].key()
+
+
 def test_a_session_whose_readings_tie_with_the_last_found_is_read_too(api, world, db) -> None:
     # A reading at the same moment as the last one found may come before it (ties go by the
     # session's place), so only a session wholly beyond it is left unread.

@@ -106,6 +106,17 @@ class Filters:
                                for name, path in MORE_DATE_PARAMS.get(resource_type, {}).items()
                                for v in params.get(name, [])])
 
+    def __hash__(self) -> int:
+        # Filters asking the same hash alike: searches keep the statements they build by them.
+        return hash(self.key())
+
+    def key(self) -> tuple[Any, ...]:
+        """What the filters ask, as a hashable value."""
+        return (self.resource_type, tuple(self.dates), tuple(self.updated),
+                tuple(tuple(alternatives) for alternatives in self.codes), frozenset(self.ids),
+                tuple((path, tuple(wanted)) for path, wanted in self.tokens),
+                tuple(self.more_dates))
+
     def is_empty(self) -> bool:
         """Whether every resource passes."""
         return not (self.dates or self.updated or self.codes or self.ids or self.tokens

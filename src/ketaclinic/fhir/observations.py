@@ -15,10 +15,10 @@ hold it. A search by `_id` reads the rows' columns lightly and builds its page.
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
-from sqlalchemy import and_, case, false, func, literal, or_, select, true, union_all
+from sqlalchemy import and_, bindparam, case, false, func, literal, or_, select, true, union_all
 from sqlalchemy.orm import Session
 
 from ketaclinic.errors import invalid
@@ -102,29 +102,37 @@ def search_page(db: Session, patient: Whose, filters: Filters, offset: int, coun
         return _search_by_date(db, patient, filters, offset, count, newest_first,
                                None if cursor is None else _start_at(cursor, newest_first,
                                                                      offset))
-    page: list[Resource] = []
-    position = 0
-    for segment in _segments(db, patient, filters):
+    vitals, measured, in_sessions = _counts(db, patient, filters)
+    page, position = _fill(_chart_segments(db, patient, filters, (vitals, measured)), offset,
+                           count, [], 0)
+    if in_sessions and offset + count > position:  # the page reaches the sessions' runs
+        page, _ = _fill(_session_segments(db, patient, filters), offset, count, page, position)
+    return SearchPage(page, position + in_sessions)
+
+
+def _fill(segments: Iterator[_Segment] | Sequence[_Segment], offset: int, count: int,
+          page: list[Resource], position: int) -> tuple[list[Resource], int]:
+    """The page with what these runs, starting `position` down the list, hold of it; and where
+    they end."""
+    for segment in segments:
         start, end = position, position + segment.total
         if segment.total and end > offset and start < offset + count:
             skip = max(0, offset - start)
-            page += segment.fetch(skip, min(count - len(page), segment.total - skip))
+            page = [*page, *segment.fetch(skip, min(count - len(page), segment.total - skip))]
         position = end
-    return SearchPage(page, position)
+    return page, position
 
 
-def _segments(db: Session, patient: Whose, filters: Filters) -> Iterator[_Segment]:
-    """The list's runs in order: the chart's vital signs, the measures, then each session's chair
-    readings and scores."""
+def _session_segments(db: Session, patient: Whose, filters: Filters) -> Iterator[_Segment]:
+    """The runs after the chart's, in order: each session's chair readings and scores."""
     groups = _passing_groups(filters)
     pid = patient.id
-    yield from _chart_segments(db, patient, filters, groups)
     sessions = db.execute(select(TreatmentSession.pk, TreatmentSession.id)
                           .where(TreatmentSession.patient_pk == patient.pk)
                           .order_by(TreatmentSession.checked_in_at, TreatmentSession.pk)).all()
     if not sessions:
         return
-    of_patient = _sessions_of(patient)
+    of_patient = _sessions_of(patient.pk)
     counts = _per_session(db, _reading_counts(of_patient, filters, groups))
     scores = _per_session(db, _score_counts(of_patient, filters))
     for pk, session_id in sessions:
@@ -132,35 +140,81 @@ def _segments(db: Session, patient: Whose, filters: Filters) -> Iterator[_Segmen
         yield _score_segment(db, pk, session_id, pid, filters, scores.get(pk, 0))
 
 
-def _chart_segments(db: Session, patient: Whose, filters: Filters, groups: Sequence[_Group]
+def _chart_segments(db: Session, patient: Whose, filters: Filters, totals: tuple[int, int]
                     ) -> list[_Segment]:
-    """The runs before the sessions': the chart's vital signs, then the measures."""
+    """The runs before the sessions', counted already (`_counts`): the chart's vital signs, then
+    the measures."""
     pid = patient.id
     return [_vital_segment(db, VitalSigns, VitalSigns.measured_at,
-                           [VitalSigns.patient_pk == patient.pk], filters, groups,
-                           lambda row: mapping.vital_observations(row, pid)),
-            _measure_segment(db, patient, filters)]
+                           [VitalSigns.patient_pk == PATIENT_PK], filters,
+                           _passing_groups(filters),
+                           lambda row: mapping.vital_observations(row, pid), totals[0],
+                           {"patient_pk": patient.pk}, _chart_head(filters)),
+            _measure_segment(db, patient, filters, totals[1])]
+
+
+# The patient a statement kept for reuse is about, given when it runs.
+PATIENT_PK = bindparam("patient_pk", type_=VitalSigns.patient_pk.type)
+# How many rows a kept statement reads (and skips), given when it runs.
+TAKE = bindparam("take", type_=VitalSigns.pk.type)
+SKIP = bindparam("skip", type_=VitalSigns.pk.type)
+# Statements kept for reuse, one per search filters: building a statement and its cache key
+# costs more than running it on a short list, and most searches ask the same few things.
+KEPT_STATEMENTS = 256
+
+
+def _counts(db: Session, patient: Whose, filters: Filters) -> tuple[int, int, int]:
+    """How many of the patient's Observations pass, in the three parts of the list: the chart's
+    vital signs, the measures, and the sessions' (summed, however many sessions there are)."""
+    vitals, measured, in_sessions = db.execute(_counting(filters),
+                                               {"patient_pk": patient.pk}).one()
+    return int(vitals), int(measured), int(in_sessions)
+
+
+@lru_cache(maxsize=KEPT_STATEMENTS)
+def _counting(filters: Filters) -> Any:
+    """SQL, for the patient `PATIENT_PK`: `_counts` in one statement."""
+    groups = _passing_groups(filters)
+    kept = tuple(g for g in groups if g.kept_by(VitalSigns))
+    vitals = (select(func.coalesce(func.sum(_entries_of(kept, VitalSigns)), 0)).where(
+        VitalSigns.patient_pk == PATIENT_PK, *filters.sql(VitalSigns.measured_at,
+                                                          VitalSigns.updated_at),
+        _any_present(kept, VitalSigns)) if kept else None)
+    measured = (select(func.count()).select_from(Measure).where(
+        *_measure_conditions(PATIENT_PK, filters)) if _measure_kinds(filters) else None)
+    of_patient = _sessions_of(PATIENT_PK)
+    parts = [select(func.coalesce(func.sum(query.subquery().c.n), 0)).scalar_subquery()
+             for query in (_reading_counts(of_patient, filters, groups),
+                           _score_counts(of_patient, filters)) if query is not None]
+    in_sessions = sum(parts[1:], parts[0]) if parts else None
+    return select(*[literal(0) if part is None else part if part is in_sessions
+                    else part.scalar_subquery()
+                    for part in (vitals, measured, in_sessions)])
+
+
+@lru_cache(maxsize=KEPT_STATEMENTS)
+def _chart_head(filters: Filters) -> Any:
+    """SQL, for the patient `PATIENT_PK`: the first `TAKE` of the chart's vital-signs rows that
+    hold an Observation that passes, in the list's order (None if none can)."""
+    kept = tuple(g for g in _passing_groups(filters) if g.kept_by(VitalSigns))
+    if not kept:
+        return None
+    moment = VitalSigns.measured_at
+    return (select(VitalSigns).where(VitalSigns.patient_pk == PATIENT_PK,
+                                     *filters.sql(moment, VitalSigns.updated_at),
+                                     _any_present(kept, VitalSigns))
+            .order_by(moment, VitalSigns.pk).limit(TAKE))
 
 
 def _total(db: Session, patient: Whose, filters: Filters) -> int:
-    """How many of the patient's Observations pass: the sessions' part summed in the database
-    in one statement, however many sessions there are."""
-    groups = _passing_groups(filters)
-    chart = sum(segment.total for segment in _chart_segments(db, patient, filters, groups))
-    of_patient = _sessions_of(patient)
-    parts = [query.subquery() for query in (_reading_counts(of_patient, filters, groups),
-                                            _score_counts(of_patient, filters))
-             if query is not None]
-    if not parts:
-        return chart
-    sums = [select(func.coalesce(func.sum(part.c.n), 0)).scalar_subquery() for part in parts]
-    return chart + int(db.execute(select(sum(sums[1:], sums[0]))).scalar_one())
+    """How many of the patient's Observations pass (`_counts`, summed)."""
+    return sum(_counts(db, patient, filters))
 
 
-def _sessions_of(patient: Whose) -> Any:
+def _sessions_of(patient_pk: Any) -> Any:
     """SQL: the keys of the patient's sessions, as a subquery rather than a list of keys, so a
     statement using it reads the same for any number of sessions (compiled once)."""
-    return select(TreatmentSession.pk).where(TreatmentSession.patient_pk == patient.pk)
+    return select(TreatmentSession.pk).where(TreatmentSession.patient_pk == patient_pk)
 
 
 def _per_session(db: Session, query: Any) -> dict[int, int]:
@@ -228,21 +282,25 @@ def _reading_counts(session_pks: Any, filters: Filters, groups: Sequence[_Group]
 
 def _vital_segment(db: Session, model: Any, moment: Any, where: list[Any], filters: Filters,
                    groups: Sequence[_Group], build: Callable[[Any], list[Resource]],
-                   total: int | None = None) -> _Segment:
+                   total: int, params: dict[str, Any] | None = None, head: Any = None
+                   ) -> _Segment:
+    """A run of vital-signs rows (`where`, with the values `params` binds), counted already;
+    `head`, if given, the statement of its first `TAKE` rows in order, kept for reuse."""
     kept = tuple(g for g in groups if g.kept_by(model))
     if not kept:
         return _Segment(0, lambda skip, take: [])
     conditions = [*where, *filters.sql(moment, model.updated_at), _any_present(kept, model)]
-    if total is None:
-        total = int(db.execute(select(func.coalesce(func.sum(_entries_of(kept, model)), 0))
-                               .where(*conditions)).scalar_one())
     suffixes = {g.suffix for g in kept}
 
     def fetch(skip: int, take: int) -> list[Resource]:
-        start, skip_in_row = _page_start(db, model, moment, conditions, kept, skip)
         # every row is at least one Observation: `take` rows from the start are enough
+        if not skip and head is not None:
+            rows = db.execute(head, {**(params or {}), "take": take}).scalars()
+            return [r for row in rows for r in build(row)
+                    if r["id"].rsplit("-", 1)[1] in suffixes][:take]
+        start, skip_in_row = _page_start(db, model, moment, conditions, kept, skip, params)
         rows = db.execute(select(model).where(*conditions, *start).order_by(moment, model.pk)
-                          .limit(take)).scalars()
+                          .limit(take), params).scalars()
         built = [r for row in rows for r in build(row) if r["id"].rsplit("-", 1)[1] in suffixes]
         return built[skip_in_row:skip_in_row + take]
 
@@ -250,7 +308,8 @@ def _vital_segment(db: Session, model: Any, moment: Any, where: list[Any], filte
 
 
 def _page_start(db: Session, model: Any, moment: Any, conditions: list[Any],
-                kept: tuple[_Group, ...], skip: int) -> tuple[list[Any], int]:
+                kept: tuple[_Group, ...], skip: int, params: dict[str, Any] | None = None
+                ) -> tuple[list[Any], int]:
     """Where a page `skip` Observations into a run of rows starts: a condition for the rows from
     the one that holds it, and how many of that row's Observations come before. The database
     counts the rows before it (`_row_holding`), so a deep page builds its own rows alone, not
@@ -259,7 +318,7 @@ def _page_start(db: Session, model: Any, moment: Any, conditions: list[Any],
         return [], 0
     rows = select(*_sort_columns(moment, (0, 0, 0), model.pk, _entries_of(kept, model))
                   ).where(*conditions).subquery()
-    found = _row_holding(db, rows, lambda r: (r.c.at, r.c.pk), skip)
+    found = _row_holding(db, rows, lambda r: (r.c.at, r.c.pk), skip, params)
     if found is None:  # past the run's end
         return [false()], 0
     at, _, _, _, pk, before = found
@@ -267,7 +326,7 @@ def _page_start(db: Session, model: Any, moment: Any, conditions: list[Any],
 
 
 def _row_holding(db: Session, rows: Any, in_order: Callable[[Any], tuple[Any, ...]],
-                 skip: int) -> Any:
+                 skip: int, params: dict[str, Any] | None = None) -> Any:
     """The row (`_sort_columns`, then how many Observations come before it) holding the
     Observation `skip` places down the rows in this order, or None past their end. Every row is
     at least one Observation, so the first skip + 1 rows hold it: a running sum of their counts
@@ -278,7 +337,7 @@ def _row_holding(db: Session, rows: Any, in_order: Callable[[Any], tuple[Any, ..
     return db.execute(select(running.c.at, running.c.k0, running.c.k1, running.c.k2,
                              running.c.pk, running.c.through - running.c.n)
                       .where(running.c.through > skip).order_by(running.c.through)
-                      .limit(1)).one_or_none()
+                      .limit(1), params).one_or_none()
 
 
 def _measure_kinds(filters: Filters) -> list[str]:
@@ -290,27 +349,33 @@ def _measure_kinds(filters: Filters) -> list[str]:
             if filters.keeps_codes([(form.total_code.system, form.total_code.code)])]
 
 
-def _measure_conditions(patient: Whose, filters: Filters) -> list[Any]:
-    return [Measure.patient_pk == patient.pk, Measure.instrument.in_(_measure_kinds(filters)),
+def _measure_conditions(patient_pk: Any, filters: Filters) -> list[Any]:
+    return [Measure.patient_pk == patient_pk, Measure.instrument.in_(_measure_kinds(filters)),
             *filters.sql(Measure.taken_at, Measure.updated_at)]
 
 
-def _measure_segment(db: Session, patient: Whose, filters: Filters) -> _Segment:
-    """The measures' Observations counted and paged in SQL, as `_vital_segment` does: their
-    code is their instrument's total code, their category survey, their date when taken."""
-    if not _measure_kinds(filters):
+def _measure_segment(db: Session, patient: Whose, filters: Filters, total: int) -> _Segment:
+    """The measures' Observations, counted already (`_counts`), paged in SQL as `_vital_segment`
+    pages: their code is their instrument's total code, their category survey, their date when
+    taken."""
+    if not total:
         return _Segment(0, lambda skip, take: [])
-    conditions = _measure_conditions(patient, filters)
-    total = int(db.execute(select(func.count()).select_from(Measure).where(*conditions))
-                .scalar_one())
     pid = str(patient.id)
 
     def fetch(skip: int, take: int) -> list[Resource]:
-        rows = db.execute(select(Measure).where(*conditions)
-                          .order_by(Measure.taken_at, Measure.pk).offset(skip).limit(take))
+        rows = db.execute(_measure_rows(filters), {"patient_pk": patient.pk, "skip": skip,
+                                                    "take": take})
         return [measure_map.observation(m, pid) for m in rows.scalars()]
 
     return _Segment(total, fetch)
+
+
+@lru_cache(maxsize=KEPT_STATEMENTS)
+def _measure_rows(filters: Filters) -> Any:
+    """SQL, for the patient `PATIENT_PK`: the measures whose Observations pass, in the list's
+    order, `TAKE` of them after the first `SKIP`."""
+    return (select(Measure).where(*_measure_conditions(PATIENT_PK, filters))
+            .order_by(Measure.taken_at, Measure.pk).offset(SKIP).limit(TAKE))
 
 
 def _score_kinds(filters: Filters) -> list[str]:
@@ -493,7 +558,7 @@ def _sorted_start(db: Session, patient: Whose, filters: Filters, groups: Sequenc
                                _any_present(kept, VitalSigns), *from_bound(moment)))
     if _measure_kinds(filters):
         branches.append(select(*_sort_columns(Measure.taken_at, (1, 0, 0), Measure.pk, 1))
-                        .where(*_measure_conditions(patient, filters),
+                        .where(*_measure_conditions(patient.pk, filters),
                                *from_bound(Measure.taken_at)))
     places = _session_places(patient)
     kept = tuple(g for g in groups if g.kept_by(SessionReading))
@@ -533,7 +598,7 @@ def _passed(db: Session, patient: Whose, filters: Filters, groups: Sequence[_Gro
     tallies. None when a date bounds the search (a tally counts a whole session)."""
     if filters.dates or filters.updated or not offset:
         return None
-    tallies = db.execute(reading_tally.summed(_sessions_of(patient))).all()
+    tallies = db.execute(reading_tally.summed(_sessions_of(patient.pk))).all()
     boundaries = sorted({t.first_at if newest_first else t.last_at for t in tallies},
                         reverse=not newest_first)
     kept = tuple(g for g in groups if g.kept_by(SessionReading))
@@ -557,10 +622,10 @@ def _passed(db: Session, patient: Whose, filters: Filters, groups: Sequence[_Gro
                                 above(VitalSigns.measured_at, bound)))
         if _measure_kinds(filters):
             parts.append(select(func.count()).select_from(Measure).where(
-                *_measure_conditions(patient, filters), above(Measure.taken_at, bound)))
+                *_measure_conditions(patient.pk, filters), above(Measure.taken_at, bound)))
         if _score_kinds(filters):
             parts.append(select(func.count()).select_from(SessionEvent).where(
-                SessionEvent.session_pk.in_(_sessions_of(patient)), *_score_conditions(filters),
+                SessionEvent.session_pk.in_(_sessions_of(patient.pk)), *_score_conditions(filters),
                 above(SessionEvent.at, bound)))
         if kept and astride:
             parts.append(select(func.coalesce(func.sum(_entries_of(kept, SessionReading)), 0))
@@ -625,7 +690,7 @@ def _top_measures(db: Session, patient: Whose, filters: Filters, take: int, orde
                   ) -> Iterator[_Sorted]:
     if not _measure_kinds(filters):
         return iter(())
-    conditions = _measure_conditions(patient, filters)
+    conditions = _measure_conditions(patient.pk, filters)
     rows = db.execute(select(Measure).where(
         *conditions, *order.from_start(Measure.taken_at, (1, 0, 0), Measure.pk))
         .order_by(order.by(Measure.taken_at), Measure.pk).limit(take)).scalars()
