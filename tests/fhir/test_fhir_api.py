@@ -3,8 +3,10 @@
 from datetime import date, datetime, timedelta
 
 from fhir.resources.R4B import get_fhir_model_class
+from sqlalchemy import select
 
 from ketaclinic import clock
+from ketaclinic.audit.models import AuditEvent
 from tests.treatments.test_ingest import open_session
 
 
@@ -106,6 +108,13 @@ def test_every_resource_of_a_compartment_reads_back_the_same_by_id(api, world, d
         read = api["prescriber"].get(f"/fhir/{kind}/{rid}")
         assert read.status_code == 200, (kind, rid, read.text)
         assert read.json() == resource, (kind, rid)
+        # the patient's reach comes with the row: staff of another site find nothing
+        assert api["nurse_b"].get(f"/fhir/{kind}/{rid}").status_code == 404, (kind, rid)
+    reads = db.execute(select(AuditEvent.detail).where(
+        AuditEvent.action == "read", AuditEvent.created_by == "prescriber",
+        AuditEvent.patient_id == pid)).scalars().all()
+    assert {f"FHIR read {r['resourceType']}" for r in resources
+            if r["resourceType"] != "Patient"} <= set(reads)
     missing = api["prescriber"].get(f"/fhir/Observation/{pid}-no-such-suffix")
     assert missing.status_code == 404
 

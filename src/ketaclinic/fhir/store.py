@@ -2,6 +2,7 @@
 
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from functools import cache, cached_property
 from typing import Any
 
@@ -120,33 +121,49 @@ def _sources(resource_type: str) -> list[Any]:
     return sources.get(resource_type, [])
 
 
-def _row_with_owner(db: Session, resource_type: str, resource_id: str
-                    ) -> tuple[Any, uuid.UUID, uuid.UUID | None] | None:
-    """The row a resource id names, its patient's id, and its treatment session's id (for
-    what a session owns); None if no row is that resource."""
+@dataclass(frozen=True)
+class _Found:
+    """The row a resource id names, its patient's id, its treatment session's id (for what a
+    session owns), and its patient's reach (`patients.with_reach` rows, one per MRN)."""
+
+    row: Any
+    owner: uuid.UUID
+    session_id: uuid.UUID | None
+    reach: Sequence[Any]
+
+
+SESSION_OWNED = (SessionReading, SessionEvent)
+
+
+def _row_with_owner(db: Session, resource_type: str, resource_id: str) -> _Found | None:
+    """The row a resource id names, with its owners and its patient's reach (`_Found`), in one
+    query; None if no row is that resource."""
     base = resource_id.rsplit("-", 1)[0] if resource_id.count("-") == 5 else resource_id
     try:
         key = uuid.UUID(base)
     except ValueError:
         return None
     for model in _sources(resource_type):
-        found = db.execute(_row_by_id(model), {"key": key}).one_or_none()
-        if found is not None:
-            return found[0], found[1], found[2] if len(found) > 2 else None
+        rows = db.execute(_row_by_id(model), {"key": key}).all()
+        if rows:
+            first = rows[0]
+            return _Found(first[0], first.id,
+                          first.session_id if model in SESSION_OWNED else None, rows)
     return None
 
 
 @cache
 def _row_by_id(model: Any) -> Any:
-    """SQL: a row of the model by public id, with its patient's id (and its session's, for what
-    a session owns). Built once per model: a read runs up to four, and building each cost as
-    much as running it."""
-    if model in (SessionReading, SessionEvent):  # owned through their treatment session
-        query = (select(model, Patient.id, TreatmentSession.id)
-                 .join(TreatmentSession, model.session_pk == TreatmentSession.pk)
-                 .join(Patient, TreatmentSession.patient_pk == Patient.pk))
+    """SQL: a row of the model by public id, with its session's id (for what a session owns)
+    and what reach and the audit need of its patient (one row per MRN). Built once per model: a
+    read runs up to four, and building each cost as much as running it."""
+    if model in SESSION_OWNED:  # owned through their treatment session
+        query = patients.with_reach(
+            select(model, TreatmentSession.id.label("session_id"))
+            .join(TreatmentSession, model.session_pk == TreatmentSession.pk),
+            TreatmentSession.patient_pk)
     else:
-        query = select(model, Patient.id).join(Patient, model.patient_pk == Patient.pk)
+        query = patients.with_reach(select(model), model.patient_pk)
     return query.where(model.id == bindparam("key"))
 
 
@@ -187,7 +204,9 @@ def read(db: Session, resource_type: str, resource_id: str, actor: Actor) -> dic
     found = _row_with_owner(db, resource_type, resource_id)
     if found is None:
         raise NotFound(f"{resource_type}/{resource_id} is not known")
-    open_patient(db, str(found[1]), actor, f"FHIR read {resource_type}")
+    # the patient's reach came with the row: the record itself is not loaded
+    patients.open_through(db=db, rows=found.reach, actor=actor,
+                          purpose=f"FHIR read {resource_type}", asked_for=str(found.owner))
     return _built(db, resource_type, resource_id, found)
 
 
@@ -200,10 +219,10 @@ def just_stored(db: Session, resource_type: str, resource_id: str) -> dict[str, 
     return _built(db, resource_type, resource_id, found)
 
 
-def _built(db: Session, resource_type: str, resource_id: str,
-           found: tuple[Any, uuid.UUID, uuid.UUID | None]) -> dict[str, Any]:
-    row, owner, session_id = found
-    for resource in _resources_of_row(db, resource_type, row, owner, session_id):
+def _built(db: Session, resource_type: str, resource_id: str, found: _Found
+           ) -> dict[str, Any]:
+    for resource in _resources_of_row(db, resource_type, found.row, found.owner,
+                                      found.session_id):
         if resource["id"] == resource_id:
             return resource
     raise NotFound(f"{resource_type}/{resource_id} is not known")
