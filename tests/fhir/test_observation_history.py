@@ -158,6 +158,15 @@ def test_a_page_the_chart_holds_is_counted_in_one_statement_and_lists_no_session
     dated = [Filters.parse("Observation", {"date": [f"ge{day}"]})
              for day in ("2020-01-01", "2020-01-02")]
     assert dated[0] != dated[1] and dated[0].key() != dated[1].key()
+    # a page sorted by date from the top of the list reuses its statements; one further down
+    # (its start in them) builds its own
+    top, further = observations._Order(True, None), observations._Order(True, observations._Start(
+        clock.now(), (0, 0, 0), 1, 5))
+    kept = observations._top_statement(observations._vitals_from_top, filters, top)
+    assert observations._top_statement(observations._vitals_from_top,
+                                       Filters.parse("Observation", {}), top) is kept
+    assert observations._top_statement(observations._vitals_from_top, filters,
+                                       further) is not kept
 
 
 def test_a_session_whose_readings_tie_with_the_last_found_is_read_too(api, world, db) -> None:

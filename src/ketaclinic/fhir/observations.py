@@ -514,11 +514,11 @@ def _at_least(values: tuple[Any, ...], bounds: tuple[Any, ...]) -> Any:
     return or_(value > bound, and_(value == bound, rest))
 
 
-def _session_places(patient: Whose) -> Any:
+def _session_places(patient_pk: Any) -> Any:
     """SQL: the patient's treatment sessions with their place in the list (check-in order)."""
     return (select(TreatmentSession.pk.label("pk"), (func.row_number().over(
         order_by=(TreatmentSession.checked_in_at, TreatmentSession.pk)) - 1).label("place"))
-        .where(TreatmentSession.patient_pk == patient.pk).subquery())
+        .where(TreatmentSession.patient_pk == patient_pk).subquery())
 
 
 def _sort_columns(moment: Any, place: tuple[Any, Any, Any], pk: Any, entries: Any
@@ -560,7 +560,7 @@ def _sorted_start(db: Session, patient: Whose, filters: Filters, groups: Sequenc
         branches.append(select(*_sort_columns(Measure.taken_at, (1, 0, 0), Measure.pk, 1))
                         .where(*_measure_conditions(patient.pk, filters),
                                *from_bound(Measure.taken_at)))
-    places = _session_places(patient)
+    places = _session_places(patient.pk)
     kept = tuple(g for g in groups if g.kept_by(SessionReading))
     if kept:
         moment = SessionReading.taken_at
@@ -598,7 +598,7 @@ def _passed(db: Session, patient: Whose, filters: Filters, groups: Sequence[_Gro
     tallies. None when a date bounds the search (a tally counts a whole session)."""
     if filters.dates or filters.updated or not offset:
         return None
-    tallies = db.execute(reading_tally.summed(_sessions_of(patient.pk))).all()
+    tallies = db.execute(_TALLIES, {"patient_pk": patient.pk}).all()
     boundaries = sorted({t.first_at if newest_first else t.last_at for t in tallies},
                         reverse=not newest_first)
     kept = tuple(g for g in groups if g.kept_by(SessionReading))
@@ -670,19 +670,77 @@ def _light_entries(source: str, place: tuple[int, ...], rows: Sequence[Any],
                               None, key))
 
 
+# The statements of a sorted page: each source's first `TAKE` rows in the page's order, for the
+# patient `PATIENT_PK`. Built once per filters and order for a page at the top of the list (most
+# sorted searches ask for the newest few); a page further down has its own start in them.
+Top = Callable[[Filters, "_Order"], Any]
+
+
+def _top_statement(build: Top, filters: Filters, order: "_Order") -> Any:
+    """The statement `build` makes for these filters and order, kept for reuse when the page
+    starts at the top."""
+    return (_top_of_list(build, filters, order.newest_first) if order.start is None
+            else build(filters, order))
+
+
+@lru_cache(maxsize=KEPT_STATEMENTS)
+def _top_of_list(build: Top, filters: Filters, newest_first: bool) -> Any:
+    return build(filters, _Order(newest_first, None))
+
+
+def _vitals_from_top(filters: Filters, order: "_Order") -> Any:
+    kept = tuple(g for g in _passing_groups(filters) if g.kept_by(VitalSigns))
+    moment = VitalSigns.measured_at
+    return (select(*_columns(VitalSigns, moment))
+            .where(VitalSigns.patient_pk == PATIENT_PK, *filters.sql(moment, VitalSigns.updated_at),
+                   _any_present(kept, VitalSigns),
+                   *order.from_start(moment, (0, 0, 0), VitalSigns.pk))
+            .order_by(order.by(moment), VitalSigns.pk).limit(TAKE))
+
+
+def _measures_from_top(filters: Filters, order: "_Order") -> Any:
+    return (select(Measure).where(*_measure_conditions(PATIENT_PK, filters),
+                                  *order.from_start(Measure.taken_at, (1, 0, 0), Measure.pk))
+            .order_by(order.by(Measure.taken_at), Measure.pk).limit(TAKE))
+
+
+def _readings_from_top(filters: Filters, order: "_Order") -> Any:
+    # of the sessions `SESSION_PKS` alone (`_sessions_holding_top` chooses them)
+    kept = tuple(g for g in _passing_groups(filters) if g.kept_by(SessionReading))
+    moment = SessionReading.taken_at
+    places = _session_places(PATIENT_PK)
+    return (select(places.c.place, *_columns(SessionReading, moment))
+            .join(places, SessionReading.session_pk == places.c.pk)
+            .where(SessionReading.session_pk.in_(SESSION_PKS),
+                   *filters.sql(moment, SessionReading.updated_at),
+                   _any_present(kept, SessionReading),
+                   *order.from_start(moment, (2, places.c.place, 0), SessionReading.pk))
+            .order_by(order.by(moment), places.c.place, SessionReading.pk).limit(TAKE))
+
+
+def _scores_from_top(filters: Filters, order: "_Order") -> Any:
+    places = _session_places(PATIENT_PK)
+    return (select(SessionEvent, places.c.place, TreatmentSession.id)
+            .join(places, SessionEvent.session_pk == places.c.pk)
+            .join(TreatmentSession, TreatmentSession.pk == SessionEvent.session_pk)
+            .where(*_score_conditions(filters),
+                   *order.from_start(SessionEvent.at, (2, places.c.place, 1), SessionEvent.pk))
+            .order_by(order.by(SessionEvent.at), places.c.place, SessionEvent.pk).limit(TAKE))
+
+
+# The sessions whose chair readings a statement reads, given when it runs.
+SESSION_PKS: Any = bindparam("session_pks", expanding=True)
+# The patient's sessions' tallies (`PATIENT_PK`).
+_TALLIES = reading_tally.summed(_sessions_of(PATIENT_PK))
+
+
 def _top_vitals(db: Session, patient: Whose, filters: Filters, groups: Sequence[_Group],
                 take: int, order: _Order) -> Iterator[_Sorted]:
     kept = tuple(g for g in groups if g.kept_by(VitalSigns))
     if not kept:
         return iter(())
-    moment = VitalSigns.measured_at
-    rows = db.execute(select(*_columns(VitalSigns, moment))
-                      .where(VitalSigns.patient_pk == patient.pk,
-                             *filters.sql(moment, VitalSigns.updated_at),
-                             _any_present(kept, VitalSigns),
-                             *order.from_start(moment, (0, 0, 0), VitalSigns.pk))
-                      .order_by(order.by(moment), VitalSigns.pk)
-                      .limit(take)).all()
+    rows = db.execute(_top_statement(_vitals_from_top, filters, order),
+                      {"patient_pk": patient.pk, "take": take}).all()
     return _light_entries("chart", (0,), rows, kept)
 
 
@@ -690,10 +748,8 @@ def _top_measures(db: Session, patient: Whose, filters: Filters, take: int, orde
                   ) -> Iterator[_Sorted]:
     if not _measure_kinds(filters):
         return iter(())
-    conditions = _measure_conditions(patient.pk, filters)
-    rows = db.execute(select(Measure).where(
-        *conditions, *order.from_start(Measure.taken_at, (1, 0, 0), Measure.pk))
-        .order_by(order.by(Measure.taken_at), Measure.pk).limit(take)).scalars()
+    rows = db.execute(_top_statement(_measures_from_top, filters, order),
+                      {"patient_pk": patient.pk, "take": take}).scalars()
     pid = str(patient.id)
     return (((m.taken_at, (1,), m.pk, 0), _resource_entry(measure_map.observation(m, pid)))
             for m in rows)
@@ -706,19 +762,11 @@ def _top_readings(db: Session, patient: Whose, filters: Filters, groups: Sequenc
     kept = tuple(g for g in groups if g.kept_by(SessionReading))
     if not kept:
         return
-    moment = SessionReading.taken_at
-    places = _session_places(patient)
+    statement = _top_statement(_readings_from_top, filters, order)
 
     def top(session_pks: list[int]) -> list[Any]:
-        return list(db.execute(
-            select(places.c.place, *_columns(SessionReading, moment))
-            .join(places, SessionReading.session_pk == places.c.pk)
-            .where(SessionReading.session_pk.in_(session_pks),
-                   *filters.sql(moment, SessionReading.updated_at),
-                   _any_present(kept, SessionReading),
-                   *order.from_start(moment, (2, places.c.place, 0), SessionReading.pk))
-            .order_by(order.by(moment), places.c.place, SessionReading.pk)
-            .limit(take)).all())
+        return list(db.execute(statement, {"patient_pk": patient.pk, "take": take,
+                                           "session_pks": session_pks}).all())
 
     for row in _sessions_holding_top(db, patient, take, order, top):
         yield from _light_entries("chair", (2, row.place, 0), [row], kept)
@@ -731,8 +779,7 @@ def _sessions_holding_top(db: Session, patient: Whose, take: int, order: _Order,
     Sessions are taken by their newest reading (oldest, for oldest first) from their tallies,
     one, then two, four...: once `take` rows are found and the next session's readings all come
     after the last of them, no later session can hold one of the page's."""
-    tallies = list(db.execute(reading_tally.summed(
-        select(TreatmentSession.pk).where(TreatmentSession.patient_pk == patient.pk))).all())
+    tallies = list(db.execute(_TALLIES, {"patient_pk": patient.pk}).all())
     if order.start is not None:  # sessions wholly before the page's start hold none of it
         at = order.start.at
         tallies = [t for t in tallies if (t.first_at <= at if order.newest_first
@@ -760,15 +807,8 @@ def _top_scores(db: Session, patient: Whose, filters: Filters, take: int, order:
     """The first `take` session scores that pass, in the page's order, built alone."""
     if not _score_kinds(filters):
         return
-    places = _session_places(patient)
-    found = db.execute(
-        select(SessionEvent, places.c.place, TreatmentSession.id)
-        .join(places, SessionEvent.session_pk == places.c.pk)
-        .join(TreatmentSession, TreatmentSession.pk == SessionEvent.session_pk)
-        .where(*_score_conditions(filters),
-               *order.from_start(SessionEvent.at, (2, places.c.place, 1), SessionEvent.pk))
-        .order_by(order.by(SessionEvent.at), places.c.place, SessionEvent.pk)
-        .limit(take)).all()
+    found = db.execute(_top_statement(_scores_from_top, filters, order),
+                       {"patient_pk": patient.pk, "take": take}).all()
     for event, place, session_id in found:
         entry = _resource_entry(mapping.scale_observation(event, patient.id, session_id))
         yield (entry.at, (2, place, 1), event.pk, 0), entry
@@ -863,19 +903,22 @@ def scale_events_of(db: Session, session_pks: list[int]) -> dict[int, list[Sessi
     return events
 
 
+_CHART_ROWS = select(VitalSigns).where(VitalSigns.pk.in_(bindparam("pks", expanding=True)))
+_CHAIR_ROWS = (select(SessionReading, TreatmentSession.id)
+               .join(TreatmentSession, SessionReading.session_pk == TreatmentSession.pk)
+               .where(SessionReading.pk.in_(bindparam("pks", expanding=True))))
+
+
 def _built_rows(db: Session, patient: Whose, rows: list[tuple[str, int]]
                 ) -> dict[str, Resource]:
     built: dict[str, Resource] = {}
     chart = sorted({pk for source, pk in rows if source == "chart"})
     chair = sorted({pk for source, pk in rows if source == "chair"})
     if chart:
-        for vitals in db.execute(select(VitalSigns).where(VitalSigns.pk.in_(chart))).scalars():
+        for vitals in db.execute(_CHART_ROWS, {"pks": chart}).scalars():
             built.update((r["id"], r) for r in mapping.vital_observations(vitals, patient.id))
     if chair:
-        for reading, session_id in db.execute(
-                select(SessionReading, TreatmentSession.id)
-                .join(TreatmentSession, SessionReading.session_pk == TreatmentSession.pk)
-                .where(SessionReading.pk.in_(chair))).all():
+        for reading, session_id in db.execute(_CHAIR_ROWS, {"pks": chair}).all():
             built.update((r["id"], r) for r in mapping.session_reading_observations(
                 reading, patient.id, session_id))
     return built
