@@ -39,6 +39,10 @@ def test_a_monitored_session_lists_its_newest_readings_and_charts_them_bounded(
     # one dip among hundreds: a bucket keeps its lowest reading, so the chart still shows it
     readings[400] = Reading(readings[400].taken, systolic_mmhg=118.0, diastolic_mmhg=76.0,
                             heart_rate_bpm=70.0, spo2_pct=84.0)
+    # the heart rate not yet measured in the first minute: its first stretches have none
+    readings[:60] = [Reading(r.taken, systolic_mmhg=r.systolic_mmhg,
+                             diastolic_mmhg=r.diastolic_mmhg, spo2_pct=r.spo2_pct)
+                     for r in readings[:60]]
     nurse = Actor(username="nurse_a", role="nurse", site_pks=frozenset({session.site_pk}))
     treatments.store_readings(db=db, treatment_session=session, chair_pk=session.chair_pk,
                               readings=readings, source="api", actor=nurse)
@@ -85,13 +89,21 @@ def test_a_monitored_session_lists_its_newest_readings_and_charts_them_bounded(
 
     series = session_series(db, session.pk)
     assert all(0 < len(series[field]) <= SESSION_BUCKETS for field, _, _ in SERIES)
+    # equal stretches of time from the first reading to the last, each holding some readings
+    width = (readings[-1].taken - readings[0].taken) / SESSION_BUCKETS
+    assert len(series["systolic_mmhg"]) == SESSION_BUCKETS
+    for number, bucket in enumerate(series["systolic_mmhg"]):
+        assert (readings[0].taken + number * width - timedelta(seconds=1) <= bucket.at
+                <= readings[0].taken + (number + 1) * width + timedelta(seconds=1)), number
     for field, _, _ in SERIES:
-        values = [getattr(r, field) for r in readings]
+        values = [v for r in readings if (v := getattr(r, field)) is not None]
         assert min(b.low for b in series[field]) == min(values), field
         assert max(b.high for b in series[field]) == max(values), field
         assert all(b.low <= b.mean <= b.high for b in series[field])
         assert all(readings[0].taken <= b.at <= readings[-1].taken for b in series[field])
         assert [b.at for b in series[field]] == sorted(b.at for b in series[field])
+    assert min(b.at for b in series["heart_rate_bpm"]) >= readings[60].taken - width
+    assert len(series["heart_rate_bpm"]) < SESSION_BUCKETS
 
 
 def test_a_session_of_few_readings_charts_each_one(api, world, db: Session) -> None:

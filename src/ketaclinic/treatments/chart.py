@@ -46,12 +46,13 @@ def session_series(db: Session, session_pk: int) -> Series:
     rows = db.execute(
         select(func.min(reading.taken_at), func.max(reading.taken_at),
                *[aggregate(column) for column in columns
-                 for aggregate in (func.min, func.max, func.avg, func.count)])
+                 for aggregate in (func.min, func.max, func.avg)])
         .where(reading.session_pk == session_pk).group_by(stretch)
         .order_by(func.min(reading.taken_at))).all()
+    # a stretch with no reading of a measurement has no lowest one (SQL's NULL)
     return {field: [Bucket(row[0] + (row[1] - row[0]) / 2, float(low), float(high), float(mean))
                     for row in rows
-                    for low, high, mean, present in [row[2 + 4 * i:6 + 4 * i]] if present]
+                    for low, high, mean in [row[2 + 3 * i:5 + 3 * i]] if low is not None]
             for i, (field, _, _) in enumerate(SERIES)}
 
 
@@ -59,14 +60,20 @@ def _stretch(dialect: str, moment: Any, first: datetime, width: timedelta, stret
              ) -> Any:
     """SQL: which of `stretches` equal stretches from `first` a moment falls in (the last one
     holds the last moment)."""
-    since = literal(first, UTCDateTime)
     index: Any
     if dialect == "postgresql":
+        since = literal(first, UTCDateTime)
         index = func.floor(func.extract("epoch", moment - since) / width.total_seconds())
     else:
-        index = cast((func.julianday(moment) - func.julianday(since)) * 86400.0
-                     / width.total_seconds(), Integer)
+        # the first moment's Julian day worked out here, not once a row by the database
+        index = cast((func.julianday(moment) - literal(_julian_day(first)))
+                     * (86400.0 / width.total_seconds()), Integer)
     return case((index >= stretches - 1, stretches - 1), else_=index)
+
+
+def _julian_day(moment: datetime) -> float:
+    """The Julian day of a moment, as SQLite's julianday() gives it for the stored text."""
+    return moment.timestamp() / 86400.0 + 2440587.5
 
 
 def session_svg(series: Series, treatment_session: TreatmentSession,
