@@ -380,3 +380,28 @@ def empty_database(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
     yield url
     if request.param == "postgresql":
         drop_postgres_database(url)
+
+
+@pytest.fixture()
+def migrated_postgres(empty_database: str) -> Iterator[Engine]:
+    """An engine on a new, migrated PostgreSQL database, for what only two writers at once can
+    show (skipped on SQLite, which has one writer at a time)."""
+    engine = dbmod.make_engine(empty_database)
+    if engine.dialect.name != "postgresql":
+        engine.dispose()
+        pytest.skip("SQLite has one writer at a time")
+    migrate.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture()
+def seeded_postgres(migrated_postgres: Engine) -> Engine:
+    """`migrated_postgres` with the demo clinic seeded, as of a working morning."""
+    from ketaclinic.demo import seed as demo_seed
+    from tests.demo.moments import working_morning
+
+    with Session(migrated_postgres) as db, time_machine.travel(working_morning(), tick=False):
+        demo_seed.seed(db, patients_count=8)
+        db.commit()
+    return migrated_postgres

@@ -1,8 +1,7 @@
 """The sealer: writers append audit events without a shared lock, and a transaction that commits
 after a later-numbered one is still chained (PostgreSQL, where that happens)."""
 
-import pytest
-from sqlalchemy import select, text
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock, migrate, sealer
@@ -22,12 +21,10 @@ def _seal(engine: object) -> int:
     return int(done)
 
 
-def test_a_late_commit_is_still_chained_and_writers_share_no_lock(empty_database: str) -> None:
-    engine = make_engine(empty_database)
-    if engine.dialect.name != "postgresql":
-        engine.dispose()
-        pytest.skip("SQLite has one writer at a time: numbers commit in the order taken")
-    migrate.upgrade(engine)
+def test_a_late_commit_is_still_chained_and_writers_share_no_lock(
+        migrated_postgres: Engine) -> None:
+    # (SQLite has one writer at a time: numbers commit in the order taken)
+    engine = migrated_postgres
     early, late = Session(engine), Session(engine)
     try:
         first = audit.record(db=early, actor=NURSE, action="read", detail="numbered first").seq

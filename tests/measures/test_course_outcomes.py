@@ -11,7 +11,7 @@ import hypothesis.strategies as st
 import time_machine
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
-from sqlalchemy import select, text
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock, migrate
@@ -178,22 +178,14 @@ def test_the_migration_back_fills_every_course_from_its_measures(empty_database:
 
 
 def test_two_writers_of_one_course_wait_for_each_other_without_deadlock(
-        empty_database: str) -> None:
+        seeded_postgres: Engine) -> None:
     # Both measures are inserted (each holding its foreign key's lock on the course) before
     # either writer locks the course for its summary: the order a loaded server produced.
     import threading
 
-    import pytest
     from sqlalchemy import event
 
-    engine = make_engine(empty_database)
-    if engine.dialect.name != "postgresql":
-        engine.dispose()
-        pytest.skip("SQLite has one writer at a time")
-    migrate.upgrade(engine)
-    with Session(engine) as db, time_machine.travel(working_morning(), tick=False):
-        demo_seed.seed(db, patients_count=8)
-        db.commit()
+    engine = seeded_postgres
     with Session(engine) as db:
         course = db.execute(select(Course).where(Course.indication == "depression")
                             .order_by(Course.pk)).scalars().first()

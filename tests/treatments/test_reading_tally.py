@@ -11,7 +11,7 @@ import hypothesis.strategies as st
 import time_machine
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock, migrate
@@ -180,19 +180,11 @@ def test_the_migration_back_fills_every_session_from_its_readings(empty_database
     assert filled == kept
 
 
-def test_a_write_in_flight_when_its_session_closes_still_counts_once(empty_database: str) -> None:
+def test_a_write_in_flight_when_its_session_closes_still_counts_once(
+        seeded_postgres: Engine) -> None:
     # PostgreSQL lets a batch commit after the session's discharge folded its parts: the fold
     # neither sees nor removes that batch's part, so the tally still sums every reading once.
-    import pytest
-
-    engine = make_engine(empty_database)
-    if engine.dialect.name != "postgresql":
-        engine.dispose()
-        pytest.skip("SQLite has one writer at a time")
-    migrate.upgrade(engine)
-    with Session(engine) as db, time_machine.travel(working_morning(), tick=False):
-        demo_seed.seed(db, patients_count=8)
-        db.commit()
+    engine = seeded_postgres
     system = Actor(username="system", role="system")
     with Session(engine) as writer, Session(engine) as closer:
         session = writer.execute(select(TreatmentSession).where(

@@ -26,10 +26,12 @@ from ketaclinic.knowledge import session_events
 from ketaclinic.knowledge.checkin import checks_for
 from ketaclinic.knowledge.monitoring import observation_ends
 from ketaclinic.patients import service as patients
+from ketaclinic.patients.models import Patient
 from ketaclinic.patients.schemas import VitalsIn
 from ketaclinic.treatments import checks, schemas
 from ketaclinic.treatments import service as treatments
 from ketaclinic.treatments.chart import session_series, session_svg
+from ketaclinic.treatments.models import TreatmentSession
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import DB, require
 from ketaclinic.web.forms import FORM, form_action, parse_form, validate
@@ -44,11 +46,18 @@ router = APIRouter(route_class=OneTripRoute, dependencies=[Depends(check_csrf)],
 READINGS_SHOWN = 60
 
 
-def _context(db: Session, actor: Actor, treatment_session_id: str) -> dict[str, Any]:
+def _session_and_patient(db: Session, actor: Actor, treatment_session_id: str
+                         ) -> tuple[TreatmentSession, Patient]:
+    """The session within the actor's reach, and its patient's chart (the read audited)."""
     treatment_session = treatments.get_treatment_session(db=db, treatment_session_id=treatment_session_id,
                                                          actor=actor)
     patient = patients.chart(db=db, patient_id=str(treatments.patient_id_of(db, treatment_session)),
                              actor=actor)
+    return treatment_session, patient
+
+
+def _context(db: Session, actor: Actor, treatment_session_id: str) -> dict[str, Any]:
+    treatment_session, patient = _session_and_patient(db, actor, treatment_session_id)
     state = treatments.status_of(db=db, treatment_session=treatment_session, newest=READINGS_SHOWN)
     chair = treatments.chair_of(db, treatment_session)
     shown = state["readings"][-READINGS_SHOWN:][::-1]
@@ -121,10 +130,7 @@ def session_readings(
     db: Session = DB,
 ) -> Response:
     """Every reading of a session, newest first (the chair-side page lists the newest)."""
-    treatment_session = treatments.get_treatment_session(db=db, treatment_session_id=treatment_session_id,
-                                                         actor=actor)
-    patient = patients.chart(db=db, patient_id=str(treatments.patient_id_of(db, treatment_session)),
-                             actor=actor)
+    treatment_session, patient = _session_and_patient(db, actor, treatment_session_id)
     rows = treatments.readings_of(db=db, session_pk=treatment_session.pk)
     return render(request, "treatments/readings.html", treatment_session=treatment_session,
                   patient=patient, chair=treatments.chair_of(db, treatment_session),
