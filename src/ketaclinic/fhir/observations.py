@@ -10,6 +10,11 @@ history is not read to count it. A page further down the list, in its order or b
 where the database finds it (a running count of each row's Observations), so only the page's
 rows are read and built; a page by date reads the chair readings of the few sessions that can
 hold it. A search by `_id` reads the rows' columns lightly and builds its page.
+
+The three parts' counts are one statement, and the sessions are listed only when a page reaches
+them. Statements that do not depend on where a page starts (the counts, the chart's first rows,
+the top of a sorted list) are built once per search filters and bound to the patient when they
+run: building a statement costs more than running it on a short list.
 """
 
 from collections.abc import Callable, Iterator, Sequence
