@@ -135,16 +135,17 @@ class _Found:
 SESSION_OWNED = (SessionReading, SessionEvent)
 
 
-def _row_with_owner(db: Session, resource_type: str, resource_id: str) -> _Found | None:
-    """The row a resource id names, with its owners and its patient's reach (`_Found`), in one
-    query; None if no row is that resource."""
+def _row_with_owner(db: Session, resource_type: str, resource_id: str, *, reach: bool = True
+                    ) -> _Found | None:
+    """The row a resource id names, with its owners and (unless `reach` is False) its patient's
+    reach (`_Found`), in one query; None if no row is that resource."""
     base = resource_id.rsplit("-", 1)[0] if resource_id.count("-") == 5 else resource_id
     try:
         key = uuid.UUID(base)
     except ValueError:
         return None
     for model in _sources(resource_type):
-        rows = db.execute(_row_by_id(model), {"key": key}).all()
+        rows = db.execute(_row_by_id(model, reach), {"key": key}).all()
         if rows:
             first = rows[0]
             return _Found(first[0], first.id,
@@ -153,17 +154,19 @@ def _row_with_owner(db: Session, resource_type: str, resource_id: str) -> _Found
 
 
 @cache
-def _row_by_id(model: Any) -> Any:
+def _row_by_id(model: Any, reach: bool) -> Any:
     """SQL: a row of the model by public id, with its session's id (for what a session owns)
-    and what reach and the audit need of its patient (one row per MRN). Built once per model: a
-    read runs up to four, and building each cost as much as running it."""
+    and its patient's id; with `reach`, also what reach and the audit need of the patient (one
+    row per MRN). Built once per model: a read runs up to four, and building each cost as much
+    as running it."""
     if model in SESSION_OWNED:  # owned through their treatment session
-        query = patients.with_reach(
-            select(model, TreatmentSession.id.label("session_id"))
-            .join(TreatmentSession, model.session_pk == TreatmentSession.pk),
-            TreatmentSession.patient_pk)
+        query = (select(model, TreatmentSession.id.label("session_id"))
+                 .join(TreatmentSession, model.session_pk == TreatmentSession.pk))
+        owner = TreatmentSession.patient_pk
     else:
-        query = patients.with_reach(select(model), model.patient_pk)
+        query, owner = select(model), model.patient_pk
+    query = (patients.with_reach(query, owner) if reach
+             else query.add_columns(Patient.id).join(Patient, Patient.pk == owner))
     return query.where(model.id == bindparam("key"))
 
 
@@ -213,7 +216,7 @@ def read(db: Session, resource_type: str, resource_id: str, actor: Actor) -> dic
 def just_stored(db: Session, resource_type: str, resource_id: str) -> dict[str, Any]:
     """A resource the caller has just stored (not a Patient), as a read would answer it: its
     reach was checked and its creation audited by the write, so it is not read again."""
-    found = _row_with_owner(db, resource_type, resource_id)
+    found = _row_with_owner(db, resource_type, resource_id, reach=False)
     if found is None:
         raise NotFound(f"{resource_type}/{resource_id} is not known")
     return _built(db, resource_type, resource_id, found)
