@@ -124,7 +124,8 @@ def _sources(resource_type: str) -> list[Any]:
 @dataclass(frozen=True)
 class _Found:
     """The row a resource id names, its patient's id, its treatment session's id (for what a
-    session owns), and its patient's reach (`patients.with_reach` rows, one per MRN)."""
+    session owns), and its patient's reach (`patients.with_reach` rows, one per MRN; none when
+    not asked for)."""
 
     row: Any
     owner: uuid.UUID
@@ -149,7 +150,8 @@ def _row_with_owner(db: Session, resource_type: str, resource_id: str, *, reach:
         if rows:
             first = rows[0]
             return _Found(first[0], first.id,
-                          first.session_id if model in SESSION_OWNED else None, rows)
+                          first.session_id if model in SESSION_OWNED else None,
+                          rows if reach else ())
     return None
 
 
