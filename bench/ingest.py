@@ -3,7 +3,9 @@ connections) and through MLLP with several concurrent monitor connections, again
 batch insert of the same rows into the same table at the same commit size, from one connection
 and from as many as the load uses, all measured in the same run, on SQLite and (with --postgres)
 PostgreSQL. The server runs as each back end is deployed: one process on SQLite, two workers on
-PostgreSQL. The HTTP path's ratio is to the faster of the two raw figures.
+PostgreSQL. The HTTP path's ratio is to the faster of the two raw figures. The raw inserts run
+with SQLite's defaults (the commit that takes the write-ahead log past 1,000 pages copies it
+back); a server process does that from a thread of its own (ketaclinic/wal_checkpoints.py).
 
     python bench/ingest.py [--readings 10000] [--batch 100] [--connections 8] [--seconds 5]
                            [--rounds 3] [--no-mllp]

@@ -8,7 +8,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from ketaclinic import __version__, sealer, worker
+from ketaclinic import __version__, sealer, wal_checkpoints, worker
 from ketaclinic.accounts import client_pages, client_router, oauth_pages, oauth_router
 from ketaclinic.accounts import pages as account_pages
 from ketaclinic.accounts import router as account_api
@@ -21,6 +21,7 @@ from ketaclinic.chart import pages as patient_pages
 from ketaclinic.chart import router as patient_api
 from ketaclinic.courses import router as course_api
 from ketaclinic.dashboard import pages as dashboard_pages
+from ketaclinic.db import get_engine
 from ketaclinic.decision import pages as decision_pages
 from ketaclinic.evaluations import pages as evaluation_pages
 from ketaclinic.evaluations import router as evaluation_api
@@ -98,10 +99,16 @@ def create_served_app() -> FastAPI:
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Every server process seals the audit trail and the ledger as rows commit; demo mode also
+    """Every server process checkpoints SQLite's log off the requests' path
+    (`wal_checkpoints`) and seals the audit trail and the ledger as rows commit; demo mode also
     sends reminders from the server itself (a clinic runs `ketaclinic worker`)."""
     settings = get_settings()
     stops = []
+    if settings.sqlite_checkpoint_every_s:
+        checkpoints = wal_checkpoints.start_in_background(get_engine(),
+                                                          settings.sqlite_checkpoint_every_s)
+        if checkpoints is not None:
+            stops.append(checkpoints)
     if settings.audit_seal_every_s:
         stops.append(sealer.start_in_background(settings.audit_seal_every_s))
     if settings.demo:

@@ -34,7 +34,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
-from ketaclinic import clock
+from ketaclinic import clock, wal_checkpoints
 from ketaclinic.errors import NotFound, public_id
 from ketaclinic.settings import get_settings
 
@@ -150,6 +150,9 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        pages = wal_checkpoints.autocheckpoint_pages(engine)
+        if pages is not None:
+            cursor.execute(f"PRAGMA wal_autocheckpoint={int(pages)}")
         cursor.close()
 
     # SQLite lets one transaction write at a time, and its waiters poll: under load an unlucky

@@ -1,0 +1,105 @@
+"""SQLite's write-ahead log copied back into the database by a thread of its own, so that no
+request waits for it.
+
+In WAL mode every commit appends its pages to the log, and by default the commit that takes the
+log past 1,000 pages then copies the whole log into the database file and syncs it (a
+checkpoint) before it returns: on a busy server one write in a few paid for everyone's, while
+holding the one write lock. A server process turns that off for its own connections (leaving it
+only as a fallback far past the usual size) and checkpoints from this thread instead, as
+PostgreSQL's checkpointer does for its back ends. A PASSIVE checkpoint takes no write lock and
+waits for no reader, and changes nothing a commit promised: each commit has synced its pages to
+the log before it returned.
+"""
+
+import logging
+import sqlite3
+import threading
+import weakref
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+log = logging.getLogger(__name__)
+
+# SQLite's own threshold: the log is copied back once it holds this many pages.
+CHECKPOINT_PAGES = 1000
+# How often the thread looks at the log's size (the default of the setting
+# sqlite_checkpoint_every_s): at the vitals batch's peak, about 25,000 pages a second, the log
+# grows by about 1,250 pages between looks.
+LOOK_EVERY_S = 0.05
+# Connections of an engine checkpointed here leave it to a commit only past this many pages
+# (about 40 MB with 4 KiB pages), in case the thread falls behind or stops.
+FALLBACK_PAGES = 10_000
+
+_CHECKPOINTED: "weakref.WeakSet[Engine]" = weakref.WeakSet()
+
+
+def autocheckpoint_pages(engine: Engine) -> int | None:
+    """The log size at which the engine's connections checkpoint on commit: the fallback when a
+    thread checkpoints for them, else None (SQLite's default)."""
+    return FALLBACK_PAGES if engine in _CHECKPOINTED else None
+
+
+def database_file(engine: Engine) -> Path | None:
+    """The SQLite file behind the engine, or None (another database, or one in memory)."""
+    if engine.dialect.name != "sqlite":
+        return None
+    name = engine.url.database
+    if not name or name == ":memory:" or name.startswith("file:"):
+        return None
+    return Path(name)
+
+
+def checkpoint_if_due(connection: sqlite3.Connection, log_file: Path, pages: int) -> bool:
+    """Copy the log back if it holds at least `pages` pages; whether a checkpoint ran."""
+    try:
+        size = log_file.stat().st_size
+    except FileNotFoundError:
+        return False
+    page_size = connection.execute("PRAGMA page_size").fetchone()[0]
+    if size < pages * page_size:
+        return False
+    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    return True
+
+
+def run_forever(database: Path, stop: threading.Event, every_s: float = LOOK_EVERY_S,
+                pages: int = CHECKPOINT_PAGES) -> None:
+    """Checkpoint the database's log whenever it has grown past `pages`, until stopped; an error
+    is logged, never fatal (a commit past the fallback size checkpoints meanwhile)."""
+    try:
+        # Read-write, never create: a database that is not there is not this thread's to make.
+        connection = sqlite3.connect(f"{database.resolve().as_uri()}?mode=rw", uri=True,
+                                     isolation_level=None, check_same_thread=False)
+    except sqlite3.Error:
+        log.exception("cannot open %s to checkpoint it; commits will", database)
+        return
+    try:
+        connection.execute("PRAGMA busy_timeout=1000")
+        log_file = database.with_name(database.name + "-wal")
+        while not stop.wait(every_s):
+            try:
+                checkpoint_if_due(connection, log_file, pages)
+            except sqlite3.Error:
+                log.exception("checkpoint failed")
+    finally:
+        connection.close()
+
+
+def start_in_background(engine: Engine, every_s: float = LOOK_EVERY_S,
+                        pages: int = CHECKPOINT_PAGES) -> threading.Event | None:
+    """Checkpoint the engine's SQLite file from a daemon thread and leave its connections'
+    commits the fallback only; the event stops the thread. None where there is nothing to do
+    (PostgreSQL, a database in memory). Call it before the engine's connections are in use: the
+    engine's pool is replaced, so that every connection it gives out takes the fallback."""
+    database = database_file(engine)
+    if database is None:
+        return None
+    _CHECKPOINTED.add(engine)
+    # A new pool: the idle connections are closed, any in use keep working and are closed
+    # when given back.
+    engine.dispose()
+    stop = threading.Event()
+    threading.Thread(target=run_forever, args=(database, stop, every_s, pages),
+                     name="wal-checkpoints", daemon=True).start()
+    return stop
