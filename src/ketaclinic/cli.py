@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 from typer.exceptions import TyperException
 
-from ketaclinic import clock
+from ketaclinic import clock, wal_checkpoints
 from ketaclinic import worker as background
 from ketaclinic.auth.commands import clients_app
 from ketaclinic.billing.commands import billing_app
@@ -188,11 +188,15 @@ def mllp(
     import asyncio
     import logging
 
+    from ketaclinic.db import get_engine
     from ketaclinic.integrations.mllp_listener import serve as serve_mllp
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     err_console.print(f"listening for MLLP on {host}:{port}; database {_safe_url()}")
     warn_if_clock_set()
+    every_s = get_settings().sqlite_checkpoint_every_s
+    if every_s:  # the listener's group commits leave SQLite's log to a thread, as a server's do
+        wal_checkpoints.start_in_background(get_engine(), every_s)
     try:
         asyncio.run(serve_mllp(host, port))
     except KeyboardInterrupt:

@@ -81,9 +81,10 @@ class Settings(BaseSettings):
     # How often a server process and the worker seal newly committed audit and ledger rows into
     # their chains (0: never; tests seal by hand).
     audit_seal_every_s: float = Field(default=1.0, ge=0, le=3600)
-    # On SQLite, how often a server process's own thread looks whether the write-ahead log is
-    # due to be copied back into the database (wal_checkpoints.py); 0: the commit that takes it
-    # past SQLite's threshold does it, as SQLite does by default.
+    # On SQLite, how often a thread of each server process and of the monitor listener looks
+    # whether the write-ahead log is due to be copied back into the database
+    # (wal_checkpoints.py); 0: the commit that takes it past SQLite's threshold does it, as
+    # SQLite does by default.
     sqlite_checkpoint_every_s: float = Field(default=0.05, ge=0, le=60)
     # Where the worker appends an anchor of both chains' heads (a file outside the database, for
     # instance on another host's mount), and how often. Empty: no scheduled anchors.
