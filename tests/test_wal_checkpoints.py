@@ -110,15 +110,22 @@ def test_a_missing_database_is_not_created(tmp_path: Path,
     assert "cannot open" in caplog.text
 
 
-def test_a_log_below_the_threshold_is_left_alone(tmp_path: Path) -> None:
+def test_the_log_is_copied_back_once_enough_of_it_waits(tmp_path: Path) -> None:
     engine, database = _engine(tmp_path)
-    _write(engine, commits=1)  # the engine keeps its connection, and so the log
+    _write(engine, commits=3)  # the engine keeps its connection, and so the log
     connection = sqlite3.connect(database, isolation_level=None)
     try:
-        log_file = database.with_name(database.name + "-wal")
-        assert not wal_checkpoints.checkpoint_if_due(connection, log_file, pages=10_000)
-        assert wal_checkpoints.checkpoint_if_due(connection, log_file, pages=1)
-        assert not wal_checkpoints.checkpoint_if_due(connection, tmp_path / "none-wal", pages=1)
+        index_file = database.with_name(database.name + "-shm")
+        waiting = wal_checkpoints.frames_waiting(index_file)
+        assert waiting > 3
+        assert not wal_checkpoints.checkpoint_if_due(connection, index_file, pages=waiting + 1)
+        assert wal_checkpoints.frames_waiting(index_file) == waiting
+        assert wal_checkpoints.checkpoint_if_due(connection, index_file, pages=waiting)
+        assert wal_checkpoints.frames_waiting(index_file) == 0
+        # what SQLite itself counts: every frame in the log has been copied back
+        _busy, in_log, copied = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        assert in_log == copied == waiting
+        assert wal_checkpoints.frames_waiting(tmp_path / "none-shm") == 0
     finally:
         connection.close()
         engine.dispose()

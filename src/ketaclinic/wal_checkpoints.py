@@ -13,6 +13,7 @@ the log before it returned.
 
 import logging
 import sqlite3
+import struct
 import threading
 import weakref
 from pathlib import Path
@@ -21,7 +22,7 @@ from sqlalchemy.engine import Engine
 
 log = logging.getLogger(__name__)
 
-# SQLite's own threshold: the log is copied back once it holds this many pages.
+# SQLite's own threshold: the log is copied back once it holds this many pages not yet copied.
 CHECKPOINT_PAGES = 1000
 # How often the thread looks at the log's size (the default of the setting
 # sqlite_checkpoint_every_s): at the vitals batch's peak, about 25,000 pages a second, the log
@@ -50,14 +51,34 @@ def database_file(engine: Engine) -> Path | None:
     return Path(name)
 
 
-def checkpoint_if_due(connection: sqlite3.Connection, log_file: Path, pages: int) -> bool:
-    """Copy the log back if it holds at least `pages` pages; whether a checkpoint ran."""
+# The wal-index (the "-shm" file beside the database) starts with its header, which holds the
+# log's last valid frame (mxFrame) at byte 16 and how many frames a checkpoint has copied back
+# (nBackfill) at byte 96, each 32 bits in the machine's byte order
+# (https://www.sqlite.org/walformat.html). The log file's size says nothing of this: SQLite
+# writes it again from the start after a checkpoint, without shrinking it.
+_LAST_FRAME_AT, _COPIED_AT = 16, 96
+_HEADER_BYTES = _COPIED_AT + 4
+
+
+def frames_waiting(index_file: Path) -> int:
+    """Pages (frames) in the log not yet copied back, as the wal-index says; read without a lock,
+    so a hint (a commit may be writing it), which is all the choice of when to checkpoint
+    needs. 0 without a wal-index."""
     try:
-        size = log_file.stat().st_size
-    except FileNotFoundError:
-        return False
-    page_size = connection.execute("PRAGMA page_size").fetchone()[0]
-    if size < pages * page_size:
+        with index_file.open("rb") as index:
+            header = index.read(_HEADER_BYTES)
+    except OSError:
+        return 0
+    if len(header) < _HEADER_BYTES:
+        return 0
+    (last,) = struct.unpack_from("=I", header, _LAST_FRAME_AT)
+    (copied,) = struct.unpack_from("=I", header, _COPIED_AT)
+    return max(last - copied, 0)
+
+
+def checkpoint_if_due(connection: sqlite3.Connection, index_file: Path, pages: int) -> bool:
+    """Copy the log back if at least `pages` of its pages wait for it; whether one ran."""
+    if frames_waiting(index_file) < pages:
         return False
     connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
     return True
@@ -65,8 +86,9 @@ def checkpoint_if_due(connection: sqlite3.Connection, log_file: Path, pages: int
 
 def run_forever(database: Path, stop: threading.Event, every_s: float = LOOK_EVERY_S,
                 pages: int = CHECKPOINT_PAGES) -> None:
-    """Checkpoint the database's log whenever it has grown past `pages`, until stopped; an error
-    is logged, never fatal (a commit past the fallback size checkpoints meanwhile)."""
+    """Checkpoint the database's log whenever `pages` of its pages wait to be copied back, until
+    stopped; an error is logged, never fatal (a commit past the fallback size checkpoints
+    meanwhile)."""
     try:
         # Read-write, never create: a database that is not there is not this thread's to make.
         connection = sqlite3.connect(f"{database.resolve().as_uri()}?mode=rw", uri=True,
@@ -76,10 +98,10 @@ def run_forever(database: Path, stop: threading.Event, every_s: float = LOOK_EVE
         return
     try:
         connection.execute("PRAGMA busy_timeout=1000")
-        log_file = database.with_name(database.name + "-wal")
+        index_file = database.with_name(database.name + "-shm")
         while not stop.wait(every_s):
             try:
-                checkpoint_if_due(connection, log_file, pages)
+                checkpoint_if_due(connection, index_file, pages)
             except sqlite3.Error:
                 log.exception("checkpoint failed")
     finally:
