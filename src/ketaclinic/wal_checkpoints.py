@@ -4,11 +4,11 @@ request waits for it.
 In WAL mode every commit appends its pages to the log, and by default the commit that takes the
 log past 1,000 pages then copies the whole log into the database file and syncs it (a
 checkpoint) before it returns: on a busy server one write in a few paid for everyone's, while
-holding the one write lock. A server process turns that off for its own connections (leaving it
-only as a fallback far past the usual size) and checkpoints from this thread instead, as
-PostgreSQL's checkpointer does for its back ends. A PASSIVE checkpoint takes no write lock and
-waits for no reader, and changes nothing a commit promised: each commit has synced its pages to
-the log before it returned.
+holding the one write lock. A server process, and the monitor listener, turns that off for its
+own connections (leaving it only as a fallback far past the usual size) and checkpoints from
+this thread instead, as PostgreSQL's checkpointer does for its back ends. A PASSIVE checkpoint
+takes no write lock and waits for no reader, and changes nothing a commit promised: each commit
+has synced its pages to the log before it returned.
 """
 
 import logging
@@ -118,8 +118,8 @@ def start_in_background(engine: Engine, every_s: float = LOOK_EVERY_S,
     if database is None:
         return None
     _CHECKPOINTED.add(engine)
-    # A new pool: the idle connections are closed, any in use keep working and are closed
-    # when given back.
+    # A new pool: the idle connections are closed; any in use keep working and go back to the
+    # old pool, closed with it.
     engine.dispose()
     stop = threading.Event()
     threading.Thread(target=run_forever, args=(database, stop, every_s, pages),
