@@ -1,5 +1,6 @@
 """SQLite's write-ahead log is copied back by a server's own thread, not by a request's commit."""
 
+import builtins
 import sqlite3
 import threading
 import time
@@ -54,7 +55,7 @@ def test_a_server_thread_copies_the_log_back_and_commits_leave_it_alone(tmp_path
     engine, database = _engine(tmp_path)
     with engine.connect() as connection:  # a connection opened before the thread starts
         assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one() == 1000
-    stop = wal_checkpoints.start_in_background(engine, every_s=0.01, pages=4)
+    stop = wal_checkpoints.start_in_background(engine, every_s=0.01)
     assert stop is not None
     try:
         # every connection the engine gives out now, the one opened before included, leaves the
@@ -77,7 +78,7 @@ def test_without_the_thread_a_commit_checkpoints_as_sqlite_does(tmp_path: Path) 
     engine, _ = _engine(tmp_path)
     try:
         assert _autocheckpoint(engine) == 1000
-        assert wal_checkpoints.autocheckpoint_pages(engine) is None
+        assert wal_checkpoints.connection_pragmas(engine) == ()
     finally:
         engine.dispose()
 
@@ -99,7 +100,7 @@ def test_nothing_is_started_where_there_is_no_sqlite_file() -> None:
     postgres = make_engine("postgresql://nobody@127.0.0.1:1/none")  # never connected
     assert wal_checkpoints.start_in_background(memory) is None
     assert wal_checkpoints.start_in_background(postgres) is None
-    assert wal_checkpoints.autocheckpoint_pages(postgres) is None
+    assert wal_checkpoints.connection_pragmas(postgres) == ()
 
 
 def test_a_missing_database_is_not_created(tmp_path: Path,
@@ -110,25 +111,63 @@ def test_a_missing_database_is_not_created(tmp_path: Path,
     assert "cannot open" in caplog.text
 
 
-def test_the_log_is_copied_back_once_enough_of_it_waits(tmp_path: Path) -> None:
+def test_the_log_is_copied_back_when_a_commit_has_written_to_it_since_the_last_look(
+        tmp_path: Path) -> None:
     engine, database = _engine(tmp_path)
-    _write(engine, commits=3)  # the engine keeps its connection, and so the log
+    stop = wal_checkpoints.start_in_background(engine, every_s=60)  # marks the engine; idle
+    assert stop is not None
     connection = sqlite3.connect(database, isolation_level=None)
     try:
-        index_file = database.with_name(database.name + "-shm")
-        waiting = wal_checkpoints.frames_waiting(index_file)
-        assert waiting > 3
-        assert not wal_checkpoints.checkpoint_if_due(connection, index_file, pages=waiting + 1)
-        assert wal_checkpoints.frames_waiting(index_file) == waiting
-        assert wal_checkpoints.checkpoint_if_due(connection, index_file, pages=waiting)
-        assert wal_checkpoints.frames_waiting(index_file) == 0
-        # what SQLite itself counts: every frame in the log has been copied back
+        log_file = database.with_name(database.name + "-wal")
+        _write(engine, commits=3)  # the engine keeps its connection, and so the log
+        ran, seen = wal_checkpoints.checkpoint_if_changed(connection, log_file, None)
+        assert ran and seen == wal_checkpoints.log_mark(log_file)
+        # what SQLite itself counts: every page of the log has been copied back
         _busy, in_log, copied = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        assert in_log == copied == waiting
-        assert wal_checkpoints.frames_waiting(tmp_path / "none-shm") == 0
+        assert in_log == copied > 3
+        assert wal_checkpoints.checkpoint_if_changed(connection, log_file, seen) == (False, seen)
+        time.sleep(0.02)  # past the file system's clock tick
+        _write(engine, commits=1)  # starts the log again from its beginning, the same size
+        ran, _ = wal_checkpoints.checkpoint_if_changed(connection, log_file, seen)
+        assert ran
+        assert wal_checkpoints.checkpoint_if_changed(connection, tmp_path / "none-wal",
+                                                     seen) == (False, None)
     finally:
+        stop.set()
         connection.close()
         engine.dispose()
+
+
+def test_the_thread_never_opens_the_database_files_itself(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Closing a file of SQLite's would drop every lock the process holds on it (POSIX locks):
+    another process could then rebuild the shared index a connection here has mapped, and this
+    process die of it. Only SQLite opens them; the thread reads the log's size."""
+    engine, database = _engine(tmp_path)
+    opened: list[str] = []
+    real_open = Path.open
+
+    def watched_open(path: Path, *args: object, **kwargs: object) -> object:
+        opened.append(str(path))
+        return real_open(path, *args, **kwargs)  # type: ignore[call-overload]
+
+    def watched_builtin_open(file: object, *args: object, **kwargs: object) -> object:
+        opened.append(str(file))
+        return real_builtin_open(file, *args, **kwargs)  # type: ignore[call-overload]
+
+    real_builtin_open = builtins.open
+    monkeypatch.setattr(Path, "open", watched_open)
+    monkeypatch.setattr(builtins, "open", watched_builtin_open)
+    before = database.stat().st_size
+    stop = wal_checkpoints.start_in_background(engine, every_s=0.005)
+    assert stop is not None
+    try:
+        _write(engine, commits=5)
+        assert _wait_until(lambda: database.stat().st_size > before)  # it did checkpoint
+    finally:
+        stop.set()
+        engine.dispose()
+    assert not [name for name in opened if name.startswith(str(database))]
 
 
 def _checkpointers() -> int:

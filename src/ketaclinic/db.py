@@ -150,9 +150,8 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
-        pages = wal_checkpoints.autocheckpoint_pages(engine)
-        if pages is not None:
-            cursor.execute(f"PRAGMA wal_autocheckpoint={int(pages)}")
+        for pragma in wal_checkpoints.connection_pragmas(engine):
+            cursor.execute(pragma)
         cursor.close()
 
     # SQLite lets one transaction write at a time, and its waiters poll: under load an unlucky

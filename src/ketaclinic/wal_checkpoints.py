@@ -13,7 +13,6 @@ has synced its pages to the log before it returned.
 
 import logging
 import sqlite3
-import struct
 import threading
 import weakref
 from pathlib import Path
@@ -22,23 +21,15 @@ from sqlalchemy.engine import Engine
 
 log = logging.getLogger(__name__)
 
-# SQLite's own threshold: the log is copied back once it holds this many pages not yet copied.
-CHECKPOINT_PAGES = 1000
-# How often the thread looks at the log's size (the default of the setting
-# sqlite_checkpoint_every_s): at the vitals batch's peak, about 25,000 pages a second, the log
-# grows by about 1,250 pages between looks.
+# How often the thread looks whether commits have written to the log (the default of the setting
+# sqlite_checkpoint_every_s): at the vitals batch's peak, about 25,000 pages a second, each
+# checkpoint then copies about 1,250.
 LOOK_EVERY_S = 0.05
 # Connections of an engine checkpointed here leave it to a commit only past this many pages
 # (about 40 MB with 4 KiB pages), in case the thread falls behind or stops.
 FALLBACK_PAGES = 10_000
 
 _CHECKPOINTED: "weakref.WeakSet[Engine]" = weakref.WeakSet()
-
-
-def autocheckpoint_pages(engine: Engine) -> int | None:
-    """The log size at which the engine's connections checkpoint on commit: the fallback when a
-    thread checkpoints for them, else None (SQLite's default)."""
-    return FALLBACK_PAGES if engine in _CHECKPOINTED else None
 
 
 def database_file(engine: Engine) -> Path | None:
@@ -51,43 +42,43 @@ def database_file(engine: Engine) -> Path | None:
     return Path(name)
 
 
-# The wal-index (the "-shm" file beside the database) starts with its header, which holds the
-# log's last valid frame (mxFrame) at byte 16 and how many frames a checkpoint has copied back
-# (nBackfill) at byte 96, each 32 bits in the machine's byte order
-# (https://www.sqlite.org/walformat.html). The log file's size says nothing of this: SQLite
-# writes it again from the start after a checkpoint, without shrinking it.
-_LAST_FRAME_AT, _COPIED_AT = 16, 96
-_HEADER_BYTES = _COPIED_AT + 4
+def connection_pragmas(engine: Engine) -> tuple[str, ...]:
+    """What each new connection of the engine runs: when a thread checkpoints for it, commits
+    checkpoint only past the fallback size; nothing otherwise."""
+    return (f"PRAGMA wal_autocheckpoint={FALLBACK_PAGES}",) if engine in _CHECKPOINTED else ()
 
 
-def frames_waiting(index_file: Path) -> int:
-    """Pages (frames) in the log not yet copied back, as the wal-index says; read without a lock,
-    so a hint (a commit may be writing it), which is all the choice of when to checkpoint
-    needs. 0 without a wal-index."""
+Mark = tuple[int, int]
+
+
+def log_mark(log_file: Path) -> Mark | None:
+    """The log's size and time of last change, or None if there is none.
+
+    Read from its metadata alone: opening and closing any of SQLite's files here would drop
+    every lock this process's connections hold on it (POSIX locks belong to the process), and
+    another process could then rebuild the shared index under them. (Its size alone would not
+    do: SQLite writes the log again from its start after a checkpoint, without shrinking it.)"""
     try:
-        with index_file.open("rb") as index:
-            header = index.read(_HEADER_BYTES)
-    except OSError:
-        return 0
-    if len(header) < _HEADER_BYTES:
-        return 0
-    (last,) = struct.unpack_from("=I", header, _LAST_FRAME_AT)
-    (copied,) = struct.unpack_from("=I", header, _COPIED_AT)
-    return max(last - copied, 0)
+        status = log_file.stat()
+    except FileNotFoundError:
+        return None
+    return status.st_size, status.st_mtime_ns
 
 
-def checkpoint_if_due(connection: sqlite3.Connection, index_file: Path, pages: int) -> bool:
-    """Copy the log back if at least `pages` of its pages wait for it; whether one ran."""
-    if frames_waiting(index_file) < pages:
-        return False
+def checkpoint_if_changed(connection: sqlite3.Connection, log_file: Path, seen: Mark | None
+                          ) -> tuple[bool, Mark | None]:
+    """Copy the log back if a commit has written to it since it was `seen`; whether a
+    checkpoint ran, and the mark to compare the next look with."""
+    mark = log_mark(log_file)
+    if mark is None or mark == seen:
+        return False, mark
     connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-    return True
+    return True, mark
 
 
-def run_forever(database: Path, stop: threading.Event, every_s: float = LOOK_EVERY_S,
-                pages: int = CHECKPOINT_PAGES) -> None:
-    """Checkpoint the database's log whenever `pages` of its pages wait to be copied back, until
-    stopped; an error is logged, never fatal (a commit past the fallback size checkpoints
+def run_forever(database: Path, stop: threading.Event, every_s: float = LOOK_EVERY_S) -> None:
+    """Checkpoint the database's log whenever commits have written to it since the last look,
+    until stopped; an error is logged, never fatal (a commit past the fallback size checkpoints
     meanwhile)."""
     try:
         # Read-write, never create: a database that is not there is not this thread's to make.
@@ -98,18 +89,19 @@ def run_forever(database: Path, stop: threading.Event, every_s: float = LOOK_EVE
         return
     try:
         connection.execute("PRAGMA busy_timeout=1000")
-        index_file = database.with_name(database.name + "-shm")
+        log_file = database.with_name(database.name + "-wal")
+        seen: Mark | None = None
         while not stop.wait(every_s):
             try:
-                checkpoint_if_due(connection, index_file, pages)
+                _, seen = checkpoint_if_changed(connection, log_file, seen)
             except sqlite3.Error:
                 log.exception("checkpoint failed")
     finally:
         connection.close()
 
 
-def start_in_background(engine: Engine, every_s: float = LOOK_EVERY_S,
-                        pages: int = CHECKPOINT_PAGES) -> threading.Event | None:
+def start_in_background(engine: Engine, every_s: float = LOOK_EVERY_S
+                        ) -> threading.Event | None:
     """Checkpoint the engine's SQLite file from a daemon thread and leave its connections'
     commits the fallback only; the event stops the thread. None where there is nothing to do
     (PostgreSQL, a database in memory). Call it before the engine's connections are in use: the
@@ -122,6 +114,6 @@ def start_in_background(engine: Engine, every_s: float = LOOK_EVERY_S,
     # old pool, closed with it.
     engine.dispose()
     stop = threading.Event()
-    threading.Thread(target=run_forever, args=(database, stop, every_s, pages),
+    threading.Thread(target=run_forever, args=(database, stop, every_s),
                      name="wal-checkpoints", daemon=True).start()
     return stop
