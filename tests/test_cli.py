@@ -96,3 +96,16 @@ def test_demo_seeds_in_the_hour_when_the_sites_are_on_different_dates(migrated: 
     result = run_cli(migrated, "demo", "--patients", "3",
                      extra_env={"KETACLINIC_CLOCK_AT": "2027-01-06T00:30:00-05:00"})
     assert result.returncode == 0, result.stderr[-400:]
+
+
+def test_a_setting_with_a_bad_value_is_one_line_naming_it_and_what_it_accepts(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path}/clinic.db"
+    for name, value, accepted in (("KETACLINIC_SQLITE_CHECKPOINT_EVERY_S", "abc", "valid number"),
+                                  ("KETACLINIC_AUDIT_SEAL_EVERY_S", "-1", "greater than or equal to 0")):
+        result = run_cli(url, "db", "upgrade", extra_env={name: value})
+        assert result.returncode == 2
+        assert result.stderr.strip().splitlines() == [
+            line for line in result.stderr.strip().splitlines() if line.startswith("error: ")]
+        assert name in result.stderr and accepted in result.stderr and repr(value) in result.stderr
+        assert "Traceback" not in result.stderr
+    assert not (tmp_path / "clinic.db").exists()  # nothing was made

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.table import Table
 from typer.exceptions import TyperException
 
@@ -31,7 +32,7 @@ from ketaclinic.fhir.commands import export_fhir, import_fhir
 from ketaclinic.inventory.commands import inventory_app
 from ketaclinic.measures.commands import measures_app
 from ketaclinic.scheduling.commands import schedule_app
-from ketaclinic.settings import SettingsError, get_settings
+from ketaclinic.settings import Settings, SettingsError, describe_invalid, get_settings
 
 app = typer.Typer(help="ketaclinic: run a ketamine therapy clinic.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -556,6 +557,11 @@ def main() -> None:
         sys.exit(2)
     except SettingsError as exc:
         err_console.print(f"error: {exc}", markup=False, highlight=False)
+        sys.exit(2)
+    except ValidationError as exc:
+        if exc.title != Settings.__name__:
+            raise
+        err_console.print(f"error: {describe_invalid(exc)}", markup=False, highlight=False)
         sys.exit(2)
     sys.exit(result if isinstance(result, int) else 0)
 

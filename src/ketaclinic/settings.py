@@ -3,7 +3,7 @@
 from datetime import datetime
 from functools import lru_cache
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = frozenset(
@@ -15,6 +15,14 @@ MIN_SECRET_LENGTH = 32
 
 class SettingsError(ValueError):
     """Raised when the settings cannot start a safe server."""
+
+
+def describe_invalid(exc: ValidationError) -> str:
+    """One line naming each setting a ValidationError of Settings refused, what it was given and
+    what it accepts (pydantic's message says which values)."""
+    return "; ".join(
+        f"{Settings.model_config.get('env_prefix', '')}{'_'.join(map(str, e['loc'])).upper()}: "
+        f"{e['msg']} (given {e['input']!r})" for e in exc.errors())
 
 
 class Settings(BaseSettings):
