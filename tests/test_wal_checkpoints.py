@@ -200,3 +200,12 @@ def test_a_server_process_checkpoints_from_its_own_thread_on_sqlite(
         assert _wait_until(lambda: _checkpointers() == before)  # stopped with the server
     else:
         assert during == before
+
+
+def test_the_setting_off_starts_nothing(tmp_path: Path) -> None:
+    engine, _ = _engine(tmp_path)
+    try:
+        assert wal_checkpoints.start_in_background(engine, every_s=0) is None
+        assert wal_checkpoints.connection_pragmas(engine) == ()
+    finally:
+        engine.dispose()

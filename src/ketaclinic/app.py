@@ -104,11 +104,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     sends reminders from the server itself (a clinic runs `ketaclinic worker`)."""
     settings = get_settings()
     stops = []
-    if settings.sqlite_checkpoint_every_s:
-        checkpoints = wal_checkpoints.start_in_background(get_engine(),
-                                                          settings.sqlite_checkpoint_every_s)
-        if checkpoints is not None:
-            stops.append(checkpoints)
+    checkpoints = wal_checkpoints.start_in_background(get_engine(),
+                                                      settings.sqlite_checkpoint_every_s)
+    if checkpoints is not None:
+        stops.append(checkpoints)
     if settings.audit_seal_every_s:
         stops.append(sealer.start_in_background(settings.audit_seal_every_s))
     if settings.demo:

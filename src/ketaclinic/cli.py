@@ -195,9 +195,8 @@ def mllp(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     err_console.print(f"listening for MLLP on {host}:{port}; database {_safe_url()}")
     warn_if_clock_set()
-    every_s = get_settings().sqlite_checkpoint_every_s
-    if every_s:  # the listener's group commits leave SQLite's log to a thread, as a server's do
-        wal_checkpoints.start_in_background(get_engine(), every_s)
+    # the listener's group commits leave SQLite's log to a thread, as a server's do
+    wal_checkpoints.start_in_background(get_engine(), get_settings().sqlite_checkpoint_every_s)
     try:
         asyncio.run(serve_mllp(host, port))
     except KeyboardInterrupt:

@@ -105,9 +105,10 @@ def start_in_background(engine: Engine, every_s: float = LOOK_EVERY_S
     """Checkpoint the engine's SQLite file from a daemon thread and leave its connections'
     commits the fallback only; the event stops the thread. None where there is nothing to do
     (PostgreSQL, a database in memory). Call it before the engine's connections are in use: the
-    engine's pool is replaced, so that every connection it gives out takes the fallback."""
+    engine's pool is replaced, so that every connection it gives out takes the fallback.
+    `every_s` 0 (the setting off) starts nothing either."""
     database = database_file(engine)
-    if database is None:
+    if database is None or not every_s:
         return None
     _CHECKPOINTED.add(engine)
     # A new pool: the idle connections are closed; any in use keep working and go back to the
