@@ -45,6 +45,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import create_engine, event, text
 
+from ketaclinic.kernel.time_ordered_ids import time_ordered_ids  # the ids ketaclinic gives
+
 url = os.environ["FLOOR_DATABASE_URL"]
 sqlite = url.startswith("sqlite")
 # The read: no waiting for the disk at commit (SQLite synchronous=NORMAL in WAL, PostgreSQL
@@ -103,10 +105,11 @@ INSERT = ("INSERT INTO session_reading (id, created_at, updated_at, created_by, 
 def batch(data: ReadingsIn):
     now = datetime.now(timezone.utc)
     stamp = (lambda t: t.isoformat(" ")) if sqlite else (lambda t: t)
-    rows = [(uuid.uuid4().hex if sqlite else uuid.uuid4(), stamp(now), stamp(now), "floor", 1,
-             1, None, stamp(r.taken_at), "api", "", "final", r.systolic_mmhg, r.diastolic_mmhg,
+    ids = time_ordered_ids(len(data.readings), now)
+    rows = [(key.hex if sqlite else key, stamp(now), stamp(now), "floor", 1, 1, None,
+             stamp(r.taken_at), "api", "", "final", r.systolic_mmhg, r.diastolic_mmhg,
              r.heart_rate_bpm, r.respiratory_rate_per_min, r.spo2_pct, r.temperature_c)
-            for r in data.readings]
+            for key, r in zip(ids, data.readings, strict=True)]
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()

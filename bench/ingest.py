@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 from ketaclinic.db import make_engine
 from ketaclinic.demo.sessions import open_demo_session
 from ketaclinic.integrations.pcd01 import MLLP_END, frame
+from ketaclinic.kernel.time_ordered_ids import time_ordered_ids
 from ketaclinic.treatments.models import TreatmentSession
 
 
@@ -167,9 +168,14 @@ def bench_raw(url: str, session_pk: int, chair_pk: int, readings: int, batch: in
     engine = make_engine(url)
     postgres = engine.dialect.name == "postgresql"
     now = datetime.now(UTC)
-    rows = [(uuid.uuid4() if postgres else uuid.uuid4().hex, now, now, "bench", session_pk,
-             chair_pk, None, m, "api", "", "final", 120.0, 75.0, 70.0, None, 98.0, None)
-            for m in _times(readings)]
+    # the ids the API path gives: each batch's begin with its own millisecond
+    ids = [key for first in range(0, readings, batch)
+           for key in time_ordered_ids(min(batch, readings - first),
+                                       now + timedelta(milliseconds=first // batch))]
+    rows: list[tuple[Any, ...]] = [
+        (key if postgres else key.hex, now, now, "bench", session_pk, chair_pk, None, m, "api", "",
+         "final", 120.0, 75.0, 70.0, None, 98.0, None)
+        for key, m in zip(ids, _times(readings), strict=True)]
     if not postgres:
         rows = [(r[0], r[1].isoformat(" "), r[2].isoformat(" "), *r[3:7], r[7].isoformat(" "),
                  *r[8:]) for r in rows]

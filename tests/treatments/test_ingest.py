@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.clinics.models import Chair
 from ketaclinic.integrations import monitor_feed
 from ketaclinic.treatments import service as treatments
@@ -135,6 +136,29 @@ def test_monitor_message_lands_on_the_chair_session(api, world, db: Session) -> 
         == "AA"
     assert db.execute(select(func.count()).select_from(SessionReading).where(
         SessionReading.source == "monitor")).scalar_one() > len(rows)
+
+
+def _millis(moment: datetime) -> int:
+    return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
+
+
+def test_readings_and_monitor_messages_are_stored_under_ids_that_begin_with_their_time(
+        api, world, db: Session) -> None:
+    session = open_session(api, db, world.patients["p_a1"])
+    first = _millis(clock.now())
+    posted = api["nurse_a"].post(f"/api/v1/treatment-sessions/{session}/vitals", json={
+        "readings": [{"systolic_mmhg": 120 + n, "taken_at": (
+            clock.now() - timedelta(minutes=5 - n)).isoformat()} for n in range(3)]})
+    assert posted.status_code == 201, posted.text
+    moment = (clock.now() - timedelta(minutes=1)).strftime("%Y%m%d%H%M%S+0000")
+    text = PCD01.replace("PV1||O|HPC^Chair 2^1", "PV1||O|A^A1^1").replace(
+        "20261126140500-0500", moment).replace("20261126140000-0500", moment)
+    assert monitor_feed.ingest(db=db, raw=text, peer="gw")[0] == "AA"
+    last = _millis(clock.now())
+    ids = [*db.execute(select(SessionReading.id)).scalars(),
+           *db.execute(select(MonitorMessage.id)).scalars()]
+    assert len(ids) > 4
+    assert all(i.version == 7 and first <= i.int >> 80 <= last for i in ids), ids
 
 
 def test_monitor_routing_by_device_unmatched_and_rejected(db: Session) -> None:

@@ -12,6 +12,7 @@ review without failing the others.
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import cast
 
 from sqlalchemy import Table, insert, select
@@ -22,12 +23,12 @@ from ketaclinic.audit import service as audit
 from ketaclinic.clinics.models import Chair, Site
 from ketaclinic.integrations import pcd01
 from ketaclinic.kernel.actor import Actor
+from ketaclinic.kernel.time_ordered_ids import time_ordered_ids
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.service import FUTURE_TOLERANCE
 from ketaclinic.treatments import service as treatments
 from ketaclinic.treatments.models import OPEN, MonitorMessage, TreatmentSession
 from ketaclinic.treatments.reading_groups import ReadingBatch, store_batches
-from ketaclinic.treatments.service import new_ids
 
 INBOX = cast(Table, MonitorMessage.__table__)
 
@@ -194,14 +195,14 @@ def _drop_repeats(db: Session, items: list[_Taken]) -> None:
         seen.add(key)
 
 
-def _keep(db: Session, taken: list[_Taken], now: object) -> list[int]:
+def _keep(db: Session, taken: list[_Taken], now: datetime) -> list[int]:
     """Every message kept as received, with what became of it; their keys, in order."""
     rows = [{"id": key, "created_at": now, "updated_at": now, "created_by": t.actor.username,
              "received_at": now, "peer": t.incoming.peer[:100], "control_id": t.control_id[:100],
              "raw": t.incoming.raw, "status": t.status, "ack_code": t.code,
              "site_pk": t.site_pk, "chair_pk": t.chair.pk if t.chair else None,
              "reason": ("" if t.code == "AA" and t.status != "duplicate" else t.reason)[:1000]}
-            for key, t in zip(new_ids(len(taken)), taken, strict=True)]
+            for key, t in zip(time_ordered_ids(len(taken), now), taken, strict=True)]
     return list(db.execute(insert(INBOX).returning(INBOX.c.pk, sort_by_parameter_order=True),
                            rows).scalars())
 

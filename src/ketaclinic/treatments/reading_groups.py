@@ -12,10 +12,11 @@ from sqlalchemy.orm import Session
 from ketaclinic import clock
 from ketaclinic.db import insert_many
 from ketaclinic.kernel.actor import Actor
+from ketaclinic.kernel.time_ordered_ids import time_ordered_ids
 from ketaclinic.knowledge.monitoring import Alarm, Reading
 from ketaclinic.treatments import reading_tally
 from ketaclinic.treatments.models import SessionAlarm, SessionReading, TreatmentSession
-from ketaclinic.treatments.service import VITAL_FIELDS, AlarmWatch, new_ids, store_alarms
+from ketaclinic.treatments.service import VITAL_FIELDS, AlarmWatch, store_alarms
 
 READINGS = cast(Table, SessionReading.__table__)
 
@@ -41,7 +42,7 @@ def store_batches(*, db: Session, batches: Sequence[ReadingBatch],
     values: list[dict[str, Any]] = []
     decided: dict[int, list[tuple[int, Any, Alarm]]] = defaultdict(list)
     for index, batch in enumerate(batches):
-        ids = new_ids(len(batch.readings))
+        ids = time_ordered_ids(len(batch.readings), now)
         session = batch.treatment_session
         values += [{"id": key, "taken_at": reading.taken,
                     **{name: getattr(reading, name) for name in VITAL_FIELDS},

@@ -1,7 +1,6 @@
 """Treatment-session use cases: open a session at a chair, take in readings from any source."""
 
 import itertools
-import os
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from ketaclinic.db import by_public_id, insert_columns
 from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, invalid, public_id
 from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.kernel.actor import Actor
+from ketaclinic.kernel.time_ordered_ids import time_ordered_ids
 from ketaclinic.knowledge import dosing, session_events
 from ketaclinic.knowledge.monitoring import (
     Alarm,
@@ -217,12 +217,6 @@ def as_reading(row: SessionReading) -> Reading:
     return Reading(row.taken_at, **{k: getattr(row, k) for k in VITAL_FIELDS})
 
 
-def new_ids(count: int) -> list[uuid.UUID]:
-    """Random (version 4) UUIDs from one read of the system's random source."""
-    pool = os.urandom(16 * count)
-    return [uuid.UUID(bytes=pool[i:i + 16], version=4) for i in range(0, 16 * count, 16)]
-
-
 def store_readings(*, db: Session, treatment_session: TreatmentSession | None, chair_pk: int | None,
                    readings: Sequence[Reading], source: str, actor: Actor, device: str = "",
                    message_pk: int | None = None) -> tuple[int, list[SessionAlarm]]:
@@ -232,7 +226,7 @@ def store_readings(*, db: Session, treatment_session: TreatmentSession | None, c
     only the few readings that alarm are looked up again for their keys.
     """
     now = clock.now()
-    ids = new_ids(len(readings))
+    ids = time_ordered_ids(len(readings), now)
     decided: list[tuple[uuid.UUID, Alarm]] = []
     if treatment_session is not None:
         decided = _decide_alarms(db, treatment_session, list(zip(ids, readings, strict=True)))
