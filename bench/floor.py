@@ -38,7 +38,7 @@ from scratch import drop_database, free_port, fresh_database
 from sqlalchemy import create_engine, text
 
 APP = '''
-import os, uuid
+import os
 from datetime import datetime, timezone
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
