@@ -168,7 +168,7 @@ def bench_raw(url: str, session_pk: int, chair_pk: int, readings: int, batch: in
     engine = make_engine(url)
     postgres = engine.dialect.name == "postgresql"
     now = datetime.now(UTC)
-    # the ids the API path gives: each batch's begin with its own millisecond
+    # the ids the API path gives: each batch's ids begin with its own millisecond
     ids = [key for first in range(0, readings, batch)
            for key in time_ordered_ids(min(batch, readings - first),
                                        now + timedelta(milliseconds=first // batch))]
