@@ -206,20 +206,37 @@ def test_trajectory_pages_show_the_cards(page: Page, demo_server: str, demo_data
 
 
 def overdue(database_url: str, alert_id: str) -> None:
-    """Time passes: the alert's time to be followed up is over."""
+    """Time passes: the alert's time to be followed up is over. It is set to the moment the
+    server raised it, by the server's own clock: the server's clock starts from this process's
+    when it first reads it, so it may run behind this process's by the server's start-up."""
     import uuid
-    from datetime import timedelta
 
-    from ketaclinic import clock
     from ketaclinic.measures.models import MeasureAlert
 
     engine = make_engine(database_url)
     with Session(engine) as db:
         alert = db.execute(select(MeasureAlert).where(MeasureAlert.id == uuid.UUID(alert_id))
                            ).scalar_one()
-        alert.escalate_at = clock.now() - timedelta(minutes=1)
+        alert.escalate_at = alert.raised_at
         db.commit()
     engine.dispose()
+
+
+def alert_state(database_url: str, alert_id: str) -> str:
+    """What the database holds of the alert's escalation, for a failure's message."""
+    import uuid
+
+    from ketaclinic.measures.models import MeasureAlert
+
+    engine = make_engine(database_url)
+    with Session(engine) as db:
+        alert = db.execute(select(MeasureAlert).where(MeasureAlert.id == uuid.UUID(alert_id))
+                           ).scalar_one()
+        state = (f"raised_at={alert.raised_at} escalate_at={alert.escalate_at} "
+                 f"escalated_at={alert.escalated_at} closed_at={alert.closed_at} "
+                 f"notice={alert.notice_status} next={alert.notice_next_at}")
+    engine.dispose()
+    return state
 
 
 def test_an_escalated_high_risk_alert_reaches_the_on_call_clinician(
@@ -260,7 +277,8 @@ def test_an_escalated_high_risk_alert_reaches_the_on_call_clinician(
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and not notices():
         time.sleep(0.2)
-    assert len(notices()) == 1, (f"{len(notices())} notices of the alert; the server said:\n"
+    assert len(notices()) == 1, (f"{len(notices())} notices of the alert "
+                                 f"({alert_state(demo_database, alert_id)}); the server said:\n"
                                  f"{server_log(server)}")
     [raw] = notices()
     notice = email_parser.message_from_string(raw)
