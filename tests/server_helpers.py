@@ -8,13 +8,24 @@ import tempfile
 import time
 
 import httpx2 as httpx
+import time_machine
 
 from ketaclinic import clock
 
 
+def real_time() -> float:
+    """The system's time (Unix seconds), also while a test has moved the clock (time_machine)."""
+    hatch = time_machine.escape_hatch
+    return hatch.time.time() if hatch.is_travelling() else time.time()
+
+
 def clock_env() -> dict[str, str]:
-    """The environment that starts a child process's clock where this test's clock is."""
-    return {"KETACLINIC_CLOCK_AT": clock.now().isoformat()}
+    """The environment that gives a child process this test's clock: the moment it reads now,
+    and the real time at which it read it, so the child's clock does not lag by the child's
+    start-up."""
+    moment = clock.now()
+    return {"KETACLINIC_CLOCK_AT": moment.isoformat(),
+            "KETACLINIC_CLOCK_AT_REAL_TIME": repr(real_time())}
 
 
 def free_port() -> int:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from ketaclinic import clock
+from tests.server_helpers import real_time
 
 SOURCE = Path(__file__).resolve().parents[1] / "src" / "ketaclinic"
 # Calls that read the wall clock when made on these modules or classes.
@@ -78,6 +79,37 @@ def test_a_process_started_at_a_moment_reads_that_moment_and_runs_on() -> None:
         < timedelta(seconds=5)
     assert 0.15 < float(ran) < 5
     assert (local, utc, shifted) == ("2027-03-13", "2027-03-14", "True")
+
+
+def test_a_process_given_the_real_time_of_its_moment_keeps_its_parents_time() -> None:
+    """A child told when (in real time) its parent's clock read the moment does not lag by its
+    own start-up: 30 s after that, it reads the moment plus 30 s."""
+    code = "from ketaclinic import clock; print(clock.now().isoformat())"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, env={**os.environ,
+                                             "KETACLINIC_CLOCK_AT": "2027-03-13T23:50:00-05:00",
+                                             "KETACLINIC_CLOCK_AT_REAL_TIME": repr(real_time() - 30)})
+    ahead = datetime.fromisoformat(result.stdout.strip()) - datetime(2027, 3, 14, 4, 50,
+                                                                     tzinfo=UTC)
+    assert timedelta(seconds=30) <= ahead < timedelta(seconds=35)
+
+
+@pytest.mark.parametrize(("settings", "said"), [
+    ({"KETACLINIC_CLOCK_AT_REAL_TIME": "1700000000"}, "set both or neither"),
+    ({"KETACLINIC_CLOCK_AT": "2027-03-13T23:50:00-05:00", "KETACLINIC_CLOCK_AT_REAL_TIME": "soon"},
+     "KETACLINIC_CLOCK_AT_REAL_TIME"),
+    ({"KETACLINIC_CLOCK_AT": "2027-03-13T23:50:00-05:00", "KETACLINIC_CLOCK_AT_REAL_TIME": "nan"},
+     "KETACLINIC_CLOCK_AT_REAL_TIME")])
+def test_a_real_time_alone_or_not_a_number_is_refused_in_one_line(
+        settings: dict[str, str], said: str, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KETACLINIC_CLOCK_AT")}
+    result = subprocess.run([sys.executable, "-m", "ketaclinic.cli", "db", "upgrade"],
+                            capture_output=True, text=True, check=False,
+                            env={**env, **settings,
+                                 "KETACLINIC_DATABASE_URL": f"sqlite:///{tmp_path}/clinic.db"})
+    assert result.returncode == 2
+    assert said in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not (tmp_path / "clinic.db").exists()
 
 
 def test_a_moment_without_an_offset_is_refused() -> None:

@@ -3,7 +3,9 @@
 Everything else takes the time from here, or as a parameter (the pure knowledge functions take
 `on`/`at` arguments and never read a clock). A demo or test process can be started at another
 moment with the setting ``KETACLINIC_CLOCK_AT`` (ISO 8601 with an offset): the clock then reads
-that moment at the first read and runs on from it at the normal rate.
+that moment at the first read and runs on from it at the normal rate; or, with
+``KETACLINIC_CLOCK_AT_REAL_TIME`` too, it read that moment at that real time (Unix seconds) and
+has run on since, so a process started by another keeps its parent's time exactly.
 """
 
 from datetime import UTC, date, datetime, timedelta
@@ -21,8 +23,12 @@ def _system_now() -> datetime:
 def _offset() -> timedelta:
     global _shift
     if _shift is None:
-        start = get_settings().clock_at
-        _shift = timedelta(0) if start is None else start - _system_now()
+        settings = get_settings()
+        start, real = settings.clock_at, settings.clock_at_real_time
+        if start is None:
+            _shift = timedelta(0)
+        else:
+            _shift = start - (_system_now() if real is None else datetime.fromtimestamp(real, UTC))
     return _shift
 
 

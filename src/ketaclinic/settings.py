@@ -120,11 +120,18 @@ class Settings(BaseSettings):
     # Demos and tests only: start the clinic's clock at this moment (ISO 8601 with an offset);
     # it runs on from there. Never set for real patients.
     clock_at: datetime | None = None
+    # With `clock_at`: the real time (Unix seconds) at which the clock read that moment. Without
+    # it the clock reads `clock_at` at the process's first read, so a process started by another
+    # runs behind its parent by its own start-up; with it, the two agree.
+    clock_at_real_time: float | None = Field(default=None, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _clock_at_has_an_offset(self) -> "Settings":
         if self.clock_at is not None and self.clock_at.utcoffset() is None:
             raise SettingsError("KETACLINIC_CLOCK_AT needs a UTC offset, e.g. 2027-03-13T23:50:00-05:00")
+        if self.clock_at_real_time is not None and self.clock_at is None:
+            raise SettingsError("KETACLINIC_CLOCK_AT_REAL_TIME is the real time at which the "
+                                "clock read KETACLINIC_CLOCK_AT: set both or neither")
         return self
 
     @model_validator(mode="after")

@@ -92,12 +92,10 @@ def test_full_iv_session_at_the_chair(page: Page, demo_server: str, demo_databas
     page.get_by_role("button", name="End dosing").click()
     expect(page.locator("#session-state")).to_have_text("observing")
     observation_passes(demo_database, page.url.rsplit("/", 1)[1])  # 110 and 65 minutes ago
-    # The timer runs on the server's clock, whatever the tablet's own clock says. The server's
-    # clock, when shifted, starts at its first reading, a few seconds after this process's
-    # (longer on a busy machine): 109 minutes and some seconds is the same 110.
+    # The timer runs on the server's clock, whatever the tablet's own clock says; the server
+    # keeps this process's time (`clock_env`), and a busy machine may take a minute to reload.
     page.reload()
-    expect(page.locator("#timer")).to_have_text(
-        re.compile(r"^1(09|10|11) min \d+ s since dosing"))
+    expect(page.locator("#timer")).to_have_text(re.compile(r"^11[01] min \d+ s since dosing"))
     # Discharge is refused until the criteria are met, then allowed.
     page.get_by_label("Escort present to take the patient home").check()
     page.locator("#discharge").get_by_role("button", name="Discharge", exact=True).click()
