@@ -15,14 +15,19 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-sync"]
 
 
-@pytest.fixture(scope="session")
-def demo_database(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The URL of a seeded demo clinic database (SQLite file)."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('e2e')}/demo.db"
+def seeded_demo_clinic(tmp_path_factory: pytest.TempPathFactory, name: str) -> str:
+    """The URL of a new SQLite file holding the seeded demo clinic."""
+    url = f"sqlite:///{tmp_path_factory.mktemp(name)}/demo.db"
     for args in (("db", "upgrade"), ("demo", "--patients", "12")):
         result = run_cli(url, *args)
         assert result.returncode == 0, result.stderr
     return url
+
+
+@pytest.fixture(scope="session")
+def demo_database(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The URL of a seeded demo clinic database (SQLite file)."""
+    return seeded_demo_clinic(tmp_path_factory, "e2e")
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ from ketaclinic.db import make_engine
 from ketaclinic.patients.models import Patient
 from ketaclinic.treatments.models import TreatmentSession
 from tests.cli_helpers import run_cli
+from tests.e2e.conftest import seeded_demo_clinic
 from tests.e2e.test_chart_in_browser import log_in
 from tests.server_helpers import free_port, server_log, start_server, stop_server
 
@@ -62,12 +63,21 @@ def mailbox() -> Iterator[tuple[int, Mailbox]]:
 
 
 @pytest.fixture(scope="module")
-def mailing_process(demo_database: str, mailbox: tuple[int, Mailbox]
+def mailing_database(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A demo clinic of its own for the server that sends mail. Not the shared demo database:
+    the shared demo server's worker, which has no mail server, would then find the same due
+    reminders and escalations and fail their sends (retried a minute later) whenever its pass
+    came first."""
+    return seeded_demo_clinic(tmp_path_factory, "mailing")
+
+
+@pytest.fixture(scope="module")
+def mailing_process(mailing_database: str, mailbox: tuple[int, Mailbox]
                     ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """The demo clinic served with outgoing mail going to the local SMTP server."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    server = start_server(demo_database, port, demo=True, extra_env={
+    server = start_server(mailing_database, port, demo=True, extra_env={
         "KETACLINIC_SMTP_HOST": "127.0.0.1", "KETACLINIC_SMTP_PORT": str(mailbox[0]),
         "KETACLINIC_SMTP_STARTTLS": "false", "KETACLINIC_PUBLIC_URL": base,
         "KETACLINIC_WORKER_INTERVAL_S": "1"})
@@ -122,16 +132,16 @@ def answer_phq9_with_item_9(phone: Page) -> None:
 
 
 def test_emailed_link_item_9_crisis_message_alert_follow_up(
-        browser: object, page: Page, mailing_server: str, demo_database: str,
+        browser: object, page: Page, mailing_server: str, mailing_database: str,
         mailbox: tuple[int, Mailbox]) -> None:
     base = mailing_server
-    patient_id, family_name = patient_in_induction(demo_database)
+    patient_id, family_name = patient_in_induction(mailing_database)
 
     log_in(page, base, "prescriber")
     page.goto(f"{base}/patients/{patient_id}/measures")
     page.get_by_role("button", name="Email a questionnaire link").click()
     expect(page.locator("#messages")).to_contain_text("Link emailed to")
-    link = mailbox[1].wait_for_link(to=email_of(demo_database, patient_id))
+    link = mailbox[1].wait_for_link(to=email_of(mailing_database, patient_id))
 
     phone_context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)  # type: ignore[attr-defined]
     phone = phone_context.new_page()
@@ -163,7 +173,7 @@ def test_emailed_link_item_9_crisis_message_alert_follow_up(
     history = page.locator("#alerts-history")
     expect(history).to_contain_text("Patient contacted; risk assessed by prescriber")
 
-    trail = run_cli(demo_database, "audit", "show", "--patient", patient_id)
+    trail = run_cli(mailing_database, "audit", "show", "--patient", patient_id)
     assert trail.returncode == 0, trail.stderr
     for step in ("MeasureRequest", "submit", "alert", "follow-up"):
         assert step in trail.stdout, step
@@ -234,16 +244,18 @@ def alert_state(database_url: str, alert_id: str) -> str:
                            ).scalar_one()
         state = (f"raised_at={alert.raised_at} escalate_at={alert.escalate_at} "
                  f"escalated_at={alert.escalated_at} closed_at={alert.closed_at} "
-                 f"notice={alert.notice_status} next={alert.notice_next_at}")
+                 f"notice={alert.notice_status} next={alert.notice_next_at} "
+                 f"attempts={alert.notice_attempts} to={alert.notice_to} "
+                 f"error={alert.notice_error!r}")
     engine.dispose()
     return state
 
 
 def test_an_escalated_high_risk_alert_reaches_the_on_call_clinician(
-        page: Page, mailing_process: tuple[str, subprocess.Popen[bytes]], demo_database: str,
+        page: Page, mailing_process: tuple[str, subprocess.Popen[bytes]], mailing_database: str,
         mailbox: tuple[int, Mailbox]) -> None:
     base, server = mailing_process
-    patient_id, family_name = patient_in_induction(demo_database)
+    patient_id, family_name = patient_in_induction(mailing_database)
     log_in(page, base, "prescriber")
     page.goto(f"{base}/account")
     page.get_by_label("Email").fill("on-call.doctor@harbor.example")
@@ -268,7 +280,7 @@ def test_an_escalated_high_risk_alert_reaches_the_on_call_clinician(
     page.get_by_role("button", name="Add to the rota").click()
     expect(page.locator("#on-call-now")).to_contain_text("on-call.doctor@harbor.example")
 
-    overdue(demo_database, alert_id)
+    overdue(mailing_database, alert_id)
 
     def notices() -> list[str]:  # the demo's own alerts may escalate too, depending on the hour
         return [m for m in mailbox[1].messages
@@ -278,7 +290,7 @@ def test_an_escalated_high_risk_alert_reaches_the_on_call_clinician(
     while time.monotonic() < deadline and not notices():
         time.sleep(0.2)
     assert len(notices()) == 1, (f"{len(notices())} notices of the alert "
-                                 f"({alert_state(demo_database, alert_id)}); the server said:\n"
+                                 f"({alert_state(mailing_database, alert_id)}); the server said:\n"
                                  f"{server_log(server)}")
     [raw] = notices()
     notice = email_parser.message_from_string(raw)
