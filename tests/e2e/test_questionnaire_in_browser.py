@@ -216,9 +216,8 @@ def test_trajectory_pages_show_the_cards(page: Page, demo_server: str, demo_data
 
 
 def overdue(database_url: str, alert_id: str) -> None:
-    """Time passes: the alert's time to be followed up is over. It is set to the moment the
-    server raised it, by the server's own clock: the server's clock starts from this process's
-    when it first reads it, so it may run behind this process's by the server's start-up."""
+    """Time passes: the alert's time to be followed up is over (set to the moment the server
+    raised it, so it is due by the server's own clock)."""
     import uuid
 
     from ketaclinic.measures.models import MeasureAlert
