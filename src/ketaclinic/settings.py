@@ -24,6 +24,8 @@ def describe_invalid(exc: ValidationError) -> str:
         f"{Settings.model_config.get('env_prefix', '')}{'_'.join(map(str, e['loc'])).upper()}: "
         f"{e['msg']} (given {e['input']!r})" for e in exc.errors())
 
+# 9999-12-31T23:59:59Z, the last moment a datetime holds.
+LAST_UNIX_SECOND = 253_402_300_799
 
 class Settings(BaseSettings):
     """Every setting the app reads; one instance per process."""
@@ -123,7 +125,8 @@ class Settings(BaseSettings):
     # With `clock_at`: the real time (Unix seconds) at which the clock read that moment. Without
     # it the clock reads `clock_at` at the process's first read, so a process started by another
     # runs behind its parent by its own start-up; with it, the two agree.
-    clock_at_real_time: float | None = Field(default=None, allow_inf_nan=False)
+    clock_at_real_time: float | None = Field(default=None, ge=0, le=LAST_UNIX_SECOND,
+                                             allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _clock_at_has_an_offset(self) -> "Settings":
