@@ -129,7 +129,7 @@ class Settings(BaseSettings):
                                              allow_inf_nan=False)
 
     @model_validator(mode="after")
-    def _clock_at_has_an_offset(self) -> "Settings":
+    def _clock_at_is_complete(self) -> "Settings":
         if self.clock_at is not None and self.clock_at.utcoffset() is None:
             raise SettingsError("KETACLINIC_CLOCK_AT needs a UTC offset, e.g. 2027-03-13T23:50:00-05:00")
         if self.clock_at_real_time is not None and self.clock_at is None:

@@ -4,7 +4,8 @@ import email as email_parser
 import re
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -22,6 +23,7 @@ from tests.server_helpers import free_port, server_log, start_server, stop_serve
 
 pytestmark = pytest.mark.e2e
 PHONE = {"width": 390, "height": 844}
+T = TypeVar("T")
 
 
 class Mailbox:
@@ -215,39 +217,37 @@ def test_trajectory_pages_show_the_cards(page: Page, demo_server: str, demo_data
     expect(page.locator("#review-decision")).to_contain_text("Extend induction")
 
 
-def overdue(database_url: str, alert_id: str) -> None:
-    """Time passes: the alert's time to be followed up is over (set to the moment the server
-    raised it, so it is due by the server's own clock)."""
+def _with_alert(database_url: str, alert_id: str, work: Callable[[Any], T]) -> T:
+    """Run `work` on the alert's row in a session of its own, committed after."""
     import uuid
 
     from ketaclinic.measures.models import MeasureAlert
 
     engine = make_engine(database_url)
     with Session(engine) as db:
-        alert = db.execute(select(MeasureAlert).where(MeasureAlert.id == uuid.UUID(alert_id))
-                           ).scalar_one()
-        alert.escalate_at = alert.raised_at
+        result = work(db.execute(select(MeasureAlert).where(
+            MeasureAlert.id == uuid.UUID(alert_id))).scalar_one())
         db.commit()
     engine.dispose()
+    return result
+
+
+def overdue(database_url: str, alert_id: str) -> None:
+    """Time passes: the alert's time to be followed up is over (set to the moment the server
+    raised it, so it is due by the server's own clock)."""
+    def due_when_raised(alert: Any) -> None:
+        alert.escalate_at = alert.raised_at
+
+    _with_alert(database_url, alert_id, due_when_raised)
 
 
 def alert_state(database_url: str, alert_id: str) -> str:
     """What the database holds of the alert's escalation, for a failure's message."""
-    import uuid
-
-    from ketaclinic.measures.models import MeasureAlert
-
-    engine = make_engine(database_url)
-    with Session(engine) as db:
-        alert = db.execute(select(MeasureAlert).where(MeasureAlert.id == uuid.UUID(alert_id))
-                           ).scalar_one()
-        state = (f"raised_at={alert.raised_at} escalate_at={alert.escalate_at} "
-                 f"escalated_at={alert.escalated_at} closed_at={alert.closed_at} "
-                 f"notice={alert.notice_status} next={alert.notice_next_at} "
-                 f"attempts={alert.notice_attempts} to={alert.notice_to} "
-                 f"error={alert.notice_error!r}")
-    engine.dispose()
-    return state
+    return _with_alert(database_url, alert_id, lambda alert: (
+        f"raised_at={alert.raised_at} escalate_at={alert.escalate_at} "
+        f"escalated_at={alert.escalated_at} closed_at={alert.closed_at} "
+        f"notice={alert.notice_status} next={alert.notice_next_at} "
+        f"attempts={alert.notice_attempts} to={alert.notice_to} error={alert.notice_error!r}"))
 
 
 def test_an_escalated_high_risk_alert_reaches_the_on_call_clinician(
