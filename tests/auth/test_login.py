@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from fastapi import Request
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -11,6 +12,7 @@ from ketaclinic.audit.models import AuditEvent
 from ketaclinic.auth import totp
 from ketaclinic.auth.models import AccessToken, User
 from ketaclinic.settings import get_settings
+from ketaclinic.web import csrf
 from ketaclinic.web.deps import SESSION_COOKIE
 from tests.conftest import BASE_URL, PASSWORD, csrf_of, totp_now, web_login
 
@@ -103,6 +105,29 @@ def test_form_without_csrf_token_is_refused(anon: TestClient, world, db: Session
     web_login(anon, world.users["nurse_a"])
     forged = anon.post("/patients/new", data={"csrf_token": "0" * 64, "family_name": "X"})
     assert forged.status_code == 403
+
+
+def test_the_csrf_cookie_comes_with_the_first_form_and_only_then(anon: TestClient, api,
+                                                                  world, db: Session) -> None:
+    def csrf_cookies(response) -> list[str]:
+        return [h for h in response.headers.get_list("set-cookie") if h.startswith("kc_csrf=")]
+
+    patient = world.patients["p_a1"]
+    for response in (anon.get("/livez"), anon.get("/healthz"),
+                     api["nurse_a"].get(f"/api/v1/patients/{patient}"),
+                     api["nurse_a"].get(f"/fhir/Patient/{patient}")):
+        assert response.status_code == 200 and csrf_cookies(response) == [], response.url
+    page = anon.get("/login")
+    (cookie,) = csrf_cookies(page)
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    seed = cookie.split(";")[0].removeprefix("kc_csrf=")
+    assert csrf_of(page.text) == csrf.csrf_token(_with_cookie(seed))
+    assert csrf_cookies(anon.get("/login")) == []  # the browser has it now
+    assert _post_login(anon, "nurse_a", PASSWORD).status_code == 303
+
+
+def _with_cookie(seed: str) -> Request:
+    return Request({"type": "http", "headers": [(b"cookie", f"kc_csrf={seed}".encode())]})
 
 
 def test_api_token_flow(anon: TestClient, world, db: Session) -> None:

@@ -21,8 +21,19 @@ def _sign(seed: str) -> str:
     return hmac.new(key, seed.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
+# Where a response's new seed is kept (a list shared by every copy of the request's scope): made
+# when a page first asks for a form's token, and sent as the cookie with that page.
+_NEW_SEED = "ketaclinic.csrf_new_seed"
+
+
 def _seed(request: Request) -> str:
-    return str(request.scope.get("csrf_seed") or request.cookies.get(CSRF_COOKIE, ""))
+    seed = request.cookies.get(CSRF_COOKIE, "")
+    new_seed = request.scope.get(_NEW_SEED)
+    if seed or new_seed is None:
+        return seed
+    if not new_seed:
+        new_seed.append(secrets.token_urlsafe(24))
+    return str(new_seed[0])
 
 
 def csrf_token(request: Request) -> str:
@@ -49,7 +60,10 @@ async def check_csrf(request: Request) -> None:
 
 
 class CsrfCookieMiddleware:
-    """Gives every browser a random CSRF seed cookie the first time it visits."""
+    """Gives a browser a random CSRF seed cookie with the first page that shows it a form.
+
+    Only then: an API or FHIR client, a liveness probe or a page without a form is not given a
+    cookie it would never post back (a random seed a request cost a system call each)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -58,13 +72,13 @@ class CsrfCookieMiddleware:
         if scope["type"] != "http" or Request(scope).cookies.get(CSRF_COOKIE):
             await self.app(scope, receive, send)
             return
-        seed = secrets.token_urlsafe(24)
-        scope["csrf_seed"] = seed
-        secure = "; Secure" if get_settings().cookie_secure else ""
-        cookie = f"{CSRF_COOKIE}={seed}; Path=/; HttpOnly; SameSite=Strict{secure}"
+        new_seed: list[str] = []
+        scope[_NEW_SEED] = new_seed
 
         async def send_with_cookie(message: Message) -> None:
-            if message["type"] == "http.response.start":
+            if message["type"] == "http.response.start" and new_seed:
+                secure = "; Secure" if get_settings().cookie_secure else ""
+                cookie = f"{CSRF_COOKIE}={new_seed[0]}; Path=/; HttpOnly; SameSite=Strict{secure}"
                 message.setdefault("headers", [])
                 message["headers"].append((b"set-cookie", cookie.encode("latin-1")))
             await send(message)
