@@ -49,10 +49,6 @@ NON_2XX = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
 SOCKET_ERRORS = re.compile(r"Socket errors:.*")
 
 
-
-
-
-
 def server_log(port: int) -> str:
     """Where the server on this port writes its output (kept, so a 5xx can be explained)."""
     return os.path.join(tempfile.gettempdir(), f"ketaclinic-bench-server-{port}.log")
@@ -315,10 +311,6 @@ def bench_mixed(url: str, clinic: Clinic, servers: int, workers: int, seconds: f
     print(f"  sealer caught up {caught_up:.1f} s after the load ended")
     for command in (("audit", "verify"), ("inventory", "verify")):
         print("   ", cli(url, *command).strip().splitlines()[0])
-
-
-
-
 
 
 _EXCEPTION_LINE = re.compile(r"^[\w.]+(Error|Exception|Detected)\b.*")

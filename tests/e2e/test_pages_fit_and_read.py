@@ -14,7 +14,6 @@ from tests.e2e.test_decision_aid_on_a_phone import serious_violations
 pytestmark = pytest.mark.e2e
 
 
-
 def overflow(page: Page) -> int:
     """How many CSS pixels the document is wider than the screen."""
     return int(page.evaluate(

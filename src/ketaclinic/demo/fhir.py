@@ -14,9 +14,6 @@ def _concept(system: str, code: str, display: str) -> dict[str, Any]:
     return {"coding": [{"system": system, "code": code, "display": display}], "text": display}
 
 
-
-
-
 def spec_to_bundle(spec: PatientSpec, number: int) -> dict[str, Any]:
     """One synthetic patient and their history as a FHIR R4 collection Bundle."""
     pid = f"demo-{number}"

@@ -380,7 +380,6 @@ def create_questionnaire_response(
                         headers={"Location": location})
 
 
-
 @router.post("/{resource_type}")
 def create(request: Request, resource_type: str, site: str = "",
            actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),

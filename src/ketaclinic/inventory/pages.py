@@ -34,7 +34,6 @@ from ketaclinic.wire_types import IsoDate
 router = APIRouter(route_class=OneTripRoute, dependencies=[Depends(check_csrf)], include_in_schema=False)
 
 
-
 @router.get("/inventory", response_class=HTMLResponse)
 def stock_page(request: Request, actor: Actor = Depends(require(Permission.INVENTORY_VIEW)),
                db: Session = DB) -> Response:
