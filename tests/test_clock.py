@@ -102,7 +102,7 @@ def test_a_process_given_the_real_time_of_its_moment_keeps_its_parents_time() ->
      "KETACLINIC_CLOCK_AT_REAL_TIME"),
     ({"KETACLINIC_CLOCK_AT": "2027-03-13T23:50:00-05:00", "KETACLINIC_CLOCK_AT_REAL_TIME": "1e20"},
      "less than or equal to 253402300799")])
-def test_a_real_time_alone_or_not_a_number_is_refused_in_one_line(
+def test_a_real_time_alone_not_a_number_or_past_any_date_is_refused_in_one_line(
         settings: dict[str, str], said: str, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KETACLINIC_CLOCK_AT")}
     result = subprocess.run([sys.executable, "-m", "ketaclinic.cli", "db", "upgrade"],

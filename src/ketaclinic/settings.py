@@ -27,6 +27,7 @@ def describe_invalid(exc: ValidationError) -> str:
 # 9999-12-31T23:59:59Z, the last moment a datetime holds.
 LAST_UNIX_SECOND = 253_402_300_799
 
+
 class Settings(BaseSettings):
     """Every setting the app reads; one instance per process."""
 
