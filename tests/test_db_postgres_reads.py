@@ -105,3 +105,22 @@ def test_a_savepoint_before_any_write_opens_the_transaction(engine: Engine) -> N
         db.commit()
     with engine.connect() as conn:
         assert conn.execute(text("SELECT n FROM t ORDER BY n")).scalars().all() == [1, 6]
+
+
+@pytest.mark.parametrize(("statement", "needs"), [
+    ("SELECT patient.pk FROM patient WHERE patient.id = %(id)s", False),
+    ("  insert INTO t VALUES (2)", True),
+    ("UPDATE t SET n = 2", True),
+    ("DELETE FROM t", True),
+    ("SELECT t.n FROM t WHERE t.n = 1 FOR UPDATE", True),
+    ("SELECT t.n FROM t for no key update", True),
+    ("SELECT t.n FROM t FOR SHARE SKIP LOCKED", True),
+    ("SELECT pg_advisory_xact_lock(%(key)s)", True),
+    ("SELECT pg_try_advisory_xact_lock(%(key)s)", True),
+    ("SAVEPOINT sa_savepoint_1", True),
+    ("SELECT 'FORUPDATE' AS x, t.n FROM t WHERE t.n > %(n)s", False),
+])
+def test_what_opens_the_transaction_is_told_from_the_statement_text(statement: str,
+                                                                      needs: bool) -> None:
+    assert db_module.needs_transaction(statement) is needs
+    assert db_module.needs_transaction(statement) is needs  # the remembered answer is the same

@@ -8,7 +8,7 @@ from collections.abc import Callable, Hashable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, TypeVar, cast
 
 from psycopg.pq import TransactionStatus
@@ -130,6 +130,19 @@ _LOCKS = re.compile(r"\bFOR (?:NO KEY UPDATE|UPDATE|KEY SHARE|SHARE)\b|_xact_loc
 def is_write(statement: str) -> bool:
     """Whether a SQL statement changes data (what ends a transaction's reading)."""
     return statement.lstrip()[:7].upper().startswith(_WRITES)
+
+
+# Statement texts whose need of a transaction is remembered: the same few hundred texts come
+# back request after request (compiled once and cached), and searching a long one for a lock
+# clause costs more than running a short query.
+STATEMENTS_CLASSIFIED = 2048
+
+
+@lru_cache(maxsize=STATEMENTS_CLASSIFIED)
+def needs_transaction(statement: str) -> bool:
+    """Whether a statement must run inside a transaction: it writes, locks (rows, or an advisory
+    lock held to the transaction's end) or opens a savepoint."""
+    return is_write(statement) or _LOCKS.search(statement) is not None
 
 
 class ReadBecameStale(Exception):
@@ -285,7 +298,7 @@ def _track_reading(engine: Engine) -> None:
 
     @event.listens_for(engine, "before_cursor_execute")
     def _first_write(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-        if conn.info.get(READING) and (is_write(statement) or _LOCKS.search(statement)):
+        if conn.info.get(READING) and needs_transaction(statement):
             conn.info[READING] = False
             driver = cursor.connection
             if driver.autocommit and driver.info.transaction_status == TransactionStatus.IDLE:
