@@ -354,8 +354,16 @@ def _measure_kinds(filters: Filters) -> list[str]:
             if filters.keeps_codes([(form.total_code.system, form.total_code.code)])]
 
 
+def _one_of(column: Any, values: Sequence[str]) -> Any:
+    """SQL: the column holds one of these values, each its own parameter. The kinds a search
+    asks for are few and known when the statement is built, so the statement kept for reuse
+    holds them as they are, rather than as a list the driver's statement is rewritten for at
+    every run (an expanding parameter)."""
+    return column.in_([literal(v, column.type) for v in values]) if values else false()
+
+
 def _measure_conditions(patient_pk: Any, filters: Filters) -> list[Any]:
-    return [Measure.patient_pk == patient_pk, Measure.instrument.in_(_measure_kinds(filters)),
+    return [Measure.patient_pk == patient_pk, _one_of(Measure.instrument, _measure_kinds(filters)),
             *filters.sql(Measure.taken_at, Measure.updated_at)]
 
 
@@ -393,7 +401,7 @@ def _score_kinds(filters: Filters) -> list[str]:
 
 def _score_conditions(filters: Filters) -> list[Any]:
     """SQL: the session events whose score Observations pass the filters (`_id` aside)."""
-    return [SessionEvent.kind.in_(_score_kinds(filters)),
+    return [_one_of(SessionEvent.kind, _score_kinds(filters)),
             *filters.sql(SessionEvent.at, SessionEvent.updated_at)]
 
 
