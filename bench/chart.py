@@ -47,6 +47,7 @@ from ketaclinic.courses.models import Course
 from ketaclinic.db import insert_many, make_engine, set_engine
 from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.kernel.actor import Actor
+from ketaclinic.patients import vitals_tally
 from ketaclinic.patients.models import Patient, PatientMrn, VitalSigns
 from ketaclinic.treatments import reading_tally
 from ketaclinic.treatments.models import (
@@ -110,6 +111,7 @@ def _generate(engine: Engine, sizes: dict[str, int], histories: dict[str, int],
             **stamp, "status": "final", "respiratory_rate_per_min": None, "temperature_c": None,
             "height_cm": None, "error_reason": None, "error_marked_by": None,
             "error_marked_at": None})
+        vitals_tally.rebuild(conn)  # the rows went in around the ORM, which tallies its own
     for pk, name in enumerate(histories, start=len(sizes) + 1):
         _treat(engine, site_pk, pk, histories[name], per_session, now)
     _treat(engine, site_pk, len(names), 1, brief, now)

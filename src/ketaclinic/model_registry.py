@@ -54,6 +54,7 @@ from ketaclinic.patients.models import (
     Patient,
     PatientMrn,
     VitalSigns,
+    VitalSignsTally,
 )
 from ketaclinic.scheduling.models import (
     Appointment,
@@ -143,6 +144,7 @@ __all__ = [
     "TreatmentSession",
     "User",
     "VitalSigns",
+    "VitalSignsTally",
     "metadata",
     "user_site",
 ]

@@ -4,12 +4,13 @@ A patient's Observations come, in this order, from the chart's vital signs, the 
 each treatment session's chair readings and scores (`store.of_type` builds them all). Each
 source is counted in SQL and only the rows a page needs are read and built: a vital-signs row is
 up to seven Observations, one per measurement present that passes the `code` filter (dates and
-`_lastUpdated` are conditions on the row); a session's readings are counted from its tally
-(ketaclinic.treatments.reading_tally) unless a date bounds the search, so a long treatment
-history is not read to count it. A page further down the list, in its order or by date, starts
-where the database finds it (a running count of each row's Observations), so only the page's
-rows are read and built; a page by date reads the chair readings of the few sessions that can
-hold it. A search by `_id` reads the rows' columns lightly and builds its page.
+`_lastUpdated` are conditions on the row); the chart's rows and a session's readings are counted
+from their tallies (ketaclinic.patients.vitals_tally, ketaclinic.treatments.reading_tally) unless
+a date bounds the search, so a long chart or treatment history is not read to count it. A page
+further down the list, in its order or by date, starts where the database finds it (a running
+count of each row's Observations), so only the page's rows are read and built; a page by date
+reads the chair readings of the few sessions that can hold it. A search by `_id` reads the
+rows' columns lightly and builds its page.
 
 The three parts' counts are one statement, and the sessions are listed only when a page reaches
 them. Statements that do not depend on where a page starts (the counts, the chart's first rows,
@@ -23,7 +24,19 @@ from datetime import datetime
 from functools import cache, lru_cache
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, false, func, literal, or_, select, true, union_all
+from sqlalchemy import (
+    Select,
+    and_,
+    bindparam,
+    case,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from ketaclinic.errors import invalid
@@ -36,7 +49,8 @@ from ketaclinic.kernel.cursors import decode_cursor, encode_cursor
 from ketaclinic.knowledge import instruments
 from ketaclinic.measures import service as measures
 from ketaclinic.measures.models import Measure
-from ketaclinic.patients.models import Patient, VitalSigns
+from ketaclinic.patients import vitals_tally
+from ketaclinic.patients.models import Patient, VitalSigns, VitalSignsTally
 from ketaclinic.patients.service import PatientKeys
 from ketaclinic.treatments import reading_tally
 from ketaclinic.treatments.models import SessionEvent, SessionReading, TreatmentSession
@@ -74,6 +88,9 @@ GROUPS = (
 _TALLIED = {g.suffix: name for g in GROUPS for name, fields in reading_tally.TALLIED.items()
             if g.kept_by(SessionReading)
             and fields == tuple(f for f in g.fields if hasattr(SessionReading, f))}
+# The tally column (ketaclinic.patients.vitals_tally) counting each group's chart rows.
+_CHART_TALLIED = {g.suffix: name for g in GROUPS for name, fields in vitals_tally.TALLIED.items()
+                  if fields == g.fields}
 
 
 @dataclass(frozen=True)
@@ -180,11 +197,7 @@ def _counts(db: Session, patient: Whose, filters: Filters) -> tuple[int, int, in
 def _counting(filters: Filters) -> Any:
     """SQL, for the patient `PATIENT_PK`: `_counts` in one statement."""
     groups = _passing_groups(filters)
-    kept = tuple(g for g in groups if g.kept_by(VitalSigns))
-    vitals = (select(func.coalesce(func.sum(_entries_of(kept, VitalSigns)), 0)).where(
-        VitalSigns.patient_pk == PATIENT_PK, *filters.sql(VitalSigns.measured_at,
-                                                          VitalSigns.updated_at),
-        _any_present(kept, VitalSigns)) if kept else None)
+    vitals = _chart_count(tuple(g for g in groups if g.kept_by(VitalSigns)), filters)
     measured = (select(func.count()).select_from(Measure).where(
         *_measure_conditions(PATIENT_PK, filters)) if _measure_kinds(filters) else None)
     of_patient = _sessions_of(PATIENT_PK)
@@ -195,6 +208,24 @@ def _counting(filters: Filters) -> Any:
     return select(*[literal(0) if part is None else part if part is in_sessions
                     else part.scalar_subquery()
                     for part in (vitals, measured, in_sessions)])
+
+
+def _chart_count(kept: tuple[_Group, ...], filters: Filters) -> Select[Any] | None:
+    """SQL, for the patient `PATIENT_PK`: how many of the chart's vital-sign Observations pass,
+    from the patient's tally when no date bounds the search (however long the chart), else
+    counted over the rows in range; None if none can."""
+    if not kept:
+        return None
+    if not (filters.dates or filters.updated):
+        tally = VitalSignsTally
+        return select(func.coalesce(func.sum(sum(
+            (getattr(tally, _CHART_TALLIED[g.suffix]) for g in kept[1:]),
+            getattr(tally, _CHART_TALLIED[kept[0].suffix]))), 0)).where(
+                tally.patient_pk == PATIENT_PK)
+    return select(func.coalesce(func.sum(_entries_of(kept, VitalSigns)), 0)).where(
+        VitalSigns.patient_pk == PATIENT_PK, *filters.sql(VitalSigns.measured_at,
+                                                          VitalSigns.updated_at),
+        _any_present(kept, VitalSigns))
 
 
 @lru_cache(maxsize=KEPT_STATEMENTS)

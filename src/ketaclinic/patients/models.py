@@ -2,7 +2,7 @@
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, Float, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import Date, Float, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ketaclinic.clinics.models import Site
@@ -139,3 +139,24 @@ class VitalSigns(CorrectableMixin, RecordMixin, Base):
     temperature_c: Mapped[float | None] = mapped_column(Float, default=None)
     weight_kg: Mapped[float | None] = mapped_column(Float, default=None)
     height_cm: Mapped[float | None] = mapped_column(Float, default=None)
+
+
+class VitalSignsTally(Base):
+    """A part of a patient's chart vital-signs tally: how many of their vital-signs rows hold
+    each vital sign. A patient's tally is the sum of their parts, which every write of their
+    rows folds into one (ketaclinic.patients.vitals_tally), so a search of a long chart counts
+    its Observations without reading them. Derived: recounted from the rows whenever asked."""
+
+    __tablename__ = "vital_signs_tally"
+
+    pk: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    patient_pk: Mapped[int] = mapped_column(ForeignKey("patient.pk", ondelete="RESTRICT"),
+                                            index=True)
+    sets: Mapped[int] = mapped_column(Integer)  # rows: sets of vital signs
+    blood_pressure: Mapped[int] = mapped_column(Integer)  # systolic or diastolic present
+    heart_rate: Mapped[int] = mapped_column(Integer)
+    respiratory_rate: Mapped[int] = mapped_column(Integer)
+    spo2: Mapped[int] = mapped_column(Integer)
+    temperature: Mapped[int] = mapped_column(Integer)
+    weight: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)

@@ -16,17 +16,15 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, case, delete, func, insert, or_, select, text, true
 
 from ketaclinic.knowledge.monitoring import Reading
+from ketaclinic.patients import vitals_tally
 from ketaclinic.treatments.models import SessionReading, SessionReadingTally
 
 TALLY = cast(Table, SessionReadingTally.__table__)
-# Each tallied vital sign and the reading fields any one of which holds it.
+# Each tallied vital sign and the reading fields any one of which holds it: the chart's vital
+# signs that a chair reading takes (not weight or height).
 TALLIED: dict[str, tuple[str, ...]] = {
-    "blood_pressure": ("systolic_mmhg", "diastolic_mmhg"),
-    "heart_rate": ("heart_rate_bpm",),
-    "respiratory_rate": ("respiratory_rate_per_min",),
-    "spo2": ("spo2_pct",),
-    "temperature": ("temperature_c",),
-}
+    name: fields for name, fields in vitals_tally.TALLIED.items()
+    if all(hasattr(SessionReading, f) for f in fields)}
 
 
 def tallies_of(readings_by_session: Iterable[tuple[int, Sequence[Reading]]]
