@@ -4,11 +4,12 @@ search counts a long chart without reading it.
 
 Chart vital signs are only ever added: a correction marks a row entered-in-error and leaves its
 values and its patient as they were. So a write adds its rows' counts to their patients'
-tallies, and folds as it adds: in one statement it takes the patient's parts that no other
-transaction in flight is folding (PostgreSQL `FOR UPDATE SKIP LOCKED`), deletes them and writes
+tallies. On PostgreSQL it folds as it adds: in one statement it takes the patient's parts that
+no other transaction in flight is folding (`FOR UPDATE SKIP LOCKED`), deletes them and writes
 their sum with its own counts as one part. Writers of one patient never wait for each other,
 a patient has about one part per writer in flight, and the tally, the sum of the parts, stays
-right however the writes interleave. SQLite has one writer at a time.
+right however the writes interleave. SQLite has one writer at a time: its counts go into the
+patient's one part in place.
 """
 
 from collections.abc import Iterable
@@ -17,6 +18,7 @@ from typing import Any, cast
 from sqlalchemy import (
     Connection,
     Table,
+    bindparam,
     case,
     delete,
     event,
@@ -26,6 +28,7 @@ from sqlalchemy import (
     select,
     text,
     true,
+    update,
 )
 from sqlalchemy.orm import Session
 
@@ -58,26 +61,24 @@ def tallies_of(rows: Iterable[VitalSigns]) -> list[dict[str, int]]:
 
 
 def add(connection: Connection, rows: Iterable[VitalSigns]) -> None:
-    """Add new rows to their patients' tallies, folding each patient's parts into one."""
+    """Add new rows to their patients' tallies (on PostgreSQL folding each patient's parts
+    that no other writer holds into one)."""
     parts = tallies_of(rows)
     if not parts:
         return
     if connection.dialect.name == "postgresql":
         connection.execute(_FOLDING, {name: [part[name] for part in parts] for name in COLUMNS})
         return
-    patients = [part["patient_pk"] for part in parts]
-    held = connection.execute(select(TALLY.c.patient_pk, *[func.sum(TALLY.c[name])
-                                                           for name in COLUMNS[1:]])
-                              .where(TALLY.c.patient_pk.in_(patients))
-                              .group_by(TALLY.c.patient_pk)).all()
-    for patient_pk, *sums in held:
-        part = next(p for p in parts if p["patient_pk"] == patient_pk)
-        for name, value in zip(COLUMNS[1:], sums, strict=True):
-            part[name] += int(value)
-    connection.execute(delete(TALLY).where(TALLY.c.patient_pk.in_(patients)))
-    connection.execute(insert(TALLY), parts)
+    for part in parts:  # SQLite: one writer at a time, so one part a patient, added to
+        added = {f"added_{name}": part[name] for name in COLUMNS}
+        if not connection.execute(_ADDING_IN_PLACE, added).rowcount:
+            connection.execute(insert(TALLY), part)
 
 
+# SQLite: the new counts added to the patient's one part (none yet: the insert makes it).
+_ADDING_IN_PLACE = (update(TALLY).where(TALLY.c.patient_pk == bindparam("added_patient_pk"))
+                    .values({name: TALLY.c[name] + bindparam(f"added_{name}")
+                             for name in COLUMNS[1:]}))
 _LIST = ", ".join(COLUMNS)
 _NEW = ", ".join(f"CAST(:{name} AS INTEGER[])" for name in COLUMNS)
 _SUMS = ", ".join(f"sum({name})" for name in COLUMNS[1:])
