@@ -70,7 +70,7 @@ class _Group:
 
     def present(self, model: Any) -> Any:
         """SQL: the row holds this Observation."""
-        return or_(*[getattr(model, f).is_not(None) for f in self.fields if hasattr(model, f)])
+        return vitals_tally.holds_any(model, [f for f in self.fields if hasattr(model, f)])
 
     def kept_by(self, model: Any) -> bool:
         """Whether rows of this table can hold this Observation at all."""

@@ -95,12 +95,18 @@ _FOLDING = text(
     "GROUP BY patient_pk")
 
 
+def holds_any(model: Any, fields: Iterable[str]) -> Any:
+    """SQL: the row (of vital signs, chart or chair) holds at least one of these fields, the
+    way a tallied vital sign is held."""
+    return or_(*[getattr(model, f).is_not(None) for f in fields])
+
+
 def counted(which: Any) -> Any:
     """SQL: the tally of each patient whose rows meet a condition, counted from those rows."""
     row = VitalSigns
     return (select(row.patient_pk, func.count().label("sets"),
-                   *[func.count(case((or_(*[getattr(row, f).is_not(None) for f in fields]), 1)))
-                     .label(name) for name, fields in TALLIED.items()])
+                   *[func.count(case((holds_any(row, fields), 1))).label(name)
+                     for name, fields in TALLIED.items()])
             .where(which).group_by(row.patient_pk))
 
 

@@ -13,7 +13,7 @@ session closes is not folded, and still counts: the sum stays right however they
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, case, delete, func, insert, or_, select, text, true
+from sqlalchemy import Connection, Table, case, delete, func, insert, select, text, true
 
 from ketaclinic.knowledge.monitoring import Reading
 from ketaclinic.patients import vitals_tally
@@ -94,8 +94,8 @@ def counted(which: Any) -> Any:
     readings."""
     reading = SessionReading
     return (select(reading.session_pk, func.count().label("readings"),
-                   *[func.count(case((or_(*[getattr(reading, f).is_not(None) for f in fields]),
-                                      1))).label(name) for name, fields in TALLIED.items()],
+                   *[func.count(case((vitals_tally.holds_any(reading, fields), 1))).label(name)
+                     for name, fields in TALLIED.items()],
                    func.min(reading.taken_at).label("first_at"),
                    func.max(reading.taken_at).label("last_at"))
             .where(which).group_by(reading.session_pk))
