@@ -127,7 +127,11 @@ def test_observation_search_pages_match_the_full_list_filtered(api, world, db) -
 
     from ketaclinic.fhir import observations, store
     from ketaclinic.fhir.filters import Filters
+    from ketaclinic.kernel.actor import Actor
+    from ketaclinic.knowledge.monitoring import Reading
     from ketaclinic.patients.models import Patient
+    from ketaclinic.treatments import service as treatments
+    from ketaclinic.treatments.models import TreatmentSession
 
     pid = world.patients["p_a1"]
     session_id = open_session(api, db, pid)
@@ -138,6 +142,13 @@ def test_observation_search_pages_match_the_full_list_filtered(api, world, db) -
         "readings": [{"heart_rate_bpm": 88}, {"spo2_pct": 95, "respiratory_rate_per_min": 14}]})
     api["nurse_a"].post(f"/api/v1/treatment-sessions/{session_id}/events",
                         json={"kind": "moass", "value": 4})
+    at_chair = db.execute(select(TreatmentSession).where(
+        TreatmentSession.id == uuid.UUID(session_id))).scalar_one()
+    treatments.store_readings(  # from a bedside monitor: its Observations name the device
+        db=db, treatment_session=at_chair, chair_pk=at_chair.chair_pk,
+        readings=[Reading(clock.now(), heart_rate_bpm=91, spo2_pct=96)], source="monitor",
+        actor=Actor(username="system", role="system"), device="MX450 chair A1")
+    db.commit()
     for days in (40, 20, 10):
         api["nurse_a"].post(f"/api/v1/patients/{pid}/vitals", json={
             "systolic_mmhg": 130 + days, "diastolic_mmhg": 80, "heart_rate_bpm": 70,
@@ -171,6 +182,7 @@ def test_observation_search_pages_match_the_full_list_filtered(api, world, db) -
             assert total == len(expected), params
             assert page == expected[offset:offset + count], (params, offset, count)
     assert len(everything) > 12
+    assert sum(r.get("device") == {"display": "MX450 chair A1"} for r in everything) == 2
     for params in searches[:-1]:  # sorted by date: ties keep the list's order
         expected = store.filter_resources("Observation", everything, params)
         for newest_first in (False, True):

@@ -6,7 +6,7 @@ from typing import Any
 from ketaclinic.courses.models import STOPPED, Course
 from ketaclinic.fhir.measures import SURVEY
 from ketaclinic.knowledge.codes import concept_by_key
-from ketaclinic.patients.models import Allergy, Condition, Medication, Patient, VitalSigns
+from ketaclinic.patients.models import Allergy, Condition, Medication, Patient
 from ketaclinic.treatments.models import TreatmentSession
 
 LOINC = "http://loinc.org"
@@ -202,9 +202,10 @@ def _vital(base_id: str, suffix: str, code: str, display: str, when: datetime, s
 
 
 def vital_observations(row: Any, patient_id: object) -> list[dict[str, Any]]:
-    """One set of vital signs (chart or chair) as vital-signs profile Observations (BP as a panel)."""
+    """One set of vital signs (chart or chair, a record or a row of its columns) as vital-signs
+    profile Observations (BP as a panel)."""
     base, meta = str(row.id), _meta(row)
-    when = row.measured_at if isinstance(row, VitalSigns) else row.taken_at
+    when = row.measured_at if hasattr(row, "measured_at") else row.taken_at  # chart, else chair
     found = []
     if row.systolic_mmhg is not None or row.diastolic_mmhg is not None:
         panel = _vital(base, "bp", "85354-9", "Blood pressure panel with all children optional",

@@ -236,7 +236,7 @@ def _chart_head(filters: Filters) -> Any:
     if not kept:
         return None
     moment = VitalSigns.measured_at
-    return (select(VitalSigns).where(VitalSigns.patient_pk == PATIENT_PK,
+    return (select(*built_columns(VitalSigns)).where(VitalSigns.patient_pk == PATIENT_PK,
                                      *filters.sql(moment, VitalSigns.updated_at),
                                      _any_present(kept, VitalSigns))
             .order_by(moment, VitalSigns.pk).limit(TAKE))
@@ -281,6 +281,18 @@ def _reading_segment(db: Session, session_pk: int, session_id: object, patient_i
                 row, patient_id, session_id), total=total).fetch(skip, take)
 
     return _Segment(total, fetch)
+
+
+@cache
+def built_columns(model: Any) -> tuple[Any, ...]:
+    """The columns of a vital-signs row (chart or chair) that its Observations are built from
+    (`mapping.vital_observations`): read as plain rows, a page's rows cost a fraction of loading
+    them as records."""
+    moment = VitalSigns.measured_at if model is VitalSigns else SessionReading.taken_at
+    values = [f for f in ("systolic_mmhg", "diastolic_mmhg", *(s[0] for s in mapping.VITAL_SERIES),
+                          "device") if hasattr(model, f)]
+    return (model.pk, model.id, moment, model.updated_at, model.status,
+            *(getattr(model, f) for f in values))
 
 
 @cache
@@ -331,12 +343,12 @@ def _vital_segment(db: Session, model: Any, moment: Any, where: list[Any], filte
     def fetch(skip: int, take: int) -> list[Resource]:
         # every row is at least one Observation: `take` rows from the start are enough
         if not skip and head is not None:
-            rows = db.execute(head, {**(params or {}), "take": take}).scalars()
+            rows = db.execute(head, {**(params or {}), "take": take}).all()
             return [r for row in rows for r in build(row)
                     if r["id"].rsplit("-", 1)[1] in suffixes][:take]
         start, skip_in_row = _page_start(db, model, moment, conditions, kept, skip, params)
-        rows = db.execute(select(model).where(*conditions, *start).order_by(moment, model.pk)
-                          .limit(take), params).scalars()
+        rows = db.execute(select(*built_columns(model)).where(*conditions, *start)
+                          .order_by(moment, model.pk).limit(take), params).all()
         built = [r for row in rows for r in build(row) if r["id"].rsplit("-", 1)[1] in suffixes]
         return built[skip_in_row:skip_in_row + take]
 
@@ -947,8 +959,9 @@ def scale_events_of(db: Session, session_pks: list[int]) -> dict[int, list[Sessi
     return events
 
 
-_CHART_ROWS = select(VitalSigns).where(VitalSigns.pk.in_(bindparam("pks", expanding=True)))
-_CHAIR_ROWS = (select(SessionReading, TreatmentSession.id)
+_CHART_ROWS = select(*built_columns(VitalSigns)).where(
+    VitalSigns.pk.in_(bindparam("pks", expanding=True)))
+_CHAIR_ROWS = (select(*built_columns(SessionReading), TreatmentSession.id.label("session_id"))
                .join(TreatmentSession, SessionReading.session_pk == TreatmentSession.pk)
                .where(SessionReading.pk.in_(bindparam("pks", expanding=True))))
 
@@ -959,10 +972,10 @@ def _built_rows(db: Session, patient: Whose, rows: list[tuple[str, int]]
     chart = sorted({pk for source, pk in rows if source == "chart"})
     chair = sorted({pk for source, pk in rows if source == "chair"})
     if chart:
-        for vitals in db.execute(_CHART_ROWS, {"pks": chart}).scalars():
+        for vitals in db.execute(_CHART_ROWS, {"pks": chart}).all():
             built.update((r["id"], r) for r in mapping.vital_observations(vitals, patient.id))
     if chair:
-        for reading, session_id in db.execute(_CHAIR_ROWS, {"pks": chair}).all():
+        for reading in db.execute(_CHAIR_ROWS, {"pks": chair}).all():
             built.update((r["id"], r) for r in mapping.session_reading_observations(
-                reading, patient.id, session_id))
+                reading, patient.id, reading.session_id))
     return built
