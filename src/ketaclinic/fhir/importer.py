@@ -38,7 +38,11 @@ from ketaclinic.knowledge.record import Coding
 from ketaclinic.patients import schemas
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Allergy, Condition, Medication, Patient, VitalSigns
-from ketaclinic.patients.service import vital_problems
+from ketaclinic.patients.service import PatientKeys, vital_problems
+
+# A patient records are written for: a record imported or registered here, or the keys of one
+# already in the clinic.
+Whose = Patient | PatientKeys
 
 KEPT_ELSEWHERE = "not kept by the clinic"
 CONDITION_STATUSES = {"active", "recurrence", "relapse", "inactive", "remission", "resolved"}
@@ -121,7 +125,7 @@ class _Importer:
         self.entries = [e for e in bundle.get("entry") or [] if isinstance(e, dict) and e.get("resource")]
         self.result = ImportResult()
         self.locations: dict[tuple[str, int | None], str] = {}
-        self.patient_by_ref: dict[str, Patient] = {}
+        self.patient_by_ref: dict[str, Whose] = {}
         self.by_ref = {str(e.get("fullUrl")): e["resource"] for e in self.entries if e.get("fullUrl")}
         known = [source_key(e) for e in self.entries]
         self.seen = set(db.execute(select(ImportedResource.source_key).where(
@@ -150,7 +154,7 @@ class _Importer:
         return f"{fhir_type}/{ident}" if fhir_type and ident else ""
 
     def _remember(self, entry: dict[str, Any], record_type: str, record_pk: int | None,
-                  patient: Patient | None, outcome: str, reason: str = "") -> None:
+                  patient: Whose | None, outcome: str, reason: str = "") -> None:
         rtype = entry["resource"]["resourceType"]
         self.db.add(ImportedResource(source_key=source_key(entry), resource_type=rtype,
                                      record_type=record_type, record_pk=record_pk,
@@ -197,10 +201,10 @@ class _Importer:
             raise invalid(f"Patient.{'.'.join(str(p) for p in first['loc'])}", first["msg"],
                           "a patient with a name, birth date and gender") from None
 
-    def _subject(self, resource: dict[str, Any]) -> Patient | None:
+    def _subject(self, resource: dict[str, Any]) -> Whose | None:
         reference = str((resource.get("subject") or resource.get("patient") or {}).get("reference", ""))
         if reference not in self.patient_by_ref:
-            found = existing_patient(self.db, reference, self.actor)
+            found = _existing_keys(self.db, reference, self.actor)
             if found is None and reference.startswith(("Patient/", "Patient?")):
                 # A patient of the clinic the caller may not reach (or none): the whole request
                 # is refused, as a read would be, and nothing is written or remembered.
@@ -238,7 +242,7 @@ class _Importer:
             else str(record.id))
         self._remember(entry, type(record).__name__, record.pk, patient, "created")
 
-    def _condition(self, r: dict[str, Any], patient: Patient) -> tuple[Any, str]:
+    def _condition(self, r: dict[str, Any], patient: Whose) -> tuple[Any, str]:
         fact = condition_fact(r)
         coded = first_accepted("condition", fact.codings)
         if coded is None:
@@ -254,7 +258,7 @@ class _Importer:
                          onset_date=fact.onset, abatement_date=fact.abatement,
                          created_by=self.actor.username), ""
 
-    def _medication(self, r: dict[str, Any], patient: Patient) -> tuple[Any, str]:
+    def _medication(self, r: dict[str, Any], patient: Whose) -> tuple[Any, str]:
         fact = medication_fact(r, self.by_ref)
         coded = first_accepted("medication", fact.codings)
         if coded is None:
@@ -265,7 +269,7 @@ class _Importer:
                           dose_value=fact.daily_dose_mg, dose_unit="mg/day" if fact.daily_dose_mg
                           else "", created_by=self.actor.username), ""
 
-    def _allergy(self, r: dict[str, Any], patient: Patient) -> tuple[Any, str]:
+    def _allergy(self, r: dict[str, Any], patient: Whose) -> tuple[Any, str]:
         fact = allergy_fact(r)
         coded = first_accepted("allergy", fact.codings)
         if coded is None:
@@ -277,7 +281,7 @@ class _Importer:
                        verification_status=fact.verification_status or "confirmed",
                        created_by=self.actor.username), ""
 
-    def _observation(self, r: dict[str, Any], patient: Patient) -> tuple[Any, str]:
+    def _observation(self, r: dict[str, Any], patient: Whose) -> tuple[Any, str]:
         codes = {c.get("code") for c in (r.get("code") or {}).get("coding") or []
                  if c.get("system") == "http://loinc.org"}
         if r.get("status") in NOT_A_READING:
@@ -330,10 +334,33 @@ def demographics(r: dict[str, Any]) -> dict[str, Any]:
 def existing_patient(db: Session, reference: str, actor: Actor) -> Patient | None:
     """A patient already in the clinic named by `Patient/<id>` or the conditional reference
     `Patient?identifier=https://ketaclinic.org/mrn/<SITE>|<MRN>`, within the actor's reach."""
+    patient_id = _referenced_id(db, reference)
+    if not patient_id:
+        return None
+    try:
+        return patients.open_patient(db=db, patient_id=patient_id, actor=actor, purpose="FHIR write")
+    except patients.OutOfReach:
+        return None
+
+
+def _existing_keys(db: Session, reference: str, actor: Actor) -> PatientKeys | None:
+    """The keys of the patient `existing_patient` finds (a record written for a patient needs
+    no more of them), the read audited as there."""
+    patient_id = _referenced_id(db, reference)
+    if not patient_id:
+        return None
+    try:
+        return patients.open_patient_keys(db=db, patient_id=patient_id, actor=actor,
+                                          purpose="FHIR write")
+    except patients.OutOfReach:
+        return None
+
+
+def _referenced_id(db: Session, reference: str) -> str:
+    """The public id a patient reference names ('' if none does)."""
     from ketaclinic.fhir.mapping import MRN_SYSTEM
     from ketaclinic.patients.models import PatientMrn
 
-    patient_id = ""
     if reference.startswith("Patient?identifier="):
         system, _, value = reference.split("=", 1)[1].partition("|")
         site = system[len(MRN_SYSTEM):] if system.startswith(MRN_SYSTEM) else ""
@@ -341,15 +368,10 @@ def existing_patient(db: Session, reference: str, actor: Actor) -> Patient | Non
         found = db.execute(select(Patient.id).join(PatientMrn).join(
             Site, Site.pk == PatientMrn.site_pk).where(Site.code == site, PatientMrn.mrn == value)
         ).scalar_one_or_none()
-        patient_id = str(found) if found else ""
-    elif reference.startswith("Patient/"):
-        patient_id = reference.split("/", 1)[1]
-    if not patient_id:
-        return None
-    try:
-        return patients.open_patient(db=db, patient_id=patient_id, actor=actor, purpose="FHIR write")
-    except patients.OutOfReach:
-        return None
+        return str(found) if found else ""
+    if reference.startswith("Patient/"):
+        return reference.split("/", 1)[1]
+    return ""
 
 
 def import_bundle(*, db: Session, bundle: dict[str, Any], site: str, actor: Actor) -> ImportResult:
