@@ -373,6 +373,50 @@ def test_create_condition_and_vital_signs_for_an_existing_patient(api, world, db
     assert elsewhere.status_code == 404 and elsewhere.json()["resourceType"] == "OperationOutcome"
 
 
+def test_a_create_answers_the_resource_as_a_read_of_it_does(api, world) -> None:
+    # the answer is built from the record written, not read back: it must be what a read gives
+    pid = world.patients["p_a1"]
+    subject = {"reference": f"Patient/{pid}"}
+    loinc, snomed = "http://loinc.org", "http://snomed.info/sct"
+
+    def vital(code: str, value: object, unit: str, at: str) -> dict[str, object]:
+        return {"resourceType": "Observation", "status": "final", "subject": subject,
+                "code": {"coding": [{"system": loinc, "code": code}]}, "effectiveDateTime": at,
+                "valueQuantity": {"value": value, "unit": unit, "code": unit}}
+
+    pressure = {"resourceType": "Observation", "status": "final", "subject": subject,
+                "code": {"coding": [{"system": loinc, "code": "85354-9"}]},
+                "effectivePeriod": {"start": "2026-11-02T08:15:30.25-05:00"},
+                "component": [{"code": {"coding": [{"system": loinc, "code": "8480-6"}]},
+                               "valueQuantity": {"value": 131, "unit": "mmHg"}}]}
+    resources = [
+        vital("8867-4", 72, "/min", "2026-11-01T23:30:00+02:00"),
+        vital("29463-7", 165, "[lb_av]", "2026-11-01T09:00:00Z"),
+        vital("8310-5", 36.65, "Cel", "2026-11-01T09:00:00.123456+05:30"),
+        pressure,
+        {"resourceType": "Condition", "subject": subject,
+         "code": {"coding": [{"system": snomed, "code": "35489007", "display": "Depression"}]},
+         "clinicalStatus": {"coding": [{"code": "resolved"}]},
+         "onsetDateTime": "2019-03-04", "abatementDateTime": "2024-01-02T10:00:00+01:00"},
+        {"resourceType": "MedicationStatement", "status": "active", "subject": subject,
+         "medicationCodeableConcept": {"coding": [{
+             "system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "312938",
+             "display": "sertraline 50 MG Oral Tablet"}]},
+         "effectivePeriod": {"start": "2025-06-01"},
+         "dosage": [{"text": "50 mg twice daily",
+                     "doseAndRate": [{"doseQuantity": {"value": 50, "unit": "mg"}}]}]},
+        {"resourceType": "AllergyIntolerance", "patient": subject, "criticality": "high",
+         "code": {"coding": [{"system": snomed, "code": "373270004",
+                              "display": "Penicillin"}]}}]
+    for resource in resources:
+        created = api["nurse_a"].post(f"/fhir/{resource['resourceType']}", json=resource)
+        assert created.status_code == 201, created.text
+        read = api["nurse_a"].get(created.headers["location"].split("/_history")[0])
+        assert read.status_code == 200, read.text
+        assert created.json() == read.json(), resource
+        assert created.content == read.content  # to the letter: 131.0, not 131
+
+
 def test_questionnaires_only_where_the_licence_allows(api) -> None:
     bundle = api["nurse_a"].get("/fhir/Questionnaire").json()
     valid(bundle)

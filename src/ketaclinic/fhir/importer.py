@@ -10,6 +10,7 @@ source key (type and id, or its urn:uuid), so importing the same bundle again ch
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Any
 
 from pydantic import ValidationError
@@ -63,6 +64,8 @@ class ImportResult:
     patients: list[str] = field(default_factory=list)
     # per source key: (HTTP status line, location of the record or '', note)
     outcomes: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    # per source key of a record written for a patient: the record and the patient's public id
+    written: dict[str, tuple[Any, uuid.UUID]] = field(default_factory=dict)
 
     def total(self) -> int:
         """Every entry accounted for."""
@@ -241,6 +244,7 @@ class _Importer:
             vital_observations(record, "")[0]["id"] if isinstance(record, VitalSigns)
             else str(record.id))
         self._remember(entry, type(record).__name__, record.pk, patient, "created")
+        self.result.written[source_key(entry)] = (record, patient.id)
 
     def _condition(self, r: dict[str, Any], patient: Whose) -> tuple[Any, str]:
         fact = condition_fact(r)
@@ -294,9 +298,9 @@ class _Importer:
                 code = {c.get("code") for c in (component.get("code") or {}).get("coding") or []}
                 quantity = (component.get("valueQuantity") or {}).get("value")
                 if "8480-6" in code:
-                    values["systolic_mmhg"] = quantity
+                    values["systolic_mmhg"] = _stored_number(quantity)
                 elif "8462-4" in code:
-                    values["diastolic_mmhg"] = quantity
+                    values["diastolic_mmhg"] = _stored_number(quantity)
         else:
             fields = [VITAL_CODES[c] for c in codes if c in VITAL_CODES]
             quantity = r.get("valueQuantity") or {}
@@ -311,8 +315,15 @@ class _Importer:
         problems = vital_problems({**values, "measured_at": taken}, clock.now())
         if problems:
             return None, f"outside the clinic's plausible range ({problems[0].field}: {problems[0].accepted})"
-        return VitalSigns(patient_pk=patient.pk, measured_at=taken, created_by=self.actor.username,
-                          **values), ""
+        # in UTC, as the database gives it back: the answer to a create is built from this record
+        return VitalSigns(patient_pk=patient.pk, measured_at=taken.astimezone(UTC),
+                          created_by=self.actor.username, **values), ""
+
+
+def _stored_number(value: Any) -> Any:
+    """A number as a floating-point column gives it back (anything else as it came, for the
+    checks to refuse)."""
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
 
 
 def demographics(r: dict[str, Any]) -> dict[str, Any]:

@@ -405,12 +405,12 @@ def create(request: Request, resource_type: str, site: str = "",
          "request": {"method": "POST", "url": resource_type}}]}
     chosen = _default_site(db, actor, site) if resource_type == "Patient" else ""
     result = importer.import_bundle(db=db, bundle=bundle, site=chosen, actor=actor)
-    status, location, note = next(iter(result.outcomes.values()))
+    key, (status, location, note) = next(iter(result.outcomes.items()))
     if not status.startswith("201"):
         raise invalid(resource_type, note or "nothing was stored", "a resource the clinic keeps")
     created_type, created_id = location.split("/", 1)
     created = (store.read(db, created_type, created_id, actor) if created_type == "Patient"
-               else store.just_stored(db, created_type, created_id))
+               else store.as_written(db, created_type, created_id, *result.written[key]))
     return FastJSONResponse(created, status_code=201, media_type=FHIR_JSON,
                         headers={"Location": f"{base}/fhir/{location}"})
 

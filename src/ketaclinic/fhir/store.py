@@ -215,13 +215,16 @@ def read(db: Session, resource_type: str, resource_id: str, actor: Actor) -> dic
     return _built(db, resource_type, resource_id, found)
 
 
-def just_stored(db: Session, resource_type: str, resource_id: str) -> dict[str, Any]:
-    """A resource the caller has just stored (not a Patient), as a read would answer it: its
-    reach was checked and its creation audited by the write, so it is not read again."""
-    found = _row_with_owner(db, resource_type, resource_id, reach=False)
-    if found is None:
-        raise NotFound(f"{resource_type}/{resource_id} is not known")
-    return _built(db, resource_type, resource_id, found)
+def as_written(db: Session, resource_type: str, resource_id: str, record: Any,
+               patient_id: uuid.UUID) -> dict[str, Any]:
+    """A resource the caller has just written for a patient (a record of the patient's own, not
+    a Patient nor what a treatment session owns), built from the record written, as a read would
+    answer it: its reach was checked and its creation audited by the write, and every column
+    holds what the database gives back, so it is not read again."""
+    for resource in _resources_of_row(db, resource_type, record, patient_id, None):
+        if resource["id"] == resource_id:
+            return resource
+    raise NotFound(f"{resource_type}/{resource_id} is not known")
 
 
 def _built(db: Session, resource_type: str, resource_id: str, found: _Found
