@@ -373,8 +373,10 @@ def test_create_condition_and_vital_signs_for_an_existing_patient(api, world, db
     assert elsewhere.status_code == 404 and elsewhere.json()["resourceType"] == "OperationOutcome"
 
 
-def test_a_create_answers_the_resource_as_a_read_of_it_does(api, world) -> None:
+def test_a_create_answers_the_resource_as_a_read_of_it_does(api, world, db) -> None:
     # the answer is built from the record written, not read back: it must be what a read gives
+    from sqlalchemy import event
+
     pid = world.patients["p_a1"]
     subject = {"reference": f"Patient/{pid}"}
     loinc, snomed = "http://loinc.org", "http://snomed.info/sct"
@@ -408,13 +410,27 @@ def test_a_create_answers_the_resource_as_a_read_of_it_does(api, world) -> None:
         {"resourceType": "AllergyIntolerance", "patient": subject, "criticality": "high",
          "code": {"coding": [{"system": snomed, "code": "373270004",
                               "display": "Penicillin"}]}}]
+    statements: list[str] = []
+
+    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(" ".join(statement.split()).lower())
+
     for resource in resources:
-        created = api["nurse_a"].post(f"/fhir/{resource['resourceType']}", json=resource)
+        event.listen(db.get_bind(), "before_cursor_execute", record)
+        try:
+            created = api["nurse_a"].post(f"/fhir/{resource['resourceType']}", json=resource)
+        finally:
+            event.remove(db.get_bind(), "before_cursor_execute", record)
         assert created.status_code == 201, created.text
         read = api["nurse_a"].get(created.headers["location"].split("/_history")[0])
         assert read.status_code == 200, read.text
         assert created.json() == read.json(), resource
         assert created.content == read.content  # to the letter: 131.0, not 131
+    assert statements, "the creates were seen"
+    # a create's entry has a full URL of its own making: no earlier import is looked up
+    assert not [s for s in statements if "from imported_resource" in s]
+    assert not [s for s in statements if s.startswith("select") and (
+        "from vital_signs " in s or "from condition " in s)], "nothing is read back"
 
 
 def test_questionnaires_only_where_the_licence_allows(api) -> None:

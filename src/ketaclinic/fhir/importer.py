@@ -123,7 +123,8 @@ def first_accepted(kind: str, codings: tuple[Coding, ...]) -> tuple[str, str, st
 
 
 class _Importer:
-    def __init__(self, db: Session, bundle: dict[str, Any], site: str, actor: Actor) -> None:
+    def __init__(self, db: Session, bundle: dict[str, Any], site: str, actor: Actor,
+                 fresh: bool = False) -> None:
         self.db, self.site, self.actor = db, site, actor
         self.entries = [e for e in bundle.get("entry") or [] if isinstance(e, dict) and e.get("resource")]
         self.result = ImportResult()
@@ -132,7 +133,7 @@ class _Importer:
         self.by_ref = {str(e.get("fullUrl")): e["resource"] for e in self.entries if e.get("fullUrl")}
         known = [source_key(e) for e in self.entries]
         self.seen = set(db.execute(select(ImportedResource.source_key).where(
-            ImportedResource.source_key.in_(known))).scalars()) if known else set()
+            ImportedResource.source_key.in_(known))).scalars()) if known and not fresh else set()
 
     def run(self) -> ImportResult:
         for entry in self.entries:
@@ -385,7 +386,10 @@ def _referenced_id(db: Session, reference: str) -> str:
     return ""
 
 
-def import_bundle(*, db: Session, bundle: dict[str, Any], site: str, actor: Actor) -> ImportResult:
-    """Import one bundle in the caller's transaction (the caller commits, or rolls back all)."""
+def import_bundle(*, db: Session, bundle: dict[str, Any], site: str, actor: Actor,
+                  fresh: bool = False) -> ImportResult:
+    """Import one bundle in the caller's transaction (the caller commits, or rolls back all);
+    `fresh`: the caller gave every entry a full URL of its own making (a new urn:uuid), so none
+    can have been imported before and that is not looked up."""
     check_bundle(bundle)
-    return _Importer(db, bundle, site, actor).run()
+    return _Importer(db, bundle, site, actor, fresh).run()

@@ -404,7 +404,7 @@ def create(request: Request, resource_type: str, site: str = "",
         {"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": body,
          "request": {"method": "POST", "url": resource_type}}]}
     chosen = _default_site(db, actor, site) if resource_type == "Patient" else ""
-    result = importer.import_bundle(db=db, bundle=bundle, site=chosen, actor=actor)
+    result = importer.import_bundle(db=db, bundle=bundle, site=chosen, actor=actor, fresh=True)
     key, (status, location, note) = next(iter(result.outcomes.items()))
     if not status.startswith("201"):
         raise invalid(resource_type, note or "nothing was stored", "a resource the clinic keeps")
