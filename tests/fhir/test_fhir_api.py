@@ -730,3 +730,40 @@ def test_patient_search_pages_give_the_whole_total_whether_or_not_they_count_it(
     assert search(_summary="count")["total"] == len(names)
     assert search(family="no-such-family")["total"] == 0
     assert search(family="no-such-family", _offset="5")["total"] == 0
+
+
+def test_a_patient_read_answers_as_the_record_loaded_does(db) -> None:
+    # The read is one query of columns, the MRNs and their sites joined in; it answers as the
+    # record loaded with its MRNs and sites, and refuses what the record would.
+    import pytest
+
+    from ketaclinic.clinics.models import Site
+    from ketaclinic.errors import OutOfReach
+    from ketaclinic.fhir import mapping, store
+    from ketaclinic.kernel.actor import Actor
+    from ketaclinic.patients.models import Patient, PatientMrn
+
+    first, second = db.execute(select(Site).order_by(Site.pk)).scalars().all()[:2]
+    patient = Patient(family_name="Okafor", given_name="Ada", sex="female", phone="+1-555-0101",
+                      email="ada@example.org", address="1 Chair Lane",
+                      emergency_contact_name="Ben Okafor", emergency_contact_phone="+1-555-0102",
+                      emergency_contact_relationship="brother", search_name="okafor ada",
+                      birth_date=clock.now().date() - timedelta(days=12000))
+    patient.mrns = [PatientMrn(site_pk=second.pk, mrn="S2-9"),
+                    PatientMrn(site_pk=first.pk, mrn="S1-3")]
+    bare = Patient(family_name="Nomrn", given_name="Ben", sex="male", search_name="nomrn ben",
+                   birth_date=clock.now().date() - timedelta(days=9000), active=False)
+    db.add_all([patient, bare])
+    db.flush()
+    db.refresh(patient)
+    actor = Actor(username="reader", role="nurse", site_pks=frozenset({first.pk}))
+    shown = store.read(db, "Patient", str(patient.id), actor)
+    assert shown == mapping.patient(patient)
+    assert [i["value"] for i in shown["identifier"]] == ["S2-9", "S1-3"]
+    assert shown["managingOrganization"]["display"] == second.name
+    valid(shown)
+    elsewhere = Actor(username="other", role="nurse", site_pks=frozenset({-1}))
+    for actor_, asked in ((elsewhere, str(patient.id)), (actor, "not-a-uuid"),
+                          (actor, str(bare.id))):
+        with pytest.raises(OutOfReach):
+            store.read(db, "Patient", asked, actor_)

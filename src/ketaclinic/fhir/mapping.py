@@ -1,7 +1,8 @@
 """The clinic's records as FHIR R4 resources (JSON dicts), coded from codes.md."""
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from ketaclinic.courses.models import STOPPED, Course
 from ketaclinic.fhir.measures import SURVEY
@@ -56,19 +57,33 @@ def _concept(row: Any) -> dict[str, Any]:
             "text": row.display}
 
 
+class MrnAt(NamedTuple):
+    """A medical record number and the site that gave it."""
+
+    mrn: str
+    site_code: str
+    site_id: object
+    site_name: str
+
+
 def patient(row: Patient) -> dict[str, Any]:
     """A Patient with its MRNs, name, birth date, sex and contact details."""
+    return patient_of(row, [MrnAt(m.mrn, m.site.code, m.site.id, m.site.name) for m in row.mrns])
+
+
+def patient_of(row: Any, mrns: Sequence[MrnAt]) -> dict[str, Any]:
+    """A Patient from its columns (a record, or a row of the columns it is read as) and its
+    MRNs, oldest first."""
     resource: dict[str, Any] = {
         "resourceType": "Patient", "id": str(row.id), "meta": _meta(row), "active": row.active,
-        "identifier": [{"type": MRN_TYPE, "system": MRN_SYSTEM + m.site.code, "value": m.mrn}
-                       for m in row.mrns],
+        "identifier": [{"type": MRN_TYPE, "system": MRN_SYSTEM + m.site_code, "value": m.mrn}
+                       for m in mrns],
         "name": [{"use": "official", "family": row.family_name, "given": [row.given_name]}],
         "gender": row.sex, "birthDate": row.birth_date.isoformat(),
     }
-    if row.mrns:  # the site the patient was first registered at
-        site = row.mrns[0].site
-        resource["managingOrganization"] = {"reference": f"Organization/{site.id}",
-                                            "display": site.name}
+    if mrns:  # the site the patient was first registered at
+        resource["managingOrganization"] = {"reference": f"Organization/{mrns[0].site_id}",
+                                            "display": mrns[0].site_name}
     telecom = [{"system": "phone", "value": row.phone}] if row.phone else []
     telecom += [{"system": "email", "value": row.email}] if row.email else []
     if telecom:

@@ -184,12 +184,22 @@ def open_demographics(*, db: Session, patient_id: uuid.UUID | str, actor: Actor,
                       purpose: str) -> Demographics:
     """A patient's demographics, if the actor may reach the patient, with the read audited
     (as `open_patient`); NotFound otherwise."""
-    key = _key(patient_id)
-    rows = [] if key is None else db.execute(_DEMOGRAPHICS, {"key": key}).all()
-    open_through(db=db, rows=rows, actor=actor, purpose=purpose, asked_for=str(patient_id))
+    rows = open_rows(db=db, statement=_DEMOGRAPHICS, patient_id=patient_id, actor=actor,
+                     purpose=purpose)
     first = rows[0]
     return Demographics(first.id, {name: getattr(first, name) for name in DEMOGRAPHIC_FIELDS},
                         [(row.code, row.mrn) for row in rows if row.mrn is not None])
+
+
+def open_rows(*, db: Session, statement: Any, patient_id: uuid.UUID | str, actor: Actor,
+              purpose: str) -> Sequence[Any]:
+    """The rows of a statement about the patient with this public id (bound as `key`), each
+    with the patient's `pk`, `id` and one MRN's `site_pk`, if the actor may reach the patient,
+    with the read audited; NotFound otherwise."""
+    key = _key(patient_id)
+    rows = [] if key is None else db.execute(statement, {"key": key}).all()
+    open_through(db=db, rows=rows, actor=actor, purpose=purpose, asked_for=str(patient_id))
+    return rows
 
 
 def _record_read(db: Session, patient_id: uuid.UUID, actor: Actor, purpose: str) -> None:
