@@ -1,6 +1,6 @@
 """Each patient's chart vital-signs tally equals a count of their rows after any sequence of
 writes (rows a flush adds, chart entries through the API, FHIR Observation creates); writers of
-one patient fold their parts without waiting for each other; the migration back-fills it."""
+one patient add to their parts without waiting for each other; the migration back-fills it."""
 
 import uuid
 from datetime import timedelta
@@ -103,7 +103,7 @@ def test_random_writes_keep_each_patients_tally_equal_to_their_rows(api, world,
         def tallies_equal_their_rows(self) -> None:
             db.flush()
             assert stored(db) == counted_plainly(db)
-            assert all(parts(db, p.pk) <= 1 for p in chart)  # one writer: always folded
+            assert all(parts(db, p.pk) <= 1 for p in chart)  # one writer at a time: one part
 
     Tallies.TestCase.settings = settings(max_examples=10, stateful_step_count=8, deadline=None,
                                          suppress_health_check=list(HealthCheck))
@@ -144,30 +144,45 @@ def observations_of(row: VitalSigns) -> int:
                for fields in vitals_tally.TALLIED.values())
 
 
-def test_writers_of_one_patient_fold_without_waiting_and_count_once(
+def test_writers_of_one_patient_add_without_waiting_and_count_once(
         seeded_postgres: Engine) -> None:
     engine = seeded_postgres
-    with Session(engine) as first, Session(engine) as second:
-        patient_pk = first.execute(select(Patient.pk).order_by(Patient.pk).limit(1)).scalar_one()
+    with Session(engine) as db:
+        patient_pk = db.execute(select(Patient.pk).order_by(Patient.pk).limit(1)).scalar_one()
 
-        def write(db: Session, **values: Any) -> None:
-            db.add(VitalSigns(patient_pk=patient_pk, created_by="nurse",
-                              measured_at=clock.now(), **values))
-            db.flush()
+    def write(db: Session, **values: Any) -> None:
+        db.execute(text("SET LOCAL lock_timeout = '2s'"))  # a wait would fail, not hang
+        db.add(VitalSigns(patient_pk=patient_pk, created_by="nurse",
+                          measured_at=clock.now(), **values))
+        db.flush()
 
-        write(first, heart_rate_bpm=70.0)  # in flight, holding its fold's parts
-        second.execute(text("SET LOCAL lock_timeout = '2s'"))  # a wait would fail, not hang
-        write(second, systolic_mmhg=120.0, diastolic_mmhg=80.0)
-        second.commit()
-        first.commit()
+    def in_flight_at_once(writers: int) -> None:
+        sessions = [Session(engine) for _ in range(writers)]
+        try:
+            for db in sessions:  # each in flight, holding the part it added to
+                write(db, heart_rate_bpm=70.0, spo2_pct=97.0)
+            for db in sessions:
+                db.commit()
+        finally:
+            for db in sessions:
+                db.close()
+
+    in_flight_at_once(2)
     with Session(engine) as db:
         assert stored(db) == counted_plainly(db)
-        assert parts(db, patient_pk) == 2  # each writer's part: neither took the other's
-        db.add(VitalSigns(patient_pk=patient_pk, created_by="nurse", measured_at=clock.now(),
-                          spo2_pct=98.0))
-        db.commit()
+        assert parts(db, patient_pk) == 2  # the second writer found the one part held
+    for _ in range(3):  # one at a time: added in place to a free part, no part more
+        with Session(engine) as db:
+            write(db, systolic_mmhg=120.0, diastolic_mmhg=80.0)
+            db.commit()
+    in_flight_at_once(2)  # two in flight find a free part each
+    with Session(engine) as db:
         assert stored(db) == counted_plainly(db)
-        assert parts(db, patient_pk) == 1  # the next write folded both
+        assert parts(db, patient_pk) == 2
+    in_flight_at_once(3)  # a third at once: every part held, a part of its own
+    with Session(engine) as db:
+        assert stored(db) == counted_plainly(db)
+        assert parts(db, patient_pk) == 3
     engine.dispose()
 
 

@@ -4,12 +4,12 @@ search counts a long chart without reading it.
 
 Chart vital signs are only ever added: a correction marks a row entered-in-error and leaves its
 values and its patient as they were. So a write adds its rows' counts to their patients'
-tallies. On PostgreSQL it folds as it adds: in one statement it takes the patient's parts that
-no other transaction in flight is folding (`FOR UPDATE SKIP LOCKED`), deletes them and writes
-their sum with its own counts as one part. Writers of one patient never wait for each other,
-a patient has about one part per writer in flight, and the tally, the sum of the parts, stays
-right however the writes interleave. SQLite has one writer at a time: its counts go into the
-patient's one part in place.
+tallies. On PostgreSQL, in one statement, it takes one of the patient's parts that no other
+transaction in flight holds (`FOR UPDATE SKIP LOCKED`) and adds its counts to it in place, or
+writes them as a new part when every part is held. Writers of one patient never wait for each
+other, a patient has at most as many parts as writers were ever in flight for them at once,
+and the tally, the sum of the parts, stays right however the writes interleave. SQLite has one
+writer at a time: its counts go into the patient's one part in place.
 """
 
 from collections.abc import Iterable
@@ -61,13 +61,13 @@ def tallies_of(rows: Iterable[VitalSigns]) -> list[dict[str, int]]:
 
 
 def add(connection: Connection, rows: Iterable[VitalSigns]) -> None:
-    """Add new rows to their patients' tallies (on PostgreSQL folding each patient's parts
-    that no other writer holds into one)."""
+    """Add new rows to their patients' tallies (on PostgreSQL to a part no other writer
+    holds, or a new part)."""
     parts = tallies_of(rows)
     if not parts:
         return
     if connection.dialect.name == "postgresql":
-        connection.execute(_FOLDING, {name: [part[name] for part in parts] for name in COLUMNS})
+        connection.execute(_ADDING_TO_A_FREE_PART, {name: [part[name] for part in parts] for name in COLUMNS})
         return
     for part in parts:  # SQLite: one writer at a time, so one part a patient, added to
         added = {f"added_{name}": part[name] for name in COLUMNS}
@@ -81,18 +81,21 @@ _ADDING_IN_PLACE = (update(TALLY).where(TALLY.c.patient_pk == bindparam("added_p
                              for name in COLUMNS[1:]}))
 _LIST = ", ".join(COLUMNS)
 _NEW = ", ".join(f"CAST(:{name} AS INTEGER[])" for name in COLUMNS)
-_SUMS = ", ".join(f"sum({name})" for name in COLUMNS[1:])
-# PostgreSQL: the new parts as one array a column (one text for any number of patients), the
-# parts no other writer holds taken and deleted, and their sums with the new written as one.
+_ADDED = ", ".join(f"{name} = part.{name} + chosen.{name}" for name in COLUMNS[1:])
+# PostgreSQL: the new parts as one array a column (one text for any number of patients); for
+# each, one of the patient's parts that no other writer holds is chosen and locked, and the new
+# counts are added to it in place (a heap-only update: the table's indexes are not touched);
+# where every part is held, or there is none yet, the new counts are a part of their own.
 # Identifiers come from the table's own metadata; values travel as parameters.
-_FOLDING = text(
+_ADDING_TO_A_FREE_PART = text(
     f"WITH new_parts ({_LIST}) AS (SELECT * FROM unnest({_NEW})), "  # noqa: S608
-    f"taken AS (DELETE FROM {TALLY.name} WHERE pk IN ("
-    f"SELECT pk FROM {TALLY.name} WHERE patient_pk IN (SELECT patient_pk FROM new_parts) "
-    f"FOR UPDATE SKIP LOCKED) RETURNING {_LIST}) "
-    f"INSERT INTO {TALLY.name} ({_LIST}) SELECT patient_pk, {_SUMS} FROM ("
-    f"SELECT {_LIST} FROM taken UNION ALL SELECT {_LIST} FROM new_parts) AS parts "
-    "GROUP BY patient_pk")
+    "chosen AS MATERIALIZED (SELECT new_parts.*, free.pk AS part_pk FROM new_parts "
+    f"LEFT JOIN LATERAL (SELECT pk FROM {TALLY.name} "
+    f"WHERE {TALLY.name}.patient_pk = new_parts.patient_pk LIMIT 1 FOR UPDATE SKIP LOCKED) "
+    "AS free ON true), "
+    f"added AS (UPDATE {TALLY.name} AS part SET {_ADDED} FROM chosen "
+    "WHERE part.pk = chosen.part_pk) "
+    f"INSERT INTO {TALLY.name} ({_LIST}) SELECT {_LIST} FROM chosen WHERE part_pk IS NULL")
 
 
 def holds_any(model: Any, fields: Iterable[str]) -> Any:
