@@ -138,6 +138,31 @@ def test_a_fhir_search_counts_a_long_chart_from_its_tally(api, world, db: Sessio
     assert total() == everything
 
 
+def test_the_vital_signs_list_totals_a_long_chart_from_its_tally(api, world, db: Session
+                                                                   ) -> None:
+    pid = world.patients["p_a1"]
+    patient = db.execute(select(Patient).where(Patient.id == uuid.UUID(pid))).scalar_one()
+    for minutes in range(12):
+        db.add(VitalSigns(patient_pk=patient.pk, created_by="nurse_a", heart_rate_bpm=70.0,
+                          measured_at=clock.now() - timedelta(minutes=minutes)))
+    db.flush()
+
+    def total() -> int:
+        answer = api["nurse_a"].get(f"/api/v1/patients/{pid}/vitals", params={"limit": 5})
+        assert answer.status_code == 200, answer.text
+        assert len(answer.json()) == 5
+        return int(answer.headers["X-Total-Count"])
+
+    rows = db.execute(select(func.count()).select_from(VitalSigns).where(
+        VitalSigns.patient_pk == patient.pk)).scalar_one()
+    assert rows >= 12 and total() == rows
+    db.execute(VitalSignsTally.__table__.delete().where(  # the total is the tally's, not a count
+        VitalSignsTally.patient_pk == patient.pk))
+    assert total() == 0
+    vitals_tally.rebuild(db.connection())
+    assert total() == rows
+
+
 def observations_of(row: VitalSigns) -> int:
     """How many Observations one chart row is: one a vital sign it holds."""
     return sum(any(getattr(row, f) is not None for f in fields)

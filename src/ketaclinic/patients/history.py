@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from ketaclinic.errors import invalid
 from ketaclinic.kernel.cursors import decode_cursor, encode_cursor
+from ketaclinic.patients import vitals_tally
 from ketaclinic.patients.models import ENTERED_IN_ERROR, Patient, VitalSigns
 
 CURSOR_HINT = "the cursor from the previous page's Link header (rel=next)"
@@ -66,12 +67,19 @@ def page_of(db: Session, patient: Patient, model: Any, *, limit: int,
     if before:
         query = query.where(_older_than(model, before))
     rows = db.execute(query.order_by(*_newest_first(model)).limit(limit + 1)).scalars().all()
-    total = db.execute(select(func.count()).select_from(model)
-                       .where(model.patient_pk == patient.pk)).scalar_one()
+    total = db.execute(_total(model, patient.pk)).scalar_one()
     more = len(rows) > limit
     entries = rows[:limit]
     return EntryPage(entries=entries, total=int(total),
                      next_cursor=_cursor_of(model, entries[-1]) if more else None)
+
+
+def _total(model: Any, patient_pk: int) -> Any:
+    """SQL: how many entries of one kind the patient has; a chart's vital signs, which grow by
+    the visit, from their tally rather than counted row by row."""
+    if model is VitalSigns:
+        return vitals_tally.sets_of(patient_pk)
+    return select(func.count()).select_from(model).where(model.patient_pk == patient_pk)
 
 
 def latest_vitals(db: Session, patient: Patient) -> VitalSigns | None:

@@ -98,6 +98,12 @@ _ADDING_TO_A_FREE_PART = text(
     f"INSERT INTO {TALLY.name} ({_LIST}) SELECT {_LIST} FROM chosen WHERE part_pk IS NULL")
 
 
+def sets_of(patient_pk: Any) -> Any:
+    """SQL: how many sets of vital signs the patient's chart holds, from their tally."""
+    return select(func.coalesce(func.sum(TALLY.c.sets), 0)).where(
+        TALLY.c.patient_pk == patient_pk)
+
+
 def holds_any(model: Any, fields: Iterable[str]) -> Any:
     """SQL: the row (of vital signs, chart or chair) holds at least one of these fields, the
     way a tallied vital sign is held."""
