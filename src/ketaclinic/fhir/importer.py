@@ -41,8 +41,8 @@ from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Allergy, Condition, Medication, Patient, VitalSigns
 from ketaclinic.patients.service import PatientKeys, vital_problems
 
-# A patient records are written for: a record imported or registered here, or the keys of one
-# already in the clinic.
+# The patient an entry's record is written for: a Patient entry of the bundle (the record), or
+# a patient already in the clinic that the entry refers to (their keys, all a record needs).
 Whose = Patient | PatientKeys
 
 KEPT_ELSEWHERE = "not kept by the clinic"
