@@ -143,9 +143,10 @@ class VitalSigns(CorrectableMixin, RecordMixin, Base):
 
 class VitalSignsTally(Base):
     """A part of a patient's chart vital-signs tally: how many of their vital-signs rows hold
-    each vital sign. A patient's tally is the sum of their parts, about one per writer in
-    flight (ketaclinic.patients.vitals_tally), so a search of a long chart counts its
-    Observations without reading them. Derived: recounted from the rows whenever asked."""
+    each vital sign. A patient's tally is the sum of their parts, at most as many as writers
+    were ever in flight for them at once (ketaclinic.patients.vitals_tally), so a search of a
+    long chart counts its Observations without reading them. Derived: recounted from the rows
+    whenever asked."""
 
     __tablename__ = "vital_signs_tally"
 

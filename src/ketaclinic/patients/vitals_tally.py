@@ -67,7 +67,8 @@ def add(connection: Connection, rows: Iterable[VitalSigns]) -> None:
     if not parts:
         return
     if connection.dialect.name == "postgresql":
-        connection.execute(_ADDING_TO_A_FREE_PART, {name: [part[name] for part in parts] for name in COLUMNS})
+        connection.execute(_ADDING_TO_A_FREE_PART,
+                           {name: [part[name] for part in parts] for name in COLUMNS})
         return
     for part in parts:  # SQLite: one writer at a time, so one part a patient, added to
         added = {f"added_{name}": part[name] for name in COLUMNS}
