@@ -132,8 +132,7 @@ def _sources(resource_type: str) -> list[Any]:
 @dataclass(frozen=True)
 class _Found:
     """The row a resource id names, its patient's id, its treatment session's id (for what a
-    session owns), and its patient's reach (`patients.with_reach` rows, one per MRN; none when
-    not asked for)."""
+    session owns), and its patient's reach (`patients.with_reach` rows, one per MRN)."""
 
     row: Any
     owner: uuid.UUID
@@ -144,40 +143,35 @@ class _Found:
 SESSION_OWNED = (SessionReading, SessionEvent)
 
 
-def _row_with_owner(db: Session, resource_type: str, resource_id: str, *, reach: bool = True
-                    ) -> _Found | None:
-    """The row a resource id names, with its owners and (unless `reach` is False) its patient's
-    reach (`_Found`), in one query; None if no row is that resource."""
+def _row_with_owner(db: Session, resource_type: str, resource_id: str) -> _Found | None:
+    """The row a resource id names, with its owners and its patient's reach (`_Found`), in one
+    query; None if no row is that resource."""
     base = resource_id.rsplit("-", 1)[0] if resource_id.count("-") == 5 else resource_id
     try:
         key = uuid.UUID(base)
     except ValueError:
         return None
     for model in _sources(resource_type):
-        rows = db.execute(_row_by_id(model, reach), {"key": key}).all()
+        rows = db.execute(_row_by_id(model), {"key": key}).all()
         if rows:
             first = rows[0]
             return _Found(first[0], first.id,
-                          first.session_id if model in SESSION_OWNED else None,
-                          rows if reach else ())
+                          first.session_id if model in SESSION_OWNED else None, rows)
     return None
 
 
 @cache
-def _row_by_id(model: Any, reach: bool) -> Any:
+def _row_by_id(model: Any) -> Any:
     """SQL: a row of the model by public id, with its session's id (for what a session owns)
-    and its patient's id; with `reach`, also what reach and the audit need of the patient (one
-    row per MRN). Built once per model: a read runs up to four, and building each cost as much
-    as running it."""
+    and what reach and the audit need of its patient (one row per MRN). Built once per model:
+    a read runs up to four, and building each cost as much as running it."""
     if model in SESSION_OWNED:  # owned through their treatment session
         query = (select(model, TreatmentSession.id.label("session_id"))
                  .join(TreatmentSession, model.session_pk == TreatmentSession.pk))
         owner = TreatmentSession.patient_pk
     else:
         query, owner = select(model), model.patient_pk
-    query = (patients.with_reach(query, owner) if reach
-             else query.add_columns(Patient.id).join(Patient, Patient.pk == owner))
-    return query.where(model.id == bindparam("key"))
+    return patients.with_reach(query, owner).where(model.id == bindparam("key"))
 
 
 def _resources_of_row(db: Session, resource_type: str, row: Any, pid: uuid.UUID,
