@@ -24,6 +24,7 @@ from ketaclinic.measures import course_outcomes, outcomes
 from ketaclinic.measures import service as measures
 from ketaclinic.measures.models import CourseOutcome, Measure
 from ketaclinic.patients.models import Patient
+from tests.back_fill import kept_and_refilled
 from tests.demo.moments import working_morning
 
 PHASES = [p for p in Phase if p is not Phase.shrink or not os.environ.get("LEDGER_NO_SHRINK")]
@@ -164,16 +165,13 @@ def test_the_migration_back_fills_every_course_from_its_measures(empty_database:
     with Session(engine) as db, time_machine.travel(working_morning(), tick=False):
         demo_seed.seed(db, patients_count=8)
         db.commit()
-    with Session(engine) as db:
-        kept = {r.course_pk: {k: getattr(r, k) for k in COMPARED}
+    def summaries(db: Session) -> dict[int, dict[str, object]]:
+        return {r.course_pk: {k: getattr(r, k) for k in COMPARED}
                 for r in db.execute(select(CourseOutcome)).scalars()}
-    assert len(kept) >= 3  # the demo's course histories
-    migrate.downgrade(engine, "0023")
-    migrate.upgrade(engine)
-    with Session(engine) as db:
-        filled = {r.course_pk: {k: getattr(r, k) for k in COMPARED}
-                  for r in db.execute(select(CourseOutcome)).scalars()}
+
+    kept, filled = kept_and_refilled(engine, "0023", summaries)
     engine.dispose()
+    assert len(kept) >= 3  # the demo's course histories
     assert filled == kept
 
 
