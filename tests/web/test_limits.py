@@ -51,11 +51,18 @@ def test_the_depth_scanner_ignores_brackets_inside_strings() -> None:
         json_depth(deep(65), 64)
 
 
-_JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(alphabet='[]{}"\\ab\n'),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
-        st.text(alphabet='[]{}"\\ab'), inner, max_size=3),
-    max_leaves=20)
+def _documents(alphabet: str) -> st.SearchStrategy[Any]:
+    return st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(alphabet=alphabet),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+            st.text(alphabet=alphabet), inner, max_size=3),
+        max_leaves=20)
+
+
+# Strings with quotes, backslashes and newlines are written with escapes (the scanner's regular
+# expression path); strings of brackets and letters alone are not (its split on quotes).
+_JSON = _documents('[]{}"\\ab\n')
+_UNESCAPED_JSON = _documents("[]{}ab ")
 
 
 def _nesting(value: Any) -> int:
@@ -67,6 +74,13 @@ def _nesting(value: Any) -> int:
 @given(_JSON)
 def test_the_depth_scanner_agrees_with_the_parsed_document(value: Any) -> None:
     text = json.dumps(value, ensure_ascii=False).encode()
+    assert json_depth(text, 64) == _nesting(json.loads(text))
+
+
+@given(_UNESCAPED_JSON)
+def test_the_depth_scanner_agrees_with_a_document_without_escapes(value: Any) -> None:
+    text = json.dumps(value, ensure_ascii=False).encode()
+    assert b"\\" not in text
     assert json_depth(text, 64) == _nesting(json.loads(text))
 
 
