@@ -14,6 +14,7 @@ from ketaclinic import clock
 from ketaclinic.audit import keyed, sealing
 from ketaclinic.audit.group import AsyncGroupWriter, GroupWriter
 from ketaclinic.audit.models import AUDIT_SEQUENCE, AuditEvent, Unsealed
+from ketaclinic.audit.numbering import NumberBlocks
 from ketaclinic.db import UTCDateTime, is_reading, session_factory
 from ketaclinic.kernel.actor import Actor
 
@@ -35,7 +36,6 @@ def content_mac(event: AuditEvent) -> str:
 
 
 _LAST_SEQ = select(func.coalesce(func.max(AuditEvent.seq), 0))
-_NEXT_NUMBER = select(AUDIT_SEQUENCE.next_value())
 
 AUDIT_TRAIL = sealing.SealedTable(
     chain=CHAIN, model=AuditEvent, ref=AuditEvent.seq, row_mac=content_mac,
@@ -102,11 +102,17 @@ _NEXT_NUMBERS = select(AUDIT_SEQUENCE.next_value()).select_from(
     func.generate_series(1, bindparam("count")))
 
 
+def _draw(connection: Connection, count: int) -> list[int]:
+    return [int(n) for n in connection.execute(_NEXT_NUMBERS, {"count": count}).scalars()]
+
+
+_NUMBERS = NumberBlocks(_draw)
+
+
 def _next_seqs(connection: Connection, count: int) -> list[int]:
     if connection.dialect.name == "postgresql":
-        if count == 1:
-            return [int(connection.execute(_NEXT_NUMBER).scalar_one())]
-        return [int(n) for n in connection.execute(_NEXT_NUMBERS, {"count": count}).scalars()]
+        return _NUMBERS.take(connection, count)
+    # SQLite: the writer holds the database's one write lock, so the next free number is its own
     first = int(connection.execute(_LAST_SEQ).scalar_one()) + 1
     return list(range(first, first + count))
 
@@ -277,7 +283,8 @@ def for_patient(*, db: Session, patient_id: object, limit: int = 500) -> Sequenc
     query = (
         select(AuditEvent)
         .where(AuditEvent.patient_id == str(patient_id))
-        .order_by(AuditEvent.seq.desc())
+        # by time: numbers are unique, not in order (each server process draws its own blocks)
+        .order_by(AuditEvent.created_at.desc(), AuditEvent.seq.desc())
         .limit(limit)
     )
     return db.execute(query).scalars().all()
