@@ -13,6 +13,8 @@ _NUMBER = re.compile(r"\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*")
 
 def _refuse_numbers(accepted: str) -> Any:
     def check(value: Any) -> Any:
+        if type(value) is str and ":" in value:
+            return value  # a time of day: no number has a colon (the common case, so first)
         if isinstance(value, int | float) or (isinstance(value, str | bytes)
                                               and _NUMBER.fullmatch(str(value))):
             raise ValueError(f"a number is not a date; write {accepted}")
