@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from ketaclinic import clock
 from ketaclinic.clinics.models import Chair
 from ketaclinic.integrations import monitor_feed
+from ketaclinic.kernel.actor import Actor
 from ketaclinic.treatments import service as treatments
 from ketaclinic.treatments.models import (
     MonitorMessage,
@@ -258,3 +259,45 @@ def test_a_batch_finds_its_session_s_baseline_and_open_alarms_in_one_statement(
     assert watch.open_kinds == set(db.execute(select(SessionAlarm.kind).where(
         SessionAlarm.session_pk == session.pk, SessionAlarm.acknowledged_at.is_(None))).scalars())
     assert {"systolic-high", "spo2-low"} <= watch.open_kinds
+
+
+def test_a_batch_reads_its_session_s_alarm_state_with_the_session(api, world, db: Session) -> None:
+    session_id = open_session(api, db, world.patients["p_a1"])
+    url = f"/api/v1/treatment-sessions/{session_id}/vitals"
+    session = db.execute(select(TreatmentSession).where(
+        TreatmentSession.id == uuid.UUID(session_id))).scalar_one()
+    nurse = Actor(username="nurse_a", role="nurse", site_pks=frozenset({session.site_pk}))
+    now = datetime.now(UTC)
+
+    def post(minutes_ago: float, **values: float) -> None:
+        taken = (now - timedelta(minutes=minutes_ago)).isoformat()
+        assert api["nurse_a"].post(url, json={"readings": [{"taken_at": taken, **values}]}
+                                   ).status_code == 201
+
+    def agrees() -> treatments.AlarmWatch:
+        db.expire_all()
+        rows, _ = treatments._rows_in_reach(db, treatments._SESSION_WITH_ALARM_STATE, session_id,
+                                            nurse, "session vitals")
+        watch = treatments._watch_of(rows[0][0], rows[0])
+        stored = treatments.alarm_watch(db, rows[0][0])
+        assert (watch.baseline, watch.open_kinds) == (stored.baseline, stored.open_kinds)
+        return watch
+
+    assert agrees().baseline is None, "no readings yet"
+    post(30, systolic_mmhg=150, diastolic_mmhg=90)
+    post(25, systolic_mmhg=128, diastolic_mmhg=80)
+    post(20, heart_rate_bpm=72)  # no blood pressure: not a baseline
+    assert agrees().baseline.systolic_mmhg == 128  # type: ignore[union-attr]
+    session.dose_start = now - timedelta(minutes=15)
+    db.flush()
+    db.commit()
+    post(10, systolic_mmhg=190, spo2_pct=91)  # after dosing: raises, is not the baseline
+    post(5, systolic_mmhg=185, heart_rate_bpm=40)
+    watch = agrees()
+    assert watch.baseline.systolic_mmhg == 128  # type: ignore[union-attr]
+    assert {"systolic-high", "spo2-low"} <= watch.open_kinds
+    [spo2] = db.execute(select(SessionAlarm).where(SessionAlarm.session_pk == session.pk,
+                                                   SessionAlarm.kind == "spo2-low")).scalars()
+    assert api["nurse_a"].post(f"/api/v1/treatment-sessions/{session_id}/alarms/{spo2.id}"
+                               "/acknowledge", json={"note": "oxygen given"}).status_code == 200
+    assert "spo2-low" not in agrees().open_kinds

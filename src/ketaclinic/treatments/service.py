@@ -4,7 +4,7 @@ import itertools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from math import inf
 from operator import attrgetter
 from typing import Any, cast
@@ -21,7 +21,7 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
@@ -29,7 +29,7 @@ from ketaclinic.auth.models import User
 from ketaclinic.clinics.models import Chair
 from ketaclinic.courses import service as courses
 from ketaclinic.courses.models import Course
-from ketaclinic.db import by_public_id, insert_columns
+from ketaclinic.db import UTCDateTime, by_public_id, insert_columns
 from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, invalid, public_id
 from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.kernel.actor import Actor
@@ -219,8 +219,10 @@ def as_reading(row: SessionReading) -> Reading:
 
 def store_readings(*, db: Session, treatment_session: TreatmentSession | None, chair_pk: int | None,
                    readings: Sequence[Reading], source: str, actor: Actor, device: str = "",
-                   message_pk: int | None = None) -> tuple[int, list[SessionAlarm]]:
-    """Store checked readings in one bulk insert and raise the alarms they cause.
+                   message_pk: int | None = None, watch: "AlarmWatch | None" = None
+                   ) -> tuple[int, list[SessionAlarm]]:
+    """Store checked readings in one bulk insert and raise the alarms they cause (decided on
+    `watch`, the session's alarm state as stored now, read here when not given).
 
     Alarms are decided before the insert, so the rows go in without RETURNING (the fast path);
     only the few readings that alarm are looked up again for their keys.
@@ -229,7 +231,8 @@ def store_readings(*, db: Session, treatment_session: TreatmentSession | None, c
     ids = time_ordered_ids(len(readings), now)
     decided: list[tuple[uuid.UUID, Alarm]] = []
     if treatment_session is not None:
-        decided = _decide_alarms(db, treatment_session, list(zip(ids, readings, strict=True)))
+        decided = (watch or alarm_watch(db, treatment_session)).decide(
+            list(zip(ids, readings, strict=True)))
     insert_columns(db.connection(), cast(Table, SessionReading.__table__), {
         "id": ids, "taken_at": [r.taken for r in readings],
         **{name: [getattr(r, name) for r in readings] for name in VITAL_FIELDS},
@@ -413,14 +416,16 @@ def _mark_attached(db: Session, message_pks: set[int], treatment_session: Treatm
 def add_readings(*, db: Session, treatment_session_id: str, data: schemas.ReadingsIn,
                  actor: Actor) -> tuple[int, list[SessionAlarm]]:
     """A batch of readings for an open session (all or nothing), with the alarms raised."""
-    treatment_session, patient_id = _session_in_reach(db, treatment_session_id, actor,
-                                                      "session vitals")
+    rows, patient_id = _rows_in_reach(db, _SESSION_WITH_ALARM_STATE, treatment_session_id, actor,
+                                      "session vitals")
+    treatment_session = rows[0][0]
     if treatment_session.status != OPEN:
         raise Conflict("the session is closed; corrections are addenda")
     readings = _check(data.readings, treatment_session.checked_in_at - READINGS_BEFORE_CHECK_IN)
     stored, raised = store_readings(db=db, treatment_session=treatment_session,
                                     chair_pk=treatment_session.chair_pk, readings=readings,
-                                    source="api", actor=actor)
+                                    source="api", actor=actor,
+                                    watch=_watch_of(treatment_session, rows[0]))
     audit.record(db=db, actor=actor, action="create", record_type="SessionReading",
                  record_id=treatment_session.id, patient_id=patient_id,
                  detail=f"{stored} readings, {len(raised)} alarms")
@@ -479,13 +484,49 @@ _SESSION_IN_REACH = patients.with_reach(
 
 def _session_in_reach(db: Session, treatment_session_id: str, actor: Actor, purpose: str
                       ) -> tuple[TreatmentSession, uuid.UUID]:
-    rows = db.execute(_SESSION_IN_REACH, {
+    rows, patient_id = _rows_in_reach(db, _SESSION_IN_REACH, treatment_session_id, actor, purpose)
+    return rows[0][0], patient_id
+
+
+def _rows_in_reach(db: Session, statement: Select[Any], treatment_session_id: str, actor: Actor,
+                   purpose: str) -> tuple[Sequence[Any], uuid.UUID]:
+    """The rows of a statement built on `_SESSION_IN_REACH` if its patient is in reach (the read
+    audited), and the patient's id."""
+    rows = db.execute(statement, {
         "public_id": public_id(treatment_session_id, "treatment session")}).all()
     if not rows:
         raise NotFound("no such treatment session")
     patient_id = patients.open_through(db=db, rows=rows, actor=actor, purpose=purpose,
                                        asked_for=str(rows[0].id))
-    return rows[0][0], patient_id
+    return rows, patient_id
+
+
+# A batch's session with its alarm state, in one statement (a monitor's gateway posts batches
+# all session long): the baseline, the last blood pressure taken before dosing (or yet, if not
+# dosed), joined by its key, and the kinds of alarm open, as one text.
+_NOT_DOSED = literal(datetime(9999, 12, 31, tzinfo=UTC), UTCDateTime())
+_BASELINE_READING = aliased(SessionReading)
+_SESSION_WITH_ALARM_STATE = (
+    _SESSION_IN_REACH.add_columns(
+        _BASELINE_READING.taken_at.label("baseline_taken_at"),
+        *(getattr(_BASELINE_READING, k).label(f"baseline_{k}") for k in VITAL_FIELDS),
+        select(func.aggregate_strings(SessionAlarm.kind, ","))
+        .where(SessionAlarm.session_pk == TreatmentSession.pk,
+               SessionAlarm.acknowledged_at.is_(None))
+        .correlate(TreatmentSession).scalar_subquery().label("open_kinds"))
+    .outerjoin(_BASELINE_READING, _BASELINE_READING.pk == select(SessionReading.pk).where(
+        SessionReading.session_pk == TreatmentSession.pk, SessionReading.systolic_mmhg.is_not(None),
+        SessionReading.taken_at <= func.coalesce(TreatmentSession.dose_start, _NOT_DOSED))
+        .order_by(SessionReading.taken_at.desc(), SessionReading.pk.desc()).limit(1)
+        .correlate(TreatmentSession).scalar_subquery()))
+
+
+def _watch_of(treatment_session: TreatmentSession, row: Any) -> AlarmWatch:
+    """The alarm state a `_SESSION_WITH_ALARM_STATE` row holds (as `alarm_watch` reads it)."""
+    baseline = (Reading(row.baseline_taken_at, *(getattr(row, f"baseline_{k}") for k in VITAL_FIELDS))
+                if row.baseline_taken_at is not None else None)
+    return AlarmWatch(treatment_session, baseline,
+                      set(row.open_kinds.split(",")) if row.open_kinds else set())
 
 
 def open_record(*, db: Session, treatment_session_id: str, actor: Actor) -> TreatmentSession:
