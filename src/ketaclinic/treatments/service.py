@@ -191,24 +191,34 @@ def _problems(taken: list[datetime], vitals: list[tuple[float | None, ...]], ear
     return problems
 
 
-# Built once: these run for every batch of readings, and building a statement and its cache
-# key costs about as much as running it.
-def _baseline_query(*, dosed: bool) -> Select[Any]:
+# A session not dosed yet: every reading so far is before its dose.
+_NOT_DOSED = literal(datetime(9999, 12, 31, tzinfo=UTC), UTCDateTime())
+
+
+def _baseline(columns: Sequence[Any], session_pk: Any, dose_start: Any) -> Select[Any]:
+    """SQL: these columns of a session's baseline reading, the last blood pressure taken before
+    dosing (or yet, if not dosed); the one definition every reader of the baseline uses. The dose
+    bound is an index bound on (session, time), for a dosed session and one not dosed alike."""
     reading = SessionReading
-    return (select(reading.taken_at, *(getattr(reading, k) for k in VITAL_FIELDS))
-            .where(reading.session_pk == bindparam("session_pk"), reading.systolic_mmhg.is_not(None),
-                   *([reading.taken_at <= bindparam("dose_start")] if dosed else []))
+    return (select(*columns)
+            .where(reading.session_pk == session_pk, reading.systolic_mmhg.is_not(None),
+                   reading.taken_at <= func.coalesce(dose_start, _NOT_DOSED))
             .order_by(reading.taken_at.desc(), reading.pk.desc()).limit(1))
 
 
-_BASELINE = {dosed: _baseline_query(dosed=dosed) for dosed in (False, True)}
+# Built once: these run for every batch of readings, and building a statement and its cache
+# key costs about as much as running it.
+_BASELINE = _baseline((SessionReading.taken_at, *(getattr(SessionReading, k) for k in VITAL_FIELDS)),
+                      bindparam("session_pk"), bindparam("dose_start", type_=UTCDateTime()))
+# The key of the baseline of the session a statement selects (correlated to its row).
+_BASELINE_KEY = (_baseline((SessionReading.pk,), TreatmentSession.pk, TreatmentSession.dose_start)
+                 .correlate(TreatmentSession).scalar_subquery())
 
 
 def baseline_of(db: Session, treatment_session: TreatmentSession) -> Reading | None:
     """The last blood pressure taken before dosing (a re-measurement replaces a high one)."""
-    dose_start = treatment_session.dose_start
-    latest = db.execute(_BASELINE[dose_start is not None], {
-        "session_pk": treatment_session.pk, "dose_start": dose_start}).first()
+    latest = db.execute(_BASELINE, {
+        "session_pk": treatment_session.pk, "dose_start": treatment_session.dose_start}).first()
     return Reading(*latest) if latest else None
 
 
@@ -280,26 +290,21 @@ class AlarmWatch:
         return decided
 
 
-def _alarm_state_query(*, dosed: bool) -> CompoundSelect:
-    # The baseline and the open alarms' kinds in one statement: one round trip for every batch.
-    baseline = _BASELINE[dosed].subquery()
-    return union_all(
-        select(*baseline.c, literal(None, String()).label("kind")),
-        select(literal(None, SessionReading.taken_at.type),
-               *(literal(None, getattr(SessionReading, k).type) for k in VITAL_FIELDS),
-               SessionAlarm.kind).where(SessionAlarm.session_pk == bindparam("session_pk"),
-                                        SessionAlarm.acknowledged_at.is_(None)))
-
-
-_ALARM_STATE = {dosed: _alarm_state_query(dosed=dosed) for dosed in (False, True)}
+# The baseline and the open alarms' kinds in one statement: one round trip for every batch.
+_BASELINE_ROW = _BASELINE.subquery()
+_ALARM_STATE: CompoundSelect = union_all(
+    select(*_BASELINE_ROW.c, literal(None, String()).label("kind")),
+    select(literal(None, SessionReading.taken_at.type),
+           *(literal(None, getattr(SessionReading, k).type) for k in VITAL_FIELDS),
+           SessionAlarm.kind).where(SessionAlarm.session_pk == bindparam("session_pk"),
+                                    SessionAlarm.acknowledged_at.is_(None)))
 
 
 def alarm_watch(db: Session, treatment_session: TreatmentSession) -> AlarmWatch:
     """The session's alarm state as stored now."""
-    dose_start = treatment_session.dose_start
     baseline, open_kinds = None, set()
-    for *reading, kind in db.execute(_ALARM_STATE[dose_start is not None], {
-            "session_pk": treatment_session.pk, "dose_start": dose_start}):
+    for *reading, kind in db.execute(_ALARM_STATE, {
+            "session_pk": treatment_session.pk, "dose_start": treatment_session.dose_start}):
         if kind is None:
             baseline = Reading(*reading)
         else:
@@ -318,19 +323,8 @@ def alarm_watches(db: Session, sessions: Sequence[TreatmentSession]) -> dict[int
     for session_pk, kind in db.execute(select(SessionAlarm.session_pk, SessionAlarm.kind).where(
             SessionAlarm.session_pk.in_(pks), SessionAlarm.acknowledged_at.is_(None))):
         open_kinds[session_pk].add(kind)
-    baseline_pks: dict[int, int | None] = {}
-    for dosed in (True, False):
-        chosen = [s.pk for s in sessions if (s.dose_start is not None) == dosed]
-        if not chosen:
-            continue
-        latest = (select(SessionReading.pk).where(
-            SessionReading.session_pk == TreatmentSession.pk,
-            SessionReading.systolic_mmhg.is_not(None),
-            *([SessionReading.taken_at <= TreatmentSession.dose_start] if dosed else []))
-            .order_by(SessionReading.taken_at.desc(), SessionReading.pk.desc()).limit(1)
-            .correlate(TreatmentSession).scalar_subquery())
-        baseline_pks.update(db.execute(select(TreatmentSession.pk, latest).where(
-            TreatmentSession.pk.in_(chosen))).all())
+    baseline_pks: dict[int, int | None] = dict(db.execute(select(
+        TreatmentSession.pk, _BASELINE_KEY).where(TreatmentSession.pk.in_(pks))).all())
     wanted = [pk for pk in baseline_pks.values() if pk is not None]
     readings = {row.pk: as_reading(row) for row in db.execute(select(SessionReading).where(
         SessionReading.pk.in_(wanted))).scalars()} if wanted else {}
@@ -502,9 +496,8 @@ def _rows_in_reach(db: Session, statement: Select[Any], treatment_session_id: st
 
 
 # A batch's session with its alarm state, in one statement (a monitor's gateway posts batches
-# all session long): the baseline, the last blood pressure taken before dosing (or yet, if not
-# dosed), joined by its key, and the kinds of alarm open, as one text.
-_NOT_DOSED = literal(datetime(9999, 12, 31, tzinfo=UTC), UTCDateTime())
+# all session long): the baseline reading joined by its key, and the kinds of alarm open, as one
+# text.
 _BASELINE_READING = aliased(SessionReading)
 _SESSION_WITH_ALARM_STATE = (
     _SESSION_IN_REACH.add_columns(
@@ -514,11 +507,7 @@ _SESSION_WITH_ALARM_STATE = (
         .where(SessionAlarm.session_pk == TreatmentSession.pk,
                SessionAlarm.acknowledged_at.is_(None))
         .correlate(TreatmentSession).scalar_subquery().label("open_kinds"))
-    .outerjoin(_BASELINE_READING, _BASELINE_READING.pk == select(SessionReading.pk).where(
-        SessionReading.session_pk == TreatmentSession.pk, SessionReading.systolic_mmhg.is_not(None),
-        SessionReading.taken_at <= func.coalesce(TreatmentSession.dose_start, _NOT_DOSED))
-        .order_by(SessionReading.taken_at.desc(), SessionReading.pk.desc()).limit(1)
-        .correlate(TreatmentSession).scalar_subquery()))
+    .outerjoin(_BASELINE_READING, _BASELINE_READING.pk == _BASELINE_KEY))
 
 
 def _watch_of(treatment_session: TreatmentSession, row: Any) -> AlarmWatch:
