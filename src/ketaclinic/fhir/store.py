@@ -19,14 +19,7 @@ from ketaclinic.fhir.search import reference_id
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.measures import service as measures
 from ketaclinic.patients import service as patients
-from ketaclinic.patients.models import (
-    Allergy,
-    Condition,
-    Medication,
-    Patient,
-    PatientMrn,
-    VitalSigns,
-)
+from ketaclinic.patients.models import Allergy, Condition, Medication, Patient, VitalSigns
 from ketaclinic.treatments.models import SessionEvent, SessionReading, TreatmentSession
 
 COMPARTMENT_TYPES = tuple(DATE_PARAMS)
@@ -244,18 +237,12 @@ def _patient(db: Session, patient_id: str, actor: Actor) -> dict[str, Any]:
     the rest of the read)."""
     rows = patients.open_rows(db=db, statement=_PATIENT, patient_id=patient_id, actor=actor,
                               purpose="FHIR read")
-    return mapping.patient_of(rows[0], [mapping.MrnAt(r.mrn, r.site_code, r.site_id, r.site_name)
+    return mapping.patient_of(rows[0], [mapping.MrnAt(r.mrn, r.code, r.site_id, r.site_name)
                                         for r in rows if r.mrn is not None])
 
 
-_PATIENT = (select(Patient.pk, Patient.id, Patient.updated_at, Patient.active,
-                   *(getattr(Patient, f) for f in patients.DEMOGRAPHIC_FIELDS),
-                   PatientMrn.site_pk, PatientMrn.mrn, Site.code.label("site_code"),
-                   Site.id.label("site_id"), Site.name.label("site_name"))
-            .select_from(Patient)
-            .outerjoin(PatientMrn, PatientMrn.patient_pk == Patient.pk)
-            .outerjoin(Site, Site.pk == PatientMrn.site_pk)
-            .where(Patient.id == bindparam("key")).order_by(PatientMrn.pk))
+_PATIENT = patients.DEMOGRAPHICS.add_columns(Patient.updated_at, Patient.active,
+                                             Site.id.label("site_id"), Site.name.label("site_name"))
 
 
 def filter_resources(resource_type: str, resources: Iterable[dict[str, Any]],

@@ -172,7 +172,8 @@ class Demographics:
 
 # One query of columns, the MRNs and their sites joined in: the audited read of a patient is the
 # commonest request, and loading the patient, its MRNs and their sites as records cost most of it.
-_DEMOGRAPHICS = (select(Patient.pk, Patient.id, *(getattr(Patient, f) for f in DEMOGRAPHIC_FIELDS),
+# A read that shows more of the patient adds its columns to it (the FHIR Patient read).
+DEMOGRAPHICS = (select(Patient.pk, Patient.id, *(getattr(Patient, f) for f in DEMOGRAPHIC_FIELDS),
                         PatientMrn.site_pk, PatientMrn.mrn, Site.code)
                  .select_from(Patient)
                  .outerjoin(PatientMrn, PatientMrn.patient_pk == Patient.pk)
@@ -184,7 +185,7 @@ def open_demographics(*, db: Session, patient_id: uuid.UUID | str, actor: Actor,
                       purpose: str) -> Demographics:
     """A patient's demographics, if the actor may reach the patient, with the read audited
     (as `open_patient`); NotFound otherwise."""
-    rows = open_rows(db=db, statement=_DEMOGRAPHICS, patient_id=patient_id, actor=actor,
+    rows = open_rows(db=db, statement=DEMOGRAPHICS, patient_id=patient_id, actor=actor,
                      purpose=purpose)
     first = rows[0]
     return Demographics(first.id, {name: getattr(first, name) for name in DEMOGRAPHIC_FIELDS},
