@@ -38,6 +38,7 @@ from ketaclinic.errors import DomainError
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.patients import schemas
 from ketaclinic.patients import service as patients
+from ketaclinic.settings import get_settings
 
 PG_URL = os.environ.get("KETACLINIC_TEST_POSTGRES_URL", "")
 # Put every test at this moment (ISO 8601 with an offset), e.g. the night before a daylight-saving
@@ -393,6 +394,23 @@ def migrated_postgres(empty_database: str) -> Iterator[Engine]:
     migrate.upgrade(engine)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture()
+def one_connection_postgres(empty_database: str, monkeypatch: pytest.MonkeyPatch
+                            ) -> Iterator[Engine]:
+    """The app's engine on a new PostgreSQL database, its pool keeping one connection, for what
+    a lost connection does (skipped on SQLite, whose file does not drop connections)."""
+    monkeypatch.setenv("KETACLINIC_DB_POOL_SIZE", "1")
+    get_settings.cache_clear()
+    engine = dbmod.make_engine(empty_database)
+    try:
+        if engine.dialect.name != "postgresql":
+            pytest.skip("a SQLite file does not drop connections")
+        yield engine
+    finally:
+        engine.dispose()
+        get_settings.cache_clear()
 
 
 @pytest.fixture()

@@ -36,6 +36,7 @@ from sqlalchemy.types import TypeDecorator
 
 from ketaclinic import clock, wal_checkpoints
 from ketaclinic.errors import NotFound, public_id
+from ketaclinic.pool_checks import ping_idle_connections
 from ketaclinic.settings import get_settings
 
 NAMING_CONVENTION = {
@@ -271,11 +272,12 @@ def make_engine(url: str | None = None) -> Engine:
     # A fixed pool by default (no overflow): a connection opened beyond the pool is closed when
     # given back while the pool is full, and under steady load that is a new PostgreSQL server
     # process for nearly every request (16 clients on a pool of 10 halved the audited read).
-    engine = create_engine(url, pool_pre_ping=True, pool_size=settings.db_pool_size,
+    engine = create_engine(url, pool_size=settings.db_pool_size,
                            max_overflow=settings.db_max_overflow,
                            connect_args={"options": "-c statement_timeout="
                                                     f"{settings.db_statement_timeout_ms}"})
     _track_reading(engine)
+    ping_idle_connections(engine)  # not every checkout, as pool_pre_ping would
     return engine
 
 
@@ -305,7 +307,10 @@ def _track_reading(engine: Engine) -> None:
                 driver.execute("BEGIN")
 
     def _end(conn: Any) -> None:
-        conn.info.pop(READING, None)
+        # A connection lost mid-request is invalidated, and its info is cleared when the pool
+        # connects again; reading it here would refuse the very rollback that ends the request.
+        if not conn.invalidated:
+            conn.info.pop(READING, None)
 
     event.listen(engine, "commit", _end)
     event.listen(engine, "rollback", _end)

@@ -98,3 +98,27 @@ def test_a_request_that_finds_no_connection_free_is_told_to_come_back(
             held.close()
         assert busy.status_code == 503 and busy.headers["Retry-After"] == "2"
         assert busy.json()["title"] == "Busy" and "nothing was saved" in busy.json()["detail"]
+
+
+def test_a_request_whose_connection_was_lost_is_told_to_come_back_and_the_next_reconnects(
+        one_connection_postgres: Engine) -> None:
+    engine = one_connection_postgres
+    router = APIRouter(route_class=OneTripRoute)
+
+    @router.get("/backend")
+    def backend(db: Session = DB) -> dict[str, int]:
+        return {"pid": db.execute(text("SELECT pg_backend_pid()")).scalar_one()}
+
+    app = FastAPI()
+    app.include_router(router)
+    problems.install(app)
+    client = TestClient(app)
+    with engine_of_the_process(engine):
+        ended = client.get("/backend").json()["pid"]
+        with create_engine(engine.url).connect() as other:  # the server ends it, in use
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": ended})
+        lost = client.get("/backend")  # given back a moment ago: used without a check
+        assert lost.status_code == 503 and lost.headers["Retry-After"] == "2"
+        assert lost.json()["title"] == "Database unavailable"
+        again = client.get("/backend")
+        assert again.status_code == 200 and again.json()["pid"] != ended

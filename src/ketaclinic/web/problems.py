@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.routing import iter_route_contexts
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as NoConnectionFree
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -151,11 +151,29 @@ async def on_no_connection_free(request: Request, exc: Exception) -> Response:
     overloaded, nothing is wrong with the request): 503 with when to try again, nothing saved."""
     log.warning("no database connection came free for %s %s: %s", request.method,
                 request.url.path, exc)
-    detail = "The server is busy; nothing was saved. Try again in a few seconds."
+    return _try_again(request, "Busy", "The server is busy; nothing was saved. Try again in a "
+                                       "few seconds.")
+
+
+async def on_database_error(request: Request, exc: Exception) -> Response:
+    """The request's database connection was lost (the database restarted, or its network
+    dropped): 503 with when to try again; the pool connects afresh for the next request.
+    Any other operational error is unexpected."""
+    if not getattr(exc, "connection_invalidated", False):
+        return await on_unexpected_error(request, exc)
+    log.warning("the database connection was lost during %s %s: %s", request.method,
+                request.url.path, exc)
+    detail = "The connection to the database was lost. Try again in a few seconds."
+    if request.method not in ("GET", "HEAD"):
+        detail += " Check whether the change was saved before making it again."
+    return _try_again(request, "Database unavailable", detail)
+
+
+def _try_again(request: Request, title: str, detail: str) -> Response:
     if _wants_json(request):
-        response: Response = _api_error(request, 503, "Busy", detail)
+        response: Response = _api_error(request, 503, title, detail)
     else:
-        response = render(request, "error.html", status_code=503, title="Busy", detail=detail)
+        response = render(request, "error.html", status_code=503, title=title, detail=detail)
     response.headers["Retry-After"] = str(BUSY_RETRY_AFTER_S)
     return response
 
@@ -174,4 +192,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(DataError, on_unstorable_value)
     app.add_exception_handler(OverflowError, on_unstorable_value)
     app.add_exception_handler(NoConnectionFree, on_no_connection_free)
+    app.add_exception_handler(OperationalError, on_database_error)
     app.add_exception_handler(Exception, on_unexpected_error)
