@@ -6,11 +6,12 @@ from datetime import datetime
 from functools import lru_cache
 from typing import cast
 
-from sqlalchemy import Connection, String, Table, TextClause, bindparam, func, insert, select, text
+from sqlalchemy import Connection, Table, TextClause, bindparam, func, insert, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
+from ketaclinic.array_inserts import unnest_of
 from ketaclinic.audit import keyed, sealing
 from ketaclinic.audit.group import AsyncGroupWriter, GroupWriter
 from ketaclinic.audit.models import AUDIT_SEQUENCE, AuditEvent, Unsealed
@@ -168,12 +169,7 @@ def _events_and_notes_as_arrays() -> str:
     """The statement for any number of events with a parameter a column, each an array of the
     column's values unnested into rows: `<column>` and `chain`."""
     events = cast(Table, AuditEvent.__table__)
-    # Text arrays, not VARCHAR(n): an explicit cast would cut a long value short unnoticed,
-    # where the insert into the column refuses it.
-    kinds = {c: "TEXT" if isinstance(events.c[c].type, String)
-             else events.c[c].type.compile(dialect=_POSTGRESQL) for c in _COLUMNS}
-    arrays = ", ".join(f"%({c})s::{kinds[c]}[]" for c in _COLUMNS)
-    return _events_then_notes(f"SELECT * FROM unnest({arrays})",  # noqa: S608
+    return _events_then_notes(f"SELECT * FROM {unnest_of(events, _COLUMNS)}",  # noqa: S608
                               "SELECT %(chain)s, unnest(%(seq)s::BIGINT[])")
 
 

@@ -1,0 +1,56 @@
+"""PostgreSQL: many rows inserted by one statement whose text is the same for any number of rows,
+each column sent as one array and unnested into rows.
+
+A multi-row `VALUES` list (SQLAlchemy's insertmanyvalues) has a parameter per value: its text
+differs with the row count, so psycopg converts it anew at every execution (it keeps its
+conversion of statements up to 50 parameters) and the server plans it anew. For a monitor
+group of a hundred messages that conversion cost more than the insert. With an array a column
+the statement is converted once and prepared once by the server."""
+
+from collections.abc import Sequence
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Connection, String, Table
+from sqlalchemy.dialects import postgresql
+
+_POSTGRESQL = postgresql.dialect()
+
+
+def unnest_of(table: Table, names: Sequence[str]) -> str:
+    """SQL (psycopg's named parameters): `unnest(%(<name>)s::<type>[], ...)`, the rows of the
+    columns' arrays. Text columns are cast as TEXT, not VARCHAR(n): a cast would cut a long
+    value short unnoticed, where the insert into the column refuses it."""
+    kinds = {name: "TEXT" if isinstance(table.c[name].type, String)
+             else table.c[name].type.compile(dialect=_POSTGRESQL) for name in names}
+    return "unnest(" + ", ".join(f"%({name})s::{kinds[name]}[]" for name in names) + ")"
+
+
+@cache
+def _statement(table: Table, names: tuple[str, ...], returning: tuple[str, ...]) -> str:
+    quote = _POSTGRESQL.identifier_preparer.quote
+    returned = f" RETURNING {', '.join(quote(name) for name in returning)}" if returning else ""
+    # Identifiers come from the table's own metadata, quoted; values travel as parameters.
+    return (f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "  # noqa: S608
+            f"SELECT * FROM {unnest_of(table, names)}{returned}")
+
+
+def insert_arrays(connection: Connection, table: Table, columns: dict[str, Sequence[Any]],
+                  returning: Sequence[str] = ()) -> list[Any]:
+    """Insert rows given column by column (each list one value per row) on PostgreSQL, values
+    converted by their columns' types and scalar column defaults filled in, as a Core insert
+    would; the `returning` columns of the rows inserted, in no promised order."""
+    count = len(next(iter(columns.values())))
+    given = dict(columns)
+    for column in table.columns:
+        default = column.default
+        if column.name not in given and default is not None and default.is_scalar:
+            given[column.name] = [getattr(default, "arg", None)] * count
+    dialect = connection.dialect
+    arrays: dict[str, Any] = {}
+    for name, values in given.items():
+        convert = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        arrays[name] = [convert(v) for v in values] if convert else list(values)
+    result = connection.exec_driver_sql(_statement(table, tuple(arrays), tuple(returning)),
+                                        arrays)
+    return list(result.all()) if returning else []
