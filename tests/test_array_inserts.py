@@ -23,7 +23,7 @@ def _row(number: int) -> dict[str, Any]:
             "peer": f"10.0.0.{number}:4100", "control_id": f"MSG{number}",
             "raw": f"MSH|^~\\&|GW|ICU\rOBX|{number}|NM|8480-6^Systolic^LN||128|mm[Hg]",
             "status": "rejected" if number % 2 else "unmatched", "ack_code": "AE",
-            "review_note": "naïve note – with “quotes”" if number == 1 else "",
+            "review_note": "na\u00efve note \u2013 with \u201cquotes\u201d" if number == 1 else "",
             "site_pk": None, "chair_pk": None}
 
 

@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import cast
+from typing import NamedTuple, cast
 
 from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
@@ -53,6 +53,17 @@ class Answer:
     sender: tuple[str, str] | None = None
 
 
+class _Chair(NamedTuple):
+    """What routing needs of a chair (read as columns: a group looks up hundreds)."""
+
+    pk: int
+    site_pk: int
+    name: str
+
+
+_CHAIR_COLUMNS = (Chair.pk, Chair.site_pk, Chair.name)
+
+
 @dataclass
 class _Taken:
     """One message on its way through the group."""
@@ -64,7 +75,7 @@ class _Taken:
     control_id: str = ""
     message: pcd01.MonitorMessage | None = None
     partial: pcd01.MonitorMessage | None = None  # what a refused message said of its origin
-    chair: Chair | None = None
+    chair: "_Chair | None" = None
     site_pk: int | None = None  # the chair's, or else the site its location names
     session: TreatmentSession | None = None
     actor: Actor = field(default_factory=lambda: Actor(username="monitor", role="system"))
@@ -126,17 +137,19 @@ def _locate(db: Session, items: list[_Taken]) -> None:
     or else the one its location names)."""
     origins = [(item, item.message or item.partial) for item in items]
     devices = {d for _, origin in origins if origin for d in origin.devices}
-    by_device = {c.monitor_device_id: c for c in db.execute(select(Chair).where(
-        Chair.monitor_device_id.in_(devices))).scalars()} if devices else {}
+    by_device = {device: _Chair(pk, site_pk, name) for device, pk, site_pk, name in db.execute(
+        select(Chair.monitor_device_id, *_CHAIR_COLUMNS).where(
+            Chair.monitor_device_id.in_(devices)))} if devices else {}
     places = {_place(origin) for _, origin in origins} - {("", "")}
-    by_place: dict[tuple[str, str], Chair] = {}
+    by_place: dict[tuple[str, str], _Chair] = {}
     site_of_code: dict[str, int] = {}
     if places:
         site_of_code = dict(db.execute(select(Site.code, Site.pk).where(
             Site.code.in_({p[0] for p in places}))).all())
-        for chair, code in db.execute(select(Chair, Site.code).join(Site).where(
-                Site.code.in_({p[0] for p in places}), Chair.name.in_({p[1] for p in places}))):
-            by_place[(code, chair.name)] = chair
+        for code, pk, site_pk, name in db.execute(select(Site.code, *_CHAIR_COLUMNS).join(
+                Site).where(Site.code.in_({p[0] for p in places}),
+                            Chair.name.in_({p[1] for p in places}))):
+            by_place[(code, name)] = _Chair(pk, site_pk, name)
     for item, origin in origins:
         assert origin is not None
         item.chair = next((by_device[d] for d in origin.devices if d in by_device),

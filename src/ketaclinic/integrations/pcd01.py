@@ -7,6 +7,7 @@ listener can store first and acknowledge after (MSA AA), or answer AE/AR with th
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, timezone
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from ketaclinic import clock
@@ -73,6 +74,9 @@ class MonitorMessage:
         return [Reading(taken, **values) for taken, values in sorted(by_time.items())]
 
 
+# A monitor's message repeats its time in each OBX, and monitors report the same seconds: each
+# time is read again in the chair's zone once routed, so most texts have been read just before.
+@lru_cache(maxsize=4096)
 def parse_timestamp(text: str, default_tz: str = "UTC") -> datetime | None:
     """An HL7 v2 TS/DTM (YYYYMMDD[HHMM[SS[.S+]]][+/-ZZZZ]) as an aware datetime."""
     text = text.strip()
