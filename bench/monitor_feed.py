@@ -155,9 +155,10 @@ def message(monitor: Monitor, number: int, systolic: int) -> bytes:
     return frame("\r".join(lines) + "\r")
 
 
-async def play(monitor: Monitor, port: int, started: float, seconds: int) -> None:
+async def play(monitor: Monitor, connection: tuple[asyncio.StreamReader, asyncio.StreamWriter],
+               started: float, seconds: int) -> None:
     """Send once a second on schedule (each after the last ACK) until the run ends."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    reader, writer = connection
     try:
         for second in range(seconds):
             due = started + second + monitor.number / 1000 % 1
@@ -230,11 +231,16 @@ async def run(monitors: list[Monitor], mllp_port: int, base: str, seconds: int,
         "username": "nurse", "password": DEMO_PASSWORD}).json()["access_token"]
     cookies = web_cookies(base)
     sample = monitors[:watched]
+    # Every monitor connected before the schedule starts: connecting while the first messages
+    # are due would send them late, together, instead of spread over the second.
+    connections = await asyncio.gather(*(asyncio.open_connection("127.0.0.1", mllp_port)
+                                         for _ in monitors))
     started = time.perf_counter() + 1.0
     deadline = started + seconds + 10
     streams = [asyncio.create_task(watch_stream(m, base, cookies, deadline)) for m in sample]
     apis = [asyncio.create_task(watch_api(m, base, token, deadline)) for m in sample]
-    await asyncio.gather(*(play(m, mllp_port, started, seconds) for m in monitors))
+    await asyncio.gather(*(play(m, connection, started, seconds)
+                           for m, connection in zip(monitors, connections, strict=True)))
     elapsed = time.perf_counter() - started
     api_latency = await asyncio.gather(*apis)
     for task in streams:

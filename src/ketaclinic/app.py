@@ -1,6 +1,5 @@
 """The application factory: one FastAPI app serving pages, the JSON API and static files."""
 
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -8,7 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from ketaclinic import __version__, sealer, wal_checkpoints, worker
+from ketaclinic import __version__, collector, sealer, wal_checkpoints, worker
 from ketaclinic.accounts import client_pages, client_router, oauth_pages, oauth_router
 from ketaclinic.accounts import pages as account_pages
 from ketaclinic.accounts import router as account_api
@@ -79,21 +78,12 @@ def create_app() -> FastAPI:
     return app
 
 
-# A young-generation collection every 700 allocations (CPython's default) ran the collector
-# about once per request; a server process's garbage is short-lived request objects.
-YOUNG_COLLECTION_EVERY = 10_000
-
-
 def create_served_app() -> FastAPI:
-    """The app as `ketaclinic serve` runs it in each server process: built, then everything
-    built so far (modules, routes, mappers) moved out of the collector's sight with
-    `gc.freeze`, so collections scan only what requests allocate. Measured on the audited
-    read: 15 % more requests a second and half the 99th-percentile latency."""
+    """The app as `ketaclinic serve` runs it in each server process: built, then the collector
+    settled (ketaclinic.collector), so collections scan only what requests allocate. Measured
+    on the audited read: 15 % more requests a second and half the 99th-percentile latency."""
     app = create_app()
-    gc.collect()
-    gc.freeze()
-    _, middle, old = gc.get_threshold()
-    gc.set_threshold(YOUNG_COLLECTION_EVERY, middle, old)
+    collector.settle_after_start()
     return app
 
 

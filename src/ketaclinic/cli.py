@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from rich.table import Table
 from typer.exceptions import TyperException
 
-from ketaclinic import clock, wal_checkpoints
+from ketaclinic import clock, collector, wal_checkpoints
 from ketaclinic import worker as background
 from ketaclinic.auth.commands import clients_app
 from ketaclinic.billing.commands import billing_app
@@ -197,6 +197,7 @@ def mllp(
     warn_if_clock_set()
     # the listener's group commits leave SQLite's log to a thread, as a server's do
     wal_checkpoints.start_in_background(get_engine(), get_settings().sqlite_checkpoint_every_s)
+    collector.settle_after_start()
     try:
         asyncio.run(serve_mllp(host, port))
     except KeyboardInterrupt:
