@@ -75,7 +75,7 @@ class _Taken:
     control_id: str = ""
     message: pcd01.MonitorMessage | None = None
     partial: pcd01.MonitorMessage | None = None  # what a refused message said of its origin
-    chair: "_Chair | None" = None
+    chair: _Chair | None = None
     site_pk: int | None = None  # the chair's, or else the site its location names
     session: TreatmentSession | None = None
     actor: Actor = field(default_factory=lambda: Actor(username="monitor", role="system"))

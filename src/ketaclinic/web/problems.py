@@ -24,7 +24,7 @@ from ketaclinic.errors import (
     RateLimited,
 )
 from ketaclinic.field_problems import validation_problems, with_known_fields
-from ketaclinic.web.deps import is_api
+from ketaclinic.web.deps import READ_METHODS, is_api
 from ketaclinic.web.operation_outcome import operation_outcome
 from ketaclinic.web.templating import render
 
@@ -164,7 +164,7 @@ async def on_database_error(request: Request, exc: Exception) -> Response:
     log.warning("the database connection was lost during %s %s: %s", request.method,
                 request.url.path, exc)
     detail = "The connection to the database was lost. Try again in a few seconds."
-    if request.method not in ("GET", "HEAD"):
+    if request.method not in READ_METHODS:
         detail += " Check whether the change was saved before making it again."
     return _try_again(request, "Database unavailable", detail)
 
