@@ -13,8 +13,9 @@ session closes is not folded, and still counts: the sum stays right however they
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, case, delete, func, insert, select, text, true
+from sqlalchemy import Connection, Table, case, delete, func, insert, select, true
 
+from ketaclinic.array_inserts import insert_arrays
 from ketaclinic.knowledge.monitoring import Reading
 from ketaclinic.patients import vitals_tally
 from ketaclinic.treatments.models import SessionReading, SessionReadingTally
@@ -59,19 +60,12 @@ def add(connection: Connection, readings_by_session: Iterable[tuple[int, Sequenc
     if not rows:
         return
     if connection.dialect.name == "postgresql":  # every session's part in one statement
-        connection.execute(_ADDING_ARRAYS, {name: [row[name] for row in rows]
-                                            for name in _COLUMNS})
+        insert_arrays(connection, TALLY, {name: [row[name] for row in rows] for name in _COLUMNS})
     else:
         connection.execute(insert(TALLY), rows)
 
 
 _COLUMNS = ("session_pk", "readings", *TALLIED, "first_at", "last_at")
-# PostgreSQL: the parts as one array a column, so the statement's text is the same for any
-# number of sessions (one parse, one round trip).
-_ADDING_ARRAYS = text(
-    f"INSERT INTO {TALLY.name} ({', '.join(_COLUMNS)}) SELECT * FROM unnest("  # noqa: S608
-    + ", ".join(f"CAST(:{name} AS {'TIMESTAMPTZ' if name.endswith('_at') else 'INTEGER'}[])"
-                for name in _COLUMNS) + ")")
 
 
 def summed(session_pks: Any) -> Any:
