@@ -1,6 +1,6 @@
 """The SQLite engine: a process's write transactions take turns on a lock of their own (fair:
 each waits its turn rather than polling SQLite against every other waiter), and a turn always
-ends, by commit, by rollback or when a connection goes back to the pool."""
+ends, by commit, by rollback, when a connection goes back to the pool or when it is lost."""
 
 import threading
 import time
@@ -76,6 +76,19 @@ def test_a_connection_returned_mid_transaction_gives_up_its_turn(engine) -> None
     abandoned.close()  # back to the pool, rolled back there
     with engine.begin() as conn:
         assert conn.execute(text("SELECT count(*) FROM t")).scalar() == 0
+
+
+def test_a_connection_lost_mid_transaction_gives_up_its_turn(engine) -> None:
+    lost = engine.connect()
+    lost.begin()
+    lost.execute(text("INSERT INTO t VALUES (5)"))
+    lost.invalidate()  # as when the connection fails under a write
+    lost.rollback()  # the session's clean-up: no error about the connection's state
+    lost.close()
+    with engine.begin() as conn:  # the next writer gets the turn at once
+        conn.execute(text("INSERT INTO t VALUES (6)"))
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT n FROM t")).scalars().all() == [6]
 
 
 def _reader(engine):

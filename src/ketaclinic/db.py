@@ -223,11 +223,17 @@ def _configure_sqlite(engine: Engine) -> None:
                                    "read; it is run again as a writer")
         return None
 
-    def _end_turn(conn: Any) -> None:
-        conn.info.pop(READING, None)
-        conn.info.pop(UPGRADED, None)
-        if conn.info.pop(HOLDS_TURN, False):
+    def _end_turn_of(info: dict[Any, Any]) -> None:
+        info.pop(READING, None)
+        info.pop(UPGRADED, None)
+        if info.pop(HOLDS_TURN, False):
             turn.release()
+
+    def _end_turn(conn: Any) -> None:
+        # An invalidated connection's info cannot be read (SQLAlchemy refuses until the
+        # rollback); its turn ended when it was invalidated (below).
+        if not conn.invalidated:
+            _end_turn_of(conn.info)
 
     event.listen(engine, "commit", _end_turn)
     event.listen(engine, "rollback", _end_turn)
@@ -236,10 +242,14 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_reset(dbapi_connection: Any, connection_record: Any, reset_state: Any) -> None:
         # A connection given back to the pool mid-transaction is rolled back there, out of
         # sight of the events above: its turn ends too.
-        connection_record.info.pop(READING, None)
-        connection_record.info.pop(UPGRADED, None)
-        if connection_record.info.pop(HOLDS_TURN, False):
-            turn.release()
+        _end_turn_of(connection_record.info)
+
+    @event.listens_for(engine, "invalidate")
+    def _on_invalidate(dbapi_connection: Any, connection_record: Any, exception: Any) -> None:
+        # A connection dropped mid-transaction (its file closed under it, say) is closed, not
+        # rolled back: without this its turn would never end, and every later writer in the
+        # process would time out waiting for it.
+        _end_turn_of(connection_record.info)
 
 
 def one_writer_at_a_time() -> bool:
