@@ -258,6 +258,15 @@ def one_writer_at_a_time() -> bool:
     return get_engine().dialect.name == "sqlite"
 
 
+def column_rows(db: Session, statement: Any, params: dict[str, Any] | None = None) -> Any:
+    """The result of a statement of columns (no records) run on the session's connection, its
+    pending changes flushed first as the session's own `execute` would: that path sets up
+    record loading a statement of columns does not use, about 50 us a statement."""
+    if db.autoflush:
+        db.flush()
+    return db.connection().execute(statement, params)
+
+
 def is_reading(db: Session) -> bool:
     """Whether the session's transaction started as a reader (`reader_session_factory`) and has
     only read so far."""

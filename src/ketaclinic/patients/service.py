@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, joinedload
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
 from ketaclinic.clinics.models import Site
-from ketaclinic.db import Base
+from ketaclinic.db import Base, column_rows
 from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, OutOfReach, invalid
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.reach import can_reach_patient
@@ -117,7 +117,7 @@ def open_patient_keys(*, db: Session, patient_id: uuid.UUID | str, actor: Actor,
     """A patient's keys, if the actor may reach the patient, with the read audited (as
     `open_patient`, without loading the record); NotFound otherwise."""
     key = _key(patient_id)
-    rows = [] if key is None else db.execute(_ID_AND_SITES_BY_ID, {"key": key}).all()
+    rows = [] if key is None else column_rows(db, _ID_AND_SITES_BY_ID, {"key": key}).all()
     open_through(db=db, rows=rows, actor=actor, purpose=purpose, asked_for=str(patient_id))
     return PatientKeys(rows[0].pk, rows[0].id)
 
@@ -198,7 +198,7 @@ def open_rows(*, db: Session, statement: Any, patient_id: uuid.UUID | str, actor
     with the patient's `pk`, `id` and one MRN's `site_pk`, if the actor may reach the patient,
     with the read audited; NotFound otherwise."""
     key = _key(patient_id)
-    rows = [] if key is None else db.execute(statement, {"key": key}).all()
+    rows = [] if key is None else column_rows(db, statement, {"key": key}).all()
     open_through(db=db, rows=rows, actor=actor, purpose=purpose, asked_for=str(patient_id))
     return rows
 
