@@ -767,3 +767,33 @@ def test_a_patient_read_answers_as_the_record_loaded_does(db) -> None:
                           (actor, str(bare.id))):
         with pytest.raises(OutOfReach):
             store.read(db, "Patient", asked, actor_)
+
+
+def test_a_patient_search_page_holds_whole_patients_as_their_records_answer(db) -> None:
+    # A page is read as columns, a row per MRN: a page of one holds one patient with every MRN,
+    # in name order, each answered as the record loaded with its MRNs and sites would be.
+    from ketaclinic.clinics.models import Site
+    from ketaclinic.fhir import mapping, patient_search
+    from ketaclinic.kernel.actor import Actor
+    from ketaclinic.patients.models import Patient, PatientMrn
+
+    first, second = db.execute(select(Site).order_by(Site.pk)).scalars().all()[:2]
+    born = clock.now().date() - timedelta(days=11000)
+    twins = [Patient(family_name="Quennell", given_name=given, sex="female", birth_date=born,
+                     search_name=f"quennell {given.lower()}") for given in ("Bea", "Ada")]
+    for n, twin in enumerate(twins):
+        twin.mrns = [PatientMrn(site_pk=second.pk, mrn=f"Q2-{n}"),
+                     PatientMrn(site_pk=first.pk, mrn=f"Q1-{n}")]
+    db.add_all(twins)
+    db.flush()
+    for twin in twins:
+        db.refresh(twin)
+    actor = Actor(username="reader", role="nurse", site_pks=frozenset({first.pk, second.pk}))
+    pages = [patient_search.search(db, actor, {"family": ["quennell"]}, offset, 1)
+             for offset in (0, 1, 2)]
+    assert [total for _, total in pages] == [2, 2, 2]
+    assert [found for found, _ in pages] == [[mapping.patient(twins[1])],
+                                             [mapping.patient(twins[0])], []]
+    assert [i["value"] for i in pages[0][0][0]["identifier"]] == ["Q2-1", "Q1-1"]
+    both, total = patient_search.search(db, actor, {"family": ["quennell"]}, 0, 10)
+    assert total == 2 and [p["name"][0]["given"] for p in both] == [["Ada"], ["Bea"]]

@@ -4,7 +4,6 @@ prefixes), `gender`, `_lastUpdated`. Repeated parameters must all match; comma-s
 are alternatives."""
 
 import uuid
-from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -12,6 +11,7 @@ from sqlalchemy import and_, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from ketaclinic.clinics.models import Site
+from ketaclinic.fhir import store
 from ketaclinic.fhir.filters import Filters
 from ketaclinic.fhir.mapping import MRN_SYSTEM
 from ketaclinic.fhir.search import DateRange, parse_date, parse_token
@@ -90,9 +90,11 @@ def conditions(params: dict[str, list[str]]) -> list[Any]:
 
 
 def search(db: Session, actor: Actor, params: dict[str, list[str]], offset: int,
-           count: int) -> tuple[Sequence[Patient], int]:
-    """A page of the patients the search finds within the caller's reach, and how many."""
+           count: int) -> tuple[list[dict[str, Any]], int]:
+    """A page of the Patients the search finds within the caller's reach, and how many."""
     described = " ".join(f"{k}={v!r}" for k, values in sorted(params.items()) for v in values
                          if k in PARAMS or k == "_lastUpdated")
-    return patients.find(db=db, actor=actor, conditions=conditions(params), limit=count,
-                         offset=offset, described=described)
+    found, total = patients.find(db=db, actor=actor, conditions=conditions(params), limit=count,
+                                 offset=offset, described=described,
+                                 columns=store.PATIENT_COLUMNS)
+    return [store.patient_of_rows(rows) for rows in found], total

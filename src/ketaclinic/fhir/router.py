@@ -252,8 +252,7 @@ def _search_bundle(request: Request, db: Session, actor: Actor, resource_type: s
                        params)
     if resource_type == "Patient":
         found, total = patient_search.search(db, actor, params, offset, count)
-        return _bundle(request, [mapping.patient(p) for p in found], total, offset, count,
-                       params)
+        return _bundle(request, found, total, offset, count, params)
     wanted = store.patient_of_search(params, actor, resource_type)
     if actor.is_patient and wanted and wanted != str(patients.own_id(db, actor)):
         # a patient's own record filters the search: another's finds nothing

@@ -237,12 +237,19 @@ def _patient(db: Session, patient_id: str, actor: Actor) -> dict[str, Any]:
     the rest of the read)."""
     rows = patients.open_rows(db=db, statement=_PATIENT, patient_id=patient_id, actor=actor,
                               purpose="FHIR read")
+    return patient_of_rows(rows)
+
+
+def patient_of_rows(rows: Sequence[Any]) -> dict[str, Any]:
+    """A Patient from its rows of `PATIENT_COLUMNS` (one per MRN, the oldest first)."""
     return mapping.patient_of(rows[0], [mapping.MrnAt(r.mrn, r.code, r.site_id, r.site_name)
                                         for r in rows if r.mrn is not None])
 
 
-_PATIENT = patients.DEMOGRAPHICS.add_columns(Patient.updated_at, Patient.active,
-                                             Site.id.label("site_id"), Site.name.label("site_name"))
+# What a Patient resource shows, as columns: the demographics and these.
+PATIENT_COLUMNS = patients.DEMOGRAPHIC_COLUMNS.add_columns(
+    Patient.updated_at, Patient.active, Site.id.label("site_id"), Site.name.label("site_name"))
+_PATIENT = patients.one_patient(PATIENT_COLUMNS)
 
 
 def filter_resources(resource_type: str, resources: Iterable[dict[str, Any]],

@@ -1,5 +1,6 @@
 """Patient registry use cases: register, edit, search, open, and record clinical history."""
 
+import itertools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -170,15 +171,25 @@ class Demographics:
                    [(m.site.code, m.mrn) for m in patient.mrns])
 
 
-# One query of columns, the MRNs and their sites joined in: the audited read of a patient is the
-# commonest request, and loading the patient, its MRNs and their sites as records cost most of it.
-# A read that shows more of the patient adds its columns to it (the FHIR Patient read).
-DEMOGRAPHICS = (select(Patient.pk, Patient.id, *(getattr(Patient, f) for f in DEMOGRAPHIC_FIELDS),
-                        PatientMrn.site_pk, PatientMrn.mrn, Site.code)
-                 .select_from(Patient)
-                 .outerjoin(PatientMrn, PatientMrn.patient_pk == Patient.pk)
-                 .outerjoin(Site, Site.pk == PatientMrn.site_pk)
-                 .where(Patient.id == bindparam("key")).order_by(PatientMrn.pk))
+# Patients as columns, a row per MRN (one with its MRN's columns empty if it has none), the MRNs'
+# sites joined in: the audited read of a patient is the commonest request, and loading the
+# patient, its MRNs and their sites as records cost most of it. What shows more of the patient
+# adds its columns (the FHIR Patient read and search).
+DEMOGRAPHIC_COLUMNS = (
+    select(Patient.pk, Patient.id, *(getattr(Patient, f) for f in DEMOGRAPHIC_FIELDS),
+           PatientMrn.site_pk, PatientMrn.mrn, Site.code)
+    .select_from(Patient)
+    .outerjoin(PatientMrn, PatientMrn.patient_pk == Patient.pk)
+    .outerjoin(Site, Site.pk == PatientMrn.site_pk))
+
+
+def one_patient(columns: Select[Any]) -> Select[Any]:
+    """A statement built on `DEMOGRAPHIC_COLUMNS` for the patient with the public id bound as
+    `key` (as `open_rows` binds it), the oldest MRN first."""
+    return columns.where(Patient.id == bindparam("key")).order_by(PatientMrn.pk)
+
+
+DEMOGRAPHICS = one_patient(DEMOGRAPHIC_COLUMNS)
 
 
 def open_demographics(*, db: Session, patient_id: uuid.UUID | str, actor: Actor,
@@ -385,20 +396,23 @@ def search(
 
 
 def find(*, db: Session, actor: Actor, conditions: Sequence[Any], limit: int, offset: int,
-         described: str) -> tuple[Sequence[Patient], int]:
+         described: str, columns: Select[Any]) -> tuple[list[list[Any]], int]:
     """A page of the patients the actor may reach that meet every condition (SQL on Patient),
-    in name order, and how many meet them all; the search is audited as `described`. Staff
-    reach the patients registered at their sites; a patient reaches their own record only,
-    whatever else the search asks."""
+    in name order, each as its rows of `columns` (a statement built on `DEMOGRAPHIC_COLUMNS`,
+    the oldest MRN first), and how many meet them all; the search is audited as `described`.
+    Staff reach the patients registered at their sites; a patient reaches their own record
+    only, whatever else the search asks."""
     if actor.is_patient or actor.patient_context_pk is not None:
         reach = Patient.pk == actor.confined_to
     else:
         reach = Patient.pk.in_(select(PatientMrn.patient_pk)
                                .where(PatientMrn.site_pk.in_(actor.site_pks)))
     where = [reach, *conditions]
-    found = db.execute(_patient_query().where(*where)
-                       .order_by(Patient.family_name, Patient.given_name, Patient.pk)
-                       .limit(limit).offset(offset)).unique().scalars().all()
+    by_name = (Patient.family_name, Patient.given_name, Patient.pk)
+    page = select(Patient.pk).where(*where).order_by(*by_name).limit(limit).offset(offset)
+    rows = column_rows(db, columns.where(Patient.pk.in_(page))
+                       .order_by(*by_name, PatientMrn.pk)).all()
+    found = [list(of_one) for _, of_one in itertools.groupby(rows, key=lambda row: row.pk)]
     if limit > 0 and (0 < len(found) < limit or (not found and not offset)):
         total = offset + len(found)  # the last page: nothing follows it to count
     else:
