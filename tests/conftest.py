@@ -385,12 +385,12 @@ def empty_database(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
 
 @pytest.fixture()
 def migrated_postgres(empty_database: str) -> Iterator[Engine]:
-    """An engine on a new, migrated PostgreSQL database, for what only two writers at once can
-    show (skipped on SQLite, which has one writer at a time)."""
+    """An engine on a new, migrated PostgreSQL database, for what only PostgreSQL shows: two
+    writers at once, or a statement only it runs (skipped on SQLite)."""
     engine = dbmod.make_engine(empty_database)
     if engine.dialect.name != "postgresql":
         engine.dispose()
-        pytest.skip("SQLite has one writer at a time")
+        pytest.skip("PostgreSQL only: two writers at once, or a statement only it runs")
     migrate.upgrade(engine)
     yield engine
     engine.dispose()
