@@ -15,8 +15,14 @@ def _coding(coding: instruments.Coding) -> dict[str, str]:
     return {"system": coding.system, "code": coding.code, "display": coding.display}
 
 
-def observation(measure: Measure, patient_id: str) -> dict[str, Any]:
-    """The measure's total (C-SSRS: its risk level) as an Observation."""
+# The columns an Observation of a measure shows: a search reads them alone, not the records.
+OBSERVATION_COLUMNS = (Measure.id, Measure.instrument, Measure.status, Measure.taken_at,
+                       Measure.total, Measure.risk_level, Measure.band)
+
+
+def observation(measure: Any, patient_id: str) -> dict[str, Any]:
+    """The measure's total (C-SSRS: its risk level) as an Observation, from the record or a row
+    of its `OBSERVATION_COLUMNS`."""
     form = instruments.instrument(measure.instrument)
     resource: dict[str, Any] = {
         "resourceType": "Observation", "id": str(measure.id),

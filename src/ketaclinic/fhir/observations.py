@@ -420,9 +420,9 @@ def _measure_segment(db: Session, patient: Whose, filters: Filters, total: int) 
     pid = str(patient.id)
 
     def fetch(skip: int, take: int) -> list[Resource]:
-        rows = db.execute(_measure_rows(filters), {"patient_pk": patient.pk, "skip": skip,
-                                                    "take": take})
-        return [measure_map.observation(m, pid) for m in rows.scalars()]
+        rows = column_rows(db, _measure_rows(filters), {"patient_pk": patient.pk, "skip": skip,
+                                                         "take": take})
+        return [measure_map.observation(m, pid) for m in rows]
 
     return _Segment(total, fetch)
 
@@ -431,7 +431,8 @@ def _measure_segment(db: Session, patient: Whose, filters: Filters, total: int) 
 def _measure_rows(filters: Filters) -> Any:
     """SQL, for the patient `PATIENT_PK`: the measures whose Observations pass, in the list's
     order, `TAKE` of them after the first `SKIP`."""
-    return (select(Measure).where(*_measure_conditions(PATIENT_PK, filters))
+    return (select(*measure_map.OBSERVATION_COLUMNS)
+            .where(*_measure_conditions(PATIENT_PK, filters))
             .order_by(Measure.taken_at, Measure.pk).offset(SKIP).limit(TAKE))
 
 
