@@ -461,7 +461,8 @@ def test_chair_readings_and_session_scores_are_observations(api, world, db) -> N
     assert {"85354-9", "2708-6", "moass"} <= codes
     for resource in in_session:
         valid(resource)
-        assert api["nurse_a"].get(f"/fhir/Observation/{resource['id']}").status_code == 200
+        read = api["nurse_a"].get(f"/fhir/Observation/{resource['id']}")
+        assert read.status_code == 200 and read.json() == resource  # as the search built it
 
 
 def test_update_a_condition_in_place_or_as_entered_in_error(api, world) -> None:
