@@ -26,12 +26,12 @@ from sqlalchemy import (
     insert,
     or_,
     select,
-    text,
     true,
     update,
 )
 from sqlalchemy.orm import Session
 
+from ketaclinic.array_inserts import unnest_of
 from ketaclinic.patients.models import VitalSigns, VitalSignsTally
 
 TALLY = cast(Table, VitalSignsTally.__table__)
@@ -67,8 +67,8 @@ def add(connection: Connection, rows: Iterable[VitalSigns]) -> None:
     if not parts:
         return
     if connection.dialect.name == "postgresql":
-        connection.execute(_ADDING_TO_A_FREE_PART,
-                           {name: [part[name] for part in parts] for name in COLUMNS})
+        connection.exec_driver_sql(_ADDING_TO_A_FREE_PART,
+                                   {name: [part[name] for part in parts] for name in COLUMNS})
         return
     for part in parts:  # SQLite: one writer at a time, so one part a patient, added to
         added = {f"added_{name}": part[name] for name in COLUMNS}
@@ -81,15 +81,14 @@ _ADDING_IN_PLACE = (update(TALLY).where(TALLY.c.patient_pk == bindparam("added_p
                     .values({name: TALLY.c[name] + bindparam(f"added_{name}")
                              for name in COLUMNS[1:]}))
 _LIST = ", ".join(COLUMNS)
-_NEW = ", ".join(f"CAST(:{name} AS INTEGER[])" for name in COLUMNS)
 _ADDED = ", ".join(f"{name} = part.{name} + chosen.{name}" for name in COLUMNS[1:])
 # PostgreSQL: the new parts as one array a column (one text for any number of patients); for
 # each, one of the patient's parts that no other writer holds is chosen and locked, and the new
 # counts are added to it in place (a heap-only update: the table's indexes are not touched);
 # where every part is held, or there is none yet, the new counts are a part of their own.
 # Identifiers come from the table's own metadata; values travel as parameters.
-_ADDING_TO_A_FREE_PART = text(
-    f"WITH new_parts ({_LIST}) AS (SELECT * FROM unnest({_NEW})), "  # noqa: S608
+_ADDING_TO_A_FREE_PART = (
+    f"WITH new_parts ({_LIST}) AS (SELECT * FROM {unnest_of(TALLY, COLUMNS)}), "  # noqa: S608
     "chosen AS MATERIALIZED (SELECT new_parts.*, free.pk AS part_pk FROM new_parts "
     f"LEFT JOIN LATERAL (SELECT pk FROM {TALLY.name} "
     f"WHERE {TALLY.name}.patient_pk = new_parts.patient_pk LIMIT 1 FOR UPDATE SKIP LOCKED) "
