@@ -1,6 +1,7 @@
 """Rows inserted as one array a column (ketaclinic.array_inserts, PostgreSQL) are stored as a Core
 insert of the same rows stores them: values converted by their columns' types, scalar defaults
-filled in, a value too long for its column refused rather than cut."""
+filled in, a value too long for its column refused rather than cut. `insert_rows` stores rows so
+on either back end."""
 
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -10,7 +11,9 @@ import pytest
 from sqlalchemy import Engine, Table, insert, select
 from sqlalchemy.exc import DataError
 
-from ketaclinic.array_inserts import insert_arrays
+from ketaclinic import migrate
+from ketaclinic.array_inserts import insert_arrays, insert_rows
+from ketaclinic.db import make_engine
 from ketaclinic.treatments.models import MonitorMessage
 
 INBOX = cast(Table, MonitorMessage.__table__)
@@ -55,3 +58,21 @@ def test_a_value_too_long_for_its_column_is_refused_not_cut(migrated_postgres: E
     with pytest.raises(DataError), migrated_postgres.begin() as connection:
         insert_arrays(connection, INBOX, {name: [value] for name, value in row.items()})
     assert _stored(migrated_postgres, []) == []
+
+
+def test_rows_inserted_on_either_back_end_are_stored_and_their_keys_returned(
+        empty_database: str) -> None:
+    engine = make_engine(empty_database)
+    migrate.upgrade(engine)
+    rows = [_row(n) for n in range(4)]
+    try:
+        with engine.begin() as connection:
+            keys = dict(insert_rows(connection, INBOX, rows, ("id", "pk")))
+            insert_rows(connection, INBOX, [_row(9)])  # nothing asked back
+        assert set(keys) == {row["id"] for row in rows} and len(set(keys.values())) == 4
+        with engine.connect() as connection:
+            stored = dict(connection.execute(select(INBOX.c.id, INBOX.c.control_id)).all())
+        assert {stored[row["id"]] for row in rows} == {f"MSG{n}" for n in range(4)}
+        assert "MSG9" in stored.values() and len(stored) == 5
+    finally:
+        engine.dispose()

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, String, Table
+from sqlalchemy import Connection, String, Table, insert
 from sqlalchemy.dialects import postgresql
 
 _POSTGRESQL = postgresql.dialect()
@@ -54,3 +54,19 @@ def insert_arrays(connection: Connection, table: Table, columns: dict[str, Seque
     result = connection.exec_driver_sql(_statement(table, tuple(arrays), tuple(returning)),
                                         arrays)
     return list(result.all()) if returning else []
+
+
+def insert_rows(connection: Connection, table: Table, rows: Sequence[dict[str, Any]],
+                returning: Sequence[str] = ()) -> list[Any]:
+    """Insert rows (each a dict of the same columns) in one statement: as arrays on PostgreSQL
+    (`insert_arrays`), elsewhere as a Core insert of the rows; the `returning` columns of the
+    rows inserted, in no promised order."""
+    if connection.dialect.name == "postgresql":
+        return insert_arrays(connection, table, {name: [row[name] for row in rows]
+                                                 for name in rows[0]}, returning)
+    statement = insert(table)
+    if not returning:
+        connection.execute(statement, list(rows))
+        return []
+    return list(connection.execute(statement.returning(
+        *[table.c[name] for name in returning], sort_by_parameter_order=True), list(rows)).all())

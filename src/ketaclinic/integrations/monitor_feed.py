@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple, cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
-from ketaclinic.array_inserts import insert_arrays
+from ketaclinic.array_inserts import insert_rows
 from ketaclinic.audit import service as audit
 from ketaclinic.clinics.models import Chair, Site
 from ketaclinic.integrations import pcd01
@@ -217,13 +217,8 @@ def _keep(db: Session, taken: list[_Taken], now: datetime) -> list[int]:
              "site_pk": t.site_pk, "chair_pk": t.chair.pk if t.chair else None,
              "reason": ("" if t.code == "AA" and t.status != "duplicate" else t.reason)[:1000]}
             for key, t in zip(time_ordered_ids(len(taken), now), taken, strict=True)]
-    connection = db.connection()
-    if connection.dialect.name == "postgresql":  # one statement text for any group's size
-        keys = dict(insert_arrays(connection, INBOX, {name: [row[name] for row in rows]
-                                                      for name in rows[0]}, ("id", "pk")))
-        return [keys[row["id"]] for row in rows]
-    return list(db.execute(insert(INBOX).returning(INBOX.c.pk, sort_by_parameter_order=True),
-                           rows).scalars())
+    keys = dict(insert_rows(db.connection(), INBOX, rows, ("id", "pk")))
+    return [keys[row["id"]] for row in rows]
 
 
 def _store_readings(db: Session, taken: list[_Taken], message_pks: list[int]) -> None:

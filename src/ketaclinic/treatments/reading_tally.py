@@ -15,7 +15,7 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Table, case, delete, func, insert, select, true
 
-from ketaclinic.array_inserts import insert_arrays
+from ketaclinic.array_inserts import insert_rows
 from ketaclinic.knowledge.monitoring import Reading
 from ketaclinic.patients import vitals_tally
 from ketaclinic.treatments.models import SessionReading, SessionReadingTally
@@ -59,13 +59,7 @@ def add(connection: Connection, readings_by_session: Iterable[tuple[int, Sequenc
     rows = tallies_of(readings_by_session)
     if not rows:
         return
-    if connection.dialect.name == "postgresql":  # every session's part in one statement
-        insert_arrays(connection, TALLY, {name: [row[name] for row in rows] for name in _COLUMNS})
-    else:
-        connection.execute(insert(TALLY), rows)
-
-
-_COLUMNS = ("session_pk", "readings", *TALLIED, "first_at", "last_at")
+    insert_rows(connection, TALLY, rows)  # every session's part in one statement
 
 
 def summed(session_pks: Any) -> Any:
