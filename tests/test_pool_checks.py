@@ -2,6 +2,7 @@
 (ketaclinic.pool_checks): one given back a moment ago goes straight to its next request, and one
 the server ended while it lay idle is replaced before anyone uses it."""
 
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -11,26 +12,16 @@ from sqlalchemy.orm import Session
 
 from ketaclinic import pool_checks
 from ketaclinic.db import make_engine
+from tests.moved_clock import MovedClock
 
 PINGS: list[object] = []
 
 
-class Clock:
-    """A monotonic clock the test moves."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def monotonic(self) -> float:
-        """The time, as time.monotonic gives it."""
-        return self.now
-
-
 @pytest.fixture()
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    """The checks' clock, moved by the test."""
-    moved = Clock()
-    monkeypatch.setattr(pool_checks, "time", moved)
+def clock(monkeypatch: pytest.MonkeyPatch) -> MovedClock:
+    """The checks' clock, moved by the test (the rest of the process keeps the real one)."""
+    moved = MovedClock(1000.0)
+    monkeypatch.setattr(pool_checks, "time", SimpleNamespace(monotonic=moved))
     return moved
 
 
@@ -73,7 +64,7 @@ def _end_backend(engine: Engine, pid: int) -> None:
 
 
 def test_a_connection_given_back_a_moment_ago_is_used_without_asking_the_server(
-        engine: Engine, clock: Clock) -> None:
+        engine: Engine, clock: MovedClock) -> None:
     first = _backend(engine)  # a new connection: not pinged
     clock.now += pool_checks.PING_AFTER_IDLE_S / 2
     assert _backend(engine) == first
@@ -84,7 +75,7 @@ def test_a_connection_given_back_a_moment_ago_is_used_without_asking_the_server(
 
 
 def test_a_connection_the_server_ended_while_idle_is_replaced_before_use(
-        engine: Engine, clock: Clock) -> None:
+        engine: Engine, clock: MovedClock) -> None:
     ended = _backend(engine)
     _end_backend(engine, ended)
     clock.now += pool_checks.PING_AFTER_IDLE_S
@@ -94,7 +85,7 @@ def test_a_connection_the_server_ended_while_idle_is_replaced_before_use(
 
 
 def test_a_connection_lost_a_moment_after_use_fails_once_then_the_pool_reconnects(
-        engine: Engine, clock: Clock) -> None:
+        engine: Engine, clock: MovedClock) -> None:
     ended = _backend(engine)
     _end_backend(engine, ended)
     with pytest.raises(DBAPIError) as lost:  # not idle: used as it is, as if lost mid-request

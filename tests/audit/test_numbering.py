@@ -15,6 +15,7 @@ from ketaclinic.audit import service as audit
 from ketaclinic.audit.models import AuditEvent
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.sealer import SEALED
+from tests.moved_clock import MovedClock
 
 NURSE = Actor(username="nurse_a", role="nurse")
 
@@ -36,24 +37,14 @@ def _on(url: str) -> Any:
     return SimpleNamespace(engine=SimpleNamespace(url=url))
 
 
-class Ticks:
-    """`time.monotonic` as the test sets it."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture()
-def ticks(monkeypatch: pytest.MonkeyPatch) -> Ticks:
-    ticking = Ticks()
+def ticks(monkeypatch: pytest.MonkeyPatch) -> MovedClock:
+    ticking = MovedClock(100.0)
     monkeypatch.setattr(numbering.time, "monotonic", ticking)
     return ticking
 
 
-def test_a_quiet_write_draws_its_own_number_and_a_busy_one_a_block(ticks: Ticks) -> None:
+def test_a_quiet_write_draws_its_own_number_and_a_busy_one_a_block(ticks: MovedClock) -> None:
     sequence = Sequence()
     blocks = numbering.NumberBlocks(sequence.draw, block=10, fresh_s=1.0)
     clinic = _on("postgresql://db/clinic")
@@ -67,7 +58,7 @@ def test_a_quiet_write_draws_its_own_number_and_a_busy_one_a_block(ticks: Ticks)
     assert blocks.take(clinic, 1) == [14] and sequence.draws == [1, 12, 11]
 
 
-def test_numbers_older_than_the_freshness_window_are_never_handed_out(ticks: Ticks) -> None:
+def test_numbers_older_than_the_freshness_window_are_never_handed_out(ticks: MovedClock) -> None:
     sequence = Sequence()
     blocks = numbering.NumberBlocks(sequence.draw, block=10, fresh_s=1.0)
     clinic = _on("postgresql://db/clinic")
@@ -79,7 +70,7 @@ def test_numbers_older_than_the_freshness_window_are_never_handed_out(ticks: Tic
 
 
 def test_each_database_and_each_process_has_its_own_supply(
-        ticks: Ticks, monkeypatch: pytest.MonkeyPatch) -> None:
+        ticks: MovedClock, monkeypatch: pytest.MonkeyPatch) -> None:
     clinic, other = Sequence(), Sequence()
     blocks = numbering.NumberBlocks(
         lambda connection, count: (clinic if connection.engine.url.endswith("clinic")
