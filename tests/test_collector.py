@@ -9,6 +9,7 @@ import pytest
 
 from ketaclinic import cli, collector, db
 from ketaclinic.integrations import mllp_listener
+from tests.own_loop import in_own_thread
 
 
 @pytest.fixture()
@@ -40,5 +41,6 @@ def test_the_mllp_listener_settles_the_collector_before_it_serves(
     monkeypatch.setattr(mllp_listener, "serve", serve)
     monkeypatch.setattr(db, "get_engine", lambda: None)
     monkeypatch.setattr(cli.wal_checkpoints, "start_in_background", lambda *_: None)
-    cli.mllp(host="127.0.0.1", port=2575)
+    # the command starts its own event loop, which a browser test's loop in this thread refuses
+    in_own_thread(lambda: cli.mllp(host="127.0.0.1", port=2575))
     assert steps == ["settle", "serve 127.0.0.1:2575"]
