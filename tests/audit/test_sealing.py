@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 from ketaclinic import clock, migrate, sealer
 from ketaclinic.audit import sealing
 from ketaclinic.audit import service as audit
-from ketaclinic.audit.models import Seal
+from ketaclinic.audit.models import AuditEvent, Seal, Unsealed
 from ketaclinic.db import make_engine
 from ketaclinic.kernel.actor import Actor
 
@@ -103,4 +103,30 @@ def test_events_beyond_one_statement_are_all_written_noted_and_sealed(empty_data
     with Session(engine) as db:
         report = audit.verify(db=db)
     assert report.ok and report.rows_checked == count and report.unsealed == 0
+    engine.dispose()
+
+
+def test_a_forged_row_and_a_mark_without_a_row_are_passed_over_and_the_rest_chained_in_order(
+        empty_database: str) -> None:
+    engine = make_engine(empty_database)
+    migrate.upgrade(engine)
+    with Session(engine) as db:
+        audit.record_many(db, [audit.new_event(actor=NURSE, action="read", detail=f"n{n}")
+                               for n in range(3)])
+        db.commit()
+        real = list(db.execute(select(AuditEvent.seq).order_by(AuditEvent.seq)).scalars())
+        forged = audit.new_event(actor=NURSE, action="read", detail="not written by ketaclinic")
+        forged.seq, forged.mac = real[-1] + 1, "0" * 64
+        db.add(forged)
+        db.add_all([Unsealed(chain=audit.CHAIN, ref=forged.seq),
+                    Unsealed(chain=audit.CHAIN, ref=real[-1] + 50)])  # its row is gone
+        db.commit()
+    assert _seal(engine) == len(real)
+    with Session(engine) as db:
+        links = db.execute(select(Seal.pos, Seal.ref).where(Seal.chain == audit.CHAIN)
+                           .order_by(Seal.pos)).all()
+        assert [tuple(link) for link in links] == [(n + 1, ref) for n, ref in enumerate(real)]
+        assert db.execute(select(Unsealed)).first() is None  # no mark is looked at twice
+        report = audit.verify(db=db)
+    assert not report.ok and "(forged)" in report.reason  # for the administrator
     engine.dispose()

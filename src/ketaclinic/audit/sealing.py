@@ -12,18 +12,24 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, func, insert, select, text
+from sqlalchemy import BigInteger, Table, and_, any_, delete, func, literal, select, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from ketaclinic.array_inserts import insert_rows
 from ketaclinic.audit import keyed
 from ketaclinic.audit.models import Seal, Unsealed
+from ketaclinic.db import column_rows
 
 log = logging.getLogger(__name__)
 
 # Any constant works; it names the advisory lock that lets one sealer run at a time on PostgreSQL.
 _SEALER_LOCK_KEY = 0x6B657462
+# The label of a waiting row's number in the sealer's statement (beside the table's columns).
+WAITING = "waiting_ref"
+SEALS = cast(Table, Seal.__table__)
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,14 @@ def _take_sealer_lock(db: Session) -> bool:
                            {"key": _SEALER_LOCK_KEY}).scalar_one())
 
 
+def _one_of(column: Any, values: Sequence[int], db: Session) -> Any:
+    """`column IN values`; on PostgreSQL `= ANY` of one array, as a list of thousands of
+    parameters costs the driver more to convert than the statement costs to run."""
+    if db.get_bind().dialect.name == "postgresql":
+        return column == any_(literal(list(values), postgresql.ARRAY(BigInteger)))
+    return column.in_(values)
+
+
 def seal_pending(db: Session, tables: Sequence[SealedTable], *, now: datetime,
                  limit: int = 5000) -> int:
     """Seal up to `limit` committed rows per chain in the caller's transaction; the number sealed.
@@ -90,12 +104,17 @@ def seal_pending(db: Session, tables: Sequence[SealedTable], *, now: datetime,
         return 0
     sealed = 0
     for table in tables:
-        refs = db.execute(select(Unsealed.ref).where(Unsealed.chain == table.chain)
-                          .order_by(Unsealed.ref).limit(limit)).scalars().all()
-        if not refs:
+        # the waiting rows with their content in one statement, as columns, not records: the
+        # MACs read only them, and a batch is thousands (a row gone has its columns null)
+        waiting = column_rows(db, select(Unsealed.ref.label(WAITING), table.model.__table__)
+                              .outerjoin(table.model, table.ref == Unsealed.ref)
+                              .where(Unsealed.chain == table.chain)
+                              .order_by(Unsealed.ref).limit(limit)).all()
+        if not waiting:
             continue
-        rows = {getattr(row, table.ref.key): row for row in db.execute(
-            select(table.model).where(table.ref.in_(refs))).scalars()}
+        refs = [getattr(row, WAITING) for row in waiting]
+        rows = {ref: row for ref, row in zip(refs, waiting, strict=True)
+                if getattr(row, table.ref.key) is not None}
         last = head(db, table.chain)
         pos, prev = last.pos, last.mac
         links = []
@@ -110,9 +129,10 @@ def seal_pending(db: Session, tables: Sequence[SealedTable], *, now: datetime,
                             prev=prev)
             links.append({"chain": table.chain, "pos": pos, "ref": ref, "row_mac": row.mac,
                           "sealed_at": now, "mac": prev})
-        if links:  # one executemany, not one ORM object per link
-            db.connection().execute(insert(Seal), links)
-        db.execute(delete(Unsealed).where(Unsealed.chain == table.chain, Unsealed.ref.in_(refs)))
+        if links:  # one statement, not one ORM object per link
+            insert_rows(db.connection(), SEALS, links)
+        db.execute(delete(Unsealed).where(Unsealed.chain == table.chain,
+                                          _one_of(Unsealed.ref, refs, db)))
         sealed += len(links)
     return sealed
 
