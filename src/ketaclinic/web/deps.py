@@ -133,7 +133,8 @@ def client_of(request: Request) -> str:
 
 def is_api(request: Request) -> bool:
     """Whether the request is for the JSON API (bearer tokens, problem+json)."""
-    return request.url.path.startswith(BEARER_PREFIXES)
+    # the scope's path, not `request.url`: building the URL cost more than the rest of the check
+    return str(request.scope["path"]).startswith(BEARER_PREFIXES)
 
 
 def bearer_token(request: Request) -> str:
