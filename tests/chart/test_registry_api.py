@@ -4,7 +4,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.exc import DatabaseError
 from sqlalchemy.orm import Session
 
@@ -193,9 +193,11 @@ def test_a_page_of_patients_with_several_mrns_holds_each_patient_once(db: Sessio
                   site_pks=frozenset(site.pk for site in sites))
     seen = []
     for offset in range(0, 6, 2):
+        # one shape for every page: the later pages run the statement the first one kept
         page, total = patients.find(db=db, actor=actor, conditions=[
-            Patient.family_name.startswith("Pager")], limit=2, offset=offset, described="test",
-            columns=patients.DEMOGRAPHIC_COLUMNS)
+            Patient.family_name.like(bindparam("v0"))], values={"v0": "Pager%"}, limit=2,
+            offset=offset, described="test", columns=patients.DEMOGRAPHIC_COLUMNS,
+            shape=("a test's family name",))
         assert total == 5
         assert len(page) == min(2, 5 - offset)
         assert all(len(rows) == 2 for rows in page)  # a row per MRN

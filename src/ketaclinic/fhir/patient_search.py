@@ -4,10 +4,11 @@ prefixes), `gender`, `_lastUpdated`. Repeated parameters must all match; comma-s
 are alternatives."""
 
 import uuid
+from collections.abc import Hashable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, false, func, or_, select
+from sqlalchemy import and_, bindparam, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from ketaclinic.clinics.models import Site
@@ -24,20 +25,48 @@ PARAMS = {"_id": "token", "identifier": "token", "name": "string", "family": "st
 GENDERS = ("male", "female", "other", "unknown")
 
 
-def _starts(column: Any, value: str) -> Any:
-    return func.lower(column).startswith(value.casefold(), autoescape=True)
+class Binds:
+    """The values a search's conditions compare with, bound by name in the order they were asked
+    for, and the shape of the conditions' SQL: two searches of one shape share their statement,
+    run with each one's values (`patients.find` keeps it)."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+        self.shape: list[Hashable] = []
+
+    def value(self, value: Any, *, expanding: bool = False) -> Any:
+        """A bound parameter for the value."""
+        name = f"v{len(self.values)}"
+        self.values[name] = value
+        return bindparam(name, expanding=expanding)
+
+    def note(self, *parts: Hashable) -> None:
+        """Note what the SQL text depends on beyond the values (a parameter, a form, a count)."""
+        self.shape.append(parts)
 
 
-def _identifier(raw: str) -> Any:
+def _like_start(text: str) -> str:
+    """A LIKE pattern (escape character `/`) for values that start with the text, as typed."""
+    return text.casefold().replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
+
+
+def _starts(binds: Binds, column: Any, value: str) -> Any:
+    return func.lower(column).like(binds.value(_like_start(value)), escape="/")
+
+
+def _identifier(binds: Binds, raw: str) -> Any:
     system, value = parse_token(raw)
-    mrn = select(PatientMrn.patient_pk).where(PatientMrn.mrn == value)
+    if (system is not None and not system.startswith(MRN_SYSTEM)) or (
+            system is None and raw.startswith("|")):
+        # no identifier of another system is kept; `|value` asks for one with no system, and
+        # every MRN has one
+        binds.note("identifier", "none")
+        return false()
+    mrn = select(PatientMrn.patient_pk).where(PatientMrn.mrn == binds.value(value))
+    binds.note("identifier", system is not None)
     if system is not None:
-        if not system.startswith(MRN_SYSTEM):
-            return false()  # no identifier of another system is kept
         mrn = mrn.join(Site, Site.pk == PatientMrn.site_pk).where(
-            Site.code == system.removeprefix(MRN_SYSTEM))
-    elif raw.startswith("|"):
-        return false()  # `|value`: an identifier with no system; every MRN has one
+            Site.code == binds.value(system.removeprefix(MRN_SYSTEM)))
     return Patient.pk.in_(mrn)
 
 
@@ -48,44 +77,62 @@ def _day_from(moment: datetime) -> date:
     return day if moment.time() == datetime.min.time() else day + timedelta(days=1)
 
 
-def _birthdate(date_range: DateRange) -> Any:
+def _birthdate(binds: Binds, date_range: DateRange) -> Any:
     # A birth date is compared as its midnight UTC, as a date-time search would compare it.
     start, end = _day_from(date_range.start), _day_from(date_range.end)
+    binds.note("birthdate", date_range.prefix)
     if date_range.prefix == "eq":
-        return and_(Patient.birth_date >= start, Patient.birth_date < end)
-    return {"lt": Patient.birth_date < start, "le": Patient.birth_date < end,
-            "gt": Patient.birth_date >= end}.get(date_range.prefix, Patient.birth_date >= start)
+        return and_(Patient.birth_date >= binds.value(start), Patient.birth_date < binds.value(end))
+    below, day = {"lt": (True, start), "le": (True, end), "gt": (False, end)}.get(
+        date_range.prefix, (False, start))
+    bound = binds.value(day)
+    return Patient.birth_date < bound if below else Patient.birth_date >= bound
 
 
-def _ids(raw: str) -> Any:
+def _ids(binds: Binds, raw: str) -> Any:
     keys = []
     for value in raw.split(","):
         try:
             keys.append(uuid.UUID(value))
         except ValueError:
             continue  # an id this server never gave matches nothing
-    return Patient.id.in_(keys) if keys else false()
+    binds.note("_id", bool(keys))
+    return Patient.id.in_(binds.value(keys, expanding=True)) if keys else false()
 
 
-def conditions(params: dict[str, list[str]]) -> list[Any]:
-    """SQL conditions on Patient for the search's parameters."""
+def _alternatives(binds: Binds, name: str, raw: str, condition: Any) -> Any:
+    values = raw.split(",")
+    binds.note(name, len(values))
+    return or_(*[condition(value) for value in values])
+
+
+def conditions(params: dict[str, list[str]], binds: Binds) -> list[Any]:
+    """SQL conditions on Patient for the search's parameters, their values bound in `binds`."""
     found: list[Any] = []
     for raw in params.get("_id", []):
-        found.append(_ids(raw))
+        found.append(_ids(binds, raw))
     for raw in params.get("identifier", []):
-        found.append(or_(*[_identifier(v) for v in raw.split(",")]))
+        found.append(_alternatives(binds, "identifier", raw,
+                                   lambda v: _identifier(binds, v)))
     for raw in params.get("name", []):
-        found.append(or_(*[Patient.search_name.contains(v.casefold(), autoescape=True)
-                           for v in raw.split(",")]))
+        found.append(_alternatives(binds, "name", raw, lambda v: Patient.search_name.like(
+            binds.value("%" + _like_start(v)), escape="/")))
     for raw in params.get("family", []):
-        found.append(or_(*[_starts(Patient.family_name, v) for v in raw.split(",")]))
+        found.append(_alternatives(binds, "family", raw,
+                                   lambda v: _starts(binds, Patient.family_name, v)))
     for raw in params.get("given", []):
-        found.append(or_(*[_starts(Patient.given_name, v) for v in raw.split(",")]))
+        found.append(_alternatives(binds, "given", raw,
+                                   lambda v: _starts(binds, Patient.given_name, v)))
     for raw in params.get("gender", []):
-        found.append(Patient.sex.in_([v.strip() for v in raw.split(",")]))
-    found += [_birthdate(parse_date("birthdate", raw)) for raw in params.get("birthdate", [])]
-    found += Filters.parse("Patient", {"_lastUpdated": params.get("_lastUpdated", [])}).sql(
-        None, Patient.updated_at)
+        binds.note("gender")
+        found.append(Patient.sex.in_(binds.value([v.strip() for v in raw.split(",")],
+                                                 expanding=True)))
+    found += [_birthdate(binds, parse_date("birthdate", raw))
+              for raw in params.get("birthdate", [])]
+    if params.get("_lastUpdated"):
+        binds.note("_lastUpdated", tuple(params["_lastUpdated"]))  # its values are in the SQL
+        found += Filters.parse("Patient", {"_lastUpdated": params["_lastUpdated"]}).sql(
+            None, Patient.updated_at)
     return found
 
 
@@ -94,7 +141,10 @@ def search(db: Session, actor: Actor, params: dict[str, list[str]], offset: int,
     """A page of the Patients the search finds within the caller's reach, and how many."""
     described = " ".join(f"{k}={v!r}" for k, values in sorted(params.items()) for v in values
                          if k in PARAMS or k == "_lastUpdated")
-    found, total = patients.find(db=db, actor=actor, conditions=conditions(params), limit=count,
+    binds = Binds()
+    where = conditions(params, binds)
+    found, total = patients.find(db=db, actor=actor, conditions=where, limit=count,
                                  offset=offset, described=described,
-                                 columns=store.PATIENT_COLUMNS)
+                                 columns=store.PATIENT_COLUMNS, values=binds.values,
+                                 shape=tuple(binds.shape))
     return [store.patient_of_rows(rows) for rows in found], total

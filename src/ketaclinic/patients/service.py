@@ -2,13 +2,13 @@
 
 import itertools
 import uuid
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 
 from pydantic import BaseModel
-from sqlalchemy import Select, bindparam, func, or_, select
+from sqlalchemy import Integer, Select, bindparam, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from ketaclinic import clock
@@ -395,31 +395,62 @@ def search(
     return found
 
 
-def find(*, db: Session, actor: Actor, conditions: Sequence[Any], limit: int, offset: int,
-         described: str, columns: Select[Any]) -> tuple[list[list[Any]], int]:
-    """A page of the patients the actor may reach that meet every condition (SQL on Patient),
-    in name order, each as its rows of `columns` (a statement built on `DEMOGRAPHIC_COLUMNS`,
-    the oldest MRN first), and how many meet them all; the search is audited as `described`.
-    Staff reach the patients registered at their sites; a patient reaches their own record
-    only, whatever else the search asks."""
-    if actor.is_patient or actor.patient_context_pk is not None:
-        reach = Patient.pk == actor.confined_to
-    else:
-        reach = Patient.pk.in_(select(PatientMrn.patient_pk)
-                               .where(PatientMrn.site_pk.in_(actor.site_pks)))
-    where = [reach, *conditions]
-    by_name = (Patient.family_name, Patient.given_name, Patient.pk)
-    page = select(Patient.pk).where(*where).order_by(*by_name).limit(limit).offset(offset)
-    rows = column_rows(db, columns.where(Patient.pk.in_(page))
-                       .order_by(*by_name, PatientMrn.pk)).all()
+# Statements of Patient searches kept for reuse, by the shape of their conditions: building a
+# statement and its cache key cost more than running it on a page of patients.
+KEPT_SEARCHES = 256
+_kept_searches: dict[Hashable, tuple[Any, Any]] = {}
+PAGE_LIMIT = bindparam("page_limit", type_=Integer)
+PAGE_OFFSET = bindparam("page_offset", type_=Integer)
+
+
+def find(*, db: Session, actor: Actor, conditions: Sequence[Any], values: dict[str, Any],
+         limit: int, offset: int, described: str, columns: Select[Any],
+         shape: Hashable | None = None) -> tuple[list[list[Any]], int]:
+    """A page of the patients the actor may reach that meet every condition (SQL on Patient,
+    comparing with the bound `values`), in name order, each as its rows of `columns` (a
+    statement built on `DEMOGRAPHIC_COLUMNS`, the oldest MRN first), and how many meet them all;
+    the search is audited as `described`. Searches whose conditions have one `shape` (their SQL
+    the same but for the values) share their statements. Staff reach the patients registered at
+    their sites; a patient reaches their own record only, whatever else the search asks."""
+    confined = actor.is_patient or actor.patient_context_pk is not None
+    key = None if shape is None else (shape, confined, columns)
+    kept = None if key is None else _kept_searches.get(key)
+    if kept is None:
+        kept = _search_statements(conditions, confined, columns)
+        if key is not None:
+            if len(_kept_searches) >= KEPT_SEARCHES:
+                _kept_searches.clear()  # many shapes at once: start again rather than grow
+            _kept_searches[key] = kept
+    page, count = kept
+    reach = ({"reach_pk": actor.confined_to} if confined
+             else {"reach_sites": sorted(actor.site_pks)})
+    params = {**values, **reach, "page_limit": limit, "page_offset": offset}
+    rows = column_rows(db, page, params).all()
     found = [list(of_one) for _, of_one in itertools.groupby(rows, key=lambda row: row.pk)]
     if limit > 0 and (0 < len(found) < limit or (not found and not offset)):
         total = offset + len(found)  # the last page: nothing follows it to count
     else:
-        total = db.execute(select(func.count()).select_from(Patient).where(*where)).scalar_one()
+        total = column_rows(db, count, params).scalar_one()
     audit.record(db=db, actor=actor, action="search", record_type="Patient",
                  detail=f"{described[:200]} results={total}")
     return found, int(total)
+
+
+def _search_statements(conditions: Sequence[Any], confined: bool, columns: Select[Any]
+                       ) -> tuple[Any, Any]:
+    """The page's rows and the count of a Patient search, the caller's reach bound as
+    `reach_pk` (one patient) or `reach_sites`, the page as `page_limit` and `page_offset`."""
+    if confined:
+        reach = Patient.pk == bindparam("reach_pk", type_=Patient.pk.type)
+    else:
+        reach = Patient.pk.in_(select(PatientMrn.patient_pk).where(
+            PatientMrn.site_pk.in_(bindparam("reach_sites", expanding=True))))
+    where = [reach, *conditions]
+    by_name = (Patient.family_name, Patient.given_name, Patient.pk)
+    page = (select(Patient.pk).where(*where).order_by(*by_name).limit(PAGE_LIMIT)
+            .offset(PAGE_OFFSET))
+    return (columns.where(Patient.pk.in_(page)).order_by(*by_name, PatientMrn.pk),
+            select(func.count()).select_from(Patient).where(*where))
 
 
 def chart(*, db: Session, patient_id: str, actor: Actor) -> Patient:
