@@ -405,7 +405,7 @@ PAGE_OFFSET = bindparam("page_offset", type_=Integer)
 
 def find(*, db: Session, actor: Actor, conditions: Sequence[Any], values: dict[str, Any],
          limit: int, offset: int, described: str, columns: Select[Any],
-         shape: Hashable | None = None) -> tuple[list[list[Any]], int]:
+         shape: Hashable) -> tuple[list[list[Any]], int]:
     """A page of the patients the actor may reach that meet every condition (SQL on Patient,
     comparing with the bound `values`), in name order, each as its rows of `columns` (a
     statement built on `DEMOGRAPHIC_COLUMNS`, the oldest MRN first), and how many meet them all;
@@ -413,14 +413,13 @@ def find(*, db: Session, actor: Actor, conditions: Sequence[Any], values: dict[s
     the same but for the values) share their statements. Staff reach the patients registered at
     their sites; a patient reaches their own record only, whatever else the search asks."""
     confined = actor.is_patient or actor.patient_context_pk is not None
-    key = None if shape is None else (shape, confined, columns)
-    kept = None if key is None else _kept_searches.get(key)
+    key = (shape, confined, columns)
+    kept = _kept_searches.get(key)
     if kept is None:
         kept = _search_statements(conditions, confined, columns)
-        if key is not None:
-            if len(_kept_searches) >= KEPT_SEARCHES:
-                _kept_searches.clear()  # many shapes at once: start again rather than grow
-            _kept_searches[key] = kept
+        if len(_kept_searches) >= KEPT_SEARCHES:
+            _kept_searches.clear()  # many shapes at once: start again rather than grow
+        _kept_searches[key] = kept
     page, count = kept
     reach = ({"reach_pk": actor.confined_to} if confined
              else {"reach_sites": sorted(actor.site_pks)})
