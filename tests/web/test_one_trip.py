@@ -4,6 +4,7 @@ fails its model commits nothing and a lazily loaded attribute finds its session 
 
 import inspect
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -16,8 +17,11 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from sqlalchemy import Engine, ForeignKey, event, select, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
+from ketaclinic.audit.models import AuditEvent
+from ketaclinic.kernel.permissions import Permission
 from ketaclinic.web.deps import DB
-from ketaclinic.web.one_thread import OneTripRoute
+from ketaclinic.web.one_thread import OneTripRoute, usual_parts
+from ketaclinic.web.routes import registered_routes
 from tests.own_loop import run_in_own_loop
 
 THREADS: dict[str, set[int]] = {}
@@ -169,3 +173,49 @@ def test_every_route_of_the_app_makes_one_trip() -> None:
     routes = [r for r in create_app().routes if isinstance(r, APIRoute)]
     assert routes and all(isinstance(r, OneTripRoute) for r in routes), [
         r.path for r in routes if not isinstance(r, OneTripRoute)]
+
+
+def _route(app: FastAPI, method: str, path: str) -> OneTripRoute:
+    return next(r for r in app.routes
+                if isinstance(r, OneTripRoute) and r.path == path and method in r.methods)
+
+
+def test_the_usual_routes_solve_their_session_and_caller_themselves(app: FastAPI) -> None:
+    solving = {path: usual_parts(_route(app, "GET", path).dependant) for path in (
+        "/api/v1/patients/{patient_id}", "/fhir/{resource_type}/{resource_id}",
+        "/fhir/{resource_type}")}
+    assert {path: (u.session, u.actor, u.permission) if u else None
+            for path, u in solving.items()} == {
+        "/api/v1/patients/{patient_id}": ("db", "actor", Permission.DEMOGRAPHICS_READ),
+        "/fhir/{resource_type}/{resource_id}": ("db", "actor", Permission.CLINICAL_READ),
+        "/fhir/{resource_type}": ("db", "actor", Permission.CLINICAL_READ)}
+    # What FastAPI could refuse before the caller is known leaves the route to FastAPI.
+    assert usual_parts(_route(app, "GET", "/api/v1/treatment-sessions/{treatment_session_id}")
+                 .dependant) is None  # a query parameter with bounds
+    assert usual_parts(_route(app, "POST", "/api/v1/treatment-sessions/{treatment_session_id}/vitals")
+                 .dependant) is None  # a body model
+    # The route's declared dependencies are still what is documented and listed.
+    listed = {(r.method, r.path): r.permission for r in registered_routes(app)}
+    assert listed[("GET", "/api/v1/patients/{patient_id}")] == Permission.DEMOGRAPHICS_READ
+
+
+def test_a_usual_route_refuses_and_audits_as_its_dependencies_would(
+        app: FastAPI, api: dict[str, Any], anon: Any, world: Any, db: Session) -> None:
+    path = f"/api/v1/patients/{world.patients['p_a1']}/evaluations"
+    assert usual_parts(_route(app, "GET", "/api/v1/patients/{patient_id}/evaluations").dependant)
+    assert anon.get(path).status_code == 401
+    refused = api["frontdesk"].get(path)
+    assert refused.status_code == 403
+    assert refused.json()["detail"] == (
+        "Your role (front_desk) may not do this (patient.clinical.read).")
+    last = db.execute(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1)).scalar_one()
+    assert (last.action, last.created_by) == ("denied", "frontdesk")
+    assert api["nurse_a"].get(path).status_code == 200
+    read = db.execute(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1)).scalar_one()
+    assert (read.action, read.created_by) == ("read", "nurse_a")
+
+
+def test_a_route_left_to_fastapi_still_checks_the_caller_before_its_parameters(
+        anon: Any) -> None:
+    answer = anon.get(f"/api/v1/treatment-sessions/{uuid.uuid4()}", params={"readings_limit": 0})
+    assert answer.status_code == 401

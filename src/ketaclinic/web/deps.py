@@ -3,6 +3,7 @@
 import asyncio
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from functools import cache
 from typing import Any, TypeVar
@@ -120,6 +121,9 @@ async def _in_thread(work: Callable[..., T], *args: object) -> T:
     return result
 
 
+# `get_db` as a context manager, for a route that makes its session itself (web/one_thread.py).
+request_session = asynccontextmanager(get_db)
+
 # Every route and dependency takes the session through this one marker: the same session for the
 # whole request, closed (committed) when the route function returns, before the response goes
 # out; the default scope would commit after the response was already sent.
@@ -192,27 +196,33 @@ def _read_oauth_token(db: Session, raw: str, kind: str) -> actor_cache.Known:
     return actor_cache.Known(actor, False, expires_at)
 
 
+async def permitted(request: Request, db: Session, permission: Permission) -> Actor:
+    """The caller, if their role (and their token's scopes) allow the permission; else the
+    refusal is audited and Forbidden raised."""
+    actor = await authenticate(request, db)
+    scoped_out = actor.scopes is not None and not scopes.allows_request(
+        actor.scopes, request.method, request.url.path)
+    if scoped_out or not allows(actor.role, permission):
+        need = "a scope for it" if scoped_out else permission
+        await run_in_threadpool(
+            audit.record, db=db, actor=actor, action="denied", record_type="Route",
+            record_id=request.url.path[:64],
+            detail=f"{request.method} {request.url.path} needs {need}")
+        raise Forbidden(
+            f"The token's scopes ({' '.join(sorted(actor.scopes or ()))}) do not open "
+            f"{request.method} {request.url.path}." if scoped_out else
+            f"Your role ({actor.role}) may not do this ({permission})."
+        ).keeping_changes()
+    request.state.actor = actor
+    return actor
+
+
 @cache
 def require(permission: Permission) -> Callable[..., Awaitable[Actor]]:
     """A dependency that lets the request through only for roles the permission table allows."""
 
     async def dependency(request: Request, db: Session = DB) -> Actor:
-        actor = await authenticate(request, db)
-        scoped_out = actor.scopes is not None and not scopes.allows_request(
-            actor.scopes, request.method, request.url.path)
-        if scoped_out or not allows(actor.role, permission):
-            need = "a scope for it" if scoped_out else permission
-            await run_in_threadpool(
-                audit.record, db=db, actor=actor, action="denied", record_type="Route",
-                record_id=request.url.path[:64],
-                detail=f"{request.method} {request.url.path} needs {need}")
-            raise Forbidden(
-                f"The token's scopes ({' '.join(sorted(actor.scopes or ()))}) do not open "
-                f"{request.method} {request.url.path}." if scoped_out else
-                f"Your role ({actor.role}) may not do this ({permission})."
-            ).keeping_changes()
-        request.state.actor = actor
-        return actor
+        return await permitted(request, db, permission)
 
     dependency.required_permission = permission  # type: ignore[attr-defined]
     return dependency
