@@ -11,15 +11,16 @@ from typing import Any
 import anyio.to_thread
 import httpx2 as httpx
 import pytest
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, field_validator
 from sqlalchemy import Engine, ForeignKey, event, select, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 from ketaclinic.audit.models import AuditEvent
+from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission
-from ketaclinic.web.deps import DB
+from ketaclinic.web.deps import DB, require
 from ketaclinic.web.one_thread import OneTripRoute, usual_parts
 from ketaclinic.web.routes import registered_routes
 from tests.own_loop import run_in_own_loop
@@ -194,6 +195,7 @@ def test_the_usual_routes_solve_their_session_and_caller_themselves(app: FastAPI
                  .dependant) is None  # a query parameter with bounds
     assert usual_parts(_route(app, "POST", "/api/v1/treatment-sessions/{treatment_session_id}/vitals")
                  .dependant) is None  # a body model
+    assert usual_parts(_route(app, "POST", "/fhir/{resource_type}").dependant)  # ?site=
     # The route's declared dependencies are still what is documented and listed.
     listed = {(r.method, r.path): r.permission for r in registered_routes(app)}
     assert listed[("GET", "/api/v1/patients/{patient_id}")] == Permission.DEMOGRAPHICS_READ
@@ -219,3 +221,25 @@ def test_a_route_left_to_fastapi_still_checks_the_caller_before_its_parameters(
         anon: Any) -> None:
     answer = anon.get(f"/api/v1/treatment-sessions/{uuid.uuid4()}", params={"readings_limit": 0})
     assert answer.status_code == 401
+
+
+def test_a_query_parameter_fastapi_could_refuse_leaves_the_route_to_fastapi() -> None:
+    router = APIRouter(route_class=OneTripRoute)
+    gate = Depends(require(Permission.CLINICAL_READ))
+
+    @router.get("/optional")
+    def optional(site: str = "", actor: Actor = gate, db: Session = DB) -> None:
+        return None
+
+    @router.get("/required")
+    def required(site: str, actor: Actor = gate, db: Session = DB) -> None:
+        return None
+
+    @router.get("/counted")
+    def counted(count: int = 1, actor: Actor = gate, db: Session = DB) -> None:
+        return None
+
+    routes = {r.path: r for r in router.routes if isinstance(r, OneTripRoute)}
+    assert usual_parts(routes["/optional"].dependant) is not None
+    assert usual_parts(routes["/required"].dependant) is None  # refused when left out
+    assert usual_parts(routes["/counted"].dependant) is None  # refused when not a number

@@ -10,11 +10,12 @@ model commits nothing); FastAPI then finds a model instance already checked and 
 on the event loop, touching no database.
 
 A route that takes only what the usual handler takes (its session, `Depends(require(...))`,
-`Request`, string path parameters and the raw body) also makes its session and checks the
-caller itself, as `get_db` and `require` do, instead of having FastAPI solve them as dependencies
-on every request: solving them was a fifth of an audited read's time on the event loop. Nothing
-FastAPI would check first can fail on such a route (a string path parameter is always valid), so
-the order of the checks is unchanged. The route's dependencies as declared stay what FastAPI
+`Request`, string path parameters, string query parameters with a default, and the raw body)
+also makes its session and checks the caller itself, as `get_db` and `require` do, instead of
+having FastAPI solve them as dependencies on every request: solving them was a fifth of an
+audited read's time on the event loop. Nothing FastAPI would check first can fail on such a
+route (any string is a valid value, and a query parameter left out takes its default), so the
+order of the checks is unchanged. The route's dependencies as declared stay what FastAPI
 documents and what `web/routes.py` lists.
 """
 
@@ -26,6 +27,7 @@ from typing import Any
 
 import anyio
 from fastapi import Request
+from fastapi._compat import ModelField  # the parameters of a Dependant
 from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import get_dependant, get_typed_signature
 from fastapi.exceptions import ResponseValidationError
@@ -131,15 +133,23 @@ class OneTripRoute(APIRoute):
         return answer, finish_in_thread(db) if db is not None else []
 
 
+def _any_string(field: ModelField, optional: bool) -> bool:
+    """Whether every value FastAPI could be given for the parameter is accepted: a string
+    with no bounds (and, if `optional`, a default for when it is left out)."""
+    info = field.field_info
+    return info.annotation is str and not info.metadata and (not optional
+                                                             or not info.is_required())
+
+
 def usual_parts(dependant: Dependant) -> _Usual | None:
     """Where a route's session and caller go, if it takes nothing FastAPI could refuse before
-    them: only string path parameters, the request, the raw body, one session and one
-    `require(...)` gate; None otherwise."""
-    if (dependant.query_params or dependant.header_params or dependant.cookie_params
-            or dependant.body_params or dependant.response_param_name
-            or dependant.background_tasks_param_name or dependant.security_scopes_param_name
-            or any(field.field_info.annotation is not str or field.field_info.metadata
-                   for field in dependant.path_params)):
+    them: only string path parameters, string query parameters with a default, the request,
+    the raw body, one session and one `require(...)` gate; None otherwise."""
+    if (dependant.header_params or dependant.cookie_params or dependant.body_params
+            or dependant.response_param_name or dependant.background_tasks_param_name
+            or dependant.security_scopes_param_name
+            or not all(_any_string(f, optional=False) for f in dependant.path_params)
+            or not all(_any_string(f, optional=True) for f in dependant.query_params)):
         return None
     session = actor = None
     permission: Permission | None = None
