@@ -27,7 +27,6 @@ from typing import Any
 
 import anyio
 from fastapi import Request
-from fastapi._compat import ModelField  # the parameters of a Dependant
 from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import get_dependant, get_typed_signature
 from fastapi.exceptions import ResponseValidationError
@@ -133,9 +132,10 @@ class OneTripRoute(APIRoute):
         return answer, finish_in_thread(db) if db is not None else []
 
 
-def _any_string(field: ModelField, optional: bool) -> bool:
-    """Whether every value FastAPI could be given for the parameter is accepted: a string
-    with no bounds (and, if `optional`, a default for when it is left out)."""
+def _any_string(field: Any, optional: bool) -> bool:
+    """Whether every value FastAPI could be given for the parameter (a `Dependant`'s field) is
+    accepted: a string with no bounds (and, if `optional`, a default for when it is left
+    out)."""
     info = field.field_info
     return info.annotation is str and not info.metadata and (not optional
                                                              or not info.is_required())
