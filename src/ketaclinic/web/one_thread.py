@@ -65,15 +65,15 @@ class OneTripRoute(APIRoute):
     FastAPI streams) are left as they are."""
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
-        self._one_trip_handler: Callable[..., Any] | None = None
-        if inspect.isfunction(endpoint) and not (inspect.iscoroutinefunction(endpoint)
-                                                 or inspect.isgeneratorfunction(endpoint)):
-            endpoint = self._one_trip_handler = self._one_trip(endpoint)
+        self._one_trip = inspect.isfunction(endpoint) and not (
+            inspect.iscoroutinefunction(endpoint) or inspect.isgeneratorfunction(endpoint))
+        if self._one_trip:
+            endpoint = self._in_one_trip(endpoint)
         super().__init__(path, endpoint, **kwargs)
 
     def get_route_handler(self) -> Callable[[Request], Any]:
         """FastAPI's handler, solving the session and the caller in the route when it can."""
-        usual = usual_parts(self.dependant) if self._one_trip_handler is not None else None
+        usual = usual_parts(self.dependant) if self._one_trip else None
         if usual is None:
             return super().get_route_handler()
         declared = self.dependant
@@ -109,7 +109,7 @@ class OneTripRoute(APIRoute):
             parameters=kept)
         return get_dependant(path=self.path_format, call=solving_itself)
 
-    def _one_trip(self, handler: Callable[..., Any]) -> Callable[..., Any]:
+    def _in_one_trip(self, handler: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(handler)
         async def in_one_trip(**values: Any) -> Any:
             db = next((v for v in values.values() if isinstance(v, Session)), None)
