@@ -63,12 +63,15 @@ class BodyLimitMiddleware:
         path: str = scope["path"]
         fhir = path == "/fhir" or path.startswith("/fhir/")
         limit = settings.fhir_body_limit_bytes if fhir else settings.body_limit_bytes
-        too_large = _refusal(path, 413, "Request body too large",
-                             f"the body is larger than {limit:,} bytes (accepted: at most "
-                             f"{limit:,} bytes)")
+
+        def too_large() -> ASGIApp:
+            return _refusal(path, 413, "Request body too large",
+                            f"the body is larger than {limit:,} bytes (accepted: at most "
+                            f"{limit:,} bytes)")
+
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await too_large(scope, receive, send)
+            await too_large()(scope, receive, send)
             return
         chunks, size = [], 0
         while True:
@@ -78,7 +81,7 @@ class BodyLimitMiddleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                await too_large(scope, receive, send)
+                await too_large()(scope, receive, send)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
