@@ -10,13 +10,14 @@ model commits nothing); FastAPI then finds a model instance already checked and 
 on the event loop, touching no database.
 
 A route that takes only what the usual handler takes (its session, `Depends(require(...))`,
-`Request`, string path parameters, string query parameters with a default, and the raw body)
-also makes its session and checks the caller itself, as `get_db` and `require` do, instead of
-having FastAPI solve them as dependencies on every request: solving them was a fifth of an
-audited read's time on the event loop. Nothing FastAPI would check first can fail on such a
-route (any string is a valid value, and a query parameter left out takes its default), so the
-order of the checks is unchanged. The route's dependencies as declared stay what FastAPI
-documents and what `web/routes.py` lists.
+`Request`, string path parameters, string query parameters with a default, and the raw body or
+a JSON body model) also makes its session and checks the caller itself, as `get_db` and
+`require` do, instead of having FastAPI solve them as dependencies on every request: solving
+them was a fifth of an audited read's time on the event loop. Nothing FastAPI would check first
+can fail on such a route (any string is a valid value, and a query parameter left out takes its
+default); a body model is read once the caller is known (`web/model_body.py`), so a caller
+without a token learns only that, whatever they sent. The route's dependencies as declared stay
+what FastAPI documents and what `web/routes.py` lists.
 """
 
 import functools
@@ -27,6 +28,7 @@ from typing import Any
 
 import anyio
 from fastapi import Request
+from fastapi.datastructures import DefaultPlaceholder
 from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import get_dependant, get_typed_signature
 from fastapi.exceptions import ResponseValidationError
@@ -45,6 +47,7 @@ from ketaclinic.web.deps import (
     request_session,
     require,
 )
+from ketaclinic.web.model_body import model_body, model_type
 
 # Dependencies that need no session, which a route solving its own session may still declare.
 SESSIONLESS = (request_body,)
@@ -57,6 +60,7 @@ class _Usual:
     session: str  # the parameter the session goes to
     actor: str  # the parameter the caller goes to
     permission: Permission
+    body: Any = None  # the body model's field (a `Dependant`'s), if the route takes one
 
 
 class OneTripRoute(APIRoute):
@@ -74,14 +78,15 @@ class OneTripRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Any]:
         """FastAPI's handler, solving the session and the caller in the route when it can."""
         usual = usual_parts(self.dependant) if self._one_trip else None
-        if usual is None:
+        if usual is None or (usual.body is not None and not _strict(self.strict_content_type)):
             return super().get_route_handler()
-        declared = self.dependant
-        self.dependant = self._solving_itself(declared, usual)
+        declared, body_field = self.dependant, self.body_field
+        # FastAPI neither reads the body nor solves what the call does itself.
+        self.dependant, self.body_field = self._solving_itself(declared, usual), None
         try:
             return super().get_route_handler()
         finally:
-            self.dependant = declared
+            self.dependant, self.body_field = declared, body_field
 
     def _solving_itself(self, declared: Dependant, usual: _Usual) -> Dependant:
         """The dependant FastAPI solves for a usual route: its own, less the session and the
@@ -89,8 +94,10 @@ class OneTripRoute(APIRoute):
         handler = declared.call
         assert handler is not None
         signature = get_typed_signature(handler)
-        kept = [p for p in signature.parameters.values() if p.name not in (usual.session,
-                                                                           usual.actor)]
+        body = usual.body
+        model = None if body is None else model_type(body)
+        solved = (usual.session, usual.actor, *(() if body is None else (body.name,)))
+        kept = [p for p in signature.parameters.values() if p.name not in solved]
         request_name = declared.request_param_name
         if request_name is None:
             request_name = "_ketaclinic_request"
@@ -103,6 +110,8 @@ class OneTripRoute(APIRoute):
             async with request_session(request) as db:
                 values[usual.session] = db
                 values[usual.actor] = await permitted(request, db, usual.permission)
+                if body is not None and model is not None:
+                    values[body.name] = await model_body(request, body, model)
                 return await handler(**values)
 
         solving_itself.__signature__ = signature.replace(  # type: ignore[attr-defined]
@@ -132,6 +141,12 @@ class OneTripRoute(APIRoute):
         return answer, finish_in_thread(db) if db is not None else []
 
 
+def _strict(setting: Any) -> bool:
+    """Whether a route reads a body without a content type as bytes, not JSON (FastAPI's
+    `strict_content_type`, the way `web/model_body.py` reads it)."""
+    return bool(setting.value if isinstance(setting, DefaultPlaceholder) else setting)
+
+
 def _any_string(field: Any, optional: bool) -> bool:
     """Whether every value FastAPI could be given for the parameter (a `Dependant`'s field) is
     accepted: a string with no bounds (and, if `optional`, a default for when it is left
@@ -142,10 +157,13 @@ def _any_string(field: Any, optional: bool) -> bool:
 
 
 def usual_parts(dependant: Dependant) -> _Usual | None:
-    """Where a route's session and caller go, if it takes nothing FastAPI could refuse before
-    them: only string path parameters, string query parameters with a default, the request,
-    the raw body, one session and one `require(...)` gate; None otherwise."""
-    if (dependant.header_params or dependant.cookie_params or dependant.body_params
+    """Where a route's session, caller and body model go, if it takes nothing FastAPI could
+    refuse before them: only string path parameters, string query parameters with a default,
+    the request, the raw body or one body model, one session and one `require(...)` gate; None
+    otherwise."""
+    body = dependant.body_params[0] if len(dependant.body_params) == 1 else None
+    if (dependant.header_params or dependant.cookie_params
+            or (dependant.body_params and (body is None or model_type(body) is None))
             or dependant.response_param_name or dependant.background_tasks_param_name
             or dependant.security_scopes_param_name
             or not all(_any_string(f, optional=False) for f in dependant.path_params)
@@ -165,4 +183,4 @@ def usual_parts(dependant: Dependant) -> _Usual | None:
             return None
     if session is None or actor is None or permission is None:
         return None
-    return _Usual(session, actor, permission)
+    return _Usual(session, actor, permission, body)

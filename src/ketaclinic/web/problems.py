@@ -87,11 +87,24 @@ def _audit_out_of_reach(request: Request, exc: OutOfReach) -> None:
 async def on_validation_error(request: Request, exc: Exception) -> Response:
     """Request fields that fail their declared types or ranges: 422 naming each field."""
     assert isinstance(exc, RequestValidationError)
-    errors = with_known_fields(exc.errors(), _body_annotation(request))
+    errors = with_known_fields([_named_json_error(e) for e in exc.errors()],
+                               _body_annotation(request))
     problems = [FieldProblem(*found) for found in validation_problems(
         errors, dropped=("body", "query", "path", "header", "cookie"), whole="body")]
     return _api_error(request, 422, "Invalid input", "; ".join(p.text() for p in problems),
                       _field_errors(InvalidInput(problems)))
+
+
+def _named_json_error(error: dict[str, Any]) -> dict[str, Any]:
+    """A body that is not JSON named as the body, with where its reading stopped (FastAPI puts
+    the character's position where the field goes)."""
+    if error.get("type") != "json_invalid":
+        return error
+    where = error.get("loc", ())[1:2]
+    reason = str((error.get("ctx") or {}).get("error", "unreadable"))
+    return {**error, "loc": ("body",),
+            "msg": f"is not JSON ({reason}{f' at character {where[0]}' if where else ''})",
+            "ctx": {"expected": "a JSON object"}}
 
 
 def _body_annotation(request: Request) -> Any:
