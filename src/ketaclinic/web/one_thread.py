@@ -34,7 +34,6 @@ from fastapi.dependencies.utils import get_dependant, get_typed_signature
 from fastapi.exceptions import ResponseValidationError
 from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from ketaclinic.audit import service as audit
@@ -48,6 +47,7 @@ from ketaclinic.web.deps import (
     require,
 )
 from ketaclinic.web.model_body import model_body, model_type
+from ketaclinic.web.worker_threads import in_thread
 
 # Dependencies that need no session, which a route solving its own session may still declare.
 SESSIONLESS = (request_body,)
@@ -124,7 +124,7 @@ class OneTripRoute(APIRoute):
             db = next((v for v in values.values() if isinstance(v, Session)), None)
             # Shielded: a client that hangs up cannot leave the transaction half ended.
             with anyio.CancelScope(shield=True):
-                answer, held = await run_in_threadpool(self._run, handler, values, db)
+                answer, held = await in_thread(self._run, handler, values, db)
                 if held:
                     await audit.write_held(held)
             return answer
