@@ -9,6 +9,7 @@ with (the 422 naming each field, or the JSON error) is what FastAPI says for it.
 
 import email.message
 import json
+from functools import lru_cache
 from typing import Any
 
 from fastapi import HTTPException, Request, params
@@ -30,9 +31,10 @@ def model_type(field: Any) -> type[BaseModel] | None:
     return annotation
 
 
+@lru_cache(maxsize=64)
 def is_json(content_type: str | None) -> bool:
     """Whether FastAPI reads a body of this content type as JSON (`application/json` or
-    `application/...+json`)."""
+    `application/...+json`); kept per content type, as a client sends the same one each time."""
     if not content_type:
         return False
     message = email.message.Message()

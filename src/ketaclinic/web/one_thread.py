@@ -33,6 +33,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import get_dependant, get_typed_signature
 from fastapi.exceptions import ResponseValidationError
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
@@ -61,6 +62,7 @@ class _Usual:
     actor: str  # the parameter the caller goes to
     permission: Permission
     body: Any = None  # the body model's field (a `Dependant`'s), if the route takes one
+    model: type[BaseModel] | None = None  # and the model it is
 
 
 class OneTripRoute(APIRoute):
@@ -94,8 +96,7 @@ class OneTripRoute(APIRoute):
         handler = declared.call
         assert handler is not None
         signature = get_typed_signature(handler)
-        body = usual.body
-        model = None if body is None else model_type(body)
+        body, model = usual.body, usual.model
         solved = (usual.session, usual.actor, *(() if body is None else (body.name,)))
         kept = [p for p in signature.parameters.values() if p.name not in solved]
         request_name = declared.request_param_name
@@ -110,7 +111,7 @@ class OneTripRoute(APIRoute):
             async with request_session(request) as db:
                 values[usual.session] = db
                 values[usual.actor] = await permitted(request, db, usual.permission)
-                if body is not None and model is not None:
+                if model is not None:
                     values[body.name] = await model_body(request, body, model)
                 return await handler(**values)
 
@@ -162,8 +163,9 @@ def usual_parts(dependant: Dependant) -> _Usual | None:
     the request, the raw body or one body model, one session and one `require(...)` gate; None
     otherwise."""
     body = dependant.body_params[0] if len(dependant.body_params) == 1 else None
+    model = None if body is None else model_type(body)
     if (dependant.header_params or dependant.cookie_params
-            or (dependant.body_params and (body is None or model_type(body) is None))
+            or (dependant.body_params and model is None)
             or dependant.response_param_name or dependant.background_tasks_param_name
             or dependant.security_scopes_param_name
             or not all(_any_string(f, optional=False) for f in dependant.path_params)
@@ -183,4 +185,4 @@ def usual_parts(dependant: Dependant) -> _Usual | None:
             return None
     if session is None or actor is None or permission is None:
         return None
-    return _Usual(session, actor, permission, body)
+    return _Usual(session, actor, permission, body, model)
