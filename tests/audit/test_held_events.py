@@ -73,11 +73,13 @@ class SlowBatches:
         self.sizes: list[int] = []
         self.entered = threading.Event()
         self.release = threading.Event()
+        self.finished = threading.Event()
 
     def __call__(self, events) -> None:
         self.sizes.append(len(events))
         self.entered.set()
         self.release.wait(5)
+        self.finished.set()
 
 
 def test_concurrent_writers_share_commits() -> None:
@@ -139,6 +141,24 @@ def test_a_failed_group_commit_on_the_loop_is_raised_to_every_reader_in_it() -> 
 
     outcomes = run_in_own_loop(readers)
     assert [str(outcome) for outcome in outcomes] == ["disk full"] * 3
+
+
+def test_a_reader_that_is_cancelled_while_it_waits_still_has_its_events_written() -> None:
+    slow = SlowBatches()
+    writer = group.AsyncGroupWriter(slow)
+
+    async def reader_who_hangs_up() -> list[int]:
+        waiting = asyncio.ensure_future(writer.write([object(), object()]))
+        await asyncio.to_thread(slow.entered.wait, 5)
+        waiting.cancel()
+        await asyncio.sleep(0.05)
+        slow.release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        await asyncio.to_thread(slow.finished.wait, 5)
+        return slow.sizes
+
+    assert run_in_own_loop(reader_who_hangs_up) == [2]
 
 
 def test_a_read_first_transaction_knows_when_it_first_writes(world) -> None:

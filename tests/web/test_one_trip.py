@@ -27,8 +27,8 @@ from ketaclinic.web.deps import DB, require
 from ketaclinic.web.model_body import model_body, model_type
 from ketaclinic.web.one_thread import OneTripRoute, usual_parts
 from ketaclinic.web.routes import registered_routes
-from ketaclinic.web.worker_threads import WorkerThreads
 from ketaclinic.wire_types import IsoDateTime
+from ketaclinic.worker_threads import WorkerThreads
 from tests.own_loop import run_in_own_loop
 
 THREADS: dict[str, set[int]] = {}
@@ -129,21 +129,21 @@ def test_the_handler_the_check_of_its_answer_and_the_commit_take_one_trip_to_a_t
     trips = []
     run_sync = anyio.to_thread.run_sync
 
-    run_in_worker = WorkerThreads.run
+    submit = WorkerThreads.submit
 
     async def counted(work: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         trips.append(work)
         return await run_sync(work, *args, **kwargs)
 
-    async def counted_here(threads: WorkerThreads, work: Callable[..., Any], *args: Any) -> Any:
+    def counted_here(threads: WorkerThreads, work: Callable[..., Any], *args: Any) -> Any:
         trips.append(work)
-        return await run_in_worker(threads, work, *args)
+        return submit(threads, work, *args)
 
     def committed(_db: Session) -> None:
         _saw("commit")
 
     monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
-    monkeypatch.setattr(WorkerThreads, "run", counted_here)
+    monkeypatch.setattr(WorkerThreads, "submit", counted_here)
     event.listen(Session, "after_commit", committed)
     try:
         answer = run_in_own_loop(lambda: _call(_app(), "POST", "/notes"))

@@ -11,9 +11,8 @@ import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-import anyio
-
 from ketaclinic.audit.models import AuditEvent
+from ketaclinic.worker_threads import WorkerThreads, settle, settled
 
 
 @dataclass
@@ -69,10 +68,13 @@ class _LoopQueue:
 class AsyncGroupWriter:
     """The same grouping for callers on an event loop: they wait on the loop, not in a thread,
     and one thread writes each batch, so a batch of N readers costs one trip to a thread rather
-    than N threads parked on a condition and woken in turn."""
+    than N threads parked on a condition and woken in turn. A caller cancelled while it waits
+    does not take its events out: the batch they are in is written all the same."""
 
     def __init__(self, write_batch: Callable[[Sequence[AuditEvent]], None]) -> None:
         self._write_batch = write_batch
+        # Its own thread, so a batch never queues behind requests' work.
+        self._thread = WorkerThreads(1, name="ketaclinic-audit-group")
         self._queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopQueue] = (
             weakref.WeakKeyDictionary())
 
@@ -92,19 +94,14 @@ class AsyncGroupWriter:
             while queue.waiting:
                 batch, queue.waiting = queue.waiting, []
                 events = [event for waiting_events, _ in batch for event in waiting_events]
-                try:
-                    with anyio.CancelScope(shield=True):
-                        await anyio.to_thread.run_sync(self._write_batch, events,
-                                                       limiter=anyio.CapacityLimiter(1))
-                except BaseException as exc:  # every waiter in the batch learns of it
-                    for _, done in batch:
-                        if not done.done():
-                            done.set_exception(exc)
-                    if not isinstance(exc, Exception):
-                        raise
-                else:
-                    for _, done in batch:
-                        if not done.done():
-                            done.set_result(None)
+                written = self._thread.submit(self._write_batch, events)
+                cancelled = await settled(written)  # a batch is never abandoned half written
+                error = written.exception()
+                for _, done in batch:  # every waiter in the batch learns how it went
+                    settle(done, None, error)
+                if cancelled:
+                    raise asyncio.CancelledError
+                if error is not None and not isinstance(error, Exception):
+                    raise error
         finally:
             queue.writing, queue.drain = False, None

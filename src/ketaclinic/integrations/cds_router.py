@@ -3,7 +3,6 @@
 import json
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
@@ -19,6 +18,7 @@ from ketaclinic.settings import get_settings
 from ketaclinic.web.deps import BODY, DB, bearer_token, client_of, require
 from ketaclinic.web.one_thread import OneTripRoute
 from ketaclinic.web.problems import problem
+from ketaclinic.worker_threads import in_thread
 
 router = APIRouter(route_class=OneTripRoute, prefix="/cds-services", tags=["cds-hooks"])
 
@@ -37,7 +37,7 @@ async def cds_caller(request: Request, db: Session = DB) -> Actor:
     if not client_jwt.looks_like_jwt(raw):
         return await require(Permission.CDS_INVOKE)(request, db)
     audience = get_settings().public_url.rstrip("/") + request.url.path
-    actor = await run_in_threadpool(_client_actor, db, raw, audience, client_of(request))
+    actor = await in_thread(_client_actor, db, raw, audience, client_of(request))
     request.state.actor = actor
     return actor
 

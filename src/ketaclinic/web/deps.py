@@ -1,6 +1,7 @@
 """Request dependencies: the db session, who is calling, and the permission gate."""
 
 import asyncio
+import functools
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -8,9 +9,7 @@ from dataclasses import replace
 from functools import cache
 from typing import Any, TypeVar
 
-import anyio
 from fastapi import Depends, Request
-from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
@@ -22,6 +21,7 @@ from ketaclinic.db import one_writer_at_a_time, reader_session_factory, session_
 from ketaclinic.errors import Forbidden, MustChangePassword, NotAuthenticated
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission, allows
+from ketaclinic.worker_threads import MOST_THREADS, WorkerThreads, in_thread, settled
 
 API_PREFIX = "/api/v1"
 # Paths answered with bearer tokens and problem+json rather than cookies and pages.
@@ -64,10 +64,13 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
         else:
             if db.info.get(ENDED):  # by the route, in its own thread (web/one_thread.py)
                 return
-            held = await _in_thread(_finish, db)
-            if held:
-                with anyio.CancelScope(shield=True):
-                    await audit.write_held(held)
+            ending = _ENDINGS.submit(_finish, db)
+            cancelled = await settled(ending)
+            held = ending.result()
+            if held:  # queued before the first wait: written whoever waits
+                await audit.write_held(held)
+            if cancelled:
+                raise asyncio.CancelledError
     finally:
         if gate is not None:
             gate.release()
@@ -112,13 +115,15 @@ def _abandon(db: Session, exc: BaseException) -> None:
         db.close()
 
 
+# Where sessions end: seen to the end, so a client that hangs up cannot leave a transaction
+# open; threads of their own, outside the requests' (as FastAPI ends its own threaded
+# dependencies), so ending one never waits behind requests that wait for a connection this one
+# would give back.
+_ENDINGS = WorkerThreads(MOST_THREADS, name="ketaclinic-session-end")
+
+
 async def _in_thread(work: Callable[..., T], *args: object) -> T:
-    # Shielded, so a client that hangs up cannot leave a transaction open; outside the request
-    # threads' limit (as FastAPI ends its own threaded dependencies), so ending one never waits
-    # behind requests that wait for a connection this one would give back.
-    with anyio.CancelScope(shield=True):
-        result = await anyio.to_thread.run_sync(work, *args, limiter=anyio.CapacityLimiter(1))
-    return result
+    return await _ENDINGS.run(work, *args)
 
 
 # `get_db` as a context manager, for a route that makes its session itself (web/one_thread.py).
@@ -160,7 +165,7 @@ async def authenticate(request: Request, db: Session) -> Actor:
     known = actor_cache.get(raw, kind)
     if known is None:
         read = _read_oauth_token if kind == OAUTH_TOKEN else _read_token
-        known = await run_in_threadpool(read, db, raw, kind)
+        known = await in_thread(read, db, raw, kind)
     if known.must_change_password and request.url.path not in PASSWORD_PAGES:
         raise MustChangePassword("Your password was reset: choose a new one (My account, "
                                  "Change your password) before anything else.")
@@ -204,10 +209,10 @@ async def permitted(request: Request, db: Session, permission: Permission) -> Ac
         actor.scopes, request.method, request.url.path)
     if scoped_out or not allows(actor.role, permission):
         need = "a scope for it" if scoped_out else permission
-        await run_in_threadpool(
+        await in_thread(functools.partial(
             audit.record, db=db, actor=actor, action="denied", record_type="Route",
             record_id=request.url.path[:64],
-            detail=f"{request.method} {request.url.path} needs {need}")
+            detail=f"{request.method} {request.url.path} needs {need}"))
         raise Forbidden(
             f"The token's scopes ({' '.join(sorted(actor.scopes or ()))}) do not open "
             f"{request.method} {request.url.path}." if scoped_out else

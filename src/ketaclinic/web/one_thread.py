@@ -20,13 +20,13 @@ without a token learns only that, whatever they sent. The route's dependencies a
 what FastAPI documents and what `web/routes.py` lists.
 """
 
+import asyncio
 import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import anyio
 from fastapi import Request
 from fastapi.datastructures import DefaultPlaceholder
 from fastapi.dependencies.models import Dependant
@@ -48,7 +48,7 @@ from ketaclinic.web.deps import (
     require,
 )
 from ketaclinic.web.model_body import model_body, model_type
-from ketaclinic.web.worker_threads import in_thread
+from ketaclinic.worker_threads import request_threads, settled
 
 # Dependencies that need no session, which a route solving its own session may still declare.
 SESSIONLESS = (request_body,)
@@ -123,11 +123,16 @@ class OneTripRoute(APIRoute):
         @functools.wraps(handler)
         async def in_one_trip(**values: Any) -> Any:
             db = next((v for v in values.values() if isinstance(v, Session)), None)
-            # Shielded: a client that hangs up cannot leave the transaction half ended.
-            with anyio.CancelScope(shield=True):
-                answer, held = await in_thread(self._run, handler, values, db)
-                if held:
-                    await audit.write_held(held)
+            # Seen to its end: a client that hangs up cannot leave the transaction half ended
+            # or what it read unaudited (its events are queued before the first wait, and the
+            # group writes them whoever waits).
+            done = request_threads.submit(self._run, handler, values, db)
+            cancelled = await settled(done)
+            answer, held = done.result()
+            if held:
+                await audit.write_held(held)
+            if cancelled:
+                raise asyncio.CancelledError
             return answer
 
         return in_one_trip

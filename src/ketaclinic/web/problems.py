@@ -5,7 +5,6 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.routing import iter_route_contexts
@@ -27,6 +26,7 @@ from ketaclinic.field_problems import validation_problems, with_known_fields
 from ketaclinic.web.deps import READ_METHODS, is_api
 from ketaclinic.web.operation_outcome import operation_outcome
 from ketaclinic.web.templating import render
+from ketaclinic.worker_threads import in_thread
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -60,7 +60,7 @@ async def on_domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
     if isinstance(exc, OutOfReach):
         # Its own short transaction, in a worker thread: the event loop never waits on the database.
-        await run_in_threadpool(_audit_out_of_reach, request, exc)
+        await in_thread(_audit_out_of_reach, request, exc)
     if is_api(request):
         errors = _field_errors(exc) if isinstance(exc, InvalidInput) else None
         response: Response = _api_error(request, exc.status, exc.title, exc.detail, errors)

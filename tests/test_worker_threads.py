@@ -1,4 +1,4 @@
-"""A request's blocking work in a worker thread: run in the caller's context, its answer or
+"""Blocking work in a worker thread: run in the caller's context, its answer or
 error handed back, no more at once than allowed, and never abandoned by a cancelled caller."""
 
 import asyncio
@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from ketaclinic.web.worker_threads import WorkerThreads
+from ketaclinic.worker_threads import WorkerThreads, settled
 from tests.own_loop import run_in_own_loop
 
 WHO = contextvars.ContextVar("who", default="nobody")
@@ -83,3 +83,39 @@ def test_a_cancelled_caller_waits_for_its_work_to_end() -> None:
         return still_waiting and ended.is_set()
 
     assert run_in_own_loop(cancel_while_running)
+
+
+def test_settled_waits_through_cancellation_and_says_the_caller_was_cancelled() -> None:
+    threads = WorkerThreads(1)
+    release = threading.Event()
+
+    def work() -> str:
+        release.wait(5)
+        return "committed"
+
+    async def cancel_twice() -> tuple[bool, str]:
+        done = threads.submit(work)
+        waiting = asyncio.ensure_future(settled(done))
+        for _ in range(2):
+            await asyncio.sleep(0.05)
+            waiting.cancel()
+        await asyncio.sleep(0.05)
+        assert not waiting.done()
+        release.set()
+        return await waiting, done.result()
+
+    assert run_in_own_loop(cancel_twice) == (True, "committed")
+
+
+def test_settled_leaves_the_works_error_in_its_future() -> None:
+    threads = WorkerThreads(1)
+
+    def work() -> None:
+        raise LookupError("no such alarm")
+
+    async def call() -> tuple[bool, BaseException | None]:
+        done = threads.submit(work)
+        return await settled(done), done.exception()
+
+    cancelled, error = run_in_own_loop(call)
+    assert cancelled is False and isinstance(error, LookupError)
