@@ -6,8 +6,14 @@ from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 
 from ketaclinic.db import ReadBecameStale
+from ketaclinic.web import read_retry
 from ketaclinic.web.deps import WRITER
 from ketaclinic.web.read_retry import RetryStaleReads
+
+
+@pytest.fixture(autouse=True)
+def _on_sqlite(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(read_retry, "one_writer_at_a_time", lambda: True)
 
 
 def _app(calls: list[bool]) -> FastAPI:
@@ -36,4 +42,14 @@ def test_a_post_is_never_run_twice() -> None:
     calls: list[bool] = []
     with pytest.raises(ReadBecameStale):
         TestClient(_app(calls)).post("/thing")
+    assert calls == [False]
+
+
+def test_where_reads_never_go_stale_a_get_is_passed_straight_through(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # PostgreSQL: no read-first transaction, so nothing to watch or replay
+    monkeypatch.setattr(read_retry, "one_writer_at_a_time", lambda: False)
+    calls: list[bool] = []
+    with pytest.raises(ReadBecameStale):
+        TestClient(_app(calls)).get("/thing")
     assert calls == [False]

@@ -6,7 +6,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ketaclinic.db import ReadBecameStale
+from ketaclinic.db import ReadBecameStale, one_writer_at_a_time
 from ketaclinic.web.deps import READ_METHODS, WRITER
 
 
@@ -17,7 +17,9 @@ class RetryStaleReads:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in READ_METHODS:
+        # Only SQLite's read-first transactions go stale (PostgreSQL reads and writes at once).
+        if (scope["type"] != "http" or scope["method"] not in READ_METHODS
+                or not one_writer_at_a_time()):
             await self.app(scope, receive, send)
             return
         received: list[Message] = []
