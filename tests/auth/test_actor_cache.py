@@ -66,3 +66,19 @@ def test_logout_revocation_and_deactivation_end_a_cached_token_at_once(
         web["admin"].post(f"/admin/users/{nurse.id}/{action}",
                           data={"csrf_token": csrf_of(users.text)})
         assert client.get("/api/v1/me").status_code == 401, action
+
+
+def test_a_known_token_acts_from_each_address_it_calls_from() -> None:
+    from datetime import UTC, datetime
+
+    from ketaclinic.kernel.actor import Actor
+
+    known = actor_cache.Known(Actor(username="nurse_a", role="nurse"), False,
+                              datetime(2026, 1, 1, tzinfo=UTC))
+    first = known.acting_from("10.0.0.5")
+    assert first.client == "10.0.0.5" and known.acting_from("10.0.0.5") is first
+    assert known.acting_from("10.0.0.6").client == "10.0.0.6"
+    for n in range(actor_cache.ADDRESSES_KEPT + 2):  # a bounded memory of addresses
+        assert known.acting_from(f"10.0.1.{n}").client == f"10.0.1.{n}"
+    assert len(known._from) <= actor_cache.ADDRESSES_KEPT
+    assert known.actor.client == ""

@@ -81,7 +81,9 @@ class AsyncGroupWriter:
     async def write(self, events: Sequence[AuditEvent]) -> None:
         """Return once the events are committed (raise what the commit raised)."""
         loop = asyncio.get_running_loop()
-        queue = self._queues.setdefault(loop, _LoopQueue())
+        queue = self._queues.get(loop)  # setdefault would make a weak reference every call
+        if queue is None:
+            queue = self._queues.setdefault(loop, _LoopQueue())
         done: asyncio.Future[None] = loop.create_future()
         queue.waiting.append((events, done))
         if not queue.writing:

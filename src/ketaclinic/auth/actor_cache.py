@@ -9,7 +9,7 @@ the database notices within the lifetime at most.
 
 import hashlib
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from ketaclinic import clock
@@ -19,6 +19,10 @@ from ketaclinic.settings import get_settings
 MAX_ENTRIES = 10_000
 
 
+# The most network addresses one token's actor is kept for (a client calls from few).
+ADDRESSES_KEPT = 8
+
+
 @dataclass(frozen=True)
 class Known:
     """Who a token belongs to, as of when it was last read."""
@@ -26,6 +30,17 @@ class Known:
     actor: Actor
     must_change_password: bool
     until: datetime
+    _from: dict[str, Actor] = field(default_factory=dict, compare=False, repr=False)
+
+    def acting_from(self, address: str) -> Actor:
+        """The actor as acting from this network address (the audit trail's client), made once
+        an address rather than once a request."""
+        actor = self._from.get(address)
+        if actor is None:
+            if len(self._from) >= ADDRESSES_KEPT:
+                self._from.clear()
+            actor = self._from[address] = replace(self.actor, client=address)
+        return actor
 
 
 _entries: dict[str, Known] = {}

@@ -172,7 +172,7 @@ async def authenticate(request: Request, db: Session) -> Actor:
     address = client_of(request)
     if known.actor.client.startswith("client:"):  # a user acting through a registered app
         address = f"{address} {known.actor.client}"[:100]
-    return replace(known.actor, client=address)
+    return known.acting_from(address)
 
 
 def _read_token(db: Session, raw: str, kind: str) -> actor_cache.Known:
