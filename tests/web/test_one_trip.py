@@ -6,16 +6,19 @@ import inspect
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import anyio.to_thread
+import fastapi.routing
 import httpx2 as httpx
 import pytest
-from fastapi import APIRouter, Body, Depends, FastAPI, Request
+from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Engine, ForeignKey, event, select, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
@@ -23,12 +26,14 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 from ketaclinic.audit.models import AuditEvent
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission
-from ketaclinic.web.deps import DB, require
+from ketaclinic.web.deps import BODY, DB, require
+from ketaclinic.web.fast_json import FastJSONResponse
 from ketaclinic.web.model_body import model_body, model_type
 from ketaclinic.web.one_thread import OneTripRoute, usual_parts
 from ketaclinic.web.routes import registered_routes
 from ketaclinic.wire_types import IsoDateTime
 from ketaclinic.worker_threads import WorkerThreads
+from tests.conftest import BASE_URL
 from tests.own_loop import run_in_own_loop
 
 THREADS: dict[str, set[int]] = {}
@@ -374,3 +379,104 @@ def test_a_body_model_with_more_declared_is_left_to_fastapi() -> None:
     assert usual_parts(routes["/embedded"].dependant) is None
     assert usual_parts(routes["/optional"].dependant) is None
     assert usual_parts(routes["/plain"].dependant) is not None
+
+
+class ItemOut(BaseModel):
+    id: str
+    kind: str
+    note: str | None = None
+    seen_at: datetime | None = None
+
+
+class SolvedByFastAPI(OneTripRoute):
+    """The same route with FastAPI's own handler solving what the lean call leaves it."""
+
+    def _lean_handler(self, lean: Any) -> Any:
+        declared, body_field = self.dependant, self.body_field
+        self.dependant, self.body_field = lean, None
+        try:
+            return APIRoute.get_route_handler(self)
+        finally:
+            self.dependant, self.body_field = declared, body_field
+
+
+def _usual_routes(route_class: type[OneTripRoute]) -> FastAPI:
+    router = APIRouter(route_class=route_class)
+    reader, writer = (Depends(require(Permission.CLINICAL_READ)),
+                      Depends(require(Permission.CLINICAL_WRITE)))
+    when = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+
+    @router.get("/items/{item_id}", response_model=ItemOut)
+    def item(item_id: str, kind: str = Query("plain", alias="_kind"), actor: Actor = reader,
+             db: Session = DB) -> dict[str, object]:
+        return {"id": item_id, "kind": kind, "seen_at": when, "unlisted": "dropped"}
+
+    @router.get("/items/{item_id}/lean", response_model=ItemOut, response_model_exclude_none=True)
+    def lean_item(item_id: str, actor: Actor = reader, db: Session = DB) -> ItemOut:
+        return ItemOut(id=item_id, kind="lean")
+
+    @router.get("/fast/{item_id}", response_model=ItemOut, response_class=FastJSONResponse)
+    def fast(item_id: str, actor: Actor = reader, db: Session = DB) -> dict[str, object]:
+        return {"id": item_id, "kind": "fast", "note": "é", "seen_at": when}
+
+    @router.get("/plain")
+    def plain(actor: Actor = reader, db: Session = DB) -> dict[str, object]:
+        return {"at": when, "key": uuid.UUID(int=7), "sum": Decimal("1.50"), "who": actor.role}
+
+    @router.post("/items", response_model=ItemOut, status_code=201)
+    def add(data: Dispensed, actor: Actor = writer, db: Session = DB) -> dict[str, object]:
+        return {"id": "new", "kind": str(data.quantity_mg)}
+
+    @router.post("/raw", status_code=202)
+    def raw(body: bytes = BODY, actor: Actor = writer, db: Session = DB) -> dict[str, int]:
+        return {"bytes": len(body)}
+
+    @router.post("/quiet/{item_id}", status_code=204)
+    def quiet(item_id: str, actor: Actor = writer, db: Session = DB) -> None:
+        return None
+
+    @router.get("/text")
+    def as_text(actor: Actor = reader, db: Session = DB) -> PlainTextResponse:
+        return PlainTextResponse("as it is", headers={"X-Kept": "yes"}, status_code=203)
+
+    app = FastAPI()
+    app.include_router(router, prefix="/api/v1/usual")  # an API path: the caller shows a token
+    return app
+
+
+USUAL_CALLS = [
+    ("GET", "/items/a1", {}, b""), ("GET", "/items/a1?_kind=other&_kind=last", {}, b""),
+    ("GET", "/items/a1?kind=ignored", {}, b""), ("GET", "/items/%C3%A9%20x", {}, b""),
+    ("GET", "/items/a1/lean", {}, b""), ("GET", "/fast/a1", {}, b""), ("GET", "/plain", {}, b""),
+    ("POST", "/items", {"Content-Type": "application/json"}, b'{"quantity_mg": "2.5"}'),
+    ("POST", "/items", {"Content-Type": "application/json"}, b'{"quantity_mg": -1}'),
+    ("POST", "/raw", {"Content-Type": "text/plain"}, b"twelve bytes"),
+    ("POST", "/quiet/a1", {}, b""), ("GET", "/text", {}, b""),
+]
+
+
+def test_a_usual_route_answers_as_fastapis_handler_would(api: dict[str, Any], anon: Any,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    token = api["nurse_a"].headers["Authorization"]
+    solved = []
+    solve = fastapi.routing.solve_dependencies
+
+    async def counted(**kwargs: Any) -> Any:
+        solved.append(kwargs["dependant"].call)
+        return await solve(**kwargs)
+
+    monkeypatch.setattr(fastapi.routing, "solve_dependencies", counted)
+    answers: dict[type, list[tuple[int, str | None, bytes]]] = {}
+    for route_class in (OneTripRoute, SolvedByFastAPI):
+        client = TestClient(_usual_routes(route_class), base_url=BASE_URL)
+        answers[route_class] = [
+            (a.status_code, a.headers.get("content-type"), a.content)
+            for method, path, headers, body in USUAL_CALLS
+            for a in [client.request(method, "/api/v1/usual" + path, content=body,
+                                     headers={**headers, "Authorization": token})]]
+        solved_by_fastapi = len(solved)
+        solved.clear()
+        assert (solved_by_fastapi == 0) == (route_class is OneTripRoute)
+    assert answers[OneTripRoute] == answers[SolvedByFastAPI]
+    assert [status for status, _, _ in answers[OneTripRoute]] == [
+        200, 200, 200, 200, 200, 200, 200, 201, 422, 202, 204, 203]

@@ -16,14 +16,17 @@ a JSON body model) also makes its session and checks the caller itself, as `get_
 them was a fifth of an audited read's time on the event loop. Nothing FastAPI would check first
 can fail on such a route (any string is a valid value, and a query parameter left out takes its
 default); a body model is read once the caller is known (`web/model_body.py`), so a caller
-without a token learns only that, whatever they sent. The route's dependencies as declared stay
-what FastAPI documents and what `web/routes.py` lists.
+without a token learns only that, whatever they sent. Such a route's handler is also its own
+(`_lean_handler`): it hands the path and query strings to the call and encodes the answer with
+FastAPI's `serialize_response`, as FastAPI's handler does, without that handler's dependency
+solving, telemetry and streaming cases on every request. The route's dependencies as declared
+stay what FastAPI documents and what `web/routes.py` lists.
 """
 
 import asyncio
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +35,8 @@ from fastapi.datastructures import DefaultPlaceholder
 from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import get_dependant, get_typed_signature
 from fastapi.exceptions import ResponseValidationError
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, serialize_response
+from fastapi.utils import is_body_allowed_for_status_code
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 from starlette.responses import Response
@@ -82,13 +86,58 @@ class OneTripRoute(APIRoute):
         usual = usual_parts(self.dependant) if self._one_trip else None
         if usual is None or (usual.body is not None and not _strict(self.strict_content_type)):
             return super().get_route_handler()
-        declared, body_field = self.dependant, self.body_field
-        # FastAPI neither reads the body nor solves what the call does itself.
-        self.dependant, self.body_field = self._solving_itself(declared, usual), None
-        try:
-            return super().get_route_handler()
-        finally:
-            self.dependant, self.body_field = declared, body_field
+        return self._lean_handler(self._solving_itself(self.dependant, usual))
+
+    def _lean_handler(self, lean: Dependant) -> Callable[[Request], Awaitable[Response]]:
+        """The route's handler for a call that solves its own session and caller: the path and
+        query strings handed over as they come (no check can fail on them, see `usual_parts`),
+        the call awaited, and its answer encoded and wrapped as FastAPI's own handler does,
+        without the dependency solving, telemetry and streaming cases it goes through for every
+        request."""
+        call = lean.call
+        assert call is not None
+        paths = [(f.name, f.alias) for f in lean.path_params]
+        queries = [(f.name, f.alias, f.field_info.default) for f in lean.query_params]
+        request_name = lean.request_param_name
+        # What `usual_parts` lets a usual route declare besides: the raw body (`request_body`).
+        raw_bodies = [sub.name for sub in lean.dependencies if sub.call in SESSIONLESS and sub.name]
+        if len(raw_bodies) != len(lean.dependencies):
+            raise TypeError(f"{self.path}: a dependency the route cannot solve itself")
+        response_field, status_code = self.response_field, self.status_code
+        response_class = self.response_class
+        dump_json = response_field is not None and isinstance(response_class, DefaultPlaceholder)
+        encoded_as = (response_class.value if isinstance(response_class, DefaultPlaceholder)
+                      else response_class)
+        shown: dict[str, Any] = {
+            "include": self.response_model_include, "exclude": self.response_model_exclude,
+            "by_alias": self.response_model_by_alias,
+            "exclude_unset": self.response_model_exclude_unset,
+            "exclude_defaults": self.response_model_exclude_defaults,
+            "exclude_none": self.response_model_exclude_none}
+        status: dict[str, Any] = {} if status_code is None else {"status_code": status_code}
+
+        async def handle(request: Request) -> Response:
+            values: dict[str, Any] = {name: request.path_params[alias] for name, alias in paths}
+            if queries:
+                query = request.query_params
+                for name, alias, default in queries:
+                    values[name] = query.get(alias, default)
+            if request_name is not None:
+                values[request_name] = request
+            for name in raw_bodies:
+                values[name] = await request.body()
+            answer = await call(**values)
+            if isinstance(answer, Response):
+                return answer
+            content = await serialize_response(field=response_field, response_content=answer,
+                                               is_coroutine=True, dump_json=dump_json, **shown)
+            response = (Response(content=content, media_type="application/json", **status)
+                        if dump_json else encoded_as(content, **status))
+            if not is_body_allowed_for_status_code(response.status_code):
+                response.body = b""
+            return response
+
+        return handle
 
     def _solving_itself(self, declared: Dependant, usual: _Usual) -> Dependant:
         """The dependant FastAPI solves for a usual route: its own, less the session and the
