@@ -14,7 +14,7 @@ import anyio.to_thread
 import fastapi.routing
 import httpx2 as httpx
 import pytest
-from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.routing import APIRoute
@@ -439,6 +439,11 @@ def _usual_routes(route_class: type[OneTripRoute]) -> FastAPI:
     def as_text(actor: Actor = reader, db: Session = DB) -> PlainTextResponse:
         return PlainTextResponse("as it is", headers={"X-Kept": "yes"}, status_code=203)
 
+    @router.get("/gone/{item_id}")
+    def gone(item_id: str, actor: Actor = reader, db: Session = DB) -> None:
+        raise HTTPException(status_code=410, detail=f"{item_id} is gone",
+                            headers={"X-Reason": "moved"})
+
     app = FastAPI()
     app.include_router(router, prefix="/api/v1/usual")  # an API path: the caller shows a token
     return app
@@ -451,7 +456,7 @@ USUAL_CALLS = [
     ("POST", "/items", {"Content-Type": "application/json"}, b'{"quantity_mg": "2.5"}'),
     ("POST", "/items", {"Content-Type": "application/json"}, b'{"quantity_mg": -1}'),
     ("POST", "/raw", {"Content-Type": "text/plain"}, b"twelve bytes"),
-    ("POST", "/quiet/a1", {}, b""), ("GET", "/text", {}, b""),
+    ("POST", "/quiet/a1", {}, b""), ("GET", "/text", {}, b""), ("GET", "/gone/a1", {}, b""),
 ]
 
 
@@ -466,11 +471,11 @@ def test_a_usual_route_answers_as_fastapis_handler_would(api: dict[str, Any], an
         return await solve(**kwargs)
 
     monkeypatch.setattr(fastapi.routing, "solve_dependencies", counted)
-    answers: dict[type, list[tuple[int, str | None, bytes]]] = {}
+    answers: dict[type, list[tuple[int, str | None, str | None, bytes]]] = {}
     for route_class in (OneTripRoute, SolvedByFastAPI):
         client = TestClient(_usual_routes(route_class), base_url=BASE_URL)
         answers[route_class] = [
-            (a.status_code, a.headers.get("content-type"), a.content)
+            (a.status_code, a.headers.get("content-type"), a.headers.get("x-reason"), a.content)
             for method, path, headers, body in USUAL_CALLS
             for a in [client.request(method, "/api/v1/usual" + path, content=body,
                                      headers={**headers, "Authorization": token})]]
@@ -478,5 +483,5 @@ def test_a_usual_route_answers_as_fastapis_handler_would(api: dict[str, Any], an
         solved.clear()
         assert (solved_by_fastapi == 0) == (route_class is OneTripRoute)
     assert answers[OneTripRoute] == answers[SolvedByFastAPI]
-    assert [status for status, _, _ in answers[OneTripRoute]] == [
-        200, 200, 200, 200, 200, 200, 200, 201, 422, 202, 204, 203]
+    assert [status for status, *_ in answers[OneTripRoute]] == [
+        200, 200, 200, 200, 200, 200, 200, 201, 422, 202, 204, 203, 410]

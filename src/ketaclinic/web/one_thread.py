@@ -40,6 +40,7 @@ from fastapi.utils import is_body_allowed_for_status_code
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ketaclinic.audit import service as audit
 from ketaclinic.kernel.permissions import Permission
@@ -79,14 +80,18 @@ class OneTripRoute(APIRoute):
             inspect.iscoroutinefunction(endpoint) or inspect.isgeneratorfunction(endpoint))
         if self._one_trip:
             endpoint = self._in_one_trip(endpoint)
+        self._lean: Callable[[Request], Awaitable[Response]] | None = None
         super().__init__(path, endpoint, **kwargs)
+        if self._lean is not None:
+            self.app = _answering(self._lean)
 
     def get_route_handler(self) -> Callable[[Request], Any]:
         """FastAPI's handler, solving the session and the caller in the route when it can."""
         usual = usual_parts(self.dependant) if self._one_trip else None
         if usual is None or (usual.body is not None and not _strict(self.strict_content_type)):
             return super().get_route_handler()
-        return self._lean_handler(self._solving_itself(self.dependant, usual))
+        self._lean = self._lean_handler(self._solving_itself(self.dependant, usual))
+        return self._lean
 
     def _lean_handler(self, lean: Dependant) -> Callable[[Request], Awaitable[Response]]:
         """The route's handler for a call that solves its own session and caller: the path and
@@ -194,6 +199,18 @@ class OneTripRoute(APIRoute):
             if errors:
                 raise ResponseValidationError(errors=errors, body=answer)
         return answer, finish_in_thread(db) if db is not None else []
+
+
+def _answering(handle: Callable[[Request], Awaitable[Response]]) -> ASGIApp:
+    """The ASGI app of a lean handler: FastAPI's `request_response` opens two exit stacks for
+    dependencies with `yield` and catches exceptions for the route's own handlers; a lean route
+    has no such dependencies, and what it raises goes to the app's handlers, the same ones."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        response = await handle(Request(scope, receive, send))
+        await response(scope, receive, send)
+
+    return app
 
 
 def _strict(setting: Any) -> bool:
