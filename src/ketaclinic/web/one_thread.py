@@ -86,7 +86,8 @@ class OneTripRoute(APIRoute):
             self.app = _answering(self._lean)
 
     def get_route_handler(self) -> Callable[[Request], Any]:
-        """FastAPI's handler, solving the session and the caller in the route when it can."""
+        """FastAPI's handler; for a usual route, its own (`_lean_handler`), which solves the
+        session and the caller in the call."""
         usual = usual_parts(self.dependant) if self._one_trip else None
         if usual is None or (usual.body is not None and not _strict(self.strict_content_type)):
             return super().get_route_handler()
