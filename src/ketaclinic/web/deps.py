@@ -59,18 +59,12 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
             yield db
         except BaseException as exc:
             if not db.info.get(ENDED):
-                await _in_thread(_abandon, db, exc)
+                await _ENDINGS.run(_abandon, db, exc)
             raise
         else:
             if db.info.get(ENDED):  # by the route, in its own thread (web/one_thread.py)
                 return
-            ending = _ENDINGS.submit(_finish, db)
-            cancelled = await settled(ending)
-            held = ending.result()
-            if held:  # queued before the first wait: written whoever waits
-                await audit.write_held(held)
-            if cancelled:
-                raise asyncio.CancelledError
+            await seen_to_its_end(_ENDINGS, _ended, db)
     finally:
         if gate is not None:
             gate.release()
@@ -97,6 +91,26 @@ def finish_in_thread(db: Session) -> list[AuditEvent]:
     return held
 
 
+async def seen_to_its_end(threads: WorkerThreads,
+                          work: Callable[..., tuple[T, list[AuditEvent]]], *args: object) -> T:
+    """Run a request's last blocking work (which ends its session) in one of `threads`, seen
+    to its end even when the client hangs up: what it read is audited and its transaction never
+    left half ended. The work hands back its answer and the read events still to be written;
+    they were queued before the first wait, so the readers' group writes them whoever waits."""
+    done = threads.submit(work, *args)
+    cancelled = await settled(done)
+    answer, held = done.result()
+    if held:
+        await audit.write_held(held)
+    if cancelled:
+        raise asyncio.CancelledError
+    return answer
+
+
+def _ended(db: Session) -> tuple[None, list[AuditEvent]]:
+    return None, _finish(db)
+
+
 def _finish(db: Session) -> list[AuditEvent]:
     try:
         return audit.end(db)
@@ -120,10 +134,6 @@ def _abandon(db: Session, exc: BaseException) -> None:
 # dependencies), so ending one never waits behind requests that wait for a connection this one
 # would give back.
 _ENDINGS = WorkerThreads(MOST_THREADS, name="ketaclinic-session-end")
-
-
-async def _in_thread(work: Callable[..., T], *args: object) -> T:
-    return await _ENDINGS.run(work, *args)
 
 
 # `get_db` as a context manager, for a route that makes its session itself (web/one_thread.py).

@@ -23,7 +23,6 @@ solving, telemetry and streaming cases on every request. The route's dependencie
 stay what FastAPI documents and what `web/routes.py` lists.
 """
 
-import asyncio
 import functools
 import inspect
 from collections.abc import Awaitable, Callable
@@ -42,7 +41,6 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ketaclinic.audit import service as audit
 from ketaclinic.kernel.permissions import Permission
 from ketaclinic.web.deps import (
     finish_in_thread,
@@ -51,9 +49,10 @@ from ketaclinic.web.deps import (
     request_body,
     request_session,
     require,
+    seen_to_its_end,
 )
 from ketaclinic.web.model_body import model_body, model_type
-from ketaclinic.worker_threads import request_threads, settled
+from ketaclinic.worker_threads import request_threads
 
 # Dependencies that need no session, which a route solving its own session may still declare.
 SESSIONLESS = (request_body,)
@@ -178,17 +177,7 @@ class OneTripRoute(APIRoute):
         @functools.wraps(handler)
         async def in_one_trip(**values: Any) -> Any:
             db = next((v for v in values.values() if isinstance(v, Session)), None)
-            # Seen to its end: a client that hangs up cannot leave the transaction half ended
-            # or what it read unaudited (its events are queued before the first wait, and the
-            # group writes them whoever waits).
-            done = request_threads.submit(self._run, handler, values, db)
-            cancelled = await settled(done)
-            answer, held = done.result()
-            if held:
-                await audit.write_held(held)
-            if cancelled:
-                raise asyncio.CancelledError
-            return answer
+            return await seen_to_its_end(request_threads, self._run, handler, values, db)
 
         return in_one_trip
 
