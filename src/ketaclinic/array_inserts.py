@@ -18,12 +18,14 @@ _POSTGRESQL = postgresql.dialect()
 
 
 def unnest_of(table: Table, names: Sequence[str]) -> str:
-    """SQL (psycopg's named parameters): `unnest(%(<name>)s::<type>[], ...)`, the rows of the
+    """SQL (psycopg's named parameters): `unnest(%(<name>)b::<type>[], ...)`, the rows of the
     columns' arrays. Text columns are cast as TEXT, not VARCHAR(n): a cast would cut a long
-    value short unnoticed, where the insert into the column refuses it."""
+    value short unnoticed, where the insert into the column refuses it. The arrays travel in
+    binary: psycopg writes a list in text with a quoting check on every item, five times
+    slower (an audit group of eight events: 174 us against 35)."""
     kinds = {name: "TEXT" if isinstance(table.c[name].type, String)
              else table.c[name].type.compile(dialect=_POSTGRESQL) for name in names}
-    return "unnest(" + ", ".join(f"%({name})s::{kinds[name]}[]" for name in names) + ")"
+    return "unnest(" + ", ".join(f"%({name})b::{kinds[name]}[]" for name in names) + ")"
 
 
 @cache

@@ -170,7 +170,7 @@ def _events_and_notes_as_arrays() -> str:
     column's values unnested into rows: `<column>` and `chain`."""
     events = cast(Table, AuditEvent.__table__)
     return _events_then_notes(f"SELECT * FROM {unnest_of(events, _COLUMNS)}",  # noqa: S608
-                              "SELECT %(chain)s, unnest(%(seq)s::BIGINT[])")
+                              "SELECT %(chain)s, unnest(%(seq)b::BIGINT[])")
 
 
 # The same statement for any number of events, with a parameter a column: the driver converts it
