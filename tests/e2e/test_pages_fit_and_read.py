@@ -1,6 +1,7 @@
 """Pages fit a phone and read for everyone: at 390 x 844 the portal, its progress page and the
 public self-check are no wider than the screen, and axe-core finds no serious or critical
-violation on the staff pages (today, chart, chair page, schedule, stock, billing)."""
+violation on the staff pages (today, chart, chair page, schedule, stock, billing), nor on a
+closed day's schedule on a tablet held upright."""
 
 import sqlite3
 import uuid
@@ -12,6 +13,7 @@ from tests.e2e.test_chart_in_browser import log_in
 from tests.e2e.test_decision_aid_on_a_phone import serious_violations
 
 pytestmark = pytest.mark.e2e
+A_SUNDAY = "2026-03-01"
 
 
 def overflow(page: Page) -> int:
@@ -39,6 +41,13 @@ def test_staff_pages_have_no_serious_accessibility_violation(page: Page, demo_se
     for path in ("/dashboard", "/schedule", "/inventory", "/patients"):
         page.goto(f"{demo_server}{path}")
         found[path] = serious_violations(page)
+    # a day the clinic is closed, on a tablet held upright: the day's grid of chairs is wider
+    # than the screen and holds no link, and can still be scrolled from the keyboard
+    page.set_viewport_size({"width": 768, "height": 1024})
+    page.goto(f"{demo_server}/schedule?day={A_SUNDAY}")
+    assert "Closed on Sundays" in page.locator("#closed-day").inner_text()
+    found["a closed day's schedule, upright"] = serious_violations(page)
+    page.set_viewport_size({"width": 1024, "height": 768})
     page.goto(f"{demo_server}/patients")
     page.locator("#patient-results tbody tr a").first.click()
     page.wait_for_load_state()
