@@ -39,13 +39,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from ketaclinic.db import column_rows
 from ketaclinic.errors import invalid
 from ketaclinic.fhir import mapping
 from ketaclinic.fhir import measures as measure_map
 from ketaclinic.fhir.filters import Filters
 from ketaclinic.fhir.measures import SURVEY
 from ketaclinic.fhir.search import SearchPage
+from ketaclinic.kept_rows import kept_rows
 from ketaclinic.kernel.cursors import decode_cursor, encode_cursor
 from ketaclinic.knowledge import instruments
 from ketaclinic.measures import service as measures
@@ -189,8 +189,8 @@ KEPT_STATEMENTS = 256
 def _counts(db: Session, patient: Whose, filters: Filters) -> tuple[int, int, int]:
     """How many of the patient's Observations pass, in the three parts of the list: the chart's
     vital signs, the measures, and the sessions' (summed, however many sessions there are)."""
-    vitals, measured, in_sessions = column_rows(db, _counting(filters),
-                                                {"patient_pk": patient.pk}).one()
+    vitals, measured, in_sessions = kept_rows(db, _counting(filters),
+                                              {"patient_pk": patient.pk})[0]
     return int(vitals), int(measured), int(in_sessions)
 
 
@@ -344,7 +344,7 @@ def _vital_segment(db: Session, model: Any, moment: Any, where: list[Any], filte
     def fetch(skip: int, take: int) -> list[Resource]:
         # every row is at least one Observation: `take` rows from the start are enough
         if not skip and head is not None:
-            rows = column_rows(db, head, {**(params or {}), "take": take}).all()
+            rows = kept_rows(db, head, {**(params or {}), "take": take})
             return [r for row in rows for r in build(row)
                     if r["id"].rsplit("-", 1)[1] in suffixes][:take]
         start, skip_in_row = _page_start(db, model, moment, conditions, kept, skip, params)
@@ -420,8 +420,8 @@ def _measure_segment(db: Session, patient: Whose, filters: Filters, total: int) 
     pid = str(patient.id)
 
     def fetch(skip: int, take: int) -> list[Resource]:
-        rows = column_rows(db, _measure_rows(filters), {"patient_pk": patient.pk, "skip": skip,
-                                                         "take": take})
+        rows = kept_rows(db, _measure_rows(filters), {"patient_pk": patient.pk, "skip": skip,
+                                                       "take": take})
         return [measure_map.observation(m, pid) for m in rows]
 
     return _Segment(total, fetch)

@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session, joinedload
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
 from ketaclinic.clinics.models import Site
-from ketaclinic.db import Base, column_rows
+from ketaclinic.db import Base
 from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, OutOfReach, invalid
+from ketaclinic.kept_rows import kept_rows
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.reach import can_reach_patient
 from ketaclinic.knowledge.codes import accepted_systems, resolve_system
@@ -118,7 +119,7 @@ def open_patient_keys(*, db: Session, patient_id: uuid.UUID | str, actor: Actor,
     """A patient's keys, if the actor may reach the patient, with the read audited (as
     `open_patient`, without loading the record); NotFound otherwise."""
     key = _key(patient_id)
-    rows = [] if key is None else column_rows(db, _ID_AND_SITES_BY_ID, {"key": key}).all()
+    rows = [] if key is None else kept_rows(db, _ID_AND_SITES_BY_ID, {"key": key})
     open_through(db=db, rows=rows, actor=actor, purpose=purpose, asked_for=str(patient_id))
     return PatientKeys(rows[0].pk, rows[0].id)
 
@@ -209,7 +210,7 @@ def open_rows(*, db: Session, statement: Any, patient_id: uuid.UUID | str, actor
     with the patient's `pk`, `id` and one MRN's `site_pk`, if the actor may reach the patient,
     with the read audited; NotFound otherwise."""
     key = _key(patient_id)
-    rows = [] if key is None else column_rows(db, statement, {"key": key}).all()
+    rows = [] if key is None else kept_rows(db, statement, {"key": key})
     open_through(db=db, rows=rows, actor=actor, purpose=purpose, asked_for=str(patient_id))
     return rows
 
@@ -424,12 +425,12 @@ def find(*, db: Session, actor: Actor, conditions: Sequence[Any], values: dict[s
     reach = ({"reach_pk": actor.confined_to} if confined
              else {"reach_sites": sorted(actor.site_pks)})
     params = {**values, **reach, "page_limit": limit, "page_offset": offset}
-    rows = column_rows(db, page, params).all()
+    rows = kept_rows(db, page, params)
     found = [list(of_one) for _, of_one in itertools.groupby(rows, key=lambda row: row.pk)]
     if limit > 0 and (0 < len(found) < limit or (not found and not offset)):
         total = offset + len(found)  # the last page: nothing follows it to count
     else:
-        total = column_rows(db, count, params).scalar_one()
+        total = kept_rows(db, count, params)[0][0]
     audit.record(db=db, actor=actor, action="search", record_type="Patient",
                  detail=f"{described[:200]} results={total}")
     return found, int(total)

@@ -1,0 +1,118 @@
+"""A statement kept for reuse, run on the driver's cursor (`kept_rows`), gives the rows SQLAlchemy
+gives for it, converted the same way and named by the same keys, on either back end; the engine's
+cursor events still see it, a driver error comes out as SQLAlchemy's, and what the short path does
+not cover runs through SQLAlchemy."""
+
+import uuid
+from typing import Any
+
+import pytest
+from sqlalchemy import bindparam, event, func, literal, select
+from sqlalchemy.exc import DBAPIError, StatementError
+from sqlalchemy.orm import Session
+
+from ketaclinic import kept_rows as kept
+from ketaclinic.clinics.models import Chair, Site
+from ketaclinic.db import column_rows
+from ketaclinic.fhir import observations, store
+from ketaclinic.fhir.filters import Filters
+from ketaclinic.measures.models import Measure
+from ketaclinic.patients import service as patients
+from ketaclinic.patients.models import Patient, VitalSigns
+from ketaclinic.patients.vitals_tally import TALLY
+
+PK = bindparam("pk", type_=Patient.pk.type)
+# A timestamp through its converter (UTC, aware), a UUID, a number the server sums to a decimal,
+# a column and a label named alike, and a literal value compiled into the statement.
+MIXED = (select(Patient.id, Patient.created_at, Patient.birth_date, VitalSigns.id,
+                VitalSigns.weight_kg, func.sum(VitalSigns.heart_rate_bpm).over().label("beats"),
+                literal("fixed").label("fixed"))
+         .join(VitalSigns, VitalSigns.patient_pk == Patient.pk).where(Patient.pk == PK))
+EVERY_FILTER = Filters.parse("Observation", {})
+# values compiled into the statement as anonymous parameters
+SINCE_2000 = Filters.parse("Observation", {"date": ["ge2000-01-01"], "code": ["8867-4"]})
+
+
+def _kept_statements(patient_pk: int, patient_id: str) -> list[tuple[Any, dict[str, Any]]]:
+    key = uuid.UUID(patient_id)
+    return [(MIXED, {"pk": patient_pk}),
+            (observations._counting(EVERY_FILTER), {"patient_pk": patient_pk}),
+            (observations._chart_head(EVERY_FILTER), {"patient_pk": patient_pk, "take": 5}),
+            (observations._measure_rows(EVERY_FILTER), {"patient_pk": patient_pk, "take": 5,
+                                                        "skip": 0}),
+            (observations._counting(SINCE_2000), {"patient_pk": patient_pk}),
+            (observations._chart_head(SINCE_2000), {"patient_pk": patient_pk, "take": 5}),
+            (patients._ID_AND_SITES_BY_ID, {"key": key}),
+            (store._PATIENT, {"key": key}),
+            (patients.DEMOGRAPHICS, {"key": key}),
+            (select(TALLY).where(TALLY.c.patient_pk == PK), {"pk": patient_pk})]
+
+
+def test_kept_rows_are_sqlalchemys_rows(db: Session, world: Any) -> None:
+    patient = db.execute(select(Patient).where(
+        Patient.id == uuid.UUID(world.patients["p_a1"]))).scalar_one()
+    seen = 0
+    for statement, params in _kept_statements(patient.pk, str(patient.id)):
+        for _ in range(2):  # planned, then from its plan
+            result = column_rows(db, statement, params)
+            keys, expected = list(result.keys()), result.all()
+            rows = kept.kept_rows(db, statement, params)
+            assert [tuple(row) for row in rows] == [tuple(row) for row in expected], statement
+            for row, like in zip(rows, expected, strict=True):
+                for name in keys:
+                    assert getattr(row, name) == getattr(like, name), name
+                    assert type(getattr(row, name)) is type(getattr(like, name)), name
+            seen += len(rows)
+        assert kept._PLANS[statement][db.get_bind().dialect.name] is not None, statement
+    assert seen > 10  # rows were compared, not two empty lists
+
+
+def test_the_engines_cursor_events_see_a_kept_statement(db: Session, world: Any) -> None:
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+
+    engine = db.get_bind()
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        kept.kept_rows(db, patients._ID_AND_SITES_BY_ID, {"key": uuid.uuid4()})
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert len([s for s in seen if "patient_mrn" in s]) == 1, seen
+
+
+def test_pending_changes_are_flushed_first(db: Session) -> None:
+    site = db.execute(select(Site).order_by(Site.pk)).scalars().first()
+    assert site is not None
+    db.add(Chair(site_pk=site.pk, name="Chair by the door", created_by="test"))
+    names = [row.name for row in kept.kept_rows(db, CHAIRS, {"site": site.pk})]
+    assert "Chair by the door" in names
+
+
+CHAIRS = select(Chair.name).where(Chair.site_pk == bindparam("site", type_=Chair.site_pk.type))
+
+
+def test_a_missing_value_is_refused_as_sqlalchemy_refuses_it(db: Session) -> None:
+    with pytest.raises(StatementError, match="site"):
+        kept.kept_rows(db, CHAIRS, {})
+
+
+def test_a_driver_error_comes_out_as_sqlalchemys(db: Session) -> None:
+    if db.get_bind().dialect.name == "sqlite":
+        pytest.skip("SQLite divides by zero into NULL rather than failing")
+    with pytest.raises(DBAPIError, match="division by zero"), db.begin_nested():
+        kept.kept_rows(db, DIVIDING, {"zero": 0})
+
+
+DIVIDING = select((literal(1) / bindparam("zero", type_=Measure.pk.type)).label("never"))
+
+
+def test_what_the_short_path_does_not_cover_runs_through_sqlalchemy(db: Session) -> None:
+    expanded = select(Site.code).where(Site.pk.in_(bindparam("sites", expanding=True)))
+    locking = select(Site.code).with_for_update()
+    pks = [site.pk for site in db.execute(select(Site)).scalars()]
+    assert sorted(r.code for r in kept.kept_rows(db, expanded, {"sites": pks})) == ["A", "B"]
+    assert sorted(r.code for r in kept.kept_rows(db, locking)) == ["A", "B"]
+    dialect = db.get_bind().dialect.name
+    assert kept._PLANS[expanded][dialect] is None and kept._PLANS[locking][dialect] is None
