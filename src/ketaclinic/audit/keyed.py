@@ -7,13 +7,13 @@ out. `KETACLINIC_AUDIT_KEY` holds the key; with none set, one is derived from
 the audit key to the derived one (`ketaclinic audit key`) to keep verifying its history.
 """
 
-import hashlib
 import hmac
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import cache
 
+import orjson
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -29,8 +29,13 @@ def canonical_time(value: datetime) -> str:
 
 
 def canonical(parts: Sequence[Part]) -> bytes:
-    """The exact bytes a MAC covers: the parts as compact JSON."""
-    return json.dumps(list(parts), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    """The exact bytes a MAC covers: the parts as compact UTF-8 JSON, nothing escaped but what
+    JSON requires (orjson writes the same bytes as the standard encoder set so, for every
+    character, in a fraction of the time; the sealer computes two MACs a row)."""
+    try:
+        return orjson.dumps(list(parts))
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits, which orjson refuses
+        return json.dumps(list(parts), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 @cache
@@ -59,7 +64,7 @@ def key_text() -> str:
 
 def mac(parts: Sequence[Part]) -> str:
     """The HMAC-SHA256 hex digest of the parts under the sealing key."""
-    return hmac.new(key(), canonical(parts), hashlib.sha256).hexdigest()
+    return hmac.digest(key(), canonical(parts), "sha256").hex()
 
 
 def same(left: str, right: str) -> bool:

@@ -14,14 +14,27 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import BigInteger, Table, and_, any_, delete, func, literal, select, text
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    Select,
+    Table,
+    and_,
+    any_,
+    bindparam,
+    delete,
+    func,
+    literal,
+    select,
+    text,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from ketaclinic.array_inserts import insert_rows
 from ketaclinic.audit import keyed
 from ketaclinic.audit.models import Seal, Unsealed
-from ketaclinic.db import column_rows
+from ketaclinic.kept_rows import kept_rows
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +43,7 @@ _SEALER_LOCK_KEY = 0x6B657462
 # The label of a waiting row's number in the sealer's statement (beside the table's columns).
 WAITING = "waiting_ref"
 SEALS = cast(Table, Seal.__table__)
+UNSEALED = cast(Table, Unsealed.__table__)
 
 
 @dataclass(frozen=True)
@@ -93,6 +107,22 @@ def _one_of(column: Any, values: Sequence[int], db: Session) -> Any:
     return column.in_(values)
 
 
+_WAITING: dict[str, Select[Any]] = {}
+
+
+def _waiting(table: SealedTable) -> Select[Any]:
+    """The chain's waiting rows, oldest first, with their content (a row gone has its columns
+    null); one statement kept for each chain."""
+    statement = _WAITING.get(table.chain)
+    if statement is None:
+        statement = _WAITING.setdefault(table.chain, (
+            select(Unsealed.ref.label(WAITING), table.model.__table__)
+            .outerjoin(table.model, table.ref == Unsealed.ref)
+            .where(Unsealed.chain == table.chain)
+            .order_by(Unsealed.ref).limit(bindparam("limit", type_=Integer))))
+    return statement
+
+
 def seal_pending(db: Session, tables: Sequence[SealedTable], *, now: datetime,
                  limit: int = 5000) -> int:
     """Seal up to `limit` committed rows per chain in the caller's transaction; the number sealed.
@@ -106,10 +136,7 @@ def seal_pending(db: Session, tables: Sequence[SealedTable], *, now: datetime,
     for table in tables:
         # the waiting rows with their content in one statement, as columns, not records: the
         # MACs read only them, and a batch is thousands (a row gone has its columns null)
-        waiting = column_rows(db, select(Unsealed.ref.label(WAITING), table.model.__table__)
-                              .outerjoin(table.model, table.ref == Unsealed.ref)
-                              .where(Unsealed.chain == table.chain)
-                              .order_by(Unsealed.ref).limit(limit)).all()
+        waiting = kept_rows(db, _waiting(table), {"limit": limit})
         if not waiting:
             continue
         refs = [getattr(row, WAITING) for row in waiting]
@@ -131,8 +158,9 @@ def seal_pending(db: Session, tables: Sequence[SealedTable], *, now: datetime,
                           "sealed_at": now, "mac": prev})
         if links:  # one statement, not one ORM object per link
             insert_rows(db.connection(), SEALS, links)
-        db.execute(delete(Unsealed).where(Unsealed.chain == table.chain,
-                                          _one_of(Unsealed.ref, refs, db)))
+        # on the table, not the ORM class: no Unsealed object is in this session to synchronise
+        db.connection().execute(delete(UNSEALED).where(UNSEALED.c.chain == table.chain,
+                                                       _one_of(UNSEALED.c.ref, refs, db)))
         sealed += len(links)
     return sealed
 
