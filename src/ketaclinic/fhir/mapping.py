@@ -220,6 +220,7 @@ def vital_observations(row: Any, patient_id: object) -> list[dict[str, Any]]:
     """One set of vital signs (chart or chair, a record or a row of its columns) as vital-signs
     profile Observations (BP as a panel)."""
     base, meta = str(row.id), _meta(row)
+    patient_id = str(patient_id)  # once, not once an Observation (a UUID formats slowly)
     when = row.measured_at if hasattr(row, "measured_at") else row.taken_at  # chart, else chair
     found = []
     if row.systolic_mmhg is not None or row.diastolic_mmhg is not None:
@@ -293,8 +294,9 @@ def session_reading_observations(row: Any, patient_id: object, encounter_id: obj
         dict[str, Any]]:
     """Vital signs taken at the chair (typed, posted or from the monitor) as Observations."""
     found = vital_observations(row, patient_id)
+    encounter = f"Encounter/{encounter_id}"
     for observation in found:
-        observation["encounter"] = {"reference": f"Encounter/{encounter_id}"}
+        observation["encounter"] = {"reference": encounter}
         if getattr(row, "device", ""):
             observation["device"] = {"display": row.device}
     return found

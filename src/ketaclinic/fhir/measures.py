@@ -24,13 +24,14 @@ def observation(measure: Any, patient_id: str) -> dict[str, Any]:
     """The measure's total (C-SSRS: its risk level) as an Observation, from the record or a row
     of its `OBSERVATION_COLUMNS`."""
     form = instruments.instrument(measure.instrument)
+    measure_id = str(measure.id)
     resource: dict[str, Any] = {
-        "resourceType": "Observation", "id": str(measure.id),
+        "resourceType": "Observation", "id": measure_id,
         "status": "entered-in-error" if measure.status == "entered-in-error" else "final",
         "category": [SURVEY], "code": {"coding": [_coding(form.total_code)], "text": form.name},
         "subject": {"reference": f"Patient/{patient_id}"},
         "effectiveDateTime": measure.taken_at.isoformat(),
-        "derivedFrom": [{"reference": f"QuestionnaireResponse/{measure.id}"}],
+        "derivedFrom": [{"reference": f"QuestionnaireResponse/{measure_id}"}],
     }
     if measure.total is None:
         resource["valueCodeableConcept"] = {"text": measure.risk_level or "none"}

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache, lru_cache
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import (
@@ -149,7 +150,7 @@ def _fill(segments: Iterator[_Segment] | Sequence[_Segment], offset: int, count:
 def _session_segments(db: Session, patient: Whose, filters: Filters) -> Iterator[_Segment]:
     """The runs after the chart's, in order: each session's chair readings and scores."""
     groups = _passing_groups(filters)
-    pid = patient.id
+    pid = str(patient.id)
     sessions = db.execute(select(TreatmentSession.pk, TreatmentSession.id)
                           .where(TreatmentSession.patient_pk == patient.pk)
                           .order_by(TreatmentSession.checked_in_at, TreatmentSession.pk)).all()
@@ -167,7 +168,7 @@ def _chart_segments(db: Session, patient: Whose, filters: Filters, totals: tuple
                     ) -> list[_Segment]:
     """The runs before the sessions', counted already (`_counts`): the chart's vital signs, then
     the measures."""
-    pid = patient.id
+    pid = str(patient.id)
     return [_vital_segment(db, VitalSigns, VitalSigns.measured_at,
                            [VitalSigns.patient_pk == PATIENT_PK], filters,
                            _passing_groups(filters),
@@ -341,17 +342,20 @@ def _vital_segment(db: Session, model: Any, moment: Any, where: list[Any], filte
     conditions = [*where, *filters.sql(moment, model.updated_at), _any_present(kept, model)]
     suffixes = {g.suffix for g in kept}
 
+    def passing(rows: Sequence[Any]) -> Iterator[Resource]:
+        # built row by row as the page takes them: a row is up to seven Observations, and the
+        # rows read to be sure of `take` of them build several times that many
+        return (r for row in rows for r in build(row) if r["id"].rsplit("-", 1)[1] in suffixes)
+
     def fetch(skip: int, take: int) -> list[Resource]:
         # every row is at least one Observation: `take` rows from the start are enough
         if not skip and head is not None:
             rows = kept_rows(db, head, {**(params or {}), "take": take})
-            return [r for row in rows for r in build(row)
-                    if r["id"].rsplit("-", 1)[1] in suffixes][:take]
+            return list(islice(passing(rows), take))
         start, skip_in_row = _page_start(db, model, moment, conditions, kept, skip, params)
         rows = db.execute(select(*built_columns(model)).where(*conditions, *start)
                           .order_by(moment, model.pk).limit(take), params).all()
-        built = [r for row in rows for r in build(row) if r["id"].rsplit("-", 1)[1] in suffixes]
-        return built[skip_in_row:skip_in_row + take]
+        return list(islice(passing(rows), skip_in_row, skip_in_row + take))
 
     return _Segment(total, fetch)
 
