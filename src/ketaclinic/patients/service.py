@@ -8,7 +8,8 @@ from datetime import date, datetime, timedelta
 from typing import Any, cast
 
 from pydantic import BaseModel
-from sqlalchemy import Integer, Select, bindparam, func, or_, select
+from sqlalchemy import Integer, Select, any_, bindparam, func, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, joinedload
 
 from ketaclinic import clock
@@ -414,10 +415,11 @@ def find(*, db: Session, actor: Actor, conditions: Sequence[Any], values: dict[s
     the same but for the values) share their statements. Staff reach the patients registered at
     their sites; a patient reaches their own record only, whatever else the search asks."""
     confined = actor.is_patient or actor.patient_context_pk is not None
-    key = (shape, confined, columns)
+    dialect = db.get_bind().dialect.name
+    key = (shape, confined, columns, dialect)
     kept = _kept_searches.get(key)
     if kept is None:
-        kept = _search_statements(conditions, confined, columns)
+        kept = _search_statements(conditions, confined, columns, dialect)
         if len(_kept_searches) >= KEPT_SEARCHES:
             _kept_searches.clear()  # many shapes at once: start again rather than grow
         _kept_searches[key] = kept
@@ -436,21 +438,30 @@ def find(*, db: Session, actor: Actor, conditions: Sequence[Any], values: dict[s
     return found, int(total)
 
 
-def _search_statements(conditions: Sequence[Any], confined: bool, columns: Select[Any]
-                       ) -> tuple[Any, Any]:
+def _search_statements(conditions: Sequence[Any], confined: bool, columns: Select[Any],
+                       dialect: str) -> tuple[Any, Any]:
     """The page's rows and the count of a Patient search, the caller's reach bound as
     `reach_pk` (one patient) or `reach_sites`, the page as `page_limit` and `page_offset`."""
     if confined:
         reach = Patient.pk == bindparam("reach_pk", type_=Patient.pk.type)
     else:
-        reach = Patient.pk.in_(select(PatientMrn.patient_pk).where(
-            PatientMrn.site_pk.in_(bindparam("reach_sites", expanding=True))))
+        reach = Patient.pk.in_(select(PatientMrn.patient_pk).where(_at_sites(dialect)))
     where = [reach, *conditions]
     by_name = (Patient.family_name, Patient.given_name, Patient.pk)
     page = (select(Patient.pk).where(*where).order_by(*by_name).limit(PAGE_LIMIT)
             .offset(PAGE_OFFSET))
     return (columns.where(Patient.pk.in_(page)).order_by(*by_name, PatientMrn.pk),
             select(func.count()).select_from(Patient).where(*where))
+
+
+def _at_sites(dialect: str) -> Any:
+    """An MRN given at one of the sites bound as `reach_sites`: on PostgreSQL one array
+    parameter (`= ANY`), so the statement's text is the same for any number of sites and runs
+    from its kept plan (`kept_rows`); elsewhere a list expanded into the statement."""
+    if dialect == "postgresql":
+        return PatientMrn.site_pk == any_(bindparam("reach_sites",
+                                                    type_=ARRAY(PatientMrn.site_pk.type)))
+    return PatientMrn.site_pk.in_(bindparam("reach_sites", expanding=True))
 
 
 def chart(*, db: Session, patient_id: str, actor: Actor) -> Patient:
