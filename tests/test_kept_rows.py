@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from ketaclinic import kept_rows as kept
 from ketaclinic.clinics.models import Chair, Site
 from ketaclinic.db import column_rows
-from ketaclinic.fhir import observations, store
+from ketaclinic.fhir import observations, patient_search, store
 from ketaclinic.fhir.filters import Filters
 from ketaclinic.measures.models import Measure
 from ketaclinic.patients import service as patients
@@ -129,4 +129,31 @@ def test_a_staff_patient_search_runs_from_its_plan_on_postgresql(db: Session, wo
             expected = [tuple(row) for row in column_rows(db, statement, params).all()]
             assert [tuple(row) for row in kept.kept_rows(db, statement, params)] == expected
         assert (len(expected[0]) == 1 and expected[0][0] > 0) or not reach
+    assert (kept._PLANS[page][dialect] is not None) == (dialect == "postgresql")
+
+
+@pytest.mark.parametrize("asked", [
+    {"gender": ["male,female,other,unknown"]}, {"gender": ["female"]}, {"_id": ["ids"]},
+    {"_id": ["first"]}, {"_id": ["ids"], "gender": ["other,female"]}])
+def test_a_patient_search_by_lists_runs_from_its_plan_on_postgresql(
+        db: Session, world: Any, asked: dict[str, list[str]]) -> None:
+    """`_id` and `gender` lists are one array parameter each there, so the search's statements
+    keep one text for any number of values; they find what SQLAlchemy's rows find."""
+    dialect = db.get_bind().dialect.name
+    everyone = list(db.execute(select(Patient.id, Patient.sex).order_by(Patient.pk)).all())
+    ids = {"ids": ",".join(str(p.id) for p in everyone), "first": str(everyone[0].id)}
+    params = {name: [ids.get(v, v) for v in values] for name, values in asked.items()}
+    binds = patient_search.Binds(dialect)
+    page, count = patients._search_statements(patient_search.conditions(params, binds), False,
+                                              store.PATIENT_COLUMNS, dialect)
+    sites = sorted(site.pk for site in db.execute(select(Site)).scalars())
+    run = {**binds.values, "reach_sites": sites, "page_limit": 500, "page_offset": 0}
+    rows = column_rows(db, page, run).all()
+    expected = [tuple(row) for row in rows]
+    assert [tuple(row) for row in kept.kept_rows(db, page, run)] == expected
+    genders = set(params.get("gender", ["male,female,other,unknown"])[0].split(","))
+    wanted = {p.id for p in everyone if p.sex in genders
+              and (params.get("_id") is None or str(p.id) in params["_id"][0])}
+    assert {row.id for row in rows} == wanted and wanted
+    assert kept.kept_rows(db, count, run)[0][0] == len(wanted)
     assert (kept._PLANS[page][dialect] is not None) == (dialect == "postgresql")

@@ -23,12 +23,14 @@ from sqlalchemy import (
     String,
     Table,
     Uuid,
+    any_,
     bindparam,
     create_engine,
     event,
     select,
     text,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -265,6 +267,16 @@ def column_rows(db: Session, statement: Any, params: dict[str, Any] | None = Non
     if db.autoflush:
         db.flush()
     return db.connection().execute(statement, params)
+
+
+def one_of(column: Any, name: str, dialect: str, value: Any = None) -> Any:
+    """SQL: the column holds one of the list bound as `name` (given here or at each run). On
+    PostgreSQL `= ANY` of one array parameter: the statement's text is the same for any length
+    of list, so a kept statement runs from its plan (`kept_rows`), and the driver converts one
+    array rather than a parameter an item; elsewhere the list is expanded into the statement."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, value, type_=ARRAY(column.type)))
+    return column.in_(bindparam(name, value, expanding=True))
 
 
 def is_reading(db: Session) -> bool:

@@ -15,25 +15,22 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
-    BigInteger,
     Integer,
     Select,
     Table,
     and_,
-    any_,
     bindparam,
     delete,
     func,
-    literal,
     select,
     text,
 )
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from ketaclinic.array_inserts import insert_rows
 from ketaclinic.audit import keyed
 from ketaclinic.audit.models import Seal, Unsealed
+from ketaclinic.db import one_of
 from ketaclinic.kept_rows import kept_rows
 
 log = logging.getLogger(__name__)
@@ -99,14 +96,6 @@ def _take_sealer_lock(db: Session) -> bool:
                            {"key": _SEALER_LOCK_KEY}).scalar_one())
 
 
-def _one_of(column: Any, values: Sequence[int], db: Session) -> Any:
-    """`column IN values`; on PostgreSQL `= ANY` of one array, as a list of thousands of
-    parameters costs the driver more to convert than the statement costs to run."""
-    if db.get_bind().dialect.name == "postgresql":
-        return column == any_(literal(list(values), postgresql.ARRAY(BigInteger)))
-    return column.in_(values)
-
-
 _WAITING: dict[str, Select[Any]] = {}
 
 
@@ -159,8 +148,9 @@ def seal_pending(db: Session, tables: Sequence[SealedTable], *, now: datetime,
         if links:  # one statement, not one ORM object per link
             insert_rows(db.connection(), SEALS, links)
         # on the table, not the ORM class: no Unsealed object is in this session to synchronise
-        db.connection().execute(delete(UNSEALED).where(UNSEALED.c.chain == table.chain,
-                                                       _one_of(UNSEALED.c.ref, refs, db)))
+        db.connection().execute(delete(UNSEALED).where(
+            UNSEALED.c.chain == table.chain,
+            one_of(UNSEALED.c.ref, "refs", db.get_bind().dialect.name, refs)))
         sealed += len(links)
     return sealed
 

@@ -12,6 +12,7 @@ from sqlalchemy import and_, bindparam, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from ketaclinic.clinics.models import Site
+from ketaclinic.db import one_of
 from ketaclinic.fhir import store
 from ketaclinic.fhir.filters import Filters
 from ketaclinic.fhir.mapping import MRN_SYSTEM
@@ -30,15 +31,24 @@ class Binds:
     for, and the shape of the conditions' SQL: two searches of one shape share their statement,
     run with each one's values (`patients.find` keeps it)."""
 
-    def __init__(self) -> None:
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
         self.values: dict[str, Any] = {}
         self.shape: list[Hashable] = []
 
-    def value(self, value: Any, *, expanding: bool = False) -> Any:
-        """A bound parameter for the value."""
+    def _name(self, value: Any) -> str:
         name = f"v{len(self.values)}"
         self.values[name] = value
-        return bindparam(name, expanding=expanding)
+        return name
+
+    def value(self, value: Any) -> Any:
+        """A bound parameter for the value."""
+        return bindparam(self._name(value))
+
+    def one_of(self, column: Any, values: list[Any]) -> Any:
+        """SQL: the column holds one of the values, bound as one list (`db.one_of`), so the
+        statement's text does not change with how many there are."""
+        return one_of(column, self._name(values), self.dialect)
 
     def note(self, *parts: Hashable) -> None:
         """Note what the SQL text depends on beyond the values (a parameter, a form, a count)."""
@@ -97,7 +107,7 @@ def _ids(binds: Binds, raw: str) -> Any:
         except ValueError:
             continue  # an id this server never gave matches nothing
     binds.note("_id", bool(keys))
-    return Patient.id.in_(binds.value(keys, expanding=True)) if keys else false()
+    return binds.one_of(Patient.id, keys) if keys else false()
 
 
 def _alternatives(binds: Binds, name: str, raw: str, condition: Any) -> Any:
@@ -125,8 +135,7 @@ def conditions(params: dict[str, list[str]], binds: Binds) -> list[Any]:
                                    lambda v: _starts(binds, Patient.given_name, v)))
     for raw in params.get("gender", []):
         binds.note("gender")
-        found.append(Patient.sex.in_(binds.value([v.strip() for v in raw.split(",")],
-                                                 expanding=True)))
+        found.append(binds.one_of(Patient.sex, [v.strip() for v in raw.split(",")]))
     found += [_birthdate(binds, parse_date("birthdate", raw))
               for raw in params.get("birthdate", [])]
     if params.get("_lastUpdated"):
@@ -141,7 +150,7 @@ def search(db: Session, actor: Actor, params: dict[str, list[str]], offset: int,
     """A page of the Patients the search finds within the caller's reach, and how many."""
     described = " ".join(f"{k}={v!r}" for k, values in sorted(params.items()) for v in values
                          if k in PARAMS or k == "_lastUpdated")
-    binds = Binds()
+    binds = Binds(db.get_bind().dialect.name)
     where = conditions(params, binds)
     found, total = patients.find(db=db, actor=actor, conditions=where, limit=count,
                                  offset=offset, described=described,

@@ -8,14 +8,13 @@ from datetime import date, datetime, timedelta
 from typing import Any, cast
 
 from pydantic import BaseModel
-from sqlalchemy import Integer, Select, any_, bindparam, func, or_, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Integer, Select, bindparam, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
 from ketaclinic.clinics.models import Site
-from ketaclinic.db import Base
+from ketaclinic.db import Base, one_of
 from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, OutOfReach, invalid
 from ketaclinic.kept_rows import kept_rows
 from ketaclinic.kernel.actor import Actor
@@ -445,23 +444,14 @@ def _search_statements(conditions: Sequence[Any], confined: bool, columns: Selec
     if confined:
         reach = Patient.pk == bindparam("reach_pk", type_=Patient.pk.type)
     else:
-        reach = Patient.pk.in_(select(PatientMrn.patient_pk).where(_at_sites(dialect)))
+        reach = Patient.pk.in_(select(PatientMrn.patient_pk).where(
+            one_of(PatientMrn.site_pk, "reach_sites", dialect)))
     where = [reach, *conditions]
     by_name = (Patient.family_name, Patient.given_name, Patient.pk)
     page = (select(Patient.pk).where(*where).order_by(*by_name).limit(PAGE_LIMIT)
             .offset(PAGE_OFFSET))
     return (columns.where(Patient.pk.in_(page)).order_by(*by_name, PatientMrn.pk),
             select(func.count()).select_from(Patient).where(*where))
-
-
-def _at_sites(dialect: str) -> Any:
-    """An MRN given at one of the sites bound as `reach_sites`: on PostgreSQL one array
-    parameter (`= ANY`), so the statement's text is the same for any number of sites and runs
-    from its kept plan (`kept_rows`); elsewhere a list expanded into the statement."""
-    if dialect == "postgresql":
-        return PatientMrn.site_pk == any_(bindparam("reach_sites",
-                                                    type_=ARRAY(PatientMrn.site_pk.type)))
-    return PatientMrn.site_pk.in_(bindparam("reach_sites", expanding=True))
 
 
 def chart(*, db: Session, patient_id: str, actor: Actor) -> Patient:
