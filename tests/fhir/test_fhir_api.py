@@ -774,6 +774,49 @@ def test_a_patient_read_answers_as_the_record_loaded_does(db) -> None:
             store.read(db, "Patient", asked, actor_)
 
 
+def test_a_vital_signs_read_answers_as_the_record_loaded_does(db) -> None:
+    # A set of vital signs is read by id as columns, its patient's key and id joined in under
+    # names of their own (the row has a key and an id too): each of its Observations answers as
+    # the record loaded does, to staff of its patient's site and to that patient, and to no one
+    # else.
+    import pytest
+
+    from ketaclinic.clinics.models import Site
+    from ketaclinic.errors import OutOfReach
+    from ketaclinic.fhir import mapping, store
+    from ketaclinic.kernel.actor import Actor
+    from ketaclinic.patients.models import Patient, PatientMrn, VitalSigns
+
+    first, second = db.execute(select(Site).order_by(Site.pk)).scalars().all()[:2]
+    born = clock.now().date() - timedelta(days=10000)
+    patient = Patient(family_name="Vance", given_name="Ida", sex="female", birth_date=born,
+                      search_name="vance ida")
+    patient.mrns = [PatientMrn(site_pk=second.pk, mrn="V2-1")]
+    db.add(patient)
+    db.flush()
+    sets = [VitalSigns(patient_pk=patient.pk, measured_at=clock.now() - timedelta(hours=h),
+                       systolic_mmhg=131, diastolic_mmhg=84, heart_rate_bpm=71, spo2_pct=98)
+            for h in (2, 3)]
+    db.add_all(sets)
+    db.flush()
+    # one whose key is not its patient's, so that the one cannot pass for the other
+    vitals = next(v for v in sets if v.pk != patient.pk)
+    db.refresh(vitals)
+    expected = mapping.vital_observations(vitals, patient.id)
+    assert [o["id"].rsplit("-", 1)[1] for o in expected] == ["bp", "hr", "spo2"]
+    staff = Actor(username="reader", role="nurse", site_pks=frozenset({second.pk}))
+    own = Actor(username="ida", role="patient", patient_pk=patient.pk)
+    for observation in expected:
+        for actor in (staff, own):
+            assert store.read(db, "Observation", observation["id"], actor) == observation
+        valid(observation)
+    elsewhere = Actor(username="other", role="nurse", site_pks=frozenset({first.pk}))
+    another = Actor(username="someone", role="patient", patient_pk=patient.pk + 1000)
+    for actor in (elsewhere, another):
+        with pytest.raises(OutOfReach):
+            store.read(db, "Observation", expected[0]["id"], actor)
+
+
 def test_a_patient_search_page_holds_whole_patients_as_their_records_answer(db) -> None:
     # A page is read as columns, a row per MRN: a page of one holds one patient with every MRN,
     # in name order, each answered as the record loaded with its MRNs and sites would be.

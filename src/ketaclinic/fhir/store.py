@@ -16,6 +16,7 @@ from ketaclinic.fhir import mapping, observations
 from ketaclinic.fhir import measures as measure_map
 from ketaclinic.fhir.filters import DATE_PARAMS, Filters
 from ketaclinic.fhir.search import reference_id
+from ketaclinic.kept_rows import kept_rows
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.measures import service as measures
 from ketaclinic.patients import service as patients
@@ -124,16 +125,32 @@ def _sources(resource_type: str) -> list[Any]:
 
 @dataclass(frozen=True)
 class _Found:
-    """The row a resource id names, its patient's id, its treatment session's id (for what a
-    session owns), and its patient's reach (`patients.with_reach` rows, one per MRN)."""
+    """The row a resource id names (a record, or for `AS_COLUMNS` its columns), its kind, its
+    patient's id, its treatment session's id (for what a session owns), and its patient's reach
+    (rows of `pk`, `id` and `site_pk`, one per MRN, as `patients.open_through` reads them)."""
 
     row: Any
+    model: Any
     owner: uuid.UUID
     session_id: uuid.UUID | None
     reach: Sequence[Any]
 
 
 SESSION_OWNED = (SessionReading, SessionEvent)
+# Rows whose Observations are built from their columns (`observations.built_columns`): a read
+# takes them as columns, not records (loading a record cost as much as the rest of the read).
+AS_COLUMNS = (VitalSigns, SessionReading)
+# The patient's columns in such a read, named apart from the row's own `pk` and `id`.
+OWNER_PK, OWNER_ID = "owner_pk", "owner_id"
+
+
+@dataclass(frozen=True)
+class _Reach:
+    """One row of a patient's reach, as `patients.open_through` reads it."""
+
+    pk: int
+    id: uuid.UUID
+    site_pk: int | None
 
 
 def _row_with_owner(db: Session, resource_type: str, resource_id: str) -> _Found | None:
@@ -145,11 +162,21 @@ def _row_with_owner(db: Session, resource_type: str, resource_id: str) -> _Found
     except ValueError:
         return None
     for model in _sources(resource_type):
+        session_id = model in SESSION_OWNED
+        if model in AS_COLUMNS:
+            rows = kept_rows(db, _row_by_id(model), {"key": key})
+            if rows:
+                first = rows[0]
+                return _Found(first, model, getattr(first, OWNER_ID),
+                              first.session_id if session_id else None,
+                              [_Reach(getattr(r, OWNER_PK), getattr(r, OWNER_ID), r.site_pk)
+                               for r in rows])
+            continue
         rows = db.execute(_row_by_id(model), {"key": key}).all()
         if rows:
             first = rows[0]
-            return _Found(first[0], first.id,
-                          first.session_id if model in SESSION_OWNED else None, rows)
+            return _Found(first[0], model, first.id, first.session_id if session_id else None,
+                          rows)
     return None
 
 
@@ -158,18 +185,28 @@ def _row_by_id(model: Any) -> Any:
     """SQL: a row of the model by public id, with its session's id (for what a session owns)
     and what reach and the audit need of its patient (one row per MRN). Built once per model:
     a read runs up to four, and building each cost as much as running it."""
+    as_columns = model in AS_COLUMNS
+    query = select(*observations.built_columns(model)) if as_columns else select(model)
     if model in SESSION_OWNED:  # owned through their treatment session
-        query = (select(model, TreatmentSession.id.label("session_id"))
+        query = (query.add_columns(TreatmentSession.id.label("session_id"))
                  .join(TreatmentSession, model.session_pk == TreatmentSession.pk))
         owner = TreatmentSession.patient_pk
     else:
-        query, owner = select(model), model.patient_pk
-    return patients.with_reach(query, owner).where(model.id == bindparam("key"))
+        owner = model.patient_pk
+    names = {"pk_as": OWNER_PK, "id_as": OWNER_ID} if as_columns else {}
+    return patients.with_reach(query, owner, **names).where(
+        model.id == bindparam("key", type_=model.id.type))
 
 
 def _resources_of_row(db: Session, resource_type: str, row: Any, pid: uuid.UUID,
-                      session_id: uuid.UUID | None) -> list[dict[str, Any]]:
-    """The resources of `resource_type` that one row is, as the compartment shows them."""
+                      session_id: uuid.UUID | None, model: Any = None
+                      ) -> list[dict[str, Any]]:
+    """The resources of `resource_type` that one row is (a record, or the columns of a `model`
+    in `AS_COLUMNS`), as the compartment shows them."""
+    if model is VitalSigns:
+        return mapping.vital_observations(row, pid)
+    if model is SessionReading:
+        return mapping.session_reading_observations(row, pid, session_id)
     if isinstance(row, Condition):
         return [mapping.condition(row, pid)]
     if isinstance(row, Allergy):
@@ -225,7 +262,7 @@ def as_written(db: Session, resource_type: str, resource_id: str, record: Any,
 def _built(db: Session, resource_type: str, resource_id: str, found: _Found
            ) -> dict[str, Any]:
     for resource in _resources_of_row(db, resource_type, found.row, found.owner,
-                                      found.session_id):
+                                      found.session_id, found.model):
         if resource["id"] == resource_id:
             return resource
     raise NotFound(f"{resource_type}/{resource_id} is not known")

@@ -124,11 +124,14 @@ def open_patient_keys(*, db: Session, patient_id: uuid.UUID | str, actor: Actor,
     return PatientKeys(rows[0].pk, rows[0].id)
 
 
-def with_reach(statement: Select[Any], patient_pk: Any) -> Select[Any]:
+def with_reach(statement: Select[Any], patient_pk: Any, *, pk_as: str = "pk",
+               id_as: str = "id") -> Select[Any]:
     """The statement with, joined in, what reach and the audit need of the patient its rows
-    point at through `patient_pk` (columns pk, id, site_pk; one row per MRN), so that a record
-    and its patient's reach come in one query (see `open_through`)."""
-    return (statement.add_columns(Patient.pk, Patient.id, PatientMrn.site_pk)
+    point at through `patient_pk` (columns pk, id, site_pk, the first two named as asked; one
+    row per MRN), so that a record and its patient's reach come in one query (see
+    `open_through`)."""
+    return (statement.add_columns(Patient.pk.label(pk_as), Patient.id.label(id_as),
+                                  PatientMrn.site_pk)
             .join(Patient, Patient.pk == patient_pk)
             .outerjoin(PatientMrn, PatientMrn.patient_pk == Patient.pk))
 
