@@ -170,7 +170,7 @@ def _chart_segments(db: Session, patient: Whose, filters: Filters, totals: tuple
     the measures."""
     pid = str(patient.id)
     return [_vital_segment(db, VitalSigns, VitalSigns.measured_at,
-                           [VitalSigns.patient_pk == PATIENT_PK], filters,
+                           [OF_PATIENT], filters,
                            _passing_groups(filters),
                            lambda row: mapping.vital_observations(row, pid), totals[0],
                            {"patient_pk": patient.pk}, _chart_head(filters)),
@@ -179,6 +179,8 @@ def _chart_segments(db: Session, patient: Whose, filters: Filters, totals: tuple
 
 # The patient a statement kept for reuse is about, given when it runs.
 PATIENT_PK = bindparam("patient_pk", type_=VitalSigns.patient_pk.type)
+# The chart's rows of that patient (made once: an ORM comparison is slow to build).
+OF_PATIENT = VitalSigns.patient_pk == PATIENT_PK
 # How many rows a kept statement reads (and skips), given when it runs.
 TAKE = bindparam("take", type_=VitalSigns.pk.type)
 SKIP = bindparam("skip", type_=VitalSigns.pk.type)
@@ -225,7 +227,7 @@ def _chart_count(kept: tuple[_Group, ...], filters: Filters) -> Select[Any] | No
             getattr(tally, _CHART_TALLIED[kept[0].suffix]))), 0)).where(
                 tally.patient_pk == PATIENT_PK)
     return select(func.coalesce(func.sum(_entries_of(kept, VitalSigns)), 0)).where(
-        VitalSigns.patient_pk == PATIENT_PK, *filters.sql(VitalSigns.measured_at,
+        OF_PATIENT, *filters.sql(VitalSigns.measured_at,
                                                           VitalSigns.updated_at),
         _any_present(kept, VitalSigns))
 
@@ -238,7 +240,7 @@ def _chart_head(filters: Filters) -> Any:
     if not kept:
         return None
     moment = VitalSigns.measured_at
-    return (select(*built_columns(VitalSigns)).where(VitalSigns.patient_pk == PATIENT_PK,
+    return (select(*built_columns(VitalSigns)).where(OF_PATIENT,
                                      *filters.sql(moment, VitalSigns.updated_at),
                                      _any_present(kept, VitalSigns))
             .order_by(moment, VitalSigns.pk).limit(TAKE))
@@ -754,7 +756,7 @@ def _vitals_from_top(filters: Filters, order: "_Order") -> Any:
     kept = tuple(g for g in _passing_groups(filters) if g.kept_by(VitalSigns))
     moment = VitalSigns.measured_at
     return (select(*_columns(VitalSigns, moment))
-            .where(VitalSigns.patient_pk == PATIENT_PK, *filters.sql(moment, VitalSigns.updated_at),
+            .where(OF_PATIENT, *filters.sql(moment, VitalSigns.updated_at),
                    _any_present(kept, VitalSigns),
                    *order.from_start(moment, (0, 0, 0), VitalSigns.pk))
             .order_by(order.by(moment), VitalSigns.pk).limit(TAKE))
