@@ -2,9 +2,10 @@
 connections) and through MLLP with several concurrent monitor connections, against a raw driver
 batch insert of the same rows into the same table at the same commit size, from one connection
 and from as many as the load uses, all measured in the same run, on SQLite and (with --postgres)
-PostgreSQL. The server runs as each back end is deployed: one process on SQLite, two workers on
-PostgreSQL. The HTTP path's ratio is to the faster of the two raw figures. The raw inserts run
-with SQLite's defaults (the commit that takes the write-ahead log past 1,000 pages copies it
+PostgreSQL. On PostgreSQL the raw insert is also run as the API path inserts a batch there, one
+statement with an array a column, and the HTTP path's ratio is to the fastest raw figure. The
+server runs as each back end is deployed: one process on SQLite, two workers on PostgreSQL. The
+raw inserts run with SQLite's defaults (the commit that takes the write-ahead log past 1,000 pages copies it
 back); a server process does that from a thread of its own (ketaclinic/wal_checkpoints.py).
 
     python bench/ingest.py [--readings 10000] [--batch 100] [--connections 8] [--seconds 5]
@@ -26,18 +27,22 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from request_path import _start as _start_server
 from request_path import _stop, _token, server_log, wrk
 from scratch import cli, drop_database, free_port, fresh_database
+from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
+from ketaclinic.array_inserts import unnest_of
 from ketaclinic.db import make_engine
 from ketaclinic.demo.sessions import open_demo_session
 from ketaclinic.integrations.pcd01 import MLLP_END, frame
 from ketaclinic.kernel.time_ordered_ids import time_ordered_ids
-from ketaclinic.treatments.models import TreatmentSession
+from ketaclinic.treatments.models import SessionReading, TreatmentSession
+
+SESSION_READING = cast(Table, SessionReading.__table__)
 
 
 def _start(url: str, *args: str, port: int) -> subprocess.Popen[bytes]:
@@ -161,10 +166,11 @@ def bench_mllp(url: str, readings: int, connections: int) -> float:
 
 
 def bench_raw(url: str, session_pk: int, chair_pk: int, readings: int, batch: int,
-              connections: int) -> float:
+              connections: int, arrays: bool = False) -> float:
     """Rows per second for driver executemany of the same rows (every column the API path
     fills) into session_reading, committed every `batch` rows as the API commits each batch,
-    from `connections` connections at once."""
+    from `connections` connections at once; with `arrays` (PostgreSQL), each batch as one
+    statement of a binary array a column, unnested into rows, as the API path inserts them."""
     engine = make_engine(url)
     postgres = engine.dialect.name == "postgresql"
     now = datetime.now(UTC)
@@ -180,10 +186,13 @@ def bench_raw(url: str, session_pk: int, chair_pk: int, readings: int, batch: in
         rows = [(r[0], r[1].isoformat(" "), r[2].isoformat(" "), *r[3:7], r[7].isoformat(" "),
                  *r[8:]) for r in rows]
     mark = "%s" if postgres else "?"
-    sql = ("INSERT INTO session_reading (id, created_at, updated_at, created_by, session_pk, "
-           "chair_pk, message_pk, taken_at, source, device, status, systolic_mmhg, "
-           "diastolic_mmhg, heart_rate_bpm, respiratory_rate_per_min, spo2_pct, temperature_c) "
-           f"VALUES ({', '.join([mark] * 17)})")
+    names = ("id", "created_at", "updated_at", "created_by", "session_pk", "chair_pk",
+             "message_pk", "taken_at", "source", "device", "status", "systolic_mmhg",
+             "diastolic_mmhg", "heart_rate_bpm", "respiratory_rate_per_min", "spo2_pct",
+             "temperature_c")
+    into = f"INSERT INTO session_reading ({', '.join(names)}) "
+    sql = into + (f"SELECT * FROM {unnest_of(SESSION_READING, names)}" if arrays
+                  else f"VALUES ({', '.join([mark] * len(names))})")
     batches = [rows[first:first + batch] for first in range(0, readings, batch)]
     shares = [batches[c::connections] for c in range(connections)]
     raws = [engine.raw_connection() for _ in range(connections)]
@@ -195,7 +204,11 @@ def bench_raw(url: str, session_pk: int, chair_pk: int, readings: int, batch: in
         for rows_of_batch in share:
             if not postgres:
                 cursor.execute("BEGIN IMMEDIATE")  # the engine runs SQLite in autocommit
-            cursor.executemany(sql, rows_of_batch)
+            if arrays:
+                columns = [list(column) for column in zip(*rows_of_batch, strict=True)]
+                cursor.execute(sql, dict(zip(names, columns, strict=True)))
+            else:
+                cursor.executemany(sql, rows_of_batch)
             raw.commit()
 
     threads = [threading.Thread(target=insert, args=(raw, share))
@@ -245,26 +258,32 @@ def main() -> int:
             workers = 2 if backend == "postgresql" else 1
             try:
                 session = _prepare(url)
-                singles, parallels, https = [], [], []
+                # the raw ways of inserting a batch: executemany, and on PostgreSQL one
+                # statement of arrays (the way the API path inserts there)
+                ways = [(False, 1), (False, args.connections)] + (
+                    [(True, 1), (True, args.connections)] if backend == "postgresql" else [])
+                raws: dict[tuple[bool, int], list[float]] = {way: [] for way in ways}
+                https = []
                 for _ in range(args.rounds):  # interleaved, so all see the same machine
-                    singles.append(bench_raw(url, session.pk, session.chair_pk, args.readings,
-                                             args.batch, 1))
-                    parallels.append(bench_raw(url, session.pk, session.chair_pk,
-                                               args.readings, args.batch, args.connections))
+                    for arrays, connections in ways:
+                        raws[arrays, connections].append(bench_raw(
+                            url, session.pk, session.chair_pk, args.readings, args.batch,
+                            connections, arrays))
                     https.append(bench_http(url, str(session.id), args.batch,
                                             args.connections, args.seconds, folder, workers))
-                single, parallel = statistics.median(singles), statistics.median(parallels)
+                medians = {way: statistics.median(rates) for way, rates in raws.items()}
                 http = statistics.median(https)
-                raw = max(single, parallel)  # the HTTP path is held to the faster baseline
+                raw = max(medians.values())  # the HTTP path is held to the fastest baseline
                 mllp = bench_mllp(url, args.readings, args.connections) if args.mllp else None
             finally:
                 if backend == "postgresql":
                     drop_database(url, args.postgres)
             print(f"{backend}: committed every {args.batch} readings; median of {args.rounds} "
                   f"interleaved rounds")
-            print(f"  raw driver executemany, 1 connection:  {single:10.0f} readings/s")
-            print(f"  raw driver executemany, {args.connections} connections: {parallel:9.0f} "
-                  f"readings/s")
+            for (arrays, connections), rate in medians.items():
+                way = "one statement of arrays" if arrays else "executemany"
+                print(f"  raw driver {way}, {connections} connection"
+                      f"{'s' if connections > 1 else ''}: {rate:10.0f} readings/s")
             print(f"  HTTP batch of {args.batch}, wrk {args.connections} connections, {workers} "
                   f"server process{'es' if workers > 1 else ''}: {http:8.0f} readings/s  "
                   f"ratio to raw {http / raw:.3f}")

@@ -1,7 +1,8 @@
 """Rows inserted as one array a column (ketaclinic.array_inserts, PostgreSQL) are stored as a Core
 insert of the same rows stores them: values converted by their columns' types, scalar defaults
 filled in, a value too long for its column refused rather than cut. `insert_rows` stores rows so
-on either back end."""
+on either back end, and so does `db.insert_columns` (arrays on PostgreSQL, the driver's
+executemany elsewhere)."""
 
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -13,7 +14,7 @@ from sqlalchemy.exc import DataError
 
 from ketaclinic import migrate
 from ketaclinic.array_inserts import insert_arrays, insert_rows
-from ketaclinic.db import make_engine
+from ketaclinic.db import insert_columns, make_engine
 from ketaclinic.treatments.models import MonitorMessage
 
 INBOX = cast(Table, MonitorMessage.__table__)
@@ -74,5 +75,29 @@ def test_rows_inserted_on_either_back_end_are_stored_and_their_keys_returned(
             stored = dict(connection.execute(select(INBOX.c.id, INBOX.c.control_id)).all())
         assert {stored[row["id"]] for row in rows} == {f"MSG{n}" for n in range(4)}
         assert "MSG9" in stored.values() and len(stored) == 5
+    finally:
+        engine.dispose()
+
+
+def test_rows_given_by_column_are_stored_as_a_core_insert_stores_them(
+        empty_database: str) -> None:
+    # the values every row shares given once; a column of nothing but None; text that is not
+    # ASCII; on PostgreSQL one statement of arrays, elsewhere the driver's executemany
+    engine = make_engine(empty_database)
+    migrate.upgrade(engine)
+    shared = ("created_at", "updated_at", "created_by", "site_pk", "ack_code")
+    by_column, inserted = ([{**_row(n), "reason": "no session"} for n in range(3)]
+                           for _ in range(2))
+    try:
+        with engine.begin() as connection:
+            insert_columns(connection, INBOX,
+                           {name: [row[name] for row in by_column]
+                            for name in by_column[0] if name not in shared},
+                           {name: by_column[0][name] for name in shared})
+            connection.execute(insert(INBOX), inserted)
+        stored = _stored(engine, [row["id"] for row in by_column])
+        assert stored == _stored(engine, [row["id"] for row in inserted])
+        assert [row["control_id"] for row in stored] == ["MSG0", "MSG1", "MSG2"]
+        assert stored[1]["review_note"].startswith("na\u00efve")
     finally:
         engine.dispose()

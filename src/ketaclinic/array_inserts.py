@@ -38,18 +38,25 @@ def _statement(table: Table, names: tuple[str, ...], returning: tuple[str, ...])
 
 
 def insert_arrays(connection: Connection, table: Table, columns: dict[str, Sequence[Any]],
-                  returning: Sequence[str] = ()) -> list[Any]:
-    """Insert rows given column by column (each list one value per row) on PostgreSQL, values
-    converted by their columns' types and scalar column defaults filled in, as a Core insert
-    would; the `returning` columns of the rows inserted, in no promised order."""
+                  returning: Sequence[str] = (), constants: dict[str, Any] | None = None
+                  ) -> list[Any]:
+    """Insert rows given column by column (each list one value per row) on PostgreSQL, with the
+    values every row shares (`constants`, converted once), values converted by their columns'
+    types and scalar column defaults filled in, as a Core insert would; the `returning` columns
+    of the rows inserted, in no promised order."""
     count = len(next(iter(columns.values())))
     given = dict(columns)
+    shared = dict(constants or {})
     for column in table.columns:
         default = column.default
-        if column.name not in given and default is not None and default.is_scalar:
-            given[column.name] = [getattr(default, "arg", None)] * count
+        if (column.name not in given and column.name not in shared and default is not None
+                and default.is_scalar):
+            shared[column.name] = getattr(default, "arg", None)
     dialect = connection.dialect
     arrays: dict[str, Any] = {}
+    for name, value in shared.items():
+        convert = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        arrays[name] = [convert(value) if convert else value] * count
     for name, values in given.items():
         convert = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
         arrays[name] = [convert(v) for v in values] if convert else list(values)

@@ -37,6 +37,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 from sqlalchemy.types import TypeDecorator
 
 from ketaclinic import clock, wal_checkpoints
+from ketaclinic.array_inserts import insert_arrays
 from ketaclinic.errors import NotFound, public_id
 from ketaclinic.pool_checks import ping_idle_connections
 from ketaclinic.settings import get_settings
@@ -490,16 +491,22 @@ def insert_many(connection: Connection, table: Table, rows: Sequence[dict[str, A
 
 def insert_columns(connection: Connection, table: Table, columns: dict[str, Sequence[Any]],
                    constants: dict[str, Any]) -> None:
-    """Insert rows given column by column (each list one value per row) through the driver's
-    executemany: each column's type conversion runs over the column, and the values every row
+    """Insert rows given column by column (each list one value per row): on PostgreSQL as one
+    statement of an array a column (`array_inserts`), elsewhere through the driver's
+    executemany; each column's type conversion runs over the column, and the values every row
     shares (``constants``) are converted once.
 
     This is the ingestion path for large batches (monitor readings); the ORM's per-parameter
-    processing would otherwise cost several times the insert itself.
+    processing would otherwise cost several times the insert itself. On PostgreSQL the driver's
+    executemany sends and runs a statement a row, which cost a fifth of a server's time under
+    batches of readings.
     """
     if not columns or not next(iter(columns.values())):
         return
     dialect = connection.dialect
+    if dialect.name == "postgresql":
+        insert_arrays(connection, table, columns, constants=constants)
+        return
     names = [*constants, *columns]
 
     def processor(name: str) -> Any:
