@@ -227,8 +227,7 @@ def _chart_count(kept: tuple[_Group, ...], filters: Filters) -> Select[Any] | No
             getattr(tally, _CHART_TALLIED[kept[0].suffix]))), 0)).where(
                 tally.patient_pk == PATIENT_PK)
     return select(func.coalesce(func.sum(_entries_of(kept, VitalSigns)), 0)).where(
-        OF_PATIENT, *filters.sql(VitalSigns.measured_at,
-                                                          VitalSigns.updated_at),
+        OF_PATIENT, *filters.sql(VitalSigns.measured_at, VitalSigns.updated_at),
         _any_present(kept, VitalSigns))
 
 
@@ -240,9 +239,9 @@ def _chart_head(filters: Filters) -> Any:
     if not kept:
         return None
     moment = VitalSigns.measured_at
-    return (select(*built_columns(VitalSigns)).where(OF_PATIENT,
-                                     *filters.sql(moment, VitalSigns.updated_at),
-                                     _any_present(kept, VitalSigns))
+    return (select(*built_columns(VitalSigns))
+            .where(OF_PATIENT, *filters.sql(moment, VitalSigns.updated_at),
+                   _any_present(kept, VitalSigns))
             .order_by(moment, VitalSigns.pk).limit(TAKE))
 
 

@@ -162,21 +162,21 @@ def _row_with_owner(db: Session, resource_type: str, resource_id: str) -> _Found
     except ValueError:
         return None
     for model in _sources(resource_type):
-        session_id = model in SESSION_OWNED
+        owned_by_session = model in SESSION_OWNED
         if model in AS_COLUMNS:
             rows = kept_rows(db, _row_by_id(model), {"key": key})
             if rows:
                 first = rows[0]
                 return _Found(first, model, getattr(first, OWNER_ID),
-                              first.session_id if session_id else None,
+                              first.session_id if owned_by_session else None,
                               [_Reach(getattr(r, OWNER_PK), getattr(r, OWNER_ID), r.site_pk)
                                for r in rows])
             continue
         rows = db.execute(_row_by_id(model), {"key": key}).all()
         if rows:
             first = rows[0]
-            return _Found(first[0], model, first.id, first.session_id if session_id else None,
-                          rows)
+            return _Found(first[0], model, first.id,
+                          first.session_id if owned_by_session else None, rows)
     return None
 
 
