@@ -13,9 +13,10 @@ the application does.
 The same app's `/batch` takes a batch of 100 readings as `POST .../vitals` does (JSON validated
 by a pydantic model), inserts them with the driver's executemany into a table of
 `session_reading`'s columns and commits durably; wrk posts batches from 8 connections, and the
-ratio is to a raw driver insert of the same rows at the same commit size (bench/ingest.py's
-baseline): what the HTTP batch path could reach with no authentication, session, alarm rules
-or audit.
+ratio is to a raw driver executemany of the same rows at the same commit size (bench/ingest.py's
+executemany baseline): what an HTTP batch path inserting that way could reach with no
+authentication, session, alarm rules or audit. (On PostgreSQL ketaclinic inserts a batch as one
+statement of arrays, and bench/ingest.py holds it to the faster raw insert.)
 
     python bench/floor.py [--seconds 5] [--rounds 3]
                           [--postgres postgresql://postgres@127.0.0.1:5432/test]

@@ -482,8 +482,8 @@ def reachable(db: Session) -> None:
 
 def insert_many(connection: Connection, table: Table, rows: Sequence[dict[str, Any]],
                 constants: dict[str, Any]) -> None:
-    """Insert rows (dicts with the same keys) through the driver's executemany; see
-    `insert_columns`."""
+    """Insert rows (dicts with the same keys) as `insert_columns` does (one statement of arrays
+    on PostgreSQL, the driver's executemany elsewhere)."""
     if rows:
         insert_columns(connection, table, {name: [row[name] for row in rows] for name in rows[0]},
                        constants)

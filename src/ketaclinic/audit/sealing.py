@@ -14,17 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import (
-    Integer,
-    Select,
-    Table,
-    and_,
-    bindparam,
-    delete,
-    func,
-    select,
-    text,
-)
+from sqlalchemy import Integer, Select, Table, and_, bindparam, delete, func, select, text
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from ketaclinic.array_inserts import insert_rows
