@@ -9,15 +9,18 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from sqlalchemy import String, cast, event, literal_column, select, update
+from sqlalchemy import String, cast, event, func, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
+from ketaclinic.audit.models import AuditEvent
+from ketaclinic.errors import OutOfReach
 from ketaclinic.fhir import observations, session_searches, store
 from ketaclinic.fhir.filters import Filters
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.knowledge.monitoring import Reading
 from ketaclinic.patients.models import Patient
+from ketaclinic.patients.service import PatientToOpen
 from ketaclinic.treatments import reading_tally
 from ketaclinic.treatments import service as treatments
 from ketaclinic.treatments.models import GivenDose, SessionEvent, TreatmentSession
@@ -306,3 +309,43 @@ def test_the_api_gives_next_links_with_cursors_and_refuses_a_bad_one(api, world,
     offered = {p["name"] for r in listed if r["type"] == "Observation"
                for p in r["searchParam"]}
     assert {"_sort", "_cursor"} <= offered
+
+
+def test_a_search_that_opens_its_patient_counts_in_the_same_statement(
+        api, world, db, statements) -> None:
+    # Given the patient still to open, a search opens them (reach checked, the read audited) and
+    # counts what passes in one statement, and answers exactly as a search of the record does,
+    # in the list's order and by date; a nurse of another site is refused, nothing audited.
+    patient = history(api, world, db)
+    nurse = Actor(username="nurse_a", role="nurse",
+                  site_pks=frozenset(m.site_pk for m in patient.mrns))
+    audited = select(func.count()).select_from(AuditEvent).where(
+        AuditEvent.patient_id == str(patient.id), AuditEvent.detail == "a test's search")
+    searches = [{}, {"code": ["8867-4,8310-5"]}, {"category": ["survey"]},
+                {"date": [f"ge{(clock.now() - timedelta(days=25)).date().isoformat()}"]}]
+    for params in searches:
+        filters = Filters.parse("Observation", params)
+        for newest_first in (None, False, True):
+            for offset, count in ((0, 50), (3, 7), (40, 10)):
+                statements.clear()
+                expected = observations.search_page(db, patient, filters, offset, count,
+                                                    newest_first)
+                searching = len(statements)
+                before = db.execute(audited).scalar_one()
+                statements.clear()
+                found = observations.search_page(
+                    db, PatientToOpen(str(patient.id), nurse, "a test's search"), filters,
+                    offset, count, newest_first)
+                assert found == expected, (params, newest_first, offset)
+                assert db.execute(audited).scalar_one() == before + 1
+                # opening the patient costs no statement of its own: the first one counts
+                assert "patient_mrn" in statements[0] and " counts" in statements[0]
+                assert len([s for s in statements if "audit" not in s]) == searching, (
+                    statements)  # the read's audit event aside
+    elsewhere = Actor(username="nurse_b", role="nurse", site_pks=frozenset({-1}))
+    before = db.execute(audited).scalar_one()
+    for asked in (str(patient.id), "not-a-uuid"):
+        with pytest.raises(OutOfReach):
+            observations.search_page(db, PatientToOpen(asked, elsewhere, "a test's search"),
+                                     Filters.parse("Observation", {}), 0, 50)
+    assert db.execute(audited).scalar_one() == before

@@ -51,9 +51,10 @@ from ketaclinic.kernel.cursors import decode_cursor, encode_cursor
 from ketaclinic.knowledge import instruments
 from ketaclinic.measures import service as measures
 from ketaclinic.measures.models import Measure
+from ketaclinic.patients import service as patients
 from ketaclinic.patients import vitals_tally
 from ketaclinic.patients.models import Patient, VitalSigns, VitalSignsTally
-from ketaclinic.patients.service import PatientKeys
+from ketaclinic.patients.service import PatientKeys, PatientToOpen
 from ketaclinic.treatments import reading_tally
 from ketaclinic.treatments.models import SessionEvent, SessionReading, TreatmentSession
 
@@ -114,19 +115,23 @@ def search(db: Session, patient: Whose, filters: Filters, offset: int, count: in
 CURSOR_HINT = "the cursor from the previous page's next link, with the same _sort"
 
 
-def search_page(db: Session, patient: Whose, filters: Filters, offset: int, count: int,
-                newest_first: bool | None = None, cursor: str | None = None) -> SearchPage:
+def search_page(db: Session, patient: Whose | PatientToOpen, filters: Filters, offset: int,
+                count: int, newest_first: bool | None = None, cursor: str | None = None
+                ) -> SearchPage:
     """`search`, with a page by date started at a cursor an earlier page gave (`offset` is
-    then that page's place in the list, as its next link says)."""
+    then that page's place in the list, as its next link says). A patient still to open is
+    opened by the statement that counts (one query, not two)."""
     if cursor is not None and (newest_first is None or filters.ids):
         raise invalid("_cursor", "pages a search sorted by date", CURSOR_HINT)
     if filters.ids:
-        return SearchPage(*_search_light(db, patient, filters, offset, count, newest_first))
+        return SearchPage(*_search_light(db, patients.opened(db, patient), filters, offset,
+                                         count, newest_first))
+    patient, (vitals, measured, in_sessions) = _counted(db, patient, filters)
     if newest_first is not None:
         return _search_by_date(db, patient, filters, offset, count, newest_first,
+                               vitals + measured + in_sessions,
                                None if cursor is None else _start_at(cursor, newest_first,
                                                                      offset))
-    vitals, measured, in_sessions = _counts(db, patient, filters)
     page, position = _fill(_chart_segments(db, patient, filters, (vitals, measured)), offset,
                            count, [], 0)
     if in_sessions and offset + count > position:  # the page reaches the sessions' runs
@@ -166,7 +171,7 @@ def _session_segments(db: Session, patient: Whose, filters: Filters) -> Iterator
 
 def _chart_segments(db: Session, patient: Whose, filters: Filters, totals: tuple[int, int]
                     ) -> list[_Segment]:
-    """The runs before the sessions', counted already (`_counts`): the chart's vital signs, then
+    """The runs before the sessions', counted already (`_counted`): the chart's vital signs, then
     the measures."""
     pid = str(patient.id)
     return [_vital_segment(db, VitalSigns, VitalSigns.measured_at,
@@ -189,35 +194,65 @@ SKIP = bindparam("skip", type_=VitalSigns.pk.type)
 KEPT_STATEMENTS = 256
 
 
-def _counts(db: Session, patient: Whose, filters: Filters) -> tuple[int, int, int]:
-    """How many of the patient's Observations pass, in the three parts of the list: the chart's
-    vital signs, the measures, and the sessions' (summed, however many sessions there are)."""
-    vitals, measured, in_sessions = kept_rows(db, _counting(filters),
-                                              {"patient_pk": patient.pk})[0]
-    return int(vitals), int(measured), int(in_sessions)
+def _counted(db: Session, patient: Whose | PatientToOpen, filters: Filters
+             ) -> tuple[Whose, tuple[int, int, int]]:
+    """The patient (opened, if still to be, by the same statement) and how many of their
+    Observations pass, in the three parts of the list: the chart's vital signs, the measures,
+    and the sessions' (summed, however many sessions there are)."""
+    if isinstance(patient, PatientToOpen):
+        row = patients.open_patient_with(db=db, patient_id=patient.patient_id,
+                                         actor=patient.actor, purpose=patient.purpose,
+                                         statement=_opening(filters))
+        patient = PatientKeys(row.pk, row.id)
+    else:
+        row = kept_rows(db, _counting(filters), {"patient_pk": patient.pk})[0]
+    return patient, (int(row.vitals), int(row.measured), int(row.in_sessions))
 
 
 @lru_cache(maxsize=KEPT_STATEMENTS)
 def _counting(filters: Filters) -> Any:
-    """SQL, for the patient `PATIENT_PK`: `_counts` in one statement."""
+    """SQL, for the patient `PATIENT_PK`: the counts `_counted` gives, in one statement."""
+    return select(*_count_columns(filters, PATIENT_PK))
+
+
+# The key of the patient whose public id `patients.PATIENT_KEY` is (looked up in the statement,
+# never correlated with one around it).
+_KEY_OF_PATIENT = (select(Patient.pk).where(Patient.id == patients.PATIENT_KEY)
+                   .correlate(None).scalar_subquery())
+
+
+@lru_cache(maxsize=KEPT_STATEMENTS)
+def _opening(filters: Filters) -> Any:
+    """SQL, for the patient whose public id `patients.PATIENT_KEY` is: their reach
+    (`patients.by_id_with_reach`) and the counts `_counted` gives, in one statement."""
+    counts = select(*_count_columns(filters, _KEY_OF_PATIENT)).subquery("counts")
+    return patients.by_id_with_reach(counts.c.vitals, counts.c.measured,
+                                     counts.c.in_sessions).join(counts, true())
+
+
+def _count_columns(filters: Filters, patient_pk: Any) -> list[Any]:
+    """SQL: the three counts of `_counted` (vitals, measured, in_sessions) as columns, for the
+    patient whose key `patient_pk` is."""
     groups = _passing_groups(filters)
-    vitals = _chart_count(tuple(g for g in groups if g.kept_by(VitalSigns)), filters)
+    vitals = _chart_count(tuple(g for g in groups if g.kept_by(VitalSigns)), filters, patient_pk)
     measured = (select(func.count()).select_from(Measure).where(
-        *_measure_conditions(PATIENT_PK, filters)) if _measure_kinds(filters) else None)
-    of_patient = _sessions_of(PATIENT_PK)
+        *_measure_conditions(patient_pk, filters)) if _measure_kinds(filters) else None)
+    of_patient = _sessions_of(patient_pk)
     parts = [select(func.coalesce(func.sum(query.subquery().c.n), 0)).scalar_subquery()
              for query in (_reading_counts(of_patient, filters, groups),
                            _score_counts(of_patient, filters)) if query is not None]
     in_sessions = sum(parts[1:], parts[0]) if parts else None
-    return select(*[literal(0) if part is None else part if part is in_sessions
-                    else part.scalar_subquery()
-                    for part in (vitals, measured, in_sessions)])
+    return [(literal(0) if part is None else part if part is in_sessions
+             else part.scalar_subquery()).label(name)
+            for name, part in (("vitals", vitals), ("measured", measured),
+                               ("in_sessions", in_sessions))]
 
 
-def _chart_count(kept: tuple[_Group, ...], filters: Filters) -> Select[Any] | None:
-    """SQL, for the patient `PATIENT_PK`: how many of the chart's vital-sign Observations pass,
-    from the patient's tally when no date bounds the search (however long the chart), else
-    counted over the rows in range; None if none can."""
+def _chart_count(kept: tuple[_Group, ...], filters: Filters, patient_pk: Any
+                 ) -> Select[Any] | None:
+    """SQL, for the patient whose key `patient_pk` is: how many of the chart's vital-sign
+    Observations pass, from the patient's tally when no date bounds the search (however long
+    the chart), else counted over the rows in range; None if none can."""
     if not kept:
         return None
     if not (filters.dates or filters.updated):
@@ -225,9 +260,10 @@ def _chart_count(kept: tuple[_Group, ...], filters: Filters) -> Select[Any] | No
         return select(func.coalesce(func.sum(sum(
             (getattr(tally, _CHART_TALLIED[g.suffix]) for g in kept[1:]),
             getattr(tally, _CHART_TALLIED[kept[0].suffix]))), 0)).where(
-                tally.patient_pk == PATIENT_PK)
+                tally.patient_pk == patient_pk)
     return select(func.coalesce(func.sum(_entries_of(kept, VitalSigns)), 0)).where(
-        OF_PATIENT, *filters.sql(VitalSigns.measured_at, VitalSigns.updated_at),
+        VitalSigns.patient_pk == patient_pk,
+        *filters.sql(VitalSigns.measured_at, VitalSigns.updated_at),
         _any_present(kept, VitalSigns))
 
 
@@ -243,11 +279,6 @@ def _chart_head(filters: Filters) -> Any:
             .where(OF_PATIENT, *filters.sql(moment, VitalSigns.updated_at),
                    _any_present(kept, VitalSigns))
             .order_by(moment, VitalSigns.pk).limit(TAKE))
-
-
-def _total(db: Session, patient: Whose, filters: Filters) -> int:
-    """How many of the patient's Observations pass (`_counts`, summed)."""
-    return sum(_counts(db, patient, filters))
 
 
 def _sessions_of(patient_pk: Any) -> Any:
@@ -417,7 +448,7 @@ def _measure_conditions(patient_pk: Any, filters: Filters) -> list[Any]:
 
 
 def _measure_segment(db: Session, patient: Whose, filters: Filters, total: int) -> _Segment:
-    """The measures' Observations, counted already (`_counts`), paged in SQL as `_vital_segment`
+    """The measures' Observations, counted already (`_counted`), paged in SQL as `_vital_segment`
     pages: their code is their instrument's total code, their category survey, their date when
     taken."""
     if not total:
@@ -478,13 +509,12 @@ def _score_segment(db: Session, session_pk: int, session_id: object, patient_id:
 
 
 def _search_by_date(db: Session, patient: Whose, filters: Filters, offset: int, count: int,
-                    newest_first: bool, start: "_Start | None") -> SearchPage:
+                    newest_first: bool, total: int, start: "_Start | None") -> SearchPage:
     """A page sorted by date, read from where it starts in each source: every row is at least
     one Observation, so count + 1 rows of each source from the page's start hold the page (the
     first page starts at the top; a later one at its cursor's row, or where the database finds
     it, `_sorted_start`). Ties keep the list's order (source, then time and key within it), as a
-    stable sort of the whole list would."""
-    total = _total(db, patient, filters)
+    stable sort of the whole list would. `total`: how many pass (`_counted`)."""
     if not count or offset >= total:
         return SearchPage([], total)
     groups = _passing_groups(filters)

@@ -260,10 +260,10 @@ def _search_bundle(request: Request, db: Session, actor: Actor, resource_type: s
     patient_id = wanted or str(patients.own_id(db, actor))
     purpose = f"FHIR search {resource_type}"
     if resource_type in PAGED_IN_SQL and "_include" not in params:
-        # the search needs the patient's keys alone, not the record
-        keys = patients.open_patient_keys(db=db, patient_id=patient_id, actor=actor,
-                                          purpose=purpose)
-        paged = PAGED_IN_SQL[resource_type](db, keys, params, offset, count)
+        # the search needs the patient's keys alone, not the record, and opens the patient
+        # itself (with its first statement, where it can)
+        to_open = patients.PatientToOpen(patient_id, actor, purpose)
+        paged = PAGED_IN_SQL[resource_type](db, to_open, params, offset, count)
         return _bundle(request, paged.entries, paged.total, offset, count, params,
                        paged.next_cursor)
     patient = store.open_patient(db, patient_id, actor, purpose)
@@ -284,8 +284,8 @@ def _search_bundle(request: Request, db: Session, actor: Actor, resource_type: s
     return bundle
 
 
-def _observations(db: Session, whose: observations.Whose, params: dict[str, list[str]],
-                  offset: int, count: int) -> SearchPage:
+def _observations(db: Session, whose: observations.Whose | patients.PatientToOpen,
+                  params: dict[str, list[str]], offset: int, count: int) -> SearchPage:
     cursor = params.get("_cursor", [])
     return observations.search_page(db, whose, filters.Filters.parse("Observation", params),
                                     offset, count, _date_sort(params),
@@ -293,10 +293,11 @@ def _observations(db: Session, whose: observations.Whose, params: dict[str, list
 
 
 def _per_session(resource_type: str) -> Callable[..., SearchPage]:
-    def paged(db: Session, whose: observations.Whose, params: dict[str, list[str]],
-              offset: int, count: int) -> SearchPage:
+    def paged(db: Session, whose: observations.Whose | patients.PatientToOpen,
+              params: dict[str, list[str]], offset: int, count: int) -> SearchPage:
+        wanted = filters.Filters.parse(resource_type, params)  # bad input: nothing opened
         return SearchPage(*session_searches.search(
-            db, resource_type, whose, filters.Filters.parse(resource_type, params), offset, count))
+            db, resource_type, patients.opened(db, whose), wanted, offset, count))
 
     return paged
 

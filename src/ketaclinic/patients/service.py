@@ -69,11 +69,24 @@ _BY_ID = (select(Patient).options(joinedload(Patient.mrns).joinedload(PatientMrn
           .where(Patient.id == bindparam("key")))
 
 
+# A patient's public id, given when a statement that looks the patient up by it runs.
+PATIENT_KEY = bindparam("key", type_=Patient.id.type)
+
+
+def by_id_with_reach(*columns: Any) -> Select[Any]:
+    """SQL: the patient whose public id is `PATIENT_KEY`, with what reach and the audit need
+    (pk, id, site_pk; one row per MRN) and these columns beside them, so that opening the
+    patient and a first question about them are one query (`open_patient_with`)."""
+    return (select(Patient.pk, Patient.id, PatientMrn.site_pk, *columns).select_from(Patient)
+            .outerjoin(PatientMrn, PatientMrn.patient_pk == Patient.pk)
+            .where(Patient.id == PATIENT_KEY))
+
+
 # A patient's keys and sites, by key or by public id: all that reach and the audit need.
-_ID_AND_SITES = (select(Patient.pk, Patient.id, PatientMrn.site_pk).select_from(Patient)
-                 .outerjoin(PatientMrn, PatientMrn.patient_pk == Patient.pk))
-_ID_AND_SITES_BY_PK = _ID_AND_SITES.where(Patient.pk == bindparam("key"))
-_ID_AND_SITES_BY_ID = _ID_AND_SITES.where(Patient.id == bindparam("key"))
+_ID_AND_SITES_BY_PK = (select(Patient.pk, Patient.id, PatientMrn.site_pk).select_from(Patient)
+                       .outerjoin(PatientMrn, PatientMrn.patient_pk == Patient.pk)
+                       .where(Patient.pk == bindparam("key")))
+_ID_AND_SITES_BY_ID = by_id_with_reach()
 
 
 @dataclass(frozen=True)
@@ -118,10 +131,39 @@ def open_patient_keys(*, db: Session, patient_id: uuid.UUID | str, actor: Actor,
                       purpose: str) -> PatientKeys:
     """A patient's keys, if the actor may reach the patient, with the read audited (as
     `open_patient`, without loading the record); NotFound otherwise."""
+    row = open_patient_with(db=db, patient_id=patient_id, actor=actor, purpose=purpose,
+                            statement=_ID_AND_SITES_BY_ID)
+    return PatientKeys(row.pk, row.id)
+
+
+def open_patient_with(*, db: Session, patient_id: uuid.UUID | str, actor: Actor, purpose: str,
+                      statement: Select[Any]) -> Any:
+    """`open_patient_keys` by a `by_id_with_reach` statement kept for reuse: its first row
+    (the patient's pk and id, and the statement's own columns), if the actor may reach the
+    patient, with the read audited; NotFound otherwise."""
     key = _key(patient_id)
-    rows = [] if key is None else kept_rows(db, _ID_AND_SITES_BY_ID, {"key": key})
+    rows = [] if key is None else kept_rows(db, statement, {"key": key})
     open_through(db=db, rows=rows, actor=actor, purpose=purpose, asked_for=str(patient_id))
-    return PatientKeys(rows[0].pk, rows[0].id)
+    return rows[0]
+
+
+@dataclass(frozen=True)
+class PatientToOpen:
+    """A patient a search opens itself, so that opening them and its first question can be one
+    query (`open_patient_with`); `opened` opens them as `open_patient_keys` does."""
+
+    patient_id: uuid.UUID | str
+    actor: Actor
+    purpose: str
+
+
+def opened(db: Session, patient: "Patient | PatientKeys | PatientToOpen"
+           ) -> "Patient | PatientKeys":
+    """The patient as given, or opened (`open_patient_keys`) if still to be."""
+    if isinstance(patient, PatientToOpen):
+        return open_patient_keys(db=db, patient_id=patient.patient_id, actor=patient.actor,
+                                 purpose=patient.purpose)
+    return patient
 
 
 def with_reach(statement: Select[Any], patient_pk: Any, *, pk_as: str = "pk",
