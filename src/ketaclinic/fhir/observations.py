@@ -434,7 +434,7 @@ def _measure_kinds(filters: Filters) -> list[str]:
             if filters.keeps_codes([(form.total_code.system, form.total_code.code)])]
 
 
-def _one_of(column: Any, values: Sequence[str]) -> Any:
+def _one_of_literals(column: Any, values: Sequence[str]) -> Any:
     """SQL: the column holds one of these values, each its own parameter. The kinds a search
     asks for are few and known when the statement is built, so the statement kept for reuse
     holds them as they are, rather than as a list the driver's statement is rewritten for at
@@ -443,7 +443,8 @@ def _one_of(column: Any, values: Sequence[str]) -> Any:
 
 
 def _measure_conditions(patient_pk: Any, filters: Filters) -> list[Any]:
-    return [Measure.patient_pk == patient_pk, _one_of(Measure.instrument, _measure_kinds(filters)),
+    return [Measure.patient_pk == patient_pk,
+            _one_of_literals(Measure.instrument, _measure_kinds(filters)),
             *filters.sql(Measure.taken_at, Measure.updated_at)]
 
 
@@ -482,7 +483,7 @@ def _score_kinds(filters: Filters) -> list[str]:
 
 def _score_conditions(filters: Filters) -> list[Any]:
     """SQL: the session events whose score Observations pass the filters (`_id` aside)."""
-    return [_one_of(SessionEvent.kind, _score_kinds(filters)),
+    return [_one_of_literals(SessionEvent.kind, _score_kinds(filters)),
             *filters.sql(SessionEvent.at, SessionEvent.updated_at)]
 
 
