@@ -12,10 +12,11 @@ count of each row's Observations), so only the page's rows are read and built; a
 reads the chair readings of the few sessions that can hold it. A search by `_id` reads the
 rows' columns lightly and builds its page.
 
-The three parts' counts are one statement, and the sessions are listed only when a page reaches
-them. Statements that do not depend on where a page starts (the counts, the chart's first rows,
-the top of a sorted list) are built once per search filters and bound to the patient when they
-run: building a statement costs more than running it on a short list.
+The three parts' counts are one statement (which also opens the patient, reach checked and the
+read audited, when the search is given them still to open), and the sessions are listed only
+when a page reaches them. Statements that do not depend on where a page starts (the counts, the
+chart's first rows, the top of a sorted list) are built once per search filters and bound to the
+patient when they run: building a statement costs more than running it on a short list.
 """
 
 from collections.abc import Callable, Iterator, Sequence

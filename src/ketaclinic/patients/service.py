@@ -157,8 +157,7 @@ class PatientToOpen:
     purpose: str
 
 
-def opened(db: Session, patient: "Patient | PatientKeys | PatientToOpen"
-           ) -> "Patient | PatientKeys":
+def opened(db: Session, patient: Patient | PatientKeys | PatientToOpen) -> Patient | PatientKeys:
     """The patient as given, or opened (`open_patient_keys`) if still to be."""
     if isinstance(patient, PatientToOpen):
         return open_patient_keys(db=db, patient_id=patient.patient_id, actor=patient.actor,
