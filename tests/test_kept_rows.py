@@ -6,6 +6,7 @@ not cover runs through SQLAlchemy."""
 import uuid
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import bindparam, event, func, literal, select
 from sqlalchemy.exc import DBAPIError, StatementError
@@ -65,6 +66,47 @@ def test_kept_rows_are_sqlalchemys_rows(db: Session, world: Any) -> None:
             seen += len(rows)
         assert kept._PLANS[statement][db.get_bind().dialect.name] is not None, statement
     assert seen > 10  # rows were compared, not two empty lists
+
+
+def test_kept_statements_read_together_give_each_its_own_rows(db: Session, world: Any) -> None:
+    # Every statement's rows, in order, as kept_rows gives them alone; on PostgreSQL all sent in
+    # one pipeline (its status seen as each is sent), elsewhere one after another.
+    patient = db.execute(select(Patient).where(
+        Patient.id == uuid.UUID(world.patients["p_a1"]))).scalar_one()
+    runs = _kept_statements(patient.pk, str(patient.id))
+    alone = [[tuple(row) for row in kept.kept_rows(db, s, p)] for s, p in runs]
+    statuses: list[Any] = []
+
+    def record(conn: Any, cursor: Any, *args: Any) -> None:
+        pgconn = getattr(cursor.connection, "pgconn", None)
+        statuses.append(None if pgconn is None else pgconn.pipeline_status)
+
+    engine = db.get_bind()
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        together = kept.kept_rows_together(db, runs)
+        pair = kept.kept_rows_together(db, runs[1:3])
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert [[tuple(row) for row in rows] for rows in together] == alone
+    assert [[tuple(row) for row in rows] for rows in pair] == alone[1:3]
+    assert [row.id for row in together[6]] == [patient.id]  # named tuples, as alone
+    assert sum(len(rows) for rows in alone) > 5  # rows were compared
+    on_postgresql = engine.dialect.name == "postgresql"
+    assert statuses == [psycopg.pq.PipelineStatus.ON if on_postgresql else None] * (
+        len(runs) + 2)
+
+
+def test_a_driver_error_among_statements_read_together_comes_out_as_sqlalchemys(
+        db: Session, world: Any) -> None:
+    if db.get_bind().dialect.name == "sqlite":
+        pytest.skip("SQLite divides by zero into NULL rather than failing")
+    runs = [(CHAIRS, {"site": 1}), (DIVIDING, {"zero": 0}), (CHAIRS, {"site": 1})]
+    with pytest.raises(DBAPIError, match="division by zero"), db.begin_nested():
+        kept.kept_rows_together(db, runs)
+    # the connection left the pipeline: the session goes on reading
+    assert kept.kept_rows_together(db, [(CHAIRS, {"site": 1}), (DIVIDING, {"zero": 1})])[1] \
+        == [(1,)]
 
 
 def test_the_engines_cursor_events_see_a_kept_statement(db: Session, world: Any) -> None:

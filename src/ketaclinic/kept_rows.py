@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from sqlalchemy import Connection, Select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import InvalidRequestError
@@ -60,6 +61,48 @@ def kept_rows(db: Session, statement: Any, params: dict[str, Any] | None = None
     if plan is None or values is None:  # not covered, or refused: as SQLAlchemy refuses it
         return column_rows(db, statement, params).all()
     return _run(connection, plan, values)
+
+
+def kept_rows_together(db: Session, runs: Sequence[tuple[Any, dict[str, Any]]]
+                       ) -> list[Sequence[Any]]:
+    """The rows of each of these statements kept for reuse with its values, as `kept_rows`
+    gives them. On PostgreSQL they are all sent before the first answer is awaited (the
+    driver's pipeline): one round trip rather than one a statement, which under load is a
+    thread's wait and hand-over as much as the server's work. Elsewhere, or where one is not
+    covered, they run one after another."""
+    if db.autoflush:
+        db.flush()
+    connection = db.connection()
+    planned: list[tuple[_Plan, Any]] = []
+    for statement, params in runs:
+        plan = _plan(statement, connection.dialect)
+        values = None if plan is None else _values(plan, params)
+        if plan is None or values is None:
+            planned = []
+            break
+        planned.append((plan, values))
+    driver = connection.connection.dbapi_connection
+    if len(planned) < 2 or not isinstance(driver, psycopg.Connection) \
+            or not psycopg.Pipeline.is_supported():
+        return [kept_rows(db, statement, params) for statement, params in runs]
+    cursors: list[Any] = []
+    try:
+        with driver.pipeline():
+            for plan, values in planned:
+                cursors.append(driver.cursor())
+                _execute(connection, cursors[-1], plan, values)
+        return [_rows(plan, connection.dialect, cursor)
+                for (plan, _), cursor in zip(planned, cursors, strict=True)]
+    except connection.dialect.loaded_dbapi.Error as error:
+        # wrapped as SQLAlchemy wraps it (naming the first statement), a lost connection
+        # invalidated
+        plan, values = planned[0]
+        connection._handle_dbapi_exception(error, plan.compiled.string, values,
+                                           cursors[0] if cursors else None, None)
+        raise  # not reached: the handling raises
+    finally:
+        for cursor in cursors:
+            cursor.close()
 
 
 def _plan(statement: Any, dialect: Dialect) -> _Plan | None:
@@ -104,22 +147,32 @@ def _values(plan: _Plan, params: dict[str, Any]) -> Any:
 
 
 def _run(connection: Connection, plan: _Plan, arguments: Any) -> list[Any]:
-    sql = plan.compiled.string
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        connection.dispatch.before_cursor_execute(connection, cursor, sql, arguments, None,
-                                                  False)
-        cursor.execute(sql, arguments)
-        connection.dispatch.after_cursor_execute(connection, cursor, sql, arguments, None,
-                                                 False)
-        if plan.row is None:
-            _describe(plan, connection.dialect, cursor.description)
-        fetched = cursor.fetchall()
+        _execute(connection, cursor, plan, arguments)
+        return _rows(plan, connection.dialect, cursor)
     except connection.dialect.loaded_dbapi.Error as error:
         # wrapped as SQLAlchemy wraps it, its error events run, a lost connection invalidated
-        connection._handle_dbapi_exception(error, sql, arguments, cursor, None)
+        connection._handle_dbapi_exception(error, plan.compiled.string, arguments, cursor, None)
+        raise  # not reached: the handling raises
     finally:
         cursor.close()
+
+
+def _execute(connection: Connection, cursor: Any, plan: _Plan, arguments: Any) -> None:
+    """Run the plan's statement on the cursor, the engine's cursor events seeing it."""
+    sql = plan.compiled.string
+    connection.dispatch.before_cursor_execute(connection, cursor, sql, arguments, None, False)
+    cursor.execute(sql, arguments)
+    connection.dispatch.after_cursor_execute(connection, cursor, sql, arguments, None, False)
+
+
+def _rows(plan: _Plan, dialect: Dialect, cursor: Any) -> list[Any]:
+    """The cursor's rows as the plan's named tuples, their columns converted as SQLAlchemy
+    would convert them."""
+    if plan.row is None:
+        _describe(plan, dialect, cursor.description)
+    fetched = cursor.fetchall()
     make = plan.row._make
     if not plan.converters:
         return [make(row) for row in fetched]

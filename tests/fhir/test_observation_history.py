@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import String, cast, event, func, literal_column, select, update
 from sqlalchemy.orm import Session
@@ -349,3 +350,33 @@ def test_a_search_that_opens_its_patient_counts_in_the_same_statement(
             observations.search_page(db, PatientToOpen(asked, elsewhere, "a test's search"),
                                      Filters.parse("Observation", {}), 0, 50)
     assert db.execute(audited).scalar_one() == before
+
+
+def test_a_page_reads_its_runs_together(api, world, db) -> None:
+    # A first page that takes the chart's vital signs and the measures reads both in one
+    # round trip on PostgreSQL (the driver's pipeline), and builds the page as one by one does.
+    patient = history(api, world, db)
+    filters = Filters.parse("Observation", {})
+    sent: list[tuple[str, Any]] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        pgconn = getattr(cursor.connection, "pgconn", None)
+        sent.append((" ".join(statement.split()).lower(),
+                     None if pgconn is None else pgconn.pipeline_status))
+
+    engine = db.get_bind()
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        found = observations.search(db, patient, filters, 0, 50)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    expected = store.filter_resources("Observation", store.of_type(db, patient, "Observation"),
+                                      {})
+    assert found == (expected[:50], len(expected))
+    kinds = {r["category"][0]["coding"][0]["code"] for r in found[0]}
+    assert kinds == {"vital-signs", "survey"}  # the page spans both runs
+    page_reads = [status for statement, status in sent
+                  if statement.startswith(("select vital_signs.pk", "select measure.id"))]
+    assert len(page_reads) == 2
+    on_postgresql = engine.dialect.name == "postgresql"
+    assert set(page_reads) == {psycopg.pq.PipelineStatus.ON if on_postgresql else None}

@@ -47,7 +47,7 @@ from ketaclinic.fhir import measures as measure_map
 from ketaclinic.fhir.filters import Filters
 from ketaclinic.fhir.measures import SURVEY
 from ketaclinic.fhir.search import SearchPage
-from ketaclinic.kept_rows import kept_rows
+from ketaclinic.kept_rows import kept_rows, kept_rows_together
 from ketaclinic.kernel.cursors import decode_cursor, encode_cursor
 from ketaclinic.knowledge import instruments
 from ketaclinic.measures import service as measures
@@ -98,11 +98,28 @@ _CHART_TALLIED = {g.suffix: name for g in GROUPS for name, fields in vitals_tall
 
 
 @dataclass(frozen=True)
+class _Kept:
+    """Some of a run's Observations as one statement kept for reuse: the statement, its values,
+    and how its rows build them."""
+
+    statement: Any
+    params: dict[str, Any]
+    build: Callable[[Sequence[Any]], list[Resource]]
+
+
+def _no_kept(skip: int, take: int) -> _Kept | None:
+    return None
+
+
+@dataclass(frozen=True)
 class _Segment:
-    """A run of the list: how many of its Observations pass, and how to build some of them."""
+    """A run of the list: how many of its Observations pass, and how to build some of them;
+    `kept`, where it can, says how as one statement kept for reuse (what `fetch` runs), so
+    that a page's runs can be read together."""
 
     total: int
     fetch: Callable[[int, int], list[Resource]]  # (skip, take)
+    kept: Callable[[int, int], _Kept | None] = _no_kept
 
 
 def search(db: Session, patient: Whose, filters: Filters, offset: int, count: int,
@@ -133,23 +150,32 @@ def search_page(db: Session, patient: Whose | PatientToOpen, filters: Filters, o
                                vitals + measured + in_sessions,
                                None if cursor is None else _start_at(cursor, newest_first,
                                                                      offset))
-    page, position = _fill(_chart_segments(db, patient, filters, (vitals, measured)), offset,
-                           count, [], 0)
+    page, position = _fill(db, _chart_segments(db, patient, filters, (vitals, measured)),
+                           offset, count, [], 0)
     if in_sessions and offset + count > position:  # the page reaches the sessions' runs
-        page, _ = _fill(_session_segments(db, patient, filters), offset, count, page, position)
+        page, _ = _fill(db, _session_segments(db, patient, filters), offset, count, page,
+                        position)
     return SearchPage(page, position + in_sessions)
 
 
-def _fill(segments: Iterator[_Segment] | Sequence[_Segment], offset: int, count: int,
-          page: list[Resource], position: int) -> tuple[list[Resource], int]:
+def _fill(db: Session, segments: Iterator[_Segment] | Sequence[_Segment], offset: int,
+          count: int, page: list[Resource], position: int) -> tuple[list[Resource], int]:
     """The page with what these runs, starting `position` down the list, hold of it; and where
-    they end."""
+    they end. The runs are counted, so what each gives the page is known before any is read,
+    and those that are one kept statement each are read together (`kept_rows_together`)."""
+    wanted: list[tuple[_Segment, int, int]] = []
+    taking = len(page)
     for segment in segments:
         start, end = position, position + segment.total
         if segment.total and end > offset and start < offset + count:
             skip = max(0, offset - start)
-            page = [*page, *segment.fetch(skip, min(count - len(page), segment.total - skip))]
+            wanted.append((segment, skip, min(count - taking, segment.total - skip)))
+            taking += wanted[-1][2]
         position = end
+    kept = [segment.kept(skip, take) for segment, skip, take in wanted]
+    read = iter(kept_rows_together(db, [(k.statement, k.params) for k in kept if k is not None]))
+    for (segment, skip, take), one in zip(wanted, kept, strict=True):
+        page = [*page, *(segment.fetch(skip, take) if one is None else one.build(next(read)))]
     return page, position
 
 
@@ -380,17 +406,23 @@ def _vital_segment(db: Session, model: Any, moment: Any, where: list[Any], filte
         # rows read to be sure of `take` of them build several times that many
         return (r for row in rows for r in build(row) if r["id"].rsplit("-", 1)[1] in suffixes)
 
-    def fetch(skip: int, take: int) -> list[Resource]:
+    def from_head(skip: int, take: int) -> _Kept | None:
         # every row is at least one Observation: `take` rows from the start are enough
-        if not skip and head is not None:
-            rows = kept_rows(db, head, {**(params or {}), "take": take})
-            return list(islice(passing(rows), take))
+        if skip or head is None:
+            return None
+        return _Kept(head, {**(params or {}), "take": take},
+                     lambda rows: list(islice(passing(rows), take)))
+
+    def fetch(skip: int, take: int) -> list[Resource]:
+        first = from_head(skip, take)
+        if first is not None:
+            return first.build(kept_rows(db, first.statement, first.params))
         start, skip_in_row = _page_start(db, model, moment, conditions, kept, skip, params)
         rows = db.execute(select(*built_columns(model)).where(*conditions, *start)
                           .order_by(moment, model.pk).limit(take), params).all()
         return list(islice(passing(rows), skip_in_row, skip_in_row + take))
 
-    return _Segment(total, fetch)
+    return _Segment(total, fetch, from_head)
 
 
 def _page_start(db: Session, model: Any, moment: Any, conditions: list[Any],
@@ -457,12 +489,16 @@ def _measure_segment(db: Session, patient: Whose, filters: Filters, total: int) 
         return _Segment(0, lambda skip, take: [])
     pid = str(patient.id)
 
-    def fetch(skip: int, take: int) -> list[Resource]:
-        rows = kept_rows(db, _measure_rows(filters), {"patient_pk": patient.pk, "skip": skip,
-                                                       "take": take})
-        return [measure_map.observation(m, pid) for m in rows]
+    def rows_of(skip: int, take: int) -> _Kept:
+        return _Kept(_measure_rows(filters), {"patient_pk": patient.pk, "skip": skip,
+                                              "take": take},
+                     lambda rows: [measure_map.observation(m, pid) for m in rows])
 
-    return _Segment(total, fetch)
+    def fetch(skip: int, take: int) -> list[Resource]:
+        kept = rows_of(skip, take)
+        return kept.build(kept_rows(db, kept.statement, kept.params))
+
+    return _Segment(total, fetch, rows_of)
 
 
 @lru_cache(maxsize=KEPT_STATEMENTS)
