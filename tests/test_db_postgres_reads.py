@@ -29,7 +29,8 @@ def engine(empty_database: str) -> Iterator[Engine]:
 
 
 def _factories(engine: Engine) -> tuple[sessionmaker[Session], sessionmaker[Session]]:
-    return db_module._factories(engine)
+    writers, readers, _ = db_module._factories(engine)
+    return writers, readers
 
 
 def _server_state(db: Session) -> TransactionStatus:
@@ -124,3 +125,15 @@ def test_what_opens_the_transaction_is_told_from_the_statement_text(statement: s
                                                                       needs: bool) -> None:
     assert db_module.needs_transaction(statement) is needs
     assert db_module.needs_transaction(statement) is needs  # the remembered answer is the same
+
+
+def test_a_write_of_one_statement_runs_outside_a_server_transaction(engine: Engine) -> None:
+    # An audit group is one statement: it needs no BEGIN and COMMIT around it, and is stored
+    # (seen by another connection) once it has run.
+    *_, alone = db_module._factories(engine)
+    with alone() as db:
+        db.execute(text("INSERT INTO t VALUES (2)"))
+        assert _server_state(db) == TransactionStatus.IDLE
+        with engine.connect() as other:
+            assert other.execute(text("SELECT count(*) FROM t WHERE n = 2")).scalar_one() == 1
+        db.commit()

@@ -355,43 +355,52 @@ def _track_reading(engine: Engine) -> None:
 _engine: Engine | None = None
 _session_factory: sessionmaker[Session] | None = None
 _reader_factory: sessionmaker[Session] | None = None
-_own_factories: tuple[sessionmaker[Session], sessionmaker[Session]] | None = None
+_alone_factory: sessionmaker[Session] | None = None
+# The engine's own factories: for a unit of work, a reader, and a write of one statement.
+_own_factories: tuple[sessionmaker[Session], sessionmaker[Session], sessionmaker[Session]] | None \
+    = None
 
 
-def _factories(engine: Engine) -> tuple[sessionmaker[Session], sessionmaker[Session]]:
+def _factories(engine: Engine
+               ) -> tuple[sessionmaker[Session], sessionmaker[Session], sessionmaker[Session]]:
     global _own_factories
     reader = engine.execution_options(**{READ_FIRST: True})
+    work = sessionmaker(bind=engine, expire_on_commit=False)
+    alone = work
     if engine.dialect.name == "postgresql":
         # no BEGIN or COMMIT until the first write (see `_track_reading`)
         reader = reader.execution_options(isolation_level="AUTOCOMMIT")
-    _own_factories = (sessionmaker(bind=engine, expire_on_commit=False),
-                      sessionmaker(bind=reader, expire_on_commit=False))
+        # a statement outside a transaction is atomic and durable alone
+        alone = sessionmaker(bind=engine.execution_options(isolation_level="AUTOCOMMIT"),
+                             expire_on_commit=False)
+    _own_factories = (work, sessionmaker(bind=reader, expire_on_commit=False), alone)
     return _own_factories
 
 
 def get_engine() -> Engine:
     """The process-wide engine."""
-    global _engine, _session_factory, _reader_factory
+    global _engine, _session_factory, _reader_factory, _alone_factory
     if _engine is None:
         _engine = make_engine()
-        _session_factory, _reader_factory = _factories(_engine)
+        _session_factory, _reader_factory, _alone_factory = _factories(_engine)
     return _engine
 
 
 def set_engine(engine: Engine) -> None:
     """Replace the process-wide engine (tests and the CLI's --database option)."""
-    global _engine, _session_factory, _reader_factory
+    global _engine, _session_factory, _reader_factory, _alone_factory
     _engine = engine
-    _session_factory, _reader_factory = _factories(engine)
+    _session_factory, _reader_factory, _alone_factory = _factories(engine)
 
 
 def use_session_factory(factory: sessionmaker[Session]) -> sessionmaker[Session] | None:
     """Make every unit of work use this factory (tests bind it to one rolled-back transaction)."""
-    global _session_factory, _reader_factory
+    global _session_factory, _reader_factory, _alone_factory
     get_engine()
     previous, _session_factory = _session_factory, factory
     own = _own_factories
     _reader_factory = own[1] if own is not None and factory is own[0] else factory
+    _alone_factory = own[2] if own is not None and factory is own[0] else factory
     return previous
 
 
@@ -400,6 +409,15 @@ def session_factory() -> sessionmaker[Session]:
     get_engine()
     assert _session_factory is not None
     return _session_factory
+
+
+def alone_session_factory() -> sessionmaker[Session]:
+    """Sessions for a write that is one statement: on PostgreSQL it runs outside a transaction
+    (atomic and durable alone, without the BEGIN and COMMIT round trips); elsewhere, or while
+    the unit of work is bound to one transaction (`use_session_factory`), as `session_factory`."""
+    get_engine()
+    assert _alone_factory is not None
+    return _alone_factory
 
 
 def reader_session_factory() -> sessionmaker[Session]:

@@ -16,7 +16,7 @@ from ketaclinic.audit import keyed, sealing
 from ketaclinic.audit.group import AsyncGroupWriter, GroupWriter
 from ketaclinic.audit.models import AUDIT_SEQUENCE, AuditEvent, Unsealed
 from ketaclinic.audit.numbering import NumberBlocks
-from ketaclinic.db import UTCDateTime, is_reading, session_factory
+from ketaclinic.db import UTCDateTime, alone_session_factory, is_reading, session_factory
 from ketaclinic.kernel.actor import Actor
 
 DETAIL_MAX = 1000
@@ -126,8 +126,10 @@ _INSERT_UNSEALED = insert(Unsealed)
 def _write_group(events: Sequence[AuditEvent]) -> None:
     # Core statements on the session's connection, two for the whole group: the group holds
     # the one write turn, and every Python step inside it is a step all the waiting readers
-    # wait for.
-    with session_factory()() as db:
+    # wait for. A group that is one statement (PostgreSQL's, up to a statement's worth) needs
+    # no transaction around it.
+    one_statement = len(events) <= EVENTS_A_STATEMENT
+    with (alone_session_factory() if one_statement else session_factory())() as db:
         _insert_events(db.connection(), events)
         db.commit()
 
