@@ -1,7 +1,8 @@
 """A statement kept for reuse, run on the driver's cursor (`kept_rows`), gives the rows SQLAlchemy
 gives for it, converted the same way and named by the same keys, on either back end; the engine's
 cursor events still see it, a driver error comes out as SQLAlchemy's, and what the short path does
-not cover runs through SQLAlchemy."""
+not cover runs through SQLAlchemy. Statements read together (`kept_rows_together`) give each its
+own rows, in one pipeline on PostgreSQL."""
 
 import uuid
 from typing import Any
