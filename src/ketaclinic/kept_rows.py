@@ -70,8 +70,8 @@ def kept_rows_together(db: Session, runs: Sequence[tuple[Any, dict[str, Any]]]
     driver's pipeline): one round trip rather than one a statement, which under load is a
     thread's wait and hand-over as much as the server's work. Elsewhere, or where one is not
     covered, they run one after another."""
-    if not runs:
-        return []
+    if len(runs) < 2:  # nothing to send together
+        return [kept_rows(db, statement, params) for statement, params in runs]
     if db.autoflush:
         db.flush()
     connection = db.connection()
