@@ -7,7 +7,7 @@ conversion of statements up to 50 parameters) and the server plans it anew. For 
 group of a hundred messages that conversion cost more than the insert. With an array a column
 the statement is converted once and prepared once by the server."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
@@ -28,22 +28,30 @@ def unnest_of(table: Table, names: Sequence[str]) -> str:
     return "unnest(" + ", ".join(f"%({name})b::{kinds[name]}[]" for name in names) + ")"
 
 
+# A statement made around an insert's text (`insert_arrays`' `feeding`).
+Feeding = Callable[[str], str]
+
+
 @cache
-def _statement(table: Table, names: tuple[str, ...], returning: tuple[str, ...]) -> str:
+def _statement(table: Table, names: tuple[str, ...], returning: tuple[str, ...],
+               feeding: Feeding | None) -> str:
     quote = _POSTGRESQL.identifier_preparer.quote
     returned = f" RETURNING {', '.join(quote(name) for name in returning)}" if returning else ""
     # Identifiers come from the table's own metadata, quoted; values travel as parameters.
-    return (f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "  # noqa: S608
-            f"SELECT * FROM {unnest_of(table, names)}{returned}")
+    statement = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "  # noqa: S608
+                 f"SELECT * FROM {unnest_of(table, names)}{returned}")
+    return feeding(statement) if feeding else statement
 
 
 def insert_arrays(connection: Connection, table: Table, columns: dict[str, Sequence[Any]],
-                  returning: Sequence[str] = (), constants: dict[str, Any] | None = None
-                  ) -> list[Any]:
+                  returning: Sequence[str] = (), constants: dict[str, Any] | None = None,
+                  feeding: Feeding | None = None) -> list[Any]:
     """Insert rows given column by column (each list one value per row) on PostgreSQL, with the
     values every row shares (`constants`, converted once), values converted by their columns'
     types and scalar column defaults filled in, as a Core insert would; the `returning` columns
-    of the rows inserted, in no promised order."""
+    of the rows inserted, in no promised order. With `feeding`, the statement run is the one it
+    makes of the insert's text (the insert as a CTE feeding another write, say) and its rows
+    are what is returned."""
     count = len(next(iter(columns.values())))
     given = dict(columns)
     shared = dict(constants or {})
@@ -60,9 +68,9 @@ def insert_arrays(connection: Connection, table: Table, columns: dict[str, Seque
     for name, values in given.items():
         convert = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
         arrays[name] = [convert(v) for v in values] if convert else list(values)
-    result = connection.exec_driver_sql(_statement(table, tuple(arrays), tuple(returning)),
-                                        arrays)
-    return list(result.all()) if returning else []
+    result = connection.exec_driver_sql(
+        _statement(table, tuple(arrays), tuple(returning), feeding), arrays)
+    return list(result.all()) if result.returns_rows else []
 
 
 def insert_rows(connection: Connection, table: Table, rows: Sequence[dict[str, Any]],

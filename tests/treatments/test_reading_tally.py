@@ -11,7 +11,7 @@ import hypothesis.strategies as st
 import time_machine
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock, migrate
@@ -203,3 +203,48 @@ def test_a_write_in_flight_when_its_session_closes_still_counts_once(
         assert stored(db) == counted_plainly(db)
         assert stored(db)[session_pk]["heart_rate"] >= 5
     engine.dispose()
+
+
+def test_readings_and_their_tally_parts_go_in_with_one_statement_on_postgresql(
+        api, world, db: Session) -> None:
+    # A batch (the API's) and a group of monitor messages for two sessions and an unmatched
+    # chair: on PostgreSQL the insert and its tally parts are one statement, the parts counted
+    # from the rows stored; on SQLite, the insert then the parts.
+    sessions = [db.execute(select(TreatmentSession).where(
+        TreatmentSession.id == uuid.UUID(open_session(api, db, world.patients[p], chair))))
+        .scalar_one() for p, chair in (("p_a1", "A1"), ("p_a2", "A2"))]
+    nurse = Actor(username="nurse_a", role="nurse", site_pks=frozenset({sessions[0].site_pk}))
+    watches = treatments.alarm_watches(db, sessions)
+    message = MonitorMessage(received_at=clock.now(), raw="MSH|", status="unmatched",
+                             ack_code="AA", site_pk=sessions[0].site_pk,
+                             chair_pk=sessions[0].chair_pk)
+    db.add(message)
+    db.flush()
+    statements: list[str] = []
+    connection = db.connection()
+
+    def listener(_conn, _cursor, statement, *_rest) -> None:
+        statements.append(statement)
+
+    drawn = [(frozenset({"systolic_mmhg", "diastolic_mmhg", "spo2_pct"}), 3),
+             (frozenset({"heart_rate_bpm"}), 2), (frozenset({"temperature_c"}), 1)]
+    event.listen(connection, "before_cursor_execute", listener)
+    try:
+        treatments.store_readings(db=db, treatment_session=sessions[0],
+                                  chair_pk=sessions[0].chair_pk, readings=as_readings(drawn),
+                                  source="api", actor=nurse, watch=watches[sessions[0].pk])
+        api_statements = len(statements)
+        store_batches(db=db, batches=[
+            ReadingBatch(session, sessions[0].chair_pk, as_readings(drawn[:n]), "monitor-1",
+                         message.pk, nurse)
+            for n, session in ((3, sessions[0]), (1, sessions[1]), (2, None), (2, sessions[1]))],
+            watches=watches, source="monitor")
+    finally:
+        event.remove(connection, "before_cursor_execute", listener)
+    one_statement = db.get_bind().dialect.name == "postgresql"
+    assert (api_statements, len(statements) - api_statements) == (
+        (1, 1) if one_statement else (2, 2))
+    db.flush()
+    assert stored(db) == counted_plainly(db)
+    assert stored(db)[sessions[1].pk]["readings"] == 3
+    assert parts(db, sessions[0].pk) == 2 and parts(db, sessions[1].pk) == 1

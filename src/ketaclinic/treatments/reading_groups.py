@@ -4,21 +4,18 @@ a watch held across the group, so a group costs a few statements however many me
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
-from ketaclinic.db import insert_many
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.time_ordered_ids import time_ordered_ids
 from ketaclinic.knowledge.monitoring import Alarm, Reading
 from ketaclinic.treatments import reading_tally
 from ketaclinic.treatments.models import SessionAlarm, SessionReading, TreatmentSession
 from ketaclinic.treatments.service import VITAL_FIELDS, AlarmWatch, store_alarms
-
-READINGS = cast(Table, SessionReading.__table__)
 
 
 @dataclass
@@ -53,10 +50,12 @@ def store_batches(*, db: Session, batches: Sequence[ReadingBatch],
         if session is not None:
             decided[session.pk] += [(index, key, alarm) for key, alarm in watches[session.pk]
                                     .decide(list(zip(ids, batch.readings, strict=True)))]
-    insert_many(db.connection(), READINGS, values, constants={
-        "created_at": now, "updated_at": now, "source": source, "status": "final"})
-    reading_tally.add(db.connection(), [(b.treatment_session.pk, b.readings) for b in batches
-                                        if b.treatment_session is not None])
+    reading_tally.insert_tallied(
+        db.connection(), {name: [row[name] for row in values] for name in values[0]}
+        if values else {}, constants={
+            "created_at": now, "updated_at": now, "source": source, "status": "final"},
+        readings_by_session=[(b.treatment_session.pk, b.readings) for b in batches
+                             if b.treatment_session is not None])
     raised: list[list[SessionAlarm]] = [[] for _ in batches]
     alarming = {key for pairs in decided.values() for _, key, _ in pairs}
     if not alarming:

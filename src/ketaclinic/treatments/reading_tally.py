@@ -11,16 +11,20 @@ session closes is not folded, and still counts: the sum stays right however they
 """
 
 from collections.abc import Iterable, Sequence
+from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, case, delete, func, insert, select, true
+from sqlalchemy import Connection, Table, case, column, delete, func, insert, select, table, true
+from sqlalchemy.dialects import postgresql
 
-from ketaclinic.array_inserts import insert_rows
+from ketaclinic.array_inserts import insert_arrays, insert_rows
+from ketaclinic.db import insert_columns
 from ketaclinic.knowledge.monitoring import Reading
 from ketaclinic.patients import vitals_tally
 from ketaclinic.treatments.models import SessionReading, SessionReadingTally
 
 TALLY = cast(Table, SessionReadingTally.__table__)
+READINGS = cast(Table, SessionReading.__table__)
 # Each tallied vital sign and the reading fields any one of which holds it: the chart's vital
 # signs that a chair reading takes (not weight or height).
 TALLIED: dict[str, tuple[str, ...]] = {
@@ -62,6 +66,41 @@ def add(connection: Connection, readings_by_session: Iterable[tuple[int, Sequenc
     insert_rows(connection, TALLY, rows)  # every session's part in one statement
 
 
+def insert_tallied(connection: Connection, columns: dict[str, Sequence[Any]],
+                   constants: dict[str, Any],
+                   readings_by_session: Iterable[tuple[int, Sequence[Reading]]]) -> None:
+    """Insert session readings given column by column (as `db.insert_columns` takes them) and
+    add them to their sessions' tallies (`readings_by_session`, as `add` takes them): on
+    PostgreSQL in one statement, the parts counted from the rows the insert stored; elsewhere
+    the insert, then the parts."""
+    if not columns or not next(iter(columns.values())):
+        return
+    if connection.dialect.name == "postgresql":
+        insert_arrays(connection, READINGS, columns, returning=_STORED_COLUMNS,
+                      constants=constants, feeding=_adding_parts)
+        return
+    insert_columns(connection, READINGS, columns, constants)
+    add(connection, readings_by_session)
+
+
+# What the tally counts of a stored reading, as its insert returns them for `_adding_parts`.
+_STORED_COLUMNS = ("session_pk", "taken_at", *dict.fromkeys(
+    field for fields in TALLIED.values() for field in fields))
+_STORED = "stored_readings"
+
+
+@cache
+def _adding_parts(insert_readings: str) -> str:
+    """PostgreSQL: a statement that runs `insert_readings` (returning `_STORED_COLUMNS`) and
+    adds a tally part for each session among the rows it stored."""
+    stored = table(_STORED, *[column(name) for name in _STORED_COLUMNS])
+    parts = counted(stored.c.session_pk.is_not(None), stored.c)
+    adding = insert(TALLY).from_select([c.name for c in parts.selected_columns], parts)
+    # Compiled once with its constants inline: the readings' values are the insert's parameters.
+    return f"WITH {_STORED} AS ({insert_readings}) " + str(adding.compile(
+        dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+
+
 def summed(session_pks: Any) -> Any:
     """SQL: each of these sessions' tally (its parts summed), one row a session with parts."""
     tally = TALLY.c
@@ -77,10 +116,9 @@ def fold(connection: Connection, session_pk: int) -> None:
     recount(connection, [session_pk])
 
 
-def counted(which: Any) -> Any:
+def counted(which: Any, reading: Any = SessionReading) -> Any:
     """SQL: the tally rows of the sessions whose readings meet a condition, counted from those
-    readings."""
-    reading = SessionReading
+    readings (the stored rows, or the columns of others holding the same names)."""
     return (select(reading.session_pk, func.count().label("readings"),
                    *[func.count(case((vitals_tally.holds_any(reading, fields), 1))).label(name)
                      for name, fields in TALLIED.items()],

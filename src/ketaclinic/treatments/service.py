@@ -7,13 +7,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from math import inf
 from operator import attrgetter
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import (
     CompoundSelect,
     Select,
     String,
-    Table,
     bindparam,
     func,
     literal,
@@ -29,7 +28,7 @@ from ketaclinic.auth.models import User
 from ketaclinic.clinics.models import Chair
 from ketaclinic.courses import service as courses
 from ketaclinic.courses.models import Course
-from ketaclinic.db import UTCDateTime, by_public_id, insert_columns
+from ketaclinic.db import UTCDateTime, by_public_id
 from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, invalid, public_id
 from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.kernel.actor import Actor
@@ -243,15 +242,14 @@ def store_readings(*, db: Session, treatment_session: TreatmentSession | None, c
     if treatment_session is not None:
         decided = (watch or alarm_watch(db, treatment_session)).decide(
             list(zip(ids, readings, strict=True)))
-    insert_columns(db.connection(), cast(Table, SessionReading.__table__), {
+    reading_tally.insert_tallied(db.connection(), {
         "id": ids, "taken_at": [r.taken for r in readings],
         **{name: [getattr(r, name) for r in readings] for name in VITAL_FIELDS},
     }, constants={
         "created_at": now, "updated_at": now, "created_by": actor.username,
         "session_pk": treatment_session.pk if treatment_session else None, "chair_pk": chair_pk,
-        "source": source, "device": device, "message_pk": message_pk, "status": "final"})
-    if treatment_session is not None:
-        reading_tally.add(db.connection(), [(treatment_session.pk, readings)])
+        "source": source, "device": device, "message_pk": message_pk, "status": "final"},
+        readings_by_session=[(treatment_session.pk, readings)] if treatment_session else [])
     raised: list[SessionAlarm] = []
     if decided and treatment_session is not None:
         keys = dict(db.execute(select(SessionReading.id, SessionReading.pk).where(
