@@ -11,6 +11,8 @@ from ketaclinic.knowledge.monitoring import (
     Reading,
     alarms_for,
     discharge_missing,
+    limit,
+    may_alarm,
     new_alarms,
     next_reading_due,
     observation_ends,
@@ -70,6 +72,52 @@ def test_repeated_readings_do_not_stack_alarms() -> None:
     assert {a.kind for a in new_alarms(first, set())} == {"systolic-high", "systolic-rise"}
     again = alarms_for(at(40, systolic_mmhg=195, spo2_pct=92), BASELINE)
     assert [a.kind for a in new_alarms(again, {"systolic-high", "systolic-rise"})] == ["spo2-low"]
+
+
+# Values on and about every limit, and about each rise over BASELINE, missing, or not a number.
+_ABSOLUTE_LIMITS = ("systolic_high_mmhg", "systolic_low_mmhg", "diastolic_high_mmhg",
+                    "spo2_low_pct", "respiratory_rate_low_per_min",
+                    "respiratory_rate_high_per_min", "heart_rate_low_bpm", "heart_rate_high_bpm")
+_EDGES = sorted({edge + step for edge in (
+    *(limit(name)[0] for name in _ABSOLUTE_LIMITS),
+    BASELINE.systolic_mmhg + limit("systolic_rise_mmhg")[0],
+    BASELINE.diastolic_mmhg + limit("diastolic_rise_mmhg")[0]) for step in (-0.5, -0.1, 0, 0.1, 0.5)})
+_NEAR_LIMITS = st.one_of(st.none(), st.just(float("nan")), st.sampled_from(_EDGES),
+                         st.floats(0, 300))
+_READINGS = st.lists(st.builds(
+    lambda minute, values: at(minute, **values), st.integers(-30, 120),
+    st.fixed_dictionaries({}, optional={field: _NEAR_LIMITS for field in (
+        "systolic_mmhg", "diastolic_mmhg", "heart_rate_bpm", "respiratory_rate_per_min",
+        "spo2_pct", "temperature_c")})), max_size=8)
+
+
+@given(_READINGS, st.one_of(st.none(), st.just(BASELINE), _READINGS.filter(bool).map(
+    lambda readings: readings[0])), st.one_of(st.none(), st.just({"systolic_high_mmhg": 150.0})))
+def test_a_batch_is_cleared_at_once_exactly_when_no_reading_alarms(readings, baseline,
+                                                                   overrides) -> None:
+    # `may_alarm` says no exactly when `alarms_for` finds nothing in every reading, however
+    # the values fall about the limits, missing or NaN among them.
+    alarming = any(alarms_for(r, baseline, overrides) for r in readings)
+    assert may_alarm(readings, baseline, overrides) == alarming
+
+
+def test_a_batch_of_ordinary_readings_is_cleared_and_one_alarming_reading_is_not() -> None:
+    for field in ("systolic_mmhg", "diastolic_mmhg", "heart_rate_bpm",
+                  "respiratory_rate_per_min", "spo2_pct", "temperature_c"):
+        for value in _EDGES:  # each value on and about each limit, alone in a batch
+            for baseline in (None, BASELINE):
+                reading = at(10, **{field: value})
+                assert may_alarm([reading], baseline) == bool(alarms_for(reading, baseline))
+    ordinary = [at(m, systolic_mmhg=126, diastolic_mmhg=80, heart_rate_bpm=74, spo2_pct=98,
+                   respiratory_rate_per_min=14) for m in range(0, 40, 5)]
+    assert not may_alarm(ordinary, BASELINE)
+    for values in ({"spo2_pct": 93}, {"systolic_mmhg": 164}, {"heart_rate_bpm": float("inf")}):
+        assert may_alarm([*ordinary, at(41, **values)], BASELINE)
+    assert not may_alarm([*ordinary, at(41, systolic_mmhg=164)], None)  # a rise needs a baseline
+    assert not may_alarm([*ordinary, at(41, spo2_pct=float("nan"))], BASELINE)
+    # a NaN ahead of a low value hides nothing (max and min of a list with a NaN are not)
+    assert may_alarm([at(40, spo2_pct=float("nan")), at(41, spo2_pct=90)], None)
+    assert may_alarm([at(40, heart_rate_bpm=float("nan")), at(41, heart_rate_bpm=130)], None)
 
 
 @given(st.floats(90, 180), st.floats(30, 110), st.floats(94, 100), st.floats(10, 22))

@@ -1,5 +1,6 @@
 """Monitoring a treatment session: alarms, the vitals schedule, the pre-dose check, discharge."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -116,6 +117,32 @@ def alarms_for(reading: Reading, baseline: Reading | None = None,
             found.append(Alarm(kind, value, f"{words} {value:g} is {value - start:g} above the "
                                             f"baseline {start:g} (limit: a rise of {rise:g})", source))
     return found
+
+
+def may_alarm(readings: Sequence[Reading], baseline: Reading | None = None,
+              overrides: dict[str, float] | None = None) -> bool:
+    """Whether `alarms_for` finds a limit broken in any of these readings (with `baseline` for
+    the rises), decided a vital sign at a time over all of them (min and max run in C), so a
+    batch of ordinary readings is cleared at once."""
+    absolute, rises = _resolve_limits(overrides) if overrides else _default_limits()
+    # A NaN breaks no limit in `alarms_for` (every comparison with it is false): left out, it
+    # cannot hide another value from min or max.
+    columns = {field: [value for reading in readings
+                       if (value := getattr(reading, field)) is not None and value == value]
+               for field in _WATCHED}
+    for _kind, field, threshold, _source, direction, _words in absolute:
+        values = columns[field]
+        if values and (max(values) > threshold if direction == "above"
+                       else min(values) < threshold):
+            return True
+    for _kind, field, rise, _source, _words in rises if baseline is not None else ():
+        values, start = columns[field], getattr(baseline, field)
+        if values and start is not None and max(values) - start >= rise:
+            return True
+    return False
+
+
+_WATCHED = tuple(dict.fromkeys(field for _, field, *_ in (*_ABSOLUTE, *_RISES)))
 
 
 def new_alarms(alarms: list[Alarm], open_kinds: set[str]) -> list[Alarm]:

@@ -40,6 +40,7 @@ from ketaclinic.knowledge.monitoring import (
     Reading,
     alarms_for,
     discharge_missing,
+    may_alarm,
     new_alarms,
     next_reading_due,
     pre_dose_problem,
@@ -279,6 +280,8 @@ class AlarmWatch:
                 self.baseline = latest
         baseline = self.baseline
         decided: list[tuple[Any, Alarm]] = []
+        if not may_alarm([reading for _, reading in new], baseline):
+            return decided
         for key, reading in sorted(new, key=lambda pair: pair[1].taken):
             is_baseline = baseline is not None and reading.taken == baseline.taken
             for alarm in new_alarms(alarms_for(reading, None if is_baseline else baseline),
