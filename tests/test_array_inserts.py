@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import pytest
-from sqlalchemy import Engine, Table, insert, select
+from sqlalchemy import Engine, Table, event, insert, select
 from sqlalchemy.exc import DataError
 
 from ketaclinic import migrate
@@ -101,3 +101,29 @@ def test_rows_given_by_column_are_stored_as_a_core_insert_stores_them(
         assert stored[1]["review_note"].startswith("na\u00efve")
     finally:
         engine.dispose()
+
+
+def test_the_values_every_row_shares_are_sent_once_not_as_arrays(
+        migrated_postgres: Engine) -> None:
+    shared = ("created_at", "updated_at", "created_by", "site_pk", "ack_code", "reason")
+    rows = [{**_row(n), "reason": "no session"} for n in range(3)]
+    sent: list[dict[str, Any]] = []
+
+    def listener(_conn, _cursor, _statement, parameters, *_rest) -> None:
+        sent.append(parameters)
+
+    with migrated_postgres.begin() as connection:
+        event.listen(connection, "before_cursor_execute", listener)
+        insert_columns(connection, INBOX, {name: [row[name] for row in rows]
+                                           for name in rows[0] if name not in shared},
+                       {name: rows[0][name] for name in shared})
+        event.remove(connection, "before_cursor_execute", listener)
+    (parameters,) = sent
+    assert {name for name, value in parameters.items() if isinstance(value, list)} == (
+        set(rows[0]) - set(shared))
+    assert {name: parameters[name] for name in shared if name != "created_at"} == {
+        "updated_at": MOMENT, "created_by": "mllp", "site_pk": None, "ack_code": "AE",
+        "reason": "no session"}
+    stored = _stored(migrated_postgres, [row["id"] for row in rows])
+    assert [(row["control_id"], row["reason"], row["created_at"]) for row in stored] == [
+        (f"MSG{n}", "no session", MOMENT) for n in range(3)]
