@@ -42,6 +42,7 @@ from ketaclinic.demo.sessions import open_demo_session
 from ketaclinic.integrations.pcd01 import MLLP_END, frame
 from ketaclinic.kernel.time_ordered_ids import time_ordered_ids
 from ketaclinic.treatments.models import SessionReading, TreatmentSession
+from ketaclinic.treatments.service import VITAL_FIELDS
 
 SESSION_READING = cast(Table, SessionReading.__table__)
 
@@ -189,11 +190,9 @@ def bench_raw(url: str, session_pk: int, chair_pk: int, readings: int, batch: in
                  *r[8:]) for r in rows]
     mark = "%s" if postgres else "?"
     names = ("id", "created_at", "updated_at", "created_by", "session_pk", "chair_pk",
-             "message_pk", "taken_at", "source", "device", "status", "systolic_mmhg",
-             "diastolic_mmhg", "heart_rate_bpm", "respiratory_rate_per_min", "spo2_pct",
-             "temperature_c")
+             "message_pk", "taken_at", "source", "device", "status", *VITAL_FIELDS)
     # as the API path sends a batch: an array for each column that varies, the shared values once
-    varying = ("id", "taken_at", *names[-6:])
+    varying = ("id", "taken_at", *VITAL_FIELDS)
     sql = (insert_statement(SESSION_READING, varying, tuple(n for n in names if n not in varying))
            if arrays else f"INSERT INTO session_reading ({', '.join(names)}) "
            f"VALUES ({', '.join([mark] * len(names))})")

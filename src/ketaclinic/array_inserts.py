@@ -1,5 +1,6 @@
 """PostgreSQL: many rows inserted by one statement whose text is the same for any number of rows,
-each column sent as one array and unnested into rows.
+each column that varies from row to row sent as one array and unnested into rows, each value
+every row shares sent once beside them.
 
 A multi-row `VALUES` list (SQLAlchemy's insertmanyvalues) has a parameter per value: its text
 differs with the row count, so psycopg converts it anew at every execution (it keeps its
@@ -7,7 +8,7 @@ conversion of statements up to 50 parameters) and the server plans it anew. For 
 group of a hundred messages that conversion cost more than the insert. With an array a column
 the statement is converted once and prepared once by the server."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from typing import Any
 
@@ -53,7 +54,7 @@ def insert_statement(table: Table, names: tuple[str, ...], shared: tuple[str, ..
     return feeding(statement) if feeding else statement
 
 
-def insert_arrays(connection: Connection, table: Table, columns: dict[str, Sequence[Any]],
+def insert_arrays(connection: Connection, table: Table, columns: Mapping[str, Sequence[Any]],
                   returning: Sequence[str] = (), constants: dict[str, Any] | None = None,
                   feeding: Feeding | None = None) -> list[Any]:
     """Insert rows given column by column (each list one value per row) on PostgreSQL, with the

@@ -4,7 +4,7 @@ import re
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -507,7 +507,7 @@ def insert_many(connection: Connection, table: Table, rows: Sequence[dict[str, A
                        constants)
 
 
-def insert_columns(connection: Connection, table: Table, columns: dict[str, Sequence[Any]],
+def insert_columns(connection: Connection, table: Table, columns: Mapping[str, Sequence[Any]],
                    constants: dict[str, Any]) -> None:
     """Insert rows given column by column (each list one value per row): on PostgreSQL as one
     statement of an array a column (`array_inserts`), elsewhere through the driver's

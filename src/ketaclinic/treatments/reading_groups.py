@@ -17,6 +17,10 @@ from ketaclinic.treatments import reading_tally
 from ketaclinic.treatments.models import SessionAlarm, SessionReading, TreatmentSession
 from ketaclinic.treatments.service import VITAL_FIELDS, AlarmWatch, store_alarms
 
+# The columns that differ from batch to batch (or reading to reading), gathered column by column.
+_COLUMNS = ("id", "taken_at", *VITAL_FIELDS, "session_pk", "chair_pk", "device", "message_pk",
+            "created_by")
+
 
 @dataclass
 class ReadingBatch:
@@ -36,23 +40,26 @@ def store_batches(*, db: Session, batches: Sequence[ReadingBatch],
 
     A session's batches are decided in the order given, on its watch (see AlarmWatch)."""
     now = clock.now()
-    values: list[dict[str, Any]] = []
+    columns: dict[str, list[Any]] = {name: [] for name in _COLUMNS}
     decided: dict[int, list[tuple[int, Any, Alarm]]] = defaultdict(list)
     for index, batch in enumerate(batches):
-        ids = time_ordered_ids(len(batch.readings), now)
+        count = len(batch.readings)
+        ids = time_ordered_ids(count, now)
         session = batch.treatment_session
-        values += [{"id": key, "taken_at": reading.taken,
-                    **{name: getattr(reading, name) for name in VITAL_FIELDS},
-                    "session_pk": session.pk if session else None, "chair_pk": batch.chair_pk,
-                    "device": batch.device, "message_pk": batch.message_pk,
-                    "created_by": batch.actor.username}
-                   for key, reading in zip(ids, batch.readings, strict=True)]
+        columns["id"] += ids
+        columns["taken_at"] += [reading.taken for reading in batch.readings]
+        for name in VITAL_FIELDS:
+            columns[name] += [getattr(reading, name) for reading in batch.readings]
+        for name, value in (("session_pk", session.pk if session else None),
+                            ("chair_pk", batch.chair_pk), ("device", batch.device),
+                            ("message_pk", batch.message_pk),
+                            ("created_by", batch.actor.username)):
+            columns[name] += [value] * count
         if session is not None:
             decided[session.pk] += [(index, key, alarm) for key, alarm in watches[session.pk]
                                     .decide(list(zip(ids, batch.readings, strict=True)))]
     reading_tally.insert_tallied(
-        db.connection(), {name: [row[name] for row in values] for name in values[0]}
-        if values else {}, constants={
+        db.connection(), columns, constants={
             "created_at": now, "updated_at": now, "source": source, "status": "final"},
         readings_by_session=[(b.treatment_session.pk, b.readings) for b in batches
                              if b.treatment_session is not None])

@@ -8,9 +8,11 @@ same session never wait for each other's commit), the tally is the sum of its pa
 the session closes its parts are folded into one (`fold`); an attachment, which is rare,
 recounts its session from the rows. A part written by a transaction still in flight when the
 session closes is not folded, and still counts: the sum stays right however they interleave.
+On PostgreSQL a write's parts go in with its readings, by the readings' own insert statement
+(`insert_tallied`): the parts are counted from the rows the insert returns.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from typing import Any, cast
 
@@ -66,7 +68,7 @@ def add(connection: Connection, readings_by_session: Iterable[tuple[int, Sequenc
     insert_rows(connection, TALLY, rows)  # every session's part in one statement
 
 
-def insert_tallied(connection: Connection, columns: dict[str, Sequence[Any]],
+def insert_tallied(connection: Connection, columns: Mapping[str, Sequence[Any]],
                    constants: dict[str, Any],
                    readings_by_session: Iterable[tuple[int, Sequence[Reading]]]) -> None:
     """Insert session readings given column by column (as `db.insert_columns` takes them) and
