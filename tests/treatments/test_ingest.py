@@ -10,6 +10,7 @@ from ketaclinic import clock
 from ketaclinic.clinics.models import Chair
 from ketaclinic.integrations import monitor_feed
 from ketaclinic.kernel.actor import Actor
+from ketaclinic.treatments import schemas
 from ketaclinic.treatments import service as treatments
 from ketaclinic.treatments.models import (
     MonitorMessage,
@@ -278,8 +279,10 @@ def test_a_batch_reads_its_session_s_alarm_state_with_the_session(api, world, db
         db.expire_all()
         rows, _ = treatments._rows_in_reach(db, treatments._SESSION_WITH_ALARM_STATE, session_id,
                                             nurse, "session vitals")
-        watch = treatments._watch_of(rows[0][0], rows[0])
-        stored = treatments.alarm_watch(db, rows[0][0])
+        read = treatments.chair_session(rows[0])
+        assert (read.pk, read.id, read.dose_start) == (session.pk, session.id, session.dose_start)
+        watch = treatments._watch_of(read, rows[0])
+        stored = treatments.alarm_watch(db, read)
         assert (watch.baseline, watch.open_kinds) == (stored.baseline, stored.open_kinds)
         return watch
 
@@ -301,3 +304,29 @@ def test_a_batch_reads_its_session_s_alarm_state_with_the_session(api, world, db
     assert api["nurse_a"].post(f"/api/v1/treatment-sessions/{session_id}/alarms/{spo2.id}"
                                "/acknowledge", json={"note": "oxygen given"}).status_code == 200
     assert "spo2-low" not in agrees().open_kinds
+
+
+def test_a_batch_reads_its_session_as_columns_not_as_a_record(api, world, db: Session) -> None:
+    session_id = open_session(api, db, world.patients["p_a1"])
+    session = db.execute(select(TreatmentSession).where(
+        TreatmentSession.id == uuid.UUID(session_id))).scalar_one()
+    nurse = Actor(username="nurse_a", role="nurse", site_pks=frozenset({session.site_pk}))
+    session_pk = session.pk
+    db.expunge_all()
+    loaded: list[object] = []
+
+    def on_load(target: object, context: object) -> None:
+        loaded.append(target)
+
+    taken = datetime.now(UTC) - timedelta(minutes=1)
+    event.listen(TreatmentSession, "load", on_load)
+    try:
+        stored, raised = treatments.add_readings(
+            db=db, treatment_session_id=session_id, actor=nurse, data=schemas.ReadingsIn(
+                readings=[schemas.ReadingIn(taken_at=taken, systolic_mmhg=200,
+                                            diastolic_mmhg=90)]))
+    finally:
+        event.remove(TreatmentSession, "load", on_load)
+    assert (stored, [a.kind for a in raised]) == (1, ["systolic-high"])
+    assert raised[0].session_pk == session_pk
+    assert loaded == [], "the session's record (its checks and overrides as JSON) is not loaded"
