@@ -14,6 +14,7 @@ from sqlalchemy.exc import DataError
 
 from ketaclinic import migrate
 from ketaclinic.array_inserts import insert_arrays, insert_rows
+from ketaclinic.binary_arrays import PackedArray
 from ketaclinic.db import insert_columns, make_engine
 from ketaclinic.treatments.models import MonitorMessage
 
@@ -119,8 +120,8 @@ def test_the_values_every_row_shares_are_sent_once_not_as_arrays(
                        {name: rows[0][name] for name in shared})
         event.remove(connection, "before_cursor_execute", listener)
     (parameters,) = sent
-    assert {name for name, value in parameters.items() if isinstance(value, list)} == (
-        set(rows[0]) - set(shared))
+    assert {name for name, value in parameters.items()
+            if isinstance(value, list | PackedArray)} == set(rows[0]) - set(shared)
     assert {name: parameters[name] for name in shared if name != "created_at"} == {
         "updated_at": MOMENT, "created_by": "mllp", "site_pk": None, "ack_code": "AE",
         "reason": "no session"}

@@ -15,6 +15,8 @@ from typing import Any
 from sqlalchemy import Connection, String, Table, insert
 from sqlalchemy.dialects import postgresql
 
+from ketaclinic.binary_arrays import packed
+
 _POSTGRESQL = postgresql.dialect()
 
 
@@ -27,6 +29,7 @@ def unnest_of(table: Table, names: Sequence[str]) -> str:
     return "unnest(" + ", ".join(f"%({name})b::{_kind(table, name)}[]" for name in names) + ")"
 
 
+@cache
 def _kind(table: Table, name: str) -> str:
     """The SQL type a column's values are cast to (TEXT for text columns, see `unnest_of`)."""
     kind = table.c[name].type
@@ -74,7 +77,8 @@ def insert_arrays(connection: Connection, table: Table, columns: Mapping[str, Se
     parameters: dict[str, Any] = {}
     for name, values in given.items():
         convert = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-        parameters[name] = [convert(v) for v in values] if convert else list(values)
+        parameters[name] = packed(_kind(table, name),
+                                  [convert(v) for v in values] if convert else list(values))
     for name, value in shared.items():
         convert = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
         parameters[name] = convert(value) if convert else value
