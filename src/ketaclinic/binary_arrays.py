@@ -40,6 +40,8 @@ class _PackedArrayDumper(Dumper):
         return bytes(obj)
 
 
+# On psycopg's global adapters, at import: a connection copies them when it is made, and every
+# engine comes from `db.make_engine`, whose module imports this one (through array_inserts).
 adapters.register_dumper(PackedArray, _PackedArrayDumper)
 
 
