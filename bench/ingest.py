@@ -36,7 +36,7 @@ from scratch import cli, drop_database, free_port, fresh_database
 from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
-from ketaclinic.array_inserts import insert_statement
+from ketaclinic.array_inserts import column_array, insert_statement
 from ketaclinic.db import make_engine
 from ketaclinic.demo.sessions import open_demo_session
 from ketaclinic.integrations.pcd01 import MLLP_END, frame
@@ -172,8 +172,9 @@ def bench_raw(url: str, session_pk: int, chair_pk: int, readings: int, batch: in
     """Rows per second for driver executemany of the same rows (every column the API path
     fills) into session_reading, committed every `batch` rows as the API commits each batch,
     from `connections` connections at once; with `arrays` (PostgreSQL), each batch as one
-    statement of a binary array for each column that varies, unnested into rows beside the
-    values they share, as the API path inserts them (`array_inserts.insert_statement`)."""
+    statement of a binary array for each column that varies (packed as the API path packs it,
+    `array_inserts.column_array`), unnested into rows beside the values they share, as the API
+    path inserts them (`array_inserts.insert_statement`)."""
     engine = make_engine(url)
     postgres = engine.dialect.name == "postgresql"
     now = datetime.now(UTC)
@@ -211,7 +212,8 @@ def bench_raw(url: str, session_pk: int, chair_pk: int, readings: int, batch: in
                 columns = dict(zip(names, ([*column] for column in zip(*rows_of_batch,
                                                                        strict=True)),
                                    strict=True))
-                cursor.execute(sql, {name: values if name in varying else values[0]
+                cursor.execute(sql, {name: column_array(SESSION_READING, name, values)
+                                     if name in varying else values[0]
                                      for name, values in columns.items()})
             else:
                 cursor.executemany(sql, rows_of_batch)

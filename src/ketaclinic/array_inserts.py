@@ -36,6 +36,12 @@ def _kind(table: Table, name: str) -> str:
     return "TEXT" if isinstance(kind, String) else kind.compile(dialect=_POSTGRESQL)
 
 
+def column_array(table: Table, name: str, values: list[Any]) -> Any:
+    """A column's values (converted already) as `insert_statement` sends an array: packed in
+    PostgreSQL's binary format where `binary_arrays` packs the column's type, else the list."""
+    return packed(_kind(table, name), values)
+
+
 # A statement made around an insert's text (`insert_arrays`' `feeding`).
 Feeding = Callable[[str], str]
 
@@ -77,8 +83,8 @@ def insert_arrays(connection: Connection, table: Table, columns: Mapping[str, Se
     parameters: dict[str, Any] = {}
     for name, values in given.items():
         convert = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-        parameters[name] = packed(_kind(table, name),
-                                  [convert(v) for v in values] if convert else list(values))
+        parameters[name] = column_array(table, name,
+                                        [convert(v) for v in values] if convert else list(values))
     for name, value in shared.items():
         convert = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
         parameters[name] = convert(value) if convert else value
