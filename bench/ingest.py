@@ -9,8 +9,13 @@ server runs as each back end is deployed: one process on SQLite, two workers on 
 raw inserts run with SQLite's defaults (the commit that takes the write-ahead log past 1,000 pages copies it
 back); a server process does that from a thread of its own (ketaclinic/wal_checkpoints.py).
 
-    python bench/ingest.py [--readings 10000] [--batch 100] [--connections 8] [--seconds 5]
-                           [--rounds 3] [--no-mllp]
+Each raw connection first inserts a few batches untimed (its statement is then prepared, as the
+server's are by the time wrk's measured round starts after its warm-up round), and a raw round
+inserts enough rows to last about as long as a wrk round lasts, so that neither side's figure is
+its warm-up or a moment's swing of the machine's speed.
+
+    python bench/ingest.py [--readings 100000] [--messages 10000] [--batch 100]
+                           [--connections 8] [--seconds 5] [--rounds 3] [--no-mllp]
                            [--postgres postgresql://postgres@127.0.0.1:5432/test]
 """
 
@@ -45,6 +50,10 @@ from ketaclinic.treatments.models import SessionReading, TreatmentSession
 from ketaclinic.treatments.service import VITAL_FIELDS
 
 SESSION_READING = cast(Table, SessionReading.__table__)
+# Batches each raw connection inserts before it is timed: psycopg prepares a statement on its
+# fifth run (`prepare_threshold`), and the server's statements are prepared by the time wrk's
+# measured round starts.
+WARM_BATCHES = 6
 
 
 def _start(url: str, *args: str, port: int) -> subprocess.Popen[bytes]:
@@ -73,8 +82,11 @@ def _prepare(url: str) -> TreatmentSession:
 
 
 def _times(count: int) -> list[datetime]:
-    start = datetime.now(UTC) - timedelta(hours=2)
-    return [start + timedelta(milliseconds=500 * i) for i in range(count)]
+    """`count` distinct times within the last two hours, half a second apart where they fit."""
+    span = timedelta(hours=2)
+    step = min(timedelta(milliseconds=500), span / max(count, 1))
+    start = datetime.now(UTC) - span
+    return [start + step * i for i in range(count)]
 
 
 HTTP_SCRIPT = """
@@ -174,18 +186,21 @@ def bench_raw(url: str, session_pk: int, chair_pk: int, readings: int, batch: in
     from `connections` connections at once; with `arrays` (PostgreSQL), each batch as one
     statement of a binary array for each column that varies (packed as the API path packs it,
     `array_inserts.column_array`), unnested into rows beside the values they share, as the API
-    path inserts them (`array_inserts.insert_statement`)."""
+    path inserts them (`array_inserts.insert_statement`). Each connection first inserts
+    `WARM_BATCHES` batches of rows of its own, untimed."""
     engine = make_engine(url)
     postgres = engine.dialect.name == "postgresql"
     now = datetime.now(UTC)
+    warm = connections * WARM_BATCHES * batch
+    total = warm + readings
     # the ids the API path gives: each batch's ids begin with its own millisecond
-    ids = [key for first in range(0, readings, batch)
-           for key in time_ordered_ids(min(batch, readings - first),
+    ids = [key for first in range(0, total, batch)
+           for key in time_ordered_ids(min(batch, total - first),
                                        now + timedelta(milliseconds=first // batch))]
     rows: list[tuple[Any, ...]] = [
         (key if postgres else key.hex, now, now, "bench", session_pk, chair_pk, None, m, "api", "",
          "final", 120.0, 75.0, 70.0, None, 98.0, None)
-        for key, m in zip(ids, _times(readings), strict=True)]
+        for key, m in zip(ids, _times(total), strict=True)]
     if not postgres:
         rows = [(r[0], r[1].isoformat(" "), r[2].isoformat(" "), *r[3:7], r[7].isoformat(" "),
                  *r[8:]) for r in rows]
@@ -197,27 +212,33 @@ def bench_raw(url: str, session_pk: int, chair_pk: int, readings: int, batch: in
     sql = (insert_statement(SESSION_READING, varying, tuple(n for n in names if n not in varying))
            if arrays else f"INSERT INTO session_reading ({', '.join(names)}) "
            f"VALUES ({', '.join([mark] * len(names))})")
-    batches = [rows[first:first + batch] for first in range(0, readings, batch)]
-    shares = [batches[c::connections] for c in range(connections)]
+    batches = [rows[first:first + batch] for first in range(0, total, batch)]
+    warming, timed = batches[:warm // batch], batches[warm // batch:]
+    shares = [(warming[c::connections], timed[c::connections]) for c in range(connections)]
     raws = [engine.raw_connection() for _ in range(connections)]
     ready = threading.Barrier(connections + 1)
 
-    def insert(raw: Any, share: list[list[Any]]) -> None:
+    def insert(raw: Any, share: tuple[list[list[Any]], list[list[Any]]]) -> None:
         cursor = raw.cursor()
+        warm_up, measured = share
+        for rows_of_batch in warm_up:
+            put(raw, cursor, rows_of_batch)
         ready.wait()
-        for rows_of_batch in share:
-            if not postgres:
-                cursor.execute("BEGIN IMMEDIATE")  # the engine runs SQLite in autocommit
-            if arrays:
-                columns = dict(zip(names, ([*column] for column in zip(*rows_of_batch,
-                                                                       strict=True)),
-                                   strict=True))
-                cursor.execute(sql, {name: column_array(SESSION_READING, name, values)
-                                     if name in varying else values[0]
-                                     for name, values in columns.items()})
-            else:
-                cursor.executemany(sql, rows_of_batch)
-            raw.commit()
+        for rows_of_batch in measured:
+            put(raw, cursor, rows_of_batch)
+
+    def put(raw: Any, cursor: Any, rows_of_batch: list[Any]) -> None:
+        if not postgres:
+            cursor.execute("BEGIN IMMEDIATE")  # the engine runs SQLite in autocommit
+        if arrays:
+            columns = dict(zip(names, ([*column] for column in zip(*rows_of_batch, strict=True)),
+                               strict=True))
+            cursor.execute(sql, {name: column_array(SESSION_READING, name, values)
+                                 if name in varying else values[0]
+                                 for name, values in columns.items()})
+        else:
+            cursor.executemany(sql, rows_of_batch)
+        raw.commit()
 
     threads = [threading.Thread(target=insert, args=(raw, share))
                for raw, share in zip(raws, shares, strict=True)]
@@ -239,8 +260,10 @@ def bench_raw(url: str, session_pk: int, chair_pk: int, readings: int, batch: in
 def main() -> int:
     """Run every path on every backend and print the rates and ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--readings", type=int, default=10000,
-                        help="rows each raw round inserts; messages the MLLP run sends")
+    parser.add_argument("--readings", type=int, default=100000,
+                        help="rows each raw round inserts (about a second's worth or more)")
+    parser.add_argument("--messages", type=int, default=10000,
+                        help="messages the MLLP run sends")
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=5, help="length of each wrk round")
@@ -250,9 +273,10 @@ def main() -> int:
     parser.add_argument("--postgres", default=os.environ.get("KETACLINIC_TEST_POSTGRES_URL", ""))
     args = parser.parse_args()
     os.environ.setdefault("KETACLINIC_DEMO", "1")  # the demo's key seals the audit rows written here
-    if min(args.readings, args.batch, args.connections, args.rounds, args.seconds) <= 0:
-        print("error: --readings, --batch, --connections, --seconds and --rounds must be "
-              "positive", file=sys.stderr)
+    if min(args.readings, args.messages, args.batch, args.connections, args.rounds,
+           args.seconds) <= 0:
+        print("error: --readings, --messages, --batch, --connections, --seconds and --rounds "
+              "must be positive", file=sys.stderr)
         return 2
     if shutil.which("wrk") is None:
         print("error: wrk is not installed (Debian: apt-get install wrk)", file=sys.stderr)
@@ -282,7 +306,7 @@ def main() -> int:
                 medians = {way: statistics.median(rates) for way, rates in raws.items()}
                 http = statistics.median(https)
                 raw = max(medians.values())  # the HTTP path is held to the fastest baseline
-                mllp = bench_mllp(url, args.readings, args.connections) if args.mllp else None
+                mllp = bench_mllp(url, args.messages, args.connections) if args.mllp else None
             finally:
                 if backend == "postgresql":
                     drop_database(url, args.postgres)

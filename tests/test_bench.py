@@ -21,8 +21,8 @@ def test_screening_benchmark_reports_rate_and_ratio() -> None:
 
 def test_ingest_benchmark_reports_every_path() -> None:
     result = subprocess.run([sys.executable, str(BENCH / "ingest.py"), "--readings", "20",
-                             "--batch", "10", "--connections", "2", "--seconds", "1",
-                             "--rounds", "1", "--postgres", ""],
+                             "--messages", "20", "--batch", "10", "--connections", "2",
+                             "--seconds", "1", "--rounds", "1", "--postgres", ""],
                             capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr
     for line in ("raw driver executemany, 1 connection:", "raw driver executemany, 2 connections:",
