@@ -18,7 +18,7 @@ executemany baseline): what an HTTP batch path inserting that way could reach wi
 authentication, session, alarm rules or audit. (On PostgreSQL ketaclinic inserts a batch as one
 statement of arrays, and bench/ingest.py holds it to the faster raw insert.)
 
-    python bench/floor.py [--seconds 5] [--rounds 3]
+    python bench/floor.py [--seconds 5] [--rounds 3] [--readings 100000]
                           [--postgres postgresql://postgres@127.0.0.1:5432/test]
 """
 
@@ -201,15 +201,17 @@ def measure(url: str, folder: str, workers: int, seconds: float, rounds: int
 
 
 def measure_batch(url: str, folder: str, workers: int, seconds: float, rounds: int,
-                  batch: int = 100, connections: int = 8) -> tuple[float, float, float]:
+                  readings: int, batch: int = 100, connections: int = 8
+                  ) -> tuple[float, float, float]:
     """Median rows/s of the bare batch route (wrk posting batches, as bench/ingest.py does),
     median rows/s of the faster raw driver insert (1 or `connections` connections) of the same
-    rows at the same commit size, and the median per-round ratio."""
+    rows at the same commit size (`readings` rows a raw round), and the median per-round
+    ratio."""
     script = _http_script(folder, batch)
     routes, raws, ratios = [], [], []
     for _ in range(rounds):
-        raw = max(bench_raw(url, 1, 1, 10_000, batch, 1),
-                  bench_raw(url, 1, 1, 10_000, batch, connections))
+        raw = max(bench_raw(url, 1, 1, readings, batch, 1),
+                  bench_raw(url, 1, 1, readings, batch, connections))
         server, port = _serve(url, folder, workers, durable=True)
         try:
             target = f"http://127.0.0.1:{port}/batch"
@@ -231,10 +233,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--readings", type=int, default=100000,
+                        help="rows each raw round inserts (as bench/ingest.py's default)")
     parser.add_argument("--postgres", default=os.environ.get("KETACLINIC_TEST_POSTGRES_URL", ""))
     args = parser.parse_args()
-    if args.seconds <= 0 or args.rounds < 1:
-        print("error: --seconds must be positive and --rounds at least 1", file=sys.stderr)
+    if args.seconds <= 0 or args.rounds < 1 or args.readings < 1:
+        print("error: --seconds and --readings must be positive and --rounds at least 1",
+              file=sys.stderr)
         return 2
     backends = [("sqlite", 1)] + ([("postgresql", 2)] if args.postgres else [])
     with tempfile.TemporaryDirectory() as folder:
@@ -243,7 +248,7 @@ def main() -> int:
             try:
                 read, alive, ratio = measure(url, folder, workers, args.seconds, args.rounds)
                 route, raw, batch_ratio = measure_batch(url, folder, workers, args.seconds,
-                                                        args.rounds)
+                                                        args.rounds, args.readings)
             finally:
                 if backend == "postgresql":
                     drop_database(url, args.postgres)

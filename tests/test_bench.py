@@ -33,7 +33,7 @@ def test_ingest_benchmark_reports_every_path() -> None:
 
 def test_floor_benchmark_reports_both_ratios() -> None:
     result = subprocess.run([sys.executable, str(BENCH / "floor.py"), "--seconds", "1",
-                             "--rounds", "1", "--postgres", ""],
+                             "--rounds", "1", "--readings", "200", "--postgres", ""],
                             capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr
     for line in ("sqlite: bare FastAPI, 1 server process(es)", "SELECT + audit INSERT + commit",
