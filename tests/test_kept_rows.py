@@ -5,24 +5,29 @@ not cover runs through SQLAlchemy. Statements read together (`kept_rows_together
 own rows, in one pipeline on PostgreSQL."""
 
 import uuid
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import bindparam, event, func, literal, select
-from sqlalchemy.exc import DBAPIError, StatementError
+from sqlalchemy import bindparam, event, func, literal, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 from sqlalchemy.orm import Session
 
 from ketaclinic import kept_rows as kept
+from ketaclinic.audit import service as audit
+from ketaclinic.audit.models import AuditEvent
 from ketaclinic.clinics.models import Chair, Site
 from ketaclinic.db import column_rows
 from ketaclinic.fhir import observations, patient_search, store
 from ketaclinic.fhir.filters import Filters
+from ketaclinic.kernel.actor import Actor
 from ketaclinic.measures.models import Measure
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient, VitalSigns
 from ketaclinic.patients.vitals_tally import TALLY
 
+NURSE = Actor(username="nurse_a", role="nurse")
 PK = bindparam("pk", type_=Patient.pk.type)
 # A timestamp through its converter (UTC, aware), a UUID, a number the server sums to a decimal,
 # a column and a label named alike, and a literal value compiled into the statement.
@@ -200,3 +205,41 @@ def test_a_patient_search_by_lists_runs_from_its_plan_on_postgresql(
     assert {row.id for row in rows} == wanted and wanted
     assert kept.kept_rows(db, count, run)[0][0] == len(wanted)
     assert (kept._PLANS[page][dialect] is not None) == (dialect == "postgresql")
+
+
+def test_a_kept_write_stores_what_sqlalchemy_would_from_its_plan(db: Session) -> None:
+    """The audit events a write inserts (PostgreSQL's statement by value): their values bound by
+    the columns' own converters (a timestamp in UTC, an id), run on the driver's cursor."""
+    if db.get_bind().dialect.name != "postgresql":
+        pytest.skip("the statement by value is PostgreSQL's (SQLite inserts the rows as they are)")
+    events = [audit.new_event(actor=NURSE, action="create", record_type="Patient",
+                              record_id=uuid.uuid4(), detail=f"kept write {n}") for n in range(2)]
+    events[0].created_at = datetime(2026, 3, 1, 9, 30, tzinfo=timezone(timedelta(hours=-5)))
+    contexts: list[Any] = []
+
+    def record(conn: Any, cursor: Any, statement: str, params: Any, context: Any,
+               many: bool) -> None:
+        if "events_written" in statement:
+            contexts.append(context)
+
+    engine = db.get_bind()
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        audit._insert_events(db.connection(), events)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert contexts == [None]  # from the plan, not an execution SQLAlchemy set up
+    stored = {e.detail: e for e in db.execute(select(AuditEvent).where(
+        AuditEvent.detail.startswith("kept write"))).scalars()}
+    assert stored["kept write 0"].created_at == datetime(2026, 3, 1, 14, 30, tzinfo=UTC)
+    assert [stored[e.detail].id for e in events] == [e.id for e in events]
+    assert all(stored[e.detail].mac == audit.content_mac(stored[e.detail]) for e in events)
+
+
+def test_a_driver_error_in_a_kept_write_comes_out_as_sqlalchemys(db: Session) -> None:
+    failing = text("INSERT INTO site (pk) VALUES (:pk)").bindparams(
+        bindparam("pk", type_=Site.pk.type))
+    site = db.execute(select(Site)).scalars().first()
+    assert site is not None
+    with pytest.raises(IntegrityError), db.begin_nested():
+        kept.kept_write(db.connection(), failing, {"pk": site.pk})

@@ -11,9 +11,10 @@ the columns as SQLAlchemy would. The engine's cursor events still see the statem
 a read-first transaction's first write and let tests watch the SQL), and a driver error goes
 through SQLAlchemy's own handling (wrapped, the connection invalidated when lost).
 
-Only plain SELECTs with fixed parameters take this path; anything else (a list expanded into
-its parameters at run time, a lock, a name that needs escaping) runs through SQLAlchemy as
-before."""
+Only plain SELECTs with fixed parameters take this path, and text statements kept for reuse
+that return no rows (`kept_write`: the audit events a write inserts); anything else (a list
+expanded into its parameters at run time, a lock, a name that needs escaping) runs through
+SQLAlchemy as before."""
 
 import weakref
 from collections import namedtuple
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from sqlalchemy import Connection, Select
+from sqlalchemy import Connection, Select, TextClause
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.orm import Session
@@ -56,7 +57,7 @@ def kept_rows(db: Session, statement: Any, params: dict[str, Any] | None = None
     if db.autoflush:
         db.flush()
     connection = db.connection()
-    plan = _plan(statement, connection.dialect)
+    plan = _plan(statement, connection.dialect) if isinstance(statement, Select) else None
     values = None if plan is None else _values(plan, params or {})
     if plan is None or values is None:  # not covered, or refused: as SQLAlchemy refuses it
         return column_rows(db, statement, params).all()
@@ -77,7 +78,7 @@ def kept_rows_together(db: Session, runs: Sequence[tuple[Any, dict[str, Any]]]
     connection = db.connection()
     planned: list[tuple[_Plan, Any]] = []
     for statement, params in runs:
-        plan = _plan(statement, connection.dialect)
+        plan = _plan(statement, connection.dialect) if isinstance(statement, Select) else None
         values = None if plan is None else _values(plan, params)
         if plan is None or values is None:
             planned = []
@@ -107,6 +108,26 @@ def kept_rows_together(db: Session, runs: Sequence[tuple[Any, dict[str, Any]]]
             cursor.close()
 
 
+def kept_write(connection: Connection, statement: TextClause, params: dict[str, Any]) -> None:
+    """Run a text statement kept for reuse that returns no rows (an insert the code keeps, as a
+    module constant or cached per shape), with its values bound as SQLAlchemy would bind them,
+    on the connection's driver cursor from a plan made once; through SQLAlchemy where its plan
+    cannot be kept."""
+    plan = _plan(statement, connection.dialect)
+    values = None if plan is None else _values(plan, params)
+    if plan is None or values is None:
+        connection.execute(statement, params)
+        return
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        _execute(connection, cursor, plan, values)
+    except connection.dialect.loaded_dbapi.Error as error:
+        connection._handle_dbapi_exception(error, plan.compiled.string, values, cursor, None)
+        raise  # not reached: the handling raises
+    finally:
+        cursor.close()
+
+
 def _plan(statement: Any, dialect: Dialect) -> _Plan | None:
     by_dialect = _PLANS.get(statement)
     if by_dialect is None:
@@ -117,7 +138,8 @@ def _plan(statement: Any, dialect: Dialect) -> _Plan | None:
 
 
 def _compile(statement: Any, dialect: Dialect) -> _Plan | None:
-    if not isinstance(statement, Select) or statement._for_update_arg is not None:
+    selecting = isinstance(statement, Select) and statement._for_update_arg is None
+    if not selecting and not isinstance(statement, TextClause):
         return None
     compiled = statement.compile(dialect=dialect)
     assert isinstance(compiled, SQLCompiler)
@@ -132,7 +154,7 @@ def _compile(statement: Any, dialect: Dialect) -> _Plan | None:
     positions = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup \
         else None
     return _Plan(compiled, binds, positions,
-                 tuple(column.type for column in statement.selected_columns))
+                 tuple(column.type for column in statement.selected_columns) if selecting else ())
 
 
 def _values(plan: _Plan, params: dict[str, Any]) -> Any:

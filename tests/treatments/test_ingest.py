@@ -330,3 +330,33 @@ def test_a_batch_reads_its_session_as_columns_not_as_a_record(api, world, db: Se
     assert (stored, [a.kind for a in raised]) == (1, ["systolic-high"])
     assert raised[0].session_pk == session_pk
     assert loaded == [], "the session's record (its checks and overrides as JSON) is not loaded"
+
+
+def test_a_batch_reads_its_session_from_a_kept_plan(api, world, db: Session) -> None:
+    session_id = open_session(api, db, world.patients["p_a1"])
+    session = db.execute(select(TreatmentSession).where(
+        TreatmentSession.id == uuid.UUID(session_id))).scalar_one()
+    nurse = Actor(username="nurse_a", role="nurse", site_pks=frozenset({session.site_pk}))
+    engine = db.get_bind().engine
+    contexts: list[object] = []
+
+    def seen(_conn, _cursor, statement: str, _params, context, _many) -> None:
+        if "open_kinds" in statement:
+            contexts.append(context)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        for minutes in (3, 2):
+            treatments.add_readings(
+                db=db, treatment_session_id=session_id, actor=nurse, data=schemas.ReadingsIn(
+                    readings=[schemas.ReadingIn(
+                        taken_at=datetime.now(UTC) - timedelta(minutes=minutes),
+                        systolic_mmhg=200, diastolic_mmhg=90)]))
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    # run on the driver's cursor from a plan made once (kept_rows), not set up by SQLAlchemy at
+    # each batch, which gives every execution a context of its own
+    assert contexts == [None, None]
+    # the open alarm read back from that plan: the second batch raises no second one
+    assert [kind for (kind,) in db.execute(select(SessionAlarm.kind).where(
+        SessionAlarm.session_pk == session.pk))] == ["systolic-high"]

@@ -17,6 +17,7 @@ from ketaclinic.audit.group import AsyncGroupWriter, GroupWriter
 from ketaclinic.audit.models import AUDIT_SEQUENCE, AuditEvent, Unsealed
 from ketaclinic.audit.numbering import NumberBlocks
 from ketaclinic.db import UTCDateTime, alone_session_factory, is_reading, session_factory
+from ketaclinic.kept_rows import kept_write
 from ketaclinic.kernel.actor import Actor
 
 DETAIL_MAX = 1000
@@ -192,7 +193,7 @@ def _insert_events(connection: Connection, events: Sequence[AuditEvent]) -> None
         # One statement, so one round trip to the server: the notes for the sealer, with the
         # events written by a CTE of the same statement (it runs though nothing reads it).
         if len(rows) <= _BY_VALUE_UP_TO:
-            connection.execute(_events_and_notes_by_value(len(rows)), {
+            kept_write(connection, _events_and_notes_by_value(len(rows)), {
                 "chain": CHAIN, **{f"{name}_{i}": value for i, row in enumerate(rows)
                                    for name, value in row.items()}})
             return

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from math import inf
 from operator import attrgetter
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from sqlalchemy import (
     CompoundSelect,
@@ -16,6 +16,7 @@ from sqlalchemy import (
     bindparam,
     func,
     literal,
+    literal_column,
     select,
     union_all,
     update,
@@ -31,6 +32,7 @@ from ketaclinic.courses.models import Course
 from ketaclinic.db import UTCDateTime, by_public_id
 from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, invalid, public_id
 from ketaclinic.evaluations.models import Evaluation
+from ketaclinic.kept_rows import kept_rows
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.time_ordered_ids import time_ordered_ids
 from ketaclinic.knowledge import dosing, session_events
@@ -437,7 +439,7 @@ def add_readings(*, db: Session, treatment_session_id: str, data: schemas.Readin
                  actor: Actor) -> tuple[int, list[SessionAlarm]]:
     """A batch of readings for an open session (all or nothing), with the alarms raised."""
     rows, patient_id = _rows_in_reach(db, _SESSION_WITH_ALARM_STATE, treatment_session_id, actor,
-                                      "session vitals")
+                                      "session vitals", of_columns=True)
     treatment_session = chair_session(rows[0])
     if treatment_session.status != OPEN:
         raise Conflict("the session is closed; corrections are addenda")
@@ -509,11 +511,12 @@ def _session_in_reach(db: Session, treatment_session_id: str, actor: Actor, purp
 
 
 def _rows_in_reach(db: Session, statement: Select[Any], treatment_session_id: str, actor: Actor,
-                   purpose: str) -> tuple[Sequence[Any], uuid.UUID]:
+                   purpose: str, of_columns: bool = False) -> tuple[Sequence[Any], uuid.UUID]:
     """The rows of a statement built on `_SESSION_IN_REACH` if its patient is in reach (the read
-    audited), and the patient's id."""
-    rows = db.execute(statement, {
-        "public_id": public_id(treatment_session_id, "treatment session")}).all()
+    audited), and the patient's id. A statement of columns (`of_columns`) runs from its kept
+    plan (`kept_rows`): a monitor's gateway posts a batch a few seconds all session long."""
+    params = {"public_id": public_id(treatment_session_id, "treatment session")}
+    rows = kept_rows(db, statement, params) if of_columns else db.execute(statement, params).all()
     if not rows:
         raise NotFound("no such treatment session")
     patient_id = patients.open_through(db=db, rows=rows, actor=actor, purpose=purpose,
@@ -537,7 +540,9 @@ _SESSION_WITH_ALARM_STATE = (
     .add_columns(
         _BASELINE_READING.taken_at.label("baseline_taken_at"),
         *(getattr(_BASELINE_READING, k).label(f"baseline_{k}") for k in VITAL_FIELDS),
-        select(func.aggregate_strings(SessionAlarm.kind, ","))
+        # the separator as SQL text (typed as the text it stands for): a bound one is filled in
+        # at each run, which a kept plan cannot do
+        select(func.aggregate_strings(SessionAlarm.kind, cast(str, literal_column("','"))))
         .where(SessionAlarm.session_pk == TreatmentSession.pk,
                SessionAlarm.acknowledged_at.is_(None))
         .correlate(TreatmentSession).scalar_subquery().label("open_kinds"))
