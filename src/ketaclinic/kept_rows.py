@@ -118,14 +118,7 @@ def kept_write(connection: Connection, statement: TextClause, params: dict[str, 
     if plan is None or values is None:
         connection.execute(statement, params)
         return
-    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        _execute(connection, cursor, plan, values)
-    except connection.dialect.loaded_dbapi.Error as error:
-        connection._handle_dbapi_exception(error, plan.compiled.string, values, cursor, None)
-        raise  # not reached: the handling raises
-    finally:
-        cursor.close()
+    _run(connection, plan, values, returns_rows=False)
 
 
 def _plan(statement: Any, dialect: Dialect) -> _Plan | None:
@@ -170,11 +163,12 @@ def _values(plan: _Plan, params: dict[str, Any]) -> Any:
     return values if plan.positions is None else [values[n] for n in plan.positions]
 
 
-def _run(connection: Connection, plan: _Plan, arguments: Any) -> list[Any]:
+def _run(connection: Connection, plan: _Plan, arguments: Any, returns_rows: bool = True
+         ) -> list[Any]:
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         _execute(connection, cursor, plan, arguments)
-        return _rows(plan, connection.dialect, cursor)
+        return _rows(plan, connection.dialect, cursor) if returns_rows else []
     except connection.dialect.loaded_dbapi.Error as error:
         # wrapped as SQLAlchemy wraps it, its error events run, a lost connection invalidated
         connection._handle_dbapi_exception(error, plan.compiled.string, arguments, cursor, None)
