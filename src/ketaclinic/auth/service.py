@@ -7,8 +7,9 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
@@ -223,8 +224,24 @@ def resolve_token(*, db: Session, raw: str, kinds: set[str]) -> AccessToken | No
         token.revoked_at = now
         return None
     if now - token.last_seen_at > LAST_SEEN_RESOLUTION:
-        token.last_seen_at = now
+        _touch(db, token, now)
     return token
+
+
+def _touch(db: Session, token: AccessToken, now: datetime) -> None:
+    """Mark the token seen now, unless a request in flight is marking it (its row locked): that
+    one's mark will do. Requests of one token that find it stale together (a client's many
+    connections, a minute on) would otherwise each wait for the one before to end, and a
+    request holds the lock from its first step (reading its caller) to its last; with the
+    threads all taken by waiting requests, the first could not take its next step."""
+    # the row is not locked beforehand: a skipped touch is one a concurrent request makes
+    free = (select(AccessToken.pk).where(AccessToken.pk == token.pk)
+            .with_for_update(skip_locked=True).scalar_subquery())
+    touched = db.execute(update(AccessToken).where(AccessToken.pk == free)
+                         .values(last_seen_at=now, updated_at=now)
+                         .execution_options(synchronize_session=False))
+    if touched.rowcount:  # type: ignore[attr-defined]
+        set_committed_value(token, "last_seen_at", now)
 
 
 def revoke_token(*, db: Session, raw: str) -> None:
