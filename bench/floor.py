@@ -207,7 +207,6 @@ def measure_batch(url: str, folder: str, workers: int, seconds: float, rounds: i
     median rows/s of the faster raw driver insert (1 or `connections` connections) of the same
     rows at the same commit size (`readings` rows a raw round), and the median per-round
     ratio."""
-    script = _http_script(folder, batch)
     routes, raws, ratios = [], [], []
     for _ in range(rounds):
         raw = max(bench_raw(url, 1, 1, readings, batch, 1),
@@ -215,8 +214,8 @@ def measure_batch(url: str, folder: str, workers: int, seconds: float, rounds: i
         server, port = _serve(url, folder, workers, durable=True)
         try:
             target = f"http://127.0.0.1:{port}/batch"
-            wrk(target, None, min(1.0, seconds), connections, script)
-            rate, failed = wrk(target, None, seconds, connections, script)
+            wrk(target, None, min(1.0, seconds), connections, _http_script(folder, batch))
+            rate, failed = wrk(target, None, seconds, connections, _http_script(folder, batch))
         finally:
             server.terminate()
             server.wait(timeout=30)

@@ -20,6 +20,7 @@ its warm-up or a moment's swing of the machine's speed.
 """
 
 import argparse
+import itertools
 import json
 import os
 import shutil
@@ -89,28 +90,63 @@ def _times(count: int) -> list[datetime]:
     return [start + step * i for i in range(count)]
 
 
+# Each request posts a batch of readings at times no other request of any wrk run uses, as a
+# monitor's readings are (and as the raw rounds' are): thread `id`'s request n is stamped
+# `start` + 100 s * id + n // per_second seconds, and its readings that second's microseconds
+# (n % per_second) * batch + i. Only the stamp's prefix is made per request; the rest of each
+# reading is text made once, so that wrk spends little of the machine on making bodies.
 HTTP_SCRIPT = """
-bodies = {%s}
-counter = 0
+local start = %(start)d
+local per_second = %(per_second)d
+local request_digits = "%%0%(request_digits)dd"
+local after = {%(after)s}
+local body = {'{"readings": [{"taken_at": "'}
+local counter = 0
+local threads = 0
+function setup(thread)
+  thread:set("id", threads)
+  threads = threads + 1
+end
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 request = function()
+  local second = start + id * %(thread_seconds)d + math.floor(counter / per_second)
+  local prefix = os.date("!%%Y-%%m-%%dT%%H:%%M:%%S.", second)
+                 .. string.format(request_digits, counter %% per_second)
   counter = counter + 1
-  return wrk.format(nil, nil, nil, bodies[(counter %% #bodies) + 1])
+  for i = 1, #after do
+    body[2 * i] = prefix
+    body[2 * i + 1] = after[i]
+  end
+  return wrk.format(nil, nil, nil, table.concat(body))
 end
 """
+# Seconds of stamps each wrk thread has to itself in a run, and between the starts of two runs.
+THREAD_SECONDS = 100
+RUN_SECONDS = 300
+_runs = itertools.count()
 
 
 def _http_script(folder: str, batch: int) -> str:
-    """A wrk script posting batches in turn, each of `batch` readings at distinct times."""
-    moments = _times(32 * batch)
-    bodies = [json.dumps({"readings": [
-        {"taken_at": m.isoformat(), "systolic_mmhg": 120 + i % 15, "diastolic_mmhg": 75,
-         "heart_rate_bpm": 70, "spo2_pct": 98}
-        for i, m in enumerate(moments[k:k + batch])]}) for k in range(0, len(moments), batch)]
-    script = Path(folder, f"vitals-{batch}.lua")
+    """A wrk script posting batches of `batch` readings, every reading at a time of its own: no
+    two requests of this run or of any other run this process makes share one."""
+    reading_digits = len(str(batch - 1))
+    if reading_digits > 4:
+        raise ValueError("a batch of at most 10,000 readings")
+    run = next(_runs)
+    # stamped within the day before now, as a session checked in now accepts them
+    start = int(time.time()) - 23 * 3600 + run * RUN_SECONDS
+    if start + 2 * THREAD_SECONDS > time.time():
+        raise RuntimeError("more wrk runs than fit in the day before now")
+    after = [f'{i:0{reading_digits}d}+00:00", "systolic_mmhg": {120 + i % 15}, '
+             f'"diastolic_mmhg": 75, "heart_rate_bpm": 70, "spo2_pct": 98}}'
+             + (', {"taken_at": "' if i < batch - 1 else "]}") for i in range(batch)]
+    script = Path(folder, f"vitals-{batch}-{run}.lua")
     # a JSON string is a valid Lua string literal for this ASCII text
-    script.write_text(HTTP_SCRIPT % ", ".join(json.dumps(b) for b in bodies))
+    script.write_text(HTTP_SCRIPT % {
+        "start": start, "per_second": 10 ** (6 - reading_digits),
+        "request_digits": 6 - reading_digits, "thread_seconds": THREAD_SECONDS,
+        "after": ", ".join(json.dumps(a) for a in after)})
     return str(script)
 
 
@@ -123,9 +159,9 @@ def bench_http(url: str, session_id: str, batch: int, connections: int, seconds:
         base = f"http://127.0.0.1:{port}"
         token = _token(base)
         target = f"{base}/api/v1/treatment-sessions/{session_id}/vitals"
-        script = _http_script(folder, batch)
-        wrk(target, token, min(1.0, seconds), connections, script)  # warm up
-        rate, failed = wrk(target, token, seconds, connections, script)
+        # warm up; each run posts readings at times of its own (`_http_script`)
+        wrk(target, token, min(1.0, seconds), connections, _http_script(folder, batch))
+        rate, failed = wrk(target, token, seconds, connections, _http_script(folder, batch))
     finally:
         _stop(server)
     if failed:
