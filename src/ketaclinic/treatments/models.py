@@ -60,7 +60,10 @@ class SessionReading(RecordMixin, Base):
     """
 
     __tablename__ = "session_reading"
-    __table_args__ = (Index("ix_session_reading_session_taken", "session_pk", "taken_at"),)
+    # In the order readers of the newest readings ask for them (time, then key), so that the
+    # baseline and the newest page come from the index's end under any plan: with (session,
+    # time) alone, a plan made while the table was small sorted the whole session every batch.
+    __table_args__ = (Index("ix_session_reading_session_time", "session_pk", "taken_at", "pk"),)
 
     session_pk: Mapped[int | None] = mapped_column(
         ForeignKey("treatment_session.pk", ondelete="RESTRICT"), default=None)
