@@ -121,9 +121,11 @@ request = function()
   return wrk.format(nil, nil, nil, table.concat(body))
 end
 """
-# Seconds of stamps each wrk thread has to itself in a run, and between the starts of two runs.
+# Seconds of stamps each wrk thread has to itself in a run (a million requests' worth at a batch
+# of 100), and between the starts of two runs (room for ten threads; wrk runs two,
+# `request_path.wrk`).
 THREAD_SECONDS = 100
-RUN_SECONDS = 300
+RUN_SECONDS = 1000
 _runs = itertools.count()
 
 
@@ -136,7 +138,7 @@ def _http_script(folder: str, batch: int) -> str:
     run = next(_runs)
     # stamped within the day before now, as a session checked in now accepts them
     start = int(time.time()) - 23 * 3600 + run * RUN_SECONDS
-    if start + 2 * THREAD_SECONDS > time.time():
+    if start + RUN_SECONDS > time.time():
         raise RuntimeError("more wrk runs than fit in the day before now")
     after = [f'{i:0{reading_digits}d}+00:00", "systolic_mmhg": {120 + i % 15}, '
              f'"diastolic_mmhg": 75, "heart_rate_bpm": 70, "spo2_pct": 98}}'
