@@ -384,6 +384,15 @@ def empty_database(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
 
 
 @pytest.fixture()
+def migrated_engine(empty_database: str) -> Iterator[Engine]:
+    """An engine on a new, migrated database of each back end (as a new clinic's, no rows)."""
+    engine = dbmod.make_engine(empty_database)
+    migrate.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture()
 def migrated_postgres(empty_database: str) -> Iterator[Engine]:
     """An engine on a new, migrated PostgreSQL database, for what only PostgreSQL shows: two
     writers at once, or a statement only it runs (skipped on SQLite)."""

@@ -2,15 +2,12 @@
 for it: the request whose transaction marks it holds its row until that request ends, so the
 others, finding it stale too, leave the mark to that one."""
 
-from collections.abc import Iterator
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
-from ketaclinic import clock, migrate
-from ketaclinic import db as dbmod
+from ketaclinic import clock
 from ketaclinic.auth import service as auth
 from ketaclinic.auth.models import AccessToken, User
 from ketaclinic.auth.passwords import hash_password
@@ -36,23 +33,14 @@ def _last_seen(engine: Engine) -> object:
         return db.execute(select(AccessToken.last_seen_at)).scalar_one()
 
 
-@pytest.fixture
-def migrated(empty_database: str) -> Iterator[Engine]:
-    """An engine on a new, migrated database of each back end."""
-    engine = dbmod.make_engine(empty_database)
-    migrate.upgrade(engine)
-    yield engine
-    engine.dispose()
-
-
-def test_a_stale_token_is_marked_seen_by_the_request_that_finds_it(migrated: Engine) -> None:
-    raw = _api_token(migrated, timedelta(minutes=5))
-    before = _last_seen(migrated)
-    with Session(migrated) as db:
+def test_a_stale_token_is_marked_seen_by_the_request_that_finds_it(migrated_engine: Engine) -> None:
+    raw = _api_token(migrated_engine, timedelta(minutes=5))
+    before = _last_seen(migrated_engine)
+    with Session(migrated_engine) as db:
         token = auth.resolve_token(db=db, raw=raw, kinds={auth.TOKEN_API})
         assert token is not None and token.last_seen_at > before
         db.commit()
-    assert _last_seen(migrated) > before
+    assert _last_seen(migrated_engine) > before
 
 
 def test_requests_of_one_token_do_not_wait_for_the_one_marking_it_seen(
@@ -72,10 +60,10 @@ def test_requests_of_one_token_do_not_wait_for_the_one_marking_it_seen(
     assert clock.now() - _last_seen(migrated_postgres) < timedelta(minutes=1)
 
 
-def test_a_token_seen_within_the_minute_is_not_written(migrated: Engine) -> None:
-    raw = _api_token(migrated, timedelta(seconds=10))
-    before = _last_seen(migrated)
-    with Session(migrated) as db:
+def test_a_token_seen_within_the_minute_is_not_written(migrated_engine: Engine) -> None:
+    raw = _api_token(migrated_engine, timedelta(seconds=10))
+    before = _last_seen(migrated_engine)
+    with Session(migrated_engine) as db:
         assert auth.resolve_token(db=db, raw=raw, kinds={auth.TOKEN_API}) is not None
         db.commit()
-    assert _last_seen(migrated) == before
+    assert _last_seen(migrated_engine) == before

@@ -4,25 +4,12 @@ the table was small, say), a batch's session read costs the same at the session'
 and at its thousandth."""
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.sql import ClauseElement
 
-from ketaclinic import db as dbmod
-from ketaclinic import migrate
 from ketaclinic.treatments import service as treatments
-
-
-@pytest.fixture
-def empty_readings(empty_database: str) -> Iterator[Engine]:
-    """A migrated database of each back end with no readings yet (as a new clinic's)."""
-    engine = dbmod.make_engine(empty_database)
-    migrate.upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def _inline(engine: Engine, statement: ClauseElement, values: dict[str, Any]) -> str:
@@ -51,15 +38,15 @@ def _sorts(steps: list[str]) -> list[str]:
 
 
 def test_a_batch_reads_its_sessions_baseline_without_sorting_its_readings(
-        empty_readings: Engine) -> None:
-    sql = _inline(empty_readings, treatments._SESSION_WITH_ALARM_STATE,
+        migrated_engine: Engine) -> None:
+    sql = _inline(migrated_engine, treatments._SESSION_WITH_ALARM_STATE,
                   {"public_id": uuid.uuid4()})
-    steps = _plan_steps(empty_readings, sql)
+    steps = _plan_steps(migrated_engine, sql)
     assert steps and not _sorts(steps), steps
 
 
-def test_the_newest_readings_are_read_without_sorting_the_session(empty_readings: Engine
+def test_the_newest_readings_are_read_without_sorting_the_session(migrated_engine: Engine
                                                                   ) -> None:
-    sql = _inline(empty_readings, treatments._NEWEST_READINGS.limit(50), {"session_pk": 1})
-    steps = _plan_steps(empty_readings, sql)
+    sql = _inline(migrated_engine, treatments._NEWEST_READINGS.limit(50), {"session_pk": 1})
+    steps = _plan_steps(migrated_engine, sql)
     assert steps and not _sorts(steps), steps
