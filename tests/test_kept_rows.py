@@ -44,11 +44,11 @@ def _kept_statements(patient_pk: int, patient_id: str) -> list[tuple[Any, dict[s
     key = uuid.UUID(patient_id)
     return [(MIXED, {"pk": patient_pk}),
             (observations._counting(EVERY_FILTER), {"patient_pk": patient_pk}),
-            (observations._chart_head(EVERY_FILTER), {"patient_pk": patient_pk, "take": 5}),
+            (observations._head(EVERY_FILTER, VitalSigns), {"patient_pk": patient_pk, "take": 5}),
             (observations._measure_rows(EVERY_FILTER), {"patient_pk": patient_pk, "take": 5,
                                                         "skip": 0}),
             (observations._counting(SINCE_2000), {"patient_pk": patient_pk}),
-            (observations._chart_head(SINCE_2000), {"patient_pk": patient_pk, "take": 5}),
+            (observations._head(SINCE_2000, VitalSigns), {"patient_pk": patient_pk, "take": 5}),
             (patients._ID_AND_SITES_BY_ID, {"key": key}),
             (store._PATIENT, {"key": key}),
             (patients.DEMOGRAPHICS, {"key": key}),

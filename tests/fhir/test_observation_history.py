@@ -4,6 +4,8 @@ filtered does, while a search counts the sessions' readings from their tallies a
 chair readings of the few sessions a page by date needs, not every reading the patient has."""
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -352,11 +354,10 @@ def test_a_search_that_opens_its_patient_counts_in_the_same_statement(
     assert db.execute(audited).scalar_one() == before
 
 
-def test_a_page_reads_its_runs_together(api, world, db) -> None:
-    # A first page that takes the chart's vital signs and the measures reads both in one
-    # round trip on PostgreSQL (the driver's pipeline), and builds the page as one by one does.
-    patient = history(api, world, db)
-    filters = Filters.parse("Observation", {})
+@contextmanager
+def sent_with_pipeline(engine: Any) -> Iterator[list[tuple[str, Any]]]:
+    """The statements sent meanwhile, each with the driver's pipeline status when sent (None
+    where the driver has none)."""
     sent: list[tuple[str, Any]] = []
 
     def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
@@ -364,12 +365,21 @@ def test_a_page_reads_its_runs_together(api, world, db) -> None:
         sent.append((" ".join(statement.split()).lower(),
                      None if pgconn is None else pgconn.pipeline_status))
 
-    engine = db.get_bind()
     event.listen(engine, "before_cursor_execute", record)
     try:
-        found = observations.search(db, patient, filters, 0, 50)
+        yield sent
     finally:
         event.remove(engine, "before_cursor_execute", record)
+
+
+def test_a_page_reads_its_runs_together(api, world, db) -> None:
+    # A first page that takes the chart's vital signs and the measures reads both in one
+    # round trip on PostgreSQL (the driver's pipeline), and builds the page as one by one does.
+    patient = history(api, world, db)
+    filters = Filters.parse("Observation", {})
+    engine = db.get_bind()
+    with sent_with_pipeline(engine) as sent:
+        found = observations.search(db, patient, filters, 0, 50)
     expected = store.filter_resources("Observation", store.of_type(db, patient, "Observation"),
                                       {})
     assert found == (expected[:50], len(expected))
@@ -380,3 +390,27 @@ def test_a_page_reads_its_runs_together(api, world, db) -> None:
     assert len(page_reads) == 2
     on_postgresql = engine.dialect.name == "postgresql"
     assert set(page_reads) == {psycopg.pq.PipelineStatus.ON if on_postgresql else None}
+
+
+def test_a_page_that_reaches_the_sessions_lists_them_in_one_statement(api, world, db) -> None:
+    # A first page that runs on into the sessions' readings and scores lists the sessions with
+    # their counts in one statement kept for reuse, then reads every run the page takes together
+    # (one round trip on PostgreSQL), and answers as the whole list filtered does.
+    patient = history(api, world, db)
+    engine = db.get_bind()
+    everything = store.of_type(db, patient, "Observation")
+    for params in ({}, {"category": ["survey"]}, {"code": ["85354-9,moass"]}):
+        expected = store.filter_resources("Observation", everything, params)
+        filters = Filters.parse("Observation", params)
+        with sent_with_pipeline(engine) as sent:
+            found = observations.search(db, patient, filters, 0, 50)
+        assert found == (expected[:50], len(expected)), params
+        assert any("encounter" in r for r in found[0]), "the page reaches the sessions"
+        _counts, listing, *page_reads = sent
+        assert "from treatment_session" in listing[0] and "order by" in listing[0]
+        assert not any("from treatment_session" in s for s, _ in page_reads), page_reads
+        on_postgresql = engine.dialect.name == "postgresql"
+        if on_postgresql and len(page_reads) > 1:
+            assert {status for _, status in page_reads} == {psycopg.pq.PipelineStatus.ON}
+        assert observations._listed_sessions(Filters.parse("Observation", params)) is \
+            observations._listed_sessions(filters)  # kept for the next search

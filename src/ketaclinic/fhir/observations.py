@@ -13,10 +13,12 @@ reads the chair readings of the few sessions that can hold it. A search by `_id`
 rows' columns lightly and builds its page.
 
 The three parts' counts are one statement (which also opens the patient, reach checked and the
-read audited, when the search is given them still to open), and the sessions are listed only
-when a page reaches them. Statements that do not depend on where a page starts (the counts, the
-chart's first rows, the top of a sorted list) are built once per search filters and bound to the
-patient when they run: building a statement costs more than running it on a short list.
+read audited, when the search is given them still to open); the sessions are listed, each with
+its own counts, by one more only when a page reaches them, and the runs a page takes (the
+chart's, the measures', sessions' readings and scores) are read together. Statements that do
+not depend on where a page starts (the counts, the list of sessions, each run's first rows, the
+top of a sorted list) are built once per search filters and bound to the patient or session when
+they run: building a statement costs more than running it on a short list.
 """
 
 from collections.abc import Callable, Iterator, Sequence
@@ -150,12 +152,11 @@ def search_page(db: Session, patient: Whose | PatientToOpen, filters: Filters, o
                                vitals + measured + in_sessions,
                                None if cursor is None else _start_at(cursor, newest_first,
                                                                      offset))
-    page, position = _fill(db, _chart_segments(db, patient, filters, (vitals, measured)),
-                           offset, count, [], 0)
-    if in_sessions and offset + count > position:  # the page reaches the sessions' runs
-        page, _ = _fill(db, _session_segments(db, patient, filters), offset, count, page,
-                        position)
-    return SearchPage(page, position + in_sessions)
+    segments = _chart_segments(db, patient, filters, (vitals, measured))
+    if in_sessions and offset + count > vitals + measured:  # the page reaches the sessions'
+        segments = [*segments, *_session_segments(db, patient, filters)]
+    page, _ = _fill(db, segments, offset, count, [], 0)
+    return SearchPage(page, vitals + measured + in_sessions)
 
 
 def _fill(db: Session, segments: Iterator[_Segment] | Sequence[_Segment], offset: int,
@@ -179,21 +180,18 @@ def _fill(db: Session, segments: Iterator[_Segment] | Sequence[_Segment], offset
     return page, position
 
 
-def _session_segments(db: Session, patient: Whose, filters: Filters) -> Iterator[_Segment]:
-    """The runs after the chart's, in order: each session's chair readings and scores."""
+def _session_segments(db: Session, patient: Whose, filters: Filters) -> list[_Segment]:
+    """The runs after the chart's, in order: each session's chair readings and scores, the
+    sessions listed with their counts by one statement kept for reuse (`_listed_sessions`)."""
     groups = _passing_groups(filters)
     pid = str(patient.id)
-    sessions = db.execute(select(TreatmentSession.pk, TreatmentSession.id)
-                          .where(TreatmentSession.patient_pk == patient.pk)
-                          .order_by(TreatmentSession.checked_in_at, TreatmentSession.pk)).all()
-    if not sessions:
-        return
-    of_patient = _sessions_of(patient.pk)
-    counts = _per_session(db, _reading_counts(of_patient, filters, groups))
-    scores = _per_session(db, _score_counts(of_patient, filters))
-    for pk, session_id in sessions:
-        yield _reading_segment(db, pk, session_id, pid, filters, groups, counts.get(pk, 0))
-        yield _score_segment(db, pk, session_id, pid, filters, scores.get(pk, 0))
+    segments = []
+    for pk, session_id, readings, scores in kept_rows(db, _listed_sessions(filters),
+                                                      {"patient_pk": patient.pk}):
+        segments.append(_reading_segment(db, pk, session_id, pid, filters, groups,
+                                         int(readings)))
+        segments.append(_score_segment(db, pk, session_id, pid, filters, int(scores)))
+    return segments
 
 
 def _chart_segments(db: Session, patient: Whose, filters: Filters, totals: tuple[int, int]
@@ -205,7 +203,7 @@ def _chart_segments(db: Session, patient: Whose, filters: Filters, totals: tuple
                            [OF_PATIENT], filters,
                            _passing_groups(filters),
                            lambda row: mapping.vital_observations(row, pid), totals[0],
-                           {"patient_pk": patient.pk}, _chart_head(filters)),
+                           {"patient_pk": patient.pk}, _head(filters, VitalSigns)),
             _measure_segment(db, patient, filters, totals[1])]
 
 
@@ -213,12 +211,40 @@ def _chart_segments(db: Session, patient: Whose, filters: Filters, totals: tuple
 PATIENT_PK = bindparam("patient_pk", type_=VitalSigns.patient_pk.type)
 # The chart's rows of that patient (made once: an ORM comparison is slow to build).
 OF_PATIENT = VitalSigns.patient_pk == PATIENT_PK
+# The session a statement kept for reuse is about, given when it runs.
+SESSION_PK = bindparam("session_pk", type_=SessionReading.session_pk.type)
+# That session's chair readings (made once: an ORM comparison is slow to build).
+OF_SESSION = SessionReading.session_pk == SESSION_PK
 # How many rows a kept statement reads (and skips), given when it runs.
 TAKE = bindparam("take", type_=VitalSigns.pk.type)
 SKIP = bindparam("skip", type_=VitalSigns.pk.type)
 # Statements kept for reuse, one per search filters: building a statement and its cache key
 # costs more than running it on a short list, and most searches ask the same few things.
 KEPT_STATEMENTS = 256
+
+
+@lru_cache(maxsize=KEPT_STATEMENTS)
+def _listed_sessions(filters: Filters) -> Any:
+    """SQL, for the patient `PATIENT_PK`: each session's key and id, how many of its chair
+    readings' Observations pass and how many of its scores', in the list's order."""
+    of_patient = _sessions_of(PATIENT_PK)
+    counted: list[tuple[Any, Any]] = []
+    for query in (_reading_counts(of_patient, filters, _passing_groups(filters)),
+                  _score_counts(of_patient, filters)):
+        if query is None:
+            counted.append((None, literal(0)))
+        else:
+            per_session = query.subquery()
+            counted.append((per_session, func.coalesce(per_session.c.n, 0)))
+    listed = select(TreatmentSession.pk, TreatmentSession.id,
+                    *[n.label(name) for (_, n), name in zip(counted, ("readings", "scores"),
+                                                            strict=True)])
+    for per_session, _ in counted:
+        if per_session is not None:
+            listed = listed.outerjoin(per_session,
+                                      per_session.c.session_pk == TreatmentSession.pk)
+    return (listed.where(TreatmentSession.patient_pk == PATIENT_PK)
+            .order_by(TreatmentSession.checked_in_at, TreatmentSession.pk))
 
 
 def _counted(db: Session, patient: Whose | PatientToOpen, filters: Filters
@@ -295,30 +321,24 @@ def _chart_count(kept: tuple[_Group, ...], filters: Filters, patient_pk: Any
 
 
 @lru_cache(maxsize=KEPT_STATEMENTS)
-def _chart_head(filters: Filters) -> Any:
-    """SQL, for the patient `PATIENT_PK`: the first `TAKE` of the chart's vital-signs rows that
-    hold an Observation that passes, in the list's order (None if none can)."""
-    kept = tuple(g for g in _passing_groups(filters) if g.kept_by(VitalSigns))
+def _head(filters: Filters, model: Any) -> Any:
+    """SQL: the first `TAKE` of a run's vital-signs rows that hold an Observation that passes, in
+    the list's order (None if none can); the run is the chart's rows of the patient `PATIENT_PK`
+    (model VitalSigns) or the chair readings of the session `SESSION_PK` (SessionReading)."""
+    kept = tuple(g for g in _passing_groups(filters) if g.kept_by(model))
     if not kept:
         return None
-    moment = VitalSigns.measured_at
-    return (select(*built_columns(VitalSigns))
-            .where(OF_PATIENT, *filters.sql(moment, VitalSigns.updated_at),
-                   _any_present(kept, VitalSigns))
-            .order_by(moment, VitalSigns.pk).limit(TAKE))
+    moment = VitalSigns.measured_at if model is VitalSigns else SessionReading.taken_at
+    return (select(*built_columns(model))
+            .where(OF_PATIENT if model is VitalSigns else OF_SESSION,
+                   *filters.sql(moment, model.updated_at), _any_present(kept, model))
+            .order_by(moment, model.pk).limit(TAKE))
 
 
 def _sessions_of(patient_pk: Any) -> Any:
     """SQL: the keys of the patient's sessions, as a subquery rather than a list of keys, so a
     statement using it reads the same for any number of sessions (compiled once)."""
     return select(TreatmentSession.pk).where(TreatmentSession.patient_pk == patient_pk)
-
-
-def _per_session(db: Session, query: Any) -> dict[int, int]:
-    """A count per session (`_reading_counts`, `_score_counts`) as a dict; none if no query."""
-    if query is None:
-        return {}
-    return {pk: int(n) for pk, n in db.execute(query).all()}
 
 
 def _passing_groups(filters: Filters) -> list[_Group]:
@@ -333,15 +353,16 @@ def _vitals_pass(filters: Filters) -> bool:
 
 def _reading_segment(db: Session, session_pk: int, session_id: object, patient_id: object,
                      filters: Filters, groups: Sequence[_Group], total: int) -> _Segment:
-    """A session's chair readings, counted already; their statements are only made when a page
-    needs them (a search counts every session, and reads one or two)."""
-    def fetch(skip: int, take: int) -> list[Resource]:
+    """A session's chair readings, counted already; a page from their start is one statement
+    kept for reuse (`_head`), read with the page's other runs."""
+    def segment() -> _Segment:
         return _vital_segment(
-            db, SessionReading, SessionReading.taken_at, [SessionReading.session_pk == session_pk],
-            filters, groups, lambda row: mapping.session_reading_observations(
-                row, patient_id, session_id), total=total).fetch(skip, take)
+            db, SessionReading, SessionReading.taken_at, [OF_SESSION], filters, groups,
+            lambda row: mapping.session_reading_observations(row, patient_id, session_id),
+            total, {"session_pk": session_pk}, _head(filters, SessionReading))
 
-    return _Segment(total, fetch)
+    return _Segment(total, lambda skip, take: segment().fetch(skip, take),
+                    lambda skip, take: segment().kept(skip, take))
 
 
 @cache
@@ -398,7 +419,6 @@ def _vital_segment(db: Session, model: Any, moment: Any, where: list[Any], filte
     kept = tuple(g for g in groups if g.kept_by(model))
     if not kept:
         return _Segment(0, lambda skip, take: [])
-    conditions = [*where, *filters.sql(moment, model.updated_at), _any_present(kept, model)]
     suffixes = {g.suffix for g in kept}
 
     def passing(rows: Sequence[Any]) -> Iterator[Resource]:
@@ -417,6 +437,7 @@ def _vital_segment(db: Session, model: Any, moment: Any, where: list[Any], filte
         first = from_head(skip, take)
         if first is not None:
             return first.build(kept_rows(db, first.statement, first.params))
+        conditions = [*where, *filters.sql(moment, model.updated_at), _any_present(kept, model)]
         start, skip_in_row = _page_start(db, model, moment, conditions, kept, skip, params)
         rows = db.execute(select(*built_columns(model)).where(*conditions, *start)
                           .order_by(moment, model.pk).limit(take), params).all()
@@ -536,14 +557,29 @@ def _score_counts(session_pks: Any, filters: Filters) -> Any:
 
 def _score_segment(db: Session, session_pk: int, session_id: object, patient_id: object,
                    filters: Filters, total: int) -> _Segment:
-    """A session's scores that pass, in time order; only a page's are read and built."""
-    def fetch(skip: int, take: int) -> list[Resource]:
-        events = db.execute(select(SessionEvent).where(
-            SessionEvent.session_pk == session_pk, *_score_conditions(filters))
-            .order_by(SessionEvent.at, SessionEvent.pk).offset(skip).limit(take)).scalars()
-        return [mapping.scale_observation(event, patient_id, session_id) for event in events]
+    """A session's scores that pass, in time order; only a page's are read and built, by one
+    statement kept for reuse (`_session_scores`)."""
+    def rows_of(skip: int, take: int) -> _Kept:
+        return _Kept(_session_scores(filters), {"session_pk": session_pk, "skip": skip,
+                                                "take": take},
+                     lambda rows: [mapping.scale_observation(event, patient_id, session_id)
+                                   for event in rows])
 
-    return _Segment(total, fetch)
+    def fetch(skip: int, take: int) -> list[Resource]:
+        kept = rows_of(skip, take)
+        return kept.build(kept_rows(db, kept.statement, kept.params))
+
+    return _Segment(total, fetch, rows_of)
+
+
+@lru_cache(maxsize=KEPT_STATEMENTS)
+def _session_scores(filters: Filters) -> Any:
+    """SQL, for the session `SESSION_PK`: the columns of its scores whose Observations pass
+    (`mapping.scale_observation`), in time order, `TAKE` of them after the first `SKIP`."""
+    return (select(SessionEvent.id, SessionEvent.kind, SessionEvent.at, SessionEvent.value,
+                   SessionEvent.updated_at)
+            .where(SessionEvent.session_pk == SESSION_PK, *_score_conditions(filters))
+            .order_by(SessionEvent.at, SessionEvent.pk).offset(SKIP).limit(TAKE))
 
 
 def _search_by_date(db: Session, patient: Whose, filters: Filters, offset: int, count: int,
