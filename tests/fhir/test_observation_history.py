@@ -392,25 +392,58 @@ def test_a_page_reads_its_runs_together(api, world, db) -> None:
     assert set(page_reads) == {psycopg.pq.PipelineStatus.ON if on_postgresql else None}
 
 
+def searched(db: Session, patient: Patient, everything: list[dict[str, Any]],
+             params: dict[str, list[str]], offset: int, count: int
+             ) -> tuple[Any, Any, list[tuple[str, Any]]]:
+    """A search's page and total, the whole list filtered's, and the statements it sent."""
+    expected = store.filter_resources("Observation", everything, params)
+    with sent_with_pipeline(db.get_bind()) as sent:
+        found = observations.search(db, patient, Filters.parse("Observation", params), offset,
+                                    count)
+    return found, (expected[offset:offset + count], len(expected)), sent
+
+
+def assert_sent_together(db: Session, reads: list[tuple[str, Any]]) -> None:
+    """On PostgreSQL, these statements went in one pipeline (where there are several)."""
+    if db.get_bind().dialect.name == "postgresql" and len(reads) > 1:
+        assert {status for _, status in reads} == {psycopg.pq.PipelineStatus.ON}, reads
+
+
 def test_a_page_that_reaches_the_sessions_lists_them_in_one_statement(api, world, db) -> None:
     # A first page that runs on into the sessions' readings and scores lists the sessions with
     # their counts in one statement kept for reuse, then reads every run the page takes together
     # (one round trip on PostgreSQL), and answers as the whole list filtered does.
     patient = history(api, world, db)
-    engine = db.get_bind()
     everything = store.of_type(db, patient, "Observation")
     for params in ({}, {"category": ["survey"]}, {"code": ["85354-9,moass"]}):
-        expected = store.filter_resources("Observation", everything, params)
-        filters = Filters.parse("Observation", params)
-        with sent_with_pipeline(engine) as sent:
-            found = observations.search(db, patient, filters, 0, 50)
-        assert found == (expected[:50], len(expected)), params
+        found, expected, sent = searched(db, patient, everything, params, 0, 50)
+        assert found == expected, params
         assert any("encounter" in r for r in found[0]), "the page reaches the sessions"
         _counts, listing, *page_reads = sent
         assert "from treatment_session" in listing[0] and "order by" in listing[0]
         assert not any("from treatment_session" in s for s, _ in page_reads), page_reads
-        on_postgresql = engine.dialect.name == "postgresql"
-        if on_postgresql and len(page_reads) > 1:
-            assert {status for _, status in page_reads} == {psycopg.pq.PipelineStatus.ON}
+        assert_sent_together(db, page_reads)
         assert observations._listed_sessions(Filters.parse("Observation", params)) is \
-            observations._listed_sessions(filters)  # kept for the next search
+            observations._listed_sessions(Filters.parse("Observation", params))  # kept
+
+
+def test_a_page_that_starts_inside_a_run_finds_its_start_in_the_statement_that_reads_it(
+        api, world, db) -> None:
+    # A page further down (inside the chart's rows or a session's readings) finds the row that
+    # holds its first Observation in the same statement that reads the page's rows, kept for
+    # reuse, and sent with the page's other runs (together, on PostgreSQL).
+    patient = history(api, world, db)
+    everything = store.of_type(db, patient, "Observation")
+    for params in ({}, {"code": ["85354-9,8867-4"]}, {"date": ["ge2020-01-01"]}):
+        for offset in range(1, len(store.filter_resources("Observation", everything, params)),
+                            4):
+            found, expected, sent = searched(db, patient, everything, params, offset, 6)
+            assert found == expected, (params, offset)
+            reads = [(s, status) for s, status in sent
+                     if s.startswith(("select vital_signs.pk", "select session_reading.pk"))]
+            starts = [s for s, _ in sent if " over (" in s]
+            assert all(s in [r for r, _ in reads] for s in starts), (
+                "the start is found by the statement that reads the page")
+            assert_sent_together(db, reads)
+    assert observations._from_row(Filters.parse("Observation", {}), observations.SessionReading) \
+        is observations._from_row(Filters.parse("Observation", {}), observations.SessionReading)

@@ -199,11 +199,9 @@ def _chart_segments(db: Session, patient: Whose, filters: Filters, totals: tuple
     """The runs before the sessions', counted already (`_counted`): the chart's vital signs, then
     the measures."""
     pid = str(patient.id)
-    return [_vital_segment(db, VitalSigns, VitalSigns.measured_at,
-                           [OF_PATIENT], filters,
-                           _passing_groups(filters),
+    return [_vital_segment(db, VitalSigns, filters, _passing_groups(filters),
                            lambda row: mapping.vital_observations(row, pid), totals[0],
-                           {"patient_pk": patient.pk}, _head(filters, VitalSigns)),
+                           {"patient_pk": patient.pk}),
             _measure_segment(db, patient, filters, totals[1])]
 
 
@@ -218,6 +216,7 @@ OF_SESSION = SessionReading.session_pk == SESSION_PK
 # How many rows a kept statement reads (and skips), given when it runs.
 TAKE = bindparam("take", type_=VitalSigns.pk.type)
 SKIP = bindparam("skip", type_=VitalSigns.pk.type)
+REACH = bindparam("reach", type_=VitalSigns.pk.type)  # SKIP + 1
 # Statements kept for reuse, one per search filters: building a statement and its cache key
 # costs more than running it on a short list, and most searches ask the same few things.
 KEPT_STATEMENTS = 256
@@ -353,16 +352,11 @@ def _vitals_pass(filters: Filters) -> bool:
 
 def _reading_segment(db: Session, session_pk: int, session_id: object, patient_id: object,
                      filters: Filters, groups: Sequence[_Group], total: int) -> _Segment:
-    """A session's chair readings, counted already; a page from their start is one statement
-    kept for reuse (`_head`), read with the page's other runs."""
-    def segment() -> _Segment:
-        return _vital_segment(
-            db, SessionReading, SessionReading.taken_at, [OF_SESSION], filters, groups,
-            lambda row: mapping.session_reading_observations(row, patient_id, session_id),
-            total, {"session_pk": session_pk}, _head(filters, SessionReading))
-
-    return _Segment(total, lambda skip, take: segment().fetch(skip, take),
-                    lambda skip, take: segment().kept(skip, take))
+    """A session's chair readings, counted already."""
+    return _vital_segment(
+        db, SessionReading, filters, groups,
+        lambda row: mapping.session_reading_observations(row, patient_id, session_id), total,
+        {"session_pk": session_pk})
 
 
 @cache
@@ -410,12 +404,13 @@ def _reading_counts(session_pks: Any, filters: Filters, groups: Sequence[_Group]
             .group_by(SessionReading.session_pk))
 
 
-def _vital_segment(db: Session, model: Any, moment: Any, where: list[Any], filters: Filters,
-                   groups: Sequence[_Group], build: Callable[[Any], list[Resource]],
-                   total: int, params: dict[str, Any] | None = None, head: Any = None
+def _vital_segment(db: Session, model: Any, filters: Filters, groups: Sequence[_Group],
+                   build: Callable[[Any], list[Resource]], total: int, params: dict[str, Any]
                    ) -> _Segment:
-    """A run of vital-signs rows (`where`, with the values `params` binds), counted already;
-    `head`, if given, the statement of its first `TAKE` rows in order, kept for reuse."""
+    """A run of vital-signs rows, counted already: a patient's chart (model VitalSigns, `params`
+    binding `patient_pk`) or a session's chair readings (SessionReading, `session_pk`). A page
+    from the run's start reads its first rows (`_head`); one further in, the rows from the one
+    that holds its first Observation (`_from_row`): either is one statement kept for reuse."""
     kept = tuple(g for g in groups if g.kept_by(model))
     if not kept:
         return _Segment(0, lambda skip, take: [])
@@ -426,42 +421,47 @@ def _vital_segment(db: Session, model: Any, moment: Any, where: list[Any], filte
         # rows read to be sure of `take` of them build several times that many
         return (r for row in rows for r in build(row) if r["id"].rsplit("-", 1)[1] in suffixes)
 
-    def from_head(skip: int, take: int) -> _Kept | None:
-        # every row is at least one Observation: `take` rows from the start are enough
-        if skip or head is None:
-            return None
-        return _Kept(head, {**(params or {}), "take": take},
-                     lambda rows: list(islice(passing(rows), take)))
+    def rows_of(skip: int, take: int) -> _Kept:
+        if not skip:  # every row is at least one Observation: `take` rows are enough
+            return _Kept(_head(filters, model), {**params, "take": take},
+                         lambda rows: list(islice(passing(rows), take)))
+
+        def from_row(rows: Sequence[Any]) -> list[Resource]:
+            # the first row holds the page's first Observation, `before` of the run's before it
+            skip_in_row = skip - int(rows[0].before) if rows else 0
+            return list(islice(passing(rows), skip_in_row, skip_in_row + take))
+
+        return _Kept(_from_row(filters, model),
+                     {**params, "skip": skip, "reach": skip + 1, "take": take}, from_row)
 
     def fetch(skip: int, take: int) -> list[Resource]:
-        first = from_head(skip, take)
-        if first is not None:
-            return first.build(kept_rows(db, first.statement, first.params))
-        conditions = [*where, *filters.sql(moment, model.updated_at), _any_present(kept, model)]
-        start, skip_in_row = _page_start(db, model, moment, conditions, kept, skip, params)
-        rows = db.execute(select(*built_columns(model)).where(*conditions, *start)
-                          .order_by(moment, model.pk).limit(take), params).all()
-        return list(islice(passing(rows), skip_in_row, skip_in_row + take))
+        kept = rows_of(skip, take)
+        return kept.build(kept_rows(db, kept.statement, kept.params))
 
-    return _Segment(total, fetch, from_head)
+    return _Segment(total, fetch, rows_of)
 
 
-def _page_start(db: Session, model: Any, moment: Any, conditions: list[Any],
-                kept: tuple[_Group, ...], skip: int, params: dict[str, Any] | None = None
-                ) -> tuple[list[Any], int]:
-    """Where a page `skip` Observations into a run of rows starts: a condition for the rows from
-    the one that holds it, and how many of that row's Observations come before. The database
-    counts the rows before it (`_row_holding`), so a deep page builds its own rows alone, not
-    every row before it."""
-    if not skip:
-        return [], 0
-    rows = select(*_sort_columns(moment, (0, 0, 0), model.pk, _entries_of(kept, model))
-                  ).where(*conditions).subquery()
-    found = _row_holding(db, rows, lambda r: (r.c.at, r.c.pk), skip, params)
-    if found is None:  # past the run's end
-        return [false()], 0
-    at, _, _, _, pk, before = found
-    return [or_(moment > at, and_(moment == at, model.pk >= pk))], skip - int(before)
+@lru_cache(maxsize=KEPT_STATEMENTS)
+def _from_row(filters: Filters, model: Any) -> Any:
+    """SQL: `TAKE` of a run's rows (as `_head` reads them) from the one that holds the
+    Observation `SKIP` places down the run, each with how many Observations of the run come
+    before that row (`before`); none past the run's end. Every row is at least one Observation,
+    so the first `REACH` (SKIP + 1) rows hold it: a running sum of their counts over those alone
+    finds it, and the page's rows alone are built, not every row before them."""
+    kept = tuple(g for g in _passing_groups(filters) if g.kept_by(model))
+    moment = VitalSigns.measured_at if model is VitalSigns else SessionReading.taken_at
+    conditions = (OF_PATIENT if model is VitalSigns else OF_SESSION,
+                  *filters.sql(moment, model.updated_at), _any_present(kept, model))
+    rows = (select(moment.label("at"), model.pk.label("pk"), _entries_of(kept, model).label("n"))
+            .where(*conditions).order_by(moment, model.pk).limit(REACH).subquery())
+    running = select(rows, func.sum(rows.c.n).over(order_by=(rows.c.at, rows.c.pk))
+                     .label("through")).subquery()
+    start = (select(running.c.at, running.c.pk, (running.c.through - running.c.n).label("before"))
+             .where(running.c.through > SKIP).order_by(running.c.through).limit(1).subquery())
+    return (select(*built_columns(model), start.c.before)
+            .join(start, or_(moment > start.c.at, and_(moment == start.c.at,
+                                                       model.pk >= start.c.pk)))
+            .where(*conditions).order_by(moment, model.pk).limit(TAKE))
 
 
 def _row_holding(db: Session, rows: Any, in_order: Callable[[Any], tuple[Any, ...]],
