@@ -109,19 +109,18 @@ class _Kept:
     build: Callable[[Sequence[Any]], list[Resource]]
 
 
-def _no_kept(skip: int, take: int) -> _Kept | None:
-    return None
-
-
 @dataclass(frozen=True)
 class _Segment:
-    """A run of the list: how many of its Observations pass, and how to build some of them;
-    `kept`, where it can, says how as one statement kept for reuse (what `fetch` runs), so
-    that a page's runs can be read together."""
+    """A run of the list: how many of its Observations pass, and the statement kept for reuse
+    that reads some of them (skip, take), so that a page's runs are read together (None for a
+    run none of whose Observations can pass)."""
 
     total: int
-    fetch: Callable[[int, int], list[Resource]]  # (skip, take)
-    kept: Callable[[int, int], _Kept | None] = _no_kept
+    rows_of: Callable[[int, int], _Kept] | None  # (skip, take)
+
+
+# A run none of whose Observations can pass.
+_NONE_PASS = _Segment(0, None)
 
 
 def search(db: Session, patient: Whose, filters: Filters, offset: int, count: int,
@@ -155,29 +154,28 @@ def search_page(db: Session, patient: Whose | PatientToOpen, filters: Filters, o
     segments = _chart_segments(db, patient, filters, (vitals, measured))
     if in_sessions and offset + count > vitals + measured:  # the page reaches the sessions'
         segments = [*segments, *_session_segments(db, patient, filters)]
-    page, _ = _fill(db, segments, offset, count, [], 0)
-    return SearchPage(page, vitals + measured + in_sessions)
+    return SearchPage(_fill(db, segments, offset, count), vitals + measured + in_sessions)
 
 
-def _fill(db: Session, segments: Iterator[_Segment] | Sequence[_Segment], offset: int,
-          count: int, page: list[Resource], position: int) -> tuple[list[Resource], int]:
-    """The page with what these runs, starting `position` down the list, hold of it; and where
-    they end. The runs are counted, so what each gives the page is known before any is read,
-    and those that are one kept statement each are read together (`kept_rows_together`)."""
-    wanted: list[tuple[_Segment, int, int]] = []
-    taking = len(page)
+def _fill(db: Session, segments: Sequence[_Segment], offset: int, count: int
+          ) -> list[Resource]:
+    """The page these runs, in order, hold. The runs are counted, so what each gives the page
+    is known before any is read, and the runs it takes are read together
+    (`kept_rows_together`)."""
+    wanted: list[_Kept] = []
+    position = taking = 0
     for segment in segments:
         start, end = position, position + segment.total
-        if segment.total and end > offset and start < offset + count:
+        if segment.rows_of is not None and segment.total and end > offset \
+                and start < offset + count:
             skip = max(0, offset - start)
-            wanted.append((segment, skip, min(count - taking, segment.total - skip)))
-            taking += wanted[-1][2]
+            take = min(count - taking, segment.total - skip)
+            wanted.append(segment.rows_of(skip, take))
+            taking += take
         position = end
-    kept = [segment.kept(skip, take) for segment, skip, take in wanted]
-    read = iter(kept_rows_together(db, [(k.statement, k.params) for k in kept if k is not None]))
-    for (segment, skip, take), one in zip(wanted, kept, strict=True):
-        page = [*page, *(segment.fetch(skip, take) if one is None else one.build(next(read)))]
-    return page, position
+    read = kept_rows_together(db, [(k.statement, k.params) for k in wanted])
+    return [resource for kept, rows in zip(wanted, read, strict=True)
+            for resource in kept.build(rows)]
 
 
 def _session_segments(db: Session, patient: Whose, filters: Filters) -> list[_Segment]:
@@ -412,8 +410,8 @@ def _vital_segment(db: Session, model: Any, filters: Filters, groups: Sequence[_
     from the run's start reads its first rows (`_head`); one further in, the rows from the one
     that holds its first Observation (`_from_row`): either is one statement kept for reuse."""
     kept = tuple(g for g in groups if g.kept_by(model))
-    if not kept:
-        return _Segment(0, lambda skip, take: [])
+    if not kept or not total:
+        return _NONE_PASS
     suffixes = {g.suffix for g in kept}
 
     def passing(rows: Sequence[Any]) -> Iterator[Resource]:
@@ -434,11 +432,7 @@ def _vital_segment(db: Session, model: Any, filters: Filters, groups: Sequence[_
         return _Kept(_from_row(filters, model),
                      {**params, "skip": skip, "reach": skip + 1, "take": take}, from_row)
 
-    def fetch(skip: int, take: int) -> list[Resource]:
-        kept = rows_of(skip, take)
-        return kept.build(kept_rows(db, kept.statement, kept.params))
-
-    return _Segment(total, fetch, rows_of)
+    return _Segment(total, rows_of)
 
 
 @lru_cache(maxsize=KEPT_STATEMENTS)
@@ -507,7 +501,7 @@ def _measure_segment(db: Session, patient: Whose, filters: Filters, total: int) 
     pages: their code is their instrument's total code, their category survey, their date when
     taken."""
     if not total:
-        return _Segment(0, lambda skip, take: [])
+        return _NONE_PASS
     pid = str(patient.id)
 
     def rows_of(skip: int, take: int) -> _Kept:
@@ -515,11 +509,7 @@ def _measure_segment(db: Session, patient: Whose, filters: Filters, total: int) 
                                               "take": take},
                      lambda rows: [measure_map.observation(m, pid) for m in rows])
 
-    def fetch(skip: int, take: int) -> list[Resource]:
-        kept = rows_of(skip, take)
-        return kept.build(kept_rows(db, kept.statement, kept.params))
-
-    return _Segment(total, fetch, rows_of)
+    return _Segment(total, rows_of)
 
 
 @lru_cache(maxsize=KEPT_STATEMENTS)
@@ -565,11 +555,7 @@ def _score_segment(db: Session, session_pk: int, session_id: object, patient_id:
                      lambda rows: [mapping.scale_observation(event, patient_id, session_id)
                                    for event in rows])
 
-    def fetch(skip: int, take: int) -> list[Resource]:
-        kept = rows_of(skip, take)
-        return kept.build(kept_rows(db, kept.statement, kept.params))
-
-    return _Segment(total, fetch, rows_of)
+    return _Segment(total, rows_of)
 
 
 @lru_cache(maxsize=KEPT_STATEMENTS)
