@@ -2,16 +2,18 @@
 server's liveness route beside them, in the same run, on SQLite (one server process) and
 PostgreSQL (`serve --workers 2`).
 
-    python bench/fhir_crud.py [--seconds 10] [--rounds 3] [--each]
+    python bench/fhir_crud.py [--seconds 10] [--rounds 3] [--each] [--past-sessions 10]
                               [--postgres postgresql://postgres@127.0.0.1:5432/test]
 
 Reads and searches: 16 connections cycling through a Patient read, an Observation read, an
 Observation search (`_count=50`) and a Patient search by family name, for a demo patient with
-vital signs. Creates: 16 connections posting vital-sign Observations. Each figure is the median
-of interleaved rounds. `--each` also drives each of the four reads and searches alone in every
-round, so the slowest, which sets the cycle's rate, shows. Goals on PostgreSQL with two
-workers: 1,000 reads and searches a second, 200 creates a second. wrk comes from Debian's
-packages (`apt-get install wrk`).
+vital signs and a treatment history (`--past-sessions`, 10 by default: weekly sessions of 48
+monitor readings every 5 minutes and 3 MOAA/S and CADSS scores, so a search's first page runs
+on from the chart into the sessions, as a clinic's patients' do). Creates: 16 connections
+posting vital-sign Observations. Each figure is the median of interleaved rounds. `--each`
+also drives each of the four reads and searches alone in every round, so the slowest, which
+sets the cycle's rate, shows. Goals on PostgreSQL with two workers: 1,000 reads and searches a
+second, 200 creates a second. wrk comes from Debian's packages (`apt-get install wrk`).
 """
 
 import argparse
@@ -21,12 +23,21 @@ import shutil
 import statistics
 import sys
 import tempfile
-from datetime import UTC, datetime
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx2 as httpx
 from request_path import _prepare, _start, _stop, _token, wrk
 from scratch import drop_database, free_port, fresh_database
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ketaclinic.db import make_engine
+from ketaclinic.kernel.actor import Actor
+from ketaclinic.knowledge.monitoring import Reading
+from ketaclinic.treatments import service as treatments
+from ketaclinic.treatments.models import SessionEvent, TreatmentSession
 
 READ_GOAL, CREATE_GOAL = 1000, 200
 
@@ -83,10 +94,42 @@ def _scripts(folder: str, base: str, token: str, patient_id: str
     return str(reads), str(creates), paths
 
 
+def _give_history(url: str, session_id: str, sessions: int) -> None:
+    """Give the patient of this open session `sessions` earlier ones, a week apart, each with 48
+    monitor readings 5 minutes apart and three scores."""
+    engine = make_engine(url)
+    with Session(engine) as db:
+        today = db.execute(select(TreatmentSession).where(
+            TreatmentSession.id == uuid.UUID(session_id))).scalar_one()
+        copied = {c.key: getattr(today, c.key) for c in TreatmentSession.__mapper__.column_attrs
+                  if c.key not in ("pk", "id", "created_at", "updated_at")}
+        nurse = Actor(username="nurse", role="nurse", site_pks=frozenset({today.site_pk}))
+        for week in range(1, sessions + 1):
+            earlier = TreatmentSession(**{**copied, "status": "discharged",
+                                          "checked_in_at": today.checked_in_at
+                                          - timedelta(weeks=week)})
+            db.add(earlier)
+            db.flush()
+            start = earlier.checked_in_at
+            treatments.store_readings(
+                db=db, treatment_session=earlier, chair_pk=earlier.chair_pk, source="monitor",
+                actor=nurse, readings=[Reading(start + timedelta(minutes=5 * i),
+                                               systolic_mmhg=118.0 + i % 7, diastolic_mmhg=76.0,
+                                               heart_rate_bpm=70.0, spo2_pct=98.0)
+                                       for i in range(48)])
+            db.add_all(SessionEvent(session_pk=earlier.pk, kind=kind, value=value,
+                                    at=start + timedelta(minutes=minute))
+                       for minute, kind, value in ((10, "moass", 4.0), (20, "cadss", 10.0),
+                                                   (30, "moass", 5.0)))
+        db.commit()
+    engine.dispose()
+
+
 def measure(url: str, workers: int, seconds: float, rounds: int, folder: str,
-            each: bool = False) -> None:
+            each: bool = False, past_sessions: int = 10) -> None:
     """Prepare a demo clinic, serve it, and run the interleaved rounds."""
     clinic = _prepare(url)
+    _give_history(url, clinic.session_id, past_sessions)
     port = free_port()
     server = _start(url, port, workers)
     base = f"http://127.0.0.1:{port}"
@@ -115,7 +158,8 @@ def measure(url: str, workers: int, seconds: float, rounds: int, folder: str,
     reads, creates, hello = (statistics.median(figures[k]) for k in ("reads", "creates", "livez"))
     backend = "postgresql" if url.startswith("postgresql") else "sqlite"
     print(f"{backend} ({workers} worker{'s' if workers > 1 else ''}), 16 connections, median of "
-          f"{rounds} interleaved {seconds:g} s rounds; non-2xx: {bad}")
+          f"{rounds} interleaved {seconds:g} s rounds; the patient has {past_sessions} past "
+          f"sessions; non-2xx: {bad}")
     print(f"  reads and searches {reads:7.0f} req/s (goal {READ_GOAL}), ratio to /livez "
           f"{reads / hello:.2f}")
     print(f"  creates            {creates:7.0f} req/s (goal {CREATE_GOAL})")
@@ -131,10 +175,15 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--each", action="store_true",
                         help="also drive each read and search alone")
+    parser.add_argument("--past-sessions", type=int, default=10,
+                        help="earlier treatment sessions the patient has had")
     parser.add_argument("--postgres", default="")
     args = parser.parse_args()
     if args.seconds <= 0 or args.rounds <= 0:
         print("error: --seconds and --rounds must be positive", file=sys.stderr)
+        return 2
+    if args.past_sessions < 0:
+        print("error: --past-sessions must be 0 or more", file=sys.stderr)
         return 2
     os.environ.setdefault("KETACLINIC_DEMO", "1")
     if shutil.which("wrk") is None:
@@ -142,11 +191,12 @@ def main() -> int:
         return 2
     with tempfile.TemporaryDirectory() as folder:
         measure(fresh_database("sqlite", "", folder), 1, args.seconds, args.rounds, folder,
-                args.each)
+                args.each, args.past_sessions)
         if args.postgres:
             url = fresh_database("postgresql", args.postgres, folder)
             try:
-                measure(url, 2, args.seconds, args.rounds, folder, args.each)
+                measure(url, 2, args.seconds, args.rounds, folder, args.each,
+                        args.past_sessions)
             finally:
                 drop_database(url, args.postgres)
     return 0

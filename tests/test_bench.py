@@ -143,10 +143,10 @@ def test_fhir_crud_benchmark_reports_the_cycle_and_each_read_alone() -> None:
     if shutil.which("wrk") is None:
         pytest.skip("wrk is not installed (Debian: apt-get install wrk)")
     result = subprocess.run([sys.executable, str(BENCH / "fhir_crud.py"), "--seconds", "1",
-                             "--rounds", "1", "--each", "--postgres", ""],
+                             "--rounds", "1", "--each", "--past-sessions", "2", "--postgres", ""],
                             capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stderr
-    assert "non-2xx: 0" in result.stdout
+    assert "the patient has 2 past sessions; non-2xx: 0" in result.stdout
     for line in ("reads and searches", "creates", "/livez", "alone: Patient read",
                  "alone: Observation read", "alone: Observation search (_count=50)",
                  "alone: Patient search by family"):
