@@ -181,13 +181,11 @@ def _fill(db: Session, segments: Sequence[_Segment], offset: int, count: int
 def _session_segments(db: Session, patient: Whose, filters: Filters) -> list[_Segment]:
     """The runs after the chart's, in order: each session's chair readings and scores, the
     sessions listed with their counts by one statement kept for reuse (`_listed_sessions`)."""
-    groups = _passing_groups(filters)
     pid = str(patient.id)
     segments = []
     for pk, session_id, readings, scores in kept_rows(db, _listed_sessions(filters),
                                                       {"patient_pk": patient.pk}):
-        segments.append(_reading_segment(db, pk, session_id, pid, filters, groups,
-                                         int(readings)))
+        segments.append(_reading_segment(db, pk, session_id, pid, filters, int(readings)))
         segments.append(_score_segment(db, pk, session_id, pid, filters, int(scores)))
     return segments
 
@@ -197,7 +195,7 @@ def _chart_segments(db: Session, patient: Whose, filters: Filters, totals: tuple
     """The runs before the sessions', counted already (`_counted`): the chart's vital signs, then
     the measures."""
     pid = str(patient.id)
-    return [_vital_segment(db, VitalSigns, filters, _passing_groups(filters),
+    return [_vital_segment(db, VitalSigns, filters,
                            lambda row: mapping.vital_observations(row, pid), totals[0],
                            {"patient_pk": patient.pk}),
             _measure_segment(db, patient, filters, totals[1])]
@@ -322,7 +320,7 @@ def _head(filters: Filters, model: Any) -> Any:
     """SQL: the first `TAKE` of a run's vital-signs rows that hold an Observation that passes, in
     the list's order (None if none can); the run is the chart's rows of the patient `PATIENT_PK`
     (model VitalSigns) or the chair readings of the session `SESSION_PK` (SessionReading)."""
-    kept = tuple(g for g in _passing_groups(filters) if g.kept_by(model))
+    kept = _kept_groups(filters, model)
     if not kept:
         return None
     moment = VitalSigns.measured_at if model is VitalSigns else SessionReading.taken_at
@@ -338,6 +336,14 @@ def _sessions_of(patient_pk: Any) -> Any:
     return select(TreatmentSession.pk).where(TreatmentSession.patient_pk == patient_pk)
 
 
+@lru_cache(maxsize=KEPT_STATEMENTS)
+def _kept_groups(filters: Filters, model: Any) -> tuple[_Group, ...]:
+    """The vital-sign Observations (by group) that pass the filters and that rows of this table
+    (VitalSigns or SessionReading) can be (worked out once per filters: a search's every
+    session's run asks)."""
+    return tuple(g for g in _passing_groups(filters) if g.kept_by(model))
+
+
 def _passing_groups(filters: Filters) -> list[_Group]:
     """The vital-sign Observations (by group) that pass the category and code parameters."""
     return [g for g in GROUPS if filters.keeps_codes(g.codes)] if _vitals_pass(filters) else []
@@ -349,10 +355,10 @@ def _vitals_pass(filters: Filters) -> bool:
 
 
 def _reading_segment(db: Session, session_pk: int, session_id: object, patient_id: object,
-                     filters: Filters, groups: Sequence[_Group], total: int) -> _Segment:
+                     filters: Filters, total: int) -> _Segment:
     """A session's chair readings, counted already."""
     return _vital_segment(
-        db, SessionReading, filters, groups,
+        db, SessionReading, filters,
         lambda row: mapping.session_reading_observations(row, patient_id, session_id), total,
         {"session_pk": session_pk})
 
@@ -402,21 +408,20 @@ def _reading_counts(session_pks: Any, filters: Filters, groups: Sequence[_Group]
             .group_by(SessionReading.session_pk))
 
 
-def _vital_segment(db: Session, model: Any, filters: Filters, groups: Sequence[_Group],
+def _vital_segment(db: Session, model: Any, filters: Filters,
                    build: Callable[[Any], list[Resource]], total: int, params: dict[str, Any]
                    ) -> _Segment:
     """A run of vital-signs rows, counted already: a patient's chart (model VitalSigns, `params`
     binding `patient_pk`) or a session's chair readings (SessionReading, `session_pk`). A page
     from the run's start reads its first rows (`_head`); one further in, the rows from the one
     that holds its first Observation (`_from_row`): either is one statement kept for reuse."""
-    kept = tuple(g for g in groups if g.kept_by(model))
-    if not kept or not total:
+    if not total or not _kept_groups(filters, model):
         return _NONE_PASS
-    suffixes = {g.suffix for g in kept}
 
     def passing(rows: Sequence[Any]) -> Iterator[Resource]:
         # built row by row as the page takes them: a row is up to seven Observations, and the
         # rows read to be sure of `take` of them build several times that many
+        suffixes = {g.suffix for g in _kept_groups(filters, model)}
         return (r for row in rows for r in build(row) if r["id"].rsplit("-", 1)[1] in suffixes)
 
     def rows_of(skip: int, take: int) -> _Kept:
@@ -442,7 +447,7 @@ def _from_row(filters: Filters, model: Any) -> Any:
     before that row (`before`); none past the run's end. Every row is at least one Observation,
     so the first `REACH` (SKIP + 1) rows hold it: a running sum of their counts over those alone
     finds it, and the page's rows alone are built, not every row before them."""
-    kept = tuple(g for g in _passing_groups(filters) if g.kept_by(model))
+    kept = _kept_groups(filters, model)
     moment = VitalSigns.measured_at if model is VitalSigns else SessionReading.taken_at
     conditions = (OF_PATIENT if model is VitalSigns else OF_SESSION,
                   *filters.sql(moment, model.updated_at), _any_present(kept, model))
@@ -842,7 +847,7 @@ def _top_of_list(build: Top, filters: Filters, newest_first: bool) -> Any:
 
 
 def _vitals_from_top(filters: Filters, order: "_Order") -> Any:
-    kept = tuple(g for g in _passing_groups(filters) if g.kept_by(VitalSigns))
+    kept = _kept_groups(filters, VitalSigns)
     moment = VitalSigns.measured_at
     return (select(*_columns(VitalSigns, moment))
             .where(OF_PATIENT, *filters.sql(moment, VitalSigns.updated_at),
@@ -859,7 +864,7 @@ def _measures_from_top(filters: Filters, order: "_Order") -> Any:
 
 def _readings_from_top(filters: Filters, order: "_Order") -> Any:
     # of the sessions `SESSION_PKS` alone (`_sessions_holding_top` chooses them)
-    kept = tuple(g for g in _passing_groups(filters) if g.kept_by(SessionReading))
+    kept = _kept_groups(filters, SessionReading)
     moment = SessionReading.taken_at
     places = _session_places(PATIENT_PK)
     return (select(places.c.place, *_columns(SessionReading, moment))
