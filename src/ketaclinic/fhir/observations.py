@@ -21,11 +21,11 @@ top of a sorted list) are built once per search filters and bound to the patient
 they run: building a statement costs more than running it on a short list.
 """
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache, lru_cache
-from itertools import islice
+from itertools import chain, islice
 from typing import Any
 
 from sqlalchemy import (
@@ -151,20 +151,22 @@ def search_page(db: Session, patient: Whose | PatientToOpen, filters: Filters, o
                                vitals + measured + in_sessions,
                                None if cursor is None else _start_at(cursor, newest_first,
                                                                      offset))
-    segments = _chart_segments(db, patient, filters, (vitals, measured))
+    segments: Iterable[_Segment] = _chart_segments(db, patient, filters, (vitals, measured))
     if in_sessions and offset + count > vitals + measured:  # the page reaches the sessions'
-        segments = [*segments, *_session_segments(db, patient, filters)]
+        segments = chain(segments, _session_segments(db, patient, filters))
     return SearchPage(_fill(db, segments, offset, count), vitals + measured + in_sessions)
 
 
-def _fill(db: Session, segments: Sequence[_Segment], offset: int, count: int
+def _fill(db: Session, segments: Iterable[_Segment], offset: int, count: int
           ) -> list[Resource]:
     """The page these runs, in order, hold. The runs are counted, so what each gives the page
     is known before any is read, and the runs it takes are read together
-    (`kept_rows_together`)."""
+    (`kept_rows_together`); those after the page are not looked at."""
     wanted: list[_Kept] = []
     position = taking = 0
     for segment in segments:
+        if position >= offset + count:
+            break
         start, end = position, position + segment.total
         if segment.rows_of is not None and segment.total and end > offset \
                 and start < offset + count:
@@ -178,16 +180,17 @@ def _fill(db: Session, segments: Sequence[_Segment], offset: int, count: int
             for resource in kept.build(rows)]
 
 
-def _session_segments(db: Session, patient: Whose, filters: Filters) -> list[_Segment]:
-    """The runs after the chart's, in order: each session's chair readings and scores, the
-    sessions listed with their counts by one statement kept for reuse (`_listed_sessions`)."""
+def _session_segments(db: Session, patient: Whose, filters: Filters) -> Iterator[_Segment]:
+    """The runs after the chart's, in order: each session's chair readings and scores that can
+    pass, the sessions listed with their counts by one statement kept for reuse
+    (`_listed_sessions`), and each run made only when the page gets that far."""
     pid = str(patient.id)
-    segments = []
     for pk, session_id, readings, scores in kept_rows(db, _listed_sessions(filters),
                                                       {"patient_pk": patient.pk}):
-        segments.append(_reading_segment(db, pk, session_id, pid, filters, int(readings)))
-        segments.append(_score_segment(db, pk, session_id, pid, filters, int(scores)))
-    return segments
+        if readings:
+            yield _reading_segment(db, pk, session_id, pid, filters, int(readings))
+        if scores:
+            yield _score_segment(db, pk, session_id, pid, filters, int(scores))
 
 
 def _chart_segments(db: Session, patient: Whose, filters: Filters, totals: tuple[int, int]
