@@ -1,7 +1,6 @@
 """The clinic's records as FHIR R4 resources (JSON dicts), coded from codes.md."""
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any, NamedTuple
 
 from ketaclinic.courses.models import STOPPED, Course
@@ -205,27 +204,30 @@ def medication_request(row: Course, patient_id: object) -> dict[str, Any]:
     return resource
 
 
-def _vital(base_id: str, suffix: str, code: str, display: str, when: datetime, status: str,
-           patient_id: object, meta: dict[str, str]) -> dict[str, Any]:
+def _vital(base_id: str, suffix: str, code: str, display: str, shared: dict[str, Any]
+           ) -> dict[str, Any]:
     return {
-        "resourceType": "Observation", "id": f"{base_id}-{suffix}", "meta": meta,
-        "status": "entered-in-error" if status == "entered-in-error" else "final",
-        "category": [VITAL_SIGNS],
+        "resourceType": "Observation", "id": f"{base_id}-{suffix}", "meta": shared["meta"],
+        "status": shared["status"], "category": shared["category"],
         "code": {"coding": [{"system": LOINC, "code": code, "display": display}], "text": display},
-        "subject": _subject(patient_id), "effectiveDateTime": when.isoformat(),
+        "subject": shared["subject"], "effectiveDateTime": shared["effectiveDateTime"],
     }
 
 
 def vital_observations(row: Any, patient_id: object) -> list[dict[str, Any]]:
     """One set of vital signs (chart or chair, a record or a row of its columns) as vital-signs
     profile Observations (BP as a panel)."""
-    base, meta = str(row.id), _meta(row)
-    patient_id = str(patient_id)  # once, not once an Observation (a UUID formats slowly)
+    base = str(row.id)
     when = row.measured_at if hasattr(row, "measured_at") else row.taken_at  # chart, else chair
+    # what the row's Observations share, made once a row (a UUID and a time format slowly)
+    shared = {"meta": _meta(row),
+              "status": "entered-in-error" if row.status == "entered-in-error" else "final",
+              "category": [VITAL_SIGNS], "subject": _subject(str(patient_id)),
+              "effectiveDateTime": when.isoformat()}
     found = []
     if row.systolic_mmhg is not None or row.diastolic_mmhg is not None:
         panel = _vital(base, "bp", "85354-9", "Blood pressure panel with all children optional",
-                       when, row.status, patient_id, meta)
+                       shared)
         panel["component"] = [
             {"code": {"coding": [{"system": LOINC, "code": code, "display": display}]},
              "valueQuantity": {"value": value, "unit": "mmHg", "system": UCUM, "code": "mm[Hg]"}}
@@ -237,7 +239,7 @@ def vital_observations(row: Any, patient_id: object) -> list[dict[str, Any]]:
         value = getattr(row, field, None)
         if value is None:
             continue
-        observation = _vital(base, suffix, code, display, when, row.status, patient_id, meta)
+        observation = _vital(base, suffix, code, display, shared)
         if suffix == "spo2":
             observation["code"]["coding"].append({"system": LOINC, "code": "59408-5",
                                                   "display": "Oxygen saturation by Pulse oximetry"})
