@@ -227,7 +227,7 @@ def _listed_sessions(filters: Filters) -> Any:
     readings' Observations pass and how many of its scores', in the list's order."""
     of_patient = _sessions_of(PATIENT_PK)
     counted: list[tuple[Any, Any]] = []
-    for query in (_reading_counts(of_patient, filters, _passing_groups(filters)),
+    for query in (_reading_counts(of_patient, filters),
                   _score_counts(of_patient, filters)):
         if query is None:
             counted.append((None, literal(0)))
@@ -284,13 +284,12 @@ def _opening(filters: Filters) -> Any:
 def _count_columns(filters: Filters, patient_pk: Any) -> list[Any]:
     """SQL: the three counts of `_counted` (vitals, measured, in_sessions) as columns, for the
     patient whose key `patient_pk` is."""
-    groups = _passing_groups(filters)
-    vitals = _chart_count(tuple(g for g in groups if g.kept_by(VitalSigns)), filters, patient_pk)
+    vitals = _chart_count(_kept_groups(filters, VitalSigns), filters, patient_pk)
     measured = (select(func.count()).select_from(Measure).where(
         *_measure_conditions(patient_pk, filters)) if _measure_kinds(filters) else None)
     of_patient = _sessions_of(patient_pk)
     parts = [select(func.coalesce(func.sum(query.subquery().c.n), 0)).scalar_subquery()
-             for query in (_reading_counts(of_patient, filters, groups),
+             for query in (_reading_counts(of_patient, filters),
                            _score_counts(of_patient, filters)) if query is not None]
     in_sessions = sum(parts[1:], parts[0]) if parts else None
     return [(literal(0) if part is None else part if part is in_sessions
@@ -392,11 +391,11 @@ def _any_present(groups: tuple[_Group, ...], model: Any) -> Any:
     return or_(*[g.present(model) for g in groups])
 
 
-def _reading_counts(session_pks: Any, filters: Filters, groups: Sequence[_Group]) -> Any:
+def _reading_counts(session_pks: Any, filters: Filters) -> Any:
     """SQL: (session_pk, n) for each of these sessions, n how many of its readings' Observations
     pass: from the tallies when no date bounds the search (however long the history), else
     counted over the rows in range; None if no reading's Observation can pass."""
-    kept = tuple(g for g in groups if g.kept_by(SessionReading))
+    kept = _kept_groups(filters, SessionReading)
     if not kept:
         return None
     if not (filters.dates or filters.updated):
@@ -585,14 +584,13 @@ def _search_by_date(db: Session, patient: Whose, filters: Filters, offset: int, 
     stable sort of the whole list would. `total`: how many pass (`_counted`)."""
     if not count or offset >= total:
         return SearchPage([], total)
-    groups = _passing_groups(filters)
     if start is None and offset:
-        start = _sorted_start(db, patient, filters, groups, offset, newest_first)
+        start = _sorted_start(db, patient, filters, offset, newest_first)
     order = _Order(newest_first, start)
     take = count + 1
-    entries = [*_top_vitals(db, patient, filters, groups, take, order),
+    entries = [*_top_vitals(db, patient, filters, take, order),
                *_top_measures(db, patient, filters, take, order),
-               *_top_readings(db, patient, filters, groups, take, order),
+               *_top_readings(db, patient, filters, take, order),
                *_top_scores(db, patient, filters, take, order)]
     entries.sort(key=lambda e: e[0])
     if newest_first:  # newest first, ties still in list order
@@ -690,13 +688,13 @@ def _sort_columns(moment: Any, place: tuple[Any, Any, Any], pk: Any, entries: An
             pk.label("pk"), (literal(entries) if isinstance(entries, int) else entries).label("n")]
 
 
-def _sorted_start(db: Session, patient: Whose, filters: Filters, groups: Sequence[_Group],
-                  offset: int, newest_first: bool) -> _Start | None:
+def _sorted_start(db: Session, patient: Whose, filters: Filters, offset: int,
+                  newest_first: bool) -> _Start | None:
     """Where the sorted page `offset` Observations down starts: the database lists every
     source's rows as (time, place, key, Observations) in the page's order, and a running sum
     over them finds the row (`_row_holding`; None: past the end). The rows above a time the
     sessions' tallies place above the page are counted, not listed (`_passed`)."""
-    passed = _passed(db, patient, filters, groups, offset, newest_first)
+    passed = _passed(db, patient, filters, offset, newest_first)
     bound, before_bound, beyond = passed if passed is not None else (None, 0, None)
 
     def from_bound(moment: Any) -> list[Any]:
@@ -709,7 +707,7 @@ def _sorted_start(db: Session, patient: Whose, filters: Filters, groups: Sequenc
         return window
 
     branches = []
-    kept = tuple(g for g in groups if g.kept_by(VitalSigns))
+    kept = _kept_groups(filters, VitalSigns)
     if kept:
         moment = VitalSigns.measured_at
         branches.append(select(*_sort_columns(moment, (0, 0, 0), VitalSigns.pk,
@@ -722,7 +720,7 @@ def _sorted_start(db: Session, patient: Whose, filters: Filters, groups: Sequenc
                         .where(*_measure_conditions(patient.pk, filters),
                                *from_bound(Measure.taken_at)))
     places = _session_places(patient.pk)
-    kept = tuple(g for g in groups if g.kept_by(SessionReading))
+    kept = _kept_groups(filters, SessionReading)
     if kept:
         moment = SessionReading.taken_at
         branches.append(select(*_sort_columns(moment, (2, places.c.place, 0), SessionReading.pk,
@@ -748,8 +746,7 @@ def _sorted_start(db: Session, patient: Whose, filters: Filters, groups: Sequenc
     return _Start(at, (int(k0), int(k1), int(k2)), int(pk), before_bound + int(before))
 
 
-def _passed(db: Session, patient: Whose, filters: Filters, groups: Sequence[_Group],
-            offset: int, newest_first: bool
+def _passed(db: Session, patient: Whose, filters: Filters, offset: int, newest_first: bool
             ) -> tuple[datetime | None, int, datetime | None] | None:
     """A time above which (later, newest first; earlier, oldest first) at most `offset` of the
     sorted list's Observations lie, as close to the page as a session's start (its end, oldest
@@ -762,7 +759,7 @@ def _passed(db: Session, patient: Whose, filters: Filters, groups: Sequence[_Gro
     tallies = db.execute(_TALLIES, {"patient_pk": patient.pk}).all()
     boundaries = sorted({t.first_at if newest_first else t.last_at for t in tallies},
                         reverse=not newest_first)
-    kept = tuple(g for g in groups if g.kept_by(SessionReading))
+    kept = _kept_groups(filters, SessionReading)
     entries = {t.session_pk: sum(getattr(t, _TALLIED[g.suffix]) for g in kept) for t in tallies}
 
     def above(moment: Any, bound: datetime) -> Any:
@@ -775,7 +772,7 @@ def _passed(db: Session, patient: Whose, filters: Filters, groups: Sequence[_Gro
         astride = [t.session_pk for t in tallies if t.session_pk not in whole
                    and (t.last_at > bound if newest_first else t.first_at < bound)]
         parts = []
-        vitals = tuple(g for g in groups if g.kept_by(VitalSigns))
+        vitals = _kept_groups(filters, VitalSigns)
         if vitals:
             parts.append(select(func.coalesce(func.sum(_entries_of(vitals, VitalSigns)), 0))
                          .where(VitalSigns.patient_pk == patient.pk,
@@ -895,9 +892,9 @@ SESSION_PKS: Any = bindparam("session_pks", expanding=True)
 _TALLIES = reading_tally.summed(_sessions_of(PATIENT_PK))
 
 
-def _top_vitals(db: Session, patient: Whose, filters: Filters, groups: Sequence[_Group],
-                take: int, order: _Order) -> Iterator[_Sorted]:
-    kept = tuple(g for g in groups if g.kept_by(VitalSigns))
+def _top_vitals(db: Session, patient: Whose, filters: Filters, take: int, order: _Order
+                ) -> Iterator[_Sorted]:
+    kept = _kept_groups(filters, VitalSigns)
     if not kept:
         return iter(())
     rows = db.execute(_top_statement(_vitals_from_top, filters, order),
@@ -916,11 +913,11 @@ def _top_measures(db: Session, patient: Whose, filters: Filters, take: int, orde
             for m in rows)
 
 
-def _top_readings(db: Session, patient: Whose, filters: Filters, groups: Sequence[_Group],
-                  take: int, order: _Order) -> Iterator[_Sorted]:
+def _top_readings(db: Session, patient: Whose, filters: Filters, take: int, order: _Order
+                  ) -> Iterator[_Sorted]:
     """The first `take` chair readings in the page's order, read from the sessions that can hold
     them (`_sessions_holding_top`), not sorted out of every reading the patient has."""
-    kept = tuple(g for g in groups if g.kept_by(SessionReading))
+    kept = _kept_groups(filters, SessionReading)
     if not kept:
         return
     statement = _top_statement(_readings_from_top, filters, order)
