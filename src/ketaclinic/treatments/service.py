@@ -202,10 +202,13 @@ def _baseline(columns: Sequence[Any], session_pk: Any, dose_start: Any) -> Selec
     dosing (or yet, if not dosed); the one definition every reader of the baseline uses. The dose
     bound is an index bound on (session, time), for a dosed session and one not dosed alike."""
     reading = SessionReading
+    # LIMIT 1 in the text, not bound: PostgreSQL prices a bound limit at a tenth of the rows, so
+    # its plan for any values of a prepared statement holding this looked dearer than one made
+    # for the values, and it planned the batch's session statement anew at every batch.
     return (select(*columns)
             .where(reading.session_pk == session_pk, reading.systolic_mmhg.is_not(None),
                    reading.taken_at <= func.coalesce(dose_start, _NOT_DOSED))
-            .order_by(reading.taken_at.desc(), reading.pk.desc()).limit(1))
+            .order_by(reading.taken_at.desc(), reading.pk.desc()).limit(literal_column("1")))
 
 
 # Built once: these run for every batch of readings, and building a statement and its cache
