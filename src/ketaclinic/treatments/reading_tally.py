@@ -13,7 +13,8 @@ in place, or writes them as a new part when every part is held: writers of the s
 never wait for each other. It does so in the readings' own insert statement
 (`insert_tallied`), the counts taken from the rows the insert returns. SQLite has one writer at
 a time: its counts go into the session's one part in place. When the session closes its parts
-are recounted into one (`fold`); an attachment, which is rare, recounts its session too.
+are folded into one, their sum (`fold`); an attachment, which is rare, recounts its session from
+the rows (`recount`).
 """
 
 from collections.abc import Iterable, Mapping, Sequence
