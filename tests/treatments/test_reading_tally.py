@@ -3,7 +3,6 @@ writes (API batches, grouped monitor messages, unmatched readings attached later
 migration back-fills it from the readings already stored."""
 
 import os
-import threading
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -12,7 +11,7 @@ import hypothesis.strategies as st
 import time_machine
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
-from sqlalchemy import Engine, event, select, text
+from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock, migrate
@@ -210,7 +209,7 @@ def test_readings_and_their_tally_parts_go_in_with_one_statement_on_postgresql(
         api, world, db: Session) -> None:
     # A batch (the API's) and a group of monitor messages for two sessions and an unmatched
     # chair: on PostgreSQL the insert and its tally parts are one statement, the parts counted
-    # from the rows stored; on SQLite, the insert then the parts, each added to in place.
+    # from the rows stored; on SQLite, the insert then the parts.
     sessions = [db.execute(select(TreatmentSession).where(
         TreatmentSession.id == uuid.UUID(open_session(api, db, world.patients[p], chair))))
         .scalar_one() for p, chair in (("p_a1", "A1"), ("p_a2", "A2"))]
@@ -243,103 +242,9 @@ def test_readings_and_their_tally_parts_go_in_with_one_statement_on_postgresql(
     finally:
         event.remove(connection, "before_cursor_execute", listener)
     one_statement = db.get_bind().dialect.name == "postgresql"
-    # SQLite: the insert, then an update of each session's part, and an insert of a part for a
-    # session that has none yet (the first write's session, and the group's second session)
     assert (api_statements, len(statements) - api_statements) == (
-        (1, 1) if one_statement else (3, 4))
+        (1, 1) if one_statement else (2, 2))
     db.flush()
     assert stored(db) == counted_plainly(db)
     assert stored(db)[sessions[1].pk]["readings"] == 3
-    # the group added to the part the batch wrote (its own transaction holds it)
-    assert parts(db, sessions[0].pk) == 1 and parts(db, sessions[1].pk) == 1
-
-
-def test_a_session_keeps_one_tally_part_however_many_writes_it_takes(
-        api, world, db: Session) -> None:
-    # A monitor's gateway posts a batch every few seconds and the listener writes a session's
-    # message in every group it commits: one writer at a time adds to the session's one part,
-    # so a search of the patient's Observations sums one row, not one a write.
-    session = db.execute(select(TreatmentSession).where(TreatmentSession.id == uuid.UUID(
-        open_session(api, db, world.patients["p_a1"])))).scalar_one()
-    nurse = Actor(username="nurse_a", role="nurse", site_pks=frozenset({session.site_pk}))
-    watches = treatments.alarm_watches(db, [session])
-    drawn = [(frozenset({"systolic_mmhg", "diastolic_mmhg"}), 3), (frozenset({"spo2_pct"}), 1)]
-    for _ in range(10):
-        treatments.store_readings(db=db, treatment_session=session, chair_pk=session.chair_pk,
-                                  readings=as_readings(drawn), source="api", actor=nurse,
-                                  watch=watches[session.pk])
-        store_batches(db=db, batches=[ReadingBatch(session, session.chair_pk,
-                                                   as_readings(drawn[:1]), "monitor-1", None,
-                                                   nurse)], watches=watches, source="monitor")
-    db.flush()
-    assert parts(db, session.pk) == 1
-    assert stored(db)[session.pk] == counted_plainly(db)[session.pk]
-    assert stored(db)[session.pk]["readings"] == 30
-
-
-def _write(engine: Engine, session_pk: int, minutes: int, patience: str = "") -> Session:
-    """A writer in flight: readings of the session stored and flushed, not committed (waiting
-    for a lock at most `patience`, if given)."""
-    writer = Session(engine)
-    if patience:
-        writer.execute(text("SELECT set_config('lock_timeout', :patience, true)"),
-                       {"patience": patience})
-    session = writer.get(TreatmentSession, session_pk)
-    assert session is not None
-    treatments.store_readings(
-        db=writer, treatment_session=session, chair_pk=session.chair_pk, source="api",
-        actor=Actor(username="system", role="system"),
-        readings=[Reading(session.checked_in_at + timedelta(minutes=minutes, seconds=s),
-                          heart_rate_bpm=70.0) for s in range(3)])
-    writer.flush()
-    return writer
-
-
-def _open_session_pk(engine: Engine) -> int:
-    with Session(engine) as db:
-        session = db.execute(select(TreatmentSession).where(
-            TreatmentSession.status == OPEN)).scalars().first()
-        assert session is not None
-        return session.pk
-
-
-def test_writers_in_flight_on_one_session_never_wait_for_each_other(
-        seeded_postgres: Engine) -> None:
-    # Each takes a part no other writer holds, or writes a part of its own: the second writer,
-    # which may not wait a second, finds the first's part held and adds a part; a third, after
-    # both commit, adds to one of theirs.
-    engine = seeded_postgres
-    session_pk = _open_session_pk(engine)
-    with Session(engine) as db:
-        before = parts(db, session_pk)
-    first = _write(engine, session_pk, 1)
-    second = _write(engine, session_pk, 2, patience="1s")
-    second.commit()
-    first.commit()
-    _write(engine, session_pk, 3).commit()
-    with Session(engine) as db:
-        assert parts(db, session_pk) == max(before, 1) + 1
-        assert stored(db) == counted_plainly(db)
-    engine.dispose()
-
-
-def test_a_recount_waits_for_a_writer_in_flight_and_counts_its_readings_once(
-        seeded_postgres: Engine) -> None:
-    # The writer adds to a part in place; the recount (an attachment's) locks the session's
-    # parts first, so it waits for the writer's commit, then counts its readings and removes
-    # its part, rather than removing the part with the writer's counts and not counting them.
-    engine = seeded_postgres
-    session_pk = _open_session_pk(engine)
-    _write(engine, session_pk, 1).commit()  # a part to add to
-    writer = _write(engine, session_pk, 2)
-    committing = threading.Timer(0.5, writer.commit)
-    committing.start()
-    with Session(engine) as recounting:
-        reading_tally.recount(recounting.connection(), [session_pk])
-        recounting.commit()
-    committing.join()
-    writer.close()
-    with Session(engine) as db:
-        assert parts(db, session_pk) == 1
-        assert stored(db) == counted_plainly(db)
-    engine.dispose()
+    assert parts(db, sessions[0].pk) == 2 and parts(db, sessions[1].pk) == 1

@@ -84,12 +84,11 @@ class SessionReading(RecordMixin, Base):
 
 
 class SessionReadingTally(Base):
-    """A part of a session's reading tally: how many of the readings the writes that added to
-    it stored hold each vital sign, and when the first and last were taken. A session's tally is
-    the sum of its parts, at most one for each writer ever in flight for it at once, folded into
-    one when it closes (ketaclinic.treatments.reading_tally), so a search of a long history
-    counts and finds its sessions' readings without reading them. Derived: recounted from the
-    readings whenever asked."""
+    """A part of a session's reading tally: how many of the readings one write added hold each
+    vital sign, and when the first and last were taken. A session's tally is the sum of its
+    parts, folded into one when it closes (ketaclinic.treatments.reading_tally), so a search of
+    a long history counts and finds its sessions' readings without reading them. Derived:
+    recounted from the readings whenever asked."""
 
     __tablename__ = "session_reading_tally"
 

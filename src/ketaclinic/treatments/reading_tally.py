@@ -2,43 +2,25 @@
 the first and last were taken), kept current in the transaction of every write of its readings.
 
 A session's readings are only ever added: a batch, a monitor message, or unmatched readings a
-nurse attaches; none is removed, moved to another session or changed. So a write adds its
-readings' counts to its session's tally, the tally is the sum of its parts, and a session has
-at most as many parts as writers were ever in flight for it at once (a monitor's gateway posts
-a batch every few seconds all session long, and the listener writes a session's message in
-every group it commits: a part a write would be thousands a session, each counted by every
-search of the patient's Observations). On PostgreSQL a write takes one of the session's parts
-that no other transaction in flight holds (`FOR UPDATE SKIP LOCKED`) and adds its counts to it
-in place, or writes them as a new part when every part is held: writers of the same session
-never wait for each other. It does so in the readings' own insert statement
-(`insert_tallied`), the counts taken from the rows the insert returns. SQLite has one writer at
-a time: its counts go into the session's one part in place. When the session closes its parts
-are folded into one, their sum (`fold`); an attachment, which is rare, recounts its session from
-the rows (`recount`).
+nurse attaches; none is removed, moved to another session or changed. So a write adds a part
+to its session's tally (one plain insert per write, not an update of one row: writers of the
+same session never wait for each other's commit), the tally is the sum of its parts, and when
+the session closes its parts are folded into one (`fold`); an attachment, which is rare,
+recounts its session from the rows. A part written by a transaction still in flight when the
+session closes is not folded, and still counts: the sum stays right however they interleave.
+On PostgreSQL a write's parts go in with its readings, by the readings' own insert statement
+(`insert_tallied`): the parts are counted from the rows the insert returns.
 """
 
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import (
-    Connection,
-    Table,
-    bindparam,
-    case,
-    column,
-    delete,
-    func,
-    insert,
-    select,
-    table,
-    true,
-    update,
-)
+from sqlalchemy import Connection, Table, case, column, delete, func, insert, select, table, true
 from sqlalchemy.dialects import postgresql
 
-from ketaclinic.array_inserts import insert_arrays
-from ketaclinic.db import UTCDateTime, insert_columns
+from ketaclinic.array_inserts import insert_arrays, insert_rows
+from ketaclinic.db import insert_columns
 from ketaclinic.knowledge.monitoring import Reading
 from ketaclinic.patients import vitals_tally
 from ketaclinic.treatments.models import SessionReading, SessionReadingTally
@@ -79,27 +61,11 @@ def _holding(readings: Sequence[Reading], fields: tuple[str, ...]) -> int:
 
 def add(connection: Connection, readings_by_session: Iterable[tuple[int, Sequence[Reading]]]
         ) -> None:
-    """Add new readings (session key, its readings) to their sessions' tallies: SQLite, whose
-    one writer at a time adds to a session's one part in place (PostgreSQL adds them in the
-    readings' insert, `insert_tallied`)."""
-    for part in tallies_of(readings_by_session):
-        added = {f"added_{name}": value for name, value in part.items()}
-        if not connection.execute(_ADDING_IN_PLACE, added).rowcount:
-            connection.execute(insert(TALLY), part)
-
-
-# What adding a part sums; its first and last times take the earlier and the later.
-_SUMMED = ("readings", *TALLIED)
-# SQLite: the new counts added to one part of the session (none yet: the insert makes it); a
-# session may hold several, written before parts were added to in place.
-_ADDING_IN_PLACE = (
-    update(TALLY).where(TALLY.c.pk == select(func.min(TALLY.c.pk)).where(
-        TALLY.c.session_pk == bindparam("added_session_pk")).scalar_subquery())
-    .values({**{name: TALLY.c[name] + bindparam(f"added_{name}") for name in _SUMMED},
-             "first_at": func.min(TALLY.c.first_at,
-                                  bindparam("added_first_at", type_=UTCDateTime())),
-             "last_at": func.max(TALLY.c.last_at,
-                                 bindparam("added_last_at", type_=UTCDateTime()))}))
+    """Add new readings (session key, its readings) to their sessions' tallies."""
+    rows = tallies_of(readings_by_session)
+    if not rows:
+        return
+    insert_rows(connection, TALLY, rows)  # every session's part in one statement
 
 
 def insert_tallied(connection: Connection, columns: Mapping[str, Sequence[Any]],
@@ -128,58 +94,28 @@ _STORED = "stored_readings"
 @cache
 def _adding_parts(insert_readings: str) -> str:
     """PostgreSQL: a statement that runs `insert_readings` (returning `_STORED_COLUMNS`) and
-    adds the counts of the rows it stored to a part of each of their sessions that no other
-    writer holds, or to a new part where every part is held (see the module's docstring)."""
+    adds a tally part for each session among the rows it stored."""
     stored = table(_STORED, *[column(name) for name in _STORED_COLUMNS])
-    counts = counted(stored.c.session_pk.is_not(None), stored.c)
-    names = ", ".join(c.name for c in counts.selected_columns)
-    added = ", ".join([*(f"{name} = part.{name} + chosen.{name}" for name in _SUMMED),
-                       "first_at = LEAST(part.first_at, chosen.first_at)",
-                       "last_at = GREATEST(part.last_at, chosen.last_at)"])
+    parts = counted(stored.c.session_pk.is_not(None), stored.c)
+    adding = insert(TALLY).from_select([c.name for c in parts.selected_columns], parts)
     # Compiled once with its constants inline: the readings' values are the insert's parameters.
-    new_parts = str(counts.compile(dialect=postgresql.dialect(),
-                                   compile_kwargs={"literal_binds": True}))
-    # Identifiers come from the tables' own metadata.
-    return (f"WITH {_STORED} AS ({insert_readings}), new_parts AS ({new_parts}), "  # noqa: S608
-            "chosen AS MATERIALIZED (SELECT new_parts.*, free.pk AS part_pk FROM new_parts "
-            f"LEFT JOIN LATERAL (SELECT pk FROM {TALLY.name} "
-            f"WHERE {TALLY.name}.session_pk = new_parts.session_pk LIMIT 1 "
-            "FOR UPDATE SKIP LOCKED) AS free ON true), "
-            f"added AS (UPDATE {TALLY.name} AS part SET {added} FROM chosen "
-            "WHERE part.pk = chosen.part_pk) "
-            f"INSERT INTO {TALLY.name} ({names}) SELECT {names} FROM chosen WHERE part_pk IS NULL")
-
-
-def _sums(parts: Any) -> list[Any]:
-    """SQL: a tally's columns summed over parts (the table's columns, or a statement's)."""
-    return [parts.session_pk, *[func.sum(parts[name]).label(name) for name in _SUMMED],
-            func.min(parts.first_at).label("first_at"), func.max(parts.last_at).label("last_at")]
+    return f"WITH {_STORED} AS ({insert_readings}) " + str(adding.compile(
+        dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
 
 
 def summed(session_pks: Any) -> Any:
     """SQL: each of these sessions' tally (its parts summed), one row a session with parts."""
     tally = TALLY.c
-    return (select(*_sums(tally)).where(tally.session_pk.in_(session_pks))
-            .group_by(tally.session_pk))
+    return (select(tally.session_pk, *[func.sum(tally[name]).label(name)
+                                       for name in ("readings", *TALLIED)],
+                   func.min(tally.first_at).label("first_at"),
+                   func.max(tally.last_at).label("last_at"))
+            .where(tally.session_pk.in_(session_pks)).group_by(tally.session_pk))
 
 
 def fold(connection: Connection, session_pk: int) -> None:
-    """Fold a closing session's parts into one, their sum. On PostgreSQL a part that a writer
-    in flight holds is left as it is (`SKIP LOCKED`): the writer adds to it and commits, and the
-    tally still sums every reading once, without the closing waiting for it."""
-    tally = TALLY.c
-    if connection.dialect.name != "postgresql":  # one writer at a time: nothing is held
-        total = connection.execute(summed([session_pk])).mappings().all()
-        connection.execute(delete(TALLY).where(tally.session_pk == session_pk))
-        if total:
-            connection.execute(insert(TALLY), [dict(row) for row in total])
-        return
-    free = (select(tally.pk).where(tally.session_pk == session_pk)
-            .with_for_update(skip_locked=True))
-    gone = delete(TALLY).where(tally.pk.in_(free)).returning(*TALLY.c).cte("gone")
-    sums = select(*_sums(gone.c)).group_by(gone.c.session_pk)
-    connection.execute(insert(TALLY).from_select([c.name for c in sums.selected_columns], sums)
-                       .add_cte(gone))
+    """Fold a closing session's parts into one, counted from its readings."""
+    recount(connection, [session_pk])
 
 
 def counted(which: Any, reading: Any = SessionReading) -> Any:
@@ -194,19 +130,10 @@ def counted(which: Any, reading: Any = SessionReading) -> Any:
 
 
 def recount(connection: Connection, session_pks: Sequence[int]) -> None:
-    """Replace these sessions' parts with one each, counted from their readings.
-
-    On PostgreSQL their parts are locked first, by a statement of their own. A writer in flight
-    holds the part it adds to, so the recount waits for it to commit, then counts its readings
-    and removes its part (the next statement sees both). A writer that comes later finds every
-    part held and writes a part of its own, which the recount neither removes nor counts."""
-    if not session_pks:
-        return
-    if connection.dialect.name == "postgresql":
-        connection.execute(select(TALLY.c.pk).where(TALLY.c.session_pk.in_(sorted(session_pks)))
-                           .order_by(TALLY.c.pk).with_for_update())
-    _replace(connection, TALLY, TALLY.c.session_pk.in_(session_pks),
-             SessionReading.session_pk.in_(sorted(session_pks)))
+    """Replace these sessions' parts with one each, counted from their readings."""
+    if session_pks:
+        _replace(connection, TALLY, TALLY.c.session_pk.in_(session_pks),
+                 SessionReading.session_pk.in_(sorted(session_pks)))
 
 
 def rebuild(connection: Connection, table: Table = TALLY) -> None:
