@@ -4,7 +4,7 @@ the table was small, say), a batch's session read costs the same at the session'
 and at its thousandth."""
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -12,6 +12,7 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
 
+from ketaclinic import clock
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.treatments import schemas
 from ketaclinic.treatments import service as treatments
@@ -84,7 +85,7 @@ def test_a_batchs_session_statement_is_planned_once_not_at_every_batch(
     session = db.execute(select(TreatmentSession).where(
         TreatmentSession.id == uuid.UUID(session_id))).scalar_one()
     nurse = Actor(username="nurse_a", role="nurse", site_pks=frozenset({session.site_pk}))
-    start = datetime.now(UTC) - timedelta(hours=2)
+    start = clock.now() - timedelta(hours=2)
     # a session of some hours' readings, as the statistics know them (the planner prices its
     # choices by them): written straight into the table, as only their number matters here
     db.execute(text(
