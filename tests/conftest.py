@@ -12,9 +12,11 @@ from datetime import date, datetime, timedelta
 # Settings are read once per process: fix them before the app is imported.
 os.environ["KETACLINIC_SECRET_KEY"] = "test-" + secrets.token_hex(24)
 os.environ["KETACLINIC_DEMO"] = "0"
-# In-process apps share the test's one connection: no sealer thread may use it (tests seal by
-# hand); servers started as processes seal as they do in a clinic (tests/server_helpers.py).
+# In-process apps share the test's one connection: no sealer or tally folder thread may use it
+# (tests seal and fold by hand); servers started as processes seal and fold as they do in a
+# clinic (tests/server_helpers.py).
 os.environ["KETACLINIC_AUDIT_SEAL_EVERY_S"] = "0"
+os.environ["KETACLINIC_TALLY_FOLD_EVERY_S"] = "0"
 # Tests change users, tokens and grants in rolled-back transactions the cache would not hear of;
 # tests/auth/test_actor_cache.py turns it on.
 os.environ["KETACLINIC_TOKEN_CACHE_S"] = "0"

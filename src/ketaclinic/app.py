@@ -37,6 +37,7 @@ from ketaclinic.portal import pages as portal_pages
 from ketaclinic.scheduling import pages as scheduling_pages
 from ketaclinic.scheduling import router as scheduling_api
 from ketaclinic.settings import get_settings
+from ketaclinic.treatments import tally_folding
 from ketaclinic.web import problems
 from ketaclinic.web.csrf import CsrfCookieMiddleware
 from ketaclinic.web.dispatch import flatten_into
@@ -94,7 +95,8 @@ def create_served_app() -> FastAPI:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Every server process checkpoints SQLite's log off the requests' path
-    (`wal_checkpoints`) and seals the audit trail and the ledger as rows commit; demo mode also
+    (`wal_checkpoints`), seals the audit trail and the ledger as rows commit and folds open
+    sessions' reading tallies as they grow (`tally_folding`); demo mode also
     sends reminders from the server itself (a clinic runs `ketaclinic worker`)."""
     settings = get_settings()
     stops = []
@@ -104,6 +106,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stops.append(checkpoints)
     if settings.audit_seal_every_s:
         stops.append(sealer.start_in_background(settings.audit_seal_every_s))
+    if settings.tally_fold_every_s:
+        stops.append(tally_folding.start_in_background(settings.tally_fold_every_s))
     if settings.demo:
         stops.append(worker.start_in_background(settings.worker_interval_s))
     yield

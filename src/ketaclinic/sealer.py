@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from ketaclinic import clock
+from ketaclinic import clock, repeating
 from ketaclinic.audit import anchors, sealing
 from ketaclinic.audit.service import AUDIT_TRAIL
 from ketaclinic.db import unit_of_work
@@ -43,19 +43,8 @@ def anchor(path: Path) -> str:
     return anchors.append(path, found, clock.now())
 
 
-def run_forever(interval_s: float, stop: threading.Event) -> None:
-    """Seal every interval until stopped; an error is logged, never fatal."""
-    while not stop.is_set():
-        try:
-            seal_once()
-        except Exception:  # the rows stay waiting; the next pass seals them
-            log.exception("sealing failed")
-        stop.wait(interval_s)
-
-
 def start_in_background(interval_s: float) -> threading.Event:
-    """Seal in a daemon thread; set the returned event to stop it."""
-    stop = threading.Event()
-    threading.Thread(target=run_forever, args=(interval_s, stop), name="sealer",
-                     daemon=True).start()
-    return stop
+    """Seal in a daemon thread every interval; set the returned event to stop it. A failed pass
+    leaves its rows waiting for the next."""
+    return repeating.start_every(interval_s, seal_once, name="sealer", log=log,
+                                  failure="sealing failed")

@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     # How often a server process and the worker seal newly committed audit and ledger rows into
     # their chains (0: never; tests seal by hand).
     audit_seal_every_s: float = Field(default=1.0, ge=0, le=3600)
+    # How often a server process folds the reading tallies of open sessions that have gathered
+    # many parts (ketaclinic.treatments.tally_folding); 0: only at discharge.
+    tally_fold_every_s: float = Field(default=5.0, ge=0, le=3600)
     # On SQLite, how often a thread of each server process and of the monitor listener looks
     # whether the write-ahead log is due to be copied back into the database
     # (wal_checkpoints.py); 0: the commit that takes it past SQLite's threshold does it, as

@@ -1,8 +1,9 @@
 """Each treatment session's reading tally equals a count of its readings after any sequence of
-writes (API batches, grouped monitor messages, unmatched readings attached later), and the
-migration back-fills it from the readings already stored."""
+writes (API batches, grouped monitor messages, unmatched readings attached later) and folds of
+an open session's parts, and the migration back-fills it from the readings already stored."""
 
 import os
+import threading
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -11,7 +12,7 @@ import hypothesis.strategies as st
 import time_machine
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Engine, event, select, text
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock, migrate
@@ -19,7 +20,7 @@ from ketaclinic.db import make_engine
 from ketaclinic.demo import seed as demo_seed
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.knowledge.monitoring import Reading
-from ketaclinic.treatments import reading_tally
+from ketaclinic.treatments import reading_tally, tally_folding
 from ketaclinic.treatments import service as treatments
 from ketaclinic.treatments.models import (
     OPEN,
@@ -99,6 +100,7 @@ def test_random_writes_keep_each_tally_equal_to_its_readings(api, world, db: Ses
             super().__init__()
             self.unattached: list[int] = []
             self.closed: list[TreatmentSession] = []
+            self.looked_up_to = 0
 
         @rule(which=st.integers(0, 1), drawn=readings_strategy)
         def batch_from_the_api(self, which: int, drawn: list[tuple[frozenset[str], int]]
@@ -131,6 +133,18 @@ def test_random_writes_keep_each_tally_equal_to_its_readings(api, world, db: Ses
                 treatments.attach_message_readings(db=db, treatment_session=sessions[which],
                                                    message_pk=self.unattached.pop(),
                                                    actor=nurse)
+
+        @rule(more_than=st.integers(0, 3))
+        def fold_crowded_parts(self, more_than: int) -> None:
+            # as the server's folder does, with a threshold low enough to fold often
+            db.flush()
+            connection = db.connection()
+            newest = reading_tally.newest_part(connection)
+            crowded = reading_tally.crowded(connection, written_after=self.looked_up_to,
+                                            more_than=more_than)
+            assert reading_tally.fold_parts(connection, crowded) == crowded
+            self.looked_up_to = newest
+            assert all(parts(db, pk) == 1 for pk in crowded)
 
         @rule(data=st.data())
         def discharge(self, data: st.DataObject) -> None:
@@ -248,3 +262,122 @@ def test_readings_and_their_tally_parts_go_in_with_one_statement_on_postgresql(
     assert stored(db) == counted_plainly(db)
     assert stored(db)[sessions[1].pk]["readings"] == 3
     assert parts(db, sessions[0].pk) == 2 and parts(db, sessions[1].pk) == 1
+
+
+def write_parts(db: Session, session: TreatmentSession, writes: int) -> None:
+    """`writes` API batches of one reading each: a part each."""
+    nurse = Actor(username="nurse_a", role="nurse", site_pks=frozenset({session.site_pk}))
+    start = session.checked_in_at
+    for n in range(writes):
+        treatments.store_readings(
+            db=db, treatment_session=session, chair_pk=session.chair_pk, source="api",
+            actor=nurse, readings=[Reading(start + timedelta(seconds=n), heart_rate_bpm=70.0,
+                                           systolic_mmhg=None if n % 2 else 120.0)])
+
+
+def test_the_folder_folds_an_open_session_once_it_has_more_than_32_parts(
+        api, world, db: Session) -> None:
+    crowded, quiet = [db.execute(select(TreatmentSession).where(
+        TreatmentSession.id == uuid.UUID(open_session(api, db, world.patients[p], chair))))
+        .scalar_one() for p, chair in (("p_a1", "A1"), ("p_a2", "A2"))]
+    folder = tally_folding.TallyFolder()
+    assert folder.fold_once() == [], "the first look notes the newest part"
+    write_parts(db, crowded, reading_tally.CROWDED_AT)
+    write_parts(db, quiet, 3)
+    db.flush()
+    assert folder.fold_once() == [], "32 parts are not yet crowded"
+    assert parts(db, crowded.pk) == reading_tally.CROWDED_AT
+    write_parts(db, crowded, 1)
+    db.flush()
+    before = stored(db)
+    assert folder.fold_once() == [crowded.pk]
+    assert (parts(db, crowded.pk), parts(db, quiet.pk)) == (1, 3)
+    assert stored(db) == before == counted_plainly(db)
+    assert stored(db)[crowded.pk]["readings"] == reading_tally.CROWDED_AT + 1
+    assert folder.fold_once() == [], "nothing written since the last look"
+
+
+def test_the_folder_folds_a_few_sessions_a_transaction(api, world, db: Session,
+                                                       monkeypatch) -> None:
+    monkeypatch.setattr(tally_folding, "SESSIONS_AT_ONCE", 1)
+    sessions = [db.execute(select(TreatmentSession).where(
+        TreatmentSession.id == uuid.UUID(open_session(api, db, world.patients[p], chair))))
+        .scalar_one() for p, chair in (("p_a1", "A1"), ("p_a2", "A2"))]
+    chunks: list[list[int]] = []
+    fold_parts = reading_tally.fold_parts
+    monkeypatch.setattr(reading_tally, "fold_parts",
+                        lambda connection, pks: chunks.append(list(pks)) or fold_parts(connection, pks))
+    folder = tally_folding.TallyFolder(more_than=2)
+    folder.fold_once()
+    for session in sessions:
+        write_parts(db, session, 3)
+    db.flush()
+    assert sorted(folder.fold_once()) == sorted(s.pk for s in sessions)
+    assert sorted(chunks) == [[s.pk] for s in sorted(sessions, key=lambda s: s.pk)]
+    assert [parts(db, s.pk) for s in sessions] == [1, 1]
+    assert stored(db) == counted_plainly(db)
+
+
+def _open_session(engine: Engine) -> tuple[int, int]:
+    """An open session of the seeded clinic given 6 more parts, and its readings now."""
+    with Session(engine) as db:
+        session = db.execute(select(TreatmentSession).where(TreatmentSession.status == OPEN)
+                             .order_by(TreatmentSession.pk)).scalars().first()
+        assert session is not None
+        write_parts(db, session, 6)
+        db.commit()
+        return session.pk, stored(db)[session.pk]["readings"]
+
+
+def test_a_fold_leaves_a_write_in_flight_counted_once(seeded_postgres: Engine) -> None:
+    engine = seeded_postgres
+    session_pk, readings = _open_session(engine)
+    with Session(engine) as writer, Session(engine) as folder:
+        write_parts(writer, writer.get_one(TreatmentSession, session_pk), 2)
+        writer.flush()  # in flight while the parts are folded
+        assert reading_tally.fold_parts(folder.connection(), [session_pk]) == [session_pk]
+        folder.commit()
+        writer.commit()
+    with Session(engine) as db:
+        assert parts(db, session_pk) == 3, "the fold's sum and the in-flight write's two parts"
+        assert stored(db) == counted_plainly(db)
+        assert stored(db)[session_pk]["readings"] == readings + 2
+
+
+def test_a_fold_leaves_a_session_a_recount_holds_for_the_next_look(seeded_postgres: Engine
+                                                                     ) -> None:
+    engine = seeded_postgres
+    session_pk, _ = _open_session(engine)
+    with Session(engine) as counter, Session(engine) as folder:
+        reading_tally.recount(counter.connection(), [session_pk])
+        folder.execute(text("SET LOCAL lock_timeout = '2s'"))  # a wait would fail, not hang
+        assert reading_tally.fold_parts(folder.connection(), [session_pk]) == []
+        counter.commit()
+        folder.rollback()
+
+
+def test_a_recount_waits_for_a_fold_in_flight_and_counts_each_reading_once(
+        seeded_postgres: Engine) -> None:
+    # Without the recount's lock on its session, a recount begun while a fold is in flight
+    # would count from a snapshot without the fold's sum, keep that sum and add its own count.
+    engine = seeded_postgres
+    session_pk, readings = _open_session(engine)
+    with Session(engine) as counter, Session(engine) as folder:
+        assert reading_tally.fold_parts(folder.connection(), [session_pk]) == [session_pk]
+        recounted = threading.Thread(target=_recount, args=(counter, session_pk))
+        recounted.start()
+        recounted.join(0.5)
+        assert recounted.is_alive(), "the recount waits for the fold in flight"
+        folder.commit()
+        recounted.join(10)
+        assert not recounted.is_alive()
+        counter.commit()
+    with Session(engine) as db:
+        assert parts(db, session_pk) == 1
+        assert stored(db) == counted_plainly(db)
+        assert stored(db)[session_pk]["readings"] == readings
+
+
+def _recount(db: Session, session_pk: int) -> None:
+    db.execute(text("SET LOCAL lock_timeout = '10s'"))
+    reading_tally.recount(db.connection(), [session_pk])

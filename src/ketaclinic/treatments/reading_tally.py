@@ -10,20 +10,37 @@ recounts its session from the rows. A part written by a transaction still in fli
 session closes is not folded, and still counts: the sum stays right however they interleave.
 On PostgreSQL a write's parts go in with its readings, by the readings' own insert statement
 (`insert_tallied`): the parts are counted from the rows the insert returns.
+
+An open session gets a part at every write (a monitor's about one a second, from the listener's
+group commits), and a search of its patient's Observations sums them all. So a thread of each
+server (ketaclinic.treatments.tally_folding) folds the committed parts of a session that has
+gathered more than a few into their sum (`crowded`, `fold_parts`), off the writers' path:
+writers still only insert, and a part in flight is neither seen nor removed.
 """
 
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, case, column, delete, func, insert, select, table, true
+from sqlalchemy import (
+    Connection,
+    Table,
+    case,
+    column,
+    delete,
+    func,
+    insert,
+    select,
+    table,
+    true,
+)
 from sqlalchemy.dialects import postgresql
 
 from ketaclinic.array_inserts import insert_arrays, insert_rows
 from ketaclinic.db import insert_columns
 from ketaclinic.knowledge.monitoring import Reading
 from ketaclinic.patients import vitals_tally
-from ketaclinic.treatments.models import SessionReading, SessionReadingTally
+from ketaclinic.treatments.models import SessionReading, SessionReadingTally, TreatmentSession
 
 TALLY = cast(Table, SessionReadingTally.__table__)
 READINGS = cast(Table, SessionReading.__table__)
@@ -105,12 +122,71 @@ def _adding_parts(insert_readings: str) -> str:
 
 def summed(session_pks: Any) -> Any:
     """SQL: each of these sessions' tally (its parts summed), one row a session with parts."""
+    return _sums_of(TALLY).where(TALLY.c.session_pk.in_(session_pks))
+
+
+def _sums_of(parts: Any) -> Any:
+    """SQL: the parts (the tally table's, or rows holding its columns) summed by session."""
+    return (select(parts.c.session_pk, *[func.sum(parts.c[name]).label(name)
+                                         for name in ("readings", *TALLIED)],
+                   func.min(parts.c.first_at).label("first_at"),
+                   func.max(parts.c.last_at).label("last_at"))
+            .group_by(parts.c.session_pk))
+
+
+# An open session's parts are folded once it has more than this many: few enough that a search
+# sums a handful of rows a session, while a session a monitor writes to every second is folded
+# about every half minute.
+CROWDED_AT = 32
+
+
+def newest_part(connection: Connection) -> int:
+    """The key of the newest tally part (0 when there is none)."""
+    return int(connection.execute(select(func.coalesce(func.max(TALLY.c.pk), 0))).scalar_one())
+
+
+def crowded(connection: Connection, *, written_after: int, more_than: int = CROWDED_AT
+            ) -> list[int]:
+    """The sessions with more than `more_than` parts among those given a part after part key
+    `written_after`: a session gains parts only by writes, so a look at the sessions written to
+    since the last look finds every session that has newly become crowded."""
     tally = TALLY.c
-    return (select(tally.session_pk, *[func.sum(tally[name]).label(name)
-                                       for name in ("readings", *TALLIED)],
-                   func.min(tally.first_at).label("first_at"),
-                   func.max(tally.last_at).label("last_at"))
-            .where(tally.session_pk.in_(session_pks)).group_by(tally.session_pk))
+    recent = select(tally.session_pk).where(tally.pk > written_after)
+    return list(connection.execute(
+        select(tally.session_pk).where(tally.session_pk.in_(recent)).group_by(tally.session_pk)
+        .having(func.count() > more_than).order_by(tally.session_pk)).scalars())
+
+
+def fold_parts(connection: Connection, session_pks: Sequence[int]) -> list[int]:
+    """Fold each of these sessions' committed parts into one, their sum; the sessions folded.
+
+    A part of a write still in flight is neither seen nor removed, and still counts. On
+    PostgreSQL a session another transaction holds (a recount, a discharge, another folder) is
+    left for the next look rather than waited for, and the parts are removed and their sum
+    stored by one statement, so the sum is of exactly the parts removed."""
+    if not session_pks:
+        return []
+    if connection.dialect.name == "postgresql":
+        held = list(connection.execute(
+            select(TreatmentSession.pk).where(TreatmentSession.pk.in_(sorted(session_pks)))
+            .order_by(TreatmentSession.pk).with_for_update(key_share=True, skip_locked=True))
+            .scalars())
+        if held:
+            removed = delete(TALLY).where(TALLY.c.session_pk.in_(held)).returning(
+                *[TALLY.c[name] for name in _PART_COLUMNS]).cte("removed")
+            connection.execute(insert(TALLY).from_select(_PART_COLUMNS, _sums_of(removed))
+                               .add_cte(removed))
+        return held
+    # SQLite: one writer at a time, so what is summed here is what is removed.
+    chosen = sorted(session_pks)
+    sums = [row._asdict() for row in connection.execute(summed(chosen))]
+    connection.execute(delete(TALLY).where(TALLY.c.session_pk.in_(chosen)))
+    if sums:
+        connection.execute(insert(TALLY), sums)
+    return chosen
+
+
+_PART_COLUMNS = ("session_pk", "readings", *TALLIED, "first_at", "last_at")
 
 
 def fold(connection: Connection, session_pk: int) -> None:
@@ -130,10 +206,19 @@ def counted(which: Any, reading: Any = SessionReading) -> Any:
 
 
 def recount(connection: Connection, session_pks: Sequence[int]) -> None:
-    """Replace these sessions' parts with one each, counted from their readings."""
-    if session_pks:
-        _replace(connection, TALLY, TALLY.c.session_pk.in_(session_pks),
-                 SessionReading.session_pk.in_(sorted(session_pks)))
+    """Replace these sessions' parts with one each, counted from their readings.
+
+    On PostgreSQL the sessions are locked first, so that a fold of their parts (`fold_parts`)
+    is not in flight: its sum, committed after this count's snapshot, would count the same
+    readings again."""
+    if not session_pks:
+        return
+    if connection.dialect.name == "postgresql":
+        connection.execute(
+            select(TreatmentSession.pk).where(TreatmentSession.pk.in_(sorted(session_pks)))
+            .order_by(TreatmentSession.pk).with_for_update(key_share=True))
+    _replace(connection, TALLY, TALLY.c.session_pk.in_(session_pks),
+             SessionReading.session_pk.in_(sorted(session_pks)))
 
 
 def rebuild(connection: Connection, table: Table = TALLY) -> None:
