@@ -11,7 +11,7 @@ from ketaclinic.demo.sessions import open_demo_session
 from ketaclinic.treatments import reading_tally
 from ketaclinic.treatments.models import TreatmentSession
 from tests.server_helpers import free_port, server_log, start_server, stop_server
-from tests.treatments.test_reading_tally import write_parts, counted_plainly, parts, stored
+from tests.treatments.test_reading_tally import counted_plainly, parts, stored, write_parts
 
 
 def _parts_now(engine: Engine, session_pk: int) -> int:
