@@ -69,15 +69,19 @@ def test_the_workers_listening_socket_is_tcp_so_answers_are_not_held_back() -> N
         listener.close()
 
 
-def _established(pid: int, port: int) -> int:
-    """Connections on `port` that process `pid` holds (from /proc)."""
+ESTABLISHED, LISTENING = "01", "0A"  # TCP states as /proc/net/tcp writes them
+
+
+def _established(pid: int, port: int, state: str = ESTABLISHED) -> int:
+    """Sockets on `port` in this state (connections, by default) that process `pid` holds
+    (from /proc)."""
     from pathlib import Path
 
     inodes = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in Path(table).read_text().splitlines()[1:]:
             fields = line.split()
-            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == state:
                 inodes.add(fields[9])
     held = 0
     for fd in Path(f"/proc/{pid}/fd").iterdir():
@@ -125,10 +129,19 @@ def test_several_workers_share_the_connections_and_a_second_server_is_refused(tm
                     .read_text().split()
                     if b"resource_tracker" not in Path(f"/proc/{p}/cmdline").read_bytes()]
         assert len(children) == 2
+        # /livez answered from one process; the other may still be starting. The kernel
+        # spreads connections over the sockets bound when they arrive, and a process accepts
+        # its share once it runs: so connect when both listen, and wait for both to accept.
+        while (not all(_established(pid, port, LISTENING) for pid in children)
+               and time.monotonic() < deadline):
+            time.sleep(0.1)
         for _ in range(32):
             clients.append(socket.create_connection(("127.0.0.1", port)))
-        time.sleep(1.0)
+        accepting = time.monotonic() + 30
         held = [_established(pid, port) for pid in children]
+        while sum(held) < 32 and time.monotonic() < accepting:
+            time.sleep(0.1)
+            held = [_established(pid, port) for pid in children]
         assert sum(held) == 32 and min(held) >= 6, held  # an even spread, not one taking all
         second = run_cli(url, "serve", "--demo", "--port", str(port), "--workers", "2")
         assert second.returncode != 0 and "already in use" in second.stderr
