@@ -305,8 +305,12 @@ def test_the_folder_folds_a_few_sessions_a_transaction(api, world, db: Session,
         .scalar_one() for p, chair in (("p_a1", "A1"), ("p_a2", "A2"))]
     chunks: list[list[int]] = []
     fold_parts = reading_tally.fold_parts
-    monkeypatch.setattr(reading_tally, "fold_parts",
-                        lambda connection, pks: chunks.append(list(pks)) or fold_parts(connection, pks))
+
+    def noting_chunks(connection: Any, pks: list[int]) -> list[int]:
+        chunks.append(list(pks))
+        return fold_parts(connection, pks)
+
+    monkeypatch.setattr(reading_tally, "fold_parts", noting_chunks)
     folder = tally_folding.TallyFolder(more_than=2)
     folder.fold_once()
     for session in sessions:

@@ -167,10 +167,7 @@ def fold_parts(connection: Connection, session_pks: Sequence[int]) -> list[int]:
     if not session_pks:
         return []
     if connection.dialect.name == "postgresql":
-        held = list(connection.execute(
-            select(TreatmentSession.pk).where(TreatmentSession.pk.in_(sorted(session_pks)))
-            .order_by(TreatmentSession.pk).with_for_update(key_share=True, skip_locked=True))
-            .scalars())
+        held = _lock_sessions(connection, session_pks, skip_locked=True)
         if held:
             removed = delete(TALLY).where(TALLY.c.session_pk.in_(held)).returning(
                 *[TALLY.c[name] for name in _PART_COLUMNS]).cte("removed")
@@ -187,6 +184,17 @@ def fold_parts(connection: Connection, session_pks: Sequence[int]) -> list[int]:
 
 
 _PART_COLUMNS = ("session_pk", "readings", *TALLIED, "first_at", "last_at")
+
+
+def _lock_sessions(connection: Connection, session_pks: Sequence[int], *,
+                   skip_locked: bool = False) -> list[int]:
+    """PostgreSQL: lock these sessions' rows against another fold or recount (`FOR NO KEY
+    UPDATE`, which the readings' foreign-key checks do not wait for), in key order; the ones
+    locked (with `skip_locked`, those no other transaction holds)."""
+    return list(connection.execute(
+        select(TreatmentSession.pk).where(TreatmentSession.pk.in_(sorted(session_pks)))
+        .order_by(TreatmentSession.pk).with_for_update(key_share=True, skip_locked=skip_locked))
+        .scalars())
 
 
 def fold(connection: Connection, session_pk: int) -> None:
@@ -214,9 +222,7 @@ def recount(connection: Connection, session_pks: Sequence[int]) -> None:
     if not session_pks:
         return
     if connection.dialect.name == "postgresql":
-        connection.execute(
-            select(TreatmentSession.pk).where(TreatmentSession.pk.in_(sorted(session_pks)))
-            .order_by(TreatmentSession.pk).with_for_update(key_share=True))
+        _lock_sessions(connection, session_pks)
     _replace(connection, TALLY, TALLY.c.session_pk.in_(session_pks),
              SessionReading.session_pk.in_(sorted(session_pks)))
 
