@@ -15,9 +15,11 @@ from psycopg.pq import TransactionStatus
 from pydantic import TypeAdapter
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Connection,
     DateTime,
     Engine,
+    Integer,
     MetaData,
     Select,
     String,
@@ -102,6 +104,13 @@ class Base(DeclarativeBase):
     """Declarative base with the project's naming convention."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+# The key of a table written at every reading or monitor message, and of the columns pointing at
+# it: 64-bit on PostgreSQL, where a 32-bit key (2,147,483,647) runs out after about 500 ten-hour
+# days of a network's monitors at their peak. SQLite's integer primary key is its rowid, already
+# 64-bit, and must stay declared INTEGER to remain the rowid.
+WIDE_KEY = BigInteger().with_variant(Integer, "sqlite")
 
 
 class RecordMixin:

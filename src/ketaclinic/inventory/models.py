@@ -5,11 +5,11 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, Date, Float, ForeignKey, Integer, Numeric, String, Uuid
+from sqlalchemy import Date, Float, ForeignKey, Integer, Numeric, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ketaclinic import clock
-from ketaclinic.db import Base, RecordMixin, UTCDateTime
+from ketaclinic.db import WIDE_KEY, Base, RecordMixin, UTCDateTime
 
 
 class Product(RecordMixin, Base):
@@ -66,8 +66,7 @@ class LedgerRow(Base):
 
     __tablename__ = "inventory_ledger"
 
-    pk: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
-                                    autoincrement=True)
+    pk: Mapped[int] = mapped_column(WIDE_KEY, primary_key=True, autoincrement=True)
     txn_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
     kind: Mapped[str] = mapped_column(String(20))
     account: Mapped[str] = mapped_column(String(20))

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ketaclinic.db import Base, RecordMixin, TypedJSON, UTCDateTime
+from ketaclinic.db import WIDE_KEY, Base, RecordMixin, TypedJSON, UTCDateTime
 
 OPEN, DISCHARGED = "open", "discharged"
 
@@ -65,6 +65,7 @@ class SessionReading(RecordMixin, Base):
     # time) alone, a plan made while the table was small sorted the whole session every batch.
     __table_args__ = (Index("ix_session_reading_session_time", "session_pk", "taken_at", "pk"),)
 
+    pk: Mapped[int] = mapped_column(WIDE_KEY, primary_key=True, autoincrement=True)
     session_pk: Mapped[int | None] = mapped_column(
         ForeignKey("treatment_session.pk", ondelete="RESTRICT"), default=None)
     chair_pk: Mapped[int | None] = mapped_column(ForeignKey("chair.pk", ondelete="RESTRICT"),
@@ -72,8 +73,8 @@ class SessionReading(RecordMixin, Base):
     taken_at: Mapped[datetime] = mapped_column(UTCDateTime)
     source: Mapped[str] = mapped_column(String(10))  # typed, api, monitor
     device: Mapped[str] = mapped_column(String(64), default="")
-    message_pk: Mapped[int | None] = mapped_column(ForeignKey("monitor_message.pk",
-                                                              ondelete="RESTRICT"), default=None)
+    message_pk: Mapped[int | None] = mapped_column(
+        WIDE_KEY, ForeignKey("monitor_message.pk", ondelete="RESTRICT"), default=None)
     status: Mapped[str] = mapped_column(String(20), default="final")
     systolic_mmhg: Mapped[float | None] = mapped_column(Float, default=None)
     diastolic_mmhg: Mapped[float | None] = mapped_column(Float, default=None)
@@ -92,7 +93,7 @@ class SessionReadingTally(Base):
 
     __tablename__ = "session_reading_tally"
 
-    pk: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    pk: Mapped[int] = mapped_column(WIDE_KEY, primary_key=True, autoincrement=True)
     session_pk: Mapped[int] = mapped_column(ForeignKey("treatment_session.pk", ondelete="RESTRICT"),
                                             index=True)
     readings: Mapped[int] = mapped_column(Integer)
@@ -112,7 +113,8 @@ class SessionAlarm(RecordMixin, Base):
 
     session_pk: Mapped[int] = mapped_column(ForeignKey("treatment_session.pk", ondelete="RESTRICT"),
                                             index=True)
-    reading_pk: Mapped[int] = mapped_column(ForeignKey("session_reading.pk", ondelete="RESTRICT"))
+    reading_pk: Mapped[int] = mapped_column(WIDE_KEY, ForeignKey("session_reading.pk",
+                                                                 ondelete="RESTRICT"))
     kind: Mapped[str] = mapped_column(String(40))
     value: Mapped[float] = mapped_column(Float)
     message: Mapped[str] = mapped_column(String(300))
@@ -130,6 +132,7 @@ class MonitorMessage(RecordMixin, Base):
     # The review list: open messages of a site, newest first.
     __table_args__ = (Index("ix_monitor_message_review", "site_pk", "status", "received_at"),)
 
+    pk: Mapped[int] = mapped_column(WIDE_KEY, primary_key=True, autoincrement=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     peer: Mapped[str] = mapped_column(String(100), default="")
     control_id: Mapped[str] = mapped_column(String(100), default="", index=True)
