@@ -91,3 +91,36 @@ def test_the_unkeyed_chain_is_checked_then_sealed_and_a_broken_one_stops_the_upg
     with pytest.raises(RuntimeError, match="broken at seq 7"):
         migrate.upgrade(engine)
     engine.dispose()
+
+
+def test_the_messages_kept_before_digests_get_the_digest_the_feed_gives(
+        empty_database: str) -> None:
+    import uuid
+    from datetime import UTC, datetime
+
+    import sqlalchemy as sa
+
+    from ketaclinic.db import UTCDateTime
+    from ketaclinic.treatments.models import text_digest
+
+    engine = make_engine(empty_database)
+    migrate.upgrade(engine, "0031")
+    now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    inbox = sa.table("monitor_message", *(sa.column(n, sa.String()) for n in (
+        "created_by", "peer", "control_id", "raw", "status", "ack_code", "reason")),
+        sa.column("id", sa.Uuid()), *(sa.column(n, UTCDateTime()) for n in (
+            "created_at", "updated_at", "received_at")))
+    texts = [f"MSH|^~\\&|GW|HPC|||2026120109{n:02d}||ORU^R01|M{n % 3}|P|2.6\rPID|||1||Müller^Zoë"
+             for n in range(2500)]  # more than one chunk of SQLite's fill
+    with engine.begin() as conn:
+        conn.execute(inbox.insert(), [
+            {"id": uuid.uuid4(), "created_at": now, "updated_at": now, "received_at": now,
+             "created_by": "monitor", "peer": "gw", "control_id": f"M{n % 3}", "raw": text,
+             "status": "unmatched", "ack_code": "AA", "reason": ""}
+            for n, text in enumerate(texts)])
+    migrate.upgrade(engine)
+    with engine.connect() as conn:
+        stored = dict(conn.execute(sa.text("SELECT raw, raw_digest FROM monitor_message")).all())
+    engine.dispose()
+    assert len(stored) == len(texts)
+    assert all(bytes(digest) == text_digest(raw) for raw, digest in stored.items())

@@ -28,7 +28,7 @@ from ketaclinic.kernel.time_ordered_ids import time_ordered_ids
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.service import FUTURE_TOLERANCE
 from ketaclinic.treatments import service as treatments
-from ketaclinic.treatments.models import OPEN, MonitorMessage, TreatmentSession
+from ketaclinic.treatments.models import OPEN, MonitorMessage, TreatmentSession, text_digest
 from ketaclinic.treatments.reading_groups import ReadingBatch, store_batches
 
 INBOX = cast(Table, MonitorMessage.__table__)
@@ -69,6 +69,7 @@ class _Taken:
     """One message on its way through the group."""
 
     incoming: Incoming
+    digest: bytes = b""  # of its text (`text_digest`)
     status: str = "rejected"
     code: str = "AR"
     reason: str = ""
@@ -120,8 +121,8 @@ def ingest_group(*, db: Session, messages: Sequence[Incoming]) -> list[Answer]:
 
 
 def _parse(incoming: Incoming) -> _Taken:
-    item = _Taken(incoming, actor=Actor(username=f"monitor:{incoming.peer}"[:150], role="system",
-                                        client=incoming.peer[:100]))
+    item = _Taken(incoming, text_digest(incoming.raw), actor=Actor(
+        username=f"monitor:{incoming.peer}"[:150], role="system", client=incoming.peer[:100]))
     try:
         item.message = pcd01.parse_oru(incoming.raw)
     except pcd01.MessageRejected as exc:
@@ -191,29 +192,30 @@ def _place(message: pcd01.MonitorMessage | None) -> tuple[str, str]:
 
 def _drop_repeats(db: Session, items: list[_Taken]) -> None:
     """A message already acknowledged (now or earlier in the group) is answered AA again and
-    stored no second time. A resend is the same message: the same control id (MSH-10) and the
-    same text, from whatever connection it comes (a gateway that lost an ACK resends on a new
+    stored no second time. A resend is the same message: the same text (control id, MSH-10,
+    included), from whatever connection it comes (a gateway that lost an ACK resends on a new
     one); a new message that reuses a control id (a gateway restarted its counter) differs in
-    its text and is stored."""
+    its text and is stored. Found by the text's digest: the look reads the resends alone."""
     routed = [item for item in items if item.status == "routed"]
     if not routed:
         return
-    seen: set[tuple[str, str]] = {(c, raw) for c, raw in db.execute(
-        select(MonitorMessage.control_id, MonitorMessage.raw).where(
-            MonitorMessage.control_id.in_({item.control_id[:100] for item in routed}),
-            MonitorMessage.ack_code == "AA"))}
+    # Compared by text as well: two messages are never taken for one, however unlikely a
+    # collision of their digests.
+    seen: set[str] = set(db.execute(select(MonitorMessage.raw).where(
+        MonitorMessage.raw_digest.in_({item.digest for item in routed}),
+        MonitorMessage.ack_code == "AA")).scalars())
     for item in routed:
-        key = (item.control_id[:100], item.incoming.raw)
-        if key in seen:
+        if item.incoming.raw in seen:
             item.status, item.code, item.reason = "duplicate", "AA", "already stored"
-        seen.add(key)
+        seen.add(item.incoming.raw)
 
 
 def _keep(db: Session, taken: list[_Taken], now: datetime) -> list[int]:
     """Every message kept as received, with what became of it; their keys, in order."""
     rows = [{"id": key, "created_at": now, "updated_at": now, "created_by": t.actor.username,
              "received_at": now, "peer": t.incoming.peer[:100], "control_id": t.control_id[:100],
-             "raw": t.incoming.raw, "status": t.status, "ack_code": t.code,
+             "raw": t.incoming.raw, "raw_digest": t.digest, "status": t.status,
+             "ack_code": t.code,
              "site_pk": t.site_pk, "chair_pk": t.chair.pk if t.chair else None,
              "reason": ("" if t.code == "AA" and t.status != "duplicate" else t.reason)[:1000]}
             for key, t in zip(time_ordered_ids(len(taken), now), taken, strict=True)]

@@ -1,10 +1,11 @@
 """Tables for treatment sessions, their readings, alarms and events, and the monitor inbox."""
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ketaclinic.db import WIDE_KEY, Base, RecordMixin, TypedJSON, UTCDateTime
@@ -125,6 +126,15 @@ class SessionAlarm(RecordMixin, Base):
     acknowledgement_note: Mapped[str] = mapped_column(String(1000), default="")
 
 
+def text_digest(raw: str) -> bytes:
+    """SHA-256 of a message's text as UTF-8: a message sent again has the digest it had."""
+    return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).digest()
+
+
+def _digest_of_row(context: Any) -> bytes:
+    return text_digest(context.get_current_parameters()["raw"])
+
+
 class MonitorMessage(RecordMixin, Base):
     """Every HL7 message a monitor sent, kept whatever became of it (never dropped)."""
 
@@ -135,8 +145,12 @@ class MonitorMessage(RecordMixin, Base):
     pk: Mapped[int] = mapped_column(WIDE_KEY, primary_key=True, autoincrement=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     peer: Mapped[str] = mapped_column(String(100), default="")
-    control_id: Mapped[str] = mapped_column(String(100), default="", index=True)
+    control_id: Mapped[str] = mapped_column(String(100), default="")
     raw: Mapped[str] = mapped_column(Text)
+    # How a resend is found among every message kept, with one lookup of an index: by its text,
+    # which holds its control id. Control ids alone recur (gateways restart their counters), so
+    # a look by them read more rows every day the feed ran.
+    raw_digest: Mapped[bytes] = mapped_column(LargeBinary(32), default=_digest_of_row, index=True)
     # accepted (readings stored on a session), unmatched (no open session at that chair),
     # rejected (AE/AR: kept for review)
     status: Mapped[str] = mapped_column(String(20))
