@@ -14,6 +14,7 @@ from ketaclinic.audit import anchors
 from ketaclinic.audit.service import AUDIT_TRAIL
 from ketaclinic.db import unit_of_work
 from ketaclinic.measures import alerts
+from ketaclinic.repeating import run_every, start_every
 from ketaclinic.scheduling import reminders
 from ketaclinic.settings import get_settings
 
@@ -70,22 +71,19 @@ def run_once() -> Pass:
                 sealed=sealed, anchored=anchored)
 
 
+def _pass_logged() -> None:
+    done = run_once()
+    if done:
+        log.info("worker: %s", done)
+
+
 def run_forever(interval_s: float, stop: threading.Event | None = None) -> None:
-    """A pass every interval until stopped; an error is logged, never fatal."""
-    halt = stop or threading.Event()
-    while not halt.is_set():
-        try:
-            done = run_once()
-            if done:
-                log.info("worker: %s", done)
-        except Exception:  # keep the worker alive; what was due stays due for the next pass
-            log.exception("worker pass failed")
-        halt.wait(interval_s)
+    """A pass every interval until stopped; an error is logged, never fatal (what was due stays
+    due for the next pass)."""
+    run_every(interval_s, _pass_logged, stop or threading.Event(), log, "worker pass failed")
 
 
 def start_in_background(interval_s: float = 60.0) -> threading.Event:
     """Run the worker in a daemon thread (demo mode); set the returned event to stop it."""
-    stop = threading.Event()
-    threading.Thread(target=run_forever, args=(interval_s, stop), name="worker",
-                     daemon=True).start()
-    return stop
+    return start_every(interval_s, _pass_logged, name="worker", log=log,
+                       failure="worker pass failed")
