@@ -2,18 +2,26 @@
 however many pages watch, and only the pages of a session that changed are woken."""
 
 import asyncio
+import re
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.chair.live_changes import ChangeWatcher, drawn_token
 from ketaclinic.clinics.models import Site
+from ketaclinic.kernel.actor import Actor
+from ketaclinic.knowledge.monitoring import Reading
+from ketaclinic.treatments import reading_tally
 from ketaclinic.treatments import service as treatments
-from ketaclinic.treatments.models import TreatmentSession
+from ketaclinic.treatments.models import SessionReading, TreatmentSession
 from tests.treatments.test_ingest import open_session
+
+READINGS_TABLE = re.compile(r"\bsession_reading\b(?!_)")
 
 
 def test_one_read_per_poll_wakes_only_the_changed_sessions_pages() -> None:
@@ -88,6 +96,51 @@ def test_a_sessions_marker_moves_with_its_readings_only(api, world, db: Session)
     assert posted.status_code == 201, posted.text
     after = treatments.change_markers(db, pks)
     assert after[pks[0]] != before[pks[0]] and after[pks[1]] == before[pks[1]]
+
+
+def test_a_sessions_marker_moves_when_a_reading_is_attached_and_not_when_its_tally_folds(
+        api, world, db: Session) -> None:
+    session_id = open_session(api, db, world.patients["p_a1"], chair="A1")
+    session = db.execute(select(TreatmentSession).where(
+        TreatmentSession.id == uuid.UUID(session_id))).scalar_one()
+    for minutes in (3, 2):
+        assert api["nurse_a"].post(f"/api/v1/treatment-sessions/{session_id}/vitals", json={
+            "readings": [{"heart_rate_bpm": 70, "taken_at": (
+                clock.now() - timedelta(minutes=minutes)).isoformat()}]}).status_code == 201
+    before = treatments.change_markers(db, [session.pk])[session.pk]
+    reading_tally.fold_parts(db.connection(), [session.pk])
+    assert treatments.change_markers(db, [session.pk])[session.pk] == before, \
+        "a fold changes nothing the page shows"
+    # A reading kept unmatched (its key below the session's newest) attached to the session.
+    nurse = Actor(username="nurse_a", role="nurse", site_pks=frozenset({session.site_pk}))
+    treatments.store_readings(db=db, treatment_session=None, chair_pk=session.chair_pk,
+                              source="monitor", actor=nurse,
+                              readings=[Reading(clock.now() - timedelta(minutes=4),
+                                                heart_rate_bpm=71.0)])
+    db.execute(update(SessionReading).where(SessionReading.session_pk.is_(None)).values(
+        session_pk=session.pk))
+    reading_tally.recount(db.connection(), [session.pk])
+    assert treatments.change_markers(db, [session.pk])[session.pk] != before
+
+
+def test_the_markers_read_each_sessions_tally_not_its_readings(api, world, db: Session) -> None:
+    # A poll every second for every watched session: reading a session's readings grew with
+    # its length (40 sessions of 7,200 readings: 36 ms a poll on SQLite, 43 on PostgreSQL).
+    session_id = open_session(api, db, world.patients["p_a1"], chair="A1")
+    pk = db.execute(select(TreatmentSession.pk).where(
+        TreatmentSession.id == uuid.UUID(session_id))).scalar_one()
+    statements: list[str] = []
+    connection = db.connection()
+
+    def noted(_conn, _cursor, statement: str, *_rest: object) -> None:
+        statements.append(statement)
+
+    event.listen(connection, "before_cursor_execute", noted)
+    try:
+        treatments.change_markers(db, [pk])
+    finally:
+        event.remove(connection, "before_cursor_execute", noted)
+    assert statements and not [s for s in statements if READINGS_TABLE.search(s)]
 
 
 def test_a_sites_marker_moves_when_its_chairs_in_use_change(api, world, db: Session) -> None:

@@ -920,15 +920,19 @@ def prescribers(db: Session) -> Sequence[str]:
 
 def change_markers(db: Session, session_pks: Sequence[int]) -> dict[int, tuple[Any, ...]]:
     """For each session, what changes whenever a reading, an alarm (or its acknowledgement) or
-    an event arrives: three grouped queries for all of them."""
-    readings = {pk: (last, count) for pk, last, count in db.execute(
-        select(SessionReading.session_pk, func.max(SessionReading.pk), func.count())
-        .where(SessionReading.session_pk.in_(session_pks)).group_by(SessionReading.session_pk))}
+    an event arrives: three grouped queries for all of them.
+
+    Readings are counted from the session's tally, a few parts however long the session: the
+    live pages ask every second. A session's readings are never removed or moved away, so the
+    count changes exactly when one arrives or is attached (a fold of the tally changes
+    nothing)."""
+    readings = {row.session_pk: (row.readings,) for row in db.execute(
+        reading_tally.summed(session_pks))}
     alarms = {pk: (last, acknowledged) for pk, last, acknowledged in db.execute(
         select(SessionAlarm.session_pk, func.max(SessionAlarm.pk),
                func.count(SessionAlarm.acknowledged_at))
         .where(SessionAlarm.session_pk.in_(session_pks)).group_by(SessionAlarm.session_pk))}
     events = dict(db.execute(select(SessionEvent.session_pk, func.max(SessionEvent.pk)).where(
         SessionEvent.session_pk.in_(session_pks)).group_by(SessionEvent.session_pk)).all())
-    return {pk: (*readings.get(pk, (None, 0)), *alarms.get(pk, (None, 0)), events.get(pk))
+    return {pk: (*readings.get(pk, (0,)), *alarms.get(pk, (None, 0)), events.get(pk))
             for pk in session_pks}
