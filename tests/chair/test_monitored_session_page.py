@@ -13,9 +13,17 @@ from sqlalchemy.orm import Session
 from ketaclinic.chair.pages import READINGS_SHOWN
 from ketaclinic.clinics.models import Site
 from ketaclinic.kernel.actor import Actor
+from ketaclinic.kernel.svg_chart import Bucket
 from ketaclinic.knowledge.monitoring import Reading
 from ketaclinic.treatments import service as treatments
-from ketaclinic.treatments.chart import SERIES, SESSION_BUCKETS, session_series
+from ketaclinic.treatments.chart import (
+    MIN_SPAN,
+    REDRAW_AT_LEAST_EVERY_S,
+    SERIES,
+    SESSION_BUCKETS,
+    redraw_every_s,
+    session_series,
+)
 from ketaclinic.treatments.models import TreatmentSession
 from tests.treatments.test_ingest import open_session
 
@@ -127,3 +135,32 @@ def test_a_session_of_few_readings_charts_each_one(api, world, db: Session) -> N
 def test_another_clinic_cannot_list_a_session_s_readings(api, web, world, db: Session) -> None:
     session_id = open_session(api, db, world.patients["p_a1"])
     assert web["nurse_b"].get(f"/treatment-sessions/{session_id}/readings").status_code == 404
+
+
+def test_the_chart_is_a_part_of_its_own_redrawn_at_most_once_a_stretch(
+        api, web, world, db: Session) -> None:
+    # The live part (alarms, newest readings) is fetched at every change; the chart groups
+    # every reading of the session, so the page fetches it at most once a stretch.
+    session_id = open_session(api, db, world.patients["p_a1"])
+    session = db.execute(select(TreatmentSession).where(
+        TreatmentSession.id == uuid.UUID(session_id))).scalar_one()
+    nurse = Actor(username="nurse_a", role="nurse", site_pks=frozenset({session.site_pk}))
+    treatments.store_readings(db=db, treatment_session=session, chair_pk=session.chair_pk,
+                              source="api", actor=nurse, readings=[Reading(
+                                  session.checked_in_at + timedelta(minutes=m),
+                                  systolic_mmhg=120.0, diastolic_mmhg=80.0) for m in (1, 2)])
+    page = web["nurse_a"].get(f"/treatment-sessions/{session_id}")
+    every = MIN_SPAN.total_seconds() / SESSION_BUCKETS
+    assert (f'data-live="/treatment-sessions/{session_id}/chart" data-stream="/treatment-sessions/'
+            f'{session_id}/stream?drawn=') in page.text and f'data-every="{every:g}"' in page.text
+    assert '<svg id="session-chart"' in page.text
+    live = web["nurse_a"].get(f"/treatment-sessions/{session_id}/live")
+    assert live.status_code == 200 and "session-chart" not in live.text
+    chart = web["nurse_a"].get(f"/treatment-sessions/{session_id}/chart")
+    assert chart.status_code == 200 and '<svg id="session-chart"' in chart.text
+    assert web["nurse_b"].get(f"/treatment-sessions/{session_id}/chart").status_code == 404
+    two_hours = {"heart_rate_bpm": [Bucket(session.checked_in_at + timedelta(minutes=m), 70.0,
+                                           70.0, 70.0) for m in (0, 120)]}
+    assert redraw_every_s(two_hours) == REDRAW_AT_LEAST_EVERY_S  # a stretch is 30 s by then
+    assert redraw_every_s({}) == every
+

@@ -121,8 +121,13 @@ def test_monitor_alarm_appears_live_without_reload(page: Page, demo_server: str,
     check_in(page, demo_server, 5, chair)
     type_reading(page, "126", "80")
     page.evaluate("window.stillTheSamePage = true")
+    drawn = page.locator("#chart-live").inner_html()
     reply = send(monitor_port, "MSG0001", f"HPC^{chair}^1", systolic=192)
     assert re.search(rb"MSA\|AA\|MSG0001", reply)
     expect(page.locator("#alarms")).to_contain_text("Systolic BP 192 is above 180", timeout=5000)
+    # The chart is its own part, redrawn at most once a stretch of it (7.5 s at first).
+    page.wait_for_function("drawn => document.querySelector('#chart-live').innerHTML !== drawn",
+                           arg=drawn, timeout=20000)
+    expect(page.locator("#chart-live #session-chart")).to_be_visible()
     assert page.evaluate("window.stillTheSamePage") is True, "the page was not reloaded"
     expect(page.locator("#readings")).to_contain_text("192/98")

@@ -30,7 +30,7 @@ from ketaclinic.patients.models import Patient
 from ketaclinic.patients.schemas import VitalsIn
 from ketaclinic.treatments import checks, schemas
 from ketaclinic.treatments import service as treatments
-from ketaclinic.treatments.chart import session_series, session_svg
+from ketaclinic.treatments.chart import redraw_every_s, session_series, session_svg
 from ketaclinic.treatments.models import TreatmentSession
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import DB, require
@@ -76,8 +76,6 @@ def _context(db: Session, actor: Actor, treatment_session_id: str) -> dict[str, 
         "moass": treatments.latest_score(db, treatment_session, "moass"),
         "prescribers": treatments.prescribers(db),
         "side_effects": codes.side_effects, "interventions": codes.interventions,
-        "chart_svg": session_svg(session_series(db, treatment_session.pk), treatment_session,
-                                 events, tz),
         "observation_ends": observation_ends(treatment_session.route, treatment_session.dose_end)
         if treatment_session.dose_end else None,
         "recent_readings": shown, "reading_count": count, "older_readings": count - len(shown),
@@ -87,9 +85,18 @@ def _context(db: Session, actor: Actor, treatment_session_id: str) -> dict[str, 
     }
 
 
+def _chart(db: Session, treatment_session: TreatmentSession, events: Any, tz: str
+           ) -> dict[str, Any]:
+    """The session's chart, and how often an open page redraws it."""
+    series = session_series(db, treatment_session.pk)
+    return {"chart_svg": session_svg(series, treatment_session, events, tz),
+            "chart_every_s": redraw_every_s(series)}
+
+
 def _page(request: Request, db: Session, actor: Actor, treatment_session_id: str,
           errors: list[str] | None = None, status_code: int = 200) -> Response:
     context = _context(db, actor, treatment_session_id)
+    context.update(_chart(db, context["treatment_session"], context["events"], context["tz"]))
     # What the page shows, as its stream will compare against (a change before it connects
     # is not missed).
     context["drawn"] = live_changes.drawn_for_session(db, context["treatment_session"].pk)
@@ -120,6 +127,20 @@ def session_live(
     context = _context(db, actor, treatment_session_id)
     return render(request, "treatments/_live.html", can_write=allows(actor.role,
                   Permission.CLINICAL_WRITE), **context)
+
+
+@router.get("/treatment-sessions/{treatment_session_id}/chart", response_class=HTMLResponse)
+def session_chart(
+    request: Request,
+    treatment_session_id: str,
+    actor: Actor = Depends(require(Permission.CLINICAL_READ)),
+    db: Session = DB,
+) -> Response:
+    """The session's chart, redrawn by the page at most every `chart_every_s`."""
+    treatment_session, patient = _session_and_patient(db, actor, treatment_session_id)
+    return render(request, "treatments/_chart.html", **_chart(
+        db, treatment_session, treatments.events_of(db, treatment_session),
+        patients.time_zone_of(patient)))
 
 
 @router.get("/treatment-sessions/{treatment_session_id}/readings", response_class=HTMLResponse)

@@ -22,6 +22,11 @@ SERIES = (("systolic_mmhg", "Systolic", "#b3261e"), ("diastolic_mmhg", "Diastoli
 SESSION_BUCKETS = 240
 # A session's first minutes are shown on at least this span, so the axis reads in clock times.
 MIN_SPAN = timedelta(minutes=30)
+# An open page redraws the chart at most once a stretch (a new reading changes only the last
+# stretch), and at least this often: drawing it groups every reading of the session, so a
+# redraw at every reading made each open page's work grow with the session's length. The
+# newest readings and the alarms are shown at once, beside it.
+REDRAW_AT_LEAST_EVERY_S = 15.0
 DOSE_COLOUR, EVENT_COLOUR = "#555", "#e0b84c"
 MARKED_EVENTS = ("side-effect", "intervention")
 Series = dict[str, list[Bucket]]
@@ -54,6 +59,14 @@ def session_series(db: Session, session_pk: int) -> Series:
                     for row in rows
                     for low, high, mean in [row[2 + 3 * i:5 + 3 * i]] if low is not None]
             for i, (field, _, _) in enumerate(SERIES)}
+
+
+def redraw_every_s(series: Series) -> float:
+    """How long an open page waits between redraws of this chart: a stretch of it (the chart
+    spans at least MIN_SPAN), at most `REDRAW_AT_LEAST_EVERY_S`."""
+    moments = [bucket.at for buckets in series.values() for bucket in buckets]
+    span = max(max(moments) - min(moments), MIN_SPAN) if moments else MIN_SPAN
+    return min(span.total_seconds() / SESSION_BUCKETS, REDRAW_AT_LEAST_EVERY_S)
 
 
 def _stretch(dialect: str, moment: Any, first: datetime, width: timedelta, stretches: int
