@@ -174,11 +174,3 @@ def mark_reviewed(*, db: Session, actor: Actor, message_id: str, note: str) -> M
 def _close(message: MonitorMessage, actor: Actor, note: str) -> None:
     message.reviewed_at, message.reviewed_by = clock.now(), actor.username
     message.review_note = note[:1000]
-
-
-def open_count(db: Session, actor: Actor) -> int:
-    """How many rejected or unmatched messages of the actor's sites wait for review."""
-    return int(db.execute(select(func.count()).select_from(MonitorMessage).where(
-        _visible(actor), MonitorMessage.status.in_(STATUSES),
-        MonitorMessage.reviewed_at.is_(None))).scalar_one())
-
