@@ -1,5 +1,6 @@
-"""Work a server process repeats in a thread of its own (sealing the audit trail, folding reading
-tallies): a pass at each interval until stopped, a failed pass logged and never fatal."""
+"""Work repeated in a thread of its own (a server's sealing of the audit trail and folding of
+reading tallies, the worker's passes): a pass at each interval until stopped, a failed pass
+logged and never fatal."""
 
 import logging
 import threading

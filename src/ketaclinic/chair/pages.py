@@ -1,7 +1,7 @@
 """The chair-side page of a treatment session, its live fragment and its event stream, and the
 steps posted from it (check-in, dose, stock drawn and wasted, discharge)."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -31,7 +31,7 @@ from ketaclinic.patients.schemas import VitalsIn
 from ketaclinic.treatments import checks, schemas
 from ketaclinic.treatments import service as treatments
 from ketaclinic.treatments.chart import redraw_every_s, session_series, session_svg
-from ketaclinic.treatments.models import TreatmentSession
+from ketaclinic.treatments.models import SessionEvent, TreatmentSession
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import DB, require
 from ketaclinic.web.forms import FORM, form_action, parse_form, validate
@@ -85,8 +85,8 @@ def _context(db: Session, actor: Actor, treatment_session_id: str) -> dict[str, 
     }
 
 
-def _chart(db: Session, treatment_session: TreatmentSession, events: Any, tz: str
-           ) -> dict[str, Any]:
+def _chart(db: Session, treatment_session: TreatmentSession, events: Sequence[SessionEvent],
+           tz: str) -> dict[str, Any]:
     """The session's chart, and how often an open page redraws it."""
     series = session_series(db, treatment_session.pk)
     return {"chart_svg": session_svg(series, treatment_session, events, tz),

@@ -7,13 +7,13 @@ Revision ID: 0032
 Revises: 0031
 Create Date: 2026-12-06 12:00:00
 """
+import hashlib
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 from ketaclinic.migrations.protection import refuse_delete
-from ketaclinic.treatments.models import text_digest
 
 revision: str = '0032'
 down_revision: str | None = '0031'
@@ -29,8 +29,8 @@ def upgrade() -> None:
     op.add_column("monitor_message", sa.Column("raw_digest", sa.LargeBinary(32), nullable=True))
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":
-        # The server's SHA-256 of the text as UTF-8, the database's encoding: what text_digest
-        # gives.
+        # The server's SHA-256 of the text as UTF-8, the database's encoding: what `_digest`
+        # (and the feed, treatments.models.text_digest) gives.
         op.execute("UPDATE monitor_message SET raw_digest = sha256(convert_to(raw, 'UTF8'))")
         op.alter_column("monitor_message", "raw_digest", nullable=False)
     else:
@@ -53,8 +53,13 @@ def _fill_in_chunks(bind: sa.Connection) -> None:
             return
         bind.execute(_INBOX.update().where(_INBOX.c.pk == sa.bindparam("key"))
                      .values(raw_digest=sa.bindparam("digest")),
-                     [{"key": pk, "digest": text_digest(raw)} for pk, raw in rows])
+                     [{"key": pk, "digest": _digest(raw)} for pk, raw in rows])
         after = rows[-1].pk
+
+
+def _digest(raw: str) -> bytes:
+    """SHA-256 of a message's text as UTF-8, as the feed takes it (kept here as it was)."""
+    return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).digest()
 
 
 def downgrade() -> None:

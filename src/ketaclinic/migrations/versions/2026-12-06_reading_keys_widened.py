@@ -20,7 +20,7 @@ down_revision: str | None = '0030'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# Each table's columns widened; those keyed from a sequence first.
+# Each table's columns widened, and the tables whose key's sequence is widened with it.
 _WIDENED = {
     "monitor_message": ("pk",),
     "session_reading": ("pk", "message_pk"),
