@@ -16,17 +16,18 @@ from ketaclinic import migrate
 from ketaclinic.array_inserts import insert_arrays, insert_rows
 from ketaclinic.binary_arrays import PackedArray
 from ketaclinic.db import insert_columns, make_engine
-from ketaclinic.treatments.models import MonitorMessage
+from ketaclinic.treatments.models import MonitorMessage, text_digest
 
 INBOX = cast(Table, MonitorMessage.__table__)
 MOMENT = datetime(2026, 3, 2, 14, 5, 9, 123456, tzinfo=UTC)
 
 
 def _row(number: int) -> dict[str, Any]:
+    raw = f"MSH|^~\\&|GW|ICU\rOBX|{number}|NM|8480-6^Systolic^LN||128|mm[Hg]"
     return {"id": uuid.uuid4(), "created_at": MOMENT, "updated_at": MOMENT,
             "created_by": "mllp", "received_at": MOMENT + timedelta(seconds=number),
             "peer": f"10.0.0.{number}:4100", "control_id": f"MSG{number}",
-            "raw": f"MSH|^~\\&|GW|ICU\rOBX|{number}|NM|8480-6^Systolic^LN||128|mm[Hg]",
+            "raw": raw, "raw_digest": text_digest(raw),
             "status": "rejected" if number % 2 else "unmatched", "ack_code": "AE",
             "review_note": "na\u00efve note \u2013 with \u201cquotes\u201d" if number == 1 else "",
             "site_pk": None, "chair_pk": None}
