@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
-from sqlalchemy import event, select, update
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
@@ -18,7 +18,7 @@ from ketaclinic.kernel.actor import Actor
 from ketaclinic.knowledge.monitoring import Reading
 from ketaclinic.treatments import reading_tally
 from ketaclinic.treatments import service as treatments
-from ketaclinic.treatments.models import SessionReading, TreatmentSession
+from ketaclinic.treatments.models import TreatmentSession
 from tests.treatments.test_ingest import open_session
 
 READINGS_TABLE = re.compile(r"\bsession_reading\b(?!_)")
@@ -117,9 +117,8 @@ def test_a_sessions_marker_moves_when_a_reading_is_attached_and_not_when_its_tal
                               source="monitor", actor=nurse,
                               readings=[Reading(clock.now() - timedelta(minutes=4),
                                                 heart_rate_bpm=71.0)])
-    db.execute(update(SessionReading).where(SessionReading.session_pk.is_(None)).values(
-        session_pk=session.pk))
-    reading_tally.recount(db.connection(), [session.pk])
+    assert treatments.attach_unmatched(db=db, treatment_session_id=session_id,
+                                       actor=nurse)[0] == 1
     assert treatments.change_markers(db, [session.pk])[session.pk] != before
 
 

@@ -159,6 +159,7 @@ def test_the_chart_is_a_part_of_its_own_redrawn_at_most_once_a_stretch(
     chart = web["nurse_a"].get(f"/treatment-sessions/{session_id}/chart")
     assert chart.status_code == 200 and '<svg id="session-chart"' in chart.text
     assert web["nurse_b"].get(f"/treatment-sessions/{session_id}/chart").status_code == 404
+    assert web["nurse_a"].get("/treatment-sessions/not-a-session/chart").status_code == 404
     two_hours = {"heart_rate_bpm": [Bucket(session.checked_in_at + timedelta(minutes=m), 70.0,
                                            70.0, 70.0) for m in (0, 120)]}
     assert redraw_every_s(two_hours) == REDRAW_AT_LEAST_EVERY_S  # a stretch is 30 s by then
