@@ -80,7 +80,7 @@ def _context(db: Session, actor: Actor, treatment_session_id: str) -> dict[str, 
         if treatment_session.dose_end else None,
         "recent_readings": shown, "reading_count": count, "older_readings": count - len(shown),
         "open_alarms": [a for a in state["alarms"] if a.acknowledged_at is None],
-        "unmatched": len(treatments.unmatched_at_chair(db, treatment_session)),
+        "unmatched": treatments.unmatched_offer(db, treatment_session),
         "stock": session_panel.panel(db, treatment_session, actor),
     }
 

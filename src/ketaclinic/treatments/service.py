@@ -31,6 +31,7 @@ from ketaclinic.courses import service as courses
 from ketaclinic.courses.models import Course
 from ketaclinic.db import UTCDateTime, by_public_id
 from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, invalid, public_id
+from ketaclinic.evaluations import service as evaluations
 from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.kept_rows import kept_rows
 from ketaclinic.kernel.actor import Actor
@@ -386,20 +387,65 @@ def _raise_alarms(db: Session, treatment_session: TreatmentSession, pairs: list[
     return store_alarms(db, treatment_session, _decide_alarms(db, treatment_session, pairs), actor)
 
 
-def unmatched_at_chair(db: Session, treatment_session: TreatmentSession) -> Sequence[SessionReading]:
-    """Monitor readings for the session's chair with no session, taken since check-in day began."""
-    since = treatment_session.checked_in_at - timedelta(hours=12)
-    return db.execute(select(SessionReading).where(
-        SessionReading.chair_pk == treatment_session.chair_pk, SessionReading.session_pk.is_(None),
-        SessionReading.taken_at >= since).order_by(SessionReading.taken_at)).scalars().all()
+# The rule-set parameter bounding, before check-in, the readings offered to a session.
+BEFORE_CHECK_IN_PARAMETER = "unmatched_readings_before_check_in_min"
+
+
+@dataclass(frozen=True)
+class UnmatchedOffer:
+    """The readings the session's chair's monitor sent with no session open that a nurse may
+    attach to this session: those taken since `since` (`reason` says why then), how many, and
+    when the first and last were taken."""
+
+    since: datetime
+    reason: str
+    count: int
+    first: datetime | None
+    last: datetime | None
+
+
+def _offered_since(db: Session, treatment_session: TreatmentSession) -> tuple[datetime, str]:
+    """Where the readings a session may take from its chair begin, and why: the clinic's window
+    before check-in, or the discharge of the chair's previous session if later (whatever the
+    monitor sent before then belonged to that patient, or to no one known)."""
+    ruleset = evaluations.current_ruleset(db=db)
+    minutes = ruleset.value(BEFORE_CHECK_IN_PARAMETER)
+    since = treatment_session.checked_in_at - timedelta(minutes=minutes)
+    reason = f"{minutes:g} min before check-in ({ruleset.source(BEFORE_CHECK_IN_PARAMETER)})"
+    previous_end = db.execute(select(func.max(TreatmentSession.discharged_at)).where(
+        TreatmentSession.chair_pk == treatment_session.chair_pk,
+        TreatmentSession.pk != treatment_session.pk,
+        TreatmentSession.checked_in_at <= treatment_session.checked_in_at)).scalar_one()
+    if previous_end is not None and previous_end > since:
+        return previous_end, ("the discharge of the chair's previous session: what the monitor "
+                              "sent before then was that patient's")
+    return since, reason
+
+
+def _unmatched_since(treatment_session: TreatmentSession, since: datetime) -> list[Any]:
+    return [SessionReading.chair_pk == treatment_session.chair_pk,
+            SessionReading.session_pk.is_(None), SessionReading.taken_at >= since]
+
+
+def unmatched_offer(db: Session, treatment_session: TreatmentSession) -> UnmatchedOffer:
+    """The chair's readings with no session that may be this session's, counted in the
+    database (a monitor left on sends thousands)."""
+    since, reason = _offered_since(db, treatment_session)
+    count, first, last = db.execute(
+        select(func.count(), func.min(SessionReading.taken_at), func.max(SessionReading.taken_at))
+        .where(*_unmatched_since(treatment_session, since))).one()
+    return UnmatchedOffer(since, reason, int(count), first, last)
 
 
 def attach_unmatched(*, db: Session, treatment_session_id: str,
                      actor: Actor) -> tuple[int, list[SessionAlarm]]:
-    """A nurse attaches the chair's unmatched monitor readings to this session; alarms follow."""
+    """A nurse attaches the readings `unmatched_offer` offers to this session; alarms follow.
+    Older readings stay unmatched, for the review list."""
     treatment_session = get_treatment_session(db=db, treatment_session_id=treatment_session_id, actor=actor)
     _ensure_open(treatment_session)
-    rows = list(unmatched_at_chair(db, treatment_session))
+    since, reason = _offered_since(db, treatment_session)
+    rows = list(db.execute(select(SessionReading).where(
+        *_unmatched_since(treatment_session, since)).order_by(SessionReading.taken_at)).scalars())
     for row in rows:
         row.session_pk = treatment_session.pk
     db.flush()
@@ -408,7 +454,8 @@ def attach_unmatched(*, db: Session, treatment_session_id: str,
     _mark_attached(db, {r.message_pk for r in rows if r.message_pk}, treatment_session, actor)
     audit.record(db=db, actor=actor, action="update", record_type="SessionReading",
                  record_id=treatment_session.id, patient_id=patient_id_of(db, treatment_session),
-                 detail=f"attached {len(rows)} unmatched monitor readings")
+                 detail=f"attached {len(rows)} unmatched monitor readings taken since "
+                        f"{since.isoformat(timespec='seconds')}, {reason}")
     return len(rows), raised
 
 
