@@ -4,11 +4,13 @@ rejected ones marked reviewed; filters, paging, refusals and who may see what.""
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from ketaclinic.audit.models import AuditEvent
 from ketaclinic.integrations import monitor_feed
 from ketaclinic.treatments.models import MonitorMessage, SessionAlarm, SessionReading
+from tests.conftest import csrf_of
 from tests.integrations.test_pcd01 import PCD01
 from tests.treatments.test_ingest import chair_id, open_session
 
@@ -115,3 +117,62 @@ def test_kept_messages_are_never_deleted(db) -> None:
     pk = db.execute(select(MonitorMessage.pk)).scalars().first()
     with pytest.raises(Exception, match="never deleted"), db.begin_nested():
         db.execute(text("DELETE FROM monitor_message WHERE pk = :pk"), {"pk": pk})
+
+
+def _open_unmatched(db: Session) -> int:
+    return db.execute(select(func.count()).select_from(MonitorMessage).where(
+        MonitorMessage.status == "unmatched", MonitorMessage.reviewed_at.is_(None))).scalar_one()
+
+
+def test_a_monitor_left_on_between_sessions_is_reviewed_at_once(api, world, db) -> None:
+    feed(db, *[oru(f"LEFT{n}", "A^A1^1") for n in range(30)], oru("BAD", "A^A1^1").replace(
+        "|97|262688", "|130|262688"), oru("THEIRS", "B^B1^1"))
+    nurse = api["nurse_a"]
+    listed = nurse.get(LIST, params={"status": "unmatched", "site": "A"})
+    assert listed.headers["X-Total-Count"] == "30"
+    through = listed.headers["X-Review-Through"]
+    feed(db, oru("LATE", "A^A1^1"))  # arrives while the nurse reads the list
+    before = _open_unmatched(db)
+    for body, field in (({"status": "attached"}, "status"), ({"through": "newest"}, "through"),
+                        ({"note": "ok"}, "note"), ({"site": "B"}, "site"),
+                        ({"since": "monday"}, "since")):
+        refused = nurse.post(f"{LIST}/review", json={
+            "status": "unmatched", "site": "A", "through": through,
+            "note": "monitor left on overnight; no patient", **body})
+        assert refused.status_code == 422 and field in refused.text, (body, refused.text)
+    assert _open_unmatched(db) == before, "a refused request closes nothing"
+    assert api["frontdesk"].post(f"{LIST}/review", json={
+        "through": through, "note": "not theirs to close"}).status_code == 403
+
+    done = nurse.post(f"{LIST}/review", json={
+        "status": "unmatched", "site": "A", "through": through,
+        "note": "monitor left on overnight; no patient"})
+    assert done.status_code == 200 and done.json() == {"reviewed": 30}, done.text
+    assert [m["control_id"] for m in nurse.get(LIST).json()] == ["LATE", "BAD"]
+    assert [m["control_id"] for m in api["nurse_b"].get(LIST).json()] == ["THEIRS"]
+    closed = nurse.get(LIST, params={"shown": "reviewed", "limit": 1}).json()[0]
+    assert closed["reviewed_by"] == "nurse_a" and closed["review_note"].startswith("monitor left")
+    events = db.execute(select(AuditEvent.detail).where(
+        AuditEvent.record_type == "MonitorMessage", AuditEvent.action == "update")).scalars().all()
+    assert events == ["reviewed 30 messages at once (site A, kind unmatched): "
+                      "monitor left on overnight; no patient"]
+
+
+def test_the_page_marks_every_listed_message_reviewed_with_one_note(web, db) -> None:
+    feed(db, *[oru(f"PILE{n}", "A^A1^1") for n in range(12)])
+    nurse = web["nurse_a"]
+    page = nurse.get("/monitor-messages", params={"status": "unmatched"})
+    form = page.text.split('id="review-all"', 1)[1].split("</form>", 1)[0]
+    assert "Mark all 12 reviewed" in form
+    through = form.split('name="through" value="', 1)[1].split('"', 1)[0]
+    fields = {"csrf_token": csrf_of(page.text), "status": "unmatched", "site": "", "since": "",
+              "until": "", "through": through}
+    short = nurse.post("/monitor-messages/review", data={**fields, "note": "ok"},
+                       follow_redirects=False)
+    assert short.status_code == 422 and "Note" in short.text and _open_unmatched(db) == 12
+    done = nurse.post("/monitor-messages/review", data={**fields, "note": "monitor test run"},
+                      follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"].startswith(
+        "/monitor-messages?") and "status=unmatched" in done.headers["location"]
+    assert _open_unmatched(db) == 0
+    assert 'id="review-all"' not in nurse.get(done.headers["location"]).text

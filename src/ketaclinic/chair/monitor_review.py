@@ -3,6 +3,7 @@ same list and actions on the API."""
 
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -79,10 +80,29 @@ def list_messages(
         until=_day(until, "until", actor.time_zone, end=True), limit=limit,
         before=_cursor(before))
     response.headers["X-Total-Count"] = str(page.total)
+    if page.newest:
+        response.headers["X-Review-Through"] = page.newest
     if page.next_before:
         older = request.url.include_query_params(limit=limit, before=page.next_before)
         response.headers["Link"] = f'<{older}>; rel="next"'
     return [_out(row) for row in page.rows]
+
+
+def _review_all(db: Session, actor: Actor, data: schemas.ReviewAllIn) -> int:
+    return review.review_all(
+        db=db, actor=actor, note=data.note, through=int(data.through), site_code=data.site,
+        status=data.status, since=_day(data.since, "since", actor.time_zone),
+        until=_day(data.until, "until", actor.time_zone, end=True))
+
+
+@router.post("/api/v1/monitor-messages/review", response_model=schemas.ReviewedOut,
+             tags=["Monitor messages"])
+def review_all_messages(data: schemas.ReviewAllIn,
+                        actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+                        db: Session = DB) -> schemas.ReviewedOut:
+    """Close as reviewed, with one note, every message not yet reviewed that the list gives for
+    these filters, up to `through` (a message that came in since is left for a look)."""
+    return schemas.ReviewedOut(reviewed=_review_all(db, actor, data))
 
 
 @router.post("/api/v1/monitor-messages/{message_id}/attach",
@@ -172,3 +192,17 @@ def review_page(request: Request, message_id: str,
         data = validate(schemas.ReviewIn, {"note": form.get("note", "")})
         return review.mark_reviewed(db=db, actor=actor, message_id=message_id, note=data.note)
     return _act_on(request, db, actor, message_id, mark)
+
+
+@router.post("/monitor-messages/review", include_in_schema=False, dependencies=[Depends(check_csrf)])
+def review_all_page(request: Request, actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
+                    db: Session = DB, form: FormData = FORM) -> Response:
+    """Mark every message the list showed reviewed, with one note; back to the same list."""
+    fields = ("site", "status", "since", "until")
+    data: dict[str, object] = {name: str(form.get(name, ""))
+                               for name in (*fields, "note", "through")}
+    back = "/monitor-messages?" + urlencode({name: data[name] for name in fields})
+    return form_action(db, lambda: _review_all(db, actor, validate(schemas.ReviewAllIn, data)),
+                       done=back, again=lambda errors, status: _page(request, db, actor, errors,
+                                                                     status),
+                       refusals=(InvalidInput, Conflict, Forbidden, NotFound))

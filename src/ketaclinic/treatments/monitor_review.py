@@ -8,7 +8,7 @@ they can tell which patient it was."""
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
@@ -43,17 +43,16 @@ class ReviewPage:
     rows: list[MessageRow]
     total: int
     next_before: str | None
+    newest: str | None = None  # the newest message of all it counts: what "review all" goes up to
 
 
 def _visible(actor: Actor) -> ColumnElement[bool]:
     return or_(MonitorMessage.site_pk.in_(actor.site_pks), MonitorMessage.site_pk.is_(None))
 
 
-def review_list(*, db: Session, actor: Actor, site_code: str = "", status: str = "",
-                shown: str = "open", since: datetime | None = None,
-                until: datetime | None = None, limit: int = 50,
-                before: int | None = None) -> ReviewPage:
-    """Rejected and unmatched messages of the actor's sites, filtered, newest first."""
+def _filters(db: Session, actor: Actor, *, site_code: str, status: str, shown: str,
+             since: datetime | None, until: datetime | None) -> list[ColumnElement[bool]]:
+    """What the review list's filters select, refused with the accepted values when unknown."""
     if status and status not in LISTED:
         raise invalid("status", f"{status!r} is not a status under review", ", ".join(LISTED))
     if shown not in SHOWN:
@@ -72,8 +71,18 @@ def review_list(*, db: Session, actor: Actor, site_code: str = "", status: str =
         filters.append(MonitorMessage.received_at >= since)
     if until:
         filters.append(MonitorMessage.received_at < until)
-    total = db.execute(select(func.count()).select_from(MonitorMessage).where(*filters)
-                       ).scalar_one()
+    return filters
+
+
+def review_list(*, db: Session, actor: Actor, site_code: str = "", status: str = "",
+                shown: str = "open", since: datetime | None = None,
+                until: datetime | None = None, limit: int = 50,
+                before: int | None = None) -> ReviewPage:
+    """Rejected and unmatched messages of the actor's sites, filtered, newest first."""
+    filters = _filters(db, actor, site_code=site_code, status=status, shown=shown, since=since,
+                       until=until)
+    total, newest = db.execute(select(func.count(), func.max(MonitorMessage.pk))
+                               .where(*filters)).one()
     query = (select(MonitorMessage, Site.code, Chair.name)
              .outerjoin(Site, Site.pk == MonitorMessage.site_pk)
              .outerjoin(Chair, Chair.pk == MonitorMessage.chair_pk)
@@ -87,7 +96,32 @@ def review_list(*, db: Session, actor: Actor, site_code: str = "", status: str =
                   ) if pks else {}
     rows = [MessageRow(m, code, chair, int(counts.get(m.pk, 0))) for m, code, chair in found[:limit]]
     return ReviewPage(rows, int(total), str(found[limit - 1][0].pk)
-                      if len(found) > limit else None)
+                      if len(found) > limit else None, None if newest is None else str(newest))
+
+
+def review_all(*, db: Session, actor: Actor, note: str, through: int, site_code: str = "",
+               status: str = "", since: datetime | None = None,
+               until: datetime | None = None) -> int:
+    """Close as reviewed, with one note, every message not yet reviewed that the list shows
+    with these filters, up to the newest it showed (`through`: one that came in since is left
+    for a look): the pile a monitor left on between sessions makes. The number closed."""
+    if status == "attached":
+        raise invalid("status", "attached messages were reviewed when attached",
+                      ", ".join(STATUSES) + " or both")
+    filters = _filters(db, actor, site_code=site_code, status=status, shown="open", since=since,
+                       until=until)
+    note = note.strip()
+    # on the connection: the messages are not loaded, and a pile is thousands
+    closed = db.connection().execute(update(MonitorMessage).where(
+        *filters, MonitorMessage.status.in_(STATUSES), MonitorMessage.pk <= through).values(
+        reviewed_at=clock.now(), reviewed_by=actor.username, review_note=note[:1000])).rowcount
+    chosen = ", ".join(f"{name} {value}" for name, value in (
+        ("site", site_code), ("kind", status or "rejected and unmatched"),
+        ("received from", since and since.isoformat(timespec="minutes")),
+        ("received before", until and until.isoformat(timespec="minutes"))) if value)
+    audit.record(db=db, actor=actor, action="update", record_type="MonitorMessage",
+                 detail=f"reviewed {closed} messages at once ({chosen}): {note}")
+    return int(closed)
 
 
 def _site_codes(db: Session, actor: Actor) -> list[str]:

@@ -201,3 +201,22 @@ class ReviewIn(InputModel):
     """What was done about the message."""
 
     note: str = Field(min_length=3, max_length=1000)
+
+
+class ReviewAllIn(InputModel):
+    """What was done about every message the review list gives for these filters, up to the
+    newest it gave (`through`, its `X-Review-Through` header)."""
+
+    note: str = Field(min_length=3, max_length=1000)
+    through: str = Field(pattern=r"^[0-9]{1,18}$",
+                         description="the X-Review-Through header of the list with these filters")
+    site: str = Field(default="", max_length=20, description="a site code of yours")
+    status: str = Field(default="", max_length=20, description="rejected or unmatched (both)")
+    since: str = Field(default="", max_length=10, description="received on or after (YYYY-MM-DD)")
+    until: str = Field(default="", max_length=10, description="received on or before (YYYY-MM-DD)")
+
+
+class ReviewedOut(BaseModel):
+    """How many messages were closed as reviewed."""
+
+    reviewed: int
