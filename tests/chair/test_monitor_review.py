@@ -17,8 +17,10 @@ from tests.treatments.test_ingest import chair_id, open_session
 LIST = "/api/v1/monitor-messages"
 
 
-def oru(control_id: str, location: str, systolic: int = 122) -> str:
-    stamp = (datetime.now(UTC) - timedelta(minutes=2)).strftime("%Y%m%d%H%M%S+0000")
+def oru(control_id: str, location: str, systolic: int = 122,
+        taken: datetime | None = None) -> str:
+    taken = taken or datetime.now(UTC) - timedelta(minutes=2)
+    stamp = taken.strftime("%Y%m%d%H%M%S+0000")
     return (PCD01.replace("MSG0001", control_id).replace("HPC^Chair 2^1", location)
             .replace("20261126140500-0500", stamp).replace("20261126140000-0500", stamp)
             .replace("|186|266016", f"|{systolic}|266016"))
@@ -176,3 +178,14 @@ def test_the_page_marks_every_listed_message_reviewed_with_one_note(web, db) -> 
         "/monitor-messages?") and "status=unmatched" in done.headers["location"]
     assert _open_unmatched(db) == 0
     assert 'id="review-all"' not in nurse.get(done.headers["location"]).text
+
+
+def test_a_message_from_days_before_is_not_attached_to_today_s_session(api, world, db) -> None:
+    assert feed(db, oru("OLD", "A^A1^1", taken=datetime.now(UTC) - timedelta(days=2))) == ["AA"]
+    listed = api["nurse_a"].get(LIST).json()
+    session = open_session(api, db, world.patients["p_a1"], chair="A2")
+    refused = api["nurse_a"].post(f"{LIST}/{listed[0]['id']}/attach",
+                                  json={"treatment_session_id": session})
+    assert refused.status_code == 422 and "treatment_session_id" in refused.text
+    assert "more than a day before" in refused.text
+    assert db.execute(select(SessionReading.session_pk)).scalars().all() == [None]

@@ -307,7 +307,10 @@ def attach_unmatched(
     actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
     db: Session = DB,
 ) -> schemas.ReadingsOut:
-    """Attach monitor readings that arrived for this chair with no open session."""
+    """Attach the monitor readings that arrived for this chair with no open session, taken since
+    the chair's previous session was discharged and no earlier than the clinic's window before
+    check-in (rule parameter `unmatched_readings_before_check_in_min`); older ones stay on the
+    monitor message review."""
     attached, raised = treatments.attach_unmatched(db=db, treatment_session_id=treatment_session_id,
                                                    actor=actor)
     return schemas.ReadingsOut(stored=attached,

@@ -20,6 +20,7 @@ from ketaclinic.kernel.actor import Actor
 from ketaclinic.patients.models import Patient
 from ketaclinic.treatments import service as treatments
 from ketaclinic.treatments.models import OPEN, MonitorMessage, SessionReading, TreatmentSession
+from ketaclinic.treatments.service import READINGS_BEFORE_CHECK_IN
 
 STATUSES = ("rejected", "unmatched")  # what needs a look
 LISTED = (*STATUSES, "attached")  # and what became of an unmatched one once attached
@@ -179,6 +180,13 @@ def attach(*, db: Session, actor: Actor, message_id: str,
     if session.site_pk != message.site_pk:
         raise invalid("treatment_session_id", "the session is at another site than the message",
                       "an open session of the message's site")
+    earliest = db.execute(select(func.min(SessionReading.taken_at)).where(
+        SessionReading.message_pk == message.pk)).scalar_one()
+    if earliest is not None and earliest < session.checked_in_at - READINGS_BEFORE_CHECK_IN:
+        raise invalid("treatment_session_id",
+                      f"the message's readings were taken {earliest.isoformat(timespec='minutes')}"
+                      ", more than a day before the session's check-in",
+                      "an open session checked in within a day of the readings")
     moved, raised = treatments.attach_message_readings(db=db, treatment_session=session,
                                                        message_pk=message.pk, actor=actor)
     message.status, message.attached_session_pk = "attached", session.pk
