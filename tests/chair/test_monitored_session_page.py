@@ -7,7 +7,7 @@ import uuid
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from ketaclinic.chair.pages import READINGS_SHOWN
@@ -165,3 +165,27 @@ def test_the_chart_is_a_part_of_its_own_redrawn_at_most_once_a_stretch(
     assert redraw_every_s(two_hours) == REDRAW_AT_LEAST_EVERY_S  # a stretch is 30 s by then
     assert redraw_every_s({}) == every
 
+
+
+def test_the_live_part_reads_only_what_it_shows(api, web, world, db: Session) -> None:
+    # It is fetched at every reading a monitor sends, by every open page: the dose, stock,
+    # check-in checks, addenda and the chair's unmatched readings are the whole page's, drawn
+    # once.
+    session_id = open_session(api, db, world.patients["p_a1"])
+    api["nurse_a"].post(f"/api/v1/treatment-sessions/{session_id}/vitals",
+                        json={"readings": [{"systolic_mmhg": 191, "diastolic_mmhg": 80}]})
+    statements: list[str] = []
+
+    def listener(_conn, _cursor, statement, *_rest) -> None:
+        statements.append(statement)
+
+    engine = db.get_bind()
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        live = web["nurse_a"].get(f"/treatment-sessions/{session_id}/live")
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    assert live.status_code == 200 and "Systolic BP" in live.text and "alarming" in live.text
+    read = " ".join(statements)
+    for table in ("rule_override", "inventory", "course", "chair "):
+        assert f"FROM {table}" not in read and f"JOIN {table}" not in read, table

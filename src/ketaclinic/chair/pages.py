@@ -56,21 +56,32 @@ def _session_and_patient(db: Session, actor: Actor, treatment_session_id: str
     return treatment_session, patient
 
 
-def _context(db: Session, actor: Actor, treatment_session_id: str) -> dict[str, Any]:
+def _live_context(db: Session, actor: Actor, treatment_session_id: str) -> dict[str, Any]:
+    """What the page's live part shows (alarms, newest readings, next reading due): read at
+    every change a monitor brings, so nothing else."""
     treatment_session, patient = _session_and_patient(db, actor, treatment_session_id)
     state = treatments.status_of(db=db, treatment_session=treatment_session, newest=READINGS_SHOWN)
-    chair = treatments.chair_of(db, treatment_session)
     shown = state["readings"][-READINGS_SHOWN:][::-1]
     count = treatments.reading_count(db, treatment_session.pk)
+    return {
+        "treatment_session": treatment_session, "patient": patient, "state": state,
+        "tz": patients.time_zone_of(patient),
+        "recent_readings": shown, "reading_count": count, "older_readings": count - len(shown),
+        "open_alarms": [a for a in state["alarms"] if a.acknowledged_at is None],
+    }
+
+
+def _context(db: Session, actor: Actor, treatment_session_id: str) -> dict[str, Any]:
+    """Everything the whole page shows: the live part's, and the rest."""
+    context = _live_context(db, actor, treatment_session_id)
+    treatment_session, state = context["treatment_session"], context["state"]
     course = courses.by_pk(db, treatment_session.course_pk)
-    events = treatments.events_of(db, treatment_session)
-    addenda = treatments.addenda_of(db, treatment_session)
-    tz = patients.time_zone_of(patient)
     codes = session_events.event_codes()
     return {
-        "treatment_session": treatment_session, "patient": patient, "chair": chair, "course": course,
+        **context, "chair": treatments.chair_of(db, treatment_session), "course": course,
         "dose": courses.chair_dose(course, checks.weight_today(db, treatment_session)),
-        "state": state, "events": events, "addenda": addenda, "tz": tz,
+        "events": treatments.events_of(db, treatment_session),
+        "addenda": treatments.addenda_of(db, treatment_session),
         "checks": checks_for(treatment_session.route), "failed": checks.failed_checks(treatment_session),
         "missing": state["discharge_missing"],
         "moass": treatments.latest_score(db, treatment_session, "moass"),
@@ -78,8 +89,6 @@ def _context(db: Session, actor: Actor, treatment_session_id: str) -> dict[str, 
         "side_effects": codes.side_effects, "interventions": codes.interventions,
         "observation_ends": observation_ends(treatment_session.route, treatment_session.dose_end)
         if treatment_session.dose_end else None,
-        "recent_readings": shown, "reading_count": count, "older_readings": count - len(shown),
-        "open_alarms": [a for a in state["alarms"] if a.acknowledged_at is None],
         "unmatched": treatments.unmatched_offer(db, treatment_session),
         "stock": session_panel.panel(db, treatment_session, actor),
     }
@@ -123,8 +132,8 @@ def session_live(
     actor: Actor = Depends(require(Permission.CLINICAL_READ)),
     db: Session = DB,
 ) -> Response:
-    """The live part of the page (alarms, readings, chart), fetched when the stream says so."""
-    context = _context(db, actor, treatment_session_id)
+    """The live part of the page (alarms, newest readings), fetched when the stream says so."""
+    context = _live_context(db, actor, treatment_session_id)
     return render(request, "treatments/_live.html", can_write=allows(actor.role,
                   Permission.CLINICAL_WRITE), **context)
 
