@@ -87,3 +87,25 @@ def test_the_dashboard_shows_a_monitor_alarm_without_reload(
     assert re.search(rb"MSA\|AA\|DASH-1", reply)
     expect(chairs).to_contain_text("Systolic BP 193 is above 180", timeout=5000)
     assert page.evaluate("window.stillTheSamePage") is True, "the page was not reloaded"
+
+
+def test_a_nurse_closes_a_pile_from_a_monitor_left_on_with_one_note(
+        page: Page, demo_server: str, demo_database: str, monitor_port: int) -> None:
+    chair = chair_of_its_own(demo_database, "RVS", "Chair left on")
+    for n in range(6):  # no session at the chair: each one unmatched
+        assert re.search(rb"MSA\|AA\|PILE-%d" % n, send(monitor_port, f"PILE-{n}", f"RVS^{chair}^1"))
+    log_in(page, demo_server, "nurse3")  # Riverside's nurse
+    page.get_by_role("link", name="Monitor messages").click()
+    page.get_by_label("Site").select_option(value="RVS")
+    page.get_by_label("Kind").select_option(value="unmatched")
+    page.get_by_role("button", name="Show").click()
+    page.wait_for_load_state()
+    expect(page.locator("#monitor-messages")).to_contain_text("PILE-5")
+    pile = page.locator("#review-all")
+    expect(pile.get_by_role("button", name=re.compile(r"Mark all \d+ reviewed"))).to_be_visible()
+    note = pile.get_by_label(re.compile("Review note for all"))
+    note.fill("Monitor left on after the last patient; no one was at the chair")
+    note.press("Enter")  # keyboard only
+    page.wait_for_load_state()
+    expect(page.locator("#monitor-messages")).not_to_contain_text("PILE-")
+    expect(page.get_by_label("Kind")).to_have_value("unmatched")  # back to the same list
