@@ -189,3 +189,25 @@ def test_a_message_from_days_before_is_not_attached_to_today_s_session(api, worl
     assert refused.status_code == 422 and "treatment_session_id" in refused.text
     assert "more than a day before" in refused.text
     assert db.execute(select(SessionReading.session_pk)).scalars().all() == [None]
+
+
+def test_one_chair_s_pile_is_closed_and_the_other_chairs_messages_stay_open(api, world, db) -> None:
+    feed(db, *[oru(f"A1-{n}", "A^A1^1") for n in range(4)], oru("A2-0", "A^A2^1"))
+    nurse = api["nurse_a"]
+    a1 = chair_id(db, "A1")
+    listed = nurse.get(LIST, params={"chair": a1})
+    assert listed.headers["X-Total-Count"] == "4"
+    assert {m["chair"] for m in listed.json()} == {"A1"}
+    for chair in ("nope", chair_id(db, "B1")):
+        refused = nurse.get(LIST, params={"chair": chair})
+        assert refused.status_code == 422 and "chair" in refused.text, refused.text
+        refused = nurse.post(f"{LIST}/review", json={
+            "chair": chair, "through": listed.headers["X-Review-Through"], "note": "left on"})
+        assert refused.status_code == 422 and "chair" in refused.text, refused.text
+    done = nurse.post(f"{LIST}/review", json={
+        "chair": a1, "through": listed.headers["X-Review-Through"], "note": "left on"})
+    assert done.json() == {"reviewed": 4}
+    assert [m["control_id"] for m in nurse.get(LIST).json()] == ["A2-0"]
+    detail = db.execute(select(AuditEvent.detail).where(
+        AuditEvent.record_type == "MonitorMessage")).scalar_one()
+    assert detail == "reviewed 4 messages at once (chair A1, kind rejected and unmatched): left on"

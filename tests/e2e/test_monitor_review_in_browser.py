@@ -96,13 +96,13 @@ def test_a_nurse_closes_a_pile_from_a_monitor_left_on_with_one_note(
         assert re.search(rb"MSA\|AA\|PILE-%d" % n, send(monitor_port, f"PILE-{n}", f"RVS^{chair}^1"))
     log_in(page, demo_server, "nurse3")  # Riverside's nurse
     page.get_by_role("link", name="Monitor messages").click()
-    page.get_by_label("Site").select_option(value="RVS")
+    page.get_by_label("Chair").select_option(label=f"RVS · {chair}")
     page.get_by_label("Kind").select_option(value="unmatched")
     page.get_by_role("button", name="Show").click()
     page.wait_for_load_state()
     expect(page.locator("#monitor-messages")).to_contain_text("PILE-5")
     pile = page.locator("#review-all")
-    expect(pile.get_by_role("button", name=re.compile(r"Mark all \d+ reviewed"))).to_be_visible()
+    expect(pile.get_by_role("button", name="Mark all 6 reviewed")).to_be_visible()
     note = pile.get_by_label(re.compile("Review note for all"))
     note.fill("Monitor left on after the last patient; no one was at the chair")
     note.press("Enter")  # keyboard only

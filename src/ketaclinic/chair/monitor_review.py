@@ -62,6 +62,7 @@ def _out(row: review.MessageRow) -> schemas.MonitorMessageOut:
 def list_messages(
     request: Request, response: Response,
     site: str = Query(default="", max_length=20, description="a site code of yours"),
+    chair: str = Query(default="", max_length=36, description="the id of a chair of your sites"),
     status: str = Query(default="", max_length=20, description="rejected, unmatched or attached (all)"),
     shown: str = Query(default="open", max_length=10,
                        description="open (not reviewed), reviewed or all"),
@@ -75,7 +76,7 @@ def list_messages(
     """Rejected and unmatched monitor messages of your sites, newest first, a page at a time
     (total in `X-Total-Count`, the next page in `Link`)."""
     page = review.review_list(
-        db=db, actor=actor, site_code=site, status=status, shown=shown,
+        db=db, actor=actor, site_code=site, chair_id=chair, status=status, shown=shown,
         since=_day(since, "since", actor.time_zone),
         until=_day(until, "until", actor.time_zone, end=True), limit=limit,
         before=_cursor(before))
@@ -91,7 +92,7 @@ def list_messages(
 def _review_all(db: Session, actor: Actor, data: schemas.ReviewAllIn) -> int:
     return review.review_all(
         db=db, actor=actor, note=data.note, through=int(data.through), site_code=data.site,
-        status=data.status, since=_day(data.since, "since", actor.time_zone),
+        chair_id=data.chair, status=data.status, since=_day(data.since, "since", actor.time_zone),
         until=_day(data.until, "until", actor.time_zone, end=True))
 
 
@@ -129,13 +130,14 @@ def review_message(message_id: str, data: schemas.ReviewIn,
 def _page(request: Request, db: Session, actor: Actor, errors: list[str] | None = None,
           status_code: int = 200) -> HTMLResponse:
     query = request.query_params
-    filters = {k: query.get(k, "") for k in ("site", "status", "shown", "since", "until")}
+    filters = {k: query.get(k, "") for k in ("site", "chair", "status", "shown", "since", "until")}
     filters["shown"] = filters["shown"] or "open"
     errors = list(errors or [])
     page = None
     try:
         page = review.review_list(
-            db=db, actor=actor, site_code=filters["site"], status=filters["status"],
+            db=db, actor=actor, site_code=filters["site"], chair_id=filters["chair"],
+            status=filters["status"],
             shown=filters["shown"], since=_day(filters["since"], "since", actor.time_zone),
             until=_day(filters["until"], "until", actor.time_zone, end=True),
             before=_cursor(query.get("before")))
@@ -148,6 +150,7 @@ def _page(request: Request, db: Session, actor: Actor, errors: list[str] | None 
     return render(request, "treatments/monitor_messages.html", status_code=status_code,
                   page=page, filters=filters, errors=errors, sessions=sessions,
                   sites=list(clinics.sites_of(db=db, actor=actor)),
+                  chairs=review.chairs_of(db, actor),
                   statuses=review.LISTED, shown_choices=review.SHOWN, tz=actor.time_zone)
 
 
@@ -198,7 +201,7 @@ def review_page(request: Request, message_id: str,
 def review_all_page(request: Request, actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
                     db: Session = DB, form: FormData = FORM) -> Response:
     """Mark every message the list showed reviewed, with one note; back to the same list."""
-    fields = ("site", "status", "since", "until")
+    fields = ("site", "chair", "status", "since", "until")
     data: dict[str, object] = {name: str(form.get(name, ""))
                                for name in (*fields, "note", "through")}
     back = "/monitor-messages?" + urlencode({name: data[name] for name in fields})

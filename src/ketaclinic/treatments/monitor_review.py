@@ -5,6 +5,7 @@ reviewed with a note. Staff see the messages of their own sites; a message route
 chair, and no known site in its location) is seen by clinical staff of every site, since only
 they can tell which patient it was."""
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -52,7 +53,8 @@ def _visible(actor: Actor) -> ColumnElement[bool]:
 
 
 def _filters(db: Session, actor: Actor, *, site_code: str, status: str, shown: str,
-             since: datetime | None, until: datetime | None) -> list[ColumnElement[bool]]:
+             since: datetime | None, until: datetime | None, chair_id: str = ""
+             ) -> list[ColumnElement[bool]]:
     """What the review list's filters select, refused with the accepted values when unknown."""
     if status and status not in LISTED:
         raise invalid("status", f"{status!r} is not a status under review", ", ".join(LISTED))
@@ -65,6 +67,8 @@ def _filters(db: Session, actor: Actor, *, site_code: str, status: str, shown: s
             raise invalid("site", f"{site_code!r} is not one of your sites",
                           ", ".join(_site_codes(db, actor)))
         filters.append(MonitorMessage.site_pk == site_pk)
+    if chair_id:
+        filters.append(MonitorMessage.chair_pk == _chair_pk(db, actor, chair_id))
     if shown != "all":
         filters.append(MonitorMessage.reviewed_at.is_(None) if shown == "open"
                        else MonitorMessage.reviewed_at.is_not(None))
@@ -78,10 +82,10 @@ def _filters(db: Session, actor: Actor, *, site_code: str, status: str, shown: s
 def review_list(*, db: Session, actor: Actor, site_code: str = "", status: str = "",
                 shown: str = "open", since: datetime | None = None,
                 until: datetime | None = None, limit: int = 50,
-                before: int | None = None) -> ReviewPage:
+                before: int | None = None, chair_id: str = "") -> ReviewPage:
     """Rejected and unmatched messages of the actor's sites, filtered, newest first."""
     filters = _filters(db, actor, site_code=site_code, status=status, shown=shown, since=since,
-                       until=until)
+                       until=until, chair_id=chair_id)
     total, newest = db.execute(select(func.count(), func.max(MonitorMessage.pk))
                                .where(*filters)).one()
     query = (select(MonitorMessage, Site.code, Chair.name)
@@ -102,7 +106,7 @@ def review_list(*, db: Session, actor: Actor, site_code: str = "", status: str =
 
 def review_all(*, db: Session, actor: Actor, note: str, through: int, site_code: str = "",
                status: str = "", since: datetime | None = None,
-               until: datetime | None = None) -> int:
+               until: datetime | None = None, chair_id: str = "") -> int:
     """Close as reviewed, with one note, every message not yet reviewed that the list shows
     with these filters, up to the newest it showed (`through`: one that came in since is left
     for a look): the pile a monitor left on between sessions makes. The number closed."""
@@ -110,19 +114,44 @@ def review_all(*, db: Session, actor: Actor, note: str, through: int, site_code:
         raise invalid("status", "attached messages were reviewed when attached",
                       ", ".join(STATUSES) + " or both")
     filters = _filters(db, actor, site_code=site_code, status=status, shown="open", since=since,
-                       until=until)
+                       until=until, chair_id=chair_id)
     note = note.strip()
     # on the connection: the messages are not loaded, and a pile is thousands
     closed = db.connection().execute(update(MonitorMessage).where(
         *filters, MonitorMessage.status.in_(STATUSES), MonitorMessage.pk <= through).values(
         reviewed_at=clock.now(), reviewed_by=actor.username, review_note=note[:1000])).rowcount
     chosen = ", ".join(f"{name} {value}" for name, value in (
-        ("site", site_code), ("kind", status or "rejected and unmatched"),
+        ("site", site_code), ("chair", chair_id and _chair_name(db, chair_id)),
+        ("kind", status or "rejected and unmatched"),
         ("received from", since and since.isoformat(timespec="minutes")),
         ("received before", until and until.isoformat(timespec="minutes"))) if value)
     audit.record(db=db, actor=actor, action="update", record_type="MonitorMessage",
                  detail=f"reviewed {closed} messages at once ({chosen}): {note}")
     return int(closed)
+
+
+def chairs_of(db: Session, actor: Actor) -> list[tuple[str, str, str]]:
+    """The chairs of the actor's sites, as the list's chair filter offers them: (id, site code,
+    name)."""
+    return [(str(chair_id), code, name) for chair_id, code, name in db.execute(
+        select(Chair.id, Site.code, Chair.name).join(Site, Site.pk == Chair.site_pk)
+        .where(Chair.site_pk.in_(actor.site_pks)).order_by(Site.code, Chair.name))]
+
+
+def _chair_pk(db: Session, actor: Actor, chair_id: str) -> int:
+    try:
+        chair_pk = db.execute(select(Chair.pk).where(
+            Chair.id == uuid.UUID(chair_id), Chair.site_pk.in_(actor.site_pks))).scalar_one_or_none()
+    except ValueError:
+        chair_pk = None
+    if chair_pk is None:
+        raise invalid("chair", f"{chair_id!r} is not a chair of your sites",
+                      "the id of a chair of your sites")
+    return chair_pk
+
+
+def _chair_name(db: Session, chair_id: str) -> str:
+    return db.execute(select(Chair.name).where(Chair.id == uuid.UUID(chair_id))).scalar_one()
 
 
 def _site_codes(db: Session, actor: Actor) -> list[str]:

@@ -211,6 +211,7 @@ class ReviewAllIn(InputModel):
     through: str = Field(pattern=r"^[0-9]{1,18}$",
                          description="the X-Review-Through header of the list with these filters")
     site: str = Field(default="", max_length=20, description="a site code of yours")
+    chair: str = Field(default="", max_length=36, description="the id of a chair of your sites")
     status: str = Field(default="", max_length=20, description="rejected or unmatched (both)")
     since: str = Field(default="", max_length=10, description="received on or after (YYYY-MM-DD)")
     until: str = Field(default="", max_length=10, description="received on or before (YYYY-MM-DD)")
