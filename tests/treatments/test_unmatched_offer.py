@@ -107,3 +107,26 @@ def test_the_chair_page_says_when_the_offered_readings_were_taken(
     offer = page.text.split('id="unmatched"', 1)[1].split("</form>", 1)[0]
     assert "2 monitor readings" in offer and " between " in offer
     assert "30 min before check-in" in offer, "the page says which readings are offered and why"
+
+
+def test_a_gateway_s_late_backlog_from_before_the_session_is_held_back_for_review(
+        api, world, db: Session) -> None:
+    now = clock.now().replace(microsecond=0)
+    first = _session(db, open_session(api, db, world.patients["p_a1"], chair="A2"))
+    first.checked_in_at = now - timedelta(minutes=50)
+    first.status, first.discharged_at = DISCHARGED, now - timedelta(minutes=20)
+    db.flush()
+    next_id = open_session(api, db, world.patients["p_a2"], chair="A2")
+    # A gateway back on the network sends what it held: one reading from the first patient's
+    # session, one from after it (this patient sitting down), and one from now.
+    _sent(db, "HELD-FIRST", now - timedelta(minutes=30), systolic=175)
+    _sent(db, "HELD-NEXT", now - timedelta(minutes=15), systolic=128)
+    _sent(db, "NOW", now - timedelta(minutes=1), systolic=131)
+    assert sorted(_systolics(api, next_id)) == [128, 131]
+    held = db.execute(select(MonitorMessage).where(MonitorMessage.control_id == "HELD-FIRST")
+                      ).scalar_one()
+    assert held.status == "unmatched" and held.ack_code == "AA"
+    assert "before the chair's open session may hold them" in held.reason
+    assert "previous session" in held.reason
+    assert db.execute(select(SessionReading.session_pk).where(
+        SessionReading.message_pk == held.pk)).scalar_one() is None

@@ -109,6 +109,7 @@ def ingest_group(*, db: Session, messages: Sequence[Incoming]) -> list[Answer]:
         if too_late:
             item.refuse(pcd01.MessageRejected(
                 "AE", f"OBX {too_late[0].obx}: the observation time is in the future"))
+    _hold_back_earlier_readings(db, parsed)
     _drop_repeats(db, parsed)
     for item in parsed:
         if item.status == "routed":
@@ -185,6 +186,25 @@ def _route(db: Session, items: list[_Taken]) -> None:
             item.session = open_at.get(item.chair.pk)
 
 
+def _hold_back_earlier_readings(db: Session, items: list[_Taken]) -> None:
+    """A message whose readings were taken before its chair's open session may hold them (a
+    gateway's backlog sent late, from before the previous patient was discharged or long before
+    this one checked in) is kept unmatched, with why, for a nurse to place: never put on the
+    patient now in the chair."""
+    routed = [item for item in items if item.status == "routed" and item.session is not None]
+    since = treatments.monitor_readings_since(db, list({i.session.pk: i.session for i in routed
+                                                        if i.session is not None}.values()))
+    for item in routed:
+        assert item.message is not None and item.session is not None
+        earliest = min((r.taken for r in item.message.readings), default=None)
+        start, why = since[item.session.pk]
+        if earliest is not None and earliest < start:
+            item.session = None
+            item.reason = (f"readings taken {earliest.isoformat(timespec='seconds')}, before the "
+                           f"chair's open session may hold them (from {start.isoformat(timespec='seconds')}, "
+                           f"{why})")
+
+
 def _place(message: pcd01.MonitorMessage | None) -> tuple[str, str]:
     site_code, _, rest = (message.location if message else "").partition("^")
     return site_code, rest.split("^")[0]
@@ -217,7 +237,8 @@ def _keep(db: Session, taken: list[_Taken], now: datetime) -> list[int]:
              "raw": t.incoming.raw, "raw_digest": t.digest, "status": t.status,
              "ack_code": t.code,
              "site_pk": t.site_pk, "chair_pk": t.chair.pk if t.chair else None,
-             "reason": ("" if t.code == "AA" and t.status != "duplicate" else t.reason)[:1000]}
+             # an accepted message has no reason; an unmatched one may say why it was held back
+             "reason": ("" if t.status == "accepted" else t.reason)[:1000]}
             for key, t in zip(time_ordered_ids(len(taken), now), taken, strict=True)]
     keys = dict(insert_rows(db.connection(), INBOX, rows, ("id", "pk")))
     return [keys[row["id"]] for row in rows]

@@ -404,22 +404,34 @@ class UnmatchedOffer:
     last: datetime | None
 
 
-def _offered_since(db: Session, treatment_session: TreatmentSession) -> tuple[datetime, str]:
-    """Where the readings a session may take from its chair begin, and why: the clinic's window
-    before check-in, or the discharge of the chair's previous session if later (whatever the
-    monitor sent before then belonged to that patient, or to no one known)."""
+def monitor_readings_since(db: Session, sessions: Sequence[TreatmentSession]
+                           ) -> dict[int, tuple[datetime, str]]:
+    """For each open session, the earliest a reading its chair's monitor sent may be taken and
+    still be its patient's, and why: the clinic's window before check-in, or the discharge of
+    the chair's previous session if later (what the monitor sent before then was that patient's,
+    or no one's known). One statement for them all (the monitor feed asks once a group)."""
+    if not sessions:
+        return {}
     ruleset = evaluations.current_ruleset(db=db)
     minutes = ruleset.value(BEFORE_CHECK_IN_PARAMETER)
-    since = treatment_session.checked_in_at - timedelta(minutes=minutes)
-    reason = f"{minutes:g} min before check-in ({ruleset.source(BEFORE_CHECK_IN_PARAMETER)})"
-    previous_end = db.execute(select(func.max(TreatmentSession.discharged_at)).where(
-        TreatmentSession.chair_pk == treatment_session.chair_pk,
-        TreatmentSession.pk != treatment_session.pk,
-        TreatmentSession.checked_in_at <= treatment_session.checked_in_at)).scalar_one()
-    if previous_end is not None and previous_end > since:
-        return previous_end, ("the discharge of the chair's previous session: what the monitor "
-                              "sent before then was that patient's")
-    return since, reason
+    window = f"{minutes:g} min before check-in ({ruleset.source(BEFORE_CHECK_IN_PARAMETER)})"
+    # A chair holds one open session at a time: its discharged sessions all came before.
+    previous_end = dict(db.execute(
+        select(TreatmentSession.chair_pk, func.max(TreatmentSession.discharged_at)).where(
+            TreatmentSession.chair_pk.in_({s.chair_pk for s in sessions}),
+            TreatmentSession.status == DISCHARGED).group_by(TreatmentSession.chair_pk)).all())
+    found = {}
+    for session in sessions:
+        since = session.checked_in_at - timedelta(minutes=minutes)
+        ended = previous_end.get(session.chair_pk)
+        found[session.pk] = ((ended, "the discharge of the chair's previous session: what the "
+                                     "monitor sent before then was that patient's")
+                             if ended is not None and ended > since else (since, window))
+    return found
+
+
+def _offered_since(db: Session, treatment_session: TreatmentSession) -> tuple[datetime, str]:
+    return monitor_readings_since(db, [treatment_session])[treatment_session.pk]
 
 
 def _unmatched_since(treatment_session: TreatmentSession, since: datetime) -> list[Any]:
