@@ -31,7 +31,7 @@ from ketaclinic.patients.schemas import VitalsIn
 from ketaclinic.treatments import checks, schemas
 from ketaclinic.treatments import service as treatments
 from ketaclinic.treatments.chart import redraw_every_s, session_series, session_svg
-from ketaclinic.treatments.models import SessionEvent, TreatmentSession
+from ketaclinic.treatments.models import OPEN, SessionEvent, TreatmentSession
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import DB, require
 from ketaclinic.web.forms import FORM, form_action, parse_form, validate
@@ -89,7 +89,8 @@ def _context(db: Session, actor: Actor, treatment_session_id: str) -> dict[str, 
         "side_effects": codes.side_effects, "interventions": codes.interventions,
         "observation_ends": observation_ends(treatment_session.route, treatment_session.dose_end)
         if treatment_session.dose_end else None,
-        "unmatched": treatments.unmatched_offer(db, treatment_session),
+        "unmatched": treatments.unmatched_offer(db, treatment_session)
+        if treatment_session.status == OPEN else None,
         "stock": session_panel.panel(db, treatment_session, actor),
     }
 

@@ -409,7 +409,8 @@ def monitor_readings_since(db: Session, sessions: Sequence[TreatmentSession]
     """For each open session, the earliest a reading its chair's monitor sent may be taken and
     still be its patient's, and why: the clinic's window before check-in, or the discharge of
     the chair's previous session if later (what the monitor sent before then was that patient's,
-    or no one's known). One statement for them all (the monitor feed asks once a group)."""
+    or no one's known). Two statements for them all, the rule set's and the chairs' last
+    discharges: the monitor feed asks once a group."""
     if not sessions:
         return {}
     ruleset = evaluations.current_ruleset(db=db)
