@@ -105,3 +105,16 @@ def test_a_batchs_session_statement_is_planned_once_not_at_every_batch(
     # psycopg prepares it after five runs; the server plans the first five of the other ten for
     # their values, then keeps one plan
     assert (generic, custom) == (5, 5)
+
+
+def test_a_chairs_last_discharge_is_read_from_the_index_end_not_from_its_sessions(
+        migrated_engine: Engine) -> None:
+    # The monitor feed asks for it with every group of messages; a chair holds thousands of
+    # sessions over the years. Read through the index on (chair, discharge), max() is its end.
+    sql = _inline(migrated_engine, select(treatments.LAST_DISCHARGE.label("ended"))
+                  .select_from(TreatmentSession).where(TreatmentSession.pk == 1), {})
+    explain = ("EXPLAIN " if migrated_engine.dialect.name == "postgresql"
+               else "EXPLAIN QUERY PLAN ")
+    with migrated_engine.connect() as connection:
+        plan = " ".join(str(row[-1]) for row in connection.execute(text(explain + sql)))
+    assert "ix_treatment_session_chair_discharged" in plan, plan

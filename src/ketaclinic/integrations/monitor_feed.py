@@ -28,7 +28,7 @@ from ketaclinic.kernel.time_ordered_ids import time_ordered_ids
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.service import FUTURE_TOLERANCE
 from ketaclinic.treatments import service as treatments
-from ketaclinic.treatments.models import OPEN, MonitorMessage, TreatmentSession, text_digest
+from ketaclinic.treatments.models import MonitorMessage, TreatmentSession, text_digest
 from ketaclinic.treatments.reading_groups import ReadingBatch, store_batches
 
 INBOX = cast(Table, MonitorMessage.__table__)
@@ -79,6 +79,7 @@ class _Taken:
     chair: _Chair | None = None
     site_pk: int | None = None  # the chair's, or else the site its location names
     session: TreatmentSession | None = None
+    chair_last_discharge: datetime | None = None  # where its session's readings may begin
     actor: Actor = field(default_factory=lambda: Actor(username="monitor", role="system"))
 
     def refuse(self, exc: pcd01.MessageRejected) -> None:
@@ -177,13 +178,11 @@ def _route(db: Session, items: list[_Taken]) -> None:
         return
     zones = dict(db.execute(select(Site.pk, Site.time_zone).where(
         Site.pk.in_({c.site_pk for c in chairs.values()}))).all())
-    open_at = {s.chair_pk: s for s in db.execute(select(TreatmentSession).where(
-        TreatmentSession.chair_pk.in_(chairs), TreatmentSession.status == OPEN)
-        .order_by(TreatmentSession.pk.desc())).scalars()}
+    open_at = treatments.open_sessions_at(db, chairs)
     for item in items:
         if item.status == "routed" and item.chair is not None and item.message is not None:
             item.message = item.message.in_zone(zones[item.chair.site_pk])
-            item.session = open_at.get(item.chair.pk)
+            item.session, item.chair_last_discharge = open_at.get(item.chair.pk, (None, None))
 
 
 def _hold_back_earlier_readings(db: Session, items: list[_Taken]) -> None:
@@ -192,8 +191,9 @@ def _hold_back_earlier_readings(db: Session, items: list[_Taken]) -> None:
     this one checked in) is kept unmatched, with why, for a nurse to place: never put on the
     patient now in the chair."""
     routed = [item for item in items if item.status == "routed" and item.session is not None]
-    since = treatments.monitor_readings_since(db, list({i.session.pk: i.session for i in routed
-                                                        if i.session is not None}.values()))
+    since = treatments.monitor_readings_since(db, list({
+        i.session.pk: (i.session, i.chair_last_discharge) for i in routed
+        if i.session is not None}.values()))
     for item in routed:
         assert item.message is not None and item.session is not None
         earliest = min((r.taken for r in item.message.readings), default=None)

@@ -30,7 +30,10 @@ class TreatmentSession(RecordMixin, Base):
     """One visit at which a dose is given and the patient is watched, at one chair."""
 
     __tablename__ = "treatment_session"
-    __table_args__ = (Index("ix_treatment_session_chair_status", "chair_pk", "status"),)
+    # By discharge as well: the chair's last discharge bounds the readings its monitor sent
+    # that the next session may take (treatments.service.monitor_readings_since).
+    __table_args__ = (Index("ix_treatment_session_chair_status", "chair_pk", "status"),
+                      Index("ix_treatment_session_chair_discharged", "chair_pk", "discharged_at"))
 
     patient_pk: Mapped[int] = mapped_column(ForeignKey("patient.pk", ondelete="RESTRICT"), index=True)
     course_pk: Mapped[int] = mapped_column(ForeignKey("course.pk", ondelete="RESTRICT"))

@@ -2,7 +2,7 @@
 
 import itertools
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from math import inf
@@ -404,27 +404,39 @@ class UnmatchedOffer:
     last: datetime | None
 
 
-def monitor_readings_since(db: Session, sessions: Sequence[TreatmentSession]
+# The chair's last discharge, for a statement over its open session: read from the end of the
+# index on (chair, discharge), so it costs the same however many sessions the chair has held.
+_PREVIOUS = aliased(TreatmentSession)
+LAST_DISCHARGE = (select(func.max(_PREVIOUS.discharged_at))
+                  .where(_PREVIOUS.chair_pk == TreatmentSession.chair_pk)
+                  .correlate(TreatmentSession).scalar_subquery())
+
+
+def open_sessions_at(db: Session, chair_pks: Iterable[int]
+                     ) -> dict[int, tuple[TreatmentSession, datetime | None]]:
+    """The open session at each of these chairs that has one, with the chair's last discharge
+    (before it: a chair holds one open session at a time); one statement."""
+    return {session.chair_pk: (session, previous_end) for session, previous_end in db.execute(
+        select(TreatmentSession, LAST_DISCHARGE).where(
+            TreatmentSession.chair_pk.in_(set(chair_pks)), TreatmentSession.status == OPEN)
+        .order_by(TreatmentSession.pk.desc()))}
+
+
+def monitor_readings_since(db: Session,
+                           sessions: Sequence[tuple[TreatmentSession, datetime | None]]
                            ) -> dict[int, tuple[datetime, str]]:
-    """For each open session, the earliest a reading its chair's monitor sent may be taken and
-    still be its patient's, and why: the clinic's window before check-in, or the discharge of
-    the chair's previous session if later (what the monitor sent before then was that patient's,
-    or no one's known). Two statements for them all, the rule set's and the chairs' last
-    discharges: the monitor feed asks once a group."""
+    """For each open session, given its chair's last discharge, the earliest a reading its
+    chair's monitor sent may be taken and still be its patient's, and why: the clinic's window
+    before check-in, or that discharge if later (what the monitor sent before then was that
+    patient's, or no one's known)."""
     if not sessions:
         return {}
     ruleset = evaluations.current_ruleset(db=db)
     minutes = ruleset.value(BEFORE_CHECK_IN_PARAMETER)
     window = f"{minutes:g} min before check-in ({ruleset.source(BEFORE_CHECK_IN_PARAMETER)})"
-    # A chair holds one open session at a time: its discharged sessions all came before.
-    previous_end = dict(db.execute(
-        select(TreatmentSession.chair_pk, func.max(TreatmentSession.discharged_at)).where(
-            TreatmentSession.chair_pk.in_({s.chair_pk for s in sessions}),
-            TreatmentSession.status == DISCHARGED).group_by(TreatmentSession.chair_pk)).all())
     found = {}
-    for session in sessions:
+    for session, ended in sessions:
         since = session.checked_in_at - timedelta(minutes=minutes)
-        ended = previous_end.get(session.chair_pk)
         found[session.pk] = ((ended, "the discharge of the chair's previous session: what the "
                                      "monitor sent before then was that patient's")
                              if ended is not None and ended > since else (since, window))
@@ -432,7 +444,10 @@ def monitor_readings_since(db: Session, sessions: Sequence[TreatmentSession]
 
 
 def _offered_since(db: Session, treatment_session: TreatmentSession) -> tuple[datetime, str]:
-    return monitor_readings_since(db, [treatment_session])[treatment_session.pk]
+    ended = db.execute(select(func.max(TreatmentSession.discharged_at)).where(
+        TreatmentSession.chair_pk == treatment_session.chair_pk,
+        TreatmentSession.pk != treatment_session.pk)).scalar_one()
+    return monitor_readings_since(db, [(treatment_session, ended)])[treatment_session.pk]
 
 
 def _unmatched_since(treatment_session: TreatmentSession, since: datetime) -> list[Any]:
