@@ -200,9 +200,10 @@ def _hold_back_earlier_readings(db: Session, items: list[_Taken]) -> None:
         start, why = since[item.session.pk]
         if earliest is not None and earliest < start:
             item.session = None
+            start = start.astimezone(earliest.tzinfo)  # both as the message's times read
             item.reason = (f"readings taken {earliest.isoformat(timespec='seconds')}, before the "
-                           f"chair's open session may hold them (from {start.isoformat(timespec='seconds')}, "
-                           f"{why})")
+                           f"chair's open session may hold them (from "
+                           f"{start.isoformat(timespec='seconds')}, {why})")
 
 
 def _place(message: pcd01.MonitorMessage | None) -> tuple[str, str]:
