@@ -1,6 +1,7 @@
 """Reviewing monitor messages: unmatched ones attached to their session (alarms follow),
 rejected ones marked reviewed; filters, paging, refusals and who may see what."""
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -9,7 +10,13 @@ from sqlalchemy.orm import Session
 
 from ketaclinic.audit.models import AuditEvent
 from ketaclinic.integrations import monitor_feed
-from ketaclinic.treatments.models import MonitorMessage, SessionAlarm, SessionReading
+from ketaclinic.treatments.models import (
+    DISCHARGED,
+    MonitorMessage,
+    SessionAlarm,
+    SessionReading,
+    TreatmentSession,
+)
 from tests.conftest import csrf_of
 from tests.integrations.test_pcd01 import PCD01
 from tests.treatments.test_ingest import chair_id, open_session
@@ -211,3 +218,19 @@ def test_one_chair_s_pile_is_closed_and_the_other_chairs_messages_stay_open(api,
     detail = db.execute(select(AuditEvent.detail).where(
         AuditEvent.record_type == "MonitorMessage")).scalar_one()
     assert detail == "reviewed 4 messages at once (chair A1, kind rejected and unmatched): left on"
+
+
+def test_a_message_from_before_the_chair_s_last_discharge_is_flagged(api, web, world, db) -> None:
+    earlier = datetime.now(UTC) - timedelta(minutes=40)
+    feed(db, oru("BEFORE", "A^A2^1", taken=earlier), oru("ELSEWHERE", "A^A1^1", taken=earlier))
+    session_id = open_session(api, db, world.patients["p_a1"], chair="A2")
+    session = db.execute(select(TreatmentSession).where(
+        TreatmentSession.id == uuid.UUID(session_id))).scalar_one()
+    session.status, session.discharged_at = DISCHARGED, datetime.now(UTC) - timedelta(minutes=5)
+    db.flush()
+    page = web["nurse_a"].get("/monitor-messages").text
+    rows = [row.split("</tr>")[0] for row in page.split('<tr id="message-')[1:]]
+    before = next(r for r in rows if "BEFORE" in r)
+    elsewhere = next(r for r in rows if "ELSEWHERE" in r)
+    assert "last session was discharged" in before and "likely that patient" in before
+    assert "last session was discharged" not in elsewhere, "A1 has held no session"

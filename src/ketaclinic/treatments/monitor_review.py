@@ -36,6 +36,9 @@ class MessageRow:
     site_code: str | None
     chair_name: str | None
     readings: int
+    # an open unmatched message's chair's last discharge, when its readings were taken before
+    # it: they were likely that patient's, not the next one's
+    before_discharge: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -96,10 +99,22 @@ def review_list(*, db: Session, actor: Actor, site_code: str = "", status: str =
         query = query.where(MonitorMessage.pk < before)
     found = db.execute(query).all()
     pks = [m.pk for m, _, _ in found[:limit]]
-    counts = dict(db.execute(select(SessionReading.message_pk, func.count()).where(
-        SessionReading.message_pk.in_(pks)).group_by(SessionReading.message_pk)).all()
-                  ) if pks else {}
-    rows = [MessageRow(m, code, chair, int(counts.get(m.pk, 0))) for m, code, chair in found[:limit]]
+    readings = {pk: (count, first) for pk, count, first in db.execute(
+        select(SessionReading.message_pk, func.count(), func.min(SessionReading.taken_at))
+        .where(SessionReading.message_pk.in_(pks)).group_by(SessionReading.message_pk))
+                } if pks else {}
+    to_place = {m.chair_pk for m, _, _ in found[:limit]
+                if m.status == "unmatched" and m.reviewed_at is None and m.chair_pk is not None}
+    ended: dict[int | None, datetime | None] = {pk: at for pk, at in db.execute(
+        select(Chair.pk, treatments.last_discharge_at(Chair.pk, Chair))
+        .where(Chair.pk.in_(to_place)))} if to_place else {}
+    rows = []
+    for m, code, chair in found[:limit]:
+        count, first = readings.get(m.pk, (0, None))
+        discharged = ended.get(m.chair_pk)
+        rows.append(MessageRow(m, code, chair, int(count), discharged if (
+            m.chair_pk in to_place and discharged is not None and first is not None
+            and first < discharged) else None))
     return ReviewPage(rows, int(total), str(found[limit - 1][0].pk)
                       if len(found) > limit else None, None if newest is None else str(newest))
 

@@ -406,10 +406,15 @@ class UnmatchedOffer:
 
 # The chair's last discharge, for a statement over its open session: read from the end of the
 # index on (chair, discharge), so it costs the same however many sessions the chair has held.
-_PREVIOUS = aliased(TreatmentSession)
-LAST_DISCHARGE = (select(func.max(_PREVIOUS.discharged_at))
-                  .where(_PREVIOUS.chair_pk == TreatmentSession.chair_pk)
-                  .correlate(TreatmentSession).scalar_subquery())
+def last_discharge_at(chair_pk: Any, outer: Any) -> Any:
+    """The last discharge at the chair `chair_pk` (a column of `outer`) names, as a scalar
+    subquery of a statement over `outer`."""
+    previous = aliased(TreatmentSession)
+    return (select(func.max(previous.discharged_at)).where(previous.chair_pk == chair_pk)
+            .correlate(outer).scalar_subquery())
+
+
+LAST_DISCHARGE = last_discharge_at(TreatmentSession.chair_pk, TreatmentSession)
 
 
 def open_sessions_at(db: Session, chair_pks: Iterable[int]
