@@ -449,9 +449,9 @@ def monitor_readings_since(db: Session,
 
 
 def _offered_since(db: Session, treatment_session: TreatmentSession) -> tuple[datetime, str]:
-    ended = db.execute(select(func.max(TreatmentSession.discharged_at)).where(
-        TreatmentSession.chair_pk == treatment_session.chair_pk,
-        TreatmentSession.pk != treatment_session.pk)).scalar_one()
+    """`monitor_readings_since` for one open session."""
+    ended = db.execute(select(LAST_DISCHARGE).where(
+        TreatmentSession.pk == treatment_session.pk)).scalar_one()
     return monitor_readings_since(db, [(treatment_session, ended)])[treatment_session.pk]
 
 
