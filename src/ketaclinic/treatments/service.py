@@ -477,13 +477,7 @@ def attach_unmatched(*, db: Session, treatment_session_id: str,
     treatment_session = get_treatment_session(db=db, treatment_session_id=treatment_session_id, actor=actor)
     _ensure_open(treatment_session)
     since, reason = _offered_since(db, treatment_session)
-    rows = list(db.execute(select(SessionReading).where(
-        *_unmatched_since(treatment_session, since)).order_by(SessionReading.taken_at)).scalars())
-    for row in rows:
-        row.session_pk = treatment_session.pk
-    db.flush()
-    reading_tally.recount(db.connection(), [treatment_session.pk])
-    raised = _raise_alarms(db, treatment_session, [(r.pk, as_reading(r)) for r in rows], actor)
+    rows, raised = _attach(db, treatment_session, _unmatched_since(treatment_session, since), actor)
     _mark_attached(db, {r.message_pk for r in rows if r.message_pk}, treatment_session, actor)
     audit.record(db=db, actor=actor, action="update", record_type="SessionReading",
                  record_id=treatment_session.id, patient_id=patient_id_of(db, treatment_session),
@@ -496,15 +490,22 @@ def attach_message_readings(*, db: Session, treatment_session: TreatmentSession,
                             actor: Actor) -> tuple[int, list[SessionAlarm]]:
     """Put the readings one monitor message brought, kept with no session, on this session;
     the alarms they cause follow."""
-    rows = list(db.execute(select(SessionReading).where(
-        SessionReading.message_pk == message_pk, SessionReading.session_pk.is_(None))
-        .order_by(SessionReading.taken_at)).scalars())
+    rows, raised = _attach(db, treatment_session, [SessionReading.message_pk == message_pk], actor)
+    return len(rows), raised
+
+
+def _attach(db: Session, treatment_session: TreatmentSession, which: list[Any], actor: Actor
+            ) -> tuple[list[SessionReading], list[SessionAlarm]]:
+    """Put the readings with no session that `which` selects on this session, in time order:
+    its tally recounted from its rows (parts sum only added readings) and the alarms they
+    cause raised."""
+    rows = list(db.execute(select(SessionReading).where(SessionReading.session_pk.is_(None), *which)
+                           .order_by(SessionReading.taken_at)).scalars())
     for row in rows:
         row.session_pk = treatment_session.pk
     db.flush()
     reading_tally.recount(db.connection(), [treatment_session.pk])
-    return len(rows), _raise_alarms(db, treatment_session, [(r.pk, as_reading(r)) for r in rows],
-                                    actor)
+    return rows, _raise_alarms(db, treatment_session, [(r.pk, as_reading(r)) for r in rows], actor)
 
 
 def _mark_attached(db: Session, message_pks: set[int], treatment_session: TreatmentSession,
