@@ -53,6 +53,18 @@ def test_alarm_limits(values: dict, kinds: set[str]) -> None:
         assert alarm.source and alarm.message
 
 
+def test_only_a_reading_taken_after_the_baseline_rises_over_it() -> None:
+    # 175 on arrival, re-measured after rest: a reading before the baseline, or the baseline
+    # itself, is no rise over it; the same value after it is.
+    rested = at(-5, systolic_mmhg=130, diastolic_mmhg=80)
+    for before in (at(-10, systolic_mmhg=175, diastolic_mmhg=106), rested):
+        assert alarms_for(before, rested) == []
+        assert not may_alarm([before], rested)
+    after = at(30, systolic_mmhg=175, diastolic_mmhg=106)
+    assert {a.kind for a in alarms_for(after, rested)} == {"systolic-rise", "diastolic-rise"}
+    assert may_alarm([at(-10, systolic_mmhg=175), after], rested)
+
+
 def test_alarm_messages_name_the_value_and_limit() -> None:
     [high, rise] = alarms_for(at(30, systolic_mmhg=190), BASELINE)
     assert high.message == "Systolic BP 190 is above 180"

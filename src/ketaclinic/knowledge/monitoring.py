@@ -99,7 +99,9 @@ def _resolve_limits(overrides: dict[str, float] | None) -> tuple[tuple[Any, ...]
 
 def alarms_for(reading: Reading, baseline: Reading | None = None,
                overrides: dict[str, float] | None = None) -> list[Alarm]:
-    """Every limit the reading breaks, absolute and as a rise over the session baseline."""
+    """Every limit the reading breaks: absolute, and as a rise over the session baseline if the
+    reading was taken after it (one taken before the baseline, or the baseline itself, rises over
+    nothing: a high reading re-measured after rest is not a rise over its re-measurement)."""
     absolute, rises = _resolve_limits(overrides) if overrides else _default_limits()
     found = []
     for kind, field, threshold, source, direction, words in absolute:
@@ -108,7 +110,7 @@ def alarms_for(reading: Reading, baseline: Reading | None = None,
             continue
         if (direction == "above" and value > threshold) or (direction == "below" and value < threshold):
             found.append(Alarm(kind, value, f"{words} {value:g} is {direction} {threshold:g}", source))
-    if baseline is None:
+    if baseline is None or reading.taken <= baseline.taken:
         return found
     for kind, field, rise, source, words in rises:
         value = getattr(reading, field)
@@ -122,8 +124,8 @@ def alarms_for(reading: Reading, baseline: Reading | None = None,
 def may_alarm(readings: Sequence[Reading], baseline: Reading | None = None,
               overrides: dict[str, float] | None = None) -> bool:
     """Whether `alarms_for` finds a limit broken in any of these readings (with `baseline` for
-    the rises), decided a vital sign at a time over all of them (min and max run in C), so a
-    batch of ordinary readings is cleared at once."""
+    the rises of those taken after it), decided a vital sign at a time over all of them (min and
+    max run in C), so a batch of ordinary readings is cleared at once."""
     absolute, rises = _resolve_limits(overrides) if overrides else _default_limits()
     # A NaN breaks no limit in `alarms_for` (every comparison with it is false): left out, it
     # cannot hide another value from min or max.
@@ -135,8 +137,13 @@ def may_alarm(readings: Sequence[Reading], baseline: Reading | None = None,
         if values and (max(values) > threshold if direction == "above"
                        else min(values) < threshold):
             return True
-    for _kind, field, rise, _source, _words in rises if baseline is not None else ():
-        values, start = columns[field], getattr(baseline, field)
+    if baseline is None:
+        return False
+    later = [reading for reading in readings if reading.taken > baseline.taken]
+    for _kind, field, rise, _source, _words in rises:
+        start = getattr(baseline, field)
+        values = [value for reading in later
+                  if (value := getattr(reading, field)) is not None and value == value]
         if values and start is not None and max(values) - start >= rise:
             return True
     return False

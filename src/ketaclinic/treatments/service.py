@@ -314,9 +314,7 @@ class AlarmWatch:
         if not may_alarm([reading for _, reading in new], baseline):
             return decided
         for key, reading in sorted(new, key=lambda pair: pair[1].taken):
-            is_baseline = baseline is not None and reading.taken == baseline.taken
-            for alarm in new_alarms(alarms_for(reading, None if is_baseline else baseline),
-                                    self.open_kinds):
+            for alarm in new_alarms(alarms_for(reading, baseline), self.open_kinds):
                 decided.append((key, alarm))
                 self.open_kinds.add(alarm.kind)
         return decided
