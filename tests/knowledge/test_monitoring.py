@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ketaclinic.knowledge.monitoring import (
+    WATCHED_SIGNS,
     Reading,
     alarms_for,
     discharge_missing,
@@ -250,8 +251,8 @@ values = st.floats(min_value=40, max_value=200) | st.none()
 
 @given(st.lists(st.tuples(st.integers(min_value=0, max_value=120), values, values, values),
                 max_size=12), st.integers(min_value=0, max_value=120))
-def test_discharge_reads_only_the_newest_two_readings(taken, dose_end_minute) -> None:
-    # the chair-side page asks with the newest readings alone (a monitor's session has thousands)
+def test_discharge_reads_only_each_sign_s_newest_two_readings(taken, dose_end_minute) -> None:
+    # the chair-side page asks with those alone (a monitor's session has thousands of readings)
     readings = [at(minute, systolic_mmhg=s, diastolic_mmhg=d, heart_rate_bpm=h)
                 for minute, s, d, h in sorted(taken, key=lambda t: t[0])]
     end = T0 + timedelta(minutes=dose_end_minute)
@@ -261,4 +262,36 @@ def test_discharge_reads_only_the_newest_two_readings(taken, dose_end_minute) ->
             route="iv", dose_end=end, now=end + timedelta(minutes=30), baseline=BASELINE,
             readings=given, moass=5, escort_present=True, driving_warning_given=True)]
 
-    assert missing(readings[-2:]) == missing(readings)
+    kept = set()
+    for field in WATCHED_SIGNS:
+        holding = [i for i, r in enumerate(readings) if r.taken >= end and getattr(r, field) is not None]
+        kept.update(holding[-2:])
+    assert missing([readings[i] for i in sorted(kept)]) == missing(readings)
+
+
+def test_discharge_reads_each_sign_s_newest_value_not_the_newest_reading_alone() -> None:
+    end = T0 + timedelta(minutes=40)
+
+    def missing(*readings: Reading) -> dict[str, str]:
+        return {m.criterion: m.message for m in discharge_missing(
+            route="esketamine", dose_end=end, now=end + timedelta(minutes=130), baseline=BASELINE,
+            readings=list(readings), moass=5, escort_present=True, driving_warning_given=True)}
+
+    # The monitor's last blood pressure was high and rising; oximetry came every second since.
+    oximetry = [at(120 + s / 60, spo2_pct=97, heart_rate_bpm=84) for s in range(0, 300, 1)]
+    high = missing(at(100, systolic_mmhg=150, diastolic_mmhg=92),
+                   at(118, systolic_mmhg=186, diastolic_mmhg=112), *oximetry)
+    assert set(high) == {"vitals-within-limits", "bp-falling-or-normal"}
+    assert "Systolic BP 186 is above 180" in high["vitals-within-limits"]
+    assert high["bp-falling-or-normal"] == ("Systolic 186 is neither normal (at most 140) nor "
+                                            "falling. Diastolic 112 is neither normal (at most 90) "
+                                            "nor falling.")
+    # Falling is read against that sign's value before, not the reading before.
+    assert missing(at(100, systolic_mmhg=150, diastolic_mmhg=96),
+                   at(118, systolic_mmhg=146, diastolic_mmhg=92), *oximetry) == {}
+    # Oximetry alone after dosing says nothing of the blood pressure.
+    assert missing(*oximetry) == {"bp-after-dosing": "Record a blood pressure taken after dosing: "
+                                                     "none of the readings since holds one."}
+    # A low saturation is read from the newest oximetry, wherever the newest pressure is.
+    low = missing(at(100, spo2_pct=91), at(118, systolic_mmhg=128, diastolic_mmhg=80))
+    assert set(low) == {"vitals-within-limits"} and "SpO2 91" in low["vitals-within-limits"]

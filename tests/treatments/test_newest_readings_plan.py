@@ -14,6 +14,7 @@ from sqlalchemy.sql import ClauseElement
 
 from ketaclinic import clock
 from ketaclinic.kernel.actor import Actor
+from ketaclinic.knowledge.monitoring import WATCHED_SIGNS
 from ketaclinic.treatments import schemas
 from ketaclinic.treatments import service as treatments
 from ketaclinic.treatments.models import TreatmentSession
@@ -118,3 +119,11 @@ def test_a_chairs_last_discharge_is_read_from_the_index_end_not_from_its_session
     with migrated_engine.connect() as connection:
         plan = " ".join(str(row[-1]) for row in connection.execute(text(explain + sql)))
     assert "ix_treatment_session_chair_discharged" in plan, plan
+
+
+def test_each_sign_s_newest_readings_are_read_without_sorting_the_session(
+        migrated_engine: Engine) -> None:
+    sql = _inline(migrated_engine, treatments._newest_two_of_each(WATCHED_SIGNS),
+                  {"session_pk": 1, "since": clock.now()})
+    steps = _plan_steps(migrated_engine, sql)
+    assert steps and not _sorts(steps), steps

@@ -131,7 +131,7 @@ def may_alarm(readings: Sequence[Reading], baseline: Reading | None = None,
     # cannot hide another value from min or max.
     columns = {field: [value for reading in readings
                        if (value := getattr(reading, field)) is not None and value == value]
-               for field in _WATCHED}
+               for field in WATCHED_SIGNS}
     for _kind, field, threshold, _source, direction, _words in absolute:
         values = columns[field]
         if values and (max(values) > threshold if direction == "above"
@@ -149,7 +149,9 @@ def may_alarm(readings: Sequence[Reading], baseline: Reading | None = None,
     return False
 
 
-_WATCHED = tuple(dict.fromkeys(field for _, field, *_ in (*_ABSOLUTE, *_RISES)))
+# The signs with an alarm limit: what a batch is checked for, and what discharge reads (heart
+# rate and blood pressure also have their settling rules there).
+WATCHED_SIGNS = tuple(dict.fromkeys(field for _, field, *_ in (*_ABSOLUTE, *_RISES)))
 
 
 def new_alarms(alarms: list[Alarm], open_kinds: set[str]) -> list[Alarm]:
@@ -212,6 +214,35 @@ def observation_ends(route: str, dose_end: datetime) -> datetime:
     return dose_end + timedelta(minutes=float(route_rules(route)["observation_min"]))
 
 
+def newest_signs_after(readings: Sequence[Reading], since: datetime
+                       ) -> tuple[Reading | None, Reading | None]:
+    """Each discharge sign's newest value among the readings taken since then, as one reading
+    (timed at the newest of them), and each sign's value before that: a monitor sends oximetry
+    every second and a blood pressure every few minutes, so the newest reading alone may hold no
+    blood pressure at all. None, None if no reading since holds any of the signs."""
+    newest: dict[str, float] = {}
+    before: dict[str, float] = {}
+    taken: datetime | None = None
+    # newest first; of two taken at once, the later given (as they are stored) counts as newer
+    for reading in reversed(sorted(readings, key=lambda r: r.taken)):
+        if reading.taken < since:
+            break
+        for field in WATCHED_SIGNS:
+            value = getattr(reading, field)
+            if value is None or field in before:
+                continue
+            if field in newest:
+                before[field] = value
+            else:
+                newest[field] = value
+                taken = taken or reading.taken
+        if len(before) == len(WATCHED_SIGNS):
+            break
+    if taken is None:
+        return None, None
+    return Reading(taken, **newest), Reading(taken, **before) if before else None
+
+
 def _pressure_not_settled(latest: Reading, previous: Reading | None) -> list[Missing]:
     """Systolic and diastolic must each be normal (at most the pre-dose limit) or falling."""
     limits = _table()["pre_dose"]
@@ -260,17 +291,18 @@ def discharge_missing(*, route: str, dose_end: datetime | None, now: datetime,
         left = int((ends - now).total_seconds() // 60) + 1
         missing.append(Missing("observation-time", f"{left} min of the {rules['observation_min']} "
                                f"min observation remain.", rules["observation_source"]))
-    after = sorted((r for r in readings if r.taken >= dose_end), key=lambda r: r.taken)
-    if not after:
+    latest, previous = newest_signs_after(readings, dose_end)
+    if latest is None:
         missing.append(Missing("vitals-after-dosing", "Record vital signs taken after dosing.",
                                source))
     else:
-        latest = after[-1]
+        if latest.systolic_mmhg is None or latest.diastolic_mmhg is None:
+            missing.append(Missing("bp-after-dosing", "Record a blood pressure taken after dosing: "
+                                   "none of the readings since holds one.", "SPRAVATO-PI"))
         alarms = alarms_for(latest, baseline, overrides)
         if alarms:
             missing.append(Missing("vitals-within-limits", "Vitals not back within limits: " +
                                    "; ".join(a.message for a in alarms), alarms[0].source))
-        previous = after[-2] if len(after) > 1 else None
         missing += _pressure_not_settled(latest, previous)
         missing += _heart_rate_not_settled(latest, baseline)
     alert = int(_table()["scales"]["moass"]["alert"])

@@ -5,6 +5,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from math import inf
 from operator import attrgetter
 from typing import Any, Protocol, cast
@@ -38,6 +39,7 @@ from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.time_ordered_ids import time_ordered_ids
 from ketaclinic.knowledge import dosing, session_events
 from ketaclinic.knowledge.monitoring import (
+    WATCHED_SIGNS,
     Alarm,
     Missing,
     Reading,
@@ -569,6 +571,53 @@ def newest_readings(*, db: Session, session_pk: int, count: int) -> list[Reading
     return [Reading(*row) for row in reversed(rows)]
 
 
+def _newest_two_holding(field: str) -> Any:
+    reading = SessionReading
+    return (select(reading.pk, *_READINGS.selected_columns)
+            .where(reading.session_pk == bindparam("session_pk"),
+                   reading.taken_at >= bindparam("since", type_=UTCDateTime()),
+                   getattr(reading, field).is_not(None))
+            .order_by(reading.taken_at.desc(), reading.pk.desc()).limit(literal_column("2"))
+            .subquery())
+
+
+@cache
+def _newest_two_of_each(signs: tuple[str, ...]) -> CompoundSelect:
+    """SQL: each of these signs' newest two readings since a moment, read from the end of the
+    index on (session, time): a sign a monitor sends every second is found at once, one it sends
+    every few minutes a few hundred rows back."""
+    return union_all(*(select(_newest_two_holding(field)) for field in signs))
+
+
+def _signs_held(db: Session, session_pk: int) -> tuple[str, ...]:
+    """The watched signs some reading of the session holds, from its tally: a sign the monitor
+    never sends (a respiratory rate, often) would have its search read every reading."""
+    tally = db.execute(reading_tally.summed([session_pk])).first()
+    if tally is None:
+        return ()
+    return tuple(field for field in WATCHED_SIGNS if all(
+        getattr(tally, name) for name, fields in reading_tally.TALLIED.items() if field in fields))
+
+
+def discharge_readings(db: Session, session_pk: int, since: datetime) -> list[Reading]:
+    """The readings the discharge criteria read of a session dosed until `since`: each watched
+    sign's newest two taken since then (a reading once, however many of them it holds), in time
+    order, as `readings_of` orders them."""
+    signs = _signs_held(db, session_pk)
+    if not signs:
+        return []
+    rows = {row.pk: row for row in db.execute(_newest_two_of_each(signs),
+                                              {"session_pk": session_pk, "since": since})}
+    return [Reading(*row[1:]) for row in sorted(rows.values(), key=lambda r: (r.taken_at, r.pk))]
+
+
+def _discharge_readings_of(db: Session, treatment_session: TreatmentSession) -> list[Reading]:
+    """`discharge_readings` since the session's dosing ended (none before it has ended: the
+    criteria then read nothing but that)."""
+    dose_end = treatment_session.dose_end
+    return [] if dose_end is None else discharge_readings(db, treatment_session.pk, dose_end)
+
+
 def reading_count(db: Session, session_pk: int) -> int:
     """How many readings the session has, from its tally (a few parts however long the
     session)."""
@@ -678,9 +727,11 @@ def status_of(*, db: Session, treatment_session: TreatmentSession,
               newest: int | None = None) -> dict[str, Any]:
     """What the chair-side page shows: readings, alarms, the next reading due, discharge gaps.
     With `newest`, only that many of the newest readings are read (however many the session
-    has): the next reading due reads the last one, and the discharge criteria the last two."""
+    has): the next reading due reads the last one. The discharge criteria read each watched
+    sign's last two readings either way (`discharge_readings`): the newest readings alone may
+    hold no blood pressure, as a monitor sends oximetry every second."""
     readings = (readings_of(db=db, session_pk=treatment_session.pk) if newest is None else
-                newest_readings(db=db, session_pk=treatment_session.pk, count=max(newest, 2)))
+                newest_readings(db=db, session_pk=treatment_session.pk, count=max(newest, 1)))
     baseline = baseline_of(db, treatment_session)
     now = clock.now()
     due = None
@@ -689,7 +740,7 @@ def status_of(*, db: Session, treatment_session: TreatmentSession,
                                dose_end=treatment_session.dose_end,
                                last_reading=readings[-1].taken if readings else None, now=now)
     missing = discharge_missing(route=treatment_session.route, dose_end=treatment_session.dose_end, now=now,
-                                baseline=baseline, readings=readings,
+                                baseline=baseline, readings=_discharge_readings_of(db, treatment_session),
                                 moass=latest_score(db, treatment_session, "moass"),
                                 escort_present=treatment_session.escort_present,
                                 driving_warning_given=treatment_session.driving_warning_given)
@@ -890,10 +941,9 @@ def review_discharge(*, db: Session, treatment_session_id: str, data: schemas.Di
     """Check the discharge criteria: refused while one is unmet, unless a prescriber overrides."""
     treatment_session = get_treatment_session(db=db, treatment_session_id=treatment_session_id, actor=actor)
     _ensure_open(treatment_session)
-    readings = readings_of(db=db, session_pk=treatment_session.pk)
     missing = discharge_missing(route=treatment_session.route, dose_end=treatment_session.dose_end,
-                                now=clock.now(),
-                                baseline=baseline_of(db, treatment_session), readings=readings,
+                                now=clock.now(), baseline=baseline_of(db, treatment_session),
+                                readings=_discharge_readings_of(db, treatment_session),
                                 moass=latest_score(db, treatment_session, "moass"),
                                 escort_present=data.escort_present,
                                 driving_warning_given=data.driving_warning_given)

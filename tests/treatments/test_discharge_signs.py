@@ -1,0 +1,100 @@
+"""Discharge reads each vital sign's newest value, not the newest reading alone: a monitor sends
+oximetry every second and a blood pressure every few minutes, so the newest reading usually holds
+no blood pressure at all."""
+
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from ketaclinic import clock
+from ketaclinic.treatments import service as treatments
+from ketaclinic.treatments.models import SessionReading, TreatmentSession
+from tests.treatments.test_flow import ago, post, ready_to_dose
+
+
+def _dosed_and_observed(api, world, db: Session) -> tuple[str, TreatmentSession]:
+    """A session dosed and past its observation time, the patient alert."""
+    session = ready_to_dose(api, world, db)
+    post(api, "nurse_a", session, "dose/start", {
+        "dose_mg": 35, "lot_number": "K1", "ordered_by": "prescriber", "started_at": ago(15)})
+    assert post(api, "nurse_a", session, "dose/end", {"ended_at": ago(5)}).status_code == 200
+    row = db.execute(select(TreatmentSession).where(
+        TreatmentSession.id == uuid.UUID(session))).scalar_one()
+    # Time passes: dosing was over 70 minutes ago (its baseline taken before it began).
+    row.dose_start, row.dose_end = clock.now() - timedelta(minutes=110), clock.now() - timedelta(
+        minutes=70)
+    db.execute(update(SessionReading).where(SessionReading.session_pk == row.pk).values(
+        taken_at=clock.now() - timedelta(minutes=115)))
+    db.flush()
+    assert post(api, "nurse_a", session, "events", {"kind": "moass", "value": 5}).status_code == 201
+    return session, row
+
+
+def _oximetry(minutes_ago: float, seconds: int) -> list[dict[str, object]]:
+    start = clock.now() - timedelta(minutes=minutes_ago)
+    return [{"spo2_pct": 97, "heart_rate_bpm": 84,
+             "taken_at": (start + timedelta(seconds=s)).isoformat()} for s in range(seconds)]
+
+
+def _criteria(api, session: str) -> list[str]:
+    state = api["nurse_a"].get(f"/api/v1/treatment-sessions/{session}",
+                               params={"readings_limit": 20})
+    assert state.status_code == 200, state.text
+    # (the escort and the driving warning are confirmed at discharge itself)
+    return [m["criterion"] for m in state.json()["discharge_missing"]
+            if m["criterion"] not in ("escort", "driving-warning")]
+
+
+def test_a_high_pressure_followed_by_oximetry_alone_still_keeps_the_patient(
+        api, world, db: Session) -> None:
+    session, _ = _dosed_and_observed(api, world, db)
+    assert post(api, "nurse_a", session, "vitals", {"readings": [
+        {"systolic_mmhg": 150, "diastolic_mmhg": 92, "taken_at": ago(20)},
+        {"systolic_mmhg": 186, "diastolic_mmhg": 112, "taken_at": ago(12)}]}).status_code == 201
+    # Ten minutes of oximetry since: more readings than the page or the API's limit shows.
+    assert post(api, "nurse_a", session, "vitals",
+                {"readings": _oximetry(10, 600)}).status_code == 201
+    assert _criteria(api, session) == ["vitals-within-limits", "bp-falling-or-normal"]
+    refused = post(api, "nurse_a", session, "discharge",
+                   {"escort_present": True, "driving_warning_given": True})
+    assert refused.status_code == 422
+    assert [e["field"] for e in refused.json()["errors"]] == ["vitals-within-limits",
+                                                               "bp-falling-or-normal"]
+    # The pressure re-measured, settled: the patient may go.
+    assert post(api, "nurse_a", session, "vitals", {"readings": [
+        {"systolic_mmhg": 132, "diastolic_mmhg": 84, "taken_at": ago(1)}]}).status_code == 201
+    assert post(api, "nurse_a", session, "vitals",
+                {"readings": _oximetry(0.9, 30)}).status_code == 201
+    assert _criteria(api, session) == []
+    allowed = post(api, "nurse_a", session, "discharge",
+                   {"escort_present": True, "driving_warning_given": True})
+    assert allowed.status_code == 200, allowed.text
+
+
+def test_oximetry_alone_after_dosing_asks_for_a_blood_pressure(api, world, db: Session) -> None:
+    session, _ = _dosed_and_observed(api, world, db)
+    assert post(api, "nurse_a", session, "vitals",
+                {"readings": _oximetry(10, 120)}).status_code == 201
+    assert _criteria(api, session) == ["bp-after-dosing"]
+
+
+def test_the_readings_discharge_reads_are_each_sign_s_newest_two_since_dosing_ended(
+        api, world, db: Session) -> None:
+    session, row = _dosed_and_observed(api, world, db)
+    before_end = [{"systolic_mmhg": 190, "diastolic_mmhg": 100, "respiratory_rate_per_min": 30,
+                   "taken_at": ago(80)}]
+    pressures = [{"systolic_mmhg": s, "diastolic_mmhg": 90, "taken_at": ago(m)}
+                 for s, m in ((160, 40), (150, 30), (140, 20))]
+    breaths = [{"respiratory_rate_per_min": 16, "spo2_pct": 96, "taken_at": ago(25)}]
+    assert post(api, "nurse_a", session, "vitals", {"readings": [
+        *before_end, *pressures, *breaths, *_oximetry(10, 200)]}).status_code == 201
+    read = treatments.discharge_readings(db, row.pk, row.dose_end)
+    everything = treatments.readings_of(db=db, session_pk=row.pk)
+    after = [r for r in everything if r.taken >= row.dose_end]
+    assert [r.systolic_mmhg for r in read if r.systolic_mmhg] == [150, 140]
+    assert [r.respiratory_rate_per_min for r in read if r.respiratory_rate_per_min] == [16]
+    # the breaths' reading (kept for its rate), then the newest two of the 200 oximetry readings
+    assert [r.spo2_pct for r in read if r.spo2_pct] == [96, 97, 97]
+    assert read[-2:] == after[-2:] and len(read) == 5
