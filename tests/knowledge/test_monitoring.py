@@ -177,26 +177,26 @@ def test_discharge_needs_both_pressures_and_the_heart_rate_settled() -> None:
 
 def test_iv_schedule_every_10_minutes_during_then_15_after() -> None:
     during = next_reading_due(route="iv", dose_start=T0, dose_end=None,
-                              last_reading=T0 + timedelta(minutes=10), now=T0 + timedelta(minutes=12))
+                              last_pressure=T0 + timedelta(minutes=10), now=T0 + timedelta(minutes=12))
     assert (during.at, during.overdue, during.every_min) == (T0 + timedelta(minutes=20), False, 10)
     late = next_reading_due(route="iv", dose_start=T0, dose_end=None,
-                            last_reading=T0 + timedelta(minutes=10), now=T0 + timedelta(minutes=21))
+                            last_pressure=T0 + timedelta(minutes=10), now=T0 + timedelta(minutes=21))
     assert late.overdue
     after = next_reading_due(route="iv", dose_start=T0, dose_end=T0 + timedelta(minutes=40),
-                             last_reading=T0 + timedelta(minutes=40), now=T0 + timedelta(minutes=41))
+                             last_pressure=T0 + timedelta(minutes=40), now=T0 + timedelta(minutes=41))
     assert (after.at, after.every_min) == (T0 + timedelta(minutes=55), 15)
     assert "EMORY-684" in after.source
 
 
 def test_esketamine_schedule_before_dosing_at_40_then_every_30() -> None:
     first = next_reading_due(route="esketamine", dose_start=T0, dose_end=T0 + timedelta(minutes=10),
-                             last_reading=None, now=T0 - timedelta(minutes=1))
+                             last_pressure=None, now=T0 - timedelta(minutes=1))
     assert (first.at, first.overdue) == (T0, False)
     forty = next_reading_due(route="esketamine", dose_start=T0, dose_end=T0 + timedelta(minutes=10),
-                             last_reading=T0 - timedelta(minutes=2), now=T0 + timedelta(minutes=30))
+                             last_pressure=T0 - timedelta(minutes=2), now=T0 + timedelta(minutes=30))
     assert forty.at == T0 + timedelta(minutes=40)
     later = next_reading_due(route="esketamine", dose_start=T0, dose_end=T0 + timedelta(minutes=10),
-                             last_reading=T0 + timedelta(minutes=41), now=T0 + timedelta(minutes=50))
+                             last_pressure=T0 + timedelta(minutes=41), now=T0 + timedelta(minutes=50))
     assert later.at == T0 + timedelta(minutes=71)
 
 

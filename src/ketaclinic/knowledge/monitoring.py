@@ -188,8 +188,10 @@ def route_rules(route: str) -> dict[str, Any]:
 
 
 def next_reading_due(*, route: str, dose_start: datetime, dose_end: datetime | None,
-                     last_reading: datetime | None, now: datetime) -> Due:
-    """When the next reading is due, from the route's schedule and the last reading taken."""
+                     last_pressure: datetime | None, now: datetime) -> Due:
+    """When the next blood pressure is due, from the route's schedule (a schedule of blood
+    pressures, protocol-facts.md §5) and when the last one was taken: oximetry a monitor sends
+    every second meets none of it."""
     rules = route_rules(route)
     source = rules["schedule_source"]
     dosing = dose_end is None or now < dose_end
@@ -197,14 +199,14 @@ def next_reading_due(*, route: str, dose_start: datetime, dose_end: datetime | N
         tolerance = timedelta(minutes=float(rules["checkpoint_tolerance_min"]))
         for minute in rules["checkpoints_min"]:
             checkpoint = dose_start + timedelta(minutes=minute)
-            if last_reading is None or last_reading < checkpoint - tolerance:
+            if last_pressure is None or last_pressure < checkpoint - tolerance:
                 return Due(checkpoint, now > checkpoint, float(minute), source)
         every = float(rules["after_dosing_every_min"])
     elif dosing and "during_dosing_every_min" in rules:
         every = float(rules["during_dosing_every_min"])
     else:
         every = float(rules["after_dosing_every_min"])
-    anchor = last_reading or dose_start
+    anchor = last_pressure or dose_start
     due = anchor + timedelta(minutes=every)
     return Due(due, now > due, every, source)
 

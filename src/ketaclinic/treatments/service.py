@@ -223,6 +223,13 @@ _BASELINE_KEY = (_baseline((SessionReading.pk,), TreatmentSession.pk, TreatmentS
                  .correlate(TreatmentSession).scalar_subquery())
 
 
+def newest_pressure_at(db: Session, session_pk: int) -> datetime | None:
+    """When the session's last blood pressure was taken (the baseline's statement with no dose
+    bound), if it has one."""
+    newest = db.execute(_BASELINE, {"session_pk": session_pk, "dose_start": None}).first()
+    return newest.taken_at if newest else None
+
+
 def baseline_of(db: Session, treatment_session: TreatmentSession) -> Reading | None:
     """The last blood pressure taken before dosing (a re-measurement replaces a high one)."""
     latest = db.execute(_BASELINE, {
@@ -727,9 +734,9 @@ def status_of(*, db: Session, treatment_session: TreatmentSession,
               newest: int | None = None) -> dict[str, Any]:
     """What the chair-side page shows: readings, alarms, the next reading due, discharge gaps.
     With `newest`, only that many of the newest readings are read (however many the session
-    has): the next reading due reads the last one. The discharge criteria read each watched
-    sign's last two readings either way (`discharge_readings`): the newest readings alone may
-    hold no blood pressure, as a monitor sends oximetry every second."""
+    has). The next blood pressure due reads the last one taken, and the discharge criteria each
+    watched sign's last two readings (`discharge_readings`), either way: the newest readings
+    alone may hold no blood pressure, as a monitor sends oximetry every second."""
     readings = (readings_of(db=db, session_pk=treatment_session.pk) if newest is None else
                 newest_readings(db=db, session_pk=treatment_session.pk, count=max(newest, 1)))
     baseline = baseline_of(db, treatment_session)
@@ -738,7 +745,7 @@ def status_of(*, db: Session, treatment_session: TreatmentSession,
     if treatment_session.dose_start is not None:
         due = next_reading_due(route=treatment_session.route, dose_start=treatment_session.dose_start,
                                dose_end=treatment_session.dose_end,
-                               last_reading=readings[-1].taken if readings else None, now=now)
+                               last_pressure=newest_pressure_at(db, treatment_session.pk), now=now)
     missing = discharge_missing(route=treatment_session.route, dose_end=treatment_session.dose_end, now=now,
                                 baseline=baseline, readings=_discharge_readings_of(db, treatment_session),
                                 moass=latest_score(db, treatment_session, "moass"),

@@ -1,6 +1,6 @@
-"""Discharge reads each vital sign's newest value, not the newest reading alone: a monitor sends
-oximetry every second and a blood pressure every few minutes, so the newest reading usually holds
-no blood pressure at all."""
+"""A monitor sends oximetry every second and a blood pressure every few minutes, so the newest
+reading usually holds no blood pressure at all. Discharge reads each vital sign's newest value,
+and the schedule of blood pressures runs from the last blood pressure, not the newest reading."""
 
 import uuid
 from datetime import timedelta
@@ -98,3 +98,24 @@ def test_the_readings_discharge_reads_are_each_sign_s_newest_two_since_dosing_en
     # the breaths' reading (kept for its rate), then the newest two of the 200 oximetry readings
     assert [r.spo2_pct for r in read if r.spo2_pct] == [96, 97, 97]
     assert read[-2:] == after[-2:] and len(read) == 5
+
+
+def test_oximetry_every_second_does_not_meet_the_blood_pressure_schedule(
+        api, web, world, db: Session) -> None:
+    session = ready_to_dose(api, world, db)  # its baseline pressure taken 20 minutes ago
+    post(api, "nurse_a", session, "dose/start", {
+        "dose_mg": 35, "lot_number": "K1", "ordered_by": "prescriber", "started_at": ago(15)})
+    assert post(api, "nurse_a", session, "vitals", {"readings": [
+        {"systolic_mmhg": 128, "diastolic_mmhg": 82, "taken_at": ago(14)}]}).status_code == 201
+    assert post(api, "nurse_a", session, "vitals",
+                {"readings": _oximetry(13, 600)}).status_code == 201
+    due = api["nurse_a"].get(f"/api/v1/treatment-sessions/{session}",
+                             params={"readings_limit": 20}).json()["next_reading_due"]
+    # An infusion's pressures are due every 10 minutes: 4 minutes ago, from the one 14 minutes ago.
+    assert due["every_min"] == 10 and due["overdue"] is True
+    live = web["nurse_a"].get(f"/treatment-sessions/{session}/live")
+    assert "Next blood pressure due" in live.text and "— overdue" in live.text
+    assert post(api, "nurse_a", session, "vitals", {"readings": [
+        {"systolic_mmhg": 126, "diastolic_mmhg": 80, "taken_at": ago(0)}]}).status_code == 201
+    due = api["nurse_a"].get(f"/api/v1/treatment-sessions/{session}").json()["next_reading_due"]
+    assert due["overdue"] is False
