@@ -90,7 +90,7 @@ def test_the_readings_discharge_reads_are_each_sign_s_newest_two_since_dosing_en
     breaths = [{"respiratory_rate_per_min": 16, "spo2_pct": 96, "taken_at": ago(25)}]
     assert post(api, "nurse_a", session, "vitals", {"readings": [
         *before_end, *pressures, *breaths, *_oximetry(10, 200)]}).status_code == 201
-    read = treatments.discharge_readings(db, row.pk, row.dose_end)
+    read = [r for r in treatments.newest_of_each_sign(db, row) if r.taken >= row.dose_end]
     everything = treatments.readings_of(db=db, session_pk=row.pk)
     after = [r for r in everything if r.taken >= row.dose_end]
     assert [r.systolic_mmhg for r in read if r.systolic_mmhg] == [150, 140]
@@ -115,6 +115,10 @@ def test_oximetry_every_second_does_not_meet_the_blood_pressure_schedule(
     assert due["every_min"] == 10 and due["overdue"] is True
     live = web["nurse_a"].get(f"/treatment-sessions/{session}/live")
     assert "Next blood pressure due" in live.text and "— overdue" in live.text
+    # The newest rows are oximetry; the last pressure is shown above them all the same.
+    latest = live.text[live.text.index('id="latest-signs"'):live.text.index('id="readings"')]
+    assert "BP <strong>128/82</strong>" in latest and "SpO2 <strong>97 %</strong>" in latest
+    assert "RR <span class=\"muted\">none</span>" in latest
     assert post(api, "nurse_a", session, "vitals", {"readings": [
         {"systolic_mmhg": 126, "diastolic_mmhg": 80, "taken_at": ago(0)}]}).status_code == 201
     due = api["nurse_a"].get(f"/api/v1/treatment-sessions/{session}").json()["next_reading_due"]

@@ -223,13 +223,6 @@ _BASELINE_KEY = (_baseline((SessionReading.pk,), TreatmentSession.pk, TreatmentS
                  .correlate(TreatmentSession).scalar_subquery())
 
 
-def newest_pressure_at(db: Session, session_pk: int) -> datetime | None:
-    """When the session's last blood pressure was taken (the baseline's statement with no dose
-    bound), if it has one."""
-    newest = db.execute(_BASELINE, {"session_pk": session_pk, "dose_start": None}).first()
-    return newest.taken_at if newest else None
-
-
 def baseline_of(db: Session, treatment_session: TreatmentSession) -> Reading | None:
     """The last blood pressure taken before dosing (a re-measurement replaces a high one)."""
     latest = db.execute(_BASELINE, {
@@ -606,23 +599,27 @@ def _signs_held(db: Session, session_pk: int) -> tuple[str, ...]:
         getattr(tally, name) for name, fields in reading_tally.TALLIED.items() if field in fields))
 
 
-def discharge_readings(db: Session, session_pk: int, since: datetime) -> list[Reading]:
-    """The readings the discharge criteria read of a session dosed until `since`: each watched
-    sign's newest two taken since then (a reading once, however many of them it holds), in time
-    order, as `readings_of` orders them."""
-    signs = _signs_held(db, session_pk)
+def newest_of_each_sign(db: Session, treatment_session: TreatmentSession) -> list[Reading]:
+    """Each watched sign's newest two readings in the session (a reading once, however many of
+    the signs it holds), in time order, as `readings_of` orders them: what the discharge
+    criteria read, and the newest value of each sign the chair-side page shows."""
+    signs = _signs_held(db, treatment_session.pk)
     if not signs:
         return []
-    rows = {row.pk: row for row in db.execute(_newest_two_of_each(signs),
-                                              {"session_pk": session_pk, "since": since})}
+    rows = {row.pk: row for row in db.execute(_newest_two_of_each(signs), {
+        "session_pk": treatment_session.pk,
+        "since": treatment_session.checked_in_at - READINGS_BEFORE_CHECK_IN})}
     return [Reading(*row[1:]) for row in sorted(rows.values(), key=lambda r: (r.taken_at, r.pk))]
 
 
-def _discharge_readings_of(db: Session, treatment_session: TreatmentSession) -> list[Reading]:
-    """`discharge_readings` since the session's dosing ended (none before it has ended: the
-    criteria then read nothing but that)."""
-    dose_end = treatment_session.dose_end
-    return [] if dose_end is None else discharge_readings(db, treatment_session.pk, dose_end)
+def newest_values(readings: Sequence[Reading]) -> dict[str, Reading]:
+    """For each watched sign, the newest of these readings that holds it."""
+    newest: dict[str, Reading] = {}
+    for reading in reversed(readings):
+        for field in WATCHED_SIGNS:
+            if field not in newest and getattr(reading, field) is not None:
+                newest[field] = reading
+    return newest
 
 
 def reading_count(db: Session, session_pk: int) -> int:
@@ -732,27 +729,31 @@ def acknowledge_alarm(*, db: Session, treatment_session_id: str, alarm_id: str, 
 
 def status_of(*, db: Session, treatment_session: TreatmentSession,
               newest: int | None = None) -> dict[str, Any]:
-    """What the chair-side page shows: readings, alarms, the next reading due, discharge gaps.
-    With `newest`, only that many of the newest readings are read (however many the session
-    has). The next blood pressure due reads the last one taken, and the discharge criteria each
-    watched sign's last two readings (`discharge_readings`), either way: the newest readings
-    alone may hold no blood pressure, as a monitor sends oximetry every second."""
+    """What the chair-side page shows: readings, alarms, each watched sign's newest value, the
+    next blood pressure due, discharge gaps. With `newest`, only that many of the newest readings
+    are read (however many the session has). The rest reads each watched sign's newest two
+    readings (`newest_of_each_sign`), either way: the newest readings alone may hold no blood
+    pressure, as a monitor sends oximetry every second."""
     readings = (readings_of(db=db, session_pk=treatment_session.pk) if newest is None else
                 newest_readings(db=db, session_pk=treatment_session.pk, count=max(newest, 1)))
     baseline = baseline_of(db, treatment_session)
+    signs = newest_of_each_sign(db, treatment_session)
+    latest = newest_values(signs)
     now = clock.now()
     due = None
     if treatment_session.dose_start is not None:
+        pressure = latest.get("systolic_mmhg")
         due = next_reading_due(route=treatment_session.route, dose_start=treatment_session.dose_start,
                                dose_end=treatment_session.dose_end,
-                               last_pressure=newest_pressure_at(db, treatment_session.pk), now=now)
+                               last_pressure=pressure.taken if pressure else None, now=now)
     missing = discharge_missing(route=treatment_session.route, dose_end=treatment_session.dose_end, now=now,
-                                baseline=baseline, readings=_discharge_readings_of(db, treatment_session),
+                                baseline=baseline, readings=signs,
                                 moass=latest_score(db, treatment_session, "moass"),
                                 escort_present=treatment_session.escort_present,
                                 driving_warning_given=treatment_session.driving_warning_given)
     return {
         "readings": readings,
+        "latest": latest,
         "alarms": alarms_of(db=db, session_pk=treatment_session.pk),
         "next_reading_due": due,
         "pre_dose_problem": pre_dose_problem(baseline),
@@ -950,7 +951,7 @@ def review_discharge(*, db: Session, treatment_session_id: str, data: schemas.Di
     _ensure_open(treatment_session)
     missing = discharge_missing(route=treatment_session.route, dose_end=treatment_session.dose_end,
                                 now=clock.now(), baseline=baseline_of(db, treatment_session),
-                                readings=_discharge_readings_of(db, treatment_session),
+                                readings=newest_of_each_sign(db, treatment_session),
                                 moass=latest_score(db, treatment_session, "moass"),
                                 escort_present=data.escort_present,
                                 driving_warning_given=data.driving_warning_given)
