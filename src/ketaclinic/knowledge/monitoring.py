@@ -218,7 +218,7 @@ def observation_ends(route: str, dose_end: datetime) -> datetime:
 
 def newest_signs_after(readings: Sequence[Reading], since: datetime
                        ) -> tuple[Reading | None, Reading | None]:
-    """Each discharge sign's newest value among the readings taken since then, as one reading
+    """Each watched sign's newest value among the readings taken since then, as one reading
     (timed at the newest of them), and each sign's value before that: a monitor sends oximetry
     every second and a blood pressure every few minutes, so the newest reading alone may hold no
     blood pressure at all. None, None if no reading since holds any of the signs."""
