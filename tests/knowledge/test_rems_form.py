@@ -27,3 +27,14 @@ def test_the_reading_nearest_40_minutes_inside_the_tolerance() -> None:
 def test_a_reading_outside_30_to_50_minutes_is_not_the_40_minute_reading() -> None:
     assert form_with((10, 130, 80), (118, 128, 82)) == "not recorded"
     assert form_with((29, 150, 90), (51, 140, 86)) == "not recorded"
+
+
+def test_a_systolic_without_a_diastolic_is_never_written_as_a_diastolic_of_0() -> None:
+    reading = [Reading(FIRST_DEVICE + timedelta(minutes=40), systolic_mmhg=152)]
+    form = fill(patient_name="Pat Test", birth_date=date(1980, 1, 1), sex="female",
+                medications=[], provider="prescriber", site="A", session_day=FIRST_DEVICE.date(),
+                dose_mg=56, lot_number="L1", first_device=FIRST_DEVICE,
+                monitoring_ended=FIRST_DEVICE + timedelta(minutes=125), ready_to_leave=None,
+                readings=reading, baseline=None, moass_scores=[5], cadss_scores=[0],
+                side_effects=[], pre_dose_ok=True, discharged_cleanly=True)
+    assert form.bp_at_40_min == "152 systolic (no diastolic recorded)"

@@ -123,3 +123,12 @@ def test_oximetry_every_second_does_not_meet_the_blood_pressure_schedule(
         {"systolic_mmhg": 126, "diastolic_mmhg": 80, "taken_at": ago(0)}]}).status_code == 201
     due = api["nurse_a"].get(f"/api/v1/treatment-sessions/{session}").json()["next_reading_due"]
     assert due["overdue"] is False
+
+
+def test_a_systolic_without_a_diastolic_is_shown_with_a_dash_not_a_0(api, web, world,
+                                                                     db: Session) -> None:
+    session = ready_to_dose(api, world, db)
+    assert post(api, "nurse_a", session, "vitals", {"readings": [
+        {"systolic_mmhg": 186, "taken_at": ago(1)}]}).status_code == 201
+    live = web["nurse_a"].get(f"/treatment-sessions/{session}/live").text
+    assert "186/\u2013" in live and "186/0" not in live

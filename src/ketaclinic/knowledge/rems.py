@@ -58,7 +58,9 @@ class RemsForm:
 def _bp(reading: Reading | None) -> str:
     if reading is None or reading.systolic_mmhg is None:
         return "not recorded"
-    return f"{reading.systolic_mmhg:g}/{(reading.diastolic_mmhg or 0):g}"
+    if reading.diastolic_mmhg is None:  # never a diastolic of 0 on the form
+        return f"{reading.systolic_mmhg:g} systolic (no diastolic recorded)"
+    return f"{reading.systolic_mmhg:g}/{reading.diastolic_mmhg:g}"
 
 
 def concomitant_use(medications: list[MedicationFact], on: date) -> dict[str, bool]:

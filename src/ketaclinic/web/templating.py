@@ -53,6 +53,15 @@ def evidence_text(evidence: str) -> str:
     return f"{_KINDS.get(found.group(1), found.group(1))}: {found.group(2)}"
 
 
+def blood_pressure(reading: Any) -> str:
+    """A reading's blood pressure as systolic/diastolic, a dash for a side not taken (never a
+    0 that reads as a measurement); empty when neither was."""
+    sides = (getattr(reading, "systolic_mmhg", None), getattr(reading, "diastolic_mmhg", None))
+    if sides == (None, None):
+        return ""
+    return "/".join("\u2013" if side is None else f"{side:.0f}" for side in sides)  # en dash
+
+
 def age_on(birth_date: date, today: date) -> int:
     """Whole years of age on a day."""
     before_birthday = (today.month, today.day) < (birth_date.month, birth_date.day)
@@ -70,6 +79,7 @@ templates.env.globals.update(
 )
 templates.env.filters["local_time"] = local_time
 templates.env.filters["evidence_text"] = evidence_text
+templates.env.filters["blood_pressure"] = blood_pressure
 
 
 def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
