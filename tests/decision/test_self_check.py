@@ -116,3 +116,8 @@ def test_the_check_s_answers_are_typed_choices_from_the_table() -> None:
     assert table_rules.label_of("concern", "ptsd") == "PTSD"
     assert table_rules.label_of("concern", "nothing-like-it") == ""
     assert "clinician" in table_rules.disclaimer()
+
+
+def test_a_very_high_diastolic_alone_is_quoted_without_a_systolic_of_0() -> None:
+    result = check(Answers(age=46, route="esketamine", diastolic_mmhg=116), ON)
+    assert result.urgent.startswith("A blood pressure of \u2013/116 is very high")

@@ -230,3 +230,12 @@ def test_readings_are_dated_in_the_clinic_s_time_zone() -> None:
     assert "blood-pressure-hazard" in {f.rule for f in in_new_york.findings}
     in_utc = screen(record, route="iv", on=ON)
     assert "missing-blood-pressure" in {f.rule for f in in_utc.findings}
+
+
+def test_a_panel_with_a_systolic_alone_is_quoted_without_a_diastolic_of_0() -> None:
+    panel = blood_pressure(186, 95)
+    panel["component"] = panel["component"][:1]  # the cuff gave a systolic only
+    result = screen(record_from_bundle(bundle(patient(), panel, weight(70))), route="iv", on=ON)
+    hazard = next(f for f in result.findings if f.rule == "blood-pressure-hazard")
+    assert "Blood pressure 186/\u2013 mmHg on" in hazard.message and "/0 " not in hazard.message
+    assert "(186/\u2013 mmHg on" in hazard.evidence[0]

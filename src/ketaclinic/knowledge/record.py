@@ -98,6 +98,15 @@ class BloodPressure:
     diastolic_mmhg: float | None
 
 
+def pressure_text(systolic_mmhg: float | None, diastolic_mmhg: float | None) -> str:
+    """A blood pressure as systolic/diastolic, an en dash for a side not taken (never a 0 that
+    reads as a measurement); empty when neither was."""
+    if systolic_mmhg is None and diastolic_mmhg is None:
+        return ""
+    return "/".join("\u2013" if side is None else f"{side:g}"
+                    for side in (systolic_mmhg, diastolic_mmhg))
+
+
 @dataclass(frozen=True)
 class Weight:
     """One body-weight measurement."""

@@ -8,7 +8,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ketaclinic.knowledge.medication_groups import diazepam_equivalent_mg, medication_groups
-from ketaclinic.knowledge.record import BloodPressure, ConditionFact, PatientRecord, Weight
+from ketaclinic.knowledge.record import (
+    BloodPressure,
+    ConditionFact,
+    PatientRecord,
+    Weight,
+    pressure_text,
+)
 from ketaclinic.knowledge.ruleset import RuleSet, default_ruleset
 from ketaclinic.knowledge.status_observations import current_yes, status_observations
 from ketaclinic.knowledge.tables import load_table
@@ -305,7 +311,7 @@ def _bp_values(ctx: _Context) -> dict[str, Any]:
 
 
 def _bp_evidence(ctx: _Context, bp: BloodPressure) -> list[str]:
-    return [f"{bp.ref} ({bp.systolic_mmhg or '?'}/{bp.diastolic_mmhg or '?'} mmHg on "
+    return [f"{bp.ref} ({pressure_text(bp.systolic_mmhg, bp.diastolic_mmhg)} mmHg on "
             f"{ctx.local_date(bp.taken)})"]
 
 
@@ -315,8 +321,9 @@ def _bp_hazard(rule: Rule, ctx: _Context) -> Iterator[Finding]:
         return
     if (bp.systolic_mmhg or 0) >= limits["hazard_systolic"] or (
             bp.diastolic_mmhg or 0) >= limits["hazard_diastolic"]:
-        yield _finding(rule, _bp_evidence(ctx, bp), systolic=bp.systolic_mmhg or 0,
-                       diastolic=bp.diastolic_mmhg or 0, date=ctx.local_date(bp.taken), **limits)
+        yield _finding(rule, _bp_evidence(ctx, bp),
+                       pressure=pressure_text(bp.systolic_mmhg, bp.diastolic_mmhg),
+                       date=ctx.local_date(bp.taken), **limits)
 
 
 def _bp_elevated(rule: Rule, ctx: _Context) -> Iterator[Finding]:
@@ -325,8 +332,9 @@ def _bp_elevated(rule: Rule, ctx: _Context) -> Iterator[Finding]:
         return
     if (bp.systolic_mmhg or 0) > limits["caution_systolic"] or (
             bp.diastolic_mmhg or 0) > limits["caution_diastolic"]:
-        yield _finding(rule, _bp_evidence(ctx, bp), systolic=bp.systolic_mmhg or 0,
-                       diastolic=bp.diastolic_mmhg or 0, date=ctx.local_date(bp.taken), **limits)
+        yield _finding(rule, _bp_evidence(ctx, bp),
+                       pressure=pressure_text(bp.systolic_mmhg, bp.diastolic_mmhg),
+                       date=ctx.local_date(bp.taken), **limits)
 
 
 def _missing_bp(rule: Rule, ctx: _Context) -> Iterator[Finding]:

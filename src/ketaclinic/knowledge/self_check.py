@@ -14,6 +14,7 @@ from ketaclinic.knowledge.record import (
     MedicationFact,
     PatientRecord,
     Weight,
+    pressure_text,
 )
 from ketaclinic.knowledge.ruleset import default_ruleset
 from ketaclinic.knowledge.screening import Finding, decide, screen
@@ -161,11 +162,10 @@ def check(answers: Answers, on: date) -> SelfCheckResult:
 def _urgent_bp(answers: Answers) -> str:
     """Advice to get care today for a blood pressure in the hypertensive-urgency range."""
     ruleset = default_ruleset()
-    systolic, diastolic = answers.systolic_mmhg or 0, answers.diastolic_mmhg or 0
-    if systolic >= ruleset.value("hazard_systolic_mmhg") or \
-            diastolic >= ruleset.value("hazard_diastolic_mmhg"):
-        return table()["urgent_bp"]["text"].format(systolic=f"{systolic:g}",
-                                                   diastolic=f"{diastolic:g}")
+    systolic, diastolic = answers.systolic_mmhg, answers.diastolic_mmhg
+    if (systolic or 0) >= ruleset.value("hazard_systolic_mmhg") or \
+            (diastolic or 0) >= ruleset.value("hazard_diastolic_mmhg"):
+        return table()["urgent_bp"]["text"].format(pressure=pressure_text(systolic, diastolic))
     return ""
 
 

@@ -13,6 +13,7 @@ from fastapi.templating import Jinja2Templates
 from ketaclinic import clock
 from ketaclinic.kernel.permissions import ROLE_LABELS, Permission, Role, allows
 from ketaclinic.knowledge import sources
+from ketaclinic.knowledge.record import pressure_text
 from ketaclinic.settings import get_settings
 from ketaclinic.web.csrf import csrf_field
 
@@ -54,12 +55,9 @@ def evidence_text(evidence: str) -> str:
 
 
 def blood_pressure(reading: Any) -> str:
-    """A reading's blood pressure as systolic/diastolic, a dash for a side not taken (never a
-    0 that reads as a measurement); empty when neither was."""
+    """A reading's blood pressure as `pressure_text` writes it, each side to the whole mmHg."""
     sides = (getattr(reading, "systolic_mmhg", None), getattr(reading, "diastolic_mmhg", None))
-    if sides == (None, None):
-        return ""
-    return "/".join("\u2013" if side is None else f"{side:.0f}" for side in sides)  # en dash
+    return pressure_text(*(None if side is None else round(side) for side in sides))
 
 
 def age_on(birth_date: date, today: date) -> int:
