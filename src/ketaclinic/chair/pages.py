@@ -62,7 +62,7 @@ def _live_context(db: Session, actor: Actor, treatment_session_id: str) -> dict[
     treatment_session, patient = _session_and_patient(db, actor, treatment_session_id)
     state = treatments.status_of(db=db, treatment_session=treatment_session, newest=READINGS_SHOWN)
     shown = state["readings"][-READINGS_SHOWN:][::-1]
-    count = treatments.reading_count(db, treatment_session.pk)
+    count = state["reading_count"]
     return {
         "treatment_session": treatment_session, "patient": patient, "state": state,
         "tz": patients.time_zone_of(patient),

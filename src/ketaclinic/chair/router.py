@@ -87,7 +87,7 @@ def read_session(
         checked_in_at=treatment_session.checked_in_at, dose_start=treatment_session.dose_start,
         dose_end=treatment_session.dose_end,
         reading_count=len(readings) if readings_limit is None
-        else treatments.reading_count(db, treatment_session.pk),
+        else state["reading_count"],
         readings=[schemas.ReadingOut(**vars(r)) for r in readings],
         alarms=[schemas.AlarmStateOut.model_validate(a) for a in state["alarms"]],
         next_reading_due=schemas.DueOut(**vars(state["next_reading_due"]))

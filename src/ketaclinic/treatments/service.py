@@ -589,21 +589,27 @@ def _newest_two_of_each(signs: tuple[str, ...]) -> CompoundSelect:
     return union_all(*(select(_newest_two_holding(field)) for field in signs))
 
 
-def _signs_held(db: Session, session_pk: int) -> tuple[str, ...]:
+def _tally_of(db: Session, session_pk: int) -> Any:
+    """The session's reading tally (its parts summed), or None if it has no reading."""
+    return db.execute(reading_tally.summed([session_pk])).first()
+
+
+def _signs_held(tally: Any) -> tuple[str, ...]:
     """The watched signs some reading of the session holds, from its tally: a sign the monitor
     never sends (a respiratory rate, often) would have its search read every reading."""
-    tally = db.execute(reading_tally.summed([session_pk])).first()
     if tally is None:
         return ()
     return tuple(field for field in WATCHED_SIGNS if all(
         getattr(tally, name) for name, fields in reading_tally.TALLIED.items() if field in fields))
 
 
-def newest_of_each_sign(db: Session, treatment_session: TreatmentSession) -> list[Reading]:
+def newest_of_each_sign(db: Session, treatment_session: TreatmentSession,
+                        tally: Any = None) -> list[Reading]:
     """Each watched sign's newest two readings in the session (a reading once, however many of
     the signs it holds), in time order, as `readings_of` orders them: what the discharge
-    criteria read, and the newest value of each sign the chair-side page shows."""
-    signs = _signs_held(db, treatment_session.pk)
+    criteria read, and the newest value of each sign the chair-side page shows. `tally`: the
+    session's (`_tally_of`), if the caller has read it."""
+    signs = _signs_held(tally if tally is not None else _tally_of(db, treatment_session.pk))
     if not signs:
         return []
     rows = {row.pk: row for row in db.execute(_newest_two_of_each(signs), {
@@ -622,11 +628,10 @@ def newest_values(readings: Sequence[Reading]) -> dict[str, Reading]:
     return newest
 
 
-def reading_count(db: Session, session_pk: int) -> int:
+def _readings_in(tally: Any) -> int:
     """How many readings the session has, from its tally (a few parts however long the
     session)."""
-    row = db.execute(reading_tally.summed([session_pk])).first()
-    return int(row.readings) if row else 0
+    return int(tally.readings) if tally is not None else 0
 
 
 def get_treatment_session(*, db: Session, treatment_session_id: str, actor: Actor) -> TreatmentSession:
@@ -737,7 +742,8 @@ def status_of(*, db: Session, treatment_session: TreatmentSession,
     readings = (readings_of(db=db, session_pk=treatment_session.pk) if newest is None else
                 newest_readings(db=db, session_pk=treatment_session.pk, count=max(newest, 1)))
     baseline = baseline_of(db, treatment_session)
-    signs = newest_of_each_sign(db, treatment_session)
+    tally = _tally_of(db, treatment_session.pk)
+    signs = newest_of_each_sign(db, treatment_session, tally)
     latest = newest_values(signs)
     now = clock.now()
     due = None
@@ -753,6 +759,7 @@ def status_of(*, db: Session, treatment_session: TreatmentSession,
                                 driving_warning_given=treatment_session.driving_warning_given)
     return {
         "readings": readings,
+        "reading_count": _readings_in(tally),
         "latest": latest,
         "alarms": alarms_of(db=db, session_pk=treatment_session.pk),
         "next_reading_due": due,
