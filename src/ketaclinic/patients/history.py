@@ -4,9 +4,20 @@ by the page and not by the length of the patient's history."""
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import (
+    CompoundSelect,
+    and_,
+    bindparam,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from ketaclinic.errors import invalid
@@ -82,10 +93,44 @@ def _total(model: Any, patient_pk: int) -> Any:
     return select(func.count()).select_from(model).where(model.patient_pk == patient_pk)
 
 
-def latest_vitals(db: Session, patient: Patient) -> VitalSigns | None:
-    """The newest set of vital signs that was not entered in error."""
-    return db.execute(
-        select(VitalSigns)
-        .where(VitalSigns.patient_pk == patient.pk, VitalSigns.status != ENTERED_IN_ERROR)
-        .order_by(*_newest_first(VitalSigns)).limit(1)
-    ).scalar_one_or_none()
+@dataclass(frozen=True)
+class LatestSet:
+    """A set of vital signs and the signs (named as in `vitals_tally.TALLIED`) whose newest
+    charted value it holds."""
+
+    vitals: VitalSigns
+    signs: tuple[str, ...]
+
+
+def _newest_holding(sign: str) -> Any:
+    """SQL: the newest current set of the patient's that holds a sign, read backward from the
+    index on (patient, time)."""
+    row = VitalSigns
+    return (select(literal(sign).label("sign"), row.pk)
+            .where(row.patient_pk == bindparam("patient_pk"), row.status != ENTERED_IN_ERROR,
+                   vitals_tally.holds_any(row, vitals_tally.TALLIED[sign]))
+            .order_by(row.measured_at.desc(), row.pk.desc()).limit(literal_column("1"))
+            .subquery())
+
+
+@cache
+def _newest_of_each(signs: tuple[str, ...]) -> CompoundSelect:
+    """SQL: for each of these signs, the newest current set that holds it."""
+    return union_all(*(select(_newest_holding(sign)) for sign in signs))
+
+
+def latest_vitals(db: Session, patient: Patient) -> list[LatestSet]:
+    """Each vital sign's newest current (not entered-in-error) value in the chart, as the sets
+    that hold them, newest first: a weight charted alone, after the blood pressure, hides no
+    blood pressure. A sign no set ever held is not looked for (the patient's tally says so), so
+    its search never reads the whole chart."""
+    counts = db.execute(vitals_tally.held_by(patient.pk)).one()
+    signs = tuple(sign for sign in vitals_tally.TALLIED if getattr(counts, sign))
+    if not signs:
+        return []
+    signs_of: dict[int, list[str]] = {}
+    for sign, pk in db.execute(_newest_of_each(signs), {"patient_pk": patient.pk}):
+        signs_of.setdefault(pk, []).append(sign)
+    sets = db.execute(select(VitalSigns).where(VitalSigns.pk.in_(signs_of))).scalars().all()
+    return [LatestSet(vitals, tuple(s for s in signs if s in signs_of[vitals.pk]))
+            for vitals in sorted(sets, key=lambda v: (v.measured_at, v.pk), reverse=True)]

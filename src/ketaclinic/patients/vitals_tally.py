@@ -104,6 +104,13 @@ def sets_of(patient_pk: Any) -> Any:
         TALLY.c.patient_pk == patient_pk)
 
 
+def held_by(patient_pk: Any) -> Any:
+    """SQL: how many of the patient's vital-signs rows hold each tallied sign (one row, each
+    sign's count named as in `TALLIED`), from their tally."""
+    return select(*[func.coalesce(func.sum(TALLY.c[name]), 0).label(name) for name in TALLIED]
+                  ).where(TALLY.c.patient_pk == patient_pk)
+
+
 def holds_any(model: Any, fields: Iterable[str]) -> Any:
     """SQL: the row (of vital signs, chart or chair) holds at least one of these fields, the
     way a tallied vital sign is held."""
