@@ -22,7 +22,7 @@ from ketaclinic.audit import service as audit
 from ketaclinic.errors import FieldProblem, Forbidden, InvalidInput, invalid
 from ketaclinic.fhir import organizations
 from ketaclinic.fhir.bundle import BundleError, validate_r4
-from ketaclinic.fhir.mapping import VITAL_SERIES, vital_observations
+from ketaclinic.fhir.mapping import PRESSURE_FIELDS, VITAL_SERIES, vital_observations
 from ketaclinic.fhir.models import ImportedResource
 from ketaclinic.fhir.record import (
     NOT_A_READING,
@@ -36,6 +36,7 @@ from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.reach import can_reach_patient
 from ketaclinic.knowledge.codes import resolve_system
 from ketaclinic.knowledge.record import Coding
+from ketaclinic.knowledge.vital_units import in_stored_unit
 from ketaclinic.patients import schemas
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Allergy, Condition, Medication, Patient, VitalSigns
@@ -50,7 +51,6 @@ CONDITION_STATUSES = {"active", "recurrence", "relapse", "inactive", "remission"
 MEDICATION_STATUSES = {"active", "completed", "intended", "stopped", "on-hold", "unknown",
                        "not-taken", "entered-in-error"}
 VITAL_CODES = {code: field for field, _, code, _, _ in VITAL_SERIES} | {"59408-5": "spo2_pct"}
-POUNDS_TO_KG = 0.45359237
 
 
 @dataclass
@@ -297,19 +297,21 @@ class _Importer:
         if "85354-9" in codes:
             for component in r.get("component") or []:
                 code = {c.get("code") for c in (component.get("code") or {}).get("coding") or []}
-                quantity = (component.get("valueQuantity") or {}).get("value")
-                if "8480-6" in code:
-                    values["systolic_mmhg"] = _stored_number(quantity)
-                elif "8462-4" in code:
-                    values["diastolic_mmhg"] = _stored_number(quantity)
+                field = next((f for c, f in PRESSURE_FIELDS.items() if c in code), None)
+                if field is None:
+                    continue
+                value, problem = in_stored_unit(field, component.get("valueQuantity"))
+                if problem and component.get("valueQuantity") is not None:
+                    return None, problem
+                values[field] = value
         else:
             fields = [VITAL_CODES[c] for c in codes if c in VITAL_CODES]
-            quantity = r.get("valueQuantity") or {}
-            if not fields or not isinstance(quantity.get("value"), int | float):
+            if not fields or not isinstance((r.get("valueQuantity") or {}).get("value"),
+                                            int | float):
                 return None, f"{KEPT_ELSEWHERE} (not a vital sign)"
-            value = float(quantity["value"])
-            if fields[0] == "weight_kg" and quantity.get("code") in ("[lb_av]", "lb"):
-                value *= POUNDS_TO_KG
+            value, problem = in_stored_unit(fields[0], r.get("valueQuantity"))
+            if problem:
+                return None, problem
             values[fields[0]] = value
         if taken is None or not values:
             return None, "no time or no value"
@@ -319,12 +321,6 @@ class _Importer:
         # in UTC, as the database gives it back: the answer to a create is built from this record
         return VitalSigns(patient_pk=patient.pk, measured_at=taken.astimezone(UTC),
                           created_by=self.actor.username, **values), ""
-
-
-def _stored_number(value: Any) -> Any:
-    """A number as a floating-point column gives it back (anything else as it came, for the
-    checks to refuse)."""
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
 
 
 def demographics(r: dict[str, Any]) -> dict[str, Any]:

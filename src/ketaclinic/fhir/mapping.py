@@ -26,6 +26,8 @@ VITAL_SERIES = (
     ("weight_kg", "weight", "29463-7", "Body weight", "kg"),
     ("height_cm", "height", "8302-2", "Body height", "cm"),
 )
+# The blood-pressure panel's components (LOINC) and the field each fills.
+PRESSURE_FIELDS = {"8480-6": "systolic_mmhg", "8462-4": "diastolic_mmhg"}
 CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 # Condition.category: code -> (system, display); the first two are FHIR's, the third US Core's.

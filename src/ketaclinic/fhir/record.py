@@ -4,7 +4,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from ketaclinic.fhir.bundle import resources, the_patient
-from ketaclinic.fhir.mapping import CONDITION_CATEGORIES
+from ketaclinic.fhir.mapping import CONDITION_CATEGORIES, PRESSURE_FIELDS
 from ketaclinic.knowledge.frequency import times_per_day, times_per_day_from_timing
 from ketaclinic.knowledge.record import (
     AllergyFact,
@@ -17,10 +17,10 @@ from ketaclinic.knowledge.record import (
     Weight,
 )
 from ketaclinic.knowledge.status_observations import status_observations
+from ketaclinic.knowledge.vital_units import in_stored_unit
 
 LOINC = "http://loinc.org"
 BP_PANEL, SYSTOLIC, DIASTOLIC, BODY_WEIGHT = "85354-9", "8480-6", "8462-4", "29463-7"
-POUNDS_TO_KG = 0.45359237
 NOT_A_READING = frozenset({"entered-in-error", "cancelled", "registered"})
 REQUEST_STATUS = {"active": "active", "on-hold": "on-hold", "draft": "intended",
                   "unknown": "unknown", "completed": "completed", "stopped": "stopped",
@@ -157,12 +157,6 @@ def _loinc_codes(concept: Any) -> set[str]:
     return {c.code for c in _codings(concept) if c.system == LOINC}
 
 
-def _quantity(value: Any) -> float | None:
-    if isinstance(value, dict) and isinstance(value.get("value"), int | float):
-        return float(value["value"])
-    return None
-
-
 def _observations(items: list[dict[str, Any]]) -> tuple[list[BloodPressure], list[Weight]]:
     pressures: list[BloodPressure] = []
     weights: list[Weight] = []
@@ -177,18 +171,18 @@ def _observations(items: list[dict[str, Any]]) -> tuple[list[BloodPressure], lis
         codes = _loinc_codes(r.get("code"))
         if BP_PANEL in codes or (SYSTOLIC in codes and DIASTOLIC in codes):
             parts: dict[str, float | None] = {
-                next(iter(_loinc_codes(c.get("code"))), ""): _quantity(c.get("valueQuantity"))
-                     for c in r.get("component") or [] if isinstance(c, dict)}
+                code: in_stored_unit(PRESSURE_FIELDS[code], c.get("valueQuantity"))[0]
+                for c in r.get("component") or [] if isinstance(c, dict)
+                for code in _loinc_codes(c.get("code")) & PRESSURE_FIELDS.keys()}
             pressures.append(BloodPressure(_ref(r), taken, parts.get(SYSTOLIC), parts.get(DIASTOLIC)))
         elif SYSTOLIC in codes or DIASTOLIC in codes:
-            loose.setdefault(taken, {})[SYSTOLIC if SYSTOLIC in codes else DIASTOLIC] = (
-                _quantity(r.get("valueQuantity")) or 0.0)
-        elif BODY_WEIGHT in codes:
-            value = _quantity(r.get("valueQuantity"))
-            unit = str((r.get("valueQuantity") or {}).get("code")
-                       or (r.get("valueQuantity") or {}).get("unit") or "kg")
+            side = SYSTOLIC if SYSTOLIC in codes else DIASTOLIC
+            value, _ = in_stored_unit(PRESSURE_FIELDS[side], r.get("valueQuantity"))
             if value is not None:
-                kg = value * POUNDS_TO_KG if unit in ("[lb_av]", "lb", "lbs") else value
+                loose.setdefault(taken, {})[side] = value
+        elif BODY_WEIGHT in codes:
+            kg, _ = in_stored_unit("weight_kg", r.get("valueQuantity"))
+            if kg is not None:
                 weights.append(Weight(_ref(r), taken, kg))
     for taken, parts in loose.items():
         pressures.append(BloodPressure(f"Observation@{taken.isoformat()}", taken,
