@@ -18,7 +18,7 @@ from ketaclinic.treatments.models import (
     TreatmentSession,
 )
 from tests.conftest import csrf_of
-from tests.integrations.test_pcd01 import PCD01
+from tests.integrations.test_pcd01 import PCD01, unreadable
 from tests.treatments.test_ingest import chair_id, open_session
 
 LIST = "/api/v1/monitor-messages"
@@ -40,8 +40,8 @@ def feed(db: Session, *messages: str) -> list[str]:
 
 
 def test_an_unmatched_message_is_attached_and_a_rejected_one_reviewed(api, world, db) -> None:
-    assert feed(db, oru("U1", "A^A1^1", systolic=195), oru("R1", "A^A1^1").replace(
-        "|97|262688", "|130|262688"), oru("B1", "B^B1^1"), oru("X1", "Z^Nowhere^1")) == [
+    assert feed(db, oru("U1", "A^A1^1", systolic=195), unreadable(oru("R1", "A^A1^1")),
+                oru("B1", "B^B1^1"), oru("X1", "Z^Nowhere^1")) == [
         "AA", "AE", "AA", "AE"]
     nurse = api["nurse_a"]
     listed = nurse.get(LIST)
@@ -134,8 +134,8 @@ def _open_unmatched(db: Session) -> int:
 
 
 def test_a_monitor_left_on_between_sessions_is_reviewed_at_once(api, world, db) -> None:
-    feed(db, *[oru(f"LEFT{n}", "A^A1^1") for n in range(30)], oru("BAD", "A^A1^1").replace(
-        "|97|262688", "|130|262688"), oru("THEIRS", "B^B1^1"))
+    feed(db, *[oru(f"LEFT{n}", "A^A1^1") for n in range(30)], unreadable(oru("BAD", "A^A1^1")),
+         oru("THEIRS", "B^B1^1"))
     nurse = api["nurse_a"]
     listed = nurse.get(LIST, params={"status": "unmatched", "site": "A"})
     assert listed.headers["X-Total-Count"] == "30"

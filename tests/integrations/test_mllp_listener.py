@@ -17,7 +17,7 @@ from ketaclinic.demo.sessions import open_demo_session
 from ketaclinic.integrations.pcd01 import MLLP_END, frame
 from tests.cli_helpers import run_cli
 from tests.conftest import BACKENDS, drop_postgres_database, fresh_database_url
-from tests.integrations.test_pcd01 import PCD01
+from tests.integrations.test_pcd01 import PCD01, unreadable
 from tests.server_helpers import clock_env, free_port
 
 
@@ -81,17 +81,24 @@ def test_readings_are_acknowledged_after_commit_and_alarm(listener) -> None:
     with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
         assert msa(send(connection, message(1)))[1:3] == ["AA", "MSG0001"]
         assert msa(send(connection, "MSH|^~\\&|X|Y|||20261126||ADT^A01|Q1|P|2.6\r"))[1] == "AR"
-        rejected = msa(send(connection, message(2).replace("|97|262688", "|130|262688")))
-        assert rejected[1] == "AE" and "spo2_pct 130" in rejected[3]
+        partly = msa(send(connection, message(2).replace("|97|262688", "|130|262688")))
+        assert partly[1] == "AA" and "(spo2_pct): 130 is outside" in partly[3]
+        rejected = msa(send(connection, unreadable(message(3))))
+        assert rejected[1] == "AE" and "value '---' is not a number" in rejected[3]
     engine = make_engine(url)
     with engine.connect() as conn:
         readings = conn.execute(text("SELECT count(*) FROM session_reading "
                                      "WHERE source = 'monitor' AND session_pk IS NOT NULL")).scalar()
         alarm = conn.execute(text("SELECT kind FROM session_alarm WHERE kind = 'systolic-high'")).scalar()
-        kept = conn.execute(text("SELECT status, ack_code FROM monitor_message ORDER BY pk")).all()
+        kept = conn.execute(text("SELECT status, ack_code, reason FROM monitor_message "
+                                 "ORDER BY pk")).all()
+        spo2 = conn.execute(text("SELECT count(*) FROM session_reading WHERE spo2_pct = 130")
+                            ).scalar()
     engine.dispose()
     assert readings >= 1 and alarm == "systolic-high"
-    assert [tuple(row) for row in kept] == [("accepted", "AA"), ("rejected", "AR"), ("rejected", "AE")]
+    assert [tuple(row[:2]) for row in kept] == [("accepted", "AA"), ("rejected", "AR"),
+                                                ("accepted", "AA"), ("rejected", "AE")]
+    assert kept[2][2].startswith("observations set aside: OBX 5 (spo2_pct): 130") and spo2 == 0
 
 
 def test_every_acknowledged_message_survives_sigkill(listener) -> None:

@@ -112,3 +112,23 @@ def test_the_look_for_resends_reads_only_resends_however_often_a_control_id_recu
     kept = db.execute(select(MonitorMessage.status).where(MonitorMessage.control_id == "MSG7")
                       .order_by(MonitorMessage.pk)).scalars().all()
     assert kept == ["unmatched"] * 21 + ["duplicate"]
+
+
+def test_a_blood_pressure_beside_an_oximeter_artefact_is_stored_and_alarms(
+        api, world, db: Session) -> None:
+    """An SpO2 of 130 (a probe's nonsense) set the whole message aside: the 195 systolic beside
+    it was never stored and raised no alarm. Now the pressure is taken, the SpO2 set aside, and
+    the message kept with the note and answered AA with a warning."""
+    session = open_session(api, db, world.patients["p_a1"], chair="A1")
+    start_dosing_now(db, session)
+    text = oru("ART1", "A1", 1, 195).replace("|97|262688", "|130|262688")
+    [answer] = monitor_feed.ingest_group(db=db, messages=[Incoming(text, "gw:1")])
+    assert answer.code == "AA" and "OBX 5 (spo2_pct): 130 is outside" in answer.reason
+    readings = db.execute(select(SessionReading).where(
+        SessionReading.source == "monitor")).scalars().all()
+    assert [r.systolic_mmhg for r in readings if r.systolic_mmhg] == [195]
+    assert all(r.spo2_pct is None for r in readings)
+    assert [a.kind for a in db.execute(select(SessionAlarm)).scalars()] == ["systolic-high"]
+    kept = db.execute(select(MonitorMessage)).scalar_one()
+    assert (kept.status, kept.ack_code) == ("accepted", "AA")
+    assert kept.reason.startswith("observations set aside: OBX 5 (spo2_pct)")

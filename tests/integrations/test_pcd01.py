@@ -1,5 +1,6 @@
 """Reading IHE PCD-01 ORU^R01 monitor messages and answering them."""
 
+import re
 from datetime import UTC, datetime
 
 import hl7
@@ -38,6 +39,11 @@ PCD01 = "\r".join([
 ]) + "\r"
 
 
+def unreadable(message: str) -> str:
+    """The message with none of its vital signs readable: each value sent as '---'."""
+    return re.sub(r"(OBX\|\d+\|NM\|[^|]*\|[^|]*\|)[^|]*", r"\1---", message)
+
+
 def test_a_real_format_pcd01_message() -> None:
     message = parse_oru(PCD01)
     assert (message.control_id, message.sending_application, message.location) == (
@@ -63,17 +69,44 @@ def test_kilopascal_is_converted_and_newlines_are_tolerated() -> None:
     ("hello", "AR", "no MSH segment"),
     (PCD01.replace("ORU^R01^ORU_R01", "ADT^A01^ADT_A01"), "AR", "ADT^A01 is not accepted"),
     (PCD01.replace("|MSG0001|", "||"), "AR", "MSH-10"),
-    (PCD01.replace("|97|262688", "|130|262688"), "AE", "spo2_pct 130 is outside the possible range"),
-    (PCD01.replace("|186|266016", "|20|266016"), "AE", "systolic_mmhg 20 is outside"),
-    (PCD01.replace("|88|264864", "|abc|264864"), "AE", "value 'abc' is not a number"),
-    (PCD01.replace("|16|264928^MDC_DIM_RESP_PER_MIN^MDC", "|16|999^MDC_DIM_X^MDC"), "AE",
-     "unit 999/MDC_DIM_X is not accepted"),
+    (unreadable(PCD01), "AE", "OBX 2 (systolic_mmhg): value '---' is not a number; "
+                              "OBX 3 (diastolic_mmhg): value '---' is not a number; OBX 4"),
     ("\r".join(PCD01.split("\r")[:5]) + "\r", "AE", "no vital-sign observation"),
 ])
 def test_bad_messages_are_rejected_with_a_reason(text: str, code: str, reason: str) -> None:
     with pytest.raises(MessageRejected) as raised:
         parse_oru(text)
     assert raised.value.code == code and reason in raised.value.reason
+
+
+@pytest.mark.parametrize(("text", "field", "why"), [
+    (PCD01.replace("|97|262688", "|130|262688"), "spo2_pct",
+     "OBX 5 (spo2_pct): 130 is outside the possible range (50 to 100 %)"),
+    (PCD01.replace("|88|264864", "|abc|264864"), "heart_rate_bpm",
+     "OBX 4 (heart_rate_bpm): value 'abc' is not a number"),
+    (PCD01.replace("|88|264864", "||264864"), "heart_rate_bpm",
+     "OBX 4 (heart_rate_bpm): value '' is not a number"),
+    (PCD01.replace("|16|264928^MDC_DIM_RESP_PER_MIN^MDC", "|16|999^MDC_DIM_X^MDC"),
+     "respiratory_rate_per_min", "OBX 6 (respiratory_rate_per_min): unit 999/MDC_DIM_X is not "
+     "accepted"),
+    (PCD01.replace("|36.8|Cel^^UCUM|", "|98.2|[degF]^^UCUM|"), "temperature_c",
+     "OBX 7 (temperature_c): unit [degF] is not accepted"),
+])
+def test_an_observation_that_cannot_be_read_is_set_aside_and_the_rest_are_taken(
+        text: str, field: str, why: str) -> None:
+    message = parse_oru(text)
+    read = {r.field for r in message.readings}
+    assert field not in read and {"systolic_mmhg", "diastolic_mmhg"} <= read
+    assert len(read) == 5 and len(message.set_aside) == 1 and why in message.set_aside[0]
+
+
+def test_a_blood_pressure_is_taken_whole_or_not_at_all() -> None:
+    message = parse_oru(PCD01.replace("|186|266016", "|20|266016"))
+    assert {r.field for r in message.readings} == {
+        "heart_rate_bpm", "spo2_pct", "respiratory_rate_per_min", "temperature_c"}
+    assert message.set_aside == [
+        "OBX 2 (systolic_mmhg): 20 is outside the possible range (40 to 300 mmHg)",
+        "OBX 3 (diastolic_mmhg): set aside with the other side of the blood pressure (OBX 2)"]
 
 
 def test_acknowledgements() -> None:
@@ -86,6 +119,13 @@ def test_acknowledgements() -> None:
     assert str(refused.segment("MSA")) == "MSA|AE|MSG0001|OBX 5: spo2_pct 130/x"
     assert "spo2_pct 130" in str(refused.segment("ERR"))
     assert str(hl7.parse(ack("garbage", "AR", control_id="")).segment("MSA")[1]) == "AR"
+    warned = hl7.parse(ack(PCD01, "AA", control_id="MSG0001", reason="observations set aside: "
+                           "OBX 5 (spo2_pct): 130 is outside the possible range"))
+    assert str(warned.segment("MSA")[1]) == "AA"
+    err = warned.segment("ERR")
+    assert str(err[4]) == "W" and "OBX 5 (spo2_pct): 130" in str(err[7])
+    with pytest.raises(KeyError):
+        parsed.segment("ERR")
 
 
 def test_framing_and_timestamps() -> None:

@@ -6,7 +6,9 @@ A group is one transaction: its messages are parsed once each, the chairs, sites
 and earlier acknowledgements they need are read with one query each, every reading goes in with
 one insert, and each session gets one audit event naming the messages. The caller commits, then
 acknowledges every message; a message that fails validation is answered AE or AR and kept for
-review without failing the others.
+review without failing the others. A message some of whose observations cannot be read (a value
+out of range, a unit not accepted) is taken with the rest, answered AA with a warning naming
+those set aside, and keeps that note.
 """
 
 from collections import defaultdict
@@ -132,6 +134,8 @@ def _parse(incoming: Incoming) -> _Taken:
         item.partial = exc.read
         return item
     item.control_id, item.status = item.message.control_id, "parsed"
+    if item.message.set_aside:
+        item.reason = "observations set aside: " + "; ".join(item.message.set_aside)
     return item
 
 
@@ -201,9 +205,10 @@ def _hold_back_earlier_readings(db: Session, items: list[_Taken]) -> None:
         if earliest is not None and earliest < start:
             item.session = None
             start = start.astimezone(earliest.tzinfo)  # both as the message's times read
-            item.reason = (f"readings taken {earliest.isoformat(timespec='seconds')}, before the "
-                           f"chair's open session may hold them (from "
-                           f"{start.isoformat(timespec='seconds')}, {why})")
+            item.reason = "; ".join(filter(None, (
+                f"readings taken {earliest.isoformat(timespec='seconds')}, before the chair's "
+                f"open session may hold them (from {start.isoformat(timespec='seconds')}, {why})",
+                item.reason)))
 
 
 def _place(message: pcd01.MonitorMessage | None) -> tuple[str, str]:
@@ -238,8 +243,8 @@ def _keep(db: Session, taken: list[_Taken], now: datetime) -> list[int]:
              "raw": t.incoming.raw, "raw_digest": t.digest, "status": t.status,
              "ack_code": t.code,
              "site_pk": t.site_pk, "chair_pk": t.chair.pk if t.chair else None,
-             # an accepted message has no reason; an unmatched one may say why it was held back
-             "reason": ("" if t.status == "accepted" else t.reason)[:1000]}
+             # why it was refused, or held back unmatched, or which observations were set aside
+             "reason": t.reason[:1000]}
             for key, t in zip(time_ordered_ids(len(taken), now), taken, strict=True)]
     keys = dict(insert_rows(db.connection(), INBOX, rows, ("id", "pk")))
     return [keys[row["id"]] for row in rows]

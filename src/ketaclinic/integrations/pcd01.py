@@ -56,6 +56,8 @@ class MonitorMessage:
     location: str
     devices: list[str] = field(default_factory=list)
     readings: list[MonitorReading] = field(default_factory=list)
+    # The vital-sign OBX not read, each with why: the message's other readings are taken.
+    set_aside: list[str] = field(default_factory=list)
 
     def in_zone(self, time_zone: str) -> "MonitorMessage":
         """The message with its times that carried no offset read in this zone (the chair's
@@ -149,11 +151,14 @@ def parse_oru(text: str, *, default_tz: str = "UTC") -> MonitorMessage:
     except KeyError:
         pass
     problems = _read_observations(message, result, (fallback, fallback_text), default_tz)
-    if problems:
-        raise MessageRejected("AE", "; ".join(problems), control_id, result)
     if not result.readings:
-        raise MessageRejected("AE", "no vital-sign observation (OBX) the clinic records", control_id,
-                              result)
+        raise MessageRejected(
+            "AE", "; ".join(problems) or "no vital-sign observation (OBX) the clinic records",
+            control_id, result)
+    # A monitor sends each module's values in one message: an SpO2 probe's nonsense, or a
+    # temperature in a unit not accepted, is no reason to lose the blood pressure beside it
+    # (and the alarm it may raise).
+    result.set_aside = problems
     return result
 
 
@@ -161,7 +166,7 @@ def _read_observations(message: hl7_text.Message, result: MonitorMessage,
                        fallback: tuple[datetime | None, str], default_tz: str) -> list[str]:
     mdc, loinc = monitor_codes.fields_by_code()
     ranges = plausible_ranges()
-    problems: list[str] = []
+    problems: list[tuple[int, str, str]] = []  # (OBX, field, why it was not read)
     try:
         segments = message.segments("OBX")
     except KeyError:
@@ -179,30 +184,47 @@ def _read_observations(message: hl7_text.Message, result: MonitorMessage,
         try:
             value = float(raw)
         except ValueError:
-            problems.append(f"OBX {number} ({name}): value {raw!r} is not a number")
+            problems.append((number, name, f"value {raw!r} is not a number"))
             continue
         units = {obx.component(6, 0), obx.component(6, 1)} - {""}
         factors = monitor_codes.accepted_units(name)
         factor = next((factors[u] for u in units if u in factors), None)
         if factor is None:
-            problems.append(f"OBX {number} ({name}): unit {'/'.join(sorted(units)) or 'missing'} "
-                            f"is not accepted (accepted: {', '.join(factors)})")
+            problems.append((number, name, f"unit {'/'.join(sorted(units)) or 'missing'} is not "
+                                           f"accepted (accepted: {', '.join(factors)})"))
             continue
         value = round(value * factor, 1)
         if not ranges[name].contains(value):
-            problems.append(f"OBX {number}: {name} {value:g} is outside the possible range "
-                            f"({ranges[name].describe()})")
+            problems.append((number, name, f"{value:g} is outside the possible range "
+                                           f"({ranges[name].describe()})"))
             continue
         stamp = obx.field(14)
         taken = parse_timestamp(stamp, default_tz)
         if taken is None:
             taken, stamp = fallback
         if taken is None:
-            problems.append(f"OBX {number} ({name}): no observation time (OBX-14, OBR-7 or MSH-7)")
+            problems.append((number, name, "no observation time (OBX-14, OBR-7 or MSH-7)"))
             continue
         result.readings.append(MonitorReading(name, value, taken, device, number, stamp,
                                               has_offset(stamp)))
-    return problems
+    _keep_pressures_whole(result, problems)
+    return [f"OBX {number} ({name}): {why}" for number, name, why in problems]
+
+
+PRESSURE_SIDES = frozenset({"systolic_mmhg", "diastolic_mmhg"})
+
+
+def _keep_pressures_whole(result: MonitorMessage, problems: list[tuple[int, str, str]]) -> None:
+    """A blood pressure is taken whole or not at all: one side not read (a cuff's artefact)
+    sets the message's other side aside with it."""
+    unread = [number for number, name, _ in problems if name in PRESSURE_SIDES]
+    if not unread:
+        return
+    for reading in [r for r in result.readings if r.field in PRESSURE_SIDES]:
+        result.readings.remove(reading)
+        problems.append((reading.obx, reading.field,
+                         f"set aside with the other side of the blood pressure (OBX {unread[0]})"))
+    problems.sort()
 
 
 def ack(original: str, code: str, *, control_id: str, reason: str = "",
@@ -224,6 +246,8 @@ def ack(original: str, code: str, *, control_id: str, reason: str = "",
              f"MSA|{code}|{control_id}" + (f"|{reason}" if reason else "")]
     if code != "AA":
         lines.append(f"ERR||||E|||{reason}")
+    elif reason:  # taken, with a warning: observations set aside, or readings held back
+        lines.append(f"ERR||||W|||{reason}")
     return "\r".join(lines) + "\r"
 
 
