@@ -89,8 +89,8 @@ def test_bad_messages_are_rejected_with_a_reason(text: str, code: str, reason: s
     (PCD01.replace("|16|264928^MDC_DIM_RESP_PER_MIN^MDC", "|16|999^MDC_DIM_X^MDC"),
      "respiratory_rate_per_min", "OBX 6 (respiratory_rate_per_min): unit 999/MDC_DIM_X is not "
      "accepted"),
-    (PCD01.replace("|36.8|Cel^^UCUM|", "|98.2|[degF]^^UCUM|"), "temperature_c",
-     "OBX 7 (temperature_c): unit [degF] is not accepted"),
+    (PCD01.replace("|36.8|Cel^^UCUM|", "|98.2|degF^^UCUM|"), "temperature_c",
+     "OBX 7 (temperature_c): unit degF is not accepted"),
 ])
 def test_an_observation_that_cannot_be_read_is_set_aside_and_the_rest_are_taken(
         text: str, field: str, why: str) -> None:
@@ -98,6 +98,12 @@ def test_an_observation_that_cannot_be_read_is_set_aside_and_the_rest_are_taken(
     read = {r.field for r in message.readings}
     assert field not in read and {"systolic_mmhg", "diastolic_mmhg"} <= read
     assert len(read) == 5 and len(message.set_aside) == 1 and why in message.set_aside[0]
+
+
+def test_a_temperature_in_fahrenheit_is_read_in_celsius() -> None:
+    for unit in ("266560^MDC_DIM_FAHR^MDC", "[degF]^^UCUM"):
+        message = parse_oru(PCD01.replace("|36.8|Cel^^UCUM|", f"|98.6|{unit}|"))
+        assert [r.value for r in message.readings if r.field == "temperature_c"] == [37.0]
 
 
 def test_a_blood_pressure_is_taken_whole_or_not_at_all() -> None:

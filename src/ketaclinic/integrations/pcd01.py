@@ -188,12 +188,12 @@ def _read_observations(message: hl7_text.Message, result: MonitorMessage,
             continue
         units = {obx.component(6, 0), obx.component(6, 1)} - {""}
         factors = monitor_codes.accepted_units(name)
-        factor = next((factors[u] for u in units if u in factors), None)
-        if factor is None:
+        conversion = next((factors[u] for u in units if u in factors), None)
+        if conversion is None:
             problems.append((number, name, f"unit {'/'.join(sorted(units)) or 'missing'} is not "
                                            f"accepted (accepted: {', '.join(factors)})"))
             continue
-        value = round(value * factor, 1)
+        value = round(conversion.apply(value), 1)
         if not ranges[name].contains(value):
             problems.append((number, name, f"{value:g} is outside the possible range "
                                            f"({ranges[name].describe()})"))

@@ -4,6 +4,7 @@
 from functools import cache
 
 from ketaclinic.knowledge.tables import load_table
+from ketaclinic.knowledge.vital_units import Conversion
 
 
 @cache
@@ -18,7 +19,9 @@ def fields_by_code() -> tuple[dict[str, str], dict[str, str]]:
 
 
 @cache
-def accepted_units(field_name: str) -> dict[str, float]:
-    """The units a field's value may come in, each with its factor to the clinic's unit."""
-    return {str(unit): float(factor) for unit, factor in
-            load_table("monitor_codes")["units"][field_name]["accepted"].items()}
+def accepted_units(field_name: str) -> dict[str, Conversion]:
+    """The units a field's value may come in, each with its conversion to the clinic's unit
+    (a factor, or a table of factor and `minus`: Fahrenheit)."""
+    return {str(unit): Conversion(float(row["factor"]), float(row.get("minus", 0.0)))
+            if isinstance(row, dict) else Conversion(float(row))
+            for unit, row in load_table("monitor_codes")["units"][field_name]["accepted"].items()}
