@@ -194,6 +194,9 @@ def mllp(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     err_console.print(f"listening for MLLP on {host}:{port}; database {_safe_url()}")
+    err_console.print("gateways admitted from: " + ", ".join(
+        str(network) for network in get_settings().mllp_peer_networks) +
+        " (KETACLINIC_MLLP_ALLOWED_PEERS)")
     warn_if_clock_set()
     # the listener's group commits leave SQLite's log to a thread, as a server's do
     wal_checkpoints.start_in_background(get_engine(), get_settings().sqlite_checkpoint_every_s)

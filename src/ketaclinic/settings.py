@@ -2,8 +2,9 @@
 
 from datetime import datetime
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network, ip_network
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = frozenset(
@@ -23,6 +24,22 @@ def describe_invalid(exc: ValidationError) -> str:
     return "; ".join(
         f"{Settings.model_config.get('env_prefix', '')}{'_'.join(map(str, e['loc'])).upper()}: "
         f"{e['msg']} (given {e['input']!r})" for e in exc.errors())
+
+def networks_of(text: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    """Comma-separated addresses and CIDR blocks as networks; ValueError naming the first that
+    is neither."""
+    networks = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        try:
+            networks.append(ip_network(part, strict=False))
+        except ValueError:
+            raise ValueError(f"{part!r} is not an address or a network (accepted: addresses and "
+                             "CIDR blocks separated by commas, e.g. 10.20.0.0/16, 192.168.1.7)"
+                             ) from None
+    return tuple(networks)
+
 
 # 9999-12-31T23:59:59Z, the last moment a datetime holds.
 LAST_UNIX_SECOND = 253_402_300_799
@@ -89,6 +106,11 @@ class Settings(BaseSettings):
     # one sync for up to this many messages, gathered for at most this long after the first.
     mllp_group_max_messages: int = Field(default=500, ge=1, le=10_000)
     mllp_group_wait_ms: float = Field(default=5, ge=0, le=1000)
+    # The networks monitor gateways may reach the MLLP listener from (comma-separated addresses
+    # or CIDR blocks): a connection from anywhere else is closed unread, since whoever can send
+    # the listener a message can put readings on the patient in a chair. The default admits
+    # this host alone; a clinic lists its gateways' network.
+    mllp_allowed_peers: str = "127.0.0.0/8, ::1"
     # How often a server process and the worker seal newly committed audit and ledger rows into
     # their chains (0: never; tests seal by hand).
     audit_seal_every_s: float = Field(default=1.0, ge=0, le=3600)
@@ -140,6 +162,17 @@ class Settings(BaseSettings):
             raise SettingsError("KETACLINIC_CLOCK_AT_REAL_TIME is the real time at which the "
                                 "clock read KETACLINIC_CLOCK_AT: set both or neither")
         return self
+
+    @field_validator("mllp_allowed_peers")
+    @classmethod
+    def _peers_are_networks(cls, value: str) -> str:
+        networks_of(value)
+        return value
+
+    @property
+    def mllp_peer_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        """The networks monitor gateways may connect from."""
+        return networks_of(self.mllp_allowed_peers)
 
     @model_validator(mode="after")
     def _demo_gets_a_fixed_key(self) -> "Settings":

@@ -14,6 +14,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Address, IPv6Network, ip_address
 
 from ketaclinic.db import unit_of_work
 from ketaclinic.integrations import monitor_feed
@@ -81,11 +82,30 @@ class GroupCommitter:
                 waiting.set_result(answer)
 
 
+def peer_allowed(host: str, networks: Sequence[IPv4Network | IPv6Network]) -> bool:
+    """Whether a connection from this address may send messages (an IPv4 address mapped into
+    IPv6, as a dual-stack socket reports it, is read as IPv4)."""
+    try:
+        address = ip_address(host.split("%")[0])
+    except ValueError:
+        return False
+    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in network for network in networks)
+
+
 async def handle_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                            committer: GroupCommitter) -> None:
-    """Serve one gateway connection: each framed message gets its ACK once it is committed."""
+                            committer: GroupCommitter,
+                            allowed: Sequence[IPv4Network | IPv6Network]) -> None:
+    """Serve one gateway connection: each framed message gets its ACK once it is committed. A
+    connection from outside the allowed networks is closed before anything is read."""
     address = writer.get_extra_info("peername")
     peer = f"{address[0]}:{address[1]}" if isinstance(address, tuple) else str(address)
+    if not (isinstance(address, tuple) and peer_allowed(str(address[0]), allowed)):
+        log.warning("closed an MLLP connection from %s: not in KETACLINIC_MLLP_ALLOWED_PEERS",
+                    peer)
+        writer.close()
+        return
     buffer = b""
     try:
         while chunk := await reader.read(65536):
@@ -114,7 +134,8 @@ async def serve(host: str, port: int) -> None:
     committer = GroupCommitter(store_group, settings.mllp_group_max_messages,
                                settings.mllp_group_wait_ms / 1000)
     server = await asyncio.start_server(
-        lambda reader, writer: handle_connection(reader, writer, committer), host, port,
+        lambda reader, writer: handle_connection(reader, writer, committer,
+                                                 settings.mllp_peer_networks), host, port,
         backlog=1024)
     async with server:
         await server.serve_forever()
