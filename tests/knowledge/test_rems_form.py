@@ -1,9 +1,11 @@
-"""The REMS form's "BP at 40 minutes": the reading nearest 40 min within the tolerance, or none."""
+"""The REMS form's answers from the monitoring: "BP at 40 minutes", the reading nearest 40 min
+within the tolerance, or none; the pressure before discharge and respiratory depression, from
+what followed the dose alone."""
 
 from datetime import UTC, date, datetime, timedelta
 
 from ketaclinic.knowledge.monitoring import Reading
-from ketaclinic.knowledge.rems import fill
+from ketaclinic.knowledge.rems import RemsForm, fill
 
 FIRST_DEVICE = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
 
@@ -38,3 +40,28 @@ def test_a_systolic_without_a_diastolic_is_never_written_as_a_diastolic_of_0() -
                 readings=reading, baseline=None, moass_scores=[5], cadss_scores=[0],
                 side_effects=[], pre_dose_ok=True, discharged_cleanly=True)
     assert form.bp_at_40_min == "152 systolic (no diastolic recorded)"
+
+
+def _form(readings: list[Reading]) -> RemsForm:
+    return fill(patient_name="Pat Test", birth_date=date(1980, 1, 1), sex="female",
+                medications=[], provider="prescriber", site="A", session_day=FIRST_DEVICE.date(),
+                dose_mg=56, lot_number="L1", first_device=FIRST_DEVICE,
+                monitoring_ended=FIRST_DEVICE + timedelta(minutes=125), ready_to_leave=None,
+                readings=readings, baseline=None, moass_scores=[5], cadss_scores=[0],
+                side_effects=[], pre_dose_ok=True, discharged_cleanly=True)
+
+
+def test_a_low_saturation_before_the_dose_is_not_respiratory_depression() -> None:
+    before = Reading(FIRST_DEVICE - timedelta(minutes=5), spo2_pct=92)
+    after = [Reading(FIRST_DEVICE + timedelta(minutes=m), spo2_pct=97) for m in (10, 40, 100)]
+    assert _form([before, *after]).respiratory_depression is False
+    dip = Reading(FIRST_DEVICE + timedelta(minutes=20), spo2_pct=91)
+    assert _form([before, dip, *after]).respiratory_depression is True
+
+
+def test_a_pressure_before_the_dose_is_not_the_pressure_before_discharge() -> None:
+    before = Reading(FIRST_DEVICE - timedelta(minutes=5), systolic_mmhg=128, diastolic_mmhg=80)
+    assert _form([before]).bp_before_discharge == "not recorded"
+    after = Reading(FIRST_DEVICE + timedelta(minutes=110), systolic_mmhg=134, diastolic_mmhg=84)
+    late = Reading(FIRST_DEVICE + timedelta(minutes=130), systolic_mmhg=150, diastolic_mmhg=95)
+    assert _form([before, after, late]).bp_before_discharge == "134/84"

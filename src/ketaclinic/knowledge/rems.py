@@ -81,12 +81,16 @@ def fill(*, patient_name: str, birth_date: date, sex: str, medications: list[Med
     checkpoint = first_device + timedelta(minutes=table["bp_checkpoint_min"])
     earliest = first_device + timedelta(minutes=table["bp_checkpoint_earliest_min"])
     latest = first_device + timedelta(minutes=table["bp_checkpoint_latest_min"])
-    with_bp = [r for r in readings if r.systolic_mmhg is not None]
+    # What the form asks of the monitoring is what followed the dose: a saturation of 92 or a
+    # pressure taken before it is neither respiratory depression nor a pressure before discharge.
+    monitored = [r for r in readings if r.taken >= first_device
+                 and (monitoring_ended is None or r.taken <= monitoring_ended)]
+    with_bp = [r for r in monitored if r.systolic_mmhg is not None]
     near_40 = [r for r in with_bp if earliest <= r.taken <= latest]
     at_40 = min(near_40, key=lambda r: abs((r.taken - checkpoint).total_seconds()), default=None)
-    before_discharge = [r for r in with_bp if monitoring_ended is None or r.taken <= monitoring_ended]
+    before_discharge = with_bp
     respiratory = "respiratory-depression" in side_effects or any(
-        a.kind in ("spo2-low", "respiratory-rate-low") for r in readings for a in alarms_for(r))
+        a.kind in ("spo2-low", "respiratory-rate-low") for r in monitored for a in alarms_for(r))
     minutes = None
     if monitoring_ended is not None:
         minutes = int((monitoring_ended - first_device).total_seconds() // 60)
