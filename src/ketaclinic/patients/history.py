@@ -3,25 +3,27 @@ by the page and not by the length of the patient's history."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from functools import cache
 from typing import Any
 
 from sqlalchemy import (
     CompoundSelect,
-    and_,
     bindparam,
     func,
     literal,
     literal_column,
-    or_,
     select,
     union_all,
 )
 from sqlalchemy.orm import Session
 
 from ketaclinic.errors import invalid
-from ketaclinic.kernel.cursors import decode_cursor, encode_cursor
+from ketaclinic.kernel.cursors import (
+    decode_cursor,
+    encode_cursor,
+    moment_cursor,
+    older_than_moment,
+)
 from ketaclinic.patients import vitals_tally
 from ketaclinic.patients.models import ENTERED_IN_ERROR, Patient, VitalSigns
 
@@ -44,23 +46,16 @@ def _is_timed(model: Any) -> bool:
 
 def _cursor_of(model: Any, entry: Any) -> str:
     if _is_timed(model):
-        return encode_cursor([entry.measured_at.isoformat(), str(entry.pk)])
+        return moment_cursor(entry.measured_at, entry.pk)
     return encode_cursor([str(entry.pk)])
 
 
 def _older_than(model: Any, cursor: str) -> Any:
+    if _is_timed(model):
+        return older_than_moment(cursor, "before", CURSOR_HINT, model.measured_at, model.pk)
     parts = decode_cursor(cursor, "before", CURSOR_HINT)
-    try:
-        if _is_timed(model) and len(parts) == 2:
-            moment, pk = datetime.fromisoformat(parts[0]), int(parts[1])
-            if moment.tzinfo is None:
-                raise ValueError("a cursor's time carries its zone")
-            return or_(model.measured_at < moment,
-                       and_(model.measured_at == moment, model.pk < pk))
-        if not _is_timed(model) and len(parts) == 1:
-            return model.pk < int(parts[0])
-    except ValueError:
-        pass
+    if len(parts) == 1 and parts[0].isdigit():
+        return model.pk < int(parts[0])
     raise invalid("before", "is not a cursor this server gave", CURSOR_HINT)
 
 
