@@ -15,9 +15,10 @@ from ketaclinic.knowledge.record import (
     ObservationFact,
     PatientRecord,
     Weight,
+    dose_in_mg,
 )
 from ketaclinic.knowledge.status_observations import status_observations
-from ketaclinic.knowledge.vital_units import in_stored_unit
+from ketaclinic.knowledge.vital_units import in_stored_unit, unit_of
 
 LOINC = "http://loinc.org"
 BP_PANEL, SYSTOLIC, DIASTOLIC, BODY_WEIGHT = "85354-9", "8480-6", "8462-4", "29463-7"
@@ -100,19 +101,22 @@ def condition_category_of(resource: dict[str, Any]) -> str | None:
 def _daily_dose_mg(dosage: Any) -> float | None:
     if not isinstance(dosage, dict):
         return None
-    dose = None
+    dose, daily = None, False
     for dose_and_rate in dosage.get("doseAndRate") or []:
         quantity = (dose_and_rate or {}).get("doseQuantity") or {}
-        if str(quantity.get("unit", quantity.get("code", ""))).lower() == "mg":
-            dose = quantity.get("value")
+        value = quantity.get("value") if isinstance(quantity, dict) else None
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            milligrams, per_day_unit = dose_in_mg(float(value), unit_of(quantity))
+            if milligrams is not None:
+                dose, daily = milligrams, per_day_unit
+    if dose is None or daily:
+        return dose
     repeat = (dosage.get("timing") or {}).get("repeat") or {}
     per_day = times_per_day_from_timing(repeat.get("frequency"), repeat.get("period"),
                                         repeat.get("periodUnit"))
     if per_day is None:
         per_day = times_per_day(str(dosage.get("text") or ""))
-    if not isinstance(dose, int | float) or per_day is None:
-        return None
-    return float(dose) * per_day
+    return None if per_day is None else dose * per_day
 
 
 def _medication_concept(r: dict[str, Any], by_ref: dict[str, dict[str, Any]]) -> dict[str, Any]:

@@ -98,6 +98,25 @@ class BloodPressure:
     diastolic_mmhg: float | None
 
 
+# A dose's mass unit (UCUM code, or as a person writes it) and the milligrams in one of it.
+MILLIGRAMS_IN = {"mg": 1.0, "milligram": 1.0, "milligrams": 1.0, "g": 1000.0, "gram": 1000.0,
+                 "grams": 1000.0, "ug": 0.001, "mcg": 0.001, "microgram": 0.001,
+                 "micrograms": 0.001}
+# How a unit says its dose is already a day's: 'mg/day', 'mg/d'.
+PER_DAY = ("/day", "/d")
+
+
+def dose_in_mg(value: float, unit: str) -> tuple[float | None, bool]:
+    """A dose in milligrams (None if its unit is not a mass), and whether the unit already
+    counts a whole day's ('mg/day')."""
+    unit = unit.strip().lower()
+    daily = unit.endswith(PER_DAY)
+    if daily:
+        unit = unit.removesuffix("/day").removesuffix("/d")
+    milligrams = MILLIGRAMS_IN.get(unit)
+    return (None if milligrams is None else value * milligrams), daily
+
+
 def pressure_text(systolic_mmhg: float | None, diastolic_mmhg: float | None) -> str:
     """A blood pressure as systolic/diastolic, an en dash for a side not taken (never a 0 that
     reads as a measurement); empty when neither was."""

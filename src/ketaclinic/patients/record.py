@@ -9,15 +9,21 @@ from ketaclinic.knowledge.record import (
     MedicationFact,
     PatientRecord,
     Weight,
+    dose_in_mg,
 )
 from ketaclinic.patients.models import ENTERED_IN_ERROR, Medication, Patient
 
 
 def _daily_mg(medication: Medication) -> float | None:
-    if medication.dose_value is None or medication.dose_unit.strip().lower() != "mg":
+    """The day's dose in milligrams: a dose in a mass unit times its frequency, or a dose the
+    unit already gives a day of (an imported one's 'mg/day')."""
+    if medication.dose_value is None:
         return None
+    milligrams, daily = dose_in_mg(medication.dose_value, medication.dose_unit)
+    if milligrams is None or daily:
+        return milligrams
     per_day = times_per_day(medication.frequency)
-    return None if per_day is None else medication.dose_value * per_day
+    return None if per_day is None else milligrams * per_day
 
 
 def screening_record(patient: Patient) -> PatientRecord:
