@@ -216,6 +216,17 @@ def observation_ends(route: str, dose_end: datetime) -> datetime:
     return dose_end + timedelta(minutes=float(route_rules(route)["observation_min"]))
 
 
+def newest_holding_each(readings: Sequence[Reading]) -> dict[str, Reading]:
+    """For each watched sign, the newest of these readings (in time order) that holds it: what
+    the chair-side page shows as each sign's latest value, with its own time."""
+    newest: dict[str, Reading] = {}
+    for reading in reversed(readings):
+        for field in WATCHED_SIGNS:
+            if field not in newest and getattr(reading, field) is not None:
+                newest[field] = reading
+    return newest
+
+
 def newest_signs_after(readings: Sequence[Reading], since: datetime
                        ) -> tuple[Reading | None, Reading | None]:
     """Each watched sign's newest value among the readings taken since then, as one reading

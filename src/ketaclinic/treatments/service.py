@@ -47,6 +47,7 @@ from ketaclinic.knowledge.monitoring import (
     discharge_missing,
     may_alarm,
     new_alarms,
+    newest_holding_each,
     next_reading_due,
     pre_dose_problem,
 )
@@ -618,16 +619,6 @@ def newest_of_each_sign(db: Session, treatment_session: TreatmentSession,
     return [Reading(*row[1:]) for row in sorted(rows.values(), key=lambda r: (r.taken_at, r.pk))]
 
 
-def newest_values(readings: Sequence[Reading]) -> dict[str, Reading]:
-    """For each watched sign, the newest of these readings that holds it."""
-    newest: dict[str, Reading] = {}
-    for reading in reversed(readings):
-        for field in WATCHED_SIGNS:
-            if field not in newest and getattr(reading, field) is not None:
-                newest[field] = reading
-    return newest
-
-
 def _readings_in(tally: Any) -> int:
     """How many readings the session has, from its tally (a few parts however long the
     session)."""
@@ -744,7 +735,7 @@ def status_of(*, db: Session, treatment_session: TreatmentSession,
     baseline = baseline_of(db, treatment_session)
     tally = _tally_of(db, treatment_session.pk)
     signs = newest_of_each_sign(db, treatment_session, tally)
-    latest = newest_values(signs)
+    latest = newest_holding_each(signs)
     now = clock.now()
     due = None
     if treatment_session.dose_start is not None:
