@@ -14,6 +14,7 @@ from ketaclinic.integrations.monitor_feed import Answer, Incoming
 from ketaclinic.integrations.pcd01 import MLLP_END, frame
 from ketaclinic.settings import Settings, describe_invalid
 from tests.integrations.test_pcd01 import PCD01
+from tests.own_loop import run_in_own_loop
 
 
 def test_an_address_is_admitted_only_from_an_allowed_network() -> None:
@@ -62,7 +63,7 @@ def _exchange(allowed: str) -> tuple[bytes, list[Incoming]]:
             writer.close()
             return reply
 
-    return asyncio.run(run()), stored
+    return run_in_own_loop(run), stored
 
 
 def test_a_gateway_outside_the_allowed_networks_is_closed_unread() -> None:
