@@ -25,7 +25,7 @@ from ketaclinic.treatments.chart import (
     session_series,
 )
 from ketaclinic.treatments.models import TreatmentSession
-from ketaclinic.treatments.reading_pages import READINGS_PAGE
+from ketaclinic.treatments.readings_by_page import READINGS_PAGE
 from tests.treatments.test_ingest import open_session
 
 SECONDS = 900  # fifteen minutes of a monitor at one reading a second

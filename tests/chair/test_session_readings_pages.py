@@ -14,7 +14,7 @@ from ketaclinic.kernel.actor import Actor
 from ketaclinic.knowledge.monitoring import Reading
 from ketaclinic.treatments import service as treatments
 from ketaclinic.treatments.models import TreatmentSession
-from ketaclinic.treatments.reading_pages import READINGS_PAGE, page_of
+from ketaclinic.treatments.readings_by_page import READINGS_PAGE, page_of
 from tests.treatments.test_ingest import open_session
 
 SECONDS = 700  # more than two pages of oximetry, a pressure every minute

@@ -28,7 +28,7 @@ from ketaclinic.knowledge.monitoring import observation_ends
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.schemas import VitalsIn
-from ketaclinic.treatments import checks, reading_pages, schemas
+from ketaclinic.treatments import checks, readings_by_page, schemas
 from ketaclinic.treatments import service as treatments
 from ketaclinic.treatments.chart import redraw_every_s, session_series, session_svg
 from ketaclinic.treatments.models import OPEN, SessionEvent, TreatmentSession
@@ -164,7 +164,7 @@ def session_readings(
     newest); `pressures=1`: those holding a blood pressure alone."""
     treatment_session, patient = _session_and_patient(db, actor, treatment_session_id)
     pressures_only = request.query_params.get("pressures") == "1"
-    page = reading_pages.page_of(db, treatment_session.pk, pressures_only=pressures_only,
+    page = readings_by_page.page_of(db, treatment_session.pk, pressures_only=pressures_only,
                                  before=request.query_params.get("before", ""))
     return render(request, "treatments/readings.html", treatment_session=treatment_session,
                   patient=patient, chair=treatments.chair_of(db, treatment_session),
