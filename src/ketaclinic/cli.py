@@ -344,7 +344,7 @@ def screen(
              "America/New_York)")
     day = _parse_day("--on", on) if on else clock.today(time_zone)
     try:
-        record = record_from_bundle(load_bundle(file.read_bytes()))
+        record = record_from_bundle(load_bundle(file.read_bytes()), time_zone)
         result = run_screening(record, route=route.value, on=day, time_zone=time_zone)
     except OSError as exc:
         fail(f"{file}: cannot read ({exc.strerror})")

@@ -82,7 +82,9 @@ def test_a_broken_bundle_is_rejected_whole(clinic: str, tmp_path: Path) -> None:
     before = db_counts(clinic)
     result = run_cli(clinic, "import-fhir", str(path), "--site", "BOS")
     assert result.returncode == 1
-    assert f"Entry {index + 1}:" in result.stdout and "nothing stored" in result.stdout
+    assert f"Entry {index + 1}, onsetDateTime:" in result.stdout, result.stdout
+    assert "'the spring of last year' is not a FHIR DateTime" in result.stdout
+    assert "nothing stored" in result.stdout
     assert db_counts(clinic) == before
 
 
@@ -120,6 +122,6 @@ def test_post_broken_bundle_names_the_entry(api, db: Session) -> None:
     assert response.status_code == 422
     outcome = response.json()
     assert outcome["resourceType"] == "OperationOutcome"
-    assert outcome["issue"][0]["expression"] == ["entry[3]"]
+    assert outcome["issue"][0]["expression"] == ["entry[3].status"]
     assert db.execute(select(func.count()).select_from(Patient)).scalar_one() == before
     assert api["patient_a1"].post("/fhir", content=json.dumps(bundle)).status_code == 403

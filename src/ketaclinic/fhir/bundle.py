@@ -1,6 +1,8 @@
 """Reading a FHIR R4 Bundle: validate with fhir.resources (R4B), then pick out one patient."""
 
 import json
+import re
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -8,8 +10,47 @@ from pydantic import ValidationError
 ACCEPTED_BUNDLE_TYPES = ("transaction", "collection", "searchset", "batch", "document")
 
 
+# What each FHIR primitive accepts, for the message that refuses a value of it.
+PRIMITIVE_FORMATS = {
+    "Date": "YYYY, YYYY-MM or YYYY-MM-DD",
+    "DateTime": "YYYY, YYYY-MM, YYYY-MM-DD, or YYYY-MM-DDThh:mm:ss with its zone (Z or +hh:mm)",
+    "Instant": "YYYY-MM-DDThh:mm:ss with its zone (Z or +hh:mm)",
+    "Time": "hh:mm:ss",
+    "Decimal": "a number",
+}
+_PRIMITIVE = re.compile(r"(\w+) value string does not match spec regex")
+
+
 class BundleError(ValueError):
     """A file that cannot be screened: not FHIR, not a bundle, or not exactly one patient."""
+
+
+@dataclass(frozen=True)
+class SchemaProblem:
+    """The first place a resource breaks the FHIR R4 schema: where, why and what is accepted."""
+
+    path: str
+    why: str
+    accepted: str
+
+    def text(self) -> str:
+        """The problem as one line."""
+        return f"{self.path}: {self.why} (accepted: {self.accepted})"
+
+
+def schema_problem(exc: Exception, kind: str) -> SchemaProblem:
+    """The first problem fhir.resources found in a `kind` resource, naming its element."""
+    if not isinstance(exc, ValidationError) or not exc.errors():
+        return SchemaProblem(kind, str(exc).strip().splitlines()[0][:200] if str(exc) else "invalid",
+                             f"a valid FHIR R4 {kind}")
+    first = exc.errors()[0]
+    path = ".".join(str(part) for part in first["loc"]) or kind
+    message = str(first["msg"]).removeprefix("Value error, ").rstrip(".")
+    primitive = _PRIMITIVE.search(message)
+    if primitive and primitive.group(1) in PRIMITIVE_FORMATS:
+        return SchemaProblem(path, f"{first.get('input')!r} is not a FHIR {primitive.group(1)}",
+                             PRIMITIVE_FORMATS[primitive.group(1)])
+    return SchemaProblem(path, message[:200], f"a valid FHIR R4 {kind}")
 
 
 def load_bundle(text: str | bytes, *, validate: bool = True) -> dict[str, Any]:
@@ -35,9 +76,7 @@ def validate_r4(data: dict[str, Any]) -> None:
     try:
         Bundle.model_validate(data)
     except (ValidationError, ValueError, TypeError) as exc:
-        first = str(exc).strip().splitlines()
-        where = first[1].strip() if len(first) > 1 else ""
-        raise BundleError(f"not valid FHIR R4: {where or first[0]}"[:300]) from None
+        raise BundleError(f"not valid FHIR R4: {schema_problem(exc, 'Bundle').text()}"[:300]) from None
 
 
 def resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:

@@ -21,7 +21,7 @@ from ketaclinic import clock
 from ketaclinic.audit import service as audit
 from ketaclinic.errors import FieldProblem, Forbidden, InvalidInput, invalid
 from ketaclinic.fhir import organizations
-from ketaclinic.fhir.bundle import BundleError, validate_r4
+from ketaclinic.fhir.bundle import BundleError, schema_problem, validate_r4
 from ketaclinic.fhir.mapping import PRESSURE_FIELDS, VITAL_SERIES, vital_observations
 from ketaclinic.fhir.models import ImportedResource
 from ketaclinic.fhir.record import (
@@ -29,6 +29,7 @@ from ketaclinic.fhir.record import (
     allergy_fact,
     condition_category_of,
     condition_fact,
+    effective,
     medication_fact,
     parse_datetime,
 )
@@ -85,10 +86,9 @@ def _locate_broken(bundle: dict[str, Any]) -> FieldProblem:
         try:
             get_fhir_model_class(resource["resourceType"]).model_validate(resource)
         except (ValidationError, ValueError, TypeError) as exc:
-            lines = str(exc).strip().splitlines()
-            where = lines[1].strip() if len(lines) > 1 else lines[0]
-            return FieldProblem(f"entry[{index}]", f"{resource['resourceType']} is not valid FHIR "
-                                f"R4: {where}"[:300], "a valid FHIR R4 resource")
+            problem = schema_problem(exc, resource["resourceType"])
+            return FieldProblem(f"entry[{index}].{problem.path}", f"{resource['resourceType']} is "
+                                f"not valid FHIR R4: {problem.why}"[:300], problem.accepted)
     return FieldProblem("entry", "the bundle is not valid FHIR R4", "a valid FHIR R4 Bundle")
 
 
@@ -130,6 +130,7 @@ class _Importer:
         self.result = ImportResult()
         self.locations: dict[tuple[str, int | None], str] = {}
         self.patient_by_ref: dict[str, Whose] = {}
+        self.zones: dict[int, str] = {}
         self.by_ref = {str(e.get("fullUrl")): e["resource"] for e in self.entries if e.get("fullUrl")}
         known = [source_key(e) for e in self.entries]
         self.seen = set(db.execute(select(ImportedResource.source_key).where(
@@ -286,13 +287,18 @@ class _Importer:
                        verification_status=fact.verification_status or "confirmed",
                        created_by=self.actor.username), ""
 
+    def _zone(self, patient: Whose) -> str:
+        """The patient's site's time zone: the clock a time sent without its zone is read on."""
+        if patient.pk not in self.zones:
+            self.zones[patient.pk] = patients.time_zone_of_pk(self.db, patient.pk)
+        return self.zones[patient.pk]
+
     def _observation(self, r: dict[str, Any], patient: Whose) -> tuple[Any, str]:
         codes = {c.get("code") for c in (r.get("code") or {}).get("coding") or []
                  if c.get("system") == "http://loinc.org"}
         if r.get("status") in NOT_A_READING:
             return None, f"status {r.get('status')}"
-        taken = parse_datetime(r.get("effectiveDateTime") or (r.get("effectivePeriod") or {})
-                               .get("start") or r.get("issued"))
+        taken = parse_datetime(effective(r), self._zone(patient))
         values: dict[str, Any] = {}
         if "85354-9" in codes:
             for component in r.get("component") or []:

@@ -5,6 +5,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ketaclinic.errors import invalid
+from ketaclinic.fhir.bundle import schema_problem
 from ketaclinic.fhir.measures import QUESTIONNAIRE_BASE
 from ketaclinic.fhir.record import parse_datetime
 from ketaclinic.fhir.search import reference_id
@@ -36,8 +37,9 @@ def _value(form: instruments.Instrument, number: str, answer: dict[str, Any]) ->
     return found
 
 
-def measure_from_response(body: dict[str, Any]) -> tuple[str, MeasureIn]:
-    """(patient id, the measure) from a QuestionnaireResponse; refuses what it cannot read."""
+def measure_from_response(body: dict[str, Any], zone: str) -> tuple[str, MeasureIn]:
+    """(patient id, the measure) from a QuestionnaireResponse; refuses what it cannot read. An
+    `authored` without a time or zone is read on the clinic's clock, `zone`."""
     from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 
     if not isinstance(body, dict) or body.get("resourceType") != "QuestionnaireResponse":
@@ -45,8 +47,8 @@ def measure_from_response(body: dict[str, Any]) -> tuple[str, MeasureIn]:
     try:
         QuestionnaireResponse.model_validate(body)
     except (ValidationError, ValueError) as exc:
-        raise invalid("QuestionnaireResponse", str(exc).splitlines()[0][:200],
-                      "a valid FHIR R4 QuestionnaireResponse") from None
+        problem = schema_problem(exc, "QuestionnaireResponse")
+        raise invalid(problem.path, problem.why, problem.accepted) from None
     if body.get("status") != "completed":
         raise invalid("status", f"{body.get('status')!r}: only completed forms are scored",
                       "completed")
@@ -63,7 +65,7 @@ def measure_from_response(body: dict[str, Any]) -> tuple[str, MeasureIn]:
                           f"linkId 1 to {len(form.items) or 1} with one answer")
         given[int(link)] = _value(form, link, answers[0])
     count = len(form.items) or 1
-    moment = parse_datetime(body.get("authored")) if body.get("authored") else None
+    moment = parse_datetime(body.get("authored"), zone) if body.get("authored") else None
     try:
         data = MeasureIn(instrument=form.key, answers=[given.get(n) for n in range(1, count + 1)],
                          taken_at=moment)

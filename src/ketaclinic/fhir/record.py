@@ -1,7 +1,8 @@
 """Turning FHIR R4 resources (as dicts) into the PatientRecord that screening reads."""
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ketaclinic.fhir.bundle import resources, the_patient
 from ketaclinic.fhir.mapping import CONDITION_CATEGORIES, PRESSURE_FIELDS
@@ -18,7 +19,7 @@ from ketaclinic.knowledge.record import (
     dose_in_mg,
 )
 from ketaclinic.knowledge.status_observations import status_observations
-from ketaclinic.knowledge.vital_units import in_stored_unit, unit_of
+from ketaclinic.knowledge.vital_units import in_stored_unit, unit_as_sent
 
 LOINC = "http://loinc.org"
 BP_PANEL, SYSTOLIC, DIASTOLIC, BODY_WEIGHT = "85354-9", "8480-6", "8462-4", "29463-7"
@@ -29,27 +30,36 @@ REQUEST_STATUS = {"active": "active", "on-hold": "on-hold", "draft": "intended",
 
 
 def parse_date(value: Any) -> date | None:
-    """A FHIR date or dateTime (partial dates allowed) as a date; None if absent or invalid."""
-    moment = parse_datetime(value)
+    """A FHIR date or dateTime (partial dates allowed) as the date it names; None if absent or
+    invalid."""
+    moment = parse_datetime(value, "UTC")
     return moment.date() if moment else None
 
 
-def parse_datetime(value: Any) -> datetime | None:
-    """A FHIR date or dateTime as an aware datetime (dates at midnight UTC)."""
+def parse_datetime(value: Any, zone: str) -> datetime | None:
+    """A FHIR date or dateTime as an aware datetime; None if absent or invalid. What names no
+    zone (a date, a month, a year, or a time without its offset) is read on the clinic's clock,
+    `zone`: a reading dated 15 October was taken that day at the clinic, not on the evening of
+    the 14th, as midnight in UTC would put it in the Americas."""
     if not isinstance(value, str) or not value:
         return None
     text = value.strip()
     try:
         if len(text) == 4:
-            return datetime(int(text), 1, 1, tzinfo=UTC)
-        if len(text) == 7:
-            return datetime(int(text[:4]), int(text[5:7]), 1, tzinfo=UTC)
-        if len(text) == 10:
-            return datetime.fromisoformat(text).replace(tzinfo=UTC)
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            moment = datetime(int(text), 1, 1)
+        elif len(text) == 7 and text[4] == "-":
+            moment = datetime(int(text[:4]), int(text[5:7]), 1)
+        else:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(zone))
+
+
+def effective(observation: dict[str, Any]) -> Any:
+    """When an Observation was taken, as sent: its effective time, else when it was issued."""
+    return (observation.get("effectiveDateTime")
+            or (observation.get("effectivePeriod") or {}).get("start") or observation.get("issued"))
 
 
 def _codings(concept: Any) -> tuple[Coding, ...]:
@@ -106,7 +116,7 @@ def _daily_dose_mg(dosage: Any) -> float | None:
         quantity = (dose_and_rate or {}).get("doseQuantity") or {}
         value = quantity.get("value") if isinstance(quantity, dict) else None
         if isinstance(value, int | float) and not isinstance(value, bool):
-            milligrams, per_day_unit = dose_in_mg(float(value), unit_of(quantity))
+            milligrams, per_day_unit = dose_in_mg(float(value), unit_as_sent(quantity))
             if milligrams is not None:
                 dose, daily = milligrams, per_day_unit
     if dose is None or daily:
@@ -161,15 +171,15 @@ def _loinc_codes(concept: Any) -> set[str]:
     return {c.code for c in _codings(concept) if c.system == LOINC}
 
 
-def _observations(items: list[dict[str, Any]]) -> tuple[list[BloodPressure], list[Weight]]:
+def _observations(items: list[dict[str, Any]], zone: str
+                  ) -> tuple[list[BloodPressure], list[Weight]]:
     pressures: list[BloodPressure] = []
     weights: list[Weight] = []
     loose: dict[datetime, dict[str, float | None]] = {}
     for r in items:
         if r["resourceType"] != "Observation" or r.get("status") in NOT_A_READING:
             continue
-        taken = parse_datetime(r.get("effectiveDateTime") or (r.get("effectivePeriod") or {})
-                               .get("start") or r.get("issued"))
+        taken = parse_datetime(effective(r), zone)
         if taken is None:
             continue
         codes = _loinc_codes(r.get("code"))
@@ -194,8 +204,10 @@ def _observations(items: list[dict[str, Any]]) -> tuple[list[BloodPressure], lis
     return pressures, weights
 
 
-def status_observation_facts(items: list[dict[str, Any]]) -> list[ObservationFact]:
-    """Observations that say whether the patient is pregnant or breastfeeding."""
+def status_observation_facts(items: list[dict[str, Any]], zone: str = "UTC"
+                             ) -> list[ObservationFact]:
+    """Observations that say whether the patient is pregnant or breastfeeding (undated times
+    read in `zone`)."""
     watched = set().union(*(kind.loinc for kind in status_observations()))
     facts = []
     for r in items:
@@ -203,8 +215,7 @@ def status_observation_facts(items: list[dict[str, Any]]) -> list[ObservationFac
             continue
         if not _loinc_codes(r.get("code")) & watched:
             continue
-        taken = parse_datetime(r.get("effectiveDateTime") or (r.get("effectivePeriod") or {})
-                               .get("start") or r.get("issued"))
+        taken = parse_datetime(effective(r), zone)
         if taken is None:
             continue
         value = r.get("valueCodeableConcept") or {}
@@ -216,13 +227,14 @@ def status_observation_facts(items: list[dict[str, Any]]) -> list[ObservationFac
     return facts
 
 
-def record_from_bundle(bundle: dict[str, Any]) -> PatientRecord:
-    """The one patient's record from a bundle (BundleError if not exactly one Patient)."""
+def record_from_bundle(bundle: dict[str, Any], zone: str = "UTC") -> PatientRecord:
+    """The one patient's record from a bundle (BundleError if not exactly one Patient); times
+    that name no zone are read in `zone`, the clinic's."""
     items = resources(bundle)
     patient = the_patient(items)
     by_ref = {_ref(r): r for r in items}
     by_ref.update({str(r["_fullUrl"]): r for r in items if r.get("_fullUrl")})
-    pressures, weights = _observations(items)
+    pressures, weights = _observations(items, zone)
     deceased = bool(patient.get("deceasedBoolean")) or bool(patient.get("deceasedDateTime"))
     return PatientRecord(
         ref=_ref(patient),
@@ -234,7 +246,7 @@ def record_from_bundle(bundle: dict[str, Any]) -> PatientRecord:
         allergies=tuple(allergy_fact(r) for r in items if r["resourceType"] == "AllergyIntolerance"),
         blood_pressures=tuple(pressures),
         weights=tuple(weights),
-        observations=tuple(status_observation_facts(items)),
+        observations=tuple(status_observation_facts(items, zone)),
     )
 
 

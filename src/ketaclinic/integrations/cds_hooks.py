@@ -138,7 +138,7 @@ def evaluate(request: CdsRequest, *, on: date, time_zone: str = "UTC"
     bundle = {"resourceType": "Bundle", "type": "collection",
               "entry": [{"resource": r} for r in resources]}
     try:
-        record = record_from_bundle(bundle)
+        record = record_from_bundle(bundle, time_zone)
         results = [screen(record, route=route, on=on, time_zone=time_zone) for route in routes]
     except BundleError as exc:
         raise CdsError(400, str(exc)) from None

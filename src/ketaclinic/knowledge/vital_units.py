@@ -39,14 +39,21 @@ def _said() -> dict[str, str]:
     return dict(load_table("vital_units")["said"])
 
 
-def unit_of(quantity: Mapping[str, Any]) -> str:
-    """The UCUM code a Quantity gives its value in: its `code` (when the code's system is UCUM
-    or unnamed), else its `unit` as a person writes it; '' when it gives neither."""
+def unit_as_sent(quantity: Mapping[str, Any]) -> str:
+    """The unit a Quantity gives its value in, as sent: its `code` (when the code's system is
+    UCUM or unnamed), else its `unit` as a person writes it; '' when it gives neither."""
     code = quantity.get("code")
     if isinstance(code, str) and code.strip() and quantity.get("system") in (None, UCUM):
-        return _said().get(code.strip(), code.strip())
+        return code.strip()
     unit = quantity.get("unit")
-    return _said().get(unit.strip(), unit.strip()) if isinstance(unit, str) else ""
+    return unit.strip() if isinstance(unit, str) else ""
+
+
+def unit_of(quantity: Mapping[str, Any]) -> str:
+    """The UCUM code a vital sign's Quantity gives its value in, a person's spelling of a vital
+    sign's unit ('lbs', '°F') read as the code it means."""
+    sent = unit_as_sent(quantity)
+    return _said().get(sent, sent)
 
 
 def in_stored_unit(field_name: str, quantity: Any) -> tuple[float | None, str]:

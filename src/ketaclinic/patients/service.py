@@ -322,6 +322,14 @@ def time_zone_of(patient: Patient) -> str:
     return patient.mrns[0].site.time_zone if patient.mrns else "UTC"
 
 
+def time_zone_of_pk(db: Session, patient_pk: int) -> str:
+    """The time zone of a patient's (first) site, read by key; UTC if they have none."""
+    zone = db.execute(select(Site.time_zone).join(PatientMrn, PatientMrn.site_pk == Site.pk)
+                      .where(PatientMrn.patient_pk == patient_pk)
+                      .order_by(PatientMrn.pk).limit(1)).scalar_one_or_none()
+    return zone or "UTC"
+
+
 def local_today(patient: Patient) -> date:
     """Today in the patient's site's time zone."""
     return clock.today(time_zone_of(patient))

@@ -1,0 +1,104 @@
+"""A FHIR date without a time (`2026-10-15`), or a time without a zone, is read on the clinic's
+clock: the patient's site's midnight, not midnight in London, which in the Americas is the
+evening before. A date that cannot be read is refused naming the field, never stored as now."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ketaclinic.fhir.record import parse_datetime, record_from_bundle
+from ketaclinic.measures.models import Measure
+from ketaclinic.patients.models import VitalSigns
+from tests import fhir_builders as fb
+from tests.fhir.test_fhir_api import phq9_response
+
+LOINC = "http://loinc.org"
+
+
+def _heart_rate(pid: str, when: str) -> dict[str, Any]:
+    return {"resourceType": "Observation", "status": "final",
+            "subject": {"reference": f"Patient/{pid}"},
+            "code": {"coding": [{"system": LOINC, "code": "8867-4"}]},
+            "effectiveDateTime": when, "valueQuantity": {"value": 72}}
+
+
+@pytest.mark.parametrize(("text", "zone", "moment"), [
+    ("2026-10-15", "America/New_York", datetime(2026, 10, 15, 4, tzinfo=UTC)),
+    ("2026-01-15", "America/New_York", datetime(2026, 1, 15, 5, tzinfo=UTC)),
+    ("2026-10", "America/Los_Angeles", datetime(2026, 10, 1, 7, tzinfo=UTC)),
+    ("2026", "America/New_York", datetime(2026, 1, 1, 5, tzinfo=UTC)),
+    ("2026-10-15T09:30:00", "America/New_York", datetime(2026, 10, 15, 13, 30, tzinfo=UTC)),
+    ("2026-10-15T09:30:00-07:00", "America/New_York", datetime(2026, 10, 15, 16, 30, tzinfo=UTC)),
+    ("2026-10-15T09:30:00Z", "America/New_York", datetime(2026, 10, 15, 9, 30, tzinfo=UTC)),
+    ("2026-10-15", "UTC", datetime(2026, 10, 15, tzinfo=UTC)),
+])
+def test_a_date_or_a_time_without_a_zone_is_read_on_the_clinics_clock(
+        text: str, zone: str, moment: datetime) -> None:
+    assert parse_datetime(text, zone) == moment
+
+
+@pytest.mark.parametrize("text", ["yesterday", "2026-13-01", "15/10/2026", "", "2026-10-15T25:00"])
+def test_what_is_not_a_fhir_date_is_not_read(text: str) -> None:
+    assert parse_datetime(text, "America/New_York") is None
+
+
+def test_a_vital_sign_dated_without_a_time_is_stored_at_the_sites_midnight(
+        api, world, db: Session) -> None:
+    created = api["nurse_a"].post("/fhir/Observation",
+                                  json=_heart_rate(world.patients["p_a1"], "2026-10-15"))
+    assert created.status_code == 201, created.text
+    assert created.json()["effectiveDateTime"].startswith("2026-10-15T04:00:00")
+    stored = db.execute(select(VitalSigns.measured_at).where(
+        VitalSigns.heart_rate_bpm == 72).order_by(VitalSigns.pk.desc()).limit(1)).scalar_one()
+    assert stored.replace(tzinfo=UTC) == datetime(2026, 10, 15, 4, tzinfo=UTC)
+
+
+def test_a_date_is_read_on_the_patients_own_sites_clock(api, world) -> None:
+    created = api["nurse_b"].post("/fhir/Observation",
+                                  json=_heart_rate(world.patients["p_b1"], "2026-10-15"))
+    assert created.status_code == 201, created.text
+    assert created.json()["effectiveDateTime"].startswith("2026-10-15T07:00:00")  # Los Angeles
+
+
+def test_a_time_without_its_zone_is_refused_naming_the_element_and_the_formats(
+        api, world, db: Session) -> None:
+    before = db.execute(select(func.count()).select_from(VitalSigns)).scalar_one()
+    refused = api["nurse_a"].post("/fhir/Observation",
+                                  json=_heart_rate(world.patients["p_a1"], "2026-10-15T09:30:00"))
+    assert refused.status_code == 422, refused.text
+    [issue] = refused.json()["issue"]
+    assert issue["expression"] == ["entry[0].effectiveDateTime"]
+    assert "'2026-10-15T09:30:00' is not a FHIR DateTime" in issue["diagnostics"]
+    assert "with its zone (Z or +hh:mm)" in issue["diagnostics"]
+    assert db.execute(select(func.count()).select_from(VitalSigns)).scalar_one() == before
+
+
+def test_a_questionnaire_authored_on_a_date_is_taken_at_the_sites_midnight(api, world) -> None:
+    pid = world.patients["p_a1"]
+    response = phq9_response(pid, [1] * 9) | {"authored": "2026-10-15"}
+    created = api["nurse_a"].post("/fhir/QuestionnaireResponse", json=response)
+    assert created.status_code == 201, created.text
+    authored = datetime.fromisoformat(created.json()["authored"])
+    assert authored == datetime(2026, 10, 15, 4, tzinfo=UTC)
+
+
+def test_a_questionnaire_authored_on_an_unreadable_date_is_refused(
+        api, world, db: Session) -> None:
+    pid = world.patients["p_a1"]
+    before = db.execute(select(func.count()).select_from(Measure)).scalar_one()
+    refused = api["nurse_a"].post("/fhir/QuestionnaireResponse",
+                                  json=phq9_response(pid, [1] * 9) | {"authored": "yesterday"})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["issue"][0]["expression"] == ["authored"]
+    assert "YYYY-MM-DD" in refused.text
+    assert db.execute(select(func.count()).select_from(Measure)).scalar_one() == before
+
+
+def test_screening_reads_a_dated_weight_on_the_clinics_clock() -> None:
+    dated = fb.weight(70)
+    dated["effectiveDateTime"] = "2026-10-15"
+    record = record_from_bundle(fb.bundle(fb.patient(), dated), "America/New_York")
+    assert [w.taken for w in record.weights] == [datetime(2026, 10, 15, 4, tzinfo=UTC)]
