@@ -74,6 +74,29 @@ def test_an_unmatched_message_is_attached_and_a_rejected_one_reviewed(api, world
         "U1", "R1"}
 
 
+def test_a_message_stored_with_an_observation_set_aside_waits_for_a_look(api, world, db) -> None:
+    """A probe sending an SpO2 of 130 beside a good pressure: the pressure is on the session, and
+    the message is on the list as partial, naming what was set aside, until a nurse has looked."""
+    session = open_session(api, db, world.patients["p_a1"], chair="A1")
+    probe = oru("P1", "A^A1^1", systolic=150).replace("|97|262688", "|130|262688")
+    assert feed(db, probe, oru("W1", "A^A1^1", systolic=151)) == ["AA", "AA"]
+    nurse = api["nurse_a"]
+    [listed] = nurse.get(LIST).json()
+    assert (listed["control_id"], listed["status"], listed["chair"]) == ("P1", "partial", "A1")
+    assert listed["reason"].startswith("observations set aside: OBX 5 (spo2_pct): 130")
+    assert [m["control_id"] for m in nurse.get(LIST, params={"status": "partial"}).json()] == ["P1"]
+    on_session = db.execute(select(SessionReading.systolic_mmhg).join(TreatmentSession).where(
+        TreatmentSession.id == uuid.UUID(session), SessionReading.systolic_mmhg.is_not(None))
+                            ).scalars().all()
+    assert sorted(on_session) == [150, 151]
+    assert nurse.post(f"{LIST}/{listed['id']}/attach",
+                      json={"treatment_session_id": session}).status_code == 409
+    reviewed = nurse.post(f"{LIST}/{listed['id']}/review",
+                          json={"note": "SpO2 probe on chair A1 replaced"})
+    assert reviewed.status_code == 200 and reviewed.json()["status"] == "partial"
+    assert nurse.get(LIST).json() == []
+
+
 def open_b_session(api, db: Session, pid: str) -> str:
     evaluation = api["nurse_b"].post(f"/api/v1/patients/{pid}/evaluations",
                                      json={"route": "iv"}).json()
@@ -217,7 +240,8 @@ def test_one_chair_s_pile_is_closed_and_the_other_chairs_messages_stay_open(api,
     assert [m["control_id"] for m in nurse.get(LIST).json()] == ["A2-0"]
     detail = db.execute(select(AuditEvent.detail).where(
         AuditEvent.record_type == "MonitorMessage")).scalar_one()
-    assert detail == "reviewed 4 messages at once (chair A1, kind rejected and unmatched): left on"
+    assert detail == ("reviewed 4 messages at once (chair A1, kind rejected, unmatched, partial): "
+                      "left on")
 
 
 def test_a_message_from_before_the_chair_s_last_discharge_is_flagged(api, web, world, db) -> None:

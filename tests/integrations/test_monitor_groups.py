@@ -130,5 +130,5 @@ def test_a_blood_pressure_beside_an_oximeter_artefact_is_stored_and_alarms(
     assert all(r.spo2_pct is None for r in readings)
     assert [a.kind for a in db.execute(select(SessionAlarm)).scalars()] == ["systolic-high"]
     kept = db.execute(select(MonitorMessage)).scalar_one()
-    assert (kept.status, kept.ack_code) == ("accepted", "AA")
+    assert (kept.status, kept.ack_code) == ("partial", "AA")
     assert kept.reason.startswith("observations set aside: OBX 5 (spo2_pct)")

@@ -63,7 +63,8 @@ def list_messages(
     request: Request, response: Response,
     site: str = Query(default="", max_length=20, description="a site code of yours"),
     chair: str = Query(default="", max_length=36, description="the id of a chair of your sites"),
-    status: str = Query(default="", max_length=20, description="rejected, unmatched or attached (all)"),
+    status: str = Query(default="", max_length=20,
+                        description="rejected, unmatched, partial or attached (all)"),
     shown: str = Query(default="open", max_length=10,
                        description="open (not reviewed), reviewed or all"),
     since: str = Query(default="", max_length=10, description="received on or after (YYYY-MM-DD)"),
@@ -73,7 +74,7 @@ def list_messages(
                                description="the cursor in the previous page's Link (rel=next)"),
     actor: Actor = Depends(require(Permission.CLINICAL_WRITE)), db: Session = DB,
 ) -> list[schemas.MonitorMessageOut]:
-    """Rejected and unmatched monitor messages of your sites, newest first, a page at a time
+    """Rejected, unmatched and partial monitor messages of your sites, newest first, a page at a time
     (total in `X-Total-Count`, the next page in `Link`)."""
     page = review.review_list(
         db=db, actor=actor, site_code=site, chair_id=chair, status=status, shown=shown,
@@ -157,7 +158,8 @@ def _page(request: Request, db: Session, actor: Actor, errors: list[str] | None 
 @router.get("/monitor-messages", response_class=HTMLResponse, include_in_schema=False)
 def messages_page(request: Request, actor: Actor = Depends(require(Permission.CLINICAL_WRITE)),
                   db: Session = DB) -> HTMLResponse:
-    """Rejected and unmatched monitor messages of the user's sites, with their actions."""
+    """Rejected, unmatched and partial monitor messages of the user's sites, with their
+    actions."""
     return _page(request, db, actor)
 
 

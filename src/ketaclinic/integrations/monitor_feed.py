@@ -8,7 +8,7 @@ one insert, and each session gets one audit event naming the messages. The calle
 acknowledges every message; a message that fails validation is answered AE or AR and kept for
 review without failing the others. A message some of whose observations cannot be read (a value
 out of range, a unit not accepted) is taken with the rest, answered AA with a warning naming
-those set aside, and keeps that note.
+those set aside, and keeps that note as a partial message, on the review list.
 """
 
 from collections import defaultdict
@@ -34,6 +34,9 @@ from ketaclinic.treatments.models import MonitorMessage, TreatmentSession, text_
 from ketaclinic.treatments.reading_groups import ReadingBatch, store_batches
 
 INBOX = cast(Table, MonitorMessage.__table__)
+# The messages whose readings are stored: on a session (whole, or with observations set aside),
+# or kept for the chair.
+STORED = ("accepted", "partial", "unmatched")
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,11 @@ def ingest_group(*, db: Session, messages: Sequence[Incoming]) -> list[Answer]:
     _drop_repeats(db, parsed)
     for item in parsed:
         if item.status == "routed":
-            item.status, item.code = ("accepted" if item.session else "unmatched"), "AA"
+            # a message stored with observations set aside waits for a look at why
+            item.status = ("unmatched" if item.session is None
+                           else "partial" if item.message and item.message.set_aside
+                           else "accepted")
+            item.code = "AA"
     message_pks = _keep(db, taken, now)
     _store_readings(db, taken, message_pks)
     return [Answer(t.code, t.reason, t.control_id, (t.message.sending_application,
@@ -251,10 +258,10 @@ def _keep(db: Session, taken: list[_Taken], now: datetime) -> list[int]:
 
 
 def _store_readings(db: Session, taken: list[_Taken], message_pks: list[int]) -> None:
-    """The readings of the accepted and unmatched messages, their alarms, and one audit event
-    per session naming its messages."""
+    """The readings of the messages stored (accepted, partial and unmatched), their alarms, and
+    one audit event per session naming its messages."""
     stored = [(t, pk) for t, pk in zip(taken, message_pks, strict=True)
-              if t.status in ("accepted", "unmatched")]
+              if t.status in STORED]
     if not stored:
         return
     sessions = {t.session.pk: t.session for t, _ in stored if t.session is not None}

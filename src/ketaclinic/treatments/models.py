@@ -154,8 +154,9 @@ class MonitorMessage(RecordMixin, Base):
     # which holds its control id. Control ids alone recur (gateways restart their counters), so
     # a look by them read more rows every day the feed ran.
     raw_digest: Mapped[bytes] = mapped_column(LargeBinary(32), default=_digest_of_row, index=True)
-    # accepted (readings stored on a session), unmatched (no open session at that chair),
-    # rejected (AE/AR: kept for review)
+    # accepted (readings stored on a session), partial (stored on a session, with observations
+    # that could not be read set aside: kept for review), unmatched (no open session at that
+    # chair), rejected (AE/AR: kept for review)
     status: Mapped[str] = mapped_column(String(20))
     ack_code: Mapped[str] = mapped_column(String(2))
     reason: Mapped[str] = mapped_column(String(1000), default="")

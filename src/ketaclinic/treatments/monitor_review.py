@@ -1,9 +1,10 @@
-"""Reviewing the monitor messages that did not land on a session: rejected ones (AE/AR, nothing
-stored) and unmatched ones (readings kept for the chair with no open session). A nurse attaches
-an unmatched message to the right open session, whose alarms then follow, or marks a message
-reviewed with a note. Staff see the messages of their own sites; a message routed to no site (no
-chair, and no known site in its location) is seen by clinical staff of every site, since only
-they can tell which patient it was."""
+"""Reviewing the monitor messages that did not land whole on a session: rejected ones (AE/AR,
+nothing stored), unmatched ones (readings kept for the chair with no open session) and partial
+ones (stored on the session with observations set aside: a probe that sends nonsense is seen).
+A nurse attaches an unmatched message to the right open session, whose alarms then follow, or
+marks a message reviewed with a note. Staff see the messages of their own sites; a message
+routed to no site (no chair, and no known site in its location) is seen by clinical staff of
+every site, since only they can tell which patient it was."""
 
 import uuid
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from ketaclinic.treatments import service as treatments
 from ketaclinic.treatments.models import OPEN, MonitorMessage, SessionReading, TreatmentSession
 from ketaclinic.treatments.service import READINGS_BEFORE_CHECK_IN
 
-STATUSES = ("rejected", "unmatched")  # what needs a look
+STATUSES = ("rejected", "unmatched", "partial")  # what needs a look
 LISTED = (*STATUSES, "attached")  # and what became of an unmatched one once attached
 SHOWN = ("open", "reviewed", "all")
 
@@ -86,7 +87,7 @@ def review_list(*, db: Session, actor: Actor, site_code: str = "", status: str =
                 shown: str = "open", since: datetime | None = None,
                 until: datetime | None = None, limit: int = 50,
                 before: int | None = None, chair_id: str = "") -> ReviewPage:
-    """Rejected and unmatched messages of the actor's sites, filtered, newest first."""
+    """Rejected, unmatched and partial messages of the actor's sites, filtered, newest first."""
     filters = _filters(db, actor, site_code=site_code, status=status, shown=shown, since=since,
                        until=until, chair_id=chair_id)
     total, newest = db.execute(select(func.count(), func.max(MonitorMessage.pk))
@@ -127,7 +128,7 @@ def review_all(*, db: Session, actor: Actor, note: str, through: int, site_code:
     for a look): the pile a monitor left on between sessions makes. The number closed."""
     if status == "attached":
         raise invalid("status", "attached messages were reviewed when attached",
-                      ", ".join(STATUSES) + " or both")
+                      ", ".join(STATUSES) + " or all of them")
     filters = _filters(db, actor, site_code=site_code, status=status, shown="open", since=since,
                        until=until, chair_id=chair_id)
     note = note.strip()
@@ -137,7 +138,7 @@ def review_all(*, db: Session, actor: Actor, note: str, through: int, site_code:
         reviewed_at=clock.now(), reviewed_by=actor.username, review_note=note[:1000])).rowcount
     chosen = ", ".join(f"{name} {value}" for name, value in (
         ("site", site_code), ("chair", chair_id and _chair_name(db, chair_id)),
-        ("kind", status or "rejected and unmatched"),
+        ("kind", status or ", ".join(STATUSES)),
         ("received from", since and since.isoformat(timespec="minutes")),
         ("received before", until and until.isoformat(timespec="minutes"))) if value)
     audit.record(db=db, actor=actor, action="update", record_type="MonitorMessage",

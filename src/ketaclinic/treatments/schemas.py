@@ -179,7 +179,8 @@ class MonitorMessageOut(BaseModel):
     received_at: IsoDateTime
     peer: str
     control_id: str
-    status: str = Field(description="rejected, unmatched; once resolved: attached")
+    status: str = Field(description="rejected, unmatched, partial (stored with observations "
+                        "set aside, named in reason); once resolved: attached")
     ack_code: str
     reason: str
     site: str | None = Field(description="the site's code (None: routed to no site)")
