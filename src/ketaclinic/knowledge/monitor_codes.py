@@ -3,6 +3,7 @@
 
 from functools import cache
 
+from ketaclinic.knowledge import vital_units
 from ketaclinic.knowledge.tables import load_table
 from ketaclinic.knowledge.vital_units import Conversion
 
@@ -20,8 +21,8 @@ def fields_by_code() -> tuple[dict[str, str], dict[str, str]]:
 
 @cache
 def accepted_units(field_name: str) -> dict[str, Conversion]:
-    """The units a field's value may come in, each with its conversion to the clinic's unit
-    (a factor, or a table of factor and `minus`: Fahrenheit)."""
-    return {str(unit): Conversion(float(row["factor"]), float(row.get("minus", 0.0)))
-            if isinstance(row, dict) else Conversion(float(row))
+    """The units a field's value may come in, each with its conversion to the clinic's unit: a
+    factor, or the UCUM code whose conversion vital_units.toml gives (Fahrenheit)."""
+    ucum = vital_units.accepted_units(field_name)
+    return {str(unit): ucum[row] if isinstance(row, str) else Conversion(float(row))
             for unit, row in load_table("monitor_codes")["units"][field_name]["accepted"].items()}

@@ -88,7 +88,6 @@ def fill(*, patient_name: str, birth_date: date, sex: str, medications: list[Med
     with_bp = [r for r in monitored if r.systolic_mmhg is not None]
     near_40 = [r for r in with_bp if earliest <= r.taken <= latest]
     at_40 = min(near_40, key=lambda r: abs((r.taken - checkpoint).total_seconds()), default=None)
-    before_discharge = with_bp
     respiratory = "respiratory-depression" in side_effects or any(
         a.kind in ("spo2-low", "respiratory-rate-low") for r in monitored for a in alarms_for(r))
     minutes = None
@@ -105,8 +104,7 @@ def fill(*, patient_name: str, birth_date: date, sex: str, medications: list[Med
         minutes_first_device_to_end_of_monitoring=minutes, minutes_until_ready_to_leave=until_ready,
         vitals_acceptable_before_dosing=pre_dose_ok,
         vitals_acceptable_at_discharge=discharged_cleanly, bp_before_dosing=_bp(baseline),
-        bp_at_40_min=_bp(at_40), bp_before_discharge=_bp(before_discharge[-1] if before_discharge
-                                                          else None),
+        bp_at_40_min=_bp(at_40), bp_before_discharge=_bp(with_bp[-1] if with_bp else None),
         sedation=any(score < 5 for score in moass_scores),
         dissociation=any(score > load_table("monitoring")["scales"]["cadss"]["dissociation_above"]
                          for score in cadss_scores),
