@@ -1,37 +1,75 @@
-"""Reading how often a medication is taken from free-text frequencies."""
+"""Reading how often a medication is taken from free-text frequencies (a prescription's sig:
+'BID', 'twice daily', 'Take 1 tablet by mouth 2 (two) times a day.', 'every 8 hours')."""
 
 import re
 
-_WORDS = {"once": 1, "twice": 2, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
-_ABBREVIATIONS = {"qd": 1.0, "od": 1.0, "qhs": 1.0, "hs": 1.0, "bid": 2.0, "tid": 3.0,
-                  "qid": 4.0}
-_EVERY_HOURS = re.compile(r"(?:every|q)\s*(\d+(?:\.\d+)?)\s*(?:h\b|hr|hours?)")
-_TIMES_A_DAY = re.compile(
-    r"(\d+|once|twice|one|two|three|four|five|six)\s*(?:times?|x)?\s*(?:a|per|/)?\s*"
-    r"(?:day|daily|d\b)")
-_AS_NEEDED = re.compile(r"\b(prn|as needed|when needed|if needed)\b")
+_NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+                 "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12}
+_ONCE = {"once": 1, "twice": 2, "thrice": 3}
+# Latin and British abbreviations, as written in records (dots are dropped first: b.i.d.).
+_ABBREVIATIONS = {"qd": 1.0, "od": 1.0, "qam": 1.0, "qpm": 1.0, "qhs": 1.0, "hs": 1.0,
+                  "qn": 1.0, "mane": 1.0, "nocte": 1.0, "bid": 2.0, "bd": 2.0, "tid": 3.0,
+                  "tds": 3.0, "qid": 4.0, "qds": 4.0, "qod": 0.5, "qow": 1 / 14}
+_COUNT = r"(\d+(?:\.\d+)?|" + "|".join(_NUMBER_WORDS) + ")"
+_PER = r"\s*(?:a|per|/|each|every)?\s*"
+_DAY = r"(?:day|daily|d)\b"
+_WEEK = r"(?:week|weekly|wk)\b"
+# A count of doses needs its 'times' ('2 times a day', '3x daily'); a bare number before 'day'
+# is a duration or a dose ('for 7 days', 'take 2 daily' is two tablets once a day).
+_TIMES = r"\b" + _COUNT + r"\s*(?:times?|x)"
+_ONCE_WORD = r"\b(" + "|".join(_ONCE) + ")"
+_EVERY = r"\b(?:every|q)\s*" + _COUNT + r"\s*(?:(?:-|to)\s*\d+(?:\.\d+)?\s*)?"
+_HOURS = r"(?:h|hrs?|hours?)\b"
+_DAYS = r"(?:d|days?)\b"
+_WEEKS = r"(?:wks?|weeks?)\b"
+_AS_NEEDED = re.compile(r"\b(prn|as needed|when needed|if needed|when required|as required)\b")
+_SPELLED_OUT = re.compile(r"\(\s*(?:" + "|".join(_NUMBER_WORDS) + r")\s*\)")
+_LETTER_DOT = re.compile(r"(?<=\b[a-z])\.")
+_ONCE_A_DAY = re.compile(r"\b(daily|every day|each day|a day|nightly|at bedtime|every night|"
+                         r"every morning|every evening|in the morning|in the evening)\b")
+_EVERY_OTHER_DAY = re.compile(r"\b(every other day|alternate days|on alternate days)\b")
+_WEEKLY = re.compile(r"\b(weekly|every week|once a week)\b")
+
+
+def _number(text: str) -> float:
+    return float(_NUMBER_WORDS.get(text) or _ONCE.get(text) or text)
+
+
+def _read(text: str) -> float | None:
+    """Doses a day in normalised text, the first pattern that says it."""
+    readings: tuple[tuple[str, float], ...] = (
+        (_TIMES + _PER + _DAY, 1.0), (_ONCE_WORD + _PER + _DAY, 1.0),
+        (_TIMES + _PER + _WEEK, 1 / 7), (_ONCE_WORD + _PER + _WEEK, 1 / 7))
+    for pattern, scale in readings:
+        if match := re.search(pattern, text):
+            count = _number(match.group(1)) * scale
+            return count or None
+    for pattern, hours in ((_EVERY + _HOURS, 1.0), (_EVERY + _DAYS, 24.0),
+                           (_EVERY + _WEEKS, 168.0)):
+        if match := re.search(pattern, text):
+            every = _number(match.group(1)) * hours
+            return 24.0 / every if every > 0 else None
+    for abbreviation, count in _ABBREVIATIONS.items():
+        if re.search(rf"\b{abbreviation}\b", text):
+            return count
+    if _EVERY_OTHER_DAY.search(text):
+        return 0.5
+    if _WEEKLY.search(text):
+        return 1 / 7
+    if _ONCE_A_DAY.search(text):
+        return 1.0
+    return None
 
 
 def times_per_day(text: str) -> float | None:
-    """Doses per day for text such as 'twice daily', 'TID', 'every 8 hours'; None if unknown."""
+    """Doses per day for text such as 'twice daily', 'TID', 'b.i.d.', 'every 8 hours', '2 (two)
+    times a day', '3 times weekly'; None if unknown or taken as needed. A duration ('daily for
+    7 days', 'x 5 days') is never read as a number of doses."""
     value = text.casefold().strip()
     if not value or _AS_NEEDED.search(value):
         return None
-    for abbreviation, count in _ABBREVIATIONS.items():
-        if re.search(rf"\b{abbreviation}\b", value):
-            return count
-    if match := _EVERY_HOURS.search(value):
-        hours = float(match.group(1))
-        return 24.0 / hours if hours > 0 else None
-    if match := _TIMES_A_DAY.search(value):
-        word = match.group(1)
-        return float(_WORDS.get(word, word if word.isdigit() else 0)) or None
-    if re.search(r"\b(daily|every day|each day|nightly|at bedtime|every night|every morning)\b",
-                 value):
-        return 1.0
-    if re.search(r"\bweekly\b", value):
-        return 1.0 / 7.0
-    return None
+    value = _LETTER_DOT.sub("", _SPELLED_OUT.sub(" ", value))
+    return _read(value)
 
 
 def times_per_day_from_timing(frequency: float | None, period: float | None,

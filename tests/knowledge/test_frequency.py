@@ -1,0 +1,67 @@
+"""How often a medicine is taken, read from its sig as records write it: a duration is never a
+number of doses ('daily for 14 days' is once a day, not 14 times), a count per week is per week,
+and the sigs EHRs print ('2 (two) times a day', 'b.i.d.') are read."""
+
+from typing import Any
+
+import pytest
+
+from ketaclinic.fhir.record import record_from_bundle
+from ketaclinic.knowledge.frequency import times_per_day
+from ketaclinic.knowledge.screening import screen
+from tests.fhir_builders import ON, baseline, bundle, medication
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # a duration beside the frequency
+    ("1 tablet daily for 7 days", 1), ("take 1 tablet by mouth daily for 14 days", 1),
+    ("take 2 mg at bedtime for 10 days", 1), ("1 mg twice daily x 30 days", 2),
+    ("daily 30 days", 1), ("2 times a day for 14 days", 2),
+    # a duration alone, or a count of tablets, says nothing of how often
+    ("5 days", None), ("10 mg x 5 days", None), ("take 2 daily", 1),
+    # as EHRs print a sig
+    ("Take 1 tablet by mouth 2 (two) times a day.", 2),
+    ("Take 1 tablet by mouth 3 (three) times daily.", 3),
+    ("Take 1 tablet by mouth every 8 (eight) hours.", 3),
+    ("Take 1 tablet (10 mg total) by mouth daily.", 1),
+    ("Take 0.5 tablets by mouth nightly as needed for anxiety.", None),
+    # abbreviations, with or without their dots
+    ("b.i.d.", 2), ("1 tab PO t.i.d.", 3), ("1 mg q.h.s.", 1), ("1 mg p.o. q.d.", 1),
+    ("QAM", 1), ("tds", 3), ("qod", 0.5), ("q8h", 3), ("q 6 hrs", 4),
+    # per week, per few days
+    ("3 times weekly", 3 / 7), ("twice a week", 2 / 7), ("weekly", 1 / 7),
+    ("every other day", 0.5), ("q2d", 0.5), ("every 72 hours", 1 / 3), ("every 2 weeks", 1 / 14),
+    # a range of intervals: the most often it may be taken
+    ("every 4 to 6 hours", 6), ("every 4-6 hours", 6),
+    ("1 tablet 3x daily", 3), ("1 x daily", 1), ("nightly", 1), ("every morning", 1),
+])
+def test_a_sig_is_read_as_doses_a_day(text: str, expected: float | None) -> None:
+    found = times_per_day(text)
+    assert found == (None if expected is None else pytest.approx(expected)), text
+
+
+def _sig(resource: dict[str, Any], mg: float, text: str) -> dict[str, Any]:
+    resource["dosage"] = [{"text": text, "doseAndRate": [{"doseQuantity": {
+        "value": mg, "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"}}]}]
+    return resource
+
+
+def _load(*resources: dict[str, Any]) -> list[str]:
+    result = screen(record_from_bundle(bundle(*baseline(), *resources)), route="iv", on=ON)
+    return [f.message for f in result.findings if f.rule.startswith("benzodiazepine-")]
+
+
+def test_a_course_of_days_is_not_read_as_doses_a_day() -> None:
+    """Lorazepam 0.5 mg daily for 14 days is 5 mg diazepam a day, under the line; it was read
+    as 14 doses a day, 70 mg, and flagged for a taper."""
+    lorazepam = _sig(medication("6470", "lorazepam"), 0.5, "Take 0.5 mg by mouth daily for 14 days")
+    assert _load(lorazepam) == []
+
+
+def test_an_ehr_sig_gives_the_day_s_dose_and_the_load_is_judged() -> None:
+    """Clonazepam 0.25 mg '2 (two) times a day' is 10 mg diazepam a day, above the line; the sig
+    was not read, and the finding only asked for the dose to be recorded."""
+    clonazepam = _sig(medication("2598", "clonazepam"), 0.25,
+                      "Take 0.25 mg by mouth 2 (two) times a day.")
+    [message] = _load(clonazepam)
+    assert message.startswith("Benzodiazepines amount to 10 mg diazepam-equivalent a day")
