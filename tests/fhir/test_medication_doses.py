@@ -55,3 +55,52 @@ def test_an_imported_dose_is_a_dose_when_the_chart_is_screened(api, world, db: S
     found = {f.rule for f in screen(screening_record(patient), route="iv",
                                        on=date(2026, 12, 1)).findings}
     assert "benzodiazepine-load" in found and "benzodiazepine-dose-unknown" not in found
+
+
+GTS = "http://terminology.hl7.org/CodeSystem/v3-GTSAbbreviation"
+MG = {"value": 1, "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"}
+
+
+def _daily(*dosages: dict[str, object]) -> float | None:
+    statement = _clonazepam("Patient/p1", MG)
+    statement["dosage"] = list(dosages)
+    [medication] = record_from_bundle(fb.bundle(fb.patient(), statement)).medications
+    return medication.daily_dose_mg
+
+
+@pytest.mark.parametrize(("dosage", "daily"), [
+    # a Timing code, as US Core senders give it
+    ({"timing": {"code": {"coding": [{"system": GTS, "code": "BID"}]}}}, 2.0),
+    ({"timing": {"code": {"coding": [{"system": GTS, "code": "Q6H"}]}}}, 4.0),
+    ({"timing": {"code": {"coding": [{"system": GTS, "code": "BED"}]}}}, 1.0),
+    ({"timing": {"code": {"text": "three times a day"}}}, 3.0),
+    # times of day, and events of the day
+    ({"timing": {"repeat": {"timeOfDay": ["08:00:00", "20:00:00"]}}}, 2.0),
+    ({"timing": {"repeat": {"when": ["MORN", "HS"]}}}, 2.0),
+    ({"timing": {"repeat": {"when": ["C"]}}}, None),
+    # a range of frequencies, or of doses: the most the order allows
+    ({"timing": {"repeat": {"frequency": 1, "frequencyMax": 3, "period": 1, "periodUnit": "d"}}},
+     3.0),
+    # taken as needed: the day's dose is not known from the order
+    ({"asNeededBoolean": True,
+      "timing": {"repeat": {"frequency": 1, "period": 6, "periodUnit": "h"}}}, None),
+    ({"asNeededCodeableConcept": {"text": "anxiety"},
+      "timing": {"repeat": {"frequency": 1, "period": 6, "periodUnit": "h"}}}, None),
+])
+def test_a_structured_timing_is_read_as_doses_a_day(
+        dosage: dict[str, object], daily: float | None) -> None:
+    assert _daily({**dosage, "doseAndRate": [{"doseQuantity": MG}]}) == daily
+
+
+def test_a_dose_range_is_read_at_its_highest() -> None:
+    assert _daily({"timing": {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}},
+                   "doseAndRate": [{"doseRange": {"low": MG, "high": {**MG, "value": 2}}}]}) == 4.0
+
+
+def test_doses_taken_together_are_summed_and_a_later_step_is_not() -> None:
+    morning = {"timing": {"repeat": {"when": ["MORN"]}}, "doseAndRate": [{"doseQuantity": MG}]}
+    night = {"timing": {"repeat": {"when": ["HS"]}},
+             "doseAndRate": [{"doseQuantity": {**MG, "value": 2}}]}
+    assert _daily(morning, night) == 3.0
+    assert _daily({**morning, "sequence": 1}, {**night, "sequence": 2}) == 1.0
+    assert _daily(morning, {**night, "asNeededBoolean": True}) is None

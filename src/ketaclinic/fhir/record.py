@@ -108,25 +108,80 @@ def condition_category_of(resource: dict[str, Any]) -> str | None:
     return None
 
 
-def _daily_dose_mg(dosage: Any) -> float | None:
-    if not isinstance(dosage, dict):
-        return None
-    dose, daily = None, False
+# HL7 v3 GTSAbbreviation codes (Timing.code) that the sig reader does not read as words.
+_TIMING_CODES = {"AM": 1.0, "PM": 1.0, "BED": 1.0, "WK": 1 / 7, "MO": 1 / 30}
+# Timing.repeat.when events that happen once a day (meal codes without a meal, 'C', 'AC',
+# 'PC', are three a day or fewer: not counted).
+_ONCE_A_DAY_EVENTS = frozenset({
+    "MORN", "MORN.early", "MORN.late", "NOON", "AFT", "AFT.early", "AFT.late", "EVE",
+    "EVE.early", "EVE.late", "NIGHT", "PHS", "HS", "WAKE", "ACM", "ACD", "ACV", "CM", "CD", "CV",
+    "PCM", "PCD", "PCV"})
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _dose_mg(dosage: dict[str, Any]) -> tuple[float | None, bool]:
+    """One dose in milligrams (a range's highest), and whether its unit is already a day's."""
     for dose_and_rate in dosage.get("doseAndRate") or []:
-        quantity = (dose_and_rate or {}).get("doseQuantity") or {}
+        if not isinstance(dose_and_rate, dict):
+            continue
+        quantity = dose_and_rate.get("doseQuantity") or (
+            dose_and_rate.get("doseRange") or {}).get("high") or {}
         value = quantity.get("value") if isinstance(quantity, dict) else None
         if isinstance(value, int | float) and not isinstance(value, bool):
             milligrams, per_day_unit = dose_in_mg(float(value), unit_as_sent(quantity))
             if milligrams is not None:
-                dose, daily = milligrams, per_day_unit
+                return milligrams, per_day_unit
+    return None, False
+
+
+def _doses_a_day(dosage: dict[str, Any]) -> float | None:
+    """How often a dosage is taken, a day: from its Timing (a frequency per period, the
+    most often a range allows; times of day; events of the day; a GTS code) or its text."""
+    timing = _object(dosage.get("timing"))
+    repeat = _object(timing.get("repeat"))
+    per_day = times_per_day_from_timing(repeat.get("frequencyMax") or repeat.get("frequency"),
+                                        repeat.get("period"), repeat.get("periodUnit"))
+    if per_day is None and not repeat.get("periodUnit"):
+        times = repeat.get("timeOfDay") or []
+        events = repeat.get("when") or []
+        if isinstance(times, list) and times:
+            per_day = float(len(times))
+        elif isinstance(events, list) and events and set(events) <= _ONCE_A_DAY_EVENTS:
+            per_day = float(len(events))
+    for coding in _codings(timing.get("code")) if per_day is None else ():
+        per_day = _TIMING_CODES.get(coding.code) or times_per_day(coding.code)
+        if per_day is not None:
+            break
+    if per_day is None:
+        per_day = times_per_day(str(_object(timing.get("code")).get("text") or ""))
+    return per_day if per_day is not None else times_per_day(str(dosage.get("text") or ""))
+
+
+def _one_daily_dose_mg(dosage: Any) -> float | None:
+    if not isinstance(dosage, dict):
+        return None
+    if dosage.get("asNeededBoolean") is True or dosage.get("asNeededCodeableConcept"):
+        return None  # taken as needed: how much a day is not known from the order
+    dose, daily = _dose_mg(dosage)
     if dose is None or daily:
         return dose
-    repeat = (dosage.get("timing") or {}).get("repeat") or {}
-    per_day = times_per_day_from_timing(repeat.get("frequency"), repeat.get("period"),
-                                        repeat.get("periodUnit"))
-    if per_day is None:
-        per_day = times_per_day(str(dosage.get("text") or ""))
+    per_day = _doses_a_day(dosage)
     return None if per_day is None else dose * per_day
+
+
+def _daily_dose_mg(dosages: list[Any]) -> float | None:
+    """The day's dose in milligrams: the dosages taken together (the first's sequence, or all
+    when none has one: '1 mg in the morning' and '2 mg at night') summed; None when any of
+    them cannot be read, or is taken as needed."""
+    dosages = [d for d in dosages if isinstance(d, dict)]
+    if not dosages:
+        return None
+    together = [d for d in dosages if d.get("sequence") == dosages[0].get("sequence")]
+    doses = [_one_daily_dose_mg(d) for d in together]
+    return None if any(d is None for d in doses) else sum(d for d in doses if d is not None)
 
 
 def _medication_concept(r: dict[str, Any], by_ref: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -156,7 +211,7 @@ def medication_fact(r: dict[str, Any], by_ref: dict[str, dict[str, Any]]) -> Med
         status = REQUEST_STATUS.get(str(r.get("status")), r.get("status"))
     return MedicationFact(ref=_ref(r), codings=_codings(concept), text=str(concept.get("text") or ""),
                           status=status, start=start, end=end,
-                          daily_dose_mg=_daily_dose_mg(dosages[0] if dosages else None))
+                          daily_dose_mg=_daily_dose_mg(dosages if isinstance(dosages, list) else []))
 
 
 def allergy_fact(r: dict[str, Any]) -> AllergyFact:
