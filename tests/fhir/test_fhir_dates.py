@@ -102,3 +102,44 @@ def test_screening_reads_a_dated_weight_on_the_clinics_clock() -> None:
     dated["effectiveDateTime"] = "2026-10-15"
     record = record_from_bundle(fb.bundle(fb.patient(), dated), "America/New_York")
     assert [w.taken for w in record.weights] == [datetime(2026, 10, 15, 4, tzinfo=UTC)]
+
+
+def _found(api, user: str, resource: str, **params: str) -> set[str]:
+    answer = api[user].get(f"/fhir/{resource}", params=params)
+    assert answer.status_code == 200, answer.text
+    return {e["resource"]["id"] for e in answer.json().get("entry", [])}
+
+
+def test_a_day_searched_for_is_the_clinic_s_day(api, world) -> None:
+    """A pulse taken at 21:30 on the 15th in New York is 01:30 on the 16th in UTC: a search for
+    the 15th missed it and found the evening of the 14th instead."""
+    pid = world.patients["p_a1"]
+    evening = api["nurse_a"].post("/fhir/Observation", json=_heart_rate(
+        pid, "2026-10-15T21:30:00-04:00")).json()["id"]
+    night_before = api["nurse_a"].post("/fhir/Observation", json=_heart_rate(
+        pid, "2026-10-14T21:30:00-04:00")).json()["id"]
+    on_the_15th = _found(api, "nurse_a", "Observation", patient=pid, date="2026-10-15")
+    assert evening in on_the_15th and night_before not in on_the_15th
+    assert evening in _found(api, "nurse_a", "Observation", patient=pid, date="ge2026-10-15")
+    assert night_before in _found(api, "nurse_a", "Observation", patient=pid, date="lt2026-10-15")
+    assert evening in _found(api, "nurse_a", "Observation", patient=pid, date="2026-10")
+
+
+def test_a_dated_record_is_found_on_its_own_day(api, world) -> None:
+    """A condition that began on a date (no time, no zone) is found by a search for that date:
+    both are the clinic's day."""
+    pid = world.patients["p_a1"]
+    condition = {"resourceType": "Condition", "subject": {"reference": f"Patient/{pid}"},
+                 "clinicalStatus": {"coding": [{
+                     "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                     "code": "active"}]},
+                 "code": {"coding": [{"system": "http://snomed.info/sct", "code": "38341003",
+                                      "display": "Hypertension"}]},
+                 "onsetDateTime": "2026-10-15"}
+    created = api["nurse_a"].post("/fhir/Condition", json=condition)
+    assert created.status_code == 201, created.text
+    cid = created.json()["id"]
+    for day, found in (("2026-10-15", True), ("2026-10-14", False), ("ge2026-10-15", True),
+                       ("lt2026-10-15", False)):
+        assert (cid in _found(api, "nurse_a", "Condition", patient=pid,
+                              **{"onset-date": day})) == found, day

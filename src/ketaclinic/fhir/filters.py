@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_
 
@@ -45,13 +46,14 @@ TOKEN_PARAMS: dict[str, dict[str, str]] = {
 }
 
 
-def moment_of(value: Any) -> Any:
-    """A FHIR date or date-time as an aware datetime (a date: its midnight UTC)."""
+def moment_of(value: Any, zone: str = "UTC") -> Any:
+    """A FHIR date or date-time as an aware datetime (a date: its midnight in `zone`)."""
     if not value:
         return None
     moment = datetime.fromisoformat(value) if "T" in value else datetime.fromisoformat(
-        value + "T00:00:00+00:00")
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        value + "T00:00:00")
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC if zone == "UTC"
+                                                       else ZoneInfo(zone))
 
 
 def _field(resource: dict[str, Any], path: str) -> Any:
@@ -86,25 +88,30 @@ class Filters:
     ids: set[str]
     tokens: list[tuple[str, list[tuple[str | None, str]]]] = field(default_factory=list)
     more_dates: list[tuple[str, DateRange]] = field(default_factory=list)
+    # The clinic's zone, that dates without one (searched for, or in a resource) are read in.
+    zone: str = "UTC"
 
     @classmethod
-    def parse(cls, resource_type: str, params: dict[str, list[str]]) -> "Filters":
-        """The filters a search's parameters ask for (an InvalidInput naming a bad one)."""
+    def parse(cls, resource_type: str, params: dict[str, list[str]],
+              zone: str = "UTC") -> "Filters":
+        """The filters a search's parameters ask for (an InvalidInput naming a bad one); dates
+        without a zone read in `zone`, the searcher's clinic's."""
         date_name, _ = DATE_PARAMS.get(resource_type, ("birthdate", "birthDate"))
         codes = [[parse_token(t) for t in v.split(",")] for v in params.get("code", [])]
         if codes and resource_type not in CODE_FIELDS:
             raise invalid("code", f"not a search parameter of {resource_type}",
                           ", ".join(CODE_FIELDS))
         return cls(resource_type,
-                   dates=[parse_date(date_name, v) for v in params.get(date_name, [])],
-                   updated=[parse_date("_lastUpdated", v) for v in params.get("_lastUpdated", [])],
+                   dates=[parse_date(date_name, v, zone) for v in params.get(date_name, [])],
+                   updated=[parse_date("_lastUpdated", v, zone)
+                            for v in params.get("_lastUpdated", [])],
                    codes=codes, ids={i for v in params.get("_id", []) for i in v.split(",")},
                    tokens=[(path, [_token(t) for t in v.split(",")])
                            for name, path in TOKEN_PARAMS.get(resource_type, {}).items()
                            for v in params.get(name, [])],
-                   more_dates=[(path, parse_date(name, v))
+                   more_dates=[(path, parse_date(name, v, zone))
                                for name, path in MORE_DATE_PARAMS.get(resource_type, {}).items()
-                               for v in params.get(name, [])])
+                               for v in params.get(name, [])], zone=zone)
 
     def __hash__(self) -> int:
         # Filters asking the same hash alike: searches keep the statements they build by them.
@@ -115,7 +122,7 @@ class Filters:
         return (self.resource_type, tuple(self.dates), tuple(self.updated),
                 tuple(tuple(alternatives) for alternatives in self.codes), frozenset(self.ids),
                 tuple((path, tuple(wanted)) for path, wanted in self.tokens),
-                tuple(self.more_dates))
+                tuple(self.more_dates), self.zone)
 
     def is_empty(self) -> bool:
         """Whether every resource passes."""
@@ -155,10 +162,10 @@ class Filters:
         codings = [(c.get("system"), c.get("code")) for c in concept.get("coding", [])]
         updated = moment_of(resource["meta"]["lastUpdated"]) if "meta" in resource else None
         return (self.keeps_tokens(resource)
-                and all(_within(moment_of(_field(resource, path)), [date_range])
+                and all(_within(moment_of(_field(resource, path), self.zone), [date_range])
                         for path, date_range in self.more_dates)
-                and self.keeps(resource["id"], moment_of(_field(resource, date_path)), updated,
-                               codings))
+                and self.keeps(resource["id"], moment_of(_field(resource, date_path), self.zone),
+                               updated, codings))
 
 
 def _token(raw: str) -> tuple[str | None, str]:

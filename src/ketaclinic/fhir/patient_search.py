@@ -5,8 +5,9 @@ are alternatives."""
 
 import uuid
 from collections.abc import Hashable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, bindparam, false, func, or_, select
 from sqlalchemy.orm import Session
@@ -80,16 +81,17 @@ def _identifier(binds: Binds, raw: str) -> Any:
     return Patient.pk.in_(mrn)
 
 
-def _day_from(moment: datetime) -> date:
-    """The first day whose midnight (UTC) is at or after the moment."""
-    moment = moment.astimezone(UTC)
+def _day_from(moment: datetime, zone: str) -> date:
+    """The first day whose midnight in the clinic's zone is at or after the moment."""
+    moment = moment.astimezone(ZoneInfo(zone))
     day = moment.date()
     return day if moment.time() == datetime.min.time() else day + timedelta(days=1)
 
 
-def _birthdate(binds: Binds, date_range: DateRange) -> Any:
-    # A birth date is compared as its midnight UTC, as a date-time search would compare it.
-    start, end = _day_from(date_range.start), _day_from(date_range.end)
+def _birthdate(binds: Binds, date_range: DateRange, zone: str) -> Any:
+    # A birth date is compared as its midnight in the clinic's zone, as a date-time search
+    # would compare it.
+    start, end = _day_from(date_range.start, zone), _day_from(date_range.end, zone)
     binds.note("birthdate", date_range.prefix)
     if date_range.prefix == "eq":
         return and_(Patient.birth_date >= binds.value(start), Patient.birth_date < binds.value(end))
@@ -116,8 +118,9 @@ def _alternatives(binds: Binds, name: str, raw: str, condition: Any) -> Any:
     return or_(*[condition(value) for value in values])
 
 
-def conditions(params: dict[str, list[str]], binds: Binds) -> list[Any]:
-    """SQL conditions on Patient for the search's parameters, their values bound in `binds`."""
+def conditions(params: dict[str, list[str]], binds: Binds, zone: str = "UTC") -> list[Any]:
+    """SQL conditions on Patient for the search's parameters, their values bound in `binds`;
+    dates without a zone read in `zone`, the searcher's clinic's."""
     found: list[Any] = []
     for raw in params.get("_id", []):
         found.append(_ids(binds, raw))
@@ -136,11 +139,12 @@ def conditions(params: dict[str, list[str]], binds: Binds) -> list[Any]:
     for raw in params.get("gender", []):
         binds.note("gender")
         found.append(binds.one_of(Patient.sex, [v.strip() for v in raw.split(",")]))
-    found += [_birthdate(binds, parse_date("birthdate", raw))
+    found += [_birthdate(binds, parse_date("birthdate", raw, zone), zone)
               for raw in params.get("birthdate", [])]
     if params.get("_lastUpdated"):
-        binds.note("_lastUpdated", tuple(params["_lastUpdated"]))  # its values are in the SQL
-        found += Filters.parse("Patient", {"_lastUpdated": params["_lastUpdated"]}).sql(
+        # its values are in the SQL, read in the searcher's zone
+        binds.note("_lastUpdated", tuple(params["_lastUpdated"]), zone)
+        found += Filters.parse("Patient", {"_lastUpdated": params["_lastUpdated"]}, zone).sql(
             None, Patient.updated_at)
     return found
 
@@ -151,7 +155,7 @@ def search(db: Session, actor: Actor, params: dict[str, list[str]], offset: int,
     described = " ".join(f"{k}={v!r}" for k, values in sorted(params.items()) for v in values
                          if k in PARAMS or k == "_lastUpdated")
     binds = Binds(db.get_bind().dialect.name)
-    where = conditions(params, binds)
+    where = conditions(params, binds, actor.time_zone)
     found, total = patients.find(db=db, actor=actor, conditions=where, limit=count,
                                  offset=offset, described=described,
                                  columns=store.PATIENT_COLUMNS, values=binds.values,

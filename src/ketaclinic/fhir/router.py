@@ -259,19 +259,21 @@ def _search_bundle(request: Request, db: Session, actor: Actor, resource_type: s
         return _bundle(request, [], 0, offset, count, params)
     patient_id = wanted or str(patients.own_id(db, actor))
     purpose = f"FHIR search {resource_type}"
+    # read before any chart is opened: bad input opens nothing
+    chosen = filters.Filters.parse(resource_type, params, actor.time_zone)
     if resource_type in PAGED_IN_SQL and "_include" not in params:
         # the search needs the patient's keys alone, not the record, and opens the patient
         # itself (with its first statement, where it can)
         to_open = patients.PatientToOpen(patient_id, actor, purpose)
-        paged = PAGED_IN_SQL[resource_type](db, to_open, params, offset, count)
+        paged = PAGED_IN_SQL[resource_type](db, to_open, params, chosen, offset, count)
         return _bundle(request, paged.entries, paged.total, offset, count, params,
                        paged.next_cursor)
     patient = store.open_patient(db, patient_id, actor, purpose)
     if resource_type in PAGED_IN_SQL:
-        paged = PAGED_IN_SQL[resource_type](db, patient, params, offset, count)
+        paged = PAGED_IN_SQL[resource_type](db, patient, params, chosen, offset, count)
     else:
-        matches = store.filter_resources(resource_type,
-                                         store.of_type(db, patient, resource_type), params)
+        matches = store.filter_resources(resource_type, store.of_type(db, patient, resource_type),
+                                         params, actor.time_zone)
         paged = SearchPage(matches[offset:offset + count], len(matches))
     page = paged.entries
     bundle = _bundle(request, page, paged.total, offset, count, params, paged.next_cursor)
@@ -285,17 +287,17 @@ def _search_bundle(request: Request, db: Session, actor: Actor, resource_type: s
 
 
 def _observations(db: Session, whose: observations.Whose | patients.PatientToOpen,
-                  params: dict[str, list[str]], offset: int, count: int) -> SearchPage:
+                  params: dict[str, list[str]], wanted: filters.Filters, offset: int,
+                  count: int) -> SearchPage:
     cursor = params.get("_cursor", [])
-    return observations.search_page(db, whose, filters.Filters.parse("Observation", params),
-                                    offset, count, _date_sort(params),
+    return observations.search_page(db, whose, wanted, offset, count, _date_sort(params),
                                     cursor[-1] if cursor else None)
 
 
 def _per_session(resource_type: str) -> Callable[..., SearchPage]:
     def paged(db: Session, whose: observations.Whose | patients.PatientToOpen,
-              params: dict[str, list[str]], offset: int, count: int) -> SearchPage:
-        wanted = filters.Filters.parse(resource_type, params)  # bad input: nothing opened
+              params: dict[str, list[str]], wanted: filters.Filters, offset: int,
+              count: int) -> SearchPage:
         return SearchPage(*session_searches.search(
             db, resource_type, patients.opened(db, whose), wanted, offset, count))
 

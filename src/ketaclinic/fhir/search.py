@@ -1,8 +1,9 @@
 """FHIR search parameter values: dates with prefixes, tokens, references, paging."""
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ketaclinic.errors import invalid
 
@@ -24,7 +25,7 @@ class SearchPage:
 
 @dataclass(frozen=True)
 class DateRange:
-    """A date search value as a half-open range [start, end) in UTC, with its prefix."""
+    """A date search value as a half-open range [start, end), with its prefix."""
 
     prefix: str
     start: datetime
@@ -43,23 +44,26 @@ class DateRange:
         return moment >= self.start  # ge
 
 
-def parse_date(name: str, raw: str) -> DateRange:
-    """`ge2026-01-01`, `lt2026-11`, `2026`, `eq2026-11-20T10:00:00Z` ... as a range."""
+def parse_date(name: str, raw: str, zone: str = "UTC") -> DateRange:
+    """`ge2026-01-01`, `lt2026-11`, `2026`, `eq2026-11-20T10:00:00Z` ... as a range. A date,
+    month or year names no zone: it is the clinic's (`zone`), as FHIR has a server assume its
+    own zone; the 15th searched in New York is New York's 15th, not London's."""
+    local = ZoneInfo(zone)
     prefix = raw[:2] if raw[:2] in DATE_PREFIXES else "eq"
     value = raw[2:] if raw[:2] in DATE_PREFIXES else raw
     accepted = f"[{'|'.join(DATE_PREFIXES)}]YYYY, YYYY-MM, YYYY-MM-DD or a date-time with zone"
     try:
         if len(value) == 4:
-            start = datetime(int(value), 1, 1, tzinfo=UTC)
-            end = datetime(int(value) + 1, 1, 1, tzinfo=UTC)
+            start = datetime(int(value), 1, 1, tzinfo=local)
+            end = datetime(int(value) + 1, 1, 1, tzinfo=local)
         elif len(value) == 7:
             year, month = int(value[:4]), int(value[5:7])
-            start = datetime(year, month, 1, tzinfo=UTC)
-            end = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=UTC)
+            start = datetime(year, month, 1, tzinfo=local)
+            end = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=local)
         elif len(value) == 10:
             day = date.fromisoformat(value)
-            start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-            end = start + timedelta(days=1)
+            start = datetime(day.year, day.month, day.day, tzinfo=local)
+            end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=local)
         else:
             start = datetime.fromisoformat(value.replace("Z", "+00:00"))
             if start.tzinfo is None:

@@ -290,9 +290,10 @@ _PATIENT = patients.one_patient(PATIENT_COLUMNS)
 
 
 def filter_resources(resource_type: str, resources: Iterable[dict[str, Any]],
-                     params: dict[str, list[str]]) -> list[dict[str, Any]]:
-    """Apply date, code, _id and _lastUpdated to a compartment's resources of one type."""
-    filters = Filters.parse(resource_type, params)
+                     params: dict[str, list[str]], zone: str = "UTC") -> list[dict[str, Any]]:
+    """Apply date, code, _id and _lastUpdated to a compartment's resources of one type (dates
+    without a zone read in `zone`, the searcher's clinic's)."""
+    filters = Filters.parse(resource_type, params, zone)
     return [resource for resource in resources if filters.keeps_resource(resource)]
 
 
