@@ -143,3 +143,17 @@ def test_a_dated_record_is_found_on_its_own_day(api, world) -> None:
                        ("lt2026-10-15", False)):
         assert (cid in _found(api, "nurse_a", "Condition", patient=pid,
                               **{"onset-date": day})) == found, day
+
+
+def test_a_patient_born_in_a_year_alone_is_refused_naming_the_birth_date(api, db: Session) -> None:
+    from ketaclinic.patients.models import Patient
+
+    before = db.execute(select(func.count()).select_from(Patient)).scalar_one()
+    refused = api["nurse_a"].post("/fhir/Patient", json={
+        "resourceType": "Patient", "name": [{"family": "Doe", "given": ["Jo"]}],
+        "gender": "female", "birthDate": "2008"})
+    assert refused.status_code == 422, refused.text
+    [issue] = refused.json()["issue"]
+    assert issue["expression"] == ["Patient.birthDate"]
+    assert "'2008' gives no day" in issue["diagnostics"] and "YYYY-MM-DD" in issue["diagnostics"]
+    assert db.execute(select(func.count()).select_from(Patient)).scalar_one() == before

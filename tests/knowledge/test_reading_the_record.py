@@ -232,6 +232,15 @@ FINDING_CASES = [
     # Age and birth date.
     C("no birth date", "iv", [patient(birth=""), *baseline()[1:]], "needs-review",
       {"birth-date-missing"}, {"age-under-minimum"}),
+    # A birth year alone: 18 if born in January, 17 if in December (screened 2026-11-20).
+    C("a birth year that may be under 18", "esketamine", [patient(birth="2008"), *baseline()[1:]],
+      "needs-review", {"birth-date-partial"}, {"age-under-minimum"}),
+    C("a birth month wholly over 18", "iv", [patient(birth="2008-06"), *baseline()[1:]],
+      "eligible"),
+    C("a birth month that may be under 18", "iv", [patient(birth="2008-11"), *baseline()[1:]],
+      "needs-review", {"birth-date-partial"}),
+    C("a birth year wholly under 18", "iv", [patient(birth="2010"), *baseline()[1:]],
+      "not-eligible", {"age-under-minimum"}, {"birth-date-partial"}),
     # Medicines.
     C("clobazam 20 mg a day before esketamine", "esketamine",
       [*baseline(), medication("21241", "clobazam", dose_mg=10, per_day=2)], "needs-review",
@@ -325,3 +334,11 @@ def test_an_observation_finding_names_the_observation_and_its_window() -> None:
     [finding] = [f for f in result.findings if f.rule == "pregnancy"]
     assert "hCG test: Positive on 2026-11-18" in finding.evidence[0]
     assert "clinic default" in finding.source
+
+
+def test_a_partial_birth_date_is_shown_as_the_days_it_may_be() -> None:
+    result = screen(record_from_bundle(bundle(patient(birth="2008"), *baseline()[1:])),
+                    route="iv", on=ON)
+    [finding] = [f for f in result.findings if f.rule == "birth-date-partial"]
+    assert "may be 17, under 18" in finding.message
+    assert finding.evidence[0].endswith("(born between 2008-01-01 and 2008-12-31)")

@@ -197,6 +197,11 @@ class _Importer:
         self.result.patients.append(str(patient.id))
 
     def _patient_in(self, r: dict[str, Any]) -> schemas.PatientIn:
+        born = r.get("birthDate")
+        if isinstance(born, str) and len(born.strip()) in (4, 7):
+            # FHIR allows a year or a month; the chart keeps the day the adult check reads
+            raise invalid("Patient.birthDate", f"{born!r} gives no day, and the chart keeps a "
+                          "full birth date", "a full birth date, YYYY-MM-DD")
         try:
             values = {k: v for k, v in demographics(r).items() if k != "email"}
             site = organizations.managing_site(self.db, self.actor, r, self.site)

@@ -1,6 +1,6 @@
 """Turning FHIR R4 resources (as dicts) into the PatientRecord that screening reads."""
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -54,6 +54,18 @@ def parse_datetime(value: Any, zone: str) -> datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(zone))
+
+
+def last_day_of(value: Any) -> date | None:
+    """The last day a year or a month ('1990', '2008-03') names; None for a full date, or
+    what is not a date."""
+    first = parse_date(value)
+    if first is None or not isinstance(value, str) or len(value.strip()) not in (4, 7):
+        return None
+    if len(value.strip()) == 4:
+        return date(first.year, 12, 31)
+    following = date(first.year + (first.month == 12), first.month % 12 + 1, 1)
+    return following - timedelta(days=1)
 
 
 def effective(observation: dict[str, Any]) -> Any:
@@ -291,9 +303,11 @@ def record_from_bundle(bundle: dict[str, Any], zone: str = "UTC") -> PatientReco
     by_ref.update({str(r["_fullUrl"]): r for r in items if r.get("_fullUrl")})
     pressures, weights = _observations(items, zone)
     deceased = bool(patient.get("deceasedBoolean")) or bool(patient.get("deceasedDateTime"))
+    born = patient.get("birthDate")
     return PatientRecord(
         ref=_ref(patient),
-        birth_date=parse_date(patient.get("birthDate")),
+        birth_date=parse_date(born),
+        birth_date_latest=last_day_of(born),
         deceased=deceased,
         conditions=tuple(condition_fact(r) for r in items if r["resourceType"] == "Condition"),
         medications=tuple(medication_fact(r, by_ref) for r in items

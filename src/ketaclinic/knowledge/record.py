@@ -155,6 +155,9 @@ class PatientRecord:
     ref: str
     birth_date: date | None
     deceased: bool = False
+    # A birth date given as a year or a month alone ('1990', '2008-03') is read as its first
+    # day; this is its last, when it differs: the youngest the patient may be.
+    birth_date_latest: date | None = None
     conditions: tuple[ConditionFact, ...] = ()
     medications: tuple[MedicationFact, ...] = ()
     allergies: tuple[AllergyFact, ...] = ()

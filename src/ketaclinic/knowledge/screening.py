@@ -284,10 +284,31 @@ def _benzodiazepine_dose_unknown(rule: Rule, ctx: _Context) -> Iterator[Finding]
 def _age_below(rule: Rule, ctx: _Context) -> Iterator[Finding]:
     minimum = ctx.ruleset.value("min_age_years")
     if ctx.record.birth_date is not None:
-        age = age_on(ctx.record.birth_date, ctx.on)
+        age = age_on(ctx.record.birth_date, ctx.on)  # the oldest a partial date allows
         if age < minimum:
-            yield _finding(rule, [f"{ctx.record.ref} (born {ctx.record.birth_date})"],
+            yield _finding(rule, [f"{ctx.record.ref} (born {_born(ctx.record)})"],
                            ctx.ruleset.source("min_age_years"), age=age, min_age=f"{minimum:g}")
+
+
+def _born(record: PatientRecord) -> str:
+    """The birth date as the record gives it: a partial one as the days it may be."""
+    if record.birth_date_latest is None:
+        return str(record.birth_date)
+    return f"between {record.birth_date} and {record.birth_date_latest}"
+
+
+def _birth_date_partial(rule: Rule, ctx: _Context) -> Iterator[Finding]:
+    """A birth date without its day that leaves the patient possibly under the minimum age
+    (and possibly not): the adult check cannot pass, as with no birth date."""
+    minimum = ctx.ruleset.value("min_age_years")
+    earliest, latest = ctx.record.birth_date, ctx.record.birth_date_latest
+    if earliest is None or latest is None:
+        return
+    youngest = age_on(latest, ctx.on)
+    if youngest < minimum <= age_on(earliest, ctx.on):
+        yield _finding(rule, [f"{ctx.record.ref} (born {_born(ctx.record)})"],
+                       ctx.ruleset.source("min_age_years"), youngest=youngest,
+                       min_age=f"{minimum:g}")
 
 
 def _birth_date_missing(rule: Rule, ctx: _Context) -> Iterator[Finding]:
@@ -363,6 +384,7 @@ _EVALUATORS: dict[str, Callable[[Rule, _Context], Iterator[Finding]]] = {
     "benzodiazepine_dose_unknown": _benzodiazepine_dose_unknown,
     "age_below": _age_below,
     "birth_date_missing": _birth_date_missing,
+    "birth_date_partial": _birth_date_partial,
     "age_at_least": _age_at_least,
     "bp_hazard": _bp_hazard,
     "bp_elevated": _bp_elevated,
