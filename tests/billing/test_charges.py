@@ -159,3 +159,25 @@ def test_payment_plan_splits_exactly_and_flags_overdue(db: Session, world, clini
     with pytest.raises(InvalidInput, match="Instalments"):
         plans.create(db=db, site=site, patient=patient, total_cents=100, instalments=30,
                      starts_on=start, every_days=30, note="", actor=DESK)
+
+
+def test_the_claim_names_what_the_session_treated_first(db: Session, world) -> None:
+    """Hypertension recorded before the depression put I10 first on the claim for a ketamine
+    infusion, and depression back as a recurrence was left off it."""
+    from ketaclinic.patients.models import Condition
+
+    site = site_a(db)
+    price_list(db, site, date(2026, 1, 1))
+    session = closed_iv_session(db, minutes=40)
+    patient_pk = session.patient_pk
+    for row in db.execute(select(Condition).where(Condition.patient_pk == patient_pk)).scalars():
+        row.clinical_status = "resolved"  # the helper's chart: only the conditions below count
+    snomed, icd10 = "http://snomed.info/sct", "http://hl7.org/fhir/sid/icd-10-cm"
+    for system, code, status in ((snomed, "59621000", "active"), (icd10, "E11.9", "active"),
+                                 (icd10, "F33.2", "recurrence"), (icd10, "J45.909", "resolved")):
+        db.add(Condition(patient_pk=patient_pk, system=system, code=code, display=code,
+                         clinical_status=status, verification_status="confirmed",
+                         created_by="nurse"))
+    db.flush()
+    invoice = charges.charge_session(db=db, treatment_session=session, actor=DESK)
+    assert invoice.diagnoses == ["F33.2", "I10", "E11.9"]

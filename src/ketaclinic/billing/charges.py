@@ -13,27 +13,38 @@ from ketaclinic.auth.models import User
 from ketaclinic.billing import prices
 from ketaclinic.billing.models import ChargeLine, Invoice
 from ketaclinic.clinics.models import Site
+from ketaclinic.courses.models import Course
 from ketaclinic.errors import Conflict
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.knowledge import billing as rules
 from ketaclinic.knowledge.codes import icd10_for_snomed
-from ketaclinic.patients.models import ENTERED_IN_ERROR, Condition, Patient
+from ketaclinic.knowledge.record import ACTIVE_CLINICAL, NEVER_COUNTS
+from ketaclinic.patients.models import Condition, Patient
 from ketaclinic.treatments.models import DISCHARGED, TreatmentSession
 
 
-def diagnoses(db: Session, patient: Patient) -> list[str]:
-    """ICD-10-CM codes of the patient's active conditions (SNOMED codes mapped by codes.toml)."""
+def diagnoses(db: Session, patient: Patient, indication: str) -> list[str]:
+    """ICD-10-CM codes of the patient's current conditions (active, or back as a recurrence or
+    relapse; SNOMED codes mapped by codes.toml), the one the course treats first: a claim's
+    first diagnosis is what the session was for, not whatever was recorded first."""
     mapped = icd10_for_snomed()
     found: list[str] = []
-    rows = db.execute(select(Condition).where(Condition.patient_pk == patient.pk)).scalars()
+    rows = db.execute(select(Condition).where(Condition.patient_pk == patient.pk)
+                      .order_by(Condition.pk)).scalars()
     for condition in rows:
-        if condition.clinical_status != "active" or condition.verification_status == \
-                ENTERED_IN_ERROR:
+        if condition.clinical_status not in ACTIVE_CLINICAL or condition.verification_status \
+                in NEVER_COUNTS:
             continue
         icd10 = "icd-10" in (condition.system or "")
         codes = [condition.code] if icd10 else list(mapped.get(condition.code, []))[:1]
         found.extend(c for c in codes if c not in found)
-    return found
+    treated = rules.indication_diagnoses(indication)
+    return sorted(found, key=lambda code: not code.startswith(treated))
+
+
+def _indication(db: Session, treatment_session: TreatmentSession) -> str:
+    return str(db.execute(select(Course.indication).where(
+        Course.pk == treatment_session.course_pk)).scalar_one())
 
 
 def _unit_price(db: Session, site: Site, code: str, day: date, dose_mg: float) -> int:
@@ -68,7 +79,8 @@ def charge_session(*, db: Session, treatment_session: TreatmentSession, actor: A
     invoice = Invoice(site_pk=site.pk, patient_pk=patient.pk, session_pk=treatment_session.pk,
                       service_date=day, provider=provider, currency=prices.currency(),
                       total_cents=sum(line.amount_cents for line in lines),
-                      diagnoses=diagnoses(db, patient), issued_at=clock.now(),
+                      diagnoses=diagnoses(db, patient, _indication(db, treatment_session)),
+                      issued_at=clock.now(),
                       created_by=actor.username)
     db.add(invoice)
     db.flush()

@@ -63,6 +63,11 @@ def authorization_rule() -> AuthorizationRule:
                              int(row["warn_sessions_left"]), str(row["source"]))
 
 
+def indication_diagnoses(indication: str) -> tuple[str, ...]:
+    """The ICD-10-CM code prefixes that name the diagnosis a course for `indication` treats."""
+    return tuple(str(prefix) for prefix in table()["indication_diagnoses"].get(indication, ()))
+
+
 def _code(code: str, units: int, basis: str) -> ChargeCode:
     row = table()["codes"][code]
     return ChargeCode(code, row["system"], row["description"], units, basis)
