@@ -192,6 +192,17 @@ def review(key: str, points: list[Point]) -> ReviewCard | None:
                       tuple(sources))
 
 
+def without_baseline(key: str, first: Point, latest: Point) -> ReviewCard:
+    """The end-of-induction card of a course whose first score came after its first dose: a
+    response is a fall from a score before treatment, and a later one would understate it."""
+    response = table()["response"]
+    return ReviewCard("not-assessable", first, latest, 0.0, False,
+                      f"No {instrument(key).name} score was taken before the first session, so "
+                      "there is no baseline to judge a response from (a fall from a score taken "
+                      "after treatment began understates it); judge benefit clinically.",
+                      (str(response["source"]),))
+
+
 def relapse(key: str, points: list[Point], session_days: list[date]) -> RelapseFlag | None:
     """The latest climb back past the response line after a response, for the set number of
     consecutive measures, with a suggested interval."""

@@ -27,6 +27,7 @@ from ketaclinic.knowledge.outcomes import (
     relapse,
     responded,
     review,
+    without_baseline,
 )
 from ketaclinic.measures.models import CourseReview, Measure
 from ketaclinic.patients.models import Patient
@@ -51,6 +52,8 @@ class CourseView:
     decision: CourseReview | None
     relapse: RelapseFlag | None
     late_responder: bool
+    # the course's first score came after its first dose: it has no baseline
+    baseline_missing: bool = False
 
     @property
     def sessions_given(self) -> int:
@@ -85,11 +88,15 @@ def course_view(db: Session, course: Course, time_zone: str) -> CourseView:
     measures = db.execute(select(Measure).where(
         Measure.course_pk == course.pk, Measure.instrument == key, Measure.status == "final")
         .order_by(Measure.taken_at)).scalars().all()
-    points = [Point(_local(m.taken_at, tz), m.total) for m in measures if m.total is not None]
-    doses = db.execute(select(TreatmentSession.dose_start).where(
+    scored = [(m.taken_at, m.total) for m in measures if m.total is not None]
+    points = [Point(_local(taken, tz), total) for taken, total in scored]
+    doses = [d for d in db.execute(select(TreatmentSession.dose_start).where(
         TreatmentSession.course_pk == course.pk, TreatmentSession.dose_start.is_not(None))
-        .order_by(TreatmentSession.dose_start)).scalars().all()
-    session_days = [_local(d, tz) for d in doses if d is not None]
+        .order_by(TreatmentSession.dose_start)).scalars() if d is not None]
+    session_days = [_local(d, tz) for d in doses]
+    # A baseline is a score from before treatment: a first score taken after the first dose
+    # (the form skipped before session 1) is not one, and no response is judged from it.
+    missing = bool(scored and doses and scored[0][0] > doses[0])
     count = courses.induction_count(course)
     decision = db.execute(select(CourseReview).where(CourseReview.course_pk == course.pk)
                           .order_by(CourseReview.created_at.desc()).limit(1)).scalar_one_or_none()
@@ -98,16 +105,17 @@ def course_view(db: Session, course: Course, time_zone: str) -> CourseView:
         end_of_induction = session_days[count - 1]
         # The card judges the scores up to the day after the last induction session.
         upto = [p for p in points if (p.day - end_of_induction).days <= 1]
-        card = review(key, upto)
-    line = lines(key, points[0].total) if points else None
+        card = without_baseline(key, upto[0], upto[-1]) if missing and upto else review(key, upto)
+    line = lines(key, points[0].total) if points and not missing else None
     maintenance = len(session_days) > count or (decision is not None
                                                  and decision.decision == "continue-maintenance")
-    flag = relapse(key, points, session_days) if maintenance else None
+    flag = relapse(key, points, session_days) if maintenance and not missing else None
     late = False
     if decision is not None and decision.decision == "extend" and line and count <= len(session_days):
         end_of_induction = session_days[count - 1]
         late = any(responded(line, p.total) for p in points if (p.day - end_of_induction).days > 1)
-    return CourseView(course, key, points, session_days, count, line, card, decision, flag, late)
+    return CourseView(course, key, points, session_days, count, line, card, decision, flag, late,
+                      missing)
 
 
 def record_decision(*, db: Session, course: Course, patient: Patient, decision: str, note: str,
