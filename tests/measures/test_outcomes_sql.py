@@ -63,3 +63,34 @@ def test_an_instrument_without_a_remission_line_shows_no_remission_rate(api, web
     assert row.instrument == "pcl5" and row.remission is None and row.response.count == 1
     page = web["prescriber"].get("/outcomes")
     assert "no remission line for pcl5" in page.text
+
+
+def test_a_course_without_a_score_before_its_first_dose_is_not_counted(api, world,
+                                                                         db: Session) -> None:
+    """Its first score came after treatment began: a response judged from it would be
+    understated, so it counts neither way, with or without a date range."""
+    import uuid
+
+    from ketaclinic.clinics.models import Chair
+    from ketaclinic.courses.models import Course
+    from ketaclinic.patients.models import Patient
+    from ketaclinic.treatments.models import TreatmentSession
+
+    site_a = db.execute(select(Site.pk).where(Site.code == "A")).scalar_one()
+    a1, a2 = world.patients["p_a1"], world.patients["p_a2"]
+    signed_evaluation(api, a1)
+    signed_evaluation(api, a2)
+    record(api, a1, [20, 12, 4])
+    record(api, a2, [9, 8, 8])  # a non-responder from 9, had 9 been a baseline
+    late = db.execute(select(Course).join(Patient, Patient.pk == Course.patient_pk).where(
+        Patient.id == uuid.UUID(a2))).scalar_one()
+    chair = db.execute(select(Chair).where(Chair.site_pk == site_a)).scalars().first()
+    dosed = clock.now() - timedelta(days=31)  # the day before its first score
+    db.add(TreatmentSession(patient_pk=late.patient_pk, course_pk=late.pk, site_pk=site_a,
+                            chair_pk=chair.pk, route="iv", status="discharged",
+                            checked_in_at=dosed, dose_start=dosed, created_by="test"))
+    db.flush()
+    [row] = outcomes.compute(db=db, site_pks={site_a})
+    assert (row.courses, row.response.count) == (1, 1)
+    [ranged] = outcomes.compute(db=db, site_pks={site_a}, since=clock.now() - timedelta(days=60))
+    assert (ranged.courses, ranged.response.count) == (1, 1)

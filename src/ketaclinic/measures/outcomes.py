@@ -4,7 +4,9 @@ benchmarks beside them.
 
 A course counts when it has at least one measure of its primary instrument (PHQ-9 for
 depression, PCL-5 for PTSD, pain for pain) inside the date range that is later than its baseline;
-the baseline is always the course's first measure, whatever the range. A course is counted at the
+the baseline is always the course's first measure, whatever the range, and it must come before
+the course's first dose (a first score after treatment began is no baseline: such a course is
+not counted, as its end-of-induction card does not judge it). A course is counted at the
 site of its baseline measure (ketaclinic.measures.course_outcomes keeps each course's summary).
 Response and remission are judged on the course's latest measure in the range; time to response is
 from the baseline to the first measure on or below the response line; a response is lost when a
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, and_, case, cast, func, literal, select
+from sqlalchemy import Float, and_, case, cast, func, literal, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Subquery
@@ -122,16 +124,28 @@ def compute(*, db: Session, site_pks: set[int] | frozenset[int], since: datetime
     return rows
 
 
+def _baseline_before_treatment() -> tuple[Subquery, ColumnElement[bool]]:
+    """Each course's first dose, and the condition that a summary's baseline came before it
+    (or that no dose is given yet): one pass over the sessions, not a look per course."""
+    first = select(TreatmentSession.course_pk, func.min(TreatmentSession.dose_start)
+                   .label("first_dose")).where(TreatmentSession.dose_start.is_not(None)
+                                               ).group_by(TreatmentSession.course_pk
+                                                          ).subquery("first_dose")
+    return first, or_(first.c.first_dose.is_(None), SUMMARY.c.baseline_at <= first.c.first_dose)
+
+
 def _courses(site_pks: set[int] | frozenset[int]) -> Subquery:
     """Each counted course's outcome as its summary row holds it."""
+    first, before = _baseline_before_treatment()
     return select(
         SUMMARY.c.course_pk, SUMMARY.c.instrument,
         case((SUMMARY.c.responding, 1), else_=0).label("responded"),
         case((SUMMARY.c.remitted, 1), else_=0).label("remitted"),
         SUMMARY.c.first_response_at.label("responded_at"), SUMMARY.c.baseline_at,
         SUMMARY.c.relapsed_at.label("lost_at"),
-    ).where(SUMMARY.c.site_pk.in_(site_pks), SUMMARY.c.measures_after_baseline >= 1).subquery(
-        "per_course")
+    ).outerjoin(first, first.c.course_pk == SUMMARY.c.course_pk).where(
+        SUMMARY.c.site_pk.in_(site_pks), SUMMARY.c.measures_after_baseline >= 1, before
+    ).subquery("per_course")
 
 
 def _courses_over(site_pks: set[int] | frozenset[int], since: datetime | None,
@@ -143,12 +157,14 @@ def _courses_over(site_pks: set[int] | frozenset[int], since: datetime | None,
         in_range.append(Measure.taken_at >= since)
     if until:
         in_range.append(Measure.taken_at < until)
+    first, before = _baseline_before_treatment()
     every = (select(
         Measure.pk.label("pk"), Measure.course_pk.label("course_pk"),
         SUMMARY.c.instrument, Measure.total.label("total"), Measure.taken_at.label("taken_at"),
         SUMMARY.c.baseline, SUMMARY.c.baseline_at)
         .join(SUMMARY, SUMMARY.c.course_pk == Measure.course_pk)
-        .where(Measure.status == "final", SUMMARY.c.site_pk.in_(site_pks),
+        .outerjoin(first, first.c.course_pk == SUMMARY.c.course_pk)
+        .where(Measure.status == "final", SUMMARY.c.site_pk.in_(site_pks), before,
                Measure.instrument == SUMMARY.c.instrument, Measure.total.is_not(None), *in_range)
     ).subquery("every")
     scored = select(
