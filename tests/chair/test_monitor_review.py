@@ -258,3 +258,24 @@ def test_a_message_from_before_the_chair_s_last_discharge_is_flagged(api, web, w
     elsewhere = next(r for r in rows if "ELSEWHERE" in r)
     assert "last session was discharged" in before and "likely that patient" in before
     assert "last session was discharged" not in elsewhere, "A1 has held no session"
+
+
+def test_the_chair_s_page_says_when_its_monitor_sends_what_cannot_be_read(
+        api, web, world, db) -> None:
+    """The nurse at the chair is the one who can reseat a probe: the session's page says how
+    many of its monitor's messages had observations set aside, and why, until they are
+    reviewed."""
+    session = open_session(api, db, world.patients["p_a1"], chair="A1")
+    page = web["nurse_a"].get(f"/treatment-sessions/{session}")
+    assert page.status_code == 200 and 'id="set-aside"' not in page.text
+    probe = oru("P1", "A^A1^1", systolic=150).replace("|97|262688", "|130|262688")
+    feed(db, probe, probe.replace("P1", "P2"), oru("W1", "A^A1^1"))
+    db.commit()
+    page = web["nurse_a"].get(f"/treatment-sessions/{session}")
+    notice = page.text.split('id="set-aside"', 1)[1].split("</p>", 1)[0]
+    assert "2 messages from A1" in notice and "OBX 5 (spo2_pct): 130 is outside" in notice
+    assert "status=partial&amp;chair=" in notice
+    for listed in api["nurse_a"].get(LIST, params={"status": "partial"}).json():
+        assert api["nurse_a"].post(f"{LIST}/{listed['id']}/review",
+                                   json={"note": "probe reseated"}).status_code == 200
+    assert 'id="set-aside"' not in web["nurse_a"].get(f"/treatment-sessions/{session}").text

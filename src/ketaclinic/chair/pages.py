@@ -28,7 +28,7 @@ from ketaclinic.knowledge.monitoring import observation_ends
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.schemas import VitalsIn
-from ketaclinic.treatments import checks, readings_by_page, schemas
+from ketaclinic.treatments import checks, monitor_review, readings_by_page, schemas
 from ketaclinic.treatments import service as treatments
 from ketaclinic.treatments.chart import redraw_every_s, session_series, session_svg
 from ketaclinic.treatments.models import OPEN, SessionEvent, TreatmentSession
@@ -91,6 +91,7 @@ def _context(db: Session, actor: Actor, treatment_session_id: str) -> dict[str, 
         if treatment_session.dose_end else None,
         "unmatched": treatments.unmatched_offer(db, treatment_session)
         if treatment_session.status == OPEN else None,
+        "set_aside": monitor_review.set_aside_during(db, treatment_session),
         "stock": session_panel.panel(db, treatment_session, actor),
     }
 

@@ -52,6 +52,34 @@ class ReviewPage:
     newest: str | None = None  # the newest message of all it counts: what "review all" goes up to
 
 
+@dataclass(frozen=True)
+class SetAside:
+    """A session's chair's messages stored with observations set aside, not yet reviewed."""
+
+    count: int
+    newest_at: datetime
+    newest_reason: str
+
+
+def set_aside_during(db: Session, treatment_session: TreatmentSession) -> SetAside | None:
+    """The partial messages the session's chair sent while the session was open, not yet
+    reviewed: at the chair, a probe or cable to check (read by the review list's index)."""
+    during = [MonitorMessage.site_pk == treatment_session.site_pk,
+              MonitorMessage.status == "partial",
+              MonitorMessage.received_at >= treatment_session.checked_in_at,
+              MonitorMessage.chair_pk == treatment_session.chair_pk,
+              MonitorMessage.reviewed_at.is_(None)]
+    if treatment_session.discharged_at is not None:
+        during.append(MonitorMessage.received_at <= treatment_session.discharged_at)
+    count, newest = db.execute(select(func.count(), func.max(MonitorMessage.pk))
+                               .where(*during)).one()
+    if not count:
+        return None
+    at, reason = db.execute(select(MonitorMessage.received_at, MonitorMessage.reason)
+                            .where(MonitorMessage.pk == newest)).one()
+    return SetAside(int(count), at, reason)
+
+
 def _visible(actor: Actor) -> ColumnElement[bool]:
     return or_(MonitorMessage.site_pk.in_(actor.site_pks), MonitorMessage.site_pk.is_(None))
 
