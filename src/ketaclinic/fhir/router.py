@@ -272,8 +272,8 @@ def _search_bundle(request: Request, db: Session, actor: Actor, resource_type: s
     if resource_type in PAGED_IN_SQL:
         paged = PAGED_IN_SQL[resource_type](db, patient, params, chosen, offset, count)
     else:
-        matches = store.filter_resources(resource_type, store.of_type(db, patient, resource_type),
-                                         params, actor.time_zone)
+        matches = [resource for resource in store.of_type(db, patient, resource_type)
+                   if chosen.keeps_resource(resource)]
         paged = SearchPage(matches[offset:offset + count], len(matches))
     page = paged.entries
     bundle = _bundle(request, page, paged.total, offset, count, params, paged.next_cursor)

@@ -322,7 +322,7 @@ def _age_at_least(rule: Rule, ctx: _Context) -> Iterator[Finding]:
     if ctx.record.birth_date is not None:
         age = age_on(ctx.record.birth_date, ctx.on)
         if age >= older:
-            yield _finding(rule, [f"{ctx.record.ref} (born {ctx.record.birth_date})"],
+            yield _finding(rule, [f"{ctx.record.ref} (born {_born(ctx.record)})"],
                            age=age, older_age=f"{older:g}")
 
 
