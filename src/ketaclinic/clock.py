@@ -42,6 +42,12 @@ def today(zone: str | ZoneInfo) -> date:
     return now().astimezone(ZoneInfo(zone) if isinstance(zone, str) else zone).date()
 
 
+def date_in(moment: datetime, zone: str | ZoneInfo) -> date:
+    """The date a moment falls on in a time zone: a record's day as the site's staff live it
+    (21:00 in New York is the same day there, the next in UTC)."""
+    return moment.astimezone(ZoneInfo(zone) if isinstance(zone, str) else zone).date()
+
+
 def is_shifted() -> bool:
     """Whether the clock was set to another moment by the settings (demos and tests only)."""
     return get_settings().clock_at is not None

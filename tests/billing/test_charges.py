@@ -181,3 +181,21 @@ def test_the_claim_names_what_the_session_treated_first(db: Session, world) -> N
     db.flush()
     invoice = charges.charge_session(db=db, treatment_session=session, actor=DESK)
     assert invoice.diagnoses == ["F33.2", "I10", "E11.9"]
+
+
+def test_a_receipt_is_dated_on_the_site_s_day(db: Session, world) -> None:
+    """Paid at 21:00 on 31 December in New York: 02:00 on 1 January in UTC, the next tax
+    year. The receipt says 31 December."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    site = site_a(db)
+    patient = db.execute(select(Patient).order_by(Patient.pk).limit(1)).scalar_one()
+    paid = payments.record(db=db, site=site, patient=patient, amount_cents=5000,
+                           method="cash", reference="", note="", actor=DESK)
+    paid.received_at = datetime(2026, 12, 31, 21, tzinfo=ZoneInfo("America/New_York"))
+    db.flush()
+    db.refresh(paid)  # read back as stored: in UTC
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(
+        superbill.receipt(db, paid))).pages)
+    assert "2026-12-31" in text and "2027-01-01" not in text

@@ -148,3 +148,28 @@ def test_reports_in_json_csv_and_pdf(api, world, db: Session) -> None:
                             ).json()["errors"][0]["field"] == "site"
     assert api["nurse_a"].get(f"{INV}/reports/usage", params=period).status_code == 403
     assert api["patient_a1"].get(f"{INV}/containers").status_code == 403
+
+
+def test_a_loss_found_in_the_evening_is_due_by_the_site_s_next_business_day(
+        db: Session, world) -> None:
+    """Found at 20:30 on Thursday in New York (01:30 on Friday in UTC): the notice is due on
+    Friday, one business day later, not on Monday."""
+    from datetime import datetime
+    from decimal import Decimal
+    from zoneinfo import ZoneInfo
+
+    from ketaclinic.clinics.models import Site
+    from ketaclinic.inventory import reports
+    from ketaclinic.inventory.models import Discrepancy
+
+    site = db.execute(select(Site).where(Site.code == "A")).scalar_one()
+    new_york = ZoneInfo("America/New_York")
+    found = datetime(2026, 11, 5, 20, 30, tzinfo=new_york)
+    db.add(Discrepancy(site_pk=site.pk, kind="count", expected_mg=Decimal("500"),
+                       found_mg=Decimal("490"), detail="counted 490 mg", opened_at=found,
+                       created_by="test"))
+    db.flush()
+    draft = reports.form106_draft(db, site, datetime(2026, 11, 5, tzinfo=new_york),
+                                  datetime(2026, 11, 6, tzinfo=new_york))
+    [item] = draft["items"]
+    assert (str(item["discovered_on"]), str(item["notice_due_by"])) == ("2026-11-05", "2026-11-06")

@@ -177,3 +177,21 @@ def test_progress_page_charts_every_instrument_with_totals(api, web, world) -> N
     assert 'id="chart-gad7"' in page.text and 'id="chart-pain"' in page.text
     assert 'id="chart-cssrs"' not in page.text  # a risk level, not a total
     assert 'aria-label="GAD-7 trajectory"' in page.text and "moderate" in page.text
+
+
+def test_the_research_export_counts_course_days_on_the_site_s_clock(api, web, world,
+                                                                    db: Session) -> None:
+    """Two scores on one evening in New York, 09:00 and 21:30 (01:30 the next day in UTC), are
+    on the course's same day."""
+    from tests.treatments.test_ingest import signed_evaluation
+
+    pid = world.patients["p_a1"]
+    signed_evaluation(api, pid)
+    for taken in ("2026-10-15T09:00:00-04:00", "2026-10-15T21:30:00-04:00"):
+        created = api["nurse_a"].post(f"/api/v1/patients/{pid}/measures", json={
+            "instrument": "phq9", "answers": [1] * 9, "taken_at": taken})
+        assert created.status_code == 201, created.text
+    rows = list(csv.DictReader(io.StringIO(
+        web["admin"].get("/outcomes/research-export.csv").text)))
+    assert [r["course_day"] for r in rows] == ["0", "0"]
+    assert len({r["shifted_date"] for r in rows}) == 1

@@ -3,6 +3,7 @@
 from fpdf import FPDF
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.billing import charges, payments
 from ketaclinic.billing.models import Invoice, Payment
 from ketaclinic.clinics.models import Site
@@ -77,7 +78,8 @@ def receipt(db: Session, payment: Payment) -> bytes:
     pdf.set_font("Helvetica", "", 10)
     for label, value in (("From", f"{patient.family_name}, {patient.given_name}"),
                          ("Received by", f"{site.name}, {site.address or site.code}"),
-                         ("Date", payment.received_at.date().isoformat()),
+                         ("Date", clock.date_in(payment.received_at,
+                                                site.time_zone).isoformat()),
                          ("Amount", money(payment.amount_cents, payment.currency)),
                          ("Method", payment.method + (f" ({payment.reference})"
                                                       if payment.reference else "")),

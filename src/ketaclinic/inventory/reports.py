@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.clinics.models import Site
 from ketaclinic.inventory import catalogue, ledger
 from ketaclinic.inventory.models import (
@@ -218,7 +219,7 @@ def form106_draft(db: Session, site: Site, start: datetime, end: datetime) -> di
         if missing <= 0:
             continue
         product = _product_of(db, d)
-        discovered = d.opened_at.date()
+        discovered = clock.date_in(d.opened_at, site.time_zone)  # the site's day counts
         total += missing
         items.append({
             "discovered_on": discovered,

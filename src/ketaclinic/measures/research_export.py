@@ -15,6 +15,7 @@ from datetime import date, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.clinics.models import Site
 from ketaclinic.courses.models import Course
 from ketaclinic.measures.models import Measure, MeasureAnswer
@@ -71,7 +72,7 @@ def rows(*, db: Session, site_pks: set[int] | frozenset[int]) -> Iterator[list[s
     """The export's rows (header first), one per measure at the given sites."""
     yield list(COLUMNS)
     query = (select(Measure, Patient.id, Patient.birth_date, Patient.sex, Site.code,
-                    Course.route, Course.indication)
+                    Course.route, Course.indication, Site.time_zone)
              .join(Patient, Patient.pk == Measure.patient_pk)
              .join(Site, Site.pk == Measure.site_pk)
              .outerjoin(Course, Course.pk == Measure.course_pk)
@@ -85,8 +86,8 @@ def rows(*, db: Session, site_pks: set[int] | frozenset[int]) -> Iterator[list[s
                 .where(MeasureAnswer.measure_pk.in_([row[0].pk for row in chunk]))
                 .order_by(MeasureAnswer.measure_pk, MeasureAnswer.item_number)):
             answers.setdefault(measure_pk, []).append("" if value is None else str(value))
-        for measure, patient_id, birth_date, sex, site, route, indication in chunk:
-            day = measure.taken_at.date()
+        for measure, patient_id, birth_date, sex, site, route, indication, zone in chunk:
+            day = clock.date_in(measure.taken_at, zone)  # the day at the site that took it
             course_day = ""
             if measure.course_pk is not None:
                 start = first_of_course.setdefault(measure.course_pk, day)
