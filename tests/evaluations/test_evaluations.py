@@ -238,3 +238,26 @@ def test_the_consent_text_names_the_boxed_warning_risks_and_the_others() -> None
         assert risk in text, risk
     assert consent_text("ketaclinic-consent-2026-11")[0] == "ketaclinic-consent-2026-11"
 
+
+
+def test_the_latest_weight_is_dated_on_the_site_s_clock(api, web, world, clinic_clock) -> None:
+    """Weighed at 21:30 in New York, the small hours of the next day in UTC: the evaluation
+    page dates the weight the day it was taken there."""
+    from datetime import timedelta
+
+    from ketaclinic import clock
+
+    pid = world.patients["p_a1"]
+    new_york = ZoneInfo("America/New_York")
+    day = clock.today(new_york) + timedelta(days=1)  # after the fixture's weight, whatever the hour
+    clinic_clock.move_to(datetime.combine(day, time(23), tzinfo=new_york))
+    evening = datetime.combine(day, time(21, 30), tzinfo=new_york)
+    weighed = api["nurse_a"].post(f"/api/v1/patients/{pid}/vitals", json={
+        "weight_kg": 71.5, "measured_at": evening.isoformat()})
+    assert weighed.status_code == 201, weighed.text
+    evaluation = api["nurse_a"].post(f"/api/v1/patients/{pid}/evaluations", json={"route": "iv"})
+    assert evaluation.status_code == 201, evaluation.text
+    page = web["nurse_a"].get(f"/patients/{pid}/evaluations/{evaluation.json()['id']}")
+    assert page.status_code == 200, page.text
+    section = page.text.split('id="dose-calculator"', 1)[1].split("</section>", 1)[0]
+    assert f"Latest weight 71.5 kg on {day.isoformat()}." in section, section

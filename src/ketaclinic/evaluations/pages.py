@@ -125,7 +125,7 @@ def _detail_page(request: Request, db: Session, actor: Actor, patient_id: str,
                   grouped=grouped, dose=dose, dose_error=dose_error,
                   latest_weight=latest, plan=plan, plan_error=plan_error, plan_start=start,
                   query=query, errors=errors or [], values=values or {},
-                  has_consent=evaluations.has_consent(consents),
+                  tz=patients.time_zone_of(patient), has_consent=evaluations.has_consent(consents),
                   can_sign=allows(actor.role, Permission.CLINICAL_SIGN), chairs=chairs,
                   can_write=allows(actor.role, Permission.CLINICAL_WRITE))
 
