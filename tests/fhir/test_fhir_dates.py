@@ -85,6 +85,16 @@ def test_a_questionnaire_authored_on_a_date_is_taken_at_the_sites_midnight(api, 
     assert authored == datetime(2026, 10, 15, 4, tzinfo=UTC)
 
 
+def test_a_questionnaire_is_dated_on_its_patient_s_site_s_clock(api, world) -> None:
+    """A prescriber of both sites, New York first, posts a Los Angeles patient's form dated the
+    15th: it is the 15th in Los Angeles."""
+    response = phq9_response(world.patients["p_b1"], [1] * 9) | {"authored": "2026-10-15"}
+    created = api["prescriber"].post("/fhir/QuestionnaireResponse", json=response)
+    assert created.status_code == 201, created.text
+    authored = datetime.fromisoformat(created.json()["authored"])
+    assert authored == datetime(2026, 10, 15, 7, tzinfo=UTC)
+
+
 def test_a_questionnaire_authored_on_an_unreadable_date_is_refused(
         api, world, db: Session) -> None:
     pid = world.patients["p_a1"]

@@ -1,5 +1,6 @@
 """A posted QuestionnaireResponse for one of the clinic's instruments, read as a measure."""
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
@@ -37,9 +38,11 @@ def _value(form: instruments.Instrument, number: str, answer: dict[str, Any]) ->
     return found
 
 
-def measure_from_response(body: dict[str, Any], zone: str) -> tuple[str, MeasureIn]:
+def measure_from_response(body: dict[str, Any], zone_of: Callable[[str], str]
+                          ) -> tuple[str, MeasureIn]:
     """(patient id, the measure) from a QuestionnaireResponse; refuses what it cannot read. An
-    `authored` without a time or zone is read on the clinic's clock, `zone`."""
+    `authored` without a time or zone is read on the clinic's clock: `zone_of(patient id)`,
+    the patient's site's zone."""
     from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 
     if not isinstance(body, dict) or body.get("resourceType") != "QuestionnaireResponse":
@@ -65,7 +68,8 @@ def measure_from_response(body: dict[str, Any], zone: str) -> tuple[str, Measure
                           f"linkId 1 to {len(form.items) or 1} with one answer")
         given[int(link)] = _value(form, link, answers[0])
     count = len(form.items) or 1
-    moment = parse_datetime(body.get("authored"), zone) if body.get("authored") else None
+    moment = (parse_datetime(body.get("authored"), zone_of(patient_id))
+              if body.get("authored") else None)
     try:
         data = MeasureIn(instrument=form.key, answers=[given.get(n) for n in range(1, count + 1)],
                          taken_at=moment)

@@ -373,7 +373,8 @@ def create_questionnaire_response(
     db: Session = DB, raw: bytes = BODY) -> JSONResponse:
     """A completed questionnaire for one of the clinic's instruments, stored as a scored measure."""
     body = json_body(raw, "a QuestionnaireResponse in JSON")
-    patient_id, data = questionnaires.measure_from_response(body, actor.time_zone)
+    patient_id, data = questionnaires.measure_from_response(
+        body, lambda pid: patients.time_zone_of_id(db, pid) or actor.time_zone)
     measure, _ = measures.add_measure(db=db, patient_id=patient_id, data=data, actor=actor)
     answers = measures.answers_of(db, [measure.pk])[measure.pk]
     resource = measure_map.questionnaire_response(measure, answers, patient_id)

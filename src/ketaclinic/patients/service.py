@@ -322,12 +322,24 @@ def time_zone_of(patient: Patient) -> str:
     return patient.mrns[0].site.time_zone if patient.mrns else "UTC"
 
 
+def _first_site_zone(db: Session, *condition: Any) -> str | None:
+    return db.execute(select(Site.time_zone).join(PatientMrn, PatientMrn.site_pk == Site.pk)
+                      .where(*condition).order_by(PatientMrn.pk).limit(1)).scalar_one_or_none()
+
+
 def time_zone_of_pk(db: Session, patient_pk: int) -> str:
     """The time zone of a patient's (first) site, read by key; UTC if they have none."""
-    zone = db.execute(select(Site.time_zone).join(PatientMrn, PatientMrn.site_pk == Site.pk)
-                      .where(PatientMrn.patient_pk == patient_pk)
-                      .order_by(PatientMrn.pk).limit(1)).scalar_one_or_none()
-    return zone or "UTC"
+    return _first_site_zone(db, PatientMrn.patient_pk == patient_pk) or "UTC"
+
+
+def time_zone_of_id(db: Session, patient_id: str) -> str | None:
+    """The time zone of a patient's (first) site, by public id; None for no such patient (the
+    caller's own reach check answers for it). Reveals nothing: the zone is only read in."""
+    key = _key(patient_id)
+    if key is None:
+        return None
+    return _first_site_zone(db, PatientMrn.patient_pk == select(Patient.pk).where(
+        Patient.id == key).scalar_subquery())
 
 
 def local_today(patient: Patient) -> date:
