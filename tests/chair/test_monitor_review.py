@@ -279,3 +279,25 @@ def test_the_chair_s_page_says_when_its_monitor_sends_what_cannot_be_read(
         assert api["nurse_a"].post(f"{LIST}/{listed['id']}/review",
                                    json={"note": "probe reseated"}).status_code == 200
     assert 'id="set-aside"' not in web["nurse_a"].get(f"/treatment-sessions/{session}").text
+
+
+def test_the_chair_s_page_says_when_its_monitor_s_messages_are_rejected(
+        api, web, world, db) -> None:
+    """A monitor whose clock runs an hour ahead has every message refused: no reading stored,
+    no alarm raised, at a chair where the nurse may trust the monitor. The session's page says
+    so, first and as an alert, until the messages are reviewed."""
+    session = open_session(api, db, world.patients["p_a1"], chair="A1")
+    ahead = datetime.now(UTC) + timedelta(hours=1)
+    assert feed(db, oru("F1", "A^A1^1", systolic=195, taken=ahead)) == ["AE"]
+    assert feed(db, oru("P1", "A^A1^1").replace("|97|262688", "|130|262688")) == ["AA"]
+    db.commit()
+    page = web["nurse_a"].get(f"/treatment-sessions/{session}").text
+    rejected = page.split('id="monitor-rejected"', 1)[1].split("</p>", 1)[0]
+    assert "1 message from A1's monitor was rejected" in rejected
+    assert "no alarm was raised" in rejected and "in the future" in rejected
+    assert page.index('id="monitor-rejected"') < page.index('id="set-aside"')
+    for listed in api["nurse_a"].get(LIST, params={"status": "rejected"}).json():
+        assert api["nurse_a"].post(f"{LIST}/{listed['id']}/review",
+                                   json={"note": "monitor clock set"}).status_code == 200
+    page = web["nurse_a"].get(f"/treatment-sessions/{session}").text
+    assert 'id="monitor-rejected"' not in page and 'id="set-aside"' in page

@@ -91,7 +91,7 @@ def _context(db: Session, actor: Actor, treatment_session_id: str) -> dict[str, 
         if treatment_session.dose_end else None,
         "unmatched": treatments.unmatched_offer(db, treatment_session)
         if treatment_session.status == OPEN else None,
-        "set_aside": monitor_review.set_aside_during(db, treatment_session),
+        "monitor_trouble": monitor_review.trouble_during(db, treatment_session),
         "stock": session_panel.panel(db, treatment_session, actor),
     }
 

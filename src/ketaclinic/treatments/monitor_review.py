@@ -53,31 +53,36 @@ class ReviewPage:
 
 
 @dataclass(frozen=True)
-class SetAside:
-    """A session's chair's messages stored with observations set aside, not yet reviewed."""
+class ChairTrouble:
+    """A kind of message a session's chair's monitor sent while it was open, not yet reviewed:
+    how many, and the newest's time and reason."""
 
+    status: str  # rejected (nothing stored, no alarm raised) or partial
     count: int
     newest_at: datetime
     newest_reason: str
 
 
-def set_aside_during(db: Session, treatment_session: TreatmentSession) -> SetAside | None:
-    """The partial messages the session's chair sent while the session was open, not yet
-    reviewed: at the chair, a probe or cable to check (read by the review list's index)."""
+def trouble_during(db: Session, treatment_session: TreatmentSession) -> list[ChairTrouble]:
+    """The rejected and partial messages the session's chair sent while the session was open,
+    not yet reviewed, rejected first: at the chair, a monitor, clock, probe or cable to check
+    (read by the review list's index)."""
     during = [MonitorMessage.site_pk == treatment_session.site_pk,
-              MonitorMessage.status == "partial",
+              MonitorMessage.status.in_(("rejected", "partial")),
               MonitorMessage.received_at >= treatment_session.checked_in_at,
               MonitorMessage.chair_pk == treatment_session.chair_pk,
               MonitorMessage.reviewed_at.is_(None)]
     if treatment_session.discharged_at is not None:
         during.append(MonitorMessage.received_at <= treatment_session.discharged_at)
-    count, newest = db.execute(select(func.count(), func.max(MonitorMessage.pk))
-                               .where(*during)).one()
-    if not count:
-        return None
-    at, reason = db.execute(select(MonitorMessage.received_at, MonitorMessage.reason)
-                            .where(MonitorMessage.pk == newest)).one()
-    return SetAside(int(count), at, reason)
+    counted = db.execute(select(MonitorMessage.status, func.count(), func.max(MonitorMessage.pk))
+                         .where(*during).group_by(MonitorMessage.status)).all()
+    if not counted:
+        return []
+    newest = {pk: (at, reason) for pk, at, reason in db.execute(
+        select(MonitorMessage.pk, MonitorMessage.received_at, MonitorMessage.reason)
+        .where(MonitorMessage.pk.in_([pk for _, _, pk in counted])))}
+    return [ChairTrouble(status, int(count), *newest[pk])
+            for status, count, pk in sorted(counted, key=lambda row: row[0] != "rejected")]
 
 
 def _visible(actor: Actor) -> ColumnElement[bool]:
