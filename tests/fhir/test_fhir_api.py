@@ -528,7 +528,9 @@ def test_a_course_is_the_prescriber_s_medication_request(api, world, db) -> None
     assert nurse.get(f"/fhir/MedicationRequest/{course.id}").json() == order
     assert str(course.id) in [e["resource"]["id"] for e in search(
         code="http://www.nlm.nih.gov/research/umls/rxnorm|6130", intent="order",
-        authoredon=f"ge{course.signed_at.date().isoformat()}")["entry"]]
+        # the day it was signed at the searcher's site: a date searched for is the site's day
+        authoredon=f"ge{clock.date_in(course.signed_at, 'America/New_York').isoformat()}"
+    )["entry"]]
     assert search(intent="plan")["total"] == 0
     assert search(code="http://www.nlm.nih.gov/research/umls/rxnorm|2201623")["total"] == 0
 
