@@ -134,7 +134,9 @@ def test_research_export_holds_no_direct_identifiers(api, web, world, db: Sessio
     forbidden = [*mrns, "example.org", "617 555 0142", "Main St", "Boston"]
     for p in patients:
         forbidden += [p.family_name, str(p.id), str(p.id).replace("-", ""), p.birth_date.isoformat()]
-    forbidden += [m.taken_at.date().isoformat() for m in db.execute(select(Measure)).scalars()]
+    # the real dates, as the export would give them: the day at the site (New York)
+    forbidden += [clock.date_in(m.taken_at, "America/New_York").isoformat()
+                  for m in db.execute(select(Measure)).scalars()]
     for value in forbidden:
         assert value.lower() not in text.lower(), f"{value!r} is in the export"
     assert {r["age_band"] for r in rows} == {"40-49"}
