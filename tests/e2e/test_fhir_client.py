@@ -2,6 +2,7 @@
 and post a PHQ-9 QuestionnaireResponse that becomes a scored measure."""
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx2 as httpx
 import pytest
@@ -9,6 +10,7 @@ from fhirpy import SyncFHIRClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ketaclinic.clinics.models import Site
 from ketaclinic.db import make_engine
 from ketaclinic.demo.seed import DEMO_PASSWORD
 from ketaclinic.patients.models import Patient, PatientMrn, VitalSigns
@@ -17,7 +19,7 @@ from ketaclinic.treatments.models import SessionReading, TreatmentSession
 pytestmark = pytest.mark.e2e
 
 
-def patient_with_most_pressures(database_url: str) -> tuple[str, str, list[datetime]]:
+def patient_with_most_pressures(database_url: str) -> tuple[str, str, list[datetime], ZoneInfo]:
     engine = make_engine(database_url)
     with Session(engine) as db:
         # Not one of the demo's course stories: a new PHQ-9 would change their trajectory.
@@ -37,7 +39,9 @@ def patient_with_most_pressures(database_url: str) -> tuple[str, str, list[datet
             TreatmentSession, TreatmentSession.pk == SessionReading.session_pk).where(
             TreatmentSession.patient_pk == pk, SessionReading.systolic_mmhg.is_not(None),
             SessionReading.status == "final")).scalars()
-        found = (str(patient.id), patient.family_name, taken)
+        # the zone the demo nurse's dates are read in: their site's, the patient's
+        zone = ZoneInfo(db.execute(select(Site.time_zone).where(Site.code == "HPC")).scalar_one())
+        found = (str(patient.id), patient.family_name, taken, zone)
     engine.dispose()
     return found
 
@@ -46,23 +50,25 @@ def test_fhirpy_search_read_page_and_post_a_phq9(demo_server: str, demo_database
     token = httpx.post(f"{demo_server}/api/v1/auth/token", data={
         "username": "nurse", "password": DEMO_PASSWORD}).json()["access_token"]
     client = SyncFHIRClient(f"{demo_server}/fhir", authorization=f"Bearer {token}")
-    patient_id, family, taken = patient_with_most_pressures(demo_database)
+    patient_id, family, taken, zone = patient_with_most_pressures(demo_database)
 
     found = client.resources("Patient").search(name=family).fetch()
     assert patient_id in [p.id for p in found]
 
     since = sorted(taken)[len(taken) // 2]
-    expected = sum(1 for t in taken if t.astimezone(UTC).date() >= since.astimezone(UTC).date())
+    # a date searched for is the searcher's site's day
+    since_day = since.astimezone(zone).date()
+    expected = sum(1 for t in taken if t.astimezone(zone).date() >= since_day)
     pressures = (client.resources("Observation")
                  .search(patient=f"Patient/{patient_id}", code="http://loinc.org|85354-9")
-                 .search(date__ge=since.astimezone(UTC).date().isoformat())
+                 .search(date__ge=since_day.isoformat())
                  .limit(2).fetch_all())
     assert expected > 2 and len(pressures) == expected, "every page was followed"
     assert len({o.id for o in pressures}) == expected
     assert all(o["component"][0]["code"]["coding"][0]["code"] == "8480-6" for o in pressures)
     newest_first = (client.resources("Observation")
                     .search(patient=f"Patient/{patient_id}", code="http://loinc.org|85354-9")
-                    .search(date__ge=since.astimezone(UTC).date().isoformat())
+                    .search(date__ge=since_day.isoformat())
                     .sort("-date").limit(2).fetch_all())  # next links carry their cursors
     assert [o.id for o in newest_first] == [o.id for o in sorted(
         pressures, key=lambda o: datetime.fromisoformat(o["effectiveDateTime"]), reverse=True)]
