@@ -2,7 +2,6 @@
 at the day's price list, with the patient's diagnoses; the invoice keeps those prices."""
 
 from datetime import date
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -62,7 +61,7 @@ def charge_session(*, db: Session, treatment_session: TreatmentSession, actor: A
     site = db.get(Site, treatment_session.site_pk)
     patient = db.get(Patient, treatment_session.patient_pk)
     assert site is not None and patient is not None and treatment_session.dose_start is not None
-    day = treatment_session.dose_start.astimezone(ZoneInfo(site.time_zone)).date()
+    day = clock.date_in(treatment_session.dose_start, site.time_zone)
     minutes = ((treatment_session.dose_end - treatment_session.dose_start).total_seconds() / 60
                if treatment_session.dose_end else None)
     dose = float(treatment_session.dose_given.dose_mg)

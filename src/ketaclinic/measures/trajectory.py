@@ -2,7 +2,7 @@
 
 import io
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from zoneinfo import ZoneInfo
 
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ketaclinic import clock
 from ketaclinic.audit import service as audit
 from ketaclinic.courses import service as courses
 from ketaclinic.courses.models import Course
@@ -77,10 +78,6 @@ class CourseView:
         return "maintenance" if self.sessions_given > self.induction_count else "induction"
 
 
-def _local(moment: datetime, tz: ZoneInfo) -> date:
-    return moment.astimezone(tz).date()
-
-
 def course_view(db: Session, course: Course, time_zone: str) -> CourseView:
     """The course's scores, sessions and the cards they call for."""
     tz = ZoneInfo(time_zone)
@@ -89,11 +86,11 @@ def course_view(db: Session, course: Course, time_zone: str) -> CourseView:
         Measure.course_pk == course.pk, Measure.instrument == key, Measure.status == "final")
         .order_by(Measure.taken_at)).scalars().all()
     scored = [(m.taken_at, m.total) for m in measures if m.total is not None]
-    points = [Point(_local(taken, tz), total) for taken, total in scored]
+    points = [Point(clock.date_in(taken, tz), total) for taken, total in scored]
     doses = [d for d in db.execute(select(TreatmentSession.dose_start).where(
         TreatmentSession.course_pk == course.pk, TreatmentSession.dose_start.is_not(None))
         .order_by(TreatmentSession.dose_start)).scalars() if d is not None]
-    session_days = [_local(d, tz) for d in doses]
+    session_days = [clock.date_in(d, tz) for d in doses]
     # A baseline is a score from before treatment: a first score taken after the first dose
     # (the form skipped before session 1) is not one, and no response is judged from it.
     missing = bool(scored and doses and scored[0][0] > doses[0])

@@ -3,7 +3,6 @@
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -52,7 +51,7 @@ def form_for(*, db: Session, treatment_session_id: str, actor: Actor,
         patient_name=patient.full_name, birth_date=patient.birth_date, sex=patient.sex,
         medications=list(screening_record(patient).medications),
         provider=treatment_session.ordered_by or treatment_session.created_by, site=site.name,
-        session_day=treatment_session.dose_start.astimezone(ZoneInfo(site.time_zone)).date(),
+        session_day=clock.date_in(treatment_session.dose_start, site.time_zone),
         dose_mg=treatment_session.dose_given.dose_mg, lot_number=treatment_session.dose_given.lot_number,
         first_device=first_device,
         monitoring_ended=treatment_session.discharged_at, ready_to_leave=ready, readings=readings,
