@@ -1,7 +1,9 @@
 """Two-person counts, products and cabinets, destruction and returns, and the reports."""
 
 import io
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from pypdf import PdfReader
 from sqlalchemy import select
@@ -150,26 +152,38 @@ def test_reports_in_json_csv_and_pdf(api, world, db: Session) -> None:
     assert api["patient_a1"].get(f"{INV}/containers").status_code == 403
 
 
-def test_a_loss_found_in_the_evening_is_due_by_the_site_s_next_business_day(
-        db: Session, world) -> None:
-    """Found at 20:30 on Thursday in New York (01:30 on Friday in UTC): the notice is due on
-    Friday, one business day later, not on Monday."""
-    from datetime import datetime
+def _form106_of_one_shortage(db: Session, found: datetime) -> dict[str, Any]:
+    """The Form 106 draft of site A for the day a 10 mg shortage was found on."""
     from decimal import Decimal
-    from zoneinfo import ZoneInfo
 
     from ketaclinic.clinics.models import Site
     from ketaclinic.inventory import reports
     from ketaclinic.inventory.models import Discrepancy
 
     site = db.execute(select(Site).where(Site.code == "A")).scalar_one()
-    new_york = ZoneInfo("America/New_York")
-    found = datetime(2026, 11, 5, 20, 30, tzinfo=new_york)
     db.add(Discrepancy(site_pk=site.pk, kind="count", expected_mg=Decimal("500"),
                        found_mg=Decimal("490"), detail="counted 490 mg", opened_at=found,
                        created_by="test"))
     db.flush()
-    draft = reports.form106_draft(db, site, datetime(2026, 11, 5, tzinfo=new_york),
-                                  datetime(2026, 11, 6, tzinfo=new_york))
-    [item] = draft["items"]
+    day = found.replace(hour=0, minute=0)
+    return reports.form106_draft(db, site, day, day + timedelta(days=1))
+
+
+def test_a_loss_found_in_the_evening_is_due_by_the_site_s_next_business_day(
+        db: Session, world) -> None:
+    """Found at 20:30 on Thursday in New York (01:30 on Friday in UTC): the notice is due on
+    Friday, one business day later, not on Monday."""
+    found = datetime(2026, 11, 5, 20, 30, tzinfo=ZoneInfo("America/New_York"))
+    [item] = _form106_of_one_shortage(db, found)["items"]
     assert (str(item["discovered_on"]), str(item["notice_due_by"])) == ("2026-11-05", "2026-11-06")
+
+
+def test_a_loss_found_the_day_before_thanksgiving_is_due_the_day_after(db: Session, world) -> None:
+    """Found on Wednesday 25 November 2026: Thanksgiving (Thursday) is a federal holiday, when the
+    DEA's offices are closed, so one business day later is Friday the 27th; the draft says how
+    business days are counted."""
+    found = datetime(2026, 11, 25, 16, 0, tzinfo=ZoneInfo("America/New_York"))
+    draft = _form106_of_one_shortage(db, found)
+    [item] = draft["items"]
+    assert (str(item["discovered_on"]), str(item["notice_due_by"])) == ("2026-11-25", "2026-11-27")
+    assert "5 U.S.C. 6103" in draft["rule"]

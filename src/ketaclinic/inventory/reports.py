@@ -3,7 +3,7 @@ of any moment, usage per prescriber, patient and staff member with outliers, and
 
 import statistics
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -22,6 +22,7 @@ from ketaclinic.inventory.models import (
     StorageLocation,
 )
 from ketaclinic.knowledge import controlled_substances as cs_rules
+from ketaclinic.knowledge.business_days import business_days_after
 from ketaclinic.patients.models import Patient
 from ketaclinic.treatments.models import TreatmentSession
 
@@ -195,16 +196,6 @@ def usage(db: Session, site_pks: frozenset[int] | set[int], start: datetime,
     return result
 
 
-def add_business_days(day: date, days: int) -> date:
-    """The date a number of business days (Monday to Friday) after a day."""
-    current = day
-    while days:
-        current += timedelta(days=1)
-        if current.weekday() < 5:
-            days -= 1
-    return current
-
-
 def form106_draft(db: Session, site: Site, start: datetime, end: datetime) -> dict[str, Any]:
     """The data for a DEA Form 106 (theft or loss) from losses written off and count shortages
     discovered in [start, end); a draft for the registrant to check and file."""
@@ -223,7 +214,7 @@ def form106_draft(db: Session, site: Site, start: datetime, end: datetime) -> di
         total += missing
         items.append({
             "discovered_on": discovered,
-            "notice_due_by": add_business_days(discovered, rule.business_days),
+            "notice_due_by": business_days_after(discovered, rule.business_days),
             "kind": d.kind, "detail": d.detail, "ndc": product.ndc if product else "",
             "product": product.name if product else "ketamine (session draw)",
             "quantity_mg": missing, "status": "resolved: " + d.resolution if d.resolved_at
@@ -232,7 +223,7 @@ def form106_draft(db: Session, site: Site, start: datetime, end: datetime) -> di
             "dea_registration": site.dea_registration or "(not recorded for this site)",
             "period_start": start, "period_end": end, "items": items,
             "total_mg": total,
-            "rule": rule.source}
+            "rule": f"{rule.source}; business days: {rule.holidays_source}"}
 
 
 def _product_of(db: Session, discrepancy: Discrepancy) -> Product | None:

@@ -29,8 +29,9 @@ class InventoryRule:
 class LossReportRule:
     """How soon a theft or significant loss is notified."""
 
-    business_days: int
+    business_days: int  # Monday to Friday, federal holidays not counted (`business_days`)
     source: str
+    holidays_source: str
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,8 @@ def inventory_rule() -> InventoryRule:
 def loss_report_rule() -> LossReportRule:
     """The theft-or-loss notice rule."""
     row = _table()["loss_report"]
-    return LossReportRule(int(str(row["business_days"])), str(row["source"]))
+    return LossReportRule(int(str(row["business_days"])), str(row["source"]),
+                          str(row["holidays_source"]))
 
 
 def outlier_rule() -> OutlierRule:
