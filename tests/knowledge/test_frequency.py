@@ -34,6 +34,16 @@ from tests.fhir_builders import ON, baseline, bundle, medication
     # a range of intervals: the most often it may be taken
     ("every 4 to 6 hours", 6), ("every 4-6 hours", 6),
     ("1 tablet 3x daily", 3), ("1 x daily", 1), ("nightly", 1), ("every morning", 1),
+    # times of the day named: a dose at each
+    ("1 tablet in the morning and 1 tablet at bedtime", 2), ("every morning and evening", 2),
+    ("qam and qhs", 2), ("at 8 am and 8 pm", 2), ("with breakfast and dinner", 2),
+    ("Take 1 tablet (0.5 mg total) by mouth in the morning and 1 tablet (0.5 mg total) at "
+     "night", 2),
+    ("1 tablet in the morning, at noon and at bedtime", 3), ("every night at bedtime", 1),
+    ("twice daily, morning and evening", 2), ("with meals", None),
+    # different amounts at different times: not one dose times a count
+    ("1 mg in the morning and 2 mg at bedtime", None),
+    ("0.5 mg in the morning, 0.5 mg in the afternoon and 1 mg at bedtime", None),
 ])
 def test_a_sig_is_read_as_doses_a_day(text: str, expected: float | None) -> None:
     found = times_per_day(text)
@@ -65,3 +75,22 @@ def test_an_ehr_sig_gives_the_day_s_dose_and_the_load_is_judged() -> None:
                       "Take 0.25 mg by mouth 2 (two) times a day.")
     [message] = _load(clonazepam)
     assert message.startswith("Benzodiazepines amount to 10 mg diazepam-equivalent a day")
+
+
+def test_a_dose_at_two_times_of_day_is_two_doses() -> None:
+    """Clonazepam 0.25 mg 'in the morning and at bedtime' is 10 mg diazepam a day, above the
+    line; it was read as once a day (5 mg) and passed."""
+    clonazepam = _sig(medication("2598", "clonazepam"), 0.25,
+                      "Take 1 tablet (0.25 mg total) by mouth in the morning and at bedtime.")
+    [message] = _load(clonazepam)
+    assert message.startswith("Benzodiazepines amount to 10 mg diazepam-equivalent a day")
+
+
+def test_different_amounts_by_time_of_day_ask_for_the_day_s_dose() -> None:
+    """Lorazepam '1 mg in the morning and 2 mg at bedtime' sent with a dose of 1 mg is 3 mg a
+    day (30 mg diazepam); read as 1 mg once a day, the load was understated. The day's dose is
+    not one dose times a count, so it is asked for, not guessed."""
+    lorazepam = _sig(medication("6470", "lorazepam"), 1, "1 mg in the morning and 2 mg at bedtime")
+    [message] = _load(lorazepam)
+    assert "10 mg diazepam" not in message
+    assert "dose" in message

@@ -29,6 +29,16 @@ _ONCE_A_DAY = re.compile(r"\b(daily|every day|each day|a day|nightly|at bedtime|
                          r"every morning|every evening|in the morning|in the evening)\b")
 _EVERY_OTHER_DAY = re.compile(r"\b(every other day|alternate days|on alternate days)\b")
 _WEEKLY = re.compile(r"\b(weekly|every week|once a week)\b")
+# The times of day a sig can name, each once a day ('in the morning and at bedtime' is two
+# doses): meals stand for their time of day ('with meals', all three, is not counted).
+_TIMES_OF_DAY = tuple(re.compile(rf"\b({words})\b") for words in (
+    r"mornings?|qam|am|mane|on waking|upon waking|breakfast",
+    r"noon|midday|lunch|lunchtime",
+    r"afternoons?",
+    r"evenings?|qpm|pm|dinner|supper|teatime",
+    r"bedtime|nights?|nightly|qhs|hs|nocte|qn"))
+# An amount of one dose: its number and unit ('0.5 mg', '2 tablets').
+_AMOUNT = re.compile(r"(\d+(?:\.\d+)?)\s*(mg|mcg|micrograms?|g|ml|tablets?|tabs?|capsules?|caps?)\b")
 
 
 def _number(text: str) -> float:
@@ -49,6 +59,9 @@ def _read(text: str) -> float | None:
         if match := re.search(pattern, text):
             every = _number(match.group(1)) * hours
             return 24.0 / every if every > 0 else None
+    named = sum(1 for time_of_day in _TIMES_OF_DAY if time_of_day.search(text))
+    if named > 1:
+        return None if _unequal_amounts(text) else float(named)
     for abbreviation, count in _ABBREVIATIONS.items():
         if re.search(rf"\b{abbreviation}\b", text):
             return count
@@ -61,10 +74,21 @@ def _read(text: str) -> float | None:
     return None
 
 
+def _unequal_amounts(text: str) -> bool:
+    """Whether the text gives doses of different amounts ('1 mg in the morning and 2 mg at
+    bedtime'): the day's dose is then not one dose times a count."""
+    amounts: dict[str, set[float]] = {}
+    for value, unit in _AMOUNT.findall(text):
+        amounts.setdefault(unit.rstrip("s"), set()).add(float(value))
+    return any(len(values) > 1 for values in amounts.values())
+
+
 def times_per_day(text: str) -> float | None:
     """Doses per day for text such as 'twice daily', 'TID', 'b.i.d.', 'every 8 hours', '2 (two)
-    times a day', '3 times weekly'; None if unknown or taken as needed. A duration ('daily for
-    7 days', 'x 5 days') is never read as a number of doses."""
+    times a day', '3 times weekly', 'in the morning and at bedtime'; None if unknown, taken as
+    needed, or different amounts at different times of day ('1 mg in the morning and 2 mg at
+    bedtime': the day's dose is not one dose times a count). A duration ('daily for 7 days',
+    'x 5 days') is never read as a number of doses."""
     value = text.casefold().strip()
     if not value or _AS_NEEDED.search(value):
         return None
