@@ -8,6 +8,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
+from ketaclinic import clock
 from ketaclinic.courses import service as courses
 from ketaclinic.errors import InvalidInput, NotFound
 from ketaclinic.kernel.actor import Actor
@@ -143,7 +144,7 @@ def _measures_page(request: Request, db: Session, actor: Actor, patient_id: str,
     series: dict[str, list[Point]] = {}
     for m in rows:
         if m.total is not None:
-            series.setdefault(m.instrument, []).append(Point(m.taken_at.astimezone(zone).date(),
+            series.setdefault(m.instrument, []).append(Point(clock.date_in(m.taken_at, zone),
                                                              m.total))
     listed = service.measures_of(db=db, patient_pk=patient.pk, include_errors=True)
     return render(request, "measures/patient.html", status_code=status_code, patient=patient,

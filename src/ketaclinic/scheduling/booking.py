@@ -151,7 +151,7 @@ def propose_series(*, db: Session, site: Site, course: Course, at: time
                 alt = availability.fit(db, site=site, kind=wanted, starts_at=best, also_held=held)
                 held.append(Held(alt.chair.pk if alt.chair else None, alt.starts_at, alt.ends_at,
                                  wanted.kind))
-                chosen[number] = best.astimezone(availability.zone_of(site)).date()
+                chosen[number] = clock.date_in(best, availability.zone_of(site))
         proposals.append(proposal)
     return proposals
 
@@ -160,7 +160,7 @@ def _booked_days(db: Session, course: Course) -> list[date]:
     site_zone = {s.pk: availability.zone_of(s) for s in db.execute(select(Site)).scalars()}
     rows = db.execute(select(Appointment).where(Appointment.course_pk == course.pk,
                                                 Appointment.status.in_(ACTIVE))).scalars()
-    return [a.starts_at.astimezone(site_zone[a.site_pk]).date() for a in rows]
+    return [clock.date_in(a.starts_at, site_zone[a.site_pk]) for a in rows]
 
 
 def _alternatives(db: Session, site: Site, kind: rules.AppointmentKind, day: date, at: time,
@@ -216,7 +216,7 @@ def book_series(*, db: Session, site: Site, course: Course, patient: Patient,
                                          f"session {number} is not an unbooked planned session",
                                          ", ".join(str(n) for n in sorted(open_numbers))))
             continue
-        day = starts_at.astimezone(zone).date()
+        day = clock.date_in(starts_at, zone)
         if not _spaced(day, days, wanted.min_days_apart):
             problems.append(FieldProblem(f"{field_name}.starts_at", f"session {number} on {day} "
                                          f"is less than {wanted.min_days_apart} day(s) from "
@@ -262,10 +262,10 @@ def move(*, db: Session, appointment: Appointment, starts_at: datetime, patient:
                              ignore_pk=appointment.pk)
     if course is not None:
         zone = availability.zone_of(site)
-        others = [a.starts_at.astimezone(zone).date() for a in db.execute(select(Appointment).where(
+        others = [clock.date_in(a.starts_at, zone) for a in db.execute(select(Appointment).where(
             Appointment.course_pk == course.pk, Appointment.status.in_(ACTIVE),
             Appointment.pk != appointment.pk)).scalars()]
-        if not _spaced(starts_at.astimezone(zone).date(), others, wanted.min_days_apart):
+        if not _spaced(clock.date_in(starts_at, zone), others, wanted.min_days_apart):
             found.problems.append(f"less than {wanted.min_days_apart} day(s) from another "
                                   f"session of the course ({wanted.spacing_source})")
     if found.problems:

@@ -92,7 +92,7 @@ def _questionnaire(db: Session, appointment: Appointment, patient: Patient) -> s
     site = db.get(Site, appointment.site_pk)
     if course is None or site is None:
         return None
-    day = appointment.starts_at.astimezone(zone_of(site)).date()
+    day = clock.date_in(appointment.starts_at, zone_of(site))
     occasion = courses.occasion_on(course, day)
     if occasion is None or db.execute(select(MeasureRequest.pk).where(
             MeasureRequest.course_pk == course.pk, MeasureRequest.due_on == day)).first():

@@ -26,7 +26,7 @@ def weight_today(db: Session, treatment_session: TreatmentSession) -> float | No
         VitalSigns.status != ENTERED_IN_ERROR,
         VitalSigns.measured_at >= clock.now() - timedelta(days=2))
         .order_by(VitalSigns.measured_at.desc())).all()
-    return next((w for w, at in recent if at.astimezone(zone).date() == today), None)
+    return next((w for w, at in recent if clock.date_in(at, zone) == today), None)
 
 
 def failed_checks(treatment_session: TreatmentSession) -> list[str]:
