@@ -183,6 +183,26 @@ def test_the_claim_names_what_the_session_treated_first(db: Session, world) -> N
     assert invoice.diagnoses == ["F33.2", "I10", "E11.9"]
 
 
+def test_a_depression_without_its_episodes_is_claimed_as_unspecified(db: Session, world) -> None:
+    """SNOMED 370143000 (major depressive disorder) says nothing of recurrence: it was claimed
+    as F33.9 (recurrent, unspecified); ICD-10-CM indexes it to F32.9."""
+    from ketaclinic.patients.models import Condition
+
+    site = site_a(db)
+    price_list(db, site, date(2026, 1, 1))
+    session = closed_iv_session(db, minutes=40)
+    for row in db.execute(select(Condition).where(
+            Condition.patient_pk == session.patient_pk)).scalars():
+        row.clinical_status = "resolved"
+    db.add(Condition(patient_pk=session.patient_pk, system="http://snomed.info/sct",
+                     code="370143000", display="Major depressive disorder",
+                     clinical_status="active", verification_status="confirmed",
+                     created_by="nurse"))
+    db.flush()
+    invoice = charges.charge_session(db=db, treatment_session=session, actor=DESK)
+    assert invoice.diagnoses == ["F32.9"]
+
+
 def test_a_receipt_is_dated_on_the_site_s_day(db: Session, world) -> None:
     """Paid at 21:00 on 31 December in New York: 02:00 on 1 January in UTC, the next tax
     year. The receipt says 31 December."""
