@@ -167,3 +167,29 @@ def test_a_patient_born_in_a_year_alone_is_refused_naming_the_birth_date(api, db
     assert issue["expression"] == ["Patient.birthDate"]
     assert "'2008' gives no day" in issue["diagnostics"] and "YYYY-MM-DD" in issue["diagnostics"]
     assert db.execute(select(func.count()).select_from(Patient)).scalar_one() == before
+
+
+@pytest.mark.parametrize(("value", "first_day", "hours"), [
+    ("2026", "2026-01-01", 8760), ("2026-02", "2026-02-01", 672),
+    ("2026-10-15", "2026-10-15", 24),
+    ("2026-11-01", "2026-11-01", 25),  # New York's clocks go back: the day is 25 hours long
+    ("2026-03-08", "2026-03-08", 23),
+    ("2026-10-15T23:30:00-04:00", "2026-10-15", 1 / 3600)])
+def test_a_partial_date_spans_its_year_month_or_day_on_the_clinic_s_clock(
+        value: str, first_day: str, hours: float) -> None:
+    from zoneinfo import ZoneInfo
+
+    from ketaclinic.fhir.dates import span_of
+
+    start, end = span_of(value, "America/New_York")
+    elapsed = end.astimezone(UTC) - start.astimezone(UTC)  # same-zone subtraction is wall time
+    assert elapsed.total_seconds() / 3600 == pytest.approx(hours)
+    assert start.astimezone(ZoneInfo("America/New_York")).date().isoformat() == first_day
+
+
+@pytest.mark.parametrize("value", ["2026-13", "20x6", "2026-10-15T09:30", "15/10/2026", ""])
+def test_what_is_not_a_fhir_date_or_a_time_with_its_zone_is_refused(value: str) -> None:
+    from ketaclinic.fhir.dates import span_of
+
+    with pytest.raises(ValueError):
+        span_of(value, "UTC", time_needs_zone=True)

@@ -3,13 +3,13 @@ parsed once and applied to a resource or to the few fields of one not yet built.
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_
 
 from ketaclinic.errors import invalid
+from ketaclinic.fhir.dates import span_of
 from ketaclinic.fhir.search import DateRange, parse_date, parse_token
 
 # The date each type is searched by (FHIR parameter name, resource field).
@@ -48,12 +48,7 @@ TOKEN_PARAMS: dict[str, dict[str, str]] = {
 
 def moment_of(value: Any, zone: str = "UTC") -> Any:
     """A FHIR date or date-time as an aware datetime (a date: its midnight in `zone`)."""
-    if not value:
-        return None
-    moment = datetime.fromisoformat(value) if "T" in value else datetime.fromisoformat(
-        value + "T00:00:00")
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC if zone == "UTC"
-                                                       else ZoneInfo(zone))
+    return span_of(value, zone)[0] if value else None
 
 
 def _field(resource: dict[str, Any], path: str) -> Any:

@@ -2,9 +2,9 @@
 
 from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from ketaclinic.fhir.bundle import resources, the_patient
+from ketaclinic.fhir.dates import span_of
 from ketaclinic.fhir.mapping import CONDITION_CATEGORIES, PRESSURE_FIELDS
 from ketaclinic.knowledge.frequency import times_per_day, times_per_day_from_timing
 from ketaclinic.knowledge.record import (
@@ -43,29 +43,21 @@ def parse_datetime(value: Any, zone: str) -> datetime | None:
     the 14th, as midnight in UTC would put it in the Americas."""
     if not isinstance(value, str) or not value:
         return None
-    text = value.strip()
     try:
-        if len(text) == 4:
-            moment = datetime(int(text), 1, 1)
-        elif len(text) == 7 and text[4] == "-":
-            moment = datetime(int(text[:4]), int(text[5:7]), 1)
-        else:
-            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return span_of(value, zone)[0]
     except ValueError:
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(zone))
 
 
 def last_day_of(value: Any) -> date | None:
     """The last day a year or a month ('1990', '2008-03') names; None for a full date, or
     what is not a date."""
-    first = parse_date(value)
-    if first is None or not isinstance(value, str) or len(value.strip()) not in (4, 7):
+    if not isinstance(value, str) or len(value.strip()) not in (4, 7):
         return None
-    if len(value.strip()) == 4:
-        return date(first.year, 12, 31)
-    following = date(first.year + (first.month == 12), first.month % 12 + 1, 1)
-    return following - timedelta(days=1)
+    try:
+        return span_of(value, "UTC")[1].date() - timedelta(days=1)
+    except ValueError:
+        return None
 
 
 def effective(observation: dict[str, Any]) -> Any:

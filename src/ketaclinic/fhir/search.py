@@ -1,11 +1,11 @@
 """FHIR search parameter values: dates with prefixes, tokens, references, paging."""
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from ketaclinic.errors import invalid
+from ketaclinic.fhir.dates import ACCEPTED, span_of
 
 DATE_PREFIXES = ("eq", "lt", "le", "gt", "ge")
 MAX_COUNT = 200
@@ -48,29 +48,13 @@ def parse_date(name: str, raw: str, zone: str = "UTC") -> DateRange:
     """`ge2026-01-01`, `lt2026-11`, `2026`, `eq2026-11-20T10:00:00Z` ... as a range. A date,
     month or year names no zone: it is the clinic's (`zone`), as FHIR has a server assume its
     own zone; the 15th searched in New York is New York's 15th, not London's."""
-    local = ZoneInfo(zone)
     prefix = raw[:2] if raw[:2] in DATE_PREFIXES else "eq"
     value = raw[2:] if raw[:2] in DATE_PREFIXES else raw
-    accepted = f"[{'|'.join(DATE_PREFIXES)}]YYYY, YYYY-MM, YYYY-MM-DD or a date-time with zone"
     try:
-        if len(value) == 4:
-            start = datetime(int(value), 1, 1, tzinfo=local)
-            end = datetime(int(value) + 1, 1, 1, tzinfo=local)
-        elif len(value) == 7:
-            year, month = int(value[:4]), int(value[5:7])
-            start = datetime(year, month, 1, tzinfo=local)
-            end = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=local)
-        elif len(value) == 10:
-            day = date.fromisoformat(value)
-            start = datetime(day.year, day.month, day.day, tzinfo=local)
-            end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=local)
-        else:
-            start = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            if start.tzinfo is None:
-                raise ValueError("no zone")
-            end = start + timedelta(seconds=1)
+        start, end = span_of(value, zone, time_needs_zone=True)
     except ValueError:
-        raise invalid(name, f"{raw!r} is not a FHIR date", accepted) from None
+        raise invalid(name, f"{raw!r} is not a FHIR date",
+                      f"[{'|'.join(DATE_PREFIXES)}]{ACCEPTED}") from None
     return DateRange(prefix, start, end)
 
 
