@@ -342,3 +342,12 @@ def test_a_partial_birth_date_is_shown_as_the_days_it_may_be() -> None:
     [finding] = [f for f in result.findings if f.rule == "birth-date-partial"]
     assert "may be 17, under 18" in finding.message
     assert finding.evidence[0].endswith("(born between 2008-01-01 and 2008-12-31)")
+
+
+def test_a_medicine_s_evidence_says_since_when_it_is_taken() -> None:
+    """An opioid order 'active' since 2021 is shown with its date: the clinician can tell an
+    order never reconciled from a current one."""
+    result = screen(record_from_bundle(bundle(
+        *baseline(), medication("7804", "oxycodone", start="2021-03-31"))), route="iv", on=ON)
+    [finding] = [f for f in result.findings if f.rule == "opioids"]
+    assert "(oxycodone, since 2021-03-31; opioid; matched by" in finding.evidence[0]

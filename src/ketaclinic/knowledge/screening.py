@@ -11,6 +11,7 @@ from ketaclinic.knowledge.medication_groups import diazepam_equivalent_mg, medic
 from ketaclinic.knowledge.record import (
     BloodPressure,
     ConditionFact,
+    MedicationFact,
     PatientRecord,
     Weight,
     pressure_text,
@@ -249,8 +250,14 @@ def _medications(rule: Rule, ctx: _Context) -> Iterator[Finding]:
         member, how = matched
         display = medication.text or next((c.display for c in medication.codings if c.display),
                                           member.name)
-        yield _finding(rule, [f"{medication.ref} ({display}; {group.title}; matched by {how})"],
-                       display=display)
+        yield _finding(rule, [f"{medication.ref} ({display}{_since(medication)}; {group.title}; "
+                              f"matched by {how})"], display=display)
+
+
+def _since(medication: MedicationFact) -> str:
+    """When the medication was started or ordered, for the evidence: an order 'active' for years
+    may be one the record was never reconciled against."""
+    return f", since {medication.start}" if medication.start else ""
 
 
 def _benzodiazepines(ctx: _Context) -> Iterator[tuple[Any, Any, str, float | None]]:
@@ -266,8 +273,8 @@ def _benzodiazepine_load(rule: Rule, ctx: _Context) -> Iterator[Finding]:
     parts = [(m, member, eq) for m, member, _, eq in _benzodiazepines(ctx) if eq is not None]
     total = round(sum(eq for _, _, eq in parts), 2)
     if total > threshold:
-        evidence = [f"{m.ref} ({member.name} {m.daily_dose_mg:g} mg/day = {eq:g} mg diazepam)"
-                    for m, member, eq in parts]
+        evidence = [f"{m.ref} ({member.name}{_since(m)}; {m.daily_dose_mg:g} mg/day = {eq:g} mg "
+                    f"diazepam)" for m, member, eq in parts]
         threshold_source = ctx.ruleset.source("benzodiazepine_diazepam_eq_mg_per_day")
         yield _finding(rule, evidence, f"threshold: {threshold_source}",
                        diazepam_eq=total, threshold=threshold)
@@ -277,8 +284,8 @@ def _benzodiazepine_dose_unknown(rule: Rule, ctx: _Context) -> Iterator[Finding]
     for medication, member, how, eq in _benzodiazepines(ctx):
         if eq is None:
             display = medication.text or member.name
-            yield _finding(rule, [f"{medication.ref} ({display}; matched by {how}; no daily dose)"],
-                           display=display)
+            yield _finding(rule, [f"{medication.ref} ({display}{_since(medication)}; matched by "
+                                  f"{how}; no daily dose)"], display=display)
 
 
 def _age_below(rule: Rule, ctx: _Context) -> Iterator[Finding]:
