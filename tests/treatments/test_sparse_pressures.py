@@ -132,3 +132,24 @@ def test_a_systolic_without_a_diastolic_is_shown_with_a_dash_not_a_0(api, web, w
         {"systolic_mmhg": 186, "taken_at": ago(1)}]}).status_code == 201
     live = web["nurse_a"].get(f"/treatment-sessions/{session}/live").text
     assert "186/\u2013" in live and "186/0" not in live
+
+
+def test_a_heart_rate_taken_apart_from_the_baseline_pressure_is_the_baseline_s(
+        api, world, db: Session) -> None:
+    """The baseline pressure was taken alone and the heart rate, 110, a minute later, before
+    dosing. After dosing 118 is within 20 % of it: the heart rate is settled. The baseline read
+    as the pressure's reading had no heart rate, and 118 had to fall below 100."""
+    session, row = _dosed_and_observed(api, world, db)
+    assert row.dose_start is not None
+    before_dosing = (row.dose_start - timedelta(minutes=2)).isoformat()
+    assert post(api, "nurse_a", session, "vitals", {"readings": [
+        {"heart_rate_bpm": 110, "taken_at": before_dosing}]}).status_code == 201
+    assert post(api, "nurse_a", session, "vitals", {"readings": [
+        {"systolic_mmhg": 128, "diastolic_mmhg": 80, "heart_rate_bpm": 118, "spo2_pct": 97,
+         "taken_at": ago(2)}]}).status_code == 201
+    assert _criteria(api, session) == []
+    # A heart rate neither below 100 nor within 20 % of 110 (nor under its alarm limit) keeps
+    # the patient.
+    assert post(api, "nurse_a", session, "vitals", {"readings": [
+        {"heart_rate_bpm": 135, "taken_at": ago(1)}]}).status_code == 201
+    assert _criteria(api, session) == ["vitals-within-limits", "heart-rate-settled"]

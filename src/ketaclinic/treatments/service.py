@@ -3,7 +3,7 @@
 import itertools
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from math import inf
@@ -201,16 +201,18 @@ def _problems(taken: list[datetime], vitals: list[tuple[float | None, ...]], ear
 _NOT_DOSED = literal(datetime(9999, 12, 31, tzinfo=UTC), UTCDateTime())
 
 
-def _baseline(columns: Sequence[Any], session_pk: Any, dose_start: Any) -> Select[Any]:
-    """SQL: these columns of a session's baseline reading, the last blood pressure taken before
-    dosing (or yet, if not dosed); the one definition every reader of the baseline uses. The dose
-    bound is an index bound on (session, time), for a dosed session and one not dosed alike."""
+def _baseline(columns: Sequence[Any], session_pk: Any, dose_start: Any,
+              holding: Any = SessionReading.systolic_mmhg) -> Select[Any]:
+    """SQL: these columns of a session's baseline reading, the last blood pressure (or reading
+    `holding` another sign) taken before dosing (or yet, if not dosed); the one definition every
+    reader of the baseline uses. The dose bound is an index bound on (session, time), for a
+    dosed session and one not dosed alike."""
     reading = SessionReading
     # LIMIT 1 in the text, not bound: PostgreSQL prices a bound limit at a tenth of the rows, so
     # its plan for any values of a prepared statement holding this looked dearer than one made
     # for the values, and it planned the batch's session statement anew at every batch.
     return (select(*columns)
-            .where(reading.session_pk == session_pk, reading.systolic_mmhg.is_not(None),
+            .where(reading.session_pk == session_pk, holding.is_not(None),
                    reading.taken_at <= func.coalesce(dose_start, _NOT_DOSED))
             .order_by(reading.taken_at.desc(), reading.pk.desc()).limit(literal_column("1")))
 
@@ -224,11 +226,25 @@ _BASELINE_KEY = (_baseline((SessionReading.pk,), TreatmentSession.pk, TreatmentS
                  .correlate(TreatmentSession).scalar_subquery())
 
 
+# The last heart rate taken before dosing (or yet, if not dosed).
+_HEART_RATE_BEFORE_DOSING = _baseline(
+    (SessionReading.heart_rate_bpm,), bindparam("session_pk"),
+    bindparam("dose_start", type_=UTCDateTime()), holding=SessionReading.heart_rate_bpm)
+
+
 def baseline_of(db: Session, treatment_session: TreatmentSession) -> Reading | None:
-    """The last blood pressure taken before dosing (a re-measurement replaces a high one)."""
-    latest = db.execute(_BASELINE, {
-        "session_pk": treatment_session.pk, "dose_start": treatment_session.dose_start}).first()
-    return Reading(*latest) if latest else None
+    """The last blood pressure taken before dosing (a re-measurement replaces a high one). When
+    it was taken without a heart rate (a cuff's pressure, typed or sent alone), its heart rate
+    is the last one taken before dosing: discharge compares the heart rate with the baseline's."""
+    params = {"session_pk": treatment_session.pk, "dose_start": treatment_session.dose_start}
+    latest = db.execute(_BASELINE, params).first()
+    if latest is None:
+        return None
+    baseline = Reading(*latest)
+    if baseline.heart_rate_bpm is None:
+        rate = db.execute(_HEART_RATE_BEFORE_DOSING, params).scalar()
+        baseline = replace(baseline, heart_rate_bpm=rate)
+    return baseline
 
 
 class SessionKeys(Protocol):
