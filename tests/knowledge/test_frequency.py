@@ -41,6 +41,13 @@ from tests.fhir_builders import ON, baseline, bundle, medication
      "night", 2),
     ("1 tablet in the morning, at noon and at bedtime", 3), ("every night at bedtime", 1),
     ("twice daily, morning and evening", 2), ("with meals", None),
+    # SNOMED CT's frequency qualifiers, as records send them for a dosage's text
+    ("Every four to six hours (qualifier value)\n", 6),
+    ("Every seventy two hours (qualifier value)", 1 / 3),
+    ("Every twenty four hours (qualifier value)", 1), ("every forty-eight hours", 0.5),
+    ("Every twelve hours (qualifier value)", 2), ("At night (qualifier value)", 1),
+    ("every seventeen days", 1 / 17), ("with breakfast", 1), ("weekly on Monday morning", 1 / 7),
+    ("Every seventy two hours as needed (qualifier value)", None),
     # different amounts at different times: not one dose times a count
     ("1 mg in the morning and 2 mg at bedtime", None),
     ("0.5 mg in the morning, 0.5 mg in the afternoon and 1 mg at bedtime", None),
@@ -94,3 +101,16 @@ def test_different_amounts_by_time_of_day_ask_for_the_day_s_dose() -> None:
     [message] = _load(lorazepam)
     assert "10 mg diazepam" not in message
     assert "dose" in message
+
+
+def test_a_dosage_given_as_snomed_s_frequency_text_is_read() -> None:
+    """Lorazepam 1 mg 'Every twelve hours (qualifier value)', the text a record carries for
+    SNOMED CT's frequency qualifier, is 2 mg a day (20 mg diazepam, above the line); 'At night'
+    alone is once a day. Number words above twelve ('every seventy two hours') and one time of
+    day alone were not read at all."""
+    twice = _sig(medication("6470", "lorazepam"), 1, "Every twelve hours (qualifier value)")
+    [message] = _load(twice)
+    assert message.startswith("Benzodiazepines amount to 20 mg diazepam-equivalent a day")
+    nightly = _sig(medication("6470", "lorazepam"), 1, "At night (qualifier value)")
+    [message] = _load(nightly)
+    assert message.startswith("Benzodiazepines amount to 10 mg diazepam-equivalent a day")

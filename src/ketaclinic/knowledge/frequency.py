@@ -3,14 +3,26 @@
 
 import re
 
-_NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-                 "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12}
+_UNITS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+_TEENS = ("ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
+          "eighteen", "nineteen")
+_TENS = ("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+# Numbers in words up to 99, as sigs and SNOMED's frequency qualifiers spell them ('every
+# seventy two hours', 'every twenty-four hours').
+_NUMBER_WORDS = {
+    **{word: n for n, word in enumerate(_UNITS, start=1)},
+    **{word: n for n, word in enumerate(_TEENS, start=10)},
+    **{tens: 10 * n for n, tens in enumerate(_TENS, start=2)},
+    **{f"{tens}{joint}{unit}": 10 * n + m for n, tens in enumerate(_TENS, start=2)
+       for m, unit in enumerate(_UNITS, start=1) for joint in (" ", "-")}}
 _ONCE = {"once": 1, "twice": 2, "thrice": 3}
 # Latin and British abbreviations, as written in records (dots are dropped first: b.i.d.).
 _ABBREVIATIONS = {"qd": 1.0, "od": 1.0, "qam": 1.0, "qpm": 1.0, "qhs": 1.0, "hs": 1.0,
                   "qn": 1.0, "mane": 1.0, "nocte": 1.0, "bid": 2.0, "bd": 2.0, "tid": 3.0,
                   "tds": 3.0, "qid": 4.0, "qds": 4.0, "qod": 0.5, "qow": 1 / 14}
-_COUNT = r"(\d+(?:\.\d+)?|" + "|".join(_NUMBER_WORDS) + ")"
+# The longest words first, so that 'twenty four' is not read as 'twenty'.
+_WORDS = "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True))
+_COUNT = r"(\d+(?:\.\d+)?|" + _WORDS + ")"
 _PER = r"\s*(?:a|per|/|each|every)?\s*"
 _DAY = r"(?:day|daily|d)\b"
 _WEEK = r"(?:week|weekly|wk)\b"
@@ -18,12 +30,12 @@ _WEEK = r"(?:week|weekly|wk)\b"
 # is a duration or a dose ('for 7 days', 'take 2 daily' is two tablets once a day).
 _TIMES = r"\b" + _COUNT + r"\s*(?:times?|x)"
 _ONCE_WORD = r"\b(" + "|".join(_ONCE) + ")"
-_EVERY = r"\b(?:every|q)\s*" + _COUNT + r"\s*(?:(?:-|to)\s*\d+(?:\.\d+)?\s*)?"
+_EVERY = r"\b(?:every|q)\s*" + _COUNT + r"\s*(?:(?:-|to)\s*(?:\d+(?:\.\d+)?|" + _WORDS + r")\s*)?"
 _HOURS = r"(?:h|hrs?|hours?)\b"
 _DAYS = r"(?:d|days?)\b"
 _WEEKS = r"(?:wks?|weeks?)\b"
 _AS_NEEDED = re.compile(r"\b(prn|as needed|when needed|if needed|when required|as required)\b")
-_SPELLED_OUT = re.compile(r"\(\s*(?:" + "|".join(_NUMBER_WORDS) + r")\s*\)")
+_SPELLED_OUT = re.compile(r"\(\s*(?:" + _WORDS + r")\s*\)")
 _LETTER_DOT = re.compile(r"(?<=\b[a-z])\.")
 _ONCE_A_DAY = re.compile(r"\b(daily|every day|each day|a day|nightly|at bedtime|every night|"
                          r"every morning|every evening|in the morning|in the evening)\b")
@@ -69,7 +81,7 @@ def _read(text: str) -> float | None:
         return 0.5
     if _WEEKLY.search(text):
         return 1 / 7
-    if _ONCE_A_DAY.search(text):
+    if _ONCE_A_DAY.search(text) or named == 1:  # 'at night', 'with breakfast'
         return 1.0
     return None
 
