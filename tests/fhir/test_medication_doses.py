@@ -104,3 +104,40 @@ def test_doses_taken_together_are_summed_and_a_later_step_is_not() -> None:
     assert _daily(morning, night) == 3.0
     assert _daily({**morning, "sequence": 1}, {**night, "sequence": 2}) == 1.0
     assert _daily(morning, {**night, "asNeededBoolean": True}) is None
+
+
+def test_a_dose_in_tablets_of_a_named_strength_is_read_in_milligrams() -> None:
+    """'1 tablet' three times a day of 'Clonazepam 0.5 MG Oral Tablet' (RxNorm's name of the
+    clinical drug, as records name it) is 1.5 mg a day, 30 mg diazepam: far above the line,
+    where it was read as a dose not recorded. A combination product's tablets stay unread."""
+    statement = _clonazepam("Patient/p1", {"value": 1, "unit": "tablet",
+                                           "system": "http://unitsofmeasure.org",
+                                           "code": "{tablet}"})
+    concept = statement["medicationCodeableConcept"]
+    assert isinstance(concept, dict)
+    concept["text"] = "Clonazepam 0.5 MG Oral Tablet"
+    record = record_from_bundle(fb.bundle(fb.patient(), statement))
+    assert [m.daily_dose_mg for m in record.medications] == [1.5]
+    found = screen(record, route="iv", on=date(2026, 12, 1)).findings
+    [load] = [f for f in found if f.rule == "benzodiazepine-load"]
+    assert load.message.startswith("Benzodiazepines amount to 30 mg diazepam-equivalent a day")
+    concept["text"] = "Chlordiazepoxide 5 MG / Amitriptyline 12.5 MG Oral Tablet"
+    concept["coding"] = [{"system": RXNORM, "code": "2356", "display": "chlordiazepoxide"}]
+    record = record_from_bundle(fb.bundle(fb.patient(), statement))
+    assert [m.daily_dose_mg for m in record.medications] == [None]
+
+
+def test_a_chart_dose_in_tablets_is_read_by_the_product_s_strength(
+        api, world, db: Session) -> None:
+    """A nurse charts lorazepam as 2 tablets of 'Lorazepam 1 MG Oral Tablet', twice a day: 4 mg a
+    day, 40 mg diazepam."""
+    pid = world.patients["p_a1"]
+    created = api["nurse_a"].post(f"/api/v1/patients/{pid}/medications", json={
+        "system": RXNORM, "code": "6470", "display": "Lorazepam 1 MG Oral Tablet",
+        "dose_value": 2, "dose_unit": "tablets", "frequency": "bid"})
+    assert created.status_code == 201, created.text
+    patient = db.execute(select(Patient).where(Patient.id == uuid.UUID(pid))).scalar_one()
+    db.refresh(patient)
+    [charted] = [m for m in screening_record(patient).medications
+                 if "6470" in {c.code for c in m.codings}]
+    assert charted.daily_dose_mg == 4.0

@@ -19,6 +19,7 @@ from ketaclinic.knowledge.record import (
     dose_in_mg,
 )
 from ketaclinic.knowledge.status_observations import status_observations
+from ketaclinic.knowledge.strength import strength_mg
 from ketaclinic.knowledge.vital_units import in_stored_unit, unit_as_sent
 
 LOINC = "http://loinc.org"
@@ -126,8 +127,9 @@ def _object(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _dose_mg(dosage: dict[str, Any]) -> tuple[float | None, bool]:
-    """One dose in milligrams (a range's highest), and whether its unit is already a day's."""
+def _dose_mg(dosage: dict[str, Any], product: str) -> tuple[float | None, bool]:
+    """One dose in milligrams (a range's highest; a count of tablets times the product's
+    strength), and whether its unit is already a day's."""
     for dose_and_rate in dosage.get("doseAndRate") or []:
         if not isinstance(dose_and_rate, dict):
             continue
@@ -135,7 +137,7 @@ def _dose_mg(dosage: dict[str, Any]) -> tuple[float | None, bool]:
             dose_and_rate.get("doseRange") or {}).get("high") or {}
         value = quantity.get("value") if isinstance(quantity, dict) else None
         if isinstance(value, int | float) and not isinstance(value, bool):
-            milligrams, per_day_unit = dose_in_mg(float(value), unit_as_sent(quantity))
+            milligrams, per_day_unit = dose_in_mg(float(value), unit_as_sent(quantity), product)
             if milligrams is not None:
                 return milligrams, per_day_unit
     return None, False
@@ -164,27 +166,28 @@ def _doses_a_day(dosage: dict[str, Any]) -> float | None:
     return per_day if per_day is not None else times_per_day(str(dosage.get("text") or ""))
 
 
-def _one_daily_dose_mg(dosage: Any) -> float | None:
+def _one_daily_dose_mg(dosage: Any, product: str) -> float | None:
     if not isinstance(dosage, dict):
         return None
     if dosage.get("asNeededBoolean") is True or dosage.get("asNeededCodeableConcept"):
         return None  # taken as needed: how much a day is not known from the order
-    dose, daily = _dose_mg(dosage)
+    dose, daily = _dose_mg(dosage, product)
     if dose is None or daily:
         return dose
     per_day = _doses_a_day(dosage)
     return None if per_day is None else dose * per_day
 
 
-def _daily_dose_mg(dosages: list[Any]) -> float | None:
+def _daily_dose_mg(dosages: list[Any], product: str = "") -> float | None:
     """The day's dose in milligrams: the dosages taken together (the first's sequence, or all
     when none has one: '1 mg in the morning' and '2 mg at night') summed; None when any of
-    them cannot be read, or is taken as needed."""
+    them cannot be read, or is taken as needed. `product` names the clinical drug, whose
+    strength a dose counted in tablets is read by."""
     dosages = [d for d in dosages if isinstance(d, dict)]
     if not dosages:
         return None
     together = [d for d in dosages if d.get("sequence") == dosages[0].get("sequence")]
-    doses = [_one_daily_dose_mg(d) for d in together]
+    doses = [_one_daily_dose_mg(d, product) for d in together]
     return None if any(d is None for d in doses) else sum(d for d in doses if d is not None)
 
 
@@ -196,6 +199,13 @@ def _medication_concept(r: dict[str, Any], by_ref: dict[str, dict[str, Any]]) ->
     medication = by_ref.get(reference) or next(
         (c for c in r.get("contained") or [] if f"#{c.get('id')}" == reference), {})
     return medication.get("code") or {}
+
+
+def _product_name(concept: dict[str, Any]) -> str:
+    """The name of the clinical drug that gives its strength: the concept's text or a coding's
+    display (RxNorm's 'Lorazepam 0.5 MG Oral Tablet'), the first that gives one."""
+    names = [str(concept.get("text") or ""), *(c.display for c in _codings(concept))]
+    return next((name for name in names if strength_mg(name) is not None), "")
 
 
 def medication_fact(r: dict[str, Any], by_ref: dict[str, dict[str, Any]]) -> MedicationFact:
@@ -215,7 +225,8 @@ def medication_fact(r: dict[str, Any], by_ref: dict[str, dict[str, Any]]) -> Med
         status = REQUEST_STATUS.get(str(r.get("status")), r.get("status"))
     return MedicationFact(ref=_ref(r), codings=_codings(concept), text=str(concept.get("text") or ""),
                           status=status, start=start, end=end,
-                          daily_dose_mg=_daily_dose_mg(dosages if isinstance(dosages, list) else []))
+                          daily_dose_mg=_daily_dose_mg(dosages if isinstance(dosages, list) else [],
+                                                       _product_name(concept)))
 
 
 def allergy_fact(r: dict[str, Any]) -> AllergyFact:

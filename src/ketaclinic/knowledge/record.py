@@ -3,6 +3,8 @@
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from ketaclinic.knowledge.strength import count_in_mg
+
 ACTIVE_CLINICAL = frozenset({"active", "recurrence", "relapse"})
 NEVER_COUNTS = frozenset({"refuted", "entered-in-error"})
 ACTIVE_MEDICATION = frozenset({"active", "intended", "on-hold", "unknown"})
@@ -106,15 +108,18 @@ MILLIGRAMS_IN = {"mg": 1.0, "milligram": 1.0, "milligrams": 1.0, "g": 1000.0, "g
 PER_DAY = ("/day", "/d")
 
 
-def dose_in_mg(value: float, unit: str) -> tuple[float | None, bool]:
-    """A dose in milligrams (None if its unit is not a mass), and whether the unit already
-    counts a whole day's ('mg/day')."""
+def dose_in_mg(value: float, unit: str, product: str = "") -> tuple[float | None, bool]:
+    """A dose in milligrams (None if its unit is neither a mass nor a count of the product's
+    tablets or capsules whose name gives their strength), and whether the unit already counts a
+    whole day's ('mg/day')."""
     unit = unit.strip().lower()
     daily = unit.endswith(PER_DAY)
     if daily:
         unit = unit.removesuffix("/day").removesuffix("/d")
     milligrams = MILLIGRAMS_IN.get(unit)
-    return (None if milligrams is None else value * milligrams), daily
+    if milligrams is None:
+        return count_in_mg(value, unit, product), daily
+    return value * milligrams, daily
 
 
 def pressure_text(systolic_mmhg: float | None, diastolic_mmhg: float | None) -> str:

@@ -15,11 +15,13 @@ from ketaclinic.patients.models import ENTERED_IN_ERROR, Medication, Patient
 
 
 def _daily_mg(medication: Medication) -> float | None:
-    """The day's dose in milligrams: a dose in a mass unit times its frequency, or a dose the
-    unit already gives a day of (an imported one's 'mg/day')."""
+    """The day's dose in milligrams: a dose in a mass unit (or in tablets of the product its
+    display names with their strength) times its frequency, or a dose the unit already gives a
+    day of (an imported one's 'mg/day')."""
     if medication.dose_value is None:
         return None
-    milligrams, daily = dose_in_mg(medication.dose_value, medication.dose_unit)
+    milligrams, daily = dose_in_mg(medication.dose_value, medication.dose_unit,
+                                   medication.display)
     if milligrams is None or daily:
         return milligrams
     per_day = times_per_day(medication.frequency)
