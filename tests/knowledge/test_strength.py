@@ -14,6 +14,7 @@ from ketaclinic.knowledge.strength import strength_mg
     ("Diazepam 5 MG Oral Tablet [Valium]", 5.0),
     ("Temazepam 15 MG Oral Capsule", 15.0),
     ("Clonidine 100 MCG Oral Tablet", 0.1),
+    ("Ativan 1mg tab", 1.0), ("lorazepam 0.5mg tabs", 0.5),  # as a chart entry is typed
     # what gives no single strength of one tablet
     ("Lorazepam 2 MG/ML Oral Solution", None),
     ("Lorazepam 2 MG/ML Injectable Solution", None),

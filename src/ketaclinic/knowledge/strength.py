@@ -10,7 +10,7 @@ COUNT_UNITS = frozenset({
     "capsule", "capsules", "cap", "caps", "{capsule}", "{capsules}", "{cap}"})
 # A strength in a mass; not a concentration or a rate ('2 MG/ML', '0.025 MG/HR', 'MG/ACTUAT').
 _STRENGTH = re.compile(r"(\d+(?:\.\d+)?)\s*(mg|mcg)\b(?!\s*/)", re.IGNORECASE)
-_SOLID = re.compile(r"\b(tablet|capsule)s?\b", re.IGNORECASE)
+_SOLID = re.compile(r"\b(tablet|tab|capsule|cap)s?\b", re.IGNORECASE)
 _MILLIGRAMS_IN = {"mg": 1.0, "mcg": 0.001}
 
 
