@@ -312,6 +312,34 @@ def test_unusable_questionnaire_responses_are_refused(api, world) -> None:
                                  json=phq9_response(pid, [0] * 9)).status_code == 403
 
 
+PHQ9_ITEM_CODES = ("44250-9", "44255-8", "44259-0", "44254-1", "44251-7", "44258-2", "44252-5",
+                   "44253-3", "44260-8")
+ANSWER_CODES = ("LA6568-5", "LA6569-3", "LA6570-1", "LA6571-9")
+
+
+def test_a_response_to_loinc_s_phq9_form_is_read_by_its_item_codes(api, world) -> None:
+    """A PHQ-9 filled in a form built from LOINC's panel (44249-1) names its questions by their
+    LOINC codes ('/44250-9'), may hold them in a group, and carries its own total (44261-6): it
+    was refused as 'not an item of the form'."""
+    pid = world.patients["p_a1"]
+    answers = [1, 2, 1, 3, 0, 1, 2, 0, 0]
+    questions = [{"linkId": f"/44249-1/{code}", "answer": [{"valueCoding": {
+        "system": "http://loinc.org", "code": ANSWER_CODES[value]}}]}
+        for code, value in zip(PHQ9_ITEM_CODES, answers, strict=True)]
+    body = {"resourceType": "QuestionnaireResponse", "status": "completed",
+            "questionnaire": "http://loinc.org/q/44249-1",
+            "subject": {"reference": f"Patient/{pid}"},
+            "item": [{"linkId": "/44249-1", "item": questions},
+                     {"linkId": "/44261-6", "answer": [{"valueInteger": 10}]}]}
+    created = api["nurse_a"].post("/fhir/QuestionnaireResponse", json=body)
+    assert created.status_code == 201, created.text
+    [measure] = api["nurse_a"].get(f"/api/v1/patients/{pid}/measures").json()
+    assert (measure["instrument"], measure["total"]) == ("phq9", 10)
+    body["item"] = [*questions, {"linkId": "/69722-7", "answer": [{"valueInteger": 1}]}]
+    unknown = api["nurse_a"].post("/fhir/QuestionnaireResponse", json=body)
+    assert unknown.status_code == 422 and "69722-7" in unknown.text
+
+
 NEW_PATIENT = {"resourceType": "Patient", "name": [{"family": "Okonkwo", "given": ["Ada"]}],
                "gender": "female", "birthDate": "1985-03-02"}
 

@@ -38,6 +38,32 @@ def _value(form: instruments.Instrument, number: str, answer: dict[str, Any]) ->
     return found
 
 
+def _answered_items(items: list[Any]) -> list[tuple[str, list[Any]]]:
+    """Each question's linkId (its last path segment: LOINC's forms write '/44250-9') and its
+    answers, groups opened: a form may nest its questions in a group, which holds no answer."""
+    found: list[tuple[str, list[Any]]] = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        link = str(item.get("linkId", "")).rstrip("/").rsplit("/", 1)[-1]
+        if item.get("item") and not item.get("answer"):
+            found += _answered_items(item["item"])
+        else:
+            found.append((link, item.get("answer") or []))
+    return found
+
+
+def _item_number(form: instruments.Instrument, link: str) -> int | None:
+    """The number of the form's question a linkId names: the number itself, the item's code (the
+    LOINC code a form built from LOINC's panel uses), or 'total' for a form scored by its total
+    alone; None for anything else."""
+    if link.isdigit():
+        return int(link)
+    if not form.items:
+        return 1 if link in ("total", form.total_code.code) else None
+    return next((item.number for item in form.items if item.code.code == link), None)
+
+
 def measure_from_response(body: dict[str, Any], zone_of: Callable[[str], str]
                           ) -> tuple[str, MeasureIn]:
     """(patient id, the measure) from a QuestionnaireResponse; refuses what it cannot read. An
@@ -58,16 +84,15 @@ def measure_from_response(body: dict[str, Any], zone_of: Callable[[str], str]
     form = _instrument(str(body.get("questionnaire") or ""))
     patient_id = reference_id("subject", str((body.get("subject") or {}).get("reference", "")))
     given: dict[int, int] = {}
-    for item in body.get("item") or []:
-        link = str(item.get("linkId", ""))
-        answers = item.get("answer") or []
-        if link == "total":
-            link = "1"
-        if not link.isdigit() or not answers:
-            raise invalid(f"item[{link}]", "not an item of the form, or no answer",
-                          f"linkId 1 to {len(form.items) or 1} with one answer")
-        given[int(link)] = _value(form, link, answers[0])
     count = len(form.items) or 1
+    for link, answers in _answered_items(body.get("item") or []):
+        number = _item_number(form, link)
+        if number is None and link in ("total", form.total_code.code):
+            continue  # the form's own total: the clinic scores the items itself
+        if number is None or not answers:
+            raise invalid(f"item[{link}]", "not an item of the form, or no answer",
+                          f"linkId 1 to {count}, or the item's LOINC code, with one answer")
+        given[number] = _value(form, link, answers[0])
     moment = (parse_datetime(body.get("authored"), zone_of(patient_id))
               if body.get("authored") else None)
     try:
