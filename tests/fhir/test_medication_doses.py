@@ -141,3 +141,14 @@ def test_a_chart_dose_in_tablets_is_read_by_the_product_s_strength(
     [charted] = [m for m in screening_record(patient).medications
                  if "6470" in {c.code for c in m.codings}]
     assert charted.daily_dose_mg == 4.0
+
+
+def test_a_dose_in_millilitres_of_an_oral_liquid_is_read_by_its_concentration() -> None:
+    """5 mL three times a day of 'Diazepam 1 MG/ML Oral Solution' is 15 mg a day."""
+    statement = _clonazepam("Patient/p1", {"value": 5, "unit": "mL",
+                                           "system": "http://unitsofmeasure.org", "code": "mL"})
+    statement["medicationCodeableConcept"] = {
+        "coding": [{"system": RXNORM, "code": "3322", "display": "diazepam"}],
+        "text": "Diazepam 1 MG/ML Oral Solution"}
+    record = record_from_bundle(fb.bundle(fb.patient(), statement))
+    assert [m.daily_dose_mg for m in record.medications] == [15.0]

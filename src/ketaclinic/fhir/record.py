@@ -19,7 +19,7 @@ from ketaclinic.knowledge.record import (
     dose_in_mg,
 )
 from ketaclinic.knowledge.status_observations import status_observations
-from ketaclinic.knowledge.strength import strength_mg
+from ketaclinic.knowledge.strength import concentration_mg_per_ml, strength_mg
 from ketaclinic.knowledge.vital_units import in_stored_unit, unit_as_sent
 
 LOINC = "http://loinc.org"
@@ -205,7 +205,8 @@ def _product_name(concept: dict[str, Any]) -> str:
     """The name of the clinical drug that gives its strength: the concept's text or a coding's
     display (RxNorm's 'Lorazepam 0.5 MG Oral Tablet'), the first that gives one."""
     names = [str(concept.get("text") or ""), *(c.display for c in _codings(concept))]
-    return next((name for name in names if strength_mg(name) is not None), "")
+    return next((name for name in names if strength_mg(name) is not None
+                 or concentration_mg_per_ml(name) is not None), "")
 
 
 def medication_fact(r: dict[str, Any], by_ref: dict[str, dict[str, Any]]) -> MedicationFact:

@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from ketaclinic.knowledge.strength import count_in_mg
+from ketaclinic.knowledge.strength import product_dose_mg
 
 ACTIVE_CLINICAL = frozenset({"active", "recurrence", "relapse"})
 NEVER_COUNTS = frozenset({"refuted", "entered-in-error"})
@@ -109,16 +109,16 @@ PER_DAY = ("/day", "/d")
 
 
 def dose_in_mg(value: float, unit: str, product: str = "") -> tuple[float | None, bool]:
-    """A dose in milligrams (None if its unit is neither a mass nor a count of the product's
-    tablets or capsules whose name gives their strength), and whether the unit already counts a
-    whole day's ('mg/day')."""
+    """A dose in milligrams (None if its unit is neither a mass, nor a count of the product's
+    tablets or capsules, nor millilitres of its oral liquid, with the strength its name gives),
+    and whether the unit already counts a whole day's ('mg/day')."""
     unit = unit.strip().lower()
     daily = unit.endswith(PER_DAY)
     if daily:
         unit = unit.removesuffix("/day").removesuffix("/d")
     milligrams = MILLIGRAMS_IN.get(unit)
     if milligrams is None:
-        return count_in_mg(value, unit, product), daily
+        return product_dose_mg(value, unit, product), daily
     return value * milligrams, daily
 
 
