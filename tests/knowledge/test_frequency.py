@@ -48,6 +48,10 @@ from tests.fhir_builders import ON, baseline, bundle, medication
     ("Every twelve hours (qualifier value)", 2), ("At night (qualifier value)", 1),
     ("every seventeen days", 1 / 17), ("with breakfast", 1), ("weekly on Monday morning", 1 / 7),
     ("Every seventy two hours as needed (qualifier value)", None),
+    # days of the week named: those days of each week, at each time of day named
+    ("every Monday, Wednesday and Friday", 3 / 7), ("1 mg Monday morning", 1 / 7),
+    ("on Mondays and Thursdays", 2 / 7), ("Monday and Thursday, morning and evening", 4 / 7),
+    ("twice a week on Monday and Thursday", 2 / 7),
     # different amounts at different times: not one dose times a count
     ("1 mg in the morning and 2 mg at bedtime", None),
     ("0.5 mg in the morning, 0.5 mg in the afternoon and 1 mg at bedtime", None),

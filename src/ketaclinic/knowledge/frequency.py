@@ -49,6 +49,8 @@ _TIMES_OF_DAY = tuple(re.compile(rf"\b({words})\b") for words in (
     r"afternoons?",
     r"evenings?|qpm|pm|dinner|supper|teatime",
     r"bedtime|nights?|nightly|qhs|hs|nocte|qn"))
+# The days of the week a sig names, in full ('Mondays'): 'sun' or 'sat' may be other words.
+_WEEKDAY = re.compile(r"\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday)s?\b")
 # An amount of one dose: its number and unit ('0.5 mg', '2 tablets').
 _AMOUNT = re.compile(r"(\d+(?:\.\d+)?)\s*(mg|mcg|micrograms?|g|ml|tablets?|tabs?|capsules?|caps?)\b")
 
@@ -72,8 +74,13 @@ def _read(text: str) -> float | None:
             every = _number(match.group(1)) * hours
             return 24.0 / every if every > 0 else None
     named = sum(1 for time_of_day in _TIMES_OF_DAY if time_of_day.search(text))
+    if named > 1 and _unequal_amounts(text):
+        return None
+    weekdays = len(set(_WEEKDAY.findall(text)))
+    if weekdays:  # 'every Monday and Thursday', 'Monday morning': those days of each week
+        return weekdays * max(named, 1) / 7
     if named > 1:
-        return None if _unequal_amounts(text) else float(named)
+        return float(named)
     for abbreviation, count in _ABBREVIATIONS.items():
         if re.search(rf"\b{abbreviation}\b", text):
             return count
