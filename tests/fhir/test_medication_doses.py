@@ -78,6 +78,18 @@ def _daily(*dosages: dict[str, object]) -> float | None:
     ({"timing": {"repeat": {"timeOfDay": ["08:00:00", "20:00:00"]}}}, 2.0),
     ({"timing": {"repeat": {"when": ["MORN", "HS"]}}}, 2.0),
     ({"timing": {"repeat": {"when": ["C"]}}}, None),
+    # days of the week: on those days only (a frequency per week already counts them)
+    ({"timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d",
+                            "dayOfWeek": ["mon", "wed", "fri"]}}}, 3 / 7),
+    ({"timing": {"repeat": {"dayOfWeek": ["mon", "thu"], "when": ["MORN", "HS"]}}}, 4 / 7),
+    ({"timing": {"repeat": {"dayOfWeek": ["sat", "sun"]}}}, 2 / 7),
+    ({"timing": {"repeat": {"frequency": 3, "period": 1, "periodUnit": "wk",
+                            "dayOfWeek": ["mon", "wed", "fri"]}}}, 3 / 7),
+    ({"timing": {"repeat": {"dayOfWeek": ["mon", "tue", "wed", "thu", "fri"]},
+                 "code": {"coding": [{"system": GTS, "code": "BID"}]}}}, 10 / 7),
+    ({"timing": {"repeat": {"dayOfWeek": ["mon", "fri"]}}, "text": "twice daily"}, 4 / 7),
+    ({"timing": {"repeat": {"dayOfWeek": ["mon", "fri"]}}, "text": "1 mg Mon and Fri"}, 2 / 7),
+    ({"timing": {"repeat": {"dayOfWeek": ["mon", "fri"]}}, "text": "take when anxious"}, None),
     # a range of frequencies, or of doses: the most the order allows
     ({"timing": {"repeat": {"frequency": 1, "frequencyMax": 3, "period": 1, "periodUnit": "d"}}},
      3.0),
@@ -89,7 +101,8 @@ def _daily(*dosages: dict[str, object]) -> float | None:
 ])
 def test_a_structured_timing_is_read_as_doses_a_day(
         dosage: dict[str, object], daily: float | None) -> None:
-    assert _daily({**dosage, "doseAndRate": [{"doseQuantity": MG}]}) == daily
+    found = _daily({**dosage, "doseAndRate": [{"doseQuantity": MG}]})
+    assert found == (None if daily is None else pytest.approx(daily))
 
 
 def test_a_dose_range_is_read_at_its_highest() -> None:

@@ -52,6 +52,16 @@ from tests.fhir_builders import ON, baseline, bundle, medication
     ("every Monday, Wednesday and Friday", 3 / 7), ("1 mg Monday morning", 1 / 7),
     ("on Mondays and Thursdays", 2 / 7), ("Monday and Thursday, morning and evening", 4 / 7),
     ("twice a week on Monday and Thursday", 2 / 7),
+    # days abbreviated, in letters, as a range, or excepted
+    ("1 tab Mon, Wed, Fri", 3 / 7), ("1 mg Mon morning", 1 / 7), ("1 tablet MWF", 3 / 7),
+    ("1 tab M/W/F", 3 / 7), ("1 tab T/Th", 2 / 7), ("1 tab Tues and Thurs", 2 / 7),
+    ("Sat and Sun", 2 / 7), ("1 mg Monday through Friday", 5 / 7), ("1 mg Mon-Fri", 5 / 7),
+    ("1 tab M-F", 5 / 7), ("1 mg on weekdays", 5 / 7), ("1 mg at bedtime on weekends", 2 / 7),
+    ("1 mg Fri to Mon", 4 / 7), ("daily except Sunday", 6 / 7), ("daily except Sun", 6 / 7),
+    ("twice daily Monday to Friday", 10 / 7), ("every 12 hours Mon-Fri", 10 / 7),
+    ("1 tablet daily except Sat and Sun", 5 / 7),
+    # 'sun' and 'sat' alone are not days: the sig is read as it would be without them
+    ("1 tablet daily, avoid sun", 1), ("1 tablet daily, sat upright", 1),
     # different amounts at different times: not one dose times a count
     ("1 mg in the morning and 2 mg at bedtime", None),
     ("0.5 mg in the morning, 0.5 mg in the afternoon and 1 mg at bedtime", None),
@@ -105,6 +115,18 @@ def test_different_amounts_by_time_of_day_ask_for_the_day_s_dose() -> None:
     [message] = _load(lorazepam)
     assert "10 mg diazepam" not in message
     assert "dose" in message
+
+
+def test_a_dose_on_every_day_but_one_is_not_a_weekly_dose() -> None:
+    """Lorazepam 1 mg 'daily except Sunday' is 1 mg on six days of the week, about 8.6 mg
+    diazepam a day, above the line; the named day was read as the only day (1.4 mg) and the
+    load passed. 2 mg 'Monday-Friday' was two days, not five (5.7 mg against 14.3)."""
+    except_sunday = _sig(medication("6470", "lorazepam"), 1, "1 mg daily except Sunday")
+    [message] = _load(except_sunday)
+    assert message.startswith("Benzodiazepines amount to 8.57 mg diazepam-equivalent a day")
+    weekdays = _sig(medication("6470", "lorazepam"), 2, "2 mg at bedtime Monday-Friday")
+    [message] = _load(weekdays)
+    assert message.startswith("Benzodiazepines amount to 14.29 mg diazepam-equivalent a day")
 
 
 def test_a_dosage_given_as_snomed_s_frequency_text_is_read() -> None:

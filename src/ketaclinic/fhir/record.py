@@ -6,7 +6,11 @@ from typing import Any
 from ketaclinic.fhir.bundle import resources, the_patient
 from ketaclinic.fhir.dates import span_of
 from ketaclinic.fhir.mapping import CONDITION_CATEGORIES, PRESSURE_FIELDS
-from ketaclinic.knowledge.frequency import times_per_day, times_per_day_from_timing
+from ketaclinic.knowledge.frequency import (
+    days_a_week,
+    times_per_day,
+    times_per_day_from_timing,
+)
 from ketaclinic.knowledge.record import (
     AllergyFact,
     BloodPressure,
@@ -123,6 +127,9 @@ _ONCE_A_DAY_EVENTS = frozenset({
     "PCM", "PCD", "PCV"})
 
 
+_DAYS_OF_WEEK = frozenset({"mon", "tue", "wed", "thu", "fri", "sat", "sun"})
+
+
 def _object(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
@@ -145,7 +152,8 @@ def _dose_mg(dosage: dict[str, Any], product: str) -> tuple[float | None, bool]:
 
 def _doses_a_day(dosage: dict[str, Any]) -> float | None:
     """How often a dosage is taken, a day: from its Timing (a frequency per period, the
-    most often a range allows; times of day; events of the day; a GTS code) or its text."""
+    most often a range allows; times of day; events of the day; a GTS code) or its text, on
+    the days of the week its Timing names."""
     timing = _object(dosage.get("timing"))
     repeat = _object(timing.get("repeat"))
     per_day = times_per_day_from_timing(repeat.get("frequencyMax") or repeat.get("frequency"),
@@ -161,9 +169,34 @@ def _doses_a_day(dosage: dict[str, Any]) -> float | None:
         per_day = _TIMING_CODES.get(coding.code) or times_per_day(coding.code)
         if per_day is not None:
             break
-    if per_day is None:
-        per_day = times_per_day(str(_object(timing.get("code")).get("text") or ""))
-    return per_day if per_day is not None else times_per_day(str(dosage.get("text") or ""))
+    texts = [t for t in (str(_object(timing.get("code")).get("text") or ""),
+                         str(dosage.get("text") or "")) if t.strip()] if per_day is None else []
+    text = next((t for t in texts if times_per_day(t) is not None), "")
+    if text:
+        per_day = times_per_day(text)
+    days = _days_of_week(repeat)
+    if days is None or not _within_a_day(repeat) or days_a_week(text) is not None:
+        return per_day  # a frequency per week counts its days; a text naming days read them
+    if per_day is None and texts:
+        return None  # a text that cannot be read ('as needed') is not once a day
+    return (per_day or 1.0) * days / 7  # on the days named only; a day alone is one dose
+
+
+def _days_of_week(repeat: dict[str, Any]) -> int | None:
+    """How many days of the week a Timing.repeat names (its dayOfWeek: mon, tue, ...)."""
+    days = repeat.get("dayOfWeek")
+    named = {day for day in days if day in _DAYS_OF_WEEK} if isinstance(days, list) else set()
+    return len(named) or None
+
+
+def _within_a_day(repeat: dict[str, Any]) -> bool:
+    """Whether a Timing.repeat's period, if it has one, is a day or less."""
+    period, unit = repeat.get("period"), repeat.get("periodUnit")
+    if not unit:
+        return True
+    in_days = {"s": 1 / 86400, "min": 1 / 1440, "h": 1 / 24, "d": 1.0}.get(str(unit))
+    return (in_days is not None and isinstance(period, int | float)
+            and float(period) * in_days <= 1)
 
 
 def _one_daily_dose_mg(dosage: Any, product: str) -> float | None:

@@ -49,8 +49,25 @@ _TIMES_OF_DAY = tuple(re.compile(rf"\b({words})\b") for words in (
     r"afternoons?",
     r"evenings?|qpm|pm|dinner|supper|teatime",
     r"bedtime|nights?|nightly|qhs|hs|nocte|qn"))
-# The days of the week a sig names, in full ('Mondays'): 'sun' or 'sat' may be other words.
-_WEEKDAY = re.compile(r"\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday)s?\b")
+# The days of the week a sig names, in full or abbreviated, Monday first ('Mondays', 'Tues').
+_DAY_NAMES = (("monday", "mon"), ("tuesday", "tues", "tue"), ("wednesday", "weds", "wed"),
+              ("thursday", "thurs", "thur", "thu"), ("friday", "fri"), ("saturday", "sat"),
+              ("sunday", "sun"))
+_DAY_NUMBER = {name: day for day, names in enumerate(_DAY_NAMES) for name in names}
+# 'sat' and 'sun' are other words too ('avoid sun'): days only beside another day or after
+# 'except'.
+_AMBIGUOUS_DAYS = frozenset({"sat", "sun"})
+_A_DAY = r"(" + "|".join(sorted(_DAY_NUMBER, key=len, reverse=True)) + r")s?"
+_WEEKDAY = re.compile(r"\b" + _A_DAY + r"\b")
+_DAY_RANGE = re.compile(r"\b" + _A_DAY + r"\s*(?:-|\u2013|to|through|thru)\s*" + _A_DAY + r"\b")
+_SEPARATOR = r"[\s/,-]*"
+# Days written as letters, as US sigs do ('MWF', 'T/Th', 'M-F'), and as 'weekdays'.
+_DAY_LETTERS = (
+    (re.compile(r"\bm\s*-\s*f\b|\bweekdays?\b"), frozenset(range(5))),
+    (re.compile(rf"\bm{_SEPARATOR}w{_SEPARATOR}f\b"), frozenset({0, 2, 4})),
+    (re.compile(rf"\bt(?:u|ue|ues)?{_SEPARATOR}th\b"), frozenset({1, 3})),
+    (re.compile(r"\bweekends?\b"), frozenset({5, 6})))
+_EXCEPT = re.compile(r"\b(?:except|excluding|but not|other than|skipping|skip|not on)\b")
 # An amount of one dose: its number and unit ('0.5 mg', '2 tablets').
 _AMOUNT = re.compile(r"(\d+(?:\.\d+)?)\s*(mg|mcg|micrograms?|g|ml|tablets?|tabs?|capsules?|caps?)\b")
 
@@ -60,37 +77,76 @@ def _number(text: str) -> float:
 
 
 def _read(text: str) -> float | None:
-    """Doses a day in normalised text, the first pattern that says it."""
+    """Doses a day in normalised text: the doses on a day it is taken, on the days of the week
+    it names."""
+    named = sum(1 for time_of_day in _TIMES_OF_DAY if time_of_day.search(text))
+    if named > 1 and _unequal_amounts(text):
+        return None
+    count, on_each_day = _doses(text, named)
+    days = _days_a_week(text)
+    if days is None or not on_each_day:
+        return count
+    return (count or 1.0) * days / 7  # 'every Monday': once on each day named
+
+
+def _doses(text: str, named: int) -> tuple[float | None, bool]:
+    """Doses a day, the first pattern that says it, and whether that is a count on each day it
+    is taken (not a rate over a week or several days, which named days do not scale)."""
     readings: tuple[tuple[str, float], ...] = (
         (_TIMES + _PER + _DAY, 1.0), (_ONCE_WORD + _PER + _DAY, 1.0),
         (_TIMES + _PER + _WEEK, 1 / 7), (_ONCE_WORD + _PER + _WEEK, 1 / 7))
     for pattern, scale in readings:
         if match := re.search(pattern, text):
             count = _number(match.group(1)) * scale
-            return count or None
+            return count or None, scale == 1.0
     for pattern, hours in ((_EVERY + _HOURS, 1.0), (_EVERY + _DAYS, 24.0),
                            (_EVERY + _WEEKS, 168.0)):
         if match := re.search(pattern, text):
             every = _number(match.group(1)) * hours
-            return 24.0 / every if every > 0 else None
-    named = sum(1 for time_of_day in _TIMES_OF_DAY if time_of_day.search(text))
-    if named > 1 and _unequal_amounts(text):
-        return None
-    weekdays = len(set(_WEEKDAY.findall(text)))
-    if weekdays:  # 'every Monday and Thursday', 'Monday morning': those days of each week
-        return weekdays * max(named, 1) / 7
+            return (24.0 / every if every > 0 else None), every <= 24
     if named > 1:
-        return float(named)
+        return float(named), True
     for abbreviation, count in _ABBREVIATIONS.items():
         if re.search(rf"\b{abbreviation}\b", text):
-            return count
+            return count, count >= 1
     if _EVERY_OTHER_DAY.search(text):
-        return 0.5
+        return 0.5, False
     if _WEEKLY.search(text):
-        return 1 / 7
+        return 1 / 7, False
     if _ONCE_A_DAY.search(text) or named == 1:  # 'at night', 'with breakfast'
-        return 1.0
-    return None
+        return 1.0, True
+    return None, True
+
+
+def _days_named(text: str, *, lone_ambiguous: bool) -> set[int]:
+    """The days of the week text names (Monday is 0): ranges, letters and names."""
+    days: set[int] = set()
+    for first, last in _DAY_RANGE.findall(text):
+        start, end = _DAY_NUMBER[first], _DAY_NUMBER[last]
+        days.update(day % 7 for day in range(start, end + 1 + (7 if end < start else 0)))
+    text = _DAY_RANGE.sub(" ", text)
+    for pattern, letters in _DAY_LETTERS:
+        if pattern.search(text):
+            days.update(letters)
+    names = set(_WEEKDAY.findall(text))
+    if not lone_ambiguous and not days and names <= _AMBIGUOUS_DAYS and len(names) < 2:
+        return days
+    return days | {_DAY_NUMBER[name] for name in names}
+
+
+def days_a_week(text: str) -> int | None:
+    """How many days of the week a sig names ('Mon, Wed, Fri' 3; 'Monday to Friday' 5; 'daily
+    except Sunday' 6), or None when it names none."""
+    return _days_a_week(_normalised(text))
+
+
+def _days_a_week(text: str) -> int | None:
+    taken, *excepted = _EXCEPT.split(text, maxsplit=1)
+    days = _days_named(taken, lone_ambiguous=False)
+    skipped = _days_named(excepted[0], lone_ambiguous=True) if excepted else set()
+    if not days and not skipped:
+        return None
+    return len((days or set(range(7))) - skipped) or None
 
 
 def _unequal_amounts(text: str) -> bool:
@@ -108,11 +164,15 @@ def times_per_day(text: str) -> float | None:
     needed, or different amounts at different times of day ('1 mg in the morning and 2 mg at
     bedtime': the day's dose is not one dose times a count). A duration ('daily for 7 days',
     'x 5 days') is never read as a number of doses."""
-    value = text.casefold().strip()
+    value = _normalised(text)
     if not value or _AS_NEEDED.search(value):
         return None
-    value = _LETTER_DOT.sub("", _SPELLED_OUT.sub(" ", value))
     return _read(value)
+
+
+def _normalised(text: str) -> str:
+    """Text in one case, without spelled-out numbers' brackets or abbreviations' dots."""
+    return _LETTER_DOT.sub("", _SPELLED_OUT.sub(" ", text.casefold().strip()))
 
 
 def times_per_day_from_timing(frequency: float | None, period: float | None,
