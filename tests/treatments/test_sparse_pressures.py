@@ -5,7 +5,7 @@ and the schedule of blood pressures runs from the last blood pressure, not the n
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
@@ -153,3 +153,29 @@ def test_a_heart_rate_taken_apart_from_the_baseline_pressure_is_the_baseline_s(
     assert post(api, "nurse_a", session, "vitals", {"readings": [
         {"heart_rate_bpm": 135, "taken_at": ago(1)}]}).status_code == 201
     assert _criteria(api, session) == ["vitals-within-limits", "heart-rate-settled"]
+
+
+def test_the_baseline_and_its_heart_rate_are_read_in_one_statement(api, world, db: Session
+                                                                    ) -> None:
+    """The chair's live part reads the baseline at every render: a pressure taken alone gets its
+    heart rate from the last one before dosing in the same statement, not a second one."""
+    session, row = _dosed_and_observed(api, world, db)
+    assert row.dose_start is not None
+    assert post(api, "nurse_a", session, "vitals", {"readings": [
+        {"heart_rate_bpm": 104, "taken_at": (row.dose_start - timedelta(minutes=3)).isoformat()},
+        {"systolic_mmhg": 126, "diastolic_mmhg": 78,
+         "taken_at": (row.dose_start - timedelta(minutes=2)).isoformat()}]}).status_code == 201
+    statements: list[str] = []
+    connection = db.connection()
+
+    def note(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    event.listen(connection, "before_cursor_execute", note)
+    try:
+        baseline = treatments.baseline_of(db, row)
+    finally:
+        event.remove(connection, "before_cursor_execute", note)
+    assert baseline is not None
+    assert (baseline.systolic_mmhg, baseline.heart_rate_bpm) == (126, 104)
+    assert len(statements) == 1

@@ -3,7 +3,7 @@
 import itertools
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from math import inf
@@ -226,25 +226,25 @@ _BASELINE_KEY = (_baseline((SessionReading.pk,), TreatmentSession.pk, TreatmentS
                  .correlate(TreatmentSession).scalar_subquery())
 
 
-# The last heart rate taken before dosing (or yet, if not dosed).
-_HEART_RATE_BEFORE_DOSING = _baseline(
-    (SessionReading.heart_rate_bpm,), bindparam("session_pk"),
-    bindparam("dose_start", type_=UTCDateTime()), holding=SessionReading.heart_rate_bpm)
+# The baseline with its heart rate: when the pressure was taken without one (a cuff's pressure,
+# typed or sent alone), the last heart rate taken before dosing (or yet, if not dosed), read in
+# the same statement and only then (COALESCE evaluates its second argument only when needed).
+_BASELINE_PRESSURE = _BASELINE.subquery()
+_BASELINE_WITH_HEART_RATE = select(*(
+    func.coalesce(column, _baseline(
+        (SessionReading.heart_rate_bpm,), bindparam("session_pk"),
+        bindparam("dose_start", type_=UTCDateTime()), holding=SessionReading.heart_rate_bpm,
+    ).scalar_subquery()).label(column.name) if column.name == "heart_rate_bpm" else column
+    for column in _BASELINE_PRESSURE.c))
 
 
 def baseline_of(db: Session, treatment_session: TreatmentSession) -> Reading | None:
     """The last blood pressure taken before dosing (a re-measurement replaces a high one). When
-    it was taken without a heart rate (a cuff's pressure, typed or sent alone), its heart rate
-    is the last one taken before dosing: discharge compares the heart rate with the baseline's."""
-    params = {"session_pk": treatment_session.pk, "dose_start": treatment_session.dose_start}
-    latest = db.execute(_BASELINE, params).first()
-    if latest is None:
-        return None
-    baseline = Reading(*latest)
-    if baseline.heart_rate_bpm is None:
-        rate = db.execute(_HEART_RATE_BEFORE_DOSING, params).scalar()
-        baseline = replace(baseline, heart_rate_bpm=rate)
-    return baseline
+    it was taken without a heart rate, its heart rate is the last one taken before dosing:
+    discharge compares the heart rate with the baseline's."""
+    latest = db.execute(_BASELINE_WITH_HEART_RATE, {
+        "session_pk": treatment_session.pk, "dose_start": treatment_session.dose_start}).first()
+    return Reading(*latest) if latest is not None else None
 
 
 class SessionKeys(Protocol):
