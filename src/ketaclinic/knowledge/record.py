@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from ketaclinic.knowledge.strength import product_dose_mg
+from ketaclinic.knowledge.strength import MILLIGRAMS_IN, product_dose_mg
 
 ACTIVE_CLINICAL = frozenset({"active", "recurrence", "relapse"})
 NEVER_COUNTS = frozenset({"refuted", "entered-in-error"})
@@ -100,10 +100,6 @@ class BloodPressure:
     diastolic_mmhg: float | None
 
 
-# A dose's mass unit (UCUM code, or as a person writes it) and the milligrams in one of it.
-MILLIGRAMS_IN = {"mg": 1.0, "milligram": 1.0, "milligrams": 1.0, "g": 1000.0, "gram": 1000.0,
-                 "grams": 1000.0, "ug": 0.001, "mcg": 0.001, "microgram": 0.001,
-                 "micrograms": 0.001}
 # How a unit says its dose is already a day's: 'mg/day', 'mg/d'.
 PER_DAY = ("/day", "/d")
 

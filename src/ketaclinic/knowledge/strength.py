@@ -16,7 +16,10 @@ _STRENGTH = re.compile(r"(\d+(?:\.\d+)?)\s*(mg|mcg)\b(?!\s*/)", re.IGNORECASE)
 _CONCENTRATION = re.compile(r"(\d+(?:\.\d+)?)\s*(mg|mcg)\s*/\s*ml\b", re.IGNORECASE)
 _SOLID = re.compile(r"\b(tablet|tab|capsule|cap)s?\b", re.IGNORECASE)
 _ORAL_LIQUID = re.compile(r"\boral (solution|suspension|concentrate)\b", re.IGNORECASE)
-_MILLIGRAMS_IN = {"mg": 1.0, "mcg": 0.001}
+# A dose's mass unit (UCUM code, or as a person writes it) and the milligrams in one of it.
+MILLIGRAMS_IN = {"mg": 1.0, "milligram": 1.0, "milligrams": 1.0, "g": 1000.0, "gram": 1000.0,
+                 "grams": 1000.0, "ug": 0.001, "mcg": 0.001, "microgram": 0.001,
+                 "micrograms": 0.001}
 
 
 def _one(pattern: re.Pattern[str], product: str) -> float | None:
@@ -27,7 +30,7 @@ def _one(pattern: re.Pattern[str], product: str) -> float | None:
     if len(found) != 1:
         return None
     value, unit = found[0]
-    return float(value) * _MILLIGRAMS_IN[unit.lower()]
+    return float(value) * MILLIGRAMS_IN[unit.lower()]
 
 
 def strength_mg(product: str) -> float | None:
