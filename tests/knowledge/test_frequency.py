@@ -40,7 +40,11 @@ from tests.fhir_builders import ON, baseline, bundle, medication
     ("Take 1 tablet (0.5 mg total) by mouth in the morning and 1 tablet (0.5 mg total) at "
      "night", 2),
     ("1 tablet in the morning, at noon and at bedtime", 3), ("every night at bedtime", 1),
-    ("twice daily, morning and evening", 2), ("with meals", None),
+    ("twice daily, morning and evening", 2),
+    # meals: three a day, each a time of day ('ac and hs' is four doses, not one)
+    ("with meals", 3), ("1 tab before meals", 3), ("1 tab ac", 3), ("1 tab pc", 3),
+    ("1 tab ac and hs", 4), ("with meals and at bedtime", 4), ("tid with meals", 3),
+    ("with meals (breakfast, lunch and dinner)", 3),
     # SNOMED CT's frequency qualifiers, as records send them for a dosage's text
     ("Every four to six hours (qualifier value)\n", 6),
     ("Every seventy two hours (qualifier value)", 1 / 3),
@@ -62,7 +66,16 @@ from tests.fhir_builders import ON, baseline, bundle, medication
     ("1 tablet daily except Sat and Sun", 5 / 7),
     # 'sun' and 'sat' alone are not days: the sig is read as it would be without them
     ("1 tablet daily, avoid sun", 1), ("1 tablet daily, sat upright", 1),
+    # pharmacy abbreviations per week, month and day; a range of them at its most often
+    ("1 tab biw", 2 / 7), ("1 tab tiw", 3 / 7), ("1 tab qwk", 1 / 7), ("1 tab q wk", 1 / 7),
+    ("1 tab qmo", 1 / 30), ("1 tab monthly", 1 / 30), ("1 tab every 3 months", 1 / 90),
+    ("1 tab qday", 1), ("1 tab BID-TID", 3), ("1 tab bid or tid", 3),
+    # ordinals
+    ("1 tab every third day", 1 / 3), ("1 tab every 3rd day", 1 / 3),
+    ("1 tab every second week", 1 / 14),
     # different amounts at different times: not one dose times a count
+    ("0.5 mg 3 times a day and 1 mg at bedtime", None),
+    ("1 mg daily for 7 days then 0.5 mg daily", None),
     ("1 mg in the morning and 2 mg at bedtime", None),
     ("0.5 mg in the morning, 0.5 mg in the afternoon and 1 mg at bedtime", None),
 ])
@@ -127,6 +140,18 @@ def test_a_dose_on_every_day_but_one_is_not_a_weekly_dose() -> None:
     weekdays = _sig(medication("6470", "lorazepam"), 2, "2 mg at bedtime Monday-Friday")
     [message] = _load(weekdays)
     assert message.startswith("Benzodiazepines amount to 14.29 mg diazepam-equivalent a day")
+
+
+def test_a_dose_before_meals_and_at_bedtime_is_four_doses() -> None:
+    """Lorazepam 0.5 mg 'ac and hs' (before meals and at bedtime) is 2 mg a day, 20 mg
+    diazepam, above the line; meals were not read, so it was once a day (5 mg) and passed. A
+    dose three times a day and a larger one at bedtime is not one dose times four: asked for."""
+    four_times = _sig(medication("6470", "lorazepam"), 0.5, "0.5 mg po ac and hs")
+    [message] = _load(four_times)
+    assert message.startswith("Benzodiazepines amount to 20 mg diazepam-equivalent a day")
+    uneven = _sig(medication("6470", "lorazepam"), 0.5, "0.5 mg 3 times a day and 1 mg at bedtime")
+    [message] = _load(uneven)
+    assert "diazepam-equivalent a day" not in message and "dose" in message
 
 
 def test_a_dosage_given_as_snomed_s_frequency_text_is_read() -> None:

@@ -15,14 +15,19 @@ _NUMBER_WORDS = {
     **{tens: 10 * n for n, tens in enumerate(_TENS, start=2)},
     **{f"{tens}{joint}{unit}": 10 * n + m for n, tens in enumerate(_TENS, start=2)
        for m, unit in enumerate(_UNITS, start=1) for joint in (" ", "-")}}
+# Ordinals, as in 'every third day' (every 3 days).
+_ORDINALS = {"second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7,
+             "eighth": 8, "ninth": 9, "tenth": 10, "eleventh": 11, "twelfth": 12}
 _ONCE = {"once": 1, "twice": 2, "thrice": 3}
-# Latin and British abbreviations, as written in records (dots are dropped first: b.i.d.).
-_ABBREVIATIONS = {"qd": 1.0, "od": 1.0, "qam": 1.0, "qpm": 1.0, "qhs": 1.0, "hs": 1.0,
-                  "qn": 1.0, "mane": 1.0, "nocte": 1.0, "bid": 2.0, "bd": 2.0, "tid": 3.0,
-                  "tds": 3.0, "qid": 4.0, "qds": 4.0, "qod": 0.5, "qow": 1 / 14}
+# Latin, British and US pharmacy abbreviations, as written in records (dots are dropped first:
+# b.i.d.): those that count doses, and those that name one time a day (after the times of day
+# a sig names: 'qam and qhs' is two doses).
+_COUNTED = {"bid": 2.0, "bd": 2.0, "tid": 3.0, "tds": 3.0, "qid": 4.0, "qds": 4.0, "qod": 0.5,
+            "qow": 1 / 14, "biw": 2 / 7, "tiw": 3 / 7, "qwk": 1 / 7, "qmo": 1 / 30}
+_ONCE_ABBREVIATIONS = ("qd", "qday", "od", "qam", "qpm", "qhs", "hs", "qn", "mane", "nocte")
 # The longest words first, so that 'twenty four' is not read as 'twenty'.
 _WORDS = "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True))
-_COUNT = r"(\d+(?:\.\d+)?|" + _WORDS + ")"
+_COUNT = (r"(\d+(?:\.\d+)?|" + _WORDS + "|" + "|".join(_ORDINALS) + r")(?:st|nd|rd|th)?")
 _PER = r"\s*(?:a|per|/|each|every)?\s*"
 _DAY = r"(?:day|daily|d)\b"
 _WEEK = r"(?:week|weekly|wk)\b"
@@ -34,21 +39,25 @@ _EVERY = r"\b(?:every|q)\s*" + _COUNT + r"\s*(?:(?:-|to)\s*(?:\d+(?:\.\d+)?|" + 
 _HOURS = r"(?:h|hrs?|hours?)\b"
 _DAYS = r"(?:d|days?)\b"
 _WEEKS = r"(?:wks?|weeks?)\b"
+_MONTHS = r"(?:mos?|months?)\b"
 _AS_NEEDED = re.compile(r"\b(prn|as needed|when needed|if needed|when required|as required)\b")
 _SPELLED_OUT = re.compile(r"\(\s*(?:" + _WORDS + r")\s*\)")
 _LETTER_DOT = re.compile(r"(?<=\b[a-z])\.")
 _ONCE_A_DAY = re.compile(r"\b(daily|every day|each day|a day|nightly|at bedtime|every night|"
                          r"every morning|every evening|in the morning|in the evening)\b")
 _EVERY_OTHER_DAY = re.compile(r"\b(every other day|alternate days|on alternate days)\b")
-_WEEKLY = re.compile(r"\b(weekly|every week|once a week)\b")
+_WEEKLY = re.compile(r"\b(weekly|every week|once a week|q\s?wk|q\s?week)\b")
+_MONTHLY = re.compile(r"\b(monthly|every month|once a month|q\s?month)\b")
 # The times of day a sig can name, each once a day ('in the morning and at bedtime' is two
-# doses): meals stand for their time of day ('with meals', all three, is not counted).
+# doses): a meal stands for its time of day, and meals for all three ('ac and hs' is four).
 _TIMES_OF_DAY = tuple(re.compile(rf"\b({words})\b") for words in (
     r"mornings?|qam|am|mane|on waking|upon waking|breakfast",
     r"noon|midday|lunch|lunchtime",
     r"afternoons?",
     r"evenings?|qpm|pm|dinner|supper|teatime",
     r"bedtime|nights?|nightly|qhs|hs|nocte|qn"))
+_MEALS = re.compile(r"\b(with meals|with each meal|before meals|after meals|ac|pc)\b")
+_MEAL_TIMES = frozenset({0, 1, 3})  # morning, noon, evening
 # The days of the week a sig names, in full or abbreviated, Monday first ('Mondays', 'Tues').
 _DAY_NAMES = (("monday", "mon"), ("tuesday", "tues", "tue"), ("wednesday", "weds", "wed"),
               ("thursday", "thurs", "thur", "thu"), ("friday", "fri"), ("saturday", "sat"),
@@ -73,15 +82,16 @@ _AMOUNT = re.compile(r"(\d+(?:\.\d+)?)\s*(mg|mcg|micrograms?|g|ml|tablets?|tabs?
 
 
 def _number(text: str) -> float:
-    return float(_NUMBER_WORDS.get(text) or _ONCE.get(text) or text)
+    return float(_NUMBER_WORDS.get(text) or _ONCE.get(text) or _ORDINALS.get(text) or text)
 
 
 def _read(text: str) -> float | None:
     """Doses a day in normalised text: the doses on a day it is taken, on the days of the week
     it names."""
-    named = sum(1 for time_of_day in _TIMES_OF_DAY if time_of_day.search(text))
-    if named > 1 and _unequal_amounts(text):
+    if _unequal_amounts(text):
         return None
+    named = len({slot for slot, time_of_day in enumerate(_TIMES_OF_DAY) if time_of_day.search(text)}
+                | (_MEAL_TIMES if _MEALS.search(text) else set()))
     count, on_each_day = _doses(text, named)
     days = _days_a_week(text)
     if days is None or not on_each_day:
@@ -100,19 +110,24 @@ def _doses(text: str, named: int) -> tuple[float | None, bool]:
             count = _number(match.group(1)) * scale
             return count or None, scale == 1.0
     for pattern, hours in ((_EVERY + _HOURS, 1.0), (_EVERY + _DAYS, 24.0),
-                           (_EVERY + _WEEKS, 168.0)):
+                           (_EVERY + _WEEKS, 168.0), (_EVERY + _MONTHS, 720.0)):
         if match := re.search(pattern, text):
             every = _number(match.group(1)) * hours
             return (24.0 / every if every > 0 else None), every <= 24
+    counted = [count for abbreviation, count in _COUNTED.items()
+               if re.search(rf"\b{abbreviation}\b", text)]
+    if counted:  # 'BID-TID': the most often it may be taken
+        return max(counted), max(counted) >= 1
     if named > 1:
         return float(named), True
-    for abbreviation, count in _ABBREVIATIONS.items():
-        if re.search(rf"\b{abbreviation}\b", text):
-            return count, count >= 1
+    if any(re.search(rf"\b{abbreviation}\b", text) for abbreviation in _ONCE_ABBREVIATIONS):
+        return 1.0, True
     if _EVERY_OTHER_DAY.search(text):
         return 0.5, False
     if _WEEKLY.search(text):
         return 1 / 7, False
+    if _MONTHLY.search(text):
+        return 1 / 30, False
     if _ONCE_A_DAY.search(text) or named == 1:  # 'at night', 'with breakfast'
         return 1.0, True
     return None, True
