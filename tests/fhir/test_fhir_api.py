@@ -335,9 +335,49 @@ def test_a_response_to_loinc_s_phq9_form_is_read_by_its_item_codes(api, world) -
     assert created.status_code == 201, created.text
     [measure] = api["nurse_a"].get(f"/api/v1/patients/{pid}/measures").json()
     assert (measure["instrument"], measure["total"]) == ("phq9", 10)
-    body["item"] = [*questions, {"linkId": "/69722-7", "answer": [{"valueInteger": 1}]}]
+    body["item"] = [*questions, {"linkId": "/69736-7", "answer": [{"valueInteger": 1}]}]
     unknown = api["nurse_a"].post("/fhir/QuestionnaireResponse", json=body)
-    assert unknown.status_code == 422 and "69722-7" in unknown.text
+    assert unknown.status_code == 422 and "69736-7" in unknown.text
+
+
+def test_the_phq9_s_difficulty_question_is_read_and_left_out_of_the_score(api, world) -> None:
+    """LOINC's PHQ-9 form ends with the difficulty question (69722-7), which is not part of the
+    score: a response holding it was refused whole, item 9 with it."""
+    pid = world.patients["p_a1"]
+    answers = [0, 1, 0, 1, 0, 1, 0, 1, 2]
+    questions = [{"linkId": f"/{code}", "answer": [{"valueCoding": {
+        "system": "http://loinc.org", "code": ANSWER_CODES[value]}}]}
+        for code, value in zip(PHQ9_ITEM_CODES, answers, strict=True)]
+    difficulty = {"linkId": "/69722-7", "answer": [{"valueCoding": {
+        "system": "http://loinc.org", "code": "LA6573-5", "display": "Very difficult"}}]}
+    created = api["nurse_a"].post("/fhir/QuestionnaireResponse", json={
+        "resourceType": "QuestionnaireResponse", "status": "completed",
+        "questionnaire": "http://loinc.org/q/44249-1", "subject": {"reference": f"Patient/{pid}"},
+        "item": [*questions, difficulty]})
+    assert created.status_code == 201, created.text
+    [measure] = api["nurse_a"].get(f"/api/v1/patients/{pid}/measures").json()
+    assert (measure["instrument"], measure["total"]) == ("phq9", 6)
+    assert measure["answers"][8] == 2
+
+
+GAD7_ITEM_CODES = ("69725-0", "68509-9", "69733-4", "69734-2", "69735-9", "69689-8", "69736-7")
+
+
+def test_a_response_to_loinc_s_gad7_form_is_read_by_its_item_codes(api, world) -> None:
+    """A GAD-7 from a form built from LOINC's panel (69737-5) names its questions by their LOINC
+    codes: it was refused, the items having only the clinic's own codes."""
+    pid = world.patients["p_a1"]
+    answers = [2, 1, 3, 0, 1, 2, 1]
+    questions = [{"linkId": f"/{code}", "answer": [{"valueCoding": {
+        "system": "http://loinc.org", "code": ANSWER_CODES[value]}}]}
+        for code, value in zip(GAD7_ITEM_CODES, answers, strict=True)]
+    created = api["nurse_a"].post("/fhir/QuestionnaireResponse", json={
+        "resourceType": "QuestionnaireResponse", "status": "completed",
+        "questionnaire": "http://loinc.org/q/69737-5", "subject": {"reference": f"Patient/{pid}"},
+        "item": [*questions, {"linkId": "/70274-6", "answer": [{"valueDecimal": 10}]}]})
+    assert created.status_code == 201, created.text
+    [measure] = api["nurse_a"].get(f"/api/v1/patients/{pid}/measures").json()
+    assert (measure["instrument"], measure["total"]) == ("gad7", 10)
 
 
 NEW_PATIENT = {"resourceType": "Patient", "name": [{"family": "Okonkwo", "given": ["Ada"]}],

@@ -87,8 +87,9 @@ def measure_from_response(body: dict[str, Any], zone_of: Callable[[str], str]
     count = len(form.items) or 1
     for link, answers in _answered_items(body.get("item") or []):
         number = _item_number(form, link)
-        if number is None and link in ("total", form.total_code.code):
-            continue  # the form's own total: the clinic scores the items itself
+        if number is None and link in ("total", form.total_code.code, *form.unscored_codes):
+            continue  # the form's own total (the clinic scores the items itself), or a question
+            # the score leaves out
         if number is None or not answers:
             raise invalid(f"item[{link}]", "not an item of the form, or no answer",
                           f"linkId 1 to {count}, or the item's LOINC code, with one answer")

@@ -76,6 +76,12 @@ class Instrument:
     raw: dict[str, Any]
 
     @property
+    def unscored_codes(self) -> frozenset[str]:
+        """Codes of questions on the standard form that are not part of the score (the PHQ-9's
+        difficulty question): a response holding one is read without it."""
+        return frozenset(self.raw.get("unscored_codes", ()))
+
+    @property
     def answer_range(self) -> tuple[int, int]:
         """The lowest and highest answer an item takes (for a total: the total's range)."""
         if not self.answers:
