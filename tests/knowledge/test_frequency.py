@@ -73,6 +73,15 @@ from tests.fhir_builders import ON, baseline, bundle, medication
     # ordinals
     ("1 tab every third day", 1 / 3), ("1 tab every 3rd day", 1 / 3),
     ("1 tab every second week", 1 / 14),
+    # clock times: a dose at each
+    ("1 tab at 8am, 2pm and 8pm", 3), ("1 tab at 08:00, 14:00 and 20:00", 3),
+    ("1 tab at 8:00 a.m. and 8:00 p.m.", 2), ("at 7:30 and 19:30", 2), ("at 21:00", 1),
+    ("1 tab daily at 9 am", 1),
+    # steps over days: read only when every step is taken as often
+    ("1 tab tid x 3 days then bid x 3 days then daily", None),
+    ("1 tab bid for 3 days, then 1 tab daily", None), ("1 tab bid x 7 days then continue bid", 2),
+    ("1 tab in the morning then 1 tab at night", 2),
+    ("1 tab at bedtime, then increase to 2 tablets at bedtime", None),
     # different amounts at different times: not one dose times a count
     ("0.5 mg 3 times a day and 1 mg at bedtime", None),
     ("1 mg daily for 7 days then 0.5 mg daily", None),

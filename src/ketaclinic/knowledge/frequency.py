@@ -77,8 +77,17 @@ _DAY_LETTERS = (
     (re.compile(rf"\bt(?:u|ue|ues)?{_SEPARATOR}th\b"), frozenset({1, 3})),
     (re.compile(r"\bweekends?\b"), frozenset({5, 6})))
 _EXCEPT = re.compile(r"\b(?:except|excluding|but not|other than|skipping|skip|not on)\b")
-# An amount of one dose: its number and unit ('0.5 mg', '2 tablets').
+# An amount of one dose: its number and unit ('0.5 mg', '2 tablets'), the unit's spellings as one.
 _AMOUNT = re.compile(r"(\d+(?:\.\d+)?)\s*(mg|mcg|micrograms?|g|ml|tablets?|tabs?|capsules?|caps?)\b")
+_SAME_UNIT = {"tab": "tablet", "cap": "capsule", "microgram": "mcg"}
+# Clock times: '8am', '8:00 p.m.' (dots already dropped), '20:00'.
+_CLOCK_12 = re.compile(r"\b(\d{1,2})(?::([0-5]\d))?\s*(am|pm)\b")
+_CLOCK_24 = re.compile(r"\b([01]?\d|2[0-3]):([0-5]\d)\b")
+# Steps over days ('tid x 3 days then bid'): a sig naming a duration or a change of dose, then
+# the next step.
+_STEP = re.compile(r"\bthen\b|\bfollowed by\b")
+_STEPS_OVER_DAYS = re.compile(r"\b(?:for|x)\s*" + _COUNT + r"\s*(?:days?|d|nights?|weeks?|wks?|months?)\b"
+                              r"|\b(?:increase|decrease|reduce|taper|titrate)")
 
 
 def _number(text: str) -> float:
@@ -88,10 +97,9 @@ def _number(text: str) -> float:
 def _read(text: str) -> float | None:
     """Doses a day in normalised text: the doses on a day it is taken, on the days of the week
     it names."""
-    if _unequal_amounts(text):
-        return None
-    named = len({slot for slot, time_of_day in enumerate(_TIMES_OF_DAY) if time_of_day.search(text)}
-                | (_MEAL_TIMES if _MEALS.search(text) else set()))
+    named = max(len({slot for slot, time_of_day in enumerate(_TIMES_OF_DAY)
+                     if time_of_day.search(text)} | (_MEAL_TIMES if _MEALS.search(text) else set())),
+                _clock_times(text))
     count, on_each_day = _doses(text, named)
     days = _days_a_week(text)
     if days is None or not on_each_day:
@@ -164,12 +172,22 @@ def _days_a_week(text: str) -> int | None:
     return len((days or set(range(7))) - skipped) or None
 
 
+def _clock_times(text: str) -> int:
+    """How many different clock times the text names ('at 8am, 2pm and 8pm' 3)."""
+    minutes = {(int(hour) % 12 + (12 if half == "pm" else 0)) * 60 + int(minute or 0)
+               for hour, minute, half in _CLOCK_12.findall(text)}
+    minutes |= {int(hour) * 60 + int(minute)
+                for hour, minute in _CLOCK_24.findall(_CLOCK_12.sub(" ", text))}
+    return len(minutes)
+
+
 def _unequal_amounts(text: str) -> bool:
     """Whether the text gives doses of different amounts ('1 mg in the morning and 2 mg at
     bedtime'): the day's dose is then not one dose times a count."""
     amounts: dict[str, set[float]] = {}
     for value, unit in _AMOUNT.findall(text):
-        amounts.setdefault(unit.rstrip("s"), set()).add(float(value))
+        unit = unit.rstrip("s")
+        amounts.setdefault(_SAME_UNIT.get(unit, unit), set()).add(float(value))
     return any(len(values) > 1 for values in amounts.values())
 
 
@@ -177,12 +195,16 @@ def times_per_day(text: str) -> float | None:
     """Doses per day for text such as 'twice daily', 'TID', 'b.i.d.', 'every 8 hours', '2 (two)
     times a day', '3 times weekly', 'in the morning and at bedtime'; None if unknown, taken as
     needed, or different amounts at different times of day ('1 mg in the morning and 2 mg at
-    bedtime': the day's dose is not one dose times a count). A duration ('daily for 7 days',
-    'x 5 days') is never read as a number of doses."""
+    bedtime': the day's dose is not one dose times a count), or steps over days taken at
+    different rates ('tid x 3 days then bid'). A duration ('daily for 7 days', 'x 5 days') is
+    never read as a number of doses."""
     value = _normalised(text)
-    if not value or _AS_NEEDED.search(value):
+    if not value or _AS_NEEDED.search(value) or _unequal_amounts(value):
         return None
-    return _read(value)
+    if not _STEPS_OVER_DAYS.search(value):
+        return _read(value)
+    steps = {found for step in _STEP.split(value) if (found := _read(step)) is not None}
+    return steps.pop() if len(steps) == 1 else None  # steps taken as often, or not known
 
 
 def _normalised(text: str) -> str:
