@@ -145,3 +145,23 @@ def test_dashboard_shows_today_at_the_site(web, world, db: Session) -> None:
     assert "TestP_B1" not in page.text
     other_site = web["prescriber"].get("/dashboard", params={"site": "B"})
     assert "Today at Site B" in other_site.text and "TestP_B1" in other_site.text
+
+
+def test_the_chart_shows_each_medication_s_day_dose_as_screening_reads_it(web, world) -> None:
+    """A prescriber sees the day's dose screening works the benzodiazepine load from, and which
+    doses it cannot read (and will ask for), beside the dose and frequency typed."""
+    client = web["nurse_a"]
+    pid = world.patients["p_a1"]
+    csrf = csrf_of(client.get(f"/patients/{pid}").text)
+    for frequency, display in (("1 tab ac and hs", "Lorazepam 0.5 MG Oral Tablet"),
+                               ("when anxious", "alprazolam")):
+        done = client.post(f"/patients/{pid}/entries/medications", data={
+            "csrf_token": csrf, "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+            "code": "6470", "display": display, "dose_value": "1", "dose_unit": "tablet",
+            "frequency": frequency, "status": "active"}, follow_redirects=False)
+        assert done.status_code == 303, done.text
+    chart = client.get(f"/patients/{pid}").text
+    row = chart[chart.index("Lorazepam 0.5 MG Oral Tablet"):]
+    assert '<td class="day-dose">2 mg</td>' in row[:row.index("</tr>")]
+    row = chart[chart.index(">alprazolam<"):]
+    assert "not read" in row[:row.index("</tr>")]

@@ -21,6 +21,7 @@ from ketaclinic.patients import history, schemas
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.chart import trend_svg
 from ketaclinic.patients.models import Patient, VitalSigns
+from ketaclinic.patients.record import daily_dose_mg
 from ketaclinic.web.csrf import check_csrf
 from ketaclinic.web.deps import DB, require
 from ketaclinic.web.forms import FORM, form_action, form_values, parse_form
@@ -117,7 +118,7 @@ def chart_page(request: Request, db: Session, actor: Actor, patient: Patient,
         conditions_picker=condition_concepts(), medications_picker=medication_concepts(),
         systems={kind: accepted_systems(kind) for kind in ("condition", "medication", "allergy")},
         ranges=plausible_ranges(), today=patients.local_today(patient),
-        is_error=patients.is_entered_in_error,
+        is_error=patients.is_entered_in_error, daily_dose_mg=daily_dose_mg,
         pending_questionnaires=extras.get("pending_questionnaires", []),
         portal=extras.get("portal"),
         message_sent=request.query_params.get("sent") == "1", message_error=message_error,

@@ -14,10 +14,10 @@ from ketaclinic.knowledge.record import (
 from ketaclinic.patients.models import ENTERED_IN_ERROR, Medication, Patient
 
 
-def _daily_mg(medication: Medication) -> float | None:
-    """The day's dose in milligrams: a dose in a mass unit (or in tablets of the product its
-    display names with their strength) times its frequency, or a dose the unit already gives a
-    day of (an imported one's 'mg/day')."""
+def daily_dose_mg(medication: Medication) -> float | None:
+    """The day's dose in milligrams, as screening reads it: a dose in a mass unit (or in tablets
+    of the product its display names with their strength) times its frequency, or a dose the
+    unit already gives a day of (an imported one's 'mg/day'); None when not readable."""
     if medication.dose_value is None:
         return None
     milligrams, daily = dose_in_mg(medication.dose_value, medication.dose_unit,
@@ -43,7 +43,7 @@ def screening_record(patient: Patient) -> PatientRecord:
         medications=tuple(
             MedicationFact(ref=f"Medication/{m.id}", codings=(Coding(m.system, m.code, m.display),),
                            text=m.display, status=m.status, start=m.start_date, end=m.end_date,
-                           daily_dose_mg=_daily_mg(m))
+                           daily_dose_mg=daily_dose_mg(m))
             for m in patient.medications),
         allergies=tuple(
             AllergyFact(ref=f"Allergy/{a.id}", codings=(Coding(a.system, a.code, a.display),),
