@@ -3,6 +3,7 @@
 import html
 import re
 from datetime import datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -125,15 +126,21 @@ def test_check_in_refused_from_an_unsigned_evaluation(api, web, world, db: Sessi
     assert f'href="/patients/{pid}/evaluations/{unsigned}" id="back"' in refused.text
 
 
-def test_the_dose_at_the_chair_follows_today_s_weight(api, web, world, db: Session) -> None:
+def _opened_at_the_chair(api, web, world, db: Session) -> tuple[dict[str, Any], str]:
+    """A signed course's dose and the page of a session opened for it at chair A1."""
     pid = world.patients["p_a1"]
     evaluation = signed_evaluation(api, pid)
     signed = api["nurse_a"].get(f"/api/v1/patients/{pid}/evaluations/{evaluation}").json()["dose"]
     nurse = web["nurse_a"]
     detail = nurse.get(f"/patients/{pid}/evaluations/{evaluation}")
-    url = nurse.post(f"/patients/{pid}/treatment-sessions", data={
+    return signed, nurse.post(f"/patients/{pid}/treatment-sessions", data={
         "csrf_token": csrf_of(detail.text), "evaluation_id": evaluation,
         "chair_id": chair_id(db, "A1")}, follow_redirects=False).headers["location"]
+
+
+def test_the_dose_at_the_chair_follows_today_s_weight(api, web, world, db: Session) -> None:
+    signed, url = _opened_at_the_chair(api, web, world, db)
+    nurse = web["nurse_a"]
     csrf = csrf_of(nurse.get(url).text)
     same = nurse.get(url).text
     assert 'id="dose-weights"' not in same and f'value="{signed["dose_mg"]}"' in same
@@ -145,3 +152,17 @@ def test_the_dose_at_the_chair_follows_today_s_weight(api, web, world, db: Sessi
     assert f"Weighed today: {heavier:g} kg" in shown
     assert f"signed at {signed['weight_kg']:g} kg ({signed['dose_mg']:g} mg)" in shown
     assert f'id="d-mg" name="dose_mg" value="{today}"' in page
+
+
+def test_a_weight_typed_in_pounds_at_the_chair_leaves_the_signed_dose(api, web, world,
+                                                                      db: Session) -> None:
+    """Today's weight entered as the patient's pounds was dosed from: the dose field held the
+    doubled dose, and the given dose was checked per kilogram of it."""
+    signed, url = _opened_at_the_chair(api, web, world, db)
+    nurse = web["nurse_a"]
+    pounds = round(signed["weight_kg"] / 0.45359237, 1)
+    page = nurse.post(f"{url}/weight", data={"csrf_token": csrf_of(nurse.get(url).text),
+                                             "weight_kg": str(pounds)}, follow_redirects=True).text
+    shown = html.unescape(page[page.index('id="dose-problem"'):][:500])
+    assert f"Today's weight {pounds:g} kg is" in shown and "Check it was weighed in kilograms" in shown
+    assert f'id="d-mg" name="dose_mg" value="{signed["dose_mg"]}"' in page

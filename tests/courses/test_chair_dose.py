@@ -1,5 +1,7 @@
 """At the chair the dose follows today's weight when the route is dosed by weight."""
 
+import pytest
+
 from ketaclinic.courses import service as courses
 from ketaclinic.courses.models import Course
 from ketaclinic.knowledge import dosing
@@ -38,6 +40,23 @@ def test_a_device_dose_does_not_follow_weight() -> None:
 
 
 def test_a_recalculation_the_limits_refuse_is_shown_and_the_signed_dose_stays() -> None:
-    course = _course("oral", 40.0)
-    heavy = courses.chair_dose(course, 400.0)
-    assert heavy.today is None and heavy.problem and heavy.dose_mg == course.dose.dose_mg
+    course = _course("oral", 40.0, mg_per_kg=7.0)
+    heavier = courses.chair_dose(course, 45.0)
+    assert heavier.today is None and "above the hard limit of 300 mg" in heavier.problem
+    assert heavier.dose_mg == course.dose.dose_mg == 280.0
+
+
+def test_a_weight_typed_in_pounds_is_not_dosed_from() -> None:
+    """70 kg signed at 0.5 mg/kg is 35 mg; today's weight typed as 154 (the patient's pounds)
+    recalculated the dose to 77 mg, and the given dose was checked per kilogram of 154 kg, so
+    the doubled dose passed every limit. Today's weight that far from the signed one is shown
+    as the problem; the signed dose and weight stand."""
+    course = _course("iv", 70.0)
+    pounds = courses.chair_dose(course, 154.0)
+    assert pounds.today is None and pounds.dose_mg == 35.0 and pounds.weight_kg == 70.0
+    assert "154 kg is 120 % above the 70 kg" in pounds.problem
+    assert "154 lb would be 69.9 kg" in pounds.problem
+    with pytest.raises(dosing.DoseRefused):
+        dosing.check_given(route="iv", dose_mg=77.0, weight_kg=pounds.weight_kg)
+    # A weight within the clinic's margin is dosed from, as before.
+    assert courses.chair_dose(course, 80.0).weight_kg == 80.0

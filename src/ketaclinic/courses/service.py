@@ -187,6 +187,8 @@ class ChairDose:
     signed_weight_kg: float | None
     today_weight_kg: float | None
     problem: str = ""
+    # Today's weight is too far from the signed one to dose from (see `weight_kg`).
+    weight_doubted: bool = False
 
     @property
     def weights_differ(self) -> bool:
@@ -203,19 +205,26 @@ class ChairDose:
 
     @property
     def weight_kg(self) -> float | None:
-        """The weight to check a given dose against: today's, else the signed one."""
+        """The weight to check a given dose against: today's, else (or when today's is too far
+        from it to dose from) the signed one."""
+        if self.weight_doubted:
+            return self.signed_weight_kg
         return self.today_weight_kg or self.signed_weight_kg
 
 
 def chair_dose(course: Course, today_weight_kg: float | None) -> ChairDose:
     """The signed dose recalculated from today's weight when the route is dosed by weight (the
-    signed mg/kg at today's weight, through the same limits); a recalculation the limits refuse
-    is shown as the problem and the signed dose stays."""
+    signed mg/kg at today's weight, through the same limits); a recalculation the limits refuse,
+    or a weight too far from the signed one to dose from, is shown as the problem and the signed
+    dose stays."""
     signed = course.dose
     signed_weight = signed.weight_kg if signed else None
     if signed is None or signed.mg_per_kg is None or today_weight_kg is None \
             or signed_weight is None:
         return ChairDose(signed, None, signed_weight, today_weight_kg)
+    doubt = dosing.weight_change_problem(signed_weight, today_weight_kg)
+    if doubt:
+        return ChairDose(signed, None, signed_weight, today_weight_kg, doubt, weight_doubted=True)
     try:
         # An infusion by the hour was signed as a rate; every other route as mg/kg.
         per_kg = signed.mg_per_kg_per_h if signed.mg_per_kg_per_h is not None \
