@@ -77,15 +77,14 @@ def weight_change_problem(signed_kg: float, today_kg: float) -> str | None:
     """Why a dose is not recalculated from today's weight: it is further from the weight the
     dose was signed at than the clinic allows (a weight typed in pounds is 2.2 times the
     kilograms); None when it may be."""
-    row = _table()["weight_check"]
-    limit = float(row["recheck_above_pct"])
+    limit = float(_table()["weight_recheck_above_pct"])
     change = (today_kg - signed_kg) / signed_kg * 100
     if abs(change) <= limit:
         return None
     pounds = accepted_units("weight_kg")["[lb_av]"].apply(today_kg)
     return (f"Today's weight {today_kg:g} kg is {abs(change):.0f} % "
             f"{'above' if change > 0 else 'below'} the {signed_kg:g} kg the dose was signed at "
-            f"(more than {limit:g} %; {row['source']}). Check it was weighed in kilograms "
+            f"(more than {limit:g} %; {_table()['weight_recheck_source']}). Check it was weighed in kilograms "
             f"({today_kg:g} lb would be {pounds:.1f} kg): the signed dose at {signed_kg:g} kg "
             f"stands until the weight is corrected or a prescriber signs the dose again.")
 
