@@ -84,9 +84,10 @@ def weight_change_problem(signed_kg: float, today_kg: float) -> str | None:
     pounds = accepted_units("weight_kg")["[lb_av]"].apply(today_kg)
     return (f"Today's weight {today_kg:g} kg is {abs(change):.0f} % "
             f"{'above' if change > 0 else 'below'} the {signed_kg:g} kg the dose was signed at "
-            f"(more than {limit:g} %; {_table()['weight_recheck_source']}). Check it was weighed in kilograms "
-            f"({today_kg:g} lb would be {pounds:.1f} kg): the signed dose at {signed_kg:g} kg "
-            f"stands until the weight is corrected or a prescriber signs the dose again.")
+            f"(more than {limit:g} %; {_table()['weight_recheck_source']}). Check it was "
+            f"weighed in kilograms ({today_kg:g} lb would be {pounds:.1f} kg): the signed dose "
+            f"at {signed_kg:g} kg stands until the weight is corrected or a prescriber signs the "
+            f"dose again.")
 
 
 def _check_positive(field: str, value: float, unit: str) -> None:
