@@ -142,3 +142,31 @@ def test_framing_and_timestamps() -> None:
     assert parse_timestamp("202611261405", "America/New_York") == datetime(2026, 11, 26, 19, 5,
                                                                            tzinfo=UTC)
     assert parse_timestamp("yesterday") is None and parse_timestamp("20261399") is None
+
+
+@pytest.mark.parametrize(("code", "field", "value", "unit"), [
+    # Respiratory rate by its method: monitors send the impedance rate (Mindray), capnography's
+    # or the pleth's, not the method-free code alone.
+    ("151578^MDC_TTHOR_RESP_RATE", "respiratory_rate_per_min", "8", "264928^MDC_DIM_RESP_PER_MIN"),
+    ("151594^MDC_CO2_RESP_RATE", "respiratory_rate_per_min", "8", "264928^MDC_DIM_RESP_PER_MIN"),
+    ("151570^MDC_AWAY_RESP_RATE", "respiratory_rate_per_min", "8", "264928^MDC_DIM_RESP_PER_MIN"),
+    ("151658^MDC_PULS_OXIM_PLETH_RESP_RATE", "respiratory_rate_per_min", "8",
+     "264928^MDC_DIM_RESP_PER_MIN"),
+    ("149546^MDC_PULS_RATE_NON_INV", "heart_rate_bpm", "131", "264864^MDC_DIM_BEAT_PER_MIN"),
+    ("188452^MDC_TEMP_AXILLA", "temperature_c", "38.9", "268192^MDC_DIM_DEGC"),
+    ("188424^MDC_TEMP_ORAL", "temperature_c", "38.9", "268192^MDC_DIM_DEGC"),
+])
+def test_a_vital_sign_under_its_method_s_code_is_read(code: str, field: str, value: str,
+                                                       unit: str) -> None:
+    """A respiratory rate of 8 sent as the impedance rate (151578) was dropped as 'not a vital
+    sign': the respiratory-rate alarm (below 10) could never fire for that monitor."""
+    text = PCD01.replace("151562^MDC_RESP_RATE^MDC|1.0.3.1|16|264928^MDC_DIM_RESP_PER_MIN^MDC|",
+                         f"{code}^MDC|1.0.3.1|{value}|{unit}^MDC|")
+    read = [r.value for r in parse_oru(text).readings if r.field == field]
+    assert float(value) in read
+
+
+def test_a_skin_temperature_is_not_a_body_temperature() -> None:
+    text = PCD01.replace("151562^MDC_RESP_RATE^MDC|1.0.3.1|16|264928^MDC_DIM_RESP_PER_MIN^MDC|",
+                         "150388^MDC_TEMP_SKIN^MDC|1.0.3.1|33.1|268192^MDC_DIM_DEGC^MDC|")
+    assert 33.1 not in [r.value for r in parse_oru(text).readings]
