@@ -35,8 +35,8 @@ def test_the_reference_list_is_sourced_by_section() -> None:
     assert {s["title"] for s in sections} >= {"Conditions", "Billing (US)"}
     # A section is codes.md's, or (codes.md naming a panel but not its items) the terminology's
     # own, saying how its codes were checked.
-    assert all(s["source"].startswith(("codes.md: ", "LOINC's ")) and s["codes"]
-               for s in sections)
+    assert all(s["source"].startswith(("codes.md: ", "LOINC's ", "IEEE 11073-10101, as "))
+               and s["codes"] for s in sections)
     assert all("check digit" in s["source"] for s in sections if s["source"].startswith("LOINC"))
     assert {"36474008", "F33.2", "G2083", "50458-028-02", "LA6571-9"} <= reference_codes()
 
@@ -78,3 +78,10 @@ def test_values_outside_the_range_are_rejected_naming_field_and_range(
 def test_issue_ranges() -> None:
     assert RANGES["weight_kg"].describe() == "20 to 350 kg"
     assert RANGES["systolic_mmhg"].describe() == "40 to 300 mmHg"
+
+
+def test_every_monitor_code_read_is_on_the_reference_list() -> None:
+    from ketaclinic.knowledge.monitor_codes import fields_by_code
+
+    mdc, loinc = fields_by_code()
+    assert set(mdc) | set(loinc) <= reference_codes()
