@@ -3,6 +3,7 @@ inches, Fahrenheit) is stored in the clinic's unit, never as the number it came 
 without the unit it needs, or in a unit not allowed for it, is refused naming the accepted
 units, and nothing is stored."""
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -92,3 +93,45 @@ def test_every_accepted_unit_converts_its_reference_point() -> None:
     for field in ("systolic_mmhg", "diastolic_mmhg", "heart_rate_bpm", "spo2_pct",
                   "respiratory_rate_per_min", "weight_kg", "height_cm", "temperature_c"):
         assert all(c.apply(0) == 0 for u, c in accepted_units(field).items() if u != "[degF]")
+
+
+def _pressure_panel(pid: str, panel: dict[str, Any], systolic: float, diastolic: float,
+                    when: str) -> dict[str, Any]:
+    def component(code: str, value: float) -> dict[str, Any]:
+        return {"code": {"coding": [{"system": LOINC, "code": code}]},
+                "valueQuantity": {"value": value, "unit": "mmHg", "system": UCUM, "code": "mm[Hg]"}}
+
+    return {"resourceType": "Observation", "status": "final", "id": f"bp-{when[:10]}",
+            "subject": {"reference": f"Patient/{pid}"}, "code": panel,
+            "effectiveDateTime": when,
+            "component": [component("8480-6", systolic), component("8462-4", diastolic)]}
+
+
+# A pressure panel under an older panel code (LOINC 55284-4, 'Blood pressure systolic and
+# diastolic'), or under its text alone: its components say what it is.
+OTHER_PANELS = [{"coding": [{"system": LOINC, "code": "55284-4"}]}, {"text": "Blood pressure"}]
+
+
+@pytest.mark.parametrize("panel", OTHER_PANELS)
+def test_a_pressure_panel_is_read_by_its_components(api, world, panel: dict[str, Any]) -> None:
+    """A panel not coded 85354-9 was skipped as 'not a vital sign' by the importer and not read
+    by screening, so a high pressure in it gave way to an older normal one."""
+    pid = world.patients["p_a1"]
+    created = api["nurse_a"].post("/fhir/Observation", json=_pressure_panel(
+        pid, panel, 188, 112, "2026-11-01T10:00:00+00:00"))
+    assert created.status_code == 201, created.text
+    values = {c["code"]["coding"][0]["code"]: c["valueQuantity"]["value"]
+              for c in created.json()["component"]}
+    assert values == {"8480-6": 188, "8462-4": 112}
+
+
+@pytest.mark.parametrize("panel", OTHER_PANELS)
+def test_screening_reads_the_newest_pressure_whatever_its_panel_code(panel: dict[str, Any]
+                                                                     ) -> None:
+    from ketaclinic.knowledge.screening import screen
+
+    newest = _pressure_panel("p1", panel, 188, 112, f"{fb.ON - timedelta(days=1)}T10:00:00+00:00")
+    older = fb.blood_pressure(118, 76, days_before=5)
+    record = record_from_bundle(fb.bundle(fb.patient(), fb.weight(70), older, newest))
+    result = screen(record, route="iv", on=fb.ON)
+    assert "blood-pressure-hazard" in {f.rule for f in result.findings}

@@ -32,6 +32,7 @@ from ketaclinic.fhir.record import (
     effective,
     medication_fact,
     parse_datetime,
+    pressure_components,
 )
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.reach import can_reach_patient
@@ -305,7 +306,7 @@ class _Importer:
             return None, f"status {r.get('status')}"
         taken = parse_datetime(effective(r), self._zone(patient))
         values: dict[str, Any] = {}
-        if "85354-9" in codes:
+        if "85354-9" in codes or pressure_components(r):
             for component in r.get("component") or []:
                 code = {c.get("code") for c in (component.get("code") or {}).get("coding") or []}
                 field = next((f for c, f in PRESSURE_FIELDS.items() if c in code), None)

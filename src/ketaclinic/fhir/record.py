@@ -275,6 +275,14 @@ def _loinc_codes(concept: Any) -> set[str]:
     return {c.code for c in _codings(concept) if c.system == LOINC}
 
 
+def pressure_components(observation: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """An Observation's systolic and diastolic components (LOINC 8480-6, 8462-4) by code: an
+    Observation holding them is a pressure panel whatever its own code (85354-9, an older
+    panel's such as 55284-4, or text alone)."""
+    return {code: c for c in observation.get("component") or [] if isinstance(c, dict)
+            for code in _loinc_codes(c.get("code")) & PRESSURE_FIELDS.keys()}
+
+
 def _observations(items: list[dict[str, Any]], zone: str
                   ) -> tuple[list[BloodPressure], list[Weight]]:
     pressures: list[BloodPressure] = []
@@ -287,11 +295,11 @@ def _observations(items: list[dict[str, Any]], zone: str
         if taken is None:
             continue
         codes = _loinc_codes(r.get("code"))
-        if BP_PANEL in codes or (SYSTOLIC in codes and DIASTOLIC in codes):
+        components = pressure_components(r)
+        if BP_PANEL in codes or (SYSTOLIC in codes and DIASTOLIC in codes) or components:
             parts: dict[str, float | None] = {
                 code: in_stored_unit(PRESSURE_FIELDS[code], c.get("valueQuantity"))[0]
-                for c in r.get("component") or [] if isinstance(c, dict)
-                for code in _loinc_codes(c.get("code")) & PRESSURE_FIELDS.keys()}
+                for code, c in components.items()}
             pressures.append(BloodPressure(_ref(r), taken, parts.get(SYSTOLIC), parts.get(DIASTOLIC)))
         elif SYSTOLIC in codes or DIASTOLIC in codes:
             side = SYSTOLIC if SYSTOLIC in codes else DIASTOLIC
