@@ -154,15 +154,23 @@ def test_the_dose_at_the_chair_follows_today_s_weight(api, web, world, db: Sessi
     assert f'id="d-mg" name="dose_mg" value="{today}"' in page
 
 
-def test_a_weight_typed_in_pounds_at_the_chair_leaves_the_signed_dose(api, web, world,
-                                                                      db: Session) -> None:
-    """Today's weight entered as the patient's pounds was dosed from: the dose field held the
-    doubled dose, and the given dose was checked per kilogram of it."""
+def test_a_weight_typed_in_pounds_at_the_chair_is_asked_about_and_not_dosed_from(
+        api, web, world, db: Session) -> None:
+    """Today's weight entered as the patient's pounds was charted and dosed from: the dose field
+    held the doubled dose, and the given dose was checked per kilogram of it. It is refused
+    until confirmed; confirmed, the signed dose still stands at the chair."""
     signed, url = _opened_at_the_chair(api, web, world, db)
     nurse = web["nurse_a"]
     pounds = round(signed["weight_kg"] / 0.45359237, 1)
-    page = nurse.post(f"{url}/weight", data={"csrf_token": csrf_of(nurse.get(url).text),
-                                             "weight_kg": str(pounds)}, follow_redirects=True).text
+    refused = nurse.post(f"{url}/weight", data={"csrf_token": csrf_of(nurse.get(url).text),
+                                                "weight_kg": str(pounds)})
+    assert refused.status_code == 422
+    told = html.unescape(refused.text)
+    assert f"{pounds:g} kg is" in told and "check it was weighed in kilograms" in told
+    assert 'id="t-weight-confirmed"' in refused.text
+    page = nurse.post(f"{url}/weight", data={
+        "csrf_token": csrf_of(refused.text), "weight_kg": str(pounds),
+        "weight_change_confirmed": "true"}, follow_redirects=True).text
     shown = html.unescape(page[page.index('id="dose-problem"'):][:500])
-    assert f"Today's weight {pounds:g} kg is" in shown and "Check it was weighed in kilograms" in shown
+    assert f"Today's weight {pounds:g} kg is" in shown and "signed dose" in shown
     assert f'id="d-mg" name="dose_mg" value="{signed["dose_mg"]}"' in page

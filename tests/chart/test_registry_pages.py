@@ -165,3 +165,32 @@ def test_the_chart_shows_each_medication_s_day_dose_as_screening_reads_it(web, w
     assert '<td class="day-dose">2 mg</td>' in row[:row.index("</tr>")]
     row = chart[chart.index(">alprazolam<"):]
     assert "not read" in row[:row.index("</tr>")]
+
+
+def test_a_weight_in_pounds_is_refused_until_the_change_is_confirmed(web, api, world,
+                                                                       db: Session) -> None:
+    """154 typed for a 70 kg patient (their pounds) passed the range check (20 to 350 kg) and
+    became the weight doses were signed by. A weight more than 20 % from the last charted one
+    is refused, naming the pounds reading, unless the change is confirmed."""
+    client = web["nurse_a"]
+    pid = world.patients["p_a1"]
+    csrf = csrf_of(client.get(f"/patients/{pid}").text)
+    assert client.post(f"/patients/{pid}/entries/vitals", data={
+        "csrf_token": csrf, "weight_kg": "70"}, follow_redirects=False).status_code == 303
+    before = count(db, VitalSigns)
+    refused = client.post(f"/patients/{pid}/entries/vitals",
+                          data={"csrf_token": csrf, "weight_kg": "154"})
+    assert refused.status_code == 422
+    text = html.unescape(refused.text)
+    assert "154 kg is 120 % above the last weight charted" in text
+    assert "154 lb would be 69.9 kg" in text and 'id="v-weight-confirmed"' in refused.text
+    assert count(db, VitalSigns) == before
+    api_refused = api["nurse_a"].post(f"/api/v1/patients/{pid}/vitals", json={"weight_kg": 154})
+    assert api_refused.status_code == 422 and "weight_change_confirmed" in api_refused.text
+    kept = client.post(f"/patients/{pid}/entries/vitals", data={
+        "csrf_token": csrf, "weight_kg": "154", "weight_change_confirmed": "true"},
+        follow_redirects=False)
+    assert kept.status_code == 303 and count(db, VitalSigns) == before + 1
+    # A weight within the margin is charted as before.
+    assert client.post(f"/patients/{pid}/entries/vitals", data={
+        "csrf_token": csrf, "weight_kg": "150"}, follow_redirects=False).status_code == 303

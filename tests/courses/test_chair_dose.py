@@ -54,7 +54,7 @@ def test_a_weight_typed_in_pounds_is_not_dosed_from() -> None:
     course = _course("iv", 70.0)
     pounds = courses.chair_dose(course, 154.0)
     assert pounds.today is None and pounds.dose_mg == 35.0 and pounds.weight_kg == 70.0
-    assert "154 kg is 120 % above the 70 kg" in pounds.problem
+    assert "154 kg is 120 % above the weight the dose was signed at, 70 kg" in pounds.problem
     assert "154 lb would be 69.9 kg" in pounds.problem
     with pytest.raises(dosing.DoseRefused):
         dosing.check_given(route="iv", dose_mg=77.0, weight_kg=pounds.weight_kg)

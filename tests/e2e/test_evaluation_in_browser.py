@@ -20,12 +20,19 @@ def open_demo_patient(page: Page, base: str, row: int) -> str:
 
 
 def record_vitals(page: Page, systolic: str, diastolic: str, weight: str) -> None:
+    """Chart a pressure and a weight; a weight far from the demo patient's last one is asked
+    about, and confirmed as a nurse who weighed the patient would."""
     page.get_by_text("Record vital signs").click()
     page.get_by_label("Systolic blood pressure (mmHg)").fill(systolic)
     page.get_by_label("Diastolic blood pressure (mmHg)").fill(diastolic)
     page.get_by_label("Weight (kg)").fill(weight)
     page.get_by_role("button", name="Save vital signs").click()
     page.wait_for_load_state()
+    if page.locator("#v-weight-confirmed").count():
+        expect(page.locator("#vitals .error-box")).to_contain_text("weighed in kilograms")
+        page.locator("#v-weight-confirmed").check()
+        page.get_by_role("button", name="Save vital signs").click()
+        page.wait_for_load_state()
 
 
 def screen_iv(page: Page) -> None:

@@ -291,7 +291,8 @@ def weight_page(request: Request, treatment_session_id: str,
         weight = parse_form(schemas.WeightIn, form)
         return patients.add_entry(db=db, patient_id=str(treatments.patient_id_of(db, treatment_session)),
                                   kind="vitals", actor=actor,
-                                  data=VitalsIn(weight_kg=weight.weight_kg))
+                                  data=VitalsIn(weight_kg=weight.weight_kg,
+                                                weight_change_confirmed=weight.weight_change_confirmed))
     return act(request, db, actor, treatment_session_id, form, run)
 
 

@@ -222,9 +222,13 @@ def chair_dose(course: Course, today_weight_kg: float | None) -> ChairDose:
     if signed is None or signed.mg_per_kg is None or today_weight_kg is None \
             or signed_weight is None:
         return ChairDose(signed, None, signed_weight, today_weight_kg)
-    doubt = dosing.weight_change_problem(signed_weight, today_weight_kg)
+    doubt = dosing.weight_change_problem(signed_weight, today_weight_kg,
+                                         "the weight the dose was signed at")
     if doubt:
-        return ChairDose(signed, None, signed_weight, today_weight_kg, doubt, weight_doubted=True)
+        return ChairDose(signed, None, signed_weight, today_weight_kg,
+                         f"Today's weight {doubt}. The signed dose at {signed_weight:g} kg stands "
+                         "until the weight is corrected or a prescriber signs the dose again.",
+                         weight_doubted=True)
     try:
         # An infusion by the hour was signed as a rate; every other route as mg/kg.
         per_kg = signed.mg_per_kg_per_h if signed.mg_per_kg_per_h is not None \

@@ -73,21 +73,19 @@ def _check_weight(weight_kg: float | None) -> float:
     return weight_kg
 
 
-def weight_change_problem(signed_kg: float, today_kg: float) -> str | None:
-    """Why a dose is not recalculated from today's weight: it is further from the weight the
-    dose was signed at than the clinic allows (a weight typed in pounds is 2.2 times the
-    kilograms); None when it may be."""
+def weight_change_problem(reference_kg: float, weight_kg: float, reference: str) -> str | None:
+    """Why a weight is doubted: it is further from a weight known before (`reference` says
+    which: 'the weight the dose was signed at') than the clinic allows, as a weight typed in
+    pounds is (2.2 times the kilograms); None when it is not."""
     limit = float(_table()["weight_recheck_above_pct"])
-    change = (today_kg - signed_kg) / signed_kg * 100
+    change = (weight_kg - reference_kg) / reference_kg * 100
     if abs(change) <= limit:
         return None
-    pounds = accepted_units("weight_kg")["[lb_av]"].apply(today_kg)
-    return (f"Today's weight {today_kg:g} kg is {abs(change):.0f} % "
-            f"{'above' if change > 0 else 'below'} the {signed_kg:g} kg the dose was signed at "
-            f"(more than {limit:g} %; {_table()['weight_recheck_source']}). Check it was "
-            f"weighed in kilograms ({today_kg:g} lb would be {pounds:.1f} kg): the signed dose "
-            f"at {signed_kg:g} kg stands until the weight is corrected or a prescriber signs the "
-            f"dose again.")
+    pounds = accepted_units("weight_kg")["[lb_av]"].apply(weight_kg)
+    return (f"{weight_kg:g} kg is {abs(change):.0f} % {'above' if change > 0 else 'below'} "
+            f"{reference}, {reference_kg:g} kg (more than {limit:g} %; "
+            f"{_table()['weight_recheck_source']}): check it was weighed in kilograms "
+            f"({weight_kg:g} lb would be {pounds:.1f} kg)")
 
 
 def _check_positive(field: str, value: float, unit: str) -> None:

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ketaclinic.contact_details import EmailAddress, PhoneNumber
-from ketaclinic.wire_types import IsoDate, IsoDateTime
+from ketaclinic.wire_types import Flag, IsoDate, IsoDateTime
 
 Sex = Literal["female", "male", "other", "unknown"]
 ConditionClinicalStatus = Literal["active", "recurrence", "relapse", "inactive", "remission",
@@ -163,6 +163,8 @@ class VitalsIn(InputModel):
     temperature_c: float | None = None
     weight_kg: float | None = None
     height_cm: float | None = None
+    weight_change_confirmed: Flag = Field(
+        default=False, description="keep a weight far from the last charted one: it is right")
 
 
 class EnteredInErrorIn(InputModel):

@@ -19,6 +19,7 @@ from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, Ou
 from ketaclinic.kept_rows import kept_rows
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.reach import can_reach_patient
+from ketaclinic.knowledge import dosing
 from ketaclinic.knowledge.codes import accepted_systems, resolve_system
 from ketaclinic.knowledge.vital_limits import plausible_ranges
 from ketaclinic.patients import history, schemas
@@ -552,6 +553,27 @@ def _check_period(values: dict[str, Any], start: str, end: str) -> None:
         raise InvalidInput(problems)
 
 
+def _check_weight_change(db: Session, patient: Patient, weight_kg: float | None,
+                         measured_at: datetime) -> None:
+    """Refuse a weight too far from the last one charted before it (a weight typed in pounds
+    into the kilograms field) unless the change is confirmed."""
+    if weight_kg is None:
+        return
+    last = db.execute(select(VitalSigns.weight_kg, VitalSigns.measured_at).where(
+        VitalSigns.patient_pk == patient.pk, VitalSigns.weight_kg.is_not(None),
+        VitalSigns.status != ENTERED_IN_ERROR, VitalSigns.measured_at <= measured_at)
+        .order_by(VitalSigns.measured_at.desc()).limit(1)).first()
+    if last is None:
+        return
+    charted_on = clock.date_in(last.measured_at, time_zone_of(patient))
+    problem = dosing.weight_change_problem(last.weight_kg, weight_kg,
+                                           f"the last weight charted ({charted_on})")
+    if problem:
+        raise InvalidInput([FieldProblem(
+            "weight_kg", f"{problem}; if it is right, confirm the change",
+            "a weight in kilograms, or weight_change_confirmed to keep a weight that changed")])
+
+
 def check_vitals(values: dict[str, Any]) -> None:
     """Reject physiologically impossible or empty vital signs, naming each field and its range."""
     problems = vital_problems(values, clock.now())
@@ -607,6 +629,8 @@ def add_entry(
     elif kind == "vitals":
         check_vitals(values)
         values["measured_at"] = values["measured_at"] or clock.now()
+        if not values.pop("weight_change_confirmed", False):
+            _check_weight_change(db, patient, values["weight_kg"], values["measured_at"])
     entry: Any = entry_kind.model(**values, patient_pk=patient.pk, created_by=actor.username)
     db.add(entry)
     db.flush()

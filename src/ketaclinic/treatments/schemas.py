@@ -123,6 +123,8 @@ class WeightIn(InputModel):
     """Today's weight, taken at check-in."""
 
     weight_kg: float
+    weight_change_confirmed: Flag = Field(
+        default=False, description="keep a weight far from the last charted one: it is right")
 
 
 class ReasonIn(InputModel):
