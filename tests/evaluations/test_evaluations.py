@@ -186,6 +186,10 @@ def test_evaluation_pages(web, world, db: Session) -> None:
     assert "above the hard limit of 1 mg/kg" in refused.text
     prescriber = web["prescriber"]
     form = prescriber.get(created.headers["location"])
+    in_pounds = prescriber.post(f"{created.headers['location']}/sign", data={
+        "csrf_token": csrf_of(form.text), "decision": "start", "plan_start": "2026-12-01",
+        "weight_kg": "154"})
+    assert in_pounds.status_code == 422 and 'id="s-weight-confirmed"' in in_pounds.text
     signed = prescriber.post(f"{created.headers['location']}/sign", data={
         "csrf_token": csrf_of(form.text), "decision": "start", "plan_start": "2026-12-01"},
         follow_redirects=False)
@@ -261,3 +265,21 @@ def test_the_latest_weight_is_dated_on_the_site_s_clock(api, web, world, clinic_
     assert page.status_code == 200, page.text
     section = page.text.split('id="dose-calculator"', 1)[1].split("</section>", 1)[0]
     assert f"Latest weight 71.5 kg on {day.isoformat()}." in section, section
+
+
+def test_a_weight_typed_for_the_dose_far_from_the_charted_one_is_asked_about(api, world) -> None:
+    """A prescriber typing the patient's pounds (154) as the weight for the dose signed 77 mg for
+    a 70 kg patient: every limit is per kilogram, so it passed. It is refused until confirmed."""
+    pid = world.patients["p_a1"]
+    evaluation = _screen(api, pid)
+    assert evaluation["decision"] == "eligible"
+    url = f"/api/v1/patients/{pid}/evaluations/{evaluation['id']}/sign"
+    refused = api["prescriber"].post(url, json={"decision": "start", "weight_kg": 154})
+    assert refused.status_code == 422
+    [problem] = refused.json()["errors"]
+    assert problem["field"] == "weight_kg"
+    assert "154 kg is 120 % above the latest weight charted, 70 kg" in problem["message"]
+    signed = api["prescriber"].post(url, json={"decision": "start", "weight_kg": 154,
+                                               "weight_change_confirmed": True})
+    assert signed.status_code == 200, signed.text
+    assert signed.json()["dose"]["weight_kg"] == 154

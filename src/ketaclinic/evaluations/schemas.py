@@ -33,6 +33,8 @@ class SignIn(InputModel):
     plan_start: IsoDate | None = None
     plan_allow_consecutive: Flag = Field(
         default=False, description="the prescriber allows sessions on consecutive days")
+    weight_change_confirmed: Flag = Field(
+        default=False, description="dose by a weight far from the last charted one: it is right")
 
 
 class ConsentIn(InputModel):

@@ -179,12 +179,15 @@ def sign(*, db: Session, patient_id: str, evaluation_id: str, data: schemas.Sign
 def _dose(db: Session, evaluation: Evaluation, data: schemas.SignIn, patient_id: str,
           actor: Actor) -> dosing.Dose:
     weight = data.weight_kg
-    if weight is None and evaluation.route != "esketamine":
+    if evaluation.route != "esketamine" and (weight is None or not data.weight_change_confirmed):
         patient = patients.chart(db=db, patient_id=patient_id, actor=actor)
         latest = latest_within(screening_record(patient).weights, evaluation.screened_on,
                                current_ruleset(db=db).value("weight_window_days"),
                                patients.time_zone_of(patient))
-        weight = latest.weight_kg if latest else None
+        if weight is None:
+            weight = latest.weight_kg if latest else None
+        elif latest is not None:
+            _check_typed_weight(weight, latest.weight_kg)
     try:
         dose = dosing.calculate(route=evaluation.route, weight_kg=weight,
                                 indication=evaluation.indication, mg_per_kg=data.mg_per_kg,
@@ -192,6 +195,15 @@ def _dose(db: Session, evaluation: Evaluation, data: schemas.SignIn, patient_id:
     except dosing.DoseRefused as exc:
         raise invalid(exc.field, exc.message, exc.accepted) from None
     return dose
+
+
+def _check_typed_weight(typed_kg: float, charted_kg: float) -> None:
+    """Refuse a weight typed for the dose too far from the latest charted one (a weight in
+    pounds) unless the prescriber confirms it."""
+    problem = dosing.weight_change_problem(charted_kg, typed_kg, "the latest weight charted")
+    if problem:
+        raise invalid("weight_kg", f"{problem}; if it is right, confirm the change",
+                      "a weight in kilograms, or weight_change_confirmed to dose by it")
 
 
 def consent_text(version: str | None = None) -> tuple[str, str, str]:
