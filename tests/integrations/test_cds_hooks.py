@@ -84,6 +84,18 @@ def test_discovery_follows_the_specification(anon) -> None:
     assert "85354-9" in prefetch["bloodPressures"]
 
 
+def test_discovery_asks_for_the_observations_that_say_pregnant_or_breastfeeding(anon) -> None:
+    """The service works from prefetch alone, and asked for no status Observation: a positive
+    hCG or a pregnancy status recorded as an Observation (no Condition) never reached screening,
+    which counts a current one like the Condition."""
+    from ketaclinic.knowledge.status_observations import status_observations
+
+    for service in anon.get("/cds-services").json()["services"]:
+        asked = service["prefetch"]["statusObservations"]
+        for kind in status_observations():
+            assert all(f"http://loinc.org|{code}" in asked for code in kind.loinc), kind.title
+
+
 def test_order_select_iv_ketamine_with_an_aneurysm_is_critical(api, db: Session) -> None:
     response = api["prescriber"].post("/cds-services/ketamine-screening",
                                       json=hook_request("order-select", [ANEURYSM]))

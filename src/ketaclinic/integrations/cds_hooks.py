@@ -17,6 +17,7 @@ from ketaclinic.knowledge.screening import (
     ScreeningResult,
     screen,
 )
+from ketaclinic.knowledge.status_observations import status_observations
 
 SERVICE_ID = "ketamine-screening"
 PATIENT_VIEW_ID = "ketamine-screening-patient-view"
@@ -31,6 +32,12 @@ PREFETCH = {
                       "&_sort=-date&_count=10",
     "weights": "Observation?patient={{context.patientId}}&code=http://loinc.org|29463-7"
                "&_sort=-date&_count=5",
+    # Pregnancy and breastfeeding recorded as Observations (a pregnancy status, an hCG test):
+    # screening counts a current one like the Condition.
+    "statusObservations": "Observation?patient={{context.patientId}}&code=" + ",".join(
+        f"http://loinc.org|{code}"
+        for code in sorted(set().union(*(kind.loinc for kind in status_observations()))))
+    + "&_sort=-date&_count=20",
 }
 SUMMARY_MAX = 140
 
