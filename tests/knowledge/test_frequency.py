@@ -84,6 +84,8 @@ from tests.fhir_builders import ON, baseline, bundle, medication
     ("1 tab at bedtime, then increase to 2 tablets at bedtime", None),
     # different amounts at different times: not one dose times a count
     ("0.5 mg 3 times a day and 1 mg at bedtime", None),
+    # a ceiling beside the dose is not a second amount
+    ("1 mg tid, max 4 mg/day", 3), ("0.5 mg twice daily, not to exceed 2 mg a day", 2),
     ("1 mg daily for 7 days then 0.5 mg daily", None),
     ("1 mg in the morning and 2 mg at bedtime", None),
     ("0.5 mg in the morning, 0.5 mg in the afternoon and 1 mg at bedtime", None),

@@ -80,6 +80,8 @@ _EXCEPT = re.compile(r"\b(?:except|excluding|but not|other than|skipping|skip|no
 # An amount of one dose: its number and unit ('0.5 mg', '2 tablets'), the unit's spellings as one.
 _AMOUNT = re.compile(r"(\d+(?:\.\d+)?)\s*(mg|mcg|micrograms?|g|ml|tablets?|tabs?|capsules?|caps?)\b")
 _SAME_UNIT = {"tab": "tablet", "cap": "capsule", "microgram": "mcg"}
+# A ceiling the sig adds ('max 4 mg a day', 'not to exceed 3 tablets'): not a dose of its own.
+_CEILING = re.compile(r"\b(?:max(?:imum)?|not to exceed|do not exceed|no more than|up to)\b[^,.;()]*")
 # Clock times: '8am', '8:00 p.m.' (dots already dropped), '20:00'.
 _CLOCK_12 = re.compile(r"\b(\d{1,2})(?::([0-5]\d))?\s*(am|pm)\b")
 _CLOCK_24 = re.compile(r"\b([01]?\d|2[0-3]):([0-5]\d)\b")
@@ -185,7 +187,7 @@ def _unequal_amounts(text: str) -> bool:
     """Whether the text gives doses of different amounts ('1 mg in the morning and 2 mg at
     bedtime'): the day's dose is then not one dose times a count."""
     amounts: dict[str, set[float]] = {}
-    for value, unit in _AMOUNT.findall(text):
+    for value, unit in _AMOUNT.findall(_CEILING.sub(" ", text)):
         unit = unit.rstrip("s")
         amounts.setdefault(_SAME_UNIT.get(unit, unit), set()).add(float(value))
     return any(len(values) > 1 for values in amounts.values())
