@@ -227,7 +227,7 @@ def chair_dose(course: Course, today_weight_kg: float | None) -> ChairDose:
     if doubt:
         return ChairDose(signed, None, signed_weight, today_weight_kg,
                          f"Today's weight {doubt}. The signed dose at {signed_weight:g} kg stands "
-                         "until the weight is corrected or a prescriber signs the dose again.",
+                         "until the weight is corrected; another dose is the prescriber's to order.",
                          weight_doubted=True)
     try:
         # An infusion by the hour was signed as a rate; every other route as mg/kg.
