@@ -2,6 +2,7 @@
 
 from datetime import date, datetime, timedelta
 
+import pytest
 from fhir.resources.R4B import get_fhir_model_class
 from sqlalchemy import select
 
@@ -916,3 +917,48 @@ def test_a_patient_search_page_holds_whole_patients_as_their_records_answer(db) 
     assert [i["value"] for i in pages[0][0][0]["identifier"]] == ["Q2-1", "Q1-1"]
     both, total = patient_search.search(db, actor, {"family": ["quennell"]}, 0, 10)
     assert total == 2 and [p["name"][0]["given"] for p in both] == [["Ada"], ["Bea"]]
+
+
+ORDINAL = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
+WORDS = ("Not at all", "Several days", "More than half the days", "Nearly every day")
+
+
+@pytest.mark.parametrize("answer", [
+    # a score as a decimal, as some apps send every number
+    lambda value: {"valueDecimal": float(value)},
+    # an app's own answer codes carrying their score in the ordinalValue extension
+    lambda value: {"valueCoding": {"system": "urn:app:answers", "code": f"a{value}",
+                                   "extension": [{"url": ORDINAL, "valueDecimal": value}]}},
+    # an app's own answer codes with the answer's words
+    lambda value: {"valueCoding": {"system": "urn:app:answers", "code": f"a{value}",
+                                   "display": WORDS[value]}},
+])
+def test_a_phq9_answered_as_apps_send_answers_is_scored(api, world, answer) -> None:
+    """An answer as a decimal, or an app's own code with its score or its words, was refused:
+    the whole form, item 9 with it, was lost."""
+    pid = world.patients["p_a1"]
+    answers = [1, 0, 2, 1, 0, 3, 0, 1, 1]
+    created = api["nurse_a"].post("/fhir/QuestionnaireResponse", json={
+        "resourceType": "QuestionnaireResponse", "status": "completed",
+        "questionnaire": "https://ketaclinic.org/Questionnaire/phq9",
+        "subject": {"reference": f"Patient/{pid}"},
+        "item": [{"linkId": str(n), "answer": [answer(v)]}
+                 for n, v in enumerate(answers, start=1)]})
+    assert created.status_code == 201, created.text
+    [measure] = api["nurse_a"].get(f"/api/v1/patients/{pid}/measures").json()
+    assert (measure["total"], measure["answers"][8]) == (9, 1)
+
+
+@pytest.mark.parametrize("answer", [
+    {"valueDecimal": 1.5}, {"valueDecimal": 7.0},
+    {"valueCoding": {"system": "urn:app:answers", "code": "x", "display": "Sometimes"}},
+    {"valueCoding": {"system": "urn:app:answers", "code": "x",
+                     "extension": [{"url": ORDINAL, "valueDecimal": 9}]}},
+])
+def test_an_answer_that_is_no_score_of_the_form_is_refused(api, world, answer) -> None:
+    pid = world.patients["p_a1"]
+    body = phq9_response(pid, [0] * 9)
+    body["item"][0]["answer"] = [answer]
+    refused = api["nurse_a"].post("/fhir/QuestionnaireResponse", json=body)
+    assert refused.status_code == 422, refused.text
+    assert api["nurse_a"].get(f"/api/v1/patients/{pid}/measures").json() == []

@@ -1,5 +1,6 @@
 """A posted QuestionnaireResponse for one of the clinic's instruments, read as a measure."""
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -25,17 +26,45 @@ def _instrument(canonical: str) -> instruments.Instrument:
                   ", ".join(QUESTIONNAIRE_BASE + k for k in known))
 
 
+# The extension that carries a coded answer's score (R4's name, and the one before it).
+_ORDINAL_VALUE = ("http://hl7.org/fhir/StructureDefinition/ordinalValue",
+                  "http://hl7.org/fhir/StructureDefinition/iso21090-CO-value")
+
+
 def _value(form: instruments.Instrument, number: str, answer: dict[str, Any]) -> int:
     if isinstance(answer.get("valueInteger"), int):
         return int(answer["valueInteger"])
     if isinstance(answer.get("valueBoolean"), bool):
         return int(answer["valueBoolean"])
-    code = (answer.get("valueCoding") or {}).get("code")
-    found = next((a.value for a in form.answers if a.code and a.code == code), None)
+    decimal = answer.get("valueDecimal")
+    if isinstance(decimal, int | float) and not isinstance(decimal, bool) \
+            and math.isfinite(decimal) and decimal == int(decimal):
+        return int(decimal)
+    coding = answer.get("valueCoding") or {}
+    found = _coded_value(form, coding if isinstance(coding, dict) else {})
     if found is None:
-        raise invalid(f"item[{number}].answer", f"{code!r} is not an answer code of {form.name}",
-                      "valueInteger, or valueCoding with the instrument's LOINC answer code")
+        raise invalid(f"item[{number}].answer", f"{coding.get('code')!r} is not an answer code of "
+                      f"{form.name}", "valueInteger, or valueCoding with the instrument's LOINC "
+                      "answer code, its score (ordinalValue) or its answer text")
     return found
+
+
+def _coded_value(form: instruments.Instrument, coding: dict[str, Any]) -> int | None:
+    """A coded answer's score: by the instrument's LOINC answer code; else by the score the
+    coding carries (its ordinalValue extension) or its display (the answer's words, 'Several
+    days'), when the instrument has that answer."""
+    values = {a.value for a in form.answers}
+    by_code = next((a.value for a in form.answers if a.code and a.code == coding.get("code")), None)
+    if by_code is not None:
+        return by_code
+    for extension in coding.get("extension") or []:
+        if not isinstance(extension, dict) or extension.get("url") not in _ORDINAL_VALUE:
+            continue
+        score = extension.get("valueDecimal")
+        if isinstance(score, int | float) and not isinstance(score, bool) and score in values:
+            return int(score)
+    words = str(coding.get("display") or "").strip().casefold()
+    return next((a.value for a in form.answers if words and a.text.casefold() == words), None)
 
 
 def _answered_items(items: list[Any]) -> list[tuple[str, list[Any]]]:
