@@ -82,6 +82,9 @@ def test_discovery_follows_the_specification(anon) -> None:
     prefetch = body["services"][0]["prefetch"]
     assert prefetch["patient"] == "Patient/{{context.patientId}}"
     assert "85354-9" in prefetch["bloodPressures"]
+    # a systolic and a diastolic sent apart are read as one pressure: both are asked for
+    assert "loinc.org|8480-6" in prefetch["bloodPressures"]
+    assert "loinc.org|8462-4" in prefetch["bloodPressures"]
 
 
 def test_discovery_asks_for_the_observations_that_say_pregnant_or_breastfeeding(anon) -> None:

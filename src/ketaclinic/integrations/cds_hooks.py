@@ -28,8 +28,10 @@ PREFETCH = {
     "medicationStatements": "MedicationStatement?patient={{context.patientId}}",
     "medicationRequests": "MedicationRequest?patient={{context.patientId}}&status=active",
     "allergies": "AllergyIntolerance?patient={{context.patientId}}",
-    "bloodPressures": "Observation?patient={{context.patientId}}&code=http://loinc.org|85354-9"
-                      "&_sort=-date&_count=10",
+    # The panel, and a systolic or diastolic sent as an Observation of its own (screening pairs
+    # those taken at one time).
+    "bloodPressures": "Observation?patient={{context.patientId}}&code=http://loinc.org|85354-9,"
+                      "http://loinc.org|8480-6,http://loinc.org|8462-4&_sort=-date&_count=10",
     "weights": "Observation?patient={{context.patientId}}&code=http://loinc.org|29463-7"
                "&_sort=-date&_count=5",
     # Pregnancy and breastfeeding recorded as Observations (a pregnancy status, an hCG test):
