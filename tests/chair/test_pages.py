@@ -168,6 +168,7 @@ def test_a_weight_typed_in_pounds_at_the_chair_is_asked_about_and_not_dosed_from
     told = html.unescape(refused.text)
     assert f"{pounds:g} kg is" in told and "check it was weighed in kilograms" in told
     assert 'id="t-weight-confirmed"' in refused.text
+    assert f'id="t-weight" required value="{pounds:g}"' in refused.text, "what was typed is kept"
     page = nurse.post(f"{url}/weight", data={
         "csrf_token": csrf_of(refused.text), "weight_kg": str(pounds),
         "weight_change_confirmed": "true"}, follow_redirects=True).text

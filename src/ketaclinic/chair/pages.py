@@ -105,14 +105,16 @@ def _chart(db: Session, treatment_session: TreatmentSession, events: Sequence[Se
 
 
 def _page(request: Request, db: Session, actor: Actor, treatment_session_id: str,
-          errors: list[str] | None = None, status_code: int = 200) -> Response:
+          errors: list[str] | None = None, status_code: int = 200,
+          typed: dict[str, str] | None = None) -> Response:
     context = _context(db, actor, treatment_session_id)
     context.update(_chart(db, context["treatment_session"], context["events"], context["tz"]))
     # What the page shows, as its stream will compare against (a change before it connects
     # is not missed).
     context["drawn"] = live_changes.drawn_for_session(db, context["treatment_session"].pk)
     return render(request, "treatments/session.html", status_code=status_code,
-                  errors=errors or [], can_write=allows(actor.role, Permission.CLINICAL_WRITE),
+                  errors=errors or [], typed=typed or {},
+                  can_write=allows(actor.role, Permission.CLINICAL_WRITE),
                   can_sign=allows(actor.role, Permission.CLINICAL_SIGN), **context)
 
 
@@ -195,9 +197,11 @@ def act(request: Request, db: Session, actor: Actor, treatment_session_id: str, 
         action: Callable[[FormData], object]) -> Response:
     """Run a step posted from the chair-side page: back to the page, or the page again with the
     errors and nothing saved."""
+    typed = {name: value for name, value in form.items()
+             if isinstance(value, str) and name != "csrf_token"}
     return form_action(db, lambda: action(form), done=f"/treatment-sessions/{treatment_session_id}",
                        again=lambda errors, status: _page(request, db, actor, treatment_session_id,
-                                                          errors, status),
+                                                          errors, status, typed),
                        refusals=(InvalidInput, Conflict, Forbidden))
 
 
