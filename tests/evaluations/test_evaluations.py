@@ -283,3 +283,31 @@ def test_a_weight_typed_for_the_dose_far_from_the_charted_one_is_asked_about(api
                                                "weight_change_confirmed": True})
     assert signed.status_code == 200, signed.text
     assert signed.json()["dose"]["weight_kg"] == 154
+
+
+def test_a_ketamine_intolerance_is_reviewed_not_a_contraindication(api, web, world,
+                                                                  db: Session) -> None:
+    """An intolerance to ketamine (not immune-mediated: a bad dream, nausea) was read as the
+    labels' hypersensitivity, a contraindication no prescriber can sign through. Stored with its
+    type it is a caution; of high criticality, or of no stated type, it still blocks."""
+    pid = world.patients["p_a1"]
+    nurse = web["nurse_a"]
+    csrf = csrf_of(nurse.get(f"/patients/{pid}").text)
+    saved = nurse.post(f"/patients/{pid}/entries/allergies", data={
+        "csrf_token": csrf, "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+        "code": "6130", "display": "ketamine", "reaction": "vivid dreams",
+        "kind": "intolerance", "criticality": "low"}, follow_redirects=False)
+    assert saved.status_code == 303, saved.text
+    assert "<td>intolerance</td>" in nurse.get(f"/patients/{pid}").text
+    reviewed = _screen(api, pid)
+    assert reviewed["decision"] == "needs-review"
+    assert [f["rule"] for f in reviewed["findings"]] == ["ketamine-intolerance"]
+    high = api["nurse_a"].post(f"/api/v1/patients/{pid}/allergies", json={
+        "system": "rxnorm", "code": "6130", "display": "ketamine", "kind": "intolerance",
+        "criticality": "high"})
+    assert high.status_code == 201, high.text
+    assert high.json()["kind"] == "intolerance"
+    assert _screen(api, pid)["decision"] == "not-eligible"
+    bad = api["nurse_a"].post(f"/api/v1/patients/{pid}/allergies", json={
+        "system": "rxnorm", "code": "6130", "display": "ketamine", "kind": "side effect"})
+    assert bad.status_code == 422 and "kind" in bad.text

@@ -477,6 +477,7 @@ def test_a_create_answers_the_resource_as_a_read_of_it_does(api, world, db) -> N
          "dosage": [{"text": "50 mg twice daily",
                      "doseAndRate": [{"doseQuantity": {"value": 50, "unit": "mg"}}]}]},
         {"resourceType": "AllergyIntolerance", "patient": subject, "criticality": "high",
+         "type": "intolerance",
          "code": {"coding": [{"system": snomed, "code": "373270004",
                               "display": "Penicillin"}]}}]
     statements: list[str] = []

@@ -107,6 +107,20 @@ FINDING_CASES = [
     C("ketamine allergy denied in text", "iv",
       [*baseline(), allergy("x", "x") | {"code": {"text": "Denies ketamine allergy"}}],
       "eligible"),
+    # An intolerance (not immune-mediated) is not the hypersensitivity that blocks, unless its
+    # criticality is high; an allergy, or one of no stated type, blocks.
+    C("ketamine intolerance", "iv",
+      [*baseline(), allergy("6130", "ketamine") | {"type": "intolerance", "criticality": "low"}],
+      "needs-review", {"ketamine-intolerance"}, {"ketamine-hypersensitivity"}),
+    C("ketamine intolerance of unassessed criticality", "esketamine",
+      [*baseline(), allergy("6130", "ketamine") | {"type": "intolerance"}],
+      "needs-review", {"ketamine-intolerance"}, {"ketamine-hypersensitivity"}),
+    C("ketamine intolerance of high criticality", "iv",
+      [*baseline(), allergy("6130", "ketamine") | {"type": "intolerance", "criticality": "high"}],
+      "not-eligible", {"ketamine-hypersensitivity"}, {"ketamine-intolerance"}),
+    C("ketamine allergy typed as one", "oral",
+      [*baseline(), allergy("6130", "ketamine") | {"type": "allergy", "criticality": "low"}],
+      "not-eligible", {"ketamine-hypersensitivity"}, {"ketamine-intolerance"}),
     # Psychosis: active blocks, history is a caution, "without psychotic features" is neither.
     C("active psychosis coded", "iv", [*baseline(), condition("F29", "Unspecified psychosis", ICD10)],
       "not-eligible", {"active-psychosis"}, {"psychotic-disorder"}),

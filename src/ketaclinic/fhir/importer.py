@@ -289,7 +289,8 @@ class _Importer:
         criticality = r.get("criticality") if r.get("criticality") in (
             "low", "high", "unable-to-assess") else "unable-to-assess"
         return Allergy(patient_pk=patient.pk, system=coded[0], code=coded[1], display=coded[2],
-                       criticality=criticality, clinical_status=fact.clinical_status or "active",
+                       kind=fact.kind, criticality=criticality,
+                       clinical_status=fact.clinical_status or "active",
                        verification_status=fact.verification_status or "confirmed",
                        created_by=self.actor.username), ""
 

@@ -140,6 +140,8 @@ def allergy(row: Allergy, patient_id: object) -> dict[str, Any]:
     if row.verification_status != "entered-in-error":
         resource["clinicalStatus"] = {"coding": [{"system": ALLERGY_CLINICAL,
                                                   "code": row.clinical_status}]}
+    if row.kind:
+        resource["type"] = row.kind
     if row.reaction:
         resource["reaction"] = [{"manifestation": [{"text": row.reaction}]}]
     return resource

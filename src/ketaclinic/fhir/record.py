@@ -266,9 +266,12 @@ def medication_fact(r: dict[str, Any], by_ref: dict[str, dict[str, Any]]) -> Med
 def allergy_fact(r: dict[str, Any]) -> AllergyFact:
     """An AllergyIntolerance as a screening fact."""
     code = r.get("code") or {}
+    kind, criticality = r.get("type"), r.get("criticality")
     return AllergyFact(ref=_ref(r), codings=_codings(code), text=str(code.get("text") or ""),
                        clinical_status=_status(r.get("clinicalStatus")),
-                       verification_status=_status(r.get("verificationStatus")))
+                       verification_status=_status(r.get("verificationStatus")),
+                       kind=kind if kind in ("allergy", "intolerance") else None,
+                       criticality=criticality if isinstance(criticality, str) else None)
 
 
 def _loinc_codes(concept: Any) -> set[str]:

@@ -41,7 +41,7 @@ def _changes(resource_type: str, body: dict[str, Any]) -> tuple[dict[str, Any], 
         allergy = allergy_fact(body)
         return {"clinical_status": allergy.clinical_status,
                 "verification_status": allergy.verification_status,
-                "criticality": body.get("criticality")}, allergy
+                "criticality": body.get("criticality"), "kind": allergy.kind}, allergy
     medication = medication_fact(body, {})
     if medication.status is not None and medication.status not in importer.MEDICATION_STATUSES:
         raise invalid("status", f"{medication.status!r} is not a medication status",

@@ -82,12 +82,19 @@ class AllergyFact:
     text: str = ""
     clinical_status: str | None = None
     verification_status: str | None = None
+    kind: str | None = None  # allergy or intolerance (FHIR's AllergyIntolerance.type); None: not stated
+    criticality: str | None = None
 
     def counts(self) -> bool:
         """Whether the allergy is current and not refuted."""
         if self.verification_status in NEVER_COUNTS:
             return False
         return self.clinical_status in (None, "active")
+
+    def is_hypersensitivity(self) -> bool:
+        """Whether it may be a hypersensitivity: anything but an intolerance (not immune-mediated)
+        whose criticality is not high."""
+        return self.kind != "intolerance" or self.criticality == "high"
 
 
 @dataclass(frozen=True)

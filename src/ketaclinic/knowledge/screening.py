@@ -229,8 +229,20 @@ def _observed(rule: Rule, value_set: ValueSet, ctx: _Context) -> Iterator[Findin
 
 
 def _allergies(rule: Rule, ctx: _Context) -> Iterator[Finding]:
+    """Hypersensitivities: every allergy that counts but an intolerance not of high criticality."""
+    yield from _allergies_of(rule, ctx, hypersensitivity=True)
+
+
+def _intolerances(rule: Rule, ctx: _Context) -> Iterator[Finding]:
+    """Intolerances (not immune-mediated) whose criticality is not high."""
+    yield from _allergies_of(rule, ctx, hypersensitivity=False)
+
+
+def _allergies_of(rule: Rule, ctx: _Context, *, hypersensitivity: bool) -> Iterator[Finding]:
     value_set = value_sets()[rule.value_set or ""]
     for allergy in ctx.record.allergies:
+        if allergy.is_hypersensitivity() != hypersensitivity:
+            continue
         match = value_set.match(allergy.codings, allergy.text) if allergy.counts() else None
         if match is not None and not match.past:
             display = allergy.text or next((c.display for c in allergy.codings if c.display),
@@ -386,6 +398,7 @@ def _missing_weight(rule: Rule, ctx: _Context) -> Iterator[Finding]:
 _EVALUATORS: dict[str, Callable[[Rule, _Context], Iterator[Finding]]] = {
     "condition": _conditions,
     "allergy": _allergies,
+    "intolerance": _intolerances,
     "medication": _medications,
     "benzodiazepine_load": _benzodiazepine_load,
     "benzodiazepine_dose_unknown": _benzodiazepine_dose_unknown,

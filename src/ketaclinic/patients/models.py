@@ -116,6 +116,8 @@ class Allergy(CodedMixin, CorrectableMixin, RecordMixin, Base):
 
     patient_pk: Mapped[int] = mapped_column(ForeignKey("patient.pk", ondelete="RESTRICT"), index=True)
     reaction: Mapped[str] = mapped_column(String(300), default="")
+    # allergy (immune-mediated) or intolerance, as FHIR's AllergyIntolerance.type; None: not stated
+    kind: Mapped[str | None] = mapped_column(String(20), default=None)
     criticality: Mapped[str] = mapped_column(String(20), default="unable-to-assess")
     clinical_status: Mapped[str] = mapped_column(String(20), default="active")
     verification_status: Mapped[str] = mapped_column(String(20), default="confirmed")

@@ -48,7 +48,8 @@ def screening_record(patient: Patient) -> PatientRecord:
         allergies=tuple(
             AllergyFact(ref=f"Allergy/{a.id}", codings=(Coding(a.system, a.code, a.display),),
                         text=a.display, clinical_status=a.clinical_status,
-                        verification_status=a.verification_status)
+                        verification_status=a.verification_status, kind=a.kind,
+                        criticality=a.criticality)
             for a in patient.allergies),
         blood_pressures=tuple(
             BloodPressure(f"VitalSigns/{v.id}", v.measured_at, v.systolic_mmhg, v.diastolic_mmhg)

@@ -20,6 +20,7 @@ MedicationStatus = Literal["active", "completed", "intended", "stopped", "on-hol
 AllergyClinicalStatus = Literal["active", "inactive", "resolved"]
 AllergyVerification = Literal["unconfirmed", "confirmed", "refuted"]
 Criticality = Literal["low", "high", "unable-to-assess"]
+AllergyKind = Literal["allergy", "intolerance"]
 
 
 # What `_no_control_characters` enforces, said in the OpenAPI document of every free-text field.
@@ -146,6 +147,8 @@ class AllergyIn(CodedIn):
     """An allergy or intolerance."""
 
     reaction: str = Field(default="", max_length=300)
+    kind: AllergyKind | None = Field(
+        default=None, description="allergy (immune-mediated) or intolerance; leave out if not known")
     criticality: Criticality = "unable-to-assess"
     clinical_status: AllergyClinicalStatus = "active"
     verification_status: AllergyVerification = "confirmed"
@@ -220,6 +223,7 @@ class AllergyOut(_EntryOut):
     code: str
     display: str
     reaction: str
+    kind: str | None
     criticality: str
     clinical_status: str
     verification_status: str
