@@ -19,6 +19,7 @@ from ketaclinic.treatments.models import (
     TreatmentSession,
 )
 from tests.integrations.test_pcd01 import PCD01
+from tests.statements import statements_sent
 
 
 def chair_id(db: Session, name: str) -> str:
@@ -243,17 +244,8 @@ def test_a_batch_finds_its_session_s_baseline_and_open_alarms_in_one_statement(
     api["nurse_a"].post(url, json={"readings": [{"systolic_mmhg": 190, "spo2_pct": 92}]})
     session = db.execute(select(TreatmentSession).where(
         TreatmentSession.id == uuid.UUID(session_id))).scalar_one()
-    statements: list[str] = []
-    connection = db.connection()
-
-    def listener(_conn, _cursor, statement, *_rest) -> None:
-        statements.append(statement)
-
-    event.listen(connection, "before_cursor_execute", listener)
-    try:
+    with statements_sent(db.connection()) as statements:
         watch = treatments.alarm_watch(db, session)
-    finally:
-        event.remove(connection, "before_cursor_execute", listener)
     assert len(statements) == 1
     assert watch.baseline == treatments.baseline_of(db, session)
     assert watch.baseline is not None and watch.baseline.systolic_mmhg == 124

@@ -5,12 +5,13 @@ and the schedule of blood pressures runs from the last blood pressure, not the n
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
 from ketaclinic.treatments import service as treatments
 from ketaclinic.treatments.models import SessionReading, TreatmentSession
+from tests.statements import statements_sent
 from tests.treatments.test_flow import ago, post, ready_to_dose
 
 
@@ -165,17 +166,8 @@ def test_the_baseline_and_its_heart_rate_are_read_in_one_statement(api, world, d
         {"heart_rate_bpm": 104, "taken_at": (row.dose_start - timedelta(minutes=3)).isoformat()},
         {"systolic_mmhg": 126, "diastolic_mmhg": 78,
          "taken_at": (row.dose_start - timedelta(minutes=2)).isoformat()}]}).status_code == 201
-    statements: list[str] = []
-    connection = db.connection()
-
-    def note(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        statements.append(statement)
-
-    event.listen(connection, "before_cursor_execute", note)
-    try:
+    with statements_sent(db.connection()) as statements:
         baseline = treatments.baseline_of(db, row)
-    finally:
-        event.remove(connection, "before_cursor_execute", note)
     assert baseline is not None
     assert (baseline.systolic_mmhg, baseline.heart_rate_bpm) == (126, 104)
     assert len(statements) == 1
