@@ -171,9 +171,12 @@ def _doses_a_day(dosage: dict[str, Any]) -> float | None:
             break
     texts = [t for t in (str(_object(timing.get("code")).get("text") or ""),
                          str(dosage.get("text") or "")) if t.strip()] if per_day is None else []
-    text = next((t for t in texts if times_per_day(t) is not None), "")
-    if text:
-        per_day = times_per_day(text)
+    text = ""
+    for text in texts:  # the first that can be read, read once
+        if (per_day := times_per_day(text)) is not None:
+            break
+    else:
+        text = ""
     days = _days_of_week(repeat)
     if days is None or not _within_a_day(repeat) or days_a_week(text) is not None:
         return per_day  # a frequency per week counts its days; a text naming days read them
