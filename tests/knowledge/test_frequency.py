@@ -77,6 +77,11 @@ from tests.fhir_builders import ON, baseline, bundle, medication
     ("1 tab at 8am, 2pm and 8pm", 3), ("1 tab at 08:00, 14:00 and 20:00", 3),
     ("1 tab at 8:00 a.m. and 8:00 p.m.", 2), ("at 7:30 and 19:30", 2), ("at 21:00", 1),
     ("1 tab daily at 9 am", 1),
+    # a time of day and a clock time: two doses, unless the clock time is that time of day
+    ("1 mg in the morning and at 20:00", 2), ("0.25 mg qam and at 8pm", 2),
+    ("at noon and 20:00", 2), ("with meals and at 22:00", 4), ("at 2am and at bedtime", 2),
+    ("at 8pm and at bedtime", 2), ("1 tab at bedtime (22:00)", 1),
+    ("in the morning at 8am and at bedtime at 10pm", 2), ("every evening at 6 pm", 1),
     # steps over days: read only when every step is taken as often
     ("1 tab tid x 3 days then bid x 3 days then daily", None),
     ("1 tab bid for 3 days, then 1 tab daily", None), ("1 tab bid x 7 days then continue bid", 2),
@@ -128,6 +133,16 @@ def test_a_dose_at_two_times_of_day_is_two_doses() -> None:
     clonazepam = _sig(medication("2598", "clonazepam"), 0.25,
                       "Take 1 tablet (0.25 mg total) by mouth in the morning and at bedtime.")
     [message] = _load(clonazepam)
+    assert message.startswith("Benzodiazepines amount to 10 mg diazepam-equivalent a day")
+
+
+def test_a_time_of_day_and_a_clock_time_are_two_doses() -> None:
+    """Alprazolam 0.25 mg 'in the morning and at 8 pm' is 0.5 mg a day, 10 mg diazepam, above
+    the line; the time of day and the clock time were each read as the day's only dose (the
+    larger count of the two, one), 5 mg, and the load passed."""
+    alprazolam = _sig(medication("596", "alprazolam"), 0.25,
+                      "Take 0.25 mg by mouth in the morning and at 8 pm")
+    [message] = _load(alprazolam)
     assert message.startswith("Benzodiazepines amount to 10 mg diazepam-equivalent a day")
 
 

@@ -2,6 +2,7 @@
 'BID', 'twice daily', 'Take 1 tablet by mouth 2 (two) times a day.', 'every 8 hours')."""
 
 import re
+from bisect import bisect_right
 
 _UNITS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 _TEENS = ("ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
@@ -58,6 +59,10 @@ _TIMES_OF_DAY = tuple(re.compile(rf"\b({words})\b") for words in (
     r"bedtime|nights?|nightly|qhs|hs|nocte|qn"))
 _MEALS = re.compile(r"\b(with meals|with each meal|before meals|after meals|ac|pc)\b")
 _MEAL_TIMES = frozenset({0, 1, 3})  # morning, noon, evening
+# When each time of day begins, in minutes after midnight (morning 4:00, noon 11:00, afternoon
+# 14:00, evening 17:00, bedtime and night 21:00 to midnight): the words' ordinary sense, to
+# tell whether a clock time is the dose a time of day names.
+_SLOT_STARTS = (4 * 60, 11 * 60, 14 * 60, 17 * 60, 21 * 60)
 # The days of the week a sig names, in full or abbreviated, Monday first ('Mondays', 'Tues').
 _DAY_NAMES = (("monday", "mon"), ("tuesday", "tues", "tue"), ("wednesday", "weds", "wed"),
               ("thursday", "thurs", "thur", "thu"), ("friday", "fri"), ("saturday", "sat"),
@@ -99,9 +104,12 @@ def _number(text: str) -> float:
 def _read(text: str) -> float | None:
     """Doses a day in normalised text: the doses on a day it is taken, on the days of the week
     it names."""
-    named = max(len({slot for slot, time_of_day in enumerate(_TIMES_OF_DAY)
-                     if time_of_day.search(text)} | (_MEAL_TIMES if _MEALS.search(text) else set())),
-                _clock_times(text))
+    slots = {slot for slot, time_of_day in enumerate(_TIMES_OF_DAY) if time_of_day.search(text)}
+    slots |= _MEAL_TIMES if _MEALS.search(text) else set()
+    clock = _clock_times(text)
+    # a time of day with no clock time in it is a dose of its own ('in the morning and at
+    # 20:00' is two); one a clock time falls in is that dose ('at bedtime, 22:00' is one)
+    named = len(clock) + len(slots - {_slot_of(minute) for minute in clock})
     count, on_each_day = _doses(text, named)
     days = _days_a_week(text)
     if days is None or not on_each_day:
@@ -174,13 +182,21 @@ def _days_a_week(text: str) -> int | None:
     return len((days or set(range(7))) - skipped) or None
 
 
-def _clock_times(text: str) -> int:
-    """How many different clock times the text names ('at 8am, 2pm and 8pm' 3)."""
+def _clock_times(text: str) -> set[int]:
+    """The different clock times the text names, as minutes after midnight ('at 8am, 2pm and
+    8pm' three)."""
     minutes = {(int(hour) % 12 + (12 if half == "pm" else 0)) * 60 + int(minute or 0)
                for hour, minute, half in _CLOCK_12.findall(text)}
     minutes |= {int(hour) * 60 + int(minute)
                 for hour, minute in _CLOCK_24.findall(_CLOCK_12.sub(" ", text))}
-    return len(minutes)
+    return minutes
+
+
+def _slot_of(minute: int) -> int:
+    """The time of day (an index of _TIMES_OF_DAY) a clock time falls in; the small hours,
+    after midnight and before the morning, are a time no word names ('at 2am and at bedtime'
+    is two doses)."""
+    return bisect_right(_SLOT_STARTS, minute) - 1 if minute >= _SLOT_STARTS[0] else len(_SLOT_STARTS)
 
 
 def _unequal_amounts(text: str) -> bool:
