@@ -165,3 +165,94 @@ def test_a_dose_in_millilitres_of_an_oral_liquid_is_read_by_its_concentration() 
         "text": "Diazepam 1 MG/ML Oral Solution"}
     record = record_from_bundle(fb.bundle(fb.patient(), statement))
     assert [m.daily_dose_mg for m in record.medications] == [15.0]
+
+
+def _lorazepam_product(**medication: object) -> dict[str, object]:
+    """A Medication coded by its ingredient alone (RxNorm 6470, 'lorazepam'), as some senders
+    code a product and give its strength as the ingredient's."""
+    return {"resourceType": "Medication", "id": "lorazepam-tablet",
+            "code": {"coding": [{"system": RXNORM, "code": "6470", "display": "lorazepam"}]},
+            **medication}
+
+
+def _per(numerator: dict[str, object], denominator: dict[str, object]) -> list[dict[str, object]]:
+    return [{"itemCodeableConcept": {"coding": [{"system": RXNORM, "code": "6470"}]},
+             "strength": {"numerator": numerator, "denominator": denominator}}]
+
+
+def _taken_twice_a_day(reference: str, dose: dict[str, object]) -> dict[str, object]:
+    return {"resourceType": "MedicationStatement", "id": "statement", "status": "active",
+            "subject": {"reference": "Patient/p1"}, "medicationReference": {"reference": reference},
+            "effectivePeriod": {"start": "2026-01-01"},
+            "dosage": [{"timing": {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}},
+                        "doseAndRate": [{"doseQuantity": dose}]}]}
+
+
+TABLET = {"value": 1, "unit": "tablet", "system": "http://unitsofmeasure.org", "code": "{tablet}"}
+ONE_MG = {"value": 1, "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"}
+
+
+def test_a_dose_in_tablets_is_read_by_the_strength_its_medication_resource_gives() -> None:
+    """'1 tablet' twice a day of a Medication coded as lorazepam whose ingredient's strength is
+    1 mg per tablet is 2 mg a day, 20 mg diazepam, far above the line; the strength was read
+    only from the product's name, so the dose was 'not recorded'."""
+    product = _lorazepam_product(ingredient=_per(ONE_MG, {"value": 1, "unit": "TAB"}))
+    statement = _taken_twice_a_day("Medication/lorazepam-tablet", TABLET)
+    record = record_from_bundle(fb.bundle(fb.patient(), product, statement))
+    assert [m.daily_dose_mg for m in record.medications] == [2.0]
+    [load] = [f for f in screen(record, route="iv", on=date(2026, 12, 1)).findings
+              if f.rule == "benzodiazepine-load"]
+    assert load.message.startswith("Benzodiazepines amount to 20 mg diazepam-equivalent a day")
+    contained = {**statement, "contained": [product], "medicationReference": {
+        "reference": "#lorazepam-tablet"}}
+    [medication] = record_from_bundle(fb.bundle(fb.patient(), contained)).medications
+    assert medication.daily_dose_mg == 2.0
+
+
+@pytest.mark.parametrize(("medication", "dose", "daily"), [
+    # 2 mg in 5 mL of an oral solution, 5 mL twice a day
+    ({"form": {"text": "Oral solution"}, "ingredient": _per(
+        {"value": 2, "unit": "mg"}, {"value": 5, "unit": "mL"})},
+     {"value": 5, "unit": "mL"}, 4.0),
+    # 500 micrograms a tablet
+    ({"ingredient": _per({"value": 500, "unit": "ug", "code": "ug"}, {"value": 1, "code": "{tablet}"})},
+     TABLET, 1.0),
+    # the same strength per mL of an injection: not an oral dose read by volume
+    ({"form": {"text": "Injection solution"}, "ingredient": _per(ONE_MG, {"value": 1, "unit": "mL"})},
+     {"value": 2, "unit": "mL"}, None),
+    # two ingredients: whose strength the tablet has is not said
+    ({"ingredient": [*_per(ONE_MG, {"value": 1, "unit": "TAB"}),
+                     *_per({"value": 10, "unit": "mg"}, {"value": 1, "unit": "TAB"})]},
+     TABLET, None),
+    # no strength, or a strength that is not a mass
+    ({}, TABLET, None),
+    ({"ingredient": _per({"value": 1, "unit": "%"}, {"value": 1, "unit": "TAB"})}, TABLET, None),
+])
+def test_a_medication_resource_s_strength_is_read_only_where_it_says_a_dose(
+        medication: dict[str, object], dose: dict[str, object], daily: float | None) -> None:
+    product = _lorazepam_product(**medication)
+    statement = _taken_twice_a_day("Medication/lorazepam-tablet", dose)
+    record = record_from_bundle(fb.bundle(fb.patient(), product, statement))
+    assert [m.daily_dose_mg for m in record.medications] == [daily]
+
+
+def test_an_imported_dose_in_tablets_is_read_by_its_medication_resource(
+        api, world, db: Session) -> None:
+    """An EHR's bundle names the product by reference ('Medication/<id>', an entry of the same
+    bundle with a server's full URL); its strength makes the chart's dose 2 mg a day."""
+    pid = world.patients["p_a1"]
+    product = _lorazepam_product(ingredient=_per(ONE_MG, {"value": 1, "unit": "TAB"}))
+    statement = {**_taken_twice_a_day("Medication/lorazepam-tablet", TABLET),
+                 "subject": {"reference": f"Patient/{pid}"}}
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": "https://ehr.example.org/fhir/Medication/lorazepam-tablet", "resource": product,
+         "request": {"method": "POST", "url": "Medication"}},
+        {"fullUrl": "https://ehr.example.org/fhir/MedicationStatement/statement",
+         "resource": statement, "request": {"method": "POST", "url": "MedicationStatement"}}]}
+    response = api["nurse_a"].post("/fhir", json=bundle)
+    assert response.status_code == 200, response.text
+    patient = db.execute(select(Patient).where(Patient.id == uuid.UUID(pid))).scalar_one()
+    db.refresh(patient)
+    [imported] = [m for m in screening_record(patient).medications
+                  if "6470" in {c.code for c in m.codings}]
+    assert imported.daily_dose_mg == 2.0

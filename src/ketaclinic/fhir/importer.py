@@ -132,7 +132,10 @@ class _Importer:
         self.locations: dict[tuple[str, int | None], str] = {}
         self.patient_by_ref: dict[str, Whose] = {}
         self.zones: dict[int, str] = {}
-        self.by_ref = {str(e.get("fullUrl")): e["resource"] for e in self.entries if e.get("fullUrl")}
+        # a resource another refers to (a Medication), by its full URL or its type and id
+        self.by_ref = {f"{e['resource'].get('resourceType')}/{e['resource']['id']}": e["resource"]
+                       for e in self.entries if e["resource"].get("id")}
+        self.by_ref |= {str(e.get("fullUrl")): e["resource"] for e in self.entries if e.get("fullUrl")}
         known = [source_key(e) for e in self.entries]
         self.seen = set(db.execute(select(ImportedResource.source_key).where(
             ImportedResource.source_key.in_(known))).scalars()) if known and not fresh else set()

@@ -1,5 +1,6 @@
 """Turning FHIR R4 resources (as dicts) into the PatientRecord that screening reads."""
 
+import math
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -23,7 +24,14 @@ from ketaclinic.knowledge.record import (
     dose_in_mg,
 )
 from ketaclinic.knowledge.status_observations import status_observations
-from ketaclinic.knowledge.strength import concentration_mg_per_ml, strength_mg
+from ketaclinic.knowledge.strength import (
+    COUNT_UNITS,
+    MILLIGRAMS_IN,
+    ORAL_LIQUID,
+    VOLUME_UNITS,
+    concentration_mg_per_ml,
+    strength_mg,
+)
 from ketaclinic.knowledge.vital_units import in_stored_unit, unit_as_sent
 
 LOINC = "http://loinc.org"
@@ -227,22 +235,70 @@ def _daily_dose_mg(dosages: list[Any], product: str = "") -> float | None:
     return None if any(d is None for d in doses) else sum(d for d in doses if d is not None)
 
 
+def _medication(r: dict[str, Any], by_ref: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The Medication resource a statement or request refers to (in the bundle or contained),
+    or {} when it names its medication by a code."""
+    reference = str(_object(r.get("medicationReference")).get("reference", ""))
+    if not reference:
+        return {}
+    found = by_ref.get(reference) or next(
+        (c for c in r.get("contained") or [] if isinstance(c, dict)
+         and f"#{c.get('id')}" == reference), {})
+    return found if isinstance(found, dict) else {}
+
+
 def _medication_concept(r: dict[str, Any], by_ref: dict[str, dict[str, Any]]) -> dict[str, Any]:
     concept = r.get("medicationCodeableConcept")
     if isinstance(concept, dict):
         return concept
-    reference = str((r.get("medicationReference") or {}).get("reference", ""))
-    medication = by_ref.get(reference) or next(
-        (c for c in r.get("contained") or [] if f"#{c.get('id')}" == reference), {})
-    return medication.get("code") or {}
+    return _object(_medication(r, by_ref).get("code"))
 
 
-def _product_name(concept: dict[str, Any]) -> str:
+def _positive(value: Any) -> float | None:
+    """A number above zero, or None."""
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        return None
+    return float(value) if value > 0 else None
+
+
+def _quantity_mg(quantity: dict[str, Any]) -> float | None:
+    """A Quantity of mass in milligrams (None for any other unit)."""
+    value = _positive(quantity.get("value"))
+    per_unit = MILLIGRAMS_IN.get(str(quantity.get("code") or quantity.get("unit") or "").lower())
+    return None if value is None or per_unit is None else value * per_unit
+
+
+def _strength_name(medication: dict[str, Any]) -> str:
+    """A single-ingredient Medication's strength (ingredient.strength, a Ratio such as 0.5 mg
+    per 1 tablet, or 1 mg per 1 mL of an oral solution) as RxNorm writes it in a clinical
+    drug's name ('0.5 MG Oral Tablet'), for a product whose code names the ingredient alone;
+    '' when it gives none, or several ingredients share the product."""
+    ingredients = [i for i in medication.get("ingredient") or [] if isinstance(i, dict)]
+    if len(ingredients) != 1:
+        return ""
+    strength = _object(ingredients[0].get("strength"))
+    milligrams = _quantity_mg(_object(strength.get("numerator")))
+    denominator = _object(strength.get("denominator"))
+    per = _positive(denominator.get("value", 1))
+    unit = str(denominator.get("code") or denominator.get("unit") or "").lower()
+    if milligrams is None or per is None:
+        return ""
+    form = _object(medication.get("form"))
+    form_words = " ".join([str(form.get("text") or ""), *(c.display for c in _codings(form))])
+    if unit in COUNT_UNITS:
+        return f"{milligrams / per:g} MG Oral Tablet"
+    if unit in VOLUME_UNITS and ORAL_LIQUID.search(form_words):
+        return f"{milligrams / per:g} MG/ML Oral Solution"
+    return ""
+
+
+def _product_name(concept: dict[str, Any], medication: dict[str, Any]) -> str:
     """The name of the clinical drug that gives its strength: the concept's text or a coding's
-    display (RxNorm's 'Lorazepam 0.5 MG Oral Tablet'), the first that gives one."""
+    display (RxNorm's 'Lorazepam 0.5 MG Oral Tablet'), the first that gives one; else the
+    strength its Medication resource gives."""
     names = [str(concept.get("text") or ""), *(c.display for c in _codings(concept))]
     return next((name for name in names if strength_mg(name) is not None
-                 or concentration_mg_per_ml(name) is not None), "")
+                 or concentration_mg_per_ml(name) is not None), "") or _strength_name(medication)
 
 
 def medication_fact(r: dict[str, Any], by_ref: dict[str, dict[str, Any]]) -> MedicationFact:
@@ -263,7 +319,7 @@ def medication_fact(r: dict[str, Any], by_ref: dict[str, dict[str, Any]]) -> Med
     return MedicationFact(ref=_ref(r), codings=_codings(concept), text=str(concept.get("text") or ""),
                           status=status, start=start, end=end,
                           daily_dose_mg=_daily_dose_mg(dosages if isinstance(dosages, list) else [],
-                                                       _product_name(concept)))
+                                                       _product_name(concept, _medication(r, by_ref))))
 
 
 def allergy_fact(r: dict[str, Any]) -> AllergyFact:

@@ -15,7 +15,9 @@ VOLUME_UNITS = frozenset({"ml", "milliliter", "milliliters", "millilitre", "mill
 _STRENGTH = re.compile(r"(\d+(?:\.\d+)?)\s*(mg|mcg)\b(?!\s*/)", re.IGNORECASE)
 _CONCENTRATION = re.compile(r"(\d+(?:\.\d+)?)\s*(mg|mcg)\s*/\s*ml\b", re.IGNORECASE)
 _SOLID = re.compile(r"\b(tablet|tab|capsule|cap)s?\b", re.IGNORECASE)
-_ORAL_LIQUID = re.compile(r"\boral (solution|suspension|concentrate)\b", re.IGNORECASE)
+# An oral liquid, as a product's name or its form says it (a concentration of an injectable is
+# not an oral dose).
+ORAL_LIQUID = re.compile(r"\boral (solution|suspension|concentrate)\b", re.IGNORECASE)
 # A dose's mass unit (UCUM code, or as a person writes it) and the milligrams in one of it.
 MILLIGRAMS_IN = {"mg": 1.0, "milligram": 1.0, "milligrams": 1.0, "g": 1000.0, "gram": 1000.0,
                  "grams": 1000.0, "ug": 0.001, "mcg": 0.001, "microgram": 0.001,
@@ -43,7 +45,7 @@ def strength_mg(product: str) -> float | None:
 def concentration_mg_per_ml(product: str) -> float | None:
     """The milligrams in a millilitre of a single-ingredient oral liquid, from its name
     ('Diazepam 1 MG/ML Oral Solution'); None for anything else (an injectable one included)."""
-    return _one(_CONCENTRATION, product) if _ORAL_LIQUID.search(product) else None
+    return _one(_CONCENTRATION, product) if ORAL_LIQUID.search(product) else None
 
 
 def product_dose_mg(amount: float, unit: str, product: str) -> float | None:
