@@ -63,3 +63,15 @@ def test_nurse_records_vitals_and_an_impossible_value_is_refused(page: Page, dem
     page.get_by_label("Weight (kg)").fill("72.5")
     page.get_by_role("button", name="Save vital signs").click()
     expect(page.locator(".latest")).to_contain_text("72.5 kg")
+
+
+def test_nurse_charts_a_point_of_care_pregnancy_test(page: Page, demo_server: str) -> None:
+    log_in(page, demo_server, "nurse")
+    open_first_patient_by_search(page, demo_server)
+    page.get_by_text("Record a pregnancy test or status").click()
+    page.get_by_label("Observation").select_option("2106-3")
+    page.get_by_label("Answer").select_option("no")
+    section = page.locator("#status-observations")
+    section.get_by_role("button", name="Save").click()
+    expect(section.locator("tbody tr").first).to_contain_text("hCG test, urine")
+    expect(section.locator(".status-answer").first).to_have_text("negative")

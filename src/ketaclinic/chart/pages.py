@@ -16,6 +16,7 @@ from ketaclinic.errors import InvalidInput, NotFound
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission, allows
 from ketaclinic.knowledge.codes import accepted_systems, condition_concepts, medication_concepts
+from ketaclinic.knowledge.status_observations import charted_codes
 from ketaclinic.knowledge.vital_limits import plausible_ranges
 from ketaclinic.patients import history, schemas
 from ketaclinic.patients import service as patients
@@ -35,6 +36,7 @@ ENTRY_SCHEMAS: dict[str, type[BaseModel]] = {
     "medications": schemas.MedicationIn,
     "allergies": schemas.AllergyIn,
     "vitals": schemas.VitalsIn,
+    "status-observations": schemas.StatusObservationIn,
 }
 PATIENT_FIELDS = list(schemas.PatientIn.model_fields)
 # Readings listed on the chart at a time (older ones a page further on).
@@ -118,6 +120,7 @@ def chart_page(request: Request, db: Session, actor: Actor, patient: Patient,
         conditions_picker=condition_concepts(), medications_picker=medication_concepts(),
         systems={kind: accepted_systems(kind) for kind in ("condition", "medication", "allergy")},
         ranges=plausible_ranges(), today=patients.local_today(patient),
+        status_codes=charted_codes(),
         is_error=patients.is_entered_in_error, daily_dose_mg=daily_dose_mg,
         pending_questionnaires=extras.get("pending_questionnaires", []),
         portal=extras.get("portal"),

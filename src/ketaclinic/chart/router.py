@@ -78,7 +78,9 @@ def edit_patient(
 
 
 def _add_entry_routes(kind: str, in_schema: type[BaseModel], out_schema: type[BaseModel]) -> None:
-    label = kind.rstrip("s") if kind != "vitals" else "vital signs"
+    label = {"vitals": "vital signs", "allergies": "allergy",
+             "status-observations": "pregnancy or breastfeeding observation"
+             }.get(kind, kind.rstrip("s"))
 
     def list_entries(
         request: Request,
@@ -141,3 +143,5 @@ _add_entry_routes("conditions", schemas.ConditionIn, schemas.ConditionOut)
 _add_entry_routes("medications", schemas.MedicationIn, schemas.MedicationOut)
 _add_entry_routes("allergies", schemas.AllergyIn, schemas.AllergyOut)
 _add_entry_routes("vitals", schemas.VitalsIn, schemas.VitalsOut)
+_add_entry_routes("status-observations", schemas.StatusObservationIn,
+                  schemas.StatusObservationOut)

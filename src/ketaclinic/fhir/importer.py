@@ -1,8 +1,10 @@
 """Importing FHIR R4 Bundles into the clinic's records: whole bundles or nothing, no duplicates.
 
 Kept: Patient (registered at the site its managingOrganization names, else the chosen one),
-Condition, MedicationRequest and MedicationStatement (as medications), AllergyIntolerance, and
-vital-sign Observations (BP, heart rate, respiratory rate, SpO2, temperature, weight, height).
+Condition, MedicationRequest and MedicationStatement (as medications), AllergyIntolerance,
+vital-sign Observations (BP, heart rate, respiratory rate, SpO2, temperature, weight, height),
+and the Observations that say pregnant or breastfeeding (pregnancy status, hCG tests,
+breastfeeding status) when their answer can be read.
 Every other resource is counted as skipped with its reason. A resource is remembered by its
 source key (type and id, or its urn:uuid), so importing the same bundle again changes nothing.
 """
@@ -25,6 +27,7 @@ from ketaclinic.fhir.bundle import BundleError, schema_problem, validate_r4
 from ketaclinic.fhir.mapping import PRESSURE_FIELDS, VITAL_SERIES, vital_observations
 from ketaclinic.fhir.models import ImportedResource
 from ketaclinic.fhir.record import (
+    LOINC,
     NOT_A_READING,
     allergy_fact,
     condition_category_of,
@@ -33,15 +36,24 @@ from ketaclinic.fhir.record import (
     medication_fact,
     parse_datetime,
     pressure_components,
+    status_observation_facts,
 )
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.reach import can_reach_patient
 from ketaclinic.knowledge.codes import resolve_system
 from ketaclinic.knowledge.record import Coding
+from ketaclinic.knowledge.status_observations import kind_of, watched_codes
 from ketaclinic.knowledge.vital_units import in_stored_unit
 from ketaclinic.patients import schemas
 from ketaclinic.patients import service as patients
-from ketaclinic.patients.models import Allergy, Condition, Medication, Patient, VitalSigns
+from ketaclinic.patients.models import (
+    Allergy,
+    Condition,
+    Medication,
+    Patient,
+    StatusObservation,
+    VitalSigns,
+)
 from ketaclinic.patients.service import PatientKeys, vital_problems
 
 # The patient an entry's record is written for: a Patient entry of the bundle (the record), or
@@ -158,7 +170,8 @@ class _Importer:
     def _location(self, record_type: str, record_pk: int | None) -> str:
         fhir_type = {"Patient": "Patient", "Condition": "Condition", "Medication":
                      "MedicationStatement", "Allergy": "AllergyIntolerance",
-                     "VitalSigns": "Observation"}.get(record_type, "")
+                     "VitalSigns": "Observation", "StatusObservation": "Observation"
+                     }.get(record_type, "")
         ident = self.locations.get((record_type, record_pk), "")
         return f"{fhir_type}/{ident}" if fhir_type and ident else ""
 
@@ -308,6 +321,8 @@ class _Importer:
                  if c.get("system") == "http://loinc.org"}
         if r.get("status") in NOT_A_READING:
             return None, f"status {r.get('status')}"
+        if codes & watched_codes():
+            return self._status_observation(r, patient)
         taken = parse_datetime(effective(r), self._zone(patient))
         values: dict[str, Any] = {}
         if "85354-9" in codes or pressure_components(r):
@@ -337,6 +352,28 @@ class _Importer:
         # in UTC, as the database gives it back: the answer to a create is built from this record
         return VitalSigns(patient_pk=patient.pk, measured_at=taken.astimezone(UTC),
                           created_by=self.actor.username, **values), ""
+
+
+    def _status_observation(self, r: dict[str, Any], patient: Whose) -> tuple[Any, str]:
+        """A pregnancy status, hCG test or breastfeeding status, kept when its answer can be
+        read (screening from the chart then reads it as screening from the record does)."""
+        facts = status_observation_facts([r], self._zone(patient))
+        if not facts:
+            return None, "no time"
+        fact = facts[0]
+        code = next(c for c in fact.codes if c.system == LOINC and c.code in watched_codes())
+        kind = kind_of(code.code)
+        if kind is None or kind.answer(fact) is None:
+            return None, ("the answer is not one the clinic reads (accepted: the codes, words or "
+                          "yes/no of status_observations)")
+        value = next(iter(fact.value_codes), None)
+        return StatusObservation(
+            patient_pk=patient.pk, system=LOINC, code=code.code,
+            display=(code.display or kind.names.get(code.code, kind.title))[:300],
+            taken_at=fact.taken.astimezone(UTC),
+            value_system=value.system[:100] if value else "", value_code=value.code[:40] if value else "",
+            value_display=value.display[:300] if value else "", value_text=fact.value_text[:300],
+            value_boolean=fact.value_boolean, created_by=self.actor.username), ""
 
 
 def demographics(r: dict[str, Any]) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from typing import Any, NamedTuple
 from ketaclinic.courses.models import STOPPED, Course
 from ketaclinic.fhir.measures import SURVEY
 from ketaclinic.knowledge.codes import concept_by_key
-from ketaclinic.patients.models import Allergy, Condition, Medication, Patient
+from ketaclinic.patients.models import Allergy, Condition, Medication, Patient, StatusObservation
 from ketaclinic.treatments.models import TreatmentSession
 
 LOINC = "http://loinc.org"
@@ -15,8 +15,15 @@ MRN_TYPE = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203
                         "display": "Medical record number"}]}
 MRN_SYSTEM = "https://ketaclinic.org/mrn/"
 SITE_SYSTEM = "https://ketaclinic.org/site"  # a site's code, as its Organization's identifier
-VITAL_SIGNS = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                           "code": "vital-signs", "display": "Vital Signs"}]}
+OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+VITAL_SIGNS = {"coding": [{"system": OBSERVATION_CATEGORY, "code": "vital-signs",
+                           "display": "Vital Signs"}]}
+LABORATORY = {"coding": [{"system": OBSERVATION_CATEGORY, "code": "laboratory",
+                          "display": "Laboratory"}]}
+SOCIAL_HISTORY = {"coding": [{"system": OBSERVATION_CATEGORY, "code": "social-history",
+                              "display": "Social History"}]}
+# The status observations that are laboratory tests (hCG); the others are statuses.
+LABORATORY_CODES = frozenset({"2106-3", "2118-8"})
 # (field, id suffix, LOINC code, display, UCUM unit); the BP panel is built apart.
 VITAL_SERIES = (
     ("heart_rate_bpm", "hr", "8867-4", "Heart rate", "/min"),
@@ -250,6 +257,27 @@ def vital_observations(row: Any, patient_id: object) -> list[dict[str, Any]]:
         observation["valueQuantity"] = {"value": value, "unit": unit, "system": UCUM, "code": unit}
         found.append(observation)
     return found
+
+
+def status_observation(row: StatusObservation, patient_id: object) -> dict[str, Any]:
+    """A pregnancy status, hCG test or breastfeeding status Observation, its answer as sent or
+    charted (a coding, else words, else yes/no)."""
+    resource: dict[str, Any] = {
+        "resourceType": "Observation", "id": str(row.id), "meta": _meta(row),
+        "status": "entered-in-error" if row.status == "entered-in-error" else "final",
+        "category": [LABORATORY if row.code in LABORATORY_CODES else SOCIAL_HISTORY],
+        "code": _concept(row), "subject": _subject(patient_id),
+        "effectiveDateTime": row.taken_at.isoformat()}
+    if row.value_code:
+        coding = {"system": row.value_system, "code": row.value_code}
+        resource["valueCodeableConcept"] = {
+            "coding": [{**coding, "display": row.value_display} if row.value_display else coding],
+            **({"text": row.value_text} if row.value_text else {})}
+    elif row.value_text:
+        resource["valueString"] = row.value_text
+    elif row.value_boolean is not None:
+        resource["valueBoolean"] = row.value_boolean
+    return resource
 
 
 def encounter(row: TreatmentSession, patient_id: object) -> dict[str, Any]:

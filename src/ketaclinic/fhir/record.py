@@ -23,7 +23,7 @@ from ketaclinic.knowledge.record import (
     Weight,
     dose_in_mg,
 )
-from ketaclinic.knowledge.status_observations import status_observations
+from ketaclinic.knowledge.status_observations import watched_codes
 from ketaclinic.knowledge.strength import (
     COUNT_UNITS,
     MILLIGRAMS_IN,
@@ -382,12 +382,11 @@ def status_observation_facts(items: list[dict[str, Any]], zone: str = "UTC"
                              ) -> list[ObservationFact]:
     """Observations that say whether the patient is pregnant or breastfeeding (undated times
     read in `zone`)."""
-    watched = set().union(*(kind.loinc for kind in status_observations()))
     facts = []
     for r in items:
         if r["resourceType"] != "Observation" or r.get("status") in NOT_A_READING:
             continue
-        if not _loinc_codes(r.get("code")) & watched:
+        if not _loinc_codes(r.get("code")) & watched_codes():
             continue
         taken = parse_datetime(effective(r), zone)
         if taken is None:

@@ -20,7 +20,14 @@ from ketaclinic.kept_rows import kept_rows
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.measures import service as measures
 from ketaclinic.patients import service as patients
-from ketaclinic.patients.models import Allergy, Condition, Medication, Patient, VitalSigns
+from ketaclinic.patients.models import (
+    Allergy,
+    Condition,
+    Medication,
+    Patient,
+    StatusObservation,
+    VitalSigns,
+)
 from ketaclinic.treatments.models import SessionEvent, SessionReading, TreatmentSession
 
 COMPARTMENT_TYPES = tuple(DATE_PARAMS)
@@ -117,7 +124,8 @@ def _sources(resource_type: str) -> list[Any]:
     from ketaclinic.measures.models import Measure
     sources: dict[str, list[Any]] = {"Condition": [Condition], "AllergyIntolerance": [Allergy],
             "MedicationStatement": [Medication],
-            "Observation": [VitalSigns, Measure, SessionReading, SessionEvent],
+            "Observation": [VitalSigns, Measure, SessionReading, SessionEvent,
+                            StatusObservation],
             "QuestionnaireResponse": [Measure], "Encounter": [TreatmentSession],
             "MedicationAdministration": [TreatmentSession], "MedicationRequest": [Course]}
     return sources.get(resource_type, [])
@@ -215,6 +223,8 @@ def _resources_of_row(db: Session, resource_type: str, row: Any, pid: uuid.UUID,
         return [mapping.medication_statement(row, pid)]
     if isinstance(row, VitalSigns):
         return mapping.vital_observations(row, pid)
+    if isinstance(row, StatusObservation):
+        return [mapping.status_observation(row, pid)]
     if isinstance(row, SessionReading):
         return mapping.session_reading_observations(row, pid, session_id)
     if isinstance(row, SessionEvent):

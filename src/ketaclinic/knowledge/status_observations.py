@@ -20,6 +20,7 @@ class StatusObservation:
     value_set: str
     title: str
     loinc: frozenset[str]
+    names: dict[str, str]
     positive: frozenset[str]
     negative: frozenset[str]
     positive_text: tuple[str, ...]
@@ -62,11 +63,28 @@ def status_observations() -> tuple[StatusObservation, ...]:
     return tuple(
         StatusObservation(
             value_set=row["value_set"], title=row["title"], loinc=frozenset(row["loinc"]),
+            names={str(code): str(name) for code, name in row["names"].items()},
             positive=frozenset(row["positive"]), negative=frozenset(row["negative"]),
             positive_text=tuple(normalise(t) for t in row["positive_text"]),
             negative_text=tuple(normalise(t) for t in row["negative_text"]),
             window_parameter=row["window_parameter"], source=row["source"])
         for row in load_table("status_observations")["observation"])
+
+
+@cache
+def watched_codes() -> frozenset[str]:
+    """Every LOINC code an observation that says pregnant or breastfeeding comes under."""
+    return frozenset().union(*(kind.loinc for kind in status_observations()))
+
+
+def kind_of(code: str) -> StatusObservation | None:
+    """The kind of status observation a LOINC code records, if any."""
+    return next((kind for kind in status_observations() if code in kind.loinc), None)
+
+
+def charted_codes() -> dict[str, str]:
+    """Every LOINC code a status observation can be charted under, with its name."""
+    return {code: name for kind in status_observations() for code, name in kind.names.items()}
 
 
 def current_yes(observations: tuple[ObservationFact, ...], value_set: str, day: date,

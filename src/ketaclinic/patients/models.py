@@ -2,7 +2,7 @@
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, Float, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, Date, Float, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ketaclinic.clinics.models import Site
@@ -37,6 +37,8 @@ class Patient(RecordMixin, Base):
     medications: Mapped[list["Medication"]] = relationship(order_by="Medication.pk")
     allergies: Mapped[list["Allergy"]] = relationship(order_by="Allergy.pk")
     vitals: Mapped[list["VitalSigns"]] = relationship(order_by="VitalSigns.measured_at")
+    status_observations: Mapped[list["StatusObservation"]] = relationship(
+        order_by="StatusObservation.taken_at")
 
     @property
     def full_name(self) -> str:
@@ -141,6 +143,23 @@ class VitalSigns(CorrectableMixin, RecordMixin, Base):
     temperature_c: Mapped[float | None] = mapped_column(Float, default=None)
     weight_kg: Mapped[float | None] = mapped_column(Float, default=None)
     height_cm: Mapped[float | None] = mapped_column(Float, default=None)
+
+
+class StatusObservation(CodedMixin, CorrectableMixin, RecordMixin, Base):
+    """An observation that says whether the patient is pregnant or breastfeeding: a pregnancy
+    status, an hCG test or a breastfeeding status (knowledge/data/status_observations.toml),
+    coded by its LOINC code, with its answer as a coding, words or yes/no."""
+
+    __tablename__ = "status_observation"
+
+    patient_pk: Mapped[int] = mapped_column(ForeignKey("patient.pk", ondelete="RESTRICT"), index=True)
+    taken_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(20), default="final")
+    value_system: Mapped[str] = mapped_column(String(100), default="")
+    value_code: Mapped[str] = mapped_column(String(40), default="")
+    value_display: Mapped[str] = mapped_column(String(300), default="")
+    value_text: Mapped[str] = mapped_column(String(300), default="")
+    value_boolean: Mapped[bool | None] = mapped_column(Boolean, default=None)
 
 
 class VitalSignsTally(Base):

@@ -7,11 +7,12 @@ from ketaclinic.knowledge.record import (
     Coding,
     ConditionFact,
     MedicationFact,
+    ObservationFact,
     PatientRecord,
     Weight,
     dose_in_mg,
 )
-from ketaclinic.patients.models import ENTERED_IN_ERROR, Medication, Patient
+from ketaclinic.patients.models import ENTERED_IN_ERROR, Medication, Patient, StatusObservation
 
 
 def daily_dose_mg(medication: Medication) -> float | None:
@@ -56,4 +57,16 @@ def screening_record(patient: Patient) -> PatientRecord:
             for v in vitals if v.systolic_mmhg is not None or v.diastolic_mmhg is not None),
         weights=tuple(Weight(f"VitalSigns/{v.id}", v.measured_at, v.weight_kg)
                       for v in vitals if v.weight_kg is not None),
+        observations=tuple(observation_fact(o) for o in patient.status_observations
+                           if o.status != ENTERED_IN_ERROR),
     )
+
+
+def observation_fact(observation: StatusObservation) -> ObservationFact:
+    """A charted pregnancy or breastfeeding observation as screening reads it."""
+    value = (Coding(observation.value_system, observation.value_code, observation.value_display),)
+    return ObservationFact(
+        ref=f"StatusObservation/{observation.id}", taken=observation.taken_at,
+        codes=(Coding(observation.system, observation.code, observation.display),),
+        value_codes=value if observation.value_code else (), value_text=observation.value_text,
+        value_boolean=observation.value_boolean)

@@ -21,6 +21,9 @@ AllergyClinicalStatus = Literal["active", "inactive", "resolved"]
 AllergyVerification = Literal["unconfirmed", "confirmed", "refuted"]
 Criticality = Literal["low", "high", "unable-to-assess"]
 AllergyKind = Literal["allergy", "intolerance"]
+# A charted pregnancy test, pregnancy status or breastfeeding status: yes (positive, pregnant,
+# breastfeeding) or no.
+StatusAnswer = Literal["yes", "no"]
 
 
 # What `_no_control_characters` enforces, said in the OpenAPI document of every free-text field.
@@ -170,6 +173,18 @@ class VitalsIn(InputModel):
         default=False, description="keep a weight far from the last charted one: it is right")
 
 
+class StatusObservationIn(InputModel):
+    """A pregnancy test, pregnancy status or breastfeeding status; screening reads a recent
+    'yes' as it reads a pregnancy or breastfeeding on the problem list."""
+
+    code: str = Field(max_length=40, description="the LOINC code of what was observed: 82810-3 "
+                      "pregnancy status, 2106-3 hCG urine, 2118-8 hCG serum or plasma, 63895-7 "
+                      "breastfeeding status")
+    answer: StatusAnswer = Field(description="yes: pregnant, a positive test, breastfeeding; no: "
+                                             "not")
+    taken_at: IsoDateTime | None = Field(default=None, description="default: now")
+
+
 class EnteredInErrorIn(InputModel):
     """Why an entry is being marked entered-in-error."""
 
@@ -242,3 +257,18 @@ class VitalsOut(_EntryOut):
     temperature_c: float | None
     weight_kg: float | None
     height_cm: float | None
+
+
+class StatusObservationOut(_EntryOut):
+    """A recorded pregnancy or breastfeeding observation, its answer as sent or charted."""
+
+    system: str
+    code: str
+    display: str
+    taken_at: IsoDateTime
+    status: str
+    value_system: str
+    value_code: str
+    value_display: str
+    value_text: str
+    value_boolean: bool | None

@@ -19,8 +19,8 @@ from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, Ou
 from ketaclinic.kept_rows import kept_rows
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.reach import can_reach_patient
-from ketaclinic.knowledge import dosing
-from ketaclinic.knowledge.codes import accepted_systems, resolve_system
+from ketaclinic.knowledge import dosing, status_observations
+from ketaclinic.knowledge.codes import accepted_systems, code_systems, resolve_system
 from ketaclinic.knowledge.vital_limits import plausible_ranges
 from ketaclinic.patients import history, schemas
 from ketaclinic.patients.models import (
@@ -30,6 +30,7 @@ from ketaclinic.patients.models import (
     Medication,
     Patient,
     PatientMrn,
+    StatusObservation,
     VitalSigns,
 )
 
@@ -55,6 +56,7 @@ ENTRY_KINDS: dict[str, EntryKind] = {
     "medications": EntryKind("medications", Medication, "status", "medication"),
     "allergies": EntryKind("allergies", Allergy, "verification_status", "allergy"),
     "vitals": EntryKind("vitals", VitalSigns, "status", None),
+    "status-observations": EntryKind("status-observations", StatusObservation, "status", None),
 }
 
 
@@ -520,10 +522,11 @@ def _search_statements(conditions: Sequence[Any], confined: bool, columns: Selec
 
 
 def chart(*, db: Session, patient_id: str, actor: Actor) -> Patient:
-    """A patient with conditions, medications and allergies loaded, the read audited (vital
-    signs, which grow by the visit, are read a page at a time: `history`)."""
+    """A patient with conditions, medications, allergies and pregnancy or breastfeeding
+    observations loaded, the read audited (vital signs, which grow by the visit, are read a
+    page at a time: `history`)."""
     patient = open_patient(db=db, patient_id=patient_id, actor=actor, purpose="chart")
-    for relation in ("conditions", "medications", "allergies"):
+    for relation in ("conditions", "medications", "allergies", "status_observations"):
         getattr(patient, relation)
     return patient
 
@@ -574,6 +577,24 @@ def _check_weight_change(db: Session, patient: Patient, weight_kg: float | None,
             "a weight in kilograms, or weight_change_confirmed to keep a weight that changed")])
 
 
+def _status_observation(values: dict[str, Any]) -> dict[str, Any]:
+    """A charted pregnancy or breastfeeding observation's columns: its code's name, and the
+    answer as the words screening reads (a yes is 'positive', 'pregnant', 'breastfeeding')."""
+    kind = status_observations.kind_of(values["code"])
+    if kind is None:
+        raise invalid("code", f"{values['code']!r} is not a pregnancy or breastfeeding "
+                      "observation the chart keeps", ", ".join(
+                          f"{code} ({name})" for code, name in status_observations.charted_codes().items()))
+    taken = values["taken_at"] or clock.now()
+    problems = moment_problems("taken_at", taken, clock.now())
+    if problems:
+        raise InvalidInput(problems)
+    yes = values["answer"] == "yes"
+    return {"system": code_systems()["loinc"].uri, "code": values["code"],
+            "display": kind.names[values["code"]], "taken_at": taken, "value_boolean": yes,
+            "value_text": (kind.positive_text if yes else kind.negative_text)[0]}
+
+
 def check_vitals(values: dict[str, Any]) -> None:
     """Reject physiologically impossible or empty vital signs, naming each field and its range."""
     problems = vital_problems(values, clock.now())
@@ -594,14 +615,22 @@ def vital_problems(values: dict[str, Any], now: datetime) -> list[FieldProblem]:
     ]
     problems += pressure_problems(given)
     measured_at: datetime | None = values.get("measured_at")
-    if measured_at is not None and measured_at.tzinfo is None:
-        problems.append(FieldProblem("measured_at", "has no time zone", "ISO 8601 with offset"))
-    elif measured_at is not None and measured_at > now + FUTURE_TOLERANCE:
-        problems.append(FieldProblem("measured_at", "is in the future", "now or earlier"))
-    elif measured_at is not None and measured_at.date() < EARLIEST_BIRTH_DATE:
-        problems.append(FieldProblem("measured_at", "is implausibly early",
-                                     f"{EARLIEST_BIRTH_DATE.isoformat()} to now"))
+    if measured_at is not None:
+        problems += moment_problems("measured_at", measured_at, now)
     return problems
+
+
+def moment_problems(field: str, moment: datetime, now: datetime) -> list[FieldProblem]:
+    """What is impossible about the time something was observed: no zone, in the future, or
+    before anyone charted could have been born."""
+    if moment.tzinfo is None:
+        return [FieldProblem(field, "has no time zone", "ISO 8601 with offset")]
+    if moment > now + FUTURE_TOLERANCE:
+        return [FieldProblem(field, "is in the future", "now or earlier")]
+    if moment.date() < EARLIEST_BIRTH_DATE:
+        return [FieldProblem(field, "is implausibly early",
+                             f"{EARLIEST_BIRTH_DATE.isoformat()} to now")]
+    return []
 
 
 def pressure_problems(values: dict[str, Any]) -> list[FieldProblem]:
@@ -616,7 +645,8 @@ def pressure_problems(values: dict[str, Any]) -> list[FieldProblem]:
 def add_entry(
     *, db: Session, patient_id: str, kind: str, data: BaseModel, actor: Actor
 ) -> Any:
-    """Record a condition, medication, allergy or set of vital signs on a patient's chart."""
+    """Record a condition, medication, allergy, set of vital signs or pregnancy or
+    breastfeeding observation on a patient's chart."""
     entry_kind = ENTRY_KINDS[kind]
     patient = open_patient(db=db, patient_id=patient_id, actor=actor, purpose=f"add {kind}")
     values = data.model_dump()
@@ -631,6 +661,8 @@ def add_entry(
         values["measured_at"] = values["measured_at"] or clock.now()
         if not values.pop("weight_change_confirmed", False):
             _check_weight_change(db, patient, values["weight_kg"], values["measured_at"])
+    elif kind == "status-observations":
+        values = _status_observation(values)
     entry: Any = entry_kind.model(**values, patient_pk=patient.pk, created_by=actor.username)
     db.add(entry)
     db.flush()
