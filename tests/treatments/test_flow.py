@@ -148,3 +148,33 @@ def test_prescriber_discharge_override(api, world, db: Session) -> None:
     assert done.status_code == 200 and done.json()["status"] == "discharged"
     detail = db.execute(select(AuditEvent.detail).where(AuditEvent.action == "discharge")).scalar_one()
     assert "ambulance" in detail and "observation-time" in detail
+
+
+def test_a_caution_found_since_signing_blocks_dosing_until_a_prescriber_weighs_it(
+        api, world, db: Session) -> None:
+    """A positive hCG charted at check-in is the pregnancy caution (protocol-facts §1: not
+    recommended in pregnancy), which the prescriber who signed the course never weighed; only a
+    contraindication was looked for, so the session dosed. It now blocks until a prescriber
+    records a reason, and a caution the signed evaluation weighed does not."""
+    from ketaclinic.evaluations.models import Evaluation
+
+    pid = world.patients["p_a1"]
+    session = ready_to_dose(api, world, db)
+    assert api["nurse_a"].post(f"/api/v1/patients/{pid}/status-observations", json={
+        "code": "2106-3", "answer": "yes"}).status_code == 201
+    results = post(api, "nurse_a", session, "checks", {"confirmations": {}}).json()
+    assert results["no-new-contraindication"]["ok"]
+    assert not results["no-new-caution"]["ok"]
+    assert results["no-new-caution"]["detail"].startswith("Pregnancy (hCG test): ketamine is not recommended")
+    dose = {"dose_mg": 35, "lot_number": "K123", "ordered_by": "prescriber"}
+    blocked = post(api, "nurse_a", session, "dose/start", dose)
+    assert blocked.status_code == 409 and "did not weigh" in blocked.json()["detail"]
+    evaluation = db.execute(select(Evaluation).where(Evaluation.patient_pk == db.execute(
+        select(TreatmentSession.patient_pk).where(TreatmentSession.id == uuid.UUID(session))
+    ).scalar_one(), Evaluation.status == "signed")).scalars().first()
+    assert evaluation is not None
+    evaluation.findings = [*evaluation.findings, {"rule": "pregnancy", "severity": "caution"}]
+    db.flush()
+    weighed = post(api, "nurse_a", session, "checks", {"confirmations": {}}).json()
+    assert weighed["no-new-caution"]["ok"], weighed["no-new-caution"]
+    assert post(api, "nurse_a", session, "dose/start", dose).status_code == 200

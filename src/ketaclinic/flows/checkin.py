@@ -32,6 +32,9 @@ def _automatic(db: Session, treatment_session: TreatmentSession, patient_id: str
     result = screen(screening_record(patient), route=treatment_session.route, on=today,
                     ruleset=evaluations.current_ruleset(db=db), time_zone=zone)
     blocking = [f.message for f in result.findings if f.severity == "contraindication"]
+    weighed = {f["rule"] for f in evaluations.findings_of(evaluation, "caution")}
+    unweighed = [f.message for f in result.findings
+                 if f.severity == "caution" and f.rule not in weighed]
     consents = evaluations.consents_for(db=db, patient_id=patient_id, actor=actor)
     weighed_today = checks.weight_today(db, treatment_session) is not None
     return {
@@ -42,6 +45,8 @@ def _automatic(db: Session, treatment_session: TreatmentSession, patient_id: str
                     "consent on file" if evaluations.has_consent(consents) else "no consent recorded"),
         "no-new-contraindication": (not blocking, "; ".join(blocking) or
                                     f"screened today with rule set {result.ruleset_version}"),
+        "no-new-caution": (not unweighed, "; ".join(unweighed) or
+                           f"none since the evaluation of {evaluation.screened_on}"),
         "current-weight": (weighed_today, "weight recorded today" if weighed_today
                            else "record today's weight on the chart"),
     }
