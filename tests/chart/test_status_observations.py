@@ -143,8 +143,8 @@ def test_the_chart_records_and_lists_a_pregnancy_test(web, world, db: Session) -
 
 
 def test_a_pregnancy_test_posted_as_fhir_is_kept_and_read_back(api, world, db: Session) -> None:
-    """POST /fhir/Observation of a positive hCG answered 201 with where to read it, and the
-    resource read there is valid FHIR R4."""
+    """POST /fhir/Observation of a positive hCG answered 201 with where to read it; the resource
+    read there is valid FHIR R4, and searches and $everything find it."""
     from fhir.resources.R4B import get_fhir_model_class
 
     pid = world.patients["p_a1"]
@@ -158,6 +158,13 @@ def test_a_pregnancy_test_posted_as_fhir_is_kept_and_read_back(api, world, db: S
     get_fhir_model_class("Observation").model_validate(read)
     assert read["category"][0]["coding"][0]["code"] == "laboratory"
     assert read["valueCodeableConcept"]["coding"][0]["code"] == "10828004"
+    everything = api["nurse_a"].get(f"/fhir/Patient/{pid}/$everything").json()
+    assert location in {f"{e['resource']['resourceType']}/{e['resource']['id']}"
+                        for e in everything["entry"]}
+    for params in ({"patient": pid, "code": "http://loinc.org|2106-3"},
+                   {"patient": pid, "category": "laboratory"}, {"patient": pid, "_id": read["id"]}):
+        found = api["nurse_a"].get("/fhir/Observation", params=params).json()
+        assert [e["resource"] for e in found["entry"]] == [read], params
     charted = api["nurse_a"].post(f"/api/v1/patients/{pid}/status-observations",
                                   json={"code": "63895-7", "answer": "no", "taken_at": TAKEN})
     shown = api["nurse_a"].get(f"/fhir/Observation/{charted.json()['id']}").json()

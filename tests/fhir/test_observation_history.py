@@ -69,6 +69,11 @@ def history(api, world, db: Session) -> Patient:
     api["nurse_a"].post(f"/api/v1/patients/{pid}/measures", json={
         "instrument": "phq9", "answers": [1] * 9,
         "taken_at": (clock.now() - timedelta(days=21)).isoformat()})
+    for code, answer, days in (("2106-3", "no", 23), ("63895-7", "yes", 12), ("82810-3", "no", 2)):
+        charted = api["nurse_a"].post(f"/api/v1/patients/{pid}/status-observations", json={
+            "code": code, "answer": answer,
+            "taken_at": (clock.now() - timedelta(days=days)).isoformat()})
+        assert charted.status_code == 201, charted.text
     db.flush()
     return db.execute(select(Patient).where(Patient.id == uuid.UUID(pid))).scalar_one()
 
@@ -82,7 +87,8 @@ def test_searches_over_many_sessions_match_the_whole_list_filtered(api, world, d
                 {"code": ["moass"]}, {"category": ["survey"]},
                 {"category": ["vital-signs"], "code": ["9279-1"]}, {"date": [f"ge{since}"]},
                 {"date": [f"lt{since}"], "code": ["cadss-total,2708-6"]},
-                {"_lastUpdated": [f"ge{since}"]}]
+                {"_lastUpdated": [f"ge{since}"]}, {"category": ["laboratory,social-history"]},
+                {"code": ["http://loinc.org|2106-3,63895-7"]}]
     for params in searches:
         expected = store.filter_resources("Observation", everything, params)
         filters = Filters.parse("Observation", params)
@@ -373,8 +379,9 @@ def sent_with_pipeline(engine: Any) -> Iterator[list[tuple[str, Any]]]:
 
 
 def test_a_page_reads_its_runs_together(api, world, db) -> None:
-    # A first page that takes the chart's vital signs and the measures reads both in one
-    # round trip on PostgreSQL (the driver's pipeline), and builds the page as one by one does.
+    # A first page that takes the chart's vital signs, the measures and the pregnancy and
+    # breastfeeding observations reads them in one round trip on PostgreSQL (the driver's
+    # pipeline), and builds the page as one by one does.
     patient = history(api, world, db)
     filters = Filters.parse("Observation", {})
     engine = db.get_bind()
@@ -384,10 +391,12 @@ def test_a_page_reads_its_runs_together(api, world, db) -> None:
                                       {})
     assert found == (expected[:50], len(expected))
     kinds = {r["category"][0]["coding"][0]["code"] for r in found[0]}
-    assert kinds == {"vital-signs", "survey"}  # the page spans both runs
+    # the page spans the three runs of the chart
+    assert kinds == {"vital-signs", "survey", "laboratory", "social-history"}
     page_reads = [status for statement, status in sent
-                  if statement.startswith(("select vital_signs.pk", "select measure.id"))]
-    assert len(page_reads) == 2
+                  if statement.startswith(("select vital_signs.pk", "select measure.id",
+                                           "select status_observation.pk"))]
+    assert len(page_reads) == 3
     on_postgresql = engine.dialect.name == "postgresql"
     assert set(page_reads) == {psycopg.pq.PipelineStatus.ON if on_postgresql else None}
 

@@ -24,6 +24,11 @@ SOCIAL_HISTORY = {"coding": [{"system": OBSERVATION_CATEGORY, "code": "social-hi
                               "display": "Social History"}]}
 # The status observations that are laboratory tests (hCG); the others are statuses.
 LABORATORY_CODES = frozenset({"2106-3", "2118-8"})
+
+
+def status_category(code: str) -> dict[str, Any]:
+    """The Observation category of a pregnancy or breastfeeding observation of this code."""
+    return LABORATORY if code in LABORATORY_CODES else SOCIAL_HISTORY
 # (field, id suffix, LOINC code, display, UCUM unit); the BP panel is built apart.
 VITAL_SERIES = (
     ("heart_rate_bpm", "hr", "8867-4", "Heart rate", "/min"),
@@ -259,13 +264,23 @@ def vital_observations(row: Any, patient_id: object) -> list[dict[str, Any]]:
     return found
 
 
-def status_observation(row: StatusObservation, patient_id: object) -> dict[str, Any]:
-    """A pregnancy status, hCG test or breastfeeding status Observation, its answer as sent or
-    charted (a coding, else words, else yes/no)."""
+# What a pregnancy or breastfeeding Observation is built from, as columns.
+STATUS_COLUMNS = (StatusObservation.pk, StatusObservation.id, StatusObservation.updated_at,
+                  StatusObservation.status, StatusObservation.system, StatusObservation.code,
+                  StatusObservation.display, StatusObservation.taken_at,
+                  StatusObservation.value_system, StatusObservation.value_code,
+                  StatusObservation.value_display, StatusObservation.value_text,
+                  StatusObservation.value_boolean)
+
+
+def status_observation(row: StatusObservation | Any, patient_id: object) -> dict[str, Any]:
+    """A pregnancy status, hCG test or breastfeeding status Observation (from the record or a
+    row of its `STATUS_COLUMNS`), its answer as sent or charted (a coding, else words, else
+    yes/no)."""
     resource: dict[str, Any] = {
         "resourceType": "Observation", "id": str(row.id), "meta": _meta(row),
         "status": "entered-in-error" if row.status == "entered-in-error" else "final",
-        "category": [LABORATORY if row.code in LABORATORY_CODES else SOCIAL_HISTORY],
+        "category": [status_category(row.code)],
         "code": _concept(row), "subject": _subject(patient_id),
         "effectiveDateTime": row.taken_at.isoformat()}
     if row.value_code:

@@ -1,10 +1,11 @@
 """Observation search that answers a page without building every Observation.
 
-A patient's Observations come, in this order, from the chart's vital signs, the measures, and
-each treatment session's chair readings and scores (`store.of_type` builds them all). Each
-source is counted in SQL and only the rows a page needs are read and built: a vital-signs row is
-up to seven Observations, one per measurement present that passes the `code` filter (dates and
-`_lastUpdated` are conditions on the row); the chart's rows and a session's readings are counted
+A patient's Observations come, in this order, from the chart's vital signs, the measures, the
+chart's pregnancy and breastfeeding observations, and each treatment session's chair readings
+and scores (`store.of_type` builds them all). Each source is counted in SQL and only the rows a
+page needs are read and built: a vital-signs row is up to seven Observations, one per
+measurement present that passes the `code` filter (dates and `_lastUpdated` are conditions on
+the row); the chart's rows and a session's readings are counted
 from their tallies (ketaclinic.patients.vitals_tally, ketaclinic.treatments.reading_tally) unless
 a date bounds the search, so a long chart or treatment history is not read to count it. A page
 further down the list, in its order or by date, starts where the database finds it (a running
@@ -12,10 +13,11 @@ count of each row's Observations), so only the page's rows are read and built; a
 reads the chair readings of the few sessions that can hold it. A search by `_id` reads the
 rows' columns lightly and builds its page.
 
-The three parts' counts are one statement (which also opens the patient, reach checked and the
+The four parts' counts are one statement (which also opens the patient, reach checked and the
 read audited, when the search is given them still to open); the sessions are listed, each with
 its own counts, by one more only when a page reaches them, and the runs a page takes (the
-chart's, the measures', sessions' readings and scores) are read together. Statements that do
+chart's, the measures', the pregnancy and breastfeeding observations', sessions' readings and
+scores) are read together. Statements that do
 not depend on where a page starts (the counts, the list of sessions, each run's first rows, the
 top of a sorted list) are built once per search filters and bound to the patient or session when
 they run: building a statement costs more than running it on a short list.
@@ -52,11 +54,12 @@ from ketaclinic.fhir.search import SearchPage
 from ketaclinic.kept_rows import kept_rows, kept_rows_together
 from ketaclinic.kernel.cursors import decode_cursor, encode_cursor
 from ketaclinic.knowledge import instruments
+from ketaclinic.knowledge.status_observations import watched_codes
 from ketaclinic.measures import service as measures
 from ketaclinic.measures.models import Measure
 from ketaclinic.patients import service as patients
 from ketaclinic.patients import vitals_tally
-from ketaclinic.patients.models import Patient, VitalSigns, VitalSignsTally
+from ketaclinic.patients.models import Patient, StatusObservation, VitalSigns, VitalSignsTally
 from ketaclinic.patients.service import PatientKeys, PatientToOpen
 from ketaclinic.treatments import reading_tally
 from ketaclinic.treatments.models import SessionEvent, SessionReading, TreatmentSession
@@ -145,16 +148,18 @@ def search_page(db: Session, patient: Whose | PatientToOpen, filters: Filters, o
     if filters.ids:
         return SearchPage(*_search_light(db, patients.opened(db, patient), filters, offset,
                                          count, newest_first))
-    patient, (vitals, measured, in_sessions) = _counted(db, patient, filters)
+    patient, (vitals, measured, observed, in_sessions) = _counted(db, patient, filters)
+    charted = vitals + measured + observed
     if newest_first is not None:
         return _search_by_date(db, patient, filters, offset, count, newest_first,
-                               vitals + measured + in_sessions,
+                               charted + in_sessions,
                                None if cursor is None else _start_at(cursor, newest_first,
                                                                      offset))
-    segments: Iterable[_Segment] = _chart_segments(db, patient, filters, (vitals, measured))
-    if in_sessions and offset + count > vitals + measured:  # the page reaches the sessions'
+    segments: Iterable[_Segment] = _chart_segments(db, patient, filters,
+                                                   (vitals, measured, observed))
+    if in_sessions and offset + count > charted:  # the page reaches the sessions'
         segments = chain(segments, _session_segments(db, patient, filters))
-    return SearchPage(_fill(db, segments, offset, count), vitals + measured + in_sessions)
+    return SearchPage(_fill(db, segments, offset, count), charted + in_sessions)
 
 
 def _fill(db: Session, segments: Iterable[_Segment], offset: int, count: int
@@ -193,15 +198,16 @@ def _session_segments(db: Session, patient: Whose, filters: Filters) -> Iterator
             yield _score_segment(db, pk, session_id, pid, filters, int(scores))
 
 
-def _chart_segments(db: Session, patient: Whose, filters: Filters, totals: tuple[int, int]
-                    ) -> list[_Segment]:
-    """The runs before the sessions', counted already (`_counted`): the chart's vital signs, then
-    the measures."""
+def _chart_segments(db: Session, patient: Whose, filters: Filters,
+                    totals: tuple[int, int, int]) -> list[_Segment]:
+    """The runs before the sessions', counted already (`_counted`): the chart's vital signs, the
+    measures, then the pregnancy and breastfeeding observations."""
     pid = str(patient.id)
     return [_vital_segment(db, VitalSigns, filters,
                            lambda row: mapping.vital_observations(row, pid), totals[0],
                            {"patient_pk": patient.pk}),
-            _measure_segment(db, patient, filters, totals[1])]
+            _measure_segment(patient, filters, totals[1]),
+            _observed_segment(patient, filters, totals[2])]
 
 
 # The patient a statement kept for reuse is about, given when it runs.
@@ -246,10 +252,11 @@ def _listed_sessions(filters: Filters) -> Any:
 
 
 def _counted(db: Session, patient: Whose | PatientToOpen, filters: Filters
-             ) -> tuple[Whose, tuple[int, int, int]]:
+             ) -> tuple[Whose, tuple[int, int, int, int]]:
     """The patient (opened, if still to be, by the same statement) and how many of their
-    Observations pass, in the three parts of the list: the chart's vital signs, the measures,
-    and the sessions' (summed, however many sessions there are)."""
+    Observations pass, in the four parts of the list: the chart's vital signs, the measures, the
+    pregnancy and breastfeeding observations, and the sessions' (summed, however many sessions
+    there are)."""
     if isinstance(patient, PatientToOpen):
         row = patients.open_patient_with(db=db, patient_id=patient.patient_id,
                                          actor=patient.actor, purpose=patient.purpose,
@@ -257,7 +264,8 @@ def _counted(db: Session, patient: Whose | PatientToOpen, filters: Filters
         patient = PatientKeys(row.pk, row.id)
     else:
         row = kept_rows(db, _counting(filters), {"patient_pk": patient.pk})[0]
-    return patient, (int(row.vitals), int(row.measured), int(row.in_sessions))
+    return patient, (int(row.vitals), int(row.measured), int(row.observed),
+                     int(row.in_sessions))
 
 
 @lru_cache(maxsize=KEPT_STATEMENTS)
@@ -277,16 +285,18 @@ def _opening(filters: Filters) -> Any:
     """SQL, for the patient whose public id `patients.PATIENT_KEY` is: their reach
     (`patients.by_id_with_reach`) and the counts `_counted` gives, in one statement."""
     counts = select(*_count_columns(filters, _KEY_OF_PATIENT)).subquery("counts")
-    return patients.by_id_with_reach(counts.c.vitals, counts.c.measured,
+    return patients.by_id_with_reach(counts.c.vitals, counts.c.measured, counts.c.observed,
                                      counts.c.in_sessions).join(counts, true())
 
 
 def _count_columns(filters: Filters, patient_pk: Any) -> list[Any]:
-    """SQL: the three counts of `_counted` (vitals, measured, in_sessions) as columns, for the
-    patient whose key `patient_pk` is."""
+    """SQL: the four counts of `_counted` (vitals, measured, observed, in_sessions) as columns,
+    for the patient whose key `patient_pk` is."""
     vitals = _chart_count(_kept_groups(filters, VitalSigns), filters, patient_pk)
     measured = (select(func.count()).select_from(Measure).where(
         *_measure_conditions(patient_pk, filters)) if _measure_kinds(filters) else None)
+    observed = (select(func.count()).select_from(StatusObservation).where(
+        *_observed_conditions(patient_pk, filters)) if _observed_codes(filters) else None)
     of_patient = _sessions_of(patient_pk)
     parts = [select(func.coalesce(func.sum(query.subquery().c.n), 0)).scalar_subquery()
              for query in (_reading_counts(of_patient, filters),
@@ -295,7 +305,7 @@ def _count_columns(filters: Filters, patient_pk: Any) -> list[Any]:
     return [(literal(0) if part is None else part if part is in_sessions
              else part.scalar_subquery()).label(name)
             for name, part in (("vitals", vitals), ("measured", measured),
-                               ("in_sessions", in_sessions))]
+                               ("observed", observed), ("in_sessions", in_sessions))]
 
 
 def _chart_count(kept: tuple[_Group, ...], filters: Filters, patient_pk: Any
@@ -503,18 +513,24 @@ def _measure_conditions(patient_pk: Any, filters: Filters) -> list[Any]:
             *filters.sql(Measure.taken_at, Measure.updated_at)]
 
 
-def _measure_segment(db: Session, patient: Whose, filters: Filters, total: int) -> _Segment:
+def _measure_segment(patient: Whose, filters: Filters, total: int) -> _Segment:
     """The measures' Observations, counted already (`_counted`), paged in SQL as `_vital_segment`
     pages: their code is their instrument's total code, their category survey, their date when
     taken."""
+    return _one_a_row(_measure_rows(filters), patient, total, measure_map.observation)
+
+
+def _one_a_row(statement: Any, patient: Whose, total: int,
+               build: Callable[[Any, str], Resource]) -> _Segment:
+    """A run of one Observation a row, counted already: `statement` reads `TAKE` of the rows of
+    the patient `PATIENT_PK` after the first `SKIP`, and `build` makes a row's Observation."""
     if not total:
         return _NONE_PASS
     pid = str(patient.id)
 
     def rows_of(skip: int, take: int) -> _Kept:
-        return _Kept(_measure_rows(filters), {"patient_pk": patient.pk, "skip": skip,
-                                              "take": take},
-                     lambda rows: [measure_map.observation(m, pid) for m in rows])
+        return _Kept(statement, {"patient_pk": patient.pk, "skip": skip, "take": take},
+                     lambda rows: [build(row, pid) for row in rows])
 
     return _Segment(total, rows_of)
 
@@ -526,6 +542,35 @@ def _measure_rows(filters: Filters) -> Any:
     return (select(*measure_map.OBSERVATION_COLUMNS)
             .where(*_measure_conditions(PATIENT_PK, filters))
             .order_by(Measure.taken_at, Measure.pk).offset(SKIP).limit(TAKE))
+
+
+def _observed_codes(filters: Filters) -> list[str]:
+    """The LOINC codes whose pregnancy and breastfeeding Observations pass the filters' code
+    and category."""
+    return [code for code in sorted(watched_codes())
+            if filters.keeps_codes([(mapping.LOINC, code)])
+            and filters.keeps_tokens({"category": [mapping.status_category(code)]})]
+
+
+def _observed_conditions(patient_pk: Any, filters: Filters) -> list[Any]:
+    return [StatusObservation.patient_pk == patient_pk,
+            _one_of_literals(StatusObservation.code, _observed_codes(filters)),
+            *filters.sql(StatusObservation.taken_at, StatusObservation.updated_at)]
+
+
+def _observed_segment(patient: Whose, filters: Filters, total: int) -> _Segment:
+    """The pregnancy and breastfeeding Observations, counted already (`_counted`), paged in SQL
+    as the measures are."""
+    return _one_a_row(_observed_rows(filters), patient, total, mapping.status_observation)
+
+
+@lru_cache(maxsize=KEPT_STATEMENTS)
+def _observed_rows(filters: Filters) -> Any:
+    """SQL, for the patient `PATIENT_PK`: the pregnancy and breastfeeding observations whose
+    Observations pass, in the list's order, `TAKE` of them after the first `SKIP`."""
+    return (select(*mapping.STATUS_COLUMNS)
+            .where(*_observed_conditions(PATIENT_PK, filters))
+            .order_by(StatusObservation.taken_at, StatusObservation.pk).offset(SKIP).limit(TAKE))
 
 
 def _score_kinds(filters: Filters) -> list[str]:
@@ -590,6 +635,7 @@ def _search_by_date(db: Session, patient: Whose, filters: Filters, offset: int, 
     take = count + 1
     entries = [*_top_vitals(db, patient, filters, take, order),
                *_top_measures(db, patient, filters, take, order),
+               *_top_observed(db, patient, filters, take, order),
                *_top_readings(db, patient, filters, take, order),
                *_top_scores(db, patient, filters, take, order)]
     entries.sort(key=lambda e: e[0])
@@ -637,7 +683,9 @@ class _Start:
     """The row a sorted page starts in: its sort key and how many Observations come before it."""
 
     at: datetime
-    place: tuple[int, int, int]  # the source's place in the list (chart 0, measures 1, chair 2)
+    # the source's place in the list (chart 0, measures 1 0, pregnancy and breastfeeding 1 1,
+    # chair 2)
+    place: tuple[int, int, int]
     pk: int
     before: int
 
@@ -719,6 +767,10 @@ def _sorted_start(db: Session, patient: Whose, filters: Filters, offset: int,
         branches.append(select(*_sort_columns(Measure.taken_at, (1, 0, 0), Measure.pk, 1))
                         .where(*_measure_conditions(patient.pk, filters),
                                *from_bound(Measure.taken_at)))
+    if _observed_codes(filters):
+        moment = StatusObservation.taken_at
+        branches.append(select(*_sort_columns(moment, (1, 1, 0), StatusObservation.pk, 1))
+                        .where(*_observed_conditions(patient.pk, filters), *from_bound(moment)))
     places = _session_places(patient.pk)
     kept = _kept_groups(filters, SessionReading)
     if kept:
@@ -781,6 +833,10 @@ def _passed(db: Session, patient: Whose, filters: Filters, offset: int, newest_f
         if _measure_kinds(filters):
             parts.append(select(func.count()).select_from(Measure).where(
                 *_measure_conditions(patient.pk, filters), above(Measure.taken_at, bound)))
+        if _observed_codes(filters):
+            parts.append(select(func.count()).select_from(StatusObservation).where(
+                *_observed_conditions(patient.pk, filters),
+                above(StatusObservation.taken_at, bound)))
         if _score_kinds(filters):
             parts.append(select(func.count()).select_from(SessionEvent).where(
                 SessionEvent.session_pk.in_(_sessions_of(patient.pk)), *_score_conditions(filters),
@@ -862,6 +918,14 @@ def _measures_from_top(filters: Filters, order: "_Order") -> Any:
             .order_by(order.by(Measure.taken_at), Measure.pk).limit(TAKE))
 
 
+def _observed_from_top(filters: Filters, order: "_Order") -> Any:
+    moment = StatusObservation.taken_at
+    return (select(*mapping.STATUS_COLUMNS)
+            .where(*_observed_conditions(PATIENT_PK, filters),
+                   *order.from_start(moment, (1, 1, 0), StatusObservation.pk))
+            .order_by(order.by(moment), StatusObservation.pk).limit(TAKE))
+
+
 def _readings_from_top(filters: Filters, order: "_Order") -> Any:
     # of the sessions `SESSION_PKS` alone (`_sessions_holding_top` chooses them)
     kept = _kept_groups(filters, SessionReading)
@@ -911,6 +975,17 @@ def _top_measures(db: Session, patient: Whose, filters: Filters, take: int, orde
     pid = str(patient.id)
     return (((m.taken_at, (1,), m.pk, 0), _resource_entry(measure_map.observation(m, pid)))
             for m in rows)
+
+
+def _top_observed(db: Session, patient: Whose, filters: Filters, take: int, order: _Order
+                  ) -> Iterator[_Sorted]:
+    if not _observed_codes(filters):
+        return iter(())
+    rows = db.execute(_top_statement(_observed_from_top, filters, order),
+                      {"patient_pk": patient.pk, "take": take}).all()
+    pid = str(patient.id)
+    return (((o.taken_at, (1, 1), o.pk, 0), _resource_entry(mapping.status_observation(o, pid)))
+            for o in rows)
 
 
 def _top_readings(db: Session, patient: Whose, filters: Filters, take: int, order: _Order
@@ -1031,6 +1106,9 @@ def _entries(db: Session, patient: Whose) -> Iterator[_Entry]:
         .order_by(VitalSigns.measured_at, VitalSigns.pk)).all())
     yield from (_resource_entry(measure_map.observation(m, str(pid)))
                 for m in measures.measures_of(db=db, patient_pk=patient.pk, include_errors=True))
+    yield from (_resource_entry(mapping.status_observation(o, pid)) for o in db.execute(
+        select(*mapping.STATUS_COLUMNS).where(StatusObservation.patient_pk == patient.pk)
+        .order_by(StatusObservation.taken_at, StatusObservation.pk)).all())
     sessions = db.execute(select(TreatmentSession.pk, TreatmentSession.id)
                           .where(TreatmentSession.patient_pk == patient.pk)
                           .order_by(TreatmentSession.checked_in_at, TreatmentSession.pk)).all()

@@ -98,6 +98,9 @@ def _observations(db: Session, patient: Patient, rows: _Rows) -> list[dict[str, 
                              .order_by(VitalSigns.measured_at, VitalSigns.pk)).scalars():
         found += mapping.vital_observations(vitals, pid)
     found += [measure_map.observation(m, str(pid)) for m in rows.measures]
+    found += [mapping.status_observation(o, pid) for o in db.execute(
+        select(StatusObservation).where(StatusObservation.patient_pk == patient.pk)
+        .order_by(StatusObservation.taken_at, StatusObservation.pk)).scalars()]
     sessions = rows.sessions
     session_pks = [s.pk for s in sessions]
     readings: dict[int | None, list[SessionReading]] = {pk: [] for pk in session_pks}
