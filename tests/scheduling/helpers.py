@@ -7,11 +7,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
+from ketaclinic import mail as email
 from ketaclinic.clinics.models import Site
 from ketaclinic.courses.models import Course
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling import resources
+from ketaclinic.settings import Settings
 from tests.course_rows import signed_course
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -35,6 +37,20 @@ def monday_before_spring_forward(zone: ZoneInfo = NEW_YORK) -> date:
         if noon.utcoffset() > noon_before.utcoffset():  # type: ignore[operator]
             return day - timedelta(days=6)
         day += timedelta(days=1)
+
+
+def weekday_ahead_at(hour: int) -> datetime:
+    """The first weekday at least two days ahead, at a local hour in New York."""
+    day = clock.today(NEW_YORK) + timedelta(days=2)
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return datetime.combine(day, time(hour), tzinfo=NEW_YORK)
+
+
+def sender_to(port: int) -> email.SmtpSender:
+    """A mail sender to a server on this machine's port (none listening: every send fails)."""
+    return email.SmtpSender(Settings(smtp_host="127.0.0.1", smtp_port=port, smtp_starttls=False,
+                                     public_url="http://testserver"))
 
 
 def staffed_site(db: Session, code: str = "A") -> Site:

@@ -17,8 +17,14 @@ from ketaclinic import mail as email
 from ketaclinic.auth.models import User
 from ketaclinic.scheduling import booking, calendar, reminders
 from ketaclinic.scheduling.models import Reminder
-from ketaclinic.settings import Settings
-from tests.scheduling.helpers import DESK, a_monday_ahead, course, staffed_site
+from tests.scheduling.helpers import (
+    DESK,
+    a_monday_ahead,
+    course,
+    sender_to,
+    staffed_site,
+    weekday_ahead_at,
+)
 from tests.server_helpers import free_port
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -45,19 +51,6 @@ def smtp() -> Iterator[tuple[int, Mailbox]]:
     controller.start()
     yield port, handler
     controller.stop()
-
-
-def sender_to(port: int) -> email.SmtpSender:
-    return email.SmtpSender(Settings(smtp_host="127.0.0.1", smtp_port=port, smtp_starttls=False,
-                                     public_url="http://testserver"))
-
-
-def weekday_ahead_at(hour: int) -> datetime:
-    """The first weekday at least two days ahead, at a local hour in New York."""
-    day = clock.today(NEW_YORK) + timedelta(days=2)
-    while day.weekday() >= 5:
-        day += timedelta(days=1)
-    return datetime.combine(day, time(hour), tzinfo=NEW_YORK)
 
 
 def test_reminder_reaches_smtp_with_ride_home_and_a_working_questionnaire_link(

@@ -178,3 +178,15 @@ def test_a_caution_found_since_signing_blocks_dosing_until_a_prescriber_weighs_i
     weighed = post(api, "nurse_a", session, "checks", {"confirmations": {}}).json()
     assert weighed["no-new-caution"]["ok"], weighed["no-new-caution"]
     assert post(api, "nurse_a", session, "dose/start", dose).status_code == 200
+
+
+def test_a_patient_recorded_as_deceased_fails_every_check_from_the_record(
+        api, world, db: Session) -> None:
+    pid = world.patients["p_a1"]
+    session = ready_to_dose(api, world, db)
+    assert api["nurse_a"].patch(f"/api/v1/patients/{pid}",
+                                json={"deceased": True}).status_code == 200
+    results = post(api, "nurse_a", session, "checks", {"confirmations": {}}).json()
+    automatic = ("signed-evaluation", "consent", "no-new-contraindication", "no-new-caution",
+                 "current-weight")
+    assert all(not results[c]["ok"] and "deceased" in results[c]["detail"] for c in automatic)

@@ -159,7 +159,8 @@ def patient_edit_form(
 ) -> Response:
     """The demographics form, filled in."""
     patient = patients.open_patient(db=db, patient_id=patient_id, actor=actor, purpose="edit form")
-    values = {f: str(getattr(patient, f)) for f in schemas.PatientUpdate.model_fields}
+    values = {f: "" if getattr(patient, f) is None else str(getattr(patient, f))
+              for f in schemas.PatientUpdate.model_fields}
     return _edit_form(request, patient, values, [])
 
 

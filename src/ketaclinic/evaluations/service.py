@@ -20,7 +20,7 @@ from ketaclinic.knowledge import consent as consent_texts
 from ketaclinic.knowledge import courses as course_rules
 from ketaclinic.knowledge import dosing
 from ketaclinic.knowledge.ruleset import RuleSet, default_ruleset
-from ketaclinic.knowledge.screening import ROUTES, latest_within, screen
+from ketaclinic.knowledge.screening import ROUTES, CannotScreen, latest_within, screen
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import ENTERED_IN_ERROR, Patient
 from ketaclinic.patients.record import screening_record
@@ -74,8 +74,11 @@ def evaluate(*, db: Session, patient_id: str, data: schemas.EvaluationIn,
     patient = patients.chart(db=db, patient_id=patient_id, actor=actor)
     ruleset = current_ruleset(db=db)
     on = data.on or patients.local_today(patient)
-    result = screen(screening_record(patient), route=data.route, on=on, ruleset=ruleset,
-                    time_zone=patients.time_zone_of(patient))
+    try:
+        result = screen(screening_record(patient), route=data.route, on=on, ruleset=ruleset,
+                        time_zone=patients.time_zone_of(patient))
+    except CannotScreen as exc:  # a deceased patient: an error, not a decision
+        raise Conflict(str(exc)) from None
     evaluation = Evaluation(
         patient_pk=patient.pk, route=data.route, indication=data.indication, screened_on=on,
         decision=result.decision, ruleset_version=result.ruleset_version,

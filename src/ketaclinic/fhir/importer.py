@@ -207,11 +207,22 @@ class _Importer:
             self.result.outcomes[key] = ("200 OK", f"Patient/{patient.id}", "already imported")
         else:
             patient = patients.register(db=self.db, actor=self.actor, data=self._patient_in(resource))
+            if _death(resource).get("deceased"):
+                self._record_death(patient, resource)
             self.locations[("Patient", patient.pk)] = str(patient.id)
             self._remember(entry, "Patient", patient.pk, patient, "created")
         for ref in refs:
             self.patient_by_ref[ref] = patient
         self.result.patients.append(str(patient.id))
+
+    def _record_death(self, patient: Patient, r: dict[str, Any]) -> None:
+        try:
+            died = schemas.PatientUpdate.model_validate(_death(r))
+        except ValidationError:
+            raise invalid("Patient.deceasedDateTime", f"{r.get('deceasedDateTime')!r} is not a "
+                          "date", "a date or date and time, YYYY-MM-DD...") from None
+        patients.update_demographics(db=self.db, patient_id=str(patient.id), data=died,
+                                     actor=self.actor)
 
     def _patient_in(self, r: dict[str, Any]) -> schemas.PatientIn:
         born = r.get("birthDate")
@@ -220,7 +231,8 @@ class _Importer:
             raise invalid("Patient.birthDate", f"{born!r} gives no day, and the chart keeps a "
                           "full birth date", "a full birth date, YYYY-MM-DD")
         try:
-            values = {k: v for k, v in demographics(r).items() if k != "email"}
+            values = {k: v for k, v in demographics(r).items()
+                      if k not in ("email", "deceased", "deceased_on")}
             site = organizations.managing_site(self.db, self.actor, r, self.site)
             return schemas.PatientIn.model_validate({**values, "site": site})
         except ValidationError as exc:
@@ -389,7 +401,16 @@ def demographics(r: dict[str, Any]) -> dict[str, Any]:
             "birth_date": r.get("birthDate"),
             "sex": r.get("gender") if r.get("gender") in ("female", "male", "other") else "unknown",
             "phone": str(telecom.get("phone") or "")[:40], "email": str(telecom.get("email") or ""),
-            "address": str(address.get("text") or ", ".join(parts))[:500]}
+            "address": str(address.get("text") or ", ".join(parts))[:500], **_death(r)}
+
+
+def _death(r: dict[str, Any]) -> dict[str, Any]:
+    """A Patient's deceased[x] as registry fields: a deceasedDateTime records the death and its
+    day (when it gives one); deceasedBoolean says whether; neither leaves it as it is."""
+    when, deceased = r.get("deceasedDateTime"), r.get("deceasedBoolean")
+    if isinstance(when, str) and when:
+        return {"deceased": True, "deceased_on": when[:10] if len(when) >= 10 else None}
+    return {"deceased": deceased, "deceased_on": None} if isinstance(deceased, bool) else {}
 
 
 def existing_patient(db: Session, reference: str, actor: Actor) -> Patient | None:

@@ -94,6 +94,10 @@ def patient_of(row: Any, mrns: Sequence[MrnAt]) -> dict[str, Any]:
         "name": [{"use": "official", "family": row.family_name, "given": [row.given_name]}],
         "gender": row.sex, "birthDate": row.birth_date.isoformat(),
     }
+    if row.deceased_on is not None:
+        resource["deceasedDateTime"] = row.deceased_on.isoformat()
+    elif row.deceased:
+        resource["deceasedBoolean"] = True
     if mrns:  # the site the patient was first registered at
         resource["managingOrganization"] = {"reference": f"Organization/{mrns[0].site_id}",
                                             "display": mrns[0].site_name}

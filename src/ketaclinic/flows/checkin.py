@@ -12,7 +12,7 @@ from ketaclinic.courses import service as courses
 from ketaclinic.errors import Conflict
 from ketaclinic.evaluations import service as evaluations
 from ketaclinic.kernel.actor import Actor
-from ketaclinic.knowledge.screening import screen
+from ketaclinic.knowledge.screening import CannotScreen, screen
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.record import screening_record
 from ketaclinic.scheduling import booking
@@ -29,8 +29,11 @@ def _automatic(db: Session, treatment_session: TreatmentSession, patient_id: str
     evaluation = evaluations.of_course(db, course)
     today = patients.local_today(patient)
     zone = patients.time_zone_of(patient)
-    result = screen(screening_record(patient), route=treatment_session.route, on=today,
-                    ruleset=evaluations.current_ruleset(db=db), time_zone=zone)
+    try:
+        result = screen(screening_record(patient), route=treatment_session.route, on=today,
+                        ruleset=evaluations.current_ruleset(db=db), time_zone=zone)
+    except CannotScreen as exc:  # the patient is recorded as deceased
+        return _refused(str(exc))
     blocking = [f.message for f in result.findings if f.severity == "contraindication"]
     weighed = {f["rule"] for f in evaluations.findings_of(evaluation, "caution")}
     unweighed = [f.message for f in result.findings
@@ -50,6 +53,13 @@ def _automatic(db: Session, treatment_session: TreatmentSession, patient_id: str
         "current-weight": (weighed_today, "weight recorded today" if weighed_today
                            else "record today's weight on the chart"),
     }
+
+
+def _refused(why: str) -> dict[str, tuple[bool, str]]:
+    """Every automatic check failed, for one reason that stops the session whatever else holds."""
+    return {check: (False, why) for check in ("signed-evaluation", "consent",
+                                              "no-new-contraindication", "no-new-caution",
+                                              "current-weight")}
 
 
 def check_in(*, db: Session, treatment_session_id: str, confirmations: dict[str, bool],

@@ -27,6 +27,10 @@ class Patient(RecordMixin, Base):
     emergency_contact_phone: Mapped[str] = mapped_column(String(40), default="")
     emergency_contact_relationship: Mapped[str] = mapped_column(String(60), default="")
     active: Mapped[bool] = mapped_column(default=True)
+    # A patient who has died (FHIR Patient.deceased[x]): not screened, booked or reminded; the
+    # day when known.
+    deceased: Mapped[bool] = mapped_column(default=False)
+    deceased_on: Mapped[date | None] = mapped_column(Date, default=None)
     # Lower-cased name for case-insensitive search on every database.
     search_name: Mapped[str] = mapped_column(String(201), index=True)
 

@@ -35,6 +35,7 @@ def screening_record(patient: Patient) -> PatientRecord:
     return PatientRecord(
         ref=f"Patient/{patient.id}",
         birth_date=patient.birth_date,
+        deceased=patient.deceased,
         conditions=tuple(
             ConditionFact(ref=f"Condition/{c.id}", codings=(Coding(c.system, c.code, c.display),),
                           text=c.display, clinical_status=c.clinical_status,

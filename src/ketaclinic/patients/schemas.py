@@ -89,6 +89,10 @@ class PatientUpdate(InputModel):
     emergency_contact_name: str | None = Field(default=None, max_length=200)
     emergency_contact_phone: PhoneNumber | None = Field(default=None, max_length=40)
     emergency_contact_relationship: str | None = Field(default=None, max_length=60)
+    deceased: Flag | None = Field(default=None, description="true: the patient has died; false: "
+                                  "a death recorded in error is taken back")
+    deceased_on: IsoDate | None = Field(default=None, description="the day the patient died, "
+                                        "when known (it records the death)")
 
 
 class MrnOut(BaseModel):
@@ -112,6 +116,8 @@ class PatientOut(BaseModel):
     emergency_contact_name: str
     emergency_contact_phone: str
     emergency_contact_relationship: str
+    deceased: bool
+    deceased_on: IsoDate | None
     mrns: list[MrnOut]
 
 

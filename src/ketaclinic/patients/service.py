@@ -35,6 +35,8 @@ from ketaclinic.patients.models import (
 )
 
 EARLIEST_BIRTH_DATE = date(1900, 1, 1)
+# A field a change empties (None in a change means 'not given').
+_CLEARED = object()
 # A reading stamped a little ahead is clock skew between devices; further ahead is a typo.
 FUTURE_TOLERANCE = timedelta(minutes=5)
 # The latest time zone is UTC+14: a birth today there is tomorrow in UTC.
@@ -201,7 +203,7 @@ def open_patient_by_pk(*, db: Session, patient_pk: int, actor: Actor, purpose: s
 # What the API shows of a patient (chart/router.py's PatientOut), in the order it shows it.
 DEMOGRAPHIC_FIELDS = ("family_name", "given_name", "birth_date", "sex", "phone", "email",
                       "address", "emergency_contact_name", "emergency_contact_phone",
-                      "emergency_contact_relationship")
+                      "emergency_contact_relationship", "deceased", "deceased_on")
 
 
 @dataclass(frozen=True)
@@ -360,6 +362,26 @@ def _birth_date_problems(birth_date: date) -> list[FieldProblem]:
     return []
 
 
+def _death(patient: Patient, changes: dict[str, Any]) -> dict[str, Any]:
+    """What recording or taking back a death changes: a day of death records the death (it is
+    checked: not after today, not before birth); `deceased` false takes it back, day and all."""
+    died_on, deceased = changes.get("deceased_on"), changes.get("deceased")
+    if deceased is False:
+        if died_on is not None:
+            raise invalid("deceased_on", "is given for a patient said to be living",
+                          "no day of death with deceased false")
+        return {"deceased_on": _CLEARED}
+    if died_on is None:
+        return {}
+    born = changes.get("birth_date") or patient.birth_date
+    if died_on > (clock.now() + LATEST_OFFSET).date():
+        raise invalid("deceased_on", "is in the future", f"{born.isoformat()} to today")
+    if died_on < born:
+        raise invalid("deceased_on", f"is before the birth date {born.isoformat()}",
+                      f"{born.isoformat()} to today")
+    return {"deceased": True}
+
+
 def _check_birth_date(birth_date: date) -> None:
     problems = _birth_date_problems(birth_date)
     if problems:
@@ -419,10 +441,12 @@ def update_demographics(
     changes = data.model_dump(exclude_unset=True)
     if "birth_date" in changes and changes["birth_date"] is not None:
         _check_birth_date(changes["birth_date"])
+    changes |= _death(patient, changes)
     changed: list[str] = []
     for field_name, value in changes.items():
         if value is None:
             continue
+        value = None if value is _CLEARED else value
         value = str(value) if field_name == "email" else value
         if getattr(patient, field_name) != value:
             setattr(patient, field_name, value)

@@ -70,6 +70,9 @@ def book(*, db: Session, site: Site, patient: Patient, kind: str, starts_at: dat
          now: datetime | None = None) -> Appointment:
     """Book one appointment, refused with the reasons when it does not fit; `now` (default: the
     clock) is when the booking is decided (the demo's week is planned at one moment)."""
+    if patient.deceased:
+        raise Conflict("cannot book: the patient is recorded as deceased"
+                       + (f" (died {patient.deceased_on.isoformat()})" if patient.deceased_on else ""))
     wanted = kind_of(kind, course.indication if course else "depression")
     site = lock_site(db, site.pk)
     found = availability.fit(db, site=site, kind=wanted, starts_at=starts_at, chair_pk=chair_pk,

@@ -121,6 +121,10 @@ def send_due(db: Session, now: datetime | None = None) -> list[Reminder]:
             continue
         patient = db.get(Patient, appointment.patient_pk)
         assert patient is not None
+        if patient.deceased:  # no message to the family of a patient who has died
+            reminder.status = CANCELLED
+            reminder.last_error = "the patient is recorded as deceased"
+            continue
         reminder.attempts += 1
         try:
             email.sender().send(message(db, appointment, patient,

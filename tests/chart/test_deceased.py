@@ -1,0 +1,100 @@
+"""A patient who has died: imported as such, recorded on the chart, and never screened, booked
+or reminded. An EHR's deceased patient was registered as living (the chart kept no death), so
+screening the chart found them eligible where the same record through CDS Hooks was refused,
+and nothing stopped a booking or an appointment reminder to their family."""
+
+import html
+import json
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ketaclinic import clock
+from ketaclinic import mail as email
+from ketaclinic.errors import Conflict
+from ketaclinic.scheduling import booking, reminders
+from ketaclinic.scheduling.models import Reminder
+from tests.conftest import csrf_of
+from tests.examples import synthea_bundle
+from tests.scheduling.helpers import DESK, course, sender_to, staffed_site, weekday_ahead_at
+from tests.server_helpers import free_port
+
+
+def _import_gus(api) -> str:
+    bundle = json.loads(synthea_bundle("Gus973").read_bytes())
+    response = api["nurse_a"].post("/fhir", json=bundle)
+    assert response.status_code == 200, response.text
+    return response.json()["entry"][0]["response"]["location"].split("/", 1)[1]
+
+
+def test_an_imported_deceased_patient_is_recorded_as_deceased_and_not_screened(
+        api, world, db: Session) -> None:
+    pid = _import_gus(api)
+    shown = api["nurse_a"].get(f"/api/v1/patients/{pid}").json()
+    assert (shown["deceased"], shown["deceased_on"]) == (True, "1934-01-15")
+    assert api["nurse_a"].get(f"/fhir/Patient/{pid}").json()["deceasedDateTime"] == "1934-01-15"
+    screened = api["nurse_a"].post(f"/api/v1/patients/{pid}/evaluations", json={"route": "iv"})
+    assert screened.status_code == 409, screened.text
+    assert "deceased" in screened.json()["detail"]
+
+
+def test_a_death_is_recorded_checked_and_taken_back(api, world, db: Session) -> None:
+    pid = world.patients["p_a1"]
+    url = f"/api/v1/patients/{pid}"
+    born = api["nurse_a"].get(url).json()["birth_date"]
+    tomorrow = (clock.now() + timedelta(days=2)).date().isoformat()
+    for body, why in (({"deceased_on": tomorrow}, "is in the future"),
+                      ({"deceased_on": "1900-01-02"}, f"is before the birth date {born}"),
+                      ({"deceased": False, "deceased_on": "2026-01-02"}, "said to be living"),
+                      ({"deceased": 1}, "deceased")):
+        refused = api["nurse_a"].patch(url, json=body)
+        assert refused.status_code == 422 and why in refused.text, (body, refused.text)
+    assert api["nurse_a"].get(url).json()["deceased"] is False
+    recorded = api["nurse_a"].patch(url, json={"deceased_on": "2026-11-01"}).json()
+    assert (recorded["deceased"], recorded["deceased_on"]) == (True, "2026-11-01")
+    refused = api["nurse_a"].post(f"{url}/evaluations", json={"route": "iv"})
+    assert refused.status_code == 409
+    taken_back = api["nurse_a"].patch(url, json={"deceased": False}).json()
+    assert (taken_back["deceased"], taken_back["deceased_on"]) == (False, None)
+    assert api["nurse_a"].post(f"{url}/evaluations", json={"route": "iv"}).status_code == 201
+
+
+def test_no_booking_and_no_reminder_for_a_patient_who_has_died(api, world, db: Session) -> None:
+    site = staffed_site(db)
+    starts = weekday_ahead_at(11)
+    _, patient = course(db, "iv", starts.date())
+    patient.email = "pat@example.org"
+    booking.book(db=db, site=site, patient=patient, kind="iv", starts_at=starts, actor=DESK)
+    assert api["nurse_a"].patch(f"/api/v1/patients/{patient.id}",
+                                json={"deceased": True}).status_code == 200
+    db.refresh(patient)
+    try:
+        booking.book(db=db, site=site, patient=patient, kind="iv",
+                     starts_at=starts + timedelta(hours=2), actor=DESK)
+        raise AssertionError("a deceased patient was booked")
+    except Conflict as refused:
+        assert "recorded as deceased" in str(refused)
+    [reminder] = db.execute(select(Reminder)).scalars().all()
+    email.use_sender(sender_to(free_port()))  # a message sent would fail: none is tried
+    try:
+        reminders.send_due(db, now=starts - timedelta(hours=23))
+    finally:
+        email.use_sender(None)
+    assert (reminder.status, reminder.attempts) == (reminders.CANCELLED, 0)
+
+
+def test_the_chart_shows_the_death_and_the_edit_form_records_one(web, world, db: Session) -> None:
+    client = web["nurse_a"]
+    pid = world.patients["p_a1"]
+    form = client.get(f"/patients/{pid}/edit").text
+    assert 'id="deceased_on"' in form and 'value="None"' not in form
+    values = {"csrf_token": csrf_of(form), "deceased_on": "2999-01-01"}
+    wrong = client.post(f"/patients/{pid}/edit", data=values)
+    assert wrong.status_code == 422 and "is in the future" in html.unescape(wrong.text)
+    assert 'id="deceased"' not in client.get(f"/patients/{pid}").text
+    saved = client.post(f"/patients/{pid}/edit", data={**values, "deceased_on": "2026-11-01"},
+                        follow_redirects=False)
+    assert saved.status_code == 303
+    chart = client.get(f"/patients/{pid}").text
+    assert '<span class="badge deceased" id="deceased">Deceased 2026-11-01</span>' in chart
