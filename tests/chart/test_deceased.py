@@ -98,3 +98,12 @@ def test_the_chart_shows_the_death_and_the_edit_form_records_one(web, world, db:
     assert saved.status_code == 303
     chart = client.get(f"/patients/{pid}").text
     assert '<span class="badge deceased" id="deceased">Deceased 2026-11-01</span>' in chart
+
+
+def test_no_questionnaire_link_for_a_patient_who_has_died(api, world, db: Session) -> None:
+    pid = world.patients["p_a1"]
+    url = f"/api/v1/patients/{pid}/measure-links"
+    assert api["frontdesk"].post(url, json={"email": False}).status_code == 201
+    assert api["nurse_a"].patch(f"/api/v1/patients/{pid}", json={"deceased": True}).status_code == 200
+    refused = api["frontdesk"].post(url, json={"email": True})
+    assert refused.status_code == 409 and "deceased" in refused.json()["detail"]

@@ -47,6 +47,8 @@ def create(*, db: Session, patient_id: str, data: schemas.LinkIn,
                           ", ".join(k for k, f in known.items() if f.rater == "patient"))
     if not patient.site_pks:
         raise invalid("patient", "has no site", "a patient registered at a site")
+    if patient.deceased:
+        raise Conflict("the patient is recorded as deceased: no questionnaire is sent")
     token = secrets.token_urlsafe(32)
     request = MeasureRequest(patient_pk=patient.pk, site_pk=sorted(patient.site_pks)[0],
                              course_pk=course.pk if course else None, instruments=list(chosen),
