@@ -2,6 +2,7 @@
 
 import copy
 import json
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +14,11 @@ from sqlalchemy.orm import Session
 
 from ketaclinic.db import make_engine
 from ketaclinic.fhir.models import ImportedResource
+from ketaclinic.fhir.record import record_from_bundle
+from ketaclinic.knowledge.screening import screen
 from ketaclinic.patients.models import Condition, Medication, Patient, VitalSigns
+from ketaclinic.patients.record import screening_record
+from tests import fhir_builders as fb
 from tests.cli_helpers import run_cli
 from tests.conftest import BACKENDS, drop_postgres_database, fresh_database_url
 from tests.examples import SYNTHEA
@@ -125,3 +130,50 @@ def test_post_broken_bundle_names_the_entry(api, db: Session) -> None:
     assert outcome["issue"][0]["expression"] == ["entry[3].status"]
     assert db.execute(select(func.count()).select_from(Patient)).scalar_one() == before
     assert api["patient_a1"].post("/fhir", content=json.dumps(bundle)).status_code == 403
+
+
+def _in_words(reference: str) -> list[dict[str, object]]:
+    """An allergy, a problem and a medication an EHR sends with words but no known code, and an
+    allergy with a local code alone, for the patient the reference names."""
+    subject = {"reference": reference}
+    return [
+        {"resourceType": "AllergyIntolerance", "patient": subject, "code": {"text": "Ketamine"},
+         "clinicalStatus": {"coding": [{"system": fb.ALLERGY_CLINICAL, "code": "active"}]}},
+        {"resourceType": "Condition", "subject": subject, "code": {"coding": [
+            {"system": "urn:oid:1.2.840.114350.1.13.0.1.7.2.696871", "code": "123",
+             "display": "Schizophrenia"}], "text": "Schizophrenia"},
+         "clinicalStatus": {"coding": [{"system": fb.CLINICAL, "code": "active"}]}},
+        {"resourceType": "MedicationStatement", "status": "active", "subject": subject,
+         "medicationCodeableConcept": {"text": "Lorazepam 1 MG Oral Tablet"},
+         "effectivePeriod": {"start": "2026-01-01"},
+         "dosage": [{"text": "1 tablet twice daily",
+                     "doseAndRate": [{"doseQuantity": {"value": 1, "unit": "tablet"}}]}]},
+        {"resourceType": "AllergyIntolerance", "patient": subject, "code": {"coding": [
+            {"system": "urn:oid:1.2.3", "code": "77"}]}}]
+
+
+def test_entries_with_words_but_no_known_code_are_kept_and_screened(api, world, db: Session) -> None:
+    """An EHR's allergy to 'Ketamine' sent as text, a problem coded in its own system
+    ('Schizophrenia'), a medication named in words: screening an EHR's record reads their words
+    (a contraindication and two cautions), but the importer dropped them for want of a known
+    code, and the chart screened eligible."""
+    pid = world.patients["p_a1"]
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": r,
+         "request": {"method": "POST", "url": r["resourceType"]}}
+        for r in _in_words(f"Patient/{pid}")]}
+    response = api["nurse_a"].post("/fhir", json=bundle)
+    assert response.status_code == 200, response.text
+    statuses = [e["response"]["status"] for e in response.json()["entry"]]
+    assert statuses == ["201 Created"] * 3 + ["200 OK"]  # a local code with no words: nothing to read
+    patient = db.execute(select(Patient).where(Patient.id == uuid.UUID(pid))).scalar_one()
+    db.refresh(patient)
+    charted = {f.rule for f in screen(screening_record(patient), route="iv", on=fb.ON).findings}
+    sent = record_from_bundle(fb.bundle(*fb.baseline(), *[
+        {**r, "id": f"e{n}"} for n, r in enumerate(_in_words("Patient/p1"))]))
+    wanted = {"ketamine-hypersensitivity", "psychotic-disorder", "benzodiazepine-load"}
+    assert wanted <= charted
+    assert wanted <= {f.rule for f in screen(sent, route="iv", on=fb.ON).findings}
+    for entry in response.json()["entry"][:3]:
+        read = api["nurse_a"].get(f"/fhir/{entry['response']['location']}").json()
+        get_fhir_model_class(read["resourceType"]).model_validate(read)

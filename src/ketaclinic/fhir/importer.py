@@ -126,6 +126,22 @@ def source_key(entry: dict[str, Any]) -> str:
     return f"{resource['resourceType']}/{ident or uuid.uuid4()}"
 
 
+def coded_or_as_sent(kind: str, codings: tuple[Coding, ...], text: str
+                     ) -> tuple[str, str, str] | None:
+    """The entry's code in a system the kind accepts (`first_accepted`); else, when it has words
+    to read (its text, or a coding's display), its first coding as sent (an EHR's local code,
+    or none) with those words: screening reads the words of an entry with no known code, as it
+    reads the record an EHR sends, so the chart keeps them. None: nothing to read."""
+    coded = first_accepted(kind, codings)
+    if coded is not None:
+        return coded
+    words = (text or next((c.display for c in codings if c.display), "")).strip()
+    if not words:
+        return None
+    first = next(iter(codings), Coding("", ""))
+    return (first.system or "")[:100], (first.code or "")[:40], words[:300]
+
+
 def first_accepted(kind: str, codings: tuple[Coding, ...]) -> tuple[str, str, str] | None:
     """The first coding in a code system the kind of record accepts (system URI, code, display)."""
     for coding in codings:
@@ -284,9 +300,9 @@ class _Importer:
 
     def _condition(self, r: dict[str, Any], patient: Whose) -> tuple[Any, str]:
         fact = condition_fact(r)
-        coded = first_accepted("condition", fact.codings)
+        coded = coded_or_as_sent("condition", fact.codings, fact.text)
         if coded is None:
-            return None, "no accepted code system (SNOMED CT or ICD-10-CM)"
+            return None, "no accepted code system (SNOMED CT or ICD-10-CM) and no text"
         status = fact.clinical_status if fact.clinical_status in CONDITION_STATUSES else (
             "resolved" if fact.abatement else "active")
         verification = fact.verification_status or "confirmed"
@@ -300,9 +316,9 @@ class _Importer:
 
     def _medication(self, r: dict[str, Any], patient: Whose) -> tuple[Any, str]:
         fact = medication_fact(r, self.by_ref)
-        coded = first_accepted("medication", fact.codings)
+        coded = coded_or_as_sent("medication", fact.codings, fact.text)
         if coded is None:
-            return None, "no accepted code system (RxNorm)"
+            return None, "no accepted code system (RxNorm) and no text"
         status = fact.status if fact.status in MEDICATION_STATUSES else "unknown"
         return Medication(patient_pk=patient.pk, system=coded[0], code=coded[1], display=coded[2],
                           status=status, start_date=fact.start, end_date=fact.end,
@@ -311,9 +327,9 @@ class _Importer:
 
     def _allergy(self, r: dict[str, Any], patient: Whose) -> tuple[Any, str]:
         fact = allergy_fact(r)
-        coded = first_accepted("allergy", fact.codings)
+        coded = coded_or_as_sent("allergy", fact.codings, fact.text)
         if coded is None:
-            return None, "no accepted code system"
+            return None, "no accepted code system and no text"
         criticality = r.get("criticality") if r.get("criticality") in (
             "low", "high", "unable-to-assess") else "unable-to-assess"
         return Allergy(patient_pk=patient.pk, system=coded[0], code=coded[1], display=coded[2],

@@ -66,6 +66,9 @@ def _subject(patient_id: object) -> dict[str, str]:
 
 
 def _concept(row: Any) -> dict[str, Any]:
+    """A row's code and words; words alone for an entry imported with no code."""
+    if not (row.system and row.code):
+        return {"text": row.display}
     return {"coding": [{"system": row.system, "code": row.code, "display": row.display}],
             "text": row.display}
 

@@ -66,7 +66,7 @@ def update(*, db: Session, resource_type: str, resource_id: str, body: dict[str,
     patient = patients.open_patient(db=db, patient_id=str(owner), actor=actor, purpose="FHIR update")
     entry = db.execute(select(model).where(model.id == key)).scalar_one()
     changes, fact = _changes(resource_type, body)
-    coded = importer.first_accepted(code_kind, fact.codings)
+    coded = importer.coded_or_as_sent(code_kind, fact.codings, fact.text)
     if coded is None or (coded[0], coded[1]) != (entry.system, entry.code):
         raise invalid("code", "the code of a recorded entry cannot change",
                       f"{entry.system}|{entry.code}, or mark it entered-in-error and create another")
