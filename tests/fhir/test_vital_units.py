@@ -3,6 +3,7 @@ inches, Fahrenheit) is stored in the clinic's unit, never as the number it came 
 without the unit it needs, or in a unit not allowed for it, is refused naming the accepted
 units, and nothing is stored."""
 
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -135,3 +136,58 @@ def test_screening_reads_the_newest_pressure_whatever_its_panel_code(panel: dict
     record = record_from_bundle(fb.bundle(fb.patient(), fb.weight(70), older, newest))
     result = screen(record, route="iv", on=fb.ON)
     assert "blood-pressure-hazard" in {f.rule for f in result.findings}
+
+
+def _side(pid: str, loinc: str, value: float, when: str) -> dict[str, Any]:
+    return {"resourceType": "Observation", "status": "final",
+            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/"
+                                                "observation-category", "code": "vital-signs"}]}],
+            "code": {"coding": [{"system": fb.LOINC, "code": loinc}]},
+            "subject": {"reference": f"Patient/{pid}"}, "effectiveDateTime": when,
+            "valueQuantity": {"value": value, "unit": "mmHg", "system": "http://unitsofmeasure.org",
+                              "code": "mm[Hg]"}}
+
+
+def test_a_systolic_and_a_diastolic_sent_apart_are_one_pressure(api, world, db: Session) -> None:
+    """An EHR that sends a systolic (8480-6) and a diastolic (8462-4) as Observations of their
+    own: screening the bundle pairs them (190/115, the racemic-ketamine hazard), but the
+    importer dropped both as 'not a vital sign', and the chart screened without the pressure."""
+    from ketaclinic.knowledge.screening import screen
+    from ketaclinic.patients.models import Patient
+    from ketaclinic.patients.record import screening_record
+
+    pid = world.patients["p_a1"]
+    when = "2026-11-19T09:00:00+00:00"
+    entries = [_side(pid, "8480-6", 190, when), _side(pid, "8462-4", 115, when),
+               _side(pid, "8480-6", 150, "2026-11-18T09:00:00+00:00"),
+               _side(pid, "8462-4", 170, "2026-11-18T09:00:00+00:00")]
+    response = api["nurse_a"].post("/fhir", json={"resourceType": "Bundle", "type": "transaction",
+                                                  "entry": [{"fullUrl": f"urn:uuid:{uuid.uuid4()}",
+                                                             "resource": e, "request": {
+                                                      "method": "POST", "url": "Observation"}}
+                                                            for e in entries]})
+    assert response.status_code == 200, response.text
+    outcomes = [e["response"]["status"] for e in response.json()["entry"]]
+    assert outcomes == ["201 Created", "201 Created", "201 Created", "200 OK"], response.text
+    patient = db.execute(select(Patient).where(Patient.id == uuid.UUID(pid))).scalar_one()
+    db.refresh(patient)
+    pressures = sorted((v.systolic_mmhg, v.diastolic_mmhg) for v in patient.vitals
+                       if v.systolic_mmhg or v.diastolic_mmhg)
+    assert (190, 115) in pressures and (150, None) in pressures
+    found = screen(screening_record(patient), route="iv", on=fb.ON).findings
+    assert "blood-pressure-hazard" in {f.rule for f in found}
+
+
+def test_an_entry_with_neither_a_full_url_nor_an_id_is_answered_with_what_became_of_it(
+        api, world) -> None:
+    """A transaction entry may carry neither a fullUrl nor an id; its identity was a new random
+    key each time it was asked for, so the answer said '200 OK' for a reading it had stored."""
+    pid = world.patients["p_a1"]
+    reading = _vital(pid, "8867-4", {"value": 72, "unit": "/min", "system": UCUM, "code": "/min"})
+    response = api["nurse_a"].post("/fhir", json={"resourceType": "Bundle", "type": "transaction",
+                                                  "entry": [{"resource": reading, "request": {
+                                                      "method": "POST", "url": "Observation"}}]})
+    assert response.status_code == 200, response.text
+    [entry] = response.json()["entry"]
+    assert entry["response"]["status"] == "201 Created"
+    assert entry["response"]["location"].startswith("Observation/")

@@ -54,7 +54,7 @@ from ketaclinic.patients.models import (
     StatusObservation,
     VitalSigns,
 )
-from ketaclinic.patients.service import PatientKeys, vital_problems
+from ketaclinic.patients.service import PatientKeys, pressure_problems, vital_problems
 
 # The patient an entry's record is written for: a Patient entry of the bundle (the record), or
 # a patient already in the clinic that the entry refers to (their keys, all a record needs).
@@ -160,6 +160,9 @@ class _Importer:
         self.locations: dict[tuple[str, int | None], str] = {}
         self.patient_by_ref: dict[str, Whose] = {}
         self.zones: dict[int, str] = {}
+        # a systolic or diastolic sent as an Observation of its own, by patient and time: the
+        # other side at the same time joins it, as screening the bundle pairs them
+        self.loose_sides: dict[tuple[int, Any], VitalSigns] = {}
         # a resource another refers to (a Medication), by its full URL or its type and id
         self.by_ref = {f"{e['resource'].get('resourceType')}/{e['resource']['id']}": e["resource"]
                        for e in self.entries if e["resource"].get("id")}
@@ -363,6 +366,13 @@ class _Importer:
                 if problem and component.get("valueQuantity") is not None:
                     return None, problem
                 values[field] = value
+        elif codes & PRESSURE_FIELDS.keys():  # one side of a blood pressure, on its own
+            field = PRESSURE_FIELDS[min(codes & PRESSURE_FIELDS.keys())]
+            value, problem = in_stored_unit(field, r.get("valueQuantity"))
+            if problem and r.get("valueQuantity") is not None:
+                return None, problem
+            if value is not None:
+                values[field] = value
         else:
             fields = [VITAL_CODES[c] for c in codes if c in VITAL_CODES]
             if not fields or not isinstance((r.get("valueQuantity") or {}).get("value"),
@@ -377,9 +387,31 @@ class _Importer:
         problems = vital_problems({**values, "measured_at": taken}, clock.now())
         if problems:
             return None, f"outside the clinic's plausible range ({problems[0].field}: {problems[0].accepted})"
+        loose = len(values) == 1 and not codes & {"85354-9"} and set(values) <= set(
+            PRESSURE_FIELDS.values()) and not pressure_components(r)
+        if loose:
+            return self._loose_side(patient, taken, values)
         # in UTC, as the database gives it back: the answer to a create is built from this record
         return VitalSigns(patient_pk=patient.pk, measured_at=taken.astimezone(UTC),
                           created_by=self.actor.username, **values), ""
+
+    def _loose_side(self, patient: Whose, taken: Any, values: dict[str, float]
+                    ) -> tuple[Any, str]:
+        """A systolic or diastolic on its own: joined to the other side taken at the same time
+        in this bundle, if it has no such side yet, else a reading of its own."""
+        [(field, value)] = values.items()
+        paired = self.loose_sides.get((patient.pk, taken))
+        if paired is not None and getattr(paired, field) is None:
+            sides = {f: getattr(paired, f) for f in PRESSURE_FIELDS.values()} | values
+            problems = pressure_problems(sides)
+            if problems:
+                return None, f"{problems[0].field}: {problems[0].message}"
+            setattr(paired, field, value)
+            return paired, ""
+        record = VitalSigns(patient_pk=patient.pk, measured_at=taken.astimezone(UTC),
+                            created_by=self.actor.username, **values)
+        self.loose_sides[(patient.pk, taken)] = record
+        return record, ""
 
 
     def _status_observation(self, r: dict[str, Any], patient: Whose) -> tuple[Any, str]:
@@ -476,6 +508,13 @@ def import_bundle(*, db: Session, bundle: dict[str, Any], site: str, actor: Acto
                   fresh: bool = False) -> ImportResult:
     """Import one bundle in the caller's transaction (the caller commits, or rolls back all);
     `fresh`: the caller gave every entry a full URL of its own making (a new urn:uuid), so none
-    can have been imported before and that is not looked up."""
+    can have been imported before and that is not looked up. An entry with neither a full URL
+    nor an id is given a urn:uuid of its own in `bundle`, by which the caller finds its
+    outcome."""
     check_bundle(bundle)
+    for entry in bundle.get("entry") or []:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(resource, dict) and not entry.get("fullUrl") and not resource.get("id"):
+            # one identity for the entry throughout, so the answer says what became of it
+            entry["fullUrl"] = f"urn:uuid:{uuid.uuid4()}"
     return _Importer(db, bundle, site, actor, fresh).run()
