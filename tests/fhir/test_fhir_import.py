@@ -177,3 +177,25 @@ def test_entries_with_words_but_no_known_code_are_kept_and_screened(api, world, 
     for entry in response.json()["entry"][:3]:
         read = api["nurse_a"].get(f"/fhir/{entry['response']['location']}").json()
         get_fhir_model_class(read["resourceType"]).model_validate(read)
+
+
+def test_every_coding_of_an_entry_is_kept_and_screened(api, world, db: Session) -> None:
+    """A problem an EHR codes in SNOMED CT and in ICD-10-CM: the chart kept the first code it
+    accepts, a SNOMED CT concept no rule lists, and dropped F25.9 (schizoaffective disorder),
+    the one the psychotic-disorder rule knows; screening the bundle read both."""
+    pid = world.patients["p_a1"]
+    problem = {"resourceType": "Condition", "subject": {"reference": f"Patient/{pid}"},
+               "clinicalStatus": {"coding": [{"system": fb.CLINICAL, "code": "active"}]},
+               "code": {"coding": [
+                   {"system": fb.SNOMED, "code": "68890003", "display": "Schizoaffective disorder"},
+                   {"system": fb.ICD10, "code": "F25.9", "display": "Schizoaffective disorder, "
+                                                                   "unspecified"},
+                   {"system": "urn:oid:2.16.840.1.113883.3.247.1.1", "code": "1234"}]}}
+    created = api["nurse_a"].post("/fhir/Condition", json=problem)
+    assert created.status_code == 201, created.text
+    assert [c["code"] for c in created.json()["code"]["coding"]] == ["68890003", "F25.9", "1234"]
+    get_fhir_model_class("Condition").model_validate(created.json())
+    patient = db.execute(select(Patient).where(Patient.id == uuid.UUID(pid))).scalar_one()
+    db.refresh(patient)
+    found = {f.rule for f in screen(screening_record(patient), route="iv", on=fb.ON).findings}
+    assert "psychotic-disorder" in found

@@ -142,6 +142,18 @@ def coded_or_as_sent(kind: str, codings: tuple[Coding, ...], text: str
     return (first.system or "")[:100], (first.code or "")[:40], words[:300]
 
 
+# The most of an entry's other codings kept beside its code.
+OTHER_CODINGS_KEPT = 10
+
+
+def other_codings(codings: tuple[Coding, ...], kept: tuple[str, str, str]
+                  ) -> list[dict[str, str]] | None:
+    """An entry's codings besides the one kept as its code, as sent (None when there are none)."""
+    others = [{"system": c.system[:100], "code": c.code[:40], "display": (c.display or "")[:300]}
+              for c in codings if c.system and c.code and (c.system, c.code[:40]) != kept[:2]]
+    return others[:OTHER_CODINGS_KEPT] or None
+
+
 def first_accepted(kind: str, codings: tuple[Coding, ...]) -> tuple[str, str, str] | None:
     """The first coding in a code system the kind of record accepts (system URI, code, display)."""
     for coding in codings:
@@ -312,6 +324,7 @@ class _Importer:
         # A condition with no category the clinic keeps goes on the problem list.
         category = condition_category_of(r) or "problem-list-item"
         return Condition(patient_pk=patient.pk, system=coded[0], code=coded[1], display=coded[2],
+                         other_codings=other_codings(fact.codings, coded),
                          clinical_status=status, verification_status=verification,
                          category=category,
                          onset_date=fact.onset, abatement_date=fact.abatement,
@@ -324,6 +337,7 @@ class _Importer:
             return None, "no accepted code system (RxNorm) and no text"
         status = fact.status if fact.status in MEDICATION_STATUSES else "unknown"
         return Medication(patient_pk=patient.pk, system=coded[0], code=coded[1], display=coded[2],
+                          other_codings=other_codings(fact.codings, coded),
                           status=status, start_date=fact.start, end_date=fact.end,
                           dose_value=fact.daily_dose_mg, dose_unit="mg/day" if fact.daily_dose_mg
                           else "", created_by=self.actor.username), ""
@@ -336,6 +350,7 @@ class _Importer:
         criticality = r.get("criticality") if r.get("criticality") in (
             "low", "high", "unable-to-assess") else "unable-to-assess"
         return Allergy(patient_pk=patient.pk, system=coded[0], code=coded[1], display=coded[2],
+                       other_codings=other_codings(fact.codings, coded),
                        kind=fact.kind, criticality=criticality,
                        clinical_status=fact.clinical_status or "active",
                        verification_status=fact.verification_status or "confirmed",

@@ -66,11 +66,12 @@ def _subject(patient_id: object) -> dict[str, str]:
 
 
 def _concept(row: Any) -> dict[str, Any]:
-    """A row's code and words; words alone for an entry imported with no code."""
-    if not (row.system and row.code):
-        return {"text": row.display}
-    return {"coding": [{"system": row.system, "code": row.code, "display": row.display}],
-            "text": row.display}
+    """A row's code, the other codings it was sent with, and its words (words alone for an
+    entry imported with no code)."""
+    coding = [{"system": row.system, "code": row.code, "display": row.display}] if (
+        row.system and row.code) else []
+    coding += [{k: v for k, v in c.items() if v} for c in getattr(row, "other_codings", None) or []]
+    return {"coding": coding, "text": row.display} if coding else {"text": row.display}
 
 
 class MrnAt(NamedTuple):

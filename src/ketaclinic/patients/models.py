@@ -2,7 +2,17 @@
 
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, Date, Float, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ketaclinic.clinics.models import Site
@@ -77,11 +87,14 @@ class CorrectableMixin:
 
 
 class CodedMixin:
-    """A coded value: system URI, code and display text."""
+    """A coded value: system URI, code and display text, and the entry's other codings as an EHR
+    sent them ({"system", "code", "display"} each; None for none), which screening reads too: an
+    EHR's ICD-10-CM code may be the one a rule knows where its SNOMED CT code is not."""
 
     system: Mapped[str] = mapped_column(String(100))
     code: Mapped[str] = mapped_column(String(40))
     display: Mapped[str] = mapped_column(String(300))
+    other_codings: Mapped[list[dict[str, str]] | None] = mapped_column(JSON, default=None)
 
 
 class Condition(CodedMixin, CorrectableMixin, RecordMixin, Base):

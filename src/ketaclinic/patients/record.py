@@ -12,7 +12,14 @@ from ketaclinic.knowledge.record import (
     Weight,
     dose_in_mg,
 )
-from ketaclinic.patients.models import ENTERED_IN_ERROR, Medication, Patient, StatusObservation
+from ketaclinic.patients.models import (
+    ENTERED_IN_ERROR,
+    Allergy,
+    Condition,
+    Medication,
+    Patient,
+    StatusObservation,
+)
 
 
 def daily_dose_mg(medication: Medication) -> float | None:
@@ -37,18 +44,18 @@ def screening_record(patient: Patient) -> PatientRecord:
         birth_date=patient.birth_date,
         deceased=patient.deceased,
         conditions=tuple(
-            ConditionFact(ref=f"Condition/{c.id}", codings=(Coding(c.system, c.code, c.display),),
+            ConditionFact(ref=f"Condition/{c.id}", codings=codings_of(c),
                           text=c.display, clinical_status=c.clinical_status,
                           verification_status=c.verification_status, onset=c.onset_date,
                           abatement=c.abatement_date)
             for c in patient.conditions),
         medications=tuple(
-            MedicationFact(ref=f"Medication/{m.id}", codings=(Coding(m.system, m.code, m.display),),
+            MedicationFact(ref=f"Medication/{m.id}", codings=codings_of(m),
                            text=m.display, status=m.status, start=m.start_date, end=m.end_date,
                            daily_dose_mg=daily_dose_mg(m))
             for m in patient.medications),
         allergies=tuple(
-            AllergyFact(ref=f"Allergy/{a.id}", codings=(Coding(a.system, a.code, a.display),),
+            AllergyFact(ref=f"Allergy/{a.id}", codings=codings_of(a),
                         text=a.display, clinical_status=a.clinical_status,
                         verification_status=a.verification_status, kind=a.kind,
                         criticality=a.criticality)
@@ -61,6 +68,12 @@ def screening_record(patient: Patient) -> PatientRecord:
         observations=tuple(observation_fact(o) for o in patient.status_observations
                            if o.status != ENTERED_IN_ERROR),
     )
+
+
+def codings_of(entry: Condition | Medication | Allergy) -> tuple[Coding, ...]:
+    """An entry's code and the other codings it was sent with."""
+    return (Coding(entry.system, entry.code, entry.display),
+            *(Coding(c["system"], c["code"], c.get("display", "")) for c in entry.other_codings or []))
 
 
 def observation_fact(observation: StatusObservation) -> ObservationFact:

@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("system", sa.String(length=100), nullable=False),
         sa.Column("code", sa.String(length=40), nullable=False),
         sa.Column("display", sa.String(length=300), nullable=False),
+        sa.Column("other_codings", sa.JSON(), nullable=True),
         sa.Column("error_reason", sa.String(length=500), nullable=True),
         sa.Column("error_marked_by", sa.String(length=150), nullable=True),
         sa.Column("error_marked_at", sa.DateTime(timezone=True), nullable=True),
