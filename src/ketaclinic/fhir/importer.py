@@ -371,6 +371,7 @@ class _Importer:
             return self._status_observation(r, patient)
         taken = parse_datetime(effective(r), self._zone(patient))
         values: dict[str, Any] = {}
+        one_side = False  # a systolic or a diastolic on its own, not in a panel
         if "85354-9" in codes or pressure_components(r):
             for component in r.get("component") or []:
                 code = {c.get("code") for c in (component.get("code") or {}).get("coding") or []}
@@ -381,7 +382,8 @@ class _Importer:
                 if problem and component.get("valueQuantity") is not None:
                     return None, problem
                 values[field] = value
-        elif codes & PRESSURE_FIELDS.keys():  # one side of a blood pressure, on its own
+        elif codes & PRESSURE_FIELDS.keys():
+            one_side = True
             field = PRESSURE_FIELDS[min(codes & PRESSURE_FIELDS.keys())]
             value, problem = in_stored_unit(field, r.get("valueQuantity"))
             if problem and r.get("valueQuantity") is not None:
@@ -402,9 +404,7 @@ class _Importer:
         problems = vital_problems({**values, "measured_at": taken}, clock.now())
         if problems:
             return None, f"outside the clinic's plausible range ({problems[0].field}: {problems[0].accepted})"
-        loose = len(values) == 1 and not codes & {"85354-9"} and set(values) <= set(
-            PRESSURE_FIELDS.values()) and not pressure_components(r)
-        if loose:
+        if one_side:
             return self._loose_side(patient, taken, values)
         # in UTC, as the database gives it back: the answer to a create is built from this record
         return VitalSigns(patient_pk=patient.pk, measured_at=taken.astimezone(UTC),

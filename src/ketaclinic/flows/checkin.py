@@ -12,6 +12,7 @@ from ketaclinic.courses import service as courses
 from ketaclinic.errors import Conflict
 from ketaclinic.evaluations import service as evaluations
 from ketaclinic.kernel.actor import Actor
+from ketaclinic.knowledge.checkin import checks as checkin_rules
 from ketaclinic.knowledge.screening import CannotScreen, screen
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.record import screening_record
@@ -57,9 +58,7 @@ def _automatic(db: Session, treatment_session: TreatmentSession, patient_id: str
 
 def _refused(why: str) -> dict[str, tuple[bool, str]]:
     """Every automatic check failed, for one reason that stops the session whatever else holds."""
-    return {check: (False, why) for check in ("signed-evaluation", "consent",
-                                              "no-new-contraindication", "no-new-caution",
-                                              "current-weight")}
+    return {check.id: (False, why) for check in checkin_rules() if check.kind == "automatic"}
 
 
 def check_in(*, db: Session, treatment_session_id: str, confirmations: dict[str, bool],
