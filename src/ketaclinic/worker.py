@@ -1,5 +1,6 @@
 """The background worker: seals the audit trail and the ledger and anchors them on schedule,
-sends appointment reminders, escalates alerts left open past their time and emails the on-call
+cancels what is still booked for a patient since recorded as deceased, sends appointment
+reminders, escalates alerts left open past their time and emails the on-call
 clinician, again and again (`ketaclinic worker`, or a thread of the demo server). Each pass is
 one short transaction; rows are claimed with SKIP LOCKED, so several workers may run against one
 PostgreSQL."""
@@ -15,7 +16,7 @@ from ketaclinic.audit.service import AUDIT_TRAIL
 from ketaclinic.db import unit_of_work
 from ketaclinic.measures import alerts
 from ketaclinic.repeating import run_every, start_every
-from ketaclinic.scheduling import reminders
+from ketaclinic.scheduling import booking, reminders
 from ketaclinic.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ class Pass:
     notices_failed: int
     sealed: int = 0
     anchored: bool = False
+    cancelled_after_death: int = 0
 
     def __bool__(self) -> bool:
         return any(vars(self).values())
@@ -47,8 +49,9 @@ def _anchor_due(path: Path, every_s: float) -> bool:
 
 
 def run_once() -> Pass:
-    """Seal committed audit and ledger rows (and anchor them when due), send the due reminders,
-    escalate overdue alerts and send their notices."""
+    """Seal committed audit and ledger rows (and anchor them when due), cancel the bookings of
+    patients recorded as deceased, send the due reminders, escalate overdue alerts and send
+    their notices."""
     settings = get_settings()
     sealed = sealer.seal_once()
     anchored = False
@@ -57,6 +60,8 @@ def run_once() -> Pass:
         if _anchor_due(path, settings.audit_anchor_every_s):
             sealer.anchor(path)
             anchored = True
+    with unit_of_work() as db:  # a death sent by an EHR or imported frees what was booked
+        cancelled = booking.cancel_after_death(db=db)
     with unit_of_work() as db:
         done = reminders.send_due(db)
     with unit_of_work() as db:
@@ -68,7 +73,7 @@ def run_once() -> Pass:
                 escalated=len(escalated),
                 notices_sent=sum(a.notice_status == alerts.NOTICE_SENT for a in notices),
                 notices_failed=sum(a.notice_status == alerts.NOTICE_FAILED for a in notices),
-                sealed=sealed, anchored=anchored)
+                sealed=sealed, anchored=anchored, cancelled_after_death=len(cancelled))
 
 
 def _pass_logged() -> None:

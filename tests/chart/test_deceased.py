@@ -12,12 +12,20 @@ from sqlalchemy.orm import Session
 
 from ketaclinic import clock
 from ketaclinic import mail as email
+from ketaclinic.audit.models import AuditEvent
 from ketaclinic.errors import Conflict
 from ketaclinic.scheduling import booking, reminders
-from ketaclinic.scheduling.models import Reminder
+from ketaclinic.scheduling.models import BOOKED, CANCELLED, Reminder
 from tests.conftest import csrf_of
 from tests.examples import synthea_bundle
-from tests.scheduling.helpers import DESK, course, sender_to, staffed_site, weekday_ahead_at
+from tests.scheduling.helpers import (
+    DESK,
+    NEW_YORK,
+    course,
+    sender_to,
+    staffed_site,
+    weekday_ahead_at,
+)
 from tests.server_helpers import free_port
 
 
@@ -107,3 +115,68 @@ def test_no_questionnaire_link_for_a_patient_who_has_died(api, world, db: Sessio
     assert api["nurse_a"].patch(f"/api/v1/patients/{pid}", json={"deceased": True}).status_code == 200
     refused = api["frontdesk"].post(url, json={"email": True})
     assert refused.status_code == 409 and "deceased" in refused.json()["detail"]
+
+
+def test_recording_a_death_cancels_what_is_booked_ahead_and_nothing_else(
+        api, world, db: Session) -> None:
+    site = staffed_site(db)
+    starts = weekday_ahead_at(11)
+    _, dying = course(db, "iv", starts.date())
+    _, living = course(db, "iv", starts.date(), patient_key=1)
+    dying.email = "pat@example.org"
+    theirs = booking.book(db=db, site=site, patient=dying, kind="iv", starts_at=starts, actor=DESK)
+    other = booking.book(db=db, site=site, patient=living, kind="iv",
+                         starts_at=starts + timedelta(hours=2), actor=DESK)
+    recorded = api["nurse_a"].patch(f"/api/v1/patients/{dying.id}",
+                                    json={"deceased_on": clock.today(NEW_YORK).isoformat()})
+    assert recorded.status_code == 200, recorded.text
+    db.refresh(theirs)
+    db.refresh(other)
+    assert (theirs.status, theirs.cancel_reason, theirs.late_cancel) == (
+        CANCELLED, booking.PATIENT_DIED, False), "not a late cancellation of the patient's"
+    assert other.status == BOOKED
+    assert {r.status for r in db.execute(select(Reminder).where(
+        Reminder.appointment_pk == theirs.pk)).scalars()} == {reminders.CANCELLED}
+    [cancelled] = db.execute(select(AuditEvent).where(
+        AuditEvent.record_type == "Appointment", AuditEvent.record_id == str(theirs.id),
+        AuditEvent.action == "cancel")).scalars().all()
+    assert cancelled.created_by == "nurse_a" and booking.PATIENT_DIED in cancelled.detail
+
+
+def test_a_death_sent_by_an_ehr_frees_its_bookings_at_the_worker_s_next_pass(
+        world, db: Session) -> None:
+    from ketaclinic import worker
+    from ketaclinic.kernel.actor import Actor
+    from ketaclinic.patients import schemas
+    from ketaclinic.patients import service as patients
+
+    site = staffed_site(db)
+    starts = weekday_ahead_at(11)
+    _, patient = course(db, "iv", starts.date())
+    booked = booking.book(db=db, site=site, patient=patient, kind="iv", starts_at=starts,
+                          actor=DESK)
+    # as the FHIR importer and PUT /fhir/Patient record one: the patients domain alone
+    nurse = Actor(username="nurse_a", role="nurse", site_pks=frozenset({site.pk}))
+    patients.update_demographics(db=db, patient_id=str(patient.id), actor=nurse,
+                                 data=schemas.PatientUpdate(deceased=True))
+    db.refresh(booked)
+    assert booked.status == BOOKED
+    assert worker.run_once().cancelled_after_death == 1
+    db.refresh(booked)
+    assert (booked.status, booked.cancel_reason) == (CANCELLED, booking.PATIENT_DIED)
+    assert worker.run_once().cancelled_after_death == 0
+
+
+def test_no_questionnaire_is_due_for_a_patient_who_has_died_and_the_others_still_get_theirs(
+        world, db: Session) -> None:
+    from ketaclinic.kernel.actor import Actor
+    from ketaclinic.measures import links
+
+    start = weekday_ahead_at(11).date()
+    _, dying = course(db, "iv", start)
+    second, _ = course(db, "iv", start, patient_key=1)
+    dying.deceased = True
+    db.flush()
+    created = links.send_due(db=db, day=start, actor=Actor(username="cli:test", role="system"))
+    assert [link.course_pk for link in created] == [second.pk]
+

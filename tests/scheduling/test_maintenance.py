@@ -103,3 +103,20 @@ def test_schedule_commands_configure_and_refuse_bad_input(demo: str) -> None:
     once = run_cli(demo, "worker", "--once")
     assert once.returncode == 0 and once.stdout.startswith("reminders:")
 
+
+
+def test_the_due_list_leaves_out_a_patient_who_has_died(demo: str) -> None:
+    """No one is called to book the next session of a patient recorded as deceased."""
+    engine = create_engine(demo)
+    with Session(engine) as db:
+        site = db.execute(select(Site).where(Site.code == "HPC")).scalar_one()
+        before = maintenance.due_list(db, site)
+        died = before[0].patient
+        died.deceased = True
+        db.flush()
+        after = maintenance.due_list(db, site)
+        assert {d.course.pk for d in before} - {d.course.pk for d in after} == {
+            d.course.pk for d in before if d.patient.pk == died.pk}
+        assert died.pk not in {d.patient.pk for d in after}
+        db.rollback()
+    engine.dispose()

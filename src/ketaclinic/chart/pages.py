@@ -13,6 +13,7 @@ from starlette.datastructures import FormData
 from ketaclinic import clock
 from ketaclinic.clinics import service as clinics
 from ketaclinic.errors import InvalidInput, NotFound
+from ketaclinic.flows import demographics
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission, allows
 from ketaclinic.knowledge.codes import accepted_systems, condition_concepts, medication_concepts
@@ -172,7 +173,7 @@ def patient_edit_submit(
     db: Session = DB, form: FormData = FORM) -> Response:
     """Save demographics, or show the form again with what to fix."""
     values = {k: str(v) for k, v in form.items() if k in schemas.PatientUpdate.model_fields}
-    return form_action(db, lambda: patients.update_demographics(
+    return form_action(db, lambda: demographics.update_demographics(
         db=db, patient_id=patient_id, data=parse_form(schemas.PatientUpdate, form), actor=actor),
         done=f"/patients/{patient_id}",
         again=lambda errors, status: _edit_form(request, patients.open_patient(

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
+from ketaclinic.flows import demographics
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission
 from ketaclinic.patients import schemas
@@ -72,8 +73,9 @@ def edit_patient(
     actor: Actor = Depends(require(Permission.DEMOGRAPHICS_WRITE)),
     db: Session = DB,
 ) -> schemas.PatientOut:
-    """Change a patient's demographics or contact details."""
-    patient = patients.update_demographics(db=db, patient_id=patient_id, data=data, actor=actor)
+    """Change a patient's demographics or contact details (a death recorded cancels the
+    appointments booked ahead)."""
+    patient = demographics.update_demographics(db=db, patient_id=patient_id, data=data, actor=actor)
     return patient_out(patient)
 
 

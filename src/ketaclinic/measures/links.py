@@ -155,9 +155,11 @@ def submit(*, db: Session, request: MeasureRequest, answers: dict[str, list[int 
 
 
 def send_due(*, db: Session, day: date, actor: Actor) -> list[MeasureRequest]:
-    """Links for every current course with an occasion on `day` (baseline at the first session,
-    before each planned session, the day after the last induction session) that has none yet."""
-    planned = db.execute(select(Course).where(Course.plan_source.is_not(None))).scalars().all()
+    """Links for every current course of a living patient with an occasion on `day` (baseline
+    at the first session, before each planned session, the day after the last induction
+    session) that has none yet."""
+    planned = db.execute(select(Course).join(Patient, Patient.pk == Course.patient_pk).where(
+        Course.plan_source.is_not(None), Patient.deceased.is_(False))).scalars().all()
     created = []
     for course in planned:
         occasion = courses.occasion_on(course, day)

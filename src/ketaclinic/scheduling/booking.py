@@ -303,6 +303,35 @@ def cancel(*, db: Session, appointment: Appointment, reason: str, patient: Patie
     return appointment
 
 
+# The reason given on an appointment cancelled because its patient has died.
+PATIENT_DIED = "the patient is recorded as deceased"
+# Who cancels those found by the worker's sweep (a death sent by an EHR or imported).
+SWEEPER = Actor(username="scheduling", role="system", client="worker")
+
+
+def cancel_after_death(*, db: Session, actor: Actor = SWEEPER, patient_pk: int | None = None,
+                       now: datetime | None = None) -> list[Appointment]:
+    """Cancel every appointment still booked ahead for a patient recorded as deceased (only
+    this patient's when `patient_pk` is given), with its pending reminders: not a late
+    cancellation, so it counts against no one's attendance."""
+    moment = now or clock.now()
+    found = select(Appointment, Patient.id).join(Patient, Patient.pk == Appointment.patient_pk).where(
+        Patient.deceased.is_(True), Appointment.status == BOOKED, Appointment.starts_at > moment)
+    if patient_pk is not None:
+        found = found.where(Patient.pk == patient_pk)
+    rows = db.execute(found.order_by(Appointment.starts_at)
+                      .with_for_update(of=Appointment, skip_locked=True)).all()
+    for appointment, patient_id in rows:
+        appointment.status = CANCELLED
+        appointment.cancelled_at = moment
+        appointment.cancel_reason = PATIENT_DIED
+        appointment.late_cancel = False
+        db.flush()
+        reminders.cancel_pending(db, appointment)
+        _audit(db, actor, appointment, patient_id, "cancel", f"cancellation: {PATIENT_DIED}")
+    return [appointment for appointment, _ in rows]
+
+
 def no_show(*, db: Session, appointment: Appointment, patient: Patient,
             actor: Actor) -> Appointment:
     """Record that the patient did not come (only once the appointment has started)."""

@@ -31,12 +31,14 @@ class Due:
 
 
 def due_list(db: Session, site: Site) -> list[Due]:
-    """Courses of the site's patients in maintenance with no future session booked, by due date."""
+    """Courses of the site's living patients in maintenance with no future session booked, by
+    due date."""
     today = clock.today(zone_of(site))
     courses = db.execute(select(Course, Patient).join(
         Patient, Patient.pk == Course.patient_pk).join(
         PatientMrn, PatientMrn.patient_pk == Patient.pk).where(
-        PatientMrn.site_pk == site.pk, Course.plan_source.is_not(None))).all()
+        PatientMrn.site_pk == site.pk, Course.plan_source.is_not(None),
+        Patient.deceased.is_(False))).all()
     booked = set(db.execute(select(Appointment.course_pk).where(
         Appointment.status.in_(ACTIVE), Appointment.starts_at >= clock.now())).scalars())
     found = []
