@@ -75,3 +75,17 @@ def test_nurse_charts_a_point_of_care_pregnancy_test(page: Page, demo_server: st
     section.get_by_role("button", name="Save").click()
     expect(section.locator("tbody tr").first).to_contain_text("hCG test, urine")
     expect(section.locator(".status-answer").first).to_have_text("negative")
+
+
+def test_nurse_charts_an_allergy_in_words_with_no_code_to_hand(page: Page, demo_server: str
+                                                                ) -> None:
+    log_in(page, demo_server, "nurse")
+    open_first_patient_by_search(page, demo_server)
+    section = page.locator("#allergies")
+    section.get_by_text("Add allergy").click()
+    section.get_by_label("Code system").select_option(label="No code: in words")
+    section.get_by_label("Description").fill("Adhesive tape")
+    section.get_by_label("Reaction").fill("blisters")
+    section.get_by_role("button", name="Save").click()
+    expect(page.locator("#allergies tbody")).to_contain_text("Adhesive tape")
+    expect(page.locator("#allergies tbody")).to_contain_text("blisters")

@@ -122,11 +122,14 @@ class PatientOut(BaseModel):
 
 
 class CodedIn(InputModel):
-    """A coded value: system (short name or URI), code and display text."""
+    """A coded value: system (short name or URI), code and display text; or words alone (no
+    system and no code), which screening reads as it reads an EHR's entry with no known code."""
 
-    system: str = Field(min_length=1, max_length=100)
-    code: str = Field(min_length=1, max_length=40)
-    display: str = Field(min_length=1, max_length=300)
+    system: str = Field(default="", max_length=100, description=(
+        "the code system; leave out with the code to record the entry in words"))
+    code: str = Field(default="", max_length=40, description=(
+        "the code; leave out with the system to record the entry in words"))
+    display: str = Field(min_length=1, max_length=300, description="the entry in words")
 
 
 class ConditionIn(CodedIn):

@@ -556,10 +556,20 @@ def chart(*, db: Session, patient_id: str, actor: Actor) -> Patient:
 
 
 def _check_coded(kind: str, values: dict[str, Any]) -> None:
+    """A code in a system the kind accepts, or words alone (no system, no code: kept as the
+    importer keeps an EHR's entry in words)."""
+    values["system"], values["code"] = values["system"].strip(), values["code"].strip()
+    if not values["system"] and not values["code"]:
+        return
+    accepted = ", ".join(f"{s.short} ({s.uri})" for s in accepted_systems(kind))
     system = resolve_system(kind, values["system"])
     if system is None:
-        accepted = ", ".join(f"{s.short} ({s.uri})" for s in accepted_systems(kind))
-        raise invalid("system", f"unknown code system {values['system']!r}", accepted)
+        raise invalid("system", f"unknown code system {values['system']!r}",
+                      f"{accepted}; or no system and no code, to record the entry in words")
+    if not values["code"]:
+        raise invalid("code", f"is empty for the code system {system.short}",
+                      "the code in that system; or no system and no code, to record the "
+                      "entry in words")
     values["system"] = system.uri
 
 
