@@ -180,6 +180,34 @@ def test_a_caution_found_since_signing_blocks_dosing_until_a_prescriber_weighs_i
     assert post(api, "nurse_a", session, "dose/start", dose).status_code == 200
 
 
+def test_a_chart_pressure_above_140_90_since_signing_is_the_pre_dose_check_s_not_a_new_caution(
+        api, world, db: Session) -> None:
+    """protocol-facts §1's resting BP above 140/90 is a caution at screening; before a dose,
+    today's BP is the session's pre-dose check. A chart reading of 150/95 taken since signing
+    (within the 30-day window) failed check-in as a caution no one had weighed, and blocked
+    dosing for a patient whose baseline at the chair was 126/80, until a prescriber overrode."""
+    pid = world.patients["p_a1"]
+    session = ready_to_dose(api, world, db)
+    charted = api["nurse_a"].post(f"/api/v1/patients/{pid}/vitals", json={
+        "systolic_mmhg": 150, "diastolic_mmhg": 95})  # the newest on the chart
+    assert charted.status_code == 201, charted.text
+    results = post(api, "nurse_a", session, "checks", {"confirmations": {}}).json()
+    assert results["no-new-caution"]["ok"], results["no-new-caution"]
+    dose = {"dose_mg": 35, "lot_number": "K123", "ordered_by": "prescriber"}
+    assert post(api, "nurse_a", session, "dose/start", dose).status_code == 200
+
+
+def test_the_cautions_settled_at_signing_are_caution_rules_with_a_source() -> None:
+    from ketaclinic.knowledge.checkin import checks, settled_at_signing
+    from ketaclinic.knowledge.screening import rules
+
+    cautions = {r.id for r in rules() if r.severity == "caution"}
+    assert settled_at_signing() == {"blood-pressure-elevated", "older-adult"}
+    assert settled_at_signing() <= cautions
+    [row] = [c for c in checks() if c.id == "no-new-caution"]
+    assert "protocol-facts.md §1" in row.settled_at_signing_source
+
+
 def test_a_patient_recorded_as_deceased_fails_every_check_from_the_record(
         api, world, db: Session) -> None:
     pid = world.patients["p_a1"]
