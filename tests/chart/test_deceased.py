@@ -180,3 +180,26 @@ def test_no_questionnaire_is_due_for_a_patient_who_has_died_and_the_others_still
     created = links.send_due(db=db, day=start, actor=Actor(username="cli:test", role="system"))
     assert [link.course_pk for link in created] == [second.pk]
 
+
+
+def test_a_link_sent_before_the_death_takes_no_answers_after_it(api, anon, world,
+                                                                 db: Session) -> None:
+    from sqlalchemy import func
+
+    from ketaclinic.measures.models import Measure
+
+    pid = world.patients["p_a1"]
+    made = api["frontdesk"].post(f"/api/v1/patients/{pid}/measure-links",
+                                 json={"email": False, "instruments": ["gad7"]})
+    assert made.status_code == 201, made.text
+    path = "/q/" + made.json()["url"].rsplit("/q/", 1)[1]
+    form = anon.get(path)
+    assert form.status_code == 200
+    assert api["nurse_a"].patch(f"/api/v1/patients/{pid}",
+                                json={"deceased": True}).status_code == 200
+    gone = anon.get(path)
+    assert gone.status_code == 410 and "no longer needed" in gone.text
+    answers = {f"gad7.{n}": "0" for n in range(1, 8)}
+    refused = anon.post(path, data={**answers, "csrf_token": csrf_of(form.text)})
+    assert refused.status_code == 410
+    assert db.execute(select(func.count()).select_from(Measure)).scalar_one() == 0

@@ -89,20 +89,25 @@ def _send(patient: Patient, request: MeasureRequest, url: str) -> None:
 
 
 def by_token(*, db: Session, token: str) -> MeasureRequest:
-    """The request behind a link; NotFound for an unknown token, LinkGone if used or expired."""
+    """The request behind a link; NotFound for an unknown token, LinkGone if used, expired or
+    its patient is recorded as deceased."""
     request = db.execute(select(MeasureRequest).where(
         MeasureRequest.token_sha256 == _hash(token))).scalar_one_or_none()
     if request is None:
         raise NotFound("This link is not valid. Ask the clinic for a new one.")
-    _usable(request)
+    _usable(db, request)
     return request
 
 
-def _usable(request: MeasureRequest) -> None:
+def _usable(db: Session, request: MeasureRequest) -> None:
     if request.used_at is not None:
         raise LinkGone("This link has already been used. Thank you: your answers were received.")
     if request.expires_at <= clock.now():
         raise LinkGone("This link has expired. Ask the clinic for a new one.")
+    # A link sent before a death is recorded: no questionnaire is taken in the patient's name.
+    if db.execute(select(Patient.deceased).where(Patient.pk == request.patient_pk)).scalar_one():
+        raise LinkGone("This questionnaire is no longer needed. If you have any questions, "
+                       "please contact the clinic.")
 
 
 def pending_for(db: Session, patient_pk: int) -> list[MeasureRequest]:
@@ -131,7 +136,7 @@ def link_actor(request: MeasureRequest, client: str) -> Actor:
 def submit(*, db: Session, request: MeasureRequest, answers: dict[str, list[int | None]],
            actor: Actor, source: str) -> tuple[list[Measure], list[MeasureAlert]]:
     """Store every form of the request at once (all or nothing) and use the link up."""
-    _usable(request)
+    _usable(db, request)
     patient = db.execute(select(Patient).where(Patient.pk == request.patient_pk)).scalar_one()
     measures, alerts = [], []
     for key in request.instruments:
