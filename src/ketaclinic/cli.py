@@ -527,8 +527,8 @@ def worker(interval: Annotated[float, typer.Option(min=1, help="seconds between 
            once: Annotated[bool, typer.Option("--once", help="one pass, then exit")] = False
            ) -> None:
     """Send appointment reminders and alert escalation notices as they fall due (retrying
-    failures) and cancel what is booked for patients since recorded as deceased, until
-    stopped."""
+    failures), and cancel the bookings and close the portal accounts of patients since
+    recorded as deceased, until stopped."""
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -537,8 +537,9 @@ def worker(interval: Annotated[float, typer.Option(min=1, help="seconds between 
         done = background.run_once()
         console.print(f"reminders: {done.sent} sent, {done.retrying} to retry, {done.failed} "
                           f"failed; alerts: {done.escalated} escalated, {done.notices_sent} "
-                          f"notices sent, {done.notices_failed} failed; appointments of "
-                          f"deceased patients cancelled: {done.cancelled_after_death}")
+                          f"notices sent, {done.notices_failed} failed; patients recorded as "
+                          f"deceased: {done.cancelled_after_death} appointments cancelled, "
+                          f"{done.accounts_closed_after_death} portal accounts closed")
         return
     err_console.print(f"sending reminders and alert notices every {interval:g} s; Ctrl-C stops")
     with contextlib.suppress(KeyboardInterrupt):

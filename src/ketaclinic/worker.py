@@ -1,7 +1,7 @@
 """The background worker: seals the audit trail and the ledger and anchors them on schedule,
-cancels what is still booked for a patient since recorded as deceased, sends appointment
-reminders, escalates alerts left open past their time and emails the on-call
-clinician, again and again (`ketaclinic worker`, or a thread of the demo server). Each pass is
+cancels what is still booked for a patient since recorded as deceased and closes their portal
+account, sends appointment reminders, escalates alerts left open past their time and emails
+the on-call clinician, again and again (`ketaclinic worker`, or a thread of the demo server). Each pass is
 one short transaction; rows are claimed with SKIP LOCKED, so several workers may run against one
 PostgreSQL."""
 
@@ -13,6 +13,7 @@ from pathlib import Path
 from ketaclinic import clock, sealer
 from ketaclinic.audit import anchors
 from ketaclinic.audit.service import AUDIT_TRAIL
+from ketaclinic.auth import service as auth
 from ketaclinic.db import unit_of_work
 from ketaclinic.measures import alerts
 from ketaclinic.repeating import run_every, start_every
@@ -35,6 +36,7 @@ class Pass:
     sealed: int = 0
     anchored: bool = False
     cancelled_after_death: int = 0
+    accounts_closed_after_death: int = 0
 
     def __bool__(self) -> bool:
         return any(vars(self).values())
@@ -49,9 +51,9 @@ def _anchor_due(path: Path, every_s: float) -> bool:
 
 
 def run_once() -> Pass:
-    """Seal committed audit and ledger rows (and anchor them when due), cancel the bookings of
-    patients recorded as deceased, send the due reminders, escalate overdue alerts and send
-    their notices."""
+    """Seal committed audit and ledger rows (and anchor them when due), cancel the bookings and
+    close the portal accounts of patients recorded as deceased, send the due reminders,
+    escalate overdue alerts and send their notices."""
     settings = get_settings()
     sealed = sealer.seal_once()
     anchored = False
@@ -60,8 +62,9 @@ def run_once() -> Pass:
         if _anchor_due(path, settings.audit_anchor_every_s):
             sealer.anchor(path)
             anchored = True
-    with unit_of_work() as db:  # a death sent by an EHR or imported frees what was booked
+    with unit_of_work() as db:  # a death sent by an EHR or imported: as the chart does
         cancelled = booking.cancel_after_death(db=db)
+        closed = auth.close_accounts_of_deceased(db=db)
     with unit_of_work() as db:
         done = reminders.send_due(db)
     with unit_of_work() as db:
@@ -73,7 +76,8 @@ def run_once() -> Pass:
                 escalated=len(escalated),
                 notices_sent=sum(a.notice_status == alerts.NOTICE_SENT for a in notices),
                 notices_failed=sum(a.notice_status == alerts.NOTICE_FAILED for a in notices),
-                sealed=sealed, anchored=anchored, cancelled_after_death=len(cancelled))
+                sealed=sealed, anchored=anchored, cancelled_after_death=len(cancelled),
+                accounts_closed_after_death=len(closed))
 
 
 def _pass_logged() -> None:

@@ -203,3 +203,51 @@ def test_a_link_sent_before_the_death_takes_no_answers_after_it(api, anon, world
     refused = anon.post(path, data={**answers, "csrf_token": csrf_of(form.text)})
     assert refused.status_code == 410
     assert db.execute(select(func.count()).select_from(Measure)).scalar_one() == 0
+
+
+def test_recording_a_death_closes_the_patient_s_portal_account(api, world, db: Session) -> None:
+    from ketaclinic.auth.models import User
+    from ketaclinic.auth.service import CLOSED_AT_DEATH
+    from tests.conftest import PASSWORD
+
+    pid = world.patients["p_a1"]
+    portal = api["patient_a1"]
+    assert portal.get(f"/api/v1/patients/{pid}").status_code == 200
+    assert api["nurse_a"].patch(f"/api/v1/patients/{pid}",
+                                json={"deceased": True}).status_code == 200
+    assert portal.get(f"/api/v1/patients/{pid}").status_code == 401, "the login it had ended"
+    again = portal.post("/api/v1/auth/token", data={"username": "patient_a1",
+                                                    "password": PASSWORD})
+    assert again.status_code in (400, 401), again.text
+    user = db.execute(select(User).where(User.username == "patient_a1")).scalar_one()
+    db.refresh(user)
+    assert user.active is False
+    [closed] = db.execute(select(AuditEvent).where(
+        AuditEvent.record_type == "User", AuditEvent.record_id == str(user.id),
+        AuditEvent.detail == CLOSED_AT_DEATH)).scalars().all()
+    assert closed.created_by == "nurse_a"
+    assert api["nurse_a"].get(f"/api/v1/patients/{pid}").status_code == 200, "staff still read"
+
+
+def test_a_death_sent_by_an_ehr_closes_the_portal_account_at_the_worker_s_next_pass(
+        api, world, db: Session) -> None:
+    from ketaclinic import worker
+    from ketaclinic.auth.models import User
+    from ketaclinic.kernel.actor import Actor
+    from ketaclinic.patients import schemas
+    from ketaclinic.patients import service as patients
+
+    pid = world.patients["p_a1"]
+    from ketaclinic.clinics.models import Site
+
+    site = db.execute(select(Site).where(Site.code == "A")).scalar_one()
+    nurse = Actor(username="nurse_a", role="nurse", site_pks=frozenset({site.pk}))
+    user = db.execute(select(User).where(User.username == "patient_a1")).scalar_one()
+    patients.update_demographics(db=db, patient_id=pid, actor=nurse,
+                                 data=schemas.PatientUpdate(deceased=True))
+    db.refresh(user)
+    assert user.active is True
+    assert worker.run_once().accounts_closed_after_death == 1
+    db.refresh(user)
+    assert user.active is False
+    assert worker.run_once().accounts_closed_after_death == 0

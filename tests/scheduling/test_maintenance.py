@@ -104,7 +104,6 @@ def test_schedule_commands_configure_and_refuse_bad_input(demo: str) -> None:
     assert once.returncode == 0 and once.stdout.startswith("reminders:")
 
 
-
 def test_the_due_list_leaves_out_a_patient_who_has_died(demo: str) -> None:
     """No one is called to book the next session of a patient recorded as deceased."""
     engine = create_engine(demo)

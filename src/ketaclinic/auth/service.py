@@ -355,6 +355,30 @@ def change_password(*, db: Session, user: User, current: str, new: str, client: 
                  record_type="User", record_id=user.id)
 
 
+# Recorded on the audit trail when a portal account closes because its patient has died.
+CLOSED_AT_DEATH = "deactivate: the patient is recorded as deceased"
+# Who closes those found by the worker's sweep (a death sent by an EHR or imported).
+ACCOUNT_SWEEPER = Actor(username="accounts", role="system", client="worker")
+
+
+def close_accounts_of_deceased(*, db: Session, actor: Actor = ACCOUNT_SWEEPER,
+                               patient_pk: int | None = None) -> list[User]:
+    """Deactivate the portal account of every patient recorded as deceased (only this
+    patient's when `patient_pk` is given) and end its logins; audited. Taking the death back
+    does not reopen it: an administrator reactivates it."""
+    found = select(User).join(Patient, Patient.pk == User.patient_pk).where(
+        Patient.deceased.is_(True), User.active.is_(True))
+    if patient_pk is not None:
+        found = found.where(User.patient_pk == patient_pk)
+    users = list(db.execute(found.with_for_update(of=User, skip_locked=True)).scalars())
+    for user in users:
+        user.active = False
+        revoke_all(db=db, user_pk=user.pk)
+        audit.record(db=db, actor=actor, action="update", record_type="User",
+                     record_id=user.id, detail=CLOSED_AT_DEATH)
+    return users
+
+
 def administer(*, db: Session, user_id: str, action: str, actor: Actor) -> User:
     """Deactivate, reactivate or unlock a user, or clear their two-factor set-up; audited."""
     if action not in USER_ACTIONS:
