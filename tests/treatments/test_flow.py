@@ -197,15 +197,61 @@ def test_a_chart_pressure_above_140_90_since_signing_is_the_pre_dose_check_s_not
     assert post(api, "nurse_a", session, "dose/start", dose).status_code == 200
 
 
-def test_the_cautions_settled_at_signing_are_caution_rules_with_a_source() -> None:
-    from ketaclinic.knowledge.checkin import checks, settled_at_signing
+def test_a_course_s_pressures_are_the_pre_dose_check_s_once_the_chart_s_are_weeks_old(
+        api, world, db: Session, clinic_clock) -> None:
+    """Five weeks into a course, with no pressure charted since screening (nurses take it at the
+    chair, where the pre-dose check reads it), check-in screened the chart again and found
+    "no blood pressure recorded in the 30 days", a caution the signed evaluation had not
+    weighed, so every session blocked until a prescriber overrode; a pressure of 185/115 on the
+    chart likewise failed the contraindication check though today's at the chair was 126/80.
+    Today's pressure before a dose is the pre-dose check's, on the same thresholds."""
+    from tests.treatments.test_ingest import chair_id, signed_evaluation
+
+    pid = world.patients["p_a1"]
+    evaluation_id = signed_evaluation(api, pid)
+    clinic_clock.shift(timedelta(days=35))
+    api._clients.clear()  # the logins of five weeks ago have expired: log in again
+    api["nurse_a"].post(f"/api/v1/patients/{pid}/consents", json={})
+    opened = api["nurse_a"].post(f"/api/v1/patients/{pid}/treatment-sessions", json={
+        "evaluation_id": evaluation_id, "chair_id": chair_id(db, "A1")})
+    assert opened.status_code == 201, opened.text
+    session = opened.json()["id"]
+    assert api["nurse_a"].post(f"/api/v1/patients/{pid}/vitals",
+                               json={"weight_kg": 70}).status_code == 201
+    post(api, "nurse_a", session, "vitals", {"readings": [
+        {"systolic_mmhg": 126, "diastolic_mmhg": 80}]})
+    results = post(api, "nurse_a", session, "checks", {"confirmations": {
+        "identity": True, "escort": True, "pregnancy-status": True}}).json()
+    assert all(r["ok"] for r in results.values()), {k: r for k, r in results.items() if not r["ok"]}
+    charted = api["nurse_a"].post(f"/api/v1/patients/{pid}/vitals", json={
+        "systolic_mmhg": 185, "diastolic_mmhg": 115})
+    assert charted.status_code == 201, charted.text
+    results = post(api, "nurse_a", session, "checks", {"confirmations": {}}).json()
+    assert results["no-new-contraindication"]["ok"], results["no-new-contraindication"]
+    dose = {"dose_mg": 35, "lot_number": "K123", "ordered_by": "prescriber"}
+    assert post(api, "nurse_a", session, "dose/start", dose).status_code == 200
+
+
+def test_the_rules_check_in_leaves_to_the_pre_dose_check_are_its_own_with_a_source() -> None:
+    from ketaclinic.knowledge.checkin import checks, left_out
+    from ketaclinic.knowledge.monitoring import _table as monitoring
+    from ketaclinic.knowledge.ruleset import default_ruleset
     from ketaclinic.knowledge.screening import rules
 
-    cautions = {r.id for r in rules() if r.severity == "caution"}
-    assert settled_at_signing() == {"blood-pressure-elevated", "older-adult"}
-    assert settled_at_signing() <= cautions
-    [row] = [c for c in checks() if c.id == "no-new-caution"]
-    assert "protocol-facts.md §1" in row.settled_at_signing_source
+    severity = {r.id: r.severity for r in rules()}
+    assert left_out("no-new-contraindication") == {"blood-pressure-hazard"}
+    assert left_out("no-new-caution") == {"blood-pressure-elevated", "missing-blood-pressure",
+                                          "older-adult"}
+    assert {severity[r] for r in left_out("no-new-contraindication")} == {"contraindication"}
+    assert {severity[r] for r in left_out("no-new-caution")} == {"caution"}
+    for check in checks():
+        assert bool(check.leaves_out) == ("monitoring.toml [pre_dose]" in check.leaves_out_source)
+    # the pre-dose check judges today's pressure on the thresholds screening ships with
+    pre_dose, ruleset = monitoring()["pre_dose"], default_ruleset()
+    assert (pre_dose["hazard_systolic_mmhg"], pre_dose["hazard_diastolic_mmhg"]) == (
+        ruleset.value("hazard_systolic_mmhg"), ruleset.value("hazard_diastolic_mmhg"))
+    assert (pre_dose["systolic_max_mmhg"], pre_dose["diastolic_max_mmhg"]) == (
+        ruleset.value("caution_systolic_mmhg"), ruleset.value("caution_diastolic_mmhg"))
 
 
 def test_a_patient_recorded_as_deceased_fails_every_check_from_the_record(

@@ -13,7 +13,7 @@ from ketaclinic.errors import Conflict
 from ketaclinic.evaluations import service as evaluations
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.knowledge.checkin import checks as checkin_rules
-from ketaclinic.knowledge.checkin import settled_at_signing
+from ketaclinic.knowledge.checkin import left_out
 from ketaclinic.knowledge.screening import CannotScreen, screen
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.record import screening_record
@@ -36,9 +36,10 @@ def _automatic(db: Session, treatment_session: TreatmentSession, patient_id: str
                         ruleset=evaluations.current_ruleset(db=db), time_zone=zone)
     except CannotScreen as exc:  # the patient is recorded as deceased
         return _refused(str(exc))
-    blocking = [f.message for f in result.findings if f.severity == "contraindication"]
+    blocking = [f.message for f in result.findings if f.severity == "contraindication"
+                and f.rule not in left_out("no-new-contraindication")]
     weighed = {f["rule"] for f in evaluations.findings_of(evaluation, "caution")
-               } | settled_at_signing()
+               } | left_out("no-new-caution")
     unweighed = [f.message for f in result.findings
                  if f.severity == "caution" and f.rule not in weighed]
     consents = evaluations.consents_for(db=db, patient_id=patient_id, actor=actor)

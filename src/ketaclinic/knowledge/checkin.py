@@ -15,23 +15,22 @@ class Check:
     routes: frozenset[str]
     label: str
     source: str
-    # no-new-caution: the caution rules not weighed again at check-in, and why
-    settled_at_signing: frozenset[str] = frozenset()
-    settled_at_signing_source: str = ""
+    # an automatic check's screening rules it leaves to others (the pre-dose check), and why
+    leaves_out: frozenset[str] = frozenset()
+    leaves_out_source: str = ""
 
 
 @cache
 def checks() -> tuple[Check, ...]:
     """Every check-in check in table order."""
     return tuple(Check(r["id"], r["kind"], frozenset(r["routes"]), r["label"], r["source"],
-                       frozenset(r.get("settled_at_signing", ())),
-                       r.get("settled_at_signing_source", ""))
+                       frozenset(r.get("leaves_out", ())), r.get("leaves_out_source", ""))
                  for r in load_table("checkin")["check"])
 
 
-def settled_at_signing() -> frozenset[str]:
-    """The caution rules check-in does not weigh again (settled when the course was signed)."""
-    return next((c.settled_at_signing for c in checks() if c.id == "no-new-caution"), frozenset())
+def left_out(check_id: str) -> frozenset[str]:
+    """The screening rules an automatic check leaves to others (empty for any other check)."""
+    return next((c.leaves_out for c in checks() if c.id == check_id), frozenset())
 
 
 def checks_for(route: str) -> list[Check]:
