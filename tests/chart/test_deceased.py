@@ -251,3 +251,14 @@ def test_a_death_sent_by_an_ehr_closes_the_portal_account_at_the_worker_s_next_p
     db.refresh(user)
     assert user.active is False
     assert worker.run_once().accounts_closed_after_death == 0
+
+
+def test_the_patient_list_shows_a_death_and_the_age_at_death(api, web, world) -> None:
+    pid = world.patients["p_a1"]  # born 1980-05-17
+    assert api["nurse_a"].patch(f"/api/v1/patients/{pid}",
+                                json={"deceased_on": "2026-05-16"}).status_code == 200
+    listed = web["nurse_a"].get("/patients", params={"q": "TestP_A1"}).text
+    row = listed[listed.index(f'href="/patients/{pid}"'):]
+    row = row[:row.index("</tr>")]
+    assert '<span class="badge deceased">Deceased 2026-05-16</span>' in row
+    assert "<td>45 at death</td>" in row, "the age the day before the 46th birthday"
