@@ -18,7 +18,9 @@ from ketaclinic.knowledge.monitoring import (
     next_reading_due,
     observation_ends,
     pre_dose_problem,
+    pressure_limits,
 )
+from ketaclinic.knowledge.ruleset import default_ruleset
 
 T0 = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
 
@@ -26,6 +28,8 @@ T0 = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
 def at(minutes: float, **values: float) -> Reading:
     return Reading(T0 + timedelta(minutes=minutes), **values)
 
+
+SHIPPED = pressure_limits(default_ruleset())  # the rule set's pressures, no clinic override
 
 BASELINE = at(-5, systolic_mmhg=124, diastolic_mmhg=78, heart_rate_bpm=72, spo2_pct=98,
               respiratory_rate_per_min=14)
@@ -140,14 +144,29 @@ def test_readings_inside_every_limit_without_a_baseline_never_alarm(s, d, o, r) 
 
 
 def test_pre_dose_check() -> None:
-    assert pre_dose_problem(BASELINE) is None
-    assert "No baseline" in pre_dose_problem(None)
-    high = pre_dose_problem(at(-5, systolic_mmhg=150, diastolic_mmhg=85))
+    assert pre_dose_problem(BASELINE, SHIPPED) is None
+    assert "No baseline" in pre_dose_problem(None, SHIPPED)
+    high = pre_dose_problem(at(-5, systolic_mmhg=150, diastolic_mmhg=85), SHIPPED)
     assert high and "150/85 is above 140/90" in high and "SPRAVATO-PI" in high
-    urgent = pre_dose_problem(at(-5, systolic_mmhg=186, diastolic_mmhg=114))
+    urgent = pre_dose_problem(at(-5, systolic_mmhg=186, diastolic_mmhg=114), SHIPPED)
     assert urgent and "186/114 is at or above 180/110, the hypertensive-urgency range" in urgent
     assert "do not dose" in urgent and "clinic default" in urgent
-    assert pre_dose_problem(at(-5, systolic_mmhg=130, diastolic_mmhg=110))
+    assert pre_dose_problem(at(-5, systolic_mmhg=130, diastolic_mmhg=110), SHIPPED)
+
+
+def test_the_pre_dose_check_reads_the_clinic_s_rule_set_and_names_its_override() -> None:
+    """The pressures that hold a dose back are the rule set's, so that a clinic's override of
+    the screening caution or hazard holds at the chair too (they were a table of their own)."""
+    clinic = pressure_limits(default_ruleset().with_overrides({
+        "caution_systolic_mmhg": 150, "caution_diastolic_mmhg": 95, "hazard_diastolic_mmhg": 105}))
+    assert (clinic.caution_systolic, clinic.caution_diastolic) == (150, 95)
+    assert (clinic.hazard_systolic, clinic.hazard_diastolic) == (180, 105)
+    assert pre_dose_problem(at(-5, systolic_mmhg=146, diastolic_mmhg=92), clinic) is None
+    urgent = pre_dose_problem(at(-5, systolic_mmhg=150, diastolic_mmhg=106), clinic)
+    assert urgent and "at or above 180/105" in urgent and "clinic override of KETALAR-PI" in urgent
+    above = pre_dose_problem(at(-5, systolic_mmhg=152, diastolic_mmhg=90), clinic)
+    assert above and "above 150/95" in above and above.count("clinic override") == 2
+    assert "SPRAVATO-PI" in SHIPPED.caution_source and "clinic override" not in SHIPPED.caution_source
 
 
 def test_discharge_needs_both_pressures_and_the_heart_rate_settled() -> None:
@@ -157,7 +176,7 @@ def test_discharge_needs_both_pressures_and_the_heart_rate_settled() -> None:
     def missing(*readings: Reading) -> dict[str, str]:
         return {m.criterion: m.message for m in discharge_missing(
             route="iv", dose_end=end, now=later, baseline=BASELINE, readings=list(readings),
-            moass=5, escort_present=True, driving_warning_given=True)}
+            moass=5, escort_present=True, driving_warning_given=True, pressure=SHIPPED)}
 
     diastolic = missing(at(50, systolic_mmhg=130, diastolic_mmhg=94),
                         at(100, systolic_mmhg=128, diastolic_mmhg=96))
@@ -172,7 +191,7 @@ def test_discharge_needs_both_pressures_and_the_heart_rate_settled() -> None:
     assert discharge_missing(route="iv", dose_end=end, now=later, baseline=near_baseline,
                              readings=[at(100, systolic_mmhg=128, diastolic_mmhg=80,
                                           heart_rate_bpm=104)], moass=5, escort_present=True,
-                             driving_warning_given=True) == []
+                             driving_warning_given=True, pressure=SHIPPED) == []
 
 
 def test_iv_schedule_every_10_minutes_during_then_15_after() -> None:
@@ -213,7 +232,8 @@ def test_discharge_lists_what_is_missing_until_everything_is_met() -> None:
     end = T0 + timedelta(minutes=40)
     early = discharge_missing(route="iv", dose_end=end, now=end + timedelta(minutes=20),
                               baseline=BASELINE, readings=[at(45, systolic_mmhg=185, diastolic_mmhg=95)],
-                              moass=4, escort_present=False, driving_warning_given=False)
+                              moass=4, escort_present=False, driving_warning_given=False,
+                              pressure=SHIPPED)
     assert [m.criterion for m in early] == ["observation-time", "vitals-within-limits",
                                             "bp-falling-or-normal", "moass-alert", "escort",
                                             "driving-warning"]
@@ -222,7 +242,7 @@ def test_discharge_lists_what_is_missing_until_everything_is_met() -> None:
                               baseline=BASELINE,
                               readings=[at(45, systolic_mmhg=150, diastolic_mmhg=88),
                                         at(95, systolic_mmhg=138, diastolic_mmhg=84)],
-                              moass=5, escort_present=True, driving_warning_given=True)
+                              moass=5, escort_present=True, driving_warning_given=True, pressure=SHIPPED)
     assert ready == []
 
 
@@ -232,17 +252,17 @@ def test_high_but_falling_bp_allows_discharge() -> None:
                                baseline=BASELINE,
                                readings=[at(60, systolic_mmhg=158, diastolic_mmhg=88),
                                          at(130, systolic_mmhg=146, diastolic_mmhg=86)],
-                               moass=5, escort_present=True, driving_warning_given=True)
+                               moass=5, escort_present=True, driving_warning_given=True, pressure=SHIPPED)
     assert result == []
 
 
 def test_no_discharge_before_dosing_ends_or_without_vitals() -> None:
     assert [m.criterion for m in discharge_missing(
         route="iv", dose_end=None, now=T0, baseline=BASELINE, readings=[], moass=5,
-        escort_present=True, driving_warning_given=True)] == ["dosing-ended"]
+        escort_present=True, driving_warning_given=True, pressure=SHIPPED)] == ["dosing-ended"]
     no_vitals = discharge_missing(route="iv", dose_end=T0, now=T0 + timedelta(minutes=90),
                                   baseline=BASELINE, readings=[BASELINE], moass=5,
-                                  escort_present=True, driving_warning_given=True)
+                                  escort_present=True, driving_warning_given=True, pressure=SHIPPED)
     assert [m.criterion for m in no_vitals] == ["vitals-after-dosing"]
 
 
@@ -260,7 +280,7 @@ def test_discharge_reads_only_each_sign_s_newest_two_readings(taken, dose_end_mi
     def missing(given: list[Reading]) -> list[str]:
         return [m.message for m in discharge_missing(
             route="iv", dose_end=end, now=end + timedelta(minutes=30), baseline=BASELINE,
-            readings=given, moass=5, escort_present=True, driving_warning_given=True)]
+            readings=given, moass=5, escort_present=True, driving_warning_given=True, pressure=SHIPPED)]
 
     kept = set()
     for field in WATCHED_SIGNS:
@@ -275,7 +295,8 @@ def test_discharge_reads_each_sign_s_newest_value_not_the_newest_reading_alone()
     def missing(*readings: Reading) -> dict[str, str]:
         return {m.criterion: m.message for m in discharge_missing(
             route="esketamine", dose_end=end, now=end + timedelta(minutes=130), baseline=BASELINE,
-            readings=list(readings), moass=5, escort_present=True, driving_warning_given=True)}
+            readings=list(readings), moass=5, escort_present=True, driving_warning_given=True,
+            pressure=SHIPPED)}
 
     # The monitor's last blood pressure was high and rising; oximetry came every second since.
     oximetry = [at(120 + s / 60, spo2_pct=97, heart_rate_bpm=84) for s in range(0, 300, 1)]

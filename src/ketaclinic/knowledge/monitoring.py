@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
+from ketaclinic.knowledge.ruleset import RuleSet
 from ketaclinic.knowledge.tables import load_table
 
 
@@ -159,22 +160,52 @@ def new_alarms(alarms: list[Alarm], open_kinds: set[str]) -> list[Alarm]:
     return [a for a in alarms if a.kind not in open_kinds]
 
 
-def pre_dose_problem(baseline: Reading | None) -> str | None:
-    """Why dosing must wait for this baseline (None if it may go ahead)."""
+@dataclass(frozen=True)
+class PressureLimits:
+    """The clinic's blood-pressure limits as the chair applies them: above the caution a dose
+    waits (and a pressure after dosing is not yet normal); at or above the hazard it is the
+    hypertensive-urgency range. The same numbers screening uses, after the clinic's overrides."""
+
+    caution_systolic: float
+    caution_diastolic: float
+    caution_source: str
+    hazard_systolic: float
+    hazard_diastolic: float
+    hazard_source: str
+
+
+def pressure_limits(ruleset: RuleSet) -> PressureLimits:
+    """The rule set's caution and hazard pressures, with the pre-dose sources (monitoring.toml
+    [pre_dose]) or, where the clinic overrides a value, the rule set's account of it."""
     row = _table()["pre_dose"]
+
+    def source(shipped: str, *names: str) -> str:
+        overridden = [name for name in names if name in ruleset.overrides]
+        return "; ".join(ruleset.source(name) for name in overridden) if overridden else shipped
+
+    return PressureLimits(
+        ruleset.value("caution_systolic_mmhg"), ruleset.value("caution_diastolic_mmhg"),
+        source(row["source"], "caution_systolic_mmhg", "caution_diastolic_mmhg"),
+        ruleset.value("hazard_systolic_mmhg"), ruleset.value("hazard_diastolic_mmhg"),
+        source(row["hazard_source"], "hazard_systolic_mmhg", "hazard_diastolic_mmhg"))
+
+
+def pre_dose_problem(baseline: Reading | None, limits: PressureLimits) -> str | None:
+    """Why dosing must wait for this baseline (None if it may go ahead)."""
     if baseline is None or baseline.systolic_mmhg is None or baseline.diastolic_mmhg is None:
         return "No baseline blood pressure: measure it before dosing."
-    if (baseline.systolic_mmhg >= row["hazard_systolic_mmhg"]
-            or baseline.diastolic_mmhg >= row["hazard_diastolic_mmhg"]):
-        return (f"Baseline BP {baseline.systolic_mmhg:g}/{baseline.diastolic_mmhg:g} is at or above "
-                f"{row['hazard_systolic_mmhg']}/{row['hazard_diastolic_mmhg']}, the hypertensive-"
-                f"urgency range: do not dose; re-measure after rest, or a prescriber records a "
-                f"reason to go ahead ({row['hazard_source']}).")
-    if (baseline.systolic_mmhg > row["systolic_max_mmhg"]
-            or baseline.diastolic_mmhg > row["diastolic_max_mmhg"]):
-        return (f"Baseline BP {baseline.systolic_mmhg:g}/{baseline.diastolic_mmhg:g} is above "
-                f"{row['systolic_max_mmhg']}/{row['diastolic_max_mmhg']}: re-measure, or a "
-                f"prescriber records a reason to go ahead ({row['source']}).")
+    pressure = f"{baseline.systolic_mmhg:g}/{baseline.diastolic_mmhg:g}"
+    if (baseline.systolic_mmhg >= limits.hazard_systolic
+            or baseline.diastolic_mmhg >= limits.hazard_diastolic):
+        return (f"Baseline BP {pressure} is at or above {limits.hazard_systolic:g}/"
+                f"{limits.hazard_diastolic:g}, the hypertensive-urgency range: do not dose; "
+                f"re-measure after rest, or a prescriber records a reason to go ahead "
+                f"({limits.hazard_source}).")
+    if (baseline.systolic_mmhg > limits.caution_systolic
+            or baseline.diastolic_mmhg > limits.caution_diastolic):
+        return (f"Baseline BP {pressure} is above {limits.caution_systolic:g}/"
+                f"{limits.caution_diastolic:g}: re-measure, or a prescriber records a reason to "
+                f"go ahead ({limits.caution_source}).")
     return None
 
 
@@ -256,18 +287,18 @@ def newest_signs_after(readings: Sequence[Reading], since: datetime
     return Reading(taken, **newest), Reading(taken, **before) if before else None
 
 
-def _pressure_not_settled(latest: Reading, previous: Reading | None) -> list[Missing]:
-    """Systolic and diastolic must each be normal (at most the pre-dose limit) or falling."""
-    limits = _table()["pre_dose"]
+def _pressure_not_settled(latest: Reading, previous: Reading | None,
+                          limits: PressureLimits) -> list[Missing]:
+    """Systolic and diastolic must each be normal (at most the caution limit) or falling."""
     unsettled = []
-    for field, words, limit_name in (("systolic_mmhg", "Systolic", "systolic_max_mmhg"),
-                                     ("diastolic_mmhg", "Diastolic", "diastolic_max_mmhg")):
+    for field, words, limit in (("systolic_mmhg", "Systolic", limits.caution_systolic),
+                                ("diastolic_mmhg", "Diastolic", limits.caution_diastolic)):
         value = getattr(latest, field)
         before = getattr(previous, field) if previous is not None else None
-        if value is None or value <= limits[limit_name]:
+        if value is None or value <= limit:
             continue
         if before is None or value >= before:
-            unsettled.append(f"{words} {value:g} is neither normal (at most {limits[limit_name]}) "
+            unsettled.append(f"{words} {value:g} is neither normal (at most {limit:g}) "
                              "nor falling.")
     return [Missing("bp-falling-or-normal", " ".join(unsettled), "SPRAVATO-PI")] if unsettled \
         else []
@@ -292,6 +323,7 @@ def _heart_rate_not_settled(latest: Reading, baseline: Reading | None) -> list[M
 def discharge_missing(*, route: str, dose_end: datetime | None, now: datetime,
                       baseline: Reading | None, readings: list[Reading], moass: int | None,
                       escort_present: bool, driving_warning_given: bool,
+                      pressure: PressureLimits,
                       overrides: dict[str, float] | None = None) -> list[Missing]:
     """Every discharge criterion not yet met (empty: the patient may go)."""
     source = _table()["discharge"]["source"]
@@ -316,7 +348,7 @@ def discharge_missing(*, route: str, dose_end: datetime | None, now: datetime,
         if alarms:
             missing.append(Missing("vitals-within-limits", "Vitals not back within limits: " +
                                    "; ".join(a.message for a in alarms), alarms[0].source))
-        missing += _pressure_not_settled(latest, previous)
+        missing += _pressure_not_settled(latest, previous, pressure)
         missing += _heart_rate_not_settled(latest, baseline)
     alert = int(_table()["scales"]["moass"]["alert"])
     if moass != alert:

@@ -59,7 +59,8 @@ def form_for(*, db: Session, treatment_session_id: str, actor: Actor,
         moass_scores=[e.value for e in events if e.kind == "moass" and e.value is not None],
         cadss_scores=[e.value for e in events if e.kind == "cadss" and e.value is not None],
         side_effects=[e.code for e in events if e.kind == "side-effect"],
-        pre_dose_ok=pre_dose_problem(baseline) is None, discharged_cleanly=cleanly)
+        pre_dose_ok=pre_dose_problem(baseline, treatments.clinic_pressure_limits(db)) is None,
+        discharged_cleanly=cleanly)
 
 
 def file_form(*, db: Session, treatment_session_id: str, ready_to_leave_min: int,

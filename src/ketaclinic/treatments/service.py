@@ -42,6 +42,7 @@ from ketaclinic.knowledge.monitoring import (
     WATCHED_SIGNS,
     Alarm,
     Missing,
+    PressureLimits,
     Reading,
     alarms_for,
     discharge_missing,
@@ -50,6 +51,7 @@ from ketaclinic.knowledge.monitoring import (
     newest_holding_each,
     next_reading_due,
     pre_dose_problem,
+    pressure_limits,
 )
 from ketaclinic.knowledge.vital_limits import plausible_ranges
 from ketaclinic.patients import service as patients
@@ -236,6 +238,12 @@ _BASELINE_WITH_HEART_RATE = select(*(
         bindparam("dose_start", type_=UTCDateTime()), holding=SessionReading.heart_rate_bpm,
     ).scalar_subquery()).label(column.name) if column.name == "heart_rate_bpm" else column
     for column in _BASELINE_PRESSURE.c))
+
+
+def clinic_pressure_limits(db: Session) -> PressureLimits:
+    """The clinic's blood-pressure limits at the chair: the rule set's, after its overrides, so
+    that screening, check-in, the pre-dose check and discharge judge a pressure alike."""
+    return pressure_limits(evaluations.current_ruleset(db=db))
 
 
 def baseline_of(db: Session, treatment_session: TreatmentSession) -> Reading | None:
@@ -753,6 +761,7 @@ def status_of(*, db: Session, treatment_session: TreatmentSession,
     signs = newest_of_each_sign(db, treatment_session, tally)
     latest = newest_holding_each(signs)
     now = clock.now()
+    limits = clinic_pressure_limits(db)
     due = None
     if treatment_session.dose_start is not None:
         pressure = latest.get("systolic_mmhg")
@@ -763,14 +772,15 @@ def status_of(*, db: Session, treatment_session: TreatmentSession,
                                 baseline=baseline, readings=signs,
                                 moass=latest_score(db, treatment_session, "moass"),
                                 escort_present=treatment_session.escort_present,
-                                driving_warning_given=treatment_session.driving_warning_given)
+                                driving_warning_given=treatment_session.driving_warning_given,
+                                pressure=limits)
     return {
         "readings": readings,
         "reading_count": _readings_in(tally),
         "latest": latest,
         "alarms": alarms_of(db=db, session_pk=treatment_session.pk),
         "next_reading_due": due,
-        "pre_dose_problem": pre_dose_problem(baseline),
+        "pre_dose_problem": pre_dose_problem(baseline, limits),
         "discharge_missing": missing,
     }
 
@@ -832,7 +842,7 @@ def check_dose(*, db: Session, treatment_session_id: str, data: schemas.DoseStar
     failed = checks.failed_checks(treatment_session)
     if failed and not treatment_session.checks_override:
         raise Conflict("dosing is blocked by check-in: " + "; ".join(checks.labels(failed)))
-    problem = pre_dose_problem(baseline_of(db, treatment_session))
+    problem = pre_dose_problem(baseline_of(db, treatment_session), clinic_pressure_limits(db))
     if problem and not treatment_session.pre_dose_override:
         raise Conflict(f"dosing is blocked: {problem}")
     prescriber = db.execute(select(User).where(User.username == data.ordered_by.strip().lower(),
@@ -968,7 +978,8 @@ def review_discharge(*, db: Session, treatment_session_id: str, data: schemas.Di
                                 readings=newest_of_each_sign(db, treatment_session),
                                 moass=latest_score(db, treatment_session, "moass"),
                                 escort_present=data.escort_present,
-                                driving_warning_given=data.driving_warning_given)
+                                driving_warning_given=data.driving_warning_given,
+                                pressure=clinic_pressure_limits(db))
     if missing and not override_reason:
         raise InvalidInput([FieldProblem(m.criterion, m.message, "met before discharge")
                             for m in missing])
