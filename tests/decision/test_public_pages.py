@@ -72,3 +72,29 @@ def test_self_check_results_and_an_enquiry(anon, web, db: Session) -> None:
     assert anon.get("/check/prepare", params={"route": "esketamine"}).status_code == 200
     assert "Do not eat for 2 hours" in anon.get("/check/prepare?route=esketamine").text
     assert anon.get("/check/prepare", params={"route": "x"}).status_code == 422
+
+
+def test_the_self_check_runs_the_clinic_s_rules_with_its_overrides(anon, api) -> None:
+    """The self-check says it runs the clinic's screening rules, but ran the shipped ones: a
+    clinic whose protocol cautions above 130 systolic, or treats patients from 21 only, told a
+    visitor at 135/85, or aged 19, that nothing ruled them out, though its clinicians would
+    screen them needs-review or not eligible."""
+    csrf = csrf_of(anon.get("/check").text)
+
+    def outcome(**answers: str) -> str:
+        shown = html.unescape(anon.post("/check", data={"csrf_token": csrf, "route": "iv",
+                                                        **answers}).text)
+        return next(title for title in ("Worth discussing with a clinician",
+                                        "Some things need a doctor's review first",
+                                        "Ketamine therapy is probably not safe for you")
+                    if title in shown)
+
+    pressure = {"age": "40", "systolic_mmhg": "135", "diastolic_mmhg": "85"}
+    assert outcome(**pressure) == "Worth discussing with a clinician"
+    assert outcome(age="19") == "Worth discussing with a clinician"
+    for parameter, value in (("caution_systolic_mmhg", 130), ("min_age_years", 21)):
+        made = api["prescriber"].post("/api/v1/rules/overrides", json={
+            "parameter": parameter, "value": value, "reason": "medical director protocol"})
+        assert made.status_code == 201, made.text
+    assert outcome(**pressure) == "Some things need a doctor's review first"
+    assert outcome(age="19") == "Ketamine therapy is probably not safe for you"

@@ -13,6 +13,7 @@ from ketaclinic import clock
 from ketaclinic.billing.superbill import money
 from ketaclinic.decision import service as decision
 from ketaclinic.errors import FieldProblem, InvalidInput
+from ketaclinic.evaluations import service as evaluations
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission
 from ketaclinic.knowledge import crisis, decision_aid, dosing, self_check
@@ -130,7 +131,8 @@ def check_result(request: Request, db: Session = DB, form: FormData = FORM) -> R
         answers = answers_from(form)
     except InvalidInput as exc:
         return _form(request, db, [p.text() for p in exc.problems], values, 422)
-    result = self_check.check(answers, clock.today(decision.network_zone(db)))
+    result = self_check.check(answers, clock.today(decision.network_zone(db)),
+                              evaluations.current_ruleset(db=db))
     cost = _cost(db, answers) if result.outcome != "not-eligible" else None
     concern = self_check.label_of("concern", str(form.get("concern", "")))
     tried = [t.label for t in self_check.choices("tried") if t.key in values["tried"]]

@@ -16,7 +16,7 @@ from ketaclinic.knowledge.record import (
     Weight,
     pressure_text,
 )
-from ketaclinic.knowledge.ruleset import default_ruleset
+from ketaclinic.knowledge.ruleset import RuleSet, default_ruleset
 from ketaclinic.knowledge.screening import Finding, decide, screen
 from ketaclinic.knowledge.tables import load_table
 
@@ -135,9 +135,11 @@ def record_of(answers: Answers, on: date) -> PatientRecord:
                          blood_pressures=pressures, weights=weights)
 
 
-def check(answers: Answers, on: date) -> SelfCheckResult:
-    """Run the clinic's screening rules on the answers and say what they mean, plainly."""
-    screened = screen(record_of(answers, on), route=answers.route, on=on)
+def check(answers: Answers, on: date, ruleset: RuleSet | None = None) -> SelfCheckResult:
+    """Run the clinic's screening rules (the shipped rule set unless given the clinic's, with its
+    overrides) on the answers and say what they mean, plainly."""
+    ruleset = ruleset or default_ruleset()
+    screened = screen(record_of(answers, on), route=answers.route, on=on, ruleset=ruleset)
     counted = tuple(f for f in screened.findings if f.rule not in MISSING_DATA_RULES)
     outcome = decide(counted)
     words = table()["outcomes"][outcome]
@@ -154,14 +156,13 @@ def check(answers: Answers, on: date) -> SelfCheckResult:
     result.notes += [table()["unlisted_medicine"].format(name=name)
                      for index, (name, _) in enumerate(answers.other_medicines)
                      if f"answer:other-{index}" not in matched]
-    result.urgent = _urgent_bp(answers)
+    result.urgent = _urgent_bp(answers, ruleset)
     result.crisis = answers.suicidal_thoughts or "psychosis-now" in answers.conditions
     return result
 
 
-def _urgent_bp(answers: Answers) -> str:
+def _urgent_bp(answers: Answers, ruleset: RuleSet) -> str:
     """Advice to get care today for a blood pressure in the hypertensive-urgency range."""
-    ruleset = default_ruleset()
     systolic, diastolic = answers.systolic_mmhg, answers.diastolic_mmhg
     if (systolic or 0) >= ruleset.value("hazard_systolic_mmhg") or \
             (diastolic or 0) >= ruleset.value("hazard_diastolic_mmhg"):
