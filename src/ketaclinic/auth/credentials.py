@@ -30,7 +30,10 @@ from ketaclinic.settings import get_settings
 
 WRONG = "Username or password is wrong."
 LOCKED = "Too many failed attempts: try again in {minutes} min, or sign in with your two-factor code."
-CODE_WRONG = "A valid two-factor code (field totp) is required."
+# Said the same to the token API (field totp), a witness (totp_code) and the web login (code):
+# no field name, and a code used once already (by signing in moments ago) is named as a cause.
+CODE_WRONG = ("The two-factor code is wrong or was already used: enter the next code your "
+              "authenticator app shows.")
 MUST_CHANGE = "Your password was reset: log in on the web and choose a new one first."
 NEEDS_MFA = ("Two-factor login is required for your role ({role}) and is not set up: log in on "
              "the web to set it up first.")
