@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 
 from ketaclinic import db as dbmod
 from ketaclinic.db import make_engine
+from tests.web.test_write_reach import site_a_users, site_b  # noqa: F401  (the reach tests')
 
 
 @pytest.fixture
