@@ -30,7 +30,9 @@ from tests.fhir_builders import ON, baseline, bundle, medication
     ("QAM", 1), ("tds", 3), ("qod", 0.5), ("q8h", 3), ("q 6 hrs", 4),
     # per week, per few days
     ("3 times weekly", 3 / 7), ("twice a week", 2 / 7), ("weekly", 1 / 7),
-    ("every other day", 0.5), ("q2d", 0.5), ("every 72 hours", 1 / 3), ("every 2 weeks", 1 / 14),
+    ("every other day", 0.5), ("q2d", 0.5), ("every other night", 0.5),
+    ("1 mg at bedtime every other night", 0.5), ("on alternate nights", 0.5),
+    ("alternate days", 0.5), ("every 72 hours", 1 / 3), ("every 2 weeks", 1 / 14),
     # a range of intervals: the most often it may be taken
     ("every 4 to 6 hours", 6), ("every 4-6 hours", 6),
     ("1 tablet 3x daily", 3), ("1 x daily", 1), ("nightly", 1), ("every morning", 1),
@@ -45,6 +47,10 @@ from tests.fhir_builders import ON, baseline, bundle, medication
     ("with meals", 3), ("1 tab before meals", 3), ("1 tab ac", 3), ("1 tab pc", 3),
     ("1 tab ac and hs", 4), ("with meals and at bedtime", 4), ("tid with meals", 3),
     ("with meals (breakfast, lunch and dinner)", 3),
+    # a count with meals and another time of day: the meals' doses and that one besides
+    ("1 tab tid with meals and at bedtime", 4), ("three times a day with meals and at bedtime", 4),
+    ("1 tab tid ac and hs", 4), ("1 tab qid ac and hs", 4), ("tid with meals and at 22:00", 4),
+    ("twice daily with meals and at bedtime", 3), ("once daily with a meal", 1),
     # SNOMED CT's frequency qualifiers, as records send them for a dosage's text
     ("Every four to six hours (qualifier value)\n", 6),
     ("Every seventy two hours (qualifier value)", 1 / 3),
@@ -178,6 +184,19 @@ def test_a_dose_before_meals_and_at_bedtime_is_four_doses() -> None:
     uneven = _sig(medication("6470", "lorazepam"), 0.5, "0.5 mg 3 times a day and 1 mg at bedtime")
     [message] = _load(uneven)
     assert "diazepam-equivalent a day" not in message and "dose" in message
+
+
+def test_a_count_with_meals_and_a_bedtime_dose_is_read_as_both() -> None:
+    """Diazepam 2.5 mg 'tid with meals and at bedtime' (tid ac and hs) is four doses, 10 mg a
+    day, above the line; the count was read alone, three doses (7.5 mg), and the load passed.
+    At bedtime every other night is half a dose a day, not one."""
+    four_times = _sig(medication("3322", "diazepam"), 2.5,
+                      "2.5 mg po tid with meals and at bedtime")
+    [message] = _load(four_times)
+    assert message.startswith("Benzodiazepines amount to 10 mg diazepam-equivalent a day")
+    alternate = _sig(medication("6470", "lorazepam"), 2, "2 mg at bedtime every other night")
+    [message] = _load(alternate)
+    assert message.startswith("Benzodiazepines amount to 10 mg diazepam-equivalent a day")
 
 
 def test_a_dosage_given_as_snomed_s_frequency_text_is_read() -> None:

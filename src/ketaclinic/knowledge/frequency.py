@@ -46,7 +46,7 @@ _SPELLED_OUT = re.compile(r"\(\s*(?:" + _WORDS + r")\s*\)")
 _LETTER_DOT = re.compile(r"(?<=\b[a-z])\.")
 _ONCE_A_DAY = re.compile(r"\b(daily|every day|each day|a day|nightly|at bedtime|every night|"
                          r"every morning|every evening|in the morning|in the evening)\b")
-_EVERY_OTHER_DAY = re.compile(r"\b(every other day|alternate days|on alternate days)\b")
+_EVERY_OTHER_DAY = re.compile(r"\b(?:every other|alternate) (?:day|night|morning|evening)s?\b")
 _WEEKLY = re.compile(r"\b(weekly|every week|once a week|q\s?wk|q\s?week)\b")
 _MONTHLY = re.compile(r"\b(monthly|every month|once a month|q\s?month)\b")
 # The times of day a sig can name, each once a day ('in the morning and at bedtime' is two
@@ -111,6 +111,10 @@ def _read(text: str) -> float | None:
     # 20:00' is two); one a clock time falls in is that dose ('at bedtime, 22:00' is one)
     named = len(clock) + len(slots - {_slot_of(minute) for minute in clock})
     count, on_each_day = _doses(text, named)
+    if count is not None and on_each_day and _MEALS.search(text):
+        # a count with meals is the meals' doses, and another time of day named is a dose
+        # besides: 'tid with meals and at bedtime' (tid ac and hs) is four, 'qid ac and hs' four
+        count = min(max(count, float(named)), count + max(named - len(_MEAL_TIMES), 0))
     days = _days_a_week(text)
     if days is None or not on_each_day:
         return count
