@@ -51,6 +51,9 @@ from tests.fhir_builders import ON, baseline, bundle, medication
     ("1 tab tid with meals and at bedtime", 4), ("three times a day with meals and at bedtime", 4),
     ("1 tab tid ac and hs", 4), ("1 tab qid ac and hs", 4), ("tid with meals and at 22:00", 4),
     ("twice daily with meals and at bedtime", 3), ("once daily with a meal", 1),
+    # a count and, joined to it, a dose at bedtime besides
+    ("1 tab tid and qhs", 4), ("1 tab bid and hs", 3), ("1 tablet three times a day and at bedtime", 4),
+    ("twice daily and at night", 3), ("twice daily, morning and night", 2),
     # SNOMED CT's frequency qualifiers, as records send them for a dosage's text
     ("Every four to six hours (qualifier value)\n", 6),
     ("Every seventy two hours (qualifier value)", 1 / 3),

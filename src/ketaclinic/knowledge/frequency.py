@@ -59,6 +59,11 @@ _TIMES_OF_DAY = tuple(re.compile(rf"\b({words})\b") for words in (
     r"bedtime|nights?|nightly|qhs|hs|nocte|qn"))
 _MEALS = re.compile(r"\b(with meals|with each meal|before meals|after meals|ac|pc)\b")
 _MEAL_TIMES = frozenset({0, 1, 3})  # morning, noon, evening
+# A count of doses a day and, joined to it, a dose at bedtime besides ('tid and qhs', 'bid and
+# hs', 'three times a day and at bedtime'): the count and one more.
+_COUNT_AND_BEDTIME = re.compile(
+    r"\b(?:bid|bd|tid|tds|qid|qds|(?:times?|x|twice|thrice)\s*(?:a|per|/|each)?\s*(?:day|daily))"
+    r"\s*,?\s*(?:and|&|plus)\s+(?:at\s+|in the\s+)?(?:bedtime|hs|qhs|night|nightly)\b")
 # When each time of day begins, in minutes after midnight (morning 4:00, noon 11:00, afternoon
 # 14:00, evening 17:00, bedtime and night 21:00 to midnight): the words' ordinary sense, to
 # tell whether a clock time is the dose a time of day names.
@@ -115,6 +120,8 @@ def _read(text: str) -> float | None:
         # a count with meals is the meals' doses, and another time of day named is a dose
         # besides: 'tid with meals and at bedtime' (tid ac and hs) is four, 'qid ac and hs' four
         count = min(max(count, float(named)), count + max(named - len(_MEAL_TIMES), 0))
+    elif count is not None and on_each_day and _COUNT_AND_BEDTIME.search(text):
+        count += 1
     days = _days_a_week(text)
     if days is None or not on_each_day:
         return count
