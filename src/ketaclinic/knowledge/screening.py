@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from ketaclinic.knowledge.medication_groups import diazepam_equivalent_mg, medication_groups
 from ketaclinic.knowledge.record import (
+    NEVER_COUNTS,
     BloodPressure,
     ConditionFact,
     MedicationFact,
@@ -219,13 +220,23 @@ def _observed(rule: Rule, value_set: ValueSet, ctx: _Context) -> Iterator[Findin
     if not windows:
         return
     found = current_yes(ctx.record.observations, value_set.key, ctx.on, windows, ctx.local_date)
-    if found is not None:
+    if found is not None and not _ended_since(value_set, ctx, ctx.local_date(found[0].taken)):
         observation, kind = found
         answer = observation.value_text or next(
             (c.display or c.code for c in observation.value_codes), "yes")
         yield _finding(rule, [f"{observation.ref} ({kind.title}: {answer} on "
                               f"{ctx.local_date(observation.taken)})"],
                        ctx.ruleset.source(kind.window_parameter), display=kind.title)
+
+
+def _ended_since(value_set: ValueSet, ctx: _Context, taken_on: date) -> bool:
+    """Whether the record says the state an observation saw has ended since it was taken: a
+    condition of the value set (a pregnancy, lactation) that abated on or after that day and by
+    the day screened, as a delivery ends a pregnancy a prenatal visit's status saw."""
+    return any(condition.abatement is not None and taken_on <= condition.abatement <= ctx.on
+               and condition.verification_status not in NEVER_COUNTS
+               and value_set.match(condition.codings, condition.text) is not None
+               for condition in ctx.record.conditions)
 
 
 def _allergies(rule: Rule, ctx: _Context) -> Iterator[Finding]:
