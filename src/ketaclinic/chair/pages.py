@@ -56,11 +56,13 @@ def _session_and_patient(db: Session, actor: Actor, treatment_session_id: str
     return treatment_session, patient
 
 
-def _live_context(db: Session, actor: Actor, treatment_session_id: str) -> dict[str, Any]:
+def _live_context(db: Session, actor: Actor, treatment_session_id: str,
+                  judged: bool = False) -> dict[str, Any]:
     """What the page's live part shows (alarms, newest readings, next reading due): read at
-    every change a monitor brings, so nothing else."""
+    every change a monitor brings, so nothing else unless `judged` (the whole page)."""
     treatment_session, patient = _session_and_patient(db, actor, treatment_session_id)
-    state = treatments.status_of(db=db, treatment_session=treatment_session, newest=READINGS_SHOWN)
+    state = treatments.status_of(db=db, treatment_session=treatment_session, newest=READINGS_SHOWN,
+                                 judged=judged)
     shown = state["readings"][-READINGS_SHOWN:][::-1]
     count = state["reading_count"]
     return {
@@ -73,7 +75,7 @@ def _live_context(db: Session, actor: Actor, treatment_session_id: str) -> dict[
 
 def _context(db: Session, actor: Actor, treatment_session_id: str) -> dict[str, Any]:
     """Everything the whole page shows: the live part's, and the rest."""
-    context = _live_context(db, actor, treatment_session_id)
+    context = _live_context(db, actor, treatment_session_id, judged=True)
     treatment_session, state = context["treatment_session"], context["state"]
     course = courses.by_pk(db, treatment_session.course_pk)
     codes = session_events.event_codes()

@@ -748,41 +748,48 @@ def acknowledge_alarm(*, db: Session, treatment_session_id: str, alarm_id: str, 
 
 
 def status_of(*, db: Session, treatment_session: TreatmentSession,
-              newest: int | None = None) -> dict[str, Any]:
+              newest: int | None = None, judged: bool = True) -> dict[str, Any]:
     """What the chair-side page shows: readings, alarms, each watched sign's newest value, the
-    next blood pressure due, discharge gaps. With `newest`, only that many of the newest readings
-    are read (however many the session has). The rest reads each watched sign's newest two
-    readings (`newest_of_each_sign`), either way: the newest readings alone may hold no blood
-    pressure, as a monitor sends oximetry every second."""
+    next blood pressure due, and (`judged`) the pre-dose problem and the discharge gaps. With
+    `newest`, only that many of the newest readings are read (however many the session has).
+    The rest reads each watched sign's newest two readings (`newest_of_each_sign`), either way:
+    the newest readings alone may hold no blood pressure, as a monitor sends oximetry every
+    second. The page's live part, fetched at every reading, shows no judgement: unjudged, it
+    reads neither the baseline, the MOAA/S score nor the clinic's rule set."""
     readings = (readings_of(db=db, session_pk=treatment_session.pk) if newest is None else
                 newest_readings(db=db, session_pk=treatment_session.pk, count=max(newest, 1)))
-    baseline = baseline_of(db, treatment_session)
     tally = _tally_of(db, treatment_session.pk)
     signs = newest_of_each_sign(db, treatment_session, tally)
     latest = newest_holding_each(signs)
     now = clock.now()
-    limits = clinic_pressure_limits(db)
     due = None
     if treatment_session.dose_start is not None:
         pressure = latest.get("systolic_mmhg")
         due = next_reading_due(route=treatment_session.route, dose_start=treatment_session.dose_start,
                                dose_end=treatment_session.dose_end,
                                last_pressure=pressure.taken if pressure else None, now=now)
+    state = {
+        "readings": readings,
+        "reading_count": _readings_in(tally),
+        "latest": latest,
+        "alarms": alarms_of(db=db, session_pk=treatment_session.pk),
+        "next_reading_due": due,
+    }
+    return {**state, **_judgement(db, treatment_session, signs, now)} if judged else state
+
+
+def _judgement(db: Session, treatment_session: TreatmentSession, signs: list[Reading],
+               now: datetime) -> dict[str, Any]:
+    """Whether dosing must wait for the baseline, and what discharge still needs."""
+    baseline = baseline_of(db, treatment_session)
+    limits = clinic_pressure_limits(db)
     missing = discharge_missing(route=treatment_session.route, dose_end=treatment_session.dose_end, now=now,
                                 baseline=baseline, readings=signs,
                                 moass=latest_score(db, treatment_session, "moass"),
                                 escort_present=treatment_session.escort_present,
                                 driving_warning_given=treatment_session.driving_warning_given,
                                 pressure=limits)
-    return {
-        "readings": readings,
-        "reading_count": _readings_in(tally),
-        "latest": latest,
-        "alarms": alarms_of(db=db, session_pk=treatment_session.pk),
-        "next_reading_due": due,
-        "pre_dose_problem": pre_dose_problem(baseline, limits),
-        "discharge_missing": missing,
-    }
+    return {"pre_dose_problem": pre_dose_problem(baseline, limits), "discharge_missing": missing}
 
 
 def _ensure_open(treatment_session: TreatmentSession) -> None:
