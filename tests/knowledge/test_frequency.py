@@ -103,6 +103,11 @@ from tests.fhir_builders import ON, baseline, bundle, medication
     ("1 mg daily for 7 days then 0.5 mg daily", None),
     ("1 mg in the morning and 2 mg at bedtime", None),
     ("0.5 mg in the morning, 0.5 mg in the afternoon and 1 mg at bedtime", None),
+    # an amount with no unit is in the sig's unit: different amounts, or the same
+    ("take 1 tablet in the morning, 1 at noon, and 2 at bedtime", None),
+    ("1 tab in the morning and 2 at bedtime", None), ("1 in the morning and 1 at night", 2),
+    ("1 tablet in the morning and 1 at bedtime", 2), ("take 2 at bedtime", 1),
+    ("1 tablet at 10 at night", 1),
 ])
 def test_a_sig_is_read_as_doses_a_day(text: str, expected: float | None) -> None:
     found = times_per_day(text)

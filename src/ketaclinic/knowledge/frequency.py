@@ -90,6 +90,11 @@ _EXCEPT = re.compile(r"\b(?:except|excluding|but not|other than|skipping|skip|no
 # An amount of one dose: its number and unit ('0.5 mg', '2 tablets'), the unit's spellings as one.
 _AMOUNT = re.compile(r"(\d+(?:\.\d+)?)\s*(mg|mcg|micrograms?|g|ml|tablets?|tabs?|capsules?|caps?)\b")
 _SAME_UNIT = {"tab": "tablet", "cap": "capsule", "microgram": "mcg"}
+# An amount with no unit before the time of day it is taken ('1 at noon, 2 at bedtime'); not a
+# clock time ('at 10 at night').
+_BARE_AMOUNT = re.compile(
+    r"(?<!at )(?<![\d.:])(\d+(?:\.\d+)?)\s+(?=(?:at|in the|with|before|after)\s+(?:morning|noon|"
+    r"midday|lunch|afternoon|evening|night|bedtime|breakfast|dinner|supper)\b)")
 # A ceiling the sig adds ('max 4 mg a day', 'not to exceed 3 tablets'): not a dose of its own.
 _CEILING = re.compile(r"\b(?:max(?:imum)?|not to exceed|do not exceed|no more than|up to)\b[^,.;()]*")
 # Clock times: '8am', '8:00 p.m.' (dots already dropped), '20:00'.
@@ -212,11 +217,17 @@ def _slot_of(minute: int) -> int:
 
 def _unequal_amounts(text: str) -> bool:
     """Whether the text gives doses of different amounts ('1 mg in the morning and 2 mg at
-    bedtime'): the day's dose is then not one dose times a count."""
+    bedtime'; '1 tablet in the morning, 1 at noon and 2 at bedtime', an amount with no unit
+    being in the unit the sig gives): the day's dose is then not one dose times a count."""
+    text = _CEILING.sub(" ", text)
     amounts: dict[str, set[float]] = {}
-    for value, unit in _AMOUNT.findall(_CEILING.sub(" ", text)):
+    for value, unit in _AMOUNT.findall(text):
         unit = unit.rstrip("s")
         amounts.setdefault(_SAME_UNIT.get(unit, unit), set()).add(float(value))
+    bare = {float(value) for value in _BARE_AMOUNT.findall(_AMOUNT.sub(" ", text))}
+    if bare:
+        units = list(amounts) if len(amounts) == 1 else [""]
+        amounts.setdefault(units[0], set()).update(bare)
     return any(len(values) > 1 for values in amounts.values())
 
 
