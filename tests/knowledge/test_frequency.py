@@ -54,6 +54,10 @@ from tests.fhir_builders import ON, baseline, bundle, medication
     # a count and, joined to it, a dose at bedtime besides
     ("1 tab tid and qhs", 4), ("1 tab bid and hs", 3), ("1 tablet three times a day and at bedtime", 4),
     ("twice daily and at night", 3), ("twice daily, morning and night", 2),
+    # a dose allowed besides the count: the most often it may be taken
+    ("1 tab BID, may take an extra tab at bedtime", 3),
+    ("take 1 tablet by mouth at bedtime and may repeat once", 2),
+    ("1 tab at bedtime, may repeat once if needed", None),
     # SNOMED CT's frequency qualifiers, as records send them for a dosage's text
     ("Every four to six hours (qualifier value)\n", 6),
     ("Every seventy two hours (qualifier value)", 1 / 3),

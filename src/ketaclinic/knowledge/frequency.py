@@ -64,6 +64,10 @@ _MEAL_TIMES = frozenset({0, 1, 3})  # morning, noon, evening
 _COUNT_AND_BEDTIME = re.compile(
     r"\b(?:bid|bd|tid|tds|qid|qds|(?:times?|x|twice|thrice)\s*(?:a|per|/|each)?\s*(?:day|daily))"
     r"\s*,?\s*(?:and|&|plus)\s+(?:at\s+|in the\s+)?(?:bedtime|hs|qhs|night|nightly)\b")
+# A dose the sig allows besides its count ('may repeat once', 'may take an extra tablet at
+# bedtime'): counted, as a range is read at its most often.
+_MAY_ADD_ONE = re.compile(r"\bmay (?:repeat\b(?: (?:once|one time|x ?1)\b)?|take (?:an? |one )?"
+                          r"(?:extra|additional|another|more)\b)")
 # When each time of day begins, in minutes after midnight (morning 4:00, noon 11:00, afternoon
 # 14:00, evening 17:00, bedtime and night 21:00 to midnight): the words' ordinary sense, to
 # tell whether a clock time is the dose a time of day names.
@@ -126,6 +130,8 @@ def _read(text: str) -> float | None:
         # besides: 'tid with meals and at bedtime' (tid ac and hs) is four, 'qid ac and hs' four
         count = min(max(count, float(named)), count + max(named - len(_MEAL_TIMES), 0))
     elif count is not None and on_each_day and _COUNT_AND_BEDTIME.search(text):
+        count += 1
+    if count is not None and on_each_day and _MAY_ADD_ONE.search(text):
         count += 1
     days = _days_a_week(text)
     if days is None or not on_each_day:
