@@ -125,18 +125,23 @@ def _read(text: str) -> float | None:
     # 20:00' is two); one a clock time falls in is that dose ('at bedtime, 22:00' is one)
     named = len(clock) + len(slots - {_slot_of(minute) for minute in clock})
     count, on_each_day = _doses(text, named)
-    if count is not None and on_each_day and _MEALS.search(text):
-        # a count with meals is the meals' doses, and another time of day named is a dose
-        # besides: 'tid with meals and at bedtime' (tid ac and hs) is four, 'qid ac and hs' four
-        count = min(max(count, float(named)), count + max(named - len(_MEAL_TIMES), 0))
-    elif count is not None and on_each_day and _COUNT_AND_BEDTIME.search(text):
-        count += 1
-    if count is not None and on_each_day and _MAY_ADD_ONE.search(text):
-        count += 1
+    if count is not None and on_each_day:
+        count = _with_doses_besides(text, count, named)
     days = _days_a_week(text)
     if days is None or not on_each_day:
         return count
     return (count or 1.0) * days / 7  # 'every Monday': once on each day named
+
+
+def _with_doses_besides(text: str, count: float, named: int) -> float:
+    """A day's count with the doses the sig names besides it: a time of day beyond the meals a
+    count is taken with ('tid with meals and at bedtime' is four, 'qid ac and hs' four), a
+    bedtime dose joined to the count ('tid and qhs'), and one it allows ('may repeat once')."""
+    if _MEALS.search(text):
+        count = min(max(count, float(named)), count + max(named - len(_MEAL_TIMES), 0))
+    elif _COUNT_AND_BEDTIME.search(text):
+        count += 1
+    return count + 1 if _MAY_ADD_ONE.search(text) else count
 
 
 def _doses(text: str, named: int) -> tuple[float | None, bool]:
