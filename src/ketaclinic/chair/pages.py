@@ -86,7 +86,6 @@ def _context(db: Session, actor: Actor, treatment_session_id: str) -> dict[str, 
         "addenda": treatments.addenda_of(db, treatment_session),
         "checks": checks_for(treatment_session.route), "failed": checks.failed_checks(treatment_session),
         "missing": state["discharge_missing"],
-        "moass": treatments.latest_score(db, treatment_session, "moass"),
         "prescribers": treatments.prescribers(db),
         "side_effects": codes.side_effects, "interventions": codes.interventions,
         "observation_ends": observation_ends(treatment_session.route, treatment_session.dose_end)

@@ -325,7 +325,8 @@ def discharge_missing(*, route: str, dose_end: datetime | None, now: datetime,
                       escort_present: bool, driving_warning_given: bool,
                       pressure: PressureLimits,
                       overrides: dict[str, float] | None = None) -> list[Missing]:
-    """Every discharge criterion not yet met (empty: the patient may go)."""
+    """Every discharge criterion not yet met (empty: the patient may go); `moass` is the newest
+    MOAA/S since dosing ended."""
     source = _table()["discharge"]["source"]
     rules = route_rules(route)
     missing: list[Missing] = []
@@ -352,8 +353,9 @@ def discharge_missing(*, route: str, dose_end: datetime | None, now: datetime,
         missing += _heart_rate_not_settled(latest, baseline)
     alert = int(_table()["scales"]["moass"]["alert"])
     if moass != alert:
-        shown = "not recorded" if moass is None else str(moass)
-        missing.append(Missing("moass-alert", f"MOAA/S must be {alert} (alert); latest is {shown}.",
+        shown = "none recorded since dosing ended" if moass is None \
+            else f"the latest since dosing ended is {moass}"
+        missing.append(Missing("moass-alert", f"MOAA/S must be {alert} (alert); {shown}.",
                                _table()["scales"]["moass"]["source"]))
     if not escort_present:
         missing.append(Missing("escort", "The escort who takes the patient home is not confirmed "

@@ -785,7 +785,7 @@ def _judgement(db: Session, treatment_session: TreatmentSession, signs: list[Rea
     limits = clinic_pressure_limits(db)
     missing = discharge_missing(route=treatment_session.route, dose_end=treatment_session.dose_end, now=now,
                                 baseline=baseline, readings=signs,
-                                moass=latest_score(db, treatment_session, "moass"),
+                                moass=recovery_score(db, treatment_session),
                                 escort_present=treatment_session.escort_present,
                                 driving_warning_given=treatment_session.driving_warning_given,
                                 pressure=limits)
@@ -959,10 +959,14 @@ def add_event(*, db: Session, treatment_session_id: str, data: schemas.EventIn, 
     return event
 
 
-def latest_score(db: Session, treatment_session: TreatmentSession, kind: str) -> int | None:
-    """The most recent score of a scale in the session."""
+def recovery_score(db: Session, treatment_session: TreatmentSession) -> int | None:
+    """The newest MOAA/S since dosing ended: what discharge reads as how the patient has come
+    out of sedation (a score from before the dose, or while it ran, does not say)."""
+    if treatment_session.dose_end is None:
+        return None
     value = db.execute(select(SessionEvent.value).where(
-        SessionEvent.session_pk == treatment_session.pk, SessionEvent.kind == kind)
+        SessionEvent.session_pk == treatment_session.pk, SessionEvent.kind == "moass",
+        SessionEvent.at >= treatment_session.dose_end)
         .order_by(SessionEvent.at.desc(), SessionEvent.pk.desc()).limit(1)).scalar_one_or_none()
     return None if value is None else int(value)
 
@@ -983,7 +987,7 @@ def review_discharge(*, db: Session, treatment_session_id: str, data: schemas.Di
     missing = discharge_missing(route=treatment_session.route, dose_end=treatment_session.dose_end,
                                 now=clock.now(), baseline=baseline_of(db, treatment_session),
                                 readings=newest_of_each_sign(db, treatment_session),
-                                moass=latest_score(db, treatment_session, "moass"),
+                                moass=recovery_score(db, treatment_session),
                                 escort_present=data.escort_present,
                                 driving_warning_given=data.driving_warning_given,
                                 pressure=clinic_pressure_limits(db))
