@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from ketaclinic.knowledge.monitoring import Reading
 from ketaclinic.knowledge.rems import RemsForm, fill
+from ketaclinic.knowledge.session_events import Noted
 
 FIRST_DEVICE = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
 
@@ -17,8 +18,8 @@ def form_with(*minutes_and_bp: tuple[int, int, int]) -> str:
                 medications=[], provider="prescriber", site="A", session_day=FIRST_DEVICE.date(),
                 dose_mg=56, lot_number="L1", first_device=FIRST_DEVICE,
                 monitoring_ended=FIRST_DEVICE + timedelta(minutes=125), ready_to_leave=None,
-                readings=readings, baseline=None, moass_scores=[5], cadss_scores=[0],
-                side_effects=[], pre_dose_ok=True, discharged_cleanly=True).bp_at_40_min
+                readings=readings, baseline=None, events=[], pre_dose_ok=True,
+                discharged_cleanly=True).bp_at_40_min
 
 
 def test_the_reading_nearest_40_minutes_inside_the_tolerance() -> None:
@@ -37,18 +38,18 @@ def test_a_systolic_without_a_diastolic_is_never_written_as_a_diastolic_of_0() -
                 medications=[], provider="prescriber", site="A", session_day=FIRST_DEVICE.date(),
                 dose_mg=56, lot_number="L1", first_device=FIRST_DEVICE,
                 monitoring_ended=FIRST_DEVICE + timedelta(minutes=125), ready_to_leave=None,
-                readings=reading, baseline=None, moass_scores=[5], cadss_scores=[0],
-                side_effects=[], pre_dose_ok=True, discharged_cleanly=True)
+                readings=reading, baseline=None, events=[], pre_dose_ok=True,
+                discharged_cleanly=True)
     assert form.bp_at_40_min == "152 systolic (no diastolic recorded)"
 
 
-def _form(readings: list[Reading]) -> RemsForm:
+def _form(readings: list[Reading], events: list[Noted] | None = None) -> RemsForm:
     return fill(patient_name="Pat Test", birth_date=date(1980, 1, 1), sex="female",
                 medications=[], provider="prescriber", site="A", session_day=FIRST_DEVICE.date(),
                 dose_mg=56, lot_number="L1", first_device=FIRST_DEVICE,
                 monitoring_ended=FIRST_DEVICE + timedelta(minutes=125), ready_to_leave=None,
-                readings=readings, baseline=None, moass_scores=[5], cadss_scores=[0],
-                side_effects=[], pre_dose_ok=True, discharged_cleanly=True)
+                readings=readings, baseline=None, events=events or [], pre_dose_ok=True,
+                discharged_cleanly=True)
 
 
 def test_a_low_saturation_before_the_dose_is_not_respiratory_depression() -> None:
@@ -65,3 +66,20 @@ def test_a_pressure_before_the_dose_is_not_the_pressure_before_discharge() -> No
     after = Reading(FIRST_DEVICE + timedelta(minutes=110), systolic_mmhg=134, diastolic_mmhg=84)
     late = Reading(FIRST_DEVICE + timedelta(minutes=130), systolic_mmhg=150, diastolic_mmhg=95)
     assert _form([before, after, late]).bp_before_discharge == "134/84"
+
+
+def _at(minutes: int) -> datetime:
+    return FIRST_DEVICE + timedelta(minutes=minutes)
+
+
+def test_scores_before_the_dose_are_not_sedation_or_dissociation_during_monitoring() -> None:
+    """A baseline CADSS of 8 (a patient with PTSD can dissociate before any dose) and a MOAA/S
+    of 4 on arrival made the form answer "yes" to dissociation and sedation, though the
+    patient was alert and scored 2 on the CADSS throughout the monitoring."""
+    before = [Noted(_at(-10), "cadss", 8), Noted(_at(-10), "moass", 4),
+              Noted(_at(-5), "side-effect", code="respiratory-depression")]
+    during = [Noted(_at(40), "cadss", 2), Noted(_at(40), "moass", 5)]
+    form = _form([], before + during)
+    assert (form.sedation, form.dissociation, form.respiratory_depression) == (False, False, False)
+    form = _form([], before + during + [Noted(_at(45), "cadss", 6), Noted(_at(45), "moass", 3)])
+    assert (form.sedation, form.dissociation) == (True, True)

@@ -17,7 +17,7 @@ def ago(minutes: int) -> str:
     return (datetime.now(UTC) - timedelta(minutes=minutes)).isoformat()
 
 
-def esketamine_session(api, world, db: Session) -> str:
+def esketamine_session(api, world, db: Session, moass: int = 4, cadss: int = 6) -> str:
     pid = world.patients["p_a1"]
     nurse = api["nurse_a"]
     nurse.post(f"/api/v1/patients/{pid}/medications", json={
@@ -48,8 +48,8 @@ def esketamine_session(api, world, db: Session) -> str:
     nurse.post(f"{url}/vitals", json={"readings": [
         {"systolic_mmhg": 150, "diastolic_mmhg": 90, "taken_at": ago(16)},
         {"systolic_mmhg": 122, "diastolic_mmhg": 78, "taken_at": ago(2)}]})
-    nurse.post(f"{url}/events", json={"kind": "moass", "value": 4})
-    nurse.post(f"{url}/events", json={"kind": "cadss", "value": 6})
+    nurse.post(f"{url}/events", json={"kind": "moass", "value": moass})
+    nurse.post(f"{url}/events", json={"kind": "cadss", "value": cadss})
     return session
 
 
@@ -97,3 +97,17 @@ def test_rems_form_is_for_esketamine_only(api, world, db: Session) -> None:
     response = api["nurse_a"].get(f"/api/v1/treatment-sessions/{session}/rems")
     assert response.status_code == 409 and "esketamine" in response.json()["detail"]
     assert api["nurse_a"].get("/api/v1/sites/B/rems-due").status_code == 404
+
+
+def test_scores_taken_before_the_dose_are_not_what_the_monitoring_saw(
+        api, world, db: Session) -> None:
+    """A baseline CADSS of 8 and a drowsy MOAA/S of 4 on arrival, charted at their time before
+    the first device: the form answered "yes" to dissociation and sedation though the patient
+    scored alert and 2 on the CADSS after the dose."""
+    session = esketamine_session(api, world, db, moass=5, cadss=2)
+    url = f"/api/v1/treatment-sessions/{session}"
+    for kind, value in (("cadss", 8), ("moass", 4)):
+        assert api["nurse_a"].post(f"{url}/events", json={
+            "kind": kind, "value": value, "at": ago(58)}).status_code == 201
+    form = api["nurse_a"].get(f"{url}/rems").json()
+    assert (form["sedation"], form["dissociation"]) == (False, False)

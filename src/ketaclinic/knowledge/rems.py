@@ -1,5 +1,6 @@
 """The Spravato REMS monitoring form: filled from the session record (pure)."""
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from functools import cache
@@ -8,6 +9,7 @@ from typing import Any
 from ketaclinic.knowledge.medication_groups import medication_groups
 from ketaclinic.knowledge.monitoring import Reading, alarms_for
 from ketaclinic.knowledge.record import MedicationFact
+from ketaclinic.knowledge.session_events import Noted
 from ketaclinic.knowledge.tables import load_table
 
 
@@ -74,21 +76,27 @@ def fill(*, patient_name: str, birth_date: date, sex: str, medications: list[Med
          provider: str, site: str, session_day: date, dose_mg: float, lot_number: str,
          first_device: datetime, monitoring_ended: datetime | None,
          ready_to_leave: datetime | None, readings: list[Reading], baseline: Reading | None,
-         moass_scores: list[float], cadss_scores: list[float], side_effects: list[str],
-         pre_dose_ok: bool, discharged_cleanly: bool | None) -> RemsForm:
-    """The form's answers from the session record."""
+         events: Sequence[Noted], pre_dose_ok: bool, discharged_cleanly: bool | None) -> RemsForm:
+    """The form's answers from the session record (its readings, scores and side effects)."""
     table = rems_table()
     checkpoint = first_device + timedelta(minutes=table["bp_checkpoint_min"])
     earliest = first_device + timedelta(minutes=table["bp_checkpoint_earliest_min"])
     latest = first_device + timedelta(minutes=table["bp_checkpoint_latest_min"])
     # What the form asks of the monitoring is what followed the dose: a saturation of 92 or a
-    # pressure taken before it is neither respiratory depression nor a pressure before discharge.
-    monitored = [r for r in readings if r.taken >= first_device
-                 and (monitoring_ended is None or r.taken <= monitoring_ended)]
+    # pressure taken before it is neither respiratory depression nor a pressure before discharge,
+    # and a baseline CADSS or an arrival's MOAA/S is neither dissociation nor sedation.
+    def monitoring(moment: datetime) -> bool:
+        return moment >= first_device and (monitoring_ended is None or moment <= monitoring_ended)
+
+    monitored = [r for r in readings if monitoring(r.taken)]
+    noted = [e for e in events if monitoring(e.at)]
+    moass = [e.value for e in noted if e.kind == "moass" and e.value is not None]
+    cadss = [e.value for e in noted if e.kind == "cadss" and e.value is not None]
     with_bp = [r for r in monitored if r.systolic_mmhg is not None]
     near_40 = [r for r in with_bp if earliest <= r.taken <= latest]
     at_40 = min(near_40, key=lambda r: abs((r.taken - checkpoint).total_seconds()), default=None)
-    respiratory = "respiratory-depression" in side_effects or any(
+    respiratory = any(e.kind == "side-effect" and e.code == "respiratory-depression"
+                      for e in noted) or any(
         a.kind in ("spo2-low", "respiratory-rate-low") for r in monitored for a in alarms_for(r))
     minutes = None
     if monitoring_ended is not None:
@@ -105,9 +113,9 @@ def fill(*, patient_name: str, birth_date: date, sex: str, medications: list[Med
         vitals_acceptable_before_dosing=pre_dose_ok,
         vitals_acceptable_at_discharge=discharged_cleanly, bp_before_dosing=_bp(baseline),
         bp_at_40_min=_bp(at_40), bp_before_discharge=_bp(with_bp[-1] if with_bp else None),
-        sedation=any(score < 5 for score in moass_scores),
+        sedation=any(score < 5 for score in moass),
         dissociation=any(score > load_table("monitoring")["scales"]["cadss"]["dissociation_above"]
-                         for score in cadss_scores),
+                         for score in cadss),
         respiratory_depression=respiratory,
         due_by=session_day + timedelta(days=rems_table()["due_days"]),
     )

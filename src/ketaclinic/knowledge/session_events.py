@@ -2,6 +2,7 @@
 (monitoring.toml): coded side effects and interventions, MOAA/S and CADSS ranges."""
 
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 
 from ketaclinic.knowledge.tables import load_table
@@ -18,6 +19,17 @@ class EventCodes:
     def of(self, kind: str) -> dict[str, str]:
         """The codes of an event kind ('side-effect' or 'intervention')."""
         return self.side_effects if kind == "side-effect" else self.interventions
+
+
+@dataclass(frozen=True)
+class Noted:
+    """Something recorded during a session, as the rules read it: a score (kind 'moass' or
+    'cadss', with its value), a side effect or an intervention (with its code), and when."""
+
+    at: datetime
+    kind: str
+    value: float | None = None
+    code: str = ""
 
 
 @dataclass(frozen=True)

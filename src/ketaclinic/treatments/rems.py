@@ -14,6 +14,7 @@ from ketaclinic.errors import Conflict, invalid
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.knowledge.monitoring import pre_dose_problem
 from ketaclinic.knowledge.rems import RemsForm, fill, form_due_within
+from ketaclinic.knowledge.session_events import Noted
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.record import screening_record
 from ketaclinic.treatments import service as treatments
@@ -56,9 +57,7 @@ def form_for(*, db: Session, treatment_session_id: str, actor: Actor,
         first_device=first_device,
         monitoring_ended=treatment_session.discharged_at, ready_to_leave=ready, readings=readings,
         baseline=baseline,
-        moass_scores=[e.value for e in events if e.kind == "moass" and e.value is not None],
-        cadss_scores=[e.value for e in events if e.kind == "cadss" and e.value is not None],
-        side_effects=[e.code for e in events if e.kind == "side-effect"],
+        events=[Noted(e.at, e.kind, e.value, e.code) for e in events],
         pre_dose_ok=pre_dose_problem(baseline, treatments.clinic_pressure_limits(db)) is None,
         discharged_cleanly=cleanly)
 
