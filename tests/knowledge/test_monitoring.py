@@ -9,10 +9,11 @@ from hypothesis import strategies as st
 
 from ketaclinic.knowledge.monitoring import (
     WATCHED_SIGNS,
+    AlarmLimits,
     Reading,
+    alarm_limits,
     alarms_for,
     discharge_missing,
-    limit,
     may_alarm,
     new_alarms,
     next_reading_due,
@@ -30,6 +31,17 @@ def at(minutes: float, **values: float) -> Reading:
 
 
 SHIPPED = pressure_limits(default_ruleset())  # the rule set's pressures, no clinic override
+ALARMS = alarm_limits(default_ruleset())  # its alarm limits, likewise
+
+
+def limit(name: str) -> float:
+    """A shipped alarm limit."""
+    return default_ruleset().value(f"alarm_{name}")
+
+
+def clinic(**overrides: float) -> AlarmLimits:
+    """The alarm limits of a clinic overriding some (by their rule-set names)."""
+    return alarm_limits(default_ruleset().with_overrides(overrides))
 
 BASELINE = at(-5, systolic_mmhg=124, diastolic_mmhg=78, heart_rate_bpm=72, spo2_pct=98,
               respiratory_rate_per_min=14)
@@ -79,9 +91,10 @@ def test_alarm_messages_name_the_value_and_limit() -> None:
 
 
 def test_clinic_override_of_a_limit() -> None:
-    found = alarms_for(at(30, spo2_pct=95), BASELINE, overrides={"spo2_low_pct": 96})
+    found = alarms_for(at(30, spo2_pct=95), BASELINE, clinic(alarm_spo2_low_pct=96))
     assert [a.kind for a in found] == ["spo2-low"]
-    assert found[0].source.startswith("clinic override")
+    assert found[0].source.startswith("clinic override of clinic default: BEAUDOIN-2014")
+    assert found[0].message == "SpO2 95 is below 96"
 
 
 def test_repeated_readings_do_not_stack_alarms() -> None:
@@ -96,9 +109,9 @@ _ABSOLUTE_LIMITS = ("systolic_high_mmhg", "systolic_low_mmhg", "diastolic_high_m
                     "spo2_low_pct", "respiratory_rate_low_per_min",
                     "respiratory_rate_high_per_min", "heart_rate_low_bpm", "heart_rate_high_bpm")
 _EDGES = sorted({edge + step for edge in (
-    *(limit(name)[0] for name in _ABSOLUTE_LIMITS),
-    BASELINE.systolic_mmhg + limit("systolic_rise_mmhg")[0],
-    BASELINE.diastolic_mmhg + limit("diastolic_rise_mmhg")[0]) for step in (-0.5, -0.1, 0, 0.1, 0.5)})
+    *(limit(name) for name in _ABSOLUTE_LIMITS),
+    BASELINE.systolic_mmhg + limit("systolic_rise_mmhg"),
+    BASELINE.diastolic_mmhg + limit("diastolic_rise_mmhg")) for step in (-0.5, -0.1, 0, 0.1, 0.5)})
 _NEAR_LIMITS = st.one_of(st.none(), st.just(float("nan")), st.sampled_from(_EDGES),
                          st.floats(0, 300))
 _READINGS = st.lists(st.builds(
@@ -109,7 +122,7 @@ _READINGS = st.lists(st.builds(
 
 
 @given(_READINGS, st.one_of(st.none(), st.just(BASELINE), _READINGS.filter(bool).map(
-    lambda readings: readings[0])), st.one_of(st.none(), st.just({"systolic_high_mmhg": 150.0})))
+    lambda readings: readings[0])), st.one_of(st.none(), st.just(clinic(alarm_systolic_high_mmhg=150.0))))
 def test_a_batch_is_cleared_at_once_exactly_when_no_reading_alarms(readings, baseline,
                                                                    overrides) -> None:
     # `may_alarm` says no exactly when `alarms_for` finds nothing in every reading, however
@@ -176,7 +189,7 @@ def test_discharge_needs_both_pressures_and_the_heart_rate_settled() -> None:
     def missing(*readings: Reading) -> dict[str, str]:
         return {m.criterion: m.message for m in discharge_missing(
             route="iv", dose_end=end, now=later, baseline=BASELINE, readings=list(readings),
-            moass=5, escort_present=True, driving_warning_given=True, pressure=SHIPPED)}
+            moass=5, escort_present=True, driving_warning_given=True, pressure=SHIPPED, alarms=ALARMS)}
 
     diastolic = missing(at(50, systolic_mmhg=130, diastolic_mmhg=94),
                         at(100, systolic_mmhg=128, diastolic_mmhg=96))
@@ -191,7 +204,7 @@ def test_discharge_needs_both_pressures_and_the_heart_rate_settled() -> None:
     assert discharge_missing(route="iv", dose_end=end, now=later, baseline=near_baseline,
                              readings=[at(100, systolic_mmhg=128, diastolic_mmhg=80,
                                           heart_rate_bpm=104)], moass=5, escort_present=True,
-                             driving_warning_given=True, pressure=SHIPPED) == []
+                             driving_warning_given=True, pressure=SHIPPED, alarms=ALARMS) == []
 
 
 def test_iv_schedule_every_10_minutes_during_then_15_after() -> None:
@@ -233,7 +246,7 @@ def test_discharge_lists_what_is_missing_until_everything_is_met() -> None:
     early = discharge_missing(route="iv", dose_end=end, now=end + timedelta(minutes=20),
                               baseline=BASELINE, readings=[at(45, systolic_mmhg=185, diastolic_mmhg=95)],
                               moass=4, escort_present=False, driving_warning_given=False,
-                              pressure=SHIPPED)
+                              pressure=SHIPPED, alarms=ALARMS)
     assert [m.criterion for m in early] == ["observation-time", "vitals-within-limits",
                                             "bp-falling-or-normal", "moass-alert", "escort",
                                             "driving-warning"]
@@ -242,7 +255,8 @@ def test_discharge_lists_what_is_missing_until_everything_is_met() -> None:
                               baseline=BASELINE,
                               readings=[at(45, systolic_mmhg=150, diastolic_mmhg=88),
                                         at(95, systolic_mmhg=138, diastolic_mmhg=84)],
-                              moass=5, escort_present=True, driving_warning_given=True, pressure=SHIPPED)
+                              moass=5, escort_present=True, driving_warning_given=True,
+                              pressure=SHIPPED, alarms=ALARMS)
     assert ready == []
 
 
@@ -252,17 +266,19 @@ def test_high_but_falling_bp_allows_discharge() -> None:
                                baseline=BASELINE,
                                readings=[at(60, systolic_mmhg=158, diastolic_mmhg=88),
                                          at(130, systolic_mmhg=146, diastolic_mmhg=86)],
-                               moass=5, escort_present=True, driving_warning_given=True, pressure=SHIPPED)
+                               moass=5, escort_present=True, driving_warning_given=True,
+                               pressure=SHIPPED, alarms=ALARMS)
     assert result == []
 
 
 def test_no_discharge_before_dosing_ends_or_without_vitals() -> None:
     assert [m.criterion for m in discharge_missing(
         route="iv", dose_end=None, now=T0, baseline=BASELINE, readings=[], moass=5,
-        escort_present=True, driving_warning_given=True, pressure=SHIPPED)] == ["dosing-ended"]
+        escort_present=True, driving_warning_given=True, pressure=SHIPPED, alarms=ALARMS)] == ["dosing-ended"]
     no_vitals = discharge_missing(route="iv", dose_end=T0, now=T0 + timedelta(minutes=90),
                                   baseline=BASELINE, readings=[BASELINE], moass=5,
-                                  escort_present=True, driving_warning_given=True, pressure=SHIPPED)
+                                  escort_present=True, driving_warning_given=True,
+                                  pressure=SHIPPED, alarms=ALARMS)
     assert [m.criterion for m in no_vitals] == ["vitals-after-dosing"]
 
 
@@ -280,7 +296,8 @@ def test_discharge_reads_only_each_sign_s_newest_two_readings(taken, dose_end_mi
     def missing(given: list[Reading]) -> list[str]:
         return [m.message for m in discharge_missing(
             route="iv", dose_end=end, now=end + timedelta(minutes=30), baseline=BASELINE,
-            readings=given, moass=5, escort_present=True, driving_warning_given=True, pressure=SHIPPED)]
+            readings=given, moass=5, escort_present=True, driving_warning_given=True,
+            pressure=SHIPPED, alarms=ALARMS)]
 
     kept = set()
     for field in WATCHED_SIGNS:
@@ -296,7 +313,7 @@ def test_discharge_reads_each_sign_s_newest_value_not_the_newest_reading_alone()
         return {m.criterion: m.message for m in discharge_missing(
             route="esketamine", dose_end=end, now=end + timedelta(minutes=130), baseline=BASELINE,
             readings=list(readings), moass=5, escort_present=True, driving_warning_given=True,
-            pressure=SHIPPED)}
+            pressure=SHIPPED, alarms=ALARMS)}
 
     # The monitor's last blood pressure was high and rising; oximetry came every second since.
     oximetry = [at(120 + s / 60, spo2_pct=97, heart_rate_bpm=84) for s in range(0, 300, 1)]

@@ -246,7 +246,8 @@ def test_a_batch_finds_its_session_s_baseline_and_open_alarms_in_one_statement(
         TreatmentSession.id == uuid.UUID(session_id))).scalar_one()
     with statements_sent(db.connection()) as statements:
         watch = treatments.alarm_watch(db, session)
-    assert len(statements) == 1
+    # the session's alarm state in one statement, and the clinic's rule set (its alarm limits)
+    assert len(statements) == 2 and "FROM rule_override" in statements[1]
     assert watch.baseline == treatments.baseline_of(db, session)
     assert watch.baseline is not None and watch.baseline.systolic_mmhg == 124
     assert watch.open_kinds == set(db.execute(select(SessionAlarm.kind).where(
@@ -273,9 +274,10 @@ def test_a_batch_reads_its_session_s_alarm_state_with_the_session(api, world, db
                                             nurse, "session vitals")
         read = treatments.chair_session(rows[0])
         assert (read.pk, read.id, read.dose_start) == (session.pk, session.id, session.dose_start)
-        watch = treatments._watch_of(read, rows[0])
+        watch = treatments._watch_of(read, rows[0], treatments.clinic_alarm_limits(db))
         stored = treatments.alarm_watch(db, read)
-        assert (watch.baseline, watch.open_kinds) == (stored.baseline, stored.open_kinds)
+        assert (watch.baseline, watch.open_kinds, watch.limits) == (
+            stored.baseline, stored.open_kinds, stored.limits)
         return watch
 
     assert agrees().baseline is None, "no readings yet"

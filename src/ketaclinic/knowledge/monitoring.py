@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from ketaclinic.knowledge.ruleset import RuleSet
+from ketaclinic.knowledge.ruleset import RuleSet, default_ruleset
 from ketaclinic.knowledge.tables import load_table
 
 
@@ -57,53 +57,58 @@ def _table() -> dict[str, Any]:
     return load_table("monitoring")
 
 
-def limit(name: str, overrides: dict[str, float] | None = None) -> tuple[float, str]:
-    """An alarm limit's value (after clinic overrides) and its source."""
-    row = _table()["alarms"][name]
-    if overrides and name in overrides:
-        return overrides[name], f"clinic override of {row['source']}"
-    return float(row["value"]), row["source"]
-
-
-# (kind, field, limit name, direction, words)
+# (kind, field, rule-set parameter, direction, words)
 _ABSOLUTE = (
-    ("systolic-high", "systolic_mmhg", "systolic_high_mmhg", "above", "Systolic BP"),
-    ("systolic-low", "systolic_mmhg", "systolic_low_mmhg", "below", "Systolic BP"),
-    ("diastolic-high", "diastolic_mmhg", "diastolic_high_mmhg", "above", "Diastolic BP"),
-    ("spo2-low", "spo2_pct", "spo2_low_pct", "below", "SpO2"),
-    ("respiratory-rate-low", "respiratory_rate_per_min", "respiratory_rate_low_per_min", "below",
-     "Respiratory rate"),
-    ("respiratory-rate-high", "respiratory_rate_per_min", "respiratory_rate_high_per_min", "above",
-     "Respiratory rate"),
-    ("heart-rate-low", "heart_rate_bpm", "heart_rate_low_bpm", "below", "Heart rate"),
-    ("heart-rate-high", "heart_rate_bpm", "heart_rate_high_bpm", "above", "Heart rate"),
+    ("systolic-high", "systolic_mmhg", "alarm_systolic_high_mmhg", "above", "Systolic BP"),
+    ("systolic-low", "systolic_mmhg", "alarm_systolic_low_mmhg", "below", "Systolic BP"),
+    ("diastolic-high", "diastolic_mmhg", "alarm_diastolic_high_mmhg", "above", "Diastolic BP"),
+    ("spo2-low", "spo2_pct", "alarm_spo2_low_pct", "below", "SpO2"),
+    ("respiratory-rate-low", "respiratory_rate_per_min", "alarm_respiratory_rate_low_per_min",
+     "below", "Respiratory rate"),
+    ("respiratory-rate-high", "respiratory_rate_per_min", "alarm_respiratory_rate_high_per_min",
+     "above", "Respiratory rate"),
+    ("heart-rate-low", "heart_rate_bpm", "alarm_heart_rate_low_bpm", "below", "Heart rate"),
+    ("heart-rate-high", "heart_rate_bpm", "alarm_heart_rate_high_bpm", "above", "Heart rate"),
 )
 _RISES = (
-    ("systolic-rise", "systolic_mmhg", "systolic_rise_mmhg", "Systolic BP"),
-    ("diastolic-rise", "diastolic_mmhg", "diastolic_rise_mmhg", "Diastolic BP"),
+    ("systolic-rise", "systolic_mmhg", "alarm_systolic_rise_mmhg", "Systolic BP"),
+    ("diastolic-rise", "diastolic_mmhg", "alarm_diastolic_rise_mmhg", "Diastolic BP"),
 )
+
+
+@dataclass(frozen=True)
+class AlarmLimits:
+    """Each alarm's threshold and source from the rule set, after the clinic's overrides (the
+    limits are clinic defaults: protocol-facts §5), looked up once rather than per reading:
+    (kind, field, threshold, source, direction, words) and (kind, field, rise, source, words)."""
+
+    absolute: tuple[tuple[str, str, float, str, str, str], ...]
+    rises: tuple[tuple[str, str, float, str, str], ...]
+
+
+def alarm_limits(ruleset: RuleSet) -> AlarmLimits:
+    """The alarm limits of a rule set (its values and sources, overrides included)."""
+    return AlarmLimits(
+        tuple((kind, field, ruleset.value(name), ruleset.source(name), direction, words)
+              for kind, field, name, direction, words in _ABSOLUTE),
+        tuple((kind, field, ruleset.value(name), ruleset.source(name), words)
+              for kind, field, name, words in _RISES))
 
 
 @cache
-def _default_limits() -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-    return _resolve_limits(None)
-
-
-def _resolve_limits(overrides: dict[str, float] | None) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-    """Each alarm's threshold and source, looked up once rather than per reading."""
-    absolute = tuple((kind, field, *limit(name, overrides), direction, words)
-                     for kind, field, name, direction, words in _ABSOLUTE)
-    rises = tuple((kind, field, *limit(name, overrides), words)
-                  for kind, field, name, words in _RISES)
-    return absolute, rises
+def shipped_alarm_limits() -> AlarmLimits:
+    """The alarm limits as shipped, with no clinic override."""
+    return alarm_limits(default_ruleset())
 
 
 def alarms_for(reading: Reading, baseline: Reading | None = None,
-               overrides: dict[str, float] | None = None) -> list[Alarm]:
+               limits: AlarmLimits | None = None) -> list[Alarm]:
     """Every limit the reading breaks: absolute, and as a rise over the session baseline if the
     reading was taken after it (one taken before the baseline, or the baseline itself, rises over
-    nothing: a high reading re-measured after rest is not a rise over its re-measurement)."""
-    absolute, rises = _resolve_limits(overrides) if overrides else _default_limits()
+    nothing: a high reading re-measured after rest is not a rise over its re-measurement); on
+    `limits`, the clinic's (the shipped ones when not given)."""
+    limits = limits or shipped_alarm_limits()
+    absolute, rises = limits.absolute, limits.rises
     found = []
     for kind, field, threshold, source, direction, words in absolute:
         value = getattr(reading, field)
@@ -123,11 +128,12 @@ def alarms_for(reading: Reading, baseline: Reading | None = None,
 
 
 def may_alarm(readings: Sequence[Reading], baseline: Reading | None = None,
-              overrides: dict[str, float] | None = None) -> bool:
+              limits: AlarmLimits | None = None) -> bool:
     """Whether `alarms_for` finds a limit broken in any of these readings (with `baseline` for
     the rises of those taken after it), decided a vital sign at a time over all of them (min and
     max run in C), so a batch of ordinary readings is cleared at once."""
-    absolute, rises = _resolve_limits(overrides) if overrides else _default_limits()
+    limits = limits or shipped_alarm_limits()
+    absolute, rises = limits.absolute, limits.rises
     # A NaN breaks no limit in `alarms_for` (every comparison with it is false): left out, it
     # cannot hide another value from min or max.
     columns = {field: [value for reading in readings
@@ -323,8 +329,7 @@ def _heart_rate_not_settled(latest: Reading, baseline: Reading | None) -> list[M
 def discharge_missing(*, route: str, dose_end: datetime | None, now: datetime,
                       baseline: Reading | None, readings: list[Reading], moass: int | None,
                       escort_present: bool, driving_warning_given: bool,
-                      pressure: PressureLimits,
-                      overrides: dict[str, float] | None = None) -> list[Missing]:
+                      pressure: PressureLimits, alarms: AlarmLimits) -> list[Missing]:
     """Every discharge criterion not yet met (empty: the patient may go); `moass` is the newest
     MOAA/S since dosing ended."""
     source = _table()["discharge"]["source"]
@@ -345,10 +350,10 @@ def discharge_missing(*, route: str, dose_end: datetime | None, now: datetime,
         if latest.systolic_mmhg is None or latest.diastolic_mmhg is None:
             missing.append(Missing("bp-after-dosing", "Record a blood pressure taken after dosing: "
                                    "none of the readings since holds one.", "SPRAVATO-PI"))
-        alarms = alarms_for(latest, baseline, overrides)
-        if alarms:
+        broken = alarms_for(latest, baseline, alarms)
+        if broken:
             missing.append(Missing("vitals-within-limits", "Vitals not back within limits: " +
-                                   "; ".join(a.message for a in alarms), alarms[0].source))
+                                   "; ".join(a.message for a in broken), broken[0].source))
         missing += _pressure_not_settled(latest, previous, pressure)
         missing += _heart_rate_not_settled(latest, baseline)
     alert = int(_table()["scales"]["moass"]["alert"])

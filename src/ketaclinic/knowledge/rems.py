@@ -7,7 +7,7 @@ from functools import cache
 from typing import Any
 
 from ketaclinic.knowledge.medication_groups import medication_groups
-from ketaclinic.knowledge.monitoring import Reading, alarms_for
+from ketaclinic.knowledge.monitoring import AlarmLimits, Reading, alarms_for
 from ketaclinic.knowledge.record import MedicationFact
 from ketaclinic.knowledge.session_events import Noted
 from ketaclinic.knowledge.tables import load_table
@@ -76,8 +76,10 @@ def fill(*, patient_name: str, birth_date: date, sex: str, medications: list[Med
          provider: str, site: str, session_day: date, dose_mg: float, lot_number: str,
          first_device: datetime, monitoring_ended: datetime | None,
          ready_to_leave: datetime | None, readings: list[Reading], baseline: Reading | None,
-         events: Sequence[Noted], pre_dose_ok: bool, discharged_cleanly: bool | None) -> RemsForm:
-    """The form's answers from the session record (its readings, scores and side effects)."""
+         events: Sequence[Noted], pre_dose_ok: bool, discharged_cleanly: bool | None,
+         alarms: AlarmLimits | None = None) -> RemsForm:
+    """The form's answers from the session record (its readings, scores and side effects), with
+    respiratory depression read on the clinic's alarm `limits` (the shipped ones if not given)."""
     table = rems_table()
     checkpoint = first_device + timedelta(minutes=table["bp_checkpoint_min"])
     earliest = first_device + timedelta(minutes=table["bp_checkpoint_earliest_min"])
@@ -97,7 +99,8 @@ def fill(*, patient_name: str, birth_date: date, sex: str, medications: list[Med
     at_40 = min(near_40, key=lambda r: abs((r.taken - checkpoint).total_seconds()), default=None)
     respiratory = any(e.kind == "side-effect" and e.code == "respiratory-depression"
                       for e in noted) or any(
-        a.kind in ("spo2-low", "respiratory-rate-low") for r in monitored for a in alarms_for(r))
+        a.kind in ("spo2-low", "respiratory-rate-low")
+        for r in monitored for a in alarms_for(r, None, alarms))
     minutes = None
     if monitoring_ended is not None:
         minutes = int((monitoring_ended - first_device).total_seconds() // 60)

@@ -41,9 +41,11 @@ from ketaclinic.knowledge import dosing, session_events
 from ketaclinic.knowledge.monitoring import (
     WATCHED_SIGNS,
     Alarm,
+    AlarmLimits,
     Missing,
     PressureLimits,
     Reading,
+    alarm_limits,
     alarms_for,
     discharge_missing,
     may_alarm,
@@ -246,6 +248,17 @@ def clinic_pressure_limits(db: Session) -> PressureLimits:
     return pressure_limits(evaluations.current_ruleset(db=db))
 
 
+def clinic_alarm_limits(db: Session) -> AlarmLimits:
+    """The clinic's alarm limits: the rule set's, after its overrides (clinic defaults)."""
+    return alarm_limits(evaluations.current_ruleset(db=db))
+
+
+def clinic_limits(db: Session) -> tuple[PressureLimits, AlarmLimits]:
+    """The clinic's pressure and alarm limits, from one read of its rule set."""
+    ruleset = evaluations.current_ruleset(db=db)
+    return pressure_limits(ruleset), alarm_limits(ruleset)
+
+
 def baseline_of(db: Session, treatment_session: TreatmentSession) -> Reading | None:
     """The last blood pressure taken before dosing (a re-measurement replaces a high one). When
     it was taken without a heart rate, its heart rate is the last one taken before dosing:
@@ -326,6 +339,7 @@ class AlarmWatch:
     treatment_session: SessionKeys
     baseline: Reading | None
     open_kinds: set[str]
+    limits: AlarmLimits
 
     def decide(self, new: list[tuple[Any, Reading]]) -> list[tuple[Any, Alarm]]:
         """The alarms these new readings raise (key, alarm); one open alarm per condition."""
@@ -338,10 +352,10 @@ class AlarmWatch:
                 self.baseline = latest
         baseline = self.baseline
         decided: list[tuple[Any, Alarm]] = []
-        if not may_alarm([reading for _, reading in new], baseline):
+        if not may_alarm([reading for _, reading in new], baseline, self.limits):
             return decided
         for key, reading in sorted(new, key=lambda pair: pair[1].taken):
-            for alarm in new_alarms(alarms_for(reading, baseline), self.open_kinds):
+            for alarm in new_alarms(alarms_for(reading, baseline, self.limits), self.open_kinds):
                 decided.append((key, alarm))
                 self.open_kinds.add(alarm.kind)
         return decided
@@ -366,7 +380,7 @@ def alarm_watch(db: Session, treatment_session: SessionKeys) -> AlarmWatch:
             baseline = Reading(*reading)
         else:
             open_kinds.add(kind)
-    return AlarmWatch(treatment_session, baseline, open_kinds)
+    return AlarmWatch(treatment_session, baseline, open_kinds, clinic_alarm_limits(db))
 
 
 def alarm_watches(db: Session, sessions: Sequence[TreatmentSession]) -> dict[int, AlarmWatch]:
@@ -385,7 +399,9 @@ def alarm_watches(db: Session, sessions: Sequence[TreatmentSession]) -> dict[int
     wanted = [pk for pk in baseline_pks.values() if pk is not None]
     readings = {row.pk: as_reading(row) for row in db.execute(select(SessionReading).where(
         SessionReading.pk.in_(wanted))).scalars()} if wanted else {}
-    return {s.pk: AlarmWatch(s, readings.get(baseline_pks.get(s.pk) or 0), open_kinds[s.pk])
+    limits = clinic_alarm_limits(db)
+    return {s.pk: AlarmWatch(s, readings.get(baseline_pks.get(s.pk) or 0), open_kinds[s.pk],
+                             limits)
             for s in sessions}
 
 
@@ -556,7 +572,8 @@ def add_readings(*, db: Session, treatment_session_id: str, data: schemas.Readin
     stored, raised = store_readings(db=db, treatment_session=treatment_session,
                                     chair_pk=treatment_session.chair_pk, readings=readings,
                                     source="api", actor=actor,
-                                    watch=_watch_of(treatment_session, rows[0]))
+                                    watch=_watch_of(treatment_session, rows[0],
+                                                    clinic_alarm_limits(db)))
     audit.record(db=db, actor=actor, action="create", record_type="SessionReading",
                  record_id=treatment_session.id, patient_id=patient_id,
                  detail=f"{stored} readings, {len(raised)} alarms")
@@ -711,12 +728,13 @@ def chair_session(row: Any) -> ChairSession:
                         row.checked_in_at, row.dose_start)
 
 
-def _watch_of(treatment_session: SessionKeys, row: Any) -> AlarmWatch:
-    """The alarm state a `_SESSION_WITH_ALARM_STATE` row holds (as `alarm_watch` reads it)."""
+def _watch_of(treatment_session: SessionKeys, row: Any, limits: AlarmLimits) -> AlarmWatch:
+    """The alarm state a `_SESSION_WITH_ALARM_STATE` row holds (as `alarm_watch` reads it),
+    decided on the clinic's alarm limits."""
     baseline = (Reading(row.baseline_taken_at, *(getattr(row, f"baseline_{k}") for k in VITAL_FIELDS))
                 if row.baseline_taken_at is not None else None)
     return AlarmWatch(treatment_session, baseline,
-                      set(row.open_kinds.split(",")) if row.open_kinds else set())
+                      set(row.open_kinds.split(",")) if row.open_kinds else set(), limits)
 
 
 def open_record(*, db: Session, treatment_session_id: str, actor: Actor) -> TreatmentSession:
@@ -782,13 +800,13 @@ def _judgement(db: Session, treatment_session: TreatmentSession, signs: list[Rea
                now: datetime) -> dict[str, Any]:
     """Whether dosing must wait for the baseline, and what discharge still needs."""
     baseline = baseline_of(db, treatment_session)
-    limits = clinic_pressure_limits(db)
+    limits, alarms = clinic_limits(db)
     missing = discharge_missing(route=treatment_session.route, dose_end=treatment_session.dose_end, now=now,
                                 baseline=baseline, readings=signs,
                                 moass=recovery_score(db, treatment_session),
                                 escort_present=treatment_session.escort_present,
                                 driving_warning_given=treatment_session.driving_warning_given,
-                                pressure=limits)
+                                pressure=limits, alarms=alarms)
     return {"pre_dose_problem": pre_dose_problem(baseline, limits), "discharge_missing": missing}
 
 
@@ -984,13 +1002,14 @@ def review_discharge(*, db: Session, treatment_session_id: str, data: schemas.Di
     """Check the discharge criteria: refused while one is unmet, unless a prescriber overrides."""
     treatment_session = get_treatment_session(db=db, treatment_session_id=treatment_session_id, actor=actor)
     _ensure_open(treatment_session)
+    pressure, alarms = clinic_limits(db)
     missing = discharge_missing(route=treatment_session.route, dose_end=treatment_session.dose_end,
                                 now=clock.now(), baseline=baseline_of(db, treatment_session),
                                 readings=newest_of_each_sign(db, treatment_session),
                                 moass=recovery_score(db, treatment_session),
                                 escort_present=data.escort_present,
                                 driving_warning_given=data.driving_warning_given,
-                                pressure=clinic_pressure_limits(db))
+                                pressure=pressure, alarms=alarms)
     if missing and not override_reason:
         raise InvalidInput([FieldProblem(m.criterion, m.message, "met before discharge")
                             for m in missing])
