@@ -4,6 +4,7 @@ alarms, discharge's "vitals within limits" and the REMS form's respiratory depre
 
 from sqlalchemy.orm import Session
 
+from tests.statements import statements_sent
 from tests.treatments.test_clinic_pressure_limits import _override
 from tests.treatments.test_flow import ago, post
 from tests.treatments.test_ingest import open_session
@@ -51,3 +52,32 @@ def test_the_rems_form_reads_respiratory_depression_on_the_clinic_s_limit(
     assert api["nurse_a"].get(f"{url}/rems").json()["respiratory_depression"] is True
     _override(api, "alarm_spo2_low_pct", 92)
     assert api["nurse_a"].get(f"{url}/rems").json()["respiratory_depression"] is False
+
+
+def test_a_batch_reads_the_clinic_s_limits_with_its_session_and_sees_a_change_at_once(
+        api, world, db: Session) -> None:
+    """A monitor's gateway posts a batch every few seconds all session long: the clinic's rule
+    set comes in the statement that finds the session (no round trip of its own), and a change
+    of limit holds from the next batch on, as does a return to the default."""
+    session = open_session(api, db, world.patients["p_a1"])
+    with statements_sent(db.connection()) as statements:
+        assert _alarms(api, session, {"spo2_pct": 93, "taken_at": ago(5)})[0]["kind"] == "spo2-low"
+    reading_rules = [s for s in statements if "rule_override" in s]
+    assert len(reading_rules) == 1 and "treatment_session" in reading_rules[0]
+    _override(api, "alarm_heart_rate_high_bpm", 110.5)
+    [fast] = _alarms(api, session, {"heart_rate_bpm": 115, "taken_at": ago(4)})
+    assert "above 110.5" in fast["message"]
+    assert _alarms(api, session, {"systolic_mmhg": 92, "diastolic_mmhg": 60,
+                                  "taken_at": ago(3)}) == []
+    _override(api, "alarm_systolic_low_mmhg", 95)
+    _override(api, "alarm_diastolic_high_mmhg", 100)
+    _override(api, "alarm_diastolic_high_mmhg", None)  # back to the shipped 110
+    stored = post(api, "nurse_a", session, "vitals", {"readings": [
+        {"systolic_mmhg": 92, "diastolic_mmhg": 60, "taken_at": ago(2)},
+        {"systolic_mmhg": 150, "diastolic_mmhg": 105, "taken_at": ago(1)}]})
+    [low] = stored.json()["alarms"]
+    assert low["kind"] == "systolic-low" and "below 95" in low["message"]
+    rules = api["nurse_a"].get("/api/v1/rules/parameters").json()
+    shown = {p["parameter"]: p["value"] for p in rules}
+    assert (shown["alarm_heart_rate_high_bpm"], shown["alarm_systolic_low_mmhg"],
+            shown["alarm_diastolic_high_mmhg"]) == (110.5, 95, 110)

@@ -274,7 +274,7 @@ def test_a_batch_reads_its_session_s_alarm_state_with_the_session(api, world, db
                                             nurse, "session vitals")
         read = treatments.chair_session(rows[0])
         assert (read.pk, read.id, read.dose_start) == (session.pk, session.id, session.dose_start)
-        watch = treatments._watch_of(read, rows[0], treatments.clinic_alarm_limits(db))
+        watch = treatments._watch_of(read, rows[0])
         stored = treatments.alarm_watch(db, read)
         assert (watch.baseline, watch.open_kinds, watch.limits) == (
             stored.baseline, stored.open_kinds, stored.limits)

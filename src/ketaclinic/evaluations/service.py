@@ -1,11 +1,12 @@
 """Evaluation use cases: screen a stored patient, sign the decision, record consent, override rules."""
 
 import hashlib
+import typing
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import String, cast, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
@@ -28,12 +29,33 @@ from ketaclinic.patients.record import screening_record
 MIN_REASON = 3
 
 
+# The clinic's overrides in force, as one text value ("parameter=value;..."; an empty value is a
+# return to the default): the newest row of each parameter, so that a statement serving other
+# work (a batch of readings finding its session) can carry the rule set along, and a clinic's
+# history of changes is not read again at every use. Separators are SQL text, not bound values,
+# so a kept plan holds them.
+OVERRIDES_IN_FORCE = (
+    select(func.aggregate_strings(
+        RuleOverride.parameter + literal_column("'='")
+        + func.coalesce(cast(RuleOverride.value, String), literal_column("''")),
+        typing.cast(str, literal_column("';'"))))
+    .where(RuleOverride.pk.in_(select(func.max(RuleOverride.pk)).group_by(RuleOverride.parameter)))
+    .scalar_subquery())
+
+
+def ruleset_of(overrides_in_force: str | None) -> RuleSet:
+    """The shipped rule set with the overrides an `OVERRIDES_IN_FORCE` value holds."""
+    overrides = {}
+    for pair in (overrides_in_force or "").split(";"):
+        parameter, _, value = pair.partition("=")
+        if value:
+            overrides[parameter] = float(value)
+    return default_ruleset().with_overrides(overrides)
+
+
 def current_ruleset(*, db: Session) -> RuleSet:
     """The shipped rule set with the clinic's overrides in force."""
-    latest: dict[str, float | None] = {}
-    for row in db.execute(select(RuleOverride).order_by(RuleOverride.pk)).scalars():
-        latest[row.parameter] = row.value
-    return default_ruleset().with_overrides({k: v for k, v in latest.items() if v is not None})
+    return ruleset_of(db.execute(select(OVERRIDES_IN_FORCE)).scalar_one())
 
 
 def parameters(*, db: Session) -> list[schemas.OverrideOut]:

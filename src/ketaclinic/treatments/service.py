@@ -572,8 +572,7 @@ def add_readings(*, db: Session, treatment_session_id: str, data: schemas.Readin
     stored, raised = store_readings(db=db, treatment_session=treatment_session,
                                     chair_pk=treatment_session.chair_pk, readings=readings,
                                     source="api", actor=actor,
-                                    watch=_watch_of(treatment_session, rows[0],
-                                                    clinic_alarm_limits(db)))
+                                    watch=_watch_of(treatment_session, rows[0]))
     audit.record(db=db, actor=actor, action="create", record_type="SessionReading",
                  record_id=treatment_session.id, patient_id=patient_id,
                  detail=f"{stored} readings, {len(raised)} alarms")
@@ -718,7 +717,9 @@ _SESSION_WITH_ALARM_STATE = (
         select(func.aggregate_strings(SessionAlarm.kind, cast(str, literal_column("','"))))
         .where(SessionAlarm.session_pk == TreatmentSession.pk,
                SessionAlarm.acknowledged_at.is_(None))
-        .correlate(TreatmentSession).scalar_subquery().label("open_kinds"))
+        .correlate(TreatmentSession).scalar_subquery().label("open_kinds"),
+        # the clinic's rule set (its alarm limits), read with the session
+        evaluations.OVERRIDES_IN_FORCE.label("rules"))
     .outerjoin(_BASELINE_READING, _BASELINE_READING.pk == _BASELINE_KEY))
 
 
@@ -728,13 +729,14 @@ def chair_session(row: Any) -> ChairSession:
                         row.checked_in_at, row.dose_start)
 
 
-def _watch_of(treatment_session: SessionKeys, row: Any, limits: AlarmLimits) -> AlarmWatch:
+def _watch_of(treatment_session: SessionKeys, row: Any) -> AlarmWatch:
     """The alarm state a `_SESSION_WITH_ALARM_STATE` row holds (as `alarm_watch` reads it),
-    decided on the clinic's alarm limits."""
+    decided on the clinic's alarm limits it holds too."""
     baseline = (Reading(row.baseline_taken_at, *(getattr(row, f"baseline_{k}") for k in VITAL_FIELDS))
                 if row.baseline_taken_at is not None else None)
     return AlarmWatch(treatment_session, baseline,
-                      set(row.open_kinds.split(",")) if row.open_kinds else set(), limits)
+                      set(row.open_kinds.split(",")) if row.open_kinds else set(),
+                      alarm_limits(evaluations.ruleset_of(row.rules)))
 
 
 def open_record(*, db: Session, treatment_session_id: str, actor: Actor) -> TreatmentSession:
