@@ -208,6 +208,12 @@ def test_rules_page_shows_sources_and_takes_overrides(web, db: Session) -> None:
                                           "parameter": "bp_window_days", "value": "-3",
                                           "reason": "x"})
     assert bad.status_code == 422 and "Nothing was saved" in bad.text
+    slip = prescriber.post("/rules", data={"csrf_token": csrf_of(page.text),
+                                           "parameter": "alarm_spo2_low_pct", "value": "940",
+                                           "reason": "medical director: 94 %"})
+    assert slip.status_code == 422 and "Nothing was saved" in slip.text
+    assert "alarm_spo2_low_pct 940 is outside 50 to 100" in slip.text
+    assert "<th>Accepted</th>" in page.text and "18 to 100 (not below 18" in page.text
     done = prescriber.post("/rules", data={"csrf_token": csrf_of(page.text),
                                            "parameter": "bp_window_days", "value": "14",
                                            "reason": "medical director: two weeks"},

@@ -2,8 +2,12 @@
 a clinic's medical director may change them as any other rule-set parameter, and the chair's
 alarms, discharge's "vitals within limits" and the REMS form's respiratory depression follow."""
 
+import pytest
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ketaclinic.audit.models import AuditEvent
+from ketaclinic.evaluations.models import RuleOverride
 from tests.statements import statements_sent
 from tests.treatments.test_clinic_pressure_limits import _override
 from tests.treatments.test_flow import ago, post
@@ -81,3 +85,43 @@ def test_a_batch_reads_the_clinic_s_limits_with_its_session_and_sees_a_change_at
     shown = {p["parameter"]: p["value"] for p in rules}
     assert (shown["alarm_heart_rate_high_bpm"], shown["alarm_systolic_low_mmhg"],
             shown["alarm_diastolic_high_mmhg"]) == (110.5, 95, 110)
+
+
+@pytest.mark.parametrize(("parameter", "value", "said"), [
+    # a slip of the decimal point: every reading would alarm, or none would
+    ("alarm_spo2_low_pct", 940, "alarm_spo2_low_pct 940 is outside 50 to 100 (the plausible "
+                                "range of SpO2)"),
+    ("alarm_spo2_low_pct", 9.4, "outside 50 to 100"),
+    # an alarm's low limit above its high one, a caution above the hazard
+    ("alarm_heart_rate_low_bpm", 125, "alarm_heart_rate_low_bpm (125) must stay below "
+                                      "alarm_heart_rate_high_bpm (120)"),
+    ("caution_systolic_mmhg", 185, "caution_systolic_mmhg (185) must stay below "
+                                   "hazard_systolic_mmhg (180)"),
+    # age under 18 is an absolute contraindication on every route: no clinic value lowers it
+    ("min_age_years", 16, "min_age_years 16 is outside 18 to 100 (not below 18"),
+])
+def test_a_clinic_s_value_outside_its_accepted_range_is_refused_and_nothing_stored(
+        api, world, db: Session, parameter: str, value: float, said: str) -> None:
+    refused = api["prescriber"].post("/api/v1/rules/overrides", json={
+        "parameter": parameter, "value": value, "reason": "medical director protocol"})
+    assert refused.status_code == 422, refused.text
+    [problem] = refused.json()["errors"]
+    assert problem["field"] == "value" and said in problem["message"], problem
+    assert problem["accepted"].startswith(("50 to 100", "20 to 250", "40 to 300", "18 to 100"))
+    assert db.execute(select(func.count()).select_from(RuleOverride)).scalar_one() == 0
+    assert db.execute(select(func.count()).select_from(AuditEvent).where(
+        AuditEvent.action == "rule-override")).scalar_one() == 0
+
+
+def test_the_order_is_judged_on_the_clinic_s_values_in_force(api, world, db: Session) -> None:
+    """The heart-rate alarm's high limit lowered to 100 first: a low limit of 105 is now out of
+    order, though below the shipped 120; a low of 95 is in order."""
+    _override(api, "alarm_heart_rate_high_bpm", 100)
+    refused = api["prescriber"].post("/api/v1/rules/overrides", json={
+        "parameter": "alarm_heart_rate_low_bpm", "value": 105, "reason": "protocol"})
+    assert refused.status_code == 422 and "must stay below alarm_heart_rate_high_bpm (100)" in \
+        refused.json()["errors"][0]["message"]
+    _override(api, "alarm_heart_rate_low_bpm", 95)
+    shown = {p["parameter"]: p for p in api["nurse_a"].get("/api/v1/rules/parameters").json()}
+    assert shown["alarm_heart_rate_low_bpm"]["value"] == 95
+    assert shown["alarm_spo2_low_pct"]["accepted"] == "50 to 100 (the plausible range of SpO2)"

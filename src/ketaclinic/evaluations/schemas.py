@@ -99,3 +99,4 @@ class OverrideOut(BaseModel):
     value: float
     source: str
     overridden: bool
+    accepted: str = Field(description="the range a clinic's value must lie in, and why")

@@ -62,7 +62,8 @@ def parameters(*, db: Session) -> list[schemas.OverrideOut]:
     """Every rule parameter: default, value in force and source."""
     ruleset = current_ruleset(db=db)
     return [schemas.OverrideOut(parameter=name, default=p.default, value=ruleset.value(name),
-                                source=ruleset.source(name), overridden=name in ruleset.overrides)
+                                source=ruleset.source(name), overridden=name in ruleset.overrides,
+                                accepted=p.accepted)
             for name, p in ruleset.parameters.items()]
 
 
@@ -71,6 +72,10 @@ def set_override(*, db: Session, data: schemas.OverrideIn, actor: Actor) -> Rule
     known = default_ruleset().parameters
     if data.parameter not in known:
         raise invalid("parameter", f"unknown parameter {data.parameter!r}", ", ".join(known))
+    if data.value is not None:
+        refusal = current_ruleset(db=db).refusal(data.parameter, data.value)
+        if refusal is not None:
+            raise invalid("value", refusal, known[data.parameter].accepted)
     row = RuleOverride(parameter=data.parameter, value=data.value, reason=data.reason,
                        created_by=actor.username)
     db.add(row)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from ketaclinic.knowledge.tables import load_table
+from ketaclinic.knowledge.vital_limits import plausible_ranges
 
 
 class UnknownParameter(KeyError):
@@ -14,11 +15,20 @@ class UnknownParameter(KeyError):
 
 @dataclass(frozen=True)
 class Parameter:
-    """One number a rule uses, its default and where the default comes from."""
+    """One number a rule uses, its default and where the default comes from, and the range a
+    clinic's value must lie in (with why)."""
 
     name: str
     default: float
     source: str
+    lowest: float
+    highest: float
+    accepted_source: str
+
+    @property
+    def accepted(self) -> str:
+        """The accepted range in words."""
+        return f"{self.lowest:g} to {self.highest:g} ({self.accepted_source})"
 
 
 @dataclass(frozen=True)
@@ -28,6 +38,8 @@ class RuleSet:
     base_version: str
     parameters: dict[str, Parameter]
     overrides: dict[str, float] = field(default_factory=dict)
+    # pairs of parameters whose values must stay in this order (lower, higher)
+    ordered: tuple[tuple[str, str], ...] = ()
 
     def value(self, name: str) -> float:
         """The parameter's value after overrides."""
@@ -52,15 +64,38 @@ class RuleSet:
         unknown = sorted(set(overrides) - set(self.parameters))
         if unknown:
             raise UnknownParameter(", ".join(unknown))
-        return RuleSet(self.base_version, self.parameters, {**self.overrides, **overrides})
+        return RuleSet(self.base_version, self.parameters, {**self.overrides, **overrides},
+                       self.ordered)
+
+    def refusal(self, name: str, value: float) -> str | None:
+        """Why a clinic may not set this value (None: it may): outside the parameter's accepted
+        range, or out of order with a parameter it must stay below or above."""
+        parameter = self.parameters[name]
+        if not parameter.lowest <= value <= parameter.highest:
+            return f"{name} {value:g} is outside {parameter.accepted}"
+        after = self.with_overrides({name: value})
+        for lower, higher in self.ordered:
+            if name in (lower, higher) and not after.value(lower) < after.value(higher):
+                return (f"{lower} ({after.value(lower):g}) must stay below {higher} "
+                        f"({after.value(higher):g})")
+        return None
 
 
 @cache
 def default_ruleset() -> RuleSet:
     """The shipped rule set with no overrides."""
     table = load_table("ruleset")
-    parameters = {
-        name: Parameter(name, float(row["value"]), row["source"])
-        for name, row in table["parameters"].items()
-    }
-    return RuleSet(table["version"], parameters)
+    parameters = {name: Parameter(name, float(row["value"]), row["source"], *_accepted(row))
+                  for name, row in table["parameters"].items()}
+    ordered = tuple((pair["lower"], pair["higher"]) for pair in table.get("below", []))
+    return RuleSet(table["version"], parameters, {}, ordered)
+
+
+def _accepted(row: dict[str, object]) -> tuple[float, float, str]:
+    """A parameter's accepted range and why: its own, or a vital sign's plausible range."""
+    if "plausible" in row:
+        sign = plausible_ranges()[str(row["plausible"])]
+        return sign.min, sign.max, f"the plausible range of {sign.label}"
+    bounds = row["accepted"]
+    assert isinstance(bounds, list) and len(bounds) == 2, row
+    return float(bounds[0]), float(bounds[1]), str(row["accepted_source"])
