@@ -18,6 +18,7 @@ from ketaclinic.knowledge.monitoring import (
     new_alarms,
     next_reading_due,
     observation_ends,
+    override_covers,
     pre_dose_problem,
     pressure_limits,
 )
@@ -333,3 +334,18 @@ def test_discharge_reads_each_sign_s_newest_value_not_the_newest_reading_alone()
     # A low saturation is read from the newest oximetry, wherever the newest pressure is.
     low = missing(at(100, spo2_pct=91), at(118, systolic_mmhg=128, diastolic_mmhg=80))
     assert set(low) == {"vitals-within-limits"} and "SpO2 91" in low["vitals-within-limits"]
+
+
+def test_a_reason_to_dose_covers_the_pressure_judged_and_any_no_higher() -> None:
+    judged = {"reason": "usual pressure", "by": "prescriber", "judged_mmhg": [146, 92]}
+    assert override_covers(judged, at(-5, systolic_mmhg=146, diastolic_mmhg=92))
+    assert override_covers(judged, at(-3, systolic_mmhg=138, diastolic_mmhg=92))
+    assert not override_covers(judged, at(-3, systolic_mmhg=147, diastolic_mmhg=80))
+    assert not override_covers(judged, at(-3, systolic_mmhg=130, diastolic_mmhg=95))
+    assert not override_covers(judged, None)
+    unmeasured = {**judged, "judged_mmhg": None}
+    assert override_covers(unmeasured, None)
+    assert not override_covers(unmeasured, at(-3, systolic_mmhg=150, diastolic_mmhg=95))
+    assert not override_covers(None, at(-3, systolic_mmhg=150, diastolic_mmhg=95))
+    # recorded before the judged pressure was kept with a reason: it covers as it did
+    assert override_covers({"reason": "r", "by": "p"}, at(-3, systolic_mmhg=190, diastolic_mmhg=95))

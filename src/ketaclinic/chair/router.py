@@ -93,6 +93,7 @@ def read_session(
         next_reading_due=schemas.DueOut(**vars(state["next_reading_due"]))
         if state["next_reading_due"] else None,
         pre_dose_problem=state["pre_dose_problem"],
+        pre_dose_overridden=state["pre_dose_overridden"],
         discharge_missing=[schemas.MissingOut(**vars(m)) for m in state["discharge_missing"]])
 
 

@@ -1,6 +1,6 @@
 """Monitoring a treatment session: alarms, the vitals schedule, the pre-dose check, discharge."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -213,6 +213,29 @@ def pre_dose_problem(baseline: Reading | None, limits: PressureLimits) -> str | 
                 f"{limits.caution_diastolic:g}: re-measure, or a prescriber records a reason to "
                 f"go ahead ({limits.caution_source}).")
     return None
+
+
+def judged_pressure(baseline: Reading | None) -> list[float] | None:
+    """The baseline pressure a prescriber judges when recording a reason to dose despite it
+    ([systolic, diastolic]; None without one), kept with the reason."""
+    if baseline is None or baseline.systolic_mmhg is None or baseline.diastolic_mmhg is None:
+        return None
+    return [baseline.systolic_mmhg, baseline.diastolic_mmhg]
+
+
+def override_covers(override: Mapping[str, Any] | None, baseline: Reading | None) -> bool:
+    """Whether a prescriber's recorded reason to dose despite the baseline covers this one: a
+    pressure no higher, systolic and diastolic, than the one they judged (a reason recorded
+    with no pressure measured covers only the lack of one). A reason recorded before the judged
+    pressure was kept with it covers the session, as it did when it was given."""
+    if not override:
+        return False
+    if "judged_mmhg" not in override:
+        return True
+    judged, now = override["judged_mmhg"], judged_pressure(baseline)
+    if judged is None or now is None:
+        return judged is None and now is None
+    return now[0] <= judged[0] and now[1] <= judged[1]
 
 
 def route_rules(route: str) -> dict[str, Any]:

@@ -110,6 +110,8 @@ class SessionStatusOut(BaseModel):
     alarms: list[AlarmStateOut]
     next_reading_due: DueOut | None
     pre_dose_problem: str | None
+    pre_dose_overridden: bool = Field(
+        default=False, description="a prescriber's recorded reason covers the pre-dose problem")
     discharge_missing: list[MissingOut]
 
 

@@ -48,10 +48,12 @@ from ketaclinic.knowledge.monitoring import (
     alarm_limits,
     alarms_for,
     discharge_missing,
+    judged_pressure,
     may_alarm,
     new_alarms,
     newest_holding_each,
     next_reading_due,
+    override_covers,
     pre_dose_problem,
     pressure_limits,
 )
@@ -809,12 +811,19 @@ def _judgement(db: Session, treatment_session: TreatmentSession, signs: list[Rea
                                 escort_present=treatment_session.escort_present,
                                 driving_warning_given=treatment_session.driving_warning_given,
                                 pressure=limits, alarms=alarms)
-    return {"pre_dose_problem": pre_dose_problem(baseline, limits), "discharge_missing": missing}
+    problem = pre_dose_problem(baseline, limits)
+    return {"pre_dose_problem": problem, "discharge_missing": missing,
+            "pre_dose_overridden": bool(problem)
+            and override_covers(treatment_session.pre_dose_override, baseline)}
 
 
 def _ensure_open(treatment_session: TreatmentSession) -> None:
     if treatment_session.status != OPEN:
         raise Conflict("the record is closed; add an addendum instead")
+
+
+def _pressure_words(judged: list[float] | None) -> str:
+    return "not measured" if judged is None else f"{judged[0]:g}/{judged[1]:g}"
 
 
 def _override(actor: Actor, reason: str) -> dict[str, str]:
@@ -835,14 +844,18 @@ def override_checks(*, db: Session, treatment_session_id: str, reason: str, acto
 
 def override_pre_dose(*, db: Session, treatment_session_id: str, reason: str,
                       actor: Actor) -> TreatmentSession:
-    """A prescriber lets dosing go ahead despite the baseline BP, with the reason; audited."""
+    """A prescriber lets dosing go ahead despite the baseline BP, with the reason; audited. The
+    reason covers the pressure judged (kept with it) and any no higher, not one measured after
+    it that is higher."""
     treatment_session = get_treatment_session(db=db, treatment_session_id=treatment_session_id, actor=actor)
     _ensure_open(treatment_session)
-    treatment_session.pre_dose_override = _override(actor, reason)
+    judged = judged_pressure(baseline_of(db, treatment_session))
+    treatment_session.pre_dose_override = {**_override(actor, reason), "judged_mmhg": judged}
     db.flush()
+    shown = _pressure_words(judged)
     audit.record(db=db, actor=actor, action="override", record_type="TreatmentSession",
                  record_id=treatment_session.id, patient_id=patient_id_of(db, treatment_session),
-                 detail=f"pre-dose blood pressure: {reason}")
+                 detail=f"pre-dose blood pressure {shown}: {reason}")
     return treatment_session
 
 
@@ -869,9 +882,15 @@ def check_dose(*, db: Session, treatment_session_id: str, data: schemas.DoseStar
     failed = checks.failed_checks(treatment_session)
     if failed and not treatment_session.checks_override:
         raise Conflict("dosing is blocked by check-in: " + "; ".join(checks.labels(failed)))
-    problem = pre_dose_problem(baseline_of(db, treatment_session), clinic_pressure_limits(db))
-    if problem and not treatment_session.pre_dose_override:
-        raise Conflict(f"dosing is blocked: {problem}")
+    baseline = baseline_of(db, treatment_session)
+    problem = pre_dose_problem(baseline, clinic_pressure_limits(db))
+    override = treatment_session.pre_dose_override
+    if problem and not override_covers(override, baseline):
+        beyond = "" if not override else (
+            f" The reason {override['by']} recorded covers "
+            f"{_pressure_words(override['judged_mmhg'])} only: a prescriber records a reason "
+            "for this pressure.")
+        raise Conflict(f"dosing is blocked: {problem}{beyond}")
     prescriber = db.execute(select(User).where(User.username == data.ordered_by.strip().lower(),
                                                User.role == "prescriber")).scalar_one_or_none()
     if prescriber is None:
