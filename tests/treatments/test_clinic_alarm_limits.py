@@ -125,3 +125,17 @@ def test_the_order_is_judged_on_the_clinic_s_values_in_force(api, world, db: Ses
     shown = {p["parameter"]: p for p in api["nurse_a"].get("/api/v1/rules/parameters").json()}
     assert shown["alarm_heart_rate_low_bpm"]["value"] == 95
     assert shown["alarm_spo2_low_pct"]["accepted"] == "50 to 100 (the plausible range of SpO2)"
+
+
+def test_an_override_of_a_parameter_the_rule_set_no_longer_has_is_left_out(
+        api, world, db: Session) -> None:
+    """A clinic's row for a parameter a later rule set retired names no number in use: every
+    read of the rule set (a batch of readings among them) goes on without it."""
+    db.add(RuleOverride(parameter="retired_parameter", value=3, reason="an old protocol",
+                        created_by="prescriber"))
+    db.flush()
+    _override(api, "alarm_spo2_low_pct", 92)
+    session = open_session(api, db, world.patients["p_a1"])
+    assert _alarms(api, session, {"spo2_pct": 93, "taken_at": ago(2)}) == []
+    assert {p["parameter"] for p in api["nurse_a"].get("/api/v1/rules/parameters").json()} \
+        >= {"alarm_spo2_low_pct", "min_age_years"}

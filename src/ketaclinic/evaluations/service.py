@@ -44,13 +44,15 @@ OVERRIDES_IN_FORCE = (
 
 
 def ruleset_of(overrides_in_force: str | None) -> RuleSet:
-    """The shipped rule set with the overrides an `OVERRIDES_IN_FORCE` value holds."""
+    """The shipped rule set with the overrides an `OVERRIDES_IN_FORCE` value holds (one of a
+    parameter a later rule set no longer has names no number in use, and is left out)."""
+    shipped = default_ruleset()
     overrides = {}
     for pair in (overrides_in_force or "").split(";"):
         parameter, _, value = pair.partition("=")
-        if value:
+        if value and parameter in shipped.parameters:
             overrides[parameter] = float(value)
-    return default_ruleset().with_overrides(overrides)
+    return shipped.with_overrides(overrides)
 
 
 def current_ruleset(*, db: Session) -> RuleSet:
