@@ -139,3 +139,19 @@ def test_an_override_of_a_parameter_the_rule_set_no_longer_has_is_left_out(
     assert _alarms(api, session, {"spo2_pct": 93, "taken_at": ago(2)}) == []
     assert {p["parameter"] for p in api["nurse_a"].get("/api/v1/rules/parameters").json()} \
         >= {"alarm_spo2_low_pct", "min_age_years"}
+
+
+def test_a_return_to_the_default_that_would_break_the_order_is_refused(
+        api, world, db: Session) -> None:
+    """The hazard raised to 200 and the caution to 185 keep their order; the hazard's return to
+    the shipped 180 would leave the caution above it, and is refused until the caution goes
+    back first."""
+    _override(api, "hazard_systolic_mmhg", 200)
+    _override(api, "caution_systolic_mmhg", 185)
+    refused = api["prescriber"].post("/api/v1/rules/overrides", json={
+        "parameter": "hazard_systolic_mmhg", "value": None, "reason": "back to the default"})
+    assert refused.status_code == 422
+    assert "caution_systolic_mmhg (185) must stay below hazard_systolic_mmhg (180)" in \
+        refused.json()["errors"][0]["message"]
+    _override(api, "caution_systolic_mmhg", None)
+    _override(api, "hazard_systolic_mmhg", None)

@@ -74,10 +74,9 @@ def set_override(*, db: Session, data: schemas.OverrideIn, actor: Actor) -> Rule
     known = default_ruleset().parameters
     if data.parameter not in known:
         raise invalid("parameter", f"unknown parameter {data.parameter!r}", ", ".join(known))
-    if data.value is not None:
-        refusal = current_ruleset(db=db).refusal(data.parameter, data.value)
-        if refusal is not None:
-            raise invalid("value", refusal, known[data.parameter].accepted)
+    refusal = current_ruleset(db=db).refusal(data.parameter, data.value)
+    if refusal is not None:
+        raise invalid("value", refusal, known[data.parameter].accepted)
     row = RuleOverride(parameter=data.parameter, value=data.value, reason=data.reason,
                        created_by=actor.username)
     db.add(row)

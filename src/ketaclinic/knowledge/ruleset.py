@@ -67,13 +67,16 @@ class RuleSet:
         return RuleSet(self.base_version, self.parameters, {**self.overrides, **overrides},
                        self.ordered)
 
-    def refusal(self, name: str, value: float) -> str | None:
-        """Why a clinic may not set this value (None: it may): outside the parameter's accepted
-        range, or out of order with a parameter it must stay below or above."""
+    def refusal(self, name: str, value: float | None) -> str | None:
+        """Why a clinic may not set this value, or (None) return to the default (None: it may):
+        outside the parameter's accepted range, or out of order with a parameter it must stay
+        below or above."""
         parameter = self.parameters[name]
-        if not parameter.lowest <= value <= parameter.highest:
+        if value is not None and not parameter.lowest <= value <= parameter.highest:
             return f"{name} {value:g} is outside {parameter.accepted}"
-        after = self.with_overrides({name: value})
+        after = self.with_overrides({name: value}) if value is not None else RuleSet(
+            self.base_version, self.parameters,
+            {key: kept for key, kept in self.overrides.items() if key != name}, self.ordered)
         for lower, higher in self.ordered:
             if name in (lower, higher) and not after.value(lower) < after.value(higher):
                 return (f"{lower} ({after.value(lower):g}) must stay below {higher} "
