@@ -45,6 +45,16 @@ def escalated_high_risk_alert(api, world, db: Session) -> MeasureAlert:
     return alert
 
 
+def notices_sent_through(db: Session, port: int) -> list[MeasureAlert]:
+    """The notices due two minutes after an immediate alert escalated, sent to the SMTP server
+    on `port`."""
+    email.use_sender(sender_to(port))
+    try:
+        return alerts.send_notices(db, now=clock.now() + timedelta(minutes=32))
+    finally:
+        email.use_sender(None)
+
+
 def test_the_on_call_clinician_gets_the_escalation(api, world, db: Session, smtp) -> None:  # noqa: F811
     port, mailbox = smtp
     nurse = user(db, "nurse_a")
@@ -53,11 +63,7 @@ def test_the_on_call_clinician_gets_the_escalation(api, world, db: Session, smtp
     on_call.add(db=db, site=site_a(db), username="nurse_a", starts_at=now - timedelta(hours=1),
                 ends_at=now + timedelta(hours=11), actor=ADMIN)
     alert = escalated_high_risk_alert(api, world, db)
-    email.use_sender(sender_to(port))
-    try:
-        [sent] = alerts.send_notices(db, now=clock.now() + timedelta(minutes=32))
-    finally:
-        email.use_sender(None)
+    [sent] = notices_sent_through(db, port)
     assert sent.pk == alert.pk and sent.notice_status == "sent"
     assert sent.notice_to == "nurse.a@clinic.example" and sent.notice_sent_at is not None
     [raw] = mailbox.messages
@@ -168,3 +174,40 @@ def test_the_rota_form_proposes_the_shift_running_now(world, db: Session, local:
     assert datetime.fromisoformat(f"{proposed['from_day']}T08:00-05:00") \
         <= datetime.fromisoformat(local) \
         < datetime.fromisoformat(f"{proposed['to_day']}T08:00-05:00")
+
+
+def test_an_alert_of_a_patient_recorded_as_deceased_is_not_escalated_but_reviewed(
+        api, web, world, db: Session) -> None:
+    """Nobody is paged to reach a patient who has died: the alert is not escalated, and it
+    stays open, marked, until a clinician records its review."""
+    pid = world.patients["p_a1"]
+    signed_evaluation(api, pid)
+    [raised] = _post(api["nurse_a"], pid, "cssrs", HIGH_RISK).json()["alerts"]
+    assert api["nurse_a"].patch(f"/api/v1/patients/{pid}",
+                                json={"deceased": True}).status_code == 200
+    db.expire_all()
+    assert alerts.escalate_overdue(db=db, actor=alerts.ESCALATOR,
+                                   now=clock.now() + timedelta(minutes=31)) == []
+    listed = api["prescriber"].get("/api/v1/alerts").json()
+    assert [a["id"] for a in listed if a["id"] == raised["id"]] == [raised["id"]]
+    page = web["prescriber"].get("/alerts").text
+    assert "deceased: not escalated" in page
+    detail = web["prescriber"].get(f"/alerts/{raised['id']}").text
+    assert "recorded as deceased" in detail and "patient-deceased" in detail
+    done = api["prescriber"].post(f"/api/v1/alerts/{raised['id']}/follow-up",
+                                  json={"action": "patient-deceased", "note": "death reviewed"})
+    assert done.status_code == 200, done.text
+
+
+def test_a_notice_due_for_a_patient_since_recorded_as_deceased_is_not_sent(
+        api, world, db: Session, smtp) -> None:  # noqa: F811
+    port, mailbox = smtp
+    user(db, "prescriber").email = "dr@clinic.example"
+    db.flush()
+    alert = escalated_high_risk_alert(api, world, db)
+    assert api["nurse_a"].patch(f"/api/v1/patients/{world.patients['p_a1']}",
+                                json={"deceased": True}).status_code == 200
+    db.expire_all()
+    [skipped] = notices_sent_through(db, port)
+    assert skipped.pk == alert.pk and skipped.notice_status == "failed"
+    assert "deceased" in skipped.notice_error and mailbox.messages == []

@@ -23,6 +23,7 @@ from ketaclinic.settings import get_settings
 
 ESCALATOR = Actor(username="system:alert-escalation", role="system")
 NOTICE_PENDING, NOTICE_SENT, NOTICE_FAILED = "pending", "sent", "failed"
+PATIENT_DIED = "the patient is recorded as deceased"
 
 
 def open_alerts(*, db: Session, site_pks: set[int] | frozenset[int]) -> Sequence[
@@ -80,11 +81,13 @@ def close(*, db: Session, alert_id: str, data: schemas.FollowUpIn, actor: Actor)
 
 def escalate_overdue(*, db: Session, actor: Actor, now: datetime | None = None) -> list[MeasureAlert]:
     """Escalate open alerts past their time: marked on every dashboard of the site, audited with
-    the prescribers it now falls to."""
+    the prescribers it now falls to. An alert of a patient since recorded as deceased is not
+    escalated: nobody can now reach the patient, and it stays open until a clinician reviews it."""
     moment = now or clock.now()
-    overdue = db.execute(select(MeasureAlert).where(
-        MeasureAlert.closed_at.is_(None), MeasureAlert.escalated_at.is_(None),
-        MeasureAlert.escalate_at <= moment)).scalars().all()
+    overdue = db.execute(select(MeasureAlert).join(Patient, Patient.pk == MeasureAlert.patient_pk)
+                         .where(MeasureAlert.closed_at.is_(None), MeasureAlert.escalated_at.is_(None),
+                                MeasureAlert.escalate_at <= moment, Patient.deceased.is_(False))
+                         ).scalars().all()
     for alert in overdue:
         alert.escalated_at = moment
         alert.notice_status, alert.notice_next_at = NOTICE_PENDING, moment
@@ -141,15 +144,22 @@ def notice(db: Session, alert: MeasureAlert, to: User) -> email.Email:
 
 def send_notices(db: Session, now: datetime | None = None) -> list[MeasureAlert]:
     """Email every escalated alert whose notice is due; retry a failed send, then mark it failed.
-    Nothing is sent for an alert already followed up."""
+    Nothing is sent for an alert already followed up, or of a patient since recorded as
+    deceased."""
     moment = now or clock.now()
     due = db.execute(select(MeasureAlert).where(
         MeasureAlert.notice_status == NOTICE_PENDING, MeasureAlert.notice_next_at <= moment)
         .order_by(MeasureAlert.notice_next_at).with_for_update(skip_locked=True)).scalars().all()
     rules = escalation()
+    died = set(db.execute(select(Patient.pk).where(
+        Patient.pk.in_({alert.patient_pk for alert in due}), Patient.deceased.is_(True))
+    ).scalars()) if due else set()
     for alert in due:
         if alert.closed_at is not None:
             alert.notice_status, alert.notice_error = NOTICE_FAILED, "followed up before it was sent"
+            continue
+        if alert.patient_pk in died:
+            alert.notice_status, alert.notice_error = NOTICE_FAILED, PATIENT_DIED
             continue
         to = _recipient(db, alert, moment)
         if to is None:
