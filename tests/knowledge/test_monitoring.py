@@ -65,7 +65,7 @@ BASELINE = at(-5, systolic_mmhg=124, diastolic_mmhg=78, heart_rate_bpm=72, spo2_
     ({"heart_rate_bpm": 48}, {"heart-rate-low"}),
 ])
 def test_alarm_limits(values: dict, kinds: set[str]) -> None:
-    found = alarms_for(at(30, **values), BASELINE)
+    found = alarms_for(at(30, **values), BASELINE, ALARMS)
     assert {a.kind for a in found} == kinds
     for alarm in found:
         assert alarm.source and alarm.message
@@ -76,15 +76,15 @@ def test_only_a_reading_taken_after_the_baseline_rises_over_it() -> None:
     # itself, is no rise over it; the same value after it is.
     rested = at(-5, systolic_mmhg=130, diastolic_mmhg=80)
     for before in (at(-10, systolic_mmhg=175, diastolic_mmhg=106), rested):
-        assert alarms_for(before, rested) == []
-        assert not may_alarm([before], rested)
+        assert alarms_for(before, rested, ALARMS) == []
+        assert not may_alarm([before], rested, ALARMS)
     after = at(30, systolic_mmhg=175, diastolic_mmhg=106)
-    assert {a.kind for a in alarms_for(after, rested)} == {"systolic-rise", "diastolic-rise"}
-    assert may_alarm([at(-10, systolic_mmhg=175), after], rested)
+    assert {a.kind for a in alarms_for(after, rested, ALARMS)} == {"systolic-rise", "diastolic-rise"}
+    assert may_alarm([at(-10, systolic_mmhg=175), after], rested, ALARMS)
 
 
 def test_alarm_messages_name_the_value_and_limit() -> None:
-    [high, rise] = alarms_for(at(30, systolic_mmhg=190), BASELINE)
+    [high, rise] = alarms_for(at(30, systolic_mmhg=190), BASELINE, ALARMS)
     assert high.message == "Systolic BP 190 is above 180"
     assert "BEAUDOIN-2014" in high.source
     assert rise.message == "Systolic BP 190 is 66 above the baseline 124 (limit: a rise of 40)"
@@ -99,9 +99,9 @@ def test_clinic_override_of_a_limit() -> None:
 
 
 def test_repeated_readings_do_not_stack_alarms() -> None:
-    first = alarms_for(at(30, systolic_mmhg=190), BASELINE)
+    first = alarms_for(at(30, systolic_mmhg=190), BASELINE, ALARMS)
     assert {a.kind for a in new_alarms(first, set())} == {"systolic-high", "systolic-rise"}
-    again = alarms_for(at(40, systolic_mmhg=195, spo2_pct=92), BASELINE)
+    again = alarms_for(at(40, systolic_mmhg=195, spo2_pct=92), BASELINE, ALARMS)
     assert [a.kind for a in new_alarms(again, {"systolic-high", "systolic-rise"})] == ["spo2-low"]
 
 
@@ -123,7 +123,7 @@ _READINGS = st.lists(st.builds(
 
 
 @given(_READINGS, st.one_of(st.none(), st.just(BASELINE), _READINGS.filter(bool).map(
-    lambda readings: readings[0])), st.one_of(st.none(), st.just(clinic(alarm_systolic_high_mmhg=150.0))))
+    lambda readings: readings[0])), st.sampled_from([ALARMS, clinic(alarm_systolic_high_mmhg=150.0)]))
 def test_a_batch_is_cleared_at_once_exactly_when_no_reading_alarms(readings, baseline,
                                                                    overrides) -> None:
     # `may_alarm` says no exactly when `alarms_for` finds nothing in every reading, however
@@ -138,23 +138,23 @@ def test_a_batch_of_ordinary_readings_is_cleared_and_one_alarming_reading_is_not
         for value in _EDGES:  # each value on and about each limit, alone in a batch
             for baseline in (None, BASELINE):
                 reading = at(10, **{field: value})
-                assert may_alarm([reading], baseline) == bool(alarms_for(reading, baseline))
+                assert may_alarm([reading], baseline, ALARMS) == bool(alarms_for(reading, baseline, ALARMS))
     ordinary = [at(m, systolic_mmhg=126, diastolic_mmhg=80, heart_rate_bpm=74, spo2_pct=98,
                    respiratory_rate_per_min=14) for m in range(0, 40, 5)]
-    assert not may_alarm(ordinary, BASELINE)
+    assert not may_alarm(ordinary, BASELINE, ALARMS)
     for values in ({"spo2_pct": 93}, {"systolic_mmhg": 164}, {"heart_rate_bpm": float("inf")}):
-        assert may_alarm([*ordinary, at(41, **values)], BASELINE)
-    assert not may_alarm([*ordinary, at(41, systolic_mmhg=164)], None)  # a rise needs a baseline
-    assert not may_alarm([*ordinary, at(41, spo2_pct=float("nan"))], BASELINE)
+        assert may_alarm([*ordinary, at(41, **values)], BASELINE, ALARMS)
+    assert not may_alarm([*ordinary, at(41, systolic_mmhg=164)], None, ALARMS)  # a rise needs a baseline
+    assert not may_alarm([*ordinary, at(41, spo2_pct=float("nan"))], BASELINE, ALARMS)
     # a NaN ahead of a low value hides nothing (max and min of a list with a NaN are not)
-    assert may_alarm([at(40, spo2_pct=float("nan")), at(41, spo2_pct=90)], None)
-    assert may_alarm([at(40, heart_rate_bpm=float("nan")), at(41, heart_rate_bpm=130)], None)
+    assert may_alarm([at(40, spo2_pct=float("nan")), at(41, spo2_pct=90)], None, ALARMS)
+    assert may_alarm([at(40, heart_rate_bpm=float("nan")), at(41, heart_rate_bpm=130)], None, ALARMS)
 
 
 @given(st.floats(90, 180), st.floats(30, 110), st.floats(94, 100), st.floats(10, 22))
 def test_readings_inside_every_limit_without_a_baseline_never_alarm(s, d, o, r) -> None:
     assert alarms_for(at(10, systolic_mmhg=s, diastolic_mmhg=d, spo2_pct=o,
-                         respiratory_rate_per_min=r)) == []
+                         respiratory_rate_per_min=r), None, ALARMS) == []
 
 
 def test_pre_dose_check() -> None:

@@ -4,22 +4,17 @@ what followed the dose alone."""
 
 from datetime import UTC, date, datetime, timedelta
 
-from ketaclinic.knowledge.monitoring import Reading
+from ketaclinic.knowledge.monitoring import Reading, alarm_limits
 from ketaclinic.knowledge.rems import RemsForm, fill
+from ketaclinic.knowledge.ruleset import default_ruleset
 from ketaclinic.knowledge.session_events import Noted
 
 FIRST_DEVICE = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
 
 
 def form_with(*minutes_and_bp: tuple[int, int, int]) -> str:
-    readings = [Reading(FIRST_DEVICE + timedelta(minutes=m), systolic_mmhg=s, diastolic_mmhg=d)
-                for m, s, d in minutes_and_bp]
-    return fill(patient_name="Pat Test", birth_date=date(1980, 1, 1), sex="female",
-                medications=[], provider="prescriber", site="A", session_day=FIRST_DEVICE.date(),
-                dose_mg=56, lot_number="L1", first_device=FIRST_DEVICE,
-                monitoring_ended=FIRST_DEVICE + timedelta(minutes=125), ready_to_leave=None,
-                readings=readings, baseline=None, events=[], pre_dose_ok=True,
-                discharged_cleanly=True).bp_at_40_min
+    return _form([Reading(FIRST_DEVICE + timedelta(minutes=m), systolic_mmhg=s, diastolic_mmhg=d)
+                  for m, s, d in minutes_and_bp]).bp_at_40_min
 
 
 def test_the_reading_nearest_40_minutes_inside_the_tolerance() -> None:
@@ -34,13 +29,7 @@ def test_a_reading_outside_30_to_50_minutes_is_not_the_40_minute_reading() -> No
 
 def test_a_systolic_without_a_diastolic_is_never_written_as_a_diastolic_of_0() -> None:
     reading = [Reading(FIRST_DEVICE + timedelta(minutes=40), systolic_mmhg=152)]
-    form = fill(patient_name="Pat Test", birth_date=date(1980, 1, 1), sex="female",
-                medications=[], provider="prescriber", site="A", session_day=FIRST_DEVICE.date(),
-                dose_mg=56, lot_number="L1", first_device=FIRST_DEVICE,
-                monitoring_ended=FIRST_DEVICE + timedelta(minutes=125), ready_to_leave=None,
-                readings=reading, baseline=None, events=[], pre_dose_ok=True,
-                discharged_cleanly=True)
-    assert form.bp_at_40_min == "152 systolic (no diastolic recorded)"
+    assert _form(reading).bp_at_40_min == "152 systolic (no diastolic recorded)"
 
 
 def _form(readings: list[Reading], events: list[Noted] | None = None) -> RemsForm:
@@ -49,7 +38,7 @@ def _form(readings: list[Reading], events: list[Noted] | None = None) -> RemsFor
                 dose_mg=56, lot_number="L1", first_device=FIRST_DEVICE,
                 monitoring_ended=FIRST_DEVICE + timedelta(minutes=125), ready_to_leave=None,
                 readings=readings, baseline=None, events=events or [], pre_dose_ok=True,
-                discharged_cleanly=True)
+                discharged_cleanly=True, alarms=alarm_limits(default_ruleset()))
 
 
 def test_a_low_saturation_before_the_dose_is_not_respiratory_depression() -> None:

@@ -6,7 +6,8 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from ketaclinic.knowledge.ruleset import RuleSet, default_ruleset
+from ketaclinic.knowledge.record import pressure_text
+from ketaclinic.knowledge.ruleset import RuleSet
 from ketaclinic.knowledge.tables import load_table
 
 
@@ -96,18 +97,11 @@ def alarm_limits(ruleset: RuleSet) -> AlarmLimits:
 
 
 @cache
-def shipped_alarm_limits() -> AlarmLimits:
-    """The alarm limits as shipped, with no clinic override."""
-    return alarm_limits(default_ruleset())
-
-
-def alarms_for(reading: Reading, baseline: Reading | None = None,
-               limits: AlarmLimits | None = None) -> list[Alarm]:
+def alarms_for(reading: Reading, baseline: Reading | None, limits: AlarmLimits) -> list[Alarm]:
     """Every limit the reading breaks: absolute, and as a rise over the session baseline if the
     reading was taken after it (one taken before the baseline, or the baseline itself, rises over
     nothing: a high reading re-measured after rest is not a rise over its re-measurement); on
-    `limits`, the clinic's (the shipped ones when not given)."""
-    limits = limits or shipped_alarm_limits()
+    `limits`, the clinic's (`alarm_limits` of its rule set)."""
     absolute, rises = limits.absolute, limits.rises
     found = []
     for kind, field, threshold, source, direction, words in absolute:
@@ -127,12 +121,11 @@ def alarms_for(reading: Reading, baseline: Reading | None = None,
     return found
 
 
-def may_alarm(readings: Sequence[Reading], baseline: Reading | None = None,
-              limits: AlarmLimits | None = None) -> bool:
+def may_alarm(readings: Sequence[Reading], baseline: Reading | None,
+              limits: AlarmLimits) -> bool:
     """Whether `alarms_for` finds a limit broken in any of these readings (with `baseline` for
     the rises of those taken after it), decided a vital sign at a time over all of them (min and
     max run in C), so a batch of ordinary readings is cleared at once."""
-    limits = limits or shipped_alarm_limits()
     absolute, rises = limits.absolute, limits.rises
     # A NaN breaks no limit in `alarms_for` (every comparison with it is false): left out, it
     # cannot hide another value from min or max.
@@ -200,7 +193,7 @@ def pre_dose_problem(baseline: Reading | None, limits: PressureLimits) -> str | 
     """Why dosing must wait for this baseline (None if it may go ahead)."""
     if baseline is None or baseline.systolic_mmhg is None or baseline.diastolic_mmhg is None:
         return "No baseline blood pressure: measure it before dosing."
-    pressure = f"{baseline.systolic_mmhg:g}/{baseline.diastolic_mmhg:g}"
+    pressure = pressure_text(baseline.systolic_mmhg, baseline.diastolic_mmhg)
     if (baseline.systolic_mmhg >= limits.hazard_systolic
             or baseline.diastolic_mmhg >= limits.hazard_diastolic):
         return (f"Baseline BP {pressure} is at or above {limits.hazard_systolic:g}/"

@@ -77,10 +77,9 @@ def fill(*, patient_name: str, birth_date: date, sex: str, medications: list[Med
          first_device: datetime, monitoring_ended: datetime | None,
          ready_to_leave: datetime | None, readings: list[Reading], baseline: Reading | None,
          events: Sequence[Noted], pre_dose_ok: bool, discharged_cleanly: bool | None,
-         alarms: AlarmLimits | None = None) -> RemsForm:
+         alarms: AlarmLimits) -> RemsForm:
     """The form's answers from the session record (its readings, scores and side effects), with
-    respiratory depression read on the clinic's alarm limits, `alarms` (the shipped ones if not
-    given)."""
+    respiratory depression read on the clinic's alarm limits, `alarms`."""
     table = rems_table()
     checkpoint = first_device + timedelta(minutes=table["bp_checkpoint_min"])
     earliest = first_device + timedelta(minutes=table["bp_checkpoint_earliest_min"])

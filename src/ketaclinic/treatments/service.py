@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from math import inf
 from operator import attrgetter
-from typing import Any, Protocol, cast
+from typing import Any, NamedTuple, Protocol, cast
 
 from sqlalchemy import (
     CompoundSelect,
@@ -57,6 +57,7 @@ from ketaclinic.knowledge.monitoring import (
     pre_dose_problem,
     pressure_limits,
 )
+from ketaclinic.knowledge.record import pressure_text
 from ketaclinic.knowledge.vital_limits import plausible_ranges
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
@@ -244,21 +245,17 @@ _BASELINE_WITH_HEART_RATE = select(*(
     for column in _BASELINE_PRESSURE.c))
 
 
-def clinic_pressure_limits(db: Session) -> PressureLimits:
-    """The clinic's blood-pressure limits at the chair: the rule set's, after its overrides, so
-    that screening, check-in, the pre-dose check and discharge judge a pressure alike."""
-    return pressure_limits(evaluations.current_ruleset(db=db))
+class ClinicLimits(NamedTuple):
+    """The clinic's limits at the chair: its rule set's, after its overrides (clinic defaults)."""
+
+    pressure: PressureLimits  # the pre-dose check and discharge, as screening and check-in judge
+    alarms: AlarmLimits  # the chair's alarms, discharge and the REMS form
 
 
-def clinic_alarm_limits(db: Session) -> AlarmLimits:
-    """The clinic's alarm limits: the rule set's, after its overrides (clinic defaults)."""
-    return alarm_limits(evaluations.current_ruleset(db=db))
-
-
-def clinic_limits(db: Session) -> tuple[PressureLimits, AlarmLimits]:
+def clinic_limits(db: Session) -> ClinicLimits:
     """The clinic's pressure and alarm limits, from one read of its rule set."""
     ruleset = evaluations.current_ruleset(db=db)
-    return pressure_limits(ruleset), alarm_limits(ruleset)
+    return ClinicLimits(pressure_limits(ruleset), alarm_limits(ruleset))
 
 
 def baseline_of(db: Session, treatment_session: TreatmentSession) -> Reading | None:
@@ -382,7 +379,7 @@ def alarm_watch(db: Session, treatment_session: SessionKeys) -> AlarmWatch:
             baseline = Reading(*reading)
         else:
             open_kinds.add(kind)
-    return AlarmWatch(treatment_session, baseline, open_kinds, clinic_alarm_limits(db))
+    return AlarmWatch(treatment_session, baseline, open_kinds, clinic_limits(db).alarms)
 
 
 def alarm_watches(db: Session, sessions: Sequence[TreatmentSession]) -> dict[int, AlarmWatch]:
@@ -401,7 +398,7 @@ def alarm_watches(db: Session, sessions: Sequence[TreatmentSession]) -> dict[int
     wanted = [pk for pk in baseline_pks.values() if pk is not None]
     readings = {row.pk: as_reading(row) for row in db.execute(select(SessionReading).where(
         SessionReading.pk.in_(wanted))).scalars()} if wanted else {}
-    limits = clinic_alarm_limits(db)
+    limits = clinic_limits(db).alarms
     return {s.pk: AlarmWatch(s, readings.get(baseline_pks.get(s.pk) or 0), open_kinds[s.pk],
                              limits)
             for s in sessions}
@@ -823,7 +820,7 @@ def _ensure_open(treatment_session: TreatmentSession) -> None:
 
 
 def _pressure_words(judged: list[float] | None) -> str:
-    return "not measured" if judged is None else f"{judged[0]:g}/{judged[1]:g}"
+    return "not measured" if judged is None else pressure_text(*judged)
 
 
 def _override(actor: Actor, reason: str) -> dict[str, str]:
@@ -883,7 +880,7 @@ def check_dose(*, db: Session, treatment_session_id: str, data: schemas.DoseStar
     if failed and not treatment_session.checks_override:
         raise Conflict("dosing is blocked by check-in: " + "; ".join(checks.labels(failed)))
     baseline = baseline_of(db, treatment_session)
-    problem = pre_dose_problem(baseline, clinic_pressure_limits(db))
+    problem = pre_dose_problem(baseline, clinic_limits(db).pressure)
     override = treatment_session.pre_dose_override
     if problem and not override_covers(override, baseline):
         beyond = "" if not override else (
