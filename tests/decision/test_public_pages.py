@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from ketaclinic.audit.models import AuditEvent
 from ketaclinic.decision.models import Enquiry
 from ketaclinic.knowledge import decision_aid
+from ketaclinic.knowledge.ruleset import default_ruleset
 from tests.conftest import csrf_of
 
 
@@ -16,7 +17,7 @@ def test_every_comparison_cell_and_preparation_item_has_a_source() -> None:
     for option in decision_aid.options():
         for attribute in decision_aid.ATTRIBUTES:
             assert option[attribute]["text"] and option[attribute]["source"], (option, attribute)
-    for row in decision_aid.routes():
+    for row in decision_aid.routes(default_ruleset()):
         assert all(row[k]["text"] and row[k]["source"]
                    for k in ("bioavailability", "observation", "schedule"))
     for route in ("iv", "esketamine", "im"):

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from ketaclinic.knowledge.monitoring import (
     WATCHED_SIGNS,
     AlarmLimits,
+    Observation,
     Reading,
     alarm_limits,
     alarms_for,
@@ -18,6 +19,7 @@ from ketaclinic.knowledge.monitoring import (
     new_alarms,
     next_reading_due,
     observation_ends,
+    observation_of,
     override_covers,
     pre_dose_problem,
     pressure_limits,
@@ -38,6 +40,11 @@ ALARMS = alarm_limits(default_ruleset())  # its alarm limits, likewise
 def limit(name: str) -> float:
     """A shipped alarm limit."""
     return default_ruleset().value(f"alarm_{name}")
+
+
+def observed(route: str) -> Observation:
+    """A route's shipped minimum observation."""
+    return observation_of(default_ruleset(), route)
 
 
 def clinic(**overrides: float) -> AlarmLimits:
@@ -190,7 +197,8 @@ def test_discharge_needs_both_pressures_and_the_heart_rate_settled() -> None:
     def missing(*readings: Reading) -> dict[str, str]:
         return {m.criterion: m.message for m in discharge_missing(
             route="iv", dose_end=end, now=later, baseline=BASELINE, readings=list(readings),
-            moass=5, escort_present=True, driving_warning_given=True, pressure=SHIPPED, alarms=ALARMS)}
+            moass=5, escort_present=True, driving_warning_given=True, pressure=SHIPPED, alarms=ALARMS,
+            observation=observed("iv"))}
 
     diastolic = missing(at(50, systolic_mmhg=130, diastolic_mmhg=94),
                         at(100, systolic_mmhg=128, diastolic_mmhg=96))
@@ -205,7 +213,8 @@ def test_discharge_needs_both_pressures_and_the_heart_rate_settled() -> None:
     assert discharge_missing(route="iv", dose_end=end, now=later, baseline=near_baseline,
                              readings=[at(100, systolic_mmhg=128, diastolic_mmhg=80,
                                           heart_rate_bpm=104)], moass=5, escort_present=True,
-                             driving_warning_given=True, pressure=SHIPPED, alarms=ALARMS) == []
+                             driving_warning_given=True, pressure=SHIPPED, alarms=ALARMS,
+                             observation=observed("iv")) == []
 
 
 def test_iv_schedule_every_10_minutes_during_then_15_after() -> None:
@@ -235,11 +244,14 @@ def test_esketamine_schedule_before_dosing_at_40_then_every_30() -> None:
 
 def test_observation_minimum_per_route() -> None:
     end = T0 + timedelta(minutes=40)
-    assert observation_ends("iv", end) == end + timedelta(minutes=60)
-    assert observation_ends("esketamine", end) == end + timedelta(minutes=120)
-    assert observation_ends("oral", end) == end + timedelta(minutes=120)  # peaks about 1 h after
+    assert observation_ends(end, observed("iv")) == end + timedelta(minutes=60)
+    assert observation_ends(end, observed("esketamine")) == end + timedelta(minutes=120)
+    assert observation_ends(end, observed("oral")) == end + timedelta(minutes=120)  # peaks ~1 h after
     with pytest.raises(ValueError, match="unknown route"):
-        observation_ends("rectal", end)
+        observed("rectal")
+    clinic_value = observation_of(default_ruleset().with_overrides({"observation_iv_min": 45}), "iv")
+    assert observation_ends(end, clinic_value) == end + timedelta(minutes=45)
+    assert clinic_value.source.startswith("clinic override of clinic default: 60 min")
 
 
 def test_discharge_lists_what_is_missing_until_everything_is_met() -> None:
@@ -247,7 +259,7 @@ def test_discharge_lists_what_is_missing_until_everything_is_met() -> None:
     early = discharge_missing(route="iv", dose_end=end, now=end + timedelta(minutes=20),
                               baseline=BASELINE, readings=[at(45, systolic_mmhg=185, diastolic_mmhg=95)],
                               moass=4, escort_present=False, driving_warning_given=False,
-                              pressure=SHIPPED, alarms=ALARMS)
+                              pressure=SHIPPED, alarms=ALARMS, observation=observed("iv"))
     assert [m.criterion for m in early] == ["observation-time", "vitals-within-limits",
                                             "bp-falling-or-normal", "moass-alert", "escort",
                                             "driving-warning"]
@@ -257,7 +269,7 @@ def test_discharge_lists_what_is_missing_until_everything_is_met() -> None:
                               readings=[at(45, systolic_mmhg=150, diastolic_mmhg=88),
                                         at(95, systolic_mmhg=138, diastolic_mmhg=84)],
                               moass=5, escort_present=True, driving_warning_given=True,
-                              pressure=SHIPPED, alarms=ALARMS)
+                              pressure=SHIPPED, alarms=ALARMS, observation=observed("iv"))
     assert ready == []
 
 
@@ -268,18 +280,19 @@ def test_high_but_falling_bp_allows_discharge() -> None:
                                readings=[at(60, systolic_mmhg=158, diastolic_mmhg=88),
                                          at(130, systolic_mmhg=146, diastolic_mmhg=86)],
                                moass=5, escort_present=True, driving_warning_given=True,
-                               pressure=SHIPPED, alarms=ALARMS)
+                               pressure=SHIPPED, alarms=ALARMS, observation=observed("esketamine"))
     assert result == []
 
 
 def test_no_discharge_before_dosing_ends_or_without_vitals() -> None:
     assert [m.criterion for m in discharge_missing(
         route="iv", dose_end=None, now=T0, baseline=BASELINE, readings=[], moass=5,
-        escort_present=True, driving_warning_given=True, pressure=SHIPPED, alarms=ALARMS)] == ["dosing-ended"]
+        escort_present=True, driving_warning_given=True, pressure=SHIPPED, alarms=ALARMS,
+        observation=observed("iv"))] == ["dosing-ended"]
     no_vitals = discharge_missing(route="iv", dose_end=T0, now=T0 + timedelta(minutes=90),
                                   baseline=BASELINE, readings=[BASELINE], moass=5,
                                   escort_present=True, driving_warning_given=True,
-                                  pressure=SHIPPED, alarms=ALARMS)
+                                  pressure=SHIPPED, alarms=ALARMS, observation=observed("iv"))
     assert [m.criterion for m in no_vitals] == ["vitals-after-dosing"]
 
 
@@ -298,7 +311,7 @@ def test_discharge_reads_only_each_sign_s_newest_two_readings(taken, dose_end_mi
         return [m.message for m in discharge_missing(
             route="iv", dose_end=end, now=end + timedelta(minutes=30), baseline=BASELINE,
             readings=given, moass=5, escort_present=True, driving_warning_given=True,
-            pressure=SHIPPED, alarms=ALARMS)]
+            pressure=SHIPPED, alarms=ALARMS, observation=observed("iv"))]
 
     kept = set()
     for field in WATCHED_SIGNS:
@@ -314,7 +327,7 @@ def test_discharge_reads_each_sign_s_newest_value_not_the_newest_reading_alone()
         return {m.criterion: m.message for m in discharge_missing(
             route="esketamine", dose_end=end, now=end + timedelta(minutes=130), baseline=BASELINE,
             readings=list(readings), moass=5, escort_present=True, driving_warning_given=True,
-            pressure=SHIPPED, alarms=ALARMS)}
+            pressure=SHIPPED, alarms=ALARMS, observation=observed("esketamine"))}
 
     # The monitor's last blood pressure was high and rising; oximetry came every second since.
     oximetry = [at(120 + s / 60, spo2_pct=97, heart_rate_bpm=84) for s in range(0, 300, 1)]

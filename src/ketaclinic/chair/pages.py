@@ -88,7 +88,9 @@ def _context(db: Session, actor: Actor, treatment_session_id: str) -> dict[str, 
         "missing": state["discharge_missing"],
         "prescribers": treatments.prescribers(db),
         "side_effects": codes.side_effects, "interventions": codes.interventions,
-        "observation_ends": observation_ends(treatment_session.route, treatment_session.dose_end)
+        "observation_ends": observation_ends(
+            treatment_session.dose_end,
+            treatments.clinic_limits(db).observation(treatment_session.route))
         if treatment_session.dose_end else None,
         "unmatched": treatments.unmatched_offer(db, treatment_session)
         if treatment_session.status == OPEN else None,

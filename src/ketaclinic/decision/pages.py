@@ -146,10 +146,11 @@ def check_result(request: Request, db: Session = DB, form: FormData = FORM) -> R
 
 
 @router.get("/check/compare", response_class=HTMLResponse)
-def compare(request: Request) -> Response:
+def compare(request: Request, db: Session = DB) -> Response:
     """The options for depression side by side, and the ketamine routes, each cell sourced."""
     return render(request, "decision/compare.html", options=decision_aid.options(),
-                  attributes=decision_aid.ATTRIBUTES, routes=decision_aid.routes(),
+                  attributes=decision_aid.ATTRIBUTES,
+                  routes=decision_aid.routes(evaluations.current_ruleset(db=db)),
                   disclaimer=self_check.disclaimer())
 
 

@@ -1,14 +1,17 @@
 """Appointment types: how long each holds a chair, and the staff each needs (appointments.toml)."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import time
 from functools import cache
+from math import ceil
 from typing import Any
 
-from ketaclinic.knowledge.monitoring import route_rules
+from ketaclinic.knowledge.monitoring import Observation, observation_of
+from ketaclinic.knowledge.ruleset import default_ruleset
 from ketaclinic.knowledge.tables import load_table
 
 TREATMENT_ROUTES = ("iv", "esketamine", "im", "oral")
+OBSERVATION = "observation"  # the part of a treatment's length that follows the dose
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,13 @@ class AppointmentKind:
     def minutes(self) -> int:
         """The whole length."""
         return sum(p.minutes for p in self.parts)
+
+    def observed_for(self, observation: Observation) -> "AppointmentKind":
+        """The kind holding its chair for this minimum observation after dosing (a clinic's, from
+        its rule set) in place of the shipped one."""
+        return replace(self, parts=tuple(
+            Part(p.label, ceil(observation.minutes), observation.source)
+            if p.label == OBSERVATION else p for p in self.parts))
 
 
 @cache
@@ -108,6 +118,11 @@ def kinds() -> list[str]:
     return list(table()["kind"])
 
 
+def _shipped_observation(route: str) -> Part:
+    observation = observation_of(default_ruleset(), route)
+    return Part(OBSERVATION, ceil(observation.minutes), observation.source)
+
+
 def _dose_minutes(route: str, row: dict[str, Any], indication: str) -> Part:
     if "dose_min" in row:
         return Part("dose", int(row["dose_min"]), row["dose_source"])
@@ -117,15 +132,16 @@ def _dose_minutes(route: str, row: dict[str, Any], indication: str) -> Part:
 
 @cache
 def kind(name: str, indication: str = "depression") -> AppointmentKind:
-    """An appointment kind; raises KeyError for an unknown kind."""
+    """An appointment kind as shipped (a treatment's observation is the shipped rule set's: a
+    booking holds the chair for the clinic's, `AppointmentKind.observed_for`); raises KeyError
+    for an unknown kind."""
     row = table()["kind"][name]
     route = row.get("route")
     parts: tuple[Part, ...]
     if route:
-        rules = route_rules(route)
         parts = (Part("check-in", table()["checkin_min"], table()["checkin_source"]),
                  _dose_minutes(route, row, indication),
-                 Part("observation", int(rules["observation_min"]), rules["observation_source"]),
+                 _shipped_observation(route),
                  Part("turnover", table()["turnover_min"], table()["turnover_source"]))
     else:
         parts = (Part(row["label"].lower(), int(row["minutes"]), row["minutes_source"]),)

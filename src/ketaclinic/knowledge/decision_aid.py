@@ -3,7 +3,8 @@
 from functools import cache
 from typing import Any
 
-from ketaclinic.knowledge.monitoring import route_rules
+from ketaclinic.knowledge.monitoring import observation_of
+from ketaclinic.knowledge.ruleset import RuleSet
 from ketaclinic.knowledge.tables import load_table
 
 ATTRIBUTES = ("onset", "given", "effects", "evidence", "cost")
@@ -21,21 +22,22 @@ def options() -> list[dict[str, Any]]:
     return list(table()["option"])
 
 
-def routes() -> list[dict[str, Any]]:
-    """The ketamine routes side by side: bioavailability, observation and first course."""
+def routes(ruleset: RuleSet) -> list[dict[str, Any]]:
+    """The ketamine routes side by side: bioavailability, observation (on the clinic's rule
+    set) and first course."""
     pk = load_table("pk")
     courses = load_table("courses")
     rows = []
     for route, key in ROUTE_PK.items():
-        monitoring = route_rules(route)
+        observation = observation_of(ruleset, route)
         course = courses[route]["depression"]
         phases = "; ".join(p["label"] for p in course["phases"])
         rows.append({
             "route": route,
             "bioavailability": {"text": f"{pk[key]['bioavailability'] * 100:g} %",
                                 "source": pk[key]["source"]},
-            "observation": {"text": f"at least {monitoring['observation_min']} minutes",
-                            "source": monitoring["observation_source"]},
+            "observation": {"text": f"at least {observation.minutes:g} minutes",
+                            "source": observation.source},
             "schedule": {"text": phases, "source": course["source"]},
         })
     return rows

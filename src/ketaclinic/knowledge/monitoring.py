@@ -4,7 +4,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from ketaclinic.knowledge.record import pressure_text
 from ketaclinic.knowledge.ruleset import RuleSet
@@ -232,7 +232,7 @@ def override_covers(override: Mapping[str, Any] | None, baseline: Reading | None
 
 
 def route_rules(route: str) -> dict[str, Any]:
-    """The monitoring row for a route (schedule and minimum observation)."""
+    """The monitoring row for a route (its vitals schedule)."""
     routes = _table()["routes"]
     if route not in routes:
         raise ValueError(f"unknown route {route!r} (accepted: {', '.join(routes)})")
@@ -264,9 +264,24 @@ def next_reading_due(*, route: str, dose_start: datetime, dose_end: datetime | N
     return Due(due, now > due, every, source)
 
 
-def observation_ends(route: str, dose_end: datetime) -> datetime:
+class Observation(NamedTuple):
+    """A route's minimum observation after dosing ends, and where the number comes from."""
+
+    minutes: float
+    source: str
+
+
+def observation_of(ruleset: RuleSet, route: str) -> Observation:
+    """The minimum observation for a route on a rule set (its `observation_<route>_min`, a
+    clinic's override included)."""
+    route_rules(route)  # an unknown route is refused with the accepted ones
+    name = f"observation_{route}_min"
+    return Observation(ruleset.value(name), ruleset.source(name))
+
+
+def observation_ends(dose_end: datetime, observation: Observation) -> datetime:
     """The earliest discharge time: the route's minimum observation after dosing ends."""
-    return dose_end + timedelta(minutes=float(route_rules(route)["observation_min"]))
+    return dose_end + timedelta(minutes=observation.minutes)
 
 
 def newest_holding_each(readings: Sequence[Reading]) -> dict[str, Reading]:
@@ -345,19 +360,20 @@ def _heart_rate_not_settled(latest: Reading, baseline: Reading | None) -> list[M
 def discharge_missing(*, route: str, dose_end: datetime | None, now: datetime,
                       baseline: Reading | None, readings: list[Reading], moass: int | None,
                       escort_present: bool, driving_warning_given: bool,
-                      pressure: PressureLimits, alarms: AlarmLimits) -> list[Missing]:
+                      pressure: PressureLimits, alarms: AlarmLimits,
+                      observation: Observation) -> list[Missing]:
     """Every discharge criterion not yet met (empty: the patient may go); `moass` is the newest
-    MOAA/S since dosing ended."""
+    MOAA/S since dosing ended; `observation` the route's minimum on the clinic's rule set."""
     source = _table()["discharge"]["source"]
-    rules = route_rules(route)
+    route_rules(route)  # an unknown route is refused with the accepted ones
     missing: list[Missing] = []
     if dose_end is None:
         return [Missing("dosing-ended", "Dosing has not ended yet.", source)]
-    ends = observation_ends(route, dose_end)
+    ends = observation_ends(dose_end, observation)
     if now < ends:
         left = int((ends - now).total_seconds() // 60) + 1
-        missing.append(Missing("observation-time", f"{left} min of the {rules['observation_min']} "
-                               f"min observation remain.", rules["observation_source"]))
+        missing.append(Missing("observation-time", f"{left} min of the {observation.minutes:g} "
+                               f"min observation remain.", observation.source))
     latest, previous = newest_signs_after(readings, dose_end)
     if latest is None:
         missing.append(Missing("vitals-after-dosing", "Record vital signs taken after dosing.",

@@ -13,8 +13,10 @@ from ketaclinic.audit import service as audit
 from ketaclinic.clinics.models import Chair, Site
 from ketaclinic.courses.models import Course, PlannedSession
 from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, invalid
+from ketaclinic.evaluations import service as evaluations
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.knowledge import appointments as rules
+from ketaclinic.knowledge.monitoring import observation_of
 from ketaclinic.patients.models import Patient
 from ketaclinic.scheduling import availability, reminders
 from ketaclinic.scheduling.availability import ACTIVE, Held
@@ -49,13 +51,17 @@ def lock_site(db: Session, site_pk: int) -> Site:
                       ).scalar_one()
 
 
-def kind_of(name: str, indication: str = "depression") -> rules.AppointmentKind:
-    """An appointment kind, or InvalidInput naming the accepted kinds."""
+def kind_of(db: Session, name: str, indication: str = "depression") -> rules.AppointmentKind:
+    """An appointment kind as the clinic books it (a treatment holds its chair for the clinic's
+    minimum observation, from its rule set), or InvalidInput naming the accepted kinds."""
     try:
-        return rules.kind(name, indication)
+        shipped = rules.kind(name, indication)
     except KeyError:
         raise invalid("kind", f"{name!r} is not an appointment kind",
                       ", ".join(rules.kinds())) from None
+    if shipped.route is None:
+        return shipped
+    return shipped.observed_for(observation_of(evaluations.current_ruleset(db=db), shipped.route))
 
 
 def _audit(db: Session, actor: Actor, appointment: Appointment, patient_id: object, action: str,
@@ -73,7 +79,7 @@ def book(*, db: Session, site: Site, patient: Patient, kind: str, starts_at: dat
     if patient.deceased:
         raise Conflict("cannot book: the patient is recorded as deceased"
                        + (f" (died {patient.deceased_on.isoformat()})" if patient.deceased_on else ""))
-    wanted = kind_of(kind, course.indication if course else "depression")
+    wanted = kind_of(db, kind, course.indication if course else "depression")
     site = lock_site(db, site.pk)
     found = availability.fit(db, site=site, kind=wanted, starts_at=starts_at, chair_pk=chair_pk,
                              now=now)
@@ -125,7 +131,7 @@ def propose_series(*, db: Session, site: Site, course: Course, at: time
                    ) -> list[SlotProposal]:
     """Check every unbooked planned session at the same local time; for each that does not fit,
     the nearest valid alternatives within its week that keep the course's spacing. Saves nothing."""
-    wanted = kind_of(course.route, course.indication)
+    wanted = kind_of(db, course.route, course.indication)
     held: list[Held] = []
     chosen: dict[int, date] = {}
     booked_days = _booked_days(db, course)
@@ -204,7 +210,7 @@ def _times(opening: tuple[time, time], step: int) -> list[time]:
 def book_series(*, db: Session, site: Site, course: Course, patient: Patient,
                 slots: list[tuple[int, datetime]], actor: Actor) -> list[Appointment]:
     """Book the chosen slots of a series all together, or none (each problem named)."""
-    wanted = kind_of(course.route, course.indication)
+    wanted = kind_of(db, course.route, course.indication)
     site = lock_site(db, site.pk)
     open_numbers = {s.number for s in unbooked(db, course)}
     zone = availability.zone_of(site)
@@ -259,7 +265,7 @@ def move(*, db: Session, appointment: Appointment, starts_at: datetime, patient:
     if appointment.status != BOOKED:
         raise Conflict(f"the appointment is {appointment.status}")
     course = db.get(Course, appointment.course_pk) if appointment.course_pk else None
-    wanted = kind_of(appointment.kind, course.indication if course else "depression")
+    wanted = kind_of(db, appointment.kind, course.indication if course else "depression")
     site = lock_site(db, appointment.site_pk)
     found = availability.fit(db, site=site, kind=wanted, starts_at=starts_at, chair_pk=chair_pk,
                              ignore_pk=appointment.pk)

@@ -17,6 +17,7 @@ from ketaclinic.courses.service import courses_of, plan_of
 from ketaclinic.errors import Conflict, InvalidInput, NotFound, invalid
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission, allows
+from ketaclinic.knowledge import appointments as rules
 from ketaclinic.patients import service as patients
 from ketaclinic.scheduling import attendance, booking, maintenance, schemas, views
 from ketaclinic.scheduling import service as scheduling
@@ -95,7 +96,7 @@ def patient_page(request: Request, patient_id: str,
     reminder_state = scheduling.reminders_of(db, [a for a, _ in rows])
     return render(request, "scheduling/patient.html", patient=patient, rows=rows, courses=courses,
                   reminders=reminder_state,
-                  kinds={k: booking.kind_of(k).label for k in
+                  kinds={k: rules.kind(k).label for k in
                          ("iv", "esketamine", "im", "oral", "evaluation", "follow-up",
                           "integration")})
 

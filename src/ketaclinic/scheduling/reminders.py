@@ -56,12 +56,14 @@ def message(db: Session, appointment: Appointment, patient: Patient,
     site = db.get(Site, appointment.site_pk)
     assert site is not None
     kind = rules.kind(appointment.kind)
+    # as long as it was booked for (a treatment holds its chair for the clinic's observation)
+    booked = int((appointment.ends_at - appointment.starts_at).total_seconds() // 60)
     said = rules.reminder_rules()
     local = appointment.starts_at.astimezone(zone_of(site))
     lines = [f"Hello {patient.given_name},", "",
              f"This is a reminder of your {kind.label.lower()} at {site.name} on "
              f"{local:%A %d %B %Y at %H:%M} ({site.time_zone}). Plan to be with us for about "
-             f"{kind.minutes // 60} h {kind.minutes % 60:02d} min.",
+             f"{booked // 60} h {booked % 60:02d} min.",
              f"Address: {site.address or site.name}", ""]
     if kind.route == "esketamine":
         lines += [f"Before you come: {said.esketamine_fasting}", ""]

@@ -48,7 +48,7 @@ def form_for(*, db: Session, treatment_session_id: str, actor: Actor,
                        or [treatment_session.dose_start])
     ready = first_device + timedelta(minutes=ready_to_leave_min) if ready_to_leave_min else None
     cleanly = None if treatment_session.status != DISCHARGED else treatment_session.discharge_override is None
-    pressure, alarms = treatments.clinic_limits(db)
+    clinic = treatments.clinic_limits(db)
     return fill(
         patient_name=patient.full_name, birth_date=patient.birth_date, sex=patient.sex,
         medications=list(screening_record(patient).medications),
@@ -59,7 +59,7 @@ def form_for(*, db: Session, treatment_session_id: str, actor: Actor,
         monitoring_ended=treatment_session.discharged_at, ready_to_leave=ready, readings=readings,
         baseline=baseline,
         events=[Noted(e.at, e.kind, e.value, e.code) for e in events],
-        pre_dose_ok=pre_dose_problem(baseline, pressure) is None, alarms=alarms,
+        pre_dose_ok=pre_dose_problem(baseline, clinic.pressure) is None, alarms=clinic.alarms,
         discharged_cleanly=cleanly)
 
 

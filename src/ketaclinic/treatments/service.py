@@ -43,6 +43,7 @@ from ketaclinic.knowledge.monitoring import (
     Alarm,
     AlarmLimits,
     Missing,
+    Observation,
     PressureLimits,
     Reading,
     alarm_limits,
@@ -53,11 +54,13 @@ from ketaclinic.knowledge.monitoring import (
     new_alarms,
     newest_holding_each,
     next_reading_due,
+    observation_of,
     override_covers,
     pre_dose_problem,
     pressure_limits,
 )
 from ketaclinic.knowledge.record import pressure_text
+from ketaclinic.knowledge.ruleset import RuleSet
 from ketaclinic.knowledge.vital_limits import plausible_ranges
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
@@ -250,12 +253,18 @@ class ClinicLimits(NamedTuple):
 
     pressure: PressureLimits  # the pre-dose check and discharge, as screening and check-in judge
     alarms: AlarmLimits  # the chair's alarms, discharge and the REMS form
+    ruleset: RuleSet  # the rule set they are read from
+
+    def observation(self, route: str) -> Observation:
+        """The route's minimum observation after dosing ends, on the clinic's rule set."""
+        return observation_of(self.ruleset, route)
 
 
 def clinic_limits(db: Session) -> ClinicLimits:
-    """The clinic's pressure and alarm limits, from one read of its rule set."""
+    """The clinic's pressure and alarm limits and minimum observations, from one read of its
+    rule set."""
     ruleset = evaluations.current_ruleset(db=db)
-    return ClinicLimits(pressure_limits(ruleset), alarm_limits(ruleset))
+    return ClinicLimits(pressure_limits(ruleset), alarm_limits(ruleset), ruleset)
 
 
 def baseline_of(db: Session, treatment_session: TreatmentSession) -> Reading | None:
@@ -801,14 +810,15 @@ def _judgement(db: Session, treatment_session: TreatmentSession, signs: list[Rea
                now: datetime) -> dict[str, Any]:
     """Whether dosing must wait for the baseline, and what discharge still needs."""
     baseline = baseline_of(db, treatment_session)
-    limits, alarms = clinic_limits(db)
+    clinic = clinic_limits(db)
     missing = discharge_missing(route=treatment_session.route, dose_end=treatment_session.dose_end, now=now,
                                 baseline=baseline, readings=signs,
                                 moass=recovery_score(db, treatment_session),
                                 escort_present=treatment_session.escort_present,
                                 driving_warning_given=treatment_session.driving_warning_given,
-                                pressure=limits, alarms=alarms)
-    problem = pre_dose_problem(baseline, limits)
+                                pressure=clinic.pressure, alarms=clinic.alarms,
+                                observation=clinic.observation(treatment_session.route))
+    problem = pre_dose_problem(baseline, clinic.pressure)
     return {"pre_dose_problem": problem, "discharge_missing": missing,
             "pre_dose_overridden": bool(problem)
             and override_covers(treatment_session.pre_dose_override, baseline)}
@@ -1020,14 +1030,15 @@ def review_discharge(*, db: Session, treatment_session_id: str, data: schemas.Di
     """Check the discharge criteria: refused while one is unmet, unless a prescriber overrides."""
     treatment_session = get_treatment_session(db=db, treatment_session_id=treatment_session_id, actor=actor)
     _ensure_open(treatment_session)
-    pressure, alarms = clinic_limits(db)
+    clinic = clinic_limits(db)
     missing = discharge_missing(route=treatment_session.route, dose_end=treatment_session.dose_end,
                                 now=clock.now(), baseline=baseline_of(db, treatment_session),
                                 readings=newest_of_each_sign(db, treatment_session),
                                 moass=recovery_score(db, treatment_session),
                                 escort_present=data.escort_present,
                                 driving_warning_given=data.driving_warning_given,
-                                pressure=pressure, alarms=alarms)
+                                pressure=clinic.pressure, alarms=clinic.alarms,
+                                observation=clinic.observation(treatment_session.route))
     if missing and not override_reason:
         raise InvalidInput([FieldProblem(m.criterion, m.message, "met before discharge")
                             for m in missing])
