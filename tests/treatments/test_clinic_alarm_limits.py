@@ -155,3 +155,26 @@ def test_a_return_to_the_default_that_would_break_the_order_is_refused(
         refused.json()["errors"][0]["message"]
     _override(api, "caution_systolic_mmhg", None)
     _override(api, "hazard_systolic_mmhg", None)
+
+
+def test_a_value_stored_outside_its_accepted_range_is_set_aside_and_shown(
+        api, web, world, db: Session) -> None:
+    """Rows stored before the ranges were checked: a minimum age of 16 (under 18 is an absolute
+    contraindication on every route) and a saturation alarm of 9.4 % (a slipped decimal point
+    that silenced it) were in force. They are set aside, the default holds, and the rules say
+    why."""
+    for parameter, value in (("min_age_years", 16), ("alarm_spo2_low_pct", 9.4)):
+        db.add(RuleOverride(parameter=parameter, value=value, reason="an old protocol",
+                            created_by="prescriber"))
+    db.flush()
+    session = open_session(api, db, world.patients["p_a1"])
+    assert [a["kind"] for a in _alarms(api, session, {"spo2_pct": 93, "taken_at": ago(2)})] == \
+        ["spo2-low"]
+    shown = {p["parameter"]: p for p in api["nurse_a"].get("/api/v1/rules/parameters").json()}
+    assert (shown["min_age_years"]["value"], shown["min_age_years"]["overridden"]) == (18, False)
+    assert shown["min_age_years"]["set_aside"].startswith(
+        "the clinic's value 16 is outside 18 to 100 (not below 18")
+    assert "9.4 is outside 50 to 100" in shown["alarm_spo2_low_pct"]["set_aside"]
+    assert shown["alarm_heart_rate_low_bpm"]["set_aside"] is None
+    page = web["prescriber"].get("/rules").text
+    assert "set aside" in page and "the clinic&#39;s value 16 is outside" in page

@@ -100,3 +100,6 @@ class OverrideOut(BaseModel):
     source: str
     overridden: bool
     accepted: str = Field(description="the range a clinic's value must lie in, and why")
+    set_aside: str | None = Field(default=None, description=(
+        "why the clinic's stored value is not in force: it lies outside the accepted range "
+        "(stored before the range was checked); null when none is set aside"))

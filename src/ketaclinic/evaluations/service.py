@@ -43,16 +43,32 @@ OVERRIDES_IN_FORCE = (
     .scalar_subquery())
 
 
-def ruleset_of(overrides_in_force: str | None) -> RuleSet:
-    """The shipped rule set with the overrides an `OVERRIDES_IN_FORCE` value holds (one of a
-    parameter a later rule set no longer has names no number in use, and is left out)."""
-    shipped = default_ruleset()
-    overrides = {}
+def _stored(overrides_in_force: str | None) -> dict[str, float]:
+    """The clinic's values an `OVERRIDES_IN_FORCE` value holds, of parameters the rule set has
+    (one of a parameter a later rule set no longer has names no number in use)."""
+    known = default_ruleset().parameters
+    stored = {}
     for pair in (overrides_in_force or "").split(";"):
         parameter, _, value = pair.partition("=")
-        if value and parameter in shipped.parameters:
-            overrides[parameter] = float(value)
-    return shipped.with_overrides(overrides)
+        if value and parameter in known:
+            stored[parameter] = float(value)
+    return stored
+
+
+def set_aside(overrides_in_force: str | None) -> dict[str, float]:
+    """The clinic's stored values outside their parameter's accepted range (stored before the
+    range was checked): not applied, the default holds until a value within it is set."""
+    known = default_ruleset().parameters
+    return {name: value for name, value in _stored(overrides_in_force).items()
+            if not known[name].admits(value)}
+
+
+def ruleset_of(overrides_in_force: str | None) -> RuleSet:
+    """The shipped rule set with the overrides an `OVERRIDES_IN_FORCE` value holds, each within
+    its accepted range (`set_aside` names those that are not)."""
+    shipped = default_ruleset()
+    return shipped.with_overrides({name: value for name, value in _stored(overrides_in_force).items()
+                                   if shipped.parameters[name].admits(value)})
 
 
 def current_ruleset(*, db: Session) -> RuleSet:
@@ -61,12 +77,17 @@ def current_ruleset(*, db: Session) -> RuleSet:
 
 
 def parameters(*, db: Session) -> list[schemas.OverrideOut]:
-    """Every rule parameter: default, value in force and source."""
-    ruleset = current_ruleset(db=db)
-    return [schemas.OverrideOut(parameter=name, default=p.default, value=ruleset.value(name),
-                                source=ruleset.source(name), overridden=name in ruleset.overrides,
-                                accepted=p.accepted)
-            for name, p in ruleset.parameters.items()]
+    """Every rule parameter: default, value in force and source, and a stored value outside the
+    accepted range that is set aside."""
+    stored = db.execute(select(OVERRIDES_IN_FORCE)).scalar_one()
+    ruleset, aside = ruleset_of(stored), set_aside(stored)
+    return [schemas.OverrideOut(
+        parameter=name, default=p.default, value=ruleset.value(name), source=ruleset.source(name),
+        overridden=name in ruleset.overrides, accepted=p.accepted,
+        set_aside=None if name not in aside else
+        f"the clinic's value {aside[name]:g} is outside {p.accepted}: the default is in force "
+        f"until a value within the range is set")
+        for name, p in ruleset.parameters.items()]
 
 
 def set_override(*, db: Session, data: schemas.OverrideIn, actor: Actor) -> RuleOverride:

@@ -30,6 +30,10 @@ class Parameter:
         """The accepted range in words."""
         return f"{self.lowest:g} to {self.highest:g} ({self.accepted_source})"
 
+    def admits(self, value: float) -> bool:
+        """Whether a clinic's value lies within the accepted range."""
+        return self.lowest <= value <= self.highest
+
 
 @dataclass(frozen=True)
 class RuleSet:
@@ -72,7 +76,7 @@ class RuleSet:
         outside the parameter's accepted range, or out of order with a parameter it must stay
         below or above."""
         parameter = self.parameters[name]
-        if value is not None and not parameter.lowest <= value <= parameter.highest:
+        if value is not None and not parameter.admits(value):
             return f"{name} {value:g} is outside {parameter.accepted}"
         after = self.with_overrides({name: value}) if value is not None else RuleSet(
             self.base_version, self.parameters,
