@@ -5,6 +5,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from ketaclinic.knowledge import outcomes, rems
+from ketaclinic.knowledge.alert_rules import alert_rules
+from ketaclinic.knowledge.ruleset import default_ruleset
 from ketaclinic.knowledge.tables import load_table
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "ketaclinic"
@@ -42,13 +44,20 @@ def test_the_check_finds_a_raw_read(tmp_path: Path) -> None:
     assert raw_table_reads(tmp_path) == ["leaky.py:1 table", "leaky.py:4 outcome_rules.table"]
 
 
-def test_escalation_is_typed_from_its_row() -> None:
+def test_escalation_is_typed_from_its_row_and_every_severity_has_its_time() -> None:
     row = load_table("measures")["escalation"]
     rule = outcomes.escalation()
-    assert rule.after("immediate") == timedelta(minutes=row["immediate_minutes"])
-    assert rule.after("same-day") == timedelta(minutes=row["same-day_minutes"])
     assert rule.notice_retry_after_min == tuple(row["notice_retry_after_min"])
-    assert rule.notice_max_attempts == row["notice_max_attempts"] and "clinic default" in rule.source
+    assert rule.notice_max_attempts == row["notice_max_attempts"]
+    assert "clinic default" in rule.notice_source
+    shipped = default_ruleset()
+    parameters = load_table("ruleset")["parameters"]
+    for severity in {alert.severity for alert in alert_rules()}:  # every severity raised
+        name = f"escalate_{severity.replace('-', '_')}_min"
+        assert outcomes.escalates_after(shipped, severity) == timedelta(
+            minutes=parameters[name]["value"])
+    assert outcomes.escalates_after(shipped.with_overrides({"escalate_immediate_min": 15}),
+                                    "immediate") == timedelta(minutes=15)
 
 
 def test_the_other_measure_and_rems_rules_follow_their_rows() -> None:

@@ -3,6 +3,7 @@ the server is down, shown failed with the reason when nobody can be reached, and
 an alert already followed up."""
 
 import email as email_parser
+import uuid
 from datetime import datetime, timedelta
 
 import pytest
@@ -211,3 +212,27 @@ def test_a_notice_due_for_a_patient_since_recorded_as_deceased_is_not_sent(
     [skipped] = notices_sent_through(db, port)
     assert skipped.pk == alert.pk and skipped.notice_status == "failed"
     assert "deceased" in skipped.notice_error and mailbox.messages == []
+
+
+def test_an_alert_escalates_after_the_clinic_s_time_for_its_severity(api, world, db: Session) -> None:
+    """A clinic that escalates an unanswered immediate alert after 15 minutes, not the shipped
+    30: the alert is due then, and escalates then."""
+    made = api["prescriber"].post("/api/v1/rules/overrides", json={
+        "parameter": "escalate_immediate_min", "value": 15, "reason": "on-call protocol"})
+    assert made.status_code == 201, made.text
+    pid = world.patients["p_a1"]
+    signed_evaluation(api, pid)
+    [raised] = _post(api["nurse_a"], pid, "cssrs", HIGH_RISK).json()["alerts"]
+    alert = db.execute(select(MeasureAlert).where(MeasureAlert.id == uuid.UUID(raised["id"]))
+                       ).scalar_one()
+    assert alert.escalate_at - alert.raised_at == timedelta(minutes=15)
+    assert [a.pk for a in alerts.escalate_overdue(
+        db=db, actor=alerts.ESCALATOR, now=alert.raised_at + timedelta(minutes=16))] == [alert.pk]
+
+
+def test_a_less_urgent_severity_never_escalates_sooner(api, world, db: Session) -> None:
+    refused = api["prescriber"].post("/api/v1/rules/overrides", json={
+        "parameter": "escalate_same_day_min", "value": 30, "reason": "shorter"})
+    assert refused.status_code == 422
+    assert "escalate_immediate_min (30) must stay below escalate_same_day_min (30)" in \
+        refused.json()["errors"][0]["message"]

@@ -8,6 +8,7 @@ from typing import Any
 
 from ketaclinic.knowledge.alert_rules import alert_rules
 from ketaclinic.knowledge.instruments import instrument
+from ketaclinic.knowledge.ruleset import RuleSet
 from ketaclinic.knowledge.tables import load_table
 
 
@@ -65,30 +66,27 @@ class RelapseFlag:
 
 @dataclass(frozen=True)
 class Escalation:
-    """How long an alert may stay open before it escalates, by severity, and how its emailed
-    notice is retried (clinic defaults a clinic may change)."""
+    """How an escalated alert's emailed notice is retried (clinic defaults)."""
 
-    minutes_by_severity: dict[str, int]
     notice_retry_after_min: tuple[int, ...]
     notice_max_attempts: int
-    source: str
     notice_source: str
-
-    def after(self, severity: str) -> timedelta:
-        """How long an alert of this severity stays open before it escalates."""
-        return timedelta(minutes=self.minutes_by_severity[severity])
 
 
 @cache
 def escalation() -> Escalation:
-    """The alert escalation and notice rules."""
+    """The alert notice rules."""
     row = table()["escalation"]
     return Escalation(
-        minutes_by_severity={k.removesuffix("_minutes"): int(v) for k, v in row.items()
-                             if k.endswith("_minutes")},
         notice_retry_after_min=tuple(int(m) for m in row["notice_retry_after_min"]),
-        notice_max_attempts=int(row["notice_max_attempts"]), source=str(row["source"]),
+        notice_max_attempts=int(row["notice_max_attempts"]),
         notice_source=str(row["notice_source"]))
+
+
+def escalates_after(ruleset: RuleSet, severity: str) -> timedelta:
+    """How long an alert of this severity stays open before it escalates, on a clinic's rule set
+    (its `escalate_<severity>_min`)."""
+    return timedelta(minutes=ruleset.value(f"escalate_{severity.replace('-', '_')}_min"))
 
 
 @cache

@@ -13,6 +13,7 @@ from ketaclinic.clinics.models import Network, Site
 from ketaclinic.courses import service as courses
 from ketaclinic.db import insert_many
 from ketaclinic.errors import Conflict, NotFound, invalid, public_id
+from ketaclinic.evaluations import service as evaluations
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.knowledge import alert_rules, crisis, instruments
 from ketaclinic.knowledge import outcomes as outcome_rules
@@ -94,14 +95,15 @@ def record(*, db: Session, patient: Patient, instrument: str, answers: list[Any]
 
 def _raise_alerts(db: Session, patient: Patient, measure: Measure, scored: instruments.Score,
                   previous: int | None, actor: Actor) -> list[MeasureAlert]:
-    escalation = outcome_rules.escalation()
+    ruleset = evaluations.current_ruleset(db=db)
     raised = []
     now = clock.now()
     for rule in alert_rules.alerts_for(scored, previous):
         alert = MeasureAlert(patient_pk=patient.pk, site_pk=measure.site_pk, measure_pk=measure.pk,
                              rule=rule.name, severity=rule.severity, message=rule.message,
                              source=rule.source, prescriber=prescriber_of(db, patient.pk),
-                             raised_at=now, escalate_at=now + escalation.after(rule.severity),
+                             raised_at=now,
+                             escalate_at=now + outcome_rules.escalates_after(ruleset, rule.severity),
                              created_by=actor.username)
         db.add(alert)
         db.flush()
