@@ -37,14 +37,23 @@ def test_a_clinic_s_alarm_limits_raise_the_chair_s_alarms(api, world, db: Sessio
     assert low["kind"] == "spo2-low" and "below 92" in low["message"]
 
 
-def test_discharge_reads_the_clinic_s_alarm_limits(api, world, db: Session) -> None:
+def discharge_follows(api, world, db: Session, signs: dict[str, float], criterion: str,
+                      parameter: str, value: float) -> None:
+    """Discharge, after dosing and the observation, finds `criterion` unmet in a reading of
+    these signs (the others ordinary), and met once the clinic sets `parameter` to `value`."""
     session, _ = _dosed_and_observed(api, world, db)
+    ordinary = {"systolic_mmhg": 128, "diastolic_mmhg": 80, "heart_rate_bpm": 76, "spo2_pct": 98,
+                "respiratory_rate_per_min": 14}
     assert post(api, "nurse_a", session, "vitals", {"readings": [
-        {"systolic_mmhg": 128, "diastolic_mmhg": 80, "heart_rate_bpm": 76, "spo2_pct": 93,
-         "respiratory_rate_per_min": 14, "taken_at": ago(2)}]}).status_code == 201
-    assert "vitals-within-limits" in _criteria(api, session)
-    _override(api, "alarm_spo2_low_pct", 92)
-    assert "vitals-within-limits" not in _criteria(api, session)
+        {**ordinary, **signs, "taken_at": ago(2)}]}).status_code == 201
+    assert criterion in _criteria(api, session)
+    _override(api, parameter, value)
+    assert criterion not in _criteria(api, session)
+
+
+def test_discharge_reads_the_clinic_s_alarm_limits(api, world, db: Session) -> None:
+    discharge_follows(api, world, db, {"spo2_pct": 93}, "vitals-within-limits",
+                      "alarm_spo2_low_pct", 92)
 
 
 def test_the_rems_form_reads_respiratory_depression_on_the_clinic_s_limit(

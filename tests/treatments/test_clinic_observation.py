@@ -1,9 +1,10 @@
-"""The minimum observation after dosing is a clinic default above a floor from the sources
-(protocol-facts §5, §6: RUPA-2024 observes 30 to 60 minutes after IV treatment; esketamine at
-least 2 hours), so a clinic's medical director may change it as any rule-set parameter:
-discharge waits for the clinic's, and a treatment appointment holds its chair for it. Before,
-the minimum lived in the monitoring table, and a clinic observing 90 minutes after an infusion
-had discharge allowed at 60 and the next patient booked into the chair."""
+"""Discharge on the clinic's rule set. The minimum observation after dosing is a clinic default
+above a floor from the sources (protocol-facts §5, §6: RUPA-2024 observes 30 to 60 minutes
+after IV treatment; esketamine at least 2 hours), so a clinic's medical director may change it
+as any rule-set parameter: discharge waits for the clinic's, and a treatment appointment holds
+its chair for it. Before, the minimum lived in the monitoring table, and a clinic observing 90
+minutes after an infusion had discharge allowed at 60 and the next patient booked into the
+chair."""
 
 from datetime import timedelta
 
@@ -14,6 +15,7 @@ from ketaclinic.audit.models import AuditEvent
 from ketaclinic.evaluations.models import RuleOverride
 from ketaclinic.scheduling import booking
 from tests.scheduling.helpers import DESK, course, staffed_site, weekday_ahead_at
+from tests.treatments.test_clinic_alarm_limits import discharge_follows
 from tests.treatments.test_clinic_pressure_limits import _override
 from tests.treatments.test_flow import post
 from tests.treatments.test_sparse_pressures import _criteria, _dosed_and_observed
@@ -60,3 +62,11 @@ def test_no_clinic_value_below_the_floor_of_the_sources(api, db: Session) -> Non
     assert db.execute(select(func.count()).select_from(RuleOverride)).scalar_one() == 0
     assert db.execute(select(func.count()).select_from(AuditEvent).where(
         AuditEvent.action == "rule-override")).scalar_one() == 0
+
+
+def test_discharge_reads_the_heart_rate_settled_on_the_clinic_s_rule(
+        api, world, db: Session) -> None:
+    """The heart rate discharge calls settled (below 100, or within 20 % of the baseline) is a
+    clinic default too."""
+    discharge_follows(api, world, db, {"heart_rate_bpm": 104}, "heart-rate-settled",
+                      "discharge_heart_rate_max_bpm", 110)

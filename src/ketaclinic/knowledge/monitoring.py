@@ -341,29 +341,45 @@ def _pressure_not_settled(latest: Reading, previous: Reading | None,
         else []
 
 
-def _heart_rate_not_settled(latest: Reading, baseline: Reading | None) -> list[Missing]:
+class HeartRateRule(NamedTuple):
+    """Discharge's heart rate: settled below `max_bpm`, or within `within_pct` % of the
+    baseline's."""
+
+    max_bpm: float
+    within_pct: float
+    source: str
+
+
+def heart_rate_rule(ruleset: RuleSet) -> HeartRateRule:
+    """Discharge's heart-rate rule on a rule set (a clinic's overrides included)."""
+    return HeartRateRule(ruleset.value("discharge_heart_rate_max_bpm"),
+                         ruleset.value("discharge_heart_rate_within_baseline_pct"),
+                         ruleset.source("discharge_heart_rate_max_bpm"))
+
+
+def _heart_rate_not_settled(latest: Reading, baseline: Reading | None,
+                            rule: HeartRateRule) -> list[Missing]:
     """Heart rate below the discharge limit, or within a share of the baseline."""
-    row = _table()["discharge"]
     rate = latest.heart_rate_bpm
-    if rate is None or rate < row["heart_rate_max_bpm"]:
+    if rate is None or rate < rule.max_bpm:
         return []
     start = baseline.heart_rate_bpm if baseline is not None else None
-    share = row["heart_rate_within_baseline_pct"] / 100
-    if start is not None and abs(rate - start) <= share * start:
+    if start is not None and abs(rate - start) <= rule.within_pct / 100 * start:
         return []
-    within = f" or within {row['heart_rate_within_baseline_pct']} % of the baseline {start:g}" \
+    within = f" or within {rule.within_pct:g} % of the baseline {start:g}" \
         if start is not None else ""
     return [Missing("heart-rate-settled", f"Heart rate {rate:g} is not below "
-                    f"{row['heart_rate_max_bpm']}{within}.", row["heart_rate_source"])]
+                    f"{rule.max_bpm:g}{within}.", rule.source)]
 
 
 def discharge_missing(*, route: str, dose_end: datetime | None, now: datetime,
                       baseline: Reading | None, readings: list[Reading], moass: int | None,
                       escort_present: bool, driving_warning_given: bool,
                       pressure: PressureLimits, alarms: AlarmLimits,
-                      observation: Observation) -> list[Missing]:
+                      observation: Observation, heart_rate: HeartRateRule) -> list[Missing]:
     """Every discharge criterion not yet met (empty: the patient may go); `moass` is the newest
-    MOAA/S since dosing ended; `observation` the route's minimum on the clinic's rule set."""
+    MOAA/S since dosing ended; the limits, `observation` (the route's minimum) and `heart_rate`
+    are the clinic's rule set's."""
     source = _table()["discharge"]["source"]
     route_rules(route)  # an unknown route is refused with the accepted ones
     missing: list[Missing] = []
@@ -387,7 +403,7 @@ def discharge_missing(*, route: str, dose_end: datetime | None, now: datetime,
             missing.append(Missing("vitals-within-limits", "Vitals not back within limits: " +
                                    "; ".join(a.message for a in broken), broken[0].source))
         missing += _pressure_not_settled(latest, previous, pressure)
-        missing += _heart_rate_not_settled(latest, baseline)
+        missing += _heart_rate_not_settled(latest, baseline, heart_rate)
     alert = int(_table()["scales"]["moass"]["alert"])
     if moass != alert:
         shown = "none recorded since dosing ended" if moass is None \

@@ -42,6 +42,7 @@ from ketaclinic.knowledge.monitoring import (
     WATCHED_SIGNS,
     Alarm,
     AlarmLimits,
+    HeartRateRule,
     Missing,
     Observation,
     PressureLimits,
@@ -49,6 +50,7 @@ from ketaclinic.knowledge.monitoring import (
     alarm_limits,
     alarms_for,
     discharge_missing,
+    heart_rate_rule,
     judged_pressure,
     may_alarm,
     new_alarms,
@@ -258,6 +260,10 @@ class ClinicLimits(NamedTuple):
     def observation(self, route: str) -> Observation:
         """The route's minimum observation after dosing ends, on the clinic's rule set."""
         return observation_of(self.ruleset, route)
+
+    def heart_rate(self) -> HeartRateRule:
+        """Discharge's heart-rate rule, on the clinic's rule set."""
+        return heart_rate_rule(self.ruleset)
 
 
 def clinic_limits(db: Session) -> ClinicLimits:
@@ -817,7 +823,8 @@ def _judgement(db: Session, treatment_session: TreatmentSession, signs: list[Rea
                                 escort_present=treatment_session.escort_present,
                                 driving_warning_given=treatment_session.driving_warning_given,
                                 pressure=clinic.pressure, alarms=clinic.alarms,
-                                observation=clinic.observation(treatment_session.route))
+                                observation=clinic.observation(treatment_session.route),
+                                heart_rate=clinic.heart_rate())
     problem = pre_dose_problem(baseline, clinic.pressure)
     return {"pre_dose_problem": problem, "discharge_missing": missing,
             "pre_dose_overridden": bool(problem)
@@ -1038,7 +1045,8 @@ def review_discharge(*, db: Session, treatment_session_id: str, data: schemas.Di
                                 escort_present=data.escort_present,
                                 driving_warning_given=data.driving_warning_given,
                                 pressure=clinic.pressure, alarms=clinic.alarms,
-                                observation=clinic.observation(treatment_session.route))
+                                observation=clinic.observation(treatment_session.route),
+                                heart_rate=clinic.heart_rate())
     if missing and not override_reason:
         raise InvalidInput([FieldProblem(m.criterion, m.message, "met before discharge")
                             for m in missing])
