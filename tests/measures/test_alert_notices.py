@@ -234,5 +234,7 @@ def test_a_less_urgent_severity_never_escalates_sooner(api, world, db: Session) 
     refused = api["prescriber"].post("/api/v1/rules/overrides", json={
         "parameter": "escalate_same_day_min", "value": 30, "reason": "shorter"})
     assert refused.status_code == 422
+    [problem] = refused.json()["errors"]
     assert "escalate_immediate_min (30) must stay below escalate_same_day_min (30)" in \
-        refused.json()["errors"][0]["message"]
+        problem["message"]
+    assert problem["accepted"] == "above escalate_immediate_min (30), within 30 to 1440 (input bounds)"

@@ -116,7 +116,10 @@ def test_a_clinic_s_value_outside_its_accepted_range_is_refused_and_nothing_stor
     assert refused.status_code == 422, refused.text
     [problem] = refused.json()["errors"]
     assert problem["field"] == "value" and said in problem["message"], problem
-    assert problem["accepted"].startswith(("50 to 100", "20 to 250", "40 to 300", "18 to 100"))
+    # the range, or for an order, the other side of the pair and the range
+    assert problem["accepted"].startswith(("50 to 100", "40 to 300", "18 to 100",
+                                           "below alarm_heart_rate_high_bpm (120), within 20 to 250",
+                                           "below hazard_systolic_mmhg (180), within 40 to 300"))
     assert db.execute(select(func.count()).select_from(RuleOverride)).scalar_one() == 0
     assert db.execute(select(func.count()).select_from(AuditEvent).where(
         AuditEvent.action == "rule-override")).scalar_one() == 0

@@ -97,7 +97,7 @@ def set_override(*, db: Session, data: schemas.OverrideIn, actor: Actor) -> Rule
         raise invalid("parameter", f"unknown parameter {data.parameter!r}", ", ".join(known))
     refusal = current_ruleset(db=db).refusal(data.parameter, data.value)
     if refusal is not None:
-        raise invalid("value", refusal, known[data.parameter].accepted)
+        raise invalid("value", refusal.reason, refusal.accepted)
     row = RuleOverride(parameter=data.parameter, value=data.value, reason=data.reason,
                        created_by=actor.username)
     db.add(row)

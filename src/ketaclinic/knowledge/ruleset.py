@@ -4,6 +4,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from functools import cache
+from typing import NamedTuple
 
 from ketaclinic.knowledge.tables import load_table
 from ketaclinic.knowledge.vital_limits import plausible_ranges
@@ -11,6 +12,13 @@ from ketaclinic.knowledge.vital_limits import plausible_ranges
 
 class UnknownParameter(KeyError):
     """An override names a parameter the rule set does not have."""
+
+
+class Refusal(NamedTuple):
+    """Why a clinic's value is refused, and what the parameter would accept."""
+
+    reason: str
+    accepted: str
 
 
 @dataclass(frozen=True)
@@ -71,20 +79,23 @@ class RuleSet:
         return RuleSet(self.base_version, self.parameters, {**self.overrides, **overrides},
                        self.ordered)
 
-    def refusal(self, name: str, value: float | None) -> str | None:
+    def refusal(self, name: str, value: float | None) -> Refusal | None:
         """Why a clinic may not set this value, or (None) return to the default (None: it may):
         outside the parameter's accepted range, or out of order with a parameter it must stay
-        below or above."""
+        below or above; with what it would accept."""
         parameter = self.parameters[name]
         if value is not None and not parameter.admits(value):
-            return f"{name} {value:g} is outside {parameter.accepted}"
+            return Refusal(f"{name} {value:g} is outside {parameter.accepted}", parameter.accepted)
         after = self.with_overrides({name: value}) if value is not None else RuleSet(
             self.base_version, self.parameters,
             {key: kept for key, kept in self.overrides.items() if key != name}, self.ordered)
         for lower, higher in self.ordered:
             if name in (lower, higher) and not after.value(lower) < after.value(higher):
-                return (f"{lower} ({after.value(lower):g}) must stay below {higher} "
-                        f"({after.value(higher):g})")
+                other, side = (higher, "below") if name == lower else (lower, "above")
+                return Refusal(f"{lower} ({after.value(lower):g}) must stay below {higher} "
+                               f"({after.value(higher):g})",
+                               f"{side} {other} ({self.value(other):g}), within "
+                               f"{parameter.accepted}")
         return None
 
 
