@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from ketaclinic import clock
 from ketaclinic.billing import charges
+from ketaclinic.chair import live_changes
 from ketaclinic.fhir import store
 from ketaclinic.inventory.models import Container
 from ketaclinic.treatments.models import GivenDose, TreatmentSession
@@ -20,16 +21,22 @@ from tests.conftest import PASSWORD, totp_now
 from tests.fhir.test_bulk_export import export
 from tests.web.test_write_reach import SiteB, _allowed, _fill, _site
 
-# A stream that never ends (a test client would wait for its end), or a bulk export begun (a
-# job written, its reach tested in tests/fhir/test_bulk_export.py); the login's authorize page.
-NOT_WALKED = {"/dashboard/stream", "/treatment-sessions/{treatment_session_id}/stream",
-              "/fhir/$export", "/fhir/Patient/$export", "/fhir/Group/{group_id}/$export",
+# A bulk export begun (a job written, its reach tested in tests/fhir/test_bulk_export.py); the
+# login's authorize page. The live streams are walked, each ending at once (`streams_end`).
+NOT_WALKED = {"/fhir/$export", "/fhir/Patient/$export", "/fhir/Group/{group_id}/$export",
               "/oauth/authorize"}
 # Path parameters that name a kind of list, not a record: each of its values is walked as a list.
 LIST_KINDS = {"/inventory/reports/{kind}": ("inventory", "dispensing", "usage", "form-106"),
               "/api/v1/billing/reports/{kind}": ("revenue", "outstanding", "cost-per-responder",
                                                  "claims"),
               "/fhir/{resource_type}": ("Patient", *store.COMPARTMENT_TYPES)}
+
+
+@pytest.fixture(autouse=True)
+def streams_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A live page's stream (server-sent events) ends as soon as it has begun, so that a test
+    client, which waits for a response's end, walks it as any other read."""
+    monkeypatch.setattr(live_changes, "STREAM_MAX_S", 0)
 
 
 @pytest.fixture
