@@ -173,9 +173,10 @@ def test_a_value_stored_outside_its_accepted_range_is_set_aside_and_shown(
         api, web, world, db: Session) -> None:
     """Rows stored before the ranges were checked: a minimum age of 16 (under 18 is an absolute
     contraindication on every route) and a saturation alarm of 9.4 % (a slipped decimal point
-    that silenced it) were in force. They are set aside, the default holds, and the rules say
-    why."""
-    for parameter, value in (("min_age_years", 16), ("alarm_spo2_low_pct", 9.4)):
+    that silenced it) were in force, as was a caution pressure above the hazard. They are set
+    aside, the default holds, and the rules say why."""
+    for parameter, value in (("min_age_years", 16), ("alarm_spo2_low_pct", 9.4),
+                             ("caution_systolic_mmhg", 185)):
         db.add(RuleOverride(parameter=parameter, value=value, reason="an old protocol",
                             created_by="prescriber"))
     db.flush()
@@ -187,6 +188,10 @@ def test_a_value_stored_outside_its_accepted_range_is_set_aside_and_shown(
     assert shown["min_age_years"]["set_aside"].startswith(
         "the clinic's value 16 is outside 18 to 100 (not below 18")
     assert "9.4 is outside 50 to 100" in shown["alarm_spo2_low_pct"]["set_aside"]
+    assert shown["caution_systolic_mmhg"]["value"] == 140
+    assert shown["caution_systolic_mmhg"]["set_aside"].startswith(
+        "the clinic's value 185 breaks the order: caution_systolic_mmhg (185) must stay below "
+        "hazard_systolic_mmhg (180): the default is in force")
     assert shown["alarm_heart_rate_low_bpm"]["set_aside"] is None
     page = web["prescriber"].get("/rules").text
     assert "set aside" in page and "the clinic&#39;s value 16 is outside" in page

@@ -55,20 +55,43 @@ def _stored(overrides_in_force: str | None) -> dict[str, float]:
     return stored
 
 
-def set_aside(overrides_in_force: str | None) -> dict[str, float]:
-    """The clinic's stored values outside their parameter's accepted range (stored before the
-    range was checked): not applied, the default holds until a value within it is set."""
-    known = default_ruleset().parameters
-    return {name: value for name, value in _stored(overrides_in_force).items()
-            if not known[name].admits(value)}
+def _in_force(overrides_in_force: str | None) -> tuple[dict[str, float], dict[str, str]]:
+    """The clinic's stored values that apply, and why each other is set aside: outside its
+    parameter's accepted range, or (both of them) out of the order of a pair. Either was stored
+    before it was checked; the defaults are within range and in order."""
+    shipped = default_ruleset()
+    applied, aside = {}, {}
+    for name, value in _stored(overrides_in_force).items():
+        if shipped.parameters[name].admits(value):
+            applied[name] = value
+        else:
+            aside[name] = f"the clinic's value {value:g} is outside {shipped.parameters[name].accepted}"
+    broken = bool(applied)
+    while broken:  # each turn sets aside at least one value, so it ends
+        broken = False
+        ruleset = shipped.with_overrides(applied)
+        for lower, higher in shipped.ordered:
+            if ruleset.value(lower) < ruleset.value(higher):
+                continue
+            order = (f"{lower} ({ruleset.value(lower):g}) must stay below {higher} "
+                     f"({ruleset.value(higher):g})")
+            for name in (lower, higher):
+                if name in applied:
+                    aside[name] = f"the clinic's value {applied.pop(name):g} breaks the order: {order}"
+                    broken = True
+    return applied, aside
+
+
+def set_aside(overrides_in_force: str | None) -> dict[str, str]:
+    """Why each of the clinic's stored values that does not apply is set aside (stored before
+    its range or order was checked): the default holds until a value that fits is set."""
+    return _in_force(overrides_in_force)[1]
 
 
 def ruleset_of(overrides_in_force: str | None) -> RuleSet:
     """The shipped rule set with the overrides an `OVERRIDES_IN_FORCE` value holds, each within
-    its accepted range (`set_aside` names those that are not)."""
-    shipped = default_ruleset()
-    return shipped.with_overrides({name: value for name, value in _stored(overrides_in_force).items()
-                                   if shipped.parameters[name].admits(value)})
+    its accepted range and in order (`set_aside` says why the others are not)."""
+    return default_ruleset().with_overrides(_in_force(overrides_in_force)[0])
 
 
 def current_ruleset(*, db: Session) -> RuleSet:
@@ -85,8 +108,7 @@ def parameters(*, db: Session) -> list[schemas.OverrideOut]:
         parameter=name, default=p.default, value=ruleset.value(name), source=ruleset.source(name),
         overridden=name in ruleset.overrides, accepted=p.accepted,
         set_aside=None if name not in aside else
-        f"the clinic's value {aside[name]:g} is outside {p.accepted}: the default is in force "
-        f"until a value within the range is set")
+        f"{aside[name]}: the default is in force until a value that fits is set")
         for name, p in ruleset.parameters.items()]
 
 
