@@ -14,8 +14,8 @@ from ketaclinic.knowledge.monitoring import (
     Reading,
     alarm_limits,
     alarms_for,
+    chair_rules,
     discharge_missing,
-    heart_rate_rule,
     may_alarm,
     new_alarms,
     next_reading_due,
@@ -36,7 +36,7 @@ def at(minutes: float, **values: float) -> Reading:
 
 SHIPPED = pressure_limits(default_ruleset())  # the rule set's pressures, no clinic override
 ALARMS = alarm_limits(default_ruleset())  # its alarm limits, likewise
-HEART_RATE = heart_rate_rule(default_ruleset())  # discharge's heart rate, likewise
+RULES = chair_rules(default_ruleset())  # all of them, as discharge takes them
 
 
 def limit(name: str) -> float:
@@ -199,9 +199,7 @@ def test_discharge_needs_both_pressures_and_the_heart_rate_settled() -> None:
     def missing(*readings: Reading) -> dict[str, str]:
         return {m.criterion: m.message for m in discharge_missing(
             route="iv", dose_end=end, now=later, baseline=BASELINE, readings=list(readings),
-            moass=5, escort_present=True, driving_warning_given=True, pressure=SHIPPED, alarms=ALARMS,
-            observation=observed("iv"),
-            heart_rate=HEART_RATE)}
+            moass=5, escort_present=True, driving_warning_given=True, rules=RULES)}
 
     diastolic = missing(at(50, systolic_mmhg=130, diastolic_mmhg=94),
                         at(100, systolic_mmhg=128, diastolic_mmhg=96))
@@ -216,9 +214,7 @@ def test_discharge_needs_both_pressures_and_the_heart_rate_settled() -> None:
     assert discharge_missing(route="iv", dose_end=end, now=later, baseline=near_baseline,
                              readings=[at(100, systolic_mmhg=128, diastolic_mmhg=80,
                                           heart_rate_bpm=104)], moass=5, escort_present=True,
-                             driving_warning_given=True, pressure=SHIPPED, alarms=ALARMS,
-                             observation=observed("iv"),
-            heart_rate=HEART_RATE) == []
+                             driving_warning_given=True, rules=RULES) == []
 
 
 def test_iv_schedule_every_10_minutes_during_then_15_after() -> None:
@@ -263,8 +259,7 @@ def test_discharge_lists_what_is_missing_until_everything_is_met() -> None:
     early = discharge_missing(route="iv", dose_end=end, now=end + timedelta(minutes=20),
                               baseline=BASELINE, readings=[at(45, systolic_mmhg=185, diastolic_mmhg=95)],
                               moass=4, escort_present=False, driving_warning_given=False,
-                              pressure=SHIPPED, alarms=ALARMS, observation=observed("iv"),
-            heart_rate=HEART_RATE)
+                              rules=RULES)
     assert [m.criterion for m in early] == ["observation-time", "vitals-within-limits",
                                             "bp-falling-or-normal", "moass-alert", "escort",
                                             "driving-warning"]
@@ -274,8 +269,7 @@ def test_discharge_lists_what_is_missing_until_everything_is_met() -> None:
                               readings=[at(45, systolic_mmhg=150, diastolic_mmhg=88),
                                         at(95, systolic_mmhg=138, diastolic_mmhg=84)],
                               moass=5, escort_present=True, driving_warning_given=True,
-                              pressure=SHIPPED, alarms=ALARMS, observation=observed("iv"),
-            heart_rate=HEART_RATE)
+                              rules=RULES)
     assert ready == []
 
 
@@ -286,22 +280,18 @@ def test_high_but_falling_bp_allows_discharge() -> None:
                                readings=[at(60, systolic_mmhg=158, diastolic_mmhg=88),
                                          at(130, systolic_mmhg=146, diastolic_mmhg=86)],
                                moass=5, escort_present=True, driving_warning_given=True,
-                               pressure=SHIPPED, alarms=ALARMS, observation=observed("esketamine"),
-            heart_rate=HEART_RATE)
+                               rules=RULES)
     assert result == []
 
 
 def test_no_discharge_before_dosing_ends_or_without_vitals() -> None:
     assert [m.criterion for m in discharge_missing(
         route="iv", dose_end=None, now=T0, baseline=BASELINE, readings=[], moass=5,
-        escort_present=True, driving_warning_given=True, pressure=SHIPPED, alarms=ALARMS,
-        observation=observed("iv"),
-            heart_rate=HEART_RATE)] == ["dosing-ended"]
+        escort_present=True, driving_warning_given=True, rules=RULES)] == ["dosing-ended"]
     no_vitals = discharge_missing(route="iv", dose_end=T0, now=T0 + timedelta(minutes=90),
                                   baseline=BASELINE, readings=[BASELINE], moass=5,
                                   escort_present=True, driving_warning_given=True,
-                                  pressure=SHIPPED, alarms=ALARMS, observation=observed("iv"),
-            heart_rate=HEART_RATE)
+                                  rules=RULES)
     assert [m.criterion for m in no_vitals] == ["vitals-after-dosing"]
 
 
@@ -320,8 +310,7 @@ def test_discharge_reads_only_each_sign_s_newest_two_readings(taken, dose_end_mi
         return [m.message for m in discharge_missing(
             route="iv", dose_end=end, now=end + timedelta(minutes=30), baseline=BASELINE,
             readings=given, moass=5, escort_present=True, driving_warning_given=True,
-            pressure=SHIPPED, alarms=ALARMS, observation=observed("iv"),
-            heart_rate=HEART_RATE)]
+            rules=RULES)]
 
     kept = set()
     for field in WATCHED_SIGNS:
@@ -337,8 +326,7 @@ def test_discharge_reads_each_sign_s_newest_value_not_the_newest_reading_alone()
         return {m.criterion: m.message for m in discharge_missing(
             route="esketamine", dose_end=end, now=end + timedelta(minutes=130), baseline=BASELINE,
             readings=list(readings), moass=5, escort_present=True, driving_warning_given=True,
-            pressure=SHIPPED, alarms=ALARMS, observation=observed("esketamine"),
-            heart_rate=HEART_RATE)}
+            rules=RULES)}
 
     # The monitor's last blood pressure was high and rising; oximetry came every second since.
     oximetry = [at(120 + s / 60, spo2_pct=97, heart_rate_bpm=84) for s in range(0, 300, 1)]

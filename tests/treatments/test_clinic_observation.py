@@ -7,6 +7,7 @@ minutes after an infusion had discharge allowed at 60 and the next patient booke
 chair."""
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -21,8 +22,9 @@ from tests.treatments.test_flow import post
 from tests.treatments.test_sparse_pressures import _criteria, _dosed_and_observed
 
 
-def test_discharge_waits_for_the_clinic_s_minimum_observation(api, world, db: Session) -> None:
-    session, _ = _dosed_and_observed(api, world, db)  # dosing ended 70 minutes ago
+def test_discharge_waits_for_the_clinic_s_minimum_observation(api, web, world,
+                                                              db: Session) -> None:
+    session, row = _dosed_and_observed(api, world, db)  # dosing ended 70 minutes ago
     assert "observation-time" not in _criteria(api, session)  # the shipped 60 minutes are over
     _override(api, "observation_iv_min", 90)
     state = api["nurse_a"].get(f"/api/v1/treatment-sessions/{session}").json()
@@ -33,6 +35,10 @@ def test_discharge_waits_for_the_clinic_s_minimum_observation(api, world, db: Se
                    {"escort_present": True, "driving_warning_given": True})
     assert refused.status_code == 422
     assert "observation-time" in [e["field"] for e in refused.json()["errors"]]
+    assert row.dose_end is not None
+    ends = (row.dose_end + timedelta(minutes=90)).astimezone(ZoneInfo("America/New_York"))
+    page = web["nurse_a"].get(f"/treatment-sessions/{session}")
+    assert f"observation until {ends:%H:%M}" in page.text
 
 
 def test_a_treatment_appointment_holds_the_chair_for_the_clinic_s_observation(

@@ -24,7 +24,6 @@ from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission, allows
 from ketaclinic.knowledge import session_events
 from ketaclinic.knowledge.checkin import checks_for
-from ketaclinic.knowledge.monitoring import observation_ends
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.schemas import VitalsIn
@@ -88,10 +87,7 @@ def _context(db: Session, actor: Actor, treatment_session_id: str) -> dict[str, 
         "missing": state["discharge_missing"],
         "prescribers": treatments.prescribers(db),
         "side_effects": codes.side_effects, "interventions": codes.interventions,
-        "observation_ends": observation_ends(
-            treatment_session.dose_end,
-            treatments.clinic_limits(db).observation(treatment_session.route))
-        if treatment_session.dose_end else None,
+        "observation_ends": state["observation_ends"],
         "unmatched": treatments.unmatched_offer(db, treatment_session)
         if treatment_session.status == OPEN else None,
         "monitor_trouble": monitor_review.trouble_during(db, treatment_session),

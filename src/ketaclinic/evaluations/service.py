@@ -82,15 +82,9 @@ def _in_force(overrides_in_force: str | None) -> tuple[dict[str, float], dict[st
     return applied, aside
 
 
-def set_aside(overrides_in_force: str | None) -> dict[str, str]:
-    """Why each of the clinic's stored values that does not apply is set aside (stored before
-    its range or order was checked): the default holds until a value that fits is set."""
-    return _in_force(overrides_in_force)[1]
-
-
 def ruleset_of(overrides_in_force: str | None) -> RuleSet:
     """The shipped rule set with the overrides an `OVERRIDES_IN_FORCE` value holds, each within
-    its accepted range and in order (`set_aside` says why the others are not)."""
+    its accepted range and in order (`parameters` shows why the others are set aside)."""
     return default_ruleset().with_overrides(_in_force(overrides_in_force)[0])
 
 
@@ -102,8 +96,8 @@ def current_ruleset(*, db: Session) -> RuleSet:
 def parameters(*, db: Session) -> list[schemas.OverrideOut]:
     """Every rule parameter: default, value in force and source, and a stored value outside the
     accepted range that is set aside."""
-    stored = db.execute(select(OVERRIDES_IN_FORCE)).scalar_one()
-    ruleset, aside = ruleset_of(stored), set_aside(stored)
+    applied, aside = _in_force(db.execute(select(OVERRIDES_IN_FORCE)).scalar_one())
+    ruleset = default_ruleset().with_overrides(applied)
     return [schemas.OverrideOut(
         parameter=name, default=p.default, value=ruleset.value(name), source=ruleset.source(name),
         overridden=name in ruleset.overrides, accepted=p.accepted,

@@ -372,16 +372,36 @@ def _heart_rate_not_settled(latest: Reading, baseline: Reading | None,
                     f"{rule.max_bpm:g}{within}.", rule.source)]
 
 
+class ChairRules(NamedTuple):
+    """The clinic's rule set as the chair applies it: its pressure and alarm limits, looked up
+    once, and each route's minimum observation and discharge's heart rate."""
+
+    pressure: PressureLimits  # the pre-dose check and discharge, as screening and check-in judge
+    alarms: AlarmLimits  # the chair's alarms, discharge and the REMS form
+    ruleset: RuleSet  # the rule set they are read from
+
+    def observation(self, route: str) -> Observation:
+        """The route's minimum observation after dosing ends."""
+        return observation_of(self.ruleset, route)
+
+    def heart_rate(self) -> HeartRateRule:
+        """Discharge's heart-rate rule."""
+        return heart_rate_rule(self.ruleset)
+
+
+def chair_rules(ruleset: RuleSet) -> ChairRules:
+    """A rule set (a clinic's overrides included) as the chair applies it."""
+    return ChairRules(pressure_limits(ruleset), alarm_limits(ruleset), ruleset)
+
+
 def discharge_missing(*, route: str, dose_end: datetime | None, now: datetime,
                       baseline: Reading | None, readings: list[Reading], moass: int | None,
                       escort_present: bool, driving_warning_given: bool,
-                      pressure: PressureLimits, alarms: AlarmLimits,
-                      observation: Observation, heart_rate: HeartRateRule) -> list[Missing]:
-    """Every discharge criterion not yet met (empty: the patient may go); `moass` is the newest
-    MOAA/S since dosing ended; the limits, `observation` (the route's minimum) and `heart_rate`
-    are the clinic's rule set's."""
+                      rules: ChairRules) -> list[Missing]:
+    """Every discharge criterion not yet met (empty: the patient may go) on the clinic's rule
+    set; `moass` is the newest MOAA/S since dosing ended."""
     source = _table()["discharge"]["source"]
-    route_rules(route)  # an unknown route is refused with the accepted ones
+    observation = rules.observation(route)  # an unknown route is refused with the accepted ones
     missing: list[Missing] = []
     if dose_end is None:
         return [Missing("dosing-ended", "Dosing has not ended yet.", source)]
@@ -398,12 +418,12 @@ def discharge_missing(*, route: str, dose_end: datetime | None, now: datetime,
         if latest.systolic_mmhg is None or latest.diastolic_mmhg is None:
             missing.append(Missing("bp-after-dosing", "Record a blood pressure taken after dosing: "
                                    "none of the readings since holds one.", "SPRAVATO-PI"))
-        broken = alarms_for(latest, baseline, alarms)
+        broken = alarms_for(latest, baseline, rules.alarms)
         if broken:
             missing.append(Missing("vitals-within-limits", "Vitals not back within limits: " +
                                    "; ".join(a.message for a in broken), broken[0].source))
-        missing += _pressure_not_settled(latest, previous, pressure)
-        missing += _heart_rate_not_settled(latest, baseline, heart_rate)
+        missing += _pressure_not_settled(latest, previous, rules.pressure)
+        missing += _heart_rate_not_settled(latest, baseline, rules.heart_rate())
     alert = int(_table()["scales"]["moass"]["alert"])
     if moass != alert:
         shown = "none recorded since dosing ended" if moass is None \

@@ -95,10 +95,13 @@ def record(*, db: Session, patient: Patient, instrument: str, answers: list[Any]
 
 def _raise_alerts(db: Session, patient: Patient, measure: Measure, scored: instruments.Score,
                   previous: int | None, actor: Actor) -> list[MeasureAlert]:
+    rules = alert_rules.alerts_for(scored, previous)
+    if not rules:  # most measures raise none: the rule set is read only for one that does
+        return []
     ruleset = evaluations.current_ruleset(db=db)
     raised = []
     now = clock.now()
-    for rule in alert_rules.alerts_for(scored, previous):
+    for rule in rules:
         alert = MeasureAlert(patient_pk=patient.pk, site_pk=measure.site_pk, measure_pk=measure.pk,
                              rule=rule.name, severity=rule.severity, message=rule.message,
                              source=rule.source, prescriber=prescriber_of(db, patient.pk),

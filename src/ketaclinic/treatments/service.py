@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from math import inf
 from operator import attrgetter
-from typing import Any, NamedTuple, Protocol, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import (
     CompoundSelect,
@@ -42,27 +42,23 @@ from ketaclinic.knowledge.monitoring import (
     WATCHED_SIGNS,
     Alarm,
     AlarmLimits,
-    HeartRateRule,
+    ChairRules,
     Missing,
-    Observation,
-    PressureLimits,
     Reading,
     alarm_limits,
     alarms_for,
+    chair_rules,
     discharge_missing,
-    heart_rate_rule,
     judged_pressure,
     may_alarm,
     new_alarms,
     newest_holding_each,
     next_reading_due,
-    observation_of,
+    observation_ends,
     override_covers,
     pre_dose_problem,
-    pressure_limits,
 )
 from ketaclinic.knowledge.record import pressure_text
-from ketaclinic.knowledge.ruleset import RuleSet
 from ketaclinic.knowledge.vital_limits import plausible_ranges
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
@@ -250,27 +246,10 @@ _BASELINE_WITH_HEART_RATE = select(*(
     for column in _BASELINE_PRESSURE.c))
 
 
-class ClinicLimits(NamedTuple):
-    """The clinic's limits at the chair: its rule set's, after its overrides (clinic defaults)."""
-
-    pressure: PressureLimits  # the pre-dose check and discharge, as screening and check-in judge
-    alarms: AlarmLimits  # the chair's alarms, discharge and the REMS form
-    ruleset: RuleSet  # the rule set they are read from
-
-    def observation(self, route: str) -> Observation:
-        """The route's minimum observation after dosing ends, on the clinic's rule set."""
-        return observation_of(self.ruleset, route)
-
-    def heart_rate(self) -> HeartRateRule:
-        """Discharge's heart-rate rule, on the clinic's rule set."""
-        return heart_rate_rule(self.ruleset)
-
-
-def clinic_limits(db: Session) -> ClinicLimits:
-    """The clinic's pressure and alarm limits and minimum observations, from one read of its
-    rule set."""
-    ruleset = evaluations.current_ruleset(db=db)
-    return ClinicLimits(pressure_limits(ruleset), alarm_limits(ruleset), ruleset)
+def clinic_limits(db: Session) -> ChairRules:
+    """The clinic's rule set as the chair applies it (limits, observation minimums, discharge's
+    heart rate), from one read of it."""
+    return chair_rules(evaluations.current_ruleset(db=db))
 
 
 def baseline_of(db: Session, treatment_session: TreatmentSession) -> Reading | None:
@@ -814,7 +793,8 @@ def status_of(*, db: Session, treatment_session: TreatmentSession,
 
 def _judgement(db: Session, treatment_session: TreatmentSession, signs: list[Reading],
                now: datetime) -> dict[str, Any]:
-    """Whether dosing must wait for the baseline, and what discharge still needs."""
+    """Whether dosing must wait for the baseline, and what discharge still needs (and when the
+    observation ends, once dosing has)."""
     baseline = baseline_of(db, treatment_session)
     clinic = clinic_limits(db)
     missing = discharge_missing(route=treatment_session.route, dose_end=treatment_session.dose_end, now=now,
@@ -822,11 +802,11 @@ def _judgement(db: Session, treatment_session: TreatmentSession, signs: list[Rea
                                 moass=recovery_score(db, treatment_session),
                                 escort_present=treatment_session.escort_present,
                                 driving_warning_given=treatment_session.driving_warning_given,
-                                pressure=clinic.pressure, alarms=clinic.alarms,
-                                observation=clinic.observation(treatment_session.route),
-                                heart_rate=clinic.heart_rate())
+                                rules=clinic)
     problem = pre_dose_problem(baseline, clinic.pressure)
-    return {"pre_dose_problem": problem, "discharge_missing": missing,
+    ends = (observation_ends(treatment_session.dose_end, clinic.observation(treatment_session.route))
+            if treatment_session.dose_end else None)
+    return {"pre_dose_problem": problem, "discharge_missing": missing, "observation_ends": ends,
             "pre_dose_overridden": bool(problem)
             and override_covers(treatment_session.pre_dose_override, baseline)}
 
@@ -1044,9 +1024,7 @@ def review_discharge(*, db: Session, treatment_session_id: str, data: schemas.Di
                                 moass=recovery_score(db, treatment_session),
                                 escort_present=data.escort_present,
                                 driving_warning_given=data.driving_warning_given,
-                                pressure=clinic.pressure, alarms=clinic.alarms,
-                                observation=clinic.observation(treatment_session.route),
-                                heart_rate=clinic.heart_rate())
+                                rules=clinic)
     if missing and not override_reason:
         raise InvalidInput([FieldProblem(m.criterion, m.message, "met before discharge")
                             for m in missing])
