@@ -378,12 +378,14 @@ def dose(
     dose_mg: Annotated[float | None, typer.Option(help="esketamine dose in mg (56 or 84)")] = None,
     output: Annotated[OutputFormat, typer.Option("--format", help="text or json")] = OutputFormat.text,
 ) -> None:
-    """Calculate a dose from the dosing table, with its basis and source."""
+    """Calculate a dose from the dosing table on the shipped rule set (as `screen` screens on
+    it; the app applies the clinic's ceilings), with its basis and source."""
     from ketaclinic.knowledge.dosing import DoseRefused, calculate
+    from ketaclinic.knowledge.ruleset import default_ruleset
 
     try:
         result = calculate(route=route.value, weight_kg=weight_kg, indication=indication,
-                           mg_per_kg=mg_per_kg, dose_mg=dose_mg)
+                           mg_per_kg=mg_per_kg, dose_mg=dose_mg, ruleset=default_ruleset())
     except DoseRefused as exc:
         fail(str(exc))
     if output is OutputFormat.json:

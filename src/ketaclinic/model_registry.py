@@ -22,11 +22,11 @@ from ketaclinic.billing.models import (
     PriorAuthorization,
     SlidingScaleBand,
 )
-from ketaclinic.clinics.models import Chair, Network, Site
+from ketaclinic.clinics.models import Chair, Network, RuleOverride, Site
 from ketaclinic.courses.models import Course, CourseTransition, PlannedSession
 from ketaclinic.db import Base
 from ketaclinic.decision.models import Enquiry
-from ketaclinic.evaluations.models import Consent, Evaluation, RuleOverride
+from ketaclinic.evaluations.models import Consent, Evaluation
 from ketaclinic.fhir.export_models import ExportFile, ExportJob
 from ketaclinic.fhir.models import ImportedResource
 from ketaclinic.inventory.models import (

@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ketaclinic.knowledge import dosing
+from ketaclinic.knowledge.ruleset import default_ruleset
 from ketaclinic.knowledge.tables import load_table
 from ketaclinic.knowledge.vital_limits import plausible_ranges
 
@@ -15,6 +16,7 @@ TABLE = load_table("dosing")
 PAIRS = [(route, indication) for route, rows in TABLE.items() if isinstance(rows, dict)
          for indication in rows]
 WEIGHT = plausible_ranges()["weight_kg"]
+SHIPPED = default_ruleset()
 ANY_NUMBER = st.one_of(st.floats(allow_nan=True, allow_infinity=True),
                        st.floats(min_value=-5, max_value=20), st.just(0.0))
 REASON = st.sampled_from([None, "", "prescriber's documented reason: tolerance"])
@@ -39,6 +41,21 @@ def test_every_route_has_a_sourced_hard_limit_at_or_below_the_standard_ceiling()
             assert row["hard_max_mg_per_kg"] <= row["max_mg_per_kg"]
 
 
+def test_a_clinic_s_ceiling_lies_between_the_standard_dose_and_the_hard_limit() -> None:
+    """Where the rule set holds a route's ceiling, every value a clinic may set keeps the
+    standard dose within the range and the hard limit above it."""
+    ceilings = [(TABLE[route][indication], TABLE[route][indication]["max_from"])
+                for route, indication in PAIRS if "max_from" in TABLE[route][indication]]
+    assert {parameter for _, parameter in ceilings} == {
+        "iv_dose_max_mg_per_kg", "iv_pain_rate_max_mg_per_kg_per_h"}
+    for row, name in ceilings:
+        parameter = SHIPPED.parameters[name]
+        per_hour = row["mode"] == "per_hour"
+        standard = row["mg_per_kg_per_h" if per_hour else "mg_per_kg"]
+        hard = row["hard_max_mg_per_kg_per_h" if per_hour else "hard_max_mg_per_kg"]
+        assert standard <= parameter.lowest <= parameter.default <= parameter.highest <= hard
+
+
 @given(st.sampled_from(PAIRS), st.floats(min_value=WEIGHT.min, max_value=WEIGHT.max),
        st.one_of(st.none(), ANY_NUMBER), st.one_of(st.none(), ANY_NUMBER), REASON)
 def test_no_calculated_dose_passes_the_hard_limit(pair: tuple[str, str], weight: float,
@@ -47,7 +64,8 @@ def test_no_calculated_dose_passes_the_hard_limit(pair: tuple[str, str], weight:
     route, indication = pair
     try:
         dose = dosing.calculate(route=route, indication=indication, weight_kg=weight,
-                                mg_per_kg=mg_per_kg, dose_mg=dose_mg, override_reason=reason)
+                                mg_per_kg=mg_per_kg, dose_mg=dose_mg, override_reason=reason,
+                                ruleset=SHIPPED)
     except dosing.DoseRefused as refused:
         assert refused.field and refused.accepted
         return
@@ -63,7 +81,7 @@ def test_no_given_dose_passes_the_hard_limit(pair: tuple[str, str], weight: floa
     route, indication = pair
     try:
         checked = dosing.check_given(route=route, indication=indication, weight_kg=weight,
-                                     dose_mg=dose_mg, override_reason=reason)
+                                     dose_mg=dose_mg, override_reason=reason, ruleset=SHIPPED)
     except dosing.DoseRefused:
         return
     assert 0 < checked.dose_mg <= hard_limit_mg(route, indication, weight) + 0.05
@@ -75,10 +93,10 @@ def test_a_pain_infusion_s_total_is_judged_by_its_rate(rate: float, weight: floa
     hours = row["duration_min"] / 60
     total = round(rate * weight * hours, 1)
     effective_rate = total / weight / hours
-    within = row["min_mg_per_kg_per_h"] <= effective_rate <= row["max_mg_per_kg_per_h"]
+    within = row["min_mg_per_kg_per_h"] <= effective_rate <= SHIPPED.value("iv_pain_rate_max_mg_per_kg_per_h")
     try:
         checked = dosing.check_given(route="iv", indication="pain", weight_kg=weight,
-                                     dose_mg=total)
+                                     dose_mg=total, ruleset=SHIPPED)
     except dosing.DoseRefused:
         assert not within
         return
@@ -87,12 +105,12 @@ def test_a_pain_infusion_s_total_is_judged_by_its_rate(rate: float, weight: floa
 
 def test_the_units_of_a_pain_infusion() -> None:
     # 0.9 mg/kg/h for 4 h at 70 kg is 252 mg (3.6 mg/kg in total): a rate inside the ceiling.
-    assert dosing.check_given(route="iv", indication="pain", weight_kg=70, dose_mg=252
-                              ).mg_per_kg_per_h == pytest.approx(0.9)
+    assert dosing.check_given(route="iv", indication="pain", weight_kg=70, dose_mg=252,
+                              ruleset=SHIPPED).mg_per_kg_per_h == pytest.approx(0.9)
     # 1.2 mg/kg/h is above the 1 mg/kg/h ceiling at the chair, whatever the reason given.
     with pytest.raises(dosing.DoseRefused, match="hard limit"):
         dosing.check_given(route="iv", indication="pain", weight_kg=70, dose_mg=336,
-                           override_reason="tolerant patient")
+                           override_reason="tolerant patient", ruleset=SHIPPED)
 
 
 @pytest.mark.parametrize(("kwargs", "field", "fragment"), [
@@ -113,12 +131,12 @@ def test_the_units_of_a_pain_infusion() -> None:
 ])
 def test_no_override_passes_a_hard_limit(kwargs: dict, field: str, fragment: str) -> None:
     with pytest.raises(dosing.DoseRefused) as refused:
-        dosing.calculate(**kwargs)
+        dosing.calculate(**kwargs, ruleset=SHIPPED)
     assert refused.value.field == field and fragment in refused.value.message
 
 
 def test_a_heavy_patient_s_default_oral_dose_is_capped_and_says_so() -> None:
-    dose = dosing.calculate(route="oral", weight_kg=250)
+    dose = dosing.calculate(route="oral", weight_kg=250, ruleset=SHIPPED)
     assert dose.dose_mg == 300
     assert dose.basis.startswith("capped at the hard limit of 300 mg (by weight it would be")
     assert "300 mg" in (dose.hard_limit or "")
@@ -126,7 +144,7 @@ def test_a_heavy_patient_s_default_oral_dose_is_capped_and_says_so() -> None:
 
 def test_an_override_still_goes_below_the_standard_range() -> None:
     dose = dosing.calculate(route="iv", weight_kg=70, mg_per_kg=0.05,
-                            override_reason="frail; start low")
+                            override_reason="frail; start low", ruleset=SHIPPED)
     assert dose.dose_mg == 3.5 and dose.override_reason == "frail; start low"
 
 

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ketaclinic.audit.models import AuditEvent
-from ketaclinic.evaluations.models import RuleOverride
+from ketaclinic.clinics.models import RuleOverride
 from tests.statements import statements_sent
 from tests.treatments.test_clinic_pressure_limits import _override
 from tests.treatments.test_flow import ago, post

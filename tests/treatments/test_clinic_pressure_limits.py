@@ -17,6 +17,16 @@ def _override(api, parameter: str, value: float | None) -> None:
     assert made.status_code == 201, made.text
 
 
+def refused_override(api, parameter: str, value: float) -> dict:
+    """The one problem a refused override names; it must be the value's."""
+    refused = api["prescriber"].post("/api/v1/rules/overrides", json={
+        "parameter": parameter, "value": value, "reason": "medical director protocol 2026-12"})
+    assert refused.status_code == 422, refused.text
+    [problem] = refused.json()["errors"]
+    assert problem["field"] == "value", problem
+    return problem
+
+
 def _state(api, session: str) -> dict:
     state = api["nurse_a"].get(f"/api/v1/treatment-sessions/{session}")
     assert state.status_code == 200, state.text

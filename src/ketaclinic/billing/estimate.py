@@ -10,10 +10,12 @@ from sqlalchemy.orm import Session
 
 from ketaclinic.billing import prices
 from ketaclinic.billing.models import SlidingScaleBand
+from ketaclinic.clinics import rules as clinic_rules
 from ketaclinic.clinics.models import Site
 from ketaclinic.errors import invalid
 from ketaclinic.knowledge import billing as rules
 from ketaclinic.knowledge import dosing
+from ketaclinic.knowledge.ruleset import RuleSet
 
 
 @dataclass(frozen=True)
@@ -59,17 +61,18 @@ class Estimate:
             Decimal(1), ROUND_HALF_UP))
 
 
-def _dose(route: str, weight_kg: float | None, dose_mg: float | None) -> tuple[float, str]:
+def _dose(route: str, weight_kg: float | None, dose_mg: float | None,
+          ruleset: RuleSet) -> tuple[float, str]:
     """The dose the estimate prices, checked by the same rules as a prescription."""
     try:
         if route == "esketamine":
             if dose_mg is None:
                 raise invalid("dose_mg", "an esketamine estimate needs the dose", "56 or 84")
-            dosing.check_given(route=route, dose_mg=dose_mg, weight_kg=None)
+            dosing.check_given(route=route, dose_mg=dose_mg, weight_kg=None, ruleset=ruleset)
             return dose_mg, "the prescribed esketamine dose"
         if weight_kg is None:
             raise invalid("weight_kg", "a weight-based dose needs the weight", "kg, e.g. 80")
-        dose = dosing.calculate(route=route, weight_kg=weight_kg)
+        dose = dosing.calculate(route=route, weight_kg=weight_kg, ruleset=ruleset)
     except dosing.DoseRefused as exc:
         raise invalid(exc.field, exc.message, exc.accepted) from None
     return dose.dose_mg, dose.basis
@@ -83,7 +86,7 @@ def estimate(*, db: Session, site: Site, route: str, sessions: int, on: date,
         raise invalid("route", repr(route), "iv, esketamine, im")
     if not 1 <= sessions <= 60:
         raise invalid("sessions", f"{sessions}", "1 to 60")
-    dose, dose_basis = _dose(route, weight_kg, dose_mg)
+    dose, dose_basis = _dose(route, weight_kg, dose_mg, clinic_rules.current_ruleset(db=db))
     result = Estimate(site, route, sessions, dose, dose_basis, on, prices.currency())
     package = prices.package_on(db, site.pk, route, sessions, on)
     if package is not None:

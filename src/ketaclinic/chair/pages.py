@@ -80,7 +80,8 @@ def _context(db: Session, actor: Actor, treatment_session_id: str) -> dict[str, 
     codes = session_events.event_codes()
     return {
         **context, "chair": treatments.chair_of(db, treatment_session), "course": course,
-        "dose": courses.chair_dose(course, checks.weight_today(db, treatment_session)),
+        "dose": courses.chair_dose(course, checks.weight_today(db, treatment_session),
+                                   treatments.clinic_limits(db).ruleset),
         "events": treatments.events_of(db, treatment_session),
         "addenda": treatments.addenda_of(db, treatment_session),
         "checks": checks_for(treatment_session.route), "failed": checks.failed_checks(treatment_session),

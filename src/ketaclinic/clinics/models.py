@@ -1,6 +1,6 @@
-"""Tables for the clinic network, sites and chairs."""
+"""Tables for the clinic network, sites and chairs, and the clinic's rule overrides."""
 
-from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, Float, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ketaclinic.db import Base, RecordMixin
@@ -48,3 +48,13 @@ class Chair(RecordMixin, Base):
     routes: Mapped[list[str]] = mapped_column(JSON, default=lambda: ["iv", "esketamine", "im",
                                                                       "oral"])
     site: Mapped[Site] = relationship(back_populates="chairs")
+
+
+class RuleOverride(RecordMixin, Base):
+    """A clinic's value for one rule-set parameter; the newest row per parameter is in force."""
+
+    __tablename__ = "rule_override"
+
+    parameter: Mapped[str] = mapped_column(String(80), index=True)
+    value: Mapped[float | None] = mapped_column(Float, default=None)  # None: back to the default
+    reason: Mapped[str] = mapped_column(String(1000))

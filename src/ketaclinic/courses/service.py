@@ -27,6 +27,7 @@ from ketaclinic.kernel.actor import Actor
 from ketaclinic.knowledge import courses as course_rules
 from ketaclinic.knowledge import dosing
 from ketaclinic.knowledge.dosing import Dose
+from ketaclinic.knowledge.ruleset import RuleSet
 
 # The end-of-induction decisions and the state each moves the course to.
 STATE_AFTER_DECISION = {"extend": EXTENDED, "continue-maintenance": MAINTENANCE, "stop": STOPPED}
@@ -212,18 +213,18 @@ class ChairDose:
         return self.today_weight_kg or self.signed_weight_kg
 
 
-def chair_dose(course: Course, today_weight_kg: float | None) -> ChairDose:
+def chair_dose(course: Course, today_weight_kg: float | None, ruleset: RuleSet) -> ChairDose:
     """The signed dose recalculated from today's weight when the route is dosed by weight (the
-    signed mg/kg at today's weight, through the same limits); a recalculation the limits refuse,
-    or a weight too far from the signed one to dose from, is shown as the problem and the signed
-    dose stays."""
+    signed mg/kg at today's weight, through the same limits, on the clinic's rule set); a
+    recalculation the limits refuse, or a weight too far from the signed one to dose from, is
+    shown as the problem and the signed dose stays."""
     signed = course.dose
     signed_weight = signed.weight_kg if signed else None
     if signed is None or signed.mg_per_kg is None or today_weight_kg is None \
             or signed_weight is None:
         return ChairDose(signed, None, signed_weight, today_weight_kg)
     doubt = dosing.weight_change_problem(signed_weight, today_weight_kg,
-                                         "the weight the dose was signed at")
+                                         "the weight the dose was signed at", ruleset)
     if doubt:
         return ChairDose(signed, None, signed_weight, today_weight_kg,
                          f"Today's weight {doubt}. The signed dose at {signed_weight:g} kg stands "
@@ -235,7 +236,7 @@ def chair_dose(course: Course, today_weight_kg: float | None) -> ChairDose:
             else signed.mg_per_kg
         today = dosing.calculate(route=course.route, weight_kg=today_weight_kg,
                                  indication=course.indication, mg_per_kg=per_kg,
-                                 override_reason=signed.override_reason)
+                                 override_reason=signed.override_reason, ruleset=ruleset)
     except dosing.DoseRefused as exc:
         return ChairDose(signed, None, signed_weight, today_weight_kg, exc.message)
     return ChairDose(signed, today, signed_weight, today_weight_kg)

@@ -11,9 +11,9 @@ from starlette.datastructures import FormData
 
 from ketaclinic import clock
 from ketaclinic.billing.superbill import money
+from ketaclinic.clinics import rules as clinic_rules
 from ketaclinic.decision import service as decision
 from ketaclinic.errors import FieldProblem, InvalidInput
-from ketaclinic.evaluations import service as evaluations
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission
 from ketaclinic.knowledge import crisis, decision_aid, dosing, self_check
@@ -115,8 +115,8 @@ def _cost(db: Session, answers: self_check.Answers) -> dict[str, Any] | None:
         return None
     # The course plan's sessions and, for esketamine, the label's first dose (dosing.toml).
     sessions = len(plan(route=answers.route, start=clock.today("UTC")).sessions)
-    dose_mg = dosing.calculate(route="esketamine").dose_mg if answers.route == "esketamine" \
-        else None
+    dose_mg = dosing.calculate(route="esketamine", ruleset=clinic_rules.current_ruleset(db=db)
+                               ).dose_mg if answers.route == "esketamine" else None
     return decision.visitor_cost(db, route=answers.route, sessions=sessions,
                                  weight_kg=answers.weight_kg, dose_mg=dose_mg)
 
@@ -132,7 +132,7 @@ def check_result(request: Request, db: Session = DB, form: FormData = FORM) -> R
     except InvalidInput as exc:
         return _form(request, db, [p.text() for p in exc.problems], values, 422)
     result = self_check.check(answers, clock.today(decision.network_zone(db)),
-                              evaluations.current_ruleset(db=db))
+                              clinic_rules.current_ruleset(db=db))
     cost = _cost(db, answers) if result.outcome != "not-eligible" else None
     concern = self_check.label_of("concern", str(form.get("concern", "")))
     tried = [t.label for t in self_check.choices("tried") if t.key in values["tried"]]
@@ -150,7 +150,7 @@ def compare(request: Request, db: Session = DB) -> Response:
     """The options for depression side by side, and the ketamine routes, each cell sourced."""
     return render(request, "decision/compare.html", options=decision_aid.options(),
                   attributes=decision_aid.ATTRIBUTES,
-                  routes=decision_aid.routes(evaluations.current_ruleset(db=db)),
+                  routes=decision_aid.routes(clinic_rules.current_ruleset(db=db)),
                   disclaimer=self_check.disclaimer())
 
 

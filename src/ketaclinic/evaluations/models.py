@@ -1,9 +1,9 @@
-"""Tables for evaluations, consents and the clinic's rule overrides."""
+"""Tables for evaluations and consents."""
 
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, Float, ForeignKey, String
+from sqlalchemy import JSON, Date, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ketaclinic.db import Base, RecordMixin, UTCDateTime
@@ -42,13 +42,3 @@ class Consent(CorrectableMixin, RecordMixin, Base):
     text_sha256: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(20), default="active")
     given_on: Mapped[date] = mapped_column(Date)
-
-
-class RuleOverride(RecordMixin, Base):
-    """A clinic's value for one rule-set parameter; the newest row per parameter is in force."""
-
-    __tablename__ = "rule_override"
-
-    parameter: Mapped[str] = mapped_column(String(80), index=True)
-    value: Mapped[float | None] = mapped_column(Float, default=None)  # None: back to the default
-    reason: Mapped[str] = mapped_column(String(1000))

@@ -7,6 +7,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
+from ketaclinic.clinics import rules as clinic_rules
 from ketaclinic.clinics import service as clinics
 from ketaclinic.courses import service as courses
 from ketaclinic.errors import InvalidInput
@@ -17,6 +18,7 @@ from ketaclinic.kernel.actor import Actor
 from ketaclinic.kernel.permissions import Permission, allows
 from ketaclinic.knowledge import courses as course_rules
 from ketaclinic.knowledge import dosing
+from ketaclinic.knowledge.ruleset import RuleSet
 from ketaclinic.knowledge.screening import ROUTES, SEVERITIES, latest_within
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.record import screening_record
@@ -83,15 +85,15 @@ def consent_create(
         refusals=(InvalidInput,))
 
 
-def _dose_preview(evaluation: Evaluation, latest_weight: float | None,
-                  query: dict[str, str]) -> tuple[dosing.Dose | None, str]:
+def _dose_preview(evaluation: Evaluation, latest_weight: float | None, query: dict[str, str],
+                  ruleset: RuleSet) -> tuple[dosing.Dose | None, str]:
     try:
         weight = float(query["weight_kg"]) if query.get("weight_kg") else latest_weight
         mg_per_kg = float(query["mg_per_kg"]) if query.get("mg_per_kg") else None
         dose_mg = float(query["dose_mg"]) if query.get("dose_mg") else None
         dose = dosing.calculate(route=evaluation.route, weight_kg=weight,
                                 indication=evaluation.indication, mg_per_kg=mg_per_kg,
-                                dose_mg=dose_mg)
+                                dose_mg=dose_mg, ruleset=ruleset)
     except ValueError as exc:
         return None, str(exc)
     return dose, ""
@@ -105,10 +107,11 @@ def _detail_page(request: Request, db: Session, actor: Actor, patient_id: str,
     patient = patients.chart(db=db, patient_id=patient_id, actor=actor)
     consents = evaluations.consents_for(db=db, patient_id=patient_id, actor=actor)
     query = {k: v for k, v in request.query_params.items()}
+    ruleset = clinic_rules.current_ruleset(db=db)
     latest = latest_within(screening_record(patient).weights, evaluation.screened_on,
-                           evaluations.current_ruleset(db=db).value("weight_window_days"),
-                           patients.time_zone_of(patient))
-    dose, dose_error = _dose_preview(evaluation, latest.weight_kg if latest else None, query)
+                           ruleset.value("weight_window_days"), patients.time_zone_of(patient))
+    dose, dose_error = _dose_preview(evaluation, latest.weight_kg if latest else None, query,
+                                     ruleset)
     start = _next_weekday(patients.local_today(patient))
     try:
         start = date.fromisoformat(query["start"]) if query.get("start") else start
@@ -173,7 +176,7 @@ def _rules_page(request: Request, db: Session, actor: Actor, errors: list[str] |
                 status_code: int = 200) -> Response:
     return render(request, "evaluations/rules.html", status_code=status_code,
                   parameters=evaluations.parameters(db=db), errors=errors or [],
-                  version=evaluations.current_ruleset(db=db).version,
+                  version=clinic_rules.current_ruleset(db=db).version,
                   can_manage=allows(actor.role, Permission.RULES_MANAGE))
 
 

@@ -1,21 +1,22 @@
 """Evaluation use cases: screen a stored patient, sign the decision, record consent, override rules."""
 
 import hashlib
-import typing
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import String, cast, func, literal_column, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
+from ketaclinic.clinics.models import RuleOverride
+from ketaclinic.clinics.rules import OVERRIDES_IN_FORCE, current_ruleset, in_force
 from ketaclinic.courses import service as courses
 from ketaclinic.courses.models import Course
 from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, invalid
 from ketaclinic.evaluations import schemas
-from ketaclinic.evaluations.models import Consent, Evaluation, RuleOverride
+from ketaclinic.evaluations.models import Consent, Evaluation
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.knowledge import consent as consent_texts
 from ketaclinic.knowledge import courses as course_rules
@@ -29,74 +30,10 @@ from ketaclinic.patients.record import screening_record
 MIN_REASON = 3
 
 
-# The clinic's overrides in force, as one text value ("parameter=value;..."; an empty value is a
-# return to the default): the newest row of each parameter, so that a statement serving other
-# work (a batch of readings finding its session) can carry the rule set along, and a clinic's
-# history of changes is not read again at every use. Separators are SQL text, not bound values,
-# so a kept plan holds them.
-OVERRIDES_IN_FORCE = (
-    select(func.aggregate_strings(
-        RuleOverride.parameter + literal_column("'='")
-        + func.coalesce(cast(RuleOverride.value, String), literal_column("''")),
-        typing.cast(str, literal_column("';'"))))
-    .where(RuleOverride.pk.in_(select(func.max(RuleOverride.pk)).group_by(RuleOverride.parameter)))
-    .scalar_subquery())
-
-
-def _stored(overrides_in_force: str | None) -> dict[str, float]:
-    """The clinic's values an `OVERRIDES_IN_FORCE` value holds, of parameters the rule set has
-    (one of a parameter a later rule set no longer has names no number in use)."""
-    known = default_ruleset().parameters
-    stored = {}
-    for pair in (overrides_in_force or "").split(";"):
-        parameter, _, value = pair.partition("=")
-        if value and parameter in known:
-            stored[parameter] = float(value)
-    return stored
-
-
-def _in_force(overrides_in_force: str | None) -> tuple[dict[str, float], dict[str, str]]:
-    """The clinic's stored values that apply, and why each other is set aside: outside its
-    parameter's accepted range, or (both of them) out of the order of a pair. Either was stored
-    before it was checked; the defaults are within range and in order."""
-    shipped = default_ruleset()
-    applied, aside = {}, {}
-    for name, value in _stored(overrides_in_force).items():
-        if shipped.parameters[name].admits(value):
-            applied[name] = value
-        else:
-            aside[name] = f"the clinic's value {value:g} is outside {shipped.parameters[name].accepted}"
-    broken = bool(applied)
-    while broken:  # each turn sets aside at least one value, so it ends
-        broken = False
-        ruleset = shipped.with_overrides(applied)
-        for lower, higher in shipped.ordered:
-            if ruleset.value(lower) < ruleset.value(higher):
-                continue
-            order = (f"{lower} ({ruleset.value(lower):g}) must stay below {higher} "
-                     f"({ruleset.value(higher):g})")
-            for name in (lower, higher):
-                if name in applied:
-                    aside[name] = f"the clinic's value {applied.pop(name):g} breaks the order: {order}"
-                    broken = True
-    return applied, aside
-
-
-def ruleset_of(overrides_in_force: str | None) -> RuleSet:
-    """The shipped rule set with the overrides an `OVERRIDES_IN_FORCE` value holds, each within
-    its accepted range and in order (`parameters` shows why the others are set aside)."""
-    return default_ruleset().with_overrides(_in_force(overrides_in_force)[0])
-
-
-def current_ruleset(*, db: Session) -> RuleSet:
-    """The shipped rule set with the clinic's overrides in force."""
-    return ruleset_of(db.execute(select(OVERRIDES_IN_FORCE)).scalar_one())
-
-
 def parameters(*, db: Session) -> list[schemas.OverrideOut]:
     """Every rule parameter: default, value in force and source, and a stored value outside the
     accepted range that is set aside."""
-    applied, aside = _in_force(db.execute(select(OVERRIDES_IN_FORCE)).scalar_one())
+    applied, aside = in_force(db.execute(select(OVERRIDES_IN_FORCE)).scalar_one())
     ruleset = default_ruleset().with_overrides(applied)
     return [schemas.OverrideOut(
         parameter=name, default=p.default, value=ruleset.value(name), source=ruleset.source(name),
@@ -247,28 +184,30 @@ def sign(*, db: Session, patient_id: str, evaluation_id: str, data: schemas.Sign
 def _dose(db: Session, evaluation: Evaluation, data: schemas.SignIn, patient_id: str,
           actor: Actor) -> dosing.Dose:
     weight = data.weight_kg
+    ruleset = current_ruleset(db=db)
     if evaluation.route != "esketamine" and (weight is None or not data.weight_change_confirmed):
         patient = patients.chart(db=db, patient_id=patient_id, actor=actor)
         latest = latest_within(screening_record(patient).weights, evaluation.screened_on,
-                               current_ruleset(db=db).value("weight_window_days"),
-                               patients.time_zone_of(patient))
+                               ruleset.value("weight_window_days"), patients.time_zone_of(patient))
         if weight is None:
             weight = latest.weight_kg if latest else None
         elif latest is not None:
-            _check_typed_weight(weight, latest.weight_kg)
+            _check_typed_weight(weight, latest.weight_kg, ruleset)
     try:
         dose = dosing.calculate(route=evaluation.route, weight_kg=weight,
                                 indication=evaluation.indication, mg_per_kg=data.mg_per_kg,
-                                dose_mg=data.dose_mg, override_reason=data.dose_override_reason)
+                                dose_mg=data.dose_mg, override_reason=data.dose_override_reason,
+                                ruleset=ruleset)
     except dosing.DoseRefused as exc:
         raise invalid(exc.field, exc.message, exc.accepted) from None
     return dose
 
 
-def _check_typed_weight(typed_kg: float, charted_kg: float) -> None:
+def _check_typed_weight(typed_kg: float, charted_kg: float, ruleset: RuleSet) -> None:
     """Refuse a weight typed for the dose too far from the latest charted one (a weight in
     pounds) unless the prescriber confirms it."""
-    problem = dosing.weight_change_problem(charted_kg, typed_kg, "the latest weight charted")
+    problem = dosing.weight_change_problem(charted_kg, typed_kg, "the latest weight charted",
+                                           ruleset)
     if problem:
         raise invalid("weight_kg", f"{problem}; if it is right, confirm the change",
                       "a weight in kilograms, or weight_change_confirmed to dose by it")

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
+from ketaclinic.clinics import rules as clinic_rules
 from ketaclinic.courses import service as courses
 from ketaclinic.errors import Conflict
 from ketaclinic.evaluations import service as evaluations
@@ -33,7 +34,7 @@ def _automatic(db: Session, treatment_session: TreatmentSession, patient_id: str
     zone = patients.time_zone_of(patient)
     try:
         result = screen(screening_record(patient), route=treatment_session.route, on=today,
-                        ruleset=evaluations.current_ruleset(db=db), time_zone=zone)
+                        ruleset=clinic_rules.current_ruleset(db=db), time_zone=zone)
     except CannotScreen as exc:  # the patient is recorded as deceased
         return _refused(str(exc))
     blocking = [f.message for f in result.findings if f.severity == "contraindication"

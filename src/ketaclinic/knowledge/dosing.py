@@ -5,6 +5,7 @@ from functools import cache
 from typing import Any
 
 from ketaclinic.knowledge.refusal import Refused
+from ketaclinic.knowledge.ruleset import RuleSet
 from ketaclinic.knowledge.tables import load_table
 from ketaclinic.knowledge.vital_limits import plausible_ranges
 from ketaclinic.knowledge.vital_units import accepted_units
@@ -52,7 +53,7 @@ def indications(route: str) -> list[str]:
     return list(_table().get(route, {}))
 
 
-def _row(route: str, indication: str) -> dict[str, Any]:
+def _table_row(route: str, indication: str) -> dict[str, Any]:
     routes = [k for k, v in _table().items() if isinstance(v, dict)]
     if route not in routes:
         raise DoseRefused("route", f"unknown route {route!r}", ", ".join(routes))
@@ -61,6 +62,19 @@ def _row(route: str, indication: str) -> dict[str, Any]:
                           ", ".join(indications(route)))
     row: dict[str, Any] = _table()[route][indication]
     return row
+
+
+def _row(route: str, indication: str, ruleset: RuleSet) -> dict[str, Any]:
+    """The table's row for the route and indication, its ceiling the clinic's where the table
+    leaves it to the rule set (`max_from`), with `max_source` naming a clinic's override."""
+    row = _table_row(route, indication)
+    parameter = row.get("max_from")
+    if parameter is None:
+        return row
+    ceiling = "max_mg_per_kg_per_h" if row["mode"] == "per_hour" else "max_mg_per_kg"
+    overridden = parameter in ruleset.overrides
+    return {**row, ceiling: ruleset.value(parameter),
+            "max_source": ruleset.source(parameter) if overridden else None}
 
 
 def _check_weight(weight_kg: float | None) -> float:
@@ -73,18 +87,19 @@ def _check_weight(weight_kg: float | None) -> float:
     return weight_kg
 
 
-def weight_change_problem(reference_kg: float, weight_kg: float, reference: str) -> str | None:
+def weight_change_problem(reference_kg: float, weight_kg: float, reference: str,
+                          ruleset: RuleSet) -> str | None:
     """Why a weight is doubted: it is further from a weight known before (`reference` says
-    which: 'the weight the dose was signed at') than the clinic allows, as a weight typed in
-    pounds is (2.2 times the kilograms); None when it is not."""
-    limit = float(_table()["weight_recheck_above_pct"])
+    which: 'the weight the dose was signed at') than the clinic allows (its rule set), as a
+    weight typed in pounds is (2.2 times the kilograms); None when it is not."""
+    limit = ruleset.value("weight_recheck_above_pct")
     change = (weight_kg - reference_kg) / reference_kg * 100
     if abs(change) <= limit:
         return None
     pounds = accepted_units("weight_kg")["[lb_av]"].apply(weight_kg)
     return (f"{weight_kg:g} kg is {abs(change):.0f} % {'above' if change > 0 else 'below'} "
             f"{reference}, {reference_kg:g} kg (more than {limit:g} %; "
-            f"{_table()['weight_recheck_source']}): check it was weighed in kilograms "
+            f"{ruleset.source('weight_recheck_above_pct')}): check it was weighed in kilograms "
             f"({weight_kg:g} lb would be {pounds:.1f} kg)")
 
 
@@ -95,9 +110,10 @@ def _check_positive(field: str, value: float, unit: str) -> None:
 
 
 def _check_range(field: str, value: float, low: float, high: float, unit: str,
-                 override_reason: str | None, hard: float | None = None) -> None:
-    """The clinic's standard range (an override reason may go outside it), never the hard
-    limit (no override passes it)."""
+                 override_reason: str | None, hard: float | None = None,
+                 ceiling_source: str | None = None) -> None:
+    """The clinic's standard range (an override reason may go outside it; `ceiling_source`
+    names a ceiling the clinic set), never the hard limit (no override passes it)."""
     _check_positive(field, value, unit)
     if hard is not None and value > hard:
         raise DoseRefused(field, f"{value:g} {unit} is above the hard limit of {hard:g} {unit}, "
@@ -105,8 +121,10 @@ def _check_range(field: str, value: float, low: float, high: float, unit: str,
     if not low <= value <= high and not override_reason:
         highest = high if hard is None else min(high, hard)
         raise DoseRefused(field, f"{value:g} {unit} is outside the allowed range",
-                          f"{low:g} to {highest:g} {unit}, or a prescriber's recorded override "
-                          f"reason" + (f" (never above {hard:g} {unit})" if hard is not None else ""))
+                          f"{low:g} to {highest:g} {unit}"
+                          + (f" (ceiling: {ceiling_source})" if ceiling_source else "")
+                          + ", or a prescriber's recorded override "
+                          "reason" + (f" (never above {hard:g} {unit})" if hard is not None else ""))
 
 
 def _hard_text(limit: float, unit: str, row: dict[str, Any], weight: float | None = None,
@@ -125,13 +143,14 @@ def oral_bioavailability() -> float:
     return float(load_table("pk")["oral"]["bioavailability"])
 
 
-def calculate(*, route: str, weight_kg: float | None = None, indication: str = "depression",
-              mg_per_kg: float | None = None, dose_mg: float | None = None,
-              override_reason: str | None = None) -> Dose:
-    """The dose for the route and indication (mg_per_kg is mg/kg/h for IV pain), never above
-    the route's hard limit and never 0 mg."""
+def calculate(*, route: str, ruleset: RuleSet, weight_kg: float | None = None,
+              indication: str = "depression", mg_per_kg: float | None = None,
+              dose_mg: float | None = None, override_reason: str | None = None) -> Dose:
+    """The dose for the route and indication (mg_per_kg is mg/kg/h for IV pain) within the
+    clinic's standard range (its rule set sets the ceilings it may) unless a reason is given,
+    never above the route's hard limit and never 0 mg."""
     dose = _calculate(route=route, weight_kg=weight_kg, indication=indication, mg_per_kg=mg_per_kg,
-                      dose_mg=dose_mg, override_reason=override_reason)
+                      dose_mg=dose_mg, override_reason=override_reason, ruleset=ruleset)
     if not dose.dose_mg > 0:
         raise DoseRefused("mg_per_kg", f"{dose.mg_per_kg:g} mg/kg comes to {dose.dose_mg:g} mg",
                           "a dose of at least 0.1 mg")
@@ -139,8 +158,8 @@ def calculate(*, route: str, weight_kg: float | None = None, indication: str = "
 
 
 def _calculate(*, route: str, weight_kg: float | None, indication: str, mg_per_kg: float | None,
-               dose_mg: float | None, override_reason: str | None) -> Dose:
-    row = _row(route, indication)
+               dose_mg: float | None, override_reason: str | None, ruleset: RuleSet) -> Dose:
+    row = _row(route, indication, ruleset)
     mode = row["mode"]
     reason = (override_reason or "").strip() or None
     basis = _table()["weight_basis"]
@@ -151,7 +170,7 @@ def _calculate(*, route: str, weight_kg: float | None, indication: str, mg_per_k
         rate = row["mg_per_kg_per_h"] if mg_per_kg is None else mg_per_kg
         hard = row["hard_max_mg_per_kg_per_h"]
         _check_range("mg_per_kg", rate, row["min_mg_per_kg_per_h"], row["max_mg_per_kg_per_h"],
-                     "mg/kg/h", reason, hard)
+                     "mg/kg/h", reason, hard, row.get("max_source"))
         hours = row["duration_min"] / 60
         return Dose(route, indication, round(rate * weight * hours, 1),
                     f"{rate:g} mg/kg/h x {weight:g} kg x {hours:g} h; {basis}", row["source"],
@@ -164,7 +183,7 @@ def _calculate(*, route: str, weight_kg: float | None, indication: str, mg_per_k
     per_kg = row["mg_per_kg"] if mg_per_kg is None else mg_per_kg
     hard = row["hard_max_mg_per_kg"]
     _check_range("mg_per_kg", per_kg, row["min_mg_per_kg"], row["max_mg_per_kg"], "mg/kg", reason,
-                 hard)
+                 hard, row.get("max_source"))
     dose = round(per_kg * weight, 1)
     limit = _hard_text(hard, "mg/kg", row, weight)
     if mode == "titration":
@@ -203,12 +222,12 @@ def _oral(route: str, indication: str, row: dict[str, Any], weight: float,
                 override_reason=reason, hard_limit=_hard_text(hard, "mg", row))
 
 
-def check_given(*, route: str, dose_mg: float, weight_kg: float | None,
+def check_given(*, route: str, dose_mg: float, weight_kg: float | None, ruleset: RuleSet,
                 indication: str = "depression", override_reason: str | None = None) -> Dose:
-    """Check a dose given at the chair (a total in mg) in the units of the route's rule: a total
-    against totals, and for a per-hour infusion the total against the rate limits over the
-    infusion's planned length."""
-    row = _row(route, indication)
+    """Check a dose given at the chair (a total in mg) in the units of the route's rule, on the
+    clinic's rule set: a total against totals, and for a per-hour infusion the total against
+    the rate limits over the infusion's planned length."""
+    row = _row(route, indication, ruleset)
     reason = (override_reason or "").strip() or None
     _check_positive("dose_mg", dose_mg, "mg")
     if row["mode"] == "devices":
@@ -219,7 +238,7 @@ def check_given(*, route: str, dose_mg: float, weight_kg: float | None,
     if row["mode"] != "per_hour":
         try:
             checked = calculate(route=route, weight_kg=weight, indication=indication,
-                                mg_per_kg=exact_per_kg, override_reason=reason)
+                                mg_per_kg=exact_per_kg, override_reason=reason, ruleset=ruleset)
             return replace(checked, dose_mg=dose_mg, mg_per_kg=per_kg)
         except DoseRefused as exc:
             raise DoseRefused("dose_mg", f"{dose_mg:g} mg is {per_kg:g} mg/kg: {exc.message}",
@@ -228,7 +247,8 @@ def check_given(*, route: str, dose_mg: float, weight_kg: float | None,
     low, high = row["min_mg_per_kg_per_h"] * hours, row["max_mg_per_kg_per_h"] * hours
     hard = row["hard_max_mg_per_kg_per_h"] * hours
     try:
-        _check_range("dose_mg", exact_per_kg, low, high, "mg/kg", reason, hard)
+        _check_range("dose_mg", exact_per_kg, low, high, "mg/kg", reason, hard,
+                     row.get("max_source"))
     except DoseRefused as exc:
         raise DoseRefused("dose_mg", f"{dose_mg:g} mg is {per_kg:g} mg/kg over {hours:g} h: "
                           f"{exc.message}", exc.accepted) from None
@@ -267,7 +287,7 @@ def _devices(route: str, indication: str, row: dict[str, Any], dose_mg: float | 
 
 def infusion_minutes(route: str, indication: str = "depression") -> float | None:
     """How long the route's dose runs (an IV infusion's minutes), None where it does not run."""
-    minutes = _row(route, indication).get("duration_min")
+    minutes = _table_row(route, indication).get("duration_min")
     return float(minutes) if minutes is not None else None
 
 

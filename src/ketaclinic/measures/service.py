@@ -9,11 +9,11 @@ from sqlalchemy.orm import Session
 
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
+from ketaclinic.clinics import rules as clinic_rules
 from ketaclinic.clinics.models import Network, Site
 from ketaclinic.courses import service as courses
 from ketaclinic.db import insert_many
 from ketaclinic.errors import Conflict, NotFound, invalid, public_id
-from ketaclinic.evaluations import service as evaluations
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.knowledge import alert_rules, crisis, instruments
 from ketaclinic.knowledge import outcomes as outcome_rules
@@ -98,7 +98,7 @@ def _raise_alerts(db: Session, patient: Patient, measure: Measure, scored: instr
     rules = alert_rules.alerts_for(scored, previous)
     if not rules:  # most measures raise none: the rule set is read only for one that does
         return []
-    ruleset = evaluations.current_ruleset(db=db)
+    ruleset = clinic_rules.current_ruleset(db=db)
     raised = []
     now = clock.now()
     for rule in rules:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
+from ketaclinic.clinics import rules as clinic_rules
 from ketaclinic.clinics.models import Site
 from ketaclinic.db import Base, one_of
 from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, OutOfReach, invalid
@@ -604,7 +605,8 @@ def _check_weight_change(db: Session, patient: Patient, weight_kg: float | None,
         return
     charted_on = clock.date_in(last.measured_at, time_zone_of(patient))
     problem = dosing.weight_change_problem(last.weight_kg, weight_kg,
-                                           f"the last weight charted ({charted_on})")
+                                           f"the last weight charted ({charted_on})",
+                                           clinic_rules.current_ruleset(db=db))
     if problem:
         raise InvalidInput([FieldProblem(
             "weight_kg", f"{problem}; if it is right, confirm the change",

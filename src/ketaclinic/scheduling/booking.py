@@ -10,10 +10,10 @@ from sqlalchemy.orm import Session
 
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
+from ketaclinic.clinics import rules as clinic_rules
 from ketaclinic.clinics.models import Chair, Site
 from ketaclinic.courses.models import Course, PlannedSession
 from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, invalid
-from ketaclinic.evaluations import service as evaluations
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.knowledge import appointments as rules
 from ketaclinic.knowledge.monitoring import observation_of
@@ -61,7 +61,7 @@ def kind_of(db: Session, name: str, indication: str = "depression") -> rules.App
                       ", ".join(rules.kinds())) from None
     if shipped.route is None:
         return shipped
-    return shipped.observed_for(observation_of(evaluations.current_ruleset(db=db), shipped.route))
+    return shipped.observed_for(observation_of(clinic_rules.current_ruleset(db=db), shipped.route))
 
 
 def _audit(db: Session, actor: Actor, appointment: Appointment, patient_id: object, action: str,

@@ -27,12 +27,12 @@ from sqlalchemy.orm import Session, aliased
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
 from ketaclinic.auth.models import User
+from ketaclinic.clinics import rules as clinic_rules
 from ketaclinic.clinics.models import Chair
 from ketaclinic.courses import service as courses
 from ketaclinic.courses.models import Course
 from ketaclinic.db import UTCDateTime, by_public_id
 from ketaclinic.errors import Conflict, FieldProblem, InvalidInput, NotFound, invalid, public_id
-from ketaclinic.evaluations import service as evaluations
 from ketaclinic.evaluations.models import Evaluation
 from ketaclinic.kept_rows import kept_rows
 from ketaclinic.kernel.actor import Actor
@@ -249,7 +249,7 @@ _BASELINE_WITH_HEART_RATE = select(*(
 def clinic_limits(db: Session) -> ChairRules:
     """The clinic's rule set as the chair applies it (limits, observation minimums, discharge's
     heart rate), from one read of it."""
-    return chair_rules(evaluations.current_ruleset(db=db))
+    return chair_rules(clinic_rules.current_ruleset(db=db))
 
 
 def baseline_of(db: Session, treatment_session: TreatmentSession) -> Reading | None:
@@ -470,7 +470,7 @@ def monitor_readings_since(db: Session,
     patient's, or no one's known)."""
     if not sessions:
         return {}
-    ruleset = evaluations.current_ruleset(db=db)
+    ruleset = clinic_rules.current_ruleset(db=db)
     minutes = ruleset.value(BEFORE_CHECK_IN_PARAMETER)
     window = f"{minutes:g} min before check-in ({ruleset.source(BEFORE_CHECK_IN_PARAMETER)})"
     found = {}
@@ -712,7 +712,7 @@ _SESSION_WITH_ALARM_STATE = (
                SessionAlarm.acknowledged_at.is_(None))
         .correlate(TreatmentSession).scalar_subquery().label("open_kinds"),
         # the clinic's rule set (its alarm limits), read with the session
-        evaluations.OVERRIDES_IN_FORCE.label("rules"))
+        clinic_rules.OVERRIDES_IN_FORCE.label("rules"))
     .outerjoin(_BASELINE_READING, _BASELINE_READING.pk == _BASELINE_KEY))
 
 
@@ -729,7 +729,7 @@ def _watch_of(treatment_session: SessionKeys, row: Any) -> AlarmWatch:
                 if row.baseline_taken_at is not None else None)
     return AlarmWatch(treatment_session, baseline,
                       set(row.open_kinds.split(",")) if row.open_kinds else set(),
-                      alarm_limits(evaluations.ruleset_of(row.rules)))
+                      alarm_limits(clinic_rules.ruleset_of(row.rules)))
 
 
 def open_record(*, db: Session, treatment_session_id: str, actor: Actor) -> TreatmentSession:
@@ -877,7 +877,8 @@ def check_dose(*, db: Session, treatment_session_id: str, data: schemas.DoseStar
     if failed and not treatment_session.checks_override:
         raise Conflict("dosing is blocked by check-in: " + "; ".join(checks.labels(failed)))
     baseline = baseline_of(db, treatment_session)
-    problem = pre_dose_problem(baseline, clinic_limits(db).pressure)
+    rules = clinic_limits(db)
+    problem = pre_dose_problem(baseline, rules.pressure)
     override = treatment_session.pre_dose_override
     if problem and not override_covers(override, baseline):
         beyond = "" if not override else (
@@ -897,13 +898,15 @@ def check_dose(*, db: Session, treatment_session_id: str, data: schemas.DoseStar
     if problems:
         raise InvalidInput(problems)
     course = courses.by_pk(db, treatment_session.course_pk)
-    planned = courses.chair_dose(course, checks.weight_today(db, treatment_session))
+    planned = courses.chair_dose(course, checks.weight_today(db, treatment_session),
+                                 rules.ruleset)
     mg_per_kg = None
     if planned.weight_kg or treatment_session.route == "esketamine":
         try:
             checked = dosing.check_given(route=treatment_session.route, dose_mg=data.dose_mg,
                                          weight_kg=planned.weight_kg, indication=course.indication,
-                                         override_reason=data.dose_override_reason)
+                                         override_reason=data.dose_override_reason,
+                                         ruleset=rules.ruleset)
         except dosing.DoseRefused as exc:
             raise invalid(exc.field, exc.message, exc.accepted) from None
         mg_per_kg = checked.mg_per_kg
