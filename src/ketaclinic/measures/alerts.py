@@ -82,12 +82,14 @@ def close(*, db: Session, alert_id: str, data: schemas.FollowUpIn, actor: Actor)
 def escalate_overdue(*, db: Session, actor: Actor, now: datetime | None = None) -> list[MeasureAlert]:
     """Escalate open alerts past their time: marked on every dashboard of the site, audited with
     the prescribers it now falls to. An alert of a patient since recorded as deceased is not
-    escalated: nobody can now reach the patient, and it stays open until a clinician reviews it."""
+    escalated: nobody can now reach the patient, and it stays open until a clinician reviews it.
+    Each server's worker and every alerts page look for overdue alerts: an alert another is
+    escalating is passed over, not waited for and escalated again."""
     moment = now or clock.now()
     overdue = db.execute(select(MeasureAlert).join(Patient, Patient.pk == MeasureAlert.patient_pk)
                          .where(MeasureAlert.closed_at.is_(None), MeasureAlert.escalated_at.is_(None),
                                 MeasureAlert.escalate_at <= moment, Patient.deceased.is_(False))
-                         ).scalars().all()
+                         .with_for_update(of=MeasureAlert, skip_locked=True)).scalars().all()
     for alert in overdue:
         alert.escalated_at = moment
         alert.notice_status, alert.notice_next_at = NOTICE_PENDING, moment
