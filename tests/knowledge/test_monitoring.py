@@ -16,6 +16,7 @@ from ketaclinic.knowledge.monitoring import (
     alarms_for,
     chair_rules,
     discharge_missing,
+    heart_rate_rule,
     may_alarm,
     new_alarms,
     next_reading_due,
@@ -361,3 +362,12 @@ def test_a_reason_to_dose_covers_the_pressure_judged_and_any_no_higher() -> None
     assert not override_covers(None, at(-3, systolic_mmhg=150, diastolic_mmhg=95))
     # recorded before the judged pressure was kept with a reason: it covers as it did
     assert override_covers({"reason": "r", "by": "p"}, at(-3, systolic_mmhg=190, diastolic_mmhg=95))
+
+
+def test_discharge_s_heart_rate_rule_cites_an_override_of_either_of_its_numbers() -> None:
+    """An override of the percentage alone was cited as the shipped default's source."""
+    rule = heart_rate_rule(default_ruleset().with_overrides(
+        {"discharge_heart_rate_within_baseline_pct": 30}))
+    assert (rule.max_bpm, rule.within_pct) == (100, 30)
+    assert rule.source.startswith("clinic override of")
+    assert not heart_rate_rule(default_ruleset()).source.startswith("clinic override")

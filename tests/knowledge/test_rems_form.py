@@ -5,16 +5,16 @@ what followed the dose alone."""
 from datetime import UTC, date, datetime, timedelta
 
 from ketaclinic.knowledge.monitoring import Reading, alarm_limits
-from ketaclinic.knowledge.rems import RemsForm, fill
+from ketaclinic.knowledge.rems import RemsForm, checkpoint_window, fill
 from ketaclinic.knowledge.ruleset import default_ruleset
 from ketaclinic.knowledge.session_events import Noted
 
 FIRST_DEVICE = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
 
 
-def form_with(*minutes_and_bp: tuple[int, int, int]) -> str:
+def form_with(*minutes_and_bp: tuple[int, int, int], overrides: dict | None = None) -> str:
     return _form([Reading(FIRST_DEVICE + timedelta(minutes=m), systolic_mmhg=s, diastolic_mmhg=d)
-                  for m, s, d in minutes_and_bp]).bp_at_40_min
+                  for m, s, d in minutes_and_bp], overrides=overrides).bp_at_40_min
 
 
 def test_the_reading_nearest_40_minutes_inside_the_tolerance() -> None:
@@ -32,13 +32,26 @@ def test_a_systolic_without_a_diastolic_is_never_written_as_a_diastolic_of_0() -
     assert _form(reading).bp_at_40_min == "152 systolic (no diastolic recorded)"
 
 
-def _form(readings: list[Reading], events: list[Noted] | None = None) -> RemsForm:
+def test_the_tolerance_around_40_minutes_is_the_clinic_s() -> None:
+    """protocol-facts §5 calls the 30 to 50 min tolerance a clinic default: a clinic that takes
+    the 40-minute pressure between 35 and 45 minutes reports a reading at 32 as not recorded."""
+    assert form_with((32, 150, 90)) == "150/90"
+    narrower = {"rems_bp_checkpoint_earliest_min": 35, "rems_bp_checkpoint_latest_min": 45}
+    assert form_with((32, 150, 90), (47, 140, 86), overrides=narrower) == "not recorded"
+    assert form_with((32, 150, 90), (44, 140, 86), overrides=narrower) == "140/86"
+    assert checkpoint_window(default_ruleset().with_overrides(narrower)) == (35, 45)
+
+
+def _form(readings: list[Reading], events: list[Noted] | None = None,
+          overrides: dict | None = None) -> RemsForm:
+    ruleset = default_ruleset().with_overrides(overrides or {})
     return fill(patient_name="Pat Test", birth_date=date(1980, 1, 1), sex="female",
                 medications=[], provider="prescriber", site="A", session_day=FIRST_DEVICE.date(),
                 dose_mg=56, lot_number="L1", first_device=FIRST_DEVICE,
                 monitoring_ended=FIRST_DEVICE + timedelta(minutes=125), ready_to_leave=None,
                 readings=readings, baseline=None, events=events or [], pre_dose_ok=True,
-                discharged_cleanly=True, alarms=alarm_limits(default_ruleset()))
+                discharged_cleanly=True, alarms=alarm_limits(ruleset),
+                window=checkpoint_window(ruleset))
 
 
 def test_a_low_saturation_before_the_dose_is_not_respiratory_depression() -> None:

@@ -352,9 +352,9 @@ class HeartRateRule(NamedTuple):
 
 def heart_rate_rule(ruleset: RuleSet) -> HeartRateRule:
     """Discharge's heart-rate rule on a rule set (a clinic's overrides included)."""
-    return HeartRateRule(ruleset.value("discharge_heart_rate_max_bpm"),
-                         ruleset.value("discharge_heart_rate_within_baseline_pct"),
-                         ruleset.source("discharge_heart_rate_max_bpm"))
+    highest, within = "discharge_heart_rate_max_bpm", "discharge_heart_rate_within_baseline_pct"
+    return HeartRateRule(ruleset.value(highest), ruleset.value(within),
+                         ruleset.source_of_any(highest, within))
 
 
 def _heart_rate_not_settled(latest: Reading, baseline: Reading | None,

@@ -4,11 +4,12 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from ketaclinic.knowledge.medication_groups import medication_groups
 from ketaclinic.knowledge.monitoring import AlarmLimits, Reading, alarms_for
 from ketaclinic.knowledge.record import MedicationFact
+from ketaclinic.knowledge.ruleset import RuleSet
 from ketaclinic.knowledge.session_events import Noted
 from ketaclinic.knowledge.tables import load_table
 
@@ -72,18 +73,31 @@ def concomitant_use(medications: list[MedicationFact], on: date) -> dict[str, bo
             for key in rems_table()["concomitant_groups"]}
 
 
+class CheckpointWindow(NamedTuple):
+    """The minutes after the first device within which a reading is the form's "BP at 40 min"."""
+
+    earliest_min: float
+    latest_min: float
+
+
+def checkpoint_window(ruleset: RuleSet) -> CheckpointWindow:
+    """The clinic's tolerance around the label's 40 minutes, from its rule set."""
+    return CheckpointWindow(ruleset.value("rems_bp_checkpoint_earliest_min"),
+                            ruleset.value("rems_bp_checkpoint_latest_min"))
+
+
 def fill(*, patient_name: str, birth_date: date, sex: str, medications: list[MedicationFact],
          provider: str, site: str, session_day: date, dose_mg: float, lot_number: str,
          first_device: datetime, monitoring_ended: datetime | None,
          ready_to_leave: datetime | None, readings: list[Reading], baseline: Reading | None,
          events: Sequence[Noted], pre_dose_ok: bool, discharged_cleanly: bool | None,
-         alarms: AlarmLimits) -> RemsForm:
+         alarms: AlarmLimits, window: CheckpointWindow) -> RemsForm:
     """The form's answers from the session record (its readings, scores and side effects), with
-    respiratory depression read on the clinic's alarm limits, `alarms`."""
-    table = rems_table()
-    checkpoint = first_device + timedelta(minutes=table["bp_checkpoint_min"])
-    earliest = first_device + timedelta(minutes=table["bp_checkpoint_earliest_min"])
-    latest = first_device + timedelta(minutes=table["bp_checkpoint_latest_min"])
+    respiratory depression read on the clinic's alarm limits, `alarms`, and the 40-minute
+    pressure within the clinic's tolerance, `window`."""
+    checkpoint = first_device + timedelta(minutes=rems_table()["bp_checkpoint_min"])
+    earliest = first_device + timedelta(minutes=window.earliest_min)
+    latest = first_device + timedelta(minutes=window.latest_min)
     # What the form asks of the monitoring is what followed the dose: a saturation of 92 or a
     # pressure taken before it is neither respiratory depression nor a pressure before discharge,
     # and a baseline CADSS or an arrival's MOAA/S is neither dissociation nor sedation.

@@ -63,6 +63,12 @@ class RuleSet:
             return f"clinic override of {self.parameters[name].source}"
         return self.parameters[name].source
 
+    def source_of_any(self, *names: str) -> str:
+        """Where a rule reading several parameters comes from: a clinic's override of any of
+        them, else the first's default source."""
+        overridden = [name for name in names if name in self.overrides]
+        return self.source((overridden or list(names))[0])
+
     @property
     def version(self) -> str:
         """The version with a digest of the overrides, so decisions name exactly what applied."""

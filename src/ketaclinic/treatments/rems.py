@@ -13,7 +13,7 @@ from ketaclinic.clinics.models import Site
 from ketaclinic.errors import Conflict, invalid
 from ketaclinic.kernel.actor import Actor
 from ketaclinic.knowledge.monitoring import pre_dose_problem
-from ketaclinic.knowledge.rems import RemsForm, fill, form_due_within
+from ketaclinic.knowledge.rems import RemsForm, checkpoint_window, fill, form_due_within
 from ketaclinic.knowledge.session_events import Noted
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.record import screening_record
@@ -60,7 +60,7 @@ def form_for(*, db: Session, treatment_session_id: str, actor: Actor,
         baseline=baseline,
         events=[Noted(e.at, e.kind, e.value, e.code) for e in events],
         pre_dose_ok=pre_dose_problem(baseline, clinic.pressure) is None, alarms=clinic.alarms,
-        discharged_cleanly=cleanly)
+        window=checkpoint_window(clinic.ruleset), discharged_cleanly=cleanly)
 
 
 def file_form(*, db: Session, treatment_session_id: str, ready_to_leave_min: int,
