@@ -7,11 +7,13 @@ from hypothesis import strategies as st
 
 from ketaclinic.knowledge.alert_rules import alert_rules, alerts_for
 from ketaclinic.knowledge.instruments import score
+from ketaclinic.knowledge.ruleset import default_ruleset
 
 
 def fired(instrument: str, answers: list[int | None], previous: int | None = None
           ) -> list[tuple[str, str]]:
-    return [(r.name, r.severity) for r in alerts_for(score(instrument, answers), previous)]
+    return [(r.name, r.severity)
+            for r in alerts_for(score(instrument, answers), previous, default_ruleset())]
 
 
 @pytest.mark.parametrize(("answers", "expected"), [

@@ -5,8 +5,10 @@ from datetime import date, timedelta
 import pytest
 
 from ketaclinic.knowledge.outcomes import Point, lines, relapse, review, wilson_interval
+from ketaclinic.knowledge.ruleset import default_ruleset
 
 DAY = date(2026, 1, 5)
+SHIPPED = default_ruleset()
 
 
 def points(*totals: int) -> list[Point]:
@@ -16,17 +18,18 @@ def points(*totals: int) -> list[Point]:
 @pytest.mark.parametrize(("latest", "state"), [(10, "responder"), (11, "partial"), (15, "partial"),
                                                (16, "non-responder")])
 def test_review_states_at_the_50_and_25_percent_lines(latest: int, state: str) -> None:
-    assert review("phq9", points(20, 18, latest)).state == state
+    assert review("phq9", points(20, 18, latest), SHIPPED).state == state
 
 
 def test_remission_is_instrument_specific() -> None:
-    assert review("phq9", points(20, 4)).remission and not review("phq9", points(20, 5)).remission
-    assert review("qids16", points(20, 5)).remission and not review("qids16", points(20, 6)).remission
+    for key, remitted, not_yet in (("phq9", 4, 5), ("qids16", 5, 6)):
+        assert review(key, points(20, remitted), SHIPPED).remission
+        assert not review(key, points(20, not_yet), SHIPPED).remission
 
 
 def test_pcl5_response_is_a_fall_of_10_points() -> None:
     assert lines("pcl5", 50).response_at_or_below == 40
-    assert review("pcl5", points(50, 40)).state == "responder"
+    assert review("pcl5", points(50, 40), SHIPPED).state == "responder"
 
 
 def test_relapse_needs_a_response_first_two_measures_past_the_line_and_is_the_current_state(
@@ -41,11 +44,11 @@ def test_relapse_needs_a_response_first_two_measures_past_the_line_and_is_the_cu
 
 
 def test_a_minimal_baseline_cannot_show_a_response_and_worsening_is_flagged() -> None:
-    minimal = review("phq9", points(4, 2, 1))
+    minimal = review("phq9", points(4, 2, 1), SHIPPED)
     assert minimal.state == "not-assessable" and "minimal band" in minimal.advice
-    worse = review("phq9", points(12, 14, 17))
+    worse = review("phq9", points(12, 14, 17), SHIPPED)
     assert worse.state == "worsened" and "worsened by 5" in worse.advice
-    assert review("phq9", points(12, 14, 16)).state == "non-responder"
+    assert review("phq9", points(12, 14, 16), SHIPPED).state == "non-responder"
 
 
 def test_wilson_interval() -> None:

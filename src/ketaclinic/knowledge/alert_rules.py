@@ -1,9 +1,10 @@
 """Which alerts a scored questionnaire raises (measures.toml): pure, like the vital-sign alarms."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
 from ketaclinic.knowledge.instruments import Score
+from ketaclinic.knowledge.ruleset import RuleSet, default_ruleset
 from ketaclinic.knowledge.tables import load_table
 
 SEVERITY_ORDER = ("immediate", "same-day", "review")
@@ -22,17 +23,32 @@ class AlertRule:
     item: int | None = None
     at_least: int | None = None
     risk: str | None = None
-    rise: int | None = None
+    rise: float | None = None
+    rise_from: str | None = None  # the rule-set parameter holding `rise`, a clinic default
+
+    def on(self, ruleset: RuleSet) -> "AlertRule":
+        """The rule with a clinic's rise (its size in the message, its override the source)."""
+        if self.rise_from is None:
+            return self
+        rise = ruleset.value(self.rise_from)
+        return replace(self, rise=rise, source=ruleset.source(self.rise_from),
+                       message=_message_of(self.name).format(rise=f"{rise:g}"))
+
+
+def _message_of(name: str) -> str:
+    """A rule's message as the table writes it ({rise} where a clinic's size goes)."""
+    return str(load_table("measures")["alerts"][name]["message"])
 
 
 @cache
 def alert_rules() -> tuple[AlertRule, ...]:
-    """Every alert rule, in table order."""
+    """Every alert rule, in table order, with the shipped rule set's rises."""
     return tuple(
         AlertRule(name=name, instrument=row["instrument"], severity=row["severity"],
-                  message=row["message"], source=row["source"], crisis=bool(row.get("crisis")),
-                  item=row.get("item"), at_least=row.get("at_least"), risk=row.get("risk"),
-                  rise=row.get("rise"))
+                  message=row["message"], source=row.get("source", ""),
+                  crisis=bool(row.get("crisis")), item=row.get("item"),
+                  at_least=row.get("at_least"), risk=row.get("risk"), rise=row.get("rise"),
+                  rise_from=row.get("rise_from")).on(default_ruleset())
         for name, row in load_table("measures")["alerts"].items())
 
 
@@ -53,10 +69,10 @@ def _item_hits(rules: list[AlertRule], scored: Score) -> list[AlertRule]:
     return hits
 
 
-def alerts_for(scored: Score, previous_total: int | None) -> list[AlertRule]:
+def alerts_for(scored: Score, previous_total: int | None, ruleset: RuleSet) -> list[AlertRule]:
     """The alerts a scored form raises: item thresholds, risk levels, and a rise since the
-    previous total of the same instrument."""
-    rules = [r for r in alert_rules() if r.instrument == scored.instrument]
+    previous total of the same instrument (the clinic's size where it is a clinic default)."""
+    rules = [r.on(ruleset) for r in alert_rules() if r.instrument == scored.instrument]
     fired = _item_hits(rules, scored)
     fired += [r for r in rules if r.risk is not None and scored.risk_level == r.risk]
     fired += [r for r in rules if r.rise is not None and previous_total is not None

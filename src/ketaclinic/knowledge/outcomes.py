@@ -145,13 +145,16 @@ def responded(line: Lines, total: int) -> bool:
     return line.baseline > 0 and total <= line.response_at_or_below
 
 
-def worsening_points(key: str) -> int | None:
-    """The rise from baseline that counts as worsening: the instrument's rise alert, if any."""
-    return next((r.rise for r in alert_rules() if r.instrument == key and r.rise is not None), None)
+def worsening_points(key: str, ruleset: RuleSet) -> float | None:
+    """The rise from baseline that counts as worsening: the instrument's rise alert (on the
+    clinic's rule set), if any."""
+    return next((r.on(ruleset).rise for r in alert_rules()
+                 if r.instrument == key and r.rise is not None), None)
 
 
-def review(key: str, points: list[Point]) -> ReviewCard | None:
-    """The end-of-induction card from the course's measures (first is baseline, last is now)."""
+def review(key: str, points: list[Point], ruleset: RuleSet) -> ReviewCard | None:
+    """The end-of-induction card from the course's measures (first is baseline, last is now),
+    worsening judged by the clinic's rise."""
     if len(points) < 2:
         return None
     baseline, latest = points[0], points[-1]
@@ -160,7 +163,7 @@ def review(key: str, points: list[Point]) -> ReviewCard | None:
     fall = (baseline.total - latest.total) / baseline.total if baseline.total else 0.0
     remission = line.remission_at_or_below is not None and latest.total <= line.remission_at_or_below
     sources = [line.response_source]
-    rise = worsening_points(key)
+    rise = worsening_points(key, ruleset)
     if instrument(key).band_of(baseline.total) in response["not_assessable_bands"]:
         return ReviewCard("not-assessable", baseline, latest, round(fall * 100, 1), False,
                           f"The baseline of {baseline.total} is already in the "

@@ -95,10 +95,8 @@ def record(*, db: Session, patient: Patient, instrument: str, answers: list[Any]
 
 def _raise_alerts(db: Session, patient: Patient, measure: Measure, scored: instruments.Score,
                   previous: int | None, actor: Actor) -> list[MeasureAlert]:
-    rules = alert_rules.alerts_for(scored, previous)
-    if not rules:  # most measures raise none: the rule set is read only for one that does
-        return []
     ruleset = clinic_rules.current_ruleset(db=db)
+    rules = alert_rules.alerts_for(scored, previous, ruleset)
     raised = []
     now = clock.now()
     for rule in rules:

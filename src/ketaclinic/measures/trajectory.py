@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from ketaclinic import clock
 from ketaclinic.audit import service as audit
+from ketaclinic.clinics import rules as clinic_rules
 from ketaclinic.courses import service as courses
 from ketaclinic.courses.models import Course
 from ketaclinic.errors import Conflict, NotFound, invalid
@@ -102,7 +103,8 @@ def course_view(db: Session, course: Course, time_zone: str) -> CourseView:
         end_of_induction = session_days[count - 1]
         # The card judges the scores up to the day after the last induction session.
         upto = [p for p in points if (p.day - end_of_induction).days <= 1]
-        card = without_baseline(key, upto[0], upto[-1]) if missing and upto else review(key, upto)
+        card = without_baseline(key, upto[0], upto[-1]) if missing and upto else review(
+            key, upto, clinic_rules.current_ruleset(db=db))
     line = lines(key, points[0].total) if points and not missing else None
     maintenance = len(session_days) > count or (decision is not None
                                                  and decision.decision == "continue-maintenance")
