@@ -21,7 +21,8 @@ def test_every_comparison_cell_and_preparation_item_has_a_source() -> None:
         assert all(row[k]["text"] and row[k]["source"]
                    for k in ("bioavailability", "observation", "schedule"))
     for route in ("iv", "esketamine", "im"):
-        assert all(item["text"] and item["source"] for item in decision_aid.preparation(route))
+        assert all(item["text"] and item["source"]
+                   for item in decision_aid.preparation(route, default_ruleset()))
 
 
 def test_self_check_results_and_an_enquiry(anon, web, db: Session) -> None:
@@ -99,3 +100,26 @@ def test_the_self_check_runs_the_clinic_s_rules_with_its_overrides(anon, api) ->
         assert made.status_code == 201, made.text
     assert outcome(**pressure) == "Some things need a doctor's review first"
     assert outcome(age="19") == "Ketamine therapy is probably not safe for you"
+
+
+def test_the_preparation_tells_a_visitor_the_clinic_s_observation(anon, api) -> None:
+    """"Plan to stay at least an hour after it ends" was written into the preparation text, so a
+    clinic observing 90 minutes after an infusion told visitors to arrange their ride home for
+    an hour after it."""
+    def prepare(route: str) -> str:
+        return html.unescape(anon.get("/check/prepare", params={"route": route}).text)
+
+    assert "plan to stay at least an hour after it ends" in prepare("iv")
+    assert "stay at least 2 hours afterwards" in prepare("esketamine")
+    for parameter, value in (("observation_iv_min", 90), ("observation_esketamine_min", 180)):
+        made = api["prescriber"].post("/api/v1/rules/overrides", json={
+            "parameter": parameter, "value": value, "reason": "medical director protocol"})
+        assert made.status_code == 201, made.text
+    assert "plan to stay at least 90 minutes after it ends" in prepare("iv")
+    assert "stay at least 3 hours afterwards" in prepare("esketamine")
+    # the label's 2 hours are no longer the whole source of a stay the clinic made 3
+    assert "the clinic's own policy" in prepare("esketamine")
+    csrf = csrf_of(anon.get("/check").text)
+    result = html.unescape(anon.post("/check", data={"csrf_token": csrf, "route": "iv",
+                                                     "age": "40"}).text)
+    assert "plan to stay at least 90 minutes after it ends" in result

@@ -140,7 +140,8 @@ def check_result(request: Request, db: Session = DB, form: FormData = FORM) -> R
                   concern=concern, tried=tried,
                   crisis=decision.crisis_contacts(db) if result.crisis else [], cost=cost, money=money,
                   act_now=crisis.act_now(),
-                  preparation=decision_aid.preparation(answers.route),
+                  preparation=decision_aid.preparation(answers.route,
+                                                       clinic_rules.current_ruleset(db=db)),
                   sites=decision.public_sites(db),
                   disclaimer=self_check.disclaimer())
 
@@ -155,12 +156,12 @@ def compare(request: Request, db: Session = DB) -> Response:
 
 
 @router.get("/check/prepare", response_class=HTMLResponse)
-def prepare(request: Request, route: str = "iv") -> Response:
+def prepare(request: Request, route: str = "iv", db: Session = DB) -> Response:
     """What to do before, during and after a session."""
     if route not in ("iv", "esketamine", "im"):
         raise InvalidInput([FieldProblem("route", repr(route), "iv, esketamine, im")])
     return render(request, "decision/prepare.html", route=route,
-                  items=decision_aid.preparation(route),
+                  items=decision_aid.preparation(route, clinic_rules.current_ruleset(db=db)),
                   disclaimer=self_check.disclaimer())
 
 

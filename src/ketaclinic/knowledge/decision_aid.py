@@ -43,7 +43,21 @@ def routes(ruleset: RuleSet) -> list[dict[str, Any]]:
     return rows
 
 
-def preparation(route: str) -> list[dict[str, str]]:
-    """What to do before, during and after a session of a route."""
+def preparation(route: str, ruleset: RuleSet) -> list[dict[str, str]]:
+    """What to do before, during and after a session of a route, the stay after the dose the
+    clinic's minimum observation (its rule set)."""
     prepare = table()["prepare"]
-    return [*prepare.get(route, []), *prepare["all"]]
+    observation = observation_of(ruleset, route)
+    return [{"text": item["text"].format(observation=_duration(observation.minutes)),
+             "source": f"{item['source']}; the minimum observation: {observation.source}"}
+            if "{observation}" in item["text"] else item
+            for item in [*prepare.get(route, []), *prepare["all"]]]
+
+
+def _duration(minutes: float) -> str:
+    """Minutes as a visitor reads them: "an hour", "2 hours", "90 minutes"."""
+    if minutes == 60:
+        return "an hour"
+    if minutes % 60 == 0:
+        return f"{minutes / 60:g} hours"
+    return f"{minutes:g} minutes"

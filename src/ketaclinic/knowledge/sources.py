@@ -23,12 +23,13 @@ def _key_pattern() -> re.Pattern[str]:
 
 def named(source: str) -> str:
     """A rule's source for a public page: each cited key as its name (in order, once each), and
-    a clinic default said as such; the project's own file references are left out."""
+    a clinic default or a clinic's own value (an override of the rule set) said as such; the
+    project's own file references are left out."""
     names: list[str] = []
     for key in _key_pattern().findall(source):
         name = sources()[key]["name"]
         if name not in names:
             names.append(name)
-    if "clinic default" in source.lower():
+    if "clinic default" in source.lower() or "clinic override" in source.lower():
         names.append(CLINIC_DEFAULT)
     return "; ".join(names) or "the clinic's protocol"
