@@ -16,6 +16,7 @@ from ketaclinic.knowledge import dosing
 from ketaclinic.knowledge.ruleset import default_ruleset
 from tests.evaluations.test_evaluations import _screen
 from tests.treatments.test_clinic_pressure_limits import _override, refused_override
+from tests.treatments.test_sparse_pressures import _dosed_and_observed
 
 
 def test_a_dose_above_the_clinic_s_ceiling_needs_a_reason(api, world, db: Session) -> None:
@@ -36,6 +37,8 @@ def test_a_dose_above_the_clinic_s_ceiling_needs_a_reason(api, world, db: Sessio
         "decision": "start", "mg_per_kg": 0.9,
         "dose_override_reason": "partial response at 0.75 mg/kg"})
     assert signed.status_code == 200, signed.text
+    judged_on = signed.json()["dose"]["ruleset_version"]
+    assert judged_on.startswith(default_ruleset().version + "+clinic.")  # the dose names its rules
     assert api["prescriber"].post(url.replace(evaluation["id"], _screen(api, pid)["id"]), json={
         "decision": "start", "mg_per_kg": 0.7}).status_code == 200
 
@@ -59,6 +62,14 @@ def test_the_chair_checks_a_given_dose_and_a_pain_rate_against_the_clinic_s_ceil
         assert given.dose_mg == route_dose["dose_mg"]
     assert dosing.calculate(route="iv", weight_kg=80, indication="pain", ruleset=lowered,
                             mg_per_kg=0.5).dose_mg == 160
+    assert dosing.check_given(route="iv", dose_mg=40, weight_kg=80, ruleset=lowered
+                              ).ruleset_version == lowered.version
+
+
+def test_a_dose_given_records_the_rules_it_was_checked_on(api, world, db: Session) -> None:
+    _, row = _dosed_and_observed(api, world, db)
+    assert row.dose_given is not None
+    assert row.dose_given.ruleset_version == default_ruleset().version
 
 
 def test_the_clinic_sets_how_far_a_weight_may_move_before_it_is_questioned(api, world) -> None:

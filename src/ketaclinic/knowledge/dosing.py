@@ -36,6 +36,7 @@ class Dose:
     device_spacing_min: float | None = None
     override_reason: str | None = None
     hard_limit: str | None = None  # the absolute limit, shown beside the dose
+    ruleset_version: str | None = None  # the rule set (and clinic's overrides) it was judged on
 
 
     def as_dict(self) -> dict[str, Any]:
@@ -154,7 +155,7 @@ def calculate(*, route: str, ruleset: RuleSet, weight_kg: float | None = None,
     if not dose.dose_mg > 0:
         raise DoseRefused("mg_per_kg", f"{dose.mg_per_kg:g} mg/kg comes to {dose.dose_mg:g} mg",
                           "a dose of at least 0.1 mg")
-    return dose
+    return replace(dose, ruleset_version=ruleset.version)
 
 
 def _calculate(*, route: str, weight_kg: float | None, indication: str, mg_per_kg: float | None,
@@ -227,6 +228,13 @@ def check_given(*, route: str, dose_mg: float, weight_kg: float | None, ruleset:
     """Check a dose given at the chair (a total in mg) in the units of the route's rule, on the
     clinic's rule set: a total against totals, and for a per-hour infusion the total against
     the rate limits over the infusion's planned length."""
+    checked = _checked_given(route=route, dose_mg=dose_mg, weight_kg=weight_kg, ruleset=ruleset,
+                             indication=indication, override_reason=override_reason)
+    return replace(checked, ruleset_version=ruleset.version)
+
+
+def _checked_given(*, route: str, dose_mg: float, weight_kg: float | None, ruleset: RuleSet,
+                   indication: str, override_reason: str | None) -> Dose:
     row = _row(route, indication, ruleset)
     reason = (override_reason or "").strip() or None
     _check_positive("dose_mg", dose_mg, "mg")

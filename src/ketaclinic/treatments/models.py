@@ -24,6 +24,7 @@ class GivenDose:
     planned_dose_mg: float | None = None
     device_times: tuple[str, ...] = ()
     override_reason: str | None = None
+    ruleset_version: str | None = None  # the rule set (and clinic's overrides) it was checked on
 
 
 class TreatmentSession(RecordMixin, Base):

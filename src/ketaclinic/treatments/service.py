@@ -863,6 +863,7 @@ class DoseOrder:
     prescriber: str
     started: datetime
     mg_per_kg: float | None
+    ruleset_version: str | None
 
 
 def check_dose(*, db: Session, treatment_session_id: str, data: schemas.DoseStartIn,
@@ -900,7 +901,7 @@ def check_dose(*, db: Session, treatment_session_id: str, data: schemas.DoseStar
     course = courses.by_pk(db, treatment_session.course_pk)
     planned = courses.chair_dose(course, checks.weight_today(db, treatment_session),
                                  rules.ruleset)
-    mg_per_kg = None
+    mg_per_kg = version = None
     if planned.weight_kg or treatment_session.route == "esketamine":
         try:
             checked = dosing.check_given(route=treatment_session.route, dose_mg=data.dose_mg,
@@ -909,9 +910,10 @@ def check_dose(*, db: Session, treatment_session_id: str, data: schemas.DoseStar
                                          ruleset=rules.ruleset)
         except dosing.DoseRefused as exc:
             raise invalid(exc.field, exc.message, exc.accepted) from None
-        mg_per_kg = checked.mg_per_kg
+        mg_per_kg, version = checked.mg_per_kg, checked.ruleset_version
     return DoseOrder(treatment_session=treatment_session, course=course, planned=planned,
-                     prescriber=prescriber.username, started=started, mg_per_kg=mg_per_kg)
+                     prescriber=prescriber.username, started=started, mg_per_kg=mg_per_kg,
+                     ruleset_version=version)
 
 
 def record_dose(*, db: Session, order: DoseOrder, data: schemas.DoseStartIn,
@@ -922,6 +924,7 @@ def record_dose(*, db: Session, order: DoseOrder, data: schemas.DoseStartIn,
     treatment_session.dose_given = GivenDose(
         dose_mg=data.dose_mg, route=treatment_session.route, lot_number=data.lot_number,
         mg_per_kg=order.mg_per_kg, planned_dose_mg=order.planned.dose_mg,
+        ruleset_version=order.ruleset_version,
         device_times=tuple(t.isoformat() for t in data.device_times),
         override_reason=data.dose_override_reason)
     treatment_session.ordered_by = order.prescriber
