@@ -26,6 +26,7 @@ from ketaclinic.treatments.chart import (
 )
 from ketaclinic.treatments.models import TreatmentSession
 from ketaclinic.treatments.readings_by_page import READINGS_PAGE
+from tests.statements import statements_sent
 from tests.treatments.test_ingest import open_session
 
 SECONDS = 900  # fifteen minutes of a monitor at one reading a second
@@ -191,3 +192,13 @@ def test_the_live_part_reads_only_what_it_shows(api, web, world, db: Session) ->
     read = " ".join(statements)
     for table in ("rule_override", "inventory", "course", "chair "):
         assert f"FROM {table}" not in read and f"JOIN {table}" not in read, table
+
+
+def test_the_whole_page_reads_the_clinic_s_rule_set_once(api, web, world, db: Session) -> None:
+    """The dose panel and the unmatched-readings offer take the rule set the page's judgement
+    (discharge, the pre-dose check, the observation's end) was made on, not a read of their own."""
+    session_id = open_session(api, db, world.patients["p_a1"])
+    with statements_sent(db.get_bind()) as sent:
+        page = web["nurse_a"].get(f"/treatment-sessions/{session_id}")
+    assert page.status_code == 200
+    assert sum("FROM rule_override" in statement for statement in sent) == 1

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ketaclinic import clock
+from ketaclinic.clinics.rules import current_ruleset
 from ketaclinic.integrations import monitor_feed
 from ketaclinic.treatments import service as treatments
 from ketaclinic.treatments.models import DISCHARGED, MonitorMessage, SessionReading, TreatmentSession
@@ -49,7 +50,7 @@ def test_readings_from_before_the_chair_s_previous_session_ended_are_not_the_nex
     _sent(db, "NEXT", now - timedelta(minutes=10), systolic=122)
     next_id = open_session(api, db, world.patients["p_a2"], chair="A2")
 
-    offer = treatments.unmatched_offer(db, _session(db, next_id))
+    offer = treatments.unmatched_offer(db, _session(db, next_id), current_ruleset(db=db))
     assert (offer.count, offer.first, offer.last) == (
         1, now - timedelta(minutes=10), now - timedelta(minutes=10))
     assert offer.since == now - timedelta(minutes=20) and "previous session" in offer.reason
@@ -69,7 +70,7 @@ def test_readings_long_before_check_in_are_not_offered_unless_the_clinic_says_so
     _sent(db, "AT-THE-CHAIR", now - timedelta(minutes=12), systolic=126)
     session_id = open_session(api, db, world.patients["p_a1"], chair="A2")
     session = _session(db, session_id)
-    offer = treatments.unmatched_offer(db, session)
+    offer = treatments.unmatched_offer(db, session, current_ruleset(db=db))
     assert offer.count == 1 and offer.since == session.checked_in_at - timedelta(minutes=30)
     assert "30 min before check-in" in offer.reason and "clinic default" in offer.reason
 
@@ -77,7 +78,7 @@ def test_readings_long_before_check_in_are_not_offered_unless_the_clinic_says_so
         "parameter": "unmatched_readings_before_check_in_min", "value": 180,
         "reason": "patients wait at the chair with the monitor on"})
     assert changed.status_code == 201, changed.text
-    offer = treatments.unmatched_offer(db, session)
+    offer = treatments.unmatched_offer(db, session, current_ruleset(db=db))
     assert offer.count == 2 and "clinic override" in offer.reason
     attached = api["nurse_a"].post(f"/api/v1/treatment-sessions/{session_id}/attach-unmatched")
     assert attached.json()["stored"] == 2
@@ -91,7 +92,7 @@ def test_the_offer_counts_without_loading_the_readings(api, world, db: Session) 
     session = _session(db, open_session(api, db, world.patients["p_a1"], chair="A2"))
     db.expunge_all()
     session = _session(db, str(session.id))
-    offer = treatments.unmatched_offer(db, session)
+    offer = treatments.unmatched_offer(db, session, current_ruleset(db=db))
     assert offer.count == 40
     assert not [o for o in db.identity_map.values() if isinstance(o, SessionReading)]
 

@@ -81,7 +81,7 @@ def _context(db: Session, actor: Actor, treatment_session_id: str) -> dict[str, 
     return {
         **context, "chair": treatments.chair_of(db, treatment_session), "course": course,
         "dose": courses.chair_dose(course, checks.weight_today(db, treatment_session),
-                                   treatments.clinic_limits(db).ruleset),
+                                   state["rules"].ruleset),
         "events": treatments.events_of(db, treatment_session),
         "addenda": treatments.addenda_of(db, treatment_session),
         "checks": checks_for(treatment_session.route), "failed": checks.failed_checks(treatment_session),
@@ -89,7 +89,7 @@ def _context(db: Session, actor: Actor, treatment_session_id: str) -> dict[str, 
         "prescribers": treatments.prescribers(db),
         "side_effects": codes.side_effects, "interventions": codes.interventions,
         "observation_ends": state["observation_ends"],
-        "unmatched": treatments.unmatched_offer(db, treatment_session)
+        "unmatched": treatments.unmatched_offer(db, treatment_session, state["rules"].ruleset)
         if treatment_session.status == OPEN else None,
         "monitor_trouble": monitor_review.trouble_during(db, treatment_session),
         "stock": session_panel.panel(db, treatment_session, actor),

@@ -59,6 +59,7 @@ from ketaclinic.knowledge.monitoring import (
     pre_dose_problem,
 )
 from ketaclinic.knowledge.record import pressure_text
+from ketaclinic.knowledge.ruleset import RuleSet
 from ketaclinic.knowledge.vital_limits import plausible_ranges
 from ketaclinic.patients import service as patients
 from ketaclinic.patients.models import Patient
@@ -468,9 +469,12 @@ def monitor_readings_since(db: Session,
     chair's monitor sent may be taken and still be its patient's, and why: the clinic's window
     before check-in, or that discharge if later (what the monitor sent before then was that
     patient's, or no one's known)."""
-    if not sessions:
-        return {}
-    ruleset = clinic_rules.current_ruleset(db=db)
+    return _readings_since(sessions, clinic_rules.current_ruleset(db=db)) if sessions else {}
+
+
+def _readings_since(sessions: Sequence[tuple[TreatmentSession, datetime | None]],
+                    ruleset: RuleSet) -> dict[int, tuple[datetime, str]]:
+    """`monitor_readings_since` on a rule set already read."""
     minutes = ruleset.value(BEFORE_CHECK_IN_PARAMETER)
     window = f"{minutes:g} min before check-in ({ruleset.source(BEFORE_CHECK_IN_PARAMETER)})"
     found = {}
@@ -482,11 +486,12 @@ def monitor_readings_since(db: Session,
     return found
 
 
-def _offered_since(db: Session, treatment_session: TreatmentSession) -> tuple[datetime, str]:
-    """`monitor_readings_since` for one open session."""
+def _offered_since(db: Session, treatment_session: TreatmentSession,
+                   ruleset: RuleSet) -> tuple[datetime, str]:
+    """`monitor_readings_since` for one open session, on the clinic's rule set."""
     ended = db.execute(select(LAST_DISCHARGE).where(
         TreatmentSession.pk == treatment_session.pk)).scalar_one()
-    return monitor_readings_since(db, [(treatment_session, ended)])[treatment_session.pk]
+    return _readings_since([(treatment_session, ended)], ruleset)[treatment_session.pk]
 
 
 def _unmatched_since(treatment_session: TreatmentSession, since: datetime) -> list[Any]:
@@ -494,10 +499,12 @@ def _unmatched_since(treatment_session: TreatmentSession, since: datetime) -> li
             SessionReading.session_pk.is_(None), SessionReading.taken_at >= since]
 
 
-def unmatched_offer(db: Session, treatment_session: TreatmentSession) -> UnmatchedOffer:
-    """The chair's readings with no session that may be this session's, counted in the
-    database (a monitor left on sends thousands)."""
-    since, reason = _offered_since(db, treatment_session)
+def unmatched_offer(db: Session, treatment_session: TreatmentSession,
+                    ruleset: RuleSet) -> UnmatchedOffer:
+    """The chair's readings with no session that may be this session's (on the clinic's rule
+    set, the window before check-in), counted in the database (a monitor left on sends
+    thousands)."""
+    since, reason = _offered_since(db, treatment_session, ruleset)
     count, first, last = db.execute(
         select(func.count(), func.min(SessionReading.taken_at), func.max(SessionReading.taken_at))
         .where(*_unmatched_since(treatment_session, since))).one()
@@ -510,7 +517,7 @@ def attach_unmatched(*, db: Session, treatment_session_id: str,
     Older readings stay unmatched, for the review list."""
     treatment_session = get_treatment_session(db=db, treatment_session_id=treatment_session_id, actor=actor)
     _ensure_open(treatment_session)
-    since, reason = _offered_since(db, treatment_session)
+    since, reason = _offered_since(db, treatment_session, clinic_rules.current_ruleset(db=db))
     rows, raised = _attach(db, treatment_session, _unmatched_since(treatment_session, since), actor)
     _mark_attached(db, {r.message_pk for r in rows if r.message_pk}, treatment_session, actor)
     audit.record(db=db, actor=actor, action="update", record_type="SessionReading",
@@ -768,7 +775,8 @@ def status_of(*, db: Session, treatment_session: TreatmentSession,
     The rest reads each watched sign's newest two readings (`newest_of_each_sign`), either way:
     the newest readings alone may hold no blood pressure, as a monitor sends oximetry every
     second. The page's live part, fetched at every reading, shows no judgement: unjudged, it
-    reads neither the baseline, the MOAA/S score nor the clinic's rule set."""
+    reads neither the baseline, the MOAA/S score nor the clinic's rule set. Judged, the state
+    holds the clinic's rules it was judged on (`rules`), for the rest of the page to use."""
     readings = (readings_of(db=db, session_pk=treatment_session.pk) if newest is None else
                 newest_readings(db=db, session_pk=treatment_session.pk, count=max(newest, 1)))
     tally = _tally_of(db, treatment_session.pk)
@@ -806,7 +814,8 @@ def _judgement(db: Session, treatment_session: TreatmentSession, signs: list[Rea
     problem = pre_dose_problem(baseline, clinic.pressure)
     ends = (observation_ends(treatment_session.dose_end, clinic.observation(treatment_session.route))
             if treatment_session.dose_end else None)
-    return {"pre_dose_problem": problem, "discharge_missing": missing, "observation_ends": ends,
+    return {"rules": clinic, "pre_dose_problem": problem, "discharge_missing": missing,
+            "observation_ends": ends,
             "pre_dose_overridden": bool(problem)
             and override_covers(treatment_session.pre_dose_override, baseline)}
 
